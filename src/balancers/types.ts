@@ -1,0 +1,51 @@
+// What every balancer driver (haproxy, apache, nginx) offers; steps never know which one they drive.
+
+export type MemberState = 'ready' | 'drain' | 'maint' | 'down';
+
+export interface Member {
+  /** Member name in the balancer (haproxy server name, apache worker route/URL, nginx server address). */
+  name: string;
+  /** Address the balancer sends traffic to (IP or host name), without the port. */
+  address: string;
+  port?: number;
+  /** Administrative state as the balancer reports it. */
+  state: MemberState;
+  /** Health-check view, when the balancer has one. */
+  healthy?: boolean;
+  /** Requests or sessions in flight on this member right now. */
+  sessions: number;
+  /** Requests queued for this member. */
+  queued: number;
+}
+
+/** Counters of the public backend, for the post-flip watch and the benchmarks. */
+export interface BackendCounters {
+  requests: number;
+  http5xx: number;
+  /** Requests retried on, or redispatched to, another member. */
+  redispatches: number;
+  retries: number;
+}
+
+export interface DrainProgress {
+  /** Sessions still in flight per member being drained. */
+  busy: Record<string, number>;
+  elapsedMs: number;
+}
+
+export interface Balancer {
+  readonly driver: 'haproxy' | 'apache' | 'nginx';
+  /** Members of the public backend. */
+  members(): Promise<Member[]>;
+  /** Stop sending new requests to these members; in-flight ones finish. */
+  drain(names: readonly string[]): Promise<void>;
+  /** Put these members back in rotation. */
+  ready(names: readonly string[]): Promise<void>;
+  /** Cut the sessions still open on these members (only when the config allows it). */
+  cutOff(names: readonly string[]): Promise<void>;
+  /** Sessions in flight per member name. */
+  sessions(names: readonly string[]): Promise<Record<string, number>>;
+  counters(): Promise<BackendCounters>;
+  /** Check the balancer's own configuration (haproxy -c, apachectl configtest, nginx -t). */
+  configTest(): Promise<void>;
+}

@@ -1,0 +1,46 @@
+// The configuration as the rest of baton sees it: validated, defaults applied, paths
+// resolved against baton.yml's folder, hosts and smoke checks in one normal form.
+import type { BatonConfigParsed } from './schema.js';
+
+export type ClusterId = 'a' | 'b';
+export const CLUSTER_IDS: readonly ClusterId[] = ['a', 'b'];
+
+export interface HostRef {
+  /** As written in baton.yml and given to ssh. */
+  host: string;
+  cluster: ClusterId;
+  /** Balancer member name when given explicitly; otherwise matched by address. */
+  member?: string;
+}
+
+export interface ClusterConfig {
+  id: ClusterId;
+  internal: string;
+  hosts: HostRef[];
+}
+
+export type SmokeCheckConfig = Extract<BatonConfigParsed['smoke'], unknown[]>[number];
+
+export interface Config {
+  /** Absolute path of the baton.yml this came from. */
+  file: string;
+  /** Folder relative paths were resolved against. */
+  dir: string;
+  app: BatonConfigParsed['app'];
+  /** Paths (identity, knownHosts, config) are absolute, `~` expanded. */
+  ssh: BatonConfigParsed['ssh'];
+  balancer: BatonConfigParsed['balancer'];
+  clusters: Record<ClusterId, ClusterConfig>;
+  resolve: Record<string, string>;
+  smoke: { checks: SmokeCheckConfig[]; deadlineMs: number };
+  watch?: BatonConfigParsed['watch'];
+  require: BatonConfigParsed['require'];
+  lock: BatonConfigParsed['lock'];
+  dns?: BatonConfigParsed['dns'];
+  secrets: NonNullable<BatonConfigParsed['secrets']>;
+}
+
+/** Every host of both clusters, cluster a first. */
+export function allHosts(config: Config): HostRef[] {
+  return [...config.clusters.a.hosts, ...config.clusters.b.hosts];
+}

@@ -1,0 +1,160 @@
+// The one schema of baton.yml: runtime validation, the TypeScript types, and (through
+// z.toJSONSchema) the JSON Schema an editor uses all come from here.
+import { z } from 'zod';
+import { DURATION_PATTERN, parseDuration } from './duration.js';
+
+/** `60s`, `500ms`, `2m`, `1h` → milliseconds. */
+export const Duration = z
+  .string()
+  .regex(DURATION_PATTERN, { message: 'expected a duration such as 500ms, 60s or 2m' })
+  .transform((s) => parseDuration(s) as number)
+  .describe('a duration: 500ms, 60s, 2m, 1h');
+
+const HostName = z
+  .string()
+  .min(1)
+  .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, { message: 'expected a host name or IPv4 address' })
+  .describe('host name or address, as ssh would be given it');
+
+/** A secret is never a value in baton.yml, only where to find it at run time. */
+export const SecretRef = z
+  .strictObject({
+    env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional().describe('name of an environment variable holding the secret'),
+    file: z.string().min(1).optional().describe('path of a file holding the secret (relative to baton.yml)'),
+  })
+  .refine((r) => (r.env === undefined) !== (r.file === undefined), { message: 'give exactly one of env or file' })
+  .describe('a reference to a secret: {env: NAME} or {file: PATH}; never the secret itself');
+
+export const App = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, { message: 'expected lower-case letters, digits and dashes' }).describe('application name'),
+  repo: z.string().min(1).describe('git repository: a local path (relative to baton.yml) or a URL the control side can clone'),
+  path: z.string().regex(/^\/[^\0]*$/, { message: 'expected an absolute path on the hosts' }).describe('deploy root on each host: releases/<tag>-<sha>, current -> releases/…'),
+  build: z.string().min(1).optional().describe('command run in the new release directory on each host'),
+  restart: z.string().min(1).describe('command that restarts the application on a host'),
+  health: z
+    .strictObject({
+      url: z.string().url().describe('URL checked on the host itself after a restart, e.g. http://127.0.0.1:8000/healthz'),
+      timeout: Duration.prefault('30s').describe('how long to wait for the host to become healthy'),
+    })
+    .optional(),
+  keep: z.number().int().min(2).max(100).default(5).describe('releases kept on each host (the running one and the way back included)'),
+  signedTags: z.boolean().default(false).describe('refuse tags that are not signed'),
+});
+
+export const Ssh = z.strictObject({
+  user: z.string().min(1).optional().describe('remote user (default: from ssh_config, else the local user)'),
+  port: z.number().int().min(1).max(65535).optional(),
+  identity: z.string().min(1).optional().describe('private key file; the SSH agent is used when absent'),
+  knownHosts: z.string().min(1).default('~/.ssh/known_hosts').describe('known_hosts file host keys are verified against'),
+  config: z.string().min(1).optional().describe('an ssh_config file to honour (default: ~/.ssh/config when it exists)'),
+  concurrency: z.number().int().min(1).max(256).default(16).describe('hosts worked on at once'),
+  keepalive: Duration.prefault('15s').describe('SSH keepalive interval'),
+  connectTimeout: Duration.prefault('10s'),
+});
+
+const BalancerCommon = {
+  host: HostName.describe('host the balancer runs on (reached over SSH)'),
+  backend: z.string().min(1).describe('haproxy backend / apache balancer name / nginx upstream holding both clusters'),
+  drainTimeout: Duration.prefault('60s').describe('how long to wait for in-flight sessions to end'),
+  cutOffAfterDrainTimeout: z.boolean().default(false).describe('cut remaining sessions when the drain timeout passes (default: stop and report)'),
+};
+
+export const Balancer = z.discriminatedUnion('driver', [
+  z.strictObject({
+    driver: z.literal('haproxy'),
+    ...BalancerCommon,
+    socket: z.string().default('/run/haproxy/admin.sock').describe('HAProxy runtime API socket on the balancer host'),
+  }),
+  z.strictObject({
+    driver: z.literal('apache'),
+    ...BalancerCommon,
+    managerUrl: z.string().url().describe('balancer-manager URL as reached from the balancer host'),
+  }),
+  z.strictObject({
+    driver: z.literal('nginx'),
+    ...BalancerCommon,
+    upstreamFile: z.string().regex(/^\//, { message: 'expected an absolute path' }).describe('file on the balancer host holding the upstream block'),
+  }),
+]);
+
+const ClusterHost = z.union([
+  HostName,
+  z.strictObject({
+    host: HostName,
+    member: z.string().min(1).optional().describe('balancer member name (default: matched by address)'),
+  }),
+]);
+
+export const Cluster = z.strictObject({
+  internal: z.string().min(1).describe('internal hostname that reaches only this cluster (used for smoke checks)'),
+  hosts: z.array(ClusterHost).min(1, { message: 'a cluster needs at least one host' }),
+});
+
+export const SmokeCheck = z.strictObject({
+  path: z.string().startsWith('/', { message: 'expected a path starting with /' }),
+  method: z.enum(['GET', 'HEAD', 'POST']).default('GET'),
+  status: z.number().int().min(100).max(599).default(200),
+  contains: z.string().optional().describe('the body must contain this text'),
+  matches: z.string().optional().describe('the body must match this regular expression'),
+  header: z.record(z.string(), z.string()).optional().describe('response headers that must have these values (names case-insensitive)'),
+  maxMs: z.number().int().positive().optional().describe('slowest acceptable answer'),
+});
+
+export const Smoke = z.union([
+  z.array(SmokeCheck),
+  z.strictObject({
+    checks: z.array(SmokeCheck).min(1),
+    deadline: Duration.prefault('30s').describe('how long to keep retrying before the check fails'),
+  }),
+]);
+
+export const Watch = z.strictObject({
+  duration: Duration.prefault('60s'),
+  max5xxRatio: z.number().min(0).max(1).default(0.01),
+});
+
+export const Require = z.strictObject({
+  rehearsal: z.boolean().default(false),
+  approvals: z.number().int().min(0).default(0),
+});
+
+export const Dns = z.strictObject({
+  zone: z.string().min(1),
+  nameserver: HostName.describe('authoritative server the records are read from and updated on'),
+  transitional: z.string().min(1).describe('transitional hostname pointing at the new host'),
+  update: z
+    .strictObject({
+      tsigKeyFile: z.string().min(1).describe('nsupdate key file (a reference: the key is read at run time)'),
+    })
+    .optional(),
+});
+
+export const Lock = z.strictObject({
+  path: z.string().regex(/^\//).default('/var/lib/baton/lock').describe('lock directory on the balancer host'),
+  lease: Duration.prefault('30m').describe('a lock not renewed within this time expires'),
+});
+
+export const BatonConfigSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('JSON Schema reference for editors'),
+    app: App,
+    ssh: Ssh.prefault({}),
+    balancer: Balancer,
+    clusters: z.strictObject({ a: Cluster, b: Cluster }),
+    resolve: z
+      .record(z.string(), z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, { message: 'expected an IPv4 address' }))
+      .optional()
+      .describe('pin host names to addresses for HTTP checks (like curl --resolve), e.g. internal names not in public DNS'),
+    smoke: Smoke.default([]),
+    watch: Watch.optional(),
+    require: Require.prefault({}),
+    lock: Lock.prefault({}),
+    dns: Dns.optional(),
+    secrets: z.record(z.string(), SecretRef).optional().describe('named secrets resolved at run time'),
+  })
+  .describe('baton.yml');
+
+/** baton.yml as written. */
+export type BatonConfigInput = z.input<typeof BatonConfigSchema>;
+/** baton.yml after validation, defaults applied and durations in milliseconds. */
+export type BatonConfigParsed = z.output<typeof BatonConfigSchema>;

@@ -1,0 +1,134 @@
+// Error kinds and the exit-code map of the whole CLI: every failure a command can end with
+// is one of these, so a pipeline can branch on the exit code and a person gets a hint.
+
+/** Exit codes, documented in the README and in `baton --help`; test/unit/exit-codes.test.ts keeps them honest. */
+export const ExitCode = {
+  /** Success. */
+  OK: 0,
+  /** Failed; production is unchanged, or was restored to where it started. */
+  FAILED_RESTORED: 1,
+  /** Failed; production needs attention (a reversal failed, or its state is unknown). */
+  NEEDS_ATTENTION: 2,
+  /** The plan was refused: stale, altered, unapproved or unrehearsed. Nothing changed. */
+  PLAN_REFUSED: 3,
+  /** The release lock is held by someone else. Nothing changed. */
+  LOCK_HELD: 4,
+  /** Usage or configuration error. Nothing changed. */
+  USAGE: 64,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** One-line meaning of each exit code, shown in help and the README. */
+export const EXIT_CODE_MEANINGS: Record<ExitCodeValue, string> = {
+  0: 'success',
+  1: 'failed; production unchanged or restored to where it started',
+  2: 'failed; production needs attention (reversal failed or state unknown)',
+  3: 'plan refused (stale, altered, unapproved or unrehearsed); nothing changed',
+  4: 'release lock held by someone else; nothing changed',
+  64: 'usage or configuration error; nothing changed',
+};
+
+/** Base of every error baton raises on purpose. */
+export abstract class BatonError extends Error {
+  abstract readonly kind: string;
+  constructor(
+    message: string,
+    readonly exitCode: ExitCodeValue,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Something the user can fix: bad flag, bad config, missing file. */
+export class UserError extends BatonError {
+  readonly kind = 'user';
+  constructor(message: string, hint?: string, exitCode: ExitCodeValue = ExitCode.USAGE) {
+    super(message, exitCode, hint);
+  }
+}
+
+/** One located problem in a configuration file. */
+export interface ConfigIssue {
+  file: string;
+  line: number;
+  col: number;
+  /** Key path inside the document, e.g. `clusters.a.hosts[1]`. */
+  path: string;
+  message: string;
+}
+
+/** A configuration file that cannot be used; carries every problem found, not only the first. */
+export class ConfigError extends BatonError {
+  readonly kind = 'config';
+  constructor(readonly issues: ConfigIssue[]) {
+    super(issues.map(formatConfigIssue).join('\n'), ExitCode.USAGE, 'fix the lines above, then run `baton validate`');
+  }
+}
+
+export function formatConfigIssue(i: ConfigIssue): string {
+  return `${i.file}:${i.line}:${i.col}: ${i.path ? `${i.path}: ` : ''}${i.message}`;
+}
+
+/** A plan apply will not carry out. */
+export class PlanRefusedError extends BatonError {
+  readonly kind = 'plan-refused';
+  constructor(message: string, hint?: string, readonly details: string[] = []) {
+    super(message, ExitCode.PLAN_REFUSED, hint);
+  }
+}
+
+/** The release lock belongs to someone else. */
+export class LockHeldError extends BatonError {
+  readonly kind = 'lock-held';
+  constructor(message: string, readonly holder?: Record<string, unknown>) {
+    super(message, ExitCode.LOCK_HELD, 'wait for the other release, or `baton unlock` if you know it is gone');
+  }
+}
+
+/** A command run locally or on a host exited non-zero (or could not start). */
+export class ExternalCommandError extends BatonError {
+  readonly kind = 'external';
+  constructor(
+    readonly host: string,
+    readonly argv: readonly string[],
+    readonly code: number | null,
+    readonly stderrTail: string,
+    exitCode: ExitCodeValue = ExitCode.NEEDS_ATTENTION,
+  ) {
+    super(
+      `on ${host}: \`${argv.join(' ')}\` exited ${code ?? 'by signal'}${stderrTail ? `\n${indent(stderrTail)}` : ''}`,
+      exitCode,
+    );
+  }
+}
+
+/** A push or step failed; exitCode tells whether production was restored. */
+export class OperationFailedError extends BatonError {
+  readonly kind = 'failed';
+  constructor(message: string, restored: boolean, hint?: string) {
+    super(message, restored ? ExitCode.FAILED_RESTORED : ExitCode.NEEDS_ATTENTION, hint);
+  }
+}
+
+/** Anything not raised on purpose is a bug; production state is then unknown. */
+export class BugError extends BatonError {
+  readonly kind = 'bug';
+  constructor(override readonly cause: unknown) {
+    super(
+      `internal error: ${cause instanceof Error ? cause.message : String(cause)}`,
+      ExitCode.NEEDS_ATTENTION,
+      'this is a bug in baton: please report it with the command, baton.yml (without secrets) and this output',
+    );
+  }
+}
+
+/** Every error becomes a BatonError; unknown ones are bugs. */
+export function toBatonError(err: unknown): BatonError {
+  return err instanceof BatonError ? err : new BugError(err);
+}
+
+function indent(s: string): string {
+  return s.split('\n').map((l) => `    ${l}`).join('\n');
+}
