@@ -1,0 +1,104 @@
+// The blue/green push: stage the release everywhere, then one cluster at a time drain, wait,
+// activate, smoke-check through its internal name, and return it to the pool. Every step
+// carries its undo, so a failure anywhere unwinds with one cluster always serving.
+import type { ClusterId, Config } from '../src/config/config.js';
+import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
+import { PLAN_FORMAT, observedDigest, planHash } from '../src/model/plan.js';
+import type { Release } from '../src/model/release.js';
+
+export interface BlueGreenInput {
+  config: Config;
+  observed: ObservedState;
+  release: Release;
+  createdBy: string;
+  /** Cluster that goes first (default a). */
+  first?: ClusterId;
+  now?: Date;
+}
+
+export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
+  const { config, observed, release } = input;
+  const first = input.first ?? 'a';
+  const order: ClusterId[] = first === 'a' ? ['a', 'b'] : ['b', 'a'];
+  const hostsOf = (c: ClusterId) => observed.hosts.filter((h) => h.cluster === c);
+  const all = observed.hosts.map((h) => h.host);
+  const newRelease = Object.fromEntries(all.map((h) => [h, release.dir]));
+
+  const forward: Step[] = [
+    { id: 'lock', kind: 'lock', title: `take the release lock on ${config.balancer.host}`, undo: [{ id: 'undo-lock', kind: 'unlock', title: 'release the lock', undo: [] }] },
+    {
+      id: 'stage',
+      kind: 'stage',
+      title: `upload and build ${release.dir} on ${all.length} hosts (nothing restarts)`,
+      hosts: all,
+      releases: newRelease,
+      undo: unstageUndo(observed.hosts, release),
+    },
+  ];
+  for (const c of order) forward.push(...clusterSteps(c, hostsOf(c), release, config));
+  forward.push(
+    { id: 'prune', kind: 'prune', title: `keep the last ${config.app.keep} releases on each host`, hosts: all, undo: [] },
+    { id: 'unlock', kind: 'unlock', title: 'release the lock', undo: [] },
+  );
+
+  const partial: Omit<Plan, 'hash'> = {
+    format: PLAN_FORMAT,
+    app: config.app.name,
+    release,
+    createdAt: (input.now ?? new Date()).toISOString(),
+    createdBy: input.createdBy,
+    observed,
+    observedDigest: observedDigest(observed),
+    forward,
+  };
+  return { ...partial, hash: planHash(partial) };
+}
+
+function clusterSteps(c: ClusterId, hosts: ObservedHost[], release: Release, config: Config): Step[] {
+  const names = hosts.map((h) => h.host);
+  const members = hosts.map((h) => h.member);
+  const inPool = hosts.filter((h) => h.memberState === 'ready').map((h) => h.member);
+  const previous = Object.fromEntries(hosts.filter((h) => h.release).map((h) => [h.host, h.release as string]));
+  const label = `cluster ${c} (${config.clusters[c].internal})`;
+  const drain = (id: string): Step => ({ id, kind: 'drain', title: `drain ${label}: ${members.join(', ')}`, cluster: c, members, undo: [] });
+  const wait = (id: string): Step => ({ id, kind: 'wait-drain', title: `wait for in-flight requests on ${label} to finish`, cluster: c, members, undo: [] });
+  return [
+    {
+      ...drain(`drain-${c}`),
+      undo: inPool.length ? [{ id: `undo-drain-${c}`, kind: 'ready', title: `return ${inPool.join(', ')} to the pool`, cluster: c, members: inPool, undo: [] }] : [],
+    },
+    wait(`wait-drain-${c}`),
+    {
+      id: `activate-${c}`,
+      kind: 'activate',
+      title: `switch ${label} to ${release.dir}, restart, wait for local health`,
+      cluster: c,
+      hosts: names,
+      releases: Object.fromEntries(names.map((h) => [h, release.dir])),
+      undo: Object.keys(previous).length
+        ? [{ id: `undo-activate-${c}`, kind: 'activate', title: `switch ${label} back to ${describeReleases(previous)}, restart`, cluster: c, hosts: Object.keys(previous), releases: previous, undo: [] }]
+        : [],
+    },
+    { id: `smoke-${c}`, kind: 'smoke', title: `smoke-check ${label} and each of its hosts`, cluster: c, hosts: names, undo: [] },
+    {
+      id: `ready-${c}`,
+      kind: 'ready',
+      title: `return ${label} to the pool`,
+      cluster: c,
+      members,
+      undo: [drain(`undo-ready-${c}`), wait(`undo-ready-wait-${c}`)],
+    },
+  ];
+}
+
+function unstageUndo(hosts: ObservedHost[], release: Release): Step[] {
+  // A host already running this release keeps it: removing it would break the way back.
+  const removable = hosts.filter((h) => h.release !== release.dir).map((h) => h.host);
+  if (!removable.length) return [];
+  return [{ id: 'undo-stage', kind: 'unstage', title: `remove ${release.dir} where it was staged`, hosts: removable, releases: Object.fromEntries(removable.map((h) => [h, release.dir])), undo: [] }];
+}
+
+function describeReleases(byHost: Record<string, string>): string {
+  const distinct = [...new Set(Object.values(byHost))];
+  return distinct.length === 1 ? (distinct[0] as string) : `each host's previous release (${distinct.join(', ')})`;
+}

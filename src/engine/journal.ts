@@ -1,0 +1,69 @@
+// The journal is the source of truth for what a run did: one JSON line per event, flushed to
+// disk before the next step starts, so a run killed at any point can be resumed or reversed.
+import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type JournalEvent =
+  | { event: 'run-begin'; command: string; plan: string; tag: string; by: string; steps: string[] }
+  | { event: 'step-begin'; step: string; kind: string; title: string; phase: 'forward' | 'reverse' }
+  | { event: 'step-ok'; step: string; phase: 'forward' | 'reverse'; ms: number; changed?: unknown }
+  | { event: 'step-fail'; step: string; phase: 'forward' | 'reverse'; ms: number; error: string }
+  | { event: 'reversal-begin'; reason: string; steps: string[] }
+  | { event: 'run-end'; outcome: 'succeeded' | 'reversed' | 'needs-attention' | 'held'; ms: number }
+  | { event: 'note'; message: string };
+
+export type JournalRecord = JournalEvent & { ts: string; run: string };
+
+export class Journal {
+  readonly file: string;
+
+  constructor(
+    dir: string,
+    readonly runId: string,
+  ) {
+    mkdirSync(dir, { recursive: true });
+    this.file = join(dir, `${runId}.jsonl`);
+  }
+
+  append(event: JournalEvent): void {
+    const fd = openSync(this.file, 'a');
+    try {
+      appendFileSync(fd, `${JSON.stringify({ ts: new Date().toISOString(), run: this.runId, ...event })}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** A new run id: sortable by time, unique enough for one team's releases. */
+export function newRunId(now = new Date()): string {
+  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export function readJournal(file: string): JournalRecord[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as JournalRecord];
+      } catch {
+        return []; // a line cut short by a kill is ignored; the step before it stands
+      }
+    });
+}
+
+/** Journal files in a folder, oldest first. */
+export function listJournals(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+/** Where journals live for a config: beside baton.yml, in .baton/journal. */
+export function journalDir(configDir: string): string {
+  return join(configDir, '.baton', 'journal');
+}

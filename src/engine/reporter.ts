@@ -1,0 +1,71 @@
+// What the executor tells whoever watches: a live task list on a TTY, one line per event in CI.
+import type { Step } from '../model/plan.js';
+
+export type Phase = 'forward' | 'reverse';
+
+export interface Reporter {
+  stepStarted(step: Step, phase: Phase): void;
+  /** A short live status, e.g. "3 sessions left on web1a, web2a". */
+  stepProgress(step: Step, message: string): void;
+  stepSucceeded(step: Step, phase: Phase, ms: number): void;
+  stepFailed(step: Step, phase: Phase, ms: number, error: Error): void;
+  reversalStarted(reason: string, steps: Step[]): void;
+  /** Called once the run is over, before the command renders its result. */
+  finish(): Promise<void>;
+}
+
+/** One plain line per event, to stderr (stdout stays free for --json). */
+export class PlainReporter implements Reporter {
+  private lastProgress = new Map<string, number>();
+
+  constructor(private readonly write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)) {}
+
+  private line(text: string): void {
+    this.write(`${new Date().toISOString().slice(11, 23)} ${text}`);
+  }
+
+  stepStarted(step: Step, phase: Phase): void {
+    this.line(`${phase === 'reverse' ? 'undo' : 'step'} ${step.id}: ${step.title}`);
+  }
+
+  stepProgress(step: Step, message: string): void {
+    // Throttled: a drain polled every 100 ms must not flood a CI log.
+    const now = Date.now();
+    if (now - (this.lastProgress.get(step.id) ?? 0) < 1000) return;
+    this.lastProgress.set(step.id, now);
+    this.line(`  ${step.id}: ${message}`);
+  }
+
+  stepSucceeded(step: Step, _phase: Phase, ms: number): void {
+    this.line(`  ok ${step.id} (${(ms / 1000).toFixed(2)}s)`);
+  }
+
+  stepFailed(step: Step, _phase: Phase, ms: number, error: Error): void {
+    this.line(`  FAILED ${step.id} (${(ms / 1000).toFixed(2)}s): ${error.message}`);
+  }
+
+  reversalStarted(reason: string, steps: Step[]): void {
+    this.line(`reversing ${steps.length} steps: ${reason}`);
+  }
+
+  async finish(): Promise<void> {}
+}
+
+/** For tests and --json runs that want silence. */
+export class SilentReporter implements Reporter {
+  readonly events: string[] = [];
+  stepStarted(step: Step, phase: Phase): void {
+    this.events.push(`${phase}:start:${step.id}`);
+  }
+  stepProgress(): void {}
+  stepSucceeded(step: Step, phase: Phase): void {
+    this.events.push(`${phase}:ok:${step.id}`);
+  }
+  stepFailed(step: Step, phase: Phase): void {
+    this.events.push(`${phase}:fail:${step.id}`);
+  }
+  reversalStarted(): void {
+    this.events.push('reversal');
+  }
+  async finish(): Promise<void> {}
+}

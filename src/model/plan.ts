@@ -1,0 +1,84 @@
+// A plan: plain, serialisable data. Forward steps, each with the steps that undo it, the live
+// state it was made from, and a hash over everything a reviewer approves.
+import type { ClusterId } from '../config/config.js';
+import type { MemberState } from '../balancers/types.js';
+import type { Release } from './release.js';
+import { digest } from './canonical.js';
+
+export const PLAN_FORMAT = 'baton-plan/1';
+
+export type StepKind =
+  | 'lock'
+  | 'unlock'
+  | 'stage'
+  | 'unstage'
+  | 'drain'
+  | 'wait-drain'
+  | 'activate'
+  | 'smoke'
+  | 'ready'
+  | 'prune';
+
+export interface Step {
+  /** Stable id within the plan, e.g. `drain-a`. */
+  id: string;
+  kind: StepKind;
+  title: string;
+  cluster?: ClusterId;
+  /** Hosts the step runs on. */
+  hosts?: string[];
+  /** Balancer members the step changes. */
+  members?: string[];
+  /** For stage/activate/unstage: the release directory per host. */
+  releases?: Record<string, string>;
+  /** Steps that undo this one; run newest first when a push is reversed. */
+  undo: Step[];
+}
+
+export interface ObservedHost {
+  host: string;
+  cluster: ClusterId;
+  member: string;
+  address: string;
+  memberState: MemberState;
+  /** Directory `current` points at, or null when the host has none. */
+  release: string | null;
+}
+
+export interface ObservedState {
+  observedAt: string;
+  balancer: { driver: string; host: string; backend: string };
+  hosts: ObservedHost[];
+}
+
+export interface Plan {
+  format: typeof PLAN_FORMAT;
+  app: string;
+  release: Release;
+  createdAt: string;
+  createdBy: string;
+  observed: ObservedState;
+  /** Digest of the parts of the observed state apply re-checks. */
+  observedDigest: string;
+  forward: Step[];
+  /** Content hash of everything above; approvals name it. */
+  hash: string;
+}
+
+/** The state apply compares: who is in the pool and what each host runs (not sessions or time). */
+export function observedDigest(state: ObservedState): string {
+  return digest({
+    balancer: state.balancer,
+    hosts: state.hosts.map((h) => ({ host: h.host, member: h.member, state: h.memberState, release: h.release })),
+  });
+}
+
+export function planHash(plan: Omit<Plan, 'hash'>): string {
+  const { format, app, release, createdAt, createdBy, observed, observedDigest: od, forward } = plan;
+  return digest({ format, app, release, createdAt, createdBy, observed, observedDigest: od, forward });
+}
+
+/** The whole reverse plan: every forward step's undo, newest first. */
+export function reverseSteps(forward: readonly Step[]): Step[] {
+  return [...forward].reverse().flatMap((s) => s.undo);
+}

@@ -1,0 +1,166 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildBlueGreenPlan } from '../../plans/blue-green.js';
+import type { Config } from '../../src/config/config.js';
+import { execute } from '../../src/engine/executor.js';
+import { Journal, readJournal } from '../../src/engine/journal.js';
+import { SilentReporter } from '../../src/engine/reporter.js';
+import type { ObservedState, Step } from '../../src/model/plan.js';
+import { planHash, reverseSteps } from '../../src/model/plan.js';
+import { releaseFor } from '../../src/model/release.js';
+
+const config = {
+  app: { name: 'shop', keep: 5 },
+  balancer: { host: 'lb', backend: 'web', driver: 'haproxy' },
+  clusters: {
+    a: { id: 'a', internal: 'prod-a.example.com', hosts: [] },
+    b: { id: 'b', internal: 'prod-b.example.com', hosts: [] },
+  },
+} as unknown as Config;
+
+const observed: ObservedState = {
+  observedAt: '2026-11-27T00:00:00Z',
+  balancer: { driver: 'haproxy', host: 'lb', backend: 'web' },
+  hosts: [
+    { host: 'w1a', cluster: 'a', member: 'web1a', address: '10.0.0.11', memberState: 'ready', release: 'v1-aaaaaaa' },
+    { host: 'w2a', cluster: 'a', member: 'web2a', address: '10.0.0.12', memberState: 'ready', release: 'v1-aaaaaaa' },
+    { host: 'w1b', cluster: 'b', member: 'web1b', address: '10.0.0.41', memberState: 'ready', release: 'v1-aaaaaaa' },
+    { host: 'w2b', cluster: 'b', member: 'web2b', address: '10.0.0.42', memberState: 'maint', release: 'v0-bbbbbbb' },
+  ],
+};
+const release = releaseFor('v2', 'cccccccccccccccccccccccccccccccccccccccc');
+
+function plan() {
+  return buildBlueGreenPlan({ config, observed, release, createdBy: 'tester', now: new Date('2026-11-27T00:00:00Z') });
+}
+
+describe('blue/green plan', () => {
+  it('orders the forward steps cluster by cluster, staging everywhere first', () => {
+    expect(plan().forward.map((s) => s.id)).toEqual([
+      'lock', 'stage',
+      'drain-a', 'wait-drain-a', 'activate-a', 'smoke-a', 'ready-a',
+      'drain-b', 'wait-drain-b', 'activate-b', 'smoke-b', 'ready-b',
+      'prune', 'unlock',
+    ]);
+  });
+
+  it('undoes each host back to its own previous release and each member to its own previous state', () => {
+    const p = plan();
+    const activateB = p.forward.find((s) => s.id === 'activate-b') as Step;
+    expect(activateB.undo[0]?.releases).toEqual({ w1b: 'v1-aaaaaaa', w2b: 'v0-bbbbbbb' });
+    const drainB = p.forward.find((s) => s.id === 'drain-b') as Step;
+    // web2b was in maintenance before the push: the undo must not put it in the pool.
+    expect(drainB.undo[0]?.members).toEqual(['web1b']);
+  });
+
+  it('keeps the reverse plan as the undos newest first', () => {
+    const ids = reverseSteps(plan().forward).map((s) => s.id);
+    expect(ids.slice(0, 4)).toEqual(['undo-ready-b', 'undo-ready-wait-b', 'undo-activate-b', 'undo-drain-b']);
+    expect(ids.at(-1)).toBe('undo-lock');
+  });
+
+  it('hashes the content, so any edit changes the hash', () => {
+    const p = plan();
+    const { hash, ...rest } = p;
+    expect(planHash(rest)).toBe(hash);
+    const edited = structuredClone(rest);
+    (edited.forward[2] as Step).members = ['web1b'];
+    expect(planHash(edited)).not.toBe(hash);
+  });
+
+  it('refuses a tag that cannot be a directory name', () => {
+    expect(() => releaseFor('v1;rm -rf /', 'c'.repeat(40))).toThrow(/cannot name a release directory/);
+    expect(() => releaseFor('../etc', 'c'.repeat(40))).toThrow(/cannot name a release directory/);
+  });
+});
+
+describe('executor', () => {
+  function journal() {
+    return new Journal(mkdtempSync(join(tmpdir(), 'baton-journal-')), 'run-1');
+  }
+
+  it('runs every step and journals begin/ok for each', async () => {
+    const j = journal();
+    const ran: string[] = [];
+    const result = await execute({ steps: plan().forward, run: async (s) => void ran.push(s.id), journal: j, reporter: new SilentReporter() });
+    expect(result.outcome).toBe('succeeded');
+    expect(ran).toHaveLength(14);
+    const events = readJournal(j.file).map((r) => `${r.event}:${'step' in r ? r.step : ''}`);
+    expect(events.filter((e) => e.startsWith('step-ok')).length).toBe(14);
+  });
+
+  it('reverses newest first when a smoke check fails, never touching the second cluster', async () => {
+    const j = journal();
+    const ran: string[] = [];
+    const result = await execute({
+      steps: plan().forward,
+      run: async (s) => {
+        ran.push(s.id);
+        if (s.id === 'smoke-a') throw new Error('GET /healthz answered 500');
+      },
+      journal: j,
+      reporter: new SilentReporter(),
+    });
+    expect(result.outcome).toBe('reversed');
+    expect(result.failedStep).toBe('smoke-a');
+    expect(ran).toEqual(['lock', 'stage', 'drain-a', 'wait-drain-a', 'activate-a', 'smoke-a', 'undo-activate-a', 'undo-drain-a', 'undo-stage', 'undo-lock']);
+    expect(ran.some((id) => id.endsWith('-b'))).toBe(false);
+    expect(readJournal(j.file).some((r) => r.event === 'reversal-begin')).toBe(true);
+  });
+
+  it('undoes a half-done activate too, since undos are idempotent', async () => {
+    const ran: string[] = [];
+    await execute({
+      steps: plan().forward,
+      run: async (s) => {
+        ran.push(s.id);
+        if (s.id === 'activate-b') throw new Error('restart failed on w2b');
+      },
+      journal: journal(),
+      reporter: new SilentReporter(),
+    });
+    expect(ran.slice(ran.indexOf('activate-b') + 1, ran.indexOf('activate-b') + 3)).toEqual(['undo-activate-b', 'undo-drain-b']);
+  });
+
+  it('stops reversing at the first undo that fails and says production needs attention', async () => {
+    const ran: string[] = [];
+    const result = await execute({
+      steps: plan().forward,
+      run: async (s) => {
+        ran.push(s.id);
+        if (s.id === 'smoke-a') throw new Error('smoke failed');
+        if (s.id === 'undo-activate-a') throw new Error('ssh: connection lost');
+      },
+      journal: journal(),
+      reporter: new SilentReporter(),
+    });
+    expect(result.outcome).toBe('needs-attention');
+    expect(result.reversalError?.message).toMatch(/connection lost/);
+    expect(ran.at(-1)).toBe('undo-activate-a');
+  });
+
+  it('changes nothing when the lock is held', async () => {
+    const ran: string[] = [];
+    const result = await execute({
+      steps: plan().forward,
+      run: async (s) => {
+        ran.push(s.id);
+        if (s.id === 'lock') throw new Error('held by someone');
+      },
+      journal: journal(),
+      reporter: new SilentReporter(),
+    });
+    expect(ran).toEqual(['lock']);
+    expect(result.failedStep).toBe('lock');
+  });
+
+  it('holds after the first flip when asked', async () => {
+    const j = journal();
+    const result = await execute({ steps: plan().forward, run: async () => undefined, journal: j, reporter: new SilentReporter(), holdAfter: 'ready-a' });
+    expect(result.outcome).toBe('held');
+    expect(result.completed.at(-1)).toBe('ready-a');
+    expect(readFileSync(j.file, 'utf8')).not.toMatch(/drain-b/);
+  });
+});
