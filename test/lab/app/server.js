@@ -1,0 +1,66 @@
+// The lab app: a tiny shop whose every answer says which release and host served it, so the
+// load generator and the tests can see a push happen. Behaviour per tag comes from
+// release.json (the lab's repo commits one per tag), not from code branches per tag.
+import { createServer } from 'node:http';
+import { appendFile, mkdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+
+const release = JSON.parse(readFileSync(new URL('./release.json', import.meta.url), 'utf8'));
+const host = hostname();
+const port = Number(process.env.PORT ?? 8000);
+const writesDir = '/srv/shop-data';
+let stopping = false;
+
+function send(res, status, body, type = 'text/plain; charset=utf-8') {
+  res.setHeader('X-Version', release.version);
+  res.setHeader('X-Host', host);
+  res.setHeader('Content-Type', type);
+  // While stopping, tell keep-alive clients to reconnect (to another member) after this answer.
+  if (stopping) res.setHeader('Connection', 'close');
+  res.writeHead(status);
+  res.end(body);
+}
+
+async function handle(req, res) {
+  const url = new URL(req.url ?? '/', 'http://app');
+  if (req.method === 'GET' && url.pathname === '/') {
+    return send(res, 200, `Welcome to the baton lab shop: version ${release.version} on ${host}\n`);
+  }
+  if (req.method === 'GET' && url.pathname === '/version') {
+    // requestHost lets a test see which Host header reached the app through a proxy.
+    return send(res, 200, JSON.stringify({ version: release.version, host, requestHost: req.headers.host ?? null }) + '\n', 'application/json');
+  }
+  if (req.method === 'GET' && url.pathname === '/healthz') {
+    return release.healthy ? send(res, 200, 'ok\n') : send(res, 500, 'unhealthy release\n');
+  }
+  if (req.method === 'GET' && url.pathname === '/slow') {
+    const ms = Number(url.searchParams.get('ms') ?? 2000);
+    await new Promise((resolve) => setTimeout(resolve, Number.isFinite(ms) ? ms : 2000));
+    return send(res, 200, `slow answer after ${ms} ms\n`);
+  }
+  if (req.method === 'POST' && url.pathname === '/write') {
+    req.resume();
+    await new Promise((resolve) => req.on('end', resolve));
+    await mkdir(writesDir, { recursive: true });
+    await appendFile(`${writesDir}/writes.log`, `${new Date().toISOString()} ${release.version} ${host} ${req.headers.host ?? ''}\n`);
+    return send(res, 200, 'written\n');
+  }
+  return send(res, 404, 'not found\n');
+}
+
+const server = createServer((req, res) => {
+  handle(req, res).catch((err) => send(res, 500, `error: ${err}\n`));
+});
+
+// Graceful stop: refuse new connections, let in-flight requests finish, then exit.
+process.on('SIGTERM', () => {
+  stopping = true;
+  server.close(() => process.exit(0)); // Node 20 also drops idle keep-alive connections here
+  setTimeout(() => process.exit(1), 30_000).unref();
+});
+
+// v4-slow stands for an app with a long warm-up: nothing listens until it is done.
+setTimeout(() => {
+  server.listen(port, '0.0.0.0', () => console.log(`${release.version} listening on :${port} as ${host}`));
+}, release.startDelayMs ?? 0);

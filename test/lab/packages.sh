@@ -1,0 +1,21 @@
+# Debian packages the lab needs; CI starts from a fresh machine, so `up` installs what is missing.
+PACKAGES=(haproxy apache2 nginx varnish bind9 bind9-utils bind9-dnsutils openssh-server
+  openssh-client wrk socat rsync curl git iproute2 util-linux)
+
+ensure_packages() {
+  local p missing=() own_policy=""
+  for p in "${PACKAGES[@]}"; do
+    [[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) == installed ]] || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  echo "installing ${missing[*]}"
+  # Package scripts must not start daemons in the root namespace: policy-rc.d 101 forbids it.
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+    { [[ -z $own_policy ]] || rm -f /usr/sbin/policy-rc.d; return 1; }
+  [[ -z $own_policy ]] || rm -f /usr/sbin/policy-rc.d
+}

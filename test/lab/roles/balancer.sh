@@ -1,0 +1,136 @@
+# lb: HAProxy (:80), Apache mod_proxy_balancer (:8080) and nginx (:8088) all at once, so the
+# contract tests of every driver run without restarting anything. Each balances `web` (all app
+# hosts) and routes Host prod-a/prod-b.<zone> to `prod_a`/`prod_b` (one cluster each).
+# Reads APPS: lines "member address cluster".
+
+haproxy_servers() {
+  local member addr cluster
+  while read -r member addr cluster; do
+    [[ -z ${1:-} || $cluster == "$1" ]] && echo "    server $member $addr:8000 check"
+  done <<<"$APPS"
+}
+
+haproxy_cfg() {
+  cat <<EOF2
+global
+    daemon
+    pidfile /run/haproxy.pid
+    maxconn 4096
+    stats socket /run/haproxy/admin.sock mode 660 level admin expose-fd listeners
+    # A driver saves 'show servers state' here before a reload so drains survive it.
+    server-state-file /var/lib/haproxy/server-state
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    timeout http-keep-alive 10s
+    # A refused connection is retried on another server and counted as a redispatch.
+    retries 2
+    option redispatch
+    load-server-state-from-file global
+    option httpchk GET /healthz
+    http-check expect status 200
+    default-server inter 1s fall 2 rise 2
+
+frontend public
+    bind :80
+    acl prod_a req.hdr(host),field(1,:) -i prod-a.$ZONE
+    acl prod_b req.hdr(host),field(1,:) -i prod-b.$ZONE
+    use_backend prod_a if prod_a
+    use_backend prod_b if prod_b
+    default_backend web
+
+backend web
+$(haproxy_servers)
+
+backend prod_a
+$(haproxy_servers a)
+
+backend prod_b
+$(haproxy_servers b)
+EOF2
+}
+
+apache_members() {
+  local member addr cluster
+  while read -r member addr cluster; do
+    [[ -z ${1:-} || $cluster == "$1" ]] && echo "        BalancerMember http://$addr:8000 route=$member"
+  done <<<"$APPS"
+}
+
+# One VirtualHost holds all three balancers, so one /balancer-manager manages them all, and
+# BalancerPersist stays Off: the config file is the truth at every (re)start, manager changes
+# are runtime only (FACTS.md: pick one method).
+apache_site() {
+  cat <<EOF2
+Listen 8080
+<VirtualHost *:8080>
+    ServerName lb.$ZONE
+    ProxyPreserveHost On
+    <Proxy balancer://web>
+$(apache_members)
+    </Proxy>
+    <Proxy balancer://prod_a>
+$(apache_members a)
+    </Proxy>
+    <Proxy balancer://prod_b>
+$(apache_members b)
+    </Proxy>
+    <Location /balancer-manager>
+        SetHandler balancer-manager
+        Require ip 10.213.7.0/24 127.0.0.1
+    </Location>
+    RewriteEngine On
+    RewriteRule ^/balancer-manager - [L]
+    RewriteCond %{HTTP_HOST} ^prod-a\.${ZONE//./\\.}(:[0-9]+)?$ [NC]
+    RewriteRule ^/(.*)$ balancer://prod_a/\$1 [P,L]
+    RewriteCond %{HTTP_HOST} ^prod-b\.${ZONE//./\\.}(:[0-9]+)?$ [NC]
+    RewriteRule ^/(.*)$ balancer://prod_b/\$1 [P,L]
+    RewriteRule ^/(.*)$ balancer://web/\$1 [P,L]
+</VirtualHost>
+EOF2
+}
+
+nginx_upstreams() {
+  local name cluster member addr c
+  for name in web prod_a prod_b; do
+    cluster=${name#prod_}; [[ $name == web ]] && cluster=""
+    echo "upstream $name {"
+    while read -r member addr c; do
+      [[ -z $cluster || $c == "$cluster" ]] && echo "    server $addr:8000;  # $member"
+    done <<<"$APPS"
+    echo "    keepalive 16;"
+    echo "}"
+  done
+}
+
+setup_balancer() {
+  local root=$HOSTS_DIR/lb
+  haproxy_cfg >"$root/etc/haproxy/haproxy.cfg"
+  mkdir -p "$root/run/haproxy"
+  echo 1 >"$root/var/lib/haproxy/server-state"  # format version only: no saved state yet
+
+  # Only the lab's site: the package default would also claim :80, which HAProxy owns here.
+  rm -f "$root"/etc/apache2/sites-enabled/* "$root/etc/apache2/ports.conf"
+  touch "$root/etc/apache2/ports.conf"
+  apache_site >"$root/etc/apache2/sites-enabled/baton.conf"
+  local m
+  for m in proxy proxy_http proxy_balancer lbmethod_byrequests slotmem_shm rewrite; do
+    ln -sf ../mods-available/$m.load "$root/etc/apache2/mods-enabled/$m.load"
+    [[ -e $root/etc/apache2/mods-available/$m.conf ]] && ln -sf ../mods-available/$m.conf "$root/etc/apache2/mods-enabled/$m.conf"
+  done
+  mkdir -p "$root/var/log/apache2"
+
+  # The upstreams live in their own file so a driver can rewrite just them and reload.
+  nginx_upstreams >"$root/etc/nginx/baton-upstream.conf"
+  cp "$LAB_DIR/conf/nginx.conf" "$root/etc/nginx/nginx.conf"
+  sed -i "s/@ZONE@/$ZONE/g" "$root/etc/nginx/nginx.conf"
+  mkdir -p "$root/var/log/nginx"
+
+  in_host lb haproxy -c -q -f /etc/haproxy/haproxy.cfg
+  in_host lb haproxy -f /etc/haproxy/haproxy.cfg
+  in_host lb apache2ctl start
+  in_host lb nginx
+}

@@ -1,0 +1,106 @@
+# Control-side files (the contract in test/lab/README.md): key pair, known_hosts, ssh_config,
+# lab.json and the lab app's git repository.
+
+make_control_files() {
+  mkdir -p "$STATE/logs"
+  ssh-keygen -q -t ed25519 -N '' -C baton-lab-control -f "$STATE/id_ed25519"
+  host_table >"$STATE/hosts.tsv"
+  local id fqdn addr role cluster
+  {
+    printf '127.0.0.1 localhost\n'
+    while read -r id fqdn addr role cluster; do printf '%s %s %s\n' "$addr" "$fqdn" "${fqdn%.$ZONE}"; done <"$STATE/hosts.tsv"
+  } >"$STATE/etc-hosts"
+}
+
+# One commit per tag; release.json carries what differs. Fixed author and dates make the tag
+# SHAs the same on every `up`, so plans written against one lab still name the same commits.
+make_repo() {
+  local repo=$STATE/repo tag healthy delay msg
+  mkdir -p "$repo"
+  cp "$LAB_DIR/app/server.js" "$LAB_DIR/app/package.json" "$repo/"
+  export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 \
+    GIT_AUTHOR_NAME="baton lab" GIT_AUTHOR_EMAIL=lab@$ZONE GIT_AUTHOR_DATE=2025-01-01T00:00:00Z \
+    GIT_COMMITTER_NAME="baton lab" GIT_COMMITTER_EMAIL=lab@$ZONE GIT_COMMITTER_DATE=2025-01-01T00:00:00Z
+  git -C "$repo" init -q -b main
+  while read -r tag healthy delay msg; do
+    printf '{ "version": "%s", "healthy": %s, "startDelayMs": %s }\n' "$tag" "$healthy" "$delay" >"$repo/release.json"
+    git -C "$repo" add -A
+    git -C "$repo" commit -q -m "$tag: $msg"
+    git -C "$repo" tag "$tag"
+  done <<EOF2
+v1 true 0 first release
+v2 true 0 second release
+v3-broken false 0 health check answers 500
+v4-slow true 5000 takes 5 s to start listening
+EOF2
+  unset GIT_CONFIG_GLOBAL GIT_CONFIG_NOSYSTEM
+  V1_SHORT=$(git -C "$repo" rev-parse --short=7 'v1^{commit}')
+}
+
+write_ssh_files() {
+  local id fqdn addr role cluster
+  : >"$STATE/known_hosts"
+  : >"$STATE/ssh_config"
+  while read -r id fqdn addr role cluster; do
+    printf '%s,%s %s\n' "$fqdn" "$addr" "$(cut -d' ' -f1,2 "$HOSTS_DIR/$id/etc/ssh/ssh_host_ed25519_key.pub")" >>"$STATE/known_hosts"
+    cat >>"$STATE/ssh_config" <<EOF2
+Host $fqdn ${fqdn%.$ZONE}
+    HostName $addr
+    User root
+    IdentityFile $STATE/id_ed25519
+    IdentitiesOnly yes
+    UserKnownHostsFile $STATE/known_hosts
+    GlobalKnownHostsFile /dev/null
+    StrictHostKeyChecking yes
+    BatchMode yes
+
+EOF2
+  done <"$STATE/hosts.tsv"
+  # Bare addresses too (ssh 10.213.7.11): known_hosts lists every host's IP as well.
+  cat >>"$STATE/ssh_config" <<EOF2
+Host 10.213.7.*
+    User root
+    IdentityFile $STATE/id_ed25519
+    IdentitiesOnly yes
+    UserKnownHostsFile $STATE/known_hosts
+    GlobalKnownHostsFile /dev/null
+    StrictHostKeyChecking yes
+    BatchMode yes
+EOF2
+}
+
+write_lab_json() {
+  local id fqdn addr role cluster sep="" hosts="" tags="" tag
+  while read -r id fqdn addr role cluster; do
+    hosts+="$sep    { \"name\": \"$fqdn\", \"short\": \"${fqdn%.$ZONE}\", \"address\": \"$addr\", \"role\": \"$role\""
+    [[ $role == app ]] && hosts+=", \"cluster\": \"$cluster\", \"member\": \"$id\""
+    hosts+=" }"
+    sep=$',\n'
+  done <"$STATE/hosts.tsv"
+  sep=""
+  for tag in v1 v2 v3-broken v4-slow; do
+    tags+="$sep\"$tag\": \"$(git -C "$STATE/repo" rev-parse "$tag^{commit}")\""
+    sep=", "
+  done
+  cat >"$STATE/lab.json" <<EOF2
+{
+  "zone": "$ZONE",
+  "subnet": "$SUBNET",
+  "perCluster": $PER_CLUSTER,
+  "hosts": [
+$hosts
+  ],
+  "balancer": {
+    "host": "lb.$ZONE",
+    "address": "10.213.7.2",
+    "haproxy": { "port": 80, "socket": "/run/haproxy/admin.sock", "backend": "web", "config": "/etc/haproxy/haproxy.cfg", "pidFile": "/run/haproxy.pid", "serverStateFile": "/var/lib/haproxy/server-state" },
+    "apache": { "port": 8080, "balancer": "web", "manager": "/balancer-manager", "pidFile": "/run/apache2/apache2.pid" },
+    "nginx": { "port": 8088, "upstream": "web", "upstreamFile": "/etc/nginx/baton-upstream.conf", "pidFile": "/run/nginx.pid" }
+  },
+  "dns": { "address": "10.213.7.3", "tsigKeyFile": "$STATE/tsig.key", "tsigKeyName": "$TSIG_NAME" },
+  "ssh": { "config": "$STATE/ssh_config", "knownHosts": "$STATE/known_hosts", "identityFile": "$STATE/id_ed25519" },
+  "repo": "$STATE/repo",
+  "tags": { $tags }
+}
+EOF2
+}
