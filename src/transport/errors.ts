@@ -1,0 +1,20 @@
+// Failures of the carrier itself (cannot connect, cannot authenticate, connection lost), as
+// opposed to a command that ran and exited non-zero (ExternalCommandError).
+import { BatonError, ExitCode, type ExitCodeValue } from '../errors.js';
+
+export class TransportError extends BatonError {
+  readonly kind = 'transport';
+  constructor(
+    readonly host: string,
+    message: string,
+    hint?: string,
+    exitCode: ExitCodeValue = ExitCode.NEEDS_ATTENTION,
+  ) {
+    super(message, exitCode, hint);
+  }
+}
+
+/** The last `lines` lines of a command's stderr, for error messages. */
+export function tail(text: string, lines = 20): string {
+  return text.replace(/\s+$/, '').split('\n').slice(-lines).join('\n');
+}

@@ -1,0 +1,70 @@
+// Work on many hosts at once, at most `limit` at a time, and report every host that failed
+// (not just the first), so a person knows exactly which hosts need a look.
+import { BatonError, ExitCode, type ExitCodeValue } from '../errors.js';
+
+export interface HostFailure {
+  host: string;
+  error: unknown;
+}
+
+/** One or more hosts failed; `results` holds what the others returned. */
+export class HostFailures<T = unknown> extends BatonError {
+  readonly kind = 'host-failures';
+  constructor(
+    readonly failures: HostFailure[],
+    readonly results: Map<string, T>,
+    total: number,
+  ) {
+    super(
+      `${failures.length} of ${total} host${total === 1 ? '' : 's'} failed:\n${failures
+        .map((f) => `  ${f.host}: ${messageOf(f.error).replace(/\n/g, '\n    ')}`)
+        .join('\n')}`,
+      worstExitCode(failures),
+      failures.map((f) => (f.error instanceof BatonError ? f.error.hint : undefined)).find(Boolean),
+    );
+  }
+
+  /** The error for one host, if it failed. */
+  errorFor(host: string): unknown {
+    return this.failures.find((f) => f.host === host)?.error;
+  }
+}
+
+/**
+ * Run `fn` for every host, at most `limit` at once, in the given order. Every host is tried even
+ * after a failure; then, if any failed, throws HostFailures naming each failed host.
+ */
+export async function forEachHost<T>(hosts: readonly string[], limit: number, fn: (host: string) => Promise<T>): Promise<Map<string, T>> {
+  if (!Number.isInteger(limit) || limit < 1) throw new TypeError(`limit must be a positive integer, got ${limit}`);
+  const results = new Map<string, T>();
+  const failures: HostFailure[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < hosts.length) {
+      const host = hosts[next++]!;
+      try {
+        results.set(host, await fn(host));
+      } catch (error) {
+        failures.push({ host, error });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, hosts.length) }, worker));
+  if (failures.length > 0) {
+    const order = new Map(hosts.map((h, i) => [h, i]));
+    failures.sort((a, b) => order.get(a.host)! - order.get(b.host)!);
+    throw new HostFailures(failures, results, hosts.length);
+  }
+  return results;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+// The exit code that says the most: "needs attention" beats "restored" beats the rest.
+function worstExitCode(failures: HostFailure[]): ExitCodeValue {
+  const codes = failures.map((f) => (f.error instanceof BatonError ? f.error.exitCode : ExitCode.NEEDS_ATTENTION));
+  if (codes.includes(ExitCode.NEEDS_ATTENTION)) return ExitCode.NEEDS_ATTENTION;
+  return codes[0] ?? ExitCode.NEEDS_ATTENTION;
+}
