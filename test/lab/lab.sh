@@ -16,7 +16,7 @@ host_id() {
 
 case ${1:-} in
   up)
-    for f in packages host state up down roles/balancer roles/dns roles/app; do . "$LAB_DIR/$f.sh"; done
+    for f in packages host state up down status roles/balancer roles/dns roles/app; do . "$LAB_DIR/$f.sh"; done
     lab_up ;;
   down) . "$LAB_DIR/down.sh"; lab_down ;;
   status) . "$LAB_DIR/status.sh"; lab_status ;;

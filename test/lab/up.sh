@@ -1,5 +1,5 @@
-# `lab.sh up`: always from a clean slate (down first), so a crashed or half-finished run is
-# repaired by running up again. Hosts are built in parallel, one background job each.
+# `lab.sh up`: a healthy lab is kept; anything else is rebuilt from a clean slate (down first),
+# so a crashed or half-finished run is repaired by running up again. Hosts are built in parallel, one background job each.
 
 setup_network() {
   # Kept even after `down`: with the bridge gone, lab addresses hit this instead of the default route.
@@ -41,9 +41,19 @@ lab_ready() {
   [[ $(dig +short +time=1 +tries=1 @10.213.7.3 "lb.$ZONE" A) == 10.213.7.2 ]]
 }
 
+print_hosts() {
+  awk '{ printf "%-8s %-26s %-12s %-9s %s\n", $1, $2, $3, $4, $5 }' "$STATE/hosts.tsv"
+}
+
 lab_up() {
   check_per_cluster
   ensure_packages
+  # A healthy lab of the asked size is left alone: other sessions may be using it right now.
+  if lab_status >/dev/null 2>&1 && grep -q "\"perCluster\": $PER_CLUSTER," "$STATE/lab.json"; then
+    echo "lab already up: $(wc -l <"$STATE/hosts.tsv") hosts, state in $STATE"
+    print_hosts
+    return 0
+  fi
   lab_down >/dev/null
   setup_network
   make_control_files
@@ -63,5 +73,5 @@ lab_up() {
   for ((i = 0; i < 300; i++)); do lab_ready && break; sleep 0.1; done
   lab_ready || { echo "lab did not become ready in 30 s (see lab.sh status)" >&2; return 1; }
   echo "lab up: $(wc -l <"$STATE/hosts.tsv") hosts, state in $STATE"
-  column -t "$STATE/hosts.tsv"
+  print_hosts
 }
