@@ -22,6 +22,7 @@ case ${1:-} in
   status) . "$LAB_DIR/status.sh"; lab_status ;;
   exec)
     [[ ${3:-} == -- && $# -ge 4 ]] || { echo "usage: lab.sh exec HOST -- CMD..." >&2; exit 2; }
+    [[ -f $STATE/hosts.tsv ]] || { echo "the lab is down (npm run lab:up)" >&2; exit 1; }
     id=$(host_id "$2"); shift 3
     in_host "$id" "$@" ;;
   *) echo "usage: lab.sh up|status|down|exec HOST -- CMD..." >&2; exit 2 ;;
