@@ -31,6 +31,8 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeValue, string> = {
 /** Base of every error baton raises on purpose. */
 export abstract class BatonError extends Error {
   abstract readonly kind: string;
+  /** Machine-readable facts about the failure (printed with --json), e.g. what a failed push did. */
+  data?: Record<string, unknown>;
   constructor(
     message: string,
     readonly exitCode: ExitCodeValue,
@@ -107,8 +109,9 @@ export class ExternalCommandError extends BatonError {
 /** A push or step failed; exitCode tells whether production was restored. */
 export class OperationFailedError extends BatonError {
   readonly kind = 'failed';
-  constructor(message: string, restored: boolean, hint?: string) {
+  constructor(message: string, restored: boolean, hint?: string, data?: Record<string, unknown>) {
     super(message, restored ? ExitCode.FAILED_RESTORED : ExitCode.NEEDS_ATTENTION, hint);
+    if (data) this.data = data;
   }
 }
 

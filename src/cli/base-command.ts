@@ -34,6 +34,7 @@ export function errorToJson(e: BatonError): Record<string, unknown> {
   const base: Record<string, unknown> = { kind: e.kind, exitCode: e.exitCode, message: e.message };
   if (e.hint) base.hint = e.hint;
   if (e instanceof ConfigError) base.issues = e.issues;
+  if (e.data) base.result = e.data;
   return base;
 }
 

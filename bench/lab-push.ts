@@ -1,0 +1,139 @@
+// Measuring a push in the lab: load through the public frontend for the whole push, the
+// balancer's own retry/redispatch counters before and after, and the push's wall time.
+import { execFileSync, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../src/config/load.js';
+import { openSession } from '../src/engine/session.js';
+import { startLoad, type LoadReport } from '../test/lab/load.js';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const LAB_CONFIG = `${ROOT}/test/lab/baton.haproxy.yml`;
+export const PUBLIC_URL = 'http://10.213.7.2/';
+
+export interface PushMeasurement {
+  tag: string;
+  exitCode: number;
+  seconds: number;
+  /** baton's own figures from --json: forward and reversal time inside the process. */
+  forwardSeconds?: number;
+  reversalSeconds?: number;
+  outcome?: string;
+  load: LoadReport;
+  redispatches: number;
+  retries: number;
+  http5xx: number;
+}
+
+export interface LoadShape {
+  /** Clients sending ordinary requests back to back. */
+  concurrency: number;
+  /** Clients sending only /slow?ms=2000, so slow requests are in flight at every drain. */
+  slowClients: number;
+  /** Seconds of load before the push starts and after it ends. */
+  padSeconds: number;
+}
+
+export const DEFAULT_LOAD: LoadShape = { concurrency: 16, slowClients: 4, padSeconds: 1 };
+
+/** Bring the lab up (idempotent) with the given number of app hosts per cluster. */
+export function labUp(perCluster: number): void {
+  execFileSync('bash', [`${ROOT}/test/lab/lab.sh`, 'up'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LAB_PER_CLUSTER: String(perCluster) } });
+}
+
+async function counters(configFile: string) {
+  const session = openSession(await loadConfig(configFile));
+  try {
+    return await session.balancer.counters();
+  } finally {
+    await session.close();
+  }
+}
+
+/** Run `command` (argv) under load and return what the client and the balancer saw. */
+export async function underLoad(argv: string[], shape: LoadShape, configFile = LAB_CONFIG): Promise<{ exitCode: number; seconds: number; stdout: string; load: LoadReport; redispatches: number; retries: number; http5xx: number }> {
+  const before = await counters(configFile);
+  const fast = startLoad({ url: PUBLIC_URL, seconds: 3600, concurrency: shape.concurrency, timeout: 15_000 });
+  const slow = startLoad({ url: PUBLIC_URL, seconds: 3600, concurrency: shape.slowClients, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000 });
+  await sleep(shape.padSeconds * 1000);
+  const t0 = performance.now();
+  const { code, stdout } = await run(argv);
+  const seconds = (performance.now() - t0) / 1000;
+  await sleep(shape.padSeconds * 1000);
+  const report = mergeReports(await fast.stop(), await slow.stop());
+  const after = await counters(configFile);
+  return {
+    exitCode: code,
+    seconds: round(seconds),
+    stdout,
+    load: report,
+    redispatches: after.redispatches - before.redispatches,
+    retries: after.retries - before.retries,
+    http5xx: after.http5xx - before.http5xx,
+  };
+}
+
+/** `baton push TAG` as a user runs it, timed from the command's start to its end. */
+export async function measurePush(tag: string, shape: LoadShape, configFile = LAB_CONFIG): Promise<PushMeasurement> {
+  const r = await underLoad(['node', `${ROOT}/bin/run.js`, 'push', tag, '-c', configFile, '--json'], shape, configFile);
+  let parsed: { forwardMs?: number; reversalMs?: number; outcome?: string } = {};
+  try {
+    const json = JSON.parse(r.stdout) as typeof parsed & { error?: { result?: typeof parsed } };
+    parsed = json.error?.result ?? json;
+  } catch {
+    // a failed push prints its error as JSON too; anything else stays unparsed
+  }
+  return {
+    tag,
+    exitCode: r.exitCode,
+    seconds: r.seconds,
+    ...(parsed.forwardMs !== undefined ? { forwardSeconds: round(parsed.forwardMs / 1000) } : {}),
+    ...(parsed.reversalMs !== undefined ? { reversalSeconds: round(parsed.reversalMs / 1000) } : {}),
+    ...(parsed.outcome ? { outcome: parsed.outcome } : {}),
+    load: r.load,
+    redispatches: r.redispatches,
+    retries: r.retries,
+    http5xx: r.http5xx,
+  };
+}
+
+/** Push without load (to set the starting release). */
+export async function quietPush(tag: string, configFile = LAB_CONFIG): Promise<number> {
+  return (await run(['node', `${ROOT}/bin/run.js`, 'push', tag, '-c', configFile])).code;
+}
+
+function run(argv: string[]): Promise<{ code: number; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', process.env.BENCH_VERBOSE ? 'inherit' : 'ignore'], env: { ...process.env, CI: '1' } });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout }));
+  });
+}
+
+/** One report for both kinds of clients; latency percentiles are the fast clients'. */
+function mergeReports(fast: LoadReport, slow: LoadReport): LoadReport {
+  const add = (a: Record<string, number>, b: Record<string, number>) => {
+    const out = { ...a };
+    for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+    return out;
+  };
+  return {
+    requests: fast.requests + slow.requests,
+    ok: fast.ok + slow.ok,
+    failed: fast.failed + slow.failed,
+    failures: add(fast.failures, slow.failures) as LoadReport['failures'],
+    byVersion: add(fast.byVersion, slow.byVersion),
+    byHost: add(fast.byHost, slow.byHost),
+    latencyMs: fast.latencyMs,
+    seconds: Math.max(fast.seconds, slow.seconds),
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}

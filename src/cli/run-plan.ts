@@ -1,0 +1,34 @@
+// Shared by push and apply: open a session, carry out a plan with the right reporter, map the outcome to an error kind.
+import type { Config } from '../config/config.js';
+import { ListrReporter } from '../engine/listr-reporter.js';
+import { PlainReporter, type Reporter } from '../engine/reporter.js';
+import { OperationFailedError } from '../errors.js';
+import type { Plan } from '../model/plan.js';
+import { type ApplyResult } from '../release/push.js';
+
+/** A live task list on a TTY (unless --json), one line per event otherwise. */
+export function reporterFor(plan: Plan, json: boolean): Reporter {
+  return process.stderr.isTTY && !json && !process.env.CI ? new ListrReporter(plan.forward) : new PlainReporter();
+}
+
+/** Throws the error a failed run ends with (exit 1 when reversed, 2 when production needs attention). */
+export function raiseForOutcome(r: ApplyResult): void {
+  const data = summary(r);
+  if (r.outcome === 'reversed') throw new OperationFailedError(`push of ${r.tag} failed at ${r.failedStep} and was reversed: ${r.error?.message}`, true, `journal: ${r.journal}`, data);
+  if (r.outcome === 'needs-attention') {
+    throw new OperationFailedError(
+      `push of ${r.tag} failed at ${r.failedStep} (${r.error?.message}) and its reversal failed: ${r.reversalError?.message}`,
+      false,
+      `production needs attention: see the journal ${r.journal}`,
+      data,
+    );
+  }
+}
+
+/** The JSON form of a run's result (errors as messages). */
+export function summary(r: ApplyResult): Record<string, unknown> {
+  const { error, reversalError, ...rest } = r;
+  return { ...rest, ...(error ? { error: error.message } : {}), ...(reversalError ? { reversalError: reversalError.message } : {}) };
+}
+
+export type { Config };

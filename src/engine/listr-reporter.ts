@@ -1,0 +1,83 @@
+// The live task list on a TTY: one listr2 task per step, the drain's session count as its output.
+// The executor stays in charge; each task just waits for the executor to say how its step ended.
+import { Listr, type ListrTaskWrapper } from 'listr2';
+import type { Step } from '../model/plan.js';
+import type { Phase, Reporter } from './reporter.js';
+
+type Ending = { kind: 'ok' } | { kind: 'fail'; error: Error } | { kind: 'skip' };
+
+interface Slot {
+  resolve(e: Ending): void;
+  ended: boolean;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  task?: ListrTaskWrapper<any, any, any>;
+}
+
+export class ListrReporter implements Reporter {
+  private slots = new Map<string, Slot>();
+  private lists: Promise<unknown>[] = [];
+
+  constructor(forward: readonly Step[]) {
+    this.start(forward, 'forward', 'push');
+  }
+
+  private key(step: Step, phase: Phase): string {
+    return `${phase}:${step.id}`;
+  }
+
+  private start(steps: readonly Step[], phase: Phase, heading: string): void {
+    const tasks = steps.map((step) => {
+      let resolve!: (e: Ending) => void;
+      const ending = new Promise<Ending>((r) => (resolve = r));
+      const slot: Slot = { resolve: (e) => ((slot.ended = true), resolve(e)), ended: false };
+      this.slots.set(this.key(step, phase), slot);
+      return {
+        title: step.title,
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any
+        task: async (_ctx: unknown, task: ListrTaskWrapper<any, any, any>) => {
+          slot.task = task;
+          const e = await ending;
+          if (e.kind === 'skip') task.skip(`${step.title} (not reached)`);
+          if (e.kind === 'fail') throw e.error;
+        },
+      };
+    });
+    const list = new Listr([{ title: heading, task: (_c, t) => t.newListr(tasks, { exitOnError: false }) }], {
+      exitOnError: false,
+      rendererOptions: { collapseSubtasks: false, showErrorMessage: true },
+    } as never);
+    // Lists run one after the other so two never draw on the terminal at once.
+    const previous = this.lists.at(-1) ?? Promise.resolve();
+    this.lists.push(previous.then(() => list.run()).catch(() => undefined));
+  }
+
+  stepStarted(): void {}
+
+  stepProgress(step: Step, message: string): void {
+    const slot = this.slots.get(this.key(step, 'forward')) ?? this.slots.get(this.key(step, 'reverse'));
+    if (slot?.task) slot.task.output = message;
+  }
+
+  stepSucceeded(step: Step, phase: Phase): void {
+    this.slots.get(this.key(step, phase))?.resolve({ kind: 'ok' });
+  }
+
+  stepFailed(step: Step, phase: Phase, _ms: number, error: Error): void {
+    this.slots.get(this.key(step, phase))?.resolve({ kind: 'fail', error });
+  }
+
+  reversalStarted(reason: string, steps: Step[]): void {
+    this.skipRemaining('forward');
+    this.start(steps, 'reverse', `reverse: ${reason}`);
+  }
+
+  async finish(): Promise<void> {
+    this.skipRemaining('forward');
+    this.skipRemaining('reverse');
+    await Promise.all(this.lists);
+  }
+
+  private skipRemaining(phase: Phase): void {
+    for (const [key, slot] of this.slots) if (key.startsWith(`${phase}:`) && !slot.ended) slot.resolve({ kind: 'skip' });
+  }
+}

@@ -1,0 +1,37 @@
+// Human renderings of a plan and of a run's outcome. Markdown is the same text a reviewer reads in a pull request.
+import type { ApplyResult } from '../release/push.js';
+import { type Plan, reverseSteps } from '../model/plan.js';
+
+export function planText(plan: Plan): string {
+  const lines = [
+    `Plan ${plan.hash.slice(0, 19)}… for ${plan.app}: ${plan.release.tag} at ${plan.release.commit.slice(0, 12)} (release ${plan.release.dir})`,
+    `made by ${plan.createdBy} at ${plan.createdAt} from the live state ${plan.observedDigest.slice(0, 19)}…`,
+    '',
+    'Now:',
+    ...plan.observed.hosts.map((h) => `  ${h.host.padEnd(32)} cluster ${h.cluster}  member ${h.member.padEnd(10)} ${h.memberState.padEnd(6)} runs ${h.release ?? '(nothing)'}`),
+    '',
+    'Forward (A→B), each step with its undo:',
+    ...plan.forward.flatMap((s, i) => [
+      `  ${String(i + 1).padStart(2)}. ${s.title}`,
+      ...s.undo.map((u) => `        undo: ${u.title}`),
+    ]),
+    '',
+    'Reverse (B→A), from the end state:',
+    ...reverseSteps(plan.forward).map((s, i) => `  ${String(i + 1).padStart(2)}. ${s.title}`),
+  ];
+  return lines.join('\n');
+}
+
+export function resultText(r: ApplyResult): string {
+  const secs = (ms?: number) => `${((ms ?? 0) / 1000).toFixed(2)}s`;
+  switch (r.outcome) {
+    case 'succeeded':
+      return `pushed ${r.tag} (${r.release}) in ${secs(r.forwardMs)}; journal ${r.journal}`;
+    case 'held':
+      return `held after the first flip: one cluster runs ${r.release}, the other still the previous release (${secs(r.forwardMs)}); journal ${r.journal}`;
+    case 'reversed':
+      return `push of ${r.tag} failed at ${r.failedStep}: ${r.error?.message}\nreversed in ${secs(r.reversalMs)}: production is back where it started; journal ${r.journal}`;
+    case 'needs-attention':
+      return `push of ${r.tag} failed at ${r.failedStep}: ${r.error?.message}\nthe reversal failed too: ${r.reversalError?.message}\nproduction needs attention; journal ${r.journal}`;
+  }
+}

@@ -1,0 +1,22 @@
+// Activate: switch `current`, restart, and wait until the host itself says it is healthy.
+import { waitForLocalHealth } from '../checks/local-health.js';
+import type { Step } from '../model/plan.js';
+import { forEachHost } from '../transport/fan-out.js';
+import type { Progress, StepEnv } from './env.js';
+import { appPaths, restart, switchCurrent } from './host-commands.js';
+
+export async function runActivate(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
+  const paths = appPaths(env.config.app.path);
+  const hosts = step.hosts ?? [];
+  let healthy = 0;
+  await forEachHost(hosts, env.config.ssh.concurrency, async (host) => {
+    const t = env.transports.get(host);
+    const dir = step.releases?.[host];
+    if (!dir) throw new Error(`no release named for ${host}`);
+    await t.run(switchCurrent(paths, dir));
+    await t.run(restart(paths, env.config.app.restart));
+    if (env.config.app.health) await waitForLocalHealth(t, env.config.app.health.url, env.config.app.health.timeout);
+    progress(`${++healthy}/${hosts.length} hosts on ${dir}`);
+  });
+  return { current: step.releases };
+}

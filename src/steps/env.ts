@@ -1,0 +1,21 @@
+// Everything a step needs to act, passed in (no globals): steps never know which balancer or transport they drive.
+import type { Balancer } from '../balancers/types.js';
+import type { Config } from '../config/config.js';
+import type { ReleaseLock, LockDetails } from '../engine/lock.js';
+import type { Release } from '../model/release.js';
+import type { Transports } from '../transport/types.js';
+
+export interface StepEnv {
+  config: Config;
+  transports: Transports;
+  balancer: Balancer;
+  lock: ReleaseLock;
+  lockOwner: Omit<LockDetails, 'since' | 'expires'>;
+  release: Release;
+  /** Local path of the release archive (made by `git archive`) that stage uploads. */
+  artifact: string;
+  /** Where the balancer sends each host's traffic (its member's address and port): direct smoke checks go there. */
+  endpoints: Record<string, { address: string; port?: number }>;
+}
+
+export type Progress = (message: string) => void;

@@ -1,0 +1,43 @@
+// One runner per step kind; the executor hands each step here.
+import type { Step } from '../model/plan.js';
+import { reverseSteps } from '../model/plan.js';
+import { runActivate } from './activate.js';
+import type { Progress, StepEnv } from './env.js';
+import { runLock, runUnlock } from './lock.js';
+import { runDrain, runReady, runWaitDrain } from './pool.js';
+import { runPrune } from './prune.js';
+import { runSmokeStep } from './smoke.js';
+import { runStage, runUnstage } from './stage.js';
+
+export function stepRunner(env: StepEnv, plan: { forward: readonly Step[] }) {
+  // Releases the undo steps would switch back to must survive pruning.
+  const wayBack: Record<string, string[]> = {};
+  for (const s of reverseSteps(plan.forward)) {
+    if (s.kind !== 'activate') continue;
+    for (const [host, dir] of Object.entries(s.releases ?? {})) (wayBack[host] ??= []).push(dir);
+  }
+  return async (step: Step, progress: Progress): Promise<unknown> => {
+    switch (step.kind) {
+      case 'lock':
+        return runLock(env);
+      case 'unlock':
+        return runUnlock(env);
+      case 'stage':
+        return runStage(step, env, progress);
+      case 'unstage':
+        return runUnstage(step, env);
+      case 'drain':
+        return runDrain(step, env);
+      case 'wait-drain':
+        return runWaitDrain(step, env, progress);
+      case 'activate':
+        return runActivate(step, env, progress);
+      case 'smoke':
+        return runSmokeStep(step, env);
+      case 'ready':
+        return runReady(step, env, progress);
+      case 'prune':
+        return runPrune(step, env, wayBack);
+    }
+  };
+}

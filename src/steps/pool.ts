@@ -1,0 +1,54 @@
+// Pool steps: drain, wait for in-flight requests, return to the pool. They only speak the Balancer interface.
+import { waitForDrain } from '../balancers/drain.js';
+import { OperationFailedError } from '../errors.js';
+import type { Step } from '../model/plan.js';
+import type { Progress, StepEnv } from './env.js';
+
+export async function runDrain(step: Step, env: StepEnv): Promise<unknown> {
+  await env.balancer.drain(step.members ?? []);
+  return { drained: step.members };
+}
+
+/** Ready, then wait until the balancer's own health checks see every member up: a member marked
+ *  ready while its checks still say down takes no traffic, and draining the other cluster then would leave nothing serving. */
+export async function runReady(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
+  const names = step.members ?? [];
+  await env.balancer.ready(names);
+  const deadline = Date.now() + Math.max(env.config.smoke.deadlineMs, 10_000);
+  for (;;) {
+    const members = (await env.balancer.members()).filter((m) => names.includes(m.name));
+    const notUp = members.filter((m) => m.state !== 'ready' || m.healthy === false);
+    if (!notUp.length) return { ready: names };
+    progress(`waiting for the balancer to see ${notUp.map((m) => m.name).join(', ')} up`);
+    if (Date.now() > deadline) {
+      throw new OperationFailedError(
+        `members ${notUp.map((m) => `${m.name} (${m.state}${m.healthy === false ? ', failing health checks' : ''})`).join(', ')} are not up in the pool`,
+        false,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function runWaitDrain(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
+  const names = step.members ?? [];
+  const { drainTimeout, cutOffAfterDrainTimeout } = env.config.balancer;
+  const result = await waitForDrain(env.balancer, names, {
+    timeoutMs: drainTimeout,
+    onProgress: (p) => {
+      const left = Object.entries(p.busy).filter(([, n]) => n > 0);
+      progress(left.length ? `${left.reduce((s, [, n]) => s + n, 0)} sessions left on ${left.map(([m]) => m).join(', ')}` : 'no sessions left');
+    },
+  });
+  if (result.drained) return { elapsedMs: result.elapsedMs };
+  const busy = Object.entries(result.busy ?? {}).filter(([, n]) => n > 0);
+  if (cutOffAfterDrainTimeout) {
+    await env.balancer.cutOff(busy.map(([m]) => m));
+    return { elapsedMs: result.elapsedMs, cutOff: Object.fromEntries(busy) };
+  }
+  throw new OperationFailedError(
+    `drain timed out after ${drainTimeout} ms with sessions still open: ${busy.map(([m, n]) => `${m} (${n})`).join(', ')}`,
+    false,
+    'raise balancer.drainTimeout, or set balancer.cutOffAfterDrainTimeout: true to cut them',
+  );
+}

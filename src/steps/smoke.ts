@@ -1,0 +1,26 @@
+// Smoke: every configured check through the cluster's internal hostname and against each of its
+// hosts at the address the balancer uses, retried until the deadline; a failure says what came back.
+import { runSmoke, smokeFailures } from '../checks/smoke.js';
+import { OperationFailedError } from '../errors.js';
+import type { Step } from '../model/plan.js';
+import type { StepEnv } from './env.js';
+
+export async function runSmokeStep(step: Step, env: StepEnv): Promise<unknown> {
+  const { config } = env;
+  if (!step.cluster) throw new Error(`step ${step.id} names no cluster`);
+  const cluster = config.clusters[step.cluster];
+  if (!config.smoke.checks.length) return { skipped: 'no smoke checks configured' };
+  const internal = /^https?:\/\//.test(cluster.internal) ? cluster.internal : `http://${cluster.internal}`;
+  const targets = [
+    { name: cluster.internal, baseUrl: internal },
+    ...(step.hosts ?? []).map((host) => {
+      const e = env.endpoints[host];
+      return { name: host, baseUrl: `http://${e?.address ?? host}:${e?.port ?? 80}` };
+    }),
+  ];
+  const report = await runSmoke(config.smoke.checks, targets, { deadlineMs: config.smoke.deadlineMs, resolve: config.resolve });
+  if (!report.ok) {
+    throw new OperationFailedError(`smoke checks failed on cluster ${step.cluster}:\n  ${smokeFailures(report).join('\n  ')}`, false);
+  }
+  return { passed: report.results.length };
+}
