@@ -7,7 +7,7 @@ import ssh2, { type AnyAuthMethod, type ClientChannel, type ConnectConfig, type 
 // ssh2 is CommonJS: Node's ESM loader only sees its default export.
 const { Client, utils } = ssh2;
 type Client = InstanceType<typeof Client>;
-import { ExternalCommandError } from '../errors.js';
+import { BatonError, ExternalCommandError } from '../errors.js';
 import { TransportError, tail } from './errors.js';
 import { KnownHosts, hostKeyError, type HostKeyError } from './known-hosts.js';
 import { quoteArgv } from './quote.js';
@@ -51,6 +51,8 @@ interface Connection {
 /** Runs commands on one host over a single lazily opened, shared SSH connection. */
 export class SshTransport implements Transport {
   private connection?: Promise<Connection>;
+  /** The connection `connection` resolved to, once it has. */
+  private live?: Connection;
   private readonly channels: Semaphore;
   private readonly counts = { connections: 0, runs: 0 };
 
@@ -79,7 +81,7 @@ export class SshTransport implements Transport {
       stream = await this.withConnection((c) => openExec(c.client, command));
     } catch (err) {
       release();
-      if (err instanceof TransportError) throw err;
+      if (err instanceof BatonError) throw err; // host key refused, cannot connect, …
       throw new TransportError(this.host, `cannot start \`${argv.join(' ')}\` on ${this.host}: ${(err as Error).message}`);
     }
     // The slot is given back when the channel is really gone, even if a timeout returned earlier.
@@ -109,6 +111,7 @@ export class SshTransport implements Transport {
   async close(): Promise<void> {
     const pending = this.connection;
     this.connection = undefined;
+    this.live = undefined;
     const c = await pending?.catch(() => undefined);
     if (!c?.alive) return;
     await new Promise<void>((resolve) => {
@@ -126,20 +129,26 @@ export class SshTransport implements Transport {
     try {
       return await use(c);
     } catch (err) {
-      if (c.alive || err instanceof TransportError) throw err;
+      // ssh2 may report "Not connected" before the client's own close event arrives.
+      if (err instanceof Error && err.message === 'Not connected') c.alive = false;
+      if (c.alive || err instanceof BatonError) throw err;
       return use(await this.connect());
     }
   }
 
+  /** The pooled connection: the one being opened, else the open one, else a new one. */
   private connect(): Promise<Connection> {
-    if (!this.connection) {
-      const attempt = this.open();
-      this.connection = attempt;
-      attempt.catch(() => {
-        if (this.connection === attempt) this.connection = undefined;
-      });
-    }
-    return this.connection;
+    if (this.connection && this.live?.alive !== false) return this.connection;
+    const attempt = this.open().then((c) => {
+      if (this.connection === attempt) this.live = c;
+      return c;
+    });
+    this.connection = attempt;
+    this.live = undefined;
+    attempt.catch(() => {
+      if (this.connection === attempt) this.connection = undefined;
+    });
+    return attempt;
   }
 
   private async open(): Promise<Connection> {
@@ -195,9 +204,11 @@ export class SshTransport implements Transport {
     });
     // Later errors surface through the close that follows; mark the connection gone.
     client.on('error', () => {});
-    client.on('close', () => {
+    const gone = (): void => {
       connection.alive = false;
-    });
+    };
+    client.on('end', gone);
+    client.on('close', gone);
     return connection;
   }
 
