@@ -3,53 +3,54 @@
 import { z } from 'zod';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
 
+const DURATION_EXPECTED = 'expected a duration such as 500ms, 60s or 2m';
 /** `60s`, `500ms`, `2m`, `1h` → milliseconds. */
 export const Duration = z
-  .string()
-  .regex(DURATION_PATTERN, { message: 'expected a duration such as 500ms, 60s or 2m' })
+  .string({ message: DURATION_EXPECTED })
+  .regex(DURATION_PATTERN, { message: DURATION_EXPECTED })
   .transform((s) => parseDuration(s) as number)
   .describe('a duration: 500ms, 60s, 2m, 1h');
 
 const HostName = z
-  .string()
-  .min(1)
+  .string({ message: 'expected a host name or IPv4 address' })
   .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, { message: 'expected a host name or IPv4 address' })
   .describe('host name or address, as ssh would be given it');
 
 /** A secret is never a value in baton.yml, only where to find it at run time. */
 export const SecretRef = z
   .strictObject({
-    env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional().describe('name of an environment variable holding the secret'),
+    env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'expected an environment variable name such as DB_PASSWORD' }).optional().describe('name of an environment variable holding the secret'),
     file: z.string().min(1).optional().describe('path of a file holding the secret (relative to baton.yml)'),
   })
-  .refine((r) => (r.env === undefined) !== (r.file === undefined), { message: 'give exactly one of env or file' })
+  .refine((r) => (r.env === undefined) !== (r.file === undefined), { message: 'expected exactly one of env or file: {env: NAME} or {file: PATH}' })
   .describe('a reference to a secret: {env: NAME} or {file: PATH}; never the secret itself');
 
 export const App = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, { message: 'expected lower-case letters, digits and dashes' }).describe('application name'),
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, { message: 'expected lower-case letters, digits and dashes' }).describe('application name: lower-case letters, digits and dashes'),
   repo: z.string().min(1).describe('git repository: a local path (relative to baton.yml) or a URL the control side can clone'),
-  path: z.string().regex(/^\/[^\0]*$/, { message: 'expected an absolute path on the hosts' }).describe('deploy root on each host: releases/<tag>-<sha>, current -> releases/…'),
+  path: z.string().regex(/^\/[^\0]*$/, { message: 'expected an absolute path on the hosts' }).describe('deploy root on each host, an absolute path: releases/<tag>-<sha>, current -> releases/…'),
   build: z.string().min(1).optional().describe('command run in the new release directory on each host'),
   restart: z.string().min(1).describe('command that restarts the application on a host'),
   health: z
     .strictObject({
-      url: z.string().url().describe('URL checked on the host itself after a restart, e.g. http://127.0.0.1:8000/healthz'),
+      url: z.url({ message: 'expected a URL such as http://127.0.0.1:8000/healthz' }).describe('URL checked on the host itself after a restart, e.g. http://127.0.0.1:8000/healthz'),
       timeout: Duration.prefault('30s').describe('how long to wait for the host to become healthy'),
     })
-    .optional(),
-  keep: z.number().int().min(2).max(100).default(5).describe('releases kept on each host (the running one and the way back included)'),
+    .optional()
+    .describe('a health check run on each host after a restart'),
+  keep: z.number().int().min(2, { message: 'expected at least 2 (the running release and the one to roll back to)' }).max(100).default(5).describe('releases kept on each host (the running one and the way back included)'),
   signedTags: z.boolean().default(false).describe('refuse tags that are not signed'),
 });
 
 export const Ssh = z.strictObject({
   user: z.string().min(1).optional().describe('remote user (default: from ssh_config, else the local user)'),
-  port: z.number().int().min(1).max(65535).optional(),
+  port: z.number().int().min(1).max(65535).optional().describe('SSH port (default: from ssh_config, else 22)'),
   identity: z.string().min(1).optional().describe('private key file; the SSH agent is used when absent'),
   knownHosts: z.string().min(1).default('~/.ssh/known_hosts').describe('known_hosts file host keys are verified against'),
   config: z.string().min(1).optional().describe('an ssh_config file to honour (default: ~/.ssh/config when it exists)'),
   concurrency: z.number().int().min(1).max(256).default(16).describe('hosts worked on at once'),
   keepalive: Duration.prefault('15s').describe('SSH keepalive interval'),
-  connectTimeout: Duration.prefault('10s'),
+  connectTimeout: Duration.prefault('10s').describe('how long to wait for an SSH connection'),
 });
 
 const BalancerCommon = {
@@ -59,21 +60,23 @@ const BalancerCommon = {
   cutOffAfterDrainTimeout: z.boolean().default(false).describe('cut remaining sessions when the drain timeout passes (default: stop and report)'),
 };
 
+const DRIVER = 'the balancer software: haproxy (runtime API), apache (mod_proxy_balancer) or nginx (upstream file)';
+
 export const Balancer = z.discriminatedUnion('driver', [
   z.strictObject({
-    driver: z.literal('haproxy'),
+    driver: z.literal('haproxy').describe(DRIVER),
     ...BalancerCommon,
     socket: z.string().default('/run/haproxy/admin.sock').describe('HAProxy runtime API socket on the balancer host'),
   }),
   z.strictObject({
-    driver: z.literal('apache'),
+    driver: z.literal('apache').describe(DRIVER),
     ...BalancerCommon,
-    managerUrl: z.string().url().describe('balancer-manager URL as reached from the balancer host'),
+    managerUrl: z.url({ message: 'expected a URL such as http://127.0.0.1/balancer-manager' }).describe('balancer-manager URL as reached from the balancer host'),
   }),
   z.strictObject({
-    driver: z.literal('nginx'),
+    driver: z.literal('nginx').describe(DRIVER),
     ...BalancerCommon,
-    upstreamFile: z.string().regex(/^\//, { message: 'expected an absolute path' }).describe('file on the balancer host holding the upstream block'),
+    upstreamFile: z.string().regex(/^\//, { message: 'expected an absolute path' }).describe('absolute path of the file on the balancer host holding the upstream block'),
   }),
 ]);
 
@@ -87,13 +90,15 @@ const ClusterHost = z.union([
 
 export const Cluster = z.strictObject({
   internal: z.string().min(1).describe('internal hostname that reaches only this cluster (used for smoke checks)'),
-  hosts: z.array(ClusterHost).min(1, { message: 'a cluster needs at least one host' }),
+  hosts: z.array(ClusterHost).min(1, { message: 'a cluster needs at least one host' }).describe('the hosts of this cluster: a host name, or {host, member} to name its balancer member'),
 });
 
+const HTTP_STATUS = 'expected an HTTP status code between 100 and 599';
+
 export const SmokeCheck = z.strictObject({
-  path: z.string().startsWith('/', { message: 'expected a path starting with /' }),
-  method: z.enum(['GET', 'HEAD', 'POST']).default('GET'),
-  status: z.number().int().min(100).max(599).default(200),
+  path: z.string().startsWith('/', { message: 'expected a path starting with /' }).describe('request path, e.g. /healthz'),
+  method: z.enum(['GET', 'HEAD', 'POST']).default('GET').describe('HTTP method'),
+  status: z.number().int().min(100, { message: HTTP_STATUS }).max(599, { message: HTTP_STATUS }).default(200).describe('expected HTTP status code'),
   contains: z.string().optional().describe('the body must contain this text'),
   matches: z.string().optional().describe('the body must match this regular expression'),
   header: z.record(z.string(), z.string()).optional().describe('response headers that must have these values (names case-insensitive)'),
@@ -103,53 +108,56 @@ export const SmokeCheck = z.strictObject({
 export const Smoke = z.union([
   z.array(SmokeCheck),
   z.strictObject({
-    checks: z.array(SmokeCheck).min(1),
+    checks: z.array(SmokeCheck).min(1, { message: 'expected at least one check' }).describe('the checks, as in the list form'),
     deadline: Duration.prefault('30s').describe('how long to keep retrying before the check fails'),
   }),
 ]);
 
 export const Watch = z.strictObject({
-  duration: Duration.prefault('60s'),
-  max5xxRatio: z.number().min(0).max(1).default(0.01),
+  duration: Duration.prefault('60s').describe('how long to watch the public frontend after a flip'),
+  max5xxRatio: z.number().min(0).max(1).default(0.01).describe('share of 5xx answers that triggers an automatic rollback'),
 });
 
 export const Require = z.strictObject({
-  rehearsal: z.boolean().default(false),
-  approvals: z.number().int().min(0).default(0),
+  rehearsal: z.boolean().default(false).describe('apply refuses a plan that has not been rehearsed'),
+  approvals: z.number().int().min(0).default(0).describe('approvals a plan needs before apply runs it'),
 });
 
 export const Dns = z.strictObject({
-  zone: z.string().min(1),
+  zone: z.string().min(1).describe('DNS zone the migrated records live in'),
   nameserver: HostName.describe('authoritative server the records are read from and updated on'),
   transitional: z.string().min(1).describe('transitional hostname pointing at the new host'),
   update: z
     .strictObject({
       tsigKeyFile: z.string().min(1).describe('nsupdate key file (a reference: the key is read at run time)'),
     })
-    .optional(),
+    .optional()
+    .describe('dynamic updates (nsupdate with TSIG)'),
 });
 
 export const Lock = z.strictObject({
-  path: z.string().regex(/^\//).default('/var/lib/baton/lock').describe('lock directory on the balancer host'),
+  path: z.string().regex(/^\//, { message: 'expected an absolute path' }).default('/var/lib/baton/lock').describe('lock directory on the balancer host (absolute path)'),
   lease: Duration.prefault('30m').describe('a lock not renewed within this time expires'),
 });
 
 export const BatonConfigSchema = z
   .strictObject({
     $schema: z.string().optional().describe('JSON Schema reference for editors'),
-    app: App,
-    ssh: Ssh.prefault({}),
-    balancer: Balancer,
-    clusters: z.strictObject({ a: Cluster, b: Cluster }),
+    app: App.describe('the application: where its code comes from and how it runs on each host'),
+    ssh: Ssh.prefault({}).describe('how baton reaches hosts over SSH'),
+    balancer: Balancer.describe('the load balancer whose pool holds both clusters'),
+    clusters: z
+      .strictObject({ a: Cluster.describe('cluster a'), b: Cluster.describe('cluster b') })
+      .describe('the two identical production clusters; a release drains one while the other serves'),
     resolve: z
-      .record(z.string(), z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, { message: 'expected an IPv4 address' }))
+      .record(z.string(), z.ipv4({ message: 'expected an IPv4 address such as 10.0.0.5' }))
       .optional()
       .describe('pin host names to addresses for HTTP checks (like curl --resolve), e.g. internal names not in public DNS'),
-    smoke: Smoke.default([]),
-    watch: Watch.optional(),
-    require: Require.prefault({}),
-    lock: Lock.prefault({}),
-    dns: Dns.optional(),
+    smoke: Smoke.default([]).describe('checks run through a cluster\'s internal hostname before it rejoins the pool: a list, or {checks, deadline}'),
+    watch: Watch.optional().describe('after a flip, watch for errors and roll back by itself if they rise'),
+    require: Require.prefault({}).describe('what apply demands of a plan'),
+    lock: Lock.prefault({}).describe('the release lock that keeps two releases from running at once'),
+    dns: Dns.optional().describe('DNS migration with a transitional proxy (baton dns …)'),
     secrets: z.record(z.string(), SecretRef).optional().describe('named secrets resolved at run time'),
   })
   .describe('baton.yml');

@@ -1,0 +1,28 @@
+import { Flags } from '@oclif/core';
+import { BatonCommand } from '../src/cli/base-command.js';
+import { batonJsonSchema, batonJsonSchemaText } from '../src/config/json-schema.js';
+import { configurationReference } from '../src/config/reference-doc.js';
+
+export default class Schema extends BatonCommand {
+  static override summary = 'Print the JSON Schema of baton.yml, for editors (or the configuration reference).';
+  static override description = [
+    'The schema is generated from the same definition `baton validate` uses. Save it beside baton.yml and',
+    'start baton.yml with `# yaml-language-server: $schema=./baton.schema.json` (as `baton init` does):',
+    'the YAML extension for VS Code then completes keys and flags mistakes as you type.',
+    'With --markdown it prints the configuration reference, docs/configuration.md.',
+  ].join('\n');
+  static override examples = [
+    '<%= config.bin %> schema > baton.schema.json',
+    '<%= config.bin %> schema --markdown > docs/configuration.md',
+  ];
+  static override flags = {
+    markdown: Flags.boolean({ description: 'print the configuration reference (Markdown) instead of the JSON Schema' }),
+  };
+
+  async run(): Promise<Record<string, unknown>> {
+    const { flags } = await this.parse(Schema);
+    const text = flags.markdown ? configurationReference() : batonJsonSchemaText();
+    if (!this.jsonEnabled()) process.stdout.write(text);
+    return batonJsonSchema();
+  }
+}

@@ -1,0 +1,34 @@
+// Checks no single key can make: every host in exactly one cluster and listed once, every
+// explicit balancer member name used once. They read the raw data defensively so they can
+// report alongside schema errors, not only after the schema passes.
+import { isPlainObject, formatPath, type KeyPath } from './paths.js';
+import type { Problem } from './problem.js';
+
+export function crossChecks(data: unknown): Problem[] {
+  const problems: Problem[] = [];
+  const clusters = isPlainObject(data) && isPlainObject(data.clusters) ? data.clusters : {};
+  const hostSeen = new Map<string, { cluster: string; path: KeyPath }>();
+  const memberSeen = new Map<string, KeyPath>();
+  for (const id of ['a', 'b']) {
+    const cluster = clusters[id];
+    const hosts = isPlainObject(cluster) && Array.isArray(cluster.hosts) ? cluster.hosts : [];
+    hosts.forEach((entry: unknown, i) => {
+      const at: KeyPath = ['clusters', id, 'hosts', i];
+      const host = typeof entry === 'string' ? entry : isPlainObject(entry) && typeof entry.host === 'string' ? entry.host : undefined;
+      const hostPath = typeof entry === 'string' ? at : [...at, 'host'];
+      if (host) {
+        const first = hostSeen.get(host.toLowerCase());
+        if (!first) hostSeen.set(host.toLowerCase(), { cluster: id, path: hostPath });
+        else if (first.cluster === id) problems.push({ path: hostPath, message: `duplicate host \`${host}\` (already listed at ${formatPath(first.path)})` });
+        else problems.push({ path: hostPath, message: `host \`${host}\` is listed in both clusters (also at ${formatPath(first.path)}); a host belongs to one cluster` });
+      }
+      const member = isPlainObject(entry) && typeof entry.member === 'string' ? entry.member : undefined;
+      if (member) {
+        const first = memberSeen.get(member);
+        if (!first) memberSeen.set(member, [...at, 'member']);
+        else problems.push({ path: [...at, 'member'], message: `duplicate balancer member name \`${member}\` (already used at ${formatPath(first)})` });
+      }
+    });
+  }
+  return problems;
+}

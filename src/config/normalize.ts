@@ -1,0 +1,60 @@
+// Turns validated baton.yml into the Config the rest of baton uses: paths absolute (against
+// baton.yml's folder, `~` expanded), hosts as HostRefs with their cluster, smoke in one form.
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { CLUSTER_IDS, type ClusterConfig, type ClusterId, type Config } from './config.js';
+import type { BatonConfigParsed } from './schema.js';
+
+const DEFAULT_SMOKE_DEADLINE_MS = 30_000;
+
+export interface NormalizeOptions {
+  /** Home directory `~` expands to (default: the current user's). */
+  home?: string;
+}
+
+export function normalizeConfig(parsed: BatonConfigParsed, file: string, options: NormalizeOptions = {}): Config {
+  const absFile = resolve(file);
+  const dir = dirname(absFile);
+  const home = options.home ?? homedir();
+  const local = (p: string) => resolve(dir, p);
+  const sshPath = (p: string) => resolve(dir, p === '~' ? home : p.startsWith('~/') ? `${home}/${p.slice(2)}` : p);
+  const { ssh, app, dns } = parsed;
+  const clusters = Object.fromEntries(CLUSTER_IDS.map((id) => [id, cluster(id, parsed)])) as Record<ClusterId, ClusterConfig>;
+  return {
+    file: absFile,
+    dir,
+    app: { ...app, repo: isRemoteRepo(app.repo) ? app.repo : local(app.repo) },
+    ssh: {
+      ...ssh,
+      knownHosts: sshPath(ssh.knownHosts),
+      ...(ssh.identity !== undefined && { identity: sshPath(ssh.identity) }),
+      ...(ssh.config !== undefined && { config: sshPath(ssh.config) }),
+    },
+    balancer: parsed.balancer,
+    clusters,
+    resolve: parsed.resolve ?? {},
+    smoke: Array.isArray(parsed.smoke)
+      ? { checks: parsed.smoke, deadlineMs: DEFAULT_SMOKE_DEADLINE_MS }
+      : { checks: parsed.smoke.checks, deadlineMs: parsed.smoke.deadline },
+    ...(parsed.watch && { watch: parsed.watch }),
+    require: parsed.require,
+    lock: parsed.lock,
+    ...(dns && { dns: dns.update ? { ...dns, update: { tsigKeyFile: local(dns.update.tsigKeyFile) } } : dns }),
+    secrets: Object.fromEntries(Object.entries(parsed.secrets ?? {}).map(([name, ref]) => [name, ref.file === undefined ? ref : { file: local(ref.file) }])),
+  };
+}
+
+/** A repo URL (scheme://…, user@host:path, host:path) rather than a local path. */
+export function isRemoteRepo(repo: string): boolean {
+  if (isAbsolute(repo) || repo.startsWith('.')) return false;
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(repo) || /^[^/:]+:/.test(repo);
+}
+
+function cluster(id: ClusterId, parsed: BatonConfigParsed): ClusterConfig {
+  const c = parsed.clusters[id];
+  return {
+    id,
+    internal: c.internal,
+    hosts: c.hosts.map((h) => (typeof h === 'string' ? { host: h, cluster: id } : { host: h.host, cluster: id, ...(h.member !== undefined && { member: h.member }) })),
+  };
+}

@@ -1,0 +1,36 @@
+// Key paths and values as a person reads them in a message: `clusters.a.hosts[1]`, `"60 seconds"`.
+
+export type KeyPath = readonly PropertyKey[];
+
+/** `['clusters', 'a', 'hosts', 1]` → `clusters.a.hosts[1]`. */
+export function formatPath(path: KeyPath): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out ? `.${String(seg)}` : String(seg);
+  }
+  return out;
+}
+
+/** The value at `path` inside plain parsed YAML data, or undefined. */
+export function valueAt(data: unknown, path: KeyPath): unknown {
+  let cur = data;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[seg];
+  }
+  return cur;
+}
+
+/** What was found, for "expected …, found …": strings quoted, collections by kind. */
+export function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (Array.isArray(v)) return v.length === 0 ? 'an empty list' : 'a list';
+  if (typeof v === 'object') return Object.keys(v).length === 0 ? 'an empty map' : 'a map';
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
+  return String(v);
+}
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}

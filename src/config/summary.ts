@@ -1,0 +1,13 @@
+// One line that tells a person what baton understood from baton.yml.
+import type { Config } from './config.js';
+
+export function summarizeConfig(config: Config): string {
+  const { app, balancer, clusters, smoke } = config;
+  const checks = smoke.checks.length;
+  return [
+    `app ${app.name}`,
+    `${clusters.a.hosts.length}+${clusters.b.hosts.length} hosts`,
+    `balancer ${balancer.driver} on ${balancer.host} (${balancer.driver === 'nginx' ? 'upstream' : 'backend'} ${balancer.backend})`,
+    `${checks} smoke check${checks === 1 ? '' : 's'}`,
+  ].join(', ');
+}
