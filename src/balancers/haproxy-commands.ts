@@ -1,0 +1,73 @@
+// Pure builders for HAProxy 2.6 runtime API lines and the argv that carries them to the
+// socket. Nothing here runs anything: the driver hands the result to one transport.
+import { UserError } from '../errors.js';
+
+/** Administrative states the runtime API can set (`set server BE/SRV state …`). */
+export type AdminState = 'ready' | 'drain' | 'maint';
+
+const NAME = /^[A-Za-z0-9_.:-]+$/;
+const SOCKET = /^\/[A-Za-z0-9_./-]+$/;
+const CONFIG_FILE = /^\/[^\0]+$/;
+
+/** A backend or server name safe to put on a runtime API line (`;` or a space would split it). */
+export function checkName(kind: 'backend' | 'server', name: string): string {
+  if (typeof name !== 'string' || !NAME.test(name)) {
+    throw new UserError(
+      `haproxy ${kind} name ${JSON.stringify(name)} (${typeof name}) is not usable: expected letters, digits, _ . : -`,
+      `rename the ${kind} in haproxy.cfg and baton.yml`,
+    );
+  }
+  return name;
+}
+
+/** `set server BE/SRV state drain|ready|maint`. */
+export function setServerState(backend: string, server: string, state: AdminState): string {
+  return `set server ${checkName('backend', backend)}/${checkName('server', server)} state ${state}`;
+}
+
+/** `shutdown sessions server BE/SRV`: cut every session still open on the server. */
+export function shutdownSessions(backend: string, server: string): string {
+  return `shutdown sessions server ${checkName('backend', backend)}/${checkName('server', server)}`;
+}
+
+/** Stat types are a bit field: 2 = the backend row, 4 = server rows. */
+export const STAT_BACKEND = 2;
+export const STAT_SERVERS = 4;
+
+/** `show stat BE TYPE -1`: CSV of the backend's rows of that type (all server ids). */
+export function showStat(backend: string, types: number = STAT_BACKEND | STAT_SERVERS): string {
+  return `show stat ${checkName('backend', backend)} ${types} -1`;
+}
+
+/** `show servers state BE`: the admin and operational state bits, which `show stat`'s status hides when a server is down. */
+export function showServersState(backend: string): string {
+  return `show servers state ${checkName('backend', backend)}`;
+}
+
+/** One runtime API round trip: the argv to run on the balancer host and what to write to its stdin. */
+export interface RuntimeCall {
+  argv: string[];
+  stdin: string;
+  /** The commands in the order HAProxy answers them. */
+  commands: string[];
+}
+
+/**
+ * Several commands in one connection: HAProxy 2.6 runs `;`-separated commands of one line in
+ * order on a non-interactive socket, answering each with its output and an empty line.
+ * `-t 5` lets socat wait for the answer after stdin ends (its default 0.5 s could cut a
+ * slow answer short); it exits as soon as HAProxy closes the connection.
+ */
+export function runtimeCall(socket: string, commands: readonly string[]): RuntimeCall {
+  if (!SOCKET.test(socket)) {
+    throw new UserError(`haproxy socket ${JSON.stringify(socket)} is not an absolute path of letters, digits, _ . / -`, 'fix balancer.socket in baton.yml');
+  }
+  if (commands.length === 0) throw new Error('runtimeCall needs at least one command');
+  return { argv: ['socat', '-t', '5', 'stdio', socket], stdin: `${commands.join(';')}\n`, commands: [...commands] };
+}
+
+/** `haproxy -c -f FILE`: validate a configuration without touching the running process. */
+export function configTestArgv(configFile: string): string[] {
+  if (!CONFIG_FILE.test(configFile)) throw new UserError(`haproxy config file ${JSON.stringify(configFile)} is not an absolute path`);
+  return ['haproxy', '-c', '-f', configFile];
+}

@@ -1,0 +1,173 @@
+// The HAProxy driver: every membership change goes through the runtime API socket on the
+// balancer host (never a reload), batched with its read-back in one round trip.
+import { ExternalCommandError, OperationFailedError, UserError } from '../errors.js';
+import type { Transport } from '../transport/types.js';
+import {
+  type AdminState,
+  configTestArgv,
+  runtimeCall,
+  setServerState,
+  showServersState,
+  showStat,
+  shutdownSessions,
+  checkName,
+  STAT_SERVERS,
+} from './haproxy-commands.js';
+import { countersOf, type HaproxyMember, membersOf, parseServersState, parseStatCsv, splitAnswers } from './haproxy-stat.js';
+import type { BackendCounters, Balancer } from './types.js';
+
+export interface HaproxyOptions {
+  backend: string;
+  /** Runtime API socket on the balancer host. */
+  socket: string;
+  /** Configuration `configTest()` validates. */
+  configFile?: string;
+  /** Per round trip. */
+  timeoutMs?: number;
+}
+
+export const DEFAULT_HAPROXY_CONFIG = '/etc/haproxy/haproxy.cfg';
+
+export class HaproxyBalancer implements Balancer {
+  readonly driver = 'haproxy' as const;
+  private readonly backend: string;
+  private readonly socket: string;
+  private readonly configFile: string;
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly transport: Transport,
+    opts: HaproxyOptions,
+  ) {
+    this.backend = checkName('backend', opts.backend);
+    this.socket = opts.socket;
+    this.configFile = opts.configFile ?? DEFAULT_HAPROXY_CONFIG;
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+  }
+
+  /** Members of the backend with their admin state, health, sessions and queue. */
+  async members(): Promise<HaproxyMember[]> {
+    const [stat, states] = await this.call([showStat(this.backend, STAT_SERVERS), showServersState(this.backend)]);
+    return this.readMembers(stat as string, states as string);
+  }
+
+  drain(names: readonly string[]): Promise<void> {
+    return this.setState(names, 'drain');
+  }
+
+  ready(names: readonly string[]): Promise<void> {
+    return this.setState(names, 'ready');
+  }
+
+  /** Take members out entirely (health checks stop too). */
+  maint(names: readonly string[]): Promise<void> {
+    return this.setState(names, 'maint');
+  }
+
+  async cutOff(names: readonly string[]): Promise<void> {
+    if (names.length === 0) return;
+    const answers = await this.call(names.map((n) => shutdownSessions(this.backend, n)));
+    this.refuseErrors(names, answers, 'cut the sessions of');
+  }
+
+  /** In flight per member: sessions being served plus requests queued for it. */
+  async sessions(names: readonly string[]): Promise<Record<string, number>> {
+    const [stat] = await this.call([showStat(this.backend, STAT_SERVERS)]);
+    const members = this.readMembers(stat as string);
+    const out: Record<string, number> = {};
+    for (const name of names) {
+      const m = members.find((x) => x.name === name);
+      if (!m) throw this.noSuchMember(name, members);
+      out[name] = m.sessions + m.queued;
+    }
+    return out;
+  }
+
+  async counters(): Promise<BackendCounters> {
+    const [stat] = await this.call([showStat(this.backend)]);
+    return countersOf(this.parseStat(stat as string), this.backend);
+  }
+
+  async configTest(): Promise<void> {
+    const argv = configTestArgv(this.configFile);
+    const r = await this.transport.run(argv, { allowFailure: true, timeoutMs: this.timeoutMs });
+    if (r.code !== 0) {
+      throw new ExternalCommandError(this.transport.host, argv, r.code, tail(`${r.stdout}\n${r.stderr}`));
+    }
+  }
+
+  /** Set the state, then read it back in the same round trip; a member left in any other state is an error naming it. */
+  private async setState(names: readonly string[], state: AdminState): Promise<void> {
+    if (names.length === 0) return;
+    const sets = names.map((n) => setServerState(this.backend, n, state));
+    const answers = await this.call([...sets, showStat(this.backend, STAT_SERVERS), showServersState(this.backend)]);
+    const stat = answers[sets.length] as string;
+    const states = answers[sets.length + 1] as string;
+    this.refuseErrors(names, answers.slice(0, sets.length), `set to ${state}`);
+    const members = this.readMembers(stat, states);
+    const wrong: string[] = [];
+    for (const name of names) {
+      const m = members.find((x) => x.name === name);
+      if (!m) wrong.push(`${name}: not in backend ${this.backend}`);
+      else if (m.admin !== state) wrong.push(`${name}: reads back ${m.admin}`);
+      else if (state === 'ready' && m.weight === 0) wrong.push(`${name}: ready but weight 0, so it takes no requests`);
+    }
+    if (wrong.length > 0) {
+      throw new OperationFailedError(
+        `haproxy on ${this.transport.host}: backend ${this.backend} did not take state ${state}: ${wrong.join('; ')}`,
+        false,
+        'check the balancer with `show servers state` before going on',
+      );
+    }
+  }
+
+  private refuseErrors(names: readonly string[], answers: readonly string[], what: string): void {
+    const failed = names.flatMap((n, i) => (answers[i] ? [`${n}: ${answers[i]}`] : []));
+    if (failed.length > 0) {
+      // The commands after a refused one still ran: say which did not.
+      throw new OperationFailedError(
+        `haproxy on ${this.transport.host} refused to ${what} members of backend ${this.backend}: ${failed.join('; ')}`,
+        false,
+        'the other members in the same change were applied; check them with `baton status`',
+      );
+    }
+  }
+
+  private readMembers(stat: string, states?: string): HaproxyMember[] {
+    const rows = this.parseStat(stat);
+    return membersOf(rows, this.backend, states === undefined ? [] : this.parse(states, parseServersState));
+  }
+
+  private parseStat(stat: string) {
+    return this.parse(stat, parseStatCsv);
+  }
+
+  private parse<T>(answer: string, parser: (s: string) => T): T {
+    try {
+      return parser(answer);
+    } catch {
+      throw new UserError(
+        `haproxy on ${this.transport.host} (socket ${this.socket}) answered for backend ${this.backend}: ${answer.trim().slice(0, 200) || '(nothing)'}`,
+        'check balancer.backend and balancer.socket in baton.yml, and that the socket has `level admin`',
+      );
+    }
+  }
+
+  private noSuchMember(name: string, members: readonly HaproxyMember[]): Error {
+    return new OperationFailedError(
+      `haproxy backend ${this.backend} on ${this.transport.host} has no member ${name}: members are ${members.map((m) => m.name).join(', ') || '(none)'}`,
+      false,
+    );
+  }
+
+  /** One socat round trip to the runtime API; the answer of each command in order. */
+  private async call(commands: readonly string[]): Promise<string[]> {
+    const call = runtimeCall(this.socket, commands);
+    const r = await this.transport.run(call.argv, { stdin: call.stdin, timeoutMs: this.timeoutMs });
+    return splitAnswers(r.stdout, call.commands.length);
+  }
+}
+
+function tail(s: string): string {
+  return s.trim().split('\n').slice(-20).join('\n');
+}
