@@ -1,10 +1,10 @@
 // baton.yml for the lab as it is now: the committed template with its clusters filled from
 // /run/baton-lab/lab.json, so 2 or 18 hosts per cluster need no hand-edited file.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
+import { repoRoot } from './repo-root.js';
 
-const TEMPLATE = fileURLToPath(new URL('../../test/lab/baton.haproxy.yml', import.meta.url));
+const TEMPLATE = `${repoRoot()}/test/lab/baton.haproxy.yml`;
 
 interface LabJson {
   hosts: { name: string; role: string; cluster?: 'a' | 'b' }[];

@@ -1,12 +1,12 @@
 // Measuring a push in the lab: load through the public frontend for the whole push, the
 // balancer's own retry/redispatch counters before and after, and the push's wall time.
 import { execFileSync, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { startLoad, type LoadReport } from '../test/lab/load.js';
+import { repoRoot } from './repo-root.js';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const ROOT = repoRoot();
 export const LAB_CONFIG = `${ROOT}/test/lab/baton.haproxy.yml`;
 export const PUBLIC_URL = 'http://10.213.7.2/';
 

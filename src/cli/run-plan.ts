@@ -2,7 +2,7 @@
 import type { Config } from '../config/config.js';
 import { ListrReporter } from '../engine/listr-reporter.js';
 import { PlainReporter, type Reporter } from '../engine/reporter.js';
-import { OperationFailedError } from '../errors.js';
+import { BatonError, OperationFailedError } from '../errors.js';
 import type { Plan } from '../model/plan.js';
 import { type ApplyResult } from '../release/push.js';
 
@@ -14,6 +14,11 @@ export function reporterFor(plan: Plan, json: boolean): Reporter {
 /** Throws the error a failed run ends with (exit 1 when reversed, 2 when production needs attention). */
 export function raiseForOutcome(r: ApplyResult): void {
   const data = summary(r);
+  // Nothing was done (the lock was held, say): the first error speaks for itself, with its own exit code.
+  if (r.completed.length === 0 && r.error instanceof BatonError && r.outcome === 'reversed') {
+    r.error.data = data;
+    throw r.error;
+  }
   if (r.outcome === 'reversed') throw new OperationFailedError(`push of ${r.tag} failed at ${r.failedStep} and was reversed: ${r.error?.message}`, true, `journal: ${r.journal}`, data);
   if (r.outcome === 'needs-attention') {
     throw new OperationFailedError(

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The integration lab: lab.sh up | status | down | exec HOST -- CMD...  (see test/lab/README.md)
+# The integration lab: lab.sh up | status | down | packages | exec HOST -- CMD...  (see test/lab/README.md)
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -18,6 +18,7 @@ case ${1:-} in
   up)
     for f in packages host state up down status roles/balancer roles/dns roles/app; do . "$LAB_DIR/$f.sh"; done
     lab_up ;;
+  packages) . "$LAB_DIR/packages.sh"; ensure_packages ;;
   down) . "$LAB_DIR/down.sh"; lab_down ;;
   status) . "$LAB_DIR/status.sh"; lab_status ;;
   exec)
@@ -25,5 +26,5 @@ case ${1:-} in
     [[ -f $STATE/hosts.tsv ]] || { echo "the lab is down (npm run lab:up)" >&2; exit 1; }
     id=$(host_id "$2"); shift 3
     in_host "$id" "$@" ;;
-  *) echo "usage: lab.sh up|status|down|exec HOST -- CMD..." >&2; exit 2 ;;
+  *) echo "usage: lab.sh up|status|down|packages|exec HOST -- CMD..." >&2; exit 2 ;;
 esac
