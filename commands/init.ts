@@ -8,8 +8,8 @@ export default class Init extends BatonCommand {
   static override description = [
     'Writes the starter configuration to --config (default ./baton.yml) and baton.schema.json beside it,',
     'so an editor can check the file as you type. It refuses to replace an existing file unless --force.',
-    'Edit the hosts, balancer and app for your fleet, then run `baton validate`.',
-  ].join('\n');
+    '\n\nEdit the hosts, balancer and app for your fleet, then run `baton validate`.',
+  ].join(' ');
   static override examples = [
     '<%= config.bin %> init',
     '<%= config.bin %> init -c deploy/baton.yml',

@@ -9,8 +9,8 @@ export default class Schema extends BatonCommand {
     'The schema is generated from the same definition `baton validate` uses. Save it beside baton.yml and',
     'start baton.yml with `# yaml-language-server: $schema=./baton.schema.json` (as `baton init` does):',
     'the YAML extension for VS Code then completes keys and flags mistakes as you type.',
-    'With --markdown it prints the configuration reference, docs/configuration.md.',
-  ].join('\n');
+    '\n\nWith --markdown it prints the configuration reference, docs/configuration.md.',
+  ].join(' ');
   static override examples = [
     '<%= config.bin %> schema > baton.schema.json',
     '<%= config.bin %> schema --markdown > docs/configuration.md',

@@ -8,9 +8,9 @@ export default class Validate extends BatonCommand {
   static override description = [
     'Reads the configuration (--config, default ./baton.yml), checks it against the schema and the rules',
     'no single key can express (a host in both clusters, duplicate hosts, another driver\'s keys, inline',
-    `secrets), and prints every problem at once. Exits ${ExitCode.USAGE} when there is any.`,
-    'With --json it prints {valid, errors: [{file, line, col, path, message}]}.',
-  ].join('\n');
+    `secrets), and prints every problem at once. Exits ${ExitCode.USAGE} if it finds any.`,
+    '\n\nWith --json it prints {valid, errors: [{file, line, col, path, message}]}.',
+  ].join(' ');
   static override examples = [
     '<%= config.bin %> validate',
     '<%= config.bin %> validate -c deploy/baton.yml',

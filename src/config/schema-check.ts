@@ -54,7 +54,7 @@ function toProblems(issue: Issue, prefix: KeyPath, data: unknown, knownKeys: Wea
       return [{ path, message: found(expected.map((m) => m.replace(/^expected /, '')).join(' or ').replace(/^/, 'expected ')) }];
     }
     case 'invalid_type':
-      if (input === undefined) return [{ path, at: 'parent', message: missingKey(path, data) }];
+      if (input === undefined && path.length > 0) return [{ path, at: 'parent', message: missingKey(path, data) }];
       return [{ path, message: found(issue.message) }];
     default:
       return [{ path, message: found(issue.message) }];

@@ -8,7 +8,8 @@ export function closest(word: string, candidates: readonly string[]): string | u
     const d = c.toLowerCase() === word.toLowerCase() ? 0 : editDistance(word.toLowerCase(), c.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [c, d];
   }
-  const allowed = Math.max(1, Math.floor(word.length / 3));
+  // One edit in three characters; a one- or two-letter key only matches regardless of case.
+  const allowed = word.length < 3 ? 0 : Math.max(1, Math.floor(word.length / 3));
   return bestDistance <= allowed ? best : undefined;
 }
 

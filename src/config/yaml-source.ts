@@ -1,6 +1,6 @@
 // Reads baton.yml with yaml's document API so every problem can be put at file:line:col:
 // syntax errors become located issues, and key paths map back to the nodes they came from.
-import { isAlias, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, type Document, type Pair, type YAMLError } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, visit, type Document, type Pair, type YAMLError } from 'yaml';
 import type { ConfigIssue } from '../errors.js';
 import { formatPath, type KeyPath } from './paths.js';
 import type { Problem } from './problem.js';
@@ -29,8 +29,15 @@ export function readYaml(text: string, file: string): YamlSource {
   const issue = (offset: number, path: KeyPath, message: string): ConfigIssue => ({ file, ...at(offset), path: formatPath(path), message });
 
   const syntaxIssues = withoutCascades(doc.errors, at).map((e) => syntaxIssue(e, text, pairs, at, issue));
+  visit(doc, {
+    Alias(_, alias) {
+      if (alias.resolve(doc) === undefined) {
+        syntaxIssues.push(issue(start(alias), [], `unknown alias \`*${alias.source}\`: no anchor \`&${alias.source}\` is set before it`));
+      }
+    },
+  });
   // Even a duplicate key leaves the data ambiguous (which value counts?): fix YAML first.
-  const broken = doc.errors.length > 0;
+  const broken = syntaxIssues.length > 0;
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 100 });
@@ -79,6 +86,8 @@ function syntaxIssue(
       const where = first ? ` (first set on line ${at(start(first.pair.key as YNode)).line})` : '';
       return issue(e.pos[0], dup?.path ?? [], `duplicate key \`${key}\`${where}: a key may appear only once in a map`);
     }
+    case 'MULTIPLE_DOCS':
+      return issue(e.pos[0], [], 'more than one YAML document: baton.yml holds one, so remove this `---` and what follows (or move it to another file)');
     case 'TAB_AS_INDENT':
       return issue(e.pos[0], [], 'a tab is used for indentation: YAML indents with spaces only');
     case 'BAD_INDENT':
