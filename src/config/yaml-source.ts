@@ -24,7 +24,7 @@ interface PairAt {
 export function readYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const pairs = [...walkPairs(doc, doc.contents, [])];
+  const pairs = [...walkPairs(doc.contents, [])];
   const at = (offset: number) => lineCounter.linePos(Math.min(offset, text.length));
   const issue = (offset: number, path: KeyPath, message: string): ConfigIssue => ({ file, ...at(offset), path: formatPath(path), message });
 
@@ -40,7 +40,7 @@ export function readYaml(text: string, file: string): YamlSource {
   const broken = syntaxIssues.length > 0;
   let data: unknown;
   try {
-    data = doc.toJS({ maxAliasCount: 100 });
+    data = doc.toJS();
   } catch {
     data = undefined;
   }
@@ -109,15 +109,15 @@ function syntaxIssue(
   }
 }
 
-function* walkPairs(doc: Document, node: unknown, path: KeyPath): Generator<PairAt> {
+function* walkPairs(node: unknown, path: KeyPath): Generator<PairAt> {
   if (isMap(node)) {
     for (const pair of node.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
       yield { path: [...path, key], pair };
-      yield* walkPairs(doc, pair.value, [...path, key]);
+      yield* walkPairs(pair.value, [...path, key]);
     }
   } else if (isSeq(node)) {
-    for (const [i, item] of node.items.entries()) yield* walkPairs(doc, item, [...path, i]);
+    for (const [i, item] of node.items.entries()) yield* walkPairs(item, [...path, i]);
   }
 }
 
