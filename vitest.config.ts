@@ -4,6 +4,9 @@ import { defineConfig } from 'vitest/config';
 // balancers, DNS and git in test/lab, brought up once per run by its global setup).
 export default defineConfig({
   test: {
+    // The lab is one shared set of hosts: its test files must run one at a time (a project
+    // cannot set this for itself, so it holds for the unit files too; they are quick).
+    fileParallelism: false,
     projects: [
       {
         test: {
@@ -16,7 +19,6 @@ export default defineConfig({
           name: 'lab',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/lab/global-setup.ts'],
-          fileParallelism: false,
           testTimeout: 180_000,
           hookTimeout: 600_000,
         },

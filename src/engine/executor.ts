@@ -33,7 +33,7 @@ export interface ExecuteOptions {
 const UNDO_WHEN_FAILED = new Set(['stage', 'drain', 'activate', 'ready', 'unstage']);
 
 export async function execute(opts: ExecuteOptions): Promise<ExecutionResult> {
-  const { steps, journal, reporter } = opts;
+  const { steps } = opts;
   const started = Date.now();
   const done: Step[] = [];
   for (const step of steps) {

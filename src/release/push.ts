@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { buildBlueGreenPlan } from '../../plans/blue-green.js';
-import type { Config, ClusterId } from '../config/config.js';
+import type { ClusterId } from '../config/config.js';
 import { PlanRefusedError } from '../errors.js';
 import { execute, type ExecutionResult } from '../engine/executor.js';
 import { Journal, journalDir, newRunId } from '../engine/journal.js';
