@@ -33,7 +33,7 @@ export interface LoadShape {
   padSeconds: number;
 }
 
-export const DEFAULT_LOAD: LoadShape = { concurrency: 16, slowClients: 4, padSeconds: 1 };
+export const DEFAULT_LOAD: LoadShape = { concurrency: 16, slowClients: 4, padSeconds: 2 };
 
 /** Bring the lab up (idempotent) with the given number of app hosts per cluster. */
 export function labUp(perCluster: number): void {

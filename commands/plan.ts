@@ -19,7 +19,7 @@ export default class PlanCommand extends BatonCommand {
     const { args, flags } = await this.parse(PlanCommand);
     const session = openSession(await loadConfig(flags.config));
     try {
-      const plan = await planPush(session, args.tag, { first: flags.first as 'a' | 'b' });
+      const { plan } = await planPush(session, args.tag, { first: flags.first as 'a' | 'b' });
       if (flags.output) writeFileSync(flags.output, `${JSON.stringify(plan, null, 2)}\n`);
       if (!this.jsonEnabled()) this.log(planText(plan) + (flags.output ? `\n\nwritten to ${flags.output}; carry it out with: baton apply ${flags.output}` : ''));
       return plan;

@@ -22,8 +22,8 @@ export default class Push extends BatonCommand {
     const config = await loadConfig(flags.config);
     const session = openSession(config);
     try {
-      const plan = await planPush(session, args.tag, { first: flags.first as 'a' | 'b' });
-      const result = await applyPlan(session, plan, { reporter: reporterFor(plan, this.jsonEnabled()), hold: flags.hold, fresh: true });
+      const { plan, observation } = await planPush(session, args.tag, { first: flags.first as 'a' | 'b' });
+      const result = await applyPlan(session, plan, { reporter: reporterFor(plan, this.jsonEnabled()), hold: flags.hold, fresh: observation });
       if (!this.jsonEnabled()) this.log(resultText(result));
       raiseForOutcome(result);
       return { ...summary(result), plan: plan.hash };

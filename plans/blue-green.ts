@@ -1,6 +1,7 @@
-// The blue/green push: stage the release everywhere, then one cluster at a time drain, wait,
-// activate, smoke-check through its internal name, and return it to the pool. Every step
-// carries its undo, so a failure anywhere unwinds with one cluster always serving.
+// The blue/green push: one cluster at a time drain, wait, activate, smoke-check through its
+// internal name, and return it to the pool. The release is staged on every host right after
+// the first drain begins, so the upload and build overlap the wait for in-flight requests.
+// Every step carries its undo, so a failure anywhere unwinds with one cluster always serving.
 import type { ClusterId, Config } from '../src/config/config.js';
 import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
 import { PLAN_FORMAT, observedDigest, planHash } from '../src/model/plan.js';
@@ -24,22 +25,24 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
   const all = observed.hosts.map((h) => h.host);
   const newRelease = Object.fromEntries(all.map((h) => [h, release.dir]));
 
+  const stage: Step = {
+    id: 'stage',
+    kind: 'stage',
+    title: `upload and build ${release.dir} on ${all.length} hosts, keeping the last ${config.app.keep} releases (nothing restarts)`,
+    hosts: all,
+    releases: newRelease,
+    undo: unstageUndo(observed.hosts, release),
+  };
+  const [firstSteps, secondSteps] = order.map((c) => clusterSteps(c, hostsOf(c), release, config)) as [Step[], Step[]];
   const forward: Step[] = [
     { id: 'lock', kind: 'lock', title: `take the release lock on ${config.balancer.host}`, undo: [{ id: 'undo-lock', kind: 'unlock', title: 'release the lock', undo: [] }] },
-    {
-      id: 'stage',
-      kind: 'stage',
-      title: `upload and build ${release.dir} on ${all.length} hosts (nothing restarts)`,
-      hosts: all,
-      releases: newRelease,
-      undo: unstageUndo(observed.hosts, release),
-    },
-  ];
-  for (const c of order) forward.push(...clusterSteps(c, hostsOf(c), release, config));
-  forward.push(
-    { id: 'prune', kind: 'prune', title: `keep the last ${config.app.keep} releases on each host`, hosts: all, undo: [] },
+    // drain, stage, then wait: staging needs no drain, but doing it while requests finish saves the time.
+    firstSteps[0] as Step,
+    stage,
+    ...firstSteps.slice(1),
+    ...secondSteps,
     { id: 'unlock', kind: 'unlock', title: 'release the lock', undo: [] },
-  );
+  ];
 
   const partial: Omit<Plan, 'hash'> = {
     format: PLAN_FORMAT,

@@ -2,7 +2,7 @@
 // its state in the pool, and the release `current` points at on each host.
 import type { Balancer } from '../balancers/types.js';
 import { matchMembers, type Membership } from '../balancers/membership.js';
-import type { Config } from '../config/config.js';
+import { allHosts, type Config } from '../config/config.js';
 import type { ObservedHost, ObservedState } from '../model/plan.js';
 import { appPaths, readCurrent } from '../steps/host-commands.js';
 import { forEachHost } from '../transport/fan-out.js';
@@ -20,16 +20,19 @@ export async function observe(
   /** Where a configured host name points (ssh_config HostName): how hosts are matched to members by address. */
   addressOf: (host: string) => Promise<string[]>,
 ): Promise<Observation> {
-  const members = await balancer.members();
+  const paths = appPaths(config.app.path);
+  // The balancer and every host at once: this also opens the connections the push reuses.
+  const [members, releases] = await Promise.all([
+    balancer.members(),
+    forEachHost(
+      allHosts(config).map((h) => h.host),
+      config.ssh.concurrency,
+      async (host) => (await transports.get(host).run(readCurrent(paths))).stdout.trim() || null,
+    ),
+  ]);
   const membership = await matchMembers(config.clusters, members, { backend: config.balancer.backend, resolve: config.resolve, lookup: addressOf });
   const byName = new Map(members.map((m) => [m.name, m]));
   const matches = [...membership.a.map((m) => ({ ...m, cluster: 'a' as const })), ...membership.b.map((m) => ({ ...m, cluster: 'b' as const }))];
-  const paths = appPaths(config.app.path);
-  const releases = await forEachHost(
-    matches.map((m) => m.host),
-    config.ssh.concurrency,
-    async (host) => (await transports.get(host).run(readCurrent(paths))).stdout.trim() || null,
-  );
   const hosts: ObservedHost[] = matches.map((m) => ({
     host: m.host,
     cluster: m.cluster,

@@ -16,8 +16,7 @@ export type StepKind =
   | 'wait-drain'
   | 'activate'
   | 'smoke'
-  | 'ready'
-  | 'prune';
+  | 'ready';
 
 export interface Step {
   /** Stable id within the plan, e.g. `drain-a`. */

@@ -8,7 +8,7 @@ import type { ClusterId } from '../config/config.js';
 import { PlanRefusedError } from '../errors.js';
 import { execute, type ExecutionResult } from '../engine/executor.js';
 import { Journal, journalDir, newRunId } from '../engine/journal.js';
-import { describeDrift, observe } from '../engine/observe.js';
+import { describeDrift, observe, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import { type Plan, planHash } from '../model/plan.js';
@@ -26,13 +26,16 @@ export interface PlanOptions {
   by?: string;
 }
 
-/** Resolve the tag (failing before any host is touched), observe production, build the plan. */
-export async function planPush(session: Session, tag: string, opts: PlanOptions = {}): Promise<Plan> {
+/** Resolve the tag and observe production (both read-only, at once), then build the plan. */
+export async function planPush(session: Session, tag: string, opts: PlanOptions = {}): Promise<{ plan: Plan; observation: Observation }> {
   const { config } = session;
-  const resolved = await resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags });
+  const [resolved, observation] = await Promise.all([
+    resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags }),
+    observe(config, session.balancer, session.transports, session.addressOf),
+  ]);
   const release = releaseFor(resolved.tag, resolved.commit);
-  const { observed } = await observe(config, session.balancer, session.transports, session.addressOf);
-  return buildBlueGreenPlan({ config, observed, release, createdBy: opts.by ?? actor(), ...(opts.first ? { first: opts.first } : {}) });
+  const plan = buildBlueGreenPlan({ config, observed: observation.observed, release, createdBy: opts.by ?? actor(), ...(opts.first ? { first: opts.first } : {}) });
+  return { plan, observation };
 }
 
 export interface ApplyOptions {
@@ -40,8 +43,8 @@ export interface ApplyOptions {
   by?: string;
   /** Stop after the first cluster is back in the pool (`push --hold`). */
   hold?: boolean;
-  /** Skip re-observing: the plan was made a moment ago by the same command (`push`). */
-  fresh?: boolean;
+  /** The observation the plan was made from a moment ago by the same command (`push`): no need to look again. */
+  fresh?: Observation;
 }
 
 export interface ApplyResult extends ExecutionResult {
@@ -59,20 +62,25 @@ export async function applyPlan(session: Session, plan: Plan, opts: ApplyOptions
   if (planHash(rest) !== hash) {
     throw new PlanRefusedError('the plan file was altered after it was made (its content no longer matches its hash)', 'make a new plan with `baton plan TAG`');
   }
-  const observation = await observe(config, session.balancer, session.transports, session.addressOf);
-  if (!opts.fresh) {
-    const drift = describeDrift(plan.observed, observation.observed);
-    if (drift.length) {
-      throw new PlanRefusedError(`production changed since the plan was made:\n  ${drift.join('\n  ')}`, 'make a new plan with `baton plan TAG`', drift);
-    }
-  }
-  const endpoints = Object.fromEntries(
-    [...observation.membership.a, ...observation.membership.b].map((m) => [m.host, { address: m.address, ...(m.port !== undefined ? { port: m.port } : {}) }]),
-  );
   const work = mkdtempSync(join(tmpdir(), 'baton-'));
+  const artifact = join(work, `${plan.release.dir}.tar.gz`);
+  const [observation, exported] = await Promise.all([
+    opts.fresh ?? observe(config, session.balancer, session.transports, session.addressOf),
+    exportTag(config.app.repo, plan.release.tag, artifact, { requireSigned: config.app.signedTags }),
+  ]).catch((err: unknown) => {
+    rmSync(work, { recursive: true, force: true });
+    throw err;
+  });
   try {
-    const artifact = join(work, `${plan.release.dir}.tar.gz`);
-    const exported = await exportTag(config.app.repo, plan.release.tag, artifact, { requireSigned: config.app.signedTags });
+    if (!opts.fresh) {
+      const drift = describeDrift(plan.observed, observation.observed);
+      if (drift.length) {
+        throw new PlanRefusedError(`production changed since the plan was made:\n  ${drift.join('\n  ')}`, 'make a new plan with `baton plan TAG`', drift);
+      }
+    }
+    const endpoints = Object.fromEntries(
+      [...observation.membership.a, ...observation.membership.b].map((m) => [m.host, { address: m.address, ...(m.port !== undefined ? { port: m.port } : {}) }]),
+    );
     if (exported.commit !== plan.release.commit) {
       throw new PlanRefusedError(`tag ${plan.release.tag} now points at ${exported.commit}, not ${plan.release.commit} as planned`, 'a moved tag is a different release: make a new plan');
     }

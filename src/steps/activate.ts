@@ -3,7 +3,7 @@ import { waitForLocalHealth } from '../checks/local-health.js';
 import type { Step } from '../model/plan.js';
 import { forEachHost } from '../transport/fan-out.js';
 import type { Progress, StepEnv } from './env.js';
-import { appPaths, restart, switchCurrent } from './host-commands.js';
+import { appPaths, switchAndRestart } from './host-commands.js';
 
 export async function runActivate(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
   const paths = appPaths(env.config.app.path);
@@ -13,8 +13,7 @@ export async function runActivate(step: Step, env: StepEnv, progress: Progress):
     const t = env.transports.get(host);
     const dir = step.releases?.[host];
     if (!dir) throw new Error(`no release named for ${host}`);
-    await t.run(switchCurrent(paths, dir));
-    await t.run(restart(paths, env.config.app.restart));
+    await t.run(switchAndRestart(paths, dir, env.config.app.restart));
     if (env.config.app.health) await waitForLocalHealth(t, env.config.app.health.url, env.config.app.health.timeout);
     progress(`${++healthy}/${hosts.length} hosts on ${dir}`);
   });

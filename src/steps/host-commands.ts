@@ -6,43 +6,40 @@ export interface AppPaths {
   root: string;
   releases: string;
   current: string;
-  uploads: string;
 }
 
 export function appPaths(root: string): AppPaths {
-  return { root, releases: posix.join(root, 'releases'), current: posix.join(root, 'current'), uploads: posix.join(root, '.baton', 'uploads') };
+  return { root, releases: posix.join(root, 'releases'), current: posix.join(root, 'current') };
 }
 
-export function uploadPath(paths: AppPaths, dir: string): string {
-  return posix.join(paths.uploads, `${dir}.tar.gz`);
-}
-
-/** Make the folders a release needs before anything is uploaded. */
-export function prepareDirs(paths: AppPaths): string[] {
-  return ['mkdir', '-p', paths.releases, paths.uploads];
-}
-
-/** Unpack an uploaded archive into releases/<dir> (atomically: a half-unpacked release never has the final name), then build it there. */
-export function unpackAndBuild(paths: AppPaths, dir: string, build?: string): string[] {
+/**
+ * One round trip per host for everything staging needs: make the folders, prune old releases
+ * (keeping `current` and the named ones), unpack the archive arriving on stdin into
+ * releases/<dir> (atomically: a half-unpacked release never has the final name), then build it.
+ */
+export function stageRelease(paths: AppPaths, dir: string, opts: { build?: string; keep: number; alwaysKeep: readonly string[] }): string[] {
   const script = [
     'set -e',
-    'rel="$1/$2"; tmp="$rel.partial.$$"',
-    'if [ ! -d "$rel" ]; then rm -rf "$tmp"; mkdir -p "$tmp"; tar -xzf "$3" -C "$tmp"; mv -T "$tmp" "$rel"; fi',
-    'rm -f "$3"',
-    'if [ -n "$4" ]; then cd "$rel" && sh -c "$4"; fi',
+    'root=$1; dir=$2; build=$3; keep=$4; shift 4',
+    'mkdir -p "$root/releases"',
+    'cd "$root/releases"',
+    'cur=$(basename "$(readlink ../current 2>/dev/null)" 2>/dev/null || true)',
+    // Room for the new release: keep the newest keep-1 others, never current or the way back.
+    'ls -1t | grep -v -x -F -e "$dir" | tail -n +"$keep" | while IFS= read -r old; do',
+    '  [ "$old" = "$cur" ] && continue',
+    '  skip=; for k in "$@"; do [ "$old" = "$k" ] && skip=1; done',
+    '  [ -n "$skip" ] || rm -rf -- "$old"',
+    'done',
+    'if [ -d "$dir" ]; then cat >/dev/null; else tmp="$dir.partial.$$"; rm -rf "$tmp"; mkdir "$tmp"; tar -xzf - -C "$tmp"; mv -T "$tmp" "$dir"; fi',
+    'if [ -n "$build" ]; then cd "$dir" && sh -c "$build"; fi',
   ].join('\n');
-  return ['sh', '-c', script, 'sh', paths.releases, dir, uploadPath(paths, dir), build ?? ''];
+  return ['sh', '-c', script, 'sh', paths.root, dir, opts.build ?? '', String(opts.keep), ...opts.alwaysKeep];
 }
 
-/** Point `current` at a release without a moment where it is missing: a new link renamed over the old one. */
-export function switchCurrent(paths: AppPaths, dir: string): string[] {
-  const script = 'set -e; [ -d "$1/releases/$2" ] || { echo "release $2 is not on this host" >&2; exit 3; }; ln -sfn "releases/$2" "$1/current.next"; mv -T "$1/current.next" "$1/current"';
-  return ['sh', '-c', script, 'sh', paths.root, dir];
-}
-
-/** The app's restart command from baton.yml (the operator's own shell), run in the app's root. */
-export function restart(paths: AppPaths, command: string): string[] {
-  return ['sh', '-c', 'cd "$1" && sh -c "$2"', 'sh', paths.root, command];
+/** Point `current` at a release without a moment where it is missing (a new link renamed over the old one), then run the restart command from baton.yml (the operator's own shell) in the app's root. */
+export function switchAndRestart(paths: AppPaths, dir: string, restart: string): string[] {
+  const script = 'set -e; [ -d "$1/releases/$2" ] || { echo "release $2 is not on this host" >&2; exit 3; }; ln -sfn "releases/$2" "$1/current.next"; mv -T "$1/current.next" "$1/current"; cd "$1"; sh -c "$3"';
+  return ['sh', '-c', script, 'sh', paths.root, dir, restart];
 }
 
 /** The release `current` points at (its directory name), or nothing. */
@@ -52,21 +49,6 @@ export function readCurrent(paths: AppPaths): string[] {
 
 /** Remove a staged release unless `current` points at it. */
 export function removeRelease(paths: AppPaths, dir: string): string[] {
-  const script = 'cur=$(basename "$(readlink "$1/current" 2>/dev/null)" 2>/dev/null); [ "$cur" = "$2" ] || rm -rf -- "$1/releases/$2"; rm -f "$1/.baton/uploads/$2.tar.gz"';
+  const script = 'cur=$(basename "$(readlink "$1/current" 2>/dev/null)" 2>/dev/null); [ "$cur" = "$2" ] || rm -rf -- "$1/releases/$2"';
   return ['sh', '-c', script, 'sh', paths.root, dir];
-}
-
-/** Keep the newest `keep` releases, and always the current one and the given ones (the way back). */
-export function pruneReleases(paths: AppPaths, keep: number, alwaysKeep: readonly string[]): string[] {
-  const script = [
-    'cd "$1/releases" || exit 0',
-    'keep=$2; shift 2',
-    'cur=$(basename "$(readlink ../current 2>/dev/null)" 2>/dev/null)',
-    'ls -1t | tail -n +$((keep + 1)) | while IFS= read -r d; do',
-    '  [ "$d" = "$cur" ] && continue',
-    '  skip=; for k in "$@"; do [ "$d" = "$k" ] && skip=1; done',
-    '  [ -n "$skip" ] || { rm -rf -- "$d"; echo "$d"; }',
-    'done',
-  ].join('\n');
-  return ['sh', '-c', script, 'sh', paths.root, String(keep), ...alwaysKeep];
 }

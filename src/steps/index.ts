@@ -5,12 +5,11 @@ import { runActivate } from './activate.js';
 import type { Progress, StepEnv } from './env.js';
 import { runLock, runUnlock } from './lock.js';
 import { runDrain, runReady, runWaitDrain } from './pool.js';
-import { runPrune } from './prune.js';
 import { runSmokeStep } from './smoke.js';
 import { runStage, runUnstage } from './stage.js';
 
 export function stepRunner(env: StepEnv, plan: { forward: readonly Step[] }) {
-  // Releases the undo steps would switch back to must survive pruning.
+  // Releases the undo steps would switch back to must survive pruning (done while staging).
   const wayBack: Record<string, string[]> = {};
   for (const s of reverseSteps(plan.forward)) {
     if (s.kind !== 'activate') continue;
@@ -23,7 +22,7 @@ export function stepRunner(env: StepEnv, plan: { forward: readonly Step[] }) {
       case 'unlock':
         return runUnlock(env);
       case 'stage':
-        return runStage(step, env, progress);
+        return runStage(step, env, progress, wayBack);
       case 'unstage':
         return runUnstage(step, env);
       case 'drain':
@@ -36,8 +35,6 @@ export function stepRunner(env: StepEnv, plan: { forward: readonly Step[] }) {
         return runSmokeStep(step, env);
       case 'ready':
         return runReady(step, env, progress);
-      case 'prune':
-        return runPrune(step, env, wayBack);
     }
   };
 }

@@ -1,19 +1,20 @@
-// Stage: upload the release archive and build it on every host while traffic still flows; nothing restarts.
-import { forEachHost } from '../transport/fan-out.js';
+// Stage: send the release archive to every host and build it there while traffic still flows;
+// nothing restarts. Old releases are pruned in the same round trip, never the running one or the way back.
+import { readFile } from 'node:fs/promises';
 import type { Step } from '../model/plan.js';
-import type { StepEnv, Progress } from './env.js';
-import { appPaths, prepareDirs, removeRelease, unpackAndBuild, uploadPath } from './host-commands.js';
+import { forEachHost } from '../transport/fan-out.js';
+import type { Progress, StepEnv } from './env.js';
+import { appPaths, removeRelease, stageRelease } from './host-commands.js';
 
-export async function runStage(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
+export async function runStage(step: Step, env: StepEnv, progress: Progress, wayBack: Record<string, string[]>): Promise<unknown> {
   const paths = appPaths(env.config.app.path);
-  let done = 0;
+  const archive = await readFile(env.artifact);
   const hosts = step.hosts ?? [];
+  let done = 0;
   await forEachHost(hosts, env.config.ssh.concurrency, async (host) => {
-    const t = env.transports.get(host);
     const dir = step.releases?.[host] ?? env.release.dir;
-    await t.run(prepareDirs(paths));
-    await t.upload(env.artifact, uploadPath(paths, dir));
-    await t.run(unpackAndBuild(paths, dir, env.config.app.build));
+    const argv = stageRelease(paths, dir, { ...(env.config.app.build ? { build: env.config.app.build } : {}), keep: env.config.app.keep, alwaysKeep: wayBack[host] ?? [] });
+    await env.transports.get(host).run(argv, { stdin: archive });
     progress(`${++done}/${hosts.length} hosts staged`);
   });
   return { staged: step.releases };

@@ -37,12 +37,12 @@ function plan() {
 }
 
 describe('blue/green plan', () => {
-  it('orders the forward steps cluster by cluster, staging everywhere first', () => {
+  it('orders the forward steps cluster by cluster, staging everywhere while the first drain runs', () => {
     expect(plan().forward.map((s) => s.id)).toEqual([
-      'lock', 'stage',
-      'drain-a', 'wait-drain-a', 'activate-a', 'smoke-a', 'ready-a',
+      'lock',
+      'drain-a', 'stage', 'wait-drain-a', 'activate-a', 'smoke-a', 'ready-a',
       'drain-b', 'wait-drain-b', 'activate-b', 'smoke-b', 'ready-b',
-      'prune', 'unlock',
+      'unlock',
     ]);
   });
 
@@ -86,9 +86,9 @@ describe('executor', () => {
     const ran: string[] = [];
     const result = await execute({ steps: plan().forward, run: async (s) => void ran.push(s.id), journal: j, reporter: new SilentReporter() });
     expect(result.outcome).toBe('succeeded');
-    expect(ran).toHaveLength(14);
+    expect(ran).toHaveLength(13);
     const events = readJournal(j.file).map((r) => `${r.event}:${'step' in r ? r.step : ''}`);
-    expect(events.filter((e) => e.startsWith('step-ok')).length).toBe(14);
+    expect(events.filter((e) => e.startsWith('step-ok')).length).toBe(13);
   });
 
   it('reverses newest first when a smoke check fails, never touching the second cluster', async () => {
@@ -105,7 +105,7 @@ describe('executor', () => {
     });
     expect(result.outcome).toBe('reversed');
     expect(result.failedStep).toBe('smoke-a');
-    expect(ran).toEqual(['lock', 'stage', 'drain-a', 'wait-drain-a', 'activate-a', 'smoke-a', 'undo-activate-a', 'undo-drain-a', 'undo-stage', 'undo-lock']);
+    expect(ran).toEqual(['lock', 'drain-a', 'stage', 'wait-drain-a', 'activate-a', 'smoke-a', 'undo-activate-a', 'undo-stage', 'undo-drain-a', 'undo-lock']);
     expect(ran.some((id) => id.endsWith('-b'))).toBe(false);
     expect(readJournal(j.file).some((r) => r.event === 'reversal-begin')).toBe(true);
   });
