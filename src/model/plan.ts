@@ -50,6 +50,27 @@ export interface ObservedState {
   hosts: ObservedHost[];
 }
 
+/** A reviewer's approval of one exact plan (by its hash). */
+export interface Approval {
+  by: string;
+  at: string;
+  /** The plan hash approved; an approval of another hash does not count. */
+  hash: string;
+}
+
+/** A rehearsal: forward then reverse carried out on the idle side, and whether each ended where expected. */
+export interface Rehearsal {
+  at: string;
+  by: string;
+  hash: string;
+  outcome: 'passed' | 'failed';
+  /** What it ran against: `cluster a (drained)`, or a staging config file. */
+  against: string;
+  forwardMs: number;
+  reverseMs: number;
+  detail?: string;
+}
+
 export interface Plan {
   format: typeof PLAN_FORMAT;
   app: string;
@@ -62,6 +83,9 @@ export interface Plan {
   forward: Step[];
   /** Content hash of everything above; approvals name it. */
   hash: string;
+  /** Not part of the hash: recorded after review. */
+  approvals?: Approval[];
+  rehearsals?: Rehearsal[];
 }
 
 /** The state apply compares: who is in the pool and what each host runs (not sessions or time). */
