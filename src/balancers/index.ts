@@ -1,22 +1,77 @@
 // The one place a driver is chosen: steps get a Balancer and never know which one it is.
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import type { Config } from '../config/config.js';
 import { UserError } from '../errors.js';
-import type { Transport } from '../transport/types.js';
+import type { Transport, Transports } from '../transport/types.js';
+import { ApacheBalancer } from './apache.js';
 import { HaproxyBalancer } from './haproxy.js';
-import type { Balancer } from './types.js';
+import { NginxBalancer } from './nginx.js';
+import type { Balancer, Member } from './types.js';
+
+/** The app hosts' transports, for drivers that read drain state on the hosts themselves (nginx). */
+export type AppTransports = Pick<Transports, 'get'> & { resolve?: (host: string) => Promise<{ hostName: string }> };
 
 /** The balancer driver of `config.balancer`, talking to its host through `transport`. */
-export function createBalancer(config: Pick<Config, 'balancer'>, transport: Transport): Balancer {
+export function createBalancer(
+  config: Pick<Config, 'balancer'> & Partial<Pick<Config, 'clusters' | 'resolve'>>,
+  transport: Transport,
+  hosts?: AppTransports,
+): Balancer {
   const b = config.balancer;
   switch (b.driver) {
     case 'haproxy':
       return new HaproxyBalancer(transport, { backend: b.backend, socket: b.socket });
-    default:
-      throw new UserError(`balancer driver ${b.driver} is not yet supported`, 'use driver: haproxy for now');
+    case 'apache':
+      return new ApacheBalancer(transport, { balancer: b.backend, managerUrl: b.managerUrl, configFile: b.configFile, ctl: b.ctl, errorLog: b.errorLog });
+    case 'nginx': {
+      if (!hosts || !config.clusters) throw new Error('the nginx driver needs the clusters and the app hosts\' transports to read drain state on the hosts');
+      return new NginxBalancer(transport, {
+        upstream: b.backend,
+        upstreamFile: b.upstreamFile,
+        nginx: b.nginx,
+        pidFile: b.pidFile,
+        errorLog: b.errorLog,
+        ...(b.statusUrl !== undefined ? { statusUrl: b.statusUrl } : {}),
+        appTransport: appTransportOf(config.clusters, config.resolve ?? {}, hosts),
+      });
+    }
   }
 }
 
+/**
+ * The configured host behind a member: the host that names it with `member:`, else the one
+ * whose address is the member's (pins under `resolve:`, ssh_config HostName, then DNS).
+ */
+function appTransportOf(clusters: Config['clusters'], pins: Record<string, string>, hosts: AppTransports): (m: Member) => Promise<Transport> {
+  const refs = [...clusters.a.hosts, ...clusters.b.hosts];
+  const addresses = new Map<string, Promise<string[]>>();
+  const addressesOf = (host: string): Promise<string[]> => {
+    let p = addresses.get(host);
+    if (!p) {
+      p = (async () => {
+        if (pins[host]) return [pins[host] as string];
+        const name = hosts.resolve ? (await hosts.resolve(host)).hostName : host;
+        if (isIP(name)) return [name];
+        return (await lookup(name, { all: true })).map((a) => a.address);
+      })();
+      addresses.set(host, p);
+    }
+    return p;
+  };
+  return async (m) => {
+    const named = refs.find((r) => r.member === m.name);
+    if (named) return hosts.get(named.host);
+    for (const r of refs) {
+      if (r.member === undefined && (r.host === m.address || (await addressesOf(r.host)).includes(m.address))) return hosts.get(r.host);
+    }
+    throw new UserError(`no host of clusters.a or clusters.b is member ${m.name} (${m.address})`, 'every member of the upstream must be a configured host');
+  };
+}
+
 export type { Balancer, BackendCounters, DrainProgress, Member, MemberState } from './types.js';
+export { ApacheBalancer } from './apache.js';
 export { HaproxyBalancer } from './haproxy.js';
+export { NginxBalancer } from './nginx.js';
 export { matchMembers, type MemberMatch, type Membership } from './membership.js';
 export { waitForDrain, type DrainResult, type WaitForDrainOptions } from './drain.js';

@@ -72,11 +72,22 @@ export const Balancer = z.discriminatedUnion('driver', [
     driver: z.literal('apache').describe(DRIVER),
     ...BalancerCommon,
     managerUrl: z.url({ message: 'expected a URL such as http://127.0.0.1/balancer-manager' }).describe('balancer-manager URL as reached from the balancer host'),
+    configFile: z
+      .string()
+      .regex(/^\//, { message: 'expected an absolute path' })
+      .default('/etc/apache2/sites-enabled/000-default.conf')
+      .describe('file on the balancer host with the <Proxy balancer://NAME> block; member states are kept in its BalancerMember lines so a graceful restart keeps them (BalancerPersist Off)'),
+    ctl: z.string().min(1).default('apache2ctl').describe('apache control command on the balancer host (apache2ctl on Debian, apachectl elsewhere), for configtest'),
+    errorLog: z.string().regex(/^\//, { message: 'expected an absolute path' }).default('/var/log/apache2/error.log').describe('Apache error log on the balancer host: failed attempts at members are counted from it'),
   }),
   z.strictObject({
     driver: z.literal('nginx').describe(DRIVER),
     ...BalancerCommon,
     upstreamFile: z.string().regex(/^\//, { message: 'expected an absolute path' }).describe('absolute path of the file on the balancer host holding the upstream block'),
+    nginx: z.string().min(1).default('nginx').describe('nginx binary on the balancer host (nginx -t, nginx -s reload)'),
+    pidFile: z.string().regex(/^\//, { message: 'expected an absolute path' }).default('/run/nginx.pid').describe('nginx master pid file: its workers show when a reload has taken'),
+    errorLog: z.string().regex(/^\//, { message: 'expected an absolute path' }).default('/var/log/nginx/error.log').describe('nginx error log on the balancer host: failed attempts at upstream servers are counted from it'),
+    statusUrl: z.url({ message: 'expected a URL such as http://127.0.0.1/nginx_status' }).optional().describe('stub_status URL as reached from the balancer host, for a request count (nginx keeps no other)'),
   }),
 ]);
 

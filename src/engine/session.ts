@@ -25,7 +25,7 @@ export function openSession(config: Config, transports?: Transports & { resolve?
   return {
     config,
     transports: t,
-    balancer: createBalancer(config, balancerTransport),
+    balancer: createBalancer(config, balancerTransport, t),
     lock: new ReleaseLock(balancerTransport, config.lock.path, config.lock.lease),
     addressOf: async (host) => {
       if (config.resolve[host]) return [config.resolve[host] as string];

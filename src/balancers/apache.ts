@@ -1,0 +1,249 @@
+// The Apache 2.4 mod_proxy_balancer driver. A member's state changes at run time through
+// balancer-manager (no restart, so nobody's request is cut), and the same state is written to
+// the member's BalancerMember line first, validated by `apachectl configtest`: with
+// BalancerPersist Off a later graceful restart rebuilds the workers from that file, so the
+// running state and the file never disagree. A refused edit is rolled back before any runtime change.
+import { ExternalCommandError, OperationFailedError, UserError } from '../errors.js';
+import type { Transport } from '../transport/types.js';
+import {
+  apacheConfigTestArgv,
+  checkBalancerName,
+  checkPath,
+  countLogArgv,
+  escapeEre,
+  managerChangeArgv,
+  managerXmlArgv,
+  parseCounts,
+  REFUSED_BY_TEST,
+  replaceFileArgv,
+  splitChangeAnswer,
+  type WorkerChange,
+} from './apache-commands.js';
+import { adminOfFlags, configMembers, sameWorker, setConfigState } from './apache-config.js';
+import { type ApacheAdmin, type ApacheMember, type ManagerBalancer, managerCounters, memberOf, parseManagerXml } from './apache-manager.js';
+import type { BackendCounters, Balancer } from './types.js';
+
+export interface ApacheOptions {
+  /** Balancer name without `balancer://`. */
+  balancer: string;
+  /** balancer-manager URL as reached from the balancer host. */
+  managerUrl: string;
+  /** File holding `<Proxy balancer://NAME>` and its BalancerMember lines. */
+  configFile: string;
+  /** apache2ctl (Debian) or apachectl. */
+  ctl?: string;
+  /** Error log, where Apache records failed attempts at a worker. */
+  errorLog?: string;
+  timeoutMs?: number;
+}
+
+export const DEFAULT_APACHE_CTL = 'apache2ctl';
+export const DEFAULT_APACHE_ERROR_LOG = '/var/log/apache2/error.log';
+
+export class ApacheBalancer implements Balancer {
+  readonly driver = 'apache' as const;
+  private readonly balancer: string;
+  private readonly managerUrl: string;
+  private readonly configFile: string;
+  private readonly ctl: string;
+  private readonly errorLog: string;
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly transport: Transport,
+    opts: ApacheOptions,
+  ) {
+    this.balancer = checkBalancerName(opts.balancer);
+    this.managerUrl = opts.managerUrl;
+    this.configFile = checkPath('balancer.configFile', opts.configFile);
+    this.ctl = opts.ctl ?? DEFAULT_APACHE_CTL;
+    this.errorLog = checkPath('balancer.errorLog', opts.errorLog ?? DEFAULT_APACHE_ERROR_LOG);
+    this.timeoutMs = opts.timeoutMs ?? 15_000;
+  }
+
+  async members(): Promise<ApacheMember[]> {
+    return (await this.readManager()).workers.map(memberOf);
+  }
+
+  /** Drain is `+N` (Drn): no new requests, in-flight ones finish. */
+  drain(names: readonly string[]): Promise<void> {
+    return this.setState(names, 'drain');
+  }
+
+  ready(names: readonly string[]): Promise<void> {
+    return this.setState(names, 'ready');
+  }
+
+  /** Take members out entirely (`+D`, disabled). */
+  maint(names: readonly string[]): Promise<void> {
+    return this.setState(names, 'maint');
+  }
+
+  /** mod_proxy_balancer has no way to end one worker's requests in flight short of stopping Apache. */
+  async cutOff(names: readonly string[]): Promise<void> {
+    if (names.length === 0) return;
+    throw new OperationFailedError(
+      `apache on ${this.transport.host} cannot cut the requests in flight on ${names.join(', ')}: mod_proxy_balancer has no per-member cut-off`,
+      false,
+      'raise balancer.drainTimeout so the requests can finish, and leave cutOffAfterDrainTimeout off for apache',
+    );
+  }
+
+  /** Requests in flight per member: the manager's `busy` count. */
+  async sessions(names: readonly string[]): Promise<Record<string, number>> {
+    const members = await this.members();
+    const out: Record<string, number> = {};
+    for (const name of names) out[name] = this.find(members, name).sessions;
+    return out;
+  }
+
+  /**
+   * requests: elections (attempts at a worker); retries: the workers' retry counts (tries after
+   * an error-state rest); redispatches: failed connection attempts at this balancer's workers in
+   * the error log (AH00957; each sends the request to another worker, up to maxattempts);
+   * http5xx: the balancer's "All workers are in error state" answers (503). Apache does not
+   * count its members' own 5xx answers per balancer.
+   */
+  async counters(): Promise<BackendCounters> {
+    const b = await this.readManager();
+    const addrs = b.workers.map((w) => escapeEre(`${w.hostname}:${w.port ?? 80}`));
+    const patterns = [`AH00957: .*attempt to connect to (${addrs.join('|')}) `, `balancer://${escapeEre(this.balancer)}: All workers are in error state`];
+    const r = await this.transport.run(countLogArgv(this.errorLog, patterns), { timeoutMs: this.timeoutMs });
+    const [redispatches, unavailable] = parseCounts(r.stdout, 2) as [number, number];
+    return { ...managerCounters(b), redispatches, http5xx: unavailable };
+  }
+
+  async configTest(): Promise<void> {
+    const argv = apacheConfigTestArgv(this.ctl);
+    const r = await this.transport.run(argv, { allowFailure: true, timeoutMs: this.timeoutMs });
+    if (r.code !== 0) throw new ExternalCommandError(this.transport.host, argv, r.code, tail(`${r.stdout}\n${r.stderr}`));
+  }
+
+  /** The state each member's BalancerMember line gives it: what a graceful restart would bring back. */
+  async persisted(): Promise<Record<string, ApacheAdmin>> {
+    const [b, text] = await Promise.all([this.readManager(), this.readConfig()]);
+    const lines = this.configLines(text);
+    const out: Record<string, ApacheAdmin> = {};
+    for (const w of b.workers) {
+      const line = lines.find((l) => sameWorker(l.workerUrl, w.url));
+      if (line) out[w.route || w.url] = adminOfFlags(line.flags);
+    }
+    return out;
+  }
+
+  /**
+   * Write the state to the config file (validated, rolled back if refused), then set it through
+   * balancer-manager and read it back in the same round trip. If the manager did not take it,
+   * the file goes back to what it was, so the two never disagree.
+   */
+  private async setState(names: readonly string[], admin: ApacheAdmin): Promise<void> {
+    if (names.length === 0) return;
+    const [b, text] = await Promise.all([this.readManager(), this.readConfig()]);
+    const members = b.workers.map(memberOf);
+    const urls = names.map((n) => this.find(members, n).workerUrl);
+    this.configLines(text);
+    const edit = setConfigState(text, this.balancer, urls, admin);
+    if (edit.missing.length > 0) {
+      throw new UserError(
+        `${this.configFile} on ${this.transport.host} has no BalancerMember line for ${edit.missing.join(', ')} in <Proxy balancer://${this.balancer}>`,
+        'baton keeps member state in the BalancerMember lines: point balancer.configFile at the file that defines the balancer',
+      );
+    }
+    if (edit.changed) await this.writeConfig(edit.text);
+
+    const changes: WorkerChange[] = urls.map((workerUrl) => ({ workerUrl, flags: { N: admin === 'drain', D: admin === 'maint', S: false } }));
+    let wrong: string[];
+    try {
+      const r = await this.transport.run(managerChangeArgv(this.managerUrl, this.balancer, b.nonce, changes), { timeoutMs: this.timeoutMs });
+      const { codes, xml } = splitChangeAnswer(r.stdout);
+      const after = this.pick(parseManagerXml(xml)).workers.map(memberOf);
+      wrong = names.flatMap((n, i) => {
+        const m = this.find(after, n);
+        if (codes[i] !== 200) return [`${n}: balancer-manager answered ${codes[i] ?? 'nothing'}`];
+        return m.admin === admin ? [] : [`${n}: reads back ${m.admin} (${m.status.join(' ')})`];
+      });
+    } catch (err) {
+      wrong = [`balancer-manager: ${(err as Error).message}`];
+    }
+    if (wrong.length > 0) {
+      if (edit.changed) await this.writeConfig(text);
+      throw new OperationFailedError(
+        `apache on ${this.transport.host}: balancer ${this.balancer} did not take state ${admin}: ${wrong.join('; ')}`,
+        false,
+        `${this.configFile} was put back as it was; check the members on ${this.managerUrl}`,
+      );
+    }
+  }
+
+  /** Replace the config file and validate it; a refused file is put back before this throws. */
+  private async writeConfig(text: string): Promise<void> {
+    const argv = replaceFileArgv(this.configFile, apacheConfigTestArgv(this.ctl));
+    const r = await this.transport.run(argv, { stdin: text, allowFailure: true, timeoutMs: this.timeoutMs });
+    if (r.code === REFUSED_BY_TEST) {
+      throw new OperationFailedError(
+        `apache on ${this.transport.host}: ${this.ctl} configtest refused the edited ${this.configFile}, so nothing changed (the previous file is back, the running server untouched):\n${tail(r.stderr)}`,
+        true,
+        `fix what configtest reports in the Apache configuration, then run again`,
+      );
+    }
+    if (r.code !== 0) throw new ExternalCommandError(this.transport.host, argv.slice(0, 2), r.code, tail(r.stderr));
+  }
+
+  private configLines(text: string) {
+    const lines = configMembers(text, this.balancer);
+    if (!lines) {
+      throw new UserError(
+        `${this.configFile} on ${this.transport.host} has no <Proxy balancer://${this.balancer}> block`,
+        'point balancer.configFile at the file that defines the balancer and its BalancerMember lines',
+      );
+    }
+    return lines;
+  }
+
+  private async readConfig(): Promise<string> {
+    return (await this.transport.run(['cat', '--', this.configFile], { timeoutMs: this.timeoutMs })).stdout;
+  }
+
+  private async readManager(): Promise<ManagerBalancer> {
+    const r = await this.transport.run(managerXmlArgv(this.managerUrl, this.balancer), { timeoutMs: this.timeoutMs, allowFailure: true });
+    if (r.code !== 0) {
+      throw new UserError(
+        `balancer-manager ${this.managerUrl} on ${this.transport.host} did not answer: ${tail(r.stderr) || `curl exit ${r.code}`}`,
+        'check balancer.managerUrl (as reached from the balancer host) and that the manager allows that address',
+      );
+    }
+    let all: ManagerBalancer[];
+    try {
+      all = parseManagerXml(r.stdout);
+    } catch (err) {
+      throw new UserError(`balancer-manager ${this.managerUrl} on ${this.transport.host}: ${(err as Error).message}`, 'check balancer.managerUrl');
+    }
+    return this.pick(all);
+  }
+
+  private pick(all: readonly ManagerBalancer[]): ManagerBalancer {
+    const b = all.find((x) => x.name === this.balancer);
+    if (!b) {
+      throw new UserError(
+        `balancer-manager on ${this.transport.host} has no balancer://${this.balancer}: it has ${all.map((x) => x.name).join(', ') || 'none'}`,
+        'fix balancer.backend in baton.yml',
+      );
+    }
+    return b;
+  }
+
+  private find(members: readonly ApacheMember[], name: string): ApacheMember {
+    const m = members.find((x) => x.name === name) ?? members.find((x) => sameWorker(x.workerUrl, name));
+    if (!m) {
+      throw new OperationFailedError(
+        `apache balancer ${this.balancer} on ${this.transport.host} has no member ${name}: members are ${members.map((x) => x.name).join(', ') || '(none)'}`,
+        false,
+      );
+    }
+    return m;
+  }
+}
+
+function tail(s: string): string {
+  return s.trim().split('\n').slice(-20).join('\n');
+}

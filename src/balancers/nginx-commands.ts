@@ -1,0 +1,136 @@
+// Pure builders and parsers for what the nginx driver runs: `nginx -t`, `nginx -s reload`, the
+// master's workers (old ones say "shutting down"), TCP connections seen by `ss` on the balancer
+// and on the app hosts, and stub_status. Nothing here runs anything.
+import { isIP } from 'node:net';
+import { UserError } from '../errors.js';
+import { checkPath } from './apache-commands.js';
+
+const UPSTREAM_NAME = /^[A-Za-z0-9_.-]+$/;
+
+export function checkUpstreamName(name: string): string {
+  if (typeof name !== 'string' || !UPSTREAM_NAME.test(name)) {
+    throw new UserError(`nginx upstream name ${JSON.stringify(name)} (${typeof name}) is not usable: expected letters, digits, _ . -`, 'fix balancer.backend in baton.yml');
+  }
+  return name;
+}
+
+/** `nginx -t`: validates the whole configuration on disk; the running nginx is not touched. */
+export function nginxTestArgv(nginx: string): string[] {
+  return [nginx, '-t'];
+}
+
+/** `nginx -s reload`: the master re-reads the files, starts new workers, and old ones finish their requests. */
+export function nginxReloadArgv(nginx: string): string[] {
+  return [nginx, '-s', 'reload'];
+}
+
+/** The master's pid (from its pid file) and its children, one `pid args` line each. */
+export function workersArgv(pidFile: string): string[] {
+  return ['sh', '-c', 'read p < "$1" && echo "master $p" && exec ps --ppid "$p" -o pid=,args=', 'sh', checkPath('balancer.pidFile', pidFile)];
+}
+
+export interface NginxWorker {
+  pid: number;
+  /** An old worker after a reload: takes no new connections, finishes the ones it has. */
+  shuttingDown: boolean;
+}
+
+/** Parse workersArgv's answer (cache manager/loader processes are left out). */
+export function parseWorkers(stdout: string): { master: number; workers: NginxWorker[] } {
+  const lines = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const m = /^master (\d+)$/.exec(lines[0] ?? '');
+  if (!m) throw new Error(`expected the nginx master pid, got: ${(lines[0] ?? '(nothing)').slice(0, 200)}`);
+  const workers = lines.slice(1).flatMap((l) => {
+    const w = /^(\d+)\s+nginx: worker process(.*)$/.exec(l);
+    return w ? [{ pid: Number(w[1]), shuttingDown: /shutting down/.test(w[2] as string) }] : [];
+  });
+  return { master: Number(m[1]), workers };
+}
+
+/** A TCP endpoint `ss` printed. */
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export interface Connection {
+  local: Endpoint;
+  peer: Endpoint;
+  /** Owning process names (only with `ss -p`). */
+  processes: string[];
+}
+
+function endpoint(s: string): string {
+  if (isIP(s) === 6) return `[${s}]`;
+  if (isIP(s) === 4) return s;
+  throw new UserError(`${JSON.stringify(s)} is not an IP address`, 'nginx upstream servers must be written as addresses for baton to count their connections');
+}
+
+/**
+ * Established connections from this host to the given members (`ss -Htnp`, with the owning
+ * process), run on the balancer: which of them are nginx's.
+ */
+export function balancerConnsArgv(members: readonly Endpoint[]): string[] {
+  if (members.length === 0) throw new Error('balancerConnsArgv needs a member');
+  const filter = members.map((m) => `dst ${endpoint(m.address)}:${m.port}`).join(' or ');
+  return ['ss', '-Htnp', 'state', 'established', `( ${filter} )`];
+}
+
+/** Established connections to a member's own port, run on the app host itself. */
+export function appConnsArgv(port: number): string[] {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`port ${port} is not a TCP port`);
+  return ['ss', '-Htn', 'state', 'established', `( sport = :${port} )`];
+}
+
+/** Parse `ss -Ht[n][p] state established` lines: Recv-Q Send-Q Local Peer [Process]. */
+export function parseSs(stdout: string): Connection[] {
+  return stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .flatMap((l) => {
+      const cols = l.split(/\s+/);
+      const local = parseEndpoint(cols[2] ?? '');
+      const peer = parseEndpoint(cols[3] ?? '');
+      if (!local || !peer) return [];
+      const processes = [...(cols.slice(4).join(' ').matchAll(/\("([^"]+)",pid=/g))].map((m) => m[1] as string);
+      return [{ local, peer, processes }];
+    });
+}
+
+function parseEndpoint(s: string): Endpoint | undefined {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(s.replace(/%[^:\]]+/, ''));
+  return m ? { address: (m[1] as string).replace(/^::ffff:/, ''), port: Number(m[2]) } : undefined;
+}
+
+export function key(a: Endpoint, b: Endpoint): string {
+  return `${a.address}:${a.port}>${b.address}:${b.port}`;
+}
+
+/** GET a stub_status page on the balancer host. */
+export function stubStatusArgv(url: string): string[] {
+  if (!/^https?:\/\//.test(url)) throw new UserError(`balancer.statusUrl ${JSON.stringify(url)} is not an http(s) URL`);
+  return ['curl', '-sS', '-f', '--max-time', '5', url];
+}
+
+/** stub_status: "Active connections: N / server accepts handled requests / A H R / Reading …". */
+export function parseStubStatus(text: string): { active: number; accepts: number; handled: number; requests: number } {
+  const active = /Active connections:\s*(\d+)/.exec(text);
+  const totals = /\n\s*(\d+)\s+(\d+)\s+(\d+)\s*\n/.exec(text);
+  if (!active || !totals) throw new Error(`expected nginx stub_status, got: ${text.trim().slice(0, 200) || '(nothing)'}`);
+  return { active: Number(active[1]), accepts: Number(totals[1]), handled: Number(totals[2]), requests: Number(totals[3]) };
+}
+
+/**
+ * Error-log lines for failed attempts at these servers: with proxy_next_upstream each one was
+ * passed to the next server (or, with none left, became the client's 502/504).
+ */
+export function failedAttemptPattern(members: readonly Endpoint[]): string {
+  const addrs = members.map((m) => `${endpoint(m.address)}:${m.port}`.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&'));
+  return `(connect\\(\\) failed|upstream prematurely closed|upstream timed out|recv\\(\\) failed|reset by peer).* upstream: "[a-z]+://(${addrs.join('|')})[/"]`;
+}
+
+/** Error-log lines where nginx had no server left to try (answered 502). */
+export function noLiveUpstreamsPattern(upstream: string): string {
+  return `no live upstreams while connecting to upstream.* upstream: "[a-z]+://${checkUpstreamName(upstream).replace(/[.]/g, '\\.')}[/"]`;
+}

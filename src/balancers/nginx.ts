@@ -1,0 +1,286 @@
+// The nginx 1.22 driver. No runtime API and no drain flag: a member leaves the pool by gaining
+// `down` in the upstream file, validated with `nginx -t` (a refused file is put back, nothing
+// reloaded), then `nginx -s reload`; new workers never send to it, old workers finish what they
+// hold. Drain completion is read on the drained hosts themselves: connections to the app's port
+// from the balancer that the balancer's other processes do not own — never a sleep.
+import { ExternalCommandError, OperationFailedError, UserError } from '../errors.js';
+import type { Transport } from '../transport/types.js';
+import { checkPath, countLogArgv, parseCounts, REFUSED_BY_TEST, replaceFileArgv } from './apache-commands.js';
+import {
+  appConnsArgv,
+  balancerConnsArgv,
+  checkUpstreamName,
+  type Connection,
+  failedAttemptPattern,
+  key,
+  nginxReloadArgv,
+  nginxTestArgv,
+  noLiveUpstreamsPattern,
+  type NginxWorker,
+  parseSs,
+  parseStubStatus,
+  parseWorkers,
+  stubStatusArgv,
+  workersArgv,
+} from './nginx-commands.js';
+import { findServer, setDown, type UpstreamServer, upstreamServers } from './nginx-upstream.js';
+import type { BackendCounters, Balancer, Member } from './types.js';
+
+export interface NginxOptions {
+  upstream: string;
+  /** File on the balancer host holding the `upstream` block. */
+  upstreamFile: string;
+  /** The nginx binary (`-t`, `-s reload`). */
+  nginx?: string;
+  pidFile?: string;
+  errorLog?: string;
+  /** A stub_status URL as reached from the balancer host: the only request count nginx keeps. */
+  statusUrl?: string;
+  /** The transport of the app host behind a member, to read its connections. */
+  appTransport: (member: Member) => Promise<Transport>;
+  /** How long a reload may take to start new workers. */
+  reloadTimeoutMs?: number;
+  timeoutMs?: number;
+}
+
+export const DEFAULT_NGINX_PID_FILE = '/run/nginx.pid';
+export const DEFAULT_NGINX_ERROR_LOG = '/var/log/nginx/error.log';
+
+/** A member of an nginx upstream: `down` in the file reads as drain. */
+export interface NginxMember extends Member {
+  down: boolean;
+}
+
+export class NginxBalancer implements Balancer {
+  readonly driver = 'nginx' as const;
+  private readonly upstream: string;
+  private readonly file: string;
+  private readonly nginx: string;
+  private readonly pidFile: string;
+  private readonly errorLog: string;
+  private readonly timeoutMs: number;
+  private readonly reloadTimeoutMs: number;
+  private balancerAddresses?: Promise<string[]>;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly opts: NginxOptions,
+  ) {
+    this.upstream = checkUpstreamName(opts.upstream);
+    this.file = checkPath('balancer.upstreamFile', opts.upstreamFile);
+    this.nginx = opts.nginx ?? 'nginx';
+    this.pidFile = opts.pidFile ?? DEFAULT_NGINX_PID_FILE;
+    this.errorLog = opts.errorLog ?? DEFAULT_NGINX_ERROR_LOG;
+    this.timeoutMs = opts.timeoutMs ?? 15_000;
+    this.reloadTimeoutMs = opts.reloadTimeoutMs ?? 10_000;
+  }
+
+  /** Whether counters() has a request count (only with a stub_status URL). */
+  get countsRequests(): boolean {
+    return this.opts.statusUrl !== undefined;
+  }
+
+  /**
+   * Members from the file, with nginx's own connections to each as its sessions (seen on the
+   * balancer; sessions() also asks the hosts). nginx open source has no health view of its own:
+   * `healthy` is left out rather than guessed.
+   */
+  async members(): Promise<NginxMember[]> {
+    const servers = await this.servers();
+    const conns = servers.length === 0 ? [] : await this.balancerConns(servers);
+    return servers.map((s) => this.memberOf(s, conns.filter((c) => c.processes.includes('nginx') && sameEndpoint(c.peer, s)).length));
+  }
+
+  drain(names: readonly string[]): Promise<void> {
+    return this.setDown(names, true);
+  }
+
+  ready(names: readonly string[]): Promise<void> {
+    return this.setDown(names, false);
+  }
+
+  /**
+   * nginx cannot end one server's requests: this ends the old workers still finishing requests
+   * after the reload (SIGTERM: fast shutdown), which cuts whatever they still hold.
+   */
+  async cutOff(names: readonly string[]): Promise<void> {
+    if (names.length === 0) return;
+    const old = (await this.workers()).workers.filter((w) => w.shuttingDown);
+    if (old.length === 0) return;
+    await this.transport.run(['kill', '-TERM', ...old.map((w) => String(w.pid))], { timeoutMs: this.timeoutMs });
+  }
+
+  /**
+   * Connections in flight on each drained member, read from its own host: established
+   * connections to the member's port from the balancer, minus those the balancer shows owned by
+   * another process (HAProxy or Apache beside nginx); plus any nginx holds that the host no
+   * longer lists. Old nginx workers hold their requests' connections until they exit.
+   */
+  async sessions(names: readonly string[]): Promise<Record<string, number>> {
+    if (names.length === 0) return {};
+    const servers = await this.servers();
+    const wanted = names.map((n) => {
+      const s = findServer(servers, n);
+      if (!s) throw this.noSuchMember(n, servers);
+      return s;
+    });
+    const [lbConns, lbAddrs, appConns] = await Promise.all([
+      this.balancerConns(wanted),
+      this.addresses(),
+      Promise.all(
+        wanted.map(async (s) => {
+          const t = await this.opts.appTransport(this.memberOf(s, 0));
+          return parseSs((await t.run(appConnsArgv(s.port ?? 80), { timeoutMs: this.timeoutMs })).stdout);
+        }),
+      ),
+    ]);
+    const others = new Set(lbConns.filter((c) => !c.processes.includes('nginx')).map((c) => key(c.peer, c.local)));
+    const out: Record<string, number> = {};
+    wanted.forEach((s, i) => {
+      const onHost = (appConns[i] as Connection[]).filter((c) => lbAddrs.includes(c.peer.address) && !others.has(key(c.local, c.peer)));
+      const seen = new Set(onHost.map((c) => key(c.local, c.peer)));
+      const onlyNginx = lbConns.filter((c) => c.processes.includes('nginx') && sameEndpoint(c.peer, s) && !seen.has(key(c.peer, c.local)));
+      out[names[i] as string] = onHost.length + onlyNginx.length;
+    });
+    return out;
+  }
+
+  /**
+   * redispatches: failed attempts at this upstream's servers in the error log (with
+   * proxy_next_upstream each went to the next server); retries: 0 (nginx never retries the same
+   * server); http5xx: "no live upstreams" (502); requests: stub_status's total when statusUrl is
+   * set (all of nginx, not one upstream), else 0 — nginx keeps no other count.
+   */
+  async counters(): Promise<BackendCounters> {
+    const servers = await this.servers();
+    const endpoints = servers.map((s) => ({ address: s.address, port: s.port ?? 80 }));
+    const [logs, status] = await Promise.all([
+      this.transport.run(countLogArgv(this.errorLog, [failedAttemptPattern(endpoints), noLiveUpstreamsPattern(this.upstream)]), { timeoutMs: this.timeoutMs }),
+      this.opts.statusUrl === undefined ? undefined : this.transport.run(stubStatusArgv(this.opts.statusUrl), { timeoutMs: this.timeoutMs }),
+    ]);
+    const [failed, noneLeft] = parseCounts(logs.stdout, 2) as [number, number];
+    return { requests: status ? parseStubStatus(status.stdout).requests : 0, http5xx: noneLeft, redispatches: failed, retries: 0 };
+  }
+
+  async configTest(): Promise<void> {
+    const argv = nginxTestArgv(this.nginx);
+    const r = await this.transport.run(argv, { allowFailure: true, timeoutMs: this.timeoutMs });
+    if (r.code !== 0) throw new ExternalCommandError(this.transport.host, argv, r.code, tail(`${r.stdout}\n${r.stderr}`));
+  }
+
+  /** The upstream as the file says it: what the running nginx serves once a reload has taken. */
+  async servers(): Promise<UpstreamServer[]> {
+    const text = await this.readFile();
+    return this.parse(text);
+  }
+
+  /** The master's workers; old ones are shutting down. */
+  async workers(): Promise<{ master: number; workers: NginxWorker[] }> {
+    const r = await this.transport.run(workersArgv(this.pidFile), { timeoutMs: this.timeoutMs, allowFailure: true });
+    if (r.code !== 0) throw new UserError(`nginx on ${this.transport.host}: cannot read its master from ${this.pidFile}: ${tail(r.stderr)}`, 'is nginx running? check balancer.pidFile');
+    return parseWorkers(r.stdout);
+  }
+
+  /**
+   * Edit the file (validated; put back if refused), reload, and wait until the master runs new
+   * workers and every old one is shutting down: only then does nginx route by the new file.
+   * If the reload does not take, the old file goes back so file and running nginx agree.
+   */
+  private async setDown(names: readonly string[], down: boolean): Promise<void> {
+    if (names.length === 0) return;
+    const text = await this.readFile();
+    const servers = this.parse(text);
+    for (const n of names) if (!findServer(servers, n)) throw this.noSuchMember(n, servers);
+    const edit = setDown(text, this.upstream, names, down);
+    if (!edit.changed) return;
+    const before = await this.workers();
+    await this.writeFile(edit.text);
+    try {
+      const r = await this.transport.run(nginxReloadArgv(this.nginx), { allowFailure: true, timeoutMs: this.timeoutMs });
+      if (r.code !== 0) throw new Error(`nginx -s reload exited ${r.code}: ${tail(r.stderr)}`);
+      await this.waitForNewWorkers(before.workers.map((w) => w.pid));
+    } catch (err) {
+      await this.writeFile(text).catch(() => undefined);
+      throw new OperationFailedError(
+        `nginx on ${this.transport.host} did not take the change to upstream ${this.upstream} (${names.join(', ')} ${down ? 'down' : 'up'}): ${(err as Error).message}`,
+        false,
+        `${this.file} was put back as it was; check nginx's error log and reload it by hand if needed`,
+      );
+    }
+  }
+
+  private async waitForNewWorkers(oldPids: readonly number[]): Promise<void> {
+    const deadline = Date.now() + this.reloadTimeoutMs;
+    for (;;) {
+      const { workers } = await this.workers();
+      const fresh = workers.filter((w) => !oldPids.includes(w.pid));
+      const oldServing = workers.filter((w) => oldPids.includes(w.pid) && !w.shuttingDown);
+      if (fresh.length > 0 && fresh.every((w) => !w.shuttingDown) && oldServing.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`no new workers after ${this.reloadTimeoutMs} ms (workers: ${workers.map((w) => `${w.pid}${w.shuttingDown ? ' shutting down' : ''}`).join(', ') || 'none'})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  private async writeFile(text: string): Promise<void> {
+    const argv = replaceFileArgv(this.file, nginxTestArgv(this.nginx));
+    const r = await this.transport.run(argv, { stdin: text, allowFailure: true, timeoutMs: this.timeoutMs });
+    if (r.code === REFUSED_BY_TEST) {
+      throw new OperationFailedError(
+        `nginx on ${this.transport.host}: nginx -t refused the edited ${this.file}, so nothing changed (the previous file is back, nothing reloaded):\n${tail(r.stderr)}`,
+        true,
+        'fix what nginx -t reports, then run again',
+      );
+    }
+    if (r.code !== 0) throw new ExternalCommandError(this.transport.host, argv.slice(0, 2), r.code, tail(r.stderr));
+  }
+
+  private async readFile(): Promise<string> {
+    return (await this.transport.run(['cat', '--', this.file], { timeoutMs: this.timeoutMs })).stdout;
+  }
+
+  private parse(text: string): UpstreamServer[] {
+    const servers = upstreamServers(text, this.upstream);
+    if (!servers) {
+      throw new UserError(`${this.file} on ${this.transport.host} has no \`upstream ${this.upstream} {\` block`, 'fix balancer.upstreamFile or balancer.backend in baton.yml');
+    }
+    return servers;
+  }
+
+  private async balancerConns(servers: readonly UpstreamServer[]): Promise<Connection[]> {
+    const r = await this.transport.run(balancerConnsArgv(servers.map((s) => ({ address: s.address, port: s.port ?? 80 }))), { timeoutMs: this.timeoutMs });
+    return parseSs(r.stdout);
+  }
+
+  /** The balancer host's own addresses: where its connections come from, as the app hosts see them. */
+  private addresses(): Promise<string[]> {
+    this.balancerAddresses ??= this.transport.run(['hostname', '-I'], { timeoutMs: this.timeoutMs }).then((r) => r.stdout.trim().split(/\s+/).filter(Boolean));
+    return this.balancerAddresses;
+  }
+
+  private memberOf(s: UpstreamServer, sessions: number): NginxMember {
+    return {
+      name: s.name,
+      address: s.address,
+      ...(s.port !== undefined ? { port: s.port } : {}),
+      state: s.down ? 'drain' : 'ready',
+      sessions,
+      queued: 0,
+      down: s.down,
+    };
+  }
+
+  private noSuchMember(name: string, servers: readonly UpstreamServer[]): Error {
+    return new OperationFailedError(
+      `nginx upstream ${this.upstream} on ${this.transport.host} has no server ${name}: servers are ${servers.map((s) => s.name).join(', ') || '(none)'}`,
+      false,
+    );
+  }
+}
+
+function sameEndpoint(e: { address: string; port: number }, s: UpstreamServer): boolean {
+  return e.address === s.address && e.port === (s.port ?? 80);
+}
+
+function tail(s: string): string {
+  return s.trim().split('\n').slice(-20).join('\n');
+}
