@@ -134,16 +134,73 @@ export const Require = z.strictObject({
   approvals: z.number().int().min(0).default(0).describe('approvals a plan needs before apply runs it'),
 });
 
+const Argv = z
+  .array(z.string().min(1), { message: 'expected a command as a list of words, e.g. [/srv/shop/bin/shopctl, stop]' })
+  .min(1, { message: 'expected a command as a list of words, e.g. [/srv/shop/bin/shopctl, stop]' })
+  .describe('a command as a list of words (argv; no shell)');
+const Port = z.number().int().min(1).max(65535);
+const AbsolutePath = z.string().regex(/^\/[^\0]*$/, { message: 'expected an absolute path' });
+
+const DnsHost = {
+  host: HostName.describe('the host, as ssh reaches it'),
+  address: z.ipv4({ message: 'expected an IPv4 address such as 10.0.0.5' }).describe('the address the site\'s A record points at when it is served from this host'),
+  port: Port.default(80).describe('port the site is served on'),
+};
+
+export const DnsMigration = z.strictObject({
+  site: HostName.describe('the name whose A record moves from the old host to the new one, e.g. www.example.com'),
+  old: z
+    .strictObject({
+      ...DnsHost,
+      stop: Argv.describe('stops the old web server (run on the old host; must wait until it has stopped)'),
+      start: Argv.describe('starts the old web server again (the way back)'),
+    })
+    .describe('the host the site is served from now'),
+  new: z.strictObject(DnsHost).describe('the host the site moves to; it must already serve the site'),
+  scheme: z.enum(['http', 'https']).default('http').describe('how the site is served; Varnish cannot terminate HTTPS'),
+  proxy: z
+    .strictObject({
+      kind: z.enum(['varnish', 'nginx', 'apache']).default('varnish').describe('the transitional proxy on the old host: varnish (HTTP only), nginx or apache'),
+      sidePort: Port.default(6081).describe('port the proxy is tried on before it takes the site\'s port'),
+      dir: AbsolutePath.default('/srv/baton-dns').describe('folder on the old host for the proxy\'s config, pid and log files'),
+      gate: z.enum(['tc', 'none']).default('tc').describe('hold new connections while the proxy takes the port: tc (SYN-ACKs held with iproute2, clients retry in ~1 s) or none (a few connections may be refused)'),
+      verifyPath: z.string().startsWith('/', { message: 'expected a path starting with /' }).default('/').describe('path fetched through the proxy and from the new host directly; the answers must match'),
+      tls: z
+        .strictObject({
+          certificate: AbsolutePath.describe('certificate file on the old host'),
+          key: AbsolutePath.describe('private key file on the old host (a path, never the key)'),
+        })
+        .optional()
+        .describe('for https sites (nginx or apache): the certificate the proxy presents'),
+    })
+    .prefault({})
+    .describe('the transitional proxy that forwards what still reaches the old host'),
+  sync: z
+    .strictObject({
+      command: Argv.describe('copies the site\'s data from old to new while the old site takes no writes (rsync, dump and load)'),
+      reverse: Argv.optional().describe('copies the data back from new to old, for the way back'),
+      on: z.enum(['old', 'new', 'control']).default('old').describe('where the command runs'),
+      timeout: Duration.prefault('10m').describe('longest the copy may take (new connections wait meanwhile)'),
+    })
+    .optional()
+    .describe('a hook run during cut-over, between stopping the old web server and starting the proxy on its port'),
+  quiet: Duration.prefault('10m').describe('the proxy is removed only after no request reached it for this long'),
+  lock: AbsolutePath.default('/var/lib/baton/dns-lock').describe('lock directory on the old host'),
+});
+
 export const Dns = z.strictObject({
   zone: z.string().min(1).describe('DNS zone the migrated records live in'),
-  nameserver: HostName.describe('authoritative server the records are read from and updated on'),
+  nameserver: HostName.describe('authoritative server the records are read from and updated on; every NS of the zone is checked'),
   transitional: z.string().min(1).describe('transitional hostname pointing at the new host'),
   update: z
     .strictObject({
       tsigKeyFile: z.string().min(1).describe('nsupdate key file (a reference: the key is read at run time)'),
     })
     .optional()
-    .describe('dynamic updates (nsupdate with TSIG)'),
+    .describe('dynamic updates (nsupdate with TSIG); without it records are changed by hand and baton waits for them'),
+  ttl: Duration.optional().describe('TTL of the records baton writes (default: the TTL the site\'s record has now)'),
+  manualWait: Duration.prefault('1h').describe('how long to wait for a record changed by hand to appear on every authoritative server'),
+  migrate: DnsMigration.optional().describe('the site to move and how (baton dns plan|proxy|cutover|watch|finish)'),
 });
 
 export const Lock = z.strictObject({

@@ -1,0 +1,25 @@
+// Shared by the `baton dns …` commands: the reporter, and the error a failed phase ends with.
+import { ListrReporter } from '../engine/listr-reporter.js';
+import { PlainReporter, type Reporter } from '../engine/reporter.js';
+import { OperationFailedError } from '../errors.js';
+import type { Step } from '../model/plan.js';
+import type { PhaseResult } from './service.js';
+import type { DnsStep } from './types.js';
+
+export function dnsReporter(steps: readonly DnsStep[], json: boolean): Reporter {
+  return process.stderr.isTTY && !json && !process.env.CI ? new ListrReporter(steps as unknown as Step[]) : new PlainReporter();
+}
+
+/** The JSON form of a phase's result. */
+export function phaseJson(r: PhaseResult): Record<string, unknown> {
+  const { error, reversalError, state, ...rest } = r;
+  return { ...rest, done: state.done, ...(error && { error: error.message }), ...(reversalError && { reversalError: reversalError.message }) };
+}
+
+/** Exit 1 when this command's steps were reversed, 2 when the reversal failed too. */
+export function raiseForPhase(r: PhaseResult): void {
+  if (r.outcome === 'succeeded' || (r.phase === 'rollback' && r.outcome === 'reversed')) return;
+  const data = phaseJson(r);
+  if (r.outcome === 'reversed') throw new OperationFailedError(`dns ${r.phase} failed at ${r.failedStep} and was reversed: ${r.error?.message}`, true, `journal: ${r.journal}`, data);
+  throw new OperationFailedError(`dns ${r.phase} failed at ${r.failedStep} (${r.error?.message})${r.reversalError ? ` and its reversal failed: ${r.reversalError.message}` : ''}`, false, `needs attention: see the journal ${r.journal}`, data);
+}

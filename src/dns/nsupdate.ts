@@ -1,0 +1,61 @@
+// RFC 2136 updates through nsupdate (no maintained npm library does TSIG). Every change is a
+// compare-and-set: `prereq` lines make the server refuse the update unless the record is
+// still what the plan saw, so two people (or a stale plan) cannot overwrite each other.
+import { ExternalCommandError } from '../errors.js';
+import type { Transport } from '../transport/types.js';
+
+export interface RecordChange {
+  server: string;
+  zone: string;
+  name: string;
+  ttl: number;
+  /** Address the record must hold now; undefined: the name must have no A record. */
+  from?: string;
+  /** Address it gets; undefined: the A record is deleted. */
+  to?: string;
+}
+
+const fqdn = (name: string) => (name.endsWith('.') ? name : `${name}.`);
+
+/** The nsupdate script for one compare-and-set change of an A record. */
+export function nsupdateScript(c: RecordChange): string {
+  for (const [what, value] of Object.entries({ server: c.server, zone: c.zone, name: c.name, from: c.from ?? '', to: c.to ?? '' })) {
+    // The script is line-based: a newline or space inside a value would add commands.
+    if (/[\s;]/.test(value)) throw new TypeError(`${what} ${JSON.stringify(value)} cannot go into an nsupdate script`);
+  }
+  const name = fqdn(c.name);
+  const lines = [`server ${c.server}`, `zone ${fqdn(c.zone)}`];
+  lines.push(c.from === undefined ? `prereq nxrrset ${name} IN A` : `prereq yxrrset ${name} IN A ${c.from}`);
+  if (c.from !== undefined) lines.push(`update delete ${name} IN A`);
+  if (c.to !== undefined) lines.push(`update add ${name} ${c.ttl} IN A ${c.to}`);
+  lines.push('send', '');
+  return lines.join('\n');
+}
+
+/** The argv that runs a script with the TSIG key file (the key itself never leaves the file). */
+export function nsupdateArgv(keyFile: string): string[] {
+  return ['nsupdate', '-k', keyFile];
+}
+
+/** Why the server refused a compare-and-set, in words. */
+export function explainRefusal(stderr: string): string | undefined {
+  if (/NXRRSET/.test(stderr)) return 'the record no longer holds the address the plan expected (someone changed it)';
+  if (/YXRRSET/.test(stderr)) return 'the record already exists';
+  if (/NOTAUTH|BADKEY|BADSIG|REFUSED/.test(stderr)) return 'the server refused the key (check dns.update.tsigKeyFile)';
+  return undefined;
+}
+
+/** Sends the change; throws ExternalCommandError with the refusal explained. */
+export async function sendUpdate(local: Transport, keyFile: string, change: RecordChange): Promise<void> {
+  const argv = nsupdateArgv(keyFile);
+  const r = await local.run(argv, { stdin: nsupdateScript(change), allowFailure: true, timeoutMs: 30_000 });
+  if (r.code !== 0) {
+    const why = explainRefusal(r.stderr + r.stdout);
+    throw new ExternalCommandError(local.host, argv, r.code, [why, r.stderr.trim()].filter(Boolean).join(': '));
+  }
+}
+
+/** The zone-file line a person adds by hand when updates are manual. */
+export function recordLine(name: string, ttl: number, address: string): string {
+  return `${fqdn(name)}\t${ttl}\tIN\tA\t${address}`;
+}

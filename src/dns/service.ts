@@ -1,0 +1,249 @@
+// The DNS migration service: each `baton dns …` command is one call here. It observes the
+// zone's authoritative servers, keeps the plan and what is done in the state file, and carries
+// out one phase's steps with the journal and a lock on the old host, like a push.
+import { buildDnsPlan, reverseDnsSteps } from '../../plans/dns-migration.js';
+import type { Config } from '../config/config.js';
+import { execute, reverse, type ExecutionResult } from '../engine/executor.js';
+import { Journal, journalDir, newRunId } from '../engine/journal.js';
+import { ReleaseLock } from '../engine/lock.js';
+import type { Reporter } from '../engine/reporter.js';
+import { PlanRefusedError, UserError } from '../errors.js';
+import type { Step } from '../model/plan.js';
+import { actor } from '../release/push.js';
+import { LocalTransport } from '../transport/local.js';
+import { SshTransports } from '../transport/ssh.js';
+import type { Transport, Transports } from '../transport/types.js';
+import { observeDns, servesEverywhere } from './observe.js';
+import { proxyFiles, proxySpec, type Migration } from './proxy.js';
+import { queryAuthoritative, type DnsQuery } from './query.js';
+import { DnsStateStore, type DnsState } from './state.js';
+import { dnsStepRunner, type DnsEnv } from './steps.js';
+import type { DnsPhase, DnsPlan, DnsStep } from './types.js';
+import { parseAccessLog, perMinute, verdict, type MinuteCount, type WatchVerdict } from './watch.js';
+
+export interface DnsSession {
+  config: Config;
+  m: Migration;
+  transports: Transports;
+  local: Transport;
+  query: DnsQuery;
+  store: DnsStateStore;
+  notice(line: string): void;
+  close(): Promise<void>;
+}
+
+export interface DnsSessionOptions {
+  transports?: Transports;
+  local?: Transport;
+  query?: DnsQuery;
+  notice?: (line: string) => void;
+}
+
+export function openDnsSession(config: Config, opts: DnsSessionOptions = {}): DnsSession {
+  const m = config.dns?.migrate;
+  if (!config.dns || !m) throw new UserError('baton.yml has no dns.migrate section', 'add dns.migrate (site, old, new, proxy): see docs/configuration.md');
+  const transports = opts.transports ?? new SshTransports(config.ssh);
+  return {
+    config,
+    m,
+    transports,
+    local: opts.local ?? new LocalTransport(),
+    query: opts.query ?? queryAuthoritative,
+    store: new DnsStateStore(config.dir, m.site),
+    notice: opts.notice ?? ((l) => process.stderr.write(`${l}\n`)),
+    close: () => transports.closeAll(),
+  };
+}
+
+async function observe(s: DnsSession) {
+  const dns = s.config.dns!;
+  return observeDns(s.query, { zone: dns.zone, nameserver: dns.nameserver, site: s.m.site, transitional: dns.transitional });
+}
+
+export interface PhaseResult extends ExecutionResult {
+  phase: DnsPhase | 'rollback';
+  run: string;
+  journal: string;
+  /** Seconds each step took, by step id. */
+  stepSeconds: Record<string, number>;
+  state: DnsState;
+}
+
+export interface PlanResult {
+  plan: DnsPlan;
+  state: DnsState;
+  /** The prepare phase (transitional record), when it had something to do. */
+  prepared?: PhaseResult;
+}
+
+/** Observe, build the plan, store it; create the transitional record unless `dryRun`. */
+export async function planMigration(s: DnsSession, opts: { dryRun?: boolean; reporter?: Reporter; by?: string } = {}): Promise<PlanResult> {
+  proxySpec(s.m); // refuse Varnish for HTTPS before anything else
+  const previous = s.store.read();
+  const observed = await observe(s);
+  const plan = buildDnsPlan({
+    config: s.config,
+    observed,
+    createdBy: opts.by ?? actor(),
+    ...(previous?.transitionalSince && { transitionalSince: new Date(previous.transitionalSince) }),
+  });
+  // Steps already carried out stay done when the migration is planned again midway.
+  const done = previous ? previous.done.filter((id) => plan.forward.some((st) => st.id === id)) : [];
+  const state: DnsState = { ...(previous ?? {}), site: s.m.site, plan, done };
+  if (plan.forward[0]?.kind === 'dns-check' && !state.transitionalSince) state.transitionalSince = observed.observedAt;
+  if (opts.dryRun) return { plan, state };
+  s.store.write(state);
+  const prepare = plan.forward.filter((st) => st.phase === 'prepare' && st.kind !== 'dns-check' && !done.includes(st.id));
+  if (!prepare.length || !opts.reporter) return { plan, state };
+  const prepared = await runSteps(s, 'prepare', prepare, opts.reporter, opts.by);
+  return { plan: prepared.state.plan, state: prepared.state, prepared };
+}
+
+function requireState(s: DnsSession): DnsState {
+  const state = s.store.read();
+  if (!state) throw new UserError(`no migration of ${s.m.site} planned yet`, 'run `baton dns plan` first');
+  return state;
+}
+
+/** Runs the not yet done steps of one phase (proxy, cutover, finish). */
+export async function runPhase(s: DnsSession, phase: 'proxy' | 'cutover' | 'finish', opts: { reporter: Reporter; by?: string; noSwitch?: boolean }): Promise<PhaseResult> {
+  const state = requireState(s);
+  const before: Record<string, string> = { proxy: 'transitional', cutover: 'proxy-side', finish: 'cutover' };
+  const needed = before[phase] as string;
+  if (!state.done.includes(needed) && !(needed === 'transitional' && state.plan.forward[0]?.kind === 'dns-check')) {
+    const command = { transitional: 'baton dns plan', 'proxy-side': 'baton dns proxy install', cutover: 'baton dns cutover' }[needed];
+    throw new PlanRefusedError(`step ${needed} is not done yet`, `run \`${command}\` first`);
+  }
+  if (phase === 'cutover') await refuseDrift(s, state);
+  const steps = state.plan.forward.filter((st) => st.phase === phase && !state.done.includes(st.id) && !(opts.noSwitch && st.id === 'switch'));
+  return runSteps(s, phase, steps, opts.reporter, opts.by);
+}
+
+/** The record must still hold the old address (or already the new one): no one else moved it. */
+async function refuseDrift(s: DnsSession, state: DnsState): Promise<void> {
+  const now = await observe(s);
+  if (!servesEverywhere(now, 'site', s.m.old.address) && !servesEverywhere(now, 'site', s.m.new.address)) {
+    throw new PlanRefusedError(`${s.m.site} no longer resolves to ${s.m.old.address} on every authoritative server`, 'someone changed the record: run `baton dns plan` again');
+  }
+  if (!state.plan.forward.some((st) => st.id === 'switch') && servesEverywhere(now, 'site', s.m.old.address)) {
+    throw new PlanRefusedError(`the plan was made when ${s.m.site} already pointed at the new host, but it points at the old one now`, 'run `baton dns plan` again');
+  }
+}
+
+/** Undo every step done so far, newest first: the old server serves the site again. */
+export async function rollbackMigration(s: DnsSession, opts: { reporter: Reporter; by?: string }): Promise<PhaseResult> {
+  const state = requireState(s);
+  const done = state.plan.forward.filter((st) => state.done.includes(st.id));
+  return runSteps(s, 'rollback', reverseDnsSteps(done), opts.reporter, opts.by, true);
+}
+
+async function runSteps(s: DnsSession, phase: DnsPhase | 'rollback', steps: DnsStep[], reporter: Reporter, by = actor(), isReverse = false): Promise<PhaseResult> {
+  const state = requireState(s);
+  const run = newRunId();
+  const journal = new Journal(journalDir(s.config.dir), run);
+  journal.append({ event: 'run-begin', command: `dns ${phase}`, plan: state.plan.hash, tag: `dns:${s.m.site}`, by, steps: steps.map((st) => st.id) });
+  const stepSeconds: Record<string, number> = {};
+  const lock = new ReleaseLock(s.transports.get(s.m.old.host), s.m.lock, s.config.lock.lease);
+  await lock.acquire({ by, reason: `dns ${phase} ${s.m.site}`, run });
+  let result: ExecutionResult;
+  try {
+    const runner = dnsStepRunner(await dnsEnv(s, state));
+    const owners = new Map(state.plan.forward.flatMap((f) => f.undo.map((u, i) => [u.id, { forward: f.id, last: i === f.undo.length - 1 }] as const)));
+    const run1 = async (step: Step, progress: (m: string) => void) => {
+      const t0 = Date.now();
+      const changed = await runner(step as unknown as DnsStep, progress);
+      stepSeconds[step.id] = (Date.now() - t0) / 1000;
+      // The state file follows every step at once, so a later command knows what is done.
+      s.store.update((st) => {
+        const owner = owners.get(step.id);
+        if (owner?.last) st.done = st.done.filter((id) => id !== owner.forward);
+        else if (!owner && !st.done.includes(step.id)) st.done.push(step.id);
+        if (step.id === 'finish') st.finishedAt = new Date().toISOString();
+        if (step.id === 'undo-finish') delete st.finishedAt;
+      });
+      return changed;
+    };
+    // The executor reads only id, title and undo; DNS steps keep their own kinds.
+    const asSteps = steps as unknown as Step[];
+    if (isReverse) {
+      const t0 = Date.now();
+      const r = await reverse(asSteps, 'dns rollback', { run: run1, journal, reporter });
+      result = { outcome: r.error ? 'needs-attention' : 'reversed', completed: [], forwardMs: 0, reversalMs: Date.now() - t0, ...(r.error && { error: r.error, failedStep: 'rollback' }) };
+    } else {
+      result = await execute({ steps: asSteps, run: run1, journal, reporter });
+    }
+    journal.append({ event: 'run-end', outcome: result.outcome, ms: result.forwardMs + (result.reversalMs ?? 0) });
+  } finally {
+    await lock.release(run).catch(() => undefined);
+    await reporter.finish();
+  }
+  return { ...result, phase, run, journal: journal.file, stepSeconds, state: requireState(s) };
+}
+
+async function dnsEnv(s: DnsSession, state: DnsState): Promise<DnsEnv> {
+  const dns = s.config.dns!;
+  return {
+    config: s.config,
+    m: s.m,
+    spec: proxySpec(s.m),
+    transports: s.transports,
+    local: s.local,
+    query: s.query,
+    store: s.store,
+    servers: state.plan.facts.servers,
+    zone: dns.zone,
+    ...(dns.update && { keyFile: dns.update.tsigKeyFile }),
+    manualWaitMs: dns.manualWait,
+    notice: s.notice,
+    now: () => new Date(),
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+  };
+}
+
+export interface WatchReport {
+  site: string;
+  now: string;
+  cutoverAt?: string;
+  switchedAt?: string;
+  /** After this no cache can hold the old address. */
+  horizon?: string;
+  quietPeriodSeconds: number;
+  perMinute: MinuteCount[];
+  total: number;
+  verdict: WatchVerdict;
+}
+
+/** Requests still reaching the old host's proxy on the site's port, per minute, and whether it may go. */
+export async function watchMigration(s: DnsSession, now = new Date()): Promise<WatchReport> {
+  const state = requireState(s);
+  if (!state.cutoverAt) throw new UserError(`${s.m.site} has not been cut over yet`, 'run `baton dns cutover` first');
+  const files = proxyFiles(proxySpec(s.m), 'port');
+  const log = await s.transports.get(s.m.old.host).run(['cat', files.log], { allowFailure: true });
+  const cutoverAt = new Date(state.cutoverAt);
+  const entries = parseAccessLog(log.stdout).filter((e) => e.at >= cutoverAt);
+  return {
+    site: s.m.site,
+    now: now.toISOString(),
+    cutoverAt: state.cutoverAt,
+    ...(state.switchedAt && { switchedAt: state.switchedAt }),
+    ...(state.horizon && { horizon: state.horizon }),
+    quietPeriodSeconds: Math.round(s.m.quiet / 1000),
+    perMinute: perMinute(entries, now, cutoverAt),
+    total: entries.length,
+    verdict: verdict(entries, { now, cutoverAt, ...(state.horizon && { horizon: new Date(state.horizon) }), quietMs: s.m.quiet }),
+  };
+}
+
+/** Removes the proxy, but only once the horizon has passed and it was quiet long enough (or forced). */
+export async function finishMigration(s: DnsSession, opts: { reporter: Reporter; by?: string; force?: boolean }): Promise<PhaseResult & { watch: WatchReport }> {
+  const watch = await watchMigration(s);
+  if (!watch.verdict.finishable && !opts.force) {
+    const why = !watch.horizon
+      ? 'the record has not been switched'
+      : !watch.verdict.horizonPassed
+        ? `caches may hold ${s.m.old.address} until ${watch.horizon}`
+        : `the last request came ${watch.verdict.quietSeconds}s ago, less than the quiet period of ${watch.quietPeriodSeconds}s`;
+    throw new PlanRefusedError(`not removing the proxy yet: ${why}`, watch.verdict.waitSeconds >= 0 ? `try again in ${watch.verdict.waitSeconds}s (\`baton dns watch\` shows the traffic)` : 'run `baton dns cutover` to switch the record');
+  }
+  return { ...(await runPhase(s, 'finish', opts)), watch };
+}

@@ -1,0 +1,321 @@
+// Carries out one DNS migration step. The executor undoes only steps that completed, so a
+// step that fails half-way puts back what it did itself before it throws (a cut-over that
+// cannot verify the proxy restarts the old web server, a proxy that fails its check is stopped).
+import type { Config } from '../config/config.js';
+import { OperationFailedError, UserError } from '../errors.js';
+import type { Transport, Transports } from '../transport/types.js';
+import { closeGateArgvs, deviceArgv, deviceFrom, isDefaultRootQdisc, openGateArgv, showRootArgv } from './gate.js';
+import { cacheHorizon } from './horizon.js';
+import { sendUpdate, recordLine } from './nsupdate.js';
+import { rrset } from './observe.js';
+import {
+  checkArgv,
+  listenersArgv,
+  pidFiles,
+  portOf,
+  prepareArgv,
+  proxyFiles,
+  renderProxyConfig,
+  startArgvs,
+  stopByPidArgv,
+  writeFileArgv,
+  type Instance,
+  type Migration,
+  type ProxySpec,
+} from './proxy.js';
+import type { DnsQuery } from './query.js';
+import type { DnsStateStore } from './state.js';
+import type { DnsStep, RecordChangeSpec } from './types.js';
+import { VERIFY_AGENT } from './watch.js';
+
+export interface DnsEnv {
+  config: Config;
+  m: Migration;
+  spec: ProxySpec;
+  transports: Transports;
+  /** The control machine (nsupdate, a sync hook with `on: control`). */
+  local: Transport;
+  query: DnsQuery;
+  store: DnsStateStore;
+  /** Authoritative servers, the configured one first (updates go to it). */
+  servers: string[];
+  zone: string;
+  /** TSIG key file for dynamic updates; absent: records are changed by hand. */
+  keyFile?: string;
+  manualWaitMs: number;
+  /** Prints what a person must do (a manual record change). */
+  notice(line: string): void;
+  now(): Date;
+  sleep(ms: number): Promise<void>;
+}
+
+type Progress = (message: string) => void;
+
+export function dnsStepRunner(env: DnsEnv): (step: DnsStep, progress: Progress) => Promise<unknown> {
+  return async (step, progress) => {
+    switch (step.kind) {
+      case 'dns-check':
+        return { confirmed: await serves(env, env.config.dns!.transitional, env.m.new.address) };
+      case 'dns-record':
+        return recordChange(env, step, progress);
+      case 'dns-wait':
+        return waitSeconds(env, step.waitSeconds ?? 0, progress);
+      case 'proxy-start':
+        return startInstance(env, step.instance ?? 'side', progress);
+      case 'proxy-stop':
+        return stopInstances(env, step.instance ? [step.instance] : ['port', 'side']);
+      case 'cutover':
+        return cutover(env, progress);
+      case 'cutback':
+        return cutback(env, progress);
+    }
+  };
+}
+
+// --- records -------------------------------------------------------------------------------
+
+async function serves(env: DnsEnv, name: string, address: string | undefined): Promise<boolean> {
+  const views = await Promise.all(env.servers.map((s) => rrset(env.query, s, name)));
+  return views.every((v) => (address === undefined ? !v.exists : v.addresses.length === 1 && v.addresses[0] === address));
+}
+
+async function recordChange(env: DnsEnv, step: DnsStep, progress: Progress): Promise<unknown> {
+  const r = step.record as RecordChangeSpec;
+  const already = await serves(env, r.name, r.to);
+  if (!already) {
+    if (env.keyFile) {
+      progress(`nsupdate: ${r.name} ${r.from ?? '(none)'} → ${r.to ?? '(deleted)'}`);
+      await sendUpdate(env.local, env.keyFile, { server: env.servers[0] as string, zone: env.zone, ...r });
+    } else {
+      env.notice(
+        r.to === undefined
+          ? `MANUAL: delete the A record of ${r.name} (${r.from}) at your DNS provider; waiting for every authoritative server to drop it`
+          : `MANUAL: set this record at your DNS provider${r.from ? ` (replacing ${r.from})` : ''}:\n  ${recordLine(r.name, r.ttl, r.to)}\nwaiting for every authoritative server (${env.servers.join(', ')}) to serve it`,
+      );
+    }
+  }
+  const timeoutMs = env.keyFile ? 120_000 : env.manualWaitMs;
+  const started = env.now().getTime();
+  while (!(await serves(env, r.name, r.to))) {
+    if (env.now().getTime() - started > timeoutMs) {
+      throw new OperationFailedError(`${r.name} is not ${r.to ?? 'deleted'} on every authoritative server after ${Math.round(timeoutMs / 1000)}s`, true);
+    }
+    progress(`waiting for ${env.servers.join(', ')} to serve ${r.name} → ${r.to ?? '(none)'}`);
+    await env.sleep(500);
+  }
+  const confirmedAt = env.now();
+  const serials = await Promise.all(env.servers.map(async (s) => ({ server: s, serial: (await env.query(s, env.zone, 'SOA')).soa?.serial })));
+  rememberRecord(env, step, confirmedAt);
+  return { name: r.name, from: r.from ?? null, to: r.to ?? null, changed: !already, confirmedAt: confirmedAt.toISOString(), serials };
+}
+
+function rememberRecord(env: DnsEnv, step: DnsStep, confirmedAt: Date): void {
+  env.store.update((s) => {
+    if (step.id === 'transitional') s.transitionalSince = confirmedAt.toISOString();
+    if (step.id === 'switch') {
+      s.switchedAt = confirmedAt.toISOString();
+      s.horizon = cacheHorizon({ confirmedAt, oldTtl: s.plan.facts.siteTtl, existedBefore: true, negativeTtl: s.plan.facts.negativeTtl }).toISOString();
+    }
+    if (step.id === 'undo-switch') {
+      delete s.switchedAt;
+      delete s.horizon;
+    }
+  });
+}
+
+async function waitSeconds(env: DnsEnv, seconds: number, progress: Progress): Promise<unknown> {
+  const until = env.now().getTime() + seconds * 1000;
+  while (env.now().getTime() < until) {
+    progress(`${Math.ceil((until - env.now().getTime()) / 1000)}s left`);
+    await env.sleep(Math.min(1000, until - env.now().getTime()));
+  }
+  return { waitedSeconds: seconds };
+}
+
+// --- the proxy -------------------------------------------------------------------------------
+
+const oldHost = (env: DnsEnv) => env.transports.get(env.m.old.host);
+
+// A pid file whose process is alive (a zombie is not).
+const RUNNING_SCRIPT = 'p=$(cat "$1" 2>/dev/null) || exit 1; s=$(sed -n "s/.*) \\(.\\).*/\\1/p" "/proc/$p/stat" 2>/dev/null); [ -n "$s" ] && [ "$s" != Z ]';
+
+async function isRunning(t: Transport, pidFile: string): Promise<boolean> {
+  return (await t.run(['sh', '-c', RUNNING_SCRIPT, 'sh', pidFile], { allowFailure: true })).code === 0;
+}
+
+async function startInstance(env: DnsEnv, instance: Instance, progress: Progress): Promise<Record<string, unknown>> {
+  const t = oldHost(env);
+  const files = proxyFiles(env.spec, instance);
+  if (await isRunning(t, files.pid)) {
+    await verifyProxy(env, t, instance, progress);
+    return { instance, alreadyRunning: true };
+  }
+  await t.run(prepareArgv(env.spec, instance));
+  await t.run(writeFileArgv(files.config), { stdin: renderProxyConfig(env.spec, instance) });
+  await t.run(checkArgv(env.spec, instance), { timeoutMs: 60_000 });
+  try {
+    for (const argv of startArgvs(env.spec, instance)) await t.run(argv, { timeoutMs: 60_000 });
+    await verifyProxy(env, t, instance, progress);
+  } catch (err) {
+    await stopInstances(env, [instance]).catch(() => undefined);
+    throw err;
+  }
+  return { instance, port: portOf(env.spec, instance), config: files.config, log: files.log };
+}
+
+async function stopInstances(env: DnsEnv, instances: Instance[]): Promise<unknown> {
+  const t = oldHost(env);
+  for (const instance of instances) for (const pid of pidFiles(env.spec, instance)) await t.run(stopByPidArgv(pid));
+  return { stopped: instances };
+}
+
+interface Fetched {
+  status: number;
+  body: string;
+}
+
+/** GET on the old host itself (curl), with the site's Host header. */
+async function fetchOn(t: Transport, url: string, site: string): Promise<Fetched | undefined> {
+  const r = await t.run(['curl', '-sS', '-k', '-m', '5', '-A', VERIFY_AGENT, '-H', `Host: ${site}`, '-o', '-', '-w', '\n%{http_code}', url], { allowFailure: true });
+  if (r.code !== 0) return undefined;
+  const cut = r.stdout.lastIndexOf('\n');
+  return { status: Number(r.stdout.slice(cut + 1)), body: r.stdout.slice(0, cut) };
+}
+
+/** The proxy must answer exactly what the new host answers for the site (so Host went through). */
+async function verifyProxy(env: DnsEnv, t: Transport, instance: Instance, progress: Progress, deadlineMs = 15_000): Promise<void> {
+  const { m } = env;
+  const path = m.proxy.verifyPath;
+  const port = portOf(env.spec, instance);
+  const started = env.now().getTime();
+  let last = '';
+  for (;;) {
+    const direct = await fetchOn(t, `${m.scheme}://${m.new.address}:${m.new.port}${path}`, m.site);
+    const proxied = await fetchOn(t, `${m.scheme}://127.0.0.1:${port}${path}`, m.site);
+    if (direct && proxied && direct.status === proxied.status && direct.body === proxied.body && direct.status < 500) return;
+    last = !direct
+      ? `the new host ${m.new.address}:${m.new.port} did not answer from ${m.old.host}`
+      : !proxied
+        ? `nothing answered on ${m.old.host}:${port}`
+        : `through the proxy: ${proxied.status} ${clip(proxied.body)}; from the new host: ${direct.status} ${clip(direct.body)}`;
+    if (env.now().getTime() - started > deadlineMs) break;
+    progress(`verifying :${port}: ${last}`);
+    await env.sleep(300);
+  }
+  throw new OperationFailedError(`the proxy on ${m.old.host}:${port} does not return the new host's page for ${m.site}${path}: ${last}`, true, 'check the proxy\'s error log in dns.migrate.proxy.dir on the old host');
+}
+
+function clip(s: string): string {
+  const one = s.replace(/\s+/g, ' ').trim();
+  return one.length > 120 ? `${one.slice(0, 120)}…` : one;
+}
+
+/** The old web server answers on its port (any status below 500), seen from the host itself. */
+async function waitOldServer(env: DnsEnv, t: Transport, progress: Progress, deadlineMs = 30_000): Promise<void> {
+  const started = env.now().getTime();
+  for (;;) {
+    const r = await fetchOn(t, `${env.m.scheme}://127.0.0.1:${env.m.old.port}${env.m.proxy.verifyPath}`, env.m.site);
+    if (r && r.status < 500) return;
+    if (env.now().getTime() - started > deadlineMs) throw new OperationFailedError(`the old web server on ${env.m.old.host}:${env.m.old.port} did not come back within ${deadlineMs / 1000}s`, false);
+    progress('waiting for the old web server to answer');
+    await env.sleep(200);
+  }
+}
+
+async function waitPortFree(env: DnsEnv, t: Transport, deadlineMs = 30_000): Promise<void> {
+  const started = env.now().getTime();
+  while ((await t.run(listenersArgv(env.m.old.port))).stdout.trim() !== '') {
+    if (env.now().getTime() - started > deadlineMs) throw new OperationFailedError(`something still listens on ${env.m.old.host}:${env.m.old.port} after the old web server was stopped`, true);
+    await env.sleep(50);
+  }
+}
+
+// --- cut-over --------------------------------------------------------------------------------
+
+interface Gate {
+  device: string;
+  port: number;
+}
+
+async function prepareGate(env: DnsEnv, t: Transport): Promise<Gate | undefined> {
+  if (env.m.proxy.gate !== 'tc') return undefined;
+  const device = deviceFrom((await t.run(deviceArgv(env.m.old.address))).stdout);
+  if (!device) throw new UserError(`${env.m.old.host} has no device with the address ${env.m.old.address}`, 'check dns.migrate.old.address, or set dns.migrate.proxy.gate: none');
+  const root = (await t.run(showRootArgv(device))).stdout;
+  if (!isDefaultRootQdisc(root)) {
+    throw new UserError(`${device} on ${env.m.old.host} has its own queueing (${root.trim()}); the tc gate would replace it`, 'set dns.migrate.proxy.gate: none (a few connections may be refused at cut-over)');
+  }
+  return { device, port: env.m.old.port };
+}
+
+async function withGate<T extends object>(env: DnsEnv, t: Transport, progress: Progress, work: () => Promise<T>): Promise<T & { heldMs?: number }> {
+  const gate = await prepareGate(env, t);
+  if (!gate) return { ...(await work()) };
+  const held = env.now().getTime();
+  progress(`holding new connections to :${gate.port} on ${gate.device}`);
+  try {
+    for (const argv of closeGateArgvs(gate.device, gate.port)) await t.run(argv);
+    const result = await work();
+    return { ...result, heldMs: env.now().getTime() - held };
+  } finally {
+    const r = await t.run(openGateArgv(gate.device), { allowFailure: true });
+    if (r.code !== 0 && !/Cannot delete qdisc with handle of zero|No such file/.test(r.stderr)) {
+      // eslint-disable-next-line no-unsafe-finally
+      throw new OperationFailedError(`could not open the connection gate on ${env.m.old.host} (${gate.device}): ${r.stderr.trim()}`, false, `run: tc qdisc del dev ${gate.device} root`);
+    }
+  }
+}
+
+async function runSync(env: DnsEnv, argv: readonly string[], progress: Progress): Promise<void> {
+  const sync = env.m.sync!;
+  const t = sync.on === 'control' ? env.local : env.transports.get(sync.on === 'old' ? env.m.old.host : env.m.new.host);
+  progress(`sync on ${t.host}: ${argv.join(' ')}`);
+  await t.run(argv, { timeoutMs: sync.timeout });
+}
+
+async function cutover(env: DnsEnv, progress: Progress): Promise<unknown> {
+  const t = oldHost(env);
+  const port = proxyFiles(env.spec, 'port');
+  if (await isRunning(t, port.pid)) {
+    await verifyProxy(env, t, 'port', progress);
+    return { alreadyDone: true };
+  }
+  await verifyProxy(env, t, 'side', progress);
+  // The moment the old web server is gone: no write can land on the old host after it.
+  let cutoverAt = env.now();
+  const result = await withGate(env, t, progress, async () => {
+    try {
+      progress('stopping the old web server');
+      await t.run(env.m.old.stop, { timeoutMs: 120_000 });
+      await waitPortFree(env, t);
+      cutoverAt = env.now();
+      if (env.m.sync) await runSync(env, env.m.sync.command, progress);
+      return await startInstance(env, 'port', progress);
+    } catch (err) {
+      progress('cut-over failed: putting the old web server back');
+      await stopInstances(env, ['port']).catch(() => undefined);
+      await t.run(env.m.old.start, { timeoutMs: 120_000 });
+      await waitOldServer(env, t, progress);
+      throw err;
+    }
+  });
+  env.store.update((s) => {
+    s.cutoverAt = cutoverAt.toISOString();
+  });
+  return result;
+}
+
+async function cutback(env: DnsEnv, progress: Progress): Promise<unknown> {
+  const t = oldHost(env);
+  return withGate(env, t, progress, async () => {
+    await stopInstances(env, ['port']);
+    await waitPortFree(env, t);
+    if (env.m.sync?.reverse) await runSync(env, env.m.sync.reverse, progress);
+    await t.run(env.m.old.start, { timeoutMs: 120_000 });
+    await waitOldServer(env, t, progress);
+    env.store.update((s) => {
+      delete s.cutoverAt;
+    });
+    return { restored: `${env.m.old.host}:${env.m.old.port}` };
+  });
+}
