@@ -3,6 +3,7 @@
 // the member's BalancerMember line first, validated by `apachectl configtest`: with
 // BalancerPersist Off a later graceful restart rebuilds the workers from that file, so the
 // running state and the file never disagree. A refused edit is rolled back before any runtime change.
+import { isIP } from 'node:net';
 import { ExternalCommandError, OperationFailedError, UserError } from '../errors.js';
 import type { Transport } from '../transport/types.js';
 import {
@@ -21,6 +22,7 @@ import {
 } from './apache-commands.js';
 import { adminOfFlags, configMembers, sameWorker, setConfigState } from './apache-config.js';
 import { type ApacheAdmin, type ApacheMember, type ManagerBalancer, managerCounters, memberOf, parseManagerXml } from './apache-manager.js';
+import { balancerConnsArgv, parseSs } from './nginx-commands.js';
 import type { BackendCounters, Balancer } from './types.js';
 
 export interface ApacheOptions {
@@ -39,6 +41,8 @@ export interface ApacheOptions {
 
 export const DEFAULT_APACHE_CTL = 'apache2ctl';
 export const DEFAULT_APACHE_ERROR_LOG = '/var/log/apache2/error.log';
+/** What `ss -p` calls Apache's processes (Debian, and most other systems). */
+const APACHE_PROCESSES = ['apache2', 'httpd'];
 
 export class ApacheBalancer implements Balancer {
   readonly driver = 'apache' as const;
@@ -89,11 +93,27 @@ export class ApacheBalancer implements Balancer {
     );
   }
 
-  /** Requests in flight per member: the manager's `busy` count. */
+  /**
+   * Requests in flight per member: the manager's `busy` count, capped by the connections Apache
+   * holds open to that member right now. A request in flight always holds one, while `busy` can
+   * drift: measured in the lab, a worker kept busy=1 with no Apache connection to it after a run
+   * under load, which would have held its drain until the timeout.
+   */
   async sessions(names: readonly string[]): Promise<Record<string, number>> {
     const members = await this.members();
+    const wanted = names.map((n) => this.find(members, n));
+    // A worker named by host name cannot be matched to ss's addresses: its busy count stands alone.
+    const byAddress = wanted.filter((m) => isIP(m.address) !== 0);
+    const conns = byAddress.length === 0 ? [] : parseSs((await this.transport.run(balancerConnsArgv(byAddress.map((m) => ({ address: m.address, port: m.port ?? 80 }))), { timeoutMs: this.timeoutMs })).stdout);
     const out: Record<string, number> = {};
-    for (const name of names) out[name] = this.find(members, name).sessions;
+    wanted.forEach((m, i) => {
+      if (isIP(m.address) === 0) {
+        out[names[i] as string] = m.sessions;
+        return;
+      }
+      const held = conns.filter((c) => c.processes.some((p) => APACHE_PROCESSES.includes(p)) && c.peer.address === m.address && c.peer.port === (m.port ?? 80)).length;
+      out[names[i] as string] = Math.min(m.sessions, held);
+    });
     return out;
   }
 

@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ApacheBalancer } from '../../src/balancers/apache.js';
+import { OperationFailedError } from '../../src/errors.js';
+import type { RunOptions, RunResult, Transport } from '../../src/transport/types.js';
+
+const fixture = (name: string) => readFileSync(new URL(`../fixtures/apache/${name}`, import.meta.url), 'utf8');
+const XML = fixture('manager-web.xml');
+const CONF = fixture('baton.conf');
+const drained = (xml: string) => xml.replace(/(<httpd:name>http:\/\/10\.213\.7\.11:8000<\/httpd:name>[\s\S]*?<httpd:status>)Init Ok /, '$1Init Drn Ok ');
+
+/** Answers each argv with a function of it; records every run. */
+class ScriptedTransport implements Transport {
+  readonly host = 'lb.example.com';
+  readonly calls: { argv: readonly string[]; stdin?: string }[] = [];
+  constructor(private readonly answer: (argv: readonly string[], stdin: string) => Partial<RunResult>) {}
+  async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
+    this.calls.push({ argv, ...(opts?.stdin !== undefined ? { stdin: String(opts.stdin) } : {}) });
+    return { code: 0, stdout: '', stderr: '', ...this.answer(argv, String(opts?.stdin ?? '')) };
+  }
+  async upload(): Promise<void> {}
+  async download(): Promise<void> {}
+}
+
+const make = (t: Transport) => new ApacheBalancer(t, { balancer: 'web', managerUrl: 'http://10.213.7.2:8080/balancer-manager', configFile: '/etc/apache2/sites-enabled/baton.conf' });
+const isXmlGet = (argv: readonly string[]) => argv[0] === 'curl' && !argv.includes('--next');
+
+describe('ApacheBalancer', () => {
+  it('writes status=+N (validated) before setting Drn through the manager, and reads it back', async () => {
+    const t = new ScriptedTransport((argv) => {
+      if (isXmlGet(argv)) return { stdout: XML };
+      if (argv[0] === 'cat') return { stdout: CONF };
+      if (argv[0] === 'sh') return {};
+      return { stdout: `200;${drained(XML)}` };
+    });
+    await make(t).drain(['web1a']);
+    const kinds = t.calls.map((c) => (c.argv[0] === 'sh' ? 'write' : c.argv.includes('--next') ? 'manager' : c.argv[0]));
+    expect(kinds.slice(2)).toEqual(['write', 'manager']);
+    const write = t.calls.find((c) => c.argv[0] === 'sh')!;
+    expect(write.argv.slice(-2)).toEqual(['apache2ctl', 'configtest']);
+    expect(write.stdin).toContain('BalancerMember http://10.213.7.11:8000 route=web1a status=+N');
+    const post = t.calls.find((c) => c.argv.includes('--next'))!;
+    expect(post.argv.find((a) => a.startsWith('b=web&'))).toMatch(/^b=web&w=http%3A%2F%2F10\.213\.7\.11%3A8000&nonce=[0-9a-f-]+&w_status_N=1&w_status_D=0&w_status_S=0$/);
+  });
+
+  it('changes nothing at run time when configtest refuses the edited file', async () => {
+    const t = new ScriptedTransport((argv) => {
+      if (isXmlGet(argv)) return { stdout: XML };
+      if (argv[0] === 'cat') return { stdout: CONF };
+      if (argv[0] === 'sh') return { code: 97, stderr: 'AH00526: Syntax error on line 30' };
+      throw new Error('the manager must not be called');
+    });
+    const err = await make(t).drain(['web1a']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OperationFailedError);
+    expect((err as OperationFailedError).exitCode).toBe(1);
+    expect((err as Error).message).toContain('AH00526: Syntax error on line 30');
+    expect(t.calls.some((c) => c.argv.includes('--next'))).toBe(false);
+  });
+
+  it('puts the file back when the manager does not take the change', async () => {
+    const t = new ScriptedTransport((argv) => {
+      if (isXmlGet(argv)) return { stdout: XML };
+      if (argv[0] === 'cat') return { stdout: CONF };
+      if (argv[0] === 'sh') return {};
+      return { stdout: `200;${XML}` };
+    });
+    await expect(make(t).drain(['web1a'])).rejects.toThrow(/did not take state drain: web1a: reads back ready/);
+    const writes = t.calls.filter((c) => c.argv[0] === 'sh');
+    expect(writes).toHaveLength(2);
+    expect(writes[1]!.stdin).toBe(CONF);
+  });
+
+  it('caps busy by the connections Apache holds to the member (busy can drift)', async () => {
+    const xml = XML.replace('<httpd:busy>0</httpd:busy>', '<httpd:busy>1</httpd:busy>');
+    const held = '0 0 10.213.7.2:40000 10.213.7.11:8000 users:(("apache2",pid=7,fd=9))\n';
+    const t = new ScriptedTransport((argv) => (argv[0] === 'ss' ? { stdout: '' } : { stdout: xml }));
+    expect(await make(t).sessions(['web1a'])).toEqual({ web1a: 0 });
+    const t2 = new ScriptedTransport((argv) => (argv[0] === 'ss' ? { stdout: held } : { stdout: xml }));
+    expect(await make(t2).sessions(['web1a'])).toEqual({ web1a: 1 });
+  });
+
+  it('refuses to cut sessions off, naming why', async () => {
+    await expect(make(new ScriptedTransport(() => ({}))).cutOff(['web1a'])).rejects.toThrow(/no per-member cut-off/);
+  });
+});

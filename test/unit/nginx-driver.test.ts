@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { NginxBalancer } from '../../src/balancers/nginx.js';
+import { OperationFailedError } from '../../src/errors.js';
+import type { RunOptions, RunResult, Transport } from '../../src/transport/types.js';
+
+const fixture = (name: string) => readFileSync(new URL(`../fixtures/nginx/${name}`, import.meta.url), 'utf8');
+const CONF = fixture('baton-upstream.conf');
+
+class ScriptedTransport implements Transport {
+  readonly calls: { argv: readonly string[]; stdin?: string }[] = [];
+  constructor(
+    readonly host: string,
+    private readonly answer: (argv: readonly string[], stdin: string) => Partial<RunResult>,
+  ) {}
+  async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
+    this.calls.push({ argv, ...(opts?.stdin !== undefined ? { stdin: String(opts.stdin) } : {}) });
+    return { code: 0, stdout: '', stderr: '', ...this.answer(argv, String(opts?.stdin ?? '')) };
+  }
+  async upload(): Promise<void> {}
+  async download(): Promise<void> {}
+}
+
+const make = (lb: Transport, app?: Transport) =>
+  new NginxBalancer(lb, { upstream: 'web', upstreamFile: '/etc/nginx/baton-upstream.conf', appTransport: async () => app ?? lb, reloadTimeoutMs: 500 });
+
+describe('NginxBalancer', () => {
+  it('marks down, validates, reloads and returns once new workers run and the old one shuts down', async () => {
+    let reloaded = false;
+    const lb = new ScriptedTransport('lb', (argv) => {
+      if (argv[0] === 'cat') return { stdout: CONF };
+      if (argv[0] === 'sh' && argv.includes('/run/nginx.pid')) return { stdout: reloaded ? 'master 1\n 3 nginx: worker process\n 2 nginx: worker process is shutting down\n' : 'master 1\n 2 nginx: worker process\n' };
+      if (argv[0] === 'sh') return {};
+      if (argv[1] === '-s') reloaded = true;
+      return {};
+    });
+    await make(lb).drain(['web2b']);
+    const write = lb.calls.find((c) => c.argv[0] === 'sh' && c.stdin !== undefined)!;
+    expect(write.argv.slice(-2)).toEqual(['nginx', '-t']);
+    expect(write.stdin).toContain('    server 10.213.7.42:8000 down;  # web2b');
+    expect(lb.calls.filter((c) => c.argv[0] === 'nginx').map((c) => c.argv.join(' '))).toEqual(['nginx -s reload']);
+  });
+
+  it('reloads nothing when nginx -t refuses the file', async () => {
+    const lb = new ScriptedTransport('lb', (argv, stdin) => {
+      if (argv[0] === 'cat') return { stdout: CONF };
+      if (argv[0] === 'sh' && stdin !== '') return { code: 97, stderr: 'nginx: [emerg] unknown directive "baton_x"' };
+      if (argv[0] === 'sh') return { stdout: 'master 1\n 2 nginx: worker process\n' };
+      throw new Error(`unexpected ${argv.join(' ')}`);
+    });
+    const err = await make(lb).drain(['web1a']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OperationFailedError);
+    expect((err as Error).message).toContain('unknown directive "baton_x"');
+  });
+
+  it('puts the file back when the reload does not start new workers', async () => {
+    const lb = new ScriptedTransport('lb', (argv) => {
+      if (argv[0] === 'cat') return { stdout: CONF };
+      if (argv[0] === 'sh' && argv.includes('/run/nginx.pid')) return { stdout: 'master 1\n 2 nginx: worker process\n' };
+      return {};
+    });
+    await expect(make(lb).drain(['web1a'])).rejects.toThrow(/no new workers after 500 ms/);
+    const writes = lb.calls.filter((c) => c.stdin !== undefined);
+    expect(writes.at(-1)!.stdin).toBe(CONF);
+  });
+
+  it('counts in-flight connections on the host itself, leaving out what other balancer processes own', async () => {
+    const lbSs = `${fixture('lb-ss-web2b.txt')}0 0 10.213.7.2:40000 10.213.7.42:8000 users:(("haproxy",pid=5,fd=3))\n`;
+    const appSs = `${fixture('app-ss-web2b.txt')}0 0 10.213.7.42:8000 10.213.7.2:40000\n0 0 10.213.7.42:8000 10.213.7.1:50000\n`;
+    const lb = new ScriptedTransport('lb', (argv) => (argv[0] === 'cat' ? { stdout: CONF } : argv[0] === 'hostname' ? { stdout: '10.213.7.2 \n' } : { stdout: lbSs }));
+    const app = new ScriptedTransport('web-2.prod-b', () => ({ stdout: appSs }));
+    expect(await make(lb, app).sessions(['web2b'])).toEqual({ web2b: 5 });
+    expect(app.calls[0]!.argv).toEqual(['ss', '-Htn', 'state', 'established', '( sport = :8000 )']);
+  });
+
+  it('reports down as drain and no health it does not have', async () => {
+    const lb = new ScriptedTransport('lb', (argv) => (argv[0] === 'cat' ? { stdout: CONF.replace('10.213.7.11:8000;', '10.213.7.11:8000 down;') } : { stdout: '' }));
+    const members = await make(lb).members();
+    expect(members.map((m) => `${m.name}=${m.state}`)).toEqual(['web1a=drain', 'web2a=ready', 'web1b=ready', 'web2b=ready']);
+    expect(members.every((m) => m.healthy === undefined)).toBe(true);
+  });
+});
