@@ -1,28 +1,55 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { Args, Flags } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
+import type { Config } from '../src/config/config.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
+import { UserError } from '../src/errors.js';
+import type { Plan } from '../src/model/plan.js';
+import { planFileText, readPlanFile, writePlanFile } from '../src/release/approve.js';
 import { planPush } from '../src/release/push.js';
+import { planMarkdown } from '../src/render/plan-markdown.js';
 import { planText } from '../src/render/plan.js';
 
 export default class PlanCommand extends BatonCommand {
-  static override summary = 'Observe production and write the plan for pushing TAG: forward steps, each with its undo.';
-  static override examples = ['<%= config.bin %> plan v2.3.1 -o push-v2.3.1.json', '<%= config.bin %> plan v2.3.1 --json'];
-  static override args = { tag: Args.string({ description: 'git tag to deploy', required: true }) };
+  static override summary = 'Observe production and write the plan for pushing TAG: forward steps each with its undo, the reverse plan, the restore runbook.';
+  static override description =
+    '-o writes the plan file (JSON, format baton-plan/1) that rehearse, approve and apply read. --format picks what is printed: text, markdown (for review in a pull request) or json. --from renders an existing plan file, with its rehearsals and approvals, without looking at production.';
+  static override examples = [
+    '<%= config.bin %> plan v2.3.1 -o push-v2.3.1.json',
+    '<%= config.bin %> plan v2.3.1 -o push-v2.3.1.json --format markdown > push-v2.3.1.md',
+    '<%= config.bin %> plan --from push-v2.3.1.json --format markdown',
+  ];
+  static override args = { tag: Args.string({ description: 'git tag to deploy' }) };
   static override flags = {
-    output: Flags.string({ char: 'o', description: 'write the plan (JSON) to this file, for `baton apply`' }),
-    first: Flags.string({ description: 'cluster to push first', options: ['a', 'b'], default: 'a' }),
+    output: Flags.string({ char: 'o', description: 'write the plan file (JSON) here, for `baton rehearse`, `baton approve` and `baton apply`' }),
+    format: Flags.string({ description: 'what to print', options: ['text', 'markdown', 'json'], default: 'text' }),
+    from: Flags.string({ description: 'render this existing plan file instead of making a new one', exclusive: ['output', 'first'] }),
+    first: Flags.string({ description: 'cluster to push first', options: ['a', 'b'] }),
   };
 
   async run() {
     const { args, flags } = await this.parse(PlanCommand);
-    const session = openSession(await loadConfig(flags.config));
+    if (!args.tag === !flags.from) throw new UserError('give a TAG to plan, or --from FILE to render an existing plan', 'baton plan v2.3.1 -o push.json');
+    if (flags.output && /\.(md|markdown|txt)$/i.test(flags.output)) {
+      throw new UserError(`${flags.output}: the plan file is JSON (rehearse, approve and apply read it)`, `write it with -o plan.json, and the review copy with --format markdown > ${flags.output}`);
+    }
+    // Rendering a plan file needs baton.yml only to say what apply will require of it.
+    const config = args.tag || existsSync(flags.config) ? await loadConfig(flags.config) : undefined;
+    const plan = flags.from ? readPlanFile(flags.from) : await this.makePlan(config as Config, args.tag as string, flags.first as 'a' | 'b' | undefined);
+    if (flags.output) writePlanFile(flags.output, plan);
+    if (this.jsonEnabled()) return plan;
+    if (flags.format === 'json') this.log(planFileText(plan).trimEnd());
+    else if (flags.format === 'markdown') this.log(planMarkdown(plan, config ? { require: config.require } : {}).trimEnd());
+    else this.log(planText(plan));
+    if (flags.output) this.logToStderr(`written to ${flags.output}; next: baton rehearse ${flags.output}, baton approve ${flags.output}, baton apply ${flags.output}`);
+    return plan;
+  }
+
+  private async makePlan(config: Config, tag: string, first?: 'a' | 'b'): Promise<Plan> {
+    const session = openSession(config);
     try {
-      const { plan } = await planPush(session, args.tag, { first: flags.first as 'a' | 'b' });
-      if (flags.output) writeFileSync(flags.output, `${JSON.stringify(plan, null, 2)}\n`);
-      if (!this.jsonEnabled()) this.log(planText(plan) + (flags.output ? `\n\nwritten to ${flags.output}; carry it out with: baton apply ${flags.output}` : ''));
-      return plan;
+      return (await planPush(session, tag, first ? { first } : {})).plan;
     } finally {
       await session.close();
     }

@@ -15,6 +15,7 @@ import { type Plan, planHash } from '../model/plan.js';
 import { releaseFor } from '../model/release.js';
 import { stepRunner } from '../steps/index.js';
 import { exportTag, resolveTag } from '../vcs/git.js';
+import { checkRequirements } from './requirements.js';
 
 /** Who is acting, for the lock and the journal: BATON_USER, else user@host. */
 export function actor(): string {
@@ -45,6 +46,10 @@ export interface ApplyOptions {
   hold?: boolean;
   /** The observation the plan was made from a moment ago by the same command (`push`): no need to look again. */
   fresh?: Observation;
+  /** Lines recorded in the journal right after the run begins. */
+  notes?: string[];
+  /** Run even if the plan lacks the rehearsal or approvals baton.yml requires; this reason is journaled. */
+  overrideRequirements?: string;
 }
 
 export interface ApplyResult extends ExecutionResult {
@@ -62,6 +67,7 @@ export async function applyPlan(session: Session, plan: Plan, opts: ApplyOptions
   if (planHash(rest) !== hash) {
     throw new PlanRefusedError('the plan file was altered after it was made (its content no longer matches its hash)', 'make a new plan with `baton plan TAG`');
   }
+  const notes = [...checkRequirements(plan, config.require, { by: opts.by ?? actor(), override: opts.overrideRequirements }), ...(opts.notes ?? [])];
   const work = mkdtempSync(join(tmpdir(), 'baton-'));
   const artifact = join(work, `${plan.release.dir}.tar.gz`);
   const [observation, exported] = await Promise.all([
@@ -88,6 +94,7 @@ export async function applyPlan(session: Session, plan: Plan, opts: ApplyOptions
     const journal = new Journal(journalDir(config.dir), run);
     const by = opts.by ?? actor();
     journal.append({ event: 'run-begin', command: opts.fresh ? 'push' : 'apply', plan: plan.hash, tag: plan.release.tag, by, steps: plan.forward.map((s) => s.id) });
+    for (const message of notes) journal.append({ event: 'note', message });
     const env = {
       config,
       transports: session.transports,

@@ -1,0 +1,41 @@
+import { Args, Flags } from '@oclif/core';
+import { BatonCommand } from '../src/cli/base-command.js';
+import { reporterFor } from '../src/cli/run-plan.js';
+import { loadConfig } from '../src/config/load.js';
+import { openSession } from '../src/engine/session.js';
+import { OperationFailedError } from '../src/errors.js';
+import { readPlanFile, writePlanFile } from '../src/release/approve.js';
+import { idleSideSteps, rehearseAgainst, rehearseOnIdleSide } from '../src/release/rehearse.js';
+
+export default class Rehearse extends BatonCommand {
+  static override summary = 'Carry out the plan forward then in reverse where no user sees it, check each ends where expected, and record the result in the plan file.';
+  static override description =
+    'On production the idle side is the plan\'s first cluster, drained from the public pool for the rehearsal: it is staged, switched to the new release and smoke-checked through its internal hostname, then switched back and returned to the pool; the new release never takes public traffic. With --against, the whole push is carried out and reversed on a staging baton.yml instead. Exit 0 when it passed, 1 when it failed and everything is back where it started, 2 when it is not.';
+  static override examples = ['<%= config.bin %> rehearse push-v2.3.1.json', '<%= config.bin %> rehearse push-v2.3.1.json --against staging/baton.yml'];
+  static override args = { plan: Args.string({ description: 'plan file written by `baton plan -o`', required: true }) };
+  static override flags = { against: Flags.string({ description: 'a staging baton.yml to rehearse on instead of production\'s idle side', helpValue: 'STAGING_CONFIG' }) };
+
+  async run() {
+    const { args, flags } = await this.parse(Rehearse);
+    const plan = readPlanFile(args.plan);
+    const session = openSession(await loadConfig(flags.against ?? flags.config));
+    try {
+      const shown = flags.against ? plan : { ...plan, forward: idleSideSteps(plan).forward };
+      const opts = { reporter: reporterFor(shown, this.jsonEnabled()) };
+      const r = flags.against ? await rehearseAgainst(session, plan, { ...opts, against: flags.against }) : await rehearseOnIdleSide(session, plan, opts);
+      writePlanFile(args.plan, r.plan);
+      const { rehearsal } = r;
+      const data = { plan: args.plan, hash: plan.hash, rehearsal, run: r.run, journal: r.journal };
+      if (!this.jsonEnabled()) {
+        this.log(`rehearsal ${rehearsal.outcome} against ${rehearsal.against}: forward ${(rehearsal.forwardMs / 1000).toFixed(1)}s, reverse ${(rehearsal.reverseMs / 1000).toFixed(1)}s; recorded in ${args.plan}`);
+        if (rehearsal.outcome === 'failed') this.log(`  ${rehearsal.detail?.split('; ').join('\n  ')}`);
+      }
+      if (rehearsal.outcome === 'failed') {
+        throw new OperationFailedError(`rehearsal of ${plan.release.tag} failed`, !r.needsAttention, r.needsAttention ? `not back where it started: see the journal ${r.journal}` : `journal: ${r.journal}`, data);
+      }
+      return data;
+    } finally {
+      await session.close();
+    }
+  }
+}

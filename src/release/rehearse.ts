@@ -1,0 +1,214 @@
+// A rehearsal: the plan's own steps carried out forward then reversed where no user sees them,
+// checking that each ends where expected. On production that is the plan's first cluster, taken
+// out of the pool for the rehearsal (never returned to it on the new release); against a staging
+// baton.yml it is a whole push there and its whole reversal.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClusterId } from '../config/config.js';
+import { BatonError, PlanRefusedError, UserError } from '../errors.js';
+import { execute, reverse, type ExecutionResult } from '../engine/executor.js';
+import { Journal, journalDir, newRunId } from '../engine/journal.js';
+import { describeDrift, observe, type Observation } from '../engine/observe.js';
+import type { Reporter } from '../engine/reporter.js';
+import type { Session } from '../engine/session.js';
+import { type ObservedState, type Plan, type Rehearsal, type Step, reverseSteps } from '../model/plan.js';
+import { stepRunner } from '../steps/index.js';
+import { exportTag } from '../vcs/git.js';
+import { actor, planPush } from './push.js';
+import { verifyPlanHash } from './requirements.js';
+
+export interface RehearsalSteps {
+  forward: Step[];
+  /** The undos of the forward steps, newest first. */
+  reverse: Step[];
+}
+
+/**
+ * The idle-side rehearsal of a production plan: its steps up to the smoke check of the first
+ * cluster it switches, on that cluster only (staging narrowed to its hosts). The step that
+ * returns the cluster to the pool, and everything after, are left out: the new release never
+ * takes public traffic. The reverse is the undo of exactly those steps.
+ */
+export function idleSideSteps(plan: Pick<Plan, 'forward'>): RehearsalSteps & { cluster: ClusterId } {
+  const cluster = plan.forward.find((s) => s.cluster)?.cluster;
+  const smoke = plan.forward.findIndex((s) => s.kind === 'smoke' && s.cluster === cluster);
+  if (!cluster || smoke < 0) throw new UserError('this plan has no smoke-checked cluster to rehearse on', 'rehearse it against a staging config with --against FILE');
+  const hosts = new Set(plan.forward.filter((s) => s.cluster === cluster).flatMap((s) => s.hosts ?? []));
+  const forward = plan.forward
+    .slice(0, smoke + 1)
+    .filter((s) => (s.cluster === undefined || s.cluster === cluster) && s.kind !== 'ready' && s.kind !== 'unlock')
+    .map((s) => (s.cluster === undefined ? narrow(s, hosts) : s))
+    .filter((s) => s.hosts === undefined || s.hosts.length > 0);
+  return { cluster, forward, reverse: reverseSteps(forward) };
+}
+
+/** A whole push rehearsed (staging): every step but the final unlock, so the lock is held until the reversal ends. */
+export function wholePushSteps(plan: Pick<Plan, 'forward'>): RehearsalSteps {
+  const forward = [...plan.forward];
+  while (forward.at(-1)?.kind === 'unlock') forward.pop();
+  return { forward, reverse: reverseSteps(forward) };
+}
+
+/** A step (and its undo) limited to some hosts. */
+function narrow(step: Step, hosts: Set<string>): Step {
+  if (!step.hosts) return step;
+  const keep = step.hosts.filter((h) => hosts.has(h));
+  return {
+    ...step,
+    hosts: keep,
+    ...(step.releases ? { releases: Object.fromEntries(Object.entries(step.releases).filter(([h]) => hosts.has(h))) } : {}),
+    undo: step.undo.map((u) => narrow(u, hosts)).filter((u) => u.hosts === undefined || u.hosts.length > 0),
+  };
+}
+
+export interface ExpectedState {
+  /** Release directory per host. */
+  release: Record<string, string | null>;
+  /** Balancer state per member. */
+  memberState: Record<string, string>;
+}
+
+/** Where steps leave each host and member, played over an observed state. */
+export function expectedState(observed: ObservedState, steps: readonly Step[]): ExpectedState {
+  const release: Record<string, string | null> = Object.fromEntries(observed.hosts.map((h) => [h.host, h.release]));
+  const memberState: Record<string, string> = Object.fromEntries(observed.hosts.map((h) => [h.member, h.memberState]));
+  for (const s of steps) {
+    if (s.kind === 'activate') Object.assign(release, s.releases);
+    if (s.kind === 'drain') for (const m of s.members ?? []) memberState[m] = 'drain';
+    if (s.kind === 'ready') for (const m of s.members ?? []) memberState[m] = 'ready';
+  }
+  return { release, memberState };
+}
+
+/** How an observed state differs from the expected one, host by host and member by member. */
+export function differences(expected: ExpectedState, now: ObservedState): string[] {
+  return now.hosts.flatMap((h) => [
+    ...(h.host in expected.release && expected.release[h.host] !== h.release ? [`${h.host}: expected ${expected.release[h.host] ?? 'nothing'}, runs ${h.release ?? 'nothing'}`] : []),
+    ...(h.member in expected.memberState && expected.memberState[h.member] !== h.memberState ? [`${h.member}: expected ${expected.memberState[h.member]} in the pool, is ${h.memberState}`] : []),
+  ]);
+}
+
+export interface RehearseOptions {
+  reporter: Reporter;
+  by?: string;
+}
+
+export interface RehearseResult {
+  rehearsal: Rehearsal;
+  /** The plan with this rehearsal added (to write back to its file). */
+  plan: Plan;
+  run: string;
+  journal: string;
+  /** Production (or staging) is not where it started: reversal failed or the end state differs. */
+  needsAttention: boolean;
+}
+
+/** Rehearse a production plan on its first cluster, drained for the purpose. */
+export async function rehearseOnIdleSide(session: Session, plan: Plan, opts: RehearseOptions): Promise<RehearseResult> {
+  verifyPlanHash(plan);
+  const steps = idleSideSteps(plan);
+  return rehearse(session, plan, { ...opts, steps, baseline: plan.observed, against: `cluster ${steps.cluster} of production, out of the pool` });
+}
+
+/** Rehearse against a staging baton.yml: the same tag pushed there in full, then reversed in full. */
+export async function rehearseAgainst(staging: Session, plan: Plan, opts: RehearseOptions & { against: string }): Promise<RehearseResult> {
+  verifyPlanHash(plan);
+  const made = await planPush(staging, plan.release.tag, { by: opts.by ?? actor() });
+  if (made.plan.release.commit !== plan.release.commit) {
+    throw new PlanRefusedError(`tag ${plan.release.tag} is ${made.plan.release.commit} for the staging repository, not ${plan.release.commit} as planned`, 'stage from the same repository the plan was made from');
+  }
+  return rehearse(staging, plan, { ...opts, steps: wholePushSteps(made.plan), baseline: made.observation.observed, fresh: made.observation });
+}
+
+interface RunOptions extends RehearseOptions {
+  steps: RehearsalSteps;
+  /** The state forward must start from and reverse must return to. */
+  baseline: ObservedState;
+  against: string;
+  /** An observation made a moment ago by the caller. */
+  fresh?: Observation;
+}
+
+async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise<RehearseResult> {
+  const { config } = session;
+  const { steps } = opts;
+  const look = () => observe(config, session.balancer, session.transports, session.addressOf);
+  const work = mkdtempSync(join(tmpdir(), 'baton-rehearse-'));
+  try {
+    const artifact = join(work, `${plan.release.dir}.tar.gz`);
+    const [before, exported] = await Promise.all([opts.fresh ?? look(), exportTag(config.app.repo, plan.release.tag, artifact, { requireSigned: config.app.signedTags })]);
+    if (exported.commit !== plan.release.commit) {
+      throw new PlanRefusedError(`tag ${plan.release.tag} now points at ${exported.commit}, not ${plan.release.commit} as planned`, 'a moved tag is a different release: make a new plan');
+    }
+    const drift = describeDrift(opts.baseline, before.observed);
+    if (drift.length) throw new PlanRefusedError(`production changed since the plan was made:\n  ${drift.join('\n  ')}`, 'make a new plan with `baton plan TAG`', drift);
+
+    const run = newRunId();
+    const journal = new Journal(journalDir(config.dir), run);
+    const by = opts.by ?? actor();
+    const at = new Date().toISOString();
+    journal.append({ event: 'run-begin', command: 'rehearse', plan: plan.hash, tag: plan.release.tag, by, steps: steps.forward.map((s) => s.id) });
+    journal.append({ event: 'note', message: `rehearsal against ${opts.against}` });
+    const endpoints = Object.fromEntries(
+      [...before.membership.a, ...before.membership.b].map((m) => [m.host, { address: m.address, ...(m.port !== undefined ? { port: m.port } : {}) }]),
+    );
+    const env = {
+      config,
+      transports: session.transports,
+      balancer: session.balancer,
+      lock: session.lock,
+      lockOwner: { by, reason: `rehearse ${plan.release.tag}`, tag: plan.release.tag, run },
+      release: plan.release,
+      artifact,
+      endpoints,
+    };
+    const exec = { run: stepRunner(env, steps), journal, reporter: opts.reporter };
+
+    const problems: string[] = [];
+    let reverseMs = 0;
+    let reverseError: Error | undefined;
+    // Keep the lock's lease alive while the rehearsal lasts; it lapses by itself if this process dies.
+    const renew = setInterval(() => void session.lock.renew(run).catch(() => undefined), Math.max(10_000, config.lock.lease / 3));
+    renew.unref();
+    let fwd: ExecutionResult;
+    try {
+      fwd = await execute({ ...exec, steps: steps.forward });
+      if (fwd.outcome === 'succeeded') {
+        problems.push(...differences(expectedState(opts.baseline, steps.forward), (await look()).observed).map((d) => `after forward: ${d}`));
+        const back = await reverse(steps.reverse, 'rehearsal: forward done, now the way back', exec);
+        reverseMs = back.ms;
+        reverseError = back.error;
+      } else {
+        // Nothing was done (the lock was held, say): no rehearsal took place to record.
+        if (fwd.completed.length === 0 && fwd.error instanceof BatonError && fwd.outcome === 'reversed') throw fwd.error;
+        problems.push(`forward failed at ${fwd.failedStep}: ${fwd.error?.message}`);
+        reverseMs = fwd.reversalMs ?? 0;
+        reverseError = fwd.reversalError;
+      }
+    } finally {
+      clearInterval(renew);
+    }
+    if (reverseError) problems.push(`reverse failed: ${reverseError.message}`);
+    const leftOver = describeDrift(opts.baseline, (await look()).observed);
+    problems.push(...leftOver.map((d) => `after reverse: ${d}`));
+    const needsAttention = Boolean(reverseError) || leftOver.length > 0;
+    const passed = problems.length === 0;
+    journal.append({ event: 'run-end', outcome: passed ? 'succeeded' : needsAttention ? 'needs-attention' : 'reversed', ms: fwd.forwardMs + reverseMs });
+    await opts.reporter.finish();
+
+    const rehearsal: Rehearsal = {
+      at,
+      by,
+      hash: plan.hash,
+      outcome: passed ? 'passed' : 'failed',
+      against: opts.against,
+      forwardMs: fwd.forwardMs,
+      reverseMs,
+      detail: passed ? `forward ${steps.forward.length} steps and reverse ${steps.reverse.length} ended where expected; run ${run}` : problems.join('; '),
+    };
+    return { rehearsal, plan: { ...plan, rehearsals: [...(plan.rehearsals ?? []), rehearsal] }, run, journal: journal.file, needsAttention };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}

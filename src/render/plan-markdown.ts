@@ -1,0 +1,157 @@
+// The plan as a reviewer reads it in a pull request: what it was made from, what changes, each
+// forward step with its undo, the whole way back, the bare-metal restore runbook, and whether it
+// has been rehearsed and approved. Everything comes from the plan file, which holds no secrets.
+import type { Config } from '../config/config.js';
+import { type ObservedHost, type Plan, type Step, reverseSteps } from '../model/plan.js';
+import { tagOfDir } from '../model/release.js';
+import { expectedState } from '../release/rehearse.js';
+import { requirementStatus } from '../release/requirements.js';
+
+export interface MarkdownOptions {
+  /** baton.yml's `require`, to say what apply will demand of this plan. */
+  require?: Config['require'];
+}
+
+export function planMarkdown(plan: Plan, opts: MarkdownOptions = {}): string {
+  return [
+    header(plan),
+    liveState(plan),
+    whatChanges(plan),
+    forward(plan),
+    reversePlan(plan),
+    restoreRunbook(plan),
+    review(plan, opts),
+  ].join('\n\n') + '\n';
+}
+
+function header(plan: Plan): string {
+  const { release, observed } = plan;
+  return [
+    `# Push ${release.tag} of ${plan.app}`,
+    '',
+    '| | |',
+    '|---|---|',
+    `| Tag | \`${release.tag}\` |`,
+    `| Commit | \`${release.commit}\` |`,
+    `| Release directory | \`${release.dir}\` |`,
+    `| Plan hash | \`${plan.hash}\` |`,
+    `| Made by | ${cell(plan.createdBy)} at ${plan.createdAt} |`,
+    `| Live state | observed ${observed.observedAt} on ${observed.balancer.driver} \`${observed.balancer.host}\` backend \`${observed.balancer.backend}\`; digest \`${plan.observedDigest}\` |`,
+    '',
+    '`baton apply` refuses this plan if the file is edited (the hash) or if production no longer matches the live state below (the digest).',
+  ].join('\n');
+}
+
+function liveState(plan: Plan): string {
+  return [
+    '## Live state (the way back)',
+    '',
+    '| Host | Cluster | Member | State | Release now |',
+    '|---|---|---|---|---|',
+    ...plan.observed.hosts.map((h) => `| \`${h.host}\` | ${h.cluster} | \`${h.member}\` | ${h.memberState} | ${h.release ? `\`${h.release}\`` : '(none)'} |`),
+  ].join('\n');
+}
+
+function whatChanges(plan: Plan): string {
+  const end = expectedState(plan.observed, plan.forward);
+  const rows = plan.observed.hosts.flatMap((h) => {
+    const changes: string[] = [];
+    const after = end.release[h.host] ?? null;
+    if (after !== h.release) changes.push(`release ${h.release ? `\`${h.release}\`` : '(none)'} → \`${after}\``);
+    const state = end.memberState[h.member] ?? h.memberState;
+    if (state !== h.memberState) changes.push(`member \`${h.member}\` ${h.memberState} → ${state}`);
+    return changes.length ? [`| \`${h.host}\` | ${changes.join('; ')} |`] : [];
+  });
+  const order = [...new Set(plan.forward.filter((s) => s.kind === 'activate' && s.cluster).map((s) => s.cluster))];
+  return [
+    '## What changes',
+    '',
+    `Release \`${plan.release.dir}\` (tag \`${plan.release.tag}\`) is staged on every host without a restart, then ${order.length ? `cluster ${order.join(', then cluster ')}` : 'each cluster'} in turn is drained from the public pool, switched, smoke-checked through its internal hostname and returned to the pool.`,
+    '',
+    ...(rows.length ? ['| Host | Change |', '|---|---|', ...rows] : ['Nothing changes: every host already runs this release and every member stays as it is.']),
+  ].join('\n');
+}
+
+function forward(plan: Plan): string {
+  return [
+    '## Forward (A → B)',
+    '',
+    'In this order; each step is journaled before the next begins. If a step fails, the undo of every step that ran is carried out, newest first.',
+    '',
+    ...plan.forward.flatMap((s, i) => [`${i + 1}. **${s.id}**: ${s.title}${where(s)}`, `    - undo: ${s.undo.length ? s.undo.map((u) => u.title).join('; then ') : 'nothing to undo'}`]),
+  ].join('\n');
+}
+
+function reversePlan(plan: Plan): string {
+  const steps = reverseSteps(plan.forward);
+  return [
+    '## Reverse (B → A)',
+    '',
+    'From the end state back to the live state above: every forward step\'s undo, newest first. A push that stops part-way runs only the undos of the steps that ran.',
+    '',
+    ...steps.map((s, i) => `${i + 1}. **${s.id}**: ${s.title}${where(s)}`),
+  ].join('\n');
+}
+
+function restoreRunbook(plan: Plan): string {
+  return [
+    '## Restore runbook (bare metal)',
+    '',
+    'To rebuild a host from nothing as it was when this plan was made. Generated from the plan; the restore from tracked configuration will add each host\'s configuration files. If this push completed, redeploy '
+      + `\`${plan.release.dir}\` instead of the release named below.`,
+    ...plan.observed.hosts.map((h: ObservedHost) => {
+      const rel = h.release;
+      return [
+        '',
+        `### \`${h.host}\` (cluster ${h.cluster}, member \`${h.member}\` at ${h.address})`,
+        '',
+        `1. Keep member \`${h.member}\` out of the pool (drain it on \`${plan.observed.balancer.host}\`) until step 6.`,
+        `2. Reinstall the operating system on \`${h.host}\` and give it its address ${h.address} and SSH access for baton.`,
+        `3. Install ${plan.app}'s prerequisites (the runtime its build and restart commands need).`,
+        rel
+          ? `4. Redeploy \`${rel}\` from tag \`${tagOfDir(rel)}\`: unpack the tag's tree into \`releases/${rel}\` under the app path, build it, point \`current\` at it and restart.`
+          : `4. It ran no release when planned: deploy the release its cluster runs now.`,
+        `5. Smoke-check it directly at ${h.address}, then through cluster ${h.cluster}'s internal hostname.`,
+        h.memberState === 'ready'
+          ? `6. Return \`${h.member}\` to the pool and check the balancer sees it up.`
+          : `6. Leave \`${h.member}\` ${h.memberState}: it was not in the pool when this plan was made.`,
+      ].join('\n');
+    }),
+  ].join('\n');
+}
+
+function review(plan: Plan, opts: MarkdownOptions): string {
+  const status = opts.require ? requirementStatus(plan, opts.require) : undefined;
+  const rehearsals = plan.rehearsals ?? [];
+  const approvals = plan.approvals ?? [];
+  const counts = (hash: string) => (hash === plan.hash ? '' : ` — of another plan (\`${hash.slice(0, 19)}…\`), does not count`);
+  return [
+    '## Rehearsal',
+    '',
+    status ? `baton.yml ${status.rehearsal.required ? 'requires' : 'does not require'} a passed rehearsal of this plan.\n` : '',
+    rehearsals.length
+      ? rehearsals.map((r) => `- **${r.outcome}** ${r.at} by ${cell(r.by)} against ${r.against}: forward ${secs(r.forwardMs)}, reverse ${secs(r.reverseMs)}${r.detail ? `; ${r.detail}` : ''}${counts(r.hash)}`).join('\n')
+      : '- not rehearsed (`baton rehearse FILE`)',
+    '',
+    '## Approvals',
+    '',
+    status ? `baton.yml requires ${status.approvals.required}; ${status.approvals.by.length} counted${status.unmet.length ? '' : ', so apply will run it'}.\n` : '',
+    approvals.length ? approvals.map((a) => `- ${cell(a.by)} at ${a.at}${counts(a.hash)}`).join('\n') : '- none yet (`baton approve FILE`)',
+  ]
+    .filter((l, i, all) => !(l === '' && all[i - 1] === ''))
+    .join('\n');
+}
+
+/** Hosts a step runs on (titles name clusters and members, not hosts). */
+function where(s: Step): string {
+  return s.hosts?.length ? ` (hosts: ${s.hosts.map((h) => `\`${h}\``).join(', ')})` : '';
+}
+
+function secs(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** Table cells and list items: no pipes or line breaks from free text. */
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ');
+}
