@@ -1,0 +1,22 @@
+import { BatonCommand } from '../src/cli/base-command.js';
+import { loadConfig } from '../src/config/load.js';
+import { openSession } from '../src/engine/session.js';
+import { gatherStatus } from '../src/release/status.js';
+import { statusText } from '../src/render/status.js';
+
+export default class Status extends BatonCommand {
+  static override summary = 'Which cluster serves, what each host runs, sessions and health per member, the release lock, and the last run (with any step it left pending).';
+  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json'];
+
+  async run() {
+    const { flags } = await this.parse(Status);
+    const session = openSession(await loadConfig(flags.config));
+    try {
+      const report = await gatherStatus(session);
+      if (!this.jsonEnabled()) this.log(statusText(report));
+      return report;
+    } finally {
+      await session.close();
+    }
+  }
+}

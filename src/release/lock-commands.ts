@@ -1,0 +1,69 @@
+// `baton lock` / `baton unlock`: hold the release lock by hand (a freeze, an incident) with a
+// reason and a lease, so a forgotten lock expires by itself; release only your own unless forced.
+import { type LockDetails, ReleaseLock } from '../engine/lock.js';
+import { newRunId } from '../engine/journal.js';
+import type { Session } from '../engine/session.js';
+import { BatonError, ExitCode } from '../errors.js';
+
+/** Someone else's lock, which unlock leaves alone without --force. */
+export class ForeignLockError extends BatonError {
+  readonly kind = 'lock-held';
+  constructor(message: string, holder: LockDetails) {
+    super(message, ExitCode.LOCK_HELD, 'if you know that release is over, `baton unlock --force`');
+    this.data = { holder: { ...holder } };
+  }
+}
+
+export interface HoldOptions {
+  by: string;
+  reason: string;
+  /** Lease in ms (default: baton.yml lock.lease). */
+  leaseMs?: number;
+  now?: Date;
+}
+
+/** Take the lock by hand, or extend and re-word a lock you already hold by hand. */
+export async function holdLock(session: Session, opts: HoldOptions, lockWithLease: (leaseMs: number) => Pick<ReleaseLock, 'acquire' | 'read'> = defaultLock(session)): Promise<LockDetails> {
+  const lock = lockWithLease(opts.leaseMs ?? session.config.lock.lease);
+  const current = await lock.read();
+  // The same run id takes over its own lock: that is how a hand-held lock is renewed.
+  const mine = current && current.by === opts.by && current.run?.startsWith('manual-') ? current.run : undefined;
+  return lock.acquire({ by: opts.by, reason: opts.reason, run: mine ?? `manual-${newRunId(opts.now)}` }, opts.now);
+}
+
+function defaultLock(session: Session) {
+  const { config } = session;
+  return (leaseMs: number) => new ReleaseLock(session.transports.get(config.balancer.host), config.lock.path, leaseMs);
+}
+
+export interface ReleaseResult {
+  released: boolean;
+  /** Who held it (null: nobody did). */
+  holder: LockDetails | null;
+  /** The holder's lease had already run out. */
+  expired: boolean;
+  /** Someone else's live lock, removed with --force. */
+  forced: boolean;
+}
+
+/** Release the lock: yours, an expired one, or with `force` anyone's (naming whose it was). */
+export async function releaseLock(session: Session, opts: { by: string; force?: boolean; now?: Date }): Promise<ReleaseResult> {
+  const holder = await session.lock.read();
+  if (!holder) return { released: false, holder: null, expired: false, forced: false };
+  const expired = Date.parse(holder.expires) <= (opts.now ?? new Date()).getTime();
+  const foreign = holder.by !== opts.by && !expired;
+  if (foreign && !opts.force) {
+    throw new ForeignLockError(
+      `the release lock on ${session.config.balancer.host} is held by ${holder.by} since ${holder.since}${holder.tag ? ` (pushing ${holder.tag})` : ''}: ${holder.reason}; it expires ${holder.expires}`,
+      holder,
+    );
+  }
+  await session.lock.release(undefined, true);
+  return { released: true, holder, expired, forced: foreign };
+}
+
+/** The lock as status shows it: its details, and whether its lease ran out. */
+export async function readLock(session: Session, now = new Date()): Promise<(LockDetails & { expired: boolean }) | null> {
+  const holder = await session.lock.read();
+  return holder ? { ...holder, expired: Date.parse(holder.expires) <= now.getTime() } : null;
+}
