@@ -15,12 +15,14 @@ export function statusText(s: StatusReport): string {
         .map((h) =>
           [
             `  ${h.host.padEnd(30)}`,
-            `${(h.member ?? '?').padEnd(8)}`,
-            `${(h.state ?? '?').padEnd(6)}`,
-            h.healthy === undefined ? '' : h.healthy ? 'healthy ' : 'FAILING ',
-            h.sessions === undefined ? '' : `${h.sessions} sessions  `,
+            (h.member ?? '?').padEnd(8),
+            (h.state ?? '?').padEnd(6),
+            h.healthy === undefined ? '' : h.healthy ? 'healthy' : 'FAILING',
+            h.sessions === undefined ? '' : `${String(h.sessions).padStart(3)} sessions`,
             h.error ? `unreachable: ${h.error.split('\n')[0]}` : `runs ${h.release ?? '(nothing)'}`,
-          ].join(' '),
+          ]
+            .filter(Boolean)
+            .join('  '),
         ),
     ]),
     '',
