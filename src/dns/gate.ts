@@ -42,6 +42,12 @@ export function closeGateArgvs(device: string, port: number): string[][] {
   ];
 }
 
+/** The same commands as one `tc -batch -` input: one exec instead of six (the gate closes sooner). */
+export function closeGateBatch(device: string, port: number): { argv: string[]; stdin: string } {
+  if (!/^[A-Za-z0-9_.-]+$/.test(device)) throw new TypeError(`device name ${JSON.stringify(device)} cannot go into a tc batch`);
+  return { argv: ['tc', '-batch', '-'], stdin: closeGateArgvs(device, port).map((a) => a.slice(1).join(' ')).join('\n') + '\n' };
+}
+
 /** Opens the gate: the device gets its default queueing back. */
 export function openGateArgv(device: string): string[] {
   return ['tc', 'qdisc', 'del', 'dev', device, 'root'];

@@ -13,6 +13,7 @@ import { actor } from '../release/push.js';
 import { LocalTransport } from '../transport/local.js';
 import { SshTransports } from '../transport/ssh.js';
 import type { Transport, Transports } from '../transport/types.js';
+import { cacheHorizon, secondsUntil } from './horizon.js';
 import { observeDns, servesEverywhere } from './observe.js';
 import { proxyFiles, proxySpec, type Migration } from './proxy.js';
 import { queryAuthoritative, type DnsQuery } from './query.js';
@@ -114,9 +115,21 @@ export async function runPhase(s: DnsSession, phase: 'proxy' | 'cutover' | 'fini
     const command = { transitional: 'baton dns plan', 'proxy-side': 'baton dns proxy install', cutover: 'baton dns cutover' }[needed];
     throw new PlanRefusedError(`step ${needed} is not done yet`, `run \`${command}\` first`);
   }
-  if (phase === 'cutover') await refuseDrift(s, state);
+  if (phase === 'cutover') {
+    refuseEarly(state);
+    await refuseDrift(s, state);
+  }
   const steps = state.plan.forward.filter((st) => st.phase === phase && !state.done.includes(st.id) && !(opts.noSwitch && st.id === 'switch'));
   return runSteps(s, phase, steps, opts.reporter, opts.by);
+}
+
+/** A name created moments ago may still be cached as "no such name": wait out the negative TTL. */
+function refuseEarly(state: DnsState, now = new Date()): void {
+  if (!state.transitionalSince || state.done.includes('cutover')) return;
+  const usable = cacheHorizon({ confirmedAt: new Date(state.transitionalSince), oldTtl: 0, existedBefore: false, negativeTtl: state.plan.facts.negativeTtl });
+  if (now < usable) {
+    throw new PlanRefusedError(`${state.plan.facts.transitional} may still be cached as missing until ${usable.toISOString()}`, `try again in ${secondsUntil(usable, now)}s`);
+  }
 }
 
 /** The record must still hold the old address (or already the new one): no one else moved it. */
@@ -216,7 +229,7 @@ export interface WatchReport {
 /** Requests still reaching the old host's proxy on the site's port, per minute, and whether it may go. */
 export async function watchMigration(s: DnsSession, now = new Date()): Promise<WatchReport> {
   const state = requireState(s);
-  if (!state.cutoverAt) throw new UserError(`${s.m.site} has not been cut over yet`, 'run `baton dns cutover` first');
+  if (!state.cutoverAt) throw new PlanRefusedError(`${s.m.site} has not been cut over yet`, 'run `baton dns cutover` first');
   const files = proxyFiles(proxySpec(s.m), 'port');
   const log = await s.transports.get(s.m.old.host).run(['cat', files.log], { allowFailure: true });
   const cutoverAt = new Date(state.cutoverAt);

@@ -4,7 +4,7 @@
 import type { Config } from '../config/config.js';
 import { OperationFailedError, UserError } from '../errors.js';
 import type { Transport, Transports } from '../transport/types.js';
-import { closeGateArgvs, deviceArgv, deviceFrom, isDefaultRootQdisc, openGateArgv, showRootArgv } from './gate.js';
+import { closeGateBatch, deviceArgv, deviceFrom, isDefaultRootQdisc, openGateArgv, showRootArgv } from './gate.js';
 import { cacheHorizon } from './horizon.js';
 import { sendUpdate, recordLine } from './nsupdate.js';
 import { rrset } from './observe.js';
@@ -254,7 +254,8 @@ async function withGate<T extends object>(env: DnsEnv, t: Transport, progress: P
   const held = env.now().getTime();
   progress(`holding new connections to :${gate.port} on ${gate.device}`);
   try {
-    for (const argv of closeGateArgvs(gate.device, gate.port)) await t.run(argv);
+    const batch = closeGateBatch(gate.device, gate.port);
+    await t.run(batch.argv, { stdin: batch.stdin });
     const result = await work();
     return { ...result, heldMs: env.now().getTime() - held };
   } finally {

@@ -1,0 +1,236 @@
+// The DNS drill in the lab: move old-site.baton.test from old-web to new-web with `baton dns …`
+// while clients keep making requests (writes included) — some resolving through the lab DNS
+// server and honouring the TTL they got, some pinned to the old address as a stale cache would
+// be until the horizon — then roll everything back. Prints JSON: requests, failed,
+// writesOnOldHost (writes on old-web after cut-over) and seconds per step.
+// `npm run bench:dns`; the integration test (test/integration/dns.test.ts) runs the same drill.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { execa } from 'execa';
+import { parseDocument } from 'yaml';
+import { queryAuthoritative } from '../src/dns/query.js';
+import type { DnsState } from '../src/dns/state.js';
+import { repoRoot } from './repo-root.js';
+
+const LAB = '/run/baton-lab';
+const SITE = 'old-site.baton.test';
+const NS = '10.213.7.3';
+const OLD = '10.213.7.4';
+
+export interface DrillOptions {
+  proxy?: 'varnish' | 'nginx' | 'apache';
+  resolvingClients?: number;
+  pinnedClients?: number;
+  /** Every n-th request is a write. */
+  writeEvery?: number;
+  log?: (line: string) => void;
+}
+
+interface Sample {
+  at: number;
+  ok: boolean;
+  write: boolean;
+  ip: string;
+  servedBy: string;
+  ms: number;
+  error?: string;
+}
+
+export interface DrillResult {
+  requests: number;
+  failed: number;
+  writes: number;
+  writesOnOldHost: number;
+  /** Writes made on old-web before cut-over that the sync hook copied to new-web. */
+  writesSynced: number;
+  viaOldHostAfterCutover: number;
+  maxLatencyMs: number;
+  stepSeconds: Record<string, number>;
+  phaseSeconds: Record<string, number>;
+  reverse: { requests: number; failed: number };
+  failures: string[];
+}
+
+function baton(config: string, ...args: string[]) {
+  return execa('node', [join(repoRoot(), 'bin/run.js'), ...args, '-c', config, '--json'], { reject: false, env: { ...process.env, CI: '1', BATON_USER: 'dns-drill' } });
+}
+
+export function onHost(host: string, argv: string[]) {
+  return execa('ssh', ['-F', `${LAB}/ssh_config`, host, '--', ...argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`)], { reject: false });
+}
+
+/** A client's DNS cache: one answer, kept for the TTL the server gave it. */
+class TtlCache {
+  private until = 0;
+  private ip = OLD;
+  async resolve(now: number): Promise<string> {
+    if (now < this.until) return this.ip;
+    const a = await queryAuthoritative(NS, SITE, 'A');
+    const rec = a.answers.find((r) => r.type === 'A');
+    if (rec) {
+      this.ip = rec.data;
+      this.until = now + rec.ttl * 1000;
+    }
+    return this.ip;
+  }
+}
+
+function hit(ip: string, write: boolean): Promise<{ ok: boolean; servedBy: string; error?: string }> {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: ip, port: 80, path: write ? '/write' : '/version', method: write ? 'POST' : 'GET', headers: { Host: SITE }, agent: false, timeout: 20_000 },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ ok: (res.statusCode ?? 0) < 500 && res.statusCode !== 0, servedBy: String(res.headers['x-host'] ?? ''), ...((res.statusCode ?? 0) >= 500 && { error: `HTTP ${res.statusCode}` }) }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (err) => resolve({ ok: false, servedBy: '', error: `${ip}: ${err.message}` }));
+    req.end(write ? 'x' : undefined);
+  });
+}
+
+/** Clients that run until stopped; pinned ones use the old address until `unpin()` (the horizon). */
+function startClients(o: Required<Pick<DrillOptions, 'resolvingClients' | 'pinnedClients' | 'writeEvery'>>) {
+  const samples: Sample[] = [];
+  let running = true;
+  let pinned = true;
+  const loop = async (isPinned: boolean) => {
+    const cache = new TtlCache();
+    let n = 0;
+    while (running) {
+      const write = ++n % o.writeEvery === 0;
+      const t0 = Date.now();
+      const ip = isPinned && pinned ? OLD : await cache.resolve(t0).catch(() => OLD);
+      const r = await hit(ip, write);
+      samples.push({ at: t0, ok: r.ok, write, ip, servedBy: r.servedBy, ms: Date.now() - t0, ...(r.error && { error: r.error }) });
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  };
+  const loops = [...Array.from({ length: o.resolvingClients }, () => loop(false)), ...Array.from({ length: o.pinnedClients }, () => loop(true))];
+  return {
+    samples,
+    unpin: () => {
+      pinned = false;
+    },
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+/** Puts the lab's DNS drill hosts back as the lab made them (record, app, no proxy files). */
+export async function restoreLab(config?: string): Promise<void> {
+  if (config) await baton(config, 'dns', 'rollback');
+  await onHost('old-web.baton.test', ['sh', '-c', 'for p in /srv/baton-dns/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; tc qdisc del dev eth0 root 2>/dev/null; rm -rf /srv/baton-dns /srv/baton-dns-lock; /srv/shop/bin/shopctl start >/dev/null']);
+  await onHost('new-web.baton.test', ['rm', '-f', '/srv/shop-data/synced-from-old.log']);
+  const script = [`server ${NS}`, 'zone baton.test.', `update delete ${SITE}. IN A`, `update add ${SITE}. 30 IN A ${OLD}`, 'update delete transitional.baton.test. IN A', 'send', ''].join('\n');
+  const current = (await queryAuthoritative(NS, SITE, 'A')).answers.map((a) => `${a.data}/${a.ttl}`).join(',');
+  const transitional = (await queryAuthoritative(NS, 'transitional.baton.test', 'A')).answers.length;
+  if (current !== `${OLD}/30` || transitional) await execa('nsupdate', ['-k', `${LAB}/tsig.key`], { input: script });
+}
+
+function writeConfig(proxy: DrillOptions['proxy']): string {
+  const doc = parseDocument(readFileSync(join(repoRoot(), 'test/lab/baton.dns.yml'), 'utf8'));
+  doc.setIn(['dns', 'migrate', 'proxy', 'kind'], proxy ?? 'varnish');
+  const file = join(mkdtempSync(join(tmpdir(), 'baton-dns-')), 'baton.yml');
+  writeFileSync(file, doc.toString());
+  return file;
+}
+
+async function step(config: string, phaseSeconds: Record<string, number>, stepSeconds: Record<string, number>, name: string, ...args: string[]) {
+  const t0 = Date.now();
+  const r = await baton(config, ...args);
+  phaseSeconds[name] = (Date.now() - t0) / 1000;
+  const out = r.stdout ? (JSON.parse(r.stdout) as Record<string, unknown>) : {};
+  const seconds = (out.stepSeconds ?? (out.prepared as Record<string, unknown> | undefined)?.stepSeconds ?? (out.error as { result?: { stepSeconds?: Record<string, number> } } | undefined)?.result?.stepSeconds) as Record<string, number> | undefined;
+  Object.assign(stepSeconds, seconds ?? {});
+  return { code: r.exitCode ?? -1, out, stderr: r.stderr };
+}
+
+export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult> {
+  const log = opts.log ?? (() => {});
+  const config = writeConfig(opts.proxy);
+  const stateFile = join(config, '..', '.baton', 'dns', `${SITE}.json`);
+  await restoreLab();
+  const phaseSeconds: Record<string, number> = {};
+  const stepSeconds: Record<string, number> = {};
+  const failures: string[] = [];
+  const must = (what: string, r: { code: number; stderr: string; out: Record<string, unknown> }) => {
+    if (r.code !== 0) throw new Error(`${what} exited ${r.code}: ${JSON.stringify(r.out.error ?? r.out)} ${r.stderr.slice(-2000)}`);
+  };
+  const clients = startClients({ resolvingClients: opts.resolvingClients ?? 4, pinnedClients: opts.pinnedClients ?? 2, writeEvery: opts.writeEvery ?? 3 });
+  let reverseFrom = 0;
+  let cutoverAt = Infinity;
+  let completed = false;
+  let oldLog = '';
+  let synced = '';
+  try {
+    must('dns plan', await step(config, phaseSeconds, stepSeconds, 'plan', 'dns', 'plan'));
+    log('planned; transitional name created');
+    must('dns proxy install', await step(config, phaseSeconds, stepSeconds, 'proxy install', 'dns', 'proxy', 'install'));
+    log('proxy on the side port');
+    // Cut-over waits until the transitional name cannot be cached as missing any more.
+    for (;;) {
+      const r = await step(config, phaseSeconds, stepSeconds, 'cutover', 'dns', 'cutover');
+      if (r.code === 3 && JSON.stringify(r.out).includes('cached as missing')) {
+        await new Promise((res) => setTimeout(res, 1000));
+        continue;
+      }
+      must('dns cutover', r);
+      break;
+    }
+    log('cut over and switched');
+    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as DnsState;
+    cutoverAt = Date.parse(state.cutoverAt as string);
+    const horizon = new Date(state.horizon as string).getTime();
+    await new Promise((res) => setTimeout(res, Math.max(0, horizon - Date.now())));
+    clients.unpin(); // past the horizon no cache can hold the old answer any more
+    log('horizon passed');
+    const t0 = Date.now();
+    for (;;) {
+      const r = await step(config, phaseSeconds, stepSeconds, 'finish', 'dns', 'finish');
+      if (r.code === 0) break;
+      if (r.code !== 3 || Date.now() - t0 > 60_000) must('dns finish', r);
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+    phaseSeconds['watch until finish'] = (Date.now() - t0) / 1000;
+    log('proxy removed');
+    reverseFrom = clients.samples.length;
+    must('dns rollback', await step(config, phaseSeconds, stepSeconds, 'rollback', 'dns', 'rollback'));
+    log('rolled back');
+    completed = true;
+  } finally {
+    await clients.stop();
+    oldLog = (await onHost('old-web.baton.test', ['cat', '/srv/shop-data/writes.log'])).stdout;
+    synced = (await onHost('new-web.baton.test', ['cat', '/srv/shop-data/synced-from-old.log'])).stdout;
+    // A drill that broke off midway is rolled back by baton first, then the lab is made whole.
+    await restoreLab(completed ? undefined : config);
+  }
+  const forward = clients.samples.slice(0, reverseFrom || clients.samples.length);
+  const reverse = clients.samples.slice(reverseFrom || clients.samples.length);
+  for (const s of clients.samples.filter((x) => !x.ok).slice(0, 10)) failures.push(`${new Date(s.at).toISOString()} ${s.write ? 'POST /write' : 'GET /version'} ${s.error}`);
+  return {
+    requests: forward.length,
+    failed: forward.filter((s) => !s.ok).length,
+    writes: forward.filter((s) => s.write && s.ok).length,
+    writesOnOldHost: oldLog.split('\n').filter((l) => l && Date.parse(l.split(' ')[0] as string) >= cutoverAt && Date.parse(l.split(' ')[0] as string) < (reverse[0]?.at ?? Infinity)).length,
+    writesSynced: synced.split('\n').filter(Boolean).length,
+    viaOldHostAfterCutover: forward.filter((s) => s.ip === OLD && s.at >= cutoverAt).length,
+    maxLatencyMs: Math.max(0, ...forward.map((s) => s.ms)),
+    stepSeconds,
+    phaseSeconds,
+    reverse: { requests: reverse.length, failed: reverse.filter((s) => !s.ok).length },
+    failures,
+  };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const proxy = (process.argv.find((a) => a.startsWith('--proxy='))?.slice(8) ?? 'varnish') as DrillOptions['proxy'];
+  const result = await runDnsDrill({ proxy, log: (l) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`) });
+  process.stdout.write(`${JSON.stringify({ proxy, ...result }, null, 2)}\n`);
+}
