@@ -155,6 +155,7 @@ async function step(config: string, phaseSeconds: Record<string, number>, stepSe
 export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult> {
   const log = opts.log ?? (() => {});
   const config = writeConfig(opts.proxy);
+  const started = Date.now();
   const stateFile = join(config, '..', '.baton', 'dns', `${SITE}.json`);
   await restoreLab();
   const phaseSeconds: Record<string, number> = {};
@@ -219,7 +220,7 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
     failed: forward.filter((s) => !s.ok).length,
     writes: forward.filter((s) => s.write && s.ok).length,
     writesOnOldHost: oldLog.split('\n').filter((l) => l && Date.parse(l.split(' ')[0] as string) >= cutoverAt && Date.parse(l.split(' ')[0] as string) < (reverse[0]?.at ?? Infinity)).length,
-    writesSynced: synced.split('\n').filter(Boolean).length,
+    writesSynced: synced.split('\n').filter((l) => l && Date.parse(l.split(' ')[0] as string) >= started).length,
     viaOldHostAfterCutover: forward.filter((s) => s.ip === OLD && s.at >= cutoverAt).length,
     maxLatencyMs: Math.max(0, ...forward.map((s) => s.ms)),
     stepSeconds,

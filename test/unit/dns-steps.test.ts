@@ -1,0 +1,93 @@
+// The cut-over step with a recording transport: what runs on the old host, in which order,
+// and that a failure puts the old web server back and always opens the connection gate.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config/config.js';
+import { parseConfig } from '../../src/config/load.js';
+import { proxySpec } from '../../src/dns/proxy.js';
+import { DnsStateStore } from '../../src/dns/state.js';
+import { dnsStepRunner, type DnsEnv } from '../../src/dns/steps.js';
+import type { DnsPlan, DnsStep } from '../../src/dns/types.js';
+import { RecordingTransports } from '../../src/transport/recording.js';
+
+const FIXTURE = join(import.meta.dirname, '../fixtures/dns/baton.yml');
+
+function env(transports: RecordingTransports): DnsEnv {
+  const config = parseConfig(readFileSync(FIXTURE, 'utf8'), FIXTURE).config as Config;
+  const m = config.dns!.migrate!;
+  const store = new DnsStateStore(mkdtempSync(join(tmpdir(), 'baton-dns-unit-')), m.site);
+  store.write({ site: m.site, plan: { facts: { siteTtl: 300, negativeTtl: 60 } } as DnsPlan, done: [] });
+  let clock = 0;
+  return {
+    config,
+    m,
+    spec: proxySpec(m),
+    transports,
+    local: transports.get('localhost'),
+    query: async () => {
+      throw new Error('no DNS in this test');
+    },
+    store,
+    servers: ['192.0.2.53'],
+    zone: 'example.com',
+    keyFile: '/k',
+    manualWaitMs: 1000,
+    notice: () => {},
+    now: () => new Date((clock += 10)),
+    sleep: async () => {},
+  };
+}
+
+const PAGE = { stdout: '{"host":"new"}\n200' };
+const cutover: DnsStep = { id: 'cutover', kind: 'cutover', phase: 'cutover', title: 'cut over', undo: [] };
+const old = 'old.example.com';
+
+function lab(opts: { proxyOnPortWorks: boolean }) {
+  let portProxyStarted = false;
+  return new RecordingTransports({
+    responses: [
+      { match: (a) => a[0] === 'sh' && a[4] === '/srv/baton-dns/varnishd-port.pid' && /proc/.test(a[2] ?? '') && !/TERM/.test(a[2] ?? ''), answer: { code: 1 } },
+      { match: ['ip', '-o', '-4', 'addr'], answer: { stdout: '2: eth0    inet 192.0.2.4/24 scope global eth0' } },
+      { match: ['tc', 'qdisc', 'show'], answer: { stdout: 'qdisc noqueue 0: root refcnt 2\n' } },
+      { match: ['ss'], answer: { stdout: '' } },
+      {
+        match: (a) => a[0] === 'varnishd' && a.includes(':80'),
+        answer: () => {
+          portProxyStarted = true;
+          return {};
+        },
+      },
+      { match: (a) => a[0] === 'curl' && (a.at(-1) ?? '').startsWith('http://127.0.0.1:80/'), answer: () => (opts.proxyOnPortWorks && portProxyStarted ? PAGE : { stdout: 'old page\n200' }) },
+      { match: ['curl'], answer: PAGE },
+    ],
+  });
+}
+
+describe('the cut-over step', () => {
+  it('holds connections, stops the old server, syncs, starts the proxy on the port, verifies, then opens the gate', async () => {
+    const t = lab({ proxyOnPortWorks: true });
+    const e = env(t);
+    await dnsStepRunner(e)(cutover, () => {});
+    const words = t.runsOn(old).map((a) => a.slice(0, 2).join(' '));
+    const order = ['tc -batch', 'systemctl stop', 'ss -Htln', 'varnishd -a'].map((w) => words.findIndex((x) => x.startsWith(w)));
+    expect(order.every((i, k) => i >= 0 && (k === 0 || i > (order[k - 1] as number)))).toBe(true);
+    expect(t.runsOn(old).some((a) => a[0] === 'rsync')).toBe(true); // the sync hook ran on the old host, between stop and start
+    expect(t.runsOn(old).at(-1)).toEqual(['tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+    expect(e.store.read()?.cutoverAt).toBeDefined();
+  });
+
+  it('puts the old web server back and opens the gate when the proxy on the port cannot be verified', async () => {
+    const t = lab({ proxyOnPortWorks: false });
+    const e = env(t);
+    await expect(dnsStepRunner(e)(cutover, () => {})).rejects.toThrow(/does not return the new host's page/);
+    const runs = t.runsOn(old);
+    const stopAt = runs.findIndex((a) => a[0] === 'systemctl' && a[1] === 'stop');
+    const startAt = runs.findIndex((a) => a[0] === 'systemctl' && a[1] === 'start');
+    expect(stopAt).toBeGreaterThan(0);
+    expect(startAt).toBeGreaterThan(stopAt);
+    expect(runs.at(-1)).toEqual(['tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+    expect(e.store.read()?.cutoverAt).toBeUndefined();
+  });
+});
