@@ -1,5 +1,6 @@
 // baton.yml for the lab as it is now: the committed template with its clusters filled from
-// /run/baton-lab/lab.json, so 2 or 18 hosts per cluster need no hand-edited file.
+// /run/baton-lab/lab.json, so 2 or 18 hosts per cluster need no hand-edited file; the balancer
+// (and the internal names' ports) switched to the driver asked for.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { repoRoot } from './repo-root.js';
@@ -8,6 +9,33 @@ const TEMPLATE = `${repoRoot()}/test/lab/baton.haproxy.yml`;
 
 interface LabJson {
   hosts: { name: string; role: string; cluster?: 'a' | 'b' }[];
+  balancer: { host: string; address: string; apache: { port: number; balancer: string; manager: string }; nginx: { port: number; upstream: string; upstreamFile: string; pidFile: string } };
+}
+
+export type LabDriver = 'haproxy' | 'apache' | 'nginx';
+
+/** Where the lab's public frontend of each balancer listens. */
+export function publicPort(driver: LabDriver): number {
+  return { haproxy: 80, apache: 8080, nginx: 8088 }[driver];
+}
+
+/** The overrides that point the HAProxy template at another of lb's balancers (same members, same clusters). */
+export function driverOverrides(driver: LabDriver): [string[], unknown][] {
+  if (driver === 'haproxy') return [];
+  const lab = JSON.parse(readFileSync('/run/baton-lab/lab.json', 'utf8')) as LabJson;
+  const b = lab.balancer;
+  const common = { host: b.host, drainTimeout: '30s' };
+  const balancer =
+    driver === 'apache'
+      ? { driver, ...common, backend: b.apache.balancer, managerUrl: `http://${b.address}:${b.apache.port}${b.apache.manager}`, configFile: '/etc/apache2/sites-enabled/baton.conf' }
+      : { driver, ...common, backend: b.nginx.upstream, upstreamFile: b.nginx.upstreamFile, pidFile: b.nginx.pidFile };
+  const port = publicPort(driver);
+  return [
+    [['balancer'], balancer],
+    // Smoke checks through the internal names must reach this balancer, not HAProxy on :80.
+    [['clusters', 'a', 'internal'], `http://prod-a.baton.test:${port}`],
+    [['clusters', 'b', 'internal'], `http://prod-b.baton.test:${port}`],
+  ];
 }
 
 /** Write the lab's baton.yml (optionally with overrides at key paths) and return its path. */

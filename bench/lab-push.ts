@@ -10,6 +10,11 @@ export const ROOT = repoRoot();
 export const LAB_CONFIG = `${ROOT}/test/lab/baton.haproxy.yml`;
 export const PUBLIC_URL = 'http://10.213.7.2/';
 
+/** The public frontend of the balancer `configFile` drives (HAProxy :80, Apache :8080, nginx :8088). */
+export function publicUrlOf(port: number): string {
+  return `http://10.213.7.2:${port}/`;
+}
+
 export interface PushMeasurement {
   tag: string;
   exitCode: number;
@@ -18,6 +23,8 @@ export interface PushMeasurement {
   forwardSeconds?: number;
   reversalSeconds?: number;
   outcome?: string;
+  /** What a failed push said (its --json error message). */
+  error?: string;
   load: LoadReport;
   redispatches: number;
   retries: number;
@@ -50,10 +57,10 @@ async function counters(configFile: string) {
 }
 
 /** Run `command` (argv) under load and return what the client and the balancer saw. */
-export async function underLoad(argv: string[], shape: LoadShape, configFile = LAB_CONFIG): Promise<{ exitCode: number; seconds: number; stdout: string; load: LoadReport; redispatches: number; retries: number; http5xx: number }> {
+export async function underLoad(argv: string[], shape: LoadShape, configFile = LAB_CONFIG, url = PUBLIC_URL): Promise<{ exitCode: number; seconds: number; stdout: string; load: LoadReport; redispatches: number; retries: number; http5xx: number }> {
   const before = await counters(configFile);
-  const fast = startLoad({ url: PUBLIC_URL, seconds: 3600, concurrency: shape.concurrency, timeout: 15_000 });
-  const slow = startLoad({ url: PUBLIC_URL, seconds: 3600, concurrency: shape.slowClients, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000 });
+  const fast = startLoad({ url, seconds: 3600, concurrency: shape.concurrency, timeout: 15_000 });
+  const slow = startLoad({ url, seconds: 3600, concurrency: shape.slowClients, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000 });
   await sleep(shape.padSeconds * 1000);
   const t0 = performance.now();
   const { code, stdout } = await run(argv);
@@ -73,12 +80,14 @@ export async function underLoad(argv: string[], shape: LoadShape, configFile = L
 }
 
 /** `baton push TAG` as a user runs it, timed from the command's start to its end. */
-export async function measurePush(tag: string, shape: LoadShape, configFile = LAB_CONFIG): Promise<PushMeasurement> {
-  const r = await underLoad(['node', `${ROOT}/bin/run.js`, 'push', tag, '-c', configFile, '--json'], shape, configFile);
+export async function measurePush(tag: string, shape: LoadShape, configFile = LAB_CONFIG, url = PUBLIC_URL): Promise<PushMeasurement> {
+  const r = await underLoad(['node', `${ROOT}/bin/run.js`, 'push', tag, '-c', configFile, '--json'], shape, configFile, url);
   let parsed: { forwardMs?: number; reversalMs?: number; outcome?: string } = {};
+  let error: string | undefined;
   try {
-    const json = JSON.parse(r.stdout) as typeof parsed & { error?: { result?: typeof parsed } };
+    const json = JSON.parse(r.stdout) as typeof parsed & { error?: { message?: string; result?: typeof parsed } };
     parsed = json.error?.result ?? json;
+    error = json.error?.message;
   } catch {
     // a failed push prints its error as JSON too; anything else stays unparsed
   }
@@ -89,6 +98,7 @@ export async function measurePush(tag: string, shape: LoadShape, configFile = LA
     ...(parsed.forwardMs !== undefined ? { forwardSeconds: round(parsed.forwardMs / 1000) } : {}),
     ...(parsed.reversalMs !== undefined ? { reversalSeconds: round(parsed.reversalMs / 1000) } : {}),
     ...(parsed.outcome ? { outcome: parsed.outcome } : {}),
+    ...(error !== undefined && r.exitCode !== 0 ? { error } : {}),
     load: r.load,
     redispatches: r.redispatches,
     retries: r.retries,
@@ -97,8 +107,8 @@ export async function measurePush(tag: string, shape: LoadShape, configFile = LA
 }
 
 /** Push without load (to set the starting release). */
-export async function quietPush(tag: string, configFile = LAB_CONFIG): Promise<number> {
-  return (await run(['node', `${ROOT}/bin/run.js`, 'push', tag, '-c', configFile])).code;
+export async function quietPush(tag: string, configFile = LAB_CONFIG, extra: string[] = []): Promise<number> {
+  return (await run(['node', `${ROOT}/bin/run.js`, 'push', tag, '-c', configFile, ...extra])).code;
 }
 
 function run(argv: string[]): Promise<{ code: number; stdout: string }> {

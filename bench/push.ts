@@ -1,9 +1,11 @@
-// npm run bench:push -- [--per-cluster N] [--concurrency N] [--slow-clients N] [--pad SECONDS]
-// Pushes v1→v2 and v3-broken under load with baton, and the same push with a hand-written shell
-// script side by side; prints failed requests, balancer retries/redispatches and seconds as JSON.
+// npm run bench:push -- [--driver haproxy|apache|nginx] [--per-cluster N] [--concurrency N] [--slow-clients N] [--pad SECONDS]
+// Pushes v1→v2 and v3-broken under load with baton through the chosen balancer of the lab, and
+// (HAProxy only: the script drains through its runtime API) the same push with a hand-written
+// shell script side by side; prints failed requests, the balancer's own retries/redispatches
+// (from the driver's counters()) and seconds as JSON, in the same shape for every driver.
 import { parseArgs } from 'node:util';
-import { writeLabConfig } from './lab-config.js';
-import { DEFAULT_LOAD, ROOT, labUp, measurePush, quietPush, round, underLoad } from './lab-push.js';
+import { driverOverrides, type LabDriver, publicPort, writeLabConfig } from './lab-config.js';
+import { DEFAULT_LOAD, ROOT, labUp, measurePush, publicUrlOf, quietPush, round, underLoad } from './lab-push.js';
 
 const { values } = parseArgs({
   options: {
@@ -14,21 +16,27 @@ const { values } = parseArgs({
     driver: { type: 'string', default: 'haproxy' },
   },
 });
-if (values.driver !== 'haproxy') throw new Error(`driver ${values.driver}: only haproxy is measured so far`);
+const DRIVERS: readonly LabDriver[] = ['haproxy', 'apache', 'nginx'];
+if (!DRIVERS.includes(values.driver as LabDriver)) throw new Error(`--driver ${values.driver}: expected one of ${DRIVERS.join(', ')}`);
+const driver = values.driver as LabDriver;
+const url = publicUrlOf(publicPort(driver));
 const perCluster = Number(values['per-cluster']);
 const shape = { concurrency: Number(values.concurrency), slowClients: Number(values['slow-clients']), padSeconds: Number(values.pad) };
 
 labUp(perCluster);
-const config = writeLabConfig();
+const config = writeLabConfig(`/run/baton-lab/baton.${driver}.bench.yml`, driverOverrides(driver));
 if ((await quietPush('v1', config)) !== 0) throw new Error('could not set the lab to v1 before measuring');
 
-const push = await measurePush('v2', shape, config);
-const broken = await measurePush('v3-broken', shape, config);
-// The baseline goes back v2 → v1: the same amount of work in the other direction.
-const baseline = await underLoad(['bash', `${ROOT}/bench/baseline-push.sh`, 'v1'], shape, config);
+const push = await measurePush('v2', shape, config, url);
+const broken = await measurePush('v3-broken', shape, config, url);
+// The baseline goes back v2 → v1: the same amount of work in the other direction. It drains
+// through HAProxy's runtime API, so for another driver it would not drain the balancer measured.
+const baseline = driver === 'haproxy' ? await underLoad(['bash', `${ROOT}/bench/baseline-push.sh`, 'v1'], shape, config, url) : undefined;
+// Without the baseline, put the lab back on v1 ourselves (after measuring: the figures stand either way).
+const resetExitCode = baseline ? baseline.exitCode : await quietPush('v1', config);
 
 const result = {
-  driver: 'haproxy',
+  driver,
   hostsPerCluster: perCluster,
   load: shape,
   requests: push.load.requests,
@@ -36,18 +44,20 @@ const result = {
   redispatches: push.redispatches + push.retries,
   pushSeconds: push.seconds,
   reversalSeconds: broken.reversalSeconds ?? null,
-  baselineSeconds: baseline.seconds,
-  ratio: round(push.seconds / baseline.seconds),
+  baselineSeconds: baseline?.seconds ?? null,
+  ratio: baseline ? round(push.seconds / baseline.seconds) : null,
   broken: {
     exitCode: broken.exitCode,
     outcome: broken.outcome,
+    ...(broken.error !== undefined ? { error: broken.error } : {}),
     seconds: broken.seconds,
     requests: broken.load.requests,
     failed: broken.load.failed,
     redispatches: broken.redispatches + broken.retries,
     byVersion: broken.load.byVersion,
   },
-  push: { exitCode: push.exitCode, forwardSeconds: push.forwardSeconds, failures: push.load.failures, latencyMs: push.load.latencyMs, byVersion: push.load.byVersion, http5xx: push.http5xx },
-  baseline: { exitCode: baseline.exitCode, requests: baseline.load.requests, failed: baseline.load.failed, redispatches: baseline.redispatches + baseline.retries },
+  push: { exitCode: push.exitCode, ...(push.error !== undefined ? { error: push.error } : {}), forwardSeconds: push.forwardSeconds, failures: push.load.failures, latencyMs: push.load.latencyMs, byVersion: push.load.byVersion, http5xx: push.http5xx },
+  resetExitCode,
+  baseline: baseline ? { exitCode: baseline.exitCode, requests: baseline.load.requests, failed: baseline.load.failed, redispatches: baseline.redispatches + baseline.retries } : null,
 };
 console.log(JSON.stringify(result, null, 2));
