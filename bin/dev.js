@@ -4,5 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { execute } from '@oclif/core';
 
-execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: 'inherit' });
+const root = fileURLToPath(new URL('..', import.meta.url));
+execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+execFileSync('node', ['scripts/manifest.mjs'], { cwd: root, stdio: 'ignore' });
 await execute({ dir: import.meta.url });

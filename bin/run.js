@@ -1,4 +1,18 @@
 #!/usr/bin/env node
+import { existsSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execute } from '@oclif/core';
+
+// oclif.manifest.json (written by `npm run build`) saves ~0.3 s a run; one older than the
+// compiled commands would hide new ones, so it is dropped and oclif reads the commands instead.
+const root = fileURLToPath(new URL('..', import.meta.url));
+const manifest = join(root, 'oclif.manifest.json');
+if (existsSync(manifest)) {
+  const newest = (dir) =>
+    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
+  const commands = join(root, 'dist', 'commands');
+  if (!existsSync(commands) || newest(commands) > statSync(manifest).mtimeMs) unlinkSync(manifest);
+}
 
 await execute({ dir: import.meta.url });

@@ -3,30 +3,45 @@ import { BatonCommand } from '../src/cli/base-command.js';
 import { raiseForOutcome, reporterFor, summary } from '../src/cli/run-plan.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
+import { UserError } from '../src/errors.js';
 import { applyPlan, planPush } from '../src/release/push.js';
+import { findResumable, resumeRun } from '../src/release/resume.js';
 import { resultText } from '../src/render/plan.js';
 
 export default class Push extends BatonCommand {
   static override summary = 'Plan and carry out a blue/green push of TAG in one step (for CI).';
   static override description =
-    'Resolves TAG, observes production, builds the plan and applies it: stage everywhere, then per cluster drain, wait, activate, smoke-check, return to the pool. Reverses by itself when a step fails.';
-  static override examples = ['<%= config.bin %> push v2.3.1', '<%= config.bin %> push v2.3.1 --hold   # stop after the first cluster flips', '<%= config.bin %> push v2.3.1 --json -c deploy/baton.yml'];
-  static override args = { tag: Args.string({ description: 'git tag to deploy', required: true }) };
+    'Resolves TAG, observes production, builds the plan and applies it: per cluster drain, wait, activate, smoke-check, return to the pool (the release is staged on every host while the first drain runs). Reverses by itself when a step fails. --hold stops after the first cluster flips, with the other still on the old release (the instant-rollback window); --continue finishes a held push.';
+  static override examples = [
+    '<%= config.bin %> push v2.3.1',
+    '<%= config.bin %> push v2.3.1 --hold   # stop after the first cluster flips',
+    '<%= config.bin %> push --continue      # finish the held push',
+    '<%= config.bin %> push v2.3.1 --json -c deploy/baton.yml',
+  ];
+  static override args = { tag: Args.string({ description: 'git tag to deploy (not with --continue)' }) };
   static override flags = {
-    hold: Flags.boolean({ description: 'stop after the first cluster is back in the pool (the instant-rollback window)' }),
+    hold: Flags.boolean({ description: 'stop after the first cluster is back in the pool (the instant-rollback window)', exclusive: ['continue'] }),
+    continue: Flags.boolean({ description: 'finish the newest held push' }),
     first: Flags.string({ description: 'cluster to push first', options: ['a', 'b'], default: 'a' }),
   };
 
   async run() {
     const { args, flags } = await this.parse(Push);
+    if (flags.continue === Boolean(args.tag)) throw new UserError(flags.continue ? '--continue takes no TAG: it finishes the held push' : 'push needs a TAG (or --continue)');
     const config = await loadConfig(flags.config);
     const session = openSession(config);
     try {
-      const { plan, observation } = await planPush(session, args.tag, { first: flags.first as 'a' | 'b' });
-      const result = await applyPlan(session, plan, { reporter: reporterFor(plan, this.jsonEnabled()), hold: flags.hold, fresh: observation });
+      let result;
+      if (flags.continue) {
+        const held = findResumable(config.dir, { heldOnly: true });
+        result = await resumeRun(session, held, reporterFor(held.plan, this.jsonEnabled()));
+      } else {
+        const { plan, observation } = await planPush(session, args.tag as string, { first: flags.first as 'a' | 'b' });
+        result = await applyPlan(session, plan, { reporter: reporterFor(plan, this.jsonEnabled()), hold: flags.hold, fresh: observation });
+      }
       if (!this.jsonEnabled()) this.log(resultText(result));
       raiseForOutcome(result);
-      return { ...summary(result), plan: plan.hash };
+      return summary(result);
     } finally {
       await session.close();
     }

@@ -33,7 +33,7 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
     releases: newRelease,
     undo: unstageUndo(observed.hosts, release),
   };
-  const [firstSteps, secondSteps] = order.map((c) => clusterSteps(c, hostsOf(c), release, config)) as [Step[], Step[]];
+  const [firstSteps, secondSteps] = order.map((c) => clusterSteps(c, hostsOf(c), newRelease, config)) as [Step[], Step[]];
   const forward: Step[] = [
     { id: 'lock', kind: 'lock', title: `take the release lock on ${config.balancer.host}`, undo: [{ id: 'undo-lock', kind: 'unlock', title: 'release the lock', undo: [] }] },
     // drain, stage, then wait: staging needs no drain, but doing it while requests finish saves the time.
@@ -57,27 +57,32 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
   return { ...partial, hash: planHash(partial) };
 }
 
-function clusterSteps(c: ClusterId, hosts: ObservedHost[], release: Release, config: Config): Step[] {
+/**
+ * Drain, wait, activate each host's target release, smoke, ready: one cluster's part of a push or
+ * a rollback. Only members in the pool now are drained; `poolAfter` (default: those same members)
+ * are the ones returned to it, so a member an operator put in maintenance stays there.
+ */
+export function clusterSteps(c: ClusterId, hosts: ObservedHost[], targets: Record<string, string>, config: Config, poolAfter?: string[]): Step[] {
   const names = hosts.map((h) => h.host);
-  const members = hosts.map((h) => h.member);
   const inPool = hosts.filter((h) => h.memberState === 'ready').map((h) => h.member);
+  const members = poolAfter ?? inPool;
   const previous = Object.fromEntries(hosts.filter((h) => h.release).map((h) => [h.host, h.release as string]));
   const label = `cluster ${c} (${config.clusters[c].internal})`;
-  const drain = (id: string): Step => ({ id, kind: 'drain', title: `drain ${label}: ${members.join(', ')}`, cluster: c, members, undo: [] });
-  const wait = (id: string): Step => ({ id, kind: 'wait-drain', title: `wait for in-flight requests on ${label} to finish`, cluster: c, members, undo: [] });
+  const drain = (id: string, which: string[]): Step => ({ id, kind: 'drain', title: `drain ${label}: ${which.join(', ') || 'nothing in the pool'}`, cluster: c, members: which, undo: [] });
+  const wait = (id: string, which: string[]): Step => ({ id, kind: 'wait-drain', title: `wait for in-flight requests on ${label} to finish`, cluster: c, members: which, undo: [] });
   return [
     {
-      ...drain(`drain-${c}`),
+      ...drain(`drain-${c}`, inPool),
       undo: inPool.length ? [{ id: `undo-drain-${c}`, kind: 'ready', title: `return ${inPool.join(', ')} to the pool`, cluster: c, members: inPool, undo: [] }] : [],
     },
-    wait(`wait-drain-${c}`),
+    wait(`wait-drain-${c}`, inPool),
     {
       id: `activate-${c}`,
       kind: 'activate',
-      title: `switch ${label} to ${release.dir}, restart, wait for local health`,
+      title: `switch ${label} to ${describeReleases(pick(targets, names))}, restart, wait for local health`,
       cluster: c,
       hosts: names,
-      releases: Object.fromEntries(names.map((h) => [h, release.dir])),
+      releases: pick(targets, names),
       undo: Object.keys(previous).length
         ? [{ id: `undo-activate-${c}`, kind: 'activate', title: `switch ${label} back to ${describeReleases(previous)}, restart`, cluster: c, hosts: Object.keys(previous), releases: previous, undo: [] }]
         : [],
@@ -86,11 +91,14 @@ function clusterSteps(c: ClusterId, hosts: ObservedHost[], release: Release, con
     {
       id: `ready-${c}`,
       kind: 'ready',
-      title: `return ${label} to the pool`,
+      title: `return ${label} to the pool: ${members.join(', ') || 'no member was in it'}`,
       cluster: c,
       members,
-      undo: [drain(`undo-ready-${c}`), wait(`undo-ready-wait-${c}`)],
+      undo: [drain(`undo-ready-${c}`, members), wait(`undo-ready-wait-${c}`, members)],
     },
+    ...(config.watch
+      ? [{ id: `watch-${c}`, kind: 'watch' as const, title: `watch the public backend's 5xx share for ${config.watch.duration / 1000}s (at most ${config.watch.max5xxRatio * 100}%)`, cluster: c, undo: [] }]
+      : []),
   ];
 }
 
@@ -101,7 +109,11 @@ function unstageUndo(hosts: ObservedHost[], release: Release): Step[] {
   return [{ id: 'undo-stage', kind: 'unstage', title: `remove ${release.dir} where it was staged`, hosts: removable, releases: Object.fromEntries(removable.map((h) => [h, release.dir])), undo: [] }];
 }
 
-function describeReleases(byHost: Record<string, string>): string {
+export function describeReleases(byHost: Record<string, string>): string {
   const distinct = [...new Set(Object.values(byHost))];
-  return distinct.length === 1 ? (distinct[0] as string) : `each host's previous release (${distinct.join(', ')})`;
+  return distinct.length === 1 ? (distinct[0] as string) : `each host's own release (${distinct.join(', ')})`;
+}
+
+function pick(byHost: Record<string, string>, hosts: readonly string[]): Record<string, string> {
+  return Object.fromEntries(hosts.filter((h) => byHost[h]).map((h) => [h, byHost[h] as string]));
 }

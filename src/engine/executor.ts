@@ -27,6 +27,8 @@ export interface ExecuteOptions {
   reporter: Reporter;
   /** Stop (successfully) after this step: `push --hold`. */
   holdAfter?: string;
+  /** Steps an earlier, interrupted process of this run completed: a failure now undoes them too. */
+  alreadyDone?: readonly Step[];
 }
 
 // A lock step that failed changed nothing: someone else holds it.
@@ -35,7 +37,7 @@ const UNDO_WHEN_FAILED = new Set(['stage', 'drain', 'activate', 'ready', 'unstag
 export async function execute(opts: ExecuteOptions): Promise<ExecutionResult> {
   const { steps } = opts;
   const started = Date.now();
-  const done: Step[] = [];
+  const done: Step[] = [...(opts.alreadyDone ?? [])];
   for (const step of steps) {
     const error = await runOne(step, 'forward', opts);
     if (error) {

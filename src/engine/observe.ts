@@ -1,6 +1,6 @@
 // Observe the live state a plan is made from and apply re-checks: which member each host is,
 // its state in the pool, and the release `current` points at on each host.
-import type { Balancer } from '../balancers/types.js';
+import type { Balancer, Member } from '../balancers/types.js';
 import { matchMembers, type Membership } from '../balancers/membership.js';
 import { allHosts, type Config } from '../config/config.js';
 import type { ObservedHost, ObservedState } from '../model/plan.js';
@@ -20,16 +20,28 @@ export async function observe(
   /** Where a configured host name points (ssh_config HostName): how hosts are matched to members by address. */
   addressOf: (host: string) => Promise<string[]>,
 ): Promise<Observation> {
-  const paths = appPaths(config.app.path);
   // The balancer and every host at once: this also opens the connections the push reuses.
-  const [members, releases] = await Promise.all([
-    balancer.members(),
-    forEachHost(
-      allHosts(config).map((h) => h.host),
-      config.ssh.concurrency,
-      async (host) => (await transports.get(host).run(readCurrent(paths))).stdout.trim() || null,
-    ),
-  ]);
+  const [members, releases] = await Promise.all([balancer.members(), readReleases(config, transports)]);
+  return assemble(config, members, releases, addressOf);
+}
+
+/** The release `current` points at on every configured host. */
+export function readReleases(config: Config, transports: Transports): Promise<Map<string, string | null>> {
+  const paths = appPaths(config.app.path);
+  return forEachHost(
+    allHosts(config).map((h) => h.host),
+    config.ssh.concurrency,
+    async (host) => (await transports.get(host).run(readCurrent(paths))).stdout.trim() || null,
+  );
+}
+
+/** The observation from the balancer's members and the hosts' releases (read, or known from a journal). */
+export async function assemble(
+  config: Config,
+  members: Member[],
+  releases: ReadonlyMap<string, string | null>,
+  addressOf: (host: string) => Promise<string[]>,
+): Promise<Observation> {
   const membership = await matchMembers(config.clusters, members, { backend: config.balancer.backend, resolve: config.resolve, lookup: addressOf });
   const byName = new Map(members.map((m) => [m.name, m]));
   const matches = [...membership.a.map((m) => ({ ...m, cluster: 'a' as const })), ...membership.b.map((m) => ({ ...m, cluster: 'b' as const }))];

@@ -20,13 +20,15 @@ export interface RunState {
   /** The last step that failed, if any. */
   failed?: { step: string; phase: 'forward' | 'reverse'; error: string };
   reversing: boolean;
+  /** The undo steps the reversal set out to run, newest first. */
+  reversalSteps: string[];
   /** Steps the plan had, in order (from run-begin). */
   steps: string[];
 }
 
 export function replay(records: readonly JournalRecord[]): RunState {
   const first = records[0];
-  const state: RunState = { run: first?.run ?? '', startedAt: first?.ts ?? '', completed: [], reversed: [], reversing: false, steps: [] };
+  const state: RunState = { run: first?.run ?? '', startedAt: first?.ts ?? '', completed: [], reversed: [], reversing: false, reversalSteps: [], steps: [] };
   for (const r of records) {
     switch (r.event) {
       case 'run-begin':
@@ -45,6 +47,7 @@ export function replay(records: readonly JournalRecord[]): RunState {
         break;
       case 'reversal-begin':
         state.reversing = true;
+        state.reversalSteps = r.steps;
         break;
       case 'run-end':
         state.outcome = r.outcome;

@@ -16,7 +16,8 @@ export type StepKind =
   | 'wait-drain'
   | 'activate'
   | 'smoke'
-  | 'ready';
+  | 'ready'
+  | 'watch';
 
 export interface Step {
   /** Stable id within the plan, e.g. `drain-a`. */
@@ -73,6 +74,8 @@ export interface Rehearsal {
 
 export interface Plan {
   format: typeof PLAN_FORMAT;
+  /** What the plan does: deploy a new release, or return to the one that ran before (absent: push). */
+  kind?: 'push' | 'rollback';
   app: string;
   release: Release;
   createdAt: string;
@@ -97,8 +100,8 @@ export function observedDigest(state: ObservedState): string {
 }
 
 export function planHash(plan: Omit<Plan, 'hash'>): string {
-  const { format, app, release, createdAt, createdBy, observed, observedDigest: od, forward } = plan;
-  return digest({ format, app, release, createdAt, createdBy, observed, observedDigest: od, forward });
+  const { format, kind, app, release, createdAt, createdBy, observed, observedDigest: od, forward } = plan;
+  return digest({ format, ...(kind ? { kind } : {}), app, release, createdAt, createdBy, observed, observedDigest: od, forward });
 }
 
 /** The whole reverse plan: every forward step's undo, newest first. */

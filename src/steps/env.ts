@@ -11,6 +11,10 @@ export interface StepEnv {
   balancer: Balancer;
   lock: ReleaseLock;
   lockOwner: Omit<LockDetails, 'since' | 'expires'>;
+  /** A run whose lock may be taken over (the interrupted run being rolled back). */
+  takeOverLockOf?: string;
+  /** The command took the lock already (while it looked at production). */
+  preLocked?: boolean;
   release: Release;
   /** Local path of the release archive (made by `git archive`) that stage uploads. */
   artifact: string;

@@ -7,6 +7,7 @@ import { runLock, runUnlock } from './lock.js';
 import { runDrain, runReady, runWaitDrain } from './pool.js';
 import { runSmokeStep } from './smoke.js';
 import { runStage, runUnstage } from './stage.js';
+import { runWatch } from './watch.js';
 
 export function stepRunner(env: StepEnv, plan: { forward: readonly Step[] }) {
   // Releases the undo steps would switch back to must survive pruning (done while staging).
@@ -35,6 +36,8 @@ export function stepRunner(env: StepEnv, plan: { forward: readonly Step[] }) {
         return runSmokeStep(step, env);
       case 'ready':
         return runReady(step, env, progress);
+      case 'watch':
+        return runWatch(env, progress);
     }
   };
 }

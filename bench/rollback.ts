@@ -1,0 +1,58 @@
+// npm run bench:rollback -- [--per-cluster N] [--concurrency N] [--slow-clients N]
+// Warm rollback (a held push: the other cluster still runs the old release) and cold rollback
+// (both clusters on the new release), each under load; prints seconds and failed requests as JSON.
+// `warm` / `cold`: seconds from the command's start until every new request goes to the old
+// release (the journal's timestamp of the drain that moves the last traffic off the new one).
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { readJournal } from '../src/engine/journal.js';
+import { writeLabConfig } from './lab-config.js';
+import { DEFAULT_LOAD, ROOT, labUp, quietPush, round, underLoad } from './lab-push.js';
+
+const { values } = parseArgs({
+  options: {
+    'per-cluster': { type: 'string', default: '2' },
+    concurrency: { type: 'string', default: String(DEFAULT_LOAD.concurrency) },
+    'slow-clients': { type: 'string', default: String(DEFAULT_LOAD.slowClients) },
+    pad: { type: 'string', default: String(DEFAULT_LOAD.padSeconds) },
+  },
+});
+const shape = { concurrency: Number(values.concurrency), slowClients: Number(values['slow-clients']), padSeconds: Number(values.pad) };
+labUp(Number(values['per-cluster']));
+const config = writeLabConfig();
+
+async function rollback(setup: string[]) {
+  for (const args of [['v1'], setup]) {
+    if ((await quietPush(args[0] as string, config, args.slice(1))) !== 0) throw new Error(`could not prepare the lab: push ${args.join(' ')}`);
+  }
+  // The command notes its own start (ms since the epoch) the instant before node starts.
+  const stamp = join(mkdtempSync(join(tmpdir(), 'baton-bench-')), 'started');
+  const argv = ['sh', '-c', 'date +%s%3N > "$1"; shift; exec "$@"', 'sh', stamp, 'node', `${ROOT}/bin/run.js`, 'rollback', '--yes', '--json', '-c', config];
+  const r = await underLoad(argv, shape, config);
+  const json = JSON.parse(r.stdout) as { outcome?: string; journal?: string; warm?: boolean };
+  if (r.exitCode !== 0 || !json.journal) throw new Error(`rollback failed (exit ${r.exitCode}): ${r.stdout}`);
+  const drains = readJournal(json.journal).filter((e) => e.event === 'step-ok' && 'step' in e && e.step.startsWith('drain-'));
+  const trafficBack = (new Date(drains.at(-1)?.ts ?? 0).getTime() - Number(readFileSync(stamp, 'utf8'))) / 1000;
+  return { warm: json.warm, trafficBackSeconds: round(trafficBack), seconds: r.seconds, requests: r.load.requests, failed: r.load.failed, failures: r.load.failures, redispatches: r.redispatches + r.retries, byVersion: r.load.byVersion };
+}
+
+const warm = await rollback(['v2', '--hold']);
+const cold = await rollback(['v2']);
+console.log(
+  JSON.stringify(
+    {
+      hostsPerCluster: Number(values['per-cluster']),
+      load: shape,
+      warm: warm.trafficBackSeconds,
+      cold: cold.trafficBackSeconds,
+      requests: warm.requests + cold.requests,
+      failed: warm.failed + cold.failed,
+      redispatches: warm.redispatches + cold.redispatches,
+      runs: { warm, cold },
+    },
+    null,
+    2,
+  ),
+);

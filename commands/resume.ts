@@ -1,0 +1,35 @@
+import { Flags } from '@oclif/core';
+import { BatonCommand } from '../src/cli/base-command.js';
+import { raiseForOutcome, reporterFor, summary } from '../src/cli/run-plan.js';
+import { loadConfig } from '../src/config/load.js';
+import { openSession } from '../src/engine/session.js';
+import { findResumable, remainingSteps, resumeRun } from '../src/release/resume.js';
+import { resultText } from '../src/render/plan.js';
+
+export default class Resume extends BatonCommand {
+  static override summary = 'Continue a push that was interrupted (or held) from its journal: the pending step runs again, then the rest.';
+  static override examples = ['<%= config.bin %> resume', '<%= config.bin %> resume --run 20261127T200102Z-k3j2hq'];
+  static override flags = { run: Flags.string({ description: 'run id to resume (default: the newest interrupted or held run)' }) };
+
+  async run() {
+    const { flags } = await this.parse(Resume);
+    const config = await loadConfig(flags.config);
+    const record = findResumable(config.dir, flags.run ? { run: flags.run } : {});
+    const { remaining, reversal } = remainingSteps(record);
+    if (!this.jsonEnabled()) {
+      const pending = record.state.pending;
+      this.logToStderr(
+        `resuming run ${record.run} (${record.plan.release.tag}, by ${record.state.by ?? '?'})${pending ? `: pending step ${pending.step} (${pending.title}) runs again` : ''}${reversal ? ', finishing its reversal' : ''}\nthen: ${remaining.map((s) => s.id).join(', ')}`,
+      );
+    }
+    const session = openSession(config);
+    try {
+      const result = await resumeRun(session, record, reporterFor(record.plan, this.jsonEnabled()));
+      if (!this.jsonEnabled()) this.log(resultText(result));
+      raiseForOutcome(result);
+      return summary(result);
+    } finally {
+      await session.close();
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import { Flags } from '@oclif/core';
+import { BatonCommand } from '../src/cli/base-command.js';
+import { confirm } from '../src/cli/confirm.js';
+import { raiseForOutcome, reporterFor, summary } from '../src/cli/run-plan.js';
+import { loadConfig } from '../src/config/load.js';
+import { openSession } from '../src/engine/session.js';
+import { carryOutRollback, proposeRollback } from '../src/release/rollback.js';
+import { planText, resultText } from '../src/render/plan.js';
+
+export default class Rollback extends BatonCommand {
+  static override summary = 'Return production to the release that ran before, with the same drain / smoke / flip discipline as a push.';
+  static override description =
+    'Shows first what it will do: the release it returns to, the steps, and whether the other cluster still runs it (warm: one balancer change) or not (cold: cluster by cluster). Never lands on a release marked bad; the release left behind is marked bad. Asks for confirmation only on a TTY.';
+  static override examples = ['<%= config.bin %> rollback', '<%= config.bin %> rollback --dry-run', '<%= config.bin %> rollback --yes --json'];
+  static override flags = {
+    yes: Flags.boolean({ char: 'y', description: 'do not ask for confirmation on a TTY' }),
+    'dry-run': Flags.boolean({ description: 'only show what the rollback would do' }),
+  };
+
+  async run() {
+    const { flags } = await this.parse(Rollback);
+    const session = openSession(await loadConfig(flags.config));
+    try {
+      // Without a question to ask, the lock is taken while production is observed: seconds count here.
+      const asks = !flags.yes && !flags['dry-run'] && process.stdin.isTTY;
+      const p = await proposeRollback(session, { lockEarly: !asks && !flags['dry-run'] });
+      const shown = { summary: p.summary, source: p.source, warm: p.plan.warm, targets: p.targets, from: p.from, steps: p.plan.forward.map((s) => s.title) };
+      if (!this.jsonEnabled()) this.logToStderr(`${p.summary}\nreturning to ${p.source}\n\n${planText(p.plan)}\n`);
+      if (!p.plan.forward.length || flags['dry-run']) {
+        if (p.locked) await session.lock.release(p.run);
+        return { ...shown, outcome: flags['dry-run'] ? 'dry-run' : 'nothing-to-do' };
+      }
+      if (!flags.yes && !(await confirm('roll back now?'))) return { ...shown, outcome: 'cancelled' };
+      const result = await carryOutRollback(session, p, reporterFor(p.plan, this.jsonEnabled()));
+      if (!this.jsonEnabled()) this.log(resultText(result));
+      raiseForOutcome(result);
+      return { ...shown, ...summary(result) };
+    } finally {
+      await session.close();
+    }
+  }
+}

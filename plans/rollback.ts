@@ -1,0 +1,75 @@
+// Rollback: converge production on the releases that ran before, with the push's own drain /
+// smoke / flip discipline. Clusters out of the pool go first; a cluster already on its target
+// and in the pool is left alone — when one is (a held or interrupted push), the rollback is
+// warm: draining the other side puts all traffic back on the old release in one balancer change.
+import type { ClusterId, Config } from '../src/config/config.js';
+import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
+import { PLAN_FORMAT, observedDigest, planHash } from '../src/model/plan.js';
+import { clusterSteps, describeReleases } from './blue-green.js';
+
+export interface RollbackInput {
+  config: Config;
+  observed: ObservedState;
+  /** The release each host returns to. */
+  targets: Record<string, string>;
+  /** Members that belong in the pool at the end (default: those in it now, and those a push drained). */
+  poolAfter?: string[];
+  createdBy: string;
+  now?: Date;
+}
+
+export interface RollbackPlan extends Plan {
+  /** Some cluster already serves the target releases: traffic returns with one balancer change. */
+  warm: boolean;
+  /** Clusters that need no work. */
+  untouched: ClusterId[];
+}
+
+export function buildRollbackPlan(input: RollbackInput): RollbackPlan {
+  const { config, observed, targets } = input;
+  const hostsOf = (c: ClusterId) => observed.hosts.filter((h) => h.cluster === c);
+  const inPool = (hs: ObservedHost[]) => hs.every((h) => h.memberState === 'ready' || (input.poolAfter ? !input.poolAfter.includes(h.member) : h.memberState === 'maint'));
+  const atTarget = (hs: ObservedHost[]) => hs.every((h) => !targets[h.host] || h.release === targets[h.host]);
+  const clusters: ClusterId[] = ['a', 'b'];
+  const done = clusters.filter((c) => inPool(hostsOf(c)) && atTarget(hostsOf(c)));
+  const todo = clusters.filter((c) => !done.includes(c)).sort((x, y) => Number(inPool(hostsOf(x))) - Number(inPool(hostsOf(y))));
+
+  const forward: Step[] = [];
+  if (todo.length) {
+    forward.push({ id: 'lock', kind: 'lock', title: `take the release lock on ${config.balancer.host}`, undo: [{ id: 'undo-lock', kind: 'unlock', title: 'release the lock', undo: [] }] });
+    for (const c of todo) {
+      const hosts = hostsOf(c);
+      const needSwitch = Object.fromEntries(hosts.filter((h) => targets[h.host] && h.release !== targets[h.host]).map((h) => [h.host, targets[h.host] as string]));
+      // Hosts already on their target keep running: no restart for nothing.
+      const pool = hosts.filter((h) => (input.poolAfter ? input.poolAfter.includes(h.member) : h.memberState !== 'maint')).map((h) => h.member);
+      forward.push(...clusterSteps(c, hosts, needSwitch, config, pool).filter((s) => s.kind !== 'activate' || Object.keys(s.releases ?? {}).length));
+    }
+    forward.push({ id: 'unlock', kind: 'unlock', title: 'release the lock', undo: [] });
+  }
+  const values = Object.values(targets);
+  const main = mostCommon(values) ?? '';
+  const partial: Omit<Plan, 'hash'> = {
+    format: PLAN_FORMAT,
+    kind: 'rollback',
+    app: config.app.name,
+    release: { tag: main.replace(/-[0-9a-f]{7}$/, ''), commit: /-([0-9a-f]{7})$/.exec(main)?.[1] ?? '', dir: main },
+    createdAt: (input.now ?? new Date()).toISOString(),
+    createdBy: input.createdBy,
+    observed,
+    observedDigest: observedDigest(observed),
+    forward,
+  };
+  return { ...partial, hash: planHash(partial), warm: done.length > 0 && todo.length > 0, untouched: done };
+}
+
+/** One line for the operator: where the rollback goes and how. */
+export function describeRollback(p: RollbackPlan, targets: Record<string, string>): string {
+  if (!p.forward.length) return `nothing to roll back: every host already runs ${describeReleases(targets)} and is in the pool`;
+  return `${p.warm ? 'warm' : 'cold'} rollback to ${describeReleases(targets)}${p.warm ? ` (cluster ${p.untouched.join(', ')} still serves it: traffic moves back with one balancer change)` : ' (no cluster runs it now: cluster by cluster, with drain, smoke and flip)'}`;
+}
+
+function mostCommon(values: string[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+}

@@ -1,0 +1,25 @@
+// Releases marked bad (a push of them was reversed, or they were rolled back): kept on the
+// balancer host beside the lock so every operator sees them; a rollback never lands on one.
+import { posix } from 'node:path';
+import type { Transport } from '../transport/types.js';
+
+export class BadReleases {
+  private readonly file: string;
+
+  constructor(
+    private readonly transport: Transport,
+    lockPath: string,
+    app: string,
+  ) {
+    this.file = posix.join(posix.dirname(lockPath), `${app}.bad-releases`);
+  }
+
+  async list(): Promise<Set<string>> {
+    const r = await this.transport.run(['cat', this.file], { allowFailure: true });
+    return new Set(r.code === 0 ? r.stdout.split('\n').map((l) => l.trim()).filter(Boolean) : []);
+  }
+
+  async mark(dir: string): Promise<void> {
+    await this.transport.run(['sh', '-c', 'mkdir -p "$(dirname "$1")" && { grep -qxF -e "$2" "$1" 2>/dev/null || printf "%s\\n" "$2" >> "$1"; }', 'sh', this.file, dir]);
+  }
+}

@@ -1,0 +1,119 @@
+// Carrying out a plan, for push, apply, rollback and resume alike: the journal (and the plan
+// beside it, so a killed run can be resumed or reversed), the lock's lease kept alive, the
+// executor, and release bookkeeping (a reversed release is marked bad).
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execute, type ExecutionResult } from '../engine/executor.js';
+import { Journal, journalDir, newRunId } from '../engine/journal.js';
+import type { Observation } from '../engine/observe.js';
+import type { Reporter } from '../engine/reporter.js';
+import type { Session } from '../engine/session.js';
+import type { Plan, Step } from '../model/plan.js';
+import { stepRunner } from '../steps/index.js';
+import { BadReleases } from './bad-releases.js';
+import { actor } from './actor.js';
+
+export interface CarryOutOptions {
+  command: 'push' | 'apply' | 'rollback' | 'resume';
+  reporter: Reporter;
+  observation: Observation;
+  /** The release archive, when the plan stages one. */
+  artifact?: string;
+  by?: string;
+  /** Stop once the first cluster is back in the pool (`push --hold`). */
+  hold?: boolean;
+  /** Lines recorded in the journal right after the run begins (e.g. an override and its reason). */
+  notes?: string[];
+  /** Release to mark bad when the plan succeeds (what a rollback left). */
+  markBadOnSuccess?: string;
+  /** The run id, when chosen before (the lock was taken under it already). */
+  run?: string;
+  /** The lock is already held by this run: the lock step only records it. */
+  preLocked?: boolean;
+  /** Awaited before each step runs; a rejection fails that step (and so reverses what ran). */
+  gate?: (step: Step) => Promise<void>;
+  /** A run whose lock this one may take over (an interrupted run being rolled back). */
+  takeOverLockOf?: string;
+  /** Continue an earlier run of this plan: its id, and the steps it completed. */
+  resume?: { run: string; alreadyDone: Step[]; remaining: Step[] };
+}
+
+export interface ApplyResult extends ExecutionResult {
+  run: string;
+  journal: string;
+  tag: string;
+  commit: string;
+  release: string;
+}
+
+/** Where a run's plan is kept beside its journal. */
+export function planFileOf(configDir: string, run: string): string {
+  return join(journalDir(configDir), `${run}.plan.json`);
+}
+
+export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptions): Promise<ApplyResult> {
+  const { config } = session;
+  const run = opts.resume?.run ?? opts.run ?? newRunId();
+  const journal = new Journal(journalDir(config.dir), run);
+  const by = opts.by ?? actor();
+  if (opts.resume) {
+    journal.append({ event: 'note', message: `resumed by ${by}: ${opts.resume.remaining.map((s) => s.id).join(', ')}` });
+  } else {
+    writeFileSync(planFileOf(config.dir, run), `${JSON.stringify(plan, null, 2)}\n`);
+    journal.append({ event: 'run-begin', command: opts.command, plan: plan.hash, tag: plan.release.tag, by, steps: plan.forward.map((s) => s.id) });
+  }
+  for (const message of opts.notes ?? []) journal.append({ event: 'note', message });
+
+  const lockOwner = { by, reason: `${plan.kind ?? 'push'} ${plan.release.tag}`, tag: plan.release.tag, run };
+  // A resumed run holds the lock of the run it continues (same run id): take it over.
+  if (opts.resume && opts.resume.alreadyDone.some((s) => s.kind === 'lock')) await session.lock.acquire(lockOwner);
+  const endpoints = Object.fromEntries(
+    [...opts.observation.membership.a, ...opts.observation.membership.b].map((m) => [m.host, { address: m.address, ...(m.port !== undefined ? { port: m.port } : {}) }]),
+  );
+  const env = {
+    config,
+    transports: session.transports,
+    balancer: session.balancer,
+    lock: session.lock,
+    lockOwner,
+    release: plan.release,
+    artifact: opts.artifact ?? '',
+    endpoints,
+    ...(opts.takeOverLockOf ? { takeOverLockOf: opts.takeOverLockOf } : {}),
+    ...(opts.preLocked ? { preLocked: true } : {}),
+  };
+  const runStep = stepRunner(env, plan);
+  const gate = opts.gate;
+  // Keep the lease alive while the run lasts; it lapses by itself if this process dies.
+  const renew = setInterval(() => void session.lock.renew(run).catch(() => undefined), Math.max(10_000, config.lock.lease / 3));
+  renew.unref();
+  try {
+    const steps = opts.resume?.remaining ?? plan.forward;
+    const result = await execute({
+      steps,
+      run: gate ? async (step, progress) => (await gate(step), runStep(step, progress)) : runStep,
+      journal,
+      reporter: opts.reporter,
+      ...(opts.resume ? { alreadyDone: opts.resume.alreadyDone } : {}),
+      ...(opts.hold ? { holdAfter: lastStepOfFirstCluster(plan) } : {}),
+    });
+    journal.append({ event: 'run-end', outcome: result.outcome, ms: result.forwardMs + (result.reversalMs ?? 0) });
+    await markBad(session, plan, result, opts.markBadOnSuccess);
+    await opts.reporter.finish();
+    return { ...result, run, journal: journal.file, tag: plan.release.tag, commit: plan.release.commit, release: plan.release.dir };
+  } finally {
+    clearInterval(renew);
+  }
+}
+
+/** The first cluster is back in the pool (and watched, when configured) once this step is done. */
+function lastStepOfFirstCluster(plan: Plan): string | undefined {
+  const first = plan.forward.find((s) => s.kind === 'ready')?.cluster;
+  return plan.forward.filter((s) => s.cluster === first && (s.kind === 'ready' || s.kind === 'watch')).at(-1)?.id;
+}
+
+async function markBad(session: Session, plan: Plan, result: ExecutionResult, onSuccess?: string): Promise<void> {
+  const bad = new BadReleases(session.transports.get(session.config.balancer.host), session.config.lock.path, session.config.app.name);
+  const which = result.outcome === 'succeeded' ? onSuccess : plan.kind !== 'rollback' && result.outcome !== 'held' ? plan.release.dir : undefined;
+  if (which) await bad.mark(which).catch(() => undefined); // bookkeeping must not turn a result into an error
+}

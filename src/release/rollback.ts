@@ -1,0 +1,168 @@
+// Rollback: decide the release each host returns to — the state the last push started from
+// (from its plan beside the journal), else each host's newest other release that is not marked
+// bad — and build the converge plan that gets there with drain, smoke and flip.
+//
+// A held or interrupted push is the case where seconds count: the journal says which cluster the
+// push never touched, so the plan is made from the balancer alone and the first flip (a drain
+// that sends all traffic to the cluster that was serving anyway) does not wait for the hosts;
+// their releases are read meanwhile and checked before any host is changed.
+import { buildRollbackPlan, describeRollback, type RollbackPlan } from '../../plans/rollback.js';
+import { OperationFailedError, UserError } from '../errors.js';
+import { newRunId } from '../engine/journal.js';
+import { assemble, readReleases, type Observation } from '../engine/observe.js';
+import type { Reporter } from '../engine/reporter.js';
+import type { Session } from '../engine/session.js';
+import type { Step } from '../model/plan.js';
+import { appPaths } from '../steps/host-commands.js';
+import { forEachHost } from '../transport/fan-out.js';
+import { actor } from './actor.js';
+import { BadReleases } from './bad-releases.js';
+import { carryOut, type ApplyResult } from './carry-out.js';
+import { runsNewestFirst, type RunRecord } from './last-run.js';
+
+export interface RollbackProposal {
+  run: string;
+  plan: RollbackPlan;
+  observation: Observation;
+  targets: Record<string, string>;
+  /** The release being left (marked bad once the rollback succeeds). */
+  from?: string;
+  /** Where the targets came from. */
+  source: string;
+  /** The interrupted run being cleaned up after, whose lock may be taken over. */
+  interruptedRun?: string;
+  /** Resolves once the hosts' releases are confirmed to be what the plan assumed (fast path), or rejects naming the difference. */
+  verify: () => Promise<void>;
+  /** The lock was taken while proposing (no confirmation asked). */
+  locked: boolean;
+  summary: string;
+}
+
+export async function proposeRollback(session: Session, opts: { by?: string; lockEarly?: boolean } = {}): Promise<RollbackProposal> {
+  const run = newRunId();
+  try {
+    return await propose(session, run, opts);
+  } catch (err) {
+    // A lock taken early must not outlive a proposal that failed.
+    if (opts.lockEarly) await session.lock.release(run).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function propose(session: Session, run: string, opts: { by?: string; lockEarly?: boolean }): Promise<RollbackProposal> {
+  const { config } = session;
+  const by = opts.by ?? actor();
+  const bad = new BadReleases(session.transports.get(config.balancer.host), config.lock.path, config.app.name);
+  const last = runsNewestFirst(config.dir).find((r) => r.plan.kind !== 'rollback');
+  const interrupted = last && (last.state.outcome === undefined || last.state.outcome === 'held') ? last : undefined;
+
+  // Fast path: the hosts are read only once the first drain is on its way (their SSH handshakes
+  // would compete with the balancer's for the CPU), and checked before any host changes.
+  let releasesRead: Promise<Map<string, string | null>> | undefined;
+  const readOnce = () => (releasesRead ??= readReleases(config, session.transports));
+  if (!interrupted) readOnce();
+  const [members, badSet] = await Promise.all([
+    session.balancer.members(),
+    bad.list(),
+    opts.lockEarly ? session.lock.acquire({ by, reason: 'rollback', run }, new Date(), interrupted?.run) : undefined,
+  ]);
+
+  let releases: ReadonlyMap<string, string | null>;
+  let verify = () => Promise.resolve();
+  if (interrupted) {
+    const known = knownReleases(interrupted);
+    releases = known;
+    let verified: Promise<void> | undefined;
+    verify = () =>
+      (verified ??= readOnce().then((actual) => {
+        const wrong = [...known].filter(([host, dir]) => actual.get(host) !== dir && untouched(interrupted).has(host));
+        if (wrong.length) throw new OperationFailedError(`hosts do not run what the journal says: ${wrong.map(([h, d]) => `${h} runs ${actual.get(h) ?? 'nothing'}, not ${d}`).join('; ')}`, true);
+      }));
+  } else {
+    releases = await readOnce();
+  }
+  const observation = await assemble(config, members, releases, session.addressOf);
+  const running = new Set(observation.observed.hosts.map((h) => h.release));
+  const source = interrupted ?? (last && running.has(last.plan.release.dir) ? last : undefined);
+
+  let targets: Record<string, string>;
+  let from: string | undefined;
+  let description: string;
+  if (source) {
+    targets = Object.fromEntries(source.plan.observed.hosts.filter((h) => h.release).map((h) => [h.host, h.release as string]));
+    from = source.plan.release.dir;
+    description = `the state push ${source.run} (${source.plan.release.tag}) started from`;
+  } else {
+    targets = await previousOnHosts(session, observation, badSet);
+    from = observation.observed.hosts.map((h) => h.release).find((r): r is string => !!r);
+    description = "each host's newest other release (no journal of the last push here)";
+  }
+  const landing = Object.entries(targets).filter(([, dir]) => badSet.has(dir));
+  if (landing.length) {
+    throw new UserError(
+      `rolling back would land on releases marked bad: ${landing.map(([h, d]) => `${h} → ${d}`).join(', ')}`,
+      'push a fixed tag instead, or remove the mark from the bad-release list on the balancer host if it was wrong',
+    );
+  }
+  // Back in the pool go the members that were in it before the push being undone.
+  const poolAfter = source ? source.plan.observed.hosts.filter((h) => h.memberState === 'ready').map((h) => h.member) : undefined;
+  const plan = buildRollbackPlan({ config, observed: observation.observed, targets, createdBy: by, ...(poolAfter ? { poolAfter } : {}) });
+  return {
+    run,
+    plan,
+    observation,
+    targets,
+    ...(from ? { from } : {}),
+    source: description,
+    ...(interrupted ? { interruptedRun: interrupted.run } : {}),
+    verify,
+    locked: Boolean(opts.lockEarly),
+    summary: describeRollback(plan, targets),
+  };
+}
+
+export async function carryOutRollback(session: Session, p: RollbackProposal, reporter: Reporter): Promise<ApplyResult> {
+  return carryOut(session, p.plan, {
+    command: 'rollback',
+    run: p.run,
+    reporter,
+    observation: p.observation,
+    ...(p.locked ? { preLocked: true } : {}),
+    ...(p.from && p.from !== p.plan.release.dir ? { markBadOnSuccess: p.from } : {}),
+    ...(p.interruptedRun ? { takeOverLockOf: p.interruptedRun } : {}),
+    // Hosts are read while the first drain settles, and no host changes before they are confirmed.
+    gate: async (step: Step) => {
+      if (step.kind === 'wait-drain') void p.verify().catch(() => undefined);
+      if (step.kind === 'activate') await p.verify();
+    },
+  });
+}
+
+/** Hosts of clusters the run never began to activate: they still run what the plan observed. */
+function untouched(r: RunRecord): Set<string> {
+  const began = new Set([...r.state.completed, ...(r.state.pending ? [r.state.pending.step] : []), ...(r.state.failed ? [r.state.failed.step] : [])]);
+  const touched = new Set(r.plan.forward.filter((s) => s.kind === 'activate' && began.has(s.id)).map((s) => s.cluster));
+  return new Set(r.plan.observed.hosts.filter((h) => !touched.has(h.cluster)).map((h) => h.host));
+}
+
+/** What each host runs, as far as the journal knows: untouched hosts their old release, the others the new one. */
+function knownReleases(r: RunRecord): Map<string, string | null> {
+  const keep = untouched(r);
+  return new Map(r.plan.observed.hosts.map((h) => [h.host, keep.has(h.host) ? h.release : r.plan.release.dir]));
+}
+
+/** Without a journal: the newest release directory on each host that is neither current nor bad. */
+async function previousOnHosts(session: Session, observation: Observation, badSet: Set<string>): Promise<Record<string, string>> {
+  const paths = appPaths(session.config.app.path);
+  const hosts = observation.observed.hosts;
+  const listed = await forEachHost(hosts.map((h) => h.host), session.config.ssh.concurrency, async (host) =>
+    (await session.transports.get(host).run(['ls', '-1t', '--', paths.releases], { allowFailure: true })).stdout.split('\n').filter(Boolean),
+  );
+  const targets: Record<string, string> = {};
+  for (const h of hosts) {
+    const candidate = (listed.get(h.host) ?? []).find((d) => d !== h.release && !badSet.has(d) && !d.includes('.partial.'));
+    if (!candidate) throw new OperationFailedError(`${h.host} has no earlier release to roll back to (it keeps ${(listed.get(h.host) ?? []).join(', ') || 'none'})`, true);
+    targets[h.host] = candidate;
+  }
+  return targets;
+}
