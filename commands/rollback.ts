@@ -4,7 +4,7 @@ import { confirm } from '../src/cli/confirm.js';
 import { raiseForOutcome, reporterFor, summary } from '../src/cli/run-plan.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
-import { carryOutRollback, proposeRollback } from '../src/release/rollback.js';
+import { carryOutRollback, closeInterrupted, proposeRollback } from '../src/release/rollback.js';
 import { planText, resultText } from '../src/render/plan.js';
 
 export default class Rollback extends BatonCommand {
@@ -28,6 +28,7 @@ export default class Rollback extends BatonCommand {
       if (!this.jsonEnabled()) this.logToStderr(`${p.summary}\nreturning to ${p.source}\n\n${planText(p.plan)}\n`);
       if (!p.plan.forward.length || flags['dry-run']) {
         if (p.locked) await session.lock.release(p.run);
+        if (!p.plan.forward.length && p.interruptedRun && !flags['dry-run']) closeInterrupted(session, p.interruptedRun, p.run);
         return { ...shown, outcome: flags['dry-run'] ? 'dry-run' : 'nothing-to-do' };
       }
       if (!flags.yes && !(await confirm('roll back now?'))) return { ...shown, outcome: 'cancelled' };

@@ -8,7 +8,7 @@
 // their releases are read meanwhile and checked before any host is changed.
 import { buildRollbackPlan, describeRollback, type RollbackPlan } from '../../plans/rollback.js';
 import { OperationFailedError, UserError } from '../errors.js';
-import { newRunId } from '../engine/journal.js';
+import { Journal, journalDir, newRunId } from '../engine/journal.js';
 import { assemble, readReleases, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
@@ -122,7 +122,7 @@ async function propose(session: Session, run: string, opts: { by?: string; lockE
 }
 
 export async function carryOutRollback(session: Session, p: RollbackProposal, reporter: Reporter): Promise<ApplyResult> {
-  return carryOut(session, p.plan, {
+  const result = await carryOut(session, p.plan, {
     command: 'rollback',
     run: p.run,
     reporter,
@@ -136,6 +136,15 @@ export async function carryOutRollback(session: Session, p: RollbackProposal, re
       if (step.kind === 'activate') await p.verify();
     },
   });
+  if (p.interruptedRun && result.outcome === 'succeeded') closeInterrupted(session, p.interruptedRun, result.run);
+  return result;
+}
+
+/** The interrupted (or held) push is over once a rollback undid it: resume must not pick it up again. */
+export function closeInterrupted(session: Session, run: string, by: string): void {
+  const journal = new Journal(journalDir(session.config.dir), run);
+  journal.append({ event: 'note', message: `rolled back by run ${by}` });
+  journal.append({ event: 'run-end', outcome: 'reversed', ms: 0 });
 }
 
 /** Hosts of clusters the run never began to activate: they still run what the plan observed. */

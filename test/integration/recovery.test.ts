@@ -1,0 +1,116 @@
+// Recovery against the real lab, under load: a held push rolled back warm and continued; a push
+// SIGKILLed at every step boundary, then resumed — and, in a separate run, rolled back. Each ends
+// with the pool serving exactly one release, consistently, and the client sees no failed request.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeLabConfig } from '../../bench/lab-config.js';
+import { startLoad, type LoadReport } from '../lab/load.js';
+
+const LAB = '/run/baton-lab';
+let config: string;
+let journals: string;
+let appHosts: string[];
+let load: { stop(): Promise<LoadReport> };
+
+function baton(...args: string[]) {
+  return execa('node', ['bin/run.js', ...args, '-c', config], { reject: false, env: { CI: '1', BATON_USER: 'recovery-test' } });
+}
+
+async function onHost(host: string, command: string): Promise<string> {
+  return (await execa('ssh', ['-F', `${LAB}/ssh_config`, host, command])).stdout.trim();
+}
+
+/** Every host's release, every member's state, and what the public frontend answers. */
+async function production() {
+  const releases = await Promise.all(appHosts.map((h) => onHost(h, 'basename "$(readlink /srv/shop/current)"')));
+  const pool = (await onHost('lb.baton.test', 'echo "show stat web 4 -1" | socat stdio /run/haproxy/admin.sock | cut -d, -f2,18 | tail -n +2')).split('\n');
+  const answers = new Set<string>();
+  for (let i = 0; i < 8; i++) answers.add((JSON.parse((await execa('curl', ['-s', '-m', '5', 'http://10.213.7.2/version'])).stdout) as { version: string }).version);
+  return { releases: [...new Set(releases)], pool, answers: [...answers] };
+}
+
+function expectServing(p: Awaited<ReturnType<typeof production>>, tag: string) {
+  expect(p.releases, 'every host on one release').toHaveLength(1);
+  expect(p.releases[0]).toMatch(new RegExp(`^${tag}-`));
+  expect(p.pool.every((l) => l.endsWith(',UP')), p.pool.join(' ')).toBe(true);
+  expect(p.answers).toEqual([tag]);
+}
+
+/** Start a push and SIGKILL it once the journal shows `okSteps` steps done. */
+async function killedPush(tag: string, okSteps: number): Promise<void> {
+  const before = new Set(existsSync(journals) ? readdirSync(journals) : []);
+  const child = spawn('node', ['bin/run.js', 'push', tag, '-c', config], { stdio: 'ignore', env: { ...process.env, CI: '1', BATON_USER: 'recovery-test' } });
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const file = (existsSync(journals) ? readdirSync(journals) : []).find((f) => f.endsWith('.jsonl') && !before.has(f));
+    const done = file ? readFileSync(join(journals, file), 'utf8').split('\n').filter((l) => l.includes('"event":"step-ok"')).length : 0;
+    if (done >= okSteps) break;
+    if (Date.now() > deadline) throw new Error(`push never reached ${okSteps} steps`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  child.kill('SIGKILL');
+  await exited;
+}
+
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-recovery-'));
+  config = writeLabConfig(join(dir, 'baton.yml'));
+  journals = join(dir, '.baton', 'journal');
+  appHosts = (JSON.parse(readFileSync(`${LAB}/lab.json`, 'utf8')) as { hosts: { name: string; role: string }[] }).hosts.filter((h) => h.role === 'app').map((h) => h.name);
+  expect((await baton('push', 'v1')).exitCode).toBe(0);
+  load = startLoad({ url: 'http://10.213.7.2/', seconds: 3600, concurrency: 6, slowEvery: 8, slowPath: '/slow?ms=1000' });
+});
+
+afterAll(async () => {
+  const report = await load?.stop();
+  expect(report.failed, JSON.stringify(report.failures)).toBe(0);
+  expect(report.requests).toBeGreaterThan(1000);
+});
+
+describe('held pushes', () => {
+  it('rolls a held push back warm: all traffic on the old release, both clusters whole', async () => {
+    expect((await baton('push', 'v2', '--hold')).exitCode).toBe(0);
+    const held = await production();
+    expect(held.releases.sort()).toHaveLength(2);
+    const r = await baton('rollback', '--yes', '--json');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ warm: true, outcome: 'succeeded' });
+    expectServing(await production(), 'v1');
+  });
+
+  it('continues a held push to the end', async () => {
+    expect((await baton('push', 'v2', '--hold')).exitCode).toBe(0);
+    const r = await baton('push', '--continue');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expectServing(await production(), 'v2');
+    expect((await baton('push', 'v1')).exitCode).toBe(0);
+  });
+});
+
+describe('a push killed at every step boundary', () => {
+  // lock, drain-a, stage, wait-drain-a, activate-a, smoke-a, ready-a, drain-b, wait-drain-b, activate-b, smoke-b, ready-b, unlock
+  const boundaries = Array.from({ length: 12 }, (_, i) => i + 1);
+  let tag = 'v1';
+
+  it.each(boundaries)('resumes after a kill once %i steps were done', async (k) => {
+    const next = tag === 'v1' ? 'v2' : 'v1';
+    await killedPush(next, k);
+    const status = await baton('resume');
+    expect(status.exitCode, status.stderr).toBe(0);
+    expectServing(await production(), next);
+    tag = next;
+  });
+
+  it.each(boundaries)('rolls back after a kill once %i steps were done', async (k) => {
+    const next = tag === 'v1' ? 'v2' : 'v1';
+    await killedPush(next, k);
+    const r = await baton('rollback', '--yes');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expectServing(await production(), tag);
+  });
+});
