@@ -44,6 +44,11 @@ describe('exit codes', () => {
     expect(JSON.parse(r.stdout)).toEqual(Object.fromEntries(Object.entries(EXIT_CODE_MEANINGS)));
   });
 
+  it('`baton --help` lists every code with its meaning', async () => {
+    const help = (await execa('node', ['bin/run.js', '--help'])).stdout;
+    for (const [code, meaning] of Object.entries(EXIT_CODE_MEANINGS)) expect(help).toMatch(new RegExp(`^\\s*${code}\\s+${meaning.replace(/[()]/g, '\\$&')}$`, 'm'));
+  });
+
   it('a usage error exits 64 and says what was wrong', async () => {
     const r = await execa('node', ['bin/run.js', 'exit-codes', '--no-such-flag'], { reject: false });
     expect(r.exitCode).toBe(64);
