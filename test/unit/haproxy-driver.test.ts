@@ -133,9 +133,12 @@ describe('createBalancer', () => {
     const b = createBalancer({ balancer: { ...base, driver: 'haproxy', socket: '/run/haproxy/admin.sock' } }, new CannedTransport([]));
     expect(b.driver).toBe('haproxy');
   });
-  it('says other drivers are not yet supported', () => {
-    expect(() => createBalancer({ balancer: { ...base, driver: 'nginx', upstreamFile: '/etc/nginx/up.conf' } }, new CannedTransport([]))).toThrow(
-      /nginx is not yet supported/,
-    );
+  it('makes the apache driver', () => {
+    const apache = { ...base, driver: 'apache' as const, managerUrl: 'http://lb/balancer-manager', configFile: '/etc/apache2/sites-enabled/000-default.conf', ctl: 'apache2ctl', errorLog: '/var/log/apache2/error.log' };
+    expect(createBalancer({ balancer: apache }, new CannedTransport([])).driver).toBe('apache');
+  });
+  it('refuses nginx without the app hosts, whose connections tell when a drain is over', () => {
+    const nginx = { ...base, driver: 'nginx' as const, upstreamFile: '/etc/nginx/up.conf', nginx: 'nginx', pidFile: '/run/nginx.pid', errorLog: '/var/log/nginx/error.log' };
+    expect(() => createBalancer({ balancer: nginx }, new CannedTransport([]))).toThrow(/needs the clusters and the app hosts/);
   });
 });
