@@ -1,6 +1,7 @@
 // baton.yml for the lab as it is now: the committed template with its clusters filled from
 // /run/baton-lab/lab.json, so 2 or 18 hosts per cluster need no hand-edited file; the balancer
 // (and the internal names' ports) switched to the driver asked for.
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { repoRoot } from './repo-root.js';
@@ -38,13 +39,18 @@ export function driverOverrides(driver: LabDriver): [string[], unknown][] {
   ];
 }
 
-/** Write the lab's baton.yml (optionally with overrides at key paths) and return its path. */
+/**
+ * Write the lab's baton.yml (optionally with overrides at key paths) and return its path. Each
+ * config gets its own lock directory in lb's private /run (unless an override names one): the
+ * bad-release list lives beside the lock, and one test's rollbacks must not mark releases bad for the next.
+ */
 export function writeLabConfig(file = '/run/baton-lab/baton.yml', overrides: [string[], unknown][] = []): string {
   const lab = JSON.parse(readFileSync('/run/baton-lab/lab.json', 'utf8')) as LabJson;
   const doc = parseDocument(readFileSync(TEMPLATE, 'utf8'));
   for (const c of ['a', 'b'] as const) {
     doc.setIn(['clusters', c, 'hosts'], lab.hosts.filter((h) => h.role === 'app' && h.cluster === c).map((h) => h.name));
   }
+  doc.setIn(['lock', 'path'], `/run/baton/${randomBytes(4).toString('hex')}/lock`);
   for (const [path, value] of overrides) doc.setIn(path, value);
   writeFileSync(file, doc.toString());
   return file;

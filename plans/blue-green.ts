@@ -6,6 +6,7 @@ import type { ClusterId, Config } from '../src/config/config.js';
 import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
 import { PLAN_FORMAT, observedDigest, planHash } from '../src/model/plan.js';
 import type { Release } from '../src/model/release.js';
+import { ExitCode, UserError } from '../src/errors.js';
 
 export interface BlueGreenInput {
   config: Config;
@@ -33,6 +34,17 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
     releases: newRelease,
     undo: unstageUndo(observed.hosts, release),
   };
+  // Capacity: while one cluster is out of the pool the other carries everything; with nothing of it in the pool, nothing would.
+  for (const c of order) {
+    const other = order.find((o) => o !== c) as ClusterId;
+    if (hostsOf(c).some((h) => h.memberState === 'ready') && !hostsOf(other).some((h) => h.memberState === 'ready')) {
+      throw new UserError(
+        `cluster ${other} has no member in the pool (${hostsOf(other).map((h) => `${h.member} ${h.memberState}`).join(', ')}): draining cluster ${c} would leave nothing serving`,
+        'return it to the pool first: `baton resume` or `baton rollback` if a push left it out, else by hand',
+        ExitCode.FAILED_RESTORED,
+      );
+    }
+  }
   const [firstSteps, secondSteps] = order.map((c) => clusterSteps(c, hostsOf(c), newRelease, config)) as [Step[], Step[]];
   const forward: Step[] = [
     { id: 'lock', kind: 'lock', title: `take the release lock on ${config.balancer.host}`, undo: [{ id: 'undo-lock', kind: 'unlock', title: 'release the lock', undo: [] }] },

@@ -7,9 +7,11 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
 import { readJournal } from '../../src/engine/journal.js';
+import { readyAllHaproxyMembers } from './helpers/lab.js';
 import { startLoad } from '../lab/load.js';
 
 const LAB = '/run/baton-lab';
+const LOCK = `/run/baton/push-test-${process.pid}/lock`;
 let config: string;
 let appHosts: string[];
 
@@ -31,7 +33,8 @@ async function poolStates(): Promise<string> {
 }
 
 beforeAll(async () => {
-  config = writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-push-')), 'baton.yml'));
+  readyAllHaproxyMembers();
+  config = writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-push-')), 'baton.yml'), [[['lock', 'path'], LOCK]]);
   appHosts = (JSON.parse(readFileSync(`${LAB}/lab.json`, 'utf8')) as { hosts: { name: string; role: string }[] }).hosts.filter((h) => h.role === 'app').map((h) => h.name);
   const r = await baton('push', 'v1', '-c', config);
   expect(r.exitCode, r.stderr).toBe(0);
@@ -93,7 +96,7 @@ describe('baton push against the lab', () => {
 
   it('refuses a second push while the lock is held, naming the holder', async () => {
     const holder = JSON.stringify({ by: 'alice@ci', reason: 'push v7', tag: 'v7', run: 'other-run', since: new Date().toISOString(), expires: new Date(Date.now() + 600_000).toISOString() });
-    await execa('ssh', ['-F', `${LAB}/ssh_config`, 'lb.baton.test', 'mkdir -p /var/lib/baton/lock && cat > /var/lib/baton/lock/details.json'], { input: holder });
+    await execa('ssh', ['-F', `${LAB}/ssh_config`, 'lb.baton.test', `mkdir -p ${LOCK} && cat > ${LOCK}/details.json`], { input: holder });
     try {
       const before = await currentReleases();
       const r = await baton('push', 'v1', '-c', config);
@@ -102,7 +105,7 @@ describe('baton push against the lab', () => {
       expect(r.stderr).toMatch(/pushing v7/);
       expect(await currentReleases()).toEqual(before);
     } finally {
-      await onHost('lb.baton.test', 'rm -rf /var/lib/baton/lock');
+      await onHost('lb.baton.test', `rm -rf ${LOCK}`);
     }
   });
 });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
+import { readyAllHaproxyMembers } from './helpers/lab.js';
 import { startLoad, type LoadReport } from '../lab/load.js';
 
 const LAB = '/run/baton-lab';
@@ -58,6 +59,7 @@ async function killedPush(tag: string, okSteps: number): Promise<void> {
 }
 
 beforeAll(async () => {
+  readyAllHaproxyMembers();
   const dir = mkdtempSync(join(tmpdir(), 'baton-recovery-'));
   config = writeLabConfig(join(dir, 'baton.yml'));
   journals = join(dir, '.baton', 'journal');

@@ -70,6 +70,11 @@ describe('blue/green plan', () => {
     expect(planHash(edited)).not.toBe(hash);
   });
 
+  it('refuses to drain a cluster while the other has nothing in the pool', () => {
+    const drainedB = { ...observed, hosts: observed.hosts.map((h) => (h.cluster === 'b' ? { ...h, memberState: 'drain' as const } : h)) };
+    expect(() => buildBlueGreenPlan({ config, observed: drainedB, release, createdBy: 't' })).toThrow(/cluster b has no member in the pool .*draining cluster a would leave nothing serving/);
+  });
+
   it('refuses a tag that cannot be a directory name', () => {
     expect(() => releaseFor('v1;rm -rf /', 'c'.repeat(40))).toThrow(/cannot name a release directory/);
     expect(() => releaseFor('../etc', 'c'.repeat(40))).toThrow(/cannot name a release directory/);

@@ -80,8 +80,9 @@ describe('plan as markdown', () => {
   it('says what changes: each host\'s release, and members whose state ends different', () => {
     const changes = section(md, 'What changes');
     expect(changes).toContain(`| \`web-1.prod-a.example.com\` | release \`v1-aaaaaaa\` → \`${p.release.dir}\` |`);
-    // web2b was out of the pool; the push returns its whole cluster, so the reviewer must see it.
-    expect(changes).toMatch(/web-2\.prod-b.*release `v0-bbbbbbb` → .*member `web2b` maint → ready/);
+    // web2b was in maintenance: the push deploys to it but leaves it out of the pool.
+    expect(changes).toMatch(/web-2\.prod-b.*release `v0-bbbbbbb` → /);
+    expect(changes).not.toMatch(/web2b` maint → ready/);
     expect(changes).toContain('cluster a, then cluster b');
   });
 
