@@ -6,20 +6,8 @@
 import { isIP } from 'node:net';
 import { ExternalCommandError, OperationFailedError, UserError } from '../errors.js';
 import type { Transport } from '../transport/types.js';
-import {
-  apacheConfigTestArgv,
-  checkBalancerName,
-  checkPath,
-  countLogArgv,
-  escapeEre,
-  managerChangeArgv,
-  managerXmlArgv,
-  parseCounts,
-  REFUSED_BY_TEST,
-  replaceFileArgv,
-  splitChangeAnswer,
-  type WorkerChange,
-} from './apache-commands.js';
+import { apacheConfigTestArgv, checkBalancerName, managerChangeArgv, managerXmlArgv, splitChangeAnswer, type WorkerChange } from './apache-commands.js';
+import { checkPath, countLogArgv, escapeEre, parseCounts, REFUSED_BY_TEST, replaceFileArgv } from './balancer-files.js';
 import { adminOfFlags, configMembers, sameWorker, setConfigState } from './apache-config.js';
 import { type ApacheAdmin, type ApacheMember, type ManagerBalancer, managerCounters, memberOf, parseManagerXml } from './apache-manager.js';
 import { balancerConnsArgv, parseSs } from './nginx-commands.js';

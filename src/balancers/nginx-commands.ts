@@ -3,7 +3,7 @@
 // and on the app hosts, and stub_status. Nothing here runs anything.
 import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
-import { checkPath } from './apache-commands.js';
+import { checkPath } from './balancer-files.js';
 
 const UPSTREAM_NAME = /^[A-Za-z0-9_.-]+$/;
 

@@ -5,7 +5,7 @@
 // from the balancer that the balancer's other processes do not own — never a sleep.
 import { ExternalCommandError, OperationFailedError, UserError } from '../errors.js';
 import type { Transport } from '../transport/types.js';
-import { checkPath, countLogArgv, parseCounts, REFUSED_BY_TEST, replaceFileArgv } from './apache-commands.js';
+import { checkPath, countLogArgv, parseCounts, REFUSED_BY_TEST, replaceFileArgv } from './balancer-files.js';
 import {
   appConnsArgv,
   balancerConnsArgv,

@@ -98,6 +98,13 @@ export class ReleaseLock {
   }
 }
 
+/** Renew the lease of run's lock every third of it until the returned function is called; it lapses by itself if this process dies. */
+export function keepLeaseAlive(lock: ReleaseLock, run: string, leaseMs: number): () => void {
+  const timer = setInterval(() => void lock.renew(run).catch(() => undefined), Math.max(10_000, leaseMs / 3));
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 function parseDetails(text: string): LockDetails | null {
   try {
     return JSON.parse(text) as LockDetails;

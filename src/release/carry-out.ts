@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execute, type ExecutionResult } from '../engine/executor.js';
 import { Journal, journalDir, newRunId } from '../engine/journal.js';
+import { keepLeaseAlive } from '../engine/lock.js';
 import type { Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
@@ -84,9 +85,7 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
   };
   const runStep = stepRunner(env, plan);
   const gate = opts.gate;
-  // Keep the lease alive while the run lasts; it lapses by itself if this process dies.
-  const renew = setInterval(() => void session.lock.renew(run).catch(() => undefined), Math.max(10_000, config.lock.lease / 3));
-  renew.unref();
+  const stopRenewing = keepLeaseAlive(session.lock, run, config.lock.lease);
   try {
     const steps = opts.resume?.remaining ?? plan.forward;
     const result = await execute({
@@ -102,7 +101,7 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
     await opts.reporter.finish();
     return { ...result, run, journal: journal.file, tag: plan.release.tag, commit: plan.release.commit, release: plan.release.dir };
   } finally {
-    clearInterval(renew);
+    stopRenewing();
   }
 }
 

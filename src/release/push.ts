@@ -9,12 +9,12 @@ import { PlanRefusedError } from '../errors.js';
 import { describeDrift, observe, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
-import { type Plan, planHash } from '../model/plan.js';
+import type { Plan } from '../model/plan.js';
 import { releaseFor } from '../model/release.js';
 import { exportTag, resolveTag } from '../vcs/git.js';
 import { actor } from './actor.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
-import { checkRequirements } from './requirements.js';
+import { checkRequirements, verifyPlanHash } from './requirements.js';
 
 export { actor };
 export type { ApplyResult };
@@ -52,10 +52,7 @@ export interface ApplyOptions {
 /** Carry out exactly this plan; refuses (exit 3) an altered plan or one whose live state drifted. */
 export async function applyPlan(session: Session, plan: Plan, opts: ApplyOptions): Promise<ApplyResult> {
   const { config } = session;
-  const { hash, ...rest } = plan;
-  if (planHash(rest as Omit<Plan, 'hash'>) !== hash) {
-    throw new PlanRefusedError('the plan file was altered after it was made (its content no longer matches its hash)', 'make a new plan with `baton plan TAG`');
-  }
+  verifyPlanHash(plan);
   const notes = [...checkRequirements(plan, config.require, { by: opts.by ?? actor(), override: opts.overrideRequirements }), ...(opts.notes ?? [])];
   const work = mkdtempSync(join(tmpdir(), 'baton-'));
   const artifact = join(work, `${plan.release.dir}.tar.gz`);

@@ -13,6 +13,7 @@ import { describeDrift, observe, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import { type ObservedState, type Plan, type Rehearsal, type Step, reverseSteps } from '../model/plan.js';
+import { keepLeaseAlive } from '../engine/lock.js';
 import { stepRunner } from '../steps/index.js';
 import { exportTag } from '../vcs/git.js';
 import { actor, planPush } from './push.js';
@@ -168,9 +169,7 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
     const problems: string[] = [];
     let reverseMs = 0;
     let reverseError: Error | undefined;
-    // Keep the lock's lease alive while the rehearsal lasts; it lapses by itself if this process dies.
-    const renew = setInterval(() => void session.lock.renew(run).catch(() => undefined), Math.max(10_000, config.lock.lease / 3));
-    renew.unref();
+    const stopRenewing = keepLeaseAlive(session.lock, run, config.lock.lease);
     let fwd: ExecutionResult;
     try {
       fwd = await execute({ ...exec, steps: steps.forward });
@@ -187,7 +186,7 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
         reverseError = fwd.reversalError;
       }
     } finally {
-      clearInterval(renew);
+      stopRenewing();
     }
     if (reverseError) problems.push(`reverse failed: ${reverseError.message}`);
     const leftOver = describeDrift(opts.baseline, (await look()).observed);

@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  countLogArgv,
-  escapeEre,
-  managerChangeArgv,
-  managerForm,
-  managerXmlArgv,
-  parseCounts,
-  refererOf,
-  replaceFileArgv,
-  splitChangeAnswer,
-} from '../../src/balancers/apache-commands.js';
+import { managerChangeArgv, managerForm, managerXmlArgv, refererOf, splitChangeAnswer } from '../../src/balancers/apache-commands.js';
+import { countLogArgv, escapeEre, parseCounts, replaceFileArgv } from '../../src/balancers/balancer-files.js';
 import { UserError } from '../../src/errors.js';
 
 const URL_ = 'http://10.213.7.2:8080/balancer-manager';
