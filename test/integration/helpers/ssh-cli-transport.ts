@@ -4,7 +4,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { quote } from 'shell-quote';
+import { quoteArgv } from '../../../src/transport/quote.js';
 import { ExternalCommandError } from '../../../src/errors.js';
 import type { RunOptions, RunResult, Transport } from '../../../src/transport/types.js';
 
@@ -22,7 +22,7 @@ export class SshCliTransport implements Transport {
 
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     this.runs++;
-    const r = await execa('ssh', [...this.opts, this.host, '--', quote([...argv])], {
+    const r = await execa('ssh', [...this.opts, this.host, '--', quoteArgv(argv)], {
       input: opts.stdin,
       stdin: opts.stdin === undefined ? 'ignore' : 'pipe',
       timeout: opts.timeoutMs,
