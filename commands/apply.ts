@@ -23,7 +23,7 @@ export default class Apply extends BatonCommand {
     const session = openSession(await loadConfig(flags.config));
     try {
       const override = flags['override-requirements'];
-      const result = await applyPlan(session, plan, { reporter: reporterFor(plan, this.jsonEnabled()), ...(override !== undefined ? { overrideRequirements: override } : {}) });
+      const result = await applyPlan(session, plan, { reporter: await reporterFor(plan, this.jsonEnabled()), ...(override !== undefined ? { overrideRequirements: override } : {}) });
       if (!this.jsonEnabled()) this.log(resultText(result));
       raiseForOutcome(result);
       return summary(result);

@@ -34,10 +34,10 @@ export default class Push extends BatonCommand {
       let result;
       if (flags.continue) {
         const held = findResumable(config.dir, { heldOnly: true });
-        result = await resumeRun(session, held, reporterFor(held.plan, this.jsonEnabled()));
+        result = await resumeRun(session, held, await reporterFor(held.plan, this.jsonEnabled()));
       } else {
         const { plan, observation } = await planPush(session, args.tag as string, { first: flags.first as 'a' | 'b' });
-        result = await applyPlan(session, plan, { reporter: reporterFor(plan, this.jsonEnabled()), hold: flags.hold, fresh: observation });
+        result = await applyPlan(session, plan, { reporter: await reporterFor(plan, this.jsonEnabled()), hold: flags.hold, fresh: observation });
       }
       if (!this.jsonEnabled()) this.log(resultText(result));
       raiseForOutcome(result);

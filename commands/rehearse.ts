@@ -21,7 +21,7 @@ export default class Rehearse extends BatonCommand {
     const session = openSession(await loadConfig(flags.against ?? flags.config));
     try {
       const shown = flags.against ? plan : { ...plan, forward: idleSideSteps(plan).forward };
-      const opts = { reporter: reporterFor(shown, this.jsonEnabled()) };
+      const opts = { reporter: await reporterFor(shown, this.jsonEnabled()) };
       const r = flags.against ? await rehearseAgainst(session, plan, { ...opts, against: flags.against }) : await rehearseOnIdleSide(session, plan, opts);
       writePlanFile(args.plan, r.plan);
       const { rehearsal } = r;

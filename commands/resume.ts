@@ -24,7 +24,7 @@ export default class Resume extends BatonCommand {
     }
     const session = openSession(config);
     try {
-      const result = await resumeRun(session, record, reporterFor(record.plan, this.jsonEnabled()));
+      const result = await resumeRun(session, record, await reporterFor(record.plan, this.jsonEnabled()));
       if (!this.jsonEnabled()) this.log(resultText(result));
       raiseForOutcome(result);
       return summary(result);

@@ -32,7 +32,7 @@ export default class Rollback extends BatonCommand {
         return { ...shown, outcome: flags['dry-run'] ? 'dry-run' : 'nothing-to-do' };
       }
       if (!flags.yes && !(await confirm('roll back now?'))) return { ...shown, outcome: 'cancelled' };
-      const result = await carryOutRollback(session, p, reporterFor(p.plan, this.jsonEnabled()));
+      const result = await carryOutRollback(session, p, await reporterFor(p.plan, this.jsonEnabled()));
       if (!this.jsonEnabled()) this.log(resultText(result));
       raiseForOutcome(result);
       return { ...shown, ...summary(result) };

@@ -1,14 +1,16 @@
 // Shared by push and apply: open a session, carry out a plan with the right reporter, map the outcome to an error kind.
 import type { Config } from '../config/config.js';
-import { ListrReporter } from '../engine/listr-reporter.js';
 import { PlainReporter, type Reporter } from '../engine/reporter.js';
 import { BatonError, OperationFailedError } from '../errors.js';
 import type { Plan } from '../model/plan.js';
 import { type ApplyResult } from '../release/push.js';
 
-/** A live task list on a TTY (unless --json), one line per event otherwise. */
-export function reporterFor(plan: Plan, json: boolean): Reporter {
-  return process.stderr.isTTY && !json && !process.env.CI ? new ListrReporter(plan.forward) : new PlainReporter();
+/** A live task list on a TTY (unless --json), one line per event otherwise. listr2 loads only when
+ *  drawn: a rollback is timed from its first instant. */
+export async function reporterFor(plan: Plan, json: boolean): Promise<Reporter> {
+  if (!process.stderr.isTTY || json || process.env.CI) return new PlainReporter();
+  const { ListrReporter } = await import('../engine/listr-reporter.js');
+  return new ListrReporter(plan.forward);
 }
 
 /** Throws the error a failed run ends with (exit 1 when reversed, 2 when production needs attention). */

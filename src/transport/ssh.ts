@@ -267,15 +267,14 @@ export class SshTransport implements Transport {
       let timedOut = false;
       stream.on('data', (d: Buffer) => out.push(d));
       stream.stderr.on('data', (d: Buffer) => err.push(d));
-      stream.on('exit', (c: number | null, s?: string) => {
-        code = c;
-        signal = s;
-      });
       let settled = false;
       const finish = (): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        const exit = exits.get(stream);
+        code = exit?.code ?? null;
+        signal = exit?.signal;
         const result = { code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
         if (!timedOut && (code === 0 || (opts.allowFailure && code !== null))) return resolve(result);
         const why = timedOut
@@ -336,8 +335,18 @@ export class SshTransports implements Transports {
   }
 }
 
+/** Exit status per channel, caught in the exec callback itself: a fast command's exit-status can
+ *  arrive in the same read as the exec reply, before collect() gets to listen (output waits, 'exit' does not). */
+const exits = new WeakMap<ClientChannel, { code: number | null; signal?: string }>();
+
 function openExec(client: Client, command: string): Promise<ClientChannel> {
-  return new Promise((resolve, reject) => client.exec(command, (err, stream) => (err ? reject(err) : resolve(stream))));
+  return new Promise((resolve, reject) =>
+    client.exec(command, (err, stream) => {
+      if (err) return reject(err);
+      stream.on('exit', (code: number | null, signal?: string) => exits.set(stream, { code, ...(signal ? { signal } : {}) }));
+      resolve(stream);
+    }),
+  );
 }
 
 function describeAuth(methods: ConnectConfig['authHandler']): string {

@@ -3,7 +3,9 @@
 # shared ones. `ip netns exec` alone would share /srv and the hostname with the machine.
 
 # Directories every host gets privately; role extras are each service's config/state dirs.
-COMMON_DIRS=(/srv /var/log /tmp /etc/ssh)
+# /root too: a host has its own home, not this machine's (whose .bashrc runs `pyenv init` at
+# every ssh command, ~60 ms a round trip that no real host would charge).
+COMMON_DIRS=(/srv /var/log /tmp /etc/ssh /root)
 role_dirs() {
   case $1 in
     balancer) echo /etc/haproxy /etc/apache2 /etc/nginx /var/lib/haproxy ;;
@@ -28,8 +30,9 @@ create_netns() {
 # Private tree: $HOSTS_DIR/<id>/<path> is what the host sees at <path>.
 prepare_tree() {
   local id=$1 fqdn=$2 role=$3 root=$HOSTS_DIR/$1 d
-  mkdir -p "$root"/{srv,var/log,tmp,etc/ssh,run/sshd,run/lock}
+  mkdir -p "$root"/{srv,var/log,tmp,etc/ssh,run/sshd,run/lock,root}
   chmod 1777 "$root/tmp" "$root/run/lock"
+  chmod 700 "$root/root"
   for d in $(role_dirs "$role"); do
     if [[ $SEEDED_DIRS == *" $d "* ]]; then cp -a "$d" "$root${d%/*}/" 2>/dev/null || mkdir -p "$root$d"
     else mkdir -p "$root$d"; fi
