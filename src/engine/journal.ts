@@ -36,9 +36,10 @@ export class Journal {
   }
 }
 
-/** A new run id: sortable by time, unique enough for one team's releases. */
+/** A new run id: sortable by time to the millisecond (two runs can start within a second, and
+ *  resume/rollback find "the newest" by name), then a random part for uniqueness. */
 export function newRunId(now = new Date()): string {
-  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${Math.random().toString(36).slice(2, 8)}`;
+  return `${now.toISOString().replace(/[-:]/g, '')}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
 export function readJournal(file: string): JournalRecord[] {

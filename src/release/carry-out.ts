@@ -40,6 +40,8 @@ export interface CarryOutOptions {
 }
 
 export interface ApplyResult extends ExecutionResult {
+  /** What the plan did: a push of a new release, or a rollback to an earlier one. */
+  kind: 'push' | 'rollback';
   run: string;
   journal: string;
   tag: string;
@@ -99,7 +101,7 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
     journal.append({ event: 'run-end', outcome: result.outcome, ms: result.forwardMs + (result.reversalMs ?? 0) });
     await markBad(session, plan, result, opts.markBadOnSuccess);
     await opts.reporter.finish();
-    return { ...result, run, journal: journal.file, tag: plan.release.tag, commit: plan.release.commit, release: plan.release.dir };
+    return { ...result, kind: plan.kind ?? 'push', run, journal: journal.file, tag: plan.release.tag, commit: plan.release.commit, release: plan.release.dir };
   } finally {
     stopRenewing();
   }

@@ -137,6 +137,8 @@ export async function carryOutRollback(session: Session, p: RollbackProposal, re
     },
   });
   if (p.interruptedRun && result.outcome === 'succeeded') closeInterrupted(session, p.interruptedRun, result.run);
+  // The hosts were read for the check even when no step needed it: let that finish before the session closes.
+  await p.verify().catch(() => undefined);
   return result;
 }
 

@@ -26,7 +26,7 @@ export function resultText(r: ApplyResult): string {
   const secs = (ms?: number) => `${((ms ?? 0) / 1000).toFixed(2)}s`;
   switch (r.outcome) {
     case 'succeeded':
-      return `pushed ${r.tag} (${r.release}) in ${secs(r.forwardMs)}; journal ${r.journal}`;
+      return `${r.kind === 'rollback' ? 'rolled back to' : 'pushed'} ${r.tag} (${r.release}) in ${secs(r.forwardMs)}; journal ${r.journal}`;
     case 'held':
       return `held after the first flip: one cluster runs ${r.release}, the other still the previous release (${secs(r.forwardMs)}); journal ${r.journal}`;
     case 'reversed':

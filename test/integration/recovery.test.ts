@@ -18,11 +18,11 @@ let appHosts: string[];
 let load: { stop(): Promise<LoadReport> };
 
 function baton(...args: string[]) {
-  return execa('node', ['bin/run.js', ...args, '-c', config], { reject: false, env: { CI: '1', BATON_USER: 'recovery-test' } });
+  return execa('node', ['bin/run.js', ...args, '-c', config], { reject: false, timeout: 90_000, env: { CI: '1', BATON_USER: 'recovery-test' } });
 }
 
 async function onHost(host: string, command: string): Promise<string> {
-  return (await execa('ssh', ['-F', `${LAB}/ssh_config`, host, command])).stdout.trim();
+  return (await execa('ssh', ['-F', `${LAB}/ssh_config`, '-o', 'ConnectTimeout=10', host, command], { timeout: 30_000 })).stdout.trim();
 }
 
 /** Every host's release, every member's state, and what the public frontend answers. */
@@ -37,7 +37,8 @@ async function production() {
 function expectServing(p: Awaited<ReturnType<typeof production>>, tag: string) {
   expect(p.releases, 'every host on one release').toHaveLength(1);
   expect(p.releases[0]).toMatch(new RegExp(`^${tag}-`));
-  expect(p.pool.every((l) => l.endsWith(',UP')), p.pool.join(' ')).toBe(true);
+  // "UP 1/2": in service, one health check missed (a host restarted a moment ago).
+  expect(p.pool.every((l) => /,UP( \d+\/\d+)?$/.test(l)), p.pool.join(' ')).toBe(true);
   expect(p.answers).toEqual([tag]);
 }
 
