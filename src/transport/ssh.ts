@@ -78,7 +78,7 @@ export class SshTransport implements Transport {
     let stream: ClientChannel;
     try {
       this.counts.runs++;
-      stream = await this.withConnection((c) => openExec(c.client, command));
+      stream = await this.withConnection((c) => openExecRetrying(c.client, command));
     } catch (err) {
       release();
       if (err instanceof BatonError) throw err; // host key refused, cannot connect, …
@@ -332,6 +332,21 @@ export class SshTransports implements Transports {
     const all = [...this.pool.values()];
     this.pool.clear();
     await Promise.all(all.map((t) => t.close()));
+  }
+}
+
+/**
+ * sshd frees a session slot a moment after the client sees the channel close, so a new channel
+ * can be refused ("open failed") while MaxSessions is briefly full. Nothing started: try again.
+ */
+async function openExecRetrying(client: Client, command: string, attempts = 8): Promise<ClientChannel> {
+  for (let i = 1; ; i++) {
+    try {
+      return await openExec(client, command);
+    } catch (err) {
+      if (i >= attempts || !(err instanceof Error) || !/Channel open failure/.test(err.message)) throw err;
+      await new Promise((r) => setTimeout(r, 20 * i));
+    }
   }
 }
 
