@@ -42,6 +42,19 @@ export interface LoadShape {
 
 export const DEFAULT_LOAD: LoadShape = { concurrency: 16, slowClients: 4, padSeconds: 2 };
 
+/** The command-line options every lab benchmark takes (for node:util parseArgs). */
+export const LOAD_OPTIONS = {
+  'per-cluster': { type: 'string', default: '2' },
+  concurrency: { type: 'string', default: String(DEFAULT_LOAD.concurrency) },
+  'slow-clients': { type: 'string', default: String(DEFAULT_LOAD.slowClients) },
+  pad: { type: 'string', default: String(DEFAULT_LOAD.padSeconds) },
+} as const;
+
+/** The load shape those options ask for. */
+export function shapeOf(values: { concurrency: string; 'slow-clients': string; pad: string }): LoadShape {
+  return { concurrency: Number(values.concurrency), slowClients: Number(values['slow-clients']), padSeconds: Number(values.pad) };
+}
+
 /** Bring the lab up (idempotent) with the given number of app hosts per cluster. */
 export function labUp(perCluster: number): void {
   execFileSync('bash', [`${ROOT}/test/lab/lab.sh`, 'up'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LAB_PER_CLUSTER: String(perCluster) } });

@@ -5,23 +5,17 @@
 // (from the driver's counters()) and seconds as JSON, in the same shape for every driver.
 import { parseArgs } from 'node:util';
 import { driverOverrides, type LabDriver, publicPort, writeLabConfig } from './lab-config.js';
-import { DEFAULT_LOAD, ROOT, labUp, measurePush, publicUrlOf, quietPush, round, underLoad } from './lab-push.js';
+import { LOAD_OPTIONS, ROOT, shapeOf, labUp, measurePush, publicUrlOf, quietPush, round, underLoad } from './lab-push.js';
 
 const { values } = parseArgs({
-  options: {
-    'per-cluster': { type: 'string', default: '2' },
-    concurrency: { type: 'string', default: String(DEFAULT_LOAD.concurrency) },
-    'slow-clients': { type: 'string', default: String(DEFAULT_LOAD.slowClients) },
-    pad: { type: 'string', default: String(DEFAULT_LOAD.padSeconds) },
-    driver: { type: 'string', default: 'haproxy' },
-  },
+  options: { ...LOAD_OPTIONS, driver: { type: 'string', default: 'haproxy' } },
 });
 const DRIVERS: readonly LabDriver[] = ['haproxy', 'apache', 'nginx'];
 if (!DRIVERS.includes(values.driver as LabDriver)) throw new Error(`--driver ${values.driver}: expected one of ${DRIVERS.join(', ')}`);
 const driver = values.driver as LabDriver;
 const url = publicUrlOf(publicPort(driver));
 const perCluster = Number(values['per-cluster']);
-const shape = { concurrency: Number(values.concurrency), slowClients: Number(values['slow-clients']), padSeconds: Number(values.pad) };
+const shape = shapeOf(values);
 
 labUp(perCluster);
 const config = writeLabConfig(`/run/baton-lab/baton.${driver}.bench.yml`, driverOverrides(driver));

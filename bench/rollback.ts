@@ -9,17 +9,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readJournal } from '../src/engine/journal.js';
 import { writeLabConfig } from './lab-config.js';
-import { DEFAULT_LOAD, ROOT, labUp, quietPush, round, underLoad } from './lab-push.js';
+import { LOAD_OPTIONS, ROOT, shapeOf, labUp, quietPush, round, underLoad } from './lab-push.js';
 
 const { values } = parseArgs({
-  options: {
-    'per-cluster': { type: 'string', default: '2' },
-    concurrency: { type: 'string', default: String(DEFAULT_LOAD.concurrency) },
-    'slow-clients': { type: 'string', default: String(DEFAULT_LOAD.slowClients) },
-    pad: { type: 'string', default: String(DEFAULT_LOAD.padSeconds) },
-  },
+  options: LOAD_OPTIONS,
 });
-const shape = { concurrency: Number(values.concurrency), slowClients: Number(values['slow-clients']), padSeconds: Number(values.pad) };
+const shape = shapeOf(values);
 labUp(Number(values['per-cluster']));
 const config = writeLabConfig();
 
