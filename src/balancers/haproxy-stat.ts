@@ -133,12 +133,15 @@ export function memberOf(row: StatRow, state?: ServerStateRow): HaproxyMember {
   const fromAddr = splitAddr(row['addr'] ?? '');
   const address = fromAddr.address || state?.address || '';
   const port = fromAddr.port ?? state?.port;
-  const healthy = state ? (adminStateOf(state.adminBits) === 'maint' ? undefined : state.opState !== 0) : healthOfStatus(status);
+  const running = state ? (adminStateOf(state.adminBits) === 'maint' ? undefined : state.opState !== 0) : healthOfStatus(status);
+  // "UP 1/2": in service, but its last check failed (a restart a moment ago, or on its way down).
+  // Not healthy until checks pass again, so `ready` waits before the other cluster is drained.
+  const healthy = running === true && /^UP \d+\/\d+/.test(status) ? false : running;
   const admin = state ? adminStateOf(state.adminBits) : stateOfStatus(status) === 'down' ? 'ready' : (stateOfStatus(status) as AdminState);
   const weight = state ? state.weight : Number(row['weight'] ?? 1);
   let memberState: MemberState;
   if (admin !== 'ready') memberState = admin;
-  else if (healthy === false) memberState = 'down';
+  else if (running === false) memberState = 'down';
   // Weight 0 takes no new requests: as far as traffic goes it is drained.
   else if (weight === 0) memberState = 'drain';
   else memberState = 'ready';

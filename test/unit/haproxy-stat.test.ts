@@ -119,8 +119,9 @@ describe('status column alone', () => {
 
   it('is what members are built from when servers state was not read', () => {
     const stat = parseStatCsv('# pxname,svname,qcur,scur,status,weight,addr\nweb,a,2,3,UP 1/3,1,10.0.0.1:80\nweb,b,0,0,DOWN,1,10.0.0.2:80\n');
+    // UP 1/3: in service (ready) but its last check failed, so not healthy until checks pass again.
     expect(membersOf(stat, 'web').map((m) => [m.state, m.healthy, m.sessions, m.queued])).toEqual([
-      ['ready', true, 3, 2],
+      ['ready', false, 3, 2],
       ['down', false, 0, 0],
     ]);
   });
