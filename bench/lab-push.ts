@@ -38,9 +38,11 @@ export interface LoadShape {
   slowClients: number;
   /** Seconds of load before the push starts and after it ends. */
   padSeconds: number;
+  /** Whether clients reuse connections (keep-alive), as browsers do. */
+  keepAlive: boolean;
 }
 
-export const DEFAULT_LOAD: LoadShape = { concurrency: 16, slowClients: 4, padSeconds: 2 };
+export const DEFAULT_LOAD: LoadShape = { concurrency: 16, slowClients: 4, padSeconds: 2, keepAlive: true };
 
 /** The command-line options every lab benchmark takes (for node:util parseArgs). */
 export const LOAD_OPTIONS = {
@@ -48,11 +50,13 @@ export const LOAD_OPTIONS = {
   concurrency: { type: 'string', default: String(DEFAULT_LOAD.concurrency) },
   'slow-clients': { type: 'string', default: String(DEFAULT_LOAD.slowClients) },
   pad: { type: 'string', default: String(DEFAULT_LOAD.padSeconds) },
+  keepalive: { type: 'string', default: 'on' },
 } as const;
 
 /** The load shape those options ask for. */
-export function shapeOf(values: { concurrency: string; 'slow-clients': string; pad: string }): LoadShape {
-  return { concurrency: Number(values.concurrency), slowClients: Number(values['slow-clients']), padSeconds: Number(values.pad) };
+export function shapeOf(values: { concurrency: string; 'slow-clients': string; pad: string; keepalive: string }): LoadShape {
+  if (values.keepalive !== 'on' && values.keepalive !== 'off') throw new Error(`--keepalive ${values.keepalive}: expected on or off`);
+  return { concurrency: Number(values.concurrency), slowClients: Number(values['slow-clients']), padSeconds: Number(values.pad), keepAlive: values.keepalive === 'on' };
 }
 
 /** Bring the lab up (idempotent) with the given number of app hosts per cluster. */
@@ -72,8 +76,8 @@ async function counters(configFile: string) {
 /** Run `command` (argv) under load and return what the client and the balancer saw. */
 export async function underLoad(argv: string[], shape: LoadShape, configFile = LAB_CONFIG, url = PUBLIC_URL): Promise<{ exitCode: number; seconds: number; stdout: string; load: LoadReport; redispatches: number; retries: number; http5xx: number }> {
   const before = await counters(configFile);
-  const fast = startLoad({ url, seconds: 3600, concurrency: shape.concurrency, timeout: 15_000 });
-  const slow = startLoad({ url, seconds: 3600, concurrency: shape.slowClients, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000 });
+  const fast = startLoad({ url, seconds: 3600, concurrency: shape.concurrency, timeout: 15_000, keepAlive: shape.keepAlive });
+  const slow = startLoad({ url, seconds: 3600, concurrency: shape.slowClients, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000, keepAlive: shape.keepAlive });
   await sleep(shape.padSeconds * 1000);
   const t0 = performance.now();
   const { code, stdout } = await run(argv);
@@ -146,6 +150,8 @@ function mergeReports(fast: LoadReport, slow: LoadReport): LoadReport {
     ok: fast.ok + slow.ok,
     failed: fast.failed + slow.failed,
     failures: add(fast.failures, slow.failures) as LoadReport['failures'],
+    failedAfterRetry: fast.failedAfterRetry + slow.failedAfterRetry,
+    connectionErrors: add(fast.connectionErrors, slow.connectionErrors),
     byVersion: add(fast.byVersion, slow.byVersion),
     byHost: add(fast.byHost, slow.byHost),
     latencyMs: fast.latencyMs,

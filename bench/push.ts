@@ -34,7 +34,11 @@ const result = {
   hostsPerCluster: perCluster,
   load: shape,
   requests: push.load.requests,
+  // failed: what a client that never retries sees; failedAfterRetry: a client that resends an
+  // idempotent request reset on a reused keep-alive connection (browsers, Go, curl).
   failed: push.load.failed,
+  failedAfterRetry: push.load.failedAfterRetry,
+  resetOnReusedConnection: push.load.failures.resetOnReusedConnection,
   redispatches: push.redispatches + push.retries,
   pushSeconds: push.seconds,
   reversalSeconds: broken.reversalSeconds ?? null,
@@ -47,10 +51,12 @@ const result = {
     seconds: broken.seconds,
     requests: broken.load.requests,
     failed: broken.load.failed,
+    failedAfterRetry: broken.load.failedAfterRetry,
+    resetOnReusedConnection: broken.load.failures.resetOnReusedConnection,
     redispatches: broken.redispatches + broken.retries,
     byVersion: broken.load.byVersion,
   },
-  push: { exitCode: push.exitCode, ...(push.error !== undefined ? { error: push.error } : {}), forwardSeconds: push.forwardSeconds, failures: push.load.failures, latencyMs: push.load.latencyMs, byVersion: push.load.byVersion, http5xx: push.http5xx },
+  push: { exitCode: push.exitCode, ...(push.error !== undefined ? { error: push.error } : {}), forwardSeconds: push.forwardSeconds, failures: push.load.failures, connectionErrors: push.load.connectionErrors, latencyMs: push.load.latencyMs, byVersion: push.load.byVersion, http5xx: push.http5xx },
   resetExitCode,
   baseline: baseline ? { exitCode: baseline.exitCode, requests: baseline.load.requests, failed: baseline.load.failed, redispatches: baseline.redispatches + baseline.retries } : null,
 };

@@ -1,6 +1,13 @@
 // Load generator for the lab: keeps `concurrency` keep-alive clients busy against one URL,
 // mixing normal, slow and write requests, and counts every failure by kind. A push that drops
 // even one request shows up here. Node built-ins only, so it runs anywhere the build runs.
+//
+// `failed` is what a client that never retries sees. A request reset on a reused keep-alive
+// connection before any answer byte (a server closing the connection as the request arrived:
+// nginx < 1.27.4 does so to every idle client connection at each reload) is counted apart
+// and, if idempotent, sent once more on a new connection — what browsers, Go, curl and Node's
+// documented `reusedSocket` pattern do (RFC 9112 §9.3.1) — so `failedAfterRetry` is what those
+// clients see. Writes are never retried.
 import http from 'node:http';
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -20,13 +27,21 @@ export interface LoadOptions {
   timeout?: number;
   /** Host header to send (e.g. prod-a.baton.test for a cluster frontend). */
   host?: string;
+  /** Reuse connections (default true); false opens one connection per request. */
+  keepAlive?: boolean;
 }
 
 export interface LoadReport {
   requests: number;
   ok: number;
+  /** Requests whose first attempt failed: what a client that never retries sees. */
   failed: number;
-  failures: { connection: number; non2xx: number; timeout: number };
+  /** resetOnReusedConnection is part of connection. */
+  failures: { connection: number; non2xx: number; timeout: number; resetOnReusedConnection: number };
+  /** Requests still failed after one retry of an idempotent request reset on a reused connection. */
+  failedAfterRetry: number;
+  /** Connection failures by error code, `(reused)` when on a keep-alive connection an earlier request used. */
+  connectionErrors: Record<string, number>;
   byVersion: Record<string, number>;
   byHost: Record<string, number>;
   latencyMs: { p50: number; p90: number; p99: number; max: number };
@@ -50,9 +65,9 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
 }
 
-type Outcome = { kind: 'ok' | 'non2xx' | 'connection' | 'timeout'; version?: string; host?: string };
+type Outcome = { kind: 'ok' | 'non2xx' | 'connection' | 'timeout'; version?: string; host?: string; resetOnReused?: boolean; error?: string };
 
-function request(agent: http.Agent, url: URL, path: string, method: string, o: LoadOptions): Promise<Outcome> {
+function request(agent: http.Agent | false, url: URL, path: string, method: string, o: LoadOptions): Promise<Outcome> {
   return new Promise((resolve) => {
     const headers: Record<string, string> = {};
     if (o.host) headers.host = o.host;
@@ -73,11 +88,17 @@ function request(agent: http.Agent, url: URL, path: string, method: string, o: L
       });
       res.on('error', () => done({ kind: 'connection' }));
     });
+    let answered = false;
+    req.on('response', () => (answered = true));
     req.setTimeout(o.timeout ?? 10_000, () => {
       done({ kind: 'timeout' });
       req.destroy();
     });
-    req.on('error', () => done({ kind: 'connection' }));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      // Reset before any answer on a connection an earlier request used: the server had closed it.
+      const resetOnReused = req.reusedSocket && !answered && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+      done({ kind: 'connection', resetOnReused, error: `${err.code ?? err.message}${req.reusedSocket ? ' (reused)' : ''}` });
+    });
     req.end(method === 'POST' ? 'x=1\n' : undefined);
   });
 }
@@ -85,10 +106,12 @@ function request(agent: http.Agent, url: URL, path: string, method: string, o: L
 export function startLoad(opts: LoadOptions): { stop(): Promise<LoadReport> } {
   const url = new URL(opts.url);
   checkTarget(url);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency ?? 16 });
+  const agent = new http.Agent({ keepAlive: opts.keepAlive ?? true, maxSockets: opts.concurrency ?? 16 });
   const report: LoadReport = {
     requests: 0, ok: 0, failed: 0,
-    failures: { connection: 0, non2xx: 0, timeout: 0 },
+    failures: { connection: 0, non2xx: 0, timeout: 0, resetOnReusedConnection: 0 },
+    failedAfterRetry: 0,
+    connectionErrors: {},
     byVersion: {}, byHost: {},
     latencyMs: { p50: 0, p90: 0, p99: 0, max: 0 },
     seconds: 0,
@@ -106,14 +129,22 @@ export function startLoad(opts: LoadOptions): { stop(): Promise<LoadReport> } {
       const write = !slow && opts.writeEvery ? n % opts.writeEvery === 0 : false;
       const path = slow ? (opts.slowPath ?? '/slow?ms=2000') : write ? '/write' : url.pathname + url.search;
       const t0 = performance.now();
-      const r = await request(agent, url, path, write ? 'POST' : 'GET', opts);
-      latencies.push(performance.now() - t0);
+      const method = write ? 'POST' : 'GET';
+      let r = await request(agent, url, path, method, opts);
       report.requests++;
-      if (r.kind === 'ok') report.ok++;
-      else {
+      if (r.kind !== 'ok') {
         report.failed++;
         report.failures[r.kind]++;
+        if (r.error) report.connectionErrors[r.error] = (report.connectionErrors[r.error] ?? 0) + 1;
+        if (r.resetOnReused) {
+          report.failures.resetOnReusedConnection++;
+          // On a new connection: the pool may hold more sockets the server is closing.
+          if (method === 'GET') r = await request(false, url, path, method, opts);
+        }
+        if (r.kind !== 'ok') report.failedAfterRetry++;
       }
+      latencies.push(performance.now() - t0);
+      if (r.kind === 'ok') report.ok++;
       if (r.version) report.byVersion[r.version] = (report.byVersion[r.version] ?? 0) + 1;
       if (r.host) report.byHost[r.host] = (report.byHost[r.host] ?? 0) + 1;
     }
