@@ -36,7 +36,7 @@ export default class Push extends BatonCommand {
         const held = findResumable(config.dir, { heldOnly: true });
         result = await resumeRun(session, held, await reporterFor(held.plan, this.jsonEnabled()));
       } else {
-        const { plan, observation } = await planPush(session, args.tag as string, { first: flags.first as 'a' | 'b' });
+        const { plan, observation } = await planPush(session, args.tag as string, { first: flags.first as 'a' | 'b', hold: flags.hold });
         result = await applyPlan(session, plan, { reporter: await reporterFor(plan, this.jsonEnabled()), hold: flags.hold, fresh: observation });
       }
       if (!this.jsonEnabled()) this.log(resultText(result));

@@ -15,7 +15,18 @@ export interface BlueGreenInput {
   createdBy: string;
   /** Cluster that goes first (default a). */
   first?: ClusterId;
+  /** The push stops once the first cluster is back (`push --hold`): both clusters stay in the pool. */
+  hold?: boolean;
   now?: Date;
+}
+
+/**
+ * Drivers for which every pool change costs something: nginx reloads, and each reload resets
+ * requests racing its old workers' exit. Their plans return the first cluster and drain the
+ * second in one change (a flip), three changes a push instead of four.
+ */
+export function flipsInOneChange(driver: Config['balancer']['driver']): boolean {
+  return driver === 'nginx';
 }
 
 export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
@@ -45,7 +56,8 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
       );
     }
   }
-  const [firstSteps, secondSteps] = order.map((c) => clusterSteps(c, hostsOf(c), newRelease, config)) as [Step[], Step[]];
+  let [firstSteps, secondSteps] = order.map((c) => clusterSteps(c, hostsOf(c), newRelease, config)) as [Step[], Step[]];
+  if (flipsInOneChange(config.balancer.driver) && !input.hold) [firstSteps, secondSteps] = withFlip(firstSteps, secondSteps, config);
   const forward: Step[] = [
     { id: 'lock', kind: 'lock', title: `take the release lock on ${config.balancer.host}`, undo: [{ id: 'undo-lock', kind: 'unlock', title: 'release the lock', undo: [] }] },
     // drain, stage, then wait: staging needs no drain, but doing it while requests finish saves the time.
@@ -112,6 +124,33 @@ export function clusterSteps(c: ClusterId, hosts: ObservedHost[], targets: Recor
       ? [{ id: `watch-${c}`, kind: 'watch' as const, title: `watch the public backend's 5xx share for ${config.watch.duration / 1000}s (at most ${config.watch.max5xxRatio * 100}%)`, cluster: c, undo: [] }]
       : []),
   ];
+}
+
+/**
+ * The first cluster's `ready` and the second's `drain` as one flip step where the ready was; the
+ * second's wait for its in-flight requests follows (after the first cluster's watch, if any).
+ * Undone by the opposite flip, then waiting for the first cluster's requests to finish.
+ */
+function withFlip(first: Step[], second: Step[], config: Config): [Step[], Step[]] {
+  const ready = first.find((s) => s.kind === 'ready') as Step;
+  const drain = second.find((s) => s.kind === 'drain') as Step;
+  const [a, b] = [ready.cluster as ClusterId, drain.cluster as ClusterId];
+  const returned = ready.members ?? [];
+  const drained = drain.members ?? [];
+  const label = (c: ClusterId) => `cluster ${c} (${config.clusters[c].internal})`;
+  const flip: Step = {
+    id: `flip-${a}`,
+    kind: 'flip',
+    title: `in one balancer change, return ${label(a)} to the pool (${returned.join(', ') || 'no member was in it'}) and drain ${label(b)} (${drained.join(', ') || 'nothing in the pool'})`,
+    cluster: a,
+    members: drained,
+    readyMembers: returned,
+    undo: [
+      { id: `undo-flip-${a}`, kind: 'flip', title: `in one balancer change, return ${label(b)} to the pool and drain ${label(a)}`, cluster: b, members: returned, readyMembers: drained, undo: [] },
+      { id: `undo-flip-wait-${a}`, kind: 'wait-drain', title: `wait for in-flight requests on ${label(a)} to finish`, cluster: a, members: returned, undo: [] },
+    ],
+  };
+  return [first.map((s) => (s === ready ? flip : s)), second.filter((s) => s !== drain)];
 }
 
 function unstageUndo(hosts: ObservedHost[], release: Release): Step[] {

@@ -29,6 +29,26 @@ export function workersArgv(pidFile: string): string[] {
   return ['sh', '-c', 'read p < "$1" && echo "master $p" && exec ps --ppid "$p" -o pid=,args=', 'sh', checkPath('balancer.pidFile', pidFile)];
 }
 
+/**
+ * The clock, the file's mtime and each live worker's age, in seconds: whether the running
+ * workers started before the file last changed (a run killed between writing it and reloading).
+ */
+export function workersVsFileArgv(pidFile: string, file: string): string[] {
+  const script = 'read p < "$1" && date +%s && stat -c %Y -- "$2" && ps --ppid "$p" -o etimes=,args=';
+  return ['sh', '-c', script, 'sh', checkPath('balancer.pidFile', pidFile), checkPath('balancer.upstreamFile', file)];
+}
+
+/** True when some worker not shutting down started no later than the file's last change (1 s clock: a tie counts as older). */
+export function workersPredateFile(stdout: string): boolean {
+  const [now, mtime, ...rest] = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  if (!/^\d+$/.test(now ?? '') || !/^\d+$/.test(mtime ?? '')) throw new Error(`expected the clock and the file's mtime, got: ${stdout.trim().slice(0, 200) || '(nothing)'}`);
+  const started = rest.flatMap((l) => {
+    const w = /^(\d+)\s+nginx: worker process(.*)$/.exec(l);
+    return w && !/shutting down/.test(w[2] as string) ? [Number(now) - Number(w[1])] : [];
+  });
+  return started.length === 0 || started.some((t) => t <= Number(mtime));
+}
+
 export interface NginxWorker {
   pid: number;
   /** An old worker after a reload: takes no new connections, finishes the ones it has. */

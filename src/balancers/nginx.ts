@@ -22,6 +22,8 @@ import {
   parseWorkers,
   stubStatusArgv,
   workersArgv,
+  workersPredateFile,
+  workersVsFileArgv,
 } from './nginx-commands.js';
 import { findServer, setDown, type UpstreamServer, upstreamServers } from './nginx-upstream.js';
 import type { BackendCounters, Balancer, Member } from './types.js';
@@ -92,11 +94,19 @@ export class NginxBalancer implements Balancer {
   }
 
   drain(names: readonly string[]): Promise<void> {
-    return this.setDown(names, true);
+    return this.change([], names);
   }
 
   ready(names: readonly string[]): Promise<void> {
-    return this.setDown(names, false);
+    return this.change(names, []);
+  }
+
+  /**
+   * Return `ready` to the pool and drain `drain` in one edit and one reload: every reload resets
+   * requests racing the old workers' exit (nginx < 1.27.4), so a flip costs one reload, not two.
+   */
+  switchPool(ready: readonly string[], drain: readonly string[]): Promise<void> {
+    return this.change(ready, drain);
   }
 
   /**
@@ -184,29 +194,48 @@ export class NginxBalancer implements Balancer {
   /**
    * Edit the file (validated; put back if refused), reload, and wait until the master runs new
    * workers and every old one is shutting down: only then does nginx route by the new file.
-   * If the reload does not take, the old file goes back so file and running nginx agree.
+   * If the reload does not take, the old file goes back so file and running nginx agree. A file
+   * already as asked is reloaded only if the running workers predate it (a run killed between
+   * writing the file and reloading, now resumed).
    */
-  private async setDown(names: readonly string[], down: boolean): Promise<void> {
+  private async change(ready: readonly string[], drain: readonly string[]): Promise<void> {
+    const names = [...ready, ...drain];
     if (names.length === 0) return;
     const text = await this.readFile();
     const servers = this.parse(text);
     for (const n of names) if (!findServer(servers, n)) throw this.noSuchMember(n, servers);
-    const edit = setDown(text, this.upstream, names, down);
-    if (!edit.changed) return;
-    const before = await this.workers();
+    const up = setDown(text, this.upstream, ready, false);
+    const edit = setDown(up.text, this.upstream, drain, true);
+    const what = [ready.length ? `${ready.join(', ')} up` : '', drain.length ? `${drain.join(', ')} down` : ''].filter(Boolean).join(', ');
+    if (!up.changed && !edit.changed) {
+      if (!(await this.runningPredatesFile())) return;
+      await this.reload(what, undefined);
+      return;
+    }
     await this.writeFile(edit.text);
+    await this.reload(what, text);
+  }
+
+  /** Reload and wait for new workers; on failure put `previous` back (when the file was just written). */
+  private async reload(what: string, previous: string | undefined): Promise<void> {
     try {
+      const before = await this.workers();
       const r = await this.transport.run(nginxReloadArgv(this.nginx), { allowFailure: true, timeoutMs: this.timeoutMs });
       if (r.code !== 0) throw new Error(`nginx -s reload exited ${r.code}: ${tail(r.stderr)}`);
       await this.waitForNewWorkers(before.workers.map((w) => w.pid));
     } catch (err) {
-      await this.writeFile(text).catch(() => undefined);
+      if (previous !== undefined) await this.writeFile(previous).catch(() => undefined);
       throw new OperationFailedError(
-        `nginx on ${this.transport.host} did not take the change to upstream ${this.upstream} (${names.join(', ')} ${down ? 'down' : 'up'}): ${(err as Error).message}`,
+        `nginx on ${this.transport.host} did not take the change to upstream ${this.upstream} (${what}): ${(err as Error).message}`,
         false,
-        `${this.file} was put back as it was; check nginx's error log and reload it by hand if needed`,
+        previous !== undefined ? `${this.file} was put back as it was; check nginx's error log and reload it by hand if needed` : `check nginx's error log and reload it by hand (${this.file} already says ${what})`,
       );
     }
+  }
+
+  private async runningPredatesFile(): Promise<boolean> {
+    const r = await this.transport.run(workersVsFileArgv(this.pidFile, this.file), { timeoutMs: this.timeoutMs });
+    return workersPredateFile(r.stdout);
   }
 
   private async waitForNewWorkers(oldPids: readonly number[]): Promise<void> {

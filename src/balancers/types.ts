@@ -41,6 +41,11 @@ export interface Balancer {
   drain(names: readonly string[]): Promise<void>;
   /** Put these members back in rotation. */
   ready(names: readonly string[]): Promise<void>;
+  /**
+   * Return `ready` to the pool and drain `drain` in one change, for a driver where each change
+   * costs something (nginx: a reload). Drivers without it get ready, then drain.
+   */
+  switchPool?(ready: readonly string[], drain: readonly string[]): Promise<void>;
   /** Cut the sessions still open on these members (only when the config allows it). */
   cutOff(names: readonly string[]): Promise<void>;
   /** Sessions in flight per member name. */

@@ -32,7 +32,7 @@ export interface ExecuteOptions {
 }
 
 // A lock step that failed changed nothing: someone else holds it.
-const UNDO_WHEN_FAILED = new Set(['stage', 'drain', 'activate', 'ready', 'unstage']);
+const UNDO_WHEN_FAILED = new Set(['stage', 'drain', 'activate', 'ready', 'flip', 'unstage']);
 
 export async function execute(opts: ExecuteOptions): Promise<ExecutionResult> {
   const { steps } = opts;

@@ -17,6 +17,7 @@ export type StepKind =
   | 'activate'
   | 'smoke'
   | 'ready'
+  | 'flip'
   | 'watch';
 
 export interface Step {
@@ -27,8 +28,10 @@ export interface Step {
   cluster?: ClusterId;
   /** Hosts the step runs on. */
   hosts?: string[];
-  /** Balancer members the step changes. */
+  /** Balancer members the step changes (for flip: the ones it drains). */
   members?: string[];
+  /** For flip: the members it returns to the pool, in the same balancer change as the drain. */
+  readyMembers?: string[];
   /** For stage/activate/unstage: the release directory per host. */
   releases?: Record<string, string>;
   /** Steps that undo this one; run newest first when a push is reversed. */

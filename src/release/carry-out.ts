@@ -109,8 +109,8 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
 
 /** The first cluster is back in the pool (and watched, when configured) once this step is done. */
 function lastStepOfFirstCluster(plan: Plan): string | undefined {
-  const first = plan.forward.find((s) => s.kind === 'ready')?.cluster;
-  return plan.forward.filter((s) => s.cluster === first && (s.kind === 'ready' || s.kind === 'watch')).at(-1)?.id;
+  const first = plan.forward.find((s) => s.kind === 'ready' || s.kind === 'flip')?.cluster;
+  return plan.forward.filter((s) => s.cluster === first && (s.kind === 'ready' || s.kind === 'flip' || s.kind === 'watch')).at(-1)?.id;
 }
 
 async function markBad(session: Session, plan: Plan, result: ExecutionResult, onSuccess?: string): Promise<void> {

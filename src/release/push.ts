@@ -22,6 +22,8 @@ export type { ApplyResult };
 export interface PlanOptions {
   first?: ClusterId;
   by?: string;
+  /** The push will stop once the first cluster is back (`push --hold`). */
+  hold?: boolean;
 }
 
 /** Resolve the tag and observe production (both read-only, at once), then build the plan. */
@@ -32,7 +34,7 @@ export async function planPush(session: Session, tag: string, opts: PlanOptions 
     observe(config, session.balancer, session.transports, session.addressOf),
   ]);
   const release = releaseFor(resolved.tag, resolved.commit);
-  const plan = buildBlueGreenPlan({ config, observed: observation.observed, release, createdBy: opts.by ?? actor(), ...(opts.first ? { first: opts.first } : {}) });
+  const plan = buildBlueGreenPlan({ config, observed: observation.observed, release, createdBy: opts.by ?? actor(), ...(opts.first ? { first: opts.first } : {}), ...(opts.hold ? { hold: true } : {}) });
   return { plan, observation };
 }
 

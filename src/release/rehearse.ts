@@ -76,7 +76,8 @@ export function expectedState(observed: ObservedState, steps: readonly Step[]): 
   const memberState: Record<string, string> = Object.fromEntries(observed.hosts.map((h) => [h.member, h.memberState]));
   for (const s of steps) {
     if (s.kind === 'activate') Object.assign(release, s.releases);
-    if (s.kind === 'drain') for (const m of s.members ?? []) memberState[m] = 'drain';
+    if (s.kind === 'flip') for (const m of s.readyMembers ?? []) memberState[m] = 'ready';
+    if (s.kind === 'drain' || s.kind === 'flip') for (const m of s.members ?? []) memberState[m] = 'drain';
     if (s.kind === 'ready') for (const m of s.members ?? []) memberState[m] = 'ready';
   }
   return { release, memberState };

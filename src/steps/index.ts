@@ -4,7 +4,7 @@ import { reverseSteps } from '../model/plan.js';
 import { runActivate } from './activate.js';
 import type { Progress, StepEnv } from './env.js';
 import { runLock, runUnlock } from './lock.js';
-import { runDrain, runReady, runWaitDrain } from './pool.js';
+import { runDrain, runFlip, runReady, runWaitDrain } from './pool.js';
 import { runSmokeStep } from './smoke.js';
 import { runStage, runUnstage } from './stage.js';
 import { runWatch } from './watch.js';
@@ -36,6 +36,8 @@ export function stepRunner(env: StepEnv, plan: { forward: readonly Step[] }) {
         return runSmokeStep(step, env);
       case 'ready':
         return runReady(step, env, progress);
+      case 'flip':
+        return runFlip(step, env, progress);
       case 'watch':
         return runWatch(env, progress);
     }

@@ -30,6 +30,22 @@ export async function runReady(step: Step, env: StepEnv, progress: Progress): Pr
   }
 }
 
+/**
+ * Return one cluster to the pool and drain the other. A driver whose every change costs (nginx:
+ * each reload resets requests racing its old workers' exit) does both in one change; the others
+ * return the members, wait until the balancer sees them up, then drain.
+ */
+export async function runFlip(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
+  const ready = step.readyMembers ?? [];
+  const drain = step.members ?? [];
+  if (env.balancer.switchPool) await env.balancer.switchPool(ready, drain);
+  else {
+    await runReady({ ...step, members: ready }, env, progress);
+    await env.balancer.drain(drain);
+  }
+  return { ready, drained: drain };
+}
+
 export async function runWaitDrain(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
   const names = step.members ?? [];
   const { drainTimeout, cutOffAfterDrainTimeout } = env.config.balancer;

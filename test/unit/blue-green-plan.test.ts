@@ -75,6 +75,61 @@ describe('blue/green plan', () => {
     expect(() => buildBlueGreenPlan({ config, observed: drainedB, release, createdBy: 't' })).toThrow(/cluster b has no member in the pool .*draining cluster a would leave nothing serving/);
   });
 
+  describe('on nginx, where every pool change is a reload', () => {
+    const nginx = { ...config, balancer: { ...config.balancer, driver: 'nginx' } } as unknown as Config;
+    const watched = { ...nginx, watch: { duration: 30_000, max5xxRatio: 0.01 } } as unknown as Config;
+    const build = (c: Config, hold?: boolean) => buildBlueGreenPlan({ config: c, observed, release, createdBy: 't', ...(hold ? { hold } : {}) });
+
+    it('returns cluster a and drains cluster b in one flip: three pool changes a push, not four', () => {
+      const p = build(nginx);
+      expect(p.forward.map((s) => s.id)).toEqual([
+        'lock',
+        'drain-a', 'stage', 'wait-drain-a', 'activate-a', 'smoke-a', 'flip-a',
+        'wait-drain-b', 'activate-b', 'smoke-b', 'ready-b',
+        'unlock',
+      ]);
+      const flip = p.forward.find((s) => s.id === 'flip-a') as Step;
+      expect(flip).toMatchObject({ kind: 'flip', cluster: 'a', readyMembers: ['web1a', 'web2a'], members: ['web1b'] });
+      expect(p.forward.filter((s) => ['drain', 'ready', 'flip'].includes(s.kind))).toHaveLength(3);
+    });
+
+    it('undoes the flip with the opposite flip, then waits for cluster a to finish its requests', () => {
+      const flip = build(nginx).forward.find((s) => s.id === 'flip-a') as Step;
+      expect(flip.undo.map((u) => [u.kind, u.readyMembers ?? [], u.members])).toEqual([
+        ['flip', ['web1b'], ['web1a', 'web2a']],
+        ['wait-drain', [], ['web1a', 'web2a']],
+      ]);
+    });
+
+    it('watches cluster a right after the flip, before waiting on cluster b', () => {
+      expect(build(watched).forward.map((s) => s.id).slice(6, 9)).toEqual(['flip-a', 'watch-a', 'wait-drain-b']);
+    });
+
+    it('keeps ready and drain apart when the push holds after the first cluster (both clusters stay in the pool)', () => {
+      const ids = build(nginx, true).forward.map((s) => s.id);
+      expect(ids).toContain('ready-a');
+      expect(ids).toContain('drain-b');
+      expect(ids).not.toContain('flip-a');
+    });
+
+    it('reverses a failure after the flip back through it: b back in the pool and a drained, before a switches back', async () => {
+      const ran: string[] = [];
+      const result = await execute({
+        steps: build(nginx).forward,
+        run: async (s) => {
+          ran.push(s.id);
+          if (s.id === 'activate-b') throw new Error('restart failed on w1b');
+        },
+        journal: new Journal(mkdtempSync(join(tmpdir(), 'baton-journal-')), 'run-1'),
+        reporter: new SilentReporter(),
+      });
+      expect(result.outcome).toBe('reversed');
+      expect(ran.slice(ran.indexOf('activate-b') + 1)).toEqual([
+        'undo-activate-b', 'undo-flip-a', 'undo-flip-wait-a', 'undo-activate-a', 'undo-stage', 'undo-drain-a', 'undo-lock',
+      ]);
+    });
+  });
+
   it('refuses a tag that cannot be a directory name', () => {
     expect(() => releaseFor('v1;rm -rf /', 'c'.repeat(40))).toThrow(/cannot name a release directory/);
     expect(() => releaseFor('../etc', 'c'.repeat(40))).toThrow(/cannot name a release directory/);

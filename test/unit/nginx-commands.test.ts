@@ -12,6 +12,8 @@ import {
   parseStubStatus,
   parseWorkers,
   workersArgv,
+  workersPredateFile,
+  workersVsFileArgv,
 } from '../../src/balancers/nginx-commands.js';
 import { UserError } from '../../src/errors.js';
 
@@ -65,5 +67,19 @@ describe('nginx commands', () => {
     expect(re.test('2026/11/27 20:00:00 [error] 1#1: *5 connect() failed (111: Connection refused) while connecting to upstream, client: 10.213.7.1, server: , request: "GET / HTTP/1.1", upstream: "http://10.213.7.11:8000/", host: "10.213.7.2:8088"')).toBe(true);
     expect(re.test('… upstream prematurely closed connection while reading response header from upstream, client: x, upstream: "http://10.213.7.12:8000/slow"')).toBe(false);
     expect(new RegExp(noLiveUpstreamsPattern('web')).test('[error] 1#1: *9 no live upstreams while connecting to upstream, client: x, request: "GET / HTTP/1.1", upstream: "http://web/", host: "y"')).toBe(true);
+  });
+
+  it('tells whether the running workers started before the upstream file last changed', () => {
+    const argv = workersVsFileArgv('/run/nginx.pid', '/etc/nginx/up.conf');
+    expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(argv.slice(-2)).toEqual(['/run/nginx.pid', '/etc/nginx/up.conf']);
+    // clock 1000, file changed at 990: a worker 5 s old started after it, one 20 s old before it
+    expect(workersPredateFile('1000\n990\n    5 nginx: worker process\n')).toBe(false);
+    expect(workersPredateFile('1000\n990\n   20 nginx: worker process\n')).toBe(true);
+    expect(workersPredateFile('1000\n990\n   10 nginx: worker process\n')).toBe(true); // same second: cannot tell, reload
+    // old workers finishing their requests do not count; no live worker at all means reload
+    expect(workersPredateFile('1000\n990\n   20 nginx: worker process is shutting down\n    5 nginx: worker process\n')).toBe(false);
+    expect(workersPredateFile('1000\n990\n   20 nginx: cache manager process\n')).toBe(true);
+    expect(() => workersPredateFile('cat: /run/nginx.pid: No such file')).toThrow(/clock and the file's mtime/);
   });
 });

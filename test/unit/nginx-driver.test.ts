@@ -79,4 +79,47 @@ describe('NginxBalancer', () => {
     expect(members.map((m) => `${m.name}=${m.state}`)).toEqual(['web1a=drain', 'web2a=ready', 'web1b=ready', 'web2b=ready']);
     expect(members.every((m) => m.healthy === undefined)).toBe(true);
   });
+
+  it('switches the pool in one edit and one reload: cluster a back in, cluster b out', async () => {
+    let reloaded = false;
+    const lb = new ScriptedTransport('lb', (argv) => {
+      if (argv[0] === 'cat') return { stdout: CONF.replace('10.213.7.11:8000;', '10.213.7.11:8000 down;').replace('10.213.7.12:8000;', '10.213.7.12:8000 down;') };
+      if (argv[0] === 'sh' && argv.includes('/run/nginx.pid')) return { stdout: reloaded ? 'master 1\n 3 nginx: worker process\n 2 nginx: worker process is shutting down\n' : 'master 1\n 2 nginx: worker process\n' };
+      if (argv[1] === '-s') reloaded = true;
+      return {};
+    });
+    await make(lb).switchPool(['web1a', 'web2a'], ['web1b', 'web2b']);
+    const writes = lb.calls.filter((c) => c.stdin !== undefined);
+    expect(writes).toHaveLength(1);
+    const web = writes[0]!.stdin!.split('}')[0]!;
+    expect(web).toContain('server 10.213.7.11:8000;  # web1a');
+    expect(web).toContain('server 10.213.7.12:8000;  # web2a');
+    expect(web).toContain('server 10.213.7.41:8000 down;  # web1b');
+    expect(web).toContain('server 10.213.7.42:8000 down;  # web2b');
+    expect(lb.calls.filter((c) => c.argv[0] === 'nginx').map((c) => c.argv.join(' '))).toEqual(['nginx -s reload']);
+  });
+
+  it('leaves nginx alone when the file already says so and the running workers started after it changed', async () => {
+    const lb = new ScriptedTransport('lb', (argv) => {
+      if (argv[0] === 'cat') return { stdout: CONF };
+      if (argv[0] === 'sh' && argv.includes('/etc/nginx/baton-upstream.conf')) return { stdout: '1000\n900\n 50 nginx: master process\n 50 nginx: worker process\n' };
+      throw new Error(`unexpected ${argv.join(' ')}`);
+    });
+    await make(lb).ready(['web1a']);
+    expect(lb.calls.map((c) => c.argv[0])).toEqual(['cat', 'sh']);
+  });
+
+  it('reloads without writing when the file already says so but the running workers predate it (killed between write and reload)', async () => {
+    let reloaded = false;
+    const lb = new ScriptedTransport('lb', (argv) => {
+      if (argv[0] === 'cat') return { stdout: CONF };
+      if (argv[0] === 'sh' && argv.includes('/etc/nginx/baton-upstream.conf')) return { stdout: '1000\n990\n 20 nginx: worker process\n' };
+      if (argv[0] === 'sh' && argv.includes('/run/nginx.pid')) return { stdout: reloaded ? 'master 1\n 3 nginx: worker process\n' : 'master 1\n 2 nginx: worker process\n' };
+      if (argv[1] === '-s') reloaded = true;
+      return {};
+    });
+    await make(lb).ready(['web1a']);
+    expect(lb.calls.filter((c) => c.stdin !== undefined)).toEqual([]);
+    expect(lb.calls.filter((c) => c.argv[0] === 'nginx').map((c) => c.argv.join(' '))).toEqual(['nginx -s reload']);
+  });
 });
