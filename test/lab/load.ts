@@ -187,9 +187,10 @@ async function main(): Promise<void> {
       'write-every': { type: 'string', default: '0' },
       timeout: { type: 'string', default: '10000' },
       host: { type: 'string' },
+      keepalive: { type: 'string', default: 'on' },
     },
   });
-  if (!values.url) throw new Error('usage: load.js --url URL [--seconds N] [--concurrency N] [--slow-every N] [--slow-path P] [--write-every N] [--timeout MS] [--host NAME]');
+  if (!values.url || !['on', 'off'].includes(values.keepalive)) throw new Error('usage: load.js --url URL [--seconds N] [--concurrency N] [--slow-every N] [--slow-path P] [--write-every N] [--timeout MS] [--host NAME] [--keepalive on|off]');
   const report = await runLoad({
     url: values.url,
     seconds: Number(values.seconds),
@@ -199,6 +200,7 @@ async function main(): Promise<void> {
     writeEvery: Number(values['write-every']),
     timeout: Number(values.timeout),
     host: values.host,
+    keepAlive: values.keepalive === 'on',
   });
   console.log(JSON.stringify(report, null, 2));
 }
