@@ -141,12 +141,12 @@ function withFlip(first: Step[], second: Step[], config: Config): [Step[], Step[
   const flip: Step = {
     id: `flip-${a}`,
     kind: 'flip',
-    title: `in one balancer change, return ${label(a)} to the pool (${returned.join(', ') || 'no member was in it'}) and drain ${label(b)} (${drained.join(', ') || 'nothing in the pool'})`,
+    title: `flip in one balancer change: return ${label(a)} to the pool, drain ${label(b)} (in: ${returned.join(', ') || 'none'}; out: ${drained.join(', ') || 'none'})`,
     cluster: a,
     members: drained,
     readyMembers: returned,
     undo: [
-      { id: `undo-flip-${a}`, kind: 'flip', title: `in one balancer change, return ${label(b)} to the pool and drain ${label(a)}`, cluster: b, members: returned, readyMembers: drained, undo: [] },
+      { id: `undo-flip-${a}`, kind: 'flip', title: `flip back in one balancer change: return ${label(b)} to the pool, drain ${label(a)}`, cluster: b, members: returned, readyMembers: drained, undo: [] },
       { id: `undo-flip-wait-${a}`, kind: 'wait-drain', title: `wait for in-flight requests on ${label(a)} to finish`, cluster: a, members: returned, undo: [] },
     ],
   };
