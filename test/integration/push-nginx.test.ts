@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { driverOverrides, writeLabConfig } from '../../bench/lab-config.js';
 import { readJournal } from '../../src/engine/journal.js';
 import { startLoad } from '../lab/load.js';
+import { killedPush } from './helpers/killed-push.js';
 
 const LAB = '/run/baton-lab';
 let config: string;
@@ -21,6 +22,29 @@ function baton(...args: string[]) {
 
 async function onHost(host: string, command: string): Promise<string> {
   return (await execa('ssh', ['-F', `${LAB}/ssh_config`, host, command])).stdout.trim();
+}
+
+/** Every host's release, nginx's upstream file, and which hosts answer through nginx on what. */
+async function production() {
+  const releases = new Set(await Promise.all(appHosts.map((h) => onHost(h, 'basename "$(readlink /srv/shop/current)"'))));
+  const file = await onHost('lb.baton.test', 'cat /etc/nginx/baton-upstream.conf');
+  const answers = new Set<string>();
+  const servedBy = new Set<string>();
+  for (let i = 0; i < 16; i++) {
+    const r = await execa('curl', ['-s', '-m', '5', '-D', '-', 'http://10.213.7.2:8088/version']);
+    answers.add((JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as { version: string }).version);
+    servedBy.add(/^x-host: (\S+)/im.exec(r.stdout)?.[1] ?? '?');
+  }
+  return { releases: [...releases], file, answers: [...answers], servedBy: [...servedBy].sort() };
+}
+
+function expectServing(p: Awaited<ReturnType<typeof production>>, tag: string) {
+  expect(p.releases).toHaveLength(1);
+  expect(p.releases[0]).toMatch(new RegExp(`^${tag}-`));
+  expect(p.file).not.toMatch(/\bdown\b/);
+  expect(p.answers).toEqual([tag]);
+  // nginx runs what the file says: every member takes requests again.
+  expect(p.servedBy).toEqual([...appHosts].sort());
 }
 
 beforeAll(async () => {
@@ -47,5 +71,21 @@ describe('baton push through nginx', () => {
     console.log(`nginx push: ${report.requests} requests, ${report.failed} reset by nginx's 3 reloads (${report.failures.resetOnReusedConnection} on reused keep-alive connections), ${report.failedAfterRetry} after one retry`);
     for (const h of appHosts) expect(await onHost(h, 'basename "$(readlink /srv/shop/current)"')).toMatch(/^v2-[0-9a-f]{7}$/);
     expect(await onHost('lb.baton.test', 'cat /etc/nginx/baton-upstream.conf')).not.toMatch(/\bdown\b/);
+  });
+
+  // Killed right after smoke-a: during or just before the flip (6 steps done: lock, drain-a,
+  // stage, wait-drain-a, activate-a, smoke-a).
+  it('resumes a push killed at the flip: nginx ends up running what its file says, every host on the new release', async () => {
+    await killedPush(config, 'v1', 6, 'push-nginx-test');
+    const r = await baton('resume', '-c', config);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expectServing(await production(), 'v1');
+  });
+
+  it('rolls back a push killed right after the flip: back on the release before, both clusters in the pool', async () => {
+    await killedPush(config, 'v2', 7, 'push-nginx-test');
+    const r = await baton('rollback', '--yes', '-c', config);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expectServing(await production(), 'v1');
   });
 });

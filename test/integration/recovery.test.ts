@@ -1,19 +1,18 @@
 // Recovery against the real lab, under load: a held push rolled back warm and continued; a push
 // SIGKILLed at every step boundary, then resumed — and, in a separate run, rolled back. Each ends
 // with the pool serving exactly one release, consistently, and the client sees no failed request.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
+import { killedPush } from './helpers/killed-push.js';
 import { readyAllHaproxyMembers } from './helpers/lab.js';
 import { startLoad, type LoadReport } from '../lab/load.js';
 
 const LAB = '/run/baton-lab';
 let config: string;
-let journals: string;
 let appHosts: string[];
 let load: { stop(): Promise<LoadReport> };
 
@@ -42,28 +41,10 @@ function expectServing(p: Awaited<ReturnType<typeof production>>, tag: string) {
   expect(p.answers).toEqual([tag]);
 }
 
-/** Start a push and SIGKILL it once the journal shows `okSteps` steps done. */
-async function killedPush(tag: string, okSteps: number): Promise<void> {
-  const before = new Set(existsSync(journals) ? readdirSync(journals) : []);
-  const child = spawn('node', ['bin/run.js', 'push', tag, '-c', config], { stdio: 'ignore', env: { ...process.env, CI: '1', BATON_USER: 'recovery-test' } });
-  const exited = new Promise<void>((r) => child.on('exit', () => r()));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const file = (existsSync(journals) ? readdirSync(journals) : []).find((f) => f.endsWith('.jsonl') && !before.has(f));
-    const done = file ? readFileSync(join(journals, file), 'utf8').split('\n').filter((l) => l.includes('"event":"step-ok"')).length : 0;
-    if (done >= okSteps) break;
-    if (Date.now() > deadline) throw new Error(`push never reached ${okSteps} steps`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  child.kill('SIGKILL');
-  await exited;
-}
-
 beforeAll(async () => {
   readyAllHaproxyMembers();
   const dir = mkdtempSync(join(tmpdir(), 'baton-recovery-'));
   config = writeLabConfig(join(dir, 'baton.yml'));
-  journals = join(dir, '.baton', 'journal');
   appHosts = (JSON.parse(readFileSync(`${LAB}/lab.json`, 'utf8')) as { hosts: { name: string; role: string }[] }).hosts.filter((h) => h.role === 'app').map((h) => h.name);
   expect((await baton('push', 'v1')).exitCode).toBe(0);
   load = startLoad({ url: 'http://10.213.7.2/', seconds: 3600, concurrency: 6, slowEvery: 8, slowPath: '/slow?ms=1000' });
@@ -102,7 +83,7 @@ describe('a push killed at every step boundary', () => {
 
   it.each(boundaries)('resumes after a kill once %i steps were done', async (k) => {
     const next = tag === 'v1' ? 'v2' : 'v1';
-    await killedPush(next, k);
+    await killedPush(config, next, k);
     const status = await baton('resume');
     expect(status.exitCode, status.stderr).toBe(0);
     expectServing(await production(), next);
@@ -111,7 +92,7 @@ describe('a push killed at every step boundary', () => {
 
   it.each(boundaries)('rolls back after a kill once %i steps were done', async (k) => {
     const next = tag === 'v1' ? 'v2' : 'v1';
-    await killedPush(next, k);
+    await killedPush(config, next, k);
     const r = await baton('rollback', '--yes');
     expect(r.exitCode, r.stderr).toBe(0);
     expectServing(await production(), tag);
