@@ -7,18 +7,22 @@ import { digest } from './canonical.js';
 
 export const PLAN_FORMAT = 'baton-plan/1';
 
-export type StepKind =
-  | 'lock'
-  | 'unlock'
-  | 'stage'
-  | 'unstage'
-  | 'drain'
-  | 'wait-drain'
-  | 'activate'
-  | 'smoke'
-  | 'ready'
-  | 'flip'
-  | 'watch';
+/** Every step kind this baton can carry out, in the order a push meets them. */
+export const STEP_KINDS = ['lock', 'unlock', 'stage', 'unstage', 'drain', 'wait-drain', 'activate', 'smoke', 'ready', 'flip', 'watch'] as const;
+
+export type StepKind = (typeof STEP_KINDS)[number];
+
+/** Kinds of steps (forward or undo) this baton cannot carry out: a plan made by a newer baton. */
+export function unknownStepKinds(steps: readonly Step[]): string[] {
+  const known: readonly string[] = STEP_KINDS;
+  const seen = new Set<string>();
+  const visit = (s: Step) => {
+    if (!known.includes(s.kind)) seen.add(String(s.kind));
+    (s.undo ?? []).forEach(visit);
+  };
+  steps.forEach(visit);
+  return [...seen];
+}
 
 export interface Step {
   /** Stable id within the plan, e.g. `drain-a`. */

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { UserError } from '../errors.js';
-import { PLAN_FORMAT, type Approval, type Plan } from '../model/plan.js';
+import { PLAN_FORMAT, type Approval, type Plan, unknownStepKinds } from '../model/plan.js';
 import { countingApprovers, verifyPlanHash } from './requirements.js';
 
 // Top-level keys in the order they are written: the hashed content, its hash, then the review records.
@@ -37,6 +37,10 @@ export function readPlanFile(file: string): Plan {
   }
   if (typeof p.hash !== 'string' || !Array.isArray(p.forward) || !Array.isArray(p.observed?.hosts) || !p.release) {
     throw new UserError(`${file} is not a complete baton plan (hash, forward steps, observed state or release missing)`, 'make a new plan with `baton plan TAG -o FILE`');
+  }
+  const unknown = unknownStepKinds(p.forward);
+  if (unknown.length) {
+    throw new UserError(`${file} has steps this baton cannot carry out (${unknown.join(', ')}): it was made by a newer baton`, 'apply it with the baton that made it, or make a new plan with this one');
   }
   return p as Plan;
 }

@@ -1,4 +1,5 @@
 // One runner per step kind; the executor hands each step here.
+import { BugError } from '../errors.js';
 import type { Step } from '../model/plan.js';
 import { reverseSteps } from '../model/plan.js';
 import { runActivate } from './activate.js';
@@ -40,6 +41,9 @@ export function stepRunner(env: StepEnv, plan: { forward: readonly Step[] }) {
         return runFlip(step, env, progress);
       case 'watch':
         return runWatch(env, progress);
+      default:
+        // Plans are checked for known kinds when read; a step that gets here would otherwise pass as done.
+        throw new BugError(`no runner for step kind ${JSON.stringify((step as Step).kind)} (step ${(step as Step).id})`);
     }
   };
 }
