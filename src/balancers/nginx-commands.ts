@@ -30,23 +30,44 @@ export function workersArgv(pidFile: string): string[] {
 }
 
 /**
- * The clock, the file's mtime and each live worker's age, in seconds: whether the running
- * workers started before the file last changed (a run killed between writing it and reloading).
+ * The wall clock and the file's mtime (ns), the uptime and clock ticks, and each of the master's
+ * children with its start (ticks since boot): whether the running workers started before the
+ * file last changed (a run killed between writing it and reloading).
  */
 export function workersVsFileArgv(pidFile: string, file: string): string[] {
-  const script = 'read p < "$1" && date +%s && stat -c %Y -- "$2" && ps --ppid "$p" -o etimes=,args=';
+  const script = [
+    'read p < "$1" || exit 3',
+    'date +%s.%N',
+    'stat -c %.9Y -- "$2"',
+    'cut -d" " -f1 /proc/uptime',
+    'getconf CLK_TCK',
+    // field 22 of /proc/PID/stat once the "(comm)" before it is cut off
+    'for w in $(ps --ppid "$p" -o pid=); do printf "%s %s\\n" "$(sed "s/^.*) //" "/proc/$w/stat" | cut -d" " -f20)" "$(ps -o args= -p "$w")"; done',
+  ].join('\n');
   return ['sh', '-c', script, 'sh', checkPath('balancer.pidFile', pidFile), checkPath('balancer.upstreamFile', file)];
 }
 
-/** True when some worker not shutting down started no later than the file's last change (1 s clock: a tie counts as older). */
+/**
+ * A worker started after the file changed runs it (the reload that started it was signalled
+ * after the write); this much later counts as "after", for the 10 ms tick of the start time and
+ * the two clocks read a moment apart. Nearer than that reloads again: the safe side.
+ */
+const CLOCK_MARGIN_S = 0.02;
+
+/** True when some live worker (not shutting down) started before the file last changed (or too near it to tell), or none runs. */
 export function workersPredateFile(stdout: string): boolean {
-  const [now, mtime, ...rest] = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
-  if (!/^\d+$/.test(now ?? '') || !/^\d+$/.test(mtime ?? '')) throw new Error(`expected the clock and the file's mtime, got: ${stdout.trim().slice(0, 200) || '(nothing)'}`);
-  const started = rest.flatMap((l) => {
+  const [now, mtime, uptime, ticks, ...rest] = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const nums = [now, mtime, uptime, ticks].map(Number);
+  if (nums.some((n) => !Number.isFinite(n)) || (nums[3] as number) <= 0) {
+    throw new Error(`expected the clock, the file's mtime, the uptime and CLK_TCK, got: ${stdout.trim().slice(0, 200) || '(nothing)'}`);
+  }
+  const [nowS, mtimeS, uptimeS, tck] = nums as [number, number, number, number];
+  const fileAge = nowS - mtimeS;
+  const workerAges = rest.flatMap((l) => {
     const w = /^(\d+)\s+nginx: worker process(.*)$/.exec(l);
-    return w && !/shutting down/.test(w[2] as string) ? [Number(now) - Number(w[1])] : [];
+    return w && !/shutting down/.test(w[2] as string) ? [uptimeS - Number(w[1]) / tck] : [];
   });
-  return started.length === 0 || started.some((t) => t <= Number(mtime));
+  return workerAges.length === 0 || workerAges.some((age) => age > fileAge - CLOCK_MARGIN_S);
 }
 
 export interface NginxWorker {

@@ -73,13 +73,16 @@ describe('nginx commands', () => {
     const argv = workersVsFileArgv('/run/nginx.pid', '/etc/nginx/up.conf');
     expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
     expect(argv.slice(-2)).toEqual(['/run/nginx.pid', '/etc/nginx/up.conf']);
-    // clock 1000, file changed at 990: a worker 5 s old started after it, one 20 s old before it
-    expect(workersPredateFile('1000\n990\n    5 nginx: worker process\n')).toBe(false);
-    expect(workersPredateFile('1000\n990\n   20 nginx: worker process\n')).toBe(true);
-    expect(workersPredateFile('1000\n990\n   10 nginx: worker process\n')).toBe(true); // same second: cannot tell, reload
+    // clock 1000.0, file changed at 990.0 (10 s ago); uptime 500.00 s, 100 ticks a second
+    const answer = (...workers: string[]) => ['1000.000000000', '990.000000000', '500.00', '100', ...workers].join('\n');
+    expect(workersPredateFile(answer('49500 nginx: worker process'))).toBe(false); // started 5 s ago: after the change
+    expect(workersPredateFile(answer('48000 nginx: worker process'))).toBe(true); // 20 s ago: before it
+    expect(workersPredateFile(answer('49000 nginx: worker process'))).toBe(true); // at the same instant: cannot tell
+    expect(workersPredateFile(answer('49001 nginx: worker process'))).toBe(true); // 10 ms after: within the clocks' error
+    expect(workersPredateFile(answer('49010 nginx: worker process'))).toBe(false); // 100 ms after: it read the new file
     // old workers finishing their requests do not count; no live worker at all means reload
-    expect(workersPredateFile('1000\n990\n   20 nginx: worker process is shutting down\n    5 nginx: worker process\n')).toBe(false);
-    expect(workersPredateFile('1000\n990\n   20 nginx: cache manager process\n')).toBe(true);
-    expect(() => workersPredateFile('cat: /run/nginx.pid: No such file')).toThrow(/clock and the file's mtime/);
+    expect(workersPredateFile(answer('48000 nginx: worker process is shutting down', '49500 nginx: worker process'))).toBe(false);
+    expect(workersPredateFile(answer('48000 nginx: cache manager process'))).toBe(true);
+    expect(() => workersPredateFile('cat: /run/nginx.pid: No such file')).toThrow(/the clock, the file's mtime/);
   });
 });

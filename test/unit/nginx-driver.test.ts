@@ -102,7 +102,7 @@ describe('NginxBalancer', () => {
   it('leaves nginx alone when the file already says so and the running workers started after it changed', async () => {
     const lb = new ScriptedTransport('lb', (argv) => {
       if (argv[0] === 'cat') return { stdout: CONF };
-      if (argv[0] === 'sh' && argv.includes('/etc/nginx/baton-upstream.conf')) return { stdout: '1000\n900\n 50 nginx: master process\n 50 nginx: worker process\n' };
+      if (argv[0] === 'sh' && argv.includes('/etc/nginx/baton-upstream.conf')) return { stdout: '1000.0\n900.0\n500.00\n100\n45000 nginx: worker process\n' };
       throw new Error(`unexpected ${argv.join(' ')}`);
     });
     await make(lb).ready(['web1a']);
@@ -113,7 +113,7 @@ describe('NginxBalancer', () => {
     let reloaded = false;
     const lb = new ScriptedTransport('lb', (argv) => {
       if (argv[0] === 'cat') return { stdout: CONF };
-      if (argv[0] === 'sh' && argv.includes('/etc/nginx/baton-upstream.conf')) return { stdout: '1000\n990\n 20 nginx: worker process\n' };
+      if (argv[0] === 'sh' && argv.includes('/etc/nginx/baton-upstream.conf')) return { stdout: '1000.0\n990.0\n500.00\n100\n48000 nginx: worker process\n' };
       if (argv[0] === 'sh' && argv.includes('/run/nginx.pid')) return { stdout: reloaded ? 'master 1\n 3 nginx: worker process\n' : 'master 1\n 2 nginx: worker process\n' };
       if (argv[1] === '-s') reloaded = true;
       return {};
