@@ -11,6 +11,7 @@ import { checkPath, countLogArgv, escapeEre, parseCounts, REFUSED_BY_TEST, repla
 import { adminOfFlags, configMembers, sameWorker, setConfigState } from './apache-config.js';
 import { type ApacheAdmin, type ApacheMember, type ManagerBalancer, managerCounters, memberOf, parseManagerXml } from './apache-manager.js';
 import { balancerConnsArgv, parseSs } from './nginx-commands.js';
+import { AccessLogCounts } from './access-log.js';
 import type { BackendCounters, Balancer } from './types.js';
 
 export interface ApacheOptions {
@@ -24,6 +25,8 @@ export interface ApacheOptions {
   ctl?: string;
   /** Error log, where Apache records failed attempts at a worker. */
   errorLog?: string;
+  /** The public frontend's access log: requests and 5xx answers, members' own included. */
+  accessLog?: string;
   timeoutMs?: number;
 }
 
@@ -40,6 +43,7 @@ export class ApacheBalancer implements Balancer {
   private readonly ctl: string;
   private readonly errorLog: string;
   private readonly timeoutMs: number;
+  private readonly accessLog?: AccessLogCounts;
 
   constructor(
     private readonly transport: Transport,
@@ -51,6 +55,7 @@ export class ApacheBalancer implements Balancer {
     this.ctl = opts.ctl ?? DEFAULT_APACHE_CTL;
     this.errorLog = checkPath('balancer.errorLog', opts.errorLog ?? DEFAULT_APACHE_ERROR_LOG);
     this.timeoutMs = opts.timeoutMs ?? 15_000;
+    if (opts.accessLog !== undefined) this.accessLog = new AccessLogCounts(transport, opts.accessLog, this.timeoutMs);
   }
 
   async members(): Promise<ApacheMember[]> {
@@ -106,19 +111,20 @@ export class ApacheBalancer implements Balancer {
   }
 
   /**
-   * requests: elections (attempts at a worker); retries: the workers' retry counts (tries after
-   * an error-state rest); redispatches: failed connection attempts at this balancer's workers in
-   * the error log (AH00957; each sends the request to another worker, up to maxattempts);
-   * http5xx: the balancer's "All workers are in error state" answers (503). Apache does not
-   * count its members' own 5xx answers per balancer.
+   * With an access log: requests and 5xx answers (members' own included) from it, counted from
+   * this driver's first read. Without: requests are elections (attempts at a worker) and http5xx
+   * only the balancer's "All workers are in error state" answers (503): Apache counts its
+   * members' own 5xx answers nowhere else. retries: the workers' retry counts (tries after an
+   * error-state rest); redispatches: failed connection attempts at this balancer's workers in
+   * the error log (AH00957; each sends the request to another worker, up to maxattempts).
    */
   async counters(): Promise<BackendCounters> {
-    const b = await this.readManager();
+    const [b, logged] = await Promise.all([this.readManager(), this.accessLog?.read()]);
     const addrs = b.workers.map((w) => escapeEre(`${w.hostname}:${w.port ?? 80}`));
     const patterns = [`AH00957: .*attempt to connect to (${addrs.join('|')}) `, `balancer://${escapeEre(this.balancer)}: All workers are in error state`];
     const r = await this.transport.run(countLogArgv(this.errorLog, patterns), { timeoutMs: this.timeoutMs });
     const [redispatches, unavailable] = parseCounts(r.stdout, 2) as [number, number];
-    return { ...managerCounters(b), redispatches, http5xx: unavailable };
+    return { ...managerCounters(b), redispatches, http5xx: unavailable, ...logged };
   }
 
   async configTest(): Promise<void> {

@@ -23,7 +23,14 @@ export function createBalancer(
     case 'haproxy':
       return new HaproxyBalancer(transport, { backend: b.backend, socket: b.socket });
     case 'apache':
-      return new ApacheBalancer(transport, { balancer: b.backend, managerUrl: b.managerUrl, configFile: b.configFile, ctl: b.ctl, errorLog: b.errorLog });
+      return new ApacheBalancer(transport, {
+        balancer: b.backend,
+        managerUrl: b.managerUrl,
+        configFile: b.configFile,
+        ctl: b.ctl,
+        errorLog: b.errorLog,
+        ...(b.accessLog !== undefined ? { accessLog: b.accessLog } : {}),
+      });
     case 'nginx': {
       if (!hosts || !config.clusters) throw new Error('the nginx driver needs the clusters and the app hosts\' transports to read drain state on the hosts');
       return new NginxBalancer(transport, {
@@ -33,6 +40,7 @@ export function createBalancer(
         pidFile: b.pidFile,
         errorLog: b.errorLog,
         ...(b.statusUrl !== undefined ? { statusUrl: b.statusUrl } : {}),
+        ...(b.accessLog !== undefined ? { accessLog: b.accessLog } : {}),
         appTransport: appTransportOf(config.clusters, config.resolve ?? {}, hosts),
       });
     }

@@ -25,6 +25,7 @@ import {
   workersPredateFile,
   workersVsFileArgv,
 } from './nginx-commands.js';
+import { AccessLogCounts } from './access-log.js';
 import { findServer, setDown, type UpstreamServer, upstreamServers } from './nginx-upstream.js';
 import type { BackendCounters, Balancer, Member } from './types.js';
 
@@ -38,6 +39,8 @@ export interface NginxOptions {
   errorLog?: string;
   /** A stub_status URL as reached from the balancer host: the only request count nginx keeps. */
   statusUrl?: string;
+  /** The public frontend's access log: requests and 5xx answers, members' own included. */
+  accessLog?: string;
   /** The transport of the app host behind a member, to read its connections. */
   appTransport: (member: Member) => Promise<Transport>;
   /** How long a reload may take to start new workers. */
@@ -63,6 +66,7 @@ export class NginxBalancer implements Balancer {
   private readonly timeoutMs: number;
   private readonly reloadTimeoutMs: number;
   private balancerAddresses?: Promise<string[]>;
+  private readonly accessLog?: AccessLogCounts;
 
   constructor(
     private readonly transport: Transport,
@@ -75,11 +79,12 @@ export class NginxBalancer implements Balancer {
     this.errorLog = opts.errorLog ?? DEFAULT_NGINX_ERROR_LOG;
     this.timeoutMs = opts.timeoutMs ?? 15_000;
     this.reloadTimeoutMs = opts.reloadTimeoutMs ?? 10_000;
+    if (opts.accessLog !== undefined) this.accessLog = new AccessLogCounts(transport, opts.accessLog, this.timeoutMs);
   }
 
-  /** Whether counters() has a request count (only with a stub_status URL). */
+  /** Whether counters() has a request count (only with a stub_status URL or an access log). */
   get countsRequests(): boolean {
-    return this.opts.statusUrl !== undefined;
+    return this.opts.statusUrl !== undefined || this.accessLog !== undefined;
   }
 
   /**
@@ -158,18 +163,21 @@ export class NginxBalancer implements Balancer {
   /**
    * redispatches: failed attempts at this upstream's servers in the error log (with
    * proxy_next_upstream each went to the next server); retries: 0 (nginx never retries the same
-   * server); http5xx: "no live upstreams" (502); requests: stub_status's total when statusUrl is
-   * set (all of nginx, not one upstream), else 0 — nginx keeps no other count.
+   * server). With an access log, requests and 5xx answers (members' own included) come from it,
+   * counted from this driver's first read. Without: http5xx is only "no live upstreams" (502),
+   * and requests stub_status's total when statusUrl is set (all of nginx, not one upstream),
+   * else 0 — nginx keeps no other count.
    */
   async counters(): Promise<BackendCounters> {
     const servers = await this.servers();
     const endpoints = servers.map((s) => ({ address: s.address, port: s.port ?? 80 }));
-    const [logs, status] = await Promise.all([
+    const [logs, status, logged] = await Promise.all([
       this.transport.run(countLogArgv(this.errorLog, [failedAttemptPattern(endpoints), noLiveUpstreamsPattern(this.upstream)]), { timeoutMs: this.timeoutMs }),
-      this.opts.statusUrl === undefined ? undefined : this.transport.run(stubStatusArgv(this.opts.statusUrl), { timeoutMs: this.timeoutMs }),
+      this.opts.statusUrl === undefined || this.accessLog ? undefined : this.transport.run(stubStatusArgv(this.opts.statusUrl), { timeoutMs: this.timeoutMs }),
+      this.accessLog?.read(),
     ]);
     const [failed, noneLeft] = parseCounts(logs.stdout, 2) as [number, number];
-    return { requests: status ? parseStubStatus(status.stdout).requests : 0, http5xx: noneLeft, redispatches: failed, retries: 0 };
+    return { requests: status ? parseStubStatus(status.stdout).requests : 0, http5xx: noneLeft, redispatches: failed, retries: 0, ...logged };
   }
 
   async configTest(): Promise<void> {

@@ -1,5 +1,6 @@
 // Checks no single key can make: every host in exactly one cluster and listed once, every
-// explicit balancer member name used once. They read the raw data defensively so they can
+// explicit balancer member name used once, and a watch only where the balancer can count what
+// it watches. They read the raw data defensively so they can
 // report alongside schema errors, not only after the schema passes.
 import { isPlainObject, formatPath, type KeyPath } from './paths.js';
 import type { Problem } from './problem.js';
@@ -30,5 +31,20 @@ export function crossChecks(data: unknown): Problem[] {
       }
     });
   }
+  problems.push(...watchChecks(data));
   return problems;
+}
+
+/** Apache and nginx count their members' 5xx answers only in an access log: a watch without one could never fail. */
+function watchChecks(data: unknown): Problem[] {
+  if (!isPlainObject(data) || data.watch === undefined || !isPlainObject(data.balancer)) return [];
+  const { driver, accessLog } = data.balancer;
+  if ((driver !== 'apache' && driver !== 'nginx') || accessLog !== undefined) return [];
+  return [
+    {
+      path: ['watch'],
+      at: 'key',
+      message: `the watch needs the public frontend's requests and 5xx answers, which ${driver === 'apache' ? 'Apache' : 'nginx'} counts only in an access log: set balancer.accessLog (common or combined format)`,
+    },
+  ];
 }

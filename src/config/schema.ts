@@ -79,6 +79,11 @@ export const Balancer = z.discriminatedUnion('driver', [
       .describe('file on the balancer host with the <Proxy balancer://NAME> block; member states are kept in its BalancerMember lines so a graceful restart keeps them (BalancerPersist Off)'),
     ctl: z.string().min(1).default('apache2ctl').describe('apache control command on the balancer host (apache2ctl on Debian, apachectl elsewhere), for configtest'),
     errorLog: z.string().regex(/^\//, { message: 'expected an absolute path' }).default('/var/log/apache2/error.log').describe('Apache error log on the balancer host: failed attempts at members are counted from it'),
+    accessLog: z
+      .string()
+      .regex(/^\//, { message: 'expected an absolute path' })
+      .optional()
+      .describe('access log of the public frontend on the balancer host, in the common or combined format: its requests and 5xx answers, which the watch needs (Apache keeps no other count of its members\' 5xx answers)'),
   }),
   z.strictObject({
     driver: z.literal('nginx').describe(DRIVER),
@@ -88,6 +93,11 @@ export const Balancer = z.discriminatedUnion('driver', [
     pidFile: z.string().regex(/^\//, { message: 'expected an absolute path' }).default('/run/nginx.pid').describe('nginx master pid file: its workers show when a reload has taken'),
     errorLog: z.string().regex(/^\//, { message: 'expected an absolute path' }).default('/var/log/nginx/error.log').describe('nginx error log on the balancer host: failed attempts at upstream servers are counted from it'),
     statusUrl: z.url({ message: 'expected a URL such as http://127.0.0.1/nginx_status' }).optional().describe('stub_status URL as reached from the balancer host, for a request count (nginx keeps no other)'),
+    accessLog: z
+      .string()
+      .regex(/^\//, { message: 'expected an absolute path' })
+      .optional()
+      .describe('access log of the public frontend on the balancer host, in the common or combined format: its requests and 5xx answers, which the watch needs (nginx keeps no other count of its members\' 5xx answers)'),
   }),
 ]);
 
