@@ -28,8 +28,8 @@ export function driverOverrides(driver: LabDriver): [string[], unknown][] {
   const common = { host: b.host, drainTimeout: '30s' };
   const balancer =
     driver === 'apache'
-      ? { driver, ...common, backend: b.apache.balancer, managerUrl: `http://${b.address}:${b.apache.port}${b.apache.manager}`, configFile: '/etc/apache2/sites-enabled/baton.conf' }
-      : { driver, ...common, backend: b.nginx.upstream, upstreamFile: b.nginx.upstreamFile, pidFile: b.nginx.pidFile };
+      ? { driver, ...common, backend: b.apache.balancer, managerUrl: `http://${b.address}:${b.apache.port}${b.apache.manager}`, configFile: '/etc/apache2/sites-enabled/baton.conf', accessLog: '/var/log/apache2/public.log' }
+      : { driver, ...common, backend: b.nginx.upstream, upstreamFile: b.nginx.upstreamFile, pidFile: b.nginx.pidFile, accessLog: '/var/log/nginx/public.log' };
   const port = publicPort(driver);
   return [
     [['balancer'], balancer],

@@ -64,27 +64,26 @@ export function labUp(perCluster: number): void {
   execFileSync('bash', [`${ROOT}/test/lab/lab.sh`, 'up'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LAB_PER_CLUSTER: String(perCluster) } });
 }
 
-async function counters(configFile: string) {
+/** Run `command` (argv) under load and return what the client and the balancer saw. */
+export async function underLoad(argv: string[], shape: LoadShape, configFile = LAB_CONFIG, url = PUBLIC_URL): Promise<{ exitCode: number; seconds: number; stdout: string; load: LoadReport; redispatches: number; retries: number; http5xx: number }> {
+  // One driver instance reads the counters before and after: access-log counts start at its first read.
   const session = openSession(await loadConfig(configFile));
+  let measured;
   try {
-    return await session.balancer.counters();
+    const before = await session.balancer.counters();
+    const fast = startLoad({ url, seconds: 3600, concurrency: shape.concurrency, timeout: 15_000, keepAlive: shape.keepAlive });
+    const slow = startLoad({ url, seconds: 3600, concurrency: shape.slowClients, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000, keepAlive: shape.keepAlive });
+    await sleep(shape.padSeconds * 1000);
+    const t0 = performance.now();
+    const { code, stdout } = await run(argv);
+    const seconds = (performance.now() - t0) / 1000;
+    await sleep(shape.padSeconds * 1000);
+    const report = mergeReports(await fast.stop(), await slow.stop());
+    measured = { code, stdout, seconds, report, before, after: await session.balancer.counters() };
   } finally {
     await session.close();
   }
-}
-
-/** Run `command` (argv) under load and return what the client and the balancer saw. */
-export async function underLoad(argv: string[], shape: LoadShape, configFile = LAB_CONFIG, url = PUBLIC_URL): Promise<{ exitCode: number; seconds: number; stdout: string; load: LoadReport; redispatches: number; retries: number; http5xx: number }> {
-  const before = await counters(configFile);
-  const fast = startLoad({ url, seconds: 3600, concurrency: shape.concurrency, timeout: 15_000, keepAlive: shape.keepAlive });
-  const slow = startLoad({ url, seconds: 3600, concurrency: shape.slowClients, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000, keepAlive: shape.keepAlive });
-  await sleep(shape.padSeconds * 1000);
-  const t0 = performance.now();
-  const { code, stdout } = await run(argv);
-  const seconds = (performance.now() - t0) / 1000;
-  await sleep(shape.padSeconds * 1000);
-  const report = mergeReports(await fast.stop(), await slow.stop());
-  const after = await counters(configFile);
+  const { code, stdout, seconds, report, before, after } = measured;
   return {
     exitCode: code,
     seconds: round(seconds),

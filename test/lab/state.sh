@@ -15,23 +15,28 @@ make_control_files() {
 # One commit per tag; release.json carries what differs. Fixed author and dates make the tag
 # SHAs the same on every `up`, so plans written against one lab still name the same commits.
 make_repo() {
-  local repo=$STATE/repo tag healthy delay msg
+  local repo=$STATE/repo tag healthy delay writes msg
   mkdir -p "$repo"
   cp "$LAB_DIR/app/server.js" "$LAB_DIR/app/package.json" "$repo/"
   export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 \
     GIT_AUTHOR_NAME="baton lab" GIT_AUTHOR_EMAIL=lab@$ZONE GIT_AUTHOR_DATE=2025-01-01T00:00:00Z \
     GIT_COMMITTER_NAME="baton lab" GIT_COMMITTER_EMAIL=lab@$ZONE GIT_COMMITTER_DATE=2025-01-01T00:00:00Z
   git -C "$repo" init -q -b main
-  while read -r tag healthy delay msg; do
-    printf '{ "version": "%s", "healthy": %s, "startDelayMs": %s }\n' "$tag" "$healthy" "$delay" >"$repo/release.json"
+  while read -r tag healthy delay writes msg; do
+    if [[ $writes == fail ]]; then
+      printf '{ "version": "%s", "healthy": %s, "startDelayMs": %s, "writesFail": true }\n' "$tag" "$healthy" "$delay" >"$repo/release.json"
+    else
+      printf '{ "version": "%s", "healthy": %s, "startDelayMs": %s }\n' "$tag" "$healthy" "$delay" >"$repo/release.json"
+    fi
     git -C "$repo" add -A
     git -C "$repo" commit -q -m "$tag: $msg"
     git -C "$repo" tag "$tag"
   done <<EOF2
-v1 true 0 first release
-v2 true 0 second release
-v3-broken false 0 health check answers 500
-v4-slow true 5000 takes 5 s to start listening
+v1 true 0 ok first release
+v2 true 0 ok second release
+v3-broken false 0 ok health check answers 500
+v4-slow true 5000 ok takes 5 s to start listening
+v5-writes-fail true 0 fail passes its checks, but every POST /write answers 500
 EOF2
   unset GIT_CONFIG_GLOBAL GIT_CONFIG_NOSYSTEM
   V1_SHORT=$(git -C "$repo" rev-parse --short=7 'v1^{commit}')
@@ -78,7 +83,7 @@ write_lab_json() {
     sep=$',\n'
   done <"$STATE/hosts.tsv"
   sep=""
-  for tag in v1 v2 v3-broken v4-slow; do
+  for tag in v1 v2 v3-broken v4-slow v5-writes-fail; do
     tags+="$sep\"$tag\": \"$(git -C "$STATE/repo" rev-parse "$tag^{commit}")\""
     sep=", "
   done

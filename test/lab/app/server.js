@@ -42,6 +42,8 @@ async function handle(req, res) {
   if (req.method === 'POST' && url.pathname === '/write') {
     req.resume();
     await new Promise((resolve) => req.on('end', resolve));
+    // v5-writes-fail: a release whose health and smoke checks pass but whose writes are broken.
+    if (release.writesFail) return send(res, 500, 'writes are broken in this release\n');
     await mkdir(writesDir, { recursive: true });
     await appendFile(`${writesDir}/writes.log`, `${new Date().toISOString()} ${release.version} ${host} ${req.headers.host ?? ''}\n`);
     return send(res, 200, 'written\n');

@@ -69,6 +69,8 @@ Listen 8080
 <VirtualHost *:8080>
     ServerName lb.$ZONE
     ProxyPreserveHost On
+    # The public frontend's requests and answers: what the watch counts (balancer.accessLog).
+    CustomLog /var/log/apache2/public.log combined
     <Proxy balancer://web>
 $(apache_members)
     </Proxy>
