@@ -131,7 +131,7 @@ export function clusterSteps(c: ClusterId, hosts: ObservedHost[], targets: Recor
  * second's wait for its in-flight requests follows (after the first cluster's watch, if any).
  * Undone by the opposite flip, then waiting for the first cluster's requests to finish.
  */
-function withFlip(first: Step[], second: Step[], config: Config): [Step[], Step[]] {
+export function withFlip(first: Step[], second: Step[], config: Config): [Step[], Step[]] {
   const ready = first.find((s) => s.kind === 'ready') as Step;
   const drain = second.find((s) => s.kind === 'drain') as Step;
   const [a, b] = [ready.cluster as ClusterId, drain.cluster as ClusterId];

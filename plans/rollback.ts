@@ -5,7 +5,7 @@
 import type { ClusterId, Config } from '../src/config/config.js';
 import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
 import { PLAN_FORMAT, observedDigest, planHash } from '../src/model/plan.js';
-import { clusterSteps, describeReleases } from './blue-green.js';
+import { clusterSteps, describeReleases, flipsInOneChange, withFlip } from './blue-green.js';
 
 export interface RollbackInput {
   config: Config;
@@ -37,13 +37,16 @@ export function buildRollbackPlan(input: RollbackInput): RollbackPlan {
   const forward: Step[] = [];
   if (todo.length) {
     forward.push({ id: 'lock', kind: 'lock', title: `take the release lock on ${config.balancer.host}`, undo: [{ id: 'undo-lock', kind: 'unlock', title: 'release the lock', undo: [] }] });
-    for (const c of todo) {
+    let perCluster = todo.map((c) => {
       const hosts = hostsOf(c);
       const needSwitch = Object.fromEntries(hosts.filter((h) => targets[h.host] && h.release !== targets[h.host]).map((h) => [h.host, targets[h.host] as string]));
       // Hosts already on their target keep running: no restart for nothing.
       const pool = hosts.filter((h) => (input.poolAfter ? input.poolAfter.includes(h.member) : h.memberState !== 'maint')).map((h) => h.member);
-      forward.push(...clusterSteps(c, hosts, needSwitch, config, pool).filter((s) => s.kind !== 'activate' || Object.keys(s.releases ?? {}).length));
-    }
+      return clusterSteps(c, hosts, needSwitch, config, pool).filter((s) => s.kind !== 'activate' || Object.keys(s.releases ?? {}).length);
+    });
+    // nginx: the first cluster's return and the second's drain in one reload, as in a push.
+    if (perCluster.length === 2 && flipsInOneChange(config.balancer.driver)) perCluster = withFlip(perCluster[0] as Step[], perCluster[1] as Step[], config);
+    forward.push(...perCluster.flat());
     forward.push({ id: 'unlock', kind: 'unlock', title: 'release the lock', undo: [] });
   }
   const values = Object.values(targets);

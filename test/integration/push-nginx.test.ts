@@ -88,4 +88,15 @@ describe('baton push through nginx', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     expectServing(await production(), 'v1');
   });
+
+  it('rolls back a finished push cold (no cluster runs the release before) with a flip: three reloads', async () => {
+    expect((await baton('push', 'v2', '-c', config)).exitCode).toBe(0);
+    const r = await baton('rollback', '--yes', '--json', '-c', config);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout) as { journal: string; warm: boolean };
+    expect(result.warm).toBe(false);
+    const steps = readJournal(result.journal).flatMap((e) => (e.event === 'step-ok' && 'step' in e ? [e.step] : []));
+    expect(steps.filter((s) => /^(drain|ready|flip)-/.test(s))).toEqual(['drain-a', 'flip-a', 'ready-b']);
+    expectServing(await production(), 'v1');
+  });
 });
