@@ -5,6 +5,7 @@
 // running state and the file never disagree. A refused edit is rolled back before any runtime change.
 import { isIP } from 'node:net';
 import { ExternalCommandError, OperationFailedError, UserError } from '../errors.js';
+import { tail } from '../transport/errors.js';
 import type { Transport } from '../transport/types.js';
 import { apacheConfigTestArgv, checkBalancerName, managerChangeArgv, managerXmlArgv, splitChangeAnswer, type WorkerChange } from './apache-commands.js';
 import { checkPath, countLogArgv, escapeEre, parseCounts, REFUSED_BY_TEST, replaceFileArgv } from './balancer-files.js';
@@ -258,6 +259,3 @@ export class ApacheBalancer implements Balancer {
   }
 }
 
-function tail(s: string): string {
-  return s.trim().split('\n').slice(-20).join('\n');
-}

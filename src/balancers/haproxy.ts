@@ -1,6 +1,7 @@
 // The HAProxy driver: every membership change goes through the runtime API socket on the
 // balancer host (never a reload), batched with its read-back in one round trip.
 import { ExternalCommandError, OperationFailedError, UserError } from '../errors.js';
+import { tail } from '../transport/errors.js';
 import type { Transport } from '../transport/types.js';
 import {
   type AdminState,
@@ -168,6 +169,3 @@ export class HaproxyBalancer implements Balancer {
   }
 }
 
-function tail(s: string): string {
-  return s.trim().split('\n').slice(-20).join('\n');
-}

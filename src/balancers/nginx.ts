@@ -4,6 +4,7 @@
 // hold. Drain completion is read on the drained hosts themselves: connections to the app's port
 // from the balancer that the balancer's other processes do not own — never a sleep.
 import { ExternalCommandError, OperationFailedError, UserError } from '../errors.js';
+import { tail } from '../transport/errors.js';
 import type { Transport } from '../transport/types.js';
 import { checkPath, countLogArgv, parseCounts, REFUSED_BY_TEST, replaceFileArgv } from './balancer-files.js';
 import {
@@ -318,6 +319,3 @@ function sameEndpoint(e: { address: string; port: number }, s: UpstreamServer): 
   return e.address === s.address && e.port === (s.port ?? 80);
 }
 
-function tail(s: string): string {
-  return s.trim().split('\n').slice(-20).join('\n');
-}
