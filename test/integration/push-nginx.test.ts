@@ -2,7 +2,7 @@
 // reload, drains are read on the app hosts, and no request ever reaches a drained or restarting
 // member (no 502, no timeout). Requests reset by nginx's reloads themselves are counted by the
 // benchmark (npm run bench:push -- --driver nginx), not asserted here.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -11,8 +11,8 @@ import { driverOverrides, writeLabConfig } from '../../bench/lab-config.js';
 import { readJournal } from '../../src/engine/journal.js';
 import { startLoad } from '../lab/load.js';
 import { killedPush } from './helpers/killed-push.js';
+import { appHostNames, currentReleases, onHost } from './helpers/lab.js';
 
-const LAB = '/run/baton-lab';
 let config: string;
 let appHosts: string[];
 
@@ -20,13 +20,9 @@ function baton(...args: string[]) {
   return execa('node', ['bin/run.js', ...args], { reject: false, env: { CI: '1', BATON_USER: 'push-nginx-test' } });
 }
 
-async function onHost(host: string, command: string): Promise<string> {
-  return (await execa('ssh', ['-F', `${LAB}/ssh_config`, host, command])).stdout.trim();
-}
-
 /** Every host's release, nginx's upstream file, and which hosts answer through nginx on what. */
 async function production() {
-  const releases = new Set(await Promise.all(appHosts.map((h) => onHost(h, 'basename "$(readlink /srv/shop/current)"'))));
+  const releases = new Set(Object.values(await currentReleases()));
   const file = await onHost('lb.baton.test', 'cat /etc/nginx/baton-upstream.conf');
   const answers = new Set<string>();
   const servedBy = new Set<string>();
@@ -49,7 +45,7 @@ function expectServing(p: Awaited<ReturnType<typeof production>>, tag: string) {
 
 beforeAll(async () => {
   config = writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-push-nginx-')), 'baton.yml'), driverOverrides('nginx'));
-  appHosts = (JSON.parse(readFileSync(`${LAB}/lab.json`, 'utf8')) as { hosts: { name: string; role: string }[] }).hosts.filter((h) => h.role === 'app').map((h) => h.name);
+  appHosts = appHostNames();
   const r = await baton('push', 'v1', '-c', config);
   expect(r.exitCode, r.stderr).toBe(0);
 });
@@ -69,7 +65,7 @@ describe('baton push through nginx', () => {
     expect(report.failures.timeout).toBe(0);
     expect(report.byVersion['v2']).toBeGreaterThan(0);
     console.log(`nginx push: ${report.requests} requests, ${report.failed} reset by nginx's 3 reloads (${report.failures.resetOnReusedConnection} on reused keep-alive connections), ${report.failedAfterRetry} after one retry`);
-    for (const h of appHosts) expect(await onHost(h, 'basename "$(readlink /srv/shop/current)"')).toMatch(/^v2-[0-9a-f]{7}$/);
+    for (const release of Object.values(await currentReleases())) expect(release).toMatch(/^v2-[0-9a-f]{7}$/);
     expect(await onHost('lb.baton.test', 'cat /etc/nginx/baton-upstream.conf')).not.toMatch(/\bdown\b/);
   });
 

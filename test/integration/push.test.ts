@@ -7,25 +7,15 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
 import { readJournal } from '../../src/engine/journal.js';
-import { readyAllHaproxyMembers } from './helpers/lab.js';
+import { currentReleases, onHost, readyAllHaproxyMembers } from './helpers/lab.js';
 import { startLoad } from '../lab/load.js';
 
 const LAB = '/run/baton-lab';
 const LOCK = `/run/baton/push-test-${process.pid}/lock`;
 let config: string;
-let appHosts: string[];
 
 function baton(...args: string[]) {
   return execa('node', ['bin/run.js', ...args], { reject: false, env: { CI: '1', BATON_USER: 'push-test' } });
-}
-
-async function onHost(host: string, command: string): Promise<string> {
-  return (await execa('ssh', ['-F', `${LAB}/ssh_config`, host, command])).stdout.trim();
-}
-
-async function currentReleases(): Promise<Record<string, string>> {
-  const entries = await Promise.all(appHosts.map(async (h) => [h, await onHost(h, 'basename "$(readlink /srv/shop/current)"')] as const));
-  return Object.fromEntries(entries);
 }
 
 async function poolStates(): Promise<string> {
@@ -35,7 +25,6 @@ async function poolStates(): Promise<string> {
 beforeAll(async () => {
   readyAllHaproxyMembers();
   config = writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-push-')), 'baton.yml'), [[['lock', 'path'], LOCK]]);
-  appHosts = (JSON.parse(readFileSync(`${LAB}/lab.json`, 'utf8')) as { hosts: { name: string; role: string }[] }).hosts.filter((h) => h.role === 'app').map((h) => h.name);
   const r = await baton('push', 'v1', '-c', config);
   expect(r.exitCode, r.stderr).toBe(0);
 });

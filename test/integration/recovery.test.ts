@@ -1,32 +1,26 @@
 // Recovery against the real lab, under load: a held push rolled back warm and continued; a push
 // SIGKILLed at every step boundary, then resumed — and, in a separate run, rolled back. Each ends
 // with the pool serving exactly one release, consistently, and the client sees no failed request.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
 import { killedPush } from './helpers/killed-push.js';
-import { readyAllHaproxyMembers } from './helpers/lab.js';
+import { currentReleases, onHost, readyAllHaproxyMembers } from './helpers/lab.js';
 import { startLoad, type LoadReport } from '../lab/load.js';
 
-const LAB = '/run/baton-lab';
 let config: string;
-let appHosts: string[];
 let load: { stop(): Promise<LoadReport> };
 
 function baton(...args: string[]) {
   return execa('node', ['bin/run.js', ...args, '-c', config], { reject: false, timeout: 90_000, env: { CI: '1', BATON_USER: 'recovery-test' } });
 }
 
-async function onHost(host: string, command: string): Promise<string> {
-  return (await execa('ssh', ['-F', `${LAB}/ssh_config`, '-o', 'ConnectTimeout=10', host, command], { timeout: 30_000 })).stdout.trim();
-}
-
 /** Every host's release, every member's state, and what the public frontend answers. */
 async function production() {
-  const releases = await Promise.all(appHosts.map((h) => onHost(h, 'basename "$(readlink /srv/shop/current)"')));
+  const releases = Object.values(await currentReleases());
   const pool = (await onHost('lb.baton.test', 'echo "show stat web 4 -1" | socat stdio /run/haproxy/admin.sock | cut -d, -f2,18 | tail -n +2')).split('\n');
   const answers = new Set<string>();
   for (let i = 0; i < 8; i++) answers.add((JSON.parse((await execa('curl', ['-s', '-m', '5', 'http://10.213.7.2/version'])).stdout) as { version: string }).version);
@@ -45,7 +39,6 @@ beforeAll(async () => {
   readyAllHaproxyMembers();
   const dir = mkdtempSync(join(tmpdir(), 'baton-recovery-'));
   config = writeLabConfig(join(dir, 'baton.yml'));
-  appHosts = (JSON.parse(readFileSync(`${LAB}/lab.json`, 'utf8')) as { hosts: { name: string; role: string }[] }).hosts.filter((h) => h.role === 'app').map((h) => h.name);
   expect((await baton('push', 'v1')).exitCode).toBe(0);
   load = startLoad({ url: 'http://10.213.7.2/', seconds: 3600, concurrency: 6, slowEvery: 8, slowPath: '/slow?ms=1000' });
 });

@@ -9,24 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
 import { readJournal } from '../../src/engine/journal.js';
 import type { Plan } from '../../src/model/plan.js';
+import { currentReleases, onHost } from './helpers/lab.js';
 
-const LAB = '/run/baton-lab';
 const USER = 'review-test';
 let dir: string;
 let config: string;
-let appHosts: string[];
 let startTag: string | undefined;
 
 function baton(args: string[], env: Record<string, string> = {}) {
   return execa('node', ['bin/run.js', ...args], { reject: false, env: { CI: '1', BATON_USER: USER, ...env } });
-}
-
-async function onHost(host: string, command: string): Promise<string> {
-  return (await execa('ssh', ['-F', `${LAB}/ssh_config`, host, command])).stdout.trim();
-}
-
-async function currentReleases(): Promise<Record<string, string>> {
-  return Object.fromEntries(await Promise.all(appHosts.map(async (h) => [h, await onHost(h, 'basename "$(readlink /srv/shop/current)"')] as const)));
 }
 
 async function poolStates(): Promise<string> {
@@ -46,7 +37,6 @@ async function makePlan(file: string, tag = 'v2', cfg = config): Promise<Plan> {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'baton-review-'));
   config = writeLabConfig(join(dir, 'baton.yml'));
-  appHosts = (JSON.parse(readFileSync(`${LAB}/lab.json`, 'utf8')) as { hosts: { name: string; role: string }[] }).hosts.filter((h) => h.role === 'app').map((h) => h.name);
   // Put the lab back on the tag it ran when we found it.
   const found = new Set(Object.values(await currentReleases()).map((d) => d.replace(/-[0-9a-f]{7}$/, '')));
   startTag = found.size === 1 ? [...found][0] : undefined;

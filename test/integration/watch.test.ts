@@ -2,25 +2,22 @@
 // checks, but every POST /write answers 500. Only the watch can catch it, from the balancer's
 // own counts (HAProxy's backend stats, Apache's and nginx's access logs), and the push must then
 // reverse by itself. A good release under the same watch goes through.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { driverOverrides, type LabDriver, publicPort, writeLabConfig } from '../../bench/lab-config.js';
 import { startLoad } from '../lab/load.js';
-import { readyAllHaproxyMembers } from './helpers/lab.js';
+import { currentReleases, readyAllHaproxyMembers } from './helpers/lab.js';
 
-const LAB = '/run/baton-lab';
-const appHosts = (JSON.parse(readFileSync(`${LAB}/lab.json`, 'utf8')) as { hosts: { name: string; role: string }[] }).hosts.filter((h) => h.role === 'app').map((h) => h.name);
 
 function baton(...args: string[]) {
   return execa('node', ['bin/run.js', ...args], { reject: false, timeout: 120_000, env: { CI: '1', BATON_USER: 'watch-test' } });
 }
 
 async function releases(): Promise<string[]> {
-  const all = await Promise.all(appHosts.map(async (h) => (await execa('ssh', ['-F', `${LAB}/ssh_config`, h, 'basename "$(readlink /srv/shop/current)"'])).stdout.trim()));
-  return [...new Set(all)];
+  return [...new Set(Object.values(await currentReleases()))];
 }
 
 describe.each(['haproxy', 'apache', 'nginx'] as const)('the watch through %s', (driver: LabDriver) => {

@@ -1,6 +1,7 @@
 // The running lab's description (/run/baton-lab/lab.json), typed for the tests that use it.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { execa } from 'execa';
 
 export interface LabHost {
   name: string;
@@ -36,4 +37,19 @@ export function readyAllHaproxyMembers(): void {
   const members = appHosts(lab).map((h) => h.member).filter(Boolean);
   const commands = members.map((m) => `set server ${lab.balancer.haproxy.backend}/${m} state ready`).join('; ');
   execFileSync('ssh', ['-F', '/run/baton-lab/ssh_config', lab.balancer.host, `socat stdio ${lab.balancer.haproxy.socket}`], { input: `${commands}\n` });
+}
+
+/** The app hosts' names, as the lab lists them. */
+export function appHostNames(): string[] {
+  return appHosts(readLab()).map((h) => h.name);
+}
+
+/** A shell command on a lab host, over the lab's ssh_config: its stdout, trimmed. */
+export async function onHost(host: string, command: string): Promise<string> {
+  return (await execa('ssh', ['-F', '/run/baton-lab/ssh_config', '-o', 'ConnectTimeout=10', host, command], { timeout: 30_000 })).stdout.trim();
+}
+
+/** The release directory `current` points at, per app host. */
+export async function currentReleases(hosts: readonly string[] = appHostNames()): Promise<Record<string, string>> {
+  return Object.fromEntries(await Promise.all(hosts.map(async (h) => [h, await onHost(h, 'basename "$(readlink /srv/shop/current)"')] as const)));
 }
