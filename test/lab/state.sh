@@ -48,22 +48,18 @@ write_ssh_files() {
   : >"$STATE/ssh_config"
   while read -r id fqdn addr role cluster; do
     printf '%s,%s %s\n' "$fqdn" "$addr" "$(cut -d' ' -f1,2 "$HOSTS_DIR/$id/etc/ssh/ssh_host_ed25519_key.pub")" >>"$STATE/known_hosts"
-    cat >>"$STATE/ssh_config" <<EOF2
-Host $fqdn ${fqdn%.$ZONE}
-    HostName $addr
-    User root
-    IdentityFile $STATE/id_ed25519
-    IdentitiesOnly yes
-    UserKnownHostsFile $STATE/known_hosts
-    GlobalKnownHostsFile /dev/null
-    StrictHostKeyChecking yes
-    BatchMode yes
-
-EOF2
+    printf 'Host %s %s\n    HostName %s\n' "$fqdn" "${fqdn%.$ZONE}" "$addr" >>"$STATE/ssh_config"
+    ssh_client_options >>"$STATE/ssh_config"
+    echo >>"$STATE/ssh_config"
   done <"$STATE/hosts.tsv"
   # Bare addresses too (ssh 10.213.7.11): known_hosts lists every host's IP as well.
-  cat >>"$STATE/ssh_config" <<EOF2
-Host 10.213.7.*
+  echo 'Host 10.213.7.*' >>"$STATE/ssh_config"
+  ssh_client_options >>"$STATE/ssh_config"
+}
+
+# What every lab host entry of ssh_config says: the lab key, the lab's known_hosts, always checked.
+ssh_client_options() {
+  cat <<EOF2
     User root
     IdentityFile $STATE/id_ed25519
     IdentitiesOnly yes
