@@ -1,7 +1,9 @@
 // Shared shape of every baton command: --config, --json, and one place that turns any error
 // into a message with a hint and the documented exit code.
 import { Command, Errors, Flags } from '@oclif/core';
-import { BatonError, ConfigError, ExitCode, UserError, toBatonError } from '../errors.js';
+import { processInterrupts } from '../engine/interrupts.js';
+import { productionMayHaveChanged } from '../engine/production-effect.js';
+import { BatonError, ConfigError, ExitCode, OperationFailedError, UserError, toBatonError } from '../errors.js';
 
 export abstract class BatonCommand extends Command {
   static override enableJsonFlag = true;
@@ -15,9 +17,15 @@ export abstract class BatonCommand extends Command {
     }),
   };
 
+  public override async init(): Promise<void> {
+    // Stop signals are the run's to handle (finish the step, reverse), not Node's (exit 130 at once).
+    processInterrupts.install();
+    await super.init();
+  }
+
   protected override async catch(err: Error & { exitCode?: number }): Promise<never> {
     if (err instanceof Errors.ExitError) throw err;
-    const batonError = isOclifUsageError(err) ? new UserError(err.message, 'see `baton COMMAND --help`') : toBatonError(err);
+    const batonError = byEffect(isOclifUsageError(err) ? new UserError(err.message, 'see `baton COMMAND --help`') : toBatonError(err));
     process.exitCode = batonError.exitCode;
     if (this.jsonEnabled()) {
       this.logJson({ error: errorToJson(batonError) });
@@ -27,6 +35,17 @@ export abstract class BatonCommand extends Command {
     }
     throw new Errors.ExitError(batonError.exitCode);
   }
+}
+
+/**
+ * Exit 2 says production needs attention. An error that is not a run's outcome (a host that could
+ * not be reached, a command that failed, a bug) before this process began any step that changes
+ * production leaves production as it was: exit 1, and the sentence says so.
+ */
+function byEffect(e: BatonError): BatonError {
+  if (e.exitCode !== ExitCode.NEEDS_ATTENTION || e instanceof OperationFailedError || productionMayHaveChanged()) return e;
+  const hint = [e.hint, 'nothing in production was changed'].filter(Boolean).join('; ');
+  return Object.assign(Object.create(Object.getPrototypeOf(e) as object) as BatonError, e, { exitCode: ExitCode.FAILED_RESTORED, hint, message: e.message });
 }
 
 /** The machine-readable form of an error, as printed with --json. */

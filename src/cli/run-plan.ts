@@ -1,7 +1,8 @@
 // Shared by push and apply: open a session, carry out a plan with the right reporter, map the outcome to an error kind.
 import type { Config } from '../config/config.js';
 import { PlainReporter, type Reporter } from '../engine/reporter.js';
-import { BatonError, OperationFailedError } from '../errors.js';
+import { InterruptedError } from '../engine/interrupts.js';
+import { BatonError, ExitCode, OperationFailedError } from '../errors.js';
 import type { Plan } from '../model/plan.js';
 import { type ApplyResult } from '../release/push.js';
 
@@ -13,20 +14,29 @@ export async function reporterFor(plan: Plan, json: boolean): Promise<Reporter> 
   return new ListrReporter(plan.forward);
 }
 
-/** Throws the error a failed run ends with (exit 1 when reversed, 2 when production needs attention). */
+/** Throws the error a failed run ends with, by what happened to production: untouched or put back
+ *  (exit 1, or the refusal's own code: a held lock is 4), or not put back (exit 2). */
 export function raiseForOutcome(r: ApplyResult): void {
   const data = summary(r);
-  // Nothing was done (the lock was held, say): the first error speaks for itself, with its own exit code.
-  if (r.completed.length === 0 && r.error instanceof BatonError && r.outcome === 'reversed') {
-    r.error.data = data;
-    throw r.error;
+  const what = `${r.kind === 'rollback' ? 'rollback to' : 'push of'} ${r.tag}`;
+  if (r.outcome === 'reversed' && !r.productionChanged) {
+    // Nothing in production changed (the lock was held, a host could not be reached): a refusal speaks for itself.
+    if (r.error instanceof BatonError && r.error.exitCode !== ExitCode.NEEDS_ATTENTION && !(r.error instanceof InterruptedError)) {
+      r.error.data = data;
+      throw r.error;
+    }
+    const why = r.interruptedBy ? `was stopped by ${r.interruptedBy}` : `failed at ${r.failedStep}: ${r.error?.message}`;
+    throw new OperationFailedError(`${what} ${why}; nothing in production had changed`, true, `journal: ${r.journal}`, data);
   }
-  if (r.outcome === 'reversed') throw new OperationFailedError(`push of ${r.tag} failed at ${r.failedStep} and was reversed: ${r.error?.message}`, true, `journal: ${r.journal}`, data);
+  if (r.outcome === 'reversed') {
+    const why = r.interruptedBy ? `was stopped by ${r.interruptedBy} before ${r.failedStep} finished` : `failed at ${r.failedStep}: ${r.error?.message}`;
+    throw new OperationFailedError(`${what} ${why}; what it changed was reversed`, true, `journal: ${r.journal}`, data);
+  }
   if (r.outcome === 'needs-attention') {
     throw new OperationFailedError(
-      `push of ${r.tag} failed at ${r.failedStep} (${r.error?.message}) and its reversal failed: ${r.reversalError?.message}`,
+      `${what} failed at ${r.failedStep} (${r.error?.message}) and its reversal failed: ${r.reversalError?.message}`,
       false,
-      `production needs attention: see the journal ${r.journal}`,
+      `production needs attention: \`baton status\` shows where it stands, \`baton resume\` or \`baton rollback\` carries on (journal ${r.journal})`,
       data,
     );
   }

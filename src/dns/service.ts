@@ -181,7 +181,7 @@ async function runSteps(s: DnsSession, phase: DnsPhase | 'rollback', steps: DnsS
     if (isReverse) {
       const t0 = Date.now();
       const r = await reverse(asSteps, 'dns rollback', { run: run1, journal, reporter });
-      result = { outcome: r.error ? 'needs-attention' : 'reversed', completed: [], forwardMs: 0, reversalMs: Date.now() - t0, ...(r.error && { error: r.error, failedStep: 'rollback' }) };
+      result = { outcome: r.error ? 'needs-attention' : 'reversed', completed: [], forwardMs: 0, reversalMs: Date.now() - t0, productionChanged: r.productionChanged, ...(r.error && { error: r.error, failedStep: 'rollback' }) };
     } else {
       result = await execute({ steps: asSteps, run: run1, journal, reporter });
     }

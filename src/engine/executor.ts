@@ -1,11 +1,18 @@
 // Runs steps in order, journaling each before the next begins. When a step fails, the undo of
-// every step that ran (the failed one included: undos are idempotent) runs newest first.
+// every step that ran (the failed one too, when its kind may have changed something part-way:
+// undos are idempotent) runs newest first. It knows at every moment whether production has been
+// changed yet, which is what the exit code and the final sentence are chosen by. Stop signals go
+// here while it runs: the first finishes the current step and reverses, the second stops at once.
+import { ExitCode } from '../errors.js';
 import type { Step } from '../model/plan.js';
+import { stepTraits } from '../steps/registry.js';
+import { InterruptedError, processInterrupts, type Interrupts, type StopSignal } from './interrupts.js';
 import type { Journal } from './journal.js';
+import { markProductionChanged } from './production-effect.js';
 import type { Reporter } from './reporter.js';
 
-/** Runs one step; returns what it changed (journaled). */
-export type StepRunner = (step: Step, progress: (message: string) => void) => Promise<unknown>;
+/** Runs one step; returns what it changed (journaled). The signal aborts when the run is asked to stop. */
+export type StepRunner = (step: Step, progress: (message: string) => void, signal?: AbortSignal) => Promise<unknown>;
 
 export type Outcome = 'succeeded' | 'reversed' | 'needs-attention' | 'held';
 
@@ -18,6 +25,10 @@ export interface ExecutionResult {
   reversalError?: Error;
   forwardMs: number;
   reversalMs?: number;
+  /** A step that changes production began (in this process or the one it resumes): "unchanged" is no longer true. */
+  productionChanged: boolean;
+  /** The stop signal that ended the run early, if one did. */
+  interruptedBy?: StopSignal;
 }
 
 export interface ExecuteOptions {
@@ -29,57 +40,138 @@ export interface ExecuteOptions {
   holdAfter?: string;
   /** Steps an earlier, interrupted process of this run completed: a failure now undoes them too. */
   alreadyDone?: readonly Step[];
+  /** Where stop signals come from (the process's, unless a test brings its own). */
+  interrupts?: Interrupts;
+  /** Production was already changed before these steps (a resumed reversal). */
+  productionChanged?: boolean;
 }
 
-// A lock step that failed changed nothing: someone else holds it.
-const UNDO_WHEN_FAILED = new Set(['stage', 'drain', 'activate', 'ready', 'flip', 'unstage']);
+/** What a run in progress knows: shared by its forward part and its reversal. */
+class RunControl {
+  readonly abort = new AbortController();
+  stopRequested?: StopSignal;
+  current?: { step: Step; phase: 'forward' | 'reverse' };
+  productionChanged: boolean;
+  private leave: () => void;
+
+  constructor(private readonly opts: Omit<ExecuteOptions, 'steps'>) {
+    this.productionChanged = Boolean(opts.productionChanged) || (opts.alreadyDone ?? []).some((s) => stepTraits(s.kind).changesProduction);
+    this.leave = (opts.interrupts ?? processInterrupts).enter({
+      first: (signal) => {
+        this.stopRequested = signal;
+        const during = this.current ? ` during ${this.current.step.id}` : '';
+        const then = this.current?.phase === 'reverse' ? 'the reversal goes on' : 'finishing the current step, then reversing what this run changed';
+        opts.journal.append({ event: 'note', message: `${signal} received${during}: ${then}` });
+        opts.reporter.notice(`${signal} received: ${then} (send it again to stop at once)`);
+        this.abort.abort(new InterruptedError(signal));
+      },
+      second: (signal) => this.stopNow(signal),
+    });
+  }
+
+  /** The second signal: journal where the run stands and exit now; resume or rollback carries on. */
+  private stopNow(signal: StopSignal): void {
+    const where = this.current ? ` during ${this.current.step.id} (${this.current.phase})` : '';
+    const changed = this.productionChanged;
+    this.opts.journal.append({ event: 'note', message: `second ${signal}: stopped at once${where}` });
+    this.opts.reporter.notice(
+      `stopped at once by a second ${signal}${where}; ${changed ? 'production may be part-way' : 'nothing in production changed yet'}: ` +
+        `\`baton resume\` finishes the run, \`baton rollback\` reverses it (journal ${this.opts.journal.file})`,
+    );
+    process.exit(changed ? ExitCode.NEEDS_ATTENTION : ExitCode.FAILED_RESTORED);
+  }
+
+  close(): void {
+    this.leave();
+  }
+}
 
 export async function execute(opts: ExecuteOptions): Promise<ExecutionResult> {
-  const { steps } = opts;
+  const control = new RunControl(opts);
+  try {
+    return await executeWith(control, opts);
+  } finally {
+    control.close();
+  }
+}
+
+async function executeWith(control: RunControl, opts: ExecuteOptions): Promise<ExecutionResult> {
   const started = Date.now();
   const done: Step[] = [...(opts.alreadyDone ?? [])];
-  for (const step of steps) {
-    const error = await runOne(step, 'forward', opts);
+  const ended = (r: Omit<ExecutionResult, 'completed' | 'productionChanged'>): ExecutionResult => ({
+    ...r,
+    completed: done.map((s) => s.id),
+    productionChanged: control.productionChanged,
+    ...(control.stopRequested ? { interruptedBy: control.stopRequested } : {}),
+  });
+  for (const step of opts.steps) {
+    let error: Error | undefined;
+    let undoOwn = false;
+    if (control.stopRequested) {
+      error = new InterruptedError(control.stopRequested);
+      opts.journal.append({ event: 'note', message: `${step.id} not started: ${error.message}` });
+    } else {
+      error = await runOne(step, 'forward', opts, control);
+      undoOwn = Boolean(error) && stepTraits(step.kind).undoWhenFailed;
+    }
     if (error) {
       const forwardMs = Date.now() - started;
-      const toUndo = [...(UNDO_WHEN_FAILED.has(step.kind) ? [step] : []), ...[...done].reverse()].flatMap((s) => s.undo);
-      if (!toUndo.length) return { outcome: 'reversed', completed: done.map((s) => s.id), failedStep: step.id, error, forwardMs, reversalMs: 0 };
-      const reversal = await reverse(toUndo, `${step.id} failed: ${error.message}`, opts);
-      return {
+      // A signal that came while the step ran is why it ended (a wait cut short), whatever it threw.
+      if (control.stopRequested && !(error instanceof InterruptedError)) error = Object.assign(new InterruptedError(control.stopRequested), { cause: error });
+      const toUndo = [...(undoOwn ? [step] : []), ...[...done].reverse()].flatMap((s) => s.undo);
+      if (!toUndo.length) return ended({ outcome: 'reversed', failedStep: step.id, error, forwardMs, reversalMs: 0 });
+      const reason = control.stopRequested ? `${control.stopRequested} received before ${step.id} could finish` : `${step.id} failed: ${error.message}`;
+      const reversal = await reverseWith(control, toUndo, reason, opts);
+      return ended({
         outcome: reversal.error ? 'needs-attention' : 'reversed',
-        completed: done.map((s) => s.id),
         failedStep: step.id,
         error,
-        reversalError: reversal.error,
+        ...(reversal.error ? { reversalError: reversal.error } : {}),
         forwardMs,
         reversalMs: reversal.ms,
-      };
+      });
     }
     done.push(step);
-    if (opts.holdAfter === step.id) return { outcome: 'held', completed: done.map((s) => s.id), forwardMs: Date.now() - started };
+    if (opts.holdAfter === step.id) return ended({ outcome: 'held', forwardMs: Date.now() - started });
   }
-  return { outcome: 'succeeded', completed: done.map((s) => s.id), forwardMs: Date.now() - started };
+  return ended({ outcome: 'succeeded', forwardMs: Date.now() - started });
 }
 
 /** Runs undo steps newest first; stops at the first that fails (production then needs a person). */
-export async function reverse(undo: readonly Step[], reason: string, opts: Omit<ExecuteOptions, 'steps'>): Promise<{ ms: number; error?: Error }> {
+export async function reverse(undo: readonly Step[], reason: string, opts: Omit<ExecuteOptions, 'steps'>): Promise<{ ms: number; error?: Error; productionChanged: boolean }> {
+  const control = new RunControl(opts);
+  try {
+    return { ...(await reverseWith(control, undo, reason, opts)), productionChanged: control.productionChanged };
+  } finally {
+    control.close();
+  }
+}
+
+async function reverseWith(control: RunControl, undo: readonly Step[], reason: string, opts: Omit<ExecuteOptions, 'steps'>): Promise<{ ms: number; error?: Error }> {
   const started = Date.now();
   opts.journal.append({ event: 'reversal-begin', reason, steps: undo.map((s) => s.id) });
   opts.reporter.reversalStarted(reason, [...undo]);
   for (const step of undo) {
-    const error = await runOne(step, 'reverse', opts);
+    const error = await runOne(step, 'reverse', opts, control);
     if (error) return { ms: Date.now() - started, error };
   }
   return { ms: Date.now() - started };
 }
 
-async function runOne(step: Step, phase: 'forward' | 'reverse', opts: Omit<ExecuteOptions, 'steps'>): Promise<Error | undefined> {
+async function runOne(step: Step, phase: 'forward' | 'reverse', opts: Omit<ExecuteOptions, 'steps'>, control: RunControl): Promise<Error | undefined> {
   const { journal, reporter } = opts;
   const t0 = Date.now();
   journal.append({ event: 'step-begin', step: step.id, kind: step.kind, title: step.title, phase });
+  control.current = { step, phase };
+  if (stepTraits(step.kind).changesProduction) {
+    control.productionChanged = true;
+    markProductionChanged();
+  }
   reporter.stepStarted(step, phase);
   try {
-    const changed = await opts.run(step, (m) => reporter.stepProgress(step, m));
+    // The reversal must run to its end on a first signal: only forward steps see the abort.
+    const signal = phase === 'forward' ? control.abort.signal : undefined;
+    const changed = await opts.run(step, (m) => reporter.stepProgress(step, m), signal);
     const ms = Date.now() - t0;
     journal.append({ event: 'step-ok', step: step.id, phase, ms, ...(changed === undefined ? {} : { changed }) });
     reporter.stepSucceeded(step, phase, ms);
@@ -90,5 +182,7 @@ async function runOne(step: Step, phase: 'forward' | 'reverse', opts: Omit<Execu
     journal.append({ event: 'step-fail', step: step.id, phase, ms, error: error.message });
     reporter.stepFailed(step, phase, ms, error);
     return error;
+  } finally {
+    control.current = undefined;
   }
 }

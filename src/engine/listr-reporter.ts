@@ -1,6 +1,7 @@
 // The live task list on a TTY: one listr2 task per step, the drain's session count as its output.
 // The executor stays in charge; each task just waits for the executor to say how its step ended.
 import { Listr, type ListrTaskWrapper } from 'listr2';
+import { writeErr } from '../cli/output.js';
 import type { Step } from '../model/plan.js';
 import type { Phase, Reporter } from './reporter.js';
 
@@ -44,6 +45,8 @@ export class ListrReporter implements Reporter {
     });
     const list = new Listr([{ title: heading, task: (_c, t) => t.newListr(tasks, { exitOnError: false }) }], {
       exitOnError: false,
+      // Stop signals belong to the run (finish the step, reverse); listr2's own handler would exit 127.
+      registerSignalListeners: false,
       rendererOptions: { collapseSubtasks: false, showErrorMessage: true },
     } as never);
     // Lists run one after the other so two never draw on the terminal at once.
@@ -69,6 +72,11 @@ export class ListrReporter implements Reporter {
   reversalStarted(reason: string, steps: Step[]): void {
     this.skipRemaining('forward');
     this.start(steps, 'reverse', `reverse: ${reason}`);
+  }
+
+  notice(message: string): void {
+    // Below the task list, which keeps drawing: the line must not wait for the list to end.
+    writeErr(message);
   }
 
   async finish(): Promise<void> {

@@ -1,4 +1,5 @@
 // What the executor tells whoever watches: a live task list on a TTY, one line per event in CI.
+import { writeErr } from '../cli/output.js';
 import type { Step } from '../model/plan.js';
 
 export type Phase = 'forward' | 'reverse';
@@ -10,6 +11,8 @@ export interface Reporter {
   stepSucceeded(step: Step, phase: Phase, ms: number): void;
   stepFailed(step: Step, phase: Phase, ms: number, error: Error): void;
   reversalStarted(reason: string, steps: Step[]): void;
+  /** Something the person running it must know now (a stop signal arrived). */
+  notice(message: string): void;
   /** Called once the run is over, before the command renders its result. */
   finish(): Promise<void>;
 }
@@ -18,7 +21,7 @@ export interface Reporter {
 export class PlainReporter implements Reporter {
   private lastProgress = new Map<string, number>();
 
-  constructor(private readonly write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)) {}
+  constructor(private readonly write: (line: string) => void = writeErr) {}
 
   private line(text: string): void {
     this.write(`${new Date().toISOString().slice(11, 23)} ${text}`);
@@ -48,6 +51,10 @@ export class PlainReporter implements Reporter {
     this.line(`reversing ${steps.length} steps: ${reason}`);
   }
 
+  notice(message: string): void {
+    this.line(message);
+  }
+
   async finish(): Promise<void> {}
 }
 
@@ -66,6 +73,9 @@ export class SilentReporter implements Reporter {
   }
   reversalStarted(): void {
     this.events.push('reversal');
+  }
+  notice(message: string): void {
+    this.events.push(`notice:${message}`);
   }
   async finish(): Promise<void> {}
 }

@@ -12,18 +12,6 @@ export const STEP_KINDS = ['lock', 'unlock', 'stage', 'unstage', 'drain', 'wait-
 
 export type StepKind = (typeof STEP_KINDS)[number];
 
-/** Kinds of steps (forward or undo) this baton cannot carry out: a plan made by a newer baton. */
-export function unknownStepKinds(steps: readonly Step[]): string[] {
-  const known: readonly string[] = STEP_KINDS;
-  const seen = new Set<string>();
-  const visit = (s: Step) => {
-    if (!known.includes(s.kind)) seen.add(String(s.kind));
-    (s.undo ?? []).forEach(visit);
-  };
-  steps.forEach(visit);
-  return [...seen];
-}
-
 export interface Step {
   /** Stable id within the plan, e.g. `drain-a`. */
   id: string;

@@ -1,49 +1,11 @@
 // The plan file a review happens on (read, checked, written back in one stable form) and the
 // approvals recorded in it. An approval names the plan hash it approves; another hash never counts.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { UserError } from '../errors.js';
-import { PLAN_FORMAT, type Approval, type Plan, unknownStepKinds } from '../model/plan.js';
+import type { Approval, Plan } from '../model/plan.js';
 import { countingApprovers, verifyPlanHash } from './requirements.js';
 
-// Top-level keys in the order they are written: the hashed content, its hash, then the review records.
-const KEY_ORDER = ['format', 'app', 'release', 'createdAt', 'createdBy', 'observed', 'observedDigest', 'forward', 'hash', 'approvals', 'rehearsals'] as const;
-
-/** The plan file's text: the same plan always gives the same bytes. */
-export function planFileText(plan: Plan): string {
-  const ordered = Object.fromEntries(KEY_ORDER.filter((k) => plan[k] !== undefined).map((k) => [k, plan[k]]));
-  return `${JSON.stringify(ordered, null, 2)}\n`;
-}
-
-/** Write the plan file whole or not at all (a rename), so a kill never leaves half a plan. */
-export function writePlanFile(file: string, plan: Plan): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, planFileText(plan));
-  renameSync(tmp, file);
-}
-
-/** Read a plan file; refuses what is not a `baton-plan/1` file (usage error, exit 64). */
-export function readPlanFile(file: string): Plan {
-  let data: unknown;
-  try {
-    data = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new UserError(`cannot read plan ${file}: ${(err as Error).message}`, 'write one with `baton plan TAG -o FILE`');
-  }
-  const p = data as Partial<Plan> | null;
-  if (!p || typeof p !== 'object' || p.format !== PLAN_FORMAT) {
-    const found = p && typeof p === 'object' && 'format' in p ? `format ${JSON.stringify(p.format)}` : 'no format field';
-    throw new UserError(`${file} is not a baton plan (${found}; this baton reads ${PLAN_FORMAT})`, 'write one with `baton plan TAG -o FILE`');
-  }
-  if (typeof p.hash !== 'string' || !Array.isArray(p.forward) || !Array.isArray(p.observed?.hosts) || !p.release) {
-    throw new UserError(`${file} is not a complete baton plan (hash, forward steps, observed state or release missing)`, 'make a new plan with `baton plan TAG -o FILE`');
-  }
-  const unknown = unknownStepKinds(p.forward);
-  if (unknown.length) {
-    throw new UserError(`${file} has steps this baton cannot carry out (${unknown.join(', ')}): it was made by a newer baton`, 'apply it with the baton that made it, or make a new plan with this one');
-  }
-  return p as Plan;
-}
+export { planFileText, readPlanFile, writePlanFile } from '../model/plan-file.js';
 
 /** The reviewer's name: `--as`, else git's user.name <user.email>. */
 export function reviewer(as?: string, git: (key: string) => string | undefined = gitConfig): string {

@@ -1,8 +1,6 @@
 // Carrying out a plan, for push, apply, rollback and resume alike: the journal (and the plan
 // beside it, so a killed run can be resumed or reversed), the lock's lease kept alive, the
 // executor, and release bookkeeping (a reversed release is marked bad).
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { execute, type ExecutionResult } from '../engine/executor.js';
 import { Journal, journalDir, newRunId } from '../engine/journal.js';
 import { keepLeaseAlive } from '../engine/lock.js';
@@ -10,9 +8,14 @@ import type { Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import type { Plan, Step } from '../model/plan.js';
+import { writePlanFile } from '../model/plan-file.js';
 import { stepRunner } from '../steps/index.js';
+import { stepKind } from '../steps/registry.js';
 import { BadReleases } from './bad-releases.js';
 import { actor } from './actor.js';
+import { planFileOf } from './last-run.js';
+
+export { planFileOf };
 
 export interface CarryOutOptions {
   command: 'push' | 'apply' | 'rollback' | 'resume';
@@ -49,10 +52,6 @@ export interface ApplyResult extends ExecutionResult {
   release: string;
 }
 
-/** Where a run's plan is kept beside its journal. */
-export function planFileOf(configDir: string, run: string): string {
-  return join(journalDir(configDir), `${run}.plan.json`);
-}
 
 export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptions): Promise<ApplyResult> {
   const { config } = session;
@@ -62,7 +61,7 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
   if (opts.resume) {
     journal.append({ event: 'note', message: `resumed by ${by}: ${opts.resume.remaining.map((s) => s.id).join(', ')}` });
   } else {
-    writeFileSync(planFileOf(config.dir, run), `${JSON.stringify(plan, null, 2)}\n`);
+    writePlanFile(planFileOf(config.dir, run), plan);
     journal.append({ event: 'run-begin', command: opts.command, plan: plan.hash, tag: plan.release.tag, by, steps: plan.forward.map((s) => s.id) });
   }
   for (const message of opts.notes ?? []) journal.append({ event: 'note', message });
@@ -109,8 +108,8 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
 
 /** The first cluster is back in the pool (and watched, when configured) once this step is done. */
 function lastStepOfFirstCluster(plan: Plan): string | undefined {
-  const first = plan.forward.find((s) => s.kind === 'ready' || s.kind === 'flip')?.cluster;
-  return plan.forward.filter((s) => s.cluster === first && (s.kind === 'ready' || s.kind === 'flip' || s.kind === 'watch')).at(-1)?.id;
+  const first = plan.forward.find((s) => stepKind(s.kind).returnsToPool)?.cluster;
+  return plan.forward.filter((s) => s.cluster === first && (stepKind(s.kind).returnsToPool || stepKind(s.kind).followsReturn)).at(-1)?.id;
 }
 
 async function markBad(session: Session, plan: Plan, result: ExecutionResult, onSuccess?: string): Promise<void> {

@@ -1,11 +1,12 @@
 // Finding runs in the journal folder: the newest push that left its release somewhere, or the
-// newest run that was interrupted or held, together with its plan and replayed state.
+// newest run that was interrupted or held, together with its plan and replayed state. A plan
+// file that cannot be read is reported as such, never taken for "no run here".
 import { existsSync, readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { journalDir, listJournals, readJournal } from '../engine/journal.js';
 import { replay, type RunState } from '../engine/run-state.js';
 import type { Plan } from '../model/plan.js';
-import { planFileOf } from './carry-out.js';
+import { planProblems } from '../model/plan-file.js';
 
 export interface RunRecord {
   run: string;
@@ -14,14 +15,40 @@ export interface RunRecord {
   state: RunState;
 }
 
-/** Runs with their plans, newest first. */
-export function runsNewestFirst(configDir: string): RunRecord[] {
+/** A run from the journal folder; `plan` is missing when its plan file is (unreadable: `planProblem` says why). */
+export type RunEntry = Omit<RunRecord, 'plan'> & { plan?: Plan; planProblem?: string };
+
+/** Where a run's plan is kept beside its journal. */
+export function planFileOf(configDir: string, run: string): string {
+  return join(journalDir(configDir), `${run}.plan.json`);
+}
+
+/** Every run that has a plan file (readable or not), newest first. */
+export function runEntriesNewestFirst(configDir: string): RunEntry[] {
   return listJournals(journalDir(configDir))
     .reverse()
     .flatMap((journal) => {
       const run = basename(journal, '.jsonl');
       const planFile = planFileOf(configDir, run);
       if (!existsSync(planFile)) return [];
-      return [{ run, journal, plan: JSON.parse(readFileSync(planFile, 'utf8')) as Plan, state: replay(readJournal(journal)) }];
+      const state = replay(readJournal(journal));
+      const read = readRunPlan(planFile);
+      return [{ run, journal, state, ...read }];
     });
+}
+
+/** Runs with readable plans, newest first. */
+export function runsNewestFirst(configDir: string): RunRecord[] {
+  return runEntriesNewestFirst(configDir).filter((e): e is RunRecord => e.plan !== undefined);
+}
+
+function readRunPlan(file: string): { plan: Plan } | { planProblem: string } {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    return { planProblem: `${file}: ${(err as Error).message}` };
+  }
+  const problems = planProblems(data);
+  return problems.length ? { planProblem: `${file}: ${problems.slice(0, 3).join('; ')}` } : { plan: data as Plan };
 }

@@ -11,6 +11,7 @@ import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import type { Plan } from '../model/plan.js';
 import { releaseFor } from '../model/release.js';
+import { stepKind } from '../steps/registry.js';
 import { exportTag, resolveTag } from '../vcs/git.js';
 import { actor } from './actor.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
@@ -58,7 +59,7 @@ export async function applyPlan(session: Session, plan: Plan, opts: ApplyOptions
   const notes = [...checkRequirements(plan, config.require, { by: opts.by ?? actor(), override: opts.overrideRequirements }), ...(opts.notes ?? [])];
   const work = mkdtempSync(join(tmpdir(), 'baton-'));
   const artifact = join(work, `${plan.release.dir}.tar.gz`);
-  const stages = plan.forward.some((s) => s.kind === 'stage');
+  const stages = plan.forward.some((s) => stepKind(s.kind).needsArtifact);
   try {
     const [observation, exported] = await Promise.all([
       opts.fresh ?? observe(config, session.balancer, session.transports, session.addressOf),

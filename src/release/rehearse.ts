@@ -15,6 +15,8 @@ import type { Session } from '../engine/session.js';
 import { type ObservedState, type Plan, type Rehearsal, type Step, reverseSteps } from '../model/plan.js';
 import { keepLeaseAlive } from '../engine/lock.js';
 import { stepRunner } from '../steps/index.js';
+import type { ExpectedState } from '../steps/kind.js';
+import { stepKind } from '../steps/registry.js';
 import { exportTag } from '../vcs/git.js';
 import { actor, planPush } from './push.js';
 import { verifyPlanHash } from './requirements.js';
@@ -38,7 +40,7 @@ export function idleSideSteps(plan: Pick<Plan, 'forward'>): RehearsalSteps & { c
   const hosts = new Set(plan.forward.filter((s) => s.cluster === cluster).flatMap((s) => s.hosts ?? []));
   const forward = plan.forward
     .slice(0, smoke + 1)
-    .filter((s) => (s.cluster === undefined || s.cluster === cluster) && s.kind !== 'ready' && s.kind !== 'unlock')
+    .filter((s) => (s.cluster === undefined || s.cluster === cluster) && !stepKind(s.kind).skipWhenRehearsingIdleSide)
     .map((s) => (s.cluster === undefined ? narrow(s, hosts) : s))
     .filter((s) => s.hosts === undefined || s.hosts.length > 0);
   return { cluster, forward, reverse: reverseSteps(forward) };
@@ -63,24 +65,15 @@ function narrow(step: Step, hosts: Set<string>): Step {
   };
 }
 
-export interface ExpectedState {
-  /** Release directory per host. */
-  release: Record<string, string | null>;
-  /** Balancer state per member. */
-  memberState: Record<string, string>;
-}
+export type { ExpectedState };
 
 /** Where steps leave each host and member, played over an observed state. */
 export function expectedState(observed: ObservedState, steps: readonly Step[]): ExpectedState {
   const release: Record<string, string | null> = Object.fromEntries(observed.hosts.map((h) => [h.host, h.release]));
   const memberState: Record<string, string> = Object.fromEntries(observed.hosts.map((h) => [h.member, h.memberState]));
-  for (const s of steps) {
-    if (s.kind === 'activate') Object.assign(release, s.releases);
-    if (s.kind === 'flip') for (const m of s.readyMembers ?? []) memberState[m] = 'ready';
-    if (s.kind === 'drain' || s.kind === 'flip') for (const m of s.members ?? []) memberState[m] = 'drain';
-    if (s.kind === 'ready') for (const m of s.members ?? []) memberState[m] = 'ready';
-  }
-  return { release, memberState };
+  const state: ExpectedState = { release, memberState };
+  for (const s of steps) stepKind(s.kind).effect?.(s, state);
+  return state;
 }
 
 /** How an observed state differs from the expected one, host by host and member by member. */

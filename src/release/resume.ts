@@ -4,18 +4,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UserError } from '../errors.js';
+import { ExitCode, UserError } from '../errors.js';
 import { observe } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import type { Step } from '../model/plan.js';
+import { stepKind } from '../steps/registry.js';
 import { exportTag } from '../vcs/git.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
-import { runsNewestFirst, type RunRecord } from './last-run.js';
+import { runEntriesNewestFirst, type RunRecord } from './last-run.js';
 
 /** The run resume would continue: the one named, else the newest that is interrupted or held. */
 export function findResumable(configDir: string, opts: { run?: string; heldOnly?: boolean } = {}): RunRecord {
-  const runs = runsNewestFirst(configDir);
+  const runs = runEntriesNewestFirst(configDir);
   const pick = opts.run
     ? runs.find((r) => r.run === opts.run)
     : runs.find((r) => (opts.heldOnly ? r.state.outcome === 'held' : r.state.outcome === undefined || r.state.outcome === 'held'));
@@ -26,7 +27,14 @@ export function findResumable(configDir: string, opts: { run?: string; heldOnly?
     );
   }
   if (pick.state.outcome !== undefined && pick.state.outcome !== 'held') throw new UserError(`run ${pick.run} already ended (${pick.state.outcome}); nothing to resume`);
-  return pick;
+  if (!pick.plan) {
+    throw new UserError(
+      `run ${pick.run} did not end, but the plan it ran cannot be read (${pick.planProblem}): resume cannot tell which steps are left`,
+      '`baton rollback` returns every host to its previous release and the pool to whole (it reads the hosts, not that plan)',
+      ExitCode.FAILED_RESTORED,
+    );
+  }
+  return pick as RunRecord;
 }
 
 /** The steps still to run, and those already done, from the replayed journal. */
@@ -48,7 +56,7 @@ export async function resumeRun(session: Session, r: RunRecord, reporter: Report
   const work = mkdtempSync(join(tmpdir(), 'baton-'));
   try {
     const artifact = join(work, `${r.plan.release.dir}.tar.gz`);
-    const stages = remaining.some((s) => s.kind === 'stage');
+    const stages = remaining.some((s) => stepKind(s.kind).needsArtifact);
     const [observation, exported] = await Promise.all([
       observe(config, session.balancer, session.transports, session.addressOf),
       stages ? exportTag(config.app.repo, r.plan.release.tag, artifact, { requireSigned: config.app.signedTags }) : undefined,

@@ -18,7 +18,7 @@ import { forEachHost } from '../transport/fan-out.js';
 import { actor } from './actor.js';
 import { BadReleases } from './bad-releases.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
-import { runsNewestFirst, type RunRecord } from './last-run.js';
+import { runEntriesNewestFirst, type RunRecord } from './last-run.js';
 
 export interface RollbackProposal {
   run: string;
@@ -53,8 +53,12 @@ async function propose(session: Session, run: string, opts: { by?: string; lockE
   const { config } = session;
   const by = opts.by ?? actor();
   const bad = new BadReleases(session.transports.get(config.balancer.host), config.lock.path, config.app.name);
-  const last = runsNewestFirst(config.dir).find((r) => r.plan.kind !== 'rollback');
+  // A run whose plan cannot be read says nothing about where hosts were: read the hosts instead.
+  const newest = runEntriesNewestFirst(config.dir).find((r) => r.plan?.kind !== 'rollback');
+  const last = newest?.plan ? (newest as RunRecord) : undefined;
   const interrupted = last && (last.state.outcome === undefined || last.state.outcome === 'held') ? last : undefined;
+  const unreadable = newest && !newest.plan ? newest : undefined;
+  const lockedBy = interrupted?.run ?? (unreadable?.state.outcome === undefined ? unreadable?.run : undefined);
 
   // Fast path: the hosts are read only once the first drain is on its way (their SSH handshakes
   // would compete with the balancer's for the CPU), and checked before any host changes.
@@ -64,7 +68,7 @@ async function propose(session: Session, run: string, opts: { by?: string; lockE
   const [members, badSet] = await Promise.all([
     session.balancer.members(),
     bad.list(),
-    opts.lockEarly ? session.lock.acquire({ by, reason: 'rollback', run }, new Date(), interrupted?.run) : undefined,
+    opts.lockEarly ? session.lock.acquire({ by, reason: 'rollback', run }, new Date(), lockedBy) : undefined,
   ]);
 
   let releases: ReadonlyMap<string, string | null>;
@@ -95,7 +99,9 @@ async function propose(session: Session, run: string, opts: { by?: string; lockE
   } else {
     targets = await previousOnHosts(session, observation, badSet);
     from = observation.observed.hosts.map((h) => h.release).find((r): r is string => !!r);
-    description = "each host's newest other release (no journal of the last push here)";
+    description = unreadable
+      ? `each host's newest other release (the plan of run ${unreadable.run} cannot be read: ${unreadable.planProblem})`
+      : "each host's newest other release (no journal of the last push here)";
   }
   const landing = Object.entries(targets).filter(([, dir]) => badSet.has(dir));
   if (landing.length) {
@@ -114,7 +120,7 @@ async function propose(session: Session, run: string, opts: { by?: string; lockE
     targets,
     ...(from ? { from } : {}),
     source: description,
-    ...(interrupted ? { interruptedRun: interrupted.run } : {}),
+    ...(lockedBy ? { interruptedRun: lockedBy } : {}),
     verify,
     locked: Boolean(opts.lockEarly),
     summary: describeRollback(plan, targets),

@@ -24,14 +24,18 @@ export function planText(plan: Plan): string {
 
 export function resultText(r: ApplyResult): string {
   const secs = (ms?: number) => `${((ms ?? 0) / 1000).toFixed(2)}s`;
+  const what = `${r.kind === 'rollback' ? 'rollback to' : 'push of'} ${r.tag}`;
   switch (r.outcome) {
     case 'succeeded':
       return `${r.kind === 'rollback' ? 'rolled back to' : 'pushed'} ${r.tag} (${r.release}) in ${secs(r.forwardMs)}; journal ${r.journal}`;
     case 'held':
       return `held after the first flip: one cluster runs ${r.release}, the other still the previous release (${secs(r.forwardMs)}); journal ${r.journal}`;
-    case 'reversed':
-      return `push of ${r.tag} failed at ${r.failedStep}: ${r.error?.message}\nreversed in ${secs(r.reversalMs)}: production is back where it started; journal ${r.journal}`;
+    case 'reversed': {
+      const why = r.interruptedBy ? `was stopped by ${r.interruptedBy} before ${r.failedStep} finished` : `failed at ${r.failedStep}: ${r.error?.message}`;
+      const after = r.productionChanged ? `reversed in ${secs(r.reversalMs)}: production is back where it started` : 'nothing in production had changed';
+      return `${what} ${why}\n${after}; journal ${r.journal}`;
+    }
     case 'needs-attention':
-      return `push of ${r.tag} failed at ${r.failedStep}: ${r.error?.message}\nthe reversal failed too: ${r.reversalError?.message}\nproduction needs attention; journal ${r.journal}`;
+      return `${what} failed at ${r.failedStep}: ${r.error?.message}\nthe reversal failed too: ${r.reversalError?.message}\nproduction needs attention; journal ${r.journal}`;
   }
 }

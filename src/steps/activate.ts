@@ -4,6 +4,7 @@ import type { Step } from '../model/plan.js';
 import { forEachHost } from '../transport/fan-out.js';
 import type { Progress, StepEnv } from './env.js';
 import { appPaths, switchAndRestart } from './host-commands.js';
+import type { StepKindSpec } from './kind.js';
 
 export async function runActivate(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
   const paths = appPaths(env.config.app.path);
@@ -19,3 +20,12 @@ export async function runActivate(step: Step, env: StepEnv, progress: Progress):
   });
   return { current: step.releases };
 }
+
+export const activateKind: StepKindSpec = {
+  kind: 'activate',
+  requires: ['cluster', 'hosts', 'releases'],
+  changesProduction: true,
+  undoWhenFailed: true,
+  run: (step, env, progress) => runActivate(step, env, progress),
+  effect: (step, state) => Object.assign(state.release, step.releases),
+};

@@ -1,3 +1,5 @@
+// The release lock as steps: taken first, released last. Neither changes production.
+import type { StepKindSpec } from './kind.js';
 import type { StepEnv } from './env.js';
 
 export async function runLock(env: StepEnv): Promise<unknown> {
@@ -9,3 +11,15 @@ export async function runLock(env: StepEnv): Promise<unknown> {
 export async function runUnlock(env: StepEnv): Promise<unknown> {
   return { released: await env.lock.release(env.lockOwner.run) };
 }
+
+// A lock step that failed took nothing: someone else holds it.
+export const lockKind: StepKindSpec = { kind: 'lock', requires: [], changesProduction: false, undoWhenFailed: false, run: (_s, env) => runLock(env) };
+
+export const unlockKind: StepKindSpec = {
+  kind: 'unlock',
+  requires: [],
+  changesProduction: false,
+  undoWhenFailed: false,
+  skipWhenRehearsingIdleSide: true,
+  run: (_s, env) => runUnlock(env),
+};

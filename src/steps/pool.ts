@@ -3,6 +3,8 @@ import { waitForDrain } from '../balancers/drain.js';
 import { OperationFailedError } from '../errors.js';
 import type { Step } from '../model/plan.js';
 import type { Progress, StepEnv } from './env.js';
+import type { StepKindSpec, StepRunEnv } from './kind.js';
+import { abortableSleep } from '../engine/interrupts.js';
 
 export async function runDrain(step: Step, env: StepEnv): Promise<unknown> {
   await env.balancer.drain(step.members ?? []);
@@ -46,11 +48,12 @@ export async function runFlip(step: Step, env: StepEnv, progress: Progress): Pro
   return { ready, drained: drain };
 }
 
-export async function runWaitDrain(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
+export async function runWaitDrain(step: Step, env: StepEnv & Pick<StepRunEnv, 'signal'>, progress: Progress): Promise<unknown> {
   const names = step.members ?? [];
   const { drainTimeout, cutOffAfterDrainTimeout } = env.config.balancer;
   const result = await waitForDrain(env.balancer, names, {
     timeoutMs: drainTimeout,
+    sleep: (ms) => abortableSleep(ms, env.signal),
     onProgress: (p) => {
       const left = Object.entries(p.busy).filter(([, n]) => n > 0);
       progress(left.length ? `${left.reduce((s, [, n]) => s + n, 0)} sessions left on ${left.map(([m]) => m).join(', ')}` : 'no sessions left');
@@ -68,3 +71,45 @@ export async function runWaitDrain(step: Step, env: StepEnv, progress: Progress)
     'raise balancer.drainTimeout, or set balancer.cutOffAfterDrainTimeout: true to cut them',
   );
 }
+
+export const drainKind: StepKindSpec = {
+  kind: 'drain',
+  requires: ['cluster', 'members'],
+  changesProduction: true,
+  undoWhenFailed: true,
+  run: (step, env) => runDrain(step, env),
+  effect: (step, state) => step.members?.forEach((m) => (state.memberState[m] = 'drain')),
+};
+
+export const waitDrainKind: StepKindSpec = {
+  kind: 'wait-drain',
+  requires: ['members'],
+  changesProduction: false,
+  undoWhenFailed: false,
+  run: (step, env, progress) => runWaitDrain(step, env, progress),
+};
+
+export const readyKind: StepKindSpec = {
+  kind: 'ready',
+  requires: ['cluster', 'members'],
+  changesProduction: true,
+  undoWhenFailed: true,
+  returnsToPool: true,
+  skipWhenRehearsingIdleSide: true,
+  run: (step, env, progress) => runReady(step, env, progress),
+  effect: (step, state) => step.members?.forEach((m) => (state.memberState[m] = 'ready')),
+};
+
+export const flipKind: StepKindSpec = {
+  kind: 'flip',
+  requires: ['cluster', 'members', 'readyMembers'],
+  changesProduction: true,
+  undoWhenFailed: true,
+  returnsToPool: true,
+  skipWhenRehearsingIdleSide: true,
+  run: (step, env, progress) => runFlip(step, env, progress),
+  effect: (step, state) => {
+    step.readyMembers?.forEach((m) => (state.memberState[m] = 'ready'));
+    step.members?.forEach((m) => (state.memberState[m] = 'drain'));
+  },
+};

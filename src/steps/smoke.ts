@@ -4,6 +4,7 @@ import { runSmoke, smokeFailures } from '../checks/smoke.js';
 import { OperationFailedError } from '../errors.js';
 import type { Step } from '../model/plan.js';
 import type { StepEnv } from './env.js';
+import type { StepKindSpec } from './kind.js';
 
 export async function runSmokeStep(step: Step, env: StepEnv): Promise<unknown> {
   const { config } = env;
@@ -24,3 +25,5 @@ export async function runSmokeStep(step: Step, env: StepEnv): Promise<unknown> {
   }
   return { passed: report.results.length };
 }
+
+export const smokeKind: StepKindSpec = { kind: 'smoke', requires: ['cluster'], changesProduction: false, undoWhenFailed: false, run: (step, env) => runSmokeStep(step, env) };

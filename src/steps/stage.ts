@@ -5,6 +5,7 @@ import type { Step } from '../model/plan.js';
 import { forEachHost } from '../transport/fan-out.js';
 import type { Progress, StepEnv } from './env.js';
 import { appPaths, removeRelease, stageRelease } from './host-commands.js';
+import type { StepKindSpec } from './kind.js';
 
 export async function runStage(step: Step, env: StepEnv, progress: Progress, wayBack: Record<string, string[]>): Promise<unknown> {
   const paths = appPaths(env.config.app.path);
@@ -28,3 +29,21 @@ export async function runUnstage(step: Step, env: StepEnv): Promise<unknown> {
   });
   return { removed: step.releases };
 }
+
+// Staging adds a release directory beside the running one: what production serves is unchanged.
+export const stageKind: StepKindSpec = {
+  kind: 'stage',
+  requires: ['hosts', 'releases'],
+  changesProduction: false,
+  undoWhenFailed: true,
+  needsArtifact: true,
+  run: (step, env, progress) => runStage(step, env, progress, env.wayBack),
+};
+
+export const unstageKind: StepKindSpec = {
+  kind: 'unstage',
+  requires: ['hosts', 'releases'],
+  changesProduction: false,
+  undoWhenFailed: true,
+  run: (step, env) => runUnstage(step, env),
+};

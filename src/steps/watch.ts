@@ -1,19 +1,21 @@
 // Watch after a flip: for the configured time, read the balancer's 5xx counter for the public
 // backend; above the configured share of requests, fail, and the executor reverses the push.
 import { OperationFailedError } from '../errors.js';
+import { abortableSleep } from '../engine/interrupts.js';
 import type { Progress, StepEnv } from './env.js';
+import type { StepKindSpec } from './kind.js';
 
 /** Fewer requests than this in the window say nothing about an error rate. */
 const MIN_REQUESTS = 20;
 
-export async function runWatch(env: StepEnv, progress: Progress, opts: { pollMs?: number } = {}): Promise<unknown> {
+export async function runWatch(env: StepEnv, progress: Progress, opts: { pollMs?: number; signal?: AbortSignal } = {}): Promise<unknown> {
   const watch = env.config.watch;
   if (!watch) return { skipped: 'no watch configured' };
   const start = await env.balancer.counters();
   const began = Date.now();
   let last = { requests: 0, errors: 0 };
   while (Date.now() - began < watch.duration) {
-    await new Promise((r) => setTimeout(r, Math.min(opts.pollMs ?? 1000, watch.duration - (Date.now() - began))));
+    await abortableSleep(Math.min(opts.pollMs ?? 1000, watch.duration - (Date.now() - began)), opts.signal);
     const now = await env.balancer.counters();
     last = { requests: now.requests - start.requests, errors: now.http5xx - start.http5xx };
     const ratio = last.requests ? last.errors / last.requests : 0;
@@ -27,3 +29,12 @@ export async function runWatch(env: StepEnv, progress: Progress, opts: { pollMs?
   }
   return last;
 }
+
+export const watchKind: StepKindSpec = {
+  kind: 'watch',
+  requires: [],
+  changesProduction: false,
+  undoWhenFailed: false,
+  followsReturn: true,
+  run: (_step, env, progress) => runWatch(env, progress, env.signal ? { signal: env.signal } : {}),
+};

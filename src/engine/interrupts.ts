@@ -1,0 +1,78 @@
+// SIGINT, SIGTERM and SIGHUP for the whole process. While a run is carrying out steps, the first
+// signal lets the current step finish (steps that only wait end at once) and reverses what the run
+// changed; a second stops at once, leaving the journal for `resume` or `rollback`. Outside a run
+// nothing in production has been changed by this process, so a signal just ends it (exit 1).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BatonError, ExitCode } from '../errors.js';
+import { writeErr } from '../cli/output.js';
+
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export type StopSignal = (typeof STOP_SIGNALS)[number];
+
+/** A run was asked to stop; what it changed was (or is being) reversed. */
+export class InterruptedError extends BatonError {
+  readonly kind = 'interrupted';
+  constructor(readonly signal: StopSignal) {
+    super(`interrupted by ${signal}`, ExitCode.FAILED_RESTORED);
+  }
+}
+
+export interface RunInterruptHandler {
+  /** First signal: finish the current step, then reverse. */
+  first(signal: StopSignal): void;
+  /** Second signal: stop at once (the handler exits the process). */
+  second(signal: StopSignal): never | void;
+}
+
+export class Interrupts {
+  private installed = false;
+  private run?: RunInterruptHandler;
+  private received = 0;
+
+  constructor(
+    private readonly exit: (code: number) => void = (code) => process.exit(code),
+    private readonly say: (line: string) => void = writeErr,
+  ) {}
+
+  /** Take over the stop signals for this process (Node would otherwise exit 130 at once). */
+  install(): void {
+    if (this.installed) return;
+    this.installed = true;
+    for (const s of STOP_SIGNALS) process.on(s, () => this.deliver(s));
+  }
+
+  /** Signals go to this run until the returned function is called. */
+  enter(handler: RunInterruptHandler): () => void {
+    this.run = handler;
+    this.received = 0;
+    return () => {
+      if (this.run === handler) this.run = undefined;
+    };
+  }
+
+  deliver(signal: StopSignal): void {
+    this.received++;
+    if (!this.run) {
+      this.say(`baton: ${signal} received before anything in production changed; stopping`);
+      this.exit(ExitCode.FAILED_RESTORED);
+      return;
+    }
+    if (this.received === 1) this.run.first(signal);
+    else this.run.second(signal);
+  }
+}
+
+/** The process's signals: installed by every command before it runs. */
+export const processInterrupts = new Interrupts();
+
+/** A sleep that ends early, throwing the abort reason, when the run is asked to stop. */
+export async function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (!signal) return void (await sleep(ms));
+  signal.throwIfAborted();
+  try {
+    await sleep(ms, undefined, { signal });
+  } catch (err) {
+    signal.throwIfAborted();
+    throw err;
+  }
+}

@@ -1,0 +1,86 @@
+// The one reader and writer of plan files: a review's plan, and the copy a run keeps beside its
+// journal. Written whole or not at all (temp file, fsync, rename), always in the same bytes for
+// the same plan; read back with every step checked against its kind's shape.
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { UserError } from '../errors.js';
+import { stepProblems } from '../steps/registry.js';
+import { PLAN_FORMAT, type Plan } from './plan.js';
+
+// Top-level keys in the order they are written: the hashed content, its hash, then the review records.
+const KEY_ORDER = ['format', 'kind', 'app', 'release', 'createdAt', 'createdBy', 'observed', 'observedDigest', 'forward', 'hash', 'approvals', 'rehearsals'] as const;
+
+/** The plan file's text: the same plan always gives the same bytes. */
+export function planFileText(plan: Plan): string {
+  const ordered = Object.fromEntries(KEY_ORDER.filter((k) => plan[k] !== undefined).map((k) => [k, plan[k]]));
+  return `${JSON.stringify(ordered, null, 2)}\n`;
+}
+
+/** Write the plan file whole or not at all, durable before it is used: a kill never leaves half a plan. */
+export function writePlanFile(file: string, plan: Plan): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    const fd = openSync(tmp, 'w', 0o644);
+    try {
+      writeSync(fd, planFileText(plan));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never written
+    }
+    throw err;
+  }
+  syncDir(dirname(file));
+}
+
+function syncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Some filesystems cannot fsync a directory; the rename is still atomic.
+  }
+}
+
+/** What is wrong with data read as a plan: empty when it is a plan this baton can carry out. */
+export function planProblems(data: unknown): string[] {
+  const p = data as Partial<Plan> | null;
+  if (!p || typeof p !== 'object' || Array.isArray(p)) return ['not a JSON object'];
+  if (p.format !== PLAN_FORMAT) return [`${'format' in p ? `format ${JSON.stringify(p.format)}` : 'no format field'}; this baton reads ${PLAN_FORMAT}`];
+  const problems: string[] = [];
+  if (typeof p.hash !== 'string') problems.push('no hash');
+  if (!p.release || typeof p.release.tag !== 'string' || typeof p.release.commit !== 'string' || typeof p.release.dir !== 'string') problems.push('no release');
+  if (!Array.isArray(p.observed?.hosts)) problems.push('no observed state');
+  if (p.kind !== undefined && p.kind !== 'push' && p.kind !== 'rollback') problems.push(`unknown plan kind ${JSON.stringify(p.kind)}`);
+  if (!Array.isArray(p.forward)) return [...problems, 'no forward steps'];
+  return [...problems, ...p.forward.flatMap((s, i) => stepProblems(s, `forward[${i}] ${typeof s?.id === 'string' ? s.id : ''}`.trim()))];
+}
+
+/** Read a plan file; refuses (exit 64) what is not a whole `baton-plan/1` file this baton can carry out. */
+export function readPlanFile(file: string): Plan {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UserError(`cannot read plan ${file}: ${(err as Error).message}`, 'write one with `baton plan TAG -o FILE`');
+  }
+  const problems = planProblems(data);
+  if (!problems.length) return data as Plan;
+  const newer = problems.filter((m) => m.includes('unknown step kind'));
+  if (newer.length === problems.length) {
+    const kinds = [...new Set(newer.map((m) => /unknown step kind "([^"]*)"/.exec(m)?.[1] ?? '?'))];
+    throw new UserError(`${file} has steps this baton cannot carry out (${kinds.join(', ')}): it was made by a newer baton`, 'apply it with the baton that made it, or make a new plan with this one');
+  }
+  if (problems[0]?.includes('this baton reads')) throw new UserError(`${file} is not a baton plan (${problems[0]})`, 'write one with `baton plan TAG -o FILE`');
+  throw new UserError(`${file} is not a complete baton plan: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}`, 'make a new plan with `baton plan TAG -o FILE`');
+}

@@ -1,0 +1,63 @@
+// The one registry of step kinds. Everything that needs to know what a kind means asks here.
+import { BugError } from '../errors.js';
+import { STEP_KINDS, type Step, type StepKind } from '../model/plan.js';
+import { activateKind } from './activate.js';
+import { DNS_STEP_KINDS } from '../dns/kinds.js';
+import type { StepKindSpec, StepTraits } from './kind.js';
+import { lockKind, unlockKind } from './lock.js';
+import { drainKind, flipKind, readyKind, waitDrainKind } from './pool.js';
+import { smokeKind } from './smoke.js';
+import { stageKind, unstageKind } from './stage.js';
+import { watchKind } from './watch.js';
+
+const SPECS: Record<StepKind, StepKindSpec> = {
+  lock: lockKind,
+  unlock: unlockKind,
+  stage: stageKind,
+  unstage: unstageKind,
+  drain: drainKind,
+  'wait-drain': waitDrainKind,
+  activate: activateKind,
+  smoke: smokeKind,
+  ready: readyKind,
+  flip: flipKind,
+  watch: watchKind,
+};
+
+export function isStepKind(kind: unknown): kind is StepKind {
+  return typeof kind === 'string' && (STEP_KINDS as readonly string[]).includes(kind);
+}
+
+export function stepKind(kind: StepKind): StepKindSpec {
+  const spec = SPECS[kind];
+  // Plans are checked for known kinds when read; a step that gets here would otherwise pass as done.
+  if (!spec) throw new BugError(`no step kind ${JSON.stringify(kind)}`);
+  return spec;
+}
+
+/** What the runner must know of a step of any kind, a DNS migration's included. */
+export function stepTraits(kind: string): StepTraits {
+  const spec = (SPECS as Record<string, StepTraits>)[kind] ?? (DNS_STEP_KINDS as Record<string, StepTraits>)[kind];
+  if (!spec) throw new BugError(`no step kind ${JSON.stringify(kind)}`);
+  return spec;
+}
+
+/** What is wrong with a step (and its undo steps) by its kind's shape: empty when nothing is. */
+export function stepProblems(step: Step, where = step.id ?? '?'): string[] {
+  const s = step as unknown as Record<string, unknown>;
+  const problems: string[] = [];
+  if (typeof s.id !== 'string' || !s.id) problems.push(`${where}: no id`);
+  if (typeof s.title !== 'string') problems.push(`${where}: no title`);
+  if (!isStepKind(s.kind)) problems.push(`${where}: unknown step kind ${JSON.stringify(s.kind)} (made by a newer baton?)`);
+  else for (const field of stepKind(s.kind).requires) {
+    const v = s[field];
+    const ok = field === 'cluster' ? v === 'a' || v === 'b' : field === 'releases' ? isStringRecord(v) : Array.isArray(v) && v.every((x) => typeof x === 'string');
+    if (!ok) problems.push(`${where}: a ${s.kind} step needs ${field}`);
+  }
+  if (!Array.isArray(s.undo)) return [...problems, `${where}: no undo list`];
+  return [...problems, ...(s.undo as Step[]).flatMap((u, i) => stepProblems(u, `${where}.undo[${i}]`))];
+}
+
+function isStringRecord(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+}
