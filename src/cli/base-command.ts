@@ -42,8 +42,8 @@ export abstract class BatonCommand extends Command {
  * not be reached, a command that failed, a bug) before this process began any step that changes
  * production leaves production as it was: exit 1, and the sentence says so.
  */
-function byEffect(e: BatonError): BatonError {
-  if (e.exitCode !== ExitCode.NEEDS_ATTENTION || e instanceof OperationFailedError || productionMayHaveChanged()) return e;
+export function byEffect(e: BatonError, changed = productionMayHaveChanged()): BatonError {
+  if (e.exitCode !== ExitCode.NEEDS_ATTENTION || e instanceof OperationFailedError || changed) return e;
   const hint = [e.hint, 'nothing in production was changed'].filter(Boolean).join('; ');
   return Object.assign(Object.create(Object.getPrototypeOf(e) as object) as BatonError, e, { exitCode: ExitCode.FAILED_RESTORED, hint, message: e.message });
 }

@@ -4,7 +4,8 @@
 import { buildDnsPlan, reverseDnsSteps } from '../../plans/dns-migration.js';
 import type { Config } from '../config/config.js';
 import { execute, reverse, type ExecutionResult } from '../engine/executor.js';
-import { Journal, journalDir, newRunId } from '../engine/journal.js';
+import { newRunId } from '../engine/journal.js';
+import { openRun } from '../engine/run.js';
 import { ReleaseLock } from '../engine/lock.js';
 import type { Reporter } from '../engine/reporter.js';
 import { PlanRefusedError, UserError } from '../errors.js';
@@ -153,11 +154,15 @@ export async function rollbackMigration(s: DnsSession, opts: { reporter: Reporte
 async function runSteps(s: DnsSession, phase: DnsPhase | 'rollback', steps: DnsStep[], reporter: Reporter, by = actor(), isReverse = false): Promise<PhaseResult> {
   const state = requireState(s);
   const run = newRunId();
-  const journal = new Journal(journalDir(s.config.dir), run);
-  journal.append({ event: 'run-begin', command: `dns ${phase}`, plan: state.plan.hash, tag: `dns:${s.m.site}`, by, steps: steps.map((st) => st.id) });
   const stepSeconds: Record<string, number> = {};
   const lock = new ReleaseLock(s.transports.get(s.m.old.host), s.m.lock, s.config.lock.lease);
   await lock.acquire({ by, reason: `dns ${phase} ${s.m.site}`, run });
+  const open = openRun(s.config.dir, {
+    run,
+    begin: { command: `dns ${phase}`, plan: state.plan.hash, tag: `dns:${s.m.site}`, by, steps: steps.map((st) => st.id) },
+    lease: { lock, leaseMs: s.config.lock.lease },
+  });
+  const { journal } = open;
   let result: ExecutionResult;
   try {
     const runner = dnsStepRunner(await dnsEnv(s, state));
@@ -185,8 +190,9 @@ async function runSteps(s: DnsSession, phase: DnsPhase | 'rollback', steps: DnsS
     } else {
       result = await execute({ steps: asSteps, run: run1, journal, reporter });
     }
-    journal.append({ event: 'run-end', outcome: result.outcome, ms: result.forwardMs + (result.reversalMs ?? 0) });
+    open.end(result.outcome, result.forwardMs + (result.reversalMs ?? 0));
   } finally {
+    open.abandon();
     await lock.release(run).catch(() => undefined);
     await reporter.finish();
   }

@@ -69,8 +69,8 @@ class RunControl {
     });
   }
 
-  /** The second signal: journal where the run stands and exit now; resume or rollback carries on. */
-  private stopNow(signal: StopSignal): void {
+  /** The second signal: journal where the run stands; the process exits now, and resume or rollback carries on. */
+  private stopNow(signal: StopSignal): number {
     const where = this.current ? ` during ${this.current.step.id} (${this.current.phase})` : '';
     const changed = this.productionChanged;
     this.opts.journal.append({ event: 'note', message: `second ${signal}: stopped at once${where}` });
@@ -78,7 +78,7 @@ class RunControl {
       `stopped at once by a second ${signal}${where}; ${changed ? 'production may be part-way' : 'nothing in production changed yet'}: ` +
         `\`baton resume\` finishes the run, \`baton rollback\` reverses it (journal ${this.opts.journal.file})`,
     );
-    process.exit(changed ? ExitCode.NEEDS_ATTENTION : ExitCode.FAILED_RESTORED);
+    return changed ? ExitCode.NEEDS_ATTENTION : ExitCode.FAILED_RESTORED;
   }
 
   close(): void {

@@ -20,8 +20,8 @@ export class InterruptedError extends BatonError {
 export interface RunInterruptHandler {
   /** First signal: finish the current step, then reverse. */
   first(signal: StopSignal): void;
-  /** Second signal: stop at once (the handler exits the process). */
-  second(signal: StopSignal): never | void;
+  /** Second signal: journal where the run stands; returns the exit code to stop with at once. */
+  second(signal: StopSignal): number;
 }
 
 export class Interrupts {
@@ -58,7 +58,7 @@ export class Interrupts {
       return;
     }
     if (this.received === 1) this.run.first(signal);
-    else this.run.second(signal);
+    else this.exit(this.run.second(signal));
   }
 }
 

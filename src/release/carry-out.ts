@@ -2,8 +2,8 @@
 // beside it, so a killed run can be resumed or reversed), the lock's lease kept alive, the
 // executor, and release bookkeeping (a reversed release is marked bad).
 import { execute, type ExecutionResult } from '../engine/executor.js';
-import { Journal, journalDir, newRunId } from '../engine/journal.js';
-import { keepLeaseAlive } from '../engine/lock.js';
+import { newRunId } from '../engine/journal.js';
+import { openRun } from '../engine/run.js';
 import type { Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
@@ -55,54 +55,53 @@ export interface ApplyResult extends ExecutionResult {
 
 export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptions): Promise<ApplyResult> {
   const { config } = session;
-  const run = opts.resume?.run ?? opts.run ?? newRunId();
-  const journal = new Journal(journalDir(config.dir), run);
   const by = opts.by ?? actor();
-  if (opts.resume) {
-    journal.append({ event: 'note', message: `resumed by ${by}: ${opts.resume.remaining.map((s) => s.id).join(', ')}` });
-  } else {
-    writePlanFile(planFileOf(config.dir, run), plan);
-    journal.append({ event: 'run-begin', command: opts.command, plan: plan.hash, tag: plan.release.tag, by, steps: plan.forward.map((s) => s.id) });
-  }
-  for (const message of opts.notes ?? []) journal.append({ event: 'note', message });
-
-  const lockOwner = { by, reason: `${plan.kind ?? 'push'} ${plan.release.tag}`, tag: plan.release.tag, run };
-  // A resumed run holds the lock of the run it continues (same run id): take it over.
-  if (opts.resume && opts.resume.alreadyDone.some((s) => s.kind === 'lock')) await session.lock.acquire(lockOwner);
-  const endpoints = Object.fromEntries(
-    [...opts.observation.membership.a, ...opts.observation.membership.b].map((m) => [m.host, { address: m.address, ...(m.port !== undefined ? { port: m.port } : {}) }]),
-  );
-  const env = {
-    config,
-    transports: session.transports,
-    balancer: session.balancer,
-    lock: session.lock,
-    lockOwner,
-    release: plan.release,
-    artifact: opts.artifact ?? '',
-    endpoints,
-    ...(opts.takeOverLockOf ? { takeOverLockOf: opts.takeOverLockOf } : {}),
-    ...(opts.preLocked ? { preLocked: true } : {}),
-  };
-  const runStep = stepRunner(env, plan);
-  const gate = opts.gate;
-  const stopRenewing = keepLeaseAlive(session.lock, run, config.lock.lease);
+  const run = opts.resume?.run ?? opts.run ?? newRunId();
+  if (!opts.resume) writePlanFile(planFileOf(config.dir, run), plan);
+  const open = openRun(config.dir, {
+    run,
+    begin: { command: opts.command, plan: plan.hash, tag: plan.release.tag, by, steps: plan.forward.map((s) => s.id) },
+    ...(opts.resume ? { resumed: `resumed by ${by}: ${opts.resume.remaining.map((s) => s.id).join(', ')}` } : {}),
+    ...(opts.notes ? { notes: opts.notes } : {}),
+    lease: { lock: session.lock, leaseMs: config.lock.lease },
+  });
+  const { journal } = open;
   try {
+    const lockOwner = { by, reason: `${plan.kind ?? 'push'} ${plan.release.tag}`, tag: plan.release.tag, run };
+    // A resumed run holds the lock of the run it continues (same run id): take it over.
+    if (opts.resume && opts.resume.alreadyDone.some((s) => s.kind === 'lock')) await session.lock.acquire(lockOwner);
+    const endpoints = Object.fromEntries(
+      [...opts.observation.membership.a, ...opts.observation.membership.b].map((m) => [m.host, { address: m.address, ...(m.port !== undefined ? { port: m.port } : {}) }]),
+    );
+    const env = {
+      config,
+      transports: session.transports,
+      balancer: session.balancer,
+      lock: session.lock,
+      lockOwner,
+      release: plan.release,
+      artifact: opts.artifact ?? '',
+      endpoints,
+      ...(opts.takeOverLockOf ? { takeOverLockOf: opts.takeOverLockOf } : {}),
+      ...(opts.preLocked ? { preLocked: true } : {}),
+    };
+    const runStep = stepRunner(env, plan);
+    const gate = opts.gate;
     const steps = opts.resume?.remaining ?? plan.forward;
     const result = await execute({
       steps,
-      run: gate ? async (step, progress) => (await gate(step), runStep(step, progress)) : runStep,
+      run: gate ? async (step, progress, signal) => (await gate(step), runStep(step, progress, signal)) : runStep,
       journal,
       reporter: opts.reporter,
       ...(opts.resume ? { alreadyDone: opts.resume.alreadyDone } : {}),
       ...(opts.hold ? { holdAfter: lastStepOfFirstCluster(plan) } : {}),
     });
-    journal.append({ event: 'run-end', outcome: result.outcome, ms: result.forwardMs + (result.reversalMs ?? 0) });
+    open.end(result.outcome, result.forwardMs + (result.reversalMs ?? 0));
     await markBad(session, plan, result, opts.markBadOnSuccess);
     await opts.reporter.finish();
     return { ...result, kind: plan.kind ?? 'push', run, journal: journal.file, tag: plan.release.tag, commit: plan.release.commit, release: plan.release.dir };
   } finally {
-    stopRenewing();
+    open.abandon();
   }
 }
 

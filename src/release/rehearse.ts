@@ -8,12 +8,11 @@ import { join } from 'node:path';
 import type { ClusterId } from '../config/config.js';
 import { BatonError, PlanRefusedError, UserError } from '../errors.js';
 import { execute, reverse, type ExecutionResult } from '../engine/executor.js';
-import { Journal, journalDir, newRunId } from '../engine/journal.js';
+import { openRun } from '../engine/run.js';
 import { describeDrift, observe, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import { type ObservedState, type Plan, type Rehearsal, type Step, reverseSteps } from '../model/plan.js';
-import { keepLeaseAlive } from '../engine/lock.js';
 import { stepRunner } from '../steps/index.js';
 import type { ExpectedState } from '../steps/kind.js';
 import { stepKind } from '../steps/registry.js';
@@ -139,12 +138,14 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
     const drift = describeDrift(opts.baseline, before.observed);
     if (drift.length) throw new PlanRefusedError(`production changed since the plan was made:\n  ${drift.join('\n  ')}`, 'make a new plan with `baton plan TAG`', drift);
 
-    const run = newRunId();
-    const journal = new Journal(journalDir(config.dir), run);
     const by = opts.by ?? actor();
     const at = new Date().toISOString();
-    journal.append({ event: 'run-begin', command: 'rehearse', plan: plan.hash, tag: plan.release.tag, by, steps: steps.forward.map((s) => s.id) });
-    journal.append({ event: 'note', message: `rehearsal against ${opts.against}` });
+    const open = openRun(config.dir, {
+      begin: { command: 'rehearse', plan: plan.hash, tag: plan.release.tag, by, steps: steps.forward.map((s) => s.id) },
+      notes: [`rehearsal against ${opts.against}`],
+      lease: { lock: session.lock, leaseMs: config.lock.lease },
+    });
+    const { id: run, journal } = open;
     const endpoints = Object.fromEntries(
       [...before.membership.a, ...before.membership.b].map((m) => [m.host, { address: m.address, ...(m.port !== undefined ? { port: m.port } : {}) }]),
     );
@@ -163,7 +164,6 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
     const problems: string[] = [];
     let reverseMs = 0;
     let reverseError: Error | undefined;
-    const stopRenewing = keepLeaseAlive(session.lock, run, config.lock.lease);
     let fwd: ExecutionResult;
     try {
       fwd = await execute({ ...exec, steps: steps.forward });
@@ -180,14 +180,14 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
         reverseError = fwd.reversalError;
       }
     } finally {
-      stopRenewing();
+      open.abandon();
     }
     if (reverseError) problems.push(`reverse failed: ${reverseError.message}`);
     const leftOver = describeDrift(opts.baseline, (await look()).observed);
     problems.push(...leftOver.map((d) => `after reverse: ${d}`));
     const needsAttention = Boolean(reverseError) || leftOver.length > 0;
     const passed = problems.length === 0;
-    journal.append({ event: 'run-end', outcome: passed ? 'succeeded' : needsAttention ? 'needs-attention' : 'reversed', ms: fwd.forwardMs + reverseMs });
+    open.end(passed ? 'succeeded' : needsAttention ? 'needs-attention' : 'reversed', fwd.forwardMs + reverseMs);
     await opts.reporter.finish();
 
     const rehearsal: Rehearsal = {

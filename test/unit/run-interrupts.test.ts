@@ -1,0 +1,161 @@
+// The run owns stop signals and knows whether production has changed: the first signal finishes
+// the current step (a wait ends at once) and reverses; the second stops at once with the exit code
+// by effect; outside a run a signal ends the process with 1. Exit codes follow what happened.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { byEffect } from '../../src/cli/base-command.js';
+import { raiseForOutcome } from '../../src/cli/run-plan.js';
+import { execute, type StepRunner } from '../../src/engine/executor.js';
+import { abortableSleep, InterruptedError, Interrupts } from '../../src/engine/interrupts.js';
+import { Journal, readJournal } from '../../src/engine/journal.js';
+import { SilentReporter } from '../../src/engine/reporter.js';
+import { BugError, ExitCode, ExternalCommandError, LockHeldError, OperationFailedError } from '../../src/errors.js';
+import type { Step } from '../../src/model/plan.js';
+import type { ApplyResult } from '../../src/release/carry-out.js';
+
+const step = (id: string, kind: Step['kind'], undo: Step[] = []): Step => ({ id, kind, title: id, cluster: 'a', members: ['m1'], readyMembers: [], hosts: ['h1'], releases: { h1: 'r' }, undo });
+const PLAN: Step[] = [
+  step('lock', 'lock', [step('undo-lock', 'unlock')]),
+  step('drain-a', 'drain', [step('undo-drain-a', 'ready')]),
+  step('wait-drain-a', 'wait-drain'),
+  step('activate-a', 'activate', [step('undo-activate-a', 'activate')]),
+  step('smoke-a', 'smoke'),
+];
+
+function harness(onStep: (id: string, signal?: AbortSignal) => Promise<void> = async () => undefined) {
+  const exits: number[] = [];
+  const said: string[] = [];
+  const interrupts = new Interrupts((c) => void exits.push(c), (l) => void said.push(l));
+  const journal = new Journal(mkdtempSync(join(tmpdir(), 'baton-int-')), 'run1');
+  const ran: string[] = [];
+  const run: StepRunner = async (s, _p, signal) => {
+    ran.push(s.id);
+    await onStep(s.id, signal);
+    return undefined;
+  };
+  return { exits, said, interrupts, journal, ran, run, reporter: new SilentReporter() };
+}
+
+describe('stop signals during a run', () => {
+  it('the first lets the current step finish, starts no other, and reverses what ran', async () => {
+    const h = harness(async (id) => {
+      if (id === 'activate-a') {
+        h.interrupts.deliver('SIGTERM');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    });
+    const r = await execute({ steps: PLAN, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
+    expect(h.ran).toEqual(['lock', 'drain-a', 'wait-drain-a', 'activate-a', 'undo-activate-a', 'undo-drain-a', 'undo-lock']);
+    expect(r).toMatchObject({ outcome: 'reversed', failedStep: 'smoke-a', interruptedBy: 'SIGTERM', productionChanged: true, completed: ['lock', 'drain-a', 'wait-drain-a', 'activate-a'] });
+    expect(r.error).toBeInstanceOf(InterruptedError);
+    expect(h.exits).toEqual([]);
+    const notes = readJournal(h.journal.file).filter((e) => e.event === 'note').map((e) => (e as { message: string }).message);
+    expect(notes).toEqual(['SIGTERM received during activate-a: finishing the current step, then reversing what this run changed', 'smoke-a not started: interrupted by SIGTERM']);
+    expect(() => raiseForOutcome(result(r))).toThrow(/stopped by SIGTERM before smoke-a finished; what it changed was reversed/);
+  });
+
+  it('a step that only waits ends at once on the first signal', async () => {
+    const h = harness(async (id, signal) => {
+      if (id === 'wait-drain-a') {
+        setTimeout(() => h.interrupts.deliver('SIGINT'), 10);
+        await abortableSleep(60_000, signal);
+      }
+    });
+    const t0 = Date.now();
+    const r = await execute({ steps: PLAN, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(r).toMatchObject({ outcome: 'reversed', failedStep: 'wait-drain-a', interruptedBy: 'SIGINT' });
+    expect(h.ran).toEqual(['lock', 'drain-a', 'wait-drain-a', 'undo-drain-a', 'undo-lock']);
+  });
+
+  it('a signal during the reversal does not stop it; a second one stops at once with 2 once production changed', async () => {
+    const h = harness(async (id) => {
+      if (id === 'smoke-a') throw new Error('smoke failed');
+      if (id === 'undo-activate-a') h.interrupts.deliver('SIGINT');
+    });
+    const r = await execute({ steps: PLAN, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
+    expect(r.outcome).toBe('reversed');
+    expect(h.ran.slice(-3)).toEqual(['undo-activate-a', 'undo-drain-a', 'undo-lock']);
+    expect(h.exits).toEqual([]);
+
+    const h2 = harness(async (id) => {
+      if (id === 'activate-a') {
+        h2.interrupts.deliver('SIGINT');
+        h2.interrupts.deliver('SIGINT');
+      }
+    });
+    await execute({ steps: PLAN, run: h2.run, journal: h2.journal, reporter: h2.reporter, interrupts: h2.interrupts });
+    expect(h2.exits).toEqual([ExitCode.NEEDS_ATTENTION]);
+    expect(h2.reporter.events.some((e) => /stopped at once by a second SIGINT during activate-a/.test(e) && /baton resume/.test(e))).toBe(true);
+  });
+
+  it('a second signal before anything in production changed stops with 1', async () => {
+    const h = harness(async (id) => {
+      if (id === 'lock') {
+        h.interrupts.deliver('SIGHUP');
+        h.interrupts.deliver('SIGHUP');
+      }
+    });
+    await execute({ steps: PLAN, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
+    expect(h.exits).toEqual([ExitCode.FAILED_RESTORED]);
+  });
+
+  it('outside a run a signal ends the process with 1 and says nothing changed', () => {
+    const h = harness();
+    h.interrupts.deliver('SIGTERM');
+    expect(h.exits).toEqual([1]);
+    expect(h.said[0]).toMatch(/SIGTERM received before anything in production changed/);
+  });
+});
+
+describe('exit codes by what happened to production', () => {
+  it('a failure before any step that changes production is "nothing changed", exit 1', async () => {
+    const h = harness(async (id) => {
+      if (id === 'lock') throw new ExternalCommandError('lb', ['sh'], 255, 'connection refused');
+    });
+    const r = await execute({ steps: PLAN, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
+    expect(r.productionChanged).toBe(false);
+    let thrown: unknown;
+    try {
+      raiseForOutcome(result(r));
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(OperationFailedError);
+    expect((thrown as OperationFailedError).exitCode).toBe(1);
+    expect((thrown as Error).message).toMatch(/nothing in production had changed/);
+  });
+
+  it('a refusal keeps its own code (a held lock is 4)', async () => {
+    const h = harness(async (id) => {
+      if (id === 'lock') throw new LockHeldError('held by someone');
+    });
+    const r = await execute({ steps: PLAN, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
+    expect(() => raiseForOutcome(result(r))).toThrow(LockHeldError);
+  });
+
+  it('a reversal that fails is 2', async () => {
+    const h = harness(async (id) => {
+      if (id === 'smoke-a' || id === 'undo-activate-a') throw new Error(`${id} broke`);
+    });
+    const r = await execute({ steps: PLAN, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
+    expect(r.outcome).toBe('needs-attention');
+    expect(() => raiseForOutcome(result(r))).toThrow(expect.objectContaining({ exitCode: 2 }) as unknown as Error);
+  });
+
+  it('an unreachable host or a bug outside a run is 1 while nothing in production changed', () => {
+    const e = byEffect(new ExternalCommandError('lb', ['cat'], 255, 'no route to host'), false);
+    expect(e.exitCode).toBe(1);
+    expect(e.hint).toMatch(/nothing in production was changed/);
+    expect(e).toBeInstanceOf(ExternalCommandError);
+    expect(byEffect(new BugError(new Error('x')), false).exitCode).toBe(1);
+    expect(byEffect(new BugError(new Error('x')), true).exitCode).toBe(2);
+    expect(byEffect(new OperationFailedError('reversal failed', false), false).exitCode).toBe(2);
+  });
+});
+
+function result(r: Awaited<ReturnType<typeof execute>>): ApplyResult {
+  return { ...r, kind: 'push', run: 'run1', journal: 'j', tag: 'v2', commit: 'c', release: 'v2-c' };
+}
