@@ -2,7 +2,8 @@
 // beside it, so a killed run can be resumed or reversed), the lock's lease kept alive, the
 // executor, and release bookkeeping (a reversed release is marked bad).
 import { execute, type ExecutionResult } from '../engine/executor.js';
-import { newRunId } from '../engine/journal.js';
+import { mkdirSync } from 'node:fs';
+import { journalDir, newRunId } from '../engine/journal.js';
 import { openRun } from '../engine/run.js';
 import type { Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
@@ -57,7 +58,11 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
   const { config } = session;
   const by = opts.by ?? actor();
   const run = opts.resume?.run ?? opts.run ?? newRunId();
-  if (!opts.resume) writePlanFile(planFileOf(config.dir, run), plan);
+  if (!opts.resume) {
+    // The plan lands beside the journal before the run's first line: a run is never found without it.
+    mkdirSync(journalDir(config.dir), { recursive: true });
+    writePlanFile(planFileOf(config.dir, run), plan);
+  }
   const open = openRun(config.dir, {
     run,
     begin: { command: opts.command, plan: plan.hash, tag: plan.release.tag, by, steps: plan.forward.map((s) => s.id) },
