@@ -166,7 +166,7 @@ export class SshTransport implements Transport {
       return await use(c);
     } catch (err) {
       // ssh2 may report "Not connected" before the client's own close event arrives.
-      if (err instanceof Error && err.message === 'Not connected') c.alive = false;
+      if (err instanceof Error && err.message === 'Not connected') lost(c, 'not connected');
       if (c.alive || err instanceof BatonError) throw err;
       return use(await this.connect());
     }
