@@ -64,7 +64,8 @@ async function propose(session: Session, run: string, opts: { by?: string; lockE
   // would compete with the balancer's for the CPU), and checked before any host changes.
   let releasesRead: Promise<Map<string, string | null>> | undefined;
   const readOnce = () => (releasesRead ??= readReleases(config, session.transports));
-  if (!interrupted) readOnce();
+  // Observed here so an unreachable host is no unhandled rejection; the later await still gets the error.
+  if (!interrupted) readOnce().catch(() => undefined);
   const [members, badSet] = await Promise.all([
     session.balancer.members(),
     bad.list(),

@@ -32,6 +32,8 @@ export interface SshStats {
 }
 
 const DEFAULT_MAX_CHANNELS = 8;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const UNREACHABLE_HINT = 'check the host is up and reachable, and ssh.port / ssh_config for it';
 
 // ssh2 names the RSA host key algorithms by signature; known_hosts names the key type.
 const HOST_KEY_ALGORITHMS: Record<string, ServerHostKeyAlgorithm[]> = {
@@ -45,7 +47,34 @@ const HOST_KEY_ALGORITHMS: Record<string, ServerHostKeyAlgorithm[]> = {
 interface Connection {
   client: Client;
   alive: boolean;
+  /** Why a connection that was ready has gone (its first error, else how it closed). */
+  lostBecause?: string;
+  /** Told once when a ready connection goes, so commands in flight do not wait for a close that may never come. */
+  readonly onLost: Set<() => void>;
   sftp?: Promise<SFTPWrapper>;
+}
+
+/** Mark a connection gone (the first reason wins) and tell whoever was waiting on it. */
+function lost(c: Connection, why: string): void {
+  if (!c.alive) return;
+  c.alive = false;
+  c.lostBecause = why;
+  const waiting = [...c.onLost];
+  c.onLost.clear();
+  for (const tell of waiting) tell();
+}
+
+/** Call `fn` once `c` has gone (soon, if it already has); the returned function cancels that. */
+function onceLost(c: Connection, fn: () => void): () => void {
+  // A turn later: ssh2 closes a dead connection's channels just after it, and their own close
+  // events (with any exit status) should win.
+  const later = (): void => void setImmediate(fn);
+  if (!c.alive) {
+    later();
+    return () => undefined;
+  }
+  c.onLost.add(later);
+  return () => void c.onLost.delete(later);
 }
 
 /** Runs commands on one host over a single lazily opened, shared SSH connection. */
@@ -75,18 +104,24 @@ export class SshTransport implements Transport {
     // the command's whole process group, while the timer below returns on time whatever happens.
     const command = quoteArgv(opts.timeoutMs === undefined ? argv : ['timeout', '-s', 'KILL', String(opts.timeoutMs / 1000), ...argv]);
     const release = await this.channels.acquire();
-    let stream: ClientChannel;
+    let opened: { c: Connection; stream: ClientChannel };
     try {
       this.counts.runs++;
-      stream = await this.withConnection((c) => openExecRetrying(c.client, command));
+      opened = await this.withConnection(async (c) => ({ c, stream: await openExecRetrying(c.client, command) }));
     } catch (err) {
       release();
       if (err instanceof BatonError) throw err; // host key refused, cannot connect, …
       throw new TransportError(this.host, `cannot start \`${argv.join(' ')}\` on ${this.host}: ${(err as Error).message}`);
     }
-    // The slot is given back when the channel is really gone, even if a timeout returned earlier.
-    stream.once('close', release);
-    return this.collect(stream, argv, opts);
+    const { c, stream } = opened;
+    // The slot is given back when the channel is really gone (even if a timeout returned earlier),
+    // or with the connection it ran on.
+    const forget = onceLost(c, release);
+    stream.once('close', () => {
+      forget();
+      release();
+    });
+    return this.collect(stream, c, argv, opts);
   }
 
   async upload(localPath: string, remotePath: string): Promise<void> {
@@ -114,6 +149,7 @@ export class SshTransport implements Transport {
     this.live = undefined;
     const c = await pending?.catch(() => undefined);
     if (!c?.alive) return;
+    lost(c, 'closed by baton');
     await new Promise<void>((resolve) => {
       c.client.once('close', () => resolve());
       c.client.end();
@@ -130,7 +166,7 @@ export class SshTransport implements Transport {
       return await use(c);
     } catch (err) {
       // ssh2 may report "Not connected" before the client's own close event arrives.
-      if (err instanceof Error && err.message === 'Not connected') c.alive = false;
+      if (err instanceof Error && err.message === 'Not connected') lost(c, 'not connected');
       if (c.alive || err instanceof BatonError) throw err;
       return use(await this.connect());
     }
@@ -162,7 +198,7 @@ export class SshTransport implements Transport {
       return false;
     };
     const client = new Client();
-    const connection: Connection = { client, alive: false };
+    const connection: Connection = { client, alive: false, onLost: new Set() };
     const config: ConnectConfig = {
       host: target.hostName,
       port: target.port,
@@ -171,45 +207,64 @@ export class SshTransport implements Transport {
       authHandler: await this.authMethods(target),
       keepaliveInterval: this.settings.keepalive,
       keepaliveCountMax: 3,
-      readyTimeout: this.settings.connectTimeout,
+      // Bounded, so a host that accepts TCP and never speaks SSH fails instead of hanging a run.
+      readyTimeout: this.settings.connectTimeout > 0 ? this.settings.connectTimeout : DEFAULT_CONNECT_TIMEOUT_MS,
     };
     // Ask for a key type we hold a record of, so a host with several keys is not called "changed".
     const algorithms = knownHosts.keyTypesFor(target.knownHostNames).flatMap((t) => HOST_KEY_ALGORITHMS[t] ?? []);
     if (algorithms.length > 0) config.algorithms = { serverHostKey: algorithms };
 
     this.counts.connections++;
+    const where = `${target.user}@${target.hostName}:${target.port}`;
     await new Promise<void>((resolve, reject) => {
+      let reached = false;
+      let settled = false;
+      const fail = (err: BatonError): void => {
+        if (settled) return;
+        settled = true;
+        reject(err);
+        client.destroy(); // an auth failure leaves the socket open, and it would keep the process alive
+      };
+      client.once('connect', () => (reached = true));
       client.once('ready', () => {
+        settled = true;
         connection.alive = true;
         resolve();
       });
-      client.once('error', (err: Error & { level?: string }) => {
-        if (connection.alive) return;
-        const where = `${target.user}@${target.hostName}:${target.port}`;
-        reject(
-          refused ??
-            new TransportError(
-              this.host,
-              `cannot connect to ${this.host} (${where}): ${err.level === 'client-authentication' ? `authentication failed (tried ${describeAuth(config.authHandler)})` : err.message}`,
-              err.level === 'client-authentication'
-                ? 'check ssh.user and ssh.identity in baton.yml (or the agent) against the host'
-                : 'check the host is up and reachable, and ssh.port / ssh_config for it',
-            ),
-        );
+      // ssh2 can raise several errors for one failure (a handshake timeout, then "connection lost
+      // before handshake" as it drops the socket), and more at any time later: an 'error' without
+      // a listener crashes the process, so this one listens for the client's whole life.
+      client.on('error', (err: Error & { level?: string }) => {
+        if (!settled) return fail(refused ?? this.connectError(err, where, reached, config));
+        lost(connection, err.message);
+        client.destroy();
       });
-      client.once('close', () => {
-        if (!connection.alive) reject(refused ?? new TransportError(this.host, `connection to ${this.host} closed during the handshake`));
+      client.on('end', () => lost(connection, 'closed by the host'));
+      client.on('close', () => {
+        fail(refused ?? new TransportError(this.host, `cannot connect to ${this.host} (${where}): the connection closed during the SSH handshake`, UNREACHABLE_HINT));
+        lost(connection, 'closed');
       });
       client.connect(config);
     });
-    // Later errors surface through the close that follows; mark the connection gone.
-    client.on('error', () => {});
-    const gone = (): void => {
-      connection.alive = false;
-    };
-    client.on('end', gone);
-    client.on('close', gone);
     return connection;
+  }
+
+  /** Why a connection attempt failed, in words that name the host and what to check. */
+  private connectError(err: Error & { level?: string }, where: string, reached: boolean, config: ConnectConfig): TransportError {
+    const prefix = `cannot connect to ${this.host} (${where})`;
+    if (err.level === 'client-authentication') {
+      return new TransportError(this.host, `${prefix}: authentication failed (tried ${describeAuth(config.authHandler)})`, 'check ssh.user and ssh.identity in baton.yml (or the agent) against the host');
+    }
+    const seconds = `${(config.readyTimeout ?? 0) / 1000} s`;
+    if (err.level === 'client-timeout') {
+      return reached
+        ? new TransportError(this.host, `${prefix}: no SSH handshake within ${seconds} (the port accepts connections but no SSH server answers)`, UNREACHABLE_HINT)
+        : new TransportError(this.host, `${prefix}: no answer within ${seconds}`, UNREACHABLE_HINT);
+    }
+    if (/Connection lost before handshake/.test(err.message)) {
+      return new TransportError(this.host, `${prefix}: the host closed the connection before the SSH handshake (is an SSH server listening on that port?)`, UNREACHABLE_HINT);
+    }
+    return new TransportError(this.host, `${prefix}: ${err.message}`, UNREACHABLE_HINT);
   }
 
   private async authMethods(target: SshTarget): Promise<AnyAuthMethod[]> {
@@ -258,7 +313,7 @@ export class SshTransport implements Transport {
     return c.sftp;
   }
 
-  private collect(stream: ClientChannel, argv: readonly string[], opts: RunOptions): Promise<RunResult> {
+  private collect(stream: ClientChannel, c: Connection, argv: readonly string[], opts: RunOptions): Promise<RunResult> {
     return new Promise<RunResult>((resolve, reject) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
@@ -272,11 +327,21 @@ export class SshTransport implements Transport {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        forget();
         const exit = exits.get(stream);
         code = exit?.code ?? null;
         signal = exit?.signal;
         const result = { code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
         if (!timedOut && (code === 0 || (opts.allowFailure && code !== null))) return resolve(result);
+        if (!timedOut && code === null && !signal && !c.alive) {
+          return reject(
+            new TransportError(
+              this.host,
+              `lost the connection to ${this.host} while running \`${argv.join(' ')}\`: ${c.lostBecause ?? 'closed'}`,
+              'the command may or may not have finished on the host: check it before running again',
+            ),
+          );
+        }
         const why = timedOut
           ? `timed out after ${opts.timeoutMs} ms`
           : code === null
@@ -295,6 +360,8 @@ export class SshTransport implements Transport {
               finish();
             }, opts.timeoutMs);
       stream.on('close', finish);
+      // A connection that dies can take the channel without a close event: do not wait for one.
+      const forget = onceLost(c, finish);
       stream.end(opts.stdin ?? undefined);
     });
   }

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ExternalCommandError } from '../../src/errors.js';
+import { TransportError } from '../../src/transport/errors.js';
 import { forEachHost } from '../../src/transport/fan-out.js';
 import { HostKeyError, fingerprint } from '../../src/transport/known-hosts.js';
 import { SshTransports, type SshTransport } from '../../src/transport/ssh.js';
@@ -139,7 +140,9 @@ describe('ssh transport in the lab', () => {
     const t = new SshTransports(settings).get(web[1]!.name) as SshTransport;
     await t.run(['true']);
     // $PPID of the command is the sshd process serving this connection: killing it drops it.
-    await expect(t.run(['sh', '-c', 'kill $PPID; sleep 5'])).rejects.toThrow(ExternalCommandError);
+    const lostErr = await t.run(['sh', '-c', 'kill $PPID; sleep 5']).catch((e: unknown) => e);
+    expect(lostErr).toBeInstanceOf(TransportError);
+    expect((lostErr as Error).message).toContain(`lost the connection to ${web[1]!.name} while running`);
     expect((await t.run(['hostname'])).stdout.trim()).toBe(web[1]!.name);
     expect(t.stats.connections).toBe(2);
     await t.close();
