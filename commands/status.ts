@@ -1,11 +1,12 @@
 import { BatonCommand } from '../src/cli/base-command.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
-import { gatherStatus } from '../src/release/status.js';
+import { gatherStatus, statusExitCode } from '../src/release/status.js';
 import { statusText } from '../src/render/status.js';
 
 export default class Status extends BatonCommand {
-  static override summary = 'Which cluster serves, what each host runs, sessions and health per member, the release lock, and the last run (with any step it left pending).';
+  static override summary = 'Which cluster serves, what each host runs, sessions and health per member, the release lock (and whether its run is alive), and the last run (with any step it left pending).';
+  static override description = 'Exits 0 when it read everything it shows; exits 1 when some part could not be read (shown as unknown, with the reason; nothing was changed).';
   static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json'];
 
   async run() {
@@ -14,6 +15,8 @@ export default class Status extends BatonCommand {
     try {
       const report = await gatherStatus(session);
       if (!this.jsonEnabled()) this.log(statusText(report));
+      // The report is still printed (and returned for --json); the exit code says it is incomplete.
+      process.exitCode = statusExitCode(report);
       return report;
     } finally {
       await session.close();

@@ -1,8 +1,10 @@
 // The release lock on the balancer host: a directory that appears atomically (rename) with its
 // details already inside (who, when, why, which tag, until when). A lease makes a lock from a
 // cancelled CI job expire by itself. Every operation is one round trip: a rollback is timed.
+// A running process also beats a heartbeat every few seconds, so `status` can tell a live run
+// from a dead one long before its lease runs out.
 import { posix } from 'node:path';
-import { ExternalCommandError, LockHeldError } from '../errors.js';
+import { ExitCode, ExternalCommandError, LockHeldError } from '../errors.js';
 import type { Transport } from '../transport/types.js';
 
 export interface LockDetails {
@@ -12,6 +14,14 @@ export interface LockDetails {
   run?: string;
   since: string;
   expires: string;
+  /** When the holding process last showed it is alive (the lock host's clock); absent for a lock taken by hand or by an older baton. */
+  heartbeat?: string;
+}
+
+/** The lock as read in one round trip, with the lock host's clock at that moment: a heartbeat's age is measured on the clock that wrote it. */
+export interface LockReading {
+  details: LockDetails | null;
+  hostNow: Date;
 }
 
 // $1 lock dir, $2 now (epoch s), $3 our run, $4 a run we may take over; details JSON on stdin.
@@ -43,6 +53,25 @@ const RENEW = `
 d=$1
 [ "$(cat "$d/run" 2>/dev/null)" = "$2" ] || exit 3
 cat > "$d/details.json.next" && mv -f "$d/details.json.next" "$d/details.json" && printf '%s' "$3" > "$d/expires"
+`;
+
+// $1 lock dir, $2 run. Only our own lock beats. The heartbeat lives in its own file, stamped by
+// the host's clock and naming the run: one small write that cannot race the lease renewal's
+// rewrite of details.json, nor pass for the heartbeat of a run that took the lock over since.
+const BEAT = `
+d=$1
+[ "$(cat "$d/run" 2>/dev/null)" = "$2" ] || exit 3
+printf '%s %s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" > "$d/heartbeat.next" && mv -f "$d/heartbeat.next" "$d/heartbeat"
+`;
+
+// $1 lock dir. The host's clock (epoch s), then the heartbeat line (maybe empty), then
+// details.json; no lock: the clock alone. Exit 2: the lock is there but cannot be read.
+const READ = `
+d=$1
+date -u +%s
+[ -d "$d" ] || exit 0
+cat "$d/heartbeat" 2>/dev/null; echo
+cat "$d/details.json" || exit 2
 `;
 
 const epoch = (d: Date) => String(Math.floor(d.getTime() / 1000));
@@ -81,7 +110,13 @@ export class ReleaseLock {
     const current = await this.read();
     if (!current || current.run !== run) return;
     const expires = new Date(now.getTime() + this.leaseMs);
-    await this.transport.run(['sh', '-c', RENEW, 'sh', this.dir, run, epoch(expires)], { stdin: JSON.stringify({ ...current, expires: expires.toISOString() }), allowFailure: true });
+    const { heartbeat: _, ...details } = current; // the heartbeat has a file of its own
+    await this.transport.run(['sh', '-c', RENEW, 'sh', this.dir, run, epoch(expires)], { stdin: JSON.stringify({ ...details, expires: expires.toISOString() }), allowFailure: true });
+  }
+
+  /** Record that run's process is alive, if run holds the lock (one round trip). */
+  async beat(run: string): Promise<void> {
+    await this.transport.run(['sh', '-c', BEAT, 'sh', this.dir, run], { allowFailure: true });
   }
 
   /** Release the lock; only the run that holds it may, unless forced. Returns false when it is someone else's. */
@@ -92,17 +127,63 @@ export class ReleaseLock {
     throw new ExternalCommandError(this.transport.host, ['unlock', this.dir], r.code, r.stderr.trim());
   }
 
+  /** The lock's details, null when there is none; throws when the host cannot be asked or the lock cannot be read. */
   async read(): Promise<LockDetails | null> {
-    const r = await this.transport.run(['cat', posix.join(this.dir, 'details.json')], { allowFailure: true });
-    return r.code === 0 ? parseDetails(r.stdout) : null;
+    return (await this.inspect()).details;
+  }
+
+  /** The lock and the lock host's clock, in one round trip; throws rather than call an unreadable lock free. */
+  async inspect(): Promise<LockReading> {
+    const r = await this.transport.run(['sh', '-c', READ, 'sh', this.dir], { allowFailure: true });
+    const unreadable = (why: string) => new ExternalCommandError(this.transport.host, ['read lock', this.dir], r.code, why, ExitCode.FAILED_RESTORED);
+    const [clock = '', beat = '', ...rest] = r.stdout.split('\n');
+    if (r.code !== 0) throw unreadable(r.stderr.trim());
+    if (!/^\d+$/.test(clock.trim())) throw unreadable(`unexpected answer: ${JSON.stringify(r.stdout.slice(0, 80))}`);
+    const hostNow = new Date(Number(clock.trim()) * 1000);
+    if (rest.length === 0) return { details: null, hostNow }; // the clock alone: no lock
+    const details = parseDetails(rest.join('\n'));
+    if (!details) throw unreadable(`${posix.join(this.dir, 'details.json')} is not a lock's details`);
+    return { details: withHeartbeat(details, beat), hostNow };
   }
 }
 
-/** Renew the lease of run's lock every third of it until the returned function is called; it lapses by itself if this process dies. */
-export function keepLeaseAlive(lock: ReleaseLock, run: string, leaseMs: number): () => void {
-  const timer = setInterval(() => void lock.renew(run).catch(() => undefined), Math.max(10_000, leaseMs / 3));
-  timer.unref();
-  return () => clearInterval(timer);
+/** The heartbeat line (`<time> <run>`) counts only for the run that holds the lock now. */
+function withHeartbeat({ heartbeat: _, ...details }: LockDetails, line: string): LockDetails {
+  const [at = '', of] = line.trim().split(' ');
+  const when = new Date(at);
+  return of === details.run && !Number.isNaN(when.getTime()) ? { ...details, heartbeat: when.toISOString() } : details;
+}
+
+/** How often a running process beats its heartbeat; `status` calls a run gone after a few missed beats. */
+export const HEARTBEAT_MS = 3_000;
+
+export interface KeepAliveOptions {
+  /** Heartbeat interval (default HEARTBEAT_MS). */
+  heartbeatMs?: number;
+}
+
+/**
+ * Renew the lease of run's lock every third of it, and beat its heartbeat, until the returned
+ * function is called; both stop by themselves if this process dies.
+ */
+export function keepLeaseAlive(lock: ReleaseLock, run: string, leaseMs: number, opts: KeepAliveOptions = {}): () => void {
+  const lease = setInterval(() => void lock.renew(run).catch(() => undefined), Math.max(10_000, leaseMs / 3));
+  // A slow host must not pile up beats: skip one while the last is still on its way.
+  let beating = false;
+  const heart = setInterval(() => {
+    if (beating) return;
+    beating = true;
+    void lock
+      .beat(run)
+      .catch(() => undefined)
+      .finally(() => (beating = false));
+  }, opts.heartbeatMs ?? HEARTBEAT_MS);
+  lease.unref();
+  heart.unref();
+  return () => {
+    clearInterval(lease);
+    clearInterval(heart);
+  };
 }
 
 function parseDetails(text: string): LockDetails | null {

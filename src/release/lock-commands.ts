@@ -61,9 +61,3 @@ export async function releaseLock(session: Session, opts: { by: string; force?: 
   await session.lock.release(undefined, true);
   return { released: true, holder, expired, forced: foreign };
 }
-
-/** The lock as status shows it: its details, and whether its lease ran out. */
-export async function readLock(session: Session, now = new Date()): Promise<(LockDetails & { expired: boolean }) | null> {
-  const holder = await session.lock.read();
-  return holder ? { ...holder, expired: Date.parse(holder.expires) <= now.getTime() } : null;
-}

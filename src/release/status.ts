@@ -1,38 +1,52 @@
 // What production looks like now, for `baton status`: which cluster(s) serve, what each host
 // runs, sessions and health per member, the lock, and the last run (with any step it left
-// pending). Read-only, and a host that does not answer is reported, not fatal.
+// pending). Read-only. Each part is read on its own: one that cannot be read is reported as
+// unknown with the reason, never as a value it was not (an unread pool is not an empty one).
 import { matchMembers, type Membership } from '../balancers/membership.js';
 import type { Member, MemberState } from '../balancers/types.js';
 import { allHosts, type ClusterId } from '../config/config.js';
-import type { LockDetails } from '../engine/lock.js';
+import type { LockDetails, LockReading } from '../engine/lock.js';
 import type { Session } from '../engine/session.js';
-import { ExternalCommandError } from '../errors.js';
+import { ExitCode, ExternalCommandError, type ExitCodeValue } from '../errors.js';
 import { appPaths, readCurrent } from '../steps/host-commands.js';
 import { listRuns, type RunRecord } from './history.js';
-import { readLock } from './lock-commands.js';
+import { lockLiveness, type Liveness } from './liveness.js';
 
 export interface HostStatus {
   host: string;
   cluster: ClusterId;
   member?: string;
+  /** Absent when the pool could not be read. */
   state?: MemberState;
   /** The balancer's health checks, when it has them. */
   healthy?: boolean;
   sessions?: number;
-  release: string | null;
-  /** Why the host or its member could not be read. */
+  /** The release it runs, null for none; absent when it could not be read (`error` says why). */
+  release?: string | null;
   error?: string;
 }
 
 export interface ClusterStatus {
   id: ClusterId;
   internal: string;
-  /** Members of this cluster taking public traffic. */
-  inPool: string[];
-  /** Serving when every member is in the pool, partly when some are. */
-  serving: 'all' | 'partly' | 'no';
+  /** Members of this cluster taking public traffic; absent when the pool could not be read. */
+  inPool?: string[];
+  /** Serving when every member is in the pool, partly when some are; unknown when not every member's state was read. */
+  serving: 'all' | 'partly' | 'no' | 'unknown';
   /** Releases its hosts run (more than one: mixed). */
   releases: string[];
+}
+
+export type LockStatus =
+  | { state: 'free' }
+  | ({ state: 'held'; expired: boolean; liveness: Liveness } & LockDetails)
+  | { state: 'unknown' };
+
+/** A part of production status could not read, and why. */
+export interface Unread {
+  part: 'balancer' | 'membership' | 'host' | 'lock' | 'journal';
+  what: string;
+  reason: string;
 }
 
 export interface StatusReport {
@@ -40,52 +54,58 @@ export interface StatusReport {
   balancer: { driver: string; host: string; backend: string };
   clusters: ClusterStatus[];
   hosts: HostStatus[];
-  lock: (LockDetails & { expired: boolean }) | null;
-  /** The newest run (rehearsals too: one killed midway leaves a cluster drained), and whether it is still running (its lock is held and live). */
-  lastRun?: RunRecord & { running: boolean };
-  problems: string[];
+  lock: LockStatus;
+  /**
+   * The newest run (rehearsals too: one killed midway leaves a cluster drained), and whether it
+   * is still running: it holds the lock and its heartbeat is recent; null when that is unknown.
+   */
+  lastRun?: RunRecord & { running: boolean | null };
+  /** Every part that could not be read; empty when everything reported was read. */
+  unread: Unread[];
 }
 
-export async function gatherStatus(session: Session, now = new Date()): Promise<StatusReport> {
+export interface StatusOptions {
+  /** All reads together get this long (default: the SSH connect timeout plus 10 s). */
+  budgetMs?: number;
+}
+
+export async function gatherStatus(session: Session, now = new Date(), opts: StatusOptions = {}): Promise<StatusReport> {
   const { config } = session;
-  const problems: string[] = [];
-  const fail = (what: string) => (err: unknown) => {
-    problems.push(`${what}: ${reason(err)}`);
-    return undefined;
-  };
+  const deadline = Date.now() + (opts.budgetMs ?? config.ssh.connectTimeout + 10_000);
+  const read = <T>(p: () => Promise<T>) => settle(deadline, p);
   const paths = appPaths(config.app.path);
   const hosts = allHosts(config);
-  const [members, releases, lock] = await Promise.all([
-    session.balancer.members().catch(fail(`balancer ${config.balancer.host}`)),
-    Promise.all(
-      hosts.map((h) =>
-        session.transports
-          .get(h.host)
-          .run(readCurrent(paths))
-          .then((r) => ({ release: r.stdout.trim() || null }), (err: unknown) => ({ release: null, error: reason(err) })),
-      ),
-    ),
-    readLock(session, now).catch(fail('lock')),
+  const [members, releases, lockRead] = await Promise.all([
+    read(() => session.balancer.members()),
+    Promise.all(hosts.map((h) => read(async () => (await session.transports.get(h.host).run(readCurrent(paths))).stdout.trim() || null))),
+    read(() => session.lock.inspect()),
   ]);
-  const membership: Membership | undefined = members
-    ? await matchMembers(config.clusters, members, { backend: config.balancer.backend, resolve: config.resolve, lookup: session.addressOf }).catch(fail('membership'))
-    : undefined;
+  const membership: Read<Membership> | undefined =
+    'value' in members ? await read(() => matchMembers(config.clusters, members.value, { backend: config.balancer.backend, resolve: config.resolve, lookup: session.addressOf })) : undefined;
 
-  const byName = new Map((members ?? []).map((m): [string, Member] => [m.name, m]));
+  const unread: Unread[] = [];
+  if ('error' in members) unread.push({ part: 'balancer', what: `balancer ${config.balancer.host}`, reason: members.error });
+  if (membership && 'error' in membership) unread.push({ part: 'membership', what: 'which member is which host', reason: membership.error });
+  hosts.forEach((h, i) => {
+    const r = releases[i] as Read<string | null>;
+    if ('error' in r) unread.push({ part: 'host', what: `release on ${h.host}`, reason: r.error });
+  });
+  if ('error' in lockRead) unread.push({ part: 'lock', what: `lock on ${config.balancer.host}`, reason: lockRead.error });
+  const last = readLastRun(config.dir, unread);
+
+  const byName = new Map(('value' in members ? members.value : []).map((m): [string, Member] => [m.name, m]));
   const hostStatus: HostStatus[] = hosts.map((h, i) => {
-    const r = releases[i] as { release: string | null; error?: string };
-    const name = membership?.[h.cluster].find((m) => m.host === h.host)?.member ?? h.member;
+    const r = releases[i] as Read<string | null>;
+    const name = (membership && 'value' in membership ? membership.value[h.cluster].find((m) => m.host === h.host)?.member : undefined) ?? h.member;
     const m = name ? byName.get(name) : undefined;
     return {
       host: h.host,
       cluster: h.cluster,
       ...(name ? { member: name } : {}),
       ...(m ? { state: m.state, sessions: m.sessions, ...(m.healthy !== undefined ? { healthy: m.healthy } : {}) } : {}),
-      release: r.release,
-      ...(r.error ? { error: r.error } : {}),
+      ...('value' in r ? { release: r.value } : { error: r.error }),
     };
   });
-  for (const h of hostStatus) if (h.error) problems.push(`${h.host}: ${h.error}`);
 
   const clusters: ClusterStatus[] = (['a', 'b'] as const).map((id) => {
     const of = hostStatus.filter((h) => h.cluster === id);
@@ -93,23 +113,71 @@ export async function gatherStatus(session: Session, now = new Date()): Promise<
     return {
       id,
       internal: config.clusters[id].internal,
-      inPool,
-      serving: inPool.length === 0 ? 'no' : inPool.length === of.length ? 'all' : 'partly',
-      releases: [...new Set(of.map((h) => h.release ?? '(none)'))],
+      ...('value' in members ? { inPool } : {}),
+      serving: of.some((h) => h.state === undefined) ? 'unknown' : inPool.length === 0 ? 'no' : inPool.length === of.length ? 'all' : 'partly',
+      releases: [...new Set(of.map((h) => (h.release === undefined ? '(unknown)' : (h.release ?? '(none)'))))],
     };
   });
 
-  const last = listRuns(config.dir, { limit: 1 })[0];
-  const running = Boolean(last && last.outcome === 'unfinished' && lock && !lock.expired && lock.run === last.run);
+  const lock = lockStatus(lockRead, now);
   return {
     app: config.app.name,
     balancer: { driver: config.balancer.driver, host: config.balancer.host, backend: config.balancer.backend },
     clusters,
     hosts: hostStatus,
-    lock: lock ?? null,
-    ...(last ? { lastRun: { ...last, running } } : {}),
-    problems,
+    lock,
+    ...(last ? { lastRun: { ...last, running: last.outcome === 'unfinished' ? isRunning(last.run, lock) : false } } : {}),
+    unread,
   };
+}
+
+function lockStatus(r: Read<LockReading>, now: Date): LockStatus {
+  if ('error' in r) return { state: 'unknown' };
+  const { details, hostNow } = r.value;
+  if (!details) return { state: 'free' };
+  return { state: 'held', ...details, expired: Date.parse(details.expires) <= now.getTime(), liveness: lockLiveness(details, hostNow, now) };
+}
+
+/**
+ * A run whose journal did not end is still going only while it holds the lock and that lock
+ * looks alive: the journal alone cannot tell a live run from a killed one. Null: the lock could
+ * not be read, so nobody can tell.
+ */
+function isRunning(run: string, lock: LockStatus): boolean | null {
+  if (lock.state === 'unknown') return null;
+  return lock.state === 'held' && lock.run === run && (lock.liveness.state === 'running' || lock.liveness.state === 'leased');
+}
+
+/** Status succeeds only when it read everything it reports; otherwise it failed, and (being read-only) changed nothing. */
+export function statusExitCode(s: Pick<StatusReport, 'unread'>): ExitCodeValue {
+  return s.unread.length === 0 ? ExitCode.OK : ExitCode.FAILED_RESTORED;
+}
+
+/** The journal is local: it still tells the last run when no host answers. */
+function readLastRun(configDir: string, unread: Unread[]): RunRecord | undefined {
+  try {
+    return listRuns(configDir, { limit: 1 })[0];
+  } catch (err) {
+    unread.push({ part: 'journal', what: 'the journal', reason: reason(err) });
+    return undefined;
+  }
+}
+
+type Read<T> = { value: T } | { error: string };
+
+/** One read, its failure kept as a reason; every read gets the same deadline, so status answers in bounded time whatever hangs. */
+async function settle<T>(deadline: number, read: () => Promise<T>): Promise<Read<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${Math.round((deadline - Date.now()) / 1000)} s`)), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return { value: await Promise.race([read(), late]) };
+  } catch (err) {
+    return { error: reason(err) };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** What went wrong, in a line or two: for a failed command, what it said rather than the whole argv. */

@@ -1,0 +1,79 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ExternalCommandError } from '../../src/errors.js';
+import { keepLeaseAlive, ReleaseLock } from '../../src/engine/lock.js';
+import { LocalTransport } from '../../src/transport/local.js';
+import { RecordingTransports } from '../../src/transport/recording.js';
+
+// The lock's shell scripts, run for real on this machine: the lock directory is a temp dir.
+let dir: string;
+const lockIn = () => {
+  dir = join(mkdtempSync(join(tmpdir(), 'baton-lock-')), 'lock');
+  return new ReleaseLock(new LocalTransport(), dir, 60_000);
+};
+
+describe('release lock heartbeat', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('reads no lock as free, with the host clock', async () => {
+    const r = await lockIn().inspect();
+    expect(r.details).toBeNull();
+    expect(Math.abs(r.hostNow.getTime() - Date.now())).toBeLessThan(5_000);
+  });
+
+  it('beats only for the run that holds the lock, and a renewal keeps the beat', async () => {
+    const lock = lockIn();
+    await lock.acquire({ by: 'ci', reason: 'push v2', run: 'r-1' });
+    expect((await lock.read())?.heartbeat).toBeUndefined(); // taken, not yet beaten
+    await lock.beat('r-2');
+    expect((await lock.read())?.heartbeat).toBeUndefined();
+    await lock.beat('r-1');
+    const { details, hostNow } = await lock.inspect();
+    expect(details).toMatchObject({ by: 'ci', run: 'r-1' });
+    expect(Math.abs(Date.parse(details?.heartbeat ?? '') - hostNow.getTime())).toBeLessThan(2_000);
+    await lock.renew('r-1');
+    expect((await lock.read())?.heartbeat).toBe(details?.heartbeat);
+  });
+
+  it('does not count the heartbeat of a run that no longer holds the lock', async () => {
+    const lock = lockIn();
+    await lock.acquire({ by: 'ci', reason: 'push', run: 'r-1' });
+    await lock.beat('r-1');
+    writeFileSync(join(dir, 'heartbeat'), '2026-11-27T12:00:00Z r-0');
+    expect((await lock.read())?.heartbeat).toBeUndefined();
+  });
+
+  it('refuses to call a lock it cannot read free', async () => {
+    const lock = lockIn();
+    mkdirSync(dir, { recursive: true }); // a lock directory without its details
+    await expect(lock.read()).rejects.toBeInstanceOf(ExternalCommandError);
+    writeFileSync(join(dir, 'details.json'), 'not json');
+    await expect(lock.read()).rejects.toThrow(/is not a lock's details/);
+  });
+
+  it('keepLeaseAlive beats every heartbeat interval and renews the lease every third of it, until stopped', async () => {
+    vi.useFakeTimers();
+    const transports = new RecordingTransports();
+    const lock = new ReleaseLock(transports.get('lb'), '/var/lock/baton', 60_000);
+    const beats = () => transports.runsOn('lb').filter((a) => a[2]?.includes('heartbeat.next')).length;
+    const stop = keepLeaseAlive(lock, 'r-1', 60_000, { heartbeatMs: 3_000 });
+    await vi.advanceTimersByTimeAsync(9_500);
+    expect(beats()).toBe(3);
+    await vi.advanceTimersByTimeAsync(11_000); // 20.5 s: the first renewal (lease/3) read the lock
+    expect(transports.runsOn('lb').filter((a) => a[2]?.includes('date -u +%s')).length).toBe(1);
+    stop();
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(beats()).toBe(6);
+  });
+
+  it('skips a beat while the last one is still on its way', async () => {
+    vi.useFakeTimers();
+    const transports = new RecordingTransports({ responses: [{ match: /heartbeat\.next/, answer: () => new Promise((r) => setTimeout(() => r({}), 7_000)) }] });
+    const stop = keepLeaseAlive(new ReleaseLock(transports.get('lb'), '/l', 600_000), 'r-1', 600_000, { heartbeatMs: 3_000 });
+    await vi.advanceTimersByTimeAsync(12_500); // beats at 3 s (answers at 10 s) and 12 s; 6 s and 9 s skipped
+    expect(transports.runsOn('lb')).toHaveLength(2);
+    stop();
+  });
+});
