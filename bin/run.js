@@ -3,6 +3,10 @@ import { existsSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execute } from '@oclif/core';
+import { guardStdio } from '../dist/src/cli/output.js';
+
+// Before anything is written: output is best-effort (a closed pipe never stops a run).
+guardStdio();
 
 // oclif.manifest.json (written by `npm run build`) saves ~0.3 s a run; one older than the
 // compiled commands would hide new ones, so it is dropped and oclif reads the commands instead.

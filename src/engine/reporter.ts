@@ -1,4 +1,5 @@
 // What the executor tells whoever watches: a live task list on a TTY, one line per event in CI.
+import { writeErr } from '../cli/output.js';
 import type { Step } from '../model/plan.js';
 
 export type Phase = 'forward' | 'reverse';
@@ -18,7 +19,7 @@ export interface Reporter {
 export class PlainReporter implements Reporter {
   private lastProgress = new Map<string, number>();
 
-  constructor(private readonly write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)) {}
+  constructor(private readonly write: (line: string) => void = writeErr) {}
 
   private line(text: string): void {
     this.write(`${new Date().toISOString().slice(11, 23)} ${text}`);
