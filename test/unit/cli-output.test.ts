@@ -1,7 +1,8 @@
-// A reader that goes away (`baton push v1 2>&1 | head -2`) never stops a run. Runs the built CLI
-// and a small script on the built modules.
+// A reader that goes away (`baton push v1 2>&1 | head -2`) never stops a run, and an error nothing
+// caught ends as one line and exit 2. Runs the built CLI and small scripts on the built modules.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -75,5 +76,35 @@ describe('a closed output pipe', { timeout: 60_000 }, () => {
     );
     expect(r.read).toMatch(/step s0: step 0/);
     expect(r.code).toBe(7);
+  });
+});
+
+describe('the safety net', { timeout: 60_000 }, () => {
+  const withNet = (body: string, env: Record<string, string> = {}) =>
+    execa('node', script(`import { installSafetyNet } from './dist/src/cli/safety-net.js'; installSafetyNet(); ${body}`), { cwd: ROOT, reject: false, env });
+
+  it('turns an uncaught exception into one line and exit 2, without a stack', async () => {
+    const r = await withNet(`setTimeout(() => { throw new Error('boom'); }, 5);`);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^baton: internal error: boom\nHint: .*report it/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('turns an unhandled rejection into exit 2, even if the run then ends well', async () => {
+    const r = await withNet(`Promise.reject(new Error('lost')); setTimeout(() => { process.exitCode = 0; }, 20);`);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('baton: internal error: lost');
+  });
+
+  it('shows the stack with BATON_DEBUG=1', async () => {
+    const r = await withNet(`setTimeout(() => { throw new Error('boom'); }, 5);`, { BATON_DEBUG: '1' });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^\s+at /m);
+  });
+
+  it('ignores a closed output pipe', async () => {
+    const r = await withNet(`setTimeout(() => { throw Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }); }, 5);`);
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toBe('');
   });
 });
