@@ -3,6 +3,13 @@ import { existsSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execute } from '@oclif/core';
+import { guardStdio } from '../dist/src/cli/output.js';
+import { installSafetyNet } from '../dist/src/cli/safety-net.js';
+
+// Before anything is written: output is best-effort (a closed pipe never stops a run), and an
+// error nothing caught ends as one line and exit 2, not a stack trace.
+guardStdio();
+installSafetyNet();
 
 // oclif.manifest.json (written by `npm run build`) saves ~0.3 s a run; one older than the
 // compiled commands would hide new ones, so it is dropped and oclif reads the commands instead.

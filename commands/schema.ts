@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
+import { writeOut } from '../src/cli/output.js';
 import { batonJsonSchema, batonJsonSchemaText } from '../src/config/json-schema.js';
 import { configurationReference } from '../src/config/reference-doc.js';
 
@@ -22,7 +23,7 @@ export default class Schema extends BatonCommand {
   async run(): Promise<Record<string, unknown>> {
     const { flags } = await this.parse(Schema);
     const text = flags.markdown ? configurationReference() : batonJsonSchemaText();
-    if (!this.jsonEnabled()) process.stdout.write(text);
+    if (!this.jsonEnabled()) writeOut(text);
     return batonJsonSchema();
   }
 }

@@ -1,0 +1,32 @@
+// The last line of defence: an exception or rejection nothing caught. It should never happen
+// (commands turn every error into a kind and an exit code), but if it does the operator gets one
+// clear line and exit 2 (production needs attention: a run may have stopped anywhere), not a stack.
+import { ExitCode } from '../errors.js';
+import { isClosedPipe, writeErr } from './output.js';
+
+const REPORT_HINT = 'this is a bug in baton: please report it with the command and this output (BATON_DEBUG=1 adds the stack)';
+
+let installed = false;
+let fired = false;
+
+export function installSafetyNet(): void {
+  if (installed) return;
+  installed = true;
+  process.on('uncaughtException', report);
+  process.on('unhandledRejection', report);
+  // Whatever the run ends with afterwards (a later success, a "restored" 1), its state is not known.
+  process.on('exit', () => {
+    if (fired) process.exitCode = ExitCode.NEEDS_ATTENTION;
+  });
+}
+
+function report(err: unknown): void {
+  // The reader of our output went away (`| head`): that is no error of the run. (Node never marks
+  // process.stdout/stderr destroyed, so the error's code is all there is to go by.)
+  if (isClosedPipe(err)) return;
+  fired = true;
+  process.exitCode = ExitCode.NEEDS_ATTENTION;
+  writeErr(`baton: internal error: ${err instanceof Error ? err.message : String(err)}`);
+  writeErr(`Hint: ${REPORT_HINT}`);
+  if (process.env.BATON_DEBUG === '1' && err instanceof Error && err.stack) writeErr(err.stack);
+}

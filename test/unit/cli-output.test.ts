@@ -1,0 +1,110 @@
+// A reader that goes away (`baton push v1 2>&1 | head -2`) never stops a run, and an error nothing
+// caught ends as one line and exit 2. Runs the built CLI and small scripts on the built modules.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '../..');
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** What the reader got before it went away. */
+  read: string;
+}
+
+/** Runs node with stdout and stderr both piped into one reader that closes them after the first chunk
+ *  (`2>&1 | head -1`), or before anything arrives when `closeAtOnce`. */
+function runWithClosingReader(args: string[], closeAtOnce = false): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('node', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    let read = '';
+    const close = () => {
+      child.stdout.destroy();
+      child.stderr.destroy();
+    };
+    for (const s of [child.stdout, child.stderr]) {
+      s.once('data', (d: Buffer) => {
+        read += d.toString();
+        close();
+      });
+    }
+    if (closeAtOnce) close();
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolve({ code, signal, read }));
+  });
+}
+
+const BIN = join(ROOT, 'bin/run.js');
+/** Node evaluating an ES module in the project root (imports resolve against dist/). */
+const script = (source: string) => ['--input-type=module', '-e', source];
+
+describe('a closed output pipe', { timeout: 60_000 }, () => {
+  const cases: Array<[string[], number]> = [
+    [['--help'], 0],
+    [['schema'], 0],
+    [['schema', '--markdown'], 0],
+    [['exit-codes'], 0],
+    [['validate', '-c', 'test/fixtures/config/valid/apache.yml'], 0],
+    [['valdate'], 64],
+    [['validate', '--no-such-flag'], 64],
+  ];
+  for (const [args, expected] of cases) {
+    it(`\`baton ${args.join(' ')}\` still exits ${expected}, closed after the first chunk or before any`, async () => {
+      for (const closeAtOnce of [false, true]) {
+        const r = await runWithClosingReader([BIN, ...args], closeAtOnce);
+        expect({ code: r.code, signal: r.signal }).toEqual({ code: expected, signal: null });
+        expect(r.read).not.toMatch(/EPIPE|internal error/);
+      }
+    });
+  }
+
+  it('does not stop a run whose reporter writes step lines after the reader went away', async () => {
+    // PlainReporter's default writer is what `baton push` in CI writes with: one line per event, across ticks.
+    const r = await runWithClosingReader(
+      script(`
+        import { PlainReporter } from './dist/src/engine/reporter.js';
+        const reporter = new PlainReporter();
+        for (let i = 0; i < 5; i++) {
+          reporter.stepStarted({ id: 's' + i, title: 'step ' + i }, 'forward');
+          await new Promise((r) => setTimeout(r, 20));
+          reporter.stepSucceeded({ id: 's' + i, title: 'step ' + i }, 'forward', 20);
+        }
+        process.exitCode = 7; // reached the end
+      `),
+    );
+    expect(r.read).toMatch(/step s0: step 0/);
+    expect(r.code).toBe(7);
+  });
+});
+
+describe('the safety net', { timeout: 60_000 }, () => {
+  const withNet = (body: string, env: Record<string, string> = {}) =>
+    execa('node', script(`import { installSafetyNet } from './dist/src/cli/safety-net.js'; installSafetyNet(); ${body}`), { cwd: ROOT, reject: false, env });
+
+  it('turns an uncaught exception into one line and exit 2, without a stack', async () => {
+    const r = await withNet(`setTimeout(() => { throw new Error('boom'); }, 5);`);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^baton: internal error: boom\nHint: .*report it/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('turns an unhandled rejection into exit 2, even if the run then ends well', async () => {
+    const r = await withNet(`Promise.reject(new Error('lost')); setTimeout(() => { process.exitCode = 0; }, 20);`);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('baton: internal error: lost');
+  });
+
+  it('shows the stack with BATON_DEBUG=1', async () => {
+    const r = await withNet(`setTimeout(() => { throw new Error('boom'); }, 5);`, { BATON_DEBUG: '1' });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^\s+at /m);
+  });
+
+  it('ignores a closed output pipe', async () => {
+    const r = await withNet(`setTimeout(() => { throw Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }); }, 5);`);
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+});

@@ -1,0 +1,120 @@
+// Runs the built CLI (npm test builds first): unknown commands, help and bad flags, as a user types them.
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { closestCommand, editDistance } from '../../src/cli/unknown-command.js';
+
+const ROOT = join(import.meta.dirname, '../..');
+const baton = (args: string[]) => execa('node', [join(ROOT, 'bin/run.js'), ...args], { cwd: ROOT, reject: false, env: { NO_COLOR: '1' } });
+
+describe('an unknown command', { timeout: 60_000 }, () => {
+  it('exits 64 with the closest command and a hint to --help', async () => {
+    const r = await baton(['valdate']);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toBe('Error: unknown command "valdate"; did you mean "validate"?\nHint: `baton --help` lists every command');
+    expect(r.stdout).toBe('');
+  });
+
+  it('inside a topic suggests the command of that topic', async () => {
+    const r = await baton(['dns', 'plann']);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toContain('unknown command "dns plann"; did you mean "dns plan"?');
+  });
+
+  it('without its topic suggests the command with it', async () => {
+    const r = await baton(['cutover']);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toContain('did you mean "dns cutover"?');
+  });
+
+  it('far from every command gets no suggestion, only the hint', async () => {
+    const r = await baton(['xyzzy-frobnicate']);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toBe('Error: unknown command "xyzzy-frobnicate"\nHint: `baton --help` lists every command');
+  });
+
+  it('after `help` is the same usage error', async () => {
+    const r = await baton(['help', 'valdate']);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toContain('unknown command "valdate"; did you mean "validate"?');
+  });
+});
+
+describe('help', { timeout: 60_000 }, () => {
+  it('`help validate` shows that command\'s help and exits 0', async () => {
+    const r = await baton(['help', 'validate']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('$ baton validate');
+  });
+
+  it('`help dns plan` shows the help of the command in the topic', async () => {
+    const r = await baton(['help', 'dns', 'plan']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('$ baton dns plan');
+    expect(r.stdout).toContain('--output');
+  });
+
+  for (const args of [['-h'], ['--help'], ['help']]) {
+    it(`\`baton ${args.join(' ')}\` shows the root help and exits 0`, async () => {
+      const r = await baton(args);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toContain('EXIT CODES');
+      expect(r.stdout).toMatch(/^\s+validate\s/m);
+    });
+  }
+
+  for (const flag of ['-h', '--help']) {
+    it(`\`baton validate ${flag}\` and \`baton dns plan ${flag}\` show the command's help and exit 0`, async () => {
+      const v = await baton(['validate', flag]);
+      expect(v.exitCode).toBe(0);
+      expect(v.stdout).toContain('$ baton validate');
+      const d = await baton(['dns', 'plan', flag]);
+      expect(d.exitCode).toBe(0);
+      expect(d.stdout).toContain('$ baton dns plan');
+    });
+  }
+
+  it('the dns topic has its own description, not one of its commands\' summaries', async () => {
+    for (const args of [['help', 'dns'], ['dns', '--help']]) {
+      const r = await baton(args);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout.split('\n')[0]).toMatch(/^Move a site to a new host/);
+      expect(r.stdout).toMatch(/^\s+dns proxy\s+The transitional proxy/m);
+    }
+  });
+});
+
+describe('a bad flag', { timeout: 60_000 }, () => {
+  it('exits 64 and names the flag', async () => {
+    const r = await baton(['validate', '--no-such-flag']);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toContain('Nonexistent flag: --no-such-flag');
+  });
+
+  it('to `help` too', async () => {
+    const r = await baton(['help', '--no-such-flag']);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toContain('Nonexistent flag: --no-such-flag');
+  });
+});
+
+describe('closestCommand', () => {
+  const known = ['validate', 'push', 'apply', 'dns plan', 'dns cutover', 'dns proxy install'];
+
+  it('finds a typo, inside a topic or without it', () => {
+    expect(closestCommand('valdate', known)).toBe('validate');
+    expect(closestCommand('dns plann', known)).toBe('dns plan');
+    expect(closestCommand('cutover', known)).toBe('dns cutover');
+    expect(closestCommand('install', known)).toBe('dns proxy install');
+  });
+
+  it('suggests nothing for a different word', () => {
+    expect(closestCommand('frobnicate', known)).toBeUndefined();
+  });
+
+  it('counts edits', () => {
+    expect(editDistance('kitten', 'sitting')).toBe(3);
+    expect(editDistance('', 'abc')).toBe(3);
+    expect(editDistance('same', 'same')).toBe(0);
+  });
+});
