@@ -1,6 +1,8 @@
 // The last line of defence: an exception or rejection nothing caught. It should never happen
 // (commands turn every error into a kind and an exit code), but if it does the operator gets one
-// clear line and exit 2 (production needs attention: a run may have stopped anywhere), not a stack.
+// clear line and, by what it may have done, exit 2 (production needs attention: a run may have
+// stopped anywhere) or 1 (this process had not changed production yet), not a stack.
+import { productionMayHaveChanged } from '../engine/production-effect.js';
 import { ExitCode } from '../errors.js';
 import { isClosedPipe, writeErr } from './output.js';
 
@@ -16,7 +18,7 @@ export function installSafetyNet(): void {
   process.on('unhandledRejection', report);
   // Whatever the run ends with afterwards (a later success, a "restored" 1), its state is not known.
   process.on('exit', () => {
-    if (fired) process.exitCode = ExitCode.NEEDS_ATTENTION;
+    if (fired) process.exitCode = exitCodeByEffect();
   });
 }
 
@@ -25,8 +27,12 @@ function report(err: unknown): void {
   // process.stdout/stderr destroyed, so the error's code is all there is to go by.)
   if (isClosedPipe(err)) return;
   fired = true;
-  process.exitCode = ExitCode.NEEDS_ATTENTION;
+  process.exitCode = exitCodeByEffect();
   writeErr(`baton: internal error: ${err instanceof Error ? err.message : String(err)}`);
-  writeErr(`Hint: ${REPORT_HINT}`);
+  writeErr(`Hint: ${REPORT_HINT}${productionMayHaveChanged() ? '; production may be part-way: `baton status`' : '; nothing in production was changed'}`);
   if (process.env.BATON_DEBUG === '1' && err instanceof Error && err.stack) writeErr(err.stack);
+}
+
+function exitCodeByEffect(): number {
+  return productionMayHaveChanged() ? ExitCode.NEEDS_ATTENTION : ExitCode.FAILED_RESTORED;
 }

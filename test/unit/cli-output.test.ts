@@ -83,21 +83,24 @@ describe('the safety net', { timeout: 60_000 }, () => {
   const withNet = (body: string, env: Record<string, string> = {}) =>
     execa('node', script(`import { installSafetyNet } from './dist/src/cli/safety-net.js'; installSafetyNet(); ${body}`), { cwd: ROOT, reject: false, env });
 
-  it('turns an uncaught exception into one line and exit 2, without a stack', async () => {
+  const changed = `import { markProductionChanged } from './dist/src/engine/production-effect.js'; markProductionChanged();`;
+
+  it('turns an uncaught exception into one line, without a stack: exit 1 while nothing in production changed', async () => {
     const r = await withNet(`setTimeout(() => { throw new Error('boom'); }, 5);`);
-    expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/^baton: internal error: boom\nHint: .*report it/);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/^baton: internal error: boom\nHint: .*report it.*nothing in production was changed/);
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 
-  it('turns an unhandled rejection into exit 2, even if the run then ends well', async () => {
-    const r = await withNet(`Promise.reject(new Error('lost')); setTimeout(() => { process.exitCode = 0; }, 20);`);
+  it('turns an unhandled rejection after production changed into exit 2, even if the run then ends well', async () => {
+    const r = await withNet(`${changed} Promise.reject(new Error('lost')); setTimeout(() => { process.exitCode = 0; }, 20);`);
     expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('production may be part-way');
     expect(r.stderr).toContain('baton: internal error: lost');
   });
 
   it('shows the stack with BATON_DEBUG=1', async () => {
-    const r = await withNet(`setTimeout(() => { throw new Error('boom'); }, 5);`, { BATON_DEBUG: '1' });
+    const r = await withNet(`${changed} setTimeout(() => { throw new Error('boom'); }, 5);`, { BATON_DEBUG: '1' });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/^\s+at /m);
   });
