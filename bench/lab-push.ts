@@ -65,7 +65,14 @@ export function labUp(perCluster: number): void {
 }
 
 /** Run `command` (argv) under load and return what the client and the balancer saw. */
-export async function underLoad(argv: string[], shape: LoadShape, configFile = LAB_CONFIG, url = PUBLIC_URL): Promise<{ exitCode: number; seconds: number; stdout: string; load: LoadReport; redispatches: number; retries: number; http5xx: number }> {
+export async function underLoad(
+  argv: string[],
+  shape: LoadShape,
+  configFile = LAB_CONFIG,
+  url = PUBLIC_URL,
+  /** Runs the measured thing instead of `argv` (a push signalled part-way, say). */
+  runner: () => Promise<{ code: number; stdout: string }> = () => run(argv),
+): Promise<{ exitCode: number; seconds: number; stdout: string; load: LoadReport; redispatches: number; retries: number; http5xx: number }> {
   // One driver instance reads the counters before and after: access-log counts start at its first read.
   const session = openSession(await loadConfig(configFile));
   let measured;
@@ -75,7 +82,7 @@ export async function underLoad(argv: string[], shape: LoadShape, configFile = L
     const slow = startLoad({ url, seconds: 3600, concurrency: shape.slowClients, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000, keepAlive: shape.keepAlive });
     await sleep(shape.padSeconds * 1000);
     const t0 = performance.now();
-    const { code, stdout } = await run(argv);
+    const { code, stdout } = await runner();
     const seconds = (performance.now() - t0) / 1000;
     await sleep(shape.padSeconds * 1000);
     const report = mergeReports(await fast.stop(), await slow.stop());

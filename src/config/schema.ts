@@ -30,6 +30,7 @@ export const App = z.strictObject({
   repo: z.string().min(1).describe('git repository: a local path (relative to baton.yml) or a URL the control side can clone'),
   path: z.string().regex(/^\/[^\0]*$/, { message: 'expected an absolute path on the hosts' }).describe('deploy root on each host, an absolute path: releases/<tag>-<sha>, current -> releases/…'),
   build: z.string().min(1).optional().describe('command run in the new release directory on each host'),
+  buildTimeout: Duration.prefault('10m').describe('longest the upload, unpack and build of a release may take on one host; a build that hangs fails the stage step, naming the host'),
   restart: z.string().min(1).describe('command that restarts the application on a host'),
   health: z
     .strictObject({

@@ -137,7 +137,7 @@ async function executeWith(control: RunControl, opts: ExecuteOptions): Promise<E
   return ended({ outcome: 'succeeded', forwardMs: Date.now() - started });
 }
 
-/** Runs undo steps newest first; stops at the first that fails (production then needs a person). */
+/** Runs undo steps newest first; stops at the first that fails and changes production (production then needs a person). */
 export async function reverse(undo: readonly Step[], reason: string, opts: Omit<ExecuteOptions, 'steps'>): Promise<{ ms: number; error?: Error; productionChanged: boolean }> {
   const control = new RunControl(opts);
   try {
@@ -153,7 +153,14 @@ async function reverseWith(control: RunControl, undo: readonly Step[], reason: s
   opts.reporter.reversalStarted(reason, [...undo]);
   for (const step of undo) {
     const error = await runOne(step, 'reverse', opts, control);
-    if (error) return { ms: Date.now() - started, error };
+    if (!error) continue;
+    // Clean-up that failed (a staged release left on an unreachable host) must not keep the pool
+    // from being made whole: it is journaled and reported, and the reversal goes on.
+    if (!stepTraits(step.kind).changesProduction) {
+      opts.reporter.notice(`left behind: ${step.title} failed (${error.message}); the reversal goes on`);
+      continue;
+    }
+    return { ms: Date.now() - started, error };
   }
   return { ms: Date.now() - started };
 }

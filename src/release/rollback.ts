@@ -58,7 +58,9 @@ async function propose(session: Session, run: string, opts: { by?: string; lockE
   const last = newest?.plan ? (newest as RunRecord) : undefined;
   const interrupted = last && (last.state.outcome === undefined || last.state.outcome === 'held') ? last : undefined;
   const unreadable = newest && !newest.plan ? newest : undefined;
-  const lockedBy = interrupted?.run ?? (unreadable?.state.outcome === undefined ? unreadable?.run : undefined);
+  // The lock of a run that is over without having put production back (killed, or its reversal failed) is this rollback's to take.
+  const orphaned = (r?: { state: { outcome?: string } }) => r !== undefined && (r.state.outcome === undefined || r.state.outcome === 'held' || r.state.outcome === 'needs-attention');
+  const lockedBy = orphaned(newest) ? newest?.run : undefined;
 
   // Fast path: the hosts are read only once the first drain is on its way (their SSH handshakes
   // would compete with the balancer's for the CPU), and checked before any host changes.

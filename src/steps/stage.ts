@@ -1,6 +1,7 @@
 // Stage: send the release archive to every host and build it there while traffic still flows;
 // nothing restarts. Old releases are pruned in the same round trip, never the running one or the way back.
 import { readFile } from 'node:fs/promises';
+import { ExternalCommandError, OperationFailedError } from '../errors.js';
 import type { Step } from '../model/plan.js';
 import { forEachHost } from '../transport/fan-out.js';
 import type { Progress, StepEnv } from './env.js';
@@ -15,7 +16,16 @@ export async function runStage(step: Step, env: StepEnv, progress: Progress, way
   await forEachHost(hosts, env.config.ssh.concurrency, async (host) => {
     const dir = step.releases?.[host] ?? env.release.dir;
     const argv = stageRelease(paths, dir, { ...(env.config.app.build ? { build: env.config.app.build } : {}), keep: env.config.app.keep, alwaysKeep: wayBack[host] ?? [] });
-    await env.transports.get(host).run(argv, { stdin: archive });
+    const timeoutMs = env.config.app.buildTimeout;
+    try {
+      await env.transports.get(host).run(argv, { stdin: archive, timeoutMs });
+    } catch (err) {
+      // The transport names the whole staging script; what matters is which host hung, and for how long.
+      if (err instanceof ExternalCommandError && err.code === null && /timed out/.test(err.message)) {
+        throw new OperationFailedError(`staging ${dir} on ${host} did not finish within ${Math.round(timeoutMs / 1000)} s (app.buildTimeout): the build hangs or the host is too slow`, false);
+      }
+      throw err;
+    }
     progress(`${++done}/${hosts.length} hosts staged`);
   });
   return { staged: step.releases };

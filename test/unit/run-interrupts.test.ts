@@ -136,6 +136,17 @@ describe('exit codes by what happened to production', () => {
     expect(() => raiseForOutcome(result(r))).toThrow(LockHeldError);
   });
 
+  it('a clean-up that fails (a staged release on an unreachable host) does not keep the pool from being made whole', async () => {
+    const plan = [PLAN[0] as Step, PLAN[1] as Step, step('stage', 'stage', [step('undo-stage', 'unstage')]), ...PLAN.slice(2)];
+    const h = harness(async (id) => {
+      if (id === 'stage' || id === 'undo-stage') throw new Error(`${id}: lost the connection to h1`);
+    });
+    const r = await execute({ steps: plan, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
+    expect(r.outcome).toBe('reversed');
+    expect(h.ran).toEqual(['lock', 'drain-a', 'stage', 'undo-stage', 'undo-drain-a', 'undo-lock']);
+    expect(h.reporter.events).toContain('notice:left behind: undo-stage failed (undo-stage: lost the connection to h1); the reversal goes on');
+  });
+
   it('a reversal that fails is 2', async () => {
     const h = harness(async (id) => {
       if (id === 'smoke-a' || id === 'undo-activate-a') throw new Error(`${id} broke`);

@@ -1,0 +1,200 @@
+// The paths a release goes wrong on in real life, against the real lab under the push benchmark's
+// load (16 keep-alive clients, 4 keeping 2 s requests in flight). Every case ends with: no failed
+// public request and no balancer retry or redispatch (checked once for the whole file), every host
+// on one release, the pool whole, the exit code from the map, and `status` reading everything with
+// no lock left behind by a run that is gone.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeLabConfig } from '../../bench/lab-config.js';
+import { loadConfig } from '../../src/config/load.js';
+import { openSession } from '../../src/engine/session.js';
+import { startLoad, type LoadReport } from '../lab/load.js';
+import { currentReleases, onHost, readLab, readyAllHaproxyMembers } from './helpers/lab.js';
+import { pushAndAct } from '../lab/signalled-push.js';
+
+let dir: string;
+let config: string;
+let tag = 'v1';
+const loads: { stop(): Promise<LoadReport> }[] = [];
+let countersBefore: { retries: number; redispatches: number };
+
+// Dead connections are found in about 3 s (keepalive 1 s × 3), a host that never answers in 3 s.
+const FAST_FAILING: [string[], unknown][] = [
+  [['ssh', 'keepalive'], '1s'],
+  [['ssh', 'connectTimeout'], '3s'],
+];
+
+function baton(args: string[], configFile = config) {
+  return execa('node', ['bin/run.js', ...args, '-c', configFile], { reject: false, timeout: 120_000, env: { CI: '1', BATON_USER: 'fault-test' } });
+}
+
+async function balancerCounters() {
+  const session = openSession(await loadConfig(config));
+  try {
+    return await session.balancer.counters();
+  } finally {
+    await session.close();
+  }
+}
+
+/** Every host on `expected`, the pool whole, the public side answering it, and status clean: read everything, no lock, no run. */
+async function expectSettledOn(expected: string) {
+  const releases = [...new Set(Object.values(await currentReleases()))];
+  expect(releases, 'every host on one release').toHaveLength(1);
+  expect(releases[0]).toMatch(new RegExp(`^${expected}-`));
+  const pool = (await onHost('lb.baton.test', 'echo "show stat web 4 -1" | socat stdio /run/haproxy/admin.sock | cut -d, -f2,18 | tail -n +2')).split('\n');
+  expect(pool.every((l) => /,UP( \d+\/\d+)?$/.test(l)), pool.join(' ')).toBe(true);
+  const status = await baton(['status', '--json']);
+  expect(status.exitCode, status.stderr).toBe(0);
+  const s = JSON.parse(status.stdout) as { lock: { state: string }; unread: unknown[] };
+  expect(s.unread).toEqual([]);
+  expect(s.lock.state, 'no lock left behind').toBe('free');
+}
+
+const other = (t: string) => (t === 'v1' ? 'v2' : 'v1');
+
+beforeAll(async () => {
+  readyAllHaproxyMembers();
+  dir = mkdtempSync(join(tmpdir(), 'baton-faults-'));
+  config = writeLabConfig(join(dir, 'baton.yml'), FAST_FAILING);
+  const first = await baton(['push', 'v1']);
+  expect(first.exitCode, first.stderr).toBe(0);
+  countersBefore = await balancerCounters();
+  loads.push(startLoad({ url: 'http://10.213.7.2/', seconds: 3600, concurrency: 16, timeout: 15_000 }));
+  loads.push(startLoad({ url: 'http://10.213.7.2/', seconds: 3600, concurrency: 4, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000 }));
+});
+
+afterAll(async () => {
+  const reports = await Promise.all(loads.map((l) => l.stop()));
+  const after = await balancerCounters();
+  expect(reports.map((r) => r.failed), JSON.stringify(reports.map((r) => r.failures))).toEqual([0, 0]);
+  expect(reports[0]?.requests).toBeGreaterThan(1000);
+  expect({ retries: after.retries - countersBefore.retries, redispatches: after.redispatches - countersBefore.redispatches }).toEqual({ retries: 0, redispatches: 0 });
+});
+
+describe('stop signals', () => {
+  // lock, drain-a, stage, wait-drain-a, activate-a, smoke-a, ready-a, drain-b, wait-drain-b, activate-b, smoke-b, ready-b, unlock
+  it.each(Array.from({ length: 11 }, (_, i) => i + 1))('SIGTERM once %i steps were done: the step ends, what ran is reversed, exit 1', async (k) => {
+    const r = await pushAndAct(config, other(tag), k, (child) => void child.kill('SIGTERM'));
+    expect(r.code, r.output).toBe(1);
+    expect(r.output).toMatch(/stopped by SIGTERM/);
+    await expectSettledOn(tag);
+  });
+
+  it.each([
+    ['SIGINT', 2],
+    ['SIGINT', 5],
+    ['SIGHUP', 4],
+    ['SIGHUP', 7],
+  ] as const)('%s once %i steps were done is handled the same way', async (signal, k) => {
+    const r = await pushAndAct(config, other(tag), k, (child) => void child.kill(signal));
+    expect(r.code, r.output).toBe(1);
+    expect(r.output).toMatch(new RegExp(`stopped by ${signal}`));
+    await expectSettledOn(tag);
+  });
+
+  it('a signal after the last step changed production lets the run end (0) or reverses it (1), never anything between', async () => {
+    const next = other(tag);
+    const r = await pushAndAct(config, next, 12, (child) => void child.kill('SIGTERM'));
+    expect([0, 1], r.output).toContain(r.code);
+    if (r.code === 0) tag = next;
+    await expectSettledOn(tag);
+  });
+
+  it('a second SIGINT stops at once (exit 2); status says the run is gone, and rollback puts production back', async () => {
+    const r = await pushAndAct(config, other(tag), 5, async (child) => {
+      child.kill('SIGINT');
+      await new Promise((res) => setTimeout(res, 20));
+      child.kill('SIGINT');
+    });
+    expect(r.code, r.output).toBe(2);
+    expect(r.output).toMatch(/stopped at once by a second SIGINT.*`baton resume`.*`baton rollback`/s);
+    const status = await baton(['status']);
+    expect(status.stdout).not.toMatch(/running now/);
+    const back = await baton(['rollback', '--yes']);
+    expect(back.exitCode, back.stderr).toBe(0);
+    await expectSettledOn(tag);
+  });
+});
+
+describe('output and concurrency', () => {
+  it('a push whose output pipe closes after the first line goes on to the end (exit 0)', async () => {
+    const next = other(tag);
+    const r = await pushAndAct(config, next, 0, () => undefined, { closeOutput: true });
+    expect(r.code).toBe(0);
+    tag = next;
+    await expectSettledOn(tag);
+  });
+
+  it('two pushes started at once: one goes through, the other is refused by the lock (4) and changes nothing', async () => {
+    const next = other(tag);
+    const [x, y] = await Promise.all([baton(['push', next]), baton(['push', next])]);
+    expect([x.exitCode, y.exitCode].sort(), `${x.stderr}\n${y.stderr}`).toEqual([0, 4]);
+    expect([x, y].find((r) => r.exitCode === 4)?.stderr).toMatch(/release lock .* is held by/);
+    tag = next;
+    await expectSettledOn(tag);
+  });
+});
+
+describe('hosts that fail', () => {
+  it('a build that hangs fails the stage step by app.buildTimeout, naming the hosts; production unchanged (1)', async () => {
+    const hanging = writeLabConfig(join(dir, 'hanging-build.yml'), [...FAST_FAILING, [['app', 'build'], 'sleep 600'], [['app', 'buildTimeout'], '2s']]);
+    const r = await baton(['push', other(tag)], hanging);
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/staging v\d-\w+ on web-\d\.prod-[ab]\.baton\.test did not finish within 2 s \(app\.buildTimeout\)/);
+    await expectSettledOn(tag);
+  });
+
+  it('a host key that changed between plan and apply: refused before anything changes (1), naming the host', async () => {
+    const plan = join(dir, 'plan.json');
+    expect((await baton(['plan', other(tag), '-o', plan])).exitCode).toBe(0);
+    const knownHosts = join(dir, 'known_hosts');
+    const victim = readLab().hosts.find((h) => h.role === 'app' && h.cluster === 'b') as { name: string };
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'impostor')]);
+    const impostor = readFileSync(join(dir, 'impostor.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+    const lines = readFileSync('/run/baton-lab/known_hosts', 'utf8').split('\n');
+    writeFileSync(knownHosts, lines.map((l) => (l.startsWith(`${victim.name},`) ? `${l.split(' ')[0]} ${impostor}` : l)).join('\n'));
+    const tampered = writeLabConfig(join(dir, 'tampered.yml'), [...FAST_FAILING, [['ssh', 'knownHosts'], knownHosts], [['lock', 'path'], (await loadConfig(config)).lock.path]]);
+    const r = await baton(['apply', plan], tampered);
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr).toContain(victim.name);
+    expect(r.stderr).toMatch(/host key/i);
+    await expectSettledOn(tag);
+  });
+
+  it('the balancer host stops answering SSH after the first cluster is switched: exit 2, and rollback finishes once it is back', async () => {
+    const lb = readLab().balancer.host;
+    let cut = false;
+    try {
+      const r = await pushAndAct(config, other(tag), 6, () => {
+        cutSsh(lb);
+        cut = true;
+      });
+      expect(r.code, r.output).toBe(2);
+      expect(r.output).toMatch(new RegExp(lb.replaceAll('.', '\\.')));
+    } finally {
+      if (cut) restoreSsh(lb);
+    }
+    const back = await baton(['rollback', '--yes']);
+    expect(back.exitCode, back.stderr).toBe(0);
+    await expectSettledOn(tag);
+  });
+});
+
+/** Drop every packet the host sends from its SSH port: its sshd stops answering, its public traffic flows. */
+function cutSsh(host: string): void {
+  const tc = (...words: string[]) => execFileSync('bash', ['test/lab/lab.sh', 'exec', host, '--', 'tc', ...words]);
+  tc('qdisc', 'add', 'dev', 'eth0', 'root', 'handle', '1:', 'htb', 'default', '1');
+  tc('class', 'add', 'dev', 'eth0', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '100gbit');
+  tc('class', 'add', 'dev', 'eth0', 'parent', '1:', 'classid', '1:2', 'htb', 'rate', '8bit', 'ceil', '8bit');
+  tc('qdisc', 'add', 'dev', 'eth0', 'parent', '1:2', 'handle', '20:', 'pfifo', 'limit', '0');
+  tc('filter', 'add', 'dev', 'eth0', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'sport', '22', '0xffff', 'flowid', '1:2');
+}
+
+function restoreSsh(host: string): void {
+  execFileSync('bash', ['test/lab/lab.sh', 'exec', host, '--', 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+}

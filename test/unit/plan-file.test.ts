@@ -1,0 +1,81 @@
+// The one plan reader and writer: every plan kind round-trips byte for byte, every step is checked
+// against its kind's shape when read, a write is whole or absent, and a run whose plan beside the
+// journal is corrupt is reported as such (resume refuses clearly; nothing takes it for "no run").
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildBlueGreenPlan } from '../../plans/blue-green.js';
+import { buildRollbackPlan } from '../../plans/rollback.js';
+import type { Config } from '../../src/config/config.js';
+import { Journal, journalDir } from '../../src/engine/journal.js';
+import { planFileText, planProblems, readPlanFile, writePlanFile } from '../../src/model/plan-file.js';
+import type { ObservedState, Plan } from '../../src/model/plan.js';
+import { releaseFor } from '../../src/model/release.js';
+import { planFileOf, runEntriesNewestFirst } from '../../src/release/last-run.js';
+import { findResumable } from '../../src/release/resume.js';
+
+const config = {
+  app: { name: 'shop', keep: 5 },
+  balancer: { host: 'lb', backend: 'web', driver: 'haproxy' },
+  clusters: { a: { id: 'a', internal: 'prod-a.example.com', hosts: [] }, b: { id: 'b', internal: 'prod-b.example.com', hosts: [] } },
+} as unknown as Config;
+const observed: ObservedState = {
+  observedAt: '2026-11-27T00:00:00Z',
+  balancer: { driver: 'haproxy', host: 'lb', backend: 'web' },
+  hosts: [
+    { host: 'w1a', cluster: 'a', member: 'web1a', address: '10.0.0.11', memberState: 'ready', release: 'v2-ccccccc' },
+    { host: 'w1b', cluster: 'b', member: 'web1b', address: '10.0.0.41', memberState: 'ready', release: 'v2-ccccccc' },
+  ],
+};
+const push = buildBlueGreenPlan({ config, observed, release: releaseFor('v2', 'c'.repeat(40)), createdBy: 't', now: new Date('2026-11-27T00:00:00Z') });
+const nginxPush = buildBlueGreenPlan({ config: { ...config, balancer: { ...config.balancer, driver: 'nginx' } } as Config, observed, release: releaseFor('v2', 'c'.repeat(40)), createdBy: 't' });
+const rollback = buildRollbackPlan({ config, observed, targets: { w1a: 'v1-aaaaaaa', w1b: 'v1-aaaaaaa' }, createdBy: 't' });
+
+describe('plan files', () => {
+  it.each([
+    ['push', push],
+    ['push with a one-change flip (nginx)', nginxPush],
+    ['rollback', rollback as Plan],
+  ])('a %s plan round-trips byte for byte, its kind kept', (_name, plan) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'baton-planfile-')), 'plan.json');
+    writePlanFile(file, plan);
+    const read = readPlanFile(file);
+    expect(read).toEqual(JSON.parse(planFileText(plan)));
+    expect(read.kind).toBe(plan.kind);
+    expect(planFileText(read)).toBe(planFileText(plan));
+    expect(planProblems(read)).toEqual([]);
+    // Only the plan: no temp file left beside it.
+    expect(readdirSync(join(file, '..'))).toEqual(['plan.json']);
+  });
+
+  it('refuses a step without what its kind needs, naming the step', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'baton-planfile-')), 'plan.json');
+    const broken = structuredClone(push);
+    delete (broken.forward[1] as { members?: string[] }).members;
+    writeFileSync(file, JSON.stringify(broken));
+    expect(() => readPlanFile(file)).toThrow(/not a complete baton plan: forward\[1\] drain-a: a drain step needs members/);
+  });
+});
+
+describe('a run whose plan beside the journal is corrupt', () => {
+  it('is listed with what is wrong, and resume refuses it clearly (exit 1) pointing at rollback', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'baton-corrupt-'));
+    mkdirSync(journalDir(dir), { recursive: true });
+    const run = '20261129T000000.000Z-abcdef';
+    writeFileSync(planFileOf(dir, run), '{"format": "baton-plan/1", "forw');
+    new Journal(journalDir(dir), run).append({ event: 'run-begin', command: 'push', plan: 'h', tag: 'v2', by: 't', steps: ['lock'] });
+    const [entry] = runEntriesNewestFirst(dir);
+    expect(entry?.plan).toBeUndefined();
+    expect(entry?.planProblem).toMatch(/plan\.json: .*JSON/);
+    let err: unknown;
+    try {
+      findResumable(dir);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ exitCode: 1 });
+    expect((err as Error).message).toMatch(/did not end, but the plan it ran cannot be read/);
+    expect((err as { hint: string }).hint).toMatch(/baton rollback/);
+  });
+});
