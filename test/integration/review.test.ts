@@ -155,7 +155,7 @@ describe('status, lock and history', () => {
       const unlock = await baton(['unlock', '-c', config]);
       expect(unlock.exitCode, unlock.stderr).toBe(0);
     }
-    expect(JSON.parse((await baton(['status', '-c', config, '--json'])).stdout).lock).toBeNull();
+    expect(JSON.parse((await baton(['status', '-c', config, '--json'])).stdout).lock).toEqual({ state: 'free' });
   });
 
   it('lists the pushes newest first, with tag, who, outcome and duration', async () => {
