@@ -118,6 +118,8 @@ function lastStepOfFirstCluster(plan: Plan): string | undefined {
 
 async function markBad(session: Session, plan: Plan, result: ExecutionResult, onSuccess?: string): Promise<void> {
   const bad = new BadReleases(session.transports.get(session.config.balancer.host), session.config.lock.path, session.config.app.name);
-  const which = result.outcome === 'succeeded' ? onSuccess : plan.kind !== 'rollback' && result.outcome !== 'held' ? plan.release.dir : undefined;
+  // A push stopped by a signal says nothing about its release: only one that failed marks it bad.
+  const failedOnItsOwn = plan.kind !== 'rollback' && result.outcome !== 'held' && !result.interruptedBy;
+  const which = result.outcome === 'succeeded' ? onSuccess : failedOnItsOwn ? plan.release.dir : undefined;
   if (which) await bad.mark(which).catch(() => undefined); // bookkeeping must not turn a result into an error
 }

@@ -7,7 +7,7 @@
 // that sends all traffic to the cluster that was serving anyway) does not wait for the hosts;
 // their releases are read meanwhile and checked before any host is changed.
 import { buildRollbackPlan, describeRollback, type RollbackPlan } from '../../plans/rollback.js';
-import { OperationFailedError, UserError } from '../errors.js';
+import { OperationFailedError, PlanRefusedError } from '../errors.js';
 import { Journal, journalDir, newRunId } from '../engine/journal.js';
 import { assemble, readReleases, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
@@ -108,7 +108,7 @@ async function propose(session: Session, run: string, opts: { by?: string; lockE
   }
   const landing = Object.entries(targets).filter(([, dir]) => badSet.has(dir));
   if (landing.length) {
-    throw new UserError(
+    throw new PlanRefusedError(
       `rolling back would land on releases marked bad: ${landing.map(([h, d]) => `${h} → ${d}`).join(', ')}`,
       'push a fixed tag instead, or remove the mark from the bad-release list on the balancer host if it was wrong',
     );

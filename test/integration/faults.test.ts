@@ -166,6 +166,42 @@ describe('hosts that fail', () => {
     await expectSettledOn(tag);
   });
 
+  it('an app host stops answering SSH while the release builds: stage fails naming it, the rest is reversed (1)', async () => {
+    const slowBuild = writeLabConfig(join(dir, 'slow-build.yml'), [...FAST_FAILING, [['app', 'build'], 'sleep 2'], [['lock', 'path'], (await loadConfig(config)).lock.path]]);
+    const victim = appHost('b');
+    let cut = false;
+    try {
+      const r = await pushAndAct(slowBuild, other(tag), 2, () => {
+        cutSsh(victim);
+        cut = true;
+      });
+      expect(r.code, r.output).toBe(1);
+      expect(r.output).toMatch(new RegExp(`FAILED stage .*${victim.replaceAll('.', '\\.')}`));
+      expect(r.output).toMatch(/left behind: remove .* failed/);
+    } finally {
+      if (cut) restoreSsh(victim);
+    }
+    await expectSettledOn(tag);
+  });
+
+  it('an app host stops answering SSH as its cluster is switched: exit 2 (it cannot be put back), rollback finishes once it answers', async () => {
+    const victim = appHost('a');
+    let cut = false;
+    try {
+      const r = await pushAndAct(config, other(tag), 3, () => {
+        cutSsh(victim);
+        cut = true;
+      });
+      expect(r.code, r.output).toBe(2);
+      expect(r.output).toContain(victim);
+    } finally {
+      if (cut) restoreSsh(victim);
+    }
+    const back = await baton(['rollback', '--yes']);
+    expect(back.exitCode, back.stderr).toBe(0);
+    await expectSettledOn(tag);
+  });
+
   it('the balancer host stops answering SSH after the first cluster is switched: exit 2, and rollback finishes once it is back', async () => {
     const lb = readLab().balancer.host;
     let cut = false;
@@ -184,6 +220,10 @@ describe('hosts that fail', () => {
     await expectSettledOn(tag);
   });
 });
+
+function appHost(cluster: 'a' | 'b'): string {
+  return (readLab().hosts.find((h) => h.role === 'app' && h.cluster === cluster) as { name: string }).name;
+}
 
 /** Drop every packet the host sends from its SSH port: its sshd stops answering, its public traffic flows. */
 function cutSsh(host: string): void {
