@@ -9,7 +9,8 @@ import type { Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import type { Plan, Step } from '../model/plan.js';
-import { writePlanFile } from '../model/plan-file.js';
+import { planProblems, writePlanFile } from '../model/plan-file.js';
+import { BugError } from '../errors.js';
 import { stepRunner } from '../steps/index.js';
 import { stepKind } from '../steps/registry.js';
 import { BadReleases } from './bad-releases.js';
@@ -56,6 +57,9 @@ export interface ApplyResult extends ExecutionResult {
 
 export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptions): Promise<ApplyResult> {
   const { config } = session;
+  // Every step is of a known kind with what that kind needs, before anything runs.
+  const problems = planProblems(plan);
+  if (problems.length) throw new BugError(`the plan to carry out is malformed: ${problems.join('; ')}`);
   const by = opts.by ?? actor();
   const run = opts.resume?.run ?? opts.run ?? newRunId();
   if (!opts.resume) {

@@ -12,7 +12,8 @@ import type { Session } from '../engine/session.js';
 import type { Plan } from '../model/plan.js';
 import { releaseFor } from '../model/release.js';
 import { stepKind } from '../steps/registry.js';
-import { exportTag, resolveTag } from '../vcs/git.js';
+import { resolveTag } from '../vcs/git.js';
+import { exportPlannedRelease } from './planned-artifact.js';
 import { actor } from './actor.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
 import { checkRequirements, verifyPlanHash } from './requirements.js';
@@ -61,18 +62,15 @@ export async function applyPlan(session: Session, plan: Plan, opts: ApplyOptions
   const artifact = join(work, `${plan.release.dir}.tar.gz`);
   const stages = plan.forward.some((s) => stepKind(s.kind).needsArtifact);
   try {
-    const [observation, exported] = await Promise.all([
+    const [observation] = await Promise.all([
       opts.fresh ?? observe(config, session.balancer, session.transports, session.addressOf),
-      stages ? exportTag(config.app.repo, plan.release.tag, artifact, { requireSigned: config.app.signedTags }) : undefined,
+      stages ? exportPlannedRelease(config, plan.release, artifact) : undefined,
     ]);
     if (!opts.fresh) {
       const drift = describeDrift(plan.observed, observation.observed);
       if (drift.length) {
         throw new PlanRefusedError(`production changed since the plan was made:\n  ${drift.join('\n  ')}`, 'make a new plan with `baton plan TAG`', drift);
       }
-    }
-    if (exported && exported.commit !== plan.release.commit) {
-      throw new PlanRefusedError(`tag ${plan.release.tag} now points at ${exported.commit}, not ${plan.release.commit} as planned`, 'a moved tag is a different release: make a new plan');
     }
     return await carryOut(session, plan, {
       command: opts.fresh ? 'push' : 'apply',

@@ -16,7 +16,7 @@ import { type ObservedState, type Plan, type Rehearsal, type Step, reverseSteps 
 import { stepRunner } from '../steps/index.js';
 import type { ExpectedState } from '../steps/kind.js';
 import { stepKind } from '../steps/registry.js';
-import { exportTag } from '../vcs/git.js';
+import { exportPlannedRelease } from './planned-artifact.js';
 import { actor, planPush } from './push.js';
 import { verifyPlanHash } from './requirements.js';
 
@@ -131,10 +131,7 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
   const work = mkdtempSync(join(tmpdir(), 'baton-rehearse-'));
   try {
     const artifact = join(work, `${plan.release.dir}.tar.gz`);
-    const [before, exported] = await Promise.all([opts.fresh ?? look(), exportTag(config.app.repo, plan.release.tag, artifact, { requireSigned: config.app.signedTags })]);
-    if (exported.commit !== plan.release.commit) {
-      throw new PlanRefusedError(`tag ${plan.release.tag} now points at ${exported.commit}, not ${plan.release.commit} as planned`, 'a moved tag is a different release: make a new plan');
-    }
+    const [before] = await Promise.all([opts.fresh ?? look(), exportPlannedRelease(config, plan.release, artifact)]);
     const drift = describeDrift(opts.baseline, before.observed);
     if (drift.length) throw new PlanRefusedError(`production changed since the plan was made:\n  ${drift.join('\n  ')}`, 'make a new plan with `baton plan TAG`', drift);
 

@@ -10,7 +10,7 @@ import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import type { Step } from '../model/plan.js';
 import { stepKind } from '../steps/registry.js';
-import { exportTag } from '../vcs/git.js';
+import { exportPlannedRelease } from './planned-artifact.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
 import { runEntriesNewestFirst, type RunRecord } from './last-run.js';
 
@@ -57,13 +57,10 @@ export async function resumeRun(session: Session, r: RunRecord, reporter: Report
   try {
     const artifact = join(work, `${r.plan.release.dir}.tar.gz`);
     const stages = remaining.some((s) => stepKind(s.kind).needsArtifact);
-    const [observation, exported] = await Promise.all([
+    const [observation] = await Promise.all([
       observe(config, session.balancer, session.transports, session.addressOf),
-      stages ? exportTag(config.app.repo, r.plan.release.tag, artifact, { requireSigned: config.app.signedTags }) : undefined,
+      stages ? exportPlannedRelease(config, r.plan.release, artifact) : undefined,
     ]);
-    if (exported && exported.commit !== r.plan.release.commit) {
-      throw new UserError(`tag ${r.plan.release.tag} moved since run ${r.run} began; resume would deploy something else`, 'roll back with `baton rollback` instead');
-    }
     const result = await carryOut(session, r.plan, {
       command: 'resume',
       reporter,
