@@ -100,7 +100,7 @@ export class ExternalCommandError extends BatonError {
     exitCode: ExitCodeValue = ExitCode.NEEDS_ATTENTION,
   ) {
     super(
-      `on ${host}: \`${argv.join(' ')}\` exited ${code ?? 'by signal'}${stderrTail ? `\n${indent(stderrTail)}` : ''}`,
+      `on ${host}: \`${shortCommand(argv)}\` exited ${code ?? 'by signal'}${stderrTail ? `\n${indent(stderrTail)}` : ''}`,
       exitCode,
     );
   }
@@ -130,6 +130,12 @@ export class BugError extends BatonError {
 /** Every error becomes a BatonError; unknown ones are bugs. */
 export function toBatonError(err: unknown): BatonError {
   return err instanceof BatonError ? err : new BugError(err);
+}
+
+/** A command as a person reads it in one line: an inline script is cut to its first words. */
+export function shortCommand(argv: readonly string[], max = 100): string {
+  const line = argv.join(' ').replace(/\s*\n\s*/g, '; ');
+  return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
 }
 
 function indent(s: string): string {

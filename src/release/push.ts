@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBlueGreenPlan } from '../../plans/blue-green.js';
 import type { ClusterId } from '../config/config.js';
-import { PlanRefusedError } from '../errors.js';
+import { LockHeldError, PlanRefusedError } from '../errors.js';
 import { describeDrift, observe, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
@@ -36,8 +36,20 @@ export async function planPush(session: Session, tag: string, opts: PlanOptions 
     observe(config, session.balancer, session.transports, session.addressOf),
   ]);
   const release = releaseFor(resolved.tag, resolved.commit);
-  const plan = buildBlueGreenPlan({ config, observed: observation.observed, release, createdBy: opts.by ?? actor(), ...(opts.first ? { first: opts.first } : {}), ...(opts.hold ? { hold: true } : {}) });
-  return { plan, observation };
+  try {
+    const plan = buildBlueGreenPlan({ config, observed: observation.observed, release, createdBy: opts.by ?? actor(), ...(opts.first ? { first: opts.first } : {}), ...(opts.hold ? { hold: true } : {}) });
+    return { plan, observation };
+  } catch (err) {
+    // A cluster out of the pool is usually another push under way: then that is the answer (exit 4).
+    const holder = await session.lock.read().catch(() => null);
+    if (holder && holder.run !== undefined) {
+      throw new LockHeldError(
+        `release lock on ${config.balancer.host} is held by ${holder.by} since ${holder.since}${holder.tag ? ` (pushing ${holder.tag})` : ''}: ${holder.reason}; production is part-way through that run (${(err as Error).message})`,
+        { ...holder },
+      );
+    }
+    throw err;
+  }
 }
 
 export interface ApplyOptions {

@@ -90,7 +90,9 @@ async function propose(session: Session, run: string, opts: { by?: string; lockE
   }
   const observation = await assemble(config, members, releases, session.addressOf);
   const running = new Set(observation.observed.hosts.map((h) => h.release));
-  const source = interrupted ?? (last && running.has(last.plan.release.dir) ? last : undefined);
+  // The last push is what to undo while any host runs its release, or when its reversal failed
+  // part-way (hosts may all be back, but the pool is not): its plan says where it started.
+  const source = interrupted ?? (last && (running.has(last.plan.release.dir) || last.state.outcome === 'needs-attention') ? last : undefined);
 
   let targets: Record<string, string>;
   let from: string | undefined;

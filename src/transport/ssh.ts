@@ -7,7 +7,7 @@ import ssh2, { type AnyAuthMethod, type ClientChannel, type ConnectConfig, type 
 // ssh2 is CommonJS: Node's ESM loader only sees its default export.
 const { Client, utils } = ssh2;
 type Client = InstanceType<typeof Client>;
-import { BatonError, ExternalCommandError } from '../errors.js';
+import { BatonError, ExternalCommandError, shortCommand } from '../errors.js';
 import { TransportError, tail } from './errors.js';
 import { KnownHosts, hostKeyError, type HostKeyError } from './known-hosts.js';
 import { quoteArgv } from './quote.js';
@@ -111,7 +111,7 @@ export class SshTransport implements Transport {
     } catch (err) {
       release();
       if (err instanceof BatonError) throw err; // host key refused, cannot connect, …
-      throw new TransportError(this.host, `cannot start \`${argv.join(' ')}\` on ${this.host}: ${(err as Error).message}`);
+      throw new TransportError(this.host, `cannot start \`${shortCommand(argv)}\` on ${this.host}: ${(err as Error).message}`);
     }
     const { c, stream } = opened;
     // The slot is given back when the channel is really gone (even if a timeout returned earlier),
@@ -337,7 +337,7 @@ export class SshTransport implements Transport {
           return reject(
             new TransportError(
               this.host,
-              `lost the connection to ${this.host} while running \`${argv.join(' ')}\`: ${c.lostBecause ?? 'closed'}`,
+              `lost the connection to ${this.host} while running \`${shortCommand(argv)}\`: ${c.lostBecause ?? 'closed'}`,
               'the command may or may not have finished on the host: check it before running again',
             ),
           );
@@ -346,7 +346,7 @@ export class SshTransport implements Transport {
           ? `timed out after ${opts.timeoutMs} ms`
           : code === null
             ? signal
-              ? `killed by SIG${signal}`
+              ? `killed by ${signal.startsWith('SIG') ? signal : `SIG${signal}`}`
               : 'connection lost before the command finished'
             : '';
         reject(new ExternalCommandError(this.host, argv, code, [tail(result.stderr), why].filter(Boolean).join('\n')));

@@ -6,9 +6,9 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
 import { loadConfig } from '../../src/config/load.js';
 import { openSession } from '../../src/engine/session.js';
@@ -56,6 +56,19 @@ async function expectSettledOn(expected: string) {
 }
 
 const other = (t: string) => (t === 'v1' ? 'v2' : 'v1');
+
+// Each case starts from a settled lab, whatever the one before left: the pool whole, every host
+// on one release (the case's `tag`), and the bad-release marks of earlier cases forgotten.
+beforeEach(async () => {
+  readyAllHaproxyMembers();
+  await onHost('lb.baton.test', `rm -f ${dirname((await loadConfig(config)).lock.path)}/shop.bad-releases`);
+  const releases = [...new Set(Object.values(await currentReleases()))];
+  if (releases.length !== 1) {
+    const settle = await baton(['push', 'v1']);
+    expect(settle.exitCode, settle.stderr).toBe(0);
+  }
+  tag = (releases.length === 1 ? (releases[0] as string) : 'v1').replace(/-[0-9a-f]{7}$/, '');
+});
 
 beforeAll(async () => {
   readyAllHaproxyMembers();
@@ -149,7 +162,21 @@ describe('hosts that fail', () => {
     await expectSettledOn(tag);
   });
 
-  it('a host key that changed between plan and apply: refused before anything changes (1), naming the host', async () => {
+  it('smoke passing on one host of a cluster and failing on the other: reversed (1), naming the host and what came back', async () => {
+    const picky = writeLabConfig(join(dir, 'picky-smoke.yml'), [
+      ...FAST_FAILING,
+      [['smoke', 'deadline'], '2s'],
+      [['smoke', 'checks'], [{ path: '/', contains: 'on web-1.' }]],
+      [['lock', 'path'], (await loadConfig(config)).lock.path],
+    ]);
+    const r = await baton(['push', other(tag)], picky);
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/smoke checks failed on cluster a:[\s\S]*web-2\.prod-a\.baton\.test/);
+    expect(r.stderr).not.toMatch(/web-1\.prod-a\.baton\.test:/);
+    await expectSettledOn(tag);
+  });
+
+  it('a host key that changed between plan and apply: refused before anything changes (64: fix known_hosts), naming the host', async () => {
     const plan = join(dir, 'plan.json');
     expect((await baton(['plan', other(tag), '-o', plan])).exitCode).toBe(0);
     const knownHosts = join(dir, 'known_hosts');
@@ -160,9 +187,9 @@ describe('hosts that fail', () => {
     writeFileSync(knownHosts, lines.map((l) => (l.startsWith(`${victim.name},`) ? `${l.split(' ')[0]} ${impostor}` : l)).join('\n'));
     const tampered = writeLabConfig(join(dir, 'tampered.yml'), [...FAST_FAILING, [['ssh', 'knownHosts'], knownHosts], [['lock', 'path'], (await loadConfig(config)).lock.path]]);
     const r = await baton(['apply', plan], tampered);
-    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.exitCode, r.stderr).toBe(64);
     expect(r.stderr).toContain(victim.name);
-    expect(r.stderr).toMatch(/host key/i);
+    expect(r.stderr).toMatch(/HOST KEY CHANGED/);
     await expectSettledOn(tag);
   });
 
@@ -176,7 +203,7 @@ describe('hosts that fail', () => {
         cut = true;
       });
       expect(r.code, r.output).toBe(1);
-      expect(r.output).toMatch(new RegExp(`FAILED stage .*${victim.replaceAll('.', '\\.')}`));
+      expect(r.output).toMatch(new RegExp(`FAILED stage .*${victim.replaceAll('.', '\\.')}: lost the connection`, 's'));
       expect(r.output).toMatch(/left behind: remove .* failed/);
     } finally {
       if (cut) restoreSsh(victim);
