@@ -5,6 +5,7 @@ import { buildDnsPlan, reverseDnsSteps } from '../../plans/dns-migration.js';
 import type { Config } from '../config/config.js';
 import { execute, reverse, type ExecutionResult } from '../engine/executor.js';
 import { newRunId } from '../engine/journal.js';
+import { writeErr } from '../cli/output.js';
 import { openRun } from '../engine/run.js';
 import { ReleaseLock } from '../engine/lock.js';
 import type { Reporter } from '../engine/reporter.js';
@@ -52,7 +53,7 @@ export function openDnsSession(config: Config, opts: DnsSessionOptions = {}): Dn
     local: opts.local ?? new LocalTransport(),
     query: opts.query ?? queryAuthoritative,
     store: new DnsStateStore(config.dir, m.site),
-    notice: opts.notice ?? ((l) => process.stderr.write(`${l}\n`)),
+    notice: opts.notice ?? writeErr,
     close: () => transports.closeAll(),
   };
 }
