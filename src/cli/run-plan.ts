@@ -28,6 +28,10 @@ export function raiseForOutcome(r: ApplyResult): void {
     const why = r.interruptedBy ? `was stopped by ${r.interruptedBy}` : `failed at ${r.failedStep}: ${r.error?.message}`;
     throw new OperationFailedError(`${what} ${why}; nothing in production had changed`, true, `journal: ${r.journal}`, data);
   }
+  if (r.outcome === 'reversed' && r.failedStep === undefined) {
+    // `resume` finished the reversal an interrupted run had begun.
+    throw new OperationFailedError(`${what} did not go through: its reversal is finished, production is back where it started`, true, `journal: ${r.journal}`, data);
+  }
   if (r.outcome === 'reversed') {
     const why = r.interruptedBy ? `was stopped by ${r.interruptedBy} before ${r.failedStep} finished` : `failed at ${r.failedStep}: ${r.error?.message}`;
     throw new OperationFailedError(`${what} ${why}; what it changed was reversed`, true, `journal: ${r.journal}`, data);

@@ -4,7 +4,7 @@
 // on one release, the pool whole, the exit code from the map, and `status` reading everything with
 // no lock left behind by a run that is gone.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -115,6 +115,22 @@ describe('stop signals', () => {
     const r = await pushAndAct(config, next, 12, (child) => void child.kill('SIGTERM'));
     expect([0, 1], r.output).toContain(r.code);
     if (r.code === 0) tag = next;
+    await expectSettledOn(tag);
+  });
+
+  it('SIGKILL during the reversal a SIGTERM began (a CI runner out of patience): resume finishes the reversal (1)', async () => {
+    const r = await pushAndAct(config, other(tag), 6, async (child) => {
+      child.kill('SIGTERM');
+      const journals = join(dir, '.baton', 'journal');
+      const newest = () => join(journals, readdirSync(journals).filter((f) => f.endsWith('.jsonl')).sort().at(-1) as string);
+      // The first undo has begun: the reversal is part-way.
+      while (!/"event":"step-begin"[^\n]*"phase":"reverse"/.test(readFileSync(newest(), 'utf8'))) await new Promise((res) => setTimeout(res, 5));
+      child.kill('SIGKILL');
+    });
+    expect(r.code).toBeNull();
+    const resumed = await baton(['resume']);
+    expect(resumed.exitCode, resumed.stderr).toBe(1);
+    expect(resumed.stderr).toMatch(/finishing its reversal|its reversal is finished/);
     await expectSettledOn(tag);
   });
 
