@@ -1,5 +1,5 @@
 // The DNS migration service: each `baton dns …` command is one call here. It observes the
-// zone's authoritative servers, keeps the plan and what is done in the state file, and carries
+// zone's authoritative servers, keeps the plan beside the journal (what is done is replayed from the journal), and carries
 // out one phase's steps with the journal and a lock on the old host, like a push.
 import { buildDnsPlan, reverseDnsSteps } from '../../plans/dns-migration.js';
 import type { Config } from '../config/config.js';
@@ -90,14 +90,17 @@ export async function planMigration(s: DnsSession, opts: { dryRun?: boolean; rep
     createdBy: opts.by ?? actor(),
     ...(previous?.transitionalSince && { transitionalSince: new Date(previous.transitionalSince) }),
   });
-  // Steps already carried out stay done when the migration is planned again midway.
+  // Steps already carried out stay done when the migration is planned again midway (the journal says which).
   const done = previous ? previous.done.filter((id) => plan.forward.some((st) => st.id === id)) : [];
   const state: DnsState = { ...(previous ?? {}), site: s.m.site, plan, done };
-  if (plan.forward[0]?.kind === 'dns-check' && !state.transitionalSince) state.transitionalSince = observed.observedAt;
-  if (opts.dryRun) return { plan, state };
-  s.store.write(state);
-  const prepare = plan.forward.filter((st) => st.phase === 'prepare' && st.kind !== 'dns-check' && !done.includes(st.id));
-  if (!prepare.length || !opts.reporter) return { plan, state };
+  if (opts.dryRun) {
+    if (plan.forward[0]?.kind === 'dns-check' && !state.transitionalSince) state.transitionalSince = observed.observedAt;
+    return { plan, state };
+  }
+  s.store.writePlan(plan);
+  // The prepare phase: the transitional record made (or, when it already points right, confirmed and journaled).
+  const prepare = plan.forward.filter((st) => st.phase === 'prepare' && !done.includes(st.id));
+  if (!prepare.length || !opts.reporter) return { plan, state: requireState(s) };
   const prepared = await runSteps(s, 'prepare', prepare, opts.reporter, opts.by);
   return { plan: prepared.state.plan, state: prepared.state, prepared };
 }
@@ -167,19 +170,11 @@ async function runSteps(s: DnsSession, phase: DnsPhase | 'rollback', steps: DnsS
   let result: ExecutionResult;
   try {
     const runner = dnsStepRunner(await dnsEnv(s, state));
-    const owners = new Map(state.plan.forward.flatMap((f) => f.undo.map((u, i) => [u.id, { forward: f.id, last: i === f.undo.length - 1 }] as const)));
+    // What is done is what the journal says: the executor journals each step's end before the next begins.
     const run1 = async (step: Step, progress: (m: string) => void) => {
       const t0 = Date.now();
       const changed = await runner(step as unknown as DnsStep, progress);
       stepSeconds[step.id] = (Date.now() - t0) / 1000;
-      // The state file follows every step at once, so a later command knows what is done.
-      s.store.update((st) => {
-        const owner = owners.get(step.id);
-        if (owner?.last) st.done = st.done.filter((id) => id !== owner.forward);
-        else if (!owner && !st.done.includes(step.id)) st.done.push(step.id);
-        if (step.id === 'finish') st.finishedAt = new Date().toISOString();
-        if (step.id === 'undo-finish') delete st.finishedAt;
-      });
       return changed;
     };
     // The executor reads only id, title and undo; DNS steps keep their own kinds.
@@ -209,7 +204,6 @@ async function dnsEnv(s: DnsSession, state: DnsState): Promise<DnsEnv> {
     transports: s.transports,
     local: s.local,
     query: s.query,
-    store: s.store,
     servers: state.plan.facts.servers,
     zone: dns.zone,
     ...(dns.update && { keyFile: dns.update.tsigKeyFile }),

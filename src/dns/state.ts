@@ -1,8 +1,12 @@
-// What a migration has done so far, kept beside the journal (.baton/dns/<site>.json), so the
-// commands run hours apart (plan, proxy install, cutover, watch, finish) know where it stands:
-// which steps are done, and when each DNS change was first served everywhere.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// Where a migration stands, replayed from the journal alone: the runs of this site's DNS phases
+// (plan, proxy install, cutover, finish, rollback, hours apart) say which steps are done and when
+// each DNS change was first served everywhere. Only the plan is kept beside the journal, as a
+// push run's plan is: nothing can say a step is done before the journal does.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileDurably } from '../engine/durable-file.js';
+import { journalDir, listJournals, readJournal, type JournalRecord } from '../engine/journal.js';
+import { cacheHorizon } from './horizon.js';
 import type { DnsPlan } from './types.js';
 
 export interface DnsState {
@@ -20,32 +24,71 @@ export interface DnsState {
   finishedAt?: string;
 }
 
-export class DnsStateStore {
-  readonly file: string;
+/** The journal tag of a site's DNS runs. */
+export function dnsRunTag(site: string): string {
+  return `dns:${site}`;
+}
 
-  constructor(configDir: string, site: string) {
+export class DnsStateStore {
+  readonly planFile: string;
+
+  constructor(
+    private readonly configDir: string,
+    readonly site: string,
+  ) {
     const dir = join(configDir, '.baton', 'dns');
     mkdirSync(dir, { recursive: true });
-    this.file = join(dir, `${site.replace(/[^A-Za-z0-9.-]/g, '_')}.json`);
+    this.planFile = join(dir, `${site.replace(/[^A-Za-z0-9.-]/g, '_')}.plan.json`);
   }
 
+  /** The stored plan and what the journal says of it; undefined before a plan was stored. */
   read(): DnsState | undefined {
-    if (!existsSync(this.file)) return undefined;
-    return JSON.parse(readFileSync(this.file, 'utf8')) as DnsState;
+    if (!existsSync(this.planFile)) return undefined;
+    const plan = JSON.parse(readFileSync(this.planFile, 'utf8')) as DnsPlan;
+    return replayDns(this.site, plan, this.records());
   }
 
-  write(state: DnsState): void {
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
-    renameSync(tmp, this.file);
+  /** Store the plan (whole or not at all); what is done stays what the journal says. */
+  writePlan(plan: DnsPlan): void {
+    writeFileDurably(this.planFile, `${JSON.stringify(plan, null, 2)}\n`);
   }
 
-  /** Applies a change to the stored state and writes it at once (before the next step begins). */
-  update(change: (s: DnsState) => void): DnsState {
-    const s = this.read();
-    if (!s) throw new Error(`no migration state in ${this.file}`);
-    change(s);
-    this.write(s);
-    return s;
+  private records(): JournalRecord[] {
+    return listJournals(journalDir(this.configDir)).flatMap((file) => {
+      const records = readJournal(file);
+      const begin = records.find((r) => r.event === 'run-begin');
+      return begin && 'tag' in begin && begin.tag === dnsRunTag(this.site) ? records : [];
+    });
   }
+}
+
+/** A migration's state from its journal records, oldest first: steps done and undone, and when. */
+export function replayDns(site: string, plan: DnsPlan, records: readonly JournalRecord[]): DnsState {
+  // The forward step each undo belongs to, and whether it is that step's last undo (the step is then undone).
+  const owners = new Map(plan.forward.flatMap((f) => f.undo.map((u, i) => [u.id, { forward: f.id, last: i === f.undo.length - 1 }] as const)));
+  const state: DnsState = { site, plan, done: [] };
+  for (const r of records) {
+    if (r.event !== 'step-ok') continue;
+    const changed = (r.changed ?? {}) as { confirmedAt?: string; cutoverAt?: string };
+    if (r.phase === 'forward') {
+      if (!state.done.includes(r.step)) state.done.push(r.step);
+      if (r.step === 'transitional') state.transitionalSince = changed.confirmedAt ?? r.ts;
+      if (r.step === 'switch') state.switchedAt = changed.confirmedAt ?? r.ts;
+      if (r.step === 'cutover') state.cutoverAt = changed.cutoverAt ?? r.ts;
+      if (r.step === 'finish') state.finishedAt = r.ts;
+      continue;
+    }
+    const owner = owners.get(r.step);
+    if (owner?.last) state.done = state.done.filter((id) => id !== owner.forward);
+    if (r.step === 'undo-switch') delete state.switchedAt;
+    if (r.step === 'undo-cutover') delete state.cutoverAt;
+    if (r.step === 'undo-finish') delete state.finishedAt;
+    if (r.step === 'undo-transitional') delete state.transitionalSince;
+  }
+  // Steps of an earlier plan that this one no longer has are not "done" here.
+  state.done = state.done.filter((id) => plan.forward.some((s) => s.id === id));
+  if (state.switchedAt) {
+    state.horizon = cacheHorizon({ confirmedAt: new Date(state.switchedAt), oldTtl: plan.facts.siteTtl, existedBefore: true, negativeTtl: plan.facts.negativeTtl }).toISOString();
+  }
+  return state;
 }

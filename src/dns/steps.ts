@@ -5,7 +5,6 @@ import type { Config } from '../config/config.js';
 import { OperationFailedError, UserError } from '../errors.js';
 import type { Transport, Transports } from '../transport/types.js';
 import { closeGateBatch, deviceArgv, deviceFrom, isDefaultRootQdisc, openGateArgv, showRootArgv } from './gate.js';
-import { cacheHorizon } from './horizon.js';
 import { sendUpdate, recordLine } from './nsupdate.js';
 import { rrset } from './observe.js';
 import {
@@ -24,7 +23,6 @@ import {
   type ProxySpec,
 } from './proxy.js';
 import type { DnsQuery } from './query.js';
-import type { DnsStateStore } from './state.js';
 import type { DnsStep, RecordChangeSpec } from './types.js';
 import { VERIFY_AGENT } from './watch.js';
 
@@ -36,7 +34,6 @@ export interface DnsEnv {
   /** The control machine (nsupdate, a sync hook with `on: control`). */
   local: Transport;
   query: DnsQuery;
-  store: DnsStateStore;
   /** Authoritative servers, the configured one first (updates go to it). */
   servers: string[];
   zone: string;
@@ -54,8 +51,11 @@ type Progress = (message: string) => void;
 export function dnsStepRunner(env: DnsEnv): (step: DnsStep, progress: Progress) => Promise<unknown> {
   return async (step, progress) => {
     switch (step.kind) {
-      case 'dns-check':
-        return { confirmed: await serves(env, env.config.dns!.transitional, env.m.new.address) };
+      case 'dns-check': {
+        const confirmed = await serves(env, env.config.dns!.transitional, env.m.new.address);
+        if (!confirmed) throw new OperationFailedError(`${env.config.dns!.transitional} no longer points at ${env.m.new.address} on every authoritative server`, true, 'run `baton dns plan` again');
+        return { confirmed, confirmedAt: env.now().toISOString() };
+      }
       case 'dns-record':
         return recordChange(env, step, progress);
       case 'dns-wait':
@@ -105,22 +105,8 @@ async function recordChange(env: DnsEnv, step: DnsStep, progress: Progress): Pro
   }
   const confirmedAt = env.now();
   const serials = await Promise.all(env.servers.map(async (s) => ({ server: s, serial: (await env.query(s, env.zone, 'SOA')).soa?.serial })));
-  rememberRecord(env, step, confirmedAt);
+  // confirmedAt is what the migration's state replays from the journal (transitional, switch).
   return { name: r.name, from: r.from ?? null, to: r.to ?? null, changed: !already, confirmedAt: confirmedAt.toISOString(), serials };
-}
-
-function rememberRecord(env: DnsEnv, step: DnsStep, confirmedAt: Date): void {
-  env.store.update((s) => {
-    if (step.id === 'transitional') s.transitionalSince = confirmedAt.toISOString();
-    if (step.id === 'switch') {
-      s.switchedAt = confirmedAt.toISOString();
-      s.horizon = cacheHorizon({ confirmedAt, oldTtl: s.plan.facts.siteTtl, existedBefore: true, negativeTtl: s.plan.facts.negativeTtl }).toISOString();
-    }
-    if (step.id === 'undo-switch') {
-      delete s.switchedAt;
-      delete s.horizon;
-    }
-  });
 }
 
 async function waitSeconds(env: DnsEnv, seconds: number, progress: Progress): Promise<unknown> {
@@ -300,10 +286,8 @@ async function cutover(env: DnsEnv, progress: Progress): Promise<unknown> {
       throw err;
     }
   });
-  env.store.update((s) => {
-    s.cutoverAt = cutoverAt.toISOString();
-  });
-  return result;
+  // The migration's state replays cutoverAt from the journal.
+  return { ...(typeof result === 'object' && result !== null ? result : { result }), cutoverAt: cutoverAt.toISOString() };
 }
 
 async function cutback(env: DnsEnv, progress: Progress): Promise<unknown> {
@@ -314,9 +298,6 @@ async function cutback(env: DnsEnv, progress: Progress): Promise<unknown> {
     if (env.m.sync?.reverse) await runSync(env, env.m.sync.reverse, progress);
     await t.run(env.m.old.start, { timeoutMs: 120_000 });
     await waitOldServer(env, t, progress);
-    env.store.update((s) => {
-      delete s.cutoverAt;
-    });
     return { restored: `${env.m.old.host}:${env.m.old.port}` };
   });
 }

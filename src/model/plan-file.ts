@@ -1,8 +1,8 @@
 // The one reader and writer of plan files: a review's plan, and the copy a run keeps beside its
 // journal. Written whole or not at all (temp file, fsync, rename), always in the same bytes for
 // the same plan; read back with every step checked against its kind's shape.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileDurably } from '../engine/durable-file.js';
 import { UserError } from '../errors.js';
 import { stepProblems } from '../steps/registry.js';
 import { PLAN_FORMAT, type Plan } from './plan.js';
@@ -18,38 +18,7 @@ export function planFileText(plan: Plan): string {
 
 /** Write the plan file whole or not at all, durable before it is used: a kill never leaves half a plan. */
 export function writePlanFile(file: string, plan: Plan): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      writeSync(fd, planFileText(plan));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // never written
-    }
-    throw err;
-  }
-  syncDir(dirname(file));
-}
-
-function syncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // Some filesystems cannot fsync a directory; the rename is still atomic.
-  }
+  writeFileDurably(file, planFileText(plan));
 }
 
 /** What is wrong with data read as a plan: empty when it is a plan this baton can carry out. */

@@ -178,6 +178,22 @@ describe('hosts that fail', () => {
     await expectSettledOn(tag);
   });
 
+  it('the disk of one host full while the release unpacks: stage fails naming it and why, production unchanged (1)', async () => {
+    const victim = appHost('b');
+    // A full filesystem over the releases folder of that host only (its own mount namespace); the
+    // running app keeps the files it opened. Nothing of the machine's own disk is filled.
+    const onVictim = (script: string) => execFileSync('bash', ['test/lab/lab.sh', 'exec', victim, '--', 'sh', '-c', script]);
+    onVictim('mount -t tmpfs -o size=64k baton-full /srv/shop/releases && (dd if=/dev/zero of=/srv/shop/releases/.filler bs=4k 2>/dev/null; true)');
+    try {
+      const r = await baton(['push', other(tag)]);
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`${victim.replaceAll('.', '\\.')}: .*[\\s\\S]*No space left on device`));
+    } finally {
+      onVictim('umount /srv/shop/releases');
+    }
+    await expectSettledOn(tag);
+  });
+
   it('smoke passing on one host of a cluster and failing on the other: reversed (1), naming the host and what came back', async () => {
     const picky = writeLabConfig(join(dir, 'picky-smoke.yml'), [
       ...FAST_FAILING,
