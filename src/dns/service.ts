@@ -20,7 +20,8 @@ import { observeDns, servesEverywhere } from './observe.js';
 import { proxyFiles, proxySpec, type Migration } from './proxy.js';
 import { queryAuthoritative, type DnsQuery } from './query.js';
 import { DnsStateStore, type DnsState } from './state.js';
-import { dnsStepRunner, type DnsEnv } from './steps.js';
+import { dnsStepRunner } from './kinds.js';
+import type { DnsEnv } from './steps.js';
 import type { DnsPhase, DnsPlan, DnsStep } from './types.js';
 import { parseAccessLog, perMinute, verdict, type MinuteCount, type WatchVerdict } from './watch.js';
 

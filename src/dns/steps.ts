@@ -46,40 +46,23 @@ export interface DnsEnv {
   sleep(ms: number): Promise<void>;
 }
 
-type Progress = (message: string) => void;
-
-export function dnsStepRunner(env: DnsEnv): (step: DnsStep, progress: Progress) => Promise<unknown> {
-  return async (step, progress) => {
-    switch (step.kind) {
-      case 'dns-check': {
-        const confirmed = await serves(env, env.config.dns!.transitional, env.m.new.address);
-        if (!confirmed) throw new OperationFailedError(`${env.config.dns!.transitional} no longer points at ${env.m.new.address} on every authoritative server`, true, 'run `baton dns plan` again');
-        return { confirmed, confirmedAt: env.now().toISOString() };
-      }
-      case 'dns-record':
-        return recordChange(env, step, progress);
-      case 'dns-wait':
-        return waitSeconds(env, step.waitSeconds ?? 0, progress);
-      case 'proxy-start':
-        return startInstance(env, step.instance ?? 'side', progress);
-      case 'proxy-stop':
-        return stopInstances(env, step.instance ? [step.instance] : ['port', 'side']);
-      case 'cutover':
-        return cutover(env, progress);
-      case 'cutback':
-        return cutback(env, progress);
-    }
-  };
-}
+export type Progress = (message: string) => void;
 
 // --- records -------------------------------------------------------------------------------
+
+/** dns-check: the transitional name already points at the new host, confirmed (and when) for the journal. */
+export async function confirmTransitional(env: DnsEnv): Promise<unknown> {
+  const confirmed = await serves(env, env.config.dns!.transitional, env.m.new.address);
+  if (!confirmed) throw new OperationFailedError(`${env.config.dns!.transitional} no longer points at ${env.m.new.address} on every authoritative server`, true, 'run `baton dns plan` again');
+  return { confirmed, confirmedAt: env.now().toISOString() };
+}
 
 async function serves(env: DnsEnv, name: string, address: string | undefined): Promise<boolean> {
   const views = await Promise.all(env.servers.map((s) => rrset(env.query, s, name)));
   return views.every((v) => (address === undefined ? !v.exists : v.addresses.length === 1 && v.addresses[0] === address));
 }
 
-async function recordChange(env: DnsEnv, step: DnsStep, progress: Progress): Promise<unknown> {
+export async function recordChange(env: DnsEnv, step: DnsStep, progress: Progress): Promise<unknown> {
   const r = step.record as RecordChangeSpec;
   const already = await serves(env, r.name, r.to);
   if (!already) {
@@ -109,7 +92,7 @@ async function recordChange(env: DnsEnv, step: DnsStep, progress: Progress): Pro
   return { name: r.name, from: r.from ?? null, to: r.to ?? null, changed: !already, confirmedAt: confirmedAt.toISOString(), serials };
 }
 
-async function waitSeconds(env: DnsEnv, seconds: number, progress: Progress): Promise<unknown> {
+export async function waitSeconds(env: DnsEnv, seconds: number, progress: Progress): Promise<unknown> {
   const until = env.now().getTime() + seconds * 1000;
   while (env.now().getTime() < until) {
     progress(`${Math.ceil((until - env.now().getTime()) / 1000)}s left`);
@@ -129,7 +112,7 @@ async function isRunning(t: Transport, pidFile: string): Promise<boolean> {
   return (await t.run(['sh', '-c', RUNNING_SCRIPT, 'sh', pidFile], { allowFailure: true })).code === 0;
 }
 
-async function startInstance(env: DnsEnv, instance: Instance, progress: Progress): Promise<Record<string, unknown>> {
+export async function startInstance(env: DnsEnv, instance: Instance, progress: Progress): Promise<Record<string, unknown>> {
   const t = oldHost(env);
   const files = proxyFiles(env.spec, instance);
   if (await isRunning(t, files.pid)) {
@@ -149,7 +132,7 @@ async function startInstance(env: DnsEnv, instance: Instance, progress: Progress
   return { instance, port: portOf(env.spec, instance), config: files.config, log: files.log };
 }
 
-async function stopInstances(env: DnsEnv, instances: Instance[]): Promise<unknown> {
+export async function stopInstances(env: DnsEnv, instances: Instance[]): Promise<unknown> {
   const t = oldHost(env);
   for (const instance of instances) for (const pid of pidFiles(env.spec, instance)) await t.run(stopByPidArgv(pid));
   return { stopped: instances };
@@ -260,7 +243,7 @@ async function runSync(env: DnsEnv, argv: readonly string[], progress: Progress)
   await t.run(argv, { timeoutMs: sync.timeout });
 }
 
-async function cutover(env: DnsEnv, progress: Progress): Promise<unknown> {
+export async function cutover(env: DnsEnv, progress: Progress): Promise<unknown> {
   const t = oldHost(env);
   const port = proxyFiles(env.spec, 'port');
   if (await isRunning(t, port.pid)) {
@@ -290,7 +273,7 @@ async function cutover(env: DnsEnv, progress: Progress): Promise<unknown> {
   return { ...(typeof result === 'object' && result !== null ? result : { result }), cutoverAt: cutoverAt.toISOString() };
 }
 
-async function cutback(env: DnsEnv, progress: Progress): Promise<unknown> {
+export async function cutback(env: DnsEnv, progress: Progress): Promise<unknown> {
   const t = oldHost(env);
   return withGate(env, t, progress, async () => {
     await stopInstances(env, ['port']);

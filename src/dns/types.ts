@@ -1,5 +1,5 @@
 // A DNS migration plan: plain, serialisable data like a push plan, with its own step kinds.
-// The executor only reads id, title and undo, so DNS steps run through it unchanged.
+// The runner reads id, kind (its traits in src/dns/kinds.ts), title and undo, so DNS steps run through it as push steps do.
 import type { DnsObservation } from './observe.js';
 import type { Instance } from './proxy.js';
 

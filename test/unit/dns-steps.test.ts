@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.js';
 import { parseConfig } from '../../src/config/load.js';
 import { proxySpec } from '../../src/dns/proxy.js';
-import { dnsStepRunner, type DnsEnv } from '../../src/dns/steps.js';
+import { dnsStepRunner } from '../../src/dns/kinds.js';
+import type { DnsEnv } from '../../src/dns/steps.js';
 import type { DnsStep } from '../../src/dns/types.js';
 import { RecordingTransports } from '../../src/transport/recording.js';
 
