@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { parseDocument } from 'yaml';
 import { queryAuthoritative } from '../src/dns/query.js';
-import type { DnsState } from '../src/dns/state.js';
+import { DnsStateStore, type DnsState } from '../src/dns/state.js';
 import { repoRoot } from './repo-root.js';
 
 const LAB = '/run/baton-lab';
@@ -156,7 +156,7 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
   const log = opts.log ?? (() => {});
   const config = writeConfig(opts.proxy);
   const started = Date.now();
-  const stateFile = join(config, '..', '.baton', 'dns', `${SITE}.json`);
+  const store = new DnsStateStore(join(config, '..'), SITE);
   await restoreLab();
   const phaseSeconds: Record<string, number> = {};
   const stepSeconds: Record<string, number> = {};
@@ -186,7 +186,8 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
       break;
     }
     log('cut over and switched');
-    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as DnsState;
+    // What the journal says of the migration (cut-over time, cache horizon).
+    const state = store.read() as DnsState;
     cutoverAt = Date.parse(state.cutoverAt as string);
     const horizon = new Date(state.horizon as string).getTime();
     await new Promise((res) => setTimeout(res, Math.max(0, horizon - Date.now())));
