@@ -33,7 +33,7 @@ export function raiseForOutcome(r: ApplyResult): void {
     throw new OperationFailedError(`${what} did not go through: its reversal is finished, production is back where it started`, true, `journal: ${r.journal}`, data);
   }
   if (r.outcome === 'reversed') {
-    const why = r.interruptedBy ? `was stopped by ${r.interruptedBy} before ${r.failedStep} finished` : `failed at ${r.failedStep}: ${r.error?.message}`;
+    const why = r.interruptedBy ? `was stopped by ${r.interruptedBy} at ${r.failedStep}` : `failed at ${r.failedStep}: ${r.error?.message}`;
     throw new OperationFailedError(`${what} ${why}; what it changed was reversed`, true, `journal: ${r.journal}`, data);
   }
   if (r.outcome === 'needs-attention') {

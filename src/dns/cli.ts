@@ -21,7 +21,7 @@ export function raiseForPhase(r: PhaseResult): void {
   if (r.outcome === 'succeeded' || (r.phase === 'rollback' && r.outcome === 'reversed')) return;
   const data = phaseJson(r);
   if (r.outcome === 'reversed') {
-    const after = r.interruptedBy ? `was stopped by ${r.interruptedBy} before ${r.failedStep} finished` : `failed at ${r.failedStep}: ${r.error?.message}`;
+    const after = r.interruptedBy ? `was stopped by ${r.interruptedBy} at ${r.failedStep}` : `failed at ${r.failedStep}: ${r.error?.message}`;
     throw new OperationFailedError(`dns ${r.phase} ${after}; ${r.productionChanged ? 'what it changed was reversed' : 'nothing public had changed'}`, true, `journal: ${r.journal}`, data);
   }
   throw new OperationFailedError(`dns ${r.phase} failed at ${r.failedStep} (${r.error?.message})${r.reversalError ? ` and its reversal failed: ${r.reversalError.message}` : ''}`, false, `needs attention: see the journal ${r.journal}`, data);

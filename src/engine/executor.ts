@@ -120,7 +120,7 @@ async function executeWith(control: RunControl, opts: ExecuteOptions): Promise<E
       if (control.stopRequested && !(error instanceof InterruptedError)) error = Object.assign(new InterruptedError(control.stopRequested), { cause: error });
       const toUndo = [...(undoOwn ? [step] : []), ...[...done].reverse()].flatMap((s) => s.undo);
       if (!toUndo.length) return ended({ outcome: 'reversed', failedStep: step.id, error, forwardMs, reversalMs: 0 });
-      const reason = control.stopRequested ? `${control.stopRequested} received before ${step.id} could finish` : `${step.id} failed: ${error.message}`;
+      const reason = control.stopRequested ? `${control.stopRequested} received: stopped at ${step.id}` : `${step.id} failed: ${error.message}`;
       const reversal = await reverseWith(control, toUndo, reason, opts);
       return ended({
         outcome: reversal.error ? 'needs-attention' : 'reversed',

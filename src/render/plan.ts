@@ -32,7 +32,7 @@ export function resultText(r: ApplyResult): string {
       return `held after the first flip: one cluster runs ${r.release}, the other still the previous release (${secs(r.forwardMs)}); journal ${r.journal}`;
     case 'reversed': {
       if (r.failedStep === undefined) return `${what}: the reversal it had begun is finished in ${secs(r.forwardMs)}; production is back where it started; journal ${r.journal}`;
-      const why = r.interruptedBy ? `was stopped by ${r.interruptedBy} before ${r.failedStep} finished` : `failed at ${r.failedStep}: ${r.error?.message}`;
+      const why = r.interruptedBy ? `was stopped by ${r.interruptedBy} at ${r.failedStep}` : `failed at ${r.failedStep}: ${r.error?.message}`;
       const after = r.productionChanged ? `reversed in ${secs(r.reversalMs)}: production is back where it started` : 'nothing in production had changed';
       return `${what} ${why}\n${after}; journal ${r.journal}`;
     }
