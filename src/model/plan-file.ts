@@ -35,16 +35,24 @@ export function planProblems(data: unknown): string[] {
   return [...problems, ...p.forward.flatMap((s, i) => stepProblems(s, `forward[${i}] ${typeof s?.id === 'string' ? s.id : ''}`.trim()))];
 }
 
-/** Read a plan file; refuses (exit 64) what is not a whole `baton-plan/1` file this baton can carry out. */
-export function readPlanFile(file: string): Plan {
+/** A plan file read and checked: the plan, or why it cannot be used (unreadable JSON: `unreadable`). */
+export function loadPlanFile(file: string): { plan: Plan } | { problems: string[]; unreadable?: string } {
   let data: unknown;
   try {
     data = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new UserError(`cannot read plan ${file}: ${(err as Error).message}`, 'write one with `baton plan TAG -o FILE`');
+    return { problems: [(err as Error).message], unreadable: (err as Error).message };
   }
   const problems = planProblems(data);
-  if (!problems.length) return data as Plan;
+  return problems.length ? { problems } : { plan: data as Plan };
+}
+
+/** Read a plan file; refuses (exit 64) what is not a whole `baton-plan/1` file this baton can carry out. */
+export function readPlanFile(file: string): Plan {
+  const loaded = loadPlanFile(file);
+  if ('plan' in loaded) return loaded.plan;
+  if (loaded.unreadable !== undefined) throw new UserError(`cannot read plan ${file}: ${loaded.unreadable}`, 'write one with `baton plan TAG -o FILE`');
+  const { problems } = loaded;
   const newer = problems.filter((m) => m.includes('unknown step kind'));
   if (newer.length === problems.length) {
     const kinds = [...new Set(newer.map((m) => /unknown step kind "([^"]*)"/.exec(m)?.[1] ?? '?'))];

@@ -1,12 +1,12 @@
 // Finding runs in the journal folder: the newest push that left its release somewhere, or the
 // newest run that was interrupted or held, together with its plan and replayed state. A plan
 // file that cannot be read is reported as such, never taken for "no run here".
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { journalDir, listJournals, readJournal } from '../engine/journal.js';
 import { replay, type RunState } from '../engine/run-state.js';
 import type { Plan } from '../model/plan.js';
-import { planProblems } from '../model/plan-file.js';
+import { loadPlanFile } from '../model/plan-file.js';
 
 export interface RunRecord {
   run: string;
@@ -43,12 +43,6 @@ export function runsNewestFirst(configDir: string): RunRecord[] {
 }
 
 function readRunPlan(file: string): { plan: Plan } | { planProblem: string } {
-  let data: unknown;
-  try {
-    data = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    return { planProblem: `${file}: ${(err as Error).message}` };
-  }
-  const problems = planProblems(data);
-  return problems.length ? { planProblem: `${file}: ${problems.slice(0, 3).join('; ')}` } : { plan: data as Plan };
+  const loaded = loadPlanFile(file);
+  return 'plan' in loaded ? loaded : { planProblem: `${file}: ${loaded.problems.slice(0, 3).join('; ')}` };
 }

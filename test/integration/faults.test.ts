@@ -199,7 +199,7 @@ describe('hosts that fail', () => {
       ...FAST_FAILING,
       [['smoke', 'deadline'], '2s'],
       [['smoke', 'checks'], [{ path: '/', contains: 'on web-1.' }]],
-      [['lock', 'path'], (await loadConfig(config)).lock.path],
+      await sharedLock(),
     ]);
     const r = await baton(['push', other(tag)], picky);
     expect(r.exitCode, r.stderr).toBe(1);
@@ -217,7 +217,7 @@ describe('hosts that fail', () => {
     const impostor = readFileSync(join(dir, 'impostor.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
     const lines = readFileSync('/run/baton-lab/known_hosts', 'utf8').split('\n');
     writeFileSync(knownHosts, lines.map((l) => (l.startsWith(`${victim.name},`) ? `${l.split(' ')[0]} ${impostor}` : l)).join('\n'));
-    const tampered = writeLabConfig(join(dir, 'tampered.yml'), [...FAST_FAILING, [['ssh', 'knownHosts'], knownHosts], [['lock', 'path'], (await loadConfig(config)).lock.path]]);
+    const tampered = writeLabConfig(join(dir, 'tampered.yml'), [...FAST_FAILING, [['ssh', 'knownHosts'], knownHosts], await sharedLock()]);
     const r = await baton(['apply', plan], tampered);
     expect(r.exitCode, r.stderr).toBe(64);
     expect(r.stderr).toContain(victim.name);
@@ -226,36 +226,20 @@ describe('hosts that fail', () => {
   });
 
   it('an app host stops answering SSH while the release builds: stage fails naming it, the rest is reversed (1)', async () => {
-    const slowBuild = writeLabConfig(join(dir, 'slow-build.yml'), [...FAST_FAILING, [['app', 'build'], 'sleep 2'], [['lock', 'path'], (await loadConfig(config)).lock.path]]);
+    const slowBuild = writeLabConfig(join(dir, 'slow-build.yml'), [...FAST_FAILING, [['app', 'build'], 'sleep 2'], await sharedLock()]);
     const victim = appHost('b');
-    let cut = false;
-    try {
-      const r = await pushAndAct(slowBuild, other(tag), 2, () => {
-        cutSsh(victim);
-        cut = true;
-      });
-      expect(r.code, r.output).toBe(1);
-      expect(r.output).toMatch(new RegExp(`FAILED stage .*${victim.replaceAll('.', '\\.')}: lost the connection`, 's'));
-      expect(r.output).toMatch(/left behind: remove .* failed/);
-    } finally {
-      if (cut) restoreSsh(victim);
-    }
+    const r = await pushWithSshCut(slowBuild, victim, 2);
+    expect(r.code, r.output).toBe(1);
+    expect(r.output).toMatch(new RegExp(`FAILED stage .*${victim.replaceAll('.', '\\.')}: lost the connection`, 's'));
+    expect(r.output).toMatch(/left behind: remove .* failed/);
     await expectSettledOn(tag);
   });
 
   it('an app host stops answering SSH as its cluster is switched: exit 2 (it cannot be put back), rollback finishes once it answers', async () => {
     const victim = appHost('a');
-    let cut = false;
-    try {
-      const r = await pushAndAct(config, other(tag), 3, () => {
-        cutSsh(victim);
-        cut = true;
-      });
-      expect(r.code, r.output).toBe(2);
-      expect(r.output).toContain(victim);
-    } finally {
-      if (cut) restoreSsh(victim);
-    }
+    const r = await pushWithSshCut(config, victim, 3);
+    expect(r.code, r.output).toBe(2);
+    expect(r.output).toContain(victim);
     const back = await baton(['rollback', '--yes']);
     expect(back.exitCode, back.stderr).toBe(0);
     await expectSettledOn(tag);
@@ -263,17 +247,9 @@ describe('hosts that fail', () => {
 
   it('the balancer host stops answering SSH after the first cluster is switched: exit 2, and rollback finishes once it is back', async () => {
     const lb = readLab().balancer.host;
-    let cut = false;
-    try {
-      const r = await pushAndAct(config, other(tag), 6, () => {
-        cutSsh(lb);
-        cut = true;
-      });
-      expect(r.code, r.output).toBe(2);
-      expect(r.output).toMatch(new RegExp(lb.replaceAll('.', '\\.')));
-    } finally {
-      if (cut) restoreSsh(lb);
-    }
+    const r = await pushWithSshCut(config, lb, 6);
+    expect(r.code, r.output).toBe(2);
+    expect(r.output).toMatch(new RegExp(lb.replaceAll('.', '\\.')));
     const back = await baton(['rollback', '--yes']);
     expect(back.exitCode, back.stderr).toBe(0);
     await expectSettledOn(tag);
@@ -282,6 +258,24 @@ describe('hosts that fail', () => {
 
 function appHost(cluster: 'a' | 'b'): string {
   return (readLab().hosts.find((h) => h.role === 'app' && h.cluster === cluster) as { name: string }).name;
+}
+
+/** Push with `configFile` and cut `host`'s SSH once `okSteps` steps are done; its SSH answers again when this returns. */
+async function pushWithSshCut(configFile: string, host: string, okSteps: number) {
+  let cut = false;
+  try {
+    return await pushAndAct(configFile, other(tag), okSteps, () => {
+      cutSsh(host);
+      cut = true;
+    });
+  } finally {
+    if (cut) restoreSsh(host);
+  }
+}
+
+/** The main config's lock path: a second config must contend for the same lock. */
+async function sharedLock(): Promise<[string[], unknown]> {
+  return [['lock', 'path'], (await loadConfig(config)).lock.path];
 }
 
 /** Drop every packet the host sends from its SSH port: its sshd stops answering, its public traffic flows. */
