@@ -17,7 +17,13 @@ export default class Unlock extends BatonCommand {
       const r = await releaseLock(session, { by: actor(), force: flags.force });
       if (!this.jsonEnabled()) {
         const h = r.holder;
-        this.log(h ? `released the lock held by ${h.by} since ${h.since} (${h.reason})${r.expired ? '; its lease had run out' : ''}${r.forced ? '; forced' : ''}` : 'the release lock was not held');
+        this.log(
+          h
+            ? `released the lock held by ${h.by} since ${h.since} (${h.reason})${r.expired ? '; its lease had run out' : ''}${r.forced ? '; forced' : ''}`
+            : r.released
+              ? 'removed a release lock whose details could not be read; forced'
+              : 'the release lock was not held',
+        );
       }
       return r;
     } finally {

@@ -40,11 +40,18 @@ fi
 rm -rf "$t"; cat "$d/details.json" 2>/dev/null; exit 3
 `;
 
-// $1 lock dir, $2 run (empty: force). Removes the lock only if it is ours.
+// $1 lock dir, $2 run (empty: force). Removes the lock only if it is ours. The directory is
+// renamed away before it is emptied: a heartbeat or renewal still on its way then writes into
+// nothing, instead of into a directory `rm -rf` is emptying, where one file left behind would
+// be a lock without details that blocks every later run.
 const RELEASE = `
 d=$1; run=$2
 [ -d "$d" ] || exit 0
-if [ -z "$run" ] || [ "$(cat "$d/run" 2>/dev/null)" = "$run" ]; then rm -rf "$d"; exit 0; fi
+if [ -z "$run" ] || [ "$(cat "$d/run" 2>/dev/null)" = "$run" ]; then
+  gone="$d.gone.$$"; rm -rf "$gone"
+  if mv -T "$d" "$gone"; then rm -rf "$gone"; exit 0; fi
+  [ -d "$d" ] && exit 2; exit 0
+fi
 cat "$d/details.json" 2>/dev/null; exit 3
 `;
 
@@ -74,6 +81,9 @@ cat "$d/heartbeat" 2>/dev/null; echo
 cat "$d/details.json" || exit 2
 `;
 
+/** The lock directory is there, but what is inside is not a lock's details (made by hand, or left half-removed). */
+export class UnreadableLockError extends ExternalCommandError {}
+
 const epoch = (d: Date) => String(Math.floor(d.getTime() / 1000));
 
 export class ReleaseLock {
@@ -100,7 +110,7 @@ export class ReleaseLock {
     throw new LockHeldError(
       holder
         ? `release lock on ${this.transport.host} is held by ${holder.by} since ${holder.since}${holder.tag ? ` (pushing ${holder.tag})` : ''}: ${holder.reason}; it expires ${holder.expires}`
-        : `release lock on ${this.transport.host} (${this.dir}) is held, and its details cannot be read`,
+        : `release lock on ${this.transport.host} (${this.dir}) is held, and its details cannot be read; if no run is using it, \`baton unlock --force\` removes it`,
       holder ? { ...holder } : undefined,
     );
   }
@@ -135,9 +145,9 @@ export class ReleaseLock {
   /** The lock and the lock host's clock, in one round trip; throws rather than call an unreadable lock free. */
   async inspect(): Promise<LockReading> {
     const r = await this.transport.run(['sh', '-c', READ, 'sh', this.dir], { allowFailure: true });
-    const unreadable = (why: string) => new ExternalCommandError(this.transport.host, ['read lock', this.dir], r.code, why, ExitCode.FAILED_RESTORED);
+    const unreadable = (why: string) => new UnreadableLockError(this.transport.host, ['read lock', this.dir], r.code, why, ExitCode.FAILED_RESTORED);
     const [clock = '', beat = '', ...rest] = r.stdout.split('\n');
-    if (r.code !== 0) throw unreadable(r.stderr.trim());
+    if (r.code !== 0) throw r.code === 2 ? unreadable(r.stderr.trim()) : new ExternalCommandError(this.transport.host, ['read lock', this.dir], r.code, r.stderr.trim(), ExitCode.FAILED_RESTORED);
     if (!/^\d+$/.test(clock.trim())) throw unreadable(`unexpected answer: ${JSON.stringify(r.stdout.slice(0, 80))}`);
     const hostNow = new Date(Number(clock.trim()) * 1000);
     if (rest.length === 0) return { details: null, hostNow }; // the clock alone: no lock

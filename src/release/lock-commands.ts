@@ -1,9 +1,9 @@
 // `baton lock` / `baton unlock`: hold the release lock by hand (a freeze, an incident) with a
 // reason and a lease, so a forgotten lock expires by itself; release only your own unless forced.
-import { type LockDetails, ReleaseLock } from '../engine/lock.js';
+import { type LockDetails, ReleaseLock, UnreadableLockError } from '../engine/lock.js';
 import { newRunId } from '../engine/journal.js';
 import type { Session } from '../engine/session.js';
-import { BatonError, ExitCode } from '../errors.js';
+import { BatonError, ExitCode, LockHeldError } from '../errors.js';
 
 /** Someone else's lock, which unlock leaves alone without --force. */
 export class ForeignLockError extends BatonError {
@@ -48,7 +48,18 @@ export interface ReleaseResult {
 
 /** Release the lock: yours, an expired one, or with `force` anyone's (naming whose it was). */
 export async function releaseLock(session: Session, opts: { by: string; force?: boolean; now?: Date }): Promise<ReleaseResult> {
-  const holder = await session.lock.read();
+  const holder = await session.lock.read().catch((e: unknown) => {
+    if (!(e instanceof UnreadableLockError)) throw e;
+    return 'unreadable' as const;
+  });
+  if (holder === 'unreadable') {
+    // Nobody can be named, so nobody's own unlock may remove it: only --force, said plainly.
+    if (!opts.force) {
+      throw new LockHeldError(`the release lock on ${session.config.balancer.host} (${session.config.lock.path}) is there, but its details cannot be read; if no run is using it, \`baton unlock --force\` removes it`);
+    }
+    await session.lock.release(undefined, true);
+    return { released: true, holder: null, expired: false, forced: true };
+  }
   if (!holder) return { released: false, holder: null, expired: false, forced: false };
   const expired = Date.parse(holder.expires) <= (opts.now ?? new Date()).getTime();
   const foreign = holder.by !== opts.by && !expired;

@@ -1,9 +1,9 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ExternalCommandError } from '../../src/errors.js';
-import { keepLeaseAlive, ReleaseLock } from '../../src/engine/lock.js';
+import { keepLeaseAlive, ReleaseLock, UnreadableLockError } from '../../src/engine/lock.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import { RecordingTransports } from '../../src/transport/recording.js';
 
@@ -75,5 +75,49 @@ describe('release lock heartbeat', () => {
     await vi.advanceTimersByTimeAsync(12_500); // beats at 3 s (answers at 10 s) and 12 s; 6 s and 9 s skipped
     expect(transports.runsOn('lb')).toHaveLength(2);
     stop();
+  });
+});
+
+describe('release lock against its own heartbeat', () => {
+  // The interleaving that blocked a CI run: a beat still on its way lands while the release
+  // empties the lock directory. A stand-in `rm` on PATH makes it land at exactly that moment,
+  // between emptying the directory and removing it, as the beat would.
+  const withBeatLandingMidRemoval = async <T>(lockDir: string, body: () => Promise<T>): Promise<T> => {
+    const bin = mkdtempSync(join(tmpdir(), 'baton-rm-'));
+    writeFileSync(
+      join(bin, 'rm'),
+      `#!/bin/sh
+for a; do case "$a" in -*) ;; *) if [ -d "$a" ]; then find "$a" -mindepth 1 -delete; printf beat > "${lockDir}/heartbeat.next" 2>/dev/null; rmdir "$a"; fi ;; esac; done
+exit 0
+`,
+      { mode: 0o755 },
+    );
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      return await body();
+    } finally {
+      process.env.PATH = path;
+    }
+  };
+
+  it('a beat landing while the lock is released writes into nothing: the next run takes the lock', async () => {
+    const lock = lockIn();
+    await lock.acquire({ by: 'ci', reason: 'push', run: 'r-1' });
+    await withBeatLandingMidRemoval(dir, () => lock.release('r-1'));
+    expect(existsSync(dir)).toBe(false);
+    expect(readdirSync(dirname(dir))).toEqual([]); // nothing renamed away is left either
+    await expect(lock.acquire({ by: 'ci', reason: 'push', run: 'r-2' })).resolves.toMatchObject({ run: 'r-2' });
+  });
+
+  it('a lock whose details cannot be read is named as such, and only a forced release removes it', async () => {
+    const lock = lockIn();
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'heartbeat'), '2026-11-29T12:00:00Z r-0'); // what the race used to leave
+    await expect(lock.acquire({ by: 'ci', reason: 'push', run: 'r-1' })).rejects.toThrow(/details cannot be read; if no run is using it, `baton unlock --force` removes it/);
+    await expect(lock.read()).rejects.toBeInstanceOf(UnreadableLockError);
+    expect(await lock.release('r-1')).toBe(false);
+    expect(await lock.release(undefined, true)).toBe(true);
+    expect(await lock.read()).toBeNull();
   });
 });

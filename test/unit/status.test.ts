@@ -6,7 +6,7 @@ import type { Balancer, Member } from '../../src/balancers/types.js';
 import type { Config } from '../../src/config/config.js';
 import { parseConfig } from '../../src/config/load.js';
 import { journalDir } from '../../src/engine/journal.js';
-import { ReleaseLock, type LockDetails } from '../../src/engine/lock.js';
+import { ReleaseLock, type LockDetails, UnreadableLockError } from '../../src/engine/lock.js';
 import type { Session } from '../../src/engine/session.js';
 import { ExitCode, LockHeldError } from '../../src/errors.js';
 import { ForeignLockError, holdLock, releaseLock } from '../../src/release/lock-commands.js';
@@ -60,7 +60,10 @@ lock: { lease: 30m }
 
 /** The release lock's contract, in memory: a live lock of another run is refused, an expired one or our own run's taken over. */
 function memoryLock(leaseMs: number): ReleaseLock {
-  const read = async (): Promise<LockDetails | null> => (lockFile ? (JSON.parse(lockFile) as LockDetails) : null);
+  const read = async (): Promise<LockDetails | null> => {
+    if (lockFile === UNREADABLE) throw new UnreadableLockError('lb.test', ['read lock', '/l'], 2, 'cat: details.json: No such file or directory');
+    return lockFile ? (JSON.parse(lockFile) as LockDetails) : null;
+  };
   return {
     read,
     inspect: async () => ({ details: await read(), hostNow }),
@@ -72,7 +75,7 @@ function memoryLock(leaseMs: number): ReleaseLock {
       return details;
     },
     async release(run?: string, force = false) {
-      const holder = await read();
+      const holder = lockFile === UNREADABLE ? null : await read();
       if (holder && !force && holder.run !== run) return false;
       lockFile = undefined;
       return true;
@@ -80,6 +83,8 @@ function memoryLock(leaseMs: number): ReleaseLock {
     async renew() {},
   } as unknown as ReleaseLock;
 }
+
+const UNREADABLE = 'a lock directory without details';
 
 function heldBy(by: string, over: Partial<LockDetails> = {}): void {
   lockFile = JSON.stringify({ by, reason: 'push v9', tag: 'v9', run: 'r-1', since: '2026-11-27T11:50:00.000Z', expires: '2026-11-27T12:20:00.000Z', ...over });
@@ -296,6 +301,16 @@ describe('lock and unlock', () => {
     expect(lockFile).toBeUndefined();
     heldBy('ada');
     expect(await releaseLock(session, { by: 'ada', now: NOW })).toMatchObject({ released: true, forced: false });
+  });
+
+  it('removes a lock whose details cannot be read only with --force, saying so (exit 4 without)', async () => {
+    lockFile = UNREADABLE;
+    const err = await releaseLock(session, { by: 'ada', now: NOW }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LockHeldError);
+    expect((err as LockHeldError).exitCode).toBe(4);
+    expect((err as Error).message).toMatch(/details cannot be read; if no run is using it, `baton unlock --force` removes it/);
+    expect(await releaseLock(session, { by: 'ada', force: true, now: NOW })).toEqual({ released: true, holder: null, expired: false, forced: true });
+    expect(lockFile).toBeUndefined();
   });
 
   it('releases an expired lock without --force, and says when there was none', async () => {
