@@ -187,9 +187,9 @@ async function runSteps(s: DnsSession, phase: DnsPhase | 'rollback', steps: DnsS
     } else {
       result = await execute({ steps: asSteps, run: run1, journal, reporter });
     }
-    open.end(result.outcome, result.forwardMs + (result.reversalMs ?? 0));
+    await open.end(result.outcome, result.forwardMs + (result.reversalMs ?? 0));
   } finally {
-    open.abandon();
+    await open.abandon();
     await lock.release(run).catch(() => undefined);
     await reporter.finish();
   }

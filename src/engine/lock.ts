@@ -174,25 +174,32 @@ export interface KeepAliveOptions {
 
 /**
  * Renew the lease of run's lock every third of it, and beat its heartbeat, until the returned
- * function is called; both stop by themselves if this process dies.
+ * function is called; both stop by themselves if this process dies. Stopping resolves once a
+ * beat or renewal still on its way has landed: the run then releases the lock and closes its
+ * connections with nothing of its own still writing into either.
  */
-export function keepLeaseAlive(lock: ReleaseLock, run: string, leaseMs: number, opts: KeepAliveOptions = {}): () => void {
-  const lease = setInterval(() => void lock.renew(run).catch(() => undefined), Math.max(10_000, leaseMs / 3));
+export function keepLeaseAlive(lock: ReleaseLock, run: string, leaseMs: number, opts: KeepAliveOptions = {}): () => Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  const track = (p: Promise<void>): Promise<void> => {
+    const settled = p.catch(() => undefined);
+    inFlight.add(settled);
+    void settled.finally(() => inFlight.delete(settled));
+    return settled;
+  };
+  const lease = setInterval(() => void track(lock.renew(run)), Math.max(10_000, leaseMs / 3));
   // A slow host must not pile up beats: skip one while the last is still on its way.
   let beating = false;
   const heart = setInterval(() => {
     if (beating) return;
     beating = true;
-    void lock
-      .beat(run)
-      .catch(() => undefined)
-      .finally(() => (beating = false));
+    void track(lock.beat(run)).finally(() => (beating = false));
   }, opts.heartbeatMs ?? HEARTBEAT_MS);
   lease.unref();
   heart.unref();
-  return () => {
+  return async () => {
     clearInterval(lease);
     clearInterval(heart);
+    await Promise.all(inFlight);
   };
 }
 

@@ -23,10 +23,10 @@ export interface OpenRunOptions {
 export interface OpenRun {
   id: string;
   journal: Journal;
-  /** Journal how the run ended and stop renewing the lease. */
-  end(outcome: Outcome, ms: number): void;
+  /** Journal how the run ended and stop renewing the lease (resolves once no beat is still on its way). */
+  end(outcome: Outcome, ms: number): Promise<void>;
   /** Stop renewing the lease without an end (the run failed before it could say how it ended). */
-  abandon(): void;
+  abandon(): Promise<void>;
 }
 
 export function openRun(configDir: string, opts: OpenRunOptions): OpenRun {
@@ -35,13 +35,14 @@ export function openRun(configDir: string, opts: OpenRunOptions): OpenRun {
   if (opts.resumed) journal.append({ event: 'note', message: opts.resumed });
   else journal.append({ event: 'run-begin', ...opts.begin });
   for (const message of opts.notes ?? []) journal.append({ event: 'note', message });
-  const stop = opts.lease ? keepLeaseAlive(opts.lease.lock, id, opts.lease.leaseMs) : () => undefined;
+  const stop = opts.lease ? keepLeaseAlive(opts.lease.lock, id, opts.lease.leaseMs) : async () => undefined;
   return {
     id,
     journal,
-    end: (outcome, ms) => {
-      stop();
+    end: async (outcome, ms) => {
+      const stopped = stop();
       journal.append({ event: 'run-end', outcome, ms });
+      await stopped;
     },
     abandon: stop,
   };

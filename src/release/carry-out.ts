@@ -105,12 +105,12 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
       ...(opts.resume ? { alreadyDone: opts.resume.alreadyDone } : {}),
       ...(opts.hold ? { holdAfter: lastStepOfFirstCluster(plan) } : {}),
     });
-    open.end(result.outcome, result.forwardMs + (result.reversalMs ?? 0));
+    await open.end(result.outcome, result.forwardMs + (result.reversalMs ?? 0));
     await markBad(session, plan, result, opts.markBadOnSuccess);
     await opts.reporter.finish();
     return { ...result, kind: plan.kind ?? 'push', run, journal: journal.file, tag: plan.release.tag, commit: plan.release.commit, release: plan.release.dir };
   } finally {
-    open.abandon();
+    await open.abandon();
   }
 }
 

@@ -177,14 +177,14 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
         reverseError = fwd.reversalError;
       }
     } finally {
-      open.abandon();
+      await open.abandon();
     }
     if (reverseError) problems.push(`reverse failed: ${reverseError.message}`);
     const leftOver = describeDrift(opts.baseline, (await look()).observed);
     problems.push(...leftOver.map((d) => `after reverse: ${d}`));
     const needsAttention = Boolean(reverseError) || leftOver.length > 0;
     const passed = problems.length === 0;
-    open.end(passed ? 'succeeded' : needsAttention ? 'needs-attention' : 'reversed', fwd.forwardMs + reverseMs);
+    await open.end(passed ? 'succeeded' : needsAttention ? 'needs-attention' : 'reversed', fwd.forwardMs + reverseMs);
     await opts.reporter.finish();
 
     const rehearsal: Rehearsal = {

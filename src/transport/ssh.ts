@@ -54,6 +54,9 @@ interface Connection {
   sftp?: Promise<SFTPWrapper>;
 }
 
+const CLOSED_BY_BATON = 'closed by baton';
+const CLOSE_GRACE_MS = 2_000;
+
 /** Mark a connection gone (the first reason wins) and tell whoever was waiting on it. */
 function lost(c: Connection, why: string): void {
   if (!c.alive) return;
@@ -149,9 +152,15 @@ export class SshTransport implements Transport {
     this.live = undefined;
     const c = await pending?.catch(() => undefined);
     if (!c?.alive) return;
-    lost(c, 'closed by baton');
+    lost(c, CLOSED_BY_BATON);
     await new Promise<void>((resolve) => {
-      c.client.once('close', () => resolve());
+      // A peer that never answers the disconnect must not hold the process open: cut it after a moment.
+      const cut = setTimeout(() => c.client.destroy(), CLOSE_GRACE_MS);
+      cut.unref();
+      c.client.once('close', () => {
+        clearTimeout(cut);
+        resolve();
+      });
       c.client.end();
     });
   }
@@ -167,7 +176,9 @@ export class SshTransport implements Transport {
     } catch (err) {
       // ssh2 may report "Not connected" before the client's own close event arrives.
       if (err instanceof Error && err.message === 'Not connected') lost(c, 'not connected');
-      if (c.alive || err instanceof BatonError) throw err;
+      // A connection baton closed itself (the session ended) is not reopened for whatever was still
+      // on its way: that connection would belong to nobody, and keep the process from exiting.
+      if (c.alive || err instanceof BatonError || c.lostBecause === CLOSED_BY_BATON) throw err;
       return use(await this.connect());
     }
   }

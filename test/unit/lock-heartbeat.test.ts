@@ -68,6 +68,21 @@ describe('release lock heartbeat', () => {
     expect(beats()).toBe(6);
   });
 
+  it('stopping waits for a beat still on its way, so the lock is released and the connection closed after it', async () => {
+    vi.useFakeTimers();
+    const transports = new RecordingTransports({ responses: [{ match: /heartbeat\.next/, answer: () => new Promise((r) => setTimeout(() => r({}), 5_000)) }] });
+    const stop = keepLeaseAlive(new ReleaseLock(transports.get('lb'), '/l', 600_000), 'r-1', 600_000, { heartbeatMs: 3_000 });
+    await vi.advanceTimersByTimeAsync(3_500); // a beat left at 3 s; it lands at 8 s
+    let stopped = false;
+    const stopping = stop().then(() => (stopped = true));
+    await vi.advanceTimersByTimeAsync(4_000);
+    expect(stopped).toBe(false);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await stopping;
+    expect(stopped).toBe(true);
+    expect(transports.runsOn('lb')).toHaveLength(1);
+  });
+
   it('skips a beat while the last one is still on its way', async () => {
     vi.useFakeTimers();
     const transports = new RecordingTransports({ responses: [{ match: /heartbeat\.next/, answer: () => new Promise((r) => setTimeout(() => r({}), 7_000)) }] });
