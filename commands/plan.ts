@@ -7,6 +7,8 @@ import { openSession } from '../src/engine/session.js';
 import { UserError } from '../src/errors.js';
 import type { Plan } from '../src/model/plan.js';
 import { planFileText, readPlanFile, writePlanFile } from '../src/release/approve.js';
+import { checkPlan } from '../src/release/rederive.js';
+import { verifyPlanHash } from '../src/release/requirements.js';
 import { planPush } from '../src/release/push.js';
 import { planMarkdown } from '../src/render/plan-markdown.js';
 import { planText } from '../src/render/plan.js';
@@ -36,7 +38,7 @@ export default class PlanCommand extends BatonCommand {
     }
     // Rendering a plan file needs baton.yml only to say what apply will require of it.
     const config = args.tag || existsSync(flags.config) ? await loadConfig(flags.config) : undefined;
-    const plan = flags.from ? readPlanFile(flags.from) : await this.makePlan(config as Config, args.tag as string, flags.first as 'a' | 'b' | undefined);
+    const plan = flags.from ? checkedPlanFile(flags.from, config) : await this.makePlan(config as Config, args.tag as string, flags.first as 'a' | 'b' | undefined);
     if (flags.output) writePlanFile(flags.output, plan);
     if (this.jsonEnabled()) return plan;
     if (flags.format === 'json') this.log(planFileText(plan).trimEnd());
@@ -54,4 +56,12 @@ export default class PlanCommand extends BatonCommand {
       await session.close();
     }
   }
+}
+
+/** A plan file to render: unaltered, and when there is a baton.yml, the plan it makes; never a forged plan shown as if it were fine. */
+function checkedPlanFile(file: string, config: Config | undefined): Plan {
+  const plan = readPlanFile(file);
+  if (config) checkPlan(plan, config);
+  else verifyPlanHash(plan);
+  return plan;
 }

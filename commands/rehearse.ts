@@ -5,6 +5,7 @@ import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { OperationFailedError } from '../src/errors.js';
 import { readPlanFile, writePlanFile } from '../src/release/approve.js';
+import { checkPlan } from '../src/release/rederive.js';
 import { idleSideSteps, rehearseAgainst, rehearseOnIdleSide } from '../src/release/rehearse.js';
 
 export default class Rehearse extends BatonCommand {
@@ -18,7 +19,9 @@ export default class Rehearse extends BatonCommand {
   async run() {
     const { args, flags } = await this.parse(Rehearse);
     const plan = readPlanFile(args.plan);
-    const session = openSession(await loadConfig(flags.against ?? flags.config));
+    const production = await loadConfig(flags.config);
+    checkPlan(plan, production);
+    const session = openSession(flags.against ? await loadConfig(flags.against) : production);
     try {
       const shown = flags.against ? plan : { ...plan, forward: idleSideSteps(plan).forward };
       const opts = { reporter: await reporterFor(shown, this.jsonEnabled()) };

@@ -3,9 +3,10 @@
 // the same plan; read back with every step checked against its kind's shape.
 import { readFileSync } from 'node:fs';
 import { writeFileDurably } from '../engine/durable-file.js';
-import { UserError } from '../errors.js';
+import { PlanRefusedError, UserError } from '../errors.js';
 import { stepProblems } from '../steps/registry.js';
 import { PLAN_FORMAT, type Plan } from './plan.js';
+import { isReleaseDirName, NOT_A_RELEASE } from './release.js';
 
 // Top-level keys in the order they are written: the hashed content, its hash, then the review records.
 const KEY_ORDER = ['format', 'kind', 'app', 'release', 'createdAt', 'createdBy', 'observed', 'observedDigest', 'forward', 'hash', 'approvals', 'rehearsals'] as const;
@@ -29,7 +30,15 @@ export function planProblems(data: unknown): string[] {
   const problems: string[] = [];
   if (typeof p.hash !== 'string') problems.push('no hash');
   if (!p.release || typeof p.release.tag !== 'string' || typeof p.release.commit !== 'string' || typeof p.release.dir !== 'string') problems.push('no release');
+  else if (!isReleaseDirName(p.release.dir)) problems.push(`release directory ${JSON.stringify(p.release.dir)} ${NOT_A_RELEASE}`);
   if (!Array.isArray(p.observed?.hosts)) problems.push('no observed state');
+  else {
+    for (const h of p.observed.hosts as unknown[]) {
+      const o = h as { host?: unknown; release?: unknown } | null;
+      if (!o || typeof o.host !== 'string') problems.push('an observed host without a name');
+      else if (o.release !== null && !isReleaseDirName(o.release)) problems.push(`observed host ${JSON.stringify(o.host)} runs ${JSON.stringify(o.release)}, which ${NOT_A_RELEASE}`);
+    }
+  }
   if (p.kind !== undefined && p.kind !== 'push' && p.kind !== 'rollback') problems.push(`unknown plan kind ${JSON.stringify(p.kind)}`);
   if (!Array.isArray(p.forward)) return [...problems, 'no forward steps'];
   return [...problems, ...p.forward.flatMap((s, i) => stepProblems(s, `forward[${i}] ${typeof s?.id === 'string' ? s.id : ''}`.trim()))];
@@ -58,6 +67,9 @@ export function readPlanFile(file: string): Plan {
     const kinds = [...new Set(newer.map((m) => /unknown step kind "([^"]*)"/.exec(m)?.[1] ?? '?'))];
     throw new UserError(`${file} has steps this baton cannot carry out (${kinds.join(', ')}): it was made by a newer baton`, 'apply it with the baton that made it, or make a new plan with this one');
   }
+  // A plan whose values would reach a host as paths it must not (`..`, `/`) is not incomplete: it is refused.
+  const hostile = problems.filter((m) => m.includes(NOT_A_RELEASE));
+  if (hostile.length) throw new PlanRefusedError(`${file} is refused: ${hostile.slice(0, 5).join('; ')}${hostile.length > 5 ? `; and ${hostile.length - 5} more` : ''}`, 'make a new plan with `baton plan TAG -o FILE`', hostile);
   if (problems[0]?.includes('this baton reads')) throw new UserError(`${file} is not a baton plan (${problems[0]})`, 'write one with `baton plan TAG -o FILE`');
   throw new UserError(`${file} is not a complete baton plan: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}`, 'make a new plan with `baton plan TAG -o FILE`');
 }

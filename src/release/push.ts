@@ -10,13 +10,14 @@ import { describeDrift, observe, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import type { Plan } from '../model/plan.js';
-import { releaseFor } from '../model/release.js';
+import { checkTagName, releaseFor } from '../model/release.js';
 import { stepKind } from '../steps/registry.js';
 import { resolveTag } from '../vcs/git.js';
 import { exportPlannedRelease } from './planned-artifact.js';
 import { actor } from './actor.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
-import { checkRequirements, verifyPlanHash } from './requirements.js';
+import { checkPlan } from './rederive.js';
+import { checkRequirements } from './requirements.js';
 
 export { actor };
 export type { ApplyResult };
@@ -31,6 +32,7 @@ export interface PlanOptions {
 /** Resolve the tag and observe production (both read-only, at once), then build the plan. */
 export async function planPush(session: Session, tag: string, opts: PlanOptions = {}): Promise<{ plan: Plan; observation: Observation }> {
   const { config } = session;
+  checkTagName(tag); // before any host is asked anything: a bad tag must not wait on a slow one
   const [resolved, observation] = await Promise.all([
     resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags }),
     observe(config, session.balancer, session.transports, session.addressOf),
@@ -68,7 +70,7 @@ export interface ApplyOptions {
 /** Carry out exactly this plan; refuses (exit 3) an altered plan or one whose live state drifted. */
 export async function applyPlan(session: Session, plan: Plan, opts: ApplyOptions): Promise<ApplyResult> {
   const { config } = session;
-  verifyPlanHash(plan);
+  checkPlan(plan, config);
   const notes = [...checkRequirements(plan, config.require, { by: opts.by ?? actor(), override: opts.overrideRequirements }), ...(opts.notes ?? [])];
   const work = mkdtempSync(join(tmpdir(), 'baton-'));
   const artifact = join(work, `${plan.release.dir}.tar.gz`);

@@ -12,6 +12,7 @@ import type { Step } from '../model/plan.js';
 import { stepKind } from '../steps/registry.js';
 import { exportPlannedRelease } from './planned-artifact.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
+import { checkPlan } from './rederive.js';
 import { runEntriesNewestFirst, type RunRecord } from './last-run.js';
 
 /** The run resume would continue: the one named, else the newest that is interrupted or held. */
@@ -52,6 +53,8 @@ export function remainingSteps(r: RunRecord): { alreadyDone: Step[]; remaining: 
 
 export async function resumeRun(session: Session, r: RunRecord, reporter: Reporter): Promise<ApplyResult & { wasReversing: boolean }> {
   const { config } = session;
+  // The journal's copy of the plan is a file on disk like any other: it runs only if baton.yml makes it.
+  checkPlan(r.plan, config);
   const { alreadyDone, remaining, reversal } = remainingSteps(r);
   const work = mkdtempSync(join(tmpdir(), 'baton-'));
   try {

@@ -1,11 +1,18 @@
 // Pure builders of the commands a push runs on app hosts: argv arrays only. Values (paths,
 // release names) travel as positional parameters of fixed scripts, never spliced into them.
 import { posix } from 'node:path';
+import { BugError } from '../errors.js';
+import { isReleaseDirName } from '../model/release.js';
 
 export interface AppPaths {
   root: string;
   releases: string;
   current: string;
+}
+
+// Plans are checked when read; this is the last line before a directory is built, linked or removed on a host.
+function releaseDirOnly(dir: string): void {
+  if (!isReleaseDirName(dir)) throw new BugError(`refusing to touch ${JSON.stringify(dir)} on a host: not a release directory name`);
 }
 
 export function appPaths(root: string): AppPaths {
@@ -18,6 +25,7 @@ export function appPaths(root: string): AppPaths {
  * releases/<dir> (atomically: a half-unpacked release never has the final name), then build it.
  */
 export function stageRelease(paths: AppPaths, dir: string, opts: { build?: string; keep: number; alwaysKeep: readonly string[] }): string[] {
+  releaseDirOnly(dir);
   const script = [
     'set -e',
     'root=$1; dir=$2; build=$3; keep=$4; shift 4',
@@ -38,6 +46,7 @@ export function stageRelease(paths: AppPaths, dir: string, opts: { build?: strin
 
 /** Point `current` at a release without a moment where it is missing (a new link renamed over the old one), then run the restart command from baton.yml (the operator's own shell) in the app's root. */
 export function switchAndRestart(paths: AppPaths, dir: string, restart: string): string[] {
+  releaseDirOnly(dir);
   const script = 'set -e; [ -d "$1/releases/$2" ] || { echo "release $2 is not on this host" >&2; exit 3; }; ln -sfn "releases/$2" "$1/current.next"; mv -T "$1/current.next" "$1/current"; cd "$1"; sh -c "$3"';
   return ['sh', '-c', script, 'sh', paths.root, dir, restart];
 }
@@ -49,6 +58,7 @@ export function readCurrent(paths: AppPaths): string[] {
 
 /** Remove a staged release unless `current` points at it. */
 export function removeRelease(paths: AppPaths, dir: string): string[] {
+  releaseDirOnly(dir);
   const script = 'cur=$(basename "$(readlink "$1/current" 2>/dev/null)" 2>/dev/null); [ "$cur" = "$2" ] || rm -rf -- "$1/releases/$2"';
   return ['sh', '-c', script, 'sh', paths.root, dir];
 }

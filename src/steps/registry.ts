@@ -1,6 +1,7 @@
 // The one registry of step kinds. Everything that needs to know what a kind means asks here.
 import { BugError } from '../errors.js';
 import { STEP_KINDS, type Step, type StepKind } from '../model/plan.js';
+import { isReleaseDirName, NOT_A_RELEASE } from '../model/release.js';
 import { activateKind } from './activate.js';
 import { DNS_STEP_KINDS } from '../dns/kinds.js';
 import type { StepKindSpec, StepTraits } from './kind.js';
@@ -51,13 +52,18 @@ export function stepProblems(step: Step, where = step.id ?? '?'): string[] {
   if (!isStepKind(s.kind)) problems.push(`${where}: unknown step kind ${JSON.stringify(s.kind)} (made by a newer baton?)`);
   else for (const field of stepKind(s.kind).requires) {
     const v = s[field];
-    const ok = field === 'cluster' ? v === 'a' || v === 'b' : field === 'releases' ? isStringRecord(v) : Array.isArray(v) && v.every((x) => typeof x === 'string');
-    if (!ok) problems.push(`${where}: a ${s.kind} step needs ${field}`);
+    const ok = field === 'cluster' ? v === 'a' || v === 'b' : field === 'releases' ? isReleaseMap(v) : Array.isArray(v) && v.every((x) => typeof x === 'string');
+    if (!ok) problems.push(field === 'releases' && isRecord(v) ? `${where}: a ${s.kind} step names a release that ${NOT_A_RELEASE}` : `${where}: a ${s.kind} step needs ${field}`);
   }
   if (!Array.isArray(s.undo)) return [...problems, `${where}: no undo list`];
   return [...problems, ...(s.undo as Step[]).flatMap((u, i) => stepProblems(u, `${where}.undo[${i}]`))];
 }
 
-function isStringRecord(v: unknown): boolean {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+function isRecord(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+// A plan names directories that are removed and linked on hosts: each must be a release name, never a path.
+function isReleaseMap(v: unknown): boolean {
+  return isRecord(v) && Object.values(v as object).every(isReleaseDirName);
 }

@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
 import { readJournal } from '../../src/engine/journal.js';
-import type { Plan } from '../../src/model/plan.js';
+import { type Plan, planHash } from '../../src/model/plan.js';
 import { currentReleases, onHost } from './helpers/lab.js';
 
 const USER = 'review-test';
@@ -59,6 +59,33 @@ describe('apply refuses what it must not run', () => {
     const r = await baton(['apply', file, '-c', config]);
     expect(r.exitCode).toBe(3);
     expect(r.stderr).toMatch(/altered after it was made/);
+    expect({ releases: await currentReleases(), pool: await poolStates() }).toEqual(before);
+  });
+
+  it('refuses a forged plan (a host not in baton.yml, `..` releases, hash recomputed, made-up approvals) with exit 3, touching no host', async () => {
+    const file = join(dir, 'forged.json');
+    const plan = await makePlan(file);
+    plan.observed.hosts.push({ ...plan.observed.hosts[0]!, host: 'attacker.example.net', member: 'web9a' });
+    for (const s of plan.forward) {
+      if (s.kind === 'stage') s.hosts = [...(s.hosts ?? []), 'attacker.example.net'];
+      for (const u of s.undo) if (u.releases) for (const h of Object.keys(u.releases)) u.releases[h] = '../../../etc';
+    }
+    const { hash: _, approvals: __, ...rest } = plan;
+    const forged = { ...rest, hash: planHash(rest), approvals: ['Alice', 'Bob'].map((by) => ({ by, at: new Date().toISOString(), hash: planHash(rest) })) };
+    writeFileSync(file, JSON.stringify(forged, null, 2));
+    const before = { releases: await currentReleases(), pool: await poolStates() };
+    const shown = await baton(['plan', '--from', file, '-c', config]);
+    expect(shown.exitCode, shown.stderr).toBe(3);
+    const r = await baton(['apply', file, '-c', config]);
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/not a release directory name/);
+    // The `..` undo fixed, the extra host alone is what gives the forgery away.
+    for (const s of forged.forward) for (const u of s.undo) if (u.releases) for (const h of Object.keys(u.releases)) u.releases[h] = plan.observed.hosts.find((o) => o.host === h)?.release ?? 'v1';
+    const again = { ...forged, hash: planHash({ ...forged, hash: undefined } as unknown as Omit<Plan, 'hash'>) };
+    writeFileSync(file, JSON.stringify(again, null, 2));
+    const r2 = await baton(['apply', file, '-c', config]);
+    expect(r2.exitCode, r2.stderr).toBe(3);
+    expect(r2.stderr).toMatch(/host "attacker\.example\.net" is not in baton\.yml/);
     expect({ releases: await currentReleases(), pool: await poolStates() }).toEqual(before);
   });
 

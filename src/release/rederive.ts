@@ -1,0 +1,117 @@
+// A plan file is evidence of what a reviewer saw, not instructions: before apply, resume or a
+// rehearsal runs one, baton makes the same plan again from baton.yml, the plan's tag and commit
+// and the state it was made from, and refuses any difference. A hash anyone can recompute proves
+// nothing about where the steps came from; this does.
+import { buildBlueGreenPlan } from '../../plans/blue-green.js';
+import { allHosts, type ClusterId, type Config } from '../config/config.js';
+import { BatonError, PlanRefusedError } from '../errors.js';
+import type { Plan, Step } from '../model/plan.js';
+import { releaseFor } from '../model/release.js';
+import { verifyPlanHash } from './requirements.js';
+
+const HINT = 'make a new plan with `baton plan TAG` from this baton.yml; if baton.yml changed since the plan was reviewed, that is the difference';
+
+/** Refuses (exit 3) a plan altered since it was made, or one baton.yml would not make: what apply, resume and rehearse check first. */
+export function checkPlan(plan: Plan, config: Config): void {
+  verifyPlanHash(plan);
+  rederivePlan(plan, config);
+}
+
+/** Refuses (exit 3) a plan that is not exactly the plan baton.yml makes from its tag, commit and observed state. */
+export function rederivePlan(plan: Plan, config: Config): void {
+  const foreign = outsideConfig(plan, config);
+  if (foreign.length) refuse('the plan names what baton.yml does not', foreign);
+  // baton rollback reads the hosts and makes its plan at run time; a rollback's plan is only ever
+  // resumed from the journal, and all of it is then checked against baton.yml above.
+  if (plan.kind === 'rollback') return;
+
+  let release;
+  try {
+    release = releaseFor(plan.release.tag, plan.release.commit);
+  } catch (err) {
+    return refuse('the plan\'s release cannot be made from its tag and commit', [(err as Error).message]);
+  }
+  if (release.dir !== plan.release.dir) refuse('the plan\'s release directory is not the one its tag and commit make', [`plan: ${show(plan.release.dir)}, baton: ${show(release.dir)}`]);
+
+  const candidates: Plan[] = [];
+  for (const first of ['a', 'b'] as ClusterId[]) {
+    for (const hold of [false, true]) {
+      try {
+        candidates.push(buildBlueGreenPlan({ config, observed: plan.observed, release, createdBy: plan.createdBy, first, hold, now: new Date(plan.createdAt) }));
+      } catch (err) {
+        if (!(err instanceof BatonError)) throw err;
+        return refuse('baton.yml makes no plan from the state this plan was made from', [err.message]);
+      }
+    }
+  }
+  if (candidates.some((c) => c.hash === plan.hash)) return;
+  const firstDrained = plan.forward.find((s) => s.kind === 'drain')?.cluster ?? 'a';
+  const closest = candidates
+    .filter((c) => c.forward.find((s) => s.kind === 'drain')?.cluster === firstDrained)
+    .sort((x, y) => stepDifferences(plan.forward, x.forward).length - stepDifferences(plan.forward, y.forward).length)[0] as Plan;
+  const differences = stepDifferences(plan.forward, closest.forward);
+  if (plan.app !== closest.app) differences.unshift(`app: plan ${show(plan.app)}, baton.yml ${show(closest.app)}`);
+  if (!differences.length) differences.push('its recorded header (app, release, author, time or observed state) does not give its steps');
+  refuse('the plan is not the plan baton.yml makes from its tag, commit and observed state', differences);
+}
+
+/** Hosts, members and the balancer a plan names that baton.yml does not, or configured hosts it leaves out. */
+export function outsideConfig(plan: Plan, config: Config): string[] {
+  const configured = new Map(allHosts(config).map((h) => [h.host, h.cluster]));
+  const out: string[] = [];
+  const b = plan.observed.balancer;
+  const cb = config.balancer;
+  if (b.driver !== cb.driver || b.host !== cb.host || b.backend !== cb.backend) {
+    out.push(`balancer: plan ${show(`${b.driver} ${b.backend} on ${b.host}`)}, baton.yml ${show(`${cb.driver} ${cb.backend} on ${cb.host}`)}`);
+  }
+  const observedHosts = new Set(plan.observed.hosts.map((h) => h.host));
+  const members = new Set(plan.observed.hosts.map((h) => h.member));
+  for (const h of plan.observed.hosts) {
+    const cluster = configured.get(h.host);
+    if (cluster === undefined) out.push(`host ${show(h.host)} is not in baton.yml`);
+    else if (cluster !== h.cluster) out.push(`host ${show(h.host)} is in cluster ${cluster} in baton.yml, ${show(h.cluster)} in the plan`);
+  }
+  for (const host of configured.keys()) if (!observedHosts.has(host)) out.push(`host ${show(host)} of baton.yml is not in the plan`);
+  const walk = (s: Step, where: string) => {
+    for (const host of [...(s.hosts ?? []), ...Object.keys(s.releases ?? {})]) {
+      if (!configured.has(host)) out.push(`${where}: host ${show(host)} is not in baton.yml`);
+    }
+    for (const m of [...(s.members ?? []), ...(s.readyMembers ?? [])]) if (!members.has(m)) out.push(`${where}: member ${show(m)} is not a member of baton.yml's hosts`);
+    s.undo.forEach((u) => walk(u, `${where} (undo ${u.id})`));
+  };
+  plan.forward.forEach((s) => walk(s, `step ${s.id}`));
+  return [...new Set(out)];
+}
+
+/** Step by step (by id), what the plan has that baton would not make, and the reverse. */
+export function stepDifferences(planned: readonly Step[], made: readonly Step[]): string[] {
+  const out: string[] = [];
+  const madeBy = new Map(made.map((s) => [s.id, s]));
+  const plannedIds = new Set(planned.map((s) => s.id));
+  for (const s of planned) {
+    const m = madeBy.get(s.id);
+    if (!m) {
+      out.push(`step ${show(s.id)} (${s.kind}) is in the plan; baton.yml makes no such step`);
+      continue;
+    }
+    for (const field of new Set([...Object.keys(s), ...Object.keys(m)]) as Set<keyof Step>) {
+      if (JSON.stringify(s[field]) !== JSON.stringify(m[field])) {
+        out.push(field === 'undo' ? `step ${s.id}: its undo steps differ` : `step ${s.id}: ${field} is ${show(s[field])} in the plan, ${show(m[field])} from baton.yml`);
+      }
+    }
+  }
+  for (const m of made) if (!plannedIds.has(m.id)) out.push(`step ${m.id} (${m.kind}) that baton.yml makes is missing from the plan`);
+  if (!out.length && planned.map((s) => s.id).join() !== made.map((s) => s.id).join()) out.push('the steps are in another order than baton.yml makes them');
+  return out;
+}
+
+function refuse(what: string, details: string[]): never {
+  const shown = details.slice(0, 12);
+  throw new PlanRefusedError(`${what}:\n  ${shown.join('\n  ')}${details.length > shown.length ? `\n  …and ${details.length - shown.length} more` : ''}`, HINT, details);
+}
+
+/** A value from a plan file, quoted and cut short: JSON escapes whatever control characters it holds. */
+function show(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 80 ? `${s.slice(0, 77)}…` : s;
+}
