@@ -63,7 +63,7 @@ describe('release lock heartbeat', () => {
     expect(beats()).toBe(3);
     await vi.advanceTimersByTimeAsync(11_000); // 20.5 s: the first renewal (lease/3) read the lock
     expect(transports.runsOn('lb').filter((a) => a[2]?.includes('date -u +%s')).length).toBe(1);
-    stop();
+    await stop();
     await vi.advanceTimersByTimeAsync(30_000);
     expect(beats()).toBe(6);
   });
@@ -89,7 +89,7 @@ describe('release lock heartbeat', () => {
     const stop = keepLeaseAlive(new ReleaseLock(transports.get('lb'), '/l', 600_000), 'r-1', 600_000, { heartbeatMs: 3_000 });
     await vi.advanceTimersByTimeAsync(12_500); // beats at 3 s (answers at 10 s) and 12 s; 6 s and 9 s skipped
     expect(transports.runsOn('lb')).toHaveLength(2);
-    stop();
+    void stop();
   });
 });
 
