@@ -4,9 +4,10 @@
 // Every failure of the jump must be one error naming both hosts, never an escaped 'error' event.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import ssh2 from 'ssh2';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TransportError } from '../../src/transport/errors.js';
 import { HostKeyError } from '../../src/transport/known-hosts.js';
@@ -20,7 +21,11 @@ const dir = mkdtempSync(join(tmpdir(), 'baton-ssh-jump-'));
 const home = join(dir, 'home');
 const identity = join(dir, 'id_ed25519');
 const servers: ChildProcess[] = [];
-const ports = { bastion: 0, noForwarding: 0, target: 0, dead: 0 };
+const ports = { bastion: 0, noForwarding: 0, target: 0, dead: 0, tarpit: 0, silent: 0 };
+// In-process servers: a tarpit behind the bastion (TCP accepted, no SSH), and a bastion that never answers a forward.
+const quiet: Server[] = [];
+const held: Socket[] = [];
+const silentKey = ssh2.utils.generateKeyPairSync('ed25519');
 let bastionKey = '';
 let targetKey = '';
 
@@ -94,6 +99,15 @@ beforeAll(async () => {
     2,
   );
   await sshd('target', ['ListenAddress 127.0.0.2', `Port ${ports.target}`, ...common('target')], 1);
+  ports.tarpit = await listen('127.0.0.2', createServer((s) => void held.push(s.on('error', () => undefined))));
+  ports.silent = await listen(
+    '127.0.0.1',
+    new ssh2.Server({ hostKeys: [silentKey.private] }, (conn) => {
+      conn.on('error', () => undefined);
+      conn.on('authentication', (ctx) => ctx.accept());
+      conn.on('tcpip', () => undefined); // neither accepted nor rejected
+    }),
+  );
   writeFileSync(
     join(dir, 'ssh_config'),
     `Host bastion
@@ -107,9 +121,16 @@ Host closed-bastion
 Host dead-bastion
   HostName 127.0.0.1
   Port ${ports.dead}
+Host silent-bastion
+  HostName 127.0.0.1
+  Port ${ports.silent}
 Host down
   Port ${ports.dead}
-Host web-* no-forwarding dead-jump down
+Host tarpit
+  Port ${ports.tarpit}
+Host behind-silent
+  ProxyJump silent-bastion
+Host web-* no-forwarding dead-jump down tarpit behind-silent
   HostName 127.0.0.2
   Port ${ports.target}
   User root
@@ -117,21 +138,30 @@ Host no-forwarding
   ProxyJump closed-bastion
 Host dead-jump
   ProxyJump dead-bastion
-Host web-* down
+Host web-* down tarpit
   ProxyJump bastion
 `,
   );
 }, 30_000);
 
-afterAll(() => {
+afterAll(async () => {
   for (const s of servers) s.kill('SIGTERM');
+  for (const s of held) s.destroy();
+  await Promise.all(quiet.map((s) => new Promise((r) => s.close(r))));
 });
+
+async function listen(host: string, server: Server): Promise<number> {
+  quiet.push(server);
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return (server.address() as AddressInfo).port;
+}
 
 /** Transports with only this test's files in play; known_hosts holds the keys asked for. */
 function transports(known: { bastion?: boolean; target?: boolean } = { bastion: true, target: true }, settings: Partial<SshSettings> = {}): SshTransports {
   const lines = [
     ...(known.bastion ? [`[127.0.0.1]:${ports.bastion} ${bastionKey}`, `[127.0.0.1]:${ports.noForwarding} ${bastionKey}`] : []),
-    ...(known.target ? [`[127.0.0.2]:${ports.target} ${targetKey}`] : []),
+    ...(known.bastion ? [`[127.0.0.1]:${ports.silent} ${silentKey.public}`] : []),
+    ...(known.target ? [`[127.0.0.2]:${ports.target} ${targetKey}`, `[127.0.0.2]:${ports.tarpit} ${targetKey}`] : []),
   ];
   const knownHosts = join(dir, `known_hosts_${Object.values(known).join('_')}`);
   writeFileSync(knownHosts, `${lines.join('\n')}\n`);
@@ -237,6 +267,26 @@ describe.skipIf(!canRun)('SshTransport through a bastion (real sshd on loopback)
     // The failed bastion is not pooled: the next use tries again.
     await expect(t.get('dead-jump').run(['true'])).rejects.toThrow(/through the bastion dead-bastion/);
     expect(t.bastionConnections).toBe(2);
+    await t.closeAll();
+  });
+
+  it('gives up on time when the bastion never answers the forward', async () => {
+    const t = transports();
+    const start = Date.now();
+    const err = await t.get('behind-silent').run(['true']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as Error).message).toBe(`cannot reach behind-silent through the bastion silent-bastion: the bastion opened no channel to 127.0.0.2:${ports.target} (no channel within 2 s)`);
+    expect(Date.now() - start).toBeLessThan(CONNECT_MS + 1500);
+    await t.closeAll();
+  });
+
+  it('gives up on time when the host behind the bastion accepts TCP and never speaks SSH', async () => {
+    const t = transports();
+    const start = Date.now();
+    const err = await t.get('tarpit').run(['true']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as Error).message).toMatch(new RegExp(`^cannot connect to tarpit \\(root@127\\.0\\.0\\.2:${ports.tarpit} through the bastion bastion\\): no SSH handshake within 2 s`));
+    expect(Date.now() - start).toBeLessThan(CONNECT_MS + 1500);
     await t.closeAll();
   });
 });
