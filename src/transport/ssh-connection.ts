@@ -140,10 +140,12 @@ export async function dial(host: string, target: SshTarget, settings: SshSetting
       lost(connection, err.message);
       client.destroy();
     });
-    client.on('end', () => lost(connection, 'closed by the host'));
+    // Through a bastion, the bastion's connection going is one way for this one to go: say so.
+    const via = through ? ` (through the bastion ${through.bastion})` : '';
+    client.on('end', () => lost(connection, `closed by the host${via}`));
     client.on('close', () => {
       fail(refused ?? new TransportError(host, `cannot connect to ${host} (${where}): the connection closed during the SSH handshake`, UNREACHABLE_HINT));
-      lost(connection, 'closed');
+      lost(connection, `closed${via}`);
     });
     client.connect(config);
   });

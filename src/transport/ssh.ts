@@ -38,8 +38,9 @@ export class SshTransport implements Transport {
     readonly host: string,
     private readonly target: () => Promise<SshTarget>,
     private readonly settings: SshSettings,
-    private readonly options: SshTransportOptions = {},
-    private readonly bastions: Bastions = new Bastions(settings, options),
+    private readonly options: SshTransportOptions,
+    /** The bastion connections of the whole pool (SshTransports closes them). */
+    private readonly bastions: Bastions,
   ) {
     this.channels = new Semaphore(options.maxChannels ?? DEFAULT_MAX_CHANNELS);
   }

@@ -289,4 +289,21 @@ describe.skipIf(!canRun)('SshTransport through a bastion (real sshd on loopback)
     expect(Date.now() - start).toBeLessThan(CONNECT_MS + 1500);
     await t.closeAll();
   });
+
+  it('fails a command in flight when the bastion drops, naming both, then dials the bastion again', async () => {
+    const t = transports();
+    const web = t.get('web-1');
+    await web.run(['true']);
+    const inFlight = web.run(['sleep', '5']).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 300));
+    // The bastion's per-connection processes are children of the sshd this file started.
+    const bastionPid = servers[0]!.pid!;
+    for (const pid of execFileSync('ps', ['-o', 'pid=', '--ppid', String(bastionPid)], { encoding: 'utf8' }).split(/\s+/).filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    const err = await inFlight;
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as Error).message).toMatch(/^lost the connection to web-1 while running `sleep 5`: closed.* \(through the bastion bastion\)$/);
+    expect((await web.run(['echo', 'back'])).stdout).toBe('back\n');
+    expect(t.bastionConnections).toBe(2);
+    await t.closeAll();
+  });
 });
