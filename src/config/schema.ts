@@ -52,6 +52,13 @@ export const Ssh = z.strictObject({
   concurrency: z.number().int().min(1).max(256).default(16).describe('hosts worked on at once'),
   keepalive: Duration.prefault('15s').describe('SSH keepalive interval'),
   connectTimeout: Duration.prefault('10s').describe('how long to wait for an SSH connection'),
+  proxy: z
+    .string()
+    .regex(/^(none|(ssh:\/\/)?([^@\s,/]+@)?(\[[^\]\s]+\]|[^@\s,:/[\]]+)(:\d{1,5})?)$/, {
+      message: 'expected one jump host as [user@]host[:port], or none (baton does not follow a chain of jump hosts)',
+    })
+    .optional()
+    .describe('bastion every host is reached through, [user@]host[:port] (wins over ssh_config ProxyJump, like ssh -J; none dials directly)'),
 });
 
 const BalancerCommon = {

@@ -1,27 +1,20 @@
 // The SSH transport (ssh2): one pooled connection per host, opened on first use and reused by
-// every run, upload and download; host keys checked against known_hosts before anything is sent.
+// every run, upload and download (ssh-connection.ts dials it, ssh-jump.ts through a bastion).
 // A new connection costs ~0.35 s here, so reuse is what keeps a push close to a shell script.
-import { readFile } from 'node:fs/promises';
-import ssh2, { type AnyAuthMethod, type ClientChannel, type ConnectConfig, type SFTPWrapper, type ServerHostKeyAlgorithm } from 'ssh2';
-
-// ssh2 is CommonJS: Node's ESM loader only sees its default export.
-const { Client, utils } = ssh2;
-type Client = InstanceType<typeof Client>;
+import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import { BatonError, ExternalCommandError, shortCommand } from '../errors.js';
 import { TransportError, tail } from './errors.js';
-import { KnownHosts, hostKeyError, type HostKeyError } from './known-hosts.js';
 import { quoteArgv } from './quote.js';
 import { Semaphore } from './semaphore.js';
 import { defaultSshEnv, loadSshConfig, resolveSshTarget, type SshEnv, type SshSettings, type SshTarget } from './ssh-config.js';
+import { CLOSED_BY_BATON, dial, hangUp, lost, onceLost, type Client, type Connection, type DialOptions } from './ssh-connection.js';
+import { Bastions } from './ssh-jump.js';
 import type { RunOptions, RunResult, Transport, Transports } from './types.js';
 import type SSHConfig from 'ssh-config';
 
-export interface SshTransportOptions {
+export interface SshTransportOptions extends DialOptions {
   /** Exec channels open at once on one connection; sshd's MaxSessions is 10 and SFTP takes one. */
   maxChannels?: number;
-  /** SSH agent socket; defaults to SSH_AUTH_SOCK. */
-  agentSocket?: string;
-  env?: SshEnv;
 }
 
 /** What a transport has done, for tests and benchmarks. */
@@ -32,53 +25,6 @@ export interface SshStats {
 }
 
 const DEFAULT_MAX_CHANNELS = 8;
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-const UNREACHABLE_HINT = 'check the host is up and reachable, and ssh.port / ssh_config for it';
-
-// ssh2 names the RSA host key algorithms by signature; known_hosts names the key type.
-const HOST_KEY_ALGORITHMS: Record<string, ServerHostKeyAlgorithm[]> = {
-  'ssh-ed25519': ['ssh-ed25519'],
-  'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
-  'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
-  'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
-  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
-};
-
-interface Connection {
-  client: Client;
-  alive: boolean;
-  /** Why a connection that was ready has gone (its first error, else how it closed). */
-  lostBecause?: string;
-  /** Told once when a ready connection goes, so commands in flight do not wait for a close that may never come. */
-  readonly onLost: Set<() => void>;
-  sftp?: Promise<SFTPWrapper>;
-}
-
-const CLOSED_BY_BATON = 'closed by baton';
-const CLOSE_GRACE_MS = 2_000;
-
-/** Mark a connection gone (the first reason wins) and tell whoever was waiting on it. */
-function lost(c: Connection, why: string): void {
-  if (!c.alive) return;
-  c.alive = false;
-  c.lostBecause = why;
-  const waiting = [...c.onLost];
-  c.onLost.clear();
-  for (const tell of waiting) tell();
-}
-
-/** Call `fn` once `c` has gone (soon, if it already has); the returned function cancels that. */
-function onceLost(c: Connection, fn: () => void): () => void {
-  // A turn later: ssh2 closes a dead connection's channels just after it, and their own close
-  // events (with any exit status) should win.
-  const later = (): void => void setImmediate(fn);
-  if (!c.alive) {
-    later();
-    return () => undefined;
-  }
-  c.onLost.add(later);
-  return () => void c.onLost.delete(later);
-}
 
 /** Runs commands on one host over a single lazily opened, shared SSH connection. */
 export class SshTransport implements Transport {
@@ -92,7 +38,9 @@ export class SshTransport implements Transport {
     readonly host: string,
     private readonly target: () => Promise<SshTarget>,
     private readonly settings: SshSettings,
-    private readonly options: SshTransportOptions = {},
+    private readonly options: SshTransportOptions,
+    /** The bastion connections of the whole pool (SshTransports closes them). */
+    private readonly bastions: Bastions,
   ) {
     this.channels = new Semaphore(options.maxChannels ?? DEFAULT_MAX_CHANNELS);
   }
@@ -151,18 +99,7 @@ export class SshTransport implements Transport {
     this.connection = undefined;
     this.live = undefined;
     const c = await pending?.catch(() => undefined);
-    if (!c?.alive) return;
-    lost(c, CLOSED_BY_BATON);
-    await new Promise<void>((resolve) => {
-      // A peer that never answers the disconnect must not hold the process open: cut it after a moment.
-      const cut = setTimeout(() => c.client.destroy(), CLOSE_GRACE_MS);
-      cut.unref();
-      c.client.once('close', () => {
-        clearTimeout(cut);
-        resolve();
-      });
-      c.client.end();
-    });
+    if (c) await hangUp(c);
   }
 
   /**
@@ -198,111 +135,12 @@ export class SshTransport implements Transport {
     return attempt;
   }
 
+  /** Dial the host, through its bastion when it has one (whose connection the pool shares). */
   private async open(): Promise<Connection> {
     const target = await this.target();
-    const knownHosts = await KnownHosts.load(target.knownHostsFiles);
-    let refused: HostKeyError | undefined;
-    const hostVerifier = (key: Buffer): boolean => {
-      const verdict = knownHosts.verify(target.knownHostNames, key);
-      if (verdict.status === 'ok') return true;
-      refused = hostKeyError(this.host, target, verdict, key, target.knownHostsFiles);
-      return false;
-    };
-    const client = new Client();
-    const connection: Connection = { client, alive: false, onLost: new Set() };
-    const config: ConnectConfig = {
-      host: target.hostName,
-      port: target.port,
-      username: target.user,
-      hostVerifier,
-      authHandler: await this.authMethods(target),
-      keepaliveInterval: this.settings.keepalive,
-      keepaliveCountMax: 3,
-      // Bounded, so a host that accepts TCP and never speaks SSH fails instead of hanging a run.
-      readyTimeout: this.settings.connectTimeout > 0 ? this.settings.connectTimeout : DEFAULT_CONNECT_TIMEOUT_MS,
-    };
-    // Ask for a key type we hold a record of, so a host with several keys is not called "changed".
-    const algorithms = knownHosts.keyTypesFor(target.knownHostNames).flatMap((t) => HOST_KEY_ALGORITHMS[t] ?? []);
-    if (algorithms.length > 0) config.algorithms = { serverHostKey: algorithms };
-
     this.counts.connections++;
-    const where = `${target.user}@${target.hostName}:${target.port}`;
-    await new Promise<void>((resolve, reject) => {
-      let reached = false;
-      let settled = false;
-      const fail = (err: BatonError): void => {
-        if (settled) return;
-        settled = true;
-        reject(err);
-        client.destroy(); // an auth failure leaves the socket open, and it would keep the process alive
-      };
-      client.once('connect', () => (reached = true));
-      client.once('ready', () => {
-        settled = true;
-        connection.alive = true;
-        resolve();
-      });
-      // ssh2 can raise several errors for one failure (a handshake timeout, then "connection lost
-      // before handshake" as it drops the socket), and more at any time later: an 'error' without
-      // a listener crashes the process, so this one listens for the client's whole life.
-      client.on('error', (err: Error & { level?: string }) => {
-        if (!settled) return fail(refused ?? this.connectError(err, where, reached, config));
-        lost(connection, err.message);
-        client.destroy();
-      });
-      client.on('end', () => lost(connection, 'closed by the host'));
-      client.on('close', () => {
-        fail(refused ?? new TransportError(this.host, `cannot connect to ${this.host} (${where}): the connection closed during the SSH handshake`, UNREACHABLE_HINT));
-        lost(connection, 'closed');
-      });
-      client.connect(config);
-    });
-    return connection;
-  }
-
-  /** Why a connection attempt failed, in words that name the host and what to check. */
-  private connectError(err: Error & { level?: string }, where: string, reached: boolean, config: ConnectConfig): TransportError {
-    const prefix = `cannot connect to ${this.host} (${where})`;
-    if (err.level === 'client-authentication') {
-      return new TransportError(this.host, `${prefix}: authentication failed (tried ${describeAuth(config.authHandler)})`, 'check ssh.user and ssh.identity in baton.yml (or the agent) against the host');
-    }
-    const seconds = `${(config.readyTimeout ?? 0) / 1000} s`;
-    if (err.level === 'client-timeout') {
-      return reached
-        ? new TransportError(this.host, `${prefix}: no SSH handshake within ${seconds} (the port accepts connections but no SSH server answers)`, UNREACHABLE_HINT)
-        : new TransportError(this.host, `${prefix}: no answer within ${seconds}`, UNREACHABLE_HINT);
-    }
-    if (/Connection lost before handshake/.test(err.message)) {
-      return new TransportError(this.host, `${prefix}: the host closed the connection before the SSH handshake (is an SSH server listening on that port?)`, UNREACHABLE_HINT);
-    }
-    return new TransportError(this.host, `${prefix}: ${err.message}`, UNREACHABLE_HINT);
-  }
-
-  private async authMethods(target: SshTarget): Promise<AnyAuthMethod[]> {
-    const methods: AnyAuthMethod[] = [];
-    const skipped: string[] = [];
-    for (const file of target.identityFiles) {
-      let key: Buffer;
-      try {
-        key = await readFile(file);
-      } catch {
-        skipped.push(`${file} (unreadable)`);
-        continue;
-      }
-      const parsed = utils.parseKey(key);
-      if (parsed instanceof Error) skipped.push(`${file} (${parsed.message})`);
-      else methods.push({ type: 'publickey', username: target.user, key });
-    }
-    const agent = this.options.agentSocket ?? process.env.SSH_AUTH_SOCK;
-    if (agent) methods.push({ type: 'agent', username: target.user, agent });
-    if (methods.length === 0) {
-      throw new TransportError(
-        this.host,
-        `no way to authenticate to ${this.host}: no usable identity file${skipped.length ? ` (${skipped.join(', ')})` : ''} and no SSH agent (SSH_AUTH_SOCK)`,
-        'set ssh.identity in baton.yml, or start ssh-agent and add the key',
-      );
-    }
-    return methods;
+    if (!target.via) return dial(this.host, target, this.settings, this.options);
+    return dial(this.host, target, this.settings, this.options, await this.bastions.forward(this.host, target.via, target));
   }
 
   private sftpOf(c: Connection): Promise<SFTPWrapper> {
@@ -383,18 +221,25 @@ export class SshTransports implements Transports {
   private readonly pool = new Map<string, SshTransport>();
   private sshConfig?: Promise<SSHConfig | undefined>;
   private readonly env: SshEnv;
+  private readonly bastions: Bastions;
 
   constructor(
     private readonly settings: SshSettings,
     private readonly options: SshTransportOptions = {},
   ) {
     this.env = options.env ?? defaultSshEnv();
+    this.bastions = new Bastions(settings, options);
+  }
+
+  /** Connections opened to bastions (one per bastion while it stays up). */
+  get bastionConnections(): number {
+    return this.bastions.opened;
   }
 
   get(host: string): SshTransport {
     let t = this.pool.get(host);
     if (!t) {
-      t = new SshTransport(host, () => this.resolve(host), this.settings, this.options);
+      t = new SshTransport(host, () => this.resolve(host), this.settings, this.options, this.bastions);
       this.pool.set(host, t);
     }
     return t;
@@ -410,6 +255,7 @@ export class SshTransports implements Transports {
     const all = [...this.pool.values()];
     this.pool.clear();
     await Promise.all(all.map((t) => t.close()));
+    await this.bastions.closeAll();
   }
 }
 
@@ -440,9 +286,4 @@ function openExec(client: Client, command: string): Promise<ClientChannel> {
       resolve(stream);
     }),
   );
-}
-
-function describeAuth(methods: ConnectConfig['authHandler']): string {
-  if (!Array.isArray(methods)) return 'nothing';
-  return methods.map((m) => (typeof m === 'string' ? m : m.type === 'agent' ? 'agent' : 'identity file')).join(', ');
 }

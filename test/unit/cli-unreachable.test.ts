@@ -1,5 +1,5 @@
-// Every command against hosts that cannot be reached — a closed port, and a tarpit that accepts
-// TCP and never says a word — ends with the exit code of what happened to production (nothing
+// Every command against hosts that cannot be reached — a closed port, a tarpit that accepts
+// TCP and never says a word, a bastion (ssh.proxy) on a closed port — ends with the exit code of what happened to production (nothing
 // changed: 1, never 2), one sentence naming the host, no stack trace, and in bounded time.
 // Runs the built CLI (npm test builds first) against loopback only.
 import { execFileSync } from 'node:child_process';
@@ -18,14 +18,14 @@ const held: Socket[] = [];
 
 const HOSTS = ['lb.invalid', 'web-1a.invalid', 'web-2a.invalid', 'web-1b.invalid', 'web-2b.invalid'];
 
-/** baton.yml and an ssh_config that sends every host to 127.0.0.1 on `port`. */
-function writeConfig(name: string, port: number): string {
+/** baton.yml and an ssh_config that sends every host to 127.0.0.1 on `port` (through `proxy` if given). */
+function writeConfig(name: string, port: number, proxy?: string): string {
   const file = join(dir, `${name}.yml`);
   writeFileSync(join(dir, `${name}.ssh_config`), HOSTS.map((h) => `Host ${h}\n  HostName 127.0.0.1\n  Port ${port}\n`).join(''));
   writeFileSync(
     file,
     `app: { name: shop, repo: ./repo, path: /srv/shop, restart: 'true' }
-ssh: { user: deploy, identity: ./id_ed25519, knownHosts: ./known_hosts, config: ./${name}.ssh_config, connectTimeout: 2s, keepalive: 1s }
+ssh: { user: deploy, identity: ./id_ed25519, knownHosts: ./known_hosts, config: ./${name}.ssh_config, connectTimeout: 2s, keepalive: 1s${proxy ? `, proxy: '${proxy}'` : ''} }
 balancer: { driver: haproxy, host: lb.invalid, backend: web, socket: /run/haproxy/admin.sock }
 clusters:
   a: { internal: prod-a.invalid, hosts: [web-1a.invalid, web-2a.invalid] }
@@ -61,9 +61,10 @@ afterAll(() => {
 const CLOSED_PORT = 1;
 
 describe.each([
-  ['a closed port', () => CLOSED_PORT],
-  ['a tarpit (TCP accepted, no SSH)', () => tarpitPort],
-])('every command against hosts behind %s', { timeout: 60_000 }, (_what, port) => {
+  ['a closed port', () => CLOSED_PORT, undefined],
+  ['a tarpit (TCP accepted, no SSH)', () => tarpitPort, undefined],
+  ['a bastion on a closed port', () => tarpitPort, `127.0.0.1:${CLOSED_PORT}`],
+])('every command against hosts behind %s', { timeout: 60_000 }, (_what, port, proxy) => {
   const cases: [string[], number][] = [
     [['status'], 1],
     [['plan', 'v1'], 1],
@@ -75,7 +76,7 @@ describe.each([
     [['validate'], 0],
   ];
   it.each(cases)('baton %j exits %i, naming what it could not reach, with no stack trace', async (args, code) => {
-    const config = writeConfig(`baton-${port()}`, port());
+    const config = writeConfig(`baton-${port()}${proxy ? '-proxy' : ''}`, port(), proxy);
     const t0 = Date.now();
     const r = await execa('node', [join(ROOT, 'bin/run.js'), ...args, '-c', config], { reject: false, timeout: 45_000, env: { CI: '1', BATON_USER: 'unreachable-test', NO_COLOR: '1' } });
     expect(r.exitCode, r.stderr).toBe(code);
@@ -83,5 +84,6 @@ describe.each([
     expect(r.stderr).not.toMatch(/^\s+at /m);
     expect(r.stderr).not.toMatch(/internal error|unhandled/i);
     if (code !== 0) expect(r.stdout + r.stderr).toMatch(/(lb|web-\d[ab])\.invalid/);
+    if (code !== 0 && proxy) expect(r.stdout + r.stderr).toMatch(/through the bastion 127\.0\.0\.1/);
   });
 });

@@ -68,3 +68,82 @@ describe('resolveSshTarget', () => {
     await expect(loadSshConfig(join(home, 'missing'), env)).rejects.toThrow(/cannot read ssh_config/);
   });
 });
+
+describe('resolveSshTarget with a bastion', () => {
+  const jumpConfig = join(home, 'jump_config');
+  writeFileSync(
+    jumpConfig,
+    `Host bastion
+  HostName 203.0.113.9
+  Port 2200
+  User jumper
+  IdentityFile ~/keys/bastion
+Host direct-*
+  ProxyJump none
+Host legacy
+  ProxyCommand ssh -W %h:%p bastion
+Host old-style
+  ProxyCommand none
+Host chained
+  ProxyJump bastion,other
+Host looping
+  ProxyJump far
+Host far
+  ProxyJump bastion
+Host command-first
+  ProxyCommand nc %h %p
+  ProxyJump bastion
+Host *.internal
+  ProxyJump ops@bastion:2222
+Host web-* bastion
+  ProxyJump bastion
+`,
+  );
+  const resolve = async (alias: string, settings: Partial<SshSettings> = {}) => resolveSshTarget(alias, { ...base, ...settings }, await loadSshConfig(jumpConfig, env), env);
+
+  it('reaches a host through its ProxyJump, the bastion resolved from its own ssh_config entry', async () => {
+    const t = await resolve('web-1', { user: 'deploy', port: 2022, identity: '/k/deploy' });
+    expect(t).toMatchObject({ alias: 'web-1', hostName: 'web-1', port: 2022, user: 'deploy' });
+    // ssh.user and ssh.port are the hosts', as with ssh -J; ssh.identity is tried after the bastion's own key.
+    expect(t.via).toMatchObject({ alias: 'bastion', hostName: '203.0.113.9', port: 2200, user: 'jumper', identityFiles: [join(home, 'keys/bastion'), '/k/deploy'] });
+    expect(t.via?.knownHostNames).toEqual(['bastion', '[203.0.113.9]:2200', '[bastion]:2200']);
+    expect(t.via?.via).toBeUndefined();
+  });
+
+  it('takes the user and port written in the jump host over its ssh_config', async () => {
+    const t = await resolve('db.internal');
+    expect(t.via).toMatchObject({ alias: 'bastion', hostName: '203.0.113.9', port: 2222, user: 'ops' });
+  });
+
+  it('dials directly with ProxyJump none, and the bastion itself directly', async () => {
+    expect((await resolve('direct-1')).via).toBeUndefined();
+    expect((await resolve('bastion')).via).toBeUndefined();
+    expect((await resolve('old-style')).via).toBeUndefined();
+  });
+
+  it('lets ssh.proxy win over ProxyJump (like ssh -J), and ssh.proxy none dial directly', async () => {
+    const t = await resolve('direct-1', { proxy: 'ssh://root@jump.example:2022' });
+    expect(t.via).toMatchObject({ alias: 'jump.example', hostName: 'jump.example', port: 2022, user: 'root' });
+    expect((await resolve('web-1', { proxy: 'none' })).via).toBeUndefined();
+    // ssh.proxy overrides a ProxyCommand too, as -J does.
+    expect((await resolve('legacy', { proxy: 'bastion' })).via).toMatchObject({ hostName: '203.0.113.9' });
+    expect((await resolve('x', { proxy: '[2001:db8::1]:22' })).via).toMatchObject({ hostName: '2001:db8::1', port: 22 });
+  });
+
+  it('refuses ProxyCommand rather than dial around it, whichever of the two comes first', async () => {
+    await expect(resolve('legacy')).rejects.toMatchObject({
+      exitCode: 64,
+      message: 'ssh_config gives host legacy ProxyCommand "ssh -W %h:%p bastion": baton does not run proxy commands',
+    });
+    await expect(resolve('command-first')).rejects.toThrow(/ProxyCommand "nc %h %p"/);
+  });
+
+  it('refuses a chain of jump hosts, written or through the bastion\'s own ProxyJump (exit 64)', async () => {
+    await expect(resolve('chained')).rejects.toMatchObject({ exitCode: 64, message: 'ssh_config ProxyJump for chained is a chain of jump hosts (bastion,other): baton follows one jump host' });
+    await expect(resolve('looping')).rejects.toMatchObject({
+      exitCode: 64,
+      message: 'host looping is reached through the bastion far, which ssh_config reaches through bastion: baton follows one jump host, not a chain',
+    });
+    await expect(resolve('web-1', { proxy: 'a@b@c' })).rejects.toThrow(/ssh.proxy in baton.yml is "a@b@c", which is not a jump host/);
+  });
+});
