@@ -12,7 +12,7 @@ import { approvePlan, readPlanFile, reviewer, signAsAuthor, writePlanFile } from
 import { approvalMessage, authorMessage, type Signer, sshSigner } from '../../src/release/review-signatures.js';
 import { sshCheck, withSignatureFile } from '../../src/release/ssh-signature.js';
 import { signingKey } from '../../src/release/signing-key.js';
-import { makeSigningKeys, type SigningKeys } from './helpers/signing-keys.js';
+import { makeSigningKeys, type SigningKeys } from '../fixtures/signing-keys.js';
 
 const config = {
   app: { name: 'shop', keep: 5 },

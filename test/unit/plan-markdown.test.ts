@@ -12,7 +12,7 @@ import { requirementStatus } from '../../src/release/requirements.js';
 import { approvalMessage, rehearsalMessage, sshSigner } from '../../src/release/review-signatures.js';
 import { planMarkdown } from '../../src/render/plan-markdown.js';
 import { planText } from '../../src/render/plan.js';
-import { makeSigningKeys } from './helpers/signing-keys.js';
+import { makeSigningKeys } from '../fixtures/signing-keys.js';
 
 const SECRET_ENV = 'hunter2-from-the-environment';
 const SECRET_FILE = 'token-from-a-secret-file-9f8e7d';

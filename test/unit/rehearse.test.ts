@@ -18,7 +18,7 @@ import { idleSideSteps, rehearseAgainst, rehearseOnIdleSide, signRehearsal, whol
 import { type Signer, sshSigner } from '../../src/release/review-signatures.js';
 import { appPaths, readCurrent, switchAndRestart } from '../../src/steps/host-commands.js';
 import { RecordingTransports } from '../../src/transport/recording.js';
-import { makeSigningKeys, type SigningKeys } from './helpers/signing-keys.js';
+import { makeSigningKeys, type SigningKeys } from '../fixtures/signing-keys.js';
 
 type Host = 'w1a' | 'w2a' | 'w1b' | 'w2b';
 

@@ -6,7 +6,7 @@ import { PlanRefusedError } from '../../src/errors.js';
 import { type Approval, PLAN_FORMAT, type Plan, type Rehearsal } from '../../src/model/plan.js';
 import { checkRequirements, requirementStatus } from '../../src/release/requirements.js';
 import { approvalMessage, authorMessage, rehearsalMessage, sshSigner } from '../../src/release/review-signatures.js';
-import { makeSigningKeys, type SigningKeys } from './helpers/signing-keys.js';
+import { makeSigningKeys, type SigningKeys } from '../fixtures/signing-keys.js';
 
 const HASH = 'sha256:this-plan';
 const base = { format: PLAN_FORMAT, hash: HASH, createdBy: 'carol@laptop', forward: [] } as unknown as Plan;
