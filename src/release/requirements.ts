@@ -3,6 +3,7 @@
 // require.allowedSigners. The approver is the principal the signature verifies as, never the name
 // written beside it; the plan's author (by its maker's signature) does not count unless allowed.
 // Records of another hash never count; a record of this hash that does not verify refuses the plan.
+import { existsSync } from 'node:fs';
 import type { Config } from '../config/config.js';
 import { PlanRefusedError } from '../errors.js';
 import { type Plan, type Rehearsal, planHash } from '../model/plan.js';
@@ -32,7 +33,12 @@ export async function requirementStatus(plan: Plan, require: Config['require']):
   const signers = require.allowedSigners;
   const unmet: string[] = [];
   const refused: string[] = [];
-  if ((require.rehearsal || require.approvals > 0) && !signers) unmet.push('baton.yml requires signed review records but sets no require.allowedSigners to check them against');
+  const checking = require.rehearsal || require.approvals > 0;
+  if (checking && !signers) unmet.push('baton.yml requires signed review records but sets no require.allowedSigners to check them against');
+  // Without the file every signature would read as an unknown key: say what is really wrong, once.
+  if (checking && signers && !existsSync(signers)) {
+    return { rehearsal: { required: require.rehearsal }, approvals: { required: require.approvals, by: [] }, refused: [], unmet: [...unmet, `require.allowedSigners ${signers} does not exist, so no signature can be checked`] };
+  }
 
   let passed: { rehearsal: Rehearsal; by: string } | undefined;
   if (require.rehearsal && signers) {

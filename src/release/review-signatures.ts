@@ -35,8 +35,8 @@ export async function verifySigned(allowedSigners: string, record: Pick<Approval
   return withSignatureFile(record.signature, async (file) => {
     const checked = await sshCheck(what.namespace, what.message, file);
     if ('why' in checked) return { problem: `its signature does not verify (${checked.why}): altered, or made for another plan or purpose` };
-    const principals = await sshFindPrincipals(allowedSigners, file);
-    if (!principals.length) return { problem: `it is signed by key ${checked.key}, which is not in ${allowedSigners}` };
+    const { principals, complaints } = await sshFindPrincipals(allowedSigners, file);
+    if (!principals.length) return { problem: `it is signed by key ${checked.key}, which is not in ${allowedSigners}${complaints.length ? ` (ssh-keygen: ${complaints.join('; ')})` : ''}` };
     const refusals: string[] = [];
     for (const principal of principals) {
       const ok = await sshVerify(allowedSigners, principal, what.namespace, what.message, file);

@@ -18,14 +18,16 @@ interface Ran {
   stdout: string;
   /** The last line ssh-keygen wrote to stderr (it says why). */
   why: string;
+  /** Every line it wrote to stderr. */
+  stderr: string[];
 }
 
 async function run(argv: string[], input: string): Promise<Ran> {
   const [cmd, ...args] = argv as [string, ...string[]];
   const r = await execa(cmd, args, { input, reject: false, stripFinalNewline: true });
   if ((r as { code?: string }).code === 'ENOENT') throw new UserError('ssh-keygen is not installed: signing and checking approvals needs it', 'install OpenSSH (8.2 or newer)');
-  const why = r.stderr.split('\n').filter((l) => l && !l.startsWith('Signing data on standard input')).at(-1) ?? '';
-  return { code: r.exitCode ?? -1, stdout: r.stdout, why };
+  const stderr = r.stderr.split('\n').filter((l) => l && !l.startsWith('Signing data on standard input'));
+  return { code: r.exitCode ?? -1, stdout: r.stdout, why: stderr.at(-1) ?? '', stderr };
 }
 
 /** An SSH signature and the fingerprint of the key that made it. */
@@ -55,10 +57,14 @@ export async function sshCheck(namespace: string, message: string, sigFile: stri
   return r.code === 0 && key ? { key } : { why: r.why || 'the signature does not verify' };
 }
 
-/** The principals allowed_signers gives the signature's key, in file order (none: the key is unknown). */
-export async function sshFindPrincipals(allowedSigners: string, sigFile: string): Promise<string[]> {
+/**
+ * The principals allowed_signers gives the signature's key, in file order (none: the key is unknown),
+ * and what ssh-keygen said of the file besides (a line it could not read, say).
+ */
+export async function sshFindPrincipals(allowedSigners: string, sigFile: string): Promise<{ principals: string[]; complaints: string[] }> {
   const r = await run(findPrincipalsArgv(allowedSigners, sigFile), '');
-  return r.code === 0 ? r.stdout.split('\n').map((l) => l.trim()).filter(Boolean) : [];
+  const complaints = r.stderr.filter((l) => !l.startsWith('No principal matched'));
+  return { principals: r.code === 0 ? r.stdout.split('\n').map((l) => l.trim()).filter(Boolean) : [], complaints };
 }
 
 /** Whether allowed_signers lets this principal sign this message in this namespace: true, or why not. */

@@ -1,5 +1,7 @@
 // What apply requires of a plan, with real ssh-keygen signatures: reviewers ada and bob are in
 // allowed_signers, carol made the plan, eve's key is unknown.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.js';
 import { PlanRefusedError } from '../../src/errors.js';
@@ -135,6 +137,23 @@ describe('what apply requires of a plan', () => {
   it('cannot be met without allowed_signers', async () => {
     const err = await refusal({ ...base, approvals: [await approval('Ada', 'ada')] }, require({ approvals: 1, allowedSigners: undefined }));
     expect(err.message).toMatch(/sets no require.allowedSigners/);
+  });
+
+  it('says so when the allowed_signers file is missing, and what ssh-keygen could not read in it', async () => {
+    const plan = { ...base, approvals: [await approval('Ada', 'ada')] };
+    const missing = join(keys.dir, 'no-such-file');
+    expect((await refusal(plan, require({ approvals: 1, allowedSigners: missing }))).message).toContain(`require.allowedSigners ${missing} does not exist`);
+    const garbled = join(keys.dir, 'garbled_signers');
+    writeFileSync(garbled, 'ada@example.com\n');
+    expect((await refusal(plan, require({ approvals: 1, allowedSigners: garbled }))).message).toMatch(/which is not in .*garbled_signers \(ssh-keygen: .*garbled_signers:1/);
+  });
+
+  it('refuses a key allowed_signers restricts to another namespace', async () => {
+    const rehearsalsOnly = join(keys.dir, 'rehearsals_only');
+    writeFileSync(rehearsalsOnly, `ada@example.com namespaces="baton-rehearsal" ${readFileSync(`${keys.key.ada}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+    const plan = { ...base, approvals: [await approval('Ada', 'ada')] };
+    expect((await refusal(plan, require({ approvals: 1, allowedSigners: rehearsalsOnly }))).message).toMatch(/approval 1 \(by Ada at t\): key SHA256:\S+ \(ada@example.com\) may not sign it: .*not permitted .*namespace "baton-plan"/);
+    expect(await checkRequirements({ ...base, rehearsals: [await rehearsal('ada')] }, require({ rehearsal: true, allowedSigners: rehearsalsOnly }), { by: 'ci' })).toEqual([]);
   });
 
   it('lists every unmet requirement at once', async () => {
