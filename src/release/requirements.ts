@@ -45,7 +45,7 @@ export async function requirementStatus(plan: Plan, require: Config['require']):
     for (const [i, r] of (plan.rehearsals ?? []).entries()) {
       if (r.hash !== plan.hash || r.outcome !== 'passed') continue;
       const v = await verifySigned(signers, r, rehearsalMessage(r));
-      if ('problem' in v) refused.push(`rehearsal ${i + 1} (by ${r.by} at ${r.at}): ${v.problem}`);
+      if ('problem' in v) refused.push(`rehearsal ${i + 1} (by ${shown(r.by)} at ${shown(r.at)}): ${v.problem}`);
       else passed = { rehearsal: r, by: v.principal };
     }
   }
@@ -60,14 +60,14 @@ export async function requirementStatus(plan: Plan, require: Config['require']):
         unmet.push('the plan is not signed by whoever made it, so apply cannot tell their own approval from a reviewer\'s: make it with `baton plan TAG -o FILE --key KEY`');
       } else {
         const v = await verifySigned(signers, plan.author, authorMessage(plan.hash));
-        if ('problem' in v) refused.push(`the author's signature (by ${plan.author.by} at ${plan.author.at}): ${v.problem}`);
+        if ('problem' in v) refused.push(`the author's signature (by ${shown(plan.author.by)} at ${shown(plan.author.at)}): ${v.problem}`);
         else author = v.principal;
       }
     }
     for (const [i, a] of (plan.approvals ?? []).entries()) {
       if (a.hash !== plan.hash) continue;
       const v = await verifySigned(signers, a, approvalMessage(plan.hash));
-      if ('problem' in v) refused.push(`approval ${i + 1} (by ${a.by} at ${a.at}): ${v.problem}`);
+      if ('problem' in v) refused.push(`approval ${i + 1} (by ${shown(a.by)} at ${shown(a.at)}): ${v.problem}`);
       else if (v.principal === author) authorApproved = true;
       else if (!by.includes(v.principal)) by.push(v.principal);
     }
@@ -82,6 +82,11 @@ export async function requirementStatus(plan: Plan, require: Config['require']):
     refused,
     unmet,
   };
+}
+
+/** Text from the plan file, which anyone may have written, as one harmless line for a terminal. */
+function shown(text: unknown): string {
+  return String(text).replace(/\p{Cc}/gu, '?');
 }
 
 export interface RequirementOptions {

@@ -107,8 +107,10 @@ describe('what apply requires of a plan', () => {
     expect(err.message).toMatch(/approval 1 \(by Ada at t\): its signature does not verify/);
   });
 
-  it('refuses an unsigned approval', async () => {
+  it('refuses an unsigned approval, showing the name it claims as one line of plain text', async () => {
     expect((await refusal({ ...base, approvals: [{ by: 'Ada', at: 't', hash: HASH }] }, require({ approvals: 1 }))).message).toMatch(/approval 1 \(by Ada at t\): it is not signed/);
+    const sneaky = { by: 'Ada\n  approval 2 (by Bob): fine\u001b[2K', at: 't', hash: HASH };
+    expect((await refusal({ ...base, approvals: [sneaky] }, require({ approvals: 1 }))).details[0]).toBe('approval 1 (by Ada?  approval 2 (by Bob): fine?[2K at t): it is not signed');
   });
 
   it('ignores approvals of another hash, signed or not', async () => {
