@@ -139,6 +139,7 @@ function review(plan: Plan, opts: MarkdownOptions): string {
       : '',
     approvals.length ? approvals.map((a) => `- ${cell(a.by)} at ${a.at}${a.key ? ` (signed with ${a.key})` : ' (unsigned)'}${counts(a.hash)}`).join('\n') : '- none yet (`baton approve FILE --key KEY`)',
     ...(status?.refused.length ? ['', '**Records that do not verify** (apply refuses the plan while it carries them):', '', ...status.refused.map((r) => `- ${cell(r)}`)] : []),
+    ...(status?.unmet.length ? ['', '**Missing** (apply refuses the plan until it has them):', '', ...status.unmet.map((u) => `- ${cell(u)}`)] : []),
   ]
     .filter((l, i, all) => !(l === '' && all[i - 1] === ''))
     .join('\n');

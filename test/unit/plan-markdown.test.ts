@@ -141,6 +141,7 @@ describe('plan as markdown', () => {
     const forged: Plan = { ...reviewedPlan, approvals: [{ by: 'Mallory', at: '2026-11-27T11:10:00Z', hash: p.hash }] };
     const refused = section(planMarkdown(forged, { status: await requirementStatus(forged, config.require) }), 'Approvals');
     expect(refused).toMatch(/Records that do not verify[\s\S]*- approval 1 \(by Mallory at 2026-11-27T11:10:00Z\): it is not signed/);
+    expect(refused).toMatch(/\*\*Missing\*\* \(apply refuses the plan until it has them\):\n\n- baton.yml requires 2 approvals of this plan, it has 0/);
   });
 
   it('never shows a secret: not an env secret, not a secret file, not the TSIG key file', () => {
