@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs';
 import { Args, Flags } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
+import { loadConfig } from '../src/config/load.js';
 import { approvePlan, readPlanFile, reviewer, writePlanFile } from '../src/release/approve.js';
-import { sshSigner } from '../src/release/review-signatures.js';
+import { approvalMessage, sshSigner, verifySigned } from '../src/release/review-signatures.js';
 import { signingKey } from '../src/release/signing-key.js';
 
 export default class Approve extends BatonCommand {
@@ -23,10 +25,14 @@ export default class Approve extends BatonCommand {
     const plan = readPlanFile(args.plan);
     const r = await approvePlan(plan, reviewer(flags.as), sshSigner(signingKey(flags.key)));
     if (!r.already) writePlanFile(args.plan, r.plan);
+    // Where baton.yml is at hand, say now whether apply will count this signature, not at apply time.
+    const signers = existsSync(flags.config) ? (await loadConfig(flags.config).catch(() => undefined))?.require.allowedSigners : undefined;
+    const verdict = signers ? await verifySigned(signers, r.approval, approvalMessage(r.plan.hash)) : undefined;
     if (!this.jsonEnabled()) {
       this.log(`${r.already ? 'already approved' : 'approved'} plan ${r.plan.hash} (${r.plan.release.tag}) as ${r.approval.by}, signed with ${r.approval.key}`);
-      this.log(`signed approvals of this plan: ${r.approvers.length} (${r.approvers.join(', ')}); apply counts the ones allowed_signers vouches for`);
+      if (verdict) this.log('principal' in verdict ? `the signature verifies as ${verdict.principal} (${signers})` : `apply will refuse it: ${verdict.problem}`);
+      this.log(`signed approvals of this plan: ${r.approvers.length} (${r.approvers.join(', ')})`);
     }
-    return { plan: args.plan, hash: r.plan.hash, approval: r.approval, already: r.already, approvers: r.approvers };
+    return { plan: args.plan, hash: r.plan.hash, approval: r.approval, already: r.already, approvers: r.approvers, ...(verdict ? { verdict } : {}) };
   }
 }
