@@ -1,6 +1,7 @@
 // Which SSH key a reviewer signs with: --key, else git's user.signingkey when it is an SSH key
 // (the one git signs commits with), else a usage error saying how to give one.
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/config.js';
@@ -21,7 +22,8 @@ export function signingKey(flag?: string, git: (key: string) => string | undefin
   // git also accepts the public key itself (`key::ssh-ed25519 AAAA…`): ssh-keygen finds its private half in the agent.
   const literal = /^(?:key::)?((?:ssh|ecdsa|sk)-\S+ \S+)/.exec(configured)?.[1];
   if (literal) {
-    const file = join(mkdtempSync(join(tmpdir(), 'baton-key-')), 'signingkey.pub');
+    // One file per key, written again each time: nothing piles up in the temp folder.
+    const file = join(tmpdir(), `baton-signingkey-${createHash('sha256').update(literal).digest('hex').slice(0, 16)}.pub`);
     writeFileSync(file, `${literal}\n`);
     return file;
   }
