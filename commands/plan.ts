@@ -6,19 +6,22 @@ import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { UserError } from '../src/errors.js';
 import type { Plan } from '../src/model/plan.js';
-import { planFileText, readPlanFile, writePlanFile } from '../src/release/approve.js';
+import { planFileText, readPlanFile, signAsAuthor, writePlanFile } from '../src/release/approve.js';
 import { checkPlan } from '../src/release/rederive.js';
-import { verifyPlanHash } from '../src/release/requirements.js';
 import { planPush } from '../src/release/push.js';
+import { requirementStatus, verifyPlanHash } from '../src/release/requirements.js';
+import { sshSigner } from '../src/release/review-signatures.js';
+import { authorKey } from '../src/release/signing-key.js';
 import { planMarkdown } from '../src/render/plan-markdown.js';
 import { planText } from '../src/render/plan.js';
 
 export default class PlanCommand extends BatonCommand {
   static override summary = 'Observe production and write the plan for pushing TAG: forward steps each with its undo, the reverse plan, the restore runbook.';
   static override description =
-    '-o writes the plan file (JSON, format baton-plan/1) that rehearse, approve and apply read. --format picks what is printed: text, markdown (for review in a pull request) or json. --from renders an existing plan file, with its rehearsals and approvals, without looking at production.';
+    '-o writes the plan file (JSON, format baton-plan/1) that rehearse, approve and apply read. --format picks what is printed: text, markdown (for review in a pull request) or json. --from renders an existing plan file, with its rehearsals and approvals, without looking at production. With -o and --key the plan file is signed with your SSH key as its author, so apply can tell your own approval from a reviewer\'s; where baton.yml requires approvals (and require.authorApprovalCounts is false) this is needed, and the key defaults to git config user.signingkey.';
   static override examples = [
     '<%= config.bin %> plan v2.3.1 -o push-v2.3.1.json',
+    '<%= config.bin %> plan v2.3.1 -o push-v2.3.1.json --key ~/.ssh/id_ed25519',
     '<%= config.bin %> plan v2.3.1 -o push-v2.3.1.json --format markdown > push-v2.3.1.md',
     '<%= config.bin %> plan --from push-v2.3.1.json --format markdown',
   ];
@@ -28,6 +31,7 @@ export default class PlanCommand extends BatonCommand {
     format: Flags.string({ description: 'what to print', options: ['text', 'markdown', 'json'], default: 'text' }),
     from: Flags.string({ description: 'render this existing plan file instead of making a new one', exclusive: ['output', 'first'] }),
     first: Flags.string({ description: 'cluster to push first', options: ['a', 'b'] }),
+    key: Flags.string({ description: 'SSH key to sign the plan file with as its author (default: git config user.signingkey)', helpValue: 'KEY_FILE', dependsOn: ['output'] }),
   };
 
   async run() {
@@ -38,11 +42,14 @@ export default class PlanCommand extends BatonCommand {
     }
     // Rendering a plan file needs baton.yml only to say what apply will require of it.
     const config = args.tag || existsSync(flags.config) ? await loadConfig(flags.config) : undefined;
-    const plan = flags.from ? checkedPlanFile(flags.from, config) : await this.makePlan(config as Config, args.tag as string, flags.first as 'a' | 'b' | undefined);
+    // The key is found before production is looked at: a plan that could not be signed is not worth making.
+    const key = flags.output && config ? authorKey(flags.key, config.require) : undefined;
+    const made = flags.from ? checkedPlanFile(flags.from, config) : await this.makePlan(config as Config, args.tag as string, flags.first as 'a' | 'b' | undefined);
+    const plan = key ? await signAsAuthor(made, sshSigner(key)) : made;
     if (flags.output) writePlanFile(flags.output, plan);
     if (this.jsonEnabled()) return plan;
     if (flags.format === 'json') this.log(planFileText(plan).trimEnd());
-    else if (flags.format === 'markdown') this.log(planMarkdown(plan, config ? { require: config.require } : {}).trimEnd());
+    else if (flags.format === 'markdown') this.log(planMarkdown(plan, config ? { status: await requirementStatus(plan, config.require) } : {}).trimEnd());
     else this.log(planText(plan));
     if (flags.output) this.logToStderr(`written to ${flags.output}; next: baton rehearse ${flags.output}, baton approve ${flags.output}, baton apply ${flags.output}`);
     return plan;

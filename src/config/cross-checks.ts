@@ -1,6 +1,6 @@
 // Checks no single key can make: every host in exactly one cluster and listed once, every
-// explicit balancer member name used once, and a watch only where the balancer can count what
-// it watches. They read the raw data defensively so they can
+// explicit balancer member name used once, a watch only where the balancer can count what
+// it watches, and required approvals or rehearsals only with a file of who may sign them. They read the raw data defensively so they can
 // report alongside schema errors, not only after the schema passes.
 import { isPlainObject, formatPath, type KeyPath } from './paths.js';
 import type { Problem } from './problem.js';
@@ -31,8 +31,23 @@ export function crossChecks(data: unknown): Problem[] {
       }
     });
   }
-  problems.push(...watchChecks(data));
+  problems.push(...watchChecks(data), ...signerChecks(data));
   return problems;
+}
+
+/** Approvals and rehearsals count only when signed by a known key: requiring them without allowed_signers could never be met. */
+function signerChecks(data: unknown): Problem[] {
+  if (!isPlainObject(data) || !isPlainObject(data.require) || data.require.allowedSigners !== undefined) return [];
+  const { approvals, rehearsal } = data.require;
+  const needs = [...(typeof approvals === 'number' && approvals > 0 ? ['approvals'] : []), ...(rehearsal === true ? ['a rehearsal'] : [])];
+  if (!needs.length) return [];
+  return [
+    {
+      path: ['require'],
+      at: 'key',
+      message: `requiring ${needs.join(' and ')} needs require.allowedSigners: an OpenSSH allowed_signers file of the keys whose signatures count (\`principal keytype base64key\` a line)`,
+    },
+  ];
 }
 
 /** Apache and nginx count their members' 5xx answers only in an access log: a watch without one could never fail. */

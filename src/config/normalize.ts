@@ -37,7 +37,7 @@ export function normalizeConfig(parsed: BatonConfigParsed, file: string, options
       ? { checks: parsed.smoke, deadlineMs: DEFAULT_SMOKE_DEADLINE_MS }
       : { checks: parsed.smoke.checks, deadlineMs: parsed.smoke.deadline },
     ...(parsed.watch && { watch: parsed.watch }),
-    require: parsed.require,
+    require: { ...parsed.require, ...(parsed.require.allowedSigners !== undefined && { allowedSigners: sshPath(parsed.require.allowedSigners) }) },
     lock: parsed.lock,
     ...(dns && { dns: dns.update ? { ...dns, update: { tsigKeyFile: local(dns.update.tsigKeyFile) } } : dns }),
     secrets: Object.fromEntries(Object.entries(parsed.secrets ?? {}).map(([name, ref]) => [name, ref.file === undefined ? ref : { file: local(ref.file) }])),

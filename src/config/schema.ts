@@ -148,8 +148,19 @@ export const Watch = z.strictObject({
 });
 
 export const Require = z.strictObject({
-  rehearsal: z.boolean().default(false).describe('apply refuses a plan that has not been rehearsed'),
-  approvals: z.number().int().min(0).default(0).describe('approvals a plan needs before apply runs it'),
+  rehearsal: z.boolean().default(false).describe('apply refuses a plan without a passed rehearsal of it, signed by whoever ran it (`baton rehearse --key`)'),
+  approvals: z.number().int().min(0).default(0).describe('approvals a plan needs before apply runs it: distinct people, each one an allowedSigners principal whose signature verifies'),
+  allowedSigners: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'OpenSSH allowed_signers file (relative to baton.yml) of who may sign approvals and rehearsals, one key a line: `principal[,principal] [namespaces="baton-plan,baton-rehearsal"] keytype base64key`; needed when approvals or a rehearsal are required',
+    ),
+  authorApprovalCounts: z
+    .boolean()
+    .default(false)
+    .describe('whether the approval of whoever made the plan counts; when false, apply needs the plan signed by its maker (`baton plan -o FILE --key KEY`) to know whose approval not to count'),
 });
 
 const Argv = z

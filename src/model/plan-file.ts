@@ -9,7 +9,7 @@ import { PLAN_FORMAT, type Plan } from './plan.js';
 import { isReleaseDirName, NOT_A_RELEASE } from './release.js';
 
 // Top-level keys in the order they are written: the hashed content, its hash, then the review records.
-const KEY_ORDER = ['format', 'kind', 'app', 'release', 'createdAt', 'createdBy', 'observed', 'observedDigest', 'forward', 'hash', 'approvals', 'rehearsals'] as const;
+const KEY_ORDER = ['format', 'kind', 'app', 'release', 'createdAt', 'createdBy', 'observed', 'observedDigest', 'forward', 'hash', 'author', 'approvals', 'rehearsals'] as const;
 
 /** The plan file's text: the same plan always gives the same bytes. */
 export function planFileText(plan: Plan): string {

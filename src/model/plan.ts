@@ -48,10 +48,15 @@ export interface ObservedState {
 
 /** A reviewer's approval of one exact plan (by its hash). */
 export interface Approval {
+  /** Who the reviewer says they are; not trusted: apply counts the principal the signature verifies as. */
   by: string;
   at: string;
   /** The plan hash approved; an approval of another hash does not count. */
   hash: string;
+  /** Armored SSH signature (`ssh-keygen -Y sign`, namespace baton-plan) of `baton approve <hash>\n`. */
+  signature?: string;
+  /** Fingerprint of the key that signed, for people to read; apply takes it from the signature. */
+  key?: string;
 }
 
 /** A rehearsal: forward then reverse carried out on the idle side, and whether each ended where expected. */
@@ -65,6 +70,10 @@ export interface Rehearsal {
   forwardMs: number;
   reverseMs: number;
   detail?: string;
+  /** Armored SSH signature (namespace baton-rehearsal) of `baton rehearsal <hash> <outcome>\n` by whoever ran it. */
+  signature?: string;
+  /** Fingerprint of the key that signed. */
+  key?: string;
 }
 
 export interface Plan {
@@ -81,6 +90,8 @@ export interface Plan {
   forward: Step[];
   /** Content hash of everything above; approvals name it. */
   hash: string;
+  /** Not part of the hash: its maker's signature of it (`baton plan -o --key`, message `baton plan <hash>\n`), so apply can tell the author's own approval. */
+  author?: Approval;
   /** Not part of the hash: recorded after review. */
   approvals?: Approval[];
   rehearsals?: Rehearsal[];

@@ -71,7 +71,7 @@ export interface ApplyOptions {
 export async function applyPlan(session: Session, plan: Plan, opts: ApplyOptions): Promise<ApplyResult> {
   const { config } = session;
   checkPlan(plan, config);
-  const notes = [...checkRequirements(plan, config.require, { by: opts.by ?? actor(), override: opts.overrideRequirements }), ...(opts.notes ?? [])];
+  const notes = [...(await checkRequirements(plan, config.require, { by: opts.by ?? actor(), override: opts.overrideRequirements })), ...(opts.notes ?? [])];
   const work = mkdtempSync(join(tmpdir(), 'baton-'));
   const artifact = join(work, `${plan.release.dir}.tar.gz`);
   const stages = plan.forward.some((s) => stepKind(s.kind).needsArtifact);

@@ -19,6 +19,7 @@ import { stepKind } from '../steps/registry.js';
 import { exportPlannedRelease } from './planned-artifact.js';
 import { actor, planPush } from './push.js';
 import { verifyPlanHash } from './requirements.js';
+import { rehearsalMessage, type Signer } from './review-signatures.js';
 
 export interface RehearsalSteps {
   forward: Step[];
@@ -201,4 +202,10 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** The rehearsal just recorded, signed by whoever ran it: the signature binds the plan hash and the outcome. */
+export async function signRehearsal<T extends { rehearsal: Rehearsal; plan: Plan }>(r: T, sign: Signer): Promise<T> {
+  const rehearsal = { ...r.rehearsal, ...(await sign(rehearsalMessage(r.rehearsal))) };
+  return { ...r, rehearsal, plan: { ...r.plan, rehearsals: [...(r.plan.rehearsals ?? []).slice(0, -1), rehearsal] } };
 }

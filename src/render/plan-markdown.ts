@@ -1,15 +1,14 @@
 // The plan as a reviewer reads it in a pull request: what it was made from, what changes, each
 // forward step with its undo, the whole way back, the bare-metal restore runbook, and whether it
 // has been rehearsed and approved. Everything comes from the plan file, which holds no secrets.
-import type { Config } from '../config/config.js';
 import { type ObservedHost, type Plan, type Step, reverseSteps } from '../model/plan.js';
 import { tagOfDir } from '../model/release.js';
 import { expectedState } from '../release/rehearse.js';
-import { requirementStatus } from '../release/requirements.js';
+import type { RequirementStatus } from '../release/requirements.js';
 
 export interface MarkdownOptions {
-  /** baton.yml's `require`, to say what apply will demand of this plan. */
-  require?: Config['require'];
+  /** What baton.yml's `require` demands of this plan and what its signed records meet (`requirementStatus`). */
+  status?: RequirementStatus;
 }
 
 export function planMarkdown(plan: Plan, opts: MarkdownOptions = {}): string {
@@ -121,7 +120,7 @@ function restoreRunbook(plan: Plan): string {
 }
 
 function review(plan: Plan, opts: MarkdownOptions): string {
-  const status = opts.require ? requirementStatus(plan, opts.require) : undefined;
+  const { status } = opts;
   const rehearsals = plan.rehearsals ?? [];
   const approvals = plan.approvals ?? [];
   const counts = (hash: string) => (hash === plan.hash ? '' : ` — of another plan (\`${hash.slice(0, 19)}…\`), does not count`);
@@ -131,12 +130,16 @@ function review(plan: Plan, opts: MarkdownOptions): string {
     status ? `baton.yml ${status.rehearsal.required ? 'requires' : 'does not require'} a passed rehearsal of this plan.\n` : '',
     rehearsals.length
       ? rehearsals.map((r) => `- **${r.outcome}** ${r.at} by ${cell(r.by)} against ${r.against}: forward ${secs(r.forwardMs)}, reverse ${secs(r.reverseMs)}${r.detail ? `; ${r.detail}` : ''}${counts(r.hash)}`).join('\n')
-      : '- not rehearsed (`baton rehearse FILE`)',
+      : '- not rehearsed (`baton rehearse FILE --key KEY`)',
     '',
     '## Approvals',
     '',
-    status ? `baton.yml requires ${status.approvals.required}; ${status.approvals.by.length} counted${status.unmet.length ? '' : ', so apply will run it'}.\n` : '',
-    approvals.length ? approvals.map((a) => `- ${cell(a.by)} at ${a.at}${counts(a.hash)}`).join('\n') : '- none yet (`baton approve FILE`)',
+    status
+      ? `baton.yml requires ${status.approvals.required}; ${status.approvals.by.length} counted${status.approvals.by.length ? ` (${status.approvals.by.map(cell).join(', ')}, by their signatures)` : ''}${status.unmet.length || status.refused.length ? '' : ', so apply will run it'}.\n`
+      : '',
+    approvals.length ? approvals.map((a) => `- ${cell(a.by)} at ${a.at}${a.key ? ` (signed with ${a.key})` : ' (unsigned)'}${counts(a.hash)}`).join('\n') : '- none yet (`baton approve FILE --key KEY`)',
+    ...(status?.refused.length ? ['', '**Records that do not verify** (apply refuses the plan while it carries them):', '', ...status.refused.map((r) => `- ${cell(r)}`)] : []),
+    ...(status?.unmet.length ? ['', '**Missing** (apply refuses the plan until it has them):', '', ...status.unmet.map((u) => `- ${cell(u)}`)] : []),
   ]
     .filter((l, i, all) => !(l === '' && all[i - 1] === ''))
     .join('\n');

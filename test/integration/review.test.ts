@@ -9,12 +9,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
 import { readJournal } from '../../src/engine/journal.js';
 import { type Plan, planHash } from '../../src/model/plan.js';
+import { makeSigningKeys, type SigningKeys } from '../fixtures/signing-keys.js';
 import { currentReleases, onHost } from './helpers/lab.js';
 
 const USER = 'review-test';
 let dir: string;
 let config: string;
 let startTag: string | undefined;
+let keys: SigningKeys;
+/** Requires a signed rehearsal and one signed approval (signed approvals: signed-approvals.test.ts). */
+const strictRequire = () => ({ rehearsal: true, approvals: 1, allowedSigners: keys.allowedSigners, authorApprovalCounts: true });
 
 function baton(args: string[], env: Record<string, string> = {}) {
   return execa('node', ['bin/run.js', ...args], { reject: false, env: { CI: '1', BATON_USER: USER, ...env } });
@@ -36,6 +40,7 @@ async function makePlan(file: string, tag = 'v2', cfg = config): Promise<Plan> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'baton-review-'));
+  keys = makeSigningKeys(['reviewer']);
   config = writeLabConfig(join(dir, 'baton.yml'));
   // Put the lab back on the tag it ran when we found it.
   const found = new Set(Object.values(await currentReleases()).map((d) => d.replace(/-[0-9a-f]{7}$/, '')));
@@ -112,7 +117,7 @@ describe('apply refuses what it must not run', () => {
 
 describe('a plan that baton.yml requires to be rehearsed and approved', () => {
   it('is refused until rehearsed and approved, then applies', async () => {
-    const strict = writeLabConfig(join(dir, 'strict.yml'), [[['require'], { rehearsal: true, approvals: 1 }]]);
+    const strict = writeLabConfig(join(dir, 'strict.yml'), [[['require'], strictRequire()]]);
     const file = join(dir, 'reviewed.json');
     await makePlan(file, 'v2', strict);
 
@@ -122,7 +127,7 @@ describe('a plan that baton.yml requires to be rehearsed and approved', () => {
     expect(refused.stderr).toMatch(/requires 1 approval of this plan, it has 0/);
 
     const before = { releases: await currentReleases(), pool: await poolStates() };
-    const rehearsed = await baton(['rehearse', file, '-c', strict, '--json']);
+    const rehearsed = await baton(['rehearse', file, '-c', strict, '--key', keys.key.reviewer!, '--json']);
     expect(rehearsed.exitCode, rehearsed.stderr + rehearsed.stdout).toBe(0);
     expect(JSON.parse(rehearsed.stdout)).toMatchObject({ rehearsal: { outcome: 'passed', by: USER } });
     // The rehearsal switched cluster a and back, out of the pool: production is where it was.
@@ -134,7 +139,7 @@ describe('a plan that baton.yml requires to be rehearsed and approved', () => {
     expect(stillRefused.exitCode).toBe(3);
     expect(stillRefused.stderr).not.toMatch(/rehearsal/);
 
-    const approved = await baton(['approve', file, '--as', 'Reviewer <reviewer@example.com>']);
+    const approved = await baton(['approve', file, '--key', keys.key.reviewer!, '--as', 'Reviewer <reviewer@example.com>']);
     expect(approved.exitCode, approved.stderr).toBe(0);
     const md = await baton(['plan', '--from', file, '--format', 'markdown', '-c', strict]);
     expect(md.stdout).toMatch(/\*\*passed\*\* .* against cluster a of production/);
@@ -147,7 +152,7 @@ describe('a plan that baton.yml requires to be rehearsed and approved', () => {
   });
 
   it('applies with an override, journaling who and why', async () => {
-    const strict = writeLabConfig(join(dir, 'strict.yml'), [[['require'], { rehearsal: true, approvals: 1 }]]);
+    const strict = writeLabConfig(join(dir, 'strict.yml'), [[['require'], strictRequire()]]);
     const file = join(dir, 'override.json');
     await makePlan(file, 'v1', strict);
     const r = await baton(['apply', file, '-c', strict, '--override-requirements', 'review test: back to v1', '--json']);

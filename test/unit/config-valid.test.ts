@@ -42,7 +42,7 @@ describe('normalized Config', () => {
     expect(config.ssh).toMatchObject({ knownHosts: `${HOME}/.ssh/known_hosts`, concurrency: 16, keepalive: 15_000, connectTimeout: 10_000 });
     expect(config.balancer).toMatchObject({ driver: 'haproxy', socket: '/run/haproxy/admin.sock', drainTimeout: 60_000, cutOffAfterDrainTimeout: false });
     expect(config.smoke).toEqual({ checks: [], deadlineMs: 30_000 });
-    expect(config.require).toEqual({ rehearsal: false, approvals: 0 });
+    expect(config.require).toEqual({ rehearsal: false, approvals: 0, authorApprovalCounts: false });
     expect(config.lock).toEqual({ path: '/var/lib/baton/lock', lease: 1_800_000 });
     expect(config.resolve).toEqual({});
     expect(config.secrets).toEqual({});
@@ -58,6 +58,7 @@ describe('normalized Config', () => {
     expect(config.ssh.knownHosts).toBe(join(DIR, 'known_hosts'));
     expect(config.ssh.config).toBe(join(DIR, 'ssh_config'));
     expect(config.dns?.update?.tsigKeyFile).toBe(join(DIR, 'dns-update.key'));
+    expect(config.require.allowedSigners).toBe(join(DIR, 'deploy/allowed_signers'));
     expect(config.secrets).toEqual({ dbPassword: { env: 'SHOP_DB_PASSWORD' }, deployToken: { file: join(DIR, 'secrets/deploy.token') } });
   });
 

@@ -1,19 +1,23 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildBlueGreenPlan } from '../../plans/blue-green.js';
 import type { Config } from '../../src/config/config.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { ObservedState, Plan } from '../../src/model/plan.js';
 import { releaseFor } from '../../src/model/release.js';
 import { planFileText } from '../../src/release/approve.js';
+import { requirementStatus } from '../../src/release/requirements.js';
+import { approvalMessage, rehearsalMessage, sshSigner } from '../../src/release/review-signatures.js';
 import { planMarkdown } from '../../src/render/plan-markdown.js';
 import { planText } from '../../src/render/plan.js';
+import { makeSigningKeys } from '../fixtures/signing-keys.js';
 
 const SECRET_ENV = 'hunter2-from-the-environment';
 const SECRET_FILE = 'token-from-a-secret-file-9f8e7d';
 const TSIG_KEY = 'key "baton-update" { algorithm hmac-sha256; secret "c2VjcmV0LWtleS1tYXRlcmlhbA=="; };';
+const keys = makeSigningKeys(['ada', 'bob']);
 
 /** A config with `secrets:` references and a TSIG key file, the secrets themselves present where they are read from. */
 function configWithSecrets(): Config {
@@ -27,7 +31,7 @@ balancer: { driver: haproxy, host: lb.example.com, backend: web }
 clusters:
   a: { internal: prod-a.example.com, hosts: [{ host: web-1.prod-a.example.com, member: web1a }, { host: web-2.prod-a.example.com, member: web2a }] }
   b: { internal: prod-b.example.com, hosts: [{ host: web-1.prod-b.example.com, member: web1b }, { host: web-2.prod-b.example.com, member: web2b }] }
-require: { rehearsal: true, approvals: 2 }
+require: { rehearsal: true, approvals: 2, authorApprovalCounts: true, allowedSigners: ${keys.allowedSigners} }
 dns: { zone: example.com, nameserver: ns1.example.com, transitional: transitional.example.com, update: { tsigKeyFile: ./dns-update.key } }
 secrets:
   dbPassword: { env: SHOP_DB_PASSWORD }
@@ -64,7 +68,10 @@ function section(md: string, heading: string): string {
 describe('plan as markdown', () => {
   const config = configWithSecrets();
   const p = plan(config);
-  const md = planMarkdown(p, { require: config.require });
+  let md: string;
+  beforeAll(async () => {
+    md = planMarkdown(p, { status: await requirementStatus(p, config.require) });
+  });
 
   it('heads the review with the tag, commit, hash, who and when, and the live-state digest', () => {
     expect(md).toMatch(/^# Push v2 of shop\n/);
@@ -112,28 +119,34 @@ describe('plan as markdown', () => {
     expect(runbook).toContain('Return `web1a` to the pool');
   });
 
-  it('shows rehearsal and approval status against what baton.yml requires; records of another hash do not count', () => {
-    const reviewed = planMarkdown(
-      {
-        ...p,
-        approvals: [
-          { by: 'Ada <ada@example.com>', at: '2026-11-27T11:00:00Z', hash: p.hash },
-          { by: 'Bob <bob@example.com>', at: '2026-11-27T11:05:00Z', hash: 'sha256:0123456789abcdef0123' },
-        ],
-        rehearsals: [{ at: '2026-11-27T10:30:00Z', by: 'ada', hash: p.hash, outcome: 'passed', against: 'cluster a of production, out of the pool', forwardMs: 4200, reverseMs: 3100 }],
-      },
-      { require: config.require },
-    );
+  it('shows rehearsal and approval status against what baton.yml requires, counting verified signers; records of another hash do not count', async () => {
+    const signed = async (who: string, msg: ReturnType<typeof approvalMessage>) => sshSigner(keys.key[who]!)(msg);
+    const rehearsal = { at: '2026-11-27T10:30:00Z', by: 'ada', hash: p.hash, outcome: 'passed' as const, against: 'cluster a of production, out of the pool', forwardMs: 4200, reverseMs: 3100 };
+    const reviewedPlan: Plan = {
+      ...p,
+      approvals: [
+        { by: 'Ada <ada@example.com>', at: '2026-11-27T11:00:00Z', hash: p.hash, ...(await signed('ada', approvalMessage(p.hash))) },
+        { by: 'Bob <bob@example.com>', at: '2026-11-27T11:05:00Z', hash: 'sha256:0123456789abcdef0123' },
+      ],
+      rehearsals: [{ ...rehearsal, ...(await signed('ada', rehearsalMessage(rehearsal))) }],
+    };
+    const reviewed = planMarkdown(reviewedPlan, { status: await requirementStatus(reviewedPlan, config.require) });
     expect(section(md, 'Rehearsal')).toMatch(/requires a passed rehearsal[\s\S]*not rehearsed/);
     expect(section(reviewed, 'Rehearsal')).toMatch(/\*\*passed\*\* .* forward 4\.2 s, reverse 3\.1 s/);
     const approvals = section(reviewed, 'Approvals');
-    expect(approvals).toContain('baton.yml requires 2; 1 counted.\n');
-    expect(approvals).toMatch(/Bob .* of another plan .* does not count/);
+    expect(approvals).toContain('baton.yml requires 2; 1 counted (ada@example.com, by their signatures).\n');
+    expect(approvals).toMatch(/Ada <ada@example.com> at \S+ \(signed with SHA256:/);
+    expect(approvals).toMatch(/Bob .* \(unsigned\) — of another plan .* does not count/);
+
+    const forged: Plan = { ...reviewedPlan, approvals: [{ by: 'Mallory', at: '2026-11-27T11:10:00Z', hash: p.hash }] };
+    const refused = section(planMarkdown(forged, { status: await requirementStatus(forged, config.require) }), 'Approvals');
+    expect(refused).toMatch(/Records that do not verify[\s\S]*- approval 1 \(by Mallory at 2026-11-27T11:10:00Z\): it is not signed/);
+    expect(refused).toMatch(/\*\*Missing\*\* \(apply refuses the plan until it has them\):\n\n- baton.yml requires 2 approvals of this plan, it has 0/);
   });
 
   it('never shows a secret: not an env secret, not a secret file, not the TSIG key file', () => {
     const p2 = plan();
-    for (const out of [planMarkdown(p2, { require: config.require }), planFileText(p2), planText(p2)]) {
+    for (const out of [md, planMarkdown(p2), planFileText(p2), planText(p2)]) {
       expect(out).not.toContain(SECRET_ENV);
       expect(out).not.toContain(SECRET_FILE);
       expect(out).not.toContain('c2VjcmV0LWtleS1tYXRlcmlhbA==');

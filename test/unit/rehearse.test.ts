@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Balancer, Member, MemberState } from '../../src/balancers/types.js';
 import type { Config } from '../../src/config/config.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -12,11 +12,13 @@ import { SilentReporter } from '../../src/engine/reporter.js';
 import type { Session } from '../../src/engine/session.js';
 import { PlanRefusedError } from '../../src/errors.js';
 import type { Plan } from '../../src/model/plan.js';
-import { approvePlan } from '../../src/release/approve.js';
+import { approvePlan, signAsAuthor } from '../../src/release/approve.js';
 import { applyPlan, planPush } from '../../src/release/push.js';
-import { idleSideSteps, rehearseAgainst, rehearseOnIdleSide, wholePushSteps } from '../../src/release/rehearse.js';
+import { idleSideSteps, rehearseAgainst, rehearseOnIdleSide, signRehearsal, wholePushSteps } from '../../src/release/rehearse.js';
+import { type Signer, sshSigner } from '../../src/release/review-signatures.js';
 import { appPaths, readCurrent, switchAndRestart } from '../../src/steps/host-commands.js';
 import { RecordingTransports } from '../../src/transport/recording.js';
+import { makeSigningKeys, type SigningKeys } from '../fixtures/signing-keys.js';
 
 type Host = 'w1a' | 'w2a' | 'w1b' | 'w2b';
 
@@ -197,22 +199,33 @@ describe('rehearsing against staging', () => {
 });
 
 describe('apply and what baton.yml requires', () => {
+  let keys: SigningKeys;
+  let ada: Signer;
+  beforeAll(() => {
+    keys = makeSigningKeys(['ada', 'bob']);
+    ada = sshSigner(keys.key.ada!);
+  });
   beforeEach(() => {
-    config.require = { rehearsal: true, approvals: 1 };
+    config.require = { rehearsal: true, approvals: 1, authorApprovalCounts: false, allowedSigners: keys.allowedSigners };
   });
 
   it('refuses an unrehearsed, unapproved plan (exit 3) before anything changes', async () => {
-    const p = await plan();
+    const p = await signAsAuthor(await plan(), ada);
     const err = await applyPlan(session, p, { reporter: new SilentReporter() }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PlanRefusedError);
     expect((err as PlanRefusedError).details).toHaveLength(2);
     expect(balancer.log).toEqual([]);
   });
 
-  it('applies the plan once rehearsed and approved', async () => {
-    const p = await plan();
-    const rehearsed = (await rehearseOnIdleSide(session, p, { reporter: new SilentReporter(), by: 'ada' })).plan;
-    const approved = approvePlan(rehearsed, 'bob').plan;
+  it('applies the plan once rehearsed and approved, each signed, and not on its author\'s own approval', async () => {
+    const p = await signAsAuthor(await plan(), ada);
+    const unsigned = await rehearseOnIdleSide(session, p, { reporter: new SilentReporter(), by: 'ada' });
+    const rehearsed = (await signRehearsal(unsigned, ada)).plan;
+    expect(rehearsed.rehearsals).toEqual([{ ...unsigned.rehearsal, signature: expect.stringContaining('SSH SIGNATURE'), key: expect.stringMatching(/^SHA256:/) }]);
+    const ownApproval = (await approvePlan(rehearsed, 'ada', ada)).plan;
+    const refused = await applyPlan(session, ownApproval, { reporter: new SilentReporter(), by: 'ci' }).catch((e: unknown) => e);
+    expect((refused as PlanRefusedError).details).toEqual([expect.stringMatching(/it has 0; ada@example.com made the plan/)]);
+    const approved = (await approvePlan(ownApproval, 'bob', sshSigner(keys.key.bob!))).plan;
     const result = await applyPlan(session, approved, { reporter: new SilentReporter(), by: 'ci' });
     expect(result.outcome).toBe('succeeded');
     expect(Object.values(current)).toEqual(Array(4).fill(p.release.dir));
