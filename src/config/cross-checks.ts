@@ -1,9 +1,10 @@
 // Checks no single key can make: every host in exactly one cluster and listed once, every
-// explicit balancer member name used once, and a watch only where the balancer can count what
-// it watches. They read the raw data defensively so they can
-// report alongside schema errors, not only after the schema passes.
+// explicit balancer member name used once, a watch only where the balancer can count what it
+// watches, and every `{secret: NAME}` naming an entry of `secrets:`. They read the raw data
+// defensively so they can report alongside schema errors, not only after the schema passes.
 import { isPlainObject, formatPath, type KeyPath } from './paths.js';
 import type { Problem } from './problem.js';
+import { secretUses } from './secrets.js';
 
 export function crossChecks(data: unknown): Problem[] {
   const problems: Problem[] = [];
@@ -31,8 +32,19 @@ export function crossChecks(data: unknown): Problem[] {
       }
     });
   }
-  problems.push(...watchChecks(data));
+  problems.push(...watchChecks(data), ...secretNameChecks(data));
   return problems;
+}
+
+/** Every `{secret: NAME}` names an entry of `secrets:`; whether its variable or file exists is for the run to find out. */
+function secretNameChecks(data: unknown): Problem[] {
+  const named = isPlainObject(data) && isPlainObject(data.secrets) ? Object.keys(data.secrets) : [];
+  return secretUses(data)
+    .filter((u) => !named.includes(u.name))
+    .map((u) => ({
+      path: [...u.path, 'secret'],
+      message: `no secret named \`${u.name}\` under secrets: (${named.length ? `it has ${named.join(', ')}` : 'there is none'}); add it as {env: NAME} or {file: PATH}`,
+    }));
 }
 
 /** Apache and nginx count their members' 5xx answers only in an access log: a watch without one could never fail. */
