@@ -18,7 +18,7 @@ export default class Rehearse extends BatonCommand {
   async run() {
     const { args, flags } = await this.parse(Rehearse);
     const plan = readPlanFile(args.plan);
-    const session = openSession(await loadConfig(flags.against ?? flags.config));
+    const session = await openSession(await loadConfig(flags.against ?? flags.config));
     try {
       const shown = flags.against ? plan : { ...plan, forward: idleSideSteps(plan).forward };
       const opts = { reporter: await reporterFor(shown, this.jsonEnabled()) };
