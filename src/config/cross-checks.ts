@@ -5,6 +5,7 @@
 import { isPlainObject, formatPath, type KeyPath } from './paths.js';
 import type { Problem } from './problem.js';
 import { secretUses } from './secrets.js';
+import { closest } from './suggest.js';
 
 export function crossChecks(data: unknown): Problem[] {
   const problems: Problem[] = [];
@@ -41,10 +42,15 @@ function secretNameChecks(data: unknown): Problem[] {
   const named = isPlainObject(data) && isPlainObject(data.secrets) ? Object.keys(data.secrets) : [];
   return secretUses(data)
     .filter((u) => !named.includes(u.name))
-    .map((u) => ({
-      path: [...u.path, 'secret'],
-      message: `no secret named \`${u.name}\` under secrets: (${named.length ? `it has ${named.join(', ')}` : 'there is none'}); add it as {env: NAME} or {file: PATH}`,
-    }));
+    .map((u) => {
+      const near = closest(u.name, named);
+      return {
+        path: [...u.path, 'secret'],
+        message: near
+          ? `no secret named \`${u.name}\` under secrets:; did you mean \`${near}\`?`
+          : `no secret named \`${u.name}\` under secrets: (${named.length ? `it has ${named.join(', ')}` : 'there is none'}); add it as {env: NAME} or {file: PATH}`,
+      };
+    });
 }
 
 /** Apache and nginx count their members' 5xx answers only in an access log: a watch without one could never fail. */
