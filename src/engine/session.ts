@@ -22,23 +22,38 @@ export interface Session {
   close(): Promise<void>;
 }
 
+/** The secrets a command reads: a run's (balancer and smoke checks), the balancer's alone (status), or none (lock, unlock). */
+export type SecretsNeeded = 'run' | 'balancer' | 'none';
+
+export interface SessionOptions {
+  secrets?: SecretsNeeded;
+  /** Where `{env: NAME}` secrets are read (default: process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
 /**
- * Opens the session. Every secret it needs is read first, so a missing one fails (exit 64, naming
- * the secret and the key that uses it) before anything connects or changes.
+ * Opens the session. Every secret the command needs is read first, so a missing one fails
+ * (exit 64, naming the secret and the key that uses it) before anything connects or changes.
  */
 export async function openSession(
   config: Config,
   transports?: Transports & { resolve?: (h: string) => Promise<{ hostName: string }> },
-  env: NodeJS.ProcessEnv = process.env,
+  opts: SessionOptions = {},
 ): Promise<Session> {
+  const needed = opts.secrets ?? 'run';
   const { dns: _dns, ...release } = config;
-  const secrets = await resolveSecrets(config, secretUses(release), env);
+  const uses = needed === 'none' ? [] : secretUses(release).filter((u) => needed === 'run' || u.key.startsWith('balancer.'));
+  const secrets = await resolveSecrets(config, uses, opts.env);
   const t = transports ?? new SshTransports(config.ssh);
   const balancerTransport = t.get(config.balancer.host);
+  let balancer: Balancer | undefined;
   return {
     config,
     transports: t,
-    balancer: createBalancer(config, balancerTransport, t, secrets),
+    // Made when first used: a command that reads no secret (lock) never needs the driver's.
+    get balancer() {
+      return (balancer ??= createBalancer(config, balancerTransport, t, secrets));
+    },
     secrets,
     lock: new ReleaseLock(balancerTransport, config.lock.path, config.lock.lease),
     addressOf: async (host) => {

@@ -103,16 +103,23 @@ secrets:
 describe('secrets are read up front', () => {
   it('a release session reads the balancer and smoke secrets, and fails before connecting when one is missing', async () => {
     const transports = new RecordingTransports();
-    const session = await openSession(config(), transports, ENV);
+    const session = await openSession(config(), transports, { env: ENV });
     expect(session.secrets.value({ secret: 'api' })).toBe(API_TOKEN);
     expectNoSecret(session.config);
 
     const empty = new RecordingTransports();
-    const err = await openSession(config(), empty, { BATON_T_API: API_TOKEN }).catch((e: unknown) => e);
+    const err = await openSession(config(), empty, { env: { BATON_T_API: API_TOKEN } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).exitCode).toBe(64);
     expect((err as UserError).message).toBe('secret `manager` (used by balancer.managerAuth.password): secret {env: BATON_T_MANAGER} is not set');
     expect(empty.calls).toEqual([]);
+  });
+
+  it('status reads only the balancer\'s secret, lock and unlock none', async () => {
+    const status = await openSession(config(), new RecordingTransports(), { secrets: 'balancer', env: { BATON_T_MANAGER: MANAGER_PASSWORD } });
+    expect(() => status.secrets.value({ secret: 'api' })).toThrow(/was not resolved/);
+    const lock = await openSession(config(), new RecordingTransports(), { secrets: 'none', env: {} });
+    expect(() => lock.balancer).toThrow(/secret `manager` was not resolved before the run started/);
   });
 
   it('names every missing secret with every key that uses it', async () => {
@@ -137,7 +144,7 @@ describe('smoke checks send request headers', () => {
   const step: Step = { id: 'smoke-a', kind: 'smoke', title: 'smoke a', cluster: 'a', hosts: [], undo: [] };
 
   it('the server receives the secret; the result and the journal do not hold it', async () => {
-    const { secrets } = await openSession(config(), new RecordingTransports(), ENV);
+    const { secrets } = await openSession(config(), new RecordingTransports(), { env: ENV });
     received.length = 0;
     expect(await runSmokeStep(step, env(secrets))).toEqual({ passed: 1 });
     expect(received[0]?.headers.authorization).toBe(API_TOKEN);
@@ -147,7 +154,7 @@ describe('smoke checks send request headers', () => {
   it('a failure quoting the secret back is redacted in the message and the journal', async () => {
     const c = config();
     c.smoke.checks = [{ ...c.smoke.checks[0]!, path: '/echo' }];
-    const { secrets } = await openSession(c, new RecordingTransports(), ENV);
+    const { secrets } = await openSession(c, new RecordingTransports(), { env: ENV });
     const journal = new Journal(join(dir, 'runs'), 'run-1');
     received.length = 0;
     const result = await execute({
@@ -177,7 +184,7 @@ describe('balancer-manager credentials', () => {
 
   it('a recorded manager request holds them only in stdin', async () => {
     const transports = new RecordingTransports({ responses: [{ match: ['curl'], answer: { stdout: XML } }] });
-    const session = await openSession(config(), transports, ENV);
+    const session = await openSession(config(), transports, { env: ENV });
     await session.balancer.members();
     const [call] = transports.calls;
     expect(call).toMatchObject({ kind: 'run', argv: ['curl', '-K', '-'] });
