@@ -47,18 +47,15 @@ export interface DnsSessionOptions {
   notice?: (line: string) => void;
   /** Where `{env: NAME}` secrets are read (default: process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Leave the TSIG key unread: the session changes no record (`dns watch` only reads a log). */
+  withoutKey?: boolean;
 }
 
 /** Opens the session; the TSIG key, when it is a secret, is read first, before anything connects. */
 export async function openDnsSession(config: Config, opts: DnsSessionOptions = {}): Promise<DnsSession> {
   const m = config.dns?.migrate;
   if (!config.dns || !m) throw new UserError('baton.yml has no dns.migrate section', 'add dns.migrate (site, old, new, proxy): see docs/configuration.md');
-  const update = config.dns.update;
-  const tsig = update?.tsigKey
-    ? { key: (await resolveSecrets(config, secretUses({ dns: config.dns }), opts.env)).value(update.tsigKey) }
-    : update?.tsigKeyFile !== undefined
-      ? { keyFile: update.tsigKeyFile }
-      : undefined;
+  const tsig = await tsigOf(config, opts);
   const transports = opts.transports ?? new SshTransports(config.ssh);
   return {
     config,
@@ -71,6 +68,14 @@ export async function openDnsSession(config: Config, opts: DnsSessionOptions = {
     notice: opts.notice ?? writeErr,
     close: () => transports.closeAll(),
   };
+}
+
+/** How the session signs updates: the key file, or the key itself, read now (before anything connects). */
+async function tsigOf(config: Config, opts: DnsSessionOptions): Promise<Tsig | undefined> {
+  const update = config.dns?.update;
+  if (!update || opts.withoutKey) return undefined;
+  if (update.tsigKey) return { key: (await resolveSecrets(config, secretUses({ dns: config.dns }), opts.env)).value(update.tsigKey) };
+  return update.tsigKeyFile !== undefined ? { keyFile: update.tsigKeyFile } : undefined;
 }
 
 async function observe(s: DnsSession) {
@@ -212,6 +217,8 @@ async function runSteps(s: DnsSession, phase: DnsPhase | 'rollback', steps: DnsS
 
 async function dnsEnv(s: DnsSession, state: DnsState): Promise<DnsEnv> {
   const dns = s.config.dns!;
+  // Without this a record step would fall back to asking a person to change the record.
+  if (dns.update && !s.tsig) throw new Error('a DNS session opened without its TSIG key cannot run steps');
   return {
     config: s.config,
     m: s.m,

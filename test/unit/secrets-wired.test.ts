@@ -134,6 +134,8 @@ describe('secrets are read up front', () => {
     const s = await openDnsSession(config(), { transports: new RecordingTransports(), env: { BATON_T_DDNS: ENV.BATON_T_DDNS } });
     expect(s.tsig).toEqual({ key: ENV.BATON_T_DDNS });
     await expect(openDnsSession(config(), { transports: new RecordingTransports(), env: {} })).rejects.toThrow(/^secret `ddns` \(used by dns.update.tsigKey\)/);
+    // dns watch only reads a log: it runs without the key.
+    expect((await openDnsSession(config(), { transports: new RecordingTransports(), env: {}, withoutKey: true })).tsig).toBeUndefined();
   });
 });
 
