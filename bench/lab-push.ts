@@ -74,7 +74,7 @@ export async function underLoad(
   runner: () => Promise<{ code: number; stdout: string }> = () => run(argv),
 ): Promise<{ exitCode: number; seconds: number; stdout: string; load: LoadReport; redispatches: number; retries: number; http5xx: number }> {
   // One driver instance reads the counters before and after: access-log counts start at its first read.
-  const session = openSession(await loadConfig(configFile));
+  const session = await openSession(await loadConfig(configFile));
   let measured;
   try {
     const before = await session.balancer.counters();

@@ -20,7 +20,7 @@ export default class Apply extends BatonCommand {
   async run() {
     const { args, flags } = await this.parse(Apply);
     const plan = readPlanFile(args.plan);
-    const session = openSession(await loadConfig(flags.config));
+    const session = await openSession(await loadConfig(flags.config));
     try {
       const override = flags['override-requirements'];
       const result = await applyPlan(session, plan, { reporter: await reporterFor(plan, this.jsonEnabled()), ...(override !== undefined ? { overrideRequirements: override } : {}) });

@@ -20,7 +20,7 @@ export default class Lock extends BatonCommand {
     const { flags } = await this.parse(Lock);
     const leaseMs = flags.lease === undefined ? undefined : parseDuration(flags.lease);
     if (leaseMs === 0 || (flags.lease !== undefined && leaseMs === undefined)) throw new UserError(`--lease ${flags.lease} is not a duration`, 'e.g. --lease 30m, 2h, 90s');
-    const session = openSession(await loadConfig(flags.config));
+    const session = await openSession(await loadConfig(flags.config), undefined, { secrets: 'none' });
     try {
       const details = await holdLock(session, { by: actor(), reason: flags.reason, ...(leaseMs ? { leaseMs } : {}) });
       if (!this.jsonEnabled()) this.log(`release lock held by ${details.by}: ${details.reason}; expires ${details.expires} unless renewed (baton lock again)`);

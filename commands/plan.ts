@@ -56,7 +56,7 @@ export default class PlanCommand extends BatonCommand {
   }
 
   private async makePlan(config: Config, tag: string, first?: 'a' | 'b'): Promise<Plan> {
-    const session = openSession(config);
+    const session = await openSession(config);
     try {
       return (await planPush(session, tag, first ? { first } : {})).plan;
     } finally {

@@ -29,7 +29,7 @@ export default class Push extends BatonCommand {
     const { args, flags } = await this.parse(Push);
     if (flags.continue === Boolean(args.tag)) throw new UserError(flags.continue ? '--continue takes no TAG: it finishes the held push' : 'push needs a TAG (or --continue)');
     const config = await loadConfig(flags.config);
-    const session = openSession(config);
+    const session = await openSession(config);
     try {
       let result;
       if (flags.continue) {

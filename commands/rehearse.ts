@@ -28,7 +28,7 @@ export default class Rehearse extends BatonCommand {
     checkPlan(plan, production);
     // Found before anything runs: where production requires a rehearsal, one whose record cannot be signed would not count.
     const sign = flags.key !== undefined || production.require.rehearsal ? sshSigner(signingKey(flags.key)) : undefined;
-    const session = openSession(flags.against ? await loadConfig(flags.against) : production);
+    const session = await openSession(flags.against ? await loadConfig(flags.against) : production);
     try {
       const shown = flags.against ? plan : { ...plan, forward: idleSideSteps(plan).forward };
       const opts = { reporter: await reporterFor(shown, this.jsonEnabled()) };

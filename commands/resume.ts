@@ -22,7 +22,7 @@ export default class Resume extends BatonCommand {
         `resuming run ${record.run} (${record.plan.release.tag}, by ${record.state.by ?? '?'})${pending ? `: pending step ${pending.step} (${pending.title}) runs again` : ''}${reversal ? ', finishing its reversal' : ''}\nthen: ${remaining.map((s) => s.id).join(', ')}`,
       );
     }
-    const session = openSession(config);
+    const session = await openSession(config);
     try {
       const result = await resumeRun(session, record, await reporterFor(record.plan, this.jsonEnabled()));
       if (!this.jsonEnabled()) this.log(resultText(result));

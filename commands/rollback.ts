@@ -19,7 +19,7 @@ export default class Rollback extends BatonCommand {
 
   async run() {
     const { flags } = await this.parse(Rollback);
-    const session = openSession(await loadConfig(flags.config));
+    const session = await openSession(await loadConfig(flags.config));
     try {
       // Without a question to ask, the lock is taken while production is observed: seconds count here.
       const asks = !flags.yes && !flags['dry-run'] && process.stdin.isTTY;

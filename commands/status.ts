@@ -11,7 +11,7 @@ export default class Status extends BatonCommand {
 
   async run() {
     const { flags } = await this.parse(Status);
-    const session = openSession(await loadConfig(flags.config));
+    const session = await openSession(await loadConfig(flags.config), undefined, { secrets: 'balancer' });
     try {
       const report = await gatherStatus(session);
       if (!this.jsonEnabled()) this.log(statusText(report));

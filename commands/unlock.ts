@@ -12,7 +12,7 @@ export default class Unlock extends BatonCommand {
 
   async run() {
     const { flags } = await this.parse(Unlock);
-    const session = openSession(await loadConfig(flags.config));
+    const session = await openSession(await loadConfig(flags.config), undefined, { secrets: 'none' });
     try {
       const r = await releaseLock(session, { by: actor(), force: flags.force });
       if (!this.jsonEnabled()) {

@@ -16,7 +16,7 @@ export default class DnsCutover extends BatonCommand {
 
   async run() {
     const { flags } = await this.parse(DnsCutover);
-    const session = openDnsSession(await loadConfig(flags.config));
+    const session = await openDnsSession(await loadConfig(flags.config));
     try {
       const steps = session.store.read()?.plan.forward.filter((s) => s.phase === 'cutover') ?? [];
       const r = await runPhase(session, 'cutover', { reporter: dnsReporter(steps, this.jsonEnabled()), noSwitch: flags['no-switch'] });

@@ -15,7 +15,7 @@ export default class DnsFinish extends BatonCommand {
 
   async run() {
     const { flags } = await this.parse(DnsFinish);
-    const session = openDnsSession(await loadConfig(flags.config));
+    const session = await openDnsSession(await loadConfig(flags.config));
     try {
       const steps = session.store.read()?.plan.forward.filter((s) => s.phase === 'finish') ?? [];
       const r = await finishMigration(session, { reporter: dnsReporter(steps, this.jsonEnabled()), force: flags.force });

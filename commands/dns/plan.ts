@@ -19,7 +19,7 @@ export default class DnsPlan extends BatonCommand {
 
   async run() {
     const { flags } = await this.parse(DnsPlan);
-    const session = openDnsSession(await loadConfig(flags.config));
+    const session = await openDnsSession(await loadConfig(flags.config));
     try {
       const first = await planMigration(session, { dryRun: true });
       const reporter = dnsReporter(first.plan.forward.filter((s) => s.phase === 'prepare'), this.jsonEnabled());

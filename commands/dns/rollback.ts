@@ -12,7 +12,7 @@ export default class DnsRollback extends BatonCommand {
 
   async run() {
     const { flags } = await this.parse(DnsRollback);
-    const session = openDnsSession(await loadConfig(flags.config));
+    const session = await openDnsSession(await loadConfig(flags.config));
     try {
       const r = await rollbackMigration(session, { reporter: dnsReporter([], true) });
       if (!this.jsonEnabled()) this.log(phaseText(r));

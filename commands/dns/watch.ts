@@ -14,7 +14,7 @@ export default class DnsWatch extends BatonCommand {
 
   async run() {
     const { flags } = await this.parse(DnsWatch);
-    const session = openDnsSession(await loadConfig(flags.config));
+    const session = await openDnsSession(await loadConfig(flags.config), { withoutKey: true });
     try {
       let report = await watchMigration(session);
       while (flags['until-ready'] && !report.verdict.finishable) {

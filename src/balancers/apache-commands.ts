@@ -64,6 +64,41 @@ export function managerChangeArgv(managerUrl: string, balancer: string, nonce: s
   return ['curl', ...posts, ...CURL_OPTS, '-f', ...referer, xmlUrl(managerUrl, balancer)];
 }
 
+/** HTTP Basic credentials for balancer-manager; the password is a resolved secret. */
+export interface ManagerAuth {
+  user: string;
+  password: string;
+}
+
+// The curl options the builders above use that take no value.
+const CURL_SWITCHES = new Set(['-sS', '-f']);
+
+/**
+ * A manager run with credentials: the whole argv becomes a config curl reads on its stdin
+ * (`curl -K -`), every transfer given the credentials, so they are never on a command line
+ * (where `ps` on the balancer host, the journal and any error message would show them).
+ * One `-K -` cannot serve several transfers from the command line: `--next` resets `user`.
+ */
+export function curlWithAuth(argv: readonly string[], auth: ManagerAuth): { argv: string[]; stdin: string } {
+  if (argv[0] !== 'curl') throw new Error(`curlWithAuth needs a curl argv, got ${argv[0]}`);
+  const user = `user = ${curlQuote(`${auth.user}:${auth.password}`)}`;
+  const lines = [user];
+  for (let i = 1; i < argv.length; i++) {
+    const word = argv[i] as string;
+    if (word === '--next') lines.push('next', user);
+    else if (CURL_SWITCHES.has(word)) lines.push(word);
+    else if (!word.startsWith('-')) lines.push(`url = ${curlQuote(word)}`);
+    else lines.push(`${word} ${curlQuote(argv[++i] as string)}`);
+  }
+  return { argv: ['curl', '-K', '-'], stdin: `${lines.join('\n')}\n` };
+}
+
+/** A value in a curl config file: double-quoted, with curl's backslash escapes. */
+function curlQuote(value: string): string {
+  const escaped = value.replace(/[\\"\t\n\r\v]/g, (c) => ({ '\\': '\\\\', '"': '\\"', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\v': '\\v' })[c] as string);
+  return `"${escaped}"`;
+}
+
 /** The HTTP codes a managerChangeArgv run printed before the XML, and the XML. */
 export function splitChangeAnswer(stdout: string): { codes: number[]; xml: string } {
   const at = stdout.indexOf('<');

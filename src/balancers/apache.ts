@@ -6,8 +6,17 @@
 import { isIP } from 'node:net';
 import { ExternalCommandError, OperationFailedError, UserError } from '../errors.js';
 import { tail } from '../transport/errors.js';
-import type { Transport } from '../transport/types.js';
-import { apacheConfigTestArgv, checkBalancerName, managerChangeArgv, managerXmlArgv, splitChangeAnswer, type WorkerChange } from './apache-commands.js';
+import type { RunOptions, RunResult, Transport } from '../transport/types.js';
+import {
+  apacheConfigTestArgv,
+  checkBalancerName,
+  curlWithAuth,
+  type ManagerAuth,
+  managerChangeArgv,
+  managerXmlArgv,
+  splitChangeAnswer,
+  type WorkerChange,
+} from './apache-commands.js';
 import { checkPath, countLogArgv, escapeEre, parseCounts, REFUSED_BY_TEST, replaceFileArgv } from './balancer-files.js';
 import { adminOfFlags, configMembers, sameWorker, setConfigState } from './apache-config.js';
 import { type ApacheAdmin, type ApacheMember, type ManagerBalancer, managerCounters, memberOf, parseManagerXml } from './apache-manager.js';
@@ -20,6 +29,8 @@ export interface ApacheOptions {
   balancer: string;
   /** balancer-manager URL as reached from the balancer host. */
   managerUrl: string;
+  /** HTTP Basic credentials for the manager, given to curl on its stdin. */
+  managerAuth?: ManagerAuth;
   /** File holding `<Proxy balancer://NAME>` and its BalancerMember lines. */
   configFile: string;
   /** apache2ctl (Debian) or apachectl. */
@@ -40,6 +51,7 @@ export class ApacheBalancer implements Balancer {
   readonly driver = 'apache' as const;
   private readonly balancer: string;
   private readonly managerUrl: string;
+  private readonly managerAuth?: ManagerAuth;
   private readonly configFile: string;
   private readonly ctl: string;
   private readonly errorLog: string;
@@ -52,6 +64,7 @@ export class ApacheBalancer implements Balancer {
   ) {
     this.balancer = checkBalancerName(opts.balancer);
     this.managerUrl = opts.managerUrl;
+    if (opts.managerAuth) this.managerAuth = opts.managerAuth;
     this.configFile = checkPath('balancer.configFile', opts.configFile);
     this.ctl = opts.ctl ?? DEFAULT_APACHE_CTL;
     this.errorLog = checkPath('balancer.errorLog', opts.errorLog ?? DEFAULT_APACHE_ERROR_LOG);
@@ -169,7 +182,7 @@ export class ApacheBalancer implements Balancer {
     const changes: WorkerChange[] = urls.map((workerUrl) => ({ workerUrl, flags: { N: admin === 'drain', D: admin === 'maint', S: false } }));
     let wrong: string[];
     try {
-      const r = await this.transport.run(managerChangeArgv(this.managerUrl, this.balancer, b.nonce, changes), { timeoutMs: this.timeoutMs });
+      const r = await this.manager(managerChangeArgv(this.managerUrl, this.balancer, b.nonce, changes), { timeoutMs: this.timeoutMs });
       const { codes, xml } = splitChangeAnswer(r.stdout);
       const after = this.pick(parseManagerXml(xml)).workers.map(memberOf);
       wrong = names.flatMap((n, i) => {
@@ -220,11 +233,11 @@ export class ApacheBalancer implements Balancer {
   }
 
   private async readManager(): Promise<ManagerBalancer> {
-    const r = await this.transport.run(managerXmlArgv(this.managerUrl, this.balancer), { timeoutMs: this.timeoutMs, allowFailure: true });
+    const r = await this.manager(managerXmlArgv(this.managerUrl, this.balancer), { timeoutMs: this.timeoutMs, allowFailure: true });
     if (r.code !== 0) {
       throw new UserError(
         `balancer-manager ${this.managerUrl} on ${this.transport.host} did not answer: ${tail(r.stderr) || `curl exit ${r.code}`}`,
-        'check balancer.managerUrl (as reached from the balancer host) and that the manager allows that address',
+        `check balancer.managerUrl (as reached from the balancer host), that the manager allows that address${this.managerAuth ? ' and balancer.managerAuth' : ', and balancer.managerAuth if it asks for a password (401)'}`,
       );
     }
     let all: ManagerBalancer[];
@@ -234,6 +247,13 @@ export class ApacheBalancer implements Balancer {
       throw new UserError(`balancer-manager ${this.managerUrl} on ${this.transport.host}: ${(err as Error).message}`, 'check balancer.managerUrl');
     }
     return this.pick(all);
+  }
+
+  /** A manager request through curl, its credentials (if any) on curl's stdin. */
+  private manager(argv: string[], opts: RunOptions): Promise<RunResult> {
+    if (!this.managerAuth) return this.transport.run(argv, opts);
+    const withAuth = curlWithAuth(argv, this.managerAuth);
+    return this.transport.run(withAuth.argv, { ...opts, stdin: withAuth.stdin });
   }
 
   private pick(all: readonly ManagerBalancer[]): ManagerBalancer {

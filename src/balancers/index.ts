@@ -2,6 +2,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Config } from '../config/config.js';
+import { Secrets } from '../config/secrets.js';
 import { UserError } from '../errors.js';
 import type { Transport, Transports } from '../transport/types.js';
 import { ApacheBalancer } from './apache.js';
@@ -12,11 +13,12 @@ import type { Balancer, Member } from './types.js';
 /** The app hosts' transports, for drivers that read drain state on the hosts themselves (nginx). */
 export type AppTransports = Pick<Transports, 'get'> & { resolve?: (host: string) => Promise<{ hostName: string }> };
 
-/** The balancer driver of `config.balancer`, talking to its host through `transport`. */
+/** The balancer driver of `config.balancer`, talking to its host through `transport`; `secrets` holds its credentials. */
 export function createBalancer(
   config: Pick<Config, 'balancer'> & Partial<Pick<Config, 'clusters' | 'resolve'>>,
   transport: Transport,
   hosts?: AppTransports,
+  secrets: Secrets = new Secrets(),
 ): Balancer {
   const b = config.balancer;
   switch (b.driver) {
@@ -26,6 +28,7 @@ export function createBalancer(
       return new ApacheBalancer(transport, {
         balancer: b.backend,
         managerUrl: b.managerUrl,
+        ...(b.managerAuth && { managerAuth: { user: b.managerAuth.user, password: secrets.value(b.managerAuth.password) } }),
         configFile: b.configFile,
         ctl: b.ctl,
         errorLog: b.errorLog,

@@ -9,6 +9,8 @@ import { type Backoff, backoffDelay, type Clock, DEFAULT_BACKOFF, systemClock } 
 export type HttpCheck = Pick<SmokeCheckConfig, 'path' | 'contains' | 'matches' | 'header' | 'maxMs'> & {
   method?: SmokeCheckConfig['method'];
   status?: number;
+  /** Headers sent, secrets already read (see resolveCheck). */
+  requestHeaders?: Record<string, string>;
 };
 
 export interface HttpAnswer {
@@ -23,6 +25,8 @@ export interface RequestOptions {
   method?: string;
   /** Host name → IPv4: connect there, still sending the URL's Host header. */
   resolve?: Record<string, string>;
+  /** Sent as well; a name baton sets (Host, Connection) is replaced. */
+  headers?: Record<string, string>;
   timeoutMs: number;
 }
 
@@ -42,7 +46,7 @@ export function httpRequest(url: string, opts: RequestOptions): Promise<HttpAnsw
         port: u.port || undefined,
         path: `${u.pathname}${u.search}`,
         method: opts.method ?? 'GET',
-        headers: { host: u.host, 'user-agent': 'baton-check', connection: 'close' },
+        headers: { host: u.host, 'user-agent': 'baton-check', connection: 'close', ...lowerCaseNames(opts.headers ?? {}) },
         ...(u.protocol === 'https:' ? { servername: u.hostname } : {}),
         agent: false,
       },
@@ -65,6 +69,10 @@ export function httpRequest(url: string, opts: RequestOptions): Promise<HttpAnsw
     req.on('error', reject);
     req.end();
   });
+}
+
+function lowerCaseNames(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
 }
 
 /** What is wrong with an answer, or undefined when it passes. */
@@ -114,6 +122,8 @@ export interface RetryOptions {
   backoff?: Backoff;
   /** Cap for one attempt; a hung request ends at the deadline anyway. */
   attemptTimeoutMs?: number;
+  /** Applied to what came back before it goes into a result: a server may echo a credential. */
+  redact?: (text: string) => string;
 }
 
 /** Run one check against one target until it passes or the deadline passes. */
@@ -130,10 +140,11 @@ export async function runHttpCheck(check: HttpCheck, target: CheckTarget, opts: 
     let result: CheckResult;
     const t0 = performance.now();
     try {
-      const a = await httpRequest(url, { method: check.method ?? 'GET', resolve: opts.resolve, timeoutMs });
+      const a = await httpRequest(url, { method: check.method ?? 'GET', resolve: opts.resolve, timeoutMs, ...(check.requestHeaders && { headers: check.requestHeaders }) });
       const wrong = judge(check, a);
+      const redact = opts.redact ?? ((t: string) => t);
       result = wrong
-        ? { ...base, ok: false, status: a.status, ms: a.ms, detail: `${wrong}; got ${a.status} in ${a.ms} ms, body: ${JSON.stringify(a.body.slice(0, 200))}` }
+        ? { ...base, ok: false, status: a.status, ms: a.ms, detail: redact(`${wrong}; got ${a.status} in ${a.ms} ms, body: ${JSON.stringify(a.body.slice(0, 200))}`) }
         : { ...base, ok: true, status: a.status, ms: a.ms, detail: `${a.status} in ${a.ms} ms` };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;

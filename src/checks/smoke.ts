@@ -1,6 +1,7 @@
 // Smoke checks of one cluster: every check through the cluster's internal hostname and
 // against every host of it directly, all at once, each retried until one shared deadline.
 import type { ClusterConfig, Config, SmokeCheckConfig } from '../config/config.js';
+import { Secrets } from '../config/secrets.js';
 import type { Backoff, Clock } from './backoff.js';
 import { systemClock } from './backoff.js';
 import { type CheckResult, type CheckTarget, describeFailure, type HttpCheck, runHttpCheck } from './http.js';
@@ -30,6 +31,15 @@ export interface SmokeOptions {
   resolve?: Record<string, string>;
   clock?: Clock;
   backoff?: Backoff;
+  /** Applied to answers before they go into results (Secrets.redact). */
+  redact?: (text: string) => string;
+}
+
+/** A configured check as sent: each `{secret: NAME}` header value replaced by the secret, read up front. */
+export function resolveCheck(check: SmokeCheckConfig, secrets: Secrets): HttpCheck {
+  const { requestHeaders, ...rest } = check;
+  if (!requestHeaders) return rest;
+  return { ...rest, requestHeaders: Object.fromEntries(Object.entries(requestHeaders).map(([name, v]) => [name, typeof v === 'string' ? v : secrets.value(v)])) };
 }
 
 /** Every check against every target; ok only when all pass. */
@@ -44,6 +54,7 @@ export async function runSmoke(checks: readonly HttpCheck[], targets: readonly C
           clock,
           ...(opts.resolve ? { resolve: opts.resolve } : {}),
           ...(opts.backoff ? { backoff: opts.backoff } : {}),
+          ...(opts.redact ? { redact: opts.redact } : {}),
         }),
       ),
     ),
@@ -56,12 +67,13 @@ export function smokeCluster(
   config: Pick<Config, 'smoke' | 'resolve'> & { clusters: Record<string, Pick<ClusterConfig, 'internal'>> },
   cluster: string,
   hosts: readonly HostPort[],
-  opts: { clock?: Clock; backoff?: Backoff } = {},
+  opts: { clock?: Clock; backoff?: Backoff; secrets?: Secrets } = {},
 ): Promise<SmokeReport> {
   const c = config.clusters[cluster];
   if (!c) throw new Error(`no cluster ${cluster}`);
-  const checks: readonly SmokeCheckConfig[] = config.smoke.checks;
-  return runSmoke(checks, clusterTargets(c, hosts), { deadlineMs: config.smoke.deadlineMs, resolve: config.resolve, ...opts });
+  const { secrets = new Secrets(), ...rest } = opts;
+  const checks = config.smoke.checks.map((check) => resolveCheck(check, secrets));
+  return runSmoke(checks, clusterTargets(c, hosts), { deadlineMs: config.smoke.deadlineMs, resolve: config.resolve, redact: (t) => secrets.redact(t), ...rest });
 }
 
 /** One line per failed check, for an error message; empty when all passed. */

@@ -1,9 +1,12 @@
 // Checks no single key can make: every host in exactly one cluster and listed once, every
-// explicit balancer member name used once, a watch only where the balancer can count what
-// it watches, and required approvals or rehearsals only with a file of who may sign them. They read the raw data defensively so they can
+// explicit balancer member name used once, a watch only where the balancer can count what it
+// watches, required approvals or rehearsals only with a file of who may sign them, and every
+// `{secret: NAME}` naming an entry of `secrets:`. They read the raw data defensively so they can
 // report alongside schema errors, not only after the schema passes.
 import { isPlainObject, formatPath, type KeyPath } from './paths.js';
 import type { Problem } from './problem.js';
+import { secretUses } from './secrets.js';
+import { closest } from './suggest.js';
 
 export function crossChecks(data: unknown): Problem[] {
   const problems: Problem[] = [];
@@ -31,7 +34,7 @@ export function crossChecks(data: unknown): Problem[] {
       }
     });
   }
-  problems.push(...watchChecks(data), ...signerChecks(data));
+  problems.push(...watchChecks(data), ...signerChecks(data), ...secretNameChecks(data));
   return problems;
 }
 
@@ -48,6 +51,22 @@ function signerChecks(data: unknown): Problem[] {
       message: `requiring ${needs.join(' and ')} needs require.allowedSigners: an OpenSSH allowed_signers file of the keys whose signatures count (\`principal keytype base64key\` a line)`,
     },
   ];
+}
+
+/** Every `{secret: NAME}` names an entry of `secrets:`; whether its variable or file exists is for the run to find out. */
+function secretNameChecks(data: unknown): Problem[] {
+  const named = isPlainObject(data) && isPlainObject(data.secrets) ? Object.keys(data.secrets) : [];
+  return secretUses(data)
+    .filter((u) => !named.includes(u.name))
+    .map((u) => {
+      const near = closest(u.name, named);
+      return {
+        path: [...u.path, 'secret'],
+        message: near
+          ? `no secret named \`${u.name}\` under secrets:; did you mean \`${near}\`?`
+          : `no secret named \`${u.name}\` under secrets: (${named.length ? `it has ${named.join(', ')}` : 'there is none'}); add it as {env: NAME} or {file: PATH}`,
+      };
+    });
 }
 
 /** Apache and nginx count their members' 5xx answers only in an access log: a watch without one could never fail. */

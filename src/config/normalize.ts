@@ -39,7 +39,7 @@ export function normalizeConfig(parsed: BatonConfigParsed, file: string, options
     ...(parsed.watch && { watch: parsed.watch }),
     require: { ...parsed.require, ...(parsed.require.allowedSigners !== undefined && { allowedSigners: sshPath(parsed.require.allowedSigners) }) },
     lock: parsed.lock,
-    ...(dns && { dns: dns.update ? { ...dns, update: { tsigKeyFile: local(dns.update.tsigKeyFile) } } : dns }),
+    ...(dns && { dns: dns.update?.tsigKeyFile !== undefined ? { ...dns, update: { tsigKeyFile: local(dns.update.tsigKeyFile) } } : dns }),
     secrets: Object.fromEntries(Object.entries(parsed.secrets ?? {}).map(([name, ref]) => [name, ref.file === undefined ? ref : { file: local(ref.file) }])),
   };
 }

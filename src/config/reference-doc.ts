@@ -51,8 +51,11 @@ runs while the file has a problem.
 * **Relative paths** (a local \`app.repo\`, \`dns.update.tsigKeyFile\`, secret files, and the
   \`ssh\` files) are relative to the folder holding baton.yml; \`~\` in \`ssh\` paths is your home.
 * **Secrets are never written in baton.yml.** Name them under \`secrets:\` as a reference,
-  \`{env: NAME}\` or \`{file: PATH}\`, read when a command needs them. A key such as
-  \`password\`, \`token\` or \`tsigKey\` holding a literal value is an error.
+  \`{env: NAME}\` or \`{file: PATH}\`, and give \`{secret: NAME}\` where a key takes one
+  (\`smoke[].requestHeaders\`, \`balancer.managerAuth.password\`, \`dns.update.tsigKey\`).
+  A command reads them when it starts, before it connects anywhere. A key such as
+  \`password\`, \`token\` or \`tsigKey\` (or an \`Authorization\` request header) holding a
+  literal value is an error, and so is a \`{secret: NAME}\` naming no entry of \`secrets:\`.
 * **Checks beyond single keys:** a host listed in both clusters, a host listed twice, an
   explicit balancer member name used twice, and a key of another balancer driver (e.g.
   \`socket\` with \`driver: apache\`) are errors.

@@ -25,6 +25,11 @@ export const SecretRef = z
   .refine((r) => (r.env === undefined) !== (r.file === undefined), { message: 'expected exactly one of env or file: {env: NAME} or {file: PATH}' })
   .describe('a reference to a secret: {env: NAME} or {file: PATH}; never the secret itself');
 
+/** Where a key takes a secret: the name of an entry under `secrets:`, resolved before a run starts. */
+export const SecretUse = z
+  .strictObject({ secret: z.string().min(1).describe('name of an entry under secrets:') })
+  .describe('a secret named under secrets: — {secret: NAME}');
+
 export const App = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, { message: 'expected lower-case letters, digits and dashes' }).describe('application name: lower-case letters, digits and dashes'),
   repo: z.string().min(1).describe('git repository: a local path (relative to baton.yml) or a URL the control side can clone'),
@@ -80,6 +85,13 @@ export const Balancer = z.discriminatedUnion('driver', [
     driver: z.literal('apache').describe(DRIVER),
     ...BalancerCommon,
     managerUrl: z.url({ message: 'expected a URL such as http://127.0.0.1/balancer-manager' }).describe('balancer-manager URL as reached from the balancer host'),
+    managerAuth: z
+      .strictObject({
+        user: z.string().min(1).regex(/^[^:\s]+$/, { message: 'expected a user name without spaces or colons' }).describe('user name for balancer-manager'),
+        password: SecretUse.describe('the password: {secret: NAME}, never the password itself'),
+      })
+      .optional()
+      .describe('HTTP Basic credentials for balancer-manager (given to curl on its stdin, never on a command line)'),
     configFile: z
       .string()
       .regex(/^\//, { message: 'expected an absolute path' })
@@ -131,6 +143,10 @@ export const SmokeCheck = z.strictObject({
   contains: z.string().optional().describe('the body must contain this text'),
   matches: z.string().optional().describe('the body must match this regular expression'),
   header: z.record(z.string(), z.string()).optional().describe('response headers that must have these values (names case-insensitive)'),
+  requestHeaders: z
+    .record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { message: 'expected an HTTP header name' }), z.union([z.string(), SecretUse]))
+    .optional()
+    .describe('headers sent with the request: a value, or {secret: NAME} for a credential (e.g. Authorization)'),
   maxMs: z.number().int().positive().optional().describe('slowest acceptable answer'),
 });
 
@@ -217,15 +233,20 @@ export const DnsMigration = z.strictObject({
   lock: AbsolutePath.default('/var/lib/baton/dns-lock').describe('lock directory on the old host'),
 });
 
+/** How nsupdate is given the TSIG key: a key file, or the key as a named secret. */
+export const DnsUpdate = z
+  .strictObject({
+    tsigKeyFile: z.string().min(1).optional().describe('nsupdate key file on the control machine (nsupdate -k)'),
+    tsigKey: SecretUse.optional().describe('the TSIG key as a secret holding `[algorithm:]name:base64` (as nsupdate -y takes it); given to nsupdate on its stdin'),
+  })
+  .refine((u) => (u.tsigKeyFile === undefined) !== (u.tsigKey === undefined), { message: 'expected exactly one of tsigKeyFile or tsigKey' })
+  .describe('the TSIG key: tsigKeyFile or tsigKey');
+
 export const Dns = z.strictObject({
   zone: z.string().min(1).describe('DNS zone the migrated records live in'),
   nameserver: HostName.describe('authoritative server the records are read from and updated on; every NS of the zone is checked'),
   transitional: z.string().min(1).describe('transitional hostname pointing at the new host'),
-  update: z
-    .strictObject({
-      tsigKeyFile: z.string().min(1).describe('nsupdate key file (a reference: the key is read at run time)'),
-    })
-    .optional()
+  update: DnsUpdate.optional()
     .describe('dynamic updates (nsupdate with TSIG); without it records are changed by hand and baton waits for them'),
   ttl: Duration.optional().describe('TTL of the records baton writes (default: the TTL the site\'s record has now)'),
   manualWait: Duration.prefault('1h').describe('how long to wait for a record changed by hand to appear on every authoritative server'),

@@ -1,7 +1,7 @@
 // RFC 2136 updates through nsupdate (no maintained npm library does TSIG). Every change is a
 // compare-and-set: `prereq` lines make the server refuse the update unless the record is
 // still what the plan saw, so two people (or a stale plan) cannot overwrite each other.
-import { ExternalCommandError } from '../errors.js';
+import { ExternalCommandError, UserError } from '../errors.js';
 import type { Transport } from '../transport/types.js';
 
 export interface RecordChange {
@@ -17,14 +17,17 @@ export interface RecordChange {
 
 const fqdn = (name: string) => (name.endsWith('.') ? name : `${name}.`);
 
-/** The nsupdate script for one compare-and-set change of an A record. */
-export function nsupdateScript(c: RecordChange): string {
+/** How updates are signed: a key file nsupdate reads (-k), or the key itself, given in the script. */
+export type Tsig = { keyFile: string } | { key: string };
+
+/** The nsupdate script for one compare-and-set change of an A record, signed with `tsig.key` when given. */
+export function nsupdateScript(c: RecordChange, tsig?: Tsig): string {
   for (const [what, value] of Object.entries({ server: c.server, zone: c.zone, name: c.name, from: c.from ?? '', to: c.to ?? '' })) {
     // The script is line-based: a newline or space inside a value would add commands.
     if (/[\s;]/.test(value)) throw new TypeError(`${what} ${JSON.stringify(value)} cannot go into an nsupdate script`);
   }
   const name = fqdn(c.name);
-  const lines = [`server ${c.server}`, `zone ${fqdn(c.zone)}`];
+  const lines = [...(tsig && 'key' in tsig ? [keyLine(tsig.key)] : []), `server ${c.server}`, `zone ${fqdn(c.zone)}`];
   lines.push(c.from === undefined ? `prereq nxrrset ${name} IN A` : `prereq yxrrset ${name} IN A ${c.from}`);
   if (c.from !== undefined) lines.push(`update delete ${name} IN A`);
   if (c.to !== undefined) lines.push(`update add ${name} ${c.ttl} IN A ${c.to}`);
@@ -32,26 +35,42 @@ export function nsupdateScript(c: RecordChange): string {
   return lines.join('\n');
 }
 
-/** The argv that runs a script with the TSIG key file (the key itself never leaves the file). */
-export function nsupdateArgv(keyFile: string): string[] {
-  return ['nsupdate', '-k', keyFile];
+/**
+ * `key [hmac:]name secret` from a secret written as nsupdate -y takes it, `[hmac:]name:base64`.
+ * Its errors never quote the value.
+ */
+function keyLine(key: string): string {
+  const at = key.lastIndexOf(':');
+  const name = key.slice(0, at);
+  const secret = key.slice(at + 1);
+  if (at <= 0 || secret === '' || /[\s;]/.test(key) || !/^[A-Za-z0-9+/]+=*$/.test(secret)) {
+    throw new UserError('dns.update.tsigKey: the secret is not a TSIG key written as [algorithm:]name:base64 (e.g. hmac-sha256:baton-key:c2VjcmV0…)', 'the key name and secret are in the key file tsig-keygen prints');
+  }
+  return `key ${name} ${secret}`;
+}
+
+/** The argv that runs a script: with the key file, or with the key in the script (never on a command line). */
+export function nsupdateArgv(tsig: Tsig): string[] {
+  return 'keyFile' in tsig ? ['nsupdate', '-k', tsig.keyFile] : ['nsupdate'];
 }
 
 /** Why the server refused a compare-and-set, in words. */
 export function explainRefusal(stderr: string): string | undefined {
   if (/NXRRSET/.test(stderr)) return 'the record no longer holds the address the plan expected (someone changed it)';
   if (/YXRRSET/.test(stderr)) return 'the record already exists';
-  if (/NOTAUTH|BADKEY|BADSIG|REFUSED/.test(stderr)) return 'the server refused the key (check dns.update.tsigKeyFile)';
+  if (/NOTAUTH|BADKEY|BADSIG|REFUSED/.test(stderr)) return 'the server refused the key (check dns.update.tsigKeyFile or tsigKey)';
   return undefined;
 }
 
 /** Sends the change; throws ExternalCommandError with the refusal explained. */
-export async function sendUpdate(local: Transport, keyFile: string, change: RecordChange): Promise<void> {
-  const argv = nsupdateArgv(keyFile);
-  const r = await local.run(argv, { stdin: nsupdateScript(change), allowFailure: true, timeoutMs: 30_000 });
+export async function sendUpdate(local: Transport, tsig: Tsig, change: RecordChange): Promise<void> {
+  const argv = nsupdateArgv(tsig);
+  const r = await local.run(argv, { stdin: nsupdateScript(change, tsig), allowFailure: true, timeoutMs: 30_000 });
   if (r.code !== 0) {
     const why = explainRefusal(r.stderr + r.stdout);
-    throw new ExternalCommandError(local.host, argv, r.code, [why, r.stderr.trim()].filter(Boolean).join(': '));
+    // nsupdate quotes a key it cannot use in its complaint.
+    const stderr = 'key' in tsig ? r.stderr.split(tsig.key.slice(tsig.key.lastIndexOf(':') + 1)).join('[tsigKey]') : r.stderr;
+    throw new ExternalCommandError(local.host, argv, r.code, [why, stderr.trim()].filter(Boolean).join(': '));
   }
 }
 

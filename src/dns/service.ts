@@ -22,12 +22,16 @@ import { queryAuthoritative, type DnsQuery } from './query.js';
 import { DnsStateStore, type DnsState } from './state.js';
 import { dnsStepRunner } from './kinds.js';
 import type { DnsEnv } from './steps.js';
+import type { Tsig } from './nsupdate.js';
+import { resolveSecrets, secretUses } from '../config/secrets.js';
 import type { DnsPhase, DnsPlan, DnsStep } from './types.js';
 import { parseAccessLog, perMinute, verdict, type MinuteCount, type WatchVerdict } from './watch.js';
 
 export interface DnsSession {
   config: Config;
   m: Migration;
+  /** How updates are signed (the key read up front when it is a secret); absent: by hand. */
+  tsig?: Tsig;
   transports: Transports;
   local: Transport;
   query: DnsQuery;
@@ -41,15 +45,22 @@ export interface DnsSessionOptions {
   local?: Transport;
   query?: DnsQuery;
   notice?: (line: string) => void;
+  /** Where `{env: NAME}` secrets are read (default: process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Leave the TSIG key unread: the session changes no record (`dns watch` only reads a log). */
+  withoutKey?: boolean;
 }
 
-export function openDnsSession(config: Config, opts: DnsSessionOptions = {}): DnsSession {
+/** Opens the session; the TSIG key, when it is a secret, is read first, before anything connects. */
+export async function openDnsSession(config: Config, opts: DnsSessionOptions = {}): Promise<DnsSession> {
   const m = config.dns?.migrate;
   if (!config.dns || !m) throw new UserError('baton.yml has no dns.migrate section', 'add dns.migrate (site, old, new, proxy): see docs/configuration.md');
+  const tsig = await tsigOf(config, opts);
   const transports = opts.transports ?? new SshTransports(config.ssh);
   return {
     config,
     m,
+    ...(tsig && { tsig }),
     transports,
     local: opts.local ?? new LocalTransport(),
     query: opts.query ?? queryAuthoritative,
@@ -57,6 +68,14 @@ export function openDnsSession(config: Config, opts: DnsSessionOptions = {}): Dn
     notice: opts.notice ?? writeErr,
     close: () => transports.closeAll(),
   };
+}
+
+/** How the session signs updates: the key file, or the key itself, read now (before anything connects). */
+async function tsigOf(config: Config, opts: DnsSessionOptions): Promise<Tsig | undefined> {
+  const update = config.dns?.update;
+  if (!update || opts.withoutKey) return undefined;
+  if (update.tsigKey) return { key: (await resolveSecrets(config, secretUses({ dns: config.dns }), opts.env)).value(update.tsigKey) };
+  return update.tsigKeyFile !== undefined ? { keyFile: update.tsigKeyFile } : undefined;
 }
 
 async function observe(s: DnsSession) {
@@ -198,6 +217,8 @@ async function runSteps(s: DnsSession, phase: DnsPhase | 'rollback', steps: DnsS
 
 async function dnsEnv(s: DnsSession, state: DnsState): Promise<DnsEnv> {
   const dns = s.config.dns!;
+  // Without this a record step would fall back to asking a person to change the record.
+  if (dns.update && !s.tsig) throw new Error('a DNS session opened without its TSIG key cannot run steps');
   return {
     config: s.config,
     m: s.m,
@@ -207,7 +228,7 @@ async function dnsEnv(s: DnsSession, state: DnsState): Promise<DnsEnv> {
     query: s.query,
     servers: state.plan.facts.servers,
     zone: dns.zone,
-    ...(dns.update && { keyFile: dns.update.tsigKeyFile }),
+    ...(s.tsig && { tsig: s.tsig }),
     manualWaitMs: dns.manualWait,
     notice: s.notice,
     now: () => new Date(),

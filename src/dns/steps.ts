@@ -5,7 +5,7 @@ import type { Config } from '../config/config.js';
 import { OperationFailedError, UserError } from '../errors.js';
 import type { Transport, Transports } from '../transport/types.js';
 import { closeGateBatch, deviceArgv, deviceFrom, isDefaultRootQdisc, openGateArgv, showRootArgv } from './gate.js';
-import { sendUpdate, recordLine } from './nsupdate.js';
+import { sendUpdate, recordLine, type Tsig } from './nsupdate.js';
 import { rrset } from './observe.js';
 import {
   checkArgv,
@@ -37,8 +37,8 @@ export interface DnsEnv {
   /** Authoritative servers, the configured one first (updates go to it). */
   servers: string[];
   zone: string;
-  /** TSIG key file for dynamic updates; absent: records are changed by hand. */
-  keyFile?: string;
+  /** How dynamic updates are signed; absent: records are changed by hand. */
+  tsig?: Tsig;
   manualWaitMs: number;
   /** Prints what a person must do (a manual record change). */
   notice(line: string): void;
@@ -66,9 +66,9 @@ export async function recordChange(env: DnsEnv, step: DnsStep, progress: Progres
   const r = step.record as RecordChangeSpec;
   const already = await serves(env, r.name, r.to);
   if (!already) {
-    if (env.keyFile) {
+    if (env.tsig) {
       progress(`nsupdate: ${r.name} ${r.from ?? '(none)'} → ${r.to ?? '(deleted)'}`);
-      await sendUpdate(env.local, env.keyFile, { server: env.servers[0] as string, zone: env.zone, ...r });
+      await sendUpdate(env.local, env.tsig, { server: env.servers[0] as string, zone: env.zone, ...r });
     } else {
       env.notice(
         r.to === undefined
@@ -77,7 +77,7 @@ export async function recordChange(env: DnsEnv, step: DnsStep, progress: Progres
       );
     }
   }
-  const timeoutMs = env.keyFile ? 120_000 : env.manualWaitMs;
+  const timeoutMs = env.tsig ? 120_000 : env.manualWaitMs;
   const started = env.now().getTime();
   while (!(await serves(env, r.name, r.to))) {
     if (env.now().getTime() - started > timeoutMs) {

@@ -84,6 +84,7 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
     );
     const env = {
       config,
+      secrets: session.secrets,
       transports: session.transports,
       balancer: session.balancer,
       lock: session.lock,

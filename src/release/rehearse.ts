@@ -149,6 +149,7 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
     );
     const env = {
       config,
+      secrets: session.secrets,
       transports: session.transports,
       balancer: session.balancer,
       lock: session.lock,

@@ -1,12 +1,15 @@
 // Everything a step needs to act, passed in (no globals): steps never know which balancer or transport they drive.
 import type { Balancer } from '../balancers/types.js';
 import type { Config } from '../config/config.js';
+import type { Secrets } from '../config/secrets.js';
 import type { ReleaseLock, LockDetails } from '../engine/lock.js';
 import type { Release } from '../model/release.js';
 import type { Transports } from '../transport/types.js';
 
 export interface StepEnv {
   config: Config;
+  /** Secret values read when the session opened (smoke checks' request headers). */
+  secrets: Secrets;
   transports: Transports;
   balancer: Balancer;
   lock: ReleaseLock;

@@ -1,6 +1,6 @@
 // Smoke: every configured check through the cluster's internal hostname and against each of its
 // hosts at the address the balancer uses, retried until the deadline; a failure says what came back.
-import { runSmoke, smokeFailures } from '../checks/smoke.js';
+import { resolveCheck, runSmoke, smokeFailures } from '../checks/smoke.js';
 import { OperationFailedError } from '../errors.js';
 import type { Step } from '../model/plan.js';
 import type { StepEnv } from './env.js';
@@ -19,7 +19,8 @@ export async function runSmokeStep(step: Step, env: StepEnv): Promise<unknown> {
       return { name: host, baseUrl: `http://${e?.address ?? host}:${e?.port ?? 80}` };
     }),
   ];
-  const report = await runSmoke(config.smoke.checks, targets, { deadlineMs: config.smoke.deadlineMs, resolve: config.resolve });
+  const checks = config.smoke.checks.map((c) => resolveCheck(c, env.secrets));
+  const report = await runSmoke(checks, targets, { deadlineMs: config.smoke.deadlineMs, resolve: config.resolve, redact: (t) => env.secrets.redact(t) });
   if (!report.ok) {
     throw new OperationFailedError(`smoke checks failed on cluster ${step.cluster}:\n  ${smokeFailures(report).join('\n  ')}`, false);
   }

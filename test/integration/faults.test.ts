@@ -33,7 +33,7 @@ function baton(args: string[], configFile = config) {
 }
 
 async function balancerCounters() {
-  const session = openSession(await loadConfig(config));
+  const session = await openSession(await loadConfig(config));
   try {
     return await session.balancer.counters();
   } finally {

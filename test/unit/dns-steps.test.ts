@@ -28,7 +28,7 @@ function env(transports: RecordingTransports): DnsEnv {
     },
     servers: ['192.0.2.53'],
     zone: 'example.com',
-    keyFile: '/k',
+    tsig: { keyFile: '/k' },
     manualWaitMs: 1000,
     notice: () => {},
     now: () => new Date((clock += 10)),

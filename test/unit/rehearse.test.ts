@@ -6,6 +6,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Balancer, Member, MemberState } from '../../src/balancers/types.js';
 import type { Config } from '../../src/config/config.js';
 import { parseConfig } from '../../src/config/load.js';
+import { Secrets } from '../../src/config/secrets.js';
 import { readJournal } from '../../src/engine/journal.js';
 import { ReleaseLock } from '../../src/engine/lock.js';
 import { SilentReporter } from '../../src/engine/reporter.js';
@@ -100,6 +101,7 @@ clusters:
     transports,
     balancer,
     lock: new ReleaseLock(transports.get('lb.test'), config.lock.path, config.lock.lease),
+    secrets: new Secrets(),
     addressOf: async () => [],
     close: async () => undefined,
   };

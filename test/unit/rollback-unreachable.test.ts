@@ -7,6 +7,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { Balancer } from '../../src/balancers/types.js';
 import type { Config } from '../../src/config/config.js';
 import { parseConfig } from '../../src/config/load.js';
+import { Secrets } from '../../src/config/secrets.js';
 import type { ReleaseLock } from '../../src/engine/lock.js';
 import type { Session } from '../../src/engine/session.js';
 import { proposeRollback } from '../../src/release/rollback.js';
@@ -46,7 +47,7 @@ clusters:
     driver: 'haproxy',
     members: () => new Promise((_resolve, reject) => setTimeout(() => reject(new TransportError('lb.test', 'cannot connect to lb.test')), 50)),
   } as unknown as Balancer;
-  const session: Session = { config, transports, balancer, lock: {} as ReleaseLock, addressOf: async () => [], close: async () => undefined };
+  const session: Session = { config, transports, balancer, lock: {} as ReleaseLock, secrets: new Secrets(), addressOf: async () => [], close: async () => undefined };
 
   await expect(proposeRollback(session)).rejects.toThrow('cannot connect to lb.test');
   await new Promise((r) => setTimeout(r, 50));

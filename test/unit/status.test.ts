@@ -5,6 +5,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { Balancer, Member } from '../../src/balancers/types.js';
 import type { Config } from '../../src/config/config.js';
 import { parseConfig } from '../../src/config/load.js';
+import { Secrets } from '../../src/config/secrets.js';
 import { journalDir } from '../../src/engine/journal.js';
 import { ReleaseLock, type LockDetails, UnreadableLockError } from '../../src/engine/lock.js';
 import type { Session } from '../../src/engine/session.js';
@@ -55,7 +56,7 @@ lock: { lease: 30m }
     ],
   });
   const balancer = { driver: 'haproxy', members: async () => members } as unknown as Balancer;
-  session = { config, transports, balancer, lock: memoryLock(config.lock.lease), addressOf: async () => [], close: async () => undefined };
+  session = { config, transports, balancer, lock: memoryLock(config.lock.lease), secrets: new Secrets(), addressOf: async () => [], close: async () => undefined };
 });
 
 /** The release lock's contract, in memory: a live lock of another run is refused, an expired one or our own run's taken over. */

@@ -12,7 +12,7 @@ export default class DnsProxyInstall extends BatonCommand {
 
   async run() {
     const { flags } = await this.parse(DnsProxyInstall);
-    const session = openDnsSession(await loadConfig(flags.config));
+    const session = await openDnsSession(await loadConfig(flags.config));
     try {
       const steps = session.store.read()?.plan.forward.filter((s) => s.phase === 'proxy') ?? [];
       const r = await runPhase(session, 'proxy', { reporter: dnsReporter(steps, this.jsonEnabled()) });
