@@ -1,9 +1,12 @@
 // Hostile or accidental input given as baton.yml: refused early, located, exit 64, and never
 // repeated back (a file passed by mistake may be a secret).
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/load.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig, parseConfig } from '../../src/config/load.js';
+import { ConfigError, UserError, type BatonError } from '../../src/errors.js';
 
 const VALID = join(import.meta.dirname, '../fixtures/config/valid');
 const minimal = readFileSync(join(VALID, 'minimal.yml'), 'utf8');
@@ -56,5 +59,67 @@ describe('aliases', () => {
     // So deep that yaml's own parser runs out of stack.
     expect(messagesOf(`smoke: ${'['.repeat(5000)}${']'.repeat(5000)}\n`)).toEqual([expect.stringMatching(/^baton\.yml:1:\d+: : nested more than 64 levels deep/)]);
     expect(messagesOf(`smoke:\n${'- '.repeat(5000)}x\n`)).toEqual([expect.stringMatching(/nested more than 64 levels deep/)]);
+  });
+});
+
+describe('what --config points at', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-config-'));
+  const file = (name: string, content: string | Buffer) => {
+    writeFileSync(join(dir, name), content);
+    return join(dir, name);
+  };
+  const refusal = (path: string) => loadConfig(path).then(() => undefined, (err: unknown) => err as BatonError);
+  const fifo = join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each([
+    ['a FIFO', fifo, /is not a regular file \(it is a FIFO\)/],
+    ['a device', '/dev/urandom', /is not a regular file \(it is a device\)/],
+    ['a folder', dir, /is a folder, not a configuration file/],
+    ['a path through a file', join(VALID, 'minimal.yml', 'baton.yml'), /a part of the path is a file, not a folder/],
+    ['a huge file', file('huge.yml', `# ${'x'.repeat(300 * 1024)}\n`), /larger than 256 KiB/],
+  ])('%s is refused before it is read, exit 64', async (_, path, message) => {
+    const err = await refusal(path);
+    expect(err).toBeInstanceOf(UserError);
+    expect(err?.exitCode).toBe(64);
+    expect(err?.message).toMatch(message);
+  });
+
+  it.each([
+    ['an empty file', '', /^1:1: expected a map with keys app, .*, found nothing$/],
+    ['binary junk', Buffer.from([0x61, 0x3a, 0x20, 0x0a, 0x00, 0xff, 0x13, 0x37]), /^2:2: not UTF-8 text/],
+    ['a control character', 'app: x\nb: \x1b[2J\n', /^2:4: control character U\+001B: baton.yml is text/],
+    ['a NUL byte', 'app: x\x00\n', /^1:7: control character U\+0000/],
+    ['100,001 lines', `${minimal}${'#\n'.repeat(100_000)}`, /^10001:1: more than 10,000 lines/],
+  ])('%s is a located error, exit 64', async (_, content, message) => {
+    const err = await refusal(file('text.yml', content));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err?.exitCode).toBe(64);
+    const [issue] = (err as ConfigError).issues;
+    expect(`${issue?.line}:${issue?.col}: ${issue?.message}`).toMatch(message);
+  });
+
+  it('Windows line ends are text', async () => {
+    await expect(loadConfig(file('crlf.yml', minimal.replace(/\n/g, '\r\n')))).resolves.toMatchObject({ app: { name: 'shop' } });
+  });
+});
+
+describe('a huge map', () => {
+  const keys = (n: number) => `${minimal}${Array.from({ length: n }, (_, i) => `k${i}: v`).join('\n')}\n`;
+
+  it('of 100,000 keys is refused at once', () => {
+    const started = Date.now();
+    expect(messagesOf(keys(100_000))).toEqual([expect.stringMatching(/^baton\.yml:1:1: : larger than 256 KiB/)]);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('of 9,000 unknown keys is answered key by key in linear time', () => {
+    // Duplicate keys, locating each problem and "did you mean" were each quadratic: 40,000 keys took minutes.
+    const started = Date.now();
+    const messages = messagesOf(`${keys(9000)}k0: again\n`);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(messages).toEqual([expect.stringMatching(/^baton\.yml:9014:1: k0: duplicate key `k0` \(first set on line 14\)/)]);
+    expect(messagesOf(keys(9000))).toHaveLength(9000);
   });
 });
