@@ -1,6 +1,7 @@
 // baton.yml → Config, or every problem in it at once, each at file:line:col.
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import type { Config } from './config.js';
+import { controlCharacterChecks } from './control-values.js';
 import { checkText, readConfigFile } from './config-file.js';
 import { crossChecks } from './cross-checks.js';
 import { findInlineSecrets } from './inline-secrets.js';
@@ -29,7 +30,7 @@ export function parseConfig(text: string, file: string, options: NormalizeOption
   const secrets = findInlineSecrets(source.data);
   // An inline secret is reported once, as a secret, not also as an unknown key or a wrong type.
   const secretPaths = new Set(secrets.map((p) => formatPath(p.path)));
-  const rest = [...problems, ...crossChecks(source.data)].filter((p) => !secretPaths.has(formatPath(p.path)));
+  const rest = [...problems, ...crossChecks(source.data), ...controlCharacterChecks(source.data)].filter((p) => !secretPaths.has(formatPath(p.path)));
   issues.push(...[...rest, ...secrets].map(source.locate));
   if (issues.length > 0 || !parsed) return { issues: sortIssues(issues) };
   return { config: normalizeConfig(parsed, file, options), issues: [] };

@@ -123,3 +123,67 @@ describe('a huge map', () => {
     expect(messagesOf(keys(9000))).toHaveLength(9000);
   });
 });
+
+describe('values out of bounds', () => {
+  const withTop = (extra: string) => messagesOf(`${minimal}${extra}`);
+
+  it.each([
+    ['lock:\n  lease: 99999999999999999999h\n', /:15:10: lock\.lease: expected at most 168h$/],
+    ['lock:\n  lease: 0ms\n', /:15:10: lock\.lease: expected at least 10s$/],
+    ['lock:\n  lease: 9s\n', /lock\.lease: expected at least 10s$/],
+    ['watch:\n  duration: 25h\n', /:15:13: watch\.duration: expected at most 24h$/],
+    ['smoke:\n  - { path: /, maxMs: 99999999999999 }\n', /smoke\[0\]\.maxMs: expected at most 86400000$/],
+  ])('%j is a located error', (extra, message) => {
+    expect(withTop(extra)).toEqual([expect.stringMatching(message)]);
+  });
+
+  it('a lease of a week is accepted', () => {
+    expect(withTop('lock:\n  lease: 168h\n')).toEqual([]);
+  });
+
+  it.each([
+    ['/', /app\.path: expected a folder of the application's own, not \/$/],
+    ['/srv/../etc', /app\.path: expected a path without \. or \.\. in it/],
+    ['/srv/./shop', /app\.path: expected a path without \. or \.\. in it/],
+    ['"/srv/shop\\nrm -rf /"', /app\.path: expected a path on one line, without tabs$/],
+    ['"/srv/\\tshop"', /app\.path: expected a path on one line, without tabs$/],
+    ['"/srv/\\e[2Jshop"', /app\.path: control character U\+001B in this text/],
+    ['/etc', /app\.path: expected a folder of the application's own, not the system folder \/etc$/],
+    ['/usr/', /app\.path: expected a folder of the application's own, not the system folder \/usr$/],
+    ['/home', /app\.path: expected a folder of the application's own, not the system folder \/home$/],
+  ])('app.path %s is refused', (path, message) => {
+    const messages = messagesOf(minimal.replace('path: /srv/shop', `path: ${path}`));
+    expect(messages).toEqual([expect.stringMatching(new RegExp(`^baton\\.yml:5:9: ${message.source}`))]);
+  });
+
+  it('app.path below a system folder is fine', () => {
+    expect(messagesOf(minimal.replace('path: /srv/shop', 'path: /var/www/shop'))).toEqual([]);
+  });
+
+  it('a smoke regex that does not compile is refused at its key, without quoting it', () => {
+    const messages = withTop('smoke:\n  - { path: /, matches: "([" }\n');
+    expect(messages).toEqual([expect.stringMatching(/^baton\.yml:15:25: smoke\[0\]\.matches: expected a regular expression: unterminated character class$/)]);
+    expect(withTop('smoke:\n  - { path: /, matches: "^Welcome (back)?" }\n')).toEqual([]);
+  });
+
+  it.each([
+    ['haproxy', 'web;disable server web/web1', /balancer\.backend: expected a haproxy backend name: letters, digits and _ \. : -$/],
+    ['haproxy', 'web web', /expected a haproxy backend name/],
+    ['apache', 'web:1', /expected an apache balancer name: letters, digits and _ \. -$/],
+    ['nginx', 'web}', /expected an nginx upstream name/],
+  ])('a %s backend %j is refused at validation', (driver, backend, message) => {
+    const base = readFileSync(join(VALID, driver === 'haproxy' ? 'minimal.yml' : `${driver}.yml`), 'utf8');
+    const text = base.replace(/backend: \S+/, `backend: "${backend}"`);
+    expect(messagesOf(text)).toEqual([expect.stringMatching(message)]);
+  });
+
+  it('a member name the drivers cannot use is refused', () => {
+    const text = minimal.replace('hosts: [web-1.prod-b.example.com]', 'hosts: [{ host: web-1.prod-b.example.com, member: "web1 disable" }]');
+    expect(messagesOf(text)).toEqual([expect.stringMatching(/clusters\.b\.hosts\[0\]\.member: expected a balancer member name/)]);
+  });
+
+  it('a control character written as an escape is refused wherever it is', () => {
+    expect(withTop('resolve:\n  "a\\rb": 10.0.0.1\n')).toEqual([expect.stringMatching(/^baton\.yml:15:3: resolve\.a\rb: control character U\+000D in this key$/)]);
+    expect(messagesOf(minimal.replace('systemctl restart shop', '"systemctl restart shop\\e]8;;http://x\\a"'))).toEqual([expect.stringMatching(/app\.restart: control character U\+001B/)]);
+  });
+});
