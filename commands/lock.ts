@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
-import { parseDuration } from '../src/config/duration.js';
+import { durationProblem, LEASE_BOUNDS, parseDuration } from '../src/config/duration.js';
+import { forTerminal } from '../src/control-characters.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { UserError } from '../src/errors.js';
@@ -18,8 +19,9 @@ export default class Lock extends BatonCommand {
 
   async run() {
     const { flags } = await this.parse(Lock);
+    const problem = flags.lease === undefined ? undefined : durationProblem(flags.lease, LEASE_BOUNDS);
+    if (problem) throw new UserError(`--lease ${forTerminal(flags.lease ?? '')}: ${problem}`, 'e.g. --lease 30m, 2h, 90s');
     const leaseMs = flags.lease === undefined ? undefined : parseDuration(flags.lease);
-    if (leaseMs === 0 || (flags.lease !== undefined && leaseMs === undefined)) throw new UserError(`--lease ${flags.lease} is not a duration`, 'e.g. --lease 30m, 2h, 90s');
     const session = await openSession(await loadConfig(flags.config), undefined, { secrets: 'none' });
     try {
       const details = await holdLock(session, { by: actor(), reason: flags.reason, ...(leaseMs ? { leaseMs } : {}) });

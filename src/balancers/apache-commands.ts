@@ -3,7 +3,7 @@
 // error-log counts it shares with nginx are in balancer-files.ts.
 import { UserError } from '../errors.js';
 
-const BALANCER_NAME = /^[A-Za-z0-9_.-]+$/;
+export const BALANCER_NAME = /^[A-Za-z0-9_.-]+$/;
 
 /** A balancer name safe in a URL query and a config pattern. */
 export function checkBalancerName(name: string): string {

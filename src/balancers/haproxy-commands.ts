@@ -5,7 +5,7 @@ import { UserError } from '../errors.js';
 /** Administrative states the runtime API can set (`set server BE/SRV state …`). */
 export type AdminState = 'ready' | 'drain' | 'maint';
 
-const NAME = /^[A-Za-z0-9_.:-]+$/;
+export const NAME = /^[A-Za-z0-9_.:-]+$/;
 const SOCKET = /^\/[A-Za-z0-9_./-]+$/;
 const CONFIG_FILE = /^\/[^\0]+$/;
 

@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
 import { checkPath } from './balancer-files.js';
 
-const UPSTREAM_NAME = /^[A-Za-z0-9_.-]+$/;
+export const UPSTREAM_NAME = /^[A-Za-z0-9_.-]+$/;
 
 export function checkUpstreamName(name: string): string {
   if (typeof name !== 'string' || !UPSTREAM_NAME.test(name)) {

@@ -1,6 +1,8 @@
 // Shared shape of every baton command: --config, --json, and one place that turns any error
 // into a message with a hint and the documented exit code.
+import { format } from 'node:util';
 import { Command, Errors, Flags } from '@oclif/core';
+import { forTerminal } from '../control-characters.js';
 import { processInterrupts } from '../engine/interrupts.js';
 import { productionMayHaveChanged } from '../engine/production-effect.js';
 import { BatonError, ConfigError, ExitCode, OperationFailedError, UserError, toBatonError } from '../errors.js';
@@ -21,6 +23,17 @@ export abstract class BatonCommand extends Command {
     // Stop signals are the run's to handle (finish the step, reverse), not Node's (exit 130 at once).
     processInterrupts.install();
     await super.init();
+  }
+
+  // Every line a command prints may carry data from outside (a step title naming a tag, `--as`, a
+  // host's answer): without control characters, a terminal cannot be made to run any. --json
+  // output goes through logJson, where JSON.stringify escapes them already.
+  public override log(message = '', ...args: unknown[]): void {
+    super.log(forTerminal(format(message, ...args)));
+  }
+
+  public override logToStderr(message = '', ...args: unknown[]): void {
+    super.logToStderr(forTerminal(format(message, ...args)));
   }
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<never> {

@@ -3,6 +3,8 @@
 // changes is worse than a log cut short. So no write to stdout or stderr may throw into its caller
 // or end the process.
 
+import { forTerminal } from '../control-characters.js';
+
 /** Error codes that mean "nobody reads this stream any more". */
 const CLOSED_PIPE_CODES = new Set(['EPIPE', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
 
@@ -11,14 +13,14 @@ export function isClosedPipe(err: unknown): boolean {
   return typeof err === 'object' && err !== null && CLOSED_PIPE_CODES.has(String((err as { code?: unknown }).code));
 }
 
-/** Writes text to stdout as is; never throws. */
+/** Writes text to stdout, without control characters (JSON has none: it escapes them); never throws. */
 export function writeOut(text: string): void {
-  write(process.stdout, text);
+  write(process.stdout, forTerminal(text));
 }
 
-/** Writes one line (a newline is added) to stderr; never throws. */
+/** Writes one line (a newline is added) to stderr, without control characters; never throws. */
 export function writeErr(line: string): void {
-  write(process.stderr, `${line}\n`);
+  write(process.stderr, `${forTerminal(line)}\n`);
 }
 
 function write(stream: NodeJS.WriteStream, text: string): void {

@@ -23,14 +23,14 @@ export function crossChecks(data: unknown): Problem[] {
       if (host) {
         const first = hostSeen.get(host.toLowerCase());
         if (!first) hostSeen.set(host.toLowerCase(), { cluster: id, path: hostPath });
-        else if (first.cluster === id) problems.push({ path: hostPath, message: `duplicate host \`${host}\` (already listed at ${formatPath(first.path)})` });
-        else problems.push({ path: hostPath, message: `host \`${host}\` is listed in both clusters (also at ${formatPath(first.path)}); a host belongs to one cluster` });
+        else if (first.cluster === id) problems.push({ path: hostPath, message: `duplicate host (already listed at ${formatPath(first.path)})` });
+        else problems.push({ path: hostPath, message: `this host is listed in both clusters (also at ${formatPath(first.path)}); a host belongs to one cluster` });
       }
       const member = isPlainObject(entry) && typeof entry.member === 'string' ? entry.member : undefined;
       if (member) {
         const first = memberSeen.get(member);
         if (!first) memberSeen.set(member, [...at, 'member']);
-        else problems.push({ path: [...at, 'member'], message: `duplicate balancer member name \`${member}\` (already used at ${formatPath(first)})` });
+        else problems.push({ path: [...at, 'member'], message: `duplicate balancer member name (already used at ${formatPath(first)})` });
       }
     });
   }

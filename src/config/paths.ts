@@ -1,4 +1,4 @@
-// Key paths and values as a person reads them in a message: `clusters.a.hosts[1]`, `"60 seconds"`.
+// Key paths and values as a person reads them in a message: `clusters.a.hosts[1]`, `text`.
 
 export type KeyPath = readonly PropertyKey[];
 
@@ -22,13 +22,16 @@ export function valueAt(data: unknown, path: KeyPath): unknown {
   return cur;
 }
 
-/** What was found, for "expected …, found …": strings quoted, collections by kind. */
+/** What was found, for "expected …, found …", by its kind only: a config file may be a secret
+ *  (`-c .env`), so nothing read from it is ever repeated. */
 export function describeValue(v: unknown): string {
   if (v === null || v === undefined) return 'nothing';
   if (Array.isArray(v)) return v.length === 0 ? 'an empty list' : 'a list';
   if (typeof v === 'object') return Object.keys(v).length === 0 ? 'an empty map' : 'a map';
-  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
-  return String(v);
+  if (typeof v === 'string') return v === '' ? 'empty text' : 'text';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'a whole number' : 'a number with a fraction';
+  if (typeof v === 'boolean') return String(v);
+  return 'a value of another kind';
 }
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {

@@ -38,6 +38,8 @@ function toProblems(issue: Issue, prefix: KeyPath, data: unknown, knownKeys: Wea
   const path = [...prefix, ...issue.path];
   const input = valueAt(data, path);
   const found = (message: string) => (path[0] === 'secrets' ? message : `${message}, found ${describeValue(input)}`);
+  // A value of the right type but outside its range or form: its kind says nothing more.
+  const foundIfNotScalar = (message: string) => (input === null || typeof input === 'object' ? found(message) : message);
   switch (issue.code) {
     case 'unrecognized_keys':
       return issue.keys.map((key) => ({ path: [...path, key], at: 'key', message: unknownKey(key, path, data, knownKeys.get(input as object) ?? []) }));
@@ -57,14 +59,14 @@ function toProblems(issue: Issue, prefix: KeyPath, data: unknown, knownKeys: Wea
       if (input === undefined && path.length > 0) return [{ path, at: 'parent', message: missingKey(path, data) }];
       return [{ path, message: found(issue.message) }];
     default:
-      return [{ path, message: found(issue.message) }];
+      return [{ path, message: foundIfNotScalar(issue.message) }];
   }
 }
 
 function unknownKey(key: string, parentPath: KeyPath, data: unknown, known: string[]): string {
   const balancer = valueAt(data, parentPath);
   const driver = DRIVER_OF_KEY.get(key);
-  if (formatPath(parentPath) === 'balancer' && driver && isPlainObject(balancer) && typeof balancer.driver === 'string') {
+  if (formatPath(parentPath) === 'balancer' && driver && isPlainObject(balancer) && typeof balancer.driver === 'string' && (DRIVERS as readonly string[]).includes(balancer.driver)) {
     return `\`${key}\` is for the ${driver} driver, not ${balancer.driver}`;
   }
   const allowed = known.filter((k) => k !== '$schema');

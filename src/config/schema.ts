@@ -1,15 +1,53 @@
 // The one schema of baton.yml: runtime validation, the TypeScript types, and (through
 // z.toJSONSchema) the JSON Schema an editor uses all come from here.
 import { z } from 'zod';
-import { DURATION_PATTERN, parseDuration } from './duration.js';
+import { NAME as HAPROXY_NAME } from '../balancers/haproxy-commands.js';
+import { BALANCER_NAME as APACHE_NAME } from '../balancers/apache-commands.js';
+import { UPSTREAM_NAME as NGINX_NAME } from '../balancers/nginx-commands.js';
+import { DEFAULT_DURATION_BOUNDS, DURATION_PATTERN, durationProblem, LEASE_BOUNDS, parseDuration, type DurationBounds } from './duration.js';
 
 const DURATION_EXPECTED = 'expected a duration such as 500ms, 60s or 2m';
-/** `60s`, `500ms`, `2m`, `1h` → milliseconds. */
-export const Duration = z
-  .string({ message: DURATION_EXPECTED })
-  .regex(DURATION_PATTERN, { message: DURATION_EXPECTED })
-  .transform((s) => parseDuration(s) as number)
-  .describe('a duration: 500ms, 60s, 2m, 1h');
+/** `60s`, `500ms`, `2m`, `1h` → milliseconds, within bounds (at most a day unless a key needs more). */
+export function duration(bounds: DurationBounds = DEFAULT_DURATION_BOUNDS) {
+  return z
+    .string({ message: DURATION_EXPECTED })
+    .regex(DURATION_PATTERN, { message: DURATION_EXPECTED })
+    .superRefine((s, ctx) => {
+      const problem = DURATION_PATTERN.test(s) ? durationProblem(s, bounds) : undefined;
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .transform((s) => parseDuration(s) as number)
+    .describe('a duration: 500ms, 60s, 2m, 1h');
+}
+const Duration = duration();
+
+const SYSTEM_FOLDERS = new Set(['etc', 'usr', 'bin', 'sbin', 'lib', 'lib64', 'boot', 'dev', 'proc', 'sys', 'var', 'root', 'home', 'run', 'tmp']);
+
+/** What is wrong with `path` as a deploy root, whose releases baton creates and deletes: undefined when nothing is. */
+function deployRootProblem(path: string): string | undefined {
+  if (!path.startsWith('/')) return 'expected an absolute path on the hosts';
+  if (/[\t\n\r]/.test(path)) return 'expected a path on one line, without tabs';
+  const segments = path.split('/').filter((s) => s !== '');
+  if (segments.length === 0) return 'expected a folder of the application\'s own, not /';
+  if (segments.some((s) => s === '.' || s === '..')) return 'expected a path without . or .. in it: write the folder it stands for';
+  if (segments.length === 1 && SYSTEM_FOLDERS.has(segments[0]!)) return `expected a folder of the application's own, not the system folder /${segments[0]}`;
+  return undefined;
+}
+
+// The same pattern the smoke check compiles; V8's message quotes the pattern, so only its reason is kept.
+function regexProblem(pattern: string): string | undefined {
+  try {
+    new RegExp(pattern);
+    return undefined;
+  } catch (err) {
+    return `expected a regular expression: ${(err as Error).message.replace(/^Invalid regular expression: \/[\s\S]*\/[a-z]*: /, '').toLowerCase()}`;
+  }
+}
+
+/** A backend or member name as the driver will put it on a command line or in a file. */
+function balancerName(pattern: RegExp, what: string) {
+  return z.string().regex(pattern, { message: `expected ${what}: letters, digits and ${pattern.source.includes(':') ? '_ . : -' : '_ . -'}` });
+}
 
 const HostName = z
   .string({ message: 'expected a host name or IPv4 address' })
@@ -33,7 +71,14 @@ export const SecretUse = z
 export const App = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, { message: 'expected lower-case letters, digits and dashes' }).describe('application name: lower-case letters, digits and dashes'),
   repo: z.string().min(1).describe('git repository: a local path (relative to baton.yml) or a URL the control side can clone'),
-  path: z.string().regex(/^\/[^\0]*$/, { message: 'expected an absolute path on the hosts' }).describe('deploy root on each host, an absolute path: releases/<tag>-<sha>, current -> releases/…'),
+  path: z
+    .string()
+    .regex(/^\/[^\0]*$/, { message: 'expected an absolute path on the hosts' })
+    .superRefine((path, ctx) => {
+      const problem = path.startsWith('/') ? deployRootProblem(path) : undefined;
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .describe('deploy root on each host, an absolute path: releases/<tag>-<sha>, current -> releases/…'),
   build: z.string().min(1).optional().describe('command run in the new release directory on each host'),
   buildTimeout: Duration.prefault('10m').describe('longest the upload, unpack and build of a release may take on one host; a build that hangs fails the stage step, naming the host'),
   restart: z.string().min(1).describe('command that restarts the application on a host'),
@@ -66,24 +111,25 @@ export const Ssh = z.strictObject({
     .describe('bastion every host is reached through, [user@]host[:port] (wins over ssh_config ProxyJump, like ssh -J; none dials directly)'),
 });
 
-const BalancerCommon = {
+// backend is checked with the rule of the driver that will put it on a command line or in a file.
+const balancerCommon = (backendPattern: RegExp, what: string) => ({
   host: HostName.describe('host the balancer runs on (reached over SSH)'),
-  backend: z.string().min(1).describe('haproxy backend / apache balancer name / nginx upstream holding both clusters'),
+  backend: balancerName(backendPattern, what).describe('haproxy backend / apache balancer name / nginx upstream holding both clusters'),
   drainTimeout: Duration.prefault('60s').describe('how long to wait for in-flight sessions to end'),
   cutOffAfterDrainTimeout: z.boolean().default(false).describe('cut remaining sessions when the drain timeout passes (default: stop and report)'),
-};
+});
 
 const DRIVER = 'the balancer software: haproxy (runtime API), apache (mod_proxy_balancer) or nginx (upstream file)';
 
 export const Balancer = z.discriminatedUnion('driver', [
   z.strictObject({
     driver: z.literal('haproxy').describe(DRIVER),
-    ...BalancerCommon,
+    ...balancerCommon(HAPROXY_NAME, 'a haproxy backend name'),
     socket: z.string().default('/run/haproxy/admin.sock').describe('HAProxy runtime API socket on the balancer host'),
   }),
   z.strictObject({
     driver: z.literal('apache').describe(DRIVER),
-    ...BalancerCommon,
+    ...balancerCommon(APACHE_NAME, 'an apache balancer name'),
     managerUrl: z.url({ message: 'expected a URL such as http://127.0.0.1/balancer-manager' }).describe('balancer-manager URL as reached from the balancer host'),
     managerAuth: z
       .strictObject({
@@ -107,7 +153,7 @@ export const Balancer = z.discriminatedUnion('driver', [
   }),
   z.strictObject({
     driver: z.literal('nginx').describe(DRIVER),
-    ...BalancerCommon,
+    ...balancerCommon(NGINX_NAME, 'an nginx upstream name'),
     upstreamFile: z.string().regex(/^\//, { message: 'expected an absolute path' }).describe('absolute path of the file on the balancer host holding the upstream block'),
     nginx: z.string().min(1).default('nginx').describe('nginx binary on the balancer host (nginx -t, nginx -s reload)'),
     pidFile: z.string().regex(/^\//, { message: 'expected an absolute path' }).default('/run/nginx.pid').describe('nginx master pid file: its workers show when a reload has taken'),
@@ -121,11 +167,14 @@ export const Balancer = z.discriminatedUnion('driver', [
   }),
 ]);
 
+// Every driver accepts these (haproxy's server names, apache's and nginx's members).
+const MEMBER_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+
 const ClusterHost = z.union([
   HostName,
   z.strictObject({
     host: HostName,
-    member: z.string().min(1).optional().describe('balancer member name (default: matched by address)'),
+    member: balancerName(MEMBER_NAME, 'a balancer member name').optional().describe('balancer member name (default: matched by address)'),
   }),
 ]);
 
@@ -141,13 +190,20 @@ export const SmokeCheck = z.strictObject({
   method: z.enum(['GET', 'HEAD', 'POST']).default('GET').describe('HTTP method'),
   status: z.number().int().min(100, { message: HTTP_STATUS }).max(599, { message: HTTP_STATUS }).default(200).describe('expected HTTP status code'),
   contains: z.string().optional().describe('the body must contain this text'),
-  matches: z.string().optional().describe('the body must match this regular expression'),
+  matches: z
+    .string()
+    .superRefine((pattern, ctx) => {
+      const problem = regexProblem(pattern);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional()
+    .describe('the body must match this regular expression'),
   header: z.record(z.string(), z.string()).optional().describe('response headers that must have these values (names case-insensitive)'),
   requestHeaders: z
     .record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { message: 'expected an HTTP header name' }), z.union([z.string(), SecretUse]))
     .optional()
     .describe('headers sent with the request: a value, or {secret: NAME} for a credential (e.g. Authorization)'),
-  maxMs: z.number().int().positive().optional().describe('slowest acceptable answer'),
+  maxMs: z.number().int().positive().max(DEFAULT_DURATION_BOUNDS.maxMs).optional().describe('slowest acceptable answer'),
 });
 
 export const Smoke = z.union([
@@ -248,14 +304,14 @@ export const Dns = z.strictObject({
   transitional: z.string().min(1).describe('transitional hostname pointing at the new host'),
   update: DnsUpdate.optional()
     .describe('dynamic updates (nsupdate with TSIG); without it records are changed by hand and baton waits for them'),
-  ttl: Duration.optional().describe('TTL of the records baton writes (default: the TTL the site\'s record has now)'),
+  ttl: duration({ minMs: 1000, maxMs: 7 * 24 * 3_600_000 }).optional().describe('TTL of the records baton writes (default: the TTL the site\'s record has now)'),
   manualWait: Duration.prefault('1h').describe('how long to wait for a record changed by hand to appear on every authoritative server'),
   migrate: DnsMigration.optional().describe('the site to move and how (baton dns plan|proxy|cutover|watch|finish)'),
 });
 
 export const Lock = z.strictObject({
   path: z.string().regex(/^\//, { message: 'expected an absolute path' }).default('/var/lib/baton/lock').describe('lock directory on the balancer host (absolute path)'),
-  lease: Duration.prefault('30m').describe('a lock not renewed within this time expires'),
+  lease: duration(LEASE_BOUNDS).prefault('30m').describe('a lock not renewed within this time expires'),
 });
 
 export const BatonConfigSchema = z

@@ -1,6 +1,6 @@
 // Reads baton.yml with yaml's document API so every problem can be put at file:line:col:
 // syntax errors become located issues, and key paths map back to the nodes they came from.
-import { isAlias, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, visit, type Document, type Pair, type YAMLError } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, type YAMLError } from 'yaml';
 import type { ConfigIssue } from '../errors.js';
 import { formatPath, type KeyPath } from './paths.js';
 import type { Problem } from './problem.js';
@@ -16,53 +16,139 @@ export interface YamlSource {
 }
 
 type YNode = { range?: [number, number, number] | null } & object;
-interface PairAt {
-  path: KeyPath;
-  pair: Pair<unknown, unknown>;
-}
+/** Aliases a file may use: more is an alias bomb, not a configuration. */
+export const MAX_ALIASES = 100;
+/** Maps and lists nested deeper than this are refused before anything recurses into them. */
+export const MAX_DEPTH = 64;
 
 export function readYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const pairs = [...walkPairs(doc.contents, [])];
+  // uniqueKeys is checked below with one set per map: yaml's own check compares every key with
+  // every other (40,000 keys took a minute).
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const at = (offset: number) => lineCounter.linePos(Math.min(offset, text.length));
   const issue = (offset: number, path: KeyPath, message: string): ConfigIssue => ({ file, ...at(offset), path: formatPath(path), message });
 
-  const syntaxIssues = withoutCascades(doc.errors, at).map((e) => syntaxIssue(e, text, pairs, at, issue));
-  visit(doc, {
-    Alias(_, alias) {
-      if (alias.resolve(doc) === undefined) {
-        syntaxIssues.push(issue(start(alias), [], `unknown alias \`*${alias.source}\`: no anchor \`&${alias.source}\` is set before it`));
-      }
-    },
-  });
+  let quote: { at: number | undefined } | undefined;
+  const quoteAt = () => (quote ??= { at: unclosedQuote(text) }).at;
+  // yaml turns a stack overflow on deep nesting into one error per token: say it once.
+  const overflow = doc.errors.find((e) => /call stack/i.test(e.message));
+  const syntaxIssues = overflow
+    ? [issue(overflow.pos[0], [], `nested more than ${MAX_DEPTH} levels deep: baton.yml is never that deep`)]
+    : withoutCascades(doc.errors, at).map((e) => syntaxIssue(e, text, quoteAt, at, issue));
+  const tree = indexTree(doc.contents, issue, at);
+  if (!overflow) syntaxIssues.push(...tree.issues);
   // Even a duplicate key leaves the data ambiguous (which value counts?): fix YAML first.
-  const broken = syntaxIssues.length > 0;
+  let broken = syntaxIssues.length > 0;
   let data: unknown;
-  try {
-    data = doc.toJS();
-  } catch {
-    data = undefined;
+  if (!broken) {
+    try {
+      data = doc.toJS({ maxAliasCount: MAX_ALIASES });
+    } catch (err) {
+      // yaml counts what aliases expand to, so a few nested ones can pass the count above and fail here.
+      if (!(err instanceof ReferenceError)) throw err;
+      syntaxIssues.push(issue(tree.firstAlias ?? 0, [], `aliases here expand to more than ${MAX_ALIASES} copies (the limit, against alias bombs): write the values out instead`));
+      broken = true;
+    }
   }
 
   const locate = (p: Problem): ConfigIssue => {
     const target = p.at === 'parent' ? p.path.slice(0, -1) : p.path;
-    const found = walkPath(doc, target);
+    // The longest part of the path that is in the document; an alias's content is found at the alias.
+    let depth = target.length;
+    let entry = tree.byPath.get(formatPath(target));
+    while (!entry && depth > 0) entry = tree.byPath.get(formatPath(target.slice(0, --depth)));
+    const complete = depth === target.length;
     let offset = 0;
-    if (found.complete && p.at === 'key' && found.keyNode) offset = start(found.keyNode);
-    else if (found.complete && found.node && !isEmptyValue(found.node)) offset = start(found.node);
-    else if (found.keyNode) offset = start(found.keyNode);
-    else if (found.node) offset = start(found.node);
+    if (entry && complete && p.at === 'key' && entry.key) offset = start(entry.key);
+    else if (entry && complete && entry.value && !isEmptyValue(entry.value)) offset = start(entry.value);
+    else if (entry?.key) offset = start(entry.key);
+    else if (entry?.value) offset = start(entry.value);
     return issue(offset, p.path, p.message);
   };
   return { file, data, syntaxIssues, broken, locate };
+}
+
+interface Entry {
+  key?: YNode;
+  value?: YNode;
+}
+
+interface Tree {
+  /** Every key and list item by its formatted path, for locating problems in constant time. */
+  byPath: Map<string, Entry>;
+  issues: ConfigIssue[];
+  firstAlias?: number;
+}
+
+// One pass over the document: indexes paths, and finds what yaml leaves to toJS or does slowly:
+// duplicate keys, unknown and recursive aliases, too many aliases, nesting too deep.
+function indexTree(root: unknown, issue: (offset: number, path: KeyPath, message: string) => ConfigIssue, at: (offset: number) => { line: number }): Tree {
+  const byPath = new Map<string, Entry>([['', { value: root as YNode }]]);
+  const issues: ConfigIssue[] = [];
+  const anchors = new Map<string, YNode>();
+  let aliases = 0;
+  let firstAlias: number | undefined;
+  let tooDeep = false;
+
+  const walk = (node: unknown, path: KeyPath, depth: number): void => {
+    if (isAlias(node)) {
+      aliases += 1;
+      firstAlias ??= start(node);
+      const target = anchors.get(node.source);
+      if (aliases === MAX_ALIASES + 1) issues.push(issue(start(node), path, `more than ${MAX_ALIASES} aliases (the limit, against alias bombs): write the values out instead`));
+      else if (!target) issues.push(issue(start(node), path, 'unknown alias: no anchor of that name is set before it'));
+      else if (contains(target, node)) issues.push(issue(start(node), path, 'recursive alias: it stands for a map or list that contains it, which would never end'));
+      return;
+    }
+    if ((isScalar(node) || isMap(node) || isSeq(node)) && node.anchor) anchors.set(node.anchor, node as YNode);
+    if (!isMap(node) && !isSeq(node)) return;
+    if (depth >= MAX_DEPTH) {
+      if (!tooDeep) issues.push(issue(start(node as YNode), path, `nested more than ${MAX_DEPTH} levels deep: baton.yml is never that deep`));
+      tooDeep = true;
+      return;
+    }
+    if (isSeq(node)) {
+      node.items.forEach((item, i) => {
+        byPath.set(formatPath([...path, i]), { value: item as YNode });
+        walk(item, [...path, i], depth + 1);
+      });
+      return;
+    }
+    const firstLine = new Map<string, number>();
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      const keyPath = [...path, key];
+      const keyNode = pair.key as YNode | null;
+      if (keyNode && !isScalar(keyNode)) walk(keyNode, keyPath, depth + 1);
+      const keyOffset = keyNode ? start(keyNode) : 0;
+      const first = firstLine.get(key);
+      if (first !== undefined) {
+        issues.push(issue(keyOffset, keyPath, `duplicate key \`${key}\` (first set on line ${first}): a key may appear only once in a map`));
+        continue;
+      }
+      firstLine.set(key, at(keyOffset).line);
+      byPath.set(formatPath(keyPath), { ...(keyNode && { key: keyNode }), ...(pair.value !== null && { value: pair.value as YNode }) });
+      walk(pair.value, keyPath, depth + 1);
+    }
+  };
+  walk(root, [], 0);
+  return { byPath, issues, ...(firstAlias !== undefined && { firstAlias }) };
+}
+
+// True when `inner` lies inside `outer`'s source range: an alias inside the node its anchor names.
+function contains(outer: YNode, inner: YNode): boolean {
+  const [o0, , o2] = outer.range ?? [0, 0, 0];
+  const [i0, i1] = inner.range ?? [0, 0, 0];
+  return (isMap(outer) || isSeq(outer)) && o0 <= i0 && i1 <= o2;
 }
 
 // One misplaced line makes yaml report every following line of the same block as a key
 // inside a value; only the first of such a run says anything useful.
 function withoutCascades(errors: YAMLError[], at: (offset: number) => { line: number }): YAMLError[] {
   const IMPLICIT_KEY = new Set(['BLOCK_AS_IMPLICIT_KEY', 'MULTILINE_IMPLICIT_KEY']);
-  const candidates = errors.filter((e) => !(e.code === 'BLOCK_AS_IMPLICIT_KEY' && errors.some((o) => o.code === 'MULTILINE_IMPLICIT_KEY' && o.pos[0] === e.pos[0])));
+  const multiline = new Set(errors.filter((o) => o.code === 'MULTILINE_IMPLICIT_KEY').map((o) => o.pos[0]));
+  const candidates = errors.filter((e) => !(e.code === 'BLOCK_AS_IMPLICIT_KEY' && multiline.has(e.pos[0])));
   let previousEndLine = 0;
   return candidates.filter((e) => {
     const cascade = IMPLICIT_KEY.has(e.code) && at(e.pos[0]).line <= previousEndLine;
@@ -74,18 +160,11 @@ function withoutCascades(errors: YAMLError[], at: (offset: number) => { line: nu
 function syntaxIssue(
   e: YAMLError,
   text: string,
-  pairs: PairAt[],
+  quoteAt: () => number | undefined,
   at: (offset: number) => { line: number; col: number },
   issue: (offset: number, path: KeyPath, message: string) => ConfigIssue,
 ): ConfigIssue {
   switch (e.code) {
-    case 'DUPLICATE_KEY': {
-      const dup = pairs.find((p) => isScalar(p.pair.key) && start(p.pair.key) === e.pos[0]);
-      const key = dup ? String((dup.pair.key as { value: unknown }).value) : '';
-      const first = dup && pairs.find((p) => p !== dup && formatPath(p.path) === formatPath(dup.path));
-      const where = first ? ` (first set on line ${at(start(first.pair.key as YNode)).line})` : '';
-      return issue(e.pos[0], dup?.path ?? [], `duplicate key \`${key}\`${where}: a key may appear only once in a map`);
-    }
     case 'MULTIPLE_DOCS':
       return issue(e.pos[0], [], 'more than one YAML document: baton.yml holds one, so remove this `---` and what follows (or move it to another file)');
     case 'TAB_AS_INDENT':
@@ -100,52 +179,15 @@ function syntaxIssue(
       return issue(e.pos[0], [], 'a `key: value` cannot follow another key on the same line: put it on its own line, indented under its parent');
     case 'MISSING_CHAR':
       if (/quote/.test(e.message)) {
-        const open = unclosedQuote(text) ?? e.pos[0];
+        const open = quoteAt() ?? e.pos[0];
         return issue(open, [], `unclosed quote: the string starting here has no closing ${text[open] ?? 'quote'}`);
       }
       return issue(e.pos[0], [], `YAML syntax error: ${lowerFirst(e.message)}`);
+    case 'TAG_RESOLVE_FAILED':
+      return issue(e.pos[0], [], 'unknown YAML tag: baton.yml uses no tags (`!name`)');
     default:
-      return issue(e.pos[0], [], `YAML syntax error: ${lowerFirst(e.message)}`);
+      return issue(e.pos[0], [], `YAML syntax error: ${lowerFirst(withoutSource(e.message))}`);
   }
-}
-
-function* walkPairs(node: unknown, path: KeyPath): Generator<PairAt> {
-  if (isMap(node)) {
-    for (const pair of node.items) {
-      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-      yield { path: [...path, key], pair };
-      yield* walkPairs(pair.value, [...path, key]);
-    }
-  } else if (isSeq(node)) {
-    for (const [i, item] of node.items.entries()) yield* walkPairs(item, [...path, i]);
-  }
-}
-
-interface Walked {
-  complete: boolean;
-  node?: YNode;
-  keyNode?: YNode;
-}
-
-// Follows a key path through the document as far as it exists.
-function walkPath(doc: Document, path: KeyPath): Walked {
-  let node: unknown = doc.contents;
-  let keyNode: YNode | undefined;
-  for (const seg of path) {
-    if (isAlias(node)) node = node.resolve(doc);
-    if (isMap(node)) {
-      const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
-      if (!pair) return { complete: false, node: node as YNode, keyNode };
-      keyNode = pair.key as YNode;
-      node = pair.value;
-    } else if (isSeq(node) && typeof seg === 'number' && node.items[seg] !== undefined) {
-      keyNode = undefined;
-      node = node.items[seg];
-    } else {
-      return { complete: false, node: node as YNode | undefined, keyNode };
-    }
-  }
-  return { complete: true, node: (node ?? undefined) as YNode | undefined, keyNode };
 }
 
 function start(node: YNode): number {
@@ -180,6 +222,11 @@ function unclosedQuote(text: string): number | undefined {
     offset += token.length;
   }
   return undefined;
+}
+
+// A few of yaml's messages end by quoting the source (`…extra characters: <text>`), which may be a secret.
+function withoutSource(message: string): string {
+  return message.replace(/:\s.*$/s, '');
 }
 
 function lowerFirst(s: string): string {

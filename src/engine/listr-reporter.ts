@@ -2,6 +2,7 @@
 // The executor stays in charge; each task just waits for the executor to say how its step ended.
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import { writeErr } from '../cli/output.js';
+import { forTerminal } from '../control-characters.js';
 import type { Step } from '../model/plan.js';
 import type { Phase, Reporter } from './reporter.js';
 
@@ -33,17 +34,18 @@ export class ListrReporter implements Reporter {
       const slot: Slot = { resolve: (e) => ((slot.ended = true), resolve(e)), ended: false };
       this.slots.set(this.key(step, phase), slot);
       return {
-        title: step.title,
+        // Titles, progress and errors carry data (tags, host names, a host's answers): no control characters on the terminal.
+        title: forTerminal(step.title),
         // eslint-disable-next-line @typescript-eslint/no-explicit-any
         task: async (_ctx: unknown, task: ListrTaskWrapper<any, any, any>) => {
           slot.task = task;
           const e = await ending;
-          if (e.kind === 'skip') task.skip(`${step.title} (not reached)`);
-          if (e.kind === 'fail') throw e.error;
+          if (e.kind === 'skip') task.skip(forTerminal(`${step.title} (not reached)`));
+          if (e.kind === 'fail') throw Object.assign(new Error(forTerminal(e.error.message)), { cause: e.error });
         },
       };
     });
-    const list = new Listr([{ title: heading, task: (_c, t) => t.newListr(tasks, { exitOnError: false }) }], {
+    const list = new Listr([{ title: forTerminal(heading), task: (_c, t) => t.newListr(tasks, { exitOnError: false }) }], {
       exitOnError: false,
       // Stop signals belong to the run (finish the step, reverse); listr2's own handler would exit 127.
       registerSignalListeners: false,
@@ -58,7 +60,7 @@ export class ListrReporter implements Reporter {
 
   stepProgress(step: Step, message: string): void {
     const slot = this.slots.get(this.key(step, 'forward')) ?? this.slots.get(this.key(step, 'reverse'));
-    if (slot?.task) slot.task.output = message;
+    if (slot?.task) slot.task.output = forTerminal(message);
   }
 
   stepSucceeded(step: Step, phase: Phase): void {

@@ -118,3 +118,16 @@ describe('closestCommand', () => {
     expect(editDistance('same', 'same')).toBe(0);
   });
 });
+
+describe('lock --lease', { timeout: 60_000 }, () => {
+  it.each([
+    ['99999999999h', /--lease 99999999999h: expected at most 168h/],
+    ['0ms', /--lease 0ms: expected at least 10s/],
+    ['soon', /--lease soon: expected a duration such as 500ms, 60s or 2m/],
+  ])('%s exits 64 with what a lease may be, before anything is read or reached', async (lease, message) => {
+    const r = await baton(['lock', '--reason', 'test', '--lease', lease, '-c', join(ROOT, 'test/fixtures/config/valid/minimal.yml')]);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+  });
+});
