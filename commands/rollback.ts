@@ -1,7 +1,8 @@
 import { Flags } from '@oclif/core';
-import { BatonCommand } from '../src/cli/base-command.js';
+import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
 import { confirm } from '../src/cli/confirm.js';
-import { raiseForOutcome, reporterFor, summary } from '../src/cli/run-plan.js';
+import { UserError } from '../src/errors.js';
+import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { carryOutRollback, closeInterrupted, proposeRollback } from '../src/release/rollback.js';
@@ -10,15 +11,21 @@ import { planText, resultText } from '../src/render/plan.js';
 export default class Rollback extends BatonCommand {
   static override summary = 'Return production to the release that ran before, with the same drain / smoke / flip discipline as a push.';
   static override description =
-    'Shows first what it will do: the release it returns to, the steps, and whether the other cluster still runs it (warm: one balancer change) or not (cold: cluster by cluster). Never lands on a release marked bad; the release left behind is marked bad. Asks for confirmation only on a TTY.';
+    'Shows first what it will do: the release it returns to, the steps, and whether the other cluster still runs it (warm: one balancer change) or not (cold: cluster by cluster). Never lands on a release marked bad; the release left behind is marked bad. Asks for confirmation on a TTY; without one (CI) it refuses unless --yes (exit 64).';
   static override examples = ['<%= config.bin %> rollback', '<%= config.bin %> rollback --dry-run', '<%= config.bin %> rollback --yes --json'];
   static override flags = {
-    yes: Flags.boolean({ char: 'y', description: 'do not ask for confirmation on a TTY' }),
+    yes: Flags.boolean({ char: 'y', description: 'roll back without asking (needed where there is no TTY, e.g. CI)' }),
     'dry-run': Flags.boolean({ description: 'only show what the rollback would do' }),
+    format: runFormatFlag,
   };
 
   async run() {
     const { flags } = await this.parse(Rollback);
+    this.eventStream = flags.format === 'jsonl';
+    // Like terraform apply without -auto-approve: with nobody to ask, a change to production needs saying so.
+    if (!flags.yes && !flags['dry-run'] && !process.stdin.isTTY) {
+      throw new UserError('rollback changes production, and there is no terminal to ask for confirmation', 'pass --yes to roll back without asking (CI), or --dry-run to see what it would do');
+    }
     const session = await openSession(await loadConfig(flags.config));
     try {
       // Without a question to ask, the lock is taken while production is observed: seconds count here.
@@ -29,13 +36,13 @@ export default class Rollback extends BatonCommand {
       if (!p.plan.forward.length || flags['dry-run']) {
         if (p.locked) await session.lock.release(p.run);
         if (!p.plan.forward.length && p.interruptedRun && !flags['dry-run']) closeInterrupted(session, p.interruptedRun, p.run);
-        return { ...shown, outcome: flags['dry-run'] ? 'dry-run' : 'nothing-to-do' };
+        return this.done({ ...shown, outcome: flags['dry-run'] ? 'dry-run' : 'nothing-to-do' });
       }
-      if (!flags.yes && !(await confirm('roll back now?'))) return { ...shown, outcome: 'cancelled' };
-      const result = await carryOutRollback(session, p, await reporterFor(p.plan, this.jsonEnabled()));
+      if (!flags.yes && !(await confirm('roll back now?'))) return this.done({ ...shown, outcome: 'cancelled' });
+      const result = await carryOutRollback(session, p, await this.reporterFor(p.plan));
       if (!this.jsonEnabled()) this.log(resultText(result));
       raiseForOutcome(result);
-      return { ...shown, ...summary(result) };
+      return this.done({ ...shown, ...summary(result) });
     } finally {
       await session.close();
     }

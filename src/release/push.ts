@@ -65,6 +65,8 @@ export interface ApplyOptions {
   notes?: string[];
   /** Run even if the plan lacks the rehearsal or approvals baton.yml requires; this reason is journaled. */
   overrideRequirements?: string;
+  /** Called once the plan has passed its checks, before production is observed (`apply --lock-wait`). */
+  beforeObserving?: () => Promise<void>;
 }
 
 /** Carry out exactly this plan; refuses (exit 3) an altered plan or one whose live state drifted. */
@@ -72,6 +74,7 @@ export async function applyPlan(session: Session, plan: Plan, opts: ApplyOptions
   const { config } = session;
   checkPlan(plan, config);
   const notes = [...(await checkRequirements(plan, config.require, { by: opts.by ?? actor(), override: opts.overrideRequirements })), ...(opts.notes ?? [])];
+  await opts.beforeObserving?.();
   const work = mkdtempSync(join(tmpdir(), 'baton-'));
   const artifact = join(work, `${plan.release.dir}.tar.gz`);
   const stages = plan.forward.some((s) => stepKind(s.kind).needsArtifact);

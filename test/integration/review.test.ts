@@ -206,4 +206,16 @@ describe('status, lock and history', () => {
     expect(limited.stdout.split('\n')).toHaveLength(2);
     expect(limited.stdout).toMatch(/push +v2 +reversed/);
   });
+
+  it('push --lock-wait queues behind a held lock: gives up (exit 4) when the wait is too short, goes on once the lease runs out', async () => {
+    const lock = await baton(['lock', '--reason', 'a short freeze', '--lease', '10s', '-c', config], { BATON_USER: 'someone-else' });
+    expect(lock.exitCode, lock.stderr).toBe(0);
+    const short = await baton(['push', 'v1', '--lock-wait', '1s', '-c', config]);
+    expect(short.exitCode, short.stderr).toBe(4);
+    expect(short.stderr).toMatch(/still held by someone-else .* after waiting 1s: a short freeze/);
+    const queued = await baton(['push', 'v1', '--lock-wait', '2m', '-c', config, '--json']);
+    expect(queued.exitCode, queued.stderr).toBe(0);
+    expect(queued.stderr).toMatch(/waiting up to 120s for the release lock on .*, held by someone-else .*: a short freeze/);
+    expect(JSON.parse(queued.stdout)).toMatchObject({ outcome: 'succeeded', tag: 'v1' });
+  });
 });

@@ -131,3 +131,18 @@ describe('lock --lease', { timeout: 60_000 }, () => {
     expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
   });
 });
+
+describe('destructive commands without a terminal', { timeout: 60_000 }, () => {
+  it('rollback without --yes refuses (exit 64) before reading baton.yml or any host', async () => {
+    const r = await baton(['rollback', '-c', '/nonexistent/baton.yml']);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toMatch(/rollback changes production, and there is no terminal to ask for confirmation/);
+    expect(r.stderr).toMatch(/pass --yes/);
+  });
+
+  it('a bad --lock-wait is a usage error naming the flag', async () => {
+    const r = await baton(['push', 'v1', '--lock-wait', 'soon', '-c', '/nonexistent/baton.yml']);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toMatch(/--lock-wait soon: expected a duration such as 500ms, 60s or 2m/);
+  });
+});
