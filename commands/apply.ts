@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
-import { BatonCommand } from '../src/cli/base-command.js';
-import { raiseForOutcome, reporterFor, summary } from '../src/cli/run-plan.js';
+import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
+import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wait-flag.js';
+import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { readPlanFile } from '../src/release/approve.js';
@@ -15,18 +16,22 @@ export default class Apply extends BatonCommand {
   static override args = { plan: Args.string({ description: 'plan file written by `baton plan -o`', required: true }) };
   static override flags = {
     'override-requirements': Flags.string({ description: 'run even without the rehearsal or approvals baton.yml requires; the reason is recorded in the journal', helpValue: 'REASON' }),
+    'lock-wait': lockWaitFlag,
+    format: runFormatFlag,
   };
 
   async run() {
     const { args, flags } = await this.parse(Apply);
+    this.eventStream = flags.format === 'jsonl';
     const plan = readPlanFile(args.plan);
+    const waitMs = lockWaitMs(flags['lock-wait']);
     const session = await openSession(await loadConfig(flags.config));
     try {
       const override = flags['override-requirements'];
-      const result = await applyPlan(session, plan, { reporter: await reporterFor(plan, this.jsonEnabled()), ...(override !== undefined ? { overrideRequirements: override } : {}) });
+      const result = await applyPlan(session, plan, { reporter: await this.reporterFor(plan), beforeObserving: () => waitForLockIfAsked(session, waitMs), ...(override !== undefined ? { overrideRequirements: override } : {}) });
       if (!this.jsonEnabled()) this.log(resultText(result));
       raiseForOutcome(result);
-      return summary(result);
+      return this.done(summary(result));
     } finally {
       await session.close();
     }

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
-import { BatonCommand } from '../src/cli/base-command.js';
-import { raiseForOutcome, reporterFor, summary } from '../src/cli/run-plan.js';
+import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
+import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wait-flag.js';
+import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { UserError } from '../src/errors.js';
@@ -17,31 +18,37 @@ export default class Push extends BatonCommand {
     '<%= config.bin %> push v2.3.1 --hold   # stop after the first cluster flips',
     '<%= config.bin %> push --continue      # finish the held push',
     '<%= config.bin %> push v2.3.1 --json -c deploy/baton.yml',
+    '<%= config.bin %> push v2.3.1 --lock-wait 10m   # queue behind a release under way',
   ];
   static override args = { tag: Args.string({ description: 'git tag to deploy (not with --continue)' }) };
   static override flags = {
     hold: Flags.boolean({ description: 'stop after the first cluster is back in the pool (the instant-rollback window)', exclusive: ['continue'] }),
     continue: Flags.boolean({ description: 'finish the newest held push' }),
     first: Flags.string({ description: 'cluster to push first', options: ['a', 'b'], default: 'a' }),
+    'lock-wait': lockWaitFlag,
+    format: runFormatFlag,
   };
 
   async run() {
     const { args, flags } = await this.parse(Push);
+    this.eventStream = flags.format === 'jsonl';
     if (flags.continue === Boolean(args.tag)) throw new UserError(flags.continue ? '--continue takes no TAG: it finishes the held push' : 'push needs a TAG (or --continue)');
+    const waitMs = lockWaitMs(flags['lock-wait']);
     const config = await loadConfig(flags.config);
     const session = await openSession(config);
     try {
+      await waitForLockIfAsked(session, waitMs);
       let result;
       if (flags.continue) {
         const held = findResumable(config.dir, { heldOnly: true });
-        result = await resumeRun(session, held, await reporterFor(held.plan, this.jsonEnabled()));
+        result = await resumeRun(session, held, await this.reporterFor(held.plan));
       } else {
         const { plan, observation } = await planPush(session, args.tag as string, { first: flags.first as 'a' | 'b', hold: flags.hold });
-        result = await applyPlan(session, plan, { reporter: await reporterFor(plan, this.jsonEnabled()), hold: flags.hold, fresh: observation });
+        result = await applyPlan(session, plan, { reporter: await this.reporterFor(plan), hold: flags.hold, fresh: observation });
       }
       if (!this.jsonEnabled()) this.log(resultText(result));
       raiseForOutcome(result);
-      return summary(result);
+      return this.done(summary(result));
     } finally {
       await session.close();
     }

@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { BatonCommand } from '../src/cli/base-command.js';
-import { reporterFor } from '../src/cli/run-plan.js';
+import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { OperationFailedError } from '../src/errors.js';
@@ -19,10 +18,12 @@ export default class Rehearse extends BatonCommand {
   static override flags = {
     against: Flags.string({ description: 'a staging baton.yml to rehearse on instead of production\'s idle side', helpValue: 'STAGING_CONFIG' }),
     key: Flags.string({ description: 'SSH key to sign the rehearsal record with (default: git config user.signingkey)', helpValue: 'KEY_FILE' }),
+    format: runFormatFlag,
   };
 
   async run() {
     const { args, flags } = await this.parse(Rehearse);
+    this.eventStream = flags.format === 'jsonl';
     const plan = readPlanFile(args.plan);
     const production = await loadConfig(flags.config);
     checkPlan(plan, production);
@@ -31,7 +32,7 @@ export default class Rehearse extends BatonCommand {
     const session = await openSession(flags.against ? await loadConfig(flags.against) : production);
     try {
       const shown = flags.against ? plan : { ...plan, forward: idleSideSteps(plan).forward };
-      const opts = { reporter: await reporterFor(shown, this.jsonEnabled()) };
+      const opts = { reporter: await this.reporterFor(shown) };
       const r = flags.against ? await rehearseAgainst(session, plan, { ...opts, against: flags.against }) : await rehearseOnIdleSide(session, plan, opts);
       const signed = sign
         ? await signRehearsal(r, sign).catch((err: unknown) => {
@@ -50,7 +51,7 @@ export default class Rehearse extends BatonCommand {
       if (rehearsal.outcome === 'failed') {
         throw new OperationFailedError(`rehearsal of ${plan.release.tag} failed`, !r.needsAttention, r.needsAttention ? `not back where it started: see the journal ${r.journal}` : `journal: ${r.journal}`, data);
       }
-      return data;
+      return this.done(data);
     } finally {
       await session.close();
     }

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
-import { BatonCommand } from '../src/cli/base-command.js';
-import { raiseForOutcome, reporterFor, summary } from '../src/cli/run-plan.js';
+import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
+import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { findResumable, remainingSteps, resumeRun } from '../src/release/resume.js';
@@ -9,10 +9,11 @@ import { resultText } from '../src/render/plan.js';
 export default class Resume extends BatonCommand {
   static override summary = 'Continue a push that was interrupted (or held) from its journal: the pending step runs again, then the rest.';
   static override examples = ['<%= config.bin %> resume', '<%= config.bin %> resume --run 20261127T200102Z-k3j2hq'];
-  static override flags = { run: Flags.string({ description: 'run id to resume (default: the newest interrupted or held run)' }) };
+  static override flags = { run: Flags.string({ description: 'run id to resume (default: the newest interrupted or held run)' }), format: runFormatFlag };
 
   async run() {
     const { flags } = await this.parse(Resume);
+    this.eventStream = flags.format === 'jsonl';
     const config = await loadConfig(flags.config);
     const record = findResumable(config.dir, flags.run ? { run: flags.run } : {});
     const { remaining, reversal } = remainingSteps(record);
@@ -24,10 +25,10 @@ export default class Resume extends BatonCommand {
     }
     const session = await openSession(config);
     try {
-      const result = await resumeRun(session, record, await reporterFor(record.plan, this.jsonEnabled()));
+      const result = await resumeRun(session, record, await this.reporterFor(record.plan));
       if (!this.jsonEnabled()) this.log(resultText(result));
       raiseForOutcome(result);
-      return summary(result);
+      return this.done(summary(result));
     } finally {
       await session.close();
     }

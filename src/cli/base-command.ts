@@ -3,12 +3,25 @@
 import { format } from 'node:util';
 import { Command, Errors, Flags } from '@oclif/core';
 import { forTerminal } from '../control-characters.js';
+import { emitEvent, JsonLinesReporter } from '../engine/events.js';
+import type { Reporter } from '../engine/reporter.js';
+import type { Plan } from '../model/plan.js';
 import { processInterrupts } from '../engine/interrupts.js';
 import { productionMayHaveChanged } from '../engine/production-effect.js';
 import { BatonError, ConfigError, ExitCode, OperationFailedError, UserError, toBatonError } from '../errors.js';
 
+/** `--format jsonl` on the commands that carry out a run: the run as JSON lines on stdout. */
+export const runFormatFlag = Flags.string({
+  description: 'jsonl: stream the run as one JSON object a line on stdout as it happens (schema: `baton schema --events`), the result last; everything else goes to stderr',
+  options: ['text', 'jsonl'],
+  default: 'text',
+  exclusive: ['json'],
+});
+
 export abstract class BatonCommand extends Command {
   static override enableJsonFlag = true;
+  /** Set by a run command given `--format jsonl`: stdout carries only the event stream. */
+  protected eventStream = false;
 
   static override baseFlags = {
     config: Flags.string({
@@ -29,7 +42,21 @@ export abstract class BatonCommand extends Command {
   // host's answer): without control characters, a terminal cannot be made to run any. --json
   // output goes through logJson, where JSON.stringify escapes them already.
   public override log(message = '', ...args: unknown[]): void {
-    super.log(forTerminal(format(message, ...args)));
+    if (this.eventStream) super.logToStderr(forTerminal(format(message, ...args)));
+    else super.log(forTerminal(format(message, ...args)));
+  }
+
+  /** How this command shows a run as it goes: the event stream, else a task list or plain lines. */
+  protected async reporterFor(plan: Plan): Promise<Reporter> {
+    if (this.eventStream) return new JsonLinesReporter(plan);
+    const { reporterFor } = await import('./run-plan.js');
+    return reporterFor(plan, this.jsonEnabled());
+  }
+
+  /** A run command's successful end: with the event stream, its result is the last line. */
+  protected done<T extends object>(result: T): T {
+    if (this.eventStream) emitEvent({ event: 'result', exitCode: ExitCode.OK, result: { ...result } as Record<string, unknown> });
+    return result;
   }
 
   public override logToStderr(message = '', ...args: unknown[]): void {
@@ -40,6 +67,7 @@ export abstract class BatonCommand extends Command {
     if (err instanceof Errors.ExitError) throw err;
     const batonError = byEffect(isOclifUsageError(err) ? new UserError(err.message, 'see `baton COMMAND --help`') : toBatonError(err));
     process.exitCode = batonError.exitCode;
+    if (this.eventStream) emitEvent({ event: 'result', exitCode: batonError.exitCode, error: errorToJson(batonError) });
     if (this.jsonEnabled()) {
       this.logJson({ error: errorToJson(batonError) });
     } else {

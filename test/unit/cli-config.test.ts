@@ -91,6 +91,12 @@ describe('baton schema', { timeout: 60_000 }, () => {
     expect(`${r.stdout}\n`).toBe(readFileSync(join(ROOT, 'templates/baton.schema.json'), 'utf8'));
   });
 
+  it('--events prints the committed schema of the run event stream', async () => {
+    const r = await baton(['schema', '--events']);
+    expect(r.exitCode).toBe(0);
+    expect(`${r.stdout}\n`).toBe(readFileSync(join(ROOT, 'templates/events.schema.json'), 'utf8'));
+  });
+
   it('--markdown prints the committed configuration reference', async () => {
     const r = await baton(['schema', '--markdown']);
     expect(`${r.stdout}\n`).toBe(readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8'));

@@ -1,0 +1,99 @@
+// The run as a stream a pipeline can act on while it goes (`--format jsonl`): one JSON object a
+// line on stdout, in the order things happen, the result last. The schema is versioned
+// (`v`) and published as templates/events.schema.json, generated from these definitions.
+import { z } from 'zod';
+import { writeOut } from '../cli/output.js';
+import type { Plan, Step } from '../model/plan.js';
+import type { Phase, Reporter } from './reporter.js';
+
+export const EVENTS_VERSION = 1;
+
+const base = { v: z.literal(EVENTS_VERSION), ts: z.iso.datetime().describe('when it happened (UTC)') };
+const PhaseSchema = z.enum(['forward', 'reverse']);
+
+export const RunEvent = z.discriminatedUnion('event', [
+  z.strictObject({
+    ...base,
+    event: z.literal('run-begin'),
+    kind: z.enum(['push', 'rollback']),
+    tag: z.string(),
+    hash: z.string().describe('the plan hash'),
+    steps: z.array(z.string()).describe('forward step ids, in order'),
+  }),
+  z.strictObject({
+    ...base,
+    event: z.literal('step-begin'),
+    step: z.string(),
+    kind: z.string(),
+    title: z.string(),
+    phase: PhaseSchema,
+    cluster: z.enum(['a', 'b']).optional(),
+    hosts: z.number().int().min(0).describe('hosts the step runs on (0: the balancer or the lock only)'),
+  }),
+  z.strictObject({ ...base, event: z.literal('step-progress'), step: z.string(), message: z.string() }),
+  z.strictObject({ ...base, event: z.literal('step-ok'), step: z.string(), phase: PhaseSchema, seconds: z.number().min(0) }),
+  z.strictObject({ ...base, event: z.literal('step-fail'), step: z.string(), phase: PhaseSchema, seconds: z.number().min(0), error: z.string() }),
+  z.strictObject({ ...base, event: z.literal('reversal'), reason: z.string(), steps: z.array(z.string()).describe('undo step ids, in the order they run') }),
+  z.strictObject({ ...base, event: z.literal('notice'), message: z.string() }),
+  z.strictObject({
+    ...base,
+    event: z.literal('result'),
+    exitCode: z.number().int().describe('the exit code the command ends with (see `baton exit-codes`)'),
+    result: z.record(z.string(), z.unknown()).optional().describe('what the run did, the same document `--json` prints on success'),
+    error: z.record(z.string(), z.unknown()).optional().describe('the error, as `--json` prints it, when the command failed'),
+  }),
+]);
+
+export type RunEvent = z.infer<typeof RunEvent>;
+type Without<T> = T extends unknown ? Omit<T, 'v' | 'ts'> : never;
+
+/** Write one event line to stdout (best effort, like all output). */
+export function emitEvent(e: Without<RunEvent>): void {
+  writeOut(`${JSON.stringify({ v: EVENTS_VERSION, ts: new Date().toISOString(), ...e })}\n`);
+}
+
+/** The event stream's JSON Schema, as written to templates/events.schema.json. */
+export function eventsJsonSchemaText(): string {
+  const { $schema, ...rest } = z.toJSONSchema(RunEvent, { io: 'output' });
+  return `${JSON.stringify({ $schema, $id: 'urn:baton:schema:events', title: `baton run events, version ${EVENTS_VERSION}`, ...rest }, null, 2)}\n`;
+}
+
+/** The Reporter that writes the stream: every event as it happens, unthrottled but for progress. */
+export class JsonLinesReporter implements Reporter {
+  private lastProgress = new Map<string, number>();
+
+  constructor(plan: Plan, private readonly emit: (e: Without<RunEvent>) => void = emitEvent) {
+    emit({ event: 'run-begin', kind: plan.kind ?? 'push', tag: plan.release.tag, hash: plan.hash, steps: plan.forward.map((s) => s.id) });
+  }
+
+  stepStarted(step: Step, phase: Phase): void {
+    const hosts = new Set([...(step.hosts ?? []), ...Object.keys(step.releases ?? {})]).size;
+    this.emit({ event: 'step-begin', step: step.id, kind: step.kind, title: step.title, phase, ...(step.cluster ? { cluster: step.cluster } : {}), hosts });
+  }
+
+  stepProgress(step: Step, message: string): void {
+    // A drain polled every 100 ms must not flood a pipeline's log: one a second per step.
+    const now = Date.now();
+    if (now - (this.lastProgress.get(step.id) ?? 0) < 1000) return;
+    this.lastProgress.set(step.id, now);
+    this.emit({ event: 'step-progress', step: step.id, message });
+  }
+
+  stepSucceeded(step: Step, phase: Phase, ms: number): void {
+    this.emit({ event: 'step-ok', step: step.id, phase, seconds: ms / 1000 });
+  }
+
+  stepFailed(step: Step, phase: Phase, ms: number, error: Error): void {
+    this.emit({ event: 'step-fail', step: step.id, phase, seconds: ms / 1000, error: error.message });
+  }
+
+  reversalStarted(reason: string, steps: Step[]): void {
+    this.emit({ event: 'reversal', reason, steps: steps.map((s) => s.id) });
+  }
+
+  notice(message: string): void {
+    this.emit({ event: 'notice', message });
+  }
+
+  async finish(): Promise<void> {}
+}

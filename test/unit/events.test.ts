@@ -1,0 +1,36 @@
+// The run event stream (`--format jsonl`): what the reporter emits for a run that fails and
+// reverses, each event valid against the published schema, in the order it happened.
+import { describe, expect, it } from 'vitest';
+import { JsonLinesReporter, RunEvent } from '../../src/engine/events.js';
+import type { Plan, Step } from '../../src/model/plan.js';
+
+const step = (id: string, extra: Partial<Step> = {}): Step => ({ id, kind: 'drain', title: `do ${id}`, undo: [], ...extra });
+
+describe('the run event stream', () => {
+  it('tells a failing, reversing run event by event, each valid against the schema', () => {
+    const drain = step('drain-a', { cluster: 'a', members: ['web1a'] });
+    const stage = step('stage', { kind: 'stage', hosts: ['w1a', 'w2a'], releases: { w1a: 'v2-abcdef0', w2a: 'v2-abcdef0' } });
+    const plan = { kind: undefined, release: { tag: 'v2', commit: 'abcdef0', dir: 'v2-abcdef0' }, hash: 'h1', forward: [drain, stage] } as unknown as Plan;
+    const lines: unknown[] = [];
+    const r = new JsonLinesReporter(plan, (e) => lines.push(JSON.parse(JSON.stringify({ v: 1, ts: new Date().toISOString(), ...e }))));
+    r.stepStarted(drain, 'forward');
+    r.stepProgress(drain, '2 sessions left on web1a');
+    r.stepProgress(drain, '1 session left on web1a'); // within a second: dropped
+    r.stepSucceeded(drain, 'forward', 1250);
+    r.stepStarted(stage, 'forward');
+    r.stepFailed(stage, 'forward', 300, new Error('on w2a: build failed'));
+    r.reversalStarted('stage failed', [step('ready-a', { kind: 'ready' })]);
+    r.notice('a second Ctrl-C stops at once');
+    const events = lines.map((l) => RunEvent.parse(l));
+    expect(events.map((e) => e.event)).toEqual(['run-begin', 'step-begin', 'step-progress', 'step-ok', 'step-begin', 'step-fail', 'reversal', 'notice']);
+    expect(events[0]).toMatchObject({ kind: 'push', tag: 'v2', hash: 'h1', steps: ['drain-a', 'stage'] });
+    expect(events[4]).toMatchObject({ step: 'stage', hosts: 2 });
+    expect(events[5]).toMatchObject({ step: 'stage', seconds: 0.3, error: 'on w2a: build failed' });
+    expect(events[6]).toMatchObject({ steps: ['ready-a'] });
+  });
+
+  it('refuses what is not an event of this version', () => {
+    expect(RunEvent.safeParse({ v: 2, ts: new Date().toISOString(), event: 'notice', message: 'x' }).success).toBe(false);
+    expect(RunEvent.safeParse({ v: 1, ts: new Date().toISOString(), event: 'step-ok', step: 'x', phase: 'sideways', seconds: 1 }).success).toBe(false);
+  });
+});
