@@ -80,7 +80,7 @@ function appTransportOf(clusters: Config['clusters'], pins: Record<string, strin
   };
 }
 
-export type { Balancer, BackendCounters, DrainProgress, Member, MemberState } from './types.js';
+export type { Balancer, BackendCounters, DrainProgress, Member, MemberState, TrafficRead } from './types.js';
 export { ApacheBalancer } from './apache.js';
 export { HaproxyBalancer } from './haproxy.js';
 export { NginxBalancer } from './nginx.js';

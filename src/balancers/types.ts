@@ -27,6 +27,13 @@ export interface BackendCounters {
   retries: number;
 }
 
+/** What sample() reads. */
+export interface TrafficRead {
+  members: Member[];
+  requests?: number;
+  http5xx?: number;
+}
+
 export interface DrainProgress {
   /** Sessions still in flight per member being drained. */
   busy: Record<string, number>;
@@ -51,6 +58,12 @@ export interface Balancer {
   /** Sessions in flight per member name. */
   sessions(names: readonly string[]): Promise<Record<string, number>>;
   counters(): Promise<BackendCounters>;
+  /**
+   * Members and whatever request counts are cheap to read, for sampling traffic while a run lasts
+   * (every ~500 ms): one round trip where the balancer allows it; counts it cannot take cheaply
+   * are left out. Without it, the sampler reads members() and, now and then, counters().
+   */
+  sample?(): Promise<TrafficRead>;
   /** Check the balancer's own configuration (haproxy -c, apachectl configtest, nginx -t). */
   configTest(): Promise<void>;
 }

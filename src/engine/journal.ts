@@ -2,6 +2,7 @@
 // disk before the next step starts, so a run killed at any point can be resumed or reversed.
 import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { MemberSample } from './traffic.js';
 
 export type JournalEvent =
   | { event: 'run-begin'; command: string; plan: string; tag: string; by: string; steps: string[] }
@@ -10,7 +11,10 @@ export type JournalEvent =
   | { event: 'step-fail'; step: string; phase: 'forward' | 'reverse'; ms: number; error: string }
   | { event: 'reversal-begin'; reason: string; steps: string[] }
   | { event: 'run-end'; outcome: 'succeeded' | 'reversed' | 'needs-attention' | 'held'; ms: number }
-  | { event: 'note'; message: string };
+  | { event: 'note'; message: string }
+  // A look at the balancer while the run lasts (a TrafficSample without `at`: the record's `ts`,
+  // stamped as the sample lands, is its time). Replays of the run's state skip it.
+  | { event: 'sample'; members: MemberSample[]; requests?: number; http5xx?: number };
 
 export type JournalRecord = JournalEvent & { ts: string; run: string };
 

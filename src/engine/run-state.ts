@@ -54,6 +54,7 @@ export function replay(records: readonly JournalRecord[]): RunState {
         state.endedAt = r.ts;
         break;
       case 'note':
+      case 'sample': // traffic seen while the run lasted: no part of what the run did
         break;
     }
   }

@@ -1,8 +1,13 @@
 // A run's lifecycle, the same for a push, apply, resume, rollback, rehearsal and every DNS phase:
 // its journal opened with what it will do (or a note when an interrupted run is continued), the
-// lock's lease kept alive while it lasts, and its end journaled with how it ended.
+// lock's lease kept alive while it lasts, the balancer's traffic sampled into it, and its end
+// journaled with how it ended.
+import type { Balancer } from '../balancers/types.js';
+import type { ClusterId } from '../config/config.js';
 import { Journal, journalDir, newRunId, type JournalEvent } from './journal.js';
 import { keepLeaseAlive, type ReleaseLock } from './lock.js';
+import { startSampling } from './sampler.js';
+import type { TrafficSample } from './traffic.js';
 
 type RunBegin = Omit<Extract<JournalEvent, { event: 'run-begin' }>, 'event'>;
 type Outcome = Extract<JournalEvent, { event: 'run-end' }>['outcome'];
@@ -18,14 +23,22 @@ export interface OpenRunOptions {
   notes?: readonly string[];
   /** The lock whose lease is renewed while the run lasts. */
   lease?: { lock: ReleaseLock; leaseMs: number };
+  /** Sample the balancer while the run lasts: each sample is journaled and shown to the reporter. */
+  sample?: {
+    balancer: Balancer;
+    clusterOf: (memberName: string) => ClusterId | undefined;
+    /** Any reporter; its optional `traffic` method, when it has one, gets every sample. */
+    reporter?: { traffic?(s: TrafficSample): void };
+    everyMs?: number;
+  };
 }
 
 export interface OpenRun {
   id: string;
   journal: Journal;
-  /** Journal how the run ended and stop renewing the lease (resolves once no beat is still on its way). */
+  /** Stop sampling, journal how the run ended and stop renewing the lease (resolves once no beat or sample is still on its way). */
   end(outcome: Outcome, ms: number): Promise<void>;
-  /** Stop renewing the lease without an end (the run failed before it could say how it ended). */
+  /** Stop sampling and renewing the lease without an end (the run failed before it could say how it ended). */
   abandon(): Promise<void>;
 }
 
@@ -36,14 +49,33 @@ export function openRun(configDir: string, opts: OpenRunOptions): OpenRun {
   else journal.append({ event: 'run-begin', ...opts.begin });
   for (const message of opts.notes ?? []) journal.append({ event: 'note', message });
   const stop = opts.lease ? keepLeaseAlive(opts.lease.lock, id, opts.lease.leaseMs) : async () => undefined;
+  const stopSampling = opts.sample ? sampleInto(journal, opts.sample) : async () => undefined;
   return {
     id,
     journal,
     end: async (outcome, ms) => {
       const stopped = stop();
+      // A sample still on its way lands before the end: nothing follows run-end.
+      await stopSampling();
       journal.append({ event: 'run-end', outcome, ms });
       await stopped;
     },
-    abandon: stop,
+    abandon: async () => {
+      await Promise.all([stop(), stopSampling()]);
+    },
   };
+}
+
+/** Journal every sample (its time is the record's `ts`) and hand it to the reporter; a failure to sample is noted once. */
+function sampleInto(journal: Journal, opts: NonNullable<OpenRunOptions['sample']>): () => Promise<void> {
+  return startSampling(opts.balancer, {
+    clusterOf: opts.clusterOf,
+    ...(opts.everyMs !== undefined ? { everyMs: opts.everyMs } : {}),
+    onSample: (sample) => {
+      const { at: _, ...seen } = sample;
+      journal.append({ event: 'sample', ...seen });
+      opts.reporter?.traffic?.(sample);
+    },
+    onFirstError: (err) => journal.append({ event: 'note', message: `sampling the balancer failed (the run goes on unsampled while it fails): ${err instanceof Error ? err.message : String(err)}` }),
+  });
 }

@@ -1,0 +1,70 @@
+// Sample the balancer while a run lasts, so what happened to traffic is part of the record:
+// every ~500 ms, members' states and sessions and, where cheap, the backend's counters. It
+// never fails or slows the run: a slow balancer skips ticks, a failure is reported once.
+import type { Membership } from '../balancers/membership.js';
+import type { Balancer } from '../balancers/types.js';
+import type { ClusterId } from '../config/config.js';
+import type { TrafficSample } from './traffic.js';
+
+export const SAMPLE_EVERY_MS = 500;
+/**
+ * For a driver without `sample()`, counters() is read once in this many ticks (~5 s): it may
+ * be costly (apache and nginx scan their whole error log in it).
+ */
+export const COUNTERS_EVERY_TICKS = 10;
+
+export interface SamplingOptions {
+  /** The cluster a member's host belongs to; undefined for a member baton.yml does not name. */
+  clusterOf: (memberName: string) => ClusterId | undefined;
+  everyMs?: number;
+  onSample: (s: TrafficSample) => void;
+  /** The first failure to sample (later ones are not reported: the balancer is the same). */
+  onFirstError?: (err: unknown) => void;
+}
+
+/** Start sampling; the returned stop() clears the timer and resolves once a sample in flight has landed. */
+export function startSampling(balancer: Balancer, opts: SamplingOptions): () => Promise<void> {
+  let inFlight: Promise<void> | undefined;
+  let ticks = 0;
+  let failed = false;
+  const take = async (): Promise<void> => {
+    const withCounters = ticks++ % COUNTERS_EVERY_TICKS === 0;
+    const read = balancer.sample ? await balancer.sample() : await readApart(balancer, withCounters);
+    opts.onSample({
+      at: new Date().toISOString(),
+      members: read.members.map((m) => {
+        const cluster = opts.clusterOf(m.name);
+        return { name: m.name, ...(cluster ? { cluster } : {}), state: m.state, sessions: m.sessions + m.queued };
+      }),
+      ...(read.requests !== undefined ? { requests: read.requests } : {}),
+      ...(read.http5xx !== undefined ? { http5xx: read.http5xx } : {}),
+    });
+  };
+  const timer = setInterval(() => {
+    if (inFlight) return; // a slow balancer must not pile up reads
+    inFlight = take()
+      .catch((err: unknown) => {
+        if (!failed) opts.onFirstError?.(err);
+        failed = true;
+      })
+      .finally(() => (inFlight = undefined));
+  }, opts.everyMs ?? SAMPLE_EVERY_MS);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await inFlight;
+  };
+}
+
+/** members() every tick; counters() only when asked, and left out when it fails or the driver cannot count. */
+async function readApart(balancer: Balancer, withCounters: boolean) {
+  const [members, counters] = await Promise.all([balancer.members(), withCounters ? balancer.counters().catch(() => undefined) : undefined]);
+  return { members, ...(counters ? { requests: counters.requests, http5xx: counters.http5xx } : {}) };
+}
+
+/** Member name → cluster, from the membership a run was planned against. */
+export function clusterOfMembers(membership: Membership): (memberName: string) => ClusterId | undefined {
+  const of = new Map<string, ClusterId>();
+  for (const c of ['a', 'b'] as const) for (const m of membership[c]) of.set(m.member, c);
+  return (name) => of.get(name);
+}
