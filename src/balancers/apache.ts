@@ -22,7 +22,7 @@ import { adminOfFlags, configMembers, sameWorker, setConfigState } from './apach
 import { type ApacheAdmin, type ApacheMember, type ManagerBalancer, managerCounters, memberOf, parseManagerXml } from './apache-manager.js';
 import { balancerConnsArgv, parseSs } from './nginx-commands.js';
 import { AccessLogCounts } from './access-log.js';
-import type { BackendCounters, Balancer } from './types.js';
+import type { BackendCounters, Balancer, TrafficRead } from './types.js';
 
 export interface ApacheOptions {
   /** Balancer name without `balancer://`. */
@@ -57,6 +57,8 @@ export class ApacheBalancer implements Balancer {
   private readonly errorLog: string;
   private readonly timeoutMs: number;
   private readonly accessLog?: AccessLogCounts;
+  /** The sampler's own count of the access log: counts never shared with the watch's counters(). */
+  private readonly sampledLog?: AccessLogCounts;
 
   constructor(
     private readonly transport: Transport,
@@ -69,7 +71,10 @@ export class ApacheBalancer implements Balancer {
     this.ctl = opts.ctl ?? DEFAULT_APACHE_CTL;
     this.errorLog = checkPath('balancer.errorLog', opts.errorLog ?? DEFAULT_APACHE_ERROR_LOG);
     this.timeoutMs = opts.timeoutMs ?? 15_000;
-    if (opts.accessLog !== undefined) this.accessLog = new AccessLogCounts(transport, opts.accessLog, this.timeoutMs);
+    if (opts.accessLog !== undefined) {
+      this.accessLog = new AccessLogCounts(transport, opts.accessLog, this.timeoutMs);
+      this.sampledLog = new AccessLogCounts(transport, opts.accessLog, this.timeoutMs);
+    }
   }
 
   async members(): Promise<ApacheMember[]> {
@@ -108,20 +113,20 @@ export class ApacheBalancer implements Balancer {
    */
   async sessions(names: readonly string[]): Promise<Record<string, number>> {
     const members = await this.members();
-    const wanted = names.map((n) => this.find(members, n));
+    const held = await this.held(names.map((n) => this.find(members, n)));
+    return Object.fromEntries(names.map((n, i) => [n, held[i] as number]));
+  }
+
+  /** Each member's busy count capped by the connections Apache holds to it (one `ss`); a member named by host name keeps its busy count. */
+  private async held(wanted: readonly ApacheMember[]): Promise<number[]> {
     // A worker named by host name cannot be matched to ss's addresses: its busy count stands alone.
     const byAddress = wanted.filter((m) => isIP(m.address) !== 0);
     const conns = byAddress.length === 0 ? [] : parseSs((await this.transport.run(balancerConnsArgv(byAddress.map((m) => ({ address: m.address, port: m.port ?? 80 }))), { timeoutMs: this.timeoutMs })).stdout);
-    const out: Record<string, number> = {};
-    wanted.forEach((m, i) => {
-      if (isIP(m.address) === 0) {
-        out[names[i] as string] = m.sessions;
-        return;
-      }
+    return wanted.map((m) => {
+      if (isIP(m.address) === 0) return m.sessions;
       const held = conns.filter((c) => c.processes.some((p) => APACHE_PROCESSES.includes(p)) && c.peer.address === m.address && c.peer.port === (m.port ?? 80)).length;
-      out[names[i] as string] = Math.min(m.sessions, held);
+      return Math.min(m.sessions, held);
     });
-    return out;
   }
 
   /**
@@ -139,6 +144,19 @@ export class ApacheBalancer implements Balancer {
     const r = await this.transport.run(countLogArgv(this.errorLog, patterns), { timeoutMs: this.timeoutMs });
     const [redispatches, unavailable] = parseCounts(r.stdout, 2) as [number, number];
     return { ...managerCounters(b), redispatches, http5xx: unavailable, ...logged };
+  }
+
+  /**
+   * One balancer-manager read: members, and requests as elections; then their busy counts capped
+   * as sessions() does (a second round trip: busy alone can stay 1 on a drained worker). With an
+   * access log, requests and 5xx from what was appended to it since the last sample (beside the
+   * manager read); without, no 5xx: the error-log scan counters() does is too costly every tick.
+   */
+  async sample(): Promise<TrafficRead> {
+    const [b, logged] = await Promise.all([this.readManager(), this.sampledLog?.read()]);
+    const members = b.workers.map(memberOf);
+    const held = await this.held(members);
+    return { members: members.map((m, i) => ({ ...m, sessions: held[i] as number })), requests: managerCounters(b).requests, ...logged };
   }
 
   async configTest(): Promise<void> {

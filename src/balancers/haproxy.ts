@@ -15,7 +15,7 @@ import {
   STAT_SERVERS,
 } from './haproxy-commands.js';
 import { countersOf, type HaproxyMember, membersOf, parseServersState, parseStatCsv, splitAnswers } from './haproxy-stat.js';
-import type { BackendCounters, Balancer } from './types.js';
+import type { BackendCounters, Balancer, TrafficRead } from './types.js';
 
 export interface HaproxyOptions {
   backend: string;
@@ -87,6 +87,14 @@ export class HaproxyBalancer implements Balancer {
   async counters(): Promise<BackendCounters> {
     const [stat] = await this.call([showStat(this.backend)]);
     return countersOf(this.parseStat(stat as string), this.backend);
+  }
+
+  /** Members and the backend's counters in one round trip: `show stat` (backend and server rows) and `show servers state`. */
+  async sample(): Promise<TrafficRead> {
+    const [stat, states] = await this.call([showStat(this.backend), showServersState(this.backend)]);
+    const rows = this.parseStat(stat as string);
+    const { requests, http5xx } = countersOf(rows, this.backend);
+    return { members: membersOf(rows, this.backend, this.parse(states as string, parseServersState)), requests, http5xx };
   }
 
   async configTest(): Promise<void> {

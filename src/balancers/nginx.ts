@@ -28,7 +28,7 @@ import {
 } from './nginx-commands.js';
 import { AccessLogCounts } from './access-log.js';
 import { findServer, setDown, type UpstreamServer, upstreamServers } from './nginx-upstream.js';
-import type { BackendCounters, Balancer, Member } from './types.js';
+import type { BackendCounters, Balancer, Member, TrafficRead } from './types.js';
 
 export interface NginxOptions {
   upstream: string;
@@ -68,6 +68,8 @@ export class NginxBalancer implements Balancer {
   private readonly reloadTimeoutMs: number;
   private balancerAddresses?: Promise<string[]>;
   private readonly accessLog?: AccessLogCounts;
+  /** The sampler's own count of the access log: counts never shared with the watch's counters(). */
+  private readonly sampledLog?: AccessLogCounts;
 
   constructor(
     private readonly transport: Transport,
@@ -80,7 +82,10 @@ export class NginxBalancer implements Balancer {
     this.errorLog = opts.errorLog ?? DEFAULT_NGINX_ERROR_LOG;
     this.timeoutMs = opts.timeoutMs ?? 15_000;
     this.reloadTimeoutMs = opts.reloadTimeoutMs ?? 10_000;
-    if (opts.accessLog !== undefined) this.accessLog = new AccessLogCounts(transport, opts.accessLog, this.timeoutMs);
+    if (opts.accessLog !== undefined) {
+      this.accessLog = new AccessLogCounts(transport, opts.accessLog, this.timeoutMs);
+      this.sampledLog = new AccessLogCounts(transport, opts.accessLog, this.timeoutMs);
+    }
   }
 
   /** Whether counters() has a request count (only with a stub_status URL or an access log). */
@@ -179,6 +184,23 @@ export class NginxBalancer implements Balancer {
     ]);
     const [failed, noneLeft] = parseCounts(logs.stdout, 2) as [number, number];
     return { requests: status ? parseStubStatus(status.stdout).requests : 0, http5xx: noneLeft, redispatches: failed, retries: 0, ...logged };
+  }
+
+  /**
+   * members() (the upstream file, then nginx's connections: two round trips), and beside it the
+   * access log's appended lines (requests, 5xx) or else stub_status's request total. No error-log
+   * scan: too costly every tick. Neither configured: no counts at all, rather than zeros.
+   */
+  async sample(): Promise<TrafficRead> {
+    const [members, counts] = await Promise.all([
+      this.members(),
+      this.sampledLog
+        ? this.sampledLog.read()
+        : this.opts.statusUrl !== undefined
+          ? this.transport.run(stubStatusArgv(this.opts.statusUrl), { timeoutMs: this.timeoutMs }).then((r) => ({ requests: parseStubStatus(r.stdout).requests }))
+          : undefined,
+    ]);
+    return { members, ...counts };
   }
 
   async configTest(): Promise<void> {

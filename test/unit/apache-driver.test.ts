@@ -79,6 +79,16 @@ describe('ApacheBalancer', () => {
     expect(await make(t2).sessions(['web1a'])).toEqual({ web1a: 1 });
   });
 
+  it('samples members (busy capped by held connections) and elections, without scanning the error log', async () => {
+    const t = new ScriptedTransport((argv) => (argv[0] === 'ss' ? { stdout: '' } : { stdout: XML }));
+    const read = await make(t).sample();
+    expect(read.members).toHaveLength(4);
+    expect(read.members.every((m) => m.sessions === 0)).toBe(true);
+    expect(read).toMatchObject({ requests: 8 });
+    expect(read).not.toHaveProperty('http5xx');
+    expect(t.calls.map((c) => c.argv[0])).toEqual(['curl', 'ss']);
+  });
+
   it('refuses to cut sessions off, naming why', async () => {
     await expect(make(new ScriptedTransport(() => ({}))).cutOff(['web1a'])).rejects.toThrow(/no per-member cut-off/);
   });

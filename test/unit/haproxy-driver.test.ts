@@ -46,6 +46,16 @@ describe('HaproxyBalancer', () => {
     expect(t.calls[0]?.opts?.stdin).toBe('show stat web 4 -1;show servers state web\n');
   });
 
+  it('samples members and the backend counters in one round trip', async () => {
+    const t = new CannedTransport([{ stdout: `${STAT}${STATE}` }]);
+    const read = await balancer(t).sample();
+    expect(t.calls).toHaveLength(1);
+    expect(t.calls[0]?.opts?.stdin).toBe('show stat web 6 -1;show servers state web\n');
+    expect(read.members.map((m) => `${m.name}=${m.state}/${m.sessions}`)).toContain('web1a=drain/1');
+    expect(read.members.some((m) => m.name === 'BACKEND')).toBe(false);
+    expect(read).toMatchObject({ requests: 24, http5xx: 12 }); // the BACKEND row's req_tot and hrsp_5xx
+  });
+
   it('drains several members and reads the state back in ONE round trip', async () => {
     const state = STATE.replace(/^(3 web 3 web1b 127\.0\.0\.1 2) 0 /m, '$1 8 ');
     const t = new CannedTransport([{ stdout: answer(['', ''], STAT, state) }]);

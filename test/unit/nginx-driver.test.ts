@@ -80,6 +80,23 @@ describe('NginxBalancer', () => {
     expect(members.every((m) => m.healthy === undefined)).toBe(true);
   });
 
+  it('samples members without counts when nginx keeps none, and never scans the error log', async () => {
+    const lb = new ScriptedTransport('lb', (argv) => (argv[0] === 'cat' ? { stdout: CONF } : { stdout: '' }));
+    const read = await make(lb).sample();
+    expect(read.members.map((m) => m.name)).toEqual(['web1a', 'web2a', 'web1b', 'web2b']);
+    expect(read).not.toHaveProperty('requests');
+    expect(read).not.toHaveProperty('http5xx');
+    expect(lb.calls.map((c) => c.argv[0])).toEqual(['cat', 'ss']);
+  });
+
+  it("samples stub_status's request total beside the members", async () => {
+    const status = 'Active connections: 3 \nserver accepts handled requests\n 10 10 42 \nReading: 0 Writing: 1 Waiting: 2 \n';
+    const lb = new ScriptedTransport('lb', (argv) => (argv[0] === 'cat' ? { stdout: CONF } : argv[0] === 'curl' ? { stdout: status } : { stdout: '' }));
+    const nginx = new NginxBalancer(lb, { upstream: 'web', upstreamFile: '/etc/nginx/baton-upstream.conf', statusUrl: 'http://127.0.0.1/status', appTransport: async () => lb });
+    expect(await nginx.sample()).toMatchObject({ requests: 42 });
+    expect(lb.calls.map((c) => c.argv[0]).sort()).toEqual(['cat', 'curl', 'ss']);
+  });
+
   it('switches the pool in one edit and one reload: cluster a back in, cluster b out', async () => {
     let reloaded = false;
     const lb = new ScriptedTransport('lb', (argv) => {
