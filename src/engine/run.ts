@@ -27,8 +27,11 @@ export interface OpenRunOptions {
   sample?: {
     balancer: Balancer;
     clusterOf: (memberName: string) => ClusterId | undefined;
-    /** Any reporter; its optional `traffic` method, when it has one, gets every sample. */
-    reporter?: { traffic?(s: TrafficSample): void };
+    /**
+     * Any reporter: its optional `traffic(sample)`, when it has one, gets every sample. Typed
+     * loosely so a Reporter without that method (yet) is accepted as it is.
+     */
+    reporter?: object;
     everyMs?: number;
   };
 }
@@ -68,14 +71,21 @@ export function openRun(configDir: string, opts: OpenRunOptions): OpenRun {
 
 /** Journal every sample (its time is the record's `ts`) and hand it to the reporter; a failure to sample is noted once. */
 function sampleInto(journal: Journal, opts: NonNullable<OpenRunOptions['sample']>): () => Promise<void> {
+  const traffic = trafficOf(opts.reporter);
   return startSampling(opts.balancer, {
     clusterOf: opts.clusterOf,
     ...(opts.everyMs !== undefined ? { everyMs: opts.everyMs } : {}),
     onSample: (sample) => {
       const { at: _, ...seen } = sample;
       journal.append({ event: 'sample', ...seen });
-      opts.reporter?.traffic?.(sample);
+      traffic?.(sample);
     },
     onFirstError: (err) => journal.append({ event: 'note', message: `sampling the balancer failed (the run goes on unsampled while it fails): ${err instanceof Error ? err.message : String(err)}` }),
   });
+}
+
+/** The reporter's `traffic` method, bound, when it has one. */
+function trafficOf(reporter: object | undefined): ((s: TrafficSample) => void) | undefined {
+  const method = (reporter as { traffic?: unknown } | undefined)?.traffic;
+  return typeof method === 'function' ? (s) => void method.call(reporter, s) : undefined;
 }

@@ -5,6 +5,7 @@ import { execute, type ExecutionResult } from '../engine/executor.js';
 import { mkdirSync } from 'node:fs';
 import { journalDir, newRunId } from '../engine/journal.js';
 import { openRun } from '../engine/run.js';
+import { clusterOfMembers } from '../engine/sampler.js';
 import type { Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
@@ -73,6 +74,7 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
     ...(opts.resume ? { resumed: `resumed by ${by}: ${opts.resume.remaining.map((s) => s.id).join(', ')}` } : {}),
     ...(opts.notes ? { notes: opts.notes } : {}),
     lease: { lock: session.lock, leaseMs: config.lock.lease },
+    sample: { balancer: session.balancer, clusterOf: clusterOfMembers(opts.observation.membership), reporter: opts.reporter },
   });
   const { journal } = open;
   try {

@@ -9,6 +9,7 @@ import type { ClusterId } from '../config/config.js';
 import { BatonError, PlanRefusedError, UserError } from '../errors.js';
 import { execute, reverse, type ExecutionResult } from '../engine/executor.js';
 import { openRun } from '../engine/run.js';
+import { clusterOfMembers } from '../engine/sampler.js';
 import { describeDrift, observe, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
@@ -142,6 +143,7 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
       begin: { command: 'rehearse', plan: plan.hash, tag: plan.release.tag, by, steps: steps.forward.map((s) => s.id) },
       notes: [`rehearsal against ${opts.against}`],
       lease: { lock: session.lock, leaseMs: config.lock.lease },
+      sample: { balancer: session.balancer, clusterOf: clusterOfMembers(before.membership), reporter: opts.reporter },
     });
     const { id: run, journal } = open;
     const endpoints = Object.fromEntries(

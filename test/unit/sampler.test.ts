@@ -158,7 +158,7 @@ describe('openRun with sampling', () => {
     vi.useFakeTimers();
     const dir = mkdtempSync(join(tmpdir(), 'baton-sample-'));
     const shown: TrafficSample[] = [];
-    const run = openRun(dir, { begin, sample: { balancer: fakeBalancer().balancer, clusterOf, reporter: { traffic: (s) => shown.push(s) }, everyMs: 500 } });
+    const run = openRun(dir, { begin, sample: { balancer: fakeBalancer().balancer, clusterOf, reporter: { traffic: (s: TrafficSample) => shown.push(s) }, everyMs: 500 } });
     run.journal.append({ event: 'step-begin', step: 'lock', kind: 'lock', title: 'Lock', phase: 'forward' });
     await vi.advanceTimersByTimeAsync(1_100);
     run.journal.append({ event: 'step-ok', step: 'lock', phase: 'forward', ms: 1 });
