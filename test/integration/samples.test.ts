@@ -1,0 +1,64 @@
+// Traffic samples in the journal, against each real balancer: a push under light load journals
+// `sample` events every ~500 ms in which the drained members are seen in drain with their
+// sessions down to 0, and the request count (HAProxy's backend stats, Apache's and nginx's access
+// logs in the lab) rising with the load.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { driverOverrides, type LabDriver, publicPort, writeLabConfig } from '../../bench/lab-config.js';
+import { journalDir, listJournals, readJournal, type JournalRecord } from '../../src/engine/journal.js';
+import { startLoad } from '../lab/load.js';
+import { readyAllHaproxyMembers } from './helpers/lab.js';
+
+function baton(...args: string[]) {
+  return execa('node', ['bin/run.js', ...args], { reject: false, timeout: 120_000, env: { CI: '1', BATON_USER: 'samples-test' } });
+}
+
+type Sample = Extract<JournalRecord, { event: 'sample' }>;
+
+/** The samples of the newest run journaled beside the config. */
+function newestSamples(config: string): Sample[] {
+  const file = listJournals(journalDir(dirname(config))).at(-1);
+  expect(file, 'a journal for the push').toBeDefined();
+  return readJournal(file as string).filter((r): r is Sample => r.event === 'sample');
+}
+
+describe.each(['haproxy', 'apache', 'nginx'] as const)('traffic samples through %s', (driver: LabDriver) => {
+  let config: string;
+  const url = `http://10.213.7.2:${publicPort(driver)}/`;
+
+  beforeAll(async () => {
+    if (driver === 'haproxy') readyAllHaproxyMembers();
+    config = writeLabConfig(join(mkdtempSync(join(tmpdir(), `baton-samples-${driver}-`)), 'baton.yml'), driverOverrides(driver));
+    const r = await baton('push', 'v1', '-c', config);
+    expect(r.exitCode, r.stderr).toBe(0);
+  });
+
+  it('journals samples of a push: drained members reach 0 sessions, requests rise', async () => {
+    const load = startLoad({ url, seconds: 300, concurrency: 4 });
+    const r = await baton('push', 'v2', '-c', config, '--json');
+    await load.stop();
+    expect(r.exitCode, r.stderr).toBe(0);
+
+    const samples = newestSamples(config);
+    expect(samples.length).toBeGreaterThan(3);
+    // Every member baton.yml names is put in its cluster.
+    expect(samples[0]?.members.every((m) => m.cluster === 'a' || m.cluster === 'b')).toBe(true);
+
+    // Each cluster is drained in a blue-green push; each drained member is seen empty while drained.
+    const drained = new Set(samples.flatMap((s) => s.members.filter((m) => m.state === 'drain').map((m) => m.name)));
+    expect(drained.size).toBeGreaterThan(0);
+    for (const name of drained) {
+      const emptyWhileDrained = samples.some((s) => s.members.some((m) => m.name === name && m.state === 'drain' && m.sessions === 0));
+      expect(emptyWhileDrained, `${name} seen in drain with 0 sessions`).toBe(true);
+    }
+
+    // Every lab driver counts requests (haproxy's stats, the access log for apache and nginx).
+    const counted = samples.filter((s) => s.requests !== undefined).map((s) => s.requests as number);
+    expect(counted.length).toBeGreaterThan(1);
+    expect(counted.at(-1)).toBeGreaterThan(counted[0] as number);
+    for (let i = 1; i < counted.length; i++) expect(counted[i]).toBeGreaterThanOrEqual(counted[i - 1] as number);
+  });
+});
