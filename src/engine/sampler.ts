@@ -44,8 +44,13 @@ export function startSampling(balancer: Balancer, opts: SamplingOptions): () => 
     if (inFlight) return; // a slow balancer must not pile up reads
     inFlight = take()
       .catch((err: unknown) => {
-        if (!failed) opts.onFirstError?.(err);
+        if (failed) return;
         failed = true;
+        try {
+          opts.onFirstError?.(err);
+        } catch {
+          // reporting the failure failed too (a full disk): the run still must not
+        }
       })
       .finally(() => (inFlight = undefined));
   }, opts.everyMs ?? SAMPLE_EVERY_MS);

@@ -143,6 +143,15 @@ describe('startSampling', () => {
   });
 });
 
+it('stops cleanly even when reporting the failure throws', async () => {
+  vi.useFakeTimers();
+  const fake = fakeBalancer({ sample: () => Promise.reject(new Error('down')) });
+  const stop = startSampling(fake.balancer, { clusterOf, everyMs: 500, onSample: () => undefined, onFirstError: () => { throw new Error('disk full'); } });
+  await vi.advanceTimersByTimeAsync(1_100);
+  await expect(stop()).resolves.toBeUndefined();
+  vi.useRealTimers();
+});
+
 describe('clusterOfMembers', () => {
   it('maps member names to the cluster of their host', () => {
     const of = clusterOfMembers({ a: [{ host: 'h1', member: 'web1', address: '10.0.0.1' }], b: [{ host: 'h2', member: 'web2', address: '10.0.0.2' }] });
