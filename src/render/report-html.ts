@@ -112,16 +112,16 @@ const PAGE_SCRIPT = `
   }));
   function line(id, sets) {
     var el = document.getElementById(id);
-    if (!sets.some(function (s) { return s.data.length > 0; })) { el.replaceWith(Object.assign(document.createElement('p'), { textContent: 'no traffic samples in this journal', className: 'empty' })); return; }
+    if (!sets.some(function (s) { return s.data.length > 0; })) { el.parentNode.replaceWith(Object.assign(document.createElement('p'), { textContent: 'no traffic samples in this journal', className: 'empty' })); return; }
     charts.push(new Chart(el, {
       type: 'line',
-      data: { datasets: sets.map(function (s) { return { label: s.label, data: s.data, borderColor: s.colour, backgroundColor: s.colour, pointRadius: 0, tension: 0.2 }; }) },
-      options: { animation: false, maintainAspectRatio: false, scales: { x: xAxis, y: { beginAtZero: true } } },
+      data: { datasets: sets.map(function (s) { return { label: s.label, data: s.data, yAxisID: s.axis || 'y', borderColor: s.colour, backgroundColor: s.colour, pointRadius: 0, tension: 0.2 }; }) },
+      options: { animation: false, maintainAspectRatio: false, scales: Object.assign({ x: xAxis, y: { beginAtZero: true } }, sets.some(function (s) { return s.axis; }) ? { y1: { position: 'right', beginAtZero: true, grid: { drawOnChartArea: false }, title: { display: true, text: '5xx/s' } } } : {}) },
       plugins: [marker]
     }));
   }
   function xy(points, key) { return points.map(function (p) { return { x: p.t / 1000, y: p[key] }; }); }
-  line('rates', [{ label: 'requests/s', data: xy(d.rates, 'rps'), colour: colours.forward }, { label: '5xx/s', data: xy(d.rates, 'http5xxPerSecond'), colour: colours.fail }]);
+  line('rates', [{ label: 'requests/s', data: xy(d.rates, 'rps'), colour: colours.forward }, { label: '5xx/s (right axis)', data: xy(d.rates, 'http5xxPerSecond'), colour: colours.fail, axis: 'y1' }]);
   line('sessions', [{ label: 'cluster a', data: xy(d.sessions, 'a'), colour: colours.forward }, { label: 'cluster b', data: xy(d.sessions, 'b'), colour: colours.reverse }]);
   body.dataset.charts = String(charts.length);
   body.dataset.rendered = 'yes';
