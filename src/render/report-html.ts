@@ -115,7 +115,7 @@ const PAGE_SCRIPT = `
     if (!sets.some(function (s) { return s.data.length > 0; })) { el.parentNode.replaceWith(Object.assign(document.createElement('p'), { textContent: 'no traffic samples in this journal', className: 'empty' })); return; }
     charts.push(new Chart(el, {
       type: 'line',
-      data: { datasets: sets.map(function (s) { return { label: s.label, data: s.data, yAxisID: s.axis || 'y', borderColor: s.colour, backgroundColor: s.colour, pointRadius: 0, tension: 0.2 }; }) },
+      data: { datasets: sets.map(function (s) { return { label: s.label, data: s.data, yAxisID: s.axis || 'y', borderColor: s.colour, backgroundColor: s.colour, pointRadius: 0, tension: 0 }; }) },
       options: { animation: false, maintainAspectRatio: false, scales: Object.assign({ x: xAxis, y: { beginAtZero: true } }, sets.some(function (s) { return s.axis; }) ? { y1: { position: 'right', beginAtZero: true, grid: { drawOnChartArea: false }, title: { display: true, text: '5xx/s' } } } : {}) },
       plugins: [marker]
     }));
