@@ -1,6 +1,7 @@
 # Debian packages the lab needs; CI starts from a fresh machine, so `up` installs what is missing.
+# chromium: the report tests open `baton report` pages headless (unit and lab).
 PACKAGES=(haproxy apache2 nginx varnish bind9 bind9-utils bind9-dnsutils openssh-server
-  openssh-client wrk socat rsync curl git iproute2 util-linux)
+  openssh-client wrk socat rsync curl git iproute2 util-linux chromium)
 
 ensure_packages() {
   local p missing=() own_policy=""

@@ -1,0 +1,162 @@
+// What `baton report` draws, assembled from a run's journal and its plan: pure, so it is tested
+// from synthetic journals. Times are milliseconds since the run began.
+import type { JournalRecord } from '../engine/journal.js';
+import { perCluster, type MemberSample, type TrafficSample } from '../engine/traffic.js';
+import { reverseSteps, type Plan, type Step } from '../model/plan.js';
+
+export interface TimelineBar {
+  /** Row: a host, or `balancer` for steps that only change the balancer. */
+  row: string;
+  step: string;
+  title: string;
+  phase: 'forward' | 'reverse';
+  start: number;
+  /** Absent: the step began and never ended (killed, or still running). */
+  end?: number;
+  status: 'ok' | 'fail' | 'pending';
+  error?: string;
+}
+
+export interface RatePoint {
+  t: number;
+  rps: number;
+  http5xxPerSecond: number;
+}
+
+export interface SessionsPoint {
+  t: number;
+  a: number;
+  b: number;
+}
+
+export interface ReportData {
+  run: string;
+  command: string;
+  tag: string;
+  by: string;
+  startedAt: string;
+  outcome: string;
+  durationMs?: number;
+  planHash?: string;
+  approvals: { by: string; at: string; signed: boolean }[];
+  rows: string[];
+  bars: TimelineBar[];
+  rates: RatePoint[];
+  sessions: SessionsPoint[];
+  /** Where a reversal turned: when it began, why, and the step that failed. */
+  reversal?: { t: number; reason: string; failedStep?: string };
+  notes: string[];
+}
+
+/** A sample event as the journal keeps it (its record's `ts` is when it was taken). */
+type SampleRecord = { event: 'sample'; members: MemberSample[]; requests?: number; http5xx?: number; ts: string };
+
+/** The rows a step is drawn on: its hosts (or the hosts of its releases), else the balancer. */
+export function rowsOfStep(step: Step | undefined): string[] {
+  const hosts = [...(step?.hosts ?? []), ...Object.keys(step?.releases ?? {})];
+  return hosts.length > 0 ? [...new Set(hosts)] : ['balancer'];
+}
+
+/** Requests and 5xx per second between consecutive samples' cumulative counters (a counter that went down, a balancer restart, gives no point). */
+export function ratesFrom(samples: readonly TrafficSample[], t0: number): RatePoint[] {
+  const out: RatePoint[] = [];
+  for (let i = 1; i < samples.length; i++) {
+    const prev = samples[i - 1]!;
+    const cur = samples[i]!;
+    const seconds = (Date.parse(cur.at) - Date.parse(prev.at)) / 1000;
+    if (!(seconds > 0) || cur.requests === undefined || prev.requests === undefined || cur.requests < prev.requests) continue;
+    const errors = cur.http5xx !== undefined && prev.http5xx !== undefined ? Math.max(0, cur.http5xx - prev.http5xx) : 0;
+    out.push({ t: Date.parse(cur.at) - t0, rps: (cur.requests - prev.requests) / seconds, http5xxPerSecond: errors / seconds });
+  }
+  return out;
+}
+
+/** Everything the report shows for one run. `plan` absent: rows fall back to the balancer row. */
+export function reportData(run: string, records: readonly JournalRecord[], plan?: Plan): ReportData {
+  const begin = records.find((r) => r.event === 'run-begin');
+  const t0 = Date.parse(begin?.ts ?? records[0]?.ts ?? new Date(0).toISOString());
+  const at = (ts: string) => Date.parse(ts) - t0;
+  const steps = new Map<string, Step>();
+  for (const s of plan ? [...plan.forward, ...reverseSteps(plan.forward)] : []) steps.set(s.id, s);
+
+  const bars: TimelineBar[] = [];
+  const open = new Map<string, TimelineBar[]>();
+  const samples: TrafficSample[] = [];
+  const notes: string[] = [];
+  let reversal: ReportData['reversal'];
+  let lastFailed: string | undefined;
+  let end: Extract<JournalRecord, { event: 'run-end' }> | undefined;
+
+  for (const r of records) {
+    const rec = r as JournalRecord | (SampleRecord & { run: string });
+    switch (rec.event) {
+      case 'step-begin': {
+        const started = rowsOfStep(steps.get(rec.step)).map(
+          (row): TimelineBar => ({ row, step: rec.step, title: rec.title, phase: rec.phase, start: at(rec.ts), status: 'pending' }),
+        );
+        bars.push(...started);
+        open.set(`${rec.phase}:${rec.step}`, started);
+        break;
+      }
+      case 'step-ok':
+      case 'step-fail': {
+        const key = `${rec.phase}:${rec.step}`;
+        // A step that ends without a begin (a journal cut short at its start) is drawn from its duration.
+        const ended = open.get(key) ?? rowsOfStep(steps.get(rec.step)).map((row): TimelineBar => {
+          const bar: TimelineBar = { row, step: rec.step, title: steps.get(rec.step)?.title ?? rec.step, phase: rec.phase, start: at(rec.ts) - rec.ms, status: 'pending' };
+          bars.push(bar);
+          return bar;
+        });
+        open.delete(key);
+        for (const bar of ended) {
+          bar.end = at(rec.ts);
+          bar.status = rec.event === 'step-ok' ? 'ok' : 'fail';
+          if (rec.event === 'step-fail') bar.error = rec.error;
+        }
+        if (rec.event === 'step-fail' && rec.phase === 'forward') lastFailed = rec.step;
+        break;
+      }
+      case 'reversal-begin':
+        reversal = { t: at(rec.ts), reason: rec.reason, ...(lastFailed ? { failedStep: lastFailed } : {}) };
+        break;
+      case 'run-end':
+        end = rec;
+        break;
+      case 'note':
+        notes.push(rec.message);
+        break;
+      case 'sample':
+        samples.push({ at: rec.ts, members: Array.isArray(rec.members) ? rec.members : [], ...(rec.requests !== undefined ? { requests: rec.requests } : {}), ...(rec.http5xx !== undefined ? { http5xx: rec.http5xx } : {}) });
+        break;
+      default:
+        break;
+    }
+  }
+
+  const rowsSeen = new Set(bars.map((b) => b.row));
+  const hostOrder = plan ? [...new Set(plan.forward.flatMap((s) => rowsOfStep(s)).filter((r) => r !== 'balancer'))] : [];
+  const rows = [...(rowsSeen.has('balancer') ? ['balancer'] : []), ...hostOrder.filter((h) => rowsSeen.has(h)), ...[...rowsSeen].filter((r) => r !== 'balancer' && !hostOrder.includes(r)).sort()];
+  const lastTs = records.at(-1)?.ts;
+  const durationMs = end ? end.ms : lastTs ? at(lastTs) : undefined;
+
+  return {
+    run,
+    command: begin?.event === 'run-begin' ? begin.command : 'unknown',
+    tag: begin?.event === 'run-begin' ? begin.tag : (plan?.release.tag ?? ''),
+    by: begin?.event === 'run-begin' ? begin.by : '',
+    startedAt: new Date(t0).toISOString(),
+    outcome: end ? end.outcome : 'unfinished',
+    ...(durationMs !== undefined ? { durationMs } : {}),
+    ...(plan ? { planHash: plan.hash } : begin?.event === 'run-begin' ? { planHash: begin.plan } : {}),
+    approvals: (plan?.approvals ?? []).map((a) => ({ by: a.by, at: a.at, signed: Boolean(a.signature) })),
+    rows,
+    bars,
+    rates: ratesFrom(samples, t0),
+    sessions: samples.map((s) => {
+      const c = perCluster(s);
+      return { t: at(s.at), a: c.a.sessions, b: c.b.sessions };
+    }),
+    ...(reversal ? { reversal } : {}),
+    notes,
+  };
+}

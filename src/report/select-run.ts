@@ -1,0 +1,35 @@
+// Which run `baton report` draws: the newest by default, else the one whose id is given or
+// begins with what is given. An unknown or ambiguous id is a usage error naming the runs there are.
+import { basename, join } from 'node:path';
+import { journalDir, listJournals, readJournal, type JournalRecord } from '../engine/journal.js';
+import { UserError } from '../errors.js';
+import type { Plan } from '../model/plan.js';
+import { loadPlanFile } from '../model/plan-file.js';
+import { planFileOf } from '../release/last-run.js';
+import { existsSync } from 'node:fs';
+
+export interface SelectedRun {
+  run: string;
+  records: JournalRecord[];
+  /** Absent when the run kept no readable plan (the report then has no hosts or approvals). */
+  plan?: Plan;
+}
+
+/** The run to report on, with its journal records and plan. */
+export function selectRun(configDir: string, wanted?: string): SelectedRun {
+  const runs = listJournals(journalDir(configDir)).map((f) => basename(f, '.jsonl')).reverse();
+  if (runs.length === 0) throw new UserError(`no runs in ${journalDir(configDir)}`, 'push or apply a plan first; `baton history` lists past runs');
+  const matches = wanted === undefined ? runs.slice(0, 1) : runs.includes(wanted) ? [wanted] : runs.filter((r) => r.startsWith(wanted));
+  const shown = runs.slice(0, 10).join(', ') + (runs.length > 10 ? `, … (${runs.length - 10} more)` : '');
+  if (matches.length === 0) throw new UserError(`no run ${JSON.stringify(wanted)}; runs here, newest first: ${shown}`, 'see `baton history --all`');
+  if (matches.length > 1) throw new UserError(`${JSON.stringify(wanted)} names ${matches.length} runs: ${matches.slice(0, 10).join(', ')}`, 'give more of the run id');
+  const run = matches[0]!;
+  const planFile = planFileOf(configDir, run);
+  const loaded = existsSync(planFile) ? loadPlanFile(planFile) : undefined;
+  return { run, records: readJournal(join(journalDir(configDir), `${run}.jsonl`)), ...(loaded && 'plan' in loaded ? { plan: loaded.plan } : {}) };
+}
+
+/** Where a run's report goes unless -o says otherwise: beside baton.yml, in .baton/reports. */
+export function defaultReportFile(configDir: string, run: string): string {
+  return join(configDir, '.baton', 'reports', `${run}.html`);
+}

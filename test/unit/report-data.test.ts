@@ -1,0 +1,102 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { journalDir } from '../../src/engine/journal.js';
+import { reportData, ratesFrom, rowsOfStep } from '../../src/report/report-data.js';
+import { selectRun } from '../../src/report/select-run.js';
+import { UserError } from '../../src/errors.js';
+import { pushFixture, reversedFixture } from '../helpers/report-fixtures.js';
+
+describe('report data', () => {
+  it('puts each step on its hosts (hosts or releases keys), balancer-only steps on the balancer row', () => {
+    const f = pushFixture();
+    const d = reportData(f.run, f.records, f.plan);
+    expect(d.rows).toEqual(['balancer', 'web3.lab', 'web4.lab']);
+    expect(d.bars.filter((b) => b.step === 'stage-b').map((b) => [b.row, b.start, b.end, b.status])).toEqual([
+      ['web3.lab', 2000, 4000, 'ok'],
+      ['web4.lab', 2000, 4000, 'ok'],
+    ]);
+    expect(d.bars.filter((b) => b.row === 'balancer').map((b) => b.step)).toEqual(['lock', 'drain-b', 'flip', 'unlock']);
+    expect(rowsOfStep(undefined)).toEqual(['balancer']);
+  });
+
+  it('turns consecutive cumulative counters into requests and 5xx per second, and counts sessions per cluster', () => {
+    const f = pushFixture();
+    const d = reportData(f.run, f.records, f.plan);
+    expect(d.rates.map((r) => [r.t, r.rps, r.http5xxPerSecond])).toEqual([
+      [1000, 100, 0],
+      [2000, 100, 0],
+      [3000, 100, 2],
+      [4000, 100, 0],
+      [6000, 100, 0],
+    ]);
+    expect(d.sessions.at(0)).toEqual({ t: 0, a: 10, b: 0 }); // a member of no cluster is not counted
+    expect(d.sessions.at(-1)).toEqual({ t: 6000, a: 0, b: 10 });
+  });
+
+  it('gives no rate across a counter that went down (a balancer restart) or a sample without counters', () => {
+    const s = (at: string, requests?: number) => ({ at, members: [], ...(requests === undefined ? {} : { requests }) });
+    expect(ratesFrom([s('2026-01-01T00:00:00Z', 500), s('2026-01-01T00:00:01Z', 10), s('2026-01-01T00:00:02Z'), s('2026-01-01T00:00:03Z', 30)], Date.parse('2026-01-01T00:00:00Z'))).toEqual([]);
+  });
+
+  it('marks where a reversal turned and the step that failed; reverse steps are their own bars', () => {
+    const f = reversedFixture();
+    const d = reportData(f.run, f.records, f.plan);
+    expect(d.outcome).toBe('reversed');
+    expect(d.reversal).toEqual({ t: 5000, reason: 'smoke-b failed', failedStep: 'smoke-b' });
+    expect(d.bars.filter((b) => b.status === 'fail').map((b) => [b.step, b.row, b.error])).toEqual([
+      ['smoke-b', 'web3.lab', 'GET /health on web3.lab: 500'],
+      ['smoke-b', 'web4.lab', 'GET /health on web3.lab: 500'],
+    ]);
+    expect(d.bars.filter((b) => b.phase === 'reverse').map((b) => [b.step, b.row])).toEqual([
+      ['unstage-b', 'web3.lab'],
+      ['unstage-b', 'web4.lab'],
+      ['ready-b', 'balancer'],
+      ['unlock', 'balancer'],
+    ]);
+    expect(d.rates).toEqual([]);
+    expect(d.sessions).toEqual([]);
+  });
+
+  it('shows the plan hash and its approvals, signed or not; a step left open is pending', () => {
+    const f = pushFixture();
+    const d = reportData(f.run, f.records.slice(0, 6), f.plan);
+    expect(d.planHash).toBe('sha256:plan-v2');
+    expect(d.approvals.map((a) => [a.by, a.signed])).toEqual([
+      ['bob', true],
+      ['eve <script>alert(1)</script>', false],
+    ]);
+    expect(d.outcome).toBe('unfinished');
+    expect(d.bars.find((b) => b.step === 'drain-b')).toMatchObject({ status: 'pending' });
+  });
+});
+
+describe('choosing the run to report', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-report-'));
+  mkdirSync(journalDir(dir), { recursive: true });
+  for (const run of ['20261129T100000000Z-aaaaaa', '20261129T110000000Z-bbbbbb', '20261129T110500000Z-cccccc']) {
+    writeFileSync(join(journalDir(dir), `${run}.jsonl`), JSON.stringify({ ts: '2026-11-29T10:00:00Z', run, event: 'run-begin', command: 'push', plan: 'sha256:p', tag: 'v1', by: 'ci', steps: [] }) + '\n');
+  }
+
+  it('takes the newest by default, an id, or a prefix of one', () => {
+    expect(selectRun(dir).run).toBe('20261129T110500000Z-cccccc');
+    expect(selectRun(dir, '20261129T100000000Z-aaaaaa').run).toBe('20261129T100000000Z-aaaaaa');
+    expect(selectRun(dir, '20261129T1100').run).toBe('20261129T110000000Z-bbbbbb');
+    expect(selectRun(dir).plan).toBeUndefined();
+  });
+
+  it('refuses an unknown or ambiguous run with exit 64, naming the runs there are', () => {
+    const err = (() => {
+      try {
+        selectRun(dir, 'nope');
+      } catch (e) {
+        return e;
+      }
+    })() as UserError;
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.exitCode).toBe(64);
+    expect(err.message).toContain('20261129T110500000Z-cccccc, 20261129T110000000Z-bbbbbb, 20261129T100000000Z-aaaaaa');
+    expect(() => selectRun(dir, '20261129T11')).toThrow(/names 2 runs/);
+  });
+});
