@@ -22,14 +22,19 @@ export interface SamplingOptions {
   onFirstError?: (err: unknown) => void;
 }
 
-/** Start sampling; the returned stop() clears the timer and resolves once a sample in flight has landed. */
+/** How long stop() waits for a sample in flight before dropping it. */
+export const STOP_GRACE_MS = 1_000;
+
+/** Start sampling; the returned stop() clears the timer and resolves once a sample in flight has landed (or after STOP_GRACE_MS, dropping it). */
 export function startSampling(balancer: Balancer, opts: SamplingOptions): () => Promise<void> {
   let inFlight: Promise<void> | undefined;
   let ticks = 0;
   let failed = false;
+  let stopped = false;
   const take = async (): Promise<void> => {
     const withCounters = ticks++ % COUNTERS_EVERY_TICKS === 0;
     const read = balancer.sample ? await balancer.sample() : await readApart(balancer, withCounters);
+    if (stopped) return; // landed after the run's end: not part of its record
     opts.onSample({
       at: new Date().toISOString(),
       members: read.members.map((m) => {
@@ -44,7 +49,7 @@ export function startSampling(balancer: Balancer, opts: SamplingOptions): () => 
     if (inFlight) return; // a slow balancer must not pile up reads
     inFlight = take()
       .catch((err: unknown) => {
-        if (failed) return;
+        if (failed || stopped) return;
         failed = true;
         try {
           opts.onFirstError?.(err);
@@ -57,7 +62,10 @@ export function startSampling(balancer: Balancer, opts: SamplingOptions): () => 
   timer.unref();
   return async () => {
     clearInterval(timer);
-    await inFlight;
+    // A balancer that hangs must not hold the run's end for its timeout: wait a moment, then drop the sample.
+    const grace = new Promise<void>((r) => setTimeout(r, STOP_GRACE_MS).unref());
+    await Promise.race([inFlight, grace]);
+    stopped = true;
   };
 }
 

@@ -6,7 +6,7 @@ import type { BackendCounters, Balancer, Member, TrafficRead } from '../../src/b
 import { readJournal, journalDir } from '../../src/engine/journal.js';
 import { replay } from '../../src/engine/run-state.js';
 import { openRun } from '../../src/engine/run.js';
-import { clusterOfMembers, COUNTERS_EVERY_TICKS, startSampling } from '../../src/engine/sampler.js';
+import { clusterOfMembers, COUNTERS_EVERY_TICKS, startSampling, STOP_GRACE_MS } from '../../src/engine/sampler.js';
 import type { TrafficSample } from '../../src/engine/traffic.js';
 
 const member = (name: string, sessions: number, state: Member['state'] = 'ready'): Member => ({ name, address: `10.0.0.${name.slice(-1)}`, state, sessions, queued: 0 });
@@ -113,6 +113,24 @@ describe('startSampling', () => {
     fake.release();
     await stopping;
     expect(samples).toHaveLength(1);
+  });
+
+  it('stop() does not wait on a balancer that hangs: after a moment the sample in flight is dropped', async () => {
+    vi.useFakeTimers();
+    const fake = fakeBalancer();
+    fake.hold();
+    const samples: TrafficSample[] = [];
+    const stop = startSampling(fake.balancer, { clusterOf, everyMs: 500, onSample: (s) => samples.push(s) });
+    await vi.advanceTimersByTimeAsync(600);
+    let stopped = false;
+    const stopping = stop().then(() => (stopped = true));
+    await vi.advanceTimersByTimeAsync(STOP_GRACE_MS - 1);
+    expect(stopped).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await stopping;
+    fake.release(); // lands after the run's end: not recorded
+    await vi.advanceTimersByTimeAsync(0);
+    expect(samples).toHaveLength(0);
   });
 
   it('leaves the counters out when counters() throws, and keeps sampling', async () => {
