@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { writeOut } from '../cli/output.js';
 import type { Plan, Step } from '../model/plan.js';
 import type { Phase, Reporter } from './reporter.js';
+import type { TrafficSample } from './traffic.js';
 
 export const EVENTS_VERSION = 1;
 
@@ -37,6 +38,20 @@ export const RunEvent = z.discriminatedUnion('event', [
   z.strictObject({ ...base, event: z.literal('notice'), message: z.string() }),
   z.strictObject({
     ...base,
+    event: z.literal('sample'),
+    members: z.array(
+      z.strictObject({
+        name: z.string(),
+        cluster: z.enum(['a', 'b']).optional().describe('absent: a member baton.yml does not name'),
+        state: z.enum(['ready', 'drain', 'maint', 'down']),
+        sessions: z.number().int().min(0).describe('requests or sessions in flight on the member'),
+      }),
+    ),
+    requests: z.number().int().min(0).optional().describe('requests the balancer has counted since it started, where the driver can count them'),
+    http5xx: z.number().int().min(0).optional().describe('5xx answers the balancer has counted since it started, where the driver can count them'),
+  }),
+  z.strictObject({
+    ...base,
     event: z.literal('result'),
     exitCode: z.number().int().describe('the exit code the command ends with (see `baton exit-codes`)'),
     result: z.record(z.string(), z.unknown()).optional().describe('what the run did, the same document `--json` prints on success'),
@@ -61,6 +76,7 @@ export function eventsJsonSchemaText(): string {
 /** The Reporter that writes the stream: every event as it happens, unthrottled but for progress. */
 export class JsonLinesReporter implements Reporter {
   private lastProgress = new Map<string, number>();
+  private lastSample = -Infinity;
 
   constructor(plan: Plan, private readonly emit: (e: Without<RunEvent>) => void = emitEvent) {
     emit({ event: 'run-begin', kind: plan.kind ?? 'push', tag: plan.release.tag, hash: plan.hash, steps: plan.forward.map((s) => s.id) });
@@ -93,6 +109,17 @@ export class JsonLinesReporter implements Reporter {
 
   notice(message: string): void {
     this.emit({ event: 'notice', message });
+  }
+
+  traffic(sample: TrafficSample): void {
+    // The sampler looks every few hundred ms; a pipeline gets one a second.
+    const now = Date.now();
+    if (now - this.lastSample < 1000) return;
+    this.lastSample = now;
+    // Field by field: the schema is strict, and a sample may carry more than the stream promises.
+    const members = sample.members.map((m) => ({ name: m.name, ...(m.cluster ? { cluster: m.cluster } : {}), state: m.state, sessions: m.sessions }));
+    const counters = { ...(sample.requests !== undefined ? { requests: sample.requests } : {}), ...(sample.http5xx !== undefined ? { http5xx: sample.http5xx } : {}) };
+    this.emit({ event: 'sample', members, ...counters });
   }
 
   async finish(): Promise<void> {}

@@ -1,10 +1,13 @@
 // The live task list on a TTY: one listr2 task per step, the drain's session count as its output.
 // The executor stays in charge; each task just waits for the executor to say how its step ended.
+// Beside the steps, a last task whose title is the traffic per cluster, redrawn at most 4 times a second.
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import { writeErr } from '../cli/output.js';
 import { forTerminal } from '../control-characters.js';
 import type { Step } from '../model/plan.js';
 import type { Phase, Reporter } from './reporter.js';
+import { latestEvery, trafficLine } from './traffic-line.js';
+import type { TrafficSample } from './traffic.js';
 
 type Ending = { kind: 'ok' } | { kind: 'fail'; error: Error } | { kind: 'skip' };
 
@@ -15,11 +18,29 @@ interface Slot {
   task?: ListrTaskWrapper<any, any, any>;
 }
 
+export interface ListrReporterOptions {
+  /**
+   * Whether listr2 draws in place (it does when stdout is a terminal). Without it listr2 prints
+   * each change as a line, and a traffic line a few times a second would flood the output: left out.
+   */
+  live?: boolean;
+}
+
 export class ListrReporter implements Reporter {
   private slots = new Map<string, Slot>();
   private lists: Promise<unknown>[] = [];
+  private readonly live: boolean;
+  // The line the traffic task of the list on screen shows; '' until a sample arrives.
+  private trafficTitle = '';
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  private trafficTask?: ListrTaskWrapper<any, any, any>;
+  private readonly redraw = latestEvery<string>(250, (line) => {
+    this.trafficTitle = line;
+    if (this.trafficTask) this.trafficTask.title = line;
+  });
 
-  constructor(forward: readonly Step[]) {
+  constructor(forward: readonly Step[], options: ListrReporterOptions = {}) {
+    this.live = options.live ?? process.stdout.isTTY === true;
     this.start(forward, 'forward', 'push');
   }
 
@@ -28,9 +49,11 @@ export class ListrReporter implements Reporter {
   }
 
   private start(steps: readonly Step[], phase: Phase, heading: string): void {
+    const endings: Promise<Ending>[] = [];
     const tasks = steps.map((step) => {
       let resolve!: (e: Ending) => void;
       const ending = new Promise<Ending>((r) => (resolve = r));
+      endings.push(ending);
       const slot: Slot = { resolve: (e) => ((slot.ended = true), resolve(e)), ended: false };
       this.slots.set(this.key(step, phase), slot);
       return {
@@ -45,7 +68,24 @@ export class ListrReporter implements Reporter {
         },
       };
     });
-    const list = new Listr([{ title: forTerminal(heading), task: (_c, t) => t.newListr(tasks, { exitOnError: false }) }], {
+    const stepsTask = {
+      title: forTerminal(heading),
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      task: (_ctx: unknown, task: ListrTaskWrapper<any, any, any>) => task.newListr(tasks, { exitOnError: false }),
+    };
+    const trafficTask = {
+      // Untitled, listr2 draws nothing: a run without samples (a DNS step, no sampler) shows no traffic line.
+      title: this.trafficTitle || undefined,
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      task: async (_ctx: unknown, task: ListrTaskWrapper<any, any, any>) => {
+        this.trafficTask = task;
+        await Promise.all(endings);
+        this.redraw.flush();
+      },
+    };
+    // The traffic task runs beside the steps (concurrent) and ends when the last of them does.
+    const list = new Listr(this.live ? [stepsTask, trafficTask] : [stepsTask], {
+      concurrent: true,
       exitOnError: false,
       // Stop signals belong to the run (finish the step, reverse); listr2's own handler would exit 127.
       registerSignalListeners: false,
@@ -79,6 +119,12 @@ export class ListrReporter implements Reporter {
   notice(message: string): void {
     // Below the task list, which keeps drawing: the line must not wait for the list to end.
     writeErr(message);
+  }
+
+  traffic(sample: TrafficSample): void {
+    if (!this.live) return;
+    const line = trafficLine(sample);
+    if (line) this.redraw.push(forTerminal(line));
   }
 
   async finish(): Promise<void> {

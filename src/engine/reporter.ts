@@ -1,6 +1,8 @@
 // What the executor tells whoever watches: a live task list on a TTY, one line per event in CI.
 import { writeErr } from '../cli/output.js';
 import type { Step } from '../model/plan.js';
+import { trafficLine } from './traffic-line.js';
+import type { TrafficSample } from './traffic.js';
 
 export type Phase = 'forward' | 'reverse';
 
@@ -13,6 +15,8 @@ export interface Reporter {
   reversalStarted(reason: string, steps: Step[]): void;
   /** Something the person running it must know now (a stop signal arrived). */
   notice(message: string): void;
+  /** A look at the balancer while the run lasts (every few hundred ms); each reporter decides how often to show it. */
+  traffic?(sample: TrafficSample): void;
   /** Called once the run is over, before the command renders its result. */
   finish(): Promise<void>;
 }
@@ -20,6 +24,7 @@ export interface Reporter {
 /** One plain line per event, to stderr (stdout stays free for --json). */
 export class PlainReporter implements Reporter {
   private lastProgress = new Map<string, number>();
+  private lastTraffic = { at: -Infinity, line: '' };
 
   constructor(private readonly write: (line: string) => void = writeErr) {}
 
@@ -53,6 +58,15 @@ export class PlainReporter implements Reporter {
 
   notice(message: string): void {
     this.line(message);
+  }
+
+  traffic(sample: TrafficSample): void {
+    // A CI log gets a line at most every 5 s, and only when the numbers moved.
+    const line = trafficLine(sample);
+    const now = Date.now();
+    if (!line || line === this.lastTraffic.line || now - this.lastTraffic.at < 5000) return;
+    this.lastTraffic = { at: now, line };
+    this.line(`  traffic: ${line}`);
   }
 
   async finish(): Promise<void> {}

@@ -1,6 +1,6 @@
 // The run event stream (`--format jsonl`): what the reporter emits for a run that fails and
 // reverses, each event valid against the published schema, in the order it happened.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { JsonLinesReporter, RunEvent } from '../../src/engine/events.js';
 import type { Plan, Step } from '../../src/model/plan.js';
 
@@ -32,5 +32,40 @@ describe('the run event stream', () => {
   it('refuses what is not an event of this version', () => {
     expect(RunEvent.safeParse({ v: 2, ts: new Date().toISOString(), event: 'notice', message: 'x' }).success).toBe(false);
     expect(RunEvent.safeParse({ v: 1, ts: new Date().toISOString(), event: 'step-ok', step: 'x', phase: 'sideways', seconds: 1 }).success).toBe(false);
+  });
+});
+
+describe('traffic samples in the stream', () => {
+  const plan = { kind: 'push', release: { tag: 'v2' }, hash: 'h1', forward: [] } as unknown as Plan;
+  const sample = (sessions: number, at = new Date().toISOString()) => ({
+    at,
+    members: [
+      { name: 'web1a', cluster: 'a' as const, state: 'ready' as const, sessions },
+      { name: 'stray', state: 'drain' as const, sessions: 0, extra: 'not in the schema' },
+    ],
+    requests: 120,
+  });
+
+  it('become `sample` events, valid against the schema, at most one a second', () => {
+    vi.useFakeTimers();
+    try {
+      const lines: unknown[] = [];
+      const r = new JsonLinesReporter(plan, (e) => lines.push(JSON.parse(JSON.stringify({ v: 1, ts: new Date().toISOString(), ...e }))));
+      r.traffic(sample(3));
+      vi.advanceTimersByTime(400);
+      r.traffic(sample(2)); // within a second: dropped
+      vi.advanceTimersByTime(700);
+      r.traffic(sample(1));
+      const events = lines.map((l) => RunEvent.parse(l)).filter((e) => e.event === 'sample');
+      expect(events).toHaveLength(2);
+      expect(events[0]).toMatchObject({
+        members: [{ name: 'web1a', cluster: 'a', state: 'ready', sessions: 3 }, { name: 'stray', state: 'drain', sessions: 0 }],
+        requests: 120,
+      });
+      expect(events[0]).not.toHaveProperty('http5xx');
+      expect(events[1]).toMatchObject({ members: [{ sessions: 1 }, {}] });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

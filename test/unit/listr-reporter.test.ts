@@ -1,0 +1,71 @@
+// The live task list: the traffic line beside the steps on a terminal, and nothing of it elsewhere.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ListrReporter } from '../../src/engine/listr-reporter.js';
+import type { Step } from '../../src/model/plan.js';
+import type { TrafficSample } from '../../src/engine/traffic.js';
+
+const steps: Step[] = [{ id: 'drain-b', kind: 'drain', title: 'drain cluster b', undo: [] } as unknown as Step];
+const sample = (sessions: number): TrafficSample => ({
+  at: new Date().toISOString(),
+  members: [
+    { name: 'a1', cluster: 'a', state: 'ready', sessions: 7 },
+    { name: 'b1', cluster: 'b', state: 'drain', sessions },
+  ],
+});
+const strip = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''); // eslint-disable-line no-control-regex
+
+/** Everything written to stdout and stderr while `body` runs, with stdout taken for a terminal or not. */
+async function captured(tty: boolean, body: () => Promise<void>): Promise<string> {
+  let out = '';
+  const grab = (chunk: unknown) => ((out += String(chunk)), true);
+  const was = { isTTY: process.stdout.isTTY, columns: process.stdout.columns };
+  Object.assign(process.stdout, { isTTY: tty, columns: 200 }); // wide: the line is not wrapped
+  vi.spyOn(process.stdout, 'write').mockImplementation(grab);
+  vi.spyOn(process.stderr, 'write').mockImplementation(grab);
+  try {
+    await body();
+  } finally {
+    vi.restoreAllMocks();
+    Object.assign(process.stdout, was);
+  }
+  return strip(out);
+}
+
+describe('ListrReporter traffic', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('on a terminal, shows the latest line per cluster beside the steps', async () => {
+    const out = await captured(true, async () => {
+      const r = new ListrReporter(steps, { live: true });
+      r.traffic(sample(3));
+      await new Promise((res) => setTimeout(res, 300));
+      r.traffic(sample(0));
+      await new Promise((res) => setTimeout(res, 300));
+      r.stepSucceeded(steps[0]!, 'forward');
+      await r.finish();
+    });
+    expect(out).toContain('drain cluster b');
+    expect(out).toContain('cluster a: 7 sessions, 1/1 in the pool · cluster b: 0 sessions, 0/1 in the pool (draining)');
+  });
+
+  it('on a terminal, a run without samples shows the steps alone', async () => {
+    const out = await captured(true, async () => {
+      const r = new ListrReporter(steps, { live: true });
+      r.stepSucceeded(steps[0]!, 'forward');
+      await r.finish();
+    });
+    expect(out).toContain('drain cluster b');
+    expect(out.trim().split('\n').at(-1)).toContain('drain cluster b');
+  });
+
+  it('elsewhere, prints no traffic at all', async () => {
+    const out = await captured(false, async () => {
+      const r = new ListrReporter(steps, { live: false });
+      r.traffic(sample(3));
+      r.stepSucceeded(steps[0]!, 'forward');
+      await r.finish();
+    });
+    expect(out).toContain('drain cluster b');
+    expect(out).not.toContain('cluster a:');
+  });
+});
