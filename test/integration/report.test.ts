@@ -61,7 +61,7 @@ describe('baton report against the lab', () => {
   it('writes the newest run by default beside baton.yml and refuses an unknown run with exit 64', async () => {
     const made = await baton('report', '-c', config);
     expect(made.exitCode, made.stderr).toBe(0);
-    expect(made.stdout.trim()).toMatch(/\/\.baton\/reports\/[\w-]+\.html$/);
+    expect(made.stdout.trim()).toMatch(/\/\.baton\/reports\/[\w.-]+\.html$/);
     const unknown = await baton('report', 'no-such-run', '-c', config);
     expect(unknown.exitCode).toBe(64);
     expect(unknown.stderr).toMatch(/no run "no-such-run"; runs here, newest first: \d{8}T/);
