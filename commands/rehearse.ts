@@ -4,6 +4,7 @@ import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { OperationFailedError } from '../src/errors.js';
 import { readPlanFile, writePlanFile } from '../src/release/approve.js';
+import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wait-flag.js';
 import { checkPlan } from '../src/release/rederive.js';
 import { idleSideSteps, rehearseAgainst, rehearseOnIdleSide, signRehearsal } from '../src/release/rehearse.js';
 import { sshSigner } from '../src/release/review-signatures.js';
@@ -19,18 +20,21 @@ export default class Rehearse extends BatonCommand {
     against: Flags.string({ description: 'a staging baton.yml to rehearse on instead of production\'s idle side', helpValue: 'STAGING_CONFIG' }),
     key: Flags.string({ description: 'SSH key to sign the rehearsal record with (default: git config user.signingkey)', helpValue: 'KEY_FILE' }),
     format: runFormatFlag,
+    'lock-wait': lockWaitFlag,
   };
 
   async run() {
     const { args, flags } = await this.parse(Rehearse);
     this.eventStream = flags.format === 'jsonl';
     const plan = readPlanFile(args.plan);
+    const waitMs = lockWaitMs(flags['lock-wait']);
     const production = await loadConfig(flags.config);
     checkPlan(plan, production);
     // Found before anything runs: where production requires a rehearsal, one whose record cannot be signed would not count.
     const sign = flags.key !== undefined || production.require.rehearsal ? sshSigner(signingKey(flags.key)) : undefined;
     const session = await openSession(flags.against ? await loadConfig(flags.against) : production);
     try {
+      await waitForLockIfAsked(session, waitMs);
       const shown = flags.against ? plan : { ...plan, forward: idleSideSteps(plan).forward };
       const opts = { reporter: await this.reporterFor(shown) };
       const r = flags.against ? await rehearseAgainst(session, plan, { ...opts, against: flags.against }) : await rehearseOnIdleSide(session, plan, opts);

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
-import { BatonCommand } from '../../src/cli/base-command.js';
+import { BatonCommand, runFormatFlag } from '../../src/cli/base-command.js';
 import { loadConfig } from '../../src/config/load.js';
-import { dnsReporter, phaseJson, raiseForPhase } from '../../src/dns/cli.js';
+import { dnsReporter, dnsStream, phaseJson, raiseForPhase } from '../../src/dns/cli.js';
 import { phaseText } from '../../src/dns/render.js';
 import { openDnsSession, runPhase } from '../../src/dns/service.js';
 
@@ -12,17 +12,19 @@ export default class DnsCutover extends BatonCommand {
   static override examples = ['<%= config.bin %> dns cutover', '<%= config.bin %> dns cutover --no-switch   # switch later with a second `dns cutover`'];
   static override flags = {
     'no-switch': Flags.boolean({ description: 'stop after the proxy took the port; run `baton dns cutover` again to switch the record' }),
+    format: runFormatFlag,
   };
 
   async run() {
     const { flags } = await this.parse(DnsCutover);
+    this.eventStream = flags.format === 'jsonl';
     const session = await openDnsSession(await loadConfig(flags.config));
     try {
       const steps = session.store.read()?.plan.forward.filter((s) => s.phase === 'cutover') ?? [];
-      const r = await runPhase(session, 'cutover', { reporter: dnsReporter(steps, this.jsonEnabled()), noSwitch: flags['no-switch'] });
+      const r = await runPhase(session, 'cutover', { reporter: dnsReporter(steps, this.jsonEnabled(), dnsStream(this.eventStream, session, 'cutover')), noSwitch: flags['no-switch'] });
       if (!this.jsonEnabled()) this.log(phaseText(r));
       raiseForPhase(r);
-      return phaseJson(r);
+      return this.done(phaseJson(r));
     } finally {
       await session.close();
     }

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
-import { BatonCommand } from '../../src/cli/base-command.js';
+import { BatonCommand, runFormatFlag } from '../../src/cli/base-command.js';
 import { loadConfig } from '../../src/config/load.js';
-import { dnsReporter, phaseJson, raiseForPhase } from '../../src/dns/cli.js';
+import { dnsReporter, dnsStream, phaseJson, raiseForPhase } from '../../src/dns/cli.js';
 import { phaseText } from '../../src/dns/render.js';
 import { finishMigration, openDnsSession } from '../../src/dns/service.js';
 
@@ -11,17 +11,19 @@ export default class DnsFinish extends BatonCommand {
   static override examples = ['<%= config.bin %> dns finish'];
   static override flags = {
     force: Flags.boolean({ description: 'remove the proxy even though clients may still reach the old host' }),
+    format: runFormatFlag,
   };
 
   async run() {
     const { flags } = await this.parse(DnsFinish);
+    this.eventStream = flags.format === 'jsonl';
     const session = await openDnsSession(await loadConfig(flags.config));
     try {
       const steps = session.store.read()?.plan.forward.filter((s) => s.phase === 'finish') ?? [];
-      const r = await finishMigration(session, { reporter: dnsReporter(steps, this.jsonEnabled()), force: flags.force });
+      const r = await finishMigration(session, { reporter: dnsReporter(steps, this.jsonEnabled(), dnsStream(this.eventStream, session, 'finish')), force: flags.force });
       if (!this.jsonEnabled()) this.log(phaseText(r));
       raiseForPhase(r);
-      return { ...phaseJson(r), watch: r.watch };
+      return this.done({ ...phaseJson(r), watch: r.watch });
     } finally {
       await session.close();
     }

@@ -1,13 +1,20 @@
 // Shared by the `baton dns …` commands: the reporter, and the error a failed phase ends with.
+import { JsonLinesReporter } from '../engine/events.js';
 import { ListrReporter } from '../engine/listr-reporter.js';
 import { PlainReporter, type Reporter } from '../engine/reporter.js';
 import { OperationFailedError } from '../errors.js';
 import type { Step } from '../model/plan.js';
-import type { PhaseResult } from './service.js';
+import type { DnsSession, PhaseResult } from './service.js';
 import type { DnsStep } from './types.js';
 
-export function dnsReporter(steps: readonly DnsStep[], json: boolean): Reporter {
+export function dnsReporter(steps: readonly DnsStep[], json: boolean, stream?: { site: string; phase: string; hash: string }): Reporter {
+  if (stream) return new JsonLinesReporter({ kind: 'dns', tag: stream.site, phase: stream.phase, hash: stream.hash, steps: steps.map((s) => s.id) });
   return process.stderr.isTTY && !json && !process.env.CI ? new ListrReporter(steps as unknown as Step[]) : new PlainReporter();
+}
+
+/** With `--format jsonl`: what the stream's first line names (the site, the phase, the stored plan's hash). */
+export function dnsStream(on: boolean, session: DnsSession, phase: string): { site: string; phase: string; hash: string } | undefined {
+  return on ? { site: session.m.site, phase, hash: session.store.read()?.plan.hash ?? '' } : undefined;
 }
 
 /** The JSON form of a phase's result. */

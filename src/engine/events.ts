@@ -16,8 +16,9 @@ export const RunEvent = z.discriminatedUnion('event', [
   z.strictObject({
     ...base,
     event: z.literal('run-begin'),
-    kind: z.enum(['push', 'rollback']),
-    tag: z.string(),
+    kind: z.enum(['push', 'rollback', 'dns']),
+    tag: z.string().describe('the release pushed or returned to; for dns, the site'),
+    phase: z.string().optional().describe('for dns: the phase run (plan, proxy-install, cutover, finish, rollback)'),
     hash: z.string().describe('the plan hash'),
     steps: z.array(z.string()).describe('forward step ids, in order'),
   }),
@@ -60,6 +61,9 @@ export const RunEvent = z.discriminatedUnion('event', [
 ]);
 
 export type RunEvent = z.infer<typeof RunEvent>;
+
+/** What a run's first line says of it: a push or rollback's plan, or a DNS migration's phase. */
+export type RunHeader = Omit<Extract<RunEvent, { event: 'run-begin' }>, 'v' | 'ts' | 'event'>;
 type Without<T> = T extends unknown ? Omit<T, 'v' | 'ts'> : never;
 
 /** Write one event line to stdout (best effort, like all output). */
@@ -78,8 +82,9 @@ export class JsonLinesReporter implements Reporter {
   private lastProgress = new Map<string, number>();
   private lastSample = -Infinity;
 
-  constructor(plan: Plan, private readonly emit: (e: Without<RunEvent>) => void = emitEvent) {
-    emit({ event: 'run-begin', kind: plan.kind ?? 'push', tag: plan.release.tag, hash: plan.hash, steps: plan.forward.map((s) => s.id) });
+  constructor(plan: Plan | RunHeader, private readonly emit: (e: Without<RunEvent>) => void = emitEvent) {
+    const header: RunHeader = 'release' in plan ? { kind: plan.kind ?? 'push', tag: plan.release.tag, hash: plan.hash, steps: plan.forward.map((s) => s.id) } : plan;
+    emit({ event: 'run-begin', ...header });
   }
 
   stepStarted(step: Step, phase: Phase): void {

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { RunEvent } from '../../src/engine/events.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { onHost, restoreLab, runDnsDrill } from '../../bench/dns.js';
@@ -53,8 +54,13 @@ describe('baton dns against the lab', () => {
     const file = config((d) => d.setIn(['dns', 'migrate', 'proxy', 'kind'], kind));
     try {
       expect((await baton(file, 'dns', 'plan')).exitCode).toBe(0);
-      const install = await baton(file, 'dns', 'proxy', 'install');
+      const install = await baton(file, 'dns', 'proxy', 'install', '--format', 'jsonl');
       expect(install.exitCode, install.stderr).toBe(0);
+      // A DNS phase streams like a push: its header, each step begun and ended, the result last.
+      const events = install.stdout.trim().split('\n').map((l) => RunEvent.parse(JSON.parse(l)));
+      expect(events[0]).toMatchObject({ event: 'run-begin', kind: 'dns', tag: 'old-site.baton.test', phase: 'proxy-install' });
+      expect(events.some((e) => e.event === 'step-ok')).toBe(true);
+      expect(events.at(-1)).toMatchObject({ event: 'result', exitCode: 0 });
       const page = await execa('curl', ['-s', '-m', '5', '-H', 'Host: old-site.baton.test', 'http://10.213.7.4:6081/version']);
       expect(JSON.parse(page.stdout)).toMatchObject({ host: 'new-web.baton.test', requestHost: 'old-site.baton.test' });
       // Finish and cut-over refuse out of order, changing nothing.
