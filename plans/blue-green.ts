@@ -7,6 +7,7 @@ import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.
 import { PLAN_FORMAT, observedDigest, planHash } from '../src/model/plan.js';
 import type { Release } from '../src/model/release.js';
 import { ExitCode, UserError } from '../src/errors.js';
+import { formatDuration } from '../src/config/duration.js';
 
 export interface BlueGreenInput {
   config: Config;
@@ -94,12 +95,22 @@ export function clusterSteps(c: ClusterId, hosts: ObservedHost[], targets: Recor
   const label = `cluster ${c} (${config.clusters[c].internal})`;
   const drain = (id: string, which: string[]): Step => ({ id, kind: 'drain', title: `drain ${label}: ${which.join(', ') || 'nothing in the pool'}`, cluster: c, members: which, undo: [] });
   const wait = (id: string, which: string[]): Step => ({ id, kind: 'wait-drain', title: `wait for in-flight requests on ${label} to finish`, cluster: c, members: which, undo: [] });
+  // A forward drain waits for users too when sessions are configured; a reversal does not: it undoes a release that failed its checks.
+  const sessions = config.balancer.driver === 'haproxy' ? config.balancer.sessions : undefined;
+  const waitForward = (id: string, which: string[]): Step =>
+    sessions
+      ? {
+          ...wait(id, which),
+          waitFor: 'sessions',
+          title: `wait for in-flight requests and sticky sessions on ${label} to end: a session is over when ${sessions.track === 'table' ? `gone from stick table ${sessions.table ?? config.balancer.backend} or ` : ''}idle ${formatDuration(sessions.idleAfter)} (at most ${formatDuration(sessions.timeout)})`,
+        }
+      : wait(id, which);
   return [
     {
       ...drain(`drain-${c}`, inPool),
       undo: inPool.length ? [{ id: `undo-drain-${c}`, kind: 'ready', title: `return ${inPool.join(', ')} to the pool`, cluster: c, members: inPool, undo: [] }] : [],
     },
-    wait(`wait-drain-${c}`, inPool),
+    waitForward(`wait-drain-${c}`, inPool),
     {
       id: `activate-${c}`,
       kind: 'activate',

@@ -10,7 +10,7 @@ const SOCKET = /^\/[A-Za-z0-9_./-]+$/;
 const CONFIG_FILE = /^\/[^\0]+$/;
 
 /** A backend or server name safe to put on a runtime API line (`;` or a space would split it). */
-export function checkName(kind: 'backend' | 'server', name: string): string {
+export function checkName(kind: 'backend' | 'server' | 'table', name: string): string {
   if (typeof name !== 'string' || !NAME.test(name)) {
     throw new UserError(
       `haproxy ${kind} name ${JSON.stringify(name)} (${typeof name}) is not usable: expected letters, digits, _ . : -`,
@@ -28,6 +28,21 @@ export function setServerState(backend: string, server: string, state: AdminStat
 /** `shutdown sessions server BE/SRV`: cut every session still open on the server. */
 export function shutdownSessions(backend: string, server: string): string {
   return `shutdown sessions server ${checkName('backend', backend)}/${checkName('server', server)}`;
+}
+
+/** `show table T data.server_id eq ID`: the stick-table entries bound to one server. */
+export function showTableOfServer(table: string, serverId: number): string {
+  return `show table ${checkName('table', table)} data.server_id eq ${serverIdOf(serverId)}`;
+}
+
+/** `clear table T data.server_id eq ID`: drop the stick-table entries bound to one server. */
+export function clearTableOfServer(table: string, serverId: number): string {
+  return `clear table ${checkName('table', table)} data.server_id eq ${serverIdOf(serverId)}`;
+}
+
+function serverIdOf(id: number): number {
+  if (!Number.isInteger(id) || id < 0) throw new Error(`haproxy server id ${id} is not a whole number`);
+  return id;
 }
 
 /** Stat types are a bit field: 2 = the backend row, 4 = server rows. */

@@ -151,8 +151,8 @@ export function memberOf(row: StatRow, state?: ServerStateRow): HaproxyMember {
     ...(port !== undefined ? { port } : {}),
     state: memberState,
     ...(healthy !== undefined ? { healthy } : {}),
-    sessions: num(row['scur']),
-    queued: num(row['qcur']),
+    sessions: statNumber(row['scur']),
+    queued: statNumber(row['qcur']),
     admin,
     weight,
   };
@@ -174,13 +174,58 @@ export function countersOf(rows: readonly StatRow[], backend: string): BackendCo
   const mine = rows.filter((r) => r['pxname'] === backend);
   const be = mine.find((r) => r['svname'] === 'BACKEND');
   const source = be ? [be] : mine.filter((r) => r['svname'] !== 'FRONTEND');
-  const sum = (col: string): number => source.reduce((n, r) => n + num(r[col]), 0);
+  const sum = (col: string): number => source.reduce((n, r) => n + statNumber(r[col]), 0);
   // req_tot is HTTP requests; a TCP backend only counts sessions (stot).
   const requests = source.some((r) => (r['req_tot'] ?? '') !== '') ? sum('req_tot') : sum('stot');
   return { requests, http5xx: sum('hrsp_5xx'), redispatches: sum('wredis'), retries: sum('wretr') };
 }
 
-function num(v: string | undefined): number {
+/** A numeric stat cell; empty or absent reads 0. */
+export function statNumber(v: string | undefined): number {
   const n = Number(v);
   return v === undefined || v === '' || !Number.isFinite(n) ? 0 : n;
+}
+
+/** One entry of `show table`: `0x…: key=u1 use=0 exp=1799966 server_id=1 server_key=web1a`. */
+export interface TableEntry {
+  key: string;
+  /** Milliseconds until the entry expires (absent for a table without expire). */
+  expMs?: number;
+  serverId?: number;
+  serverKey?: string;
+}
+
+/**
+ * Parse the answer to `show table T [filter]`: a `# table: …` header, then one entry a line.
+ * A key is printed as HAProxy stores it and holds no space for string keys taken from cookies
+ * or headers; the fields after it are `name=value` words.
+ */
+export function parseTable(text: string): TableEntry[] {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  if (!lines[0]?.startsWith('# table:')) throw new Error(`expected show table, got: ${(lines[0] ?? '(nothing)').slice(0, 200)}`);
+  return lines.slice(1).flatMap((line) => {
+    const fields = new Map<string, string>();
+    for (const word of line.replace(/^0x[0-9a-f]+:\s*/i, '').split(/\s+/)) {
+      const at = word.indexOf('=');
+      if (at > 0) fields.set(word.slice(0, at), word.slice(at + 1));
+    }
+    const key = fields.get('key');
+    if (key === undefined) return [];
+    const exp = Number(fields.get('exp'));
+    const serverId = Number(fields.get('server_id'));
+    return [
+      {
+        key,
+        ...(fields.has('exp') && Number.isFinite(exp) ? { expMs: exp } : {}),
+        ...(fields.has('server_id') && Number.isInteger(serverId) ? { serverId } : {}),
+        ...(fields.has('server_key') ? { serverKey: fields.get('server_key') as string } : {}),
+      },
+    ];
+  });
+}
+
+/** `lastsess` of a server row: seconds since it last took a session, -1 (or empty) when never. */
+export function lastSessionMs(row: StatRow): number | null {
+  const v = Number(row['lastsess']);
+  return row['lastsess'] === undefined || row['lastsess'] === '' || !Number.isFinite(v) || v < 0 ? null : v * 1000;
 }

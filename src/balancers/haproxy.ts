@@ -12,10 +12,12 @@ import {
   showStat,
   shutdownSessions,
   checkName,
+  clearTableOfServer,
+  showTableOfServer,
   STAT_SERVERS,
 } from './haproxy-commands.js';
-import { countersOf, type HaproxyMember, membersOf, parseServersState, parseStatCsv, splitAnswers } from './haproxy-stat.js';
-import type { BackendCounters, Balancer, TrafficRead } from './types.js';
+import { countersOf, type HaproxyMember, lastSessionMs, membersOf, parseServersState, parseStatCsv, parseTable, splitAnswers, statNumber, type StatRow } from './haproxy-stat.js';
+import type { BackendCounters, Balancer, SessionRead, StickySession, TrafficRead } from './types.js';
 
 export interface HaproxyOptions {
   backend: string;
@@ -35,6 +37,8 @@ export class HaproxyBalancer implements Balancer {
   private readonly socket: string;
   private readonly configFile: string;
   private readonly timeoutMs: number;
+  /** Server ids by name, as the last `show stat` gave them (a stick table binds sessions by id). */
+  private serverIds = new Map<string, number>();
 
   constructor(
     private readonly transport: Transport,
@@ -97,6 +101,43 @@ export class HaproxyBalancer implements Balancer {
     return { members: membersOf(rows, this.backend, this.parse(states as string, parseServersState)), requests, http5xx };
   }
 
+  /**
+   * One round trip: the servers' rows (in flight, seconds since the last session) and, with a
+   * table, its entries bound to each server. The ids the table needs come from the previous
+   * read; when a reload renumbered the servers, the read is done once more with the new ones.
+   */
+  async stickySessions(names: readonly string[], table?: string): Promise<SessionRead> {
+    if (table !== undefined) checkName('table', table);
+    for (let attempt = 0; ; attempt++) {
+      const known = names.filter((n) => this.serverIds.has(n));
+      const tables = table === undefined || known.length < names.length ? [] : known.map((n) => showTableOfServer(table, this.serverIds.get(n) as number));
+      const [stat, ...entries] = await this.call([showStat(this.backend, STAT_SERVERS), ...tables]);
+      const rows = this.serverRows(stat as string);
+      const renumbered = names.some((n) => rows.get(n) !== undefined && Number(rows.get(n)?.['sid']) !== this.serverIds.get(n));
+      for (const [name, row] of rows) this.serverIds.set(name, Number(row['sid']));
+      const missing = names.find((n) => !rows.has(n));
+      if (missing !== undefined) throw this.noSuchMember(missing, this.readMembers(stat as string));
+      if (table !== undefined && (tables.length === 0 || renumbered) && attempt === 0) continue;
+      const read: SessionRead = { idleMs: {}, inFlight: {} };
+      if (table !== undefined) read.bound = {};
+      names.forEach((name, i) => {
+        const row = rows.get(name) as StatRow;
+        read.idleMs[name] = lastSessionMs(row);
+        read.inFlight[name] = statNumber(row['scur']) + statNumber(row['qcur']);
+        if (read.bound) read.bound[name] = this.boundTo(name, table as string, entries[i] as string);
+      });
+      return read;
+    }
+  }
+
+  async forgetSessions(names: readonly string[], table: string): Promise<number> {
+    const before = await this.stickySessions(names, table);
+    const count = Object.values(before.bound ?? {}).reduce((n, list) => n + list.length, 0);
+    const answers = await this.call(names.map((n) => clearTableOfServer(table, this.serverIds.get(n) as number)));
+    this.refuseErrors(names, answers, `clear the stick-table ${table} entries of`);
+    return count;
+  }
+
   async configTest(): Promise<void> {
     const argv = configTestArgv(this.configFile);
     const r = await this.transport.run(argv, { allowFailure: true, timeoutMs: this.timeoutMs });
@@ -147,6 +188,27 @@ export class HaproxyBalancer implements Balancer {
     return membersOf(rows, this.backend, states === undefined ? [] : this.parse(states, parseServersState));
   }
 
+  private serverRows(stat: string): Map<string, StatRow> {
+    const rows = this.parseStat(stat).filter((r) => r['pxname'] === this.backend && r['svname'] !== 'BACKEND' && r['svname'] !== 'FRONTEND');
+    return new Map(rows.map((r) => [r['svname'] ?? '', r]));
+  }
+
+  private boundTo(name: string, table: string, answer: string): StickySession[] {
+    let entries;
+    try {
+      entries = parseTable(answer);
+    } catch {
+      throw new UserError(
+        `haproxy on ${this.transport.host} has no stick table ${table} to read sessions from: it answered ${answer.trim().slice(0, 200) || '(nothing)'}`,
+        'set balancer.sessions.table to the table backend ' + this.backend + ' sticks on (its stick-table line in haproxy.cfg), or track: idle',
+      );
+    }
+    // server_key (HAProxy 2.6+) names the server; an entry for a server id another name now has is not this member's.
+    return entries
+      .filter((e) => e.serverKey === undefined || e.serverKey === name)
+      .map((e) => ({ key: e.key, expiresInMs: e.expMs ?? Number.POSITIVE_INFINITY }));
+  }
+
   private parseStat(stat: string) {
     return this.parse(stat, parseStatCsv);
   }
@@ -176,4 +238,5 @@ export class HaproxyBalancer implements Balancer {
     return splitAnswers(r.stdout, call.commands.length);
   }
 }
+
 

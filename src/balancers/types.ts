@@ -40,6 +40,23 @@ export interface DrainProgress {
   elapsedMs: number;
 }
 
+/** A sticky session the balancer keeps: a stick-table entry binding a client's key to a member. */
+export interface StickySession {
+  key: string;
+  /** Time until the entry expires; each request of the session resets it to the table's expire. */
+  expiresInMs: number;
+}
+
+/** What the balancer knows of the users still bound to members (sticky sessions). */
+export interface SessionRead {
+  /** Sessions bound to each member (from a stick table); absent when the balancer cannot list them. */
+  bound?: Record<string, StickySession[]>;
+  /** Per member, ms since it last took a request, where the balancer keeps it; null: never since it started. */
+  idleMs: Record<string, number | null>;
+  /** Requests in flight per member (as sessions() reads them), from the same round trip. */
+  inFlight: Record<string, number>;
+}
+
 export interface Balancer {
   readonly driver: 'haproxy' | 'apache' | 'nginx';
   /** Members of the public backend. */
@@ -64,6 +81,13 @@ export interface Balancer {
    * are left out. Without it, the sampler reads members() and, now and then, counters().
    */
   sample?(): Promise<TrafficRead>;
+  /**
+   * Sticky sessions of these members: the entries of stick table `table` bound to them (when a
+   * table is named), and how long since each last took a request. Drivers that cannot tell leave it out.
+   */
+  stickySessions?(names: readonly string[], table?: string): Promise<SessionRead>;
+  /** Drop the stick-table entries bound to these members, so users who come back later are balanced afresh; returns how many were dropped. */
+  forgetSessions?(names: readonly string[], table: string): Promise<number>;
   /** Check the balancer's own configuration (haproxy -c, apachectl configtest, nginx -t). */
   configTest(): Promise<void>;
 }

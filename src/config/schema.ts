@@ -119,6 +119,24 @@ const balancerCommon = (backendPattern: RegExp, what: string) => ({
   cutOffAfterDrainTimeout: z.boolean().default(false).describe('cut remaining sessions when the drain timeout passes (default: stop and report)'),
 });
 
+export const Sessions = z
+  .strictObject({
+    track: z
+      .enum(['table', 'idle'])
+      .describe(
+        'how the balancer binds users to members: table (a stick table: baton counts the sessions bound to each drained member and drops them once over) or idle (cookie persistence: only the time since each member last took a request is known)',
+      ),
+    table: balancerName(HAPROXY_NAME, 'a haproxy stick table name').optional().describe('stick table the backend sticks on (default: the backend\'s own table, named after it); track: table only'),
+    idleAfter: Duration.prefault('2m').describe('a session with no request for this long is over: the same as, or shorter than, the application\'s own session timeout'),
+    timeout: Duration.prefault('15m').describe('longest a drain waits for sessions to end; then the push stops and reverses (or, with cutOffAfterDrainTimeout, goes on)'),
+  })
+  .refine((s) => s.track === 'table' || s.table === undefined, { message: 'table is only read with track: table', path: ['table'] })
+  .refine((s) => s.timeout > s.idleAfter, {
+    message: 'expected longer than idleAfter: a session counts as over only after idleAfter without a request, so a shorter wait could never see one end',
+    path: ['timeout'],
+  })
+  .describe('drain users, not just requests: wait until no sticky session is left on the drained members');
+
 const DRIVER = 'the balancer software: haproxy (runtime API), apache (mod_proxy_balancer) or nginx (upstream file)';
 
 export const Balancer = z.discriminatedUnion('driver', [
@@ -126,6 +144,7 @@ export const Balancer = z.discriminatedUnion('driver', [
     driver: z.literal('haproxy').describe(DRIVER),
     ...balancerCommon(HAPROXY_NAME, 'a haproxy backend name'),
     socket: z.string().default('/run/haproxy/admin.sock').describe('HAProxy runtime API socket on the balancer host'),
+    sessions: Sessions.optional(),
   }),
   z.strictObject({
     driver: z.literal('apache').describe(DRIVER),

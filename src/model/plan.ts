@@ -24,6 +24,8 @@ export interface Step {
   members?: string[];
   /** For flip: the members it returns to the pool, in the same balancer change as the drain. */
   readyMembers?: string[];
+  /** For wait-drain: also wait for the drained members' sticky sessions to end (balancer.sessions), not only their requests. */
+  waitFor?: 'sessions';
   /** For stage/activate/unstage: the release directory per host. */
   releases?: Record<string, string>;
   /** Steps that undo this one; run newest first when a push is reversed. */

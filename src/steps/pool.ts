@@ -1,6 +1,8 @@
 // Pool steps: drain, wait for in-flight requests, return to the pool. They only speak the Balancer interface.
 import { waitForDrain } from '../balancers/drain.js';
-import { OperationFailedError } from '../errors.js';
+import { describeSessionsLeft, waitForSessions } from '../balancers/session-drain.js';
+import { formatDuration } from '../config/duration.js';
+import { OperationFailedError, UserError } from '../errors.js';
 import type { Step } from '../model/plan.js';
 import type { Progress, StepEnv } from './env.js';
 import type { StepKindSpec, StepRunEnv } from './kind.js';
@@ -49,6 +51,7 @@ export async function runFlip(step: Step, env: StepEnv, progress: Progress): Pro
 }
 
 export async function runWaitDrain(step: Step, env: StepEnv & Pick<StepRunEnv, 'signal'>, progress: Progress): Promise<unknown> {
+  if (step.waitFor === 'sessions') return runWaitSessions(step, env, progress);
   const names = step.members ?? [];
   const { drainTimeout, cutOffAfterDrainTimeout } = env.config.balancer;
   const result = await waitForDrain(env.balancer, names, {
@@ -70,6 +73,46 @@ export async function runWaitDrain(step: Step, env: StepEnv & Pick<StepRunEnv, '
     false,
     'raise balancer.drainTimeout, or set balancer.cutOffAfterDrainTimeout: true to cut them',
   );
+}
+
+/**
+ * Wait until the drained members' users are gone: no request in flight and every sticky session
+ * over (balancer.sessions). Then, with a stick table, drop the entries left (idle past the limit)
+ * so a user who comes back later is balanced onto a member in the pool, not sent to one being deployed.
+ */
+export async function runWaitSessions(step: Step, env: StepEnv & Pick<StepRunEnv, 'signal'>, progress: Progress): Promise<unknown> {
+  const names = step.members ?? [];
+  const { balancer, config } = env;
+  const sessions = config.balancer.driver === 'haproxy' ? config.balancer.sessions : undefined;
+  if (!sessions || !balancer.stickySessions) {
+    throw new UserError(
+      `step ${step.id} waits for sticky sessions, but baton.yml has no balancer.sessions for the ${config.balancer.driver} driver`,
+      'make the plan again with the baton.yml it will run with',
+    );
+  }
+  const table = sessions.track === 'table' ? (sessions.table ?? config.balancer.backend) : undefined;
+  const result = await waitForSessions({ stickySessions: balancer.stickySessions.bind(balancer) }, names, {
+    idleAfterMs: sessions.idleAfter,
+    timeoutMs: sessions.timeout,
+    ...(table ? { table } : {}),
+    sleep: (ms) => abortableSleep(ms, env.signal),
+    onProgress: (left) => progress(left.length ? `users still on ${describeSessionsLeft(left)}` : 'no user left'),
+  });
+  const figures = {
+    elapsedMs: result.elapsedMs,
+    ...(result.boundAtStart !== undefined ? { sessionsBoundAtStart: result.boundAtStart, sessionsActiveDuringWait: result.activeDuringWait, sessionsIdleAtEnd: result.boundAtEnd } : {}),
+  };
+  if (!result.drained && !config.balancer.cutOffAfterDrainTimeout) {
+    throw new OperationFailedError(
+      `users were still on ${result.left.map((l) => l.member).join(', ')} after ${formatDuration(sessions.timeout)}: ${describeSessionsLeft(result.left)}`,
+      false,
+      'raise balancer.sessions.timeout, lower balancer.sessions.idleAfter, or set balancer.cutOffAfterDrainTimeout: true to cut them off',
+    );
+  }
+  const cutOff = result.drained ? [] : result.left.filter((l) => l.inFlight > 0).map((l) => l.member);
+  if (cutOff.length) await balancer.cutOff(cutOff);
+  const forgotten = table && balancer.forgetSessions ? await balancer.forgetSessions(names, table) : undefined;
+  return { ...figures, ...(forgotten !== undefined ? { sessionsForgotten: forgotten } : {}), ...(result.drained ? {} : { cutOff: result.left.map((l) => l.member) }) };
 }
 
 export const drainKind: StepKindSpec = {

@@ -55,6 +55,7 @@ export function stepProblems(step: Step, where = step.id ?? '?'): string[] {
     const ok = field === 'cluster' ? v === 'a' || v === 'b' : field === 'releases' ? isReleaseMap(v) : Array.isArray(v) && v.every((x) => typeof x === 'string');
     if (!ok) problems.push(field === 'releases' && isRecord(v) ? `${where}: a ${s.kind} step names a release that ${NOT_A_RELEASE}` : `${where}: a ${s.kind} step needs ${field}`);
   }
+  if (s.waitFor !== undefined && !(s.kind === 'wait-drain' && s.waitFor === 'sessions')) problems.push(`${where}: waitFor ${JSON.stringify(s.waitFor)} is not something a ${String(s.kind)} step can wait for`);
   if (!Array.isArray(s.undo)) return [...problems, `${where}: no undo list`];
   return [...problems, ...(s.undo as Step[]).flatMap((u, i) => stepProblems(u, `${where}.undo[${i}]`))];
 }

@@ -50,7 +50,7 @@ export interface LoadReport {
 
 // Lab rule: traffic only to loopback or the lab subnet, and to the subnet only while its bridge
 // exists (otherwise the unreachable route answers, but we would rather say why).
-function checkTarget(url: URL): void {
+export function checkTarget(url: URL): void {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (host === 'localhost' || host === '::1' || host.startsWith('127.')) return;
   if (isIP(host) === 4 && host.startsWith('10.213.7.')) {

@@ -43,6 +43,11 @@ frontend public
     default_backend web
 
 backend web
+    # Sticky sessions for clients that send a shop_session cookie (the session tests and
+    # bench:sessions); a request without one is balanced as before. An entry expires after
+    # 30 minutes without a request, as an application's own session would.
+    stick-table type string len 64 size 100k expire 30m
+    stick on req.cook(shop_session)
 $(haproxy_servers)
 
 backend prod_a
