@@ -6,9 +6,11 @@
 host_pids() {
   local root=$HOSTS_DIR/$1 f p
   for f in $(find "$root/run" "$root/srv" -maxdepth 3 -name '*.pid' 2>/dev/null); do
-    p=$(head -c 20 "$f" | tr -dc 0-9)
-    [[ -n $p ]] && alive "$p" && pid_in_host "$1" "$p" && echo "$p"
+    # The pid is the first line (PostgreSQL's postmaster.pid has more lines, digits among them).
+    p=$(head -n 1 "$f" | head -c 20 | tr -dc 0-9)
+    if [[ -n $p ]] && alive "$p" && pid_in_host "$1" "$p"; then echo "$p"; fi
   done
+  return 0
 }
 
 lab_down() {

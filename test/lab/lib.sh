@@ -25,6 +25,7 @@ host_table() {
   echo "ns ns.$ZONE 10.213.7.3 dns -"
   echo "old-web old-web.$ZONE 10.213.7.4 old-web -"
   echo "new-web new-web.$ZONE 10.213.7.5 new-web -"
+  echo "db db.$ZONE 10.213.7.6 db -"
   local n
   for ((n = 1; n <= PER_CLUSTER; n++)); do echo "web${n}a web-$n.prod-a.$ZONE 10.213.7.$((10 + n)) app a"; done
   for ((n = 1; n <= PER_CLUSTER; n++)); do echo "web${n}b web-$n.prod-b.$ZONE 10.213.7.$((40 + n)) app b"; done

@@ -1,7 +1,8 @@
 # Debian packages the lab needs; CI starts from a fresh machine, so `up` installs what is missing.
 # chromium: the report tests open `baton report` pages headless (unit and lab).
+# postgresql: the database both clusters share in the schema-change tests (server on db, psql on app hosts).
 PACKAGES=(haproxy apache2 nginx varnish bind9 bind9-utils bind9-dnsutils openssh-server
-  openssh-client wrk socat rsync curl git iproute2 util-linux chromium)
+  openssh-client wrk socat rsync curl git iproute2 util-linux chromium postgresql)
 
 ensure_packages() {
   local p missing=() own_policy=""

@@ -28,6 +28,7 @@ make_repo() {
     else
       printf '{ "version": "%s", "healthy": %s, "startDelayMs": %s }\n' "$tag" "$healthy" "$delay" >"$repo/release.json"
     fi
+    [[ $tag == v[678]-db* ]] && db_release "$repo" "$tag" "$healthy" "$delay"
     git -C "$repo" add -A
     git -C "$repo" commit -q -m "$tag: $msg"
     git -C "$repo" tag "$tag"
@@ -37,9 +38,37 @@ v2 true 0 ok second release
 v3-broken false 0 ok health check answers 500
 v4-slow true 5000 ok takes 5 s to start listening
 v5-writes-fail true 0 fail passes its checks, but every POST /write answers 500
+v6-db true 0 ok reads orders (id, item, qty) from the shared database; its expand creates the table
+v7-db-expand true 0 ok reads quantity instead of qty: its expand adds the column (v6 still works), its contract drops qty
+v8-db-breaking true 0 ok reads product: its expand renames item, which v6 and v7 still read
 EOF2
   unset GIT_CONFIG_GLOBAL GIT_CONFIG_NOSYSTEM
   V1_SHORT=$(git -C "$repo" rev-parse --short=7 'v1^{commit}')
+}
+
+# A release that uses the database: the columns it reads, and its migrations (`./migrate
+# expand|reverse|contract`, what baton.yml's migrate commands run in the release's directory).
+db_release() {
+  local repo=$1 tag=$2 healthy=$3 delay=$4 columns
+  rm -rf "$repo/migrations"
+  mkdir -p "$repo/migrations"
+  case $tag in
+    v6-db)
+      columns='"id", "item", "qty"'
+      printf '%s\n' "CREATE TABLE IF NOT EXISTS orders (id serial PRIMARY KEY, item text NOT NULL, qty int NOT NULL);" \
+        "INSERT INTO orders (item, qty) SELECT 'teapot', 2 WHERE NOT EXISTS (SELECT 1 FROM orders);" >"$repo/migrations/expand.sql" ;;
+    v7-db-expand)
+      columns='"id", "item", "quantity"'
+      printf '%s\n' "ALTER TABLE orders ADD COLUMN IF NOT EXISTS quantity int;" "UPDATE orders SET quantity = qty WHERE quantity IS NULL;" >"$repo/migrations/expand.sql"
+      echo "ALTER TABLE orders DROP COLUMN IF EXISTS quantity;" >"$repo/migrations/reverse.sql"
+      echo "ALTER TABLE orders DROP COLUMN IF EXISTS qty;" >"$repo/migrations/contract.sql" ;;
+    v8-db-breaking)
+      columns='"id", "product", "quantity"'
+      echo "ALTER TABLE orders RENAME COLUMN item TO product;" >"$repo/migrations/expand.sql"
+      echo "ALTER TABLE orders RENAME COLUMN product TO item;" >"$repo/migrations/reverse.sql" ;;
+  esac
+  printf '{ "version": "%s", "healthy": %s, "startDelayMs": %s, "db": { "columns": [%s] } }\n' "$tag" "$healthy" "$delay" "$columns" >"$repo/release.json"
+  cp "$LAB_DIR/app/migrate" "$repo/migrate"
 }
 
 write_ssh_files() {
@@ -79,7 +108,7 @@ write_lab_json() {
     sep=$',\n'
   done <"$STATE/hosts.tsv"
   sep=""
-  for tag in v1 v2 v3-broken v4-slow v5-writes-fail; do
+  for tag in v1 v2 v3-broken v4-slow v5-writes-fail v6-db v7-db-expand v8-db-breaking; do
     tags+="$sep\"$tag\": \"$(git -C "$STATE/repo" rev-parse "$tag^{commit}")\""
     sep=", "
   done

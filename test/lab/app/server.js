@@ -5,12 +5,26 @@ import { createServer } from 'node:http';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { pathToFileURL } from 'node:url';
 
 const release = JSON.parse(readFileSync(new URL('./release.json', import.meta.url), 'utf8'));
 const host = hostname();
 const port = Number(process.env.PORT ?? 8000);
 const writesDir = '/srv/shop-data';
 let stopping = false;
+
+// Releases that use the shared database (release.json `db`) read `db.columns` of table orders:
+// which columns a release needs is what a schema change can break. The pg client comes from
+// the baton checkout's node_modules (shop.env: SHOP_PG_MODULE), which every lab host sees.
+let pool;
+async function database() {
+  if (!pool) {
+    const { default: pg } = await import(pathToFileURL(process.env.SHOP_PG_MODULE ?? 'pg').href);
+    pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 4, connectionTimeoutMillis: 2000 });
+    pool.on('error', () => {}); // an idle client's lost connection is replaced at the next query
+  }
+  return pool;
+}
 
 function send(res, status, body, type = 'text/plain; charset=utf-8') {
   res.setHeader('X-Version', release.version);
@@ -38,6 +52,16 @@ async function handle(req, res) {
     const ms = Number(url.searchParams.get('ms') ?? 2000);
     await new Promise((resolve) => setTimeout(resolve, Number.isFinite(ms) ? ms : 2000));
     return send(res, 200, `slow answer after ${ms} ms\n`);
+  }
+  if (req.method === 'GET' && url.pathname === '/orders') {
+    if (!release.db) return send(res, 404, 'this release does not use the database\n');
+    try {
+      const db = await database();
+      const r = await db.query(`SELECT ${release.db.columns.join(', ')} FROM orders ORDER BY id LIMIT 5`);
+      return send(res, 200, JSON.stringify({ version: release.version, orders: r.rows }) + '\n', 'application/json');
+    } catch (err) {
+      return send(res, 500, `database error: ${err.message}\n`);
+    }
   }
   if (req.method === 'POST' && url.pathname === '/write') {
     req.resume();

@@ -8,6 +8,11 @@ setup_app() {
   git -C "$STATE/repo" archive v1 | tar -x -C "$srv/shop/releases" --one-top-level="$release"
   ln -sfn "releases/$release" "$srv/shop/current"
   install -m 755 "$LAB_DIR/app/shopctl" "$srv/shop/bin/shopctl"
-  [[ $role == app ]] || echo "PORT=80" >"$srv/shop/shop.env"
+  if [[ $role == app ]]; then
+    # The database releases (v6-db…) reach the shared PostgreSQL on db with the checkout's pg client.
+    printf 'export DATABASE_URL=%s\nexport SHOP_PG_MODULE=%s\n' "$DATABASE_URL" "$(cd "$LAB_DIR/../.." && pwd)/node_modules/pg/lib/index.js" >"$srv/shop/shop.env"
+  else
+    echo "PORT=80" >"$srv/shop/shop.env"
+  fi
   in_host "$id" /srv/shop/bin/shopctl start >/dev/null
 }
