@@ -6,6 +6,7 @@
 import { posix } from 'node:path';
 import { ExitCode, ExternalCommandError, LockHeldError } from '../errors.js';
 import type { Transport } from '../transport/types.js';
+import { repeat } from './repeat.js';
 
 export interface LockDetails {
   by: string;
@@ -179,27 +180,11 @@ export interface KeepAliveOptions {
  * connections with nothing of its own still writing into either.
  */
 export function keepLeaseAlive(lock: ReleaseLock, run: string, leaseMs: number, opts: KeepAliveOptions = {}): () => Promise<void> {
-  const inFlight = new Set<Promise<void>>();
-  const track = (p: Promise<void>): Promise<void> => {
-    const settled = p.catch(() => undefined);
-    inFlight.add(settled);
-    void settled.finally(() => inFlight.delete(settled));
-    return settled;
-  };
-  const lease = setInterval(() => void track(lock.renew(run)), Math.max(10_000, leaseMs / 3));
-  // A slow host must not pile up beats: skip one while the last is still on its way.
-  let beating = false;
-  const heart = setInterval(() => {
-    if (beating) return;
-    beating = true;
-    void track(lock.beat(run)).finally(() => (beating = false));
-  }, opts.heartbeatMs ?? HEARTBEAT_MS);
-  lease.unref();
-  heart.unref();
+  // A slow host must not pile up renewals or beats: each skips a tick while the last is on its way.
+  const lease = repeat(Math.max(10_000, leaseMs / 3), () => lock.renew(run));
+  const heart = repeat(opts.heartbeatMs ?? HEARTBEAT_MS, () => lock.beat(run));
   return async () => {
-    clearInterval(lease);
-    clearInterval(heart);
-    await Promise.all(inFlight);
+    await Promise.all([lease.stop(), heart.stop()]);
   };
 }
 

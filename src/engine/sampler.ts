@@ -4,6 +4,7 @@
 import type { Membership } from '../balancers/membership.js';
 import type { Balancer } from '../balancers/types.js';
 import type { ClusterId } from '../config/config.js';
+import { repeat } from './repeat.js';
 import type { TrafficSample } from './traffic.js';
 
 export const SAMPLE_EVERY_MS = 500;
@@ -27,7 +28,6 @@ export const STOP_GRACE_MS = 1_000;
 
 /** Start sampling; the returned stop() clears the timer and resolves once a sample in flight has landed (or after STOP_GRACE_MS, dropping it). */
 export function startSampling(balancer: Balancer, opts: SamplingOptions): () => Promise<void> {
-  let inFlight: Promise<void> | undefined;
   let ticks = 0;
   let failed = false;
   let stopped = false;
@@ -45,26 +45,20 @@ export function startSampling(balancer: Balancer, opts: SamplingOptions): () => 
       ...(read.http5xx !== undefined ? { http5xx: read.http5xx } : {}),
     });
   };
-  const timer = setInterval(() => {
-    if (inFlight) return; // a slow balancer must not pile up reads
-    inFlight = take()
-      .catch((err: unknown) => {
-        if (failed || stopped) return;
-        failed = true;
-        try {
-          opts.onFirstError?.(err);
-        } catch {
-          // reporting the failure failed too (a full disk): the run still must not
-        }
-      })
-      .finally(() => (inFlight = undefined));
-  }, opts.everyMs ?? SAMPLE_EVERY_MS);
-  timer.unref();
+  const sampling = repeat(opts.everyMs ?? SAMPLE_EVERY_MS, () =>
+    take().catch((err: unknown) => {
+      if (failed || stopped) return;
+      failed = true;
+      try {
+        opts.onFirstError?.(err);
+      } catch {
+        // reporting the failure failed too (a full disk): the run still must not
+      }
+    }),
+  );
   return async () => {
-    clearInterval(timer);
     // A balancer that hangs must not hold the run's end for its timeout: wait a moment, then drop the sample.
-    const grace = new Promise<void>((r) => setTimeout(r, STOP_GRACE_MS).unref());
-    await Promise.race([inFlight, grace]);
+    await sampling.stop(STOP_GRACE_MS);
     stopped = true;
   };
 }
