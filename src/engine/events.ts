@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { writeOut } from '../cli/output.js';
 import type { Plan, Step } from '../model/plan.js';
-import type { Phase, Reporter } from './reporter.js';
+import { type Phase, ProgressThrottle, type Reporter } from './reporter.js';
 import type { TrafficSample } from './traffic.js';
 
 export const EVENTS_VERSION = 1;
@@ -79,7 +79,7 @@ export function eventsJsonSchemaText(): string {
 
 /** The Reporter that writes the stream: every event as it happens, unthrottled but for progress. */
 export class JsonLinesReporter implements Reporter {
-  private lastProgress = new Map<string, number>();
+  private readonly progress = new ProgressThrottle();
   private lastSample = -Infinity;
 
   constructor(plan: Plan | RunHeader, private readonly emit: (e: Without<RunEvent>) => void = emitEvent) {
@@ -93,11 +93,7 @@ export class JsonLinesReporter implements Reporter {
   }
 
   stepProgress(step: Step, message: string): void {
-    // A drain polled every 100 ms must not flood a pipeline's log: one a second per step.
-    const now = Date.now();
-    if (now - (this.lastProgress.get(step.id) ?? 0) < 1000) return;
-    this.lastProgress.set(step.id, now);
-    this.emit({ event: 'step-progress', step: step.id, message });
+    if (this.progress.allows(step.id)) this.emit({ event: 'step-progress', step: step.id, message });
   }
 
   stepSucceeded(step: Step, phase: Phase, ms: number): void {

@@ -21,9 +21,24 @@ export interface Reporter {
   finish(): Promise<void>;
 }
 
+/**
+ * Whether a step's progress message goes out now: at most one a second per step, since a drain
+ * polled every 100 ms must not flood a terminal or a pipeline's log.
+ */
+export class ProgressThrottle {
+  private readonly last = new Map<string, number>();
+  constructor(private readonly everyMs = 1000) {}
+
+  allows(stepId: string, now = Date.now()): boolean {
+    if (now - (this.last.get(stepId) ?? -Infinity) < this.everyMs) return false;
+    this.last.set(stepId, now);
+    return true;
+  }
+}
+
 /** One plain line per event, to stderr (stdout stays free for --json). */
 export class PlainReporter implements Reporter {
-  private lastProgress = new Map<string, number>();
+  private readonly progress = new ProgressThrottle();
   private lastTraffic = { at: -Infinity, line: '' };
 
   constructor(private readonly write: (line: string) => void = writeErr) {}
@@ -37,11 +52,7 @@ export class PlainReporter implements Reporter {
   }
 
   stepProgress(step: Step, message: string): void {
-    // Throttled: a drain polled every 100 ms must not flood a CI log.
-    const now = Date.now();
-    if (now - (this.lastProgress.get(step.id) ?? 0) < 1000) return;
-    this.lastProgress.set(step.id, now);
-    this.line(`  ${step.id}: ${message}`);
+    if (this.progress.allows(step.id)) this.line(`  ${step.id}: ${message}`);
   }
 
   stepSucceeded(step: Step, _phase: Phase, ms: number): void {
