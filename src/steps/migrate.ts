@@ -106,6 +106,7 @@ export const expandKind: StepKindSpec = {
   requires: ['hosts', 'releases'],
   changesProduction: true,
   undoWhenFailed: true,
+  sharedByClusters: true,
   run: (step, env, progress) => runExpand(step, env, progress),
 };
 
@@ -114,6 +115,7 @@ export const reverseExpandKind: StepKindSpec = {
   requires: ['hosts', 'releases'],
   changesProduction: true,
   undoWhenFailed: false,
+  sharedByClusters: true,
   run: (step, env, progress) => runReverseExpand(step, env, progress),
 };
 
