@@ -48,7 +48,9 @@ export function normalizeConfig(parsed: BatonConfigParsed, file: string, options
 function migrateConfig(parsed: BatonConfigParsed, clusters: Record<ClusterId, ClusterConfig>): MigrateConfig {
   const { host, gate, ...rest } = parsed.migrate as NonNullable<BatonConfigParsed['migrate']>;
   const smoke = Array.isArray(parsed.smoke) ? parsed.smoke : parsed.smoke.checks;
-  return { ...rest, host: host ?? (clusters.a.hosts[0] as { host: string }).host, gate: gate === 'smoke' ? smoke : gate };
+  // Spelled as its cluster lists it (the cross-check matched it ignoring case): steps and transports know it by that name.
+  const listed = [...clusters.a.hosts, ...clusters.b.hosts].find((h) => h.host.toLowerCase() === host?.toLowerCase())?.host;
+  return { ...rest, host: listed ?? host ?? (clusters.a.hosts[0] as { host: string }).host, gate: gate === 'smoke' ? smoke : gate };
 }
 
 /** A repo URL (scheme://…, user@host:path, host:path) rather than a local path. */

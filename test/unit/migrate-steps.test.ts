@@ -90,6 +90,7 @@ describe('migrate in baton.yml', () => {
   it('takes a host of either cluster and a gate of its own', () => {
     const c = config('  host: web-1.prod-b\n  expand: ./manage.py migrate\n  gate: [{path: /orders, contains: ok}]\n');
     expect(c.migrate?.host).toBe('web-1.prod-b');
+    expect(config('  host: WEB-2.prod-a\n  expand: ./manage.py migrate\n').migrate?.host).toBe('web-2.prod-a');
     expect(c.migrate?.gate).toEqual([{ path: '/orders', contains: 'ok', method: 'GET', status: 200 }]);
   });
 });
@@ -101,7 +102,7 @@ describe('the expand step', () => {
     const expand = stepOf(pushPlan(c).forward, 'expand');
     expect(await runExpand(expand, e, progress)).toEqual({ expanded: 'v7-abc1234', host: 'web-1.prod-a', ledger: '/srv/shop/migrations/expanded' });
     expect(e.transports.calls).toHaveLength(1);
-    const call = e.transports.calls[0] as { host: string; argv: string[]; opts: { timeoutMs?: number } };
+    const call = e.transports.calls[0] as unknown as { host: string; argv: string[]; opts: { timeoutMs?: number } };
     expect(call.host).toBe('web-1.prod-a');
     expect(call.argv.slice(3)).toEqual(['sh', '/srv/shop', 'v7-abc1234', './manage.py migrate']);
     expect(call.opts.timeoutMs).toBe(90_000);
