@@ -53,6 +53,17 @@ describe('a push with migrate', () => {
     expect(push(withMigrate(), { first: 'b' }).forward.map((s) => s.id).slice(0, 5)).toEqual(['lock', 'stage', 'expand', 'gate', 'drain-b']);
   });
 
+  it('on nginx, still expands and gates before the first drain, and flips as always', () => {
+    const nginx = withMigrate();
+    (nginx as { balancer: { driver: string } }).balancer = { ...base.balancer, driver: 'nginx' };
+    expect(push(nginx).forward.map((s) => s.id)).toEqual([
+      'lock', 'stage', 'expand', 'gate',
+      'drain-a', 'wait-drain-a', 'activate-a', 'smoke-a', 'flip-a',
+      'wait-drain-b', 'activate-b', 'smoke-b', 'ready-b',
+      'unlock',
+    ]);
+  });
+
   it('expands on the migrate host in the new release, undone by migrate.reverse', () => {
     const expand = step(push(withMigrate()), 'expand');
     expect(expand).toMatchObject({ kind: 'expand', hosts: ['w1a'], releases: { w1a: 'v7-abc1234' } });

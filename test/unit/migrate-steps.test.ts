@@ -12,6 +12,7 @@ import { buildContractPlan } from '../../plans/contract.js';
 import type { Config } from '../../src/config/config.js';
 import { parseConfig } from '../../src/config/load.js';
 import { Secrets } from '../../src/config/secrets.js';
+import { summarizeConfig } from '../../src/config/summary.js';
 import { execute } from '../../src/engine/executor.js';
 import { Journal } from '../../src/engine/journal.js';
 import { SilentReporter } from '../../src/engine/reporter.js';
@@ -85,6 +86,11 @@ describe('migrate in baton.yml', () => {
   it('defaults to the first host of cluster a, the smoke checks as the gate, and 5 minutes', () => {
     const c = config('  expand: ./manage.py migrate\n');
     expect(c.migrate).toEqual({ host: 'web-1.prod-a', expand: './manage.py migrate', timeout: 300_000, gate: c.smoke.checks });
+  });
+
+  it('is named in the one-line summary of baton.yml', () => {
+    expect(summarizeConfig(config(MIGRATE))).toBe('app shop, 2+1 hosts, balancer haproxy on lb1.example.com (backend web), 1 smoke check, schema migrations on web-1.prod-a (reversible, with contract)');
+    expect(summarizeConfig(config('  expand: ./manage.py migrate\n'))).toMatch(/schema migrations on web-1\.prod-a \(no reverse\)$/);
   });
 
   it('takes a host of either cluster and a gate of its own', () => {
