@@ -2,6 +2,8 @@
 // internal name, and return it to the pool. The release is staged on every host right after
 // the first drain begins, so the upload and build overlap the wait for in-flight requests.
 // Every step carries its undo, so a failure anywhere unwinds with one cluster always serving.
+// With `migrate` in baton.yml the release is staged first, the schema expanded and the release
+// still serving checked on it, all before the first drain (the contract is plans/contract.ts).
 import type { ClusterId, Config } from '../src/config/config.js';
 import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
 import { PLAN_FORMAT, observedDigest, planHash } from '../src/model/plan.js';
@@ -59,15 +61,20 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
   }
   let [firstSteps, secondSteps] = order.map((c) => clusterSteps(c, hostsOf(c), newRelease, config)) as [Step[], Step[]];
   if (flipsInOneChange(config.balancer.driver) && !input.hold) [firstSteps, secondSteps] = withFlip(firstSteps, secondSteps, config);
-  const forward: Step[] = [
-    { id: 'lock', kind: 'lock', title: `take the release lock on ${config.balancer.host}`, undo: [{ id: 'undo-lock', kind: 'unlock', title: 'release the lock', undo: [] }] },
-    // drain, stage, then wait: staging needs no drain, but doing it while requests finish saves the time.
-    firstSteps[0] as Step,
-    stage,
-    ...firstSteps.slice(1),
-    ...secondSteps,
-    { id: 'unlock', kind: 'unlock', title: 'release the lock', undo: [] },
-  ];
+  const lock: Step = { id: 'lock', kind: 'lock', title: `take the release lock on ${config.balancer.host}`, undo: [{ id: 'undo-lock', kind: 'unlock', title: 'release the lock', undo: [] }] };
+  const unlock: Step = { id: 'unlock', kind: 'unlock', title: 'release the lock', undo: [] };
+  const forward: Step[] = config.migrate
+    ? // The schema is expanded while both clusters serve the old release, which must still pass its checks on it before anything drains.
+      [lock, stage, ...migrationSteps(config, observed, release), ...firstSteps, ...secondSteps, unlock]
+    : [
+        lock,
+        // drain, stage, then wait: staging needs no drain, but doing it while requests finish saves the time.
+        firstSteps[0] as Step,
+        stage,
+        ...firstSteps.slice(1),
+        ...secondSteps,
+        unlock,
+      ];
 
   const partial: Omit<Plan, 'hash'> = {
     format: PLAN_FORMAT,
@@ -162,6 +169,38 @@ export function withFlip(first: Step[], second: Step[], config: Config): [Step[]
     ],
   };
   return [first.map((s) => (s === ready ? flip : s)), second.filter((s) => s !== drain)];
+}
+
+/**
+ * Expand the schema on the migrate host in the staged release's directory, then check the release
+ * still serving through both clusters on the expanded schema: both releases must survive it.
+ */
+export function migrationSteps(config: Config, observed: ObservedState, release: Release): Step[] {
+  const migrate = config.migrate;
+  if (!migrate) return [];
+  const host = migrate.host;
+  const releases = { [host]: release.dir };
+  const serving = Object.fromEntries(observed.hosts.filter((h) => h.release).map((h) => [h.host, h.release as string]));
+  const old = Object.keys(serving).length ? describeReleases(serving) : 'no release';
+  const expand: Step = {
+    id: 'expand',
+    kind: 'expand',
+    title: `expand the schema with ${release.dir}'s migrations on ${host} (${migrate.reverse ? 'undone by migrate.reverse if the push is reversed' : 'cannot be undone by baton: no migrate.reverse'})`,
+    hosts: [host],
+    releases,
+    undo: migrate.reverse ? [{ id: 'undo-expand', kind: 'reverse-expand', title: `undo the schema expand of ${release.dir} on ${host} (migrate.reverse)`, hosts: [host], releases, undo: [] }] : [],
+  };
+  const through = (['a', 'b'] as ClusterId[]).map((c) => `${config.clusters[c].internal} (cluster ${c})`).join(' and ');
+  const gate: Step = {
+    id: 'gate',
+    kind: 'gate',
+    title: migrate.gate.length
+      ? `check the release still serving (${old}) on the expanded schema through ${through} and each of their hosts, before anything drains (${migrate.gate.length} check${migrate.gate.length === 1 ? '' : 's'})`
+      : `check the release still serving (${old}) on the expanded schema before anything drains: no checks are configured (smoke or migrate.gate), so nothing is checked`,
+    hosts: observed.hosts.map((h) => h.host),
+    undo: [],
+  };
+  return [expand, gate];
 }
 
 function unstageUndo(hosts: ObservedHost[], release: Release): Step[] {

@@ -21,6 +21,17 @@ export interface ClusterConfig {
 
 export type SmokeCheckConfig = Extract<BatonConfigParsed['smoke'], unknown[]>[number];
 
+export interface MigrateConfig {
+  /** App host the migration commands run on. */
+  host: string;
+  expand: string;
+  reverse?: string;
+  contract?: string;
+  timeout: number;
+  /** The checks the release still serving must pass on the expanded schema (`smoke` resolved to the smoke checks). */
+  gate: SmokeCheckConfig[];
+}
+
 export interface Config {
   /** Absolute path of the baton.yml this came from. */
   file: string;
@@ -37,6 +48,8 @@ export interface Config {
   require: BatonConfigParsed['require'];
   lock: BatonConfigParsed['lock'];
   dns?: BatonConfigParsed['dns'];
+  /** Host defaulted, gate resolved to the checks it names. */
+  migrate?: MigrateConfig;
   secrets: NonNullable<BatonConfigParsed['secrets']>;
 }
 

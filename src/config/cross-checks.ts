@@ -1,8 +1,9 @@
 // Checks no single key can make: every host in exactly one cluster and listed once, every
 // explicit balancer member name used once, a watch only where the balancer can count what it
-// watches, required approvals or rehearsals only with a file of who may sign them, and every
-// `{secret: NAME}` naming an entry of `secrets:`. They read the raw data defensively so they can
-// report alongside schema errors, not only after the schema passes.
+// watches, required approvals or rehearsals only with a file of who may sign them, every
+// `{secret: NAME}` naming an entry of `secrets:`, and migrations run on one of the clusters'
+// hosts. They read the raw data defensively so they can report alongside schema errors, not
+// only after the schema passes.
 import { isPlainObject, formatPath, type KeyPath } from './paths.js';
 import type { Problem } from './problem.js';
 import { secretUses } from './secrets.js';
@@ -34,8 +35,22 @@ export function crossChecks(data: unknown): Problem[] {
       }
     });
   }
-  problems.push(...watchChecks(data), ...signerChecks(data), ...secretNameChecks(data));
+  problems.push(...watchChecks(data), ...signerChecks(data), ...secretNameChecks(data), ...migrateHostChecks(data, [...hostSeen.keys()]));
   return problems;
+}
+
+/** Migrations run in a release directory baton staged: only on one of the clusters' hosts. */
+function migrateHostChecks(data: unknown, hosts: string[]): Problem[] {
+  if (!isPlainObject(data) || !isPlainObject(data.migrate) || typeof data.migrate.host !== 'string') return [];
+  const host = data.migrate.host;
+  if (hosts.includes(host.toLowerCase())) return [];
+  const near = closest(host, hosts);
+  return [
+    {
+      path: ['migrate', 'host'],
+      message: `${host} is not a host of either cluster: migrations run in the new release's directory, which baton stages only on the clusters' hosts${near ? `; did you mean \`${near}\`?` : ` (${hosts.join(', ') || 'none listed'})`}`,
+    },
+  ];
 }
 
 /** Approvals and rehearsals count only when signed by a known key: requiring them without allowed_signers could never be met. */

@@ -2,7 +2,7 @@
 // baton.yml's folder, `~` expanded), hosts as HostRefs with their cluster, smoke in one form.
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { CLUSTER_IDS, type ClusterConfig, type ClusterId, type Config } from './config.js';
+import { CLUSTER_IDS, type ClusterConfig, type ClusterId, type Config, type MigrateConfig } from './config.js';
 import type { BatonConfigParsed } from './schema.js';
 
 const DEFAULT_SMOKE_DEADLINE_MS = 30_000;
@@ -39,9 +39,18 @@ export function normalizeConfig(parsed: BatonConfigParsed, file: string, options
     ...(parsed.watch && { watch: parsed.watch }),
     require: { ...parsed.require, ...(parsed.require.allowedSigners !== undefined && { allowedSigners: sshPath(parsed.require.allowedSigners) }) },
     lock: parsed.lock,
+    ...(parsed.migrate && { migrate: migrateConfig(parsed, clusters) }),
     ...(dns && { dns: dns.update?.tsigKeyFile !== undefined ? { ...dns, update: { tsigKeyFile: local(dns.update.tsigKeyFile) } } : dns }),
     secrets: Object.fromEntries(Object.entries(parsed.secrets ?? {}).map(([name, ref]) => [name, ref.file === undefined ? ref : { file: local(ref.file) }])),
   };
+}
+
+function migrateConfig(parsed: BatonConfigParsed, clusters: Record<ClusterId, ClusterConfig>): MigrateConfig {
+  const { host, gate, ...rest } = parsed.migrate as NonNullable<BatonConfigParsed['migrate']>;
+  const smoke = Array.isArray(parsed.smoke) ? parsed.smoke : parsed.smoke.checks;
+  // Spelled as its cluster lists it (the cross-check matched it ignoring case): steps and transports know it by that name.
+  const listed = [...clusters.a.hosts, ...clusters.b.hosts].find((h) => h.host.toLowerCase() === host?.toLowerCase())?.host;
+  return { ...rest, host: listed ?? host ?? (clusters.a.hosts[0] as { host: string }).host, gate: gate === 'smoke' ? smoke : gate };
 }
 
 /** A repo URL (scheme://…, user@host:path, host:path) rather than a local path. */

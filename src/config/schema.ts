@@ -328,6 +328,19 @@ export const Dns = z.strictObject({
   migrate: DnsMigration.optional().describe('the site to move and how (baton dns plan|proxy|cutover|watch|finish)'),
 });
 
+/** Schema changes both releases survive: expand before anything drains, contract only in its own plan. */
+export const Migrate = z.strictObject({
+  host: HostName.optional().describe('app host the migration commands run on; one of the clusters\' hosts (default: the first host of cluster a)'),
+  expand: z.string().min(1).describe('command that expands the schema (adds what the new release needs, removes nothing the old one uses), run in the new release\'s directory after it is staged and before the first drain'),
+  reverse: z.string().min(1).optional().describe('command that undoes expand, run in the new release\'s directory when a push is reversed; without it baton cannot undo an expand'),
+  contract: z.string().min(1).optional().describe('command that removes what only the old release needed, run in the current release\'s directory by `baton contract` once every host runs the expanded release'),
+  timeout: Duration.prefault('5m').describe('longest expand, reverse or contract may take'),
+  gate: z
+    .union([z.literal('smoke'), z.array(SmokeCheck).min(1, { message: 'expected at least one check, or smoke' })])
+    .default('smoke')
+    .describe('the checks the release still serving must pass on the expanded schema, through each cluster and against each host, before anything drains: smoke (the smoke checks) or a list of checks as under smoke'),
+});
+
 export const Lock = z.strictObject({
   path: z.string().regex(/^\//, { message: 'expected an absolute path' }).default('/var/lib/baton/lock').describe('lock directory on the balancer host (absolute path)'),
   lease: duration(LEASE_BOUNDS).prefault('30m').describe('a lock not renewed within this time expires'),
@@ -351,6 +364,7 @@ export const BatonConfigSchema = z
     require: Require.prefault({}).describe('what apply demands of a plan'),
     lock: Lock.prefault({}).describe('the release lock that keeps two releases from running at once'),
     dns: Dns.optional().describe('DNS migration with a transitional proxy (baton dns …)'),
+    migrate: Migrate.optional().describe('schema changes both releases survive: expand and gate before the first drain, contract as its own plan (`baton contract`)'),
     secrets: z.record(z.string(), SecretRef).optional().describe('named secrets resolved at run time'),
   })
   .describe('baton.yml');

@@ -9,5 +9,6 @@ export function summarizeConfig(config: Config): string {
     `${clusters.a.hosts.length}+${clusters.b.hosts.length} hosts`,
     `balancer ${balancer.driver} on ${balancer.host} (${balancer.driver === 'nginx' ? 'upstream' : 'backend'} ${balancer.backend})`,
     `${checks} smoke check${checks === 1 ? '' : 's'}`,
+    ...(config.migrate ? [`schema migrations on ${config.migrate.host} (${config.migrate.reverse ? 'reversible' : 'no reverse'}${config.migrate.contract ? ', with contract' : ''})`] : []),
   ].join(', ');
 }

@@ -39,7 +39,7 @@ export function planProblems(data: unknown): string[] {
       else if (o.release !== null && !isReleaseDirName(o.release)) problems.push(`observed host ${JSON.stringify(o.host)} runs ${JSON.stringify(o.release)}, which ${NOT_A_RELEASE}`);
     }
   }
-  if (p.kind !== undefined && p.kind !== 'push' && p.kind !== 'rollback') problems.push(`unknown plan kind ${JSON.stringify(p.kind)}`);
+  if (p.kind !== undefined && p.kind !== 'push' && p.kind !== 'rollback' && p.kind !== 'contract') problems.push(`unknown plan kind ${JSON.stringify(p.kind)}`);
   if (!Array.isArray(p.forward)) return [...problems, 'no forward steps'];
   return [...problems, ...p.forward.flatMap((s, i) => stepProblems(s, `forward[${i}] ${typeof s?.id === 'string' ? s.id : ''}`.trim()))];
 }

@@ -8,7 +8,7 @@ import { digest } from './canonical.js';
 export const PLAN_FORMAT = 'baton-plan/1';
 
 /** Every step kind this baton can carry out, in the order a push meets them. */
-export const STEP_KINDS = ['lock', 'unlock', 'stage', 'unstage', 'drain', 'wait-drain', 'activate', 'smoke', 'ready', 'flip', 'watch'] as const;
+export const STEP_KINDS = ['lock', 'unlock', 'stage', 'unstage', 'drain', 'wait-drain', 'activate', 'smoke', 'ready', 'flip', 'watch', 'expand', 'reverse-expand', 'gate', 'contract'] as const;
 
 export type StepKind = (typeof STEP_KINDS)[number];
 
@@ -26,7 +26,7 @@ export interface Step {
   readyMembers?: string[];
   /** For wait-drain: also wait for the drained members' sticky sessions to end (balancer.sessions), not only their requests. */
   waitFor?: 'sessions';
-  /** For stage/activate/unstage: the release directory per host. */
+  /** For stage/activate/unstage/expand: the release directory per host (contract: the release every host must run). */
   releases?: Record<string, string>;
   /** Steps that undo this one; run newest first when a push is reversed. */
   undo: Step[];
@@ -80,8 +80,8 @@ export interface Rehearsal {
 
 export interface Plan {
   format: typeof PLAN_FORMAT;
-  /** What the plan does: deploy a new release, or return to the one that ran before (absent: push). */
-  kind?: 'push' | 'rollback';
+  /** What the plan does: deploy a new release, return to the one that ran before, or contract the schema (absent: push). */
+  kind?: 'push' | 'rollback' | 'contract';
   app: string;
   release: Release;
   createdAt: string;

@@ -21,7 +21,7 @@ import { planFileOf } from './last-run.js';
 export { planFileOf };
 
 export interface CarryOutOptions {
-  command: 'push' | 'apply' | 'rollback' | 'resume';
+  command: 'push' | 'apply' | 'rollback' | 'resume' | 'contract';
   reporter: Reporter;
   observation: Observation;
   /** The release archive, when the plan stages one. */
@@ -46,8 +46,8 @@ export interface CarryOutOptions {
 }
 
 export interface ApplyResult extends ExecutionResult {
-  /** What the plan did: a push of a new release, or a rollback to an earlier one. */
-  kind: 'push' | 'rollback';
+  /** What the plan did: a push of a new release, a rollback to an earlier one, or a schema contract. */
+  kind: 'push' | 'rollback' | 'contract';
   run: string;
   journal: string;
   tag: string;
@@ -126,7 +126,8 @@ function lastStepOfFirstCluster(plan: Plan): string | undefined {
 async function markBad(session: Session, plan: Plan, result: ExecutionResult, onSuccess?: string): Promise<void> {
   const bad = new BadReleases(session.transports.get(session.config.balancer.host), session.config.lock.path, session.config.app.name);
   // A push stopped by a signal says nothing about its release: only one that failed marks it bad.
-  const failedOnItsOwn = plan.kind !== 'rollback' && result.outcome !== 'held' && !result.interruptedBy;
+  // A contract that fails says nothing about the release it was for either.
+  const failedOnItsOwn = (plan.kind ?? 'push') === 'push' && result.outcome !== 'held' && !result.interruptedBy;
   const which = result.outcome === 'succeeded' ? onSuccess : failedOnItsOwn ? plan.release.dir : undefined;
   if (which) await bad.mark(which).catch(() => undefined); // bookkeeping must not turn a result into an error
 }

@@ -6,7 +6,7 @@ import { replay, type RunState } from '../engine/run-state.js';
 
 export interface RunRecord {
   run: string;
-  /** push, apply, rollback, resume, rehearse. */
+  /** push, apply, rollback, resume, rehearse, contract. */
   command: string;
   tag: string;
   by: string;

@@ -3,6 +3,7 @@
 // and the state it was made from, and refuses any difference. A hash anyone can recompute proves
 // nothing about where the steps came from; this does.
 import { buildBlueGreenPlan } from '../../plans/blue-green.js';
+import { buildContractPlan } from '../../plans/contract.js';
 import { allHosts, type ClusterId, type Config } from '../config/config.js';
 import { BatonError, PlanRefusedError } from '../errors.js';
 import type { Plan, Step } from '../model/plan.js';
@@ -24,6 +25,8 @@ export function rederivePlan(plan: Plan, config: Config): void {
   // baton rollback reads the hosts and makes its plan at run time; a rollback's plan is only ever
   // resumed from the journal, and all of it is then checked against baton.yml above.
   if (plan.kind === 'rollback') return;
+  // A contract is made from the ledger at run time too; only resumed from the journal: it must be the plan baton.yml makes for that release.
+  if (plan.kind === 'contract') return rederiveContract(plan, config);
 
   let release;
   try {
@@ -53,6 +56,19 @@ export function rederivePlan(plan: Plan, config: Config): void {
   if (plan.app !== closest.app) differences.unshift(`app: plan ${show(plan.app)}, baton.yml ${show(closest.app)}`);
   if (!differences.length) differences.push('its recorded header (app, release, author, time or observed state) does not give its steps');
   refuse('the plan is not the plan baton.yml makes from its tag, commit and observed state', differences);
+}
+
+function rederiveContract(plan: Plan, config: Config): void {
+  let made: Plan;
+  try {
+    made = buildContractPlan({ config, observed: plan.observed, ledger: plan.release.dir, createdBy: plan.createdBy, now: new Date(plan.createdAt) });
+  } catch (err) {
+    if (!(err instanceof BatonError)) throw err;
+    return refuse('baton.yml makes no contract plan from the state this plan was made from', [err.message]);
+  }
+  if (made.hash === plan.hash) return;
+  const differences = stepDifferences(plan.forward, made.forward);
+  refuse('the plan is not the contract plan baton.yml makes', differences.length ? differences : ['its recorded header (app, release, author, time or observed state) does not give its steps']);
 }
 
 /** Hosts, members and the balancer a plan names that baton.yml does not, or configured hosts it leaves out. */

@@ -30,7 +30,8 @@ export interface RehearsalSteps {
 
 /**
  * The idle-side rehearsal of a production plan: its steps up to the smoke check of the first
- * cluster it switches, on that cluster only (staging narrowed to its hosts). The step that
+ * cluster it switches, on that cluster only (staging narrowed to its hosts; a schema expand,
+ * which the new release needs whichever host runs it, is kept whole). The step that
  * returns the cluster to the pool, and everything after, are left out: the new release never
  * takes public traffic. The reverse is the undo of exactly those steps.
  */
@@ -42,7 +43,7 @@ export function idleSideSteps(plan: Pick<Plan, 'forward'>): RehearsalSteps & { c
   const forward = plan.forward
     .slice(0, smoke + 1)
     .filter((s) => (s.cluster === undefined || s.cluster === cluster) && !stepKind(s.kind).skipWhenRehearsingIdleSide)
-    .map((s) => (s.cluster === undefined ? narrow(s, hosts) : s))
+    .map((s) => (s.cluster === undefined && !stepKind(s.kind).sharedByClusters ? narrow(s, hosts) : s))
     .filter((s) => s.hosts === undefined || s.hosts.length > 0);
   return { cluster, forward, reverse: reverseSteps(forward) };
 }

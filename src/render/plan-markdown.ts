@@ -26,7 +26,7 @@ export function planMarkdown(plan: Plan, opts: MarkdownOptions = {}): string {
 function header(plan: Plan): string {
   const { release, observed } = plan;
   return [
-    `# Push ${release.tag} of ${plan.app}`,
+    plan.kind === 'contract' ? `# Contract the schema of ${plan.app} for ${release.tag}` : `# Push ${release.tag} of ${plan.app}`,
     '',
     '| | |',
     '|---|---|',
@@ -66,9 +66,23 @@ function whatChanges(plan: Plan): string {
     '## What changes',
     '',
     `Release \`${plan.release.dir}\` (tag \`${plan.release.tag}\`) is staged on every host without a restart, then ${order.length ? `cluster ${order.join(', then cluster ')}` : 'each cluster'} in turn is drained from the public pool, switched, smoke-checked through its internal hostname and returned to the pool.`,
+    ...schemaChanges(plan),
     '',
     ...(rows.length ? ['| Host | Change |', '|---|---|', ...rows] : ['Nothing changes: every host already runs this release and every member stays as it is.']),
   ].join('\n');
+}
+
+/** What a plan does to the database both clusters share: said before the host table, since no host shows it. */
+function schemaChanges(plan: Plan): string[] {
+  const expand = plan.forward.find((s) => s.kind === 'expand');
+  const contract = plan.forward.find((s) => s.kind === 'contract');
+  if (contract) return ['', `**The schema is contracted** on \`${contract.hosts?.[0] ?? '?'}\` for \`${plan.release.dir}\`, which every host runs: releases before it can no longer run on it, and baton cannot undo it.`];
+  if (!expand) return [];
+  const undone = expand.undo.length ? 'a reversed push undoes it with `migrate.reverse`' : '**baton cannot undo it** (no `migrate.reverse`): a reversed push leaves the schema expanded';
+  return [
+    '',
+    `**The schema is expanded** on \`${expand.hosts?.[0] ?? '?'}\` with this release's migrations after staging and before the first drain, and the release still serving is checked on it through both clusters (the gate); ${undone}. Dropping what the old release needed is a separate plan (\`baton contract\`).`,
+  ];
 }
 
 function forward(plan: Plan): string {

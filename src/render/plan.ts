@@ -24,9 +24,10 @@ export function planText(plan: Plan): string {
 
 export function resultText(r: ApplyResult): string {
   const secs = (ms?: number) => `${((ms ?? 0) / 1000).toFixed(2)}s`;
-  const what = `${r.kind === 'rollback' ? 'rollback to' : 'push of'} ${r.tag}`;
+  const what = `${r.kind === 'rollback' ? 'rollback to' : r.kind === 'contract' ? 'schema contract for' : 'push of'} ${r.tag}`;
   switch (r.outcome) {
     case 'succeeded':
+      if (r.kind === 'contract') return `contracted the schema for ${r.release} in ${secs(r.forwardMs)}: releases before it can no longer run on it; journal ${r.journal}`;
       return `${r.kind === 'rollback' ? 'rolled back to' : 'pushed'} ${r.tag} (${r.release}) in ${secs(r.forwardMs)}; journal ${r.journal}`;
     case 'held':
       return `held after the first flip: one cluster runs ${r.release}, the other still the previous release (${secs(r.forwardMs)}); journal ${r.journal}`;

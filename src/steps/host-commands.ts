@@ -62,3 +62,69 @@ export function removeRelease(paths: AppPaths, dir: string): string[] {
   const script = 'cur=$(basename "$(readlink "$1/current" 2>/dev/null)" 2>/dev/null); [ "$cur" = "$2" ] || rm -rf -- "$1/releases/$2"';
   return ['sh', '-c', script, 'sh', paths.root, dir];
 }
+
+/** Where the record of the last schema expand lives on the migrate host: it names the release expanded for. */
+export function migrationLedger(paths: AppPaths): string {
+  return posix.join(paths.root, 'migrations', 'expanded');
+}
+
+const IN_RELEASE = '[ -d "$root/releases/$dir" ] || { echo "release $dir is not on this host" >&2; exit 3; }';
+
+/**
+ * Run the operator's expand command in the new release's directory, then record the expand in the
+ * ledger (written beside it and renamed over it: never half a name). The record it replaces is
+ * kept, so reversing this expand puts it back.
+ */
+export function expandSchema(paths: AppPaths, dir: string, command: string): string[] {
+  releaseDirOnly(dir);
+  const script = [
+    'set -e',
+    'root=$1; dir=$2; cmd=$3; led="$root/migrations/expanded"',
+    IN_RELEASE,
+    'mkdir -p "$root/migrations"',
+    '(cd "$root/releases/$dir" && sh -c "$cmd")',
+    'if [ -f "$led" ] && [ "$(cat "$led")" != "$dir" ]; then cp -f "$led" "$root/migrations/before.$dir"; fi',
+    'printf \'%s\\n\' "$dir" > "$led.tmp.$$"',
+    'mv -f "$led.tmp.$$" "$led"',
+  ].join('\n');
+  return ['sh', '-c', script, 'sh', paths.root, dir, command];
+}
+
+/** Run the operator's reverse command in the release's directory, then put back the ledger the expand replaced (or remove its own). */
+export function reverseExpandSchema(paths: AppPaths, dir: string, command: string): string[] {
+  releaseDirOnly(dir);
+  const script = [
+    'set -e',
+    'root=$1; dir=$2; cmd=$3; led="$root/migrations/expanded"',
+    IN_RELEASE,
+    '(cd "$root/releases/$dir" && sh -c "$cmd")',
+    'if [ -f "$root/migrations/before.$dir" ]; then mv -f "$root/migrations/before.$dir" "$led"',
+    'elif [ "$(cat "$led" 2>/dev/null)" = "$dir" ]; then rm -f "$led"; fi',
+  ].join('\n');
+  return ['sh', '-c', script, 'sh', paths.root, dir, command];
+}
+
+/** The release the last schema expand was for, or nothing when no expand is recorded. */
+export function readMigrationLedger(paths: AppPaths): string[] {
+  return ['sh', '-c', 'cat "$1" 2>/dev/null || true', 'sh', migrationLedger(paths)];
+}
+
+/**
+ * Contract, checked once more on the host itself: the ledger still names the release and
+ * `current` points at it. Then the operator's contract command runs in that release's
+ * directory, and the ledger is moved aside so the same expand is never contracted twice.
+ */
+export function contractSchema(paths: AppPaths, dir: string, command: string): string[] {
+  releaseDirOnly(dir);
+  const script = [
+    'set -e',
+    'root=$1; dir=$2; cmd=$3; led="$root/migrations/expanded"',
+    '[ "$(cat "$led" 2>/dev/null)" = "$dir" ] || { echo "the ledger $led no longer names $dir" >&2; exit 3; }',
+    'cur=$(basename "$(readlink "$root/current" 2>/dev/null)" 2>/dev/null || true)',
+    '[ "$cur" = "$dir" ] || { echo "this host runs ${cur:-nothing}, not $dir" >&2; exit 3; }',
+    IN_RELEASE,
+    '(cd "$root/releases/$dir" && sh -c "$cmd")',
+    'mv -f "$led" "$root/migrations/contracted"',
+  ].join('\n');
+  return ['sh', '-c', script, 'sh', paths.root, dir, command];
+}

@@ -39,6 +39,8 @@ export interface StepKindSpec extends StepTraits {
   followsReturn?: boolean;
   /** Left out of an idle-side rehearsal (it would put the new release in front of users, or end the lock early). */
   skipWhenRehearsingIdleSide?: boolean;
+  /** Acts on what both clusters share (the database), from one host: a rehearsal on one side runs it whole, never narrowed to that side's hosts. */
+  sharedByClusters?: boolean;
   /** Uploads the release archive: a run that has it still to do needs the tag exported first. */
   needsArtifact?: boolean;
   run(step: Step, env: StepRunEnv, progress: Progress): Promise<unknown>;

@@ -6,6 +6,7 @@ import { activateKind } from './activate.js';
 import { DNS_STEP_KINDS } from '../dns/kinds.js';
 import type { StepKindSpec, StepTraits } from './kind.js';
 import { lockKind, unlockKind } from './lock.js';
+import { contractKind, expandKind, gateKind, reverseExpandKind } from './migrate.js';
 import { drainKind, flipKind, readyKind, waitDrainKind } from './pool.js';
 import { smokeKind } from './smoke.js';
 import { stageKind, unstageKind } from './stage.js';
@@ -23,6 +24,10 @@ const SPECS: Record<StepKind, StepKindSpec> = {
   ready: readyKind,
   flip: flipKind,
   watch: watchKind,
+  expand: expandKind,
+  'reverse-expand': reverseExpandKind,
+  gate: gateKind,
+  contract: contractKind,
 };
 
 export function isStepKind(kind: unknown): kind is StepKind {
