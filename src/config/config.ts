@@ -30,6 +30,8 @@ export interface MigrateConfig {
   timeout: number;
   /** The checks the release still serving must pass on the expanded schema (`smoke` resolved to the smoke checks). */
   gate: SmokeCheckConfig[];
+  /** How long the gate retries a failing check (ms). */
+  gateDeadline: number;
 }
 
 export interface Config {

@@ -339,6 +339,7 @@ export const Migrate = z.strictObject({
     .union([z.literal('smoke'), z.array(SmokeCheck).min(1, { message: 'expected at least one check, or smoke' })])
     .default('smoke')
     .describe('the checks the release still serving must pass on the expanded schema, through each cluster and against each host, before anything drains: smoke (the smoke checks) or a list of checks as under smoke'),
+  gateDeadline: Duration.prefault('2s').describe('how long the gate retries a failing check before the push is reversed: an expand that broke the old release does not heal by waiting, and the public may see it fail until the expand is reversed'),
 });
 
 export const Lock = z.strictObject({

@@ -77,7 +77,7 @@ export async function runGate(step: Step, env: StepEnv): Promise<unknown> {
     }),
   ];
   const checks = migrate.gate.map((c) => resolveCheck(c, env.secrets));
-  const report = await runSmoke(checks, targets, { deadlineMs: config.smoke.deadlineMs, resolve: config.resolve, redact: (t) => env.secrets.redact(t) });
+  const report = await runSmoke(checks, targets, { deadlineMs: migrate.gateDeadline, resolve: config.resolve, redact: (t) => env.secrets.redact(t) });
   if (!report.ok) {
     throw new OperationFailedError(`the release still serving fails its checks on the expanded schema:\n  ${smokeFailures(report).join('\n  ')}`, false, 'the expand removed or changed something the old release uses: make it additive only (drop things in migrate.contract)');
   }

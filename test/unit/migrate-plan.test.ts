@@ -24,7 +24,7 @@ const base = {
   },
   smoke: { checks: [{ path: '/healthz', method: 'GET', status: 200 }], deadlineMs: 1000 },
 } as unknown as Config;
-const migrate: MigrateConfig = { host: 'w1a', expand: './manage.py migrate', reverse: './manage.py migrate shop 0041', contract: './manage.py contract', timeout: 300_000, gate: base.smoke.checks };
+const migrate: MigrateConfig = { host: 'w1a', expand: './manage.py migrate', reverse: './manage.py migrate shop 0041', contract: './manage.py contract', timeout: 300_000, gate: base.smoke.checks, gateDeadline: 1000 };
 const withMigrate = (m: Partial<MigrateConfig> = {}): Config => ({ ...base, migrate: { ...migrate, ...m } }) as Config;
 
 const observed: ObservedState = {

@@ -85,7 +85,7 @@ const progress = () => undefined;
 describe('migrate in baton.yml', () => {
   it('defaults to the first host of cluster a, the smoke checks as the gate, and 5 minutes', () => {
     const c = config('  expand: ./manage.py migrate\n');
-    expect(c.migrate).toEqual({ host: 'web-1.prod-a', expand: './manage.py migrate', timeout: 300_000, gate: c.smoke.checks });
+    expect(c.migrate).toEqual({ host: 'web-1.prod-a', expand: './manage.py migrate', timeout: 300_000, gate: c.smoke.checks, gateDeadline: 2000 });
   });
 
   it('is named in the one-line summary of baton.yml', () => {
