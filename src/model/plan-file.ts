@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFileDurably } from '../engine/durable-file.js';
 import { PlanRefusedError, UserError } from '../errors.js';
-import { stepProblems } from '../steps/registry.js';
+import { stepProblemList, type StepProblem } from '../steps/registry.js';
 import { PLAN_FORMAT, type Plan } from './plan.js';
 import { isReleaseDirName, NOT_A_RELEASE } from './release.js';
 
@@ -22,38 +22,47 @@ export function writePlanFile(file: string, plan: Plan): void {
   writeFileDurably(file, planFileText(plan));
 }
 
+/** A step's problem, or data that is no baton plan at all (not JSON of one, another format). */
+export type PlanProblem = StepProblem | { kind: 'not-a-plan'; message: string };
+
 /** What is wrong with data read as a plan: empty when it is a plan this baton can carry out. */
-export function planProblems(data: unknown): string[] {
+export function planProblemList(data: unknown): PlanProblem[] {
   const p = data as Partial<Plan> | null;
-  if (!p || typeof p !== 'object' || Array.isArray(p)) return ['not a JSON object'];
-  if (p.format !== PLAN_FORMAT) return [`${'format' in p ? `format ${JSON.stringify(p.format)}` : 'no format field'}; this baton reads ${PLAN_FORMAT}`];
-  const problems: string[] = [];
-  if (typeof p.hash !== 'string') problems.push('no hash');
-  if (!p.release || typeof p.release.tag !== 'string' || typeof p.release.commit !== 'string' || typeof p.release.dir !== 'string') problems.push('no release');
-  else if (!isReleaseDirName(p.release.dir)) problems.push(`release directory ${JSON.stringify(p.release.dir)} ${NOT_A_RELEASE}`);
-  if (!Array.isArray(p.observed?.hosts)) problems.push('no observed state');
+  const incomplete = (message: string): PlanProblem => ({ kind: 'incomplete', message });
+  if (!p || typeof p !== 'object' || Array.isArray(p)) return [{ kind: 'not-a-plan', message: 'not a JSON object' }];
+  if (p.format !== PLAN_FORMAT) return [{ kind: 'not-a-plan', message: `${'format' in p ? `format ${JSON.stringify(p.format)}` : 'no format field'}; this baton reads ${PLAN_FORMAT}` }];
+  const problems: PlanProblem[] = [];
+  if (typeof p.hash !== 'string') problems.push(incomplete('no hash'));
+  if (!p.release || typeof p.release.tag !== 'string' || typeof p.release.commit !== 'string' || typeof p.release.dir !== 'string') problems.push(incomplete('no release'));
+  else if (!isReleaseDirName(p.release.dir)) problems.push({ kind: 'not-a-release', message: `release directory ${JSON.stringify(p.release.dir)} ${NOT_A_RELEASE}` });
+  if (!Array.isArray(p.observed?.hosts)) problems.push(incomplete('no observed state'));
   else {
     for (const h of p.observed.hosts as unknown[]) {
       const o = h as { host?: unknown; release?: unknown } | null;
-      if (!o || typeof o.host !== 'string') problems.push('an observed host without a name');
-      else if (o.release !== null && !isReleaseDirName(o.release)) problems.push(`observed host ${JSON.stringify(o.host)} runs ${JSON.stringify(o.release)}, which ${NOT_A_RELEASE}`);
+      if (!o || typeof o.host !== 'string') problems.push(incomplete('an observed host without a name'));
+      else if (o.release !== null && !isReleaseDirName(o.release)) problems.push({ kind: 'not-a-release', message: `observed host ${JSON.stringify(o.host)} runs ${JSON.stringify(o.release)}, which ${NOT_A_RELEASE}` });
     }
   }
-  if (p.kind !== undefined && p.kind !== 'push' && p.kind !== 'rollback' && p.kind !== 'contract') problems.push(`unknown plan kind ${JSON.stringify(p.kind)}`);
-  if (!Array.isArray(p.forward)) return [...problems, 'no forward steps'];
-  return [...problems, ...p.forward.flatMap((s, i) => stepProblems(s, `forward[${i}] ${typeof s?.id === 'string' ? s.id : ''}`.trim()))];
+  if (p.kind !== undefined && p.kind !== 'push' && p.kind !== 'rollback' && p.kind !== 'contract') problems.push(incomplete(`unknown plan kind ${JSON.stringify(p.kind)}`));
+  if (!Array.isArray(p.forward)) return [...problems, incomplete('no forward steps')];
+  return [...problems, ...p.forward.flatMap((s, i) => stepProblemList(s, `forward[${i}] ${typeof s?.id === 'string' ? s.id : ''}`.trim()))];
+}
+
+/** The same, as sentences. */
+export function planProblems(data: unknown): string[] {
+  return planProblemList(data).map((p) => p.message);
 }
 
 /** A plan file read and checked: the plan, or why it cannot be used (unreadable JSON: `unreadable`). */
-export function loadPlanFile(file: string): { plan: Plan } | { problems: string[]; unreadable?: string } {
+export function loadPlanFile(file: string): { plan: Plan } | { problems: string[]; found?: PlanProblem[]; unreadable?: string } {
   let data: unknown;
   try {
     data = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     return { problems: [(err as Error).message], unreadable: (err as Error).message };
   }
-  const problems = planProblems(data);
-  return problems.length ? { problems } : { plan: data as Plan };
+  const problems = planProblemList(data);
+  return problems.length ? { problems: problems.map((p) => p.message), found: problems } : { plan: data as Plan };
 }
 
 /** Read a plan file; refuses (exit 64) what is not a whole `baton-plan/1` file this baton can carry out. */
@@ -61,15 +70,18 @@ export function readPlanFile(file: string): Plan {
   const loaded = loadPlanFile(file);
   if ('plan' in loaded) return loaded.plan;
   if (loaded.unreadable !== undefined) throw new UserError(`cannot read plan ${file}: ${loaded.unreadable}`, 'write one with `baton plan TAG -o FILE`');
-  const { problems } = loaded;
-  const newer = problems.filter((m) => m.includes('unknown step kind'));
-  if (newer.length === problems.length) {
-    const kinds = [...new Set(newer.map((m) => /unknown step kind "([^"]*)"/.exec(m)?.[1] ?? '?'))];
+  const found = loaded.found ?? [];
+  const list = (ps: PlanProblem[]) => `${ps.slice(0, 5).map((p) => p.message).join('; ')}${ps.length > 5 ? `; and ${ps.length - 5} more` : ''}`;
+  const newer = found.filter((p): p is StepProblem => p.kind === 'newer-baton');
+  if (newer.length && newer.length === found.length) {
+    const kinds = [...new Set(newer.map((p) => p.stepKind ?? '?'))];
     throw new UserError(`${file} has steps this baton cannot carry out (${kinds.join(', ')}): it was made by a newer baton`, 'apply it with the baton that made it, or make a new plan with this one');
   }
   // A plan whose values would reach a host as paths it must not (`..`, `/`) is not incomplete: it is refused.
-  const hostile = problems.filter((m) => m.includes(NOT_A_RELEASE));
-  if (hostile.length) throw new PlanRefusedError(`${file} is refused: ${hostile.slice(0, 5).join('; ')}${hostile.length > 5 ? `; and ${hostile.length - 5} more` : ''}`, 'make a new plan with `baton plan TAG -o FILE`', hostile);
-  if (problems[0]?.includes('this baton reads')) throw new UserError(`${file} is not a baton plan (${problems[0]})`, 'write one with `baton plan TAG -o FILE`');
-  throw new UserError(`${file} is not a complete baton plan: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}`, 'make a new plan with `baton plan TAG -o FILE`');
+  const hostile = found.filter((p) => p.kind === 'not-a-release');
+  if (hostile.length) throw new PlanRefusedError(`${file} is refused: ${list(hostile)}`, 'make a new plan with `baton plan TAG -o FILE`', hostile.map((p) => p.message));
+  const notAPlan = found.find((p) => p.kind === 'not-a-plan');
+  if (notAPlan) throw new UserError(`${file} is not a baton plan (${notAPlan.message})`, 'write one with `baton plan TAG -o FILE`');
+  const problems = found;
+  throw new UserError(`${file} is not a complete baton plan: ${list(problems)}`, 'make a new plan with `baton plan TAG -o FILE`');
 }

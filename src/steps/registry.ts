@@ -48,21 +48,41 @@ export function stepTraits(kind: string): StepTraits {
   return spec;
 }
 
+/**
+ * Something wrong with a plan or one of its steps, and what it means for whoever reads the plan:
+ * made by a newer baton (a kind this one does not know), a value that would reach a host as a
+ * path it must not (refused outright), or anything else that leaves it incomplete.
+ */
+export interface StepProblem {
+  kind: 'newer-baton' | 'not-a-release' | 'incomplete';
+  message: string;
+  /** For newer-baton: the step kind this baton does not know. */
+  stepKind?: string;
+}
+
 /** What is wrong with a step (and its undo steps) by its kind's shape: empty when nothing is. */
-export function stepProblems(step: Step, where = step.id ?? '?'): string[] {
+export function stepProblemList(step: Step, where = step.id ?? '?'): StepProblem[] {
   const s = step as unknown as Record<string, unknown>;
-  const problems: string[] = [];
-  if (typeof s.id !== 'string' || !s.id) problems.push(`${where}: no id`);
-  if (typeof s.title !== 'string') problems.push(`${where}: no title`);
-  if (!isStepKind(s.kind)) problems.push(`${where}: unknown step kind ${JSON.stringify(s.kind)} (made by a newer baton?)`);
+  const problems: StepProblem[] = [];
+  const incomplete = (message: string) => problems.push({ kind: 'incomplete', message });
+  if (typeof s.id !== 'string' || !s.id) incomplete(`${where}: no id`);
+  if (typeof s.title !== 'string') incomplete(`${where}: no title`);
+  if (!isStepKind(s.kind)) problems.push({ kind: 'newer-baton', message: `${where}: unknown step kind ${JSON.stringify(s.kind)} (made by a newer baton?)`, stepKind: String(s.kind) });
   else for (const field of stepKind(s.kind).requires) {
     const v = s[field];
     const ok = field === 'cluster' ? v === 'a' || v === 'b' : field === 'releases' ? isReleaseMap(v) : Array.isArray(v) && v.every((x) => typeof x === 'string');
-    if (!ok) problems.push(field === 'releases' && isRecord(v) ? `${where}: a ${s.kind} step names a release that ${NOT_A_RELEASE}` : `${where}: a ${s.kind} step needs ${field}`);
+    if (ok) continue;
+    if (field === 'releases' && isRecord(v)) problems.push({ kind: 'not-a-release', message: `${where}: a ${s.kind} step names a release that ${NOT_A_RELEASE}` });
+    else incomplete(`${where}: a ${s.kind} step needs ${field}`);
   }
-  if (s.waitFor !== undefined && !(s.kind === 'wait-drain' && s.waitFor === 'sessions')) problems.push(`${where}: waitFor ${JSON.stringify(s.waitFor)} is not something a ${String(s.kind)} step can wait for`);
-  if (!Array.isArray(s.undo)) return [...problems, `${where}: no undo list`];
-  return [...problems, ...(s.undo as Step[]).flatMap((u, i) => stepProblems(u, `${where}.undo[${i}]`))];
+  if (s.waitFor !== undefined && !(s.kind === 'wait-drain' && s.waitFor === 'sessions')) incomplete(`${where}: waitFor ${JSON.stringify(s.waitFor)} is not something a ${String(s.kind)} step can wait for`);
+  if (!Array.isArray(s.undo)) return [...problems, { kind: 'incomplete', message: `${where}: no undo list` }];
+  return [...problems, ...(s.undo as Step[]).flatMap((u, i) => stepProblemList(u, `${where}.undo[${i}]`))];
+}
+
+/** The same, as sentences. */
+export function stepProblems(step: Step, where = step.id ?? '?'): string[] {
+  return stepProblemList(step, where).map((p) => p.message);
 }
 
 function isRecord(v: unknown): boolean {
