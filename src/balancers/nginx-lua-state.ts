@@ -2,7 +2,7 @@
 // side (templates/nginx/baton_balancer.lua) loads, the control endpoint's answers, and the argv
 // that read and write the file and call the endpoint on the balancer host. Nothing here runs
 // anything; values reach the shell only as positional parameters or stdin.
-import { checkPath } from './balancer-files.js';
+import { checkPath, escapeEre } from './balancer-files.js';
 import { checkUpstreamName } from './nginx-commands.js';
 
 export const DEFAULT_LUA_CONTROL_URL = 'http://127.0.0.1:8089/baton';
@@ -185,4 +185,12 @@ export function writeLuaStateArgv(file: string, version: string): string[] {
     'mv -f "$f.baton-new" "$f"',
   ].join('\n');
   return ['sh', '-c', script, 'sh', checkPath('balancer.stateFile', file), version];
+}
+
+/**
+ * Error-log lines where the Lua side had no ready member for the upstream (nginx answered 502):
+ * nginx's own "no live upstreams" line names no upstream when no peer was ever set.
+ */
+export function noReadyMemberPattern(upstream: string): string {
+  return `baton: upstream ${escapeEre(checkUpstreamName(upstream))} has no ready member`;
 }

@@ -23,6 +23,7 @@ import {
   type LuaState,
   parseControlAnswer,
   parseLuaState,
+  noReadyMemberPattern,
   parseLuaStateRead,
   readLuaStateArgv,
   renderLuaState,
@@ -75,6 +76,7 @@ export class NginxLuaBalancer implements Balancer {
       ...(opts.accessLog !== undefined ? { accessLog: opts.accessLog } : {}),
       appTransport: opts.appTransport,
       timeoutMs: this.timeoutMs,
+      noMemberLeftPattern: noReadyMemberPattern(this.upstream),
     });
   }
 

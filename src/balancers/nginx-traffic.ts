@@ -36,6 +36,8 @@ export interface NginxTrafficOptions {
   /** The transport of the app host behind a member, to read its connections. */
   appTransport: (member: Member) => Promise<Transport>;
   timeoutMs: number;
+  /** Error-log lines where nginx had no member left (answered 502); default: nginx's own "no live upstreams" for this upstream. */
+  noMemberLeftPattern?: string;
 }
 
 /** A member as nginx reaches it (port 80 when the upstream leaves it out). */
@@ -66,12 +68,12 @@ export class NginxTraffic {
    * redispatches: failed attempts at these members in the error log (each went to the next
    * member); retries: 0 (nginx never retries the same member). With an access log, requests and
    * 5xx answers (members' own included) come from it, counted from the first read. Without:
-   * http5xx is only "no live upstreams" (502), and requests stub_status's total when statusUrl
+   * http5xx is only "no member left" (502), and requests stub_status's total when statusUrl
    * is set (all of nginx, not one upstream), else 0 — nginx keeps no other count.
    */
   async counters(members: readonly MemberEndpoint[]): Promise<BackendCounters> {
     const [logs, status, logged] = await Promise.all([
-      this.transport.run(countLogArgv(this.opts.errorLog, [failedAttemptPattern(members.map(endpointOf)), noLiveUpstreamsPattern(this.opts.upstream)]), { timeoutMs: this.opts.timeoutMs }),
+      this.transport.run(countLogArgv(this.opts.errorLog, [failedAttemptPattern(members.map(endpointOf)), this.opts.noMemberLeftPattern ?? noLiveUpstreamsPattern(this.opts.upstream)]), { timeoutMs: this.opts.timeoutMs }),
       this.opts.statusUrl === undefined || this.accessLog ? undefined : this.transport.run(stubStatusArgv(this.opts.statusUrl), { timeoutMs: this.opts.timeoutMs }),
       this.accessLog?.read(),
     ]);
