@@ -4,6 +4,7 @@
 // nobody changed it since it was read), asks the Lua side over its loopback control endpoint to
 // load it again, and checks the read-back. nginx never reloads, so no client's keep-alive
 // connection is closed (issue 17).
+import { createHash } from 'node:crypto';
 import { OperationFailedError, UserError } from '../errors.js';
 import { tail } from '../transport/errors.js';
 import type { Transport } from '../transport/types.js';
@@ -150,9 +151,10 @@ export class NginxLuaBalancer implements Balancer {
     const { version, state } = await this.readStateFile();
     const next = setLuaStates(state, this.upstream, ready, drain);
     if (next.missing.length > 0) this.noSuchMember(next.missing[0] as string, state[this.upstream] ?? []);
-    if (next.changed) await this.writeStateFile(renderLuaState(next.state), version);
     const what = [ready.length ? `${ready.join(', ')} ready` : '', drain.length ? `${drain.join(', ')} drain` : ''].filter(Boolean).join(', ');
-    const read = await this.load(what);
+    const written = next.changed ? renderLuaState(next.state) : undefined;
+    if (written !== undefined) await this.writeStateFile(written, version);
+    const read = await this.load(what, written === undefined ? undefined : { text: renderLuaState(state), over: sha256(written) });
     const wrong = [...ready.map((n) => [n, 'ready'] as const), ...drain.map((n) => [n, 'drain'] as const)].flatMap(([n, want]: readonly [string, LuaMemberState]) => {
       const m = findLuaMember(read.members, n);
       return !m ? [`${n}: not in upstream ${this.upstream} as nginx loaded it`] : m.state !== want ? [`${n}: reads back ${m.state}`] : [];
@@ -166,18 +168,27 @@ export class NginxLuaBalancer implements Balancer {
     }
   }
 
-  /** POST: the Lua side loads the upstream from the file; its read-back. */
-  private async load(what: string): Promise<ControlRead> {
+  /**
+   * POST: the Lua side loads the upstream from the file; its read-back. When it cannot,
+   * `previous` (the file as it was, and the version just written over it) goes back, so file
+   * and running nginx agree.
+   */
+  private async load(what: string, previous?: { text: string; over: string }): Promise<ControlRead> {
     const call = controlReloadArgv(this.controlUrl, this.upstream);
     const r = await this.transport.run(call.argv, { stdin: call.stdin, allowFailure: true, timeoutMs: this.timeoutMs });
     try {
       if (r.code !== 0 && r.stdout.trim() === '') throw new Error(`curl exited ${r.code}: ${tail(r.stderr)}`);
       return parseControlAnswer(r.stdout, this.upstream);
     } catch (err) {
+      const putBack = previous !== undefined && (await this.writeStateFile(previous.text, previous.over).then(() => true, () => false));
+      const load = `curl -sS -X POST --data '{"upstream":"${this.upstream}","reload":true}' ${this.controlUrl}`;
       throw new OperationFailedError(
         `nginx on ${this.transport.host} did not load upstream ${this.upstream} from ${this.stateFile} (${what}): ${(err as Error).message}`,
+        // Not "restored": a load that timed out may still have taken.
         false,
-        `${this.stateFile} already says ${what}; check nginx's error log, then load it: curl -sS -X POST --data '{"upstream":"${this.upstream}","reload":true}' ${this.controlUrl}`,
+        putBack
+          ? `${this.stateFile} was put back as it was; check nginx's error log and that baton-lua.conf is included, then run again`
+          : `${this.stateFile} ${previous ? 'could not be put back and ' : ''}already says ${what}; check nginx's error log, then load it: ${load}`,
       );
     }
   }
@@ -240,4 +251,9 @@ export class NginxLuaBalancer implements Balancer {
 
 function memberOf(m: LuaMemberRead | (Omit<LuaMemberRead, 'inflight'> & { inflight?: number })): Member {
   return { name: m.name, address: m.address, port: m.port, state: m.state, sessions: m.inflight ?? 0, queued: 0 };
+}
+
+/** The version readLuaStateArgv reports for a file holding exactly `text`. */
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }

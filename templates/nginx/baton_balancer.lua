@@ -225,13 +225,15 @@ end
 function _M.init(path)
   if type(path) ~= "string" or path:sub(1, 1) ~= "/" then error("baton: init needs the state file's absolute path") end
   state_file = path
-  dict():set("stateFile", path)
-  local state, err = read_state(path)
-  if not state then
-    -- nginx still starts: upstreams without members answer 502 until baton writes the file.
+  local state, err, missing = read_state(path)
+  if missing then
+    -- nginx still starts: upstreams without members answer 502 until the file is written.
     ngx.log(ngx.WARN, "baton: ", err, "; upstreams balanced by baton have no members until it is written")
     return
   end
+  -- A file that cannot be used stops a start (nginx -t does not run init_by_lua), rather than
+  -- serving with no members; baton only ever writes files it has checked.
+  if not state then error("baton: " .. err) end
   for upstream, members in pairs(state) do
     local ok, why = store(upstream, members)
     if not ok then error("baton: " .. why) end

@@ -176,6 +176,25 @@ describe('NginxLuaBalancer', () => {
     expect((err as Error).message).toMatch(/did not take the change \(web1b drain\): web1b: reads back ready/);
   });
 
+  it('puts the file back when the Lua side cannot load it', async () => {
+    const writes: string[] = [];
+    const lb = new ScriptedTransport('lb', (argv, stdin) => {
+      if (argv[0] === 'sh' && argv.length === 5) return { stdout: `present ${SHA}\n${TEXT}` };
+      if (argv[0] === 'sh') {
+        writes.push(`${argv[5]} ${stdin}`);
+        return {};
+      }
+      return { code: 7, stderr: 'curl: (7) Failed to connect to 127.0.0.1 port 8089' };
+    });
+    const err = await new NginxLuaBalancer(lb, { upstream: 'web', appTransport: async () => lb }).drain(['web1b']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OperationFailedError);
+    expect((err as OperationFailedError).message).toMatch(/did not load upstream web .*Failed to connect/);
+    expect((err as OperationFailedError).hint).toMatch(/was put back as it was/);
+    expect(writes).toHaveLength(2);
+    const drained = renderLuaState({ ...STATE, web: [STATE.web[0]!, { ...STATE.web[1]!, state: 'drain' }] });
+    expect(writes[1]).toBe(`${createHash('sha256').update(drained).digest('hex')} ${TEXT}`); // only over what baton wrote
+  });
+
   it('writes nothing when someone changed the file meanwhile', async () => {
     const { lb, balancer } = balancerHost({ writeCode: CHANGED_MEANWHILE });
     await expect(balancer.drain(['web1b'])).rejects.toThrow(/changed between baton reading and writing it/);

@@ -247,6 +247,18 @@ http {
     expect(put.stdout).toMatch(/not PUT[\s\S]*\n400$/);
   });
 
+  it('keeps the members it has when asked to load a state file it cannot use', async () => {
+    const good = readFileSync(stateFile, 'utf8');
+    writeFileSync(stateFile, good.replace(/"state": *"ready"/, '"state": "maint"'));
+    try {
+      const r = await new LocalTransport().run(['curl', '-sS', '-o', '-', '-w', '\n%{http_code}', '-X', 'POST', '--data-binary', '{"upstream":"web","reload":true}', controlUrl], { allowFailure: true });
+      expect(r.stdout).toMatch(/member 1 \(a\): state must be ready or drain[\s\S]*\n500$/);
+      expect((await balancer.members()).map((m) => m.state)).toEqual(['ready', 'ready', 'ready', 'drain']);
+    } finally {
+      writeFileSync(stateFile, good);
+    }
+  });
+
   it('names what to do when the upstream has no members loaded, and refuses unknown members', async () => {
     const other = new NginxLuaBalancer(new LocalTransport('lb'), { upstream: 'shop', controlUrl, stateFile, appTransport: async () => new LocalTransport() });
     const err = await other.members().catch((e: unknown) => e);
