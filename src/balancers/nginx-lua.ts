@@ -19,6 +19,7 @@ import {
   DEFAULT_LUA_CONTROL_URL,
   DEFAULT_LUA_STATE_FILE,
   findLuaMember,
+  type LuaMember,
   type LuaMemberRead,
   type LuaMemberState,
   type LuaState,
@@ -115,8 +116,9 @@ export class NginxLuaBalancer implements Balancer {
   /**
    * In flight per member: the Lua side's count of requests it sent there and not yet logged, or
    * the connections read on the member's host (NginxTraffic.hostSessions), whichever is larger —
-   * the Lua count misses requests of workers that died, the host count includes idle pooled
-   * keep-alive connections (until the upstream's keepalive_timeout closes them).
+   * the Lua count sees only requests balanced through this upstream (not another upstream or
+   * server on the balancer host proxying to the same member), the host count also includes idle
+   * pooled keep-alive connections (until the upstream's keepalive_timeout closes them).
    */
   async sessions(names: readonly string[]): Promise<Record<string, number>> {
     if (names.length === 0) return {};
@@ -249,7 +251,8 @@ export class NginxLuaBalancer implements Balancer {
   }
 }
 
-function memberOf(m: LuaMemberRead | (Omit<LuaMemberRead, 'inflight'> & { inflight?: number })): Member {
+/** A member as the steps see it: the Lua side's in-flight count as its sessions; no health view (nginx open source has none). */
+function memberOf(m: LuaMember & { inflight?: number }): Member {
   return { name: m.name, address: m.address, port: m.port, state: m.state, sessions: m.inflight ?? 0, queued: 0 };
 }
 
