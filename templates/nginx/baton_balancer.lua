@@ -251,13 +251,23 @@ local function pick(upstream, members, skip)
   return ready[(n - 1) % #ready + 1]
 end
 
+-- The request's member, also kept by connection and request number: an internal redirect after
+-- proxying (error_page to a named location) clears ngx.ctx, but not these.
+local function request_key()
+  return "req:" .. ngx.var.connection .. ":" .. ngx.var.connection_requests
+end
+
+local function no_longer_in_flight(upstream, name)
+  local d = dict()
+  local left = d:incr(inflight_key(upstream, name), -1, 0)
+  if left and left < 0 then d:set(inflight_key(upstream, name), 0) end
+end
+
 local function release(ctx)
   local peer = ctx.baton_peer
   if not peer then return end
   ctx.baton_peer = nil
-  local d = dict()
-  local left = d:incr(inflight_key(peer.upstream, peer.name), -1, 0)
-  if left and left < 0 then d:set(inflight_key(peer.upstream, peer.name), 0) end
+  no_longer_in_flight(peer.upstream, peer.name)
 end
 
 function _M.balance(upstream)
@@ -285,12 +295,24 @@ function _M.balance(upstream)
     ngx.log(ngx.ERR, "baton: upstream ", upstream, " member ", m.name, ": ", err)
     return ngx.exit(502)
   end
-  dict():incr(inflight_key(upstream, m.name), 1, 0)
+  local d = dict()
+  d:incr(inflight_key(upstream, m.name), 1, 0)
+  d:set(request_key(), upstream .. "\n" .. m.name, 3600)
   ctx.baton_peer = { upstream = upstream, name = m.name }
 end
 
 function _M.log()
-  release(ngx.ctx)
+  local ctx = ngx.ctx
+  local d = dict()
+  local key = request_key()
+  if ctx.baton_peer then
+    release(ctx)
+  else
+    local peer = d:get(key)
+    local upstream, name = (peer or ""):match("^(.-)\n(.+)$")
+    if upstream then no_longer_in_flight(upstream, name) end
+  end
+  d:delete(key)
 end
 
 ---------------------------------------------------------------- control

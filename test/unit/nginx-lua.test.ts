@@ -43,7 +43,10 @@ async function startMember(name: string): Promise<Member> {
   const held: ServerResponse[] = [];
   const server = createServer((req, res) => {
     if (req.url === '/slow') held.push(res);
-    else res.end(name);
+    else if (req.url === '/fail') {
+      res.statusCode = 500;
+      res.end(name);
+    } else res.end(name);
   });
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -142,7 +145,7 @@ http {
   proxy_http_version 1.1;
   proxy_set_header Connection "";
   proxy_next_upstream error timeout;
-  server { listen 127.0.0.1:${publicPort}; location / { proxy_pass http://web; } location /empty { proxy_pass http://empty; } }
+  server { listen 127.0.0.1:${publicPort}; location / { proxy_pass http://web; } location /empty { proxy_pass http://empty; } location /fail { proxy_pass http://web; proxy_intercept_errors on; error_page 500 = @fallback; } location @fallback { return 200 fallback; } }
   server { listen 127.0.0.1:${controlPort}; location = /baton { content_by_lua_block { require("baton_balancer").control() } } }
 }
 `,
@@ -202,6 +205,11 @@ http {
     await until('lua in-flight count', async () => (await balancer.members()).find((m) => m.name === 'a')?.sessions, (n) => n === 0);
     // idle pooled connections close after the upstream's keepalive_timeout (1 s here)
     await until('sessions', async () => (await balancer.sessions(['a']))['a'], (n) => n === 0);
+  });
+
+  it('ends the in-flight count of a request redirected internally after proxying (error_page)', async () => {
+    for (let i = 0; i < 6; i++) expect(await get(publicPort, '/fail')).toEqual({ status: 200, body: 'fallback' });
+    expect((await balancer.members()).map((m) => m.sessions)).toEqual([0, 0, 0, 0]);
   });
 
   it('returns members to the pool: they take requests again', async () => {
