@@ -297,7 +297,8 @@ function _M.balance(upstream)
   end
   local d = dict()
   d:incr(inflight_key(upstream, m.name), 1, 0)
-  d:set(request_key(), upstream .. "\n" .. m.name, 3600)
+  -- safe_set: a full dict refuses this record rather than evicting an upstream's members
+  d:safe_set(request_key(), upstream .. "\n" .. m.name, 3600)
   ctx.baton_peer = { upstream = upstream, name = m.name }
 end
 
