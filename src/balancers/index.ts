@@ -8,6 +8,7 @@ import type { Transport, Transports } from '../transport/types.js';
 import { ApacheBalancer } from './apache.js';
 import { HaproxyBalancer } from './haproxy.js';
 import { NginxBalancer } from './nginx.js';
+import { NginxLuaBalancer } from './nginx-lua.js';
 import type { Balancer, Member } from './types.js';
 
 /** The app hosts' transports, for drivers that read drain state on the hosts themselves (nginx). */
@@ -36,6 +37,21 @@ export function createBalancer(
       });
     case 'nginx': {
       if (!hosts || !config.clusters) throw new Error('the nginx driver needs the clusters and the app hosts\' transports to read drain state on the hosts');
+      const appTransport = appTransportOf(config.clusters, config.resolve ?? {}, hosts);
+      if (b.mode === 'lua') {
+        return new NginxLuaBalancer(transport, {
+          upstream: b.backend,
+          ...(b.controlUrl !== undefined ? { controlUrl: b.controlUrl } : {}),
+          ...(b.stateFile !== undefined ? { stateFile: b.stateFile } : {}),
+          nginx: b.nginx,
+          errorLog: b.errorLog,
+          ...(b.statusUrl !== undefined ? { statusUrl: b.statusUrl } : {}),
+          ...(b.accessLog !== undefined ? { accessLog: b.accessLog } : {}),
+          appTransport,
+        });
+      }
+      // The config checks require upstreamFile in mode: file.
+      if (b.upstreamFile === undefined) throw new UserError('balancer.upstreamFile is missing: mode: file edits it', 'set balancer.upstreamFile, or mode: lua');
       return new NginxBalancer(transport, {
         upstream: b.backend,
         upstreamFile: b.upstreamFile,
@@ -44,7 +60,7 @@ export function createBalancer(
         errorLog: b.errorLog,
         ...(b.statusUrl !== undefined ? { statusUrl: b.statusUrl } : {}),
         ...(b.accessLog !== undefined ? { accessLog: b.accessLog } : {}),
-        appTransport: appTransportOf(config.clusters, config.resolve ?? {}, hosts),
+        appTransport,
       });
     }
   }
@@ -84,5 +100,6 @@ export type { Balancer, BackendCounters, DrainProgress, Member, MemberState, Tra
 export { ApacheBalancer } from './apache.js';
 export { HaproxyBalancer } from './haproxy.js';
 export { NginxBalancer } from './nginx.js';
+export { NginxLuaBalancer } from './nginx-lua.js';
 export { matchMembers, type MemberMatch, type Membership } from './membership.js';
 export { waitForDrain, type DrainResult, type WaitForDrainOptions } from './drain.js';

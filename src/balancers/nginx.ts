@@ -6,27 +6,9 @@
 import { ExternalCommandError, OperationFailedError, UserError } from '../errors.js';
 import { tail } from '../transport/errors.js';
 import type { Transport } from '../transport/types.js';
-import { checkPath, countLogArgv, parseCounts, REFUSED_BY_TEST, replaceFileArgv } from './balancer-files.js';
-import {
-  appConnsArgv,
-  balancerConnsArgv,
-  checkUpstreamName,
-  type Connection,
-  failedAttemptPattern,
-  key,
-  nginxReloadArgv,
-  nginxTestArgv,
-  noLiveUpstreamsPattern,
-  type NginxWorker,
-  parseSs,
-  parseStubStatus,
-  parseWorkers,
-  stubStatusArgv,
-  workersArgv,
-  workersPredateFile,
-  workersVsFileArgv,
-} from './nginx-commands.js';
-import { AccessLogCounts } from './access-log.js';
+import { checkPath, REFUSED_BY_TEST, replaceFileArgv } from './balancer-files.js';
+import { checkUpstreamName, nginxReloadArgv, nginxTestArgv, type NginxWorker, parseWorkers, workersArgv, workersPredateFile, workersVsFileArgv } from './nginx-commands.js';
+import { DEFAULT_NGINX_ERROR_LOG, DEFAULT_NGINX_PID_FILE, NginxTraffic } from './nginx-traffic.js';
 import { findServer, setDown, type UpstreamServer, upstreamServers } from './nginx-upstream.js';
 import type { BackendCounters, Balancer, Member, TrafficRead } from './types.js';
 
@@ -49,8 +31,7 @@ export interface NginxOptions {
   timeoutMs?: number;
 }
 
-export const DEFAULT_NGINX_PID_FILE = '/run/nginx.pid';
-export const DEFAULT_NGINX_ERROR_LOG = '/var/log/nginx/error.log';
+export { DEFAULT_NGINX_ERROR_LOG, DEFAULT_NGINX_PID_FILE };
 
 /** A member of an nginx upstream: `down` in the file reads as drain. */
 export interface NginxMember extends Member {
@@ -66,10 +47,7 @@ export class NginxBalancer implements Balancer {
   private readonly errorLog: string;
   private readonly timeoutMs: number;
   private readonly reloadTimeoutMs: number;
-  private balancerAddresses?: Promise<string[]>;
-  private readonly accessLog?: AccessLogCounts;
-  /** The sampler's own count of the access log: counts never shared with the watch's counters(). */
-  private readonly sampledLog?: AccessLogCounts;
+  private readonly traffic: NginxTraffic;
 
   constructor(
     private readonly transport: Transport,
@@ -82,15 +60,20 @@ export class NginxBalancer implements Balancer {
     this.errorLog = opts.errorLog ?? DEFAULT_NGINX_ERROR_LOG;
     this.timeoutMs = opts.timeoutMs ?? 15_000;
     this.reloadTimeoutMs = opts.reloadTimeoutMs ?? 10_000;
-    if (opts.accessLog !== undefined) {
-      this.accessLog = new AccessLogCounts(transport, opts.accessLog, this.timeoutMs);
-      this.sampledLog = new AccessLogCounts(transport, opts.accessLog, this.timeoutMs);
-    }
+    this.traffic = new NginxTraffic(transport, {
+      upstream: this.upstream,
+      nginx: this.nginx,
+      errorLog: this.errorLog,
+      ...(opts.statusUrl !== undefined ? { statusUrl: opts.statusUrl } : {}),
+      ...(opts.accessLog !== undefined ? { accessLog: opts.accessLog } : {}),
+      appTransport: opts.appTransport,
+      timeoutMs: this.timeoutMs,
+    });
   }
 
   /** Whether counters() has a request count (only with a stub_status URL or an access log). */
   get countsRequests(): boolean {
-    return this.opts.statusUrl !== undefined || this.accessLog !== undefined;
+    return this.traffic.countsRequests;
   }
 
   /**
@@ -100,8 +83,8 @@ export class NginxBalancer implements Balancer {
    */
   async members(): Promise<NginxMember[]> {
     const servers = await this.servers();
-    const conns = servers.length === 0 ? [] : await this.balancerConns(servers);
-    return servers.map((s) => this.memberOf(s, conns.filter((c) => c.processes.includes('nginx') && sameEndpoint(c.peer, s)).length));
+    const conns = await this.traffic.balancerConns(servers.map((s) => this.memberOf(s, 0)));
+    return servers.map((s) => this.memberOf(s, NginxTraffic.nginxConnsTo(conns, this.memberOf(s, 0))));
   }
 
   drain(names: readonly string[]): Promise<void> {
@@ -131,39 +114,17 @@ export class NginxBalancer implements Balancer {
     await this.transport.run(['kill', '-TERM', ...old.map((w) => String(w.pid))], { timeoutMs: this.timeoutMs });
   }
 
-  /**
-   * Connections in flight on each drained member, read from its own host: established
-   * connections to the member's port from the balancer, minus those the balancer shows owned by
-   * another process (HAProxy or Apache beside nginx); plus any nginx holds that the host no
-   * longer lists. Old nginx workers hold their requests' connections until they exit.
-   */
+  /** Connections in flight on each drained member, read on its own host (see NginxTraffic.hostSessions). */
   async sessions(names: readonly string[]): Promise<Record<string, number>> {
     if (names.length === 0) return {};
     const servers = await this.servers();
     const wanted = names.map((n) => {
       const s = findServer(servers, n);
       if (!s) throw this.noSuchMember(n, servers);
-      return s;
+      return this.memberOf(s, 0);
     });
-    const [lbConns, lbAddrs, appConns] = await Promise.all([
-      this.balancerConns(wanted),
-      this.addresses(),
-      Promise.all(
-        wanted.map(async (s) => {
-          const t = await this.opts.appTransport(this.memberOf(s, 0));
-          return parseSs((await t.run(appConnsArgv(s.port ?? 80), { timeoutMs: this.timeoutMs })).stdout);
-        }),
-      ),
-    ]);
-    const others = new Set(lbConns.filter((c) => !c.processes.includes('nginx')).map((c) => key(c.peer, c.local)));
-    const out: Record<string, number> = {};
-    wanted.forEach((s, i) => {
-      const onHost = (appConns[i] as Connection[]).filter((c) => lbAddrs.includes(c.peer.address) && !others.has(key(c.local, c.peer)));
-      const seen = new Set(onHost.map((c) => key(c.local, c.peer)));
-      const onlyNginx = lbConns.filter((c) => c.processes.includes('nginx') && sameEndpoint(c.peer, s) && !seen.has(key(c.peer, c.local)));
-      out[names[i] as string] = onHost.length + onlyNginx.length;
-    });
-    return out;
+    const counts = await this.traffic.hostSessions(wanted);
+    return Object.fromEntries(names.map((n, i) => [n, counts[i] as number]));
   }
 
   /**
@@ -175,15 +136,7 @@ export class NginxBalancer implements Balancer {
    * else 0 — nginx keeps no other count.
    */
   async counters(): Promise<BackendCounters> {
-    const servers = await this.servers();
-    const endpoints = servers.map((s) => ({ address: s.address, port: s.port ?? 80 }));
-    const [logs, status, logged] = await Promise.all([
-      this.transport.run(countLogArgv(this.errorLog, [failedAttemptPattern(endpoints), noLiveUpstreamsPattern(this.upstream)]), { timeoutMs: this.timeoutMs }),
-      this.opts.statusUrl === undefined || this.accessLog ? undefined : this.transport.run(stubStatusArgv(this.opts.statusUrl), { timeoutMs: this.timeoutMs }),
-      this.accessLog?.read(),
-    ]);
-    const [failed, noneLeft] = parseCounts(logs.stdout, 2) as [number, number];
-    return { requests: status ? parseStubStatus(status.stdout).requests : 0, http5xx: noneLeft, redispatches: failed, retries: 0, ...logged };
+    return this.traffic.counters(await this.servers());
   }
 
   /**
@@ -192,21 +145,12 @@ export class NginxBalancer implements Balancer {
    * scan: too costly every tick. Neither configured: no counts at all, rather than zeros.
    */
   async sample(): Promise<TrafficRead> {
-    const [members, counts] = await Promise.all([
-      this.members(),
-      this.sampledLog
-        ? this.sampledLog.read()
-        : this.opts.statusUrl !== undefined
-          ? this.transport.run(stubStatusArgv(this.opts.statusUrl), { timeoutMs: this.timeoutMs }).then((r) => ({ requests: parseStubStatus(r.stdout).requests }))
-          : undefined,
-    ]);
+    const [members, counts] = await Promise.all([this.members(), this.traffic.sampledCounts()]);
     return { members, ...counts };
   }
 
-  async configTest(): Promise<void> {
-    const argv = nginxTestArgv(this.nginx);
-    const r = await this.transport.run(argv, { allowFailure: true, timeoutMs: this.timeoutMs });
-    if (r.code !== 0) throw new ExternalCommandError(this.transport.host, argv, r.code, tail(`${r.stdout}\n${r.stderr}`));
+  configTest(): Promise<void> {
+    return this.traffic.configTest();
   }
 
   /** The upstream as the file says it: what the running nginx serves once a reload has taken. */
@@ -306,17 +250,6 @@ export class NginxBalancer implements Balancer {
     return servers;
   }
 
-  private async balancerConns(servers: readonly UpstreamServer[]): Promise<Connection[]> {
-    const r = await this.transport.run(balancerConnsArgv(servers.map((s) => ({ address: s.address, port: s.port ?? 80 }))), { timeoutMs: this.timeoutMs });
-    return parseSs(r.stdout);
-  }
-
-  /** The balancer host's own addresses: where its connections come from, as the app hosts see them. */
-  private addresses(): Promise<string[]> {
-    this.balancerAddresses ??= this.transport.run(['hostname', '-I'], { timeoutMs: this.timeoutMs }).then((r) => r.stdout.trim().split(/\s+/).filter(Boolean));
-    return this.balancerAddresses;
-  }
-
   private memberOf(s: UpstreamServer, sessions: number): NginxMember {
     return {
       name: s.name,
@@ -336,8 +269,3 @@ export class NginxBalancer implements Balancer {
     );
   }
 }
-
-function sameEndpoint(e: { address: string; port: number }, s: UpstreamServer): boolean {
-  return e.address === s.address && e.port === (s.port ?? 80);
-}
-

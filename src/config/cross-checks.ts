@@ -1,5 +1,5 @@
 // Checks no single key can make: every host in exactly one cluster and listed once, every
-// explicit balancer member name used once, a watch only where the balancer can count what it
+// explicit balancer member name used once, nginx keys only in the mode that reads them, a watch only where the balancer can count what it
 // watches, required approvals or rehearsals only with a file of who may sign them, every
 // `{secret: NAME}` naming an entry of `secrets:`, and migrations run on one of the clusters'
 // hosts. They read the raw data defensively so they can report alongside schema errors, not
@@ -35,7 +35,7 @@ export function crossChecks(data: unknown): Problem[] {
       }
     });
   }
-  problems.push(...watchChecks(data), ...signerChecks(data), ...secretNameChecks(data), ...migrateHostChecks(data, [...hostSeen.keys()]));
+  problems.push(...nginxModeChecks(data), ...watchChecks(data), ...signerChecks(data), ...secretNameChecks(data), ...migrateHostChecks(data, [...hostSeen.keys()]));
   return problems;
 }
 
@@ -96,4 +96,32 @@ function watchChecks(data: unknown): Problem[] {
       message: `the watch needs the public frontend's requests and 5xx answers, which ${driver === 'apache' ? 'Apache' : 'nginx'} counts only in an access log: set balancer.accessLog (common or combined format)`,
     },
   ];
+}
+
+/** Keys each nginx mode reads: file edits upstreamFile and reloads; lua rewrites stateFile and calls controlUrl, never reloading. */
+const NGINX_MODE_KEYS = { file: ['upstreamFile', 'pidFile'], lua: ['controlUrl', 'stateFile'] } as const;
+
+function nginxModeChecks(data: unknown): Problem[] {
+  if (!isPlainObject(data) || !isPlainObject(data.balancer) || data.balancer.driver !== 'nginx') return [];
+  const b = data.balancer;
+  const mode = b.mode === undefined ? 'file' : b.mode;
+  if (mode !== 'file' && mode !== 'lua') return []; // the schema reports it
+  const other = mode === 'file' ? 'lua' : 'file';
+  const problems: Problem[] = NGINX_MODE_KEYS[other]
+    .filter((key) => b[key] !== undefined)
+    .map((key) => ({
+      path: ['balancer', key],
+      at: 'key',
+      message: `\`${key}\` is for nginx mode: ${other}, not mode: ${mode}${b.mode === undefined ? ' (the default)' : ''}${mode === 'lua' ? ': the Lua side reads stateFile and nginx never reloads' : ''}`,
+    }));
+  if (mode === 'file' && b.upstreamFile === undefined) {
+    problems.push({ path: ['balancer', 'upstreamFile'], at: 'parent', message: 'missing required key `upstreamFile` (nginx mode: file edits it; mode: lua does without it)' });
+  }
+  if (mode === 'lua' && b.cutOffAfterDrainTimeout === true) {
+    problems.push({
+      path: ['balancer', 'cutOffAfterDrainTimeout'],
+      message: 'nginx mode: lua cannot cut the requests still in flight (only a reload ends them, and this mode never reloads): set it to false, or use mode: file',
+    });
+  }
+  return problems;
 }

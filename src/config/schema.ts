@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { NAME as HAPROXY_NAME } from '../balancers/haproxy-commands.js';
 import { BALANCER_NAME as APACHE_NAME } from '../balancers/apache-commands.js';
 import { UPSTREAM_NAME as NGINX_NAME } from '../balancers/nginx-commands.js';
+import { DEFAULT_LUA_CONTROL_URL, DEFAULT_LUA_STATE_FILE } from '../balancers/nginx-lua-state.js';
 import { DEFAULT_DURATION_BOUNDS, DURATION_PATTERN, durationProblem, LEASE_BOUNDS, parseDuration, type DurationBounds } from './duration.js';
 
 const DURATION_EXPECTED = 'expected a duration such as 500ms, 60s or 2m';
@@ -137,7 +138,7 @@ export const Sessions = z
   })
   .describe('drain users, not just requests: wait until no sticky session is left on the drained members');
 
-const DRIVER = 'the balancer software: haproxy (runtime API), apache (mod_proxy_balancer) or nginx (upstream file)';
+const DRIVER = 'the balancer software: haproxy (runtime API), apache (mod_proxy_balancer) or nginx (upstream file and reload, or a Lua balancer without reloads: mode)';
 
 export const Balancer = z.discriminatedUnion('driver', [
   z.strictObject({
@@ -173,9 +174,24 @@ export const Balancer = z.discriminatedUnion('driver', [
   z.strictObject({
     driver: z.literal('nginx').describe(DRIVER),
     ...balancerCommon(NGINX_NAME, 'an nginx upstream name'),
-    upstreamFile: z.string().regex(/^\//, { message: 'expected an absolute path' }).describe('absolute path of the file on the balancer host holding the upstream block'),
-    nginx: z.string().min(1).default('nginx').describe('nginx binary on the balancer host (nginx -t, nginx -s reload)'),
-    pidFile: z.string().regex(/^\//, { message: 'expected an absolute path' }).default('/run/nginx.pid').describe('nginx master pid file: its workers show when a reload has taken'),
+    mode: z
+      .enum(['file', 'lua'])
+      .default('file')
+      .describe(
+        'how baton changes the pool: file (`down` in upstreamFile, nginx -t, nginx -s reload: plain nginx, but each change resets a few keep-alive requests) or lua (templates/nginx/baton_balancer.lua keeps the members in a shared dict loaded from stateFile: no reload; needs libnginx-mod-http-lua and lua-resty-core)',
+      ),
+    upstreamFile: z.string().regex(/^\//, { message: 'expected an absolute path' }).optional().describe('absolute path of the file on the balancer host holding the upstream block; mode: file only, and needed there'),
+    controlUrl: z
+      .url({ message: 'expected a URL such as http://127.0.0.1:8089/baton' })
+      .optional()
+      .describe(`mode: lua only: the Lua control endpoint as reached from the balancer host (default ${DEFAULT_LUA_CONTROL_URL})`),
+    stateFile: z
+      .string()
+      .regex(/^\/[^\0\n]*$/, { message: 'expected an absolute path' })
+      .optional()
+      .describe(`mode: lua only: the JSON file on the balancer host the Lua side loads its members from, which baton rewrites at each change (default ${DEFAULT_LUA_STATE_FILE}); written once by hand with every member`),
+    nginx: z.string().min(1).default('nginx').describe('nginx binary on the balancer host (nginx -t, and nginx -s reload in mode: file)'),
+    pidFile: z.string().regex(/^\//, { message: 'expected an absolute path' }).default('/run/nginx.pid').describe('nginx master pid file: its workers show when a reload has taken (mode: file)'),
     errorLog: z.string().regex(/^\//, { message: 'expected an absolute path' }).default('/var/log/nginx/error.log').describe('nginx error log on the balancer host: failed attempts at upstream servers are counted from it'),
     statusUrl: z.url({ message: 'expected a URL such as http://127.0.0.1/nginx_status' }).optional().describe('stub_status URL as reached from the balancer host, for a request count (nginx keeps no other)'),
     accessLog: z

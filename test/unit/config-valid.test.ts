@@ -95,5 +95,6 @@ describe('normalized Config', () => {
   it('summarizes what it understood', () => {
     expect(summarizeConfig(load('full-haproxy.yml').config!)).toBe('app shop, 2+2 hosts, balancer haproxy on 10.0.0.2 (backend web), 3 smoke checks');
     expect(summarizeConfig(load('nginx.yml').config!)).toBe('app api, 1+1 hosts, balancer nginx on lb1.example.com (upstream api_upstream), 1 smoke check');
+    expect(summarizeConfig(load('nginx-lua.yml').config!)).toBe('app api, 1+1 hosts, balancer nginx on lb1.example.com (upstream api_upstream, mode lua: no reloads), 1 smoke check');
   });
 });

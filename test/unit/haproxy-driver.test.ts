@@ -148,7 +148,7 @@ describe('createBalancer', () => {
     expect(createBalancer({ balancer: apache }, new CannedTransport([])).driver).toBe('apache');
   });
   it('refuses nginx without the app hosts, whose connections tell when a drain is over', () => {
-    const nginx = { ...base, driver: 'nginx' as const, upstreamFile: '/etc/nginx/up.conf', nginx: 'nginx', pidFile: '/run/nginx.pid', errorLog: '/var/log/nginx/error.log' };
+    const nginx = { ...base, driver: 'nginx' as const, mode: 'file' as const, upstreamFile: '/etc/nginx/up.conf', nginx: 'nginx', pidFile: '/run/nginx.pid', errorLog: '/var/log/nginx/error.log' };
     expect(() => createBalancer({ balancer: nginx }, new CannedTransport([]))).toThrow(/needs the clusters and the app hosts/);
   });
 });
