@@ -10,14 +10,21 @@ const TEMPLATE = `${repoRoot()}/test/lab/baton.haproxy.yml`;
 
 interface LabJson {
   hosts: { name: string; role: string; cluster?: 'a' | 'b' }[];
-  balancer: { host: string; address: string; apache: { port: number; balancer: string; manager: string }; nginx: { port: number; upstream: string; upstreamFile: string; pidFile: string } };
+  balancer: {
+    host: string;
+    address: string;
+    apache: { port: number; balancer: string; manager: string };
+    nginx: { port: number; upstream: string; upstreamFile: string; pidFile: string };
+    nginxLua: { port: number; upstream: string; controlUrl: string; stateFile: string; accessLog: string };
+  };
 }
 
-export type LabDriver = 'haproxy' | 'apache' | 'nginx';
+/** nginx-lua: the lab's nginx in balancer.mode lua (no reloads), on its own port. */
+export type LabDriver = 'haproxy' | 'apache' | 'nginx' | 'nginx-lua';
 
 /** Where the lab's public frontend of each balancer listens. */
 export function publicPort(driver: LabDriver): number {
-  return { haproxy: 80, apache: 8080, nginx: 8088 }[driver];
+  return { haproxy: 80, apache: 8080, nginx: 8088, 'nginx-lua': 8090 }[driver];
 }
 
 /** The overrides that point the HAProxy template at another of lb's balancers (same members, same clusters). */
@@ -29,7 +36,9 @@ export function driverOverrides(driver: LabDriver): [string[], unknown][] {
   const balancer =
     driver === 'apache'
       ? { driver, ...common, backend: b.apache.balancer, managerUrl: `http://${b.address}:${b.apache.port}${b.apache.manager}`, configFile: '/etc/apache2/sites-enabled/baton.conf', accessLog: '/var/log/apache2/public.log' }
-      : { driver, ...common, backend: b.nginx.upstream, upstreamFile: b.nginx.upstreamFile, pidFile: b.nginx.pidFile, accessLog: '/var/log/nginx/public.log' };
+      : driver === 'nginx-lua'
+        ? { driver: 'nginx', mode: 'lua', ...common, backend: b.nginxLua.upstream, controlUrl: b.nginxLua.controlUrl, stateFile: b.nginxLua.stateFile, accessLog: b.nginxLua.accessLog }
+        : { driver, ...common, backend: b.nginx.upstream, upstreamFile: b.nginx.upstreamFile, pidFile: b.nginx.pidFile, accessLog: '/var/log/nginx/public.log' };
   const port = publicPort(driver);
   return [
     [['balancer'], balancer],

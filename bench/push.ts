@@ -10,7 +10,7 @@ import { LOAD_OPTIONS, ROOT, shapeOf, labUp, measurePush, publicUrlOf, quietPush
 const { values } = parseArgs({
   options: { ...LOAD_OPTIONS, driver: { type: 'string', default: 'haproxy' } },
 });
-const DRIVERS: readonly LabDriver[] = ['haproxy', 'apache', 'nginx'];
+const DRIVERS: readonly LabDriver[] = ['haproxy', 'apache', 'nginx', 'nginx-lua'];
 if (!DRIVERS.includes(values.driver as LabDriver)) throw new Error(`--driver ${values.driver}: expected one of ${DRIVERS.join(', ')}`);
 const driver = values.driver as LabDriver;
 const url = publicUrlOf(publicPort(driver));

@@ -1,15 +1,17 @@
-// One contract, three real balancers: HAProxy (runtime API), Apache mod_proxy_balancer
-// (balancer-manager + BalancerMember status) and nginx (upstream file + reload) in the lab,
-// driven only through the Balancer interface (plus each driver's read-back of its config).
+// One contract, four real balancers: HAProxy (runtime API), Apache mod_proxy_balancer
+// (balancer-manager + BalancerMember status), nginx (upstream file + reload) and nginx without
+// reloads (balancer_by_lua, a state file its Lua side loads) in the lab, driven only through the
+// Balancer interface (plus each driver's read-back of its config).
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ApacheBalancer } from '../../src/balancers/apache.js';
 import { waitForDrain } from '../../src/balancers/drain.js';
 import { HaproxyBalancer } from '../../src/balancers/haproxy.js';
 import { NginxBalancer } from '../../src/balancers/nginx.js';
+import { NginxLuaBalancer } from '../../src/balancers/nginx-lua.js';
 import type { Balancer } from '../../src/balancers/types.js';
 import { httpRequest } from '../../src/checks/http.js';
-import { OperationFailedError } from '../../src/errors.js';
+import { OperationFailedError, UserError } from '../../src/errors.js';
 import { appHosts, LAB_JSON, type Lab } from './helpers/lab.js';
 import { SshCliTransport } from './helpers/ssh-cli-transport.js';
 
@@ -19,9 +21,10 @@ const APACHE_CONF = '/etc/apache2/sites-enabled/baton.conf';
 interface LabBalancers {
   apache: { port: number; balancer: string; manager: string };
   nginx: { port: number; upstream: string; upstreamFile: string; pidFile: string };
+  nginxLua: { port: number; upstream: string; controlUrl: string; stateFile: string; accessLog: string };
 }
 
-type Driver = 'haproxy' | 'apache' | 'nginx';
+type Driver = 'haproxy' | 'apache' | 'nginx' | 'nginx-lua';
 
 const lab = JSON.parse(readFileSync(LAB_JSON, 'utf8')) as Lab & { balancer: LabBalancers };
 const lb = new SshCliTransport(lab.balancer.host);
@@ -54,6 +57,20 @@ function make(driver: Driver): { balancer: Balancer; port: number; configFile?: 
         configFile: b.nginx.upstreamFile,
         restart: ['nginx', '-s', 'reload'],
       };
+    case 'nginx-lua':
+      return {
+        balancer: new NginxLuaBalancer(lb, {
+          upstream: b.nginxLua.upstream,
+          controlUrl: b.nginxLua.controlUrl,
+          stateFile: b.nginxLua.stateFile,
+          accessLog: b.nginxLua.accessLog,
+          appTransport: async (m) => apps.get(m.address) as SshCliTransport,
+        }),
+        port: b.nginxLua.port,
+        configFile: b.nginxLua.stateFile,
+        // Someone else's reload: the Lua side loads the state file again at start.
+        restart: ['nginx', '-s', 'reload'],
+      };
   }
 }
 
@@ -61,6 +78,10 @@ function make(driver: Driver): { balancer: Balancer; port: number; configFile?: 
 async function persisted(b: Balancer): Promise<Record<string, string>> {
   if (b instanceof ApacheBalancer) return b.persisted();
   if (b instanceof NginxBalancer) return Object.fromEntries((await b.servers()).map((s) => [s.name, s.down ? 'drain' : 'ready']));
+  if (b instanceof NginxLuaBalancer) {
+    const file = JSON.parse((await lb.run(['cat', '--', lab.balancer.nginxLua.stateFile])).stdout) as Record<string, { name: string; state: string }[]>;
+    return Object.fromEntries((file[lab.balancer.nginxLua.upstream] ?? []).map((m) => [m.name, m.state]));
+  }
   throw new Error('haproxy keeps no member state in its config');
 }
 
@@ -68,7 +89,7 @@ afterAll(async () => {
   await Promise.all([lb.close(), ...[...apps.values()].map((t) => t.close())]);
 });
 
-describe.each(['haproxy', 'apache', 'nginx'] as const)('%s balancer contract', (driver) => {
+describe.each(['haproxy', 'apache', 'nginx', 'nginx-lua'] as const)('%s balancer contract', (driver) => {
   let b: Balancer;
   let publicUrl: string;
   let configFile: string | undefined;
@@ -97,7 +118,7 @@ describe.each(['haproxy', 'apache', 'nginx'] as const)('%s balancer contract', (
     expect(members.map((m) => ({ name: m.name, address: m.address, port: m.port }))).toEqual(appHosts(lab).map((h) => ({ name: h.member, address: h.address, port: 8000 })));
     expect(members.every((m) => m.state === 'ready')).toBe(true);
     // HAProxy checks /healthz, Apache knows its error state; nginx open source knows nothing and says nothing.
-    if (driver === 'nginx') expect(members.every((m) => m.healthy === undefined)).toBe(true);
+    if (driver === 'nginx' || driver === 'nginx-lua') expect(members.every((m) => m.healthy === undefined)).toBe(true);
     else expect(members.every((m) => m.healthy === true)).toBe(true);
   });
 
@@ -205,12 +226,13 @@ describe.each(['haproxy', 'apache', 'nginx'] as const)('%s balancer contract', (
     const file = configFile as string;
     const original = (await lb.run(['cat', '--', file])).stdout;
     // Something else in the file is broken (a bad hand edit): the driver's own edit must not go live.
-    const broken = `${original}${driver === 'apache' ? 'BatonNoSuchDirective on\n' : 'baton_no_such_directive on;\n'}`;
+    const broken = `${original}${{ apache: 'BatonNoSuchDirective on\n', nginx: 'baton_no_such_directive on;\n', 'nginx-lua': 'not json\n' }[driver]}`;
     await lb.run(['sh', '-c', 'cat > "$1"', 'sh', file], { stdin: broken });
     try {
       const err = await b.drain(['web1b']).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(OperationFailedError);
-      expect((err as Error).message).toMatch(/refused the edited/);
+      // The reload-free nginx reads the state file before writing it: it refuses before changing anything.
+      expect(err).toBeInstanceOf(driver === 'nginx-lua' ? UserError : OperationFailedError);
+      expect((err as Error).message).toMatch(driver === 'nginx-lua' ? /state file .* cannot be used/ : /refused the edited/);
       expect((await lb.run(['cat', '--', file])).stdout).toBe(broken);
     } finally {
       await lb.run(['sh', '-c', 'cat > "$1"', 'sh', file], { stdin: original });

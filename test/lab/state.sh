@@ -125,7 +125,8 @@ $hosts
     "address": "10.213.7.2",
     "haproxy": { "port": 80, "socket": "/run/haproxy/admin.sock", "backend": "web", "config": "/etc/haproxy/haproxy.cfg", "pidFile": "/run/haproxy.pid", "serverStateFile": "/var/lib/haproxy/server-state" },
     "apache": { "port": 8080, "balancer": "web", "manager": "/balancer-manager", "pidFile": "/run/apache2/apache2.pid" },
-    "nginx": { "port": 8088, "upstream": "web", "upstreamFile": "/etc/nginx/baton-upstream.conf", "pidFile": "/run/nginx.pid" }
+    "nginx": { "port": 8088, "upstream": "web", "upstreamFile": "/etc/nginx/baton-upstream.conf", "pidFile": "/run/nginx.pid" },
+    "nginxLua": { "port": 8090, "upstream": "web_lua", "controlUrl": "http://127.0.0.1:8089/baton", "stateFile": "/etc/nginx/baton-upstreams.json", "accessLog": "/var/log/nginx/public-lua.log" }
   },
   "dns": { "address": "10.213.7.3", "tsigKeyFile": "$STATE/tsig.key", "tsigKeyName": "$TSIG_NAME" },
   "ssh": { "config": "$STATE/ssh_config", "knownHosts": "$STATE/known_hosts", "identityFile": "$STATE/id_ed25519" },

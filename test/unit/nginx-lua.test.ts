@@ -78,7 +78,12 @@ async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => bool
   }
 }
 
-describe.skipIf(!haveNginx)('NginxLuaBalancer against a real nginx (balancer_by_lua)', () => {
+// Not skipped when nginx or the module is missing: the tests fail and say what to install (CI installs them).
+describe('NginxLuaBalancer against a real nginx (balancer_by_lua)', () => {
+  it('has nginx with the Lua module and lua-resty-core (`bash test/lab/lab.sh packages` installs them)', () => {
+    expect(haveNginx).toBe(true);
+  });
+
   const dir = mkdtempSync(join(tmpdir(), 'baton-nginx-lua-'));
   const stateFile = join(dir, 'baton-upstreams.json');
   const pidFile = join(dir, 'nginx.pid');
@@ -110,6 +115,7 @@ describe.skipIf(!haveNginx)('NginxLuaBalancer against a real nginx (balancer_by_
   };
 
   beforeAll(async () => {
+    if (!haveNginx) throw new Error("nginx with libnginx-mod-http-lua and lua-resty-core is needed: `bash test/lab/lab.sh packages` installs them");
     for (const name of ['a', 'b', 'c']) members.push(await startMember(name));
     const deadPort = await freePort(); // a member nothing listens on: refused, retried elsewhere
     publicPort = await freePort();

@@ -113,6 +113,27 @@ nginx_upstreams() {
   done
 }
 
+# The reload-free nginx (balancer.mode: lua) on :8090, in the same nginx: upstream `web_lua` is
+# the shipped templates/nginx/baton-lua.conf with its upstream renamed, members and their
+# states in the state file the Lua side loads (what baton rewrites), control on 127.0.0.1:8089.
+nginx_lua_state() {
+  local member addr cluster sep=""
+  printf '{\n  "web_lua": [\n'
+  while read -r member addr cluster; do
+    printf '%s    { "name": "%s", "address": "%s", "port": 8000, "state": "ready" }' "$sep" "$member" "$addr"
+    sep=$',\n'
+  done <<<"$APPS"
+  printf '\n  ]\n}\n'
+}
+
+setup_nginx_lua() {
+  local root=$1 templates=$LAB_DIR/../../templates/nginx
+  mkdir -p "$root/etc/nginx/lua"
+  cp "$templates/baton_balancer.lua" "$root/etc/nginx/lua/"
+  sed -e 's/^upstream web {/upstream web_lua {/' -e 's/balance("web")/balance("web_lua")/' "$templates/baton-lua.conf" >"$root/etc/nginx/baton-lua.conf"
+  nginx_lua_state >"$root/etc/nginx/baton-upstreams.json"
+}
+
 setup_balancer() {
   local root=$HOSTS_DIR/lb
   haproxy_cfg >"$root/etc/haproxy/haproxy.cfg"
@@ -132,6 +153,7 @@ setup_balancer() {
 
   # The upstreams live in their own file so a driver can rewrite just them and reload.
   nginx_upstreams >"$root/etc/nginx/baton-upstream.conf"
+  setup_nginx_lua "$root"
   cp "$LAB_DIR/conf/nginx.conf" "$root/etc/nginx/nginx.conf"
   sed -i "s/@ZONE@/$ZONE/g" "$root/etc/nginx/nginx.conf"
   mkdir -p "$root/var/log/nginx"
