@@ -35,6 +35,11 @@ export function showTableOfServer(table: string, serverId: number): string {
   return `show table ${checkName('table', table)} data.server_id eq ${serverIdOf(serverId)}`;
 }
 
+/** `show table T data.server_id lt 0`: the table's header and no entry — whether the table exists. */
+export function showTableHeader(table: string): string {
+  return `show table ${checkName('table', table)} data.server_id lt 0`;
+}
+
 /** `clear table T data.server_id eq ID`: drop the stick-table entries bound to one server. */
 export function clearTableOfServer(table: string, serverId: number): string {
   return `clear table ${checkName('table', table)} data.server_id eq ${serverIdOf(serverId)}`;

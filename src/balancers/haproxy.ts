@@ -13,6 +13,7 @@ import {
   shutdownSessions,
   checkName,
   clearTableOfServer,
+  showTableHeader,
   showTableOfServer,
   STAT_SERVERS,
 } from './haproxy-commands.js';
@@ -108,6 +109,11 @@ export class HaproxyBalancer implements Balancer {
    */
   async stickySessions(names: readonly string[], table?: string): Promise<SessionRead> {
     if (table !== undefined) checkName('table', table);
+    if (names.length === 0) {
+      // Nobody to read: only whether the table is there (a push checks it before its first drain).
+      if (table !== undefined) this.boundTo('', table, (await this.call([showTableHeader(table)]))[0] as string);
+      return { idleMs: {}, inFlight: {}, ...(table !== undefined ? { bound: {} } : {}) };
+    }
     for (let attempt = 0; ; attempt++) {
       const known = names.filter((n) => this.serverIds.has(n));
       const tables = table === undefined || known.length < names.length ? [] : known.map((n) => showTableOfServer(table, this.serverIds.get(n) as number));

@@ -21,8 +21,18 @@ export async function observe(
   addressOf: (host: string) => Promise<string[]>,
 ): Promise<Observation> {
   // The balancer and every host at once: this also opens the connections the push reuses.
-  const [members, releases] = await Promise.all([balancer.members(), readReleases(config, transports)]);
+  const [members, releases] = await Promise.all([balancer.members(), readReleases(config, transports), checkStickTable(config, balancer)]);
   return assemble(config, members, releases, addressOf);
+}
+
+/**
+ * With balancer.sessions on a stick table, read it once now: a table the balancer does not have
+ * must stop the push before its first drain, not at the wait after it.
+ */
+async function checkStickTable(config: Config, balancer: Balancer): Promise<void> {
+  const sessions = config.balancer.driver === 'haproxy' ? config.balancer.sessions : undefined;
+  if (sessions?.track !== 'table' || !balancer.stickySessions) return;
+  await balancer.stickySessions([], sessions.table ?? config.balancer.backend);
 }
 
 /** The release `current` points at on every configured host. */

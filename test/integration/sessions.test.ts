@@ -27,6 +27,19 @@ async function tableEntries(): Promise<number> {
   return Number(/used:(\d+)/.exec(out)?.[1] ?? NaN);
 }
 
+describe('balancer.sessions naming a stick table HAProxy does not have', () => {
+  it('stops the push before anything changes (exit 64), naming the table', async () => {
+    readyAllHaproxyMembers();
+    const config = configWith('no-table', { track: 'table', table: 'carts', idleAfter: '2s', timeout: '1m' });
+    const before = await currentReleases();
+    const r = await baton('push', 'v2', '-c', config);
+    expect(r.exitCode, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(/has no stick table carts/);
+    expect(r.stderr).not.toMatch(/step drain/);
+    expect(await currentReleases()).toEqual(before);
+  });
+});
+
 describe.each(['table', 'idle'] as const)('a push with balancer.sessions track: %s', (track) => {
   let config: string;
   beforeAll(async () => {

@@ -112,6 +112,8 @@ class RuntimeApi implements Transport {
     this.lines.push(commands.join(';'));
     const out = commands.map((c) => {
       if (c.startsWith('show stat')) return fixture('lab-show-stat-sticky.csv').trimEnd() + '\n\n';
+      if (c === 'show table web data.server_id lt 0') return '# table: web, type: string, size:102400, used:3\n\n';
+      if (c.endsWith('data.server_id lt 0')) return 'No such table\n\n';
       const id = /data\.server_id eq (\d+)$/.exec(c)?.[1];
       if (c.startsWith('show table') && id) return this.tables[Number(id)] ?? 'No such table\n\n';
       if (c.startsWith('clear table')) return '\n';
@@ -162,6 +164,14 @@ describe('HaproxyBalancer sticky sessions', () => {
     const b = new HaproxyBalancer(api, { backend: 'web', socket: '/run/haproxy/admin.sock' });
     expect(await b.forgetSessions(['web1a', 'web2a'], 'web')).toBe(2);
     expect(api.lines.at(-1)).toBe('clear table web data.server_id eq 1;clear table web data.server_id eq 2');
+  });
+
+  it('with nobody to read, only checks the table is there: one command, and a missing table is named', async () => {
+    const api = new RuntimeApi({});
+    const b = new HaproxyBalancer(api, { backend: 'web', socket: '/run/haproxy/admin.sock' });
+    expect(await b.stickySessions([], 'web')).toEqual({ idleMs: {}, inFlight: {}, bound: {} });
+    expect(api.lines).toEqual(['show table web data.server_id lt 0']);
+    await expect(b.stickySessions([], 'carts')).rejects.toThrow(/has no stick table carts/);
   });
 
   it('refuses a table name that could split a runtime API line', async () => {
