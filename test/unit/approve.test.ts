@@ -13,20 +13,14 @@ import { approvalMessage, authorMessage, type Signer, sshSigner } from '../../sr
 import { sshCheck, withSignatureFile } from '../../src/release/ssh-signature.js';
 import { signingKey } from '../../src/release/signing-key.js';
 import { makeSigningKeys, type SigningKeys } from '../fixtures/signing-keys.js';
+import { observedFixture } from '../fixtures/observed.js';
 
 const config = {
   app: { name: 'shop', keep: 5 },
   balancer: { host: 'lb', backend: 'web', driver: 'haproxy' },
   clusters: { a: { id: 'a', internal: 'prod-a', hosts: [] }, b: { id: 'b', internal: 'prod-b', hosts: [] } },
 } as unknown as Config;
-const observed: ObservedState = {
-  observedAt: '2026-11-27T00:00:00Z',
-  balancer: { driver: 'haproxy', host: 'lb', backend: 'web' },
-  hosts: [
-    { host: 'w1a', cluster: 'a', member: 'web1a', address: '10.0.0.11', memberState: 'ready', release: 'v1-aaaaaaa' },
-    { host: 'w1b', cluster: 'b', member: 'web1b', address: '10.0.0.41', memberState: 'ready', release: 'v1-aaaaaaa' },
-  ],
-};
+const observed: ObservedState = observedFixture({ hosts: ['w1a', 'w1b'] });
 
 function plan(): Plan {
   return buildBlueGreenPlan({ config, observed, release: releaseFor('v2', 'c'.repeat(40)), createdBy: 'ci', now: new Date('2026-11-27T00:00:00Z') });

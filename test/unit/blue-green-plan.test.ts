@@ -10,6 +10,7 @@ import { SilentReporter } from '../../src/engine/reporter.js';
 import type { ObservedState, Step } from '../../src/model/plan.js';
 import { planHash, reverseSteps } from '../../src/model/plan.js';
 import { releaseFor } from '../../src/model/release.js';
+import { observedFixture } from '../fixtures/observed.js';
 
 const config = {
   app: { name: 'shop', keep: 5 },
@@ -20,16 +21,7 @@ const config = {
   },
 } as unknown as Config;
 
-const observed: ObservedState = {
-  observedAt: '2026-11-27T00:00:00Z',
-  balancer: { driver: 'haproxy', host: 'lb', backend: 'web' },
-  hosts: [
-    { host: 'w1a', cluster: 'a', member: 'web1a', address: '10.0.0.11', memberState: 'ready', release: 'v1-aaaaaaa' },
-    { host: 'w2a', cluster: 'a', member: 'web2a', address: '10.0.0.12', memberState: 'ready', release: 'v1-aaaaaaa' },
-    { host: 'w1b', cluster: 'b', member: 'web1b', address: '10.0.0.41', memberState: 'ready', release: 'v1-aaaaaaa' },
-    { host: 'w2b', cluster: 'b', member: 'web2b', address: '10.0.0.42', memberState: 'maint', release: 'v0-bbbbbbb' },
-  ],
-};
+const observed: ObservedState = observedFixture({ differ: { w2b: { memberState: 'maint', release: 'v0-bbbbbbb' } } });
 const release = releaseFor('v2', 'cccccccccccccccccccccccccccccccccccccccc');
 
 function plan() {

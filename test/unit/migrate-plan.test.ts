@@ -13,6 +13,7 @@ import { checkPlan } from '../../src/release/rederive.js';
 import { idleSideSteps } from '../../src/release/rehearse.js';
 import { planMarkdown } from '../../src/render/plan-markdown.js';
 import { planText } from '../../src/render/plan.js';
+import { observedFixture } from '../fixtures/observed.js';
 
 const hosts = (c: 'a' | 'b', ...names: string[]) => names.map((host) => ({ host, cluster: c }));
 const base = {
@@ -27,16 +28,7 @@ const base = {
 const migrate: MigrateConfig = { host: 'w1a', expand: './manage.py migrate', reverse: './manage.py migrate shop 0041', contract: './manage.py contract', timeout: 300_000, gate: base.smoke.checks, gateDeadline: 1000 };
 const withMigrate = (m: Partial<MigrateConfig> = {}): Config => ({ ...base, migrate: { ...migrate, ...m } }) as Config;
 
-const observed: ObservedState = {
-  observedAt: '2026-11-27T00:00:00Z',
-  balancer: { driver: 'haproxy', host: 'lb', backend: 'web' },
-  hosts: [
-    { host: 'w1a', cluster: 'a', member: 'web1a', address: '10.0.0.11', memberState: 'ready', release: 'v6-aaaaaaa' },
-    { host: 'w2a', cluster: 'a', member: 'web2a', address: '10.0.0.12', memberState: 'ready', release: 'v6-aaaaaaa' },
-    { host: 'w1b', cluster: 'b', member: 'web1b', address: '10.0.0.41', memberState: 'ready', release: 'v6-aaaaaaa' },
-    { host: 'w2b', cluster: 'b', member: 'web2b', address: '10.0.0.42', memberState: 'ready', release: 'v6-aaaaaaa' },
-  ],
-};
+const observed: ObservedState = observedFixture({ release: 'v6-aaaaaaa' });
 const release = releaseFor('v7', 'abc1234def');
 const now = new Date('2026-11-27T00:00:00Z');
 const push = (config: Config, opts: { first?: 'a' | 'b'; hold?: boolean } = {}) => buildBlueGreenPlan({ config, observed, release, createdBy: 'ada', now, ...opts });

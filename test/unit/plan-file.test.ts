@@ -14,20 +14,14 @@ import type { ObservedState, Plan } from '../../src/model/plan.js';
 import { releaseFor } from '../../src/model/release.js';
 import { planFileOf, runEntriesNewestFirst } from '../../src/release/last-run.js';
 import { findResumable } from '../../src/release/resume.js';
+import { observedFixture } from '../fixtures/observed.js';
 
 const config = {
   app: { name: 'shop', keep: 5 },
   balancer: { host: 'lb', backend: 'web', driver: 'haproxy' },
   clusters: { a: { id: 'a', internal: 'prod-a.example.com', hosts: [] }, b: { id: 'b', internal: 'prod-b.example.com', hosts: [] } },
 } as unknown as Config;
-const observed: ObservedState = {
-  observedAt: '2026-11-27T00:00:00Z',
-  balancer: { driver: 'haproxy', host: 'lb', backend: 'web' },
-  hosts: [
-    { host: 'w1a', cluster: 'a', member: 'web1a', address: '10.0.0.11', memberState: 'ready', release: 'v2-ccccccc' },
-    { host: 'w1b', cluster: 'b', member: 'web1b', address: '10.0.0.41', memberState: 'ready', release: 'v2-ccccccc' },
-  ],
-};
+const observed: ObservedState = observedFixture({ hosts: ['w1a', 'w1b'], release: 'v2-ccccccc' });
 const push = buildBlueGreenPlan({ config, observed, release: releaseFor('v2', 'c'.repeat(40)), createdBy: 't', now: new Date('2026-11-27T00:00:00Z') });
 const nginxPush = buildBlueGreenPlan({ config: { ...config, balancer: { ...config.balancer, driver: 'nginx' } } as Config, observed, release: releaseFor('v2', 'c'.repeat(40)), createdBy: 't' });
 const rollback = buildRollbackPlan({ config, observed, targets: { w1a: 'v1-aaaaaaa', w1b: 'v1-aaaaaaa' }, createdBy: 't' });

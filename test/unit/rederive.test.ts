@@ -10,6 +10,7 @@ import { planProblems } from '../../src/model/plan-file.js';
 import { type ObservedState, type Plan, planHash } from '../../src/model/plan.js';
 import { releaseFor } from '../../src/model/release.js';
 import { checkPlan } from '../../src/release/rederive.js';
+import { observedFixture } from '../fixtures/observed.js';
 
 const hosts = (c: 'a' | 'b', ...names: string[]) => names.map((host) => ({ host, cluster: c }));
 const config = {
@@ -21,16 +22,7 @@ const config = {
   },
 } as unknown as Config;
 
-const observed: ObservedState = {
-  observedAt: '2026-11-27T00:00:00Z',
-  balancer: { driver: 'haproxy', host: 'lb', backend: 'web' },
-  hosts: [
-    { host: 'w1a', cluster: 'a', member: 'web1a', address: '10.0.0.11', memberState: 'ready', release: 'v1-aaaaaaa' },
-    { host: 'w2a', cluster: 'a', member: 'web2a', address: '10.0.0.12', memberState: 'ready', release: 'v1-aaaaaaa' },
-    { host: 'w1b', cluster: 'b', member: 'web1b', address: '10.0.0.41', memberState: 'ready', release: 'v1-aaaaaaa' },
-    { host: 'w2b', cluster: 'b', member: 'web2b', address: '10.0.0.42', memberState: 'ready', release: 'v1-aaaaaaa' },
-  ],
-};
+const observed: ObservedState = observedFixture();
 const release = releaseFor('v2', 'cccccccccccccccccccccccccccccccccccccccc');
 const made = (opts: { first?: 'a' | 'b'; hold?: boolean } = {}) =>
   buildBlueGreenPlan({ config, observed, release, createdBy: 'ada', now: new Date('2026-11-27T00:00:00Z'), ...opts });

@@ -8,6 +8,7 @@ import { releaseFor } from '../../src/model/release.js';
 import type { StepEnv } from '../../src/steps/env.js';
 import { runWaitDrain } from '../../src/steps/pool.js';
 import { stepProblems } from '../../src/steps/registry.js';
+import { observedFixture } from '../fixtures/observed.js';
 
 const sessions = { track: 'table' as const, idleAfter: 120_000, timeout: 900_000 };
 const config = (withSessions: boolean, cutOff = false) =>
@@ -20,14 +21,7 @@ const config = (withSessions: boolean, cutOff = false) =>
     },
   }) as unknown as Config;
 
-const observed: ObservedState = {
-  observedAt: '2026-11-27T00:00:00Z',
-  balancer: { driver: 'haproxy', host: 'lb', backend: 'web' },
-  hosts: [
-    { host: 'w1a', cluster: 'a', member: 'web1a', address: '10.0.0.11', memberState: 'ready', release: 'v1-aaaaaaa' },
-    { host: 'w1b', cluster: 'b', member: 'web1b', address: '10.0.0.41', memberState: 'ready', release: 'v1-aaaaaaa' },
-  ],
-};
+const observed: ObservedState = observedFixture({ hosts: ['w1a', 'w1b'] });
 const plan = (c: Config) => buildBlueGreenPlan({ config: c, observed, release: releaseFor('v2', 'c'.repeat(40)), createdBy: 't', now: new Date('2026-11-27T00:00:00Z') });
 const all = (steps: Step[]): Step[] => steps.flatMap((s) => [s, ...all(s.undo)]);
 
