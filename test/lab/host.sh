@@ -8,7 +8,8 @@
 COMMON_DIRS=(/srv /var/log /tmp /etc/ssh /root)
 role_dirs() {
   case $1 in
-    balancer) echo /etc/haproxy /etc/apache2 /etc/nginx /var/lib/haproxy ;;
+    balancer) echo /etc/haproxy /etc/apache2 /etc/nginx /var/lib/haproxy /etc/keepalived ;;
+    peer-balancer) echo /etc/haproxy /var/lib/haproxy /etc/keepalived ;;
     dns) echo /etc/bind /var/cache/bind ;;
     old-web | new-web) echo /etc/varnish /var/lib/varnish ;;
   esac

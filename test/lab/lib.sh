@@ -6,7 +6,8 @@ HOSTS_DIR=$STATE/hosts          # per-host private dirs, bind-mounted inside eac
 NS_DIR=$STATE/ns                # persistent mount/UTS namespace files (a private bind mount)
 ZONE=baton.test
 SUBNET=10.213.7.0/24
-GUARD_ROUTE=10.213.0.0/16       # unreachable route: lab traffic never follows the default route
+GUARD_ROUTE=10.213.0.0/16
+VIP=10.213.7.8                  # floating address keepalived moves between lb and lb2 (www-pair)       # unreachable route: lab traffic never follows the default route
 BRIDGE=baton0
 BRIDGE_ADDR=10.213.7.1
 PER_CLUSTER=${LAB_PER_CLUSTER:-2}
@@ -22,6 +23,7 @@ check_per_cluster() {
 # HAProxy/Apache/nginx member (web<N><cluster>).
 host_table() {
   echo "lb lb.$ZONE 10.213.7.2 balancer -"
+  echo "lb2 lb2.$ZONE 10.213.7.7 peer-balancer -"
   echo "ns ns.$ZONE 10.213.7.3 dns -"
   echo "old-web old-web.$ZONE 10.213.7.4 old-web -"
   echo "new-web new-web.$ZONE 10.213.7.5 new-web -"

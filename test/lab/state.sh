@@ -128,6 +128,7 @@ $hosts
     "nginx": { "port": 8088, "upstream": "web", "upstreamFile": "/etc/nginx/baton-upstream.conf", "pidFile": "/run/nginx.pid" },
     "nginxLua": { "port": 8090, "upstream": "web_lua", "controlUrl": "http://127.0.0.1:8089/baton", "stateFile": "/etc/nginx/baton-upstreams.json", "accessLog": "/var/log/nginx/public-lua.log" }
   },
+  "pair": { "peer": "lb2.$ZONE", "vip": "$VIP", "serverStateFile": "/var/lib/haproxy/server-state", "keepalivedPidFile": "/run/keepalived.pid" },
   "dns": { "address": "10.213.7.3", "tsigKeyFile": "$STATE/tsig.key", "tsigKeyName": "$TSIG_NAME" },
   "ssh": { "config": "$STATE/ssh_config", "knownHosts": "$STATE/known_hosts", "identityFile": "$STATE/id_ed25519" },
   "repo": "$STATE/repo",

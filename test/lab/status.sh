@@ -3,7 +3,8 @@
 
 role_services() {
   case $1 in
-    balancer) echo sshd:/run/sshd.pid haproxy:/run/haproxy.pid apache2:/run/apache2/apache2.pid nginx:/run/nginx.pid ;;
+    balancer) echo sshd:/run/sshd.pid haproxy:/run/haproxy.pid apache2:/run/apache2/apache2.pid nginx:/run/nginx.pid keepalived:/run/keepalived.pid ;;
+    peer-balancer) echo sshd:/run/sshd.pid haproxy:/run/haproxy.pid keepalived:/run/keepalived.pid ;;
     dns) echo sshd:/run/sshd.pid named:/run/named/named.pid ;;
     db) echo sshd:/run/sshd.pid postgres:/run/postgresql/postgres.pid ;;
     *) echo sshd:/run/sshd.pid shop:/srv/shop/run/shop.pid ;;

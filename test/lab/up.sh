@@ -19,6 +19,7 @@ build_host() {
   create_host "$id" "$fqdn" "$addr" "$role"
   case $role in
     balancer) setup_balancer ;;
+    peer-balancer) setup_peer_balancer ;;
     dns) setup_dns ;;
     db) setup_db ;;
     *) setup_app "$id" "$role" ;;
@@ -37,6 +38,9 @@ lab_ready() {
   local stat
   stat=$(echo "show stat -1 4 -1" | in_host lb socat stdio /run/haproxy/admin.sock) || return 1
   [[ $(awk -F, '$1 == "web" && $18 == "UP"' <<<"$stat" | wc -l) -eq $((2 * PER_CLUSTER)) ]] || return 1
+  stat=$(echo "show stat -1 4 -1" | in_host lb2 socat stdio /run/haproxy/admin.sock) || return 1
+  [[ $(awk -F, '$1 == "web" && $18 == "UP"' <<<"$stat" | wc -l) -eq $((2 * PER_CLUSTER)) ]] || return 1
+  curl_lab -o /dev/null "http://$VIP/" || return 1
   curl_lab -o /dev/null http://10.213.7.2:8080/ && curl_lab -o /dev/null http://10.213.7.2:8088/ && curl_lab -o /dev/null http://10.213.7.2:8090/ || return 1
   curl_lab -o /dev/null http://10.213.7.4/healthz && curl_lab -o /dev/null http://10.213.7.5/healthz || return 1
   [[ $(dig +short +time=1 +tries=1 @10.213.7.3 "lb.$ZONE" A) == 10.213.7.2 ]] || return 1

@@ -160,6 +160,48 @@ setup_balancer() {
 
   in_host lb haproxy -c -q -f /etc/haproxy/haproxy.cfg
   in_host lb haproxy -f /etc/haproxy/haproxy.cfg
+  keepalived_conf MASTER 150 >"$root/etc/keepalived/keepalived.conf"
+  start_keepalived lb
   in_host lb apache2ctl start
   in_host lb nginx
+}
+
+# The pair: lb2 runs the same HAProxy as lb, and keepalived on both moves the floating address
+# $VIP between them (VRRP over the lab bridge; lb is MASTER, lb2 BACKUP). Traffic through $VIP
+# reaches whichever holds it: what a site with two balancers looks like.
+keepalived_conf() {
+  local state=$1 priority=$2
+  cat <<EOF2
+global_defs {
+    router_id $state
+    # No scripts run: nothing to secure here, and keepalived says so rather than warn.
+    enable_script_security
+}
+vrrp_instance pair {
+    state $state
+    interface eth0
+    virtual_router_id 57
+    priority $priority
+    advert_int 1
+    virtual_ipaddress {
+        $VIP/24 dev eth0
+    }
+}
+EOF2
+}
+
+start_keepalived() {
+  local id=$1
+  in_host "$id" keepalived -f /etc/keepalived/keepalived.conf -p /run/keepalived.pid -r /run/keepalived-vrrp.pid --log-detail
+}
+
+setup_peer_balancer() {
+  local root=$HOSTS_DIR/lb2
+  haproxy_cfg >"$root/etc/haproxy/haproxy.cfg"
+  mkdir -p "$root/run/haproxy"
+  echo 1 >"$root/var/lib/haproxy/server-state"
+  in_host lb2 haproxy -c -q -f /etc/haproxy/haproxy.cfg
+  in_host lb2 haproxy -f /etc/haproxy/haproxy.cfg
+  keepalived_conf BACKUP 100 >"$root/etc/keepalived/keepalived.conf"
+  start_keepalived lb2
 }

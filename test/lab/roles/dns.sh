@@ -15,6 +15,7 @@ EOF2
   # Service names: the public site and the internal cluster frontends all point at lb;
   # old-site is the DNS drill's name, moved from old-web to new-web during a migration.
   echo "www IN A 10.213.7.2"
+  echo "www-pair IN A $VIP"
   echo "prod-a IN A 10.213.7.2"
   echo "prod-b IN A 10.213.7.2"
   echo "old-site IN A 10.213.7.4"
