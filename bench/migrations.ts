@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { readJournal, type JournalRecord } from '../src/engine/journal.js';
 import { startLoad } from '../test/lab/load.js';
-import { watchOrders } from '../test/lab/orders-watcher.js';
+import { watchAnswers } from '../test/lab/answer-watcher.js';
 import { writeLabConfig } from './lab-config.js';
 import { labUp, ROOT, round } from './lab-push.js';
 
@@ -50,7 +50,7 @@ const file = config('orders');
 async function measure(tag: string) {
   const load = startLoad({ url: 'http://10.213.7.2/', seconds: 3600, concurrency: 8, timeout: 15_000 });
   const orders = startLoad({ url: ORDERS, seconds: 3600, concurrency: 4, timeout: 15_000 });
-  const watcher = watchOrders(ORDERS);
+  const watcher = watchAnswers(ORDERS);
   await new Promise((r) => setTimeout(r, 1000));
   const t0 = performance.now();
   const r = await baton('push', tag, '-c', file, '--json');

@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
 import { readJournal, type JournalRecord } from '../../src/engine/journal.js';
 import { startLoad } from '../lab/load.js';
-import { watchOrders } from '../lab/orders-watcher.js';
+import { watchAnswers } from '../lab/answer-watcher.js';
 import { currentReleases, onHost, readyAllHaproxyMembers } from './helpers/lab.js';
 
 const DB = 'postgres://postgres@10.213.7.6:5432/shop';
@@ -87,7 +87,7 @@ describe('schema changes with migrate', () => {
   it('stops v8 at the gate before any drain: the expand is reversed, and /orders failed only between the expand and its reversal', async () => {
     const before = await currentReleases();
     const load = startLoad({ url: 'http://10.213.7.2/', seconds: 300, concurrency: 4 });
-    const watcher = watchOrders(ORDERS);
+    const watcher = watchAnswers(ORDERS);
     const r = await baton('push', 'v8-db-breaking', '-c', config, '--json');
     const [report, answers] = [await load.stop(), await watcher.stop()];
     expect(r.exitCode, r.stderr).toBe(1);
