@@ -49,7 +49,7 @@ export function describeDisagreement(reads: readonly { host: string; members: re
 }
 
 /** The primary's members, with the sessions and queues of the same member on every balancer added up (users reach it through each). */
-function mergeMembers(reads: readonly (readonly Member[])[]): Member[] {
+export function mergeMembers(reads: readonly (readonly Member[])[]): Member[] {
   const [primary = [], ...peers] = reads;
   return primary.map((m) => {
     let sessions = m.sessions;
