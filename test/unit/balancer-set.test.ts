@@ -1,9 +1,15 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BalancerSet, BalancersDisagreeError } from '../../src/balancers/balancer-set.js';
 import { createBalancer } from '../../src/balancers/index.js';
 import { HaproxyBalancer } from '../../src/balancers/haproxy.js';
 import type { BackendCounters, Balancer, Member, MemberState, SessionRead, TrafficRead } from '../../src/balancers/types.js';
+import type { Config } from '../../src/config/config.js';
+import { parseConfig } from '../../src/config/load.js';
+import { observe } from '../../src/engine/observe.js';
 import { ExitCode, OperationFailedError } from '../../src/errors.js';
+import { RecordingTransports } from '../../src/transport/recording.js';
 import type { RunResult, Transport } from '../../src/transport/types.js';
 
 /** A balancer in memory: members' states, sessions per member, and how many changes it refuses before taking one. */
@@ -180,5 +186,27 @@ describe('createBalancer with peers', () => {
     expect((b as BalancerSet).peers.map((p) => p.host)).toEqual(['lb2']);
     expect((b as BalancerSet).peers[0]?.balancer).toBeInstanceOf(HaproxyBalancer);
     expect(asked).toEqual(['lb2']);
+  });
+});
+
+describe('observing production with a pair of balancers', () => {
+  it('refuses a push while the balancers disagree, before anything changes (exit 1)', async () => {
+    const config = parseConfig(
+      `app: { name: shop, repo: ./repo, path: /srv/shop, restart: 'true' }
+balancer: { driver: haproxy, host: lb1, backend: web, peers: [lb2] }
+clusters:
+  a: { internal: prod-a.test, hosts: [{ host: w1a, member: web1a }] }
+  b: { internal: prod-b.test, hosts: [{ host: w1b, member: web1b }] }
+`,
+      join(tmpdir(), 'baton.yml'),
+    ).config as Config;
+    const lb1 = new FakeBalancer('lb1', { web1a: 'drain', web1b: 'ready' });
+    const lb2 = new FakeBalancer('lb2', { web1a: 'ready', web1b: 'ready' });
+    const transports = new RecordingTransports({ responses: [{ match: () => true, answer: () => ({ stdout: 'v1-1111111\n' }) }] });
+    const err = await observe(config, pair(lb1, lb2), transports, async () => []).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BalancersDisagreeError);
+    expect((err as BalancersDisagreeError).exitCode).toBe(ExitCode.FAILED_RESTORED);
+    expect((err as Error).message).toContain('web1a: drain on lb1, ready on lb2');
+    expect([...lb1.changes, ...lb2.changes]).toEqual([]);
   });
 });
