@@ -10,7 +10,7 @@ export interface NamedBalancer {
   balancer: Balancer;
 }
 
-/** The balancers hold different states for some members; nothing was changed by the read. */
+/** The balancers hold different states for some members: before any change, nothing changed (exit 1); after one, it needs attention. */
 export class BalancersDisagreeError extends OperationFailedError {
   constructor(
     readonly differences: string[],
@@ -48,18 +48,23 @@ export function describeDisagreement(reads: readonly { host: string; members: re
   return out;
 }
 
-/** The primary's members, with the sessions and queues of the same member on every balancer added up (users reach it through each). */
+/**
+ * The primary's members, with the sessions and queues of the same member on every balancer added
+ * up (users reach it through each), and unhealthy when any balancer's checks fail it: a member
+ * one balancer cannot reach takes no traffic from it, so a ready step waits for every balancer.
+ */
 export function mergeMembers(reads: readonly (readonly Member[])[]): Member[] {
   const [primary = [], ...peers] = reads;
   return primary.map((m) => {
-    let sessions = m.sessions;
-    let queued = m.queued;
+    const merged = { ...m };
     for (const peer of peers) {
       const same = peer.find((x) => x.name === m.name);
-      sessions += same?.sessions ?? 0;
-      queued += same?.queued ?? 0;
+      if (!same) continue;
+      merged.sessions += same.sessions;
+      merged.queued += same.queued;
+      if (same.healthy === false || same.state === 'down') merged.healthy = false;
     }
-    return { ...m, sessions, queued };
+    return merged;
   });
 }
 
@@ -70,6 +75,8 @@ export class BalancerSet implements Balancer {
   readonly stickySessions?: (names: readonly string[], table?: string) => Promise<SessionRead>;
   readonly forgetSessions?: (names: readonly string[], table: string) => Promise<number>;
   private readonly all: NamedBalancer[];
+  /** Whether a change was asked of the balancers yet: a disagreement found before one changed nothing. */
+  private changed = false;
 
   constructor(
     readonly primary: NamedBalancer,
@@ -97,7 +104,7 @@ export class BalancerSet implements Balancer {
   async members(): Promise<Member[]> {
     const reads = await Promise.all(this.all.map(async (b) => ({ host: b.host, members: await b.balancer.members() })));
     const differences = describeDisagreement(reads);
-    if (differences.length > 0) throw new BalancersDisagreeError(differences);
+    if (differences.length > 0) throw new BalancersDisagreeError(differences, !this.changed);
     return mergeMembers(reads.map((r) => r.members));
   }
 
@@ -160,6 +167,7 @@ export class BalancerSet implements Balancer {
    * run's reversal then undoes the change on all.
    */
   private async changeAll<T>(what: string, change: (b: Balancer) => Promise<T>): Promise<T[]> {
+    this.changed = true;
     const first = await Promise.allSettled(this.all.map((b) => change(b.balancer)));
     const results = await Promise.all(
       first.map(async (r, i) => {

@@ -210,3 +210,23 @@ clusters:
     expect([...lb1.changes, ...lb2.changes]).toEqual([]);
   });
 });
+
+describe('BalancerSet after a change', () => {
+  it('a disagreement found once a change was made needs attention (exit 2), not "nothing changed"', async () => {
+    const lb1 = new FakeBalancer('lb1', { web1a: 'ready' });
+    const lb2 = new FakeBalancer('lb2', { web1a: 'ready' });
+    const set = pair(lb1, lb2);
+    await set.drain(['web1a']);
+    lb2.states['web1a'] = 'ready'; // someone put it back by hand
+    const err = await set.members().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BalancersDisagreeError);
+    expect((err as BalancersDisagreeError).exitCode).toBe(ExitCode.NEEDS_ATTENTION);
+  });
+
+  it('a member failing the health checks of any balancer is unhealthy', async () => {
+    const lb1 = new FakeBalancer('lb1', { web1a: 'ready' });
+    const lb2 = new FakeBalancer('lb2', { web1a: 'down' });
+    const [m] = await pair(lb1, lb2).members();
+    expect(m).toMatchObject({ state: 'ready', healthy: false });
+  });
+});
