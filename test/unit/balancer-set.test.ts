@@ -8,6 +8,7 @@ import type { BackendCounters, Balancer, Member, MemberState, SessionRead, Traff
 import type { Config } from '../../src/config/config.js';
 import { parseConfig } from '../../src/config/load.js';
 import { observe } from '../../src/engine/observe.js';
+import { openSession } from '../../src/engine/session.js';
 import { ExitCode, OperationFailedError } from '../../src/errors.js';
 import { RecordingTransports } from '../../src/transport/recording.js';
 import type { RunResult, Transport } from '../../src/transport/types.js';
@@ -228,5 +229,26 @@ describe('BalancerSet after a change', () => {
     const lb2 = new FakeBalancer('lb2', { web1a: 'down' });
     const [m] = await pair(lb1, lb2).members();
     expect(m).toMatchObject({ state: 'ready', healthy: false });
+  });
+});
+
+describe('openSession with peers', () => {
+  it('drives every balancer through the session\'s transports, the lock staying on balancer.host', async () => {
+    const config = parseConfig(
+      `app: { name: shop, repo: ./repo, path: /srv/shop, restart: 'true' }
+balancer: { driver: haproxy, host: lb1, backend: web, peers: [lb2], serverStateFile: /var/lib/haproxy/server-state }
+clusters:
+  a: { internal: prod-a.test, hosts: [{ host: w1a, member: web1a }] }
+  b: { internal: prod-b.test, hosts: [{ host: w1b, member: web1b }] }
+`,
+      join(tmpdir(), 'baton.yml'),
+    ).config as Config;
+    const transports = new RecordingTransports();
+    const session = await openSession(config, transports, { secrets: 'none' });
+    expect(session.balancer).toBeInstanceOf(BalancerSet);
+    await session.balancer.drain(['web1a']).catch(() => undefined); // the recording answers nothing: only who was asked matters
+    const asked = transports.calls.map((c) => `${c.host} ${c.argv[0]} ${c.argv.at(-1)}`);
+    expect(asked).toContain('lb1 sh /var/lib/haproxy/server-state');
+    expect(asked).toContain('lb2 sh /var/lib/haproxy/server-state');
   });
 });
