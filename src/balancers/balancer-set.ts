@@ -108,11 +108,6 @@ export class BalancerSet implements Balancer {
     return mergeMembers(reads.map((r) => r.members));
   }
 
-  /** Each balancer's members as it reports them, disagreements and all (for `baton status`). */
-  async membersOfEach(): Promise<{ host: string; members: Member[] }[]> {
-    return Promise.all(this.all.map(async (b) => ({ host: b.host, members: await b.balancer.members() })));
-  }
-
   async drain(names: readonly string[]): Promise<void> {
     await this.changeAll(`drain ${names.join(', ')}`, (b) => b.drain(names));
   }
@@ -180,6 +175,8 @@ export class BalancerSet implements Balancer {
       }),
     );
     const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [{ host: (this.all[i] as NamedBalancer).host, reason: r.reason }] : []));
+    // Refused by every balancer: they still agree, and the driver's own error (its exit code, its hint) says best why.
+    if (refused.length === this.all.length) throw refused[0]?.reason;
     if (refused.length > 0) {
       const took = this.all.filter((_, i) => results[i]?.status === 'fulfilled').map((b) => b.host);
       throw new OperationFailedError(

@@ -252,3 +252,13 @@ clusters:
     expect(asked).toContain('lb2 sh /var/lib/haproxy/server-state');
   });
 });
+
+describe('BalancerSet when every balancer refuses', () => {
+  it('throws the driver\'s own error: the balancers still agree', async () => {
+    const lb1 = new FakeBalancer('lb1', { web1a: 'ready' });
+    const lb2 = new FakeBalancer('lb2', { web1a: 'ready' });
+    lb1.refusals = 2;
+    lb2.refusals = 2;
+    await expect(pair(lb1, lb2).drain(['web1a'])).rejects.toThrow('haproxy on lb1: backend web did not take state drain');
+  });
+});
