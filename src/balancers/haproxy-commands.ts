@@ -91,3 +91,30 @@ export function configTestArgv(configFile: string): string[] {
   if (!CONFIG_FILE.test(configFile)) throw new UserError(`haproxy config file ${JSON.stringify(configFile)} is not an absolute path`);
   return ['haproxy', '-c', '-f', configFile];
 }
+
+/** Exit status of the save script when the change went through but the state file was not written. */
+export const STATE_SAVE_FAILED = 97;
+
+/**
+ * The change and the save of every backend's `show servers state` into `stateFile`, in one
+ * round trip: the change's answers on stdout as runtimeCall gives them, then a second
+ * connection whose answer goes to a temporary file beside `stateFile`, moved over it only when
+ * it reads as a state file (its first line is the format version), so a reload never loads half
+ * a file. The socket and the file are positional parameters, never part of the script.
+ */
+export function runtimeCallSavingState(socket: string, commands: readonly string[], stateFile: string): RuntimeCall {
+  const call = runtimeCall(socket, commands);
+  if (!STATE_FILE.test(stateFile)) throw new UserError(`haproxy server state file ${JSON.stringify(stateFile)} is not an absolute path`, 'fix balancer.serverStateFile in baton.yml');
+  return { ...call, argv: ['sh', '-c', SAVE_STATE_SCRIPT, 'baton-save-server-state', socket, stateFile] };
+}
+
+const STATE_FILE = /^\/[^\0\n]+$/;
+
+const SAVE_STATE_SCRIPT = `socket=$1 file=$2 tmp=
+socat -t 5 stdio "$socket" || exit $?
+fail() { [ -z "$tmp" ] || rm -f -- "$tmp"; echo "cannot save the server state to $file: $1" >&2; exit ${STATE_SAVE_FAILED}; }
+dir=$(dirname -- "$file")
+tmp=$(mktemp "$dir/.baton-server-state.XXXXXX") || { tmp=; fail "cannot create a temporary file in $dir"; }
+printf 'show servers state\\n' | socat -t 5 stdio "$socket" > "$tmp" || fail "show servers state failed"
+[ "$(head -n 1 -- "$tmp")" = 1 ] || fail "HAProxy answered: $(head -c 200 -- "$tmp")"
+chmod 0644 -- "$tmp" && mv -f -- "$tmp" "$file" || fail "cannot move $tmp over it"`;

@@ -7,6 +7,8 @@ import {
   type AdminState,
   configTestArgv,
   runtimeCall,
+  runtimeCallSavingState,
+  STATE_SAVE_FAILED,
   setServerState,
   showServersState,
   showStat,
@@ -28,6 +30,8 @@ export interface HaproxyOptions {
   configFile?: string;
   /** Per round trip. */
   timeoutMs?: number;
+  /** Where every pool change saves `show servers state`, so a reload (load-server-state-from-file) keeps it. */
+  serverStateFile?: string;
 }
 
 export const DEFAULT_HAPROXY_CONFIG = '/etc/haproxy/haproxy.cfg';
@@ -38,6 +42,7 @@ export class HaproxyBalancer implements Balancer {
   private readonly socket: string;
   private readonly configFile: string;
   private readonly timeoutMs: number;
+  private readonly serverStateFile: string | undefined;
   /** Server ids by name, as the last `show stat` gave them (a stick table binds sessions by id). */
   private serverIds = new Map<string, number>();
 
@@ -49,6 +54,7 @@ export class HaproxyBalancer implements Balancer {
     this.socket = opts.socket;
     this.configFile = opts.configFile ?? DEFAULT_HAPROXY_CONFIG;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.serverStateFile = opts.serverStateFile;
   }
 
   /** Members of the backend with their admin state, health, sessions and queue. */
@@ -156,7 +162,7 @@ export class HaproxyBalancer implements Balancer {
   private async setState(names: readonly string[], state: AdminState): Promise<void> {
     if (names.length === 0) return;
     const sets = names.map((n) => setServerState(this.backend, n, state));
-    const answers = await this.call([...sets, showStat(this.backend, STAT_SERVERS), showServersState(this.backend)]);
+    const { answers, saveFailure } = await this.change([...sets, showStat(this.backend, STAT_SERVERS), showServersState(this.backend)]);
     const stat = answers[sets.length] as string;
     const states = answers[sets.length + 1] as string;
     this.refuseErrors(names, answers.slice(0, sets.length), `set to ${state}`);
@@ -175,6 +181,29 @@ export class HaproxyBalancer implements Balancer {
         'check the balancer with `show servers state` before going on',
       );
     }
+    // The change itself took: an unsaved state is the next thing wrong (a reload would undo it).
+    if (saveFailure !== undefined) throw saveFailure;
+  }
+
+  /**
+   * A pool change: with serverStateFile, the change and the save of the state in one round trip
+   * (the save's failure is returned, to be thrown once the change's own answers are checked).
+   */
+  private async change(commands: readonly string[]): Promise<{ answers: string[]; saveFailure?: OperationFailedError }> {
+    if (this.serverStateFile === undefined) return { answers: await this.call(commands) };
+    const call = runtimeCallSavingState(this.socket, commands, this.serverStateFile);
+    const r = await this.transport.run(call.argv, { stdin: call.stdin, timeoutMs: this.timeoutMs, allowFailure: true });
+    if (r.code !== 0 && r.code !== STATE_SAVE_FAILED) throw new ExternalCommandError(this.transport.host, call.argv, r.code, tail(`${r.stdout}\n${r.stderr}`));
+    const answers = splitAnswers(r.stdout, call.commands.length);
+    if (r.code === 0) return { answers };
+    return {
+      answers,
+      saveFailure: new OperationFailedError(
+        `haproxy on ${this.transport.host} took the change but its server state was not saved to ${this.serverStateFile}: ${tail(r.stderr).trim() || `exit ${r.code}`}`,
+        false,
+        `a reload would forget the change: make the folder of ${this.serverStateFile} writable for baton's user on ${this.transport.host} (or fix balancer.serverStateFile), then run \`baton status\``,
+      ),
+    };
   }
 
   private refuseErrors(names: readonly string[], answers: readonly string[], what: string): void {

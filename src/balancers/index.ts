@@ -6,6 +6,7 @@ import { Secrets } from '../config/secrets.js';
 import { UserError } from '../errors.js';
 import type { Transport, Transports } from '../transport/types.js';
 import { ApacheBalancer } from './apache.js';
+import { balancerOrSet } from './balancer-set.js';
 import { HaproxyBalancer } from './haproxy.js';
 import { NginxBalancer } from './nginx.js';
 import { NginxLuaBalancer } from './nginx-lua.js';
@@ -14,17 +15,37 @@ import type { Balancer, Member } from './types.js';
 /** The app hosts' transports, for drivers that read drain state on the hosts themselves (nginx). */
 export type AppTransports = Pick<Transports, 'get'> & { resolve?: (host: string) => Promise<{ hostName: string }> };
 
-/** The balancer driver of `config.balancer`, talking to its host through `transport`; `secrets` holds its credentials. */
+/**
+ * The balancer driver of `config.balancer`, talking to its host through `transport`; `secrets`
+ * holds its credentials. With `balancer.peers`, a BalancerSet over it and one driver per peer,
+ * each reached through `hosts` (the same SSH transports as the primary's); without, the driver itself.
+ */
 export function createBalancer(
   config: Pick<Config, 'balancer'> & Partial<Pick<Config, 'clusters' | 'resolve'>>,
   transport: Transport,
   hosts?: AppTransports,
   secrets: Secrets = new Secrets(),
 ): Balancer {
+  const peers = config.balancer.peers ?? [];
+  const primary = { host: config.balancer.host, balancer: createDriver(config, transport, hosts, secrets) };
+  if (peers.length === 0) return primary.balancer;
+  if (!hosts) throw new Error('balancer.peers needs the transports to reach the peers');
+  return balancerOrSet(
+    primary,
+    peers.map((host) => ({ host, balancer: createDriver(config, hosts.get(host), hosts, secrets) })),
+  );
+}
+
+function createDriver(
+  config: Pick<Config, 'balancer'> & Partial<Pick<Config, 'clusters' | 'resolve'>>,
+  transport: Transport,
+  hosts: AppTransports | undefined,
+  secrets: Secrets,
+): Balancer {
   const b = config.balancer;
   switch (b.driver) {
     case 'haproxy':
-      return new HaproxyBalancer(transport, { backend: b.backend, socket: b.socket });
+      return new HaproxyBalancer(transport, { backend: b.backend, socket: b.socket, ...(b.serverStateFile !== undefined ? { serverStateFile: b.serverStateFile } : {}) });
     case 'apache':
       return new ApacheBalancer(transport, {
         balancer: b.backend,
@@ -98,6 +119,7 @@ function appTransportOf(clusters: Config['clusters'], pins: Record<string, strin
 
 export type { Balancer, BackendCounters, DrainProgress, Member, MemberState, TrafficRead } from './types.js';
 export { ApacheBalancer } from './apache.js';
+export { BalancerSet, BalancersDisagreeError, type NamedBalancer } from './balancer-set.js';
 export { HaproxyBalancer } from './haproxy.js';
 export { NginxBalancer } from './nginx.js';
 export { NginxLuaBalancer } from './nginx-lua.js';

@@ -32,6 +32,8 @@ export interface TrafficRead {
   members: Member[];
   requests?: number;
   http5xx?: number;
+  /** With peers: the members whose state differs between balancers, as `name: state on host, …` (a sample never fails on it). */
+  divergent?: string[];
 }
 
 export interface DrainProgress {

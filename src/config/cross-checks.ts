@@ -1,4 +1,5 @@
-// Checks no single key can make: every host in exactly one cluster and listed once, every
+// Checks no single key can make: every host in exactly one cluster and listed once, balancer peers
+// other than balancer.host and listed once, every
 // explicit balancer member name used once, nginx keys only in the mode that reads them, a watch only where the balancer can count what it
 // watches, required approvals or rehearsals only with a file of who may sign them, every
 // `{secret: NAME}` naming an entry of `secrets:`, and migrations run on one of the clusters'
@@ -35,7 +36,25 @@ export function crossChecks(data: unknown): Problem[] {
       }
     });
   }
-  problems.push(...nginxModeChecks(data), ...watchChecks(data), ...signerChecks(data), ...secretNameChecks(data), ...migrateHostChecks(data, [...hostSeen.keys()]));
+  problems.push(...peerChecks(data), ...nginxModeChecks(data), ...watchChecks(data), ...signerChecks(data), ...secretNameChecks(data), ...migrateHostChecks(data, [...hostSeen.keys()]));
+  return problems;
+}
+
+/** Each peer is another balancer: the primary (balancer.host) again, or a peer twice, would take every change twice and hide the other one. */
+function peerChecks(data: unknown): Problem[] {
+  if (!isPlainObject(data) || !isPlainObject(data.balancer) || !Array.isArray(data.balancer.peers)) return [];
+  const host = typeof data.balancer.host === 'string' ? data.balancer.host.toLowerCase() : undefined;
+  const seen = new Map<string, number>();
+  const problems: Problem[] = [];
+  data.balancer.peers.forEach((peer: unknown, i) => {
+    if (typeof peer !== 'string') return; // the schema reports it
+    const name = peer.toLowerCase();
+    const path: KeyPath = ['balancer', 'peers', i];
+    const first = seen.get(name);
+    if (name === host) problems.push({ path, message: `${peer} is balancer.host itself: peers are the other balancers` });
+    else if (first !== undefined) problems.push({ path, message: `duplicate peer (already listed at ${formatPath(['balancer', 'peers', first])})` });
+    else seen.set(name, i);
+  });
   return problems;
 }
 

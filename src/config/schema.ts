@@ -114,7 +114,13 @@ export const Ssh = z.strictObject({
 
 // backend is checked with the rule of the driver that will put it on a command line or in a file.
 const balancerCommon = (backendPattern: RegExp, what: string) => ({
-  host: HostName.describe('host the balancer runs on (reached over SSH)'),
+  host: HostName.describe('host the balancer runs on (reached over SSH); the release lock lives there'),
+  peers: z
+    .array(HostName)
+    .optional()
+    .describe(
+      'other balancers running the same driver with the same backend and configuration (a keepalived standby, or balancers behind DNS): every pool change goes to all of them, and a run stops before any change while they disagree on a member\'s state',
+    ),
   backend: balancerName(backendPattern, what).describe('haproxy backend / apache balancer name / nginx upstream holding both clusters'),
   drainTimeout: Duration.prefault('60s').describe('how long to wait for in-flight sessions to end'),
   cutOffAfterDrainTimeout: z.boolean().default(false).describe('cut remaining sessions when the drain timeout passes (default: stop and report)'),
@@ -145,6 +151,13 @@ export const Balancer = z.discriminatedUnion('driver', [
     driver: z.literal('haproxy').describe(DRIVER),
     ...balancerCommon(HAPROXY_NAME, 'a haproxy backend name'),
     socket: z.string().default('/run/haproxy/admin.sock').describe('HAProxy runtime API socket on the balancer host'),
+    serverStateFile: z
+      .string()
+      .regex(/^\/[^\0\n]*$/, { message: 'expected an absolute path' })
+      .optional()
+      .describe(
+        'file on each balancer host where baton saves `show servers state` after every pool change, so a reload with `load-server-state-from-file` keeps the drain (haproxy.cfg: server-state-file and load-server-state-from-file global)',
+      ),
     sessions: Sessions.optional(),
   }),
   z.strictObject({

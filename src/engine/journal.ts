@@ -14,7 +14,7 @@ export type JournalEvent =
   | { event: 'note'; message: string }
   // A look at the balancer while the run lasts (a TrafficSample without `at`: the record's `ts`,
   // stamped as the sample lands, is its time). Replays of the run's state skip it.
-  | { event: 'sample'; members: MemberSample[]; requests?: number; http5xx?: number };
+  | { event: 'sample'; members: MemberSample[]; requests?: number; http5xx?: number; /** members whose state differs between balancers (balancer.peers) */ divergent?: string[] };
 
 export type JournalRecord = JournalEvent & { ts: string; run: string };
 

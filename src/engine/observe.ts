@@ -21,6 +21,7 @@ export async function observe(
   addressOf: (host: string) => Promise<string[]>,
 ): Promise<Observation> {
   // The balancer and every host at once: this also opens the connections the push reuses.
+  // With balancer.peers, members() fails while the balancers disagree: nothing has changed yet.
   const [members, releases] = await Promise.all([balancer.members(), readReleases(config, transports), checkStickTable(config, balancer)]);
   return assemble(config, members, releases, addressOf);
 }

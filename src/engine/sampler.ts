@@ -2,7 +2,7 @@
 // every ~500 ms, members' states and sessions and, where cheap, the backend's counters. It
 // never fails or slows the run: a slow balancer skips ticks, a failure is reported once.
 import type { Membership } from '../balancers/membership.js';
-import type { Balancer } from '../balancers/types.js';
+import type { Balancer, TrafficRead } from '../balancers/types.js';
 import type { ClusterId } from '../config/config.js';
 import { repeat } from './repeat.js';
 import type { TrafficSample } from './traffic.js';
@@ -33,7 +33,7 @@ export function startSampling(balancer: Balancer, opts: SamplingOptions): () => 
   let stopped = false;
   const take = async (): Promise<void> => {
     const withCounters = ticks++ % COUNTERS_EVERY_TICKS === 0;
-    const read = balancer.sample ? await balancer.sample() : await readApart(balancer, withCounters);
+    const read: TrafficRead = balancer.sample ? await balancer.sample() : await readApart(balancer, withCounters);
     if (stopped) return; // landed after the run's end: not part of its record
     opts.onSample({
       at: new Date().toISOString(),
@@ -43,6 +43,7 @@ export function startSampling(balancer: Balancer, opts: SamplingOptions): () => 
       }),
       ...(read.requests !== undefined ? { requests: read.requests } : {}),
       ...(read.http5xx !== undefined ? { http5xx: read.http5xx } : {}),
+      ...(read.divergent?.length ? { divergent: read.divergent } : {}),
     });
   };
   const sampling = repeat(opts.everyMs ?? SAMPLE_EVERY_MS, () =>

@@ -51,6 +51,7 @@ export async function openSession(
     config,
     transports: t,
     // Made when first used: a command that reads no secret (lock) never needs the driver's.
+    // With balancer.peers, each peer's driver gets its transport from `t`, like balancer.host's.
     get balancer() {
       return (balancer ??= createBalancer(config, balancerTransport, t, secrets));
     },

@@ -20,6 +20,8 @@ export interface TrafficSample {
   members: MemberSample[];
   requests?: number;
   http5xx?: number;
+  /** With balancer.peers: members whose state differs between balancers at that moment (kept in the journal). */
+  divergent?: string[];
 }
 
 /** In-flight sessions and members in the pool, per cluster: what a terminal shows beside the steps. */

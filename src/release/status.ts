@@ -2,6 +2,7 @@
 // runs, sessions and health per member, the lock, and the last run (with any step it left
 // pending). Read-only. Each part is read on its own: one that cannot be read is reported as
 // unknown with the reason, never as a value it was not (an unread pool is not an empty one).
+import { BalancerSet, describeDisagreement, mergeMembers } from '../balancers/balancer-set.js';
 import { matchMembers, type Membership } from '../balancers/membership.js';
 import type { Member, MemberState } from '../balancers/types.js';
 import { allHosts, type ClusterId } from '../config/config.js';
@@ -21,6 +22,8 @@ export interface HostStatus {
   /** The balancer's health checks, when it has them. */
   healthy?: boolean;
   sessions?: number;
+  /** With balancer.peers: its member's state on each balancer that could be read, by balancer host. */
+  balancers?: Record<string, MemberState>;
   /** The release it runs, null for none; absent when it could not be read (`error` says why). */
   release?: string | null;
   error?: string;
@@ -44,14 +47,16 @@ export type LockStatus =
 
 /** A part of production status could not read, and why. */
 export interface Unread {
-  part: 'balancer' | 'membership' | 'host' | 'lock' | 'journal';
+  part: 'balancer' | 'peer' | 'membership' | 'host' | 'lock' | 'journal';
   what: string;
   reason: string;
 }
 
 export interface StatusReport {
   app: string;
-  balancer: { driver: string; host: string; backend: string };
+  balancer: { driver: string; host: string; backend: string; peers?: string[] };
+  /** With balancer.peers: the members whose state differs between balancers, as `name: state on host, …`; empty when they agree. */
+  divergent?: string[];
   clusters: ClusterStatus[];
   hosts: HostStatus[];
   lock: LockStatus;
@@ -75,16 +80,30 @@ export async function gatherStatus(session: Session, now = new Date(), opts: Sta
   const read = <T>(p: () => Promise<T>) => settle(deadline, p);
   const paths = appPaths(config.app.path);
   const hosts = allHosts(config);
-  const [members, releases, lockRead] = await Promise.all([
-    read(() => session.balancer.members()),
+  const balancer = session.balancer;
+  // With peers, each balancer is read on its own: a disagreement is shown, not an error, and a peer that does not answer leaves the others readable.
+  const balancers = balancer instanceof BalancerSet ? [balancer.primary, ...balancer.peers] : [];
+  const [members, releases, lockRead, peerReads] = await Promise.all([
+    balancer instanceof BalancerSet ? read(() => balancer.primary.balancer.members()) : read(() => balancer.members()),
     Promise.all(hosts.map((h) => read(async () => (await session.transports.get(h.host).run(readCurrent(paths))).stdout.trim() || null))),
     read(() => session.lock.inspect()),
+    Promise.all(balancers.slice(1).map((b) => read(() => b.balancer.members()))),
   ]);
+  const eachRead = balancers.flatMap((b, i) => {
+    const r = i === 0 ? members : (peerReads[i - 1] as Read<Member[]>);
+    return 'value' in r ? [{ host: b.host, members: r.value }] : [];
+  });
+  const divergent = balancers.length > 0 ? describeDisagreement(eachRead) : undefined;
+  const merged: Read<Member[]> = 'value' in members && balancers.length > 0 ? { value: mergeMembers(eachRead.map((r) => r.members)) } : members;
   const membership: Read<Membership> | undefined =
-    'value' in members ? await read(() => matchMembers(config.clusters, members.value, { backend: config.balancer.backend, resolve: config.resolve, lookup: session.addressOf })) : undefined;
+    'value' in merged ? await read(() => matchMembers(config.clusters, merged.value, { backend: config.balancer.backend, resolve: config.resolve, lookup: session.addressOf })) : undefined;
 
   const unread: Unread[] = [];
   if ('error' in members) unread.push({ part: 'balancer', what: `balancer ${config.balancer.host}`, reason: members.error });
+  balancers.slice(1).forEach((b, i) => {
+    const r = peerReads[i] as Read<Member[]>;
+    if ('error' in r) unread.push({ part: 'peer', what: `balancer ${b.host}`, reason: r.error });
+  });
   if (membership && 'error' in membership) unread.push({ part: 'membership', what: 'which member is which host', reason: membership.error });
   hosts.forEach((h, i) => {
     const r = releases[i] as Read<string | null>;
@@ -93,7 +112,7 @@ export async function gatherStatus(session: Session, now = new Date(), opts: Sta
   if ('error' in lockRead) unread.push({ part: 'lock', what: `lock on ${config.balancer.host}`, reason: lockRead.error });
   const last = readLastRun(config.dir, unread);
 
-  const byName = new Map(('value' in members ? members.value : []).map((m): [string, Member] => [m.name, m]));
+  const byName = new Map(('value' in merged ? merged.value : []).map((m): [string, Member] => [m.name, m]));
   const hostStatus: HostStatus[] = hosts.map((h, i) => {
     const r = releases[i] as Read<string | null>;
     const name = (membership && 'value' in membership ? membership.value[h.cluster].find((m) => m.host === h.host)?.member : undefined) ?? h.member;
@@ -103,6 +122,7 @@ export async function gatherStatus(session: Session, now = new Date(), opts: Sta
       cluster: h.cluster,
       ...(name ? { member: name } : {}),
       ...(m ? { state: m.state, sessions: m.sessions, ...(m.healthy !== undefined ? { healthy: m.healthy } : {}) } : {}),
+      ...(name && eachRead.length > 0 ? { balancers: statesOn(eachRead, name) } : {}),
       ...('value' in r ? { release: r.value } : { error: r.error }),
     };
   });
@@ -113,7 +133,7 @@ export async function gatherStatus(session: Session, now = new Date(), opts: Sta
     return {
       id,
       internal: config.clusters[id].internal,
-      ...('value' in members ? { inPool } : {}),
+      ...('value' in merged ? { inPool } : {}),
       serving: of.some((h) => h.state === undefined) ? 'unknown' : inPool.length === 0 ? 'no' : inPool.length === of.length ? 'all' : 'partly',
       releases: [...new Set(of.map((h) => (h.release === undefined ? '(unknown)' : (h.release ?? '(none)'))))],
     };
@@ -122,13 +142,29 @@ export async function gatherStatus(session: Session, now = new Date(), opts: Sta
   const lock = lockStatus(lockRead, now);
   return {
     app: config.app.name,
-    balancer: { driver: config.balancer.driver, host: config.balancer.host, backend: config.balancer.backend },
+    balancer: {
+      driver: config.balancer.driver,
+      host: config.balancer.host,
+      backend: config.balancer.backend,
+      ...(config.balancer.peers?.length ? { peers: [...config.balancer.peers] } : {}),
+    },
+    ...(divergent ? { divergent } : {}),
     clusters,
     hosts: hostStatus,
     lock,
     ...(last ? { lastRun: { ...last, running: last.outcome === 'unfinished' ? isRunning(last.run, lock) : false } } : {}),
     unread,
   };
+}
+
+/** A member's state on each balancer that has it. */
+function statesOn(reads: readonly { host: string; members: readonly Member[] }[], name: string): Record<string, MemberState> {
+  const out: Record<string, MemberState> = {};
+  for (const r of reads) {
+    const m = r.members.find((x) => x.name === name);
+    if (m) out[r.host] = m.state;
+  }
+  return out;
 }
 
 function lockStatus(r: Read<LockReading>, now: Date): LockStatus {

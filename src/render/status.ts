@@ -7,6 +7,9 @@ import type { LockStatus, StatusReport } from '../release/status.js';
 export function statusText(s: StatusReport): string {
   const lines = [
     headline(s),
+    ...(s.balancer.peers ? [`balancers: ${[s.balancer.host, ...s.balancer.peers].join(', ')}${s.divergent?.length ? '' : s.unread.some((u) => u.part === 'peer' || u.part === 'balancer') ? '' : ' (agree)'}`] : []),
+    ...(s.divergent?.length ? [`balancers disagree: ${s.divergent.join('; ')} (a push stops until they agree)`] : []),
+    ...s.unread.filter((u) => u.part === 'peer').map((u) => `${u.what}: unreadable (${firstLine(u.reason)})`),
     ...s.unread.filter((u) => u.part === 'membership').map((u) => `which member is which host: unknown (${firstLine(u.reason)})`),
     '',
     ...s.clusters.flatMap((c) => [
@@ -20,6 +23,7 @@ export function statusText(s: StatusReport): string {
             (h.state ?? '?').padEnd(6),
             h.healthy === undefined ? '' : h.healthy ? 'healthy' : 'FAILING',
             h.sessions === undefined ? '' : `${String(h.sessions).padStart(3)} sessions`,
+            h.balancers && new Set(Object.values(h.balancers).map((st) => (st === 'down' ? 'ready' : st))).size > 1 ? `(${Object.entries(h.balancers).map(([host, state]) => `${state} on ${host}`).join(', ')})` : '',
             h.release === undefined ? `release unknown (${firstLine(h.error ?? 'not read')})` : `runs ${h.release ?? '(nothing)'}`,
           ]
             .filter(Boolean)

@@ -217,3 +217,17 @@ describe('openRun with sampling', () => {
     expect(records[1]).toMatchObject({ message: expect.stringContaining('connection reset') });
   });
 });
+
+describe('sampling a pair of balancers', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('keeps the members the balancers disagree on with the sample, without failing', async () => {
+    vi.useFakeTimers();
+    const fake = fakeBalancer({ sample: async () => ({ members: [member('web1', 3)], divergent: ['web1: drain on lb1, ready on lb2'] }) });
+    const samples: TrafficSample[] = [];
+    const stop = startSampling(fake.balancer, { clusterOf, everyMs: 500, onSample: (s) => samples.push(s) });
+    await vi.advanceTimersByTimeAsync(600);
+    await stop();
+    expect(samples[0]?.divergent).toEqual(['web1: drain on lb1, ready on lb2']);
+  });
+});

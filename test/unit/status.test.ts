@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { BalancerSet } from '../../src/balancers/balancer-set.js';
 import type { Balancer, Member } from '../../src/balancers/types.js';
 import type { Config } from '../../src/config/config.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -318,5 +319,43 @@ describe('lock and unlock', () => {
     heldBy('alice@ci', { expires: '2026-11-27T11:59:59.000Z' });
     expect(await releaseLock(session, { by: 'ada', now: NOW })).toMatchObject({ released: true, expired: true, forced: false });
     expect(await releaseLock(session, { by: 'ada', now: NOW })).toEqual({ released: false, holder: null, expired: false, forced: false });
+  });
+});
+
+describe('status with a pair of balancers', () => {
+  const withPeer = (peerMembers: () => Member[] | Promise<Member[]>) => {
+    config = { ...config, balancer: { ...config.balancer, peers: ['lb2.test'] } };
+    const primary = { driver: 'haproxy', members: async () => members } as unknown as Balancer;
+    const peer = { driver: 'haproxy', members: async () => peerMembers() } as unknown as Balancer;
+    session = { ...session, config, balancer: new BalancerSet({ host: 'lb.test', balancer: primary }, [{ host: 'lb2.test', balancer: peer }]) };
+  };
+
+  it('shows every balancer, each member\'s state on each, and sessions through both', async () => {
+    withPeer(() => members.map((m) => ({ ...m, sessions: 1 })));
+    const s = await gatherStatus(session, NOW);
+    expect(s.balancer.peers).toEqual(['lb2.test']);
+    expect(s.divergent).toEqual([]);
+    expect(s.hosts.find((h) => h.host === 'w1a')).toMatchObject({ state: 'drain', sessions: 4, balancers: { 'lb.test': 'drain', 'lb2.test': 'drain' } });
+    expect(statusText(s)).toContain('balancers: lb.test, lb2.test (agree)');
+    expect(statusExitCode(s)).toBe(ExitCode.OK);
+  });
+
+  it('shows a disagreement instead of failing on it', async () => {
+    withPeer(() => members.map((m) => (m.name === 'web1a' ? { ...m, state: 'ready' } : m)));
+    const s = await gatherStatus(session, NOW);
+    expect(s.divergent).toEqual(['web1a: drain on lb.test, ready on lb2.test']);
+    const text = statusText(s);
+    expect(text).toContain('balancers disagree: web1a: drain on lb.test, ready on lb2.test (a push stops until they agree)');
+    expect(text).toMatch(/w1a +web1a +drain .*\(drain on lb\.test, ready on lb2\.test\)/);
+    expect(s.clusters[0]?.serving).toBe('no'); // the primary's states
+  });
+
+  it('reports a peer it cannot read, still showing the primary\'s pool, and exits 1', async () => {
+    withPeer(() => Promise.reject(new Error('ssh: connect to host lb2.test port 22: Connection refused')));
+    const s = await gatherStatus(session, NOW);
+    expect(s.unread).toEqual([{ part: 'peer', what: 'balancer lb2.test', reason: 'ssh: connect to host lb2.test port 22: Connection refused' }]);
+    expect(s.clusters[1]?.serving).toBe('all');
+    expect(statusText(s)).toContain('balancer lb2.test: unreadable (ssh: connect to host lb2.test port 22: Connection refused)');
+    expect(statusExitCode(s)).toBe(ExitCode.FAILED_RESTORED);
   });
 });
