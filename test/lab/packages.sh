@@ -1,9 +1,10 @@
 # Debian packages the lab needs; CI starts from a fresh machine, so `up` installs what is missing.
 # chromium: the report tests open `baton report` pages headless (unit and lab).
 # libnginx-mod-http-lua (with lua-resty-core): the reload-free nginx (balancer.mode: lua) on lb's :8090.
+# keepalived: the floating address between lb and lb2 (the balancer-pair tests).
 # postgresql: the database both clusters share in the schema-change tests (server on db, psql on app hosts).
 PACKAGES=(haproxy apache2 nginx varnish bind9 bind9-utils bind9-dnsutils openssh-server
-  openssh-client wrk socat rsync curl git iproute2 util-linux chromium postgresql libnginx-mod-http-lua lua-resty-core)
+  openssh-client wrk socat rsync curl git iproute2 util-linux chromium postgresql libnginx-mod-http-lua lua-resty-core keepalived)
 
 ensure_packages() {
   local p missing=() own_policy=""
