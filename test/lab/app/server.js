@@ -5,7 +5,6 @@ import { createServer } from 'node:http';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { pathToFileURL } from 'node:url';
 
 const release = JSON.parse(readFileSync(new URL('./release.json', import.meta.url), 'utf8'));
 const host = hostname();
@@ -14,12 +13,12 @@ const writesDir = '/srv/shop-data';
 let stopping = false;
 
 // Releases that use the shared database (release.json `db`) read `db.columns` of table orders:
-// which columns a release needs is what a schema change can break. The pg client comes from
-// the baton checkout's node_modules (shop.env: SHOP_PG_MODULE), which every lab host sees.
+// which columns a release needs is what a schema change can break. The pg client is in the app
+// root's node_modules (the lab copies it there), found from any release below it.
 let pool;
 async function database() {
   if (!pool) {
-    const { default: pg } = await import(pathToFileURL(process.env.SHOP_PG_MODULE ?? 'pg').href);
+    const { default: pg } = await import('pg');
     pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 4, connectionTimeoutMillis: 2000 });
     pool.on('error', () => {}); // an idle client's lost connection is replaced at the next query
   }

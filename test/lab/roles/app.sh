@@ -2,6 +2,27 @@
 # (git archive of a tag into /srv/shop/releases/<tag>-<shortsha>, `current` symlink), run by
 # shopctl. old-web/new-web serve the same app on :80 as the drill's site (no balancer there).
 
+# The pg client and the packages it needs, from the checkout's node_modules into the app root,
+# where a release's `import('pg')` finds it (Node looks in the parent folders' node_modules).
+# Copied, not linked: hosts have a private /tmp, and a checkout there would be out of their sight.
+copy_pg_client() {
+  local dest=$1 modules p
+  modules=$(cd "$LAB_DIR/../.." && pwd)/node_modules
+  mkdir -p "$dest"
+  for p in $(node -e '
+    const fs = require("fs"), dir = process.argv[1], seen = new Set(), todo = ["pg"];
+    while (todo.length) {
+      const name = todo.pop(), file = `${dir}/${name}/package.json`;
+      if (seen.has(name) || !fs.existsSync(file)) continue;
+      seen.add(name);
+      todo.push(...Object.keys(JSON.parse(fs.readFileSync(file, "utf8")).dependencies ?? {}));
+    }
+    if (!seen.has("pg")) { console.error(`no pg in ${dir}: run npm ci first`); process.exit(1); }
+    console.log([...seen].join("\n"));' "$modules"); do
+    cp -a "$modules/$p" "$dest/"
+  done
+}
+
 setup_app() {
   local id=$1 role=$2 srv=$HOSTS_DIR/$1/srv release=v1-$V1_SHORT
   mkdir -p "$srv/shop/releases" "$srv/shop/bin" "$srv/shop/run" "$srv/shop/log" "$srv/shop-data"
@@ -9,8 +30,9 @@ setup_app() {
   ln -sfn "releases/$release" "$srv/shop/current"
   install -m 755 "$LAB_DIR/app/shopctl" "$srv/shop/bin/shopctl"
   if [[ $role == app ]]; then
-    # The database releases (v6-db…) reach the shared PostgreSQL on db with the checkout's pg client.
-    printf 'export DATABASE_URL=%s\nexport SHOP_PG_MODULE=%s\n' "$DATABASE_URL" "$(cd "$LAB_DIR/../.." && pwd)/node_modules/pg/lib/index.js" >"$srv/shop/shop.env"
+    # The database releases (v6-db…) reach the shared PostgreSQL on db with the pg client.
+    printf 'export DATABASE_URL=%s\n' "$DATABASE_URL" >"$srv/shop/shop.env"
+    copy_pg_client "$srv/shop/node_modules"
   else
     echo "PORT=80" >"$srv/shop/shop.env"
   fi
