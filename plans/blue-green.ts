@@ -6,7 +6,7 @@
 // still serving checked on it, all before the first drain (the contract is plans/contract.ts).
 import type { ClusterId, Config } from '../src/config/config.js';
 import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
-import { PLAN_FORMAT, observedDigest, planHash } from '../src/model/plan.js';
+import { sealPlan } from '../src/model/plan.js';
 import type { Release } from '../src/model/release.js';
 import { ExitCode, UserError } from '../src/errors.js';
 import { formatDuration } from '../src/config/duration.js';
@@ -61,8 +61,8 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
   }
   let [firstSteps, secondSteps] = order.map((c) => clusterSteps(c, hostsOf(c), newRelease, config)) as [Step[], Step[]];
   if (flipsInOneChange(config.balancer.driver) && !input.hold) [firstSteps, secondSteps] = withFlip(firstSteps, secondSteps, config);
-  const lock: Step = { id: 'lock', kind: 'lock', title: `take the release lock on ${config.balancer.host}`, undo: [{ id: 'undo-lock', kind: 'unlock', title: 'release the lock', undo: [] }] };
-  const unlock: Step = { id: 'unlock', kind: 'unlock', title: 'release the lock', undo: [] };
+  const lock = lockStep(config);
+  const unlock = unlockStep();
   const forward: Step[] = config.migrate
     ? // The schema is expanded while both clusters serve the old release, which must still pass its checks on it before anything drains.
       [lock, stage, ...migrationSteps(config, observed, release), ...firstSteps, ...secondSteps, unlock]
@@ -76,17 +76,17 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
         unlock,
       ];
 
-  const partial: Omit<Plan, 'hash'> = {
-    format: PLAN_FORMAT,
-    app: config.app.name,
-    release,
-    createdAt: (input.now ?? new Date()).toISOString(),
-    createdBy: input.createdBy,
-    observed,
-    observedDigest: observedDigest(observed),
-    forward,
-  };
-  return { ...partial, hash: planHash(partial) };
+  return sealPlan({ app: config.app.name, release, createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, forward });
+}
+
+/** Every plan begins by taking the release lock (released by its undo if the plan is reversed)… */
+export function lockStep(config: Config): Step {
+  return { id: 'lock', kind: 'lock', title: `take the release lock on ${config.balancer.host}`, undo: [{ id: 'undo-lock', kind: 'unlock', title: 'release the lock', undo: [] }] };
+}
+
+/** …and ends by releasing it. */
+export function unlockStep(): Step {
+  return { id: 'unlock', kind: 'unlock', title: 'release the lock', undo: [] };
 }
 
 /**

@@ -4,8 +4,9 @@
 import type { Config } from '../src/config/config.js';
 import { ExitCode, UserError } from '../src/errors.js';
 import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
-import { PLAN_FORMAT, observedDigest, planHash } from '../src/model/plan.js';
-import { tagOfDir } from '../src/model/release.js';
+import { sealPlan } from '../src/model/plan.js';
+import { releaseOfDir } from '../src/model/release.js';
+import { lockStep, unlockStep } from './blue-green.js';
 
 export interface ContractInput {
   config: Config;
@@ -52,21 +53,13 @@ export function buildContractPlan(input: ContractInput): Plan {
     releases: Object.fromEntries(observed.hosts.map((h) => [h.host, dir])),
     undo: [],
   };
-  const forward: Step[] = [
-    { id: 'lock', kind: 'lock', title: `take the release lock on ${config.balancer.host}`, undo: [{ id: 'undo-lock', kind: 'unlock', title: 'release the lock', undo: [] }] },
-    contract,
-    { id: 'unlock', kind: 'unlock', title: 'release the lock', undo: [] },
-  ];
-  const partial: Omit<Plan, 'hash'> = {
-    format: PLAN_FORMAT,
+  return sealPlan({
     kind: 'contract',
     app: config.app.name,
-    release: { tag: tagOfDir(dir), commit: /-([0-9a-f]{7})$/.exec(dir)?.[1] ?? '', dir },
+    release: releaseOfDir(dir),
     createdAt: (input.now ?? new Date()).toISOString(),
     createdBy: input.createdBy,
     observed,
-    observedDigest: observedDigest(observed),
-    forward,
-  };
-  return { ...partial, hash: planHash(partial) };
+    forward: [lockStep(config), contract, unlockStep()],
+  });
 }

@@ -4,8 +4,9 @@
 // warm: draining the other side puts all traffic back on the old release in one balancer change.
 import type { ClusterId, Config } from '../src/config/config.js';
 import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
-import { PLAN_FORMAT, observedDigest, planHash } from '../src/model/plan.js';
-import { clusterSteps, describeReleases, flipsInOneChange, withFlip } from './blue-green.js';
+import { sealPlan } from '../src/model/plan.js';
+import { releaseOfDir } from '../src/model/release.js';
+import { clusterSteps, describeReleases, flipsInOneChange, lockStep, unlockStep, withFlip } from './blue-green.js';
 
 export interface RollbackInput {
   config: Config;
@@ -36,7 +37,7 @@ export function buildRollbackPlan(input: RollbackInput): RollbackPlan {
 
   const forward: Step[] = [];
   if (todo.length) {
-    forward.push({ id: 'lock', kind: 'lock', title: `take the release lock on ${config.balancer.host}`, undo: [{ id: 'undo-lock', kind: 'unlock', title: 'release the lock', undo: [] }] });
+    forward.push(lockStep(config));
     let perCluster = todo.map((c) => {
       const hosts = hostsOf(c);
       const needSwitch = Object.fromEntries(hosts.filter((h) => targets[h.host] && h.release !== targets[h.host]).map((h) => [h.host, targets[h.host] as string]));
@@ -47,22 +48,12 @@ export function buildRollbackPlan(input: RollbackInput): RollbackPlan {
     // nginx: the first cluster's return and the second's drain in one reload, as in a push.
     if (perCluster.length === 2 && flipsInOneChange(config.balancer.driver)) perCluster = withFlip(perCluster[0] as Step[], perCluster[1] as Step[], config);
     forward.push(...perCluster.flat());
-    forward.push({ id: 'unlock', kind: 'unlock', title: 'release the lock', undo: [] });
+    forward.push(unlockStep());
   }
   const values = Object.values(targets);
   const main = mostCommon(values) ?? '';
-  const partial: Omit<Plan, 'hash'> = {
-    format: PLAN_FORMAT,
-    kind: 'rollback',
-    app: config.app.name,
-    release: { tag: main.replace(/-[0-9a-f]{7}$/, ''), commit: /-([0-9a-f]{7})$/.exec(main)?.[1] ?? '', dir: main },
-    createdAt: (input.now ?? new Date()).toISOString(),
-    createdBy: input.createdBy,
-    observed,
-    observedDigest: observedDigest(observed),
-    forward,
-  };
-  return { ...partial, hash: planHash(partial), warm: done.length > 0 && todo.length > 0, untouched: done };
+  const plan = sealPlan({ kind: 'rollback', app: config.app.name, release: releaseOfDir(main), createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, forward });
+  return { ...plan, warm: done.length > 0 && todo.length > 0, untouched: done };
 }
 
 /** One line for the operator: where the rollback goes and how. */

@@ -112,6 +112,12 @@ export function planHash(plan: Omit<Plan, 'hash'>): string {
   return digest({ format, ...(kind ? { kind } : {}), app, release, createdAt, createdBy, observed, observedDigest: od, forward });
 }
 
+/** A plan from its parts: the format, the digest of what it was made from, and the hash over all of it. */
+export function sealPlan(parts: Omit<Plan, 'hash' | 'format' | 'observedDigest'>): Plan {
+  const partial: Omit<Plan, 'hash'> = { ...parts, format: PLAN_FORMAT, observedDigest: observedDigest(parts.observed) };
+  return { ...partial, hash: planHash(partial) };
+}
+
 /** The whole reverse plan: every forward step's undo, newest first. */
 export function reverseSteps(forward: readonly Step[]): Step[] {
   return [...forward].reverse().flatMap((s) => s.undo);

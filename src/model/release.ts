@@ -37,6 +37,11 @@ export function releaseFor(tag: string, commit: string): Release {
   return { tag, commit, dir: `${tag.replaceAll('/', '_')}-${commit.slice(0, 7)}` };
 }
 
+/** The release a directory name stands for, as far as the name tells (its tag and short commit): for plans made from what hosts run. */
+export function releaseOfDir(dir: string): Release {
+  return { tag: tagOfDir(dir), commit: /-([0-9a-f]{7})$/.exec(dir)?.[1] ?? '', dir };
+}
+
 /** The tag part of a release directory name (best effort, for display). */
 export function tagOfDir(dir: string): string {
   return dir.replace(/-[0-9a-f]{7}$/, '');
