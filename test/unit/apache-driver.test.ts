@@ -2,32 +2,21 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ApacheBalancer } from '../../src/balancers/apache.js';
 import { OperationFailedError } from '../../src/errors.js';
-import type { RunOptions, RunResult, Transport } from '../../src/transport/types.js';
+import type { Transport } from '../../src/transport/types.js';
+import { ScriptedTransport } from '../helpers/scripted-transport.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/apache/${name}`, import.meta.url), 'utf8');
 const XML = fixture('manager-web.xml');
 const CONF = fixture('baton.conf');
 const drained = (xml: string) => xml.replace(/(<httpd:name>http:\/\/10\.213\.7\.11:8000<\/httpd:name>[\s\S]*?<httpd:status>)Init Ok /, '$1Init Drn Ok ');
 
-/** Answers each argv with a function of it; records every run. */
-class ScriptedTransport implements Transport {
-  readonly host = 'lb.example.com';
-  readonly calls: { argv: readonly string[]; stdin?: string }[] = [];
-  constructor(private readonly answer: (argv: readonly string[], stdin: string) => Partial<RunResult>) {}
-  async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
-    this.calls.push({ argv, ...(opts?.stdin !== undefined ? { stdin: String(opts.stdin) } : {}) });
-    return { code: 0, stdout: '', stderr: '', ...this.answer(argv, String(opts?.stdin ?? '')) };
-  }
-  async upload(): Promise<void> {}
-  async download(): Promise<void> {}
-}
 
 const make = (t: Transport) => new ApacheBalancer(t, { balancer: 'web', managerUrl: 'http://10.213.7.2:8080/balancer-manager', configFile: '/etc/apache2/sites-enabled/baton.conf' });
 const isXmlGet = (argv: readonly string[]) => argv[0] === 'curl' && !argv.includes('--next');
 
 describe('ApacheBalancer', () => {
   it('writes status=+N (validated) before setting Drn through the manager, and reads it back', async () => {
-    const t = new ScriptedTransport((argv) => {
+    const t = new ScriptedTransport('lb.example.com', (argv) => {
       if (isXmlGet(argv)) return { stdout: XML };
       if (argv[0] === 'cat') return { stdout: CONF };
       if (argv[0] === 'sh') return {};
@@ -44,7 +33,7 @@ describe('ApacheBalancer', () => {
   });
 
   it('changes nothing at run time when configtest refuses the edited file', async () => {
-    const t = new ScriptedTransport((argv) => {
+    const t = new ScriptedTransport('lb.example.com', (argv) => {
       if (isXmlGet(argv)) return { stdout: XML };
       if (argv[0] === 'cat') return { stdout: CONF };
       if (argv[0] === 'sh') return { code: 97, stderr: 'AH00526: Syntax error on line 30' };
@@ -58,7 +47,7 @@ describe('ApacheBalancer', () => {
   });
 
   it('puts the file back when the manager does not take the change', async () => {
-    const t = new ScriptedTransport((argv) => {
+    const t = new ScriptedTransport('lb.example.com', (argv) => {
       if (isXmlGet(argv)) return { stdout: XML };
       if (argv[0] === 'cat') return { stdout: CONF };
       if (argv[0] === 'sh') return {};
@@ -73,14 +62,14 @@ describe('ApacheBalancer', () => {
   it('caps busy by the connections Apache holds to the member (busy can drift)', async () => {
     const xml = XML.replace('<httpd:busy>0</httpd:busy>', '<httpd:busy>1</httpd:busy>');
     const held = '0 0 10.213.7.2:40000 10.213.7.11:8000 users:(("apache2",pid=7,fd=9))\n';
-    const t = new ScriptedTransport((argv) => (argv[0] === 'ss' ? { stdout: '' } : { stdout: xml }));
+    const t = new ScriptedTransport('lb.example.com', (argv) => (argv[0] === 'ss' ? { stdout: '' } : { stdout: xml }));
     expect(await make(t).sessions(['web1a'])).toEqual({ web1a: 0 });
-    const t2 = new ScriptedTransport((argv) => (argv[0] === 'ss' ? { stdout: held } : { stdout: xml }));
+    const t2 = new ScriptedTransport('lb.example.com', (argv) => (argv[0] === 'ss' ? { stdout: held } : { stdout: xml }));
     expect(await make(t2).sessions(['web1a'])).toEqual({ web1a: 1 });
   });
 
   it('samples members (busy capped by held connections) and elections, without scanning the error log', async () => {
-    const t = new ScriptedTransport((argv) => (argv[0] === 'ss' ? { stdout: '' } : { stdout: XML }));
+    const t = new ScriptedTransport('lb.example.com', (argv) => (argv[0] === 'ss' ? { stdout: '' } : { stdout: XML }));
     const read = await make(t).sample();
     expect(read.members).toHaveLength(4);
     expect(read.members.every((m) => m.sessions === 0)).toBe(true);
@@ -90,6 +79,6 @@ describe('ApacheBalancer', () => {
   });
 
   it('refuses to cut sessions off, naming why', async () => {
-    await expect(make(new ScriptedTransport(() => ({}))).cutOff(['web1a'])).rejects.toThrow(/no per-member cut-off/);
+    await expect(make(new ScriptedTransport('lb.example.com', () => ({}))).cutOff(['web1a'])).rejects.toThrow(/no per-member cut-off/);
   });
 });

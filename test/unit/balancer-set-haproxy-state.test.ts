@@ -8,26 +8,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HaproxyBalancer } from '../../src/balancers/haproxy.js';
 import { runtimeCallSavingState, STATE_SAVE_FAILED } from '../../src/balancers/haproxy-commands.js';
 import { OperationFailedError, UserError } from '../../src/errors.js';
-import type { RunOptions, RunResult, Transport } from '../../src/transport/types.js';
+import type { RunOptions, Transport } from '../../src/transport/types.js';
+import { CannedTransport } from '../helpers/scripted-transport.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/haproxy/${name}`, import.meta.url), 'utf8');
 const STAT = fixture('local-show-stat-in-flight.csv');
 const STATE = fixture('local-show-servers-state.txt');
 
-/** Records every run and answers with the next canned result. */
-class CannedTransport implements Transport {
-  readonly host = 'lb2.example.com';
-  readonly calls: { argv: readonly string[]; opts?: RunOptions }[] = [];
-  constructor(private readonly answers: Partial<RunResult>[]) {}
-  async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
-    this.calls.push({ argv, opts });
-    const next = this.answers.shift();
-    if (next === undefined) throw new Error(`unexpected run: ${argv.join(' ')}`);
-    return { code: 0, stdout: '', stderr: '', ...next };
-  }
-  async upload(): Promise<void> {}
-  async download(): Promise<void> {}
-}
 
 const FILE = '/var/lib/haproxy/state of web';
 const balancer = (t: Transport) => new HaproxyBalancer(t, { backend: 'web', socket: '/run/haproxy/admin.sock', serverStateFile: FILE });
@@ -36,7 +23,7 @@ const drained = `\n${STAT}${STATE}`;
 
 describe('HAProxy server-state file', () => {
   it('saves the state in the same round trip as the change, the socket and the file as positional parameters', async () => {
-    const t = new CannedTransport([{ stdout: drained }]);
+    const t = new CannedTransport([{ stdout: drained }], 'lb2.example.com');
     await balancer(t).drain(['web1a']);
     expect(t.calls).toHaveLength(1);
     const { argv, opts } = t.calls[0] as { argv: string[]; opts: RunOptions };
@@ -51,13 +38,13 @@ describe('HAProxy server-state file', () => {
   });
 
   it('does not save on reads', async () => {
-    const t = new CannedTransport([{ stdout: `${STAT}${STATE}` }]);
+    const t = new CannedTransport([{ stdout: `${STAT}${STATE}` }], 'lb2.example.com');
     await balancer(t).members();
     expect(t.calls[0]?.argv[0]).toBe('socat');
   });
 
   it('fails naming the file when the change took but the save did not', async () => {
-    const t = new CannedTransport([{ stdout: drained, code: STATE_SAVE_FAILED, stderr: `cannot save the server state to ${FILE}: cannot create a temporary file in /var/lib/haproxy` }]);
+    const t = new CannedTransport([{ stdout: drained, code: STATE_SAVE_FAILED, stderr: `cannot save the server state to ${FILE}: cannot create a temporary file in /var/lib/haproxy` }], 'lb2.example.com');
     const err = await balancer(t).drain(['web1a']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OperationFailedError);
     expect((err as Error).message).toContain(`haproxy on lb2.example.com took the change but its server state was not saved to ${FILE}`);
@@ -66,7 +53,7 @@ describe('HAProxy server-state file', () => {
 
   it('reports the change that did not take before an unsaved state', async () => {
     // web1b is asked to drain but reads back ready.
-    const t = new CannedTransport([{ stdout: drained, code: STATE_SAVE_FAILED }]);
+    const t = new CannedTransport([{ stdout: drained, code: STATE_SAVE_FAILED }], 'lb2.example.com');
     await expect(balancer(t).drain(['web1b'])).rejects.toThrow('did not take state drain: web1b: reads back ready');
   });
 

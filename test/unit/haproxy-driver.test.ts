@@ -3,27 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { HaproxyBalancer } from '../../src/balancers/haproxy.js';
 import { createBalancer } from '../../src/balancers/index.js';
 import { ExternalCommandError, OperationFailedError, UserError } from '../../src/errors.js';
-import type { RunOptions, RunResult, Transport } from '../../src/transport/types.js';
+import type { Transport } from '../../src/transport/types.js';
+import { CannedTransport } from '../helpers/scripted-transport.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/haproxy/${name}`, import.meta.url), 'utf8');
 const STAT = fixture('local-show-stat-in-flight.csv');
 const STATE = fixture('local-show-servers-state.txt');
 
-/** Records every run and answers with the next canned result. */
-class CannedTransport implements Transport {
-  readonly host = 'lb.example.com';
-  readonly calls: { argv: readonly string[]; opts?: RunOptions }[] = [];
-  constructor(private readonly answers: (Partial<RunResult> | ((stdin: string) => Partial<RunResult>))[]) {}
-  async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
-    this.calls.push({ argv, opts });
-    const next = this.answers.shift();
-    if (next === undefined) throw new Error(`unexpected run: ${argv.join(' ')}`);
-    const r = typeof next === 'function' ? next(String(opts?.stdin ?? '')) : next;
-    return { code: 0, stdout: '', stderr: '', ...r };
-  }
-  async upload(): Promise<void> {}
-  async download(): Promise<void> {}
-}
 
 /** What HAProxy answers to `set …;set …;show stat;show servers state`: an empty answer per accepted set. */
 const answer = (sets: string[], stat: string, state: string) => `${sets.map((s) => `${s}\n`).join('')}${stat}${state}`;

@@ -2,24 +2,12 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { NginxBalancer } from '../../src/balancers/nginx.js';
 import { OperationFailedError } from '../../src/errors.js';
-import type { RunOptions, RunResult, Transport } from '../../src/transport/types.js';
+import type { Transport } from '../../src/transport/types.js';
+import { ScriptedTransport } from '../helpers/scripted-transport.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/nginx/${name}`, import.meta.url), 'utf8');
 const CONF = fixture('baton-upstream.conf');
 
-class ScriptedTransport implements Transport {
-  readonly calls: { argv: readonly string[]; stdin?: string }[] = [];
-  constructor(
-    readonly host: string,
-    private readonly answer: (argv: readonly string[], stdin: string) => Partial<RunResult>,
-  ) {}
-  async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
-    this.calls.push({ argv, ...(opts?.stdin !== undefined ? { stdin: String(opts.stdin) } : {}) });
-    return { code: 0, stdout: '', stderr: '', ...this.answer(argv, String(opts?.stdin ?? '')) };
-  }
-  async upload(): Promise<void> {}
-  async download(): Promise<void> {}
-}
 
 const make = (lb: Transport, app?: Transport) =>
   new NginxBalancer(lb, { upstream: 'web', upstreamFile: '/etc/nginx/baton-upstream.conf', appTransport: async () => app ?? lb, reloadTimeoutMs: 500 });

@@ -21,7 +21,7 @@ import {
 } from '../../src/balancers/nginx-lua-state.js';
 import { OperationFailedError, UserError } from '../../src/errors.js';
 import { LocalTransport } from '../../src/transport/local.js';
-import type { RunOptions, RunResult, Transport } from '../../src/transport/types.js';
+import { ScriptedTransport } from '../helpers/scripted-transport.js';
 
 const STATE = {
   web: [
@@ -37,19 +37,6 @@ const URL_ = 'http://127.0.0.1:8089/baton';
 const readBack = (states: Record<string, string>) =>
   JSON.stringify({ upstream: 'web', loadedAt: 1, members: STATE.web.map((m) => ({ ...m, state: states[m.name] ?? m.state, inflight: 0 })) });
 
-class ScriptedTransport implements Transport {
-  readonly calls: { argv: readonly string[]; stdin?: string }[] = [];
-  constructor(
-    readonly host: string,
-    private readonly answer: (argv: readonly string[], stdin: string) => Partial<RunResult>,
-  ) {}
-  async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
-    this.calls.push({ argv, ...(opts?.stdin !== undefined ? { stdin: String(opts.stdin) } : {}) });
-    return { code: 0, stdout: '', stderr: '', ...this.answer(argv, String(opts?.stdin ?? '')) };
-  }
-  async upload(): Promise<void> {}
-  async download(): Promise<void> {}
-}
 
 /** A balancer host whose state file is TEXT and whose Lua side loads what was written. */
 function balancerHost(opts: { loads?: Record<string, string>; writeCode?: number; file?: string } = {}) {
