@@ -13,6 +13,10 @@ export const ExitCode = {
   PLAN_REFUSED: 3,
   /** The release lock is held by someone else. Nothing changed. */
   LOCK_HELD: 4,
+  /** `baton drift`: a host differs from its last snapshot (the run itself succeeded). Nothing changed. */
+  DRIFTED: 5,
+  /** Preflight refused: the cluster left serving could not carry the load, memory or disk would not suffice. Nothing changed. */
+  PREFLIGHT_REFUSED: 6,
   /** Usage or configuration error. Nothing changed. */
   USAGE: 64,
 } as const;
@@ -25,6 +29,8 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeValue, string> = {
   2: 'failed; production needs attention (reversal failed or state unknown)',
   3: 'plan refused (stale, altered, unapproved or unrehearsed); nothing changed',
   4: 'release lock held by someone else; nothing changed',
+  5: 'drift: a host differs from its last snapshot (baton drift); nothing changed',
+  6: 'preflight refused (capacity, memory or disk); nothing changed',
   64: 'usage or configuration error; nothing changed',
 };
 
@@ -78,6 +84,22 @@ export class PlanRefusedError extends BatonError {
   readonly kind = 'plan-refused';
   constructor(message: string, hint?: string, readonly details: string[] = []) {
     super(message, ExitCode.PLAN_REFUSED, hint);
+  }
+}
+
+/** What preflight found that forbids a run (capacity, memory, disk): each finding names its numbers and where they came from. */
+export class PreflightRefusedError extends BatonError {
+  readonly kind = 'preflight-refused';
+  constructor(message: string, readonly findings: string[] = []) {
+    super(message, ExitCode.PREFLIGHT_REFUSED, 'lower the load or add hosts, or run with --override-preflight REASON (journaled) if you know better');
+  }
+}
+
+/** `baton drift` found hosts that differ from their last snapshot. */
+export class DriftFoundError extends BatonError {
+  readonly kind = 'drift';
+  constructor(message: string) {
+    super(message, ExitCode.DRIFTED, 'take a new snapshot (`baton snapshot`) once the change is wanted, or put the files back');
   }
 }
 

@@ -52,6 +52,9 @@ export interface Config {
   dns?: BatonConfigParsed['dns'];
   /** Host defaulted, gate resolved to the checks it names. */
   migrate?: MigrateConfig;
+  /** repo absolute. */
+  track?: BatonConfigParsed['track'];
+  capacity: BatonConfigParsed['capacity'];
   secrets: NonNullable<BatonConfigParsed['secrets']>;
 }
 

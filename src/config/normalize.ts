@@ -41,6 +41,8 @@ export function normalizeConfig(parsed: BatonConfigParsed, file: string, options
     lock: parsed.lock,
     ...(parsed.migrate && { migrate: migrateConfig(parsed, clusters) }),
     ...(dns && { dns: dns.update?.tsigKeyFile !== undefined ? { ...dns, update: { tsigKeyFile: local(dns.update.tsigKeyFile) } } : dns }),
+    ...(parsed.track && { track: { ...parsed.track, repo: local(parsed.track.repo) } }),
+    capacity: parsed.capacity,
     secrets: Object.fromEntries(Object.entries(parsed.secrets ?? {}).map(([name, ref]) => [name, ref.file === undefined ? ref : { file: local(ref.file) }])),
   };
 }

@@ -371,6 +371,53 @@ export const Migrate = z.strictObject({
   gateDeadline: Duration.prefault('2s').describe('how long the gate retries a failing check before the push is reversed: an expand that broke the old release does not heal by waiting, and the public may see it fail until the expand is reversed'),
 });
 
+const TrackedPath = z
+  .string()
+  .superRefine((path, ctx) => {
+    if (!path.startsWith('/')) ctx.addIssue({ code: 'custom', message: 'expected an absolute path on the hosts' });
+    else if (/[\0\n\r]/.test(path)) ctx.addIssue({ code: 'custom', message: 'expected a path on one line' });
+    else if (path.split('/').some((s) => s === '..' || s === '.')) ctx.addIssue({ code: 'custom', message: 'expected a path without . or .. in it' });
+    else if (path === '/') ctx.addIssue({ code: 'custom', message: 'expected a file or folder of its own, not /' });
+  })
+  .describe('an absolute path on the hosts: a file, a folder (everything under it) or a symbolic link (its target)');
+
+/** Default patterns of paths a snapshot never reads: keys, certificates' private halves, credential files. */
+export const DEFAULT_TRACK_EXCLUDE = ['*.key', '*.pem', '*.p12', '*.pfx', '*id_rsa*', '*id_ed25519*', '*secret*', '*password*', '*.token', '*/shadow', '*/gshadow'];
+
+/** Each host's important files, committed to git: what drift is measured against and a restore replays. */
+export const Track = z.strictObject({
+  repo: z.string().min(1).describe('git repository on the control machine the snapshots are committed to (a folder, relative to baton.yml; created by the first `baton snapshot`)'),
+  app: z.array(TrackedPath).default([]).describe('paths tracked on every app host: service configuration, crontabs, env files; the deploy root\'s `current` link is always tracked'),
+  balancer: z.array(TrackedPath).default([]).describe('paths tracked on the balancer host (and its peers): the balancer\'s configuration'),
+  packages: z.boolean().default(true).describe('record the installed package list (dpkg-query, else rpm -qa) of each host'),
+  exclude: z
+    .array(z.string().min(1))
+    .default(DEFAULT_TRACK_EXCLUDE)
+    .describe('shell patterns of paths never read (matched against the whole path, * spans /): secrets stay on the hosts; the default excludes keys and credential files'),
+  maxFileSize: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024).describe('largest file a snapshot reads, in bytes; a larger one is listed, not read'),
+});
+
+/** What the cluster left serving can carry, and what a host's memory can hold. */
+export const Capacity = z.strictObject({
+  utilisation: z.number().gt(0).max(1).default(0.7).describe('highest share of its capacity a cluster may run at while the other is drained (0.7: 70%)'),
+  perHost: z
+    .strictObject({
+      requestsPerSecond: z.number().positive().optional().describe('requests a second one app host serves at 100%'),
+      concurrency: z.number().int().positive().optional().describe('requests one app host serves at once at 100% (default: its maxconn in HAProxy, where set)'),
+    })
+    .prefault({})
+    .describe('what one app host carries at 100%; measured by a load test, or read from the balancer where it knows (HAProxy maxconn)'),
+  sampleFor: duration({ minMs: 200, maxMs: 60_000 }).prefault('1s').describe('how long the request rate is measured at the balancer'),
+  memory: z
+    .strictObject({
+      pidFile: z.string().regex(/^\//, { message: 'expected an absolute path' }).describe('pid file of the web server or app on each app host: its process and children are measured'),
+      processLimit: z.number().int().positive().describe('the most processes it may run (Apache MaxRequestWorkers, a worker count): × the resident size of one must fit the host\'s memory'),
+    })
+    .optional()
+    .describe('check the process limit × resident size per process against each host\'s memory'),
+  diskFactor: z.number().min(1).max(100).default(2).describe('free space needed on each host, as a multiple of the new release\'s unpacked size'),
+});
+
 export const Lock = z.strictObject({
   path: z.string().regex(/^\//, { message: 'expected an absolute path' }).default('/var/lib/baton/lock').describe('lock directory on the balancer host (absolute path)'),
   lease: duration(LEASE_BOUNDS).prefault('30m').describe('a lock not renewed within this time expires'),
@@ -395,6 +442,8 @@ export const BatonConfigSchema = z
     lock: Lock.prefault({}).describe('the release lock that keeps two releases from running at once'),
     dns: Dns.optional().describe('DNS migration with a transitional proxy (baton dns …)'),
     migrate: Migrate.optional().describe('schema changes both releases survive: expand and gate before the first drain, contract as its own plan (`baton contract`)'),
+    track: Track.optional().describe('track each host\'s configuration in git (`baton snapshot`, `baton drift`, `baton restore`)'),
+    capacity: Capacity.prefault({}).describe('what `baton preflight` (run first by plan and push) checks: the cluster left serving can carry the load, process memory fits'),
     secrets: z.record(z.string(), SecretRef).optional().describe('named secrets resolved at run time'),
   })
   .describe('baton.yml');
