@@ -95,14 +95,6 @@ export class PreflightRefusedError extends BatonError {
   }
 }
 
-/** `baton drift` found hosts that differ from their last snapshot. */
-export class DriftFoundError extends BatonError {
-  readonly kind = 'drift';
-  constructor(message: string) {
-    super(message, ExitCode.DRIFTED, 'take a new snapshot (`baton snapshot`) once the change is wanted, or put the files back');
-  }
-}
-
 /** The release lock belongs to someone else. */
 export class LockHeldError extends BatonError {
   readonly kind = 'lock-held';

@@ -1,0 +1,32 @@
+import { Args } from '@oclif/core';
+import { BatonCommand } from '../src/cli/base-command.js';
+import { loadConfig } from '../src/config/load.js';
+import { findDrift, hasDrift } from '../src/config-track/drift.js';
+import { openSession } from '../src/engine/session.js';
+import { ExitCode, OperationFailedError } from '../src/errors.js';
+import { driftText } from '../src/render/config-track.js';
+
+export default class Drift extends BatonCommand {
+  static override summary = 'What differs on each host from its last snapshot, as a diff; changes nothing.';
+  static override description =
+    'Exits 0 when every host is as in its last snapshot, 5 when some host differs (for a scheduled CI job to branch on), 1 when a host could not be reached.';
+  static override examples = ['<%= config.bin %> drift', '<%= config.bin %> drift lb.example.com', '<%= config.bin %> drift --json || [ $? -eq 5 ] && echo drifted'];
+  static override strict = false;
+  static override args = { host: Args.string({ description: 'hosts to check (default: every tracked host)' }) };
+
+  async run() {
+    const { argv, flags } = await this.parse(Drift);
+    const config = await loadConfig(flags.config);
+    const session = await openSession(config, undefined, { secrets: 'none' });
+    try {
+      const result = await findDrift(config, session.transports, argv as string[]);
+      if (!this.jsonEnabled()) this.log(driftText(result));
+      if (result.failed.length > 0) throw new OperationFailedError(`${result.failed.map((f) => f.host).join(', ')} not reached: drift unknown there`, true, 'check the host can be reached (ssh), then run baton drift again');
+      // The report is printed (and returned for --json) either way; the exit code says whether anything drifted.
+      if (result.hosts.some(hasDrift)) process.exitCode = ExitCode.DRIFTED;
+      return result;
+    } finally {
+      await session.close();
+    }
+  }
+}

@@ -1,0 +1,33 @@
+import { Args } from '@oclif/core';
+import { BatonCommand } from '../src/cli/base-command.js';
+import { loadConfig } from '../src/config/load.js';
+import { takeSnapshot } from '../src/config-track/snapshot.js';
+import { openSession } from '../src/engine/session.js';
+import { OperationFailedError } from '../src/errors.js';
+import { actor } from '../src/release/actor.js';
+import { snapshotText } from '../src/render/config-track.js';
+
+export default class Snapshot extends BatonCommand {
+  static override summary = 'Commit each host\'s tracked configuration (track: in baton.yml) to the snapshot repository: one commit a run, naming what changed where.';
+  static override description =
+    'Reads only files whose content changed since the last snapshot; paths matching track.exclude are never read. A file it could not read is listed in the output and the commit message. Exits 0 when every host was read, 1 when some could not be reached (the others are committed).';
+  static override examples = ['<%= config.bin %> snapshot', '<%= config.bin %> snapshot web1a.example.com --json'];
+  static override strict = false;
+  static override args = { host: Args.string({ description: 'hosts to snapshot (default: every app host and balancer)' }) };
+
+  async run() {
+    const { argv, flags } = await this.parse(Snapshot);
+    const config = await loadConfig(flags.config);
+    const session = await openSession(config, undefined, { secrets: 'none' });
+    try {
+      const result = await takeSnapshot(config, session.transports, argv as string[], actor());
+      if (!this.jsonEnabled()) this.log(snapshotText(result));
+      if (result.failed.length > 0) {
+        throw new OperationFailedError(`${result.failed.length} host${result.failed.length === 1 ? '' : 's'} not reached: ${result.failed.map((f) => f.host).join(', ')}; the others were ${result.commit && result.commit !== result.previous ? 'committed' : 'unchanged'}`, true, 'check the host can be reached (ssh), then run baton snapshot again');
+      }
+      return result;
+    } finally {
+      await session.close();
+    }
+  }
+}
