@@ -18,7 +18,7 @@ export async function reporterFor(plan: Plan, json: boolean): Promise<Reporter> 
  *  (exit 1, or the refusal's own code: a held lock is 4), or not put back (exit 2). */
 export function raiseForOutcome(r: ApplyResult): void {
   const data = summary(r);
-  const what = `${r.kind === 'rollback' ? 'rollback to' : r.kind === 'contract' ? 'schema contract for' : 'push of'} ${r.tag}`;
+  const what = `${r.kind === 'rollback' ? 'rollback to' : r.kind === 'contract' ? 'schema contract for' : r.kind === 'restore' ? 'restore of a host with' : 'push of'} ${r.tag}`;
   if (r.outcome === 'reversed' && !r.productionChanged) {
     // Nothing in production changed (the lock was held, a host could not be reached): a refusal speaks for itself.
     if (r.error instanceof BatonError && r.error.exitCode !== ExitCode.NEEDS_ATTENTION && !(r.error instanceof InterruptedError)) {

@@ -58,6 +58,13 @@ export class SnapshotStore {
     return /^[0-9a-f]{40,64}$/.test(out.trim()) ? out.trim() : null;
   }
 
+  /** The full id of a (possibly abbreviated) commit of this repository; a usage error when it has none such. */
+  async resolveCommit(commit: string): Promise<string> {
+    const r = await execa('git', ['-C', this.dir, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${commit}^{commit}`], { reject: false });
+    if (r.exitCode !== 0) throw new UserError(`${commit} is not a commit of the snapshot repository ${this.dir}`, `see its commits: git -C ${this.dir} log --oneline`);
+    return r.stdout.trim();
+  }
+
   /** A host's manifest at `commit` (default: the working tree, which is the last snapshot). */
   async manifest(host: string, commit?: string): Promise<HostManifest | null> {
     const text = await this.read(`${host}/manifest.json`, commit);

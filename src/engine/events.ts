@@ -16,7 +16,7 @@ export const RunEvent = z.discriminatedUnion('event', [
   z.strictObject({
     ...base,
     event: z.literal('run-begin'),
-    kind: z.enum(['push', 'rollback', 'contract', 'dns']),
+    kind: z.enum(['push', 'rollback', 'contract', 'restore', 'dns']),
     tag: z.string().describe('the release pushed or returned to; for dns, the site'),
     phase: z.string().optional().describe('for dns: the phase run (plan, proxy-install, cutover, finish, rollback)'),
     hash: z.string().describe('the plan hash'),

@@ -43,7 +43,9 @@ export function planProblemList(data: unknown): PlanProblem[] {
       else if (o.release !== null && !isReleaseDirName(o.release)) problems.push({ kind: 'not-a-release', message: `observed host ${JSON.stringify(o.host)} runs ${JSON.stringify(o.release)}, which ${NOT_A_RELEASE}` });
     }
   }
-  if (p.kind !== undefined && p.kind !== 'push' && p.kind !== 'rollback' && p.kind !== 'contract') problems.push(incomplete(`unknown plan kind ${JSON.stringify(p.kind)}`));
+  const snapshot = (p.observed as { snapshot?: unknown } | undefined)?.snapshot;
+  if (snapshot !== undefined && !isSnapshotRecord(snapshot)) problems.push(incomplete('a snapshot record that is not {commit, hosts}'));
+  if (p.kind !== undefined && p.kind !== 'push' && p.kind !== 'rollback' && p.kind !== 'contract' && p.kind !== 'restore') problems.push(incomplete(`unknown plan kind ${JSON.stringify(p.kind)}`));
   if (!Array.isArray(p.forward)) return [...problems, incomplete('no forward steps')];
   return [...problems, ...p.forward.flatMap((s, i) => stepProblemList(s, `forward[${i}] ${typeof s?.id === 'string' ? s.id : ''}`.trim()))];
 }
@@ -84,4 +86,11 @@ export function readPlanFile(file: string): Plan {
   if (notAPlan) throw new UserError(`${file} is not a baton plan (${notAPlan.message})`, 'write one with `baton plan TAG -o FILE`');
   const problems = found;
   throw new UserError(`${file} is not a complete baton plan: ${list(problems)}`, 'make a new plan with `baton plan TAG -o FILE`');
+}
+
+function isSnapshotRecord(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as { commit?: unknown; hosts?: unknown };
+  const commitOk = r.commit === null || (typeof r.commit === 'string' && /^[0-9a-f]{40,64}$/.test(r.commit));
+  return commitOk && typeof r.hosts === 'object' && r.hosts !== null && Object.values(r.hosts).every((d) => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d));
 }

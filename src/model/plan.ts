@@ -8,7 +8,7 @@ import { digest } from './canonical.js';
 export const PLAN_FORMAT = 'baton-plan/1';
 
 /** Every step kind this baton can carry out, in the order a push meets them. */
-export const STEP_KINDS = ['lock', 'unlock', 'stage', 'unstage', 'drain', 'wait-drain', 'activate', 'smoke', 'ready', 'flip', 'watch', 'expand', 'reverse-expand', 'gate', 'contract'] as const;
+export const STEP_KINDS = ['lock', 'unlock', 'stage', 'unstage', 'drain', 'wait-drain', 'activate', 'smoke', 'ready', 'flip', 'watch', 'expand', 'reverse-expand', 'gate', 'contract', 'restore-config'] as const;
 
 export type StepKind = (typeof STEP_KINDS)[number];
 
@@ -28,6 +28,8 @@ export interface Step {
   waitFor?: 'sessions';
   /** For stage/activate/unstage/expand: the release directory per host (contract: the release every host must run). */
   releases?: Record<string, string>;
+  /** For restore-config: the snapshot commit whose configuration is put back on the step's host. */
+  snapshot?: string;
   /** Steps that undo this one; run newest first when a push is reversed. */
   undo: Step[];
 }
@@ -46,6 +48,14 @@ export interface ObservedState {
   observedAt: string;
   balancer: { driver: string; host: string; backend: string };
   hosts: ObservedHost[];
+  /** With track: in baton.yml, the snapshot the plan was made against; apply refuses a host that drifted since. */
+  snapshot?: SnapshotRecord;
+}
+
+/** The snapshot commit (null before the first) and a digest of each host's tracked paths when the plan was made. */
+export interface SnapshotRecord {
+  commit: string | null;
+  hosts: Record<string, string>;
 }
 
 /** A reviewer's approval of one exact plan (by its hash). */
@@ -81,7 +91,7 @@ export interface Rehearsal {
 export interface Plan {
   format: typeof PLAN_FORMAT;
   /** What the plan does: deploy a new release, return to the one that ran before, or contract the schema (absent: push). */
-  kind?: 'push' | 'rollback' | 'contract';
+  kind?: 'push' | 'rollback' | 'contract' | 'restore';
   app: string;
   release: Release;
   createdAt: string;

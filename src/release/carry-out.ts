@@ -21,7 +21,7 @@ import { planFileOf } from './last-run.js';
 export { planFileOf };
 
 export interface CarryOutOptions {
-  command: 'push' | 'apply' | 'rollback' | 'resume' | 'contract';
+  command: 'push' | 'apply' | 'rollback' | 'resume' | 'contract' | 'restore';
   reporter: Reporter;
   observation: Observation;
   /** The release archive, when the plan stages one. */
@@ -47,7 +47,7 @@ export interface CarryOutOptions {
 
 export interface ApplyResult extends ExecutionResult {
   /** What the plan did: a push of a new release, a rollback to an earlier one, or a schema contract. */
-  kind: 'push' | 'rollback' | 'contract';
+  kind: 'push' | 'rollback' | 'contract' | 'restore';
   run: string;
   journal: string;
   tag: string;

@@ -18,6 +18,7 @@ import { actor } from './actor.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
 import { checkPlan } from './rederive.js';
 import { checkRequirements } from './requirements.js';
+import { checkNoDriftSince, recordSnapshot } from '../config-track/plan-record.js';
 
 export { actor };
 export type { ApplyResult };
@@ -33,13 +34,15 @@ export interface PlanOptions {
 export async function planPush(session: Session, tag: string, opts: PlanOptions = {}): Promise<{ plan: Plan; observation: Observation }> {
   const { config } = session;
   checkTagName(tag); // before any host is asked anything: a bad tag must not wait on a slow one
-  const [resolved, observation] = await Promise.all([
+  const [resolved, observation, snapshot] = await Promise.all([
     resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags }),
     observe(config, session.balancer, session.transports, session.addressOf),
+    recordSnapshot(config, session.transports),
   ]);
   const release = releaseFor(resolved.tag, resolved.commit);
+  const observed = snapshot ? { ...observation.observed, snapshot } : observation.observed;
   try {
-    const plan = buildBlueGreenPlan({ config, observed: observation.observed, release, createdBy: opts.by ?? actor(), ...(opts.first ? { first: opts.first } : {}), ...(opts.hold ? { hold: true } : {}) });
+    const plan = buildBlueGreenPlan({ config, observed, release, createdBy: opts.by ?? actor(), ...(opts.first ? { first: opts.first } : {}), ...(opts.hold ? { hold: true } : {}) });
     return { plan, observation };
   } catch (err) {
     // A cluster out of the pool is usually another push under way: then that is the answer (exit 4).
@@ -65,6 +68,8 @@ export interface ApplyOptions {
   notes?: string[];
   /** Run even if the plan lacks the rehearsal or approvals baton.yml requires; this reason is journaled. */
   overrideRequirements?: string;
+  /** Run even if a host's tracked configuration changed since the plan was made; this reason is journaled. */
+  acceptDrift?: string;
   /** Called once the plan has passed its checks, before production is observed (`apply --lock-wait`). */
   beforeObserving?: () => Promise<void>;
 }
@@ -79,10 +84,17 @@ export async function applyPlan(session: Session, plan: Plan, opts: ApplyOptions
   const artifact = join(work, `${plan.release.dir}.tar.gz`);
   const stages = plan.forward.some((s) => stepKind(s.kind).needsArtifact);
   try {
-    const [observation] = await Promise.all([
+    const by = opts.by ?? actor();
+    if (!opts.fresh && config.track && !plan.observed.snapshot) {
+      throw new PlanRefusedError('the plan records no snapshot of the hosts\' tracked configuration, and baton.yml tracks it (track:)', 'make a new plan with `baton plan TAG`: it records the snapshot apply compares with');
+    }
+    const [observation, , driftNotes] = await Promise.all([
       opts.fresh ?? observe(config, session.balancer, session.transports, session.addressOf),
       stages ? exportPlannedRelease(config, plan.release, artifact) : undefined,
+      // push made its plan a moment ago: nothing to compare. A reviewed plan: no host may have drifted since.
+      !opts.fresh && plan.observed.snapshot ? checkNoDriftSince(config, session.transports, plan.observed.snapshot, opts.acceptDrift !== undefined ? { by, reason: opts.acceptDrift } : undefined) : [],
     ]);
+    notes.push(...driftNotes);
     if (!opts.fresh) {
       const drift = describeDrift(plan.observed, observation.observed);
       if (drift.length) {

@@ -4,6 +4,7 @@
 // nothing about where the steps came from; this does.
 import { buildBlueGreenPlan } from '../../plans/blue-green.js';
 import { buildContractPlan } from '../../plans/contract.js';
+import { buildRestorePlan } from '../../plans/restore.js';
 import { allHosts, type ClusterId, type Config } from '../config/config.js';
 import { BatonError, PlanRefusedError } from '../errors.js';
 import type { Plan, Step } from '../model/plan.js';
@@ -27,6 +28,7 @@ export function rederivePlan(plan: Plan, config: Config): void {
   if (plan.kind === 'rollback') return;
   // A contract is made from the ledger at run time too; only resumed from the journal: it must be the plan baton.yml makes for that release.
   if (plan.kind === 'contract') return rederiveContract(plan, config);
+  if (plan.kind === 'restore') return rederiveRestore(plan, config);
 
   let release;
   try {
@@ -56,6 +58,23 @@ export function rederivePlan(plan: Plan, config: Config): void {
   if (plan.app !== closest.app) differences.unshift(`app: plan ${show(plan.app)}, baton.yml ${show(closest.app)}`);
   if (!differences.length) differences.push('its recorded header (app, release, author, time or observed state) does not give its steps');
   refuse('the plan is not the plan baton.yml makes from its tag, commit and observed state', differences);
+}
+
+function rederiveRestore(plan: Plan, config: Config): void {
+  const step = plan.forward.find((s) => s.kind === 'restore-config');
+  const host = step?.hosts?.[0];
+  if (!step || !host || !step.snapshot) return refuse('the restore plan has no restore-config step naming a host and a snapshot', []);
+  let made: Plan;
+  try {
+    const release = releaseFor(plan.release.tag, plan.release.commit);
+    made = buildRestorePlan({ config, observed: plan.observed, host, snapshot: step.snapshot, release, createdBy: plan.createdBy, now: new Date(plan.createdAt) });
+  } catch (err) {
+    if (!(err instanceof BatonError)) throw err;
+    return refuse('baton.yml makes no restore plan from the state this plan was made from', [err.message]);
+  }
+  if (made.hash === plan.hash) return;
+  const differences = stepDifferences(plan.forward, made.forward);
+  refuse('the plan is not the restore plan baton.yml makes', differences.length ? differences : ['its recorded header (app, release, author, time or observed state) does not give its steps']);
 }
 
 function rederiveContract(plan: Plan, config: Config): void {

@@ -55,7 +55,7 @@ async function propose(session: Session, run: string, opts: { by?: string; lockE
   const bad = new BadReleases(session.transports.get(config.balancer.host), config.lock.path, config.app.name);
   // A run whose plan cannot be read says nothing about where hosts were: read the hosts instead.
   // A contract changes no host's release: it is never the push to undo.
-  const newest = runEntriesNewestFirst(config.dir).find((r) => r.plan?.kind !== 'rollback' && r.plan?.kind !== 'contract');
+  const newest = runEntriesNewestFirst(config.dir).find((r) => r.plan?.kind !== 'rollback' && r.plan?.kind !== 'contract' && r.plan?.kind !== 'restore');
   const last = newest?.plan ? (newest as RunRecord) : undefined;
   const interrupted = last && (last.state.outcome === undefined || last.state.outcome === 'held') ? last : undefined;
   const unreadable = newest && !newest.plan ? newest : undefined;

@@ -24,16 +24,18 @@ export function planText(plan: Plan): string {
 
 export function resultText(r: ApplyResult): string {
   const secs = (ms?: number) => `${((ms ?? 0) / 1000).toFixed(2)}s`;
-  const what = `${r.kind === 'rollback' ? 'rollback to' : r.kind === 'contract' ? 'schema contract for' : 'push of'} ${r.tag}`;
+  const what = `${r.kind === 'rollback' ? 'rollback to' : r.kind === 'contract' ? 'schema contract for' : r.kind === 'restore' ? 'restore of a host with' : 'push of'} ${r.tag}`;
   switch (r.outcome) {
     case 'succeeded':
       if (r.kind === 'contract') return `contracted the schema for ${r.release} in ${secs(r.forwardMs)}: releases before it can no longer run on it; journal ${r.journal}`;
+      if (r.kind === 'restore') return `restored the host with ${r.release} in ${secs(r.forwardMs)}; journal ${r.journal}`;
       return `${r.kind === 'rollback' ? 'rolled back to' : 'pushed'} ${r.tag} (${r.release}) in ${secs(r.forwardMs)}; journal ${r.journal}`;
     case 'held':
       return `held after the first flip: one cluster runs ${r.release}, the other still the previous release (${secs(r.forwardMs)}); journal ${r.journal}`;
     case 'reversed': {
       if (r.failedStep === undefined) return `${what}: the reversal it had begun is finished in ${secs(r.forwardMs)}; production is back where it started; journal ${r.journal}`;
       const why = r.interruptedBy ? `was stopped by ${r.interruptedBy} at ${r.failedStep}` : `failed at ${r.failedStep}: ${r.error?.message}`;
+      if (r.kind === 'restore') return `${what} ${why}\nthe host stays out of the pool (a half-restored host is never returned to it); the rest serve as before; journal ${r.journal}`;
       const after = r.productionChanged ? `reversed in ${secs(r.reversalMs)}: production is back where it started` : 'nothing in production had changed';
       return `${what} ${why}\n${after}; journal ${r.journal}`;
     }

@@ -5,7 +5,7 @@ import type { Step, StepKind } from '../model/plan.js';
 import type { Progress, StepEnv } from './env.js';
 
 /** Fields a step may carry besides id, kind, title and undo. */
-export type StepField = 'cluster' | 'hosts' | 'members' | 'readyMembers' | 'releases';
+export type StepField = 'cluster' | 'hosts' | 'members' | 'readyMembers' | 'releases' | 'snapshot';
 
 /** Where steps leave each host's release and each member's place in the pool (for rehearsals). */
 export interface ExpectedState {

@@ -8,6 +8,7 @@ import type { StepKindSpec, StepTraits } from './kind.js';
 import { lockKind, unlockKind } from './lock.js';
 import { contractKind, expandKind, gateKind, reverseExpandKind } from './migrate.js';
 import { drainKind, flipKind, readyKind, waitDrainKind } from './pool.js';
+import { restoreConfigKind } from './restore-config.js';
 import { smokeKind } from './smoke.js';
 import { stageKind, unstageKind } from './stage.js';
 import { watchKind } from './watch.js';
@@ -28,6 +29,7 @@ const SPECS: Record<StepKind, StepKindSpec> = {
   'reverse-expand': reverseExpandKind,
   gate: gateKind,
   contract: contractKind,
+  'restore-config': restoreConfigKind,
 };
 
 export function isStepKind(kind: unknown): kind is StepKind {
@@ -70,7 +72,7 @@ export function stepProblemList(step: Step, where = step.id ?? '?'): StepProblem
   if (!isStepKind(s.kind)) problems.push({ kind: 'newer-baton', message: `${where}: unknown step kind ${JSON.stringify(s.kind)} (made by a newer baton?)`, stepKind: String(s.kind) });
   else for (const field of stepKind(s.kind).requires) {
     const v = s[field];
-    const ok = field === 'cluster' ? v === 'a' || v === 'b' : field === 'releases' ? isReleaseMap(v) : Array.isArray(v) && v.every((x) => typeof x === 'string');
+    const ok = field === 'cluster' ? v === 'a' || v === 'b' : field === 'releases' ? isReleaseMap(v) : field === 'snapshot' ? typeof v === 'string' && /^[0-9a-f]{40,64}$/.test(v) : Array.isArray(v) && v.every((x) => typeof x === 'string');
     if (ok) continue;
     if (field === 'releases' && isRecord(v)) problems.push({ kind: 'not-a-release', message: `${where}: a ${s.kind} step names a release that ${NOT_A_RELEASE}` });
     else incomplete(`${where}: a ${s.kind} step needs ${field}`);

@@ -1,0 +1,69 @@
+// Restore one app host from bare metal: out of the pool for the whole restore (the rest keep
+// serving), its configuration put back from a snapshot, the release its cluster runs deployed from
+// the tag as a push would, smoke-checked through the host itself, and back into the pool only
+// when its cluster is in the pool. Nothing here returns a half-restored host to the pool: the
+// drain has no undo, so a restore that fails leaves the host out and says so.
+import type { Config } from '../src/config/config.js';
+import { UserError } from '../src/errors.js';
+import type { ObservedState, Plan, Step } from '../src/model/plan.js';
+import { sealPlan } from '../src/model/plan.js';
+import type { Release } from '../src/model/release.js';
+import { lockStep, unlockStep } from './blue-green.js';
+
+export interface RestoreInput {
+  config: Config;
+  observed: ObservedState;
+  host: string;
+  /** The snapshot commit the configuration comes from. */
+  snapshot: string;
+  /** The release to deploy: the one the host's cluster runs. */
+  release: Release;
+  createdBy: string;
+  now?: Date;
+}
+
+export function buildRestorePlan(input: RestoreInput): Plan {
+  const { config, observed, host, release } = input;
+  const me = observed.hosts.find((h) => h.host === host);
+  if (!me) throw new UserError(`${host} is not an app host of either cluster in ${config.file}`, 'baton restore --run restores app hosts; for a balancer, follow the runbook (baton restore HOST)');
+  const c = me.cluster;
+  const label = `cluster ${c} (${config.clusters[c].internal})`;
+  // In the pool by its admin state even when its health checks fail (a wiped host is `down`):
+  // drained first, or the balancer would send users to it the moment its service answers again.
+  // A member an operator put in maintenance stays there.
+  const adminInPool = (state: string) => state === 'ready' || state === 'down';
+  const drainIt = me.memberState !== 'maint' && me.memberState !== 'drain';
+  const clusterInPool = observed.hosts.some((h) => h.cluster === c && (h.host === host ? adminInPool(h.memberState) : h.memberState === 'ready'));
+  const out: Step[] = drainIt
+    ? [
+        { id: `drain-${host}`, kind: 'drain', title: `drain ${me.member} (${host}) of ${label}; it stays out until restored, also if the restore fails`, cluster: c, members: [me.member], undo: [] },
+        { id: `wait-drain-${host}`, kind: 'wait-drain', title: `wait for in-flight requests on ${me.member} to finish`, cluster: c, members: [me.member], undo: [] },
+      ]
+    : [];
+  const releases = { [host]: release.dir };
+  const forward: Step[] = [
+    lockStep(config),
+    ...out,
+    { id: `restore-config-${host}`, kind: 'restore-config', title: `put back ${host}'s packages and configuration from snapshot ${input.snapshot.slice(0, 12)}`, hosts: [host], snapshot: input.snapshot, undo: [] },
+    { id: `stage-${host}`, kind: 'stage', title: `upload and build ${release.dir} on ${host}`, hosts: [host], releases, undo: [] },
+    { id: `activate-${host}`, kind: 'activate', title: `switch ${host} to ${release.dir}, restart, wait for local health`, cluster: c, hosts: [host], releases, undo: [] },
+    { id: `smoke-${host}`, kind: 'smoke', title: `smoke-check ${host} itself and ${label}`, cluster: c, hosts: [host], undo: [] },
+    ...(clusterInPool && me.memberState !== 'maint'
+      ? [
+          {
+            id: `ready-${host}`,
+            kind: 'ready' as const,
+            title: `return ${me.member} (${host}) to the pool with the rest of ${label}`,
+            cluster: c,
+            members: [me.member],
+            undo: [
+              { id: `undo-ready-${host}`, kind: 'drain' as const, title: `drain ${me.member} again`, cluster: c, members: [me.member], undo: [] },
+              { id: `undo-ready-wait-${host}`, kind: 'wait-drain' as const, title: `wait for in-flight requests on ${me.member} to finish`, cluster: c, members: [me.member], undo: [] },
+            ],
+          },
+        ]
+      : []),
+    unlockStep(),
+  ];
+  return sealPlan({ kind: 'restore', app: config.app.name, release, createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, forward });
+}

@@ -1,0 +1,92 @@
+// The restore service: observe production and read the host's last snapshot (at once), find the
+// release its cluster runs and the tag that makes it, build the restore plan, and carry it out
+// with the journal and the lock like any other plan.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildRestorePlan } from '../../plans/restore.js';
+import { loadRunbook, type RestoreRunbook, type RunbookContext } from '../config-track/restore.js';
+import { ExitCode, UserError } from '../errors.js';
+import { observe, type Observation } from '../engine/observe.js';
+import type { Reporter } from '../engine/reporter.js';
+import type { Session } from '../engine/session.js';
+import type { ObservedState, Plan } from '../model/plan.js';
+import { releaseFor, tagOfDir, type Release } from '../model/release.js';
+import { resolveTag } from '../vcs/git.js';
+import { actor } from './actor.js';
+import { carryOut, type ApplyResult } from './carry-out.js';
+import { exportPlannedRelease } from './planned-artifact.js';
+
+export interface RestoreProposal {
+  runbook: RestoreRunbook;
+  context: RunbookContext;
+  /** Only for an app host: what --run carries out. */
+  plan?: Plan;
+  observation?: Observation;
+}
+
+/** The release `host`'s cluster runs now (its other hosts must agree), else the one its snapshot recorded. */
+export function releaseToRestore(observed: ObservedState, host: string, recorded: string | null): string {
+  const me = observed.hosts.find((h) => h.host === host);
+  const others = observed.hosts.filter((h) => h.cluster === me?.cluster && h.host !== host && h.release);
+  const runs = [...new Set(others.map((h) => h.release as string))];
+  if (runs.length > 1) {
+    throw new UserError(
+      `the other hosts of cluster ${me?.cluster} run different releases (${others.map((h) => `${h.host}: ${h.release}`).join(', ')}): which one to restore ${host} with is not clear`,
+      'finish or roll back the push that left them so, then restore',
+      ExitCode.PLAN_REFUSED,
+    );
+  }
+  const dir = runs[0] ?? recorded;
+  if (!dir) throw new UserError(`nothing tells which release ${host} should run: its cluster has no other host running one and its snapshot recorded none`, 'push a release to its cluster first');
+  return dir;
+}
+
+export async function proposeRestore(session: Session, host: string, opts: { commit?: string; by?: string; run?: boolean } = {}): Promise<RestoreProposal> {
+  const { config } = session;
+  const appHost = [...config.clusters.a.hosts, ...config.clusters.b.hosts].find((h) => h.host.toLowerCase() === host.toLowerCase())?.host;
+  const balancers = [config.balancer.host, ...(config.balancer.peers ?? [])];
+  const balancerHost = balancers.find((b) => b.toLowerCase() === host.toLowerCase());
+  if (!appHost && !balancerHost) throw new UserError(`${JSON.stringify(host)} is not a host in ${config.file}`, `app hosts: ${[...config.clusters.a.hosts, ...config.clusters.b.hosts].map((h) => h.host).join(', ')}; balancers: ${balancers.join(', ')}`);
+  const name = appHost ?? (balancerHost as string);
+  if (!appHost) {
+    if (opts.run) throw new UserError(`${name} is a balancer: baton restores app hosts (--run); a balancer is restored by hand from its runbook`, `baton restore ${name}`);
+    return { runbook: await loadRunbook(config, name, opts.commit), context: { balancerHost: config.balancer.host } };
+  }
+  const [runbook, observation] = await Promise.all([loadRunbook(config, name, opts.commit), observe(config, session.balancer, session.transports, session.addressOf)]);
+  const me = observation.observed.hosts.find((h) => h.host === name)!;
+  const dir = releaseToRestore(observation.observed, name, runbook.release);
+  const context: RunbookContext = {
+    cluster: me.cluster,
+    member: me.member,
+    balancerHost: config.balancer.host,
+    clusterRelease: dir,
+    clusterInPool: observation.observed.hosts.some((h) => h.cluster === me.cluster && h.memberState === 'ready'),
+  };
+  if (!opts.run) return { runbook, context, observation };
+  const release = await releaseOfCluster(config.app.repo, dir, config.app.signedTags);
+  const plan = buildRestorePlan({ config, observed: observation.observed, host: name, snapshot: runbook.commit, release, createdBy: opts.by ?? actor() });
+  return { runbook, context, plan, observation };
+}
+
+/** The tag and commit that make release directory `dir`, refused when the tag has moved since. */
+async function releaseOfCluster(repo: string, dir: string, requireSigned: boolean): Promise<Release> {
+  const tag = tagOfDir(dir);
+  const resolved = await resolveTag(repo, tag, { requireSigned });
+  const release = releaseFor(resolved.tag, resolved.commit);
+  if (release.dir !== dir) {
+    throw new UserError(`tag ${tag} now makes ${release.dir}, not ${dir}, which the cluster runs: restoring from it would deploy another release`, 'push the release you want to the whole cluster, then restore', ExitCode.PLAN_REFUSED);
+  }
+  return release;
+}
+
+export async function carryOutRestore(session: Session, p: Required<Pick<RestoreProposal, 'plan' | 'observation'>>, reporter: Reporter, opts: { by?: string } = {}): Promise<ApplyResult> {
+  const work = mkdtempSync(join(tmpdir(), 'baton-restore-'));
+  const artifact = join(work, `${p.plan.release.dir}.tar.gz`);
+  try {
+    await exportPlannedRelease(session.config, p.plan.release, artifact);
+    return await carryOut(session, p.plan, { command: 'restore', reporter, observation: p.observation, artifact, ...(opts.by ? { by: opts.by } : {}) });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}

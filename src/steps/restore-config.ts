@@ -1,0 +1,25 @@
+// restore-config: put a host's tracked configuration back from a snapshot commit (packages it
+// lacks, then folders, files and links with their modes and owners), on a host out of the pool.
+import { applyRunbook, loadRunbook } from '../config-track/restore.js';
+import { SnapshotStore } from '../config-track/store.js';
+import { trackConfig } from '../config-track/tracked-hosts.js';
+import type { Step } from '../model/plan.js';
+import type { StepKindSpec, StepRunEnv } from './kind.js';
+import type { Progress } from './env.js';
+
+async function runRestoreConfig(step: Step, env: StepRunEnv, progress: Progress): Promise<unknown> {
+  const host = step.hosts?.[0];
+  if (!host || !step.snapshot) throw new Error(`step ${step.id} names no host or snapshot`);
+  const runbook = await loadRunbook(env.config, host, step.snapshot);
+  const store = await SnapshotStore.open(trackConfig(env.config).repo);
+  return applyRunbook(runbook, store, env.transports.get(host), progress);
+}
+
+export const restoreConfigKind: StepKindSpec = {
+  kind: 'restore-config',
+  requires: ['hosts', 'snapshot'],
+  // The host is out of the pool while it runs: nothing the public reaches changes.
+  changesProduction: false,
+  undoWhenFailed: false,
+  run: runRestoreConfig,
+};
