@@ -142,7 +142,7 @@ export async function applyRunbook(rb: RestoreRunbook, store: SnapshotStore, tra
     // Names only reach the script as positional parameters; a package name never holds a space.
     const safe = rb.packages.filter((p) => /^[a-z0-9][a-z0-9+.:~-]*=[A-Za-z0-9+.:~_-]*$/.test(p));
     const r = await transport.run(['sh', '-c', INSTALL_PACKAGES, 'sh', ...safe], { timeoutMs: 30 * 60_000 });
-    packages = r.stdout.split('\n').find((l) => l.startsWith('installed:') || l.startsWith('installing:')) ?? 'checked';
+    packages = r.stdout.split('\n').find((l) => l.startsWith('installed:') || l.startsWith('installing:'))?.trim() ?? 'checked';
     progress(`packages: ${packages}`);
   }
   const staging = mkdtempSync(join(tmpdir(), 'baton-restore-'));

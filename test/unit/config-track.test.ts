@@ -11,6 +11,10 @@ import { findDrift, hasDrift } from '../../src/config-track/drift.js';
 import { parseListing } from '../../src/config-track/host-files.js';
 import { commitMessage, compareEntries, takeSnapshot } from '../../src/config-track/snapshot.js';
 import { trackedHosts } from '../../src/config-track/tracked-hosts.js';
+import { checkNoDriftSince, recordSnapshot } from '../../src/config-track/plan-record.js';
+import { applyRunbook, loadRunbook } from '../../src/config-track/restore.js';
+import { SnapshotStore } from '../../src/config-track/store.js';
+import { PlanRefusedError } from '../../src/errors.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import type { RunOptions, Transport, Transports } from '../../src/transport/types.js';
 
@@ -161,5 +165,63 @@ describe('listing and comparing', () => {
     const a = { path: '/a', kind: 'file' as const, mode: '644', owner: 'root:root', sha256: 'x' };
     expect(compareEntries([a, { path: '/b', kind: 'file', sha256: 'y' }], [{ ...a, mode: '600' }, { path: '/c', kind: 'dir' }])).toEqual({ added: ['/c'], changed: ['/a'], removed: ['/b'] });
     expect(commitMessage([{ host: 'h', changes: { added: [], changed: ['@packages'], removed: [] }, notRead: [], bytesRead: 1, entries: [] }], [])).toContain('h: changed package list');
+  });
+});
+
+describe('a plan and the configuration it was made against', () => {
+  it('records the snapshot; apply refuses (exit 3) when a host changed since, naming the file, or journals an accepted drift', async () => {
+    const one = { ...config, clusters: { a: { ...config.clusters.a }, b: { ...config.clusters.b, hosts: [] } }, balancer: { ...config.balancer, host: 'w1a' } } as Config;
+    await takeSnapshot(one, transports, [], 'tester');
+    const recorded = (await recordSnapshot(one, transports))!;
+    expect(recorded.commit).toMatch(/^[0-9a-f]{40}$/);
+    expect(Object.keys(recorded.hosts)).toEqual(['w1a']);
+    expect(await checkNoDriftSince(one, transports, recorded)).toEqual([]);
+    writeFileSync(join(root, 'etc/shop/shop.conf'), 'workers = 1\n');
+    const err = await checkNoDriftSince(one, transports, recorded).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PlanRefusedError);
+    expect((err as PlanRefusedError).exitCode).toBe(3);
+    expect((err as Error).message).toContain(`w1a: changed ${root}/etc/shop/shop.conf`);
+    const notes = await checkNoDriftSince(one, transports, recorded, { by: 'ada', reason: 'incident 7: workers lowered on purpose' });
+    expect(notes[0]).toBe('drift accepted by ada: incident 7: workers lowered on purpose');
+    expect(notes[1]).toContain('shop.conf');
+  });
+});
+
+describe('putting a host back from its snapshot', () => {
+  it('writes folders, files and links with their recorded modes; the release pointer is left to the deploy', async () => {
+    chmodSync(join(root, 'etc/shop/shop.conf'), 0o640);
+    symlinkSync('shop.conf', join(root, 'etc/shop/live.conf'));
+    await takeSnapshot(config, transports, ['w1a'], 'tester');
+    rmSync(join(root, 'etc/shop'), { recursive: true });
+    rmSync(join(root, 'srv/shop/current'));
+    const runbook = await loadRunbook(config, 'w1a');
+    expect(runbook.release).toBe('v1-abc');
+    expect(runbook.byHand.map((n) => n.path.slice(root.length))).toEqual(['/etc/shop/big.bin', '/etc/shop/db.key']);
+    const progress: string[] = [];
+    await applyRunbook(runbook, await SnapshotStore.open(join(root, 'snapshots')), new LocalTransport('w1a'), (m) => progress.push(m));
+    expect(readFileSync(join(root, 'etc/shop/shop.conf'), 'utf8')).toBe('workers = 4\nport = 8000\n');
+    expect((await execa('stat', ['-c', '%a', join(root, 'etc/shop/shop.conf')])).stdout).toBe('640');
+    expect((await execa('readlink', [join(root, 'etc/shop/live.conf')])).stdout).toBe('shop.conf');
+    expect(readFileSync(join(root, 'etc/shop/conf.d/extra.conf'), 'utf8')).toBe('x = 1\n');
+    expect(existsSync(join(root, 'srv/shop/current'))).toBe(false);
+    expect(existsSync(join(root, 'etc/shop/db.key'))).toBe(false);
+    expect(progress.at(-1)).toBe('configuration: 2 folders, 2 files, 1 link put back');
+  });
+
+  it('installs only the packages the host lacks, by name', async () => {
+    const bin = mkdtempSync(join(tmpdir(), 'baton-apt-'));
+    writeFileSync(join(bin, 'apt-get'), `#!/bin/sh\necho "apt-get $*" > ${bin}/called\n`, { mode: 0o755 });
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      const runbook = { host: 'w1a', repo: '', commit: 'x', packages: ['coreutils=9.1-1', 'baton-no-such-package=1.0'], dirs: [], files: [], links: [], byHand: [], release: null };
+      const progress: string[] = [];
+      await applyRunbook(runbook, await SnapshotStore.open(join(root, 'snapshots'), { create: true }), new LocalTransport('w1a'), (m) => progress.push(m));
+      expect(readFileSync(join(bin, 'called'), 'utf8').trim()).toBe('apt-get install -y --no-install-recommends -- baton-no-such-package');
+      expect(progress[0]).toBe('packages: installing: baton-no-such-package');
+    } finally {
+      process.env.PATH = path;
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 });
