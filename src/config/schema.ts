@@ -397,9 +397,11 @@ export const Track = z.strictObject({
   maxFileSize: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024).describe('largest file a snapshot reads, in bytes; a larger one is listed, not read'),
 });
 
+const UTILISATION = 'expected a share above 0 and at most 1, e.g. 0.7 for 70%';
+
 /** What the cluster left serving can carry, and what a host's memory can hold. */
 export const Capacity = z.strictObject({
-  utilisation: z.number().gt(0).max(1).default(0.7).describe('highest share of its capacity a cluster may run at while the other is drained (0.7: 70%)'),
+  utilisation: z.number({ message: UTILISATION }).gt(0, { message: UTILISATION }).max(1, { message: UTILISATION }).default(0.7).describe('highest share of its capacity a cluster may run at while the other is drained (0.7: 70%)'),
   perHost: z
     .strictObject({
       requestsPerSecond: z.number().positive().optional().describe('requests a second one app host serves at 100%'),
