@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Args, Flags } from '@oclif/core';
+import { snapshotRunbooks } from '../src/config-track/restore.js';
 import { BatonCommand } from '../src/cli/base-command.js';
 import type { Config } from '../src/config/config.js';
 import { loadConfig } from '../src/config/load.js';
@@ -49,7 +50,10 @@ export default class PlanCommand extends BatonCommand {
     if (flags.output) writePlanFile(flags.output, plan);
     if (this.jsonEnabled()) return plan;
     if (flags.format === 'json') this.log(planFileText(plan).trimEnd());
-    else if (flags.format === 'markdown') this.log(planMarkdown(plan, config ? { status: await requirementStatus(plan, config.require) } : {}).trimEnd());
+    else if (flags.format === 'markdown') {
+      const runbooks = config ? await snapshotRunbooks(config, plan.observed) : {};
+      this.log(planMarkdown(plan, config ? { status: await requirementStatus(plan, config.require), runbooks } : {}).trimEnd());
+    }
     else this.log(planText(plan));
     if (flags.output) this.logToStderr(`written to ${flags.output}; next: baton rehearse ${flags.output}, baton approve ${flags.output}, baton apply ${flags.output}`);
     return plan;

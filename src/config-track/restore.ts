@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { execa } from 'execa';
 import type { Config } from '../config/config.js';
+import type { ObservedState } from '../model/plan.js';
 import { UserError } from '../errors.js';
 import type { Transport } from '../transport/types.js';
 import { PACKAGES, type TrackedEntry } from './host-files.js';
@@ -53,6 +54,24 @@ export async function loadRunbook(config: Config, host: string, commit?: string)
     byHand: notReadOf(restorable, track.maxFileSize).filter((n) => !n.why.startsWith('does not exist')),
     release: pointer?.target ? posix.basename(pointer.target) : null,
   };
+}
+
+/** Each host's runbook (markdown) from the snapshot `observed` records, for the plan's review copy; a host without a snapshot keeps the plan's generic text. */
+export async function snapshotRunbooks(config: Config, observed: ObservedState): Promise<Record<string, string>> {
+  const commit = observed.snapshot?.commit;
+  if (!config.track || !commit) return {};
+  const out: Record<string, string> = {};
+  for (const h of observed.hosts) {
+    const rb = await loadRunbook(config, h.host, commit).catch(() => null);
+    if (!rb) return {};
+    const clusterInPool = observed.hosts.some((o) => o.cluster === h.cluster && o.memberState === 'ready');
+    out[h.host] = runbookMarkdown(rb, { cluster: h.cluster, member: h.member, balancerHost: observed.balancer.host, clusterRelease: h.release, clusterInPool });
+  }
+  for (const b of [config.balancer.host, ...(config.balancer.peers ?? [])]) {
+    const rb = await loadRunbook(config, b, commit).catch(() => null);
+    if (rb) out[b] = runbookMarkdown(rb, { balancerHost: config.balancer.host });
+  }
+  return out;
 }
 
 /** Where the host is in production, for the runbook's words. */

@@ -9,6 +9,8 @@ import type { RequirementStatus } from '../release/requirements.js';
 export interface MarkdownOptions {
   /** What baton.yml's `require` demands of this plan and what its signed records meet (`requirementStatus`). */
   status?: RequirementStatus;
+  /** Per host, its restore runbook from the snapshot the plan records (`snapshotRunbooks`): replaces the generic one. */
+  runbooks?: Record<string, string>;
 }
 
 export function planMarkdown(plan: Plan, opts: MarkdownOptions = {}): string {
@@ -18,7 +20,7 @@ export function planMarkdown(plan: Plan, opts: MarkdownOptions = {}): string {
     whatChanges(plan),
     forward(plan),
     reversePlan(plan),
-    restoreRunbook(plan),
+    opts.runbooks && Object.keys(opts.runbooks).length ? snapshotRestore(plan, opts.runbooks) : restoreRunbook(plan),
     review(plan, opts),
   ].join('\n\n') + '\n';
 }
@@ -103,6 +105,17 @@ function reversePlan(plan: Plan): string {
     'From the end state back to the live state above: every forward step\'s undo, newest first. A push that stops part-way runs only the undos of the steps that ran.',
     '',
     ...steps.map((s, i) => `${i + 1}. **${s.id}**: ${s.title}${where(s)}`),
+  ].join('\n');
+}
+
+function snapshotRestore(plan: Plan, runbooks: Record<string, string>): string {
+  const commit = plan.observed.snapshot?.commit;
+  return [
+    '## Restore runbook (bare metal)',
+    '',
+    `To rebuild a host from nothing as it was when this plan was made, from snapshot \`${commit?.slice(0, 12) ?? '?'}\` of the hosts' tracked configuration. `
+      + `If this push completed, the release to deploy is \`${plan.release.dir}\`. \`baton restore HOST --run\` carries out the automatable part of an app host's runbook.`,
+    ...Object.values(runbooks).map((r) => `\n${r}`),
   ].join('\n');
 }
 

@@ -119,6 +119,14 @@ describe('plan as markdown', () => {
     expect(runbook).toContain('Return `web1a` to the pool');
   });
 
+  it('uses the runbooks made from the snapshot the plan records, in place of the generic one', () => {
+    const withSnapshot: Plan = { ...p, observed: { ...p.observed, snapshot: { commit: 'f'.repeat(40), hosts: {} } } };
+    const runbook = section(planMarkdown(withSnapshot, { runbooks: { 'web-1.prod-a.example.com': '### Restore `web-1.prod-a.example.com` from snapshot `ffffffffffff`\n\n4. Configuration: 3 files' } }), 'Restore runbook');
+    expect(runbook).toContain('from snapshot `ffffffffffff` of the hosts\' tracked configuration');
+    expect(runbook).toContain('4. Configuration: 3 files');
+    expect(runbook).not.toMatch(/Reinstall the operating system/);
+  });
+
   it('shows rehearsal and approval status against what baton.yml requires, counting verified signers; records of another hash do not count', async () => {
     const signed = async (who: string, msg: ReturnType<typeof approvalMessage>) => sshSigner(keys.key[who]!)(msg);
     const rehearsal = { at: '2026-11-27T10:30:00Z', by: 'ada', hash: p.hash, outcome: 'passed' as const, against: 'cluster a of production, out of the pool', forwardMs: 4200, reverseMs: 3100 };
