@@ -2,6 +2,7 @@
 // balancer's own retry/redispatch counters before and after, and the push's wall time.
 import { execFileSync, spawn } from 'node:child_process';
 import { loadConfig } from '../src/config/load.js';
+import { readJournal } from '../src/engine/journal.js';
 import { openSession } from '../src/engine/session.js';
 import { startLoad, type LoadReport } from '../test/lab/load.js';
 import { repoRoot } from './repo-root.js';
@@ -23,6 +24,9 @@ export interface PushMeasurement {
   forwardSeconds?: number;
   reversalSeconds?: number;
   outcome?: string;
+  /** From the command's start to its journal's first step; and the journal's first step to its last. */
+  timeToFirstStepSeconds?: number;
+  journalSpanSeconds?: number;
   /** What a failed push said (its --json error message). */
   error?: string;
   load: LoadReport;
@@ -72,7 +76,7 @@ export async function underLoad(
   url = PUBLIC_URL,
   /** Runs the measured thing instead of `argv` (a push signalled part-way, say). */
   runner: () => Promise<{ code: number; stdout: string }> = () => run(argv),
-): Promise<{ exitCode: number; seconds: number; stdout: string; load: LoadReport; redispatches: number; retries: number; http5xx: number }> {
+): Promise<{ exitCode: number; seconds: number; startedAt: number; stdout: string; load: LoadReport; redispatches: number; retries: number; http5xx: number }> {
   // One driver instance reads the counters before and after: access-log counts start at its first read.
   const session = await openSession(await loadConfig(configFile));
   let measured;
@@ -81,19 +85,21 @@ export async function underLoad(
     const fast = startLoad({ url, seconds: 3600, concurrency: shape.concurrency, timeout: 15_000, keepAlive: shape.keepAlive });
     const slow = startLoad({ url, seconds: 3600, concurrency: shape.slowClients, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000, keepAlive: shape.keepAlive });
     await sleep(shape.padSeconds * 1000);
+    const startedAt = Date.now();
     const t0 = performance.now();
     const { code, stdout } = await runner();
     const seconds = (performance.now() - t0) / 1000;
     await sleep(shape.padSeconds * 1000);
     const report = mergeReports(await fast.stop(), await slow.stop());
-    measured = { code, stdout, seconds, report, before, after: await session.balancer.counters() };
+    measured = { code, stdout, seconds, startedAt, report, before, after: await session.balancer.counters() };
   } finally {
     await session.close();
   }
-  const { code, stdout, seconds, report, before, after } = measured;
+  const { code, stdout, seconds, startedAt, report, before, after } = measured;
   return {
     exitCode: code,
     seconds: round(seconds),
+    startedAt,
     stdout,
     load: report,
     redispatches: after.redispatches - before.redispatches,
@@ -105,7 +111,7 @@ export async function underLoad(
 /** `baton push TAG` as a user runs it, timed from the command's start to its end. */
 export async function measurePush(tag: string, shape: LoadShape, configFile = LAB_CONFIG, url = PUBLIC_URL): Promise<PushMeasurement> {
   const r = await underLoad(['node', `${ROOT}/bin/run.js`, 'push', tag, '-c', configFile, '--json'], shape, configFile, url);
-  let parsed: { forwardMs?: number; reversalMs?: number; outcome?: string } = {};
+  let parsed: { forwardMs?: number; reversalMs?: number; outcome?: string; journal?: string } = {};
   let error: string | undefined;
   try {
     const json = JSON.parse(r.stdout) as typeof parsed & { error?: { message?: string; result?: typeof parsed } };
@@ -114,10 +120,12 @@ export async function measurePush(tag: string, shape: LoadShape, configFile = LA
   } catch {
     // a failed push prints its error as JSON too; anything else stays unparsed
   }
+  const phases = parsed.journal ? journalPhases(parsed.journal, r.startedAt) : undefined;
   return {
     tag,
     exitCode: r.exitCode,
     seconds: r.seconds,
+    ...(phases ?? {}),
     ...(parsed.forwardMs !== undefined ? { forwardSeconds: round(parsed.forwardMs / 1000) } : {}),
     ...(parsed.reversalMs !== undefined ? { reversalSeconds: round(parsed.reversalMs / 1000) } : {}),
     ...(parsed.outcome ? { outcome: parsed.outcome } : {}),
@@ -171,4 +179,18 @@ export function sleep(ms: number): Promise<void> {
 
 export function round(x: number): number {
   return Math.round(x * 100) / 100;
+}
+
+/**
+ * Where a run's time went, from its journal: from the command's start to its first step (start-up,
+ * config, tag, SSH, observation, plan), and from the first step's start to the last one's end.
+ */
+export function journalPhases(file: string, startedAt: number): { timeToFirstStepSeconds: number; journalSpanSeconds: number } | undefined {
+  const records = readJournal(file);
+  const begins = records.filter((e) => e.event === 'step-begin');
+  const ends = records.filter((e) => e.event === 'step-ok' || e.event === 'step-fail');
+  if (!begins.length || !ends.length) return undefined;
+  const first = Date.parse(begins[0]!.ts);
+  const last = Date.parse(ends.at(-1)!.ts);
+  return { timeToFirstStepSeconds: round((first - startedAt) / 1000), journalSpanSeconds: round((last - first) / 1000) };
 }

@@ -41,6 +41,8 @@ const result = {
   resetOnReusedConnection: push.load.failures.resetOnReusedConnection,
   redispatches: push.redispatches + push.retries,
   pushSeconds: push.seconds,
+  timeToFirstStepSeconds: push.timeToFirstStepSeconds ?? null,
+  journalSpanSeconds: push.journalSpanSeconds ?? null,
   reversalSeconds: broken.reversalSeconds ?? null,
   baselineSeconds: baseline?.seconds ?? null,
   ratio: baseline ? round(push.seconds / baseline.seconds) : null,
