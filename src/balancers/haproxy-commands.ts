@@ -90,7 +90,8 @@ export function runtimeCall(socket: string, commands: readonly string[]): Runtim
  * before the next line is sent into it, not half a second later.
  */
 export function runtimeChannelArgv(socket: string): string[] {
-  return ['socat', '-t', '0', 'stdio', checkSocket(socket)];
+  // unix-connect: a missing socket is an error, where a bare path would have socat create a file there.
+  return ['socat', '-t', '0', 'stdio', `unix-connect:${checkSocket(socket)}`];
 }
 
 /** The first line of a runtime API channel: interactive mode (answers end with a prompt, the connection stays), with an idle timeout of its own. */
