@@ -95,7 +95,7 @@ export class RuntimeChannel {
       if (++stopping > STOPPING_RETRIES) {
         throw new TransportError(
           this.transport.host,
-          `haproxy on ${this.transport.host} kept answering from a stopping process (a reload in progress) to \`${shortCommand(commands)}\``,
+          `haproxy on ${this.transport.host} kept answering from a stopping process (a reload in progress) to \`${shortCommand([commands.join('; ')])}\``,
           'wait for the reload to finish, then check the balancer with `baton status`',
         );
       }
@@ -129,7 +129,7 @@ export class RuntimeChannel {
   private lost(commands: readonly string[], err: ChannelFailed, reading: boolean): TransportError {
     return new TransportError(
       this.transport.host,
-      `haproxy runtime API on ${this.transport.host}: ${err.message} while running \`${shortCommand(commands)}\``,
+      `haproxy runtime API on ${this.transport.host}: ${err.message} while running \`${shortCommand([commands.join('; ')])}\``,
       reading ? 'check that haproxy runs and its socket answers (balancer.socket)' : 'the change may or may not have been applied: check the balancer with `baton status` before going on',
     );
   }

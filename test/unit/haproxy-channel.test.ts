@@ -161,13 +161,27 @@ describe.skipIf(!haproxyInstalled())('RuntimeChannel against a local haproxy', (
     const err = await b.drain(['a']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
     expect((err as TransportError).host).toBe(HOST);
-    expect((err as Error).message).toContain(`haproxy runtime API on ${HOST}`);
+    expect((err as Error).message).toMatch(new RegExp(`^haproxy runtime API on ${HOST}: the channel's socat was killed by SIGKILL while running \`set server be/a state drain; show stat be 4 -1; show servers state be\`$`));
     expect((err as TransportError).hint).toContain('may or may not have been applied');
     expect(sent).toBe(1);
     t.onWrite = undefined;
     await b.drain(['a']);
     expect((await b.members()).find((m) => m.name === 'a')?.state).toBe('drain');
     expect(t.streams).toHaveLength(2);
+  });
+
+  it('fails a change that gets no answer in time, and answers the next call on a fresh channel', async () => {
+    const t = new CountingTransport();
+    const b = balancerOver(t, 300);
+    await b.members();
+    t.onWrite = (line) => !line.includes('set server'); // swallowed: HAProxy never hears it
+    const err = await b.drain(['a']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as Error).message).toMatch(/^haproxy runtime API on lb-local: no answer within 300 ms while running `set server be\/a state drain;/);
+    t.onWrite = undefined;
+    expect((await b.members()).find((m) => m.name === 'a')?.state).toBe('ready');
+    expect(t.streams).toHaveLength(2);
+    expect((await t.streams[0]?.ended)?.code).toBe(0); // the dropped channel was closed, not left behind
   });
 
   it('answers a read whose channel died in flight from a fresh channel', async () => {
