@@ -41,6 +41,7 @@ export class RuntimeChannel {
   private current?: OpenChannel;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly counts: RuntimeChannelStats = { opened: 0, requests: 0 };
+  private closed = false;
 
   constructor(
     private readonly transport: StreamingTransport,
@@ -62,9 +63,9 @@ export class RuntimeChannel {
     return answer;
   }
 
-  /** Close the channel once the requests already queued are answered (a later request opens a new one). */
+  /** Close the channel now (as a hang-up would): a request in flight or queued fails, none opens another. */
   async close(): Promise<void> {
-    await this.queue;
+    this.closed = true;
     const open = this.current;
     this.current = undefined;
     await open?.close();
@@ -82,7 +83,7 @@ export class RuntimeChannel {
       } catch (err) {
         this.drop(channel);
         if (!(err instanceof ChannelFailed)) throw err;
-        if (reading && !lostOnce) {
+        if (reading && !lostOnce && !this.closed) {
           lostOnce = true;
           continue;
         }
@@ -104,6 +105,7 @@ export class RuntimeChannel {
 
   /** The open channel, or a new one in prompt mode (the dead or idle one dropped first). */
   private async channel(): Promise<OpenChannel> {
+    if (this.closed) throw this.closedError();
     const open = this.current;
     if (open && !open.isEnded && Date.now() - open.lastUsed < REOPEN_AFTER_IDLE_MS) return open;
     if (open) this.drop(open);
@@ -117,8 +119,17 @@ export class RuntimeChannel {
       // socat could not connect (no socket, permission): the exec path's error, from the same words.
       throw new ExternalCommandError(this.transport.host, this.argv, err.end?.code ?? null, [tail(err.end?.stderr ?? ''), err.message].filter(Boolean).join('\n'));
     }
+    if (this.closed) {
+      // Closed while this one was opening: nobody would close it later.
+      void channel.close();
+      throw this.closedError();
+    }
     this.current = channel;
     return channel;
+  }
+
+  private closedError(): TransportError {
+    return new TransportError(this.transport.host, `the haproxy runtime API channel to ${this.transport.host} was closed: the session has ended`);
   }
 
   private drop(channel: OpenChannel): void {

@@ -269,9 +269,11 @@ export class HaproxyBalancer implements Balancer {
     );
   }
 
-  /** Close the runtime API channel, if one is open (an SSH transport's close does it too). */
+  /** Close the runtime API channel, if one is open (an SSH transport's close does it too); a later call opens another. */
   async close(): Promise<void> {
-    await this.channel?.close();
+    const channel = this.channel;
+    this.channel = undefined;
+    await channel?.close();
   }
 
   /**

@@ -199,6 +199,21 @@ describe.skipIf(!haproxyInstalled())('RuntimeChannel against a local haproxy', (
     expect(t.streams).toHaveLength(2);
   });
 
+  it('on close, fails a read in flight instead of opening another channel; a later call opens a new one', async () => {
+    const t = new CountingTransport();
+    const b = balancerOver(t);
+    await b.members();
+    t.onWrite = (line) => !line.includes('show stat'); // left unanswered
+    const inFlight = b.sessions(['a']).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 50));
+    await b.close();
+    expect(await inFlight).toBeInstanceOf(TransportError);
+    expect(t.streams).toHaveLength(1);
+    t.onWrite = undefined;
+    expect(await b.sessions(['a'])).toEqual({ a: 0 });
+    expect(t.streams).toHaveLength(2);
+  });
+
   it('survives a restart of haproxy: the next call reconnects', async () => {
     const t = new CountingTransport();
     const b = balancerOver(t);
