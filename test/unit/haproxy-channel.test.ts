@@ -3,8 +3,13 @@
 // old process noticed, concurrent callers kept apart.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { haproxyInstalled, processRuns, startLocalHaproxy, type LocalHaproxy } from '../../bench/local-haproxy.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { RuntimeChannel, takePromptedAnswers } from '../../src/balancers/haproxy-channel.js';
 import { HaproxyBalancer } from '../../src/balancers/haproxy.js';
+import type { Config } from '../../src/config/config.js';
+import { parseConfig } from '../../src/config/load.js';
+import { openSession } from '../../src/engine/session.js';
 import { ExternalCommandError, OperationFailedError } from '../../src/errors.js';
 import { TransportError } from '../../src/transport/errors.js';
 import { LocalTransport } from '../../src/transport/local.js';
@@ -236,6 +241,24 @@ describe.skipIf(!haproxyInstalled())('RuntimeChannel against a local haproxy', (
     expect((await balancerOver(execOnly()).members()).find((m) => m.name === 'a')?.state).toBe('drain');
     expect(t.streams).toHaveLength(2);
     await expect.poll(() => processRuns(old), { timeout: 3_000 }).toBe(false);
+  });
+
+  it('closes the channel when the session closes, even with transports that leave streams open', async () => {
+    const config = parseConfig(
+      `app: { name: shop, repo: ./repo, path: /srv/shop, restart: 'true' }
+balancer: { driver: haproxy, host: ${HOST}, backend: be, socket: ${haproxy.socket} }
+clusters:
+  a: { internal: prod-a.test, hosts: [{ host: w1a, member: a }] }
+  b: { internal: prod-b.test, hosts: [{ host: w1b, member: b }] }
+`,
+      join(tmpdir(), 'baton.yml'),
+    ).config as Config;
+    const t = new CountingTransport();
+    const session = await openSession(config, { get: () => t, closeAll: async () => undefined }, { secrets: 'none' });
+    expect((await session.balancer.members()).map((m) => m.name)).toEqual(['a', 'b']);
+    await session.close();
+    expect(t.streams).toHaveLength(1);
+    expect((await t.streams[0]?.ended)?.code).toBe(0);
   });
 
   it('reports a socket nobody listens on as the exec path does: ExternalCommandError naming the host', async () => {
