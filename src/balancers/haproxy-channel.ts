@@ -2,10 +2,10 @@
 // one transport stream (one SSH channel), HAProxy in prompt mode, so a drain or a poll costs a
 // round trip on an open channel instead of a new channel and a new socat each time.
 //
-// Every line starts with `show info`: after a reload (`-sf`) HAProxy 2.6 keeps an interactive
+// Every request starts with `show info`: after a reload (`-sf`) HAProxy 2.6 keeps an interactive
 // connection on the OLD process, which goes on answering (`Stopping: 1`) and lingers while we
-// stay connected. A line whose probe says so reached nobody that serves new traffic: it is sent
-// again on a fresh channel, which reaches the new process.
+// stay connected. A request whose probe says so reached nobody that serves new traffic: it is
+// sent again on a fresh channel, which reaches the new process.
 import { ExternalCommandError, shortCommand } from '../errors.js';
 import { tail, TransportError } from '../transport/errors.js';
 import type { StreamEnd, Transport, TransportStream } from '../transport/types.js';
@@ -22,7 +22,7 @@ export function canStream(transport: Transport): transport is StreamingTransport
 const CLI_IDLE_TIMEOUT_S = 60;
 /** A channel idle this long is replaced before use, rather than raced against HAProxy closing it. */
 const REOPEN_AFTER_IDLE_MS = 45_000;
-/** Lines sent again because they reached a stopping process, before giving up (a reload racing each time). */
+/** Requests sent again because they reached a stopping process, before giving up (a reload racing each time). */
 const STOPPING_RETRIES = 2;
 
 /** What a RuntimeChannel has done, for tests and benchmarks. */
@@ -91,7 +91,7 @@ export class RuntimeChannel {
       }
       const [probe = '', ...rest] = answers;
       if (!/^Stopping: 1$/m.test(probe)) return rest;
-      // An old process after a reload: it served the line, the process that serves traffic did not.
+      // An old process after a reload: it served the request, the process that serves traffic did not.
       this.drop(channel);
       if (++stopping > STOPPING_RETRIES) {
         throw new TransportError(
@@ -156,7 +156,7 @@ class ChannelFailed extends Error {
   }
 }
 
-/** One open stream in prompt mode: writes a line, reads until each command's answer has come. */
+/** One open stream in prompt mode: writes the commands, reads until each one's answer has come. */
 class OpenChannel {
   lastUsed = Date.now();
   private buffer = '';
@@ -176,7 +176,7 @@ class OpenChannel {
   }
 
   ask(commands: readonly string[], timeoutMs: number): Promise<string[]> {
-    if (this.waiting) return Promise.reject(new Error('a runtime API channel answers one line at a time'));
+    if (this.waiting) return Promise.reject(new Error('a runtime API channel answers one request at a time'));
     return new Promise<string[]>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting = undefined;
@@ -199,7 +199,9 @@ class OpenChannel {
         },
       };
       if (this.stream.isEnded) return void this.stream.ended.then((end) => this.waiting?.reject(new ChannelFailed(describeEnd(end), end)));
-      this.stream.write(`${commands.join(';')}\n`);
+      // A line per command, all written at once: HAProxy answers them in order, each with its own
+      // prompt, whether or not a version prompts once per `;`-separated command.
+      this.stream.write(commands.map((c) => `${c}\n`).join(''));
     });
   }
 
@@ -223,9 +225,9 @@ function describeEnd(end: StreamEnd): string {
 }
 
 /**
- * In prompt mode HAProxy ends every command's answer with an empty line and the prompt `> `
- * (so `a;b` gets two). Returns the first `count` answers, each cut as splitAnswers cuts it, and
- * what follows them; undefined while some have not fully arrived.
+ * In prompt mode HAProxy ends every command's answer with an empty line and the prompt `> `.
+ * Returns the first `count` answers, each cut as splitAnswers cuts it, and what follows them;
+ * undefined while some have not fully arrived.
  */
 export function takePromptedAnswers(buffer: string, count: number): { answers: string[]; rest: string } | undefined {
   const answers: string[] = [];
