@@ -18,10 +18,14 @@ export function canStream(transport: Transport): transport is StreamingTransport
   return typeof transport.openStream === 'function';
 }
 
-/** Our connection's idle timeout (`set timeout cli`), whatever the configured `stats timeout`. */
-const CLI_IDLE_TIMEOUT_S = 60;
-/** A channel idle this long is replaced before use, rather than raced against HAProxy closing it. */
-const REOPEN_AFTER_IDLE_MS = 45_000;
+export interface IdlePolicy {
+  /** Our connection's idle timeout (`set timeout cli`), whatever the configured `stats timeout`. */
+  cliTimeoutS: number;
+  /** A channel idle this long is replaced before use, rather than raced against HAProxy closing it. */
+  reopenAfterMs: number;
+}
+
+const DEFAULT_IDLE: IdlePolicy = { cliTimeoutS: 60, reopenAfterMs: 45_000 };
 /** Requests sent again because they reached a stopping process, before giving up (a reload racing each time). */
 const STOPPING_RETRIES = 2;
 
@@ -47,6 +51,7 @@ export class RuntimeChannel {
     private readonly transport: StreamingTransport,
     socket: string,
     private readonly timeoutMs: number,
+    private readonly idle: IdlePolicy = DEFAULT_IDLE,
   ) {
     this.argv = runtimeChannelArgv(socket);
   }
@@ -107,12 +112,12 @@ export class RuntimeChannel {
   private async channel(): Promise<OpenChannel> {
     if (this.closed) throw this.closedError();
     const open = this.current;
-    if (open && !open.isEnded && Date.now() - open.lastUsed < REOPEN_AFTER_IDLE_MS) return open;
+    if (open && !open.isEnded && Date.now() - open.lastUsed < this.idle.reopenAfterMs) return open;
     if (open) this.drop(open);
     this.counts.opened++;
     const channel = new OpenChannel(await this.transport.openStream(this.argv));
     try {
-      await channel.ask(promptModeCommands(CLI_IDLE_TIMEOUT_S), this.timeoutMs);
+      await channel.ask(promptModeCommands(this.idle.cliTimeoutS), this.timeoutMs);
     } catch (err) {
       void channel.close();
       if (!(err instanceof ChannelFailed)) throw err;

@@ -141,6 +141,28 @@ describe.skipIf(!haproxyInstalled())('RuntimeChannel against a local haproxy', (
     await channel.close();
   });
 
+  it('replaces a channel HAProxy closed for idleness, so a change after a long wait still goes through', async () => {
+    const t = new CountingTransport();
+    const channel = new RuntimeChannel(t as Transport & Required<Pick<Transport, 'openStream'>>, haproxy.socket, 5_000, { cliTimeoutS: 1, reopenAfterMs: 60_000 });
+    await channel.request(['show servers state be']);
+    await t.streams[0]?.ended; // HAProxy hung up after 1 s idle
+    expect(await channel.request(['set server be/a state drain'])).toEqual(['']);
+    expect(channel.stats.opened).toBe(2);
+    await channel.close();
+  });
+
+  it('replaces an idle channel before HAProxy would close it', async () => {
+    const t = new CountingTransport();
+    const channel = new RuntimeChannel(t as Transport & Required<Pick<Transport, 'openStream'>>, haproxy.socket, 5_000, { cliTimeoutS: 60, reopenAfterMs: 50 });
+    await channel.request(['show servers state be']);
+    await channel.request(['show servers state be']);
+    await new Promise((r) => setTimeout(r, 100));
+    await channel.request(['show servers state be']);
+    expect(channel.stats.opened).toBe(2);
+    expect((await t.streams[0]?.ended)?.code).toBe(0);
+    await channel.close();
+  });
+
   it('opens a fresh channel for the next call when its socat was killed', async () => {
     const t = new CountingTransport();
     const b = balancerOver(t);
