@@ -100,6 +100,10 @@ export class BalancerSet implements Balancer {
     }
   }
 
+  async close(): Promise<void> {
+    await Promise.all(this.all.map((b) => b.balancer.close?.()));
+  }
+
   /** Every balancer's members; a member whose state differs between them is an error naming each balancer's view. */
   async members(): Promise<Member[]> {
     const reads = await Promise.all(this.all.map(async (b) => ({ host: b.host, members: await b.balancer.members() })));

@@ -79,11 +79,35 @@ export interface RuntimeCall {
  * slow answer short); it exits as soon as HAProxy closes the connection.
  */
 export function runtimeCall(socket: string, commands: readonly string[]): RuntimeCall {
+  checkSocket(socket);
+  if (commands.length === 0) throw new Error('runtimeCall needs at least one command');
+  return { argv: ['socat', '-t', '5', 'stdio', socket], stdin: `${commands.join(';')}\n`, commands: [...commands] };
+}
+
+/**
+ * The argv of a runtime API connection kept open for many lines (prompt mode). `-t 0`: socat
+ * exits as soon as HAProxy closes the connection (idle timeout, restart), so a dead channel shows
+ * before the next line is sent into it, not half a second later.
+ */
+export function runtimeChannelArgv(socket: string): string[] {
+  // unix-connect: a missing socket is an error, where a bare path would have socat create a file there.
+  return ['socat', '-t', '0', 'stdio', `unix-connect:${checkSocket(socket)}`];
+}
+
+/** The first line of a runtime API channel: interactive mode (answers end with a prompt, the connection stays), with an idle timeout of its own. */
+export function promptModeCommands(idleTimeoutS: number): string[] {
+  if (!Number.isInteger(idleTimeoutS) || idleTimeoutS < 1) throw new Error(`haproxy cli timeout ${idleTimeoutS} is not a whole number of seconds`);
+  return ['prompt', `set timeout cli ${idleTimeoutS}`];
+}
+
+/** `show info`: its `Stopping: 1` tells a process that a reload has told to finish (and that no longer serves new connections). */
+export const SHOW_INFO = 'show info';
+
+function checkSocket(socket: string): string {
   if (!SOCKET.test(socket)) {
     throw new UserError(`haproxy socket ${JSON.stringify(socket)} is not an absolute path of letters, digits, _ . / -`, 'fix balancer.socket in baton.yml');
   }
-  if (commands.length === 0) throw new Error('runtimeCall needs at least one command');
-  return { argv: ['socat', '-t', '5', 'stdio', socket], stdin: `${commands.join(';')}\n`, commands: [...commands] };
+  return socket;
 }
 
 /** `haproxy -c -f FILE`: validate a configuration without touching the running process. */

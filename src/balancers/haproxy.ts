@@ -3,6 +3,7 @@
 import { ExternalCommandError, OperationFailedError, UserError } from '../errors.js';
 import { tail } from '../transport/errors.js';
 import type { Transport } from '../transport/types.js';
+import { canStream, RuntimeChannel } from './haproxy-channel.js';
 import {
   type AdminState,
   configTestArgv,
@@ -45,6 +46,8 @@ export class HaproxyBalancer implements Balancer {
   private readonly serverStateFile: string | undefined;
   /** Server ids by name, as the last `show stat` gave them (a stick table binds sessions by id). */
   private serverIds = new Map<string, number>();
+  /** The runtime API connection of the run, opened by the first call. */
+  private channel?: RuntimeChannel;
 
   constructor(
     private readonly transport: Transport,
@@ -266,8 +269,22 @@ export class HaproxyBalancer implements Balancer {
     );
   }
 
-  /** One socat round trip to the runtime API; the answer of each command in order. */
+  /** Close the runtime API channel, if one is open (an SSH transport's close does it too); a later call opens another. */
+  async close(): Promise<void> {
+    const channel = this.channel;
+    this.channel = undefined;
+    await channel?.close();
+  }
+
+  /**
+   * One round trip to the runtime API; the answer of each command in order. Over one channel kept
+   * open for the run when the transport can hold one, else one socat per call.
+   */
   private async call(commands: readonly string[]): Promise<string[]> {
+    if (canStream(this.transport)) {
+      this.channel ??= new RuntimeChannel(this.transport, this.socket, this.timeoutMs);
+      return this.channel.request(commands);
+    }
     const call = runtimeCall(this.socket, commands);
     const r = await this.transport.run(call.argv, { stdin: call.stdin, timeoutMs: this.timeoutMs });
     return splitAnswers(r.stdout, call.commands.length);

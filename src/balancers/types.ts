@@ -92,4 +92,6 @@ export interface Balancer {
   forgetSessions?(names: readonly string[], table: string): Promise<number>;
   /** Check the balancer's own configuration (haproxy -c, apachectl configtest, nginx -t). */
   configTest(): Promise<void>;
+  /** Let go of what the driver keeps open for the run (haproxy: its runtime API channel). */
+  close?(): Promise<void>;
 }

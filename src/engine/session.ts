@@ -63,6 +63,10 @@ export async function openSession(
       if (isIP(name)) return [name];
       return (await lookup(name, { all: true })).map((a) => a.address);
     },
-    close: () => t.closeAll(),
+    close: async () => {
+      // The driver's channel first, so its command ends with its stdin rather than under a hang-up.
+      await balancer?.close?.();
+      await t.closeAll();
+    },
   };
 }

@@ -9,7 +9,8 @@ import { Semaphore } from './semaphore.js';
 import { defaultSshEnv, loadSshConfig, resolveSshTarget, type SshEnv, type SshSettings, type SshTarget } from './ssh-config.js';
 import { CLOSED_BY_BATON, dial, hangUp, lost, onceLost, type Client, type Connection, type DialOptions } from './ssh-connection.js';
 import { Bastions } from './ssh-jump.js';
-import type { RunOptions, RunResult, Transport, Transports } from './types.js';
+import { channelStream } from './ssh-stream.js';
+import type { RunOptions, RunResult, Transport, TransportStream, Transports } from './types.js';
 import type SSHConfig from 'ssh-config';
 
 export interface SshTransportOptions extends DialOptions {
@@ -33,6 +34,8 @@ export class SshTransport implements Transport {
   private live?: Connection;
   private readonly channels: Semaphore;
   private readonly counts = { connections: 0, runs: 0 };
+  /** Long-lived channels still open, closed with the connection. */
+  private readonly streams = new Set<TransportStream>();
 
   constructor(
     readonly host: string,
@@ -75,6 +78,27 @@ export class SshTransport implements Transport {
     return this.collect(stream, c, argv, opts);
   }
 
+  /** One exec channel kept open on the pooled connection (it holds a channel slot until it ends). */
+  async openStream(argv: readonly string[]): Promise<TransportStream> {
+    const command = quoteArgv(argv);
+    const release = await this.channels.acquire();
+    let opened: { c: Connection; channel: ClientChannel };
+    try {
+      opened = await this.withConnection(async (c) => ({ c, channel: await openExecRetrying(c.client, command) }));
+    } catch (err) {
+      release();
+      if (err instanceof BatonError) throw err;
+      throw new TransportError(this.host, `cannot start \`${shortCommand(argv)}\` on ${this.host}: ${(err as Error).message}`);
+    }
+    const { c, channel } = opened;
+    const stream = channelStream(this.host, argv, channel, c, () => exits.get(channel), () => {
+      release();
+      this.streams.delete(stream);
+    });
+    this.streams.add(stream);
+    return stream;
+  }
+
   async upload(localPath: string, remotePath: string): Promise<void> {
     const sftp = await this.withConnection((c) => this.sftpOf(c));
     await new Promise<void>((resolve, reject) =>
@@ -95,6 +119,8 @@ export class SshTransport implements Transport {
 
   /** Close the connection (a later run opens a new one). */
   async close(): Promise<void> {
+    // Let long-lived commands see their stdin close and exit, rather than be cut by the hang-up.
+    await Promise.all([...this.streams].map((s) => s.close()));
     const pending = this.connection;
     this.connection = undefined;
     this.live = undefined;

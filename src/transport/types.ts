@@ -16,6 +16,34 @@ export interface RunResult {
   stderr: string;
 }
 
+/** How a long-lived command ended: its exit, a signal, or the carrier failing (connection lost, spawn failed). */
+export interface StreamEnd {
+  code: number | null;
+  signal?: string;
+  /** Why it ended when the command did not simply exit (the transport's words, naming the host). */
+  error?: string;
+  /** The last lines of its stderr. */
+  stderr: string;
+}
+
+/**
+ * A command kept running with its stdin and stdout open, for a conversation of many round trips
+ * over one channel (HAProxy's runtime API in prompt mode). `ended` never rejects: a channel that
+ * dies while nobody is waiting must not become an unhandled rejection.
+ */
+export interface TransportStream {
+  /** Send bytes to the command's stdin; ignored once the stream has ended (`ended` tells why). */
+  write(data: string): void;
+  /** Receive stdout as it arrives (UTF-8); one listener, set before the first write. */
+  onData(listener: (chunk: string) => void): void;
+  /** Settles once, when the command exits or the channel closes or fails. */
+  readonly ended: Promise<StreamEnd>;
+  /** Whether `ended` has settled. */
+  readonly isEnded: boolean;
+  /** Close stdin and let the command finish; kill it if it does not. Resolves once it has ended. */
+  close(): Promise<void>;
+}
+
 export interface Transport {
   /** The host as named in baton.yml (for messages). */
   readonly host: string;
@@ -25,6 +53,11 @@ export interface Transport {
   upload(localPath: string, remotePath: string): Promise<void>;
   /** Copy a file from the host. */
   download(remotePath: string, localPath: string): Promise<void>;
+  /**
+   * Start an argv and keep it running with stdin/stdout open (optional: callers without it fall
+   * back to run()). Throws the transport's usual errors when it cannot start.
+   */
+  openStream?(argv: readonly string[]): Promise<TransportStream>;
 }
 
 /** Hands out one (pooled) transport per host and closes them all at the end. */

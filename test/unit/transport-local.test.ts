@@ -49,3 +49,27 @@ describe('LocalTransport', () => {
     expect(readFileSync(join(dir, 'c'), 'utf8')).toBe('payload');
   });
 });
+
+describe('LocalTransport.openStream', () => {
+  it('keeps a command running for several round trips, then closes its stdin', async () => {
+    const stream = await local.openStream(['cat']);
+    let out = '';
+    stream.onData((chunk) => (out += chunk));
+    stream.write('one\n');
+    await expect.poll(() => out).toBe('one\n');
+    stream.write('two\n');
+    await expect.poll(() => out).toBe('one\ntwo\n');
+    await stream.close();
+    expect(stream.isEnded).toBe(true);
+    expect(await stream.ended).toEqual({ code: 0, stderr: '' });
+  });
+
+  it('reports a command that cannot start through `ended`, naming the host, and ignores later writes', async () => {
+    const stream = await local.openStream(['/nonexistent/baton-no-such-command']);
+    const end = await stream.ended;
+    expect(end.code).toBeNull();
+    expect(end.error).toMatch(/^\/nonexistent\/baton-no-such-command on localhost: .*ENOENT/);
+    stream.write('ignored\n');
+    await stream.close();
+  });
+});
