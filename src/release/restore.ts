@@ -42,7 +42,7 @@ export function releaseToRestore(observed: ObservedState, host: string, recorded
   return dir;
 }
 
-export async function proposeRestore(session: Session, host: string, opts: { commit?: string; by?: string; run?: boolean } = {}): Promise<RestoreProposal> {
+export async function proposeRestore(session: Session, host: string, opts: { commit?: string; by?: string; run?: boolean; rehearse?: boolean } = {}): Promise<RestoreProposal> {
   const { config } = session;
   const appHost = [...config.clusters.a.hosts, ...config.clusters.b.hosts].find((h) => h.host.toLowerCase() === host.toLowerCase())?.host;
   const balancers = [config.balancer.host, ...(config.balancer.peers ?? [])];
@@ -63,7 +63,14 @@ export async function proposeRestore(session: Session, host: string, opts: { com
     clusterRelease: dir,
     clusterInPool: observation.observed.hosts.some((h) => h.cluster === me.cluster && h.memberState === 'ready'),
   };
-  if (!opts.run) return { runbook, context, observation };
+  if (opts.rehearse && context.clusterInPool) {
+    throw new UserError(
+      `cluster ${me.cluster} is in the pool: a rehearsal restores a host of the idle cluster, where no user can reach it`,
+      'rehearse on a host of the cluster that is out of the pool (after `push --hold`, or drained), or restore for real with --run',
+      ExitCode.PLAN_REFUSED,
+    );
+  }
+  if (!opts.run && !opts.rehearse) return { runbook, context, observation };
   const release = await releaseOfCluster(config.app.repo, dir, config.app.signedTags);
   const plan = buildRestorePlan({ config, observed: observation.observed, host: name, snapshot: runbook.commit, release, createdBy: opts.by ?? actor() });
   return { runbook, context, plan, observation };

@@ -134,3 +134,24 @@ describe('restore --run on a wiped app host', () => {
     expect(drift.exitCode, drift.stdout).toBe(0);
   });
 });
+
+describe('restore --rehearse', () => {
+  const idle = appHosts(lab).filter((h) => h.cluster === 'b');
+  const serving = appHosts(lab).find((h) => h.cluster === 'a')!;
+  const runtime = (commands: string) => onHost(lab.balancer.host, `echo "${commands}" | socat stdio ${lab.balancer.haproxy.socket}`);
+
+  afterAll(() => readyAllHaproxyMembers());
+
+  it('restores a host of the idle cluster and leaves it out of the pool; refuses one of the serving cluster (exit 3)', async () => {
+    const refused = await baton('restore', serving.name, '--rehearse', '--yes');
+    expect(refused.exitCode, refused.stderr).toBe(3);
+    expect(refused.stderr).toMatch(/cluster a is in the pool: a rehearsal restores a host of the idle cluster/);
+
+    await runtime(idle.map((h) => `set server ${lab.balancer.haproxy.backend}/${h.member} state drain`).join('; '));
+    const r = await baton('restore', idle[0]!.name, '--rehearse', '--yes');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/rehearsal passed: .* it stays out of the pool with its cluster/);
+    expect(r.stderr).not.toMatch(/step ready/);
+    expect(await memberStatus(idle[0]!.member!)).toMatch(/^DRAIN/);
+  });
+});
