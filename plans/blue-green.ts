@@ -133,9 +133,10 @@ export function clusterSteps(c: ClusterId, hosts: ObservedHost[], targets: Recor
     {
       id: `ready-${c}`,
       kind: 'ready',
-      title: `return ${label} to the pool: ${members.join(', ') || 'no member was in it'}`,
+      title: `return ${label} to the pool: ${members.join(', ') || 'no member was in it'} (smoke-checked: healthy at once)`,
       cluster: c,
       members,
+      vouchHealthy: true,
       undo: [drain(`undo-ready-${c}`, members), wait(`undo-ready-wait-${c}`, members)],
     },
     ...(config.watch
@@ -163,6 +164,7 @@ export function withFlip(first: Step[], second: Step[], config: Config): [Step[]
     cluster: a,
     members: drained,
     readyMembers: returned,
+    ...(ready.vouchHealthy ? { vouchHealthy: true as const } : {}),
     undo: [
       { id: `undo-flip-${a}`, kind: 'flip', title: `flip back in one balancer change: return ${label(b)} to the pool, drain ${label(a)}`, cluster: b, members: returned, readyMembers: drained, undo: [] },
       { id: `undo-flip-wait-${a}`, kind: 'wait-drain', title: `wait for in-flight requests on ${label(a)} to finish`, cluster: a, members: returned, undo: [] },

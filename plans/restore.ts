@@ -56,6 +56,7 @@ export function buildRestorePlan(input: RestoreInput): Plan {
             title: `return ${me.member} (${host}) to the pool with the rest of ${label}`,
             cluster: c,
             members: [me.member],
+            vouchHealthy: true as const,
             undo: [
               { id: `undo-ready-${host}`, kind: 'drain' as const, title: `drain ${me.member} again`, cluster: c, members: [me.member], undo: [] },
               { id: `undo-ready-wait-${host}`, kind: 'wait-drain' as const, title: `wait for in-flight requests on ${me.member} to finish`, cluster: c, members: [me.member], undo: [] },

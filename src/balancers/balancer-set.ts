@@ -74,6 +74,7 @@ export class BalancerSet implements Balancer {
   readonly sample?: () => Promise<TrafficRead>;
   readonly stickySessions?: (names: readonly string[], table?: string) => Promise<SessionRead>;
   readonly forgetSessions?: (names: readonly string[], table: string) => Promise<number>;
+  readonly vouchHealthy?: (names: readonly string[]) => Promise<void>;
   private readonly all: NamedBalancer[];
   /** Whether a change was asked of the balancers yet: a disagreement found before one changed nothing. */
   private changed = false;
@@ -88,6 +89,11 @@ export class BalancerSet implements Balancer {
     if (primary.balancer.switchPool) {
       this.switchPool = async (ready, drain) => {
         await this.changeAll(`return ${ready.join(', ') || '(none)'} and drain ${drain.join(', ') || '(none)'}`, (b) => (b.switchPool as NonNullable<Balancer['switchPool']>).call(b, ready, drain));
+      };
+    }
+    if (primary.balancer.vouchHealthy) {
+      this.vouchHealthy = async (names) => {
+        await this.changeAll(`mark ${names.join(', ')} healthy`, (b) => (b.vouchHealthy as NonNullable<Balancer['vouchHealthy']>).call(b, names));
       };
     }
     if (primary.balancer.sample) this.sample = () => this.sampleAll();

@@ -25,6 +25,11 @@ export function setServerState(backend: string, server: string, state: AdminStat
   return `set server ${checkName('backend', backend)}/${checkName('server', server)} state ${state}`;
 }
 
+/** `set server BE/SRV health up`: the server counts as passing its checks until the next one says otherwise. */
+export function setServerHealthUp(backend: string, server: string): string {
+  return `set server ${checkName('backend', backend)}/${checkName('server', server)} health up`;
+}
+
 /** `shutdown sessions server BE/SRV`: cut every session still open on the server. */
 export function shutdownSessions(backend: string, server: string): string {
   return `shutdown sessions server ${checkName('backend', backend)}/${checkName('server', server)}`;

@@ -10,6 +10,7 @@ import {
   runtimeCall,
   runtimeCallSavingState,
   STATE_SAVE_FAILED,
+  setServerHealthUp,
   setServerState,
   showServersState,
   showStat,
@@ -72,6 +73,18 @@ export class HaproxyBalancer implements Balancer {
 
   ready(names: readonly string[]): Promise<void> {
     return this.setState(names, 'ready');
+  }
+
+  /** Members baton has just checked are passing their health checks now; a member without checks needs nothing. */
+  async vouchHealthy(names: readonly string[]): Promise<void> {
+    if (names.length === 0) return;
+    const answers = await this.call(names.map((n) => setServerHealthUp(this.backend, n)));
+    // "health checks are not enabled on this server": nothing to wait for there anyway.
+    const failed = names.flatMap((n, i) => {
+      const a = (answers[i] ?? '').trim();
+      return a === '' || /health checks are not enabled/i.test(a) ? [] : [`${n}: ${a.split('\n')[0]}`];
+    });
+    if (failed.length > 0) throw new OperationFailedError(`haproxy on ${this.transport.host} refused to mark ${failed.join('; ')} healthy`, false);
   }
 
   /** Take members out entirely (health checks stop too). */

@@ -90,6 +90,12 @@ export interface Balancer {
   stickySessions?(names: readonly string[], table?: string): Promise<SessionRead>;
   /** Drop the stick-table entries bound to these members, so users who come back later are balanced afresh; returns how many were dropped. */
   forgetSessions?(names: readonly string[], table: string): Promise<number>;
+  /**
+   * Tell the balancer these members are healthy now, where it runs health checks of its own: baton
+   * has checked them (local health, smoke) a moment ago, and waiting for the checks to rise again
+   * would only confirm it. The checks go on and take down a member that fails them.
+   */
+  vouchHealthy?(names: readonly string[]): Promise<void>;
   /** Check the balancer's own configuration (haproxy -c, apachectl configtest, nginx -t). */
   configTest(): Promise<void>;
   /** Let go of what the driver keeps open for the run (haproxy: its runtime API channel). */

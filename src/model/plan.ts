@@ -28,6 +28,8 @@ export interface Step {
   waitFor?: 'sessions';
   /** For stage/activate/unstage/expand: the release directory per host (contract: the release every host must run). */
   releases?: Record<string, string>;
+  /** For ready/flip: the members returned were smoke-checked just before, so the balancer is told they are healthy at once rather than waiting for its own checks to rise (which still run, and take down a member that fails them). */
+  vouchHealthy?: true;
   /** For restore-config: the snapshot commit whose configuration is put back on the step's host. */
   snapshot?: string;
   /** Steps that undo this one; run newest first when a push is reversed. */

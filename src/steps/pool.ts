@@ -17,6 +17,8 @@ export async function runDrain(step: Step, env: StepEnv): Promise<unknown> {
  *  ready while its checks still say down takes no traffic, and draining the other cluster then would leave nothing serving. */
 export async function runReady(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
   const names = step.members ?? [];
+  // Smoke-checked a moment ago: the balancer need not wait for its own checks to rise again.
+  if (step.vouchHealthy && env.balancer.vouchHealthy) await env.balancer.vouchHealthy(names);
   await env.balancer.ready(names);
   const deadline = Date.now() + Math.max(env.config.smoke.deadlineMs, 10_000);
   for (;;) {
@@ -42,7 +44,10 @@ export async function runReady(step: Step, env: StepEnv, progress: Progress): Pr
 export async function runFlip(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
   const ready = step.readyMembers ?? [];
   const drain = step.members ?? [];
-  if (env.balancer.switchPool) await env.balancer.switchPool(ready, drain);
+  if (env.balancer.switchPool) {
+    if (step.vouchHealthy && env.balancer.vouchHealthy) await env.balancer.vouchHealthy(ready);
+    await env.balancer.switchPool(ready, drain);
+  }
   else {
     await runReady({ ...step, members: ready }, env, progress);
     await env.balancer.drain(drain);

@@ -77,6 +77,7 @@ export function stepProblemList(step: Step, where = step.id ?? '?'): StepProblem
     if (field === 'releases' && isRecord(v)) problems.push({ kind: 'not-a-release', message: `${where}: a ${s.kind} step names a release that ${NOT_A_RELEASE}` });
     else incomplete(`${where}: a ${s.kind} step needs ${field}`);
   }
+  if (s.vouchHealthy !== undefined && !(s.vouchHealthy === true && (s.kind === 'ready' || s.kind === 'flip'))) incomplete(`${where}: vouchHealthy is for a ready or flip step, and only true`);
   if (s.waitFor !== undefined && !(s.kind === 'wait-drain' && s.waitFor === 'sessions')) incomplete(`${where}: waitFor ${JSON.stringify(s.waitFor)} is not something a ${String(s.kind)} step can wait for`);
   if (!Array.isArray(s.undo)) return [...problems, { kind: 'incomplete', message: `${where}: no undo list` }];
   return [...problems, ...(s.undo as Step[]).flatMap((u, i) => stepProblemList(u, `${where}.undo[${i}]`))];
