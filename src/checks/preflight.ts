@@ -122,12 +122,12 @@ export interface HostMemoryReading {
 /** Whether `processLimit` processes the size of the largest running one fit each host's memory. */
 export function memoryFindings(readings: readonly HostMemoryReading[], processLimit: number): Finding[] {
   return readings.map((r): Finding => {
-    const limit = `${mib(r.memLimitBytes)} (${r.memLimitSource === 'MemTotal' ? 'MemTotal, /proc/meminfo' : 'memory.max of its cgroup'})`;
+    const limit = `${formatMiB(r.memLimitBytes)} (${r.memLimitSource === 'MemTotal' ? 'MemTotal, /proc/meminfo' : 'memory.max of its cgroup'})`;
     if (r.notMeasured !== undefined || r.rssBytesPerProcess === undefined) {
       return { check: 'memory', host: r.host, outcome: 'unchecked', message: `${r.host}: memory not checked: ${r.notMeasured ?? 'no process measured'} (pid file ${r.pidFile}); the host has ${limit}` };
     }
     const needed = processLimit * r.rssBytesPerProcess;
-    const sum = `${processLimit} processes (capacity.memory.processLimit, baton.yml) × ${mib(r.rssBytesPerProcess)} resident (the largest of the ${r.processes ?? '?'} running from pid file ${r.pidFile}, /proc) = ${mib(needed)}`;
+    const sum = `${processLimit} processes (capacity.memory.processLimit, baton.yml) × ${formatMiB(r.rssBytesPerProcess)} resident (the largest of the ${r.processes ?? '?'} running from pid file ${r.pidFile}, /proc) = ${formatMiB(needed)}`;
     return needed <= r.memLimitBytes
       ? { check: 'memory', host: r.host, outcome: 'ok', message: `${r.host}: ${sum}, within ${limit}` }
       : { check: 'memory', host: r.host, outcome: 'refused', message: `${r.host}: ${sum}, more than the ${limit} the host has` };
@@ -145,16 +145,17 @@ export interface HostDiskReading {
 /** Whether each host has `diskFactor` × the new release's unpacked size free. */
 export function diskFindings(readings: readonly HostDiskReading[], release: { bytes: number; source: string }, diskFactor: number): Finding[] {
   const needed = diskFactor * release.bytes;
-  const want = `${diskFactor} × ${mib(release.bytes)} (the release unpacked, ${release.source}; capacity.diskFactor) = ${mib(needed)}`;
+  const want = `${diskFactor} × ${formatMiB(release.bytes)} (the release unpacked, ${release.source}; capacity.diskFactor) = ${formatMiB(needed)}`;
   return readings.map((r): Finding => {
-    const free = `${mib(r.availableBytes)} free at ${r.path} (df)`;
+    const free = `${formatMiB(r.availableBytes)} free at ${r.path} (df)`;
     return r.availableBytes >= needed
       ? { check: 'disk', host: r.host, outcome: 'ok', message: `${r.host}: ${free}, needs ${want}` }
       : { check: 'disk', host: r.host, outcome: 'refused', message: `${r.host}: ${free}, less than the ${want} a new release needs` };
   });
 }
 
-function mib(bytes: number): string {
+/** Bytes as MiB, as every message here gives them. */
+export function formatMiB(bytes: number): string {
   return `${formatNumber(bytes / 2 ** 20)} MiB`;
 }
 
