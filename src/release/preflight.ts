@@ -10,8 +10,8 @@ import { forEachHost } from '../transport/fan-out.js';
 import { resolveTag, unpackedSize, type ResolvedTag } from '../vcs/git.js';
 
 export interface PreflightOptions {
-  /** The tag as the caller resolved it a moment ago (planPush): not resolved again. */
-  resolved?: ResolvedTag;
+  /** The tag as the caller resolves it (planPush, at the same time): not resolved twice. */
+  resolved?: ResolvedTag | Promise<ResolvedTag>;
   /** How the request rate is timed (tests). */
   clock?: LoadClock;
 }
@@ -35,10 +35,10 @@ interface ReleaseSize {
   source: string;
 }
 
-async function checkTag(config: Config, tag: string | undefined, resolved: ResolvedTag | undefined): Promise<{ findings: Finding[]; size?: ReleaseSize }> {
+async function checkTag(config: Config, tag: string | undefined, resolved: ResolvedTag | Promise<ResolvedTag> | undefined): Promise<{ findings: Finding[]; size?: ReleaseSize }> {
   if (tag === undefined) return { findings: [{ check: 'tag', outcome: 'unchecked', message: 'no TAG given: the tag, and the disk a new release needs, are not checked' }] };
   try {
-    const r = resolved ?? (await resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags }));
+    const r = await (resolved ?? resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags }));
     const bytes = await unpackedSize(config.app.repo, r.commit);
     return {
       findings: [{ check: 'tag', outcome: 'ok', message: `tag ${tag} is commit ${r.shortCommit}${r.signed ? ' (signed)' : ''}; its tree reads whole: ${formatMiB(bytes)} unpacked` }],
