@@ -27,7 +27,7 @@ export default class Push extends BatonCommand {
     continue: Flags.boolean({ description: 'finish the newest held push' }),
     first: Flags.string({ description: 'cluster to push first', options: ['a', 'b'], default: 'a' }),
     'lock-wait': lockWaitFlag,
-    'override-preflight': { ...overridePreflightFlag, exclusive: ['continue'] },
+    'override-preflight': overridePreflightFlag,
     format: runFormatFlag,
   };
 
@@ -36,6 +36,8 @@ export default class Push extends BatonCommand {
     this.eventStream = flags.format === 'jsonl';
     if (flags.continue === Boolean(args.tag)) throw new UserError(flags.continue ? '--continue takes no TAG: it finishes the held push' : 'push needs a TAG (or --continue)');
     const waitMs = lockWaitMs(flags['lock-wait']);
+    // A held push was planned, with its preflight, when it began.
+    if (flags.continue && flags['override-preflight'] !== undefined) throw new UserError('--continue finishes a held push; its preflight ran when it began, so there is nothing to override');
     const override = overridePreflightOption(flags['override-preflight']);
     const config = await loadConfig(flags.config);
     const session = await openSession(config);
