@@ -22,7 +22,9 @@ export default class Preflight extends BatonCommand {
       if (!this.jsonEnabled()) this.log(renderPreflight(report).join('\n'));
       const refused = refusals(report);
       if (refused.length > 0) {
-        const error = new PreflightRefusedError(`preflight refused:\n  ${refused.map((f) => f.message).join('\n  ')}`, refused.map((f) => f.message));
+        // In text, the findings were just printed: the error only says what they mean.
+        const message = this.jsonEnabled() ? `preflight refused:\n  ${refused.map((f) => f.message).join('\n  ')}` : `preflight refused: ${refused.length} finding${refused.length === 1 ? '' : 's'} above (REFUSED)`;
+        const error = new PreflightRefusedError(message, refused.map((f) => f.message));
         error.data = { ...report };
         throw error;
       }

@@ -156,6 +156,8 @@ export function diskFindings(readings: readonly HostDiskReading[], release: { by
 
 /** Bytes as MiB, as every message here gives them. */
 export function formatMiB(bytes: number): string {
+  // A tiny release would read "0 MiB", which says nothing.
+  if (bytes > 0 && bytes < 0.01 * 2 ** 20) return `${bytes} bytes`;
   return `${formatNumber(bytes / 2 ** 20)} MiB`;
 }
 

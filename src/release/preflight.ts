@@ -25,8 +25,11 @@ export async function runPreflight(session: Session, tag: string | undefined, op
     checkBalancerConfig(session.balancer, config.balancer.host),
     checkCapacity(session, opts.clock),
   ]);
+  // A balancer that cannot be reached is said once, under reach, not again as a configuration that does not validate.
+  const balancerDown = hosts.reach.some((f) => f.host === config.balancer.host && f.outcome === 'refused');
+  const balancerVerdict: Finding = balancerDown ? { check: 'balancer-config', outcome: 'unchecked', message: `balancer configuration not checked: ${config.balancer.host} is not reachable` } : balancerConfig;
   return {
-    findings: [...hosts.reach, ...release.findings, balancerConfig, ...diskVerdicts(config, hosts.disk, release.size), ...capacity, ...memoryVerdicts(config, hosts.memory)],
+    findings: [...hosts.reach, ...release.findings, balancerVerdict, ...diskVerdicts(config, hosts.disk, release.size), ...capacity, ...memoryVerdicts(config, hosts.memory)],
   };
 }
 

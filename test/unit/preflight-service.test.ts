@@ -123,6 +123,14 @@ describe('runPreflight', () => {
     expect(report.findings.filter((f) => f.host === 'w2b').map((f) => f.check)).toEqual(['reach']);
   });
 
+  it('says an unreachable balancer once, under reach, and leaves its configuration and the load unchecked', async () => {
+    down.add('lb.test');
+    balancer.configError = new Error('cannot connect to lb.test');
+    const report = await runPreflight(session, undefined, { clock: clock() });
+    expect(refusals(report).map((f) => f.check)).toEqual(['reach']);
+    expect(report.findings.find((f) => f.check === 'balancer-config')).toEqual({ check: 'balancer-config', outcome: 'unchecked', message: 'balancer configuration not checked: lb.test is not reachable' });
+  });
+
   it('refuses a tag that does not exist, and leaves the disk unchecked for want of a size', async () => {
     const report = await runPreflight(session, 'v9.9.9', { clock: clock() });
     expect(refusals(report).map((f) => f.message)).toEqual([expect.stringMatching(/^tag v9\.9\.9: tag v9\.9\.9 does not exist/)]);

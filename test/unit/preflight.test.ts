@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { capacityFindings, diskFindings, memoryFindings, refusals } from '../../src/checks/preflight.js';
+import { capacityFindings, diskFindings, formatMiB, memoryFindings, refusals } from '../../src/checks/preflight.js';
 import { renderPreflight } from '../../src/render/preflight.js';
 
 const MiB = 2 ** 20;
@@ -85,6 +85,15 @@ describe('diskFindings', () => {
     );
     expect(findings.map((f) => f.outcome)).toEqual(['refused', 'ok']);
     expect(findings[0]!.message).toBe('web1: 150 MiB free at /srv/shop (df), less than the 2 × 80 MiB (the release unpacked, git ls-tree of v1.2.0; capacity.diskFactor) = 160 MiB a new release needs');
+  });
+});
+
+describe('formatMiB', () => {
+  it('gives MiB, and bytes where MiB would read as nothing', () => {
+    expect(formatMiB(80 * MiB)).toBe('80 MiB');
+    expect(formatMiB(1.5 * MiB)).toBe('1.5 MiB');
+    expect(formatMiB(3)).toBe('3 bytes');
+    expect(formatMiB(0)).toBe('0 MiB');
   });
 });
 
