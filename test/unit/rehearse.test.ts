@@ -16,6 +16,7 @@ import { planHash, type Plan } from '../../src/model/plan.js';
 import { planFileText, readPlanFile } from '../../src/model/plan-file.js';
 import { checkPlan } from '../../src/release/rederive.js';
 import { planMarkdown } from '../../src/render/plan-markdown.js';
+import { planText } from '../../src/render/plan.js';
 import { approvePlan, signAsAuthor } from '../../src/release/approve.js';
 import { applyPlan, planPush } from '../../src/release/push.js';
 import { idleSideSteps, rehearseAgainst, rehearseOnIdleSide, signRehearsal, wholePushSteps } from '../../src/release/rehearse.js';
@@ -284,6 +285,8 @@ describe('preflight in the plan', () => {
     const p = (await planPush(session, 'v2', { by: 'ada', overridePreflight: 'config fixed by hand, reload pending' })).plan;
     expect(p.preflight?.overridden).toEqual({ reason: 'config fixed by hand, reload pending', by: 'ada' });
     expect(planMarkdown(p)).toContain('**Preflight refused (1 finding) and was overridden** by ada: config fixed by hand, reload pending');
+    expect(planText(p)).toMatch(/^Preflight:\n {2}REFUSED +balancer-config +the haproxy configuration on lb\.test does not validate/m);
+    expect(planText(p)).toContain('  overridden by ada: config fixed by hand, reload pending');
     const result = await applyPlan(session, p, { reporter: new SilentReporter(), by: 'ada' });
     const notes = readJournal(result.journal).filter((e) => e.event === 'note') as { message: string }[];
     expect(notes.map((n) => n.message)).toContainEqual(expect.stringMatching(/^preflight refused and was overridden by ada: config fixed by hand, reload pending \(refused: the haproxy configuration/));
