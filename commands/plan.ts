@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { Args, Flags } from '@oclif/core';
 import { snapshotRunbooks } from '../src/config-track/restore.js';
 import { BatonCommand } from '../src/cli/base-command.js';
+import { overridePreflightFlag, overridePreflightOption } from '../src/cli/override-preflight-flag.js';
 import type { Config } from '../src/config/config.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
@@ -9,7 +10,7 @@ import { UserError } from '../src/errors.js';
 import type { Plan } from '../src/model/plan.js';
 import { planFileText, readPlanFile, signAsAuthor, writePlanFile } from '../src/release/approve.js';
 import { checkPlan } from '../src/release/rederive.js';
-import { planPush } from '../src/release/push.js';
+import { planPush, type PlanOptions } from '../src/release/push.js';
 import { requirementStatus, verifyPlanHash } from '../src/release/requirements.js';
 import { sshSigner } from '../src/release/review-signatures.js';
 import { authorKey } from '../src/release/signing-key.js';
@@ -19,7 +20,7 @@ import { planText } from '../src/render/plan.js';
 export default class PlanCommand extends BatonCommand {
   static override summary = 'Observe production and write the plan for pushing TAG: forward steps each with its undo, the reverse plan, the restore runbook.';
   static override description =
-    '-o writes the plan file (JSON, format baton-plan/1) that rehearse, approve and apply read. --format picks what is printed: text, markdown (for review in a pull request) or json. --from renders an existing plan file, with its rehearsals and approvals, without looking at production. With -o and --key the plan file is signed with your SSH key as its author, so apply can tell your own approval from a reviewer\'s; where baton.yml requires approvals (and require.authorApprovalCounts is false) this is needed, and the key defaults to git config user.signingkey.';
+    'Runs preflight first (see `baton preflight`) and records its findings in the plan; when it refuses, exits 6 unless --override-preflight REASON, which the plan records. -o writes the plan file (JSON, format baton-plan/1) that rehearse, approve and apply read. --format picks what is printed: text, markdown (for review in a pull request) or json. --from renders an existing plan file, with its rehearsals and approvals, without looking at production. With -o and --key the plan file is signed with your SSH key as its author, so apply can tell your own approval from a reviewer\'s; where baton.yml requires approvals (and require.authorApprovalCounts is false) this is needed, and the key defaults to git config user.signingkey.';
   static override examples = [
     '<%= config.bin %> plan v2.3.1 -o push-v2.3.1.json',
     '<%= config.bin %> plan v2.3.1 -o push-v2.3.1.json --key ~/.ssh/id_ed25519',
@@ -30,9 +31,10 @@ export default class PlanCommand extends BatonCommand {
   static override flags = {
     output: Flags.string({ char: 'o', description: 'write the plan file (JSON) here, for `baton rehearse`, `baton approve` and `baton apply`' }),
     format: Flags.string({ description: 'what to print', options: ['text', 'markdown', 'json'], default: 'text' }),
-    from: Flags.string({ description: 'render this existing plan file instead of making a new one', exclusive: ['output', 'first'] }),
+    from: Flags.string({ description: 'render this existing plan file instead of making a new one', exclusive: ['output', 'first', 'override-preflight'] }),
     first: Flags.string({ description: 'cluster to push first', options: ['a', 'b'] }),
     key: Flags.string({ description: 'SSH key to sign the plan file with as its author (default: git config user.signingkey)', helpValue: 'KEY_FILE', dependsOn: ['output'] }),
+    'override-preflight': overridePreflightFlag,
   };
 
   async run() {
@@ -45,7 +47,8 @@ export default class PlanCommand extends BatonCommand {
     const config = args.tag || existsSync(flags.config) ? await loadConfig(flags.config) : undefined;
     // The key is found before production is looked at: a plan that could not be signed is not worth making.
     const key = flags.output && config ? authorKey(flags.key, config.require) : undefined;
-    const made = flags.from ? checkedPlanFile(flags.from, config) : await this.makePlan(config as Config, args.tag as string, flags.first as 'a' | 'b' | undefined);
+    const override = overridePreflightOption(flags['override-preflight']);
+    const made = flags.from ? checkedPlanFile(flags.from, config) : await this.makePlan(config as Config, args.tag as string, { ...(flags.first ? { first: flags.first as 'a' | 'b' } : {}), ...override });
     const plan = key ? await signAsAuthor(made, sshSigner(key)) : made;
     if (flags.output) writePlanFile(flags.output, plan);
     if (this.jsonEnabled()) return plan;
@@ -59,10 +62,10 @@ export default class PlanCommand extends BatonCommand {
     return plan;
   }
 
-  private async makePlan(config: Config, tag: string, first?: 'a' | 'b'): Promise<Plan> {
+  private async makePlan(config: Config, tag: string, opts: PlanOptions): Promise<Plan> {
     const session = await openSession(config);
     try {
-      return (await planPush(session, tag, first ? { first } : {})).plan;
+      return (await planPush(session, tag, opts)).plan;
     } finally {
       await session.close();
     }

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
 import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wait-flag.js';
+import { overridePreflightFlag, overridePreflightOption } from '../src/cli/override-preflight-flag.js';
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
@@ -12,7 +13,7 @@ import { resultText } from '../src/render/plan.js';
 export default class Push extends BatonCommand {
   static override summary = 'Plan and carry out a blue/green push of TAG in one step (for CI).';
   static override description =
-    'Resolves TAG, observes production, builds the plan and applies it: per cluster drain, wait, activate, smoke-check, return to the pool (the release is staged on every host while the first drain runs). Reverses by itself when a step fails. --hold stops after the first cluster flips, with the other still on the old release (the instant-rollback window); --continue finishes a held push.';
+    'Resolves TAG, observes production and runs preflight (exit 6 when it refuses; --override-preflight REASON goes ahead and journals why), builds the plan and applies it: per cluster drain, wait, activate, smoke-check, return to the pool (the release is staged on every host while the first drain runs). Reverses by itself when a step fails. --hold stops after the first cluster flips, with the other still on the old release (the instant-rollback window); --continue finishes a held push.';
   static override examples = [
     '<%= config.bin %> push v2.3.1',
     '<%= config.bin %> push v2.3.1 --hold   # stop after the first cluster flips',
@@ -26,6 +27,7 @@ export default class Push extends BatonCommand {
     continue: Flags.boolean({ description: 'finish the newest held push' }),
     first: Flags.string({ description: 'cluster to push first', options: ['a', 'b'], default: 'a' }),
     'lock-wait': lockWaitFlag,
+    'override-preflight': overridePreflightFlag,
     format: runFormatFlag,
   };
 
@@ -34,6 +36,9 @@ export default class Push extends BatonCommand {
     this.eventStream = flags.format === 'jsonl';
     if (flags.continue === Boolean(args.tag)) throw new UserError(flags.continue ? '--continue takes no TAG: it finishes the held push' : 'push needs a TAG (or --continue)');
     const waitMs = lockWaitMs(flags['lock-wait']);
+    // A held push was planned, with its preflight, when it began.
+    if (flags.continue && flags['override-preflight'] !== undefined) throw new UserError('--continue finishes a held push; its preflight ran when it began, so there is nothing to override');
+    const override = overridePreflightOption(flags['override-preflight']);
     const config = await loadConfig(flags.config);
     const session = await openSession(config);
     try {
@@ -43,7 +48,7 @@ export default class Push extends BatonCommand {
         const held = findResumable(config.dir, { heldOnly: true });
         result = await resumeRun(session, held, await this.reporterFor(held.plan));
       } else {
-        const { plan, observation } = await planPush(session, args.tag as string, { first: flags.first as 'a' | 'b', hold: flags.hold });
+        const { plan, observation } = await planPush(session, args.tag as string, { first: flags.first as 'a' | 'b', hold: flags.hold, ...override });
         result = await applyPlan(session, plan, { reporter: await this.reporterFor(plan), hold: flags.hold, fresh: observation });
       }
       if (!this.jsonEnabled()) this.log(resultText(result));

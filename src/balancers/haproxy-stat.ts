@@ -153,6 +153,8 @@ export function memberOf(row: StatRow, state?: ServerStateRow): HaproxyMember {
     ...(healthy !== undefined ? { healthy } : {}),
     sessions: statNumber(row['scur']),
     queued: statNumber(row['qcur']),
+    // slim: the server's maxconn; empty when none is set.
+    ...(statNumber(row['slim']) > 0 ? { limit: statNumber(row['slim']) } : {}),
     admin,
     weight,
   };

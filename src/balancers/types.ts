@@ -16,6 +16,8 @@ export interface Member {
   sessions: number;
   /** Requests queued for this member. */
   queued: number;
+  /** Most requests the balancer sends it at once (HAProxy maxconn), where the balancer has such a limit and it is set. */
+  limit?: number;
 }
 
 /** Counters of the public backend, for the post-flip watch and the benchmarks. */

@@ -9,7 +9,7 @@ import { PLAN_FORMAT, type Plan } from './plan.js';
 import { isReleaseDirName, NOT_A_RELEASE } from './release.js';
 
 // Top-level keys in the order they are written: the hashed content, its hash, then the review records.
-const KEY_ORDER = ['format', 'kind', 'app', 'release', 'createdAt', 'createdBy', 'observed', 'observedDigest', 'forward', 'hash', 'author', 'approvals', 'rehearsals'] as const;
+const KEY_ORDER = ['format', 'kind', 'app', 'release', 'createdAt', 'createdBy', 'observed', 'observedDigest', 'forward', 'preflight', 'hash', 'author', 'approvals', 'rehearsals'] as const;
 
 /** The plan file's text: the same plan always gives the same bytes. */
 export function planFileText(plan: Plan): string {
@@ -46,8 +46,24 @@ export function planProblemList(data: unknown): PlanProblem[] {
   const snapshot = (p.observed as { snapshot?: unknown } | undefined)?.snapshot;
   if (snapshot !== undefined && !isSnapshotRecord(snapshot)) problems.push(incomplete('a snapshot record that is not {commit, hosts}'));
   if (p.kind !== undefined && p.kind !== 'push' && p.kind !== 'rollback' && p.kind !== 'contract' && p.kind !== 'restore') problems.push(incomplete(`unknown plan kind ${JSON.stringify(p.kind)}`));
+  if (p.preflight !== undefined) problems.push(...preflightProblems(p.preflight).map(incomplete));
   if (!Array.isArray(p.forward)) return [...problems, incomplete('no forward steps')];
   return [...problems, ...p.forward.flatMap((s, i) => stepProblemList(s, `forward[${i}] ${typeof s?.id === 'string' ? s.id : ''}`.trim()))];
+}
+
+const OUTCOMES = new Set(['ok', 'refused', 'unchecked']);
+
+// The preflight record is shown to reviewers and rendered: every finding must be one they can read.
+function preflightProblems(preflight: unknown): string[] {
+  const pf = preflight as { findings?: unknown; overridden?: { reason?: unknown; by?: unknown } } | null;
+  if (!pf || typeof pf !== 'object' || !Array.isArray(pf.findings)) return ['preflight without findings'];
+  const problems = (pf.findings as unknown[]).flatMap((f, i) => {
+    const x = f as { check?: unknown; outcome?: unknown; message?: unknown; host?: unknown } | null;
+    const ok = x && typeof x.check === 'string' && typeof x.message === 'string' && OUTCOMES.has(x.outcome as string) && (x.host === undefined || typeof x.host === 'string');
+    return ok ? [] : [`preflight finding ${i} is not a check, an outcome (ok, refused, unchecked) and a message`];
+  });
+  if (pf.overridden !== undefined && (typeof pf.overridden?.reason !== 'string' || typeof pf.overridden?.by !== 'string')) problems.push('preflight override without a reason and who gave it');
+  return problems;
 }
 
 /** The same, as sentences. */

@@ -1,5 +1,6 @@
 // A plan: plain, serialisable data. Forward steps, each with the steps that undo it, the live
 // state it was made from, and a hash over everything a reviewer approves.
+import type { Finding } from '../checks/preflight.js';
 import type { ClusterId } from '../config/config.js';
 import type { MemberState } from '../balancers/types.js';
 import type { Release } from './release.js';
@@ -90,6 +91,12 @@ export interface Rehearsal {
   key?: string;
 }
 
+/** What preflight found when the plan was made, and who ran anyway despite a refusal (and why). */
+export interface PlanPreflight {
+  findings: Finding[];
+  overridden?: { reason: string; by: string };
+}
+
 export interface Plan {
   format: typeof PLAN_FORMAT;
   /** What the plan does: deploy a new release, return to the one that ran before, or contract the schema (absent: push). */
@@ -102,6 +109,8 @@ export interface Plan {
   /** Digest of the parts of the observed state apply re-checks. */
   observedDigest: string;
   forward: Step[];
+  /** What preflight found (absent in plans made before it, and in rollback and contract plans). */
+  preflight?: PlanPreflight;
   /** Content hash of everything above; approvals name it. */
   hash: string;
   /** Not part of the hash: its maker's signature of it (`baton plan -o --key`, message `baton plan <hash>\n`), so apply can tell the author's own approval. */
@@ -120,8 +129,9 @@ export function observedDigest(state: ObservedState): string {
 }
 
 export function planHash(plan: Omit<Plan, 'hash'>): string {
-  const { format, kind, app, release, createdAt, createdBy, observed, observedDigest: od, forward } = plan;
-  return digest({ format, ...(kind ? { kind } : {}), app, release, createdAt, createdBy, observed, observedDigest: od, forward });
+  const { format, kind, app, release, createdAt, createdBy, observed, observedDigest: od, forward, preflight } = plan;
+  // Optional parts join the hash only when present, so plans made without them keep their hash.
+  return digest({ format, ...(kind ? { kind } : {}), app, release, createdAt, createdBy, observed, observedDigest: od, forward, ...(preflight ? { preflight } : {}) });
 }
 
 /** A plan from its parts: the format, the digest of what it was made from, and the hash over all of it. */

@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBlueGreenPlan } from '../../plans/blue-green.js';
 import type { ClusterId } from '../config/config.js';
-import { LockHeldError, PlanRefusedError } from '../errors.js';
+import { refusals } from '../checks/preflight.js';
+import { LockHeldError, PlanRefusedError, PreflightRefusedError } from '../errors.js';
 import { describeDrift, observe, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
-import type { Plan } from '../model/plan.js';
+import { sealPlan, type Plan, type PlanPreflight } from '../model/plan.js';
 import { checkTagName, releaseFor } from '../model/release.js';
 import { stepKind } from '../steps/registry.js';
 import { resolveTag } from '../vcs/git.js';
@@ -17,6 +18,7 @@ import { exportPlannedRelease } from './planned-artifact.js';
 import { actor } from './actor.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
 import { checkPlan } from './rederive.js';
+import { runPreflight } from './preflight.js';
 import { checkRequirements } from './requirements.js';
 import { checkNoDriftSince, recordSnapshot } from '../config-track/plan-record.js';
 
@@ -28,22 +30,31 @@ export interface PlanOptions {
   by?: string;
   /** The push will stop once the first cluster is back (`push --hold`). */
   hold?: boolean;
+  /** Make the plan although preflight refused; this reason (and who gave it) is recorded in the plan and journaled when it runs. */
+  overridePreflight?: string;
 }
 
-/** Resolve the tag and observe production (both read-only, at once), then build the plan. */
+/**
+ * Resolve the tag, observe production and run preflight (all read-only, at once), then build
+ * the plan with preflight's findings in it. Refuses (exit 6) when preflight refused, unless overridden.
+ */
 export async function planPush(session: Session, tag: string, opts: PlanOptions = {}): Promise<{ plan: Plan; observation: Observation }> {
   const { config } = session;
   checkTagName(tag); // before any host is asked anything: a bad tag must not wait on a slow one
-  const [resolved, observation, snapshot] = await Promise.all([
-    resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags }),
+  const resolving = resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags });
+  // Preflight never throws (a failed read is a finding): a missing tag or an unreachable host fails here through resolveTag and observe, as before.
+  const [resolved, observation, snapshot, report] = await Promise.all([
+    resolving,
     observe(config, session.balancer, session.transports, session.addressOf),
     recordSnapshot(config, session.transports),
+    runPreflight(session, tag, { resolved: resolving }),
   ]);
   const release = releaseFor(resolved.tag, resolved.commit);
   const observed = snapshot ? { ...observation.observed, snapshot } : observation.observed;
+  const by = opts.by ?? actor();
   try {
-    const plan = buildBlueGreenPlan({ config, observed, release, createdBy: opts.by ?? actor(), ...(opts.first ? { first: opts.first } : {}), ...(opts.hold ? { hold: true } : {}) });
-    return { plan, observation };
+    const plan = buildBlueGreenPlan({ config, observed, release, createdBy: by, ...(opts.first ? { first: opts.first } : {}), ...(opts.hold ? { hold: true } : {}) });
+    return { plan: withPreflight(plan, preflightRecord(report.findings, by, opts.overridePreflight)), observation };
   } catch (err) {
     // A cluster out of the pool is usually another push under way: then that is the answer (exit 4).
     const holder = await session.lock.read().catch(() => null);
@@ -55,6 +66,24 @@ export async function planPush(session: Session, tag: string, opts: PlanOptions 
     }
     throw err;
   }
+}
+
+/** Preflight's findings for the plan; throws PreflightRefusedError on a refusal no reason overrides. */
+function preflightRecord(findings: PlanPreflight['findings'], by: string, override: string | undefined): PlanPreflight {
+  const refused = refusals({ findings });
+  if (refused.length === 0) return { findings };
+  if (override === undefined || override.trim() === '') {
+    const error = new PreflightRefusedError(`preflight refused:\n  ${refused.map((f) => f.message).join('\n  ')}`, refused.map((f) => f.message));
+    error.data = { findings };
+    throw error;
+  }
+  return { findings, overridden: { reason: override, by } };
+}
+
+// The plan sealed again with preflight's record in it: the hash covers what preflight found.
+function withPreflight(plan: Plan, preflight: PlanPreflight): Plan {
+  const { hash: _hash, format: _format, observedDigest: _digest, ...parts } = plan;
+  return sealPlan({ ...parts, preflight });
 }
 
 export interface ApplyOptions {
@@ -74,11 +103,19 @@ export interface ApplyOptions {
   beforeObserving?: () => Promise<void>;
 }
 
+// A run of a plan preflight refused says so in its journal, with who overrode it and why.
+function preflightNotes(plan: Plan): string[] {
+  const overridden = plan.preflight?.overridden;
+  if (!overridden) return [];
+  const refused = refusals(plan.preflight!).map((f) => f.message);
+  return [`preflight refused and was overridden by ${overridden.by}: ${overridden.reason} (refused: ${refused.join('; ')})`];
+}
+
 /** Carry out exactly this plan; refuses (exit 3) an altered plan or one whose live state drifted. */
 export async function applyPlan(session: Session, plan: Plan, opts: ApplyOptions): Promise<ApplyResult> {
   const { config } = session;
   checkPlan(plan, config);
-  const notes = [...(await checkRequirements(plan, config.require, { by: opts.by ?? actor(), override: opts.overrideRequirements })), ...(opts.notes ?? [])];
+  const notes = [...(await checkRequirements(plan, config.require, { by: opts.by ?? actor(), override: opts.overrideRequirements })), ...preflightNotes(plan), ...(opts.notes ?? [])];
   await opts.beforeObserving?.();
   const work = mkdtempSync(join(tmpdir(), 'baton-'));
   const artifact = join(work, `${plan.release.dir}.tar.gz`);

@@ -7,7 +7,7 @@ import { buildContractPlan } from '../../plans/contract.js';
 import { buildRestorePlan } from '../../plans/restore.js';
 import { allHosts, type ClusterId, type Config } from '../config/config.js';
 import { BatonError, PlanRefusedError } from '../errors.js';
-import type { Plan, Step } from '../model/plan.js';
+import { planHash, type Plan, type Step } from '../model/plan.js';
 import { releaseFor } from '../model/release.js';
 import { verifyPlanHash } from './requirements.js';
 
@@ -49,7 +49,9 @@ export function rederivePlan(plan: Plan, config: Config): void {
       }
     }
   }
-  if (candidates.some((c) => c.hash === plan.hash)) return;
+  // Preflight's findings are what production measured, not something baton.yml makes: taken as recorded (the hash covers them).
+  const recorded = plan.preflight ? { preflight: plan.preflight } : {};
+  if (candidates.some((c) => planHash({ ...c, ...recorded }) === plan.hash)) return;
   const firstDrained = plan.forward.find((s) => s.kind === 'drain')?.cluster ?? 'a';
   const closest = candidates
     .filter((c) => c.forward.find((s) => s.kind === 'drain')?.cluster === firstDrained)

@@ -1,7 +1,7 @@
 // The plan as a reviewer reads it in a pull request: what it was made from, what changes, each
 // forward step with its undo, the whole way back, the bare-metal restore runbook, and whether it
 // has been rehearsed and approved. Everything comes from the plan file, which holds no secrets.
-import { type ObservedHost, type Plan, type Step, reverseSteps } from '../model/plan.js';
+import { type ObservedHost, type Plan, type PlanPreflight, type Step, reverseSteps } from '../model/plan.js';
 import { tagOfDir } from '../model/release.js';
 import { expectedState } from '../release/rehearse.js';
 import type { RequirementStatus } from '../release/requirements.js';
@@ -17,6 +17,7 @@ export function planMarkdown(plan: Plan, opts: MarkdownOptions = {}): string {
   return [
     header(plan),
     liveState(plan),
+    ...(plan.preflight ? [preflightSection(plan.preflight)] : []),
     whatChanges(plan),
     forward(plan),
     reversePlan(plan),
@@ -50,6 +51,27 @@ function liveState(plan: Plan): string {
     '| Host | Cluster | Member | State | Release now |',
     '|---|---|---|---|---|',
     ...plan.observed.hosts.map((h) => `| \`${h.host}\` | ${h.cluster} | \`${h.member}\` | ${h.memberState} | ${h.release ? `\`${h.release}\`` : '(none)'} |`),
+  ].join('\n');
+}
+
+const OUTCOME_WORD: Record<PlanPreflight['findings'][number]['outcome'], string> = { refused: '**refused**', unchecked: 'unchecked', ok: 'ok' };
+
+/** What preflight found when the plan was made; an override is said first, with who gave it and why. */
+function preflightSection(preflight: PlanPreflight): string {
+  const refused = preflight.findings.filter((f) => f.outcome === 'refused').length;
+  const verdict = preflight.overridden
+    ? `**Preflight refused (${refused} finding${refused === 1 ? '' : 's'}) and was overridden** by ${cell(preflight.overridden.by)}: ${cell(preflight.overridden.reason)}`
+    : refused === 0
+      ? 'Nothing was refused.'
+      : `${refused} finding${refused === 1 ? '' : 's'} refused.`;
+  return [
+    '## Preflight (when the plan was made)',
+    '',
+    verdict,
+    '',
+    '| Check | Outcome | Finding |',
+    '|---|---|---|',
+    ...preflight.findings.map((f) => `| ${f.check} | ${OUTCOME_WORD[f.outcome]} | ${cell(f.message)} |`),
   ].join('\n');
 }
 

@@ -1,6 +1,7 @@
 // Human renderings of a plan and of a run's outcome. Markdown is the same text a reviewer reads in a pull request.
 import type { ApplyResult } from '../release/push.js';
-import { type Plan, reverseSteps } from '../model/plan.js';
+import { type Plan, type PlanPreflight, reverseSteps } from '../model/plan.js';
+import { renderPreflight } from './preflight.js';
 
 export function planText(plan: Plan): string {
   const lines = [
@@ -9,6 +10,7 @@ export function planText(plan: Plan): string {
     '',
     'Now:',
     ...plan.observed.hosts.map((h) => `  ${h.host.padEnd(32)} cluster ${h.cluster}  member ${h.member.padEnd(10)} ${h.memberState.padEnd(6)} runs ${h.release ?? '(nothing)'}`),
+    ...(plan.preflight ? preflightLines(plan.preflight) : []),
     '',
     'Forward (A→B), each step with its undo:',
     ...plan.forward.flatMap((s, i) => [
@@ -20,6 +22,15 @@ export function planText(plan: Plan): string {
     ...reverseSteps(plan.forward).map((s, i) => `  ${String(i + 1).padStart(2)}. ${s.title}`),
   ];
   return lines.join('\n');
+}
+
+function preflightLines(preflight: PlanPreflight): string[] {
+  return [
+    '',
+    'Preflight:',
+    ...renderPreflight(preflight).map((l) => `  ${l}`),
+    ...(preflight.overridden ? [`  overridden by ${preflight.overridden.by}: ${preflight.overridden.reason}`] : []),
+  ];
 }
 
 export function resultText(r: ApplyResult): string {

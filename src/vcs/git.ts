@@ -84,6 +84,22 @@ export async function exportTag(repo: string, tag: string, outFile: string, opts
   return { ...resolved, file, bytes: (await stat(file)).size };
 }
 
+/** Bytes the tree of `commit` takes unpacked: the sum of its blobs' sizes (what preflight needs free on each host). */
+export async function unpackedSize(repo: string, commit: string, opts: RepoCacheOptions = {}): Promise<number> {
+  if (!/^[0-9a-f]{40,64}$/.test(commit)) throw new UserError(`${JSON.stringify(commit)} is not a full commit id`);
+  return sumBlobSizes(await (await open(repo, opts)).raw(['ls-tree', '-r', '-l', '--end-of-options', commit]));
+}
+
+/** Sum the sizes in `git ls-tree -r -l` output (`mode type id size\tpath`); submodules (size `-`) count nothing. */
+export function sumBlobSizes(lsTree: string): number {
+  let total = 0;
+  for (const line of lsTree.split('\n')) {
+    const m = /^\d+ blob [0-9a-f]+ +(\d+)\t/.exec(line);
+    if (m) total += Number(m[1]);
+  }
+  return total;
+}
+
 async function open(repo: string, opts: RepoCacheOptions): Promise<SimpleGit> {
   const dir = isRepoUrl(repo) ? await openRepo(repo, opts) : resolve(repo);
   if (!existsSync(dir)) throw new UserError(`git repository ${repo} does not exist`, 'check app.repo in baton.yml');

@@ -72,6 +72,8 @@ describe.each([
     [['rollback', '--yes'], 1],
     [['lock', '--reason', 'freeze'], 1],
     [['unlock'], 1],
+    // An unreachable host is a preflight refusal, named like every other.
+    [['preflight', 'v1'], 6],
     [['history'], 0],
     [['validate'], 0],
   ];

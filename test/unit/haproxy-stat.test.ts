@@ -35,6 +35,16 @@ describe('show stat CSV (captured from HAProxy 2.6.12)', () => {
     ]);
   });
 
+  it('reads a member\'s maxconn (slim) as its limit, and leaves it out where none is set', () => {
+    expect(membersOf(rows, 'web', states).map((m) => [m.name, m.limit])).toEqual([
+      ['web1a', undefined],
+      ['web2a', undefined],
+      ['web1b', 1],
+      ['web2b', undefined],
+      ['dead1', undefined],
+    ]);
+  });
+
   it('reads backend counters from the BACKEND row, which already totals the servers', () => {
     expect(countersOf(rows, 'web')).toEqual({ requests: 24, http5xx: 12, redispatches: 7, retries: 0 });
     const servers = rows.filter((r) => r['svname'] !== 'BACKEND');

@@ -11,8 +11,12 @@ import { readJournal } from '../../src/engine/journal.js';
 import { ReleaseLock } from '../../src/engine/lock.js';
 import { SilentReporter } from '../../src/engine/reporter.js';
 import type { Session } from '../../src/engine/session.js';
-import { PlanRefusedError } from '../../src/errors.js';
-import type { Plan } from '../../src/model/plan.js';
+import { PlanRefusedError, PreflightRefusedError } from '../../src/errors.js';
+import { planHash, type Plan } from '../../src/model/plan.js';
+import { planFileText, readPlanFile } from '../../src/model/plan-file.js';
+import { checkPlan } from '../../src/release/rederive.js';
+import { planMarkdown } from '../../src/render/plan-markdown.js';
+import { planText } from '../../src/render/plan.js';
 import { approvePlan, signAsAuthor } from '../../src/release/approve.js';
 import { applyPlan, planPush } from '../../src/release/push.js';
 import { idleSideSteps, rehearseAgainst, rehearseOnIdleSide, signRehearsal, wholePushSteps } from '../../src/release/rehearse.js';
@@ -136,6 +140,8 @@ describe('which steps a rehearsal runs', () => {
 describe('rehearsing on the idle side', () => {
   it('passes when forward reaches the new release and reverse restores the planned state; cluster b is never touched', async () => {
     const p = await plan();
+    // What planning read (preflight's probes on every host) is not the rehearsal's doing.
+    transports.calls.length = 0;
     const r = await rehearseOnIdleSide(session, p, { reporter: new SilentReporter(), by: 'ada' });
     expect(r.rehearsal).toMatchObject({ by: 'ada', hash: p.hash, outcome: 'passed', against: 'cluster a of production, out of the pool' });
     expect(r.needsAttention).toBe(false);
@@ -241,5 +247,55 @@ describe('apply and what baton.yml requires', () => {
     expect(events[0]?.event).toBe('run-begin');
     expect(events[1]).toMatchObject({ event: 'note' });
     expect((events[1] as { message: string }).message).toMatch(/^requirements overridden by ada: incident 42 \(unmet: /);
+  });
+});
+
+describe('preflight in the plan', () => {
+  const refuseConfig = () => {
+    balancer.configTest = async () => {
+      throw new Error('[ALERT] haproxy.cfg:12: unknown keyword');
+    };
+  };
+
+  it('records what preflight found in the plan, under its hash, and apply still accepts the plan', async () => {
+    const p = await plan();
+    expect(p.preflight?.findings.map((f) => f.check)).toContain('balancer-config');
+    expect(p.preflight?.overridden).toBeUndefined();
+    const { hash: _h, ...rest } = p;
+    expect(planHash(rest)).toBe(p.hash);
+    expect(planHash({ ...rest, preflight: { findings: [] } })).not.toBe(p.hash);
+    expect(() => checkPlan(p, config)).not.toThrow();
+    // Written and read back whole, and shown to the reviewer.
+    const file = join(dir, 'plan.json');
+    writeFileSync(file, planFileText(p));
+    expect(readPlanFile(file)).toEqual(p);
+    expect(planMarkdown(p)).toContain('## Preflight (when the plan was made)');
+  });
+
+  it('refuses to plan (exit 6) when preflight refuses, naming the refusal', async () => {
+    refuseConfig();
+    const err = await planPush(session, 'v2', { by: 'ada' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PreflightRefusedError);
+    expect((err as PreflightRefusedError).exitCode).toBe(6);
+    expect((err as Error).message).toContain('the haproxy configuration on lb.test does not validate: [ALERT] haproxy.cfg:12: unknown keyword');
+  });
+
+  it('plans anyway with --override-preflight, recording who and why, and the run journals it', async () => {
+    refuseConfig();
+    const p = (await planPush(session, 'v2', { by: 'ada', overridePreflight: 'config fixed by hand, reload pending' })).plan;
+    expect(p.preflight?.overridden).toEqual({ reason: 'config fixed by hand, reload pending', by: 'ada' });
+    expect(planMarkdown(p)).toContain('**Preflight refused (1 finding) and was overridden** by ada: config fixed by hand, reload pending');
+    expect(planText(p)).toMatch(/^Preflight:\n {2}REFUSED +balancer-config +the haproxy configuration on lb\.test does not validate/m);
+    expect(planText(p)).toContain('  overridden by ada: config fixed by hand, reload pending');
+    const result = await applyPlan(session, p, { reporter: new SilentReporter(), by: 'ada' });
+    const notes = readJournal(result.journal).filter((e) => e.event === 'note') as { message: string }[];
+    expect(notes.map((n) => n.message)).toContainEqual(expect.stringMatching(/^preflight refused and was overridden by ada: config fixed by hand, reload pending \(refused: the haproxy configuration/));
+  });
+
+  it('refuses a plan file whose preflight record is not findings', () => {
+    const file = join(dir, 'bad.json');
+    const withBadFinding = { format: 'baton-plan/1', hash: 'x', release: { tag: 'v2', commit: 'a'.repeat(40), dir: 'v2-aaaaaaaaaaaa' }, observed: { hosts: [] }, forward: [], preflight: { findings: [{ check: 'disk' }] } };
+    writeFileSync(file, JSON.stringify(withBadFinding));
+    expect(() => readPlanFile(file)).toThrow(/preflight finding 0 is not a check, an outcome/);
   });
 });

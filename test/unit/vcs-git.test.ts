@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { UserError } from '../../src/errors.js';
-import { exportTag, listTags, nearest, resolveTag } from '../../src/vcs/git.js';
+import { exportTag, listTags, nearest, resolveTag, sumBlobSizes, unpackedSize } from '../../src/vcs/git.js';
 import { isRepoUrl } from '../../src/vcs/repo-cache.js';
 
 // Everything git accepts in a tag name that a shell would not take literally.
@@ -114,6 +114,21 @@ describe('exportTag', () => {
     const out = join(root, 'none.tar.gz');
     await expect(exportTag(repo, 'v9', out)).rejects.toThrow(UserError);
     expect(() => readFileSync(out)).toThrow();
+  });
+});
+
+describe('unpackedSize', () => {
+  it("sums the blob sizes of the commit's tree", async () => {
+    expect(await unpackedSize(repo, commits.two!)).toBe('version 2\n'.length);
+  });
+
+  it('refuses anything but a full commit id, so nothing else reaches git as a revision', async () => {
+    await expect(unpackedSize(repo, '--output=/tmp/x')).rejects.toThrow(UserError);
+  });
+
+  it('counts nothing for a submodule', () => {
+    const lsTree = ['100644 blob 83baae61804e65cc73a7201a7252750c76066a30     120\tapp.txt', '160000 commit 4b825dc642cb6eb9a060e54bf8d69288fbee4904       -\tvendor/lib', '100755 blob 83baae61804e65cc73a7201a7252750c76066a31 3000\tbin/run', ''].join('\n');
+    expect(sumBlobSizes(lsTree)).toBe(3120);
   });
 });
 

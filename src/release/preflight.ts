@@ -1,0 +1,139 @@
+// The preflight service: read everything at once (hosts, balancer, the tag), then judge it with
+// the pure checks. Nothing here changes production; a check that fails to read becomes a finding,
+// so one report shows every problem instead of the first.
+import { allHosts, type Config } from '../config/config.js';
+import type { Balancer } from '../balancers/types.js';
+import { capacityFindings, diskFindings, formatMiB, memoryFindings, type Finding, type HostDiskReading, type HostMemoryReading, type PreflightReport } from '../checks/preflight.js';
+import { readDisk, readLoad, readMemory, type LoadClock } from '../checks/preflight-readings.js';
+import type { Session } from '../engine/session.js';
+import { forEachHost } from '../transport/fan-out.js';
+import { resolveTag, unpackedSize, type ResolvedTag } from '../vcs/git.js';
+
+export interface PreflightOptions {
+  /** The tag as the caller resolves it (planPush, at the same time): not resolved twice. */
+  resolved?: ResolvedTag | Promise<ResolvedTag>;
+  /** How the request rate is timed (tests). */
+  clock?: LoadClock;
+}
+
+/** Every check preflight makes, for TAG when given (without one, the tag and disk checks are skipped and say so). */
+export async function runPreflight(session: Session, tag: string | undefined, opts: PreflightOptions = {}): Promise<PreflightReport> {
+  const { config } = session;
+  const [release, hosts, balancerConfig, capacity] = await Promise.all([
+    checkTag(config, tag, opts.resolved),
+    readHosts(session),
+    checkBalancerConfig(session.balancer, config.balancer.host),
+    checkCapacity(session, opts.clock),
+  ]);
+  // A balancer that cannot be reached is said once, under reach, not again as a configuration that does not validate.
+  const balancerDown = hosts.reach.some((f) => f.host === config.balancer.host && f.outcome === 'refused');
+  const balancerVerdict: Finding = balancerDown ? { check: 'balancer-config', outcome: 'unchecked', message: `balancer configuration not checked: ${config.balancer.host} is not reachable` } : balancerConfig;
+  return {
+    findings: [...hosts.reach, ...release.findings, balancerVerdict, ...diskVerdicts(config, hosts.disk, release.size), ...capacity, ...memoryVerdicts(config, hosts.memory)],
+  };
+}
+
+interface ReleaseSize {
+  bytes: number;
+  source: string;
+}
+
+async function checkTag(config: Config, tag: string | undefined, resolved: ResolvedTag | Promise<ResolvedTag> | undefined): Promise<{ findings: Finding[]; size?: ReleaseSize }> {
+  if (tag === undefined) return { findings: [{ check: 'tag', outcome: 'unchecked', message: 'no TAG given: the tag, and the disk a new release needs, are not checked' }] };
+  try {
+    const r = await (resolved ?? resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags }));
+    const bytes = await unpackedSize(config.app.repo, r.commit);
+    return {
+      findings: [{ check: 'tag', outcome: 'ok', message: `tag ${tag} is commit ${r.shortCommit}${r.signed ? ' (signed)' : ''}; its tree reads whole: ${formatMiB(bytes)} unpacked` }],
+      size: { bytes, source: `git ls-tree of ${tag}` },
+    };
+  } catch (err) {
+    return { findings: [{ check: 'tag', outcome: 'refused', message: `tag ${tag}: ${messageOf(err)}` }] };
+  }
+}
+
+async function checkBalancerConfig(balancer: Balancer, host: string): Promise<Finding> {
+  try {
+    await balancer.configTest();
+    return { check: 'balancer-config', outcome: 'ok', message: `the ${balancer.driver} configuration on ${host} validates` };
+  } catch (err) {
+    return { check: 'balancer-config', outcome: 'refused', message: `the ${balancer.driver} configuration on ${host} does not validate: ${messageOf(err)}` };
+  }
+}
+
+async function checkCapacity(session: Session, clock: LoadClock | undefined): Promise<Finding[]> {
+  const { config } = session;
+  try {
+    const load = await readLoad(session.balancer, config.capacity.sampleFor, clock);
+    return capacityFindings(load, { a: config.clusters.a.hosts.length, b: config.clusters.b.hosts.length }, config.capacity);
+  } catch (err) {
+    return [{ check: 'capacity', outcome: 'unchecked', message: `capacity not checked: the load could not be read at ${config.balancer.host}: ${messageOf(err)}` }];
+  }
+}
+
+interface HostReadings {
+  reach: Finding[];
+  /** Per app host that answered: what was read, or why it could not be. */
+  disk: Map<string, HostDiskReading | Error>;
+  memory: Map<string, HostMemoryReading | Error>;
+}
+
+/** Every host once (`true`: it answers, with a known key), then free disk and memory on the app hosts that answered. */
+async function readHosts(session: Session): Promise<HostReadings> {
+  const { config } = session;
+  const appHosts = new Set(allHosts(config).map((h) => h.host));
+  const everyHost = [...new Set([...appHosts, config.balancer.host, ...(config.balancer.peers ?? [])])];
+  const memory = config.capacity.memory;
+  const out: HostReadings = { reach: [], disk: new Map(), memory: new Map() };
+  // Each host's errors are caught here: forEachHost never throws, and every host is reported.
+  await forEachHost(everyHost, config.ssh.concurrency, async (host) => {
+    const transport = session.transports.get(host);
+    try {
+      await transport.run(['true']);
+    } catch (err) {
+      out.reach.push({ check: 'reach', host, outcome: 'refused', message: `${host}: not reachable: ${messageOf(err)}` });
+      return;
+    }
+    out.reach.push({ check: 'reach', host, outcome: 'ok', message: `${host}: answers over ssh` });
+    if (!appHosts.has(host)) return;
+    const [disk, mem] = await Promise.all([readDisk(transport, config.app.path).catch(asError), memory ? readMemory(transport, memory.pidFile).catch(asError) : undefined]);
+    out.disk.set(host, disk);
+    if (mem) out.memory.set(host, mem);
+  });
+  const order = new Map(everyHost.map((h, i) => [h, i]));
+  out.reach.sort((x, y) => order.get(x.host!)! - order.get(y.host!)!);
+  return out;
+}
+
+function diskVerdicts(config: Config, readings: Map<string, HostDiskReading | Error>, size: ReleaseSize | undefined): Finding[] {
+  if (!size) return [{ check: 'disk', outcome: 'unchecked', message: 'free disk not checked: the size of the new release is not known (no tag, or the tag could not be read)' }];
+  return orderedHosts(config, readings).flatMap(([host, r]) =>
+    r instanceof Error ? [{ check: 'disk', host, outcome: 'unchecked', message: `${host}: free disk not read: ${messageOf(r)}` } as const] : diskFindings([r], size, config.capacity.diskFactor),
+  );
+}
+
+function memoryVerdicts(config: Config, readings: Map<string, HostMemoryReading | Error>): Finding[] {
+  const memory = config.capacity.memory;
+  if (!memory) return [{ check: 'memory', outcome: 'unchecked', message: 'memory not checked: capacity.memory (pidFile, processLimit) is not set in baton.yml' }];
+  return orderedHosts(config, readings).flatMap(([host, r]) =>
+    r instanceof Error ? [{ check: 'memory', host, outcome: 'unchecked', message: `${host}: memory not read: ${messageOf(r)}` } as const] : memoryFindings([r], memory.processLimit),
+  );
+}
+
+// Findings in baton.yml's host order, whatever order the hosts answered in.
+function orderedHosts<T>(config: Config, readings: Map<string, T>): [string, T][] {
+  return allHosts(config).flatMap((h) => (readings.has(h.host) ? [[h.host, readings.get(h.host) as T] as [string, T]] : []));
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+// One line: a finding is one line of the report.
+function messageOf(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join('; ');
+}
