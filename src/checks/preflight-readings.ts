@@ -99,7 +99,13 @@ const realClock: LoadClock = { now: () => performance.now(), sleep: (ms) => new 
  * The request rate (two counters() reads `sampleForMs` apart, over the time that really passed)
  * and the requests in flight and queued now, at the balancer.
  */
-export async function readLoad(balancer: Balancer, sampleForMs: number, clock: LoadClock = realClock): Promise<LoadReading> {
+export async function readLoad(balancer: Balancer, sampleForMs: number, clock: LoadClock = realClock, measureRate = true): Promise<LoadReading> {
+  // The rate takes sampleFor to measure: not worth the wait when nothing says what one host carries.
+  if (!measureRate) {
+    const members = await balancer.members();
+    const perHost = commonLimit(members);
+    return { sampledMs: 0, concurrency: members.reduce((n, m) => n + m.sessions + m.queued, 0), ...(perHost !== undefined ? { perHostConcurrencyFromBalancer: perHost } : {}) };
+  }
   const first = await balancer.counters();
   const start = clock.now();
   const [members] = await Promise.all([balancer.members(), clock.sleep(sampleForMs)]);

@@ -26,8 +26,8 @@ export function refusals(report: PreflightReport): Finding[] {
 
 /** Load on the public backend, read at the balancer. */
 export interface LoadReading {
-  /** Requests a second: the difference of two counters() reads, `sampledMs` apart. */
-  requestsPerSecond: number;
+  /** Requests a second: the difference of two counters() reads, `sampledMs` apart; not measured (no wait) when nothing says what one host carries. */
+  requestsPerSecond?: number;
   sampledMs: number;
   /** Requests in flight plus queued, summed over the members, now. */
   concurrency: number;
@@ -44,7 +44,8 @@ export interface CapacitySettings {
 interface Dimension {
   name: string;
   unit: string;
-  load: number;
+  /** Undefined: not measured, since there is nothing to compare it with. */
+  load: number | undefined;
   loadSource: string;
   perHost: number | undefined;
   perHostSource: string;
@@ -81,18 +82,20 @@ export function capacityFindings(load: LoadReading, hostCounts: Record<ClusterId
   const limit = `the limit is ${percent(capacity.utilisation)} (capacity.utilisation)`;
   const findings: Finding[] = [];
   for (const d of dimensions) {
-    if (d.perHost === undefined) {
-      findings.push({ check: 'capacity', outcome: 'unchecked', message: `${d.name} not checked (${formatNumber(d.load)} ${d.unit}, ${d.loadSource}): nothing says what one host carries; ${d.unsetHint}` });
+    if (d.perHost === undefined || d.load === undefined) {
+      const measured = d.load === undefined ? 'not measured' : `${formatNumber(d.load)} ${d.unit}, ${d.loadSource}`;
+      findings.push({ check: 'capacity', outcome: 'unchecked', message: `${d.name} not checked (${measured}): nothing says what one host carries; ${d.unsetHint}` });
       continue;
     }
+    const load = d.load;
     for (const [drained, serving] of [['a', 'b'], ['b', 'a']] as const) {
       const hosts = hostCounts[serving];
-      const head = `while cluster ${drained} is drained, cluster ${serving} (${hosts} host${hosts === 1 ? '' : 's'}) would carry ${formatNumber(d.load)} ${d.unit} (${d.loadSource})`;
+      const head = `while cluster ${drained} is drained, cluster ${serving} (${hosts} host${hosts === 1 ? '' : 's'}) would carry ${formatNumber(load)} ${d.unit} (${d.loadSource})`;
       if (hosts === 0) {
         findings.push({ check: 'capacity', outcome: 'refused', message: `${head}, and it has no hosts` });
         continue;
       }
-      const perHost = d.load / hosts;
+      const perHost = load / hosts;
       const share = perHost / d.perHost;
       findings.push({
         check: 'capacity',

@@ -64,7 +64,7 @@ async function checkBalancerConfig(balancer: Balancer, host: string): Promise<Fi
 async function checkCapacity(session: Session, clock: LoadClock | undefined): Promise<Finding[]> {
   const { config } = session;
   try {
-    const load = await readLoad(session.balancer, config.capacity.sampleFor, clock);
+    const load = await readLoad(session.balancer, config.capacity.sampleFor, clock, config.capacity.perHost.requestsPerSecond !== undefined);
     return capacityFindings(load, { a: config.clusters.a.hosts.length, b: config.clusters.b.hosts.length }, config.capacity);
   } catch (err) {
     return [{ check: 'capacity', outcome: 'unchecked', message: `capacity not checked: the load could not be read at ${config.balancer.host}: ${messageOf(err)}` }];

@@ -117,6 +117,13 @@ describe('readLoad', () => {
     expect(r.perHostConcurrencyFromBalancer).toBeUndefined();
   });
 
+  it('does not wait to measure the rate when nothing would compare it (no capacity.perHost.requestsPerSecond)', async () => {
+    let slept = false;
+    const r = await readLoad(balancer([], [member('w1', 3, 1, 50), member('w2', 2, 0, 40)]), 1000, { now: () => 0, sleep: async () => void (slept = true) }, false);
+    expect(slept).toBe(false);
+    expect(r).toEqual({ sampledMs: 0, concurrency: 6, perHostConcurrencyFromBalancer: 40 });
+  });
+
   it('refuses a counter that went back (the balancer reloaded while sampled)', async () => {
     await expect(readLoad(balancer([500, 3], []), 1000, clock(1000))).rejects.toThrow('went back (500 → 3)');
   });
