@@ -112,6 +112,12 @@ describe.skipIf(!haproxyInstalled())('RuntimeChannel against a local haproxy', (
     expect(t.streams).toHaveLength(1);
   });
 
+  it('vouches for members without health checks by doing nothing, and names a member it does not have', async () => {
+    const b = balancerOver(new CountingTransport());
+    await expect(b.vouchHealthy(['a', 'b'])).resolves.toBeUndefined();
+    await expect(b.vouchHealthy(['nope'])).rejects.toThrow(/refused to mark nope: .* healthy/);
+  });
+
   it('answers 200 polls over one socat', async () => {
     const t = new CountingTransport();
     const b = balancerOver(t);
