@@ -3,7 +3,7 @@
 import { createTwoFilesPatch } from 'diff';
 import type { Config } from '../config/config.js';
 import { UserError } from '../errors.js';
-import { forEachHost, HostFailures } from '../transport/fan-out.js';
+import { forEachHostSettled } from '../transport/fan-out.js';
 import type { Transports } from '../transport/types.js';
 import { fetchFiles, parseFetched, PACKAGES, type TrackedEntry } from './host-files.js';
 import { compareEntries, listHost, type EntryChanges } from './snapshot.js';
@@ -44,24 +44,16 @@ export async function findDrift(config: Config, transports: Transports, only: re
   const store = await SnapshotStore.open(track.repo);
   const commit = await store.head();
   if (!commit) throw new UserError(`the snapshot repository ${track.repo} has no snapshot yet`, 'take one first: baton snapshot');
-  let results: Map<string, HostDrift>;
-  const failed: DriftResult['failed'] = [];
-  try {
-    results = await forEachHost(
-      hosts.map((h) => h.host),
-      config.ssh.concurrency,
-      async (host) => {
-        const tracked = hosts.find((h) => h.host === host)!;
-        const [now, manifest] = await Promise.all([listHost(config, transports, tracked), store.manifest(host, commit)]);
-        if (!manifest) return { host, noSnapshot: true, changes: { added: now.map((e) => e.path), changed: [], removed: [] }, paths: [] };
-        return driftOf(host, manifest.entries, now, store, commit, transports);
-      },
-    );
-  } catch (err) {
-    if (!(err instanceof HostFailures)) throw err;
-    results = err.results as Map<string, HostDrift>;
-    for (const f of err.failures) failed.push({ host: f.host, error: f.error instanceof Error ? f.error.message : String(f.error) });
-  }
+  const { results, failed } = await forEachHostSettled(
+    hosts.map((h) => h.host),
+    config.ssh.concurrency,
+    async (host): Promise<HostDrift> => {
+      const tracked = hosts.find((h) => h.host === host)!;
+      const [now, manifest] = await Promise.all([listHost(config, transports, tracked), store.manifest(host, commit)]);
+      if (!manifest) return { host, noSnapshot: true, changes: { added: now.map((e) => e.path), changed: [], removed: [] }, paths: [] };
+      return driftOf(host, manifest.entries, now, store, commit, transports);
+    },
+  );
   return { repo: track.repo, commit, hosts: hosts.map((h) => results.get(h.host)).filter((h): h is HostDrift => h !== undefined), failed };
 }
 

@@ -2,7 +2,7 @@
 // A host is listed in one round trip (names, metadata, hashes); only files whose hash the
 // repository does not have yet are read, in a second. Nothing here renders.
 import type { Config } from '../config/config.js';
-import { forEachHost, HostFailures } from '../transport/fan-out.js';
+import { forEachHostSettled } from '../transport/fan-out.js';
 import type { Transports } from '../transport/types.js';
 import { fetchFiles, listTracked, parseFetched, parseListing, PACKAGES, type TrackedEntry } from './host-files.js';
 import { MANIFEST_FORMAT, SnapshotStore, storedPath, type HostManifest } from './store.js';
@@ -75,19 +75,11 @@ export async function takeSnapshot(config: Config, transports: Transports, only:
   const hosts = trackedHosts(config, only);
   const store = await SnapshotStore.open(track.repo, { create: true });
   const previous = await store.head();
-  let results: Map<string, HostSnapshot>;
-  const failed: SnapshotResult['failed'] = [];
-  try {
-    results = await forEachHost(
-      hosts.map((h) => h.host),
-      config.ssh.concurrency,
-      (host) => snapshotHost(config, transports, store, hosts.find((h) => h.host === host)!),
-    );
-  } catch (err) {
-    if (!(err instanceof HostFailures)) throw err;
-    results = err.results as Map<string, HostSnapshot>;
-    for (const f of err.failures) failed.push({ host: f.host, error: f.error instanceof Error ? f.error.message : String(f.error) });
-  }
+  const { results, failed } = await forEachHostSettled(
+    hosts.map((h) => h.host),
+    config.ssh.concurrency,
+    (host) => snapshotHost(config, transports, store, hosts.find((h) => h.host === host)!),
+  );
   const done = hosts.map((h) => results.get(h.host)).filter((h): h is HostSnapshot => h !== undefined);
   const commit = await store.commit(commitMessage(done, failed), by);
   return { repo: track.repo, commit, previous, hosts: done, failed };

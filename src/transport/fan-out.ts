@@ -58,6 +58,16 @@ export async function forEachHost<T>(hosts: readonly string[], limit: number, fn
   return results;
 }
 
+/** forEachHost for a read that goes on without the hosts it cannot reach: what the others returned, and each failure as a message. */
+export async function forEachHostSettled<T>(hosts: readonly string[], limit: number, fn: (host: string) => Promise<T>): Promise<{ results: Map<string, T>; failed: { host: string; error: string }[] }> {
+  try {
+    return { results: await forEachHost(hosts, limit, fn), failed: [] };
+  } catch (err) {
+    if (!(err instanceof HostFailures)) throw err;
+    return { results: err.results as Map<string, T>, failed: err.failures.map((f) => ({ host: f.host, error: messageOf(f.error) })) };
+  }
+}
+
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

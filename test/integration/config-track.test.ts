@@ -8,10 +8,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
-import { loadConfig } from '../../src/config/load.js';
-import { openSession } from '../../src/engine/session.js';
 import { startLoad } from '../lab/load.js';
-import { appHosts, currentReleases, onHost, readLab, readyAllHaproxyMembers } from './helpers/lab.js';
+import { balancerCounters, appHosts, currentReleases, onHost, readLab, readyAllHaproxyMembers } from './helpers/lab.js';
 
 let dir: string;
 let config: string;
@@ -24,14 +22,6 @@ function baton(...args: string[]) {
   return execa('node', ['bin/run.js', ...args, '-c', config], { reject: false, timeout: 180_000, env: { CI: '1', BATON_USER: 'config-track-test' } });
 }
 
-async function balancerCounters() {
-  const session = await openSession(await loadConfig(config));
-  try {
-    return await session.balancer.counters();
-  } finally {
-    await session.close();
-  }
-}
 
 async function memberStatus(member: string): Promise<string> {
   const out = await onHost(lab.balancer.host, `echo "show stat ${lab.balancer.haproxy.backend} 4 -1" | socat stdio ${lab.balancer.haproxy.socket} | cut -d, -f2,18`);
@@ -112,14 +102,14 @@ describe('restore --run on a wiped app host', () => {
     expect(runbook.stdout).toContain('`/srv/shop/bin/shopctl` (file 755 root:root)');
     expect(runbook.stdout).toContain(`Release: deploy \`${expected}\``);
 
-    const counters = await balancerCounters();
+    const counters = await balancerCounters(config);
     const load = startLoad({ url: PUBLIC, seconds: 600, concurrency: 16, timeout: 15_000 });
     const slow = startLoad({ url: PUBLIC, seconds: 600, concurrency: 4, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000 });
     await new Promise((r) => setTimeout(r, 1000));
     const r = await baton('restore', host.name, '--run', '--yes');
     await new Promise((r) => setTimeout(r, 1000));
     const [fast, held] = [await load.stop(), await slow.stop()];
-    const after = await balancerCounters();
+    const after = await balancerCounters(config);
 
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/restored the host with /);

@@ -11,9 +11,8 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
 import { loadConfig } from '../../src/config/load.js';
-import { openSession } from '../../src/engine/session.js';
 import { startLoad, type LoadReport } from '../lab/load.js';
-import { currentReleases, onHost, readLab, readyAllHaproxyMembers } from './helpers/lab.js';
+import { balancerCounters, currentReleases, onHost, readLab, readyAllHaproxyMembers } from './helpers/lab.js';
 import { pushAndAct } from '../lab/signalled-push.js';
 
 let dir: string;
@@ -32,14 +31,6 @@ function baton(args: string[], configFile = config) {
   return execa('node', ['bin/run.js', ...args, '-c', configFile], { reject: false, timeout: 120_000, env: { CI: '1', BATON_USER: 'fault-test' } });
 }
 
-async function balancerCounters() {
-  const session = await openSession(await loadConfig(config));
-  try {
-    return await session.balancer.counters();
-  } finally {
-    await session.close();
-  }
-}
 
 /** Every host on `expected`, the pool whole, the public side answering it, and status clean: read everything, no lock, no run. */
 async function expectSettledOn(expected: string) {
@@ -76,14 +67,14 @@ beforeAll(async () => {
   config = writeLabConfig(join(dir, 'baton.yml'), FAST_FAILING);
   const first = await baton(['push', 'v1']);
   expect(first.exitCode, first.stderr).toBe(0);
-  countersBefore = await balancerCounters();
+  countersBefore = await balancerCounters(config);
   loads.push(startLoad({ url: 'http://10.213.7.2/', seconds: 3600, concurrency: 16, timeout: 15_000 }));
   loads.push(startLoad({ url: 'http://10.213.7.2/', seconds: 3600, concurrency: 4, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000 }));
 });
 
 afterAll(async () => {
   const reports = await Promise.all(loads.map((l) => l.stop()));
-  const after = await balancerCounters();
+  const after = await balancerCounters(config);
   expect(reports.map((r) => r.failed), JSON.stringify(reports.map((r) => r.failures))).toEqual([0, 0]);
   expect(reports[0]?.requests).toBeGreaterThan(1000);
   expect({ retries: after.retries - countersBefore.retries, redispatches: after.redispatches - countersBefore.redispatches }).toEqual({ retries: 0, redispatches: 0 });

@@ -13,18 +13,9 @@ import { checkPlan } from '../../src/release/rederive.js';
 import { idleSideSteps } from '../../src/release/rehearse.js';
 import { planMarkdown } from '../../src/render/plan-markdown.js';
 import { planText } from '../../src/render/plan.js';
-import { observedFixture } from '../fixtures/observed.js';
+import { observedFixture, planConfigFixture } from '../fixtures/observed.js';
 
-const hosts = (c: 'a' | 'b', ...names: string[]) => names.map((host) => ({ host, cluster: c }));
-const base = {
-  app: { name: 'shop', keep: 5, path: '/srv/shop' },
-  balancer: { host: 'lb', backend: 'web', driver: 'haproxy' },
-  clusters: {
-    a: { id: 'a', internal: 'prod-a.example.com', hosts: hosts('a', 'w1a', 'w2a') },
-    b: { id: 'b', internal: 'prod-b.example.com', hosts: hosts('b', 'w1b', 'w2b') },
-  },
-  smoke: { checks: [{ path: '/healthz', method: 'GET', status: 200 }], deadlineMs: 1000 },
-} as unknown as Config;
+const base = planConfigFixture({ smoke: { checks: [{ path: '/healthz', method: 'GET', status: 200 }], deadlineMs: 1000 } });
 const migrate: MigrateConfig = { host: 'w1a', expand: './manage.py migrate', reverse: './manage.py migrate shop 0041', contract: './manage.py contract', timeout: 300_000, gate: base.smoke.checks, gateDeadline: 1000 };
 const withMigrate = (m: Partial<MigrateConfig> = {}): Config => ({ ...base, migrate: { ...migrate, ...m } }) as Config;
 

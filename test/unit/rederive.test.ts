@@ -10,17 +10,9 @@ import { planProblems } from '../../src/model/plan-file.js';
 import { type ObservedState, type Plan, planHash } from '../../src/model/plan.js';
 import { releaseFor } from '../../src/model/release.js';
 import { checkPlan } from '../../src/release/rederive.js';
-import { observedFixture } from '../fixtures/observed.js';
+import { observedFixture, planConfigFixture } from '../fixtures/observed.js';
 
-const hosts = (c: 'a' | 'b', ...names: string[]) => names.map((host) => ({ host, cluster: c }));
-const config = {
-  app: { name: 'shop', keep: 5 },
-  balancer: { host: 'lb', backend: 'web', driver: 'haproxy' },
-  clusters: {
-    a: { id: 'a', internal: 'prod-a.example.com', hosts: hosts('a', 'w1a', 'w2a') },
-    b: { id: 'b', internal: 'prod-b.example.com', hosts: hosts('b', 'w1b', 'w2b') },
-  },
-} as unknown as Config;
+const config = planConfigFixture();
 
 const observed: ObservedState = observedFixture();
 const release = releaseFor('v2', 'cccccccccccccccccccccccccccccccccccccccc');

@@ -3,24 +3,14 @@
 // restore plan read back from its journal passes the same checks apply makes (rederive).
 import { describe, expect, it } from 'vitest';
 import { buildRestorePlan } from '../../plans/restore.js';
-import type { Config } from '../../src/config/config.js';
 import { planProblems } from '../../src/model/plan-file.js';
 import { planHash, reverseSteps, type ObservedState, type Plan } from '../../src/model/plan.js';
 import { releaseFor } from '../../src/model/release.js';
 import { checkPlan } from '../../src/release/rederive.js';
 import { releaseToRestore } from '../../src/release/restore.js';
-import { observedFixture } from '../fixtures/observed.js';
+import { observedFixture, planConfigFixture } from '../fixtures/observed.js';
 
-const hosts = (c: 'a' | 'b', ...names: string[]) => names.map((host) => ({ host, cluster: c }));
-const config = {
-  file: '/etc/baton/baton.yml',
-  app: { name: 'shop', keep: 5 },
-  balancer: { host: 'lb', backend: 'web', driver: 'haproxy' },
-  clusters: {
-    a: { id: 'a', internal: 'prod-a.example.com', hosts: hosts('a', 'w1a', 'w2a') },
-    b: { id: 'b', internal: 'prod-b.example.com', hosts: hosts('b', 'w1b', 'w2b') },
-  },
-} as unknown as Config;
+const config = planConfigFixture();
 const SNAPSHOT = 'a'.repeat(40);
 const release = releaseFor('v1', 'aaaaaaa' + 'b'.repeat(33));
 const build = (observed: ObservedState, host = 'w1a') => buildRestorePlan({ config, observed, host, snapshot: SNAPSHOT, release, createdBy: 'ada', now: new Date('2026-11-30T00:00:00Z') });

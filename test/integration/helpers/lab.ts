@@ -2,6 +2,9 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
+import type { BackendCounters } from '../../../src/balancers/types.js';
+import { loadConfig } from '../../../src/config/load.js';
+import { openSession } from '../../../src/engine/session.js';
 
 export interface LabHost {
   name: string;
@@ -52,4 +55,14 @@ export async function onHost(host: string, command: string): Promise<string> {
 /** The release directory `current` points at, per app host. */
 export async function currentReleases(hosts: readonly string[] = appHostNames()): Promise<Record<string, string>> {
   return Object.fromEntries(await Promise.all(hosts.map(async (h) => [h, await onHost(h, 'basename "$(readlink /srv/shop/current)"')] as const)));
+}
+
+/** The public backend's counters (requests, 5xx, retries, redispatches) as baton's driver reads them, through `configFile`. */
+export async function balancerCounters(configFile: string): Promise<BackendCounters> {
+  const session = await openSession(await loadConfig(configFile));
+  try {
+    return await session.balancer.counters();
+  } finally {
+    await session.close();
+  }
 }
