@@ -23,7 +23,9 @@ export default class Snapshot extends BatonCommand {
       const result = await takeSnapshot(config, session.transports, argv as string[], actor());
       if (!this.jsonEnabled()) this.log(snapshotText(result));
       if (result.failed.length > 0) {
-        throw new OperationFailedError(`${result.failed.length} host${result.failed.length === 1 ? '' : 's'} not reached: ${result.failed.map((f) => f.host).join(', ')}; the others were ${result.commit && result.commit !== result.previous ? 'committed' : 'unchanged'}`, true, 'check the host can be reached (ssh), then run baton snapshot again');
+        const names = result.failed.map((f) => f.host).join(', ');
+        const others = result.hosts.length === 0 ? 'nothing was committed' : result.commit ? `the other ${result.hosts.length} were committed` : `the other ${result.hosts.length} had not changed`;
+        throw new OperationFailedError(`${result.failed.length} host${result.failed.length === 1 ? '' : 's'} not reached (${names}): their last snapshot stands; ${others}`, true, 'check the host can be reached (ssh), then run baton snapshot again');
       }
       return result;
     } finally {

@@ -3,7 +3,7 @@
 // changed: 1, never 2), one sentence naming the host, no stack trace, and in bounded time.
 // Runs the built CLI (npm test builds first) against loopback only.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,7 @@ clusters:
   b: { internal: prod-b.invalid, hosts: [web-1b.invalid, web-2b.invalid] }
 resolve: { web-1a.invalid: 127.0.0.1, web-2a.invalid: 127.0.0.1, web-1b.invalid: 127.0.0.1, web-2b.invalid: 127.0.0.1 }
 smoke: [{ path: /healthz }]
+track: { repo: ./snapshots, app: [/etc/shop], packages: false }
 `,
   );
   return file;
@@ -45,6 +46,12 @@ beforeAll(async () => {
   git('-C', 'repo', 'add', '.');
   git('-C', 'repo', 'commit', '-q', '-m', 'one');
   git('-C', 'repo', 'tag', 'v1');
+  // A snapshot of one host, as a healthy day left it: restore and drift have something to start from.
+  git('init', '-q', 'snapshots');
+  mkdirSync(join(dir, 'snapshots', 'web-1a.invalid'));
+  writeFileSync(join(dir, 'snapshots', 'web-1a.invalid', 'manifest.json'), JSON.stringify({ format: 'baton-snapshot/1', host: 'web-1a.invalid', roles: ['app'], entries: [] }));
+  git('-C', 'snapshots', 'add', '.');
+  git('-C', 'snapshots', 'commit', '-q', '-m', 'snapshot');
   writeFileSync(join(dir, 'known_hosts'), '');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id_ed25519')]);
   tarpit = createServer((s) => void held.push(s));
@@ -74,6 +81,10 @@ describe.each([
     [['unlock'], 1],
     // An unreachable host is a preflight refusal, named like every other.
     [['preflight', 'v1'], 6],
+    [['snapshot'], 1],
+    [['drift'], 1],
+    [['restore', 'web-1a.invalid'], 1],
+    [['restore', 'web-1a.invalid', '--run', '--yes'], 1],
     [['history'], 0],
     [['validate'], 0],
   ];
