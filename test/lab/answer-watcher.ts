@@ -5,7 +5,10 @@ import http from 'node:http';
 import { checkTarget } from './load.js';
 
 export interface Answer {
+  /** When the request was sent. */
   at: number;
+  /** When its answer (or its error) came: a SYN lost in a failover is retried a second later, so a request may be served long after `at`. */
+  doneAt: number;
   status: number;
   version?: string;
   host?: string;
@@ -24,13 +27,13 @@ export function watchAnswers(url: string, everyMs = 25): { stop(): Promise<Answe
         res.resume();
         res.on('end', () => {
           const header = (name: string) => (typeof res.headers[name] === 'string' ? { [name === 'x-version' ? 'version' : 'host']: res.headers[name] as string } : {});
-          answers.push({ at, status: res.statusCode ?? 0, ...header('x-version'), ...header('x-host') });
+          answers.push({ at, doneAt: Date.now(), status: res.statusCode ?? 0, ...header('x-version'), ...header('x-host') });
           resolve();
         });
       });
       req.setTimeout(5000, () => req.destroy(new Error('timeout')));
       req.on('error', () => {
-        answers.push({ at, status: 0 });
+        answers.push({ at, doneAt: Date.now(), status: 0 });
         resolve();
       });
     });
