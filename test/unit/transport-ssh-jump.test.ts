@@ -13,6 +13,7 @@ import { TransportError } from '../../src/transport/errors.js';
 import { HostKeyError } from '../../src/transport/known-hosts.js';
 import { SshTransports } from '../../src/transport/ssh.js';
 import type { SshSettings } from '../../src/transport/ssh-config.js';
+import { ed25519KeyPair } from '../helpers/ssh-keys.js';
 
 const SSHD = '/usr/sbin/sshd';
 const CONNECT_MS = 2000;
@@ -25,7 +26,7 @@ const ports = { bastion: 0, noForwarding: 0, target: 0, dead: 0, tarpit: 0, sile
 // In-process servers: a tarpit behind the bastion (TCP accepted, no SSH), and a bastion that never answers a forward.
 const quiet: Server[] = [];
 const held: Socket[] = [];
-const silentKey = ssh2.utils.generateKeyPairSync('ed25519');
+const silentKey = ed25519KeyPair();
 let bastionKey = '';
 let targetKey = '';
 

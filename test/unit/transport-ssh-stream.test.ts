@@ -12,11 +12,12 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { haproxyInstalled, startLocalHaproxy } from '../../bench/local-haproxy.js';
 import { HaproxyBalancer } from '../../src/balancers/haproxy.js';
 import { SshTransports } from '../../src/transport/ssh.js';
+import { ed25519KeyPair } from '../helpers/ssh-keys.js';
 
 const home = mkdtempSync(join(tmpdir(), 'baton-ssh-stream-'));
 const identity = join(home, 'id_ed25519');
-writeFileSync(identity, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
-const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
+writeFileSync(identity, ed25519KeyPair().private, { mode: 0o600 });
+const hostKey = ed25519KeyPair();
 const servers: Server[] = [];
 /** Commands the SSH server was asked to exec. */
 const execs: string[] = [];

@@ -10,12 +10,13 @@ import ssh2 from 'ssh2';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TransportError } from '../../src/transport/errors.js';
 import { SshTransports } from '../../src/transport/ssh.js';
+import { ed25519KeyPair } from '../helpers/ssh-keys.js';
 
 const HANDSHAKE_MS = 500;
 const home = mkdtempSync(join(tmpdir(), 'baton-ssh-tarpit-'));
 const identity = join(home, 'id_ed25519');
-writeFileSync(identity, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
-const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
+writeFileSync(identity, ed25519KeyPair().private, { mode: 0o600 });
+const hostKey = ed25519KeyPair();
 
 const servers: Server[] = [];
 const sockets: Socket[] = [];
