@@ -98,7 +98,10 @@ export function clusterSteps(c: ClusterId, hosts: ObservedHost[], targets: Recor
   const names = hosts.map((h) => h.host);
   const inPool = hosts.filter((h) => h.memberState === 'ready').map((h) => h.member);
   const members = poolAfter ?? inPool;
-  const previous = Object.fromEntries(hosts.filter((h) => h.release).map((h) => [h.host, h.release as string]));
+  // Only hosts with a target are switched (a rollback leaves a host already on its target running),
+  // and the undo puts back exactly those.
+  const switched = pick(targets, names);
+  const previous = Object.fromEntries(hosts.filter((h) => h.release && switched[h.host]).map((h) => [h.host, h.release as string]));
   const label = `cluster ${c} (${config.clusters[c].internal})`;
   const drain = (id: string, which: string[]): Step => ({ id, kind: 'drain', title: `drain ${label}: ${which.join(', ') || 'nothing in the pool'}`, cluster: c, members: which, undo: [] });
   const wait = (id: string, which: string[]): Step => ({ id, kind: 'wait-drain', title: `wait for in-flight requests on ${label} to finish`, cluster: c, members: which, undo: [] });
@@ -121,10 +124,10 @@ export function clusterSteps(c: ClusterId, hosts: ObservedHost[], targets: Recor
     {
       id: `activate-${c}`,
       kind: 'activate',
-      title: `switch ${label} to ${describeReleases(pick(targets, names))}, restart, wait for local health`,
+      title: `switch ${label} to ${describeReleases(switched)}, restart, wait for local health`,
       cluster: c,
-      hosts: names,
-      releases: pick(targets, names),
+      hosts: Object.keys(switched),
+      releases: switched,
       undo: Object.keys(previous).length
         ? [{ id: `undo-activate-${c}`, kind: 'activate', title: `switch ${label} back to ${describeReleases(previous)}, restart`, cluster: c, hosts: Object.keys(previous), releases: previous, undo: [] }]
         : [],

@@ -10,7 +10,17 @@ export interface Ended {
   output: string;
   /** From the moment `act` was called to the process's exit. */
   secondsAfterAct: number;
+  /** The run's journal lines (empty when it never wrote one). */
+  journal: string[];
 }
+
+/** How many forward steps the journal shows done before the line that matches `mark` (all of them when none does). */
+export function stepsDoneBefore(journal: string[], mark: RegExp): number {
+  const at = journal.findIndex((l) => mark.test(l));
+  return (at < 0 ? journal : journal.slice(0, at)).filter(isForwardOk).length;
+}
+
+const isForwardOk = (line: string) => line.includes('"event":"step-ok"') && line.includes('"phase":"forward"');
 
 /** Push `tag` with `config`; once the new journal has `okSteps` steps done, call `act` with the child. */
 export async function pushAndAct(
@@ -33,9 +43,12 @@ export async function pushAndAct(
   }
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const deadline = Date.now() + 60_000;
-  for (;;) {
+  const journal = () => {
     const file = (existsSync(journals) ? readdirSync(journals) : []).find((f) => f.endsWith('.jsonl') && !before.has(f));
-    const done = file ? readFileSync(join(journals, file), 'utf8').split('\n').filter((l) => l.includes('"event":"step-ok"') && l.includes('"phase":"forward"')).length : 0;
+    return file ? readFileSync(join(journals, file), 'utf8').split('\n') : [];
+  };
+  for (;;) {
+    const done = journal().filter(isForwardOk).length;
     if (done >= okSteps || child.exitCode !== null) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -48,5 +61,5 @@ export async function pushAndAct(
   const timeout = setTimeout(() => child.kill('SIGKILL'), 120_000);
   const code = await exited;
   clearTimeout(timeout);
-  return { code, output, secondsAfterAct: (performance.now() - acted) / 1000 };
+  return { code, output, secondsAfterAct: (performance.now() - acted) / 1000, journal: journal() };
 }

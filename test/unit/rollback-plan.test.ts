@@ -32,6 +32,17 @@ describe('rollback plan', () => {
     expect(p.forward.find((s) => s.id === 'activate-a')?.releases).toEqual({ w1a: 'v1-aaaaaaa', w2a: 'v1-aaaaaaa' });
   });
 
+  it('switches and restarts only the hosts of a cluster not on their target, and its undo puts back only those', () => {
+    // A push cut off part-way through a cluster: one host switched, the other still on the old release.
+    const observed = state(['drain', 'v2-bbbbbbb'], ['ready', 'v1-aaaaaaa']);
+    observed.hosts[1] = { ...observed.hosts[1]!, release: 'v1-aaaaaaa' };
+    const p = buildRollbackPlan({ config, observed, targets: back, createdBy: 't', poolAfter: ['web1a', 'web2a', 'web1b', 'web2b'] });
+    const activate = p.forward.find((s) => s.id === 'activate-a');
+    expect(activate).toMatchObject({ hosts: ['w1a'], releases: { w1a: 'v1-aaaaaaa' } });
+    expect(activate?.undo).toMatchObject([{ hosts: ['w1a'], releases: { w1a: 'v2-bbbbbbb' } }]);
+    expect(p.forward.find((s) => s.id === 'smoke-a')?.hosts).toEqual(['w1a', 'w2a']);
+  });
+
   it('is cold when no cluster runs the old release: cluster by cluster', () => {
     const p = buildRollbackPlan({ config, observed: state(['ready', 'v2-bbbbbbb'], ['ready', 'v2-bbbbbbb']), targets: back, createdBy: 't' });
     expect(p.warm).toBe(false);
