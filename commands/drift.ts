@@ -3,8 +3,9 @@ import { BatonCommand } from '../src/cli/base-command.js';
 import { loadConfig } from '../src/config/load.js';
 import { findDrift, hasDrift } from '../src/config-track/drift.js';
 import { openSession } from '../src/engine/session.js';
-import { ExitCode, OperationFailedError } from '../src/errors.js';
+import { ExitCode } from '../src/errors.js';
 import { driftText } from '../src/render/config-track.js';
+import { notReachedError } from '../src/transport/fan-out.js';
 
 export default class Drift extends BatonCommand {
   static override summary = 'What differs on each host from its last snapshot, as a diff; changes nothing.';
@@ -21,7 +22,7 @@ export default class Drift extends BatonCommand {
     try {
       const result = await findDrift(config, session.transports, argv as string[]);
       if (!this.jsonEnabled()) this.log(driftText(result));
-      if (result.failed.length > 0) throw new OperationFailedError(`${result.failed.map((f) => f.host).join(', ')} not reached: drift unknown there`, true, 'check the host can be reached (ssh), then run baton drift again');
+      if (result.failed.length > 0) throw notReachedError(result.failed, 'drift unknown there', 'drift');
       // The report is printed (and returned for --json) either way; the exit code says whether anything drifted.
       if (result.hosts.some(hasDrift)) process.exitCode = ExitCode.DRIFTED;
       return result;

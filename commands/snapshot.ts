@@ -3,9 +3,9 @@ import { BatonCommand } from '../src/cli/base-command.js';
 import { loadConfig } from '../src/config/load.js';
 import { takeSnapshot } from '../src/config-track/snapshot.js';
 import { openSession } from '../src/engine/session.js';
-import { OperationFailedError } from '../src/errors.js';
 import { actor } from '../src/release/actor.js';
 import { snapshotText } from '../src/render/config-track.js';
+import { notReachedError } from '../src/transport/fan-out.js';
 
 export default class Snapshot extends BatonCommand {
   static override summary = 'Commit each host\'s tracked configuration (track: in baton.yml) to the snapshot repository: one commit a run, naming what changed where.';
@@ -23,9 +23,8 @@ export default class Snapshot extends BatonCommand {
       const result = await takeSnapshot(config, session.transports, argv as string[], actor());
       if (!this.jsonEnabled()) this.log(snapshotText(result));
       if (result.failed.length > 0) {
-        const names = result.failed.map((f) => f.host).join(', ');
         const others = result.hosts.length === 0 ? 'nothing was committed' : result.commit ? `the other ${result.hosts.length} were committed` : `the other ${result.hosts.length} had not changed`;
-        throw new OperationFailedError(`${result.failed.length} host${result.failed.length === 1 ? '' : 's'} not reached (${names}): their last snapshot stands; ${others}`, true, 'check the host can be reached (ssh), then run baton snapshot again');
+        throw notReachedError(result.failed, `their last snapshot stands; ${others}`, 'snapshot', { counted: true });
       }
       return result;
     } finally {

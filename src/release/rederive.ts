@@ -11,6 +11,8 @@ import { planHash, type Plan, type Step } from '../model/plan.js';
 import { releaseFor } from '../model/release.js';
 import { verifyPlanHash } from './requirements.js';
 
+// What a refusal says when the steps match and the plan still does not: only its header can differ.
+const HEADER_ONLY = 'its recorded header (app, release, author, time or observed state) does not give its steps';
 const HINT = 'make a new plan with `baton plan TAG` from this baton.yml; if baton.yml changed since the plan was reviewed, that is the difference';
 
 /** Refuses (exit 3) a plan altered since it was made, or one baton.yml would not make: what apply, resume and rehearse check first. */
@@ -58,7 +60,7 @@ export function rederivePlan(plan: Plan, config: Config): void {
     .sort((x, y) => stepDifferences(plan.forward, x.forward).length - stepDifferences(plan.forward, y.forward).length)[0] as Plan;
   const differences = stepDifferences(plan.forward, closest.forward);
   if (plan.app !== closest.app) differences.unshift(`app: plan ${show(plan.app)}, baton.yml ${show(closest.app)}`);
-  if (!differences.length) differences.push('its recorded header (app, release, author, time or observed state) does not give its steps');
+  if (!differences.length) differences.push(HEADER_ONLY);
   refuse('the plan is not the plan baton.yml makes from its tag, commit and observed state', differences);
 }
 
@@ -66,30 +68,29 @@ function rederiveRestore(plan: Plan, config: Config): void {
   const step = plan.forward.find((s) => s.kind === 'restore-config');
   const host = step?.hosts?.[0];
   if (!step || !host || !step.snapshot) return refuse('the restore plan has no restore-config step naming a host and a snapshot', []);
-  let made: Plan;
-  try {
+  const snapshot = step.snapshot;
+  remake(plan, 'restore plan', () => {
     const release = releaseFor(plan.release.tag, plan.release.commit);
-    made = buildRestorePlan({ config, observed: plan.observed, host, snapshot: step.snapshot, release, createdBy: plan.createdBy, now: new Date(plan.createdAt) });
-  } catch (err) {
-    if (!(err instanceof BatonError)) throw err;
-    return refuse('baton.yml makes no restore plan from the state this plan was made from', [err.message]);
-  }
-  if (made.hash === plan.hash) return;
-  const differences = stepDifferences(plan.forward, made.forward);
-  refuse('the plan is not the restore plan baton.yml makes', differences.length ? differences : ['its recorded header (app, release, author, time or observed state) does not give its steps']);
+    return buildRestorePlan({ config, observed: plan.observed, host, snapshot, release, createdBy: plan.createdBy, now: new Date(plan.createdAt) });
+  });
 }
 
 function rederiveContract(plan: Plan, config: Config): void {
+  remake(plan, 'contract plan', () => buildContractPlan({ config, observed: plan.observed, ledger: plan.release.dir, createdBy: plan.createdBy, now: new Date(plan.createdAt) }));
+}
+
+/** Makes the plan again with `build` (from its recorded inputs) and refuses (exit 3) when baton.yml makes none, or another one; `what` names it in the refusal. */
+function remake(plan: Plan, what: string, build: () => Plan): void {
   let made: Plan;
   try {
-    made = buildContractPlan({ config, observed: plan.observed, ledger: plan.release.dir, createdBy: plan.createdBy, now: new Date(plan.createdAt) });
+    made = build();
   } catch (err) {
     if (!(err instanceof BatonError)) throw err;
-    return refuse('baton.yml makes no contract plan from the state this plan was made from', [err.message]);
+    return refuse(`baton.yml makes no ${what} from the state this plan was made from`, [err.message]);
   }
   if (made.hash === plan.hash) return;
   const differences = stepDifferences(plan.forward, made.forward);
-  refuse('the plan is not the contract plan baton.yml makes', differences.length ? differences : ['its recorded header (app, release, author, time or observed state) does not give its steps']);
+  refuse(`the plan is not the ${what} baton.yml makes`, differences.length ? differences : [HEADER_ONLY]);
 }
 
 /** Hosts, members and the balancer a plan names that baton.yml does not, or configured hosts it leaves out. */

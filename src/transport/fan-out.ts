@@ -1,6 +1,6 @@
 // Work on many hosts at once, at most `limit` at a time, and report every host that failed
 // (not just the first), so a person knows exactly which hosts need a look.
-import { BatonError, ExitCode, type ExitCodeValue } from '../errors.js';
+import { BatonError, ExitCode, type ExitCodeValue, OperationFailedError } from '../errors.js';
 
 export interface HostFailure {
   host: string;
@@ -66,6 +66,17 @@ export async function forEachHostSettled<T>(hosts: readonly string[], limit: num
     if (!(err instanceof HostFailures)) throw err;
     return { results: err.results as Map<string, T>, failed: err.failures.map((f) => ({ host: f.host, error: messageOf(f.error) })) };
   }
+}
+
+/**
+ * The error (exit 1: nothing changed there) a command ends with when forEachHostSettled left some
+ * hosts unreached: "<names> not reached: <consequence>", or with `counted`
+ * "<N> host(s) not reached (<names>): <consequence>"; the hint says to run `baton <command>` again.
+ */
+export function notReachedError(failed: readonly { host: string }[], consequence: string, command: string, opts: { counted?: boolean } = {}): OperationFailedError {
+  const names = failed.map((f) => f.host).join(', ');
+  const who = opts.counted ? `${failed.length} host${failed.length === 1 ? '' : 's'} not reached (${names})` : `${names} not reached`;
+  return new OperationFailedError(`${who}: ${consequence}`, true, `check the host can be reached (ssh), then run baton ${command} again`);
 }
 
 function messageOf(err: unknown): string {

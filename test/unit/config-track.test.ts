@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.js';
 import { parseConfig } from '../../src/config/load.js';
 import { findDrift, hasDrift } from '../../src/config-track/drift.js';
-import { parseListing } from '../../src/config-track/host-files.js';
+import { listTracked, parseListing } from '../../src/config-track/host-files.js';
 import { commitMessage, compareEntries, takeSnapshot } from '../../src/config-track/snapshot.js';
 import { trackedHosts } from '../../src/config-track/tracked-hosts.js';
 import { checkNoDriftSince, recordSnapshot } from '../../src/config-track/plan-record.js';
@@ -20,12 +20,15 @@ import type { RunOptions, Transport, Transports } from '../../src/transport/type
 
 class RecordingLocal implements Transports {
   readonly argvs: string[][] = [];
+  /** The host of each argv in `argvs`, by index. */
+  readonly hosts: string[] = [];
   get(host: string): Transport {
     const local = new LocalTransport(host);
     return {
       host,
       run: (argv: readonly string[], opts?: RunOptions) => {
         this.argvs.push([...argv]);
+        this.hosts.push(host);
         return local.run(argv, opts);
       },
       upload: (a, b) => local.upload(a, b),
@@ -177,7 +180,12 @@ describe('a plan and the configuration it was made against', () => {
     expect(Object.keys(recorded.hosts)).toEqual(['w1a']);
     expect(await checkNoDriftSince(one, transports, recorded)).toEqual([]);
     writeFileSync(join(root, 'etc/shop/shop.conf'), 'workers = 1\n');
+    transports.argvs.length = 0;
+    transports.hosts.length = 0;
     const err = await checkNoDriftSince(one, transports, recorded).catch((e: unknown) => e);
+    // The drifted host is listed once: the listing that found the drift is the one that describes it.
+    const script = listTracked({ paths: [], exclude: [], maxFileSize: 0, packages: false })[2];
+    expect(transports.hosts.filter((_, i) => transports.argvs[i]![2] === script)).toEqual(['w1a']);
     expect(err).toBeInstanceOf(PlanRefusedError);
     expect((err as PlanRefusedError).exitCode).toBe(3);
     expect((err as Error).message).toContain(`w1a: changed ${root}/etc/shop/shop.conf`);

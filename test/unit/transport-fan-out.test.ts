@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ExitCode, ExternalCommandError, UserError } from '../../src/errors.js';
-import { HostFailures, forEachHost } from '../../src/transport/fan-out.js';
+import { HostFailures, forEachHost, notReachedError } from '../../src/transport/fan-out.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -48,5 +48,19 @@ describe('forEachHost', () => {
 
   it('rejects a nonsensical limit', async () => {
     await expect(forEachHost(['a'], 0, async () => 1)).rejects.toThrow(/positive integer, got 0/);
+  });
+});
+
+describe('notReachedError', () => {
+  it('names the hosts, says what that means and how to retry, exit 1', () => {
+    const e = notReachedError([{ host: 'a' }, { host: 'b' }], 'drift unknown there', 'drift');
+    expect(e.message).toBe('a, b not reached: drift unknown there');
+    expect(e.hint).toBe('check the host can be reached (ssh), then run baton drift again');
+    expect(e.exitCode).toBe(ExitCode.FAILED_RESTORED);
+  });
+
+  it('counts the hosts when asked', () => {
+    expect(notReachedError([{ host: 'a' }], 'x', 'snapshot', { counted: true }).message).toBe('1 host not reached (a): x');
+    expect(notReachedError([{ host: 'a' }, { host: 'b' }], 'x', 'snapshot', { counted: true }).message).toBe('2 hosts not reached (a, b): x');
   });
 });
