@@ -6,5 +6,6 @@ import { execute } from '@oclif/core';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+execFileSync('node', ['scripts/bundle.mjs'], { cwd: root, stdio: 'ignore' });
 execFileSync('node', ['scripts/manifest.mjs'], { cwd: root, stdio: 'ignore' });
 await execute({ dir: import.meta.url });

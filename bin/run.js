@@ -3,8 +3,8 @@ import { existsSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execute } from '@oclif/core';
-import { guardStdio } from '../dist/src/cli/output.js';
-import { installSafetyNet } from '../dist/src/cli/safety-net.js';
+import { guardStdio } from '../dist/cli/src/cli/output.js';
+import { installSafetyNet } from '../dist/cli/src/cli/safety-net.js';
 
 // Before anything is written: output is best-effort (a closed pipe never stops a run), and an
 // error nothing caught ends as one line and exit 2, not a stack trace.
@@ -18,7 +18,7 @@ const manifest = join(root, 'oclif.manifest.json');
 if (existsSync(manifest)) {
   const newest = (dir) =>
     readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
-  const commands = join(root, 'dist', 'commands');
+  const commands = join(root, 'dist', 'cli', 'commands');
   if (!existsSync(commands) || newest(commands) > statSync(manifest).mtimeMs) unlinkSync(manifest);
 }
 
