@@ -48,8 +48,8 @@ export default class Push extends BatonCommand {
         const held = findResumable(config.dir, { heldOnly: true });
         result = await resumeRun(session, held, await this.reporterFor(held.plan));
       } else {
-        const { plan, observation } = await planPush(session, args.tag as string, { first: flags.first as 'a' | 'b', hold: flags.hold, ...override });
-        result = await applyPlan(session, plan, { reporter: await this.reporterFor(plan), hold: flags.hold, fresh: observation });
+        const { plan, observation, artifact } = await planPush(session, args.tag as string, { first: flags.first as 'a' | 'b', hold: flags.hold, prepareArtifact: true, ...override });
+        result = await applyPlan(session, plan, { hold: flags.hold, fresh: observation, ...(artifact ? { artifact } : {}), reporter: await this.reporterFor(plan) });
       }
       if (!this.jsonEnabled()) this.log(resultText(result));
       raiseForOutcome(result);

@@ -14,7 +14,7 @@ import { sealPlan, type Plan, type PlanPreflight } from '../model/plan.js';
 import { checkTagName, releaseFor } from '../model/release.js';
 import { stepKind } from '../steps/registry.js';
 import { resolveTag } from '../vcs/git.js';
-import { exportPlannedRelease } from './planned-artifact.js';
+import { exportPlannedRelease, prepareArtifact, type PreparedArtifact } from './planned-artifact.js';
 import { actor } from './actor.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
 import { checkPlan } from './rederive.js';
@@ -32,30 +32,42 @@ export interface PlanOptions {
   hold?: boolean;
   /** Make the plan although preflight refused; this reason (and who gave it) is recorded in the plan and journaled when it runs. */
   overridePreflight?: string;
+  /** Export the release archive while observing and planning (`push` applies the plan at once). */
+  prepareArtifact?: boolean;
 }
 
 /**
  * Resolve the tag, observe production and run preflight (all read-only, at once), then build
  * the plan with preflight's findings in it. Refuses (exit 6) when preflight refused, unless overridden.
  */
-export async function planPush(session: Session, tag: string, opts: PlanOptions = {}): Promise<{ plan: Plan; observation: Observation }> {
+export async function planPush(session: Session, tag: string, opts: PlanOptions = {}): Promise<{ plan: Plan; observation: Observation; artifact?: PreparedArtifact }> {
   const { config } = session;
   checkTagName(tag); // before any host is asked anything: a bad tag must not wait on a slow one
   const resolving = resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags });
+  const exporting = opts.prepareArtifact ? prepareArtifact(config, resolving) : undefined;
   // Preflight never throws (a failed read is a finding): a missing tag or an unreachable host fails here through resolveTag and observe, as before.
-  const [resolved, observation, snapshot, report] = await Promise.all([
+  const reading = Promise.all([
     resolving,
     observe(config, session.balancer, session.transports, session.addressOf),
     recordSnapshot(config, session.transports),
     runPreflight(session, tag, { resolved: resolving }),
+    exporting,
   ]);
+  // Whatever fails first, an archive already exported is removed and none is left behind.
+  const settled = await Promise.allSettled([reading, exporting]);
+  if (settled[0].status === 'rejected' || settled[1].status === 'rejected') {
+    if (settled[1].status === 'fulfilled') settled[1].value?.dispose();
+    throw settled[0].status === 'rejected' ? settled[0].reason : (settled[1] as PromiseRejectedResult).reason;
+  }
+  const [resolved, observation, snapshot, report, artifact] = settled[0].value;
   const release = releaseFor(resolved.tag, resolved.commit);
   const observed = snapshot ? { ...observation.observed, snapshot } : observation.observed;
   const by = opts.by ?? actor();
   try {
     const plan = buildBlueGreenPlan({ config, observed, release, createdBy: by, ...(opts.first ? { first: opts.first } : {}), ...(opts.hold ? { hold: true } : {}) });
-    return { plan: withPreflight(plan, preflightRecord(report.findings, by, opts.overridePreflight)), observation };
+    return { plan: withPreflight(plan, preflightRecord(report.findings, by, opts.overridePreflight)), observation, ...(artifact ? { artifact } : {}) };
   } catch (err) {
+    artifact?.dispose();
     // A cluster out of the pool is usually another push under way: then that is the answer (exit 4).
     const holder = await session.lock.read().catch(() => null);
     if (holder && holder.run !== undefined) {
@@ -93,6 +105,8 @@ export interface ApplyOptions {
   hold?: boolean;
   /** The observation the plan was made from a moment ago by the same command (`push`): no need to look again. */
   fresh?: Observation;
+  /** The release archive exported while the plan was made (`push`); removed when the run ends. */
+  artifact?: PreparedArtifact;
   /** Lines recorded in the journal right after the run begins. */
   notes?: string[];
   /** Run even if the plan lacks the rehearsal or approvals baton.yml requires; this reason is journaled. */
@@ -113,12 +127,21 @@ function preflightNotes(plan: Plan): string[] {
 
 /** Carry out exactly this plan; refuses (exit 3) an altered plan or one whose live state drifted. */
 export async function applyPlan(session: Session, plan: Plan, opts: ApplyOptions): Promise<ApplyResult> {
+  try {
+    return await checkAndCarryOut(session, plan, opts);
+  } finally {
+    opts.artifact?.dispose();
+  }
+}
+
+async function checkAndCarryOut(session: Session, plan: Plan, opts: ApplyOptions): Promise<ApplyResult> {
   const { config } = session;
   checkPlan(plan, config);
   const notes = [...(await checkRequirements(plan, config.require, { by: opts.by ?? actor(), override: opts.overrideRequirements })), ...preflightNotes(plan), ...(opts.notes ?? [])];
   await opts.beforeObserving?.();
   const work = mkdtempSync(join(tmpdir(), 'baton-'));
-  const artifact = join(work, `${plan.release.dir}.tar.gz`);
+  const prepared = opts.artifact?.commit === plan.release.commit ? opts.artifact : undefined;
+  const artifact = prepared?.file ?? join(work, `${plan.release.dir}.tar.gz`);
   const stages = plan.forward.some((s) => stepKind(s.kind).needsArtifact);
   try {
     const by = opts.by ?? actor();
@@ -127,7 +150,7 @@ export async function applyPlan(session: Session, plan: Plan, opts: ApplyOptions
     }
     const [observation, , driftNotes] = await Promise.all([
       opts.fresh ?? observe(config, session.balancer, session.transports, session.addressOf),
-      stages ? exportPlannedRelease(config, plan.release, artifact) : undefined,
+      stages && !prepared ? exportPlannedRelease(config, plan.release, artifact) : undefined,
       // push made its plan a moment ago: nothing to compare. A reviewed plan: no host may have drifted since.
       !opts.fresh && plan.observed.snapshot ? checkNoDriftSince(config, session.transports, plan.observed.snapshot, opts.acceptDrift !== undefined ? { by, reason: opts.acceptDrift } : undefined) : [],
     ]);
