@@ -1,6 +1,7 @@
 // Measuring a push in the lab: load through the public frontend for the whole push, the
 // balancer's own retry/redispatch counters before and after, and the push's wall time.
 import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { loadConfig } from '../src/config/load.js';
 import { readJournal } from '../src/engine/journal.js';
 import { openSession } from '../src/engine/session.js';
@@ -33,6 +34,8 @@ export interface PushMeasurement {
   redispatches: number;
   retries: number;
   http5xx: number;
+  /** baton's peak resident memory (the kernel's VmHWM), in MiB. */
+  peakRssMiB?: number;
 }
 
 export interface LoadShape {
@@ -75,8 +78,8 @@ export async function underLoad(
   configFile = LAB_CONFIG,
   url = PUBLIC_URL,
   /** Runs the measured thing instead of `argv` (a push signalled part-way, say). */
-  runner: () => Promise<{ code: number; stdout: string }> = () => run(argv),
-): Promise<{ exitCode: number; seconds: number; startedAt: number; stdout: string; load: LoadReport; redispatches: number; retries: number; http5xx: number }> {
+  runner: () => Promise<{ code: number; stdout: string; peakRssMiB?: number }> = () => run(argv),
+): Promise<{ exitCode: number; seconds: number; startedAt: number; stdout: string; load: LoadReport; redispatches: number; retries: number; http5xx: number; peakRssMiB?: number }> {
   // One driver instance reads the counters before and after: access-log counts start at its first read.
   const session = await openSession(await loadConfig(configFile));
   let measured;
@@ -87,15 +90,15 @@ export async function underLoad(
     await sleep(shape.padSeconds * 1000);
     const startedAt = Date.now();
     const t0 = performance.now();
-    const { code, stdout } = await runner();
+    const { code, stdout, peakRssMiB } = await runner();
     const seconds = (performance.now() - t0) / 1000;
     await sleep(shape.padSeconds * 1000);
     const report = mergeReports(await fast.stop(), await slow.stop());
-    measured = { code, stdout, seconds, startedAt, report, before, after: await session.balancer.counters() };
+    measured = { code, stdout, seconds, startedAt, report, before, after: await session.balancer.counters(), peakRssMiB };
   } finally {
     await session.close();
   }
-  const { code, stdout, seconds, startedAt, report, before, after } = measured;
+  const { code, stdout, seconds, startedAt, report, before, after, peakRssMiB } = measured;
   return {
     exitCode: code,
     seconds: round(seconds),
@@ -105,6 +108,7 @@ export async function underLoad(
     redispatches: after.redispatches - before.redispatches,
     retries: after.retries - before.retries,
     http5xx: after.http5xx - before.http5xx,
+    ...(peakRssMiB !== undefined ? { peakRssMiB } : {}),
   };
 }
 
@@ -134,6 +138,7 @@ export async function measurePush(tag: string, shape: LoadShape, configFile = LA
     redispatches: r.redispatches,
     retries: r.retries,
     http5xx: r.http5xx,
+    ...(r.peakRssMiB !== undefined ? { peakRssMiB: r.peakRssMiB } : {}),
   };
 }
 
@@ -142,14 +147,32 @@ export async function quietPush(tag: string, configFile = LAB_CONFIG, extra: str
   return (await run(['node', `${ROOT}/bin/run.js`, 'push', tag, '-c', configFile, ...extra])).code;
 }
 
-function run(argv: string[]): Promise<{ code: number; stdout: string }> {
+function run(argv: string[]): Promise<{ code: number; stdout: string; peakRssMiB?: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', process.env.BENCH_VERBOSE ? 'inherit' : 'ignore'], env: { ...process.env, CI: '1' } });
     let stdout = '';
+    // The kernel keeps the process's high-water mark (VmHWM); its last reading before the exit is the peak.
+    let peakKiB = 0;
+    const readPeak = () => {
+      const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileIfThere(`/proc/${child.pid}/status`));
+      if (m) peakKiB = Math.max(peakKiB, Number(m[1]));
+    };
+    const poll = setInterval(readPeak, 50);
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout }));
+    child.on('error', (err) => (clearInterval(poll), reject(err)));
+    child.on('close', (code) => {
+      clearInterval(poll);
+      resolve({ code: code ?? 1, stdout, ...(peakKiB ? { peakRssMiB: round(peakKiB / 1024) } : {}) });
+    });
   });
+}
+
+function readFileIfThere(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** One report for both kinds of clients; latency percentiles are the fast clients'. */

@@ -30,7 +30,7 @@ async function rollback(setup: string[]) {
   if (r.exitCode !== 0 || !json.journal) throw new Error(`rollback failed (exit ${r.exitCode}): ${r.stdout}`);
   const drains = readJournal(json.journal).filter((e) => e.event === 'step-ok' && 'step' in e && e.step.startsWith('drain-'));
   const trafficBack = (new Date(drains.at(-1)?.ts ?? 0).getTime() - Number(readFileSync(stamp, 'utf8'))) / 1000;
-  return { warm: json.warm, trafficBackSeconds: round(trafficBack), seconds: r.seconds, requests: r.load.requests, failed: r.load.failed, failures: r.load.failures, redispatches: r.redispatches + r.retries, byVersion: r.load.byVersion };
+  return { warm: json.warm, trafficBackSeconds: round(trafficBack), seconds: r.seconds, peakRssMiB: r.peakRssMiB ?? null, requests: r.load.requests, failed: r.load.failed, failures: r.load.failures, redispatches: r.redispatches + r.retries, byVersion: r.load.byVersion };
 }
 
 const warm = await rollback(['v2', '--hold']);

@@ -13,10 +13,11 @@ BRIDGE_ADDR=10.213.7.1
 PER_CLUSTER=${LAB_PER_CLUSTER:-2}
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-# App hosts sit at .11.. (cluster a) and .41.. (cluster b): 29 per cluster before they collide.
+# App hosts sit at .11.. (cluster a) and .41.. (cluster b) up to 29 per cluster (the addresses the
+# tests and README name); a bigger lab (the scale benchmark) puts them at .71.. and .161.., up to 90.
 check_per_cluster() {
-  [[ $PER_CLUSTER =~ ^[0-9]+$ ]] && ((PER_CLUSTER >= 1 && PER_CLUSTER <= 29)) ||
-    { echo "LAB_PER_CLUSTER must be 1..29 (got $PER_CLUSTER)" >&2; exit 2; }
+  [[ $PER_CLUSTER =~ ^[0-9]+$ ]] && ((PER_CLUSTER >= 1 && PER_CLUSTER <= 90)) ||
+    { echo "LAB_PER_CLUSTER must be 1..90 (got $PER_CLUSTER)" >&2; exit 2; }
 }
 
 # One line per host: id fqdn address role cluster. The id names the netns, the veth and the
@@ -28,9 +29,10 @@ host_table() {
   echo "old-web old-web.$ZONE 10.213.7.4 old-web -"
   echo "new-web new-web.$ZONE 10.213.7.5 new-web -"
   echo "db db.$ZONE 10.213.7.6 db -"
-  local n
-  for ((n = 1; n <= PER_CLUSTER; n++)); do echo "web${n}a web-$n.prod-a.$ZONE 10.213.7.$((10 + n)) app a"; done
-  for ((n = 1; n <= PER_CLUSTER; n++)); do echo "web${n}b web-$n.prod-b.$ZONE 10.213.7.$((40 + n)) app b"; done
+  local n a=10 b=40
+  ((PER_CLUSTER > 29)) && { a=70; b=160; }
+  for ((n = 1; n <= PER_CLUSTER; n++)); do echo "web${n}a web-$n.prod-a.$ZONE 10.213.7.$((a + n)) app a"; done
+  for ((n = 1; n <= PER_CLUSTER; n++)); do echo "web${n}b web-$n.prod-b.$ZONE 10.213.7.$((b + n)) app b"; done
 }
 
 # Hosts that exist right now, whatever LAB_PER_CLUSTER says (down must clean up a bigger lab).
