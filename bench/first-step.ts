@@ -1,20 +1,22 @@
-// npm run bench:first-step -- [--runs N] [--per-cluster N]
+// npm run bench:first-step -- [--runs N] [--per-cluster N] [--ssh-concurrency N]
 // How long a push takes before its first step, with no load on the lab: pushes v2 and v1 in turn
 // and prints, per run and as medians, the wall time, the time from the command's start to the
 // journal's first step (start-up, config, tag, SSH, observation, preflight, plan, export), the
 // journal's span, and what is left (wall time minus span). Also times `baton --version` (start-up
 // alone) and an empty `node` (the floor), so the start-up share can be told from the rest.
+// --ssh-concurrency sets ssh.concurrency (hosts worked on at once) to see how it plays at scale.
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { writeLabConfig } from './lab-config.js';
 import { journalPhases, labUp, quietPush, ROOT, round } from './lab-push.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'per-cluster': { type: 'string', default: '2' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'per-cluster': { type: 'string', default: '2' }, 'ssh-concurrency': { type: 'string' } } });
 const runs = Number(values.runs);
 const perCluster = Number(values['per-cluster']);
 
 labUp(perCluster);
-const config = writeLabConfig('/run/baton-lab/baton.haproxy.first-step.yml');
+const sshConcurrency = values['ssh-concurrency'] === undefined ? undefined : Number(values['ssh-concurrency']);
+const config = writeLabConfig('/run/baton-lab/baton.haproxy.first-step.yml', sshConcurrency === undefined ? [] : [[['ssh', 'concurrency'], sshConcurrency]]);
 if ((await quietPush('v1', config)) !== 0) throw new Error('could not set the lab to v1 before measuring');
 
 const timed = (argv: string[]) => {
@@ -44,6 +46,7 @@ console.log(
   JSON.stringify(
     {
       hostsPerCluster: perCluster,
+      sshConcurrency: sshConcurrency ?? 'default',
       runs,
       median: {
         pushSeconds: median(pushes.map((p) => p.seconds)),
