@@ -1,4 +1,4 @@
-// npm run bench:peer -- [--runs N]
+// npm run bench:peer -- [--runs N] [--per-cluster N] [--concurrency N] [--slow-clients N] [--pad SECONDS] [--keepalive on|off]
 // baton against a peer on the same lab, under the same load, in the same run: the push as an
 // Ansible rolling update (bench/ansible/push.yml: Debian's ansible, community.general.haproxy
 // drain with wait, serial one cluster at a time). Ansible is installed here (apt) when missing,
@@ -9,10 +9,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_LOAD, labUp, LAB_CONFIG, measurePush, quietPush, ROOT, round, underLoad } from './lab-push.js';
+import { labUp, LAB_CONFIG, LOAD_OPTIONS, measurePush, quietPush, ROOT, round, shapeOf, underLoad } from './lab-push.js';
 import { writeLabConfig } from './lab-config.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'per-cluster': { type: 'string', default: '2' } } });
+const { values } = parseArgs({ options: { ...LOAD_OPTIONS, runs: { type: 'string', default: '3' } } });
+const load = shapeOf(values);
 const runs = Number(values.runs);
 const perCluster = Number(values['per-cluster']);
 
@@ -59,9 +60,9 @@ const ansibleArgv = [
 
 const rows: { baton: Record<string, unknown>; ansible: Record<string, unknown> }[] = [];
 for (let i = 0; i < runs; i++) {
-  const b = await measurePush('v2', DEFAULT_LOAD, config);
+  const b = await measurePush('v2', load, config);
   process.env.ANSIBLE_CONFIG = join(work, 'ansible.cfg');
-  const a = await underLoad(ansibleArgv, DEFAULT_LOAD, LAB_CONFIG);
+  const a = await underLoad(ansibleArgv, load, LAB_CONFIG);
   rows.push({
     baton: { exitCode: b.exitCode, seconds: b.seconds, requests: b.load.requests, failed: b.load.failed, redispatches: b.redispatches + b.retries },
     ansible: { exitCode: a.exitCode, seconds: a.seconds, requests: a.load.requests, failed: a.load.failed, redispatches: a.redispatches + a.retries },
@@ -73,7 +74,7 @@ console.log(
   JSON.stringify(
     {
       hostsPerCluster: perCluster,
-      load: DEFAULT_LOAD,
+      load,
       ansible: version,
       runs: rows,
       median: { batonSeconds, ansibleSeconds, ansibleOverBaton: round(ansibleSeconds / batonSeconds) },

@@ -58,6 +58,7 @@ export class SshTransport implements Transport {
     // the command's whole process group, while the timer below returns on time whatever happens.
     const command = quoteArgv(opts.timeoutMs === undefined ? argv : ['timeout', '-s', 'KILL', String(opts.timeoutMs / 1000), ...argv]);
     const release = await this.channels.acquire();
+    const started = performance.now(); // before the host starts the command: see collect()
     let opened: { c: Connection; stream: ClientChannel };
     try {
       this.counts.runs++;
@@ -75,7 +76,7 @@ export class SshTransport implements Transport {
       forget();
       release();
     });
-    return this.collect(stream, c, argv, opts);
+    return this.collect(stream, c, argv, opts, started);
   }
 
   /** One exec channel kept open on the pooled connection (it holds a channel slot until it ends). */
@@ -188,7 +189,7 @@ export class SshTransport implements Transport {
     return c.sftp;
   }
 
-  private collect(stream: ClientChannel, c: Connection, argv: readonly string[], opts: RunOptions): Promise<RunResult> {
+  private collect(stream: ClientChannel, c: Connection, argv: readonly string[], opts: RunOptions, started: number): Promise<RunResult> {
     return new Promise<RunResult>((resolve, reject) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
@@ -206,6 +207,10 @@ export class SshTransport implements Transport {
         const exit = exits.get(stream);
         code = exit?.code ?? null;
         signal = exit?.signal;
+        // The host's `timeout -s KILL` can end the command a moment before our own timer fires (that
+        // starts once the channel is open): a SIGKILL at or past the limit, counted from before the
+        // host started the command, is the timeout.
+        if (opts.timeoutMs !== undefined && code === null && (signal === 'KILL' || signal === 'SIGKILL') && performance.now() - started >= opts.timeoutMs) timedOut = true;
         const result = { code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
         if (!timedOut && (code === 0 || (opts.allowFailure && code !== null))) return resolve(result);
         if (!timedOut && code === null && !signal && !c.alive) {
