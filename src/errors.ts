@@ -112,6 +112,8 @@ export class ExternalCommandError extends BatonError {
     readonly code: number | null,
     readonly stderrTail: string,
     exitCode: ExitCodeValue = ExitCode.NEEDS_ATTENTION,
+    /** Ended at its time limit (killed by the transport's timer or the host's own `timeout`). */
+    readonly timedOut = false,
   ) {
     super(
       `on ${host}: \`${shortCommand(argv)}\` exited ${code ?? 'by signal'}${stderrTail ? `\n${indent(stderrTail)}` : ''}`,

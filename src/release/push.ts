@@ -46,20 +46,17 @@ export async function planPush(session: Session, tag: string, opts: PlanOptions 
   const resolving = resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags });
   const exporting = opts.prepareArtifact ? prepareArtifact(config, resolving) : undefined;
   // Preflight never throws (a failed read is a finding): a missing tag or an unreachable host fails here through resolveTag and observe, as before.
-  const reading = Promise.all([
-    resolving,
-    observe(config, session.balancer, session.transports, session.addressOf),
-    recordSnapshot(config, session.transports),
-    runPreflight(session, tag, { resolved: resolving }),
+  const [read, exported] = await Promise.allSettled([
+    Promise.all([resolving, observe(config, session.balancer, session.transports, session.addressOf), recordSnapshot(config, session.transports), runPreflight(session, tag, { resolved: resolving })]),
     exporting,
   ]);
-  // Whatever fails first, an archive already exported is removed and none is left behind.
-  const settled = await Promise.allSettled([reading, exporting]);
-  if (settled[0].status === 'rejected' || settled[1].status === 'rejected') {
-    if (settled[1].status === 'fulfilled') settled[1].value?.dispose();
-    throw settled[0].status === 'rejected' ? settled[0].reason : (settled[1] as PromiseRejectedResult).reason;
+  const artifact = exported.status === 'fulfilled' ? exported.value : undefined;
+  // Whatever failed, an archive already exported is removed, not left behind.
+  if (read.status === 'rejected' || exported.status === 'rejected') {
+    artifact?.dispose();
+    throw read.status === 'rejected' ? read.reason : (exported as PromiseRejectedResult).reason;
   }
-  const [resolved, observation, snapshot, report, artifact] = settled[0].value;
+  const [resolved, observation, snapshot, report] = read.value;
   const release = releaseFor(resolved.tag, resolved.commit);
   const observed = snapshot ? { ...observation.observed, snapshot } : observation.observed;
   const by = opts.by ?? actor();

@@ -35,7 +35,7 @@ export class LocalTransport implements Transport {
           ? `killed by ${r.signal}`
           : r.originalMessage || r.shortMessage
         : '';
-    throw new ExternalCommandError(this.host, argv, r.exitCode ?? null, [tail(r.stderr), why].filter(Boolean).join('\n'));
+    throw new ExternalCommandError(this.host, argv, r.exitCode ?? null, [tail(r.stderr), why].filter(Boolean).join('\n'), undefined, r.timedOut);
   }
 
   async openStream(argv: readonly string[]): Promise<TransportStream> {

@@ -229,7 +229,7 @@ export class SshTransport implements Transport {
               ? `killed by ${signal.startsWith('SIG') ? signal : `SIG${signal}`}`
               : 'connection lost before the command finished'
             : '';
-        reject(new ExternalCommandError(this.host, argv, code, [tail(result.stderr), why].filter(Boolean).join('\n')));
+        reject(new ExternalCommandError(this.host, argv, code, [tail(result.stderr), why].filter(Boolean).join('\n'), undefined, timedOut));
       };
       const timer =
         opts.timeoutMs === undefined
