@@ -6,7 +6,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
-import { execa } from 'execa';
 import type { Config } from '../config/config.js';
 import type { ObservedState } from '../model/plan.js';
 import { UserError } from '../errors.js';
@@ -15,6 +14,7 @@ import { PACKAGES, type TrackedEntry } from './host-files.js';
 import { notReadOf, type NotRead } from './snapshot.js';
 import { SnapshotStore, storedPath } from './store.js';
 import { trackConfig } from './tracked-hosts.js';
+import { loadExeca } from '../lazy-modules.js';
 
 export interface RestoreRunbook {
   host: string;
@@ -174,7 +174,7 @@ export async function applyRunbook(rb: RestoreRunbook, store: SnapshotStore, tra
       await mkdir(dirname(local), { recursive: true });
       await writeFile(local, content);
     }
-    const archive = (await execa('tar', ['-czf', '-', '-C', staging, 'files'], { encoding: 'buffer' })).stdout;
+    const archive = (await (await loadExeca())('tar', ['-czf', '-', '-C', staging, 'files'], { encoding: 'buffer' })).stdout;
     const entries = [...rb.dirs.sort((a, b) => a.path.length - b.path.length), ...rb.files, ...rb.links];
     const args = entries.flatMap((e) => [e.kind, e.path, e.mode ?? '-', e.owner ?? '-', e.target ?? '-']);
     await transport.run(['sh', '-c', APPLY_FILES, 'sh', ...args], { stdin: Buffer.from(archive), timeoutMs: 10 * 60_000 });

@@ -7,11 +7,11 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { execa } from 'execa';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { UserError } from '../errors.js';
 import { PACKAGES, type TrackedEntry } from './host-files.js';
 import type { TrackRole } from './tracked-hosts.js';
+import { loadExeca } from '../lazy-modules.js';
 
 export const MANIFEST_FORMAT = 'baton-snapshot/1';
 
@@ -60,7 +60,7 @@ export class SnapshotStore {
 
   /** The full id of a (possibly abbreviated) commit of this repository; a usage error when it has none such. */
   async resolveCommit(commit: string): Promise<string> {
-    const r = await execa('git', ['-C', this.dir, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${commit}^{commit}`], { reject: false });
+    const r = await (await loadExeca())('git', ['-C', this.dir, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${commit}^{commit}`], { reject: false });
     if (r.exitCode !== 0) throw new UserError(`${commit} is not a commit of the snapshot repository ${this.dir}`, `see its commits: git -C ${this.dir} log --oneline`);
     return r.stdout.trim();
   }
@@ -78,7 +78,7 @@ export class SnapshotStore {
   async read(relative: string, commit?: string): Promise<Buffer | null> {
     if (commit === undefined) return readFile(join(this.dir, relative)).catch(() => null);
     // execa, not simple-git: the content may be binary, and raw() decodes it as text.
-    const r = await execa('git', ['-C', this.dir, 'show', `${commit}:${relative}`], { encoding: 'buffer', reject: false, stripFinalNewline: false });
+    const r = await (await loadExeca())('git', ['-C', this.dir, 'show', `${commit}:${relative}`], { encoding: 'buffer', reject: false, stripFinalNewline: false });
     return r.exitCode === 0 ? Buffer.from(r.stdout) : null;
   }
 

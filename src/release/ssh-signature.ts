@@ -3,8 +3,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { UserError } from '../errors.js';
+import { loadExeca } from '../lazy-modules.js';
 
 export const signArgv = (key: string, namespace: string) => ['ssh-keygen', '-Y', 'sign', '-n', namespace, '-f', key];
 export const checkArgv = (namespace: string, sigFile: string) => ['ssh-keygen', '-Y', 'check-novalidate', '-n', namespace, '-s', sigFile];
@@ -24,7 +24,7 @@ interface Ran {
 
 async function run(argv: string[], input: string): Promise<Ran> {
   const [cmd, ...args] = argv as [string, ...string[]];
-  const r = await execa(cmd, args, { input, reject: false, stripFinalNewline: true });
+  const r = await (await loadExeca())(cmd, args, { input, reject: false, stripFinalNewline: true });
   if ((r as { code?: string }).code === 'ENOENT') throw new UserError('ssh-keygen is not installed: signing and checking approvals needs it', 'install OpenSSH (8.2 or newer)');
   const stderr = r.stderr.split('\n').filter((l) => l && !l.startsWith('Signing data on standard input'));
   return { code: r.exitCode ?? -1, stdout: r.stdout, why: stderr.at(-1) ?? '', stderr };

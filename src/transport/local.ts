@@ -1,9 +1,9 @@
 // The control machine as a transport (host `localhost`): argv straight to execa, no shell.
 import { copyFile } from 'node:fs/promises';
-import { execa } from 'execa';
 import { ExternalCommandError, shortCommand } from '../errors.js';
 import { tail } from './errors.js';
 import type { RunOptions, RunResult, StreamEnd, Transport, TransportStream } from './types.js';
+import { loadExeca } from '../lazy-modules.js';
 
 /** How long a stream's command gets to exit after its stdin closed, before it is killed. */
 const STREAM_CLOSE_GRACE_MS = 1_000;
@@ -17,7 +17,7 @@ export class LocalTransport implements Transport {
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     const [file, ...args] = argv;
     if (!file) throw new TypeError('argv must name a command, got an empty array');
-    const r = await execa(file, args, {
+    const r = await (await loadExeca())(file, args, {
       cwd: this.cwd,
       input: opts.stdin,
       stdin: opts.stdin === undefined ? 'ignore' : 'pipe',
@@ -41,6 +41,7 @@ export class LocalTransport implements Transport {
   async openStream(argv: readonly string[]): Promise<TransportStream> {
     const [file, ...args] = argv;
     if (!file) throw new TypeError('argv must name a command, got an empty array');
+    const execa = await loadExeca();
     const child = execa(file, args, { cwd: this.cwd, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
     let stderr = '';
     let isEnded = false;

@@ -3,15 +3,18 @@
 // attempt turned into one error that names the host (an 'error' without a listener would crash).
 import { readFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
-import ssh2, { type AnyAuthMethod, type ConnectConfig, type SFTPWrapper, type ServerHostKeyAlgorithm } from 'ssh2';
+import type { AnyAuthMethod, Client as Ssh2Client, ConnectConfig, SFTPWrapper, ServerHostKeyAlgorithm } from 'ssh2';
 import { BatonError } from '../errors.js';
 import { TransportError } from './errors.js';
 import { KnownHosts, hostKeyError, type HostKeyError } from './known-hosts.js';
 import type { SshEnv, SshSettings, SshTarget } from './ssh-config.js';
 
-// ssh2 is CommonJS: Node's ESM loader only sees its default export.
-const { Client, utils } = ssh2;
-export type Client = InstanceType<typeof Client>;
+// ssh2 (CommonJS: Node's ESM loader only sees its default export) takes ~90 ms of CPU to load:
+// it is loaded by the first dial, so a command's git processes already run meanwhile, and a
+// command that never connects (validate, schema, a refused plan) never loads it.
+let ssh2Loading: Promise<typeof import('ssh2')> | undefined;
+const loadSsh2 = () => (ssh2Loading ??= import('ssh2').then((m) => m.default));
+export type Client = Ssh2Client;
 
 export interface DialOptions {
   /** SSH agent socket; defaults to SSH_AUTH_SOCK. */
@@ -108,6 +111,7 @@ export async function dial(host: string, target: SshTarget, settings: SshSetting
     refused = hostKeyError(host, target, verdict, key, target.knownHostsFiles);
     return false;
   };
+  const { Client } = await loadSsh2();
   const client = new Client();
   const connection: Connection = { client, alive: false, onLost: new Set() };
   const config: ConnectConfig = {
@@ -196,7 +200,7 @@ async function authMethods(host: string, target: SshTarget, options: DialOptions
       skipped.push(`${file} (unreadable)`);
       continue;
     }
-    const parsed = utils.parseKey(key);
+    const parsed = (await loadSsh2()).utils.parseKey(key);
     if (parsed instanceof Error) skipped.push(`${file} (${parsed.message})`);
     else methods.push({ type: 'publickey', username: target.user, key });
   }
