@@ -4,8 +4,9 @@ import { defineConfig } from 'vitest/config';
 // balancers, DNS and git in test/lab, brought up once per run by its global setup).
 export default defineConfig({
   test: {
-    // The lab is one shared set of hosts: its test files must run one at a time (a project
-    // cannot set this for itself, so it holds for the unit files too; they are quick).
+    // The lab is one shared set of hosts: its test files must run one at a time. Vitest 3 cannot
+    // set this per project, so it holds for every run, and `npm test` runs the unit files apart,
+    // one per CPU (--fileParallelism --maxWorkers=100%: 220 s → 129 s on two CPUs).
     fileParallelism: false,
     projects: [
       {
