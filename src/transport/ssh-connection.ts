@@ -5,15 +5,11 @@ import { readFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import type { AnyAuthMethod, Client as Ssh2Client, ConnectConfig, SFTPWrapper, ServerHostKeyAlgorithm } from 'ssh2';
 import { BatonError } from '../errors.js';
+import { loadSsh2 } from '../lazy-modules.js';
 import { TransportError } from './errors.js';
 import { KnownHosts, hostKeyError, type HostKeyError } from './known-hosts.js';
 import type { SshEnv, SshSettings, SshTarget } from './ssh-config.js';
 
-// ssh2 (CommonJS: Node's ESM loader only sees its default export) takes ~90 ms of CPU to load:
-// it is loaded by the first dial, so a command's git processes already run meanwhile, and a
-// command that never connects (validate, schema, a refused plan) never loads it.
-let ssh2Loading: Promise<typeof import('ssh2')> | undefined;
-const loadSsh2 = () => (ssh2Loading ??= import('ssh2').then((m) => m.default));
 export type Client = Ssh2Client;
 
 export interface DialOptions {
