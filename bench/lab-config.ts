@@ -19,6 +19,12 @@ interface LabJson {
   };
 }
 
+/** Each app host's cluster by its name in lab.json, the FQDN it gives as its hostname (the lab app's X-Host). */
+export function labAppClusters(): Record<string, 'a' | 'b'> {
+  const lab = JSON.parse(readFileSync('/run/baton-lab/lab.json', 'utf8')) as LabJson;
+  return Object.fromEntries(lab.hosts.flatMap((h) => (h.role === 'app' && h.cluster ? [[h.name, h.cluster]] : [])));
+}
+
 /** nginx-lua: the lab's nginx in balancer.mode lua (no reloads), on its own port. */
 export type LabDriver = 'haproxy' | 'apache' | 'nginx' | 'nginx-lua';
 

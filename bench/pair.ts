@@ -4,8 +4,10 @@
 // v1 during which the active balancer goes away (its keepalived stopped once lb2 has cluster a
 // drained). Prints requests and failed requests at the client, redispatches on both balancers,
 // push seconds, how long the address took to move, and — from a watcher opening a new
-// connection every 20 ms — answers from a cluster while it was out of the pool (must be 0) and
-// failed answers, all of which should fall inside the failover.
+// connection every 20 ms — answers sent and answered while their cluster was out of the pool
+// (must be 0), answers sent then but answered after it was back (a connection attempt lost in
+// the failover and resent: counted apart), and failed answers, all of which should fall inside
+// the failover.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +15,9 @@ import { execa } from 'execa';
 import { readJournal, type JournalRecord } from '../src/engine/journal.js';
 import { watchAnswers } from '../test/lab/answer-watcher.js';
 import { startLoad } from '../test/lab/load.js';
-import { writeLabConfig } from './lab-config.js';
+import { labAppClusters, writeLabConfig } from './lab-config.js';
 import { DEFAULT_LOAD, labUp, ROOT, round } from './lab-push.js';
+import { outOfPoolAnswers, type OutOfPoolWindow } from './out-of-pool.js';
 
 const VIP = 'http://10.213.7.8';
 const KEEPALIVED = 'keepalived -f /etc/keepalived/keepalived.conf -p /run/keepalived.pid -r /run/keepalived-vrrp.pid';
@@ -78,8 +81,8 @@ async function measure(tag: string, failover: boolean) {
   if (failover) await restoreKeepalived();
   const journal: JournalRecord[] = r.exitCode === 0 ? readJournal((JSON.parse(r.stdout) as { journal: string }).journal) : [];
   const ts = (event: string, step: string) => new Date(journal.find((e) => e.event === event && 'step' in e && e.step === step)?.ts ?? NaN).getTime();
-  const clusterOf = (host?: string) => (host?.includes('prod-a') ? 'a' : host?.includes('prod-b') ? 'b' : undefined);
-  const outOfPool = (['a', 'b'] as const).flatMap((c) => answers.filter((a) => a.status === 200 && clusterOf(a.host) === c && a.at > ts('step-ok', `drain-${c}`) + 50 && a.at < ts('step-begin', `ready-${c}`) - 50));
+  const window = (c: 'a' | 'b'): OutOfPoolWindow => [ts('step-ok', `drain-${c}`), ts('step-begin', `ready-${c}`)];
+  const sentInWindow = outOfPoolAnswers(answers, labAppClusters(), { a: window('a'), b: window('b') });
   const failed = answers.filter((a) => a.status !== 200);
   return {
     tag,
@@ -92,7 +95,8 @@ async function measure(tag: string, failover: boolean) {
     watcher: {
       answers: answers.length,
       failed: failed.length,
-      answersFromAClusterOutOfThePool: outOfPool.length,
+      answersFromAClusterOutOfThePool: sentInWindow.outOfPool.length,
+      answersSentInWindowAnsweredAfter: sentInWindow.sentInWindowAnsweredAfter.length,
       ...(failedOverAt !== undefined ? { failedOutside5sOfFailover: failed.filter((f) => f.at < failedOverAt - 100 || f.at > failedOverAt + 5000).length } : {}),
     },
     ...(addressMovedSeconds !== undefined ? { addressMovedSeconds } : {}),
