@@ -24,7 +24,7 @@ export default class Preflight extends BatonCommand {
       if (refused.length > 0) {
         // In text, the findings were just printed: the error only says what they mean.
         const message = this.jsonEnabled() ? `preflight refused:\n  ${refused.map((f) => f.message).join('\n  ')}` : `preflight refused: ${refused.length} finding${refused.length === 1 ? '' : 's'} above (REFUSED)`;
-        const error = new PreflightRefusedError(message, refused.map((f) => f.message));
+        const error = new PreflightRefusedError(message, refused);
         error.data = { ...report };
         throw error;
       }

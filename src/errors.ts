@@ -87,11 +87,25 @@ export class PlanRefusedError extends BatonError {
   }
 }
 
-/** What preflight found that forbids a run (capacity, memory, disk): each finding names its numbers and where they came from. */
+/** What to do about each kind of refused preflight finding: said for what was refused, never "lower the load" for a missing sudoers line. */
+const PREFLIGHT_HINTS: Record<string, string> = {
+  reach: 'make the hosts named answer over SSH (address, sshd, ssh.user, known_hosts)',
+  tag: 'push a tag that exists in app.repo and reads whole',
+  'balancer-config': 'fix the balancer configuration it names on the balancer host',
+  privileges: 'add the sudoers lines named above on those hosts (visudo -f /etc/sudoers.d/baton), or set ssh.sudo to false for what the user may run itself',
+  disk: 'free disk on the hosts named, or lower app.keep',
+  capacity: 'lower the load or add hosts',
+  memory: 'lower capacity.memory.processLimit or add memory',
+};
+
+/** What preflight found that forbids a run: each finding names what failed and, for numbers, where they came from. */
 export class PreflightRefusedError extends BatonError {
   readonly kind = 'preflight-refused';
-  constructor(message: string, readonly findings: string[] = []) {
-    super(message, ExitCode.PREFLIGHT_REFUSED, 'lower the load or add hosts, or run with --override-preflight REASON (journaled) if you know better');
+  readonly findings: string[];
+  constructor(message: string, refused: readonly { check: string; message: string }[] = []) {
+    const hints = [...new Set(refused.map((f) => PREFLIGHT_HINTS[f.check] ?? 'fix what the findings name'))];
+    super(message, ExitCode.PREFLIGHT_REFUSED, `${hints.join('; ')}; or run with --override-preflight REASON (journaled) if you know better`);
+    this.findings = refused.map((f) => f.message);
   }
 }
 

@@ -2,6 +2,7 @@
 // requests through curl and apachectl. Nothing here runs anything. The config-file swap and
 // error-log counts it shares with nginx are in balancer-files.ts.
 import { UserError } from '../errors.js';
+import { raised } from '../transport/privilege.js';
 
 export const BALANCER_NAME = /^[A-Za-z0-9_.-]+$/;
 
@@ -107,11 +108,11 @@ export function splitChangeAnswer(stdout: string): { codes: number[]; xml: strin
 }
 
 /** `apache2ctl configtest` (or apachectl): validates the configuration on disk without touching the running server. */
-export function apacheConfigTestArgv(ctl: string): string[] {
-  return [ctl, 'configtest'];
+export function apacheConfigTestArgv(ctl: string, sudo: boolean): string[] {
+  return raised([ctl, 'configtest'], sudo);
 }
 
 /** `apache2ctl graceful`: children finish their current request; only tests use it. */
-export function apacheGracefulArgv(ctl: string): string[] {
-  return [ctl, 'graceful'];
+export function apacheGracefulArgv(ctl: string, sudo = false): string[] {
+  return raised([ctl, 'graceful'], sudo);
 }

@@ -20,9 +20,10 @@ import {
 import { checkPath, countLogArgv, escapeEre, parseCounts, REFUSED_BY_TEST, replaceFileArgv } from './balancer-files.js';
 import { adminOfFlags, configMembers, sameWorker, setConfigState } from './apache-config.js';
 import { type ApacheAdmin, type ApacheMember, type ManagerBalancer, managerCounters, memberOf, parseManagerXml } from './apache-manager.js';
-import { balancerConnsArgv, parseSs } from './nginx-commands.js';
+import { balancerConnsArgv, ownedBy, parseSs } from './nginx-commands.js';
+import { carriesRequest } from './tcp-busy.js';
 import { AccessLogCounts } from './access-log.js';
-import type { BackendCounters, Balancer, TrafficRead } from './types.js';
+import { type BackendCounters, type Balancer, onlyRaised, type RaisedCommand, type TrafficRead } from './types.js';
 
 export interface ApacheOptions {
   /** Balancer name without `balancer://`. */
@@ -40,6 +41,8 @@ export interface ApacheOptions {
   /** The public frontend's access log: requests and 5xx answers, members' own included. */
   accessLog?: string;
   timeoutMs?: number;
+  /** Raise the configuration test and reload through `sudo -n` (ssh.sudo.balancer; default true). */
+  sudo?: boolean;
 }
 
 export const DEFAULT_APACHE_CTL = 'apache2ctl';
@@ -54,6 +57,7 @@ export class ApacheBalancer implements Balancer {
   private readonly managerAuth?: ManagerAuth;
   private readonly configFile: string;
   private readonly ctl: string;
+  private readonly sudo: boolean;
   private readonly errorLog: string;
   private readonly timeoutMs: number;
   private readonly accessLog?: AccessLogCounts;
@@ -69,6 +73,7 @@ export class ApacheBalancer implements Balancer {
     if (opts.managerAuth) this.managerAuth = opts.managerAuth;
     this.configFile = checkPath('balancer.configFile', opts.configFile);
     this.ctl = opts.ctl ?? DEFAULT_APACHE_CTL;
+    this.sudo = opts.sudo ?? true;
     this.errorLog = checkPath('balancer.errorLog', opts.errorLog ?? DEFAULT_APACHE_ERROR_LOG);
     this.timeoutMs = opts.timeoutMs ?? 15_000;
     if (opts.accessLog !== undefined) {
@@ -117,14 +122,20 @@ export class ApacheBalancer implements Balancer {
     return Object.fromEntries(names.map((n, i) => [n, held[i] as number]));
   }
 
-  /** Each member's busy count capped by the connections Apache holds to it (one `ss`); a member named by host name keeps its busy count. */
+  /**
+   * Each member's busy count capped by the connections to it that carry a request (one `ss`): the
+   * count is known to stick above 0, and an idle pooled connection lives as long as the backend's
+   * keep-alive, so neither alone says when the last request ended. Connections are Apache's where
+   * `ss` shows their process (root); a deploy user sees no process and counts every one from this host.
+   * A member named by host name keeps its busy count.
+   */
   private async held(wanted: readonly ApacheMember[]): Promise<number[]> {
     // A worker named by host name cannot be matched to ss's addresses: its busy count stands alone.
     const byAddress = wanted.filter((m) => isIP(m.address) !== 0);
     const conns = byAddress.length === 0 ? [] : parseSs((await this.transport.run(balancerConnsArgv(byAddress.map((m) => ({ address: m.address, port: m.port ?? 80 }))), { timeoutMs: this.timeoutMs })).stdout);
     return wanted.map((m) => {
       if (isIP(m.address) === 0) return m.sessions;
-      const held = conns.filter((c) => c.processes.some((p) => APACHE_PROCESSES.includes(p)) && c.peer.address === m.address && c.peer.port === (m.port ?? 80)).length;
+      const held = conns.filter((c) => ownedBy(c, APACHE_PROCESSES) && c.peer.address === m.address && c.peer.port === (m.port ?? 80) && carriesRequest(c, 'balancer')).length;
       return Math.min(m.sessions, held);
     });
   }
@@ -159,8 +170,12 @@ export class ApacheBalancer implements Balancer {
     return { members: members.map((m, i) => ({ ...m, sessions: held[i] as number })), requests: managerCounters(b).requests, ...logged };
   }
 
+  raisedCommands(): RaisedCommand[] {
+    return onlyRaised(this.transport.host, [apacheConfigTestArgv(this.ctl, this.sudo)]);
+  }
+
   async configTest(): Promise<void> {
-    const argv = apacheConfigTestArgv(this.ctl);
+    const argv = apacheConfigTestArgv(this.ctl, this.sudo);
     const r = await this.transport.run(argv, { allowFailure: true, timeoutMs: this.timeoutMs });
     if (r.code !== 0) throw new ExternalCommandError(this.transport.host, argv, r.code, tail(`${r.stdout}\n${r.stderr}`));
   }
@@ -223,7 +238,7 @@ export class ApacheBalancer implements Balancer {
 
   /** Replace the config file and validate it; a refused file is put back before this throws. */
   private async writeConfig(text: string): Promise<void> {
-    const argv = replaceFileArgv(this.configFile, apacheConfigTestArgv(this.ctl));
+    const argv = replaceFileArgv(this.configFile, apacheConfigTestArgv(this.ctl, this.sudo));
     const r = await this.transport.run(argv, { stdin: text, allowFailure: true, timeoutMs: this.timeoutMs });
     if (r.code === REFUSED_BY_TEST) {
       throw new OperationFailedError(

@@ -2,7 +2,7 @@
 // driven as one: every change goes to all of them, and reads stop when they disagree, since a
 // standby that was never drained sends users to the cluster being deployed after a failover.
 import { OperationFailedError } from '../errors.js';
-import type { BackendCounters, Balancer, Member, MemberState, SessionRead, TrafficRead } from './types.js';
+import { type BackendCounters, type Balancer, type Member, type MemberState, type RaisedCommand, type SessionRead, type TrafficRead } from './types.js';
 
 /** One balancer of the set, named by the host it runs on (for messages). */
 export interface NamedBalancer {
@@ -146,6 +146,10 @@ export class BalancerSet implements Balancer {
       redispatches: sum.redispatches + c.redispatches,
       retries: sum.retries + c.retries,
     }));
+  }
+
+  raisedCommands(): RaisedCommand[] {
+    return this.all.flatMap((b) => b.balancer.raisedCommands?.() ?? []);
   }
 
   async configTest(): Promise<void> {

@@ -1,6 +1,7 @@
 // Pure builders for HAProxy 2.6 runtime API lines and the argv that carries them to the
 // socket. Nothing here runs anything: the driver hands the result to one transport.
 import { UserError } from '../errors.js';
+import { raised } from '../transport/privilege.js';
 
 /** Administrative states the runtime API can set (`set server BE/SRV state …`). */
 export type AdminState = 'ready' | 'drain' | 'maint';
@@ -115,10 +116,10 @@ function checkSocket(socket: string): string {
   return socket;
 }
 
-/** `haproxy -c -f FILE`: validate a configuration without touching the running process. */
-export function configTestArgv(configFile: string): string[] {
+/** `haproxy -c -f FILE`: validate a configuration without touching the running process (raised: it reads what root reads). */
+export function configTestArgv(configFile: string, sudo: boolean): string[] {
   if (!CONFIG_FILE.test(configFile)) throw new UserError(`haproxy config file ${JSON.stringify(configFile)} is not an absolute path`);
-  return ['haproxy', '-c', '-f', configFile];
+  return raised(['haproxy', '-c', '-f', configFile], sudo);
 }
 
 /** Exit status of the save script when the change went through but the state file was not written. */

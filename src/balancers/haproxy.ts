@@ -22,7 +22,7 @@ import {
   STAT_SERVERS,
 } from './haproxy-commands.js';
 import { countersOf, type HaproxyMember, lastSessionMs, membersOf, parseServersState, parseStatCsv, parseTable, splitAnswers, statNumber, type StatRow } from './haproxy-stat.js';
-import type { BackendCounters, Balancer, SessionRead, StickySession, TrafficRead } from './types.js';
+import { type BackendCounters, type Balancer, onlyRaised, type RaisedCommand, type SessionRead, type StickySession, type TrafficRead } from './types.js';
 
 export interface HaproxyOptions {
   backend: string;
@@ -34,6 +34,8 @@ export interface HaproxyOptions {
   timeoutMs?: number;
   /** Where every pool change saves `show servers state`, so a reload (load-server-state-from-file) keeps it. */
   serverStateFile?: string;
+  /** Raise the configuration test and reload through `sudo -n` (ssh.sudo.balancer; default true). */
+  sudo?: boolean;
 }
 
 export const DEFAULT_HAPROXY_CONFIG = '/etc/haproxy/haproxy.cfg';
@@ -45,6 +47,7 @@ export class HaproxyBalancer implements Balancer {
   private readonly configFile: string;
   private readonly timeoutMs: number;
   private readonly serverStateFile: string | undefined;
+  private readonly sudo: boolean;
   /** Server ids by name, as the last `show stat` gave them (a stick table binds sessions by id). */
   private serverIds = new Map<string, number>();
   /** The runtime API connection of the run, opened by the first call. */
@@ -59,6 +62,7 @@ export class HaproxyBalancer implements Balancer {
     this.configFile = opts.configFile ?? DEFAULT_HAPROXY_CONFIG;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.serverStateFile = opts.serverStateFile;
+    this.sudo = opts.sudo ?? true;
   }
 
   /** Members of the backend with their admin state, health, sessions and queue. */
@@ -166,8 +170,12 @@ export class HaproxyBalancer implements Balancer {
     return count;
   }
 
+  raisedCommands(): RaisedCommand[] {
+    return onlyRaised(this.transport.host, [configTestArgv(this.configFile, this.sudo)]);
+  }
+
   async configTest(): Promise<void> {
-    const argv = configTestArgv(this.configFile);
+    const argv = configTestArgv(this.configFile, this.sudo);
     const r = await this.transport.run(argv, { allowFailure: true, timeoutMs: this.timeoutMs });
     if (r.code !== 0) {
       throw new ExternalCommandError(this.transport.host, argv, r.code, tail(`${r.stdout}\n${r.stderr}`));

@@ -21,7 +21,7 @@ export type AppTransports = Pick<Transports, 'get'> & { resolve?: (host: string)
  * each reached through `hosts` (the same SSH transports as the primary's); without, the driver itself.
  */
 export function createBalancer(
-  config: Pick<Config, 'balancer'> & Partial<Pick<Config, 'clusters' | 'resolve'>>,
+  config: Pick<Config, 'balancer'> & Partial<Pick<Config, 'clusters' | 'resolve' | 'ssh'>>,
   transport: Transport,
   hosts?: AppTransports,
   secrets: Secrets = new Secrets(),
@@ -37,15 +37,16 @@ export function createBalancer(
 }
 
 function createDriver(
-  config: Pick<Config, 'balancer'> & Partial<Pick<Config, 'clusters' | 'resolve'>>,
+  config: Pick<Config, 'balancer'> & Partial<Pick<Config, 'clusters' | 'resolve' | 'ssh'>>,
   transport: Transport,
   hosts: AppTransports | undefined,
   secrets: Secrets,
 ): Balancer {
   const b = config.balancer;
+  const sudo = config.ssh?.sudo.balancer ?? true;
   switch (b.driver) {
     case 'haproxy':
-      return new HaproxyBalancer(transport, { backend: b.backend, socket: b.socket, ...(b.serverStateFile !== undefined ? { serverStateFile: b.serverStateFile } : {}) });
+      return new HaproxyBalancer(transport, { backend: b.backend, socket: b.socket, sudo, ...(b.serverStateFile !== undefined ? { serverStateFile: b.serverStateFile } : {}) });
     case 'apache':
       return new ApacheBalancer(transport, {
         balancer: b.backend,
@@ -53,6 +54,7 @@ function createDriver(
         ...(b.managerAuth && { managerAuth: { user: b.managerAuth.user, password: secrets.value(b.managerAuth.password) } }),
         configFile: b.configFile,
         ctl: b.ctl,
+        sudo,
         errorLog: b.errorLog,
         ...(b.accessLog !== undefined ? { accessLog: b.accessLog } : {}),
       });
@@ -65,6 +67,7 @@ function createDriver(
           ...(b.controlUrl !== undefined ? { controlUrl: b.controlUrl } : {}),
           ...(b.stateFile !== undefined ? { stateFile: b.stateFile } : {}),
           nginx: b.nginx,
+          sudo,
           errorLog: b.errorLog,
           ...(b.statusUrl !== undefined ? { statusUrl: b.statusUrl } : {}),
           ...(b.accessLog !== undefined ? { accessLog: b.accessLog } : {}),
@@ -77,6 +80,7 @@ function createDriver(
         upstream: b.backend,
         upstreamFile: b.upstreamFile,
         nginx: b.nginx,
+        sudo,
         pidFile: b.pidFile,
         errorLog: b.errorLog,
         ...(b.statusUrl !== undefined ? { statusUrl: b.statusUrl } : {}),

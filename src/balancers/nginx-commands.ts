@@ -3,7 +3,9 @@
 // and on the app hosts, and stub_status. Nothing here runs anything.
 import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
+import { raised } from '../transport/privilege.js';
 import { checkPath } from './balancer-files.js';
+import { parseTcpInfo } from './tcp-busy.js';
 
 export const UPSTREAM_NAME = /^[A-Za-z0-9_.-]+$/;
 
@@ -14,14 +16,14 @@ export function checkUpstreamName(name: string): string {
   return name;
 }
 
-/** `nginx -t`: validates the whole configuration on disk; the running nginx is not touched. */
-export function nginxTestArgv(nginx: string): string[] {
-  return [nginx, '-t'];
+/** `nginx -t`: validates the whole configuration on disk; the running nginx is not touched (raised: it opens what root opens). */
+export function nginxTestArgv(nginx: string, sudo: boolean): string[] {
+  return raised([nginx, '-t'], sudo);
 }
 
-/** `nginx -s reload`: the master re-reads the files, starts new workers, and old ones finish their requests. */
-export function nginxReloadArgv(nginx: string): string[] {
-  return [nginx, '-s', 'reload'];
+/** `nginx -s reload`: the master re-reads the files, starts new workers, and old ones finish their requests (raised: it signals root's master). */
+export function nginxReloadArgv(nginx: string, sudo: boolean): string[] {
+  return raised([nginx, '-s', 'reload'], sudo);
 }
 
 /** The master's pid (from its pid file) and its children, one `pid args` line each. */
@@ -97,8 +99,10 @@ export interface Endpoint {
 export interface Connection {
   local: Endpoint;
   peer: Endpoint;
-  /** Owning process names (only with `ss -p`). */
+  /** Owning process names (only with `ss -p`, and only for processes the user may see: all of them as root, its own otherwise). */
   processes: string[];
+  /** Queues, byte counts and the time since data last went each way (only with `ss -i`). */
+  tcp?: { recvQ: number; sendQ: number; bytesSent: number; bytesReceived: number; lastSendMs?: number; lastRecvMs?: number };
 }
 
 function endpoint(s: string): string {
@@ -108,40 +112,55 @@ function endpoint(s: string): string {
 }
 
 /**
- * Established connections from this host to the given members (`ss -Htnp`, with the owning
- * process), run on the balancer: which of them are nginx's.
+ * Established connections from this host to the given members (`ss -Htinp`: the owning process,
+ * where the user may see it, and the TCP timers that tell a request in flight from an idle pooled
+ * connection), run on the balancer.
  */
 export function balancerConnsArgv(members: readonly Endpoint[]): string[] {
   if (members.length === 0) throw new Error('balancerConnsArgv needs a member');
   const filter = members.map((m) => `dst ${endpoint(m.address)}:${m.port}`).join(' or ');
-  return ['ss', '-Htnp', 'state', 'established', `( ${filter} )`];
+  return ['ss', '-Htinp', 'state', 'established', `( ${filter} )`];
 }
 
-/** Established connections to a member's own port, run on the app host itself. */
+/** Established connections to a member's own port, with their TCP timers, run on the app host itself. */
 export function appConnsArgv(port: number): string[] {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`port ${port} is not a TCP port`);
-  return ['ss', '-Htn', 'state', 'established', `( sport = :${port} )`];
+  return ['ss', '-Htin', 'state', 'established', `( sport = :${port} )`];
 }
 
-/** Parse `ss -Ht[n][p] state established` lines: Recv-Q Send-Q Local Peer [Process]. */
+/** Parse `ss -Ht[n][i][p] state established`: Recv-Q Send-Q Local Peer [Process], each followed by an indented detail line with -i. */
 export function parseSs(stdout: string): Connection[] {
-  return stdout
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .flatMap((l) => {
-      const cols = l.split(/\s+/);
-      const local = parseEndpoint(cols[2] ?? '');
-      const peer = parseEndpoint(cols[3] ?? '');
-      if (!local || !peer) return [];
-      const processes = [...(cols.slice(4).join(' ').matchAll(/\("([^"]+)",pid=/g))].map((m) => m[1] as string);
-      return [{ local, peer, processes }];
-    });
+  const out: Connection[] = [];
+  let last: Connection | undefined;
+  let queues: [number, number] = [0, 0];
+  for (const raw of stdout.split('\n')) {
+    if (raw.trim() === '') continue;
+    // ss -i puts each connection's details on the next line, indented.
+    if (/^\s/.test(raw) && last) {
+      last.tcp = parseTcpInfo(raw, ...queues);
+      continue;
+    }
+    last = undefined;
+    const cols = raw.trim().split(/\s+/);
+    const local = parseEndpoint(cols[2] ?? '');
+    const peer = parseEndpoint(cols[3] ?? '');
+    if (!local || !peer) continue;
+    const processes = [...cols.slice(4).join(' ').matchAll(/\("([^"]+)",pid=/g)].map((m) => m[1] as string);
+    queues = [Number(cols[0]) || 0, Number(cols[1]) || 0];
+    last = { local, peer, processes };
+    out.push(last);
+  }
+  return out;
 }
 
 function parseEndpoint(s: string): Endpoint | undefined {
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(s.replace(/%[^:\]]+/, ''));
   return m ? { address: (m[1] as string).replace(/^::ffff:/, ''), port: Number(m[2]) } : undefined;
+}
+
+/** Whether one of `names` owns the connection, or `ss` could not say (it shows only the user's own processes when not root). */
+export function ownedBy(c: Connection, names: readonly string[]): boolean {
+  return c.processes.length === 0 || c.processes.some((p) => names.includes(p));
 }
 
 export function key(a: Endpoint, b: Endpoint): string {

@@ -33,7 +33,7 @@ import {
   writeLuaStateArgv,
 } from './nginx-lua-state.js';
 import { DEFAULT_NGINX_ERROR_LOG, NginxTraffic } from './nginx-traffic.js';
-import type { BackendCounters, Balancer, Member, TrafficRead } from './types.js';
+import { type BackendCounters, type Balancer, type Member, type RaisedCommand, type TrafficRead } from './types.js';
 
 export interface NginxLuaOptions {
   upstream: string;
@@ -49,6 +49,8 @@ export interface NginxLuaOptions {
   /** The transport of the app host behind a member, to read its connections. */
   appTransport: (member: Member) => Promise<Transport>;
   timeoutMs?: number;
+  /** Raise the configuration test and reload through `sudo -n` (ssh.sudo.balancer; default true). */
+  sudo?: boolean;
 }
 
 const EXAMPLE = 'templates/nginx/baton-upstreams.example.json';
@@ -73,6 +75,7 @@ export class NginxLuaBalancer implements Balancer {
     this.traffic = new NginxTraffic(transport, {
       upstream: this.upstream,
       nginx: opts.nginx ?? 'nginx',
+      sudo: opts.sudo ?? true,
       errorLog: opts.errorLog ?? DEFAULT_NGINX_ERROR_LOG,
       ...(opts.statusUrl !== undefined ? { statusUrl: opts.statusUrl } : {}),
       ...(opts.accessLog !== undefined ? { accessLog: opts.accessLog } : {}),
@@ -136,6 +139,10 @@ export class NginxLuaBalancer implements Balancer {
   async sample(): Promise<TrafficRead> {
     const [members, counts] = await Promise.all([this.members(), this.traffic.sampledCounts()]);
     return { members, ...counts };
+  }
+
+  raisedCommands(): RaisedCommand[] {
+    return this.traffic.raisedCommands();
   }
 
   configTest(): Promise<void> {

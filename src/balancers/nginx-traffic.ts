@@ -15,11 +15,13 @@ import {
   key,
   nginxTestArgv,
   noLiveUpstreamsPattern,
+  ownedBy,
   parseSs,
   parseStubStatus,
   stubStatusArgv,
 } from './nginx-commands.js';
-import type { BackendCounters, Member } from './types.js';
+import { carriesRequest } from './tcp-busy.js';
+import { type BackendCounters, type Member, onlyRaised, type RaisedCommand } from './types.js';
 
 export const DEFAULT_NGINX_PID_FILE = '/run/nginx.pid';
 export const DEFAULT_NGINX_ERROR_LOG = '/var/log/nginx/error.log';
@@ -28,6 +30,8 @@ export interface NginxTrafficOptions {
   upstream: string;
   /** The nginx binary (`-t`). */
   nginx: string;
+  /** Raise `nginx -t` through `sudo -n`. */
+  sudo: boolean;
   errorLog: string;
   /** A stub_status URL as reached from the balancer host: the only request count nginx keeps. */
   statusUrl?: string;
@@ -102,11 +106,12 @@ export class NginxTraffic {
   }
 
   /**
-   * Connections in flight on each member, read from its own host: established connections to
-   * the member's port from the balancer, minus those the balancer shows owned by another process
-   * (HAProxy or Apache beside nginx); plus any nginx holds that the host no longer lists. Old
-   * nginx workers hold their requests' connections until they exit; idle keep-alive connections
-   * to the member count too (nothing on either host tells them apart).
+   * Requests in flight on each member, read from its own host: established connections to the
+   * member's port from the balancer that carry a request (TCP timers: an idle pooled keep-alive
+   * connection does not count, however long the backend keeps it), minus those the balancer shows
+   * owned by another process (HAProxy or Apache beside nginx, where `ss` can show processes);
+   * plus any nginx holds that the host no longer lists. Old nginx workers hold their requests'
+   * connections until they exit.
    */
   async hostSessions(members: readonly Member[]): Promise<number[]> {
     if (members.length === 0) return [];
@@ -120,17 +125,23 @@ export class NginxTraffic {
         }),
       ),
     ]);
-    const others = new Set(lbConns.filter((c) => !c.processes.includes('nginx')).map((c) => key(c.peer, c.local)));
+    // A deploy user's ss shows no process: then every connection from the balancer host counts.
+    const others = new Set(lbConns.filter((c) => !ownedBy(c, ['nginx'])).map((c) => key(c.peer, c.local)));
     return members.map((m, i) => {
       const onHost = (appConns[i] as Connection[]).filter((c) => lbAddrs.includes(c.peer.address) && !others.has(key(c.local, c.peer)));
       const seen = new Set(onHost.map((c) => key(c.local, c.peer)));
-      const onlyNginx = lbConns.filter((c) => c.processes.includes('nginx') && sameEndpoint(c.peer, m) && !seen.has(key(c.peer, c.local)));
-      return onHost.length + onlyNginx.length;
+      const onlyNginx = lbConns.filter((c) => c.processes.includes('nginx') && sameEndpoint(c.peer, m) && !seen.has(key(c.peer, c.local)) && carriesRequest(c, 'balancer'));
+      return onHost.filter((c) => carriesRequest(c, 'member')).length + onlyNginx.length;
     });
   }
 
+  /** `nginx -t` when it is raised (the lua mode runs nothing else as root). */
+  raisedCommands(): RaisedCommand[] {
+    return onlyRaised(this.transport.host, [nginxTestArgv(this.opts.nginx, this.opts.sudo)]);
+  }
+
   async configTest(): Promise<void> {
-    const argv = nginxTestArgv(this.opts.nginx);
+    const argv = nginxTestArgv(this.opts.nginx, this.opts.sudo);
     const r = await this.transport.run(argv, { allowFailure: true, timeoutMs: this.opts.timeoutMs });
     if (r.code !== 0) throw new ExternalCommandError(this.transport.host, argv, r.code, tail(`${r.stdout}\n${r.stderr}`));
   }

@@ -10,7 +10,7 @@ import { checkPath, REFUSED_BY_TEST, replaceFileArgv } from './balancer-files.js
 import { checkUpstreamName, nginxReloadArgv, nginxTestArgv, type NginxWorker, parseWorkers, workersArgv, workersPredateFile, workersVsFileArgv } from './nginx-commands.js';
 import { DEFAULT_NGINX_ERROR_LOG, DEFAULT_NGINX_PID_FILE, NginxTraffic } from './nginx-traffic.js';
 import { findServer, setDown, type UpstreamServer, upstreamServers } from './nginx-upstream.js';
-import type { BackendCounters, Balancer, Member, TrafficRead } from './types.js';
+import { type BackendCounters, type Balancer, type Member, onlyRaised, type RaisedCommand, type TrafficRead } from './types.js';
 
 export interface NginxOptions {
   upstream: string;
@@ -29,6 +29,8 @@ export interface NginxOptions {
   /** How long a reload may take to start new workers. */
   reloadTimeoutMs?: number;
   timeoutMs?: number;
+  /** Raise the configuration test and reload through `sudo -n` (ssh.sudo.balancer; default true). */
+  sudo?: boolean;
 }
 
 export { DEFAULT_NGINX_ERROR_LOG, DEFAULT_NGINX_PID_FILE };
@@ -43,6 +45,7 @@ export class NginxBalancer implements Balancer {
   private readonly upstream: string;
   private readonly file: string;
   private readonly nginx: string;
+  private readonly sudo: boolean;
   private readonly pidFile: string;
   private readonly errorLog: string;
   private readonly timeoutMs: number;
@@ -56,6 +59,7 @@ export class NginxBalancer implements Balancer {
     this.upstream = checkUpstreamName(opts.upstream);
     this.file = checkPath('balancer.upstreamFile', opts.upstreamFile);
     this.nginx = opts.nginx ?? 'nginx';
+    this.sudo = opts.sudo ?? true;
     this.pidFile = opts.pidFile ?? DEFAULT_NGINX_PID_FILE;
     this.errorLog = opts.errorLog ?? DEFAULT_NGINX_ERROR_LOG;
     this.timeoutMs = opts.timeoutMs ?? 15_000;
@@ -63,6 +67,7 @@ export class NginxBalancer implements Balancer {
     this.traffic = new NginxTraffic(transport, {
       upstream: this.upstream,
       nginx: this.nginx,
+      sudo: this.sudo,
       errorLog: this.errorLog,
       ...(opts.statusUrl !== undefined ? { statusUrl: opts.statusUrl } : {}),
       ...(opts.accessLog !== undefined ? { accessLog: opts.accessLog } : {}),
@@ -149,6 +154,10 @@ export class NginxBalancer implements Balancer {
     return { members, ...counts };
   }
 
+  raisedCommands(): RaisedCommand[] {
+    return onlyRaised(this.transport.host, [nginxTestArgv(this.nginx, this.sudo), nginxReloadArgv(this.nginx, this.sudo)]);
+  }
+
   configTest(): Promise<void> {
     return this.traffic.configTest();
   }
@@ -195,7 +204,7 @@ export class NginxBalancer implements Balancer {
   private async reload(what: string, previous: string | undefined): Promise<void> {
     try {
       const before = await this.workers();
-      const r = await this.transport.run(nginxReloadArgv(this.nginx), { allowFailure: true, timeoutMs: this.timeoutMs });
+      const r = await this.transport.run(nginxReloadArgv(this.nginx, this.sudo), { allowFailure: true, timeoutMs: this.timeoutMs });
       if (r.code !== 0) throw new Error(`nginx -s reload exited ${r.code}: ${tail(r.stderr)}`);
       await this.waitForNewWorkers(before.workers.map((w) => w.pid));
     } catch (err) {
@@ -226,7 +235,7 @@ export class NginxBalancer implements Balancer {
   }
 
   private async writeFile(text: string): Promise<void> {
-    const argv = replaceFileArgv(this.file, nginxTestArgv(this.nginx));
+    const argv = replaceFileArgv(this.file, nginxTestArgv(this.nginx, this.sudo));
     const r = await this.transport.run(argv, { stdin: text, allowFailure: true, timeoutMs: this.timeoutMs });
     if (r.code === REFUSED_BY_TEST) {
       throw new OperationFailedError(

@@ -1,4 +1,5 @@
 // What every balancer driver (haproxy, apache, nginx) offers; steps never know which one they drive.
+import { isRaised } from '../transport/privilege.js';
 
 export type MemberState = 'ready' | 'drain' | 'maint' | 'down';
 
@@ -61,6 +62,12 @@ export interface SessionRead {
   inFlight: Record<string, number>;
 }
 
+/** A command run through `sudo -n` on one host. */
+export interface RaisedCommand {
+  host: string;
+  argv: string[];
+}
+
 export interface Balancer {
   readonly driver: 'haproxy' | 'apache' | 'nginx';
   /** Members of the public backend. */
@@ -100,6 +107,13 @@ export interface Balancer {
   vouchHealthy?(names: readonly string[]): Promise<void>;
   /** Check the balancer's own configuration (haproxy -c, apachectl configtest, nginx -t). */
   configTest(): Promise<void>;
+  /** The raised commands (`sudo -n -- …`) the driver may run, on which balancer host: what preflight asks `sudo -n -l` about. */
+  raisedCommands?(): RaisedCommand[];
   /** Let go of what the driver keeps open for the run (haproxy: its runtime API channel). */
   close?(): Promise<void>;
+}
+
+/** The commands of `argv` that are raised, as run on `host`. */
+export function onlyRaised(host: string, argvs: readonly string[][]): RaisedCommand[] {
+  return argvs.filter(isRaised).map((argv) => ({ host, argv }));
 }

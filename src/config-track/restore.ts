@@ -138,9 +138,11 @@ const APPLY_FILES = [
   '[ "$failed" -eq 0 ] || { echo "$failed of the configuration entries could not be put back" >&2; exit 1; }',
 ].join('\n');
 
-// Each argument is `name=version`: install the packages the host lacks (by name; a different
-// version is reported, not forced: the distribution may no longer carry the recorded one).
+// The first argument is `sudo` (raise the install when not root) or `-`; each other is `name=version`:
+// install the packages the host lacks (by name; a different version is reported, not forced: the
+// distribution may no longer carry the recorded one). Only apt-get is raised: sudoers can name it.
 const INSTALL_PACKAGES = [
+  'raise=; if [ "$1" = sudo ] && [ "$(id -u)" != 0 ]; then raise="sudo -n --"; fi; shift',
   'command -v dpkg-query >/dev/null 2>&1 || { echo "no dpkg on this host: install the recorded packages by hand" >&2; exit 0; }',
   'tmp=$(mktemp -d) || exit 1',
   'trap \'rm -rf "$tmp"\' EXIT',
@@ -151,16 +153,22 @@ const INSTALL_PACKAGES = [
   '[ -z "$missing" ] && { echo "installed: none missing"; exit 0; }',
   'echo "installing: $missing"',
   '# shellcheck disable=SC2086',
-  'DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -- $missing',
+  'DEBIAN_FRONTEND=noninteractive $raise apt-get install -y --no-install-recommends -- $missing',
 ].join('\n');
 
 /** Writes the runbook's configuration onto the host (one round trip) and installs missing packages first (another). */
-export async function applyRunbook(rb: RestoreRunbook, store: SnapshotStore, transport: Transport, progress: (m: string) => void): Promise<{ packages: string; entries: number }> {
+export async function applyRunbook(
+  rb: RestoreRunbook,
+  store: SnapshotStore,
+  transport: Transport,
+  progress: (m: string) => void,
+  sudoPackages = true,
+): Promise<{ packages: string; entries: number }> {
   let packages = 'no package list recorded';
   if (rb.packages.length) {
     // Names only reach the script as positional parameters; a package name never holds a space.
     const safe = rb.packages.filter((p) => /^[a-z0-9][a-z0-9+.:~-]*=[A-Za-z0-9+.:~_-]*$/.test(p));
-    const r = await transport.run(['sh', '-c', INSTALL_PACKAGES, 'sh', ...safe], { timeoutMs: 30 * 60_000 });
+    const r = await transport.run(['sh', '-c', INSTALL_PACKAGES, 'sh', sudoPackages ? 'sudo' : '-', ...safe], { timeoutMs: 30 * 60_000 });
     packages = r.stdout.split('\n').find((l) => l.startsWith('installed:') || l.startsWith('installing:'))?.trim() ?? 'checked';
     progress(`packages: ${packages}`);
   }

@@ -99,6 +99,18 @@ export const Ssh = z.strictObject({
   port: z.number().int().min(1).max(65535).optional().describe('SSH port (default: from ssh_config, else 22)'),
   identity: z.string().min(1).optional().describe('private key file; the SSH agent is used when absent'),
   knownHosts: z.string().min(1).default('~/.ssh/known_hosts').describe('known_hosts file host keys are verified against'),
+  sudo: z
+    .strictObject({
+      balancer: z
+        .boolean()
+        .default(true)
+        .describe('the balancer\'s configuration test and reload (haproxy -c, apache2ctl configtest, nginx -t, nginx -s reload) run through `sudo -n`; false: the SSH user may run them itself'),
+      packages: z.boolean().default(true).describe('restore --run installs missing packages through `sudo -n apt-get install`; false: the SSH user may install them itself'),
+    })
+    .prefault({})
+    .describe(
+      'which of baton\'s own commands that need root run through `sudo -n` when the SSH user is not root (as root they run directly); preflight checks each against `sudo -n -l` and names the sudoers line that is missing',
+    ),
   config: z.string().min(1).optional().describe('an ssh_config file to honour (default: ~/.ssh/config when it exists)'),
   concurrency: z.number().int().min(1).max(256).default(16).describe('hosts worked on at once'),
   keepalive: Duration.prefault('15s').describe('SSH keepalive interval'),

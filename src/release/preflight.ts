@@ -5,6 +5,7 @@ import { allHosts, type Config } from '../config/config.js';
 import type { Balancer } from '../balancers/types.js';
 import { capacityFindings, diskFindings, formatMiB, memoryFindings, type Finding, type HostDiskReading, type HostMemoryReading, type PreflightReport } from '../checks/preflight.js';
 import { readDisk, readLoad, readMemory, type LoadClock } from '../checks/preflight-readings.js';
+import { privilegeFindings, raisedInCommandLine, readPrivileges, type HostPrivileges } from '../checks/privileges.js';
 import type { Session } from '../engine/session.js';
 import { forEachHost } from '../transport/fan-out.js';
 import { resolveTag, unpackedSize, type ResolvedTag } from '../vcs/git.js';
@@ -29,7 +30,15 @@ export async function runPreflight(session: Session, tag: string | undefined, op
   const balancerDown = hosts.reach.some((f) => f.host === config.balancer.host && f.outcome === 'refused');
   const balancerVerdict: Finding = balancerDown ? { check: 'balancer-config', outcome: 'unchecked', message: `balancer configuration not checked: ${config.balancer.host} is not reachable` } : balancerConfig;
   return {
-    findings: [...hosts.reach, ...release.findings, balancerVerdict, ...diskVerdicts(config, hosts.disk, release.size), ...capacity, ...memoryVerdicts(config, hosts.memory)],
+    findings: [
+      ...hosts.reach,
+      ...release.findings,
+      balancerVerdict,
+      ...privilegeVerdicts(hosts.privileges),
+      ...diskVerdicts(config, hosts.disk, release.size),
+      ...capacity,
+      ...memoryVerdicts(config, hosts.memory),
+    ],
   };
 }
 
@@ -76,6 +85,8 @@ interface HostReadings {
   /** Per app host that answered: what was read, or why it could not be. */
   disk: Map<string, HostDiskReading | Error>;
   memory: Map<string, HostMemoryReading | Error>;
+  /** Per host with raised commands that answered: what sudo said of each, or why it could not be asked. */
+  privileges: Map<string, HostPrivileges | Error>;
 }
 
 /** Every host once (`true`: it answers, with a known key), then free disk and memory on the app hosts that answered. */
@@ -84,7 +95,8 @@ async function readHosts(session: Session): Promise<HostReadings> {
   const appHosts = new Set(allHosts(config).map((h) => h.host));
   const everyHost = [...new Set([...appHosts, config.balancer.host, ...(config.balancer.peers ?? [])])];
   const memory = config.capacity.memory;
-  const out: HostReadings = { reach: [], disk: new Map(), memory: new Map() };
+  const out: HostReadings = { reach: [], disk: new Map(), memory: new Map(), privileges: new Map() };
+  const raised = raisedByHost(session, appHosts);
   // Each host's errors are caught here: forEachHost never throws, and every host is reported.
   await forEachHost(everyHost, config.ssh.concurrency, async (host) => {
     const transport = session.transports.get(host);
@@ -95,14 +107,36 @@ async function readHosts(session: Session): Promise<HostReadings> {
       return;
     }
     out.reach.push({ check: 'reach', host, outcome: 'ok', message: `${host}: answers over ssh` });
-    if (!appHosts.has(host)) return;
-    const [disk, mem] = await Promise.all([readDisk(transport, config.app.path).catch(asError), memory ? readMemory(transport, memory.pidFile).catch(asError) : undefined]);
+    const asked = raised.get(host);
+    const privileges = asked ? readPrivileges(transport, asked).catch(asError) : undefined;
+    if (!appHosts.has(host)) {
+      if (privileges) out.privileges.set(host, await privileges);
+      return;
+    }
+    const [disk, mem, priv] = await Promise.all([readDisk(transport, config.app.path).catch(asError), memory ? readMemory(transport, memory.pidFile).catch(asError) : undefined, privileges]);
+    if (priv) out.privileges.set(host, priv);
     out.disk.set(host, disk);
     if (mem) out.memory.set(host, mem);
   });
   const order = new Map(everyHost.map((h, i) => [h, i]));
   out.reach.sort((x, y) => order.get(x.host!)! - order.get(y.host!)!);
   return out;
+}
+
+/** The raised commands a push may run, by host: the balancer driver's, and app.restart when it starts with sudo. */
+function raisedByHost(session: Session, appHosts: ReadonlySet<string>): Map<string, string[][]> {
+  const out = new Map<string, string[][]>();
+  const add = (host: string, argv: string[]) => out.set(host, [...(out.get(host) ?? []), argv]);
+  for (const c of session.balancer.raisedCommands?.() ?? []) add(c.host, c.argv);
+  const restart = raisedInCommandLine(session.config.app.restart);
+  if (restart) for (const host of appHosts) add(host, restart);
+  return out;
+}
+
+function privilegeVerdicts(readings: Map<string, HostPrivileges | Error>): Finding[] {
+  return [...readings].flatMap(([host, r]) =>
+    r instanceof Error ? [{ check: 'privileges', host, outcome: 'unchecked', message: `${host}: sudo not asked: ${messageOf(r)}` } as const] : privilegeFindings([r]),
+  );
 }
 
 function diskVerdicts(config: Config, readings: Map<string, HostDiskReading | Error>, size: ReleaseSize | undefined): Finding[] {

@@ -82,7 +82,7 @@ function preflightRecord(findings: PlanPreflight['findings'], by: string, overri
   const refused = refusals({ findings });
   if (refused.length === 0) return { findings };
   if (override === undefined || override.trim() === '') {
-    const error = new PreflightRefusedError(`preflight refused:\n  ${refused.map((f) => f.message).join('\n  ')}`, refused.map((f) => f.message));
+    const error = new PreflightRefusedError(`preflight refused:\n  ${refused.map((f) => f.message).join('\n  ')}`, refused);
     error.data = { findings };
     throw error;
   }

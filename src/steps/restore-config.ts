@@ -12,7 +12,7 @@ async function runRestoreConfig(step: Step, env: StepRunEnv, progress: Progress)
   if (!host || !step.snapshot) throw new Error(`step ${step.id} names no host or snapshot`);
   const runbook = await loadRunbook(env.config, host, step.snapshot);
   const store = await SnapshotStore.open(trackConfig(env.config).repo);
-  return applyRunbook(runbook, store, env.transports.get(host), progress);
+  return applyRunbook(runbook, store, env.transports.get(host), progress, env.config.ssh.sudo.packages);
 }
 
 export const restoreConfigKind: StepKindSpec = {

@@ -1,7 +1,9 @@
 // The control machine as a transport (host `localhost`): argv straight to execa, no shell.
 import { copyFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { ExternalCommandError, shortCommand } from '../errors.js';
 import { tail } from './errors.js';
+import { argvForUser } from './privilege.js';
 import type { RunOptions, RunResult, StreamEnd, Transport, TransportStream } from './types.js';
 import { loadExeca } from '../lazy-modules.js';
 
@@ -15,7 +17,7 @@ export class LocalTransport implements Transport {
   ) {}
 
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    const [file, ...args] = argv;
+    const [file, ...args] = argvForUser(argv, userInfo().username);
     if (!file) throw new TypeError('argv must name a command, got an empty array');
     const r = await (await loadExeca())(file, args, {
       cwd: this.cwd,
@@ -39,7 +41,7 @@ export class LocalTransport implements Transport {
   }
 
   async openStream(argv: readonly string[]): Promise<TransportStream> {
-    const [file, ...args] = argv;
+    const [file, ...args] = argvForUser(argv, userInfo().username);
     if (!file) throw new TypeError('argv must name a command, got an empty array');
     const execa = await loadExeca();
     const child = execa(file, args, { cwd: this.cwd, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });

@@ -4,6 +4,7 @@
 import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import { BatonError, ExternalCommandError, shortCommand } from '../errors.js';
 import { TransportError, tail } from './errors.js';
+import { argvForUser, isRaised, systemPathPrefix } from './privilege.js';
 import { quoteArgv } from './quote.js';
 import { Semaphore } from './semaphore.js';
 import { defaultSshEnv, loadSshConfig, resolveSshTarget, type SshEnv, type SshSettings, type SshTarget } from './ssh-config.js';
@@ -56,12 +57,12 @@ export class SshTransport implements Transport {
     // sshd refuses signal requests on root sessions (no post-auth privilege separation), and a
     // closed channel leaves its process running; so the host enforces a timeout itself, killing
     // the command's whole process group, while the timer below returns on time whatever happens.
-    const command = quoteArgv(opts.timeoutMs === undefined ? argv : ['timeout', '-s', 'KILL', String(opts.timeoutMs / 1000), ...argv]);
     const release = await this.channels.acquire();
     const started = performance.now(); // before the host starts the command: see collect()
     let opened: { c: Connection; stream: ClientChannel };
     try {
       this.counts.runs++;
+      const command = await this.commandLine(argv, opts.timeoutMs);
       opened = await this.withConnection(async (c) => ({ c, stream: await openExecRetrying(c.client, command) }));
     } catch (err) {
       release();
@@ -81,10 +82,10 @@ export class SshTransport implements Transport {
 
   /** One exec channel kept open on the pooled connection (it holds a channel slot until it ends). */
   async openStream(argv: readonly string[]): Promise<TransportStream> {
-    const command = quoteArgv(argv);
     const release = await this.channels.acquire();
     let opened: { c: Connection; channel: ClientChannel };
     try {
+      const command = await this.commandLine(argv, undefined);
       opened = await this.withConnection(async (c) => ({ c, channel: await openExecRetrying(c.client, command) }));
     } catch (err) {
       release();
@@ -116,6 +117,23 @@ export class SshTransport implements Transport {
         err ? reject(new TransportError(this.host, `download ${this.host}:${remotePath} → ${localPath} failed: ${err.message}`)) : resolve(),
       ),
     );
+  }
+
+  /**
+   * The command line the host's shell runs: as the logged-in user needs it (root drops a sudo prefix,
+   * others find /usr/sbin tools), under the host's own timeout when one is set. A raised command is
+   * sent SIGTERM first, which sudo passes on: a deploy user cannot SIGKILL what sudo started as root.
+   */
+  private async commandLine(argv: readonly string[], timeoutMs: number | undefined): Promise<string> {
+    const { user } = await this.target();
+    const own = argvForUser(argv, user);
+    const limited =
+      timeoutMs === undefined
+        ? own
+        : isRaised(own)
+          ? ['timeout', '-k', '2', String(timeoutMs / 1000), ...own]
+          : ['timeout', '-s', 'KILL', String(timeoutMs / 1000), ...own];
+    return systemPathPrefix(user) + quoteArgv(limited);
   }
 
   /** Close the connection (a later run opens a new one). */

@@ -109,7 +109,7 @@ describe('HaproxyBalancer', () => {
     ]);
     const b = new HaproxyBalancer(t, { backend: 'web', socket: '/run/haproxy/admin.sock', configFile: '/etc/haproxy/haproxy.cfg' });
     await b.configTest();
-    expect(t.calls[0]?.argv).toEqual(['haproxy', '-c', '-f', '/etc/haproxy/haproxy.cfg']);
+    expect(t.calls[0]?.argv).toEqual(['sudo', '-n', '--', 'haproxy', '-c', '-f', '/etc/haproxy/haproxy.cfg']);
     const err = await b.configTest().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ExternalCommandError);
     expect((err as Error).message).toContain("unknown keyword 'servr'");

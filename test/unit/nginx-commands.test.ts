@@ -21,8 +21,10 @@ const fixture = (name: string) => readFileSync(new URL(`../fixtures/nginx/${name
 
 describe('nginx commands', () => {
   it('test, reload and the master\'s workers', () => {
-    expect(nginxTestArgv('nginx')).toEqual(['nginx', '-t']);
-    expect(nginxReloadArgv('/usr/sbin/nginx')).toEqual(['/usr/sbin/nginx', '-s', 'reload']);
+    expect(nginxTestArgv('nginx', false)).toEqual(['nginx', '-t']);
+    expect(nginxTestArgv('nginx', true)).toEqual(['sudo', '-n', '--', 'nginx', '-t']);
+    expect(nginxReloadArgv('/usr/sbin/nginx', false)).toEqual(['/usr/sbin/nginx', '-s', 'reload']);
+    expect(nginxReloadArgv('nginx', true)).toEqual(['sudo', '-n', '--', 'nginx', '-s', 'reload']);
     expect(workersArgv('/run/nginx.pid').slice(-1)).toEqual(['/run/nginx.pid']);
     expect(() => workersArgv('nginx.pid')).toThrow(UserError);
   });
@@ -41,9 +43,9 @@ describe('nginx commands', () => {
 
   it('asks ss for connections to the members (balancer side) and to the app port (host side)', () => {
     expect(balancerConnsArgv([{ address: '10.213.7.11', port: 8000 }, { address: 'fd00::1', port: 80 }])).toEqual([
-      'ss', '-Htnp', 'state', 'established', '( dst 10.213.7.11:8000 or dst [fd00::1]:80 )',
+      'ss', '-Htinp', 'state', 'established', '( dst 10.213.7.11:8000 or dst [fd00::1]:80 )',
     ]);
-    expect(appConnsArgv(8000)).toEqual(['ss', '-Htn', 'state', 'established', '( sport = :8000 )']);
+    expect(appConnsArgv(8000)).toEqual(['ss', '-Htin', 'state', 'established', '( sport = :8000 )']);
     expect(() => balancerConnsArgv([{ address: 'web1.internal', port: 80 }])).toThrow(UserError);
   });
 

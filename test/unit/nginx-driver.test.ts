@@ -19,14 +19,15 @@ describe('NginxBalancer', () => {
       if (argv[0] === 'cat') return { stdout: CONF };
       if (argv[0] === 'sh' && argv.includes('/run/nginx.pid')) return { stdout: reloaded ? 'master 1\n 3 nginx: worker process\n 2 nginx: worker process is shutting down\n' : 'master 1\n 2 nginx: worker process\n' };
       if (argv[0] === 'sh') return {};
-      if (argv[1] === '-s') reloaded = true;
+      if (argv.includes('reload')) reloaded = true;
       return {};
     });
     await make(lb).drain(['web2b']);
     const write = lb.calls.find((c) => c.argv[0] === 'sh' && c.stdin !== undefined)!;
-    expect(write.argv.slice(-2)).toEqual(['nginx', '-t']);
+    // The test and the reload are raised through sudo -n (root's transport drops the prefix).
+    expect(write.argv.slice(-5)).toEqual(['sudo', '-n', '--', 'nginx', '-t']);
     expect(write.stdin).toContain('    server 10.213.7.42:8000 down;  # web2b');
-    expect(lb.calls.filter((c) => c.argv[0] === 'nginx').map((c) => c.argv.join(' '))).toEqual(['nginx -s reload']);
+    expect(lb.calls.filter((c) => c.argv.includes('reload')).map((c) => c.argv.join(' '))).toEqual(['sudo -n -- nginx -s reload']);
   });
 
   it('reloads nothing when nginx -t refuses the file', async () => {
@@ -58,7 +59,23 @@ describe('NginxBalancer', () => {
     const lb = new ScriptedTransport('lb', (argv) => (argv[0] === 'cat' ? { stdout: CONF } : argv[0] === 'hostname' ? { stdout: '10.213.7.2 \n' } : { stdout: lbSs }));
     const app = new ScriptedTransport('web-2.prod-b', () => ({ stdout: appSs }));
     expect(await make(lb, app).sessions(['web2b'])).toEqual({ web2b: 5 });
-    expect(app.calls[0]!.argv).toEqual(['ss', '-Htn', 'state', 'established', '( sport = :8000 )']);
+    expect(app.calls[0]!.argv).toEqual(['ss', '-Htin', 'state', 'established', '( sport = :8000 )']);
+  });
+
+  it('as a deploy user (ss shows no processes), counts only the connections that carry a request, whoever keeps them open', async () => {
+    // Two pooled connections idle for 40 s (a backend keeping them for a minute), one request held for 1.5 s.
+    const lbSs = ['0 0 10.213.7.2:40000 10.213.7.42:8000', '\t bytes_sent:90 bytes_received:400 lastsnd:40100 lastrcv:40096'].join('\n');
+    const appSs = [
+      '0 0 10.213.7.42:8000 10.213.7.2:40000',
+      '\t bytes_sent:400 bytes_received:90 lastsnd:40096 lastrcv:40100',
+      '0 0 10.213.7.42:8000 10.213.7.2:40002',
+      '\t bytes_sent:800 bytes_received:180 lastsnd:40990 lastrcv:41000',
+      '0 0 10.213.7.42:8000 10.213.7.2:40004',
+      '\t bytes_sent:400 bytes_received:180 lastsnd:9000 lastrcv:1500',
+    ].join('\n');
+    const lb = new ScriptedTransport('lb', (argv) => (argv[0] === 'cat' ? { stdout: CONF } : argv[0] === 'hostname' ? { stdout: '10.213.7.2 \n' } : { stdout: lbSs }));
+    const app = new ScriptedTransport('web-2.prod-b', () => ({ stdout: appSs }));
+    expect(await make(lb, app).sessions(['web2b'])).toEqual({ web2b: 1 });
   });
 
   it('reports down as drain and no health it does not have', async () => {
@@ -90,7 +107,7 @@ describe('NginxBalancer', () => {
     const lb = new ScriptedTransport('lb', (argv) => {
       if (argv[0] === 'cat') return { stdout: CONF.replace('10.213.7.11:8000;', '10.213.7.11:8000 down;').replace('10.213.7.12:8000;', '10.213.7.12:8000 down;') };
       if (argv[0] === 'sh' && argv.includes('/run/nginx.pid')) return { stdout: reloaded ? 'master 1\n 3 nginx: worker process\n 2 nginx: worker process is shutting down\n' : 'master 1\n 2 nginx: worker process\n' };
-      if (argv[1] === '-s') reloaded = true;
+      if (argv.includes('reload')) reloaded = true;
       return {};
     });
     await make(lb).switchPool(['web1a', 'web2a'], ['web1b', 'web2b']);
@@ -101,7 +118,7 @@ describe('NginxBalancer', () => {
     expect(web).toContain('server 10.213.7.12:8000;  # web2a');
     expect(web).toContain('server 10.213.7.41:8000 down;  # web1b');
     expect(web).toContain('server 10.213.7.42:8000 down;  # web2b');
-    expect(lb.calls.filter((c) => c.argv[0] === 'nginx').map((c) => c.argv.join(' '))).toEqual(['nginx -s reload']);
+    expect(lb.calls.filter((c) => c.argv.includes('reload')).map((c) => c.argv.join(' '))).toEqual(['sudo -n -- nginx -s reload']);
   });
 
   it('leaves nginx alone when the file already says so and the running workers started after it changed', async () => {
@@ -120,11 +137,11 @@ describe('NginxBalancer', () => {
       if (argv[0] === 'cat') return { stdout: CONF };
       if (argv[0] === 'sh' && argv.includes('/etc/nginx/baton-upstream.conf')) return { stdout: '1000.0\n990.0\n500.00\n100\n48000 nginx: worker process\n' };
       if (argv[0] === 'sh' && argv.includes('/run/nginx.pid')) return { stdout: reloaded ? 'master 1\n 3 nginx: worker process\n' : 'master 1\n 2 nginx: worker process\n' };
-      if (argv[1] === '-s') reloaded = true;
+      if (argv.includes('reload')) reloaded = true;
       return {};
     });
     await make(lb).ready(['web1a']);
     expect(lb.calls.filter((c) => c.stdin !== undefined)).toEqual([]);
-    expect(lb.calls.filter((c) => c.argv[0] === 'nginx').map((c) => c.argv.join(' '))).toEqual(['nginx -s reload']);
+    expect(lb.calls.filter((c) => c.argv.includes('reload')).map((c) => c.argv.join(' '))).toEqual(['sudo -n -- nginx -s reload']);
   });
 });

@@ -13,6 +13,7 @@ import { haproxyInstalled, startLocalHaproxy } from '../../bench/local-haproxy.j
 import { HaproxyBalancer } from '../../src/balancers/haproxy.js';
 import { SshTransports } from '../../src/transport/ssh.js';
 import { ed25519KeyPair } from '../helpers/ssh-keys.js';
+import { systemPathPrefix } from '../../src/transport/privilege.js';
 
 const home = mkdtempSync(join(tmpdir(), 'baton-ssh-stream-'));
 const identity = join(home, 'id_ed25519');
@@ -32,7 +33,8 @@ async function sshServer(): Promise<number> {
     conn.on('ready', () =>
       conn.on('session', (accept) =>
         accept().on('exec', (acceptExec, _reject, info) => {
-          execs.push(info.command);
+          // What the host runs, without the PATH a non-root login is given (privilege.ts).
+          execs.push(info.command.replace(systemPathPrefix('deploy'), ''));
           const channel = acceptExec();
           const child = spawn('sh', ['-c', info.command], { stdio: ['pipe', 'pipe', 'pipe'] });
           running++;
