@@ -3,7 +3,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '../src/config/load.js';
-import { readJournal } from '../src/engine/journal.js';
+import { readJournal, type JournalRecord } from '../src/engine/journal.js';
 import { openSession } from '../src/engine/session.js';
 import { startLoad, type LoadReport } from '../test/lab/load.js';
 import { repoRoot } from './repo-root.js';
@@ -28,6 +28,8 @@ export interface PushMeasurement {
   /** From the command's start to its journal's first step; and the journal's first step to its last. */
   timeToFirstStepSeconds?: number;
   journalSpanSeconds?: number;
+  /** The wait for each drained cluster's last in-flight request, from the journal. */
+  drainSeconds?: Record<string, number>;
   /** What a failed push said (its --json error message). */
   error?: string;
   load: LoadReport;
@@ -208,12 +210,24 @@ export function round(x: number): number {
  * Where a run's time went, from its journal: from the command's start to its first step (start-up,
  * config, tag, SSH, observation, plan), and from the first step's start to the last one's end.
  */
-export function journalPhases(file: string, startedAt: number): { timeToFirstStepSeconds: number; journalSpanSeconds: number } | undefined {
+export function journalPhases(file: string, startedAt: number): { timeToFirstStepSeconds: number; journalSpanSeconds: number; drainSeconds: Record<string, number> } | undefined {
   const records = readJournal(file);
   const begins = records.filter((e) => e.event === 'step-begin');
   const ends = records.filter((e) => e.event === 'step-ok' || e.event === 'step-fail');
   if (!begins.length || !ends.length) return undefined;
   const first = Date.parse(begins[0]!.ts);
   const last = Date.parse(ends.at(-1)!.ts);
-  return { timeToFirstStepSeconds: round((first - startedAt) / 1000), journalSpanSeconds: round((last - first) / 1000) };
+  return { timeToFirstStepSeconds: round((first - startedAt) / 1000), journalSpanSeconds: round((last - first) / 1000), drainSeconds: drainSecondsOf(records) };
+}
+
+/** How long each wait-drain step took (wait-drain-a, wait-drain-b: the wait for the last in-flight request), by cluster. */
+function drainSecondsOf(records: JournalRecord[]): Record<string, number> {
+  const at = (event: string, step: string) => records.find((e) => e.event === event && 'step' in e && e.step === step)?.ts;
+  const out: Record<string, number> = {};
+  for (const step of new Set(records.flatMap((e) => (e.event === 'step-begin' && 'step' in e && /^wait-drain-/.test(String(e.step)) ? [String(e.step)] : [])))) {
+    const begin = at('step-begin', step);
+    const end = at('step-ok', step) ?? at('step-fail', step);
+    if (begin && end) out[step.replace(/^wait-drain-/, '')] = round((Date.parse(end) - Date.parse(begin)) / 1000);
+  }
+  return out;
 }

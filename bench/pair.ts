@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { readJournal, type JournalRecord } from '../src/engine/journal.js';
 import { watchAnswers } from '../test/lab/answer-watcher.js';
+import { asRoot } from '../test/lab/as-root.js';
 import { startLoad } from '../test/lab/load.js';
 import { labAppClusters, writeLabConfig } from './lab-config.js';
 import { DEFAULT_LOAD, labUp, ROOT, round } from './lab-push.js';
@@ -23,7 +24,8 @@ const VIP = 'http://10.213.7.8';
 const KEEPALIVED = 'keepalived -f /etc/keepalived/keepalived.conf -p /run/keepalived.pid -r /run/keepalived-vrrp.pid';
 
 labUp(2);
-const onHost = async (host: string, command: string) => (await execa('ssh', ['-F', '/run/baton-lab/ssh_config', host, command])).stdout.trim();
+// As root, through the lab's console: keepalived is stopped and started behind baton's back.
+const onHost = asRoot;
 const baton = (...args: string[]) => execa('node', [`${ROOT}/bin/run.js`, ...args], { reject: false, env: { CI: '1', BATON_USER: 'bench-pair' } });
 const vipOnLb = async () => (await onHost('lb.baton.test', 'ip -4 -o addr show eth0')).includes('10.213.7.8/');
 const statusOn = async (host: string, member: string) => {

@@ -43,6 +43,7 @@ const result = {
   pushSeconds: push.seconds,
   timeToFirstStepSeconds: push.timeToFirstStepSeconds ?? null,
   journalSpanSeconds: push.journalSpanSeconds ?? null,
+  drainSeconds: push.drainSeconds ?? null,
   peakRssMiB: push.peakRssMiB ?? null,
   reversalSeconds: broken.reversalSeconds ?? null,
   baselineSeconds: baseline?.seconds ?? null,

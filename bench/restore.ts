@@ -9,12 +9,14 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { writeLabConfig } from './lab-config.js';
 import { DEFAULT_LOAD, labUp, ROOT, round, underLoad } from './lab-push.js';
+import { asRoot } from '../test/lab/as-root.js';
 
 labUp(2);
 const dir = mkdtempSync(join(tmpdir(), 'baton-bench-restore-'));
 const config = writeLabConfig(join(dir, 'baton.yml'), [[['track'], { repo: './snapshots', app: ['/srv/shop/shop.env', '/srv/shop/bin'], balancer: ['/etc/haproxy/haproxy.cfg'] }]]);
 const baton = (...args: string[]) => execa('node', [`${ROOT}/bin/run.js`, ...args, '-c', config], { reject: false, env: { CI: '1', BATON_USER: 'bench-restore' } });
-const onHost = (host: string, command: string) => execa('ssh', ['-F', '/run/baton-lab/ssh_config', host, command]);
+// As root, through the lab's console: the bench wipes a host behind baton's back.
+const onHost = async (host: string, command: string) => ({ stdout: await asRoot(host, command) });
 const lab = JSON.parse((await execa('cat', ['/run/baton-lab/lab.json'])).stdout) as { hosts: { name: string; role: string; cluster?: string; member?: string }[] };
 const host = lab.hosts.find((h) => h.role === 'app' && h.cluster === 'a')!;
 

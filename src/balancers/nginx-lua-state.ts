@@ -181,7 +181,8 @@ export function writeLuaStateArgv(file: string, version: string): string[] {
     'if [ -e "$f" ]; then now=$(sha256sum < "$f" | cut -d" " -f1); else now=missing; fi',
     `[ "$now" = "$was" ] || exit ${CHANGED_MEANWHILE}`,
     'cat > "$f.baton-new"',
-    'if [ -e "$f" ]; then chown --reference="$f" "$f.baton-new"; chmod --reference="$f" "$f.baton-new"; else chmod 644 "$f.baton-new"; fi',
+    // A user that is not root may give a file only to itself: the owner is kept where it can be.
+    'if [ -e "$f" ]; then { chown --reference="$f" "$f.baton-new" 2>/dev/null || [ "$(id -u)" != 0 ]; }; chmod --reference="$f" "$f.baton-new"; else chmod 644 "$f.baton-new"; fi',
     'mv -f "$f.baton-new" "$f"',
   ].join('\n');
   return ['sh', '-c', script, 'sh', checkPath('balancer.stateFile', file), version];

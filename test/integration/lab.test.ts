@@ -89,10 +89,10 @@ describe('hosts', () => {
     const marker = `marker-${randomBytes(6).toString('hex')}`;
     const [first, second] = lab.hosts.filter((h) => h.role === 'app');
     if (!first || !second) throw new Error('need two app hosts');
-    await ssh(first.short, `echo ${marker} > /srv/lab-test-marker`);
+    await ssh(first.short, `echo ${marker} > /tmp/lab-test-marker`);
     try {
       const seen = await Promise.all(
-        lab.hosts.map((h) => ssh(h.name, 'hostname; cat /srv/lab-test-marker 2>/dev/null || echo none')),
+        lab.hosts.map((h) => ssh(h.name, 'hostname; cat /tmp/lab-test-marker 2>/dev/null || echo none')),
       );
       seen.forEach((out, i) => {
         const [name, mark] = out.trim().split('\n');
@@ -101,10 +101,25 @@ describe('hosts', () => {
       });
       // Same name, by address: known_hosts carries the IP too.
       expect((await ssh(second.address, 'hostname')).trim()).toBe(second.name);
-      expect(existsSync('/srv/lab-test-marker')).toBe(false);
+      expect(existsSync('/tmp/lab-test-marker')).toBe(false);
     } finally {
-      await ssh(first.short, 'rm -f /srv/lab-test-marker');
+      await ssh(first.short, 'rm -f /tmp/lab-test-marker');
     }
+  });
+
+  it('logs in as the deploy user, refuses root, and lets sudo raise only the minimal sudoers file', async () => {
+    expect((await ssh('lb', 'id -un')).trim()).toBe('deploy');
+    for (const host of ['lb', 'lb2', 'web-1.prod-a']) {
+      const r = await run('ssh', ['-F', `${STATE}/ssh_config`, '-o', 'User=root', host, 'true']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/Permission denied/);
+    }
+    expect((await run('ssh', ['-F', `${STATE}/ssh_config`, 'lb', 'sudo -n -l -- haproxy -c -f /etc/haproxy/haproxy.cfg'])).code).toBe(0);
+    const shell = await run('ssh', ['-F', `${STATE}/ssh_config`, 'lb', 'sudo -n -- id -u']);
+    expect(shell.code).not.toBe(0);
+    // The runtime API through the socket's group, the app through the deploy root it owns.
+    expect(await ssh('lb', 'socat stdio /run/haproxy/admin.sock', 'show info\n')).toMatch(/^Name: HAProxy/m);
+    expect((await ssh('web-1.prod-a', 'stat -c %U /srv/shop/current && ps -o user= -p "$(cat /srv/shop/run/shop.pid)"')).split('\n').map((l) => l.trim())).toEqual(['deploy', 'deploy', '']);
   });
 
   it('refuses a host whose key is not in the lab known_hosts', async () => {
@@ -205,19 +220,19 @@ describe('nginx', () => {
     const url = `http://${lab.balancer.address}:8088/`;
     try {
       await ssh('lb', `cat > ${file}`, 'upstream web { server 10.213.7.11:8000 bogus_flag; }\n');
-      expect((await run('ssh', ['-F', `${STATE}/ssh_config`, 'lb', 'nginx -t'])).code).not.toBe(0);
+      expect((await run('ssh', ['-F', `${STATE}/ssh_config`, 'lb', 'sudo -n nginx -t'])).code).not.toBe(0);
 
       // Take web1a out of `web` the only way open-source nginx 1.22 can: `down`, then reload.
       const down = original.replace(`server ${target.address}:8000;`, `server ${target.address}:8000 down;`);
       expect(down).not.toBe(original);
       await ssh('lb', `cat > ${file}`, down);
-      expect(await ssh('lb', 'nginx -t 2>&1')).toMatch(/test is successful/);
-      await ssh('lb', 'nginx -s reload');
+      expect(await ssh('lb', 'sudo -n nginx -t 2>&1')).toMatch(/test is successful/);
+      await ssh('lb', 'sudo -n nginx -s reload');
       await eventually('nginx to stop sending to web1a', async () =>
         (await hostsAnswering(url, 8)).includes(target.name) ? undefined : true);
     } finally {
       await ssh('lb', `cat > ${file}`, original);
-      await ssh('lb', 'nginx -t && nginx -s reload');
+      await ssh('lb', 'sudo -n nginx -t && sudo -n nginx -s reload');
     }
     await eventually('nginx to send to web1a again', async () =>
       (await hostsAnswering(url, 8)).includes(target.name) ? true : undefined);

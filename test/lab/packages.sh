@@ -3,7 +3,8 @@
 # libnginx-mod-http-lua (with lua-resty-core): the reload-free nginx (balancer.mode: lua) on lb's :8090.
 # keepalived: the floating address between lb and lb2 (the balancer-pair tests).
 # postgresql: the database both clusters share in the schema-change tests (server on db, psql on app hosts).
-PACKAGES=(haproxy apache2 nginx varnish bind9 bind9-utils bind9-dnsutils openssh-server
+# sudo: the deploy user raises the balancers' configtest and reload through sudo -n.
+PACKAGES=(sudo haproxy apache2 nginx varnish bind9 bind9-utils bind9-dnsutils openssh-server
   openssh-client wrk socat rsync curl git iproute2 util-linux chromium postgresql libnginx-mod-http-lua lua-resty-core keepalived)
 
 ensure_packages() {

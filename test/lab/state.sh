@@ -3,6 +3,7 @@
 
 make_control_files() {
   mkdir -p "$STATE/logs"
+  ensure_deploy_user
   ssh-keygen -q -t ed25519 -N '' -C baton-lab-control -f "$STATE/id_ed25519"
   host_table >"$STATE/hosts.tsv"
   local id fqdn addr role cluster
@@ -71,6 +72,24 @@ db_release() {
   cp "$LAB_DIR/app/migrate" "$repo/migrate"
 }
 
+# The deploy user (hosts share /etc/passwd and /etc/sudoers.d with this machine): not locked, so
+# sshd lets it in with the lab key; in the haproxy group (runtime socket) and adm (logs); allowed
+# through sudo exactly what the README's minimal sudoers file allows.
+ensure_deploy_user() {
+  id -u "$DEPLOY_USER" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$DEPLOY_USER"
+  usermod -p '*' -a -G haproxy,adm "$DEPLOY_USER"
+  local sudoers
+  sudoers=$(mktemp)
+  cat >"$sudoers" <<EOF2
+# The baton lab's deploy user: README "Running as a deploy user", nothing more.
+$DEPLOY_USER ALL=(root) NOPASSWD: /usr/sbin/haproxy -c -f /etc/haproxy/haproxy.cfg
+$DEPLOY_USER ALL=(root) NOPASSWD: /usr/sbin/apache2ctl configtest
+$DEPLOY_USER ALL=(root) NOPASSWD: /usr/sbin/nginx -t, /usr/sbin/nginx -s reload
+EOF2
+  visudo -cqf "$sudoers" && install -m 440 "$sudoers" /etc/sudoers.d/baton-lab
+  rm -f "$sudoers"
+}
+
 write_ssh_files() {
   local id fqdn addr role cluster
   : >"$STATE/known_hosts"
@@ -78,18 +97,23 @@ write_ssh_files() {
   while read -r id fqdn addr role cluster; do
     printf '%s,%s %s\n' "$fqdn" "$addr" "$(cut -d' ' -f1,2 "$HOSTS_DIR/$id/etc/ssh/ssh_host_ed25519_key.pub")" >>"$STATE/known_hosts"
     printf 'Host %s %s\n    HostName %s\n' "$fqdn" "${fqdn%.$ZONE}" "$addr" >>"$STATE/ssh_config"
-    ssh_client_options >>"$STATE/ssh_config"
+    ssh_client_options "$(login_user "$role")" >>"$STATE/ssh_config"
     echo >>"$STATE/ssh_config"
   done <"$STATE/hosts.tsv"
   # Bare addresses too (ssh 10.213.7.11): known_hosts lists every host's IP as well.
   echo 'Host 10.213.7.*' >>"$STATE/ssh_config"
-  ssh_client_options >>"$STATE/ssh_config"
+  ssh_client_options "$DEPLOY_USER" >>"$STATE/ssh_config"
 }
 
-# What every lab host entry of ssh_config says: the lab key, the lab's known_hosts, always checked.
+# Who logs in to a host of this role: the deploy user, or root on the DNS drill's hosts.
+login_user() {
+  if [[ $ROOT_LOGIN_ROLES == *" $1 "* ]]; then echo root; else echo "$DEPLOY_USER"; fi
+}
+
+# What every lab host entry of ssh_config says: the user, the lab key, the lab's known_hosts, always checked.
 ssh_client_options() {
   cat <<EOF2
-    User root
+    User $1
     IdentityFile $STATE/id_ed25519
     IdentitiesOnly yes
     UserKnownHostsFile $STATE/known_hosts

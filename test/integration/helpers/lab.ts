@@ -1,10 +1,10 @@
 // The running lab's description (/run/baton-lab/lab.json), typed for the tests that use it.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { execa } from 'execa';
 import type { BackendCounters } from '../../../src/balancers/types.js';
 import { loadConfig } from '../../../src/config/load.js';
 import { openSession } from '../../../src/engine/session.js';
+import { asRoot } from '../../lab/as-root.js';
 
 export interface LabHost {
   name: string;
@@ -47,9 +47,9 @@ export function appHostNames(): string[] {
   return appHosts(readLab()).map((h) => h.name);
 }
 
-/** A shell command on a lab host, over the lab's ssh_config: its stdout, trimmed. */
-export async function onHost(host: string, command: string): Promise<string> {
-  return (await execa('ssh', ['-F', '/run/baton-lab/ssh_config', '-o', 'ConnectTimeout=10', host, command], { timeout: 30_000 })).stdout.trim();
+/** A shell command as root on a lab host, through the lab's console (the hosts refuse root over SSH): its stdout, trimmed. */
+export function onHost(host: string, command: string, input?: string): Promise<string> {
+  return asRoot(host, command, input);
 }
 
 /** The release directory `current` points at, per app host. */

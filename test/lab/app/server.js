@@ -77,6 +77,9 @@ async function handle(req, res) {
 const server = createServer((req, res) => {
   handle(req, res).catch((err) => send(res, 500, `error: ${err}\n`));
 });
+// How long an idle keep-alive connection stays open (shop.env): 65 s as behind cloud balancers, or
+// 0, never closed while idle; Node's own default is 5 s. A balancer's pooled connection lives as long.
+if (process.env.KEEPALIVE_MS !== undefined) server.keepAliveTimeout = Number(process.env.KEEPALIVE_MS);
 
 // Graceful stop: refuse new connections, let in-flight requests finish, then exit.
 process.on('SIGTERM', () => {

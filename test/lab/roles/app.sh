@@ -31,10 +31,19 @@ setup_app() {
   install -m 755 "$LAB_DIR/app/shopctl" "$srv/shop/bin/shopctl"
   if [[ $role == app ]]; then
     # The database releases (v6-db…) reach the shared PostgreSQL on db with the pg client.
-    printf 'export DATABASE_URL=%s\n' "$DATABASE_URL" >"$srv/shop/shop.env"
+    # Idle keep-alive connections are kept 65 s on odd-numbered hosts and never closed on even ones.
+    local n=${id//[!0-9]/} keepalive=0
+    ((n % 2)) && keepalive=65000
+    printf 'export DATABASE_URL=%s\nexport KEEPALIVE_MS=%s\n' "$DATABASE_URL" "$keepalive" >"$srv/shop/shop.env"
     copy_pg_client "$srv/shop/node_modules"
   else
     echo "PORT=80" >"$srv/shop/shop.env"
   fi
-  in_host "$id" /srv/shop/bin/shopctl start >/dev/null
+  if [[ $ROOT_LOGIN_ROLES == *" $role "* ]]; then
+    in_host "$id" /srv/shop/bin/shopctl start >/dev/null
+  else
+    # The deploy user owns the deploy root and runs the app, as baton will restart it.
+    chown -R "$DEPLOY_USER:$DEPLOY_USER" "$srv"
+    in_host "$id" runuser -u "$DEPLOY_USER" -- /srv/shop/bin/shopctl start >/dev/null
+  fi
 }

@@ -16,7 +16,8 @@ global
     daemon
     pidfile /run/haproxy.pid
     maxconn 4096
-    stats socket /run/haproxy/admin.sock mode 660 level admin expose-fd listeners
+    # The deploy user reaches the runtime API through the socket's group, never as root.
+    stats socket /run/haproxy/admin.sock mode 660 level admin group haproxy expose-fd listeners
     # A driver saves 'show servers state' here before a reload so drains survive it.
     server-state-file /var/lib/haproxy/server-state
 
@@ -134,6 +135,19 @@ setup_nginx_lua() {
   nginx_lua_state >"$root/etc/nginx/baton-upstreams.json"
 }
 
+# What the deploy user changes without sudo: the files baton rewrites (each beside itself, so the
+# folder too), the HAProxy server-state folder (through the haproxy group), and the lock's folder.
+deploy_owns_balancer_files() {
+  local root=$1 f
+  chgrp haproxy "$root/var/lib/haproxy" "$root/var/lib/haproxy/server-state"
+  chmod 2775 "$root/var/lib/haproxy"
+  chmod 664 "$root/var/lib/haproxy/server-state"
+  for f in etc/apache2/sites-enabled etc/apache2/sites-enabled/baton.conf etc/nginx etc/nginx/baton-upstream.conf etc/nginx/baton-upstreams.json; do
+    [[ ! -e $root/$f ]] || chown "$DEPLOY_USER:$DEPLOY_USER" "$root/$f"
+  done
+  install -d -o "$DEPLOY_USER" -g "$DEPLOY_USER" "$root/run/baton"
+}
+
 setup_balancer() {
   local root=$HOSTS_DIR/lb
   haproxy_cfg >"$root/etc/haproxy/haproxy.cfg"
@@ -158,6 +172,7 @@ setup_balancer() {
   sed -i "s/@ZONE@/$ZONE/g" "$root/etc/nginx/nginx.conf"
   mkdir -p "$root/var/log/nginx"
 
+  deploy_owns_balancer_files "$root"
   in_host lb haproxy -c -q -f /etc/haproxy/haproxy.cfg
   in_host lb haproxy -f /etc/haproxy/haproxy.cfg
   keepalived_conf MASTER 150 >"$root/etc/keepalived/keepalived.conf"
@@ -200,6 +215,7 @@ setup_peer_balancer() {
   haproxy_cfg >"$root/etc/haproxy/haproxy.cfg"
   mkdir -p "$root/run/haproxy"
   echo 1 >"$root/var/lib/haproxy/server-state"
+  deploy_owns_balancer_files "$root"
   in_host lb2 haproxy -c -q -f /etc/haproxy/haproxy.cfg
   in_host lb2 haproxy -f /etc/haproxy/haproxy.cfg
   keepalived_conf BACKUP 100 >"$root/etc/keepalived/keepalived.conf"
