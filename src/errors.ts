@@ -93,6 +93,7 @@ const PREFLIGHT_HINTS: Record<string, string> = {
   tag: 'push a tag that exists in app.repo and reads whole',
   'balancer-config': 'fix the balancer configuration it names on the balancer host',
   privileges: 'add the sudoers lines named above on those hosts (visudo -f /etc/sudoers.d/baton), or set ssh.sudo to false for what the user may run itself',
+  access: 'give the SSH user write access to the files and folders named (README: Running as a deploy user)',
   disk: 'free disk on the hosts named, or lower app.keep',
   capacity: 'lower the load or add hosts',
   memory: 'lower capacity.memory.processLimit or add memory',

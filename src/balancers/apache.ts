@@ -170,6 +170,10 @@ export class ApacheBalancer implements Balancer {
     return { members: members.map((m, i) => ({ ...m, sessions: held[i] as number })), requests: managerCounters(b).requests, ...logged };
   }
 
+  writtenFiles(): { host: string; path: string; what: string }[] {
+    return [{ host: this.transport.host, path: this.configFile, what: 'balancer.configFile' }];
+  }
+
   raisedCommands(): RaisedCommand[] {
     return onlyRaised(this.transport.host, [apacheConfigTestArgv(this.ctl, this.sudo)]);
   }

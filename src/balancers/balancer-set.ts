@@ -148,6 +148,10 @@ export class BalancerSet implements Balancer {
     }));
   }
 
+  writtenFiles(): { host: string; path: string; what: string }[] {
+    return this.all.flatMap((b) => b.balancer.writtenFiles?.() ?? []);
+  }
+
   raisedCommands(): RaisedCommand[] {
     return this.all.flatMap((b) => b.balancer.raisedCommands?.() ?? []);
   }

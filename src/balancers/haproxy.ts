@@ -170,6 +170,10 @@ export class HaproxyBalancer implements Balancer {
     return count;
   }
 
+  writtenFiles(): { host: string; path: string; what: string }[] {
+    return this.serverStateFile === undefined ? [] : [{ host: this.transport.host, path: this.serverStateFile, what: 'balancer.serverStateFile' }];
+  }
+
   raisedCommands(): RaisedCommand[] {
     return onlyRaised(this.transport.host, [configTestArgv(this.configFile, this.sudo)]);
   }

@@ -141,6 +141,10 @@ export class NginxLuaBalancer implements Balancer {
     return { members, ...counts };
   }
 
+  writtenFiles(): { host: string; path: string; what: string }[] {
+    return [{ host: this.transport.host, path: this.stateFile, what: 'balancer.stateFile' }];
+  }
+
   raisedCommands(): RaisedCommand[] {
     return this.traffic.raisedCommands();
   }

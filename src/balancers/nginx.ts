@@ -154,6 +154,10 @@ export class NginxBalancer implements Balancer {
     return { members, ...counts };
   }
 
+  writtenFiles(): { host: string; path: string; what: string }[] {
+    return [{ host: this.transport.host, path: this.file, what: 'balancer.upstreamFile' }];
+  }
+
   raisedCommands(): RaisedCommand[] {
     return onlyRaised(this.transport.host, [nginxTestArgv(this.nginx, this.sudo), nginxReloadArgv(this.nginx, this.sudo)]);
   }

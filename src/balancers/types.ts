@@ -109,6 +109,8 @@ export interface Balancer {
   configTest(): Promise<void>;
   /** The raised commands (`sudo -n -- …`) the driver may run, on which balancer host: what preflight asks `sudo -n -l` about. */
   raisedCommands?(): RaisedCommand[];
+  /** The files on the balancer host(s) the driver replaces without sudo: what preflight checks the SSH user may write. */
+  writtenFiles?(): { host: string; path: string; what: string }[];
   /** Let go of what the driver keeps open for the run (haproxy: its runtime API channel). */
   close?(): Promise<void>;
 }

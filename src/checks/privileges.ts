@@ -20,12 +20,15 @@ export interface HostPrivileges {
   host: string;
   user: string;
   answers: SudoAnswer[];
+  /** The paths baton writes without sudo, and what writableArgv answered. */
+  written?: { paths: WrittenPath[]; stdout: string };
 }
 
-/** Ask `sudo -n -l` about each raised command on one host (nothing is asked as root). */
-export async function readPrivileges(transport: Transport, argvs: readonly string[][], timeoutMs = 10_000): Promise<HostPrivileges> {
-  const user = (await transport.run(['id', '-un'], { timeoutMs })).stdout.trim();
+/** Ask `sudo -n -l` about each raised command on one host, and whether the user may write each path (nothing is asked as root). */
+export async function readPrivileges(transport: Transport, argvs: readonly string[][], paths: readonly WrittenPath[] = [], timeoutMs = 10_000): Promise<HostPrivileges> {
+  const user = (await transport.run(['id', '-un'], { timeoutMs })).stdout.trim() || 'the SSH user';
   if (user === 'root') return { host: transport.host, user, answers: [] };
+  const written = paths.length === 0 ? undefined : transport.run(writableArgv(paths), { timeoutMs }).then((r) => ({ paths: [...paths], stdout: r.stdout }));
   const answers = await Promise.all(
     argvs.map(async (argv): Promise<SudoAnswer> => {
       const r = await transport.run(sudoAllowedArgv(argv), { allowFailure: true, timeoutMs });
@@ -34,7 +37,7 @@ export async function readPrivileges(transport: Transport, argvs: readonly strin
       return { argv, allowed: false, why: sudoWhy(r.code, r.stderr), programPath: where.stdout.trim().split('\n')[0] || (unraised(argv)[0] as string) };
     }),
   );
-  return { host: transport.host, user, answers };
+  return { host: transport.host, user, answers, ...(written ? { written: await written } : {}) };
 }
 
 function sudoWhy(code: number, stderr: string): string {
@@ -47,7 +50,8 @@ function sudoWhy(code: number, stderr: string): string {
 export function privilegeFindings(readings: readonly HostPrivileges[]): Finding[] {
   return readings.flatMap((r): Finding[] => {
     if (r.user === 'root') return [{ check: 'privileges', host: r.host, outcome: 'ok', message: `${r.host}: reached as root: nothing needs sudo` }];
-    return r.answers.map((a): Finding => {
+    const written = r.written ? writableFindings(r.host, r.user, r.written.paths, r.written.stdout) : [];
+    return [...r.answers.map((a): Finding => {
       const command = `\`${unraised(a.argv).join(' ')}\``;
       if (a.allowed) return { check: 'privileges', host: r.host, outcome: 'ok', message: `${r.host}: ${r.user} may run ${command} through sudo -n` };
       return {
@@ -56,7 +60,7 @@ export function privilegeFindings(readings: readonly HostPrivileges[]): Finding[
         outcome: 'refused',
         message: `${r.host}: ${r.user} may not run ${command} through sudo -n (${a.why ?? 'not allowed'}); sudoers needs: ${sudoersLine(r.user, a.programPath ?? '', a.argv)}`,
       };
-    });
+    }), ...written];
   });
 }
 
@@ -76,4 +80,47 @@ export function raisedInCommandLine(line: string): string[] | undefined {
   if (words[0] === '--') words.shift();
   if (words.length === 0 || words[0]!.startsWith('-')) return undefined;
   return raised(words, true);
+}
+
+/** A file baton replaces (written beside itself, renamed over it), or a folder it writes in. */
+export interface WrittenPath {
+  host: string;
+  path: string;
+  kind: 'file' | 'folder';
+  /** What baton writes there, for the message. */
+  what: string;
+}
+
+// For each `KIND:PATH`: the folder that must be writable (the file's own, or the folder itself, or
+// the nearest existing parent baton would create it in) and, for a file that exists, the file.
+const WRITABLE_SCRIPT = [
+  'for spec; do',
+  '  kind=${spec%%:*} p=${spec#*:}',
+  '  if [ "$kind" = file ]; then d=$(dirname -- "$p"); if [ -e "$p" ] && [ ! -w "$p" ]; then echo "no $p"; continue; fi; else d=$p; fi',
+  '  while [ ! -e "$d" ]; do d=$(dirname -- "$d"); done',
+  '  if [ -w "$d" ]; then echo "ok $d"; else echo "no $d"; fi',
+  'done',
+].join('\n');
+
+/** The argv that says, a line each, whether the SSH user may write each path (`ok DIR` / `no PATH`). */
+export function writableArgv(paths: readonly Pick<WrittenPath, 'path' | 'kind'>[]): string[] {
+  return ['sh', '-c', WRITABLE_SCRIPT, 'sh', ...paths.map((p) => `${p.kind}:${p.path}`)];
+}
+
+/** One host's paths as the user found them: one finding each. */
+export function writableFindings(host: string, user: string, paths: readonly WrittenPath[], stdout: string): Finding[] {
+  const lines = stdout.split('\n').filter(Boolean);
+  return paths.map((p, i): Finding => {
+    const line = lines[i];
+    if (line === undefined) return { check: 'access', host, outcome: 'unchecked', message: `${host}: whether ${user} may write ${p.what} (${p.path}) not checked: the host did not say` };
+    const [verdict, ...rest] = line.split(' ');
+    const where = rest.join(' ');
+    if (verdict === 'ok') return { check: 'access', host, outcome: 'ok', message: `${host}: ${user} may write ${p.what} (${p.path})` };
+    return {
+      check: 'access',
+      host,
+      outcome: 'refused',
+      message: `${host}: ${user} may not write ${p.what}: ${where === p.path && p.kind === 'file' ? `${p.path} is not writable by it` : `${where || p.path} is not writable by it`} (baton writes ${p.kind === 'file' ? 'a new file beside it and renames it over' : 'in it'})`,
+    };
+  });
 }

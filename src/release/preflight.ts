@@ -5,7 +5,8 @@ import { allHosts, type Config } from '../config/config.js';
 import type { Balancer } from '../balancers/types.js';
 import { capacityFindings, diskFindings, formatMiB, memoryFindings, type Finding, type HostDiskReading, type HostMemoryReading, type PreflightReport } from '../checks/preflight.js';
 import { readDisk, readLoad, readMemory, type LoadClock } from '../checks/preflight-readings.js';
-import { privilegeFindings, raisedInCommandLine, readPrivileges, type HostPrivileges } from '../checks/privileges.js';
+import { posix } from 'node:path';
+import { privilegeFindings, raisedInCommandLine, readPrivileges, type HostPrivileges, type WrittenPath } from '../checks/privileges.js';
 import type { Session } from '../engine/session.js';
 import { forEachHost } from '../transport/fan-out.js';
 import { resolveTag, unpackedSize, type ResolvedTag } from '../vcs/git.js';
@@ -96,7 +97,7 @@ async function readHosts(session: Session): Promise<HostReadings> {
   const everyHost = [...new Set([...appHosts, config.balancer.host, ...(config.balancer.peers ?? [])])];
   const memory = config.capacity.memory;
   const out: HostReadings = { reach: [], disk: new Map(), memory: new Map(), privileges: new Map() };
-  const raised = raisedByHost(session, appHosts);
+  const access = accessByHost(session, appHosts);
   // Each host's errors are caught here: forEachHost never throws, and every host is reported.
   await forEachHost(everyHost, config.ssh.concurrency, async (host) => {
     const transport = session.transports.get(host);
@@ -107,8 +108,8 @@ async function readHosts(session: Session): Promise<HostReadings> {
       return;
     }
     out.reach.push({ check: 'reach', host, outcome: 'ok', message: `${host}: answers over ssh` });
-    const asked = raised.get(host);
-    const privileges = asked ? readPrivileges(transport, asked).catch(asError) : undefined;
+    const asked = access.get(host);
+    const privileges = asked ? readPrivileges(transport, asked.argvs, asked.paths).catch(asError) : undefined;
     if (!appHosts.has(host)) {
       if (privileges) out.privileges.set(host, await privileges);
       return;
@@ -120,16 +121,27 @@ async function readHosts(session: Session): Promise<HostReadings> {
   });
   const order = new Map(everyHost.map((h, i) => [h, i]));
   out.reach.sort((x, y) => order.get(x.host!)! - order.get(y.host!)!);
+  out.privileges = new Map([...out.privileges].sort(([x], [y]) => order.get(x)! - order.get(y)!));
   return out;
 }
 
-/** The raised commands a push may run, by host: the balancer driver's, and app.restart when it starts with sudo. */
-function raisedByHost(session: Session, appHosts: ReadonlySet<string>): Map<string, string[][]> {
-  const out = new Map<string, string[][]>();
-  const add = (host: string, argv: string[]) => out.set(host, [...(out.get(host) ?? []), argv]);
-  for (const c of session.balancer.raisedCommands?.() ?? []) add(c.host, c.argv);
-  const restart = raisedInCommandLine(session.config.app.restart);
-  if (restart) for (const host of appHosts) add(host, restart);
+/**
+ * What a push needs of the SSH user, by host: the raised commands (the balancer driver's, and
+ * app.restart when it starts with sudo) and the paths written without sudo (the driver's files,
+ * the lock's folder, the deploy root).
+ */
+function accessByHost(session: Session, appHosts: ReadonlySet<string>): Map<string, { argvs: string[][]; paths: WrittenPath[] }> {
+  const { config } = session;
+  const out = new Map<string, { argvs: string[][]; paths: WrittenPath[] }>();
+  const on = (host: string) => out.get(host) ?? out.set(host, { argvs: [], paths: [] }).get(host)!;
+  for (const c of session.balancer.raisedCommands?.() ?? []) on(c.host).argvs.push(c.argv);
+  const restart = raisedInCommandLine(config.app.restart);
+  for (const f of session.balancer.writtenFiles?.() ?? []) on(f.host).paths.push({ ...f, kind: 'file' });
+  on(config.balancer.host).paths.push({ host: config.balancer.host, path: posix.dirname(config.lock.path), kind: 'folder', what: 'the release lock (lock.path)' });
+  for (const host of appHosts) {
+    if (restart) on(host).argvs.push(restart);
+    on(host).paths.push({ host, path: config.app.path, kind: 'folder', what: 'the deploy root (app.path)' });
+  }
   return out;
 }
 

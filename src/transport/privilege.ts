@@ -31,9 +31,10 @@ export function argvForUser(argv: readonly string[], user: string | undefined): 
 /**
  * The shell line prefix that adds the system folders to a non-root PATH, so a tool in /usr/sbin run
  * without sudo (a family the configuration does not raise) is found there, as root would find it.
+ * `exec` keeps the process tree a plain command line has (the shell replaced by the command).
  */
 export function systemPathPrefix(user: string | undefined): string {
-  return user === 'root' ? '' : `PATH="$PATH:${SYSTEM_PATH_DIRS.join(':')}" `;
+  return user === 'root' ? '' : `PATH="$PATH:${SYSTEM_PATH_DIRS.join(':')}"; exec `;
 }
 
 /**

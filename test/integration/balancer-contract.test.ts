@@ -14,6 +14,8 @@ import { httpRequest } from '../../src/checks/http.js';
 import { OperationFailedError, UserError } from '../../src/errors.js';
 import { appHosts, LAB_JSON, type Lab } from './helpers/lab.js';
 import { SshCliTransport } from './helpers/ssh-cli-transport.js';
+import { asRoot } from '../lab/as-root.js';
+import { quoteArgv } from '../../src/transport/quote.js';
 
 const SLOW_MS = 2000;
 const APACHE_CONF = '/etc/apache2/sites-enabled/baton.conf';
@@ -191,7 +193,7 @@ describe.each(['haproxy', 'apache', 'nginx', 'nginx-lua'] as const)('%s balancer
     }
     await b.drain(['web2a']);
     expect(await persisted(b)).toMatchObject({ web2a: 'drain', web1a: 'ready' });
-    await lb.run(restart as string[]);
+    await asRoot(lab.balancer.host, quoteArgv(restart as string[])); // someone else's restart, as root
     await new Promise((r) => setTimeout(r, 1000));
     expect(await stateOf('web2a')).toBe('drain');
     expect(await stateOf('web1a')).toBe('ready');
@@ -200,7 +202,7 @@ describe.each(['haproxy', 'apache', 'nginx', 'nginx-lua'] as const)('%s balancer
 
     await b.ready(['web2a']);
     expect(await persisted(b)).toMatchObject({ web2a: 'ready' });
-    await lb.run(restart as string[]);
+    await asRoot(lab.balancer.host, quoteArgv(restart as string[])); // someone else's restart, as root
     await new Promise((r) => setTimeout(r, 1000));
     expect(await stateOf('web2a')).toBe('ready');
   });
@@ -209,14 +211,15 @@ describe.each(['haproxy', 'apache', 'nginx', 'nginx-lua'] as const)('%s balancer
     if (driver === 'haproxy') {
       const cfg = '/etc/haproxy/haproxy.cfg';
       const original = (await lb.run(['cat', '--', cfg])).stdout;
-      await lb.run(['sh', '-c', 'cat > "$1"', 'sh', cfg], { stdin: `${original}baton_no_such_keyword on\n` });
+      // A hand edit by an administrator: root's file, written as root.
+      await asRoot(lab.balancer.host, `cat > ${cfg}`, `${original}baton_no_such_keyword on\n`);
       try {
         await expect(b.configTest()).rejects.toThrow();
         await b.drain(['web1b']);
         expect(await stateOf('web1b')).toBe('drain');
         await b.ready(['web1b']);
       } finally {
-        await lb.run(['sh', '-c', 'cat > "$1"', 'sh', cfg], { stdin: original });
+        await asRoot(lab.balancer.host, `cat > ${cfg}`, original);
       }
       await b.configTest();
       const answers = await Promise.all(Array.from({ length: 8 }, () => viaPublic('/')));

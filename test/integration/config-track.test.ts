@@ -83,7 +83,7 @@ describe('restore --run on a wiped app host', () => {
 
   afterAll(async () => {
     // The lab's pg client is no part of the app's configuration: put back what the wipe moved aside.
-    await onHost(host.name, 'if [ -d /srv/.baton-test-node_modules ]; then mkdir -p /srv/shop && rm -rf /srv/shop/node_modules && mv /srv/.baton-test-node_modules /srv/shop/node_modules; fi');
+    await onHost(host.name, 'if [ -d /srv/.baton-test-node_modules ]; then install -d -o deploy -g deploy /srv/shop && rm -rf /srv/shop/node_modules && mv /srv/.baton-test-node_modules /srv/shop/node_modules; fi');
     readyAllHaproxyMembers();
   });
 
@@ -99,7 +99,7 @@ describe('restore --run on a wiped app host', () => {
 
     const runbook = await baton('restore', host.name);
     expect(runbook.exitCode, runbook.stderr).toBe(0);
-    expect(runbook.stdout).toContain('`/srv/shop/bin/shopctl` (file 755 root:root)');
+    expect(runbook.stdout).toContain('`/srv/shop/bin/shopctl` (file 755 deploy:deploy)');
     expect(runbook.stdout).toContain(`Release: deploy \`${expected}\``);
 
     const counters = await balancerCounters(config);

@@ -9,6 +9,7 @@ import { httpRequest } from '../../src/checks/http.js';
 import type { RunOptions, RunResult } from '../../src/transport/types.js';
 import { appHosts, LAB_JSON, type Lab } from './helpers/lab.js';
 import { SshCliTransport } from './helpers/ssh-cli-transport.js';
+import { unraised } from '../../src/transport/privilege.js';
 
 interface NginxLab {
   nginx: { port: number; upstream: string; upstreamFile: string; pidFile: string };
@@ -21,7 +22,7 @@ const { nginx } = lab.balancer;
 class CountingTransport extends SshCliTransport {
   reloads = 0;
   override run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
-    if (argv[0] === 'nginx' && argv[1] === '-s' && argv[2] === 'reload') this.reloads++;
+    if (unraised(argv).join(' ') === 'nginx -s reload') this.reloads++;
     return super.run(argv, opts);
   }
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeLabConfig } from '../../bench/lab-config.js';
+import { driverOverrides, writeLabConfig } from '../../bench/lab-config.js';
 import { startLoad, type LoadReport } from '../lab/load.js';
 import { currentReleases, readLab, readyAllHaproxyMembers } from './helpers/lab.js';
 
@@ -37,6 +37,26 @@ afterAll(async () => {
 });
 
 describe('preflight under load', () => {
+  it('refuses as the deploy user (exit 6) what it may not run or write, naming the sudoers line and the folder, and changes nothing', async () => {
+    // apachectl is not in the lab's sudoers file (apache2ctl is), and /var/lib is root's.
+    const overrides = driverOverrides('apache');
+    const apache = overrides.find(([path]) => path[0] === 'balancer')![1] as Record<string, unknown>;
+    const config = writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-preflight-access-')), 'baton.yml'), [
+      ...overrides.filter(([path]) => path[0] !== 'balancer'),
+      [['balancer'], { ...apache, ctl: 'apachectl' }],
+      [['lock', 'path'], '/var/lib/baton-lab-not-yours/lock'],
+    ]);
+    const before = await currentReleases();
+    const r = await baton(config, 'push', 'v2');
+    expect(r.exitCode, r.stderr).toBe(6);
+    expect(r.stderr).toContain('lb.baton.test: deploy may not run `apachectl configtest` through sudo -n (sudoers does not allow it); sudoers needs: deploy ALL=(root) NOPASSWD: /usr/sbin/apachectl configtest');
+    expect(r.stderr).toContain('lb.baton.test: deploy may not write the release lock (lock.path): /var/lib is not writable by it');
+    expect(r.stderr).toMatch(/Hint: .*sudoers/);
+    expect(r.stderr).not.toContain('lower the load');
+    expect(r.stderr).not.toMatch(/step (lock|drain|stage)/);
+    expect(await currentReleases()).toEqual(before);
+  });
+
   it('refuses a push the cluster left serving could not carry at the utilisation limit (exit 6), naming each number, and changes nothing', async () => {
     // Each host carries far less than the load: whichever cluster is drained, the other would run far above 70%.
     const config = configWith('capacity', { perHost: { requestsPerSecond: 20 }, sampleFor: '1s' });

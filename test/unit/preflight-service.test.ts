@@ -63,6 +63,9 @@ capacity:
         answer: (argv, host) => ({ stdout: `/srv/shop\nFilesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 999999 1 ${freeKb[host]} 1% /\n` }),
       },
       { match: (argv) => argv[0] === 'sh' && argv[2]!.includes('/proc/meminfo'), answer: () => ({ stdout: 'memtotal 1048576\nrss 10 51200\nrss 11 61440\n' }) },
+      // Reached as a deploy user who may write every path baton writes without sudo.
+      { match: (argv) => argv[0] === 'id', answer: () => ({ stdout: 'deploy\n' }) },
+      { match: (argv) => argv[0] === 'sh' && argv[2]!.includes('for spec'), answer: (argv) => ({ stdout: argv.slice(4).map((s) => `ok ${s.slice(s.indexOf(':') + 1)}\n`).join('') }) },
     ],
   });
   balancer = { requests: [1000, 1200], members: [] };
@@ -90,6 +93,11 @@ describe('runPreflight', () => {
       'reach lb.test ok',
       'tag ok',
       'balancer-config ok',
+      'access w1a ok',
+      'access w2a ok',
+      'access w1b ok',
+      'access w2b ok',
+      'access lb.test ok',
       'disk w1a ok',
       'disk w2a ok',
       'disk w1b ok',
