@@ -1,18 +1,28 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` (plain objects, recording transports, no hosts) and `lab` (real sshd,
-// balancers, DNS and git in test/lab, brought up once per run by its global setup).
+// Three projects: `unit` (plain objects, recording transports, no hosts), `lab` (real sshd,
+// balancers, DNS and git in test/lab, brought up once per run by its global setup) and `faults`
+// (the fault suite in the lab, `npm run test:faults`).
+//
+// Each project sets its own parallelism (vitest 4): the unit files run one per CPU, the lab files
+// one at a time, as they share one set of hosts. Vitest runs a project whose files are one at a
+// time (maxWorkers 1, isolated, default sequence.groupOrder) after every other project's files,
+// so `vitest run --project unit --project lab` (npm test) runs the unit files first, two at a
+// time on two CPUs, then the lab files one by one: never a lab file beside another.
+//
+// Keep --maxWorkers and --fileParallelism off the command line of a run that includes the lab:
+// vitest 4.1 copies --fileParallelism (not yet --maxWorkers) onto every project, which would
+// lift fileParallelism: false here; the lab's maxWorkers: 1 still holds it to one file at a time.
+const oneFileAtATime = { fileParallelism: false, maxWorkers: 1 } as const;
+
 export default defineConfig({
   test: {
-    // The lab is one shared set of hosts: its test files must run one at a time. Vitest 3 cannot
-    // set this per project, so it holds for every run, and `npm test` runs the unit files apart,
-    // one per CPU (--fileParallelism --maxWorkers=100%: 220 s → 129 s on two CPUs).
-    fileParallelism: false,
     projects: [
       {
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          maxWorkers: '100%', // 220 s → ~110 s on two CPUs against one file at a time
         },
       },
       {
@@ -23,6 +33,7 @@ export default defineConfig({
           globalSetup: ['test/lab/global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 600_000,
+          ...oneFileAtATime,
         },
       },
       {
@@ -33,6 +44,7 @@ export default defineConfig({
           globalSetup: ['test/lab/global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 600_000,
+          ...oneFileAtATime,
         },
       },
     ],

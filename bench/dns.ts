@@ -165,11 +165,11 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
     if (r.code !== 0) throw new Error(`${what} exited ${r.code}: ${JSON.stringify(r.out.error ?? r.out)} ${r.stderr.slice(-2000)}`);
   };
   const clients = startClients({ resolvingClients: opts.resolvingClients ?? 4, pinnedClients: opts.pinnedClients ?? 2, writeEvery: opts.writeEvery ?? 3 });
-  let reverseFrom = 0;
+  let reverseFrom: number;
   let cutoverAt = Infinity;
   let completed = false;
-  let oldLog = '';
-  let synced = '';
+  let oldLog: string;
+  let synced: string;
   try {
     must('dns plan', await step(config, phaseSeconds, stepSeconds, 'plan', 'dns', 'plan'));
     log('planned; transitional name created');

@@ -63,7 +63,7 @@ export function parseLuaState(text: string): LuaState {
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new Error(`not JSON: ${(err as Error).message}`);
+    throw new Error(`not JSON: ${(err as Error).message}`, { cause: err });
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('expected an object of upstreams, { "NAME": [members] }');
   const out: LuaState = {};

@@ -24,7 +24,7 @@ export async function waitForLocalHealth(
   const clock = opts.clock ?? systemClock;
   const start = clock.now();
   let attempts = 0;
-  let last = '';
+  let last: string;
   for (;;) {
     attempts++;
     const remainingS = Math.max(0.5, Math.min(2, (start + timeoutMs - clock.now()) / 1000));

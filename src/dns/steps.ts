@@ -157,7 +157,7 @@ async function verifyProxy(env: DnsEnv, t: Transport, instance: Instance, progre
   const path = m.proxy.verifyPath;
   const port = portOf(env.spec, instance);
   const started = env.now().getTime();
-  let last = '';
+  let last: string;
   for (;;) {
     const direct = await fetchOn(t, `${m.scheme}://${m.new.address}:${m.new.port}${path}`, m.site);
     const proxied = await fetchOn(t, `${m.scheme}://127.0.0.1:${port}${path}`, m.site);
