@@ -106,6 +106,10 @@ export const Ssh = z.strictObject({
         .default(true)
         .describe('the balancer\'s configuration test and reload (haproxy -c, apache2ctl configtest, nginx -t, nginx -s reload) run through `sudo -n`; false: the SSH user may run them itself'),
       packages: z.boolean().default(true).describe('restore --run installs missing packages through `sudo -n apt-get install`; false: the SSH user may install them itself'),
+      gate: z
+        .boolean()
+        .default(true)
+        .describe('dns cutover\'s connection gate (dns.migrate.proxy.gate: tc) runs `tc -batch -` and `tc qdisc del dev DEV root` through `sudo -n` on the old host; false: the SSH user may change its queueing itself'),
     })
     .prefault({})
     .describe(

@@ -4,6 +4,7 @@
 // SYN-ACKs and RSTs from that port are sent to a class that drops them: a client's SYN gets no
 // answer, so it sends it again about a second later, by which time the proxy listens. Requests
 // already in flight are untouched; clients only see that extra second.
+import { raised } from '../transport/privilege.js';
 
 /** The device that carries `address` on the host, from `ip -o -4 addr show to ADDRESS`. */
 export function deviceFrom(ipOutput: string): string | undefined {
@@ -42,13 +43,13 @@ export function closeGateArgvs(device: string, port: number): string[][] {
   ];
 }
 
-/** The same commands as one `tc -batch -` input: one exec instead of six (the gate closes sooner). */
-export function closeGateBatch(device: string, port: number): { argv: string[]; stdin: string } {
+/** The same commands as one `tc -batch -` input: one exec instead of six (the gate closes sooner). Raised: queueing is root's. */
+export function closeGateBatch(device: string, port: number, sudo: boolean): { argv: string[]; stdin: string } {
   if (!/^[A-Za-z0-9_.-]+$/.test(device)) throw new TypeError(`device name ${JSON.stringify(device)} cannot go into a tc batch`);
-  return { argv: ['tc', '-batch', '-'], stdin: closeGateArgvs(device, port).map((a) => a.slice(1).join(' ')).join('\n') + '\n' };
+  return { argv: raised(['tc', '-batch', '-'], sudo), stdin: closeGateArgvs(device, port).map((a) => a.slice(1).join(' ')).join('\n') + '\n' };
 }
 
 /** Opens the gate: the device gets its default queueing back. */
-export function openGateArgv(device: string): string[] {
-  return ['tc', 'qdisc', 'del', 'dev', device, 'root'];
+export function openGateArgv(device: string, sudo: boolean): string[] {
+  return raised(['tc', 'qdisc', 'del', 'dev', device, 'root'], sudo);
 }

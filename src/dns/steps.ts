@@ -223,12 +223,12 @@ async function withGate<T extends object>(env: DnsEnv, t: Transport, progress: P
   const held = env.now().getTime();
   progress(`holding new connections to :${gate.port} on ${gate.device}`);
   try {
-    const batch = closeGateBatch(gate.device, gate.port);
+    const batch = closeGateBatch(gate.device, gate.port, env.config.ssh.sudo.gate);
     await t.run(batch.argv, { stdin: batch.stdin });
     const result = await work();
     return { ...result, heldMs: env.now().getTime() - held };
   } finally {
-    const r = await t.run(openGateArgv(gate.device), { allowFailure: true });
+    const r = await t.run(openGateArgv(gate.device, env.config.ssh.sudo.gate), { allowFailure: true });
     if (r.code !== 0 && !/Cannot delete qdisc with handle of zero|No such file/.test(r.stderr)) {
       // eslint-disable-next-line no-unsafe-finally
       throw new OperationFailedError(`could not open the connection gate on ${env.m.old.host} (${gate.device}): ${r.stderr.trim()}`, false, `run: tc qdisc del dev ${gate.device} root`);

@@ -109,7 +109,7 @@ describe('hosts', () => {
 
   it('logs in as the deploy user, refuses root, and lets sudo raise only the minimal sudoers file', async () => {
     expect((await ssh('lb', 'id -un')).trim()).toBe('deploy');
-    for (const host of ['lb', 'lb2', 'web-1.prod-a']) {
+    for (const host of ['lb', 'lb2', 'web-1.prod-a', 'old-web']) {
       const r = await run('ssh', ['-F', `${STATE}/ssh_config`, '-o', 'User=root', host, 'true']);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/Permission denied/);
@@ -281,9 +281,9 @@ describe('Varnish on old-web', () => {
       'sub vcl_recv { return (pass); }',
       '',
     ].join('\n');
-    const pidFile = '/run/varnish-lab-test.pid';
-    await ssh('old-web', 'cat > /etc/varnish/lab-test.vcl', vcl);
-    await ssh('old-web', `varnishd -a :6081 -f /etc/varnish/lab-test.vcl -T 127.0.0.1:6082 -n /tmp/varnish-lab-test -P ${pidFile} -s malloc,32m`);
+    const pidFile = '/tmp/varnish-lab-test.pid';
+    await ssh('old-web', 'cat > /tmp/lab-test.vcl', vcl);
+    await ssh('old-web', `/usr/sbin/varnishd -a :6081 -f /tmp/lab-test.vcl -T 127.0.0.1:6082 -n /tmp/varnish-lab-test -P ${pidFile} -s malloc,32m`);
     try {
       const answer = await eventually('varnish to answer', async () =>
         request(`http://10.213.7.4:6081/version`, { headers: { host: `old-site.${lab.zone}` } }).catch(() => undefined));
@@ -297,7 +297,7 @@ describe('Varnish on old-web', () => {
         'kill -TERM "$pid"',
         'for i in $(seq 100); do s=$(sed -n "s/.*) \\(.\\).*/\\1/p" /proc/$pid/stat 2>/dev/null); [ -z "$s" -o "$s" = Z ] && break; sleep 0.1; done',
         '[ -z "$s" -o "$s" = Z ]',
-        `rm -f ${pidFile} /etc/varnish/lab-test.vcl`,
+        `rm -f ${pidFile} /tmp/lab-test.vcl`,
       ].join('; '));
     }
     await expect(request('http://10.213.7.4:6081/version')).rejects.toThrow();

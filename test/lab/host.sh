@@ -55,11 +55,10 @@ create_mountns() {
 }
 
 start_sshd() {
-  local id=$1 fqdn=$2 role=$3 root=$HOSTS_DIR/$1 permit=no
+  local id=$1 fqdn=$2 root=$HOSTS_DIR/$1
   ssh-keygen -q -t ed25519 -N '' -C "root@$fqdn" -f "$root/etc/ssh/ssh_host_ed25519_key"
   cp "$STATE/id_ed25519.pub" "$root/etc/ssh/authorized_keys"
-  [[ $ROOT_LOGIN_ROLES == *" $role "* ]] && permit=prohibit-password
-  sed "s/@PERMIT_ROOT_LOGIN@/$permit/" "$LAB_DIR/conf/sshd_config" >"$root/etc/ssh/sshd_config"
+  cp "$LAB_DIR/conf/sshd_config" "$root/etc/ssh/sshd_config"
   in_host "$id" /usr/sbin/sshd -f /etc/ssh/sshd_config
 }
 
@@ -68,5 +67,5 @@ create_host() {
   create_netns "$id" "$addr"
   prepare_tree "$id" "$fqdn" "$role"
   create_mountns "$id" "$fqdn" "$role"
-  start_sshd "$id" "$fqdn" "$role"
+  start_sshd "$id" "$fqdn"
 }

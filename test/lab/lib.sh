@@ -11,12 +11,9 @@ VIP=10.213.7.8                  # floating address keepalived moves between lb a
 BRIDGE=baton0
 BRIDGE_ADDR=10.213.7.1
 PER_CLUSTER=${LAB_PER_CLUSTER:-2}
-# The user baton logs in as: root logins are refused (PermitRootLogin no) on every host baton
-# pushes through; it raises only what the README's minimal sudoers file allows.
+# The user baton logs in as: root logins are refused (PermitRootLogin no) on every host; it
+# raises only what the README's minimal sudoers file allows.
 DEPLOY_USER=deploy
-# The DNS drill's hosts still take root: the transitional proxy binds the site's port and the
-# tc gate needs CAP_NET_ADMIN, which baton does not raise yet.
-ROOT_LOGIN_ROLES=" old-web new-web "
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # App hosts sit at .11.. (cluster a) and .41.. (cluster b) up to 29 per cluster (the addresses the

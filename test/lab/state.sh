@@ -85,6 +85,7 @@ ensure_deploy_user() {
 $DEPLOY_USER ALL=(root) NOPASSWD: /usr/sbin/haproxy -c -f /etc/haproxy/haproxy.cfg
 $DEPLOY_USER ALL=(root) NOPASSWD: /usr/sbin/apache2ctl configtest
 $DEPLOY_USER ALL=(root) NOPASSWD: /usr/sbin/nginx -t, /usr/sbin/nginx -s reload
+$DEPLOY_USER ALL=(root) NOPASSWD: /usr/sbin/tc -batch -, /usr/sbin/tc qdisc del dev * root
 EOF2
   visudo -cqf "$sudoers" && install -m 440 "$sudoers" /etc/sudoers.d/baton-lab
   rm -f "$sudoers"
@@ -97,23 +98,18 @@ write_ssh_files() {
   while read -r id fqdn addr role cluster; do
     printf '%s,%s %s\n' "$fqdn" "$addr" "$(cut -d' ' -f1,2 "$HOSTS_DIR/$id/etc/ssh/ssh_host_ed25519_key.pub")" >>"$STATE/known_hosts"
     printf 'Host %s %s\n    HostName %s\n' "$fqdn" "${fqdn%.$ZONE}" "$addr" >>"$STATE/ssh_config"
-    ssh_client_options "$(login_user "$role")" >>"$STATE/ssh_config"
+    ssh_client_options >>"$STATE/ssh_config"
     echo >>"$STATE/ssh_config"
   done <"$STATE/hosts.tsv"
   # Bare addresses too (ssh 10.213.7.11): known_hosts lists every host's IP as well.
   echo 'Host 10.213.7.*' >>"$STATE/ssh_config"
-  ssh_client_options "$DEPLOY_USER" >>"$STATE/ssh_config"
+  ssh_client_options >>"$STATE/ssh_config"
 }
 
-# Who logs in to a host of this role: the deploy user, or root on the DNS drill's hosts.
-login_user() {
-  if [[ $ROOT_LOGIN_ROLES == *" $1 "* ]]; then echo root; else echo "$DEPLOY_USER"; fi
-}
-
-# What every lab host entry of ssh_config says: the user, the lab key, the lab's known_hosts, always checked.
+# What every lab host entry of ssh_config says: the deploy user, the lab key, the lab's known_hosts, always checked.
 ssh_client_options() {
   cat <<EOF2
-    User $1
+    User $DEPLOY_USER
     IdentityFile $STATE/id_ed25519
     IdentitiesOnly yes
     UserKnownHostsFile $STATE/known_hosts

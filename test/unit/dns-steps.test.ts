@@ -67,10 +67,12 @@ describe('the cut-over step', () => {
     const e = env(t);
     const changed = (await dnsStepRunner(e)(cutover, () => {})) as { cutoverAt?: string };
     const words = t.runsOn(old).map((a) => a.slice(0, 2).join(' '));
-    const order = ['tc -batch', 'systemctl stop', 'ss -Htln', 'varnishd -a'].map((w) => words.findIndex((x) => x.startsWith(w)));
+    // The gate is raised through sudo -n (root's transport drops the prefix).
+    const order = ['sudo -n', 'systemctl stop', 'ss -Htln', 'varnishd -a'].map((w) => words.findIndex((x) => x.startsWith(w)));
+    expect(t.runsOn(old)[order[0] as number]).toEqual(['sudo', '-n', '--', 'tc', '-batch', '-']);
     expect(order.every((i, k) => i >= 0 && (k === 0 || i > (order[k - 1] as number)))).toBe(true);
     expect(t.runsOn(old).some((a) => a[0] === 'rsync')).toBe(true); // the sync hook ran on the old host, between stop and start
-    expect(t.runsOn(old).at(-1)).toEqual(['tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+    expect(t.runsOn(old).at(-1)).toEqual(['sudo', '-n', '--', 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
     // When the old web server stopped: the migration's state replays it from the journal.
     expect(changed.cutoverAt).toMatch(/^\d{4}-\d\d-\d\dT/);
   });
@@ -84,6 +86,6 @@ describe('the cut-over step', () => {
     const startAt = runs.findIndex((a) => a[0] === 'systemctl' && a[1] === 'start');
     expect(stopAt).toBeGreaterThan(0);
     expect(startAt).toBeGreaterThan(stopAt);
-    expect(runs.at(-1)).toEqual(['tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+    expect(runs.at(-1)).toEqual(['sudo', '-n', '--', 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
   });
 });

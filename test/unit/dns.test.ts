@@ -128,14 +128,16 @@ describe('connection gate', () => {
     const filters = argvs.filter((a) => a[1] === 'filter');
     expect(filters).toHaveLength(2);
     for (const f of filters) expect(f).toEqual(expect.arrayContaining(['sport', '80', 'flowid', '1:2']));
-    expect(openGateArgv('eth0')).toEqual(['tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+    expect(openGateArgv('eth0', false)).toEqual(['tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+    expect(openGateArgv('eth0', true)).toEqual(['sudo', '-n', '--', 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
   });
   it('closes in one exec: the same commands as a tc batch on stdin', () => {
-    const b = closeGateBatch('eth0', 80);
-    expect(b.argv).toEqual(['tc', '-batch', '-']);
+    const b = closeGateBatch('eth0', 80, true);
+    expect(b.argv).toEqual(['sudo', '-n', '--', 'tc', '-batch', '-']);
+    expect(closeGateBatch('eth0', 80, false).argv).toEqual(['tc', '-batch', '-']);
     expect(b.stdin.split('\n')[0]).toBe('qdisc add dev eth0 root handle 1: htb default 1');
     expect(b.stdin.trim().split('\n')).toHaveLength(6);
-    expect(() => closeGateBatch('eth0\nqdisc del dev lo root', 80)).toThrow(/cannot go into a tc batch/);
+    expect(() => closeGateBatch('eth0\nqdisc del dev lo root', 80, true)).toThrow(/cannot go into a tc batch/);
   });
 });
 

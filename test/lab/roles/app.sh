@@ -39,11 +39,10 @@ setup_app() {
   else
     echo "PORT=80" >"$srv/shop/shop.env"
   fi
-  if [[ $ROOT_LOGIN_ROLES == *" $role "* ]]; then
-    in_host "$id" /srv/shop/bin/shopctl start >/dev/null
-  else
-    # The deploy user owns the deploy root and runs the app, as baton will restart it.
-    chown -R "$DEPLOY_USER:$DEPLOY_USER" "$srv"
-    in_host "$id" runuser -u "$DEPLOY_USER" -- /srv/shop/bin/shopctl start >/dev/null
-  fi
+  # The DNS drill's site listens on :80: its hosts let users bind from port 80 up (as a fleet
+  # would with this sysctl or setcap), so the deploy user runs the site and the transitional proxy.
+  [[ $role == app ]] || ip netns exec "baton-$id" sysctl -q -w net.ipv4.ip_unprivileged_port_start=80
+  # The deploy user owns the deploy root and runs the app, as baton will restart it.
+  chown -R "$DEPLOY_USER:$DEPLOY_USER" "$srv"
+  in_host "$id" runuser -u "$DEPLOY_USER" -- /srv/shop/bin/shopctl start >/dev/null
 }
