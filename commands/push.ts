@@ -34,7 +34,12 @@ export default class Push extends BatonCommand {
   async run() {
     const { args, flags } = await this.parse(Push);
     this.eventStream = flags.format === 'jsonl';
-    if (flags.continue === Boolean(args.tag)) throw new UserError(flags.continue ? '--continue takes no TAG: it finishes the held push' : 'push needs a TAG (or --continue)');
+    // Before anything is read or reached. A boolean flag not given is undefined, not false: compare as booleans.
+    if (Boolean(flags.continue) === Boolean(args.tag)) {
+      throw flags.continue
+        ? new UserError('--continue takes no TAG: it finishes the held push')
+        : new UserError('push needs a TAG (or --continue to finish a held push)', `e.g. \`${this.config.bin} push v2.3.1\`, or \`${this.config.bin} push --continue\``);
+    }
     const waitMs = lockWaitMs(flags['lock-wait']);
     // A held push was planned, with its preflight, when it began.
     if (flags.continue && flags['override-preflight'] !== undefined) throw new UserError('--continue finishes a held push; its preflight ran when it began, so there is nothing to override');

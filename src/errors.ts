@@ -153,9 +153,14 @@ export class BugError extends BatonError {
     super(
       `internal error: ${cause instanceof Error ? cause.message : String(cause)}`,
       ExitCode.NEEDS_ATTENTION,
-      'this is a bug in baton: please report it with the command, baton.yml (without secrets) and this output',
+      'this is a bug in baton: please report it with the command, baton.yml (without secrets) and this output (BATON_DEBUG=1 adds the stack)',
     );
   }
+}
+
+/** Where a bug happened, for `BATON_DEBUG=1`: the stack of what was thrown, else of the BugError itself. */
+export function bugStack(e: BugError): string | undefined {
+  return e.cause instanceof Error && e.cause.stack ? e.cause.stack : e.stack;
 }
 
 /** Every error becomes a BatonError; unknown ones are bugs. */

@@ -140,6 +140,12 @@ describe('destructive commands without a terminal', { timeout: 60_000 }, () => {
     expect(r.stderr).toMatch(/pass --yes/);
   });
 
+  it('push without a TAG (or --continue) is a usage error (exit 64) before baton.yml is read or any host reached', async () => {
+    const r = await baton(['push', '-c', '/nonexistent/baton.yml']);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toBe('Error: push needs a TAG (or --continue to finish a held push)\nHint: e.g. `baton push v2.3.1`, or `baton push --continue`');
+  });
+
   it('a bad --lock-wait is a usage error naming the flag', async () => {
     const r = await baton(['push', 'v1', '--lock-wait', 'soon', '-c', '/nonexistent/baton.yml']);
     expect(r.exitCode).toBe(64);
