@@ -27,6 +27,16 @@ describe('an unknown command', { timeout: 60_000 }, () => {
     expect(r.stderr).toContain('did you mean "dns cutover"?');
   });
 
+  it.each([
+    ['rolback', 'rollback'],
+    ['pusj', 'push'],
+    ['stauts', 'status'],
+  ])('`baton %s` suggests the top-level "%s", not a command of a topic', async (typed, expected) => {
+    const r = await baton([typed]);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toBe(`Error: unknown command "${typed}"; did you mean "${expected}"?\nHint: \`baton --help\` lists every command`);
+  });
+
   it('far from every command gets no suggestion, only the hint', async () => {
     const r = await baton(['xyzzy-frobnicate']);
     expect(r.exitCode).toBe(64);
@@ -106,6 +116,16 @@ describe('closestCommand', () => {
     expect(closestCommand('dns plann', known)).toBe('dns plan');
     expect(closestCommand('cutover', known)).toBe('dns cutover');
     expect(closestCommand('install', known)).toBe('dns proxy install');
+  });
+
+  it('breaks a tie for the top-level command, whatever order the commands come in', () => {
+    // oclif lists `dns rollback` before `rollback`: both are one edit from `rolback`.
+    const all = ['dns cutover', 'dns rollback', 'dns plan', 'plan', 'push', 'rollback', 'status', 'snapshot'];
+    expect(closestCommand('rolback', all)).toBe('rollback');
+    expect(closestCommand('rolback', [...all].reverse())).toBe('rollback');
+    expect(closestCommand('pusj', all)).toBe('push');
+    expect(closestCommand('stauts', all)).toBe('status');
+    expect(closestCommand('dns rolback', all)).toBe('dns rollback');
   });
 
   it('suggests nothing for a different word', () => {
