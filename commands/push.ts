@@ -45,12 +45,13 @@ export default class Push extends BatonCommand {
     if (flags.continue && flags['override-preflight'] !== undefined) throw new UserError('--continue finishes a held push; its preflight ran when it began, so there is nothing to override');
     const override = overridePreflightOption(flags['override-preflight']);
     const config = await loadConfig(flags.config);
+    const held = flags.continue ? findResumable(config.dir, { heldOnly: true }) : undefined;
     const session = await openSession(config);
     try {
-      await waitForLockIfAsked(session, waitMs);
+      // A held push keeps its lock: --continue does not wait for it.
+      await waitForLockIfAsked(session, waitMs, held?.run);
       let result;
-      if (flags.continue) {
-        const held = findResumable(config.dir, { heldOnly: true });
+      if (held) {
         result = await resumeRun(session, held, await this.reporterFor(held.plan));
       } else {
         const { plan, observation, artifact } = await planPush(session, args.tag as string, { first: flags.first as 'a' | 'b', hold: flags.hold, prepareArtifact: true, ...override });
