@@ -34,18 +34,24 @@ export default class Push extends BatonCommand {
   async run() {
     const { args, flags } = await this.parse(Push);
     this.eventStream = flags.format === 'jsonl';
-    if (flags.continue === Boolean(args.tag)) throw new UserError(flags.continue ? '--continue takes no TAG: it finishes the held push' : 'push needs a TAG (or --continue)');
+    // Before anything is read or reached. A boolean flag not given is undefined, not false: compare as booleans.
+    if (Boolean(flags.continue) === Boolean(args.tag)) {
+      throw flags.continue
+        ? new UserError('--continue takes no TAG: it finishes the held push')
+        : new UserError('push needs a TAG (or --continue to finish a held push)', `e.g. \`${this.config.bin} push v2.3.1\`, or \`${this.config.bin} push --continue\``);
+    }
     const waitMs = lockWaitMs(flags['lock-wait']);
     // A held push was planned, with its preflight, when it began.
     if (flags.continue && flags['override-preflight'] !== undefined) throw new UserError('--continue finishes a held push; its preflight ran when it began, so there is nothing to override');
     const override = overridePreflightOption(flags['override-preflight']);
     const config = await loadConfig(flags.config);
+    const held = flags.continue ? findResumable(config.dir, { heldOnly: true }) : undefined;
     const session = await openSession(config);
     try {
-      await waitForLockIfAsked(session, waitMs);
+      // A held push keeps its lock: --continue does not wait for it.
+      await waitForLockIfAsked(session, waitMs, held?.run);
       let result;
-      if (flags.continue) {
-        const held = findResumable(config.dir, { heldOnly: true });
+      if (held) {
         result = await resumeRun(session, held, await this.reporterFor(held.plan));
       } else {
         const { plan, observation, artifact } = await planPush(session, args.tag as string, { first: flags.first as 'a' | 'b', hold: flags.hold, prepareArtifact: true, ...override });

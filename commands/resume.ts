@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
+import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wait-flag.js';
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
@@ -8,12 +9,21 @@ import { resultText } from '../src/render/plan.js';
 
 export default class Resume extends BatonCommand {
   static override summary = 'Continue a push that was interrupted (or held) from its journal: the pending step runs again, then the rest.';
-  static override examples = ['<%= config.bin %> resume', '<%= config.bin %> resume --run 20261127T200102Z-k3j2hq'];
-  static override flags = { run: Flags.string({ description: 'run id to resume (default: the newest interrupted or held run)' }), format: runFormatFlag };
+  static override examples = [
+    '<%= config.bin %> resume',
+    '<%= config.bin %> resume --run 20261127T200102Z-k3j2hq',
+    '<%= config.bin %> resume --lock-wait 10m   # queue behind a release under way',
+  ];
+  static override flags = {
+    run: Flags.string({ description: 'run id to resume (default: the newest interrupted or held run)' }),
+    'lock-wait': lockWaitFlag,
+    format: runFormatFlag,
+  };
 
   async run() {
     const { flags } = await this.parse(Resume);
     this.eventStream = flags.format === 'jsonl';
+    const waitMs = lockWaitMs(flags['lock-wait']);
     const config = await loadConfig(flags.config);
     const record = findResumable(config.dir, flags.run ? { run: flags.run } : {});
     const { remaining, reversal } = remainingSteps(record);
@@ -25,6 +35,8 @@ export default class Resume extends BatonCommand {
     }
     const session = await openSession(config);
     try {
+      // The run being resumed holds the lock (it was killed, or held): that lock is not waited for.
+      await waitForLockIfAsked(session, waitMs, record.run);
       const result = await resumeRun(session, record, await this.reporterFor(record.plan));
       if (!this.jsonEnabled()) this.log(resultText(result));
       raiseForOutcome(result);

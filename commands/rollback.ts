@@ -1,21 +1,28 @@
 import { Flags } from '@oclif/core';
 import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
 import { confirm } from '../src/cli/confirm.js';
+import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wait-flag.js';
 import { UserError } from '../src/errors.js';
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
-import { carryOutRollback, closeInterrupted, proposeRollback } from '../src/release/rollback.js';
+import { carryOutRollback, closeInterrupted, proposeRollback, rollbackTakesOverLockOf } from '../src/release/rollback.js';
 import { planText, resultText } from '../src/render/plan.js';
 
 export default class Rollback extends BatonCommand {
   static override summary = 'Return production to the release that ran before, with the same drain / smoke / flip discipline as a push.';
   static override description =
     'Shows first what it will do: the release it returns to, the steps, and whether the other cluster still runs it (warm: one balancer change) or not (cold: cluster by cluster). Never lands on a release marked bad; the release left behind is marked bad. Asks for confirmation on a TTY; without one (CI) it refuses unless --yes (exit 64).';
-  static override examples = ['<%= config.bin %> rollback', '<%= config.bin %> rollback --dry-run', '<%= config.bin %> rollback --yes --json'];
+  static override examples = [
+    '<%= config.bin %> rollback',
+    '<%= config.bin %> rollback --dry-run',
+    '<%= config.bin %> rollback --yes --json',
+    '<%= config.bin %> rollback --yes --lock-wait 10m   # queue behind a release under way',
+  ];
   static override flags = {
     yes: Flags.boolean({ char: 'y', description: 'roll back without asking (needed where there is no TTY, e.g. CI)' }),
     'dry-run': Flags.boolean({ description: 'only show what the rollback would do' }),
+    'lock-wait': lockWaitFlag,
     format: runFormatFlag,
   };
 
@@ -26,8 +33,12 @@ export default class Rollback extends BatonCommand {
     if (!flags.yes && !flags['dry-run'] && !process.stdin.isTTY) {
       throw new UserError('rollback changes production, and there is no terminal to ask for confirmation', 'pass --yes to roll back without asking (CI), or --dry-run to see what it would do');
     }
-    const session = await openSession(await loadConfig(flags.config));
+    const waitMs = lockWaitMs(flags['lock-wait']);
+    const config = await loadConfig(flags.config);
+    const session = await openSession(config);
     try {
+      // Production is looked at once the other release is done; the lock of the run this rollback undoes is its own to take.
+      await waitForLockIfAsked(session, waitMs, rollbackTakesOverLockOf(config.dir));
       // Without a question to ask, the lock is taken while production is observed: seconds count here.
       const asks = !flags.yes && !flags['dry-run'] && process.stdin.isTTY;
       const p = await proposeRollback(session, { lockEarly: !asks && !flags['dry-run'] });

@@ -1,28 +1,44 @@
-import { Flags } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
+import { confirm } from '../src/cli/confirm.js';
+import { forceUnlockFlags, forceUnlockRules } from '../src/cli/force-unlock-flags.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { actor } from '../src/release/push.js';
 import { releaseLock } from '../src/release/lock-commands.js';
 
 export default class Unlock extends BatonCommand {
-  static override summary = 'Release the release lock: your own, or an expired one; someone else\'s only with --force.';
-  static override examples = ['<%= config.bin %> unlock', '<%= config.bin %> unlock --force   # the CI job that held it is gone'];
-  static override flags = { force: Flags.boolean({ description: 'release it even though someone else holds it' }) };
+  static override summary = 'Release the release lock: your own, or an expired one; someone else\'s only with --force --reason.';
+  static override description =
+    'Taking someone else\'s live lock needs --force and --reason TEXT (reported with whose lock it was, and in --json); on a TTY it asks first, showing whose lock it is; without one (CI) it refuses unless --yes (exit 64).';
+  static override examples = [
+    '<%= config.bin %> unlock',
+    '<%= config.bin %> unlock --force --reason "CI job 812 was cancelled; its run is gone"',
+    '<%= config.bin %> unlock --force --reason "CI job 812 was cancelled" --yes   # no TTY (CI)',
+  ];
+  static override flags = forceUnlockFlags;
 
   async run() {
     const { flags } = await this.parse(Unlock);
+    // Before anything is read or reached.
+    const { ask, reason } = forceUnlockRules(flags, Boolean(process.stdin.isTTY));
     const session = await openSession(await loadConfig(flags.config), undefined, { secrets: 'none' });
     try {
-      const r = await releaseLock(session, { by: actor(), force: flags.force });
+      const r = await releaseLock(session, {
+        by: actor(),
+        force: flags.force,
+        ...(reason !== undefined ? { reason } : {}),
+        ...(ask ? { confirm: (h) => confirm(h ? `take the release lock held by ${h.by} since ${h.since} (${h.reason}; expires ${h.expires})?` : 'remove the release lock whose details cannot be read?') } : {}),
+      });
       if (!this.jsonEnabled()) {
         const h = r.holder;
         this.log(
-          h
-            ? `released the lock held by ${h.by} since ${h.since} (${h.reason})${r.expired ? '; its lease had run out' : ''}${r.forced ? '; forced' : ''}`
-            : r.released
-              ? 'removed a release lock whose details could not be read; forced'
-              : 'the release lock was not held',
+          r.cancelled
+            ? `left the release lock as it was${h ? `, held by ${h.by}` : ''}`
+            : h
+              ? `released the lock held by ${h.by} since ${h.since} (${h.reason})${r.expired ? '; its lease had run out' : ''}${r.forced ? `; forced: ${r.reason}` : ''}`
+              : r.released
+                ? `removed a release lock whose details could not be read; forced: ${r.reason}`
+                : 'the release lock was not held',
         );
       }
       return r;

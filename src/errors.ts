@@ -99,13 +99,22 @@ const PREFLIGHT_HINTS: Record<string, string> = {
   memory: 'lower capacity.memory.processLimit or add memory',
 };
 
-/** What preflight found that forbids a run: each finding names what failed and, for numbers, where they came from. */
+/**
+ * What preflight found that forbids a run: each finding names what failed and, for numbers, where
+ * they came from. Exit 6, except for a host that cannot be reached: that is exit 1 from preflight
+ * as from plan, push and every other command (nothing changed), and no override makes it answer.
+ */
 export class PreflightRefusedError extends BatonError {
   readonly kind = 'preflight-refused';
   readonly findings: string[];
   constructor(message: string, refused: readonly { check: string; message: string }[] = []) {
+    const unreachable = refused.some((f) => f.check === 'reach');
     const hints = [...new Set(refused.map((f) => PREFLIGHT_HINTS[f.check] ?? 'fix what the findings name'))];
-    super(message, ExitCode.PREFLIGHT_REFUSED, `${hints.join('; ')}; or run with --override-preflight REASON (journaled) if you know better`);
+    super(
+      message,
+      unreachable ? ExitCode.FAILED_RESTORED : ExitCode.PREFLIGHT_REFUSED,
+      `${hints.join('; ')}; ${unreachable ? 'nothing in production was changed' : 'or run with --override-preflight REASON (journaled) if you know better'}`,
+    );
     this.findings = refused.map((f) => f.message);
   }
 }
@@ -153,9 +162,14 @@ export class BugError extends BatonError {
     super(
       `internal error: ${cause instanceof Error ? cause.message : String(cause)}`,
       ExitCode.NEEDS_ATTENTION,
-      'this is a bug in baton: please report it with the command, baton.yml (without secrets) and this output',
+      'this is a bug in baton: please report it with the command, baton.yml (without secrets) and this output (BATON_DEBUG=1 adds the stack)',
     );
   }
+}
+
+/** Where a bug happened, for `BATON_DEBUG=1`: the stack of what was thrown, else of the BugError itself. */
+export function bugStack(e: BugError): string | undefined {
+  return e.cause instanceof Error && e.cause.stack ? e.cause.stack : e.stack;
 }
 
 /** Every error becomes a BatonError; unknown ones are bugs. */

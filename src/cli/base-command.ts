@@ -8,7 +8,7 @@ import type { Reporter } from '../engine/reporter.js';
 import type { Plan } from '../model/plan.js';
 import { processInterrupts } from '../engine/interrupts.js';
 import { productionMayHaveChanged } from '../engine/production-effect.js';
-import { BatonError, ConfigError, ExitCode, OperationFailedError, UserError, toBatonError } from '../errors.js';
+import { BatonError, BugError, bugStack, ConfigError, ExitCode, OperationFailedError, UserError, toBatonError } from '../errors.js';
 
 /** `--format jsonl` on the commands that carry out a run: the run as JSON lines on stdout. */
 export const runFormatFlag = Flags.string({
@@ -65,7 +65,8 @@ export abstract class BatonCommand extends Command {
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<never> {
     if (err instanceof Errors.ExitError) throw err;
-    const batonError = byEffect(isOclifUsageError(err) ? new UserError(err.message, 'see `baton COMMAND --help`') : toBatonError(err));
+    const raised = isOclifUsageError(err) ? new UserError(err.message, 'see `baton COMMAND --help`') : toBatonError(err);
+    const batonError = byEffect(raised);
     process.exitCode = batonError.exitCode;
     if (this.eventStream) emitEvent({ event: 'result', exitCode: batonError.exitCode, error: errorToJson(batonError) });
     if (this.jsonEnabled()) {
@@ -73,6 +74,11 @@ export abstract class BatonCommand extends Command {
     } else {
       this.logToStderr(`Error: ${batonError.message}`);
       if (batonError.hint) this.logToStderr(`Hint: ${batonError.hint}`);
+    }
+    // As the README and the hint say: a bug's stack only when asked for, on stderr (stdout may be --json).
+    if (raised instanceof BugError && process.env.BATON_DEBUG === '1') {
+      const stack = bugStack(raised);
+      if (stack) this.logToStderr(stack);
     }
     throw new Errors.ExitError(batonError.exitCode);
   }

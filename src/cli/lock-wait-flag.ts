@@ -20,12 +20,13 @@ export function lockWaitMs(value: string | undefined): number | undefined {
   return parseDuration(value);
 }
 
-/** Wait for the lock when asked to, saying once on stderr whom we wait for. */
-export async function waitForLockIfAsked(session: Session, waitMs: number | undefined): Promise<void> {
+/** Wait for the lock when asked to, saying once on stderr whom we wait for; never for the lock of `takeOver`, the run this one continues or undoes. */
+export async function waitForLockIfAsked(session: Session, waitMs: number | undefined, takeOver?: string): Promise<void> {
   if (!waitMs) return;
   await waitForLock(session.lock, {
     waitMs,
     host: session.config.balancer.host,
+    ...(takeOver !== undefined ? { takeOver } : {}),
     onWaiting: (h) => writeErr(`waiting up to ${Math.round(waitMs / 1000)}s for the release lock on ${session.config.balancer.host}, held by ${h.by} since ${h.since}${h.tag ? ` (pushing ${h.tag})` : ''}: ${h.reason}\n`),
   });
 }

@@ -26,12 +26,15 @@ export function unknownCommandError(id: string, config: Interfaces.Config): User
 }
 
 /** The known command closest to what was typed, or undefined when none is close enough to be a typo.
- *  `cutover` finds `dns cutover`: a command's name without its topic counts as a match too. */
+ *  `cutover` finds `dns cutover`: a command's name without its topic counts as a match too. A tie
+ *  goes to the command with fewer words, then the shorter one (`rolback`: `rollback`, not `dns
+ *  rollback`), whatever order the commands are listed in. */
 export function closestCommand(typed: string, known: readonly string[]): string | undefined {
-  let best: { id: string; distance: number } | undefined;
+  let best: { id: string; distance: number; words: number } | undefined;
   for (const id of known) {
     const distance = Math.min(editDistance(typed, id), editDistance(typed, id.split(' ').pop() ?? id));
-    if (!best || distance < best.distance) best = { id, distance };
+    const words = id.split(' ').length;
+    if (!best || distance < best.distance || (distance === best.distance && (words < best.words || (words === best.words && id.length < best.id.length)))) best = { id, distance, words };
   }
   // More than about a third of the word changed is a different word, not a typo of this one.
   return best && best.distance <= Math.max(2, Math.floor(typed.length / 3)) ? best.id : undefined;

@@ -23,7 +23,8 @@ export function valueAt(data: unknown, path: KeyPath): unknown {
 }
 
 /** What was found, for "expected …, found …", by its kind only: a config file may be a secret
- *  (`-c .env`), so nothing read from it is ever repeated. */
+ *  (`-c .env`), so nothing read from it is repeated (but for a short word where one of a closed
+ *  set belongs, see quotableWord in schema-check.ts). */
 export function describeValue(v: unknown): string {
   if (v === null || v === undefined) return 'nothing';
   if (Array.isArray(v)) return v.length === 0 ? 'an empty list' : 'a list';

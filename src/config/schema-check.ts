@@ -37,7 +37,9 @@ export function checkSchema(data: unknown): { parsed?: BatonConfigParsed; proble
 function toProblems(issue: Issue, prefix: KeyPath, data: unknown, knownKeys: WeakMap<object, string[]>): Problem[] {
   const path = [...prefix, ...issue.path];
   const input = valueAt(data, path);
-  const found = (message: string) => (path[0] === 'secrets' ? message : `${message}, found ${describeValue(input)}`);
+  // Nothing under secrets: is repeated, not even its kind.
+  const secret = path[0] === 'secrets';
+  const found = (message: string) => (secret ? message : `${message}, found ${describeValue(input)}`);
   // A value of the right type but outside its range or form: its kind says nothing more.
   const foundIfNotScalar = (message: string) => (input === null || typeof input === 'object' ? found(message) : message);
   switch (issue.code) {
@@ -46,7 +48,7 @@ function toProblems(issue: Issue, prefix: KeyPath, data: unknown, knownKeys: Wea
     case 'invalid_union': {
       if ('discriminator' in issue && issue.discriminator) {
         if (input === undefined) return [{ path, at: 'parent', message: `missing required key \`${String(issue.discriminator)}\` (one of: ${DRIVERS.join(', ')})` }];
-        return [{ path, message: found(`expected one of: ${DRIVERS.join(', ')}`) }];
+        return [{ path, message: oneOf(DRIVERS, secret ? undefined : input, found) }];
       }
       // The branches whose type matched the input say what is wrong inside it.
       const matched = issue.errors.filter((branch) => !branch.some((i) => i.path.length === 0 && i.code === 'invalid_type'));
@@ -58,9 +60,36 @@ function toProblems(issue: Issue, prefix: KeyPath, data: unknown, knownKeys: Wea
     case 'invalid_type':
       if (input === undefined && path.length > 0) return [{ path, at: 'parent', message: missingKey(path, data) }];
       return [{ path, message: found(issue.message) }];
+    case 'invalid_value':
+      if (issue.values.length > 1 && issue.values.every((v) => typeof v === 'string')) return [{ path, message: oneOf(issue.values as string[], secret ? undefined : input, found) }];
+      return [{ path, message: foundIfNotScalar(issue.message) }];
     default:
       return [{ path, message: foundIfNotScalar(issue.message) }];
   }
+}
+
+/**
+ * A value outside a closed set (a driver, a mode, a method): what was found and, for a typo, the
+ * allowed value it is closest to. The value is quoted only when it is a short word like the
+ * allowed ones (see quotableWord); anything else is described by its kind, like every value.
+ */
+function oneOf(allowed: readonly string[], input: unknown, found: (message: string) => string): string {
+  const expected = `expected one of: ${allowed.join(', ')}`;
+  const word = quotableWord(input, allowed);
+  if (word === undefined) return found(expected);
+  const suggestion = closest(word, allowed);
+  return `${expected}, found \`${word}\`${suggestion ? `; did you mean \`${suggestion}\`?` : ''}`;
+}
+
+/**
+ * The value itself, when it can be repeated in a message: letters, digits, `.`, `_` and `-` only,
+ * and at most a few characters longer than the longest allowed value. A file passed by mistake
+ * may be a secret (`-c .env`), so a config value is otherwise never repeated (paths.ts); a short
+ * word where `haproxy` or `GET` belongs is a choice, not a token.
+ */
+function quotableWord(input: unknown, allowed: readonly string[]): string | undefined {
+  if (typeof input !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(input)) return undefined;
+  return input.length <= Math.max(...allowed.map((a) => a.length)) + 8 ? input : undefined;
 }
 
 function unknownKey(key: string, parentPath: KeyPath, data: unknown, known: string[]): string {

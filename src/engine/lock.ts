@@ -111,7 +111,7 @@ export class ReleaseLock {
     throw new LockHeldError(
       holder
         ? `release lock on ${this.transport.host} is held by ${holder.by} since ${holder.since}${holder.tag ? ` (pushing ${holder.tag})` : ''}: ${holder.reason}; it expires ${holder.expires}`
-        : `release lock on ${this.transport.host} (${this.dir}) is held, and its details cannot be read; if no run is using it, \`baton unlock --force\` removes it`,
+        : `release lock on ${this.transport.host} (${this.dir}) is held, and its details cannot be read; if no run is using it, \`baton unlock --force --reason TEXT\` removes it`,
       holder ? { ...holder } : undefined,
     );
   }

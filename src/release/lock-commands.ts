@@ -9,7 +9,7 @@ import { BatonError, ExitCode, LockHeldError } from '../errors.js';
 export class ForeignLockError extends BatonError {
   readonly kind = 'lock-held';
   constructor(message: string, holder: LockDetails) {
-    super(message, ExitCode.LOCK_HELD, 'if you know that release is over, `baton unlock --force`');
+    super(message, ExitCode.LOCK_HELD, 'if you know that release is over, `baton unlock --force --reason TEXT`');
     this.data = { holder: { ...holder } };
   }
 }
@@ -44,10 +44,25 @@ export interface ReleaseResult {
   expired: boolean;
   /** Someone else's live lock, removed with --force. */
   forced: boolean;
+  /** Why it was forced (`unlock --force --reason`). */
+  reason?: string;
+  /** Asked before forcing, the answer was no: the lock is as it was. */
+  cancelled?: boolean;
 }
 
-/** Release the lock: yours, an expired one, or with `force` anyone's (naming whose it was). */
-export async function releaseLock(session: Session, opts: { by: string; force?: boolean; now?: Date }): Promise<ReleaseResult> {
+export interface ReleaseOptions {
+  by: string;
+  force?: boolean;
+  /** Why someone else's lock is taken: reported with whose it was. */
+  reason?: string;
+  /** Asked before someone else's live lock (or one that cannot be read: null) is removed; false leaves it. */
+  confirm?: (holder: LockDetails | null) => Promise<boolean>;
+  now?: Date;
+}
+
+/** Release the lock: yours, an expired one, or with `force` anyone's (naming whose it was, and why). */
+export async function releaseLock(session: Session, opts: ReleaseOptions): Promise<ReleaseResult> {
+  const why = opts.reason !== undefined ? { reason: opts.reason } : {};
   const holder = await session.lock.read().catch((e: unknown) => {
     if (!(e instanceof UnreadableLockError)) throw e;
     return 'unreadable' as const;
@@ -55,10 +70,11 @@ export async function releaseLock(session: Session, opts: { by: string; force?: 
   if (holder === 'unreadable') {
     // Nobody can be named, so nobody's own unlock may remove it: only --force, said plainly.
     if (!opts.force) {
-      throw new LockHeldError(`the release lock on ${session.config.balancer.host} (${session.config.lock.path}) is there, but its details cannot be read; if no run is using it, \`baton unlock --force\` removes it`);
+      throw new LockHeldError(`the release lock on ${session.config.balancer.host} (${session.config.lock.path}) is there, but its details cannot be read; if no run is using it, \`baton unlock --force --reason TEXT\` removes it`);
     }
+    if (opts.confirm && !(await opts.confirm(null))) return { released: false, holder: null, expired: false, forced: false, cancelled: true };
     await session.lock.release(undefined, true);
-    return { released: true, holder: null, expired: false, forced: true };
+    return { released: true, holder: null, expired: false, forced: true, ...why };
   }
   if (!holder) return { released: false, holder: null, expired: false, forced: false };
   const expired = Date.parse(holder.expires) <= (opts.now ?? new Date()).getTime();
@@ -69,6 +85,7 @@ export async function releaseLock(session: Session, opts: { by: string; force?: 
       holder,
     );
   }
+  if (foreign && opts.confirm && !(await opts.confirm(holder))) return { released: false, holder, expired, forced: false, cancelled: true };
   await session.lock.release(undefined, true);
-  return { released: true, holder, expired, forced: foreign };
+  return { released: true, holder, expired, forced: foreign, ...(foreign ? why : {}) };
 }

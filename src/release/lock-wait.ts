@@ -12,13 +12,15 @@ export interface LockWaitOptions {
   host: string;
   /** How often to look again (default 2 s). */
   pollMs?: number;
+  /** The run whose lock this one takes over (the killed or held run a resume or rollback continues): its lock is not waited for. */
+  takeOver?: string;
   /** Told once, when the wait begins, who holds the lock. */
   onWaiting?: (holder: LockDetails) => void;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
 
-/** Resolves once nobody holds the lock (or its lease has run out); throws LockHeldError when the wait runs out first. */
+/** Resolves once nobody holds the lock (or its lease has run out, or the run holding it is the one taken over); throws LockHeldError when the wait runs out first. */
 export async function waitForLock(lock: { inspect(): Promise<LockReading> }, opts: LockWaitOptions): Promise<void> {
   const now = opts.now ?? Date.now;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
@@ -28,6 +30,7 @@ export async function waitForLock(lock: { inspect(): Promise<LockReading> }, opt
     const { details, hostNow } = await lock.inspect();
     // The lease is judged on the lock host's clock, which wrote it.
     if (!details || Date.parse(details.expires) <= hostNow.getTime()) return;
+    if (opts.takeOver !== undefined && details.run === opts.takeOver) return;
     const left = deadline - now();
     if (left <= 0) {
       throw new LockHeldError(

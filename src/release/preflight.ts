@@ -3,13 +3,30 @@
 // so one report shows every problem instead of the first.
 import { allHosts, type Config } from '../config/config.js';
 import type { Balancer } from '../balancers/types.js';
-import { capacityFindings, diskFindings, formatMiB, memoryFindings, type Finding, type HostDiskReading, type HostMemoryReading, type PreflightReport } from '../checks/preflight.js';
+import { capacityFindings, diskFindings, formatMiB, memoryFindings, refusals, type Finding, type HostDiskReading, type HostMemoryReading, type PreflightReport } from '../checks/preflight.js';
 import { readDisk, readLoad, readMemory, type LoadClock } from '../checks/preflight-readings.js';
 import { posix } from 'node:path';
 import { privilegeFindings, raisedInCommandLine, readPrivileges, type HostPrivileges, type WrittenPath } from '../checks/privileges.js';
 import type { Session } from '../engine/session.js';
+import { PreflightRefusedError } from '../errors.js';
 import { forEachHost } from '../transport/fan-out.js';
 import { resolveTag, unpackedSize, type ResolvedTag } from '../vcs/git.js';
+
+/**
+ * The error a report ends with when something is refused (undefined when nothing is): the refused
+ * findings one a line, or, when they were just `shown`, only how many there are, so the refusal
+ * is said once. Exit 6, or 1 when a host cannot be reached (see PreflightRefusedError).
+ */
+export function preflightRefusal(report: PreflightReport, opts: { shown?: boolean } = {}): PreflightRefusedError | undefined {
+  const refused = refusals(report);
+  if (refused.length === 0) return undefined;
+  const error = new PreflightRefusedError(
+    opts.shown ? `preflight refused: ${refused.length} finding${refused.length === 1 ? '' : 's'} above (REFUSED)` : `preflight refused:\n  ${refused.map((f) => f.message).join('\n  ')}`,
+    refused,
+  );
+  error.data = { findings: report.findings };
+  return error;
+}
 
 export interface PreflightOptions {
   /** The tag as the caller resolves it (planPush, at the same time): not resolved twice. */

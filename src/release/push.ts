@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { buildBlueGreenPlan } from '../../plans/blue-green.js';
 import type { ClusterId } from '../config/config.js';
 import { refusals } from '../checks/preflight.js';
-import { LockHeldError, PlanRefusedError, PreflightRefusedError } from '../errors.js';
+import { LockHeldError, PlanRefusedError } from '../errors.js';
 import { describeDrift, observe, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
@@ -18,7 +18,7 @@ import { exportPlannedRelease, prepareArtifact, type PreparedArtifact } from './
 import { actor } from './actor.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
 import { checkPlan } from './rederive.js';
-import { runPreflight } from './preflight.js';
+import { preflightRefusal, runPreflight } from './preflight.js';
 import { checkRequirements } from './requirements.js';
 import { checkNoDriftSince, recordSnapshot } from '../config-track/plan-record.js';
 
@@ -38,7 +38,8 @@ export interface PlanOptions {
 
 /**
  * Resolve the tag, observe production and run preflight (all read-only, at once), then build
- * the plan with preflight's findings in it. Refuses (exit 6) when preflight refused, unless overridden.
+ * the plan with preflight's findings in it. Refuses (exit 6) when preflight refused, unless overridden
+ * (a host that cannot be reached fails observe first: exit 1).
  */
 export async function planPush(session: Session, tag: string, opts: PlanOptions = {}): Promise<{ plan: Plan; observation: Observation; artifact?: PreparedArtifact }> {
   const { config } = session;
@@ -77,15 +78,11 @@ export async function planPush(session: Session, tag: string, opts: PlanOptions 
   }
 }
 
-/** Preflight's findings for the plan; throws PreflightRefusedError on a refusal no reason overrides. */
+/** Preflight's findings for the plan; throws PreflightRefusedError on a refusal no reason overrides (exit 6; 1 for a host that cannot be reached). */
 function preflightRecord(findings: PlanPreflight['findings'], by: string, override: string | undefined): PlanPreflight {
-  const refused = refusals({ findings });
-  if (refused.length === 0) return { findings };
-  if (override === undefined || override.trim() === '') {
-    const error = new PreflightRefusedError(`preflight refused:\n  ${refused.map((f) => f.message).join('\n  ')}`, refused);
-    error.data = { findings };
-    throw error;
-  }
+  const refused = preflightRefusal({ findings });
+  if (!refused) return { findings };
+  if (override === undefined || override.trim() === '') throw refused;
   return { findings, overridden: { reason: override, by } };
 }
 

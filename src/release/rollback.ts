@@ -38,6 +38,24 @@ export interface RollbackProposal {
   summary: string;
 }
 
+/** The newest run a rollback would undo: not a rollback, a contract (it changes no host's release) or a restore. */
+function newestRunToUndo(configDir: string) {
+  return runEntriesNewestFirst(configDir).find((r) => r.plan?.kind !== 'rollback' && r.plan?.kind !== 'contract' && r.plan?.kind !== 'restore');
+}
+
+/**
+ * The run whose lock a rollback takes over: the newest run to undo when it is over without having
+ * put production back (killed, held, or its reversal failed). `rollback --lock-wait` does not wait for it.
+ */
+export function rollbackTakesOverLockOf(configDir: string): string | undefined {
+  return lockOfRun(newestRunToUndo(configDir));
+}
+
+function lockOfRun(r: { run: string; state: { outcome?: string } } | undefined): string | undefined {
+  const orphaned = r !== undefined && (r.state.outcome === undefined || r.state.outcome === 'held' || r.state.outcome === 'needs-attention');
+  return orphaned ? r.run : undefined;
+}
+
 export async function proposeRollback(session: Session, opts: { by?: string; lockEarly?: boolean } = {}): Promise<RollbackProposal> {
   const run = newRunId();
   try {
@@ -54,14 +72,12 @@ async function propose(session: Session, run: string, opts: { by?: string; lockE
   const by = opts.by ?? actor();
   const bad = new BadReleases(session.transports.get(config.balancer.host), config.lock.path, config.app.name);
   // A run whose plan cannot be read says nothing about where hosts were: read the hosts instead.
-  // A contract changes no host's release: it is never the push to undo.
-  const newest = runEntriesNewestFirst(config.dir).find((r) => r.plan?.kind !== 'rollback' && r.plan?.kind !== 'contract' && r.plan?.kind !== 'restore');
+  const newest = newestRunToUndo(config.dir);
   const last = newest?.plan ? (newest as RunRecord) : undefined;
   const interrupted = last && (last.state.outcome === undefined || last.state.outcome === 'held') ? last : undefined;
   const unreadable = newest && !newest.plan ? newest : undefined;
   // The lock of a run that is over without having put production back (killed, or its reversal failed) is this rollback's to take.
-  const orphaned = (r?: { state: { outcome?: string } }) => r !== undefined && (r.state.outcome === undefined || r.state.outcome === 'held' || r.state.outcome === 'needs-attention');
-  const lockedBy = orphaned(newest) ? newest?.run : undefined;
+  const lockedBy = lockOfRun(newest);
 
   // Fast path: the hosts are read only once the first drain is on its way (their SSH handshakes
   // would compete with the balancer's for the CPU), and checked before any host changes.

@@ -50,7 +50,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await baton(['unlock', '--force', '-c', config]);
+  await baton(['unlock', '--force', '--reason', 'test clean-up', '--yes', '-c', config]);
   if (startTag && ['v1', 'v2', 'v4-slow'].includes(startTag)) await baton(['push', startTag, '-c', config]);
 });
 

@@ -59,7 +59,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const plain = writeLabConfig(join(dir, 'plain.yml'));
-  await baton(['unlock', '--force', '-c', plain]);
+  await baton(['unlock', '--force', '--reason', 'test clean-up', '--yes', '-c', plain]);
   if (startTag && ['v1', 'v2', 'v4-slow'].includes(startTag)) await baton(['push', startTag, '-c', plain]);
 });
 

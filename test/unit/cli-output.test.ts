@@ -111,3 +111,29 @@ describe('the safety net', { timeout: 60_000 }, () => {
     expect(r.stderr).toBe('');
   });
 });
+
+describe('an internal error in a command', { timeout: 60_000 }, () => {
+  // A command whose run() has a bug, caught by BatonCommand as every command's error is.
+  const buggy = (env: Record<string, string> = {}) =>
+    execa(
+      'node',
+      script(
+        `import { BatonCommand } from './dist/src/cli/base-command.js';
+        class Buggy extends BatonCommand { async run() { const tag = undefined; return tag.includes('v'); } }
+        await Buggy.run([], { root: process.cwd() }).catch(() => undefined);`,
+      ),
+      { cwd: ROOT, reject: false, env: { NO_COLOR: '1', ...env } },
+    );
+
+  it('is one line and a hint naming BATON_DEBUG, without a stack', async () => {
+    const r = await buggy();
+    expect(r.stderr).toMatch(/^Error: internal error: Cannot read properties of undefined \(reading 'includes'\)\nHint: this is a bug in baton: .*BATON_DEBUG=1 adds the stack/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('with BATON_DEBUG=1 is followed by the stack of what went wrong', async () => {
+    const r = await buggy({ BATON_DEBUG: '1' });
+    expect(r.stderr).toMatch(/^Error: internal error: Cannot read properties of undefined/);
+    expect(r.stderr).toMatch(/^TypeError: Cannot read properties of undefined \(reading 'includes'\)\n\s+at Buggy\.run /m);
+  });
+});

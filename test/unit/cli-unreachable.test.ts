@@ -79,8 +79,8 @@ describe.each([
     [['rollback', '--yes'], 1],
     [['lock', '--reason', 'freeze'], 1],
     [['unlock'], 1],
-    // An unreachable host is a preflight refusal, named like every other.
-    [['preflight', 'v1'], 6],
+    // An unreachable host is exit 1 from preflight too, as from plan and push: nothing changed.
+    [['preflight', 'v1'], 1],
     [['snapshot'], 1],
     [['drift'], 1],
     [['restore', 'web-1a.invalid'], 1],
@@ -98,5 +98,14 @@ describe.each([
     expect(r.stderr).not.toMatch(/internal error|unhandled/i);
     if (code !== 0) expect(r.stdout + r.stderr).toMatch(/(lb|web-\d[ab])\.invalid/);
     if (code !== 0 && proxy) expect(r.stdout + r.stderr).toMatch(/through the bastion 127\.0\.0\.1/);
+  });
+
+  it('preflight names each host it cannot reach and says it refused once, with the hint for that', async () => {
+    const config = writeConfig(`baton-${port()}${proxy ? '-proxy' : ''}`, port(), proxy);
+    const r = await execa('node', [join(ROOT, 'bin/run.js'), 'preflight', 'v1', '-c', config], { reject: false, timeout: 45_000, env: { CI: '1', BATON_USER: 'unreachable-test', NO_COLOR: '1' } });
+    expect(r.exitCode).toBe(1);
+    for (const host of HOSTS) expect(r.stdout).toMatch(new RegExp(`^REFUSED +reach +${host.replace(/\./g, '\\.')}: not reachable`, 'm'));
+    expect(`${r.stdout}\n${r.stderr}`.match(/preflight refused/g)).toHaveLength(1);
+    expect(r.stderr).toBe('Error: preflight refused: 5 findings above (REFUSED)\nHint: make the hosts named answer over SSH (address, sshd, ssh.user, known_hosts); nothing in production was changed');
   });
 });

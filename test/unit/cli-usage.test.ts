@@ -27,6 +27,16 @@ describe('an unknown command', { timeout: 60_000 }, () => {
     expect(r.stderr).toContain('did you mean "dns cutover"?');
   });
 
+  it.each([
+    ['rolback', 'rollback'],
+    ['pusj', 'push'],
+    ['stauts', 'status'],
+  ])('`baton %s` suggests the top-level "%s", not a command of a topic', async (typed, expected) => {
+    const r = await baton([typed]);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toBe(`Error: unknown command "${typed}"; did you mean "${expected}"?\nHint: \`baton --help\` lists every command`);
+  });
+
   it('far from every command gets no suggestion, only the hint', async () => {
     const r = await baton(['xyzzy-frobnicate']);
     expect(r.exitCode).toBe(64);
@@ -108,6 +118,16 @@ describe('closestCommand', () => {
     expect(closestCommand('install', known)).toBe('dns proxy install');
   });
 
+  it('breaks a tie for the top-level command, whatever order the commands come in', () => {
+    // oclif lists `dns rollback` before `rollback`: both are one edit from `rolback`.
+    const all = ['dns cutover', 'dns rollback', 'dns plan', 'plan', 'push', 'rollback', 'status', 'snapshot'];
+    expect(closestCommand('rolback', all)).toBe('rollback');
+    expect(closestCommand('rolback', [...all].reverse())).toBe('rollback');
+    expect(closestCommand('pusj', all)).toBe('push');
+    expect(closestCommand('stauts', all)).toBe('status');
+    expect(closestCommand('dns rolback', all)).toBe('dns rollback');
+  });
+
   it('suggests nothing for a different word', () => {
     expect(closestCommand('frobnicate', known)).toBeUndefined();
   });
@@ -138,6 +158,24 @@ describe('destructive commands without a terminal', { timeout: 60_000 }, () => {
     expect(r.exitCode).toBe(64);
     expect(r.stderr).toMatch(/rollback changes production, and there is no terminal to ask for confirmation/);
     expect(r.stderr).toMatch(/pass --yes/);
+  });
+
+  it('push without a TAG (or --continue) is a usage error (exit 64) before baton.yml is read or any host reached', async () => {
+    const r = await baton(['push', '-c', '/nonexistent/baton.yml']);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toBe('Error: push needs a TAG (or --continue to finish a held push)\nHint: e.g. `baton push v2.3.1`, or `baton push --continue`');
+  });
+
+  it('unlock --force without --reason is a usage error (exit 64) before baton.yml is read or any host reached', async () => {
+    const r = await baton(['unlock', '--force', '-c', '/nonexistent/baton.yml']);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toMatch(/^Error: unlock --force needs --reason TEXT: taking someone else's release lock is reported with who took it and why\n/);
+  });
+
+  it('unlock --force --reason without --yes refuses (exit 64) where there is no terminal to ask', async () => {
+    const r = await baton(['unlock', '--force', '--reason', 'CI job 812 was cancelled', '-c', '/nonexistent/baton.yml']);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toBe("Error: unlock --force takes someone else's release lock, and there is no terminal to ask for confirmation\nHint: pass --yes to take it without asking (CI)");
   });
 
   it('a bad --lock-wait is a usage error naming the flag', async () => {

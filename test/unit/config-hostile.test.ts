@@ -36,6 +36,24 @@ describe('a file that is not baton.yml', () => {
   });
 });
 
+describe('a value of a closed set (balancer.driver, smoke method, …)', () => {
+  const withDriver = (driver: string) => messagesOf(minimal.replace('driver: haproxy', `driver: ${driver}`));
+
+  it('is quoted when it is a short word, as the allowed ones are, with the closest one when it is a typo', () => {
+    expect(withDriver('haproxi')).toEqual(['baton.yml:8:11: balancer.driver: expected one of: haproxy, apache, nginx, found `haproxi`; did you mean `haproxy`?']);
+    expect(withDriver('NGINX')).toEqual(['baton.yml:8:11: balancer.driver: expected one of: haproxy, apache, nginx, found `NGINX`; did you mean `nginx`?']);
+    expect(messagesOf(`${minimal}smoke: [{ path: /, method: get }]\n`)).toEqual(['baton.yml:14:28: smoke[0].method: expected one of: GET, HEAD, POST, found `get`; did you mean `GET`?']);
+  });
+
+  it('is described by its kind when it could be anything else: a token, a sentence, a control character', () => {
+    for (const value of ['tok-hunter2-Secret-0123456789', '"hunter2 Secret"', '"hunter2\\e[2J"']) {
+      const messages = withDriver(value).join('\n');
+      expect(messages).toMatch(/balancer\.driver: expected one of: haproxy, apache, nginx, found text$/m);
+      expect(messages).not.toMatch(/hunter2/);
+    }
+  });
+});
+
 describe('aliases', () => {
   it('a recursive alias is a located error, not a stack overflow', () => {
     expect(messagesOf('smoke: &s [*s]\n')).toContainEqual(expect.stringMatching(/^baton\.yml:1:12: smoke\[0\]: recursive alias/));

@@ -129,7 +129,7 @@ exit 0
     const lock = lockIn();
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'heartbeat'), '2026-11-29T12:00:00Z r-0'); // what the race used to leave
-    await expect(lock.acquire({ by: 'ci', reason: 'push', run: 'r-1' })).rejects.toThrow(/details cannot be read; if no run is using it, `baton unlock --force` removes it/);
+    await expect(lock.acquire({ by: 'ci', reason: 'push', run: 'r-1' })).rejects.toThrow(/details cannot be read; if no run is using it, `baton unlock --force --reason TEXT` removes it/);
     await expect(lock.read()).rejects.toBeInstanceOf(UnreadableLockError);
     expect(await lock.release('r-1')).toBe(false);
     expect(await lock.release(undefined, true)).toBe(true);

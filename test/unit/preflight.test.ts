@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { capacityFindings, diskFindings, formatMiB, memoryFindings, refusals } from '../../src/checks/preflight.js';
-import { renderPreflight } from '../../src/render/preflight.js';
+import { type Finding } from '../../src/checks/preflight.js';
+import { ExitCode } from '../../src/errors.js';
+import { preflightRefusal } from '../../src/release/preflight.js';
+import { renderFindings, renderPreflight } from '../../src/render/preflight.js';
 
 const MiB = 2 ** 20;
 const twoAndTwo = { a: 2, b: 2 };
@@ -112,5 +115,40 @@ describe('refusals and renderPreflight', () => {
     expect(lines[1]).toMatch(/^unchecked +memory/);
     expect(lines.at(-1)).toBe('preflight refused: 1 finding above');
     expect(renderPreflight({ findings: [] }).at(-1)).toBe('preflight passed');
+  });
+});
+
+describe('preflightRefusal: how a refused preflight ends', () => {
+  const unreachable: Finding = { check: 'reach', host: 'web1', outcome: 'refused', message: 'web1: not reachable: cannot connect to web1 (deploy@web1:22): connect ECONNREFUSED' };
+  const tooFull: Finding = { check: 'disk', host: 'web2', outcome: 'refused', message: 'web2: too full' };
+  const tagOk: Finding = { check: 'tag', outcome: 'ok', message: 'tag v1 is commit abc' };
+
+  it('nothing refused: no error', () => {
+    expect(preflightRefusal({ findings: [tagOk] })).toBeUndefined();
+  });
+
+  it('a host that cannot be reached exits 1, as it does from plan and push: nothing changed, and no override makes it answer', () => {
+    const err = preflightRefusal({ findings: [unreachable, tagOk] })!;
+    expect(err.exitCode).toBe(ExitCode.FAILED_RESTORED);
+    expect(err.message).toBe(`preflight refused:\n  ${unreachable.message}`);
+    expect(err.hint).toBe('make the hosts named answer over SSH (address, sshd, ssh.user, known_hosts); nothing in production was changed');
+    expect(err.data).toEqual({ findings: [unreachable, tagOk] });
+  });
+
+  it('an unreachable host beside another refusal is still exit 1: plan and push stop at the host first', () => {
+    expect(preflightRefusal({ findings: [tooFull, unreachable] })!.exitCode).toBe(ExitCode.FAILED_RESTORED);
+  });
+
+  it('any other refusal exits 6 and offers the override', () => {
+    const err = preflightRefusal({ findings: [tooFull, tagOk] })!;
+    expect(err.exitCode).toBe(ExitCode.PREFLIGHT_REFUSED);
+    expect(err.hint).toBe('free disk on the hosts named, or lower app.keep; or run with --override-preflight REASON (journaled) if you know better');
+  });
+
+  it('after the findings were shown, says once that they refused and does not list them again', () => {
+    const report = { findings: [unreachable, tooFull, tagOk] };
+    expect(renderFindings(report)).toEqual(renderPreflight(report).slice(0, -1));
+    expect(renderFindings(report).join('\n')).not.toMatch(/preflight refused/);
+    expect(preflightRefusal(report, { shown: true })!.message).toBe('preflight refused: 2 findings above (REFUSED)');
   });
 });

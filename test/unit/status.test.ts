@@ -310,7 +310,7 @@ describe('lock and unlock', () => {
     const err = await releaseLock(session, { by: 'ada', now: NOW }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LockHeldError);
     expect((err as LockHeldError).exitCode).toBe(4);
-    expect((err as Error).message).toMatch(/details cannot be read; if no run is using it, `baton unlock --force` removes it/);
+    expect((err as Error).message).toMatch(/details cannot be read; if no run is using it, `baton unlock --force --reason TEXT` removes it/);
     expect(await releaseLock(session, { by: 'ada', force: true, now: NOW })).toEqual({ released: true, holder: null, expired: false, forced: true });
     expect(lockFile).toBeUndefined();
   });
