@@ -23,7 +23,7 @@ import { type ApacheAdmin, type ApacheMember, type ManagerBalancer, managerCount
 import { balancerConnsArgv, ownedBy, parseSs } from './nginx-commands.js';
 import { carriesRequest } from './tcp-busy.js';
 import { AccessLogCounts } from './access-log.js';
-import { type BackendCounters, type Balancer, onlyRaised, type RaisedCommand, type TrafficRead } from './types.js';
+import { type BackendCounters, type Balancer, onlyRaised, type RaisedCommand, type TrafficRead, type WrittenFile } from './types.js';
 
 export interface ApacheOptions {
   /** Balancer name without `balancer://`. */
@@ -170,7 +170,7 @@ export class ApacheBalancer implements Balancer {
     return { members: members.map((m, i) => ({ ...m, sessions: held[i] as number })), requests: managerCounters(b).requests, ...logged };
   }
 
-  writtenFiles(): { host: string; path: string; what: string }[] {
+  writtenFiles(): WrittenFile[] {
     return [{ host: this.transport.host, path: this.configFile, what: 'balancer.configFile' }];
   }
 

@@ -2,7 +2,7 @@
 // driven as one: every change goes to all of them, and reads stop when they disagree, since a
 // standby that was never drained sends users to the cluster being deployed after a failover.
 import { OperationFailedError } from '../errors.js';
-import { type BackendCounters, type Balancer, type Member, type MemberState, type RaisedCommand, type SessionRead, type TrafficRead } from './types.js';
+import { type BackendCounters, type Balancer, type Member, type MemberState, type RaisedCommand, type SessionRead, type TrafficRead, type WrittenFile } from './types.js';
 
 /** One balancer of the set, named by the host it runs on (for messages). */
 export interface NamedBalancer {
@@ -148,7 +148,7 @@ export class BalancerSet implements Balancer {
     }));
   }
 
-  writtenFiles(): { host: string; path: string; what: string }[] {
+  writtenFiles(): WrittenFile[] {
     return this.all.flatMap((b) => b.balancer.writtenFiles?.() ?? []);
   }
 

@@ -22,7 +22,7 @@ import {
   STAT_SERVERS,
 } from './haproxy-commands.js';
 import { countersOf, type HaproxyMember, lastSessionMs, membersOf, parseServersState, parseStatCsv, parseTable, splitAnswers, statNumber, type StatRow } from './haproxy-stat.js';
-import { type BackendCounters, type Balancer, onlyRaised, type RaisedCommand, type SessionRead, type StickySession, type TrafficRead } from './types.js';
+import { type BackendCounters, type Balancer, onlyRaised, type RaisedCommand, type SessionRead, type StickySession, type TrafficRead, type WrittenFile } from './types.js';
 
 export interface HaproxyOptions {
   backend: string;
@@ -170,7 +170,7 @@ export class HaproxyBalancer implements Balancer {
     return count;
   }
 
-  writtenFiles(): { host: string; path: string; what: string }[] {
+  writtenFiles(): WrittenFile[] {
     return this.serverStateFile === undefined ? [] : [{ host: this.transport.host, path: this.serverStateFile, what: 'balancer.serverStateFile' }];
   }
 

@@ -33,7 +33,7 @@ import {
   writeLuaStateArgv,
 } from './nginx-lua-state.js';
 import { DEFAULT_NGINX_ERROR_LOG, NginxTraffic } from './nginx-traffic.js';
-import { type BackendCounters, type Balancer, type Member, type RaisedCommand, type TrafficRead } from './types.js';
+import { type BackendCounters, type Balancer, type Member, type RaisedCommand, type TrafficRead, type WrittenFile } from './types.js';
 
 export interface NginxLuaOptions {
   upstream: string;
@@ -141,7 +141,7 @@ export class NginxLuaBalancer implements Balancer {
     return { members, ...counts };
   }
 
-  writtenFiles(): { host: string; path: string; what: string }[] {
+  writtenFiles(): WrittenFile[] {
     return [{ host: this.transport.host, path: this.stateFile, what: 'balancer.stateFile' }];
   }
 

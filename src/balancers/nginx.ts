@@ -10,7 +10,7 @@ import { checkPath, REFUSED_BY_TEST, replaceFileArgv } from './balancer-files.js
 import { checkUpstreamName, nginxReloadArgv, nginxTestArgv, type NginxWorker, parseWorkers, workersArgv, workersPredateFile, workersVsFileArgv } from './nginx-commands.js';
 import { DEFAULT_NGINX_ERROR_LOG, DEFAULT_NGINX_PID_FILE, NginxTraffic } from './nginx-traffic.js';
 import { findServer, setDown, type UpstreamServer, upstreamServers } from './nginx-upstream.js';
-import { type BackendCounters, type Balancer, type Member, onlyRaised, type RaisedCommand, type TrafficRead } from './types.js';
+import { type BackendCounters, type Balancer, type Member, onlyRaised, type RaisedCommand, type TrafficRead, type WrittenFile } from './types.js';
 
 export interface NginxOptions {
   upstream: string;
@@ -154,7 +154,7 @@ export class NginxBalancer implements Balancer {
     return { members, ...counts };
   }
 
-  writtenFiles(): { host: string; path: string; what: string }[] {
+  writtenFiles(): WrittenFile[] {
     return [{ host: this.transport.host, path: this.file, what: 'balancer.upstreamFile' }];
   }
 

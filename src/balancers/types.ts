@@ -62,6 +62,13 @@ export interface SessionRead {
   inFlight: Record<string, number>;
 }
 
+/** A file the driver replaces on one host (written beside itself, renamed over it), and the baton.yml key naming it. */
+export interface WrittenFile {
+  host: string;
+  path: string;
+  what: string;
+}
+
 /** A command run through `sudo -n` on one host. */
 export interface RaisedCommand {
   host: string;
@@ -110,7 +117,7 @@ export interface Balancer {
   /** The raised commands (`sudo -n -- …`) the driver may run, on which balancer host: what preflight asks `sudo -n -l` about. */
   raisedCommands?(): RaisedCommand[];
   /** The files on the balancer host(s) the driver replaces without sudo: what preflight checks the SSH user may write. */
-  writtenFiles?(): { host: string; path: string; what: string }[];
+  writtenFiles?(): WrittenFile[];
   /** Let go of what the driver keeps open for the run (haproxy: its runtime API channel). */
   close?(): Promise<void>;
 }

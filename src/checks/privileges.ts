@@ -2,6 +2,7 @@
 // (`sudo -n -l -- CMD…` runs nothing), and the sudoers line to add when it may not. The reading
 // is one round trip per command; the judging is pure.
 import { raised, sudoAllowedArgv, sudoersLine, unraised, whereIsArgv } from '../transport/privilege.js';
+import type { WrittenFile } from '../balancers/types.js';
 import type { Transport } from '../transport/types.js';
 import type { Finding } from './preflight.js';
 
@@ -82,13 +83,9 @@ export function raisedInCommandLine(line: string): string[] | undefined {
   return raised(words, true);
 }
 
-/** A file baton replaces (written beside itself, renamed over it), or a folder it writes in. */
-export interface WrittenPath {
-  host: string;
-  path: string;
+/** A file baton replaces (written beside itself, renamed over it), or a folder it writes in; `what` names it for the message. */
+export interface WrittenPath extends WrittenFile {
   kind: 'file' | 'folder';
-  /** What baton writes there, for the message. */
-  what: string;
 }
 
 // For each `KIND:PATH`: the folder that must be writable (the file's own, or the folder itself, or
