@@ -138,10 +138,12 @@ export class ExternalCommandError extends BatonError {
     exitCode: ExitCodeValue = ExitCode.NEEDS_ATTENTION,
     /** Ended at its time limit (killed by the transport's timer or the host's own `timeout`). */
     readonly timedOut = false,
+    hint?: string,
   ) {
     super(
       `on ${host}: \`${shortCommand(argv)}\` exited ${code ?? 'by signal'}${stderrTail ? `\n${indent(stderrTail)}` : ''}`,
       exitCode,
+      hint,
     );
   }
 }

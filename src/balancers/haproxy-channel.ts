@@ -122,7 +122,11 @@ export class RuntimeChannel {
       void channel.close();
       if (!(err instanceof ChannelFailed)) throw err;
       // socat could not connect (no socket, permission): the exec path's error, from the same words.
-      throw new ExternalCommandError(this.transport.host, this.argv, err.end?.code ?? null, [tail(err.end?.stderr ?? ''), err.message].filter(Boolean).join('\n'));
+      const stderr = err.end?.stderr ?? '';
+      const hint = /Permission denied/.test(stderr)
+        ? 'the SSH user may not use the runtime socket: give it the socket\'s group (`stats socket … mode 660 level admin group haproxy`, the user in group haproxy; README: Running as a deploy user)'
+        : undefined;
+      throw new ExternalCommandError(this.transport.host, this.argv, err.end?.code ?? null, [tail(stderr), err.message].filter(Boolean).join('\n'), undefined, false, hint);
     }
     if (this.closed) {
       // Closed while this one was opening: nobody would close it later.

@@ -29,16 +29,19 @@ export interface HostPrivileges {
 export async function readPrivileges(transport: Transport, argvs: readonly string[][], paths: readonly WrittenPath[] = [], timeoutMs = 10_000): Promise<HostPrivileges> {
   const user = (await transport.run(['id', '-un'], { timeoutMs })).stdout.trim() || 'the SSH user';
   if (user === 'root') return { host: transport.host, user, answers: [] };
-  const written = paths.length === 0 ? undefined : transport.run(writableArgv(paths), { timeoutMs }).then((r) => ({ paths: [...paths], stdout: r.stdout }));
-  const answers = await Promise.all(
-    argvs.map(async (argv): Promise<SudoAnswer> => {
-      const r = await transport.run(sudoAllowedArgv(argv), { allowFailure: true, timeoutMs });
-      if (r.code === 0) return { argv, allowed: true };
-      const where = await transport.run(whereIsArgv(argv), { allowFailure: true, timeoutMs });
-      return { argv, allowed: false, why: sudoWhy(r.code, r.stderr), programPath: where.stdout.trim().split('\n')[0] || (unraised(argv)[0] as string) };
-    }),
-  );
-  return { host: transport.host, user, answers, ...(written ? { written: await written } : {}) };
+  // Both at once, and both awaited together: a session closed under one must not leave the other's failure unhandled.
+  const [answers, written] = await Promise.all([
+    Promise.all(
+      argvs.map(async (argv): Promise<SudoAnswer> => {
+        const r = await transport.run(sudoAllowedArgv(argv), { allowFailure: true, timeoutMs });
+        if (r.code === 0) return { argv, allowed: true };
+        const where = await transport.run(whereIsArgv(argv), { allowFailure: true, timeoutMs });
+        return { argv, allowed: false, why: sudoWhy(r.code, r.stderr), programPath: where.stdout.trim().split('\n')[0] || (unraised(argv)[0] as string) };
+      }),
+    ),
+    paths.length === 0 ? undefined : transport.run(writableArgv(paths), { timeoutMs }).then((r) => ({ paths: [...paths], stdout: r.stdout })),
+  ]);
+  return { host: transport.host, user, answers, ...(written ? { written } : {}) };
 }
 
 function sudoWhy(code: number, stderr: string): string {

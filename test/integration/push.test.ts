@@ -83,6 +83,21 @@ describe('baton push against the lab', () => {
     expect(r.stderr).toMatch(/SHA256:[A-Za-z0-9+/]{43}/);
   });
 
+  it('as a deploy user outside the runtime socket\'s group: exit 1 before anything changes, and the hint names the group', async () => {
+    await onHost('lb.baton.test', 'chmod 600 /run/haproxy/admin.sock');
+    try {
+      const before = await currentReleases();
+      const r = await baton('push', 'v2', '-c', config);
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/admin\.sock.*Permission denied/);
+      expect(r.stderr).toMatch(/Hint: the SSH user may not use the runtime socket: give it the socket's group/);
+      expect(r.stderr).not.toMatch(/internal error/);
+      expect(await currentReleases()).toEqual(before);
+    } finally {
+      await onHost('lb.baton.test', 'chmod 660 /run/haproxy/admin.sock');
+    }
+  });
+
   it('refuses a second push while the lock is held, naming the holder', async () => {
     const holder = JSON.stringify({ by: 'alice@ci', reason: 'push v7', tag: 'v7', run: 'other-run', since: new Date().toISOString(), expires: new Date(Date.now() + 600_000).toISOString() });
     await execa('ssh', ['-F', `${LAB}/ssh_config`, 'lb.baton.test', `mkdir -p ${LOCK} && cat > ${LOCK}/details.json`], { input: holder });
