@@ -11,11 +11,14 @@ import { installSafetyNet } from '../dist/cli/src/cli/safety-net.js';
 guardStdio();
 installSafetyNet();
 
-// oclif.manifest.json (written by `npm run build`) saves ~0.3 s a run; one older than the
-// compiled commands would hide new ones, so it is dropped and oclif reads the commands instead.
+// oclif.manifest.json (written by `npm run build`) saves ~0.3 s a run; in a checkout, one older
+// than the compiled commands would hide new ones, so it is dropped and oclif reads the commands
+// instead. An installed package (no tsconfig.json: npm pack leaves it out) is not checked: its
+// manifest and commands come from one tarball, their times are only the order npm unpacked them
+// in, and the install may not be ours to write to.
 const root = fileURLToPath(new URL('..', import.meta.url));
 const manifest = join(root, 'oclif.manifest.json');
-if (existsSync(manifest)) {
+if (existsSync(join(root, 'tsconfig.json')) && existsSync(manifest)) {
   const newest = (dir) =>
     readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
   const commands = join(root, 'dist', 'cli', 'commands');

@@ -14,7 +14,7 @@ export interface TrackedHost {
 }
 
 export function trackConfig(config: Config): NonNullable<Config['track']> {
-  if (!config.track) throw new UserError(`${config.file} has no track: section`, 'add `track: {repo: ./host-config, app: [...], balancer: [...]}` to baton.yml (see docs/configuration.md)');
+  if (!config.track) throw new UserError(`${config.file} has no track: section`, 'add `track: {repo: ./host-config, app: [...], balancer: [...]}` to baton.yml (`baton schema --markdown` prints the reference, docs/configuration.md)');
   return config.track;
 }
 

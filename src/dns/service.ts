@@ -54,7 +54,7 @@ export interface DnsSessionOptions {
 /** Opens the session; the TSIG key, when it is a secret, is read first, before anything connects. */
 export async function openDnsSession(config: Config, opts: DnsSessionOptions = {}): Promise<DnsSession> {
   const m = config.dns?.migrate;
-  if (!config.dns || !m) throw new UserError('baton.yml has no dns.migrate section', 'add dns.migrate (site, old, new, proxy): see docs/configuration.md');
+  if (!config.dns || !m) throw new UserError('baton.yml has no dns.migrate section', 'add dns.migrate (site, old, new, proxy): `baton schema --markdown` prints the reference (docs/configuration.md)');
   const tsig = await tsigOf(config, opts);
   const transports = opts.transports ?? new SshTransports(config.ssh);
   return {
