@@ -30,7 +30,7 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeValue, string> = {
   3: 'plan refused (stale, altered, unapproved or unrehearsed); nothing changed',
   4: 'release lock held by someone else; nothing changed',
   5: 'drift: a host differs from its last snapshot; nothing changed',
-  6: 'preflight refused (capacity, memory or disk); nothing changed',
+  6: 'preflight refused (capacity, memory, disk or access); nothing changed',
   64: 'usage or configuration error; nothing changed',
 };
 
