@@ -34,12 +34,26 @@ export function appHosts(lab: Lab): LabHost[] {
   return lab.hosts.filter((h) => h.role === 'app');
 }
 
-/** Every member of HAProxy's public backend back in the pool: a test starts from a whole pool, whatever an earlier run left. */
+/**
+ * Every member of HAProxy's public backend back in the pool: a test starts from a whole pool, whatever
+ * an earlier run left. Then waits (up to 10 s) until HAProxy's own checks say every member is UP: an
+ * earlier file's reversal restarts apps, and checks take 2 s to rise again (a push refuses a cluster
+ * with nothing UP). A member still down after that is left for the test to meet.
+ */
 export function readyAllHaproxyMembers(): void {
   const lab = readLab();
   const members = appHosts(lab).map((h) => h.member).filter(Boolean);
   const commands = members.map((m) => `set server ${lab.balancer.haproxy.backend}/${m} state ready`).join('; ');
-  execFileSync('ssh', ['-F', '/run/baton-lab/ssh_config', lab.balancer.host, `socat stdio ${lab.balancer.haproxy.socket}`], { input: `${commands}\n` });
+  const runtime = (input: string) =>
+    execFileSync('ssh', ['-F', '/run/baton-lab/ssh_config', lab.balancer.host, `socat stdio ${lab.balancer.haproxy.socket}`], { input, encoding: 'utf8' });
+  runtime(`${commands}\n`);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const rows = runtime(`show stat ${lab.balancer.haproxy.backend} 4 -1\n`).split('\n').slice(1).filter(Boolean);
+    if (rows.length > 0 && rows.every((r) => (r.split(',')[17] ?? '').startsWith('UP'))) return;
+    if (Date.now() > deadline) return;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  }
 }
 
 /** The app hosts' names, as the lab lists them. */
