@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
 import { loadConfig } from '../src/config/load.js';
+import { readRunRecordAlone } from '../src/engine/run-record.js';
 import { reportHtml } from '../src/render/report-html.js';
 import { reportData } from '../src/report/report-data.js';
 import { defaultReportFile, selectRun } from '../src/report/select-run.js';
@@ -12,11 +13,15 @@ export default class Report extends BatonCommand {
   static override description = 'The page needs no network: open it in any browser, from disk or a CI artifact.';
   static override examples = ['<%= config.bin %> report', '<%= config.bin %> report 20261127T200102Z -o run.html'];
   static override args = { run: Args.string({ description: 'run id or the start of one (default: the newest run)' }) };
-  static override flags = { output: Flags.string({ char: 'o', description: 'where to write the page (default: .baton/reports/<run>.html beside baton.yml)' }) };
+  static override flags = {
+    output: Flags.string({ char: 'o', description: 'where to write the page (default: .baton/reports/<run>.html beside baton.yml)' }),
+    local: Flags.boolean({ description: 'read this machine\'s copy only, without reaching the run record on production' }),
+  };
 
   async run() {
     const { args, flags } = await this.parse(Report);
     const config = await loadConfig(flags.config);
+    if (!flags.local) for (const line of await readRunRecordAlone(config)) this.logToStderr(line);
     const selected = selectRun(config.dir, args.run);
     const file = flags.output ? resolve(flags.output) : defaultReportFile(config.dir, selected.run);
     mkdirSync(dirname(file), { recursive: true });

@@ -3,6 +3,7 @@ import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
 import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wait-flag.js';
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
 import { loadConfig } from '../src/config/load.js';
+import { readRunRecord } from '../src/engine/run-record.js';
 import { openSession } from '../src/engine/session.js';
 import { findResumable, remainingSteps, resumeRun } from '../src/release/resume.js';
 import { resultText } from '../src/render/plan.js';
@@ -25,16 +26,18 @@ export default class Resume extends BatonCommand {
     this.eventStream = flags.format === 'jsonl';
     const waitMs = lockWaitMs(flags['lock-wait']);
     const config = await loadConfig(flags.config);
-    const record = findResumable(config.dir, flags.run ? { run: flags.run } : {});
-    const { remaining, reversal } = remainingSteps(record);
-    if (!this.jsonEnabled()) {
-      const pending = record.state.pending;
-      this.logToStderr(
-        `resuming run ${record.run} (${record.plan.release.tag}, by ${record.state.by ?? '?'})${pending ? `: pending step ${pending.step} (${pending.title}) runs again` : ''}${reversal ? ', finishing its reversal' : ''}\nthen: ${remaining.map((s) => s.id).join(', ')}`,
-      );
-    }
     const session = await openSession(config);
     try {
+      // Another machine may have run it: the record on production is read first.
+      for (const line of await readRunRecord(config, session.transports)) this.logToStderr(line);
+      const record = findResumable(config.dir, flags.run ? { run: flags.run } : {});
+      const { remaining, reversal } = remainingSteps(record);
+      if (!this.jsonEnabled()) {
+        const pending = record.state.pending;
+        this.logToStderr(
+          `resuming run ${record.run} (${record.plan.release.tag}, by ${record.state.by ?? '?'})${pending ? `: pending step ${pending.step} (${pending.title}) runs again` : ''}${reversal ? ', finishing its reversal' : ''}\nthen: ${remaining.map((s) => s.id).join(', ')}`,
+        );
+      }
       // The run being resumed holds the lock (it was killed, or held): that lock is not waited for.
       await waitForLockIfAsked(session, waitMs, record.run);
       const result = await resumeRun(session, record, await this.reporterFor(record.plan));

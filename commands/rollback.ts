@@ -5,6 +5,7 @@ import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wa
 import { UserError } from '../src/errors.js';
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
 import { loadConfig } from '../src/config/load.js';
+import { readRunRecord } from '../src/engine/run-record.js';
 import { openSession } from '../src/engine/session.js';
 import { carryOutRollback, closeInterrupted, proposeRollback, rollbackTakesOverLockOf } from '../src/release/rollback.js';
 import { planText, resultText } from '../src/render/plan.js';
@@ -37,6 +38,7 @@ export default class Rollback extends BatonCommand {
     const config = await loadConfig(flags.config);
     const session = await openSession(config);
     try {
+      for (const line of await readRunRecord(config, session.transports)) this.logToStderr(line);
       // Production is looked at once the other release is done; the lock of the run this rollback undoes is its own to take.
       await waitForLockIfAsked(session, waitMs, rollbackTakesOverLockOf(config.dir));
       // Without a question to ask, the lock is taken while production is observed: seconds count here.
@@ -46,7 +48,7 @@ export default class Rollback extends BatonCommand {
       if (!this.jsonEnabled()) this.logToStderr(`${p.summary}\nreturning to ${p.source}\n\n${planText(p.plan)}\n`);
       if (!p.plan.forward.length || flags['dry-run']) {
         if (p.locked) await session.lock.release(p.run);
-        if (!p.plan.forward.length && p.interruptedRun && !flags['dry-run']) closeInterrupted(session, p.interruptedRun, p.run);
+        if (!p.plan.forward.length && p.interruptedRun && !flags['dry-run']) for (const line of await closeInterrupted(session, p.interruptedRun, p.run)) this.logToStderr(line);
         return this.done({ ...shown, outcome: flags['dry-run'] ? 'dry-run' : 'nothing-to-do' });
       }
       if (!flags.yes && !(await confirm('roll back now?'))) return this.done({ ...shown, outcome: 'cancelled' });

@@ -1,5 +1,6 @@
 import { BatonCommand } from '../src/cli/base-command.js';
 import { loadConfig } from '../src/config/load.js';
+import { readRunRecord } from '../src/engine/run-record.js';
 import { openSession } from '../src/engine/session.js';
 import { gatherStatus, statusExitCode } from '../src/release/status.js';
 import { statusText } from '../src/render/status.js';
@@ -11,8 +12,10 @@ export default class Status extends BatonCommand {
 
   async run() {
     const { flags } = await this.parse(Status);
-    const session = await openSession(await loadConfig(flags.config), undefined, { secrets: 'balancer' });
+    const config = await loadConfig(flags.config);
+    const session = await openSession(config, undefined, { secrets: 'balancer' });
     try {
+      for (const line of await readRunRecord(config, session.transports)) this.logToStderr(line);
       const report = await gatherStatus(session);
       if (!this.jsonEnabled()) this.log(statusText(report));
       // The report is still printed (and returned for --json); the exit code says it is incomplete.

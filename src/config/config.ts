@@ -49,6 +49,7 @@ export interface Config {
   watch?: BatonConfigParsed['watch'];
   require: BatonConfigParsed['require'];
   lock: BatonConfigParsed['lock'];
+  record: BatonConfigParsed['record'];
   dns?: BatonConfigParsed['dns'];
   /** Host defaulted, gate resolved to the checks it names. */
   migrate?: MigrateConfig;

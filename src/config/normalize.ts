@@ -39,6 +39,7 @@ export function normalizeConfig(parsed: BatonConfigParsed, file: string, options
     ...(parsed.watch && { watch: parsed.watch }),
     require: { ...parsed.require, ...(parsed.require.allowedSigners !== undefined && { allowedSigners: sshPath(parsed.require.allowedSigners) }) },
     lock: parsed.lock,
+    record: parsed.record,
     ...(parsed.migrate && { migrate: migrateConfig(parsed, clusters) }),
     ...(dns && { dns: dns.update?.tsigKeyFile !== undefined ? { ...dns, update: { tsigKeyFile: local(dns.update.tsigKeyFile) } } : dns }),
     ...(parsed.track && { track: { ...parsed.track, repo: local(parsed.track.repo) } }),

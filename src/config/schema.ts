@@ -441,6 +441,11 @@ export const Lock = z.strictObject({
   lease: duration(LEASE_BOUNDS).prefault('30m').describe('a lock not renewed within this time expires'),
 });
 
+export const RunRecord = z.strictObject({
+  path: z.string().regex(/^\//, { message: 'expected an absolute path' }).optional().describe('folder on the balancer host (and each peer) holding every run\'s journal and plan (default: <app.name>.runs beside lock.path)'),
+  keep: z.number().int().min(10).max(100_000).default(200).describe('runs kept there; the oldest beyond this are removed when a run ends'),
+});
+
 export const BatonConfigSchema = z
   .strictObject({
     $schema: z.string().optional().describe('JSON Schema reference for editors'),
@@ -458,6 +463,7 @@ export const BatonConfigSchema = z
     watch: Watch.optional().describe('after a flip, watch for errors and roll back by itself if they rise'),
     require: Require.prefault({}).describe('what apply demands of a plan'),
     lock: Lock.prefault({}).describe('the release lock that keeps two releases from running at once'),
+    record: RunRecord.prefault({}).describe('the run record kept with production, beside the lock: what `status`, `history`, `report`, `resume` and `rollback` read on any machine'),
     dns: Dns.optional().describe('DNS migration with a transitional proxy (baton dns …)'),
     migrate: Migrate.optional().describe('schema changes both releases survive: expand and gate before the first drain, contract as its own plan (`baton contract`)'),
     track: Track.optional().describe('track each host\'s configuration in git (`baton snapshot`, `baton drift`, `baton restore`)'),

@@ -44,6 +44,8 @@ export interface ExecuteOptions {
   interrupts?: Interrupts;
   /** Production was already changed before these steps (a resumed reversal). */
   productionChanged?: boolean;
+  /** Awaited before each forward step; a rejection stops the run there (the step is not started) and reverses what ran. */
+  beforeStep?: (step: Step) => Promise<void>;
 }
 
 /** What a run in progress knows: shared by its forward part and its reversal. */
@@ -111,8 +113,12 @@ async function executeWith(control: RunControl, opts: ExecuteOptions): Promise<E
       error = new InterruptedError(control.stopRequested);
       opts.journal.append({ event: 'note', message: `${step.id} not started: ${error.message}` });
     } else {
-      error = await runOne(step, 'forward', opts, control);
-      undoOwn = Boolean(error) && stepTraits(step.kind).undoWhenFailed;
+      error = await refusal(opts.beforeStep, step);
+      if (error) opts.journal.append({ event: 'note', message: `${step.id} not started: ${error.message}` });
+      else {
+        error = await runOne(step, 'forward', opts, control);
+        undoOwn = Boolean(error) && stepTraits(step.kind).undoWhenFailed;
+      }
     }
     if (error) {
       const forwardMs = Date.now() - started;
@@ -135,6 +141,16 @@ async function executeWith(control: RunControl, opts: ExecuteOptions): Promise<E
     if (opts.holdAfter === step.id) return ended({ outcome: 'held', forwardMs: Date.now() - started });
   }
   return ended({ outcome: 'succeeded', forwardMs: Date.now() - started });
+}
+
+/** Why a step may not start, if it may not. */
+async function refusal(beforeStep: ExecuteOptions['beforeStep'], step: Step): Promise<Error | undefined> {
+  try {
+    await beforeStep?.(step);
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
 }
 
 /** Runs undo steps newest first; stops at the first that fails and changes production (production then needs a person). */

@@ -1,6 +1,6 @@
 // The journal is the source of truth for what a run did: one JSON line per event, flushed to
 // disk before the next step starts, so a run killed at any point can be resumed or reversed.
-import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, existsSync } from 'node:fs';
+import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MemberSample } from './traffic.js';
 
@@ -20,6 +20,7 @@ export type JournalRecord = JournalEvent & { ts: string; run: string };
 
 export class Journal {
   readonly file: string;
+  private readonly listeners: (() => void)[] = [];
 
   constructor(
     dir: string,
@@ -27,6 +28,13 @@ export class Journal {
   ) {
     mkdirSync(dir, { recursive: true });
     this.file = join(dir, `${runId}.jsonl`);
+    // A line cut short by a kill must not swallow the next one: it is ended before anything is added.
+    if (!endsWithNewline(this.file)) appendFileSync(this.file, '\n');
+  }
+
+  /** Called after every line is on disk (the run record mirrors them). */
+  onAppend(listener: () => void): void {
+    this.listeners.push(listener);
   }
 
   append(event: JournalEvent): void {
@@ -37,6 +45,22 @@ export class Journal {
     } finally {
       closeSync(fd);
     }
+    for (const listener of this.listeners) listener();
+  }
+}
+
+/** True for a missing or empty file too: nothing to end. */
+function endsWithNewline(file: string): boolean {
+  if (!existsSync(file)) return true;
+  const size = statSync(file).size;
+  if (size === 0) return true;
+  const fd = openSync(file, 'r');
+  try {
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    return last[0] === 0x0a;
+  } finally {
+    closeSync(fd);
   }
 }
 

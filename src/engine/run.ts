@@ -6,6 +6,7 @@ import type { Balancer } from '../balancers/types.js';
 import type { ClusterId } from '../config/config.js';
 import { Journal, journalDir, newRunId, type JournalEvent } from './journal.js';
 import { keepLeaseAlive, type ReleaseLock } from './lock.js';
+import type { RunRecordMirror } from './run-record.js';
 import { startSampling } from './sampler.js';
 import type { TrafficSample } from './traffic.js';
 
@@ -23,6 +24,8 @@ export interface OpenRunOptions {
   notes?: readonly string[];
   /** The lock whose lease is renewed while the run lasts. */
   lease?: { lock: ReleaseLock; leaseMs: number };
+  /** Mirror the journal into the run record on production; `notice` hears when a copy is left behind. */
+  record?: { mirror: RunRecordMirror; notice: (line: string) => void };
   /** Sample the balancer while the run lasts: each sample is journaled and shown to the reporter. */
   sample?: {
     balancer: Balancer;
@@ -39,6 +42,8 @@ export interface OpenRunOptions {
 export interface OpenRun {
   id: string;
   journal: Journal;
+  /** Before each forward step: rejects when the run record cannot be written (the run stops there); `changesProduction` waits for it to catch up. */
+  beforeStep(changesProduction: boolean): Promise<void>;
   /** Stop sampling, journal how the run ended and stop renewing the lease (resolves once no beat or sample is still on its way). */
   end(outcome: Outcome, ms: number): Promise<void>;
   /** Stop sampling and renewing the lease without an end (the run failed before it could say how it ended). */
@@ -48,6 +53,8 @@ export interface OpenRun {
 export function openRun(configDir: string, opts: OpenRunOptions): OpenRun {
   const id = opts.run ?? newRunId();
   const journal = new Journal(journalDir(configDir), id);
+  const record = opts.record;
+  record?.mirror.attach(journal);
   if (opts.resumed) journal.append({ event: 'note', message: opts.resumed });
   else journal.append({ event: 'run-begin', ...opts.begin });
   for (const message of opts.notes ?? []) journal.append({ event: 'note', message });
@@ -56,15 +63,22 @@ export function openRun(configDir: string, opts: OpenRunOptions): OpenRun {
   return {
     id,
     journal,
+    beforeStep: async (changesProduction) => {
+      if (!record) return;
+      for (const message of record.mirror.peerTrouble()) journal.append({ event: 'note', message });
+      await record.mirror.gate(changesProduction);
+    },
     end: async (outcome, ms) => {
       const stopped = stop();
       // A sample still on its way lands before the end: nothing follows run-end.
       await stopSampling();
       journal.append({ event: 'run-end', outcome, ms });
       await stopped;
+      for (const line of (await record?.mirror.close()) ?? []) record?.notice(line);
     },
     abandon: async () => {
       await Promise.all([stop(), stopSampling()]);
+      for (const line of (await record?.mirror.close()) ?? []) record?.notice(line);
     },
   };
 }

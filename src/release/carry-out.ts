@@ -2,9 +2,10 @@
 // beside it, so a killed run can be resumed or reversed), the lock's lease kept alive, the
 // executor, and release bookkeeping (a reversed release is marked bad).
 import { execute, type ExecutionResult } from '../engine/executor.js';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { journalDir, newRunId } from '../engine/journal.js';
 import { openRun } from '../engine/run.js';
+import { mirrorRun } from '../engine/run-record.js';
 import { clusterOfMembers } from '../engine/sampler.js';
 import type { Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
@@ -68,12 +69,14 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
     mkdirSync(journalDir(config.dir), { recursive: true });
     writePlanFile(planFileOf(config.dir, run), plan);
   }
+  const mirror = mirrorRun(config, session.transports, run, readFileSync(planFileOf(config.dir, run), 'utf8'));
   const open = openRun(config.dir, {
     run,
     begin: { command: opts.command, plan: plan.hash, tag: plan.release.tag, by, steps: plan.forward.map((s) => s.id) },
     ...(opts.resume ? { resumed: `resumed by ${by}: ${opts.resume.remaining.map((s) => s.id).join(', ')}` } : {}),
     ...(opts.notes ? { notes: opts.notes } : {}),
     lease: { lock: session.lock, leaseMs: config.lock.lease },
+    record: { mirror, notice: (line) => opts.reporter.notice(line) },
     sample: { balancer: session.balancer, clusterOf: clusterOfMembers(opts.observation.membership), reporter: opts.reporter },
   });
   const { journal } = open;
@@ -105,6 +108,7 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
       run: gate ? async (step, progress, signal) => (await gate(step), runStep(step, progress, signal)) : runStep,
       journal,
       reporter: opts.reporter,
+      beforeStep: (step) => open.beforeStep(stepKind(step.kind).changesProduction),
       ...(opts.resume ? { alreadyDone: opts.resume.alreadyDone } : {}),
       ...(opts.hold ? { holdAfter: lastStepOfFirstCluster(plan) } : {}),
     });

@@ -6,6 +6,7 @@ import type { Balancer } from '../balancers/types.js';
 import { capacityFindings, diskFindings, formatMiB, memoryFindings, refusals, type Finding, type HostDiskReading, type HostMemoryReading, type PreflightReport } from '../checks/preflight.js';
 import { readDisk, readLoad, readMemory, type LoadClock } from '../checks/preflight-readings.js';
 import { posix } from 'node:path';
+import { recordPlaces } from '../engine/run-record.js';
 import { privilegeFindings, raisedInCommandLine, readPrivileges, type HostPrivileges, type WrittenPath } from '../checks/privileges.js';
 import type { Session } from '../engine/session.js';
 import { PreflightRefusedError } from '../errors.js';
@@ -155,6 +156,7 @@ function accessByHost(session: Session, appHosts: ReadonlySet<string>): Map<stri
   const restart = raisedInCommandLine(config.app.restart);
   for (const f of session.balancer.writtenFiles?.() ?? []) on(f.host).paths.push({ ...f, kind: 'file' });
   on(config.balancer.host).paths.push({ host: config.balancer.host, path: posix.dirname(config.lock.path), kind: 'folder', what: 'the release lock (lock.path)' });
+  for (const place of recordPlaces(config, session.transports)) on(place.host).paths.push({ host: place.host, path: place.dir, kind: 'folder', what: 'the run record (record.path)' });
   for (const host of appHosts) {
     if (restart) on(host).argvs.push(restart);
     on(host).paths.push({ host, path: config.app.path, kind: 'folder', what: 'the deploy root (app.path)' });

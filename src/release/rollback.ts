@@ -9,6 +9,7 @@
 import { buildRollbackPlan, describeRollback, type RollbackPlan } from '../../plans/rollback.js';
 import { OperationFailedError, PlanRefusedError } from '../errors.js';
 import { Journal, journalDir, newRunId } from '../engine/journal.js';
+import { mirrorRun } from '../engine/run-record.js';
 import { assemble, readReleases, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
@@ -164,17 +165,20 @@ export async function carryOutRollback(session: Session, p: RollbackProposal, re
       if (step.kind === 'activate') await p.verify();
     },
   });
-  if (p.interruptedRun && result.outcome === 'succeeded') closeInterrupted(session, p.interruptedRun, result.run);
+  if (p.interruptedRun && result.outcome === 'succeeded') await closeInterrupted(session, p.interruptedRun, result.run);
   // The hosts were read for the check even when no step needed it: let that finish before the session closes.
   await p.verify().catch(() => undefined);
   return result;
 }
 
 /** The interrupted (or held) push is over once a rollback undid it: resume must not pick it up again. */
-export function closeInterrupted(session: Session, run: string, by: string): void {
+export async function closeInterrupted(session: Session, run: string, by: string): Promise<string[]> {
   const journal = new Journal(journalDir(session.config.dir), run);
+  const mirror = mirrorRun(session.config, session.transports, run);
+  mirror.attach(journal);
   journal.append({ event: 'note', message: `rolled back by run ${by}` });
   journal.append({ event: 'run-end', outcome: 'reversed', ms: 0 });
+  return mirror.close();
 }
 
 /** Hosts of clusters the run never began to activate: they still run what the plan observed. */

@@ -1,12 +1,13 @@
 // Recovery against the real lab, under load: a held push rolled back warm and continued; a push
 // SIGKILLed at every step boundary, then resumed — and, in a separate run, rolled back. Each ends
 // with the pool serving exactly one release, consistently, and the client sees no failed request.
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
+import { loadConfig } from '../../src/config/load.js';
 import { killedPush } from './helpers/killed-push.js';
 import { currentReleases, onHost, readyAllHaproxyMembers } from './helpers/lab.js';
 import { startLoad, type LoadReport } from '../lab/load.js';
@@ -89,5 +90,62 @@ describe('a push killed at every step boundary', () => {
     const r = await baton('rollback', '--yes');
     expect(r.exitCode, r.stderr).toBe(0);
     expectServing(await production(), tag);
+  });
+});
+
+describe('a run belongs to production, not to the machine that ran it', () => {
+  /** Another machine: a fresh folder with its own baton.yml for the same production, and no .baton at all. */
+  async function anotherMachine(): Promise<string> {
+    const lock = (await loadConfig(config)).lock.path;
+    return writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-elsewhere-')), 'baton.yml'), [[['lock', 'path'], lock]]);
+  }
+  const on = (file: string, ...args: string[]) => execa('node', ['bin/run.js', ...args, '-c', file], { reject: false, timeout: 90_000, env: { CI: '1', BATON_USER: 'elsewhere' } });
+  const serving = async () => (await production()).answers[0]!;
+
+  it('a push SIGKILLed on one machine is resumed from a clone on another with no local state; both then show the same history and report', async () => {
+    const from = await serving();
+    const next = from === 'v1' ? 'v2' : 'v1';
+    const elsewhere = await anotherMachine();
+    await killedPush(config, next, 6);
+    expect(existsSync(join(dirname(elsewhere), '.baton')), 'the other machine starts with nothing').toBe(false);
+    const status = await on(elsewhere, 'status', '--json');
+    const seen = JSON.parse(status.stdout) as { lastRun: { run: string; tag: string; outcome: string; running: boolean | null } };
+    expect(seen.lastRun).toMatchObject({ tag: next, outcome: 'unfinished' });
+
+    const resumed = await on(elsewhere, 'resume');
+    expect(resumed.exitCode, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain(`resuming run ${seen.lastRun.run}`);
+    expectServing(await production(), next);
+
+    type Listed = { run: string; tag: string; outcome: string; by?: string };
+    const listed = async (file: string) => (JSON.parse((await on(file, 'history', '--json')).stdout) as Listed[]).map(({ run, tag, outcome }) => ({ run, tag, outcome }));
+    const there = await listed(elsewhere);
+    expect(there[0]).toEqual({ run: seen.lastRun.run, tag: next, outcome: 'succeeded' });
+    expect(await listed(config)).toEqual(there);
+    const report = await on(config, 'report', seen.lastRun.run, '-o', join(dirname(config), 'killed.html'));
+    expect(report.exitCode, report.stderr).toBe(0);
+    expect(readFileSync(join(dirname(config), 'killed.html'), 'utf8')).toContain(seen.lastRun.run);
+  });
+
+  it('a machine reading while another pushes sees the run as it goes, and every line of it at the end', async () => {
+    const next = (await serving()) === 'v1' ? 'v2' : 'v1';
+    const elsewhere = await anotherMachine();
+    const push = baton('push', next);
+    let pushing = true;
+    void push.finally(() => (pushing = false));
+    const views: string[] = [];
+    while (pushing && views.length < 40) {
+      const s = await on(elsewhere, 'status', '--json');
+      expect(s.exitCode, s.stderr).toBe(0);
+      const last = (JSON.parse(s.stdout) as { lastRun?: { tag: string; outcome: string } }).lastRun;
+      if (last?.tag === next) views.push(last.outcome);
+    }
+    expect((await push).exitCode).toBe(0);
+    expect(views, 'the run was seen while it ran').toContain('unfinished');
+    const s = JSON.parse((await on(elsewhere, 'status', '--json')).stdout) as { lastRun: { run: string; outcome: string } };
+    expect(s.lastRun.outcome).toBe('succeeded');
+    const journal = (dir: string) => readFileSync(join(dir, '.baton', 'journal', `${s.lastRun.run}.jsonl`), 'utf8');
+    expect(journal(dirname(elsewhere))).toBe(journal(dirname(config)));
+    expectServing(await production(), next);
   });
 });

@@ -31,6 +31,8 @@ vi.mock('../../src/engine/session.js', () => ({
     close: async () => undefined,
   }),
 }));
+// The run record is read before anything else (run-record.test.ts and the lab test it): here, level already.
+vi.mock('../../src/engine/run-record.js', () => ({ readRunRecord: async () => [] }));
 // Past the wait, each command stops at its first step into production, saying it got there.
 vi.mock('../../src/release/rollback.js', async (original) => ({
   ...(await original<typeof import('../../src/release/rollback.js')>()),

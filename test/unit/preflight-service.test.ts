@@ -98,6 +98,7 @@ describe('runPreflight', () => {
       'access w1b ok',
       'access w2b ok',
       'access lb.test ok',
+      'access lb.test ok',
       'disk w1a ok',
       'disk w2a ok',
       'disk w1b ok',
