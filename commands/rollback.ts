@@ -3,6 +3,7 @@ import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
 import { confirm } from '../src/cli/confirm.js';
 import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wait-flag.js';
 import { UserError } from '../src/errors.js';
+import { applyWithoutBalancer, withoutBalancerFlag } from '../src/cli/without-balancer-flag.js';
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
 import { loadConfig } from '../src/config/load.js';
 import { readRunRecord } from '../src/engine/run-record.js';
@@ -19,11 +20,13 @@ export default class Rollback extends BatonCommand {
     '<%= config.bin %> rollback --dry-run',
     '<%= config.bin %> rollback --yes --json',
     '<%= config.bin %> rollback --yes --lock-wait 10m   # queue behind a release under way',
+    '<%= config.bin %> rollback --yes --without-balancer lb1.example.com   # lb1 of a pair is lost',
   ];
   static override flags = {
     yes: Flags.boolean({ char: 'y', description: 'roll back without asking (needed where there is no TTY, e.g. CI)' }),
     'dry-run': Flags.boolean({ description: 'only show what the rollback would do' }),
     'lock-wait': lockWaitFlag,
+    'without-balancer': withoutBalancerFlag,
     format: runFormatFlag,
   };
 
@@ -35,7 +38,8 @@ export default class Rollback extends BatonCommand {
       throw new UserError('rollback changes production, and there is no terminal to ask for confirmation', 'pass --yes to roll back without asking (CI), or --dry-run to see what it would do');
     }
     const waitMs = lockWaitMs(flags['lock-wait']);
-    const config = await loadConfig(flags.config);
+    const { config, notes } = applyWithoutBalancer(await loadConfig(flags.config), flags['without-balancer']);
+    for (const line of notes) this.logToStderr(line);
     const session = await openSession(config);
     try {
       for (const line of await readRunRecord(config, session.transports)) this.logToStderr(line);
@@ -52,7 +56,7 @@ export default class Rollback extends BatonCommand {
         return this.done({ ...shown, outcome: flags['dry-run'] ? 'dry-run' : 'nothing-to-do' });
       }
       if (!flags.yes && !(await confirm('roll back now?'))) return this.done({ ...shown, outcome: 'cancelled' });
-      const result = await carryOutRollback(session, p, await this.reporterFor(p.plan));
+      const result = await carryOutRollback(session, p, await this.reporterFor(p.plan), notes);
       if (!this.jsonEnabled()) this.log(resultText(result));
       raiseForOutcome(result);
       return this.done({ ...shown, ...summary(result) });

@@ -1,6 +1,7 @@
 import { BatonCommand } from '../src/cli/base-command.js';
 import { confirm } from '../src/cli/confirm.js';
 import { forceUnlockFlags, forceUnlockRules } from '../src/cli/force-unlock-flags.js';
+import { applyWithoutBalancer, withoutBalancerFlag } from '../src/cli/without-balancer-flag.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { actor } from '../src/release/push.js';
@@ -15,13 +16,15 @@ export default class Unlock extends BatonCommand {
     '<%= config.bin %> unlock --force --reason "CI job 812 was cancelled; its run is gone"',
     '<%= config.bin %> unlock --force --reason "CI job 812 was cancelled" --yes   # no TTY (CI)',
   ];
-  static override flags = forceUnlockFlags;
+  static override flags = { ...forceUnlockFlags, 'without-balancer': withoutBalancerFlag };
 
   async run() {
     const { flags } = await this.parse(Unlock);
     // Before anything is read or reached.
     const { ask, reason } = forceUnlockRules(flags, Boolean(process.stdin.isTTY));
-    const session = await openSession(await loadConfig(flags.config), undefined, { secrets: 'none' });
+    const { config, notes } = applyWithoutBalancer(await loadConfig(flags.config), flags['without-balancer']);
+    for (const line of notes) this.logToStderr(line);
+    const session = await openSession(config, undefined, { secrets: 'none' });
     try {
       const r = await releaseLock(session, {
         by: actor(),

@@ -169,12 +169,15 @@ export class RecordWriter {
 
   /**
    * Before a step: the record must be writable (a failed round trip is tried once more now;
-   * failing again, the run stops). Before a step that changes production, the record must also
-   * hold every line so far: a run resumed elsewhere then knows each step that ran before it.
+   * failing again, the run stops), and hold the journal's first `upTo` bytes: a run resumed
+   * elsewhere then knows every step that began before the last one.
    */
-  async gate(catchUp = false): Promise<void> {
-    if (!this.failure && !catchUp) return;
-    await this.settled();
+  async gate(upTo = 0): Promise<void> {
+    while (!this.failure && this.sent < upTo) {
+      this.kick();
+      await this.inFlight;
+    }
+    if (this.failure) await this.settled();
     if (this.failure) throw new RecordUnwritableError(`the run record on ${this.place.host} (${this.place.dir}) cannot be written: ${this.failure.message}`);
   }
 
@@ -252,10 +255,19 @@ export class RunRecordMirror {
     for (const w of this.writers) w.kick();
   }
 
-  /** Before a forward step: the lock host's copy must be writable, and caught up when `catchUp` (see RecordWriter.gate). */
-  async gate(catchUp = false): Promise<void> {
-    await this.writers[0]?.gate(catchUp);
+  /**
+   * Before a forward step: the lock host's copy must be writable; before one that changes
+   * production, it must also hold what the journal held when the step before began. That line
+   * had a whole step's time to land, so this rarely waits, and the record is never more than
+   * one step behind where production changes.
+   */
+  async gate(changesProduction = false): Promise<void> {
+    const upTo = this.previousStepAt;
+    this.previousStepAt = statSync(this.localJournal).size;
+    await this.writers[0]?.gate(changesProduction ? upTo : 0);
   }
+
+  private previousStepAt = 0;
 
   /** Peers whose copy fails, each once: lines for the journal. */
   peerTrouble(): string[] {

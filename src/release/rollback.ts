@@ -150,11 +150,12 @@ async function propose(session: Session, run: string, opts: { by?: string; lockE
   };
 }
 
-export async function carryOutRollback(session: Session, p: RollbackProposal, reporter: Reporter): Promise<ApplyResult> {
+export async function carryOutRollback(session: Session, p: RollbackProposal, reporter: Reporter, notes: readonly string[] = []): Promise<ApplyResult> {
   const result = await carryOut(session, p.plan, {
     command: 'rollback',
     run: p.run,
     reporter,
+    ...(notes.length ? { notes: [...notes] } : {}),
     observation: p.observation,
     ...(p.locked ? { preLocked: true } : {}),
     ...(p.from && p.from !== p.plan.release.dir ? { markBadOnSuccess: p.from } : {}),

@@ -3,9 +3,9 @@
 // each; a failover in the middle of a push sends no request to a cluster while it is out of the
 // pool; a balancer edited by hand to disagree stops a push before it drains anything; a drain
 // survives a reload of HAProxy (server-state file).
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
@@ -15,7 +15,8 @@ import { openSession } from '../../src/engine/session.js';
 import { readJournal, type JournalRecord } from '../../src/engine/journal.js';
 import { watchAnswers } from '../lab/answer-watcher.js';
 import { startLoad } from '../lab/load.js';
-import { appHosts, currentReleases, onHost, readLab } from './helpers/lab.js';
+import { appHosts, currentReleases, cutSsh, onHost, readLab, restoreSsh } from './helpers/lab.js';
+import { pushAndAct } from '../lab/signalled-push.js';
 
 const VIP = 'http://10.213.7.8';
 const BALANCERS = ['lb.baton.test', 'lb2.baton.test'];
@@ -93,6 +94,13 @@ describe('a pair of HAProxy balancers behind a floating address', () => {
     // Both were drained: each balancer's journaled sample or its own counters are not needed — the state file says it.
     const saved = await onHost('lb2.baton.test', 'cat /var/lib/haproxy/server-state');
     expect(saved).toMatch(/web1a/);
+    // The run record is on both balancers, whole: a failover loses no run.
+    const { run } = JSON.parse(r.stdout) as { run: string };
+    const record = `${dirname((await loadConfig(config)).lock.path)}/shop.runs/${run}.jsonl`;
+    const [onLb, onLb2] = await Promise.all(BALANCERS.map((h) => onHost(h, `cat ${record}`)));
+    expect(onLb).toBe(readFileSync(JSON.parse(r.stdout).journal as string, 'utf8').trimEnd());
+    expect(onLb2).toBe(onLb);
+    expect(await onHost('lb2.baton.test', `test -s ${record.replace(/\.jsonl$/, '.plan.json')} && echo plan`)).toBe('plan');
   });
 
   it('fails over to lb2 in the middle of a push: no request reaches a cluster while it is out of the pool', async () => {
@@ -149,5 +157,47 @@ describe('a pair of HAProxy balancers behind a floating address', () => {
     } finally {
       await session.close();
     }
+  });
+
+  it('loses lb (the lock host) in the middle of a push: the run stops; rollback --without-balancer lb puts production back through lb2, from the record lb2 holds', async () => {
+    const from = Object.values(await currentReleases())[0]!.split('-')[0]!;
+    const next = from === 'v1' ? 'v2' : 'v1';
+    // Its own lock, and dead connections found in seconds (the lab's defaults would wait 10 s a try).
+    const lost = writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-pair-lost-')), 'baton.yml'), [
+      [['balancer', 'peers'], ['lb2.baton.test']],
+      [['balancer', 'serverStateFile'], '/var/lib/haproxy/server-state'],
+      [['ssh', 'keepalive'], '1s'],
+      [['ssh', 'connectTimeout'], '3s'],
+    ]);
+    let cut = false;
+    try {
+      // Once cluster a is switched: lb stops answering SSH and hands the floating address to lb2.
+      const r = await pushAndAct(lost, next, 6, async () => {
+        cutSsh('lb.baton.test');
+        cut = true;
+        await onHost('lb.baton.test', 'kill "$(cat /run/keepalived.pid)"');
+      });
+      expect(r.code, r.output).toBe(2);
+      expect(r.output).toMatch(/lb\.baton\.test/);
+      await waitFor('the floating address on lb2', vipHolder, (h) => h === 'lb2');
+
+      const back = await baton('rollback', '--yes', '--json', '--without-balancer', 'lb.baton.test', '-c', lost);
+      expect(back.exitCode, back.stderr).toBe(0);
+      const rolled = JSON.parse(back.stdout) as { run: string; journal: string };
+      expect(readFileSync(rolled.journal, 'utf8')).toContain('balancer lb.baton.test left out by pair-test (--without-balancer): lb2.baton.test holds the release lock and the run record');
+      expect(new Set(Object.values(await currentReleases()).map((d) => d.split('-')[0]))).toEqual(new Set([from]));
+      expect(Object.values(await statuses('lb2.baton.test')).every((st) => st === 'UP')).toBe(true);
+      for (let i = 0; i < 6; i++) expect((JSON.parse((await execa('curl', ['-s', '-m', '5', `${VIP}/version`])).stdout) as { version: string }).version).toBe(from);
+      // The rollback's run is in lb2's copy of the record (lb could not be written).
+      const record = `${dirname((await loadConfig(lost)).lock.path)}/shop.runs/${rolled.run}.jsonl`;
+      expect(await onHost('lb2.baton.test', `cat ${record}`)).toBe(readFileSync(rolled.journal, 'utf8').trimEnd());
+    } finally {
+      if (cut) restoreSsh('lb.baton.test');
+      await restoreKeepalived();
+      await readyEverywhere();
+    }
+    // lb is back: the killed push's lock is still on it, and goes the way any dead run's does.
+    const unlock = await baton('unlock', '--force', '--reason', 'lb was lost mid-push; rolled back through lb2', '--yes', '-c', lost);
+    expect(unlock.exitCode, unlock.stderr).toBe(0);
   });
 });

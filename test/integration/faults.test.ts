@@ -12,7 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
 import { loadConfig } from '../../src/config/load.js';
 import { startLoad, type LoadReport } from '../lab/load.js';
-import { balancerCounters, currentReleases, onHost, readLab, readyAllHaproxyMembers } from './helpers/lab.js';
+import { balancerCounters, currentReleases, cutSsh, onHost, readLab, readyAllHaproxyMembers, restoreSsh } from './helpers/lab.js';
 import { pushAndAct, stepsDoneBefore } from '../lab/signalled-push.js';
 
 let dir: string;
@@ -256,6 +256,12 @@ describe('hosts that fail', () => {
     const back = await baton(['rollback', '--yes']);
     expect(back.exitCode, back.stderr).toBe(0);
     await expectSettledOn(tag);
+    // The run record on lb fell behind while it did not answer; the next command caught it up.
+    const journals = join(dirname(config), '.baton', 'journal');
+    const push = readdirSync(journals).filter((f) => f.endsWith('.jsonl')).sort().reverse().find((f) => readFileSync(join(journals, f), 'utf8').includes(`"tag":"${other(tag)}"`))!;
+    const recorded = await onHost(lb, `cat ${dirname((await loadConfig(config)).lock.path)}/shop.runs/${push}`);
+    expect(recorded).toBe(readFileSync(join(journals, push), 'utf8').trimEnd());
+    expect(recorded).toContain('"outcome":"reversed"');
   });
 });
 
@@ -281,16 +287,3 @@ async function sharedLock(): Promise<[string[], unknown]> {
   return [['lock', 'path'], (await loadConfig(config)).lock.path];
 }
 
-/** Drop every packet the host sends from its SSH port: its sshd stops answering, its public traffic flows. */
-function cutSsh(host: string): void {
-  const tc = (...words: string[]) => execFileSync('bash', ['test/lab/lab.sh', 'exec', host, '--', 'tc', ...words]);
-  tc('qdisc', 'add', 'dev', 'eth0', 'root', 'handle', '1:', 'htb', 'default', '1');
-  tc('class', 'add', 'dev', 'eth0', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '100gbit');
-  tc('class', 'add', 'dev', 'eth0', 'parent', '1:', 'classid', '1:2', 'htb', 'rate', '8bit', 'ceil', '8bit');
-  tc('qdisc', 'add', 'dev', 'eth0', 'parent', '1:2', 'handle', '20:', 'pfifo', 'limit', '0');
-  tc('filter', 'add', 'dev', 'eth0', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'sport', '22', '0xffff', 'flowid', '1:2');
-}
-
-function restoreSsh(host: string): void {
-  execFileSync('bash', ['test/lab/lab.sh', 'exec', host, '--', 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
-}
