@@ -23,6 +23,7 @@ import { idleSideSteps, rehearseAgainst, rehearseOnIdleSide, signRehearsal, whol
 import { type Signer, sshSigner } from '../../src/release/review-signatures.js';
 import { appPaths, readCurrent, switchAndRestart } from '../../src/steps/host-commands.js';
 import { RecordingTransports } from '../../src/transport/recording.js';
+import { recordHost } from '../helpers/record-host.js';
 import { makeSigningKeys, type SigningKeys } from '../fixtures/signing-keys.js';
 
 type Host = 'w1a' | 'w2a' | 'w1b' | 'w2b';
@@ -97,6 +98,7 @@ clusters:
         },
       },
       { match: (argv) => argv[2] === readScript, answer: (_argv, host) => ({ stdout: `${current[host as Host]}\n` }) },
+      recordHost(),
     ],
   });
   balancer = fakeBalancer(states);

@@ -107,6 +107,16 @@ describe('a run mirrored into the record', () => {
     expect(behind).toHaveLength(1);
     expect(behind[0]).toMatch(/run record on lb1 is behind .*has the whole run, and the next baton command that reaches lb1 sends it/);
   });
+  it('a host that answers nonsense is a record that cannot be written, never a loop', async () => {
+    const { configDir } = setup();
+    const journal = new Journal(journalDir(configDir), RUN);
+    const silent: Transport = { host: 'lb1', run: async () => ({ code: 0, stdout: '', stderr: '' }), upload: async () => undefined, download: async () => undefined };
+    const mirror = new RunRecordMirror([{ host: 'lb1', transport: silent, dir: '/var/lib/baton/shop.runs' }], journal.file, RUN);
+    mirror.attach(journal);
+    journal.append({ event: 'note', message: 'one' });
+    await mirror.gate(true); // marks where the journal is; the next step waits for that much
+    await expect(mirror.gate(true)).rejects.toThrow(/cannot be written: unexpected answer from the record: ""/);
+  });
 });
 
 describe('reading the record', () => {
