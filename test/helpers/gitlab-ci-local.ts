@@ -118,3 +118,23 @@ export function fileVariableDirs(): Set<string> {
 export function removeFileVariableDirs(before: Set<string>): void {
   for (const d of fileVariableDirs()) if (!before.has(d)) rmSync(join('/tmp', d), { recursive: true, force: true });
 }
+
+/**
+ * Stop the ssh-agents the CI templates started under `dir` (a test's scratch folder), by the pid each
+ * recorded: GitLab's beside its socket (<socket>.env), GitHub's in $GITHUB_ENV. A job that never
+ * reached its after_script (or its last step) leaves one running; only a pid that is still an
+ * ssh-agent is signalled.
+ */
+export function stopAgentsUnder(dir: string): void {
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !(entry.name.endsWith('.sock.env') || entry.name === 'github-env')) continue;
+    for (const m of readFileSync(join(entry.parentPath, entry.name), 'utf8').matchAll(/SSH_AGENT_PID=(\d+)/g)) {
+      const pid = Number(m[1]);
+      try {
+        if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'ssh-agent') process.kill(pid);
+      } catch {
+        // gone already
+      }
+    }
+  }
+}

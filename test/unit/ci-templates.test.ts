@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { repoRoot } from '../../bench/repo-root.js';
 import { runGithubJob, type Workflow, type WorkflowJob, type WorkflowStep } from '../helpers/github-steps.js';
-import { fileVariableDirs, gitlabCiLocal, jobLog, jobResults, removeFileVariableDirs, scratchRepo } from '../helpers/gitlab-ci-local.js';
+import { fileVariableDirs, gitlabCiLocal, jobLog, jobResults, removeFileVariableDirs, scratchRepo, stopAgentsUnder } from '../helpers/gitlab-ci-local.js';
 
 const ROOT = repoRoot();
 const GITHUB = join(ROOT, 'templates/ci/github-actions.yml');
@@ -74,6 +74,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
+  stopAgentsUnder(scratch);
   removeFileVariableDirs(fileVarsBefore);
   rmSync(scratch, { recursive: true, force: true });
 });
