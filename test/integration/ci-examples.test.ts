@@ -1,7 +1,10 @@
 // The CI examples under templates/ci, run as written against the lab: each job's shell steps in
 // order, with the workflow's and the job's variables, in a checkout holding deploy/baton.yml and
 // the reviewed plan. Only the step that installs baton is left out: `baton` is this checkout's,
-// on PATH. The CI systems' own actions (checkout, cache, artifacts) are theirs to run, not ours.
+// on PATH. The CI systems' own actions (checkout, artifacts) are theirs to run, not ours. GitHub's
+// steps load the lab's key into an agent and its known_hosts into a scratch HOME, from the secrets;
+// GitLab's script lines run alone here (its before_script and after_script, the agent, resume from
+// another clone: test/integration/ci-gitlab-local.test.ts, under gitlab-ci-local).
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +14,8 @@ import { parse } from 'yaml';
 import { writeLabConfig } from '../../bench/lab-config.js';
 import { repoRoot } from '../../bench/repo-root.js';
 import { RunEvent } from '../../src/engine/events.js';
+import { runGithubJob, type Workflow } from '../helpers/github-steps.js';
+import { LAB_KEY, LAB_KNOWN_HOSTS } from './helpers/ci-lab.js';
 import { readyAllHaproxyMembers } from './helpers/lab.js';
 
 type Vars = Record<string, string>;
@@ -45,37 +50,37 @@ beforeAll(() => {
 });
 
 describe('templates/ci/github-actions.yml', () => {
-  const workflow = parse(readFileSync(join(repoRoot(), 'templates/ci/github-actions.yml'), 'utf8')) as {
-    env: Vars;
-    jobs: Record<string, { env?: Vars; steps: { run?: string; env?: Vars; uses?: string }[] }>;
-  };
-  // GitHub's expressions, as the runner would fill them in.
-  const expand = (text: string, inputs: Vars) =>
-    text.replace(/\$\{\{\s*([^}]+?)\s*\}\}/g, (_, expr: string) => ({ 'github.repository': 'acme/shop', 'github.run_id': '4242', ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`inputs.${k}`, v])) })[expr] ?? '');
+  const workflow = parse(readFileSync(join(repoRoot(), 'templates/ci/github-actions.yml'), 'utf8')) as Workflow;
 
+  // The job's `run` steps as GitHub's runner would (test/helpers/github-steps.ts): the deploy key and
+  // known_hosts from the secrets into an agent and a scratch HOME's ~/.ssh, status and report after.
   async function runJob(name: string, dir: string, inputs: Vars = {}) {
-    const job = workflow.jobs[name];
-    if (!job) throw new Error(`no job ${name}`);
-    const summary = join(dir, 'step-summary.md');
-    const base = Object.fromEntries(Object.entries({ ...workflow.env, ...job.env }).map(([k, v]) => [k, expand(String(v), inputs)]));
-    for (const step of job.steps.filter((s) => s.run && !INSTALL.test(s.run))) {
-      const stepEnv = Object.fromEntries(Object.entries(step.env ?? {}).map(([k, v]) => [k, expand(String(v), inputs)]));
-      const r = await shell(expand(step.run as string, inputs), dir, { ...base, ...stepEnv, GITHUB_STEP_SUMMARY: summary });
-      if (r.exitCode !== 0) return r;
-    }
-    return { exitCode: 0, stderr: '' };
+    const context: Vars = {
+      'github.repository': 'acme/shop',
+      'github.run_id': '4242',
+      'secrets.BATON_SSH_KEY': readFileSync(LAB_KEY, 'utf8'),
+      'secrets.BATON_KNOWN_HOSTS': readFileSync(LAB_KNOWN_HOSTS, 'utf8'),
+      ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`inputs.${k}`, v])),
+    };
+    const home = mkdtempSync(join(tmpdir(), 'baton-ci-home-'));
+    const runnerTemp = join(home, 'runner-temp');
+    const { ran, failed } = await runGithubJob(workflow, name, { dir, context, runnerTemp, skip: INSTALL, env: { ...(process.env as Vars), HOME: home, PATH: `${bin}:${process.env.PATH}` } });
+    const bad = ran.find((r) => r.exitCode !== 0);
+    return { exitCode: failed ? (bad?.exitCode ?? 1) : 0, stderr: ran.map((r) => `${r.name}: ${r.all}`).join('\n'), summary: join(runnerTemp, 'step-summary.md') };
   }
 
   it('plan on a pull request renders the reviewed plan into the job summary; apply on merge carries it out; the manual job rolls back', async () => {
     const dir = await checkout('v2');
     const plan = await runJob('plan', dir);
     expect(plan.exitCode, plan.stderr).toBe(0);
-    expect(readFileSync(join(dir, 'step-summary.md'), 'utf8')).toMatch(/v2/);
+    expect(readFileSync(plan.summary, 'utf8')).toMatch(/v2/);
     expect(existsSync(join(dir, 'plan.md'))).toBe(true);
 
     const apply = await runJob('apply', dir);
     expect(apply.exitCode, apply.stderr).toBe(0);
     expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({ event: 'result', exitCode: 0, result: { outcome: 'succeeded', tag: 'v2' } });
+
+    expect(existsSync(join(dir, 'baton-report.html')), 'the report written after apply').toBe(true);
 
     const back = await runJob('recover', dir, { action: 'rollback' });
     expect(back.exitCode, back.stderr).toBe(0);
