@@ -102,6 +102,7 @@ const script = (body: string, ...args: string[]) => ['sh', '-c', body, 'sh', ...
 
 /** The local journal's bytes from `offset` to its end. */
 function bytesFrom(file: string, offset: number): Buffer {
+  if (!existsSync(file)) return Buffer.alloc(0); // nothing journaled yet
   const fd = openSync(file, 'r');
   try {
     const size = statSync(file).size;
@@ -132,6 +133,7 @@ export class RecordWriter {
   private again = false;
   private failure: Error | undefined;
   private readonly planSent: Promise<void>;
+  private planFailure: Error | undefined;
 
   constructor(
     readonly place: RecordPlace,
@@ -140,14 +142,14 @@ export class RecordWriter {
     plan?: string,
     private readonly timeoutMs?: number,
   ) {
-    // The plan goes first: a run is never found in the record without it.
-    this.planSent = plan === undefined ? Promise.resolve() : this.call(PUT_PLAN, [run], plan).then(() => undefined);
-    this.planSent.catch(() => undefined);
+    // The plan goes beside the journal's first lines, in a round trip of its own (a reader
+    // skips a run whose plan has not landed yet); a plan that cannot be sent fails the record.
+    this.planSent = plan === undefined ? Promise.resolve() : this.call(PUT_PLAN, [run], plan).catch((err: unknown) => void (this.planFailure = err instanceof Error ? err : new Error(String(err))));
   }
 
-  /** Why the last round trip failed, if it did (cleared by the next that succeeds). */
+  /** Why the last round trip failed, if it did (cleared by the next that succeeds), or the plan could not be sent. */
   get error(): Error | undefined {
-    return this.failure;
+    return this.failure ?? this.planFailure;
   }
 
   /** Send what the journal gained since the last round trip (or when that one ends). */
@@ -165,6 +167,7 @@ export class RecordWriter {
   async settled(): Promise<void> {
     this.kick();
     while (this.inFlight) await this.inFlight;
+    await this.planSent;
   }
 
   /**
@@ -177,15 +180,15 @@ export class RecordWriter {
       this.kick();
       await this.inFlight;
     }
-    if (this.failure) await this.settled();
-    if (this.failure) throw new RecordUnwritableError(`the run record on ${this.place.host} (${this.place.dir}) cannot be written: ${this.failure.message}`);
+    if (this.error) await this.settled();
+    const error = this.error;
+    if (error) throw new RecordUnwritableError(`the run record on ${this.place.host} (${this.place.dir}) cannot be written: ${error.message}`);
   }
 
   private async flushLoop(): Promise<void> {
     do {
       this.again = false;
       try {
-        await this.planSent;
         await this.flushOnce();
         this.failure = undefined;
       } catch (err) {
@@ -266,7 +269,7 @@ export class RunRecordMirror {
    */
   async gate(changesProduction = false): Promise<void> {
     const upTo = this.previousStepAt;
-    this.previousStepAt = statSync(this.localJournal).size;
+    this.previousStepAt = existsSync(this.localJournal) ? statSync(this.localJournal).size : 0;
     await this.writers[0]?.gate(changesProduction ? upTo : 0);
   }
 
@@ -362,7 +365,7 @@ const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+
  * The first copy that answers is used; when none does, the cache is all there is and the caller
  * says so.
  */
-export async function syncRecord(places: readonly RecordPlace[], configDir: string): Promise<RecordSync> {
+export async function syncRecord(places: readonly RecordPlace[], configDir: string, window: RecordWindow = {}): Promise<RecordSync> {
   const result: RecordSync = { fetched: [], sent: [], diverged: [], unreachable: [] };
   const local = journalDir(configDir);
   for (const place of places) {
@@ -375,25 +378,42 @@ export async function syncRecord(places: readonly RecordPlace[], configDir: stri
       continue;
     }
     result.host = place.host;
-    await level(place, listed, local, result);
+    await level(place, listed, local, result, window);
     break;
   }
   return result;
 }
 
-async function level(place: RecordPlace, listed: FileSizes, local: string, result: RecordSync): Promise<void> {
+/** Which runs a reading needs: the newest few (default 20), and any whose id begins with `run`. */
+export interface RecordWindow {
+  newest?: number;
+  run?: string;
+}
+
+async function level(place: RecordPlace, listed: FileSizes, local: string, result: RecordSync, window: RecordWindow): Promise<void> {
   const mine = localSizes(local);
   const theirs = listed.sizes;
+  const theirRuns = [...new Set([...theirs.keys()].map(runOf))].sort();
+  const wanted = new Set(theirRuns.slice(-(window.newest ?? 20)));
+  for (const r of theirRuns) if (window.run !== undefined && r.startsWith(window.run)) wanted.add(r);
+  const newestThere = theirRuns.at(-1) ?? '';
   const toGet = new Set<string>();
   const toSendPlans: string[] = [];
   for (const [name, size] of theirs) {
     const have = mine.get(name);
-    if (name.endsWith('.plan.json') ? have === undefined : have === undefined || have !== size) toGet.add(name);
+    const run = runOf(name);
+    // A run already here is kept level whatever its age; one made elsewhere is fetched when wanted.
+    const here = mine.has(`${run}.jsonl`);
+    if (name.endsWith('.plan.json')) {
+      if (have === undefined && (here || wanted.has(run))) toGet.add(name);
+    } else if (have === undefined ? wanted.has(run) : have !== size) toGet.add(name);
   }
   for (const [name, size] of mine) {
     if (theirs.has(name)) continue;
-    // Runs pruned from the record stay pruned: a cache that still holds them does not send them back.
-    if (listed.prunedThrough && runOf(name) <= listed.prunedThrough) continue;
+    // Only a run newer than the record's newest is sent when the record lacks it (one whose start
+    // it never heard of); older ones are pruned there, or were made for another record.
+    const run = runOf(name);
+    if (run <= newestThere || (listed.prunedThrough && run <= listed.prunedThrough)) continue;
     if (name.endsWith('.plan.json')) toSendPlans.push(name);
     else if (size > 0) toGet.add(name); // asked for: absent there, the answer says 0 bytes
   }
@@ -460,15 +480,15 @@ export function describeSync(sync: RecordSync, dir: string): string[] {
 }
 
 /** Bring this machine's cache level with the record on production; lines worth telling the user. */
-export async function readRunRecord(config: Config, transports: Transports): Promise<string[]> {
-  return describeSync(await syncRecord(recordPlaces(config, transports), config.dir), recordDir(config));
+export async function readRunRecord(config: Config, transports: Transports, window: RecordWindow = {}): Promise<string[]> {
+  return describeSync(await syncRecord(recordPlaces(config, transports), config.dir, window), recordDir(config));
 }
 
 /** The same, for a command that holds no session (history, report): connections of its own, closed after. */
-export async function readRunRecordAlone(config: Config): Promise<string[]> {
+export async function readRunRecordAlone(config: Config, window: RecordWindow = {}): Promise<string[]> {
   const transports = new SshTransports(config.ssh);
   try {
-    return await readRunRecord(config, transports);
+    return await readRunRecord(config, transports, window);
   } finally {
     await transports.closeAll();
   }

@@ -145,6 +145,19 @@ describe('reading the record', () => {
     expect(describeSync(again, place.dir)).toEqual([]);
   });
 
+  it('a clean clone fetches the newest runs it needs, not the whole record; old runs the record lacks are not sent', async () => {
+    const { configDir, place } = setup();
+    const runs = Array.from({ length: 30 }, (_, i) => `20261207T${String(i).padStart(2, '0')}0000.000Z-r${i}`);
+    for (const r of runs) seedRun(place.dir, r, [line(r, 'x')]);
+    const old = '20261101T000000.000Z-oldrun';
+    seedRun(journalDir(configDir), old, [line(old, 'made for another record')]);
+    const sync = await syncRecord([place], configDir, { newest: 5, run: '20261207T03' });
+    expect(sync.fetched.sort()).toEqual([runs[3], ...runs.slice(25)].sort());
+    expect(sync.sent).toEqual([]);
+    expect(existsSync(remoteFile(place, old))).toBe(false);
+    expect(existsSync(join(journalDir(configDir), `${runs[3]}.plan.json`))).toBe(true);
+  });
+
   it('two copies that disagree: the longer one is used, the other kept aside, and it is said', async () => {
     const { configDir, place } = setup();
     seedRun(place.dir, RUN, [line(RUN, 'a'), line(RUN, 'resumed elsewhere'), line(RUN, 'c')]);
