@@ -8,7 +8,7 @@ import { argvForUser, isRaised, systemPathPrefix } from './privilege.js';
 import { quoteArgv } from './quote.js';
 import { Semaphore } from './semaphore.js';
 import { defaultSshEnv, loadSshConfig, resolveSshTarget, type SshEnv, type SshSettings, type SshTarget } from './ssh-config.js';
-import { CLOSED_BY_BATON, dial, hangUp, lost, onceLost, type Client, type Connection, type DialOptions } from './ssh-connection.js';
+import { CLOSED_BY_BATON, connectTimeoutOf, dial, hangUp, lost, onceLost, type Client, type Connection, type DialOptions } from './ssh-connection.js';
 import { Bastions } from './ssh-jump.js';
 import { channelStream } from './ssh-stream.js';
 import type { RunOptions, RunResult, Transport, TransportStream, Transports } from './types.js';
@@ -165,20 +165,33 @@ export class SshTransport implements Transport {
     }
   }
 
-  /** The pooled connection: the one being opened, else the open one, else a new one. */
+  /**
+   * The pooled connection: the one being opened, else the open one, else a new one. A host that
+   * did not answer within the connect timeout is not dialled again until that long has passed:
+   * a command that reads the record, then the lock, then the pool of a dead host waits once, not
+   * once per read (a refused connection fails at once and is always tried again).
+   */
   private connect(): Promise<Connection> {
     if (this.connection && this.live?.alive !== false) return this.connection;
+    const timeout = connectTimeoutOf(this.settings);
+    if (this.unanswered && Date.now() - this.unanswered.at < timeout) return Promise.reject(this.unanswered.error);
+    const started = Date.now();
     const attempt = this.open().then((c) => {
       if (this.connection === attempt) this.live = c;
+      this.unanswered = undefined;
       return c;
     });
     this.connection = attempt;
     this.live = undefined;
-    attempt.catch(() => {
+    attempt.catch((error: unknown) => {
       if (this.connection === attempt) this.connection = undefined;
+      if (Date.now() - started >= timeout * 0.9) this.unanswered = { error, at: Date.now() };
     });
     return attempt;
   }
+
+  /** The last dial that waited out the connect timeout, and when it gave up. */
+  private unanswered: { error: unknown; at: number } | undefined;
 
   /** Dial the host, through its bastion when it has one (whose connection the pool shares). */
   private async open(): Promise<Connection> {
