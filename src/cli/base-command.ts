@@ -7,6 +7,7 @@ import { emitEvent, JsonLinesReporter } from '../engine/events.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Plan } from '../model/plan.js';
 import { processInterrupts } from '../engine/interrupts.js';
+import { HostFailures } from '../transport/fan-out.js';
 import { productionMayHaveChanged } from '../engine/production-effect.js';
 import { BatonError, BugError, bugStack, ConfigError, ExitCode, OperationFailedError, UserError, toBatonError } from '../errors.js';
 
@@ -100,9 +101,19 @@ export function errorToJson(e: BatonError): Record<string, unknown> {
   const base: Record<string, unknown> = { kind: e.kind, exitCode: e.exitCode, message: e.message };
   if (e.hint) base.hint = e.hint;
   if (e instanceof ConfigError) base.issues = e.issues;
+  const hosts = hostFailuresIn(e);
+  if (hosts) base.hosts = hosts.failures.map((f) => ({ host: f.host, message: messageOf(f.error), ...(f.error instanceof BatonError && f.error.hint ? { hint: f.error.hint } : {}) }));
   if (e.data) base.result = e.data;
   return base;
 }
+
+/** The per-host failures behind an error (itself, or what it wraps), for a script to read host by host. */
+function hostFailuresIn(e: unknown): HostFailures | undefined {
+  for (let at = e, depth = 0; at instanceof Error && depth < 5; at = (at as Error & { cause?: unknown }).cause, depth++) if (at instanceof HostFailures) return at;
+  return undefined;
+}
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 // oclif's parser raises CLIError subclasses for bad flags and arguments.
 function isOclifUsageError(err: Error): boolean {
