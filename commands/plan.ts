@@ -65,7 +65,7 @@ export default class PlanCommand extends BatonCommand {
   private async makePlan(config: Config, tag: string, opts: PlanOptions): Promise<Plan> {
     const session = await openSession(config);
     try {
-      return (await planPush(session, tag, opts)).plan;
+      return (await planPush(session, tag, { ...opts, ...this.progressLines() })).plan;
     } finally {
       await session.close();
     }

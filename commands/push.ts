@@ -54,7 +54,7 @@ export default class Push extends BatonCommand {
       if (held) {
         result = await resumeRun(session, held, await this.reporterFor(held.plan));
       } else {
-        const { plan, observation, artifact } = await planPush(session, args.tag as string, { first: flags.first as 'a' | 'b', hold: flags.hold, prepareArtifact: true, ...override });
+        const { plan, observation, artifact } = await planPush(session, args.tag as string, { first: flags.first as 'a' | 'b', hold: flags.hold, prepareArtifact: true, ...override, ...this.progressLines() });
         result = await applyPlan(session, plan, { hold: flags.hold, fresh: observation, ...(artifact ? { artifact } : {}), reporter: await this.reporterFor(plan) });
       }
       if (!this.jsonEnabled()) this.log(resultText(result));

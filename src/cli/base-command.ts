@@ -54,6 +54,11 @@ export abstract class BatonCommand extends Command {
     return reporterFor(plan, this.jsonEnabled());
   }
 
+  /** Lines about what is under way before a run's reporter exists, for a person (not with --json or the event stream). */
+  protected progressLines(): { progress?: (line: string) => void } {
+    return this.jsonEnabled() || this.eventStream ? {} : { progress: (line) => this.logToStderr(line) };
+  }
+
   /** A run command's successful end: with the event stream, its result is the last line. */
   protected done<T extends object>(result: T): T {
     if (this.eventStream) emitEvent({ event: 'result', exitCode: ExitCode.OK, result: { ...result } as Record<string, unknown> });

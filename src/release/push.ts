@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBlueGreenPlan } from '../../plans/blue-green.js';
-import type { ClusterId } from '../config/config.js';
+import { allHosts, type ClusterId, type Config } from '../config/config.js';
 import { refusals } from '../checks/preflight.js';
 import { LockHeldError, PlanRefusedError } from '../errors.js';
 import { describeDrift, observe, type Observation } from '../engine/observe.js';
@@ -34,6 +34,8 @@ export interface PlanOptions {
   overridePreflight?: string;
   /** Export the release archive while observing and planning (`push` applies the plan at once). */
   prepareArtifact?: boolean;
+  /** Told what is under way before the plan exists (a person at a terminal sees something from the first second). */
+  progress?: (line: string) => void;
 }
 
 /**
@@ -44,6 +46,8 @@ export interface PlanOptions {
 export async function planPush(session: Session, tag: string, opts: PlanOptions = {}): Promise<{ plan: Plan; observation: Observation; artifact?: PreparedArtifact }> {
   const { config } = session;
   checkTagName(tag); // before any host is asked anything: a bad tag must not wait on a slow one
+  const started = Date.now();
+  opts.progress?.(`reading tag ${tag} and production: ${describeReach(config)}; preflight`);
   const resolving = resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags });
   const exporting = opts.prepareArtifact ? prepareArtifact(config, resolving) : undefined;
   // Preflight never throws (a failed read is a finding): a missing tag or an unreachable host fails here through resolveTag and observe, as before.
@@ -58,6 +62,7 @@ export async function planPush(session: Session, tag: string, opts: PlanOptions 
     throw read.status === 'rejected' ? read.reason : (exported as PromiseRejectedResult).reason;
   }
   const [resolved, observation, snapshot, report] = read.value;
+  opts.progress?.(`read in ${((Date.now() - started) / 1000).toFixed(1)} s: planning`);
   const release = releaseFor(resolved.tag, resolved.commit);
   const observed = snapshot ? { ...observation.observed, snapshot } : observation.observed;
   const by = opts.by ?? actor();
@@ -76,6 +81,13 @@ export async function planPush(session: Session, tag: string, opts: PlanOptions 
     }
     throw err;
   }
+}
+
+/** "connecting to 6 hosts (lb1.example.com and 4 app hosts)": what a push reaches before it plans. */
+function describeReach(config: Config): string {
+  const balancers = [config.balancer.host, ...(config.balancer.peers ?? [])];
+  const apps = allHosts(config).length;
+  return `connecting to ${balancers.length + apps} hosts (${balancers.join(', ')} and ${apps} app host${apps === 1 ? '' : 's'})`;
 }
 
 /** Preflight's findings for the plan; throws PreflightRefusedError on a refusal no reason overrides (exit 6; 1 for a host that cannot be reached). */

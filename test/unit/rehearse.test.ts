@@ -274,6 +274,15 @@ describe('preflight in the plan', () => {
     expect(planMarkdown(p)).toContain('## Preflight (when the plan was made)');
   });
 
+  it('says what it is reading before it asks any host, and when it has read it', async () => {
+    const lines: { line: string; callsSoFar: number }[] = [];
+    transports.calls.length = 0;
+    await planPush(session, 'v2', { by: 'ada', progress: (line) => lines.push({ line, callsSoFar: transports.calls.length }) });
+    expect(lines[0]).toEqual({ line: 'reading tag v2 and production: connecting to 5 hosts (lb.test and 4 app hosts); preflight', callsSoFar: 0 });
+    expect(lines[1]?.line).toMatch(/^read in \d+\.\d s: planning$/);
+    expect(lines).toHaveLength(2);
+  });
+
   it('refuses to plan (exit 6) when preflight refuses, naming the refusal', async () => {
     refuseConfig();
     const err = await planPush(session, 'v2', { by: 'ada' }).catch((e: unknown) => e);
