@@ -50,7 +50,7 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the packed tarball', () => {
   it('ships what an installed baton reads: the command, its bundle, templates, the reference, the manifest', () => {
-    for (const f of ['bin/run.js', 'dist/cli/commands/push.js', 'templates/baton.yml', 'templates/nginx/baton_balancer.lua', 'docs/configuration.md', 'oclif.manifest.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'package.json']) {
+    for (const f of ['bin/run.js', 'dist/cli/commands/push.js', 'templates/baton.yml', 'templates/nginx/baton_balancer.lua', 'docs/configuration.md', 'docs/lab.md', 'docs/benchmarks.md', 'oclif.manifest.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'package.json']) {
       expect(entries).toContain(f);
     }
   });
