@@ -3,6 +3,7 @@ import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
 import { confirm } from '../src/cli/confirm.js';
 import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wait-flag.js';
 import { UserError } from '../src/errors.js';
+import { checkTagName } from '../src/model/release.js';
 import { applyWithoutBalancer, withoutBalancerFlag } from '../src/cli/without-balancer-flag.js';
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
 import { loadConfig } from '../src/config/load.js';
@@ -21,11 +22,14 @@ export default class Rollback extends BatonCommand {
     '<%= config.bin %> rollback --yes --json',
     '<%= config.bin %> rollback --yes --lock-wait 10m   # queue behind a release under way',
     '<%= config.bin %> rollback --yes --without-balancer lb1.example.com   # lb1 of a pair is lost',
+    '<%= config.bin %> rollback --to v1.3.2   # a release the hosts still keep',
   ];
   static override flags = {
     yes: Flags.boolean({ char: 'y', description: 'roll back without asking (needed where there is no TTY, e.g. CI)' }),
     'dry-run': Flags.boolean({ description: 'only show what the rollback would do' }),
     'lock-wait': lockWaitFlag,
+    to: Flags.string({ description: 'return to this tag\'s release, which every host must still keep (app.keep), instead of the one before', helpValue: 'TAG' }),
+    force: Flags.string({ description: 'with --to: land on a release marked bad anyway; the reason is journaled with who gave it', helpValue: 'REASON' }),
     'without-balancer': withoutBalancerFlag,
     format: runFormatFlag,
   };
@@ -38,6 +42,9 @@ export default class Rollback extends BatonCommand {
       throw new UserError('rollback changes production, and there is no terminal to ask for confirmation', 'pass --yes to roll back without asking (CI), or --dry-run to see what it would do');
     }
     const waitMs = lockWaitMs(flags['lock-wait']);
+    if (flags.force !== undefined && flags.to === undefined) throw new UserError('--force goes with --to: a plain rollback never lands on a release marked bad', 'name the release: baton rollback --to TAG --force REASON');
+    if (flags.force !== undefined && !flags.force.trim()) throw new UserError('--force needs a reason: landing on a release marked bad is journaled with who did it and why');
+    if (flags.to !== undefined) checkTagName(flags.to);
     const { config, notes } = applyWithoutBalancer(await loadConfig(flags.config), flags['without-balancer']);
     for (const line of notes) this.logToStderr(line);
     const session = await openSession(config);
@@ -47,7 +54,7 @@ export default class Rollback extends BatonCommand {
       await waitForLockIfAsked(session, waitMs, rollbackTakesOverLockOf(config.dir));
       // Without a question to ask, the lock is taken while production is observed: seconds count here.
       const asks = !flags.yes && !flags['dry-run'] && process.stdin.isTTY;
-      const p = await proposeRollback(session, { lockEarly: !asks && !flags['dry-run'] });
+      const p = await proposeRollback(session, { lockEarly: !asks && !flags['dry-run'], ...(flags.to !== undefined ? { to: flags.to } : {}), ...(flags.force !== undefined ? { force: flags.force.trim() } : {}) });
       const shown = { summary: p.summary, source: p.source, warm: p.plan.warm, targets: p.targets, from: p.from, steps: p.plan.forward.map((s) => s.title) };
       if (!this.jsonEnabled()) this.logToStderr(`${p.summary}\nreturning to ${p.source}\n\n${planText(p.plan)}\n`);
       if (!p.plan.forward.length || flags['dry-run']) {

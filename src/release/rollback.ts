@@ -36,6 +36,8 @@ export interface RollbackProposal {
   verify: () => Promise<void>;
   /** The lock was taken while proposing (no confirmation asked). */
   locked: boolean;
+  /** Lines the run journals right after it begins (a landing on a bad release, forced, and why). */
+  notes: string[];
   summary: string;
 }
 
@@ -57,7 +59,16 @@ function lockOfRun(r: { run: string; state: { outcome?: string } } | undefined):
   return orphaned ? r.run : undefined;
 }
 
-export async function proposeRollback(session: Session, opts: { by?: string; lockEarly?: boolean } = {}): Promise<RollbackProposal> {
+export interface RollbackOptions {
+  by?: string;
+  lockEarly?: boolean;
+  /** `--to TAG`: return to this tag's release (each host must still keep it) instead of the one before. */
+  to?: string;
+  /** `--force REASON`: land on a release marked bad anyway (journaled with who and why). */
+  force?: string;
+}
+
+export async function proposeRollback(session: Session, opts: RollbackOptions = {}): Promise<RollbackProposal> {
   const run = newRunId();
   try {
     return await propose(session, run, opts);
@@ -68,14 +79,15 @@ export async function proposeRollback(session: Session, opts: { by?: string; loc
   }
 }
 
-async function propose(session: Session, run: string, opts: { by?: string; lockEarly?: boolean }): Promise<RollbackProposal> {
+async function propose(session: Session, run: string, opts: RollbackOptions): Promise<RollbackProposal> {
   const { config } = session;
   const by = opts.by ?? actor();
   const bad = new BadReleases(session.transports.get(config.balancer.host), config.lock.path, config.app.name);
   // A run whose plan cannot be read says nothing about where hosts were: read the hosts instead.
   const newest = newestRunToUndo(config.dir);
   const last = newest?.plan ? (newest as RunRecord) : undefined;
-  const interrupted = last && (last.state.outcome === undefined || last.state.outcome === 'held') ? last : undefined;
+  // A release named with --to is read from the hosts: the journal's "where the push started" does not apply.
+  const interrupted = !opts.to && last && (last.state.outcome === undefined || last.state.outcome === 'held') ? last : undefined;
   const unreadable = newest && !newest.plan ? newest : undefined;
   // The lock of a run that is over without having put production back (killed, or its reversal failed) is this rollback's to take.
   const lockedBy = lockOfRun(newest);
@@ -110,12 +122,16 @@ async function propose(session: Session, run: string, opts: { by?: string; lockE
   const running = new Set(observation.observed.hosts.map((h) => h.release));
   // The last push is what to undo while any host runs its release, or when its reversal failed
   // part-way (hosts may all be back, but the pool is not): its plan says where it started.
-  const source = interrupted ?? (last && (running.has(last.plan.release.dir) || last.state.outcome === 'needs-attention') ? last : undefined);
+  const source = opts.to ? undefined : (interrupted ?? (last && (running.has(last.plan.release.dir) || last.state.outcome === 'needs-attention') ? last : undefined));
 
   let targets: Record<string, string>;
   let from: string | undefined;
   let description: string;
-  if (source) {
+  if (opts.to) {
+    targets = await tagOnHosts(session, observation, opts.to);
+    from = observation.observed.hosts.map((h) => h.release).find((r): r is string => !!r && !Object.values(targets).includes(r));
+    description = `release ${opts.to} (--to)`;
+  } else if (source) {
     targets = Object.fromEntries(source.plan.observed.hosts.filter((h) => h.release).map((h) => [h.host, h.release as string]));
     from = source.plan.release.dir;
     description = `the state push ${source.run} (${source.plan.release.tag}) started from`;
@@ -127,12 +143,14 @@ async function propose(session: Session, run: string, opts: { by?: string; lockE
       : "each host's newest other release (no journal of the last push here)";
   }
   const landing = Object.entries(targets).filter(([, dir]) => badSet.has(dir));
-  if (landing.length) {
+  const forced: string[] = [];
+  if (landing.length && opts.force === undefined) {
     throw new PlanRefusedError(
       `rolling back would land on releases marked bad: ${landing.map(([h, d]) => `${h} → ${d}`).join(', ')}`,
-      'push a fixed tag instead, or remove the mark from the bad-release list on the balancer host if it was wrong',
+      `push a fixed tag instead${opts.to ? `, or \`--force REASON\` to return to ${opts.to} anyway` : ''}, or remove the mark from the bad-release list on the balancer host if it was wrong`,
     );
   }
+  if (landing.length) forced.push(`rollback lands on releases marked bad (${[...new Set(landing.map(([, d]) => d))].join(', ')}), forced by ${by}: ${opts.force}`);
   // Back in the pool go the members that were in it before the push being undone.
   const poolAfter = source ? source.plan.observed.hosts.filter((h) => h.memberState === 'ready').map((h) => h.member) : undefined;
   const plan = buildRollbackPlan({ config, observed: observation.observed, targets, createdBy: by, ...(poolAfter ? { poolAfter } : {}) });
@@ -146,6 +164,7 @@ async function propose(session: Session, run: string, opts: { by?: string; lockE
     ...(lockedBy ? { interruptedRun: lockedBy } : {}),
     verify,
     locked: Boolean(opts.lockEarly),
+    notes: forced,
     summary: describeRollback(plan, targets),
   };
 }
@@ -155,7 +174,7 @@ export async function carryOutRollback(session: Session, p: RollbackProposal, re
     command: 'rollback',
     run: p.run,
     reporter,
-    ...(notes.length ? { notes: [...notes] } : {}),
+    ...(notes.length || p.notes.length ? { notes: [...notes, ...p.notes] } : {}),
     observation: p.observation,
     ...(p.locked ? { preLocked: true } : {}),
     ...(p.from && p.from !== p.plan.release.dir ? { markBadOnSuccess: p.from } : {}),
@@ -195,16 +214,36 @@ function knownReleases(r: RunRecord): Map<string, string | null> {
   return new Map(r.plan.observed.hosts.map((h) => [h.host, keep.has(h.host) ? h.release : r.plan.release.dir]));
 }
 
+/** The release directories each host keeps, newest first (a half-unpacked one left out). */
+function releasesOnHosts(session: Session, observation: Observation): Promise<Map<string, string[]>> {
+  const paths = appPaths(session.config.app.path);
+  return forEachHost(observation.observed.hosts.map((h) => h.host), session.config.ssh.concurrency, async (host) =>
+    (await session.transports.get(host).run(['ls', '-1t', '--', paths.releases], { allowFailure: true })).stdout.split('\n').filter((d) => d && !d.includes('.partial.')),
+  );
+}
+
+/** `rollback --to TAG`: on each host, the release of that tag it keeps (`<tag>-<commit>`); refused when a host keeps none. */
+async function tagOnHosts(session: Session, observation: Observation, tag: string): Promise<Record<string, string>> {
+  const listed = await releasesOnHosts(session, observation);
+  const targets: Record<string, string> = {};
+  const missing: string[] = [];
+  for (const h of observation.observed.hosts) {
+    const prefix = `${tag.replaceAll('/', '_')}-`; // as releaseFor names a release's directory
+    const dir = (listed.get(h.host) ?? []).find((d) => d.startsWith(prefix) && /^[0-9a-f]{7}$/.test(d.slice(prefix.length)));
+    if (dir) targets[h.host] = dir;
+    else missing.push(`${h.host} (it keeps ${(listed.get(h.host) ?? []).join(', ') || 'none'})`);
+  }
+  if (missing.length) throw new PlanRefusedError(`no release of ${tag} to roll back to on ${missing.join('; ')}`, `push ${tag} instead: a rollback only returns to a release the hosts still keep (app.keep)`);
+  return targets;
+}
+
 /** Without a journal: the newest release directory on each host that is neither current nor bad. */
 async function previousOnHosts(session: Session, observation: Observation, badSet: Set<string>): Promise<Record<string, string>> {
-  const paths = appPaths(session.config.app.path);
   const hosts = observation.observed.hosts;
-  const listed = await forEachHost(hosts.map((h) => h.host), session.config.ssh.concurrency, async (host) =>
-    (await session.transports.get(host).run(['ls', '-1t', '--', paths.releases], { allowFailure: true })).stdout.split('\n').filter(Boolean),
-  );
+  const listed = await releasesOnHosts(session, observation);
   const targets: Record<string, string> = {};
   for (const h of hosts) {
-    const candidate = (listed.get(h.host) ?? []).find((d) => d !== h.release && !badSet.has(d) && !d.includes('.partial.'));
+    const candidate = (listed.get(h.host) ?? []).find((d) => d !== h.release && !badSet.has(d));
     if (!candidate) throw new OperationFailedError(`${h.host} has no earlier release to roll back to (it keeps ${(listed.get(h.host) ?? []).join(', ') || 'none'})`, true);
     targets[h.host] = candidate;
   }

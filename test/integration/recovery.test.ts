@@ -149,3 +149,34 @@ describe('a run belongs to production, not to the machine that ran it', () => {
     expectServing(await production(), next);
   });
 });
+
+describe('rollback --to TAG', () => {
+  it('returns to a release the hosts keep, refuses one marked bad unless forced with a reason, and one they do not keep', async () => {
+    const now = (await production()).answers[0]!;
+    const other = now === 'v1' ? 'v2' : 'v1';
+    // Both releases on every host; `now` serves.
+    expect((await baton('push', other)).exitCode).toBe(0);
+    expect((await baton('push', now)).exitCode).toBe(0);
+
+    const back = await baton('rollback', '--to', other, '--yes', '--json');
+    expect(back.exitCode, back.stderr).toBe(0);
+    expect(JSON.parse(back.stdout)).toMatchObject({ outcome: 'succeeded', source: `release ${other} (--to)` });
+    expectServing(await production(), other);
+
+    // The release it left is marked bad: going there again needs --force and a reason, journaled.
+    const refused = await baton('rollback', '--to', now, '--yes');
+    expect(refused.exitCode).toBe(3);
+    expect(refused.stderr).toMatch(new RegExp(`rolling back would land on releases marked bad: .*${now}-`));
+    expect(refused.stderr).toMatch(/--force REASON/);
+    expectServing(await production(), other);
+    const forced = await baton('rollback', '--to', now, '--force', 'the bad mark was a flaky smoke check', '--yes', '--json');
+    expect(forced.exitCode, forced.stderr).toBe(0);
+    expect(readFileSync(JSON.parse(forced.stdout).journal as string, 'utf8')).toMatch(/rollback lands on releases marked bad \(.*\), forced by recovery-test: the bad mark was a flaky smoke check/);
+    expectServing(await production(), now);
+
+    const unknown = await baton('rollback', '--to', 'v9', '--yes');
+    expect(unknown.exitCode).toBe(3);
+    expect(unknown.stderr).toMatch(/no release of v9 to roll back to on web-1\.prod-a\.baton\.test \(it keeps .*\)/);
+    expect((await baton('rollback', '--force', 'no tag', '--yes')).exitCode).toBe(64);
+  });
+});
