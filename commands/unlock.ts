@@ -32,6 +32,7 @@ export default class Unlock extends BatonCommand {
         ...(reason !== undefined ? { reason } : {}),
         ...(ask ? { confirm: (h) => confirm(h ? `take the release lock held by ${h.by} since ${h.since} (${h.reason}; expires ${h.expires})?` : 'remove the release lock whose details cannot be read?') } : {}),
       });
+      for (const line of r.notices ?? []) this.logToStderr(line);
       if (!this.jsonEnabled()) {
         const h = r.holder;
         this.log(

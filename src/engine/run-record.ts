@@ -7,7 +7,7 @@ import { join, posix } from 'node:path';
 import type { Config } from '../config/config.js';
 import type { Transport, Transports } from '../transport/types.js';
 import { SshTransports } from '../transport/ssh.js';
-import { journalDir } from './journal.js';
+import { Journal, journalDir, type JournalEvent } from './journal.js';
 
 /** The mirror of one run of this config (its plan sent first when given). */
 export function mirrorRun(config: Config, transports: Transports, run: string, plan?: string): RunRecordMirror {
@@ -496,3 +496,20 @@ export async function readRunRecordAlone(config: Config, window: RecordWindow = 
 
 /** The scripts, by name: a test's fake record host tells them apart (argv[2]). */
 export const RECORD_SCRIPTS = { APPEND, PUT_PLAN, LIST, GET, REPLACE, PRUNE } as const;
+
+/**
+ * Add lines to a run that is over (a rollback closing the push it undid, a forced unlock naming
+ * who took its lock): its journal is first brought level with the record, then the lines go to
+ * both. Returns lines worth telling the user (a copy left behind). A run neither here nor in the
+ * record is left alone.
+ */
+export async function appendToRun(config: Config, transports: Transports, run: string, events: readonly JournalEvent[]): Promise<string[]> {
+  const places = recordPlaces(config, transports);
+  const told = describeSync(await syncRecord(places, config.dir, { newest: 0, run }), recordDir(config));
+  if (!existsSync(join(journalDir(config.dir), `${run}.jsonl`))) return told;
+  const journal = new Journal(journalDir(config.dir), run);
+  const mirror = new RunRecordMirror(places, journal.file, run, { timeoutMs: 2 * config.ssh.connectTimeout });
+  mirror.attach(journal);
+  for (const e of events) journal.append(e);
+  return [...told, ...(await mirror.close())];
+}

@@ -1,5 +1,6 @@
 // `baton lock` / `baton unlock`: hold the release lock by hand (a freeze, an incident) with a
 // reason and a lease, so a forgotten lock expires by itself; release only your own unless forced.
+import { appendToRun } from '../engine/run-record.js';
 import { type LockDetails, ReleaseLock, UnreadableLockError } from '../engine/lock.js';
 import { newRunId } from '../engine/journal.js';
 import type { Session } from '../engine/session.js';
@@ -48,6 +49,8 @@ export interface ReleaseResult {
   reason?: string;
   /** Asked before forcing, the answer was no: the lock is as it was. */
   cancelled?: boolean;
+  /** Lines about the run record (a copy that could not be told). */
+  notices?: string[];
 }
 
 export interface ReleaseOptions {
@@ -87,5 +90,7 @@ export async function releaseLock(session: Session, opts: ReleaseOptions): Promi
   }
   if (foreign && opts.confirm && !(await opts.confirm(holder))) return { released: false, holder, expired, forced: false, cancelled: true };
   await session.lock.release(undefined, true);
-  return { released: true, holder, expired, forced: foreign, ...(foreign ? why : {}) };
+  // Taking a run's lock is part of that run's story: said in its record, for whoever resumes or reads it.
+  const told = foreign && holder.run ? await appendToRun(session.config, session.transports, holder.run, [{ event: 'note', message: `its release lock was taken by ${opts.by} (unlock --force): ${opts.reason ?? 'no reason given'}` }]).catch((e: unknown) => [`the run record of ${holder.run} could not be told: ${e instanceof Error ? e.message : String(e)}`]) : [];
+  return { released: true, holder, expired, forced: foreign, ...(foreign ? why : {}), ...(told.length ? { notices: told } : {}) };
 }

@@ -8,8 +8,8 @@
 // their releases are read meanwhile and checked before any host is changed.
 import { buildRollbackPlan, describeRollback, type RollbackPlan } from '../../plans/rollback.js';
 import { OperationFailedError, PlanRefusedError } from '../errors.js';
-import { Journal, journalDir, newRunId } from '../engine/journal.js';
-import { mirrorRun } from '../engine/run-record.js';
+import { newRunId } from '../engine/journal.js';
+import { appendToRun } from '../engine/run-record.js';
 import { assemble, readReleases, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
@@ -192,13 +192,11 @@ export async function carryOutRollback(session: Session, p: RollbackProposal, re
 }
 
 /** The interrupted (or held) push is over once a rollback undid it: resume must not pick it up again. */
-export async function closeInterrupted(session: Session, run: string, by: string): Promise<string[]> {
-  const journal = new Journal(journalDir(session.config.dir), run);
-  const mirror = mirrorRun(session.config, session.transports, run);
-  mirror.attach(journal);
-  journal.append({ event: 'note', message: `rolled back by run ${by}` });
-  journal.append({ event: 'run-end', outcome: 'reversed', ms: 0 });
-  return mirror.close();
+export function closeInterrupted(session: Session, run: string, by: string): Promise<string[]> {
+  return appendToRun(session.config, session.transports, run, [
+    { event: 'note', message: `rolled back by run ${by}` },
+    { event: 'run-end', outcome: 'reversed', ms: 0 },
+  ]);
 }
 
 /** Hosts of clusters the run never began to activate: they still run what the plan observed. */
