@@ -180,3 +180,21 @@ describe('rollback --to TAG', () => {
     expect((await baton('rollback', '--force', 'no tag', '--yes')).exitCode).toBe(64);
   });
 });
+
+describe('status --watch', () => {
+  it('shows a push as it goes from another terminal, and ends on Ctrl-C with the last reading\'s code', async () => {
+    const next = (await production()).answers[0] === 'v1' ? 'v2' : 'v1';
+    const watch = execa('node', ['bin/run.js', 'status', '--watch', '--every', '0.3s', '-c', config], { reject: false, env: { CI: '1' } });
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await baton('push', next)).exitCode).toBe(0);
+    await new Promise((r) => setTimeout(r, 800));
+    watch.kill('SIGINT');
+    const r = await watch;
+    expect(r.exitCode, r.stderr).toBe(0);
+    const frames = r.stdout.split(/^--- /m).filter(Boolean);
+    expect(frames.length).toBeGreaterThanOrEqual(4);
+    expect(frames.some((f) => f.includes(next) && /unfinished|running|pending/i.test(f)), 'a frame while the push ran').toBe(true);
+    expect(frames.at(-1)).toMatch(new RegExp(`${next}.*succeeded|succeeded.*${next}`, 's'));
+    expectServing(await production(), next);
+  });
+});
