@@ -6,7 +6,7 @@ import { loadConfig } from '../src/config/load.js';
 import { readRunRecordAlone } from '../src/engine/run-record.js';
 import { reportHtml } from '../src/render/report-html.js';
 import { reportData } from '../src/report/report-data.js';
-import { defaultReportFile, selectRun } from '../src/report/select-run.js';
+import { approvalChecks, defaultReportFile, selectRun } from '../src/report/select-run.js';
 
 export default class Report extends BatonCommand {
   static override summary = 'Write one self-contained HTML page for a run: steps per host over time, requests, 5xx and sessions, outcome, plan hash and approvals.';
@@ -25,7 +25,9 @@ export default class Report extends BatonCommand {
     const selected = selectRun(config.dir, args.run);
     const file = flags.output ? resolve(flags.output) : defaultReportFile(config.dir, selected.run);
     mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, reportHtml(reportData(selected.run, selected.records, selected.plan)));
+    const checks = await approvalChecks(selected.plan, config.require.allowedSigners);
+    const extras = { ...(checks ? { approvalChecks: checks } : {}), ...(selected.planProblem ? { planProblem: selected.planProblem } : {}) };
+    writeFileSync(file, reportHtml(reportData(selected.run, selected.records, selected.plan, extras)));
     this.log(file);
     return { run: selected.run, file };
   }

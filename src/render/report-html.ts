@@ -24,24 +24,64 @@ export function scriptJson(value: unknown): string {
 
 const seconds = (ms: number | undefined) => (ms === undefined ? '?' : `${(ms / 1000).toFixed(1)} s`);
 
+/** One approval: the principal its signature verifies as (the written name is not trusted), else why it does not count. */
+function approvalHtml(a: ReportData['approvals'][number]): string {
+  const wrote = `${escapeHtml(a.at)}, written as “${escapeHtml(a.by)}”`;
+  if (a.verified) return `<li>verified as <strong>${escapeHtml(a.verified)}</strong> — ${wrote}</li>`;
+  if (a.unverified) return `<li><strong>not verified</strong>: ${escapeHtml(a.unverified)} — ${wrote}</li>`;
+  return `<li>${a.signed ? 'signed, <strong>not verified</strong> (no require.allowedSigners to check it against)' : '<strong>not signed</strong>'} — ${wrote}</li>`;
+}
+
+const percent = (x: number) => `${(x * 100).toFixed(x > 0 && x < 0.001 ? 3 : 2)} %`;
+
+/** Where each cluster's pool membership changed, from the samples. */
+function poolHtml(d: ReportData): string {
+  const changes = d.pool.filter((p, i) => i === 0 || p.a !== d.pool[i - 1]!.a || p.b !== d.pool[i - 1]!.b);
+  if (!changes.length) return '';
+  return `<h2>Pool membership</h2><table id="pool"><thead><tr><th>at</th><th>cluster a in the pool</th><th>cluster b in the pool</th></tr></thead><tbody>${changes
+    .map((p) => `<tr><td>${seconds(p.t)}</td><td>${p.a}</td><td>${p.b}</td></tr>`)
+    .join('')}</tbody></table>`;
+}
+
+function preflightHtml(d: ReportData): string {
+  if (!d.preflight) return '';
+  const overridden = d.preflight.overridden ? `<p class="override"><strong>Preflight refused and was overridden</strong> by ${escapeHtml(d.preflight.overridden.by)}: ${escapeHtml(d.preflight.overridden.reason)}</p>` : '';
+  const findings = d.preflight.findings.length
+    ? `<ul>${d.preflight.findings.map((f) => `<li><strong>${escapeHtml(f.outcome)}</strong> ${escapeHtml(f.check)}: ${escapeHtml(f.message)}</li>`).join('')}</ul>`
+    : '<p>every check passed</p>';
+  return `<h2>Preflight (when the plan was made)</h2>${overridden}${findings}`;
+}
+
 function summaryHtml(d: ReportData): string {
-  const approvals = d.approvals.length
-    ? `<ul>${d.approvals.map((a) => `<li>${escapeHtml(a.by)} at ${escapeHtml(a.at)} — ${a.signed ? 'signed' : '<strong>not signed</strong>'}</li>`).join('')}</ul>`
-    : '<p>none recorded</p>';
+  const approvals = d.planProblem
+    ? '<p>unknown: the plan cannot be read</p>'
+    : d.approvals.length
+      ? `<ul>${d.approvals.map(approvalHtml).join('')}</ul>`
+      : '<p>none recorded</p>';
   const reversal = d.reversal
     ? `<p class="reversal" id="reversal">Reversed at ${seconds(d.reversal.t)}${d.reversal.failedStep ? ` after step <code>${escapeHtml(d.reversal.failedStep)}</code> failed` : ''}: ${escapeHtml(d.reversal.reason)}</p>`
     : '';
+  const problem = d.planProblem ? `<p class="problem" id="plan-problem"><strong>plan unreadable</strong>: ${escapeHtml(d.planProblem)}</p>` : '';
+  const change = d.change
+    ? `<dt>from</dt><dd>${d.change.from.length ? d.change.from.map((r) => `<code>${escapeHtml(r)}</code>`).join(', ') : 'nothing'}</dd><dt>to</dt><dd><code>${escapeHtml(d.change.to)}</code> (tag ${escapeHtml(d.change.tag)}, commit <code>${escapeHtml(d.change.commit)}</code>)</dd>`
+    : '';
+  const totals = d.totals
+    ? `<dt>requests</dt><dd id="totals">${d.totals.requests.toLocaleString('en')} served while it ran; ${d.totals.http5xx.toLocaleString('en')} answered 5xx (${percent(d.totals.ratio)})</dd>`
+    : '<dt>requests</dt><dd>not counted (the balancer gave no counters)</dd>';
   const notes = d.notes.length ? `<h2>Notes</h2><ul>${d.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : '';
   return `<h1>baton ${escapeHtml(d.command)} ${escapeHtml(d.tag)} — <span class="outcome ${escapeHtml(d.outcome)}">${escapeHtml(d.outcome)}</span></h1>
+${problem}
 <dl>
 <dt>run</dt><dd><code>${escapeHtml(d.run)}</code></dd>
 <dt>by</dt><dd>${escapeHtml(d.by)}</dd>
 <dt>started</dt><dd>${escapeHtml(d.startedAt)}</dd>
 <dt>duration</dt><dd>${seconds(d.durationMs)}</dd>
+${change}
+${totals}
 <dt>plan</dt><dd><code>${escapeHtml(d.planHash ?? 'unknown')}</code></dd>
 </dl>
 ${reversal}
-<h2>Approvals</h2>${approvals}${notes}`;
+<h2>Approvals</h2>${approvals}${preflightHtml(d)}${poolHtml(d)}${notes}`;
 }
 
 function stepsTableHtml(d: ReportData): string {

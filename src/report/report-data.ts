@@ -29,6 +29,16 @@ export interface SessionsPoint {
   b: number;
 }
 
+/** Members in the pool per cluster at a sample. */
+export interface PoolPoint {
+  t: number;
+  a: number;
+  b: number;
+}
+
+/** What a signed approval verified as: the allowed_signers principal, or why it does not count. */
+export type ApprovalCheck = { principal: string } | { problem: string };
+
 export interface ReportData {
   run: string;
   command: string;
@@ -38,7 +48,17 @@ export interface ReportData {
   outcome: string;
   durationMs?: number;
   planHash?: string;
-  approvals: { by: string; at: string; signed: boolean }[];
+  /** `by` is what the reviewer wrote (not trusted); `verified` the principal its signature verifies as, else `unverified` says why. */
+  approvals: { by: string; at: string; signed: boolean; verified?: string; unverified?: string }[];
+  /** The releases the hosts ran when the plan was made, and the one it moves to. */
+  change?: { from: string[]; to: string; tag: string; commit: string };
+  /** Requests and 5xx the balancer counted while the run lasted (sums of the samples' increases). */
+  totals?: { requests: number; http5xx: number; ratio: number };
+  pool: PoolPoint[];
+  /** Preflight's findings that were not ok when the plan was made, and who overrode a refusal, why. */
+  preflight?: { findings: { check: string; outcome: string; message: string }[]; overridden?: { reason: string; by: string } };
+  /** The run's plan could not be read: why (the report then has no hosts, approvals or change). */
+  planProblem?: string;
   rows: string[];
   bars: TimelineBar[];
   rates: RatePoint[];
@@ -71,8 +91,31 @@ export function ratesFrom(samples: readonly TrafficSample[], t0: number): RatePo
   return out;
 }
 
+/** Requests and 5xx over the run: each counter's increases summed (a reset, a restart, adds nothing). */
+export function totalsFrom(samples: readonly TrafficSample[]): ReportData['totals'] {
+  let requests = 0;
+  let http5xx = 0;
+  let counted = false;
+  for (let i = 1; i < samples.length; i++) {
+    const prev = samples[i - 1]!;
+    const cur = samples[i]!;
+    if (cur.requests === undefined || prev.requests === undefined || cur.requests < prev.requests) continue;
+    counted = true;
+    requests += cur.requests - prev.requests;
+    if (cur.http5xx !== undefined && prev.http5xx !== undefined && cur.http5xx >= prev.http5xx) http5xx += cur.http5xx - prev.http5xx;
+  }
+  return counted ? { requests, http5xx, ratio: requests > 0 ? http5xx / requests : 0 } : undefined;
+}
+
+export interface ReportExtras {
+  /** Per approval (same order as the plan's): what its signature verified as. */
+  approvalChecks?: readonly ApprovalCheck[];
+  /** The plan file exists but cannot be read: why. */
+  planProblem?: string;
+}
+
 /** Everything the report shows for one run. `plan` absent: rows fall back to the balancer row. */
-export function reportData(run: string, records: readonly JournalRecord[], plan?: Plan): ReportData {
+export function reportData(run: string, records: readonly JournalRecord[], plan?: Plan, extras: ReportExtras = {}): ReportData {
   const begin = records.find((r) => r.event === 'run-begin');
   const t0 = Date.parse(begin?.ts ?? records[0]?.ts ?? new Date(0).toISOString());
   const at = (ts: string) => Date.parse(ts) - t0;
@@ -137,6 +180,7 @@ export function reportData(run: string, records: readonly JournalRecord[], plan?
   const hostOrder = plan ? [...new Set(plan.forward.flatMap((s) => rowsOfStep(s)).filter((r) => r !== 'balancer'))] : [];
   const rows = [...(rowsSeen.has('balancer') ? ['balancer'] : []), ...hostOrder.filter((h) => rowsSeen.has(h)), ...[...rowsSeen].filter((r) => r !== 'balancer' && !hostOrder.includes(r)).sort()];
   const lastTs = records.at(-1)?.ts;
+  const totals = totalsFrom(samples);
   const durationMs = end ? end.ms : lastTs ? at(lastTs) : undefined;
 
   return {
@@ -148,7 +192,18 @@ export function reportData(run: string, records: readonly JournalRecord[], plan?
     outcome: end ? end.outcome : 'unfinished',
     ...(durationMs !== undefined ? { durationMs } : {}),
     ...(plan ? { planHash: plan.hash } : begin?.event === 'run-begin' ? { planHash: begin.plan } : {}),
-    approvals: (plan?.approvals ?? []).map((a) => ({ by: a.by, at: a.at, signed: Boolean(a.signature) })),
+    approvals: (plan?.approvals ?? []).map((a, i) => {
+      const check = extras.approvalChecks?.[i];
+      return { by: a.by, at: a.at, signed: Boolean(a.signature), ...(check ? ('principal' in check ? { verified: check.principal } : { unverified: check.problem }) : {}) };
+    }),
+    ...(plan ? { change: { from: [...new Set(plan.observed.hosts.map((h) => h.release).filter((r): r is string => !!r))], to: plan.release.dir, tag: plan.release.tag, commit: plan.release.commit } } : {}),
+    ...(totals ? { totals } : {}),
+    pool: samples.map((s) => {
+      const c = perCluster(s);
+      return { t: at(s.at), a: c.a.inPool, b: c.b.inPool };
+    }),
+    ...(plan?.preflight ? { preflight: { findings: plan.preflight.findings.filter((f) => f.outcome !== 'ok').map((f) => ({ check: f.check, outcome: f.outcome, message: f.message })), ...(plan.preflight.overridden ? { overridden: plan.preflight.overridden } : {}) } } : {}),
+    ...(extras.planProblem ? { planProblem: extras.planProblem } : {}),
     rows,
     bars,
     rates: ratesFrom(samples, t0),

@@ -7,12 +7,16 @@ import type { Plan } from '../model/plan.js';
 import { loadPlanFile } from '../model/plan-file.js';
 import { planFileOf } from '../release/last-run.js';
 import { existsSync } from 'node:fs';
+import { approvalMessage, verifySigned } from '../release/review-signatures.js';
+import type { ApprovalCheck } from './report-data.js';
 
 export interface SelectedRun {
   run: string;
   records: JournalRecord[];
   /** Absent when the run kept no readable plan (the report then has no hosts or approvals). */
   plan?: Plan;
+  /** The plan file is there but cannot be read: why. */
+  planProblem?: string;
 }
 
 /** The run to report on, with its journal records and plan. */
@@ -26,10 +30,23 @@ export function selectRun(configDir: string, wanted?: string): SelectedRun {
   const run = matches[0]!;
   const planFile = planFileOf(configDir, run);
   const loaded = existsSync(planFile) ? loadPlanFile(planFile) : undefined;
-  return { run, records: readJournal(join(journalDir(configDir), `${run}.jsonl`)), ...(loaded && 'plan' in loaded ? { plan: loaded.plan } : {}) };
+  const problem = loaded && !('plan' in loaded) ? { planProblem: `${planFile}: ${loaded.problems.slice(0, 3).join('; ')}` } : {};
+  return { run, records: readJournal(join(journalDir(configDir), `${run}.jsonl`)), ...(loaded && 'plan' in loaded ? { plan: loaded.plan } : {}), ...problem };
 }
 
 /** Where a run's report goes unless -o says otherwise: beside baton.yml, in .baton/reports. */
 export function defaultReportFile(configDir: string, run: string): string {
   return join(configDir, '.baton', 'reports', `${run}.html`);
+}
+
+/** What each approval of the plan verifies as against require.allowedSigners (none checked without it): the report names principals, not written names. */
+export async function approvalChecks(plan: Plan | undefined, allowedSigners: string | undefined): Promise<ApprovalCheck[] | undefined> {
+  if (!plan?.approvals?.length || !allowedSigners) return undefined;
+  return Promise.all(
+    plan.approvals.map(async (a): Promise<ApprovalCheck> => {
+      if (a.hash !== plan.hash) return { problem: `it approves another plan (${a.hash})` };
+      const v = await verifySigned(allowedSigners, a, approvalMessage(plan.hash));
+      return 'principal' in v ? { principal: v.principal } : v;
+    }),
+  );
 }

@@ -12,6 +12,7 @@ import { approvePlan, readPlanFile, reviewer, signAsAuthor, writePlanFile } from
 import { approvalMessage, authorMessage, type Signer, sshSigner } from '../../src/release/review-signatures.js';
 import { sshCheck, withSignatureFile } from '../../src/release/ssh-signature.js';
 import { signingKey } from '../../src/release/signing-key.js';
+import { approvalChecks } from '../../src/report/select-run.js';
 import { makeSigningKeys, type SigningKeys } from '../fixtures/signing-keys.js';
 import { observedFixture } from '../fixtures/observed.js';
 
@@ -159,5 +160,15 @@ describe('plan file', () => {
     const undo = { id: 'undo-x', kind: 'canary-shift', title: 'shift back', undo: [] };
     writeFileSync(file, JSON.stringify({ ...p, forward: [...p.forward.slice(0, 1), { id: 'x', kind: 'canary', title: 'shift 10%', undo: [undo] }, ...p.forward.slice(1)] }));
     expect(() => readPlanFile(file)).toThrow(/has steps this baton cannot carry out \(canary, canary-shift\): it was made by a newer baton/);
+  });
+});
+
+describe('the report\'s approvals', () => {
+  it('name the allowed_signers principal a signature verifies as, never the name written beside it; say why one does not count', async () => {
+    const signed = (await approvePlan(plan(), 'Definitely The CTO', ada)).plan;
+    const withUnsigned = { ...signed, approvals: [...(signed.approvals ?? []), { by: 'bob', at: '2026-11-28T09:00:00Z', hash: signed.hash }] };
+    const checks = await approvalChecks(withUnsigned, keys.allowedSigners);
+    expect(checks).toEqual([{ principal: 'ada@example.com' }, { problem: 'it is not signed' }]);
+    expect(await approvalChecks(withUnsigned, undefined)).toBeUndefined();
   });
 });

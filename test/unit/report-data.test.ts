@@ -5,10 +5,39 @@ import { describe, expect, it } from 'vitest';
 import { journalDir } from '../../src/engine/journal.js';
 import { reportData, ratesFrom, rowsOfStep } from '../../src/report/report-data.js';
 import { selectRun } from '../../src/report/select-run.js';
+import { reportHtml } from '../../src/render/report-html.js';
 import { UserError } from '../../src/errors.js';
 import { pushFixture, reversedFixture } from '../helpers/report-fixtures.js';
 
 describe('report data', () => {
+  it('says what moved where, what the balancer counted, the pool, preflight, and who each approval verifies as', () => {
+    const f = pushFixture();
+    const plan = { ...f.plan, observed: { ...f.plan.observed, hosts: [{ host: 'web1.lab', cluster: 'a', member: 'web1', memberState: 'ready', release: 'v1-1111111' }, { host: 'web3.lab', cluster: 'b', member: 'web3', memberState: 'ready', release: 'v1-1111111' }] }, preflight: { findings: [{ check: 'capacity', outcome: 'ok', message: 'fine' }, { check: 'disk', host: 'web3.lab', outcome: 'refused', message: 'web3.lab: 10 MiB free' }], overridden: { reason: 'disk cleaned by hand', by: 'ada' } } } as unknown as typeof f.plan;
+    const d = reportData(f.run, f.records, plan, { approvalChecks: [{ principal: 'bob@example.com' }, { problem: 'it is not signed' }] });
+    expect(d.change).toEqual({ from: ['v1-1111111'], to: 'v2', tag: 'v2', commit: 'c0ffee' });
+    expect(d.totals).toEqual({ requests: 600, http5xx: 2, ratio: 2 / 600 });
+    expect(d.pool.at(0)).toEqual({ t: 0, a: 1, b: 1 });
+    expect(d.preflight).toEqual({ findings: [{ check: 'disk', outcome: 'refused', message: 'web3.lab: 10 MiB free' }], overridden: { reason: 'disk cleaned by hand', by: 'ada' } });
+    expect(d.approvals.map((a) => [a.by, a.verified, a.unverified])).toEqual([
+      ['bob', 'bob@example.com', undefined],
+      ['eve <script>alert(1)</script>', undefined, 'it is not signed'],
+    ]);
+    const html = reportHtml(d);
+    expect(html).toContain('verified as <strong>bob@example.com</strong>');
+    expect(html).toContain('<strong>not verified</strong>: it is not signed');
+    expect(html).toContain('600 served while it ran; 2 answered 5xx (0.33 %)');
+    expect(html).toContain('<strong>Preflight refused and was overridden</strong> by ada: disk cleaned by hand');
+    expect(html).toContain('<code>v1-1111111</code>');
+  });
+
+  it('a plan that cannot be read is said, never taken for "no approvals"', () => {
+    const f = pushFixture();
+    const html = reportHtml(reportData(f.run, f.records, undefined, { planProblem: '/x/run.plan.json: not JSON' }));
+    expect(html).toContain('<strong>plan unreadable</strong>: /x/run.plan.json: not JSON');
+    expect(html).toContain('unknown: the plan cannot be read');
+    expect(html).not.toContain('none recorded');
+  });
+
   it('puts each step on its hosts (hosts or releases keys), balancer-only steps on the balancer row', () => {
     const f = pushFixture();
     const d = reportData(f.run, f.records, f.plan);
