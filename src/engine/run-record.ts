@@ -258,6 +258,7 @@ export class RunRecordMirror {
   }
 
   private kick(): void {
+    if (this.closed) return; // a closed mirror sends nothing more: another may own the record now
     for (const w of this.writers) w.kick();
   }
 
