@@ -73,13 +73,18 @@ printf '%s %s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" > "$d/heartbeat.next" && mv
 `;
 
 // $1 lock dir. The host's clock (epoch s), then the heartbeat line (maybe empty), then
-// details.json; no lock: the clock alone. Exit 2: the lock is there but cannot be read.
+// details.json; no lock: the clock alone. Exit 2: the lock is there but cannot be read. A lock
+// released while it is read (renamed away, then removed) is no lock, not an unreadable one.
 const READ = `
 d=$1
 date -u +%s
 [ -d "$d" ] || exit 0
-cat "$d/heartbeat" 2>/dev/null; echo
-cat "$d/details.json" || exit 2
+b=$(cat "$d/heartbeat" 2>/dev/null)
+if ! j=$(cat "$d/details.json" 2>/dev/null); then
+  [ -d "$d" ] || exit 0
+  j=$(cat "$d/details.json") || exit 2
+fi
+printf '%s\n%s\n' "$b" "$j"
 `;
 
 /** The lock directory is there, but what is inside is not a lock's details (made by hand, or left half-removed). */

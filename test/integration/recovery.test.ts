@@ -136,7 +136,8 @@ describe('a run belongs to production, not to the machine that ran it', () => {
     const views: string[] = [];
     while (pushing && views.length < 40) {
       const s = await on(elsewhere, 'status', '--json');
-      expect(s.exitCode, s.stderr).toBe(0);
+      // Mid-push a part may be unreadable for a moment (a host restarting): 1, with the rest shown.
+      expect([0, 1], `${s.stderr}\n${s.stdout.slice(0, 2000)}`).toContain(s.exitCode);
       const last = (JSON.parse(s.stdout) as { lastRun?: { tag: string; outcome: string } }).lastRun;
       if (last?.tag === next) views.push(last.outcome);
     }

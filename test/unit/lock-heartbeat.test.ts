@@ -45,6 +45,22 @@ describe('release lock heartbeat', () => {
     expect((await lock.read())?.heartbeat).toBeUndefined();
   });
 
+  it('a lock released while it is read is free, not unreadable (status during the end of a push)', async () => {
+    const lock = lockIn();
+    await lock.acquire({ by: 'ada', reason: 'push v2', run: 'r1' });
+    // A `cat` that, asked for details.json, lets the release win the race: the folder goes first.
+    const shims = mkdtempSync(join(tmpdir(), 'baton-cat-'));
+    writeFileSync(join(shims, 'cat'), `#!/bin/sh\ncase "$1" in *details.json) rm -rf "$(dirname "$1")"; exit 1;; esac\nexec /bin/cat "$@"\n`, { mode: 0o755 });
+    const path = process.env.PATH;
+    process.env.PATH = `${shims}:${path}`;
+    try {
+      expect((await lock.inspect()).details).toBeNull();
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(existsSync(dir)).toBe(false);
+  });
+
   it('refuses to call a lock it cannot read free', async () => {
     const lock = lockIn();
     mkdirSync(dir, { recursive: true }); // a lock directory without its details
