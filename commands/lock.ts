@@ -1,10 +1,9 @@
 import { Flags } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
-import { durationProblem, LEASE_BOUNDS, parseDuration } from '../src/config/duration.js';
-import { forTerminal } from '../src/control-characters.js';
+import { durationFlagMs } from '../src/cli/duration-flag.js';
+import { LEASE_BOUNDS } from '../src/config/duration.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
-import { UserError } from '../src/errors.js';
 import { actor } from '../src/release/push.js';
 import { holdLock } from '../src/release/lock-commands.js';
 
@@ -19,9 +18,7 @@ export default class Lock extends BatonCommand {
 
   async run() {
     const { flags } = await this.parse(Lock);
-    const problem = flags.lease === undefined ? undefined : durationProblem(flags.lease, LEASE_BOUNDS);
-    if (problem) throw new UserError(`--lease ${forTerminal(flags.lease ?? '')}: ${problem}`, 'e.g. --lease 30m, 2h, 90s');
-    const leaseMs = flags.lease === undefined ? undefined : parseDuration(flags.lease);
+    const leaseMs = durationFlagMs('--lease', flags.lease, 'e.g. --lease 30m, 2h, 90s', LEASE_BOUNDS);
     const session = await openSession(await loadConfig(flags.config), undefined, { secrets: 'none' });
     try {
       const details = await holdLock(session, { by: actor(), reason: flags.reason, ...(leaseMs ? { leaseMs } : {}) });

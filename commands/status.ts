@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
-import { durationProblem, parseDuration } from '../src/config/duration.js';
-import { forTerminal } from '../src/control-characters.js';
+import { durationFlagMs } from '../src/cli/duration-flag.js';
 import { processInterrupts } from '../src/engine/interrupts.js';
 import { ExitCode, UserError } from '../src/errors.js';
 import { watchStatus } from '../src/release/status-watch.js';
@@ -72,8 +71,5 @@ export default class Status extends BatonCommand {
 function watchEvery(flags: { watch?: boolean; every?: string }): number | undefined {
   if (flags.every !== undefined && !flags.watch) throw new UserError('--every goes with --watch');
   if (!flags.watch) return undefined;
-  if (flags.every === undefined) return 2_000;
-  const problem = durationProblem(flags.every);
-  if (problem) throw new UserError(`--every ${forTerminal(flags.every)}: ${problem}`, 'e.g. --every 2s');
-  return Math.max(200, parseDuration(flags.every) ?? 2_000);
+  return Math.max(200, durationFlagMs('--every', flags.every, 'e.g. --every 2s') ?? 2_000);
 }

@@ -1,9 +1,7 @@
 // The `--lock-wait DURATION` flag of the commands that start a release, read the same way everywhere.
 import { Flags } from '@oclif/core';
-import { durationProblem, parseDuration } from '../config/duration.js';
-import { forTerminal } from '../control-characters.js';
+import { durationFlagMs } from './duration-flag.js';
 import type { Session } from '../engine/session.js';
-import { UserError } from '../errors.js';
 import { waitForLock } from '../release/lock-wait.js';
 import { writeErr } from './output.js';
 
@@ -14,10 +12,7 @@ export const lockWaitFlag = Flags.string({
 
 /** The wait in ms (undefined: do not wait); a bad value is a usage error, before anything connects. */
 export function lockWaitMs(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const problem = durationProblem(value);
-  if (problem) throw new UserError(`--lock-wait ${forTerminal(value)}: ${problem}`, 'e.g. --lock-wait 10m');
-  return parseDuration(value);
+  return durationFlagMs('--lock-wait', value, 'e.g. --lock-wait 10m');
 }
 
 /** Wait for the lock when asked to, saying once on stderr whom we wait for; never for the lock of `takeOver`, the run this one continues or undoes. */

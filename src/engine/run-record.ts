@@ -509,7 +509,7 @@ export async function appendToRun(config: Config, transports: Transports, run: s
   const told = describeSync(await syncRecord(places, config.dir, { newest: 0, run }), recordDir(config));
   if (!existsSync(join(journalDir(config.dir), `${run}.jsonl`))) return told;
   const journal = new Journal(journalDir(config.dir), run);
-  const mirror = new RunRecordMirror(places, journal.file, run, { timeoutMs: 2 * config.ssh.connectTimeout });
+  const mirror = mirrorRun(config, transports, run);
   mirror.attach(journal);
   for (const e of events) journal.append(e);
   return [...told, ...(await mirror.close())];
