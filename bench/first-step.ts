@@ -1,64 +1,92 @@
-// npm run bench:first-step -- [--runs N] [--per-cluster N] [--ssh-concurrency N]
-// How long a push takes before its first step, with no load on the lab: pushes v2 and v1 in turn
-// and prints, per run and as medians, the wall time, the time from the command's start to the
-// journal's first step (start-up, config, tag, SSH, observation, preflight, plan, export), the
-// journal's span, and what is left (wall time minus span). Also times `baton --version` (start-up
-// alone) and an empty `node` (the floor), so the start-up share can be told from the rest.
-// --ssh-concurrency sets ssh.concurrency (hosts worked on at once) to see how it plays at scale.
+// npm run bench:first-step -- [--runs N] [--per-cluster N] [--ssh-concurrency N] [--node PATH,…]
+// How long a push takes before its first step, with no load on the lab, on each Node runtime
+// given (default: the one running this and Node 24 from npm's `node` package, installed once into
+// a scratch prefix), with the compile cache on and, where the runtime has one, off
+// (NODE_DISABLE_COMPILE_CACHE=1). For each: pushes v2 and v1 in turn and prints, per run and as
+// medians, the wall time, the time from the command's start to the journal's first step
+// (start-up, config, tag, SSH, observation, preflight, plan, export), the journal's span and what
+// is left; `baton --version` (start-up alone), a push refused for its tag before any host is
+// asked, and an empty `node` (the floor), so the start-up share can be told from the rest.
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeLabConfig } from './lab-config.js';
 import { journalPhases, labUp, quietPush, ROOT, round } from './lab-push.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'per-cluster': { type: 'string', default: '2' }, 'ssh-concurrency': { type: 'string' } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '5' }, 'per-cluster': { type: 'string', default: '2' }, 'ssh-concurrency': { type: 'string' }, node: { type: 'string' } },
+});
 const runs = Number(values.runs);
 const perCluster = Number(values['per-cluster']);
+
+/** Node 24 from npm's registry, installed once into a scratch prefix (never over the system's node). */
+function node24(): string {
+  const prefix = join(tmpdir(), 'baton-bench-node24');
+  const bin = join(prefix, 'node_modules', '.bin', 'node');
+  if (!existsSync(bin)) {
+    mkdirSync(prefix, { recursive: true });
+    const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', prefix, 'node@24'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) throw new Error('could not install Node 24 from npm\'s registry (npm install node@24)');
+  }
+  return bin;
+}
+const runtimes = values.node ? values.node.split(',') : [process.execPath, node24()];
 
 labUp(perCluster);
 const sshConcurrency = values['ssh-concurrency'] === undefined ? undefined : Number(values['ssh-concurrency']);
 const config = writeLabConfig('/run/baton-lab/baton.haproxy.first-step.yml', sshConcurrency === undefined ? [] : [[['ssh', 'concurrency'], sshConcurrency]]);
 if ((await quietPush('v1', config)) !== 0) throw new Error('could not set the lab to v1 before measuring');
 
-const timed = (argv: string[]) => {
-  const startedAt = Date.now();
-  const t0 = performance.now();
-  const r = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', env: { ...process.env, CI: '1' } });
-  return { startedAt, seconds: (performance.now() - t0) / 1000, status: r.status, stdout: r.stdout };
-};
-
-const pushes = [];
-for (let i = 0; i < runs; i++) {
-  const tag = i % 2 === 0 ? 'v2' : 'v1';
-  const r = timed(['node', `${ROOT}/bin/run.js`, 'push', tag, '-c', config, '--json']);
-  if (r.status !== 0) throw new Error(`push ${tag} ended with exit ${r.status}: ${r.stdout}`);
-  const journal = (JSON.parse(r.stdout) as { journal: string }).journal;
-  const phases = journalPhases(journal, r.startedAt);
-  if (!phases) throw new Error(`push ${tag}: its journal has no steps`);
-  pushes.push({ tag, seconds: round(r.seconds), ...phases, outsideSpanSeconds: round(r.seconds - phases.journalSpanSeconds) });
-}
-// Leave the lab on v1 for whatever runs next.
-if (runs % 2 === 1 && (await quietPush('v1', config)) !== 0) throw new Error('could not put the lab back on v1');
-
-const repeat = (argv: string[]) => median(Array.from({ length: runs }, () => timed(argv).seconds));
 const median = (xs: number[]) => round([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number);
 
-console.log(
-  JSON.stringify(
-    {
-      hostsPerCluster: perCluster,
-      sshConcurrency: sshConcurrency ?? 'default',
-      runs,
-      median: {
-        pushSeconds: median(pushes.map((p) => p.seconds)),
-        timeToFirstStepSeconds: median(pushes.map((p) => p.timeToFirstStepSeconds)),
-        journalSpanSeconds: median(pushes.map((p) => p.journalSpanSeconds)),
-        outsideSpanSeconds: median(pushes.map((p) => p.outsideSpanSeconds)),
-        versionSeconds: repeat(['node', `${ROOT}/bin/run.js`, '--version']),
-        emptyNodeSeconds: repeat(['node', '-e', '']),
-      },
-      pushes,
+function timed(argv: string[], env: NodeJS.ProcessEnv) {
+  const startedAt = Date.now();
+  const t0 = performance.now();
+  const r = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', env: { ...process.env, CI: '1', ...env } });
+  return { startedAt, seconds: (performance.now() - t0) / 1000, status: r.status, stdout: r.stdout };
+}
+
+function measure(node: string, cache: boolean) {
+  const env: NodeJS.ProcessEnv = cache ? { NODE_DISABLE_COMPILE_CACHE: '' } : { NODE_DISABLE_COMPILE_CACHE: '1' };
+  const baton = (...args: string[]) => [node, `${ROOT}/bin/run.js`, ...args];
+  timed(baton('--version'), env); // the first run fills the cache; what is measured is every later start
+  const pushes = [];
+  for (let i = 0; i < runs; i++) {
+    const tag = i % 2 === 0 ? 'v2' : 'v1';
+    const r = timed(baton('push', tag, '-c', config, '--json'), env);
+    if (r.status !== 0) throw new Error(`push ${tag} on ${node} ended with exit ${r.status}: ${r.stdout}`);
+    const phases = journalPhases((JSON.parse(r.stdout) as { journal: string }).journal, r.startedAt);
+    if (!phases) throw new Error(`push ${tag}: its journal has no steps`);
+    pushes.push({ tag, seconds: round(r.seconds), ...phases, outsideSpanSeconds: round(r.seconds - phases.journalSpanSeconds) });
+  }
+  // Leave the lab on v1 for whatever runs next.
+  if (runs % 2 === 1 && timed(baton('push', 'v1', '-c', config), env).status !== 0) throw new Error('could not put the lab back on v1');
+  const repeat = (argv: string[], expect: number) =>
+    median(Array.from({ length: runs }, () => {
+      const r = timed(argv, env);
+      if (r.status !== expect) throw new Error(`${argv.slice(1).join(' ')} ended with exit ${r.status}, not ${expect}`);
+      return r.seconds;
+    }));
+  const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  return {
+    node: version,
+    compileCache: cache,
+    median: {
+      pushSeconds: median(pushes.map((p) => p.seconds)),
+      timeToFirstStepSeconds: median(pushes.map((p) => p.timeToFirstStepSeconds)),
+      journalSpanSeconds: median(pushes.map((p) => p.journalSpanSeconds)),
+      outsideSpanSeconds: median(pushes.map((p) => p.outsideSpanSeconds)),
+      versionSeconds: repeat(baton('--version'), 0),
+      refusedPushSeconds: repeat(baton('push', 'not a tag', '-c', config), 64),
+      emptyNodeSeconds: repeat([node, '-e', ''], 0),
     },
-    null,
-    2,
-  ),
-);
+    pushes,
+  };
+}
+
+const hasCompileCache = (node: string) => spawnSync(node, ['-e', 'process.exit(typeof require("node:module").enableCompileCache === "function" ? 0 : 1)']).status === 0;
+const results = runtimes.flatMap((node) => (hasCompileCache(node) ? [measure(node, true), measure(node, false)] : [measure(node, false)]));
+
+console.log(JSON.stringify({ hostsPerCluster: perCluster, sshConcurrency: sshConcurrency ?? 'default', runs, runtimes: results }, null, 2));
