@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 // parsing oclif and baton. Node 20 has no such cache and goes on as before. The imports below are
 // dynamic so that they come after it.
 module.enableCompileCache?.();
-const { guardStdio } = await import('../dist/cli/src/cli/output.js');
+const { guardStdio } = await import('../dist/cli/src/output.js');
 const { installSafetyNet } = await import('../dist/cli/src/cli/safety-net.js');
 
 // Before anything is written: output is best-effort (a closed pipe never stops a run), and an

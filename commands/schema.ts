@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
-import { writeOut } from '../src/cli/output.js';
+import { writeOut } from '../src/output.js';
 import { batonJsonSchema, batonJsonSchemaText } from '../src/config/json-schema.js';
 import { configurationReference } from '../src/config/reference-doc.js';
 import { eventsJsonSchemaText } from '../src/engine/events.js';

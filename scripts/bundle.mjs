@@ -13,7 +13,7 @@ const compiled = join(dist, 'commands');
 const entries = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? entries(join(dir, e.name)) : e.name.endsWith('.js') ? [join(dir, e.name)] : []));
 // bin/run.js's own imports are bundled with the commands so that module state both read (what
 // production-effect says the run changed, for the safety net's exit code) exists once.
-const boot = ['src/cli/output.js', 'src/cli/safety-net.js'].map((f) => join(dist, f));
+const boot = ['src/output.js', 'src/cli/safety-net.js'].map((f) => join(dist, f));
 const entryPoints = [...entries(compiled), ...boot];
 
 // zod's namespace re-exports every locale's messages (~290 KB, ~11 ms to load a run); baton reports

@@ -4,7 +4,7 @@
 import { UserError } from '../errors.js';
 import { raised } from '../transport/privilege.js';
 
-export const BALANCER_NAME = /^[A-Za-z0-9_.-]+$/;
+import { APACHE_BALANCER_NAME as BALANCER_NAME } from '../config/balancer-names.js';
 
 /** A balancer name safe in a URL query and a config pattern. */
 export function checkBalancerName(name: string): string {

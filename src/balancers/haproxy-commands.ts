@@ -6,7 +6,7 @@ import { raised } from '../transport/privilege.js';
 /** Administrative states the runtime API can set (`set server BE/SRV state …`). */
 export type AdminState = 'ready' | 'drain' | 'maint';
 
-export const NAME = /^[A-Za-z0-9_.:-]+$/;
+import { HAPROXY_NAME as NAME } from '../config/balancer-names.js';
 const SOCKET = /^\/[A-Za-z0-9_./-]+$/;
 const CONFIG_FILE = /^\/[^\0]+$/;
 

@@ -7,7 +7,7 @@ import { raised } from '../transport/privilege.js';
 import { checkPath } from './balancer-files.js';
 import { parseTcpInfo } from './tcp-busy.js';
 
-export const UPSTREAM_NAME = /^[A-Za-z0-9_.-]+$/;
+import { NGINX_UPSTREAM_NAME as UPSTREAM_NAME } from '../config/balancer-names.js';
 
 export function checkUpstreamName(name: string): string {
   if (typeof name !== 'string' || !UPSTREAM_NAME.test(name)) {

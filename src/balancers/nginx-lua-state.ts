@@ -5,8 +5,6 @@
 import { checkPath, escapeEre } from './balancer-files.js';
 import { checkUpstreamName } from './nginx-commands.js';
 
-export const DEFAULT_LUA_CONTROL_URL = 'http://127.0.0.1:8089/baton';
-export const DEFAULT_LUA_STATE_FILE = '/etc/nginx/baton-upstreams.json';
 
 /** What the Lua side knows of a member: nginx sends it requests only in state ready. */
 export type LuaMemberState = 'ready' | 'drain';

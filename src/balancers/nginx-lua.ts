@@ -4,6 +4,7 @@
 // nobody changed it since it was read), asks the Lua side over its loopback control endpoint to
 // load it again, and checks the read-back. nginx never reloads, so no client's keep-alive
 // connection is closed (issue 17).
+import { DEFAULT_LUA_CONTROL_URL, DEFAULT_LUA_STATE_FILE } from '../config/balancer-names.js';
 import { createHash } from 'node:crypto';
 import { OperationFailedError, UserError } from '../errors.js';
 import { tail } from '../transport/errors.js';
@@ -16,8 +17,6 @@ import {
   type ControlRead,
   controlGetArgv,
   controlReloadArgv,
-  DEFAULT_LUA_CONTROL_URL,
-  DEFAULT_LUA_STATE_FILE,
   findLuaMember,
   type LuaMember,
   type LuaMemberRead,

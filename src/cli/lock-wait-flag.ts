@@ -3,7 +3,7 @@ import { Flags } from '@oclif/core';
 import { durationFlagMs } from './duration-flag.js';
 import type { Session } from '../engine/session.js';
 import { waitForLock } from '../release/lock-wait.js';
-import { writeErr } from './output.js';
+import { writeErr } from '../output.js';
 
 export const lockWaitFlag = Flags.string({
   description: 'if another release holds the lock, wait up to this long for it before giving up (exit 4); production is looked at only after the wait',

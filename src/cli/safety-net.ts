@@ -4,7 +4,7 @@
 // stopped anywhere) or 1 (this process had not changed production yet), not a stack.
 import { productionMayHaveChanged } from '../engine/production-effect.js';
 import { ExitCode } from '../errors.js';
-import { isClosedPipe, writeErr } from './output.js';
+import { isClosedPipe, writeErr } from '../output.js';
 
 const REPORT_HINT = 'this is a bug in baton: please report it with the command and this output (BATON_DEBUG=1 adds the stack)';
 

@@ -1,7 +1,7 @@
 // What `baton valdate` (or `baton help valdate`) answers: a usage error naming the closest command.
 import { Errors, type Interfaces, toConfiguredId } from '@oclif/core';
 import { UserError } from '../errors.js';
-import { writeErr } from './output.js';
+import { writeErr } from '../output.js';
 
 /** Prints the usage error for an unknown command and ends with its exit code (64). */
 export function failUnknownCommand(id: string, config: Interfaces.Config): never {

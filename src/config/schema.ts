@@ -1,10 +1,7 @@
 // The one schema of baton.yml: runtime validation, the TypeScript types, and (through
 // z.toJSONSchema) the JSON Schema an editor uses all come from here.
 import { z } from 'zod';
-import { NAME as HAPROXY_NAME } from '../balancers/haproxy-commands.js';
-import { BALANCER_NAME as APACHE_NAME } from '../balancers/apache-commands.js';
-import { UPSTREAM_NAME as NGINX_NAME } from '../balancers/nginx-commands.js';
-import { DEFAULT_LUA_CONTROL_URL, DEFAULT_LUA_STATE_FILE } from '../balancers/nginx-lua-state.js';
+import { APACHE_BALANCER_NAME as APACHE_NAME, DEFAULT_LUA_CONTROL_URL, DEFAULT_LUA_STATE_FILE, HAPROXY_NAME, NGINX_UPSTREAM_NAME as NGINX_NAME } from './balancer-names.js';
 import { DEFAULT_DURATION_BOUNDS, DURATION_PATTERN, durationProblem, LEASE_BOUNDS, parseDuration, type DurationBounds } from './duration.js';
 
 const DURATION_EXPECTED = 'expected a duration such as 500ms, 60s or 2m';

@@ -5,7 +5,7 @@ import { buildDnsPlan, reverseDnsSteps } from '../../plans/dns-migration.js';
 import type { Config } from '../config/config.js';
 import { execute, reverse, type ExecutionResult } from '../engine/executor.js';
 import { newRunId } from '../engine/journal.js';
-import { writeErr } from '../cli/output.js';
+import { writeErr } from '../output.js';
 import { openRun } from '../engine/run.js';
 import { ReleaseLock } from '../engine/lock.js';
 import type { Reporter } from '../engine/reporter.js';

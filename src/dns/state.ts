@@ -4,7 +4,7 @@
 // push run's plan is: nothing can say a step is done before the journal does.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileDurably } from '../engine/durable-file.js';
+import { writeFileDurably } from '../transport/durable-file.js';
 import { journalDir, listJournals, readJournal, type JournalRecord } from '../engine/journal.js';
 import { cacheHorizon } from './horizon.js';
 import type { DnsPlan } from './types.js';

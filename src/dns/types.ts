@@ -8,20 +8,8 @@ export const DNS_PLAN_FORMAT = 'baton-dns-plan/1';
 /** Which command carries a step out. */
 export type DnsPhase = 'prepare' | 'proxy' | 'cutover' | 'finish';
 
-export type DnsStepKind =
-  /** Nothing to change, a fact confirmed (the transitional name already points at the new host). */
-  | 'dns-check'
-  /** A compare-and-set change of an A record, then wait until every authoritative server serves it. */
-  | 'dns-record'
-  /** Wait out a cache horizon. */
-  | 'dns-wait'
-  /** Render, check, start and verify a proxy instance on the old host. */
-  | 'proxy-start'
-  | 'proxy-stop'
-  /** Gate, stop the old web server, sync, proxy on its port, verify, open the gate. */
-  | 'cutover'
-  /** The way back: gate, proxy off the port, sync back, old web server on it again. */
-  | 'cutback';
+export type { DnsStepKind } from '../model/step-kinds.js';
+import type { DnsStepKind } from '../model/step-kinds.js';
 
 export interface RecordChangeSpec {
   name: string;

@@ -2,7 +2,7 @@
 // line on stdout, in the order things happen, the result last. The schema is versioned
 // (`v`) and published as templates/events.schema.json, generated from these definitions.
 import { z } from 'zod';
-import { writeOut } from '../cli/output.js';
+import { writeOut } from '../output.js';
 import type { Plan, Step } from '../model/plan.js';
 import { type Phase, ProgressThrottle, type Reporter } from './reporter.js';
 import type { TrafficSample } from './traffic.js';

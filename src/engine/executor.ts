@@ -5,7 +5,7 @@
 // here while it runs: the first finishes the current step and reverses, the second stops at once.
 import { ExitCode } from '../errors.js';
 import type { Step } from '../model/plan.js';
-import { stepTraits } from '../steps/registry.js';
+import { stepTraits } from '../model/step-kinds.js';
 import { InterruptedError, processInterrupts, type Interrupts, type StopSignal } from './interrupts.js';
 import type { Journal } from './journal.js';
 import { markProductionChanged } from './production-effect.js';

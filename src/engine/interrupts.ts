@@ -4,7 +4,7 @@
 // nothing in production has been changed by this process, so a signal just ends it (exit 1).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatonError, ExitCode } from '../errors.js';
-import { writeErr } from '../cli/output.js';
+import { writeErr } from '../output.js';
 
 export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 export type StopSignal = (typeof STOP_SIGNALS)[number];

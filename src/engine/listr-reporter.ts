@@ -2,7 +2,7 @@
 // The executor stays in charge; each task just waits for the executor to say how its step ended.
 // Beside the steps, a last task whose title is the traffic per cluster, redrawn at most 4 times a second.
 import { Listr, type ListrTaskWrapper } from 'listr2';
-import { writeErr } from '../cli/output.js';
+import { writeErr } from '../output.js';
 import { forTerminal } from '../control-characters.js';
 import type { Step } from '../model/plan.js';
 import type { Phase, Reporter } from './reporter.js';

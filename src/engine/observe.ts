@@ -4,7 +4,7 @@ import type { Balancer, Member } from '../balancers/types.js';
 import { matchMembers, type Membership } from '../balancers/membership.js';
 import { allHosts, type Config } from '../config/config.js';
 import type { ObservedHost, ObservedState } from '../model/plan.js';
-import { appPaths, readCurrent } from '../steps/host-commands.js';
+import { appPaths, readCurrent } from '../model/host-commands.js';
 import { forEachHost } from '../transport/fan-out.js';
 import type { Transports } from '../transport/types.js';
 

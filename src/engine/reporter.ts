@@ -1,5 +1,5 @@
 // What the executor tells whoever watches: a live task list on a TTY, one line per event in CI.
-import { writeErr } from '../cli/output.js';
+import { writeErr } from '../output.js';
 import type { Step } from '../model/plan.js';
 import { trafficLine } from './traffic-line.js';
 import type { TrafficSample } from './traffic.js';

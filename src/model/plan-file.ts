@@ -2,9 +2,9 @@
 // journal. Written whole or not at all (temp file, fsync, rename), always in the same bytes for
 // the same plan; read back with every step checked against its kind's shape.
 import { readFileSync } from 'node:fs';
-import { writeFileDurably } from '../engine/durable-file.js';
+import { writeFileDurably } from '../transport/durable-file.js';
 import { PlanRefusedError, UserError } from '../errors.js';
-import { stepProblemList, type StepProblem } from '../steps/registry.js';
+import { stepProblemList, type StepProblem } from './step-kinds.js';
 import { PLAN_FORMAT, type Plan } from './plan.js';
 import { isReleaseDirName, NOT_A_RELEASE } from './release.js';
 

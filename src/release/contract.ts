@@ -8,7 +8,7 @@ import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import type { Plan } from '../model/plan.js';
 import { isReleaseDirName } from '../model/release.js';
-import { appPaths, migrationLedger, readMigrationLedger } from '../steps/host-commands.js';
+import { appPaths, migrationLedger, readMigrationLedger } from '../model/host-commands.js';
 import { actor } from './actor.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
 

@@ -14,7 +14,7 @@ import { assemble, readReleases, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import type { Step } from '../model/plan.js';
-import { appPaths } from '../steps/host-commands.js';
+import { appPaths } from '../model/host-commands.js';
 import { forEachHost } from '../transport/fan-out.js';
 import { actor } from './actor.js';
 import { BadReleases } from './bad-releases.js';

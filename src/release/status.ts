@@ -9,7 +9,7 @@ import { allHosts, type ClusterId } from '../config/config.js';
 import type { LockDetails, LockReading } from '../engine/lock.js';
 import type { Session } from '../engine/session.js';
 import { ExitCode, ExternalCommandError, type ExitCodeValue } from '../errors.js';
-import { appPaths, readCurrent } from '../steps/host-commands.js';
+import { appPaths, readCurrent } from '../model/host-commands.js';
 import { listRuns, type RunRecord } from './history.js';
 import { lockLiveness, type Liveness } from './liveness.js';
 

@@ -3,8 +3,9 @@ import { waitForLocalHealth } from '../checks/local-health.js';
 import type { Step } from '../model/plan.js';
 import { forEachHost } from '../transport/fan-out.js';
 import type { Progress, StepEnv } from './env.js';
-import { appPaths, switchAndRestart } from './host-commands.js';
+import { appPaths, switchAndRestart } from '../model/host-commands.js';
 import type { StepKindSpec } from './kind.js';
+import { STEP_TRAITS } from '../model/step-kinds.js';
 
 export async function runActivate(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
   const paths = appPaths(env.config.app.path);
@@ -23,9 +24,7 @@ export async function runActivate(step: Step, env: StepEnv, progress: Progress):
 
 export const activateKind: StepKindSpec = {
   kind: 'activate',
-  requires: ['cluster', 'hosts', 'releases'],
-  changesProduction: true,
-  undoWhenFailed: true,
+  ...STEP_TRAITS.activate,
   run: (step, env, progress) => runActivate(step, env, progress),
   effect: (step, state) => Object.assign(state.release, step.releases),
 };

@@ -1,5 +1,6 @@
 // The release lock as steps: taken first, released last. Neither changes production.
 import type { StepKindSpec } from './kind.js';
+import { STEP_TRAITS } from '../model/step-kinds.js';
 import type { StepEnv } from './env.js';
 
 export async function runLock(env: StepEnv): Promise<unknown> {
@@ -12,14 +13,10 @@ export async function runUnlock(env: StepEnv): Promise<unknown> {
   return { released: await env.lock.release(env.lockOwner.run) };
 }
 
-// A lock step that failed took nothing: someone else holds it.
-export const lockKind: StepKindSpec = { kind: 'lock', requires: [], changesProduction: false, undoWhenFailed: false, run: (_s, env) => runLock(env) };
+export const lockKind: StepKindSpec = { kind: 'lock', ...STEP_TRAITS.lock, run: (_s, env) => runLock(env) };
 
 export const unlockKind: StepKindSpec = {
   kind: 'unlock',
-  requires: [],
-  changesProduction: false,
-  undoWhenFailed: false,
-  skipWhenRehearsingIdleSide: true,
+  ...STEP_TRAITS.unlock,
   run: (_s, env) => runUnlock(env),
 };

@@ -11,8 +11,9 @@ import type { Step } from '../model/plan.js';
 import { isReleaseDirName } from '../model/release.js';
 import { contractRefusal } from '../../plans/contract.js';
 import type { Progress, StepEnv } from './env.js';
-import { appPaths, contractSchema, expandSchema, migrationLedger, readMigrationLedger, reverseExpandSchema } from './host-commands.js';
+import { appPaths, contractSchema, expandSchema, migrationLedger, readMigrationLedger, reverseExpandSchema } from '../model/host-commands.js';
 import type { StepKindSpec } from './kind.js';
+import { STEP_TRAITS } from '../model/step-kinds.js';
 
 function migrateOf(config: Config, step: Step): NonNullable<Config['migrate']> {
   if (!config.migrate) throw new OperationFailedError(`step ${step.id} needs migrate in baton.yml, which has none`, false, 'restore the migrate section the plan was made with');
@@ -99,33 +100,22 @@ export async function runContract(step: Step, env: StepEnv, progress: Progress):
   return { contracted: dir, host };
 }
 
-// Expand changes the database both clusters share; a failure part-way may have changed some of it.
 export const expandKind: StepKindSpec = {
   kind: 'expand',
-  requires: ['hosts', 'releases'],
-  changesProduction: true,
-  undoWhenFailed: true,
-  sharedByClusters: true,
+  ...STEP_TRAITS.expand,
   run: (step, env, progress) => runExpand(step, env, progress),
 };
 
 export const reverseExpandKind: StepKindSpec = {
   kind: 'reverse-expand',
-  requires: ['hosts', 'releases'],
-  changesProduction: true,
-  undoWhenFailed: false,
-  sharedByClusters: true,
+  ...STEP_TRAITS['reverse-expand'],
   run: (step, env, progress) => runReverseExpand(step, env, progress),
 };
 
-// Only looks: a failure reverses the push (the expand's undo, unstage, unlock).
-export const gateKind: StepKindSpec = { kind: 'gate', requires: ['hosts'], changesProduction: false, undoWhenFailed: false, run: (step, env) => runGate(step, env) };
+export const gateKind: StepKindSpec = { kind: 'gate', ...STEP_TRAITS.gate, run: (step, env) => runGate(step, env) };
 
-// Irreversible by design: it has no undo, and it runs only in a plan of its own.
 export const contractKind: StepKindSpec = {
   kind: 'contract',
-  requires: ['hosts', 'releases'],
-  changesProduction: true,
-  undoWhenFailed: false,
+  ...STEP_TRAITS.contract,
   run: (step, env, progress) => runContract(step, env, progress),
 };

@@ -6,6 +6,7 @@ import { OperationFailedError, UserError } from '../errors.js';
 import type { Step } from '../model/plan.js';
 import type { Progress, StepEnv } from './env.js';
 import type { StepKindSpec, StepRunEnv } from './kind.js';
+import { STEP_TRAITS } from '../model/step-kinds.js';
 import { abortableSleep } from '../engine/interrupts.js';
 
 export async function runDrain(step: Step, env: StepEnv): Promise<unknown> {
@@ -122,39 +123,27 @@ export async function runWaitSessions(step: Step, env: StepEnv & Pick<StepRunEnv
 
 export const drainKind: StepKindSpec = {
   kind: 'drain',
-  requires: ['cluster', 'members'],
-  changesProduction: true,
-  undoWhenFailed: true,
+  ...STEP_TRAITS.drain,
   run: (step, env) => runDrain(step, env),
   effect: (step, state) => step.members?.forEach((m) => (state.memberState[m] = 'drain')),
 };
 
 export const waitDrainKind: StepKindSpec = {
   kind: 'wait-drain',
-  requires: ['members'],
-  changesProduction: false,
-  undoWhenFailed: false,
+  ...STEP_TRAITS['wait-drain'],
   run: (step, env, progress) => runWaitDrain(step, env, progress),
 };
 
 export const readyKind: StepKindSpec = {
   kind: 'ready',
-  requires: ['cluster', 'members'],
-  changesProduction: true,
-  undoWhenFailed: true,
-  returnsToPool: true,
-  skipWhenRehearsingIdleSide: true,
+  ...STEP_TRAITS.ready,
   run: (step, env, progress) => runReady(step, env, progress),
   effect: (step, state) => step.members?.forEach((m) => (state.memberState[m] = 'ready')),
 };
 
 export const flipKind: StepKindSpec = {
   kind: 'flip',
-  requires: ['cluster', 'members', 'readyMembers'],
-  changesProduction: true,
-  undoWhenFailed: true,
-  returnsToPool: true,
-  skipWhenRehearsingIdleSide: true,
+  ...STEP_TRAITS.flip,
   run: (step, env, progress) => runFlip(step, env, progress),
   effect: (step, state) => {
     step.readyMembers?.forEach((m) => (state.memberState[m] = 'ready'));

@@ -5,6 +5,7 @@ import { SnapshotStore } from '../config-track/store.js';
 import { trackConfig } from '../config-track/tracked-hosts.js';
 import type { Step } from '../model/plan.js';
 import type { StepKindSpec, StepRunEnv } from './kind.js';
+import { STEP_TRAITS } from '../model/step-kinds.js';
 import type { Progress } from './env.js';
 
 async function runRestoreConfig(step: Step, env: StepRunEnv, progress: Progress): Promise<unknown> {
@@ -17,9 +18,6 @@ async function runRestoreConfig(step: Step, env: StepRunEnv, progress: Progress)
 
 export const restoreConfigKind: StepKindSpec = {
   kind: 'restore-config',
-  requires: ['hosts', 'snapshot'],
-  // The host is out of the pool while it runs: nothing the public reaches changes.
-  changesProduction: false,
-  undoWhenFailed: false,
+  ...STEP_TRAITS['restore-config'],
   run: runRestoreConfig,
 };

@@ -5,6 +5,7 @@ import { OperationFailedError } from '../errors.js';
 import type { Step } from '../model/plan.js';
 import type { StepEnv } from './env.js';
 import type { StepKindSpec } from './kind.js';
+import { STEP_TRAITS } from '../model/step-kinds.js';
 
 export async function runSmokeStep(step: Step, env: StepEnv): Promise<unknown> {
   const { config } = env;
@@ -27,4 +28,4 @@ export async function runSmokeStep(step: Step, env: StepEnv): Promise<unknown> {
   return { passed: report.results.length };
 }
 
-export const smokeKind: StepKindSpec = { kind: 'smoke', requires: ['cluster'], changesProduction: false, undoWhenFailed: false, run: (step, env) => runSmokeStep(step, env) };
+export const smokeKind: StepKindSpec = { kind: 'smoke', ...STEP_TRAITS.smoke, run: (step, env) => runSmokeStep(step, env) };

@@ -5,8 +5,9 @@ import { ExternalCommandError, OperationFailedError } from '../errors.js';
 import type { Step } from '../model/plan.js';
 import { forEachHost } from '../transport/fan-out.js';
 import type { Progress, StepEnv } from './env.js';
-import { appPaths, removeRelease, stageRelease } from './host-commands.js';
+import { appPaths, removeRelease, stageRelease } from '../model/host-commands.js';
 import type { StepKindSpec } from './kind.js';
+import { STEP_TRAITS } from '../model/step-kinds.js';
 
 export async function runStage(step: Step, env: StepEnv, progress: Progress, wayBack: Record<string, string[]>): Promise<unknown> {
   const paths = appPaths(env.config.app.path);
@@ -43,17 +44,12 @@ export async function runUnstage(step: Step, env: StepEnv): Promise<unknown> {
 // Staging adds a release directory beside the running one: what production serves is unchanged.
 export const stageKind: StepKindSpec = {
   kind: 'stage',
-  requires: ['hosts', 'releases'],
-  changesProduction: false,
-  undoWhenFailed: true,
-  needsArtifact: true,
+  ...STEP_TRAITS.stage,
   run: (step, env, progress) => runStage(step, env, progress, env.wayBack),
 };
 
 export const unstageKind: StepKindSpec = {
   kind: 'unstage',
-  requires: ['hosts', 'releases'],
-  changesProduction: false,
-  undoWhenFailed: true,
+  ...STEP_TRAITS.unstage,
   run: (step, env) => runUnstage(step, env),
 };

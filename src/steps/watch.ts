@@ -4,6 +4,7 @@ import { OperationFailedError } from '../errors.js';
 import { abortableSleep } from '../engine/interrupts.js';
 import type { Progress, StepEnv } from './env.js';
 import type { StepKindSpec } from './kind.js';
+import { STEP_TRAITS } from '../model/step-kinds.js';
 
 /** Fewer requests than this in the window say nothing about an error rate. */
 const MIN_REQUESTS = 20;
@@ -32,9 +33,6 @@ export async function runWatch(env: StepEnv, progress: Progress, opts: { pollMs?
 
 export const watchKind: StepKindSpec = {
   kind: 'watch',
-  requires: [],
-  changesProduction: false,
-  undoWhenFailed: false,
-  followsReturn: true,
+  ...STEP_TRAITS.watch,
   run: (_step, env, progress) => runWatch(env, progress, env.signal ? { signal: env.signal } : {}),
 };

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { writeErr, writeOut } from '../../src/cli/output.js';
+import { writeErr, writeOut } from '../../src/output.js';
 import { codePoint, CONTROL_CHARACTER, forTerminal } from '../../src/control-characters.js';
 
 describe('forTerminal', () => {

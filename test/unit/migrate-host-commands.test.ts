@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { BugError } from '../../src/errors.js';
-import { appPaths, contractSchema, expandSchema, migrationLedger, readMigrationLedger, reverseExpandSchema } from '../../src/steps/host-commands.js';
+import { appPaths, contractSchema, expandSchema, migrationLedger, readMigrationLedger, reverseExpandSchema } from '../../src/model/host-commands.js';
 
 function deployRoot(...releases: string[]) {
   const root = mkdtempSync(join(tmpdir(), 'baton migrate $x "q" '));

@@ -21,7 +21,7 @@ import { approvePlan, signAsAuthor } from '../../src/release/approve.js';
 import { applyPlan, planPush } from '../../src/release/push.js';
 import { idleSideSteps, rehearseAgainst, rehearseOnIdleSide, signRehearsal, wholePushSteps } from '../../src/release/rehearse.js';
 import { type Signer, sshSigner } from '../../src/release/review-signatures.js';
-import { appPaths, readCurrent, switchAndRestart } from '../../src/steps/host-commands.js';
+import { appPaths, readCurrent, switchAndRestart } from '../../src/model/host-commands.js';
 import { RecordingTransports } from '../../src/transport/recording.js';
 import { recordHost } from '../helpers/record-host.js';
 import { makeSigningKeys, type SigningKeys } from '../fixtures/signing-keys.js';

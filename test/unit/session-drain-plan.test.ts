@@ -7,7 +7,7 @@ import type { ObservedState, Step } from '../../src/model/plan.js';
 import { releaseFor } from '../../src/model/release.js';
 import type { StepEnv } from '../../src/steps/env.js';
 import { runWaitDrain } from '../../src/steps/pool.js';
-import { stepProblems } from '../../src/steps/registry.js';
+import { stepProblems } from '../../src/model/step-kinds.js';
 import { observedFixture } from '../fixtures/observed.js';
 
 const sessions = { track: 'table' as const, idleAfter: 120_000, timeout: 900_000 };

@@ -15,7 +15,7 @@ import { ForeignLockError, holdLock, releaseLock } from '../../src/release/lock-
 import { GONE_AFTER_MS, lockLiveness } from '../../src/release/liveness.js';
 import { gatherStatus, statusExitCode } from '../../src/release/status.js';
 import { statusText } from '../../src/render/status.js';
-import { appPaths, readCurrent } from '../../src/steps/host-commands.js';
+import { appPaths, readCurrent } from '../../src/model/host-commands.js';
 import { TransportError } from '../../src/transport/errors.js';
 import { RecordingTransports } from '../../src/transport/recording.js';
 

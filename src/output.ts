@@ -3,7 +3,7 @@
 // changes is worse than a log cut short. So no write to stdout or stderr may throw into its caller
 // or end the process.
 
-import { forTerminal } from '../control-characters.js';
+import { forTerminal } from './control-characters.js';
 
 /** Error codes that mean "nobody reads this stream any more". */
 const CLOSED_PIPE_CODES = new Set(['EPIPE', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);

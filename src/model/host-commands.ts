@@ -2,7 +2,7 @@
 // release names) travel as positional parameters of fixed scripts, never spliced into them.
 import { posix } from 'node:path';
 import { BugError } from '../errors.js';
-import { isReleaseDirName } from '../model/release.js';
+import { isReleaseDirName } from './release.js';
 
 export interface AppPaths {
   root: string;

@@ -1,0 +1,140 @@
+// What each step kind is, as data: the fields its steps carry, and how the runner, the plan
+// reader and rehearsals treat it. The kinds' code (src/steps, src/dns/kinds.ts) adds how a step
+// runs; reading or checking a plan needs only this, so it loads no step's code.
+import { BugError } from '../errors.js';
+import { STEP_KINDS, type Step, type StepKind } from './plan.js';
+import { isReleaseDirName, NOT_A_RELEASE } from './release.js';
+
+/** Fields a step may carry besides id, kind, title and undo. */
+export type StepField = 'cluster' | 'hosts' | 'members' | 'readyMembers' | 'releases' | 'snapshot';
+
+/** What the runner must know of any step kind, push or DNS migration. */
+export interface StepTraits {
+  /** Fields every step of this kind must carry (checked when a plan is built or read). */
+  requires: readonly StepField[];
+  /** Carrying it out changes what production serves or who serves it (the pool, a host's current release, a public record). */
+  changesProduction: boolean;
+  /** A failure part-way may have changed something: its own undo runs too, not only earlier steps'. */
+  undoWhenFailed: boolean;
+  /** Puts a cluster back into public service: `push --hold` stops after the first one (and its watch). */
+  returnsToPool?: boolean;
+  /** Only observes (a watch after a flip): `push --hold` keeps it with the flip it follows. */
+  followsReturn?: boolean;
+  /** Left out of an idle-side rehearsal (it would put the new release in front of users, or end the lock early). */
+  skipWhenRehearsingIdleSide?: boolean;
+  /** Acts on what both clusters share (the database), from one host: a rehearsal on one side runs it whole, never narrowed to that side's hosts. */
+  sharedByClusters?: boolean;
+  /** Uploads the release archive: a run that has it still to do needs the tag exported first. */
+  needsArtifact?: boolean;
+}
+
+const traits = (requires: readonly StepField[], changesProduction: boolean, undoWhenFailed: boolean, more: Partial<StepTraits> = {}): StepTraits => ({
+  requires,
+  changesProduction,
+  undoWhenFailed,
+  ...more,
+});
+
+export const STEP_TRAITS: Record<StepKind, StepTraits> = {
+  // A lock step that failed took nothing: someone else holds it.
+  lock: traits([], false, false),
+  unlock: traits([], false, false, { skipWhenRehearsingIdleSide: true }),
+  stage: traits(['hosts', 'releases'], false, true, { needsArtifact: true }),
+  unstage: traits(['hosts', 'releases'], false, true),
+  drain: traits(['cluster', 'members'], true, true),
+  'wait-drain': traits(['members'], false, false),
+  activate: traits(['cluster', 'hosts', 'releases'], true, true),
+  smoke: traits(['cluster'], false, false),
+  ready: traits(['cluster', 'members'], true, true, { returnsToPool: true, skipWhenRehearsingIdleSide: true }),
+  flip: traits(['cluster', 'members', 'readyMembers'], true, true, { returnsToPool: true, skipWhenRehearsingIdleSide: true }),
+  watch: traits([], false, false, { followsReturn: true }),
+  // Changes the database both clusters share; a failure part-way may have changed some of it.
+  expand: traits(['hosts', 'releases'], true, true, { sharedByClusters: true }),
+  'reverse-expand': traits(['hosts', 'releases'], true, false, { sharedByClusters: true }),
+  // Only looks: a failure reverses the push (the expand's undo, unstage, unlock).
+  gate: traits(['hosts'], false, false),
+  // Irreversible by design: it has no undo, and it runs only in a plan of its own.
+  contract: traits(['hosts', 'releases'], true, false),
+  // The host is out of the pool while it runs: nothing the public reaches changes.
+  'restore-config': traits(['hosts', 'snapshot'], false, false),
+};
+
+/** A DNS migration's step kinds. */
+export const DNS_STEP_KIND_NAMES = ['dns-check', 'dns-record', 'dns-wait', 'proxy-start', 'proxy-stop', 'cutover', 'cutback'] as const;
+export type DnsStepKind = (typeof DNS_STEP_KIND_NAMES)[number];
+
+// A DNS step that fails puts back what it did itself (src/dns/steps.ts), so none asks for its own undo.
+const dns = (changesProduction: boolean): StepTraits => traits([], changesProduction, false);
+export const DNS_STEP_TRAITS: Record<DnsStepKind, StepTraits> = {
+  // Nothing to change, a fact confirmed (the transitional name already points at the new host).
+  'dns-check': dns(false),
+  // A compare-and-set change of a record the public resolves (the site's, or the transitional
+  // name before anyone uses it), then a wait until every authoritative server serves it.
+  'dns-record': dns(true),
+  // Waits out a cache horizon.
+  'dns-wait': dns(false),
+  // A proxy on a side port takes no public traffic; stopping one may be the one on the site's port.
+  'proxy-start': dns(false),
+  'proxy-stop': dns(true),
+  // Gate, stop the old web server, sync, proxy on its port, verify, open the gate; cutback is the way back.
+  cutover: dns(true),
+  cutback: dns(true),
+};
+
+export function isStepKind(kind: unknown): kind is StepKind {
+  return typeof kind === 'string' && (STEP_KINDS as readonly string[]).includes(kind);
+}
+
+/** What the runner must know of a step of any kind, a DNS migration's included. */
+export function stepTraits(kind: string): StepTraits {
+  const found = (STEP_TRAITS as Record<string, StepTraits>)[kind] ?? (DNS_STEP_TRAITS as Record<string, StepTraits>)[kind];
+  if (!found) throw new BugError(`no step kind ${JSON.stringify(kind)}`);
+  return found;
+}
+
+/**
+ * Something wrong with a plan or one of its steps, and what it means for whoever reads the plan:
+ * made by a newer baton (a kind this one does not know), a value that would reach a host as a
+ * path it must not (refused outright), or anything else that leaves it incomplete.
+ */
+export interface StepProblem {
+  kind: 'newer-baton' | 'not-a-release' | 'incomplete';
+  message: string;
+  /** For newer-baton: the step kind this baton does not know. */
+  stepKind?: string;
+}
+
+/** What is wrong with a step (and its undo steps) by its kind's shape: empty when nothing is. */
+export function stepProblemList(step: Step, where = step.id ?? '?'): StepProblem[] {
+  const s = step as unknown as Record<string, unknown>;
+  const problems: StepProblem[] = [];
+  const incomplete = (message: string) => problems.push({ kind: 'incomplete', message });
+  if (typeof s.id !== 'string' || !s.id) incomplete(`${where}: no id`);
+  if (typeof s.title !== 'string') incomplete(`${where}: no title`);
+  if (!isStepKind(s.kind)) problems.push({ kind: 'newer-baton', message: `${where}: unknown step kind ${JSON.stringify(s.kind)} (made by a newer baton?)`, stepKind: String(s.kind) });
+  else for (const field of STEP_TRAITS[s.kind].requires) {
+    const v = s[field];
+    const ok = field === 'cluster' ? v === 'a' || v === 'b' : field === 'releases' ? isReleaseMap(v) : field === 'snapshot' ? typeof v === 'string' && /^[0-9a-f]{40,64}$/.test(v) : Array.isArray(v) && v.every((x) => typeof x === 'string');
+    if (ok) continue;
+    if (field === 'releases' && isRecord(v)) problems.push({ kind: 'not-a-release', message: `${where}: a ${s.kind} step names a release that ${NOT_A_RELEASE}` });
+    else incomplete(`${where}: a ${s.kind} step needs ${field}`);
+  }
+  if (s.vouchHealthy !== undefined && !(s.vouchHealthy === true && (s.kind === 'ready' || s.kind === 'flip'))) incomplete(`${where}: vouchHealthy is for a ready or flip step, and only true`);
+  if (s.waitFor !== undefined && !(s.kind === 'wait-drain' && s.waitFor === 'sessions')) incomplete(`${where}: waitFor ${JSON.stringify(s.waitFor)} is not something a ${String(s.kind)} step can wait for`);
+  if (!Array.isArray(s.undo)) return [...problems, { kind: 'incomplete', message: `${where}: no undo list` }];
+  return [...problems, ...(s.undo as Step[]).flatMap((u, i) => stepProblemList(u, `${where}.undo[${i}]`))];
+}
+
+/** The same, as sentences. */
+export function stepProblems(step: Step, where = step.id ?? '?'): string[] {
+  return stepProblemList(step, where).map((p) => p.message);
+}
+
+function isRecord(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+// A plan names directories that are removed and linked on hosts: each must be a release name, never a path.
+function isReleaseMap(v: unknown): boolean {
+  return isRecord(v) && Object.values(v as object).every(isReleaseDirName);
+}
