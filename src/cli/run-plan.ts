@@ -3,7 +3,7 @@ import type { Config } from '../config/config.js';
 import { PlainReporter, type Reporter } from '../engine/reporter.js';
 import { InterruptedError } from '../engine/interrupts.js';
 import { BatonError, ExitCode, OperationFailedError } from '../errors.js';
-import type { Plan } from '../model/plan.js';
+import { PLAN_KIND_TRAITS, type Plan } from '../model/plan.js';
 import { type ApplyResult } from '../release/push.js';
 
 /** A live task list on a TTY (unless --json), one line per event otherwise. listr2 loads only when
@@ -18,7 +18,7 @@ export async function reporterFor(plan: Plan, json: boolean): Promise<Reporter> 
  *  (exit 1, or the refusal's own code: a held lock is 4), or not put back (exit 2). */
 export function raiseForOutcome(r: ApplyResult): void {
   const data = summary(r);
-  const what = `${r.kind === 'rollback' ? 'rollback to' : r.kind === 'contract' ? 'schema contract for' : r.kind === 'restore' ? 'restore of a host with' : 'push of'} ${r.tag}`;
+  const what = `${PLAN_KIND_TRAITS[r.kind].runOf} ${r.tag}`;
   if (r.outcome === 'reversed' && !r.productionChanged) {
     // Nothing in production changed (the lock was held, a host could not be reached): a refusal speaks for itself.
     if (r.error instanceof BatonError && r.error.exitCode !== ExitCode.NEEDS_ATTENTION && !(r.error instanceof InterruptedError)) {

@@ -3,7 +3,7 @@
 // (`v`) and published as templates/events.schema.json, generated from these definitions.
 import { z } from 'zod';
 import { writeOut } from '../output.js';
-import type { Plan, Step } from '../model/plan.js';
+import { PLAN_KINDS, planKindOf, type Plan, type Step } from '../model/plan.js';
 import { type Phase, ProgressThrottle, type Reporter } from './reporter.js';
 import type { TrafficSample } from './traffic.js';
 
@@ -16,7 +16,7 @@ export const RunEvent = z.discriminatedUnion('event', [
   z.strictObject({
     ...base,
     event: z.literal('run-begin'),
-    kind: z.enum(['push', 'rollback', 'contract', 'restore', 'dns']),
+    kind: z.enum([...PLAN_KINDS, 'dns']),
     tag: z.string().describe('the release pushed or returned to; for dns, the site'),
     phase: z.string().optional().describe('for dns: the phase run (plan, proxy-install, cutover, finish, rollback)'),
     hash: z.string().describe('the plan hash'),
@@ -83,7 +83,7 @@ export class JsonLinesReporter implements Reporter {
   private lastSample = -Infinity;
 
   constructor(plan: Plan | RunHeader, private readonly emit: (e: Without<RunEvent>) => void = emitEvent) {
-    const header: RunHeader = 'release' in plan ? { kind: plan.kind ?? 'push', tag: plan.release.tag, hash: plan.hash, steps: plan.forward.map((s) => s.id) } : plan;
+    const header: RunHeader = 'release' in plan ? { kind: planKindOf(plan), tag: plan.release.tag, hash: plan.hash, steps: plan.forward.map((s) => s.id) } : plan;
     emit({ event: 'run-begin', ...header });
   }
 

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { writeFileDurably } from '../transport/durable-file.js';
 import { PlanRefusedError, UserError } from '../errors.js';
 import { stepProblemList, type StepProblem } from './step-kinds.js';
-import { PLAN_FORMAT, type Plan } from './plan.js';
+import { isPlanKind, PLAN_FORMAT, type Plan } from './plan.js';
 import { isReleaseDirName, NOT_A_RELEASE } from './release.js';
 
 // Top-level keys in the order they are written: the hashed content, its hash, then the review records.
@@ -45,7 +45,7 @@ export function planProblemList(data: unknown): PlanProblem[] {
   }
   const snapshot = (p.observed as { snapshot?: unknown } | undefined)?.snapshot;
   if (snapshot !== undefined && !isSnapshotRecord(snapshot)) problems.push(incomplete('a snapshot record that is not {commit, hosts}'));
-  if (p.kind !== undefined && p.kind !== 'push' && p.kind !== 'rollback' && p.kind !== 'contract' && p.kind !== 'restore') problems.push(incomplete(`unknown plan kind ${JSON.stringify(p.kind)}`));
+  if (p.kind !== undefined && !isPlanKind(p.kind)) problems.push(incomplete(`unknown plan kind ${JSON.stringify(p.kind)}`));
   if (p.preflight !== undefined) problems.push(...preflightProblems(p.preflight).map(incomplete));
   if (!Array.isArray(p.forward)) return [...problems, incomplete('no forward steps')];
   return [...problems, ...p.forward.flatMap((s, i) => stepProblemList(s, `forward[${i}] ${typeof s?.id === 'string' ? s.id : ''}`.trim()))];

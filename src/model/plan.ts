@@ -92,6 +92,34 @@ export interface Rehearsal {
 }
 
 /** What preflight found when the plan was made, and who ran anyway despite a refusal (and why). */
+/** What a plan does: deploy a new release, return to the one that ran before, contract the schema, or restore a host. */
+export const PLAN_KINDS = ['push', 'rollback', 'contract', 'restore'] as const;
+export type PlanKind = (typeof PLAN_KINDS)[number];
+
+export interface PlanKindTraits {
+  /** A run of it, for a sentence: "push of v2", "rollback to v1". */
+  runOf: string;
+  /** It deploys a release a rollback would undo (a rollback, a contract or a restore are not undone by one). */
+  undoneByRollback: boolean;
+}
+
+export const PLAN_KIND_TRAITS: Record<PlanKind, PlanKindTraits> = {
+  push: { runOf: 'push of', undoneByRollback: true },
+  rollback: { runOf: 'rollback to', undoneByRollback: false },
+  // It changes no host's release; releases before it can no longer run.
+  contract: { runOf: 'schema contract for', undoneByRollback: false },
+  restore: { runOf: 'restore of a host with', undoneByRollback: false },
+};
+
+export function isPlanKind(kind: unknown): kind is PlanKind {
+  return typeof kind === 'string' && (PLAN_KINDS as readonly string[]).includes(kind);
+}
+
+/** A plan's kind: a plan without one is a push (plans made before kinds existed). */
+export function planKindOf(plan: { kind?: PlanKind }): PlanKind {
+  return plan.kind ?? 'push';
+}
+
 export interface PlanPreflight {
   findings: Finding[];
   overridden?: { reason: string; by: string };
@@ -100,7 +128,7 @@ export interface PlanPreflight {
 export interface Plan {
   format: typeof PLAN_FORMAT;
   /** What the plan does: deploy a new release, return to the one that ran before, or contract the schema (absent: push). */
-  kind?: 'push' | 'rollback' | 'contract' | 'restore';
+  kind?: PlanKind;
   app: string;
   release: Release;
   createdAt: string;

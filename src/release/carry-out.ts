@@ -10,7 +10,7 @@ import { clusterOfMembers } from '../engine/sampler.js';
 import type { Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
-import type { Plan, Step } from '../model/plan.js';
+import { planKindOf, type Plan, type PlanKind, type Step } from '../model/plan.js';
 import { planProblems, writePlanFile } from '../model/plan-file.js';
 import { BugError } from '../errors.js';
 import { stepRunner } from '../steps/index.js';
@@ -48,7 +48,7 @@ export interface CarryOutOptions {
 
 export interface ApplyResult extends ExecutionResult {
   /** What the plan did: a push of a new release, a rollback to an earlier one, or a schema contract. */
-  kind: 'push' | 'rollback' | 'contract' | 'restore';
+  kind: PlanKind;
   run: string;
   journal: string;
   tag: string;
@@ -81,7 +81,7 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
   });
   const { journal } = open;
   try {
-    const lockOwner = { by, reason: `${plan.kind ?? 'push'} ${plan.release.tag}`, tag: plan.release.tag, run };
+    const lockOwner = { by, reason: `${planKindOf(plan)} ${plan.release.tag}`, tag: plan.release.tag, run };
     // A resumed run holds the lock of the run it continues (same run id): take it over.
     if (opts.resume && opts.resume.alreadyDone.some((s) => s.kind === 'lock')) await session.lock.acquire(lockOwner);
     const endpoints = Object.fromEntries(
@@ -115,7 +115,7 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
     await open.end(result.outcome, result.forwardMs + (result.reversalMs ?? 0));
     await markBad(session, plan, result, opts.markBadOnSuccess);
     await opts.reporter.finish();
-    return { ...result, kind: plan.kind ?? 'push', run, journal: journal.file, tag: plan.release.tag, commit: plan.release.commit, release: plan.release.dir };
+    return { ...result, kind: planKindOf(plan), run, journal: journal.file, tag: plan.release.tag, commit: plan.release.commit, release: plan.release.dir };
   } finally {
     await open.abandon();
   }
@@ -131,7 +131,7 @@ async function markBad(session: Session, plan: Plan, result: ExecutionResult, on
   const bad = new BadReleases(session.transports.get(session.config.balancer.host), session.config.lock.path, session.config.app.name);
   // A push stopped by a signal says nothing about its release: only one that failed marks it bad.
   // A contract that fails says nothing about the release it was for either.
-  const failedOnItsOwn = (plan.kind ?? 'push') === 'push' && result.outcome !== 'held' && !result.interruptedBy;
+  const failedOnItsOwn = planKindOf(plan) === 'push' && result.outcome !== 'held' && !result.interruptedBy;
   const which = result.outcome === 'succeeded' ? onSuccess : failedOnItsOwn ? plan.release.dir : undefined;
   if (which) await bad.mark(which).catch(() => undefined); // bookkeeping must not turn a result into an error
 }

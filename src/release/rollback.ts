@@ -13,7 +13,7 @@ import { appendToRun } from '../engine/run-record.js';
 import { assemble, readReleases, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
-import type { Step } from '../model/plan.js';
+import { PLAN_KIND_TRAITS, planKindOf, type Step } from '../model/plan.js';
 import { appPaths } from '../model/host-commands.js';
 import { forEachHost } from '../transport/fan-out.js';
 import { actor } from './actor.js';
@@ -43,7 +43,7 @@ export interface RollbackProposal {
 
 /** The newest run a rollback would undo: not a rollback, a contract (it changes no host's release) or a restore. */
 function newestRunToUndo(configDir: string) {
-  return runEntriesNewestFirst(configDir).find((r) => r.plan?.kind !== 'rollback' && r.plan?.kind !== 'contract' && r.plan?.kind !== 'restore');
+  return runEntriesNewestFirst(configDir).find((r) => !r.plan || PLAN_KIND_TRAITS[planKindOf(r.plan)].undoneByRollback);
 }
 
 /**

@@ -1,6 +1,6 @@
 // Human renderings of a plan and of a run's outcome. Markdown is the same text a reviewer reads in a pull request.
 import type { ApplyResult } from '../release/push.js';
-import { type Plan, type PlanPreflight, reverseSteps } from '../model/plan.js';
+import { PLAN_KIND_TRAITS, type Plan, type PlanPreflight, reverseSteps } from '../model/plan.js';
 import { renderPreflight } from './preflight.js';
 
 export function planText(plan: Plan): string {
@@ -35,7 +35,7 @@ function preflightLines(preflight: PlanPreflight): string[] {
 
 export function resultText(r: ApplyResult): string {
   const secs = (ms?: number) => `${((ms ?? 0) / 1000).toFixed(2)}s`;
-  const what = `${r.kind === 'rollback' ? 'rollback to' : r.kind === 'contract' ? 'schema contract for' : r.kind === 'restore' ? 'restore of a host with' : 'push of'} ${r.tag}`;
+  const what = `${PLAN_KIND_TRAITS[r.kind].runOf} ${r.tag}`;
   switch (r.outcome) {
     case 'succeeded':
       if (r.kind === 'contract') return `contracted the schema for ${r.release} in ${secs(r.forwardMs)}: releases before it can no longer run on it; journal ${r.journal}`;
