@@ -1,8 +1,9 @@
-// npm run bench:rollback -- [--per-cluster N] [--concurrency N] [--slow-clients N]
+// npm run bench:rollback -- [--per-cluster N] [--concurrency N] [--slow-clients N] [--node PATH]
 // Warm rollback (a held push: the other cluster still runs the old release) and cold rollback
 // (both clusters on the new release), each under load; prints seconds and failed requests as JSON.
 // `warm` / `cold`: seconds from the command's start until every new request goes to the old
 // release (the journal's timestamp of the drain that moves the last traffic off the new one).
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,8 +12,9 @@ import { readJournal } from '../src/engine/journal.js';
 import { writeLabConfig } from './lab-config.js';
 import { LOAD_OPTIONS, ROOT, shapeOf, labUp, quietPush, round, underLoad } from './lab-push.js';
 
+// --node: the Node binary the rollback runs on (e.g. Node 24, whose compile cache shortens start-up).
 const { values } = parseArgs({
-  options: LOAD_OPTIONS,
+  options: { ...LOAD_OPTIONS, node: { type: 'string', default: 'node' } },
 });
 const shape = shapeOf(values);
 labUp(Number(values['per-cluster']));
@@ -24,7 +26,7 @@ async function rollback(setup: string[]) {
   }
   // The command notes its own start (ms since the epoch) the instant before node starts.
   const stamp = join(mkdtempSync(join(tmpdir(), 'baton-bench-')), 'started');
-  const argv = ['sh', '-c', 'date +%s%3N > "$1"; shift; exec "$@"', 'sh', stamp, 'node', `${ROOT}/bin/run.js`, 'rollback', '--yes', '--json', '-c', config];
+  const argv = ['sh', '-c', 'date +%s%3N > "$1"; shift; exec "$@"', 'sh', stamp, values.node, `${ROOT}/bin/run.js`, 'rollback', '--yes', '--json', '-c', config];
   const r = await underLoad(argv, shape, config);
   const json = JSON.parse(r.stdout) as { outcome?: string; journal?: string; warm?: boolean };
   if (r.exitCode !== 0 || !json.journal) throw new Error(`rollback failed (exit ${r.exitCode}): ${r.stdout}`);
@@ -39,6 +41,7 @@ console.log(
   JSON.stringify(
     {
       hostsPerCluster: Number(values['per-cluster']),
+      node: spawnSync(values.node, ['--version'], { encoding: 'utf8' }).stdout.trim(),
       load: shape,
       warm: warm.trafficBackSeconds,
       cold: cold.trafficBackSeconds,
