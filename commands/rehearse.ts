@@ -3,6 +3,7 @@ import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { OperationFailedError } from '../src/errors.js';
+import { changesNothing } from '../src/model/plan.js';
 import { readPlanFile, writePlanFile } from '../src/release/approve.js';
 import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wait-flag.js';
 import { checkPlan } from '../src/release/rederive.js';
@@ -30,6 +31,7 @@ export default class Rehearse extends BatonCommand {
     const waitMs = lockWaitMs(flags['lock-wait']);
     const production = await loadConfig(flags.config);
     checkPlan(plan, production);
+    if (changesNothing(plan)) return this.nothingToDo(plan);
     // Found before anything runs: where production requires a rehearsal, one whose record cannot be signed would not count.
     const sign = flags.key !== undefined || production.require.rehearsal ? sshSigner(signingKey(flags.key)) : undefined;
     const session = await openSession(flags.against ? await loadConfig(flags.against) : production);

@@ -4,12 +4,15 @@
 // Every step carries its undo, so a failure anywhere unwinds with one cluster always serving.
 // With `migrate` in baton.yml the release is staged first, the schema expanded and the release
 // still serving checked on it, all before the first drain (the contract is plans/contract.ts).
+// A cluster that already runs and serves the release is left alone (plans/up-to-date.ts), unless
+// forced; when both do, the plan has no step at all: "No changes".
 import type { ClusterId, Config } from '../src/config/config.js';
-import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
+import type { ObservedHost, ObservedState, Plan, PlanForced, Step } from '../src/model/plan.js';
 import { sealPlan } from '../src/model/plan.js';
 import type { Release } from '../src/model/release.js';
 import { ExitCode, UserError } from '../src/errors.js';
 import { formatDuration } from '../src/config/duration.js';
+import { clustersServing } from './up-to-date.js';
 
 export interface BlueGreenInput {
   config: Config;
@@ -20,6 +23,8 @@ export interface BlueGreenInput {
   first?: ClusterId;
   /** The push stops once the first cluster is back (`push --hold`): both clusters stay in the pool. */
   hold?: boolean;
+  /** `--force REASON`: push every cluster, also one that already runs and serves the release (recorded in the plan). */
+  forced?: PlanForced;
   now?: Date;
 }
 
@@ -35,22 +40,59 @@ export function flipsInOneChange(driver: Config['balancer']['driver']): boolean 
 export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
   const { config, observed, release } = input;
   const first = input.first ?? 'a';
-  const order: ClusterId[] = first === 'a' ? ['a', 'b'] : ['b', 'a'];
+  // Unless forced, a cluster already serving the release is left alone: no drain, no restart.
+  const serving = input.forced ? [] : clustersServing(observed, release);
+  const order = (first === 'a' ? ['a', 'b'] : ['b', 'a']).filter((c) => !serving.includes(c as ClusterId)) as ClusterId[];
+  const header = { app: config.app.name, release, createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, ...(input.forced ? { forced: input.forced } : {}) };
+  if (!order.length) return sealPlan({ ...header, forward: [] });
   const hostsOf = (c: ClusterId) => observed.hosts.filter((h) => h.cluster === c);
-  const all = observed.hosts.map((h) => h.host);
-  const newRelease = Object.fromEntries(all.map((h) => [h, release.dir]));
+  checkCapacity(order, hostsOf);
+  const newRelease = Object.fromEntries(order.flatMap(hostsOf).map((h) => [h.host, release.dir]));
+  let perCluster = order.map((c) => clusterSteps(c, hostsOf(c), newRelease, config));
+  if (perCluster.length === 2 && flipsInOneChange(config.balancer.driver) && !input.hold) perCluster = withFlip(perCluster[0] as Step[], perCluster[1] as Step[], config);
+  const [firstSteps, ...laterSteps] = perCluster as [Step[], ...Step[][]];
+  const stage = stageStep(config, observed.hosts, release);
+  const lock = lockStep(config);
+  const unlock = unlockStep();
+  const forward: Step[] = config.migrate
+    ? // The schema is expanded while both clusters serve the old release, which must still pass its checks on it before anything drains.
+      [lock, ...stage, ...migrationSteps(config, observed, release), ...firstSteps, ...laterSteps.flat(), unlock]
+    : [
+        lock,
+        // drain, stage, then wait: staging needs no drain, but doing it while requests finish saves the time.
+        firstSteps[0] as Step,
+        ...stage,
+        ...firstSteps.slice(1),
+        ...laterSteps.flat(),
+        unlock,
+      ];
+  return sealPlan({ ...header, forward });
+}
 
-  const stage: Step = {
-    id: 'stage',
-    kind: 'stage',
-    title: `upload and build ${release.dir} on ${all.length} hosts, keeping the last ${config.app.keep} releases (nothing restarts)`,
-    hosts: all,
-    releases: newRelease,
-    undo: unstageUndo(observed.hosts, release),
-  };
-  // Capacity: while one cluster is out of the pool the other carries everything; with nothing of it in the pool, nothing would.
+/**
+ * Upload and build the release on every host that does not run it yet (none or one step); a host
+ * whose `current` is the release has its directory already, and building again in the directory
+ * it serves from would gain nothing.
+ */
+function stageStep(config: Config, hosts: ObservedHost[], release: Release): Step[] {
+  const staged = hosts.filter((h) => h.release !== release.dir).map((h) => h.host);
+  if (!staged.length) return [];
+  return [
+    {
+      id: 'stage',
+      kind: 'stage',
+      title: `upload and build ${release.dir} on ${staged.length} hosts, keeping the last ${config.app.keep} releases (nothing restarts)`,
+      hosts: staged,
+      releases: Object.fromEntries(staged.map((h) => [h, release.dir])),
+      undo: unstageUndo(hosts, release),
+    },
+  ];
+}
+
+/** While a cluster is out of the pool the other carries everything; with nothing of it in the pool, nothing would. */
+function checkCapacity(order: readonly ClusterId[], hostsOf: (c: ClusterId) => ObservedHost[]): void {
   for (const c of order) {
-    const other = order.find((o) => o !== c) as ClusterId;
+    const other: ClusterId = c === 'a' ? 'b' : 'a';
     if (hostsOf(c).some((h) => h.memberState === 'ready') && !hostsOf(other).some((h) => h.memberState === 'ready')) {
       throw new UserError(
         `cluster ${other} has no member in the pool (${hostsOf(other).map((h) => `${h.member} ${h.memberState}`).join(', ')}): draining cluster ${c} would leave nothing serving`,
@@ -59,24 +101,6 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
       );
     }
   }
-  let [firstSteps, secondSteps] = order.map((c) => clusterSteps(c, hostsOf(c), newRelease, config)) as [Step[], Step[]];
-  if (flipsInOneChange(config.balancer.driver) && !input.hold) [firstSteps, secondSteps] = withFlip(firstSteps, secondSteps, config);
-  const lock = lockStep(config);
-  const unlock = unlockStep();
-  const forward: Step[] = config.migrate
-    ? // The schema is expanded while both clusters serve the old release, which must still pass its checks on it before anything drains.
-      [lock, stage, ...migrationSteps(config, observed, release), ...firstSteps, ...secondSteps, unlock]
-    : [
-        lock,
-        // drain, stage, then wait: staging needs no drain, but doing it while requests finish saves the time.
-        firstSteps[0] as Step,
-        stage,
-        ...firstSteps.slice(1),
-        ...secondSteps,
-        unlock,
-      ];
-
-  return sealPlan({ app: config.app.name, release, createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, forward });
 }
 
 /** Every plan begins by taking the release lock (released by its undo if the plan is reversed)… */

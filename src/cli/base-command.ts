@@ -65,6 +65,13 @@ export abstract class BatonCommand extends Command {
     return result;
   }
 
+  /** "No changes": said to a person, and the result for --json or the event stream. Nothing ran. */
+  protected async nothingToDo(plan: Plan): Promise<Record<string, unknown>> {
+    const { noChangesJson, noChangesText } = await import('../render/plan.js');
+    if (!this.jsonEnabled()) this.log(noChangesText(plan));
+    return this.done(noChangesJson(plan));
+  }
+
   public override logToStderr(message = '', ...args: unknown[]): void {
     super.logToStderr(forTerminal(format(message, ...args)));
   }

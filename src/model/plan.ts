@@ -125,6 +125,15 @@ export interface PlanPreflight {
   overridden?: { reason: string; by: string };
 }
 
+/**
+ * `--force REASON`: the push was planned whole although a cluster (or every one) already ran and
+ * served its release, to restart it say; who gave the reason. Journaled when the plan runs.
+ */
+export interface PlanForced {
+  reason: string;
+  by: string;
+}
+
 export interface Plan {
   format: typeof PLAN_FORMAT;
   /** What the plan does: deploy a new release, return to the one that ran before, or contract the schema (absent: push). */
@@ -139,6 +148,8 @@ export interface Plan {
   forward: Step[];
   /** What preflight found (absent in plans made before it, and in rollback and contract plans). */
   preflight?: PlanPreflight;
+  /** Present when the push was forced past clusters that already serve its release (absent: those are left alone). */
+  forced?: PlanForced;
   /** Content hash of everything above; approvals name it. */
   hash: string;
   /** Not part of the hash: its maker's signature of it (`baton plan -o --key`, message `baton plan <hash>\n`), so apply can tell the author's own approval. */
@@ -157,15 +168,26 @@ export function observedDigest(state: ObservedState): string {
 }
 
 export function planHash(plan: Omit<Plan, 'hash'>): string {
-  const { format, kind, app, release, createdAt, createdBy, observed, observedDigest: od, forward, preflight } = plan;
+  const { format, kind, app, release, createdAt, createdBy, observed, observedDigest: od, forward, preflight, forced } = plan;
   // Optional parts join the hash only when present, so plans made without them keep their hash.
-  return digest({ format, ...(kind ? { kind } : {}), app, release, createdAt, createdBy, observed, observedDigest: od, forward, ...(preflight ? { preflight } : {}) });
+  return digest({ format, ...(kind ? { kind } : {}), app, release, createdAt, createdBy, observed, observedDigest: od, forward, ...(preflight ? { preflight } : {}), ...(forced ? { forced } : {}) });
 }
 
 /** A plan from its parts: the format, the digest of what it was made from, and the hash over all of it. */
 export function sealPlan(parts: Omit<Plan, 'hash' | 'format' | 'observedDigest'>): Plan {
   const partial: Omit<Plan, 'hash'> = { ...parts, format: PLAN_FORMAT, observedDigest: observedDigest(parts.observed) };
   return { ...partial, hash: planHash(partial) };
+}
+
+/** A plan with no step changes nothing: every host already runs its release and serves (`No changes`). */
+export function changesNothing(plan: Pick<Plan, 'forward'>): boolean {
+  return plan.forward.length === 0;
+}
+
+/** The clusters a push plan leaves alone (no step of it names them): they already run its release and serve. */
+export function clustersLeftAlone(plan: Pick<Plan, 'forward' | 'observed'>): ClusterId[] {
+  const touched = new Set(plan.forward.map((s) => s.cluster));
+  return [...new Set(plan.observed.hosts.map((h) => h.cluster))].filter((c) => !touched.has(c)).sort();
 }
 
 /** The whole reverse plan: every forward step's undo, newest first. */

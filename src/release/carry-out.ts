@@ -124,6 +124,8 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
 /** The first cluster is back in the pool (and watched, when configured) once this step is done. */
 function lastStepOfFirstCluster(plan: Plan): string | undefined {
   const first = plan.forward.find((s) => stepKind(s.kind).returnsToPool)?.cluster;
+  // A push where one cluster already served the release has no other to hold back on the old one: it runs to its end.
+  if (!plan.forward.some((s) => s.cluster !== undefined && s.cluster !== first)) return undefined;
   return plan.forward.filter((s) => s.cluster === first && (stepKind(s.kind).returnsToPool || stepKind(s.kind).followsReturn)).at(-1)?.id;
 }
 

@@ -10,7 +10,7 @@ import { LockHeldError, PlanRefusedError } from '../errors.js';
 import { describeDrift, observe, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
-import { sealPlan, type Plan, type PlanPreflight } from '../model/plan.js';
+import { changesNothing, sealPlan, type Plan, type PlanPreflight } from '../model/plan.js';
 import { checkTagName, releaseFor } from '../model/release.js';
 import { stepKind } from '../steps/registry.js';
 import { resolveTag } from '../vcs/git.js';
@@ -32,6 +32,8 @@ export interface PlanOptions {
   hold?: boolean;
   /** Make the plan although preflight refused; this reason (and who gave it) is recorded in the plan and journaled when it runs. */
   overridePreflight?: string;
+  /** `--force REASON`: plan the whole push although clusters already run and serve the release (to restart them, say); recorded in the plan with who gave it, and journaled. */
+  force?: string;
   /** Export the release archive while observing and planning (`push` applies the plan at once). */
   prepareArtifact?: boolean;
   /** Told what is under way before the plan exists (a person at a terminal sees something from the first second). */
@@ -67,7 +69,13 @@ export async function planPush(session: Session, tag: string, opts: PlanOptions 
   const observed = snapshot ? { ...observation.observed, snapshot } : observation.observed;
   const by = opts.by ?? actor();
   try {
-    const plan = buildBlueGreenPlan({ config, observed, release, createdBy: by, ...(opts.first ? { first: opts.first } : {}), ...(opts.hold ? { hold: true } : {}) });
+    const forced = opts.force !== undefined ? { forced: { reason: opts.force, by } } : {};
+    const plan = buildBlueGreenPlan({ config, observed, release, createdBy: by, ...(opts.first ? { first: opts.first } : {}), ...(opts.hold ? { hold: true } : {}), ...forced });
+    // Nothing runs, so nothing preflight checks is needed: its findings are kept and shown, not a refusal.
+    if (changesNothing(plan)) {
+      artifact?.dispose();
+      return { plan: withPreflight(plan, { findings: report.findings }), observation };
+    }
     return { plan: withPreflight(plan, preflightRecord(report.findings, by, opts.overridePreflight)), observation, ...(artifact ? { artifact } : {}) };
   } catch (err) {
     artifact?.dispose();
@@ -131,6 +139,29 @@ function preflightNotes(plan: Plan): string[] {
   return [`preflight refused and was overridden by ${overridden.by}: ${overridden.reason} (refused: ${refused.join('; ')})`];
 }
 
+// A forced push says so in its journal, with who forced it and why.
+function forcedNotes(plan: Plan): string[] {
+  const forced = plan.forced;
+  return forced ? [`pushed whole by force (${forced.by}): ${forced.reason}; a cluster already running and serving ${plan.release.dir} was not left alone`] : [];
+}
+
+/**
+ * `apply` of a plan that changes nothing: checked like any plan (unaltered, the plan baton.yml
+ * makes, production still as it was: a stale "No changes" is refused, exit 3), then nothing runs,
+ * so no lock, journal, rehearsal or approval is needed.
+ */
+export async function checkNothingToDo(session: Session, plan: Plan): Promise<void> {
+  checkPlan(plan, session.config);
+  const now = await observe(session.config, session.balancer, session.transports, session.addressOf);
+  refuseDrift(plan.observed, now.observed);
+}
+
+/** Refuses (exit 3) a plan made from a state production is no longer in, naming what changed. */
+function refuseDrift(planned: Plan['observed'], now: Plan['observed']): void {
+  const drift = describeDrift(planned, now);
+  if (drift.length) throw new PlanRefusedError(`production changed since the plan was made:\n  ${drift.join('\n  ')}`, 'make a new plan with `baton plan TAG`', drift);
+}
+
 /** Carry out exactly this plan; refuses (exit 3) an altered plan or one whose live state drifted. */
 export async function applyPlan(session: Session, plan: Plan, opts: ApplyOptions): Promise<ApplyResult> {
   try {
@@ -143,7 +174,7 @@ export async function applyPlan(session: Session, plan: Plan, opts: ApplyOptions
 async function checkAndCarryOut(session: Session, plan: Plan, opts: ApplyOptions): Promise<ApplyResult> {
   const { config } = session;
   checkPlan(plan, config);
-  const notes = [...(await checkRequirements(plan, config.require, { by: opts.by ?? actor(), override: opts.overrideRequirements })), ...preflightNotes(plan), ...(opts.notes ?? [])];
+  const notes = [...(await checkRequirements(plan, config.require, { by: opts.by ?? actor(), override: opts.overrideRequirements })), ...preflightNotes(plan), ...forcedNotes(plan), ...(opts.notes ?? [])];
   await opts.beforeObserving?.();
   const work = mkdtempSync(join(tmpdir(), 'baton-'));
   const prepared = opts.artifact?.commit === plan.release.commit ? opts.artifact : undefined;
@@ -161,12 +192,7 @@ async function checkAndCarryOut(session: Session, plan: Plan, opts: ApplyOptions
       !opts.fresh && plan.observed.snapshot ? checkNoDriftSince(config, session.transports, plan.observed.snapshot, opts.acceptDrift !== undefined ? { by, reason: opts.acceptDrift } : undefined) : [],
     ]);
     notes.push(...driftNotes);
-    if (!opts.fresh) {
-      const drift = describeDrift(plan.observed, observation.observed);
-      if (drift.length) {
-        throw new PlanRefusedError(`production changed since the plan was made:\n  ${drift.join('\n  ')}`, 'make a new plan with `baton plan TAG`', drift);
-      }
-    }
+    if (!opts.fresh) refuseDrift(plan.observed, observation.observed);
     return await carryOut(session, plan, {
       command: opts.fresh ? 'push' : 'apply',
       reporter: opts.reporter,

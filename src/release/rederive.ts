@@ -40,11 +40,13 @@ export function rederivePlan(plan: Plan, config: Config): void {
   }
   if (release.dir !== plan.release.dir) refuse('the plan\'s release directory is not the one its tag and commit make', [`plan: ${show(plan.release.dir)}, baton: ${show(release.dir)}`]);
 
+  // A forced push is made whole, as its maker asked: the reason is taken as recorded (the hash covers it).
+  const forced = plan.forced ? { forced: plan.forced } : {};
   const candidates: Plan[] = [];
   for (const first of ['a', 'b'] as ClusterId[]) {
     for (const hold of [false, true]) {
       try {
-        candidates.push(buildBlueGreenPlan({ config, observed: plan.observed, release, createdBy: plan.createdBy, first, hold, now: new Date(plan.createdAt) }));
+        candidates.push(buildBlueGreenPlan({ config, observed: plan.observed, release, createdBy: plan.createdBy, first, hold, now: new Date(plan.createdAt), ...forced }));
       } catch (err) {
         if (!(err instanceof BatonError)) throw err;
         return refuse('baton.yml makes no plan from the state this plan was made from', [err.message]);
@@ -54,10 +56,10 @@ export function rederivePlan(plan: Plan, config: Config): void {
   // Preflight's findings are what production measured, not something baton.yml makes: taken as recorded (the hash covers them).
   const recorded = plan.preflight ? { preflight: plan.preflight } : {};
   if (candidates.some((c) => planHash({ ...c, ...recorded }) === plan.hash)) return;
-  const firstDrained = plan.forward.find((s) => s.kind === 'drain')?.cluster ?? 'a';
-  const closest = candidates
-    .filter((c) => c.forward.find((s) => s.kind === 'drain')?.cluster === firstDrained)
-    .sort((x, y) => stepDifferences(plan.forward, x.forward).length - stepDifferences(plan.forward, y.forward).length)[0] as Plan;
+  const firstDrained = (p: Plan) => p.forward.find((s) => s.kind === 'drain')?.cluster;
+  const sameFirst = candidates.filter((c) => firstDrained(c) === (firstDrained(plan) ?? 'a'));
+  // A plan of steps where baton.yml makes none (every cluster already serves the release) has no first drain to match.
+  const closest = (sameFirst.length ? sameFirst : candidates).sort((x, y) => stepDifferences(plan.forward, x.forward).length - stepDifferences(plan.forward, y.forward).length)[0] as Plan;
   const differences = stepDifferences(plan.forward, closest.forward);
   if (plan.app !== closest.app) differences.unshift(`app: plan ${show(plan.app)}, baton.yml ${show(closest.app)}`);
   if (!differences.length) differences.push(HEADER_ONLY);

@@ -1,10 +1,11 @@
 // The plan as a reviewer reads it in a pull request: what it was made from, what changes, each
 // forward step with its undo, the whole way back, the bare-metal restore runbook, and whether it
 // has been rehearsed and approved. Everything comes from the plan file, which holds no secrets.
-import { type ObservedHost, type Plan, type PlanPreflight, type Step, reverseSteps } from '../model/plan.js';
+import { changesNothing, clustersLeftAlone, type ObservedHost, type Plan, type PlanPreflight, type Step, reverseSteps } from '../model/plan.js';
 import { tagOfDir } from '../model/release.js';
 import { expectedState } from '../release/rehearse.js';
 import type { RequirementStatus } from '../release/requirements.js';
+import { noChangesText } from './plan.js';
 
 export interface MarkdownOptions {
   /** What baton.yml's `require` demands of this plan and what its signed records meet (`requirementStatus`). */
@@ -86,14 +87,24 @@ function whatChanges(plan: Plan): string {
     return changes.length ? [`| \`${h.host}\` | ${changes.join('; ')} |`] : [];
   });
   const order = [...new Set(plan.forward.filter((s) => s.kind === 'activate' && s.cluster).map((s) => s.cluster))];
+  const pushing = changesNothing(plan)
+    ? `**No changes**: ${noChangesText(plan).replace(/^No changes: /, '')}`
+    : `Release \`${plan.release.dir}\` (tag \`${plan.release.tag}\`) is staged without a restart on every host that does not run it yet, then ${order.length ? `cluster ${order.join(', then cluster ')}` : 'each cluster'} in turn is drained from the public pool, switched, smoke-checked through its internal hostname and returned to the pool.${leftAlone(plan)}`;
   return [
     '## What changes',
     '',
-    `Release \`${plan.release.dir}\` (tag \`${plan.release.tag}\`) is staged on every host without a restart, then ${order.length ? `cluster ${order.join(', then cluster ')}` : 'each cluster'} in turn is drained from the public pool, switched, smoke-checked through its internal hostname and returned to the pool.`,
+    pushing,
     ...schemaChanges(plan),
     '',
     ...(rows.length ? ['| Host | Change |', '|---|---|', ...rows] : ['Nothing changes: every host already runs this release and every member stays as it is.']),
   ].join('\n');
+}
+
+/** A cluster the push leaves alone, or who forced it not to. */
+function leftAlone(plan: Plan): string {
+  if (plan.forced) return ` **Forced** by ${cell(plan.forced.by)}: ${cell(plan.forced.reason)} (every cluster is pushed, also one that already runs and serves this release).`;
+  const alone = (plan.kind ?? 'push') === 'push' ? clustersLeftAlone(plan) : [];
+  return alone.length ? ` Cluster ${alone.join(' and ')} already runs it on every host and serves: left alone (not drained, not restarted).` : '';
 }
 
 /** What a plan does to the database both clusters share: said before the host table, since no host shows it. */

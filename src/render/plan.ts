@@ -1,6 +1,8 @@
 // Human renderings of a plan and of a run's outcome. Markdown is the same text a reviewer reads in a pull request.
 import type { ApplyResult } from '../release/push.js';
-import { PLAN_KIND_TRAITS, type Plan, type PlanPreflight, reverseSteps } from '../model/plan.js';
+import { refusals } from '../checks/preflight.js';
+import type { ClusterId } from '../config/config.js';
+import { clustersLeftAlone, PLAN_KIND_TRAITS, type Plan, type PlanPreflight, reverseSteps } from '../model/plan.js';
 import { renderPreflight } from './preflight.js';
 
 export function planText(plan: Plan): string {
@@ -11,6 +13,7 @@ export function planText(plan: Plan): string {
     'Now:',
     ...plan.observed.hosts.map((h) => `  ${h.host.padEnd(32)} cluster ${h.cluster}  member ${h.member.padEnd(10)} ${h.memberState.padEnd(6)} runs ${h.release ?? '(nothing)'}`),
     ...(plan.preflight ? preflightLines(plan.preflight) : []),
+    ...leftAloneLines(plan),
     '',
     'Forward (A→B), each step with its undo:',
     ...plan.forward.flatMap((s, i) => [
@@ -22,6 +25,42 @@ export function planText(plan: Plan): string {
     ...reverseSteps(plan.forward).map((s, i) => `  ${String(i + 1).padStart(2)}. ${s.title}`),
   ];
   return lines.join('\n');
+}
+
+/** Which clusters the push leaves alone and why, or who forced it past them. */
+function leftAloneLines(plan: Plan): string[] {
+  if (plan.forced) return ['', `Forced by ${plan.forced.by}: ${plan.forced.reason} (every cluster is pushed, also one that already runs and serves ${plan.release.tag})`];
+  const alone = (plan.kind ?? 'push') === 'push' ? clustersLeftAlone(plan) : [];
+  return alone.length ? ['', `Left alone: ${clusterList(alone)} already run${alone.length === 1 ? 's' : ''} ${plan.release.dir} on every host and serve${alone.length === 1 ? 's' : ''} (not drained, not restarted)`] : [];
+}
+
+/** What `plan`, `push` and `apply` say of a plan that changes nothing, as Terraform's "No changes". */
+export function noChangesText(plan: Plan): string {
+  const clusters = clustersLeftAlone(plan);
+  const lines = [`No changes: every host of ${clusterList(clusters)} runs ${plan.release.tag} (commit ${plan.release.commit.slice(0, 7)}) and serves; nothing to do.`];
+  // Not a refusal now, since nothing runs; but the next push that changes something will meet it.
+  const refused = plan.preflight ? refusals(plan.preflight).map((f) => f.message) : [];
+  if (refused.length) lines.push(`Preflight would refuse a push that changes something: ${refused.join('; ')}`);
+  return lines.join('\n');
+}
+
+/** The --json form of "No changes", beside a run's result: `changes` false, nothing ran, nothing changed. */
+export function noChangesJson(plan: Plan): Record<string, unknown> {
+  return {
+    changes: false,
+    outcome: 'nothing-to-do',
+    kind: plan.kind ?? 'push',
+    tag: plan.release.tag,
+    commit: plan.release.commit,
+    release: plan.release.dir,
+    clusters: clustersLeftAlone(plan),
+    productionChanged: false,
+    message: noChangesText(plan),
+  };
+}
+
+function clusterList(clusters: ClusterId[]): string {
+  return `cluster${clusters.length === 1 ? '' : 's'} ${clusters.join(' and ')}`;
 }
 
 function preflightLines(preflight: PlanPreflight): string[] {

@@ -36,7 +36,8 @@ beforeAll(() => {
 
 describe('--format jsonl', () => {
   it('streams a push from run-begin to the result, every forward step begun and ended', async () => {
-    const r = await baton('push', 'v2');
+    // Forced: a push of the release the lab already runs would be "No changes", with no run to stream.
+    const r = await baton('push', 'v2', '--force', 'events test: a whole run to stream');
     expect(r.exitCode, r.stderr).toBe(0);
     const events = stream(r.stdout);
     const begin = events[0];

@@ -45,7 +45,8 @@ beforeAll(async () => {
   await onHost('web-1.prod-a.baton.test', 'rm -rf /srv/shop/migrations');
   // Whatever runs now has no /orders yet: this push's gate checks health only.
   const first = labConfig('first', { gate: [{ path: '/healthz', status: 200 }] });
-  const r = await baton('push', 'v6-db', '-c', first);
+  // Forced: a lab left on v6-db would make this "No changes", and the expand must run on the emptied database.
+  const r = await baton('push', 'v6-db', '-c', first, '--force', 'migrations test: expand on a fresh database');
   expect(r.exitCode, r.stderr).toBe(0);
   expect(await columns()).toBe('id,item,qty');
   config = labConfig('orders', {}, SMOKE_WITH_ORDERS);

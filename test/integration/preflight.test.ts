@@ -15,6 +15,9 @@ const lab = readLab();
 const PUBLIC = `http://${lab.balancer.address}/`;
 const PID_FILE = '/srv/shop/run/shop.pid';
 
+// Preflight refuses a push that changes something; the lab may run v2 already ("No changes", which nothing refuses).
+const FORCED = 'preflight test: a push whatever the lab runs';
+
 function configWith(name: string, capacity: Record<string, unknown>): string {
   return writeLabConfig(join(mkdtempSync(join(tmpdir(), `baton-preflight-${name}-`)), 'baton.yml'), [[['capacity'], capacity]]);
 }
@@ -47,7 +50,7 @@ describe('preflight under load', () => {
       [['lock', 'path'], '/var/lib/baton-lab-not-yours/lock'],
     ]);
     const before = await currentReleases();
-    const r = await baton(config, 'push', 'v2');
+    const r = await baton(config, 'push', 'v2', '--force', FORCED);
     expect(r.exitCode, r.stderr).toBe(6);
     expect(r.stderr).toContain('lb.baton.test: deploy may not run `apachectl configtest` through sudo -n (sudoers does not allow it); sudoers needs: deploy ALL=(root) NOPASSWD: /usr/sbin/apachectl configtest');
     expect(r.stderr).toContain('lb.baton.test: deploy may not write the release lock (lock.path): /var/lib is not writable by it');
@@ -61,7 +64,7 @@ describe('preflight under load', () => {
     // Each host carries far less than the load: whichever cluster is drained, the other would run far above 70%.
     const config = configWith('capacity', { perHost: { requestsPerSecond: 20 }, sampleFor: '1s' });
     const before = await currentReleases();
-    const r = await baton(config, 'push', 'v2');
+    const r = await baton(config, 'push', 'v2', '--force', FORCED);
     expect(r.exitCode, r.stderr).toBe(6);
     expect(r.stdout + r.stderr).toMatch(/while cluster a is drained, cluster b \(2 hosts\) would carry [\d,.]+ req\/s \(measured at the balancer over 1(\.\d+)? ?s\): [\d,.]+ a host, [\d,.]+% of the 20 req\/s one host carries \(capacity\.perHost\.requestsPerSecond, baton\.yml\); the limit is 70% \(capacity\.utilisation\)/);
     expect(r.stderr).not.toMatch(/step (drain|stage)/);

@@ -45,7 +45,8 @@ beforeAll(async () => {
   // Put the lab back on the tag it ran when we found it.
   const found = new Set(Object.values(await currentReleases()).map((d) => d.replace(/-[0-9a-f]{7}$/, '')));
   startTag = found.size === 1 ? [...found][0] : undefined;
-  const r = await baton(['push', 'v1', '-c', config]);
+  // Forced: history below lists this run, and a lab already on v1 would make it "No changes" (no run).
+  const r = await baton(['push', 'v1', '--force', 'review test: a run to list', '-c', config]);
   expect(r.exitCode, r.stderr).toBe(0);
 });
 
@@ -213,7 +214,8 @@ describe('status, lock and history', () => {
     const short = await baton(['push', 'v1', '--lock-wait', '1s', '-c', config]);
     expect(short.exitCode, short.stderr).toBe(4);
     expect(short.stderr).toMatch(/still held by someone-else .* after waiting 1s: a short freeze/);
-    const queued = await baton(['push', 'v1', '--lock-wait', '2m', '-c', config, '--json']);
+    // The lab runs v1 already: forced, so that the push that waited runs.
+    const queued = await baton(['push', 'v1', '--force', 'review test: a queued run', '--lock-wait', '2m', '-c', config, '--json']);
     expect(queued.exitCode, queued.stderr).toBe(0);
     expect(queued.stderr).toMatch(/waiting up to 120s for the release lock on .*, held by someone-else .*: a short freeze/);
     expect(JSON.parse(queued.stdout)).toMatchObject({ outcome: 'succeeded', tag: 'v1' });

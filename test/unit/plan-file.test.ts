@@ -22,8 +22,9 @@ const config = {
   clusters: { a: { id: 'a', internal: 'prod-a.example.com', hosts: [] }, b: { id: 'b', internal: 'prod-b.example.com', hosts: [] } },
 } as unknown as Config;
 const observed: ObservedState = observedFixture({ hosts: ['w1a', 'w1b'], release: 'v2-ccccccc' });
-const push = buildBlueGreenPlan({ config, observed, release: releaseFor('v2', 'c'.repeat(40)), createdBy: 't', now: new Date('2026-11-27T00:00:00Z') });
-const nginxPush = buildBlueGreenPlan({ config: { ...config, balancer: { ...config.balancer, driver: 'nginx' } } as Config, observed, release: releaseFor('v2', 'c'.repeat(40)), createdBy: 't' });
+// A release the hosts do not run yet: pushing the one they run and serve plans nothing.
+const push = buildBlueGreenPlan({ config, observed, release: releaseFor('v3', 'd'.repeat(40)), createdBy: 't', now: new Date('2026-11-27T00:00:00Z') });
+const nginxPush = buildBlueGreenPlan({ config: { ...config, balancer: { ...config.balancer, driver: 'nginx' } } as Config, observed, release: releaseFor('v3', 'd'.repeat(40)), createdBy: 't' });
 const rollback = buildRollbackPlan({ config, observed, targets: { w1a: 'v1-aaaaaaa', w1b: 'v1-aaaaaaa' }, createdBy: 't' });
 
 describe('plan files', () => {
