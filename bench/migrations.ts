@@ -43,7 +43,8 @@ const at = (journal: JournalRecord[], step: string, event: string) => new Date(j
 // A database as a first push of v6-db finds it.
 await sql('DROP TABLE IF EXISTS orders');
 await execa('ssh', ['-F', '/run/baton-lab/ssh_config', 'web-1.prod-a.baton.test', 'rm -rf /srv/shop/migrations']);
-const first = await baton('push', 'v6-db', '-c', config('first', [{ path: '/healthz' }]));
+// Forced: a lab left on v6-db by an earlier run would otherwise be "no changes" and run no migration.
+const first = await baton('push', 'v6-db', '-c', config('first', [{ path: '/healthz' }]), '--force', 'bench:migrations starts from a first push');
 if (first.exitCode !== 0) throw new Error(`could not push v6-db: ${first.stderr}`);
 const file = config('orders');
 
