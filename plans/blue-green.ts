@@ -9,6 +9,7 @@
 import type { ClusterId, Config } from '../src/config/config.js';
 import type { ObservedHost, ObservedState, Plan, PlanForced, Step } from '../src/model/plan.js';
 import { sealPlan } from '../src/model/plan.js';
+import { stepIs } from '../src/model/step-kinds.js';
 import type { Release } from '../src/model/release.js';
 import { ExitCode, UserError } from '../src/errors.js';
 import { formatDuration } from '../src/config/duration.js';
@@ -178,8 +179,8 @@ export function clusterSteps(c: ClusterId, hosts: ObservedHost[], targets: Recor
  * Undone by the opposite flip, then waiting for the first cluster's requests to finish.
  */
 export function withFlip(first: Step[], second: Step[], config: Config): [Step[], Step[]] {
-  const ready = first.find((s) => s.kind === 'ready') as Step;
-  const drain = second.find((s) => s.kind === 'drain') as Step;
+  const ready = first.find((s) => stepIs(s, 'returnsToPool')) as Step;
+  const drain = second.find((s) => stepIs(s, 'drainsCluster')) as Step;
   const [a, b] = [ready.cluster as ClusterId, drain.cluster as ClusterId];
   const returned = ready.members ?? [];
   const drained = drain.members ?? [];

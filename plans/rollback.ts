@@ -5,6 +5,7 @@
 import type { ClusterId, Config } from '../src/config/config.js';
 import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
 import { sealPlan } from '../src/model/plan.js';
+import { stepIs } from '../src/model/step-kinds.js';
 import { releaseOfDir } from '../src/model/release.js';
 import { clusterSteps, describeReleases, flipsInOneChange, lockStep, unlockStep, withFlip } from './blue-green.js';
 
@@ -43,7 +44,7 @@ export function buildRollbackPlan(input: RollbackInput): RollbackPlan {
       const needSwitch = Object.fromEntries(hosts.filter((h) => targets[h.host] && h.release !== targets[h.host]).map((h) => [h.host, targets[h.host] as string]));
       // Hosts already on their target keep running: no restart for nothing.
       const pool = hosts.filter((h) => (input.poolAfter ? input.poolAfter.includes(h.member) : h.memberState !== 'maint')).map((h) => h.member);
-      return clusterSteps(c, hosts, needSwitch, config, pool).filter((s) => s.kind !== 'activate' || Object.keys(s.releases ?? {}).length);
+      return clusterSteps(c, hosts, needSwitch, config, pool).filter((s) => !stepIs(s, 'switchesRelease') || Object.keys(s.releases ?? {}).length);
     });
     // nginx: the first cluster's return and the second's drain in one reload, as in a push.
     if (perCluster.length === 2 && flipsInOneChange(config.balancer.driver)) perCluster = withFlip(perCluster[0] as Step[], perCluster[1] as Step[], config);

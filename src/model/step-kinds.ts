@@ -26,6 +26,21 @@ export interface StepTraits {
   sharedByClusters?: boolean;
   /** Uploads the release archive: a run that has it still to do needs the tag exported first. */
   needsArtifact?: boolean;
+  /** Takes the release lock / gives it back. */
+  takesLock?: boolean;
+  releasesLock?: boolean;
+  /** Takes a cluster out of the pool (a push's first change to it). */
+  drainsCluster?: boolean;
+  /** Waits until drained members carry no more requests (or sessions). */
+  waitsForDrain?: boolean;
+  /** Switches which release a cluster's hosts run: until it began, they run what the plan observed. */
+  switchesRelease?: boolean;
+  /** Checks a cluster through its internal hostname. */
+  smokeChecks?: boolean;
+  /** Changes the database's schema: the new release's expand, or the contract after it. */
+  schemaChange?: 'expand' | 'contract';
+  /** Puts a host's tracked configuration back from a snapshot (a bare-metal restore). */
+  restoresConfig?: boolean;
 }
 
 const traits = (requires: readonly StepField[], changesProduction: boolean, undoWhenFailed: boolean, more: Partial<StepTraits> = {}): StepTraits => ({
@@ -37,26 +52,26 @@ const traits = (requires: readonly StepField[], changesProduction: boolean, undo
 
 export const STEP_TRAITS: Record<StepKind, StepTraits> = {
   // A lock step that failed took nothing: someone else holds it.
-  lock: traits([], false, false),
-  unlock: traits([], false, false, { skipWhenRehearsingIdleSide: true }),
+  lock: traits([], false, false, { takesLock: true }),
+  unlock: traits([], false, false, { releasesLock: true, skipWhenRehearsingIdleSide: true }),
   stage: traits(['hosts', 'releases'], false, true, { needsArtifact: true }),
   unstage: traits(['hosts', 'releases'], false, true),
-  drain: traits(['cluster', 'members'], true, true),
-  'wait-drain': traits(['members'], false, false),
-  activate: traits(['cluster', 'hosts', 'releases'], true, true),
-  smoke: traits(['cluster'], false, false),
+  drain: traits(['cluster', 'members'], true, true, { drainsCluster: true }),
+  'wait-drain': traits(['members'], false, false, { waitsForDrain: true }),
+  activate: traits(['cluster', 'hosts', 'releases'], true, true, { switchesRelease: true }),
+  smoke: traits(['cluster'], false, false, { smokeChecks: true }),
   ready: traits(['cluster', 'members'], true, true, { returnsToPool: true, skipWhenRehearsingIdleSide: true }),
   flip: traits(['cluster', 'members', 'readyMembers'], true, true, { returnsToPool: true, skipWhenRehearsingIdleSide: true }),
   watch: traits([], false, false, { followsReturn: true }),
   // Changes the database both clusters share; a failure part-way may have changed some of it.
-  expand: traits(['hosts', 'releases'], true, true, { sharedByClusters: true }),
+  expand: traits(['hosts', 'releases'], true, true, { sharedByClusters: true, schemaChange: 'expand' }),
   'reverse-expand': traits(['hosts', 'releases'], true, false, { sharedByClusters: true }),
   // Only looks: a failure reverses the push (the expand's undo, unstage, unlock).
   gate: traits(['hosts'], false, false),
   // Irreversible by design: it has no undo, and it runs only in a plan of its own.
-  contract: traits(['hosts', 'releases'], true, false),
+  contract: traits(['hosts', 'releases'], true, false, { schemaChange: 'contract' }),
   // The host is out of the pool while it runs: nothing the public reaches changes.
-  'restore-config': traits(['hosts', 'snapshot'], false, false),
+  'restore-config': traits(['hosts', 'snapshot'], false, false, { restoresConfig: true }),
 };
 
 /** A DNS migration's step kinds. */
@@ -90,6 +105,13 @@ export function stepTraits(kind: string): StepTraits {
   const found = (STEP_TRAITS as Record<string, StepTraits>)[kind] ?? (DNS_STEP_TRAITS as Record<string, StepTraits>)[kind];
   if (!found) throw new BugError(`no step kind ${JSON.stringify(kind)}`);
   return found;
+}
+
+type YesNoTrait = { [K in keyof StepTraits]-?: StepTraits[K] extends boolean | undefined ? K : never }[keyof StepTraits];
+
+/** Whether a step's kind has this trait: what code outside the kinds asks instead of a kind's name. */
+export function stepIs(step: { kind: string }, trait: YesNoTrait): boolean {
+  return stepTraits(step.kind)[trait] === true;
 }
 
 /**

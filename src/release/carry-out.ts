@@ -11,6 +11,7 @@ import type { Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import { planKindOf, type Plan, type PlanKind, type Step } from '../model/plan.js';
+import { stepIs } from '../model/step-kinds.js';
 import { planProblems, writePlanFile } from '../model/plan-file.js';
 import { BugError } from '../errors.js';
 import { stepRunner } from '../steps/index.js';
@@ -83,7 +84,7 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
   try {
     const lockOwner = { by, reason: `${planKindOf(plan)} ${plan.release.tag}`, tag: plan.release.tag, run };
     // A resumed run holds the lock of the run it continues (same run id): take it over.
-    if (opts.resume && opts.resume.alreadyDone.some((s) => s.kind === 'lock')) await session.lock.acquire(lockOwner);
+    if (opts.resume && opts.resume.alreadyDone.some((s) => stepIs(s, 'takesLock'))) await session.lock.acquire(lockOwner);
     const endpoints = Object.fromEntries(
       [...opts.observation.membership.a, ...opts.observation.membership.b].map((m) => [m.host, { address: m.address, ...(m.port !== undefined ? { port: m.port } : {}) }]),
     );

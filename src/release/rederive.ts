@@ -8,6 +8,7 @@ import { buildRestorePlan } from '../../plans/restore.js';
 import { allHosts, type ClusterId, type Config } from '../config/config.js';
 import { BatonError, PlanRefusedError } from '../errors.js';
 import { planHash, type Plan, type Step } from '../model/plan.js';
+import { stepIs } from '../model/step-kinds.js';
 import { releaseFor } from '../model/release.js';
 import { verifyPlanHash } from './requirements.js';
 
@@ -56,7 +57,7 @@ export function rederivePlan(plan: Plan, config: Config): void {
   // Preflight's findings are what production measured, not something baton.yml makes: taken as recorded (the hash covers them).
   const recorded = plan.preflight ? { preflight: plan.preflight } : {};
   if (candidates.some((c) => planHash({ ...c, ...recorded }) === plan.hash)) return;
-  const firstDrained = (p: Plan) => p.forward.find((s) => s.kind === 'drain')?.cluster;
+  const firstDrained = (p: Plan) => p.forward.find((s) => stepIs(s, 'drainsCluster'))?.cluster;
   const sameFirst = candidates.filter((c) => firstDrained(c) === (firstDrained(plan) ?? 'a'));
   // A plan of steps where baton.yml makes none (every cluster already serves the release) has no first drain to match.
   const closest = (sameFirst.length ? sameFirst : candidates).sort((x, y) => stepDifferences(plan.forward, x.forward).length - stepDifferences(plan.forward, y.forward).length)[0] as Plan;
@@ -67,7 +68,7 @@ export function rederivePlan(plan: Plan, config: Config): void {
 }
 
 function rederiveRestore(plan: Plan, config: Config): void {
-  const step = plan.forward.find((s) => s.kind === 'restore-config');
+  const step = plan.forward.find((s) => stepIs(s, 'restoresConfig'));
   const host = step?.hosts?.[0];
   if (!step || !host || !step.snapshot) return refuse('the restore plan has no restore-config step naming a host and a snapshot', []);
   const snapshot = step.snapshot;

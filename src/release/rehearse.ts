@@ -14,6 +14,7 @@ import { describeDrift, observe, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import { type ObservedState, type Plan, type Rehearsal, type Step, reverseSteps } from '../model/plan.js';
+import { stepIs } from '../model/step-kinds.js';
 import { stepRunner } from '../steps/index.js';
 import type { ExpectedState } from '../steps/kind.js';
 import { stepKind } from '../steps/registry.js';
@@ -37,7 +38,7 @@ export interface RehearsalSteps {
  */
 export function idleSideSteps(plan: Pick<Plan, 'forward'>): RehearsalSteps & { cluster: ClusterId } {
   const cluster = plan.forward.find((s) => s.cluster)?.cluster;
-  const smoke = plan.forward.findIndex((s) => s.kind === 'smoke' && s.cluster === cluster);
+  const smoke = plan.forward.findIndex((s) => stepIs(s, 'smokeChecks') && s.cluster === cluster);
   if (!cluster || smoke < 0) throw new UserError('this plan has no smoke-checked cluster to rehearse on', 'rehearse it against a staging config with --against FILE');
   const hosts = new Set(plan.forward.filter((s) => s.cluster === cluster).flatMap((s) => s.hosts ?? []));
   const forward = plan.forward
@@ -51,7 +52,7 @@ export function idleSideSteps(plan: Pick<Plan, 'forward'>): RehearsalSteps & { c
 /** A whole push rehearsed (staging): every step but the final unlock, so the lock is held until the reversal ends. */
 export function wholePushSteps(plan: Pick<Plan, 'forward'>): RehearsalSteps {
   const forward = [...plan.forward];
-  while (forward.at(-1)?.kind === 'unlock') forward.pop();
+  while (forward.length && stepIs(forward.at(-1)!, 'releasesLock')) forward.pop();
   return { forward, reverse: reverseSteps(forward) };
 }
 

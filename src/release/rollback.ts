@@ -14,6 +14,7 @@ import { assemble, readReleases, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import { PLAN_KIND_TRAITS, planKindOf, type Step } from '../model/plan.js';
+import { stepIs } from '../model/step-kinds.js';
 import { appPaths } from '../model/host-commands.js';
 import { forEachHost } from '../transport/fan-out.js';
 import { actor } from './actor.js';
@@ -181,8 +182,8 @@ export async function carryOutRollback(session: Session, p: RollbackProposal, re
     ...(p.interruptedRun ? { takeOverLockOf: p.interruptedRun } : {}),
     // Hosts are read while the first drain settles, and no host changes before they are confirmed.
     gate: async (step: Step) => {
-      if (step.kind === 'wait-drain') void p.verify().catch(() => undefined);
-      if (step.kind === 'activate') await p.verify();
+      if (stepIs(step, 'waitsForDrain')) void p.verify().catch(() => undefined);
+      if (stepIs(step, 'switchesRelease')) await p.verify();
     },
   });
   if (p.interruptedRun && result.outcome === 'succeeded') await closeInterrupted(session, p.interruptedRun, result.run);
@@ -202,7 +203,7 @@ export function closeInterrupted(session: Session, run: string, by: string): Pro
 /** Hosts of clusters the run never began to activate: they still run what the plan observed. */
 function untouched(r: RunRecord): Set<string> {
   const began = new Set([...r.state.completed, ...(r.state.pending ? [r.state.pending.step] : []), ...(r.state.failed ? [r.state.failed.step] : [])]);
-  const touched = new Set(r.plan.forward.filter((s) => s.kind === 'activate' && began.has(s.id)).map((s) => s.cluster));
+  const touched = new Set(r.plan.forward.filter((s) => stepIs(s, 'switchesRelease') && began.has(s.id)).map((s) => s.cluster));
   return new Set(r.plan.observed.hosts.filter((h) => !touched.has(h.cluster)).map((h) => h.host));
 }
 

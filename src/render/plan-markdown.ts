@@ -2,6 +2,7 @@
 // forward step with its undo, the whole way back, the bare-metal restore runbook, and whether it
 // has been rehearsed and approved. Everything comes from the plan file, which holds no secrets.
 import { changesNothing, clustersLeftAlone, type ObservedHost, type Plan, type PlanPreflight, type Step, reverseSteps } from '../model/plan.js';
+import { STEP_TRAITS, stepIs } from '../model/step-kinds.js';
 import { tagOfDir } from '../model/release.js';
 import { expectedState } from '../release/rehearse.js';
 import type { RequirementStatus } from '../release/requirements.js';
@@ -86,7 +87,7 @@ function whatChanges(plan: Plan): string {
     if (state !== h.memberState) changes.push(`member \`${h.member}\` ${h.memberState} → ${state}`);
     return changes.length ? [`| \`${h.host}\` | ${changes.join('; ')} |`] : [];
   });
-  const order = [...new Set(plan.forward.filter((s) => s.kind === 'activate' && s.cluster).map((s) => s.cluster))];
+  const order = [...new Set(plan.forward.filter((s) => stepIs(s, 'switchesRelease') && s.cluster).map((s) => s.cluster))];
   const pushing = changesNothing(plan)
     ? `**No changes**: ${noChangesText(plan).replace(/^No changes: /, '')}`
     : `Release \`${plan.release.dir}\` (tag \`${plan.release.tag}\`) is staged without a restart on every host that does not run it yet, then ${order.length ? `cluster ${order.join(', then cluster ')}` : 'each cluster'} in turn is drained from the public pool, switched, smoke-checked through its internal hostname and returned to the pool.${leftAlone(plan)}`;
@@ -109,8 +110,8 @@ function leftAlone(plan: Plan): string {
 
 /** What a plan does to the database both clusters share: said before the host table, since no host shows it. */
 function schemaChanges(plan: Plan): string[] {
-  const expand = plan.forward.find((s) => s.kind === 'expand');
-  const contract = plan.forward.find((s) => s.kind === 'contract');
+  const expand = plan.forward.find((s) => STEP_TRAITS[s.kind].schemaChange === 'expand');
+  const contract = plan.forward.find((s) => STEP_TRAITS[s.kind].schemaChange === 'contract');
   if (contract) return ['', `**The schema is contracted** on \`${contract.hosts?.[0] ?? '?'}\` for \`${plan.release.dir}\`, which every host runs: releases before it can no longer run on it, and baton cannot undo it.`];
   if (!expand) return [];
   const undone = expand.undo.length ? 'a reversed push undoes it with `migrate.reverse`' : '**baton cannot undo it** (no `migrate.reverse`): a reversed push leaves the schema expanded';
