@@ -6,7 +6,9 @@ import type { Balancer } from '../balancers/types.js';
 import type { ClusterId } from '../config/config.js';
 import { Journal, journalDir, newRunId, type JournalEvent } from './journal.js';
 import { keepLeaseAlive, type ReleaseLock } from './lock.js';
-import type { RunRecordMirror } from './run-record.js';
+import { appendToRun, type RunRecordMirror } from './run-record.js';
+import type { Config } from '../config/config.js';
+import type { Transports } from '../transport/types.js';
 import { startSampling } from './sampler.js';
 import type { TrafficSample } from './traffic.js';
 
@@ -81,6 +83,18 @@ export function openRun(configDir: string, opts: OpenRunOptions): OpenRun {
       for (const line of (await record?.mirror.close()) ?? []) record?.notice(line);
     },
   };
+}
+
+/**
+ * End a run no process has open any more (killed or held, then undone by another run): a note
+ * saying what ended it, then its run-end, in this machine's journal and the run record. With
+ * openRun's `end`, the only places a run-end is written.
+ */
+export function closeRunOf(config: Config, transports: Transports, run: string, note: string, outcome: Outcome): Promise<string[]> {
+  return appendToRun(config, transports, run, [
+    { event: 'note', message: note },
+    { event: 'run-end', outcome, ms: 0 },
+  ]);
 }
 
 /** Journal every sample (its time is the record's `ts`) and hand it to the reporter; a failure to sample is noted once. */

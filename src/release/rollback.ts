@@ -9,7 +9,7 @@
 import { buildRollbackPlan, describeRollback, type RollbackPlan } from '../../plans/rollback.js';
 import { OperationFailedError, PlanRefusedError } from '../errors.js';
 import { newRunId } from '../engine/journal.js';
-import { appendToRun } from '../engine/run-record.js';
+import { closeRunOf } from '../engine/run.js';
 import { assemble, readReleases, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
@@ -194,10 +194,7 @@ export async function carryOutRollback(session: Session, p: RollbackProposal, re
 
 /** The interrupted (or held) push is over once a rollback undid it: resume must not pick it up again. */
 export function closeInterrupted(session: Session, run: string, by: string): Promise<string[]> {
-  return appendToRun(session.config, session.transports, run, [
-    { event: 'note', message: `rolled back by run ${by}` },
-    { event: 'run-end', outcome: 'reversed', ms: 0 },
-  ]);
+  return closeRunOf(session.config, session.transports, run, `rolled back by run ${by}`, 'reversed');
 }
 
 /** Hosts of clusters the run never began to activate: they still run what the plan observed. */
