@@ -18,7 +18,7 @@ export default class History extends BatonCommand {
     const { flags } = await this.parse(History);
     const config = await loadConfig(flags.config);
     if (!flags.local) for (const line of await readRunRecordAlone(config, { newest: flags.limit })) this.logToStderr(line);
-    const runs = listRuns(config.dir, { limit: flags.limit, pushesOnly: !flags.all });
+    const runs = listRuns(config, { limit: flags.limit, pushesOnly: !flags.all });
     if (!this.jsonEnabled()) this.log(historyText(runs));
     return runs;
   }

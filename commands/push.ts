@@ -45,7 +45,7 @@ export default class Push extends BatonCommand {
     if (flags.continue && flags['override-preflight'] !== undefined) throw new UserError('--continue finishes a held push; its preflight ran when it began, so there is nothing to override');
     const override = overridePreflightOption(flags['override-preflight']);
     const config = await loadConfig(flags.config);
-    const held = flags.continue ? findResumable(config.dir, { heldOnly: true }) : undefined;
+    const held = flags.continue ? findResumable(config, { heldOnly: true }) : undefined;
     const session = await openSession(config);
     try {
       // A held push keeps its lock: --continue does not wait for it.

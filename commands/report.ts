@@ -22,7 +22,7 @@ export default class Report extends BatonCommand {
     const { args, flags } = await this.parse(Report);
     const config = await loadConfig(flags.config);
     if (!flags.local) for (const line of await readRunRecordAlone(config, { newest: 1, ...(args.run !== undefined ? { run: args.run } : {}) })) this.logToStderr(line);
-    const selected = selectRun(config.dir, args.run);
+    const selected = selectRun(config, args.run);
     const file = flags.output ? resolve(flags.output) : defaultReportFile(config.dir, selected.run);
     mkdirSync(dirname(file), { recursive: true });
     const checks = await approvalChecks(selected.plan, config.require.allowedSigners);

@@ -30,7 +30,7 @@ export default class Resume extends BatonCommand {
     try {
       // Another machine may have run it: the record on production is read first.
       for (const line of await readRunRecord(config, session.transports)) this.logToStderr(line);
-      const record = findResumable(config.dir, flags.run ? { run: flags.run } : {});
+      const record = findResumable(config, flags.run ? { run: flags.run } : {});
       const { remaining, reversal } = remainingSteps(record);
       if (!this.jsonEnabled()) {
         const pending = record.state.pending;

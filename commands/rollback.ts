@@ -51,7 +51,7 @@ export default class Rollback extends BatonCommand {
     try {
       for (const line of await readRunRecord(config, session.transports)) this.logToStderr(line);
       // Production is looked at once the other release is done; the lock of the run this rollback undoes is its own to take.
-      await waitForLockIfAsked(session, waitMs, rollbackTakesOverLockOf(config.dir));
+      await waitForLockIfAsked(session, waitMs, rollbackTakesOverLockOf(config));
       // Without a question to ask, the lock is taken while production is observed: seconds count here.
       const asks = !flags.yes && !flags['dry-run'] && process.stdin.isTTY;
       const p = await proposeRollback(session, { lockEarly: !asks && !flags['dry-run'], ...(flags.to !== undefined ? { to: flags.to } : {}), ...(flags.force !== undefined ? { force: flags.force.trim() } : {}) });

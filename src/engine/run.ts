@@ -4,7 +4,7 @@
 // journaled with how it ended.
 import type { Balancer } from '../balancers/types.js';
 import type { ClusterId } from '../config/config.js';
-import { Journal, journalDir, newRunId, type JournalEvent } from './journal.js';
+import { Journal, journalDir, newRunId, type JournalEvent, type RunsOf } from './journal.js';
 import { keepLeaseAlive, type ReleaseLock } from './lock.js';
 import type { RunRecordMirror } from './run-record.js';
 import { startSampling } from './sampler.js';
@@ -50,7 +50,7 @@ export interface OpenRun {
   abandon(): Promise<void>;
 }
 
-export function openRun(configDir: string, opts: OpenRunOptions): OpenRun {
+export function openRun(configDir: RunsOf, opts: OpenRunOptions): OpenRun {
   const id = opts.run ?? newRunId();
   const journal = new Journal(journalDir(configDir), id);
   const record = opts.record;

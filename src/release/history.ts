@@ -1,7 +1,7 @@
 // Past runs, read from the journals beside baton.yml (the journal is the source of truth for
 // what a run did): who ran which tag when, how it ended and how long it took.
 import { basename } from 'node:path';
-import { journalDir, listJournals, readJournal } from '../engine/journal.js';
+import { journalDir, listJournals, readJournal, type RunsOf } from '../engine/journal.js';
 import { replay, type RunState } from '../engine/run-state.js';
 
 export interface RunRecord {
@@ -58,7 +58,7 @@ export interface HistoryOptions {
 }
 
 /** Runs recorded for the config in `configDir`, newest first. */
-export function listRuns(configDir: string, opts: HistoryOptions = {}): RunRecord[] {
+export function listRuns(configDir: RunsOf, opts: HistoryOptions = {}): RunRecord[] {
   const runs = listJournals(journalDir(configDir))
     .map(readRun)
     .filter((r) => !opts.pushesOnly || r.command !== 'rehearse')
