@@ -2,7 +2,6 @@ import { Args, Flags } from '@oclif/core';
 import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
 import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wait-flag.js';
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
-import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { readPlanFile } from '../src/release/approve.js';
 import { applyPlan } from '../src/release/push.js';
@@ -26,7 +25,7 @@ export default class Apply extends BatonCommand {
     this.eventStream = flags.format === 'jsonl';
     const plan = readPlanFile(args.plan);
     const waitMs = lockWaitMs(flags['lock-wait']);
-    const session = await openSession(await loadConfig(flags.config));
+    const session = await openSession(await this.loadConfig(flags));
     try {
       const override = flags['override-requirements'];
       const acceptDrift = flags['accept-drift'];

@@ -3,7 +3,6 @@ import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
 import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wait-flag.js';
 import { overridePreflightFlag, overridePreflightOption } from '../src/cli/override-preflight-flag.js';
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
-import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { UserError } from '../src/errors.js';
 import { applyPlan, planPush } from '../src/release/push.js';
@@ -44,7 +43,7 @@ export default class Push extends BatonCommand {
     // A held push was planned, with its preflight, when it began.
     if (flags.continue && flags['override-preflight'] !== undefined) throw new UserError('--continue finishes a held push; its preflight ran when it began, so there is nothing to override');
     const override = overridePreflightOption(flags['override-preflight']);
-    const config = await loadConfig(flags.config);
+    const config = await this.loadConfig(flags);
     const held = flags.continue ? findResumable(config, { heldOnly: true }) : undefined;
     const session = await openSession(config);
     try {

@@ -28,7 +28,7 @@ export default class Rehearse extends BatonCommand {
     this.eventStream = flags.format === 'jsonl';
     const plan = readPlanFile(args.plan);
     const waitMs = lockWaitMs(flags['lock-wait']);
-    const production = await loadConfig(flags.config);
+    const production = await this.loadConfig(flags);
     checkPlan(plan, production);
     // Found before anything runs: where production requires a rehearsal, one whose record cannot be signed would not count.
     const sign = flags.key !== undefined || production.require.rehearsal ? sshSigner(signingKey(flags.key)) : undefined;

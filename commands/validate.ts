@@ -1,5 +1,4 @@
 import { BatonCommand } from '../src/cli/base-command.js';
-import { loadConfig } from '../src/config/load.js';
 import { summarizeConfig } from '../src/config/summary.js';
 import { ConfigError, ExitCode, formatConfigIssue, type ConfigIssue } from '../src/errors.js';
 
@@ -20,7 +19,7 @@ export default class Validate extends BatonCommand {
   async run(): Promise<{ valid: boolean; errors: ConfigIssue[] }> {
     const { flags } = await this.parse(Validate);
     try {
-      const config = await loadConfig(flags.config);
+      const config = await this.loadConfig(flags);
       this.log(`${flags.config} is valid: ${summarizeConfig(config)}`);
       return { valid: true, errors: [] };
     } catch (err) {
