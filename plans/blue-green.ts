@@ -6,7 +6,7 @@
 // still serving checked on it, all before the first drain (the contract is plans/contract.ts).
 import type { ClusterId, Config } from '../src/config/config.js';
 import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
-import { sealPlan } from '../src/model/plan.js';
+import { planOwner, sealPlan } from '../src/model/plan.js';
 import type { Release } from '../src/model/release.js';
 import { ExitCode, UserError } from '../src/errors.js';
 import { formatDuration } from '../src/config/duration.js';
@@ -76,7 +76,7 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
         unlock,
       ];
 
-  return sealPlan({ app: config.app.name, release, createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, forward });
+  return sealPlan({ ...planOwner(config), release, createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, forward });
 }
 
 /** Every plan begins by taking the release lock (released by its undo if the plan is reversed)… */

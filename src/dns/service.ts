@@ -179,7 +179,7 @@ async function runSteps(s: DnsSession, phase: DnsPhase | 'rollback', steps: DnsS
   const state = requireState(s);
   const run = newRunId();
   const stepSeconds: Record<string, number> = {};
-  const lock = new ReleaseLock(s.transports.get(s.m.old.host), s.m.lock, s.config.lock.lease);
+  const lock = new ReleaseLock(s.transports.get(s.m.old.host), s.m.lock, s.config.lock.lease, s.config.environment);
   await lock.acquire({ by, reason: `dns ${phase} ${s.m.site}`, run });
   const open = openRun(s.config, {
     run,

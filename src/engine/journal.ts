@@ -7,7 +7,7 @@ import { scopedToEnvironment } from '../config/environment.js';
 import type { MemberSample } from './traffic.js';
 
 export type JournalEvent =
-  | { event: 'run-begin'; command: string; plan: string; tag: string; by: string; steps: string[] }
+  | { event: 'run-begin'; command: string; plan: string; tag: string; by: string; steps: string[]; /** `-e NAME`; absent: baton.yml alone */ environment?: string }
   | { event: 'step-begin'; step: string; kind: string; title: string; phase: 'forward' | 'reverse' }
   | { event: 'step-ok'; step: string; phase: 'forward' | 'reverse'; ms: number; changed?: unknown }
   | { event: 'step-fail'; step: string; phase: 'forward' | 'reverse'; ms: number; error: string }

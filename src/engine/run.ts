@@ -50,13 +50,18 @@ export interface OpenRun {
   abandon(): Promise<void>;
 }
 
+// The environment a run belongs to goes into its first journal line, for history and report.
+function environmentOf(of: RunsOf): { environment?: string } {
+  return typeof of !== 'string' && of.environment !== undefined ? { environment: of.environment } : {};
+}
+
 export function openRun(configDir: RunsOf, opts: OpenRunOptions): OpenRun {
   const id = opts.run ?? newRunId();
   const journal = new Journal(journalDir(configDir), id);
   const record = opts.record;
   record?.mirror.attach(journal);
   if (opts.resumed) journal.append({ event: 'note', message: opts.resumed });
-  else journal.append({ event: 'run-begin', ...opts.begin });
+  else journal.append({ event: 'run-begin', ...opts.begin, ...environmentOf(configDir) });
   for (const message of opts.notes ?? []) journal.append({ event: 'note', message });
   const stop = opts.lease ? keepLeaseAlive(opts.lease.lock, id, opts.lease.leaseMs) : async () => undefined;
   const stopSampling = opts.sample ? sampleInto(journal, opts.sample) : async () => undefined;
