@@ -18,7 +18,7 @@ export default class History extends BatonCommand {
     const config = await this.loadConfig(flags);
     if (!flags.local) for (const line of await readRunRecordAlone(config, { newest: flags.limit })) this.logToStderr(line);
     const runs = listRuns(config, { limit: flags.limit, pushesOnly: !flags.all });
-    if (!this.jsonEnabled()) this.log(historyText(runs));
+    if (!this.jsonEnabled()) this.log(historyText(runs, config.environment));
     return runs;
   }
 }

@@ -141,6 +141,11 @@ export function planOwner(config: Pick<Config, 'app' | 'environment'>): Pick<Pla
   return { app: config.app.name, ...(config.environment !== undefined && { environment: config.environment }) };
 }
 
+/** The app as people read it, with its environment: `shop`, `shop (staging)`. */
+export function appIn(app: string, environment: string | undefined): string {
+  return environment === undefined ? app : `${app} (${environment})`;
+}
+
 /** How a person names where a plan or a run belongs: `environment "staging"`, or `baton.yml alone (no environment)`. */
 export function describeEnvironment(environment: string | undefined): string {
   return environment === undefined ? 'baton.yml alone (no environment)' : `environment ${JSON.stringify(environment)}`;

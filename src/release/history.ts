@@ -10,6 +10,8 @@ export interface RunRecord {
   command: string;
   tag: string;
   by: string;
+  /** The environment it ran in (`-e NAME`); absent: baton.yml alone. */
+  environment?: string;
   plan?: string;
   startedAt: string;
   endedAt?: string;
@@ -37,6 +39,7 @@ export function readRun(file: string): RunRecord {
     command: s.command ?? 'unknown',
     tag: s.tag ?? '',
     by: s.by ?? '',
+    ...(s.environment !== undefined ? { environment: s.environment } : {}),
     ...(s.plan ? { plan: s.plan } : {}),
     startedAt: s.startedAt,
     ...(s.endedAt ? { endedAt: s.endedAt } : {}),

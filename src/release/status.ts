@@ -55,6 +55,8 @@ export interface Unread {
 
 export interface StatusReport {
   app: string;
+  /** `-e NAME`; absent: baton.yml alone. */
+  environment?: string;
   balancer: { driver: string; host: string; backend: string; peers?: string[] };
   /** With balancer.peers: the members whose state differs between balancers, as `name: state on host, …`; empty when they agree. */
   divergent?: string[];
@@ -143,6 +145,7 @@ export async function gatherStatus(session: Session, now = new Date(), opts: Sta
   const lock = lockStatus(lockRead, now);
   return {
     app: config.app.name,
+    ...(config.environment !== undefined && { environment: config.environment }),
     balancer: {
       driver: config.balancer.driver,
       host: config.balancer.host,

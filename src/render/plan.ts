@@ -1,11 +1,11 @@
 // Human renderings of a plan and of a run's outcome. Markdown is the same text a reviewer reads in a pull request.
 import type { ApplyResult } from '../release/push.js';
-import { type Plan, type PlanPreflight, reverseSteps } from '../model/plan.js';
+import { appIn, type Plan, type PlanPreflight, reverseSteps } from '../model/plan.js';
 import { renderPreflight } from './preflight.js';
 
 export function planText(plan: Plan): string {
   const lines = [
-    `Plan ${plan.hash.slice(0, 19)}… for ${plan.app}: ${plan.release.tag} at ${plan.release.commit.slice(0, 12)} (release ${plan.release.dir})`,
+    `Plan ${plan.hash.slice(0, 19)}… for ${appIn(plan.app, plan.environment)}: ${plan.release.tag} at ${plan.release.commit.slice(0, 12)} (release ${plan.release.dir})`,
     `made by ${plan.createdBy} at ${plan.createdAt} from the live state ${plan.observedDigest.slice(0, 19)}…`,
     '',
     'Now:',
