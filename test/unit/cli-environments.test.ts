@@ -1,6 +1,6 @@
 // Runs the built CLI (npm test builds first): -e, BATON_ENV and validate --all as a user types them,
 // and a plan file made for one environment refused by another (exit 3).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -99,5 +99,25 @@ describe('a plan made for one environment is refused by another', { timeout: 60_
     const r = await baton(['plan', '--from', file], dir, { BATON_ENV: 'staging' });
     expect(r.exitCode).toBe(3);
     expect(r.stderr).toContain('Error: the plan was made for baton.yml alone (no environment); this run is for environment "staging"');
+  });
+});
+
+describe('baton init -e', { timeout: 60_000 }, () => {
+  it('writes a commented environment file beside baton.yml that validates, and refuses to overwrite it', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'baton-cli-env-init-'));
+    try {
+      const none = await baton(['init', '-e', 'staging'], d);
+      expect(none.exitCode).toBe(64);
+      expect(none.stderr).toContain('run `baton init` without -e');
+      writeFileSync(join(d, 'baton.yml'), BASE);
+      const r = await baton(['init', '-e', 'staging'], d);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toContain('wrote baton.staging.yml');
+      expect(readFileSync(join(d, 'baton.staging.yml'), 'utf8')).toMatch(/^# The staging environment: what it changes in baton\.yml/);
+      expect((await baton(['validate', '-e', 'staging'], d)).exitCode).toBe(0);
+      expect((await baton(['init', '-e', 'staging'], d)).exitCode).toBe(64);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 });
