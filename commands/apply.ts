@@ -2,7 +2,6 @@ import { Args, Flags } from '@oclif/core';
 import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
 import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wait-flag.js';
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
-import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { changesNothing } from '../src/model/plan.js';
 import { readPlanFile } from '../src/release/approve.js';
@@ -27,7 +26,7 @@ export default class Apply extends BatonCommand {
     this.eventStream = flags.format === 'jsonl';
     const plan = readPlanFile(args.plan);
     const waitMs = lockWaitMs(flags['lock-wait']);
-    const session = await openSession(await loadConfig(flags.config));
+    const session = await openSession(await this.loadConfig(flags));
     try {
       if (changesNothing(plan)) return await checkNothingToDo(session, plan).then(() => this.nothingToDo(plan));
       const override = flags['override-requirements'];

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Args, Flags } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
-import { loadConfig } from '../src/config/load.js';
 import { approvePlan, readPlanFile, reviewer, writePlanFile } from '../src/release/approve.js';
 import { approvalMessage, sshSigner, verifySigned } from '../src/release/review-signatures.js';
 import { signingKey } from '../src/release/signing-key.js';
@@ -26,7 +25,7 @@ export default class Approve extends BatonCommand {
     const r = await approvePlan(plan, reviewer(flags.as), sshSigner(signingKey(flags.key)));
     if (!r.already) writePlanFile(args.plan, r.plan);
     // Where baton.yml is at hand, say now whether apply will count this signature, not at apply time.
-    const signers = existsSync(flags.config) ? (await loadConfig(flags.config).catch(() => undefined))?.require.allowedSigners : undefined;
+    const signers = existsSync(flags.config) ? (await this.loadConfig(flags).catch(() => undefined))?.require.allowedSigners : undefined;
     const verdict = signers ? await verifySigned(signers, r.approval, approvalMessage(r.plan.hash)) : undefined;
     if (!this.jsonEnabled()) {
       this.log(`${r.already ? 'already approved' : 'approved'} plan ${r.plan.hash} (${r.plan.release.tag}) as ${r.approval.by}, signed with ${r.approval.key}`);

@@ -2,7 +2,6 @@ import { Flags } from '@oclif/core';
 import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
 import { confirm } from '../src/cli/confirm.js';
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
-import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { UserError } from '../src/errors.js';
 import { carryOutContract, proposeContract } from '../src/release/contract.js';
@@ -26,7 +25,7 @@ export default class Contract extends BatonCommand {
     if (!flags.yes && !flags['dry-run'] && !process.stdin.isTTY) {
       throw new UserError('contract changes the schema irreversibly, and there is no terminal to ask for confirmation', 'pass --yes to contract without asking (CI), or --dry-run to see what it would do');
     }
-    const session = await openSession(await loadConfig(flags.config));
+    const session = await openSession(await this.loadConfig(flags));
     try {
       const p = await proposeContract(session);
       const shown = { release: p.ledger, hosts: p.plan.observed.hosts.map((h) => h.host), steps: p.plan.forward.map((s) => s.title) };

@@ -1,6 +1,5 @@
 import { Args } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
-import { loadConfig } from '../src/config/load.js';
 import { findDrift, hasDrift } from '../src/config-track/drift.js';
 import { openSession } from '../src/engine/session.js';
 import { ExitCode } from '../src/errors.js';
@@ -17,7 +16,7 @@ export default class Drift extends BatonCommand {
 
   async run() {
     const { argv, flags } = await this.parse(Drift);
-    const config = await loadConfig(flags.config);
+    const config = await this.loadConfig(flags);
     const session = await openSession(config, undefined, { secrets: 'none' });
     try {
       const result = await findDrift(config, session.transports, argv as string[]);

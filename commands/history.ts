@@ -1,6 +1,5 @@
 import { Flags } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
-import { loadConfig } from '../src/config/load.js';
 import { readRunRecordAlone } from '../src/engine/run-record.js';
 import { listRuns } from '../src/release/history.js';
 import { historyText } from '../src/render/status.js';
@@ -16,10 +15,10 @@ export default class History extends BatonCommand {
 
   async run() {
     const { flags } = await this.parse(History);
-    const config = await loadConfig(flags.config);
+    const config = await this.loadConfig(flags);
     if (!flags.local) for (const line of await readRunRecordAlone(config, { newest: flags.limit })) this.logToStderr(line);
-    const runs = listRuns(config.dir, { limit: flags.limit, pushesOnly: !flags.all });
-    if (!this.jsonEnabled()) this.log(historyText(runs));
+    const runs = listRuns(config, { limit: flags.limit, pushesOnly: !flags.all });
+    if (!this.jsonEnabled()) this.log(historyText(runs, config.environment));
     return runs;
   }
 }

@@ -2,7 +2,6 @@ import { Flags } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
 import { durationFlagMs } from '../src/cli/duration-flag.js';
 import { LEASE_BOUNDS } from '../src/config/duration.js';
-import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { actor } from '../src/release/push.js';
 import { holdLock } from '../src/release/lock-commands.js';
@@ -19,7 +18,7 @@ export default class Lock extends BatonCommand {
   async run() {
     const { flags } = await this.parse(Lock);
     const leaseMs = durationFlagMs('--lease', flags.lease, 'e.g. --lease 30m, 2h, 90s', LEASE_BOUNDS);
-    const session = await openSession(await loadConfig(flags.config), undefined, { secrets: 'none' });
+    const session = await openSession(await this.loadConfig(flags), undefined, { secrets: 'none' });
     try {
       const details = await holdLock(session, { by: actor(), reason: flags.reason, ...(leaseMs ? { leaseMs } : {}) });
       if (!this.jsonEnabled()) this.log(`release lock held by ${details.by}: ${details.reason}; expires ${details.expires} unless renewed (baton lock again)`);

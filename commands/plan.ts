@@ -5,7 +5,6 @@ import { BatonCommand } from '../src/cli/base-command.js';
 import { forcePushFlag, forcePushOption } from '../src/cli/force-push-flag.js';
 import { overridePreflightFlag, overridePreflightOption } from '../src/cli/override-preflight-flag.js';
 import type { Config } from '../src/config/config.js';
-import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { UserError } from '../src/errors.js';
 import { changesNothing, type Plan } from '../src/model/plan.js';
@@ -46,7 +45,7 @@ export default class PlanCommand extends BatonCommand {
       throw new UserError(`${flags.output}: the plan file is JSON (rehearse, approve and apply read it)`, `write it with -o plan.json, and the review copy with --format markdown > ${flags.output}`);
     }
     // Rendering a plan file needs baton.yml only to say what apply will require of it.
-    const config = args.tag || existsSync(flags.config) ? await loadConfig(flags.config) : undefined;
+    const config = args.tag || existsSync(flags.config) ? await this.loadConfig(flags) : undefined;
     // The key is found before production is looked at: a plan that could not be signed is not worth making.
     const key = flags.output && config ? authorKey(flags.key, config.require) : undefined;
     const override = { ...overridePreflightOption(flags['override-preflight']), ...forcePushOption(flags.force) };

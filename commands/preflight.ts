@@ -1,6 +1,5 @@
 import { Args } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
-import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { preflightRefusal, runPreflight } from '../src/release/preflight.js';
 import { renderFindings } from '../src/render/preflight.js';
@@ -14,7 +13,7 @@ export default class Preflight extends BatonCommand {
 
   async run() {
     const { args, flags } = await this.parse(Preflight);
-    const session = await openSession(await loadConfig(flags.config), undefined, { secrets: 'balancer' });
+    const session = await openSession(await this.loadConfig(flags), undefined, { secrets: 'balancer' });
     try {
       const report = await runPreflight(session, args.tag);
       const shown = !this.jsonEnabled();

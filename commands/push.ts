@@ -4,7 +4,6 @@ import { forcePushFlag, forcePushOption } from '../src/cli/force-push-flag.js';
 import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wait-flag.js';
 import { overridePreflightFlag, overridePreflightOption } from '../src/cli/override-preflight-flag.js';
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
-import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { UserError } from '../src/errors.js';
 import { changesNothing } from '../src/model/plan.js';
@@ -48,8 +47,8 @@ export default class Push extends BatonCommand {
     // A held push was planned, with its preflight, when it began.
     if (flags.continue && flags['override-preflight'] !== undefined) throw new UserError('--continue finishes a held push; its preflight ran when it began, so there is nothing to override');
     const override = { ...overridePreflightOption(flags['override-preflight']), ...forcePushOption(flags.force) };
-    const config = await loadConfig(flags.config);
-    const held = flags.continue ? findResumable(config.dir, { heldOnly: true }) : undefined;
+    const config = await this.loadConfig(flags);
+    const held = flags.continue ? findResumable(config, { heldOnly: true }) : undefined;
     const session = await openSession(config);
     try {
       // A held push keeps its lock: --continue does not wait for it.

@@ -29,7 +29,7 @@ export default class Rehearse extends BatonCommand {
     this.eventStream = flags.format === 'jsonl';
     const plan = readPlanFile(args.plan);
     const waitMs = lockWaitMs(flags['lock-wait']);
-    const production = await loadConfig(flags.config);
+    const production = await this.loadConfig(flags);
     checkPlan(plan, production);
     if (changesNothing(plan)) return this.nothingToDo(plan);
     // Found before anything runs: where production requires a rehearsal, one whose record cannot be signed would not count.

@@ -2,7 +2,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
-import { loadConfig } from '../src/config/load.js';
 import { readRunRecordAlone } from '../src/engine/run-record.js';
 import { reportHtml } from '../src/render/report-html.js';
 import { reportData } from '../src/report/report-data.js';
@@ -20,9 +19,9 @@ export default class Report extends BatonCommand {
 
   async run() {
     const { args, flags } = await this.parse(Report);
-    const config = await loadConfig(flags.config);
+    const config = await this.loadConfig(flags);
     if (!flags.local) for (const line of await readRunRecordAlone(config, { newest: 1, ...(args.run !== undefined ? { run: args.run } : {}) })) this.logToStderr(line);
-    const selected = selectRun(config.dir, args.run);
+    const selected = selectRun(config, args.run);
     const file = flags.output ? resolve(flags.output) : defaultReportFile(config.dir, selected.run);
     mkdirSync(dirname(file), { recursive: true });
     const checks = await approvalChecks(selected.plan, config.require.allowedSigners);

@@ -2,7 +2,6 @@ import { Args, Flags } from '@oclif/core';
 import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
 import { confirm } from '../src/cli/confirm.js';
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
-import { loadConfig } from '../src/config/load.js';
 import { runbookMarkdown } from '../src/config-track/restore.js';
 import { openSession } from '../src/engine/session.js';
 import { UserError } from '../src/errors.js';
@@ -31,7 +30,7 @@ export default class Restore extends BatonCommand {
     if (run && !flags.yes && !process.stdin.isTTY) {
       throw new UserError('restore --run changes a host, and there is no terminal to ask for confirmation', 'pass --yes to restore without asking (CI)');
     }
-    const config = await loadConfig(flags.config);
+    const config = await this.loadConfig(flags);
     const session = await openSession(config, undefined, run ? {} : { secrets: 'balancer' });
     try {
       const p = await proposeRestore(session, args.host, { run: flags.run, rehearse: flags.rehearse, ...(flags.commit ? { commit: flags.commit } : {}) });

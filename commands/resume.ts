@@ -2,7 +2,6 @@ import { Flags } from '@oclif/core';
 import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
 import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wait-flag.js';
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
-import { loadConfig } from '../src/config/load.js';
 import { readRunRecord } from '../src/engine/run-record.js';
 import { openSession } from '../src/engine/session.js';
 import { findResumable, remainingSteps, resumeRun } from '../src/release/resume.js';
@@ -25,12 +24,12 @@ export default class Resume extends BatonCommand {
     const { flags } = await this.parse(Resume);
     this.eventStream = flags.format === 'jsonl';
     const waitMs = lockWaitMs(flags['lock-wait']);
-    const config = await loadConfig(flags.config);
+    const config = await this.loadConfig(flags);
     const session = await openSession(config);
     try {
       // Another machine may have run it: the record on production is read first.
       for (const line of await readRunRecord(config, session.transports)) this.logToStderr(line);
-      const record = findResumable(config.dir, flags.run ? { run: flags.run } : {});
+      const record = findResumable(config, flags.run ? { run: flags.run } : {});
       const { remaining, reversal } = remainingSteps(record);
       if (!this.jsonEnabled()) {
         const pending = record.state.pending;

@@ -6,7 +6,6 @@ import { UserError } from '../src/errors.js';
 import { checkTagName } from '../src/model/release.js';
 import { applyWithoutBalancer, withoutBalancerFlag } from '../src/cli/without-balancer-flag.js';
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
-import { loadConfig } from '../src/config/load.js';
 import { readRunRecord } from '../src/engine/run-record.js';
 import { openSession } from '../src/engine/session.js';
 import { carryOutRollback, closeInterrupted, proposeRollback, rollbackTakesOverLockOf } from '../src/release/rollback.js';
@@ -45,13 +44,13 @@ export default class Rollback extends BatonCommand {
     if (flags.force !== undefined && flags.to === undefined) throw new UserError('--force goes with --to: a plain rollback never lands on a release marked bad', 'name the release: baton rollback --to TAG --force REASON');
     if (flags.force !== undefined && !flags.force.trim()) throw new UserError('--force needs a reason: landing on a release marked bad is journaled with who did it and why');
     if (flags.to !== undefined) checkTagName(flags.to);
-    const { config, notes } = applyWithoutBalancer(await loadConfig(flags.config), flags['without-balancer']);
+    const { config, notes } = applyWithoutBalancer(await this.loadConfig(flags), flags['without-balancer']);
     for (const line of notes) this.logToStderr(line);
     const session = await openSession(config);
     try {
       for (const line of await readRunRecord(config, session.transports)) this.logToStderr(line);
       // Production is looked at once the other release is done; the lock of the run this rollback undoes is its own to take.
-      await waitForLockIfAsked(session, waitMs, rollbackTakesOverLockOf(config.dir));
+      await waitForLockIfAsked(session, waitMs, rollbackTakesOverLockOf(config));
       // Without a question to ask, the lock is taken while production is observed: seconds count here.
       const asks = !flags.yes && !flags['dry-run'] && process.stdin.isTTY;
       const p = await proposeRollback(session, { lockEarly: !asks && !flags['dry-run'], ...(flags.to !== undefined ? { to: flags.to } : {}), ...(flags.force !== undefined ? { force: flags.force.trim() } : {}) });

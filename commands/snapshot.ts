@@ -1,6 +1,5 @@
 import { Args } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
-import { loadConfig } from '../src/config/load.js';
 import { takeSnapshot } from '../src/config-track/snapshot.js';
 import { openSession } from '../src/engine/session.js';
 import { actor } from '../src/release/actor.js';
@@ -17,7 +16,7 @@ export default class Snapshot extends BatonCommand {
 
   async run() {
     const { argv, flags } = await this.parse(Snapshot);
-    const config = await loadConfig(flags.config);
+    const config = await this.loadConfig(flags);
     const session = await openSession(config, undefined, { secrets: 'none' });
     try {
       const result = await takeSnapshot(config, session.transports, argv as string[], actor());

@@ -5,7 +5,6 @@ import { processInterrupts } from '../src/engine/interrupts.js';
 import { ExitCode, UserError } from '../src/errors.js';
 import { watchStatus } from '../src/release/status-watch.js';
 import { applyWithoutBalancer, withoutBalancerFlag } from '../src/cli/without-balancer-flag.js';
-import { loadConfig } from '../src/config/load.js';
 import { readRunRecord } from '../src/engine/run-record.js';
 import { openSession } from '../src/engine/session.js';
 import { gatherStatus, statusExitCode } from '../src/release/status.js';
@@ -30,7 +29,7 @@ export default class Status extends BatonCommand {
     const { flags } = await this.parse(Status);
     const everyMs = watchEvery(flags);
     if (everyMs !== undefined && this.jsonEnabled()) throw new UserError('--watch shows a view for a person; with --json, run status once per reading', 'e.g. watch -n 2 baton status --json, or baton status --watch');
-    const { config, notes } = applyWithoutBalancer(await loadConfig(flags.config), flags['without-balancer']);
+    const { config, notes } = applyWithoutBalancer(await this.loadConfig(flags), flags['without-balancer']);
     for (const line of notes) this.logToStderr(line);
     const session = await openSession(config, undefined, { secrets: 'balancer' });
     try {

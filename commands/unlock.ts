@@ -2,7 +2,6 @@ import { BatonCommand } from '../src/cli/base-command.js';
 import { confirm } from '../src/cli/confirm.js';
 import { forceUnlockFlags, forceUnlockRules } from '../src/cli/force-unlock-flags.js';
 import { applyWithoutBalancer, withoutBalancerFlag } from '../src/cli/without-balancer-flag.js';
-import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 import { actor } from '../src/release/push.js';
 import { releaseLock } from '../src/release/lock-commands.js';
@@ -22,7 +21,7 @@ export default class Unlock extends BatonCommand {
     const { flags } = await this.parse(Unlock);
     // Before anything is read or reached.
     const { ask, reason } = forceUnlockRules(flags, Boolean(process.stdin.isTTY));
-    const { config, notes } = applyWithoutBalancer(await loadConfig(flags.config), flags['without-balancer']);
+    const { config, notes } = applyWithoutBalancer(await this.loadConfig(flags), flags['without-balancer']);
     for (const line of notes) this.logToStderr(line);
     const session = await openSession(config, undefined, { secrets: 'none' });
     try {

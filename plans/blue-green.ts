@@ -8,7 +8,7 @@
 // forced; when both do, the plan has no step at all: "No changes".
 import type { ClusterId, Config } from '../src/config/config.js';
 import type { ObservedHost, ObservedState, Plan, PlanForced, Step } from '../src/model/plan.js';
-import { sealPlan } from '../src/model/plan.js';
+import { planOwner, sealPlan } from '../src/model/plan.js';
 import { stepIs } from '../src/model/step-kinds.js';
 import type { Release } from '../src/model/release.js';
 import { ExitCode, UserError } from '../src/errors.js';
@@ -44,7 +44,7 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
   // Unless forced, a cluster already serving the release is left alone: no drain, no restart.
   const serving = input.forced ? [] : clustersServing(observed, release);
   const order = (first === 'a' ? ['a', 'b'] : ['b', 'a']).filter((c) => !serving.includes(c as ClusterId)) as ClusterId[];
-  const header = { app: config.app.name, release, createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, ...(input.forced ? { forced: input.forced } : {}) };
+  const header = { ...planOwner(config), release, createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, ...(input.forced ? { forced: input.forced } : {}) };
   if (!order.length) return sealPlan({ ...header, forward: [] });
   const hostsOf = (c: ClusterId) => observed.hosts.filter((h) => h.cluster === c);
   checkCapacity(order, hostsOf);

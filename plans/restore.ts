@@ -6,7 +6,7 @@
 import type { Config } from '../src/config/config.js';
 import { UserError } from '../src/errors.js';
 import type { ObservedState, Plan, Step } from '../src/model/plan.js';
-import { sealPlan } from '../src/model/plan.js';
+import { planOwner, sealPlan } from '../src/model/plan.js';
 import type { Release } from '../src/model/release.js';
 import { lockStep, unlockStep } from './blue-green.js';
 
@@ -66,5 +66,5 @@ export function buildRestorePlan(input: RestoreInput): Plan {
       : []),
     unlockStep(),
   ];
-  return sealPlan({ kind: 'restore', app: config.app.name, release, createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, forward });
+  return sealPlan({ kind: 'restore', ...planOwner(config), release, createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, forward });
 }

@@ -4,7 +4,7 @@
 // warm: draining the other side puts all traffic back on the old release in one balancer change.
 import type { ClusterId, Config } from '../src/config/config.js';
 import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
-import { sealPlan } from '../src/model/plan.js';
+import { planOwner, sealPlan } from '../src/model/plan.js';
 import { stepIs } from '../src/model/step-kinds.js';
 import { releaseOfDir } from '../src/model/release.js';
 import { clusterSteps, describeReleases, flipsInOneChange, lockStep, unlockStep, withFlip } from './blue-green.js';
@@ -53,7 +53,7 @@ export function buildRollbackPlan(input: RollbackInput): RollbackPlan {
   }
   const values = Object.values(targets);
   const main = mostCommon(values) ?? '';
-  const plan = sealPlan({ kind: 'rollback', app: config.app.name, release: releaseOfDir(main), createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, forward });
+  const plan = sealPlan({ kind: 'rollback', ...planOwner(config), release: releaseOfDir(main), createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, forward });
   return { ...plan, warm: done.length > 0 && todo.length > 0, untouched: done };
 }
 

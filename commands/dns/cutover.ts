@@ -1,6 +1,5 @@
 import { Flags } from '@oclif/core';
 import { BatonCommand, runFormatFlag } from '../../src/cli/base-command.js';
-import { loadConfig } from '../../src/config/load.js';
 import { dnsReporter, dnsStream, phaseJson, raiseForPhase } from '../../src/dns/cli.js';
 import { phaseText } from '../../src/dns/render.js';
 import { openDnsSession, runPhase } from '../../src/dns/service.js';
@@ -18,7 +17,7 @@ export default class DnsCutover extends BatonCommand {
   async run() {
     const { flags } = await this.parse(DnsCutover);
     this.eventStream = flags.format === 'jsonl';
-    const session = await openDnsSession(await loadConfig(flags.config));
+    const session = await openDnsSession(await this.loadConfig(flags));
     try {
       const steps = session.store.read()?.plan.forward.filter((s) => s.phase === 'cutover') ?? [];
       const r = await runPhase(session, 'cutover', { reporter: dnsReporter(steps, this.jsonEnabled(), dnsStream(this.eventStream, session, 'cutover')), noSwitch: flags['no-switch'] });

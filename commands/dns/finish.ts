@@ -1,6 +1,5 @@
 import { Flags } from '@oclif/core';
 import { BatonCommand, runFormatFlag } from '../../src/cli/base-command.js';
-import { loadConfig } from '../../src/config/load.js';
 import { dnsReporter, dnsStream, phaseJson, raiseForPhase } from '../../src/dns/cli.js';
 import { phaseText } from '../../src/dns/render.js';
 import { finishMigration, openDnsSession } from '../../src/dns/service.js';
@@ -17,7 +16,7 @@ export default class DnsFinish extends BatonCommand {
   async run() {
     const { flags } = await this.parse(DnsFinish);
     this.eventStream = flags.format === 'jsonl';
-    const session = await openDnsSession(await loadConfig(flags.config));
+    const session = await openDnsSession(await this.loadConfig(flags));
     try {
       const steps = session.store.read()?.plan.forward.filter((s) => s.phase === 'finish') ?? [];
       const r = await finishMigration(session, { reporter: dnsReporter(steps, this.jsonEnabled(), dnsStream(this.eventStream, session, 'finish')), force: flags.force });

@@ -1,7 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { Flags } from '@oclif/core';
 import { BatonCommand } from '../../src/cli/base-command.js';
-import { loadConfig } from '../../src/config/load.js';
 import { dnsReporter, phaseJson, raiseForPhase } from '../../src/dns/cli.js';
 import { dnsPlanMarkdown, dnsPlanText, phaseText } from '../../src/dns/render.js';
 import { openDnsSession, planMigration } from '../../src/dns/service.js';
@@ -19,7 +18,7 @@ export default class DnsPlan extends BatonCommand {
 
   async run() {
     const { flags } = await this.parse(DnsPlan);
-    const session = await openDnsSession(await loadConfig(flags.config));
+    const session = await openDnsSession(await this.loadConfig(flags));
     try {
       const first = await planMigration(session, { dryRun: true });
       const reporter = dnsReporter(first.plan.forward.filter((s) => s.phase === 'prepare'), this.jsonEnabled());

@@ -1,5 +1,4 @@
 import { BatonCommand, runFormatFlag } from '../../src/cli/base-command.js';
-import { loadConfig } from '../../src/config/load.js';
 import { dnsReporter, dnsStream, phaseJson, raiseForPhase } from '../../src/dns/cli.js';
 import { phaseText } from '../../src/dns/render.js';
 import { openDnsSession, rollbackMigration } from '../../src/dns/service.js';
@@ -15,7 +14,7 @@ export default class DnsRollback extends BatonCommand {
   async run() {
     const { flags } = await this.parse(DnsRollback);
     this.eventStream = flags.format === 'jsonl';
-    const session = await openDnsSession(await loadConfig(flags.config));
+    const session = await openDnsSession(await this.loadConfig(flags));
     try {
       const r = await rollbackMigration(session, { reporter: dnsReporter([], true, dnsStream(this.eventStream, session, 'rollback')) });
       if (!this.jsonEnabled()) this.log(phaseText(r));

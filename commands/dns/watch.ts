@@ -1,6 +1,5 @@
 import { Flags } from '@oclif/core';
 import { BatonCommand } from '../../src/cli/base-command.js';
-import { loadConfig } from '../../src/config/load.js';
 import { watchText } from '../../src/dns/render.js';
 import { openDnsSession, watchMigration } from '../../src/dns/service.js';
 
@@ -14,7 +13,7 @@ export default class DnsWatch extends BatonCommand {
 
   async run() {
     const { flags } = await this.parse(DnsWatch);
-    const session = await openDnsSession(await loadConfig(flags.config), { withoutKey: true });
+    const session = await openDnsSession(await this.loadConfig(flags), { withoutKey: true });
     try {
       let report = await watchMigration(session);
       while (flags['until-ready'] && !report.verdict.finishable) {

@@ -3,6 +3,7 @@
 import { format } from 'node:util';
 import { Command, Errors, Flags } from '@oclif/core';
 import { forTerminal } from '../control-characters.js';
+import type { Config } from '../config/config.js';
 import { emitEvent, JsonLinesReporter } from '../engine/events.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Plan } from '../model/plan.js';
@@ -31,7 +32,20 @@ export abstract class BatonCommand extends Command {
       default: 'baton.yml',
       helpGroup: 'GLOBAL',
     }),
+    environment: Flags.string({
+      char: 'e',
+      env: 'BATON_ENV',
+      description: 'environment: read baton.NAME.yml laid over baton.yml (maps merged, lists replaced); its own lock, record and journal',
+      helpValue: 'NAME',
+      helpGroup: 'GLOBAL',
+    }),
   };
+
+  /** The configuration the global flags name: --config, with --environment's file laid over it. */
+  protected async loadConfig(flags: { config: string; environment?: string | undefined }): Promise<Config> {
+    const { loadConfig } = await import('../config/load.js');
+    return loadConfig(flags.config, { environment: flags.environment });
+  }
 
   public override async init(): Promise<void> {
     // Stop signals are the run's to handle (finish the step, reverse), not Node's (exit 130 at once).

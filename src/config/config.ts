@@ -39,6 +39,10 @@ export interface Config {
   file: string;
   /** Folder relative paths were resolved against. */
   dir: string;
+  /** The environment (`-e NAME`) whose file was laid over `file`; absent: baton.yml alone. */
+  environment?: string;
+  /** Absolute path of that environment's file (baton.NAME.yml). */
+  environmentFile?: string;
   app: BatonConfigParsed['app'];
   /** Paths (identity, knownHosts, config) are absolute, `~` expanded. */
   ssh: BatonConfigParsed['ssh'];

@@ -64,7 +64,7 @@ export async function openDnsSession(config: Config, opts: DnsSessionOptions = {
     transports,
     local: opts.local ?? new LocalTransport(),
     query: opts.query ?? queryAuthoritative,
-    store: new DnsStateStore(config.dir, m.site),
+    store: new DnsStateStore(config, m.site),
     notice: opts.notice ?? writeErr,
     close: () => transports.closeAll(),
   };
@@ -179,9 +179,9 @@ async function runSteps(s: DnsSession, phase: DnsPhase | 'rollback', steps: DnsS
   const state = requireState(s);
   const run = newRunId();
   const stepSeconds: Record<string, number> = {};
-  const lock = new ReleaseLock(s.transports.get(s.m.old.host), s.m.lock, s.config.lock.lease);
+  const lock = new ReleaseLock(s.transports.get(s.m.old.host), s.m.lock, s.config.lock.lease, s.config.environment);
   await lock.acquire({ by, reason: `dns ${phase} ${s.m.site}`, run });
-  const open = openRun(s.config.dir, {
+  const open = openRun(s.config, {
     run,
     begin: { command: `dns ${phase}`, plan: state.plan.hash, tag: `dns:${s.m.site}`, by, steps: steps.map((st) => st.id) },
     lease: { lock, leaseMs: s.config.lock.lease },

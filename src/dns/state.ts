@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileDurably } from '../transport/durable-file.js';
-import { journalDir, listJournals, readJournal, type JournalRecord } from '../engine/journal.js';
+import { journalDir, listJournals, localStateDir, readJournal, type JournalRecord, type RunsOf } from '../engine/journal.js';
 import { cacheHorizon } from './horizon.js';
 import type { DnsPlan } from './types.js';
 
@@ -33,10 +33,10 @@ export class DnsStateStore {
   readonly planFile: string;
 
   constructor(
-    private readonly configDir: string,
+    private readonly configDir: RunsOf,
     readonly site: string,
   ) {
-    const dir = join(configDir, '.baton', 'dns');
+    const dir = localStateDir(configDir, 'dns');
     mkdirSync(dir, { recursive: true });
     this.planFile = join(dir, `${site.replace(/[^A-Za-z0-9.-]/g, '_')}.plan.json`);
   }

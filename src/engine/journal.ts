@@ -2,10 +2,12 @@
 // disk before the next step starts, so a run killed at any point can be resumed or reversed.
 import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Config } from '../config/config.js';
+import { scopedToEnvironment } from '../config/environment.js';
 import type { MemberSample } from './traffic.js';
 
 export type JournalEvent =
-  | { event: 'run-begin'; command: string; plan: string; tag: string; by: string; steps: string[] }
+  | { event: 'run-begin'; command: string; plan: string; tag: string; by: string; steps: string[]; /** `-e NAME`; absent: baton.yml alone */ environment?: string }
   | { event: 'step-begin'; step: string; kind: string; title: string; phase: 'forward' | 'reverse' }
   | { event: 'step-ok'; step: string; phase: 'forward' | 'reverse'; ms: number; changed?: unknown }
   | { event: 'step-fail'; step: string; phase: 'forward' | 'reverse'; ms: number; error: string }
@@ -92,7 +94,16 @@ export function listJournals(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
-/** Where journals live for a config: beside baton.yml, in .baton/journal. */
-export function journalDir(configDir: string): string {
-  return join(configDir, '.baton', 'journal');
+/** Whose local runs: a config (its folder and environment), or a folder alone (no environment). */
+export type RunsOf = string | Pick<Config, 'dir' | 'environment'>;
+
+/** Where journals live for a config: beside baton.yml, in .baton/journal (.baton/journal-<environment>). */
+export function journalDir(of: RunsOf): string {
+  return localStateDir(of, 'journal');
+}
+
+/** A folder of local state beside baton.yml, `.baton/<what>`, one per environment (`.baton/<what>-<environment>`). */
+export function localStateDir(of: RunsOf, what: string): string {
+  const { dir, environment } = typeof of === 'string' ? { dir: of, environment: undefined } : of;
+  return join(dir, '.baton', scopedToEnvironment(what, environment));
 }

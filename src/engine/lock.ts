@@ -13,6 +13,8 @@ export interface LockDetails {
   reason: string;
   tag?: string;
   run?: string;
+  /** The environment (`-e NAME`) of the run or person holding it; absent: baton.yml alone. */
+  environment?: string;
   since: string;
   expires: string;
   /** When the holding process last showed it is alive (the lock host's clock); absent for a lock taken by hand or by an older baton. */
@@ -97,6 +99,8 @@ export class ReleaseLock {
     private readonly transport: Transport,
     private readonly dir: string,
     private readonly leaseMs: number,
+    /** Recorded in the lock's details, for `status` to show whose lock it is. */
+    private readonly environment?: string,
   ) {}
 
   /**
@@ -105,7 +109,7 @@ export class ReleaseLock {
    */
   async acquire(who: Omit<LockDetails, 'since' | 'expires'>, now = new Date(), takeOverRun?: string): Promise<LockDetails> {
     const expires = new Date(now.getTime() + this.leaseMs);
-    const details: LockDetails = { ...who, since: now.toISOString(), expires: expires.toISOString() };
+    const details: LockDetails = { ...who, ...(this.environment !== undefined && { environment: this.environment }), since: now.toISOString(), expires: expires.toISOString() };
     const r = await this.transport.run(['sh', '-c', ACQUIRE, 'sh', this.dir, epoch(now), who.run ?? '', takeOverRun ?? '', epoch(expires)], {
       stdin: JSON.stringify(details),
       allowFailure: true,

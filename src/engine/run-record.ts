@@ -5,13 +5,14 @@
 import { existsSync, mkdirSync, openSync, readSync, closeSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Config } from '../config/config.js';
+import { scopedToEnvironment } from '../config/environment.js';
 import type { Transport, Transports } from '../transport/types.js';
 import { SshTransports } from '../transport/ssh.js';
-import { Journal, journalDir, type JournalEvent } from './journal.js';
+import { Journal, journalDir, type JournalEvent, type RunsOf } from './journal.js';
 
 /** The mirror of one run of this config (its plan sent first when given). */
 export function mirrorRun(config: Config, transports: Transports, run: string, plan?: string): RunRecordMirror {
-  return new RunRecordMirror(recordPlaces(config, transports), join(journalDir(config.dir), `${run}.jsonl`), run, {
+  return new RunRecordMirror(recordPlaces(config, transports), join(journalDir(config), `${run}.jsonl`), run, {
     ...(plan !== undefined ? { plan } : {}),
     // A write is one short command: twice the connect time covers a reconnect on the way.
     timeoutMs: 2 * config.ssh.connectTimeout,
@@ -26,9 +27,9 @@ export interface RecordPlace {
   dir: string;
 }
 
-/** The record's folder on the balancer hosts: `record.path`, else `<app>.runs` beside the lock. */
-export function recordDir(config: Pick<Config, 'lock' | 'app' | 'record'>): string {
-  return config.record.path ?? posix.join(posix.dirname(config.lock.path), `${config.app.name}.runs`);
+/** The record's folder on the balancer hosts: `record.path`, else `<app>.runs` (`<app>-<environment>.runs`) beside the lock. */
+export function recordDir(config: Pick<Config, 'lock' | 'app' | 'record' | 'environment'>): string {
+  return config.record.path ?? posix.join(posix.dirname(config.lock.path), `${scopedToEnvironment(config.app.name, config.environment)}.runs`);
 }
 
 /** Where the record is kept: the lock's host first (it decides), then every peer of a pair. */
@@ -366,7 +367,7 @@ const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+
  * The first copy that answers is used; when none does, the cache is all there is and the caller
  * says so.
  */
-export async function syncRecord(places: readonly RecordPlace[], configDir: string, window: RecordWindow = {}): Promise<RecordSync> {
+export async function syncRecord(places: readonly RecordPlace[], configDir: RunsOf, window: RecordWindow = {}): Promise<RecordSync> {
   const result: RecordSync = { fetched: [], sent: [], diverged: [], unreachable: [] };
   const local = journalDir(configDir);
   for (const place of places) {
@@ -482,7 +483,7 @@ export function describeSync(sync: RecordSync, dir: string): string[] {
 
 /** Bring this machine's cache level with the record on production; lines worth telling the user. */
 export async function readRunRecord(config: Config, transports: Transports, window: RecordWindow = {}): Promise<string[]> {
-  return describeSync(await syncRecord(recordPlaces(config, transports), config.dir, window), recordDir(config));
+  return describeSync(await syncRecord(recordPlaces(config, transports), config, window), recordDir(config));
 }
 
 /** The same, for a command that holds no session (history, report): connections of its own, closed after. */
@@ -506,9 +507,9 @@ export const RECORD_SCRIPTS = { APPEND, PUT_PLAN, LIST, GET, REPLACE, PRUNE } as
  */
 export async function appendToRun(config: Config, transports: Transports, run: string, events: readonly JournalEvent[]): Promise<string[]> {
   const places = recordPlaces(config, transports);
-  const told = describeSync(await syncRecord(places, config.dir, { newest: 0, run }), recordDir(config));
-  if (!existsSync(join(journalDir(config.dir), `${run}.jsonl`))) return told;
-  const journal = new Journal(journalDir(config.dir), run);
+  const told = describeSync(await syncRecord(places, config, { newest: 0, run }), recordDir(config));
+  if (!existsSync(join(journalDir(config), `${run}.jsonl`))) return told;
+  const journal = new Journal(journalDir(config), run);
   const mirror = mirrorRun(config, transports, run);
   mirror.attach(journal);
   for (const e of events) journal.append(e);

@@ -8,6 +8,8 @@ export interface RunState {
   plan?: string;
   tag?: string;
   by?: string;
+  /** `-e NAME` the run was made with (from run-begin); absent: baton.yml alone. */
+  environment?: string;
   startedAt: string;
   endedAt?: string;
   outcome?: 'succeeded' | 'reversed' | 'needs-attention' | 'held';
@@ -32,7 +34,7 @@ export function replay(records: readonly JournalRecord[]): RunState {
   for (const r of records) {
     switch (r.event) {
       case 'run-begin':
-        Object.assign(state, { command: r.command, plan: r.plan, tag: r.tag, by: r.by, steps: r.steps });
+        Object.assign(state, { command: r.command, plan: r.plan, tag: r.tag, by: r.by, steps: r.steps, ...(typeof r.environment === 'string' && { environment: r.environment }) });
         break;
       case 'step-begin':
         state.pending = { step: r.step, phase: r.phase, title: r.title, since: r.ts };

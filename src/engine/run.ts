@@ -4,7 +4,7 @@
 // journaled with how it ended.
 import type { Balancer } from '../balancers/types.js';
 import type { ClusterId } from '../config/config.js';
-import { Journal, journalDir, newRunId, type JournalEvent } from './journal.js';
+import { Journal, journalDir, newRunId, type JournalEvent, type RunsOf } from './journal.js';
 import { keepLeaseAlive, type ReleaseLock } from './lock.js';
 import { appendToRun, type RunRecordMirror } from './run-record.js';
 import type { Config } from '../config/config.js';
@@ -52,13 +52,18 @@ export interface OpenRun {
   abandon(): Promise<void>;
 }
 
-export function openRun(configDir: string, opts: OpenRunOptions): OpenRun {
+// The environment a run belongs to goes into its first journal line, for history and report.
+function environmentOf(of: RunsOf): { environment?: string } {
+  return typeof of !== 'string' && of.environment !== undefined ? { environment: of.environment } : {};
+}
+
+export function openRun(configDir: RunsOf, opts: OpenRunOptions): OpenRun {
   const id = opts.run ?? newRunId();
   const journal = new Journal(journalDir(configDir), id);
   const record = opts.record;
   record?.mirror.attach(journal);
   if (opts.resumed) journal.append({ event: 'note', message: opts.resumed });
-  else journal.append({ event: 'run-begin', ...opts.begin });
+  else journal.append({ event: 'run-begin', ...opts.begin, ...environmentOf(configDir) });
   for (const message of opts.notes ?? []) journal.append({ event: 'note', message });
   const stop = opts.lease ? keepLeaseAlive(opts.lease.lock, id, opts.lease.leaseMs) : async () => undefined;
   const stopSampling = opts.sample ? sampleInto(journal, opts.sample) : async () => undefined;

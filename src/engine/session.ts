@@ -56,7 +56,7 @@ export async function openSession(
       return (balancer ??= createBalancer(config, balancerTransport, t, secrets));
     },
     secrets,
-    lock: new ReleaseLock(balancerTransport, config.lock.path, config.lock.lease),
+    lock: new ReleaseLock(balancerTransport, config.lock.path, config.lock.lease, config.environment),
     addressOf: async (host) => {
       if (config.resolve[host]) return [config.resolve[host] as string];
       const name = 'resolve' in t && typeof t.resolve === 'function' ? (await t.resolve(host)).hostName : host;

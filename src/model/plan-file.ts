@@ -2,6 +2,7 @@
 // journal. Written whole or not at all (temp file, fsync, rename), always in the same bytes for
 // the same plan; read back with every step checked against its kind's shape.
 import { readFileSync } from 'node:fs';
+import { ENVIRONMENT_NAME } from '../config/environment.js';
 import { writeFileDurably } from '../transport/durable-file.js';
 import { PlanRefusedError, UserError } from '../errors.js';
 import { stepProblemList, type StepProblem } from './step-kinds.js';
@@ -9,7 +10,7 @@ import { isPlanKind, PLAN_FORMAT, type Plan } from './plan.js';
 import { isReleaseDirName, NOT_A_RELEASE } from './release.js';
 
 // Top-level keys in the order they are written: the hashed content, its hash, then the review records.
-const KEY_ORDER = ['format', 'kind', 'app', 'release', 'createdAt', 'createdBy', 'observed', 'observedDigest', 'forward', 'preflight', 'forced', 'hash', 'author', 'approvals', 'rehearsals'] as const;
+const KEY_ORDER = ['format', 'kind', 'app', 'environment', 'release', 'createdAt', 'createdBy', 'observed', 'observedDigest', 'forward', 'preflight', 'forced', 'hash', 'author', 'approvals', 'rehearsals'] as const;
 
 /** The plan file's text: the same plan always gives the same bytes. */
 export function planFileText(plan: Plan): string {
@@ -46,6 +47,7 @@ export function planProblemList(data: unknown): PlanProblem[] {
   const snapshot = (p.observed as { snapshot?: unknown } | undefined)?.snapshot;
   if (snapshot !== undefined && !isSnapshotRecord(snapshot)) problems.push(incomplete('a snapshot record that is not {commit, hosts}'));
   if (p.kind !== undefined && !isPlanKind(p.kind)) problems.push(incomplete(`unknown plan kind ${JSON.stringify(p.kind)}`));
+  if (p.environment !== undefined && !(typeof p.environment === 'string' && ENVIRONMENT_NAME.test(p.environment))) problems.push(incomplete('an environment that is not an environment name'));
   if (p.preflight !== undefined) problems.push(...preflightProblems(p.preflight).map(incomplete));
   if (p.forced !== undefined && (typeof p.forced?.reason !== 'string' || typeof p.forced?.by !== 'string')) problems.push(incomplete('a forced push without a reason and who gave it'));
   if (!Array.isArray(p.forward)) return [...problems, incomplete('no forward steps')];

@@ -1,7 +1,7 @@
 // A plan: plain, serialisable data. Forward steps, each with the steps that undo it, the live
 // state it was made from, and a hash over everything a reviewer approves.
 import type { Finding } from '../checks/preflight.js';
-import type { ClusterId } from '../config/config.js';
+import type { ClusterId, Config } from '../config/config.js';
 import type { MemberState } from '../balancers/types.js';
 import type { Release } from './release.js';
 import { digest } from './canonical.js';
@@ -139,6 +139,8 @@ export interface Plan {
   /** What the plan does: deploy a new release, return to the one that ran before, or contract the schema (absent: push). */
   kind?: PlanKind;
   app: string;
+  /** The environment (`-e NAME`) it was made for; absent: baton.yml alone. Hashed: a plan cannot be relabelled for another. */
+  environment?: string;
   release: Release;
   createdAt: string;
   createdBy: string;
@@ -168,9 +170,24 @@ export function observedDigest(state: ObservedState): string {
 }
 
 export function planHash(plan: Omit<Plan, 'hash'>): string {
-  const { format, kind, app, release, createdAt, createdBy, observed, observedDigest: od, forward, preflight, forced } = plan;
+  const { format, kind, app, environment, release, createdAt, createdBy, observed, observedDigest: od, forward, preflight, forced } = plan;
   // Optional parts join the hash only when present, so plans made without them keep their hash.
-  return digest({ format, ...(kind ? { kind } : {}), app, release, createdAt, createdBy, observed, observedDigest: od, forward, ...(preflight ? { preflight } : {}), ...(forced ? { forced } : {}) });
+  return digest({ format, ...(kind ? { kind } : {}), app, ...(environment !== undefined ? { environment } : {}), release, createdAt, createdBy, observed, observedDigest: od, forward, ...(preflight ? { preflight } : {}), ...(forced ? { forced } : {}) });
+}
+
+/** Whose plan: the app and the environment of the configuration it is made from. */
+export function planOwner(config: Pick<Config, 'app' | 'environment'>): Pick<Plan, 'app' | 'environment'> {
+  return { app: config.app.name, ...(config.environment !== undefined && { environment: config.environment }) };
+}
+
+/** The app as people read it, with its environment: `shop`, `shop (staging)`. */
+export function appIn(app: string, environment: string | undefined): string {
+  return environment === undefined ? app : `${app} (${environment})`;
+}
+
+/** How a person names where a plan or a run belongs: `environment "staging"`, or `baton.yml alone (no environment)`. */
+export function describeEnvironment(environment: string | undefined): string {
+  return environment === undefined ? 'baton.yml alone (no environment)' : `environment ${JSON.stringify(environment)}`;
 }
 
 /** A plan from its parts: the format, the digest of what it was made from, and the hash over all of it. */

@@ -1,6 +1,8 @@
 // Releases marked bad (a push of them was reversed, or they were rolled back): kept on the
 // balancer host beside the lock so every operator sees them; a rollback never lands on one.
 import { posix } from 'node:path';
+import type { Config } from '../config/config.js';
+import { scopedToEnvironment } from '../config/environment.js';
 import type { Transport } from '../transport/types.js';
 
 export class BadReleases {
@@ -8,10 +10,10 @@ export class BadReleases {
 
   constructor(
     private readonly transport: Transport,
-    lockPath: string,
-    app: string,
+    config: Pick<Config, 'lock' | 'app' | 'environment'>,
   ) {
-    this.file = posix.join(posix.dirname(lockPath), `${app}.bad-releases`);
+    // Per environment: a release reversed in staging does not stop production rolling back to it.
+    this.file = posix.join(posix.dirname(config.lock.path), `${scopedToEnvironment(config.app.name, config.environment)}.bad-releases`);
   }
 
   async list(): Promise<Set<string>> {

@@ -67,11 +67,11 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
   const run = opts.resume?.run ?? opts.run ?? newRunId();
   if (!opts.resume) {
     // The plan lands beside the journal before the run's first line: a run is never found without it.
-    mkdirSync(journalDir(config.dir), { recursive: true });
-    writePlanFile(planFileOf(config.dir, run), plan);
+    mkdirSync(journalDir(config), { recursive: true });
+    writePlanFile(planFileOf(config, run), plan);
   }
-  const mirror = mirrorRun(config, session.transports, run, readFileSync(planFileOf(config.dir, run), 'utf8'));
-  const open = openRun(config.dir, {
+  const mirror = mirrorRun(config, session.transports, run, readFileSync(planFileOf(config, run), 'utf8'));
+  const open = openRun(config, {
     run,
     begin: { command: opts.command, plan: plan.hash, tag: plan.release.tag, by, steps: plan.forward.map((s) => s.id) },
     ...(opts.resume ? { resumed: `resumed by ${by}: ${opts.resume.remaining.map((s) => s.id).join(', ')}` } : {}),
@@ -131,7 +131,7 @@ function lastStepOfFirstCluster(plan: Plan): string | undefined {
 }
 
 async function markBad(session: Session, plan: Plan, result: ExecutionResult, onSuccess?: string): Promise<void> {
-  const bad = new BadReleases(session.transports.get(session.config.balancer.host), session.config.lock.path, session.config.app.name);
+  const bad = new BadReleases(session.transports.get(session.config.balancer.host), session.config);
   // A push stopped by a signal says nothing about its release: only one that failed marks it bad.
   // A contract that fails says nothing about the release it was for either.
   const failedOnItsOwn = planKindOf(plan) === 'push' && result.outcome !== 'held' && !result.interruptedBy;

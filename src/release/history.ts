@@ -1,7 +1,7 @@
 // Past runs, read from the journals beside baton.yml (the journal is the source of truth for
 // what a run did): who ran which tag when, how it ended and how long it took.
 import { basename } from 'node:path';
-import { journalDir, listJournals, readJournal } from '../engine/journal.js';
+import { journalDir, listJournals, readJournal, type RunsOf } from '../engine/journal.js';
 import { replay, type RunState } from '../engine/run-state.js';
 
 export interface RunRecord {
@@ -10,6 +10,8 @@ export interface RunRecord {
   command: string;
   tag: string;
   by: string;
+  /** The environment it ran in (`-e NAME`); absent: baton.yml alone. */
+  environment?: string;
   plan?: string;
   startedAt: string;
   endedAt?: string;
@@ -37,6 +39,7 @@ export function readRun(file: string): RunRecord {
     command: s.command ?? 'unknown',
     tag: s.tag ?? '',
     by: s.by ?? '',
+    ...(s.environment !== undefined ? { environment: s.environment } : {}),
     ...(s.plan ? { plan: s.plan } : {}),
     startedAt: s.startedAt,
     ...(s.endedAt ? { endedAt: s.endedAt } : {}),
@@ -58,7 +61,7 @@ export interface HistoryOptions {
 }
 
 /** Runs recorded for the config in `configDir`, newest first. */
-export function listRuns(configDir: string, opts: HistoryOptions = {}): RunRecord[] {
+export function listRuns(configDir: RunsOf, opts: HistoryOptions = {}): RunRecord[] {
   const runs = listJournals(journalDir(configDir))
     .map(readRun)
     .filter((r) => !opts.pushesOnly || r.command !== 'rehearse')

@@ -3,7 +3,7 @@
 // file that cannot be read is reported as such, never taken for "no run here".
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { journalDir, listJournals, readJournal } from '../engine/journal.js';
+import { journalDir, listJournals, readJournal, type RunsOf } from '../engine/journal.js';
 import { replay, type RunState } from '../engine/run-state.js';
 import type { Plan } from '../model/plan.js';
 import { loadPlanFile } from '../model/plan-file.js';
@@ -19,12 +19,12 @@ export interface RunRecord {
 export type RunEntry = Omit<RunRecord, 'plan'> & { plan?: Plan; planProblem?: string };
 
 /** Where a run's plan is kept beside its journal. */
-export function planFileOf(configDir: string, run: string): string {
+export function planFileOf(configDir: RunsOf, run: string): string {
   return join(journalDir(configDir), `${run}.plan.json`);
 }
 
 /** Every run that has a plan file (readable or not), newest first. */
-export function runEntriesNewestFirst(configDir: string): RunEntry[] {
+export function runEntriesNewestFirst(configDir: RunsOf): RunEntry[] {
   return listJournals(journalDir(configDir))
     .reverse()
     .flatMap((journal) => {
@@ -38,7 +38,7 @@ export function runEntriesNewestFirst(configDir: string): RunEntry[] {
 }
 
 /** Runs with readable plans, newest first. */
-export function runsNewestFirst(configDir: string): RunRecord[] {
+export function runsNewestFirst(configDir: RunsOf): RunRecord[] {
   return runEntriesNewestFirst(configDir).filter((e): e is RunRecord => e.plan !== undefined);
 }
 

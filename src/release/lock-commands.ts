@@ -34,7 +34,7 @@ export async function holdLock(session: Session, opts: HoldOptions, lockWithLeas
 
 function defaultLock(session: Session) {
   const { config } = session;
-  return (leaseMs: number) => new ReleaseLock(session.transports.get(config.balancer.host), config.lock.path, leaseMs);
+  return (leaseMs: number) => new ReleaseLock(session.transports.get(config.balancer.host), config.lock.path, leaseMs, config.environment);
 }
 
 export interface ReleaseResult {

@@ -7,7 +7,7 @@ import { buildContractPlan } from '../../plans/contract.js';
 import { buildRestorePlan } from '../../plans/restore.js';
 import { allHosts, type ClusterId, type Config } from '../config/config.js';
 import { BatonError, PlanRefusedError } from '../errors.js';
-import { planHash, type Plan, type Step } from '../model/plan.js';
+import { describeEnvironment, planHash, type Plan, type Step } from '../model/plan.js';
 import { stepIs } from '../model/step-kinds.js';
 import { releaseFor } from '../model/release.js';
 import { verifyPlanHash } from './requirements.js';
@@ -24,6 +24,7 @@ export function checkPlan(plan: Plan, config: Config): void {
 
 /** Refuses (exit 3) a plan that is not exactly the plan baton.yml makes from its tag, commit and observed state. */
 export function rederivePlan(plan: Plan, config: Config): void {
+  checkEnvironment(plan, config);
   const foreign = outsideConfig(plan, config);
   if (foreign.length) refuse('the plan names what baton.yml does not', foreign);
   // baton rollback reads the hosts and makes its plan at run time; a rollback's plan is only ever
@@ -65,6 +66,17 @@ export function rederivePlan(plan: Plan, config: Config): void {
   if (plan.app !== closest.app) differences.unshift(`app: plan ${show(plan.app)}, baton.yml ${show(closest.app)}`);
   if (!differences.length) differences.push(HEADER_ONLY);
   refuse('the plan is not the plan baton.yml makes from its tag, commit and observed state', differences);
+}
+
+/** Refuses (exit 3) a plan made for another environment than this run's: staging's plan never runs on production, nor the reverse. */
+export function checkEnvironment(plan: Pick<Plan, 'environment'>, config: Pick<Config, 'environment'>): void {
+  if (plan.environment === config.environment) return;
+  const fix = plan.environment === undefined ? 'run it without -e (and without BATON_ENV)' : `run it with -e ${plan.environment}`;
+  throw new PlanRefusedError(
+    `the plan was made for ${describeEnvironment(plan.environment)}; this run is for ${describeEnvironment(config.environment)}`,
+    `${fix}, or make a new plan for this environment with \`baton plan TAG${config.environment === undefined ? '' : ` -e ${config.environment}`}\``,
+    [`environment: plan ${show(plan.environment ?? null)}, run ${show(config.environment ?? null)}`],
+  );
 }
 
 function rederiveRestore(plan: Plan, config: Config): void {

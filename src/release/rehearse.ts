@@ -142,7 +142,7 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
 
     const by = opts.by ?? actor();
     const at = new Date().toISOString();
-    const open = openRun(config.dir, {
+    const open = openRun(config, {
       begin: { command: 'rehearse', plan: plan.hash, tag: plan.release.tag, by, steps: steps.forward.map((s) => s.id) },
       notes: [`rehearsal against ${opts.against}`],
       lease: { lock: session.lock, leaseMs: config.lock.lease },

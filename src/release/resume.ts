@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExitCode, UserError } from '../errors.js';
 import { observe } from '../engine/observe.js';
+import type { RunsOf } from '../engine/journal.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import type { Step } from '../model/plan.js';
@@ -16,7 +17,7 @@ import { checkPlan } from './rederive.js';
 import { runEntriesNewestFirst, type RunRecord } from './last-run.js';
 
 /** The run resume would continue: the one named, else the newest that is interrupted or held. */
-export function findResumable(configDir: string, opts: { run?: string; heldOnly?: boolean } = {}): RunRecord {
+export function findResumable(configDir: RunsOf, opts: { run?: string; heldOnly?: boolean } = {}): RunRecord {
   const runs = runEntriesNewestFirst(configDir);
   const pick = opts.run
     ? runs.find((r) => r.run === opts.run)

@@ -8,7 +8,7 @@
 // their releases are read meanwhile and checked before any host is changed.
 import { buildRollbackPlan, describeRollback, type RollbackPlan } from '../../plans/rollback.js';
 import { OperationFailedError, PlanRefusedError } from '../errors.js';
-import { newRunId } from '../engine/journal.js';
+import { newRunId, type RunsOf } from '../engine/journal.js';
 import { closeRunOf } from '../engine/run.js';
 import { assemble, readReleases, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
@@ -43,7 +43,7 @@ export interface RollbackProposal {
 }
 
 /** The newest run a rollback would undo: not a rollback, a contract (it changes no host's release) or a restore. */
-function newestRunToUndo(configDir: string) {
+function newestRunToUndo(configDir: RunsOf) {
   return runEntriesNewestFirst(configDir).find((r) => !r.plan || PLAN_KIND_TRAITS[planKindOf(r.plan)].undoneByRollback);
 }
 
@@ -51,7 +51,7 @@ function newestRunToUndo(configDir: string) {
  * The run whose lock a rollback takes over: the newest run to undo when it is over without having
  * put production back (killed, held, or its reversal failed). `rollback --lock-wait` does not wait for it.
  */
-export function rollbackTakesOverLockOf(configDir: string): string | undefined {
+export function rollbackTakesOverLockOf(configDir: RunsOf): string | undefined {
   return lockOfRun(newestRunToUndo(configDir));
 }
 
@@ -83,9 +83,9 @@ export async function proposeRollback(session: Session, opts: RollbackOptions = 
 async function propose(session: Session, run: string, opts: RollbackOptions): Promise<RollbackProposal> {
   const { config } = session;
   const by = opts.by ?? actor();
-  const bad = new BadReleases(session.transports.get(config.balancer.host), config.lock.path, config.app.name);
+  const bad = new BadReleases(session.transports.get(config.balancer.host), config);
   // A run whose plan cannot be read says nothing about where hosts were: read the hosts instead.
-  const newest = newestRunToUndo(config.dir);
+  const newest = newestRunToUndo(config);
   const last = newest?.plan ? (newest as RunRecord) : undefined;
   // A release named with --to is read from the hosts: the journal's "where the push started" does not apply.
   const interrupted = !opts.to && last && (last.state.outcome === undefined || last.state.outcome === 'held') ? last : undefined;

@@ -6,6 +6,7 @@ import { BalancerSet, describeDisagreement, mergeMembers } from '../balancers/ba
 import { matchMembers, type Membership } from '../balancers/membership.js';
 import type { Member, MemberState } from '../balancers/types.js';
 import { allHosts, type ClusterId } from '../config/config.js';
+import type { RunsOf } from '../engine/journal.js';
 import type { LockDetails, LockReading } from '../engine/lock.js';
 import type { Session } from '../engine/session.js';
 import { ExitCode, ExternalCommandError, type ExitCodeValue } from '../errors.js';
@@ -54,6 +55,8 @@ export interface Unread {
 
 export interface StatusReport {
   app: string;
+  /** `-e NAME`; absent: baton.yml alone. */
+  environment?: string;
   balancer: { driver: string; host: string; backend: string; peers?: string[] };
   /** With balancer.peers: the members whose state differs between balancers, as `name: state on host, …`; empty when they agree. */
   divergent?: string[];
@@ -110,7 +113,7 @@ export async function gatherStatus(session: Session, now = new Date(), opts: Sta
     if ('error' in r) unread.push({ part: 'host', what: `release on ${h.host}`, reason: r.error });
   });
   if ('error' in lockRead) unread.push({ part: 'lock', what: `lock on ${config.balancer.host}`, reason: lockRead.error });
-  const last = readLastRun(config.dir, unread);
+  const last = readLastRun(config, unread);
 
   const byName = new Map(('value' in merged ? merged.value : []).map((m): [string, Member] => [m.name, m]));
   const hostStatus: HostStatus[] = hosts.map((h, i) => {
@@ -142,6 +145,7 @@ export async function gatherStatus(session: Session, now = new Date(), opts: Sta
   const lock = lockStatus(lockRead, now);
   return {
     app: config.app.name,
+    ...(config.environment !== undefined && { environment: config.environment }),
     balancer: {
       driver: config.balancer.driver,
       host: config.balancer.host,
@@ -190,7 +194,7 @@ export function statusExitCode(s: Pick<StatusReport, 'unread'>): ExitCodeValue {
 }
 
 /** The journal is local: it still tells the last run when no host answers. */
-function readLastRun(configDir: string, unread: Unread[]): RunRecord | undefined {
+function readLastRun(configDir: RunsOf, unread: Unread[]): RunRecord | undefined {
   try {
     return listRuns(configDir, { limit: 1 })[0];
   } catch (err) {

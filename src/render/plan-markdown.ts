@@ -1,7 +1,7 @@
 // The plan as a reviewer reads it in a pull request: what it was made from, what changes, each
 // forward step with its undo, the whole way back, the bare-metal restore runbook, and whether it
 // has been rehearsed and approved. Everything comes from the plan file, which holds no secrets.
-import { changesNothing, clustersLeftAlone, type ObservedHost, type Plan, type PlanPreflight, type Step, reverseSteps } from '../model/plan.js';
+import { appIn, changesNothing, clustersLeftAlone, type ObservedHost, type Plan, type PlanPreflight, type Step, reverseSteps } from '../model/plan.js';
 import { STEP_TRAITS, stepIs } from '../model/step-kinds.js';
 import { tagOfDir } from '../model/release.js';
 import { expectedState } from '../release/rehearse.js';
@@ -31,7 +31,7 @@ export function planMarkdown(plan: Plan, opts: MarkdownOptions = {}): string {
 function header(plan: Plan): string {
   const { release, observed } = plan;
   return [
-    plan.kind === 'contract' ? `# Contract the schema of ${plan.app} for ${release.tag}` : `# Push ${release.tag} of ${plan.app}`,
+    plan.kind === 'contract' ? `# Contract the schema of ${appIn(plan.app, plan.environment)} for ${release.tag}` : `# Push ${release.tag} of ${appIn(plan.app, plan.environment)}`,
     '',
     '| | |',
     '|---|---|',

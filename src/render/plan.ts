@@ -2,12 +2,12 @@
 import type { ApplyResult } from '../release/push.js';
 import { refusals } from '../checks/preflight.js';
 import type { ClusterId } from '../config/config.js';
-import { clustersLeftAlone, PLAN_KIND_TRAITS, type Plan, type PlanPreflight, reverseSteps } from '../model/plan.js';
+import { appIn, clustersLeftAlone, PLAN_KIND_TRAITS, type Plan, type PlanPreflight, reverseSteps } from '../model/plan.js';
 import { renderPreflight } from './preflight.js';
 
 export function planText(plan: Plan): string {
   const lines = [
-    `Plan ${plan.hash.slice(0, 19)}… for ${plan.app}: ${plan.release.tag} at ${plan.release.commit.slice(0, 12)} (release ${plan.release.dir})`,
+    `Plan ${plan.hash.slice(0, 19)}… for ${appIn(plan.app, plan.environment)}: ${plan.release.tag} at ${plan.release.commit.slice(0, 12)} (release ${plan.release.dir})`,
     `made by ${plan.createdBy} at ${plan.createdAt} from the live state ${plan.observedDigest.slice(0, 19)}…`,
     '',
     'Now:',

@@ -73,6 +73,7 @@ function summaryHtml(d: ReportData): string {
 ${problem}
 <dl>
 <dt>run</dt><dd><code>${escapeHtml(d.run)}</code></dd>
+${d.environment === undefined ? '' : `<dt>environment</dt><dd id="environment"><code>${escapeHtml(d.environment)}</code></dd>`}
 <dt>by</dt><dd>${escapeHtml(d.by)}</dd>
 <dt>started</dt><dd>${escapeHtml(d.startedAt)}</dd>
 <dt>duration</dt><dd>${seconds(d.durationMs)}</dd>
@@ -176,7 +177,7 @@ const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}h1
 export function reportHtml(d: ReportData, chartJs = chartJsSource()): string {
   const timelineHeight = Math.max(160, 48 + 34 * d.rows.length);
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>baton ${escapeHtml(d.command)} ${escapeHtml(d.tag)} — ${escapeHtml(d.run)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>baton ${escapeHtml(d.command)} ${escapeHtml(d.tag)}${d.environment === undefined ? '' : ` (${escapeHtml(d.environment)})`} — ${escapeHtml(d.run)}</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
 <style>${STYLE}</style></head>
 <body>

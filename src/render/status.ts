@@ -1,5 +1,6 @@
 // Human renderings of `baton status` and `baton history`: plain lines that read well in a
 // terminal and in a CI log alike.
+import { appIn } from '../model/plan.js';
 import type { RunRecord } from '../release/history.js';
 import type { Liveness } from '../release/liveness.js';
 import type { LockStatus, StatusReport } from '../release/status.js';
@@ -39,13 +40,14 @@ export function statusText(s: StatusReport): string {
 }
 
 function headline(s: StatusReport): string {
+  const app = appIn(s.app, s.environment);
   const where = `${s.balancer.driver} ${s.balancer.host} backend ${s.balancer.backend}`;
-  if (s.unread.some((u) => u.part === 'balancer')) return `${s.app}: balancer ${s.balancer.host}: unreadable (${firstLine(unreadReason(s, 'balancer'))}) — pool unknown`;
+  if (s.unread.some((u) => u.part === 'balancer')) return `${app}: balancer ${s.balancer.host}: unreadable (${firstLine(unreadReason(s, 'balancer'))}) — pool unknown`;
   const serving = s.clusters.filter((c) => c.serving === 'all' || c.serving === 'partly');
   const unknown = s.clusters.filter((c) => c.serving === 'unknown');
   const named = serving.map((c) => `cluster ${c.id}${c.serving === 'partly' ? ' (partly)' : ''} on ${c.releases.join(' + ')}`).join(' and ');
-  if (unknown.length) return `${s.app}: ${named ? `${named} in the pool, ` : ''}${unknown.map((c) => `cluster ${c.id}`).join(' and ')} unknown, in the pool of ${where}`;
-  return `${s.app}: ${named || 'NO cluster'} in the pool of ${where}`;
+  if (unknown.length) return `${app}: ${named ? `${named} in the pool, ` : ''}${unknown.map((c) => `cluster ${c.id}`).join(' and ')} unknown, in the pool of ${where}`;
+  return `${app}: ${named || 'NO cluster'} in the pool of ${where}`;
 }
 
 function clusterPool(c: StatusReport['clusters'][number]): string {
@@ -105,10 +107,12 @@ function ago(ms: number): string {
   return `${Math.round(s / 3600)} h`;
 }
 
-export function historyText(runs: readonly RunRecord[]): string {
-  if (!runs.length) return 'no runs recorded yet';
+export function historyText(runs: readonly RunRecord[], environment?: string): string {
+  const where = environment === undefined ? [] : [`environment ${environment}`];
+  if (!runs.length) return [...where, 'no runs recorded yet'].join(': ');
   const row = (cols: string[]) => cols.join('  ').trimEnd();
   return [
+    ...where,
     row(['started'.padEnd(20), 'command'.padEnd(8), 'tag'.padEnd(14), 'outcome'.padEnd(15), 'duration', 'by', 'run']),
     ...runs.flatMap((r) => [
       row([

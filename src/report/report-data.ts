@@ -36,6 +36,12 @@ export interface PoolPoint {
   b: number;
 }
 
+// Where the run belongs: what its journal says, else its plan (a run begun by an older baton says nothing).
+function environmentOf(begin: JournalRecord | undefined, plan: Plan | undefined): { environment?: string } {
+  const said = begin?.event === 'run-begin' && typeof begin.environment === 'string' ? begin.environment : plan?.environment;
+  return said === undefined ? {} : { environment: said };
+}
+
 /** What a signed approval verified as: the allowed_signers principal, or why it does not count. */
 export type ApprovalCheck = { principal: string } | { problem: string };
 
@@ -44,6 +50,8 @@ export interface ReportData {
   command: string;
   tag: string;
   by: string;
+  /** The environment the run was in (its journal, else its plan); absent: baton.yml alone. */
+  environment?: string;
   startedAt: string;
   outcome: string;
   durationMs?: number;
@@ -188,6 +196,7 @@ export function reportData(run: string, records: readonly JournalRecord[], plan?
     command: begin?.event === 'run-begin' ? begin.command : 'unknown',
     tag: begin?.event === 'run-begin' ? begin.tag : (plan?.release.tag ?? ''),
     by: begin?.event === 'run-begin' ? begin.by : '',
+    ...environmentOf(begin, plan),
     startedAt: new Date(t0).toISOString(),
     outcome: end ? end.outcome : 'unfinished',
     ...(durationMs !== undefined ? { durationMs } : {}),

@@ -1,7 +1,7 @@
 // Which run `baton report` draws: the newest by default, else the one whose id is given or
 // begins with what is given. An unknown or ambiguous id is a usage error naming the runs there are.
 import { basename, join } from 'node:path';
-import { journalDir, listJournals, readJournal, type JournalRecord } from '../engine/journal.js';
+import { journalDir, listJournals, readJournal, type JournalRecord, type RunsOf } from '../engine/journal.js';
 import { UserError } from '../errors.js';
 import type { Plan } from '../model/plan.js';
 import { loadPlanFile } from '../model/plan-file.js';
@@ -20,7 +20,7 @@ export interface SelectedRun {
 }
 
 /** The run to report on, with its journal records and plan. */
-export function selectRun(configDir: string, wanted?: string): SelectedRun {
+export function selectRun(configDir: RunsOf, wanted?: string): SelectedRun {
   const runs = listJournals(journalDir(configDir)).map((f) => basename(f, '.jsonl')).reverse();
   if (runs.length === 0) throw new UserError(`no runs in ${journalDir(configDir)}`, 'push or apply a plan first; `baton history` lists past runs');
   const matches = wanted === undefined ? runs.slice(0, 1) : runs.includes(wanted) ? [wanted] : runs.filter((r) => r.startsWith(wanted));

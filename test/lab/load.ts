@@ -103,7 +103,7 @@ function request(agent: http.Agent | false, url: URL, path: string, method: stri
   });
 }
 
-export function startLoad(opts: LoadOptions): { stop(): Promise<LoadReport> } {
+export function startLoad(opts: LoadOptions): { stop(): Promise<LoadReport>; requestsSoFar(): number } {
   const url = new URL(opts.url);
   checkTarget(url);
   const agent = new http.Agent({ keepAlive: opts.keepAlive ?? true, maxSockets: opts.concurrency ?? 16 });
@@ -152,6 +152,7 @@ export function startLoad(opts: LoadOptions): { stop(): Promise<LoadReport> } {
 
   const workers = Promise.all(Array.from({ length: opts.concurrency ?? 16 }, () => worker()));
   return {
+    requestsSoFar: () => report.requests,
     async stop() {
       stopped = true;
       await workers; // in-flight requests finish (or time out): none is left uncounted

@@ -32,7 +32,10 @@ async function serverResettingSecondRequest(): Promise<string> {
 
 async function run(url: string, opts: { writeEvery?: number; keepAlive?: boolean }) {
   const load = startLoad({ url, seconds: 3600, concurrency: 1, timeout: 2000, ...opts });
-  await new Promise((r) => setTimeout(r, 300));
+  // Enough requests for several connections to reach their second one, however busy the machine is.
+  const deadline = Date.now() + 10_000;
+  do await new Promise((r) => setTimeout(r, 100));
+  while (load.requestsSoFar() < 8 && Date.now() < deadline);
   return load.stop();
 }
 

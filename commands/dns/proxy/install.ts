@@ -1,5 +1,4 @@
 import { BatonCommand, runFormatFlag } from '../../../src/cli/base-command.js';
-import { loadConfig } from '../../../src/config/load.js';
 import { dnsReporter, dnsStream, phaseJson, raiseForPhase } from '../../../src/dns/cli.js';
 import { phaseText } from '../../../src/dns/render.js';
 import { openDnsSession, runPhase } from '../../../src/dns/service.js';
@@ -15,7 +14,7 @@ export default class DnsProxyInstall extends BatonCommand {
   async run() {
     const { flags } = await this.parse(DnsProxyInstall);
     this.eventStream = flags.format === 'jsonl';
-    const session = await openDnsSession(await loadConfig(flags.config));
+    const session = await openDnsSession(await this.loadConfig(flags));
     try {
       const steps = session.store.read()?.plan.forward.filter((s) => s.phase === 'proxy') ?? [];
       const r = await runPhase(session, 'proxy', { reporter: dnsReporter(steps, this.jsonEnabled(), dnsStream(this.eventStream, session, 'proxy-install')) });
