@@ -3,7 +3,7 @@
 // clear line and, by what it may have done, exit 2 (production needs attention: a run may have
 // stopped anywhere) or 1 (this process had not changed production yet), not a stack.
 import { productionMayHaveChanged } from '../engine/production-effect.js';
-import { ExitCode } from '../errors.js';
+import { BugError, exitCodeFor } from '../errors.js';
 import { isClosedPipe, writeErr } from '../output.js';
 
 const REPORT_HINT = 'this is a bug in baton: please report it with the command and this output (BATON_DEBUG=1 adds the stack)';
@@ -33,6 +33,7 @@ function report(err: unknown): void {
   if (process.env.BATON_DEBUG === '1' && err instanceof Error && err.stack) writeErr(err.stack);
 }
 
+/** What nothing caught is a bug, whatever it was raised as: its code is by what this process did to production. */
 function exitCodeByEffect(): number {
-  return productionMayHaveChanged() ? ExitCode.NEEDS_ATTENTION : ExitCode.FAILED_RESTORED;
+  return exitCodeFor(new BugError('uncaught'), productionMayHaveChanged());
 }

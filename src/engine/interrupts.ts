@@ -3,7 +3,7 @@
 // changed; a second stops at once, leaving the journal for `resume` or `rollback`. Outside a run
 // nothing in production has been changed by this process, so a signal just ends it (exit 1).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BatonError, ExitCode } from '../errors.js';
+import { BatonError, exitCodeFor } from '../errors.js';
 import { writeErr } from '../output.js';
 
 export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -13,7 +13,7 @@ export type StopSignal = (typeof STOP_SIGNALS)[number];
 export class InterruptedError extends BatonError {
   readonly kind = 'interrupted';
   constructor(readonly signal: StopSignal) {
-    super(`interrupted by ${signal}`, ExitCode.FAILED_RESTORED);
+    super(`interrupted by ${signal}`, 'unchanged');
   }
 }
 
@@ -54,7 +54,7 @@ export class Interrupts {
     this.received++;
     if (!this.run) {
       this.say(`baton: ${signal} received before anything in production changed; stopping`);
-      this.exit(ExitCode.FAILED_RESTORED);
+      this.exit(exitCodeFor(new InterruptedError(signal)));
       return;
     }
     if (this.received === 1) this.run.first(signal);
