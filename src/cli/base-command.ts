@@ -8,7 +8,6 @@ import type { Reporter } from '../engine/reporter.js';
 import type { Plan } from '../model/plan.js';
 import { processInterrupts } from '../engine/interrupts.js';
 import { HostFailures } from '../transport/fan-out.js';
-import { productionMayHaveChanged } from '../engine/production-effect.js';
 import { BatonError, BugError, bugStack, ConfigError, ExitCode, exitCodeFor, UserError, toBatonError, type ExitCodeValue } from '../errors.js';
 
 /** `--format jsonl` on the commands that carry out a run: the run as JSON lines on stdout. */
@@ -79,7 +78,7 @@ export abstract class BatonCommand extends Command {
   protected override async catch(err: Error & { exitCode?: number }): Promise<never> {
     if (err instanceof Errors.ExitError) throw err;
     const raised = isOclifUsageError(err) ? new UserError(err.message, 'see `baton COMMAND --help`') : toBatonError(err);
-    const exitCode = exitCodeFor(raised, productionMayHaveChanged());
+    const exitCode = exitCodeFor(raised, processInterrupts.productionChanged());
     const hint = hintFor(raised, exitCode);
     process.exitCode = exitCode;
     if (this.eventStream) emitEvent({ event: 'result', exitCode, error: errorToJson(raised, { exitCode, hint }) });

@@ -8,7 +8,6 @@ import type { Step } from '../model/plan.js';
 import { stepTraits } from '../model/step-kinds.js';
 import { InterruptedError, processInterrupts, type Interrupts, type StopSignal } from './interrupts.js';
 import type { Journal } from './journal.js';
-import { markProductionChanged } from './production-effect.js';
 import type { Reporter } from './reporter.js';
 
 /** Runs one step; returns what it changed (journaled). The signal aborts when the run is asked to stop. */
@@ -68,6 +67,7 @@ class RunControl {
         this.abort.abort(new InterruptedError(signal));
       },
       second: (signal) => this.stopNow(signal),
+      productionChanged: () => this.productionChanged,
     });
   }
 
@@ -189,7 +189,6 @@ async function runOne(step: Step, phase: 'forward' | 'reverse', opts: Omit<Execu
   control.current = { step, phase };
   if (stepTraits(step.kind).changesProduction) {
     control.productionChanged = true;
-    markProductionChanged();
   }
   reporter.stepStarted(step, phase);
   try {
