@@ -55,7 +55,7 @@ export default class Rehearse extends BatonCommand {
         if (!sign) this.log('recorded unsigned: where baton.yml requires a rehearsal, apply counts only a signed one (--key KEY_FILE)');
       }
       if (rehearsal.outcome === 'failed') {
-        throw new OperationFailedError(`rehearsal of ${plan.release.tag} failed`, !r.needsAttention, r.needsAttention ? `not back where it started: see the journal ${r.journal}` : `journal: ${r.journal}`, data);
+        throw new OperationFailedError(`rehearsal of ${plan.release.tag} failed`, { ran: r.ended }, r.needsAttention ? `not back where it started: see the journal ${r.journal}` : `journal: ${r.journal}`, data);
       }
       return this.done(data);
     } finally {

@@ -11,7 +11,7 @@ import type { ObservedHost, ObservedState, Plan, PlanForced, Step } from '../src
 import { planOwner, sealPlan } from '../src/model/plan.js';
 import { stepIs } from '../src/model/step-kinds.js';
 import type { Release } from '../src/model/release.js';
-import { ExitCode, UserError } from '../src/errors.js';
+import { UserError } from '../src/errors.js';
 import { formatDuration } from '../src/config/duration.js';
 import { clustersServing } from './up-to-date.js';
 
@@ -98,7 +98,7 @@ function checkCapacity(order: readonly ClusterId[], hostsOf: (c: ClusterId) => O
       throw new UserError(
         `cluster ${other} has no member in the pool (${hostsOf(other).map((h) => `${h.member} ${h.memberState}`).join(', ')}): draining cluster ${c} would leave nothing serving`,
         'return it to the pool first: `baton resume` or `baton rollback` if a push left it out, else by hand',
-        ExitCode.FAILED_RESTORED,
+        'unchanged',
       );
     }
   }

@@ -40,7 +40,7 @@ export function buildContractPlan(input: ContractInput): Plan {
     throw new UserError(
       refusal,
       ledger ? 'finish the push (or roll it back and push again) until every host runs the expanded release, then contract; nothing was changed' : 'push a release with migrate.expand first; nothing was changed',
-      ExitCode.PLAN_REFUSED,
+      { refused: ExitCode.PLAN_REFUSED },
     );
   }
   const dir = ledger as string;

@@ -12,7 +12,7 @@ const dist = join(root, 'dist');
 const compiled = join(dist, 'commands');
 const entries = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? entries(join(dir, e.name)) : e.name.endsWith('.js') ? [join(dir, e.name)] : []));
 // bin/run.js's own imports are bundled with the commands so that module state both read (what
-// production-effect says the run changed, for the safety net's exit code) exists once.
+// processInterrupts says a run of this process changed production, for the safety net's exit code) exists once.
 const boot = ['src/output.js', 'src/cli/safety-net.js'].map((f) => join(dist, f));
 const entryPoints = [...entries(compiled), ...boot];
 

@@ -34,6 +34,54 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeValue, string> = {
   64: 'usage or configuration error; nothing changed',
 };
 
+/** The codes a refusal ends with: nothing began, so nothing changed. */
+export type RefusalCode = typeof ExitCode.PLAN_REFUSED | typeof ExitCode.LOCK_HELD | typeof ExitCode.DRIFTED | typeof ExitCode.PREFLIGHT_REFUSED | typeof ExitCode.USAGE;
+
+/** How a run ended, as far as production goes: what the runner's Outcome says. */
+export interface RunEnd {
+  outcome: 'succeeded' | 'held' | 'reversed' | 'needs-attention';
+  /** A step that changes production began (in this process or the one it resumes). */
+  productionChanged: boolean;
+}
+
+/**
+ * What an error says happened to production. A refusal: nothing began (its code says why). A
+ * run that ended so. A failure that changed nothing; one that may have left production part-way.
+ * Or nothing said: then the process does (nothing changed until a run began a step that changes
+ * production).
+ */
+export type Effect = { refused: RefusalCode } | { ran: RunEnd } | 'unchanged' | 'partway' | undefined;
+
+/**
+ * The one place that turns what happened into an exit code: a run's end, or an error (what it
+ * says it did, else whether this process had changed production: when that is not known, it may have).
+ */
+export function exitCodeFor(what: RunEnd | unknown, productionChangedInProcess = true): ExitCodeValue {
+  if (isRunEnd(what)) return byRunEnd(what);
+  const effect = what instanceof BatonError ? what.effect : undefined;
+  if (effect === 'unchanged') return ExitCode.FAILED_RESTORED;
+  if (effect === 'partway') return ExitCode.NEEDS_ATTENTION;
+  if (effect && 'refused' in effect) return effect.refused;
+  // An error never exits 0: a run that "succeeded" and still ended in an error is not known to be whole.
+  if (effect && 'ran' in effect) return byRunEnd(effect.ran) || ExitCode.NEEDS_ATTENTION;
+  return productionChangedInProcess ? ExitCode.NEEDS_ATTENTION : ExitCode.FAILED_RESTORED;
+}
+
+/** The error says by itself that nothing in production changed: a refusal, or a failure that changed nothing. */
+export function saysNothingChanged(e: BatonError): boolean {
+  return e.effect === 'unchanged' || (typeof e.effect === 'object' && 'refused' in e.effect);
+}
+
+/** Success, or held where asked: 0. Put back (or never changed): 1. Changed and not put back: 2. */
+function byRunEnd(r: RunEnd): ExitCodeValue {
+  if (r.outcome === 'succeeded' || r.outcome === 'held') return ExitCode.OK;
+  return r.outcome === 'reversed' ? ExitCode.FAILED_RESTORED : ExitCode.NEEDS_ATTENTION;
+}
+
+function isRunEnd(x: unknown): x is RunEnd {
+  return !(x instanceof Error) && typeof x === 'object' && x !== null && 'outcome' in x && 'productionChanged' in x;
+}
+
 /** Base of every error baton raises on purpose. */
 export abstract class BatonError extends Error {
   abstract readonly kind: string;
@@ -41,19 +89,25 @@ export abstract class BatonError extends Error {
   data?: Record<string, unknown>;
   constructor(
     message: string,
-    readonly exitCode: ExitCodeValue,
+    /** What happened to production: a refusal's code, a run's end, or what this failure did. */
+    readonly effect: Effect,
     readonly hint?: string,
   ) {
     super(message);
     this.name = new.target.name;
+  }
+
+  /** The exit code this error ends with, when nothing is known of what the process did besides. */
+  get exitCode(): ExitCodeValue {
+    return exitCodeFor(this);
   }
 }
 
 /** Something the user can fix: bad flag, bad config, missing file. */
 export class UserError extends BatonError {
   readonly kind = 'user';
-  constructor(message: string, hint?: string, exitCode: ExitCodeValue = ExitCode.USAGE) {
-    super(message, exitCode, hint);
+  constructor(message: string, hint?: string, effect: Effect = { refused: ExitCode.USAGE }) {
+    super(message, effect, hint);
   }
 }
 
@@ -71,7 +125,7 @@ export interface ConfigIssue {
 export class ConfigError extends BatonError {
   readonly kind = 'config';
   constructor(readonly issues: ConfigIssue[]) {
-    super(issues.map(formatConfigIssue).join('\n'), ExitCode.USAGE, 'fix the lines above, then run `baton validate`');
+    super(issues.map(formatConfigIssue).join('\n'), { refused: ExitCode.USAGE }, 'fix the lines above, then run `baton validate`');
   }
 }
 
@@ -83,7 +137,7 @@ export function formatConfigIssue(i: ConfigIssue): string {
 export class PlanRefusedError extends BatonError {
   readonly kind = 'plan-refused';
   constructor(message: string, hint?: string, readonly details: string[] = []) {
-    super(message, ExitCode.PLAN_REFUSED, hint);
+    super(message, { refused: ExitCode.PLAN_REFUSED }, hint);
   }
 }
 
@@ -112,7 +166,7 @@ export class PreflightRefusedError extends BatonError {
     const hints = [...new Set(refused.map((f) => PREFLIGHT_HINTS[f.check] ?? 'fix what the findings name'))];
     super(
       message,
-      unreachable ? ExitCode.FAILED_RESTORED : ExitCode.PREFLIGHT_REFUSED,
+      unreachable ? 'unchanged' : { refused: ExitCode.PREFLIGHT_REFUSED },
       `${hints.join('; ')}; ${unreachable ? 'nothing in production was changed' : 'or run with --override-preflight REASON (journaled) if you know better'}`,
     );
     this.findings = refused.map((f) => f.message);
@@ -123,7 +177,7 @@ export class PreflightRefusedError extends BatonError {
 export class LockHeldError extends BatonError {
   readonly kind = 'lock-held';
   constructor(message: string, readonly holder?: Record<string, unknown>) {
-    super(message, ExitCode.LOCK_HELD, 'wait for the other release, or `baton unlock` if you know it is gone');
+    super(message, { refused: ExitCode.LOCK_HELD }, 'wait for the other release, or `baton unlock` if you know it is gone');
   }
 }
 
@@ -135,35 +189,36 @@ export class ExternalCommandError extends BatonError {
     readonly argv: readonly string[],
     readonly code: number | null,
     readonly stderrTail: string,
-    exitCode: ExitCodeValue = ExitCode.NEEDS_ATTENTION,
+    /** 'unchanged' for a read; left unsaid, the process's effect decides. */
+    effect?: Effect,
     /** Ended at its time limit (killed by the transport's timer or the host's own `timeout`). */
     readonly timedOut = false,
     hint?: string,
   ) {
     super(
       `on ${host}: \`${shortCommand(argv)}\` exited ${code ?? 'by signal'}${stderrTail ? `\n${indent(stderrTail)}` : ''}`,
-      exitCode,
+      effect,
       hint,
     );
   }
 }
 
-/** A push or step failed; exitCode tells whether production was restored. */
+/** A push or step failed; `effect` says what it did to production when the thrower knows, else the run or the process says. */
 export class OperationFailedError extends BatonError {
   readonly kind = 'failed';
-  constructor(message: string, restored: boolean, hint?: string, data?: Record<string, unknown>) {
-    super(message, restored ? ExitCode.FAILED_RESTORED : ExitCode.NEEDS_ATTENTION, hint);
+  constructor(message: string, effect?: Effect, hint?: string, data?: Record<string, unknown>) {
+    super(message, effect, hint);
     if (data) this.data = data;
   }
 }
 
-/** Anything not raised on purpose is a bug; production state is then unknown. */
+/** Anything not raised on purpose is a bug; production state is then unknown, unless this process had changed nothing. */
 export class BugError extends BatonError {
   readonly kind = 'bug';
   constructor(override readonly cause: unknown) {
     super(
       `internal error: ${cause instanceof Error ? cause.message : String(cause)}`,
-      ExitCode.NEEDS_ATTENTION,
+      undefined,
       'this is a bug in baton: please report it with the command, baton.yml (without secrets) and this output (BATON_DEBUG=1 adds the stack)',
     );
   }

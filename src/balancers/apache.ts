@@ -105,7 +105,7 @@ export class ApacheBalancer implements Balancer {
     if (names.length === 0) return;
     throw new OperationFailedError(
       `apache on ${this.transport.host} cannot cut the requests in flight on ${names.join(', ')}: mod_proxy_balancer has no per-member cut-off`,
-      false,
+      'partway',
       'raise balancer.drainTimeout so the requests can finish, and leave cutOffAfterDrainTimeout off for apache',
     );
   }
@@ -234,7 +234,7 @@ export class ApacheBalancer implements Balancer {
       if (edit.changed) await this.writeConfig(text);
       throw new OperationFailedError(
         `apache on ${this.transport.host}: balancer ${this.balancer} did not take state ${admin}: ${wrong.join('; ')}`,
-        false,
+        'partway',
         `${this.configFile} was put back as it was; check the members on ${this.managerUrl}`,
       );
     }
@@ -247,7 +247,7 @@ export class ApacheBalancer implements Balancer {
     if (r.code === REFUSED_BY_TEST) {
       throw new OperationFailedError(
         `apache on ${this.transport.host}: ${this.ctl} configtest refused the edited ${this.configFile}, so nothing changed (the previous file is back, the running server untouched):\n${tail(r.stderr)}`,
-        true,
+        'unchanged',
         `fix what configtest reports in the Apache configuration, then run again`,
       );
     }
@@ -309,7 +309,7 @@ export class ApacheBalancer implements Balancer {
     if (!m) {
       throw new OperationFailedError(
         `apache balancer ${this.balancer} on ${this.transport.host} has no member ${name}: members are ${members.map((x) => x.name).join(', ') || '(none)'}`,
-        false,
+        'partway',
       );
     }
     return m;

@@ -14,11 +14,12 @@ export interface NamedBalancer {
 export class BalancersDisagreeError extends OperationFailedError {
   constructor(
     readonly differences: string[],
-    restored = true,
+    /** Seen before any change (nothing changed), or after one (production is part-way). */
+    effect: 'unchanged' | 'partway' = 'unchanged',
   ) {
     super(
       `the balancers disagree: ${differences.join('; ')}`,
-      restored,
+      effect,
       'a change made on one balancer did not reach the others (a runtime drain on one, a reload that forgot it): set the same state on all of them (or restart the one that is wrong), check with `baton status`, then run again',
       { differences },
     );
@@ -114,7 +115,7 @@ export class BalancerSet implements Balancer {
   async members(): Promise<Member[]> {
     const reads = await Promise.all(this.all.map(async (b) => ({ host: b.host, members: await b.balancer.members() })));
     const differences = describeDisagreement(reads);
-    if (differences.length > 0) throw new BalancersDisagreeError(differences, !this.changed);
+    if (differences.length > 0) throw new BalancersDisagreeError(differences, this.changed ? 'partway' : 'unchanged');
     return mergeMembers(reads.map((r) => r.members));
   }
 
@@ -168,7 +169,7 @@ export class BalancerSet implements Balancer {
     }
     throw new OperationFailedError(
       `the configuration test failed on ${failed.map((f) => `${f.host} (${f.err instanceof Error ? f.err.message : String(f.err)})`).join('; ')}`,
-      true,
+      'unchanged',
       'fix the configuration on those balancers, then run again',
     );
   }
@@ -199,7 +200,7 @@ export class BalancerSet implements Balancer {
       const took = this.all.filter((_, i) => results[i]?.status === 'fulfilled').map((b) => b.host);
       throw new OperationFailedError(
         `the balancers did not all take the change (${what}): ${refused.map((r) => `${r.host} refused it twice (${r.reason instanceof Error ? r.reason.message : String(r.reason)})`).join('; ')}; ${took.length > 0 ? `${took.join(', ')} took it` : 'no balancer took it'}`,
-        false,
+        'partway',
         'the balancers now disagree: check each with `baton status` and set the same state on all of them before going on',
         { refused: refused.map((r) => r.host), took },
       );

@@ -88,7 +88,7 @@ export class HaproxyBalancer implements Balancer {
       const a = (answers[i] ?? '').trim();
       return a === '' || /health checks are not enabled/i.test(a) ? [] : [`${n}: ${a.split('\n')[0]}`];
     });
-    if (failed.length > 0) throw new OperationFailedError(`haproxy on ${this.transport.host} refused to mark ${failed.join('; ')} healthy`, false);
+    if (failed.length > 0) throw new OperationFailedError(`haproxy on ${this.transport.host} refused to mark ${failed.join('; ')} healthy`, 'partway');
   }
 
   /** Take members out entirely (health checks stop too). */
@@ -205,7 +205,7 @@ export class HaproxyBalancer implements Balancer {
     if (wrong.length > 0) {
       throw new OperationFailedError(
         `haproxy on ${this.transport.host}: backend ${this.backend} did not take state ${state}: ${wrong.join('; ')}`,
-        false,
+        'partway',
         'check the balancer with `show servers state` before going on',
       );
     }
@@ -228,7 +228,7 @@ export class HaproxyBalancer implements Balancer {
       answers,
       saveFailure: new OperationFailedError(
         `haproxy on ${this.transport.host} took the change but its server state was not saved to ${this.serverStateFile}: ${tail(r.stderr).trim() || `exit ${r.code}`}`,
-        false,
+        'partway',
         `a reload would forget the change: make the folder of ${this.serverStateFile} writable for baton's user on ${this.transport.host} (or fix balancer.serverStateFile), then run \`baton status\``,
       ),
     };
@@ -240,7 +240,7 @@ export class HaproxyBalancer implements Balancer {
       // The commands after a refused one still ran: say which did not.
       throw new OperationFailedError(
         `haproxy on ${this.transport.host} refused to ${what} members of backend ${this.backend}: ${failed.join('; ')}`,
-        false,
+        'partway',
         'the other members in the same change were applied; check them with `baton status`',
       );
     }
@@ -290,7 +290,7 @@ export class HaproxyBalancer implements Balancer {
   private noSuchMember(name: string, members: readonly HaproxyMember[]): Error {
     return new OperationFailedError(
       `haproxy backend ${this.backend} on ${this.transport.host} has no member ${name}: members are ${members.map((m) => m.name).join(', ') || '(none)'}`,
-      false,
+      'partway',
     );
   }
 

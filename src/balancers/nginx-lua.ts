@@ -174,7 +174,7 @@ export class NginxLuaBalancer implements Balancer {
     if (wrong.length > 0) {
       throw new OperationFailedError(
         `nginx on ${this.transport.host}: upstream ${this.upstream} did not take the change (${what}): ${wrong.join('; ')}`,
-        false,
+        'partway',
         `compare ${this.stateFile} with \`curl -sS '${controlGetArgv(this.controlUrl, this.upstream).at(-1)}'\` on the balancer before going on`,
       );
     }
@@ -197,7 +197,7 @@ export class NginxLuaBalancer implements Balancer {
       throw new OperationFailedError(
         `nginx on ${this.transport.host} did not load upstream ${this.upstream} from ${this.stateFile} (${what}): ${(err as Error).message}`,
         // Not "restored": a load that timed out may still have taken.
-        false,
+        'partway',
         putBack
           ? `${this.stateFile} was put back as it was; check nginx's error log and that baton-lua.conf is included, then run again`
           : `${this.stateFile} ${previous ? 'could not be put back and ' : ''}already says ${what}; check nginx's error log, then load it: ${load}`,
@@ -246,17 +246,17 @@ export class NginxLuaBalancer implements Balancer {
     if (r.code === CHANGED_MEANWHILE) {
       throw new OperationFailedError(
         `nginx on ${this.transport.host}: ${this.stateFile} changed between baton reading and writing it, so baton wrote nothing`,
-        true,
+        'unchanged',
         'someone else is editing the state file: find out who, then run again',
       );
     }
-    if (r.code !== 0) throw new OperationFailedError(`nginx on ${this.transport.host}: cannot write ${this.stateFile}: ${tail(r.stderr) || `exit ${r.code}`}`, true, `check that ${this.stateFile}'s folder exists and the ssh user may write it`);
+    if (r.code !== 0) throw new OperationFailedError(`nginx on ${this.transport.host}: cannot write ${this.stateFile}: ${tail(r.stderr) || `exit ${r.code}`}`, 'unchanged', `check that ${this.stateFile}'s folder exists and the ssh user may write it`);
   }
 
   private noSuchMember(name: string, members: readonly { name: string }[]): never {
     throw new OperationFailedError(
       `nginx upstream ${this.upstream} on ${this.transport.host} has no member ${name}: members are ${members.map((m) => m.name).join(', ') || '(none)'} (${this.stateFile})`,
-      false,
+      'partway',
     );
   }
 }

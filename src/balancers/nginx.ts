@@ -215,7 +215,7 @@ export class NginxBalancer implements Balancer {
       if (previous !== undefined) await this.writeFile(previous).catch(() => undefined);
       throw new OperationFailedError(
         `nginx on ${this.transport.host} did not take the change to upstream ${this.upstream} (${what}): ${(err as Error).message}`,
-        false,
+        'partway',
         previous !== undefined ? `${this.file} was put back as it was; check nginx's error log and reload it by hand if needed` : `check nginx's error log and reload it by hand (${this.file} already says ${what})`,
       );
     }
@@ -244,7 +244,7 @@ export class NginxBalancer implements Balancer {
     if (r.code === REFUSED_BY_TEST) {
       throw new OperationFailedError(
         `nginx on ${this.transport.host}: nginx -t refused the edited ${this.file}, so nothing changed (the previous file is back, nothing reloaded):\n${tail(r.stderr)}`,
-        true,
+        'unchanged',
         'fix what nginx -t reports, then run again',
       );
     }
@@ -278,7 +278,7 @@ export class NginxBalancer implements Balancer {
   private noSuchMember(name: string, servers: readonly UpstreamServer[]): Error {
     return new OperationFailedError(
       `nginx upstream ${this.upstream} on ${this.transport.host} has no server ${name}: servers are ${servers.map((s) => s.name).join(', ') || '(none)'}`,
-      false,
+      'partway',
     );
   }
 }

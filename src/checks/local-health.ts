@@ -38,7 +38,7 @@ export async function waitForLocalHealth(
   }
   throw new OperationFailedError(
     `${transport.host}: ${url} not healthy after ${clock.now() - start} ms (${attempts} attempts); last answer: ${last}`,
-    false,
+    undefined,
     `look at the application's log on ${transport.host}`,
   );
 }

@@ -9,8 +9,7 @@ import type { Reporter } from '../engine/reporter.js';
 import type { Plan } from '../model/plan.js';
 import { processInterrupts } from '../engine/interrupts.js';
 import { HostFailures } from '../transport/fan-out.js';
-import { productionMayHaveChanged } from '../engine/production-effect.js';
-import { BatonError, BugError, bugStack, ConfigError, ExitCode, OperationFailedError, UserError, toBatonError } from '../errors.js';
+import { BatonError, BugError, bugStack, ConfigError, ExitCode, exitCodeFor, UserError, toBatonError, type ExitCodeValue } from '../errors.js';
 
 /** `--format jsonl` on the commands that carry out a run: the run as JSON lines on stdout. */
 export const runFormatFlag = Flags.string({
@@ -93,39 +92,39 @@ export abstract class BatonCommand extends Command {
   protected override async catch(err: Error & { exitCode?: number }): Promise<never> {
     if (err instanceof Errors.ExitError) throw err;
     const raised = isOclifUsageError(err) ? new UserError(err.message, 'see `baton COMMAND --help`') : toBatonError(err);
-    const batonError = byEffect(raised);
-    process.exitCode = batonError.exitCode;
-    if (this.eventStream) emitEvent({ event: 'result', exitCode: batonError.exitCode, error: errorToJson(batonError) });
+    const exitCode = exitCodeFor(raised, processInterrupts.productionChanged());
+    const hint = hintFor(raised, exitCode);
+    process.exitCode = exitCode;
+    if (this.eventStream) emitEvent({ event: 'result', exitCode, error: errorToJson(raised, { exitCode, hint }) });
     if (this.jsonEnabled()) {
-      this.logJson({ error: errorToJson(batonError) });
+      this.logJson({ error: errorToJson(raised, { exitCode, hint }) });
     } else {
-      this.logToStderr(`Error: ${batonError.message}`);
-      if (batonError.hint) this.logToStderr(`Hint: ${batonError.hint}`);
+      this.logToStderr(`Error: ${raised.message}`);
+      if (hint) this.logToStderr(`Hint: ${hint}`);
     }
     // As the README and the hint say: a bug's stack only when asked for, on stderr (stdout may be --json).
     if (raised instanceof BugError && process.env.BATON_DEBUG === '1') {
       const stack = bugStack(raised);
       if (stack) this.logToStderr(stack);
     }
-    throw new Errors.ExitError(batonError.exitCode);
+    throw new Errors.ExitError(exitCode);
   }
 }
 
 /**
- * Exit 2 says production needs attention. An error that is not a run's outcome (a host that could
- * not be reached, a command that failed, a bug) before this process began any step that changes
- * production leaves production as it was: exit 1, and the sentence says so.
+ * An error that does not say what it did to production (a host that could not be reached, a
+ * command that failed, a bug), raised before this process began any step that changes
+ * production, left production as it was: its exit code is 1, and the hint says so.
  */
-export function byEffect(e: BatonError, changed = productionMayHaveChanged()): BatonError {
-  if (e.exitCode !== ExitCode.NEEDS_ATTENTION || e instanceof OperationFailedError || changed) return e;
-  const hint = [e.hint, 'nothing in production was changed'].filter(Boolean).join('; ');
-  return Object.assign(Object.create(Object.getPrototypeOf(e) as object) as BatonError, e, { exitCode: ExitCode.FAILED_RESTORED, hint, message: e.message });
+export function hintFor(e: BatonError, exitCode: ExitCodeValue): string | undefined {
+  if (e.effect !== undefined || exitCode !== ExitCode.FAILED_RESTORED) return e.hint;
+  return [e.hint, 'nothing in production was changed'].filter(Boolean).join('; ');
 }
 
 /** The machine-readable form of an error, as printed with --json. */
-export function errorToJson(e: BatonError): Record<string, unknown> {
-  const base: Record<string, unknown> = { kind: e.kind, exitCode: e.exitCode, message: e.message };
-  if (e.hint) base.hint = e.hint;
+export function errorToJson(e: BatonError, shown: { exitCode: ExitCodeValue; hint?: string | undefined } = { exitCode: e.exitCode, hint: e.hint }): Record<string, unknown> {
+  const base: Record<string, unknown> = { kind: e.kind, exitCode: shown.exitCode, message: e.message };
+  if (shown.hint) base.hint = shown.hint;
   if (e instanceof ConfigError) base.issues = e.issues;
   const hosts = hostFailuresIn(e);
   if (hosts) base.hosts = hosts.failures.map((f) => ({ host: f.host, message: messageOf(f.error), ...(f.error instanceof BatonError && f.error.hint ? { hint: f.error.hint } : {}) }));

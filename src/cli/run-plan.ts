@@ -1,8 +1,8 @@
-// Shared by push and apply: open a session, carry out a plan with the right reporter, map the outcome to an error kind.
+// Shared by the commands that carry out a plan: the reporter, and the error a run that did not go through ends with.
 import type { Config } from '../config/config.js';
 import { PlainReporter, type Reporter } from '../engine/reporter.js';
 import { InterruptedError } from '../engine/interrupts.js';
-import { BatonError, ExitCode, OperationFailedError } from '../errors.js';
+import { BatonError, OperationFailedError, saysNothingChanged } from '../errors.js';
 import { PLAN_KIND_TRAITS, type Plan } from '../model/plan.js';
 import { type ApplyResult } from '../release/push.js';
 
@@ -14,34 +14,33 @@ export async function reporterFor(plan: Plan, json: boolean): Promise<Reporter> 
   return new ListrReporter(plan.forward);
 }
 
-/** Throws the error a failed run ends with, by what happened to production: untouched or put back
- *  (exit 1, or the refusal's own code: a held lock is 4), or not put back (exit 2). */
+/** Throws the error a run that did not go through ends with, saying what happened to production;
+ *  its exit code is the run's end (exitCodeFor), or a refusal's own when nothing had changed. */
 export function raiseForOutcome(r: ApplyResult): void {
   const data = summary(r);
   const what = `${PLAN_KIND_TRAITS[r.kind].runOf} ${r.tag}`;
+  const fail = (message: string, hint: string) => new OperationFailedError(message, { ran: r }, hint, data);
   if (r.outcome === 'reversed' && !r.productionChanged) {
     // Nothing in production changed (the lock was held, a host could not be reached): a refusal speaks for itself.
-    if (r.error instanceof BatonError && r.error.exitCode !== ExitCode.NEEDS_ATTENTION && !(r.error instanceof InterruptedError)) {
+    if (r.error instanceof BatonError && saysNothingChanged(r.error) && !(r.error instanceof InterruptedError)) {
       r.error.data = data;
       throw r.error;
     }
     const why = r.interruptedBy ? `was stopped by ${r.interruptedBy}` : `failed at ${r.failedStep}: ${r.error?.message}`;
-    throw new OperationFailedError(`${what} ${why}; nothing in production had changed`, true, `journal: ${r.journal}`, data);
+    throw fail(`${what} ${why}; nothing in production had changed`, `journal: ${r.journal}`);
   }
   if (r.outcome === 'reversed' && r.failedStep === undefined) {
     // `resume` finished the reversal an interrupted run had begun.
-    throw new OperationFailedError(`${what} did not go through: its reversal is finished, production is back where it started`, true, `journal: ${r.journal}`, data);
+    throw fail(`${what} did not go through: its reversal is finished, production is back where it started`, `journal: ${r.journal}`);
   }
   if (r.outcome === 'reversed') {
     const why = r.interruptedBy ? `was stopped by ${r.interruptedBy} at ${r.failedStep}` : `failed at ${r.failedStep}: ${r.error?.message}`;
-    throw new OperationFailedError(`${what} ${why}; what it changed was reversed`, true, `journal: ${r.journal}`, data);
+    throw fail(`${what} ${why}; what it changed was reversed`, `journal: ${r.journal}`);
   }
   if (r.outcome === 'needs-attention') {
-    throw new OperationFailedError(
+    throw fail(
       `${what} failed at ${r.failedStep} (${r.error?.message}) and its reversal failed: ${r.reversalError?.message}`,
-      false,
       `production needs attention: \`baton status\` shows where it stands, \`baton resume\` or \`baton rollback\` carries on (journal ${r.journal})`,
-      data,
     );
   }
 }

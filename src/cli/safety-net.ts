@@ -2,8 +2,8 @@
 // (commands turn every error into a kind and an exit code), but if it does the operator gets one
 // clear line and, by what it may have done, exit 2 (production needs attention: a run may have
 // stopped anywhere) or 1 (this process had not changed production yet), not a stack.
-import { productionMayHaveChanged } from '../engine/production-effect.js';
-import { ExitCode } from '../errors.js';
+import { processInterrupts } from '../engine/interrupts.js';
+import { BugError, exitCodeFor } from '../errors.js';
 import { isClosedPipe, writeErr } from '../output.js';
 
 const REPORT_HINT = 'this is a bug in baton: please report it with the command and this output (BATON_DEBUG=1 adds the stack)';
@@ -18,7 +18,7 @@ export function installSafetyNet(): void {
   process.on('unhandledRejection', report);
   // Whatever the run ends with afterwards (a later success, a "restored" 1), its state is not known.
   process.on('exit', () => {
-    if (fired) process.exitCode = exitCodeByEffect();
+    if (fired) process.exitCode = exitCodeOfABug();
   });
 }
 
@@ -27,12 +27,14 @@ function report(err: unknown): void {
   // process.stdout/stderr destroyed, so the error's code is all there is to go by.)
   if (isClosedPipe(err)) return;
   fired = true;
-  process.exitCode = exitCodeByEffect();
+  const changed = processInterrupts.productionChanged();
+  process.exitCode = exitCodeOfABug();
   writeErr(`baton: internal error: ${err instanceof Error ? err.message : String(err)}`);
-  writeErr(`Hint: ${REPORT_HINT}${productionMayHaveChanged() ? '; production may be part-way: `baton status`' : '; nothing in production was changed'}`);
+  writeErr(`Hint: ${REPORT_HINT}${changed ? '; production may be part-way: `baton status`' : '; nothing in production was changed'}`);
   if (process.env.BATON_DEBUG === '1' && err instanceof Error && err.stack) writeErr(err.stack);
 }
 
-function exitCodeByEffect(): number {
-  return productionMayHaveChanged() ? ExitCode.NEEDS_ATTENTION : ExitCode.FAILED_RESTORED;
+/** What nothing caught is a bug, whatever it was raised as: its code is by what this process did to production. */
+function exitCodeOfABug(): number {
+  return exitCodeFor(new BugError('uncaught'), processInterrupts.productionChanged());
 }

@@ -23,13 +23,13 @@ export function phaseJson(r: PhaseResult): Record<string, unknown> {
   return { ...rest, done: state.done, ...(error && { error: error.message }), ...(reversalError && { reversalError: reversalError.message }) };
 }
 
-/** Exit 1 when this command's steps were reversed, 2 when the reversal failed too. */
+/** The error a phase that did not go through ends with; its exit code is the phase's end (exitCodeFor). */
 export function raiseForPhase(r: PhaseResult): void {
   if (r.outcome === 'succeeded' || (r.phase === 'rollback' && r.outcome === 'reversed')) return;
   const data = phaseJson(r);
   if (r.outcome === 'reversed') {
     const after = r.interruptedBy ? `was stopped by ${r.interruptedBy} at ${r.failedStep}` : `failed at ${r.failedStep}: ${r.error?.message}`;
-    throw new OperationFailedError(`dns ${r.phase} ${after}; ${r.productionChanged ? 'what it changed was reversed' : 'nothing public had changed'}`, true, `journal: ${r.journal}`, data);
+    throw new OperationFailedError(`dns ${r.phase} ${after}; ${r.productionChanged ? 'what it changed was reversed' : 'nothing public had changed'}`, { ran: r }, `journal: ${r.journal}`, data);
   }
-  throw new OperationFailedError(`dns ${r.phase} failed at ${r.failedStep} (${r.error?.message})${r.reversalError ? ` and its reversal failed: ${r.reversalError.message}` : ''}`, false, `needs attention: see the journal ${r.journal}`, data);
+  throw new OperationFailedError(`dns ${r.phase} failed at ${r.failedStep} (${r.error?.message})${r.reversalError ? ` and its reversal failed: ${r.reversalError.message}` : ''}`, { ran: r }, `needs attention: see the journal ${r.journal}`, data);
 }

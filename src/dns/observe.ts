@@ -2,7 +2,7 @@
 // record (CNAME chain followed inside the answer) and the transitional name, with the TTLs
 // the zone hands out. Every NS of the zone is asked, not only the configured one.
 import { isIP } from 'node:net';
-import { ExitCode, UserError } from '../errors.js';
+import { UserError } from '../errors.js';
 import type { DnsQuery } from './query.js';
 
 export interface RRsetView {
@@ -40,7 +40,7 @@ export interface ObserveInput {
 /** The addresses of the zone's authoritative servers: its NS set, resolved at the configured server. */
 export async function authoritativeServers(query: DnsQuery, zone: string, nameserver: string): Promise<string[]> {
   const first = isIP(nameserver) ? nameserver : await addressAt(query, nameserver, nameserver);
-  if (!first) throw new UserError(`cannot find the address of dns.nameserver ${nameserver}`, 'check dns.nameserver and this machine\'s resolver; nothing was changed', ExitCode.FAILED_RESTORED);
+  if (!first) throw new UserError(`cannot find the address of dns.nameserver ${nameserver}`, 'check dns.nameserver and this machine\'s resolver; nothing was changed', 'unchanged');
   const ns = await query(first, zone, 'NS');
   if (!ns.authoritative) throw new UserError(`${nameserver} is not authoritative for ${zone} (no AA flag)`, 'dns.nameserver must be one of the zone\'s authoritative servers, not a recursive resolver');
   const names = ns.answers.filter((r) => r.type === 'NS').map((r) => r.data);

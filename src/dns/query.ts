@@ -5,7 +5,7 @@ import { createSocket } from 'node:dgram';
 import { Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { DecodedPacket, RecordType } from 'dns-packet';
-import { ExitCode, UserError } from '../errors.js';
+import { UserError } from '../errors.js';
 
 export interface DnsRecord {
   name: string;
@@ -48,7 +48,7 @@ export const queryAuthoritative: DnsQuery = async (server, name, type) => {
       lastError = err;
     }
   }
-  if (!packet) throw new UserError(`DNS server ${server} did not answer ${type} ${name}: ${(lastError as Error).message}`, 'check dns.nameserver and that the server is reachable on port 53; nothing was changed', ExitCode.FAILED_RESTORED);
+  if (!packet) throw new UserError(`DNS server ${server} did not answer ${type} ${name}: ${(lastError as Error).message}`, 'check dns.nameserver and that the server is reachable on port 53; nothing was changed', 'unchanged');
   if (packet.flag_tc) packet = await tcp(server, dnsPacket.streamEncode(question), question.id);
   return toAnswer(server, packet);
 };

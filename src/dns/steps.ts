@@ -53,7 +53,7 @@ export type Progress = (message: string) => void;
 /** dns-check: the transitional name already points at the new host, confirmed (and when) for the journal. */
 export async function confirmTransitional(env: DnsEnv): Promise<unknown> {
   const confirmed = await serves(env, env.config.dns!.transitional, env.m.new.address);
-  if (!confirmed) throw new OperationFailedError(`${env.config.dns!.transitional} no longer points at ${env.m.new.address} on every authoritative server`, true, 'run `baton dns plan` again');
+  if (!confirmed) throw new OperationFailedError(`${env.config.dns!.transitional} no longer points at ${env.m.new.address} on every authoritative server`, 'unchanged', 'run `baton dns plan` again');
   return { confirmed, confirmedAt: env.now().toISOString() };
 }
 
@@ -81,7 +81,7 @@ export async function recordChange(env: DnsEnv, step: DnsStep, progress: Progres
   const started = env.now().getTime();
   while (!(await serves(env, r.name, r.to))) {
     if (env.now().getTime() - started > timeoutMs) {
-      throw new OperationFailedError(`${r.name} is not ${r.to ?? 'deleted'} on every authoritative server after ${Math.round(timeoutMs / 1000)}s`, true);
+      throw new OperationFailedError(`${r.name} is not ${r.to ?? 'deleted'} on every authoritative server after ${Math.round(timeoutMs / 1000)}s`, 'unchanged');
     }
     progress(`waiting for ${env.servers.join(', ')} to serve ${r.name} → ${r.to ?? '(none)'}`);
     await env.sleep(500);
@@ -171,7 +171,7 @@ async function verifyProxy(env: DnsEnv, t: Transport, instance: Instance, progre
     progress(`verifying :${port}: ${last}`);
     await env.sleep(300);
   }
-  throw new OperationFailedError(`the proxy on ${m.old.host}:${port} does not return the new host's page for ${m.site}${path}: ${last}`, true, 'check the proxy\'s error log in dns.migrate.proxy.dir on the old host');
+  throw new OperationFailedError(`the proxy on ${m.old.host}:${port} does not return the new host's page for ${m.site}${path}: ${last}`, 'unchanged', 'check the proxy\'s error log in dns.migrate.proxy.dir on the old host');
 }
 
 function clip(s: string): string {
@@ -185,7 +185,7 @@ async function waitOldServer(env: DnsEnv, t: Transport, progress: Progress, dead
   for (;;) {
     const r = await fetchOn(t, `${env.m.scheme}://127.0.0.1:${env.m.old.port}${env.m.proxy.verifyPath}`, env.m.site);
     if (r && r.status < 500) return;
-    if (env.now().getTime() - started > deadlineMs) throw new OperationFailedError(`the old web server on ${env.m.old.host}:${env.m.old.port} did not come back within ${deadlineMs / 1000}s`, false);
+    if (env.now().getTime() - started > deadlineMs) throw new OperationFailedError(`the old web server on ${env.m.old.host}:${env.m.old.port} did not come back within ${deadlineMs / 1000}s`, 'partway');
     progress('waiting for the old web server to answer');
     await env.sleep(200);
   }
@@ -194,7 +194,7 @@ async function waitOldServer(env: DnsEnv, t: Transport, progress: Progress, dead
 async function waitPortFree(env: DnsEnv, t: Transport, deadlineMs = 30_000): Promise<void> {
   const started = env.now().getTime();
   while ((await t.run(listenersArgv(env.m.old.port))).stdout.trim() !== '') {
-    if (env.now().getTime() - started > deadlineMs) throw new OperationFailedError(`something still listens on ${env.m.old.host}:${env.m.old.port} after the old web server was stopped`, true);
+    if (env.now().getTime() - started > deadlineMs) throw new OperationFailedError(`something still listens on ${env.m.old.host}:${env.m.old.port} after the old web server was stopped`, 'unchanged');
     await env.sleep(50);
   }
 }
@@ -231,7 +231,7 @@ async function withGate<T extends object>(env: DnsEnv, t: Transport, progress: P
     const r = await t.run(openGateArgv(gate.device, env.config.ssh.sudo.gate), { allowFailure: true });
     if (r.code !== 0 && !/Cannot delete qdisc with handle of zero|No such file/.test(r.stderr)) {
       // eslint-disable-next-line no-unsafe-finally
-      throw new OperationFailedError(`could not open the connection gate on ${env.m.old.host} (${gate.device}): ${r.stderr.trim()}`, false, `run: tc qdisc del dev ${gate.device} root`);
+      throw new OperationFailedError(`could not open the connection gate on ${env.m.old.host} (${gate.device}): ${r.stderr.trim()}`, 'partway', `run: tc qdisc del dev ${gate.device} root`);
     }
   }
 }

@@ -3,12 +3,11 @@
 // undos are idempotent) runs newest first. It knows at every moment whether production has been
 // changed yet, which is what the exit code and the final sentence are chosen by. Stop signals go
 // here while it runs: the first finishes the current step and reverses, the second stops at once.
-import { ExitCode } from '../errors.js';
+import { exitCodeFor } from '../errors.js';
 import type { Step } from '../model/plan.js';
 import { stepTraits } from '../model/step-kinds.js';
 import { InterruptedError, processInterrupts, type Interrupts, type StopSignal } from './interrupts.js';
 import type { Journal } from './journal.js';
-import { markProductionChanged } from './production-effect.js';
 import type { Reporter } from './reporter.js';
 
 /** Runs one step; returns what it changed (journaled). The signal aborts when the run is asked to stop. */
@@ -68,6 +67,7 @@ class RunControl {
         this.abort.abort(new InterruptedError(signal));
       },
       second: (signal) => this.stopNow(signal),
+      productionChanged: () => this.productionChanged,
     });
   }
 
@@ -80,7 +80,8 @@ class RunControl {
       `stopped at once by a second ${signal}${where}; ${changed ? 'production may be part-way' : 'nothing in production changed yet'}: ` +
         `\`baton resume\` finishes the run, \`baton rollback\` reverses it (journal ${this.opts.journal.file})`,
     );
-    return changed ? ExitCode.NEEDS_ATTENTION : ExitCode.FAILED_RESTORED;
+    // Stopped part-way: once it changed production, nothing put it back.
+    return exitCodeFor({ outcome: changed ? 'needs-attention' : 'reversed', productionChanged: changed });
   }
 
   close(): void {
@@ -188,7 +189,6 @@ async function runOne(step: Step, phase: 'forward' | 'reverse', opts: Omit<Execu
   control.current = { step, phase };
   if (stepTraits(step.kind).changesProduction) {
     control.productionChanged = true;
-    markProductionChanged();
   }
   reporter.stepStarted(step, phase);
   try {

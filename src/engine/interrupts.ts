@@ -2,8 +2,10 @@
 // signal lets the current step finish (steps that only wait end at once) and reverses what the run
 // changed; a second stops at once, leaving the journal for `resume` or `rollback`. Outside a run
 // nothing in production has been changed by this process, so a signal just ends it (exit 1).
+// It is also the process's one record of whether a run of it began a step that changes
+// production: an error no run caught (the safety net, a command's catch) exits by that.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BatonError, ExitCode } from '../errors.js';
+import { BatonError, exitCodeFor } from '../errors.js';
 import { writeErr } from '../output.js';
 
 export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -13,7 +15,7 @@ export type StopSignal = (typeof STOP_SIGNALS)[number];
 export class InterruptedError extends BatonError {
   readonly kind = 'interrupted';
   constructor(readonly signal: StopSignal) {
-    super(`interrupted by ${signal}`, ExitCode.FAILED_RESTORED);
+    super(`interrupted by ${signal}`, 'unchanged');
   }
 }
 
@@ -22,12 +24,15 @@ export interface RunInterruptHandler {
   first(signal: StopSignal): void;
   /** Second signal: journal where the run stands; returns the exit code to stop with at once. */
   second(signal: StopSignal): number;
+  /** The run has begun a step that changes production. */
+  productionChanged?(): boolean;
 }
 
 export class Interrupts {
   private installed = false;
   private run?: RunInterruptHandler;
   private received = 0;
+  private changedByEarlierRun = false;
 
   constructor(
     private readonly exit: (code: number) => void = (code) => process.exit(code),
@@ -43,18 +48,29 @@ export class Interrupts {
 
   /** Signals go to this run until the returned function is called. */
   enter(handler: RunInterruptHandler): () => void {
+    this.remember(this.run);
     this.run = handler;
     this.received = 0;
     return () => {
+      this.remember(handler);
       if (this.run === handler) this.run = undefined;
     };
+  }
+
+  /** A run of this process has begun a step that changes production (it may be over, even reversed): "unchanged" is no longer certain. */
+  productionChanged(): boolean {
+    return this.changedByEarlierRun || Boolean(this.run?.productionChanged?.());
+  }
+
+  private remember(run: RunInterruptHandler | undefined): void {
+    if (run?.productionChanged?.()) this.changedByEarlierRun = true;
   }
 
   deliver(signal: StopSignal): void {
     this.received++;
     if (!this.run) {
       this.say(`baton: ${signal} received before anything in production changed; stopping`);
-      this.exit(ExitCode.FAILED_RESTORED);
+      this.exit(exitCodeFor(new InterruptedError(signal)));
       return;
     }
     if (this.received === 1) this.run.first(signal);

@@ -4,7 +4,7 @@
 // A running process also beats a heartbeat every few seconds, so `status` can tell a live run
 // from a dead one long before its lease runs out.
 import { posix } from 'node:path';
-import { ExitCode, ExternalCommandError, LockHeldError } from '../errors.js';
+import { ExternalCommandError, LockHeldError } from '../errors.js';
 import type { Transport } from '../transport/types.js';
 import { repeat } from './repeat.js';
 
@@ -155,9 +155,9 @@ export class ReleaseLock {
   /** The lock and the lock host's clock, in one round trip; throws rather than call an unreadable lock free. */
   async inspect(): Promise<LockReading> {
     const r = await this.transport.run(['sh', '-c', READ, 'sh', this.dir], { allowFailure: true });
-    const unreadable = (why: string) => new UnreadableLockError(this.transport.host, ['read lock', this.dir], r.code, why, ExitCode.FAILED_RESTORED);
+    const unreadable = (why: string) => new UnreadableLockError(this.transport.host, ['read lock', this.dir], r.code, why, 'unchanged');
     const [clock = '', beat = '', ...rest] = r.stdout.split('\n');
-    if (r.code !== 0) throw r.code === 2 ? unreadable(r.stderr.trim()) : new ExternalCommandError(this.transport.host, ['read lock', this.dir], r.code, r.stderr.trim(), ExitCode.FAILED_RESTORED);
+    if (r.code !== 0) throw r.code === 2 ? unreadable(r.stderr.trim()) : new ExternalCommandError(this.transport.host, ['read lock', this.dir], r.code, r.stderr.trim(), 'unchanged');
     if (!/^\d+$/.test(clock.trim())) throw unreadable(`unexpected answer: ${JSON.stringify(r.stdout.slice(0, 80))}`);
     const hostNow = new Date(Number(clock.trim()) * 1000);
     if (rest.length === 0) return { details: null, hostNow }; // the clock alone: no lock

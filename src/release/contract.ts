@@ -33,7 +33,7 @@ export async function proposeContract(session: Session, opts: { by?: string } = 
   ]);
   const text = read.stdout.trim();
   if (text && !isReleaseDirName(text)) {
-    throw new UserError(`the ledger ${migrationLedger(paths)} on ${host} does not name a release: ${JSON.stringify(read.stdout.trim().slice(0, 80))}`, 'it should hold the release directory of the last expand: look at it by hand; nothing was changed', ExitCode.PLAN_REFUSED);
+    throw new UserError(`the ledger ${migrationLedger(paths)} on ${host} does not name a release: ${JSON.stringify(read.stdout.trim().slice(0, 80))}`, 'it should hold the release directory of the last expand: look at it by hand; nothing was changed', { refused: ExitCode.PLAN_REFUSED });
   }
   const ledger = text || null;
   const plan = buildContractPlan({ config, observed: observation.observed, ledger, createdBy: opts.by ?? actor() });

@@ -10,7 +10,7 @@ import { BatonError, ExitCode, LockHeldError } from '../errors.js';
 export class ForeignLockError extends BatonError {
   readonly kind = 'lock-held';
   constructor(message: string, holder: LockDetails) {
-    super(message, ExitCode.LOCK_HELD, 'if you know that release is over, `baton unlock --force --reason TEXT`');
+    super(message, { refused: ExitCode.LOCK_HELD }, 'if you know that release is over, `baton unlock --force --reason TEXT`');
     this.data = { holder: { ...holder } };
   }
 }

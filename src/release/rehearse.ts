@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterId } from '../config/config.js';
-import { BatonError, PlanRefusedError, UserError } from '../errors.js';
+import { BatonError, PlanRefusedError, UserError, type RunEnd } from '../errors.js';
 import { execute, reverse, type ExecutionResult } from '../engine/executor.js';
 import { openRun } from '../engine/run.js';
 import { clusterOfMembers } from '../engine/sampler.js';
@@ -100,6 +100,8 @@ export interface RehearseResult {
   journal: string;
   /** Production (or staging) is not where it started: reversal failed or the end state differs. */
   needsAttention: boolean;
+  /** How the run ended, as journaled: its exit code when it failed. */
+  ended: RunEnd;
 }
 
 /** Rehearse a production plan on its first cluster, drained for the purpose. */
@@ -191,7 +193,8 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
     problems.push(...leftOver.map((d) => `after reverse: ${d}`));
     const needsAttention = Boolean(reverseError) || leftOver.length > 0;
     const passed = problems.length === 0;
-    await open.end(passed ? 'succeeded' : needsAttention ? 'needs-attention' : 'reversed', fwd.forwardMs + reverseMs);
+    const ended: RunEnd = { outcome: passed ? 'succeeded' : needsAttention ? 'needs-attention' : 'reversed', productionChanged: fwd.productionChanged };
+    await open.end(ended.outcome, fwd.forwardMs + reverseMs);
     await opts.reporter.finish();
 
     const rehearsal: Rehearsal = {
@@ -204,7 +207,7 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
       reverseMs,
       detail: passed ? `forward ${steps.forward.length} steps and reverse ${steps.reverse.length} ended where expected; run ${run}` : problems.join('; '),
     };
-    return { rehearsal, plan: { ...plan, rehearsals: [...(plan.rehearsals ?? []), rehearsal] }, run, journal: journal.file, needsAttention };
+    return { rehearsal, plan: { ...plan, rehearsals: [...(plan.rehearsals ?? []), rehearsal] }, run, journal: journal.file, needsAttention, ended };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -34,7 +34,7 @@ export function releaseToRestore(observed: ObservedState, host: string, recorded
     throw new UserError(
       `the other hosts of cluster ${me?.cluster} run different releases (${others.map((h) => `${h.host}: ${h.release}`).join(', ')}): which one to restore ${host} with is not clear`,
       'finish or roll back the push that left them so, then restore',
-      ExitCode.PLAN_REFUSED,
+      { refused: ExitCode.PLAN_REFUSED },
     );
   }
   const dir = runs[0] ?? recorded;
@@ -67,7 +67,7 @@ export async function proposeRestore(session: Session, host: string, opts: { com
     throw new UserError(
       `cluster ${me.cluster} is in the pool: a rehearsal restores a host of the idle cluster, where no user can reach it`,
       'rehearse on a host of the cluster that is out of the pool (after `push --hold`, or drained), or restore for real with --run',
-      ExitCode.PLAN_REFUSED,
+      { refused: ExitCode.PLAN_REFUSED },
     );
   }
   if (!opts.run && !opts.rehearse) return { runbook, context, observation };
@@ -82,7 +82,7 @@ async function releaseOfCluster(repo: string, dir: string, requireSigned: boolea
   const resolved = await resolveTag(repo, tag, { requireSigned });
   const release = releaseFor(resolved.tag, resolved.commit);
   if (release.dir !== dir) {
-    throw new UserError(`tag ${tag} now makes ${release.dir}, not ${dir}, which the cluster runs: restoring from it would deploy another release`, 'push the release you want to the whole cluster, then restore', ExitCode.PLAN_REFUSED);
+    throw new UserError(`tag ${tag} now makes ${release.dir}, not ${dir}, which the cluster runs: restoring from it would deploy another release`, 'push the release you want to the whole cluster, then restore', { refused: ExitCode.PLAN_REFUSED });
   }
   return release;
 }

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ExitCode, UserError } from '../errors.js';
+import { UserError } from '../errors.js';
 import { observe } from '../engine/observe.js';
 import type { RunsOf } from '../engine/journal.js';
 import type { Reporter } from '../engine/reporter.js';
@@ -33,7 +33,7 @@ export function findResumable(configDir: RunsOf, opts: { run?: string; heldOnly?
     throw new UserError(
       `run ${pick.run} did not end, but the plan it ran cannot be read (${pick.planProblem}): resume cannot tell which steps are left`,
       '`baton rollback` returns every host to its previous release and the pool to whole (it reads the hosts, not that plan)',
-      ExitCode.FAILED_RESTORED,
+      'unchanged',
     );
   }
   return pick as RunRecord;

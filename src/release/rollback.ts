@@ -114,7 +114,7 @@ async function propose(session: Session, run: string, opts: RollbackOptions): Pr
     verify = () =>
       (verified ??= readOnce().then((actual) => {
         const wrong = [...known].filter(([host, dir]) => actual.get(host) !== dir && untouched(interrupted).has(host));
-        if (wrong.length) throw new OperationFailedError(`hosts do not run what the journal says: ${wrong.map(([h, d]) => `${h} runs ${actual.get(h) ?? 'nothing'}, not ${d}`).join('; ')}`, true);
+        if (wrong.length) throw new OperationFailedError(`hosts do not run what the journal says: ${wrong.map(([h, d]) => `${h} runs ${actual.get(h) ?? 'nothing'}, not ${d}`).join('; ')}`, 'unchanged');
       }));
   } else {
     releases = await readOnce();
@@ -240,7 +240,7 @@ async function previousOnHosts(session: Session, observation: Observation, badSe
   const targets: Record<string, string> = {};
   for (const h of hosts) {
     const candidate = (listed.get(h.host) ?? []).find((d) => d !== h.release && !badSet.has(d));
-    if (!candidate) throw new OperationFailedError(`${h.host} has no earlier release to roll back to (it keeps ${(listed.get(h.host) ?? []).join(', ') || 'none'})`, true);
+    if (!candidate) throw new OperationFailedError(`${h.host} has no earlier release to roll back to (it keeps ${(listed.get(h.host) ?? []).join(', ') || 'none'})`, 'unchanged');
     targets[h.host] = candidate;
   }
   return targets;

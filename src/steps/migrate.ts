@@ -16,7 +16,7 @@ import type { StepKindSpec } from './kind.js';
 import { STEP_TRAITS } from '../model/step-kinds.js';
 
 function migrateOf(config: Config, step: Step): NonNullable<Config['migrate']> {
-  if (!config.migrate) throw new OperationFailedError(`step ${step.id} needs migrate in baton.yml, which has none`, false, 'restore the migrate section the plan was made with');
+  if (!config.migrate) throw new OperationFailedError(`step ${step.id} needs migrate in baton.yml, which has none`, undefined, 'restore the migrate section the plan was made with');
   return config.migrate;
 }
 
@@ -24,7 +24,7 @@ function migrateOf(config: Config, step: Step): NonNullable<Config['migrate']> {
 function hostAndDir(step: Step): { host: string; dir: string } {
   const host = step.hosts?.[0];
   const dir = host ? step.releases?.[host] : undefined;
-  if (!host || !dir) throw new OperationFailedError(`step ${step.id} names no host and release to migrate`, false);
+  if (!host || !dir) throw new OperationFailedError(`step ${step.id} names no host and release to migrate`);
   return { host, dir };
 }
 
@@ -34,7 +34,7 @@ async function runMigration(env: StepEnv, host: string, argv: string[], what: st
     await env.transports.get(host).run(argv, { timeoutMs });
   } catch (err) {
     if (err instanceof ExternalCommandError && err.timedOut) {
-      throw new OperationFailedError(`${what} on ${host} did not finish within ${Math.round(timeoutMs / 1000)} s (migrate.timeout)`, false);
+      throw new OperationFailedError(`${what} on ${host} did not finish within ${Math.round(timeoutMs / 1000)} s (migrate.timeout)`);
     }
     throw err;
   }
@@ -52,7 +52,7 @@ export async function runExpand(step: Step, env: StepEnv, progress: Progress): P
 export async function runReverseExpand(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
   const migrate = migrateOf(env.config, step);
   const { host, dir } = hostAndDir(step);
-  if (!migrate.reverse) throw new OperationFailedError(`the schema expand of ${dir} cannot be undone: baton.yml has no migrate.reverse`, false, 'undo the expand by hand on the database, or push a release that works on the expanded schema');
+  if (!migrate.reverse) throw new OperationFailedError(`the schema expand of ${dir} cannot be undone: baton.yml has no migrate.reverse`, undefined, 'undo the expand by hand on the database, or push a release that works on the expanded schema');
   progress(`reversing the schema expand of ${dir} on ${host}`);
   await runMigration(env, host, reverseExpandSchema(appPaths(env.config.app.path), dir, migrate.reverse), `the reverse of the schema expand (migrate.reverse) of ${dir}`, migrate.timeout);
   return { reversed: dir, host };
@@ -79,7 +79,7 @@ export async function runGate(step: Step, env: StepEnv): Promise<unknown> {
   const checks = migrate.gate.map((c) => resolveCheck(c, env.secrets));
   const report = await runSmoke(checks, targets, { deadlineMs: migrate.gateDeadline, resolve: config.resolve, redact: (t) => env.secrets.redact(t) });
   if (!report.ok) {
-    throw new OperationFailedError(`the release still serving fails its checks on the expanded schema:\n  ${smokeFailures(report).join('\n  ')}`, false, 'the expand removed or changed something the old release uses: make it additive only (drop things in migrate.contract)');
+    throw new OperationFailedError(`the release still serving fails its checks on the expanded schema:\n  ${smokeFailures(report).join('\n  ')}`, undefined, 'the expand removed or changed something the old release uses: make it additive only (drop things in migrate.contract)');
   }
   return { passed: report.results.length };
 }
@@ -87,14 +87,14 @@ export async function runGate(step: Step, env: StepEnv): Promise<unknown> {
 export async function runContract(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
   const migrate = migrateOf(env.config, step);
   const { host, dir } = hostAndDir(step);
-  if (!migrate.contract) throw new OperationFailedError('baton.yml has no migrate.contract: there is no contract command to run', true, 'nothing was changed');
+  if (!migrate.contract) throw new OperationFailedError('baton.yml has no migrate.contract: there is no contract command to run', 'unchanged', 'nothing was changed');
   const paths = appPaths(env.config.app.path);
   // The plan may be old: the hosts and the ledger are read again, and nothing runs unless they still agree.
   const [releases, ledgerText] = await Promise.all([readReleases(env.config, env.transports), env.transports.get(host).run(readMigrationLedger(paths))]);
   const read = ledgerText.stdout.trim();
   const ledger = isReleaseDirName(read) ? read : null;
   const refusal = contractRefusal([...releases].map(([h, release]) => ({ host: h, release })), ledger, `${host} (${migrationLedger(paths)})`) ?? (ledger === dir ? undefined : `the ledger now names ${ledger}, not ${dir} the plan was made for`);
-  if (refusal) throw new OperationFailedError(`contract refused: ${refusal}`, true, 'nothing was changed; run `baton contract` again once every host runs the expanded release');
+  if (refusal) throw new OperationFailedError(`contract refused: ${refusal}`, 'unchanged', 'nothing was changed; run `baton contract` again once every host runs the expanded release');
   progress(`contracting the schema for ${dir} on ${host}`);
   await runMigration(env, host, contractSchema(paths, dir, migrate.contract), `the schema contract (migrate.contract) for ${dir}`, migrate.timeout);
   return { contracted: dir, host };

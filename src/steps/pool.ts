@@ -30,7 +30,6 @@ export async function runReady(step: Step, env: StepEnv, progress: Progress): Pr
     if (Date.now() > deadline) {
       throw new OperationFailedError(
         `members ${notUp.map((m) => `${m.name} (${m.state}${m.healthy === false ? ', failing health checks' : ''})`).join(', ')} are not up in the pool`,
-        false,
       );
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -76,7 +75,7 @@ export async function runWaitDrain(step: Step, env: StepEnv & Pick<StepRunEnv, '
   }
   throw new OperationFailedError(
     `drain timed out after ${drainTimeout} ms with sessions still open: ${busy.map(([m, n]) => `${m} (${n})`).join(', ')}`,
-    false,
+    undefined,
     'raise balancer.drainTimeout, or set balancer.cutOffAfterDrainTimeout: true to cut them',
   );
 }
@@ -111,7 +110,7 @@ export async function runWaitSessions(step: Step, env: StepEnv & Pick<StepRunEnv
   if (!result.drained && !config.balancer.cutOffAfterDrainTimeout) {
     throw new OperationFailedError(
       `users were still on ${result.left.map((l) => l.member).join(', ')} after ${formatDuration(sessions.timeout)}: ${describeSessionsLeft(result.left)}`,
-      false,
+      undefined,
       'raise balancer.sessions.timeout, lower balancer.sessions.idleAfter, or set balancer.cutOffAfterDrainTimeout: true to cut them off',
     );
   }

@@ -23,7 +23,7 @@ export async function runSmokeStep(step: Step, env: StepEnv): Promise<unknown> {
   const checks = config.smoke.checks.map((c) => resolveCheck(c, env.secrets));
   const report = await runSmoke(checks, targets, { deadlineMs: config.smoke.deadlineMs, resolve: config.resolve, redact: (t) => env.secrets.redact(t) });
   if (!report.ok) {
-    throw new OperationFailedError(`smoke checks failed on cluster ${step.cluster}:\n  ${smokeFailures(report).join('\n  ')}`, false);
+    throw new OperationFailedError(`smoke checks failed on cluster ${step.cluster}:\n  ${smokeFailures(report).join('\n  ')}`);
   }
   return { passed: report.results.length };
 }

@@ -23,7 +23,7 @@ export async function runStage(step: Step, env: StepEnv, progress: Progress, way
     } catch (err) {
       // Killed at the time limit: say which host hung, and for how long.
       if (err instanceof ExternalCommandError && err.timedOut) {
-        throw new OperationFailedError(`staging ${dir} on ${host} did not finish within ${Math.round(timeoutMs / 1000)} s (app.buildTimeout): the build hangs or the host is too slow`, false);
+        throw new OperationFailedError(`staging ${dir} on ${host} did not finish within ${Math.round(timeoutMs / 1000)} s (app.buildTimeout): the build hangs or the host is too slow`);
       }
       throw err;
     }

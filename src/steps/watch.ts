@@ -24,7 +24,6 @@ export async function runWatch(env: StepEnv, progress: Progress, opts: { pollMs?
     if (last.requests >= MIN_REQUESTS && ratio > watch.max5xxRatio) {
       throw new OperationFailedError(
         `${last.errors} of ${last.requests} requests answered 5xx after the flip (${(ratio * 100).toFixed(2)}% > ${(watch.max5xxRatio * 100).toFixed(2)}% allowed)`,
-        false,
       );
     }
   }

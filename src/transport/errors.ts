@@ -1,6 +1,6 @@
 // Failures of the carrier itself (cannot connect, cannot authenticate, connection lost), as
 // opposed to a command that ran and exited non-zero (ExternalCommandError).
-import { BatonError, ExitCode, type ExitCodeValue } from '../errors.js';
+import { BatonError, type Effect } from '../errors.js';
 
 export class TransportError extends BatonError {
   readonly kind = 'transport';
@@ -8,9 +8,9 @@ export class TransportError extends BatonError {
     readonly host: string,
     message: string,
     hint?: string,
-    exitCode: ExitCodeValue = ExitCode.NEEDS_ATTENTION,
+    effect?: Effect,
   ) {
-    super(message, exitCode, hint);
+    super(message, effect, hint);
   }
 }
 

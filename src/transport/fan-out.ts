@@ -1,6 +1,6 @@
 // Work on many hosts at once, at most `limit` at a time, and report every host that failed
 // (not just the first), so a person knows exactly which hosts need a look.
-import { BatonError, ExitCode, type ExitCodeValue, OperationFailedError } from '../errors.js';
+import { BatonError, type Effect, ExitCode, exitCodeFor, OperationFailedError } from '../errors.js';
 
 export interface HostFailure {
   host: string;
@@ -19,7 +19,7 @@ export class HostFailures<T = unknown> extends BatonError {
       `${failures.length} of ${total} host${total === 1 ? '' : 's'} failed:\n${failures
         .map((f) => `  ${f.host}: ${messageOf(f.error).replace(/\n/g, '\n    ')}`)
         .join('\n')}`,
-      worstExitCode(failures),
+      effectOfAll(failures),
       failures.map((f) => (f.error instanceof BatonError ? f.error.hint : undefined)).find(Boolean),
     );
   }
@@ -76,16 +76,17 @@ export async function forEachHostSettled<T>(hosts: readonly string[], limit: num
 export function notReachedError(failed: readonly { host: string }[], consequence: string, command: string, opts: { counted?: boolean } = {}): OperationFailedError {
   const names = failed.map((f) => f.host).join(', ');
   const who = opts.counted ? `${failed.length} host${failed.length === 1 ? '' : 's'} not reached (${names})` : `${names} not reached`;
-  return new OperationFailedError(`${who}: ${consequence}`, true, `check the host can be reached (ssh), then run baton ${command} again`);
+  return new OperationFailedError(`${who}: ${consequence}`, 'unchanged', `check the host can be reached (ssh), then run baton ${command} again`);
 }
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-// The exit code that says the most: "needs attention" beats "restored" beats the rest.
-function worstExitCode(failures: HostFailure[]): ExitCodeValue {
-  const codes = failures.map((f) => (f.error instanceof BatonError ? f.error.exitCode : ExitCode.NEEDS_ATTENTION));
-  if (codes.includes(ExitCode.NEEDS_ATTENTION)) return ExitCode.NEEDS_ATTENTION;
-  return codes[0] ?? ExitCode.NEEDS_ATTENTION;
+// What the failures say together: any that may have changed production (or does not say) leaves
+// it to the process; else the first one's word (nothing changed, or its refusal).
+function effectOfAll(failures: HostFailure[]): Effect {
+  const effects = failures.map((f) => (f.error instanceof BatonError ? f.error : undefined));
+  if (effects.some((e) => !e || exitCodeFor(e) === ExitCode.NEEDS_ATTENTION)) return undefined;
+  return effects[0]?.effect;
 }

@@ -56,7 +56,7 @@ class FakeBalancer implements Balancer {
   private set(what: string, names: readonly string[]): void {
     if (this.refusals > 0) {
       this.refusals--;
-      throw new OperationFailedError(`haproxy on ${this.host}: backend web did not take state ${what}`, false);
+      throw new OperationFailedError(`haproxy on ${this.host}: backend web did not take state ${what}`, 'partway');
     }
     this.changes.push(`${what} ${names.join(',')}`);
     if (what === 'drain' || what === 'ready') for (const n of names) this.states[n] = what;
@@ -154,7 +154,7 @@ describe('BalancerSet', () => {
     const lb1 = new FakeBalancer('lb1', {});
     const lb2 = new FakeBalancer('lb2', {});
     lb2.configTest = async () => {
-      throw new OperationFailedError('haproxy -c failed: line 3', true);
+      throw new OperationFailedError('haproxy -c failed: line 3', 'unchanged');
     };
     await expect(pair(lb1, lb2).configTest()).rejects.toThrow('balancer lb2: haproxy -c failed: line 3');
   });

@@ -83,7 +83,8 @@ describe('the safety net', { timeout: 60_000 }, () => {
   const withNet = (body: string, env: Record<string, string> = {}) =>
     execa('node', script(`import { installSafetyNet } from './dist/src/cli/safety-net.js'; installSafetyNet(); ${body}`), { cwd: ROOT, reject: false, env });
 
-  const changed = `import { markProductionChanged } from './dist/src/engine/production-effect.js'; markProductionChanged();`;
+  // A run of this process that began a step changing production (the executor's RunControl registers so).
+  const changed = `import { processInterrupts } from './dist/src/engine/interrupts.js'; processInterrupts.enter({ first() {}, second: () => 2, productionChanged: () => true });`;
 
   it('turns an uncaught exception into one line, without a stack: exit 1 while nothing in production changed', async () => {
     const r = await withNet(`setTimeout(() => { throw new Error('boom'); }, 5);`);

@@ -24,7 +24,7 @@ describe('errorToJson', () => {
   });
 
   it('finds them behind an error that wraps them, and adds nothing to one that has none', async () => {
-    const wrapped = Object.assign(new OperationFailedError('push of v2 failed at stage-a', true), { cause: await failures() });
+    const wrapped = Object.assign(new OperationFailedError('push of v2 failed at stage-a', 'unchanged'), { cause: await failures() });
     expect((errorToJson(wrapped).hosts as unknown[]).map((h) => (h as { host: string }).host)).toEqual(['web-1', 'web-3']);
     expect(errorToJson(new UserError('no tag given'))).not.toHaveProperty('hosts');
   });

@@ -5,13 +5,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { byEffect } from '../../src/cli/base-command.js';
+import { hintFor } from '../../src/cli/base-command.js';
 import { raiseForOutcome } from '../../src/cli/run-plan.js';
 import { execute, type StepRunner } from '../../src/engine/executor.js';
 import { abortableSleep, InterruptedError, Interrupts } from '../../src/engine/interrupts.js';
 import { Journal, readJournal } from '../../src/engine/journal.js';
 import { SilentReporter } from '../../src/engine/reporter.js';
-import { BugError, ExitCode, ExternalCommandError, LockHeldError, OperationFailedError } from '../../src/errors.js';
+import { BugError, ExitCode, exitCodeFor, ExternalCommandError, LockHeldError, OperationFailedError } from '../../src/errors.js';
 import type { Step } from '../../src/model/plan.js';
 import type { ApplyResult } from '../../src/release/carry-out.js';
 
@@ -157,13 +157,12 @@ describe('exit codes by what happened to production', () => {
   });
 
   it('an unreachable host or a bug outside a run is 1 while nothing in production changed', () => {
-    const e = byEffect(new ExternalCommandError('lb', ['cat'], 255, 'no route to host'), false);
-    expect(e.exitCode).toBe(1);
-    expect(e.hint).toMatch(/nothing in production was changed/);
-    expect(e).toBeInstanceOf(ExternalCommandError);
-    expect(byEffect(new BugError(new Error('x')), false).exitCode).toBe(1);
-    expect(byEffect(new BugError(new Error('x')), true).exitCode).toBe(2);
-    expect(byEffect(new OperationFailedError('reversal failed', false), false).exitCode).toBe(2);
+    const e = new ExternalCommandError('lb', ['cat'], 255, 'no route to host');
+    expect(exitCodeFor(e, false)).toBe(1);
+    expect(hintFor(e, exitCodeFor(e, false))).toMatch(/nothing in production was changed/);
+    expect(exitCodeFor(new BugError(new Error('x')), false)).toBe(1);
+    expect(exitCodeFor(new BugError(new Error('x')), true)).toBe(2);
+    expect(exitCodeFor(new OperationFailedError('reversal failed', 'partway'), false)).toBe(2);
   });
 });
 
