@@ -34,12 +34,16 @@ export interface MigrateConfig {
   gateDeadline: number;
 }
 
+export type ArtifactConfig = NonNullable<BatonConfigParsed['artifact']> & { cache: string };
+
 export interface Config {
   /** Absolute path of the baton.yml this came from. */
   file: string;
   /** Folder relative paths were resolved against. */
   dir: string;
   app: BatonConfigParsed['app'];
+  /** The release built once on the control machine (absent: uploaded as the tag and built on each host); cache absolute. */
+  artifact?: ArtifactConfig;
   /** Paths (identity, knownHosts, config) are absolute, `~` expanded. */
   ssh: BatonConfigParsed['ssh'];
   balancer: BatonConfigParsed['balancer'];
