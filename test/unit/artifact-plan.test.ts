@@ -10,6 +10,8 @@ import { planProblemList } from '../../src/model/plan-file.js';
 import { planHash, type Plan } from '../../src/model/plan.js';
 import { releaseFor } from '../../src/model/release.js';
 import { checkPlan } from '../../src/release/rederive.js';
+import { planMarkdown } from '../../src/render/plan-markdown.js';
+import { planText } from '../../src/render/plan.js';
 import { observedFixture, planConfigFixture } from '../fixtures/observed.js';
 
 const ARTIFACT = { build: 'npm ci && npm run build', compression: 'gzip', timeout: 60_000, cache: '/tmp/cache', keep: 20 };
@@ -46,6 +48,11 @@ describe('a plan of a release built once', () => {
     const stage = plan.forward.find((s) => s.kind === 'stage');
     expect(stage?.artifact).toBe(artifact.sha256);
     expect(stage?.title).toMatch(/stage the artifact of v2-ccccccc built once \(sha256 aaaaaaaaaaaa, 56 files\) on 4 hosts: sent only where a host lacks it, its hash checked on each before unpacking/);
+  });
+
+  it('shows the reviewer the full hash, in the text and in the Markdown', () => {
+    expect(planText(made())).toContain(`artifact built once: sha256 ${'a'.repeat(64)} (56 files, 0.0 MB, gzip; built with \`npm ci && npm run build\`)`);
+    expect(planMarkdown(made())).toContain(`| Artifact | built once: sha256 \`${'a'.repeat(64)}\`, 56 files, 1234 bytes (gzip), built with \`npm ci && npm run build\`; each host checks it before unpacking |`);
   });
 
   it('has a hash that covers the artifact: other bytes, another plan hash', () => {
