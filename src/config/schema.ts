@@ -479,9 +479,6 @@ export const BatonConfigSchema = z
   .strictObject({
     $schema: z.string().optional().describe('JSON Schema reference for editors'),
     app: App.describe('the application: where its code comes from and how it runs on each host'),
-    artifact: Artifact.optional().describe(
-      'build each release once, on the machine that runs baton, and deploy the same bytes to every host: a tar (sorted, mtimes and owners normalised) hashed with SHA-256 into the plan, uploaded only to hosts that lack it and checked there before it is unpacked. Without it, the tag is uploaded and app.build runs on each host',
-    ),
     ssh: Ssh.prefault({}).describe('how baton reaches hosts over SSH'),
     balancer: Balancer.describe('the load balancer whose pool holds both clusters'),
     clusters: z
@@ -497,6 +494,9 @@ export const BatonConfigSchema = z
     lock: Lock.prefault({}).describe('the release lock that keeps two releases from running at once'),
     record: RunRecord.prefault({}).describe('the run record kept with production, beside the lock: what `status`, `history`, `report`, `resume` and `rollback` read on any machine'),
     dns: Dns.optional().describe('DNS migration with a transitional proxy (baton dns …)'),
+    artifact: Artifact.optional().describe(
+      'build each release once, on the machine that runs baton, and deploy the same bytes to every host: a tar (sorted, mtimes and owners normalised) hashed with SHA-256 into the plan, uploaded only to hosts that lack it and checked there before it is unpacked. Without it, the tag is uploaded and app.build runs on each host',
+    ),
     migrate: Migrate.optional().describe('schema changes both releases survive: expand and gate before the first drain, contract as its own plan (`baton contract`)'),
     track: Track.optional().describe('track each host\'s configuration in git (`baton snapshot`, `baton drift`, `baton restore`)'),
     capacity: Capacity.prefault({}).describe('what `baton preflight` (run first by plan and push) checks: the cluster left serving can carry the load, process memory fits'),
