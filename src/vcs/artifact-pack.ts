@@ -1,14 +1,13 @@
 // A built release tree packed the same way every time: GNU tar with names sorted, mtimes at the
-// epoch, owners 0:0 and group/other write bits cleared, then gzip (node's zlib: no name, no time
-// in the header) or zstd; the SHA-256 of the compressed bytes is what the plan records and each
-// host checks. The same tree packs to the same bytes, so the hash names the content.
+// epoch, owners 0:0 and group/other write bits cleared, then GNU gzip -n (no name or time in the
+// header) or zstd; the SHA-256 of the compressed bytes is what the plan records and each host
+// checks. The same tree packs to the same bytes, so the hash names the content.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Duplex, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { UserError } from '../errors.js';
 import { loadExeca } from '../lazy-modules.js';
 
@@ -101,9 +100,12 @@ export async function packTree(root: string, outFile: string, opts: { paths?: re
   const [file, ...args] = tarArgv(root, entries);
   // LC_ALL=C: names sorted by bytes, not by the control machine's locale.
   const tar = execa(file as string, args, { env: { LC_ALL: 'C' }, stdout: 'pipe', buffer: { stdout: false }, reject: false });
-  const zstd = opts.compression === 'zstd' ? execa('zstd', ['-q', '-c', '-3', '--single-thread'], { stdin: 'pipe', stdout: 'pipe', buffer: { stdout: false }, reject: false }) : undefined;
-  // zstd as a child process (node 20 has none), in one thread: the same output on any machine with the same zstd.
-  const compressor = zstd ? Duplex.from({ writable: zstd.stdin, readable: zstd.stdout }) : createGzip({ level: 6 });
+  // Compressors as child processes: node's zlib is Chromium's, whose output can depend on the
+  // CPU's features; GNU gzip -n (no name, no time) and zstd in one thread give the same bytes on
+  // any machine with the same version.
+  const [cmd, ...cargs] = opts.compression === 'zstd' ? ['zstd', '-q', '-c', '-3', '--single-thread'] : ['gzip', '-n', '-6', '-c'];
+  const zipper = execa(cmd as string, cargs, { stdin: 'pipe', stdout: 'pipe', buffer: { stdout: false }, reject: false });
+  const compressor = Duplex.from({ writable: zipper.stdin, readable: zipper.stdout });
   const hash = createHash('sha256');
   let bytes = 0;
   const tee = new Transform({
@@ -113,15 +115,15 @@ export async function packTree(root: string, outFile: string, opts: { paths?: re
       cb(null, chunk);
     },
   });
-  const [tarEnd, , zstdEnd] = await Promise.all([tar, pipeline(tar.stdout, compressor, tee, createWriteStream(outFile)), zstd]);
-  for (const [what, end] of [['tar', tarEnd], ['zstd', zstdEnd]] as const) {
-    if (end && end.exitCode !== 0) throw new UserError(`packing the built tree failed: ${what} exited ${end.exitCode ?? end.signal}: ${String(end.stderr).trim().slice(-500)}`);
+  const [tarEnd, , zipEnd] = await Promise.all([tar, pipeline(tar.stdout, compressor, tee, createWriteStream(outFile)), zipper]);
+  for (const [what, end] of [['tar', tarEnd], [cmd, zipEnd]] as const) {
+    if (end.exitCode !== 0) throw new UserError(`packing the built tree failed: ${what} exited ${end.exitCode ?? end.signal}: ${String(end.stderr).trim().slice(-500)}`);
   }
   return { sha256: hash.digest('hex'), bytes };
 }
 
 let checked: Promise<void> | undefined;
-let checkedZstd: Promise<void> | undefined;
+const compressors: Partial<Record<'gzip' | 'zstd', Promise<void>>> = {};
 /** GNU tar's normalising options are what make the bytes the same: refuse another tar (or a missing zstd) before building. */
 export function requireTools(compression: Compression): Promise<void> {
   checked ??= loadExeca().then(async (execa) => {
@@ -130,10 +132,10 @@ export function requireTools(compression: Compression): Promise<void> {
       throw new UserError('artifact: needs GNU tar on the machine that runs baton, to pack the same tree to the same bytes', 'install GNU tar (on macOS: brew install gnu-tar, and put its gnubin first on PATH)');
     }
   });
-  if (compression !== 'zstd') return checked;
-  checkedZstd ??= loadExeca().then(async (execa) => {
-    const r = await execa('zstd', ['--version'], { reject: false });
-    if (r.exitCode !== 0) throw new UserError('artifact.compression is zstd, but zstd is not installed on the machine that runs baton', 'install zstd (and on every host), or use compression: gzip');
+  const tool = compression === 'zstd' ? 'zstd' : 'gzip';
+  compressors[tool] ??= loadExeca().then(async (execa) => {
+    const r = await execa(tool, ['--version'], { reject: false });
+    if (r.exitCode !== 0) throw new UserError(`artifact.compression is ${compression}, but ${tool} is not installed on the machine that runs baton`, `install ${tool}${tool === 'zstd' ? ' (and on every host), or use compression: gzip' : ''}`);
   });
-  return Promise.all([checked, checkedZstd]).then(() => undefined);
+  return Promise.all([checked, compressors[tool]]).then(() => undefined);
 }

@@ -1,7 +1,7 @@
 // Build once (issue 33), on the control side: the same tree packs to the same bytes whatever the
 // mtimes, umask or order the build left; a tag built twice gives the same SHA-256; the cache is
 // found by commit and build command; a rebuild that gives other bytes is refused, naming the files.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,8 @@ import { releaseFor } from '../../src/model/release.js';
 import { artifactFor, artifactKey, buildArtifact, type ArtifactSpec } from '../../src/vcs/artifact-build.js';
 import { manifestOf, packTree, sha256File, tarArgv } from '../../src/vcs/artifact-pack.js';
 import { resolveTag } from '../../src/vcs/git.js';
+import { appPaths, stageArtifact } from '../../src/model/host-commands.js';
+import { LocalTransport } from '../../src/transport/local.js';
 import type { Config } from '../../src/config/config.js';
 
 const root = mkdtempSync(join(tmpdir(), 'baton-artifact-'));
@@ -47,6 +49,16 @@ describe('packing a built tree', () => {
     const listing = execFileSync('tar', ['-tvzf', join(root, 'one.tar.gz')], { encoding: 'utf8' });
     expect(listing).toMatch(/ 0\/0 .* 1970-01-01 00:00 dist\/js\/app\.js$/m);
     expect(listing).not.toMatch(/\.\//);
+  });
+
+  it.skipIf(spawnSync('zstd', ['--version']).status !== 0)('gives the same bytes with zstd too, which the host command unpacks', async () => {
+    const one = await packTree(tree('z1', { mtime: 1_000_000 }), join(root, 'z1.tar.zst'), { compression: 'zstd' });
+    const two = await packTree(tree('z2', { mtime: 3_000_000, reverse: true }), join(root, 'z2.tar.zst'), { compression: 'zstd' });
+    expect(two.sha256).toBe(one.sha256);
+    const host = join(root, 'z-host');
+    const argv = stageArtifact(appPaths(host), 'v1-abcdef1', { sha256: one.sha256, compression: 'zstd', keep: 3, alwaysKeep: [], receive: true });
+    expect((await new LocalTransport().run(argv, { stdin: readFileSync(join(root, 'z1.tar.zst')) })).stdout.trim()).toBe('received');
+    expect(readFileSync(join(host, 'releases/v1-abcdef1/dist/js/app.js'), 'utf8')).toBe('console.log(1)\n');
   });
 
   it('gives other bytes when one file changes, and packs only the paths listed', async () => {
