@@ -30,6 +30,8 @@ export interface PushMeasurement {
   journalSpanSeconds?: number;
   /** The wait for each drained cluster's last in-flight request, from the journal. */
   drainSeconds?: Record<string, number>;
+  /** The stage step (upload, unpack, and the build where it runs on the hosts), from the journal. */
+  stageSeconds?: number;
   /** What a failed push said (its --json error message). */
   error?: string;
   load: LoadReport;
@@ -210,14 +212,20 @@ export function round(x: number): number {
  * Where a run's time went, from its journal: from the command's start to its first step (start-up,
  * config, tag, SSH, observation, plan), and from the first step's start to the last one's end.
  */
-export function journalPhases(file: string, startedAt: number): { timeToFirstStepSeconds: number; journalSpanSeconds: number; drainSeconds: Record<string, number> } | undefined {
+export function journalPhases(file: string, startedAt: number): { timeToFirstStepSeconds: number; journalSpanSeconds: number; drainSeconds: Record<string, number>; stageSeconds?: number } | undefined {
   const records = readJournal(file);
   const begins = records.filter((e) => e.event === 'step-begin');
   const ends = records.filter((e) => e.event === 'step-ok' || e.event === 'step-fail');
   if (!begins.length || !ends.length) return undefined;
   const first = Date.parse(begins[0]!.ts);
   const last = Date.parse(ends.at(-1)!.ts);
-  return { timeToFirstStepSeconds: round((first - startedAt) / 1000), journalSpanSeconds: round((last - first) / 1000), drainSeconds: drainSecondsOf(records) };
+  const stage = records.find((e) => e.event === 'step-ok' && e.step === 'stage');
+  return {
+    timeToFirstStepSeconds: round((first - startedAt) / 1000),
+    journalSpanSeconds: round((last - first) / 1000),
+    drainSeconds: drainSecondsOf(records),
+    ...(stage && 'ms' in stage ? { stageSeconds: round(stage.ms / 1000) } : {}),
+  };
 }
 
 /** How long each wait-drain step took (wait-drain-a, wait-drain-b: the wait for the last in-flight request), by cluster. */

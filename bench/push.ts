@@ -44,6 +44,7 @@ const result = {
   timeToFirstStepSeconds: push.timeToFirstStepSeconds ?? null,
   journalSpanSeconds: push.journalSpanSeconds ?? null,
   drainSeconds: push.drainSeconds ?? null,
+  stageSeconds: push.stageSeconds ?? null,
   peakRssMiB: push.peakRssMiB ?? null,
   reversalSeconds: broken.reversalSeconds ?? null,
   baselineSeconds: baseline?.seconds ?? null,

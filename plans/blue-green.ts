@@ -11,6 +11,7 @@ import type { ObservedHost, ObservedState, Plan, PlanForced, Step } from '../src
 import { planOwner, sealPlan } from '../src/model/plan.js';
 import { stepIs } from '../src/model/step-kinds.js';
 import type { Release } from '../src/model/release.js';
+import { shortSha, type PlanArtifact } from '../src/model/artifact.js';
 import { UserError } from '../src/errors.js';
 import { formatDuration } from '../src/config/duration.js';
 import { clustersServing } from './up-to-date.js';
@@ -24,6 +25,8 @@ export interface BlueGreenInput {
   first?: ClusterId;
   /** The push stops once the first cluster is back (`push --hold`): both clusters stay in the pool. */
   hold?: boolean;
+  /** The artifact built once for the release (artifact: in baton.yml): recorded in the plan, and what its stage step uploads. */
+  artifact?: PlanArtifact;
   /** `--force REASON`: push every cluster, also one that already runs and serves the release (recorded in the plan). */
   forced?: PlanForced;
   now?: Date;
@@ -52,7 +55,7 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
   let perCluster = order.map((c) => clusterSteps(c, hostsOf(c), newRelease, config));
   if (perCluster.length === 2 && flipsInOneChange(config.balancer.driver) && !input.hold) perCluster = withFlip(perCluster[0] as Step[], perCluster[1] as Step[], config);
   const [firstSteps, ...laterSteps] = perCluster as [Step[], ...Step[][]];
-  const stage = stageStep(config, observed.hosts, release);
+  const stage = stageStep(config, observed.hosts, release, input.artifact);
   const lock = lockStep(config);
   const unlock = unlockStep();
   const forward: Step[] = config.migrate
@@ -67,7 +70,9 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
         ...laterSteps.flat(),
         unlock,
       ];
-  return sealPlan({ ...header, forward });
+  // The artifact is part of the plan only where something is staged: a plan that stages nothing deploys no bytes.
+  const artifact = stage.length && config.artifact ? { artifact: input.artifact as PlanArtifact } : {};
+  return sealPlan({ ...header, ...artifact, forward });
 }
 
 /**
@@ -75,15 +80,23 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
  * whose `current` is the release has its directory already, and building again in the directory
  * it serves from would gain nothing.
  */
-function stageStep(config: Config, hosts: ObservedHost[], release: Release): Step[] {
+function stageStep(config: Config, hosts: ObservedHost[], release: Release, artifact: PlanArtifact | undefined): Step[] {
   const staged = hosts.filter((h) => h.release !== release.dir).map((h) => h.host);
   if (!staged.length) return [];
+  if (config.artifact && !artifact) {
+    throw new UserError(`baton.yml builds each release once (artifact:), and no artifact of ${release.dir} was given to plan with`, 'make the plan with `baton plan TAG`: it builds the artifact (or takes it from the cache) and records its hash');
+  }
+  const keeping = `keeping the last ${config.app.keep} releases (nothing restarts)`;
+  const what = config.artifact && artifact
+    ? `stage the artifact of ${release.dir} built once (sha256 ${shortSha(artifact.sha256)}, ${artifact.files} files) on ${staged.length} hosts: sent only where a host lacks it, its hash checked on each before unpacking${config.app.build ? ', then app.build' : ''}, ${keeping}`
+    : `upload and build ${release.dir} on ${staged.length} hosts, ${keeping}`;
   return [
     {
       id: 'stage',
       kind: 'stage',
-      title: `upload and build ${release.dir} on ${staged.length} hosts, keeping the last ${config.app.keep} releases (nothing restarts)`,
+      title: what,
       hosts: staged,
+      ...(config.artifact && artifact ? { artifact: artifact.sha256 } : {}),
       releases: Object.fromEntries(staged.map((h) => [h, release.dir])),
       undo: unstageUndo(hosts, release),
     },

@@ -8,6 +8,7 @@ import { UserError } from '../src/errors.js';
 import type { ObservedState, Plan, Step } from '../src/model/plan.js';
 import { planOwner, sealPlan } from '../src/model/plan.js';
 import type { Release } from '../src/model/release.js';
+import { shortSha, type PlanArtifact } from '../src/model/artifact.js';
 import { lockStep, unlockStep } from './blue-green.js';
 
 export interface RestoreInput {
@@ -19,6 +20,8 @@ export interface RestoreInput {
   /** The release to deploy: the one the host's cluster runs. */
   release: Release;
   createdBy: string;
+  /** The artifact built once (artifact: in baton.yml) the host is staged from. */
+  artifact?: PlanArtifact;
   now?: Date;
 }
 
@@ -41,11 +44,16 @@ export function buildRestorePlan(input: RestoreInput): Plan {
       ]
     : [];
   const releases = { [host]: release.dir };
+  const artifact = config.artifact ? input.artifact : undefined;
+  if (config.artifact && !artifact) throw new UserError(`baton.yml builds each release once (artifact:), and no artifact of ${release.dir} was given to restore ${host} with`);
+  const stage: Step = artifact
+    ? { id: `stage-${host}`, kind: 'stage', title: `stage the artifact of ${release.dir} (sha256 ${shortSha(artifact.sha256)}) on ${host}, its hash checked before unpacking`, hosts: [host], releases, artifact: artifact.sha256, undo: [] }
+    : { id: `stage-${host}`, kind: 'stage', title: `upload and build ${release.dir} on ${host}`, hosts: [host], releases, undo: [] };
   const forward: Step[] = [
     lockStep(config),
     ...out,
     { id: `restore-config-${host}`, kind: 'restore-config', title: `put back ${host}'s packages and configuration from snapshot ${input.snapshot.slice(0, 12)}`, hosts: [host], snapshot: input.snapshot, undo: [] },
-    { id: `stage-${host}`, kind: 'stage', title: `upload and build ${release.dir} on ${host}`, hosts: [host], releases, undo: [] },
+    stage,
     { id: `activate-${host}`, kind: 'activate', title: `switch ${host} to ${release.dir}, restart, wait for local health`, cluster: c, hosts: [host], releases, undo: [] },
     { id: `smoke-${host}`, kind: 'smoke', title: `smoke-check ${host} itself and ${label}`, cluster: c, hosts: [host], undo: [] },
     ...(clusterInPool && me.memberState !== 'maint'
@@ -66,5 +74,5 @@ export function buildRestorePlan(input: RestoreInput): Plan {
       : []),
     unlockStep(),
   ];
-  return sealPlan({ kind: 'restore', ...planOwner(config), release, createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, forward });
+  return sealPlan({ kind: 'restore', ...planOwner(config), release, ...(artifact ? { artifact } : {}), createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, forward });
 }

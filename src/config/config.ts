@@ -34,6 +34,8 @@ export interface MigrateConfig {
   gateDeadline: number;
 }
 
+export type ArtifactConfig = NonNullable<BatonConfigParsed['artifact']> & { cache: string };
+
 export interface Config {
   /** Absolute path of the baton.yml this came from. */
   file: string;
@@ -44,6 +46,8 @@ export interface Config {
   /** Absolute path of that environment's file (baton.NAME.yml). */
   environmentFile?: string;
   app: BatonConfigParsed['app'];
+  /** The release built once on the control machine (absent: uploaded as the tag and built on each host); cache absolute. */
+  artifact?: ArtifactConfig;
   /** Paths (identity, knownHosts, config) are absolute, `~` expanded. */
   ssh: BatonConfigParsed['ssh'];
   balancer: BatonConfigParsed['balancer'];

@@ -1,7 +1,7 @@
 // Turns validated baton.yml into the Config the rest of baton uses: paths absolute (against
 // baton.yml's folder, `~` expanded), hosts as HostRefs with their cluster, smoke in one form.
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CLUSTER_IDS, type ClusterConfig, type ClusterId, type Config, type MigrateConfig } from './config.js';
 import type { BatonConfigParsed } from './schema.js';
 
@@ -24,6 +24,7 @@ export function normalizeConfig(parsed: BatonConfigParsed, file: string, options
     file: absFile,
     dir,
     app: { ...app, repo: isRemoteRepo(app.repo) ? app.repo : local(app.repo) },
+    ...(parsed.artifact && { artifact: { ...parsed.artifact, cache: parsed.artifact.cache !== undefined ? sshPath(parsed.artifact.cache) : defaultArtifactCache(home) } }),
     ssh: {
       ...ssh,
       knownHosts: sshPath(ssh.knownHosts),
@@ -46,6 +47,11 @@ export function normalizeConfig(parsed: BatonConfigParsed, file: string, options
     capacity: parsed.capacity,
     secrets: Object.fromEntries(Object.entries(parsed.secrets ?? {}).map(([name, ref]) => [name, ref.file === undefined ? ref : { file: local(ref.file) }])),
   };
+}
+
+/** Where built artifacts are kept when baton.yml does not say: beside the repository mirrors, outside any checkout. */
+function defaultArtifactCache(home: string): string {
+  return join(process.env.XDG_CACHE_HOME || join(home, '.cache'), 'baton', 'artifacts');
 }
 
 function migrateConfig(parsed: BatonConfigParsed, clusters: Record<ClusterId, ClusterConfig>): MigrateConfig {

@@ -77,7 +77,7 @@ export const App = z.strictObject({
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     })
     .describe('deploy root on each host, an absolute path: releases/<tag>-<sha>, current -> releases/…'),
-  build: z.string().min(1).optional().describe('command run in the new release directory on each host'),
+  build: z.string().min(1).optional().describe('command run in the new release directory on each host (after unpacking; with artifact: too, for what must be built on the host itself)'),
   buildTimeout: Duration.prefault('10m').describe('longest the upload, unpack and build of a release may take on one host; a build that hangs fails the stage step, naming the host'),
   restart: z.string().min(1).describe('command that restarts the application on a host'),
   health: z
@@ -433,6 +433,38 @@ export const Capacity = z.strictObject({
   diskFactor: z.number().min(1).max(100).default(2).describe('free space needed on each host, as a multiple of the new release\'s unpacked size'),
 });
 
+/** A path inside the built tree, relative to its root: what an artifact packs. */
+const ArtifactPath = z
+  .string()
+  .superRefine((path, ctx) => {
+    if (path.startsWith('/')) ctx.addIssue({ code: 'custom', message: 'expected a path relative to the release\'s root, such as dist or package.json' });
+    else if (/[\0\n\r]/.test(path)) ctx.addIssue({ code: 'custom', message: 'expected a path on one line' });
+    else if (path.split('/').some((s) => s === '..' || s === '.' || s === '')) ctx.addIssue({ code: 'custom', message: 'expected a path without ., .. or empty parts in it' });
+  })
+  .describe('a file or folder of the built tree, relative to its root (a folder packs everything under it)');
+
+/** Build once, deploy the same bytes everywhere (issue 33): the release's artifact, made from the tag on the control machine. */
+export const Artifact = z.strictObject({
+  build: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('command run once per release, with sh, in a clean export of the tag on the machine that runs baton (not on the hosts); what it leaves in that folder is packed. Without it the tag\'s tree is packed as it is'),
+  paths: z
+    .array(ArtifactPath)
+    .min(1, { message: 'expected at least one path, or leave paths out to pack the whole tree' })
+    .optional()
+    .describe('what of the built tree is packed (default: all of it), e.g. [dist, node_modules, package.json]'),
+  compression: z.enum(['gzip', 'zstd']).default('gzip').describe('gzip (everywhere), or zstd (faster to unpack; needs zstd on the control machine and on every host)'),
+  timeout: Duration.prefault('30m').describe('longest the build may take'),
+  cache: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('folder on the control machine where artifacts are kept by commit and build command, so a plan, its apply and a resume use the same bytes (default: $XDG_CACHE_HOME/baton/artifacts, else ~/.cache/baton/artifacts; relative to baton.yml)'),
+  keep: z.number().int().min(1).max(1000).default(20).describe('artifacts kept in the cache; the oldest beyond this are removed after a build'),
+});
+
 export const Lock = z.strictObject({
   path: z.string().regex(/^\//, { message: 'expected an absolute path' }).default('/var/lib/baton/lock').describe('lock directory on the balancer host (absolute path)'),
   lease: duration(LEASE_BOUNDS).prefault('30m').describe('a lock not renewed within this time expires'),
@@ -462,6 +494,9 @@ export const BatonConfigSchema = z
     lock: Lock.prefault({}).describe('the release lock that keeps two releases from running at once'),
     record: RunRecord.prefault({}).describe('the run record kept with production, beside the lock: what `status`, `history`, `report`, `resume` and `rollback` read on any machine'),
     dns: Dns.optional().describe('DNS migration with a transitional proxy (baton dns …)'),
+    artifact: Artifact.optional().describe(
+      'build each release once, on the machine that runs baton, and deploy the same bytes to every host: a tar (sorted, mtimes and owners normalised) hashed with SHA-256 into the plan, uploaded only to hosts that lack it and checked there before it is unpacked. Without it, the tag is uploaded and app.build runs on each host',
+    ),
     migrate: Migrate.optional().describe('schema changes both releases survive: expand and gate before the first drain, contract as its own plan (`baton contract`)'),
     track: Track.optional().describe('track each host\'s configuration in git (`baton snapshot`, `baton drift`, `baton restore`)'),
     capacity: Capacity.prefault({}).describe('what `baton preflight` (run first by plan and push) checks: the cluster left serving can carry the load, process memory fits'),

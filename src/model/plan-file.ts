@@ -10,7 +10,7 @@ import { isPlanKind, PLAN_FORMAT, type Plan } from './plan.js';
 import { isReleaseDirName, NOT_A_RELEASE } from './release.js';
 
 // Top-level keys in the order they are written: the hashed content, its hash, then the review records.
-const KEY_ORDER = ['format', 'kind', 'app', 'environment', 'release', 'createdAt', 'createdBy', 'observed', 'observedDigest', 'forward', 'preflight', 'forced', 'hash', 'author', 'approvals', 'rehearsals'] as const;
+const KEY_ORDER = ['format', 'kind', 'app', 'environment', 'release', 'artifact', 'createdAt', 'createdBy', 'observed', 'observedDigest', 'forward', 'preflight', 'forced', 'hash', 'author', 'approvals', 'rehearsals'] as const;
 
 /** The plan file's text: the same plan always gives the same bytes. */
 export function planFileText(plan: Plan): string {
@@ -49,6 +49,7 @@ export function planProblemList(data: unknown): PlanProblem[] {
   if (p.kind !== undefined && !isPlanKind(p.kind)) problems.push(incomplete(`unknown plan kind ${JSON.stringify(p.kind)}`));
   if (p.environment !== undefined && !(typeof p.environment === 'string' && ENVIRONMENT_NAME.test(p.environment))) problems.push(incomplete('an environment that is not an environment name'));
   if (p.preflight !== undefined) problems.push(...preflightProblems(p.preflight).map(incomplete));
+  if (p.artifact !== undefined && !isPlanArtifact(p.artifact)) problems.push(incomplete('an artifact record that is not {sha256, bytes, files, compression}'));
   if (p.forced !== undefined && (typeof p.forced?.reason !== 'string' || typeof p.forced?.by !== 'string')) problems.push(incomplete('a forced push without a reason and who gave it'));
   if (!Array.isArray(p.forward)) return [...problems, incomplete('no forward steps')];
   return [...problems, ...p.forward.flatMap((s, i) => stepProblemList(s, `forward[${i}] ${typeof s?.id === 'string' ? s.id : ''}`.trim()))];
@@ -112,4 +113,18 @@ function isSnapshotRecord(v: unknown): boolean {
   const r = v as { commit?: unknown; hosts?: unknown };
   const commitOk = r.commit === null || (typeof r.commit === 'string' && /^[0-9a-f]{40,64}$/.test(r.commit));
   return commitOk && typeof r.hosts === 'object' && r.hosts !== null && Object.values(r.hosts).every((d) => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d));
+}
+
+function isPlanArtifact(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const a = v as Record<string, unknown>;
+  return (
+    typeof a.sha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(a.sha256) &&
+    Number.isSafeInteger(a.bytes) &&
+    Number.isSafeInteger(a.files) &&
+    (a.compression === 'gzip' || a.compression === 'zstd') &&
+    (a.build === undefined || typeof a.build === 'string') &&
+    (a.paths === undefined || (Array.isArray(a.paths) && a.paths.every((x) => typeof x === 'string')))
+  );
 }

@@ -4,6 +4,7 @@ import type { Finding } from '../checks/preflight.js';
 import type { ClusterId, Config } from '../config/config.js';
 import type { MemberState } from '../balancers/types.js';
 import type { Release } from './release.js';
+import type { PlanArtifact } from './artifact.js';
 import { digest } from './canonical.js';
 
 export const PLAN_FORMAT = 'baton-plan/1';
@@ -31,6 +32,8 @@ export interface Step {
   releases?: Record<string, string>;
   /** For ready/flip: the members returned were smoke-checked just before, so the balancer is told they are healthy at once rather than waiting for its own checks to rise (which still run, and take down a member that fails them). */
   vouchHealthy?: true;
+  /** For stage: the SHA-256 of the artifact built once (artifact: in baton.yml) that each host checks before unpacking; absent: the tag, built on each host. */
+  artifact?: string;
   /** For restore-config: the snapshot commit whose configuration is put back on the step's host. */
   snapshot?: string;
   /** Steps that undo this one; run newest first when a push is reversed. */
@@ -142,6 +145,8 @@ export interface Plan {
   /** The environment (`-e NAME`) it was made for; absent: baton.yml alone. Hashed: a plan cannot be relabelled for another. */
   environment?: string;
   release: Release;
+  /** The artifact built once that the plan deploys (artifact: in baton.yml, and a stage step); the hash covers it, so an approval covers these bytes. */
+  artifact?: PlanArtifact;
   createdAt: string;
   createdBy: string;
   observed: ObservedState;
@@ -170,9 +175,23 @@ export function observedDigest(state: ObservedState): string {
 }
 
 export function planHash(plan: Omit<Plan, 'hash'>): string {
-  const { format, kind, app, environment, release, createdAt, createdBy, observed, observedDigest: od, forward, preflight, forced } = plan;
+  const { format, kind, app, environment, release, artifact, createdAt, createdBy, observed, observedDigest: od, forward, preflight, forced } = plan;
   // Optional parts join the hash only when present, so plans made without them keep their hash.
-  return digest({ format, ...(kind ? { kind } : {}), app, ...(environment !== undefined ? { environment } : {}), release, createdAt, createdBy, observed, observedDigest: od, forward, ...(preflight ? { preflight } : {}), ...(forced ? { forced } : {}) });
+  return digest({
+    format,
+    ...(kind ? { kind } : {}),
+    app,
+    ...(environment !== undefined ? { environment } : {}),
+    release,
+    ...(artifact ? { artifact } : {}),
+    createdAt,
+    createdBy,
+    observed,
+    observedDigest: od,
+    forward,
+    ...(preflight ? { preflight } : {}),
+    ...(forced ? { forced } : {}),
+  });
 }
 
 /** Whose plan: the app and the environment of the configuration it is made from. */

@@ -142,6 +142,8 @@ export function stepProblemList(step: Step, where = step.id ?? '?'): StepProblem
     else incomplete(`${where}: a ${s.kind} step needs ${field}`);
   }
   if (s.vouchHealthy !== undefined && !(s.vouchHealthy === true && (s.kind === 'ready' || s.kind === 'flip'))) incomplete(`${where}: vouchHealthy is for a ready or flip step, and only true`);
+  // The hash names a file on each host: only 64 hex digits may reach one.
+  if (s.artifact !== undefined && !(s.kind === 'stage' && typeof s.artifact === 'string' && /^[0-9a-f]{64}$/.test(s.artifact))) problems.push({ kind: 'not-a-release', message: `${where}: artifact ${JSON.stringify(s.artifact)} is not the SHA-256 of a stage step's artifact` });
   if (s.waitFor !== undefined && !(s.kind === 'wait-drain' && s.waitFor === 'sessions')) incomplete(`${where}: waitFor ${JSON.stringify(s.waitFor)} is not something a ${String(s.kind)} step can wait for`);
   if (!Array.isArray(s.undo)) return [...problems, { kind: 'incomplete', message: `${where}: no undo list` }];
   return [...problems, ...(s.undo as Step[]).flatMap((u, i) => stepProblemList(u, `${where}.undo[${i}]`))];

@@ -14,7 +14,7 @@ import { changesNothing, sealPlan, type Plan, type PlanPreflight } from '../mode
 import { checkTagName, releaseFor } from '../model/release.js';
 import { stepKind } from '../steps/registry.js';
 import { resolveTag } from '../vcs/git.js';
-import { exportPlannedRelease, prepareArtifact, type PreparedArtifact } from './planned-artifact.js';
+import { buildPlannedArtifact, prepareArtifact, releaseArchiveFor, type PreparedArtifact } from './planned-artifact.js';
 import { actor } from './actor.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
 import { checkPlan } from './rederive.js';
@@ -51,7 +51,8 @@ export async function planPush(session: Session, tag: string, opts: PlanOptions 
   const started = Date.now();
   opts.progress?.(`reading tag ${tag} and production: ${describeReach(config)}; preflight`);
   const resolving = resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags });
-  const exporting = opts.prepareArtifact ? prepareArtifact(config, resolving) : undefined;
+  // With artifact: the plan records the artifact's hash, so every plan builds it (or finds it in the cache) while production is read.
+  const exporting = config.artifact ? buildPlannedArtifact(config, resolving, opts.progress) : opts.prepareArtifact ? prepareArtifact(config, resolving) : undefined;
   // Preflight never throws (a failed read is a finding): a missing tag or an unreachable host fails here through resolveTag and observe, as before.
   const [read, exported] = await Promise.allSettled([
     Promise.all([resolving, observe(config, session.balancer, session.transports, session.addressOf), recordSnapshot(config, session.transports), runPreflight(session, tag, { resolved: resolving })]),
@@ -70,13 +71,15 @@ export async function planPush(session: Session, tag: string, opts: PlanOptions 
   const by = opts.by ?? actor();
   try {
     const forced = opts.force !== undefined ? { forced: { reason: opts.force, by } } : {};
-    const plan = buildBlueGreenPlan({ config, observed, release, createdBy: by, ...(opts.first ? { first: opts.first } : {}), ...(opts.hold ? { hold: true } : {}), ...forced });
+    const built = artifact?.record ? { artifact: artifact.record } : {};
+    const plan = buildBlueGreenPlan({ config, observed, release, createdBy: by, ...(opts.first ? { first: opts.first } : {}), ...(opts.hold ? { hold: true } : {}), ...forced, ...built });
     // Nothing runs, so nothing preflight checks is needed: its findings are kept and shown, not a refusal.
     if (changesNothing(plan)) {
       artifact?.dispose();
       return { plan: withPreflight(plan, { findings: report.findings }), observation };
     }
-    return { plan: withPreflight(plan, preflightRecord(report.findings, by, opts.overridePreflight)), observation, ...(artifact ? { artifact } : {}) };
+    const prepared = artifact && opts.prepareArtifact ? { artifact } : {};
+    return { plan: withPreflight(plan, preflightRecord(report.findings, by, opts.overridePreflight)), observation, ...prepared };
   } catch (err) {
     artifact?.dispose();
     // A cluster out of the pool is usually another push under way: then that is the answer (exit 4).
@@ -177,17 +180,17 @@ async function checkAndCarryOut(session: Session, plan: Plan, opts: ApplyOptions
   const notes = [...(await checkRequirements(plan, config.require, { by: opts.by ?? actor(), override: opts.overrideRequirements })), ...preflightNotes(plan), ...forcedNotes(plan), ...(opts.notes ?? [])];
   await opts.beforeObserving?.();
   const work = mkdtempSync(join(tmpdir(), 'baton-'));
-  const prepared = opts.artifact?.commit === plan.release.commit ? opts.artifact : undefined;
-  const artifact = prepared?.file ?? join(work, `${plan.release.dir}.tar.gz`);
+  // What push built or exported a moment ago, if it is what the plan names (with artifact: the same bytes).
+  const prepared = opts.artifact?.commit === plan.release.commit && opts.artifact.record?.sha256 === plan.artifact?.sha256 ? opts.artifact : undefined;
   const stages = plan.forward.some((s) => stepKind(s.kind).needsArtifact);
   try {
     const by = opts.by ?? actor();
     if (!opts.fresh && config.track && !plan.observed.snapshot) {
       throw new PlanRefusedError('the plan records no snapshot of the hosts\' tracked configuration, and baton.yml tracks it (track:)', 'make a new plan with `baton plan TAG`: it records the snapshot apply compares with');
     }
-    const [observation, , driftNotes] = await Promise.all([
+    const [observation, archive, driftNotes] = await Promise.all([
       opts.fresh ?? observe(config, session.balancer, session.transports, session.addressOf),
-      stages && !prepared ? exportPlannedRelease(config, plan.release, artifact) : undefined,
+      stages && !prepared ? releaseArchiveFor(config, plan, join(work, `${plan.release.dir}.tar.gz`)) : prepared?.file,
       // push made its plan a moment ago: nothing to compare. A reviewed plan: no host may have drifted since.
       !opts.fresh && plan.observed.snapshot ? checkNoDriftSince(config, session.transports, plan.observed.snapshot, opts.acceptDrift !== undefined ? { by, reason: opts.acceptDrift } : undefined) : [],
     ]);
@@ -197,7 +200,7 @@ async function checkAndCarryOut(session: Session, plan: Plan, opts: ApplyOptions
       command: opts.fresh ? 'push' : 'apply',
       reporter: opts.reporter,
       observation,
-      ...(stages ? { artifact } : {}),
+      ...(stages && archive ? { artifact: archive } : {}),
       ...(opts.by ? { by: opts.by } : {}),
       ...(opts.hold ? { hold: true } : {}),
       ...(notes.length ? { notes } : {}),

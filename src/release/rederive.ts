@@ -10,6 +10,7 @@ import { BatonError, PlanRefusedError } from '../errors.js';
 import { describeEnvironment, planHash, type Plan, type Step } from '../model/plan.js';
 import { stepIs } from '../model/step-kinds.js';
 import { releaseFor } from '../model/release.js';
+import { recipeDifferences, type PlanArtifact } from '../model/artifact.js';
 import { verifyPlanHash } from './requirements.js';
 
 // What a refusal says when the steps match and the plan still does not: only its header can differ.
@@ -44,11 +45,14 @@ export function rederivePlan(plan: Plan, config: Config): void {
 
   // A forced push is made whole, as its maker asked: the reason is taken as recorded (the hash covers it).
   const forced = plan.forced ? { forced: plan.forced } : {};
+  // The artifact's hash is what the build gave when the plan was made: taken as recorded (the hash
+  // covers it; apply checks the bytes it sends against it), but only if baton.yml still builds it so.
+  const artifact = plannedArtifact(plan, config);
   const candidates: Plan[] = [];
   for (const first of ['a', 'b'] as ClusterId[]) {
     for (const hold of [false, true]) {
       try {
-        candidates.push(buildBlueGreenPlan({ config, observed: plan.observed, release, createdBy: plan.createdBy, first, hold, now: new Date(plan.createdAt), ...forced }));
+        candidates.push(buildBlueGreenPlan({ config, observed: plan.observed, release, createdBy: plan.createdBy, first, hold, now: new Date(plan.createdAt), ...forced, ...artifact }));
       } catch (err) {
         if (!(err instanceof BatonError)) throw err;
         return refuse('baton.yml makes no plan from the state this plan was made from', [err.message]);
@@ -79,6 +83,17 @@ export function checkEnvironment(plan: Pick<Plan, 'environment'>, config: Pick<C
   );
 }
 
+/** The plan's artifact record for re-making it; refuses one baton.yml would not build, or no longer builds the same way. */
+function plannedArtifact(plan: Plan, config: Config): { artifact?: PlanArtifact } {
+  if (!plan.artifact) return {};
+  if (!config.artifact) {
+    refuse('the plan deploys an artifact built once, and baton.yml has no artifact: section (each host would build the tag itself)', [`artifact: sha256 ${plan.artifact.sha256}`]);
+  }
+  const differences = recipeDifferences(plan.artifact, config.artifact);
+  if (differences.length) refuse('the plan\'s artifact was built another way than baton.yml builds it now', differences);
+  return { artifact: plan.artifact };
+}
+
 function rederiveRestore(plan: Plan, config: Config): void {
   const step = plan.forward.find((s) => stepIs(s, 'restoresConfig'));
   const host = step?.hosts?.[0];
@@ -86,7 +101,7 @@ function rederiveRestore(plan: Plan, config: Config): void {
   const snapshot = step.snapshot;
   remake(plan, 'restore plan', () => {
     const release = releaseFor(plan.release.tag, plan.release.commit);
-    return buildRestorePlan({ config, observed: plan.observed, host, snapshot, release, createdBy: plan.createdBy, now: new Date(plan.createdAt) });
+    return buildRestorePlan({ config, observed: plan.observed, host, snapshot, release, createdBy: plan.createdBy, now: new Date(plan.createdAt), ...plannedArtifact(plan, config) });
   });
 }
 

@@ -18,7 +18,7 @@ import { stepIs } from '../model/step-kinds.js';
 import { stepRunner } from '../steps/index.js';
 import type { ExpectedState } from '../steps/kind.js';
 import { stepKind } from '../steps/registry.js';
-import { exportPlannedRelease } from './planned-artifact.js';
+import { releaseArchiveFor } from './planned-artifact.js';
 import { actor, planPush } from './push.js';
 import { verifyPlanHash } from './requirements.js';
 import { rehearsalMessage, type Signer } from './review-signatures.js';
@@ -137,8 +137,7 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
   const look = () => observe(config, session.balancer, session.transports, session.addressOf);
   const work = mkdtempSync(join(tmpdir(), 'baton-rehearse-'));
   try {
-    const artifact = join(work, `${plan.release.dir}.tar.gz`);
-    const [before] = await Promise.all([opts.fresh ?? look(), exportPlannedRelease(config, plan.release, artifact)]);
+    const [before, artifact] = await Promise.all([opts.fresh ?? look(), releaseArchiveFor(config, plan, join(work, `${plan.release.dir}.tar.gz`))]);
     const drift = describeDrift(opts.baseline, before.observed);
     if (drift.length) throw new PlanRefusedError(`production changed since the plan was made:\n  ${drift.join('\n  ')}`, 'make a new plan with `baton plan TAG`', drift);
 

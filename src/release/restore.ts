@@ -12,10 +12,10 @@ import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import type { ObservedState, Plan } from '../model/plan.js';
 import { releaseFor, tagOfDir, type Release } from '../model/release.js';
-import { resolveTag } from '../vcs/git.js';
+import { resolveTag, type ResolvedTag } from '../vcs/git.js';
 import { actor } from './actor.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
-import { exportPlannedRelease } from './planned-artifact.js';
+import { buildPlannedArtifact, releaseArchiveFor } from './planned-artifact.js';
 
 export interface RestoreProposal {
   runbook: RestoreRunbook;
@@ -71,27 +71,28 @@ export async function proposeRestore(session: Session, host: string, opts: { com
     );
   }
   if (!opts.run && !opts.rehearse) return { runbook, context, observation };
-  const release = await releaseOfCluster(config.app.repo, dir, config.app.signedTags);
-  const plan = buildRestorePlan({ config, observed: observation.observed, host: name, snapshot: runbook.commit, release, createdBy: opts.by ?? actor() });
+  const { release, resolved } = await releaseOfCluster(config.app.repo, dir, config.app.signedTags);
+  // With artifact: the host gets the artifact of its cluster's release (from the cache, or built again and recorded).
+  const artifact = config.artifact ? (await buildPlannedArtifact(config, Promise.resolve(resolved))).record : undefined;
+  const plan = buildRestorePlan({ config, observed: observation.observed, host: name, snapshot: runbook.commit, release, createdBy: opts.by ?? actor(), ...(artifact ? { artifact } : {}) });
   return { runbook, context, plan, observation };
 }
 
 /** The tag and commit that make release directory `dir`, refused when the tag has moved since. */
-async function releaseOfCluster(repo: string, dir: string, requireSigned: boolean): Promise<Release> {
+async function releaseOfCluster(repo: string, dir: string, requireSigned: boolean): Promise<{ release: Release; resolved: ResolvedTag }> {
   const tag = tagOfDir(dir);
   const resolved = await resolveTag(repo, tag, { requireSigned });
   const release = releaseFor(resolved.tag, resolved.commit);
   if (release.dir !== dir) {
     throw new UserError(`tag ${tag} now makes ${release.dir}, not ${dir}, which the cluster runs: restoring from it would deploy another release`, 'push the release you want to the whole cluster, then restore', { refused: ExitCode.PLAN_REFUSED });
   }
-  return release;
+  return { release, resolved };
 }
 
 export async function carryOutRestore(session: Session, p: Required<Pick<RestoreProposal, 'plan' | 'observation'>>, reporter: Reporter, opts: { by?: string } = {}): Promise<ApplyResult> {
   const work = mkdtempSync(join(tmpdir(), 'baton-restore-'));
-  const artifact = join(work, `${p.plan.release.dir}.tar.gz`);
   try {
-    await exportPlannedRelease(session.config, p.plan.release, artifact);
+    const artifact = await releaseArchiveFor(session.config, p.plan, join(work, `${p.plan.release.dir}.tar.gz`));
     return await carryOut(session, p.plan, { command: 'restore', reporter, observation: p.observation, artifact, ...(opts.by ? { by: opts.by } : {}) });
   } finally {
     rmSync(work, { recursive: true, force: true });

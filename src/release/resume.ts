@@ -11,7 +11,7 @@ import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import type { Step } from '../model/plan.js';
 import { stepKind } from '../steps/registry.js';
-import { exportPlannedRelease } from './planned-artifact.js';
+import { releaseArchiveFor } from './planned-artifact.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
 import { checkPlan } from './rederive.js';
 import { runEntriesNewestFirst, type RunRecord } from './last-run.js';
@@ -59,17 +59,16 @@ export async function resumeRun(session: Session, r: RunRecord, reporter: Report
   const { alreadyDone, remaining, reversal } = remainingSteps(r);
   const work = mkdtempSync(join(tmpdir(), 'baton-'));
   try {
-    const artifact = join(work, `${r.plan.release.dir}.tar.gz`);
     const stages = remaining.some((s) => stepKind(s.kind).needsArtifact);
-    const [observation] = await Promise.all([
+    const [observation, artifact] = await Promise.all([
       observe(config, session.balancer, session.transports, session.addressOf),
-      stages ? exportPlannedRelease(config, r.plan.release, artifact) : undefined,
+      stages ? releaseArchiveFor(config, r.plan, join(work, `${r.plan.release.dir}.tar.gz`)) : undefined,
     ]);
     const result = await carryOut(session, r.plan, {
       command: 'resume',
       reporter,
       observation,
-      ...(stages ? { artifact } : {}),
+      ...(artifact ? { artifact } : {}),
       resume: { run: r.run, alreadyDone: reversal ? [] : alreadyDone, remaining },
       // The killed process held the lock under this run id.
       takeOverLockOf: r.run,

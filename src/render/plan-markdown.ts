@@ -38,6 +38,9 @@ function header(plan: Plan): string {
     `| Tag | \`${release.tag}\` |`,
     `| Commit | \`${release.commit}\` |`,
     `| Release directory | \`${release.dir}\` |`,
+    ...(plan.artifact
+      ? [`| Artifact | built once: sha256 \`${plan.artifact.sha256}\`, ${plan.artifact.files} files, ${plan.artifact.bytes} bytes (${plan.artifact.compression})${plan.artifact.build ? `, built with ${cell(`\`${plan.artifact.build}\``)}` : ''}; each host checks it before unpacking |`]
+      : []),
     `| Plan hash | \`${plan.hash}\` |`,
     `| Made by | ${cell(plan.createdBy)} at ${plan.createdAt} |`,
     `| Live state | observed ${observed.observedAt} on ${observed.balancer.driver} \`${observed.balancer.host}\` backend \`${observed.balancer.backend}\`; digest \`${plan.observedDigest}\` |`,

@@ -5,10 +5,13 @@ import type { ClusterId } from '../config/config.js';
 import { appIn, clustersLeftAlone, PLAN_KIND_TRAITS, type Plan, type PlanPreflight, reverseSteps } from '../model/plan.js';
 import { renderPreflight } from './preflight.js';
 
+const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
 export function planText(plan: Plan): string {
   const lines = [
     `Plan ${plan.hash.slice(0, 19)}… for ${appIn(plan.app, plan.environment)}: ${plan.release.tag} at ${plan.release.commit.slice(0, 12)} (release ${plan.release.dir})`,
     `made by ${plan.createdBy} at ${plan.createdAt} from the live state ${plan.observedDigest.slice(0, 19)}…`,
+    ...(plan.artifact ? [`artifact built once: sha256 ${plan.artifact.sha256} (${plan.artifact.files} files, ${megabytes(plan.artifact.bytes)}, ${plan.artifact.compression}${plan.artifact.build ? `; built with \`${plan.artifact.build}\`` : ''})`] : []),
     '',
     'Now:',
     ...plan.observed.hosts.map((h) => `  ${h.host.padEnd(32)} cluster ${h.cluster}  member ${h.member.padEnd(10)} ${h.memberState.padEnd(6)} runs ${h.release ?? '(nothing)'}`),

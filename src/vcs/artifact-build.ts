@@ -1,0 +1,140 @@
+// A release's artifact, built once on the control machine: the tag exported into a clean folder,
+// artifact.build run there, the result packed (artifact-pack.ts) and kept in a local cache, by
+// commit and build command so the next plan, apply or resume of that tag finds the same bytes,
+// and by hash so apply can take exactly the bytes a plan names.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { OperationFailedError } from '../errors.js';
+import { loadExeca } from '../lazy-modules.js';
+import { artifactExtension, manifestOf, packTree, requireTools, sha256File, type Compression, type ManifestEntry } from './artifact-pack.js';
+import { exportResolved, type ResolvedTag } from './git.js';
+import type { RepoCacheOptions } from './repo-cache.js';
+
+/** What to build and how to pack it: artifact: in baton.yml. */
+export interface ArtifactSpec {
+  build?: string;
+  paths?: readonly string[];
+  compression: Compression;
+  /** Longest the build may take (ms). */
+  timeout: number;
+  /** Cache folder (absolute). */
+  cache: string;
+  /** Artifacts kept in the cache. */
+  keep: number;
+}
+
+export interface BuiltArtifact {
+  /** The packed artifact in the cache. */
+  file: string;
+  sha256: string;
+  bytes: number;
+  /** Files and symbolic links it holds. */
+  files: number;
+  commit: string;
+  /** Taken from the cache, not built now. */
+  cached: boolean;
+}
+
+// Bump when packing changes: an artifact packed another way is another artifact.
+const PACKING = 'baton-artifact/1';
+
+/** The cache key of a commit built and packed as `spec` says. */
+export function artifactKey(commit: string, spec: Pick<ArtifactSpec, 'build' | 'paths' | 'compression'>): string {
+  const parts = { packing: PACKING, commit, build: spec.build ?? null, paths: spec.paths ?? null, compression: spec.compression };
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+const fileOf = (cache: string, sha: string, compression: Compression) => join(cache, `${sha}.${artifactExtension(compression)}`);
+const manifestFileOf = (cache: string, sha: string) => join(cache, `${sha}.files.json`);
+
+/** The artifact of this tag's commit: from the cache when it holds one built the same way (hash re-checked), else built now. */
+export async function artifactFor(repo: string, resolved: ResolvedTag, spec: ArtifactSpec, opts: RepoCacheOptions & { progress?: (line: string) => void } = {}): Promise<BuiltArtifact> {
+  const key = artifactKey(resolved.commit, spec);
+  const keyFile = join(spec.cache, 'keys', key);
+  const known = await readFile(keyFile, 'utf8').then((s) => s.trim(), () => undefined);
+  if (known) {
+    const hit = await cachedArtifact(spec.cache, known, spec.compression);
+    if (hit) return { ...hit, commit: resolved.commit, cached: true };
+  }
+  opts.progress?.(`building ${resolved.tag} (${resolved.shortCommit}) once on this machine${spec.build ? `: ${spec.build}` : ''}`);
+  const built = await buildArtifact(repo, resolved, spec, opts);
+  await mkdir(join(spec.cache, 'keys'), { recursive: true });
+  await writeFile(keyFile, `${built.sha256}\n`);
+  await pruneCache(spec.cache, spec.keep).catch(() => undefined); // housekeeping never fails a build
+  return built;
+}
+
+/** The artifact with this hash when the cache holds it intact (its bytes hashed again), else undefined. */
+export async function cachedArtifact(cache: string, sha: string, compression: Compression): Promise<Omit<BuiltArtifact, 'commit' | 'cached'> | undefined> {
+  const file = fileOf(cache, sha, compression);
+  if (!/^[0-9a-f]{64}$/.test(sha) || !existsSync(file)) return undefined;
+  if ((await sha256File(file)) !== sha) {
+    await rm(file, { force: true }); // damaged: never deployed, built again
+    return undefined;
+  }
+  const manifest = await readManifest(cache, sha);
+  const now = new Date();
+  await utimes(file, now, now).catch(() => undefined); // recently used: pruned last
+  return { file, sha256: sha, bytes: (await stat(file)).size, files: manifest?.length ?? 0 };
+}
+
+/** The file list kept beside an artifact in the cache, when it is there. */
+export async function readManifest(cache: string, sha: string): Promise<ManifestEntry[] | undefined> {
+  return readFile(manifestFileOf(cache, sha), 'utf8').then(
+    (s) => JSON.parse(s) as ManifestEntry[],
+    () => undefined,
+  );
+}
+
+/** Export the tag into a clean folder, build there, pack and hash; the result lands in the cache under its hash. */
+export async function buildArtifact(repo: string, resolved: ResolvedTag, spec: ArtifactSpec, opts: RepoCacheOptions = {}): Promise<BuiltArtifact & { manifest: ManifestEntry[] }> {
+  await requireTools(spec.compression);
+  await mkdir(spec.cache, { recursive: true });
+  // Inside the cache, so the finished artifact is renamed into place, never half-written under its name.
+  const work = await mkdtemp(join(spec.cache, '.build-'));
+  try {
+    const tree = join(work, 'tree');
+    await mkdir(tree);
+    const exported = await exportResolved(repo, resolved, join(work, 'export.tar.gz'), opts);
+    const execa = await loadExeca();
+    await execa('tar', ['-xzf', exported.file, '-C', tree]);
+    await rm(exported.file);
+    if (spec.build) await runBuild(spec.build, tree, resolved, spec.timeout);
+    const manifest = await manifestOf(tree, spec.paths);
+    const packed = await packTree(tree, join(work, 'artifact'), { ...(spec.paths ? { paths: spec.paths } : {}), compression: spec.compression });
+    await writeFile(manifestFileOf(spec.cache, packed.sha256), `${JSON.stringify(manifest)}\n`);
+    const file = fileOf(spec.cache, packed.sha256, spec.compression);
+    await rename(join(work, 'artifact'), file);
+    return { file, sha256: packed.sha256, bytes: packed.bytes, files: manifest.length, commit: resolved.commit, cached: false, manifest };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+// The operator's build command, in the exported tree; its output is kept and shown only when it fails.
+async function runBuild(build: string, tree: string, resolved: ResolvedTag, timeout: number): Promise<void> {
+  const execa = await loadExeca();
+  const r = await execa('sh', ['-c', build], { cwd: tree, all: true, reject: false, timeout, stdin: 'ignore', env: { BATON_COMMIT: resolved.commit } });
+  if (r.exitCode === 0) return;
+  const why = r.timedOut ? `did not finish within ${Math.round(timeout / 1000)} s (artifact.timeout)` : r.exitCode !== undefined ? `exited ${r.exitCode}` : `was killed by ${r.signal ?? 'a signal'}`;
+  const output = String(r.all ?? '').trimEnd().split('\n').slice(-20).join('\n');
+  throw new OperationFailedError(
+    `building ${resolved.tag} (${resolved.shortCommit}) on this machine failed: \`${build}\` ${why}${output ? `\n${output.replace(/^/gm, '    ')}` : ''}`,
+    'unchanged',
+    'nothing was sent to any host; fix the build (artifact.build runs in a clean export of the tag) and push again',
+  );
+}
+
+/** Keep the `keep` most recently used artifacts (and their file lists); key files naming removed ones are left to miss. */
+export async function pruneCache(cache: string, keep: number): Promise<void> {
+  const names = (await readdir(cache)).filter((n) => /^[0-9a-f]{64}\.tar\.(gz|zst)$/.test(n));
+  if (names.length <= keep) return;
+  const dated = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(cache, n))).mtimeMs })));
+  for (const { n } of dated.sort((a, b) => b.t - a.t).slice(keep)) {
+    await rm(join(cache, n), { force: true });
+    await rm(manifestFileOf(cache, n.slice(0, 64)), { force: true });
+  }
+}
+
