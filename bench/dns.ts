@@ -48,6 +48,7 @@ interface Sample {
   /** The drill's phase when the request began (`baton dns …` running), and which client made it. */
   phase: string;
   client: string;
+  path: string;
   ok: boolean;
   write: boolean;
   ip: string;
@@ -130,7 +131,7 @@ function startClients(o: Required<Pick<DrillOptions, 'resolvingClients' | 'pinne
       const at = phase;
       const ip = isPinned && pinned ? OLD : await cache.resolve(t0).catch(() => OLD);
       const r = await hit(ip, write, slowPath);
-      samples.push({ at: t0, phase: at, client, ok: r.ok, write, ip, servedBy: r.servedBy, ms: Date.now() - t0, ...(r.error && { error: r.error }) });
+      samples.push({ at: t0, phase: at, client, path: slowPath ?? (write ? '/write' : '/version'), ok: r.ok, write, ip, servedBy: r.servedBy, ms: Date.now() - t0, ...(r.error && { error: r.error }) });
       await new Promise((res) => setTimeout(res, 20));
     }
   };
@@ -256,7 +257,7 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
   }
   const forward = clients.samples.slice(0, reverseFrom || clients.samples.length);
   const reverse = clients.samples.slice(reverseFrom || clients.samples.length);
-  for (const s of clients.samples.filter((x) => !x.ok).slice(0, 10)) failures.push(`${new Date(s.at).toISOString()} ${s.write ? 'POST /write' : 'GET /version'} ${s.error} (${s.client}, during ${s.phase})`);
+  for (const s of clients.samples.filter((x) => !x.ok).slice(0, 10)) failures.push(`${new Date(s.at).toISOString()} ${s.write ? 'POST' : 'GET'} ${s.path} ${s.error} (${s.client}, during ${s.phase})`);
   return {
     requests: forward.length,
     failed: forward.filter((s) => !s.ok).length,
