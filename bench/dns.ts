@@ -293,7 +293,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     process.stdout.write(`${JSON.stringify({ ...drill, ...result }, null, 2)}\n`);
   } else {
     // The migration N times in a row under load: failed per run, and totals.
-    const perRun: Array<{ run: number; requests: number; failed: number; reverseFailed: number; writesOnOldHost: number; cutoverSeconds?: number; failures: string[]; error?: string }> = [];
+    const perRun: Array<{ run: number; requests: number; failed: number; reverseFailed: number; writesOnOldHost: number; maxLatencyMs?: number; cutoverSeconds?: number; failures: string[]; error?: string }> = [];
     for (let run = 1; run <= runs; run++) {
       const r = await runDnsDrill({ ...drill, log: (l) => log(`run ${run}/${runs}: ${l}`) }).catch((err: unknown) => err as Error);
       if (r instanceof Error) {
@@ -302,7 +302,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
         log(`run ${run}/${runs}: ${r.message.slice(0, 300)}`);
         continue;
       }
-      perRun.push({ run, requests: r.requests, failed: r.failed, reverseFailed: r.reverse.failed, writesOnOldHost: r.writesOnOldHost, cutoverSeconds: r.stepSeconds.cutover, failures: r.failures });
+      perRun.push({ run, requests: r.requests, failed: r.failed, reverseFailed: r.reverse.failed, writesOnOldHost: r.writesOnOldHost, maxLatencyMs: r.maxLatencyMs, cutoverSeconds: r.stepSeconds.cutover, failures: r.failures });
       log(`run ${run}/${runs}: ${r.requests} requests, ${r.failed} failed, ${r.reverse.failed} failed while rolling back`);
     }
     const sum = (f: (r: (typeof perRun)[number]) => number) => perRun.reduce((n, r) => n + f(r), 0);
