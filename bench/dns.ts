@@ -2,8 +2,13 @@
 // while clients keep making requests (writes included) — some resolving through the lab DNS
 // server and honouring the TTL they got, some pinned to the old address as a stale cache would
 // be until the horizon — then roll everything back. Prints JSON: requests, failed,
-// writesOnOldHost (writes on old-web after cut-over) and seconds per step.
-// `npm run bench:dns`; the integration test (test/integration/dns.test.ts) runs the same drill.
+// writesOnOldHost (writes on old-web after cut-over) and seconds per step; each failure names
+// the client and the phase it happened in. `--runs N` runs the whole migration N times in a row
+// and prints failed per run (forward and rolling back) and totals.
+// `--slow-clients N` adds clients whose requests take 1.5 s (in flight when a server stops);
+// `--hard-stop` stops the old web server with SIGKILL instead of the lab's graceful stop.
+// `npm run bench:dns [-- --runs N] [--proxy nginx] [--slow-clients 1] [--hard-stop]`; the integration test
+// (test/integration/dns.test.ts) runs the same drill.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -18,6 +23,8 @@ import { asRoot } from '../test/lab/as-root.js';
 import { quoteArgv } from '../src/transport/quote.js';
 
 const LAB = '/run/baton-lab';
+/** A hard stop of the lab app on old-web: in-flight requests are cut unless nothing is in flight. */
+export const HARD_STOP = ['sh', '-c', 'kill -KILL "$(cat /srv/shop/run/shop.pid)" && rm -f /srv/shop/run/shop.pid'];
 const SITE = 'old-site.baton.test';
 const NS = '10.213.7.3';
 const OLD = '10.213.7.4';
@@ -28,11 +35,20 @@ export interface DrillOptions {
   pinnedClients?: number;
   /** Every n-th request is a write. */
   writeEvery?: number;
+  /** Clients pinned like the others until the horizon whose every request is `GET /slow?ms=…`: requests in flight when a server on the old host stops. */
+  slowClients?: number;
+  slowMs?: number;
+  /** dns.migrate.old.stop instead of the lab's graceful `shopctl stop` (e.g. a SIGKILL). */
+  oldStop?: string[];
   log?: (line: string) => void;
 }
 
 interface Sample {
   at: number;
+  /** The drill's phase when the request began (`baton dns …` running), and which client made it. */
+  phase: string;
+  client: string;
+  path: string;
   ok: boolean;
   write: boolean;
   ip: string;
@@ -85,10 +101,10 @@ class TtlCache {
   }
 }
 
-function hit(ip: string, write: boolean): Promise<{ ok: boolean; servedBy: string; error?: string }> {
+function hit(ip: string, write: boolean, path = write ? '/write' : '/version'): Promise<{ ok: boolean; servedBy: string; error?: string }> {
   return new Promise((resolve) => {
     const req = request(
-      { host: ip, port: 80, path: write ? '/write' : '/version', method: write ? 'POST' : 'GET', headers: { Host: SITE }, agent: false, timeout: 20_000 },
+      { host: ip, port: 80, path, method: write ? 'POST' : 'GET', headers: { Host: SITE }, agent: false, timeout: 20_000 },
       (res) => {
         res.resume();
         res.on('end', () => resolve({ ok: (res.statusCode ?? 0) < 500 && res.statusCode !== 0, servedBy: String(res.headers['x-host'] ?? ''), ...((res.statusCode ?? 0) >= 500 && { error: `HTTP ${res.statusCode}` }) }));
@@ -101,25 +117,32 @@ function hit(ip: string, write: boolean): Promise<{ ok: boolean; servedBy: strin
 }
 
 /** Clients that run until stopped; pinned ones use the old address until `unpin()` (the horizon). */
-function startClients(o: Required<Pick<DrillOptions, 'resolvingClients' | 'pinnedClients' | 'writeEvery'>>) {
+function startClients(o: Required<Pick<DrillOptions, 'resolvingClients' | 'pinnedClients' | 'writeEvery' | 'slowClients' | 'slowMs'>>) {
   const samples: Sample[] = [];
   let running = true;
   let pinned = true;
-  const loop = async (isPinned: boolean) => {
+  let phase = 'start';
+  const loop = async (isPinned: boolean, client: string, slowPath?: string) => {
     const cache = new TtlCache();
     let n = 0;
     while (running) {
-      const write = ++n % o.writeEvery === 0;
+      const write = !slowPath && ++n % o.writeEvery === 0;
       const t0 = Date.now();
+      const at = phase;
       const ip = isPinned && pinned ? OLD : await cache.resolve(t0).catch(() => OLD);
-      const r = await hit(ip, write);
-      samples.push({ at: t0, ok: r.ok, write, ip, servedBy: r.servedBy, ms: Date.now() - t0, ...(r.error && { error: r.error }) });
+      const r = await hit(ip, write, slowPath);
+      samples.push({ at: t0, phase: at, client, path: slowPath ?? (write ? '/write' : '/version'), ok: r.ok, write, ip, servedBy: r.servedBy, ms: Date.now() - t0, ...(r.error && { error: r.error }) });
       await new Promise((res) => setTimeout(res, 20));
     }
   };
-  const loops = [...Array.from({ length: o.resolvingClients }, () => loop(false)), ...Array.from({ length: o.pinnedClients }, () => loop(true))];
+  const loops = [...Array.from({ length: o.resolvingClients }, (_, i) => loop(false, `resolving-${i + 1}`)), ...Array.from({ length: o.pinnedClients }, (_, i) => loop(true, `pinned-${i + 1}`)),
+    ...Array.from({ length: o.slowClients }, (_, i) => loop(true, `slow-${i + 1}`, `/slow?ms=${o.slowMs}`)),
+  ];
   return {
     samples,
+    setPhase: (name: string) => {
+      phase = name;
+    },
     unpin: () => {
       pinned = false;
     },
@@ -141,27 +164,38 @@ export async function restoreLab(config?: string): Promise<void> {
   if (current !== `${OLD}/30` || transitional) await execa('nsupdate', ['-k', `${LAB}/tsig.key`], { input: script });
 }
 
-function writeConfig(proxy: DrillOptions['proxy']): string {
+function writeConfig(proxy: DrillOptions['proxy'], oldStop?: string[]): string {
   const doc = parseDocument(readFileSync(join(repoRoot(), 'test/lab/baton.dns.yml'), 'utf8'));
   doc.setIn(['dns', 'migrate', 'proxy', 'kind'], proxy ?? 'varnish');
+  if (oldStop) doc.setIn(['dns', 'migrate', 'old', 'stop'], doc.createNode(oldStop));
   const file = join(mkdtempSync(join(tmpdir(), 'baton-dns-')), 'baton.yml');
   writeFileSync(file, doc.toString());
   return file;
 }
 
-async function step(config: string, phaseSeconds: Record<string, number>, stepSeconds: Record<string, number>, name: string, ...args: string[]) {
+interface StepLog {
+  config: string;
+  phaseSeconds: Record<string, number>;
+  stepSeconds: Record<string, number>;
+  /** Stamps the clients' samples with the phase running. */
+  setPhase(name: string): void;
+}
+
+async function step({ config, phaseSeconds, stepSeconds, setPhase }: StepLog, name: string, ...args: string[]) {
+  setPhase(name);
   const t0 = Date.now();
   const r = await baton(config, ...args);
   phaseSeconds[name] = (Date.now() - t0) / 1000;
   const out = r.stdout ? (JSON.parse(r.stdout) as Record<string, unknown>) : {};
   const seconds = (out.stepSeconds ?? (out.prepared as Record<string, unknown> | undefined)?.stepSeconds ?? (out.error as { result?: { stepSeconds?: Record<string, number> } } | undefined)?.result?.stepSeconds) as Record<string, number> | undefined;
   Object.assign(stepSeconds, seconds ?? {});
+  setPhase(`after ${name}`);
   return { code: r.exitCode ?? -1, out, stderr: r.stderr };
 }
 
 export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult> {
   const log = opts.log ?? (() => {});
-  const config = writeConfig(opts.proxy);
+  const config = writeConfig(opts.proxy, opts.oldStop);
   const started = Date.now();
   const store = new DnsStateStore(join(config, '..'), SITE);
   await restoreLab();
@@ -171,20 +205,21 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
   const must = (what: string, r: { code: number; stderr: string; out: Record<string, unknown> }) => {
     if (r.code !== 0) throw new Error(`${what} exited ${r.code}: ${JSON.stringify(r.out.error ?? r.out)} ${r.stderr.slice(-2000)}`);
   };
-  const clients = startClients({ resolvingClients: opts.resolvingClients ?? 4, pinnedClients: opts.pinnedClients ?? 2, writeEvery: opts.writeEvery ?? 3 });
+  const clients = startClients({ resolvingClients: opts.resolvingClients ?? 4, pinnedClients: opts.pinnedClients ?? 2, writeEvery: opts.writeEvery ?? 3, slowClients: opts.slowClients ?? 0, slowMs: opts.slowMs ?? 1500 });
+  const steps: StepLog = { config, phaseSeconds, stepSeconds, setPhase: clients.setPhase };
   let reverseFrom: number;
   let cutoverAt = Infinity;
   let completed = false;
   let oldLog: string;
   let synced: string;
   try {
-    must('dns plan', await step(config, phaseSeconds, stepSeconds, 'plan', 'dns', 'plan'));
+    must('dns plan', await step(steps, 'plan', 'dns', 'plan'));
     log('planned; transitional name created');
-    must('dns proxy install', await step(config, phaseSeconds, stepSeconds, 'proxy install', 'dns', 'proxy', 'install'));
+    must('dns proxy install', await step(steps, 'proxy install', 'dns', 'proxy', 'install'));
     log('proxy on the side port');
     // Cut-over waits until the transitional name cannot be cached as missing any more.
     for (;;) {
-      const r = await step(config, phaseSeconds, stepSeconds, 'cutover', 'dns', 'cutover');
+      const r = await step(steps, 'cutover', 'dns', 'cutover');
       if (r.code === 3 && JSON.stringify(r.out).includes('cached as missing')) {
         await new Promise((res) => setTimeout(res, 1000));
         continue;
@@ -202,7 +237,7 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
     log('horizon passed');
     const t0 = Date.now();
     for (;;) {
-      const r = await step(config, phaseSeconds, stepSeconds, 'finish', 'dns', 'finish');
+      const r = await step(steps, 'finish', 'dns', 'finish');
       if (r.code === 0) break;
       if (r.code !== 3 || Date.now() - t0 > 60_000) must('dns finish', r);
       await new Promise((res) => setTimeout(res, 1000));
@@ -210,7 +245,7 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
     phaseSeconds['watch until finish'] = (Date.now() - t0) / 1000;
     log('proxy removed');
     reverseFrom = clients.samples.length;
-    must('dns rollback', await step(config, phaseSeconds, stepSeconds, 'rollback', 'dns', 'rollback'));
+    must('dns rollback', await step(steps, 'rollback', 'dns', 'rollback'));
     log('rolled back');
     completed = true;
   } finally {
@@ -222,7 +257,7 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
   }
   const forward = clients.samples.slice(0, reverseFrom || clients.samples.length);
   const reverse = clients.samples.slice(reverseFrom || clients.samples.length);
-  for (const s of clients.samples.filter((x) => !x.ok).slice(0, 10)) failures.push(`${new Date(s.at).toISOString()} ${s.write ? 'POST /write' : 'GET /version'} ${s.error}`);
+  for (const s of clients.samples.filter((x) => !x.ok).slice(0, 10)) failures.push(`${new Date(s.at).toISOString()} ${s.write ? 'POST' : 'GET'} ${s.path} ${s.error} (${s.client}, during ${s.phase})`);
   return {
     requests: forward.length,
     failed: forward.filter((s) => !s.ok).length,
@@ -238,8 +273,48 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
   };
 }
 
+/** `--name=value` or `--name value`. */
+function flag(name: string): string | undefined {
+  const args = process.argv.slice(2);
+  const i = args.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return undefined;
+  const a = args[i] as string;
+  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[i + 1];
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const proxy = (process.argv.find((a) => a.startsWith('--proxy='))?.slice(8) ?? 'varnish') as DrillOptions['proxy'];
-  const result = await runDnsDrill({ proxy, log: (l) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`) });
-  process.stdout.write(`${JSON.stringify({ proxy, ...result }, null, 2)}\n`);
+  const proxy = (flag('proxy') ?? 'varnish') as DrillOptions['proxy'];
+  const runs = Number(flag('runs') ?? 1);
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a whole number from 1 up, not ${flag('runs')}`);
+  const log = (l: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`);
+  const drill: DrillOptions = { proxy, slowClients: Number(flag('slow-clients') ?? 0), ...(process.argv.includes('--hard-stop') && { oldStop: HARD_STOP }) };
+  if (runs === 1) {
+    const result = await runDnsDrill({ ...drill, log });
+    process.stdout.write(`${JSON.stringify({ ...drill, ...result }, null, 2)}\n`);
+  } else {
+    // The migration N times in a row under load: failed per run, and totals.
+    const perRun: Array<{ run: number; requests: number; failed: number; reverseFailed: number; writesOnOldHost: number; maxLatencyMs?: number; cutoverSeconds?: number; failures: string[]; error?: string }> = [];
+    for (let run = 1; run <= runs; run++) {
+      const r = await runDnsDrill({ ...drill, log: (l) => log(`run ${run}/${runs}: ${l}`) }).catch((err: unknown) => err as Error);
+      if (r instanceof Error) {
+        // A phase that exited non-zero: the run counts as failed, the next one starts from a restored lab.
+        perRun.push({ run, requests: 0, failed: 0, reverseFailed: 0, writesOnOldHost: 0, failures: [], error: r.message.slice(0, 2000) });
+        log(`run ${run}/${runs}: ${r.message.slice(0, 300)}`);
+        continue;
+      }
+      perRun.push({ run, requests: r.requests, failed: r.failed, reverseFailed: r.reverse.failed, writesOnOldHost: r.writesOnOldHost, maxLatencyMs: r.maxLatencyMs, cutoverSeconds: r.stepSeconds.cutover, failures: r.failures });
+      log(`run ${run}/${runs}: ${r.requests} requests, ${r.failed} failed, ${r.reverse.failed} failed while rolling back`);
+    }
+    const sum = (f: (r: (typeof perRun)[number]) => number) => perRun.reduce((n, r) => n + f(r), 0);
+    const totals = {
+      runs,
+      requests: sum((r) => r.requests),
+      failed: sum((r) => r.failed),
+      reverseFailed: sum((r) => r.reverseFailed),
+      writesOnOldHost: sum((r) => r.writesOnOldHost),
+      runsWithFailures: perRun.filter((r) => r.failed + r.reverseFailed > 0 || r.error).length,
+      runsBrokenOff: perRun.filter((r) => r.error).length,
+    };
+    process.stdout.write(`${JSON.stringify({ ...drill, failedPerRun: perRun.map((r) => r.failed + r.reverseFailed), totals, perRun }, null, 2)}\n`);
+  }
 }

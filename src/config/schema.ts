@@ -326,6 +326,9 @@ export const DnsMigration = z.strictObject({
       sidePort: Port.default(6081).describe('port the proxy is tried on before it takes the site\'s port'),
       dir: AbsolutePath.default('/srv/baton-dns').describe('folder on the old host for the proxy\'s config, pid and log files'),
       gate: z.enum(['tc', 'none']).default('tc').describe('hold new connections while the proxy takes the port: tc (SYN-ACKs held with iproute2, clients retry in ~1 s) or none (a few connections may be refused)'),
+      drain: Duration.prefault('10s').describe(
+        'with the tc gate, how long the hand-over waits, new connections held, for the server on the port to answer every request it took (accept queue empty, no request still to arrive or be answered) before stopping it; then it stops it anyway',
+      ),
       verifyPath: z.string().startsWith('/', { message: 'expected a path starting with /' }).default('/').describe('path fetched through the proxy and from the new host directly; the answers must match'),
       tls: z
         .strictObject({

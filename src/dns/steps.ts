@@ -4,6 +4,7 @@
 import type { Config } from '../config/config.js';
 import { OperationFailedError, UserError } from '../errors.js';
 import type { Transport, Transports } from '../transport/types.js';
+import { maxRttMs, owed, parsePortSockets, portSocketsArgv } from './drain.js';
 import { closeGateBatch, deviceArgv, deviceFrom, isDefaultRootQdisc, openGateArgv, showRootArgv } from './gate.js';
 import { sendUpdate, recordLine, type Tsig } from './nsupdate.js';
 import { rrset } from './observe.js';
@@ -199,11 +200,41 @@ async function waitPortFree(env: DnsEnv, t: Transport, deadlineMs = 30_000): Pro
   }
 }
 
+/**
+ * With the gate closed, waits until the server on the gated port owes no client anything
+ * (drain.ts): nothing in its accept queue, no connection whose request is still to arrive, be
+ * read or be answered. Only then may it be stopped: its stop, graceful or not, then cuts nobody
+ * off. A connection whose SYN-ACK left just before the gate closed completes a round trip later,
+ * so the port counts as settled only on a look begun two round trips after the gate closed. After
+ * dns.migrate.proxy.drain it goes on anyway (a client that connected and sends nothing, a long
+ * upload), saying what was left.
+ */
+async function drainPort(env: DnsEnv, t: Transport, gate: Gate, progress: Progress): Promise<{ drainMs: number; leftOwed?: string[] }> {
+  const started = env.now().getTime();
+  const closedAt = gate.closedAt ?? started;
+  for (;;) {
+    const lookedAt = env.now().getTime();
+    const sockets = parsePortSockets((await t.run(portSocketsArgv(gate.port))).stdout);
+    const left = owed(sockets);
+    const settled = lookedAt - closedAt >= 2 * maxRttMs(sockets);
+    const now = env.now().getTime();
+    if (left.length === 0 && settled) return { drainMs: now - started };
+    if (now - started >= env.m.proxy.drain) {
+      progress(`:${gate.port} still owes ${left.join(', ') || 'a round trip'} after ${Math.round(env.m.proxy.drain / 1000)}s: going on`);
+      return { drainMs: now - started, leftOwed: left };
+    }
+    if (left.length) progress(`waiting for :${gate.port} to answer what it took: ${left.join(', ')}`);
+    await env.sleep(left.length ? 20 : Math.max(1, 2 * maxRttMs(sockets) - (lookedAt - closedAt)));
+  }
+}
+
 // --- cut-over --------------------------------------------------------------------------------
 
 interface Gate {
   device: string;
   port: number;
+  /** When the gate was closed (set by withGate). */
+  closedAt?: number;
 }
 
 async function prepareGate(env: DnsEnv, t: Transport): Promise<Gate | undefined> {
@@ -217,7 +248,7 @@ async function prepareGate(env: DnsEnv, t: Transport): Promise<Gate | undefined>
   return { device, port: env.m.old.port };
 }
 
-async function withGate<T extends object>(env: DnsEnv, t: Transport, progress: Progress, work: () => Promise<T>): Promise<T & { heldMs?: number }> {
+async function withGate<T extends object>(env: DnsEnv, t: Transport, progress: Progress, work: (gate?: Gate) => Promise<T>): Promise<T & { heldMs?: number }> {
   const gate = await prepareGate(env, t);
   if (!gate) return { ...(await work()) };
   const held = env.now().getTime();
@@ -225,7 +256,8 @@ async function withGate<T extends object>(env: DnsEnv, t: Transport, progress: P
   try {
     const batch = closeGateBatch(gate.device, gate.port, env.config.ssh.sudo.gate);
     await t.run(batch.argv, { stdin: batch.stdin });
-    const result = await work();
+    gate.closedAt = env.now().getTime();
+    const result = await work(gate);
     return { ...result, heldMs: env.now().getTime() - held };
   } finally {
     const r = await t.run(openGateArgv(gate.device, env.config.ssh.sudo.gate), { allowFailure: true });
@@ -253,14 +285,15 @@ export async function cutover(env: DnsEnv, progress: Progress): Promise<unknown>
   await verifyProxy(env, t, 'side', progress);
   // The moment the old web server is gone: no write can land on the old host after it.
   let cutoverAt = env.now();
-  const result = await withGate(env, t, progress, async () => {
+  const result = await withGate(env, t, progress, async (gate) => {
     try {
+      const drained = gate ? await drainPort(env, t, gate, progress) : {};
       progress('stopping the old web server');
       await t.run(env.m.old.stop, { timeoutMs: 120_000 });
       await waitPortFree(env, t);
       cutoverAt = env.now();
       if (env.m.sync) await runSync(env, env.m.sync.command, progress);
-      return await startInstance(env, 'port', progress);
+      return { ...(await startInstance(env, 'port', progress)), ...drained };
     } catch (err) {
       progress('cut-over failed: putting the old web server back');
       await stopInstances(env, ['port']).catch(() => undefined);
@@ -275,12 +308,14 @@ export async function cutover(env: DnsEnv, progress: Progress): Promise<unknown>
 
 export async function cutback(env: DnsEnv, progress: Progress): Promise<unknown> {
   const t = oldHost(env);
-  return withGate(env, t, progress, async () => {
+  return withGate(env, t, progress, async (gate) => {
+    // The proxy on the port is the server being replaced now: the same drain before it stops.
+    const drained = gate ? await drainPort(env, t, gate, progress) : {};
     await stopInstances(env, ['port']);
     await waitPortFree(env, t);
     if (env.m.sync?.reverse) await runSync(env, env.m.sync.reverse, progress);
     await t.run(env.m.old.start, { timeoutMs: 120_000 });
     await waitOldServer(env, t, progress);
-    return { restored: `${env.m.old.host}:${env.m.old.port}` };
+    return { restored: `${env.m.old.host}:${env.m.old.port}`, ...drained };
   });
 }
