@@ -17,7 +17,7 @@ export class HostFailures<T = unknown> extends BatonError {
   ) {
     super(
       `${failures.length} of ${total} host${total === 1 ? '' : 's'} failed:\n${failures
-        .map((f) => `  ${f.host}: ${messageOf(f.error).replace(/\n/g, '\n    ')}`)
+        .map((f) => `  ${withHost(f.host, messageOf(f.error)).replace(/\n/g, '\n    ')}`)
         .join('\n')}`,
       effectOfAll(failures),
       failures.map((f) => (f.error instanceof BatonError ? f.error.hint : undefined)).find(Boolean),
@@ -28,6 +28,11 @@ export class HostFailures<T = unknown> extends BatonError {
   errorFor(host: string): unknown {
     return this.failures.find((f) => f.host === host)?.error;
   }
+}
+
+/** A host's failure as one line that names it once, whether or not its message already does. */
+function withHost(host: string, message: string): string {
+  return message.startsWith(`${host}: `) ? message : `${host}: ${message}`;
 }
 
 /**

@@ -38,6 +38,13 @@ describe('forEachHost', () => {
     expect(f.errorFor('d')).toBeInstanceOf(Error);
   });
 
+  it('names a host once when its own message already begins with it', async () => {
+    const err = (await forEachHost(['web-1', 'web-2'], 2, async (h) => {
+      throw new Error(h === 'web-1' ? 'web-1: http://127.0.0.1:8000/healthz not healthy' : 'connection refused');
+    }).catch((e: unknown) => e)) as HostFailures;
+    expect(err.message).toBe('2 of 2 hosts failed:\n  web-1: http://127.0.0.1:8000/healthz not healthy\n  web-2: connection refused');
+  });
+
   it('keeps the exit code and hint of user errors', async () => {
     const err = (await forEachHost(['a'], 4, async () => {
       throw new UserError('bad key', 'fix it');
