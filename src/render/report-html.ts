@@ -108,8 +108,12 @@ const PAGE_SCRIPT = `
       var x = chart.scales.x.getPixelForValue(d.reversal.t / 1000), area = chart.chartArea, ctx = chart.ctx;
       ctx.save(); ctx.strokeStyle = colours.fail; ctx.setLineDash([6, 4]); ctx.lineWidth = 2;
       ctx.beginPath(); ctx.moveTo(x, area.top); ctx.lineTo(x, area.bottom); ctx.stroke();
-      ctx.fillStyle = colours.fail; ctx.font = '12px sans-serif';
-      ctx.fillText('reversal' + (d.reversal.failedStep ? ' (' + d.reversal.failedStep + ' failed)' : ''), x + 4, area.top + 12);
+      // On a white box (it crosses the bars), and to the left of the line when it would run off the chart.
+      var label = 'reversal' + (d.reversal.failedStep ? ' (' + d.reversal.failedStep + ' failed)' : '');
+      ctx.font = '12px sans-serif'; ctx.setLineDash([]);
+      var w = ctx.measureText(label).width, left = x + 6 + w > area.right, lx = left ? x - 6 - w : x + 6;
+      ctx.fillStyle = 'rgba(255,255,255,0.9)'; ctx.fillRect(lx - 2, area.top + 1, w + 4, 15);
+      ctx.fillStyle = colours.fail; ctx.fillText(label, lx, area.top + 12);
       ctx.restore();
     }
   };
