@@ -151,6 +151,7 @@ const PREFLIGHT_HINTS: Record<string, string> = {
   disk: 'free disk on the hosts named, or lower app.keep',
   capacity: 'lower the load or add hosts',
   memory: 'lower capacity.memory.processLimit or add memory',
+  internal: 'make each cluster\'s internal hostname resolve on this machine (DNS or /etc/hosts), or pin it to the address that reaches only that cluster with resolve: in baton.yml',
 };
 
 /**

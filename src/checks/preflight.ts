@@ -3,7 +3,7 @@
 // preflight-readings.ts; the service that runs both is src/release/preflight.ts.
 import type { ClusterId } from '../config/config.js';
 
-export type PreflightCheck = 'reach' | 'tag' | 'balancer-config' | 'privileges' | 'access' | 'disk' | 'capacity' | 'memory';
+export type PreflightCheck = 'reach' | 'tag' | 'balancer-config' | 'privileges' | 'access' | 'disk' | 'capacity' | 'memory' | 'internal';
 
 export interface Finding {
   check: PreflightCheck;

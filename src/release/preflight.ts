@@ -39,11 +39,12 @@ export interface PreflightOptions {
 /** Every check preflight makes, for TAG when given (without one, the tag and disk checks are skipped and say so). */
 export async function runPreflight(session: Session, tag: string | undefined, opts: PreflightOptions = {}): Promise<PreflightReport> {
   const { config } = session;
-  const [release, hosts, balancerConfig, capacity] = await Promise.all([
+  const [release, hosts, balancerConfig, capacity, internal] = await Promise.all([
     checkTag(config, tag, opts.resolved),
     readHosts(session),
     checkBalancerConfig(session.balancer, config.balancer.host),
     checkCapacity(session, opts.clock),
+    checkInternalNames(session),
   ]);
   // A balancer that cannot be reached is said once, under reach, not again as a configuration that does not validate.
   const balancerDown = hosts.reach.some((f) => f.host === config.balancer.host && f.outcome === 'refused');
@@ -52,6 +53,7 @@ export async function runPreflight(session: Session, tag: string | undefined, op
     findings: [
       ...hosts.reach,
       ...release.findings,
+      ...internal,
       balancerVerdict,
       ...privilegeVerdicts(hosts.privileges),
       ...diskVerdicts(config, hosts.disk, release.size),
@@ -78,6 +80,28 @@ async function checkTag(config: Config, tag: string | undefined, resolved: Resol
   } catch (err) {
     return { findings: [{ check: 'tag', outcome: 'refused', message: `tag ${tag}: ${messageOf(err)}` }] };
   }
+}
+
+/**
+ * Smoke checks reach each cluster from this machine through its internal hostname: one that does
+ * not resolve here would fail every check after the cluster is drained and staged, and the push
+ * would reverse for a reason that was known before it began.
+ */
+async function checkInternalNames(session: Session): Promise<Finding[]> {
+  const { config } = session;
+  return Promise.all(
+    (['a', 'b'] as const).map(async (c): Promise<Finding> => {
+      const name = config.clusters[c].internal;
+      if (config.resolve[name]) return { check: 'internal', outcome: 'ok', message: `${name} (clusters.${c}.internal) is pinned to ${config.resolve[name]} (resolve:)` };
+      try {
+        const addresses = await session.addressOf(name);
+        if (!addresses.length) throw new Error('no address');
+        return { check: 'internal', outcome: 'ok', message: `${name} (clusters.${c}.internal) resolves here to ${addresses.join(', ')}` };
+      } catch (err) {
+        return { check: 'internal', outcome: 'refused', message: `${name} (clusters.${c}.internal) does not resolve on this machine, and smoke checks reach cluster ${c} through it: ${messageOf(err)}` };
+      }
+    }),
+  );
 }
 
 async function checkBalancerConfig(balancer: Balancer, host: string): Promise<Finding> {

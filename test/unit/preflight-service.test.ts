@@ -10,7 +10,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { Secrets } from '../../src/config/secrets.js';
 import type { ReleaseLock } from '../../src/engine/lock.js';
 import type { Session } from '../../src/engine/session.js';
-import { runPreflight } from '../../src/release/preflight.js';
+import { preflightRefusal, runPreflight } from '../../src/release/preflight.js';
 import { RecordingTransports } from '../../src/transport/recording.js';
 
 const KiB = 1024;
@@ -34,6 +34,8 @@ let session: Session;
 /** kB free on each host, and hosts that do not answer. */
 let freeKb: Record<string, number>;
 let down: Set<string>;
+/** Names that do not resolve on the machine running baton. */
+let unresolvable: Set<string>;
 
 const clock = () => {
   let t = 0;
@@ -77,7 +79,12 @@ capacity:
       if (balancer.configError) throw balancer.configError;
     },
   } as unknown as Balancer;
-  session = { config, transports, balancer: driver, lock: {} as ReleaseLock, secrets: new Secrets(), addressOf: async () => [], close: async () => undefined };
+  unresolvable = new Set();
+  const addressOf = async (name: string) => {
+    if (unresolvable.has(name)) throw new Error(`getaddrinfo ENOTFOUND ${name}`);
+    return ['10.0.0.9'];
+  };
+  session = { config, transports, balancer: driver, lock: {} as ReleaseLock, secrets: new Secrets(), addressOf, close: async () => undefined };
 });
 
 describe('runPreflight', () => {
@@ -92,6 +99,8 @@ describe('runPreflight', () => {
       'reach w2b ok',
       'reach lb.test ok',
       'tag ok',
+      'internal ok',
+      'internal ok',
       'balancer-config ok',
       'access w1a ok',
       'access w2a ok',
@@ -130,6 +139,24 @@ describe('runPreflight', () => {
     expect(refused[4]).toContain('while cluster b is drained, cluster a (2 hosts) would carry 400 req/s');
     // The unreachable host is reported once, not again for disk and memory.
     expect(report.findings.filter((f) => f.host === 'w2b').map((f) => f.check)).toEqual(['reach']);
+  });
+
+  it('refuses an internal hostname that does not resolve here (smoke checks go through it), unless resolve: pins it', async () => {
+    unresolvable.add('prod-a.test');
+    const report = await runPreflight(session, 'v1.0.0', { clock: clock() });
+    expect(refusals(report).map((f) => f.message)).toEqual([
+      'prod-a.test (clusters.a.internal) does not resolve on this machine, and smoke checks reach cluster a through it: getaddrinfo ENOTFOUND prod-a.test',
+    ]);
+    expect(report.findings.filter((f) => f.check === 'internal').map((f) => f.message)[1]).toBe('prod-b.test (clusters.b.internal) resolves here to 10.0.0.9');
+    const error = preflightRefusal(report)!;
+    expect(error.exitCode).toBe(6);
+    expect(error.hint).toContain('resolve: in baton.yml');
+
+    balancer.requests = [1000, 1200];
+    session = { ...session, config: { ...config, resolve: { 'prod-a.test': '10.0.0.2' } } };
+    const pinned = await runPreflight(session, 'v1.0.0', { clock: clock() });
+    expect(refusals(pinned)).toEqual([]);
+    expect(pinned.findings.find((f) => f.check === 'internal')!.message).toBe('prod-a.test (clusters.a.internal) is pinned to 10.0.0.2 (resolve:)');
   });
 
   it('says an unreachable balancer once, under reach, and leaves its configuration and the load unchecked', async () => {
