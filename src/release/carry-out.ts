@@ -96,7 +96,8 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
   );
   await markBad(session, plan, result, opts.markBadOnSuccess);
   await opts.reporter.finish();
-  return { ...result, kind: planKindOf(plan), tag: plan.release.tag, commit: plan.release.commit, release: plan.release.dir };
+  const { run: id, journal, ...ran } = result;
+  return { ...ran, kind: planKindOf(plan), run: id, journal, tag: plan.release.tag, commit: plan.release.commit, release: plan.release.dir };
 }
 
 /** The first cluster is back in the pool (and watched, when configured) once this step is done. */
