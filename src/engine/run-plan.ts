@@ -3,9 +3,10 @@
 // opens the journal (run-begin, or a note when an interrupted run is continued), keeps the lease
 // alive, mirrors the run record and samples the balancer, makes the step runner under the run's id,
 // runs the steps forward (reversing on failure or a signal), rehearses or only reverses when the
-// mode says so, journals how the run ended, and returns the Outcome. Callers build the context
+// mode says so, journals how the run ended (and of the interrupted run it undid), and returns the Outcome. Callers build the context
 // (what steps need comes in as a function: the engine stays below the steps) and keep their own
 // bookkeeping (a release marked bad, a rehearsal recorded in its plan).
+import type { Config } from '../config/config.js';
 import { BatonError, type RunEnd } from '../errors.js';
 import type { Step } from '../model/plan.js';
 import { stepIs, stepTraits } from '../model/step-kinds.js';
@@ -14,7 +15,8 @@ import type { Interrupts } from './interrupts.js';
 import { newRunId, type RunsOf } from './journal.js';
 import type { LockDetails, ReleaseLock } from './lock.js';
 import type { Reporter } from './reporter.js';
-import { openRun, type OpenRun, type OpenRunOptions } from './run.js';
+import type { Transports } from '../transport/types.js';
+import { closeRunOf, openRun, type OpenRun, type OpenRunOptions } from './run.js';
 
 /** Who holds the lock for the run (the run's id is added). */
 export type LockOwner = Omit<LockDetails, 'since' | 'expires' | 'run'>;
@@ -44,6 +46,11 @@ export interface RunContext {
   stepRunner(run: string): StepRunner;
   /** Where stop signals come from (the process's, unless a test brings its own). */
   interrupts?: Interrupts;
+  /**
+   * An earlier run no process has open any more that this run ends when it succeeds (an
+   * interrupted push a rollback undid): its journal and run record get the note and a run-end.
+   */
+  closes?: { run: string; note: string; config: Config; transports: Transports };
 }
 
 /** What the run-begin line says of the plan, and the steps it runs. */
@@ -114,6 +121,8 @@ export async function runPlan(ctx: RunContext, plan: RunnablePlan, mode: RunMode
       };
       const result = 'rehearse' in mode ? await rehearseWith(open, plan.steps, mode.rehearse, exec) : await carryOutWith(open, plan.steps, mode, exec);
       await open.end(result.outcome, result.forwardMs + (result.reversalMs ?? 0));
+      const { closes } = ctx;
+      if (closes && result.outcome === 'succeeded') await closeRunOf(closes.config, closes.transports, closes.run, closes.note, 'reversed');
       return { ...result, run, journal: open.journal.file };
     } finally {
       await open.abandon();

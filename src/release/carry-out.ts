@@ -42,6 +42,8 @@ export interface CarryOutOptions {
   gate?: (step: Step) => Promise<void>;
   /** A run whose lock this one may take over (an interrupted run being rolled back). */
   takeOverLockOf?: string;
+  /** An interrupted run this one ends when it succeeds, with this note (a rollback undid it). */
+  closes?: { run: string; note: string };
   /** Continue an earlier run of this plan: its id, and the steps it completed. */
   resume?: { run: string; alreadyDone: Step[]; remaining: Step[] };
 }
@@ -80,6 +82,7 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
       record: { mirror, notice: (line) => opts.reporter.notice(line) },
       sample: { balancer: session.balancer, clusterOf: clusterOfMembers(opts.observation.membership), reporter: opts.reporter },
       ...(opts.notes ? { notes: opts.notes } : {}),
+      ...(opts.closes ? { closes: { ...opts.closes, config, transports: session.transports } } : {}),
       stepRunner: (id) => {
         const runStep = sessionStepRunner(session, opts.observation, {
           lockOwner: { ...owner, run: id },

@@ -1,15 +1,17 @@
 // The one runner: it opens the journal (or continues one), runs forward, rehearses or only reverses,
 // ends the run once, and says what happened to production. The lock and steps are plain objects.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { StepRunner } from '../../src/engine/executor.js';
-import { readJournal } from '../../src/engine/journal.js';
+import { journalDir, readJournal } from '../../src/engine/journal.js';
 import type { ReleaseLock } from '../../src/engine/lock.js';
 import { SilentReporter } from '../../src/engine/reporter.js';
 import { putBack, runPlan, type RunContext, type RunMode } from '../../src/engine/run-plan.js';
+import { parseConfig } from '../../src/config/load.js';
 import { LockHeldError } from '../../src/errors.js';
+import { LocalTransport } from '../../src/transport/local.js';
 import type { Step } from '../../src/model/plan.js';
 import { reverseSteps } from '../../src/model/plan.js';
 
@@ -115,5 +117,32 @@ describe('runPlan', () => {
   it('rehearse: refused before anything ran, no rehearsal took place and the run has no end', async () => {
     const h = harness((id) => (id === 'lock' ? new LockHeldError('held by bob') : undefined));
     await expect(runPlan(h.ctx, plan(), rehearse())).rejects.toThrow('held by bob');
+  });
+
+  it('closes the interrupted run it undid once it succeeds: a note and its run-end, in its journal', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'baton-runplan-'));
+    const { config, issues } = parseConfig(
+      `app: { name: shop, repo: ./repo, path: /srv/shop, restart: 'true' }
+balancer: { driver: haproxy, host: lb.test, backend: web }
+record: { path: ${join(dir, 'record')} }
+clusters:
+  a: { internal: prod-a.test, hosts: [w1a] }
+  b: { internal: prod-b.test, hosts: [w1b] }
+`,
+      join(dir, 'baton.yml'),
+    );
+    if (!config) throw new Error(issues.map((i) => i.message).join('; '));
+    const earlier = join(journalDir(config), 'r0.jsonl');
+    const h = harness();
+    // The interrupted run's journal, as the killed process left it.
+    await runPlan({ ...h.ctx, runsOf: config, run: 'r0' }, plan(STEPS.slice(0, 1)), { forward: {} });
+    writeFileSync(earlier, readJournal(earlier).filter((r) => r.event !== 'run-end').map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const local = new LocalTransport('lb.test');
+    const transports = { get: () => local, closeAll: async () => undefined };
+    await runPlan({ ...h.ctx, runsOf: config, closes: { run: 'r0', note: 'rolled back by run r1', config, transports } }, plan(), { forward: {} });
+    expect(readJournal(earlier).slice(-2)).toMatchObject([
+      { event: 'note', message: 'rolled back by run r1' },
+      { event: 'run-end', outcome: 'reversed' },
+    ]);
   });
 });
