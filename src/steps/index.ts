@@ -6,7 +6,7 @@ import { reverseSteps } from '../model/plan.js';
 import type { Progress, StepEnv } from './env.js';
 import { stepKind } from './registry.js';
 
-export function stepRunner(env: StepEnv, plan: { forward: readonly Step[] }) {
+function stepRunner(env: StepEnv, plan: { forward: readonly Step[] }) {
   // Releases the undo steps would switch back to must survive pruning (done while staging).
   const wayBack: Record<string, string[]> = {};
   for (const s of reverseSteps(plan.forward)) {
