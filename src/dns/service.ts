@@ -1,12 +1,11 @@
 // The DNS migration service: each `baton dns …` command is one call here. It observes the
 // zone's authoritative servers, keeps the plan beside the journal (what is done is replayed from the journal), and carries
-// out one phase's steps with the journal and a lock on the old host, like a push.
+// out one phase's steps through the runner, with a lock on the old host held throughout, like a push.
 import { buildDnsPlan, reverseDnsSteps } from '../../plans/dns-migration.js';
 import type { Config } from '../config/config.js';
-import { execute, reverse, type ExecutionResult } from '../engine/executor.js';
-import { newRunId } from '../engine/journal.js';
+import type { StepRunner } from '../engine/executor.js';
 import { writeErr } from '../output.js';
-import { openRun } from '../engine/run.js';
+import { runPlan, type Outcome } from '../engine/run-plan.js';
 import { ReleaseLock } from '../engine/lock.js';
 import type { Reporter } from '../engine/reporter.js';
 import { PlanRefusedError, UserError } from '../errors.js';
@@ -83,10 +82,8 @@ async function observe(s: DnsSession) {
   return observeDns(s.query, { zone: dns.zone, nameserver: dns.nameserver, site: s.m.site, transitional: dns.transitional });
 }
 
-export interface PhaseResult extends ExecutionResult {
+export interface PhaseResult extends Outcome {
   phase: DnsPhase | 'rollback';
-  run: string;
-  journal: string;
   /** Seconds each step took, by step id. */
   stepSeconds: Record<string, number>;
   state: DnsState;
@@ -177,45 +174,40 @@ export async function rollbackMigration(s: DnsSession, opts: { reporter: Reporte
 
 async function runSteps(s: DnsSession, phase: DnsPhase | 'rollback', steps: DnsStep[], reporter: Reporter, by = actor(), isReverse = false): Promise<PhaseResult> {
   const state = requireState(s);
-  const run = newRunId();
   const stepSeconds: Record<string, number> = {};
   const lock = new ReleaseLock(s.transports.get(s.m.old.host), s.m.lock, s.config.lock.lease, s.config.environment);
-  await lock.acquire({ by, reason: `dns ${phase} ${s.m.site}`, run });
-  const open = openRun(s.config, {
-    run,
-    begin: { command: `dns ${phase}`, plan: state.plan.hash, tag: `dns:${s.m.site}`, by, steps: steps.map((st) => st.id) },
-    lease: { lock, leaseMs: s.config.lock.lease },
-  });
-  const { journal } = open;
-  let result: ExecutionResult;
-  try {
-    const runner = dnsStepRunner(await dnsEnv(s, state));
-    // What is done is what the journal says: the executor journals each step's end before the next begins.
-    const run1 = async (step: Step, progress: (m: string) => void) => {
+  // What is done is what the journal says: the runner journals each step's end before the next begins.
+  const stepRunner = (): StepRunner => {
+    const runner = dnsStepRunner(dnsEnv(s, state));
+    return async (step, progress) => {
       const t0 = Date.now();
       const changed = await runner(step as unknown as DnsStep, progress);
       stepSeconds[step.id] = (Date.now() - t0) / 1000;
       return changed;
     };
-    // The executor reads only id, title and undo; DNS steps keep their own kinds.
-    const asSteps = steps as unknown as Step[];
-    if (isReverse) {
-      const t0 = Date.now();
-      const r = await reverse(asSteps, 'dns rollback', { run: run1, journal, reporter });
-      result = { outcome: r.error ? 'needs-attention' : 'reversed', completed: [], forwardMs: 0, reversalMs: Date.now() - t0, productionChanged: r.productionChanged, ...(r.error && { error: r.error, failedStep: 'rollback' }) };
-    } else {
-      result = await execute({ steps: asSteps, run: run1, journal, reporter });
-    }
-    await open.end(result.outcome, result.forwardMs + (result.reversalMs ?? 0));
+  };
+  let result: Outcome;
+  try {
+    result = await runPlan(
+      {
+        runsOf: s.config,
+        reporter,
+        // The migration's own lock on the old host, held from before the run's first line to after its last.
+        lock: { lock, leaseMs: s.config.lock.lease, owner: { by, reason: `dns ${phase} ${s.m.site}` }, holdThroughout: true },
+        stepRunner,
+      },
+      // The runner reads only id, kind, title and undo; DNS steps keep their own kinds.
+      { command: `dns ${phase}`, hash: state.plan.hash, tag: `dns:${s.m.site}`, by, steps: steps as unknown as Step[] },
+      isReverse ? { reverse: { reason: 'dns rollback' } } : { forward: {} },
+    );
   } finally {
-    await open.abandon();
-    await lock.release(run).catch(() => undefined);
     await reporter.finish();
   }
-  return { ...result, phase, run, journal: journal.file, stepSeconds, state: requireState(s) };
+  const { run, journal, ...ran } = result;
+  return { ...ran, phase, run, journal, stepSeconds, state: requireState(s) };
 }
 
-async function dnsEnv(s: DnsSession, state: DnsState): Promise<DnsEnv> {
+function dnsEnv(s: DnsSession, state: DnsState): DnsEnv {
   const dns = s.config.dns!;
   // Without this a record step would fall back to asking a person to change the record.
   if (dns.update && !s.tsig) throw new Error('a DNS session opened without its TSIG key cannot run steps');

@@ -1,20 +1,19 @@
-// Carrying out a plan, for push, apply, rollback and resume alike: the journal (and the plan
-// beside it, so a killed run can be resumed or reversed), the lock's lease kept alive, the
-// executor, and release bookkeeping (a reversed release is marked bad).
-import { execute, type ExecutionResult } from '../engine/executor.js';
+// Carrying out a plan, for push, apply, rollback, resume, contract and restore alike: the plan
+// written beside the journal (so a killed run can be resumed or reversed) and mirrored into the
+// run record, the run's context for the runner, and release bookkeeping (a reversed release is marked bad).
+import type { ExecutionResult } from '../engine/executor.js';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { journalDir, newRunId } from '../engine/journal.js';
-import { openRun } from '../engine/run.js';
+import { runPlan, type Outcome } from '../engine/run-plan.js';
 import { mirrorRun } from '../engine/run-record.js';
 import { clusterOfMembers } from '../engine/sampler.js';
 import type { Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import { planKindOf, type Plan, type PlanKind, type Step } from '../model/plan.js';
-import { stepIs } from '../model/step-kinds.js';
 import { planProblems, writePlanFile } from '../model/plan-file.js';
 import { BugError } from '../errors.js';
-import { stepRunner } from '../steps/index.js';
+import { sessionStepRunner } from '../steps/index.js';
 import { stepKind } from '../steps/registry.js';
 import { BadReleases } from './bad-releases.js';
 import { actor } from './actor.js';
@@ -43,15 +42,15 @@ export interface CarryOutOptions {
   gate?: (step: Step) => Promise<void>;
   /** A run whose lock this one may take over (an interrupted run being rolled back). */
   takeOverLockOf?: string;
+  /** An interrupted run this one ends when it succeeds, with this note (a rollback undid it). */
+  closes?: { run: string; note: string };
   /** Continue an earlier run of this plan: its id, and the steps it completed. */
   resume?: { run: string; alreadyDone: Step[]; remaining: Step[] };
 }
 
-export interface ApplyResult extends ExecutionResult {
+export interface ApplyResult extends Outcome {
   /** What the plan did: a push of a new release, a rollback to an earlier one, or a schema contract. */
   kind: PlanKind;
-  run: string;
-  journal: string;
   tag: string;
   commit: string;
   release: string;
@@ -71,55 +70,37 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
     writePlanFile(planFileOf(config, run), plan);
   }
   const mirror = mirrorRun(config, session.transports, run, readFileSync(planFileOf(config, run), 'utf8'));
-  const open = openRun(config, {
-    run,
-    begin: { command: opts.command, plan: plan.hash, tag: plan.release.tag, by, steps: plan.forward.map((s) => s.id) },
-    ...(opts.resume ? { resumed: `resumed by ${by}: ${opts.resume.remaining.map((s) => s.id).join(', ')}` } : {}),
-    ...(opts.notes ? { notes: opts.notes } : {}),
-    lease: { lock: session.lock, leaseMs: config.lock.lease },
-    record: { mirror, notice: (line) => opts.reporter.notice(line) },
-    sample: { balancer: session.balancer, clusterOf: clusterOfMembers(opts.observation.membership), reporter: opts.reporter },
-  });
-  const { journal } = open;
-  try {
-    const lockOwner = { by, reason: `${planKindOf(plan)} ${plan.release.tag}`, tag: plan.release.tag, run };
-    // A resumed run holds the lock of the run it continues (same run id): take it over.
-    if (opts.resume && opts.resume.alreadyDone.some((s) => stepIs(s, 'takesLock'))) await session.lock.acquire(lockOwner);
-    const endpoints = Object.fromEntries(
-      [...opts.observation.membership.a, ...opts.observation.membership.b].map((m) => [m.host, { address: m.address, ...(m.port !== undefined ? { port: m.port } : {}) }]),
-    );
-    const env = {
-      config,
-      secrets: session.secrets,
-      transports: session.transports,
-      balancer: session.balancer,
-      lock: session.lock,
-      lockOwner,
-      release: plan.release,
-      artifact: opts.artifact ?? '',
-      endpoints,
-      ...(opts.takeOverLockOf ? { takeOverLockOf: opts.takeOverLockOf } : {}),
-      ...(opts.preLocked ? { preLocked: true } : {}),
-    };
-    const runStep = stepRunner(env, plan);
-    const gate = opts.gate;
-    const steps = opts.resume?.remaining ?? plan.forward;
-    const result = await execute({
-      steps,
-      run: gate ? async (step, progress, signal) => (await gate(step), runStep(step, progress, signal)) : runStep,
-      journal,
+  const owner = { by, reason: `${planKindOf(plan)} ${plan.release.tag}`, tag: plan.release.tag };
+  const gate = opts.gate;
+  const holdAfter = opts.hold ? lastStepOfFirstCluster(plan) : undefined;
+  const result = await runPlan(
+    {
+      runsOf: config,
+      run,
       reporter: opts.reporter,
-      beforeStep: (step) => open.beforeStep(stepKind(step.kind).changesProduction),
-      ...(opts.resume ? { alreadyDone: opts.resume.alreadyDone } : {}),
-      ...(opts.hold ? { holdAfter: lastStepOfFirstCluster(plan) } : {}),
-    });
-    await open.end(result.outcome, result.forwardMs + (result.reversalMs ?? 0));
-    await markBad(session, plan, result, opts.markBadOnSuccess);
-    await opts.reporter.finish();
-    return { ...result, kind: planKindOf(plan), run, journal: journal.file, tag: plan.release.tag, commit: plan.release.commit, release: plan.release.dir };
-  } finally {
-    await open.abandon();
-  }
+      lock: { lock: session.lock, leaseMs: config.lock.lease, owner },
+      record: { mirror, notice: (line) => opts.reporter.notice(line) },
+      sample: { balancer: session.balancer, clusterOf: clusterOfMembers(opts.observation.membership), reporter: opts.reporter },
+      ...(opts.notes ? { notes: opts.notes } : {}),
+      ...(opts.closes ? { closes: { ...opts.closes, config, transports: session.transports } } : {}),
+      stepRunner: (id) => {
+        const runStep = sessionStepRunner(session, opts.observation, {
+          lockOwner: { ...owner, run: id },
+          release: plan.release,
+          artifact: opts.artifact ?? '',
+          ...(opts.takeOverLockOf ? { takeOverLockOf: opts.takeOverLockOf } : {}),
+          ...(opts.preLocked ? { preLocked: true } : {}),
+        }, plan);
+        return gate ? async (step, progress, signal) => (await gate(step), runStep(step, progress, signal)) : runStep;
+      },
+    },
+    { command: opts.command, hash: plan.hash, tag: plan.release.tag, by, steps: plan.forward },
+    opts.resume ? { resume: opts.resume } : { forward: holdAfter ? { holdAfter } : {} },
+  );
+  await markBad(session, plan, result, opts.markBadOnSuccess);
+  await opts.reporter.finish();
+  const { run: id, journal, ...ran } = result;
+  return { ...ran, kind: planKindOf(plan), run: id, journal, tag: plan.release.tag, commit: plan.release.commit, release: plan.release.dir };
 }
 
 /** The first cluster is back in the pool (and watched, when configured) once this step is done. */

@@ -6,16 +6,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterId } from '../config/config.js';
-import { BatonError, PlanRefusedError, UserError, type RunEnd } from '../errors.js';
-import { execute, reverse, type ExecutionResult } from '../engine/executor.js';
-import { openRun } from '../engine/run.js';
+import { PlanRefusedError, UserError, type RunEnd } from '../errors.js';
+import { runPlan } from '../engine/run-plan.js';
 import { clusterOfMembers } from '../engine/sampler.js';
 import { describeDrift, observe, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import { type ObservedState, type Plan, type Rehearsal, type Step, reverseSteps } from '../model/plan.js';
 import { stepIs } from '../model/step-kinds.js';
-import { stepRunner } from '../steps/index.js';
+import { sessionStepRunner } from '../steps/index.js';
 import type { ExpectedState } from '../steps/kind.js';
 import { stepKind } from '../steps/registry.js';
 import { releaseArchiveFor } from './planned-artifact.js';
@@ -143,70 +142,42 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
 
     const by = opts.by ?? actor();
     const at = new Date().toISOString();
-    const open = openRun(config, {
-      begin: { command: 'rehearse', plan: plan.hash, tag: plan.release.tag, by, steps: steps.forward.map((s) => s.id) },
-      notes: [`rehearsal against ${opts.against}`],
-      lease: { lock: session.lock, leaseMs: config.lock.lease },
-      sample: { balancer: session.balancer, clusterOf: clusterOfMembers(before.membership), reporter: opts.reporter },
-    });
-    const { id: run, journal } = open;
-    const endpoints = Object.fromEntries(
-      [...before.membership.a, ...before.membership.b].map((m) => [m.host, { address: m.address, ...(m.port !== undefined ? { port: m.port } : {}) }]),
+    const owner = { by, reason: `rehearse ${plan.release.tag}`, tag: plan.release.tag };
+    const o = await runPlan(
+      {
+        runsOf: config,
+        reporter: opts.reporter,
+        lock: { lock: session.lock, leaseMs: config.lock.lease },
+        sample: { balancer: session.balancer, clusterOf: clusterOfMembers(before.membership), reporter: opts.reporter },
+        notes: [`rehearsal against ${opts.against}`],
+        stepRunner: (run) => sessionStepRunner(session, before, { lockOwner: { ...owner, run }, release: plan.release, artifact }, steps),
+      },
+      { command: 'rehearse', hash: plan.hash, tag: plan.release.tag, by, steps: steps.forward },
+      {
+        rehearse: {
+          reverse: steps.reverse,
+          reason: 'rehearsal: forward done, now the way back',
+          afterForward: async () => differences(expectedState(opts.baseline, steps.forward), (await look()).observed).map((d) => `after forward: ${d}`),
+          afterReverse: async () => describeDrift(opts.baseline, (await look()).observed).map((d) => `after reverse: ${d}`),
+        },
+      },
     );
-    const env = {
-      config,
-      secrets: session.secrets,
-      transports: session.transports,
-      balancer: session.balancer,
-      lock: session.lock,
-      lockOwner: { by, reason: `rehearse ${plan.release.tag}`, tag: plan.release.tag, run },
-      release: plan.release,
-      artifact,
-      endpoints,
-    };
-    const exec = { run: stepRunner(env, steps), journal, reporter: opts.reporter };
-
-    const problems: string[] = [];
-    let reverseMs = 0;
-    let reverseError: Error | undefined;
-    let fwd: ExecutionResult;
-    try {
-      fwd = await execute({ ...exec, steps: steps.forward });
-      if (fwd.outcome === 'succeeded') {
-        problems.push(...differences(expectedState(opts.baseline, steps.forward), (await look()).observed).map((d) => `after forward: ${d}`));
-        const back = await reverse(steps.reverse, 'rehearsal: forward done, now the way back', exec);
-        reverseMs = back.ms;
-        reverseError = back.error;
-      } else {
-        // Nothing was done (the lock was held, say): no rehearsal took place to record.
-        if (fwd.completed.length === 0 && fwd.error instanceof BatonError && fwd.outcome === 'reversed') throw fwd.error;
-        problems.push(`forward failed at ${fwd.failedStep}: ${fwd.error?.message}`);
-        reverseMs = fwd.reversalMs ?? 0;
-        reverseError = fwd.reversalError;
-      }
-    } finally {
-      await open.abandon();
-    }
-    if (reverseError) problems.push(`reverse failed: ${reverseError.message}`);
-    const leftOver = describeDrift(opts.baseline, (await look()).observed);
-    problems.push(...leftOver.map((d) => `after reverse: ${d}`));
-    const needsAttention = Boolean(reverseError) || leftOver.length > 0;
-    const passed = problems.length === 0;
-    const ended: RunEnd = { outcome: passed ? 'succeeded' : needsAttention ? 'needs-attention' : 'reversed', productionChanged: fwd.productionChanged };
-    await open.end(ended.outcome, fwd.forwardMs + reverseMs);
     await opts.reporter.finish();
 
+    const problems = o.problems ?? [];
+    const passed = problems.length === 0;
     const rehearsal: Rehearsal = {
       at,
       by,
       hash: plan.hash,
       outcome: passed ? 'passed' : 'failed',
       against: opts.against,
-      forwardMs: fwd.forwardMs,
-      reverseMs,
-      detail: passed ? `forward ${steps.forward.length} steps and reverse ${steps.reverse.length} ended where expected; run ${run}` : problems.join('; '),
+      forwardMs: o.forwardMs,
+      reverseMs: o.reversalMs ?? 0,
+      detail: passed ? `forward ${steps.forward.length} steps and reverse ${steps.reverse.length} ended where expected; run ${o.run}` : problems.join('; '),
     };
-    return { rehearsal, plan: { ...plan, rehearsals: [...(plan.rehearsals ?? []), rehearsal] }, run, journal: journal.file, needsAttention, ended };
+    const ended: RunEnd = { outcome: o.outcome, productionChanged: o.productionChanged };
+    return { rehearsal, plan: { ...plan, rehearsals: [...(plan.rehearsals ?? []), rehearsal] }, run: o.run, journal: o.journal, needsAttention: o.outcome === 'needs-attention', ended };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

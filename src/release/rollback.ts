@@ -179,14 +179,13 @@ export async function carryOutRollback(session: Session, p: RollbackProposal, re
     observation: p.observation,
     ...(p.locked ? { preLocked: true } : {}),
     ...(p.from && p.from !== p.plan.release.dir ? { markBadOnSuccess: p.from } : {}),
-    ...(p.interruptedRun ? { takeOverLockOf: p.interruptedRun } : {}),
+    ...(p.interruptedRun ? { takeOverLockOf: p.interruptedRun, closes: { run: p.interruptedRun, note: rolledBackBy(p.run) } } : {}),
     // Hosts are read while the first drain settles, and no host changes before they are confirmed.
     gate: async (step: Step) => {
       if (stepIs(step, 'waitsForDrain')) void p.verify().catch(() => undefined);
       if (stepIs(step, 'switchesRelease')) await p.verify();
     },
   });
-  if (p.interruptedRun && result.outcome === 'succeeded') await closeInterrupted(session, p.interruptedRun, result.run);
   // The hosts were read for the check even when no step needed it: let that finish before the session closes.
   await p.verify().catch(() => undefined);
   return result;
@@ -194,8 +193,10 @@ export async function carryOutRollback(session: Session, p: RollbackProposal, re
 
 /** The interrupted (or held) push is over once a rollback undid it: resume must not pick it up again. */
 export function closeInterrupted(session: Session, run: string, by: string): Promise<string[]> {
-  return closeRunOf(session.config, session.transports, run, `rolled back by run ${by}`, 'reversed');
+  return closeRunOf(session.config, session.transports, run, rolledBackBy(by), 'reversed');
 }
+
+const rolledBackBy = (run: string) => `rolled back by run ${run}`;
 
 /** Hosts of clusters the run never began to activate: they still run what the plan observed. */
 function untouched(r: RunRecord): Set<string> {
