@@ -30,7 +30,7 @@ balancer: { driver: haproxy, host: lb.invalid, backend: web, socket: /run/haprox
 clusters:
   a: { internal: prod-a.invalid, hosts: [web-1a.invalid, web-2a.invalid] }
   b: { internal: prod-b.invalid, hosts: [web-1b.invalid, web-2b.invalid] }
-resolve: { web-1a.invalid: 127.0.0.1, web-2a.invalid: 127.0.0.1, web-1b.invalid: 127.0.0.1, web-2b.invalid: 127.0.0.1 }
+resolve: { prod-a.invalid: 127.0.0.1, prod-b.invalid: 127.0.0.1, web-1a.invalid: 127.0.0.1, web-2a.invalid: 127.0.0.1, web-1b.invalid: 127.0.0.1, web-2b.invalid: 127.0.0.1 }
 smoke: [{ path: /healthz }]
 track: { repo: ./snapshots, app: [/etc/shop], packages: false }
 `,

@@ -240,7 +240,7 @@ clusters:
       ],
     });
     balancer = fakeBalancer(states);
-    session = { config: cfg, transports, balancer, lock: new ReleaseLock(transports.get('lb.test'), cfg.lock.path, cfg.lock.lease), secrets: new Secrets(), addressOf: async () => [], close: async () => undefined };
+    session = { config: cfg, transports, balancer, lock: new ReleaseLock(transports.get('lb.test'), cfg.lock.path, cfg.lock.lease), secrets: new Secrets(), addressOf: async () => ['10.0.0.9'], close: async () => undefined };
   });
 
   it('plans nothing: no lock taken, nothing drained or restarted, no archive left to upload', async () => {

@@ -108,7 +108,7 @@ clusters:
     balancer,
     lock: new ReleaseLock(transports.get('lb.test'), config.lock.path, config.lock.lease),
     secrets: new Secrets(),
-    addressOf: async () => [],
+    addressOf: async () => ['10.0.0.9'], // every name resolves: the fake fleet's internal hostnames too
     close: async () => undefined,
   };
 });
