@@ -17,9 +17,14 @@ export interface HostPort {
   port?: number;
 }
 
+/** The base URL smoke checks reach a cluster through: `internal` as written, or `http://` + it. */
+export function internalBaseUrl(cluster: Pick<ClusterConfig, 'internal'>): string {
+  return /^https?:\/\//.test(cluster.internal) ? cluster.internal : `http://${cluster.internal}`;
+}
+
 /** The internal hostname first, then each host at its member's port. */
 export function clusterTargets(cluster: Pick<ClusterConfig, 'internal'>, hosts: readonly HostPort[]): CheckTarget[] {
-  const internal = /^https?:\/\//.test(cluster.internal) ? cluster.internal : `http://${cluster.internal}`;
+  const internal = internalBaseUrl(cluster);
   return [
     { name: cluster.internal, baseUrl: internal },
     ...hosts.map((h) => ({ name: h.host, baseUrl: `http://${h.host}:${h.port ?? 80}` })),

@@ -5,6 +5,8 @@ import { allHosts, type Config } from '../config/config.js';
 import type { Balancer } from '../balancers/types.js';
 import { capacityFindings, diskFindings, formatMiB, memoryFindings, refusals, type Finding, type HostDiskReading, type HostMemoryReading, type PreflightReport } from '../checks/preflight.js';
 import { readDisk, readLoad, readMemory, type LoadClock } from '../checks/preflight-readings.js';
+import { internalBaseUrl } from '../checks/smoke.js';
+import { isIP } from 'node:net';
 import { posix } from 'node:path';
 import { recordPlaces } from '../engine/run-record.js';
 import { privilegeFindings, raisedInCommandLine, readPrivileges, type HostPrivileges, type WrittenPath } from '../checks/privileges.js';
@@ -91,7 +93,10 @@ async function checkInternalNames(session: Session): Promise<Finding[]> {
   const { config } = session;
   return Promise.all(
     (['a', 'b'] as const).map(async (c): Promise<Finding> => {
-      const name = config.clusters[c].internal;
+      // `internal` may be a URL (http://prod-a.example.com:8088): checks connect to its host name.
+      const name = hostnameOf(internalBaseUrl(config.clusters[c]));
+      if (name === undefined) return { check: 'internal', outcome: 'refused', message: `clusters.${c}.internal (${config.clusters[c].internal}) is not a host name or an http(s) URL` };
+      if (isIP(name)) return { check: 'internal', outcome: 'ok', message: `${name} (clusters.${c}.internal) is an address` };
       if (config.resolve[name]) return { check: 'internal', outcome: 'ok', message: `${name} (clusters.${c}.internal) is pinned to ${config.resolve[name]} (resolve:)` };
       try {
         const addresses = await session.addressOf(name);
@@ -102,6 +107,14 @@ async function checkInternalNames(session: Session): Promise<Finding[]> {
       }
     }),
   );
+}
+
+function hostnameOf(url: string): string | undefined {
+  try {
+    return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+  } catch {
+    return undefined;
+  }
 }
 
 async function checkBalancerConfig(balancer: Balancer, host: string): Promise<Finding> {

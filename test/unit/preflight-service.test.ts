@@ -159,6 +159,15 @@ describe('runPreflight', () => {
     expect(pinned.findings.find((f) => f.check === 'internal')!.message).toBe('prod-a.test (clusters.a.internal) is pinned to 10.0.0.2 (resolve:)');
   });
 
+  it('reads the host name out of an internal URL with a port', async () => {
+    unresolvable.add('prod-b.test');
+    session = { ...session, config: { ...config, clusters: { ...config.clusters, b: { ...config.clusters.b, internal: 'http://prod-b.test:8088' } } } };
+    const report = await runPreflight(session, 'v1.0.0', { clock: clock() });
+    expect(refusals(report).map((f) => f.message)).toEqual([
+      'prod-b.test (clusters.b.internal) does not resolve on this machine, and smoke checks reach cluster b through it: getaddrinfo ENOTFOUND prod-b.test',
+    ]);
+  });
+
   it('says an unreachable balancer once, under reach, and leaves its configuration and the load unchecked', async () => {
     down.add('lb.test');
     balancer.configError = new Error('cannot connect to lb.test');
