@@ -24,11 +24,14 @@ const asFrom = (path) => (path.endsWith('.ts') ? path : `${path}/**`);
 export function layerZones(layers = LAYERS) {
   return layers.flatMap((layer, i) =>
     layer.flatMap((target) =>
-      layers.slice(0, i).flat().map((higher) => ({
-        target,
-        from: asFrom(higher),
-        message: `${target} is below ${higher} (DESIGN.md §4: layers only point down); move what both need down, or pass it in`,
-      })),
+      layers
+        .slice(0, i)
+        .flat()
+        .map((higher) => ({
+          target,
+          from: asFrom(higher),
+          message: `${target} is below ${higher} (DESIGN.md §4: layers only point down); move what both need down, or pass it in`,
+        })),
     ),
   );
 }

@@ -10,7 +10,16 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { labAppClusters, writeLabConfig } from './lab-config.js';
-import { labUp, LOAD_OPTIONS, measurePush, PUBLIC_URL, quietPush, round, shapeOf, type PushMeasurement } from './lab-push.js';
+import {
+  labUp,
+  LOAD_OPTIONS,
+  measurePush,
+  PUBLIC_URL,
+  quietPush,
+  round,
+  shapeOf,
+  type PushMeasurement,
+} from './lab-push.js';
 
 const { values } = parseArgs({ options: { ...LOAD_OPTIONS, 'build-seconds': { type: 'string', default: '3' } } });
 const perCluster = Number(values['per-cluster']);
@@ -29,8 +38,18 @@ const v2 = `v2-${(await execa('git', ['-C', '/run/baton-lab/repo', 'rev-parse', 
 
 /** Every host on v1 and without v2 or any kept artifact, the cache empty: each push stages from nothing. */
 async function fromV1(config: string): Promise<void> {
-  if ((await quietPush('v1', config, ['--force', 'bench:artifact starts every push from v1'])) !== 0) throw new Error('could not set the lab to v1');
-  await Promise.all(lab.map((h) => execa('ssh', ['-F', '/run/baton-lab/ssh_config', h, `rm -rf /srv/shop/releases/${v2} /srv/shop/releases/.artifacts`])));
+  if ((await quietPush('v1', config, ['--force', 'bench:artifact starts every push from v1'])) !== 0)
+    throw new Error('could not set the lab to v1');
+  await Promise.all(
+    lab.map((h) =>
+      execa('ssh', [
+        '-F',
+        '/run/baton-lab/ssh_config',
+        h,
+        `rm -rf /srv/shop/releases/${v2} /srv/shop/releases/.artifacts`,
+      ]),
+    ),
+  );
   await execa('rm', ['-rf', join(dir, 'cache')]);
 }
 
@@ -57,7 +76,10 @@ console.log(
       load: shape,
       perHostBuild: figures(before),
       buildOnce: figures(after),
-      stageSecondsSaved: before.stageSeconds !== undefined && after.stageSeconds !== undefined ? round(before.stageSeconds - after.stageSeconds) : null,
+      stageSecondsSaved:
+        before.stageSeconds !== undefined && after.stageSeconds !== undefined
+          ? round(before.stageSeconds - after.stageSeconds)
+          : null,
     },
     null,
     2,

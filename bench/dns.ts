@@ -73,7 +73,10 @@ export interface DrillResult {
 }
 
 function baton(config: string, ...args: string[]) {
-  return execa('node', [join(repoRoot(), 'bin/run.js'), ...args, '-c', config, '--json'], { reject: false, env: { ...process.env, CI: '1', BATON_USER: 'dns-drill' } });
+  return execa('node', [join(repoRoot(), 'bin/run.js'), ...args, '-c', config, '--json'], {
+    reject: false,
+    env: { ...process.env, CI: '1', BATON_USER: 'dns-drill' },
+  });
 }
 
 /** argv as root on a lab host, through the lab's console (the hosts refuse root over SSH): cleanup behind baton's back. */
@@ -101,13 +104,31 @@ class TtlCache {
   }
 }
 
-function hit(ip: string, write: boolean, path = write ? '/write' : '/version'): Promise<{ ok: boolean; servedBy: string; error?: string }> {
+function hit(
+  ip: string,
+  write: boolean,
+  path = write ? '/write' : '/version',
+): Promise<{ ok: boolean; servedBy: string; error?: string }> {
   return new Promise((resolve) => {
     const req = request(
-      { host: ip, port: 80, path, method: write ? 'POST' : 'GET', headers: { Host: SITE }, agent: false, timeout: 20_000 },
+      {
+        host: ip,
+        port: 80,
+        path,
+        method: write ? 'POST' : 'GET',
+        headers: { Host: SITE },
+        agent: false,
+        timeout: 20_000,
+      },
       (res) => {
         res.resume();
-        res.on('end', () => resolve({ ok: (res.statusCode ?? 0) < 500 && res.statusCode !== 0, servedBy: String(res.headers['x-host'] ?? ''), ...((res.statusCode ?? 0) >= 500 && { error: `HTTP ${res.statusCode}` }) }));
+        res.on('end', () =>
+          resolve({
+            ok: (res.statusCode ?? 0) < 500 && res.statusCode !== 0,
+            servedBy: String(res.headers['x-host'] ?? ''),
+            ...((res.statusCode ?? 0) >= 500 && { error: `HTTP ${res.statusCode}` }),
+          }),
+        );
       },
     );
     req.on('timeout', () => req.destroy(new Error('timeout')));
@@ -117,7 +138,9 @@ function hit(ip: string, write: boolean, path = write ? '/write' : '/version'): 
 }
 
 /** Clients that run until stopped; pinned ones use the old address until `unpin()` (the horizon). */
-function startClients(o: Required<Pick<DrillOptions, 'resolvingClients' | 'pinnedClients' | 'writeEvery' | 'slowClients' | 'slowMs'>>) {
+function startClients(
+  o: Required<Pick<DrillOptions, 'resolvingClients' | 'pinnedClients' | 'writeEvery' | 'slowClients' | 'slowMs'>>,
+) {
   const samples: Sample[] = [];
   let running = true;
   let pinned = true;
@@ -131,11 +154,24 @@ function startClients(o: Required<Pick<DrillOptions, 'resolvingClients' | 'pinne
       const at = phase;
       const ip = isPinned && pinned ? OLD : await cache.resolve(t0).catch(() => OLD);
       const r = await hit(ip, write, slowPath);
-      samples.push({ at: t0, phase: at, client, path: slowPath ?? (write ? '/write' : '/version'), ok: r.ok, write, ip, servedBy: r.servedBy, ms: Date.now() - t0, ...(r.error && { error: r.error }) });
+      samples.push({
+        at: t0,
+        phase: at,
+        client,
+        path: slowPath ?? (write ? '/write' : '/version'),
+        ok: r.ok,
+        write,
+        ip,
+        servedBy: r.servedBy,
+        ms: Date.now() - t0,
+        ...(r.error && { error: r.error }),
+      });
       await new Promise((res) => setTimeout(res, 20));
     }
   };
-  const loops = [...Array.from({ length: o.resolvingClients }, (_, i) => loop(false, `resolving-${i + 1}`)), ...Array.from({ length: o.pinnedClients }, (_, i) => loop(true, `pinned-${i + 1}`)),
+  const loops = [
+    ...Array.from({ length: o.resolvingClients }, (_, i) => loop(false, `resolving-${i + 1}`)),
+    ...Array.from({ length: o.pinnedClients }, (_, i) => loop(true, `pinned-${i + 1}`)),
     ...Array.from({ length: o.slowClients }, (_, i) => loop(true, `slow-${i + 1}`, `/slow?ms=${o.slowMs}`)),
   ];
   return {
@@ -156,9 +192,21 @@ function startClients(o: Required<Pick<DrillOptions, 'resolvingClients' | 'pinne
 /** Puts the lab's DNS drill hosts back as the lab made them (record, app, no proxy files). */
 export async function restoreLab(config?: string): Promise<void> {
   if (config) await baton(config, 'dns', 'rollback');
-  await onHost('old-web.baton.test', ['sh', '-c', 'for p in /srv/baton-dns/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; tc qdisc del dev eth0 root 2>/dev/null; rm -rf /srv/baton-dns /srv/baton-dns-lock; runuser -u deploy -- /srv/shop/bin/shopctl start >/dev/null']);
+  await onHost('old-web.baton.test', [
+    'sh',
+    '-c',
+    'for p in /srv/baton-dns/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; tc qdisc del dev eth0 root 2>/dev/null; rm -rf /srv/baton-dns /srv/baton-dns-lock; runuser -u deploy -- /srv/shop/bin/shopctl start >/dev/null',
+  ]);
   await onHost('new-web.baton.test', ['rm', '-f', '/srv/shop-data/synced-from-old.log']);
-  const script = [`server ${NS}`, 'zone baton.test.', `update delete ${SITE}. IN A`, `update add ${SITE}. 30 IN A ${OLD}`, 'update delete transitional.baton.test. IN A', 'send', ''].join('\n');
+  const script = [
+    `server ${NS}`,
+    'zone baton.test.',
+    `update delete ${SITE}. IN A`,
+    `update add ${SITE}. 30 IN A ${OLD}`,
+    'update delete transitional.baton.test. IN A',
+    'send',
+    '',
+  ].join('\n');
   const current = (await queryAuthoritative(NS, SITE, 'A')).answers.map((a) => `${a.data}/${a.ttl}`).join(',');
   const transitional = (await queryAuthoritative(NS, 'transitional.baton.test', 'A')).answers.length;
   if (current !== `${OLD}/30` || transitional) await execa('nsupdate', ['-k', `${LAB}/tsig.key`], { input: script });
@@ -187,7 +235,10 @@ async function step({ config, phaseSeconds, stepSeconds, setPhase }: StepLog, na
   const r = await baton(config, ...args);
   phaseSeconds[name] = (Date.now() - t0) / 1000;
   const out = r.stdout ? (JSON.parse(r.stdout) as Record<string, unknown>) : {};
-  const seconds = (out.stepSeconds ?? (out.prepared as Record<string, unknown> | undefined)?.stepSeconds ?? (out.error as { result?: { stepSeconds?: Record<string, number> } } | undefined)?.result?.stepSeconds) as Record<string, number> | undefined;
+  const seconds = (out.stepSeconds ??
+    (out.prepared as Record<string, unknown> | undefined)?.stepSeconds ??
+    (out.error as { result?: { stepSeconds?: Record<string, number> } } | undefined)?.result?.stepSeconds) as
+    Record<string, number> | undefined;
   Object.assign(stepSeconds, seconds ?? {});
   setPhase(`after ${name}`);
   return { code: r.exitCode ?? -1, out, stderr: r.stderr };
@@ -203,9 +254,16 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
   const stepSeconds: Record<string, number> = {};
   const failures: string[] = [];
   const must = (what: string, r: { code: number; stderr: string; out: Record<string, unknown> }) => {
-    if (r.code !== 0) throw new Error(`${what} exited ${r.code}: ${JSON.stringify(r.out.error ?? r.out)} ${r.stderr.slice(-2000)}`);
+    if (r.code !== 0)
+      throw new Error(`${what} exited ${r.code}: ${JSON.stringify(r.out.error ?? r.out)} ${r.stderr.slice(-2000)}`);
   };
-  const clients = startClients({ resolvingClients: opts.resolvingClients ?? 4, pinnedClients: opts.pinnedClients ?? 2, writeEvery: opts.writeEvery ?? 3, slowClients: opts.slowClients ?? 0, slowMs: opts.slowMs ?? 1500 });
+  const clients = startClients({
+    resolvingClients: opts.resolvingClients ?? 4,
+    pinnedClients: opts.pinnedClients ?? 2,
+    writeEvery: opts.writeEvery ?? 3,
+    slowClients: opts.slowClients ?? 0,
+    slowMs: opts.slowMs ?? 1500,
+  });
   const steps: StepLog = { config, phaseSeconds, stepSeconds, setPhase: clients.setPhase };
   let reverseFrom: number;
   let cutoverAt = Infinity;
@@ -257,12 +315,22 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
   }
   const forward = clients.samples.slice(0, reverseFrom || clients.samples.length);
   const reverse = clients.samples.slice(reverseFrom || clients.samples.length);
-  for (const s of clients.samples.filter((x) => !x.ok).slice(0, 10)) failures.push(`${new Date(s.at).toISOString()} ${s.write ? 'POST' : 'GET'} ${s.path} ${s.error} (${s.client}, during ${s.phase})`);
+  for (const s of clients.samples.filter((x) => !x.ok).slice(0, 10))
+    failures.push(
+      `${new Date(s.at).toISOString()} ${s.write ? 'POST' : 'GET'} ${s.path} ${s.error} (${s.client}, during ${s.phase})`,
+    );
   return {
     requests: forward.length,
     failed: forward.filter((s) => !s.ok).length,
     writes: forward.filter((s) => s.write && s.ok).length,
-    writesOnOldHost: oldLog.split('\n').filter((l) => l && Date.parse(l.split(' ')[0] as string) >= cutoverAt && Date.parse(l.split(' ')[0] as string) < (reverse[0]?.at ?? Infinity)).length,
+    writesOnOldHost: oldLog
+      .split('\n')
+      .filter(
+        (l) =>
+          l &&
+          Date.parse(l.split(' ')[0] as string) >= cutoverAt &&
+          Date.parse(l.split(' ')[0] as string) < (reverse[0]?.at ?? Infinity),
+      ).length,
     writesSynced: synced.split('\n').filter((l) => l && Date.parse(l.split(' ')[0] as string) >= started).length,
     viaOldHostAfterCutover: forward.filter((s) => s.ip === OLD && s.at >= cutoverAt).length,
     maxLatencyMs: Math.max(0, ...forward.map((s) => s.ms)),
@@ -285,25 +353,61 @@ function flag(name: string): string | undefined {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const proxy = (flag('proxy') ?? 'varnish') as DrillOptions['proxy'];
   const runs = Number(flag('runs') ?? 1);
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a whole number from 1 up, not ${flag('runs')}`);
+  if (!Number.isInteger(runs) || runs < 1)
+    throw new Error(`--runs must be a whole number from 1 up, not ${flag('runs')}`);
   const log = (l: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`);
-  const drill: DrillOptions = { proxy, slowClients: Number(flag('slow-clients') ?? 0), ...(process.argv.includes('--hard-stop') && { oldStop: HARD_STOP }) };
+  const drill: DrillOptions = {
+    proxy,
+    slowClients: Number(flag('slow-clients') ?? 0),
+    ...(process.argv.includes('--hard-stop') && { oldStop: HARD_STOP }),
+  };
   if (runs === 1) {
     const result = await runDnsDrill({ ...drill, log });
     process.stdout.write(`${JSON.stringify({ ...drill, ...result }, null, 2)}\n`);
   } else {
     // The migration N times in a row under load: failed per run, and totals.
-    const perRun: Array<{ run: number; requests: number; failed: number; reverseFailed: number; writesOnOldHost: number; maxLatencyMs?: number; cutoverSeconds?: number; failures: string[]; error?: string }> = [];
+    const perRun: Array<{
+      run: number;
+      requests: number;
+      failed: number;
+      reverseFailed: number;
+      writesOnOldHost: number;
+      maxLatencyMs?: number;
+      cutoverSeconds?: number;
+      failures: string[];
+      error?: string;
+    }> = [];
     for (let run = 1; run <= runs; run++) {
-      const r = await runDnsDrill({ ...drill, log: (l) => log(`run ${run}/${runs}: ${l}`) }).catch((err: unknown) => err as Error);
+      const r = await runDnsDrill({ ...drill, log: (l) => log(`run ${run}/${runs}: ${l}`) }).catch(
+        (err: unknown) => err as Error,
+      );
       if (r instanceof Error) {
         // A phase that exited non-zero: the run counts as failed, the next one starts from a restored lab.
-        perRun.push({ run, requests: 0, failed: 0, reverseFailed: 0, writesOnOldHost: 0, failures: [], error: r.message.slice(0, 2000) });
+        perRun.push({
+          run,
+          requests: 0,
+          failed: 0,
+          reverseFailed: 0,
+          writesOnOldHost: 0,
+          failures: [],
+          error: r.message.slice(0, 2000),
+        });
         log(`run ${run}/${runs}: ${r.message.slice(0, 300)}`);
         continue;
       }
-      perRun.push({ run, requests: r.requests, failed: r.failed, reverseFailed: r.reverse.failed, writesOnOldHost: r.writesOnOldHost, maxLatencyMs: r.maxLatencyMs, cutoverSeconds: r.stepSeconds.cutover, failures: r.failures });
-      log(`run ${run}/${runs}: ${r.requests} requests, ${r.failed} failed, ${r.reverse.failed} failed while rolling back`);
+      perRun.push({
+        run,
+        requests: r.requests,
+        failed: r.failed,
+        reverseFailed: r.reverse.failed,
+        writesOnOldHost: r.writesOnOldHost,
+        maxLatencyMs: r.maxLatencyMs,
+        cutoverSeconds: r.stepSeconds.cutover,
+        failures: r.failures,
+      });
+      log(
+        `run ${run}/${runs}: ${r.requests} requests, ${r.failed} failed, ${r.reverse.failed} failed while rolling back`,
+      );
     }
     const sum = (f: (r: (typeof perRun)[number]) => number) => perRun.reduce((n, r) => n + f(r), 0);
     const totals = {
@@ -315,6 +419,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       runsWithFailures: perRun.filter((r) => r.failed + r.reverseFailed > 0 || r.error).length,
       runsBrokenOff: perRun.filter((r) => r.error).length,
     };
-    process.stdout.write(`${JSON.stringify({ ...drill, failedPerRun: perRun.map((r) => r.failed + r.reverseFailed), totals, perRun }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ...drill, failedPerRun: perRun.map((r) => r.failed + r.reverseFailed), totals, perRun }, null, 2)}\n`,
+    );
   }
 }

@@ -16,7 +16,12 @@ import { writeLabConfig } from './lab-config.js';
 import { journalPhases, labUp, quietPush, ROOT, round } from './lab-push.js';
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '5' }, 'per-cluster': { type: 'string', default: '2' }, 'ssh-concurrency': { type: 'string' }, node: { type: 'string' } },
+  options: {
+    runs: { type: 'string', default: '5' },
+    'per-cluster': { type: 'string', default: '2' },
+    'ssh-concurrency': { type: 'string' },
+    node: { type: 'string' },
+  },
 });
 const runs = Number(values.runs);
 const perCluster = Number(values['per-cluster']);
@@ -27,8 +32,10 @@ function node24(): string {
   const bin = join(prefix, 'node_modules', '.bin', 'node');
   if (!existsSync(bin)) {
     mkdirSync(prefix, { recursive: true });
-    const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', prefix, 'node@24'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    if (r.status !== 0) throw new Error('could not install Node 24 from npm\'s registry (npm install node@24)');
+    const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', prefix, 'node@24'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    if (r.status !== 0) throw new Error("could not install Node 24 from npm's registry (npm install node@24)");
   }
   return bin;
 }
@@ -36,7 +43,10 @@ const runtimes = values.node ? values.node.split(',') : [process.execPath, node2
 
 labUp(perCluster);
 const sshConcurrency = values['ssh-concurrency'] === undefined ? undefined : Number(values['ssh-concurrency']);
-const config = writeLabConfig('/run/baton-lab/baton.haproxy.first-step.yml', sshConcurrency === undefined ? [] : [[['ssh', 'concurrency'], sshConcurrency]]);
+const config = writeLabConfig(
+  '/run/baton-lab/baton.haproxy.first-step.yml',
+  sshConcurrency === undefined ? [] : [[['ssh', 'concurrency'], sshConcurrency]],
+);
 if ((await quietPush('v1', config)) !== 0) throw new Error('could not set the lab to v1 before measuring');
 
 const median = (xs: number[]) => round([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number);
@@ -59,16 +69,25 @@ function measure(node: string, cache: boolean) {
     if (r.status !== 0) throw new Error(`push ${tag} on ${node} ended with exit ${r.status}: ${r.stdout}`);
     const phases = journalPhases((JSON.parse(r.stdout) as { journal: string }).journal, r.startedAt);
     if (!phases) throw new Error(`push ${tag}: its journal has no steps`);
-    pushes.push({ tag, seconds: round(r.seconds), ...phases, outsideSpanSeconds: round(r.seconds - phases.journalSpanSeconds) });
+    pushes.push({
+      tag,
+      seconds: round(r.seconds),
+      ...phases,
+      outsideSpanSeconds: round(r.seconds - phases.journalSpanSeconds),
+    });
   }
   // Leave the lab on v1 for whatever runs next.
-  if (runs % 2 === 1 && timed(baton('push', 'v1', '-c', config), env).status !== 0) throw new Error('could not put the lab back on v1');
+  if (runs % 2 === 1 && timed(baton('push', 'v1', '-c', config), env).status !== 0)
+    throw new Error('could not put the lab back on v1');
   const repeat = (argv: string[], expect: number) =>
-    median(Array.from({ length: runs }, () => {
-      const r = timed(argv, env);
-      if (r.status !== expect) throw new Error(`${argv.slice(1).join(' ')} ended with exit ${r.status}, not ${expect}`);
-      return r.seconds;
-    }));
+    median(
+      Array.from({ length: runs }, () => {
+        const r = timed(argv, env);
+        if (r.status !== expect)
+          throw new Error(`${argv.slice(1).join(' ')} ended with exit ${r.status}, not ${expect}`);
+        return r.seconds;
+      }),
+    );
   const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
   return {
     node: version,
@@ -86,7 +105,17 @@ function measure(node: string, cache: boolean) {
   };
 }
 
-const hasCompileCache = (node: string) => spawnSync(node, ['-e', 'process.exit(typeof require("node:module").enableCompileCache === "function" ? 0 : 1)']).status === 0;
-const results = runtimes.flatMap((node) => (hasCompileCache(node) ? [measure(node, true), measure(node, false)] : [measure(node, false)]));
+const hasCompileCache = (node: string) =>
+  spawnSync(node, ['-e', 'process.exit(typeof require("node:module").enableCompileCache === "function" ? 0 : 1)'])
+    .status === 0;
+const results = runtimes.flatMap((node) =>
+  hasCompileCache(node) ? [measure(node, true), measure(node, false)] : [measure(node, false)],
+);
 
-console.log(JSON.stringify({ hostsPerCluster: perCluster, sshConcurrency: sshConcurrency ?? 'default', runs, runtimes: results }, null, 2));
+console.log(
+  JSON.stringify(
+    { hostsPerCluster: perCluster, sshConcurrency: sshConcurrency ?? 'default', runs, runtimes: results },
+    null,
+    2,
+  ),
+);

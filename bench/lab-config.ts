@@ -41,10 +41,32 @@ export function driverOverrides(driver: LabDriver): [string[], unknown][] {
   const common = { host: b.host, drainTimeout: '30s' };
   const balancer =
     driver === 'apache'
-      ? { driver, ...common, backend: b.apache.balancer, managerUrl: `http://${b.address}:${b.apache.port}${b.apache.manager}`, configFile: '/etc/apache2/sites-enabled/baton.conf', accessLog: '/var/log/apache2/public.log' }
+      ? {
+          driver,
+          ...common,
+          backend: b.apache.balancer,
+          managerUrl: `http://${b.address}:${b.apache.port}${b.apache.manager}`,
+          configFile: '/etc/apache2/sites-enabled/baton.conf',
+          accessLog: '/var/log/apache2/public.log',
+        }
       : driver === 'nginx-lua'
-        ? { driver: 'nginx', mode: 'lua', ...common, backend: b.nginxLua.upstream, controlUrl: b.nginxLua.controlUrl, stateFile: b.nginxLua.stateFile, accessLog: b.nginxLua.accessLog }
-        : { driver, ...common, backend: b.nginx.upstream, upstreamFile: b.nginx.upstreamFile, pidFile: b.nginx.pidFile, accessLog: '/var/log/nginx/public.log' };
+        ? {
+            driver: 'nginx',
+            mode: 'lua',
+            ...common,
+            backend: b.nginxLua.upstream,
+            controlUrl: b.nginxLua.controlUrl,
+            stateFile: b.nginxLua.stateFile,
+            accessLog: b.nginxLua.accessLog,
+          }
+        : {
+            driver,
+            ...common,
+            backend: b.nginx.upstream,
+            upstreamFile: b.nginx.upstreamFile,
+            pidFile: b.nginx.pidFile,
+            accessLog: '/var/log/nginx/public.log',
+          };
   const port = publicPort(driver);
   return [
     [['balancer'], balancer],
@@ -63,7 +85,10 @@ export function writeLabConfig(file = '/run/baton-lab/baton.yml', overrides: [st
   const lab = JSON.parse(readFileSync('/run/baton-lab/lab.json', 'utf8')) as LabJson;
   const doc = parseDocument(readFileSync(TEMPLATE, 'utf8'));
   for (const c of ['a', 'b'] as const) {
-    doc.setIn(['clusters', c, 'hosts'], lab.hosts.filter((h) => h.role === 'app' && h.cluster === c).map((h) => h.name));
+    doc.setIn(
+      ['clusters', c, 'hosts'],
+      lab.hosts.filter((h) => h.role === 'app' && h.cluster === c).map((h) => h.name),
+    );
   }
   doc.setIn(['lock', 'path'], `/run/baton/${randomBytes(4).toString('hex')}/lock`);
   for (const [path, value] of overrides) doc.setIn(path, value);

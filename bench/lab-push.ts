@@ -65,14 +65,28 @@ export const LOAD_OPTIONS = {
 } as const;
 
 /** The load shape those options ask for. */
-export function shapeOf(values: { concurrency: string; 'slow-clients': string; pad: string; keepalive: string }): LoadShape {
-  if (values.keepalive !== 'on' && values.keepalive !== 'off') throw new Error(`--keepalive ${values.keepalive}: expected on or off`);
-  return { concurrency: Number(values.concurrency), slowClients: Number(values['slow-clients']), padSeconds: Number(values.pad), keepAlive: values.keepalive === 'on' };
+export function shapeOf(values: {
+  concurrency: string;
+  'slow-clients': string;
+  pad: string;
+  keepalive: string;
+}): LoadShape {
+  if (values.keepalive !== 'on' && values.keepalive !== 'off')
+    throw new Error(`--keepalive ${values.keepalive}: expected on or off`);
+  return {
+    concurrency: Number(values.concurrency),
+    slowClients: Number(values['slow-clients']),
+    padSeconds: Number(values.pad),
+    keepAlive: values.keepalive === 'on',
+  };
 }
 
 /** Bring the lab up (idempotent) with the given number of app hosts per cluster. */
 export function labUp(perCluster: number): void {
-  execFileSync('bash', [`${ROOT}/test/lab/lab.sh`, 'up'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LAB_PER_CLUSTER: String(perCluster) } });
+  execFileSync('bash', [`${ROOT}/test/lab/lab.sh`, 'up'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, LAB_PER_CLUSTER: String(perCluster) },
+  });
 }
 
 /** Run `command` (argv) under load and return what the client and the balancer saw. */
@@ -83,14 +97,38 @@ export async function underLoad(
   url = PUBLIC_URL,
   /** Runs the measured thing instead of `argv` (a push signalled part-way, say). */
   runner: () => Promise<{ code: number; stdout: string; peakRssMiB?: number }> = () => run(argv),
-): Promise<{ exitCode: number; seconds: number; startedAt: number; stdout: string; load: LoadReport; redispatches: number; retries: number; http5xx: number; peakRssMiB?: number }> {
+): Promise<{
+  exitCode: number;
+  seconds: number;
+  startedAt: number;
+  stdout: string;
+  load: LoadReport;
+  redispatches: number;
+  retries: number;
+  http5xx: number;
+  peakRssMiB?: number;
+}> {
   // One driver instance reads the counters before and after: access-log counts start at its first read.
   const session = await openSession(await loadConfig(configFile));
   let measured;
   try {
     const before = await session.balancer.counters();
-    const fast = startLoad({ url, seconds: 3600, concurrency: shape.concurrency, timeout: 15_000, keepAlive: shape.keepAlive });
-    const slow = startLoad({ url, seconds: 3600, concurrency: shape.slowClients, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000, keepAlive: shape.keepAlive });
+    const fast = startLoad({
+      url,
+      seconds: 3600,
+      concurrency: shape.concurrency,
+      timeout: 15_000,
+      keepAlive: shape.keepAlive,
+    });
+    const slow = startLoad({
+      url,
+      seconds: 3600,
+      concurrency: shape.slowClients,
+      slowEvery: 1,
+      slowPath: '/slow?ms=2000',
+      timeout: 15_000,
+      keepAlive: shape.keepAlive,
+    });
     await sleep(shape.padSeconds * 1000);
     const startedAt = Date.now();
     const t0 = performance.now();
@@ -98,7 +136,16 @@ export async function underLoad(
     const seconds = (performance.now() - t0) / 1000;
     await sleep(shape.padSeconds * 1000);
     const report = mergeReports(await fast.stop(), await slow.stop());
-    measured = { code, stdout, seconds, startedAt, report, before, after: await session.balancer.counters(), peakRssMiB };
+    measured = {
+      code,
+      stdout,
+      seconds,
+      startedAt,
+      report,
+      before,
+      after: await session.balancer.counters(),
+      peakRssMiB,
+    };
   } finally {
     await session.close();
   }
@@ -117,8 +164,18 @@ export async function underLoad(
 }
 
 /** `baton push TAG` as a user runs it, timed from the command's start to its end. */
-export async function measurePush(tag: string, shape: LoadShape, configFile = LAB_CONFIG, url = PUBLIC_URL): Promise<PushMeasurement> {
-  const r = await underLoad(['node', `${ROOT}/bin/run.js`, 'push', tag, '-c', configFile, '--json'], shape, configFile, url);
+export async function measurePush(
+  tag: string,
+  shape: LoadShape,
+  configFile = LAB_CONFIG,
+  url = PUBLIC_URL,
+): Promise<PushMeasurement> {
+  const r = await underLoad(
+    ['node', `${ROOT}/bin/run.js`, 'push', tag, '-c', configFile, '--json'],
+    shape,
+    configFile,
+    url,
+  );
   let parsed: { forwardMs?: number; reversalMs?: number; outcome?: string; journal?: string } = {};
   let error: string | undefined;
   try {
@@ -153,7 +210,10 @@ export async function quietPush(tag: string, configFile = LAB_CONFIG, extra: str
 
 function run(argv: string[]): Promise<{ code: number; stdout: string; peakRssMiB?: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', process.env.BENCH_VERBOSE ? 'inherit' : 'ignore'], env: { ...process.env, CI: '1' } });
+    const child = spawn(argv[0] as string, argv.slice(1), {
+      stdio: ['ignore', 'pipe', process.env.BENCH_VERBOSE ? 'inherit' : 'ignore'],
+      env: { ...process.env, CI: '1' },
+    });
     let stdout = '';
     // The kernel keeps the process's high-water mark (VmHWM); its last reading before the exit is the peak.
     let peakKiB = 0;
@@ -212,7 +272,17 @@ export function round(x: number): number {
  * Where a run's time went, from its journal: from the command's start to its first step (start-up,
  * config, tag, SSH, observation, plan), and from the first step's start to the last one's end.
  */
-export function journalPhases(file: string, startedAt: number): { timeToFirstStepSeconds: number; journalSpanSeconds: number; drainSeconds: Record<string, number>; stageSeconds?: number } | undefined {
+export function journalPhases(
+  file: string,
+  startedAt: number,
+):
+  | {
+      timeToFirstStepSeconds: number;
+      journalSpanSeconds: number;
+      drainSeconds: Record<string, number>;
+      stageSeconds?: number;
+    }
+  | undefined {
   const records = readJournal(file);
   const begins = records.filter((e) => e.event === 'step-begin');
   const ends = records.filter((e) => e.event === 'step-ok' || e.event === 'step-fail');
@@ -230,9 +300,14 @@ export function journalPhases(file: string, startedAt: number): { timeToFirstSte
 
 /** How long each wait-drain step took (wait-drain-a, wait-drain-b: the wait for the last in-flight request), by cluster. */
 function drainSecondsOf(records: JournalRecord[]): Record<string, number> {
-  const at = (event: string, step: string) => records.find((e) => e.event === event && 'step' in e && e.step === step)?.ts;
+  const at = (event: string, step: string) =>
+    records.find((e) => e.event === event && 'step' in e && e.step === step)?.ts;
   const out: Record<string, number> = {};
-  for (const step of new Set(records.flatMap((e) => (e.event === 'step-begin' && 'step' in e && /^wait-drain-/.test(String(e.step)) ? [String(e.step)] : [])))) {
+  for (const step of new Set(
+    records.flatMap((e) =>
+      e.event === 'step-begin' && 'step' in e && /^wait-drain-/.test(String(e.step)) ? [String(e.step)] : [],
+    ),
+  )) {
     const begin = at('step-begin', step);
     const end = at('step-ok', step) ?? at('step-fail', step);
     if (begin && end) out[step.replace(/^wait-drain-/, '')] = round((Date.parse(end) - Date.parse(begin)) / 1000);

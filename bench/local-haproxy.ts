@@ -48,7 +48,11 @@ export async function startLocalHaproxy(servers: readonly string[] = ['a', 'b'])
   );
   const processes = new Set<ChildProcess>();
   const start = async (replacing?: number): Promise<ChildProcess> => {
-    const child = spawn(HAPROXY_BIN, ['-db', '-f', config, ...(replacing !== undefined ? ['-sf', String(replacing)] : [])], { stdio: 'ignore' });
+    const child = spawn(
+      HAPROXY_BIN,
+      ['-db', '-f', config, ...(replacing !== undefined ? ['-sf', String(replacing)] : [])],
+      { stdio: 'ignore' },
+    );
     processes.add(child);
     child.once('exit', () => processes.delete(child));
     await waitUntilServedBy(socket, child.pid as number);

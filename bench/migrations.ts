@@ -22,10 +22,17 @@ const ORDERS = 'http://10.213.7.2/orders';
 labUp(2);
 
 const sql = async (query: string) => (await execa('psql', [DB, '-X', '-q', '-t', '-A', '-c', query])).stdout.trim();
-const baton = (...args: string[]) => execa('node', [`${ROOT}/bin/run.js`, ...args], { reject: false, env: { CI: '1', BATON_USER: 'bench-migrations' } });
+const baton = (...args: string[]) =>
+  execa('node', [`${ROOT}/bin/run.js`, ...args], { reject: false, env: { CI: '1', BATON_USER: 'bench-migrations' } });
 
 function config(name: string, gate?: unknown): string {
-  const migrate = { host: 'web-1.prod-a.baton.test', expand: './migrate expand', reverse: './migrate reverse', contract: './migrate contract', ...(gate ? { gate } : {}) };
+  const migrate = {
+    host: 'web-1.prod-a.baton.test',
+    expand: './migrate expand',
+    reverse: './migrate reverse',
+    contract: './migrate contract',
+    ...(gate ? { gate } : {}),
+  };
   const smoke = { deadline: '10s', checks: [{ path: '/healthz' }, { path: '/orders', contains: 'orders' }] };
   return writeLabConfig(join(mkdtempSync(join(tmpdir(), `baton-bench-migrate-${name}-`)), 'baton.yml'), [
     [['migrate'], migrate],
@@ -38,13 +45,21 @@ function stepSeconds(journal: JournalRecord[], step: string): number | undefined
   return ok && 'ms' in ok ? round(ok.ms / 1000) : undefined;
 }
 
-const at = (journal: JournalRecord[], step: string, event: string) => new Date(journal.find((e) => e.event === event && 'step' in e && e.step === step)?.ts ?? NaN).getTime();
+const at = (journal: JournalRecord[], step: string, event: string) =>
+  new Date(journal.find((e) => e.event === event && 'step' in e && e.step === step)?.ts ?? NaN).getTime();
 
 // A database as a first push of v6-db finds it.
 await sql('DROP TABLE IF EXISTS orders');
 await execa('ssh', ['-F', '/run/baton-lab/ssh_config', 'web-1.prod-a.baton.test', 'rm -rf /srv/shop/migrations']);
 // Forced: a lab left on v6-db by an earlier run would otherwise be "no changes" and run no migration.
-const first = await baton('push', 'v6-db', '-c', config('first', [{ path: '/healthz' }]), '--force', 'bench:migrations starts from a first push');
+const first = await baton(
+  'push',
+  'v6-db',
+  '-c',
+  config('first', [{ path: '/healthz' }]),
+  '--force',
+  'bench:migrations starts from a first push',
+);
 if (first.exitCode !== 0) throw new Error(`could not push v6-db: ${first.stderr}`);
 const file = config('orders');
 
@@ -76,10 +91,14 @@ async function measure(tag: string) {
     publicSaw: {
       ordersWatched: answers.length,
       ordersFailed: failed.length,
-      statuses: Object.fromEntries([...new Set(failed.map((f) => f.status))].map((s) => [s, failed.filter((f) => f.status === s).length])),
+      statuses: Object.fromEntries(
+        [...new Set(failed.map((f) => f.status))].map((s) => [s, failed.filter((f) => f.status === s).length]),
+      ),
       failedWindowSeconds: failed.length ? round(((failed.at(-1)?.at ?? 0) - (failed[0]?.at ?? 0)) / 1000) : 0,
       ...(Number.isFinite(reversed) ? { expandToReversedSeconds: round((reversed - expandBegan) / 1000) } : {}),
-      failedOutsideExpandToReversal: Number.isFinite(reversed) ? failed.filter((f) => f.at < expandBegan - 50 || f.at > reversed + 50).length : failed.length,
+      failedOutsideExpandToReversal: Number.isFinite(reversed)
+        ? failed.filter((f) => f.at < expandBegan - 50 || f.at > reversed + 50).length
+        : failed.length,
     },
   };
 }

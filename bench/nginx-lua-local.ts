@@ -15,11 +15,18 @@ import { NginxLuaBalancer } from '../src/balancers/nginx-lua.js';
 import { LocalTransport } from '../src/transport/local.js';
 import { repoRoot } from './repo-root.js';
 
-const { values } = parseArgs({ options: { switches: { type: 'string', default: '20' }, concurrency: { type: 'string', default: '16' }, 'slow-clients': { type: 'string', default: '4' } } });
+const { values } = parseArgs({
+  options: {
+    switches: { type: 'string', default: '20' },
+    concurrency: { type: 'string', default: '16' },
+    'slow-clients': { type: 'string', default: '4' },
+  },
+});
 const switches = Number(values.switches);
 const concurrency = Number(values.concurrency);
 const slowClients = Number(values['slow-clients']);
-if (![switches, concurrency, slowClients].every((n) => Number.isInteger(n) && n >= 0) || switches < 1) throw new Error('--switches, --concurrency and --slow-clients must be whole numbers');
+if (![switches, concurrency, slowClients].every((n) => Number.isInteger(n) && n >= 0) || switches < 1)
+  throw new Error('--switches, --concurrency and --slow-clients must be whole numbers');
 
 const freePort = async (): Promise<number> => {
   const s = createNetServer();
@@ -35,14 +42,19 @@ const pidFile = join(dir, 'nginx.pid');
 const stateFile = join(dir, 'baton-upstreams.json');
 const members: { name: string; server: Server; port: number }[] = [];
 for (const name of ['web1a', 'web2a', 'web1b', 'web2b']) {
-  const server = createServer((req, res) => (req.url === '/slow' ? setTimeout(() => res.end(name), 2000) : res.end(name)));
+  const server = createServer((req, res) =>
+    req.url === '/slow' ? setTimeout(() => res.end(name), 2000) : res.end(name),
+  );
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   members.push({ name, server, port: (server.address() as { port: number }).port });
 }
 const publicPort = await freePort();
 const controlPort = await freePort();
-writeFileSync(stateFile, JSON.stringify({ web: members.map((m) => ({ name: m.name, address: '127.0.0.1', port: m.port, state: 'ready' })) }));
+writeFileSync(
+  stateFile,
+  JSON.stringify({ web: members.map((m) => ({ name: m.name, address: '127.0.0.1', port: m.port, state: 'ready' })) }),
+);
 const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${dir}/${t};`).join(' ');
 writeFileSync(
   join(dir, 'nginx.conf'),
@@ -66,7 +78,12 @@ http {
 );
 execFileSync('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')]);
 const master = () => Number(readFileSync(pidFile, 'utf8').trim());
-const balancer = new NginxLuaBalancer(new LocalTransport('lb'), { upstream: 'web', controlUrl: `http://127.0.0.1:${controlPort}/baton`, stateFile, appTransport: async () => new LocalTransport('app') });
+const balancer = new NginxLuaBalancer(new LocalTransport('lb'), {
+  upstream: 'web',
+  controlUrl: `http://127.0.0.1:${controlPort}/baton`,
+  stateFile,
+  appTransport: async () => new LocalTransport('app'),
+});
 
 /** `change(i)` N times, 250 ms apart, under the load; what the clients saw. */
 async function underLoad(change: (i: number) => Promise<void>) {
@@ -93,7 +110,10 @@ async function underLoad(change: (i: number) => Promise<void>) {
   const loop = async (path: string) => {
     while (running) await one(path);
   };
-  const clients = [...Array.from({ length: concurrency }, () => loop('/')), ...Array.from({ length: slowClients }, () => loop('/slow'))];
+  const clients = [
+    ...Array.from({ length: concurrency }, () => loop('/')),
+    ...Array.from({ length: slowClients }, () => loop('/slow')),
+  ];
   await sleep(500);
   const took: number[] = [];
   for (let i = 0; i < switches; i++) {
@@ -106,11 +126,19 @@ async function underLoad(change: (i: number) => Promise<void>) {
   await Promise.all(clients);
   agent.destroy();
   took.sort((a, b) => a - b);
-  return { requests: ok + Object.values(failed).reduce((a, b) => a + b, 0), failed, changeMs: { median: took[Math.floor(took.length / 2)], max: took.at(-1) } };
+  return {
+    requests: ok + Object.values(failed).reduce((a, b) => a + b, 0),
+    failed,
+    changeMs: { median: took[Math.floor(took.length / 2)], max: took.at(-1) },
+  };
 }
 
 try {
-  const lua = await underLoad((i) => (i % 2 ? balancer.switchPool(['web1a', 'web2a'], ['web1b', 'web2b']) : balancer.switchPool(['web1b', 'web2b'], ['web1a', 'web2a'])));
+  const lua = await underLoad((i) =>
+    i % 2
+      ? balancer.switchPool(['web1a', 'web2a'], ['web1b', 'web2b'])
+      : balancer.switchPool(['web1b', 'web2b'], ['web1a', 'web2a']),
+  );
   await balancer.ready(members.map((m) => m.name));
   const reload = await underLoad(async () => {
     process.kill(master(), 'SIGHUP');

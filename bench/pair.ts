@@ -26,16 +26,25 @@ const KEEPALIVED = 'keepalived -f /etc/keepalived/keepalived.conf -p /run/keepal
 labUp(2);
 // As root, through the lab's console: keepalived is stopped and started behind baton's back.
 const onHost = asRoot;
-const baton = (...args: string[]) => execa('node', [`${ROOT}/bin/run.js`, ...args], { reject: false, env: { CI: '1', BATON_USER: 'bench-pair' } });
+const baton = (...args: string[]) =>
+  execa('node', [`${ROOT}/bin/run.js`, ...args], { reject: false, env: { CI: '1', BATON_USER: 'bench-pair' } });
 const vipOnLb = async () => (await onHost('lb.baton.test', 'ip -4 -o addr show eth0')).includes('10.213.7.8/');
 const statusOn = async (host: string, member: string) => {
   const csv = await onHost(host, 'echo "show stat web 4 -1" | socat stdio /run/haproxy/admin.sock');
-  return csv.split('\n').find((l) => l.split(',')[1] === member)?.split(',')[17] ?? '';
+  return (
+    csv
+      .split('\n')
+      .find((l) => l.split(',')[1] === member)
+      ?.split(',')[17] ?? ''
+  );
 };
 const redispatches = async () => {
   let n = 0;
   for (const host of ['lb.baton.test', 'lb2.baton.test']) {
-    const row = (await onHost(host, 'echo "show stat web 2 -1" | socat stdio /run/haproxy/admin.sock')).split('\n')[1]?.split(',') ?? [];
+    const row =
+      (await onHost(host, 'echo "show stat web 2 -1" | socat stdio /run/haproxy/admin.sock'))
+        .split('\n')[1]
+        ?.split(',') ?? [];
     n += Number(row[15] ?? 0) + Number(row[16] ?? 0); // wretr, wredis
   }
   return n;
@@ -48,7 +57,10 @@ async function until(ok: () => Promise<boolean>, ms = 20_000): Promise<void> {
   }
 }
 const restoreKeepalived = async () => {
-  await onHost('lb.baton.test', `[ -f /run/keepalived.pid ] && kill -0 "$(cat /run/keepalived.pid)" 2>/dev/null || ${KEEPALIVED}`);
+  await onHost(
+    'lb.baton.test',
+    `[ -f /run/keepalived.pid ] && kill -0 "$(cat /run/keepalived.pid)" 2>/dev/null || ${KEEPALIVED}`,
+  );
   await until(vipOnLb);
 };
 
@@ -62,7 +74,14 @@ if ((await baton('push', 'v1', '-c', config)).exitCode !== 0) throw new Error('c
 async function measure(tag: string, failover: boolean) {
   const before = await redispatches();
   const load = startLoad({ url: `${VIP}/`, seconds: 3600, concurrency: DEFAULT_LOAD.concurrency, timeout: 15_000 });
-  const slow = startLoad({ url: `${VIP}/`, seconds: 3600, concurrency: DEFAULT_LOAD.slowClients, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000 });
+  const slow = startLoad({
+    url: `${VIP}/`,
+    seconds: 3600,
+    concurrency: DEFAULT_LOAD.slowClients,
+    slowEvery: 1,
+    slowPath: '/slow?ms=2000',
+    timeout: 15_000,
+  });
   const watcher = watchAnswers(`${VIP}/version`, 20);
   await new Promise((r) => setTimeout(r, 1000));
   const t0 = performance.now();
@@ -81,8 +100,10 @@ async function measure(tag: string, failover: boolean) {
   await new Promise((res) => setTimeout(res, 1000));
   const [fast, held, answers] = [await load.stop(), await slow.stop(), await watcher.stop()];
   if (failover) await restoreKeepalived();
-  const journal: JournalRecord[] = r.exitCode === 0 ? readJournal((JSON.parse(r.stdout) as { journal: string }).journal) : [];
-  const ts = (event: string, step: string) => new Date(journal.find((e) => e.event === event && 'step' in e && e.step === step)?.ts ?? NaN).getTime();
+  const journal: JournalRecord[] =
+    r.exitCode === 0 ? readJournal((JSON.parse(r.stdout) as { journal: string }).journal) : [];
+  const ts = (event: string, step: string) =>
+    new Date(journal.find((e) => e.event === event && 'step' in e && e.step === step)?.ts ?? NaN).getTime();
   const window = (c: 'a' | 'b'): OutOfPoolWindow => [ts('step-ok', `drain-${c}`), ts('step-begin', `ready-${c}`)];
   const sentInWindow = outOfPoolAnswers(answers, labAppClusters(), { a: window('a'), b: window('b') });
   const failed = answers.filter((a) => a.status !== 200);
@@ -99,7 +120,12 @@ async function measure(tag: string, failover: boolean) {
       failed: failed.length,
       answersFromAClusterOutOfThePool: sentInWindow.outOfPool.length,
       answersSentInWindowAnsweredAfter: sentInWindow.sentInWindowAnsweredAfter.length,
-      ...(failedOverAt !== undefined ? { failedOutside5sOfFailover: failed.filter((f) => f.at < failedOverAt - 100 || f.at > failedOverAt + 5000).length } : {}),
+      ...(failedOverAt !== undefined
+        ? {
+            failedOutside5sOfFailover: failed.filter((f) => f.at < failedOverAt - 100 || f.at > failedOverAt + 5000)
+              .length,
+          }
+        : {}),
     },
     ...(addressMovedSeconds !== undefined ? { addressMovedSeconds } : {}),
   };

@@ -9,7 +9,17 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { labUp, LAB_CONFIG, LOAD_OPTIONS, measurePush, quietPush, ROOT, round, shapeOf, underLoad } from './lab-push.js';
+import {
+  labUp,
+  LAB_CONFIG,
+  LOAD_OPTIONS,
+  measurePush,
+  quietPush,
+  ROOT,
+  round,
+  shapeOf,
+  underLoad,
+} from './lab-push.js';
 import { writeLabConfig } from './lab-config.js';
 
 const { values } = parseArgs({ options: { ...LOAD_OPTIONS, runs: { type: 'string', default: '3' } } });
@@ -21,8 +31,11 @@ function ensureAnsible(): string {
   try {
     return execFileSync('ansible-playbook', ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? '';
   } catch {
-    process.stderr.write('installing Debian\'s ansible for this benchmark (apt-get install ansible)…\n');
-    execFileSync('apt-get', ['install', '-y', '-q', 'ansible'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    process.stderr.write("installing Debian's ansible for this benchmark (apt-get install ansible)…\n");
+    execFileSync('apt-get', ['install', '-y', '-q', 'ansible'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
     return execFileSync('ansible-playbook', ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? '';
   }
 }
@@ -39,14 +52,40 @@ if ((await quietPush('v1', config)) !== 0) throw new Error('could not set the la
 
 // The inventory from the lab's host list: app hosts of cluster a, then b (serial takes them in this order).
 const work = mkdtempSync(join(tmpdir(), 'baton-bench-peer-'));
-const hosts = readFileSync('/run/baton-lab/hosts.tsv', 'utf8').trim().split('\n').map((l) => l.split(' '));
+const hosts = readFileSync('/run/baton-lab/hosts.tsv', 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => l.split(' '));
 const app = (c: string) => hosts.filter((h) => h[3] === 'app' && h[4] === c).map((h) => `${h[1]} member=${h[0]}`);
-writeFileSync(join(work, 'inventory.ini'), ['[app]', ...app('a'), ...app('b'), '', '[all:vars]', 'ansible_user=root', 'ansible_python_interpreter=/usr/bin/python3', ''].join('\n'));
+writeFileSync(
+  join(work, 'inventory.ini'),
+  [
+    '[app]',
+    ...app('a'),
+    ...app('b'),
+    '',
+    '[all:vars]',
+    'ansible_user=root',
+    'ansible_python_interpreter=/usr/bin/python3',
+    '',
+  ].join('\n'),
+);
 writeFileSync(
   join(work, 'ansible.cfg'),
-  ['[defaults]', 'host_key_checking = True', 'interpreter_python = /usr/bin/python3', 'forks = 50', '[ssh_connection]', 'pipelining = True', `ssh_args = -F /run/baton-lab/ssh_config -o ControlMaster=auto -o ControlPersist=60s`, ''].join('\n'),
+  [
+    '[defaults]',
+    'host_key_checking = True',
+    'interpreter_python = /usr/bin/python3',
+    'forks = 50',
+    '[ssh_connection]',
+    'pipelining = True',
+    `ssh_args = -F /run/baton-lab/ssh_config -o ControlMaster=auto -o ControlPersist=60s`,
+    '',
+  ].join('\n'),
 );
-const commit = execFileSync('git', ['-C', '/run/baton-lab/repo', 'rev-parse', 'refs/tags/v1^{commit}'], { encoding: 'utf8' }).trim();
+const commit = execFileSync('git', ['-C', '/run/baton-lab/repo', 'rev-parse', 'refs/tags/v1^{commit}'], {
+  encoding: 'utf8',
+}).trim();
 const archive = join(work, 'v1.tar.gz');
 execFileSync('git', ['-C', '/run/baton-lab/repo', 'archive', '--format=tar.gz', '-o', archive, commit]);
 const ansibleArgv = [
@@ -64,8 +103,20 @@ for (let i = 0; i < runs; i++) {
   process.env.ANSIBLE_CONFIG = join(work, 'ansible.cfg');
   const a = await underLoad(ansibleArgv, load, LAB_CONFIG);
   rows.push({
-    baton: { exitCode: b.exitCode, seconds: b.seconds, requests: b.load.requests, failed: b.load.failed, redispatches: b.redispatches + b.retries },
-    ansible: { exitCode: a.exitCode, seconds: a.seconds, requests: a.load.requests, failed: a.load.failed, redispatches: a.redispatches + a.retries },
+    baton: {
+      exitCode: b.exitCode,
+      seconds: b.seconds,
+      requests: b.load.requests,
+      failed: b.load.failed,
+      redispatches: b.redispatches + b.retries,
+    },
+    ansible: {
+      exitCode: a.exitCode,
+      seconds: a.seconds,
+      requests: a.load.requests,
+      failed: a.load.failed,
+      redispatches: a.redispatches + a.retries,
+    },
   });
 }
 const batonSeconds = median(rows.map((r) => r.baton.seconds as number));
@@ -78,8 +129,14 @@ console.log(
       ansible: version,
       runs: rows,
       median: { batonSeconds, ansibleSeconds, ansibleOverBaton: round(ansibleSeconds / batonSeconds) },
-      failed: { baton: rows.reduce((n, r) => n + (r.baton.failed as number), 0), ansible: rows.reduce((n, r) => n + (r.ansible.failed as number), 0) },
-      redispatches: { baton: rows.reduce((n, r) => n + (r.baton.redispatches as number), 0), ansible: rows.reduce((n, r) => n + (r.ansible.redispatches as number), 0) },
+      failed: {
+        baton: rows.reduce((n, r) => n + (r.baton.failed as number), 0),
+        ansible: rows.reduce((n, r) => n + (r.ansible.failed as number), 0),
+      },
+      redispatches: {
+        baton: rows.reduce((n, r) => n + (r.baton.redispatches as number), 0),
+        ansible: rows.reduce((n, r) => n + (r.ansible.redispatches as number), 0),
+      },
     },
     null,
     2,

@@ -5,13 +5,24 @@
 // (from the driver's counters()) and seconds as JSON, in the same shape for every driver.
 import { parseArgs } from 'node:util';
 import { driverOverrides, type LabDriver, publicPort, writeLabConfig } from './lab-config.js';
-import { LOAD_OPTIONS, ROOT, shapeOf, labUp, measurePush, publicUrlOf, quietPush, round, underLoad } from './lab-push.js';
+import {
+  LOAD_OPTIONS,
+  ROOT,
+  shapeOf,
+  labUp,
+  measurePush,
+  publicUrlOf,
+  quietPush,
+  round,
+  underLoad,
+} from './lab-push.js';
 
 const { values } = parseArgs({
   options: { ...LOAD_OPTIONS, driver: { type: 'string', default: 'haproxy' } },
 });
 const DRIVERS: readonly LabDriver[] = ['haproxy', 'apache', 'nginx', 'nginx-lua'];
-if (!DRIVERS.includes(values.driver as LabDriver)) throw new Error(`--driver ${values.driver}: expected one of ${DRIVERS.join(', ')}`);
+if (!DRIVERS.includes(values.driver as LabDriver))
+  throw new Error(`--driver ${values.driver}: expected one of ${DRIVERS.join(', ')}`);
 const driver = values.driver as LabDriver;
 const url = publicUrlOf(publicPort(driver));
 const perCluster = Number(values['per-cluster']);
@@ -25,7 +36,10 @@ const push = await measurePush('v2', shape, config, url);
 const broken = await measurePush('v3-broken', shape, config, url);
 // The baseline goes back v2 → v1: the same amount of work in the other direction. It drains
 // through HAProxy's runtime API, so for another driver it would not drain the balancer measured.
-const baseline = driver === 'haproxy' ? await underLoad(['bash', `${ROOT}/bench/baseline-push.sh`, 'v1'], shape, config, url) : undefined;
+const baseline =
+  driver === 'haproxy'
+    ? await underLoad(['bash', `${ROOT}/bench/baseline-push.sh`, 'v1'], shape, config, url)
+    : undefined;
 // Without the baseline, put the lab back on v1 ourselves (after measuring: the figures stand either way).
 const resetExitCode = baseline ? baseline.exitCode : await quietPush('v1', config);
 
@@ -61,8 +75,24 @@ const result = {
     redispatches: broken.redispatches + broken.retries,
     byVersion: broken.load.byVersion,
   },
-  push: { exitCode: push.exitCode, ...(push.error !== undefined ? { error: push.error } : {}), forwardSeconds: push.forwardSeconds, failures: push.load.failures, connectionErrors: push.load.connectionErrors, latencyMs: push.load.latencyMs, byVersion: push.load.byVersion, http5xx: push.http5xx },
+  push: {
+    exitCode: push.exitCode,
+    ...(push.error !== undefined ? { error: push.error } : {}),
+    forwardSeconds: push.forwardSeconds,
+    failures: push.load.failures,
+    connectionErrors: push.load.connectionErrors,
+    latencyMs: push.load.latencyMs,
+    byVersion: push.load.byVersion,
+    http5xx: push.http5xx,
+  },
   resetExitCode,
-  baseline: baseline ? { exitCode: baseline.exitCode, requests: baseline.load.requests, failed: baseline.load.failed, redispatches: baseline.redispatches + baseline.retries } : null,
+  baseline: baseline
+    ? {
+        exitCode: baseline.exitCode,
+        requests: baseline.load.requests,
+        failed: baseline.load.failed,
+        redispatches: baseline.redispatches + baseline.retries,
+      }
+    : null,
 };
 console.log(JSON.stringify(result, null, 2));

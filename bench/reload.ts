@@ -14,22 +14,44 @@ import { loadConfig } from '../src/config/load.js';
 import { openSession } from '../src/engine/session.js';
 
 const { values } = parseArgs({
-  options: { ...LOAD_OPTIONS, driver: { type: 'string', default: 'nginx' }, reloads: { type: 'string', default: '4' }, every: { type: 'string', default: '1' } },
+  options: {
+    ...LOAD_OPTIONS,
+    driver: { type: 'string', default: 'nginx' },
+    reloads: { type: 'string', default: '4' },
+    every: { type: 'string', default: '1' },
+  },
 });
-const RELOAD: Partial<Record<LabDriver, string>> = { apache: 'apache2ctl graceful', nginx: 'nginx -s reload', 'nginx-lua': 'a pool change through the driver (drain web1a, then ready it): no reload' };
+const RELOAD: Partial<Record<LabDriver, string>> = {
+  apache: 'apache2ctl graceful',
+  nginx: 'nginx -s reload',
+  'nginx-lua': 'a pool change through the driver (drain web1a, then ready it): no reload',
+};
 const driver = values.driver as LabDriver;
 const reload = RELOAD[driver];
 if (!reload) throw new Error(`--driver ${values.driver}: expected one of ${Object.keys(RELOAD).join(', ')}`);
 const reloads = Number(values.reloads);
 const every = Number(values.every);
-if (!Number.isInteger(reloads) || reloads < 1 || !(every >= 0)) throw new Error('--reloads must be a positive integer and --every a number of seconds');
+if (!Number.isInteger(reloads) || reloads < 1 || !(every >= 0))
+  throw new Error('--reloads must be a positive integer and --every a number of seconds');
 const shape = shapeOf(values);
 
 labUp(Number(values['per-cluster']));
 const config = writeLabConfig(`/run/baton-lab/baton.${driver}.reload.yml`, driverOverrides(driver));
 // One shell on lb runs the reloads, so ssh round trips do not space them out.
 const script = `for i in $(seq 1 "$1"); do ${reload} || exit 1; sleep "$2"; done`;
-const argv = ['bash', `${ROOT}/test/lab/lab.sh`, 'exec', 'lb', '--', 'sh', '-c', script, 'sh', String(reloads), String(every)];
+const argv = [
+  'bash',
+  `${ROOT}/test/lab/lab.sh`,
+  'exec',
+  'lb',
+  '--',
+  'sh',
+  '-c',
+  script,
+  'sh',
+  String(reloads),
+  String(every),
+];
 // Half the changes drain a member, half return it: `reloads` changes in all.
 const poolChanges = async () => {
   const session = await openSession(await loadConfig(config));
@@ -44,7 +66,13 @@ const poolChanges = async () => {
     await session.close();
   }
 };
-const r = await underLoad(argv, shape, config, publicUrlOf(publicPort(driver)), driver === 'nginx-lua' ? poolChanges : undefined);
+const r = await underLoad(
+  argv,
+  shape,
+  config,
+  publicUrlOf(publicPort(driver)),
+  driver === 'nginx-lua' ? poolChanges : undefined,
+);
 if (r.exitCode !== 0) throw new Error(`${reload} failed on lb (exit ${r.exitCode})`);
 
 console.log(

@@ -22,17 +22,43 @@ const config = writeLabConfig();
 
 async function rollback(setup: string[]) {
   for (const args of [['v1'], setup]) {
-    if ((await quietPush(args[0] as string, config, args.slice(1))) !== 0) throw new Error(`could not prepare the lab: push ${args.join(' ')}`);
+    if ((await quietPush(args[0] as string, config, args.slice(1))) !== 0)
+      throw new Error(`could not prepare the lab: push ${args.join(' ')}`);
   }
   // The command notes its own start (ms since the epoch) the instant before node starts.
   const stamp = join(mkdtempSync(join(tmpdir(), 'baton-bench-')), 'started');
-  const argv = ['sh', '-c', 'date +%s%3N > "$1"; shift; exec "$@"', 'sh', stamp, values.node, `${ROOT}/bin/run.js`, 'rollback', '--yes', '--json', '-c', config];
+  const argv = [
+    'sh',
+    '-c',
+    'date +%s%3N > "$1"; shift; exec "$@"',
+    'sh',
+    stamp,
+    values.node,
+    `${ROOT}/bin/run.js`,
+    'rollback',
+    '--yes',
+    '--json',
+    '-c',
+    config,
+  ];
   const r = await underLoad(argv, shape, config);
   const json = JSON.parse(r.stdout) as { outcome?: string; journal?: string; warm?: boolean };
   if (r.exitCode !== 0 || !json.journal) throw new Error(`rollback failed (exit ${r.exitCode}): ${r.stdout}`);
-  const drains = readJournal(json.journal).filter((e) => e.event === 'step-ok' && 'step' in e && e.step.startsWith('drain-'));
+  const drains = readJournal(json.journal).filter(
+    (e) => e.event === 'step-ok' && 'step' in e && e.step.startsWith('drain-'),
+  );
   const trafficBack = (new Date(drains.at(-1)?.ts ?? 0).getTime() - Number(readFileSync(stamp, 'utf8'))) / 1000;
-  return { warm: json.warm, trafficBackSeconds: round(trafficBack), seconds: r.seconds, peakRssMiB: r.peakRssMiB ?? null, requests: r.load.requests, failed: r.load.failed, failures: r.load.failures, redispatches: r.redispatches + r.retries, byVersion: r.load.byVersion };
+  return {
+    warm: json.warm,
+    trafficBackSeconds: round(trafficBack),
+    seconds: r.seconds,
+    peakRssMiB: r.peakRssMiB ?? null,
+    requests: r.load.requests,
+    failed: r.load.failed,
+    failures: r.load.failures,
+    redispatches: r.redispatches + r.retries,
+    byVersion: r.load.byVersion,
+  };
 }
 
 const warm = await rollback(['v2', '--hold']);

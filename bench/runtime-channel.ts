@@ -11,12 +11,18 @@ import { startLocalHaproxy } from './local-haproxy.js';
 
 const { values } = parseArgs({ options: { polls: { type: 'string', default: '200' } } });
 const polls = Number(values.polls);
-if (!Number.isInteger(polls) || polls < 1) throw new Error(`--polls must be a whole number above 0, got ${values.polls}`);
+if (!Number.isInteger(polls) || polls < 1)
+  throw new Error(`--polls must be a whole number above 0, got ${values.polls}`);
 
 const haproxy = await startLocalHaproxy(['a', 'b']);
 const local = new LocalTransport();
 // The same transport without openStream, so the driver falls back to one socat per call.
-const execOnly: Transport = { host: local.host, run: (a, o) => local.run(a, o), upload: (f, t) => local.upload(f, t), download: (f, t) => local.download(f, t) };
+const execOnly: Transport = {
+  host: local.host,
+  run: (a, o) => local.run(a, o),
+  upload: (f, t) => local.upload(f, t),
+  download: (f, t) => local.download(f, t),
+};
 
 async function msPerPoll(transport: Transport): Promise<number> {
   const balancer = new HaproxyBalancer(transport, { backend: haproxy.backend, socket: haproxy.socket });
@@ -34,7 +40,17 @@ try {
   const execPerCall = await msPerPoll(execOnly);
   const oneChannel = await msPerPoll(local);
   const round = (n: number) => Math.round(n * 1000) / 1000;
-  console.log(JSON.stringify({ polls, msPerRoundTrip: { execPerCall: round(execPerCall), oneChannel: round(oneChannel) }, speedup: round(execPerCall / oneChannel) }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        polls,
+        msPerRoundTrip: { execPerCall: round(execPerCall), oneChannel: round(oneChannel) },
+        speedup: round(execPerCall / oneChannel),
+      },
+      null,
+      2,
+    ),
+  );
 } finally {
   await haproxy.stop();
 }

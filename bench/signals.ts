@@ -29,7 +29,10 @@ for (let k = 1; k <= STEPS; k++) {
   const r = await underLoad([], { ...shape, padSeconds: 0.5 }, config, undefined, async () => {
     const ended = await pushAndAct(config, 'v2', k, (child) => void child.kill(signal));
     const journals = join(dirname(config), '.baton', 'journal');
-    const newest = readdirSync(journals).filter((f) => f.endsWith('.jsonl')).sort().at(-1) as string;
+    const newest = readdirSync(journals)
+      .filter((f) => f.endsWith('.jsonl'))
+      .sort()
+      .at(-1) as string;
     const events = readJournal(join(journals, newest));
     const begin = events.find((e) => e.event === 'reversal-begin');
     const end = events.find((e) => e.event === 'run-end');
@@ -57,7 +60,10 @@ console.log(
       requests,
       failed,
       redispatches,
-      secondsToExit: { max: Math.max(...seconds), median: round([...seconds].sort((a, b) => a - b)[Math.floor(seconds.length / 2)] ?? 0) },
+      secondsToExit: {
+        max: Math.max(...seconds),
+        median: round([...seconds].sort((a, b) => a - b)[Math.floor(seconds.length / 2)] ?? 0),
+      },
       githubActionsGraceSeconds: 10,
       boundaries: rows,
     },

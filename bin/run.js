@@ -26,7 +26,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const manifest = join(root, 'oclif.manifest.json');
 if (existsSync(join(root, 'tsconfig.json')) && existsSync(manifest)) {
   const newest = (dir) =>
-    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
+    readdirSync(dir, { withFileTypes: true }).reduce(
+      (m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs),
+      0,
+    );
   const commands = join(root, 'dist', 'cli', 'commands');
   if (!existsSync(commands) || newest(commands) > statSync(manifest).mtimeMs) unlinkSync(manifest);
 }

@@ -10,7 +10,11 @@ export default class Drift extends BatonCommand {
   static override summary = 'What differs on each host from its last snapshot, as a diff; changes nothing.';
   static override description =
     'Exits 0 when every host is as in its last snapshot, 5 when some host differs (for a scheduled CI job to branch on), 1 when a host could not be reached.';
-  static override examples = ['<%= config.bin %> drift', '<%= config.bin %> drift lb.example.com', '<%= config.bin %> drift --json || [ $? -eq 5 ] && echo drifted'];
+  static override examples = [
+    '<%= config.bin %> drift',
+    '<%= config.bin %> drift lb.example.com',
+    '<%= config.bin %> drift --json || [ $? -eq 5 ] && echo drifted',
+  ];
   static override strict = false;
   static override args = { host: Args.string({ description: 'hosts to check (default: every tracked host)' }) };
 

@@ -21,7 +21,8 @@ export default class Help extends Command {
 
   // A bad flag is a usage error (64), as for every other command.
   protected override async catch(err: Error): Promise<never> {
-    if (err instanceof Errors.CLIError && !(err instanceof Errors.ExitError)) failUsage(new UserError(err.message, 'see `baton help --help`'));
+    if (err instanceof Errors.CLIError && !(err instanceof Errors.ExitError))
+      failUsage(new UserError(err.message, 'see `baton help --help`'));
     throw err;
   }
 }

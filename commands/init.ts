@@ -8,7 +8,7 @@ export default class Init extends BatonCommand {
   static override description = [
     'Writes the starter configuration to --config (default ./baton.yml) and baton.schema.json beside it,',
     'so an editor can check the file as you type. It refuses to replace an existing file unless --force.',
-    'With -e NAME it writes baton.NAME.yml beside an existing baton.yml instead: an environment\'s file, commented.',
+    "With -e NAME it writes baton.NAME.yml beside an existing baton.yml instead: an environment's file, commented.",
     '\n\nEdit the hosts, balancer and app for your fleet, then run `baton validate`.',
   ].join(' ');
   static override examples = [
@@ -26,7 +26,9 @@ export default class Init extends BatonCommand {
     if (flags.environment) {
       const written = await writeEnvironmentStarter(flags.config, flags.environment, { force: flags.force });
       this.log(`wrote ${relative(process.cwd(), written.config)}`);
-      this.log(`next: write in it what ${flags.environment} changes, then run \`baton validate -e ${flags.environment}\``);
+      this.log(
+        `next: write in it what ${flags.environment} changes, then run \`baton validate -e ${flags.environment}\``,
+      );
       return written;
     }
     const written = await writeStarter(flags.config, { force: flags.force });

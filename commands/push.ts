@@ -25,7 +25,10 @@ export default class Push extends BatonCommand {
   ];
   static override args = { tag: Args.string({ description: 'git tag to deploy (not with --continue)' }) };
   static override flags = {
-    hold: Flags.boolean({ description: 'stop after the first cluster is back in the pool (the instant-rollback window)', exclusive: ['continue'] }),
+    hold: Flags.boolean({
+      description: 'stop after the first cluster is back in the pool (the instant-rollback window)',
+      exclusive: ['continue'],
+    }),
     continue: Flags.boolean({ description: 'finish the newest held push' }),
     first: Flags.string({ description: 'cluster to push first', options: ['a', 'b'], default: 'a' }),
     'lock-wait': lockWaitFlag,
@@ -41,11 +44,17 @@ export default class Push extends BatonCommand {
     if (Boolean(flags.continue) === Boolean(args.tag)) {
       throw flags.continue
         ? new UserError('--continue takes no TAG: it finishes the held push')
-        : new UserError('push needs a TAG (or --continue to finish a held push)', `e.g. \`${this.config.bin} push v2.3.1\`, or \`${this.config.bin} push --continue\``);
+        : new UserError(
+            'push needs a TAG (or --continue to finish a held push)',
+            `e.g. \`${this.config.bin} push v2.3.1\`, or \`${this.config.bin} push --continue\``,
+          );
     }
     const waitMs = lockWaitMs(flags['lock-wait']);
     // A held push was planned, with its preflight, when it began.
-    if (flags.continue && flags['override-preflight'] !== undefined) throw new UserError('--continue finishes a held push; its preflight ran when it began, so there is nothing to override');
+    if (flags.continue && flags['override-preflight'] !== undefined)
+      throw new UserError(
+        '--continue finishes a held push; its preflight ran when it began, so there is nothing to override',
+      );
     const override = { ...overridePreflightOption(flags['override-preflight']), ...forcePushOption(flags.force) };
     const config = await this.loadConfig(flags);
     const held = flags.continue ? findResumable(config, { heldOnly: true }) : undefined;
@@ -57,9 +66,20 @@ export default class Push extends BatonCommand {
       if (held) {
         result = await resumeRun(session, held, await this.reporterFor(held.plan));
       } else {
-        const { plan, observation, artifact } = await planPush(session, args.tag as string, { first: flags.first as 'a' | 'b', hold: flags.hold, prepareArtifact: true, ...override, ...this.progressLines() });
+        const { plan, observation, artifact } = await planPush(session, args.tag as string, {
+          first: flags.first as 'a' | 'b',
+          hold: flags.hold,
+          prepareArtifact: true,
+          ...override,
+          ...this.progressLines(),
+        });
         if (changesNothing(plan)) return await this.nothingToDo(plan);
-        result = await applyPlan(session, plan, { hold: flags.hold, fresh: observation, ...(artifact ? { artifact } : {}), reporter: await this.reporterFor(plan) });
+        result = await applyPlan(session, plan, {
+          hold: flags.hold,
+          fresh: observation,
+          ...(artifact ? { artifact } : {}),
+          reporter: await this.reporterFor(plan),
+        });
       }
       if (!this.jsonEnabled()) this.log(resultText(result));
       raiseForOutcome(result);

@@ -12,14 +12,24 @@ import { sshSigner } from '../src/release/review-signatures.js';
 import { signingKey } from '../src/release/signing-key.js';
 
 export default class Rehearse extends BatonCommand {
-  static override summary = 'Carry out the plan forward then in reverse where no user sees it, check each ends where expected, and record the result in the plan file.';
+  static override summary =
+    'Carry out the plan forward then in reverse where no user sees it, check each ends where expected, and record the result in the plan file.';
   static override description =
-    'On production the idle side is the plan\'s first cluster, drained from the public pool for the rehearsal: it is staged, switched to the new release and smoke-checked through its internal hostname, then switched back and returned to the pool; the new release never takes public traffic. With --against, the whole push is carried out and reversed on a staging baton.yml instead. The record is signed with your SSH key (--key, else git config user.signingkey; namespace baton-rehearsal, message `baton rehearsal HASH OUTCOME`): apply counts a required rehearsal only when its signature verifies against require.allowedSigners. Exit 0 when it passed, 1 when it failed and everything is back where it started, 2 when it is not.';
-  static override examples = ['<%= config.bin %> rehearse push-v2.3.1.json --key ~/.ssh/id_ed25519', '<%= config.bin %> rehearse push-v2.3.1.json --against staging/baton.yml'];
+    "On production the idle side is the plan's first cluster, drained from the public pool for the rehearsal: it is staged, switched to the new release and smoke-checked through its internal hostname, then switched back and returned to the pool; the new release never takes public traffic. With --against, the whole push is carried out and reversed on a staging baton.yml instead. The record is signed with your SSH key (--key, else git config user.signingkey; namespace baton-rehearsal, message `baton rehearsal HASH OUTCOME`): apply counts a required rehearsal only when its signature verifies against require.allowedSigners. Exit 0 when it passed, 1 when it failed and everything is back where it started, 2 when it is not.";
+  static override examples = [
+    '<%= config.bin %> rehearse push-v2.3.1.json --key ~/.ssh/id_ed25519',
+    '<%= config.bin %> rehearse push-v2.3.1.json --against staging/baton.yml',
+  ];
   static override args = { plan: Args.string({ description: 'plan file written by `baton plan -o`', required: true }) };
   static override flags = {
-    against: Flags.string({ description: 'a staging baton.yml to rehearse on instead of production\'s idle side', helpValue: 'STAGING_CONFIG' }),
-    key: Flags.string({ description: 'SSH key to sign the rehearsal record with (default: git config user.signingkey)', helpValue: 'KEY_FILE' }),
+    against: Flags.string({
+      description: "a staging baton.yml to rehearse on instead of production's idle side",
+      helpValue: 'STAGING_CONFIG',
+    }),
+    key: Flags.string({
+      description: 'SSH key to sign the rehearsal record with (default: git config user.signingkey)',
+      helpValue: 'KEY_FILE',
+    }),
     format: runFormatFlag,
     'lock-wait': lockWaitFlag,
   };
@@ -39,7 +49,9 @@ export default class Rehearse extends BatonCommand {
       await waitForLockIfAsked(session, waitMs);
       const shown = flags.against ? plan : { ...plan, forward: idleSideSteps(plan).forward };
       const opts = { reporter: await this.reporterFor(shown) };
-      const r = flags.against ? await rehearseAgainst(session, plan, { ...opts, against: flags.against }) : await rehearseOnIdleSide(session, plan, opts);
+      const r = flags.against
+        ? await rehearseAgainst(session, plan, { ...opts, against: flags.against })
+        : await rehearseOnIdleSide(session, plan, opts);
       const signed = sign
         ? await signRehearsal(r, sign).catch((err: unknown) => {
             writePlanFile(args.plan, r.plan);
@@ -50,12 +62,22 @@ export default class Rehearse extends BatonCommand {
       const { rehearsal } = signed;
       const data = { plan: args.plan, hash: plan.hash, rehearsal, run: r.run, journal: r.journal };
       if (!this.jsonEnabled()) {
-        this.log(`rehearsal ${rehearsal.outcome} against ${rehearsal.against}: forward ${(rehearsal.forwardMs / 1000).toFixed(1)}s, reverse ${(rehearsal.reverseMs / 1000).toFixed(1)}s; recorded in ${args.plan}`);
+        this.log(
+          `rehearsal ${rehearsal.outcome} against ${rehearsal.against}: forward ${(rehearsal.forwardMs / 1000).toFixed(1)}s, reverse ${(rehearsal.reverseMs / 1000).toFixed(1)}s; recorded in ${args.plan}`,
+        );
         if (rehearsal.outcome === 'failed') this.log(`  ${rehearsal.detail?.split('; ').join('\n  ')}`);
-        if (!sign) this.log('recorded unsigned: where baton.yml requires a rehearsal, apply counts only a signed one (--key KEY_FILE)');
+        if (!sign)
+          this.log(
+            'recorded unsigned: where baton.yml requires a rehearsal, apply counts only a signed one (--key KEY_FILE)',
+          );
       }
       if (rehearsal.outcome === 'failed') {
-        throw new OperationFailedError(`rehearsal of ${plan.release.tag} failed`, { ran: r.ended }, r.needsAttention ? `not back where it started: see the journal ${r.journal}` : `journal: ${r.journal}`, data);
+        throw new OperationFailedError(
+          `rehearsal of ${plan.release.tag} failed`,
+          { ran: r.ended },
+          r.needsAttention ? `not back where it started: see the journal ${r.journal}` : `journal: ${r.journal}`,
+          data,
+        );
       }
       return this.done(data);
     } finally {

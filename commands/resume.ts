@@ -8,7 +8,8 @@ import { findResumable, remainingSteps, resumeRun } from '../src/release/resume.
 import { resultText } from '../src/render/plan.js';
 
 export default class Resume extends BatonCommand {
-  static override summary = 'Continue a push that was interrupted (or held) from its journal: the pending step runs again, then the rest.';
+  static override summary =
+    'Continue a push that was interrupted (or held) from its journal: the pending step runs again, then the rest.';
   static override examples = [
     '<%= config.bin %> resume',
     '<%= config.bin %> resume --run 20261127T200102Z-k3j2hq',

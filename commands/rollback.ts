@@ -8,11 +8,17 @@ import { applyWithoutBalancer, withoutBalancerFlag } from '../src/cli/without-ba
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
 import { readRunRecord } from '../src/engine/run-record.js';
 import { openSession } from '../src/engine/session.js';
-import { carryOutRollback, closeInterrupted, proposeRollback, rollbackTakesOverLockOf } from '../src/release/rollback.js';
+import {
+  carryOutRollback,
+  closeInterrupted,
+  proposeRollback,
+  rollbackTakesOverLockOf,
+} from '../src/release/rollback.js';
 import { planText, resultText } from '../src/render/plan.js';
 
 export default class Rollback extends BatonCommand {
-  static override summary = 'Return production to the release that ran before, with the same drain / smoke / flip discipline as a push.';
+  static override summary =
+    'Return production to the release that ran before, with the same drain / smoke / flip discipline as a push.';
   static override description =
     'Shows first what it will do: the release it returns to, the steps, and whether the other cluster still runs it (warm: one balancer change) or not (cold: cluster by cluster). Never lands on a release marked bad; the release left behind is marked bad. Asks for confirmation on a TTY; without one (CI) it refuses unless --yes (exit 64).';
   static override examples = [
@@ -27,8 +33,15 @@ export default class Rollback extends BatonCommand {
     yes: Flags.boolean({ char: 'y', description: 'roll back without asking (needed where there is no TTY, e.g. CI)' }),
     'dry-run': Flags.boolean({ description: 'only show what the rollback would do' }),
     'lock-wait': lockWaitFlag,
-    to: Flags.string({ description: 'return to this tag\'s release, which every host must still keep (app.keep), instead of the one before', helpValue: 'TAG' }),
-    force: Flags.string({ description: 'with --to: land on a release marked bad anyway; the reason is journaled with who gave it', helpValue: 'REASON' }),
+    to: Flags.string({
+      description:
+        "return to this tag's release, which every host must still keep (app.keep), instead of the one before",
+      helpValue: 'TAG',
+    }),
+    force: Flags.string({
+      description: 'with --to: land on a release marked bad anyway; the reason is journaled with who gave it',
+      helpValue: 'REASON',
+    }),
     'without-balancer': withoutBalancerFlag,
     format: runFormatFlag,
   };
@@ -38,11 +51,21 @@ export default class Rollback extends BatonCommand {
     this.eventStream = flags.format === 'jsonl';
     // Like terraform apply without -auto-approve: with nobody to ask, a change to production needs saying so.
     if (!flags.yes && !flags['dry-run'] && !process.stdin.isTTY) {
-      throw new UserError('rollback changes production, and there is no terminal to ask for confirmation', 'pass --yes to roll back without asking (CI), or --dry-run to see what it would do');
+      throw new UserError(
+        'rollback changes production, and there is no terminal to ask for confirmation',
+        'pass --yes to roll back without asking (CI), or --dry-run to see what it would do',
+      );
     }
     const waitMs = lockWaitMs(flags['lock-wait']);
-    if (flags.force !== undefined && flags.to === undefined) throw new UserError('--force goes with --to: a plain rollback never lands on a release marked bad', 'name the release: baton rollback --to TAG --force REASON');
-    if (flags.force !== undefined && !flags.force.trim()) throw new UserError('--force needs a reason: landing on a release marked bad is journaled with who did it and why');
+    if (flags.force !== undefined && flags.to === undefined)
+      throw new UserError(
+        '--force goes with --to: a plain rollback never lands on a release marked bad',
+        'name the release: baton rollback --to TAG --force REASON',
+      );
+    if (flags.force !== undefined && !flags.force.trim())
+      throw new UserError(
+        '--force needs a reason: landing on a release marked bad is journaled with who did it and why',
+      );
     if (flags.to !== undefined) checkTagName(flags.to);
     const { config, notes } = applyWithoutBalancer(await this.loadConfig(flags), flags['without-balancer']);
     for (const line of notes) this.logToStderr(line);
@@ -53,12 +76,24 @@ export default class Rollback extends BatonCommand {
       await waitForLockIfAsked(session, waitMs, rollbackTakesOverLockOf(config));
       // Without a question to ask, the lock is taken while production is observed: seconds count here.
       const asks = !flags.yes && !flags['dry-run'] && process.stdin.isTTY;
-      const p = await proposeRollback(session, { lockEarly: !asks && !flags['dry-run'], ...(flags.to !== undefined ? { to: flags.to } : {}), ...(flags.force !== undefined ? { force: flags.force.trim() } : {}) });
-      const shown = { summary: p.summary, source: p.source, warm: p.plan.warm, targets: p.targets, from: p.from, steps: p.plan.forward.map((s) => s.title) };
+      const p = await proposeRollback(session, {
+        lockEarly: !asks && !flags['dry-run'],
+        ...(flags.to !== undefined ? { to: flags.to } : {}),
+        ...(flags.force !== undefined ? { force: flags.force.trim() } : {}),
+      });
+      const shown = {
+        summary: p.summary,
+        source: p.source,
+        warm: p.plan.warm,
+        targets: p.targets,
+        from: p.from,
+        steps: p.plan.forward.map((s) => s.title),
+      };
       if (!this.jsonEnabled()) this.logToStderr(`${p.summary}\nreturning to ${p.source}\n\n${planText(p.plan)}\n`);
       if (!p.plan.forward.length || flags['dry-run']) {
         if (p.locked) await session.lock.release(p.run);
-        if (!p.plan.forward.length && p.interruptedRun && !flags['dry-run']) for (const line of await closeInterrupted(session, p.interruptedRun, p.run)) this.logToStderr(line);
+        if (!p.plan.forward.length && p.interruptedRun && !flags['dry-run'])
+          for (const line of await closeInterrupted(session, p.interruptedRun, p.run)) this.logToStderr(line);
         return this.done({ ...shown, outcome: flags['dry-run'] ? 'dry-run' : 'nothing-to-do' });
       }
       if (!flags.yes && !(await confirm('roll back now?'))) return this.done({ ...shown, outcome: 'cancelled' });

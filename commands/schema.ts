@@ -19,8 +19,13 @@ export default class Schema extends BatonCommand {
     '<%= config.bin %> schema --events > templates/events.schema.json',
   ];
   static override flags = {
-    markdown: Flags.boolean({ description: 'print the configuration reference (Markdown) instead of the JSON Schema', exclusive: ['events'] }),
-    events: Flags.boolean({ description: 'print the JSON Schema of the run events `--format jsonl` streams (templates/events.schema.json)' }),
+    markdown: Flags.boolean({
+      description: 'print the configuration reference (Markdown) instead of the JSON Schema',
+      exclusive: ['events'],
+    }),
+    events: Flags.boolean({
+      description: 'print the JSON Schema of the run events `--format jsonl` streams (templates/events.schema.json)',
+    }),
   };
 
   async run(): Promise<Record<string, unknown>> {

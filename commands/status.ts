@@ -11,8 +11,10 @@ import { gatherStatus, statusExitCode } from '../src/release/status.js';
 import { statusText } from '../src/render/status.js';
 
 export default class Status extends BatonCommand {
-  static override summary = 'Which cluster serves, what each host runs, sessions and health per member, the release lock (and whether its run is alive), and the last run (with any step it left pending).';
-  static override description = 'Exits 0 when it read everything it shows; exits 1 when some part could not be read (shown as unknown, with the reason; nothing was changed).';
+  static override summary =
+    'Which cluster serves, what each host runs, sessions and health per member, the release lock (and whether its run is alive), and the last run (with any step it left pending).';
+  static override description =
+    'Exits 0 when it read everything it shows; exits 1 when some part could not be read (shown as unknown, with the reason; nothing was changed).';
   static override examples = [
     '<%= config.bin %> status',
     '<%= config.bin %> status --json',
@@ -20,7 +22,10 @@ export default class Status extends BatonCommand {
     '<%= config.bin %> status --without-balancer lb1.example.com   # lb1 of a pair is lost',
   ];
   static override flags = {
-    watch: Flags.boolean({ description: 'read it again and again until Ctrl-C (the run under way, members per cluster, in-flight sessions, the lock); exits with the last reading\'s code' }),
+    watch: Flags.boolean({
+      description:
+        "read it again and again until Ctrl-C (the run under way, members per cluster, in-flight sessions, the lock); exits with the last reading's code",
+    }),
     every: Flags.string({ description: 'with --watch: how often (default 2s)', helpValue: 'DURATION' }),
     'without-balancer': withoutBalancerFlag,
   };
@@ -28,7 +33,11 @@ export default class Status extends BatonCommand {
   async run() {
     const { flags } = await this.parse(Status);
     const everyMs = watchEvery(flags);
-    if (everyMs !== undefined && this.jsonEnabled()) throw new UserError('--watch shows a view for a person; with --json, run status once per reading', 'e.g. watch -n 2 baton status --json, or baton status --watch');
+    if (everyMs !== undefined && this.jsonEnabled())
+      throw new UserError(
+        '--watch shows a view for a person; with --json, run status once per reading',
+        'e.g. watch -n 2 baton status --json, or baton status --watch',
+      );
     const { config, notes } = applyWithoutBalancer(await this.loadConfig(flags), flags['without-balancer']);
     for (const line of notes) this.logToStderr(line);
     const session = await openSession(config, undefined, { secrets: 'balancer' });

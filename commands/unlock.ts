@@ -7,9 +7,10 @@ import { actor } from '../src/release/push.js';
 import { releaseLock } from '../src/release/lock-commands.js';
 
 export default class Unlock extends BatonCommand {
-  static override summary = 'Release the release lock: your own, or an expired one; someone else\'s only with --force --reason.';
+  static override summary =
+    "Release the release lock: your own, or an expired one; someone else's only with --force --reason.";
   static override description =
-    'Taking someone else\'s live lock needs --force and --reason TEXT (reported with whose lock it was, and in --json); on a TTY it asks first, showing whose lock it is; without one (CI) it refuses unless --yes (exit 64).';
+    "Taking someone else's live lock needs --force and --reason TEXT (reported with whose lock it was, and in --json); on a TTY it asks first, showing whose lock it is; without one (CI) it refuses unless --yes (exit 64).";
   static override examples = [
     '<%= config.bin %> unlock',
     '<%= config.bin %> unlock --force --reason "CI job 812 was cancelled; its run is gone"',
@@ -29,7 +30,16 @@ export default class Unlock extends BatonCommand {
         by: actor(),
         force: flags.force,
         ...(reason !== undefined ? { reason } : {}),
-        ...(ask ? { confirm: (h) => confirm(h ? `take the release lock held by ${h.by} since ${h.since} (${h.reason}; expires ${h.expires})?` : 'remove the release lock whose details cannot be read?') } : {}),
+        ...(ask
+          ? {
+              confirm: (h) =>
+                confirm(
+                  h
+                    ? `take the release lock held by ${h.by} since ${h.since} (${h.reason}; expires ${h.expires})?`
+                    : 'remove the release lock whose details cannot be read?',
+                ),
+            }
+          : {}),
       });
       for (const line of r.notices ?? []) this.logToStderr(line);
       if (!this.jsonEnabled()) {

@@ -46,14 +46,24 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
   const first = input.first ?? 'a';
   // Unless forced, a cluster already serving the release is left alone: no drain, no restart.
   const serving = input.forced ? [] : clustersServing(observed, release);
-  const order = (first === 'a' ? ['a', 'b'] : ['b', 'a']).filter((c) => !serving.includes(c as ClusterId)) as ClusterId[];
-  const header = { ...planOwner(config), release, createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, ...(input.forced ? { forced: input.forced } : {}) };
+  const order = (first === 'a' ? ['a', 'b'] : ['b', 'a']).filter(
+    (c) => !serving.includes(c as ClusterId),
+  ) as ClusterId[];
+  const header = {
+    ...planOwner(config),
+    release,
+    createdAt: (input.now ?? new Date()).toISOString(),
+    createdBy: input.createdBy,
+    observed,
+    ...(input.forced ? { forced: input.forced } : {}),
+  };
   if (!order.length) return sealPlan({ ...header, forward: [] });
   const hostsOf = (c: ClusterId) => observed.hosts.filter((h) => h.cluster === c);
   checkCapacity(order, hostsOf);
   const newRelease = Object.fromEntries(order.flatMap(hostsOf).map((h) => [h.host, release.dir]));
   let perCluster = order.map((c) => clusterSteps(c, hostsOf(c), newRelease, config));
-  if (perCluster.length === 2 && flipsInOneChange(config.balancer.driver) && !input.hold) perCluster = withFlip(perCluster[0] as Step[], perCluster[1] as Step[], config);
+  if (perCluster.length === 2 && flipsInOneChange(config.balancer.driver) && !input.hold)
+    perCluster = withFlip(perCluster[0] as Step[], perCluster[1] as Step[], config);
   const [firstSteps, ...laterSteps] = perCluster as [Step[], ...Step[][]];
   const stage = stageStep(config, observed.hosts, release, input.artifact);
   const lock = lockStep(config);
@@ -80,16 +90,25 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
  * whose `current` is the release has its directory already, and building again in the directory
  * it serves from would gain nothing.
  */
-function stageStep(config: Config, hosts: ObservedHost[], release: Release, artifact: PlanArtifact | undefined): Step[] {
+function stageStep(
+  config: Config,
+  hosts: ObservedHost[],
+  release: Release,
+  artifact: PlanArtifact | undefined,
+): Step[] {
   const staged = hosts.filter((h) => h.release !== release.dir).map((h) => h.host);
   if (!staged.length) return [];
   if (config.artifact && !artifact) {
-    throw new UserError(`baton.yml builds each release once (artifact:), and no artifact of ${release.dir} was given to plan with`, 'make the plan with `baton plan TAG`: it builds the artifact (or takes it from the cache) and records its hash');
+    throw new UserError(
+      `baton.yml builds each release once (artifact:), and no artifact of ${release.dir} was given to plan with`,
+      'make the plan with `baton plan TAG`: it builds the artifact (or takes it from the cache) and records its hash',
+    );
   }
   const keeping = `keeping the last ${config.app.keep} releases (nothing restarts)`;
-  const what = config.artifact && artifact
-    ? `stage the artifact of ${release.dir} built once (sha256 ${shortSha(artifact.sha256)}, ${artifact.files} files) on ${staged.length} hosts: sent only where a host lacks it, its hash checked on each before unpacking${config.app.build ? ', then app.build' : ''}, ${keeping}`
-    : `upload and build ${release.dir} on ${staged.length} hosts, ${keeping}`;
+  const what =
+    config.artifact && artifact
+      ? `stage the artifact of ${release.dir} built once (sha256 ${shortSha(artifact.sha256)}, ${artifact.files} files) on ${staged.length} hosts: sent only where a host lacks it, its hash checked on each before unpacking${config.app.build ? ', then app.build' : ''}, ${keeping}`
+      : `upload and build ${release.dir} on ${staged.length} hosts, ${keeping}`;
   return [
     {
       id: 'stage',
@@ -109,7 +128,9 @@ function checkCapacity(order: readonly ClusterId[], hostsOf: (c: ClusterId) => O
     const other: ClusterId = c === 'a' ? 'b' : 'a';
     if (hostsOf(c).some((h) => h.memberState === 'ready') && !hostsOf(other).some((h) => h.memberState === 'ready')) {
       throw new UserError(
-        `cluster ${other} has no member in the pool (${hostsOf(other).map((h) => `${h.member} ${h.memberState}`).join(', ')}): draining cluster ${c} would leave nothing serving`,
+        `cluster ${other} has no member in the pool (${hostsOf(other)
+          .map((h) => `${h.member} ${h.memberState}`)
+          .join(', ')}): draining cluster ${c} would leave nothing serving`,
         'return it to the pool first: `baton resume` or `baton rollback` if a push left it out, else by hand',
         'unchanged',
       );
@@ -119,7 +140,12 @@ function checkCapacity(order: readonly ClusterId[], hostsOf: (c: ClusterId) => O
 
 /** Every plan begins by taking the release lock (released by its undo if the plan is reversed)… */
 export function lockStep(config: Config): Step {
-  return { id: 'lock', kind: 'lock', title: `take the release lock on ${config.balancer.host}`, undo: [{ id: 'undo-lock', kind: 'unlock', title: 'release the lock', undo: [] }] };
+  return {
+    id: 'lock',
+    kind: 'lock',
+    title: `take the release lock on ${config.balancer.host}`,
+    undo: [{ id: 'undo-lock', kind: 'unlock', title: 'release the lock', undo: [] }],
+  };
 }
 
 /** …and ends by releasing it. */
@@ -132,17 +158,39 @@ export function unlockStep(): Step {
  * a rollback. Only members in the pool now are drained; `poolAfter` (default: those same members)
  * are the ones returned to it, so a member an operator put in maintenance stays there.
  */
-export function clusterSteps(c: ClusterId, hosts: ObservedHost[], targets: Record<string, string>, config: Config, poolAfter?: string[]): Step[] {
+export function clusterSteps(
+  c: ClusterId,
+  hosts: ObservedHost[],
+  targets: Record<string, string>,
+  config: Config,
+  poolAfter?: string[],
+): Step[] {
   const names = hosts.map((h) => h.host);
   const inPool = hosts.filter((h) => h.memberState === 'ready').map((h) => h.member);
   const members = poolAfter ?? inPool;
   // Only hosts with a target are switched (a rollback leaves a host already on its target running),
   // and the undo puts back exactly those.
   const switched = pick(targets, names);
-  const previous = Object.fromEntries(hosts.filter((h) => h.release && switched[h.host]).map((h) => [h.host, h.release as string]));
+  const previous = Object.fromEntries(
+    hosts.filter((h) => h.release && switched[h.host]).map((h) => [h.host, h.release as string]),
+  );
   const label = `cluster ${c} (${config.clusters[c].internal})`;
-  const drain = (id: string, which: string[]): Step => ({ id, kind: 'drain', title: `drain ${label}: ${which.join(', ') || 'nothing in the pool'}`, cluster: c, members: which, undo: [] });
-  const wait = (id: string, which: string[]): Step => ({ id, kind: 'wait-drain', title: `wait for in-flight requests on ${label} to finish`, cluster: c, members: which, undo: [] });
+  const drain = (id: string, which: string[]): Step => ({
+    id,
+    kind: 'drain',
+    title: `drain ${label}: ${which.join(', ') || 'nothing in the pool'}`,
+    cluster: c,
+    members: which,
+    undo: [],
+  });
+  const wait = (id: string, which: string[]): Step => ({
+    id,
+    kind: 'wait-drain',
+    title: `wait for in-flight requests on ${label} to finish`,
+    cluster: c,
+    members: which,
+    undo: [],
+  });
   // A forward drain waits for users too when sessions are configured; a reversal does not: it undoes a release that failed its checks.
   const sessions = config.balancer.driver === 'haproxy' ? config.balancer.sessions : undefined;
   const waitForward = (id: string, which: string[]): Step =>
@@ -156,7 +204,18 @@ export function clusterSteps(c: ClusterId, hosts: ObservedHost[], targets: Recor
   return [
     {
       ...drain(`drain-${c}`, inPool),
-      undo: inPool.length ? [{ id: `undo-drain-${c}`, kind: 'ready', title: `return ${inPool.join(', ')} to the pool`, cluster: c, members: inPool, undo: [] }] : [],
+      undo: inPool.length
+        ? [
+            {
+              id: `undo-drain-${c}`,
+              kind: 'ready',
+              title: `return ${inPool.join(', ')} to the pool`,
+              cluster: c,
+              members: inPool,
+              undo: [],
+            },
+          ]
+        : [],
     },
     waitForward(`wait-drain-${c}`, inPool),
     {
@@ -167,10 +226,27 @@ export function clusterSteps(c: ClusterId, hosts: ObservedHost[], targets: Recor
       hosts: Object.keys(switched),
       releases: switched,
       undo: Object.keys(previous).length
-        ? [{ id: `undo-activate-${c}`, kind: 'activate', title: `switch ${label} back to ${describeReleases(previous)}, restart`, cluster: c, hosts: Object.keys(previous), releases: previous, undo: [] }]
+        ? [
+            {
+              id: `undo-activate-${c}`,
+              kind: 'activate',
+              title: `switch ${label} back to ${describeReleases(previous)}, restart`,
+              cluster: c,
+              hosts: Object.keys(previous),
+              releases: previous,
+              undo: [],
+            },
+          ]
         : [],
     },
-    { id: `smoke-${c}`, kind: 'smoke', title: `smoke-check ${label} and each of its hosts`, cluster: c, hosts: names, undo: [] },
+    {
+      id: `smoke-${c}`,
+      kind: 'smoke',
+      title: `smoke-check ${label} and each of its hosts`,
+      cluster: c,
+      hosts: names,
+      undo: [],
+    },
     {
       id: `ready-${c}`,
       kind: 'ready',
@@ -181,7 +257,15 @@ export function clusterSteps(c: ClusterId, hosts: ObservedHost[], targets: Recor
       undo: [drain(`undo-ready-${c}`, members), wait(`undo-ready-wait-${c}`, members)],
     },
     ...(config.watch
-      ? [{ id: `watch-${c}`, kind: 'watch' as const, title: `watch the public backend's 5xx share for ${config.watch.duration / 1000}s (at most ${config.watch.max5xxRatio * 100}%)`, cluster: c, undo: [] }]
+      ? [
+          {
+            id: `watch-${c}`,
+            kind: 'watch' as const,
+            title: `watch the public backend's 5xx share for ${config.watch.duration / 1000}s (at most ${config.watch.max5xxRatio * 100}%)`,
+            cluster: c,
+            undo: [],
+          },
+        ]
       : []),
   ];
 }
@@ -207,8 +291,23 @@ export function withFlip(first: Step[], second: Step[], config: Config): [Step[]
     readyMembers: returned,
     ...(ready.vouchHealthy ? { vouchHealthy: true as const } : {}),
     undo: [
-      { id: `undo-flip-${a}`, kind: 'flip', title: `flip back in one balancer change: return ${label(b)} to the pool, drain ${label(a)}`, cluster: b, members: returned, readyMembers: drained, undo: [] },
-      { id: `undo-flip-wait-${a}`, kind: 'wait-drain', title: `wait for in-flight requests on ${label(a)} to finish`, cluster: a, members: returned, undo: [] },
+      {
+        id: `undo-flip-${a}`,
+        kind: 'flip',
+        title: `flip back in one balancer change: return ${label(b)} to the pool, drain ${label(a)}`,
+        cluster: b,
+        members: returned,
+        readyMembers: drained,
+        undo: [],
+      },
+      {
+        id: `undo-flip-wait-${a}`,
+        kind: 'wait-drain',
+        title: `wait for in-flight requests on ${label(a)} to finish`,
+        cluster: a,
+        members: returned,
+        undo: [],
+      },
     ],
   };
   return [first.map((s) => (s === ready ? flip : s)), second.filter((s) => s !== drain)];
@@ -231,7 +330,18 @@ export function migrationSteps(config: Config, observed: ObservedState, release:
     title: `expand the schema with ${release.dir}'s migrations on ${host} (${migrate.reverse ? 'undone by migrate.reverse if the push is reversed' : 'cannot be undone by baton: no migrate.reverse'})`,
     hosts: [host],
     releases,
-    undo: migrate.reverse ? [{ id: 'undo-expand', kind: 'reverse-expand', title: `undo the schema expand of ${release.dir} on ${host} (migrate.reverse)`, hosts: [host], releases, undo: [] }] : [],
+    undo: migrate.reverse
+      ? [
+          {
+            id: 'undo-expand',
+            kind: 'reverse-expand',
+            title: `undo the schema expand of ${release.dir} on ${host} (migrate.reverse)`,
+            hosts: [host],
+            releases,
+            undo: [],
+          },
+        ]
+      : [],
   };
   const through = (['a', 'b'] as ClusterId[]).map((c) => `${config.clusters[c].internal} (cluster ${c})`).join(' and ');
   const gate: Step = {
@@ -250,7 +360,16 @@ function unstageUndo(hosts: ObservedHost[], release: Release): Step[] {
   // A host already running this release keeps it: removing it would break the way back.
   const removable = hosts.filter((h) => h.release !== release.dir).map((h) => h.host);
   if (!removable.length) return [];
-  return [{ id: 'undo-stage', kind: 'unstage', title: `remove ${release.dir} where it was staged`, hosts: removable, releases: Object.fromEntries(removable.map((h) => [h, release.dir])), undo: [] }];
+  return [
+    {
+      id: 'undo-stage',
+      kind: 'unstage',
+      title: `remove ${release.dir} where it was staged`,
+      hosts: removable,
+      releases: Object.fromEntries(removable.map((h) => [h, release.dir])),
+      undo: [],
+    },
+  ];
 }
 
 export function describeReleases(byHost: Record<string, string>): string {

@@ -21,8 +21,13 @@ export interface ContractInput {
  * Why the schema cannot be contracted now, or undefined when it can: there must be an expand on
  * record, and every host must run the release it was for (each one that does not is named).
  */
-export function contractRefusal(hosts: readonly Pick<ObservedHost, 'host' | 'release'>[], ledger: string | null, ledgerWhere = 'the migrate host'): string | undefined {
-  if (!ledger) return `no schema expand is recorded on ${ledgerWhere}: no push with migrate.expand has run since the last contract, so there is nothing to contract`;
+export function contractRefusal(
+  hosts: readonly Pick<ObservedHost, 'host' | 'release'>[],
+  ledger: string | null,
+  ledgerWhere = 'the migrate host',
+): string | undefined {
+  if (!ledger)
+    return `no schema expand is recorded on ${ledgerWhere}: no push with migrate.expand has run since the last contract, so there is nothing to contract`;
   const behind = hosts.filter((h) => h.release !== ledger);
   if (!behind.length) return undefined;
   return `the schema was expanded for ${ledger}, but not every host runs it: ${behind.map((h) => `${h.host} runs ${h.release ?? 'nothing'}`).join(', ')}; contracting now would take from a release still serving what it needs`;
@@ -33,13 +38,18 @@ export function buildContractPlan(input: ContractInput): Plan {
   const { config, observed, ledger } = input;
   const migrate = config.migrate;
   if (!migrate?.contract) {
-    throw new UserError('baton.yml has no migrate.contract: there is no contract command to run', 'add migrate.contract (the command that drops what only the old release needed), then run `baton contract` again');
+    throw new UserError(
+      'baton.yml has no migrate.contract: there is no contract command to run',
+      'add migrate.contract (the command that drops what only the old release needed), then run `baton contract` again',
+    );
   }
   const refusal = contractRefusal(observed.hosts, ledger, `${migrate.host} (${config.app.path}/migrations/expanded)`);
   if (refusal) {
     throw new UserError(
       refusal,
-      ledger ? 'finish the push (or roll it back and push again) until every host runs the expanded release, then contract; nothing was changed' : 'push a release with migrate.expand first; nothing was changed',
+      ledger
+        ? 'finish the push (or roll it back and push again) until every host runs the expanded release, then contract; nothing was changed'
+        : 'push a release with migrate.expand first; nothing was changed',
       { refused: ExitCode.PLAN_REFUSED },
     );
   }

@@ -22,16 +22,26 @@ export function buildDnsPlan(input: DnsPlanInput): DnsPlan {
   const { config, observed } = input;
   const dns = config.dns;
   const m = dns?.migrate;
-  if (!dns || !m) throw new UserError('baton.yml has no dns.migrate section', 'add dns.migrate (site, old, new, proxy) — see docs/configuration.md');
+  if (!dns || !m)
+    throw new UserError(
+      'baton.yml has no dns.migrate section',
+      'add dns.migrate (site, old, new, proxy) — see docs/configuration.md',
+    );
   const now = input.now ?? new Date();
   const onOld = servesEverywhere(observed, 'site', m.old.address);
   const onNew = servesEverywhere(observed, 'site', m.new.address);
   if (!onOld && !onNew) {
     const seen = [...new Set(observed.servers.map((s) => s.site.addresses.join(',') || 'nothing'))].join(' / ');
-    throw new UserError(`${m.site} resolves to ${seen} on the authoritative servers, neither the old (${m.old.address}) nor the new (${m.new.address}) address`, 'fix dns.migrate.old.address or the record first');
+    throw new UserError(
+      `${m.site} resolves to ${seen} on the authoritative servers, neither the old (${m.old.address}) nor the new (${m.new.address}) address`,
+      'fix dns.migrate.old.address or the record first',
+    );
   }
   if (observed.servers.some((s) => s.site.cnames.length > 0)) {
-    throw new UserError(`${m.site} is a CNAME (${observed.servers[0]?.site.cnames.join(' → ')}); baton moves A records`, 'migrate the name at the end of the chain');
+    throw new UserError(
+      `${m.site} is a CNAME (${observed.servers[0]?.site.cnames.join(' → ')}); baton moves A records`,
+      'migrate the name at the end of the chain',
+    );
   }
   const siteTtl = largestTtl(observed, 'site');
   const ttl = dns.ttl !== undefined ? Math.round(dns.ttl / 1000) : siteTtl || 300;
@@ -73,7 +83,17 @@ export function buildDnsPlan(input: DnsPlanInput): DnsPlan {
       instance: 'side',
       title: `start a ${proxyName} on ${m.old.host}:${m.proxy.sidePort} passing everything to ${m.new.address}:${m.new.port}; verify it returns the new host's pages for Host ${m.site}`,
       earliest: at(now),
-      undo: [{ id: 'undo-proxy-side', kind: 'proxy-stop', phase: 'proxy', host: m.old.host, instance: 'side', title: `stop the side-port proxy on ${m.old.host}:${m.proxy.sidePort}`, undo: [] }],
+      undo: [
+        {
+          id: 'undo-proxy-side',
+          kind: 'proxy-stop',
+          phase: 'proxy',
+          host: m.old.host,
+          instance: 'side',
+          title: `stop the side-port proxy on ${m.old.host}:${m.proxy.sidePort}`,
+          undo: [],
+        },
+      ],
     },
     {
       id: 'cutover',
@@ -103,7 +123,14 @@ export function buildDnsPlan(input: DnsPlanInput): DnsPlan {
       title: `${facts.update === 'dynamic' ? 'switch' : 'ask for, and wait for,'} ${m.site} A ${m.old.address} → ${m.new.address} (TTL ${ttl}s) on every authoritative server (${facts.servers.join(', ')}); old answers may be cached ${siteTtl}s more`,
       earliest: at(times.cutover),
       undo: [
-        { id: 'undo-switch', kind: 'dns-record', phase: 'cutover', record: { name: m.site, from: m.new.address, to: m.old.address, ttl: siteTtl || ttl }, title: `switch ${m.site} back to ${m.old.address}`, undo: [] },
+        {
+          id: 'undo-switch',
+          kind: 'dns-record',
+          phase: 'cutover',
+          record: { name: m.site, from: m.new.address, to: m.old.address, ttl: siteTtl || ttl },
+          title: `switch ${m.site} back to ${m.old.address}`,
+          undo: [],
+        },
         {
           id: 'undo-switch-wait',
           kind: 'dns-wait',
@@ -122,7 +149,17 @@ export function buildDnsPlan(input: DnsPlanInput): DnsPlan {
     host: m.old.host,
     title: `remove the proxy from ${m.old.host} (ports ${m.old.port} and ${m.proxy.sidePort}), once no cache can hold ${m.old.address} and no request came for ${facts.quietSeconds}s`,
     earliest: at(times.finish),
-    undo: [{ id: 'undo-finish', kind: 'proxy-start', phase: 'finish', host: m.old.host, instance: 'port', title: `start the proxy on ${m.old.host}:${m.old.port} again`, undo: [] }],
+    undo: [
+      {
+        id: 'undo-finish',
+        kind: 'proxy-start',
+        phase: 'finish',
+        host: m.old.host,
+        instance: 'port',
+        title: `start the proxy on ${m.old.host}:${m.old.port} again`,
+        undo: [],
+      },
+    ],
   });
 
   const partial = {
@@ -131,7 +168,12 @@ export function buildDnsPlan(input: DnsPlanInput): DnsPlan {
     createdBy: input.createdBy,
     observed,
     facts,
-    schedule: { transitionalUsable: at(times.transitionalUsable), cutover: at(times.cutover), horizon: at(times.horizon), finish: at(times.finish) },
+    schedule: {
+      transitionalUsable: at(times.transitionalUsable),
+      cutover: at(times.cutover),
+      horizon: at(times.horizon),
+      finish: at(times.finish),
+    },
     forward,
   } satisfies Omit<DnsPlan, 'hash'>;
   return { ...partial, hash: digest(partial) };
@@ -139,10 +181,17 @@ export function buildDnsPlan(input: DnsPlanInput): DnsPlan {
 
 function transitionalStep(name: string, m: Migration, observed: DnsObservation, ttl: number): DnsStep {
   if (servesEverywhere(observed, 'transitional', m.new.address)) {
-    return { id: 'transitional', kind: 'dns-check', phase: 'prepare', title: `${name} already points at ${m.new.address} on every authoritative server`, undo: [] };
+    return {
+      id: 'transitional',
+      kind: 'dns-check',
+      phase: 'prepare',
+      title: `${name} already points at ${m.new.address} on every authoritative server`,
+      undo: [],
+    };
   }
   const current = [...new Set(observed.servers.flatMap((s) => s.transitional.addresses))];
-  if (current.length > 1) throw new UserError(`${name} has several addresses (${current.join(', ')}); fix it by hand first`);
+  if (current.length > 1)
+    throw new UserError(`${name} has several addresses (${current.join(', ')}); fix it by hand first`);
   const from = current[0];
   return {
     id: 'transitional',

@@ -28,7 +28,11 @@ export interface RestoreInput {
 export function buildRestorePlan(input: RestoreInput): Plan {
   const { config, observed, host, release } = input;
   const me = observed.hosts.find((h) => h.host === host);
-  if (!me) throw new UserError(`${host} is not an app host of either cluster in ${config.file}`, 'baton restore --run restores app hosts; for a balancer, follow the runbook (baton restore HOST)');
+  if (!me)
+    throw new UserError(
+      `${host} is not an app host of either cluster in ${config.file}`,
+      'baton restore --run restores app hosts; for a balancer, follow the runbook (baton restore HOST)',
+    );
   const c = me.cluster;
   const label = `cluster ${c} (${config.clusters[c].internal})`;
   // In the pool by its admin state even when its health checks fail (a wiped host is `down`):
@@ -36,26 +40,82 @@ export function buildRestorePlan(input: RestoreInput): Plan {
   // A member an operator put in maintenance stays there.
   const adminInPool = (state: string) => state === 'ready' || state === 'down';
   const drainIt = me.memberState !== 'maint' && me.memberState !== 'drain';
-  const clusterInPool = observed.hosts.some((h) => h.cluster === c && (h.host === host ? adminInPool(h.memberState) : h.memberState === 'ready'));
+  const clusterInPool = observed.hosts.some(
+    (h) => h.cluster === c && (h.host === host ? adminInPool(h.memberState) : h.memberState === 'ready'),
+  );
   const out: Step[] = drainIt
     ? [
-        { id: `drain-${host}`, kind: 'drain', title: `drain ${me.member} (${host}) of ${label}; it stays out until restored, also if the restore fails`, cluster: c, members: [me.member], undo: [] },
-        { id: `wait-drain-${host}`, kind: 'wait-drain', title: `wait for in-flight requests on ${me.member} to finish`, cluster: c, members: [me.member], undo: [] },
+        {
+          id: `drain-${host}`,
+          kind: 'drain',
+          title: `drain ${me.member} (${host}) of ${label}; it stays out until restored, also if the restore fails`,
+          cluster: c,
+          members: [me.member],
+          undo: [],
+        },
+        {
+          id: `wait-drain-${host}`,
+          kind: 'wait-drain',
+          title: `wait for in-flight requests on ${me.member} to finish`,
+          cluster: c,
+          members: [me.member],
+          undo: [],
+        },
       ]
     : [];
   const releases = { [host]: release.dir };
   const artifact = config.artifact ? input.artifact : undefined;
-  if (config.artifact && !artifact) throw new UserError(`baton.yml builds each release once (artifact:), and no artifact of ${release.dir} was given to restore ${host} with`);
+  if (config.artifact && !artifact)
+    throw new UserError(
+      `baton.yml builds each release once (artifact:), and no artifact of ${release.dir} was given to restore ${host} with`,
+    );
   const stage: Step = artifact
-    ? { id: `stage-${host}`, kind: 'stage', title: `stage the artifact of ${release.dir} (sha256 ${shortSha(artifact.sha256)}) on ${host}, its hash checked before unpacking`, hosts: [host], releases, artifact: artifact.sha256, undo: [] }
-    : { id: `stage-${host}`, kind: 'stage', title: `upload and build ${release.dir} on ${host}`, hosts: [host], releases, undo: [] };
+    ? {
+        id: `stage-${host}`,
+        kind: 'stage',
+        title: `stage the artifact of ${release.dir} (sha256 ${shortSha(artifact.sha256)}) on ${host}, its hash checked before unpacking`,
+        hosts: [host],
+        releases,
+        artifact: artifact.sha256,
+        undo: [],
+      }
+    : {
+        id: `stage-${host}`,
+        kind: 'stage',
+        title: `upload and build ${release.dir} on ${host}`,
+        hosts: [host],
+        releases,
+        undo: [],
+      };
   const forward: Step[] = [
     lockStep(config),
     ...out,
-    { id: `restore-config-${host}`, kind: 'restore-config', title: `put back ${host}'s packages and configuration from snapshot ${input.snapshot.slice(0, 12)}`, hosts: [host], snapshot: input.snapshot, undo: [] },
+    {
+      id: `restore-config-${host}`,
+      kind: 'restore-config',
+      title: `put back ${host}'s packages and configuration from snapshot ${input.snapshot.slice(0, 12)}`,
+      hosts: [host],
+      snapshot: input.snapshot,
+      undo: [],
+    },
     stage,
-    { id: `activate-${host}`, kind: 'activate', title: `switch ${host} to ${release.dir}, restart, wait for local health`, cluster: c, hosts: [host], releases, undo: [] },
-    { id: `smoke-${host}`, kind: 'smoke', title: `smoke-check ${host} itself and ${label}`, cluster: c, hosts: [host], undo: [] },
+    {
+      id: `activate-${host}`,
+      kind: 'activate',
+      title: `switch ${host} to ${release.dir}, restart, wait for local health`,
+      cluster: c,
+      hosts: [host],
+      releases,
+      undo: [],
+    },
+    {
+      id: `smoke-${host}`,
+      kind: 'smoke',
+      title: `smoke-check ${host} itself and ${label}`,
+      cluster: c,
+      hosts: [host],
+      undo: [],
+    },
     ...(clusterInPool && me.memberState !== 'maint'
       ? [
           {
@@ -66,13 +126,36 @@ export function buildRestorePlan(input: RestoreInput): Plan {
             members: [me.member],
             vouchHealthy: true as const,
             undo: [
-              { id: `undo-ready-${host}`, kind: 'drain' as const, title: `drain ${me.member} again`, cluster: c, members: [me.member], undo: [] },
-              { id: `undo-ready-wait-${host}`, kind: 'wait-drain' as const, title: `wait for in-flight requests on ${me.member} to finish`, cluster: c, members: [me.member], undo: [] },
+              {
+                id: `undo-ready-${host}`,
+                kind: 'drain' as const,
+                title: `drain ${me.member} again`,
+                cluster: c,
+                members: [me.member],
+                undo: [],
+              },
+              {
+                id: `undo-ready-wait-${host}`,
+                kind: 'wait-drain' as const,
+                title: `wait for in-flight requests on ${me.member} to finish`,
+                cluster: c,
+                members: [me.member],
+                undo: [],
+              },
             ],
           },
         ]
       : []),
     unlockStep(),
   ];
-  return sealPlan({ kind: 'restore', ...planOwner(config), release, ...(artifact ? { artifact } : {}), createdAt: (input.now ?? new Date()).toISOString(), createdBy: input.createdBy, observed, forward });
+  return sealPlan({
+    kind: 'restore',
+    ...planOwner(config),
+    release,
+    ...(artifact ? { artifact } : {}),
+    createdAt: (input.now ?? new Date()).toISOString(),
+    createdBy: input.createdBy,
+    observed,
+    forward,
+  });
 }

@@ -10,7 +10,10 @@ import { build } from 'esbuild';
 const root = new URL('..', import.meta.url).pathname;
 const dist = join(root, 'dist');
 const compiled = join(dist, 'commands');
-const entries = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? entries(join(dir, e.name)) : e.name.endsWith('.js') ? [join(dir, e.name)] : []));
+const entries = (dir) =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? entries(join(dir, e.name)) : e.name.endsWith('.js') ? [join(dir, e.name)] : [],
+  );
 // bin/run.js's own imports are bundled with the commands so that module state both read (what
 // processInterrupts says a run of this process changed production, for the safety net's exit code) exists once.
 const boot = ['src/output.js', 'src/cli/safety-net.js'].map((f) => join(dist, f));
@@ -21,8 +24,13 @@ const entryPoints = [...entries(compiled), ...boot];
 const zodEnglishOnly = {
   name: 'zod-english-only',
   setup(b) {
-    b.onResolve({ filter: /\/locales\/index\.js$/ }, (a) => (a.importer.includes('/node_modules/zod/') ? { path: 'zod-locales', namespace: 'zod-english-only' } : undefined));
-    b.onLoad({ filter: /.*/, namespace: 'zod-english-only' }, () => ({ contents: `export { default as en } from ${JSON.stringify(join(root, 'node_modules/zod/v4/locales/en.js'))};`, resolveDir: root }));
+    b.onResolve({ filter: /\/locales\/index\.js$/ }, (a) =>
+      a.importer.includes('/node_modules/zod/') ? { path: 'zod-locales', namespace: 'zod-english-only' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-english-only' }, () => ({
+      contents: `export { default as en } from ${JSON.stringify(join(root, 'node_modules/zod/v4/locales/en.js'))};`,
+      resolveDir: root,
+    }));
   },
 };
 
@@ -38,10 +46,14 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   external: ['@oclif/core', 'ssh2'],
   // Bundled CommonJS modules call require(): give each ES module file one of its own.
-  banner: { js: "import { createRequire as __batonRequire } from 'node:module'; const require = __batonRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __batonRequire } from 'node:module'; const require = __batonRequire(import.meta.url);",
+  },
   minifyWhitespace: true,
   minifySyntax: true,
   logLevel: 'warning',
   plugins: [zodEnglishOnly],
 });
-console.log(`dist/cli: ${entryPoints.length - boot.length} commands bundled from ${relative(root, compiled)}, with bin/run.js's imports`);
+console.log(
+  `dist/cli: ${entryPoints.length - boot.length} commands bundled from ${relative(root, compiled)}, with bin/run.js's imports`,
+);

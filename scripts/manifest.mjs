@@ -3,7 +3,12 @@
 import { writeFileSync } from 'node:fs';
 import { Plugin } from '@oclif/core';
 
-const plugin = new Plugin({ root: new URL('..', import.meta.url).pathname, type: 'core', isRoot: true, ignoreManifest: true });
+const plugin = new Plugin({
+  root: new URL('..', import.meta.url).pathname,
+  type: 'core',
+  isRoot: true,
+  ignoreManifest: true,
+});
 await plugin.load();
 writeFileSync(new URL('../oclif.manifest.json', import.meta.url), `${JSON.stringify(plugin.manifest, null, 2)}\n`);
 console.log(`oclif.manifest.json: ${Object.keys(plugin.manifest.commands).length} commands`);

@@ -35,7 +35,12 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeValue, string> = {
 };
 
 /** The codes a refusal ends with: nothing began, so nothing changed. */
-export type RefusalCode = typeof ExitCode.PLAN_REFUSED | typeof ExitCode.LOCK_HELD | typeof ExitCode.DRIFTED | typeof ExitCode.PREFLIGHT_REFUSED | typeof ExitCode.USAGE;
+export type RefusalCode =
+  | typeof ExitCode.PLAN_REFUSED
+  | typeof ExitCode.LOCK_HELD
+  | typeof ExitCode.DRIFTED
+  | typeof ExitCode.PREFLIGHT_REFUSED
+  | typeof ExitCode.USAGE;
 
 /** How a run ended, as far as production goes: what the runner's Outcome says. */
 export interface RunEnd {
@@ -125,7 +130,11 @@ export interface ConfigIssue {
 export class ConfigError extends BatonError {
   readonly kind = 'config';
   constructor(readonly issues: ConfigIssue[]) {
-    super(issues.map(formatConfigIssue).join('\n'), { refused: ExitCode.USAGE }, 'fix the lines above, then run `baton validate`');
+    super(
+      issues.map(formatConfigIssue).join('\n'),
+      { refused: ExitCode.USAGE },
+      'fix the lines above, then run `baton validate`',
+    );
   }
 }
 
@@ -136,7 +145,11 @@ export function formatConfigIssue(i: ConfigIssue): string {
 /** A plan apply will not carry out. */
 export class PlanRefusedError extends BatonError {
   readonly kind = 'plan-refused';
-  constructor(message: string, hint?: string, readonly details: string[] = []) {
+  constructor(
+    message: string,
+    hint?: string,
+    readonly details: string[] = [],
+  ) {
     super(message, { refused: ExitCode.PLAN_REFUSED }, hint);
   }
 }
@@ -146,12 +159,14 @@ const PREFLIGHT_HINTS: Record<string, string> = {
   reach: 'make the hosts named answer over SSH (address, sshd, ssh.user, known_hosts)',
   tag: 'push a tag that exists in app.repo and reads whole',
   'balancer-config': 'fix the balancer configuration it names on the balancer host',
-  privileges: 'add the sudoers lines named above on those hosts (visudo -f /etc/sudoers.d/baton), or set ssh.sudo to false for what the user may run itself',
+  privileges:
+    'add the sudoers lines named above on those hosts (visudo -f /etc/sudoers.d/baton), or set ssh.sudo to false for what the user may run itself',
   access: 'give the SSH user write access to the files and folders named (README: Running as a deploy user)',
   disk: 'free disk on the hosts named, or lower app.keep',
   capacity: 'lower the load or add hosts',
   memory: 'lower capacity.memory.processLimit or add memory',
-  internal: 'make each cluster\'s internal hostname resolve on this machine (DNS or /etc/hosts), or pin it to the address that reaches only that cluster with resolve: in baton.yml',
+  internal:
+    "make each cluster's internal hostname resolve on this machine (DNS or /etc/hosts), or pin it to the address that reaches only that cluster with resolve: in baton.yml",
 };
 
 /**
@@ -177,8 +192,15 @@ export class PreflightRefusedError extends BatonError {
 /** The release lock belongs to someone else. */
 export class LockHeldError extends BatonError {
   readonly kind = 'lock-held';
-  constructor(message: string, readonly holder?: Record<string, unknown>) {
-    super(message, { refused: ExitCode.LOCK_HELD }, 'wait for the other release, or `baton unlock` if you know it is gone');
+  constructor(
+    message: string,
+    readonly holder?: Record<string, unknown>,
+  ) {
+    super(
+      message,
+      { refused: ExitCode.LOCK_HELD },
+      'wait for the other release, or `baton unlock` if you know it is gone',
+    );
   }
 }
 
@@ -242,5 +264,8 @@ export function shortCommand(argv: readonly string[], max = 100): string {
 }
 
 function indent(s: string): string {
-  return s.split('\n').map((l) => `    ${l}`).join('\n');
+  return s
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
 }

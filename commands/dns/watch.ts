@@ -4,10 +4,16 @@ import { watchText } from '../../src/dns/render.js';
 import { openDnsSession, watchMigration } from '../../src/dns/service.js';
 
 export default class DnsWatch extends BatonCommand {
-  static override summary = 'Requests still reaching the old host\'s proxy, per minute, and when no cache can hold the old address.';
-  static override examples = ['<%= config.bin %> dns watch', '<%= config.bin %> dns watch --until-ready   # returns once `dns finish` may run'];
+  static override summary =
+    "Requests still reaching the old host's proxy, per minute, and when no cache can hold the old address.";
+  static override examples = [
+    '<%= config.bin %> dns watch',
+    '<%= config.bin %> dns watch --until-ready   # returns once `dns finish` may run',
+  ];
   static override flags = {
-    'until-ready': Flags.boolean({ description: 'keep watching (a line every interval) until the proxy may be removed' }),
+    'until-ready': Flags.boolean({
+      description: 'keep watching (a line every interval) until the proxy may be removed',
+    }),
     interval: Flags.integer({ description: 'seconds between looks with --until-ready', default: 60 }),
   };
 
@@ -17,7 +23,10 @@ export default class DnsWatch extends BatonCommand {
     try {
       let report = await watchMigration(session);
       while (flags['until-ready'] && !report.verdict.finishable) {
-        if (!this.jsonEnabled()) this.log(`${report.now} requests ${report.total}, quiet ${report.verdict.quietSeconds}s, ready in ${report.verdict.waitSeconds}s`);
+        if (!this.jsonEnabled())
+          this.log(
+            `${report.now} requests ${report.total}, quiet ${report.verdict.quietSeconds}s, ready in ${report.verdict.waitSeconds}s`,
+          );
         await new Promise((r) => setTimeout(r, flags.interval * 1000));
         report = await watchMigration(session);
       }

@@ -13,7 +13,8 @@ import { checkPath } from './balancer-files.js';
  */
 export function accessLogArgv(file: string, inode: string, offset: number): string[] {
   checkPath('balancer.accessLog', file);
-  if (!/^(first|-|\d+)$/.test(inode) || !Number.isInteger(offset) || offset < 0) throw new Error(`bad access-log position ${inode}@${offset}`);
+  if (!/^(first|-|\d+)$/.test(inode) || !Number.isInteger(offset) || offset < 0)
+    throw new Error(`bad access-log position ${inode}@${offset}`);
   const script = [
     'f=$1; ino=$2; off=$3',
     '[ -e "$f" ] || { echo "- 0"; exit 0; }',
@@ -25,7 +26,7 @@ export function accessLogArgv(file: string, inode: string, offset: number): stri
     'whole=1; [ "$2" -gt "$off" ] && [ "$(tail -c +"$2" -- "$f" | head -c 1 | od -An -tx1 | tr -d " \\n")" != 0a ] && whole=0',
     'tail -c +"$((off + 1))" -- "$f" | head -c "$(($2 - off))" | LC_ALL=C awk -v whole="$whole" \'' +
       '{ n++; len = length($0) + 1; b += len; bad = ($9 ~ /^5[0-9][0-9]$/); e += bad } ' +
-      'END { if (n && !whole) { n--; b -= len; e -= bad } print b + 0, n + 0, e + 0 }\'',
+      "END { if (n && !whole) { n--; b -= len; e -= bad } print b + 0, n + 0, e + 0 }'",
   ].join('\n');
   return ['sh', '-c', script, 'sh', file, inode, String(offset)];
 }
@@ -40,7 +41,8 @@ export interface AccessLogRead {
 export function parseAccessLog(stdout: string): AccessLogRead {
   const [where, counts] = stdout.trim().split('\n');
   const w = /^(-|\d+) (\d+)$/.exec(where?.trim() ?? '');
-  if (!w) throw new Error(`expected the access log's inode and size, got: ${stdout.trim().slice(0, 200) || '(nothing)'}`);
+  if (!w)
+    throw new Error(`expected the access log's inode and size, got: ${stdout.trim().slice(0, 200) || '(nothing)'}`);
   const read: AccessLogRead = { inode: w[1] as string, size: Number(w[2]) };
   if (counts === undefined) return read;
   const c = /^(\d+) (\d+) (\d+)$/.exec(counts.trim());
@@ -67,7 +69,13 @@ export class AccessLogCounts {
   }
 
   async read(): Promise<{ requests: number; http5xx: number }> {
-    const r = parseAccessLog((await this.transport.run(accessLogArgv(this.file, this.inode ?? 'first', this.offset), { timeoutMs: this.timeoutMs })).stdout);
+    const r = parseAccessLog(
+      (
+        await this.transport.run(accessLogArgv(this.file, this.inode ?? 'first', this.offset), {
+          timeoutMs: this.timeoutMs,
+        })
+      ).stdout,
+    );
     if (this.inode !== undefined && r.appended) {
       const from = r.inode !== this.inode || r.size < this.offset ? 0 : this.offset;
       this.offset = from + r.appended.consumed;

@@ -9,11 +9,13 @@ import { APACHE_BALANCER_NAME as BALANCER_NAME } from '../config/balancer-names.
 /** A balancer name safe in a URL query and a config pattern. */
 export function checkBalancerName(name: string): string {
   if (typeof name !== 'string' || !BALANCER_NAME.test(name)) {
-    throw new UserError(`apache balancer name ${JSON.stringify(name)} (${typeof name}) is not usable: expected letters, digits, _ . -`, 'fix balancer.backend in baton.yml');
+    throw new UserError(
+      `apache balancer name ${JSON.stringify(name)} (${typeof name}) is not usable: expected letters, digits, _ . -`,
+      'fix balancer.backend in baton.yml',
+    );
   }
   return name;
 }
-
 
 /**
  * The Referer balancer-manager demands (AH10187: without one naming the same host as the
@@ -57,11 +59,27 @@ export function managerForm(balancer: string, nonce: string, change: WorkerChang
  * One curl run that POSTs each change (printing its HTTP status, then `;`) and then reads the
  * XML back, so a change and its verification cost one round trip.
  */
-export function managerChangeArgv(managerUrl: string, balancer: string, nonce: string, changes: readonly WorkerChange[]): string[] {
+export function managerChangeArgv(
+  managerUrl: string,
+  balancer: string,
+  nonce: string,
+  changes: readonly WorkerChange[],
+): string[] {
   if (changes.length === 0) throw new Error('managerChangeArgv needs at least one change');
   const referer = ['-H', `Referer: ${refererOf(managerUrl)}`];
   // `--next` starts a new request with fresh options, in the same process.
-  const posts = changes.flatMap((c) => [...CURL_OPTS, ...referer, '-o', '/dev/null', '-w', '%{http_code};', '--data', managerForm(balancer, nonce, c), managerUrl, '--next']);
+  const posts = changes.flatMap((c) => [
+    ...CURL_OPTS,
+    ...referer,
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code};',
+    '--data',
+    managerForm(balancer, nonce, c),
+    managerUrl,
+    '--next',
+  ]);
   return ['curl', ...posts, ...CURL_OPTS, '-f', ...referer, xmlUrl(managerUrl, balancer)];
 }
 
@@ -96,7 +114,10 @@ export function curlWithAuth(argv: readonly string[], auth: ManagerAuth): { argv
 
 /** A value in a curl config file: double-quoted, with curl's backslash escapes. */
 function curlQuote(value: string): string {
-  const escaped = value.replace(/[\\"\t\n\r\v]/g, (c) => ({ '\\': '\\\\', '"': '\\"', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\v': '\\v' })[c] as string);
+  const escaped = value.replace(
+    /[\\"\t\n\r\v]/g,
+    (c) => ({ '\\': '\\\\', '"': '\\"', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\v': '\\v' })[c] as string,
+  );
   return `"${escaped}"`;
 }
 
@@ -104,7 +125,13 @@ function curlQuote(value: string): string {
 export function splitChangeAnswer(stdout: string): { codes: number[]; xml: string } {
   const at = stdout.indexOf('<');
   const head = at < 0 ? stdout : stdout.slice(0, at);
-  return { codes: head.split(';').filter((s) => s.trim() !== '').map(Number), xml: at < 0 ? '' : stdout.slice(at) };
+  return {
+    codes: head
+      .split(';')
+      .filter((s) => s.trim() !== '')
+      .map(Number),
+    xml: at < 0 ? '' : stdout.slice(at),
+  };
 }
 
 /** `apache2ctl configtest` (or apachectl): validates the configuration on disk without touching the running server. */

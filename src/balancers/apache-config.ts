@@ -61,7 +61,11 @@ export function setConfigState(
       missing.push(url);
       continue;
     }
-    if (adminOfFlags(m.flags) === admin && m.flags.filter((f) => OWNED.includes(f)).join('') === flagsOfAdmin(admin).join('')) continue;
+    if (
+      adminOfFlags(m.flags) === admin &&
+      m.flags.filter((f) => OWNED.includes(f)).join('') === flagsOfAdmin(admin).join('')
+    )
+      continue;
     const flags = [...m.flags.filter((f) => !OWNED.includes(f)), ...flagsOfAdmin(admin)];
     lines[m.line] = withStatus(lines[m.line] as string, flags);
     changed = true;
@@ -104,7 +108,8 @@ function parseMemberLine(line: string): Omit<ConfigMember, 'line'> | undefined {
 
 function paramsOf(rest: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const m of rest.matchAll(/([A-Za-z]+)=("[^"]*"|\S+)/g)) out.set((m[1] as string).toLowerCase(), (m[2] as string).replace(/^"|"$/g, ''));
+  for (const m of rest.matchAll(/([A-Za-z]+)=("[^"]*"|\S+)/g))
+    out.set((m[1] as string).toLowerCase(), (m[2] as string).replace(/^"|"$/g, ''));
   return out;
 }
 

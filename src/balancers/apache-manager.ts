@@ -30,7 +30,8 @@ export interface ManagerBalancer {
 
 /** Every balancer in the manager's XML; throws with the start of the answer when it is not that XML. */
 export function parseManagerXml(xml: string): ManagerBalancer[] {
-  if (!xml.includes('<httpd:manager')) throw new Error(`expected balancer-manager XML, got: ${xml.trim().slice(0, 200) || '(nothing)'}`);
+  if (!xml.includes('<httpd:manager'))
+    throw new Error(`expected balancer-manager XML, got: ${xml.trim().slice(0, 200) || '(nothing)'}`);
   return blocks(xml, 'balancer').map((b) => {
     const maxattempts = tag(b, 'maxattempts');
     return {
@@ -127,7 +128,12 @@ function tag(xml: string, name: string): string | undefined {
 }
 
 function unescapeXml(s: string): string {
-  return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+  return s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 }
 
 function num(v: string | undefined): number {

@@ -19,11 +19,25 @@ import {
 } from './apache-commands.js';
 import { checkPath, countLogArgv, escapeEre, parseCounts, REFUSED_BY_TEST, replaceFileArgv } from './balancer-files.js';
 import { adminOfFlags, configMembers, sameWorker, setConfigState } from './apache-config.js';
-import { type ApacheAdmin, type ApacheMember, type ManagerBalancer, managerCounters, memberOf, parseManagerXml } from './apache-manager.js';
+import {
+  type ApacheAdmin,
+  type ApacheMember,
+  type ManagerBalancer,
+  managerCounters,
+  memberOf,
+  parseManagerXml,
+} from './apache-manager.js';
 import { balancerConnsArgv, ownedBy, parseSs } from './nginx-commands.js';
 import { carriesRequest } from './tcp-busy.js';
 import { AccessLogCounts } from './access-log.js';
-import { type BackendCounters, type Balancer, onlyRaised, type RaisedCommand, type TrafficRead, type WrittenFile } from './types.js';
+import {
+  type BackendCounters,
+  type Balancer,
+  onlyRaised,
+  type RaisedCommand,
+  type TrafficRead,
+  type WrittenFile,
+} from './types.js';
 
 export interface ApacheOptions {
   /** Balancer name without `balancer://`. */
@@ -132,10 +146,26 @@ export class ApacheBalancer implements Balancer {
   private async held(wanted: readonly ApacheMember[]): Promise<number[]> {
     // A worker named by host name cannot be matched to ss's addresses: its busy count stands alone.
     const byAddress = wanted.filter((m) => isIP(m.address) !== 0);
-    const conns = byAddress.length === 0 ? [] : parseSs((await this.transport.run(balancerConnsArgv(byAddress.map((m) => ({ address: m.address, port: m.port ?? 80 }))), { timeoutMs: this.timeoutMs })).stdout);
+    const conns =
+      byAddress.length === 0
+        ? []
+        : parseSs(
+            (
+              await this.transport.run(
+                balancerConnsArgv(byAddress.map((m) => ({ address: m.address, port: m.port ?? 80 }))),
+                { timeoutMs: this.timeoutMs },
+              )
+            ).stdout,
+          );
     return wanted.map((m) => {
       if (isIP(m.address) === 0) return m.sessions;
-      const held = conns.filter((c) => ownedBy(c, APACHE_PROCESSES) && c.peer.address === m.address && c.peer.port === (m.port ?? 80) && carriesRequest(c, 'balancer')).length;
+      const held = conns.filter(
+        (c) =>
+          ownedBy(c, APACHE_PROCESSES) &&
+          c.peer.address === m.address &&
+          c.peer.port === (m.port ?? 80) &&
+          carriesRequest(c, 'balancer'),
+      ).length;
       return Math.min(m.sessions, held);
     });
   }
@@ -151,7 +181,10 @@ export class ApacheBalancer implements Balancer {
   async counters(): Promise<BackendCounters> {
     const [b, logged] = await Promise.all([this.readManager(), this.accessLog?.read()]);
     const addrs = b.workers.map((w) => escapeEre(`${w.hostname}:${w.port ?? 80}`));
-    const patterns = [`AH00957: .*attempt to connect to (${addrs.join('|')}) `, `balancer://${escapeEre(this.balancer)}: All workers are in error state`];
+    const patterns = [
+      `AH00957: .*attempt to connect to (${addrs.join('|')}) `,
+      `balancer://${escapeEre(this.balancer)}: All workers are in error state`,
+    ];
     const r = await this.transport.run(countLogArgv(this.errorLog, patterns), { timeoutMs: this.timeoutMs });
     const [redispatches, unavailable] = parseCounts(r.stdout, 2) as [number, number];
     return { ...managerCounters(b), redispatches, http5xx: unavailable, ...logged };
@@ -167,7 +200,11 @@ export class ApacheBalancer implements Balancer {
     const [b, logged] = await Promise.all([this.readManager(), this.sampledLog?.read()]);
     const members = b.workers.map(memberOf);
     const held = await this.held(members);
-    return { members: members.map((m, i) => ({ ...m, sessions: held[i] as number })), requests: managerCounters(b).requests, ...logged };
+    return {
+      members: members.map((m, i) => ({ ...m, sessions: held[i] as number })),
+      requests: managerCounters(b).requests,
+      ...logged,
+    };
   }
 
   writtenFiles(): WrittenFile[] {
@@ -181,7 +218,8 @@ export class ApacheBalancer implements Balancer {
   async configTest(): Promise<void> {
     const argv = apacheConfigTestArgv(this.ctl, this.sudo);
     const r = await this.transport.run(argv, { allowFailure: true, timeoutMs: this.timeoutMs });
-    if (r.code !== 0) throw new ExternalCommandError(this.transport.host, argv, r.code, tail(`${r.stdout}\n${r.stderr}`));
+    if (r.code !== 0)
+      throw new ExternalCommandError(this.transport.host, argv, r.code, tail(`${r.stdout}\n${r.stderr}`));
   }
 
   /** The state each member's BalancerMember line gives it: what a graceful restart would bring back. */
@@ -216,10 +254,15 @@ export class ApacheBalancer implements Balancer {
     }
     if (edit.changed) await this.writeConfig(edit.text);
 
-    const changes: WorkerChange[] = urls.map((workerUrl) => ({ workerUrl, flags: { N: admin === 'drain', D: admin === 'maint', S: false } }));
+    const changes: WorkerChange[] = urls.map((workerUrl) => ({
+      workerUrl,
+      flags: { N: admin === 'drain', D: admin === 'maint', S: false },
+    }));
     let wrong: string[];
     try {
-      const r = await this.manager(managerChangeArgv(this.managerUrl, this.balancer, b.nonce, changes), { timeoutMs: this.timeoutMs });
+      const r = await this.manager(managerChangeArgv(this.managerUrl, this.balancer, b.nonce, changes), {
+        timeoutMs: this.timeoutMs,
+      });
       const { codes, xml } = splitChangeAnswer(r.stdout);
       const after = this.pick(parseManagerXml(xml)).workers.map(memberOf);
       wrong = names.flatMap((n, i) => {
@@ -270,7 +313,10 @@ export class ApacheBalancer implements Balancer {
   }
 
   private async readManager(): Promise<ManagerBalancer> {
-    const r = await this.manager(managerXmlArgv(this.managerUrl, this.balancer), { timeoutMs: this.timeoutMs, allowFailure: true });
+    const r = await this.manager(managerXmlArgv(this.managerUrl, this.balancer), {
+      timeoutMs: this.timeoutMs,
+      allowFailure: true,
+    });
     if (r.code !== 0) {
       throw new UserError(
         `balancer-manager ${this.managerUrl} on ${this.transport.host} did not answer: ${tail(r.stderr) || `curl exit ${r.code}`}`,
@@ -281,7 +327,10 @@ export class ApacheBalancer implements Balancer {
     try {
       all = parseManagerXml(r.stdout);
     } catch (err) {
-      throw new UserError(`balancer-manager ${this.managerUrl} on ${this.transport.host}: ${(err as Error).message}`, 'check balancer.managerUrl');
+      throw new UserError(
+        `balancer-manager ${this.managerUrl} on ${this.transport.host}: ${(err as Error).message}`,
+        'check balancer.managerUrl',
+      );
     }
     return this.pick(all);
   }
@@ -315,4 +364,3 @@ export class ApacheBalancer implements Balancer {
     return m;
   }
 }
-

@@ -6,7 +6,8 @@ const ABSOLUTE = /^\/[^\0\n]+$/;
 
 /** An absolute path on the balancer host. */
 export function checkPath(what: string, path: string): string {
-  if (typeof path !== 'string' || !ABSOLUTE.test(path)) throw new UserError(`${what} ${JSON.stringify(path)} is not an absolute path`, `fix ${what} in baton.yml`);
+  if (typeof path !== 'string' || !ABSOLUTE.test(path))
+    throw new UserError(`${what} ${JSON.stringify(path)} is not an absolute path`, `fix ${what} in baton.yml`);
   return path;
 }
 
@@ -59,7 +60,8 @@ export function countLogArgv(file: string, patterns: readonly string[]): string[
 /** Parse countLogArgv's answer. */
 export function parseCounts(stdout: string, expected: number): number[] {
   const nums = stdout.trim().split(/\s+/).map(Number);
-  if (nums.length !== expected || nums.some((n) => !Number.isInteger(n))) throw new Error(`expected ${expected} counts, got ${JSON.stringify(stdout.slice(0, 200))}`);
+  if (nums.length !== expected || nums.some((n) => !Number.isInteger(n)))
+    throw new Error(`expected ${expected} counts, got ${JSON.stringify(stdout.slice(0, 200))}`);
   return nums;
 }
 

@@ -2,7 +2,16 @@
 // driven as one: every change goes to all of them, and reads stop when they disagree, since a
 // standby that was never drained sends users to the cluster being deployed after a failover.
 import { OperationFailedError } from '../errors.js';
-import { type BackendCounters, type Balancer, type Member, type MemberState, type RaisedCommand, type SessionRead, type TrafficRead, type WrittenFile } from './types.js';
+import {
+  type BackendCounters,
+  type Balancer,
+  type Member,
+  type MemberState,
+  type RaisedCommand,
+  type SessionRead,
+  type TrafficRead,
+  type WrittenFile,
+} from './types.js';
 
 /** One balancer of the set, named by the host it runs on (for messages). */
 export interface NamedBalancer {
@@ -44,7 +53,8 @@ export function describeDisagreement(reads: readonly { host: string; members: re
       const m = r.members.find((x) => x.name === name);
       return { host: r.host, state: m ? adminState(m) : 'absent' };
     });
-    if (new Set(says.map((s) => s.state)).size > 1) out.push(`${name}: ${says.map((s) => `${s.state} on ${s.host}`).join(', ')}`);
+    if (new Set(says.map((s) => s.state)).size > 1)
+      out.push(`${name}: ${says.map((s) => `${s.state} on ${s.host}`).join(', ')}`);
   }
   return out;
 }
@@ -89,19 +99,25 @@ export class BalancerSet implements Balancer {
     // Optional capabilities are offered when the driver has them (every balancer runs the same driver).
     if (primary.balancer.switchPool) {
       this.switchPool = async (ready, drain) => {
-        await this.changeAll(`return ${ready.join(', ') || '(none)'} and drain ${drain.join(', ') || '(none)'}`, (b) => (b.switchPool as NonNullable<Balancer['switchPool']>).call(b, ready, drain));
+        await this.changeAll(`return ${ready.join(', ') || '(none)'} and drain ${drain.join(', ') || '(none)'}`, (b) =>
+          (b.switchPool as NonNullable<Balancer['switchPool']>).call(b, ready, drain),
+        );
       };
     }
     if (primary.balancer.vouchHealthy) {
       this.vouchHealthy = async (names) => {
-        await this.changeAll(`mark ${names.join(', ')} healthy`, (b) => (b.vouchHealthy as NonNullable<Balancer['vouchHealthy']>).call(b, names));
+        await this.changeAll(`mark ${names.join(', ')} healthy`, (b) =>
+          (b.vouchHealthy as NonNullable<Balancer['vouchHealthy']>).call(b, names),
+        );
       };
     }
     if (primary.balancer.sample) this.sample = () => this.sampleAll();
     if (primary.balancer.stickySessions) this.stickySessions = (names, table) => this.stickyAll(names, table);
     if (primary.balancer.forgetSessions) {
       this.forgetSessions = async (names, table) => {
-        const dropped = await this.changeAll(`forget the sessions of ${names.join(', ')}`, (b) => (b.forgetSessions as NonNullable<Balancer['forgetSessions']>).call(b, names, table));
+        const dropped = await this.changeAll(`forget the sessions of ${names.join(', ')}`, (b) =>
+          (b.forgetSessions as NonNullable<Balancer['forgetSessions']>).call(b, names, table),
+        );
         return dropped.reduce((n, d) => n + d, 0);
       };
     }
@@ -159,7 +175,9 @@ export class BalancerSet implements Balancer {
 
   async configTest(): Promise<void> {
     const results = await Promise.allSettled(this.all.map((b) => b.balancer.configTest()));
-    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ host: (this.all[i] as NamedBalancer).host, err: r.reason as unknown }] : []));
+    const failed = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [{ host: (this.all[i] as NamedBalancer).host, err: r.reason as unknown }] : [],
+    );
     if (failed.length === 0) return;
     // One failure keeps its own error (exit code, hint), told which balancer it is.
     if (failed.length === 1 && failed[0]?.err instanceof Error) {
@@ -193,7 +211,9 @@ export class BalancerSet implements Balancer {
         }
       }),
     );
-    const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [{ host: (this.all[i] as NamedBalancer).host, reason: r.reason }] : []));
+    const refused = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [{ host: (this.all[i] as NamedBalancer).host, reason: r.reason }] : [],
+    );
     // Refused by every balancer: they still agree, and the driver's own error (its exit code, its hint) says best why.
     if (refused.length === this.all.length) throw refused[0]?.reason;
     if (refused.length > 0) {
@@ -210,9 +230,14 @@ export class BalancerSet implements Balancer {
 
   /** Members merged like members(), never failing on a disagreement (sampling must not stop a run): it is reported in `divergent`. */
   private async sampleAll(): Promise<TrafficRead> {
-    const reads = await Promise.all(this.all.map((b) => (b.balancer.sample as NonNullable<Balancer['sample']>).call(b.balancer)));
-    const divergent = describeDisagreement(reads.map((r, i) => ({ host: (this.all[i] as NamedBalancer).host, members: r.members })));
-    const sum = (key: 'requests' | 'http5xx') => (reads.every((r) => r[key] !== undefined) ? { [key]: reads.reduce((n, r) => n + (r[key] as number), 0) } : {});
+    const reads = await Promise.all(
+      this.all.map((b) => (b.balancer.sample as NonNullable<Balancer['sample']>).call(b.balancer)),
+    );
+    const divergent = describeDisagreement(
+      reads.map((r, i) => ({ host: (this.all[i] as NamedBalancer).host, members: r.members })),
+    );
+    const sum = (key: 'requests' | 'http5xx') =>
+      reads.every((r) => r[key] !== undefined) ? { [key]: reads.reduce((n, r) => n + (r[key] as number), 0) } : {};
     return {
       members: mergeMembers(reads.map((r) => r.members)),
       ...sum('requests'),
@@ -223,7 +248,11 @@ export class BalancerSet implements Balancer {
 
   /** Sticky sessions of the members on every balancer: bound entries of all tables, the most recent request, what is in flight through any. */
   private async stickyAll(names: readonly string[], table?: string): Promise<SessionRead> {
-    const reads = await Promise.all(this.all.map((b) => (b.balancer.stickySessions as NonNullable<Balancer['stickySessions']>).call(b.balancer, names, table)));
+    const reads = await Promise.all(
+      this.all.map((b) =>
+        (b.balancer.stickySessions as NonNullable<Balancer['stickySessions']>).call(b.balancer, names, table),
+      ),
+    );
     const merged: SessionRead = { idleMs: {}, inFlight: {} };
     if (reads.some((r) => r.bound)) merged.bound = {};
     for (const name of names) {

@@ -80,7 +80,7 @@ export class RuntimeChannel {
     this.counts.requests++;
     const reading = commands.every((c) => c.startsWith('show '));
     let lostOnce = false;
-    for (let stopping = 0; ; ) {
+    for (let stopping = 0; ;) {
       const channel = await this.channel();
       let answers: string[];
       try {
@@ -124,9 +124,17 @@ export class RuntimeChannel {
       // socat could not connect (no socket, permission): the exec path's error, from the same words.
       const stderr = err.end?.stderr ?? '';
       const hint = /Permission denied/.test(stderr)
-        ? 'the SSH user may not use the runtime socket: give it the socket\'s group (`stats socket … mode 660 level admin group haproxy`, the user in group haproxy; README: Running as a deploy user)'
+        ? "the SSH user may not use the runtime socket: give it the socket's group (`stats socket … mode 660 level admin group haproxy`, the user in group haproxy; README: Running as a deploy user)"
         : undefined;
-      throw new ExternalCommandError(this.transport.host, this.argv, err.end?.code ?? null, [tail(stderr), err.message].filter(Boolean).join('\n'), undefined, false, hint);
+      throw new ExternalCommandError(
+        this.transport.host,
+        this.argv,
+        err.end?.code ?? null,
+        [tail(stderr), err.message].filter(Boolean).join('\n'),
+        undefined,
+        false,
+        hint,
+      );
     }
     if (this.closed) {
       // Closed while this one was opening: nobody would close it later.
@@ -138,7 +146,10 @@ export class RuntimeChannel {
   }
 
   private closedError(): TransportError {
-    return new TransportError(this.transport.host, `the haproxy runtime API channel to ${this.transport.host} was closed: the session has ended`);
+    return new TransportError(
+      this.transport.host,
+      `the haproxy runtime API channel to ${this.transport.host} was closed: the session has ended`,
+    );
   }
 
   private drop(channel: OpenChannel): void {
@@ -150,7 +161,9 @@ export class RuntimeChannel {
     return new TransportError(
       this.transport.host,
       `haproxy runtime API on ${this.transport.host}: ${err.message} while running \`${shortCommand([commands.join('; ')])}\``,
-      reading ? 'check that haproxy runs and its socket answers (balancer.socket)' : 'the change may or may not have been applied: check the balancer with `baton status` before going on',
+      reading
+        ? 'check that haproxy runs and its socket answers (balancer.socket)'
+        : 'the change may or may not have been applied: check the balancer with `baton status` before going on',
     );
   }
 }
@@ -207,7 +220,8 @@ class OpenChannel {
           reject(err);
         },
       };
-      if (this.stream.isEnded) return void this.stream.ended.then((end) => this.waiting?.reject(new ChannelFailed(describeEnd(end), end)));
+      if (this.stream.isEnded)
+        return void this.stream.ended.then((end) => this.waiting?.reject(new ChannelFailed(describeEnd(end), end)));
       // A line per command, all written at once: HAProxy answers them in order, each with its own
       // prompt, whether or not a version prompts once per `;`-separated command.
       this.stream.write(commands.map((c) => `${c}\n`).join(''));

@@ -102,7 +102,8 @@ export function runtimeChannelArgv(socket: string): string[] {
 
 /** The first line of a runtime API channel: interactive mode (answers end with a prompt, the connection stays), with an idle timeout of its own. */
 export function promptModeCommands(idleTimeoutS: number): string[] {
-  if (!Number.isInteger(idleTimeoutS) || idleTimeoutS < 1) throw new Error(`haproxy cli timeout ${idleTimeoutS} is not a whole number of seconds`);
+  if (!Number.isInteger(idleTimeoutS) || idleTimeoutS < 1)
+    throw new Error(`haproxy cli timeout ${idleTimeoutS} is not a whole number of seconds`);
   return ['prompt', `set timeout cli ${idleTimeoutS}`];
 }
 
@@ -111,14 +112,18 @@ export const SHOW_INFO = 'show info';
 
 function checkSocket(socket: string): string {
   if (!SOCKET.test(socket)) {
-    throw new UserError(`haproxy socket ${JSON.stringify(socket)} is not an absolute path of letters, digits, _ . / -`, 'fix balancer.socket in baton.yml');
+    throw new UserError(
+      `haproxy socket ${JSON.stringify(socket)} is not an absolute path of letters, digits, _ . / -`,
+      'fix balancer.socket in baton.yml',
+    );
   }
   return socket;
 }
 
 /** `haproxy -c -f FILE`: validate a configuration without touching the running process (raised: it reads what root reads). */
 export function configTestArgv(configFile: string, sudo: boolean): string[] {
-  if (!CONFIG_FILE.test(configFile)) throw new UserError(`haproxy config file ${JSON.stringify(configFile)} is not an absolute path`);
+  if (!CONFIG_FILE.test(configFile))
+    throw new UserError(`haproxy config file ${JSON.stringify(configFile)} is not an absolute path`);
   return raised(['haproxy', '-c', '-f', configFile], sudo);
 }
 
@@ -134,7 +139,11 @@ export const STATE_SAVE_FAILED = 97;
  */
 export function runtimeCallSavingState(socket: string, commands: readonly string[], stateFile: string): RuntimeCall {
   const call = runtimeCall(socket, commands);
-  if (!STATE_FILE.test(stateFile)) throw new UserError(`haproxy server state file ${JSON.stringify(stateFile)} is not an absolute path`, 'fix balancer.serverStateFile in baton.yml');
+  if (!STATE_FILE.test(stateFile))
+    throw new UserError(
+      `haproxy server state file ${JSON.stringify(stateFile)} is not an absolute path`,
+      'fix balancer.serverStateFile in baton.yml',
+    );
   return { ...call, argv: ['sh', '-c', SAVE_STATE_SCRIPT, 'baton-save-server-state', socket, stateFile] };
 }
 

@@ -133,11 +133,19 @@ export function memberOf(row: StatRow, state?: ServerStateRow): HaproxyMember {
   const fromAddr = splitAddr(row['addr'] ?? '');
   const address = fromAddr.address || state?.address || '';
   const port = fromAddr.port ?? state?.port;
-  const running = state ? (adminStateOf(state.adminBits) === 'maint' ? undefined : state.opState !== 0) : healthOfStatus(status);
+  const running = state
+    ? adminStateOf(state.adminBits) === 'maint'
+      ? undefined
+      : state.opState !== 0
+    : healthOfStatus(status);
   // "UP 1/2": in service, but its last check failed (a restart a moment ago, or on its way down).
   // Not healthy until checks pass again, so `ready` waits before the other cluster is drained.
   const healthy = running === true && /^UP \d+\/\d+/.test(status) ? false : running;
-  const admin = state ? adminStateOf(state.adminBits) : stateOfStatus(status) === 'down' ? 'ready' : (stateOfStatus(status) as AdminState);
+  const admin = state
+    ? adminStateOf(state.adminBits)
+    : stateOfStatus(status) === 'down'
+      ? 'ready'
+      : (stateOfStatus(status) as AdminState);
   const weight = state ? state.weight : Number(row['weight'] ?? 1);
   let memberState: MemberState;
   if (admin !== 'ready') memberState = admin;
@@ -161,10 +169,19 @@ export function memberOf(row: StatRow, state?: ServerStateRow): HaproxyMember {
 }
 
 /** Members of `backend` from its `show stat` rows (and `show servers state` rows, when read). */
-export function membersOf(rows: readonly StatRow[], backend: string, states: readonly ServerStateRow[] = []): HaproxyMember[] {
+export function membersOf(
+  rows: readonly StatRow[],
+  backend: string,
+  states: readonly ServerStateRow[] = [],
+): HaproxyMember[] {
   return rows
     .filter((r) => r['pxname'] === backend && r['svname'] !== 'BACKEND' && r['svname'] !== 'FRONTEND')
-    .map((r) => memberOf(r, states.find((s) => s.backend === backend && s.name === r['svname'])));
+    .map((r) =>
+      memberOf(
+        r,
+        states.find((s) => s.backend === backend && s.name === r['svname']),
+      ),
+    );
 }
 
 /**
@@ -204,7 +221,8 @@ export interface TableEntry {
  */
 export function parseTable(text: string): TableEntry[] {
   const lines = text.split('\n').filter((l) => l.trim() !== '');
-  if (!lines[0]?.startsWith('# table:')) throw new Error(`expected show table, got: ${(lines[0] ?? '(nothing)').slice(0, 200)}`);
+  if (!lines[0]?.startsWith('# table:'))
+    throw new Error(`expected show table, got: ${(lines[0] ?? '(nothing)').slice(0, 200)}`);
   return lines.slice(1).flatMap((line) => {
     const fields = new Map<string, string>();
     for (const word of line.replace(/^0x[0-9a-f]+:\s*/i, '').split(/\s+/)) {

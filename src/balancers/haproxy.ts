@@ -21,8 +21,28 @@ import {
   showTableOfServer,
   STAT_SERVERS,
 } from './haproxy-commands.js';
-import { countersOf, type HaproxyMember, lastSessionMs, membersOf, parseServersState, parseStatCsv, parseTable, splitAnswers, statNumber, type StatRow } from './haproxy-stat.js';
-import { type BackendCounters, type Balancer, onlyRaised, type RaisedCommand, type SessionRead, type StickySession, type TrafficRead, type WrittenFile } from './types.js';
+import {
+  countersOf,
+  type HaproxyMember,
+  lastSessionMs,
+  membersOf,
+  parseServersState,
+  parseStatCsv,
+  parseTable,
+  splitAnswers,
+  statNumber,
+  type StatRow,
+} from './haproxy-stat.js';
+import {
+  type BackendCounters,
+  type Balancer,
+  onlyRaised,
+  type RaisedCommand,
+  type SessionRead,
+  type StickySession,
+  type TrafficRead,
+  type WrittenFile,
+} from './types.js';
 
 export interface HaproxyOptions {
   backend: string;
@@ -88,7 +108,11 @@ export class HaproxyBalancer implements Balancer {
       const a = (answers[i] ?? '').trim();
       return a === '' || /health checks are not enabled/i.test(a) ? [] : [`${n}: ${a.split('\n')[0]}`];
     });
-    if (failed.length > 0) throw new OperationFailedError(`haproxy on ${this.transport.host} refused to mark ${failed.join('; ')} healthy`, 'partway');
+    if (failed.length > 0)
+      throw new OperationFailedError(
+        `haproxy on ${this.transport.host} refused to mark ${failed.join('; ')} healthy`,
+        'partway',
+      );
   }
 
   /** Take members out entirely (health checks stop too). */
@@ -125,7 +149,11 @@ export class HaproxyBalancer implements Balancer {
     const [stat, states] = await this.call([showStat(this.backend), showServersState(this.backend)]);
     const rows = this.parseStat(stat as string);
     const { requests, http5xx } = countersOf(rows, this.backend);
-    return { members: membersOf(rows, this.backend, this.parse(states as string, parseServersState)), requests, http5xx };
+    return {
+      members: membersOf(rows, this.backend, this.parse(states as string, parseServersState)),
+      requests,
+      http5xx,
+    };
   }
 
   /**
@@ -142,10 +170,15 @@ export class HaproxyBalancer implements Balancer {
     }
     for (let attempt = 0; ; attempt++) {
       const known = names.filter((n) => this.serverIds.has(n));
-      const tables = table === undefined || known.length < names.length ? [] : known.map((n) => showTableOfServer(table, this.serverIds.get(n) as number));
+      const tables =
+        table === undefined || known.length < names.length
+          ? []
+          : known.map((n) => showTableOfServer(table, this.serverIds.get(n) as number));
       const [stat, ...entries] = await this.call([showStat(this.backend, STAT_SERVERS), ...tables]);
       const rows = this.serverRows(stat as string);
-      const renumbered = names.some((n) => rows.get(n) !== undefined && Number(rows.get(n)?.['sid']) !== this.serverIds.get(n));
+      const renumbered = names.some(
+        (n) => rows.get(n) !== undefined && Number(rows.get(n)?.['sid']) !== this.serverIds.get(n),
+      );
       for (const [name, row] of rows) this.serverIds.set(name, Number(row['sid']));
       const missing = names.find((n) => !rows.has(n));
       if (missing !== undefined) throw this.noSuchMember(missing, this.readMembers(stat as string));
@@ -171,7 +204,9 @@ export class HaproxyBalancer implements Balancer {
   }
 
   writtenFiles(): WrittenFile[] {
-    return this.serverStateFile === undefined ? [] : [{ host: this.transport.host, path: this.serverStateFile, what: 'balancer.serverStateFile' }];
+    return this.serverStateFile === undefined
+      ? []
+      : [{ host: this.transport.host, path: this.serverStateFile, what: 'balancer.serverStateFile' }];
   }
 
   raisedCommands(): RaisedCommand[] {
@@ -190,7 +225,11 @@ export class HaproxyBalancer implements Balancer {
   private async setState(names: readonly string[], state: AdminState): Promise<void> {
     if (names.length === 0) return;
     const sets = names.map((n) => setServerState(this.backend, n, state));
-    const { answers, saveFailure } = await this.change([...sets, showStat(this.backend, STAT_SERVERS), showServersState(this.backend)]);
+    const { answers, saveFailure } = await this.change([
+      ...sets,
+      showStat(this.backend, STAT_SERVERS),
+      showServersState(this.backend),
+    ]);
     const stat = answers[sets.length] as string;
     const states = answers[sets.length + 1] as string;
     this.refuseErrors(names, answers.slice(0, sets.length), `set to ${state}`);
@@ -217,11 +256,14 @@ export class HaproxyBalancer implements Balancer {
    * A pool change: with serverStateFile, the change and the save of the state in one round trip
    * (the save's failure is returned, to be thrown once the change's own answers are checked).
    */
-  private async change(commands: readonly string[]): Promise<{ answers: string[]; saveFailure?: OperationFailedError }> {
+  private async change(
+    commands: readonly string[],
+  ): Promise<{ answers: string[]; saveFailure?: OperationFailedError }> {
     if (this.serverStateFile === undefined) return { answers: await this.call(commands) };
     const call = runtimeCallSavingState(this.socket, commands, this.serverStateFile);
     const r = await this.transport.run(call.argv, { stdin: call.stdin, timeoutMs: this.timeoutMs, allowFailure: true });
-    if (r.code !== 0 && r.code !== STATE_SAVE_FAILED) throw new ExternalCommandError(this.transport.host, call.argv, r.code, tail(`${r.stdout}\n${r.stderr}`));
+    if (r.code !== 0 && r.code !== STATE_SAVE_FAILED)
+      throw new ExternalCommandError(this.transport.host, call.argv, r.code, tail(`${r.stdout}\n${r.stderr}`));
     const answers = splitAnswers(r.stdout, call.commands.length);
     if (r.code === 0) return { answers };
     return {
@@ -252,7 +294,9 @@ export class HaproxyBalancer implements Balancer {
   }
 
   private serverRows(stat: string): Map<string, StatRow> {
-    const rows = this.parseStat(stat).filter((r) => r['pxname'] === this.backend && r['svname'] !== 'BACKEND' && r['svname'] !== 'FRONTEND');
+    const rows = this.parseStat(stat).filter(
+      (r) => r['pxname'] === this.backend && r['svname'] !== 'BACKEND' && r['svname'] !== 'FRONTEND',
+    );
     return new Map(rows.map((r) => [r['svname'] ?? '', r]));
   }
 
@@ -263,7 +307,9 @@ export class HaproxyBalancer implements Balancer {
     } catch {
       throw new UserError(
         `haproxy on ${this.transport.host} has no stick table ${table} to read sessions from: it answered ${answer.trim().slice(0, 200) || '(nothing)'}`,
-        'set balancer.sessions.table to the table backend ' + this.backend + ' sticks on (its stick-table line in haproxy.cfg), or track: idle',
+        'set balancer.sessions.table to the table backend ' +
+          this.backend +
+          ' sticks on (its stick-table line in haproxy.cfg), or track: idle',
       );
     }
     // server_key (HAProxy 2.6+) names the server; an entry for a server id another name now has is not this member's.
@@ -315,5 +361,3 @@ export class HaproxyBalancer implements Balancer {
     return splitAnswers(r.stdout, call.commands.length);
   }
 }
-
-

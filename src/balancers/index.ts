@@ -46,12 +46,19 @@ function createDriver(
   const sudo = config.ssh?.sudo.balancer ?? true;
   switch (b.driver) {
     case 'haproxy':
-      return new HaproxyBalancer(transport, { backend: b.backend, socket: b.socket, sudo, ...(b.serverStateFile !== undefined ? { serverStateFile: b.serverStateFile } : {}) });
+      return new HaproxyBalancer(transport, {
+        backend: b.backend,
+        socket: b.socket,
+        sudo,
+        ...(b.serverStateFile !== undefined ? { serverStateFile: b.serverStateFile } : {}),
+      });
     case 'apache':
       return new ApacheBalancer(transport, {
         balancer: b.backend,
         managerUrl: b.managerUrl,
-        ...(b.managerAuth && { managerAuth: { user: b.managerAuth.user, password: secrets.value(b.managerAuth.password) } }),
+        ...(b.managerAuth && {
+          managerAuth: { user: b.managerAuth.user, password: secrets.value(b.managerAuth.password) },
+        }),
         configFile: b.configFile,
         ctl: b.ctl,
         sudo,
@@ -59,7 +66,10 @@ function createDriver(
         ...(b.accessLog !== undefined ? { accessLog: b.accessLog } : {}),
       });
     case 'nginx': {
-      if (!hosts || !config.clusters) throw new Error('the nginx driver needs the clusters and the app hosts\' transports to read drain state on the hosts');
+      if (!hosts || !config.clusters)
+        throw new Error(
+          "the nginx driver needs the clusters and the app hosts' transports to read drain state on the hosts",
+        );
       const appTransport = appTransportOf(config.clusters, config.resolve ?? {}, hosts);
       if (b.mode === 'lua') {
         return new NginxLuaBalancer(transport, {
@@ -75,7 +85,11 @@ function createDriver(
         });
       }
       // The config checks require upstreamFile in mode: file.
-      if (b.upstreamFile === undefined) throw new UserError('balancer.upstreamFile is missing: mode: file edits it', 'set balancer.upstreamFile, or mode: lua');
+      if (b.upstreamFile === undefined)
+        throw new UserError(
+          'balancer.upstreamFile is missing: mode: file edits it',
+          'set balancer.upstreamFile, or mode: lua',
+        );
       return new NginxBalancer(transport, {
         upstream: b.backend,
         upstreamFile: b.upstreamFile,
@@ -95,7 +109,11 @@ function createDriver(
  * The configured host behind a member: the host that names it with `member:`, else the one
  * whose address is the member's (pins under `resolve:`, ssh_config HostName, then DNS).
  */
-function appTransportOf(clusters: Config['clusters'], pins: Record<string, string>, hosts: AppTransports): (m: Member) => Promise<Transport> {
+function appTransportOf(
+  clusters: Config['clusters'],
+  pins: Record<string, string>,
+  hosts: AppTransports,
+): (m: Member) => Promise<Transport> {
   const refs = [...clusters.a.hosts, ...clusters.b.hosts];
   const addresses = new Map<string, Promise<string[]>>();
   const addressesOf = (host: string): Promise<string[]> => {
@@ -115,9 +133,13 @@ function appTransportOf(clusters: Config['clusters'], pins: Record<string, strin
     const named = refs.find((r) => r.member === m.name);
     if (named) return hosts.get(named.host);
     for (const r of refs) {
-      if (r.member === undefined && (r.host === m.address || (await addressesOf(r.host)).includes(m.address))) return hosts.get(r.host);
+      if (r.member === undefined && (r.host === m.address || (await addressesOf(r.host)).includes(m.address)))
+        return hosts.get(r.host);
     }
-    throw new UserError(`no host of clusters.a or clusters.b is member ${m.name} (${m.address})`, 'every member of the upstream must be a configured host');
+    throw new UserError(
+      `no host of clusters.a or clusters.b is member ${m.name} (${m.address})`,
+      'every member of the upstream must be a configured host',
+    );
   };
 }
 

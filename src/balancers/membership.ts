@@ -56,7 +56,9 @@ export async function matchMembers(
 
   for (const [name, refsOf] of claimedBy) {
     if (refsOf.length > 1) {
-      problems.push(`member ${name} is claimed by ${refsOf.map((r) => `${r.host} (clusters.${r.cluster})`).join(' and ')}`);
+      problems.push(
+        `member ${name} is claimed by ${refsOf.map((r) => `${r.host} (clusters.${r.cluster})`).join(' and ')}`,
+      );
     }
   }
   for (const m of members) {
@@ -98,7 +100,9 @@ async function findMember(
       try {
         addresses = await lookup(ref.host);
       } catch (err) {
-        return { problem: `${who}) cannot be resolved (${(err as NodeJS.ErrnoException).code ?? String(err)}) to match it by address` };
+        return {
+          problem: `${who}) cannot be resolved (${(err as NodeJS.ErrnoException).code ?? String(err)}) to match it by address`,
+        };
       }
     }
     how = addresses.join(', ');
@@ -106,7 +110,9 @@ async function findMember(
   }
   if (candidates.length === 1) return { member: candidates[0] as Member };
   if (candidates.length === 0) return { problem: `${who}, ${how}) matches no member` };
-  return { problem: `${who}, ${how}) matches several members: ${candidates.map((m) => m.name).join(', ')}; name one with \`member:\`` };
+  return {
+    problem: `${who}, ${how}) matches several members: ${candidates.map((m) => m.name).join(', ')}; name one with \`member:\``,
+  };
 }
 
 async function systemLookup(host: string): Promise<string[]> {

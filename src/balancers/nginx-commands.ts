@@ -11,7 +11,10 @@ import { NGINX_UPSTREAM_NAME as UPSTREAM_NAME } from '../config/balancer-names.j
 
 export function checkUpstreamName(name: string): string {
   if (typeof name !== 'string' || !UPSTREAM_NAME.test(name)) {
-    throw new UserError(`nginx upstream name ${JSON.stringify(name)} (${typeof name}) is not usable: expected letters, digits, _ . -`, 'fix balancer.backend in baton.yml');
+    throw new UserError(
+      `nginx upstream name ${JSON.stringify(name)} (${typeof name}) is not usable: expected letters, digits, _ . -`,
+      'fix balancer.backend in baton.yml',
+    );
   }
   return name;
 }
@@ -28,7 +31,13 @@ export function nginxReloadArgv(nginx: string, sudo: boolean): string[] {
 
 /** The master's pid (from its pid file) and its children, one `pid args` line each. */
 export function workersArgv(pidFile: string): string[] {
-  return ['sh', '-c', 'read p < "$1" && echo "master $p" && exec ps --ppid "$p" -o pid=,args=', 'sh', checkPath('balancer.pidFile', pidFile)];
+  return [
+    'sh',
+    '-c',
+    'read p < "$1" && echo "master $p" && exec ps --ppid "$p" -o pid=,args=',
+    'sh',
+    checkPath('balancer.pidFile', pidFile),
+  ];
 }
 
 /**
@@ -58,10 +67,15 @@ const CLOCK_MARGIN_S = 0.02;
 
 /** True when some live worker (not shutting down) started before the file last changed (or too near it to tell), or none runs. */
 export function workersPredateFile(stdout: string): boolean {
-  const [now, mtime, uptime, ticks, ...rest] = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const [now, mtime, uptime, ticks, ...rest] = stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const nums = [now, mtime, uptime, ticks].map(Number);
   if (nums.some((n) => !Number.isFinite(n)) || (nums[3] as number) <= 0) {
-    throw new Error(`expected the clock, the file's mtime, the uptime and CLK_TCK, got: ${stdout.trim().slice(0, 200) || '(nothing)'}`);
+    throw new Error(
+      `expected the clock, the file's mtime, the uptime and CLK_TCK, got: ${stdout.trim().slice(0, 200) || '(nothing)'}`,
+    );
   }
   const [nowS, mtimeS, uptimeS, tck] = nums as [number, number, number, number];
   const fileAge = nowS - mtimeS;
@@ -80,7 +94,10 @@ export interface NginxWorker {
 
 /** Parse workersArgv's answer (cache manager/loader processes are left out). */
 export function parseWorkers(stdout: string): { master: number; workers: NginxWorker[] } {
-  const lines = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const m = /^master (\d+)$/.exec(lines[0] ?? '');
   if (!m) throw new Error(`expected the nginx master pid, got: ${(lines[0] ?? '(nothing)').slice(0, 200)}`);
   const workers = lines.slice(1).flatMap((l) => {
@@ -102,13 +119,23 @@ export interface Connection {
   /** Owning process names (only with `ss -p`, and only for processes the user may see: all of them as root, its own otherwise). */
   processes: string[];
   /** Queues, byte counts and the time since data last went each way (only with `ss -i`). */
-  tcp?: { recvQ: number; sendQ: number; bytesSent: number; bytesReceived: number; lastSendMs?: number; lastRecvMs?: number };
+  tcp?: {
+    recvQ: number;
+    sendQ: number;
+    bytesSent: number;
+    bytesReceived: number;
+    lastSendMs?: number;
+    lastRecvMs?: number;
+  };
 }
 
 function endpoint(s: string): string {
   if (isIP(s) === 6) return `[${s}]`;
   if (isIP(s) === 4) return s;
-  throw new UserError(`${JSON.stringify(s)} is not an IP address`, 'nginx upstream servers must be written as addresses for baton to count their connections');
+  throw new UserError(
+    `${JSON.stringify(s)} is not an IP address`,
+    'nginx upstream servers must be written as addresses for baton to count their connections',
+  );
 }
 
 /**
@@ -145,7 +172,12 @@ export function parseSs(stdout: string): Connection[] {
     const local = parseEndpoint(cols[2] ?? '');
     const peer = parseEndpoint(cols[3] ?? '');
     if (!local || !peer) continue;
-    const processes = [...cols.slice(4).join(' ').matchAll(/\("([^"]+)",pid=/g)].map((m) => m[1] as string);
+    const processes = [
+      ...cols
+        .slice(4)
+        .join(' ')
+        .matchAll(/\("([^"]+)",pid=/g),
+    ].map((m) => m[1] as string);
     queues = [Number(cols[0]) || 0, Number(cols[1]) || 0];
     last = { local, peer, processes };
     out.push(last);
@@ -177,8 +209,14 @@ export function stubStatusArgv(url: string): string[] {
 export function parseStubStatus(text: string): { active: number; accepts: number; handled: number; requests: number } {
   const active = /Active connections:\s*(\d+)/.exec(text);
   const totals = /\n\s*(\d+)\s+(\d+)\s+(\d+)\s*\n/.exec(text);
-  if (!active || !totals) throw new Error(`expected nginx stub_status, got: ${text.trim().slice(0, 200) || '(nothing)'}`);
-  return { active: Number(active[1]), accepts: Number(totals[1]), handled: Number(totals[2]), requests: Number(totals[3]) };
+  if (!active || !totals)
+    throw new Error(`expected nginx stub_status, got: ${text.trim().slice(0, 200) || '(nothing)'}`);
+  return {
+    active: Number(active[1]),
+    accepts: Number(totals[1]),
+    handled: Number(totals[2]),
+    requests: Number(totals[3]),
+  };
 }
 
 /**

@@ -5,7 +5,6 @@
 import { checkPath, escapeEre } from './balancer-files.js';
 import { checkUpstreamName } from './nginx-commands.js';
 
-
 /** What the Lua side knows of a member: nginx sends it requests only in state ready. */
 export type LuaMemberState = 'ready' | 'drain';
 
@@ -43,14 +42,18 @@ function checkMembers(upstream: string, list: unknown, withInflight: boolean): L
     const where = `upstream ${upstream} member ${i + 1}`;
     if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new Error(`${where} is not an object`);
     const { name, address, port, state, inflight } = m as Record<string, unknown>;
-    if (typeof name !== 'string' || !MEMBER_NAME.test(name)) throw new Error(`${where}: name must be letters, digits and . _ : -`);
+    if (typeof name !== 'string' || !MEMBER_NAME.test(name))
+      throw new Error(`${where}: name must be letters, digits and . _ : -`);
     if (seen.has(name)) throw new Error(`${where}: name ${name} twice`);
     seen.add(name);
-    if (typeof address !== 'string' || !ADDRESS.test(address)) throw new Error(`${where} (${name}): address must be an IP address or host name`);
-    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${where} (${name}): port must be 1-65535`);
+    if (typeof address !== 'string' || !ADDRESS.test(address))
+      throw new Error(`${where} (${name}): address must be an IP address or host name`);
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)
+      throw new Error(`${where} (${name}): port must be 1-65535`);
     if (state !== 'ready' && state !== 'drain') throw new Error(`${where} (${name}): state must be ready or drain`);
     const count = withInflight ? inflight : 0;
-    if (typeof count !== 'number' || !Number.isInteger(count) || count < 0) throw new Error(`${where} (${name}): inflight must be a count`);
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 0)
+      throw new Error(`${where} (${name}): inflight must be a count`);
     return { name, address, port, state, inflight: count };
   });
 }
@@ -63,11 +66,17 @@ export function parseLuaState(text: string): LuaState {
   } catch (err) {
     throw new Error(`not JSON: ${(err as Error).message}`, { cause: err });
   }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('expected an object of upstreams, { "NAME": [members] }');
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    throw new Error('expected an object of upstreams, { "NAME": [members] }');
   const out: LuaState = {};
   for (const [upstream, list] of Object.entries(data)) {
     if (!/^[A-Za-z0-9_.-]+$/.test(upstream)) throw new Error(`bad upstream name ${JSON.stringify(upstream)}`);
-    out[upstream] = checkMembers(upstream, list, false).map(({ name, address, port, state }) => ({ name, address, port, state }));
+    out[upstream] = checkMembers(upstream, list, false).map(({ name, address, port, state }) => ({
+      name,
+      address,
+      port,
+      state,
+    }));
   }
   return out;
 }
@@ -86,7 +95,12 @@ export function findLuaMember<M extends LuaMember>(members: readonly M[], name: 
  * `state` with `ready` put back in rotation and `drain` taken out of it, in `upstream` only;
  * `missing` lists names the upstream does not have (nothing is changed for them).
  */
-export function setLuaStates(state: LuaState, upstream: string, ready: readonly string[], drain: readonly string[]): { state: LuaState; changed: boolean; missing: string[] } {
+export function setLuaStates(
+  state: LuaState,
+  upstream: string,
+  ready: readonly string[],
+  drain: readonly string[],
+): { state: LuaState; changed: boolean; missing: string[] } {
   const members = (state[upstream] ?? []).map((m) => ({ ...m }));
   const missing: string[] = [];
   let changed = false;
@@ -113,12 +127,20 @@ export function parseControlAnswer(stdout: string, upstream: string): ControlRea
   } catch {
     throw new Error(`expected JSON from the control endpoint, got: ${stdout.trim().slice(0, 200) || '(nothing)'}`);
   }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error(`expected an object from the control endpoint, got: ${stdout.trim().slice(0, 200)}`);
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    throw new Error(`expected an object from the control endpoint, got: ${stdout.trim().slice(0, 200)}`);
   const d = data as Record<string, unknown>;
   if (typeof d['error'] === 'string') throw new ControlRefusal(d['error']);
-  if (d['upstream'] !== upstream) throw new Error(`the control endpoint answered for upstream ${JSON.stringify(d['upstream'])}, not ${upstream}`);
+  if (d['upstream'] !== upstream)
+    throw new Error(`the control endpoint answered for upstream ${JSON.stringify(d['upstream'])}, not ${upstream}`);
   // An empty Lua table may come back as {} rather than [].
-  const list = d['members'] !== null && typeof d['members'] === 'object' && !Array.isArray(d['members']) && Object.keys(d['members']).length === 0 ? [] : d['members'];
+  const list =
+    d['members'] !== null &&
+    typeof d['members'] === 'object' &&
+    !Array.isArray(d['members']) &&
+    Object.keys(d['members']).length === 0
+      ? []
+      : d['members'];
   const members = checkMembers(upstream, list, true);
   return { upstream, members, ...(typeof d['loadedAt'] === 'number' ? { loadedAt: d['loadedAt'] } : {}) };
 }
@@ -129,7 +151,8 @@ export class ControlRefusal extends Error {}
 const CURL = ['curl', '-sS', '-m', '5', '--fail-with-body'];
 
 function checkControlUrl(url: string): string {
-  if (!/^https?:\/\/[^\s]+$/.test(url)) throw new Error(`balancer.controlUrl ${JSON.stringify(url)} is not an http(s) URL`);
+  if (!/^https?:\/\/[^\s]+$/.test(url))
+    throw new Error(`balancer.controlUrl ${JSON.stringify(url)} is not an http(s) URL`);
   return url;
 }
 
@@ -152,7 +175,13 @@ export const CHANGED_MEANWHILE = 98;
 
 /** The state file with a first line saying where it stands: `missing`, or `present SHA256` then the text. */
 export function readLuaStateArgv(file: string): string[] {
-  const script = ['f=$1', 'if [ ! -e "$f" ]; then echo missing; exit 0; fi', 'set -- $(sha256sum < "$f") || exit 3', 'echo "present $1"', 'exec cat -- "$f"'].join('\n');
+  const script = [
+    'f=$1',
+    'if [ ! -e "$f" ]; then echo missing; exit 0; fi',
+    'set -- $(sha256sum < "$f") || exit 3',
+    'echo "present $1"',
+    'exec cat -- "$f"',
+  ].join('\n');
   return ['sh', '-c', script, 'sh', checkPath('balancer.stateFile', file)];
 }
 

@@ -32,7 +32,14 @@ import {
   writeLuaStateArgv,
 } from './nginx-lua-state.js';
 import { DEFAULT_NGINX_ERROR_LOG, NginxTraffic } from './nginx-traffic.js';
-import { type BackendCounters, type Balancer, type Member, type RaisedCommand, type TrafficRead, type WrittenFile } from './types.js';
+import {
+  type BackendCounters,
+  type Balancer,
+  type Member,
+  type RaisedCommand,
+  type TrafficRead,
+  type WrittenFile,
+} from './types.js';
 
 export interface NginxLuaOptions {
   upstream: string;
@@ -127,7 +134,9 @@ export class NginxLuaBalancer implements Balancer {
     const read = await this.read();
     const wanted = names.map((n) => findLuaMember(read.members, n) ?? this.noSuchMember(n, read.members));
     const onHosts = await this.traffic.hostSessions(wanted.map(memberOf));
-    return Object.fromEntries(names.map((n, i) => [n, Math.max((wanted[i] as LuaMemberRead).inflight, onHosts[i] as number)]));
+    return Object.fromEntries(
+      names.map((n, i) => [n, Math.max((wanted[i] as LuaMemberRead).inflight, onHosts[i] as number)]),
+    );
   }
 
   async counters(): Promise<BackendCounters> {
@@ -163,14 +172,25 @@ export class NginxLuaBalancer implements Balancer {
     const { version, state } = await this.readStateFile();
     const next = setLuaStates(state, this.upstream, ready, drain);
     if (next.missing.length > 0) this.noSuchMember(next.missing[0] as string, state[this.upstream] ?? []);
-    const what = [ready.length ? `${ready.join(', ')} ready` : '', drain.length ? `${drain.join(', ')} drain` : ''].filter(Boolean).join(', ');
+    const what = [ready.length ? `${ready.join(', ')} ready` : '', drain.length ? `${drain.join(', ')} drain` : '']
+      .filter(Boolean)
+      .join(', ');
     const written = next.changed ? renderLuaState(next.state) : undefined;
     if (written !== undefined) await this.writeStateFile(written, version);
-    const read = await this.load(what, written === undefined ? undefined : { text: renderLuaState(state), over: sha256(written) });
-    const wrong = [...ready.map((n) => [n, 'ready'] as const), ...drain.map((n) => [n, 'drain'] as const)].flatMap(([n, want]: readonly [string, LuaMemberState]) => {
-      const m = findLuaMember(read.members, n);
-      return !m ? [`${n}: not in upstream ${this.upstream} as nginx loaded it`] : m.state !== want ? [`${n}: reads back ${m.state}`] : [];
-    });
+    const read = await this.load(
+      what,
+      written === undefined ? undefined : { text: renderLuaState(state), over: sha256(written) },
+    );
+    const wrong = [...ready.map((n) => [n, 'ready'] as const), ...drain.map((n) => [n, 'drain'] as const)].flatMap(
+      ([n, want]: readonly [string, LuaMemberState]) => {
+        const m = findLuaMember(read.members, n);
+        return !m
+          ? [`${n}: not in upstream ${this.upstream} as nginx loaded it`]
+          : m.state !== want
+            ? [`${n}: reads back ${m.state}`]
+            : [];
+      },
+    );
     if (wrong.length > 0) {
       throw new OperationFailedError(
         `nginx on ${this.transport.host}: upstream ${this.upstream} did not take the change (${what}): ${wrong.join('; ')}`,
@@ -192,7 +212,12 @@ export class NginxLuaBalancer implements Balancer {
       if (r.code !== 0 && r.stdout.trim() === '') throw new Error(`curl exited ${r.code}: ${tail(r.stderr)}`);
       return parseControlAnswer(r.stdout, this.upstream);
     } catch (err) {
-      const putBack = previous !== undefined && (await this.writeStateFile(previous.text, previous.over).then(() => true, () => false));
+      const putBack =
+        previous !== undefined &&
+        (await this.writeStateFile(previous.text, previous.over).then(
+          () => true,
+          () => false,
+        ));
       const load = `curl -sS -X POST --data '{"upstream":"${this.upstream}","reload":true}' ${this.controlUrl}`;
       throw new OperationFailedError(
         `nginx on ${this.transport.host} did not load upstream ${this.upstream} from ${this.stateFile} (${what}): ${(err as Error).message}`,
@@ -207,7 +232,10 @@ export class NginxLuaBalancer implements Balancer {
 
   /** GET: the upstream as the running nginx holds it. */
   private async read(): Promise<ControlRead> {
-    const r = await this.transport.run(controlGetArgv(this.controlUrl, this.upstream), { allowFailure: true, timeoutMs: this.timeoutMs });
+    const r = await this.transport.run(controlGetArgv(this.controlUrl, this.upstream), {
+      allowFailure: true,
+      timeoutMs: this.timeoutMs,
+    });
     try {
       if (r.code !== 0 && r.stdout.trim() === '') throw new Error(`curl exited ${r.code}: ${tail(r.stderr)}`);
       return parseControlAnswer(r.stdout, this.upstream);
@@ -229,14 +257,22 @@ export class NginxLuaBalancer implements Balancer {
     const r = await this.transport.run(readLuaStateArgv(this.stateFile), { timeoutMs: this.timeoutMs });
     const read = parseLuaStateRead(r.stdout);
     const hint = `write ${this.stateFile} on ${this.transport.host} with every member of upstream ${this.upstream} (see ${EXAMPLE}): baton sets their states but cannot know their addresses and ports`;
-    if (read.text === undefined) throw new UserError(`nginx on ${this.transport.host}: the state file ${this.stateFile} does not exist`, hint);
+    if (read.text === undefined)
+      throw new UserError(`nginx on ${this.transport.host}: the state file ${this.stateFile} does not exist`, hint);
     let state: LuaState;
     try {
       state = parseLuaState(read.text);
     } catch (err) {
-      throw new UserError(`nginx on ${this.transport.host}: the state file ${this.stateFile} cannot be used: ${(err as Error).message}`, `fix ${this.stateFile}; ${EXAMPLE} shows its form`);
+      throw new UserError(
+        `nginx on ${this.transport.host}: the state file ${this.stateFile} cannot be used: ${(err as Error).message}`,
+        `fix ${this.stateFile}; ${EXAMPLE} shows its form`,
+      );
     }
-    if (!state[this.upstream]) throw new UserError(`nginx on ${this.transport.host}: the state file ${this.stateFile} has no upstream ${this.upstream}`, hint);
+    if (!state[this.upstream])
+      throw new UserError(
+        `nginx on ${this.transport.host}: the state file ${this.stateFile} has no upstream ${this.upstream}`,
+        hint,
+      );
     return { version: read.version, state };
   }
 
@@ -250,7 +286,12 @@ export class NginxLuaBalancer implements Balancer {
         'someone else is editing the state file: find out who, then run again',
       );
     }
-    if (r.code !== 0) throw new OperationFailedError(`nginx on ${this.transport.host}: cannot write ${this.stateFile}: ${tail(r.stderr) || `exit ${r.code}`}`, 'unchanged', `check that ${this.stateFile}'s folder exists and the ssh user may write it`);
+    if (r.code !== 0)
+      throw new OperationFailedError(
+        `nginx on ${this.transport.host}: cannot write ${this.stateFile}: ${tail(r.stderr) || `exit ${r.code}`}`,
+        'unchanged',
+        `check that ${this.stateFile}'s folder exists and the ssh user may write it`,
+      );
   }
 
   private noSuchMember(name: string, members: readonly { name: string }[]): never {

@@ -77,12 +77,26 @@ export class NginxTraffic {
    */
   async counters(members: readonly MemberEndpoint[]): Promise<BackendCounters> {
     const [logs, status, logged] = await Promise.all([
-      this.transport.run(countLogArgv(this.opts.errorLog, [failedAttemptPattern(members.map(endpointOf)), this.opts.noMemberLeftPattern ?? noLiveUpstreamsPattern(this.opts.upstream)]), { timeoutMs: this.opts.timeoutMs }),
-      this.opts.statusUrl === undefined || this.accessLog ? undefined : this.transport.run(stubStatusArgv(this.opts.statusUrl), { timeoutMs: this.opts.timeoutMs }),
+      this.transport.run(
+        countLogArgv(this.opts.errorLog, [
+          failedAttemptPattern(members.map(endpointOf)),
+          this.opts.noMemberLeftPattern ?? noLiveUpstreamsPattern(this.opts.upstream),
+        ]),
+        { timeoutMs: this.opts.timeoutMs },
+      ),
+      this.opts.statusUrl === undefined || this.accessLog
+        ? undefined
+        : this.transport.run(stubStatusArgv(this.opts.statusUrl), { timeoutMs: this.opts.timeoutMs }),
       this.accessLog?.read(),
     ]);
     const [failed, noneLeft] = parseCounts(logs.stdout, 2) as [number, number];
-    return { requests: status ? parseStubStatus(status.stdout).requests : 0, http5xx: noneLeft, redispatches: failed, retries: 0, ...logged };
+    return {
+      requests: status ? parseStubStatus(status.stdout).requests : 0,
+      http5xx: noneLeft,
+      redispatches: failed,
+      retries: 0,
+      ...logged,
+    };
   }
 
   /** The access log's appended lines (requests, 5xx) or else stub_status's total; neither configured: no counts rather than zeros. */
@@ -128,9 +142,17 @@ export class NginxTraffic {
     // A deploy user's ss shows no process: then every connection from the balancer host counts.
     const others = new Set(lbConns.filter((c) => !ownedBy(c, ['nginx'])).map((c) => key(c.peer, c.local)));
     return members.map((m, i) => {
-      const onHost = (appConns[i] as Connection[]).filter((c) => lbAddrs.includes(c.peer.address) && !others.has(key(c.local, c.peer)));
+      const onHost = (appConns[i] as Connection[]).filter(
+        (c) => lbAddrs.includes(c.peer.address) && !others.has(key(c.local, c.peer)),
+      );
       const seen = new Set(onHost.map((c) => key(c.local, c.peer)));
-      const onlyNginx = lbConns.filter((c) => c.processes.includes('nginx') && sameEndpoint(c.peer, m) && !seen.has(key(c.peer, c.local)) && carriesRequest(c, 'balancer'));
+      const onlyNginx = lbConns.filter(
+        (c) =>
+          c.processes.includes('nginx') &&
+          sameEndpoint(c.peer, m) &&
+          !seen.has(key(c.peer, c.local)) &&
+          carriesRequest(c, 'balancer'),
+      );
       return onHost.filter((c) => carriesRequest(c, 'member')).length + onlyNginx.length;
     });
   }
@@ -143,12 +165,15 @@ export class NginxTraffic {
   async configTest(): Promise<void> {
     const argv = nginxTestArgv(this.opts.nginx, this.opts.sudo);
     const r = await this.transport.run(argv, { allowFailure: true, timeoutMs: this.opts.timeoutMs });
-    if (r.code !== 0) throw new ExternalCommandError(this.transport.host, argv, r.code, tail(`${r.stdout}\n${r.stderr}`));
+    if (r.code !== 0)
+      throw new ExternalCommandError(this.transport.host, argv, r.code, tail(`${r.stdout}\n${r.stderr}`));
   }
 
   /** The balancer host's own addresses: where its connections come from, as the app hosts see them. */
   private addresses(): Promise<string[]> {
-    this.balancerAddresses ??= this.transport.run(['hostname', '-I'], { timeoutMs: this.opts.timeoutMs }).then((r) => r.stdout.trim().split(/\s+/).filter(Boolean));
+    this.balancerAddresses ??= this.transport
+      .run(['hostname', '-I'], { timeoutMs: this.opts.timeoutMs })
+      .then((r) => r.stdout.trim().split(/\s+/).filter(Boolean));
     return this.balancerAddresses;
   }
 }

@@ -29,7 +29,12 @@ export function upstreamServers(text: string, upstream: string): UpstreamServer[
 }
 
 /** The file with `down` added to (or removed from) the named servers; `missing` lists names not found. */
-export function setDown(text: string, upstream: string, names: readonly string[], down: boolean): { text: string; changed: boolean; missing: string[] } {
+export function setDown(
+  text: string,
+  upstream: string,
+  names: readonly string[],
+  down: boolean,
+): { text: string; changed: boolean; missing: string[] } {
   const lines = text.split('\n');
   const servers = upstreamServers(text, upstream) ?? [];
   const missing: string[] = [];
@@ -77,7 +82,10 @@ function parseServerLine(line: string): Omit<UpstreamServer, 'line'> | undefined
 
 function withDown(line: string, down: boolean): string {
   const m = /^(\s*server\s+[^\s;]+)((?:\s+[^\s;#]+)*)(\s*;.*)$/.exec(line) as RegExpExecArray;
-  const params = (m[2] ?? '').trim().split(/\s+/).filter((p) => p !== '' && p !== 'down');
+  const params = (m[2] ?? '')
+    .trim()
+    .split(/\s+/)
+    .filter((p) => p !== '' && p !== 'down');
   if (down) params.push('down');
   return `${m[1]}${params.map((p) => ` ${p}`).join('')}${m[3]}`;
 }

@@ -7,10 +7,27 @@ import { ExternalCommandError, OperationFailedError, UserError } from '../errors
 import { tail } from '../transport/errors.js';
 import type { Transport } from '../transport/types.js';
 import { checkPath, REFUSED_BY_TEST, replaceFileArgv } from './balancer-files.js';
-import { checkUpstreamName, nginxReloadArgv, nginxTestArgv, type NginxWorker, parseWorkers, workersArgv, workersPredateFile, workersVsFileArgv } from './nginx-commands.js';
+import {
+  checkUpstreamName,
+  nginxReloadArgv,
+  nginxTestArgv,
+  type NginxWorker,
+  parseWorkers,
+  workersArgv,
+  workersPredateFile,
+  workersVsFileArgv,
+} from './nginx-commands.js';
 import { DEFAULT_NGINX_ERROR_LOG, DEFAULT_NGINX_PID_FILE, NginxTraffic } from './nginx-traffic.js';
 import { findServer, setDown, type UpstreamServer, upstreamServers } from './nginx-upstream.js';
-import { type BackendCounters, type Balancer, type Member, onlyRaised, type RaisedCommand, type TrafficRead, type WrittenFile } from './types.js';
+import {
+  type BackendCounters,
+  type Balancer,
+  type Member,
+  onlyRaised,
+  type RaisedCommand,
+  type TrafficRead,
+  type WrittenFile,
+} from './types.js';
 
 export interface NginxOptions {
   upstream: string;
@@ -159,7 +176,10 @@ export class NginxBalancer implements Balancer {
   }
 
   raisedCommands(): RaisedCommand[] {
-    return onlyRaised(this.transport.host, [nginxTestArgv(this.nginx, this.sudo), nginxReloadArgv(this.nginx, this.sudo)]);
+    return onlyRaised(this.transport.host, [
+      nginxTestArgv(this.nginx, this.sudo),
+      nginxReloadArgv(this.nginx, this.sudo),
+    ]);
   }
 
   configTest(): Promise<void> {
@@ -175,7 +195,11 @@ export class NginxBalancer implements Balancer {
   /** The master's workers; old ones are shutting down. */
   async workers(): Promise<{ master: number; workers: NginxWorker[] }> {
     const r = await this.transport.run(workersArgv(this.pidFile), { timeoutMs: this.timeoutMs, allowFailure: true });
-    if (r.code !== 0) throw new UserError(`nginx on ${this.transport.host}: cannot read its master from ${this.pidFile}: ${tail(r.stderr)}`, 'is nginx running? check balancer.pidFile');
+    if (r.code !== 0)
+      throw new UserError(
+        `nginx on ${this.transport.host}: cannot read its master from ${this.pidFile}: ${tail(r.stderr)}`,
+        'is nginx running? check balancer.pidFile',
+      );
     return parseWorkers(r.stdout);
   }
 
@@ -194,7 +218,9 @@ export class NginxBalancer implements Balancer {
     for (const n of names) if (!findServer(servers, n)) throw this.noSuchMember(n, servers);
     const up = setDown(text, this.upstream, ready, false);
     const edit = setDown(up.text, this.upstream, drain, true);
-    const what = [ready.length ? `${ready.join(', ')} up` : '', drain.length ? `${drain.join(', ')} down` : ''].filter(Boolean).join(', ');
+    const what = [ready.length ? `${ready.join(', ')} up` : '', drain.length ? `${drain.join(', ')} down` : '']
+      .filter(Boolean)
+      .join(', ');
     if (!up.changed && !edit.changed) {
       if (!(await this.runningPredatesFile())) return;
       await this.reload(what, undefined);
@@ -208,7 +234,10 @@ export class NginxBalancer implements Balancer {
   private async reload(what: string, previous: string | undefined): Promise<void> {
     try {
       const before = await this.workers();
-      const r = await this.transport.run(nginxReloadArgv(this.nginx, this.sudo), { allowFailure: true, timeoutMs: this.timeoutMs });
+      const r = await this.transport.run(nginxReloadArgv(this.nginx, this.sudo), {
+        allowFailure: true,
+        timeoutMs: this.timeoutMs,
+      });
       if (r.code !== 0) throw new Error(`nginx -s reload exited ${r.code}: ${tail(r.stderr)}`);
       await this.waitForNewWorkers(before.workers.map((w) => w.pid));
     } catch (err) {
@@ -216,7 +245,9 @@ export class NginxBalancer implements Balancer {
       throw new OperationFailedError(
         `nginx on ${this.transport.host} did not take the change to upstream ${this.upstream} (${what}): ${(err as Error).message}`,
         'partway',
-        previous !== undefined ? `${this.file} was put back as it was; check nginx's error log and reload it by hand if needed` : `check nginx's error log and reload it by hand (${this.file} already says ${what})`,
+        previous !== undefined
+          ? `${this.file} was put back as it was; check nginx's error log and reload it by hand if needed`
+          : `check nginx's error log and reload it by hand (${this.file} already says ${what})`,
       );
     }
   }
@@ -233,7 +264,10 @@ export class NginxBalancer implements Balancer {
       const fresh = workers.filter((w) => !oldPids.includes(w.pid));
       const oldServing = workers.filter((w) => oldPids.includes(w.pid) && !w.shuttingDown);
       if (fresh.length > 0 && fresh.every((w) => !w.shuttingDown) && oldServing.length === 0) return;
-      if (Date.now() > deadline) throw new Error(`no new workers after ${this.reloadTimeoutMs} ms (workers: ${workers.map((w) => `${w.pid}${w.shuttingDown ? ' shutting down' : ''}`).join(', ') || 'none'})`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `no new workers after ${this.reloadTimeoutMs} ms (workers: ${workers.map((w) => `${w.pid}${w.shuttingDown ? ' shutting down' : ''}`).join(', ') || 'none'})`,
+        );
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -258,7 +292,10 @@ export class NginxBalancer implements Balancer {
   private parse(text: string): UpstreamServer[] {
     const servers = upstreamServers(text, this.upstream);
     if (!servers) {
-      throw new UserError(`${this.file} on ${this.transport.host} has no \`upstream ${this.upstream} {\` block`, 'fix balancer.upstreamFile or balancer.backend in baton.yml');
+      throw new UserError(
+        `${this.file} on ${this.transport.host} has no \`upstream ${this.upstream} {\` block`,
+        'fix balancer.upstreamFile or balancer.backend in baton.yml',
+      );
     }
     return servers;
   }

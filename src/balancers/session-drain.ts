@@ -56,7 +56,8 @@ export class SessionTracker {
 
   /** What is left after this read: only members someone is still using. */
   observe(read: SessionRead, names: readonly string[]): SessionsLeft[] {
-    if (read.bound && this.boundAtStart === undefined) this.boundAtStart = names.reduce((n, m) => n + (read.bound?.[m]?.length ?? 0), 0);
+    if (read.bound && this.boundAtStart === undefined)
+      this.boundAtStart = names.reduce((n, m) => n + (read.bound?.[m]?.length ?? 0), 0);
     const left: SessionsLeft[] = [];
     for (const member of names) {
       const inFlight = read.inFlight[member] ?? 0;
@@ -106,7 +107,9 @@ export async function waitForSessions(
     const result = {
       elapsedMs,
       polls,
-      ...(tracker.boundAtStart !== undefined ? { boundAtStart: tracker.boundAtStart, boundAtEnd, activeDuringWait: tracker.activeDuringWait } : {}),
+      ...(tracker.boundAtStart !== undefined
+        ? { boundAtStart: tracker.boundAtStart, boundAtEnd, activeDuringWait: tracker.activeDuringWait }
+        : {}),
       left,
     };
     if (left.length === 0) return { drained: true, ...result };
@@ -120,7 +123,8 @@ export function describeSessionsLeft(left: readonly SessionsLeft[]): string {
   return left
     .map((l) => {
       const parts: string[] = [];
-      if (l.bound !== undefined) parts.push(`${l.bound} session${l.bound === 1 ? '' : 's'} bound${l.active ? ` (${l.active} active)` : ''}`);
+      if (l.bound !== undefined)
+        parts.push(`${l.bound} session${l.bound === 1 ? '' : 's'} bound${l.active ? ` (${l.active} active)` : ''}`);
       if (l.inFlight > 0) parts.push(`${l.inFlight} request${l.inFlight === 1 ? '' : 's'} in flight`);
       parts.push(l.idleMs === null ? 'no request yet' : `last request ${Math.round(l.idleMs / 1000)} s ago`);
       return `${l.member}: ${parts.join(', ')}`;

@@ -27,7 +27,9 @@ export function carriesRequest(c: Connection, side: ConnectionSide, recentMs = R
   if (Math.min(t.lastSendMs, t.lastRecvMs) < recentMs) return true;
   // The balancer sends requests and receives answers; the member the other way round.
   const [lastRequestMs, lastAnswerMs, requestBytes, answerBytes] =
-    side === 'balancer' ? [t.lastSendMs, t.lastRecvMs, t.bytesSent, t.bytesReceived] : [t.lastRecvMs, t.lastSendMs, t.bytesReceived, t.bytesSent];
+    side === 'balancer'
+      ? [t.lastSendMs, t.lastRecvMs, t.bytesSent, t.bytesReceived]
+      : [t.lastRecvMs, t.lastSendMs, t.bytesReceived, t.bytesSent];
   if (requestBytes > 0 && answerBytes === 0) return true;
   return lastRequestMs < lastAnswerMs;
 }

@@ -46,7 +46,12 @@ export function httpRequest(url: string, opts: RequestOptions): Promise<HttpAnsw
         port: u.port || undefined,
         path: `${u.pathname}${u.search}`,
         method: opts.method ?? 'GET',
-        headers: { host: u.host, 'user-agent': 'baton-check', connection: 'close', ...lowerCaseNames(opts.headers ?? {}) },
+        headers: {
+          host: u.host,
+          'user-agent': 'baton-check',
+          connection: 'close',
+          ...lowerCaseNames(opts.headers ?? {}),
+        },
         ...(u.protocol === 'https:' ? { servername: u.hostname } : {}),
         agent: false,
       },
@@ -59,13 +64,21 @@ export function httpRequest(url: string, opts: RequestOptions): Promise<HttpAnsw
         });
         res.on('end', () => {
           const headers: Record<string, string> = {};
-          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-          resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks).toString('utf8'), ms: Math.round(performance.now() - started) });
+          for (const [k, v] of Object.entries(res.headers))
+            if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+          resolve({
+            status: res.statusCode ?? 0,
+            headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+            ms: Math.round(performance.now() - started),
+          });
         });
         res.on('error', reject);
       },
     );
-    req.setTimeout(opts.timeoutMs, () => req.destroy(Object.assign(new Error(`timed out after ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    req.setTimeout(opts.timeoutMs, () =>
+      req.destroy(Object.assign(new Error(`timed out after ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+    );
     req.on('error', reject);
     req.end();
   });
@@ -80,12 +93,14 @@ export function judge(check: HttpCheck, a: HttpAnswer): string | undefined {
   const wrong: string[] = [];
   const status = check.status ?? 200;
   if (a.status !== status) wrong.push(`status ${a.status}, expected ${status}`);
-  if (check.contains !== undefined && !a.body.includes(check.contains)) wrong.push(`body does not contain ${JSON.stringify(check.contains)}`);
+  if (check.contains !== undefined && !a.body.includes(check.contains))
+    wrong.push(`body does not contain ${JSON.stringify(check.contains)}`);
   if (check.matches !== undefined && !compile(check).test(a.body)) wrong.push(`body does not match /${check.matches}/`);
   for (const [name, want] of Object.entries(check.header ?? {})) {
     const got = a.headers[name.toLowerCase()];
     if (got === undefined) wrong.push(`no ${name} header, expected ${JSON.stringify(want)}`);
-    else if (got.trim() !== want) wrong.push(`header ${name} is ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
+    else if (got.trim() !== want)
+      wrong.push(`header ${name} is ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
   }
   if (check.maxMs !== undefined && a.ms > check.maxMs) wrong.push(`took ${a.ms} ms, at most ${check.maxMs} ms allowed`);
   return wrong.length === 0 ? undefined : wrong.join('; ');
@@ -140,16 +155,32 @@ export async function runHttpCheck(check: HttpCheck, target: CheckTarget, opts: 
     let result: CheckResult;
     const t0 = performance.now();
     try {
-      const a = await httpRequest(url, { method: check.method ?? 'GET', resolve: opts.resolve, timeoutMs, ...(check.requestHeaders && { headers: check.requestHeaders }) });
+      const a = await httpRequest(url, {
+        method: check.method ?? 'GET',
+        resolve: opts.resolve,
+        timeoutMs,
+        ...(check.requestHeaders && { headers: check.requestHeaders }),
+      });
       const wrong = judge(check, a);
       const redact = opts.redact ?? ((t: string) => t);
       result = wrong
-        ? { ...base, ok: false, status: a.status, ms: a.ms, detail: redact(`${wrong}; got ${a.status} in ${a.ms} ms, body: ${JSON.stringify(a.body.slice(0, 200))}`) }
+        ? {
+            ...base,
+            ok: false,
+            status: a.status,
+            ms: a.ms,
+            detail: redact(`${wrong}; got ${a.status} in ${a.ms} ms, body: ${JSON.stringify(a.body.slice(0, 200))}`),
+          }
         : { ...base, ok: true, status: a.status, ms: a.ms, detail: `${a.status} in ${a.ms} ms` };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       const ms = Math.round(performance.now() - t0);
-      result = { ...base, ok: false, ms, detail: `no answer after ${ms} ms: ${e.code && !e.message.includes(e.code) ? `${e.code} ` : ''}${e.message}` };
+      result = {
+        ...base,
+        ok: false,
+        ms,
+        detail: `no answer after ${ms} ms: ${e.code && !e.message.includes(e.code) ? `${e.code} ` : ''}${e.message}`,
+      };
     }
     if (result.ok) return result;
     const delay = backoffDelay(attempts, opts.backoff ?? DEFAULT_BACKOFF);
@@ -168,6 +199,8 @@ function compile(check: HttpCheck): RegExp {
   try {
     return new RegExp(check.matches);
   } catch (err) {
-    throw new UserError(`smoke check ${checkLabel(check)}: matches ${JSON.stringify(check.matches)} is not a regular expression (${(err as Error).message})`);
+    throw new UserError(
+      `smoke check ${checkLabel(check)}: matches ${JSON.stringify(check.matches)} is not a regular expression (${(err as Error).message})`,
+    );
   }
 }

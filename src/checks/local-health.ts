@@ -28,7 +28,10 @@ export async function waitForLocalHealth(
   for (;;) {
     attempts++;
     const remainingS = Math.max(0.5, Math.min(2, (start + timeoutMs - clock.now()) / 1000));
-    const r = await transport.run(healthProbeArgv(url, remainingS), { allowFailure: true, timeoutMs: remainingS * 1000 + 5000 });
+    const r = await transport.run(healthProbeArgv(url, remainingS), {
+      allowFailure: true,
+      timeoutMs: remainingS * 1000 + 5000,
+    });
     const status = Number(r.stdout.trim().slice(-3));
     if (status >= 200 && status < 300) return { status, attempts, elapsedMs: clock.now() - start };
     last = status > 0 ? `status ${status}` : `none (${r.stderr.trim().split('\n').pop() || `curl exit ${r.code}`})`;

@@ -15,7 +15,7 @@ import type { HostDiskReading, HostMemoryReading, LoadReading } from './prefligh
  */
 const MEMORY_SCRIPT = [
   'pidfile=$1',
-  "awk '/^MemTotal:/ { print \"memtotal\", $2 }' /proc/meminfo",
+  'awk \'/^MemTotal:/ { print "memtotal", $2 }\' /proc/meminfo',
   '[ -r "$pidfile" ] || { echo "pidfile missing"; exit 0; }',
   'pid=$(head -n 1 -- "$pidfile" | tr -cd 0-9)',
   '{ [ -n "$pid" ] && [ -d "/proc/$pid" ]; } || { echo "process not-running ${pid:-none}"; exit 0; }',
@@ -53,18 +53,28 @@ export function parseMemory(text: string, host: string, pidFile: string): HostMe
     else if (word === 'cgroup' && /^\d+$/.test(a ?? '')) cgroupMax = Number(a);
     else if (word === 'rss' && /^\d+$/.test(b ?? '')) rss.push(Number(b) * 1024);
     else if (word === 'pidfile') notMeasured = 'the pid file is missing or unreadable';
-    else if (word === 'process') notMeasured = b === 'none' ? 'the pid file holds no process id' : `process ${b} (from the pid file) is not running`;
+    else if (word === 'process')
+      notMeasured =
+        b === 'none' ? 'the pid file holds no process id' : `process ${b} (from the pid file) is not running`;
   }
   if (memTotal === undefined || memTotal <= 0) throw new Error(`no MemTotal in /proc/meminfo on ${host}`);
   const byCgroup = cgroupMax !== undefined && cgroupMax < memTotal;
-  const limit = { memLimitBytes: byCgroup ? (cgroupMax as number) : memTotal, memLimitSource: byCgroup ? ('cgroup memory.max' as const) : ('MemTotal' as const) };
+  const limit = {
+    memLimitBytes: byCgroup ? (cgroupMax as number) : memTotal,
+    memLimitSource: byCgroup ? ('cgroup memory.max' as const) : ('MemTotal' as const),
+  };
   if (notMeasured === undefined && rss.length === 0) notMeasured = 'no resident size read for its processes';
   if (notMeasured !== undefined) return { host, pidFile, notMeasured, ...limit };
   return { host, pidFile, rssBytesPerProcess: Math.max(...rss), processes: rss.length, ...limit };
 }
 
 /** Free space where releases go: at "$1", or its nearest existing parent before the first release. Prints the directory, then df's answer. */
-const DISK_SCRIPT = ['p=$1', 'while [ ! -e "$p" ]; do p=$(dirname -- "$p"); done', 'printf "%s\\n" "$p"', 'df -Pk -- "$p"'].join('\n');
+const DISK_SCRIPT = [
+  'p=$1',
+  'while [ ! -e "$p" ]; do p=$(dirname -- "$p"); done',
+  'printf "%s\\n" "$p"',
+  'df -Pk -- "$p"',
+].join('\n');
 
 export function diskCommand(path: string): string[] {
   return ['sh', '-c', DISK_SCRIPT, 'sh', path];
@@ -99,12 +109,21 @@ const realClock: LoadClock = { now: () => performance.now(), sleep: (ms) => new 
  * The request rate (two counters() reads `sampleForMs` apart, over the time that really passed)
  * and the requests in flight and queued now, at the balancer.
  */
-export async function readLoad(balancer: Balancer, sampleForMs: number, clock: LoadClock = realClock, measureRate = true): Promise<LoadReading> {
+export async function readLoad(
+  balancer: Balancer,
+  sampleForMs: number,
+  clock: LoadClock = realClock,
+  measureRate = true,
+): Promise<LoadReading> {
   // The rate takes sampleFor to measure: not worth the wait when nothing says what one host carries.
   if (!measureRate) {
     const members = await balancer.members();
     const perHost = commonLimit(members);
-    return { sampledMs: 0, concurrency: members.reduce((n, m) => n + m.sessions + m.queued, 0), ...(perHost !== undefined ? { perHostConcurrencyFromBalancer: perHost } : {}) };
+    return {
+      sampledMs: 0,
+      concurrency: members.reduce((n, m) => n + m.sessions + m.queued, 0),
+      ...(perHost !== undefined ? { perHostConcurrencyFromBalancer: perHost } : {}),
+    };
   }
   const first = await balancer.counters();
   const start = clock.now();
@@ -112,7 +131,9 @@ export async function readLoad(balancer: Balancer, sampleForMs: number, clock: L
   const second = await balancer.counters();
   const sampledMs = Math.max(1, clock.now() - start);
   if (second.requests < first.requests) {
-    throw new Error(`the balancer's request counter went back (${first.requests} → ${second.requests}) while it was sampled: reloaded? Run preflight again`);
+    throw new Error(
+      `the balancer's request counter went back (${first.requests} → ${second.requests}) while it was sampled: reloaded? Run preflight again`,
+    );
   }
   const perHost = commonLimit(members);
   return {

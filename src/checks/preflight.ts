@@ -3,7 +3,8 @@
 // preflight-readings.ts; the service that runs both is src/release/preflight.ts.
 import type { ClusterId } from '../config/config.js';
 
-export type PreflightCheck = 'reach' | 'tag' | 'balancer-config' | 'privileges' | 'access' | 'disk' | 'capacity' | 'memory' | 'internal';
+export type PreflightCheck =
+  'reach' | 'tag' | 'balancer-config' | 'privileges' | 'access' | 'disk' | 'capacity' | 'memory' | 'internal';
 
 export interface Finding {
   check: PreflightCheck;
@@ -57,7 +58,11 @@ interface Dimension {
  * `utilisation` of what its hosts serve. A dimension whose per-host capacity is unknown is
  * `unchecked`, not refused: there is nothing to compare against.
  */
-export function capacityFindings(load: LoadReading, hostCounts: Record<ClusterId, number>, capacity: CapacitySettings): Finding[] {
+export function capacityFindings(
+  load: LoadReading,
+  hostCounts: Record<ClusterId, number>,
+  capacity: CapacitySettings,
+): Finding[] {
   const fromConfig = capacity.perHost.concurrency;
   const dimensions: Dimension[] = [
     {
@@ -67,7 +72,8 @@ export function capacityFindings(load: LoadReading, hostCounts: Record<ClusterId
       loadSource: `measured at the balancer over ${formatSeconds(load.sampledMs)}`,
       perHost: capacity.perHost.requestsPerSecond,
       perHostSource: 'capacity.perHost.requestsPerSecond, baton.yml',
-      unsetHint: 'set capacity.perHost.requestsPerSecond in baton.yml to what one app host serves at 100% (from a load test)',
+      unsetHint:
+        'set capacity.perHost.requestsPerSecond in baton.yml to what one app host serves at 100% (from a load test)',
     },
     {
       name: 'concurrency',
@@ -75,8 +81,11 @@ export function capacityFindings(load: LoadReading, hostCounts: Record<ClusterId
       load: load.concurrency,
       loadSource: 'in flight and queued at the balancer now',
       perHost: fromConfig ?? load.perHostConcurrencyFromBalancer,
-      perHostSource: fromConfig !== undefined ? 'capacity.perHost.concurrency, baton.yml' : 'maxconn of the members, at the balancer',
-      unsetHint: 'set capacity.perHost.concurrency in baton.yml (or maxconn on the balancer\'s members)',
+      perHostSource:
+        fromConfig !== undefined
+          ? 'capacity.perHost.concurrency, baton.yml'
+          : 'maxconn of the members, at the balancer',
+      unsetHint: "set capacity.perHost.concurrency in baton.yml (or maxconn on the balancer's members)",
     },
   ];
   const limit = `the limit is ${percent(capacity.utilisation)} (capacity.utilisation)`;
@@ -84,11 +93,18 @@ export function capacityFindings(load: LoadReading, hostCounts: Record<ClusterId
   for (const d of dimensions) {
     if (d.perHost === undefined || d.load === undefined) {
       const measured = d.load === undefined ? 'not measured' : `${formatNumber(d.load)} ${d.unit}, ${d.loadSource}`;
-      findings.push({ check: 'capacity', outcome: 'unchecked', message: `${d.name} not checked (${measured}): nothing says what one host carries; ${d.unsetHint}` });
+      findings.push({
+        check: 'capacity',
+        outcome: 'unchecked',
+        message: `${d.name} not checked (${measured}): nothing says what one host carries; ${d.unsetHint}`,
+      });
       continue;
     }
     const load = d.load;
-    for (const [drained, serving] of [['a', 'b'], ['b', 'a']] as const) {
+    for (const [drained, serving] of [
+      ['a', 'b'],
+      ['b', 'a'],
+    ] as const) {
       const hosts = hostCounts[serving];
       const head = `while cluster ${drained} is drained, cluster ${serving} (${hosts} host${hosts === 1 ? '' : 's'}) would carry ${formatNumber(load)} ${d.unit} (${d.loadSource})`;
       if (hosts === 0) {
@@ -127,13 +143,23 @@ export function memoryFindings(readings: readonly HostMemoryReading[], processLi
   return readings.map((r): Finding => {
     const limit = `${formatMiB(r.memLimitBytes)} (${r.memLimitSource === 'MemTotal' ? 'MemTotal, /proc/meminfo' : 'memory.max of its cgroup'})`;
     if (r.notMeasured !== undefined || r.rssBytesPerProcess === undefined) {
-      return { check: 'memory', host: r.host, outcome: 'unchecked', message: `${r.host}: memory not checked: ${r.notMeasured ?? 'no process measured'} (pid file ${r.pidFile}); the host has ${limit}` };
+      return {
+        check: 'memory',
+        host: r.host,
+        outcome: 'unchecked',
+        message: `${r.host}: memory not checked: ${r.notMeasured ?? 'no process measured'} (pid file ${r.pidFile}); the host has ${limit}`,
+      };
     }
     const needed = processLimit * r.rssBytesPerProcess;
     const sum = `${processLimit} processes (capacity.memory.processLimit, baton.yml) × ${formatMiB(r.rssBytesPerProcess)} resident (the largest of the ${r.processes ?? '?'} running from pid file ${r.pidFile}, /proc) = ${formatMiB(needed)}`;
     return needed <= r.memLimitBytes
       ? { check: 'memory', host: r.host, outcome: 'ok', message: `${r.host}: ${sum}, within ${limit}` }
-      : { check: 'memory', host: r.host, outcome: 'refused', message: `${r.host}: ${sum}, more than the ${limit} the host has` };
+      : {
+          check: 'memory',
+          host: r.host,
+          outcome: 'refused',
+          message: `${r.host}: ${sum}, more than the ${limit} the host has`,
+        };
   });
 }
 
@@ -146,14 +172,23 @@ export interface HostDiskReading {
 }
 
 /** Whether each host has `diskFactor` × the new release's unpacked size free. */
-export function diskFindings(readings: readonly HostDiskReading[], release: { bytes: number; source: string }, diskFactor: number): Finding[] {
+export function diskFindings(
+  readings: readonly HostDiskReading[],
+  release: { bytes: number; source: string },
+  diskFactor: number,
+): Finding[] {
   const needed = diskFactor * release.bytes;
   const want = `${diskFactor} × ${formatMiB(release.bytes)} (the release unpacked, ${release.source}; capacity.diskFactor) = ${formatMiB(needed)}`;
   return readings.map((r): Finding => {
     const free = `${formatMiB(r.availableBytes)} free at ${r.path} (df)`;
     return r.availableBytes >= needed
       ? { check: 'disk', host: r.host, outcome: 'ok', message: `${r.host}: ${free}, needs ${want}` }
-      : { check: 'disk', host: r.host, outcome: 'refused', message: `${r.host}: ${free}, less than the ${want} a new release needs` };
+      : {
+          check: 'disk',
+          host: r.host,
+          outcome: 'refused',
+          message: `${r.host}: ${free}, less than the ${want} a new release needs`,
+        };
   });
 }
 

@@ -26,7 +26,12 @@ export interface HostPrivileges {
 }
 
 /** Ask `sudo -n -l` about each raised command on one host, and whether the user may write each path (nothing is asked as root). */
-export async function readPrivileges(transport: Transport, argvs: readonly string[][], paths: readonly WrittenPath[] = [], timeoutMs = 10_000): Promise<HostPrivileges> {
+export async function readPrivileges(
+  transport: Transport,
+  argvs: readonly string[][],
+  paths: readonly WrittenPath[] = [],
+  timeoutMs = 10_000,
+): Promise<HostPrivileges> {
   const user = (await transport.run(['id', '-un'], { timeoutMs })).stdout.trim() || 'the SSH user';
   if (user === 'root') return { host: transport.host, user, answers: [] };
   // Both at once, and both awaited together: a session closed under one must not leave the other's failure unhandled.
@@ -36,35 +41,57 @@ export async function readPrivileges(transport: Transport, argvs: readonly strin
         const r = await transport.run(sudoAllowedArgv(argv), { allowFailure: true, timeoutMs });
         if (r.code === 0) return { argv, allowed: true };
         const where = await transport.run(whereIsArgv(argv), { allowFailure: true, timeoutMs });
-        return { argv, allowed: false, why: sudoWhy(r.code, r.stderr), programPath: where.stdout.trim().split('\n')[0] || (unraised(argv)[0] as string) };
+        return {
+          argv,
+          allowed: false,
+          why: sudoWhy(r.code, r.stderr),
+          programPath: where.stdout.trim().split('\n')[0] || (unraised(argv)[0] as string),
+        };
       }),
     ),
-    paths.length === 0 ? undefined : transport.run(writableArgv(paths), { timeoutMs }).then((r) => ({ paths: [...paths], stdout: r.stdout })),
+    paths.length === 0
+      ? undefined
+      : transport.run(writableArgv(paths), { timeoutMs }).then((r) => ({ paths: [...paths], stdout: r.stdout })),
   ]);
   return { host: transport.host, user, answers, ...(written ? { written } : {}) };
 }
 
 function sudoWhy(code: number, stderr: string): string {
   if (code === 127 || /not found/.test(stderr)) return 'sudo is not installed';
-  const said = stderr.trim().split('\n')[0]?.replace(/^sudo: /, '');
+  const said = stderr
+    .trim()
+    .split('\n')[0]
+    ?.replace(/^sudo: /, '');
   return said ? said : 'sudoers does not allow it';
 }
 
 /** One finding per command: allowed, or refused with the sudoers line that is missing. */
 export function privilegeFindings(readings: readonly HostPrivileges[]): Finding[] {
   return readings.flatMap((r): Finding[] => {
-    if (r.user === 'root') return [{ check: 'privileges', host: r.host, outcome: 'ok', message: `${r.host}: reached as root: nothing needs sudo` }];
+    if (r.user === 'root')
+      return [
+        { check: 'privileges', host: r.host, outcome: 'ok', message: `${r.host}: reached as root: nothing needs sudo` },
+      ];
     const written = r.written ? writableFindings(r.host, r.user, r.written.paths, r.written.stdout) : [];
-    return [...r.answers.map((a): Finding => {
-      const command = `\`${unraised(a.argv).join(' ')}\``;
-      if (a.allowed) return { check: 'privileges', host: r.host, outcome: 'ok', message: `${r.host}: ${r.user} may run ${command} through sudo -n` };
-      return {
-        check: 'privileges',
-        host: r.host,
-        outcome: 'refused',
-        message: `${r.host}: ${r.user} may not run ${command} through sudo -n (${a.why ?? 'not allowed'}); sudoers needs: ${sudoersLine(r.user, a.programPath ?? '', a.argv)}`,
-      };
-    }), ...written];
+    return [
+      ...r.answers.map((a): Finding => {
+        const command = `\`${unraised(a.argv).join(' ')}\``;
+        if (a.allowed)
+          return {
+            check: 'privileges',
+            host: r.host,
+            outcome: 'ok',
+            message: `${r.host}: ${r.user} may run ${command} through sudo -n`,
+          };
+        return {
+          check: 'privileges',
+          host: r.host,
+          outcome: 'refused',
+          message: `${r.host}: ${r.user} may not run ${command} through sudo -n (${a.why ?? 'not allowed'}); sudoers needs: ${sudoersLine(r.user, a.programPath ?? '', a.argv)}`,
+        };
+      }),
+      ...written,
+    ];
   });
 }
 
@@ -112,10 +139,17 @@ export function writableFindings(host: string, user: string, paths: readonly Wri
   const lines = stdout.split('\n').filter(Boolean);
   return paths.map((p, i): Finding => {
     const line = lines[i];
-    if (line === undefined) return { check: 'access', host, outcome: 'unchecked', message: `${host}: whether ${user} may write ${p.what} (${p.path}) not checked: the host did not say` };
+    if (line === undefined)
+      return {
+        check: 'access',
+        host,
+        outcome: 'unchecked',
+        message: `${host}: whether ${user} may write ${p.what} (${p.path}) not checked: the host did not say`,
+      };
     const [verdict, ...rest] = line.split(' ');
     const where = rest.join(' ');
-    if (verdict === 'ok') return { check: 'access', host, outcome: 'ok', message: `${host}: ${user} may write ${p.what} (${p.path})` };
+    if (verdict === 'ok')
+      return { check: 'access', host, outcome: 'ok', message: `${host}: ${user} may write ${p.what} (${p.path})` };
     return {
       check: 'access',
       host,

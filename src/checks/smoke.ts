@@ -44,11 +44,20 @@ export interface SmokeOptions {
 export function resolveCheck(check: SmokeCheckConfig, secrets: Secrets): HttpCheck {
   const { requestHeaders, ...rest } = check;
   if (!requestHeaders) return rest;
-  return { ...rest, requestHeaders: Object.fromEntries(Object.entries(requestHeaders).map(([name, v]) => [name, typeof v === 'string' ? v : secrets.value(v)])) };
+  return {
+    ...rest,
+    requestHeaders: Object.fromEntries(
+      Object.entries(requestHeaders).map(([name, v]) => [name, typeof v === 'string' ? v : secrets.value(v)]),
+    ),
+  };
 }
 
 /** Every check against every target; ok only when all pass. */
-export async function runSmoke(checks: readonly HttpCheck[], targets: readonly CheckTarget[], opts: SmokeOptions): Promise<SmokeReport> {
+export async function runSmoke(
+  checks: readonly HttpCheck[],
+  targets: readonly CheckTarget[],
+  opts: SmokeOptions,
+): Promise<SmokeReport> {
   const clock = opts.clock ?? systemClock;
   const deadline = clock.now() + opts.deadlineMs;
   const results = await Promise.all(
@@ -78,7 +87,12 @@ export function smokeCluster(
   if (!c) throw new Error(`no cluster ${cluster}`);
   const { secrets = new Secrets(), ...rest } = opts;
   const checks = config.smoke.checks.map((check) => resolveCheck(check, secrets));
-  return runSmoke(checks, clusterTargets(c, hosts), { deadlineMs: config.smoke.deadlineMs, resolve: config.resolve, redact: (t) => secrets.redact(t), ...rest });
+  return runSmoke(checks, clusterTargets(c, hosts), {
+    deadlineMs: config.smoke.deadlineMs,
+    resolve: config.resolve,
+    redact: (t) => secrets.redact(t),
+    ...rest,
+  });
 }
 
 /** One line per failed check, for an error message; empty when all passed. */

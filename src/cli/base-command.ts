@@ -9,11 +9,22 @@ import type { Reporter } from '../engine/reporter.js';
 import type { Plan } from '../model/plan.js';
 import { processInterrupts } from '../engine/interrupts.js';
 import { HostFailures } from '../transport/fan-out.js';
-import { BatonError, BugError, bugStack, ConfigError, ExitCode, exitCodeFor, UserError, toBatonError, type ExitCodeValue } from '../errors.js';
+import {
+  BatonError,
+  BugError,
+  bugStack,
+  ConfigError,
+  ExitCode,
+  exitCodeFor,
+  UserError,
+  toBatonError,
+  type ExitCodeValue,
+} from '../errors.js';
 
 /** `--format jsonl` on the commands that carry out a run: the run as JSON lines on stdout. */
 export const runFormatFlag = Flags.string({
-  description: 'jsonl: stream the run as one JSON object a line on stdout as it happens (schema: `baton schema --events`), the result last; everything else goes to stderr',
+  description:
+    'jsonl: stream the run as one JSON object a line on stdout as it happens (schema: `baton schema --events`), the result last; everything else goes to stderr',
   options: ['text', 'jsonl'],
   default: 'text',
   exclusive: ['json'],
@@ -34,7 +45,8 @@ export abstract class BatonCommand extends Command {
     environment: Flags.string({
       char: 'e',
       env: 'BATON_ENV',
-      description: 'environment: read baton.NAME.yml laid over baton.yml (maps merged, lists replaced); its own lock, record and journal',
+      description:
+        'environment: read baton.NAME.yml laid over baton.yml (maps merged, lists replaced); its own lock, record and journal',
       helpValue: 'NAME',
       helpGroup: 'GLOBAL',
     }),
@@ -74,7 +86,8 @@ export abstract class BatonCommand extends Command {
 
   /** A run command's successful end: with the event stream, its result is the last line. */
   protected done<T extends object>(result: T): T {
-    if (this.eventStream) emitEvent({ event: 'result', exitCode: ExitCode.OK, result: { ...result } as Record<string, unknown> });
+    if (this.eventStream)
+      emitEvent({ event: 'result', exitCode: ExitCode.OK, result: { ...result } as Record<string, unknown> });
     return result;
   }
 
@@ -91,7 +104,9 @@ export abstract class BatonCommand extends Command {
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<never> {
     if (err instanceof Errors.ExitError) throw err;
-    const raised = isOclifUsageError(err) ? new UserError(err.message, 'see `baton COMMAND --help`') : toBatonError(err);
+    const raised = isOclifUsageError(err)
+      ? new UserError(err.message, 'see `baton COMMAND --help`')
+      : toBatonError(err);
     const exitCode = exitCodeFor(raised, processInterrupts.productionChanged());
     const hint = hintFor(raised, exitCode);
     process.exitCode = exitCode;
@@ -122,19 +137,28 @@ export function hintFor(e: BatonError, exitCode: ExitCodeValue): string | undefi
 }
 
 /** The machine-readable form of an error, as printed with --json. */
-export function errorToJson(e: BatonError, shown: { exitCode: ExitCodeValue; hint?: string | undefined } = { exitCode: e.exitCode, hint: e.hint }): Record<string, unknown> {
+export function errorToJson(
+  e: BatonError,
+  shown: { exitCode: ExitCodeValue; hint?: string | undefined } = { exitCode: e.exitCode, hint: e.hint },
+): Record<string, unknown> {
   const base: Record<string, unknown> = { kind: e.kind, exitCode: shown.exitCode, message: e.message };
   if (shown.hint) base.hint = shown.hint;
   if (e instanceof ConfigError) base.issues = e.issues;
   const hosts = hostFailuresIn(e);
-  if (hosts) base.hosts = hosts.failures.map((f) => ({ host: f.host, message: messageOf(f.error), ...(f.error instanceof BatonError && f.error.hint ? { hint: f.error.hint } : {}) }));
+  if (hosts)
+    base.hosts = hosts.failures.map((f) => ({
+      host: f.host,
+      message: messageOf(f.error),
+      ...(f.error instanceof BatonError && f.error.hint ? { hint: f.error.hint } : {}),
+    }));
   if (e.data) base.result = e.data;
   return base;
 }
 
 /** The per-host failures behind an error (itself, or what it wraps), for a script to read host by host. */
 function hostFailuresIn(e: unknown): HostFailures | undefined {
-  for (let at = e, depth = 0; at instanceof Error && depth < 5; at = (at as Error & { cause?: unknown }).cause, depth++) if (at instanceof HostFailures) return at;
+  for (let at = e, depth = 0; at instanceof Error && depth < 5; at = (at as Error & { cause?: unknown }).cause, depth++)
+    if (at instanceof HostFailures) return at;
   return undefined;
 }
 

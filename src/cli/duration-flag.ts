@@ -5,7 +5,12 @@ import { forTerminal } from '../control-characters.js';
 import { UserError } from '../errors.js';
 
 /** The value in ms (undefined when the flag is absent). */
-export function durationFlagMs(flag: string, value: string | undefined, example: string, bounds: DurationBounds = DEFAULT_DURATION_BOUNDS): number | undefined {
+export function durationFlagMs(
+  flag: string,
+  value: string | undefined,
+  example: string,
+  bounds: DurationBounds = DEFAULT_DURATION_BOUNDS,
+): number | undefined {
   if (value === undefined) return undefined;
   const problem = durationProblem(value, bounds);
   if (problem) throw new UserError(`${flag} ${forTerminal(value)}: ${problem}`, example);

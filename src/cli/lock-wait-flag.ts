@@ -6,7 +6,8 @@ import { waitForLock } from '../release/lock-wait.js';
 import { writeErr } from '../output.js';
 
 export const lockWaitFlag = Flags.string({
-  description: 'if another release holds the lock, wait up to this long for it before giving up (exit 4); production is looked at only after the wait',
+  description:
+    'if another release holds the lock, wait up to this long for it before giving up (exit 4); production is looked at only after the wait',
   helpValue: 'DURATION',
 });
 
@@ -16,12 +17,19 @@ export function lockWaitMs(value: string | undefined): number | undefined {
 }
 
 /** Wait for the lock when asked to, saying once on stderr whom we wait for; never for the lock of `takeOver`, the run this one continues or undoes. */
-export async function waitForLockIfAsked(session: Session, waitMs: number | undefined, takeOver?: string): Promise<void> {
+export async function waitForLockIfAsked(
+  session: Session,
+  waitMs: number | undefined,
+  takeOver?: string,
+): Promise<void> {
   if (!waitMs) return;
   await waitForLock(session.lock, {
     waitMs,
     host: session.config.balancer.host,
     ...(takeOver !== undefined ? { takeOver } : {}),
-    onWaiting: (h) => writeErr(`waiting up to ${Math.round(waitMs / 1000)}s for the release lock on ${session.config.balancer.host}, held by ${h.by} since ${h.since}${h.tag ? ` (pushing ${h.tag})` : ''}: ${h.reason}\n`),
+    onWaiting: (h) =>
+      writeErr(
+        `waiting up to ${Math.round(waitMs / 1000)}s for the release lock on ${session.config.balancer.host}, held by ${h.by} since ${h.since}${h.tag ? ` (pushing ${h.tag})` : ''}: ${h.reason}\n`,
+      ),
   });
 }

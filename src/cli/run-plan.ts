@@ -26,15 +26,22 @@ export function raiseForOutcome(r: ApplyResult): void {
       r.error.data = data;
       throw r.error;
     }
-    const why = r.interruptedBy ? `was stopped by ${r.interruptedBy}` : `failed at ${r.failedStep}: ${r.error?.message}`;
+    const why = r.interruptedBy
+      ? `was stopped by ${r.interruptedBy}`
+      : `failed at ${r.failedStep}: ${r.error?.message}`;
     throw fail(`${what} ${why}; nothing in production had changed`, `journal: ${r.journal}`);
   }
   if (r.outcome === 'reversed' && r.failedStep === undefined) {
     // `resume` finished the reversal an interrupted run had begun.
-    throw fail(`${what} did not go through: its reversal is finished, production is back where it started`, `journal: ${r.journal}`);
+    throw fail(
+      `${what} did not go through: its reversal is finished, production is back where it started`,
+      `journal: ${r.journal}`,
+    );
   }
   if (r.outcome === 'reversed') {
-    const why = r.interruptedBy ? `was stopped by ${r.interruptedBy} at ${r.failedStep}` : `failed at ${r.failedStep}: ${r.error?.message}`;
+    const why = r.interruptedBy
+      ? `was stopped by ${r.interruptedBy} at ${r.failedStep}`
+      : `failed at ${r.failedStep}: ${r.error?.message}`;
     throw fail(`${what} ${why}; what it changed was reversed`, `journal: ${r.journal}`);
   }
   if (r.outcome === 'needs-attention') {
@@ -48,7 +55,11 @@ export function raiseForOutcome(r: ApplyResult): void {
 /** The JSON form of a run's result (errors as messages). */
 export function summary(r: ApplyResult): Record<string, unknown> {
   const { error, reversalError, ...rest } = r;
-  return { ...rest, ...(error ? { error: error.message } : {}), ...(reversalError ? { reversalError: reversalError.message } : {}) };
+  return {
+    ...rest,
+    ...(error ? { error: error.message } : {}),
+    ...(reversalError ? { reversalError: reversalError.message } : {}),
+  };
 }
 
 export type { Config };

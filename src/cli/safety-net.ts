@@ -6,7 +6,8 @@ import { processInterrupts } from '../engine/interrupts.js';
 import { BugError, exitCodeFor } from '../errors.js';
 import { isClosedPipe, writeErr } from '../output.js';
 
-const REPORT_HINT = 'this is a bug in baton: please report it with the command and this output (BATON_DEBUG=1 adds the stack)';
+const REPORT_HINT =
+  'this is a bug in baton: please report it with the command and this output (BATON_DEBUG=1 adds the stack)';
 
 let installed = false;
 let fired = false;
@@ -30,7 +31,9 @@ function report(err: unknown): void {
   const changed = processInterrupts.productionChanged();
   process.exitCode = exitCodeOfABug();
   writeErr(`baton: internal error: ${err instanceof Error ? err.message : String(err)}`);
-  writeErr(`Hint: ${REPORT_HINT}${changed ? '; production may be part-way: `baton status`' : '; nothing in production was changed'}`);
+  writeErr(
+    `Hint: ${REPORT_HINT}${changed ? '; production may be part-way: `baton status`' : '; nothing in production was changed'}`,
+  );
   if (process.env.BATON_DEBUG === '1' && err instanceof Error && err.stack) writeErr(err.stack);
 }
 

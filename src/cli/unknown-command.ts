@@ -21,8 +21,14 @@ export function failUsage(err: UserError): never {
 export function unknownCommandError(id: string, config: Interfaces.Config): UserError {
   const typed = toConfiguredId(id, config);
   const ids = config.commands.filter((c) => !c.hidden).flatMap((c) => [c.id, ...c.aliases]);
-  const best = closestCommand(typed, ids.map((i) => toConfiguredId(i, config)));
-  return new UserError(`unknown command "${typed}"${best ? `; did you mean "${best}"?` : ''}`, `\`${config.bin} --help\` lists every command`);
+  const best = closestCommand(
+    typed,
+    ids.map((i) => toConfiguredId(i, config)),
+  );
+  return new UserError(
+    `unknown command "${typed}"${best ? `; did you mean "${best}"?` : ''}`,
+    `\`${config.bin} --help\` lists every command`,
+  );
 }
 
 /** The known command closest to what was typed, or undefined when none is close enough to be a typo.
@@ -34,7 +40,12 @@ export function closestCommand(typed: string, known: readonly string[]): string 
   for (const id of known) {
     const distance = Math.min(editDistance(typed, id), editDistance(typed, id.split(' ').pop() ?? id));
     const words = id.split(' ').length;
-    if (!best || distance < best.distance || (distance === best.distance && (words < best.words || (words === best.words && id.length < best.id.length)))) best = { id, distance, words };
+    if (
+      !best ||
+      distance < best.distance ||
+      (distance === best.distance && (words < best.words || (words === best.words && id.length < best.id.length)))
+    )
+      best = { id, distance, words };
   }
   // More than about a third of the word changed is a different word, not a typo of this one.
   return best && best.distance <= Math.max(2, Math.floor(typed.length / 3)) ? best.id : undefined;
@@ -46,7 +57,11 @@ export function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
     for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      row[j] = Math.min(
+        (prev[j] ?? 0) + 1,
+        (row[j - 1] ?? 0) + 1,
+        (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     }
     prev = row;
   }

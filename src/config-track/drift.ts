@@ -38,33 +38,59 @@ export function hasDrift(h: HostDrift): boolean {
   return h.noSnapshot === true || h.changes.added.length + h.changes.changed.length + h.changes.removed.length > 0;
 }
 
-export async function findDrift(config: Config, transports: Transports, only: readonly string[] = []): Promise<DriftResult> {
+export async function findDrift(
+  config: Config,
+  transports: Transports,
+  only: readonly string[] = [],
+): Promise<DriftResult> {
   const track = trackConfig(config);
   const hosts = trackedHosts(config, only);
   const store = await SnapshotStore.open(track.repo);
   const commit = await store.head();
-  if (!commit) throw new UserError(`the snapshot repository ${track.repo} has no snapshot yet`, 'take one first: baton snapshot');
+  if (!commit)
+    throw new UserError(`the snapshot repository ${track.repo} has no snapshot yet`, 'take one first: baton snapshot');
   const { results, failed } = await forEachHostSettled(
     hosts.map((h) => h.host),
     config.ssh.concurrency,
     async (host): Promise<HostDrift> => {
       const tracked = hosts.find((h) => h.host === host)!;
       const [now, manifest] = await Promise.all([listHost(config, transports, tracked), store.manifest(host, commit)]);
-      if (!manifest) return { host, noSnapshot: true, changes: { added: now.map((e) => e.path), changed: [], removed: [] }, paths: [] };
+      if (!manifest)
+        return {
+          host,
+          noSnapshot: true,
+          changes: { added: now.map((e) => e.path), changed: [], removed: [] },
+          paths: [],
+        };
       return driftOf(host, manifest.entries, now, store, commit, transports);
     },
   );
-  return { repo: track.repo, commit, hosts: hosts.map((h) => results.get(h.host)).filter((h): h is HostDrift => h !== undefined), failed };
+  return {
+    repo: track.repo,
+    commit,
+    hosts: hosts.map((h) => results.get(h.host)).filter((h): h is HostDrift => h !== undefined),
+    failed,
+  };
 }
 
-async function driftOf(host: string, before: TrackedEntry[], now: TrackedEntry[], store: SnapshotStore, commit: string, transports: Transports): Promise<HostDrift> {
+async function driftOf(
+  host: string,
+  before: TrackedEntry[],
+  now: TrackedEntry[],
+  store: SnapshotStore,
+  commit: string,
+  transports: Transports,
+): Promise<HostDrift> {
   const changes = compareEntries(before, now);
   const old = new Map(before.map((e) => [e.path, e]));
   const cur = new Map(now.map((e) => [e.path, e]));
   const touched = [...changes.changed, ...changes.added, ...changes.removed];
   const readable = (e: TrackedEntry | undefined) => e?.kind === 'file' && e.sha256 !== undefined;
   const toFetch = touched.filter((p) => readable(cur.get(p)) && cur.get(p)!.sha256 !== old.get(p)?.sha256);
-  const fetched = toFetch.length > 0 ? parseFetched((await transports.get(host).run(fetchFiles(toFetch), { timeoutMs: 120_000 })).stdout) : new Map<string, Buffer | null>();
+  const fetched =
+    toFetch.length > 0
+      ? parseFetched((await transports.get(host).run(fetchFiles(toFetch), { timeoutMs: 120_000 })).stdout)
+      : new Map<string, Buffer | null>();
   const paths: PathDrift[] = [];
   for (const path of touched.sort()) {
     const a = old.get(path);
@@ -72,7 +98,8 @@ async function driftOf(host: string, before: TrackedEntry[], now: TrackedEntry[]
     const what = describeChange(a, b);
     const oldContent = readable(a) && a!.sha256 !== b?.sha256 ? await store.read(storedPath(host, path), commit) : null;
     const newContent = fetched.get(path) ?? null;
-    const patch = oldContent !== null || newContent !== null ? contentPatch(host, path, oldContent, newContent) : undefined;
+    const patch =
+      oldContent !== null || newContent !== null ? contentPatch(host, path, oldContent, newContent) : undefined;
     paths.push({ path, what, ...(patch !== undefined && { patch }) });
   }
   return { host, changes, paths };
@@ -93,5 +120,13 @@ function describeChange(a: TrackedEntry | undefined, b: TrackedEntry | undefined
 function contentPatch(host: string, path: string, before: Buffer | null, after: Buffer | null): string {
   const name = path === PACKAGES ? 'package list' : path;
   if ((before && before.includes(0)) || (after && after.includes(0))) return `binary ${name} differs\n`;
-  return createTwoFilesPatch(`${host}:${name} (snapshot)`, `${host}:${name} (now)`, before?.toString('utf8') ?? '', after?.toString('utf8') ?? '', undefined, undefined, { context: 3 });
+  return createTwoFilesPatch(
+    `${host}:${name} (snapshot)`,
+    `${host}:${name} (now)`,
+    before?.toString('utf8') ?? '',
+    after?.toString('utf8') ?? '',
+    undefined,
+    undefined,
+    { context: 3 },
+  );
 }

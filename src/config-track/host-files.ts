@@ -28,7 +28,16 @@ export interface TrackedEntry {
   error?: string;
 }
 
-const KIND_BY_CODE: Record<string, EntryKind> = { f: 'file', l: 'link', d: 'dir', m: 'missing', x: 'excluded', u: 'unreadable', s: 'special', b: 'large' };
+const KIND_BY_CODE: Record<string, EntryKind> = {
+  f: 'file',
+  l: 'link',
+  d: 'dir',
+  m: 'missing',
+  x: 'excluded',
+  u: 'unreadable',
+  s: 'special',
+  b: 'large',
+};
 
 // One record per path: `code<TAB>mode<TAB>owner<TAB>size<TAB>value<TAB>path<NUL>`; value is the hash,
 // the link target or the error. The path comes last, so a tab in it cannot shift the fields.
@@ -75,8 +84,18 @@ export interface ListOptions {
 
 /** argv listing every tracked path with its metadata and hash; nothing excluded is opened. */
 export function listTracked(opts: ListOptions): string[] {
-  for (const p of opts.exclude) if (/[\n\0]/.test(p)) throw new BugError(`exclude pattern ${JSON.stringify(p)} has a line break`);
-  return ['sh', '-c', LIST, 'sh', String(opts.maxFileSize), opts.exclude.join('\n'), opts.packages ? '1' : '0', ...opts.paths];
+  for (const p of opts.exclude)
+    if (/[\n\0]/.test(p)) throw new BugError(`exclude pattern ${JSON.stringify(p)} has a line break`);
+  return [
+    'sh',
+    '-c',
+    LIST,
+    'sh',
+    String(opts.maxFileSize),
+    opts.exclude.join('\n'),
+    opts.packages ? '1' : '0',
+    ...opts.paths,
+  ];
 }
 
 /** What listTracked printed, as entries; a record that is not under a tracked root is refused (a host must not name files elsewhere). */
@@ -91,13 +110,15 @@ export function parseListing(stdout: string, roots: readonly string[]): TrackedE
     const path = fields.slice(5).join('\t');
     const kind = KIND_BY_CODE[code];
     if (!kind) throw new Error(`unexpected listing record ${JSON.stringify(record.slice(0, 80))}`);
-    if (!isUnderRoots(path, roots)) throw new Error(`the host listed ${JSON.stringify(path)}, which is not under a tracked path`);
+    if (!isUnderRoots(path, roots))
+      throw new Error(`the host listed ${JSON.stringify(path)}, which is not under a tracked path`);
     if (seen.has(path)) continue; // a path under two tracked roots
     seen.add(path);
     const entry: TrackedEntry = { path, kind };
     if (mode !== '-') entry.mode = mode;
     if (owner !== '-') entry.owner = owner;
-    if (['file', 'large', 'special', 'dir'].includes(kind) || (kind === 'unreadable' && size !== '0')) entry.size = Number(size);
+    if (['file', 'large', 'special', 'dir'].includes(kind) || (kind === 'unreadable' && size !== '0'))
+      entry.size = Number(size);
     if ((kind === 'file' || kind === 'large') && /^[0-9a-f]{64}$/.test(value)) entry.sha256 = value;
     if (kind === 'link') entry.target = value;
     if (kind === 'unreadable') entry.error = value;

@@ -16,7 +16,10 @@ export async function recordSnapshot(config: Config, transports: Transports): Pr
 }
 
 /** What recordSnapshot records, and the listings it was made from (so a drifted host can be described without listing it again). */
-async function listAll(config: Config, transports: Transports): Promise<{ record: SnapshotRecord; listings: Map<string, TrackedEntry[]> } | undefined> {
+async function listAll(
+  config: Config,
+  transports: Transports,
+): Promise<{ record: SnapshotRecord; listings: Map<string, TrackedEntry[]> } | undefined> {
   if (!config.track) return undefined;
   const store = await SnapshotStore.open(config.track.repo, { create: true });
   const hosts = trackedHosts(config);
@@ -25,25 +28,44 @@ async function listAll(config: Config, transports: Transports): Promise<{ record
     forEachHost(
       hosts.map((h) => h.host),
       config.ssh.concurrency,
-      (host) => listHost(config, transports, hosts.find((h) => h.host === host)!),
+      (host) =>
+        listHost(
+          config,
+          transports,
+          hosts.find((h) => h.host === host)!,
+        ),
     ),
   ]);
-  return { record: { commit, hosts: Object.fromEntries(hosts.map((h) => [h.host, entriesDigest(listings.get(h.host)!)])) }, listings };
+  return {
+    record: { commit, hosts: Object.fromEntries(hosts.map((h) => [h.host, entriesDigest(listings.get(h.host)!)])) },
+    listings,
+  };
 }
 
 /**
  * Refuses (exit 3) when a host's tracked paths changed since the plan was made, naming what
  * differs from the snapshot; with `accept` (a reason) it returns journal lines instead.
  */
-export async function checkNoDriftSince(config: Config, transports: Transports, recorded: SnapshotRecord, accept?: { by: string; reason: string }): Promise<string[]> {
+export async function checkNoDriftSince(
+  config: Config,
+  transports: Transports,
+  recorded: SnapshotRecord,
+  accept?: { by: string; reason: string },
+): Promise<string[]> {
   const listed = await listAll(config, transports);
   if (!listed) return [];
   const now = listed.record;
-  const drifted = Object.keys(recorded.hosts).filter((h) => now.hosts[h] !== undefined && now.hosts[h] !== recorded.hosts[h]);
+  const drifted = Object.keys(recorded.hosts).filter(
+    (h) => now.hosts[h] !== undefined && now.hosts[h] !== recorded.hosts[h],
+  );
   if (drifted.length === 0) return [];
   const details = await describeHosts(config, drifted, listed.listings, recorded.commit);
   if (accept) {
-    if (accept.reason.trim() === '') throw new PlanRefusedError('--accept-drift needs a reason', 'say why, e.g. --accept-drift "hotfix of haproxy.cfg, snapshot after the push"');
+    if (accept.reason.trim() === '')
+      throw new PlanRefusedError(
+        '--accept-drift needs a reason',
+        'say why, e.g. --accept-drift "hotfix of haproxy.cfg, snapshot after the push"',
+      );
     return [`drift accepted by ${accept.by}: ${accept.reason}`, ...details.map((d) => `  ${d}`)];
   }
   throw new PlanRefusedError(
@@ -54,14 +76,23 @@ export async function checkNoDriftSince(config: Config, transports: Transports, 
 }
 
 /** Each drifted host against its snapshot, from the listing the drift check already made of it. */
-async function describeHosts(config: Config, hosts: string[], listings: Map<string, TrackedEntry[]>, commit: string | null): Promise<string[]> {
+async function describeHosts(
+  config: Config,
+  hosts: string[],
+  listings: Map<string, TrackedEntry[]>,
+  commit: string | null,
+): Promise<string[]> {
   const store = commit ? await SnapshotStore.open(config.track!.repo).catch(() => null) : null;
   return Promise.all(
     hosts.map(async (host) => {
       const manifest = store && commit ? await store.manifest(host, commit) : null;
       if (!manifest) return `${host}: its tracked files changed (no snapshot of it to compare with)`;
       const c = compareEntries(manifest.entries, listings.get(host)!);
-      const parts = [c.changed.length ? `changed ${c.changed.join(', ')}` : '', c.added.length ? `added ${c.added.join(', ')}` : '', c.removed.length ? `removed ${c.removed.join(', ')}` : ''].filter(Boolean);
+      const parts = [
+        c.changed.length ? `changed ${c.changed.join(', ')}` : '',
+        c.added.length ? `added ${c.added.join(', ')}` : '',
+        c.removed.length ? `removed ${c.removed.join(', ')}` : '',
+      ].filter(Boolean);
       return `${host}: ${parts.join('; ') || 'changed, then put back as in the snapshot'} (against snapshot ${commit!.slice(0, 12)})`;
     }),
   );

@@ -36,11 +36,20 @@ export async function loadRunbook(config: Config, host: string, commit?: string)
   const track = trackConfig(config);
   const store = await SnapshotStore.open(track.repo);
   const at = commit !== undefined ? await store.resolveCommit(commit) : await store.head();
-  if (!at) throw new UserError(`the snapshot repository ${track.repo} has no snapshot yet`, 'take one while the host is healthy: baton snapshot');
+  if (!at)
+    throw new UserError(
+      `the snapshot repository ${track.repo} has no snapshot yet`,
+      'take one while the host is healthy: baton snapshot',
+    );
   const manifest = await store.manifest(host, at);
-  if (!manifest) throw new UserError(`snapshot ${at.slice(0, 12)} has no record of ${host}`, `take one while it is healthy (baton snapshot ${host}), or name an older commit with --commit`);
+  if (!manifest)
+    throw new UserError(
+      `snapshot ${at.slice(0, 12)} has no record of ${host}`,
+      `take one while it is healthy (baton snapshot ${host}), or name an older commit with --commit`,
+    );
   const current = posix.join(config.app.path, 'current');
-  const packages = (await store.read(storedPath(host, PACKAGES), at))?.toString('utf8').split('\n').filter(Boolean) ?? [];
+  const packages =
+    (await store.read(storedPath(host, PACKAGES), at))?.toString('utf8').split('\n').filter(Boolean) ?? [];
   const pointer = manifest.entries.find((e) => e.path === current && e.kind === 'link');
   const restorable = manifest.entries.filter((e) => e.path !== current && e.path !== PACKAGES);
   return {
@@ -65,7 +74,13 @@ export async function snapshotRunbooks(config: Config, observed: ObservedState):
     const rb = await loadRunbook(config, h.host, commit).catch(() => null);
     if (!rb) return {};
     const clusterInPool = observed.hosts.some((o) => o.cluster === h.cluster && o.memberState === 'ready');
-    out[h.host] = runbookMarkdown(rb, { cluster: h.cluster, member: h.member, balancerHost: observed.balancer.host, clusterRelease: h.release, clusterInPool });
+    out[h.host] = runbookMarkdown(rb, {
+      cluster: h.cluster,
+      member: h.member,
+      balancerHost: observed.balancer.host,
+      clusterRelease: h.release,
+      clusterInPool,
+    });
   }
   for (const b of [config.balancer.host, ...(config.balancer.peers ?? [])]) {
     const rb = await loadRunbook(config, b, commit).catch(() => null);
@@ -88,15 +103,22 @@ export interface RunbookContext {
 export function runbookMarkdown(rb: RestoreRunbook, ctx: RunbookContext): string {
   const showCommit = rb.commit.slice(0, 12);
   const release = ctx.clusterRelease ?? rb.release;
-  const where = ctx.cluster ? ` (cluster ${ctx.cluster}${ctx.member ? `, member \`${ctx.member}\`` : ''})` : ' (balancer)';
+  const where = ctx.cluster
+    ? ` (cluster ${ctx.cluster}${ctx.member ? `, member \`${ctx.member}\`` : ''})`
+    : ' (balancer)';
   const lines = [
     `### Restore \`${rb.host}\`${where} from snapshot \`${showCommit}\``,
     '',
-    ctx.member ? `1. Keep member \`${ctx.member}\` out of the pool on \`${ctx.balancerHost}\` until the last step (\`baton restore ${rb.host} --run\` drains it and keeps it out).` : `1. Take \`${rb.host}\` out of service (the other balancer or a maintenance page carries the traffic).`,
+    ctx.member
+      ? `1. Keep member \`${ctx.member}\` out of the pool on \`${ctx.balancerHost}\` until the last step (\`baton restore ${rb.host} --run\` drains it and keeps it out).`
+      : `1. Take \`${rb.host}\` out of service (the other balancer or a maintenance page carries the traffic).`,
     `2. Bootstrap: install the operating system, give the host its address and SSH access for baton (its host key goes into known_hosts).`,
     `3. Packages: ${rb.packages.length ? `${rb.packages.length} recorded (\`git -C ${rb.repo} show ${showCommit}:${storedPath(rb.host, PACKAGES)}\`); install those missing` : 'none recorded'}.`,
-    `4. Configuration: ${count(rb.dirs.length, "folder")}, ${count(rb.files.length, "file")} and ${count(rb.links.length, "link")} from \`${rb.repo}\` at \`${showCommit}\`, each with its recorded mode and owner:`,
-    ...[...rb.dirs, ...rb.files, ...rb.links].map((e) => `   - \`${e.path}\`${e.kind === 'link' ? ` → \`${e.target ?? ''}\`` : ''} (${e.kind}${e.mode ? ` ${e.mode}` : ''}${e.owner ? ` ${e.owner}` : ''})`),
+    `4. Configuration: ${count(rb.dirs.length, 'folder')}, ${count(rb.files.length, 'file')} and ${count(rb.links.length, 'link')} from \`${rb.repo}\` at \`${showCommit}\`, each with its recorded mode and owner:`,
+    ...[...rb.dirs, ...rb.files, ...rb.links].map(
+      (e) =>
+        `   - \`${e.path}\`${e.kind === 'link' ? ` → \`${e.target ?? ''}\`` : ''} (${e.kind}${e.mode ? ` ${e.mode}` : ''}${e.owner ? ` ${e.owner}` : ''})`,
+    ),
   ];
   lines.push(
     rb.byHand.length
@@ -106,13 +128,17 @@ export function runbookMarkdown(rb: RestoreRunbook, ctx: RunbookContext): string
   if (ctx.cluster) {
     lines.push(
       `6. Data: restore whatever the host keeps that is not configuration (baton does not track data).`,
-      release ? `7. Release: deploy \`${release}\` from its tag, as a push would, point \`current\` at it, restart and wait for local health.` : '7. Release: deploy the release its cluster runs.',
+      release
+        ? `7. Release: deploy \`${release}\` from its tag, as a push would, point \`current\` at it, restart and wait for local health.`
+        : '7. Release: deploy the release its cluster runs.',
       `8. Smoke-check the host itself, then ${ctx.clusterInPool === false ? `leave \`${ctx.member ?? rb.host}\` out: its cluster is not in the pool` : `return \`${ctx.member ?? rb.host}\` to the pool`}.`,
       '',
       `Steps 1, 3, 4 and 7–8 are what \`baton restore ${rb.host} --run\` carries out, under the release lock and journaled.`,
     );
   } else {
-    lines.push('6. Check the configuration (`haproxy -c`, `apache2ctl configtest`, `nginx -t`), start the service, and return the host to service.');
+    lines.push(
+      '6. Check the configuration (`haproxy -c`, `apache2ctl configtest`, `nginx -t`), start the service, and return the host to service.',
+    );
   }
   return lines.join('\n');
 }
@@ -168,8 +194,14 @@ export async function applyRunbook(
   if (rb.packages.length) {
     // Names only reach the script as positional parameters; a package name never holds a space.
     const safe = rb.packages.filter((p) => /^[a-z0-9][a-z0-9+.:~-]*=[A-Za-z0-9+.:~_-]*$/.test(p));
-    const r = await transport.run(['sh', '-c', INSTALL_PACKAGES, 'sh', sudoPackages ? 'sudo' : '-', ...safe], { timeoutMs: 30 * 60_000 });
-    packages = r.stdout.split('\n').find((l) => l.startsWith('installed:') || l.startsWith('installing:'))?.trim() ?? 'checked';
+    const r = await transport.run(['sh', '-c', INSTALL_PACKAGES, 'sh', sudoPackages ? 'sudo' : '-', ...safe], {
+      timeoutMs: 30 * 60_000,
+    });
+    packages =
+      r.stdout
+        .split('\n')
+        .find((l) => l.startsWith('installed:') || l.startsWith('installing:'))
+        ?.trim() ?? 'checked';
     progress(`packages: ${packages}`);
   }
   const staging = mkdtempSync(join(tmpdir(), 'baton-restore-'));
@@ -177,16 +209,26 @@ export async function applyRunbook(
     await mkdir(join(staging, 'files'), { recursive: true });
     for (const f of rb.files) {
       const content = await store.read(storedPath(rb.host, f.path), rb.commit);
-      if (content === null) throw new UserError(`snapshot ${rb.commit.slice(0, 12)} lists ${f.path} on ${rb.host} but does not hold its content`, `the repository ${rb.repo} is incomplete: look at it with git`);
+      if (content === null)
+        throw new UserError(
+          `snapshot ${rb.commit.slice(0, 12)} lists ${f.path} on ${rb.host} but does not hold its content`,
+          `the repository ${rb.repo} is incomplete: look at it with git`,
+        );
       const local = join(staging, 'files', f.path);
       await mkdir(dirname(local), { recursive: true });
       await writeFile(local, content);
     }
-    const archive = (await (await loadExeca())('tar', ['-czf', '-', '-C', staging, 'files'], { encoding: 'buffer' })).stdout;
+    const archive = (await (await loadExeca())('tar', ['-czf', '-', '-C', staging, 'files'], { encoding: 'buffer' }))
+      .stdout;
     const entries = [...rb.dirs.sort((a, b) => a.path.length - b.path.length), ...rb.files, ...rb.links];
     const args = entries.flatMap((e) => [e.kind, e.path, e.mode ?? '-', e.owner ?? '-', e.target ?? '-']);
-    await transport.run(['sh', '-c', APPLY_FILES, 'sh', ...args], { stdin: Buffer.from(archive), timeoutMs: 10 * 60_000 });
-    progress(`configuration: ${count(rb.dirs.length, 'folder')}, ${count(rb.files.length, 'file')}, ${count(rb.links.length, 'link')} put back`);
+    await transport.run(['sh', '-c', APPLY_FILES, 'sh', ...args], {
+      stdin: Buffer.from(archive),
+      timeoutMs: 10 * 60_000,
+    });
+    progress(
+      `configuration: ${count(rb.dirs.length, 'folder')}, ${count(rb.files.length, 'file')}, ${count(rb.links.length, 'link')} put back`,
+    );
     return { packages, entries: entries.length };
   } finally {
     rmSync(staging, { recursive: true, force: true });

@@ -41,7 +41,12 @@ export interface SnapshotResult {
 /** Lists a host's tracked paths now (one round trip). */
 export async function listHost(config: Config, transports: Transports, tracked: TrackedHost): Promise<TrackedEntry[]> {
   const track = trackConfig(config);
-  const argv = listTracked({ paths: tracked.paths, exclude: track.exclude, maxFileSize: track.maxFileSize, packages: track.packages });
+  const argv = listTracked({
+    paths: tracked.paths,
+    exclude: track.exclude,
+    maxFileSize: track.maxFileSize,
+    packages: track.packages,
+  });
   const r = await transports.get(tracked.host).run(argv, { timeoutMs: 120_000 });
   return parseListing(r.stdout, tracked.paths);
 }
@@ -50,7 +55,8 @@ export async function listHost(config: Config, transports: Transports, tracked: 
 export function compareEntries(before: readonly TrackedEntry[], now: readonly TrackedEntry[]): EntryChanges {
   const old = new Map(before.map((e) => [e.path, e]));
   const cur = new Map(now.map((e) => [e.path, e]));
-  const same = (a: TrackedEntry, b: TrackedEntry) => a.kind === b.kind && a.mode === b.mode && a.owner === b.owner && a.sha256 === b.sha256 && a.target === b.target;
+  const same = (a: TrackedEntry, b: TrackedEntry) =>
+    a.kind === b.kind && a.mode === b.mode && a.owner === b.owner && a.sha256 === b.sha256 && a.target === b.target;
   return {
     added: now.filter((e) => !old.has(e.path) && e.kind !== 'missing').map((e) => e.path),
     changed: now.filter((e) => old.has(e.path) && !same(old.get(e.path)!, e)).map((e) => e.path),
@@ -63,14 +69,22 @@ export function notReadOf(entries: readonly TrackedEntry[], maxFileSize: number)
   return entries.flatMap((e): NotRead[] => {
     if (e.kind === 'excluded') return [{ path: e.path, why: 'excluded (track.exclude): never read' }];
     if (e.kind === 'unreadable') return [{ path: e.path, why: `could not be read: ${e.error ?? 'unknown reason'}` }];
-    if (e.kind === 'large') return [{ path: e.path, why: `${e.size} bytes, over track.maxFileSize (${maxFileSize}): hash kept, content not` }];
+    if (e.kind === 'large')
+      return [
+        { path: e.path, why: `${e.size} bytes, over track.maxFileSize (${maxFileSize}): hash kept, content not` },
+      ];
     if (e.kind === 'special') return [{ path: e.path, why: 'not a regular file (socket, fifo or device): not read' }];
     if (e.kind === 'missing') return [{ path: e.path, why: 'does not exist on this host' }];
     return [];
   });
 }
 
-export async function takeSnapshot(config: Config, transports: Transports, only: readonly string[], by: string): Promise<SnapshotResult> {
+export async function takeSnapshot(
+  config: Config,
+  transports: Transports,
+  only: readonly string[],
+  by: string,
+): Promise<SnapshotResult> {
   const track = trackConfig(config);
   const hosts = trackedHosts(config, only);
   const store = await SnapshotStore.open(track.repo, { create: true });
@@ -78,14 +92,25 @@ export async function takeSnapshot(config: Config, transports: Transports, only:
   const { results, failed } = await forEachHostSettled(
     hosts.map((h) => h.host),
     config.ssh.concurrency,
-    (host) => snapshotHost(config, transports, store, hosts.find((h) => h.host === host)!),
+    (host) =>
+      snapshotHost(
+        config,
+        transports,
+        store,
+        hosts.find((h) => h.host === host)!,
+      ),
   );
   const done = hosts.map((h) => results.get(h.host)).filter((h): h is HostSnapshot => h !== undefined);
   const commit = await store.commit(commitMessage(done, failed), by);
   return { repo: track.repo, commit, previous, hosts: done, failed };
 }
 
-async function snapshotHost(config: Config, transports: Transports, store: SnapshotStore, tracked: TrackedHost): Promise<HostSnapshot> {
+async function snapshotHost(
+  config: Config,
+  transports: Transports,
+  store: SnapshotStore,
+  tracked: TrackedHost,
+): Promise<HostSnapshot> {
   const track = trackConfig(config);
   const entries = await listHost(config, transports, tracked);
   const before = (await store.manifest(tracked.host))?.entries ?? [];
@@ -93,13 +118,23 @@ async function snapshotHost(config: Config, transports: Transports, store: Snaps
   const contentOf = (e: TrackedEntry) => e.kind === 'file' && e.sha256 !== undefined;
   // Unchanged files cost no transfer: only a hash the repository does not hold is read.
   const wanted = entries.filter((e) => contentOf(e) && stored.get(e.path) !== e.sha256).map((e) => e.path);
-  const fetched = wanted.length > 0 ? parseFetched((await transports.get(tracked.host).run(fetchFiles(wanted), { timeoutMs: 120_000 })).stdout) : new Map<string, Buffer | null>();
+  const fetched =
+    wanted.length > 0
+      ? parseFetched((await transports.get(tracked.host).run(fetchFiles(wanted), { timeoutMs: 120_000 })).stdout)
+      : new Map<string, Buffer | null>();
   let bytesRead = 0;
   const final = entries.map((e): TrackedEntry => {
     if (!wanted.includes(e.path)) return e;
     const content = fetched.get(e.path);
     // Changed between the listing and the read: listed as unreadable rather than stored under the wrong hash.
-    if (!content) return { path: e.path, kind: 'unreadable', ...(e.mode && { mode: e.mode }), ...(e.owner && { owner: e.owner }), error: 'vanished or became unreadable while it was read' };
+    if (!content)
+      return {
+        path: e.path,
+        kind: 'unreadable',
+        ...(e.mode && { mode: e.mode }),
+        ...(e.owner && { owner: e.owner }),
+        error: 'vanished or became unreadable while it was read',
+      };
     bytesRead += content.length;
     return e;
   });
@@ -112,13 +147,25 @@ async function snapshotHost(config: Config, transports: Transports, store: Snaps
   for (const e of before) if (contentOf(e) && !keep.has(e.path)) await store.remove(storedPath(tracked.host, e.path));
   const manifest: HostManifest = { format: MANIFEST_FORMAT, host: tracked.host, roles: tracked.roles, entries: final };
   await store.writeManifest(manifest);
-  return { host: tracked.host, changes: before.length === 0 ? { added: final.filter((e) => e.kind !== 'missing').map((e) => e.path), changed: [], removed: [] } : compareEntries(before, final), notRead: notReadOf(final, track.maxFileSize), bytesRead, entries: final };
+  return {
+    host: tracked.host,
+    changes:
+      before.length === 0
+        ? { added: final.filter((e) => e.kind !== 'missing').map((e) => e.path), changed: [], removed: [] }
+        : compareEntries(before, final),
+    notRead: notReadOf(final, track.maxFileSize),
+    bytesRead,
+    entries: final,
+  };
 }
 
 /** The commit message: what changed on which host, then what could not be read. */
 export function commitMessage(hosts: readonly HostSnapshot[], failed: SnapshotResult['failed']): string {
   const changed = hosts.filter((h) => h.changes.added.length + h.changes.changed.length + h.changes.removed.length > 0);
-  const lines = [`snapshot: ${changed.length} of ${hosts.length} host${hosts.length === 1 ? '' : 's'} changed${failed.length ? `, ${failed.length} not reached` : ''}`, ''];
+  const lines = [
+    `snapshot: ${changed.length} of ${hosts.length} host${hosts.length === 1 ? '' : 's'} changed${failed.length ? `, ${failed.length} not reached` : ''}`,
+    '',
+  ];
   const show = (p: string) => (p === PACKAGES ? 'package list' : p);
   for (const h of changed) {
     const parts = [
@@ -128,8 +175,15 @@ export function commitMessage(hosts: readonly HostSnapshot[], failed: SnapshotRe
     ].filter(Boolean);
     lines.push(`${h.host}: ${parts.join('; ')}`);
   }
-  const notRead = hosts.flatMap((h) => h.notRead.filter((n) => !n.why.startsWith('does not exist')).map((n) => `${h.host}: ${show(n.path)}: ${n.why}`));
+  const notRead = hosts.flatMap((h) =>
+    h.notRead.filter((n) => !n.why.startsWith('does not exist')).map((n) => `${h.host}: ${show(n.path)}: ${n.why}`),
+  );
   if (notRead.length) lines.push('', 'not read:', ...notRead.map((l) => `  ${l}`));
-  if (failed.length) lines.push('', 'not reached (their last snapshot is kept):', ...failed.map((f) => `  ${f.host}: ${f.error.split('\n')[0]}`));
+  if (failed.length)
+    lines.push(
+      '',
+      'not reached (their last snapshot is kept):',
+      ...failed.map((f) => `  ${f.host}: ${f.error.split('\n')[0]}`),
+    );
   return `${lines.join('\n').trimEnd()}\n`;
 }

@@ -29,7 +29,9 @@ export function storedPath(host: string, path: string): string {
 
 /** One digest of everything a listing says: equal digests, nothing tracked changed. */
 export function entriesDigest(entries: readonly TrackedEntry[]): string {
-  const canonical = entries.map((e) => [e.path, e.kind, e.mode ?? '', e.owner ?? '', e.sha256 ?? '', e.target ?? ''].join('\t')).join('\n');
+  const canonical = entries
+    .map((e) => [e.path, e.kind, e.mode ?? '', e.owner ?? '', e.sha256 ?? '', e.target ?? ''].join('\t'))
+    .join('\n');
   return createHash('sha256').update(canonical).digest('hex');
 }
 
@@ -42,9 +44,14 @@ export class SnapshotStore {
   /** Opens the repository, creating it when `create` and it does not exist yet. */
   static async open(dir: string, opts: { create?: boolean } = {}): Promise<SnapshotStore> {
     if (!existsSync(join(dir, '.git'))) {
-      if (!opts.create) throw new UserError(`no snapshot repository at ${dir} yet`, 'take the first snapshot: baton snapshot');
+      if (!opts.create)
+        throw new UserError(`no snapshot repository at ${dir} yet`, 'take the first snapshot: baton snapshot');
       if (existsSync(dir)) {
-        if ((await readdir(dir)).length > 0) throw new UserError(`${dir} exists and is not a git repository`, 'point track.repo at an empty folder or an existing snapshot repository');
+        if ((await readdir(dir)).length > 0)
+          throw new UserError(
+            `${dir} exists and is not a git repository`,
+            'point track.repo at an empty folder or an existing snapshot repository',
+          );
       }
       await mkdir(dir, { recursive: true });
       await simpleGit({ baseDir: dir }).init(['--quiet']);
@@ -60,8 +67,16 @@ export class SnapshotStore {
 
   /** The full id of a (possibly abbreviated) commit of this repository; a usage error when it has none such. */
   async resolveCommit(commit: string): Promise<string> {
-    const r = await (await loadExeca())('git', ['-C', this.dir, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${commit}^{commit}`], { reject: false });
-    if (r.exitCode !== 0) throw new UserError(`${commit} is not a commit of the snapshot repository ${this.dir}`, `see its commits: git -C ${this.dir} log --oneline`);
+    const r = await (
+      await loadExeca()
+    )('git', ['-C', this.dir, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${commit}^{commit}`], {
+      reject: false,
+    });
+    if (r.exitCode !== 0)
+      throw new UserError(
+        `${commit} is not a commit of the snapshot repository ${this.dir}`,
+        `see its commits: git -C ${this.dir} log --oneline`,
+      );
     return r.stdout.trim();
   }
 
@@ -70,7 +85,10 @@ export class SnapshotStore {
     const text = await this.read(`${host}/manifest.json`, commit);
     if (text === null) return null;
     const m = JSON.parse(text.toString('utf8')) as HostManifest;
-    if (m.format !== MANIFEST_FORMAT) throw new UserError(`${host}/manifest.json in ${this.dir} is not a baton snapshot manifest (${String(m.format)})`);
+    if (m.format !== MANIFEST_FORMAT)
+      throw new UserError(
+        `${host}/manifest.json in ${this.dir} is not a baton snapshot manifest (${String(m.format)})`,
+      );
     return m;
   }
 
@@ -78,7 +96,13 @@ export class SnapshotStore {
   async read(relative: string, commit?: string): Promise<Buffer | null> {
     if (commit === undefined) return readFile(join(this.dir, relative)).catch(() => null);
     // execa, not simple-git: the content may be binary, and raw() decodes it as text.
-    const r = await (await loadExeca())('git', ['-C', this.dir, 'show', `${commit}:${relative}`], { encoding: 'buffer', reject: false, stripFinalNewline: false });
+    const r = await (
+      await loadExeca()
+    )('git', ['-C', this.dir, 'show', `${commit}:${relative}`], {
+      encoding: 'buffer',
+      reject: false,
+      stripFinalNewline: false,
+    });
     return r.exitCode === 0 ? Buffer.from(r.stdout) : null;
   }
 
@@ -104,7 +128,17 @@ export class SnapshotStore {
     const email = author.includes('@') ? author : `${author}@baton`;
     const file = join(this.dir, '.git', 'BATON_SNAPSHOT_MSG');
     await writeFile(file, message);
-    await this.git.raw(['-c', `user.name=${author}`, '-c', `user.email=${email}`, 'commit', '--quiet', '--no-verify', '--file', file]);
+    await this.git.raw([
+      '-c',
+      `user.name=${author}`,
+      '-c',
+      `user.email=${email}`,
+      'commit',
+      '--quiet',
+      '--no-verify',
+      '--file',
+      file,
+    ]);
     return this.head();
   }
 }

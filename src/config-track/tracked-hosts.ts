@@ -14,7 +14,11 @@ export interface TrackedHost {
 }
 
 export function trackConfig(config: Config): NonNullable<Config['track']> {
-  if (!config.track) throw new UserError(`${config.file} has no track: section`, 'add `track: {repo: ./host-config, app: [...], balancer: [...]}` to baton.yml (`baton schema --markdown` prints the reference, docs/configuration.md)');
+  if (!config.track)
+    throw new UserError(
+      `${config.file} has no track: section`,
+      'add `track: {repo: ./host-config, app: [...], balancer: [...]}` to baton.yml (`baton schema --markdown` prints the reference, docs/configuration.md)',
+    );
   return config.track;
 }
 
@@ -36,7 +40,11 @@ export function trackedHosts(config: Config, only: readonly string[] = []): Trac
   const lower = new Map([...byHost.keys()].map((h) => [h.toLowerCase(), h]));
   return only.map((name) => {
     const host = lower.get(name.toLowerCase());
-    if (!host) throw new UserError(`${JSON.stringify(name)} is not a host in ${config.file}`, `tracked hosts: ${[...byHost.keys()].join(', ')}`);
+    if (!host)
+      throw new UserError(
+        `${JSON.stringify(name)} is not a host in ${config.file}`,
+        `tracked hosts: ${[...byHost.keys()].join(', ')}`,
+      );
     return byHost.get(host) as TrackedHost;
   });
 }

@@ -15,7 +15,10 @@ export interface EnvironmentCheck {
 }
 
 /** Every environment beside `file` checked, baton.yml alone first; throws what loadConfig throws for an unreadable file. */
-export async function checkAllEnvironments(file: string, options: Omit<LoadOptions, 'environment'> = {}): Promise<EnvironmentCheck[]> {
+export async function checkAllEnvironments(
+  file: string,
+  options: Omit<LoadOptions, 'environment'> = {},
+): Promise<EnvironmentCheck[]> {
   const checks: EnvironmentCheck[] = [];
   for (const environment of [undefined, ...listEnvironments(file)]) {
     const files = environment === undefined ? [file] : [file, environmentFile(file, environment)];
@@ -33,6 +36,7 @@ export async function checkAllEnvironments(file: string, options: Omit<LoadOptio
 /** Each problem once: one in baton.yml is found again under every environment. */
 export function distinctIssues(checks: readonly EnvironmentCheck[]): ConfigIssue[] {
   const seen = new Map<string, ConfigIssue>();
-  for (const issue of checks.flatMap((c) => c.issues)) if (!seen.has(formatConfigIssue(issue))) seen.set(formatConfigIssue(issue), issue);
+  for (const issue of checks.flatMap((c) => c.issues))
+    if (!seen.has(formatConfigIssue(issue))) seen.set(formatConfigIssue(issue), issue);
   return [...seen.values()];
 }

@@ -9,13 +9,22 @@ export function controlCharacterChecks(data: unknown): Problem[] {
   const visit = (node: unknown, path: KeyPath): void => {
     if (typeof node === 'string') {
       const found = CONTROL_CHARACTER.exec(node);
-      if (found) problems.push({ path, message: `control character ${codePoint(found[0])} in this text: only tab and newline may be written here` });
+      if (found)
+        problems.push({
+          path,
+          message: `control character ${codePoint(found[0])} in this text: only tab and newline may be written here`,
+        });
     } else if (Array.isArray(node)) {
       node.forEach((item, i) => visit(item, [...path, i]));
     } else if (isPlainObject(node)) {
       for (const [key, value] of Object.entries(node)) {
         const found = CONTROL_CHARACTER.exec(key);
-        if (found) problems.push({ path: [...path, key], at: 'key', message: `control character ${codePoint(found[0])} in this key` });
+        if (found)
+          problems.push({
+            path: [...path, key],
+            at: 'key',
+            message: `control character ${codePoint(found[0])} in this key`,
+          });
         else visit(value, [...path, key]);
       }
     }

@@ -20,23 +20,44 @@ export function crossChecks(data: unknown): Problem[] {
     const hosts = isPlainObject(cluster) && Array.isArray(cluster.hosts) ? cluster.hosts : [];
     hosts.forEach((entry: unknown, i) => {
       const at: KeyPath = ['clusters', id, 'hosts', i];
-      const host = typeof entry === 'string' ? entry : isPlainObject(entry) && typeof entry.host === 'string' ? entry.host : undefined;
+      const host =
+        typeof entry === 'string'
+          ? entry
+          : isPlainObject(entry) && typeof entry.host === 'string'
+            ? entry.host
+            : undefined;
       const hostPath = typeof entry === 'string' ? at : [...at, 'host'];
       if (host) {
         const first = hostSeen.get(host.toLowerCase());
         if (!first) hostSeen.set(host.toLowerCase(), { cluster: id, path: hostPath });
-        else if (first.cluster === id) problems.push({ path: hostPath, message: `duplicate host (already listed at ${formatPath(first.path)})` });
-        else problems.push({ path: hostPath, message: `this host is listed in both clusters (also at ${formatPath(first.path)}); a host belongs to one cluster` });
+        else if (first.cluster === id)
+          problems.push({ path: hostPath, message: `duplicate host (already listed at ${formatPath(first.path)})` });
+        else
+          problems.push({
+            path: hostPath,
+            message: `this host is listed in both clusters (also at ${formatPath(first.path)}); a host belongs to one cluster`,
+          });
       }
       const member = isPlainObject(entry) && typeof entry.member === 'string' ? entry.member : undefined;
       if (member) {
         const first = memberSeen.get(member);
         if (!first) memberSeen.set(member, [...at, 'member']);
-        else problems.push({ path: [...at, 'member'], message: `duplicate balancer member name (already used at ${formatPath(first)})` });
+        else
+          problems.push({
+            path: [...at, 'member'],
+            message: `duplicate balancer member name (already used at ${formatPath(first)})`,
+          });
       }
     });
   }
-  problems.push(...peerChecks(data), ...nginxModeChecks(data), ...watchChecks(data), ...signerChecks(data), ...secretNameChecks(data), ...migrateHostChecks(data, [...hostSeen.keys()]));
+  problems.push(
+    ...peerChecks(data),
+    ...nginxModeChecks(data),
+    ...watchChecks(data),
+    ...signerChecks(data),
+    ...secretNameChecks(data),
+    ...migrateHostChecks(data, [...hostSeen.keys()]),
+  );
   return problems;
 }
 
@@ -51,8 +72,13 @@ function peerChecks(data: unknown): Problem[] {
     const name = peer.toLowerCase();
     const path: KeyPath = ['balancer', 'peers', i];
     const first = seen.get(name);
-    if (name === host) problems.push({ path, message: `${peer} is balancer.host itself: peers are the other balancers` });
-    else if (first !== undefined) problems.push({ path, message: `duplicate peer (already listed at ${formatPath(['balancer', 'peers', first])})` });
+    if (name === host)
+      problems.push({ path, message: `${peer} is balancer.host itself: peers are the other balancers` });
+    else if (first !== undefined)
+      problems.push({
+        path,
+        message: `duplicate peer (already listed at ${formatPath(['balancer', 'peers', first])})`,
+      });
     else seen.set(name, i);
   });
   return problems;
@@ -76,7 +102,10 @@ function migrateHostChecks(data: unknown, hosts: string[]): Problem[] {
 function signerChecks(data: unknown): Problem[] {
   if (!isPlainObject(data) || !isPlainObject(data.require) || data.require.allowedSigners !== undefined) return [];
   const { approvals, rehearsal } = data.require;
-  const needs = [...(typeof approvals === 'number' && approvals > 0 ? ['approvals'] : []), ...(rehearsal === true ? ['a rehearsal'] : [])];
+  const needs = [
+    ...(typeof approvals === 'number' && approvals > 0 ? ['approvals'] : []),
+    ...(rehearsal === true ? ['a rehearsal'] : []),
+  ];
   if (!needs.length) return [];
   return [
     {
@@ -134,12 +163,17 @@ function nginxModeChecks(data: unknown): Problem[] {
       message: `\`${key}\` is for nginx mode: ${other}, not mode: ${mode}${b.mode === undefined ? ' (the default)' : ''}${mode === 'lua' ? ': the Lua side reads stateFile and nginx never reloads' : ''}`,
     }));
   if (mode === 'file' && b.upstreamFile === undefined) {
-    problems.push({ path: ['balancer', 'upstreamFile'], at: 'parent', message: 'missing required key `upstreamFile` (nginx mode: file edits it; mode: lua does without it)' });
+    problems.push({
+      path: ['balancer', 'upstreamFile'],
+      at: 'parent',
+      message: 'missing required key `upstreamFile` (nginx mode: file edits it; mode: lua does without it)',
+    });
   }
   if (mode === 'lua' && b.cutOffAfterDrainTimeout === true) {
     problems.push({
       path: ['balancer', 'cutOffAfterDrainTimeout'],
-      message: 'nginx mode: lua cannot cut the requests still in flight (only a reload ends them, and this mode never reloads): set it to false, or use mode: file',
+      message:
+        'nginx mode: lua cannot cut the requests still in flight (only a reload ends them, and this mode never reloads): set it to false, or use mode: file',
     });
   }
   return problems;

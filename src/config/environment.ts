@@ -49,7 +49,10 @@ export function listEnvironments(file: string): string[] {
 export function missingEnvironment(file: string, name: string): UserError {
   const found = listEnvironments(file);
   const there = found.length ? `environments beside it: ${found.join(', ')}` : 'there is no environment file beside it';
-  return new UserError(`no environment ${JSON.stringify(name)}: ${environmentFile(file, name)} does not exist (${there})`, `write ${basename(environmentFile(file, name))} with the keys that differ from ${basename(file)}, or pick one of those found`);
+  return new UserError(
+    `no environment ${JSON.stringify(name)}: ${environmentFile(file, name)} does not exist (${there})`,
+    `write ${basename(environmentFile(file, name))} with the keys that differ from ${basename(file)}, or pick one of those found`,
+  );
 }
 
 /** baton.yml's data with the environment's laid over it: maps merged key by key, anything else replaced. */
@@ -57,7 +60,8 @@ export function overlayData(base: unknown, overlay: unknown): unknown {
   if (!isPlainObject(base) || !isPlainObject(overlay)) return overlay;
   // fromEntries defines own keys: a key named __proto__ stays a key, never a prototype.
   const merged = new Map(Object.entries(base));
-  for (const [key, value] of Object.entries(overlay)) merged.set(key, Object.hasOwn(base, key) ? overlayData(base[key], value) : value);
+  for (const [key, value] of Object.entries(overlay))
+    merged.set(key, Object.hasOwn(base, key) ? overlayData(base[key], value) : value);
   return Object.fromEntries(merged);
 }
 
@@ -84,7 +88,12 @@ export function layerSources(base: YamlSource, overlay: YamlSource): Layered {
   const issues: ConfigIssue[] = [];
   let over = overlay.data ?? {}; // a file of comments only changes nothing
   if (!isPlainObject(over)) {
-    issues.push(overlay.locate({ path: [], message: `an environment file is a map of the keys it changes in ${basename(base.file)}, not ${Array.isArray(over) ? 'a list' : 'a single value'}` }));
+    issues.push(
+      overlay.locate({
+        path: [],
+        message: `an environment file is a map of the keys it changes in ${basename(base.file)}, not ${Array.isArray(over) ? 'a list' : 'a single value'}`,
+      }),
+    );
     over = {};
   }
   const locate = (p: Problem): ConfigIssue => {
@@ -113,7 +122,12 @@ export function inEnvironment(config: Config, environment: string, overlay: unkn
     ...config,
     environment,
     environmentFile: environmentFile(config.file, environment),
-    lock: sets(['lock', 'path']) ? config.lock : { ...config.lock, path: scopedToEnvironment(config.lock.path, environment) },
-    record: sets(['record', 'path']) || recordPath === undefined ? config.record : { ...config.record, path: scopedToEnvironment(recordPath, environment) },
+    lock: sets(['lock', 'path'])
+      ? config.lock
+      : { ...config.lock, path: scopedToEnvironment(config.lock.path, environment) },
+    record:
+      sets(['record', 'path']) || recordPath === undefined
+        ? config.record
+        : { ...config.record, path: scopedToEnvironment(recordPath, environment) },
   };
 }

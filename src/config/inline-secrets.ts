@@ -18,7 +18,8 @@ export function findInlineSecrets(data: unknown): Problem[] {
   const secrets = isPlainObject(data) ? data.secrets : undefined;
   if (isPlainObject(secrets)) {
     for (const [name, ref] of Object.entries(secrets)) {
-      if (isLiteral(ref)) problems.push({ path: ['secrets', name], message: `secret \`${name}\` is written inline; ${HOW}` });
+      if (isLiteral(ref))
+        problems.push({ path: ['secrets', name], message: `secret \`${name}\` is written inline; ${HOW}` });
     }
   }
   visit(data, [], problems);
@@ -34,7 +35,10 @@ function visit(node: unknown, path: KeyPath, problems: Problem[]): void {
     const secretKey = !freeForm && (SECRET_WORD.test(key) || SECRET_CAMEL.test(key));
     const credential = path[path.length - 1] === 'requestHeaders' && CREDENTIAL_HEADER.test(key);
     if ((secretKey || credential) && isLiteral(value)) {
-      problems.push({ path: [...path, key], message: `\`${key}\` holds a secret written inline; ${HOW}, named under \`secrets:\` and given here as {secret: NAME}` });
+      problems.push({
+        path: [...path, key],
+        message: `\`${key}\` holds a secret written inline; ${HOW}, named under \`secrets:\` and given here as {secret: NAME}`,
+      });
     } else {
       visit(value, [...path, key], problems);
     }

@@ -11,7 +11,8 @@ export function batonJsonSchema(): Record<string, unknown> {
     override: (ctx) => {
       // zod's refine (exactly one of two keys) has no JSON Schema form; say it for editors.
       if (ctx.zodSchema === SecretRef) ctx.jsonSchema.oneOf = [{ required: ['env'] }, { required: ['file'] }];
-      if (ctx.zodSchema === DnsUpdate) ctx.jsonSchema.oneOf = [{ required: ['tsigKeyFile'] }, { required: ['tsigKey'] }];
+      if (ctx.zodSchema === DnsUpdate)
+        ctx.jsonSchema.oneOf = [{ required: ['tsigKeyFile'] }, { required: ['tsigKey'] }];
       // startsWith becomes a pattern too; `starts_with` is no JSON Schema format editors know.
       if (ctx.jsonSchema.format === 'starts_with') delete ctx.jsonSchema.format;
     },

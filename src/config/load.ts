@@ -6,7 +6,13 @@ import type { Config } from './config.js';
 import { controlCharacterChecks } from './control-values.js';
 import { checkText, readConfigFile } from './config-file.js';
 import { crossChecks } from './cross-checks.js';
-import { checkEnvironmentName, environmentFile, inEnvironment, layerSources, missingEnvironment } from './environment.js';
+import {
+  checkEnvironmentName,
+  environmentFile,
+  inEnvironment,
+  layerSources,
+  missingEnvironment,
+} from './environment.js';
 import { findInlineSecrets } from './inline-secrets.js';
 import { normalizeConfig, type NormalizeOptions } from './normalize.js';
 import { formatPath } from './paths.js';
@@ -48,7 +54,11 @@ export async function readOverlay(file: string, environment: string): Promise<Ov
 }
 
 /** Validates baton.yml's text (with an environment's laid over it); `file` is used in messages and to resolve relative paths. */
-export function parseConfig(text: string, file: string, options: ParseOptions = {}): { config?: Config; issues: ConfigIssue[] } {
+export function parseConfig(
+  text: string,
+  file: string,
+  options: ParseOptions = {},
+): { config?: Config; issues: ConfigIssue[] } {
   const { overlay, ...normalize } = options;
   const textIssues = [...checkText(text, file), ...(overlay ? checkText(overlay.text, overlay.file) : [])];
   if (textIssues.length > 0) return { issues: textIssues };
@@ -63,7 +73,9 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
   const secrets = findInlineSecrets(source.data);
   // An inline secret is reported once, as a secret, not also as an unknown key or a wrong type.
   const secretPaths = new Set(secrets.map((p) => formatPath(p.path)));
-  const rest = [...problems, ...crossChecks(source.data), ...controlCharacterChecks(source.data)].filter((p) => !secretPaths.has(formatPath(p.path)));
+  const rest = [...problems, ...crossChecks(source.data), ...controlCharacterChecks(source.data)].filter(
+    (p) => !secretPaths.has(formatPath(p.path)),
+  );
   issues.push(...[...rest, ...secrets].map(source.locate));
   if (issues.length > 0 || !parsed) return { issues: sortIssues(issues, file) };
   const config = normalizeConfig(parsed, file, normalize);

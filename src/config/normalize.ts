@@ -19,12 +19,20 @@ export function normalizeConfig(parsed: BatonConfigParsed, file: string, options
   const local = (p: string) => resolve(dir, p);
   const sshPath = (p: string) => resolve(dir, p === '~' ? home : p.startsWith('~/') ? `${home}/${p.slice(2)}` : p);
   const { ssh, app, dns } = parsed;
-  const clusters = Object.fromEntries(CLUSTER_IDS.map((id) => [id, cluster(id, parsed)])) as Record<ClusterId, ClusterConfig>;
+  const clusters = Object.fromEntries(CLUSTER_IDS.map((id) => [id, cluster(id, parsed)])) as Record<
+    ClusterId,
+    ClusterConfig
+  >;
   return {
     file: absFile,
     dir,
     app: { ...app, repo: isRemoteRepo(app.repo) ? app.repo : local(app.repo) },
-    ...(parsed.artifact && { artifact: { ...parsed.artifact, cache: parsed.artifact.cache !== undefined ? sshPath(parsed.artifact.cache) : defaultArtifactCache(home) } }),
+    ...(parsed.artifact && {
+      artifact: {
+        ...parsed.artifact,
+        cache: parsed.artifact.cache !== undefined ? sshPath(parsed.artifact.cache) : defaultArtifactCache(home),
+      },
+    }),
     ssh: {
       ...ssh,
       knownHosts: sshPath(ssh.knownHosts),
@@ -38,14 +46,27 @@ export function normalizeConfig(parsed: BatonConfigParsed, file: string, options
       ? { checks: parsed.smoke, deadlineMs: DEFAULT_SMOKE_DEADLINE_MS }
       : { checks: parsed.smoke.checks, deadlineMs: parsed.smoke.deadline },
     ...(parsed.watch && { watch: parsed.watch }),
-    require: { ...parsed.require, ...(parsed.require.allowedSigners !== undefined && { allowedSigners: sshPath(parsed.require.allowedSigners) }) },
+    require: {
+      ...parsed.require,
+      ...(parsed.require.allowedSigners !== undefined && { allowedSigners: sshPath(parsed.require.allowedSigners) }),
+    },
     lock: parsed.lock,
     record: parsed.record,
     ...(parsed.migrate && { migrate: migrateConfig(parsed, clusters) }),
-    ...(dns && { dns: dns.update?.tsigKeyFile !== undefined ? { ...dns, update: { tsigKeyFile: local(dns.update.tsigKeyFile) } } : dns }),
+    ...(dns && {
+      dns:
+        dns.update?.tsigKeyFile !== undefined
+          ? { ...dns, update: { tsigKeyFile: local(dns.update.tsigKeyFile) } }
+          : dns,
+    }),
     ...(parsed.track && { track: { ...parsed.track, repo: local(parsed.track.repo) } }),
     capacity: parsed.capacity,
-    secrets: Object.fromEntries(Object.entries(parsed.secrets ?? {}).map(([name, ref]) => [name, ref.file === undefined ? ref : { file: local(ref.file) }])),
+    secrets: Object.fromEntries(
+      Object.entries(parsed.secrets ?? {}).map(([name, ref]) => [
+        name,
+        ref.file === undefined ? ref : { file: local(ref.file) },
+      ]),
+    ),
   };
 }
 
@@ -58,8 +79,14 @@ function migrateConfig(parsed: BatonConfigParsed, clusters: Record<ClusterId, Cl
   const { host, gate, ...rest } = parsed.migrate as NonNullable<BatonConfigParsed['migrate']>;
   const smoke = Array.isArray(parsed.smoke) ? parsed.smoke : parsed.smoke.checks;
   // Spelled as its cluster lists it (the cross-check matched it ignoring case): steps and transports know it by that name.
-  const listed = [...clusters.a.hosts, ...clusters.b.hosts].find((h) => h.host.toLowerCase() === host?.toLowerCase())?.host;
-  return { ...rest, host: listed ?? host ?? (clusters.a.hosts[0] as { host: string }).host, gate: gate === 'smoke' ? smoke : gate };
+  const listed = [...clusters.a.hosts, ...clusters.b.hosts].find(
+    (h) => h.host.toLowerCase() === host?.toLowerCase(),
+  )?.host;
+  return {
+    ...rest,
+    host: listed ?? host ?? (clusters.a.hosts[0] as { host: string }).host,
+    gate: gate === 'smoke' ? smoke : gate,
+  };
 }
 
 /** A repo URL (scheme://…, user@host:path, host:path) rather than a local path. */
@@ -73,6 +100,10 @@ function cluster(id: ClusterId, parsed: BatonConfigParsed): ClusterConfig {
   return {
     id,
     internal: c.internal,
-    hosts: c.hosts.map((h) => (typeof h === 'string' ? { host: h, cluster: id } : { host: h.host, cluster: id, ...(h.member !== undefined && { member: h.member }) })),
+    hosts: c.hosts.map((h) =>
+      typeof h === 'string'
+        ? { host: h, cluster: id }
+        : { host: h.host, cluster: id, ...(h.member !== undefined && { member: h.member }) },
+    ),
   };
 }

@@ -75,13 +75,24 @@ export function configurationReference(): string {
   return `${sections.join('\n')}`;
 }
 
-function describe(key: string, schema: JsonSchema, required: boolean, rows: Row[], seen: Map<string, string>, note = ''): void {
-  if (schema.oneOf && schema.oneOf.every((o) => o.properties)) return describeVariants(key, schema, required, rows, seen);
+function describe(
+  key: string,
+  schema: JsonSchema,
+  required: boolean,
+  rows: Row[],
+  seen: Map<string, string>,
+  note = '',
+): void {
+  if (schema.oneOf && schema.oneOf.every((o) => o.properties))
+    return describeVariants(key, schema, required, rows, seen);
   rows.push({
     key,
     type: typeName(schema),
     required: required ? 'yes' : '',
-    default: schema.default === undefined || isEmptyObject(schema.default) ? '' : `\`${JSON.stringify(schema.default).replace(/^"|"$/g, '')}\``,
+    default:
+      schema.default === undefined || isEmptyObject(schema.default)
+        ? ''
+        : `\`${JSON.stringify(schema.default).replace(/^"|"$/g, '')}\``,
     description: [note, schema.description, constraints(schema)].filter(Boolean).join(' '),
   });
   for (const option of schema.anyOf ?? [schema]) describeChildren(key, option, rows, seen);
@@ -101,14 +112,22 @@ function describeChildren(key: string, schema: JsonSchema, rows: Row[], seen: Ma
       return;
     }
     seen.set(shape, key);
-    for (const [name, child] of Object.entries(schema.properties)) describe(`${key}.${name}`, child, (schema.required ?? []).includes(name), rows, seen);
+    for (const [name, child] of Object.entries(schema.properties))
+      describe(`${key}.${name}`, child, (schema.required ?? []).includes(name), rows, seen);
     return;
   }
-  if (typeof schema.additionalProperties === 'object') describeChildren(`${key}.<name>`, schema.additionalProperties, rows, seen);
+  if (typeof schema.additionalProperties === 'object')
+    describeChildren(`${key}.<name>`, schema.additionalProperties, rows, seen);
 }
 
 // A discriminated union (the balancer drivers): one table, each key marked with its drivers.
-function describeVariants(key: string, schema: JsonSchema, required: boolean, rows: Row[], seen: Map<string, string>): void {
+function describeVariants(
+  key: string,
+  schema: JsonSchema,
+  required: boolean,
+  rows: Row[],
+  seen: Map<string, string>,
+): void {
   const variants = schema.oneOf ?? [];
   const [discriminator] = Object.entries(variants[0]?.properties ?? {}).find(([, p]) => p.const !== undefined) ?? [];
   const label = (v: JsonSchema) => String(v.properties?.[discriminator ?? '']?.const);
@@ -122,7 +141,14 @@ function describeVariants(key: string, schema: JsonSchema, required: boolean, ro
       continue;
     }
     const only = having.length < variants.length ? `(${having.map(label).join(', ')} only)` : '';
-    describe(`${key}.${name}`, child, having.every((v) => v.required?.includes(name)), rows, seen, only);
+    describe(
+      `${key}.${name}`,
+      child,
+      having.every((v) => v.required?.includes(name)),
+      rows,
+      seen,
+      only,
+    );
   }
 }
 
@@ -132,7 +158,8 @@ function typeName(s: JsonSchema): string {
   if (s.enum) return s.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
   if (s.pattern === DURATION_PATTERN.source) return 'duration';
   if (s.type === 'array') return `list of ${s.items ? plural(typeName(s.items)) : 'values'}`;
-  if (s.type === 'object') return typeof s.additionalProperties === 'object' ? `map of name → ${typeName(s.additionalProperties)}` : 'map';
+  if (s.type === 'object')
+    return typeof s.additionalProperties === 'object' ? `map of name → ${typeName(s.additionalProperties)}` : 'map';
   if (s.format === 'ipv4') return 'IPv4 address';
   if (s.format === 'uri') return 'URL';
   return s.type ?? 'any';
@@ -155,7 +182,8 @@ function table(rows: Row[]): string {
   // Pipes would end the cell and <tag> would be read as HTML.
   const cell = (s: string) => s.replace(/(?<!\\)\|/g, '\\|').replace(/</g, '\\<');
   const lines = ['| Key | Type | Required | Default | Description |', '| --- | --- | --- | --- | --- |'];
-  for (const r of rows) lines.push(`| \`${r.key}\` | ${cell(r.type)} | ${r.required} | ${cell(r.default)} | ${cell(r.description)} |`);
+  for (const r of rows)
+    lines.push(`| \`${r.key}\` | ${cell(r.type)} | ${r.required} | ${cell(r.default)} | ${cell(r.description)} |`);
   return `${lines.join('\n')}\n`;
 }
 

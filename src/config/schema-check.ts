@@ -12,7 +12,8 @@ type Issue = z.core.$ZodIssue;
 const DRIVER_OF_KEY: ReadonlyMap<string, string> = (() => {
   const counts = new Map<string, string[]>();
   for (const option of Balancer.options) {
-    for (const key of Object.keys(option.shape)) counts.set(key, [...(counts.get(key) ?? []), option.shape.driver.value]);
+    for (const key of Object.keys(option.shape))
+      counts.set(key, [...(counts.get(key) ?? []), option.shape.driver.value]);
   }
   return new Map([...counts].filter(([, drivers]) => drivers.length === 1).map(([key, [driver]]) => [key, driver!]));
 })();
@@ -41,27 +42,54 @@ function toProblems(issue: Issue, prefix: KeyPath, data: unknown, knownKeys: Wea
   const secret = path[0] === 'secrets';
   const found = (message: string) => (secret ? message : `${message}, found ${describeValue(input)}`);
   // A value of the right type but outside its range or form: its kind says nothing more.
-  const foundIfNotScalar = (message: string) => (input === null || typeof input === 'object' ? found(message) : message);
+  const foundIfNotScalar = (message: string) =>
+    input === null || typeof input === 'object' ? found(message) : message;
   switch (issue.code) {
     case 'unrecognized_keys':
-      return issue.keys.map((key) => ({ path: [...path, key], at: 'key', message: unknownKey(key, path, data, knownKeys.get(input as object) ?? []) }));
+      return issue.keys.map((key) => ({
+        path: [...path, key],
+        at: 'key',
+        message: unknownKey(key, path, data, knownKeys.get(input as object) ?? []),
+      }));
     case 'invalid_union': {
       if ('discriminator' in issue && issue.discriminator) {
-        if (input === undefined) return [{ path, at: 'parent', message: `missing required key \`${String(issue.discriminator)}\` (one of: ${DRIVERS.join(', ')})` }];
+        if (input === undefined)
+          return [
+            {
+              path,
+              at: 'parent',
+              message: `missing required key \`${String(issue.discriminator)}\` (one of: ${DRIVERS.join(', ')})`,
+            },
+          ];
         return [{ path, message: oneOf(DRIVERS, secret ? undefined : input, found) }];
       }
       // The branches whose type matched the input say what is wrong inside it.
-      const matched = issue.errors.filter((branch) => !branch.some((i) => i.path.length === 0 && i.code === 'invalid_type'));
+      const matched = issue.errors.filter(
+        (branch) => !branch.some((i) => i.path.length === 0 && i.code === 'invalid_type'),
+      );
       const best = matched.sort((a, b) => a.length - b.length)[0];
       if (best) return best.flatMap((i) => toProblems(i, path, data, knownKeys));
-      const expected = [...new Set(issue.errors.flatMap((branch) => branch.filter((i) => i.path.length === 0).map((i) => i.message)))];
-      return [{ path, message: found(expected.map((m) => m.replace(/^expected /, '')).join(' or ').replace(/^/, 'expected ')) }];
+      const expected = [
+        ...new Set(issue.errors.flatMap((branch) => branch.filter((i) => i.path.length === 0).map((i) => i.message))),
+      ];
+      return [
+        {
+          path,
+          message: found(
+            expected
+              .map((m) => m.replace(/^expected /, ''))
+              .join(' or ')
+              .replace(/^/, 'expected '),
+          ),
+        },
+      ];
     }
     case 'invalid_type':
       if (input === undefined && path.length > 0) return [{ path, at: 'parent', message: missingKey(path, data) }];
       return [{ path, message: found(issue.message) }];
     case 'invalid_value':
-      if (issue.values.length > 1 && issue.values.every((v) => typeof v === 'string')) return [{ path, message: oneOf(issue.values as string[], secret ? undefined : input, found) }];
+      if (issue.values.length > 1 && issue.values.every((v) => typeof v === 'string'))
+        return [{ path, message: oneOf(issue.values as string[], secret ? undefined : input, found) }];
       return [{ path, message: foundIfNotScalar(issue.message) }];
     default:
       return [{ path, message: foundIfNotScalar(issue.message) }];
@@ -95,7 +123,13 @@ function quotableWord(input: unknown, allowed: readonly string[]): string | unde
 function unknownKey(key: string, parentPath: KeyPath, data: unknown, known: string[]): string {
   const balancer = valueAt(data, parentPath);
   const driver = DRIVER_OF_KEY.get(key);
-  if (formatPath(parentPath) === 'balancer' && driver && isPlainObject(balancer) && typeof balancer.driver === 'string' && (DRIVERS as readonly string[]).includes(balancer.driver)) {
+  if (
+    formatPath(parentPath) === 'balancer' &&
+    driver &&
+    isPlainObject(balancer) &&
+    typeof balancer.driver === 'string' &&
+    (DRIVERS as readonly string[]).includes(balancer.driver)
+  ) {
     return `\`${key}\` is for the ${driver} driver, not ${balancer.driver}`;
   }
   const allowed = known.filter((k) => k !== '$schema');
@@ -127,10 +161,14 @@ const TYPE_WORDS: Record<string, string> = {
 function expectation(iss: z.core.$ZodRawIssue & { inst?: unknown }): string {
   switch (iss.code) {
     case 'invalid_type':
-      if (iss.inst instanceof z.ZodObject) return `expected a map with keys ${Object.keys(iss.inst.shape).filter((k) => k !== '$schema').join(', ')}`;
+      if (iss.inst instanceof z.ZodObject)
+        return `expected a map with keys ${Object.keys(iss.inst.shape)
+          .filter((k) => k !== '$schema')
+          .join(', ')}`;
       return `expected ${TYPE_WORDS[iss.expected] ?? iss.expected}`;
     case 'too_small':
-      if (iss.origin === 'string') return Number(iss.minimum) <= 1 ? 'expected non-empty text' : `expected at least ${iss.minimum} characters`;
+      if (iss.origin === 'string')
+        return Number(iss.minimum) <= 1 ? 'expected non-empty text' : `expected at least ${iss.minimum} characters`;
       if (iss.origin === 'array') return `expected at least ${iss.minimum} item${Number(iss.minimum) === 1 ? '' : 's'}`;
       return `expected ${iss.inclusive ? 'at least' : 'more than'} ${iss.minimum}`;
     case 'too_big':

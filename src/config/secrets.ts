@@ -9,10 +9,15 @@ import { formatPath, isPlainObject, type KeyPath } from './paths.js';
 export type SecretReference = { env?: string; file?: string };
 
 /** The secret a reference points at: an environment variable or a file (trailing newline dropped). */
-export async function resolveSecret(ref: SecretReference, config: Pick<Config, 'dir'>, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function resolveSecret(
+  ref: SecretReference,
+  config: Pick<Config, 'dir'>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   if (ref.env !== undefined) {
     const value = env[ref.env];
-    if (value === undefined || value === '') throw new UserError(`secret {env: ${ref.env}} is not set`, `export ${ref.env} before running baton`);
+    if (value === undefined || value === '')
+      throw new UserError(`secret {env: ${ref.env}} is not set`, `export ${ref.env} before running baton`);
     return value;
   }
   if (ref.file !== undefined) {
@@ -21,16 +26,27 @@ export async function resolveSecret(ref: SecretReference, config: Pick<Config, '
       return (await readFile(path, 'utf8')).replace(/\r?\n$/, '');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new UserError(`secret {file: ${ref.file}} cannot be read (${code ?? 'error'}: ${path})`, 'create the file, readable only by you (chmod 600)');
+      throw new UserError(
+        `secret {file: ${ref.file}} cannot be read (${code ?? 'error'}: ${path})`,
+        'create the file, readable only by you (chmod 600)',
+      );
     }
   }
   throw new UserError('a secret reference needs env or file');
 }
 
 /** The named secret from baton.yml's `secrets:` map. */
-export async function resolveNamedSecret(name: string, config: Pick<Config, 'dir' | 'secrets'>, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function resolveNamedSecret(
+  name: string,
+  config: Pick<Config, 'dir' | 'secrets'>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   const ref = config.secrets[name];
-  if (!ref) throw new UserError(`no secret named \`${name}\` in baton.yml`, `add it under secrets: as {env: NAME} or {file: PATH}`);
+  if (!ref)
+    throw new UserError(
+      `no secret named \`${name}\` in baton.yml`,
+      `add it under secrets: as {env: NAME} or {file: PATH}`,
+    );
   return resolveSecret(ref, config, env);
 }
 
@@ -52,7 +68,8 @@ export function secretUses(data: unknown): SecretUse[] {
       uses.push({ name: node.secret, key: formatPath(path), path });
       return;
     }
-    for (const [key, value] of Object.entries(node)) if (!(path.length === 0 && key === 'secrets')) visit(value, [...path, key]);
+    for (const [key, value] of Object.entries(node))
+      if (!(path.length === 0 && key === 'secrets')) visit(value, [...path, key]);
   };
   visit(data, []);
   return uses;
@@ -66,7 +83,11 @@ export function isSecretUse(v: unknown): v is { secret: string } {
  * The values a command needs, read once before it connects anywhere. Every secret that cannot
  * be read is named in one UserError, with the keys that use it; no value is ever in a message.
  */
-export async function resolveSecrets(config: Pick<Config, 'dir' | 'secrets'>, uses: readonly SecretUse[], env: NodeJS.ProcessEnv = process.env): Promise<Secrets> {
+export async function resolveSecrets(
+  config: Pick<Config, 'dir' | 'secrets'>,
+  uses: readonly SecretUse[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Secrets> {
   const keysOf = new Map<string, string[]>();
   for (const u of uses) keysOf.set(u.name, [...(keysOf.get(u.name) ?? []), u.key]);
   const values = new Map<string, string>();
@@ -81,7 +102,10 @@ export async function resolveSecrets(config: Pick<Config, 'dir' | 'secrets'>, us
   }
   if (failures.length === 1) throw failures[0] as UserError;
   if (failures.length > 1) {
-    throw new UserError(`${failures.length} secrets cannot be read:\n  ${failures.map((f) => f.message).join('\n  ')}`, [...new Set(failures.map((f) => f.hint).filter(Boolean))].join('; '));
+    throw new UserError(
+      `${failures.length} secrets cannot be read:\n  ${failures.map((f) => f.message).join('\n  ')}`,
+      [...new Set(failures.map((f) => f.hint).filter(Boolean))].join('; '),
+    );
   }
   return new Secrets(values);
 }

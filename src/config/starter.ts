@@ -22,11 +22,17 @@ export function templatesDir(): string {
 }
 
 /** Writes the starter baton.yml at `configPath` and baton.schema.json beside it; returns both paths. */
-export async function writeStarter(configPath: string, options: { force?: boolean } = {}): Promise<{ config: string; schema: string }> {
+export async function writeStarter(
+  configPath: string,
+  options: { force?: boolean } = {},
+): Promise<{ config: string; schema: string }> {
   const config = resolve(configPath);
   const schema = join(dirname(config), SCHEMA_FILE_NAME);
   if (existsSync(config) && !options.force) {
-    throw new UserError(`${configPath} already exists; not overwriting it`, 'pass --force to replace it with the starter, or edit it and run `baton validate`');
+    throw new UserError(
+      `${configPath} already exists; not overwriting it`,
+      'pass --force to replace it with the starter, or edit it and run `baton validate`',
+    );
   }
   await mkdir(dirname(config), { recursive: true });
   await writeFile(config, await readFile(join(templatesDir(), 'baton.yml'), 'utf8'));
@@ -35,11 +41,23 @@ export async function writeStarter(configPath: string, options: { force?: boolea
 }
 
 /** `baton init -e NAME`: baton.NAME.yml beside an existing baton.yml, saying how it is read and what it could change. */
-export async function writeEnvironmentStarter(configPath: string, name: string, options: { force?: boolean } = {}): Promise<{ config: string }> {
+export async function writeEnvironmentStarter(
+  configPath: string,
+  name: string,
+  options: { force?: boolean } = {},
+): Promise<{ config: string }> {
   checkEnvironmentName(name);
-  if (!existsSync(configPath)) throw new UserError(`no configuration file at ${configPath}: an environment is laid over it`, 'run `baton init` without -e (and with BATON_ENV unset) first, then `baton init -e NAME`');
+  if (!existsSync(configPath))
+    throw new UserError(
+      `no configuration file at ${configPath}: an environment is laid over it`,
+      'run `baton init` without -e (and with BATON_ENV unset) first, then `baton init -e NAME`',
+    );
   const file = environmentFile(configPath, name);
-  if (existsSync(file) && !options.force) throw new UserError(`${file} already exists; not overwriting it`, `pass --force to replace it, or edit it and run \`baton validate -e ${name}\``);
+  if (existsSync(file) && !options.force)
+    throw new UserError(
+      `${file} already exists; not overwriting it`,
+      `pass --force to replace it, or edit it and run \`baton validate -e ${name}\``,
+    );
   await writeFile(file, environmentStarter(name));
   return { config: resolve(file) };
 }

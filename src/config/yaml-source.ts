@@ -27,7 +27,12 @@ export function readYaml(text: string, file: string): YamlSource {
   // every other (40,000 keys took a minute).
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const at = (offset: number) => lineCounter.linePos(Math.min(offset, text.length));
-  const issue = (offset: number, path: KeyPath, message: string): ConfigIssue => ({ file, ...at(offset), path: formatPath(path), message });
+  const issue = (offset: number, path: KeyPath, message: string): ConfigIssue => ({
+    file,
+    ...at(offset),
+    path: formatPath(path),
+    message,
+  });
 
   let quote: { at: number | undefined } | undefined;
   const quoteAt = () => (quote ??= { at: unclosedQuote(text) }).at;
@@ -47,7 +52,13 @@ export function readYaml(text: string, file: string): YamlSource {
     } catch (err) {
       // yaml counts what aliases expand to, so a few nested ones can pass the count above and fail here.
       if (!(err instanceof ReferenceError)) throw err;
-      syntaxIssues.push(issue(tree.firstAlias ?? 0, [], `aliases here expand to more than ${MAX_ALIASES} copies (the limit, against alias bombs): write the values out instead`));
+      syntaxIssues.push(
+        issue(
+          tree.firstAlias ?? 0,
+          [],
+          `aliases here expand to more than ${MAX_ALIASES} copies (the limit, against alias bombs): write the values out instead`,
+        ),
+      );
       broken = true;
     }
   }
@@ -83,7 +94,11 @@ interface Tree {
 
 // One pass over the document: indexes paths, and finds what yaml leaves to toJS or does slowly:
 // duplicate keys, unknown and recursive aliases, too many aliases, nesting too deep.
-function indexTree(root: unknown, issue: (offset: number, path: KeyPath, message: string) => ConfigIssue, at: (offset: number) => { line: number }): Tree {
+function indexTree(
+  root: unknown,
+  issue: (offset: number, path: KeyPath, message: string) => ConfigIssue,
+  at: (offset: number) => { line: number },
+): Tree {
   const byPath = new Map<string, Entry>([['', { value: root as YNode }]]);
   const issues: ConfigIssue[] = [];
   const anchors = new Map<string, YNode>();
@@ -96,15 +111,32 @@ function indexTree(root: unknown, issue: (offset: number, path: KeyPath, message
       aliases += 1;
       firstAlias ??= start(node);
       const target = anchors.get(node.source);
-      if (aliases === MAX_ALIASES + 1) issues.push(issue(start(node), path, `more than ${MAX_ALIASES} aliases (the limit, against alias bombs): write the values out instead`));
+      if (aliases === MAX_ALIASES + 1)
+        issues.push(
+          issue(
+            start(node),
+            path,
+            `more than ${MAX_ALIASES} aliases (the limit, against alias bombs): write the values out instead`,
+          ),
+        );
       else if (!target) issues.push(issue(start(node), path, 'unknown alias: no anchor of that name is set before it'));
-      else if (contains(target, node)) issues.push(issue(start(node), path, 'recursive alias: it stands for a map or list that contains it, which would never end'));
+      else if (contains(target, node))
+        issues.push(
+          issue(
+            start(node),
+            path,
+            'recursive alias: it stands for a map or list that contains it, which would never end',
+          ),
+        );
       return;
     }
     if ((isScalar(node) || isMap(node) || isSeq(node)) && node.anchor) anchors.set(node.anchor, node as YNode);
     if (!isMap(node) && !isSeq(node)) return;
     if (depth >= MAX_DEPTH) {
-      if (!tooDeep) issues.push(issue(start(node as YNode), path, `nested more than ${MAX_DEPTH} levels deep: baton.yml is never that deep`));
+      if (!tooDeep)
+        issues.push(
+          issue(start(node as YNode), path, `nested more than ${MAX_DEPTH} levels deep: baton.yml is never that deep`),
+        );
       tooDeep = true;
       return;
     }
@@ -124,11 +156,20 @@ function indexTree(root: unknown, issue: (offset: number, path: KeyPath, message
       const keyOffset = keyNode ? start(keyNode) : 0;
       const first = firstLine.get(key);
       if (first !== undefined) {
-        issues.push(issue(keyOffset, keyPath, `duplicate key \`${key}\` (first set on line ${first}): a key may appear only once in a map`));
+        issues.push(
+          issue(
+            keyOffset,
+            keyPath,
+            `duplicate key \`${key}\` (first set on line ${first}): a key may appear only once in a map`,
+          ),
+        );
         continue;
       }
       firstLine.set(key, at(keyOffset).line);
-      byPath.set(formatPath(keyPath), { ...(keyNode && { key: keyNode }), ...(pair.value !== null && { value: pair.value as YNode }) });
+      byPath.set(formatPath(keyPath), {
+        ...(keyNode && { key: keyNode }),
+        ...(pair.value !== null && { value: pair.value as YNode }),
+      });
       walk(pair.value, keyPath, depth + 1);
     }
   };
@@ -166,17 +207,29 @@ function syntaxIssue(
 ): ConfigIssue {
   switch (e.code) {
     case 'MULTIPLE_DOCS':
-      return issue(e.pos[0], [], 'more than one YAML document: baton.yml holds one, so remove this `---` and what follows (or move it to another file)');
+      return issue(
+        e.pos[0],
+        [],
+        'more than one YAML document: baton.yml holds one, so remove this `---` and what follows (or move it to another file)',
+      );
     case 'TAB_AS_INDENT':
       return issue(e.pos[0], [], 'a tab is used for indentation: YAML indents with spaces only');
     case 'BAD_INDENT':
       return issue(e.pos[0], [], `bad indentation: ${lowerFirst(e.message)}`);
     case 'MULTILINE_IMPLICIT_KEY': {
       const offset = firstNonSpaceOfLine(text, e.pos[1]);
-      return issue(offset, [], 'bad indentation: this line is indented deeper than the key above it, so YAML reads it as part of that value');
+      return issue(
+        offset,
+        [],
+        'bad indentation: this line is indented deeper than the key above it, so YAML reads it as part of that value',
+      );
     }
     case 'BLOCK_AS_IMPLICIT_KEY':
-      return issue(e.pos[0], [], 'a `key: value` cannot follow another key on the same line: put it on its own line, indented under its parent');
+      return issue(
+        e.pos[0],
+        [],
+        'a `key: value` cannot follow another key on the same line: put it on its own line, indented under its parent',
+      );
     case 'MISSING_CHAR':
       if (/quote/.test(e.message)) {
         const open = quoteAt() ?? e.pos[0];

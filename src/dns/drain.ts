@@ -52,7 +52,17 @@ export function parsePortSockets(output: string): PortSocket[] {
     }
     const [state, recvQ, sendQ, local, peer] = line.trim().split(/\s+/);
     if (!state || !/^\d+$/.test(recvQ ?? '') || !/^\d+$/.test(sendQ ?? '')) continue;
-    sockets.push({ state, recvQ: Number(recvQ), sendQ: Number(sendQ), local: local ?? '', peer: peer ?? '', dataSegsIn: 0, dataSegsOut: 0, lastRcv: 0, lastSnd: 0 });
+    sockets.push({
+      state,
+      recvQ: Number(recvQ),
+      sendQ: Number(sendQ),
+      local: local ?? '',
+      peer: peer ?? '',
+      dataSegsIn: 0,
+      dataSegsOut: 0,
+      lastRcv: 0,
+      lastSnd: 0,
+    });
   }
   return sockets;
 }
@@ -90,7 +100,9 @@ export function owed(sockets: readonly PortSocket[]): string[] {
     const o = owedBy(s);
     if (o) count[o] += 1;
   }
-  return (Object.keys(PHRASE) as Owed[]).filter((k) => count[k] > 0).map((k) => `${count[k]} ${PHRASE[k][count[k] === 1 ? 0 : 1]}`);
+  return (Object.keys(PHRASE) as Owed[])
+    .filter((k) => count[k] > 0)
+    .map((k) => `${count[k]} ${PHRASE[k][count[k] === 1 ? 0 : 1]}`);
 }
 
 /** The longest smoothed round trip among the port's connections (ms). */

@@ -32,7 +32,43 @@ export function closeGateArgvs(device: string, port: number): string[][] {
   const tc = (...words: string[]) => ['tc', ...words];
   // IPv4 header of 20 bytes (IHL 5): TCP flags are the byte at offset 33.
   const match = (flagBit: string, prio: string) =>
-    tc('filter', 'add', 'dev', device, 'parent', '1:', 'protocol', 'ip', 'prio', prio, 'u32', 'match', 'ip', 'protocol', '6', '0xff', 'match', 'ip', 'sport', String(port), '0xffff', 'match', 'u8', '0x05', '0x0f', 'at', '0', 'match', 'u8', flagBit, flagBit, 'at', '33', 'flowid', HOLD_CLASS);
+    tc(
+      'filter',
+      'add',
+      'dev',
+      device,
+      'parent',
+      '1:',
+      'protocol',
+      'ip',
+      'prio',
+      prio,
+      'u32',
+      'match',
+      'ip',
+      'protocol',
+      '6',
+      '0xff',
+      'match',
+      'ip',
+      'sport',
+      String(port),
+      '0xffff',
+      'match',
+      'u8',
+      '0x05',
+      '0x0f',
+      'at',
+      '0',
+      'match',
+      'u8',
+      flagBit,
+      flagBit,
+      'at',
+      '33',
+      'flowid',
+      HOLD_CLASS,
+    );
   return [
     tc('qdisc', 'add', 'dev', device, 'root', 'handle', '1:', 'htb', 'default', '1'),
     tc('class', 'add', 'dev', device, 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '100gbit'),
@@ -45,8 +81,15 @@ export function closeGateArgvs(device: string, port: number): string[][] {
 
 /** The same commands as one `tc -batch -` input: one exec instead of six (the gate closes sooner). Raised: queueing is root's. */
 export function closeGateBatch(device: string, port: number, sudo: boolean): { argv: string[]; stdin: string } {
-  if (!/^[A-Za-z0-9_.-]+$/.test(device)) throw new TypeError(`device name ${JSON.stringify(device)} cannot go into a tc batch`);
-  return { argv: raised(['tc', '-batch', '-'], sudo), stdin: closeGateArgvs(device, port).map((a) => a.slice(1).join(' ')).join('\n') + '\n' };
+  if (!/^[A-Za-z0-9_.-]+$/.test(device))
+    throw new TypeError(`device name ${JSON.stringify(device)} cannot go into a tc batch`);
+  return {
+    argv: raised(['tc', '-batch', '-'], sudo),
+    stdin:
+      closeGateArgvs(device, port)
+        .map((a) => a.slice(1).join(' '))
+        .join('\n') + '\n',
+  };
 }
 
 /** Opens the gate: the device gets its default queueing back. */

@@ -49,8 +49,18 @@ export interface ScheduleInput {
 
 /** The earliest safe time of each step, if each is taken as soon as allowed. */
 export function schedule(i: ScheduleInput): Schedule {
-  const transitionalUsable = cacheHorizon({ confirmedAt: i.transitionalSince, oldTtl: 0, existedBefore: i.transitionalExisted, negativeTtl: i.negativeTtl });
+  const transitionalUsable = cacheHorizon({
+    confirmedAt: i.transitionalSince,
+    oldTtl: 0,
+    existedBefore: i.transitionalExisted,
+    negativeTtl: i.negativeTtl,
+  });
   const cutover = new Date(Math.max(i.now.getTime(), transitionalUsable.getTime()));
-  const horizon = cacheHorizon({ confirmedAt: cutover, oldTtl: i.siteTtl, existedBefore: true, negativeTtl: i.negativeTtl });
+  const horizon = cacheHorizon({
+    confirmedAt: cutover,
+    oldTtl: i.siteTtl,
+    existedBefore: true,
+    negativeTtl: i.negativeTtl,
+  });
   return { transitionalUsable, cutover, horizon, finish: new Date(horizon.getTime() + i.quietMs) };
 }

@@ -1,7 +1,17 @@
 // DNS migration step kinds, one entry each: how it runs. Whether it changes what the public sees
 // is data with the push kinds' traits (src/model/step-kinds.ts).
 import { DNS_STEP_TRAITS, type StepTraits } from '../model/step-kinds.js';
-import { confirmTransitional, cutback, cutover, recordChange, startInstance, stopInstances, waitSeconds, type DnsEnv, type Progress } from './steps.js';
+import {
+  confirmTransitional,
+  cutback,
+  cutover,
+  recordChange,
+  startInstance,
+  stopInstances,
+  waitSeconds,
+  type DnsEnv,
+  type Progress,
+} from './steps.js';
 import type { DnsStep, DnsStepKind } from './types.js';
 
 export interface DnsStepKindSpec extends StepTraits {

@@ -22,7 +22,13 @@ export type Tsig = { keyFile: string } | { key: string };
 
 /** The nsupdate script for one compare-and-set change of an A record, signed with `tsig.key` when given. */
 export function nsupdateScript(c: RecordChange, tsig?: Tsig): string {
-  for (const [what, value] of Object.entries({ server: c.server, zone: c.zone, name: c.name, from: c.from ?? '', to: c.to ?? '' })) {
+  for (const [what, value] of Object.entries({
+    server: c.server,
+    zone: c.zone,
+    name: c.name,
+    from: c.from ?? '',
+    to: c.to ?? '',
+  })) {
     // The script is line-based: a newline or space inside a value would add commands.
     if (/[\s;]/.test(value)) throw new TypeError(`${what} ${JSON.stringify(value)} cannot go into an nsupdate script`);
   }
@@ -44,7 +50,10 @@ function keyLine(key: string): string {
   const name = key.slice(0, at);
   const secret = key.slice(at + 1);
   if (at <= 0 || secret === '' || /[\s;]/.test(key) || !/^[A-Za-z0-9+/]+=*$/.test(secret)) {
-    throw new UserError('dns.update.tsigKey: the secret is not a TSIG key written as [algorithm:]name:base64 (e.g. hmac-sha256:baton-key:c2VjcmV0…)', 'the key name and secret are in the key file tsig-keygen prints');
+    throw new UserError(
+      'dns.update.tsigKey: the secret is not a TSIG key written as [algorithm:]name:base64 (e.g. hmac-sha256:baton-key:c2VjcmV0…)',
+      'the key name and secret are in the key file tsig-keygen prints',
+    );
   }
   return `key ${name} ${secret}`;
 }
@@ -58,7 +67,8 @@ export function nsupdateArgv(tsig: Tsig): string[] {
 export function explainRefusal(stderr: string): string | undefined {
   if (/NXRRSET/.test(stderr)) return 'the record no longer holds the address the plan expected (someone changed it)';
   if (/YXRRSET/.test(stderr)) return 'the record already exists';
-  if (/NOTAUTH|BADKEY|BADSIG|REFUSED/.test(stderr)) return 'the server refused the key (check dns.update.tsigKeyFile or tsigKey)';
+  if (/NOTAUTH|BADKEY|BADSIG|REFUSED/.test(stderr))
+    return 'the server refused the key (check dns.update.tsigKeyFile or tsigKey)';
   return undefined;
 }
 
@@ -69,7 +79,8 @@ export async function sendUpdate(local: Transport, tsig: Tsig, change: RecordCha
   if (r.code !== 0) {
     const why = explainRefusal(r.stderr + r.stdout);
     // nsupdate quotes a key it cannot use in its complaint.
-    const stderr = 'key' in tsig ? r.stderr.split(tsig.key.slice(tsig.key.lastIndexOf(':') + 1)).join('[tsigKey]') : r.stderr;
+    const stderr =
+      'key' in tsig ? r.stderr.split(tsig.key.slice(tsig.key.lastIndexOf(':') + 1)).join('[tsigKey]') : r.stderr;
     throw new ExternalCommandError(local.host, argv, r.code, [why, stderr.trim()].filter(Boolean).join(': '));
   }
 }

@@ -40,9 +40,18 @@ export interface ObserveInput {
 /** The addresses of the zone's authoritative servers: its NS set, resolved at the configured server. */
 export async function authoritativeServers(query: DnsQuery, zone: string, nameserver: string): Promise<string[]> {
   const first = isIP(nameserver) ? nameserver : await addressAt(query, nameserver, nameserver);
-  if (!first) throw new UserError(`cannot find the address of dns.nameserver ${nameserver}`, 'check dns.nameserver and this machine\'s resolver; nothing was changed', 'unchanged');
+  if (!first)
+    throw new UserError(
+      `cannot find the address of dns.nameserver ${nameserver}`,
+      "check dns.nameserver and this machine's resolver; nothing was changed",
+      'unchanged',
+    );
   const ns = await query(first, zone, 'NS');
-  if (!ns.authoritative) throw new UserError(`${nameserver} is not authoritative for ${zone} (no AA flag)`, 'dns.nameserver must be one of the zone\'s authoritative servers, not a recursive resolver');
+  if (!ns.authoritative)
+    throw new UserError(
+      `${nameserver} is not authoritative for ${zone} (no AA flag)`,
+      "dns.nameserver must be one of the zone's authoritative servers, not a recursive resolver",
+    );
   const names = ns.answers.filter((r) => r.type === 'NS').map((r) => r.data);
   const addresses = await Promise.all(names.map((n) => addressAt(query, first, n)));
   const all = [first, ...addresses.filter((a): a is string => Boolean(a))];
@@ -72,15 +81,24 @@ export async function observeDns(query: DnsQuery, input: ObserveInput, now = new
       };
     }),
   );
-  return { observedAt: now.toISOString(), zone: input.zone, servers: views, negativeTtl: Number.isFinite(negativeTtl) ? negativeTtl : 0 };
+  return {
+    observedAt: now.toISOString(),
+    zone: input.zone,
+    servers: views,
+    negativeTtl: Number.isFinite(negativeTtl) ? negativeTtl : 0,
+  };
 }
 
 /** The A RRset of a name as one server serves it, following a CNAME chain inside the answer. */
 export async function rrset(query: DnsQuery, server: string, name: string): Promise<RRsetView> {
   const r = await query(server, name, 'A');
-  if (!r.authoritative) throw new UserError(`${server} does not answer authoritatively for ${name}`, 'is the name inside dns.zone?');
+  if (!r.authoritative)
+    throw new UserError(`${server} does not answer authoritatively for ${name}`, 'is the name inside dns.zone?');
   const cnames = r.answers.filter((a) => a.type === 'CNAME').map((a) => a.data);
-  const addresses = r.answers.filter((a) => a.type === 'A').map((a) => a.data).sort();
+  const addresses = r.answers
+    .filter((a) => a.type === 'A')
+    .map((a) => a.data)
+    .sort();
   const ttl = Math.max(0, ...r.answers.map((a) => a.ttl));
   return { exists: r.rcode === 'NOERROR' && r.answers.length > 0, addresses, ttl, cnames };
 }

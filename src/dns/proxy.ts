@@ -34,8 +34,14 @@ export function proxySpec(m: Migration): ProxySpec {
       'set dns.migrate.proxy.kind to nginx or apache, with proxy.tls {certificate, key} on the old host',
     );
   }
-  if (m.scheme === 'https' && !m.proxy.tls) throw new UserError(`the HTTPS site ${m.site} needs dns.migrate.proxy.tls {certificate, key} for the proxy on the old host`);
-  if (m.proxy.sidePort === m.old.port) throw new UserError(`dns.migrate.proxy.sidePort (${m.proxy.sidePort}) must differ from the site's port on the old host`);
+  if (m.scheme === 'https' && !m.proxy.tls)
+    throw new UserError(
+      `the HTTPS site ${m.site} needs dns.migrate.proxy.tls {certificate, key} for the proxy on the old host`,
+    );
+  if (m.proxy.sidePort === m.old.port)
+    throw new UserError(
+      `dns.migrate.proxy.sidePort (${m.proxy.sidePort}) must differ from the site's port on the old host`,
+    );
   return {
     kind: m.proxy.kind,
     dir: m.proxy.dir,
@@ -69,14 +75,26 @@ export function proxyFiles(spec: ProxySpec, instance: Instance) {
   };
 }
 
-const TEMPLATE_FILE: Record<ProxyKind, string> = { varnish: 'varnish/migrate.vcl', nginx: 'nginx/migrate.conf', apache: 'apache/migrate.conf' };
+const TEMPLATE_FILE: Record<ProxyKind, string> = {
+  varnish: 'varnish/migrate.vcl',
+  nginx: 'nginx/migrate.conf',
+  apache: 'apache/migrate.conf',
+};
 
 /** The config text of one instance. */
-export function renderProxyConfig(spec: ProxySpec, instance: Instance, template = readFileSync(join(templatesDir(), TEMPLATE_FILE[spec.kind]), 'utf8')): string {
+export function renderProxyConfig(
+  spec: ProxySpec,
+  instance: Instance,
+  template = readFileSync(join(templatesDir(), TEMPLATE_FILE[spec.kind]), 'utf8'),
+): string {
   const port = portOf(spec, instance);
   const tls = spec.scheme === 'https';
   const listen =
-    spec.kind === 'nginx' ? `        listen ${port}${tls ? ' ssl' : ''};` : spec.kind === 'apache' ? `Listen ${port}${tls ? ' https' : ''}` : '';
+    spec.kind === 'nginx'
+      ? `        listen ${port}${tls ? ' ssl' : ''};`
+      : spec.kind === 'apache'
+        ? `Listen ${port}${tls ? ' https' : ''}`
+        : '';
   return renderTemplate(
     template,
     {
@@ -115,8 +133,38 @@ export function startArgvs(spec: ProxySpec, instance: Instance): string[][] {
   switch (spec.kind) {
     case 'varnish':
       return [
-        ['varnishd', '-a', `:${port}`, '-f', files.config, '-n', files.workdir, '-P', files.pid, '-T', 'none', '-s', 'malloc,64m', '-p', 'default_ttl=0', '-p', 'default_grace=0'],
-        ['varnishncsa', '-n', files.workdir, '-a', '-w', files.log, '-D', '-P', files.logPid, '-F', '%{%s}t %s "%{User-agent}i"'],
+        [
+          'varnishd',
+          '-a',
+          `:${port}`,
+          '-f',
+          files.config,
+          '-n',
+          files.workdir,
+          '-P',
+          files.pid,
+          '-T',
+          'none',
+          '-s',
+          'malloc,64m',
+          '-p',
+          'default_ttl=0',
+          '-p',
+          'default_grace=0',
+        ],
+        [
+          'varnishncsa',
+          '-n',
+          files.workdir,
+          '-a',
+          '-w',
+          files.log,
+          '-D',
+          '-P',
+          files.logPid,
+          '-F',
+          '%{%s}t %s "%{User-agent}i"',
+        ],
       ];
     case 'nginx':
       return [['nginx', '-c', files.config]];
@@ -152,7 +200,15 @@ export function writeFileArgv(path: string): string[] {
 export function prepareArgv(spec: ProxySpec, instance: Instance): string[] {
   const files = proxyFiles(spec, instance);
   // nginx workers (www-data) write request bodies to its temp folder.
-  return ['sh', '-c', 'mkdir -p "$1" "$2" "$3" && chown www-data "$2" 2>/dev/null; exit 0', 'sh', spec.dir, files.tmp, files.run];
+  return [
+    'sh',
+    '-c',
+    'mkdir -p "$1" "$2" "$3" && chown www-data "$2" 2>/dev/null; exit 0',
+    'sh',
+    spec.dir,
+    files.tmp,
+    files.run,
+  ];
 }
 
 /** Whether something listens on a TCP port on the host: `ss` prints a line per listener. */

@@ -38,7 +38,12 @@ const TIMEOUT_MS = 2000;
 
 /** The real query: UDP with one retry, TCP when truncated. */
 export const queryAuthoritative: DnsQuery = async (server, name, type) => {
-  const question = { type: 'query' as const, id: Math.floor(Math.random() * 65535), flags: 0, questions: [{ type, name, class: 'IN' as const }] };
+  const question = {
+    type: 'query' as const,
+    id: Math.floor(Math.random() * 65535),
+    flags: 0,
+    questions: [{ type, name, class: 'IN' as const }],
+  };
   let packet: DecodedPacket | undefined;
   let lastError: unknown;
   for (let attempt = 0; attempt < 2 && !packet; attempt++) {
@@ -48,7 +53,12 @@ export const queryAuthoritative: DnsQuery = async (server, name, type) => {
       lastError = err;
     }
   }
-  if (!packet) throw new UserError(`DNS server ${server} did not answer ${type} ${name}: ${(lastError as Error).message}`, 'check dns.nameserver and that the server is reachable on port 53; nothing was changed', 'unchanged');
+  if (!packet)
+    throw new UserError(
+      `DNS server ${server} did not answer ${type} ${name}: ${(lastError as Error).message}`,
+      'check dns.nameserver and that the server is reachable on port 53; nothing was changed',
+      'unchanged',
+    );
   if (packet.flag_tc) packet = await tcp(server, dnsPacket.streamEncode(question), question.id);
   return toAnswer(server, packet);
 };
@@ -58,12 +68,15 @@ export function toAnswer(server: string, p: DecodedPacket): DnsAnswer {
   const rcode = (p as DecodedPacket & { rcode?: string }).rcode ?? 'NOERROR';
   // An SOA question answers in the answer section; NXDOMAIN and NODATA carry it in authority.
   const soaRecord = [...(p.answers ?? []), ...(p.authorities ?? [])].find((a) => a.type === 'SOA');
-  const soaData = soaRecord && 'data' in soaRecord ? (soaRecord.data as { serial: number; minimum: number }) : undefined;
+  const soaData =
+    soaRecord && 'data' in soaRecord ? (soaRecord.data as { serial: number; minimum: number }) : undefined;
   return {
     server,
     rcode,
     authoritative: p.flag_aa,
-    answers: (p.answers ?? []).flatMap((a) => (a.type === 'OPT' ? [] : [{ name: a.name, type: a.type, ttl: a.ttl ?? 0, data: recordData(a) }])),
+    answers: (p.answers ?? []).flatMap((a) =>
+      a.type === 'OPT' ? [] : [{ name: a.name, type: a.type, ttl: a.ttl ?? 0, data: recordData(a) }],
+    ),
     ...(soaData && soaRecord && { soa: { serial: soaData.serial, minimum: soaData.minimum, ttl: soaRecord.ttl ?? 0 } }),
   };
 }

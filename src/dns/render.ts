@@ -62,7 +62,10 @@ export function dnsPlanMarkdown(plan: DnsPlan, state?: DnsState): string {
     '',
     '| # | step | command | not before | undo | done |',
     '|---|---|---|---|---|---|',
-    ...plan.forward.map((s, i) => `| ${i + 1} | ${cell(s.title)} | \`${COMMAND[s.phase]}\` | ${when(s.earliest)} | ${cell(s.undo.map((u) => u.title).join('; ') || '—')} | ${done.has(s.id) ? 'yes' : ''} |`),
+    ...plan.forward.map(
+      (s, i) =>
+        `| ${i + 1} | ${cell(s.title)} | \`${COMMAND[s.phase]}\` | ${when(s.earliest)} | ${cell(s.undo.map((u) => u.title).join('; ') || '—')} | ${done.has(s.id) ? 'yes' : ''} |`,
+    ),
     '',
     `No cache can hold \`${plan.facts.oldAddress}\` after **${when(state?.horizon ?? plan.schedule.horizon)}** (new record on every authoritative server + ${plan.facts.siteTtl}s). The proxy goes once that has passed and no request came for ${plan.facts.quietSeconds}s: **${when(plan.schedule.finish)}** at the earliest.`,
     '',
@@ -74,10 +77,14 @@ export function dnsPlanMarkdown(plan: DnsPlan, state?: DnsState): string {
 }
 
 export function phaseText(r: PhaseResult): string {
-  const secs = Object.entries(r.stepSeconds).map(([id, s]) => `${id} ${s.toFixed(2)}s`).join(', ');
+  const secs = Object.entries(r.stepSeconds)
+    .map(([id, s]) => `${id} ${s.toFixed(2)}s`)
+    .join(', ');
   switch (r.outcome) {
     case 'succeeded':
-      return r.completed.length ? `dns ${r.phase}: done (${secs}); journal ${r.journal}` : `dns ${r.phase}: nothing left to do; journal ${r.journal}`;
+      return r.completed.length
+        ? `dns ${r.phase}: done (${secs}); journal ${r.journal}`
+        : `dns ${r.phase}: nothing left to do; journal ${r.journal}`;
     case 'reversed':
       return `dns ${r.phase} ${r.phase === 'rollback' ? 'done: the old server serves the site again' : `failed at ${r.failedStep}: ${r.error?.message}\nreversed: back where this command started`} (${secs}); journal ${r.journal}`;
     default:
@@ -89,10 +96,14 @@ export function watchText(w: WatchReport): string {
   const v = w.verdict;
   return [
     `${w.site}: cut over at ${when(w.cutoverAt)}${w.switchedAt ? `, record switched at ${when(w.switchedAt)}` : ', record not switched yet'}`,
-    w.horizon ? `no cache can hold the old address after ${when(w.horizon)}${v.horizonPassed ? ' (passed)' : ''}` : 'horizon: unknown until the record is switched',
+    w.horizon
+      ? `no cache can hold the old address after ${when(w.horizon)}${v.horizonPassed ? ' (passed)' : ''}`
+      : 'horizon: unknown until the record is switched',
     'requests still reaching the old host, per minute:',
     ...w.perMinute.slice(-15).map((m) => `  ${m.minute.replace('T', ' ')}  ${String(m.requests).padStart(6)}`),
     `total ${w.total}; last ${v.lastRequest ? when(v.lastRequest) : 'none'}; quiet for ${v.quietSeconds}s of ${w.quietPeriodSeconds}s`,
-    v.finishable ? 'ready: `baton dns finish` removes the proxy' : `not ready to finish${v.waitSeconds >= 0 ? `: ${v.waitSeconds}s at the earliest` : ''}`,
+    v.finishable
+      ? 'ready: `baton dns finish` removes the proxy'
+      : `not ready to finish${v.waitSeconds >= 0 ? `: ${v.waitSeconds}s at the earliest` : ''}`,
   ].join('\n');
 }

@@ -53,7 +53,11 @@ export interface DnsSessionOptions {
 /** Opens the session; the TSIG key, when it is a secret, is read first, before anything connects. */
 export async function openDnsSession(config: Config, opts: DnsSessionOptions = {}): Promise<DnsSession> {
   const m = config.dns?.migrate;
-  if (!config.dns || !m) throw new UserError('baton.yml has no dns.migrate section', 'add dns.migrate (site, old, new, proxy): `baton schema --markdown` prints the reference (docs/configuration.md)');
+  if (!config.dns || !m)
+    throw new UserError(
+      'baton.yml has no dns.migrate section',
+      'add dns.migrate (site, old, new, proxy): `baton schema --markdown` prints the reference (docs/configuration.md)',
+    );
   const tsig = await tsigOf(config, opts);
   const transports = opts.transports ?? new SshTransports(config.ssh);
   return {
@@ -73,13 +77,19 @@ export async function openDnsSession(config: Config, opts: DnsSessionOptions = {
 async function tsigOf(config: Config, opts: DnsSessionOptions): Promise<Tsig | undefined> {
   const update = config.dns?.update;
   if (!update || opts.withoutKey) return undefined;
-  if (update.tsigKey) return { key: (await resolveSecrets(config, secretUses({ dns: config.dns }), opts.env)).value(update.tsigKey) };
+  if (update.tsigKey)
+    return { key: (await resolveSecrets(config, secretUses({ dns: config.dns }), opts.env)).value(update.tsigKey) };
   return update.tsigKeyFile !== undefined ? { keyFile: update.tsigKeyFile } : undefined;
 }
 
 async function observe(s: DnsSession) {
   const dns = s.config.dns!;
-  return observeDns(s.query, { zone: dns.zone, nameserver: dns.nameserver, site: s.m.site, transitional: dns.transitional });
+  return observeDns(s.query, {
+    zone: dns.zone,
+    nameserver: dns.nameserver,
+    site: s.m.site,
+    transitional: dns.transitional,
+  });
 }
 
 export interface PhaseResult extends Outcome {
@@ -97,7 +107,10 @@ export interface PlanResult {
 }
 
 /** Observe, build the plan, store it; create the transitional record unless `dryRun`. */
-export async function planMigration(s: DnsSession, opts: { dryRun?: boolean; reporter?: Reporter; by?: string } = {}): Promise<PlanResult> {
+export async function planMigration(
+  s: DnsSession,
+  opts: { dryRun?: boolean; reporter?: Reporter; by?: string } = {},
+): Promise<PlanResult> {
   proxySpec(s.m); // refuse Varnish for HTTPS before anything else
   const previous = s.store.read();
   const observed = await observe(s);
@@ -111,7 +124,8 @@ export async function planMigration(s: DnsSession, opts: { dryRun?: boolean; rep
   const done = previous ? previous.done.filter((id) => plan.forward.some((st) => st.id === id)) : [];
   const state: DnsState = { ...(previous ?? {}), site: s.m.site, plan, done };
   if (opts.dryRun) {
-    if (plan.forward[0]?.kind === 'dns-check' && !state.transitionalSince) state.transitionalSince = observed.observedAt;
+    if (plan.forward[0]?.kind === 'dns-check' && !state.transitionalSince)
+      state.transitionalSince = observed.observedAt;
     return { plan, state };
   }
   s.store.writePlan(plan);
@@ -129,28 +143,46 @@ function requireState(s: DnsSession): DnsState {
 }
 
 /** Runs the not yet done steps of one phase (proxy, cutover, finish). */
-export async function runPhase(s: DnsSession, phase: 'proxy' | 'cutover' | 'finish', opts: { reporter: Reporter; by?: string; noSwitch?: boolean }): Promise<PhaseResult> {
+export async function runPhase(
+  s: DnsSession,
+  phase: 'proxy' | 'cutover' | 'finish',
+  opts: { reporter: Reporter; by?: string; noSwitch?: boolean },
+): Promise<PhaseResult> {
   const state = requireState(s);
   const before: Record<string, string> = { proxy: 'transitional', cutover: 'proxy-side', finish: 'cutover' };
   const needed = before[phase] as string;
   if (!state.done.includes(needed) && !(needed === 'transitional' && state.plan.forward[0]?.kind === 'dns-check')) {
-    const command = { transitional: 'baton dns plan', 'proxy-side': 'baton dns proxy install', cutover: 'baton dns cutover' }[needed];
+    const command = {
+      transitional: 'baton dns plan',
+      'proxy-side': 'baton dns proxy install',
+      cutover: 'baton dns cutover',
+    }[needed];
     throw new PlanRefusedError(`step ${needed} is not done yet`, `run \`${command}\` first`);
   }
   if (phase === 'cutover') {
     refuseEarly(state);
     await refuseDrift(s, state);
   }
-  const steps = state.plan.forward.filter((st) => st.phase === phase && !state.done.includes(st.id) && !(opts.noSwitch && st.id === 'switch'));
+  const steps = state.plan.forward.filter(
+    (st) => st.phase === phase && !state.done.includes(st.id) && !(opts.noSwitch && st.id === 'switch'),
+  );
   return runSteps(s, phase, steps, opts.reporter, opts.by);
 }
 
 /** A name created moments ago may still be cached as "no such name": wait out the negative TTL. */
 function refuseEarly(state: DnsState, now = new Date()): void {
   if (!state.transitionalSince || state.done.includes('cutover')) return;
-  const usable = cacheHorizon({ confirmedAt: new Date(state.transitionalSince), oldTtl: 0, existedBefore: false, negativeTtl: state.plan.facts.negativeTtl });
+  const usable = cacheHorizon({
+    confirmedAt: new Date(state.transitionalSince),
+    oldTtl: 0,
+    existedBefore: false,
+    negativeTtl: state.plan.facts.negativeTtl,
+  });
   if (now < usable) {
-    throw new PlanRefusedError(`${state.plan.facts.transitional} may still be cached as missing until ${usable.toISOString()}`, `try again in ${secondsUntil(usable, now)}s`);
+    throw new PlanRefusedError(
+      `${state.plan.facts.transitional} may still be cached as missing until ${usable.toISOString()}`,
+      `try again in ${secondsUntil(usable, now)}s`,
+    );
   }
 }
 
@@ -158,21 +190,37 @@ function refuseEarly(state: DnsState, now = new Date()): void {
 async function refuseDrift(s: DnsSession, state: DnsState): Promise<void> {
   const now = await observe(s);
   if (!servesEverywhere(now, 'site', s.m.old.address) && !servesEverywhere(now, 'site', s.m.new.address)) {
-    throw new PlanRefusedError(`${s.m.site} no longer resolves to ${s.m.old.address} on every authoritative server`, 'someone changed the record: run `baton dns plan` again');
+    throw new PlanRefusedError(
+      `${s.m.site} no longer resolves to ${s.m.old.address} on every authoritative server`,
+      'someone changed the record: run `baton dns plan` again',
+    );
   }
   if (!state.plan.forward.some((st) => st.id === 'switch') && servesEverywhere(now, 'site', s.m.old.address)) {
-    throw new PlanRefusedError(`the plan was made when ${s.m.site} already pointed at the new host, but it points at the old one now`, 'run `baton dns plan` again');
+    throw new PlanRefusedError(
+      `the plan was made when ${s.m.site} already pointed at the new host, but it points at the old one now`,
+      'run `baton dns plan` again',
+    );
   }
 }
 
 /** Undo every step done so far, newest first: the old server serves the site again. */
-export async function rollbackMigration(s: DnsSession, opts: { reporter: Reporter; by?: string }): Promise<PhaseResult> {
+export async function rollbackMigration(
+  s: DnsSession,
+  opts: { reporter: Reporter; by?: string },
+): Promise<PhaseResult> {
   const state = requireState(s);
   const done = state.plan.forward.filter((st) => state.done.includes(st.id));
   return runSteps(s, 'rollback', reverseDnsSteps(done), opts.reporter, opts.by, true);
 }
 
-async function runSteps(s: DnsSession, phase: DnsPhase | 'rollback', steps: DnsStep[], reporter: Reporter, by = actor(), isReverse = false): Promise<PhaseResult> {
+async function runSteps(
+  s: DnsSession,
+  phase: DnsPhase | 'rollback',
+  steps: DnsStep[],
+  reporter: Reporter,
+  by = actor(),
+  isReverse = false,
+): Promise<PhaseResult> {
   const state = requireState(s);
   const stepSeconds: Record<string, number> = {};
   const lock = new ReleaseLock(s.transports.get(s.m.old.host), s.m.lock, s.config.lock.lease, s.config.environment);
@@ -193,7 +241,12 @@ async function runSteps(s: DnsSession, phase: DnsPhase | 'rollback', steps: DnsS
         runsOf: s.config,
         reporter,
         // The migration's own lock on the old host, held from before the run's first line to after its last.
-        lock: { lock, leaseMs: s.config.lock.lease, owner: { by, reason: `dns ${phase} ${s.m.site}` }, holdThroughout: true },
+        lock: {
+          lock,
+          leaseMs: s.config.lock.lease,
+          owner: { by, reason: `dns ${phase} ${s.m.site}` },
+          holdThroughout: true,
+        },
         stepRunner,
       },
       // The runner reads only id, kind, title and undo; DNS steps keep their own kinds.
@@ -244,7 +297,8 @@ export interface WatchReport {
 /** Requests still reaching the old host's proxy on the site's port, per minute, and whether it may go. */
 export async function watchMigration(s: DnsSession, now = new Date()): Promise<WatchReport> {
   const state = requireState(s);
-  if (!state.cutoverAt) throw new PlanRefusedError(`${s.m.site} has not been cut over yet`, 'run `baton dns cutover` first');
+  if (!state.cutoverAt)
+    throw new PlanRefusedError(`${s.m.site} has not been cut over yet`, 'run `baton dns cutover` first');
   const files = proxyFiles(proxySpec(s.m), 'port');
   const log = await s.transports.get(s.m.old.host).run(['cat', files.log], { allowFailure: true });
   const cutoverAt = new Date(state.cutoverAt);
@@ -258,12 +312,20 @@ export async function watchMigration(s: DnsSession, now = new Date()): Promise<W
     quietPeriodSeconds: Math.round(s.m.quiet / 1000),
     perMinute: perMinute(entries, now, cutoverAt),
     total: entries.length,
-    verdict: verdict(entries, { now, cutoverAt, ...(state.horizon && { horizon: new Date(state.horizon) }), quietMs: s.m.quiet }),
+    verdict: verdict(entries, {
+      now,
+      cutoverAt,
+      ...(state.horizon && { horizon: new Date(state.horizon) }),
+      quietMs: s.m.quiet,
+    }),
   };
 }
 
 /** Removes the proxy, but only once the horizon has passed and it was quiet long enough (or forced). */
-export async function finishMigration(s: DnsSession, opts: { reporter: Reporter; by?: string; force?: boolean }): Promise<PhaseResult & { watch: WatchReport }> {
+export async function finishMigration(
+  s: DnsSession,
+  opts: { reporter: Reporter; by?: string; force?: boolean },
+): Promise<PhaseResult & { watch: WatchReport }> {
   const watch = await watchMigration(s);
   if (!watch.verdict.finishable && !opts.force) {
     const why = !watch.horizon
@@ -271,7 +333,12 @@ export async function finishMigration(s: DnsSession, opts: { reporter: Reporter;
       : !watch.verdict.horizonPassed
         ? `caches may hold ${s.m.old.address} until ${watch.horizon}`
         : `the last request came ${watch.verdict.quietSeconds}s ago, less than the quiet period of ${watch.quietPeriodSeconds}s`;
-    throw new PlanRefusedError(`not removing the proxy yet: ${why}`, watch.verdict.waitSeconds >= 0 ? `try again in ${watch.verdict.waitSeconds}s (\`baton dns watch\` shows the traffic)` : 'run `baton dns cutover` to switch the record');
+    throw new PlanRefusedError(
+      `not removing the proxy yet: ${why}`,
+      watch.verdict.waitSeconds >= 0
+        ? `try again in ${watch.verdict.waitSeconds}s (\`baton dns watch\` shows the traffic)`
+        : 'run `baton dns cutover` to switch the record',
+    );
   }
   return { ...(await runPhase(s, 'finish', opts)), watch };
 }

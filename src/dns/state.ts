@@ -5,7 +5,14 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileDurably } from '../transport/durable-file.js';
-import { journalDir, listJournals, localStateDir, readJournal, type JournalRecord, type RunsOf } from '../engine/journal.js';
+import {
+  journalDir,
+  listJournals,
+  localStateDir,
+  readJournal,
+  type JournalRecord,
+  type RunsOf,
+} from '../engine/journal.js';
 import { cacheHorizon } from './horizon.js';
 import type { DnsPlan } from './types.js';
 
@@ -65,7 +72,11 @@ export class DnsStateStore {
 /** A migration's state from its journal records, oldest first: steps done and undone, and when. */
 export function replayDns(site: string, plan: DnsPlan, records: readonly JournalRecord[]): DnsState {
   // The forward step each undo belongs to, and whether it is that step's last undo (the step is then undone).
-  const owners = new Map(plan.forward.flatMap((f) => f.undo.map((u, i) => [u.id, { forward: f.id, last: i === f.undo.length - 1 }] as const)));
+  const owners = new Map(
+    plan.forward.flatMap((f) =>
+      f.undo.map((u, i) => [u.id, { forward: f.id, last: i === f.undo.length - 1 }] as const),
+    ),
+  );
   const state: DnsState = { site, plan, done: [] };
   for (const r of records) {
     if (r.event !== 'step-ok') continue;
@@ -88,7 +99,12 @@ export function replayDns(site: string, plan: DnsPlan, records: readonly Journal
   // Steps of an earlier plan that this one no longer has are not "done" here.
   state.done = state.done.filter((id) => plan.forward.some((s) => s.id === id));
   if (state.switchedAt) {
-    state.horizon = cacheHorizon({ confirmedAt: new Date(state.switchedAt), oldTtl: plan.facts.siteTtl, existedBefore: true, negativeTtl: plan.facts.negativeTtl }).toISOString();
+    state.horizon = cacheHorizon({
+      confirmedAt: new Date(state.switchedAt),
+      oldTtl: plan.facts.siteTtl,
+      existedBefore: true,
+      negativeTtl: plan.facts.negativeTtl,
+    }).toISOString();
   }
   return state;
 }

@@ -54,13 +54,20 @@ export type Progress = (message: string) => void;
 /** dns-check: the transitional name already points at the new host, confirmed (and when) for the journal. */
 export async function confirmTransitional(env: DnsEnv): Promise<unknown> {
   const confirmed = await serves(env, env.config.dns!.transitional, env.m.new.address);
-  if (!confirmed) throw new OperationFailedError(`${env.config.dns!.transitional} no longer points at ${env.m.new.address} on every authoritative server`, 'unchanged', 'run `baton dns plan` again');
+  if (!confirmed)
+    throw new OperationFailedError(
+      `${env.config.dns!.transitional} no longer points at ${env.m.new.address} on every authoritative server`,
+      'unchanged',
+      'run `baton dns plan` again',
+    );
   return { confirmed, confirmedAt: env.now().toISOString() };
 }
 
 async function serves(env: DnsEnv, name: string, address: string | undefined): Promise<boolean> {
   const views = await Promise.all(env.servers.map((s) => rrset(env.query, s, name)));
-  return views.every((v) => (address === undefined ? !v.exists : v.addresses.length === 1 && v.addresses[0] === address));
+  return views.every((v) =>
+    address === undefined ? !v.exists : v.addresses.length === 1 && v.addresses[0] === address,
+  );
 }
 
 export async function recordChange(env: DnsEnv, step: DnsStep, progress: Progress): Promise<unknown> {
@@ -82,15 +89,27 @@ export async function recordChange(env: DnsEnv, step: DnsStep, progress: Progres
   const started = env.now().getTime();
   while (!(await serves(env, r.name, r.to))) {
     if (env.now().getTime() - started > timeoutMs) {
-      throw new OperationFailedError(`${r.name} is not ${r.to ?? 'deleted'} on every authoritative server after ${Math.round(timeoutMs / 1000)}s`, 'unchanged');
+      throw new OperationFailedError(
+        `${r.name} is not ${r.to ?? 'deleted'} on every authoritative server after ${Math.round(timeoutMs / 1000)}s`,
+        'unchanged',
+      );
     }
     progress(`waiting for ${env.servers.join(', ')} to serve ${r.name} → ${r.to ?? '(none)'}`);
     await env.sleep(500);
   }
   const confirmedAt = env.now();
-  const serials = await Promise.all(env.servers.map(async (s) => ({ server: s, serial: (await env.query(s, env.zone, 'SOA')).soa?.serial })));
+  const serials = await Promise.all(
+    env.servers.map(async (s) => ({ server: s, serial: (await env.query(s, env.zone, 'SOA')).soa?.serial })),
+  );
   // confirmedAt is what the migration's state replays from the journal (transitional, switch).
-  return { name: r.name, from: r.from ?? null, to: r.to ?? null, changed: !already, confirmedAt: confirmedAt.toISOString(), serials };
+  return {
+    name: r.name,
+    from: r.from ?? null,
+    to: r.to ?? null,
+    changed: !already,
+    confirmedAt: confirmedAt.toISOString(),
+    serials,
+  };
 }
 
 export async function waitSeconds(env: DnsEnv, seconds: number, progress: Progress): Promise<unknown> {
@@ -107,13 +126,18 @@ export async function waitSeconds(env: DnsEnv, seconds: number, progress: Progre
 const oldHost = (env: DnsEnv) => env.transports.get(env.m.old.host);
 
 // A pid file whose process is alive (a zombie is not).
-const RUNNING_SCRIPT = 'p=$(cat "$1" 2>/dev/null) || exit 1; s=$(sed -n "s/.*) \\(.\\).*/\\1/p" "/proc/$p/stat" 2>/dev/null); [ -n "$s" ] && [ "$s" != Z ]';
+const RUNNING_SCRIPT =
+  'p=$(cat "$1" 2>/dev/null) || exit 1; s=$(sed -n "s/.*) \\(.\\).*/\\1/p" "/proc/$p/stat" 2>/dev/null); [ -n "$s" ] && [ "$s" != Z ]';
 
 async function isRunning(t: Transport, pidFile: string): Promise<boolean> {
   return (await t.run(['sh', '-c', RUNNING_SCRIPT, 'sh', pidFile], { allowFailure: true })).code === 0;
 }
 
-export async function startInstance(env: DnsEnv, instance: Instance, progress: Progress): Promise<Record<string, unknown>> {
+export async function startInstance(
+  env: DnsEnv,
+  instance: Instance,
+  progress: Progress,
+): Promise<Record<string, unknown>> {
   const t = oldHost(env);
   const files = proxyFiles(env.spec, instance);
   if (await isRunning(t, files.pid)) {
@@ -146,14 +170,23 @@ interface Fetched {
 
 /** GET on the old host itself (curl), with the site's Host header. */
 async function fetchOn(t: Transport, url: string, site: string): Promise<Fetched | undefined> {
-  const r = await t.run(['curl', '-sS', '-k', '-m', '5', '-A', VERIFY_AGENT, '-H', `Host: ${site}`, '-o', '-', '-w', '\n%{http_code}', url], { allowFailure: true });
+  const r = await t.run(
+    ['curl', '-sS', '-k', '-m', '5', '-A', VERIFY_AGENT, '-H', `Host: ${site}`, '-o', '-', '-w', '\n%{http_code}', url],
+    { allowFailure: true },
+  );
   if (r.code !== 0) return undefined;
   const cut = r.stdout.lastIndexOf('\n');
   return { status: Number(r.stdout.slice(cut + 1)), body: r.stdout.slice(0, cut) };
 }
 
 /** The proxy must answer exactly what the new host answers for the site (so Host went through). */
-async function verifyProxy(env: DnsEnv, t: Transport, instance: Instance, progress: Progress, deadlineMs = 15_000): Promise<void> {
+async function verifyProxy(
+  env: DnsEnv,
+  t: Transport,
+  instance: Instance,
+  progress: Progress,
+  deadlineMs = 15_000,
+): Promise<void> {
   const { m } = env;
   const path = m.proxy.verifyPath;
   const port = portOf(env.spec, instance);
@@ -162,7 +195,8 @@ async function verifyProxy(env: DnsEnv, t: Transport, instance: Instance, progre
   for (;;) {
     const direct = await fetchOn(t, `${m.scheme}://${m.new.address}:${m.new.port}${path}`, m.site);
     const proxied = await fetchOn(t, `${m.scheme}://127.0.0.1:${port}${path}`, m.site);
-    if (direct && proxied && direct.status === proxied.status && direct.body === proxied.body && direct.status < 500) return;
+    if (direct && proxied && direct.status === proxied.status && direct.body === proxied.body && direct.status < 500)
+      return;
     last = !direct
       ? `the new host ${m.new.address}:${m.new.port} did not answer from ${m.old.host}`
       : !proxied
@@ -172,7 +206,11 @@ async function verifyProxy(env: DnsEnv, t: Transport, instance: Instance, progre
     progress(`verifying :${port}: ${last}`);
     await env.sleep(300);
   }
-  throw new OperationFailedError(`the proxy on ${m.old.host}:${port} does not return the new host's page for ${m.site}${path}: ${last}`, 'unchanged', 'check the proxy\'s error log in dns.migrate.proxy.dir on the old host');
+  throw new OperationFailedError(
+    `the proxy on ${m.old.host}:${port} does not return the new host's page for ${m.site}${path}: ${last}`,
+    'unchanged',
+    "check the proxy's error log in dns.migrate.proxy.dir on the old host",
+  );
 }
 
 function clip(s: string): string {
@@ -186,7 +224,11 @@ async function waitOldServer(env: DnsEnv, t: Transport, progress: Progress, dead
   for (;;) {
     const r = await fetchOn(t, `${env.m.scheme}://127.0.0.1:${env.m.old.port}${env.m.proxy.verifyPath}`, env.m.site);
     if (r && r.status < 500) return;
-    if (env.now().getTime() - started > deadlineMs) throw new OperationFailedError(`the old web server on ${env.m.old.host}:${env.m.old.port} did not come back within ${deadlineMs / 1000}s`, 'partway');
+    if (env.now().getTime() - started > deadlineMs)
+      throw new OperationFailedError(
+        `the old web server on ${env.m.old.host}:${env.m.old.port} did not come back within ${deadlineMs / 1000}s`,
+        'partway',
+      );
     progress('waiting for the old web server to answer');
     await env.sleep(200);
   }
@@ -195,7 +237,11 @@ async function waitOldServer(env: DnsEnv, t: Transport, progress: Progress, dead
 async function waitPortFree(env: DnsEnv, t: Transport, deadlineMs = 30_000): Promise<void> {
   const started = env.now().getTime();
   while ((await t.run(listenersArgv(env.m.old.port))).stdout.trim() !== '') {
-    if (env.now().getTime() - started > deadlineMs) throw new OperationFailedError(`something still listens on ${env.m.old.host}:${env.m.old.port} after the old web server was stopped`, 'unchanged');
+    if (env.now().getTime() - started > deadlineMs)
+      throw new OperationFailedError(
+        `something still listens on ${env.m.old.host}:${env.m.old.port} after the old web server was stopped`,
+        'unchanged',
+      );
     await env.sleep(50);
   }
 }
@@ -209,7 +255,12 @@ async function waitPortFree(env: DnsEnv, t: Transport, deadlineMs = 30_000): Pro
  * dns.migrate.proxy.drain it goes on anyway (a client that connected and sends nothing, a long
  * upload), saying what was left.
  */
-async function drainPort(env: DnsEnv, t: Transport, gate: Gate, progress: Progress): Promise<{ drainMs: number; leftOwed?: string[] }> {
+async function drainPort(
+  env: DnsEnv,
+  t: Transport,
+  gate: Gate,
+  progress: Progress,
+): Promise<{ drainMs: number; leftOwed?: string[] }> {
   const started = env.now().getTime();
   const closedAt = gate.closedAt ?? started;
   for (;;) {
@@ -220,7 +271,9 @@ async function drainPort(env: DnsEnv, t: Transport, gate: Gate, progress: Progre
     const now = env.now().getTime();
     if (left.length === 0 && settled) return { drainMs: now - started };
     if (now - started >= env.m.proxy.drain) {
-      progress(`:${gate.port} still owes ${left.join(', ') || 'a round trip'} after ${Math.round(env.m.proxy.drain / 1000)}s: going on`);
+      progress(
+        `:${gate.port} still owes ${left.join(', ') || 'a round trip'} after ${Math.round(env.m.proxy.drain / 1000)}s: going on`,
+      );
       return { drainMs: now - started, leftOwed: left };
     }
     if (left.length) progress(`waiting for :${gate.port} to answer what it took: ${left.join(', ')}`);
@@ -240,15 +293,27 @@ interface Gate {
 async function prepareGate(env: DnsEnv, t: Transport): Promise<Gate | undefined> {
   if (env.m.proxy.gate !== 'tc') return undefined;
   const device = deviceFrom((await t.run(deviceArgv(env.m.old.address))).stdout);
-  if (!device) throw new UserError(`${env.m.old.host} has no device with the address ${env.m.old.address}`, 'check dns.migrate.old.address, or set dns.migrate.proxy.gate: none');
+  if (!device)
+    throw new UserError(
+      `${env.m.old.host} has no device with the address ${env.m.old.address}`,
+      'check dns.migrate.old.address, or set dns.migrate.proxy.gate: none',
+    );
   const root = (await t.run(showRootArgv(device))).stdout;
   if (!isDefaultRootQdisc(root)) {
-    throw new UserError(`${device} on ${env.m.old.host} has its own queueing (${root.trim()}); the tc gate would replace it`, 'set dns.migrate.proxy.gate: none (a few connections may be refused at cut-over)');
+    throw new UserError(
+      `${device} on ${env.m.old.host} has its own queueing (${root.trim()}); the tc gate would replace it`,
+      'set dns.migrate.proxy.gate: none (a few connections may be refused at cut-over)',
+    );
   }
   return { device, port: env.m.old.port };
 }
 
-async function withGate<T extends object>(env: DnsEnv, t: Transport, progress: Progress, work: (gate?: Gate) => Promise<T>): Promise<T & { heldMs?: number }> {
+async function withGate<T extends object>(
+  env: DnsEnv,
+  t: Transport,
+  progress: Progress,
+  work: (gate?: Gate) => Promise<T>,
+): Promise<T & { heldMs?: number }> {
   const gate = await prepareGate(env, t);
   if (!gate) return { ...(await work()) };
   const held = env.now().getTime();
@@ -263,7 +328,11 @@ async function withGate<T extends object>(env: DnsEnv, t: Transport, progress: P
     const r = await t.run(openGateArgv(gate.device, env.config.ssh.sudo.gate), { allowFailure: true });
     if (r.code !== 0 && !/Cannot delete qdisc with handle of zero|No such file/.test(r.stderr)) {
       // eslint-disable-next-line no-unsafe-finally
-      throw new OperationFailedError(`could not open the connection gate on ${env.m.old.host} (${gate.device}): ${r.stderr.trim()}`, 'partway', `run: tc qdisc del dev ${gate.device} root`);
+      throw new OperationFailedError(
+        `could not open the connection gate on ${env.m.old.host} (${gate.device}): ${r.stderr.trim()}`,
+        'partway',
+        `run: tc qdisc del dev ${gate.device} root`,
+      );
     }
   }
 }
@@ -303,7 +372,10 @@ export async function cutover(env: DnsEnv, progress: Progress): Promise<unknown>
     }
   });
   // The migration's state replays cutoverAt from the journal.
-  return { ...(typeof result === 'object' && result !== null ? result : { result }), cutoverAt: cutoverAt.toISOString() };
+  return {
+    ...(typeof result === 'object' && result !== null ? result : { result }),
+    cutoverAt: cutoverAt.toISOString(),
+  };
 }
 
 export async function cutback(env: DnsEnv, progress: Progress): Promise<unknown> {

@@ -46,7 +46,10 @@ export interface WatchVerdict {
   waitSeconds: number;
 }
 
-export function verdict(entries: readonly LogEntry[], o: { now: Date; cutoverAt: Date; horizon?: Date; quietMs: number }): WatchVerdict {
+export function verdict(
+  entries: readonly LogEntry[],
+  o: { now: Date; cutoverAt: Date; horizon?: Date; quietMs: number },
+): WatchVerdict {
   const last = entries.reduce<Date | undefined>((acc, e) => (!acc || e.at > acc ? e.at : acc), undefined);
   const quietFrom = last && last > o.cutoverAt ? last : o.cutoverAt;
   const quietMs = Math.max(0, o.now.getTime() - quietFrom.getTime());

@@ -33,9 +33,27 @@ export const RunEvent = z.discriminatedUnion('event', [
     hosts: z.number().int().min(0).describe('hosts the step runs on (0: the balancer or the lock only)'),
   }),
   z.strictObject({ ...base, event: z.literal('step-progress'), step: z.string(), message: z.string() }),
-  z.strictObject({ ...base, event: z.literal('step-ok'), step: z.string(), phase: PhaseSchema, seconds: z.number().min(0) }),
-  z.strictObject({ ...base, event: z.literal('step-fail'), step: z.string(), phase: PhaseSchema, seconds: z.number().min(0), error: z.string() }),
-  z.strictObject({ ...base, event: z.literal('reversal'), reason: z.string(), steps: z.array(z.string()).describe('undo step ids, in the order they run') }),
+  z.strictObject({
+    ...base,
+    event: z.literal('step-ok'),
+    step: z.string(),
+    phase: PhaseSchema,
+    seconds: z.number().min(0),
+  }),
+  z.strictObject({
+    ...base,
+    event: z.literal('step-fail'),
+    step: z.string(),
+    phase: PhaseSchema,
+    seconds: z.number().min(0),
+    error: z.string(),
+  }),
+  z.strictObject({
+    ...base,
+    event: z.literal('reversal'),
+    reason: z.string(),
+    steps: z.array(z.string()).describe('undo step ids, in the order they run'),
+  }),
   z.strictObject({ ...base, event: z.literal('notice'), message: z.string() }),
   z.strictObject({
     ...base,
@@ -48,15 +66,31 @@ export const RunEvent = z.discriminatedUnion('event', [
         sessions: z.number().int().min(0).describe('requests or sessions in flight on the member'),
       }),
     ),
-    requests: z.number().int().min(0).optional().describe('requests the balancer has counted since it started, where the driver can count them'),
-    http5xx: z.number().int().min(0).optional().describe('5xx answers the balancer has counted since it started, where the driver can count them'),
+    requests: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('requests the balancer has counted since it started, where the driver can count them'),
+    http5xx: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('5xx answers the balancer has counted since it started, where the driver can count them'),
   }),
   z.strictObject({
     ...base,
     event: z.literal('result'),
     exitCode: z.number().int().describe('the exit code the command ends with (see `baton exit-codes`)'),
-    result: z.record(z.string(), z.unknown()).optional().describe('what the run did, the same document `--json` prints on success'),
-    error: z.record(z.string(), z.unknown()).optional().describe('the error, as `--json` prints it, when the command failed'),
+    result: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe('what the run did, the same document `--json` prints on success'),
+    error: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe('the error, as `--json` prints it, when the command failed'),
   }),
 ]);
 
@@ -82,14 +116,28 @@ export class JsonLinesReporter implements Reporter {
   private readonly progress = new ProgressThrottle();
   private lastSample = -Infinity;
 
-  constructor(plan: Plan | RunHeader, private readonly emit: (e: Without<RunEvent>) => void = emitEvent) {
-    const header: RunHeader = 'release' in plan ? { kind: planKindOf(plan), tag: plan.release.tag, hash: plan.hash, steps: plan.forward.map((s) => s.id) } : plan;
+  constructor(
+    plan: Plan | RunHeader,
+    private readonly emit: (e: Without<RunEvent>) => void = emitEvent,
+  ) {
+    const header: RunHeader =
+      'release' in plan
+        ? { kind: planKindOf(plan), tag: plan.release.tag, hash: plan.hash, steps: plan.forward.map((s) => s.id) }
+        : plan;
     emit({ event: 'run-begin', ...header });
   }
 
   stepStarted(step: Step, phase: Phase): void {
     const hosts = new Set([...(step.hosts ?? []), ...Object.keys(step.releases ?? {})]).size;
-    this.emit({ event: 'step-begin', step: step.id, kind: step.kind, title: step.title, phase, ...(step.cluster ? { cluster: step.cluster } : {}), hosts });
+    this.emit({
+      event: 'step-begin',
+      step: step.id,
+      kind: step.kind,
+      title: step.title,
+      phase,
+      ...(step.cluster ? { cluster: step.cluster } : {}),
+      hosts,
+    });
   }
 
   stepProgress(step: Step, message: string): void {
@@ -118,8 +166,16 @@ export class JsonLinesReporter implements Reporter {
     if (now - this.lastSample < 1000) return;
     this.lastSample = now;
     // Field by field: the schema is strict, and a sample may carry more than the stream promises.
-    const members = sample.members.map((m) => ({ name: m.name, ...(m.cluster ? { cluster: m.cluster } : {}), state: m.state, sessions: m.sessions }));
-    const counters = { ...(sample.requests !== undefined ? { requests: sample.requests } : {}), ...(sample.http5xx !== undefined ? { http5xx: sample.http5xx } : {}) };
+    const members = sample.members.map((m) => ({
+      name: m.name,
+      ...(m.cluster ? { cluster: m.cluster } : {}),
+      state: m.state,
+      sessions: m.sessions,
+    }));
+    const counters = {
+      ...(sample.requests !== undefined ? { requests: sample.requests } : {}),
+      ...(sample.http5xx !== undefined ? { http5xx: sample.http5xx } : {}),
+    };
     this.emit({ event: 'sample', members, ...counters });
   }
 

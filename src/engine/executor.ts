@@ -56,12 +56,16 @@ class RunControl {
   private leave: () => void;
 
   constructor(private readonly opts: Omit<ExecuteOptions, 'steps'>) {
-    this.productionChanged = Boolean(opts.productionChanged) || (opts.alreadyDone ?? []).some((s) => stepTraits(s.kind).changesProduction);
+    this.productionChanged =
+      Boolean(opts.productionChanged) || (opts.alreadyDone ?? []).some((s) => stepTraits(s.kind).changesProduction);
     this.leave = (opts.interrupts ?? processInterrupts).enter({
       first: (signal) => {
         this.stopRequested = signal;
         const during = this.current ? ` during ${this.current.step.id}` : '';
-        const then = this.current?.phase === 'reverse' ? 'the reversal goes on' : 'finishing the current step, then reversing what this run changed';
+        const then =
+          this.current?.phase === 'reverse'
+            ? 'the reversal goes on'
+            : 'finishing the current step, then reversing what this run changed';
         opts.journal.append({ event: 'note', message: `${signal} received${during}: ${then}` });
         opts.reporter.notice(`${signal} received: ${then} (send it again to stop at once)`);
         this.abort.abort(new InterruptedError(signal));
@@ -124,10 +128,13 @@ async function executeWith(control: RunControl, opts: ExecuteOptions): Promise<E
     if (error) {
       const forwardMs = Date.now() - started;
       // A signal that came while the step ran is why it ended (a wait cut short), whatever it threw.
-      if (control.stopRequested && !(error instanceof InterruptedError)) error = Object.assign(new InterruptedError(control.stopRequested), { cause: error });
+      if (control.stopRequested && !(error instanceof InterruptedError))
+        error = Object.assign(new InterruptedError(control.stopRequested), { cause: error });
       const toUndo = [...(undoOwn ? [step] : []), ...[...done].reverse()].flatMap((s) => s.undo);
       if (!toUndo.length) return ended({ outcome: 'reversed', failedStep: step.id, error, forwardMs, reversalMs: 0 });
-      const reason = control.stopRequested ? `${control.stopRequested} received: stopped at ${step.id}` : `${step.id} failed: ${error.message}`;
+      const reason = control.stopRequested
+        ? `${control.stopRequested} received: stopped at ${step.id}`
+        : `${step.id} failed: ${error.message}`;
       const reversal = await reverseWith(control, toUndo, reason, opts);
       return ended({
         outcome: reversal.error ? 'needs-attention' : 'reversed',
@@ -155,7 +162,11 @@ async function refusal(beforeStep: ExecuteOptions['beforeStep'], step: Step): Pr
 }
 
 /** Runs undo steps newest first; stops at the first that fails and changes production (production then needs a person). */
-export async function reverse(undo: readonly Step[], reason: string, opts: Omit<ExecuteOptions, 'steps'>): Promise<{ ms: number; error?: Error; productionChanged: boolean }> {
+export async function reverse(
+  undo: readonly Step[],
+  reason: string,
+  opts: Omit<ExecuteOptions, 'steps'>,
+): Promise<{ ms: number; error?: Error; productionChanged: boolean }> {
   const control = new RunControl(opts);
   try {
     return { ...(await reverseWith(control, undo, reason, opts)), productionChanged: control.productionChanged };
@@ -164,7 +175,12 @@ export async function reverse(undo: readonly Step[], reason: string, opts: Omit<
   }
 }
 
-async function reverseWith(control: RunControl, undo: readonly Step[], reason: string, opts: Omit<ExecuteOptions, 'steps'>): Promise<{ ms: number; error?: Error }> {
+async function reverseWith(
+  control: RunControl,
+  undo: readonly Step[],
+  reason: string,
+  opts: Omit<ExecuteOptions, 'steps'>,
+): Promise<{ ms: number; error?: Error }> {
   const started = Date.now();
   opts.journal.append({ event: 'reversal-begin', reason, steps: undo.map((s) => s.id) });
   opts.reporter.reversalStarted(reason, [...undo]);
@@ -182,7 +198,12 @@ async function reverseWith(control: RunControl, undo: readonly Step[], reason: s
   return { ms: Date.now() - started };
 }
 
-async function runOne(step: Step, phase: 'forward' | 'reverse', opts: Omit<ExecuteOptions, 'steps'>, control: RunControl): Promise<Error | undefined> {
+async function runOne(
+  step: Step,
+  phase: 'forward' | 'reverse',
+  opts: Omit<ExecuteOptions, 'steps'>,
+  control: RunControl,
+): Promise<Error | undefined> {
   const { journal, reporter } = opts;
   const t0 = Date.now();
   journal.append({ event: 'step-begin', step: step.id, kind: step.kind, title: step.title, phase });

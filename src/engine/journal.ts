@@ -1,13 +1,32 @@
 // The journal is the source of truth for what a run did: one JSON line per event, flushed to
 // disk before the next step starts, so a run killed at any point can be resumed or reversed.
-import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, existsSync, statSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  existsSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/config.js';
 import { scopedToEnvironment } from '../config/environment.js';
 import type { MemberSample } from './traffic.js';
 
 export type JournalEvent =
-  | { event: 'run-begin'; command: string; plan: string; tag: string; by: string; steps: string[]; /** `-e NAME`; absent: baton.yml alone */ environment?: string }
+  | {
+      event: 'run-begin';
+      command: string;
+      plan: string;
+      tag: string;
+      by: string;
+      steps: string[];
+      /** `-e NAME`; absent: baton.yml alone */ environment?: string;
+    }
   | { event: 'step-begin'; step: string; kind: string; title: string; phase: 'forward' | 'reverse' }
   | { event: 'step-ok'; step: string; phase: 'forward' | 'reverse'; ms: number; changed?: unknown }
   | { event: 'step-fail'; step: string; phase: 'forward' | 'reverse'; ms: number; error: string }
@@ -16,7 +35,13 @@ export type JournalEvent =
   | { event: 'note'; message: string }
   // A look at the balancer while the run lasts (a TrafficSample without `at`: the record's `ts`,
   // stamped as the sample lands, is its time). Replays of the run's state skip it.
-  | { event: 'sample'; members: MemberSample[]; requests?: number; http5xx?: number; /** members whose state differs between balancers (balancer.peers) */ divergent?: string[] };
+  | {
+      event: 'sample';
+      members: MemberSample[];
+      requests?: number;
+      http5xx?: number;
+      /** members whose state differs between balancers (balancer.peers) */ divergent?: string[];
+    };
 
 export type JournalRecord = JournalEvent & { ts: string; run: string };
 

@@ -134,6 +134,7 @@ export class ListrReporter implements Reporter {
   }
 
   private skipRemaining(phase: Phase): void {
-    for (const [key, slot] of this.slots) if (key.startsWith(`${phase}:`) && !slot.ended) slot.resolve({ kind: 'skip' });
+    for (const [key, slot] of this.slots)
+      if (key.startsWith(`${phase}:`) && !slot.ended) slot.resolve({ kind: 'skip' });
   }
 }

@@ -107,13 +107,25 @@ export class ReleaseLock {
    * Take the lock, or throw LockHeldError naming the holder. An expired lease is taken over, and
    * so is a lock held by `takeOverRun` (the interrupted run a rollback or resume is cleaning up after).
    */
-  async acquire(who: Omit<LockDetails, 'since' | 'expires'>, now = new Date(), takeOverRun?: string): Promise<LockDetails> {
+  async acquire(
+    who: Omit<LockDetails, 'since' | 'expires'>,
+    now = new Date(),
+    takeOverRun?: string,
+  ): Promise<LockDetails> {
     const expires = new Date(now.getTime() + this.leaseMs);
-    const details: LockDetails = { ...who, ...(this.environment !== undefined && { environment: this.environment }), since: now.toISOString(), expires: expires.toISOString() };
-    const r = await this.transport.run(['sh', '-c', ACQUIRE, 'sh', this.dir, epoch(now), who.run ?? '', takeOverRun ?? '', epoch(expires)], {
-      stdin: JSON.stringify(details),
-      allowFailure: true,
-    });
+    const details: LockDetails = {
+      ...who,
+      ...(this.environment !== undefined && { environment: this.environment }),
+      since: now.toISOString(),
+      expires: expires.toISOString(),
+    };
+    const r = await this.transport.run(
+      ['sh', '-c', ACQUIRE, 'sh', this.dir, epoch(now), who.run ?? '', takeOverRun ?? '', epoch(expires)],
+      {
+        stdin: JSON.stringify(details),
+        allowFailure: true,
+      },
+    );
     if (r.code === 0) return details;
     if (r.code !== 3) throw new ExternalCommandError(this.transport.host, ['lock', this.dir], r.code, r.stderr.trim());
     const holder = parseDetails(r.stdout);
@@ -131,7 +143,10 @@ export class ReleaseLock {
     if (!current || current.run !== run) return;
     const expires = new Date(now.getTime() + this.leaseMs);
     const { heartbeat: _, ...details } = current; // the heartbeat has a file of its own
-    await this.transport.run(['sh', '-c', RENEW, 'sh', this.dir, run, epoch(expires)], { stdin: JSON.stringify({ ...details, expires: expires.toISOString() }), allowFailure: true });
+    await this.transport.run(['sh', '-c', RENEW, 'sh', this.dir, run, epoch(expires)], {
+      stdin: JSON.stringify({ ...details, expires: expires.toISOString() }),
+      allowFailure: true,
+    });
   }
 
   /** Record that run's process is alive, if run holds the lock (one round trip). */
@@ -141,7 +156,9 @@ export class ReleaseLock {
 
   /** Release the lock; only the run that holds it may, unless forced. Returns false when it is someone else's. */
   async release(run?: string, force = false): Promise<boolean> {
-    const r = await this.transport.run(['sh', '-c', RELEASE, 'sh', this.dir, force ? '' : (run ?? '')], { allowFailure: true });
+    const r = await this.transport.run(['sh', '-c', RELEASE, 'sh', this.dir, force ? '' : (run ?? '')], {
+      allowFailure: true,
+    });
     if (r.code === 0) return true;
     if (r.code === 3) return false;
     throw new ExternalCommandError(this.transport.host, ['unlock', this.dir], r.code, r.stderr.trim());
@@ -155,9 +172,13 @@ export class ReleaseLock {
   /** The lock and the lock host's clock, in one round trip; throws rather than call an unreadable lock free. */
   async inspect(): Promise<LockReading> {
     const r = await this.transport.run(['sh', '-c', READ, 'sh', this.dir], { allowFailure: true });
-    const unreadable = (why: string) => new UnreadableLockError(this.transport.host, ['read lock', this.dir], r.code, why, 'unchanged');
+    const unreadable = (why: string) =>
+      new UnreadableLockError(this.transport.host, ['read lock', this.dir], r.code, why, 'unchanged');
     const [clock = '', beat = '', ...rest] = r.stdout.split('\n');
-    if (r.code !== 0) throw r.code === 2 ? unreadable(r.stderr.trim()) : new ExternalCommandError(this.transport.host, ['read lock', this.dir], r.code, r.stderr.trim(), 'unchanged');
+    if (r.code !== 0)
+      throw r.code === 2
+        ? unreadable(r.stderr.trim())
+        : new ExternalCommandError(this.transport.host, ['read lock', this.dir], r.code, r.stderr.trim(), 'unchanged');
     if (!/^\d+$/.test(clock.trim())) throw unreadable(`unexpected answer: ${JSON.stringify(r.stdout.slice(0, 80))}`);
     const hostNow = new Date(Number(clock.trim()) * 1000);
     if (rest.length === 0) return { details: null, hostNow }; // the clock alone: no lock
@@ -188,7 +209,12 @@ export interface KeepAliveOptions {
  * beat or renewal still on its way has landed: the run then releases the lock and closes its
  * connections with nothing of its own still writing into either.
  */
-export function keepLeaseAlive(lock: ReleaseLock, run: string, leaseMs: number, opts: KeepAliveOptions = {}): () => Promise<void> {
+export function keepLeaseAlive(
+  lock: ReleaseLock,
+  run: string,
+  leaseMs: number,
+  opts: KeepAliveOptions = {},
+): () => Promise<void> {
   // A slow host must not pile up renewals or beats: each skips a tick while the last is on its way.
   const lease = repeat(Math.max(10_000, leaseMs / 3), () => lock.renew(run));
   const heart = repeat(opts.heartbeatMs ?? HEARTBEAT_MS, () => lock.beat(run));

@@ -22,7 +22,11 @@ export async function observe(
 ): Promise<Observation> {
   // The balancer and every host at once: this also opens the connections the push reuses.
   // With balancer.peers, members() fails while the balancers disagree: nothing has changed yet.
-  const [members, releases] = await Promise.all([balancer.members(), readReleases(config, transports), checkStickTable(config, balancer)]);
+  const [members, releases] = await Promise.all([
+    balancer.members(),
+    readReleases(config, transports),
+    checkStickTable(config, balancer),
+  ]);
   return assemble(config, members, releases, addressOf);
 }
 
@@ -53,9 +57,16 @@ export async function assemble(
   releases: ReadonlyMap<string, string | null>,
   addressOf: (host: string) => Promise<string[]>,
 ): Promise<Observation> {
-  const membership = await matchMembers(config.clusters, members, { backend: config.balancer.backend, resolve: config.resolve, lookup: addressOf });
+  const membership = await matchMembers(config.clusters, members, {
+    backend: config.balancer.backend,
+    resolve: config.resolve,
+    lookup: addressOf,
+  });
   const byName = new Map(members.map((m) => [m.name, m]));
-  const matches = [...membership.a.map((m) => ({ ...m, cluster: 'a' as const })), ...membership.b.map((m) => ({ ...m, cluster: 'b' as const }))];
+  const matches = [
+    ...membership.a.map((m) => ({ ...m, cluster: 'a' as const })),
+    ...membership.b.map((m) => ({ ...m, cluster: 'b' as const })),
+  ];
   const hosts: ObservedHost[] = matches.map((m) => ({
     host: m.host,
     cluster: m.cluster,
@@ -85,9 +96,12 @@ export function describeDrift(planned: ObservedState, now: ObservedState): strin
       continue;
     }
     if (n.member !== p.member) out.push(`${p.host}: balancer member was ${p.member}, is now ${n.member}`);
-    if (n.memberState !== p.memberState) out.push(`${p.member}: was ${p.memberState} in the pool, is now ${n.memberState}`);
-    if (n.release !== p.release) out.push(`${p.host}: ran ${p.release ?? 'nothing'}, runs ${n.release ?? 'nothing'} now`);
+    if (n.memberState !== p.memberState)
+      out.push(`${p.member}: was ${p.memberState} in the pool, is now ${n.memberState}`);
+    if (n.release !== p.release)
+      out.push(`${p.host}: ran ${p.release ?? 'nothing'}, runs ${n.release ?? 'nothing'} now`);
   }
-  for (const n of now.hosts) if (!planned.hosts.some((p) => p.host === n.host)) out.push(`${n.host}: configured now, not in the plan`);
+  for (const n of now.hosts)
+    if (!planned.hosts.some((p) => p.host === n.host)) out.push(`${n.host}: configured now, not in the plan`);
   return out;
 }

@@ -104,7 +104,9 @@ export async function runPlan(ctx: RunContext, plan: RunnablePlan, mode: RunMode
     const open = openRun(ctx.runsOf, {
       run,
       begin: { command: plan.command, plan: plan.hash, tag: plan.tag, by: plan.by, steps: plan.steps.map((s) => s.id) },
-      ...('resume' in mode ? { resumed: `resumed by ${plan.by}: ${mode.resume.remaining.map((s) => s.id).join(', ')}` } : {}),
+      ...('resume' in mode
+        ? { resumed: `resumed by ${plan.by}: ${mode.resume.remaining.map((s) => s.id).join(', ')}` }
+        : {}),
       ...(ctx.notes ? { notes: ctx.notes } : {}),
       lease: { lock, leaseMs },
       ...(ctx.record ? { record: ctx.record } : {}),
@@ -112,17 +114,22 @@ export async function runPlan(ctx: RunContext, plan: RunnablePlan, mode: RunMode
     });
     try {
       // A resumed run holds the lock of the run it continues (same run id): take it over.
-      if ('resume' in mode && owner && mode.resume.alreadyDone.some((s) => stepIs(s, 'takesLock'))) await lock.acquire({ ...owner, run });
+      if ('resume' in mode && owner && mode.resume.alreadyDone.some((s) => stepIs(s, 'takesLock')))
+        await lock.acquire({ ...owner, run });
       const exec = {
         run: ctx.stepRunner(run),
         journal: open.journal,
         reporter: ctx.reporter,
         ...(ctx.interrupts ? { interrupts: ctx.interrupts } : {}),
       };
-      const result = 'rehearse' in mode ? await rehearseWith(open, plan.steps, mode.rehearse, exec) : await carryOutWith(open, plan.steps, mode, exec);
+      const result =
+        'rehearse' in mode
+          ? await rehearseWith(open, plan.steps, mode.rehearse, exec)
+          : await carryOutWith(open, plan.steps, mode, exec);
       await open.end(result.outcome, result.forwardMs + (result.reversalMs ?? 0));
       const { closes } = ctx;
-      if (closes && result.outcome === 'succeeded') await closeRunOf(closes.config, closes.transports, closes.run, closes.note, 'reversed');
+      if (closes && result.outcome === 'succeeded')
+        await closeRunOf(closes.config, closes.transports, closes.run, closes.note, 'reversed');
       return { ...result, run, journal: open.journal.file };
     } finally {
       await open.abandon();
@@ -134,11 +141,23 @@ export async function runPlan(ctx: RunContext, plan: RunnablePlan, mode: RunMode
 
 type Exec = Pick<Parameters<typeof execute>[0], 'run' | 'journal' | 'reporter' | 'interrupts'>;
 
-async function carryOutWith(open: OpenRun, steps: readonly Step[], mode: Exclude<RunMode, { rehearse: unknown }>, exec: Exec): Promise<ExecutionResult> {
+async function carryOutWith(
+  open: OpenRun,
+  steps: readonly Step[],
+  mode: Exclude<RunMode, { rehearse: unknown }>,
+  exec: Exec,
+): Promise<ExecutionResult> {
   // Before each forward step the run record catches up (and a step that changes production waits for it).
   const beforeStep = (step: Step) => open.beforeStep(stepTraits(step.kind).changesProduction);
-  if ('forward' in mode) return execute({ ...exec, steps, beforeStep, ...(mode.forward.holdAfter ? { holdAfter: mode.forward.holdAfter } : {}) });
-  if ('resume' in mode) return execute({ ...exec, steps: mode.resume.remaining, beforeStep, alreadyDone: mode.resume.alreadyDone });
+  if ('forward' in mode)
+    return execute({
+      ...exec,
+      steps,
+      beforeStep,
+      ...(mode.forward.holdAfter ? { holdAfter: mode.forward.holdAfter } : {}),
+    });
+  if ('resume' in mode)
+    return execute({ ...exec, steps: mode.resume.remaining, beforeStep, alreadyDone: mode.resume.alreadyDone });
   const r = await reverse(steps, mode.reverse.reason, exec);
   return {
     outcome: r.error ? 'needs-attention' : 'reversed',
@@ -151,7 +170,12 @@ async function carryOutWith(open: OpenRun, steps: readonly Step[], mode: Exclude
 }
 
 /** Forward, the check of where it left production, the way back and the check that production is where it began. */
-async function rehearseWith(open: OpenRun, forward: readonly Step[], mode: RehearseMode, exec: Exec): Promise<ExecutionResult & { problems: string[] }> {
+async function rehearseWith(
+  open: OpenRun,
+  forward: readonly Step[],
+  mode: RehearseMode,
+  exec: Exec,
+): Promise<ExecutionResult & { problems: string[] }> {
   const problems: string[] = [];
   let reversalMs: number;
   let reversalError: Error | undefined;

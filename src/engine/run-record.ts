@@ -2,7 +2,18 @@
 // the lock (and on every peer of a pair), so any machine with baton.yml and SSH access sees the
 // same runs. The local `.baton/journal` stays as a cache, written first: the record mirrors its
 // bytes exactly, so catching up is "send what the other side lacks from its length on".
-import { existsSync, mkdirSync, openSync, readSync, closeSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Config } from '../config/config.js';
 import { scopedToEnvironment } from '../config/environment.js';
@@ -29,7 +40,10 @@ export interface RecordPlace {
 
 /** The record's folder on the balancer hosts: `record.path`, else `<app>.runs` (`<app>-<environment>.runs`) beside the lock. */
 export function recordDir(config: Pick<Config, 'lock' | 'app' | 'record' | 'environment'>): string {
-  return config.record.path ?? posix.join(posix.dirname(config.lock.path), `${scopedToEnvironment(config.app.name, config.environment)}.runs`);
+  return (
+    config.record.path ??
+    posix.join(posix.dirname(config.lock.path), `${scopedToEnvironment(config.app.name, config.environment)}.runs`)
+  );
 }
 
 /** Where the record is kept: the lock's host first (it decides), then every peer of a pair. */
@@ -145,7 +159,12 @@ export class RecordWriter {
   ) {
     // The plan goes beside the journal's first lines, in a round trip of its own (a reader
     // skips a run whose plan has not landed yet); a plan that cannot be sent fails the record.
-    this.planSent = plan === undefined ? Promise.resolve() : this.call(PUT_PLAN, [run], plan).catch((err: unknown) => void (this.planFailure = err instanceof Error ? err : new Error(String(err))));
+    this.planSent =
+      plan === undefined
+        ? Promise.resolve()
+        : this.call(PUT_PLAN, [run], plan).catch(
+            (err: unknown) => void (this.planFailure = err instanceof Error ? err : new Error(String(err))),
+          );
   }
 
   /** Why the last round trip failed, if it did (cleared by the next that succeeds), or the plan could not be sent. */
@@ -183,7 +202,10 @@ export class RecordWriter {
     }
     if (this.error) await this.settled();
     const error = this.error;
-    if (error) throw new RecordUnwritableError(`the run record on ${this.place.host} (${this.place.dir}) cannot be written: ${error.message}`);
+    if (error)
+      throw new RecordUnwritableError(
+        `the run record on ${this.place.host} (${this.place.dir}) cannot be written: ${error.message}`,
+      );
   }
 
   private async flushLoop(): Promise<void> {
@@ -203,7 +225,11 @@ export class RecordWriter {
     for (let tries = 0; tries < 2; tries++) {
       const bytes = bytesFrom(this.localJournal, this.sent);
       if (bytes.length === 0 && this.sent > 0) return;
-      const r = await this.place.transport.run(script(APPEND, this.place.dir, this.run, String(this.sent)), { stdin: bytes, allowFailure: true, ...this.limit() });
+      const r = await this.place.transport.run(script(APPEND, this.place.dir, this.run, String(this.sent)), {
+        stdin: bytes,
+        allowFailure: true,
+        ...this.limit(),
+      });
       const answer = r.stdout.trim();
       const length = /^\d+$/.test(answer) ? Number(answer) : NaN;
       // The record holds at least what was sent (more: another writer's lines, left to the next sync to report).
@@ -215,13 +241,18 @@ export class RecordWriter {
         this.sent = length; // the record is shorter than believed: resend from its end
         continue;
       }
-      if (r.code === 0 || r.code === 4) throw new Error(`unexpected answer from the record: ${JSON.stringify(answer.slice(0, 80))}`);
+      if (r.code === 0 || r.code === 4)
+        throw new Error(`unexpected answer from the record: ${JSON.stringify(answer.slice(0, 80))}`);
       throw new Error(r.stderr.trim().split('\n').at(-1) || `exit ${r.code}`);
     }
   }
 
   private async call(body: string, args: string[], stdin: string): Promise<void> {
-    const r = await this.place.transport.run(script(body, this.place.dir, ...args), { stdin, allowFailure: true, ...this.limit() });
+    const r = await this.place.transport.run(script(body, this.place.dir, ...args), {
+      stdin,
+      allowFailure: true,
+      ...this.limit(),
+    });
     if (r.code !== 0) throw new Error(r.stderr.trim().split('\n').at(-1) || `exit ${r.code}`);
   }
 
@@ -282,7 +313,9 @@ export class RunRecordMirror {
     return this.writers.slice(1).flatMap((w) => {
       if (!w.error || this.noted.has(w.place.host)) return [];
       this.noted.add(w.place.host);
-      return [`the run record on ${w.place.host} (a peer) is behind: ${w.error.message}; the next command that reads the record there catches it up`];
+      return [
+        `the run record on ${w.place.host} (a peer) is behind: ${w.error.message}; the next command that reads the record there catches it up`,
+      ];
     });
   }
 
@@ -291,9 +324,14 @@ export class RunRecordMirror {
     if (this.closed) return [];
     this.closed = true;
     await Promise.all(this.writers.map((w) => w.settled()));
-    if (this.keep !== undefined) await Promise.all(this.writers.filter((w) => !w.error).map((w) => pruneRecord(w.place, this.keep!)));
+    if (this.keep !== undefined)
+      await Promise.all(this.writers.filter((w) => !w.error).map((w) => pruneRecord(w.place, this.keep!)));
     return this.writers.flatMap((w) =>
-      w.error ? [`the run record on ${w.place.host} is behind (${w.error.message}); this machine's journal ${this.localJournal} has the whole run, and the next baton command that reaches ${w.place.host} sends it`] : [],
+      w.error
+        ? [
+            `the run record on ${w.place.host} is behind (${w.error.message}); this machine's journal ${this.localJournal} has the whole run, and the next baton command that reaches ${w.place.host} sends it`,
+          ]
+        : [],
     );
   }
 }
@@ -359,7 +397,11 @@ function localSizes(dir: string): Map<string, number> {
 }
 
 const runOf = (file: string) => RUN_FILE.exec(file)?.[1] ?? file;
-const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+const stamp = () =>
+  new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 
 /**
  * Bring the local cache and the record level: runs made elsewhere are fetched, runs this machine
@@ -367,7 +409,11 @@ const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+
  * The first copy that answers is used; when none does, the cache is all there is and the caller
  * says so.
  */
-export async function syncRecord(places: readonly RecordPlace[], configDir: RunsOf, window: RecordWindow = {}): Promise<RecordSync> {
+export async function syncRecord(
+  places: readonly RecordPlace[],
+  configDir: RunsOf,
+  window: RecordWindow = {},
+): Promise<RecordSync> {
   const result: RecordSync = { fetched: [], sent: [], diverged: [], unreachable: [] };
   const local = journalDir(configDir);
   for (const place of places) {
@@ -392,7 +438,13 @@ export interface RecordWindow {
   run?: string;
 }
 
-async function level(place: RecordPlace, listed: FileSizes, local: string, result: RecordSync, window: RecordWindow): Promise<void> {
+async function level(
+  place: RecordPlace,
+  listed: FileSizes,
+  local: string,
+  result: RecordSync,
+  window: RecordWindow,
+): Promise<void> {
   const mine = localSizes(local);
   const theirs = listed.sizes;
   const theirRuns = [...new Set([...theirs.keys()].map(runOf))].sort();
@@ -424,7 +476,9 @@ async function level(place: RecordPlace, listed: FileSizes, local: string, resul
   for (const name of toSendPlans) {
     await place.transport.run(script(PUT_PLAN, place.dir, runOf(name)), { stdin: readFileSync(join(local, name)) });
   }
-  const got = toGet.size ? parseGet((await place.transport.run(script(GET, place.dir, ...toGet))).stdout) : new Map<string, Buffer>();
+  const got = toGet.size
+    ? parseGet((await place.transport.run(script(GET, place.dir, ...toGet))).stdout)
+    : new Map<string, Buffer>();
   for (const name of toGet) {
     const remote = got.get(name) ?? Buffer.alloc(0);
     const file = join(local, name);
@@ -447,11 +501,19 @@ async function level(place: RecordPlace, listed: FileSizes, local: string, resul
       result.fetched.push(run);
     } else if (mineBytes.length > remote.length) {
       if (agree) {
-        const r = await place.transport.run(script(APPEND, place.dir, run, String(remote.length)), { stdin: mineBytes.subarray(remote.length), allowFailure: true });
-        if (r.code !== 0) throw new Error(`sending run ${run} to ${place.host}: ${r.stderr.trim() || `exit ${r.code}`}`);
+        const r = await place.transport.run(script(APPEND, place.dir, run, String(remote.length)), {
+          stdin: mineBytes.subarray(remote.length),
+          allowFailure: true,
+        });
+        if (r.code !== 0)
+          throw new Error(`sending run ${run} to ${place.host}: ${r.stderr.trim() || `exit ${r.code}`}`);
       } else {
         await place.transport.run(script(REPLACE, place.dir, run), { stdin: mineBytes });
-        result.diverged.push({ run, kept: 'local', asideAt: `${place.host}:${posix.join(place.dir, name)}.diverged-…` });
+        result.diverged.push({
+          run,
+          kept: 'local',
+          asideAt: `${place.host}:${posix.join(place.dir, name)}.diverged-…`,
+        });
       }
       result.sent.push(run);
     } else if (!agree) {
@@ -468,7 +530,9 @@ async function level(place: RecordPlace, listed: FileSizes, local: string, resul
 export function describeSync(sync: RecordSync, dir: string): string[] {
   const lines: string[] = [];
   if (!sync.host && sync.unreachable.length) {
-    lines.push(`the run record (${dir} on ${sync.unreachable.map((u) => u.host).join(', ')}) could not be read (${sync.unreachable[0]!.why}); showing this machine's copy, which may be behind`);
+    lines.push(
+      `the run record (${dir} on ${sync.unreachable.map((u) => u.host).join(', ')}) could not be read (${sync.unreachable[0]!.why}); showing this machine's copy, which may be behind`,
+    );
   }
   for (const d of sync.diverged) {
     lines.push(
@@ -477,12 +541,19 @@ export function describeSync(sync: RecordSync, dir: string): string[] {
         : `run ${d.run}: this machine's journal and the record on ${sync.host} disagree; this machine's (longer) copy now stands in the record, the record's is kept at ${d.asideAt}`,
     );
   }
-  if (sync.sent.length) lines.push(`the record on ${sync.host} was behind for ${sync.sent.length === 1 ? `run ${sync.sent[0]}` : `${sync.sent.length} runs`}; sent what this machine held`);
+  if (sync.sent.length)
+    lines.push(
+      `the record on ${sync.host} was behind for ${sync.sent.length === 1 ? `run ${sync.sent[0]}` : `${sync.sent.length} runs`}; sent what this machine held`,
+    );
   return lines;
 }
 
 /** Bring this machine's cache level with the record on production; lines worth telling the user. */
-export async function readRunRecord(config: Config, transports: Transports, window: RecordWindow = {}): Promise<string[]> {
+export async function readRunRecord(
+  config: Config,
+  transports: Transports,
+  window: RecordWindow = {},
+): Promise<string[]> {
   return describeSync(await syncRecord(recordPlaces(config, transports), config, window), recordDir(config));
 }
 
@@ -505,7 +576,12 @@ export const RECORD_SCRIPTS = { APPEND, PUT_PLAN, LIST, GET, REPLACE, PRUNE } as
  * both. Returns lines worth telling the user (a copy left behind). A run neither here nor in the
  * record is left alone.
  */
-export async function appendToRun(config: Config, transports: Transports, run: string, events: readonly JournalEvent[]): Promise<string[]> {
+export async function appendToRun(
+  config: Config,
+  transports: Transports,
+  run: string,
+  events: readonly JournalEvent[],
+): Promise<string[]> {
   const places = recordPlaces(config, transports);
   const told = describeSync(await syncRecord(places, config, { newest: 0, run }), recordDir(config));
   if (!existsSync(join(journalDir(config), `${run}.jsonl`))) return told;

@@ -30,11 +30,26 @@ export interface RunState {
 
 export function replay(records: readonly JournalRecord[]): RunState {
   const first = records[0];
-  const state: RunState = { run: first?.run ?? '', startedAt: first?.ts ?? '', completed: [], reversed: [], reversing: false, reversalSteps: [], steps: [] };
+  const state: RunState = {
+    run: first?.run ?? '',
+    startedAt: first?.ts ?? '',
+    completed: [],
+    reversed: [],
+    reversing: false,
+    reversalSteps: [],
+    steps: [],
+  };
   for (const r of records) {
     switch (r.event) {
       case 'run-begin':
-        Object.assign(state, { command: r.command, plan: r.plan, tag: r.tag, by: r.by, steps: r.steps, ...(typeof r.environment === 'string' && { environment: r.environment }) });
+        Object.assign(state, {
+          command: r.command,
+          plan: r.plan,
+          tag: r.tag,
+          by: r.by,
+          steps: r.steps,
+          ...(typeof r.environment === 'string' && { environment: r.environment }),
+        });
         break;
       case 'step-begin':
         state.pending = { step: r.step, phase: r.phase, title: r.title, since: r.ts };

@@ -95,7 +95,13 @@ export function openRun(configDir: RunsOf, opts: OpenRunOptions): OpenRun {
  * saying what ended it, then its run-end, in this machine's journal and the run record. With
  * openRun's `end`, the only places a run-end is written.
  */
-export function closeRunOf(config: Config, transports: Transports, run: string, note: string, outcome: Outcome): Promise<string[]> {
+export function closeRunOf(
+  config: Config,
+  transports: Transports,
+  run: string,
+  note: string,
+  outcome: Outcome,
+): Promise<string[]> {
   return appendToRun(config, transports, run, [
     { event: 'note', message: note },
     { event: 'run-end', outcome, ms: 0 },
@@ -113,7 +119,11 @@ function sampleInto(journal: Journal, opts: NonNullable<OpenRunOptions['sample']
       journal.append({ event: 'sample', ...seen });
       traffic?.(sample);
     },
-    onFirstError: (err) => journal.append({ event: 'note', message: `sampling the balancer failed (the run goes on unsampled while it fails): ${err instanceof Error ? err.message : String(err)}` }),
+    onFirstError: (err) =>
+      journal.append({
+        event: 'note',
+        message: `sampling the balancer failed (the run goes on unsampled while it fails): ${err instanceof Error ? err.message : String(err)}`,
+      }),
   });
 }
 

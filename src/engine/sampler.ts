@@ -66,7 +66,10 @@ export function startSampling(balancer: Balancer, opts: SamplingOptions): () => 
 
 /** members() every tick; counters() only when asked, and left out when it fails or the driver cannot count. */
 async function readApart(balancer: Balancer, withCounters: boolean) {
-  const [members, counters] = await Promise.all([balancer.members(), withCounters ? balancer.counters().catch(() => undefined) : undefined]);
+  const [members, counters] = await Promise.all([
+    balancer.members(),
+    withCounters ? balancer.counters().catch(() => undefined) : undefined,
+  ]);
   return { members, ...(counters ? { requests: counters.requests, http5xx: counters.http5xx } : {}) };
 }
 

@@ -42,7 +42,8 @@ export async function openSession(
 ): Promise<Session> {
   const needed = opts.secrets ?? 'run';
   const { dns: _dns, ...release } = config;
-  const uses = needed === 'none' ? [] : secretUses(release).filter((u) => needed === 'run' || u.key.startsWith('balancer.'));
+  const uses =
+    needed === 'none' ? [] : secretUses(release).filter((u) => needed === 'run' || u.key.startsWith('balancer.'));
   const secrets = await resolveSecrets(config, uses, opts.env);
   const t = transports ?? new SshTransports(config.ssh);
   const balancerTransport = t.get(config.balancer.host);

@@ -25,7 +25,9 @@ export interface TrafficSample {
 }
 
 /** In-flight sessions and members in the pool, per cluster: what a terminal shows beside the steps. */
-export function perCluster(sample: TrafficSample): Record<ClusterId, { sessions: number; inPool: number; members: number }> {
+export function perCluster(
+  sample: TrafficSample,
+): Record<ClusterId, { sessions: number; inPool: number; members: number }> {
   const out = { a: { sessions: 0, inPool: 0, members: 0 }, b: { sessions: 0, inPool: 0, members: 0 } };
   for (const m of sample.members) {
     if (!m.cluster) continue;

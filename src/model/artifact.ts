@@ -22,12 +22,18 @@ export function shortSha(sha: string): string {
 }
 
 /** How the artifact baton.yml makes differs from the one a plan records, key by key (empty: made the same way). */
-export function recipeDifferences(planned: PlanArtifact, config: { build?: string; paths?: readonly string[]; compression: string }): string[] {
+export function recipeDifferences(
+  planned: PlanArtifact,
+  config: { build?: string; paths?: readonly string[]; compression: string },
+): string[] {
   const out: string[] = [];
   const show = (v: unknown) => (v === undefined ? 'none' : JSON.stringify(v));
-  if ((planned.build ?? undefined) !== (config.build ?? undefined)) out.push(`artifact.build: plan ${show(planned.build)}, baton.yml ${show(config.build)}`);
-  if (JSON.stringify(planned.paths ?? null) !== JSON.stringify(config.paths ?? null)) out.push(`artifact.paths: plan ${show(planned.paths)}, baton.yml ${show(config.paths)}`);
-  if (planned.compression !== config.compression) out.push(`artifact.compression: plan ${planned.compression}, baton.yml ${config.compression}`);
+  if ((planned.build ?? undefined) !== (config.build ?? undefined))
+    out.push(`artifact.build: plan ${show(planned.build)}, baton.yml ${show(config.build)}`);
+  if (JSON.stringify(planned.paths ?? null) !== JSON.stringify(config.paths ?? null))
+    out.push(`artifact.paths: plan ${show(planned.paths)}, baton.yml ${show(config.paths)}`);
+  if (planned.compression !== config.compression)
+    out.push(`artifact.compression: plan ${planned.compression}, baton.yml ${config.compression}`);
   return out;
 }
 
@@ -39,9 +45,11 @@ export function manifestDifferences(planned: readonly ManifestEntry[], rebuilt: 
   for (const [path, b] of before) {
     const a = after.get(path);
     if (!a) out.push({ path, line: `${path}: only in the planned artifact` });
-    else if (a.content !== b.content) out.push({ path, line: `${path}: content differs${a.size !== b.size ? ` (${b.size} → ${a.size} bytes)` : ''}` });
+    else if (a.content !== b.content)
+      out.push({ path, line: `${path}: content differs${a.size !== b.size ? ` (${b.size} → ${a.size} bytes)` : ''}` });
     else if (a.mode !== b.mode) out.push({ path, line: `${path}: mode ${b.mode} → ${a.mode}` });
   }
-  for (const path of after.keys()) if (!before.has(path)) out.push({ path, line: `${path}: only in the rebuilt artifact` });
+  for (const path of after.keys())
+    if (!before.has(path)) out.push({ path, line: `${path}: only in the rebuilt artifact` });
   return out.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0)).map((d) => d.line);
 }

@@ -12,7 +12,8 @@ export interface AppPaths {
 
 // Plans are checked when read; this is the last line before a directory is built, linked or removed on a host.
 function releaseDirOnly(dir: string): void {
-  if (!isReleaseDirName(dir)) throw new BugError(`refusing to touch ${JSON.stringify(dir)} on a host: not a release directory name`);
+  if (!isReleaseDirName(dir))
+    throw new BugError(`refusing to touch ${JSON.stringify(dir)} on a host: not a release directory name`);
 }
 
 export function appPaths(root: string): AppPaths {
@@ -24,7 +25,11 @@ export function appPaths(root: string): AppPaths {
  * (keeping `current` and the named ones), unpack the archive arriving on stdin into
  * releases/<dir> (atomically: a half-unpacked release never has the final name), then build it.
  */
-export function stageRelease(paths: AppPaths, dir: string, opts: { build?: string; keep: number; alwaysKeep: readonly string[] }): string[] {
+export function stageRelease(
+  paths: AppPaths,
+  dir: string,
+  opts: { build?: string; keep: number; alwaysKeep: readonly string[] },
+): string[] {
   releaseDirOnly(dir);
   const script = [
     'set -e',
@@ -71,7 +76,8 @@ export const ARTIFACT_MISSING = 'missing';
  */
 export function stageArtifact(paths: AppPaths, dir: string, opts: StageArtifactOptions): string[] {
   releaseDirOnly(dir);
-  if (!SHA256.test(opts.sha256)) throw new BugError(`refusing to stage an artifact named ${JSON.stringify(opts.sha256)}: not a SHA-256`);
+  if (!SHA256.test(opts.sha256))
+    throw new BugError(`refusing to stage an artifact named ${JSON.stringify(opts.sha256)}: not a SHA-256`);
   const script = [
     'set -e',
     'root=$1; dir=$2; sha=$3; z=$4; build=$5; keep=$6; receive=$7; shift 7',
@@ -113,13 +119,27 @@ export function stageArtifact(paths: AppPaths, dir: string, opts: StageArtifactO
     'if [ -n "$have" ]; then echo held; else echo received; fi',
   ].join('\n');
   const z = opts.compression === 'zstd' ? 'zst' : 'gz';
-  return ['sh', '-c', script, 'sh', paths.root, dir, opts.sha256, z, opts.build ?? '', String(opts.keep), opts.receive ? '1' : '', ...opts.alwaysKeep];
+  return [
+    'sh',
+    '-c',
+    script,
+    'sh',
+    paths.root,
+    dir,
+    opts.sha256,
+    z,
+    opts.build ?? '',
+    String(opts.keep),
+    opts.receive ? '1' : '',
+    ...opts.alwaysKeep,
+  ];
 }
 
 /** Point `current` at a release without a moment where it is missing (a new link renamed over the old one), then run the restart command from baton.yml (the operator's own shell) in the app's root. */
 export function switchAndRestart(paths: AppPaths, dir: string, restart: string): string[] {
   releaseDirOnly(dir);
-  const script = 'set -e; [ -d "$1/releases/$2" ] || { echo "release $2 is not on this host" >&2; exit 3; }; ln -sfn "releases/$2" "$1/current.next"; mv -T "$1/current.next" "$1/current"; cd "$1"; sh -c "$3"';
+  const script =
+    'set -e; [ -d "$1/releases/$2" ] || { echo "release $2 is not on this host" >&2; exit 3; }; ln -sfn "releases/$2" "$1/current.next"; mv -T "$1/current.next" "$1/current"; cd "$1"; sh -c "$3"';
   return ['sh', '-c', script, 'sh', paths.root, dir, restart];
 }
 
@@ -131,7 +151,8 @@ export function readCurrent(paths: AppPaths): string[] {
 /** Remove a staged release unless `current` points at it. */
 export function removeRelease(paths: AppPaths, dir: string): string[] {
   releaseDirOnly(dir);
-  const script = 'cur=$(basename "$(readlink "$1/current" 2>/dev/null)" 2>/dev/null); [ "$cur" = "$2" ] || rm -rf -- "$1/releases/$2"';
+  const script =
+    'cur=$(basename "$(readlink "$1/current" 2>/dev/null)" 2>/dev/null); [ "$cur" = "$2" ] || rm -rf -- "$1/releases/$2"';
   return ['sh', '-c', script, 'sh', paths.root, dir];
 }
 

@@ -10,7 +10,25 @@ import { isPlanKind, PLAN_FORMAT, type Plan } from './plan.js';
 import { isReleaseDirName, NOT_A_RELEASE } from './release.js';
 
 // Top-level keys in the order they are written: the hashed content, its hash, then the review records.
-const KEY_ORDER = ['format', 'kind', 'app', 'environment', 'release', 'artifact', 'createdAt', 'createdBy', 'observed', 'observedDigest', 'forward', 'preflight', 'forced', 'hash', 'author', 'approvals', 'rehearsals'] as const;
+const KEY_ORDER = [
+  'format',
+  'kind',
+  'app',
+  'environment',
+  'release',
+  'artifact',
+  'createdAt',
+  'createdBy',
+  'observed',
+  'observedDigest',
+  'forward',
+  'preflight',
+  'forced',
+  'hash',
+  'author',
+  'approvals',
+  'rehearsals',
+] as const;
 
 /** The plan file's text: the same plan always gives the same bytes. */
 export function planFileText(plan: Plan): string {
@@ -31,28 +49,56 @@ export function planProblemList(data: unknown): PlanProblem[] {
   const p = data as Partial<Plan> | null;
   const incomplete = (message: string): PlanProblem => ({ kind: 'incomplete', message });
   if (!p || typeof p !== 'object' || Array.isArray(p)) return [{ kind: 'not-a-plan', message: 'not a JSON object' }];
-  if (p.format !== PLAN_FORMAT) return [{ kind: 'not-a-plan', message: `${'format' in p ? `format ${JSON.stringify(p.format)}` : 'no format field'}; this baton reads ${PLAN_FORMAT}` }];
+  if (p.format !== PLAN_FORMAT)
+    return [
+      {
+        kind: 'not-a-plan',
+        message: `${'format' in p ? `format ${JSON.stringify(p.format)}` : 'no format field'}; this baton reads ${PLAN_FORMAT}`,
+      },
+    ];
   const problems: PlanProblem[] = [];
   if (typeof p.hash !== 'string') problems.push(incomplete('no hash'));
-  if (!p.release || typeof p.release.tag !== 'string' || typeof p.release.commit !== 'string' || typeof p.release.dir !== 'string') problems.push(incomplete('no release'));
-  else if (!isReleaseDirName(p.release.dir)) problems.push({ kind: 'not-a-release', message: `release directory ${JSON.stringify(p.release.dir)} ${NOT_A_RELEASE}` });
+  if (
+    !p.release ||
+    typeof p.release.tag !== 'string' ||
+    typeof p.release.commit !== 'string' ||
+    typeof p.release.dir !== 'string'
+  )
+    problems.push(incomplete('no release'));
+  else if (!isReleaseDirName(p.release.dir))
+    problems.push({
+      kind: 'not-a-release',
+      message: `release directory ${JSON.stringify(p.release.dir)} ${NOT_A_RELEASE}`,
+    });
   if (!Array.isArray(p.observed?.hosts)) problems.push(incomplete('no observed state'));
   else {
     for (const h of p.observed.hosts as unknown[]) {
       const o = h as { host?: unknown; release?: unknown } | null;
       if (!o || typeof o.host !== 'string') problems.push(incomplete('an observed host without a name'));
-      else if (o.release !== null && !isReleaseDirName(o.release)) problems.push({ kind: 'not-a-release', message: `observed host ${JSON.stringify(o.host)} runs ${JSON.stringify(o.release)}, which ${NOT_A_RELEASE}` });
+      else if (o.release !== null && !isReleaseDirName(o.release))
+        problems.push({
+          kind: 'not-a-release',
+          message: `observed host ${JSON.stringify(o.host)} runs ${JSON.stringify(o.release)}, which ${NOT_A_RELEASE}`,
+        });
     }
   }
   const snapshot = (p.observed as { snapshot?: unknown } | undefined)?.snapshot;
-  if (snapshot !== undefined && !isSnapshotRecord(snapshot)) problems.push(incomplete('a snapshot record that is not {commit, hosts}'));
-  if (p.kind !== undefined && !isPlanKind(p.kind)) problems.push(incomplete(`unknown plan kind ${JSON.stringify(p.kind)}`));
-  if (p.environment !== undefined && !(typeof p.environment === 'string' && ENVIRONMENT_NAME.test(p.environment))) problems.push(incomplete('an environment that is not an environment name'));
+  if (snapshot !== undefined && !isSnapshotRecord(snapshot))
+    problems.push(incomplete('a snapshot record that is not {commit, hosts}'));
+  if (p.kind !== undefined && !isPlanKind(p.kind))
+    problems.push(incomplete(`unknown plan kind ${JSON.stringify(p.kind)}`));
+  if (p.environment !== undefined && !(typeof p.environment === 'string' && ENVIRONMENT_NAME.test(p.environment)))
+    problems.push(incomplete('an environment that is not an environment name'));
   if (p.preflight !== undefined) problems.push(...preflightProblems(p.preflight).map(incomplete));
-  if (p.artifact !== undefined && !isPlanArtifact(p.artifact)) problems.push(incomplete('an artifact record that is not {sha256, bytes, files, compression}'));
-  if (p.forced !== undefined && (typeof p.forced?.reason !== 'string' || typeof p.forced?.by !== 'string')) problems.push(incomplete('a forced push without a reason and who gave it'));
+  if (p.artifact !== undefined && !isPlanArtifact(p.artifact))
+    problems.push(incomplete('an artifact record that is not {sha256, bytes, files, compression}'));
+  if (p.forced !== undefined && (typeof p.forced?.reason !== 'string' || typeof p.forced?.by !== 'string'))
+    problems.push(incomplete('a forced push without a reason and who gave it'));
   if (!Array.isArray(p.forward)) return [...problems, incomplete('no forward steps')];
-  return [...problems, ...p.forward.flatMap((s, i) => stepProblemList(s, `forward[${i}] ${typeof s?.id === 'string' ? s.id : ''}`.trim()))];
+  return [
+    ...problems,
+    ...p.forward.flatMap((s, i) => stepProblemList(s, `forward[${i}] ${typeof s?.id === 'string' ? s.id : ''}`.trim())),
+  ];
 }
 
 const OUTCOMES = new Set(['ok', 'refused', 'unchecked']);
@@ -63,10 +109,19 @@ function preflightProblems(preflight: unknown): string[] {
   if (!pf || typeof pf !== 'object' || !Array.isArray(pf.findings)) return ['preflight without findings'];
   const problems = (pf.findings as unknown[]).flatMap((f, i) => {
     const x = f as { check?: unknown; outcome?: unknown; message?: unknown; host?: unknown } | null;
-    const ok = x && typeof x.check === 'string' && typeof x.message === 'string' && OUTCOMES.has(x.outcome as string) && (x.host === undefined || typeof x.host === 'string');
+    const ok =
+      x &&
+      typeof x.check === 'string' &&
+      typeof x.message === 'string' &&
+      OUTCOMES.has(x.outcome as string) &&
+      (x.host === undefined || typeof x.host === 'string');
     return ok ? [] : [`preflight finding ${i} is not a check, an outcome (ok, refused, unchecked) and a message`];
   });
-  if (pf.overridden !== undefined && (typeof pf.overridden?.reason !== 'string' || typeof pf.overridden?.by !== 'string')) problems.push('preflight override without a reason and who gave it');
+  if (
+    pf.overridden !== undefined &&
+    (typeof pf.overridden?.reason !== 'string' || typeof pf.overridden?.by !== 'string')
+  )
+    problems.push('preflight override without a reason and who gave it');
   return problems;
 }
 
@@ -76,7 +131,9 @@ export function planProblems(data: unknown): string[] {
 }
 
 /** A plan file read and checked: the plan, or why it cannot be used (unreadable JSON: `unreadable`). */
-export function loadPlanFile(file: string): { plan: Plan } | { problems: string[]; found?: PlanProblem[]; unreadable?: string } {
+export function loadPlanFile(
+  file: string,
+): { plan: Plan } | { problems: string[]; found?: PlanProblem[]; unreadable?: string } {
   let data: unknown;
   try {
     data = JSON.parse(readFileSync(file, 'utf8'));
@@ -91,28 +148,50 @@ export function loadPlanFile(file: string): { plan: Plan } | { problems: string[
 export function readPlanFile(file: string): Plan {
   const loaded = loadPlanFile(file);
   if ('plan' in loaded) return loaded.plan;
-  if (loaded.unreadable !== undefined) throw new UserError(`cannot read plan ${file}: ${loaded.unreadable}`, 'write one with `baton plan TAG -o FILE`');
+  if (loaded.unreadable !== undefined)
+    throw new UserError(`cannot read plan ${file}: ${loaded.unreadable}`, 'write one with `baton plan TAG -o FILE`');
   const found = loaded.found ?? [];
-  const list = (ps: PlanProblem[]) => `${ps.slice(0, 5).map((p) => p.message).join('; ')}${ps.length > 5 ? `; and ${ps.length - 5} more` : ''}`;
+  const list = (ps: PlanProblem[]) =>
+    `${ps
+      .slice(0, 5)
+      .map((p) => p.message)
+      .join('; ')}${ps.length > 5 ? `; and ${ps.length - 5} more` : ''}`;
   const newer = found.filter((p): p is StepProblem => p.kind === 'newer-baton');
   if (newer.length && newer.length === found.length) {
     const kinds = [...new Set(newer.map((p) => p.stepKind ?? '?'))];
-    throw new UserError(`${file} has steps this baton cannot carry out (${kinds.join(', ')}): it was made by a newer baton`, 'apply it with the baton that made it, or make a new plan with this one');
+    throw new UserError(
+      `${file} has steps this baton cannot carry out (${kinds.join(', ')}): it was made by a newer baton`,
+      'apply it with the baton that made it, or make a new plan with this one',
+    );
   }
   // A plan whose values would reach a host as paths it must not (`..`, `/`) is not incomplete: it is refused.
   const hostile = found.filter((p) => p.kind === 'not-a-release');
-  if (hostile.length) throw new PlanRefusedError(`${file} is refused: ${list(hostile)}`, 'make a new plan with `baton plan TAG -o FILE`', hostile.map((p) => p.message));
+  if (hostile.length)
+    throw new PlanRefusedError(
+      `${file} is refused: ${list(hostile)}`,
+      'make a new plan with `baton plan TAG -o FILE`',
+      hostile.map((p) => p.message),
+    );
   const notAPlan = found.find((p) => p.kind === 'not-a-plan');
-  if (notAPlan) throw new UserError(`${file} is not a baton plan (${notAPlan.message})`, 'write one with `baton plan TAG -o FILE`');
+  if (notAPlan)
+    throw new UserError(`${file} is not a baton plan (${notAPlan.message})`, 'write one with `baton plan TAG -o FILE`');
   const problems = found;
-  throw new UserError(`${file} is not a complete baton plan: ${list(problems)}`, 'make a new plan with `baton plan TAG -o FILE`');
+  throw new UserError(
+    `${file} is not a complete baton plan: ${list(problems)}`,
+    'make a new plan with `baton plan TAG -o FILE`',
+  );
 }
 
 function isSnapshotRecord(v: unknown): boolean {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as { commit?: unknown; hosts?: unknown };
   const commitOk = r.commit === null || (typeof r.commit === 'string' && /^[0-9a-f]{40,64}$/.test(r.commit));
-  return commitOk && typeof r.hosts === 'object' && r.hosts !== null && Object.values(r.hosts).every((d) => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d));
+  return (
+    commitOk &&
+    typeof r.hosts === 'object' &&
+    r.hosts !== null &&
+    Object.values(r.hosts).every((d) => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d))
+  );
 }
 
 function isPlanArtifact(v: unknown): boolean {

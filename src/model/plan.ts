@@ -10,7 +10,24 @@ import { digest } from './canonical.js';
 export const PLAN_FORMAT = 'baton-plan/1';
 
 /** Every step kind this baton can carry out, in the order a push meets them. */
-export const STEP_KINDS = ['lock', 'unlock', 'stage', 'unstage', 'drain', 'wait-drain', 'activate', 'smoke', 'ready', 'flip', 'watch', 'expand', 'reverse-expand', 'gate', 'contract', 'restore-config'] as const;
+export const STEP_KINDS = [
+  'lock',
+  'unlock',
+  'stage',
+  'unstage',
+  'drain',
+  'wait-drain',
+  'activate',
+  'smoke',
+  'ready',
+  'flip',
+  'watch',
+  'expand',
+  'reverse-expand',
+  'gate',
+  'contract',
+  'restore-config',
+] as const;
 
 export type StepKind = (typeof STEP_KINDS)[number];
 
@@ -175,7 +192,21 @@ export function observedDigest(state: ObservedState): string {
 }
 
 export function planHash(plan: Omit<Plan, 'hash'>): string {
-  const { format, kind, app, environment, release, artifact, createdAt, createdBy, observed, observedDigest: od, forward, preflight, forced } = plan;
+  const {
+    format,
+    kind,
+    app,
+    environment,
+    release,
+    artifact,
+    createdAt,
+    createdBy,
+    observed,
+    observedDigest: od,
+    forward,
+    preflight,
+    forced,
+  } = plan;
   // Optional parts join the hash only when present, so plans made without them keep their hash.
   return digest({
     format,

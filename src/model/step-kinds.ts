@@ -43,7 +43,12 @@ export interface StepTraits {
   restoresConfig?: boolean;
 }
 
-const traits = (requires: readonly StepField[], changesProduction: boolean, undoWhenFailed: boolean, more: Partial<StepTraits> = {}): StepTraits => ({
+const traits = (
+  requires: readonly StepField[],
+  changesProduction: boolean,
+  undoWhenFailed: boolean,
+  more: Partial<StepTraits> = {},
+): StepTraits => ({
   requires,
   changesProduction,
   undoWhenFailed,
@@ -61,7 +66,10 @@ export const STEP_TRAITS: Record<StepKind, StepTraits> = {
   activate: traits(['cluster', 'hosts', 'releases'], true, true, { switchesRelease: true }),
   smoke: traits(['cluster'], false, false, { smokeChecks: true }),
   ready: traits(['cluster', 'members'], true, true, { returnsToPool: true, skipWhenRehearsingIdleSide: true }),
-  flip: traits(['cluster', 'members', 'readyMembers'], true, true, { returnsToPool: true, skipWhenRehearsingIdleSide: true }),
+  flip: traits(['cluster', 'members', 'readyMembers'], true, true, {
+    returnsToPool: true,
+    skipWhenRehearsingIdleSide: true,
+  }),
   watch: traits([], false, false, { followsReturn: true }),
   // Changes the database both clusters share; a failure part-way may have changed some of it.
   expand: traits(['hosts', 'releases'], true, true, { sharedByClusters: true, schemaChange: 'expand' }),
@@ -75,7 +83,15 @@ export const STEP_TRAITS: Record<StepKind, StepTraits> = {
 };
 
 /** A DNS migration's step kinds. */
-export const DNS_STEP_KIND_NAMES = ['dns-check', 'dns-record', 'dns-wait', 'proxy-start', 'proxy-stop', 'cutover', 'cutback'] as const;
+export const DNS_STEP_KIND_NAMES = [
+  'dns-check',
+  'dns-record',
+  'dns-wait',
+  'proxy-start',
+  'proxy-stop',
+  'cutover',
+  'cutback',
+] as const;
 export type DnsStepKind = (typeof DNS_STEP_KIND_NAMES)[number];
 
 // A DNS step that fails puts back what it did itself (src/dns/steps.ts), so none asks for its own undo.
@@ -102,12 +118,15 @@ export function isStepKind(kind: unknown): kind is StepKind {
 
 /** What the runner must know of a step of any kind, a DNS migration's included. */
 export function stepTraits(kind: string): StepTraits {
-  const found = (STEP_TRAITS as Record<string, StepTraits>)[kind] ?? (DNS_STEP_TRAITS as Record<string, StepTraits>)[kind];
+  const found =
+    (STEP_TRAITS as Record<string, StepTraits>)[kind] ?? (DNS_STEP_TRAITS as Record<string, StepTraits>)[kind];
   if (!found) throw new BugError(`no step kind ${JSON.stringify(kind)}`);
   return found;
 }
 
-type YesNoTrait = { [K in keyof StepTraits]-?: StepTraits[K] extends boolean | undefined ? K : never }[keyof StepTraits];
+type YesNoTrait = {
+  [K in keyof StepTraits]-?: StepTraits[K] extends boolean | undefined ? K : never;
+}[keyof StepTraits];
 
 /** Whether a step's kind has this trait: what code outside the kinds asks instead of a kind's name. */
 export function stepIs(step: { kind: string }, trait: YesNoTrait): boolean {
@@ -133,18 +152,44 @@ export function stepProblemList(step: Step, where = step.id ?? '?'): StepProblem
   const incomplete = (message: string) => problems.push({ kind: 'incomplete', message });
   if (typeof s.id !== 'string' || !s.id) incomplete(`${where}: no id`);
   if (typeof s.title !== 'string') incomplete(`${where}: no title`);
-  if (!isStepKind(s.kind)) problems.push({ kind: 'newer-baton', message: `${where}: unknown step kind ${JSON.stringify(s.kind)} (made by a newer baton?)`, stepKind: String(s.kind) });
-  else for (const field of STEP_TRAITS[s.kind].requires) {
-    const v = s[field];
-    const ok = field === 'cluster' ? v === 'a' || v === 'b' : field === 'releases' ? isReleaseMap(v) : field === 'snapshot' ? typeof v === 'string' && /^[0-9a-f]{40,64}$/.test(v) : Array.isArray(v) && v.every((x) => typeof x === 'string');
-    if (ok) continue;
-    if (field === 'releases' && isRecord(v)) problems.push({ kind: 'not-a-release', message: `${where}: a ${s.kind} step names a release that ${NOT_A_RELEASE}` });
-    else incomplete(`${where}: a ${s.kind} step needs ${field}`);
-  }
-  if (s.vouchHealthy !== undefined && !(s.vouchHealthy === true && (s.kind === 'ready' || s.kind === 'flip'))) incomplete(`${where}: vouchHealthy is for a ready or flip step, and only true`);
+  if (!isStepKind(s.kind))
+    problems.push({
+      kind: 'newer-baton',
+      message: `${where}: unknown step kind ${JSON.stringify(s.kind)} (made by a newer baton?)`,
+      stepKind: String(s.kind),
+    });
+  else
+    for (const field of STEP_TRAITS[s.kind].requires) {
+      const v = s[field];
+      const ok =
+        field === 'cluster'
+          ? v === 'a' || v === 'b'
+          : field === 'releases'
+            ? isReleaseMap(v)
+            : field === 'snapshot'
+              ? typeof v === 'string' && /^[0-9a-f]{40,64}$/.test(v)
+              : Array.isArray(v) && v.every((x) => typeof x === 'string');
+      if (ok) continue;
+      if (field === 'releases' && isRecord(v))
+        problems.push({
+          kind: 'not-a-release',
+          message: `${where}: a ${s.kind} step names a release that ${NOT_A_RELEASE}`,
+        });
+      else incomplete(`${where}: a ${s.kind} step needs ${field}`);
+    }
+  if (s.vouchHealthy !== undefined && !(s.vouchHealthy === true && (s.kind === 'ready' || s.kind === 'flip')))
+    incomplete(`${where}: vouchHealthy is for a ready or flip step, and only true`);
   // The hash names a file on each host: only 64 hex digits may reach one.
-  if (s.artifact !== undefined && !(s.kind === 'stage' && typeof s.artifact === 'string' && /^[0-9a-f]{64}$/.test(s.artifact))) problems.push({ kind: 'not-a-release', message: `${where}: artifact ${JSON.stringify(s.artifact)} is not the SHA-256 of a stage step's artifact` });
-  if (s.waitFor !== undefined && !(s.kind === 'wait-drain' && s.waitFor === 'sessions')) incomplete(`${where}: waitFor ${JSON.stringify(s.waitFor)} is not something a ${String(s.kind)} step can wait for`);
+  if (
+    s.artifact !== undefined &&
+    !(s.kind === 'stage' && typeof s.artifact === 'string' && /^[0-9a-f]{64}$/.test(s.artifact))
+  )
+    problems.push({
+      kind: 'not-a-release',
+      message: `${where}: artifact ${JSON.stringify(s.artifact)} is not the SHA-256 of a stage step's artifact`,
+    });
+  if (s.waitFor !== undefined && !(s.kind === 'wait-drain' && s.waitFor === 'sessions'))
+    incomplete(`${where}: waitFor ${JSON.stringify(s.waitFor)} is not something a ${String(s.kind)} step can wait for`);
   if (!Array.isArray(s.undo)) return [...problems, { kind: 'incomplete', message: `${where}: no undo list` }];
   return [...problems, ...(s.undo as Step[]).flatMap((u, i) => stepProblemList(u, `${where}.undo[${i}]`))];
 }

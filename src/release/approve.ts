@@ -14,13 +14,20 @@ export function reviewer(as?: string, git: (key: string) => string | undefined =
   if (as?.trim()) return as.trim();
   const name = git('user.name');
   const email = git('user.email');
-  if (!name && !email) throw new UserError('cannot tell who approves: git config user.name and user.email are unset', 'pass --as "Your Name <you@example.com>"');
+  if (!name && !email)
+    throw new UserError(
+      'cannot tell who approves: git config user.name and user.email are unset',
+      'pass --as "Your Name <you@example.com>"',
+    );
   return name && email ? `${name} <${email}>` : ((name ?? email) as string);
 }
 
 export function gitConfig(key: string): string | undefined {
   try {
-    return execFileSync('git', ['config', '--get', key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || undefined;
+    return (
+      execFileSync('git', ['config', '--get', key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() ||
+      undefined
+    );
   } catch {
     return undefined;
   }
@@ -49,7 +56,10 @@ export async function approvePlan(plan: Plan, by: string, sign: Signer, now = ne
 /** The plan signed by whoever made it, so apply can tell the author's approval from a reviewer's. */
 export async function signAsAuthor(plan: Plan, sign: Signer, now = new Date()): Promise<Plan> {
   verifyPlanHash(plan);
-  return { ...plan, author: { by: plan.createdBy, at: now.toISOString(), hash: plan.hash, ...(await sign(authorMessage(plan.hash))) } };
+  return {
+    ...plan,
+    author: { by: plan.createdBy, at: now.toISOString(), hash: plan.hash, ...(await sign(authorMessage(plan.hash))) },
+  };
 }
 
 function signedApprovers(plan: Plan): string[] {

@@ -13,15 +13,32 @@ export class BadReleases {
     config: Pick<Config, 'lock' | 'app' | 'environment'>,
   ) {
     // Per environment: a release reversed in staging does not stop production rolling back to it.
-    this.file = posix.join(posix.dirname(config.lock.path), `${scopedToEnvironment(config.app.name, config.environment)}.bad-releases`);
+    this.file = posix.join(
+      posix.dirname(config.lock.path),
+      `${scopedToEnvironment(config.app.name, config.environment)}.bad-releases`,
+    );
   }
 
   async list(): Promise<Set<string>> {
     const r = await this.transport.run(['cat', this.file], { allowFailure: true });
-    return new Set(r.code === 0 ? r.stdout.split('\n').map((l) => l.trim()).filter(Boolean) : []);
+    return new Set(
+      r.code === 0
+        ? r.stdout
+            .split('\n')
+            .map((l) => l.trim())
+            .filter(Boolean)
+        : [],
+    );
   }
 
   async mark(dir: string): Promise<void> {
-    await this.transport.run(['sh', '-c', 'mkdir -p "$(dirname "$1")" && { grep -qxF -e "$2" "$1" 2>/dev/null || printf "%s\\n" "$2" >> "$1"; }', 'sh', this.file, dir]);
+    await this.transport.run([
+      'sh',
+      '-c',
+      'mkdir -p "$(dirname "$1")" && { grep -qxF -e "$2" "$1" 2>/dev/null || printf "%s\\n" "$2" >> "$1"; }',
+      'sh',
+      this.file,
+      dir,
+    ]);
   }
 }

@@ -56,7 +56,6 @@ export interface ApplyResult extends Outcome {
   release: string;
 }
 
-
 export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptions): Promise<ApplyResult> {
   const { config } = session;
   // Every step is of a known kind with what that kind needs, before anything runs.
@@ -80,17 +79,26 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
       reporter: opts.reporter,
       lock: { lock: session.lock, leaseMs: config.lock.lease, owner },
       record: { mirror, notice: (line) => opts.reporter.notice(line) },
-      sample: { balancer: session.balancer, clusterOf: clusterOfMembers(opts.observation.membership), reporter: opts.reporter },
+      sample: {
+        balancer: session.balancer,
+        clusterOf: clusterOfMembers(opts.observation.membership),
+        reporter: opts.reporter,
+      },
       ...(opts.notes ? { notes: opts.notes } : {}),
       ...(opts.closes ? { closes: { ...opts.closes, config, transports: session.transports } } : {}),
       stepRunner: (id) => {
-        const runStep = sessionStepRunner(session, opts.observation, {
-          lockOwner: { ...owner, run: id },
-          release: plan.release,
-          artifact: opts.artifact ?? '',
-          ...(opts.takeOverLockOf ? { takeOverLockOf: opts.takeOverLockOf } : {}),
-          ...(opts.preLocked ? { preLocked: true } : {}),
-        }, plan);
+        const runStep = sessionStepRunner(
+          session,
+          opts.observation,
+          {
+            lockOwner: { ...owner, run: id },
+            release: plan.release,
+            artifact: opts.artifact ?? '',
+            ...(opts.takeOverLockOf ? { takeOverLockOf: opts.takeOverLockOf } : {}),
+            ...(opts.preLocked ? { preLocked: true } : {}),
+          },
+          plan,
+        );
         return gate ? async (step, progress, signal) => (await gate(step), runStep(step, progress, signal)) : runStep;
       },
     },
@@ -100,7 +108,15 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
   await markBad(session, plan, result, opts.markBadOnSuccess);
   await opts.reporter.finish();
   const { run: id, journal, ...ran } = result;
-  return { ...ran, kind: planKindOf(plan), run: id, journal, tag: plan.release.tag, commit: plan.release.commit, release: plan.release.dir };
+  return {
+    ...ran,
+    kind: planKindOf(plan),
+    run: id,
+    journal,
+    tag: plan.release.tag,
+    commit: plan.release.commit,
+    release: plan.release.dir,
+  };
 }
 
 /** The first cluster is back in the pool (and watched, when configured) once this step is done. */
@@ -108,7 +124,9 @@ function lastStepOfFirstCluster(plan: Plan): string | undefined {
   const first = plan.forward.find((s) => stepKind(s.kind).returnsToPool)?.cluster;
   // A push where one cluster already served the release has no other to hold back on the old one: it runs to its end.
   if (!plan.forward.some((s) => s.cluster !== undefined && s.cluster !== first)) return undefined;
-  return plan.forward.filter((s) => s.cluster === first && (stepKind(s.kind).returnsToPool || stepKind(s.kind).followsReturn)).at(-1)?.id;
+  return plan.forward
+    .filter((s) => s.cluster === first && (stepKind(s.kind).returnsToPool || stepKind(s.kind).followsReturn))
+    .at(-1)?.id;
 }
 
 async function markBad(session: Session, plan: Plan, result: ExecutionResult, onSuccess?: string): Promise<void> {

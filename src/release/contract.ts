@@ -23,7 +23,10 @@ export async function proposeContract(session: Session, opts: { by?: string } = 
   const { config } = session;
   // Before any host is asked anything: without the command there is nothing to plan.
   if (!config.migrate?.contract) {
-    throw new UserError('baton.yml has no migrate.contract: there is no contract command to run', 'add migrate.contract (the command that drops what only the old release needed), then run `baton contract` again');
+    throw new UserError(
+      'baton.yml has no migrate.contract: there is no contract command to run',
+      'add migrate.contract (the command that drops what only the old release needed), then run `baton contract` again',
+    );
   }
   const paths = appPaths(config.app.path);
   const host = config.migrate.host;
@@ -33,13 +36,27 @@ export async function proposeContract(session: Session, opts: { by?: string } = 
   ]);
   const text = read.stdout.trim();
   if (text && !isReleaseDirName(text)) {
-    throw new UserError(`the ledger ${migrationLedger(paths)} on ${host} does not name a release: ${JSON.stringify(read.stdout.trim().slice(0, 80))}`, 'it should hold the release directory of the last expand: look at it by hand; nothing was changed', { refused: ExitCode.PLAN_REFUSED });
+    throw new UserError(
+      `the ledger ${migrationLedger(paths)} on ${host} does not name a release: ${JSON.stringify(read.stdout.trim().slice(0, 80))}`,
+      'it should hold the release directory of the last expand: look at it by hand; nothing was changed',
+      { refused: ExitCode.PLAN_REFUSED },
+    );
   }
   const ledger = text || null;
   const plan = buildContractPlan({ config, observed: observation.observed, ledger, createdBy: opts.by ?? actor() });
   return { plan, observation, ledger: plan.release.dir };
 }
 
-export function carryOutContract(session: Session, p: ContractProposal, reporter: Reporter, opts: { by?: string } = {}): Promise<ApplyResult> {
-  return carryOut(session, p.plan, { command: 'contract', reporter, observation: p.observation, ...(opts.by ? { by: opts.by } : {}) });
+export function carryOutContract(
+  session: Session,
+  p: ContractProposal,
+  reporter: Reporter,
+  opts: { by?: string } = {},
+): Promise<ApplyResult> {
+  return carryOut(session, p.plan, {
+    command: 'contract',
+    reporter,
+    observation: p.observation,
+    ...(opts.by ? { by: opts.by } : {}),
+  });
 }

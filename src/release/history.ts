@@ -33,7 +33,12 @@ export function readRun(file: string): RunRecord {
   const s = replay(records);
   const lastTs = records.at(-1)?.ts;
   const ended = [...records].reverse().find((r) => r.event === 'run-end');
-  const durationMs = ended && ended.event === 'run-end' ? ended.ms : lastTs && s.startedAt ? Date.parse(lastTs) - Date.parse(s.startedAt) : undefined;
+  const durationMs =
+    ended && ended.event === 'run-end'
+      ? ended.ms
+      : lastTs && s.startedAt
+        ? Date.parse(lastTs) - Date.parse(s.startedAt)
+        : undefined;
   return {
     run: s.run || basename(file, '.jsonl'),
     command: s.command ?? 'unknown',

@@ -10,7 +10,11 @@ import { BatonError, ExitCode, LockHeldError } from '../errors.js';
 export class ForeignLockError extends BatonError {
   readonly kind = 'lock-held';
   constructor(message: string, holder: LockDetails) {
-    super(message, { refused: ExitCode.LOCK_HELD }, 'if you know that release is over, `baton unlock --force --reason TEXT`');
+    super(
+      message,
+      { refused: ExitCode.LOCK_HELD },
+      'if you know that release is over, `baton unlock --force --reason TEXT`',
+    );
     this.data = { holder: { ...holder } };
   }
 }
@@ -24,7 +28,11 @@ export interface HoldOptions {
 }
 
 /** Take the lock by hand, or extend and re-word a lock you already hold by hand. */
-export async function holdLock(session: Session, opts: HoldOptions, lockWithLease: (leaseMs: number) => Pick<ReleaseLock, 'acquire' | 'read'> = defaultLock(session)): Promise<LockDetails> {
+export async function holdLock(
+  session: Session,
+  opts: HoldOptions,
+  lockWithLease: (leaseMs: number) => Pick<ReleaseLock, 'acquire' | 'read'> = defaultLock(session),
+): Promise<LockDetails> {
   const lock = lockWithLease(opts.leaseMs ?? session.config.lock.lease);
   const current = await lock.read();
   // The same run id takes over its own lock: that is how a hand-held lock is renewed.
@@ -34,7 +42,8 @@ export async function holdLock(session: Session, opts: HoldOptions, lockWithLeas
 
 function defaultLock(session: Session) {
   const { config } = session;
-  return (leaseMs: number) => new ReleaseLock(session.transports.get(config.balancer.host), config.lock.path, leaseMs, config.environment);
+  return (leaseMs: number) =>
+    new ReleaseLock(session.transports.get(config.balancer.host), config.lock.path, leaseMs, config.environment);
 }
 
 export interface ReleaseResult {
@@ -73,9 +82,12 @@ export async function releaseLock(session: Session, opts: ReleaseOptions): Promi
   if (holder === 'unreadable') {
     // Nobody can be named, so nobody's own unlock may remove it: only --force, said plainly.
     if (!opts.force) {
-      throw new LockHeldError(`the release lock on ${session.config.balancer.host} (${session.config.lock.path}) is there, but its details cannot be read; if no run is using it, \`baton unlock --force --reason TEXT\` removes it`);
+      throw new LockHeldError(
+        `the release lock on ${session.config.balancer.host} (${session.config.lock.path}) is there, but its details cannot be read; if no run is using it, \`baton unlock --force --reason TEXT\` removes it`,
+      );
     }
-    if (opts.confirm && !(await opts.confirm(null))) return { released: false, holder: null, expired: false, forced: false, cancelled: true };
+    if (opts.confirm && !(await opts.confirm(null)))
+      return { released: false, holder: null, expired: false, forced: false, cancelled: true };
     await session.lock.release(undefined, true);
     return { released: true, holder: null, expired: false, forced: true, ...why };
   }
@@ -88,9 +100,27 @@ export async function releaseLock(session: Session, opts: ReleaseOptions): Promi
       holder,
     );
   }
-  if (foreign && opts.confirm && !(await opts.confirm(holder))) return { released: false, holder, expired, forced: false, cancelled: true };
+  if (foreign && opts.confirm && !(await opts.confirm(holder)))
+    return { released: false, holder, expired, forced: false, cancelled: true };
   await session.lock.release(undefined, true);
   // Taking a run's lock is part of that run's story: said in its record, for whoever resumes or reads it.
-  const told = foreign && holder.run ? await appendToRun(session.config, session.transports, holder.run, [{ event: 'note', message: `its release lock was taken by ${opts.by} (unlock --force): ${opts.reason ?? 'no reason given'}` }]).catch((e: unknown) => [`the run record of ${holder.run} could not be told: ${e instanceof Error ? e.message : String(e)}`]) : [];
-  return { released: true, holder, expired, forced: foreign, ...(foreign ? why : {}), ...(told.length ? { notices: told } : {}) };
+  const told =
+    foreign && holder.run
+      ? await appendToRun(session.config, session.transports, holder.run, [
+          {
+            event: 'note',
+            message: `its release lock was taken by ${opts.by} (unlock --force): ${opts.reason ?? 'no reason given'}`,
+          },
+        ]).catch((e: unknown) => [
+          `the run record of ${holder.run} could not be told: ${e instanceof Error ? e.message : String(e)}`,
+        ])
+      : [];
+  return {
+    released: true,
+    holder,
+    expired,
+    forced: foreign,
+    ...(foreign ? why : {}),
+    ...(told.length ? { notices: told } : {}),
+  };
 }

@@ -9,7 +9,13 @@ import { BugError, PlanRefusedError } from '../errors.js';
 import { manifestDifferences, shortSha, type PlanArtifact } from '../model/artifact.js';
 import type { Plan } from '../model/plan.js';
 import { releaseFor, type Release } from '../model/release.js';
-import { artifactFor, cachedArtifact, readManifest, type ArtifactSpec, type BuiltArtifact } from '../vcs/artifact-build.js';
+import {
+  artifactFor,
+  cachedArtifact,
+  readManifest,
+  type ArtifactSpec,
+  type BuiltArtifact,
+} from '../vcs/artifact-build.js';
 import { exportResolved, exportTag, resolveTag, type ResolvedTag } from '../vcs/git.js';
 
 export async function exportPlannedRelease(config: Config, release: Release, outFile: string): Promise<void> {
@@ -53,21 +59,44 @@ export async function prepareArtifact(config: Config, resolving: Promise<Resolve
 export function artifactSpec(config: Config): ArtifactSpec | undefined {
   const a = config.artifact;
   if (!a) return undefined;
-  return { ...(a.build !== undefined ? { build: a.build } : {}), ...(a.paths ? { paths: a.paths } : {}), compression: a.compression, timeout: a.timeout, cache: a.cache, keep: a.keep };
+  return {
+    ...(a.build !== undefined ? { build: a.build } : {}),
+    ...(a.paths ? { paths: a.paths } : {}),
+    compression: a.compression,
+    timeout: a.timeout,
+    cache: a.cache,
+    keep: a.keep,
+  };
 }
 
 /** What a plan records of an artifact. */
-export function planArtifactOf(built: Pick<BuiltArtifact, 'sha256' | 'bytes' | 'files'>, spec: ArtifactSpec): PlanArtifact {
-  return { sha256: built.sha256, bytes: built.bytes, files: built.files, compression: spec.compression, ...(spec.build !== undefined ? { build: spec.build } : {}), ...(spec.paths ? { paths: [...spec.paths] } : {}) };
+export function planArtifactOf(
+  built: Pick<BuiltArtifact, 'sha256' | 'bytes' | 'files'>,
+  spec: ArtifactSpec,
+): PlanArtifact {
+  return {
+    sha256: built.sha256,
+    bytes: built.bytes,
+    files: built.files,
+    compression: spec.compression,
+    ...(spec.build !== undefined ? { build: spec.build } : {}),
+    ...(spec.paths ? { paths: [...spec.paths] } : {}),
+  };
 }
 
 /** Build the artifact of the tag `resolving` resolves (or take it from the cache) for a plan to record; it stays in the cache. */
-export async function buildPlannedArtifact(config: Config, resolving: Promise<ResolvedTag>, progress?: (line: string) => void): Promise<PreparedArtifact> {
+export async function buildPlannedArtifact(
+  config: Config,
+  resolving: Promise<ResolvedTag>,
+  progress?: (line: string) => void,
+): Promise<PreparedArtifact> {
   const spec = artifactSpec(config);
   if (!spec) throw new BugError('buildPlannedArtifact without artifact: in baton.yml');
   const resolved = await resolving;
   const built = await artifactFor(config.app.repo, resolved, spec, { ...(progress ? { progress } : {}) });
-  progress?.(`artifact of ${resolved.tag}: sha256 ${shortSha(built.sha256)}, ${built.files} files, ${(built.bytes / 1e6).toFixed(1)} MB${built.cached ? ' (from the cache)' : ''}`);
+  progress?.(
+    `artifact of ${resolved.tag}: sha256 ${shortSha(built.sha256)}, ${built.files} files, ${(built.bytes / 1e6).toFixed(1)} MB${built.cached ? ' (from the cache)' : ''}`,
+  );
   return { file: built.file, commit: resolved.commit, record: planArtifactOf(built, spec), dispose: () => undefined };
 }
 
@@ -77,7 +106,11 @@ export async function buildPlannedArtifact(config: Config, resolving: Promise<Re
  * (exit 3) unless the build gives the same SHA-256, naming the files that differ. Without one: the tag
  * exported as before.
  */
-export async function releaseArchiveFor(config: Config, plan: Pick<Plan, 'release' | 'artifact'>, workFile: string): Promise<string> {
+export async function releaseArchiveFor(
+  config: Config,
+  plan: Pick<Plan, 'release' | 'artifact'>,
+  workFile: string,
+): Promise<string> {
   const planned = plan.artifact;
   const spec = artifactSpec(config);
   if (!planned || !spec) {
@@ -94,14 +127,24 @@ export async function releaseArchiveFor(config: Config, plan: Pick<Plan, 'releas
 }
 
 /** The refusal of a rebuilt artifact whose bytes are not the planned ones, naming the files that differ where both file lists are known. */
-export async function changedArtifact(cache: string, release: Release, planned: PlanArtifact, rebuilt: Pick<BuiltArtifact, 'sha256' | 'files'>): Promise<PlanRefusedError> {
+export async function changedArtifact(
+  cache: string,
+  release: Release,
+  planned: PlanArtifact,
+  rebuilt: Pick<BuiltArtifact, 'sha256' | 'files'>,
+): Promise<PlanRefusedError> {
   const [before, after] = await Promise.all([readManifest(cache, planned.sha256), readManifest(cache, rebuilt.sha256)]);
   const details = !before
-    ? [`the planned artifact (${planned.files} files) is not in this machine's cache (${cache}), so its files cannot be compared: it was built elsewhere, or removed; the rebuilt one has ${rebuilt.files} files`]
+    ? [
+        `the planned artifact (${planned.files} files) is not in this machine's cache (${cache}), so its files cannot be compared: it was built elsewhere, or removed; the rebuilt one has ${rebuilt.files} files`,
+      ]
     : !after
-      ? ['the rebuilt artifact\'s file list is missing from the cache']
+      ? ["the rebuilt artifact's file list is missing from the cache"]
       : manifestDifferences(before, after);
-  if (before && after && details.length === 0) details.push('the same files, packed into other bytes: another tar, gzip or zstd than the one that built the plan\'s artifact');
+  if (before && after && details.length === 0)
+    details.push(
+      "the same files, packed into other bytes: another tar, gzip or zstd than the one that built the plan's artifact",
+    );
   const shown = details.slice(0, 20);
   return new PlanRefusedError(
     `the artifact of ${release.dir} built now is sha256 ${shortSha(rebuilt.sha256)}, not ${shortSha(planned.sha256)} as planned and approved: the build gave other bytes\n  ${shown.join('\n  ')}${details.length > shown.length ? `\n  …and ${details.length - shown.length} more` : ''}`,

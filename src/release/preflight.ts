@@ -3,13 +3,29 @@
 // so one report shows every problem instead of the first.
 import { allHosts, type Config } from '../config/config.js';
 import type { Balancer } from '../balancers/types.js';
-import { capacityFindings, diskFindings, formatMiB, memoryFindings, refusals, type Finding, type HostDiskReading, type HostMemoryReading, type PreflightReport } from '../checks/preflight.js';
+import {
+  capacityFindings,
+  diskFindings,
+  formatMiB,
+  memoryFindings,
+  refusals,
+  type Finding,
+  type HostDiskReading,
+  type HostMemoryReading,
+  type PreflightReport,
+} from '../checks/preflight.js';
 import { readDisk, readLoad, readMemory, type LoadClock } from '../checks/preflight-readings.js';
 import { internalBaseUrl } from '../checks/smoke.js';
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
 import { recordPlaces } from '../engine/run-record.js';
-import { privilegeFindings, raisedInCommandLine, readPrivileges, type HostPrivileges, type WrittenPath } from '../checks/privileges.js';
+import {
+  privilegeFindings,
+  raisedInCommandLine,
+  readPrivileges,
+  type HostPrivileges,
+  type WrittenPath,
+} from '../checks/privileges.js';
 import type { Session } from '../engine/session.js';
 import { PreflightRefusedError } from '../errors.js';
 import { forEachHost } from '../transport/fan-out.js';
@@ -20,11 +36,16 @@ import { resolveTag, unpackedSize, type ResolvedTag } from '../vcs/git.js';
  * findings one a line, or, when they were just `shown`, only how many there are, so the refusal
  * is said once. Exit 6, or 1 when a host cannot be reached (see PreflightRefusedError).
  */
-export function preflightRefusal(report: PreflightReport, opts: { shown?: boolean } = {}): PreflightRefusedError | undefined {
+export function preflightRefusal(
+  report: PreflightReport,
+  opts: { shown?: boolean } = {},
+): PreflightRefusedError | undefined {
   const refused = refusals(report);
   if (refused.length === 0) return undefined;
   const error = new PreflightRefusedError(
-    opts.shown ? `preflight refused: ${refused.length} finding${refused.length === 1 ? '' : 's'} above (REFUSED)` : `preflight refused:\n  ${refused.map((f) => f.message).join('\n  ')}`,
+    opts.shown
+      ? `preflight refused: ${refused.length} finding${refused.length === 1 ? '' : 's'} above (REFUSED)`
+      : `preflight refused:\n  ${refused.map((f) => f.message).join('\n  ')}`,
     refused,
   );
   error.data = { findings: report.findings };
@@ -39,7 +60,11 @@ export interface PreflightOptions {
 }
 
 /** Every check preflight makes, for TAG when given (without one, the tag and disk checks are skipped and say so). */
-export async function runPreflight(session: Session, tag: string | undefined, opts: PreflightOptions = {}): Promise<PreflightReport> {
+export async function runPreflight(
+  session: Session,
+  tag: string | undefined,
+  opts: PreflightOptions = {},
+): Promise<PreflightReport> {
   const { config } = session;
   const [release, hosts, balancerConfig, capacity, internal] = await Promise.all([
     checkTag(config, tag, opts.resolved),
@@ -50,7 +75,13 @@ export async function runPreflight(session: Session, tag: string | undefined, op
   ]);
   // A balancer that cannot be reached is said once, under reach, not again as a configuration that does not validate.
   const balancerDown = hosts.reach.some((f) => f.host === config.balancer.host && f.outcome === 'refused');
-  const balancerVerdict: Finding = balancerDown ? { check: 'balancer-config', outcome: 'unchecked', message: `balancer configuration not checked: ${config.balancer.host} is not reachable` } : balancerConfig;
+  const balancerVerdict: Finding = balancerDown
+    ? {
+        check: 'balancer-config',
+        outcome: 'unchecked',
+        message: `balancer configuration not checked: ${config.balancer.host} is not reachable`,
+      }
+    : balancerConfig;
   return {
     findings: [
       ...hosts.reach,
@@ -70,13 +101,32 @@ interface ReleaseSize {
   source: string;
 }
 
-async function checkTag(config: Config, tag: string | undefined, resolved: ResolvedTag | Promise<ResolvedTag> | undefined): Promise<{ findings: Finding[]; size?: ReleaseSize }> {
-  if (tag === undefined) return { findings: [{ check: 'tag', outcome: 'unchecked', message: 'no TAG given: the tag, and the disk a new release needs, are not checked' }] };
+async function checkTag(
+  config: Config,
+  tag: string | undefined,
+  resolved: ResolvedTag | Promise<ResolvedTag> | undefined,
+): Promise<{ findings: Finding[]; size?: ReleaseSize }> {
+  if (tag === undefined)
+    return {
+      findings: [
+        {
+          check: 'tag',
+          outcome: 'unchecked',
+          message: 'no TAG given: the tag, and the disk a new release needs, are not checked',
+        },
+      ],
+    };
   try {
     const r = await (resolved ?? resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags }));
     const bytes = await unpackedSize(config.app.repo, r.commit);
     return {
-      findings: [{ check: 'tag', outcome: 'ok', message: `tag ${tag} is commit ${r.shortCommit}${r.signed ? ' (signed)' : ''}; its tree reads whole: ${formatMiB(bytes)} unpacked` }],
+      findings: [
+        {
+          check: 'tag',
+          outcome: 'ok',
+          message: `tag ${tag} is commit ${r.shortCommit}${r.signed ? ' (signed)' : ''}; its tree reads whole: ${formatMiB(bytes)} unpacked`,
+        },
+      ],
       size: { bytes, source: `git ls-tree of ${tag}` },
     };
   } catch (err) {
@@ -95,15 +145,34 @@ async function checkInternalNames(session: Session): Promise<Finding[]> {
     (['a', 'b'] as const).map(async (c): Promise<Finding> => {
       // `internal` may be a URL (http://prod-a.example.com:8088): checks connect to its host name.
       const name = hostnameOf(internalBaseUrl(config.clusters[c]));
-      if (name === undefined) return { check: 'internal', outcome: 'refused', message: `clusters.${c}.internal (${config.clusters[c].internal}) is not a host name or an http(s) URL` };
-      if (isIP(name)) return { check: 'internal', outcome: 'ok', message: `${name} (clusters.${c}.internal) is an address` };
-      if (config.resolve[name]) return { check: 'internal', outcome: 'ok', message: `${name} (clusters.${c}.internal) is pinned to ${config.resolve[name]} (resolve:)` };
+      if (name === undefined)
+        return {
+          check: 'internal',
+          outcome: 'refused',
+          message: `clusters.${c}.internal (${config.clusters[c].internal}) is not a host name or an http(s) URL`,
+        };
+      if (isIP(name))
+        return { check: 'internal', outcome: 'ok', message: `${name} (clusters.${c}.internal) is an address` };
+      if (config.resolve[name])
+        return {
+          check: 'internal',
+          outcome: 'ok',
+          message: `${name} (clusters.${c}.internal) is pinned to ${config.resolve[name]} (resolve:)`,
+        };
       try {
         const addresses = await session.addressOf(name);
         if (!addresses.length) throw new Error('no address');
-        return { check: 'internal', outcome: 'ok', message: `${name} (clusters.${c}.internal) resolves here to ${addresses.join(', ')}` };
+        return {
+          check: 'internal',
+          outcome: 'ok',
+          message: `${name} (clusters.${c}.internal) resolves here to ${addresses.join(', ')}`,
+        };
       } catch (err) {
-        return { check: 'internal', outcome: 'refused', message: `${name} (clusters.${c}.internal) does not resolve on this machine, and smoke checks reach cluster ${c} through it: ${messageOf(err)}` };
+        return {
+          check: 'internal',
+          outcome: 'refused',
+          message: `${name} (clusters.${c}.internal) does not resolve on this machine, and smoke checks reach cluster ${c} through it: ${messageOf(err)}`,
+        };
       }
     }),
   );
@@ -120,19 +189,42 @@ function hostnameOf(url: string): string | undefined {
 async function checkBalancerConfig(balancer: Balancer, host: string): Promise<Finding> {
   try {
     await balancer.configTest();
-    return { check: 'balancer-config', outcome: 'ok', message: `the ${balancer.driver} configuration on ${host} validates` };
+    return {
+      check: 'balancer-config',
+      outcome: 'ok',
+      message: `the ${balancer.driver} configuration on ${host} validates`,
+    };
   } catch (err) {
-    return { check: 'balancer-config', outcome: 'refused', message: `the ${balancer.driver} configuration on ${host} does not validate: ${messageOf(err)}` };
+    return {
+      check: 'balancer-config',
+      outcome: 'refused',
+      message: `the ${balancer.driver} configuration on ${host} does not validate: ${messageOf(err)}`,
+    };
   }
 }
 
 async function checkCapacity(session: Session, clock: LoadClock | undefined): Promise<Finding[]> {
   const { config } = session;
   try {
-    const load = await readLoad(session.balancer, config.capacity.sampleFor, clock, config.capacity.perHost.requestsPerSecond !== undefined);
-    return capacityFindings(load, { a: config.clusters.a.hosts.length, b: config.clusters.b.hosts.length }, config.capacity);
+    const load = await readLoad(
+      session.balancer,
+      config.capacity.sampleFor,
+      clock,
+      config.capacity.perHost.requestsPerSecond !== undefined,
+    );
+    return capacityFindings(
+      load,
+      { a: config.clusters.a.hosts.length, b: config.clusters.b.hosts.length },
+      config.capacity,
+    );
   } catch (err) {
-    return [{ check: 'capacity', outcome: 'unchecked', message: `capacity not checked: the load could not be read at ${config.balancer.host}: ${messageOf(err)}` }];
+    return [
+      {
+        check: 'capacity',
+        outcome: 'unchecked',
+        message: `capacity not checked: the load could not be read at ${config.balancer.host}: ${messageOf(err)}`,
+      },
+    ];
   }
 }
 
@@ -159,7 +251,12 @@ async function readHosts(session: Session): Promise<HostReadings> {
     try {
       await transport.run(['true']);
     } catch (err) {
-      out.reach.push({ check: 'reach', host, outcome: 'refused', message: `${host}: not reachable: ${messageOf(err)}` });
+      out.reach.push({
+        check: 'reach',
+        host,
+        outcome: 'refused',
+        message: `${host}: not reachable: ${messageOf(err)}`,
+      });
       return;
     }
     out.reach.push({ check: 'reach', host, outcome: 'ok', message: `${host}: answers over ssh` });
@@ -169,7 +266,11 @@ async function readHosts(session: Session): Promise<HostReadings> {
       if (privileges) out.privileges.set(host, await privileges);
       return;
     }
-    const [disk, mem, priv] = await Promise.all([readDisk(transport, config.app.path).catch(asError), memory ? readMemory(transport, memory.pidFile).catch(asError) : undefined, privileges]);
+    const [disk, mem, priv] = await Promise.all([
+      readDisk(transport, config.app.path).catch(asError),
+      memory ? readMemory(transport, memory.pidFile).catch(asError) : undefined,
+      privileges,
+    ]);
     if (priv) out.privileges.set(host, priv);
     out.disk.set(host, disk);
     if (mem) out.memory.set(host, mem);
@@ -185,15 +286,29 @@ async function readHosts(session: Session): Promise<HostReadings> {
  * app.restart when it starts with sudo) and the paths written without sudo (the driver's files,
  * the lock's folder, the deploy root).
  */
-function accessByHost(session: Session, appHosts: ReadonlySet<string>): Map<string, { argvs: string[][]; paths: WrittenPath[] }> {
+function accessByHost(
+  session: Session,
+  appHosts: ReadonlySet<string>,
+): Map<string, { argvs: string[][]; paths: WrittenPath[] }> {
   const { config } = session;
   const out = new Map<string, { argvs: string[][]; paths: WrittenPath[] }>();
   const on = (host: string) => out.get(host) ?? out.set(host, { argvs: [], paths: [] }).get(host)!;
   for (const c of session.balancer.raisedCommands?.() ?? []) on(c.host).argvs.push(c.argv);
   const restart = raisedInCommandLine(config.app.restart);
   for (const f of session.balancer.writtenFiles?.() ?? []) on(f.host).paths.push({ ...f, kind: 'file' });
-  on(config.balancer.host).paths.push({ host: config.balancer.host, path: posix.dirname(config.lock.path), kind: 'folder', what: 'the release lock (lock.path)' });
-  for (const place of recordPlaces(config, session.transports)) on(place.host).paths.push({ host: place.host, path: place.dir, kind: 'folder', what: 'the run record (record.path)' });
+  on(config.balancer.host).paths.push({
+    host: config.balancer.host,
+    path: posix.dirname(config.lock.path),
+    kind: 'folder',
+    what: 'the release lock (lock.path)',
+  });
+  for (const place of recordPlaces(config, session.transports))
+    on(place.host).paths.push({
+      host: place.host,
+      path: place.dir,
+      kind: 'folder',
+      what: 'the run record (record.path)',
+    });
   for (const host of appHosts) {
     if (restart) on(host).argvs.push(restart);
     on(host).paths.push({ host, path: config.app.path, kind: 'folder', what: 'the deploy root (app.path)' });
@@ -203,28 +318,69 @@ function accessByHost(session: Session, appHosts: ReadonlySet<string>): Map<stri
 
 function privilegeVerdicts(readings: Map<string, HostPrivileges | Error>): Finding[] {
   return [...readings].flatMap(([host, r]) =>
-    r instanceof Error ? [{ check: 'privileges', host, outcome: 'unchecked', message: `${host}: sudo not asked: ${messageOf(r)}` } as const] : privilegeFindings([r]),
+    r instanceof Error
+      ? [
+          {
+            check: 'privileges',
+            host,
+            outcome: 'unchecked',
+            message: `${host}: sudo not asked: ${messageOf(r)}`,
+          } as const,
+        ]
+      : privilegeFindings([r]),
   );
 }
 
-function diskVerdicts(config: Config, readings: Map<string, HostDiskReading | Error>, size: ReleaseSize | undefined): Finding[] {
-  if (!size) return [{ check: 'disk', outcome: 'unchecked', message: 'free disk not checked: the size of the new release is not known (no tag, or the tag could not be read)' }];
+function diskVerdicts(
+  config: Config,
+  readings: Map<string, HostDiskReading | Error>,
+  size: ReleaseSize | undefined,
+): Finding[] {
+  if (!size)
+    return [
+      {
+        check: 'disk',
+        outcome: 'unchecked',
+        message:
+          'free disk not checked: the size of the new release is not known (no tag, or the tag could not be read)',
+      },
+    ];
   return orderedHosts(config, readings).flatMap(([host, r]) =>
-    r instanceof Error ? [{ check: 'disk', host, outcome: 'unchecked', message: `${host}: free disk not read: ${messageOf(r)}` } as const] : diskFindings([r], size, config.capacity.diskFactor),
+    r instanceof Error
+      ? [
+          {
+            check: 'disk',
+            host,
+            outcome: 'unchecked',
+            message: `${host}: free disk not read: ${messageOf(r)}`,
+          } as const,
+        ]
+      : diskFindings([r], size, config.capacity.diskFactor),
   );
 }
 
 function memoryVerdicts(config: Config, readings: Map<string, HostMemoryReading | Error>): Finding[] {
   const memory = config.capacity.memory;
-  if (!memory) return [{ check: 'memory', outcome: 'unchecked', message: 'memory not checked: capacity.memory (pidFile, processLimit) is not set in baton.yml' }];
+  if (!memory)
+    return [
+      {
+        check: 'memory',
+        outcome: 'unchecked',
+        message: 'memory not checked: capacity.memory (pidFile, processLimit) is not set in baton.yml',
+      },
+    ];
   return orderedHosts(config, readings).flatMap(([host, r]) =>
-    r instanceof Error ? [{ check: 'memory', host, outcome: 'unchecked', message: `${host}: memory not read: ${messageOf(r)}` } as const] : memoryFindings([r], memory.processLimit),
+    r instanceof Error
+      ? [{ check: 'memory', host, outcome: 'unchecked', message: `${host}: memory not read: ${messageOf(r)}` } as const]
+      : memoryFindings([r], memory.processLimit),
   );
 }
 
 // Findings in baton.yml's host order, whatever order the hosts answered in.
 function orderedHosts<T>(config: Config, readings: Map<string, T>): [string, T][] {
-  return allHosts(config).flatMap((h) => (readings.has(h.host) ? [[h.host, readings.get(h.host) as T] as [string, T]] : []));
+  return allHosts(config).flatMap((h) =>
+    readings.has(h.host) ? [[h.host, readings.get(h.host) as T] as [string, T]] : [],
+  );
 }
 
 function asError(err: unknown): Error {

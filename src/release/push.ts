@@ -45,17 +45,30 @@ export interface PlanOptions {
  * the plan with preflight's findings in it. Refuses (exit 6) when preflight refused, unless overridden
  * (a host that cannot be reached fails observe first: exit 1).
  */
-export async function planPush(session: Session, tag: string, opts: PlanOptions = {}): Promise<{ plan: Plan; observation: Observation; artifact?: PreparedArtifact }> {
+export async function planPush(
+  session: Session,
+  tag: string,
+  opts: PlanOptions = {},
+): Promise<{ plan: Plan; observation: Observation; artifact?: PreparedArtifact }> {
   const { config } = session;
   checkTagName(tag); // before any host is asked anything: a bad tag must not wait on a slow one
   const started = Date.now();
   opts.progress?.(`reading tag ${tag} and production: ${describeReach(config)}; preflight`);
   const resolving = resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags });
   // With artifact: the plan records the artifact's hash, so every plan builds it (or finds it in the cache) while production is read.
-  const exporting = config.artifact ? buildPlannedArtifact(config, resolving, opts.progress) : opts.prepareArtifact ? prepareArtifact(config, resolving) : undefined;
+  const exporting = config.artifact
+    ? buildPlannedArtifact(config, resolving, opts.progress)
+    : opts.prepareArtifact
+      ? prepareArtifact(config, resolving)
+      : undefined;
   // Preflight never throws (a failed read is a finding): a missing tag or an unreachable host fails here through resolveTag and observe, as before.
   const [read, exported] = await Promise.allSettled([
-    Promise.all([resolving, observe(config, session.balancer, session.transports, session.addressOf), recordSnapshot(config, session.transports), runPreflight(session, tag, { resolved: resolving })]),
+    Promise.all([
+      resolving,
+      observe(config, session.balancer, session.transports, session.addressOf),
+      recordSnapshot(config, session.transports),
+      runPreflight(session, tag, { resolved: resolving }),
+    ]),
     exporting,
   ]);
   const artifact = exported.status === 'fulfilled' ? exported.value : undefined;
@@ -72,14 +85,27 @@ export async function planPush(session: Session, tag: string, opts: PlanOptions 
   try {
     const forced = opts.force !== undefined ? { forced: { reason: opts.force, by } } : {};
     const built = artifact?.record ? { artifact: artifact.record } : {};
-    const plan = buildBlueGreenPlan({ config, observed, release, createdBy: by, ...(opts.first ? { first: opts.first } : {}), ...(opts.hold ? { hold: true } : {}), ...forced, ...built });
+    const plan = buildBlueGreenPlan({
+      config,
+      observed,
+      release,
+      createdBy: by,
+      ...(opts.first ? { first: opts.first } : {}),
+      ...(opts.hold ? { hold: true } : {}),
+      ...forced,
+      ...built,
+    });
     // Nothing runs, so nothing preflight checks is needed: its findings are kept and shown, not a refusal.
     if (changesNothing(plan)) {
       artifact?.dispose();
       return { plan: withPreflight(plan, { findings: report.findings }), observation };
     }
     const prepared = artifact && opts.prepareArtifact ? { artifact } : {};
-    return { plan: withPreflight(plan, preflightRecord(report.findings, by, opts.overridePreflight)), observation, ...prepared };
+    return {
+      plan: withPreflight(plan, preflightRecord(report.findings, by, opts.overridePreflight)),
+      observation,
+      ...prepared,
+    };
   } catch (err) {
     artifact?.dispose();
     // A cluster out of the pool is usually another push under way: then that is the answer (exit 4).
@@ -139,13 +165,19 @@ function preflightNotes(plan: Plan): string[] {
   const overridden = plan.preflight?.overridden;
   if (!overridden) return [];
   const refused = refusals(plan.preflight!).map((f) => f.message);
-  return [`preflight refused and was overridden by ${overridden.by}: ${overridden.reason} (refused: ${refused.join('; ')})`];
+  return [
+    `preflight refused and was overridden by ${overridden.by}: ${overridden.reason} (refused: ${refused.join('; ')})`,
+  ];
 }
 
 // A forced push says so in its journal, with who forced it and why.
 function forcedNotes(plan: Plan): string[] {
   const forced = plan.forced;
-  return forced ? [`pushed whole by force (${forced.by}): ${forced.reason}; a cluster already running and serving ${plan.release.dir} was not left alone`] : [];
+  return forced
+    ? [
+        `pushed whole by force (${forced.by}): ${forced.reason}; a cluster already running and serving ${plan.release.dir} was not left alone`,
+      ]
+    : [];
 }
 
 /**
@@ -162,7 +194,12 @@ export async function checkNothingToDo(session: Session, plan: Plan): Promise<vo
 /** Refuses (exit 3) a plan made from a state production is no longer in, naming what changed. */
 function refuseDrift(planned: Plan['observed'], now: Plan['observed']): void {
   const drift = describeDrift(planned, now);
-  if (drift.length) throw new PlanRefusedError(`production changed since the plan was made:\n  ${drift.join('\n  ')}`, 'make a new plan with `baton plan TAG`', drift);
+  if (drift.length)
+    throw new PlanRefusedError(
+      `production changed since the plan was made:\n  ${drift.join('\n  ')}`,
+      'make a new plan with `baton plan TAG`',
+      drift,
+    );
 }
 
 /** Carry out exactly this plan; refuses (exit 3) an altered plan or one whose live state drifted. */
@@ -177,22 +214,40 @@ export async function applyPlan(session: Session, plan: Plan, opts: ApplyOptions
 async function checkAndCarryOut(session: Session, plan: Plan, opts: ApplyOptions): Promise<ApplyResult> {
   const { config } = session;
   checkPlan(plan, config);
-  const notes = [...(await checkRequirements(plan, config.require, { by: opts.by ?? actor(), override: opts.overrideRequirements })), ...preflightNotes(plan), ...forcedNotes(plan), ...(opts.notes ?? [])];
+  const notes = [
+    ...(await checkRequirements(plan, config.require, { by: opts.by ?? actor(), override: opts.overrideRequirements })),
+    ...preflightNotes(plan),
+    ...forcedNotes(plan),
+    ...(opts.notes ?? []),
+  ];
   await opts.beforeObserving?.();
   const work = mkdtempSync(join(tmpdir(), 'baton-'));
   // What push built or exported a moment ago, if it is what the plan names (with artifact: the same bytes).
-  const prepared = opts.artifact?.commit === plan.release.commit && opts.artifact.record?.sha256 === plan.artifact?.sha256 ? opts.artifact : undefined;
+  const prepared =
+    opts.artifact?.commit === plan.release.commit && opts.artifact.record?.sha256 === plan.artifact?.sha256
+      ? opts.artifact
+      : undefined;
   const stages = plan.forward.some((s) => stepKind(s.kind).needsArtifact);
   try {
     const by = opts.by ?? actor();
     if (!opts.fresh && config.track && !plan.observed.snapshot) {
-      throw new PlanRefusedError('the plan records no snapshot of the hosts\' tracked configuration, and baton.yml tracks it (track:)', 'make a new plan with `baton plan TAG`: it records the snapshot apply compares with');
+      throw new PlanRefusedError(
+        "the plan records no snapshot of the hosts' tracked configuration, and baton.yml tracks it (track:)",
+        'make a new plan with `baton plan TAG`: it records the snapshot apply compares with',
+      );
     }
     const [observation, archive, driftNotes] = await Promise.all([
       opts.fresh ?? observe(config, session.balancer, session.transports, session.addressOf),
       stages && !prepared ? releaseArchiveFor(config, plan, join(work, `${plan.release.dir}.tar.gz`)) : prepared?.file,
       // push made its plan a moment ago: nothing to compare. A reviewed plan: no host may have drifted since.
-      !opts.fresh && plan.observed.snapshot ? checkNoDriftSince(config, session.transports, plan.observed.snapshot, opts.acceptDrift !== undefined ? { by, reason: opts.acceptDrift } : undefined) : [],
+      !opts.fresh && plan.observed.snapshot
+        ? checkNoDriftSince(
+            config,
+            session.transports,
+            plan.observed.snapshot,
+            opts.acceptDrift !== undefined ? { by, reason: opts.acceptDrift } : undefined,
+          )
+        : [],
     ]);
     notes.push(...driftNotes);
     if (!opts.fresh) refuseDrift(plan.observed, observation.observed);

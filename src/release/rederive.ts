@@ -15,7 +15,8 @@ import { verifyPlanHash } from './requirements.js';
 
 // What a refusal says when the steps match and the plan still does not: only its header can differ.
 const HEADER_ONLY = 'its recorded header (app, release, author, time or observed state) does not give its steps';
-const HINT = 'make a new plan with `baton plan TAG` from this baton.yml; if baton.yml changed since the plan was reviewed, that is the difference';
+const HINT =
+  'make a new plan with `baton plan TAG` from this baton.yml; if baton.yml changed since the plan was reviewed, that is the difference';
 
 /** Refuses (exit 3) a plan altered since it was made, or one baton.yml would not make: what apply, resume and rehearse check first. */
 export function checkPlan(plan: Plan, config: Config): void {
@@ -39,9 +40,12 @@ export function rederivePlan(plan: Plan, config: Config): void {
   try {
     release = releaseFor(plan.release.tag, plan.release.commit);
   } catch (err) {
-    return refuse('the plan\'s release cannot be made from its tag and commit', [(err as Error).message]);
+    return refuse("the plan's release cannot be made from its tag and commit", [(err as Error).message]);
   }
-  if (release.dir !== plan.release.dir) refuse('the plan\'s release directory is not the one its tag and commit make', [`plan: ${show(plan.release.dir)}, baton: ${show(release.dir)}`]);
+  if (release.dir !== plan.release.dir)
+    refuse("the plan's release directory is not the one its tag and commit make", [
+      `plan: ${show(plan.release.dir)}, baton: ${show(release.dir)}`,
+    ]);
 
   // A forced push is made whole, as its maker asked: the reason is taken as recorded (the hash covers it).
   const forced = plan.forced ? { forced: plan.forced } : {};
@@ -52,7 +56,19 @@ export function rederivePlan(plan: Plan, config: Config): void {
   for (const first of ['a', 'b'] as ClusterId[]) {
     for (const hold of [false, true]) {
       try {
-        candidates.push(buildBlueGreenPlan({ config, observed: plan.observed, release, createdBy: plan.createdBy, first, hold, now: new Date(plan.createdAt), ...forced, ...artifact }));
+        candidates.push(
+          buildBlueGreenPlan({
+            config,
+            observed: plan.observed,
+            release,
+            createdBy: plan.createdBy,
+            first,
+            hold,
+            now: new Date(plan.createdAt),
+            ...forced,
+            ...artifact,
+          }),
+        );
       } catch (err) {
         if (!(err instanceof BatonError)) throw err;
         return refuse('baton.yml makes no plan from the state this plan was made from', [err.message]);
@@ -65,7 +81,9 @@ export function rederivePlan(plan: Plan, config: Config): void {
   const firstDrained = (p: Plan) => p.forward.find((s) => stepIs(s, 'drainsCluster'))?.cluster;
   const sameFirst = candidates.filter((c) => firstDrained(c) === (firstDrained(plan) ?? 'a'));
   // A plan of steps where baton.yml makes none (every cluster already serves the release) has no first drain to match.
-  const closest = (sameFirst.length ? sameFirst : candidates).sort((x, y) => stepDifferences(plan.forward, x.forward).length - stepDifferences(plan.forward, y.forward).length)[0] as Plan;
+  const closest = (sameFirst.length ? sameFirst : candidates).sort(
+    (x, y) => stepDifferences(plan.forward, x.forward).length - stepDifferences(plan.forward, y.forward).length,
+  )[0] as Plan;
   const differences = stepDifferences(plan.forward, closest.forward);
   if (plan.app !== closest.app) differences.unshift(`app: plan ${show(plan.app)}, baton.yml ${show(closest.app)}`);
   if (!differences.length) differences.push(HEADER_ONLY);
@@ -75,7 +93,8 @@ export function rederivePlan(plan: Plan, config: Config): void {
 /** Refuses (exit 3) a plan made for another environment than this run's: staging's plan never runs on production, nor the reverse. */
 export function checkEnvironment(plan: Pick<Plan, 'environment'>, config: Pick<Config, 'environment'>): void {
   if (plan.environment === config.environment) return;
-  const fix = plan.environment === undefined ? 'run it without -e (and without BATON_ENV)' : `run it with -e ${plan.environment}`;
+  const fix =
+    plan.environment === undefined ? 'run it without -e (and without BATON_ENV)' : `run it with -e ${plan.environment}`;
   throw new PlanRefusedError(
     `the plan was made for ${describeEnvironment(plan.environment)}; this run is for ${describeEnvironment(config.environment)}`,
     `${fix}, or make a new plan for this environment with \`baton plan TAG${config.environment === undefined ? '' : ` -e ${config.environment}`}\``,
@@ -87,26 +106,47 @@ export function checkEnvironment(plan: Pick<Plan, 'environment'>, config: Pick<C
 function plannedArtifact(plan: Plan, config: Config): { artifact?: PlanArtifact } {
   if (!plan.artifact) return {};
   if (!config.artifact) {
-    refuse('the plan deploys an artifact built once, and baton.yml has no artifact: section (each host would build the tag itself)', [`artifact: sha256 ${plan.artifact.sha256}`]);
+    refuse(
+      'the plan deploys an artifact built once, and baton.yml has no artifact: section (each host would build the tag itself)',
+      [`artifact: sha256 ${plan.artifact.sha256}`],
+    );
   }
   const differences = recipeDifferences(plan.artifact, config.artifact);
-  if (differences.length) refuse('the plan\'s artifact was built another way than baton.yml builds it now', differences);
+  if (differences.length) refuse("the plan's artifact was built another way than baton.yml builds it now", differences);
   return { artifact: plan.artifact };
 }
 
 function rederiveRestore(plan: Plan, config: Config): void {
   const step = plan.forward.find((s) => stepIs(s, 'restoresConfig'));
   const host = step?.hosts?.[0];
-  if (!step || !host || !step.snapshot) return refuse('the restore plan has no restore-config step naming a host and a snapshot', []);
+  if (!step || !host || !step.snapshot)
+    return refuse('the restore plan has no restore-config step naming a host and a snapshot', []);
   const snapshot = step.snapshot;
   remake(plan, 'restore plan', () => {
     const release = releaseFor(plan.release.tag, plan.release.commit);
-    return buildRestorePlan({ config, observed: plan.observed, host, snapshot, release, createdBy: plan.createdBy, now: new Date(plan.createdAt), ...plannedArtifact(plan, config) });
+    return buildRestorePlan({
+      config,
+      observed: plan.observed,
+      host,
+      snapshot,
+      release,
+      createdBy: plan.createdBy,
+      now: new Date(plan.createdAt),
+      ...plannedArtifact(plan, config),
+    });
   });
 }
 
 function rederiveContract(plan: Plan, config: Config): void {
-  remake(plan, 'contract plan', () => buildContractPlan({ config, observed: plan.observed, ledger: plan.release.dir, createdBy: plan.createdBy, now: new Date(plan.createdAt) }));
+  remake(plan, 'contract plan', () =>
+    buildContractPlan({
+      config,
+      observed: plan.observed,
+      ledger: plan.release.dir,
+      createdBy: plan.createdBy,
+      now: new Date(plan.createdAt),
+    }),
+  );
 }
 
 /** Makes the plan again with `build` (from its recorded inputs) and refuses (exit 3) when baton.yml makes none, or another one; `what` names it in the refusal. */
@@ -130,21 +170,26 @@ export function outsideConfig(plan: Plan, config: Config): string[] {
   const b = plan.observed.balancer;
   const cb = config.balancer;
   if (b.driver !== cb.driver || b.host !== cb.host || b.backend !== cb.backend) {
-    out.push(`balancer: plan ${show(`${b.driver} ${b.backend} on ${b.host}`)}, baton.yml ${show(`${cb.driver} ${cb.backend} on ${cb.host}`)}`);
+    out.push(
+      `balancer: plan ${show(`${b.driver} ${b.backend} on ${b.host}`)}, baton.yml ${show(`${cb.driver} ${cb.backend} on ${cb.host}`)}`,
+    );
   }
   const observedHosts = new Set(plan.observed.hosts.map((h) => h.host));
   const members = new Set(plan.observed.hosts.map((h) => h.member));
   for (const h of plan.observed.hosts) {
     const cluster = configured.get(h.host);
     if (cluster === undefined) out.push(`host ${show(h.host)} is not in baton.yml`);
-    else if (cluster !== h.cluster) out.push(`host ${show(h.host)} is in cluster ${cluster} in baton.yml, ${show(h.cluster)} in the plan`);
+    else if (cluster !== h.cluster)
+      out.push(`host ${show(h.host)} is in cluster ${cluster} in baton.yml, ${show(h.cluster)} in the plan`);
   }
-  for (const host of configured.keys()) if (!observedHosts.has(host)) out.push(`host ${show(host)} of baton.yml is not in the plan`);
+  for (const host of configured.keys())
+    if (!observedHosts.has(host)) out.push(`host ${show(host)} of baton.yml is not in the plan`);
   const walk = (s: Step, where: string) => {
     for (const host of [...(s.hosts ?? []), ...Object.keys(s.releases ?? {})]) {
       if (!configured.has(host)) out.push(`${where}: host ${show(host)} is not in baton.yml`);
     }
-    for (const m of [...(s.members ?? []), ...(s.readyMembers ?? [])]) if (!members.has(m)) out.push(`${where}: member ${show(m)} is not a member of baton.yml's hosts`);
+    for (const m of [...(s.members ?? []), ...(s.readyMembers ?? [])])
+      if (!members.has(m)) out.push(`${where}: member ${show(m)} is not a member of baton.yml's hosts`);
     s.undo.forEach((u) => walk(u, `${where} (undo ${u.id})`));
   };
   plan.forward.forEach((s) => walk(s, `step ${s.id}`));
@@ -164,18 +209,28 @@ export function stepDifferences(planned: readonly Step[], made: readonly Step[])
     }
     for (const field of new Set([...Object.keys(s), ...Object.keys(m)]) as Set<keyof Step>) {
       if (JSON.stringify(s[field]) !== JSON.stringify(m[field])) {
-        out.push(field === 'undo' ? `step ${s.id}: its undo steps differ` : `step ${s.id}: ${field} is ${show(s[field])} in the plan, ${show(m[field])} from baton.yml`);
+        out.push(
+          field === 'undo'
+            ? `step ${s.id}: its undo steps differ`
+            : `step ${s.id}: ${field} is ${show(s[field])} in the plan, ${show(m[field])} from baton.yml`,
+        );
       }
     }
   }
-  for (const m of made) if (!plannedIds.has(m.id)) out.push(`step ${m.id} (${m.kind}) that baton.yml makes is missing from the plan`);
-  if (!out.length && planned.map((s) => s.id).join() !== made.map((s) => s.id).join()) out.push('the steps are in another order than baton.yml makes them');
+  for (const m of made)
+    if (!plannedIds.has(m.id)) out.push(`step ${m.id} (${m.kind}) that baton.yml makes is missing from the plan`);
+  if (!out.length && planned.map((s) => s.id).join() !== made.map((s) => s.id).join())
+    out.push('the steps are in another order than baton.yml makes them');
   return out;
 }
 
 function refuse(what: string, details: string[]): never {
   const shown = details.slice(0, 12);
-  throw new PlanRefusedError(`${what}:\n  ${shown.join('\n  ')}${details.length > shown.length ? `\n  …and ${details.length - shown.length} more` : ''}`, HINT, details);
+  throw new PlanRefusedError(
+    `${what}:\n  ${shown.join('\n  ')}${details.length > shown.length ? `\n  …and ${details.length - shown.length} more` : ''}`,
+    HINT,
+    details,
+  );
 }
 
 /** A value from a plan file, quoted and cut short: JSON escapes whatever control characters it holds. */

@@ -38,7 +38,11 @@ export interface RehearsalSteps {
 export function idleSideSteps(plan: Pick<Plan, 'forward'>): RehearsalSteps & { cluster: ClusterId } {
   const cluster = plan.forward.find((s) => s.cluster)?.cluster;
   const smoke = plan.forward.findIndex((s) => stepIs(s, 'smokeChecks') && s.cluster === cluster);
-  if (!cluster || smoke < 0) throw new UserError('this plan has no smoke-checked cluster to rehearse on', 'rehearse it against a staging config with --against FILE');
+  if (!cluster || smoke < 0)
+    throw new UserError(
+      'this plan has no smoke-checked cluster to rehearse on',
+      'rehearse it against a staging config with --against FILE',
+    );
   const hosts = new Set(plan.forward.filter((s) => s.cluster === cluster).flatMap((s) => s.hosts ?? []));
   const forward = plan.forward
     .slice(0, smoke + 1)
@@ -62,7 +66,9 @@ function narrow(step: Step, hosts: Set<string>): Step {
   return {
     ...step,
     hosts: keep,
-    ...(step.releases ? { releases: Object.fromEntries(Object.entries(step.releases).filter(([h]) => hosts.has(h))) } : {}),
+    ...(step.releases
+      ? { releases: Object.fromEntries(Object.entries(step.releases).filter(([h]) => hosts.has(h))) }
+      : {}),
     undo: step.undo.map((u) => narrow(u, hosts)).filter((u) => u.hosts === undefined || u.hosts.length > 0),
   };
 }
@@ -81,8 +87,12 @@ export function expectedState(observed: ObservedState, steps: readonly Step[]): 
 /** How an observed state differs from the expected one, host by host and member by member. */
 export function differences(expected: ExpectedState, now: ObservedState): string[] {
   return now.hosts.flatMap((h) => [
-    ...(h.host in expected.release && expected.release[h.host] !== h.release ? [`${h.host}: expected ${expected.release[h.host] ?? 'nothing'}, runs ${h.release ?? 'nothing'}`] : []),
-    ...(h.member in expected.memberState && expected.memberState[h.member] !== h.memberState ? [`${h.member}: expected ${expected.memberState[h.member]} in the pool, is ${h.memberState}`] : []),
+    ...(h.host in expected.release && expected.release[h.host] !== h.release
+      ? [`${h.host}: expected ${expected.release[h.host] ?? 'nothing'}, runs ${h.release ?? 'nothing'}`]
+      : []),
+    ...(h.member in expected.memberState && expected.memberState[h.member] !== h.memberState
+      ? [`${h.member}: expected ${expected.memberState[h.member]} in the pool, is ${h.memberState}`]
+      : []),
   ]);
 }
 
@@ -107,18 +117,38 @@ export interface RehearseResult {
 export async function rehearseOnIdleSide(session: Session, plan: Plan, opts: RehearseOptions): Promise<RehearseResult> {
   verifyPlanHash(plan);
   const steps = idleSideSteps(plan);
-  return rehearse(session, plan, { ...opts, steps, baseline: plan.observed, against: `cluster ${steps.cluster} of production, out of the pool` });
+  return rehearse(session, plan, {
+    ...opts,
+    steps,
+    baseline: plan.observed,
+    against: `cluster ${steps.cluster} of production, out of the pool`,
+  });
 }
 
 /** Rehearse against a staging baton.yml: the same tag pushed there in full, then reversed in full. */
-export async function rehearseAgainst(staging: Session, plan: Plan, opts: RehearseOptions & { against: string }): Promise<RehearseResult> {
+export async function rehearseAgainst(
+  staging: Session,
+  plan: Plan,
+  opts: RehearseOptions & { against: string },
+): Promise<RehearseResult> {
   verifyPlanHash(plan);
   // Forced: staging may run the tag already (an earlier rehearsal), and a rehearsal that leaves it alone would prove nothing.
-  const made = await planPush(staging, plan.release.tag, { by: opts.by ?? actor(), force: `rehearsal of plan ${plan.hash.slice(0, 19)}: the whole push on staging, forward and reverse` });
+  const made = await planPush(staging, plan.release.tag, {
+    by: opts.by ?? actor(),
+    force: `rehearsal of plan ${plan.hash.slice(0, 19)}: the whole push on staging, forward and reverse`,
+  });
   if (made.plan.release.commit !== plan.release.commit) {
-    throw new PlanRefusedError(`tag ${plan.release.tag} is ${made.plan.release.commit} for the staging repository, not ${plan.release.commit} as planned`, 'stage from the same repository the plan was made from');
+    throw new PlanRefusedError(
+      `tag ${plan.release.tag} is ${made.plan.release.commit} for the staging repository, not ${plan.release.commit} as planned`,
+      'stage from the same repository the plan was made from',
+    );
   }
-  return rehearse(staging, plan, { ...opts, steps: wholePushSteps(made.plan), baseline: made.observation.observed, fresh: made.observation });
+  return rehearse(staging, plan, {
+    ...opts,
+    steps: wholePushSteps(made.plan),
+    baseline: made.observation.observed,
+    fresh: made.observation,
+  });
 }
 
 interface RunOptions extends RehearseOptions {
@@ -136,9 +166,17 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
   const look = () => observe(config, session.balancer, session.transports, session.addressOf);
   const work = mkdtempSync(join(tmpdir(), 'baton-rehearse-'));
   try {
-    const [before, artifact] = await Promise.all([opts.fresh ?? look(), releaseArchiveFor(config, plan, join(work, `${plan.release.dir}.tar.gz`))]);
+    const [before, artifact] = await Promise.all([
+      opts.fresh ?? look(),
+      releaseArchiveFor(config, plan, join(work, `${plan.release.dir}.tar.gz`)),
+    ]);
     const drift = describeDrift(opts.baseline, before.observed);
-    if (drift.length) throw new PlanRefusedError(`production changed since the plan was made:\n  ${drift.join('\n  ')}`, 'make a new plan with `baton plan TAG`', drift);
+    if (drift.length)
+      throw new PlanRefusedError(
+        `production changed since the plan was made:\n  ${drift.join('\n  ')}`,
+        'make a new plan with `baton plan TAG`',
+        drift,
+      );
 
     const by = opts.by ?? actor();
     const at = new Date().toISOString();
@@ -150,15 +188,20 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
         lock: { lock: session.lock, leaseMs: config.lock.lease },
         sample: { balancer: session.balancer, clusterOf: clusterOfMembers(before.membership), reporter: opts.reporter },
         notes: [`rehearsal against ${opts.against}`],
-        stepRunner: (run) => sessionStepRunner(session, before, { lockOwner: { ...owner, run }, release: plan.release, artifact }, steps),
+        stepRunner: (run) =>
+          sessionStepRunner(session, before, { lockOwner: { ...owner, run }, release: plan.release, artifact }, steps),
       },
       { command: 'rehearse', hash: plan.hash, tag: plan.release.tag, by, steps: steps.forward },
       {
         rehearse: {
           reverse: steps.reverse,
           reason: 'rehearsal: forward done, now the way back',
-          afterForward: async () => differences(expectedState(opts.baseline, steps.forward), (await look()).observed).map((d) => `after forward: ${d}`),
-          afterReverse: async () => describeDrift(opts.baseline, (await look()).observed).map((d) => `after reverse: ${d}`),
+          afterForward: async () =>
+            differences(expectedState(opts.baseline, steps.forward), (await look()).observed).map(
+              (d) => `after forward: ${d}`,
+            ),
+          afterReverse: async () =>
+            describeDrift(opts.baseline, (await look()).observed).map((d) => `after reverse: ${d}`),
         },
       },
     );
@@ -174,10 +217,19 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
       against: opts.against,
       forwardMs: o.forwardMs,
       reverseMs: o.reversalMs ?? 0,
-      detail: passed ? `forward ${steps.forward.length} steps and reverse ${steps.reverse.length} ended where expected; run ${o.run}` : problems.join('; '),
+      detail: passed
+        ? `forward ${steps.forward.length} steps and reverse ${steps.reverse.length} ended where expected; run ${o.run}`
+        : problems.join('; '),
     };
     const ended: RunEnd = { outcome: o.outcome, productionChanged: o.productionChanged };
-    return { rehearsal, plan: { ...plan, rehearsals: [...(plan.rehearsals ?? []), rehearsal] }, run: o.run, journal: o.journal, needsAttention: o.outcome === 'needs-attention', ended };
+    return {
+      rehearsal,
+      plan: { ...plan, rehearsals: [...(plan.rehearsals ?? []), rehearsal] },
+      run: o.run,
+      journal: o.journal,
+      needsAttention: o.outcome === 'needs-attention',
+      ended,
+    };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

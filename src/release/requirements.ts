@@ -13,7 +13,10 @@ import { approvalMessage, authorMessage, rehearsalMessage, verifySigned } from '
 export function verifyPlanHash(plan: Plan): void {
   const { hash, ...rest } = plan;
   if (planHash(rest) !== hash) {
-    throw new PlanRefusedError('the plan file was altered after it was made (its content no longer matches its hash)', 'make a new plan with `baton plan TAG`');
+    throw new PlanRefusedError(
+      'the plan file was altered after it was made (its content no longer matches its hash)',
+      'make a new plan with `baton plan TAG`',
+    );
   }
 }
 
@@ -34,10 +37,16 @@ export async function requirementStatus(plan: Plan, require: Config['require']):
   const unmet: string[] = [];
   const refused: string[] = [];
   const checking = require.rehearsal || require.approvals > 0;
-  if (checking && !signers) unmet.push('baton.yml requires signed review records but sets no require.allowedSigners to check them against');
+  if (checking && !signers)
+    unmet.push('baton.yml requires signed review records but sets no require.allowedSigners to check them against');
   // Without the file every signature would read as an unknown key: say what is really wrong, once.
   if (checking && signers && !existsSync(signers)) {
-    return { rehearsal: { required: require.rehearsal }, approvals: { required: require.approvals, by: [] }, refused: [], unmet: [...unmet, `require.allowedSigners ${signers} does not exist, so no signature can be checked`] };
+    return {
+      rehearsal: { required: require.rehearsal },
+      approvals: { required: require.approvals, by: [] },
+      refused: [],
+      unmet: [...unmet, `require.allowedSigners ${signers} does not exist, so no signature can be checked`],
+    };
   }
 
   let passed: { rehearsal: Rehearsal; by: string } | undefined;
@@ -57,10 +66,15 @@ export async function requirementStatus(plan: Plan, require: Config['require']):
   if (require.approvals > 0 && signers) {
     if (!require.authorApprovalCounts) {
       if (plan.author?.hash !== plan.hash) {
-        unmet.push('the plan is not signed by whoever made it, so apply cannot tell their own approval from a reviewer\'s: make it with `baton plan TAG -o FILE --key KEY`');
+        unmet.push(
+          "the plan is not signed by whoever made it, so apply cannot tell their own approval from a reviewer's: make it with `baton plan TAG -o FILE --key KEY`",
+        );
       } else {
         const v = await verifySigned(signers, plan.author, authorMessage(plan.hash));
-        if ('problem' in v) refused.push(`the author's signature (by ${shown(plan.author.by)} at ${shown(plan.author.at)}): ${v.problem}`);
+        if ('problem' in v)
+          refused.push(
+            `the author's signature (by ${shown(plan.author.by)} at ${shown(plan.author.at)}): ${v.problem}`,
+          );
         else author = v.principal;
       }
     }
@@ -74,7 +88,9 @@ export async function requirementStatus(plan: Plan, require: Config['require']):
   }
   if (by.length < require.approvals) {
     const own = authorApproved ? `; ${author} made the plan, so their own approval does not count` : '';
-    unmet.push(`baton.yml requires ${require.approvals} approval${require.approvals === 1 ? '' : 's'} of this plan, it has ${by.length}${by.length ? ` (${by.join(', ')})` : ''}${own}`);
+    unmet.push(
+      `baton.yml requires ${require.approvals} approval${require.approvals === 1 ? '' : 's'} of this plan, it has ${by.length}${by.length ? ` (${by.join(', ')})` : ''}${own}`,
+    );
   }
   return {
     rehearsal: { required: require.rehearsal, ...(passed ? { passed: passed.rehearsal, by: passed.by } : {}) },
@@ -97,13 +113,23 @@ export interface RequirementOptions {
 }
 
 /** Refuses (exit 3) a plan that lacks what baton.yml requires or carries a record that does not verify, unless overridden; returns the journal notes the override leaves. */
-export async function checkRequirements(plan: Plan, require: Config['require'], opts: RequirementOptions): Promise<string[]> {
+export async function checkRequirements(
+  plan: Plan,
+  require: Config['require'],
+  opts: RequirementOptions,
+): Promise<string[]> {
   if (opts.override !== undefined) {
     const reason = opts.override.trim();
-    if (!reason) throw new PlanRefusedError('--override-requirements needs a reason', 'say why, e.g. --override-requirements "incident 42: hotfix"');
+    if (!reason)
+      throw new PlanRefusedError(
+        '--override-requirements needs a reason',
+        'say why, e.g. --override-requirements "incident 42: hotfix"',
+      );
     const { unmet, refused } = await requirementStatus(plan, require);
     const missing = [...refused.map((r) => `refused ${r}`), ...unmet];
-    return [`requirements overridden by ${opts.by}: ${reason} (${missing.length ? `unmet: ${missing.join('; ')}` : 'all were met'})`];
+    return [
+      `requirements overridden by ${opts.by}: ${reason} (${missing.length ? `unmet: ${missing.join('; ')}` : 'all were met'})`,
+    ];
   }
   const { unmet, refused } = await requirementStatus(plan, require);
   if (refused.length) {

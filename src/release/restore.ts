@@ -38,22 +38,43 @@ export function releaseToRestore(observed: ObservedState, host: string, recorded
     );
   }
   const dir = runs[0] ?? recorded;
-  if (!dir) throw new UserError(`nothing tells which release ${host} should run: its cluster has no other host running one and its snapshot recorded none`, 'push a release to its cluster first');
+  if (!dir)
+    throw new UserError(
+      `nothing tells which release ${host} should run: its cluster has no other host running one and its snapshot recorded none`,
+      'push a release to its cluster first',
+    );
   return dir;
 }
 
-export async function proposeRestore(session: Session, host: string, opts: { commit?: string; by?: string; run?: boolean; rehearse?: boolean } = {}): Promise<RestoreProposal> {
+export async function proposeRestore(
+  session: Session,
+  host: string,
+  opts: { commit?: string; by?: string; run?: boolean; rehearse?: boolean } = {},
+): Promise<RestoreProposal> {
   const { config } = session;
-  const appHost = [...config.clusters.a.hosts, ...config.clusters.b.hosts].find((h) => h.host.toLowerCase() === host.toLowerCase())?.host;
+  const appHost = [...config.clusters.a.hosts, ...config.clusters.b.hosts].find(
+    (h) => h.host.toLowerCase() === host.toLowerCase(),
+  )?.host;
   const balancers = [config.balancer.host, ...(config.balancer.peers ?? [])];
   const balancerHost = balancers.find((b) => b.toLowerCase() === host.toLowerCase());
-  if (!appHost && !balancerHost) throw new UserError(`${JSON.stringify(host)} is not a host in ${config.file}`, `app hosts: ${[...config.clusters.a.hosts, ...config.clusters.b.hosts].map((h) => h.host).join(', ')}; balancers: ${balancers.join(', ')}`);
+  if (!appHost && !balancerHost)
+    throw new UserError(
+      `${JSON.stringify(host)} is not a host in ${config.file}`,
+      `app hosts: ${[...config.clusters.a.hosts, ...config.clusters.b.hosts].map((h) => h.host).join(', ')}; balancers: ${balancers.join(', ')}`,
+    );
   const name = appHost ?? (balancerHost as string);
   if (!appHost) {
-    if (opts.run) throw new UserError(`${name} is a balancer: baton restores app hosts (--run); a balancer is restored by hand from its runbook`, `baton restore ${name}`);
+    if (opts.run)
+      throw new UserError(
+        `${name} is a balancer: baton restores app hosts (--run); a balancer is restored by hand from its runbook`,
+        `baton restore ${name}`,
+      );
     return { runbook: await loadRunbook(config, name, opts.commit), context: { balancerHost: config.balancer.host } };
   }
-  const [runbook, observation] = await Promise.all([loadRunbook(config, name, opts.commit), observe(config, session.balancer, session.transports, session.addressOf)]);
+  const [runbook, observation] = await Promise.all([
+    loadRunbook(config, name, opts.commit),
+    observe(config, session.balancer, session.transports, session.addressOf),
+  ]);
   const me = observation.observed.hosts.find((h) => h.host === name)!;
   const dir = releaseToRestore(observation.observed, name, runbook.release);
   const context: RunbookContext = {
@@ -74,26 +95,53 @@ export async function proposeRestore(session: Session, host: string, opts: { com
   const { release, resolved } = await releaseOfCluster(config.app.repo, dir, config.app.signedTags);
   // With artifact: the host gets the artifact of its cluster's release (from the cache, or built again and recorded).
   const artifact = config.artifact ? (await buildPlannedArtifact(config, Promise.resolve(resolved))).record : undefined;
-  const plan = buildRestorePlan({ config, observed: observation.observed, host: name, snapshot: runbook.commit, release, createdBy: opts.by ?? actor(), ...(artifact ? { artifact } : {}) });
+  const plan = buildRestorePlan({
+    config,
+    observed: observation.observed,
+    host: name,
+    snapshot: runbook.commit,
+    release,
+    createdBy: opts.by ?? actor(),
+    ...(artifact ? { artifact } : {}),
+  });
   return { runbook, context, plan, observation };
 }
 
 /** The tag and commit that make release directory `dir`, refused when the tag has moved since. */
-async function releaseOfCluster(repo: string, dir: string, requireSigned: boolean): Promise<{ release: Release; resolved: ResolvedTag }> {
+async function releaseOfCluster(
+  repo: string,
+  dir: string,
+  requireSigned: boolean,
+): Promise<{ release: Release; resolved: ResolvedTag }> {
   const tag = tagOfDir(dir);
   const resolved = await resolveTag(repo, tag, { requireSigned });
   const release = releaseFor(resolved.tag, resolved.commit);
   if (release.dir !== dir) {
-    throw new UserError(`tag ${tag} now makes ${release.dir}, not ${dir}, which the cluster runs: restoring from it would deploy another release`, 'push the release you want to the whole cluster, then restore', { refused: ExitCode.PLAN_REFUSED });
+    throw new UserError(
+      `tag ${tag} now makes ${release.dir}, not ${dir}, which the cluster runs: restoring from it would deploy another release`,
+      'push the release you want to the whole cluster, then restore',
+      { refused: ExitCode.PLAN_REFUSED },
+    );
   }
   return { release, resolved };
 }
 
-export async function carryOutRestore(session: Session, p: Required<Pick<RestoreProposal, 'plan' | 'observation'>>, reporter: Reporter, opts: { by?: string } = {}): Promise<ApplyResult> {
+export async function carryOutRestore(
+  session: Session,
+  p: Required<Pick<RestoreProposal, 'plan' | 'observation'>>,
+  reporter: Reporter,
+  opts: { by?: string } = {},
+): Promise<ApplyResult> {
   const work = mkdtempSync(join(tmpdir(), 'baton-restore-'));
   try {
     const artifact = await releaseArchiveFor(session.config, p.plan, join(work, `${p.plan.release.dir}.tar.gz`));
-    return await carryOut(session, p.plan, { command: 'restore', reporter, observation: p.observation, artifact, ...(opts.by ? { by: opts.by } : {}) });
+    return await carryOut(session, p.plan, {
+      command: 'restore',
+      reporter,
+      observation: p.observation,
+      artifact,
+      ...(opts.by ? { by: opts.by } : {}),
+    });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

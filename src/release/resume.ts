@@ -21,14 +21,21 @@ export function findResumable(configDir: RunsOf, opts: { run?: string; heldOnly?
   const runs = runEntriesNewestFirst(configDir);
   const pick = opts.run
     ? runs.find((r) => r.run === opts.run)
-    : runs.find((r) => (opts.heldOnly ? r.state.outcome === 'held' : r.state.outcome === undefined || r.state.outcome === 'held'));
+    : runs.find((r) =>
+        opts.heldOnly ? r.state.outcome === 'held' : r.state.outcome === undefined || r.state.outcome === 'held',
+      );
   if (!pick) {
     throw new UserError(
-      opts.run ? `no run ${opts.run} with a plan in the journal` : opts.heldOnly ? 'no held push to continue' : 'nothing to resume: no interrupted or held run in the journal',
+      opts.run
+        ? `no run ${opts.run} with a plan in the journal`
+        : opts.heldOnly
+          ? 'no held push to continue'
+          : 'nothing to resume: no interrupted or held run in the journal',
       'see `baton history`',
     );
   }
-  if (pick.state.outcome !== undefined && pick.state.outcome !== 'held') throw new UserError(`run ${pick.run} already ended (${pick.state.outcome}); nothing to resume`);
+  if (pick.state.outcome !== undefined && pick.state.outcome !== 'held')
+    throw new UserError(`run ${pick.run} already ended (${pick.state.outcome}); nothing to resume`);
   if (!pick.plan) {
     throw new UserError(
       `run ${pick.run} did not end, but the plan it ran cannot be read (${pick.planProblem}): resume cannot tell which steps are left`,
@@ -45,14 +52,24 @@ export function remainingSteps(r: RunRecord): { alreadyDone: Step[]; remaining: 
   if (state.reversing) {
     // The undo steps the reversal set out to run, in its order, less those it finished; the interrupted one runs again.
     const byId = new Map(plan.forward.flatMap((s) => s.undo).map((u) => [u.id, u]));
-    const remaining = state.reversalSteps.filter((id) => !state.reversed.includes(id)).flatMap((id) => byId.get(id) ?? []);
+    const remaining = state.reversalSteps
+      .filter((id) => !state.reversed.includes(id))
+      .flatMap((id) => byId.get(id) ?? []);
     return { alreadyDone: [], remaining, reversal: true };
   }
   const done = new Set(state.completed);
-  return { alreadyDone: plan.forward.filter((s) => done.has(s.id)), remaining: plan.forward.filter((s) => !done.has(s.id)), reversal: false };
+  return {
+    alreadyDone: plan.forward.filter((s) => done.has(s.id)),
+    remaining: plan.forward.filter((s) => !done.has(s.id)),
+    reversal: false,
+  };
 }
 
-export async function resumeRun(session: Session, r: RunRecord, reporter: Reporter): Promise<ApplyResult & { wasReversing: boolean }> {
+export async function resumeRun(
+  session: Session,
+  r: RunRecord,
+  reporter: Reporter,
+): Promise<ApplyResult & { wasReversing: boolean }> {
   const { config } = session;
   // The journal's copy of the plan is a file on disk like any other: it runs only if baton.yml makes it.
   checkPlan(r.plan, config);

@@ -3,7 +3,14 @@
 // baton's own, so a signature cannot be moved to another plan, another purpose or another program.
 // The names written in the records are not trusted: the allowed_signers principal is.
 import type { Approval, Rehearsal } from '../model/plan.js';
-import { type SshSignature, sshCheck, sshFindPrincipals, sshSign, sshVerify, withSignatureFile } from './ssh-signature.js';
+import {
+  type SshSignature,
+  sshCheck,
+  sshFindPrincipals,
+  sshSign,
+  sshVerify,
+  withSignatureFile,
+} from './ssh-signature.js';
 
 /** Namespace of approvals and of the author's signature (allowed_signers may restrict a key to it). */
 export const PLAN_NAMESPACE = 'baton-plan';
@@ -15,9 +22,18 @@ export interface SignedMessage {
   message: string;
 }
 
-export const approvalMessage = (hash: string): SignedMessage => ({ namespace: PLAN_NAMESPACE, message: `baton approve ${hash}\n` });
-export const authorMessage = (hash: string): SignedMessage => ({ namespace: PLAN_NAMESPACE, message: `baton plan ${hash}\n` });
-export const rehearsalMessage = (r: Pick<Rehearsal, 'hash' | 'outcome'>): SignedMessage => ({ namespace: REHEARSAL_NAMESPACE, message: `baton rehearsal ${r.hash} ${r.outcome}\n` });
+export const approvalMessage = (hash: string): SignedMessage => ({
+  namespace: PLAN_NAMESPACE,
+  message: `baton approve ${hash}\n`,
+});
+export const authorMessage = (hash: string): SignedMessage => ({
+  namespace: PLAN_NAMESPACE,
+  message: `baton plan ${hash}\n`,
+});
+export const rehearsalMessage = (r: Pick<Rehearsal, 'hash' | 'outcome'>): SignedMessage => ({
+  namespace: REHEARSAL_NAMESPACE,
+  message: `baton rehearsal ${r.hash} ${r.outcome}\n`,
+});
 
 /** Signs a message; `sshSigner(key)` in use, any function in tests. */
 export type Signer = (what: SignedMessage) => Promise<SshSignature>;
@@ -30,13 +46,23 @@ export function sshSigner(key: string): Signer {
 export type Verdict = { principal: string; key: string } | { problem: string };
 
 /** Check one record's signature of `what` against allowed_signers: who signed it, or why it does not count. */
-export async function verifySigned(allowedSigners: string, record: Pick<Approval, 'signature'>, what: SignedMessage): Promise<Verdict> {
+export async function verifySigned(
+  allowedSigners: string,
+  record: Pick<Approval, 'signature'>,
+  what: SignedMessage,
+): Promise<Verdict> {
   if (!record.signature) return { problem: 'it is not signed' };
   return withSignatureFile(record.signature, async (file) => {
     const checked = await sshCheck(what.namespace, what.message, file);
-    if ('why' in checked) return { problem: `its signature does not verify (${checked.why}): altered, or made for another plan or purpose` };
+    if ('why' in checked)
+      return {
+        problem: `its signature does not verify (${checked.why}): altered, or made for another plan or purpose`,
+      };
     const { principals, complaints } = await sshFindPrincipals(allowedSigners, file);
-    if (!principals.length) return { problem: `it is signed by key ${checked.key}, which is not in ${allowedSigners}${complaints.length ? ` (ssh-keygen: ${complaints.join('; ')})` : ''}` };
+    if (!principals.length)
+      return {
+        problem: `it is signed by key ${checked.key}, which is not in ${allowedSigners}${complaints.length ? ` (ssh-keygen: ${complaints.join('; ')})` : ''}`,
+      };
     const refusals: string[] = [];
     for (const principal of principals) {
       const ok = await sshVerify(allowedSigners, principal, what.namespace, what.message, file);

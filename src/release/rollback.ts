@@ -56,7 +56,9 @@ export function rollbackTakesOverLockOf(configDir: RunsOf): string | undefined {
 }
 
 function lockOfRun(r: { run: string; state: { outcome?: string } } | undefined): string | undefined {
-  const orphaned = r !== undefined && (r.state.outcome === undefined || r.state.outcome === 'held' || r.state.outcome === 'needs-attention');
+  const orphaned =
+    r !== undefined &&
+    (r.state.outcome === undefined || r.state.outcome === 'held' || r.state.outcome === 'needs-attention');
   return orphaned ? r.run : undefined;
 }
 
@@ -88,7 +90,8 @@ async function propose(session: Session, run: string, opts: RollbackOptions): Pr
   const newest = newestRunToUndo(config);
   const last = newest?.plan ? (newest as RunRecord) : undefined;
   // A release named with --to is read from the hosts: the journal's "where the push started" does not apply.
-  const interrupted = !opts.to && last && (last.state.outcome === undefined || last.state.outcome === 'held') ? last : undefined;
+  const interrupted =
+    !opts.to && last && (last.state.outcome === undefined || last.state.outcome === 'held') ? last : undefined;
   const unreadable = newest && !newest.plan ? newest : undefined;
   // The lock of a run that is over without having put production back (killed, or its reversal failed) is this rollback's to take.
   const lockedBy = lockOfRun(newest);
@@ -114,7 +117,11 @@ async function propose(session: Session, run: string, opts: RollbackOptions): Pr
     verify = () =>
       (verified ??= readOnce().then((actual) => {
         const wrong = [...known].filter(([host, dir]) => actual.get(host) !== dir && untouched(interrupted).has(host));
-        if (wrong.length) throw new OperationFailedError(`hosts do not run what the journal says: ${wrong.map(([h, d]) => `${h} runs ${actual.get(h) ?? 'nothing'}, not ${d}`).join('; ')}`, 'unchanged');
+        if (wrong.length)
+          throw new OperationFailedError(
+            `hosts do not run what the journal says: ${wrong.map(([h, d]) => `${h} runs ${actual.get(h) ?? 'nothing'}, not ${d}`).join('; ')}`,
+            'unchanged',
+          );
       }));
   } else {
     releases = await readOnce();
@@ -123,17 +130,24 @@ async function propose(session: Session, run: string, opts: RollbackOptions): Pr
   const running = new Set(observation.observed.hosts.map((h) => h.release));
   // The last push is what to undo while any host runs its release, or when its reversal failed
   // part-way (hosts may all be back, but the pool is not): its plan says where it started.
-  const source = opts.to ? undefined : (interrupted ?? (last && (running.has(last.plan.release.dir) || last.state.outcome === 'needs-attention') ? last : undefined));
+  const source = opts.to
+    ? undefined
+    : (interrupted ??
+      (last && (running.has(last.plan.release.dir) || last.state.outcome === 'needs-attention') ? last : undefined));
 
   let targets: Record<string, string>;
   let from: string | undefined;
   let description: string;
   if (opts.to) {
     targets = await tagOnHosts(session, observation, opts.to);
-    from = observation.observed.hosts.map((h) => h.release).find((r): r is string => !!r && !Object.values(targets).includes(r));
+    from = observation.observed.hosts
+      .map((h) => h.release)
+      .find((r): r is string => !!r && !Object.values(targets).includes(r));
     description = `release ${opts.to} (--to)`;
   } else if (source) {
-    targets = Object.fromEntries(source.plan.observed.hosts.filter((h) => h.release).map((h) => [h.host, h.release as string]));
+    targets = Object.fromEntries(
+      source.plan.observed.hosts.filter((h) => h.release).map((h) => [h.host, h.release as string]),
+    );
     from = source.plan.release.dir;
     description = `the state push ${source.run} (${source.plan.release.tag}) started from`;
   } else {
@@ -151,10 +165,21 @@ async function propose(session: Session, run: string, opts: RollbackOptions): Pr
       `push a fixed tag instead${opts.to ? `, or \`--force REASON\` to return to ${opts.to} anyway` : ''}, or remove the mark from the bad-release list on the balancer host if it was wrong`,
     );
   }
-  if (landing.length) forced.push(`rollback lands on releases marked bad (${[...new Set(landing.map(([, d]) => d))].join(', ')}), forced by ${by}: ${opts.force}`);
+  if (landing.length)
+    forced.push(
+      `rollback lands on releases marked bad (${[...new Set(landing.map(([, d]) => d))].join(', ')}), forced by ${by}: ${opts.force}`,
+    );
   // Back in the pool go the members that were in it before the push being undone.
-  const poolAfter = source ? source.plan.observed.hosts.filter((h) => h.memberState === 'ready').map((h) => h.member) : undefined;
-  const plan = buildRollbackPlan({ config, observed: observation.observed, targets, createdBy: by, ...(poolAfter ? { poolAfter } : {}) });
+  const poolAfter = source
+    ? source.plan.observed.hosts.filter((h) => h.memberState === 'ready').map((h) => h.member)
+    : undefined;
+  const plan = buildRollbackPlan({
+    config,
+    observed: observation.observed,
+    targets,
+    createdBy: by,
+    ...(poolAfter ? { poolAfter } : {}),
+  });
   return {
     run,
     plan,
@@ -170,7 +195,12 @@ async function propose(session: Session, run: string, opts: RollbackOptions): Pr
   };
 }
 
-export async function carryOutRollback(session: Session, p: RollbackProposal, reporter: Reporter, notes: readonly string[] = []): Promise<ApplyResult> {
+export async function carryOutRollback(
+  session: Session,
+  p: RollbackProposal,
+  reporter: Reporter,
+  notes: readonly string[] = [],
+): Promise<ApplyResult> {
   const result = await carryOut(session, p.plan, {
     command: 'rollback',
     run: p.run,
@@ -179,7 +209,9 @@ export async function carryOutRollback(session: Session, p: RollbackProposal, re
     observation: p.observation,
     ...(p.locked ? { preLocked: true } : {}),
     ...(p.from && p.from !== p.plan.release.dir ? { markBadOnSuccess: p.from } : {}),
-    ...(p.interruptedRun ? { takeOverLockOf: p.interruptedRun, closes: { run: p.interruptedRun, note: rolledBackBy(p.run) } } : {}),
+    ...(p.interruptedRun
+      ? { takeOverLockOf: p.interruptedRun, closes: { run: p.interruptedRun, note: rolledBackBy(p.run) } }
+      : {}),
     // Hosts are read while the first drain settles, and no host changes before they are confirmed.
     gate: async (step: Step) => {
       if (stepIs(step, 'waitsForDrain')) void p.verify().catch(() => undefined);
@@ -200,8 +232,14 @@ const rolledBackBy = (run: string) => `rolled back by run ${run}`;
 
 /** Hosts of clusters the run never began to activate: they still run what the plan observed. */
 function untouched(r: RunRecord): Set<string> {
-  const began = new Set([...r.state.completed, ...(r.state.pending ? [r.state.pending.step] : []), ...(r.state.failed ? [r.state.failed.step] : [])]);
-  const touched = new Set(r.plan.forward.filter((s) => stepIs(s, 'switchesRelease') && began.has(s.id)).map((s) => s.cluster));
+  const began = new Set([
+    ...r.state.completed,
+    ...(r.state.pending ? [r.state.pending.step] : []),
+    ...(r.state.failed ? [r.state.failed.step] : []),
+  ]);
+  const touched = new Set(
+    r.plan.forward.filter((s) => stepIs(s, 'switchesRelease') && began.has(s.id)).map((s) => s.cluster),
+  );
   return new Set(r.plan.observed.hosts.filter((h) => !touched.has(h.cluster)).map((h) => h.host));
 }
 
@@ -214,8 +252,13 @@ function knownReleases(r: RunRecord): Map<string, string | null> {
 /** The release directories each host keeps, newest first (a half-unpacked one left out). */
 function releasesOnHosts(session: Session, observation: Observation): Promise<Map<string, string[]>> {
   const paths = appPaths(session.config.app.path);
-  return forEachHost(observation.observed.hosts.map((h) => h.host), session.config.ssh.concurrency, async (host) =>
-    (await session.transports.get(host).run(['ls', '-1t', '--', paths.releases], { allowFailure: true })).stdout.split('\n').filter((d) => d && !d.includes('.partial.')),
+  return forEachHost(
+    observation.observed.hosts.map((h) => h.host),
+    session.config.ssh.concurrency,
+    async (host) =>
+      (await session.transports.get(host).run(['ls', '-1t', '--', paths.releases], { allowFailure: true })).stdout
+        .split('\n')
+        .filter((d) => d && !d.includes('.partial.')),
   );
 }
 
@@ -226,22 +269,36 @@ async function tagOnHosts(session: Session, observation: Observation, tag: strin
   const missing: string[] = [];
   for (const h of observation.observed.hosts) {
     const prefix = `${tag.replaceAll('/', '_')}-`; // as releaseFor names a release's directory
-    const dir = (listed.get(h.host) ?? []).find((d) => d.startsWith(prefix) && /^[0-9a-f]{7}$/.test(d.slice(prefix.length)));
+    const dir = (listed.get(h.host) ?? []).find(
+      (d) => d.startsWith(prefix) && /^[0-9a-f]{7}$/.test(d.slice(prefix.length)),
+    );
     if (dir) targets[h.host] = dir;
     else missing.push(`${h.host} (it keeps ${(listed.get(h.host) ?? []).join(', ') || 'none'})`);
   }
-  if (missing.length) throw new PlanRefusedError(`no release of ${tag} to roll back to on ${missing.join('; ')}`, `push ${tag} instead: a rollback only returns to a release the hosts still keep (app.keep)`);
+  if (missing.length)
+    throw new PlanRefusedError(
+      `no release of ${tag} to roll back to on ${missing.join('; ')}`,
+      `push ${tag} instead: a rollback only returns to a release the hosts still keep (app.keep)`,
+    );
   return targets;
 }
 
 /** Without a journal: the newest release directory on each host that is neither current nor bad. */
-async function previousOnHosts(session: Session, observation: Observation, badSet: Set<string>): Promise<Record<string, string>> {
+async function previousOnHosts(
+  session: Session,
+  observation: Observation,
+  badSet: Set<string>,
+): Promise<Record<string, string>> {
   const hosts = observation.observed.hosts;
   const listed = await releasesOnHosts(session, observation);
   const targets: Record<string, string> = {};
   for (const h of hosts) {
     const candidate = (listed.get(h.host) ?? []).find((d) => d !== h.release && !badSet.has(d));
-    if (!candidate) throw new OperationFailedError(`${h.host} has no earlier release to roll back to (it keeps ${(listed.get(h.host) ?? []).join(', ') || 'none'})`, 'unchanged');
+    if (!candidate)
+      throw new OperationFailedError(
+        `${h.host} has no earlier release to roll back to (it keeps ${(listed.get(h.host) ?? []).join(', ') || 'none'})`,
+        'unchanged',
+      );
     targets[h.host] = candidate;
   }
   return targets;

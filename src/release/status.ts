@@ -42,9 +42,7 @@ export interface ClusterStatus {
 }
 
 export type LockStatus =
-  | { state: 'free' }
-  | ({ state: 'held'; expired: boolean; liveness: Liveness } & LockDetails)
-  | { state: 'unknown' };
+  { state: 'free' } | ({ state: 'held'; expired: boolean; liveness: Liveness } & LockDetails) | { state: 'unknown' };
 
 /** A part of production status could not read, and why. */
 export interface Unread {
@@ -77,7 +75,11 @@ export interface StatusOptions {
   budgetMs?: number;
 }
 
-export async function gatherStatus(session: Session, now = new Date(), opts: StatusOptions = {}): Promise<StatusReport> {
+export async function gatherStatus(
+  session: Session,
+  now = new Date(),
+  opts: StatusOptions = {},
+): Promise<StatusReport> {
   const { config } = session;
   const deadline = Date.now() + (opts.budgetMs ?? config.ssh.connectTimeout + 10_000);
   const read = <T>(p: () => Promise<T>) => settle(deadline, p);
@@ -88,7 +90,11 @@ export async function gatherStatus(session: Session, now = new Date(), opts: Sta
   const balancers = balancer instanceof BalancerSet ? [balancer.primary, ...balancer.peers] : [];
   const [members, releases, lockRead, peerReads] = await Promise.all([
     balancer instanceof BalancerSet ? read(() => balancer.primary.balancer.members()) : read(() => balancer.members()),
-    Promise.all(hosts.map((h) => read(async () => (await session.transports.get(h.host).run(readCurrent(paths))).stdout.trim() || null))),
+    Promise.all(
+      hosts.map((h) =>
+        read(async () => (await session.transports.get(h.host).run(readCurrent(paths))).stdout.trim() || null),
+      ),
+    ),
     read(() => session.lock.inspect()),
     Promise.all(balancers.slice(1).map((b) => read(() => b.balancer.members()))),
   ]);
@@ -97,34 +103,51 @@ export async function gatherStatus(session: Session, now = new Date(), opts: Sta
     return 'value' in r ? [{ host: b.host, members: r.value }] : [];
   });
   const divergent = balancers.length > 0 ? describeDisagreement(eachRead) : undefined;
-  const merged: Read<Member[]> = 'value' in members && balancers.length > 0 ? { value: mergeMembers(eachRead.map((r) => r.members)) } : members;
+  const merged: Read<Member[]> =
+    'value' in members && balancers.length > 0 ? { value: mergeMembers(eachRead.map((r) => r.members)) } : members;
   const membership: Read<Membership> | undefined =
-    'value' in merged ? await read(() => matchMembers(config.clusters, merged.value, { backend: config.balancer.backend, resolve: config.resolve, lookup: session.addressOf })) : undefined;
+    'value' in merged
+      ? await read(() =>
+          matchMembers(config.clusters, merged.value, {
+            backend: config.balancer.backend,
+            resolve: config.resolve,
+            lookup: session.addressOf,
+          }),
+        )
+      : undefined;
 
   const unread: Unread[] = [];
-  if ('error' in members) unread.push({ part: 'balancer', what: `balancer ${config.balancer.host}`, reason: members.error });
+  if ('error' in members)
+    unread.push({ part: 'balancer', what: `balancer ${config.balancer.host}`, reason: members.error });
   balancers.slice(1).forEach((b, i) => {
     const r = peerReads[i] as Read<Member[]>;
     if ('error' in r) unread.push({ part: 'peer', what: `balancer ${b.host}`, reason: r.error });
   });
-  if (membership && 'error' in membership) unread.push({ part: 'membership', what: 'which member is which host', reason: membership.error });
+  if (membership && 'error' in membership)
+    unread.push({ part: 'membership', what: 'which member is which host', reason: membership.error });
   hosts.forEach((h, i) => {
     const r = releases[i] as Read<string | null>;
     if ('error' in r) unread.push({ part: 'host', what: `release on ${h.host}`, reason: r.error });
   });
-  if ('error' in lockRead) unread.push({ part: 'lock', what: `lock on ${config.balancer.host}`, reason: lockRead.error });
+  if ('error' in lockRead)
+    unread.push({ part: 'lock', what: `lock on ${config.balancer.host}`, reason: lockRead.error });
   const last = readLastRun(config, unread);
 
   const byName = new Map(('value' in merged ? merged.value : []).map((m): [string, Member] => [m.name, m]));
   const hostStatus: HostStatus[] = hosts.map((h, i) => {
     const r = releases[i] as Read<string | null>;
-    const name = (membership && 'value' in membership ? membership.value[h.cluster].find((m) => m.host === h.host)?.member : undefined) ?? h.member;
+    const name =
+      (membership && 'value' in membership
+        ? membership.value[h.cluster].find((m) => m.host === h.host)?.member
+        : undefined) ?? h.member;
     const m = name ? byName.get(name) : undefined;
     return {
       host: h.host,
       cluster: h.cluster,
       ...(name ? { member: name } : {}),
-      ...(m ? { state: m.state, sessions: m.sessions, ...(m.healthy !== undefined ? { healthy: m.healthy } : {}) } : {}),
+      ...(m
+        ? { state: m.state, sessions: m.sessions, ...(m.healthy !== undefined ? { healthy: m.healthy } : {}) }
+        : {}),
       ...(name && eachRead.length > 0 ? { balancers: statesOn(eachRead, name) } : {}),
       ...('value' in r ? { release: r.value } : { error: r.error }),
     };
@@ -137,7 +160,13 @@ export async function gatherStatus(session: Session, now = new Date(), opts: Sta
       id,
       internal: config.clusters[id].internal,
       ...('value' in merged ? { inPool } : {}),
-      serving: of.some((h) => h.state === undefined) ? 'unknown' : inPool.length === 0 ? 'no' : inPool.length === of.length ? 'all' : 'partly',
+      serving: of.some((h) => h.state === undefined)
+        ? 'unknown'
+        : inPool.length === 0
+          ? 'no'
+          : inPool.length === of.length
+            ? 'all'
+            : 'partly',
       releases: [...new Set(of.map((h) => (h.release === undefined ? '(unknown)' : (h.release ?? '(none)'))))],
     };
   });
@@ -156,13 +185,18 @@ export async function gatherStatus(session: Session, now = new Date(), opts: Sta
     clusters,
     hosts: hostStatus,
     lock,
-    ...(last ? { lastRun: { ...last, running: last.outcome === 'unfinished' ? isRunning(last.run, lock) : false } } : {}),
+    ...(last
+      ? { lastRun: { ...last, running: last.outcome === 'unfinished' ? isRunning(last.run, lock) : false } }
+      : {}),
     unread,
   };
 }
 
 /** A member's state on each balancer that has it. */
-function statesOn(reads: readonly { host: string; members: readonly Member[] }[], name: string): Record<string, MemberState> {
+function statesOn(
+  reads: readonly { host: string; members: readonly Member[] }[],
+  name: string,
+): Record<string, MemberState> {
   const out: Record<string, MemberState> = {};
   for (const r of reads) {
     const m = r.members.find((x) => x.name === name);
@@ -175,7 +209,12 @@ function lockStatus(r: Read<LockReading>, now: Date): LockStatus {
   if ('error' in r) return { state: 'unknown' };
   const { details, hostNow } = r.value;
   if (!details) return { state: 'free' };
-  return { state: 'held', ...details, expired: Date.parse(details.expires) <= now.getTime(), liveness: lockLiveness(details, hostNow, now) };
+  return {
+    state: 'held',
+    ...details,
+    expired: Date.parse(details.expires) <= now.getTime(),
+    liveness: lockLiveness(details, hostNow, now),
+  };
 }
 
 /**
@@ -185,7 +224,9 @@ function lockStatus(r: Read<LockReading>, now: Date): LockStatus {
  */
 function isRunning(run: string, lock: LockStatus): boolean | null {
   if (lock.state === 'unknown') return null;
-  return lock.state === 'held' && lock.run === run && (lock.liveness.state === 'running' || lock.liveness.state === 'leased');
+  return (
+    lock.state === 'held' && lock.run === run && (lock.liveness.state === 'running' || lock.liveness.state === 'leased')
+  );
 }
 
 /** Status succeeds only when it read everything it reports; otherwise it failed, and (being read-only) changed nothing. */
@@ -209,7 +250,10 @@ type Read<T> = { value: T } | { error: string };
 async function settle<T>(deadline: number, read: () => Promise<T>): Promise<Read<T>> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${Math.round((deadline - Date.now()) / 1000)} s`)), Math.max(0, deadline - Date.now()));
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${Math.round((deadline - Date.now()) / 1000)} s`)),
+      Math.max(0, deadline - Date.now()),
+    );
   });
   try {
     return { value: await Promise.race([read(), late]) };

@@ -12,7 +12,9 @@ export function snapshotText(r: SnapshotResult): string {
   for (const h of r.hosts) {
     const n = h.changes.added.length + h.changes.changed.length + h.changes.removed.length;
     const tracked = h.entries.filter((e) => e.kind !== 'missing').length;
-    lines.push(`${h.host}: ${n === 0 ? 'unchanged' : `${n} change${n === 1 ? '' : 's'}`} (${tracked} paths tracked, ${h.bytesRead} bytes read)`);
+    lines.push(
+      `${h.host}: ${n === 0 ? 'unchanged' : `${n} change${n === 1 ? '' : 's'}`} (${tracked} paths tracked, ${h.bytesRead} bytes read)`,
+    );
     for (const p of h.changes.added) lines.push(`  + ${show(p)}`);
     for (const p of h.changes.changed) lines.push(`  ~ ${show(p)}`);
     for (const p of h.changes.removed) lines.push(`  - ${show(p)}`);
@@ -41,7 +43,13 @@ export function driftText(r: DriftResult): string {
     lines.push(`${h.host}: ${h.paths.length} path${h.paths.length === 1 ? ' differs' : 's differ'} from the snapshot`);
     for (const p of h.paths) {
       lines.push(`  ${show(p.path)}: ${p.what.join(', ')}`);
-      if (p.patch) lines.push(...p.patch.trimEnd().split('\n').map((l) => `    ${l}`));
+      if (p.patch)
+        lines.push(
+          ...p.patch
+            .trimEnd()
+            .split('\n')
+            .map((l) => `    ${l}`),
+        );
     }
   }
   for (const f of r.failed) lines.push(`${f.host}: not reached: ${f.error.split('\n')[0]}`);

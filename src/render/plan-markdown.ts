@@ -1,7 +1,16 @@
 // The plan as a reviewer reads it in a pull request: what it was made from, what changes, each
 // forward step with its undo, the whole way back, the bare-metal restore runbook, and whether it
 // has been rehearsed and approved. Everything comes from the plan file, which holds no secrets.
-import { appIn, changesNothing, clustersLeftAlone, type ObservedHost, type Plan, type PlanPreflight, type Step, reverseSteps } from '../model/plan.js';
+import {
+  appIn,
+  changesNothing,
+  clustersLeftAlone,
+  type ObservedHost,
+  type Plan,
+  type PlanPreflight,
+  type Step,
+  reverseSteps,
+} from '../model/plan.js';
 import { STEP_TRAITS, stepIs } from '../model/step-kinds.js';
 import { tagOfDir } from '../model/release.js';
 import { expectedState } from '../release/rehearse.js';
@@ -16,22 +25,26 @@ export interface MarkdownOptions {
 }
 
 export function planMarkdown(plan: Plan, opts: MarkdownOptions = {}): string {
-  return [
-    header(plan),
-    liveState(plan),
-    ...(plan.preflight ? [preflightSection(plan.preflight)] : []),
-    whatChanges(plan),
-    forward(plan),
-    reversePlan(plan),
-    opts.runbooks && Object.keys(opts.runbooks).length ? snapshotRestore(plan, opts.runbooks) : restoreRunbook(plan),
-    review(plan, opts),
-  ].join('\n\n') + '\n';
+  return (
+    [
+      header(plan),
+      liveState(plan),
+      ...(plan.preflight ? [preflightSection(plan.preflight)] : []),
+      whatChanges(plan),
+      forward(plan),
+      reversePlan(plan),
+      opts.runbooks && Object.keys(opts.runbooks).length ? snapshotRestore(plan, opts.runbooks) : restoreRunbook(plan),
+      review(plan, opts),
+    ].join('\n\n') + '\n'
+  );
 }
 
 function header(plan: Plan): string {
   const { release, observed } = plan;
   return [
-    plan.kind === 'contract' ? `# Contract the schema of ${appIn(plan.app, plan.environment)} for ${release.tag}` : `# Push ${release.tag} of ${appIn(plan.app, plan.environment)}`,
+    plan.kind === 'contract'
+      ? `# Contract the schema of ${appIn(plan.app, plan.environment)} for ${release.tag}`
+      : `# Push ${release.tag} of ${appIn(plan.app, plan.environment)}`,
     '',
     '| | |',
     '|---|---|',
@@ -39,7 +52,9 @@ function header(plan: Plan): string {
     `| Commit | \`${release.commit}\` |`,
     `| Release directory | \`${release.dir}\` |`,
     ...(plan.artifact
-      ? [`| Artifact | built once: sha256 \`${plan.artifact.sha256}\`, ${plan.artifact.files} files, ${plan.artifact.bytes} bytes (${plan.artifact.compression})${plan.artifact.build ? `, built with ${cell(`\`${plan.artifact.build}\``)}` : ''}; each host checks it before unpacking |`]
+      ? [
+          `| Artifact | built once: sha256 \`${plan.artifact.sha256}\`, ${plan.artifact.files} files, ${plan.artifact.bytes} bytes (${plan.artifact.compression})${plan.artifact.build ? `, built with ${cell(`\`${plan.artifact.build}\``)}` : ''}; each host checks it before unpacking |`,
+        ]
       : []),
     `| Plan hash | \`${plan.hash}\` |`,
     `| Made by | ${cell(plan.createdBy)} at ${plan.createdAt} |`,
@@ -55,11 +70,18 @@ function liveState(plan: Plan): string {
     '',
     '| Host | Cluster | Member | State | Release now |',
     '|---|---|---|---|---|',
-    ...plan.observed.hosts.map((h) => `| \`${h.host}\` | ${h.cluster} | \`${h.member}\` | ${h.memberState} | ${h.release ? `\`${h.release}\`` : '(none)'} |`),
+    ...plan.observed.hosts.map(
+      (h) =>
+        `| \`${h.host}\` | ${h.cluster} | \`${h.member}\` | ${h.memberState} | ${h.release ? `\`${h.release}\`` : '(none)'} |`,
+    ),
   ].join('\n');
 }
 
-const OUTCOME_WORD: Record<PlanPreflight['findings'][number]['outcome'], string> = { refused: '**refused**', unchecked: 'unchecked', ok: 'ok' };
+const OUTCOME_WORD: Record<PlanPreflight['findings'][number]['outcome'], string> = {
+  refused: '**refused**',
+  unchecked: 'unchecked',
+  ok: 'ok',
+};
 
 /** What preflight found when the plan was made; an override is said first, with who gave it and why. */
 function preflightSection(preflight: PlanPreflight): string {
@@ -90,7 +112,9 @@ function whatChanges(plan: Plan): string {
     if (state !== h.memberState) changes.push(`member \`${h.member}\` ${h.memberState} → ${state}`);
     return changes.length ? [`| \`${h.host}\` | ${changes.join('; ')} |`] : [];
   });
-  const order = [...new Set(plan.forward.filter((s) => stepIs(s, 'switchesRelease') && s.cluster).map((s) => s.cluster))];
+  const order = [
+    ...new Set(plan.forward.filter((s) => stepIs(s, 'switchesRelease') && s.cluster).map((s) => s.cluster)),
+  ];
   const pushing = changesNothing(plan)
     ? `**No changes**: ${noChangesText(plan).replace(/^No changes: /, '')}`
     : `Release \`${plan.release.dir}\` (tag \`${plan.release.tag}\`) is staged without a restart on every host that does not run it yet, then ${order.length ? `cluster ${order.join(', then cluster ')}` : 'each cluster'} in turn is drained from the public pool, switched, smoke-checked through its internal hostname and returned to the pool.${leftAlone(plan)}`;
@@ -100,24 +124,35 @@ function whatChanges(plan: Plan): string {
     pushing,
     ...schemaChanges(plan),
     '',
-    ...(rows.length ? ['| Host | Change |', '|---|---|', ...rows] : ['Nothing changes: every host already runs this release and every member stays as it is.']),
+    ...(rows.length
+      ? ['| Host | Change |', '|---|---|', ...rows]
+      : ['Nothing changes: every host already runs this release and every member stays as it is.']),
   ].join('\n');
 }
 
 /** A cluster the push leaves alone, or who forced it not to. */
 function leftAlone(plan: Plan): string {
-  if (plan.forced) return ` **Forced** by ${cell(plan.forced.by)}: ${cell(plan.forced.reason)} (every cluster is pushed, also one that already runs and serves this release).`;
+  if (plan.forced)
+    return ` **Forced** by ${cell(plan.forced.by)}: ${cell(plan.forced.reason)} (every cluster is pushed, also one that already runs and serves this release).`;
   const alone = (plan.kind ?? 'push') === 'push' ? clustersLeftAlone(plan) : [];
-  return alone.length ? ` Cluster ${alone.join(' and ')} already runs it on every host and serves: left alone (not drained, not restarted).` : '';
+  return alone.length
+    ? ` Cluster ${alone.join(' and ')} already runs it on every host and serves: left alone (not drained, not restarted).`
+    : '';
 }
 
 /** What a plan does to the database both clusters share: said before the host table, since no host shows it. */
 function schemaChanges(plan: Plan): string[] {
   const expand = plan.forward.find((s) => STEP_TRAITS[s.kind].schemaChange === 'expand');
   const contract = plan.forward.find((s) => STEP_TRAITS[s.kind].schemaChange === 'contract');
-  if (contract) return ['', `**The schema is contracted** on \`${contract.hosts?.[0] ?? '?'}\` for \`${plan.release.dir}\`, which every host runs: releases before it can no longer run on it, and baton cannot undo it.`];
+  if (contract)
+    return [
+      '',
+      `**The schema is contracted** on \`${contract.hosts?.[0] ?? '?'}\` for \`${plan.release.dir}\`, which every host runs: releases before it can no longer run on it, and baton cannot undo it.`,
+    ];
   if (!expand) return [];
-  const undone = expand.undo.length ? 'a reversed push undoes it with `migrate.reverse`' : '**baton cannot undo it** (no `migrate.reverse`): a reversed push leaves the schema expanded';
+  const undone = expand.undo.length
+    ? 'a reversed push undoes it with `migrate.reverse`'
+    : '**baton cannot undo it** (no `migrate.reverse`): a reversed push leaves the schema expanded';
   return [
     '',
     `**The schema is expanded** on \`${expand.hosts?.[0] ?? '?'}\` with this release's migrations after staging and before the first drain, and the release still serving is checked on it through both clusters (the gate); ${undone}. Dropping what the old release needed is a separate plan (\`baton contract\`).`,
@@ -130,7 +165,10 @@ function forward(plan: Plan): string {
     '',
     'In this order; each step is journaled before the next begins. If a step fails, the undo of every step that ran is carried out, newest first.',
     '',
-    ...plan.forward.flatMap((s, i) => [`${i + 1}. **${s.id}**: ${s.title}${where(s)}`, `    - undo: ${s.undo.length ? s.undo.map((u) => u.title).join('; then ') : 'nothing to undo'}`]),
+    ...plan.forward.flatMap((s, i) => [
+      `${i + 1}. **${s.id}**: ${s.title}${where(s)}`,
+      `    - undo: ${s.undo.length ? s.undo.map((u) => u.title).join('; then ') : 'nothing to undo'}`,
+    ]),
   ].join('\n');
 }
 
@@ -139,7 +177,7 @@ function reversePlan(plan: Plan): string {
   return [
     '## Reverse (B → A)',
     '',
-    'From the end state back to the live state above: every forward step\'s undo, newest first. A push that stops part-way runs only the undos of the steps that ran.',
+    "From the end state back to the live state above: every forward step's undo, newest first. A push that stops part-way runs only the undos of the steps that ran.",
     '',
     ...steps.map((s, i) => `${i + 1}. **${s.id}**: ${s.title}${where(s)}`),
   ].join('\n');
@@ -150,8 +188,8 @@ function snapshotRestore(plan: Plan, runbooks: Record<string, string>): string {
   return [
     '## Restore runbook (bare metal)',
     '',
-    `To rebuild a host from nothing as it was when this plan was made, from snapshot \`${commit?.slice(0, 12) ?? '?'}\` of the hosts' tracked configuration. `
-      + `If this push completed, the release to deploy is \`${plan.release.dir}\`. \`baton restore HOST --run\` carries out the automatable part of an app host's runbook.`,
+    `To rebuild a host from nothing as it was when this plan was made, from snapshot \`${commit?.slice(0, 12) ?? '?'}\` of the hosts' tracked configuration. ` +
+      `If this push completed, the release to deploy is \`${plan.release.dir}\`. \`baton restore HOST --run\` carries out the automatable part of an app host's runbook.`,
     ...Object.values(runbooks).map((r) => `\n${r}`),
   ].join('\n');
 }
@@ -160,8 +198,8 @@ function restoreRunbook(plan: Plan): string {
   return [
     '## Restore runbook (bare metal)',
     '',
-    'To rebuild a host from nothing as it was when this plan was made. Generated from the plan; the restore from tracked configuration will add each host\'s configuration files. If this push completed, redeploy '
-      + `\`${plan.release.dir}\` instead of the release named below.`,
+    "To rebuild a host from nothing as it was when this plan was made. Generated from the plan; the restore from tracked configuration will add each host's configuration files. If this push completed, redeploy " +
+      `\`${plan.release.dir}\` instead of the release named below.`,
     ...plan.observed.hosts.map((h: ObservedHost) => {
       const rel = h.release;
       return [
@@ -187,13 +225,21 @@ function review(plan: Plan, opts: MarkdownOptions): string {
   const { status } = opts;
   const rehearsals = plan.rehearsals ?? [];
   const approvals = plan.approvals ?? [];
-  const counts = (hash: string) => (hash === plan.hash ? '' : ` — of another plan (\`${hash.slice(0, 19)}…\`), does not count`);
+  const counts = (hash: string) =>
+    hash === plan.hash ? '' : ` — of another plan (\`${hash.slice(0, 19)}…\`), does not count`;
   return [
     '## Rehearsal',
     '',
-    status ? `baton.yml ${status.rehearsal.required ? 'requires' : 'does not require'} a passed rehearsal of this plan.\n` : '',
+    status
+      ? `baton.yml ${status.rehearsal.required ? 'requires' : 'does not require'} a passed rehearsal of this plan.\n`
+      : '',
     rehearsals.length
-      ? rehearsals.map((r) => `- **${r.outcome}** ${r.at} by ${cell(r.by)} against ${r.against}: forward ${secs(r.forwardMs)}, reverse ${secs(r.reverseMs)}${r.detail ? `; ${r.detail}` : ''}${counts(r.hash)}`).join('\n')
+      ? rehearsals
+          .map(
+            (r) =>
+              `- **${r.outcome}** ${r.at} by ${cell(r.by)} against ${r.against}: forward ${secs(r.forwardMs)}, reverse ${secs(r.reverseMs)}${r.detail ? `; ${r.detail}` : ''}${counts(r.hash)}`,
+          )
+          .join('\n')
       : '- not rehearsed (`baton rehearse FILE --key KEY`)',
     '',
     '## Approvals',
@@ -201,9 +247,22 @@ function review(plan: Plan, opts: MarkdownOptions): string {
     status
       ? `baton.yml requires ${status.approvals.required}; ${status.approvals.by.length} counted${status.approvals.by.length ? ` (${status.approvals.by.map(cell).join(', ')}, by their signatures)` : ''}${status.unmet.length || status.refused.length ? '' : ', so apply will run it'}.\n`
       : '',
-    approvals.length ? approvals.map((a) => `- ${cell(a.by)} at ${a.at}${a.key ? ` (signed with ${a.key})` : ' (unsigned)'}${counts(a.hash)}`).join('\n') : '- none yet (`baton approve FILE --key KEY`)',
-    ...(status?.refused.length ? ['', '**Records that do not verify** (apply refuses the plan while it carries them):', '', ...status.refused.map((r) => `- ${cell(r)}`)] : []),
-    ...(status?.unmet.length ? ['', '**Missing** (apply refuses the plan until it has them):', '', ...status.unmet.map((u) => `- ${cell(u)}`)] : []),
+    approvals.length
+      ? approvals
+          .map((a) => `- ${cell(a.by)} at ${a.at}${a.key ? ` (signed with ${a.key})` : ' (unsigned)'}${counts(a.hash)}`)
+          .join('\n')
+      : '- none yet (`baton approve FILE --key KEY`)',
+    ...(status?.refused.length
+      ? [
+          '',
+          '**Records that do not verify** (apply refuses the plan while it carries them):',
+          '',
+          ...status.refused.map((r) => `- ${cell(r)}`),
+        ]
+      : []),
+    ...(status?.unmet.length
+      ? ['', '**Missing** (apply refuses the plan until it has them):', '', ...status.unmet.map((u) => `- ${cell(u)}`)]
+      : []),
   ]
     .filter((l, i, all) => !(l === '' && all[i - 1] === ''))
     .join('\n');

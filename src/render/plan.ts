@@ -2,7 +2,14 @@
 import type { ApplyResult } from '../release/push.js';
 import { refusals } from '../checks/preflight.js';
 import type { ClusterId } from '../config/config.js';
-import { appIn, clustersLeftAlone, PLAN_KIND_TRAITS, type Plan, type PlanPreflight, reverseSteps } from '../model/plan.js';
+import {
+  appIn,
+  clustersLeftAlone,
+  PLAN_KIND_TRAITS,
+  type Plan,
+  type PlanPreflight,
+  reverseSteps,
+} from '../model/plan.js';
 import { renderPreflight } from './preflight.js';
 
 const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
@@ -11,10 +18,17 @@ export function planText(plan: Plan): string {
   const lines = [
     `Plan ${plan.hash.slice(0, 19)}… for ${appIn(plan.app, plan.environment)}: ${plan.release.tag} at ${plan.release.commit.slice(0, 12)} (release ${plan.release.dir})`,
     `made by ${plan.createdBy} at ${plan.createdAt} from the live state ${plan.observedDigest.slice(0, 19)}…`,
-    ...(plan.artifact ? [`artifact built once: sha256 ${plan.artifact.sha256} (${plan.artifact.files} files, ${megabytes(plan.artifact.bytes)}, ${plan.artifact.compression}${plan.artifact.build ? `; built with \`${plan.artifact.build}\`` : ''})`] : []),
+    ...(plan.artifact
+      ? [
+          `artifact built once: sha256 ${plan.artifact.sha256} (${plan.artifact.files} files, ${megabytes(plan.artifact.bytes)}, ${plan.artifact.compression}${plan.artifact.build ? `; built with \`${plan.artifact.build}\`` : ''})`,
+        ]
+      : []),
     '',
     'Now:',
-    ...plan.observed.hosts.map((h) => `  ${h.host.padEnd(32)} cluster ${h.cluster}  member ${h.member.padEnd(10)} ${h.memberState.padEnd(6)} runs ${h.release ?? '(nothing)'}`),
+    ...plan.observed.hosts.map(
+      (h) =>
+        `  ${h.host.padEnd(32)} cluster ${h.cluster}  member ${h.member.padEnd(10)} ${h.memberState.padEnd(6)} runs ${h.release ?? '(nothing)'}`,
+    ),
     ...(plan.preflight ? preflightLines(plan.preflight) : []),
     ...leftAloneLines(plan),
     '',
@@ -32,15 +46,26 @@ export function planText(plan: Plan): string {
 
 /** Which clusters the push leaves alone and why, or who forced it past them. */
 function leftAloneLines(plan: Plan): string[] {
-  if (plan.forced) return ['', `Forced by ${plan.forced.by}: ${plan.forced.reason} (every cluster is pushed, also one that already runs and serves ${plan.release.tag})`];
+  if (plan.forced)
+    return [
+      '',
+      `Forced by ${plan.forced.by}: ${plan.forced.reason} (every cluster is pushed, also one that already runs and serves ${plan.release.tag})`,
+    ];
   const alone = (plan.kind ?? 'push') === 'push' ? clustersLeftAlone(plan) : [];
-  return alone.length ? ['', `Left alone: ${clusterList(alone)} already run${alone.length === 1 ? 's' : ''} ${plan.release.dir} on every host and serve${alone.length === 1 ? 's' : ''} (not drained, not restarted)`] : [];
+  return alone.length
+    ? [
+        '',
+        `Left alone: ${clusterList(alone)} already run${alone.length === 1 ? 's' : ''} ${plan.release.dir} on every host and serve${alone.length === 1 ? 's' : ''} (not drained, not restarted)`,
+      ]
+    : [];
 }
 
 /** What `plan`, `push` and `apply` say of a plan that changes nothing, as Terraform's "No changes". */
 export function noChangesText(plan: Plan): string {
   const clusters = clustersLeftAlone(plan);
-  const lines = [`No changes: every host of ${clusterList(clusters)} runs ${plan.release.tag} (commit ${plan.release.commit.slice(0, 7)}) and serves; nothing to do.`];
+  const lines = [
+    `No changes: every host of ${clusterList(clusters)} runs ${plan.release.tag} (commit ${plan.release.commit.slice(0, 7)}) and serves; nothing to do.`,
+  ];
   // Not a refusal now, since nothing runs; but the next push that changes something will meet it.
   const refused = plan.preflight ? refusals(plan.preflight).map((f) => f.message) : [];
   if (refused.length) lines.push(`Preflight would refuse a push that changes something: ${refused.join('; ')}`);
@@ -80,16 +105,24 @@ export function resultText(r: ApplyResult): string {
   const what = `${PLAN_KIND_TRAITS[r.kind].runOf} ${r.tag}`;
   switch (r.outcome) {
     case 'succeeded':
-      if (r.kind === 'contract') return `contracted the schema for ${r.release} in ${secs(r.forwardMs)}: releases before it can no longer run on it; journal ${r.journal}`;
-      if (r.kind === 'restore') return `restored the host with ${r.release} in ${secs(r.forwardMs)}; journal ${r.journal}`;
+      if (r.kind === 'contract')
+        return `contracted the schema for ${r.release} in ${secs(r.forwardMs)}: releases before it can no longer run on it; journal ${r.journal}`;
+      if (r.kind === 'restore')
+        return `restored the host with ${r.release} in ${secs(r.forwardMs)}; journal ${r.journal}`;
       return `${r.kind === 'rollback' ? 'rolled back to' : 'pushed'} ${r.tag} (${r.release}) in ${secs(r.forwardMs)}; journal ${r.journal}`;
     case 'held':
       return `held after the first flip: one cluster runs ${r.release}, the other still the previous release (${secs(r.forwardMs)}); journal ${r.journal}`;
     case 'reversed': {
-      if (r.failedStep === undefined) return `${what}: the reversal it had begun is finished in ${secs(r.forwardMs)}; production is back where it started; journal ${r.journal}`;
-      const why = r.interruptedBy ? `was stopped by ${r.interruptedBy} at ${r.failedStep}` : `failed at ${r.failedStep}: ${r.error?.message}`;
-      if (r.kind === 'restore') return `${what} ${why}\nthe host stays out of the pool (a half-restored host is never returned to it); the rest serve as before; journal ${r.journal}`;
-      const after = r.productionChanged ? `reversed in ${secs(r.reversalMs)}: production is back where it started` : 'nothing in production had changed';
+      if (r.failedStep === undefined)
+        return `${what}: the reversal it had begun is finished in ${secs(r.forwardMs)}; production is back where it started; journal ${r.journal}`;
+      const why = r.interruptedBy
+        ? `was stopped by ${r.interruptedBy} at ${r.failedStep}`
+        : `failed at ${r.failedStep}: ${r.error?.message}`;
+      if (r.kind === 'restore')
+        return `${what} ${why}\nthe host stays out of the pool (a half-restored host is never returned to it); the rest serve as before; journal ${r.journal}`;
+      const after = r.productionChanged
+        ? `reversed in ${secs(r.reversalMs)}: production is back where it started`
+        : 'nothing in production had changed';
       return `${what} ${why}\n${after}; journal ${r.journal}`;
     }
     case 'needs-attention':

@@ -8,7 +8,10 @@ const LABEL: Record<Finding['outcome'], string> = { refused: 'REFUSED', unchecke
 /** The findings and the verdict (a plan shows both). */
 export function renderPreflight(report: PreflightReport): string[] {
   const refused = refusals(report).length;
-  return [...renderFindings(report), refused === 0 ? 'preflight passed' : `preflight refused: ${refused} finding${refused === 1 ? '' : 's'} above`];
+  return [
+    ...renderFindings(report),
+    refused === 0 ? 'preflight passed' : `preflight refused: ${refused} finding${refused === 1 ? '' : 's'} above`,
+  ];
 }
 
 /** The findings alone, one line each: `baton preflight` leaves a refusal's verdict to its error, said once. */

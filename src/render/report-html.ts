@@ -9,7 +9,9 @@ import type { ReportData } from '../report/report-data.js';
 /** Chart.js's browser build, read from the installed package (its exports map hides dist/chart.umd.js, so go by the main file's folder). */
 export function chartJsSource(): string {
   const main = createRequire(import.meta.url).resolve('chart.js');
-  return readFileSync(join(dirname(main), 'chart.umd.js'), 'utf8').replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
+  return readFileSync(join(dirname(main), 'chart.umd.js'), 'utf8')
+    .replace(/<\/(script)/gi, '<\\/$1')
+    .replace(/<!--/g, '<\\!--');
 }
 
 /** Text for HTML element content or a quoted attribute. */
@@ -19,7 +21,10 @@ export function escapeHtml(s: string): string {
 
 /** JSON safe inside a <script> block: no `</script>`, `<!--` or line separators can end or bend it. */
 export function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 const seconds = (ms: number | undefined) => (ms === undefined ? '?' : `${(ms / 1000).toFixed(1)} s`);
@@ -45,7 +50,9 @@ function poolHtml(d: ReportData): string {
 
 function preflightHtml(d: ReportData): string {
   if (!d.preflight) return '';
-  const overridden = d.preflight.overridden ? `<p class="override"><strong>Preflight refused and was overridden</strong> by ${escapeHtml(d.preflight.overridden.by)}: ${escapeHtml(d.preflight.overridden.reason)}</p>` : '';
+  const overridden = d.preflight.overridden
+    ? `<p class="override"><strong>Preflight refused and was overridden</strong> by ${escapeHtml(d.preflight.overridden.by)}: ${escapeHtml(d.preflight.overridden.reason)}</p>`
+    : '';
   const findings = d.preflight.findings.length
     ? `<ul>${d.preflight.findings.map((f) => `<li><strong>${escapeHtml(f.outcome)}</strong> ${escapeHtml(f.check)}: ${escapeHtml(f.message)}</li>`).join('')}</ul>`
     : '<p>every check passed</p>';
@@ -61,14 +68,18 @@ function summaryHtml(d: ReportData): string {
   const reversal = d.reversal
     ? `<p class="reversal" id="reversal">Reversed at ${seconds(d.reversal.t)}${d.reversal.failedStep ? ` after step <code>${escapeHtml(d.reversal.failedStep)}</code> failed` : ''}: ${escapeHtml(d.reversal.reason)}</p>`
     : '';
-  const problem = d.planProblem ? `<p class="problem" id="plan-problem"><strong>plan unreadable</strong>: ${escapeHtml(d.planProblem)}</p>` : '';
+  const problem = d.planProblem
+    ? `<p class="problem" id="plan-problem"><strong>plan unreadable</strong>: ${escapeHtml(d.planProblem)}</p>`
+    : '';
   const change = d.change
     ? `<dt>from</dt><dd>${d.change.from.length ? d.change.from.map((r) => `<code>${escapeHtml(r)}</code>`).join(', ') : 'nothing'}</dd><dt>to</dt><dd><code>${escapeHtml(d.change.to)}</code> (tag ${escapeHtml(d.change.tag)}, commit <code>${escapeHtml(d.change.commit)}</code>)</dd>`
     : '';
   const totals = d.totals
     ? `<dt>requests</dt><dd id="totals">${d.totals.requests.toLocaleString('en')} served while it ran; ${d.totals.http5xx.toLocaleString('en')} answered 5xx (${percent(d.totals.ratio)})</dd>`
     : '<dt>requests</dt><dd>not counted (the balancer gave no counters)</dd>';
-  const notes = d.notes.length ? `<h2>Notes</h2><ul>${d.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : '';
+  const notes = d.notes.length
+    ? `<h2>Notes</h2><ul>${d.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`
+    : '';
   return `<h1>baton ${escapeHtml(d.command)} ${escapeHtml(d.tag)} — <span class="outcome ${escapeHtml(d.outcome)}">${escapeHtml(d.outcome)}</span></h1>
 ${problem}
 <dl>

@@ -38,7 +38,8 @@ export interface PoolPoint {
 
 // Where the run belongs: what its journal says, else its plan (a run begun by an older baton says nothing).
 function environmentOf(begin: JournalRecord | undefined, plan: Plan | undefined): { environment?: string } {
-  const said = begin?.event === 'run-begin' && typeof begin.environment === 'string' ? begin.environment : plan?.environment;
+  const said =
+    begin?.event === 'run-begin' && typeof begin.environment === 'string' ? begin.environment : plan?.environment;
   return said === undefined ? {} : { environment: said };
 }
 
@@ -64,7 +65,10 @@ export interface ReportData {
   totals?: { requests: number; http5xx: number; ratio: number };
   pool: PoolPoint[];
   /** Preflight's findings that were not ok when the plan was made, and who overrode a refusal, why. */
-  preflight?: { findings: { check: string; outcome: string; message: string }[]; overridden?: { reason: string; by: string } };
+  preflight?: {
+    findings: { check: string; outcome: string; message: string }[];
+    overridden?: { reason: string; by: string };
+  };
   /** The run's plan could not be read: why (the report then has no hosts, approvals or change). */
   planProblem?: string;
   rows: string[];
@@ -92,9 +96,15 @@ export function ratesFrom(samples: readonly TrafficSample[], t0: number): RatePo
     const prev = samples[i - 1]!;
     const cur = samples[i]!;
     const seconds = (Date.parse(cur.at) - Date.parse(prev.at)) / 1000;
-    if (!(seconds > 0) || cur.requests === undefined || prev.requests === undefined || cur.requests < prev.requests) continue;
-    const errors = cur.http5xx !== undefined && prev.http5xx !== undefined ? Math.max(0, cur.http5xx - prev.http5xx) : 0;
-    out.push({ t: Date.parse(cur.at) - t0, rps: (cur.requests - prev.requests) / seconds, http5xxPerSecond: errors / seconds });
+    if (!(seconds > 0) || cur.requests === undefined || prev.requests === undefined || cur.requests < prev.requests)
+      continue;
+    const errors =
+      cur.http5xx !== undefined && prev.http5xx !== undefined ? Math.max(0, cur.http5xx - prev.http5xx) : 0;
+    out.push({
+      t: Date.parse(cur.at) - t0,
+      rps: (cur.requests - prev.requests) / seconds,
+      http5xxPerSecond: errors / seconds,
+    });
   }
   return out;
 }
@@ -110,7 +120,8 @@ export function totalsFrom(samples: readonly TrafficSample[]): ReportData['total
     if (cur.requests === undefined || prev.requests === undefined || cur.requests < prev.requests) continue;
     counted = true;
     requests += cur.requests - prev.requests;
-    if (cur.http5xx !== undefined && prev.http5xx !== undefined && cur.http5xx >= prev.http5xx) http5xx += cur.http5xx - prev.http5xx;
+    if (cur.http5xx !== undefined && prev.http5xx !== undefined && cur.http5xx >= prev.http5xx)
+      http5xx += cur.http5xx - prev.http5xx;
   }
   return counted ? { requests, http5xx, ratio: requests > 0 ? http5xx / requests : 0 } : undefined;
 }
@@ -123,7 +134,12 @@ export interface ReportExtras {
 }
 
 /** Everything the report shows for one run. `plan` absent: rows fall back to the balancer row. */
-export function reportData(run: string, records: readonly JournalRecord[], plan?: Plan, extras: ReportExtras = {}): ReportData {
+export function reportData(
+  run: string,
+  records: readonly JournalRecord[],
+  plan?: Plan,
+  extras: ReportExtras = {},
+): ReportData {
   const begin = records.find((r) => r.event === 'run-begin');
   const t0 = Date.parse(begin?.ts ?? records[0]?.ts ?? new Date(0).toISOString());
   const at = (ts: string) => Date.parse(ts) - t0;
@@ -142,9 +158,14 @@ export function reportData(run: string, records: readonly JournalRecord[], plan?
     const rec = r as JournalRecord | (SampleRecord & { run: string });
     switch (rec.event) {
       case 'step-begin': {
-        const started = rowsOfStep(steps.get(rec.step)).map(
-          (row): TimelineBar => ({ row, step: rec.step, title: rec.title, phase: rec.phase, start: at(rec.ts), status: 'pending' }),
-        );
+        const started = rowsOfStep(steps.get(rec.step)).map((row): TimelineBar => ({
+          row,
+          step: rec.step,
+          title: rec.title,
+          phase: rec.phase,
+          start: at(rec.ts),
+          status: 'pending',
+        }));
         bars.push(...started);
         open.set(`${rec.phase}:${rec.step}`, started);
         break;
@@ -153,11 +174,20 @@ export function reportData(run: string, records: readonly JournalRecord[], plan?
       case 'step-fail': {
         const key = `${rec.phase}:${rec.step}`;
         // A step that ends without a begin (a journal cut short at its start) is drawn from its duration.
-        const ended = open.get(key) ?? rowsOfStep(steps.get(rec.step)).map((row): TimelineBar => {
-          const bar: TimelineBar = { row, step: rec.step, title: steps.get(rec.step)?.title ?? rec.step, phase: rec.phase, start: at(rec.ts) - rec.ms, status: 'pending' };
-          bars.push(bar);
-          return bar;
-        });
+        const ended =
+          open.get(key) ??
+          rowsOfStep(steps.get(rec.step)).map((row): TimelineBar => {
+            const bar: TimelineBar = {
+              row,
+              step: rec.step,
+              title: steps.get(rec.step)?.title ?? rec.step,
+              phase: rec.phase,
+              start: at(rec.ts) - rec.ms,
+              status: 'pending',
+            };
+            bars.push(bar);
+            return bar;
+          });
         open.delete(key);
         for (const bar of ended) {
           bar.end = at(rec.ts);
@@ -177,7 +207,12 @@ export function reportData(run: string, records: readonly JournalRecord[], plan?
         notes.push(rec.message);
         break;
       case 'sample':
-        samples.push({ at: rec.ts, members: Array.isArray(rec.members) ? rec.members : [], ...(rec.requests !== undefined ? { requests: rec.requests } : {}), ...(rec.http5xx !== undefined ? { http5xx: rec.http5xx } : {}) });
+        samples.push({
+          at: rec.ts,
+          members: Array.isArray(rec.members) ? rec.members : [],
+          ...(rec.requests !== undefined ? { requests: rec.requests } : {}),
+          ...(rec.http5xx !== undefined ? { http5xx: rec.http5xx } : {}),
+        });
         break;
       default:
         break;
@@ -185,8 +220,14 @@ export function reportData(run: string, records: readonly JournalRecord[], plan?
   }
 
   const rowsSeen = new Set(bars.map((b) => b.row));
-  const hostOrder = plan ? [...new Set(plan.forward.flatMap((s) => rowsOfStep(s)).filter((r) => r !== 'balancer'))] : [];
-  const rows = [...(rowsSeen.has('balancer') ? ['balancer'] : []), ...hostOrder.filter((h) => rowsSeen.has(h)), ...[...rowsSeen].filter((r) => r !== 'balancer' && !hostOrder.includes(r)).sort()];
+  const hostOrder = plan
+    ? [...new Set(plan.forward.flatMap((s) => rowsOfStep(s)).filter((r) => r !== 'balancer'))]
+    : [];
+  const rows = [
+    ...(rowsSeen.has('balancer') ? ['balancer'] : []),
+    ...hostOrder.filter((h) => rowsSeen.has(h)),
+    ...[...rowsSeen].filter((r) => r !== 'balancer' && !hostOrder.includes(r)).sort(),
+  ];
   const lastTs = records.at(-1)?.ts;
   const totals = totalsFrom(samples);
   const durationMs = end ? end.ms : lastTs ? at(lastTs) : undefined;
@@ -203,15 +244,38 @@ export function reportData(run: string, records: readonly JournalRecord[], plan?
     ...(plan ? { planHash: plan.hash } : begin?.event === 'run-begin' ? { planHash: begin.plan } : {}),
     approvals: (plan?.approvals ?? []).map((a, i) => {
       const check = extras.approvalChecks?.[i];
-      return { by: a.by, at: a.at, signed: Boolean(a.signature), ...(check ? ('principal' in check ? { verified: check.principal } : { unverified: check.problem }) : {}) };
+      return {
+        by: a.by,
+        at: a.at,
+        signed: Boolean(a.signature),
+        ...(check ? ('principal' in check ? { verified: check.principal } : { unverified: check.problem }) : {}),
+      };
     }),
-    ...(plan ? { change: { from: [...new Set(plan.observed.hosts.map((h) => h.release).filter((r): r is string => !!r))], to: plan.release.dir, tag: plan.release.tag, commit: plan.release.commit } } : {}),
+    ...(plan
+      ? {
+          change: {
+            from: [...new Set(plan.observed.hosts.map((h) => h.release).filter((r): r is string => !!r))],
+            to: plan.release.dir,
+            tag: plan.release.tag,
+            commit: plan.release.commit,
+          },
+        }
+      : {}),
     ...(totals ? { totals } : {}),
     pool: samples.map((s) => {
       const c = perCluster(s);
       return { t: at(s.at), a: c.a.inPool, b: c.b.inPool };
     }),
-    ...(plan?.preflight ? { preflight: { findings: plan.preflight.findings.filter((f) => f.outcome !== 'ok').map((f) => ({ check: f.check, outcome: f.outcome, message: f.message })), ...(plan.preflight.overridden ? { overridden: plan.preflight.overridden } : {}) } } : {}),
+    ...(plan?.preflight
+      ? {
+          preflight: {
+            findings: plan.preflight.findings
+              .filter((f) => f.outcome !== 'ok')
+              .map((f) => ({ check: f.check, outcome: f.outcome, message: f.message })),
+            ...(plan.preflight.overridden ? { overridden: plan.preflight.overridden } : {}),
+          },
+        }
+      : {}),
     ...(extras.planProblem ? { planProblem: extras.planProblem } : {}),
     rows,
     bars,

@@ -21,10 +21,18 @@ function stepRunner(env: StepEnv, plan: { forward: readonly Step[] }) {
 export type SessionStepEnv = Pick<StepEnv, 'lockOwner' | 'release' | 'artifact' | 'takeOverLockOf' | 'preLocked'>;
 
 /** The step runner of a run against a session: the session's connections, and where the balancer sends each host's traffic as observed. */
-export function sessionStepRunner(session: Session, observation: Pick<Observation, 'membership'>, env: SessionStepEnv, plan: { forward: readonly Step[] }) {
+export function sessionStepRunner(
+  session: Session,
+  observation: Pick<Observation, 'membership'>,
+  env: SessionStepEnv,
+  plan: { forward: readonly Step[] },
+) {
   const { membership } = observation;
   const endpoints = Object.fromEntries(
-    [...membership.a, ...membership.b].map((m) => [m.host, { address: m.address, ...(m.port !== undefined ? { port: m.port } : {}) }]),
+    [...membership.a, ...membership.b].map((m) => [
+      m.host,
+      { address: m.address, ...(m.port !== undefined ? { port: m.port } : {}) },
+    ]),
   );
   const { config, secrets, transports, balancer, lock } = session;
   return stepRunner({ config, secrets, transports, balancer, lock, endpoints, ...env }, plan);

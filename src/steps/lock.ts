@@ -4,7 +4,8 @@ import { STEP_TRAITS } from '../model/step-kinds.js';
 import type { StepEnv } from './env.js';
 
 export async function runLock(env: StepEnv): Promise<unknown> {
-  if (env.preLocked) return { lock: env.config.lock.path, host: env.config.balancer.host, taken: 'before the plan was made' };
+  if (env.preLocked)
+    return { lock: env.config.lock.path, host: env.config.balancer.host, taken: 'before the plan was made' };
   const details = await env.lock.acquire(env.lockOwner, new Date(), env.takeOverLockOf);
   return { lock: env.config.lock.path, host: env.config.balancer.host, expires: details.expires };
 }

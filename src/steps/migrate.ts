@@ -11,12 +11,24 @@ import type { Step } from '../model/plan.js';
 import { isReleaseDirName } from '../model/release.js';
 import { contractRefusal } from '../../plans/contract.js';
 import type { Progress, StepEnv } from './env.js';
-import { appPaths, contractSchema, expandSchema, migrationLedger, readMigrationLedger, reverseExpandSchema } from '../model/host-commands.js';
+import {
+  appPaths,
+  contractSchema,
+  expandSchema,
+  migrationLedger,
+  readMigrationLedger,
+  reverseExpandSchema,
+} from '../model/host-commands.js';
 import type { StepKindSpec } from './kind.js';
 import { STEP_TRAITS } from '../model/step-kinds.js';
 
 function migrateOf(config: Config, step: Step): NonNullable<Config['migrate']> {
-  if (!config.migrate) throw new OperationFailedError(`step ${step.id} needs migrate in baton.yml, which has none`, undefined, 'restore the migrate section the plan was made with');
+  if (!config.migrate)
+    throw new OperationFailedError(
+      `step ${step.id} needs migrate in baton.yml, which has none`,
+      undefined,
+      'restore the migrate section the plan was made with',
+    );
   return config.migrate;
 }
 
@@ -29,12 +41,20 @@ function hostAndDir(step: Step): { host: string; dir: string } {
 }
 
 /** A migration command on one host, within migrate.timeout; a hang names the host and the key. */
-async function runMigration(env: StepEnv, host: string, argv: string[], what: string, timeoutMs: number): Promise<void> {
+async function runMigration(
+  env: StepEnv,
+  host: string,
+  argv: string[],
+  what: string,
+  timeoutMs: number,
+): Promise<void> {
   try {
     await env.transports.get(host).run(argv, { timeoutMs });
   } catch (err) {
     if (err instanceof ExternalCommandError && err.timedOut) {
-      throw new OperationFailedError(`${what} on ${host} did not finish within ${Math.round(timeoutMs / 1000)} s (migrate.timeout)`);
+      throw new OperationFailedError(
+        `${what} on ${host} did not finish within ${Math.round(timeoutMs / 1000)} s (migrate.timeout)`,
+      );
     }
     throw err;
   }
@@ -45,16 +65,33 @@ export async function runExpand(step: Step, env: StepEnv, progress: Progress): P
   const { host, dir } = hostAndDir(step);
   const paths = appPaths(env.config.app.path);
   progress(`expanding the schema with ${dir} on ${host}`);
-  await runMigration(env, host, expandSchema(paths, dir, migrate.expand), `the schema expand (migrate.expand) of ${dir}`, migrate.timeout);
+  await runMigration(
+    env,
+    host,
+    expandSchema(paths, dir, migrate.expand),
+    `the schema expand (migrate.expand) of ${dir}`,
+    migrate.timeout,
+  );
   return { expanded: dir, host, ledger: migrationLedger(paths) };
 }
 
 export async function runReverseExpand(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
   const migrate = migrateOf(env.config, step);
   const { host, dir } = hostAndDir(step);
-  if (!migrate.reverse) throw new OperationFailedError(`the schema expand of ${dir} cannot be undone: baton.yml has no migrate.reverse`, undefined, 'undo the expand by hand on the database, or push a release that works on the expanded schema');
+  if (!migrate.reverse)
+    throw new OperationFailedError(
+      `the schema expand of ${dir} cannot be undone: baton.yml has no migrate.reverse`,
+      undefined,
+      'undo the expand by hand on the database, or push a release that works on the expanded schema',
+    );
   progress(`reversing the schema expand of ${dir} on ${host}`);
-  await runMigration(env, host, reverseExpandSchema(appPaths(env.config.app.path), dir, migrate.reverse), `the reverse of the schema expand (migrate.reverse) of ${dir}`, migrate.timeout);
+  await runMigration(
+    env,
+    host,
+    reverseExpandSchema(appPaths(env.config.app.path), dir, migrate.reverse),
+    `the reverse of the schema expand (migrate.reverse) of ${dir}`,
+    migrate.timeout,
+  );
   return { reversed: dir, host };
 }
 
@@ -64,7 +101,9 @@ export async function runGate(step: Step, env: StepEnv): Promise<unknown> {
   const migrate = migrateOf(config, step);
   if (!migrate.gate.length) return { skipped: 'no gate checks configured (smoke or migrate.gate)' };
   const hosts = step.hosts ?? [];
-  const clusterOf = new Map((['a', 'b'] as ClusterId[]).flatMap((c) => config.clusters[c].hosts.map((h) => [h.host, c] as const)));
+  const clusterOf = new Map(
+    (['a', 'b'] as ClusterId[]).flatMap((c) => config.clusters[c].hosts.map((h) => [h.host, c] as const)),
+  );
   const clusters = (['a', 'b'] as ClusterId[]).filter((c) => hosts.some((h) => clusterOf.get(h) === c));
   const targets = [
     ...clusters.map((c) => {
@@ -77,9 +116,17 @@ export async function runGate(step: Step, env: StepEnv): Promise<unknown> {
     }),
   ];
   const checks = migrate.gate.map((c) => resolveCheck(c, env.secrets));
-  const report = await runSmoke(checks, targets, { deadlineMs: migrate.gateDeadline, resolve: config.resolve, redact: (t) => env.secrets.redact(t) });
+  const report = await runSmoke(checks, targets, {
+    deadlineMs: migrate.gateDeadline,
+    resolve: config.resolve,
+    redact: (t) => env.secrets.redact(t),
+  });
   if (!report.ok) {
-    throw new OperationFailedError(`the release still serving fails its checks on the expanded schema:\n  ${smokeFailures(report).join('\n  ')}`, undefined, 'the expand removed or changed something the old release uses: make it additive only (drop things in migrate.contract)');
+    throw new OperationFailedError(
+      `the release still serving fails its checks on the expanded schema:\n  ${smokeFailures(report).join('\n  ')}`,
+      undefined,
+      'the expand removed or changed something the old release uses: make it additive only (drop things in migrate.contract)',
+    );
   }
   return { passed: report.results.length };
 }
@@ -87,16 +134,40 @@ export async function runGate(step: Step, env: StepEnv): Promise<unknown> {
 export async function runContract(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
   const migrate = migrateOf(env.config, step);
   const { host, dir } = hostAndDir(step);
-  if (!migrate.contract) throw new OperationFailedError('baton.yml has no migrate.contract: there is no contract command to run', 'unchanged', 'nothing was changed');
+  if (!migrate.contract)
+    throw new OperationFailedError(
+      'baton.yml has no migrate.contract: there is no contract command to run',
+      'unchanged',
+      'nothing was changed',
+    );
   const paths = appPaths(env.config.app.path);
   // The plan may be old: the hosts and the ledger are read again, and nothing runs unless they still agree.
-  const [releases, ledgerText] = await Promise.all([readReleases(env.config, env.transports), env.transports.get(host).run(readMigrationLedger(paths))]);
+  const [releases, ledgerText] = await Promise.all([
+    readReleases(env.config, env.transports),
+    env.transports.get(host).run(readMigrationLedger(paths)),
+  ]);
   const read = ledgerText.stdout.trim();
   const ledger = isReleaseDirName(read) ? read : null;
-  const refusal = contractRefusal([...releases].map(([h, release]) => ({ host: h, release })), ledger, `${host} (${migrationLedger(paths)})`) ?? (ledger === dir ? undefined : `the ledger now names ${ledger}, not ${dir} the plan was made for`);
-  if (refusal) throw new OperationFailedError(`contract refused: ${refusal}`, 'unchanged', 'nothing was changed; run `baton contract` again once every host runs the expanded release');
+  const refusal =
+    contractRefusal(
+      [...releases].map(([h, release]) => ({ host: h, release })),
+      ledger,
+      `${host} (${migrationLedger(paths)})`,
+    ) ?? (ledger === dir ? undefined : `the ledger now names ${ledger}, not ${dir} the plan was made for`);
+  if (refusal)
+    throw new OperationFailedError(
+      `contract refused: ${refusal}`,
+      'unchanged',
+      'nothing was changed; run `baton contract` again once every host runs the expanded release',
+    );
   progress(`contracting the schema for ${dir} on ${host}`);
-  await runMigration(env, host, contractSchema(paths, dir, migrate.contract), `the schema contract (migrate.contract) for ${dir}`, migrate.timeout);
+  await runMigration(
+    env,
+    host,
+    contractSchema(paths, dir, migrate.contract),
+    `the schema contract (migrate.contract) for ${dir}`,
+    migrate.timeout,
+  );
   return { contracted: dir, host };
 }
 

@@ -47,15 +47,18 @@ export async function runFlip(step: Step, env: StepEnv, progress: Progress): Pro
   if (env.balancer.switchPool) {
     if (step.vouchHealthy && env.balancer.vouchHealthy) await env.balancer.vouchHealthy(ready);
     await env.balancer.switchPool(ready, drain);
-  }
-  else {
+  } else {
     await runReady({ ...step, members: ready }, env, progress);
     await env.balancer.drain(drain);
   }
   return { ready, drained: drain };
 }
 
-export async function runWaitDrain(step: Step, env: StepEnv & Pick<StepRunEnv, 'signal'>, progress: Progress): Promise<unknown> {
+export async function runWaitDrain(
+  step: Step,
+  env: StepEnv & Pick<StepRunEnv, 'signal'>,
+  progress: Progress,
+): Promise<unknown> {
   if (step.waitFor === 'sessions') return runWaitSessions(step, env, progress);
   const names = step.members ?? [];
   const { drainTimeout, cutOffAfterDrainTimeout } = env.config.balancer;
@@ -64,7 +67,11 @@ export async function runWaitDrain(step: Step, env: StepEnv & Pick<StepRunEnv, '
     sleep: (ms) => abortableSleep(ms, env.signal),
     onProgress: (p) => {
       const left = Object.entries(p.busy).filter(([, n]) => n > 0);
-      progress(left.length ? `${left.reduce((s, [, n]) => s + n, 0)} sessions left on ${left.map(([m]) => m).join(', ')}` : 'no sessions left');
+      progress(
+        left.length
+          ? `${left.reduce((s, [, n]) => s + n, 0)} sessions left on ${left.map(([m]) => m).join(', ')}`
+          : 'no sessions left',
+      );
     },
   });
   if (result.drained) return { elapsedMs: result.elapsedMs };
@@ -85,7 +92,11 @@ export async function runWaitDrain(step: Step, env: StepEnv & Pick<StepRunEnv, '
  * over (balancer.sessions). Then, with a stick table, drop the entries left (idle past the limit)
  * so a user who comes back later is balanced onto a member in the pool, not sent to one being deployed.
  */
-export async function runWaitSessions(step: Step, env: StepEnv & Pick<StepRunEnv, 'signal'>, progress: Progress): Promise<unknown> {
+export async function runWaitSessions(
+  step: Step,
+  env: StepEnv & Pick<StepRunEnv, 'signal'>,
+  progress: Progress,
+): Promise<unknown> {
   const names = step.members ?? [];
   const { balancer, config } = env;
   const sessions = config.balancer.driver === 'haproxy' ? config.balancer.sessions : undefined;
@@ -105,7 +116,13 @@ export async function runWaitSessions(step: Step, env: StepEnv & Pick<StepRunEnv
   });
   const figures = {
     elapsedMs: result.elapsedMs,
-    ...(result.boundAtStart !== undefined ? { sessionsBoundAtStart: result.boundAtStart, sessionsActiveDuringWait: result.activeDuringWait, sessionsIdleAtEnd: result.boundAtEnd } : {}),
+    ...(result.boundAtStart !== undefined
+      ? {
+          sessionsBoundAtStart: result.boundAtStart,
+          sessionsActiveDuringWait: result.activeDuringWait,
+          sessionsIdleAtEnd: result.boundAtEnd,
+        }
+      : {}),
   };
   if (!result.drained && !config.balancer.cutOffAfterDrainTimeout) {
     throw new OperationFailedError(
@@ -117,7 +134,11 @@ export async function runWaitSessions(step: Step, env: StepEnv & Pick<StepRunEnv
   const cutOff = result.drained ? [] : result.left.filter((l) => l.inFlight > 0).map((l) => l.member);
   if (cutOff.length) await balancer.cutOff(cutOff);
   const forgotten = table && balancer.forgetSessions ? await balancer.forgetSessions(names, table) : undefined;
-  return { ...figures, ...(forgotten !== undefined ? { sessionsForgotten: forgotten } : {}), ...(result.drained ? {} : { cutOff: result.left.map((l) => l.member) }) };
+  return {
+    ...figures,
+    ...(forgotten !== undefined ? { sessionsForgotten: forgotten } : {}),
+    ...(result.drained ? {} : { cutOff: result.left.map((l) => l.member) }),
+  };
 }
 
 export const drainKind: StepKindSpec = {

@@ -21,11 +21,21 @@ export async function runSmokeStep(step: Step, env: StepEnv): Promise<unknown> {
     }),
   ];
   const checks = config.smoke.checks.map((c) => resolveCheck(c, env.secrets));
-  const report = await runSmoke(checks, targets, { deadlineMs: config.smoke.deadlineMs, resolve: config.resolve, redact: (t) => env.secrets.redact(t) });
+  const report = await runSmoke(checks, targets, {
+    deadlineMs: config.smoke.deadlineMs,
+    resolve: config.resolve,
+    redact: (t) => env.secrets.redact(t),
+  });
   if (!report.ok) {
-    throw new OperationFailedError(`smoke checks failed on cluster ${step.cluster}:\n  ${smokeFailures(report).join('\n  ')}`);
+    throw new OperationFailedError(
+      `smoke checks failed on cluster ${step.cluster}:\n  ${smokeFailures(report).join('\n  ')}`,
+    );
   }
   return { passed: report.results.length };
 }
 
-export const smokeKind: StepKindSpec = { kind: 'smoke', ...STEP_TRAITS.smoke, run: (step, env) => runSmokeStep(step, env) };
+export const smokeKind: StepKindSpec = {
+  kind: 'smoke',
+  ...STEP_TRAITS.smoke,
+  run: (step, env) => runSmokeStep(step, env),
+};

@@ -10,7 +10,12 @@ import { appPaths, ARTIFACT_MISSING, removeRelease, stageArtifact, stageRelease 
 import type { StepKindSpec } from './kind.js';
 import { STEP_TRAITS } from '../model/step-kinds.js';
 
-export async function runStage(step: Step, env: StepEnv, progress: Progress, wayBack: Record<string, string[]>): Promise<unknown> {
+export async function runStage(
+  step: Step,
+  env: StepEnv,
+  progress: Progress,
+  wayBack: Record<string, string[]>,
+): Promise<unknown> {
   if (step.artifact) return runStageArtifact(step, step.artifact, env, progress, wayBack);
   const paths = appPaths(env.config.app.path);
   const archive = await readFile(env.artifact);
@@ -18,14 +23,20 @@ export async function runStage(step: Step, env: StepEnv, progress: Progress, way
   let done = 0;
   await forEachHost(hosts, env.config.ssh.concurrency, async (host) => {
     const dir = step.releases?.[host] ?? env.release.dir;
-    const argv = stageRelease(paths, dir, { ...(env.config.app.build ? { build: env.config.app.build } : {}), keep: env.config.app.keep, alwaysKeep: wayBack[host] ?? [] });
+    const argv = stageRelease(paths, dir, {
+      ...(env.config.app.build ? { build: env.config.app.build } : {}),
+      keep: env.config.app.keep,
+      alwaysKeep: wayBack[host] ?? [],
+    });
     const timeoutMs = env.config.app.buildTimeout;
     try {
       await env.transports.get(host).run(argv, { stdin: archive, timeoutMs });
     } catch (err) {
       // Killed at the time limit: say which host hung, and for how long.
       if (err instanceof ExternalCommandError && err.timedOut) {
-        throw new OperationFailedError(`staging ${dir} on ${host} did not finish within ${Math.round(timeoutMs / 1000)} s (app.buildTimeout): the build hangs or the host is too slow`);
+        throw new OperationFailedError(
+          `staging ${dir} on ${host} did not finish within ${Math.round(timeoutMs / 1000)} s (app.buildTimeout): the build hangs or the host is too slow`,
+        );
       }
       throw err;
     }
@@ -39,7 +50,13 @@ export async function runStage(step: Step, env: StepEnv, progress: Progress, way
  * the release unpacked from it) and is sent the bytes only if not, `ssh.concurrency` at a time.
  * Every host checks the hash before it unpacks; nothing restarts.
  */
-async function runStageArtifact(step: Step, sha256: string, env: StepEnv, progress: Progress, wayBack: Record<string, string[]>): Promise<unknown> {
+async function runStageArtifact(
+  step: Step,
+  sha256: string,
+  env: StepEnv,
+  progress: Progress,
+  wayBack: Record<string, string[]>,
+): Promise<unknown> {
   const { config } = env;
   const paths = appPaths(config.app.path);
   const archive = await readFile(env.artifact);
@@ -51,9 +68,19 @@ async function runStageArtifact(step: Step, sha256: string, env: StepEnv, progre
   let sentBytes = 0;
   await forEachHost(hosts, config.ssh.concurrency, async (host) => {
     const dir = step.releases?.[host] ?? env.release.dir;
-    const opts = { sha256, compression: config.artifact?.compression ?? 'gzip', ...(config.app.build ? { build: config.app.build } : {}), keep: config.app.keep, alwaysKeep: wayBack[host] ?? [] };
+    const opts = {
+      sha256,
+      compression: config.artifact?.compression ?? 'gzip',
+      ...(config.app.build ? { build: config.app.build } : {}),
+      keep: config.app.keep,
+      alwaysKeep: wayBack[host] ?? [],
+    };
     const transport = env.transports.get(host);
-    const staging = (receive: boolean) => transport.run(stageArtifact(paths, dir, { ...opts, receive }), { ...(receive ? { stdin: archive } : {}), timeoutMs });
+    const staging = (receive: boolean) =>
+      transport.run(stageArtifact(paths, dir, { ...opts, receive }), {
+        ...(receive ? { stdin: archive } : {}),
+        timeoutMs,
+      });
     try {
       const first = await staging(false);
       if (first.stdout.trim() === ARTIFACT_MISSING) {
@@ -63,11 +90,15 @@ async function runStageArtifact(step: Step, sha256: string, env: StepEnv, progre
       } else held.push(host);
     } catch (err) {
       if (err instanceof ExternalCommandError && err.timedOut) {
-        throw new OperationFailedError(`staging ${dir} on ${host} did not finish within ${Math.round(timeoutMs / 1000)} s (app.buildTimeout): the upload or app.build hangs, or the host is too slow`);
+        throw new OperationFailedError(
+          `staging ${dir} on ${host} did not finish within ${Math.round(timeoutMs / 1000)} s (app.buildTimeout): the upload or app.build hangs, or the host is too slow`,
+        );
       }
       throw err;
     }
-    progress(`${sent.length + held.length}/${hosts.length} hosts staged: ${describeSent(sentBytes, sent.length, performance.now() - started)}, ${held.length} held it already`);
+    progress(
+      `${sent.length + held.length}/${hosts.length} hosts staged: ${describeSent(sentBytes, sent.length, performance.now() - started)}, ${held.length} held it already`,
+    );
   });
   return { staged: step.releases, artifact: sha256, sent: sent.sort(), held: held.sort(), sentBytes };
 }

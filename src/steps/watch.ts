@@ -9,7 +9,11 @@ import { STEP_TRAITS } from '../model/step-kinds.js';
 /** Fewer requests than this in the window say nothing about an error rate. */
 const MIN_REQUESTS = 20;
 
-export async function runWatch(env: StepEnv, progress: Progress, opts: { pollMs?: number; signal?: AbortSignal } = {}): Promise<unknown> {
+export async function runWatch(
+  env: StepEnv,
+  progress: Progress,
+  opts: { pollMs?: number; signal?: AbortSignal } = {},
+): Promise<unknown> {
   const watch = env.config.watch;
   if (!watch) return { skipped: 'no watch configured' };
   const start = await env.balancer.counters();
@@ -20,7 +24,9 @@ export async function runWatch(env: StepEnv, progress: Progress, opts: { pollMs?
     const now = await env.balancer.counters();
     last = { requests: now.requests - start.requests, errors: now.http5xx - start.http5xx };
     const ratio = last.requests ? last.errors / last.requests : 0;
-    progress(`${last.errors} 5xx in ${last.requests} requests (${(ratio * 100).toFixed(2)}%, limit ${(watch.max5xxRatio * 100).toFixed(2)}%)`);
+    progress(
+      `${last.errors} 5xx in ${last.requests} requests (${(ratio * 100).toFixed(2)}%, limit ${(watch.max5xxRatio * 100).toFixed(2)}%)`,
+    );
     if (last.requests >= MIN_REQUESTS && ratio > watch.max5xxRatio) {
       throw new OperationFailedError(
         `${last.errors} of ${last.requests} requests answered 5xx after the flip (${(ratio * 100).toFixed(2)}% > ${(watch.max5xxRatio * 100).toFixed(2)}% allowed)`,

@@ -39,7 +39,11 @@ function withHost(host: string, message: string): string {
  * Run `fn` for every host, at most `limit` at once, in the given order. Every host is tried even
  * after a failure; then, if any failed, throws HostFailures naming each failed host.
  */
-export async function forEachHost<T>(hosts: readonly string[], limit: number, fn: (host: string) => Promise<T>): Promise<Map<string, T>> {
+export async function forEachHost<T>(
+  hosts: readonly string[],
+  limit: number,
+  fn: (host: string) => Promise<T>,
+): Promise<Map<string, T>> {
   if (!Number.isInteger(limit) || limit < 1) throw new TypeError(`limit must be a positive integer, got ${limit}`);
   const results = new Map<string, T>();
   const failures: HostFailure[] = [];
@@ -64,12 +68,19 @@ export async function forEachHost<T>(hosts: readonly string[], limit: number, fn
 }
 
 /** forEachHost for a read that goes on without the hosts it cannot reach: what the others returned, and each failure as a message. */
-export async function forEachHostSettled<T>(hosts: readonly string[], limit: number, fn: (host: string) => Promise<T>): Promise<{ results: Map<string, T>; failed: { host: string; error: string }[] }> {
+export async function forEachHostSettled<T>(
+  hosts: readonly string[],
+  limit: number,
+  fn: (host: string) => Promise<T>,
+): Promise<{ results: Map<string, T>; failed: { host: string; error: string }[] }> {
   try {
     return { results: await forEachHost(hosts, limit, fn), failed: [] };
   } catch (err) {
     if (!(err instanceof HostFailures)) throw err;
-    return { results: err.results as Map<string, T>, failed: err.failures.map((f) => ({ host: f.host, error: messageOf(f.error) })) };
+    return {
+      results: err.results as Map<string, T>,
+      failed: err.failures.map((f) => ({ host: f.host, error: messageOf(f.error) })),
+    };
   }
 }
 
@@ -78,10 +89,21 @@ export async function forEachHostSettled<T>(hosts: readonly string[], limit: num
  * hosts unreached: "<names> not reached: <consequence>", or with `counted`
  * "<N> host(s) not reached (<names>): <consequence>"; the hint says to run `baton <command>` again.
  */
-export function notReachedError(failed: readonly { host: string }[], consequence: string, command: string, opts: { counted?: boolean } = {}): OperationFailedError {
+export function notReachedError(
+  failed: readonly { host: string }[],
+  consequence: string,
+  command: string,
+  opts: { counted?: boolean } = {},
+): OperationFailedError {
   const names = failed.map((f) => f.host).join(', ');
-  const who = opts.counted ? `${failed.length} host${failed.length === 1 ? '' : 's'} not reached (${names})` : `${names} not reached`;
-  return new OperationFailedError(`${who}: ${consequence}`, 'unchanged', `check the host can be reached (ssh), then run baton ${command} again`);
+  const who = opts.counted
+    ? `${failed.length} host${failed.length === 1 ? '' : 's'} not reached (${names})`
+    : `${names} not reached`;
+  return new OperationFailedError(
+    `${who}: ${consequence}`,
+    'unchanged',
+    `check the host can be reached (ssh), then run baton ${command} again`,
+  );
 }
 
 function messageOf(err: unknown): string {

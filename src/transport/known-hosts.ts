@@ -93,7 +93,8 @@ export class KnownHosts {
         this.matchedOneByOne.push(i);
         return;
       }
-      for (const n of new Set(names.map((x) => x.toLowerCase()))) this.byName.set(n, [...(this.byName.get(n) ?? []), i]);
+      for (const n of new Set(names.map((x) => x.toLowerCase())))
+        this.byName.set(n, [...(this.byName.get(n) ?? []), i]);
     });
   }
 
@@ -118,7 +119,8 @@ export class KnownHosts {
     const lower = names.map((n) => n.toLowerCase());
     const found = new Set<number>();
     for (const n of lower) for (const i of this.byName.get(n) ?? []) found.add(i);
-    for (const i of this.matchedOneByOne) if (lower.some((n) => hostFieldMatches(this.entries[i]!.hostField, n))) found.add(i);
+    for (const i of this.matchedOneByOne)
+      if (lower.some((n) => hostFieldMatches(this.entries[i]!.hostField, n))) found.add(i);
     return [...found]
       .sort((x, y) => x - y)
       .map((i) => this.entries[i]!)
@@ -167,7 +169,10 @@ export function hostKeyError(
 ): HostKeyError {
   const fp = fingerprint(key);
   const type = blobKeyType(key) ?? 'unknown-type';
-  const where = host === address.hostName && address.port === 22 ? host : `${host} (${knownHostName(address.hostName, address.port)})`;
+  const where =
+    host === address.hostName && address.port === 22
+      ? host
+      : `${host} (${knownHostName(address.hostName, address.port)})`;
   const file = files[0] ?? '~/.ssh/known_hosts';
   const keyscan = `ssh-keyscan -H${address.port === 22 ? '' : ` -p ${address.port}`} ${address.hostName} >> ${file}`;
   switch (verdict.status) {
@@ -227,6 +232,9 @@ function hostFieldMatches(field: string, name: string): boolean {
 
 function globMatches(pattern: string, name: string): boolean {
   if (!/[*?]/.test(pattern)) return pattern === name;
-  const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const re = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${re}$`).test(name);
 }

@@ -19,7 +19,9 @@ export class LocalTransport implements Transport {
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     const [file, ...args] = argvForUser(argv, userInfo().username);
     if (!file) throw new TypeError('argv must name a command, got an empty array');
-    const r = await (await loadExeca())(file, args, {
+    const r = await (
+      await loadExeca()
+    )(file, args, {
       cwd: this.cwd,
       input: opts.stdin,
       stdin: opts.stdin === undefined ? 'ignore' : 'pipe',
@@ -37,14 +39,28 @@ export class LocalTransport implements Transport {
           ? `killed by ${r.signal}`
           : r.originalMessage || r.shortMessage
         : '';
-    throw new ExternalCommandError(this.host, argv, r.exitCode ?? null, [tail(r.stderr), why].filter(Boolean).join('\n'), undefined, r.timedOut);
+    throw new ExternalCommandError(
+      this.host,
+      argv,
+      r.exitCode ?? null,
+      [tail(r.stderr), why].filter(Boolean).join('\n'),
+      undefined,
+      r.timedOut,
+    );
   }
 
   async openStream(argv: readonly string[]): Promise<TransportStream> {
     const [file, ...args] = argvForUser(argv, userInfo().username);
     if (!file) throw new TypeError('argv must name a command, got an empty array');
     const execa = await loadExeca();
-    const child = execa(file, args, { cwd: this.cwd, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
+    const child = execa(file, args, {
+      cwd: this.cwd,
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      reject: false,
+    });
     let stderr = '';
     let isEnded = false;
     let listener: (chunk: string) => void = () => undefined;
@@ -63,10 +79,13 @@ export class LocalTransport implements Transport {
         end({
           code: r.exitCode ?? null,
           ...(r.signal ? { signal: r.signal } : {}),
-          ...(r.exitCode === undefined && !r.signal ? { error: `${shortCommand(argv)} on ${this.host}: ${r.originalMessage || r.shortMessage}` } : {}),
+          ...(r.exitCode === undefined && !r.signal
+            ? { error: `${shortCommand(argv)} on ${this.host}: ${r.originalMessage || r.shortMessage}` }
+            : {}),
           stderr,
         }),
-      (err: unknown) => end({ code: null, error: `${shortCommand(argv)} on ${this.host}: ${(err as Error).message}`, stderr }),
+      (err: unknown) =>
+        end({ code: null, error: `${shortCommand(argv)} on ${this.host}: ${(err as Error).message}`, stderr }),
     );
     return {
       write: (data) => {

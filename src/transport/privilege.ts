@@ -57,6 +57,8 @@ const SUDOERS_SPECIAL = /[\\,:=]/g;
 
 /** The sudoers line that lets `user` run `argv` (a raised command) as root without a password. */
 export function sudoersLine(user: string, programPath: string, argv: readonly string[]): string {
-  const args = unraised(argv).slice(1).map((a) => a.replace(SUDOERS_SPECIAL, (c) => `\\${c}`));
+  const args = unraised(argv)
+    .slice(1)
+    .map((a) => a.replace(SUDOERS_SPECIAL, (c) => `\\${c}`));
   return `${user} ALL=(root) NOPASSWD: ${[programPath, ...args].join(' ')}`;
 }

@@ -12,7 +12,9 @@ export type RecordedCall =
 /** Which runs a response answers: argv prefix (words), a RegExp on the quoted command, or a predicate. */
 export type Matcher = readonly string[] | RegExp | ((argv: readonly string[], host: string) => boolean);
 
-export type Answer = Partial<RunResult> | ((argv: readonly string[], host: string, opts: RunOptions) => Partial<RunResult> | Promise<Partial<RunResult>>);
+export type Answer =
+  | Partial<RunResult>
+  | ((argv: readonly string[], host: string, opts: RunOptions) => Partial<RunResult> | Promise<Partial<RunResult>>);
 
 export interface CannedResponse {
   match: Matcher;
@@ -79,9 +81,15 @@ export class RecordingTransports implements Transports {
 
   /** @internal */
   async answer(host: string, argv: readonly string[], opts: RunOptions): Promise<RunResult> {
-    const r = this.responses.find((x) => (x.host === undefined || x.host === host) && (x.times === undefined || x.used < x.times) && matches(x.match, argv, host));
+    const r = this.responses.find(
+      (x) =>
+        (x.host === undefined || x.host === host) &&
+        (x.times === undefined || x.used < x.times) &&
+        matches(x.match, argv, host),
+    );
     if (!r) {
-      if (this.options.strict) throw new Error(`RecordingTransports: no canned response for ${host}: ${quoteArgv(argv)}`);
+      if (this.options.strict)
+        throw new Error(`RecordingTransports: no canned response for ${host}: ${quoteArgv(argv)}`);
       return { code: 0, stdout: '', stderr: '' };
     }
     r.used++;
@@ -100,7 +108,8 @@ export class RecordingTransport implements Transport {
     quoteArgv(argv); // same argument validation as the real transports
     this.owner.record({ host: this.host, kind: 'run', argv: [...argv], opts });
     const result = await this.owner.answer(this.host, argv, opts);
-    if (result.code !== 0 && !opts.allowFailure) throw new ExternalCommandError(this.host, argv, result.code, tail(result.stderr));
+    if (result.code !== 0 && !opts.allowFailure)
+      throw new ExternalCommandError(this.host, argv, result.code, tail(result.stderr));
     return result;
   }
 
@@ -120,6 +129,7 @@ function matches(m: Matcher, argv: readonly string[], host: string): boolean {
 }
 
 function describe(c: RecordedCall): string {
-  if (c.kind === 'run') return `$ ${quoteArgv(c.argv)}${c.opts.stdin !== undefined ? ` <<< (${Buffer.byteLength(c.opts.stdin)} bytes)` : ''}`;
+  if (c.kind === 'run')
+    return `$ ${quoteArgv(c.argv)}${c.opts.stdin !== undefined ? ` <<< (${Buffer.byteLength(c.opts.stdin)} bytes)` : ''}`;
   return c.kind === 'upload' ? `upload ${c.from} → ${c.to}` : `download ${c.from} → ${c.to}`;
 }

@@ -8,7 +8,10 @@ import SSHConfig from 'ssh-config';
 import { UserError } from '../errors.js';
 import type { Config } from '../config/config.js';
 
-export type SshSettings = Pick<Config['ssh'], 'user' | 'port' | 'identity' | 'config' | 'keepalive' | 'connectTimeout' | 'proxy'> & {
+export type SshSettings = Pick<
+  Config['ssh'],
+  'user' | 'port' | 'identity' | 'config' | 'keepalive' | 'connectTimeout' | 'proxy'
+> & {
   knownHosts?: string;
 };
 
@@ -67,11 +70,18 @@ export async function resolveSshTarget(
   env: SshEnv = defaultSshEnv(),
 ): Promise<SshTarget> {
   const { target, proxy } = await resolveOne(alias, settings, sshConfig, env);
-  const jump = settings.proxy !== undefined ? parseJump(settings.proxy, 'ssh.proxy in baton.yml') : proxy && proxyOf(alias, proxy);
+  const jump =
+    settings.proxy !== undefined ? parseJump(settings.proxy, 'ssh.proxy in baton.yml') : proxy && proxyOf(alias, proxy);
   // The bastion itself is dialled directly (ssh would loop, reaching it through itself).
   if (jump === 'none' || jump === undefined || jump.host.toLowerCase() === alias.toLowerCase()) return target;
 
-  const bastionSettings: SshSettings = { ...settings, user: jump.user, port: jump.port, identity: undefined, proxy: undefined };
+  const bastionSettings: SshSettings = {
+    ...settings,
+    user: jump.user,
+    port: jump.port,
+    identity: undefined,
+    proxy: undefined,
+  };
   const bastion = await resolveOne(jump.host, bastionSettings, sshConfig, env);
   const further = bastion.proxy && proxyOf(jump.host, bastion.proxy);
   if (further !== undefined && further !== 'none' && further.host.toLowerCase() !== jump.host.toLowerCase()) {
@@ -81,7 +91,9 @@ export async function resolveSshTarget(
     );
   }
   // The bastion's own IdentityFile first, then the key baton.yml names for every host.
-  const identityFiles = [...new Set([...bastion.target.identityFiles, ...(settings.identity ? [settings.identity] : [])])];
+  const identityFiles = [
+    ...new Set([...bastion.target.identityFiles, ...(settings.identity ? [settings.identity] : [])]),
+  ];
   return { ...target, via: { ...bastion.target, identityFiles } };
 }
 
@@ -103,12 +115,18 @@ export function parseJump(spec: string, where: string): JumpSpec | 'none' {
   const text = spec.trim();
   if (text.toLowerCase() === 'none') return 'none';
   if (text.includes(',')) {
-    throw new UserError(`${where} is a chain of jump hosts (${text}): baton follows one jump host`, 'name a single bastion, [user@]host[:port]');
+    throw new UserError(
+      `${where} is a chain of jump hosts (${text}): baton follows one jump host`,
+      'name a single bastion, [user@]host[:port]',
+    );
   }
   const m = /^(?:ssh:\/\/)?(?:([^@\s/]+)@)?(\[[^\]\s]+\]|[^@\s:/[\]]+)(?::(\d+))?\/?$/.exec(text);
   const port = m?.[3] === undefined ? undefined : Number(m[3]);
   if (!m || (port !== undefined && (port < 1 || port > 65535))) {
-    throw new UserError(`${where} is ${JSON.stringify(text)}, which is not a jump host`, 'write it as [user@]host[:port]');
+    throw new UserError(
+      `${where} is ${JSON.stringify(text)}, which is not a jump host`,
+      'write it as [user@]host[:port]',
+    );
   }
   const host = m[2]!.replace(/^\[(.*)\]$/, '$1');
   return { host, ...(m[1] !== undefined && { user: m[1] }), ...(port !== undefined && { port }) };
@@ -150,7 +168,9 @@ async function resolveOne(
   // baton.yml always carries a knownHosts (its default is ~/.ssh/known_hosts); only a value
   // other than that default is taken as "set", so an ssh_config UserKnownHostsFile still counts.
   const defaultKnownHosts = join(env.home, '.ssh', 'known_hosts');
-  const fromConfig = many('userknownhostsfile').map(path).filter((f) => f !== '/dev/null');
+  const fromConfig = many('userknownhostsfile')
+    .map(path)
+    .filter((f) => f !== '/dev/null');
   const knownHostsFiles =
     settings.knownHosts && settings.knownHosts !== defaultKnownHosts
       ? [settings.knownHosts]
@@ -164,8 +184,14 @@ async function resolveOne(
     : [alias, port === 22 ? hostName : `[${hostName}]:${port}`, ...(port === 22 ? [] : [`[${alias}]:${port}`])];
   // compute() keeps the first value of each key in the order met: whichever of the two came first wins.
   const first = Object.keys(c).find((k) => k === 'proxyjump' || k === 'proxycommand');
-  const proxy: ProxyDirective | undefined = first && { kind: first === 'proxyjump' ? 'jump' : 'command', value: many(first).join(' ') };
-  return { target: { alias, hostName, port, user, identityFiles, knownHostsFiles, knownHostNames: [...new Set(names)] }, ...(proxy && { proxy }) };
+  const proxy: ProxyDirective | undefined = first && {
+    kind: first === 'proxyjump' ? 'jump' : 'command',
+    value: many(first).join(' '),
+  };
+  return {
+    target: { alias, hostName, port, user, identityFiles, knownHostsFiles, knownHostNames: [...new Set(names)] },
+    ...(proxy && { proxy }),
+  };
 }
 
 /** ssh_config %-tokens that make sense without a live connection. */

@@ -98,7 +98,13 @@ export interface Through {
  * Open an authenticated connection to `target`, named `host` in every error; over `through.sock`
  * when a bastion forwards it (the host key is still the target's, checked under its own names).
  */
-export async function dial(host: string, target: SshTarget, settings: SshSettings, options: DialOptions, through?: Through): Promise<Connection> {
+export async function dial(
+  host: string,
+  target: SshTarget,
+  settings: SshSettings,
+  options: DialOptions,
+  through?: Through,
+): Promise<Connection> {
   const knownHosts = await KnownHosts.load(target.knownHostsFiles);
   let refused: HostKeyError | undefined;
   const hostVerifier = (key: Buffer): boolean => {
@@ -159,7 +165,14 @@ export async function dial(host: string, target: SshTarget, settings: SshSetting
     const via = through ? ` (through the bastion ${through.bastion})` : '';
     client.on('end', () => lost(connection, `closed by the host${via}`));
     client.on('close', () => {
-      fail(refused ?? new TransportError(host, `cannot connect to ${host} (${where}): the connection closed during the SSH handshake`, UNREACHABLE_HINT));
+      fail(
+        refused ??
+          new TransportError(
+            host,
+            `cannot connect to ${host} (${where}): the connection closed during the SSH handshake`,
+            UNREACHABLE_HINT,
+          ),
+      );
       lost(connection, `closed${via}`);
     });
     client.connect(config);
@@ -168,19 +181,37 @@ export async function dial(host: string, target: SshTarget, settings: SshSetting
 }
 
 /** Why a connection attempt failed, in words that name the host and what to check. */
-function connectError(host: string, err: Error & { level?: string }, where: string, reached: boolean, config: ConnectConfig): TransportError {
+function connectError(
+  host: string,
+  err: Error & { level?: string },
+  where: string,
+  reached: boolean,
+  config: ConnectConfig,
+): TransportError {
   const prefix = `cannot connect to ${host} (${where})`;
   if (err.level === 'client-authentication') {
-    return new TransportError(host, `${prefix}: authentication failed (tried ${describeAuth(config.authHandler)})`, 'check ssh.user and ssh.identity in baton.yml (or the agent) against the host');
+    return new TransportError(
+      host,
+      `${prefix}: authentication failed (tried ${describeAuth(config.authHandler)})`,
+      'check ssh.user and ssh.identity in baton.yml (or the agent) against the host',
+    );
   }
   const seconds = `${(config.readyTimeout ?? 0) / 1000} s`;
   if (err.level === 'client-timeout') {
     return reached
-      ? new TransportError(host, `${prefix}: no SSH handshake within ${seconds} (the port accepts connections but no SSH server answers)`, UNREACHABLE_HINT)
+      ? new TransportError(
+          host,
+          `${prefix}: no SSH handshake within ${seconds} (the port accepts connections but no SSH server answers)`,
+          UNREACHABLE_HINT,
+        )
       : new TransportError(host, `${prefix}: no answer within ${seconds}`, UNREACHABLE_HINT);
   }
   if (/Connection lost before handshake/.test(err.message)) {
-    return new TransportError(host, `${prefix}: the host closed the connection before the SSH handshake (is an SSH server listening on that port?)`, UNREACHABLE_HINT);
+    return new TransportError(
+      host,
+      `${prefix}: the host closed the connection before the SSH handshake (is an SSH server listening on that port?)`,
+      UNREACHABLE_HINT,
+    );
   }
   return new TransportError(host, `${prefix}: ${err.message}`, UNREACHABLE_HINT);
 }

@@ -32,12 +32,19 @@ export class Bastions {
     try {
       c = await this.connection(bastion);
     } catch (err) {
-      if (err instanceof HostKeyError) throw new HostKeyError(err.host, err.status, err.fingerprint, `${prefix}: ${err.message}`, err.hint ?? '');
-      throw new TransportError(host, `${prefix}: ${(err as Error).message}`, err instanceof BatonError ? (err.hint ?? BASTION_HINT) : BASTION_HINT);
+      if (err instanceof HostKeyError)
+        throw new HostKeyError(err.host, err.status, err.fingerprint, `${prefix}: ${err.message}`, err.hint ?? '');
+      throw new TransportError(
+        host,
+        `${prefix}: ${(err as Error).message}`,
+        err instanceof BatonError ? (err.hint ?? BASTION_HINT) : BASTION_HINT,
+      );
     }
-    const sock = await forwardOut(c, target, connectTimeoutOf(this.settings)).catch((err: Error & { reason?: number }) => {
-      throw forwardError(host, prefix, target, err);
-    });
+    const sock = await forwardOut(c, target, connectTimeoutOf(this.settings)).catch(
+      (err: Error & { reason?: number }) => {
+        throw forwardError(host, prefix, target, err);
+      },
+    );
     return { sock, bastion: bastion.alias };
   }
 
@@ -54,7 +61,9 @@ export class Bastions {
     const pooled = this.pool.get(key);
     if (pooled && pooled.open?.alive !== false) return pooled.opening;
     this.opened++;
-    const entry: { opening: Promise<Connection>; open?: Connection } = { opening: dial(bastion.alias, bastion, this.settings, this.options) };
+    const entry: { opening: Promise<Connection>; open?: Connection } = {
+      opening: dial(bastion.alias, bastion, this.settings, this.options),
+    };
     this.pool.set(key, entry);
     entry.opening.then(
       (c) => (entry.open = c),
@@ -89,7 +98,12 @@ function forwardOut(c: Connection, target: SshTarget, timeoutMs: number): Promis
 }
 
 /** Why the bastion gave no channel to the target, in words that say which side to fix. */
-function forwardError(host: string, prefix: string, target: SshTarget, err: Error & { reason?: number }): TransportError {
+function forwardError(
+  host: string,
+  prefix: string,
+  target: SshTarget,
+  err: Error & { reason?: number },
+): TransportError {
   const to = `${target.hostName}:${target.port}`;
   const said = err.message.replace(/^\(SSH\) Channel open failure: /, '');
   if (err.reason === ADMINISTRATIVELY_PROHIBITED) {
@@ -100,7 +114,11 @@ function forwardError(host: string, prefix: string, target: SshTarget, err: Erro
     );
   }
   if (err.reason === CONNECT_FAILED) {
-    return new TransportError(host, `${prefix}: the bastion could not connect to ${to} (${said})`, 'check the host is up and its SSH port reachable from the bastion, and ssh_config HostName / Port for it');
+    return new TransportError(
+      host,
+      `${prefix}: the bastion could not connect to ${to} (${said})`,
+      'check the host is up and its SSH port reachable from the bastion, and ssh_config HostName / Port for it',
+    );
   }
   return new TransportError(host, `${prefix}: the bastion opened no channel to ${to} (${said})`, BASTION_HINT);
 }

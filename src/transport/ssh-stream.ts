@@ -33,14 +33,25 @@ export function channelStream(
     done();
     const exit = exitOf();
     const code = exit?.code ?? null;
-    const why = error ?? (code === null && !exit?.signal ? `lost the channel to ${host} running \`${shortCommand(argv)}\`: ${c.alive ? 'closed' : (c.lostBecause ?? 'closed')}` : undefined);
-    settle({ code, ...(exit?.signal ? { signal: exit.signal } : {}), ...(why !== undefined ? { error: why } : {}), stderr });
+    const why =
+      error ??
+      (code === null && !exit?.signal
+        ? `lost the channel to ${host} running \`${shortCommand(argv)}\`: ${c.alive ? 'closed' : (c.lostBecause ?? 'closed')}`
+        : undefined);
+    settle({
+      code,
+      ...(exit?.signal ? { signal: exit.signal } : {}),
+      ...(why !== undefined ? { error: why } : {}),
+      stderr,
+    });
   };
   channel.setEncoding('utf8');
   channel.on('data', (chunk: string) => listener(chunk));
   channel.stderr.on('data', (chunk: Buffer) => void (stderr = tail(stderr + chunk.toString('utf8'))));
   // An 'error' without a listener would crash the process; the close that follows ends the stream.
-  channel.on('error', (err: Error) => finish(`channel to ${host} running \`${shortCommand(argv)}\` failed: ${err.message}`));
+  channel.on('error', (err: Error) =>
+    finish(`channel to ${host} running \`${shortCommand(argv)}\` failed: ${err.message}`),
+  );
   channel.on('close', () => finish());
   // A connection that dies can take the channel without a close event.
   const forget = onceLost(c, () => finish());

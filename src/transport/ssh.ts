@@ -7,8 +7,25 @@ import { TransportError, tail } from './errors.js';
 import { argvForUser, isRaised, systemPathPrefix } from './privilege.js';
 import { quoteArgv } from './quote.js';
 import { Semaphore } from './semaphore.js';
-import { defaultSshEnv, loadSshConfig, resolveSshTarget, type SshEnv, type SshSettings, type SshTarget } from './ssh-config.js';
-import { CLOSED_BY_BATON, connectTimeoutOf, dial, hangUp, lost, onceLost, type Client, type Connection, type DialOptions } from './ssh-connection.js';
+import {
+  defaultSshEnv,
+  loadSshConfig,
+  resolveSshTarget,
+  type SshEnv,
+  type SshSettings,
+  type SshTarget,
+} from './ssh-config.js';
+import {
+  CLOSED_BY_BATON,
+  connectTimeoutOf,
+  dial,
+  hangUp,
+  lost,
+  onceLost,
+  type Client,
+  type Connection,
+  type DialOptions,
+} from './ssh-connection.js';
 import { Bastions } from './ssh-jump.js';
 import { channelStream } from './ssh-stream.js';
 import type { RunOptions, RunResult, Transport, TransportStream, Transports } from './types.js';
@@ -67,7 +84,10 @@ export class SshTransport implements Transport {
     } catch (err) {
       release();
       if (err instanceof BatonError) throw err; // host key refused, cannot connect, …
-      throw new TransportError(this.host, `cannot start \`${shortCommand(argv)}\` on ${this.host}: ${(err as Error).message}`);
+      throw new TransportError(
+        this.host,
+        `cannot start \`${shortCommand(argv)}\` on ${this.host}: ${(err as Error).message}`,
+      );
     }
     const { c, stream } = opened;
     // The slot is given back when the channel is really gone (even if a timeout returned earlier),
@@ -90,13 +110,23 @@ export class SshTransport implements Transport {
     } catch (err) {
       release();
       if (err instanceof BatonError) throw err;
-      throw new TransportError(this.host, `cannot start \`${shortCommand(argv)}\` on ${this.host}: ${(err as Error).message}`);
+      throw new TransportError(
+        this.host,
+        `cannot start \`${shortCommand(argv)}\` on ${this.host}: ${(err as Error).message}`,
+      );
     }
     const { c, channel } = opened;
-    const stream = channelStream(this.host, argv, channel, c, () => exits.get(channel), () => {
-      release();
-      this.streams.delete(stream);
-    });
+    const stream = channelStream(
+      this.host,
+      argv,
+      channel,
+      c,
+      () => exits.get(channel),
+      () => {
+        release();
+        this.streams.delete(stream);
+      },
+    );
     this.streams.add(stream);
     return stream;
   }
@@ -105,7 +135,11 @@ export class SshTransport implements Transport {
     const sftp = await this.withConnection((c) => this.sftpOf(c));
     await new Promise<void>((resolve, reject) =>
       sftp.fastPut(localPath, remotePath, (err) =>
-        err ? reject(new TransportError(this.host, `upload ${localPath} → ${this.host}:${remotePath} failed: ${err.message}`)) : resolve(),
+        err
+          ? reject(
+              new TransportError(this.host, `upload ${localPath} → ${this.host}:${remotePath} failed: ${err.message}`),
+            )
+          : resolve(),
       ),
     );
   }
@@ -114,7 +148,14 @@ export class SshTransport implements Transport {
     const sftp = await this.withConnection((c) => this.sftpOf(c));
     await new Promise<void>((resolve, reject) =>
       sftp.fastGet(remotePath, localPath, (err) =>
-        err ? reject(new TransportError(this.host, `download ${this.host}:${remotePath} → ${localPath} failed: ${err.message}`)) : resolve(),
+        err
+          ? reject(
+              new TransportError(
+                this.host,
+                `download ${this.host}:${remotePath} → ${localPath} failed: ${err.message}`,
+              ),
+            )
+          : resolve(),
       ),
     );
   }
@@ -198,7 +239,13 @@ export class SshTransport implements Transport {
     const target = await this.target();
     this.counts.connections++;
     if (!target.via) return dial(this.host, target, this.settings, this.options);
-    return dial(this.host, target, this.settings, this.options, await this.bastions.forward(this.host, target.via, target));
+    return dial(
+      this.host,
+      target,
+      this.settings,
+      this.options,
+      await this.bastions.forward(this.host, target.via, target),
+    );
   }
 
   private sftpOf(c: Connection): Promise<SFTPWrapper> {
@@ -220,7 +267,13 @@ export class SshTransport implements Transport {
     return c.sftp;
   }
 
-  private collect(stream: ClientChannel, c: Connection, argv: readonly string[], opts: RunOptions, started: number): Promise<RunResult> {
+  private collect(
+    stream: ClientChannel,
+    c: Connection,
+    argv: readonly string[],
+    opts: RunOptions,
+    started: number,
+  ): Promise<RunResult> {
     return new Promise<RunResult>((resolve, reject) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
@@ -241,8 +294,18 @@ export class SshTransport implements Transport {
         // The host's `timeout -s KILL` can end the command a moment before our own timer fires (that
         // starts once the channel is open): a SIGKILL at or past the limit, counted from before the
         // host started the command, is the timeout.
-        if (opts.timeoutMs !== undefined && code === null && (signal === 'KILL' || signal === 'SIGKILL') && performance.now() - started >= opts.timeoutMs) timedOut = true;
-        const result = { code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+        if (
+          opts.timeoutMs !== undefined &&
+          code === null &&
+          (signal === 'KILL' || signal === 'SIGKILL') &&
+          performance.now() - started >= opts.timeoutMs
+        )
+          timedOut = true;
+        const result = {
+          code: code ?? -1,
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(err).toString('utf8'),
+        };
         if (!timedOut && (code === 0 || (opts.allowFailure && code !== null))) return resolve(result);
         if (!timedOut && code === null && !signal && !c.alive) {
           return reject(
@@ -260,7 +323,16 @@ export class SshTransport implements Transport {
               ? `killed by ${signal.startsWith('SIG') ? signal : `SIG${signal}`}`
               : 'connection lost before the command finished'
             : '';
-        reject(new ExternalCommandError(this.host, argv, code, [tail(result.stderr), why].filter(Boolean).join('\n'), undefined, timedOut));
+        reject(
+          new ExternalCommandError(
+            this.host,
+            argv,
+            code,
+            [tail(result.stderr), why].filter(Boolean).join('\n'),
+            undefined,
+            timedOut,
+          ),
+        );
       };
       const timer =
         opts.timeoutMs === undefined
@@ -354,7 +426,9 @@ function openExec(client: Client, command: string): Promise<ClientChannel> {
   return new Promise((resolve, reject) =>
     client.exec(command, (err, stream) => {
       if (err) return reject(err);
-      stream.on('exit', (code: number | null, signal?: string) => exits.set(stream, { code, ...(signal ? { signal } : {}) }));
+      stream.on('exit', (code: number | null, signal?: string) =>
+        exits.set(stream, { code, ...(signal ? { signal } : {}) }),
+      );
       resolve(stream);
     }),
   );

@@ -8,7 +8,15 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile 
 import { join } from 'node:path';
 import { OperationFailedError } from '../errors.js';
 import { loadExeca } from '../lazy-modules.js';
-import { artifactExtension, manifestOf, packTree, requireTools, sha256File, type Compression, type ManifestEntry } from './artifact-pack.js';
+import {
+  artifactExtension,
+  manifestOf,
+  packTree,
+  requireTools,
+  sha256File,
+  type Compression,
+  type ManifestEntry,
+} from './artifact-pack.js';
 import { exportResolved, type ResolvedTag } from './git.js';
 import type { RepoCacheOptions } from './repo-cache.js';
 
@@ -42,23 +50,40 @@ const PACKING = 'baton-artifact/1';
 
 /** The cache key of a commit built and packed as `spec` says. */
 export function artifactKey(commit: string, spec: Pick<ArtifactSpec, 'build' | 'paths' | 'compression'>): string {
-  const parts = { packing: PACKING, commit, build: spec.build ?? null, paths: spec.paths ?? null, compression: spec.compression };
+  const parts = {
+    packing: PACKING,
+    commit,
+    build: spec.build ?? null,
+    paths: spec.paths ?? null,
+    compression: spec.compression,
+  };
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 
-const fileOf = (cache: string, sha: string, compression: Compression) => join(cache, `${sha}.${artifactExtension(compression)}`);
+const fileOf = (cache: string, sha: string, compression: Compression) =>
+  join(cache, `${sha}.${artifactExtension(compression)}`);
 const manifestFileOf = (cache: string, sha: string) => join(cache, `${sha}.files.json`);
 
 /** The artifact of this tag's commit: from the cache when it holds one built the same way (hash re-checked), else built now. */
-export async function artifactFor(repo: string, resolved: ResolvedTag, spec: ArtifactSpec, opts: RepoCacheOptions & { progress?: (line: string) => void } = {}): Promise<BuiltArtifact> {
+export async function artifactFor(
+  repo: string,
+  resolved: ResolvedTag,
+  spec: ArtifactSpec,
+  opts: RepoCacheOptions & { progress?: (line: string) => void } = {},
+): Promise<BuiltArtifact> {
   const key = artifactKey(resolved.commit, spec);
   const keyFile = join(spec.cache, 'keys', key);
-  const known = await readFile(keyFile, 'utf8').then((s) => s.trim(), () => undefined);
+  const known = await readFile(keyFile, 'utf8').then(
+    (s) => s.trim(),
+    () => undefined,
+  );
   if (known) {
     const hit = await cachedArtifact(spec.cache, known, spec.compression);
     if (hit) return { ...hit, commit: resolved.commit, cached: true };
   }
-  opts.progress?.(`building ${resolved.tag} (${resolved.shortCommit}) once on this machine${spec.build ? `: ${spec.build}` : ''}`);
+  opts.progress?.(
+    `building ${resolved.tag} (${resolved.shortCommit}) once on this machine${spec.build ? `: ${spec.build}` : ''}`,
+  );
   const built = await buildArtifact(repo, resolved, spec, opts);
   await mkdir(join(spec.cache, 'keys'), { recursive: true });
   await writeFile(keyFile, `${built.sha256}\n`);
@@ -67,7 +92,11 @@ export async function artifactFor(repo: string, resolved: ResolvedTag, spec: Art
 }
 
 /** The artifact with this hash when the cache holds it intact (its bytes hashed again), else undefined. */
-export async function cachedArtifact(cache: string, sha: string, compression: Compression): Promise<Omit<BuiltArtifact, 'commit' | 'cached'> | undefined> {
+export async function cachedArtifact(
+  cache: string,
+  sha: string,
+  compression: Compression,
+): Promise<Omit<BuiltArtifact, 'commit' | 'cached'> | undefined> {
   const file = fileOf(cache, sha, compression);
   if (!/^[0-9a-f]{64}$/.test(sha) || !existsSync(file)) return undefined;
   if ((await sha256File(file)) !== sha) {
@@ -89,7 +118,12 @@ export async function readManifest(cache: string, sha: string): Promise<Manifest
 }
 
 /** Export the tag into a clean folder, build there, pack and hash; the result lands in the cache under its hash. */
-export async function buildArtifact(repo: string, resolved: ResolvedTag, spec: ArtifactSpec, opts: RepoCacheOptions = {}): Promise<BuiltArtifact & { manifest: ManifestEntry[] }> {
+export async function buildArtifact(
+  repo: string,
+  resolved: ResolvedTag,
+  spec: ArtifactSpec,
+  opts: RepoCacheOptions = {},
+): Promise<BuiltArtifact & { manifest: ManifestEntry[] }> {
   await requireTools(spec.compression);
   await mkdir(spec.cache, { recursive: true });
   // Inside the cache, so the finished artifact is renamed into place, never half-written under its name.
@@ -103,11 +137,22 @@ export async function buildArtifact(repo: string, resolved: ResolvedTag, spec: A
     await rm(exported.file);
     if (spec.build) await runBuild(spec.build, tree, resolved, spec.timeout);
     const manifest = await manifestOf(tree, spec.paths);
-    const packed = await packTree(tree, join(work, 'artifact'), { ...(spec.paths ? { paths: spec.paths } : {}), compression: spec.compression });
+    const packed = await packTree(tree, join(work, 'artifact'), {
+      ...(spec.paths ? { paths: spec.paths } : {}),
+      compression: spec.compression,
+    });
     await writeFile(manifestFileOf(spec.cache, packed.sha256), `${JSON.stringify(manifest)}\n`);
     const file = fileOf(spec.cache, packed.sha256, spec.compression);
     await rename(join(work, 'artifact'), file);
-    return { file, sha256: packed.sha256, bytes: packed.bytes, files: manifest.length, commit: resolved.commit, cached: false, manifest };
+    return {
+      file,
+      sha256: packed.sha256,
+      bytes: packed.bytes,
+      files: manifest.length,
+      commit: resolved.commit,
+      cached: false,
+      manifest,
+    };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -116,10 +161,25 @@ export async function buildArtifact(repo: string, resolved: ResolvedTag, spec: A
 // The operator's build command, in the exported tree; its output is kept and shown only when it fails.
 async function runBuild(build: string, tree: string, resolved: ResolvedTag, timeout: number): Promise<void> {
   const execa = await loadExeca();
-  const r = await execa('sh', ['-c', build], { cwd: tree, all: true, reject: false, timeout, stdin: 'ignore', env: { BATON_COMMIT: resolved.commit } });
+  const r = await execa('sh', ['-c', build], {
+    cwd: tree,
+    all: true,
+    reject: false,
+    timeout,
+    stdin: 'ignore',
+    env: { BATON_COMMIT: resolved.commit },
+  });
   if (r.exitCode === 0) return;
-  const why = r.timedOut ? `did not finish within ${Math.round(timeout / 1000)} s (artifact.timeout)` : r.exitCode !== undefined ? `exited ${r.exitCode}` : `was killed by ${r.signal ?? 'a signal'}`;
-  const output = String(r.all ?? '').trimEnd().split('\n').slice(-20).join('\n');
+  const why = r.timedOut
+    ? `did not finish within ${Math.round(timeout / 1000)} s (artifact.timeout)`
+    : r.exitCode !== undefined
+      ? `exited ${r.exitCode}`
+      : `was killed by ${r.signal ?? 'a signal'}`;
+  const output = String(r.all ?? '')
+    .trimEnd()
+    .split('\n')
+    .slice(-20)
+    .join('\n');
   throw new OperationFailedError(
     `building ${resolved.tag} (${resolved.shortCommit}) on this machine failed: \`${build}\` ${why}${output ? `\n${output.replace(/^/gm, '    ')}` : ''}`,
     'unchanged',
@@ -137,4 +197,3 @@ export async function pruneCache(cache: string, keep: number): Promise<void> {
     await rm(manifestFileOf(cache, n.slice(0, 64)), { force: true });
   }
 }
-

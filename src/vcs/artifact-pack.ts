@@ -47,7 +47,11 @@ export async function manifestOf(root: string, paths?: readonly string[]): Promi
   };
   for (const p of paths ?? ['']) {
     await visit(p).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new UserError(`artifact.paths: ${p} is not in the built tree`, 'check artifact.paths against what artifact.build leaves');
+      if (err.code === 'ENOENT')
+        throw new UserError(
+          `artifact.paths: ${p} is not in the built tree`,
+          'check artifact.paths against what artifact.build leaves',
+        );
       throw err;
     });
   }
@@ -92,19 +96,38 @@ export interface Packed {
  * Pack `root` (or only `paths` of it) into `outFile` and hash what was written. The whole tree is
  * packed as its top-level entries, so names carry no `./`, as `git archive` writes them.
  */
-export async function packTree(root: string, outFile: string, opts: { paths?: readonly string[]; compression: Compression }): Promise<Packed> {
+export async function packTree(
+  root: string,
+  outFile: string,
+  opts: { paths?: readonly string[]; compression: Compression },
+): Promise<Packed> {
   const entries = opts.paths ? [...opts.paths] : (await readdir(root)).sort();
-  if (!entries.length) throw new UserError('the built tree is empty: nothing to pack', 'check artifact.build: it runs in the exported tag and what it leaves there is packed');
+  if (!entries.length)
+    throw new UserError(
+      'the built tree is empty: nothing to pack',
+      'check artifact.build: it runs in the exported tag and what it leaves there is packed',
+    );
   await requireTools(opts.compression);
   const execa = await loadExeca();
   const [file, ...args] = tarArgv(root, entries);
   // LC_ALL=C: names sorted by bytes, not by the control machine's locale.
-  const tar = execa(file as string, args, { env: { LC_ALL: 'C' }, stdout: 'pipe', buffer: { stdout: false }, reject: false });
+  const tar = execa(file as string, args, {
+    env: { LC_ALL: 'C' },
+    stdout: 'pipe',
+    buffer: { stdout: false },
+    reject: false,
+  });
   // Compressors as child processes: node's zlib is Chromium's, whose output can depend on the
   // CPU's features; GNU gzip -n (no name, no time) and zstd in one thread give the same bytes on
   // any machine with the same version.
-  const [cmd, ...cargs] = opts.compression === 'zstd' ? ['zstd', '-q', '-c', '-3', '--single-thread'] : ['gzip', '-n', '-6', '-c'];
-  const zipper = execa(cmd as string, cargs, { stdin: 'pipe', stdout: 'pipe', buffer: { stdout: false }, reject: false });
+  const [cmd, ...cargs] =
+    opts.compression === 'zstd' ? ['zstd', '-q', '-c', '-3', '--single-thread'] : ['gzip', '-n', '-6', '-c'];
+  const zipper = execa(cmd as string, cargs, {
+    stdin: 'pipe',
+    stdout: 'pipe',
+    buffer: { stdout: false },
+    reject: false,
+  });
   const compressor = Duplex.from({ writable: zipper.stdin, readable: zipper.stdout });
   const hash = createHash('sha256');
   let bytes = 0;
@@ -115,9 +138,19 @@ export async function packTree(root: string, outFile: string, opts: { paths?: re
       cb(null, chunk);
     },
   });
-  const [tarEnd, , zipEnd] = await Promise.all([tar, pipeline(tar.stdout, compressor, tee, createWriteStream(outFile)), zipper]);
-  for (const [what, end] of [['tar', tarEnd], [cmd, zipEnd]] as const) {
-    if (end.exitCode !== 0) throw new UserError(`packing the built tree failed: ${what} exited ${end.exitCode ?? end.signal}: ${String(end.stderr).trim().slice(-500)}`);
+  const [tarEnd, , zipEnd] = await Promise.all([
+    tar,
+    pipeline(tar.stdout, compressor, tee, createWriteStream(outFile)),
+    zipper,
+  ]);
+  for (const [what, end] of [
+    ['tar', tarEnd],
+    [cmd, zipEnd],
+  ] as const) {
+    if (end.exitCode !== 0)
+      throw new UserError(
+        `packing the built tree failed: ${what} exited ${end.exitCode ?? end.signal}: ${String(end.stderr).trim().slice(-500)}`,
+      );
   }
   return { sha256: hash.digest('hex'), bytes };
 }
@@ -129,13 +162,20 @@ export function requireTools(compression: Compression): Promise<void> {
   checked ??= loadExeca().then(async (execa) => {
     const r = await execa('tar', ['--version'], { reject: false });
     if (!/GNU tar/.test(String(r.stdout))) {
-      throw new UserError('artifact: needs GNU tar on the machine that runs baton, to pack the same tree to the same bytes', 'install GNU tar (on macOS: brew install gnu-tar, and put its gnubin first on PATH)');
+      throw new UserError(
+        'artifact: needs GNU tar on the machine that runs baton, to pack the same tree to the same bytes',
+        'install GNU tar (on macOS: brew install gnu-tar, and put its gnubin first on PATH)',
+      );
     }
   });
   const tool = compression === 'zstd' ? 'zstd' : 'gzip';
   compressors[tool] ??= loadExeca().then(async (execa) => {
     const r = await execa(tool, ['--version'], { reject: false });
-    if (r.exitCode !== 0) throw new UserError(`artifact.compression is ${compression}, but ${tool} is not installed on the machine that runs baton`, `install ${tool}${tool === 'zstd' ? ' (and on every host), or use compression: gzip' : ''}`);
+    if (r.exitCode !== 0)
+      throw new UserError(
+        `artifact.compression is ${compression}, but ${tool} is not installed on the machine that runs baton`,
+        `install ${tool}${tool === 'zstd' ? ' (and on every host), or use compression: gzip' : ''}`,
+      );
   });
   return Promise.all([checked, compressors[tool]]).then(() => undefined);
 }

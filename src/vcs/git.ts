@@ -40,7 +40,10 @@ export async function resolveTag(repo: string, tag: string, opts: ResolveOptions
   ]);
   // `git tag` itself also refuses names starting with a dash
   if (!valid || tag.length === 0 || tag.startsWith('-')) {
-    throw new UserError(`${JSON.stringify(tag)} is not a valid git tag name`, 'see `git help check-ref-format` for what a tag may contain');
+    throw new UserError(
+      `${JSON.stringify(tag)} is not a valid git tag name`,
+      'see `git help check-ref-format` for what a tag may contain',
+    );
   }
   const commit = peeled.trim();
   const tagObject = object.trim();
@@ -48,7 +51,10 @@ export async function resolveTag(repo: string, tag: string, opts: ResolveOptions
 
   // An annotated tag's body (with its signature, if any); a lightweight tag has none. cat-file -p
   // fails only on a missing object, which rev-parse has just found.
-  const [typeLine, content] = await Promise.all([git.raw(['cat-file', '-t', tagObject]), git.raw(['cat-file', '-p', tagObject])]);
+  const [typeLine, content] = await Promise.all([
+    git.raw(['cat-file', '-t', tagObject]),
+    git.raw(['cat-file', '-p', tagObject]),
+  ]);
   const type = typeLine.trim();
   const body = type === 'tag' ? content : '';
   const signed = /-----BEGIN (PGP|SSH) SIGNATURE-----/.test(body);
@@ -85,12 +91,22 @@ async function tagsOf(git: SimpleGit): Promise<string[]> {
 }
 
 /** Write the tree of TAG's commit as a .tar.gz (no top-level folder) to outFile. */
-export async function exportTag(repo: string, tag: string, outFile: string, opts: ResolveOptions = {}): Promise<ResolvedTag & { file: string; bytes: number }> {
+export async function exportTag(
+  repo: string,
+  tag: string,
+  outFile: string,
+  opts: ResolveOptions = {},
+): Promise<ResolvedTag & { file: string; bytes: number }> {
   return exportResolved(repo, await resolveTag(repo, tag, opts), outFile, opts);
 }
 
 /** Write the tree of a tag resolveTag has just resolved as a .tar.gz (no top-level folder) to outFile. */
-export async function exportResolved(repo: string, resolved: ResolvedTag, outFile: string, opts: RepoCacheOptions = {}): Promise<ResolvedTag & { file: string; bytes: number }> {
+export async function exportResolved(
+  repo: string,
+  resolved: ResolvedTag,
+  outFile: string,
+  opts: RepoCacheOptions = {},
+): Promise<ResolvedTag & { file: string; bytes: number }> {
   const git = await open(repo, opts);
   const file = resolve(outFile);
   await git.raw(['archive', '--format=tar.gz', '-o', file, resolved.commit]);
@@ -120,7 +136,8 @@ async function open(repo: string, opts: RepoCacheOptions): Promise<SimpleGit> {
     baseDir: dir,
     // simple-git only fails a command that exited non-zero AND wrote to stderr; a check such as
     // check-ref-format or verify-tag must fail on the exit code alone.
-    errors: (error, result) => error ?? (result.exitCode === 0 ? undefined : Buffer.concat([...result.stdOut, ...result.stdErr])),
+    errors: (error, result) =>
+      error ?? (result.exitCode === 0 ? undefined : Buffer.concat([...result.stdOut, ...result.stdErr])),
   });
   const ok = await git.raw(['rev-parse', '--git-dir']).then(
     () => true,
@@ -133,7 +150,10 @@ async function open(repo: string, opts: RepoCacheOptions): Promise<SimpleGit> {
 async function missingTag(git: SimpleGit, repo: string, tag: string): Promise<UserError> {
   const tags = await tagsOf(git);
   if (tags.length === 0) {
-    return new UserError(`tag ${tag} does not exist in ${repo}: the repository has no tags`, `create and push it first: git tag ${tag} && git push origin ${tag}`);
+    return new UserError(
+      `tag ${tag} does not exist in ${repo}: the repository has no tags`,
+      `create and push it first: git tag ${tag} && git push origin ${tag}`,
+    );
   }
   const near = nearest(tag, tags, 5);
   return new UserError(

@@ -59,6 +59,9 @@ async function sync(url: string, root: string, dir: string): Promise<string> {
     return dir;
   } catch (err) {
     if (err instanceof UserError) throw err;
-    throw new UserError(`cannot fetch git repository ${url}: ${(err as Error).message.trim()}`, 'check app.repo in baton.yml and that this machine can reach it');
+    throw new UserError(
+      `cannot fetch git repository ${url}: ${(err as Error).message.trim()}`,
+      'check app.repo in baton.yml and that this machine can reach it',
+    );
   }
 }

@@ -19,14 +19,27 @@ export function chromiumPath(): string {
   throw new Error(`no headless browser found (${BROWSERS.join(', ')}): apt-get install -y chromium`);
 }
 
-const COMMON = ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-extensions', '--window-size=1400,1000', '--virtual-time-budget=3000'];
+const COMMON = [
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-extensions',
+  '--window-size=1400,1000',
+  '--virtual-time-budget=3000',
+];
 
 /** The page's DOM once its scripts ran, and a screenshot of it at `screenshot`. */
 export function openInChromium(htmlFile: string, screenshot: string): string {
   const browser = chromiumPath();
   const url = pathToFileURL(htmlFile).href;
   mkdirSync(dirname(screenshot), { recursive: true });
-  const opts = { encoding: 'utf8' as const, timeout: 30_000, maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'] };
+  const opts = {
+    encoding: 'utf8' as const,
+    timeout: 30_000,
+    maxBuffer: 64 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'],
+  };
   execFileSync(browser, [...COMMON, `--screenshot=${screenshot}`, url], opts);
   if (!existsSync(screenshot)) throw new Error(`${browser} wrote no screenshot of ${url}`);
   return execFileSync(browser, [...COMMON, '--dump-dom', url], opts);

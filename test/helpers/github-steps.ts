@@ -10,9 +10,29 @@ import { execa } from 'execa';
 
 type Vars = Record<string, string>;
 
-export interface WorkflowStep { name?: string; uses?: string; run?: string; if?: string; env?: Vars; with?: Record<string, unknown> }
-export interface WorkflowJob { if?: string; 'runs-on': string; 'timeout-minutes'?: number; environment?: string; env?: Vars; steps: WorkflowStep[] }
-export interface Workflow { on: unknown; permissions: unknown; concurrency: { group: string; 'cancel-in-progress': boolean }; env: Vars; jobs: Record<string, WorkflowJob> }
+export interface WorkflowStep {
+  name?: string;
+  uses?: string;
+  run?: string;
+  if?: string;
+  env?: Vars;
+  with?: Record<string, unknown>;
+}
+export interface WorkflowJob {
+  if?: string;
+  'runs-on': string;
+  'timeout-minutes'?: number;
+  environment?: string;
+  env?: Vars;
+  steps: WorkflowStep[];
+}
+export interface Workflow {
+  on: unknown;
+  permissions: unknown;
+  concurrency: { group: string; 'cancel-in-progress': boolean };
+  env: Vars;
+  jobs: Record<string, WorkflowJob>;
+}
 
 export interface GithubJobOptions {
   /** The workspace (the checkout). */
@@ -28,9 +48,17 @@ export interface GithubJobOptions {
   timeout?: number;
 }
 
-export interface StepRun { name: string; exitCode: number; all: string }
+export interface StepRun {
+  name: string;
+  exitCode: number;
+  all: string;
+}
 
-export async function runGithubJob(workflow: Workflow, name: string, o: GithubJobOptions): Promise<{ ran: StepRun[]; failed: boolean }> {
+export async function runGithubJob(
+  workflow: Workflow,
+  name: string,
+  o: GithubJobOptions,
+): Promise<{ ran: StepRun[]; failed: boolean }> {
   const job = workflow.jobs[name];
   if (!job) throw new Error(`no job ${name}`);
   const expand = (text: string) => text.replace(/\$\{\{\s*([^}]+?)\s*\}\}/g, (_, e: string) => o.context[e] ?? '');
@@ -43,14 +71,30 @@ export async function runGithubJob(workflow: Workflow, name: string, o: GithubJo
   for (const step of job.steps) {
     if (!step.run || o.skip?.test(step.run)) continue;
     if (failed ? !/always\(\)|failure\(\)/.test(step.if ?? '') : /^failure\(\)$/.test(step.if ?? '')) continue;
-    const carried = Object.fromEntries(readFileSync(githubEnv, 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const carried = Object.fromEntries(
+      readFileSync(githubEnv, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
     const r = await execa('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', expand(step.run)], {
       cwd: o.dir,
       reject: false,
       all: true,
       extendEnv: false,
       timeout: o.timeout ?? 300_000,
-      env: { ...vars(workflow.env), ...vars(job.env), ...o.env, ...carried, ...vars(step.env), RUNNER_TEMP: o.runnerTemp, GITHUB_ENV: githubEnv, GITHUB_STEP_SUMMARY: join(o.runnerTemp, 'step-summary.md'), GITHUB_ACTIONS: 'true', CI: 'true' },
+      env: {
+        ...vars(workflow.env),
+        ...vars(job.env),
+        ...o.env,
+        ...carried,
+        ...vars(step.env),
+        RUNNER_TEMP: o.runnerTemp,
+        GITHUB_ENV: githubEnv,
+        GITHUB_STEP_SUMMARY: join(o.runnerTemp, 'step-summary.md'),
+        GITHUB_ACTIONS: 'true',
+        CI: 'true',
+      },
     });
     ran.push({ name: step.name ?? (step.run.split('\n')[0] as string), exitCode: r.exitCode ?? -1, all: r.all });
     if (r.exitCode !== 0) failed = true;

@@ -45,7 +45,8 @@ def('isDisjointFrom', function (o) { for (const v of this) if (o.has(v)) return 
 
 /** The node arguments that run gitlab-ci-local with `args` (the Set methods first where this Node lacks them). */
 export function gitlabCiLocalArgv(args: string[]): string[] {
-  const polyfill = 'union' in Set.prototype ? [] : ['--import', `data:text/javascript,${encodeURIComponent(SET_METHODS)}`];
+  const polyfill =
+    'union' in Set.prototype ? [] : ['--import', `data:text/javascript,${encodeURIComponent(SET_METHODS)}`];
   return [...polyfill, GITLAB_CI_LOCAL, '--no-color', ...args];
 }
 
@@ -58,8 +59,19 @@ export interface GitlabCiLocalOptions {
 }
 
 /** Run gitlab-ci-local in `cwd`; never rejects: its exit code (1 when a job failed) and its output. */
-export async function gitlabCiLocal(cwd: string, args: string[], options: GitlabCiLocalOptions = {}): Promise<{ exitCode: number; all: string }> {
-  const r = await execa(process.execPath, gitlabCiLocalArgv(args), { cwd, reject: false, all: true, timeout: options.timeout ?? 120_000, extendEnv: options.extendEnv ?? true, ...(options.env ? { env: options.env } : {}) });
+export async function gitlabCiLocal(
+  cwd: string,
+  args: string[],
+  options: GitlabCiLocalOptions = {},
+): Promise<{ exitCode: number; all: string }> {
+  const r = await execa(process.execPath, gitlabCiLocalArgv(args), {
+    cwd,
+    reject: false,
+    all: true,
+    timeout: options.timeout ?? 120_000,
+    extendEnv: options.extendEnv ?? true,
+    ...(options.env ? { env: options.env } : {}),
+  });
   return { exitCode: r.exitCode ?? -1, all: r.all };
 }
 
@@ -76,7 +88,18 @@ export interface ScratchRepoOptions {
  */
 export function scratchRepo(dir: string, files: Record<string, string>, opts: ScratchRepoOptions = {}): string {
   mkdirSync(dir, { recursive: true });
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 'ci', GIT_AUTHOR_EMAIL: 'ci@example.com', GIT_COMMITTER_NAME: 'ci', GIT_COMMITTER_EMAIL: 'ci@example.com' } });
+  const git = (...args: string[]) =>
+    execFileSync('git', args, {
+      cwd: dir,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 'ci',
+        GIT_AUTHOR_EMAIL: 'ci@example.com',
+        GIT_COMMITTER_NAME: 'ci',
+        GIT_COMMITTER_EMAIL: 'ci@example.com',
+      },
+    });
   const write = (set: Record<string, string>) => {
     for (const [path, text] of Object.entries(set)) {
       mkdirSync(dirname(join(dir, path)), { recursive: true });
@@ -106,7 +129,9 @@ export function jobLog(repo: string, job: string): string {
 
 /** The jobs gitlab-ci-local says passed or failed in its summary. */
 export function jobResults(all: string): Record<string, 'PASS' | 'FAIL'> {
-  return Object.fromEntries([...all.matchAll(/^\s*(PASS|FAIL)\s+(\S+)/gm)].map((m) => [m[2] as string, m[1] as 'PASS' | 'FAIL']));
+  return Object.fromEntries(
+    [...all.matchAll(/^\s*(PASS|FAIL)\s+(\S+)/gm)].map((m) => [m[2] as string, m[1] as 'PASS' | 'FAIL']),
+  );
 }
 
 /** The File-type variable folders gitlab-ci-local leaves under /tmp, by name. */

@@ -23,11 +23,21 @@ export function recordHost(): CannedResponse & { files: Map<string, Buffer> } {
         return { stdout: `${next.length}\n` };
       }
       if (script === RECORD_SCRIPTS.PUT_PLAN) files.set(`${dir}/${run}.plan.json`, stdin);
-      const inDir = [...files].filter(([name]) => name.startsWith(`${dir}/`)).map(([name, bytes]) => [name.slice(dir!.length + 1), bytes] as const);
-      if (script === RECORD_SCRIPTS.LIST) return { stdout: `\n${inDir.map(([name, bytes]) => `${bytes.length} ${name}\n`).join('')}` };
+      const inDir = [...files]
+        .filter(([name]) => name.startsWith(`${dir}/`))
+        .map(([name, bytes]) => [name.slice(dir!.length + 1), bytes] as const);
+      if (script === RECORD_SCRIPTS.LIST)
+        return { stdout: `\n${inDir.map(([name, bytes]) => `${bytes.length} ${name}\n`).join('')}` };
       if (script === RECORD_SCRIPTS.GET) {
         const wanted = argv.slice(5);
-        return { stdout: wanted.map((name) => { const bytes = files.get(`${dir}/${name}`) ?? Buffer.alloc(0); return `${bytes.length} ${name}\n${bytes.toString('utf8')}`; }).join('') };
+        return {
+          stdout: wanted
+            .map((name) => {
+              const bytes = files.get(`${dir}/${name}`) ?? Buffer.alloc(0);
+              return `${bytes.length} ${name}\n${bytes.toString('utf8')}`;
+            })
+            .join(''),
+        };
       }
       return {};
     },

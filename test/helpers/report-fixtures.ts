@@ -15,10 +15,16 @@ function step(id: string, kind: Step['kind'], extra: Partial<Step> = {}, undo: S
 export function pushPlan(tag: string, kind: 'push' | 'rollback' = 'push'): Plan {
   const forward: Step[] = [
     step('lock', 'lock', {}, [step('unlock', 'unlock')]),
-    step('drain-b', 'drain', { cluster: 'b', members: ['web3', 'web4'] }, [step('ready-b', 'ready', { members: ['web3', 'web4'] })]),
-    step('stage-b', 'stage', { cluster: 'b', releases: { 'web3.lab': '/srv/app/r2', 'web4.lab': '/srv/app/r2' } }, [step('unstage-b', 'unstage', { hosts: ['web3.lab', 'web4.lab'] })]),
+    step('drain-b', 'drain', { cluster: 'b', members: ['web3', 'web4'] }, [
+      step('ready-b', 'ready', { members: ['web3', 'web4'] }),
+    ]),
+    step('stage-b', 'stage', { cluster: 'b', releases: { 'web3.lab': '/srv/app/r2', 'web4.lab': '/srv/app/r2' } }, [
+      step('unstage-b', 'unstage', { hosts: ['web3.lab', 'web4.lab'] }),
+    ]),
     step('smoke-b', 'smoke', { cluster: 'b', hosts: ['web3.lab', 'web4.lab'] }),
-    step('flip', 'flip', { members: ['web1', 'web2'], readyMembers: ['web3', 'web4'] }, [step('unflip', 'flip', { members: ['web3', 'web4'] })]),
+    step('flip', 'flip', { members: ['web1', 'web2'], readyMembers: ['web3', 'web4'] }, [
+      step('unflip', 'flip', { members: ['web3', 'web4'] }),
+    ]),
     step('unlock', 'unlock'),
   ];
   return {
@@ -48,13 +54,24 @@ function members(a: number, b: number): MemberSample[] {
 }
 
 type Line = Record<string, unknown> & { event: string };
-const records = (run: string, lines: [number, Line][]) => lines.map(([s, l]) => ({ ts: ts(s), run, ...l }) as unknown as JournalRecord);
-const begin = (command: string, tag: string, steps: string[]): Line => ({ event: 'run-begin', command, plan: `sha256:plan-${tag}`, tag, by: 'ada', steps });
+const records = (run: string, lines: [number, Line][]) =>
+  lines.map(([s, l]) => ({ ts: ts(s), run, ...l }) as unknown as JournalRecord);
+const begin = (command: string, tag: string, steps: string[]): Line => ({
+  event: 'run-begin',
+  command,
+  plan: `sha256:plan-${tag}`,
+  tag,
+  by: 'ada',
+  steps,
+});
 const ok = (id: string, phase: 'forward' | 'reverse', s: number, e: number, title = id): [number, Line][] => [
   [s, { event: 'step-begin', step: id, kind: id, title, phase }],
   [e, { event: 'step-ok', step: id, phase, ms: (e - s) * 1000 }],
 ];
-const sample = (s: number, requests: number, http5xx: number, a: number, b: number): [number, Line] => [s, { event: 'sample', members: members(a, b), requests, http5xx }];
+const sample = (s: number, requests: number, http5xx: number, a: number, b: number): [number, Line] => [
+  s,
+  { event: 'sample', members: members(a, b), requests, http5xx },
+];
 
 export interface ReportFixture {
   name: string;

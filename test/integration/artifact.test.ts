@@ -20,10 +20,15 @@ let builds: string;
 let config: string;
 
 // Leaves a line per build (the commit built) on the control machine, then makes something only a build makes.
-const BUILD = 'echo "$BATON_COMMIT" >> "$BUILDS" && node --check server.js && mkdir -p dist && cp release.json dist/built.json';
+const BUILD =
+  'echo "$BATON_COMMIT" >> "$BUILDS" && node --check server.js && mkdir -p dist && cp release.json dist/built.json';
 
 function baton(file: string, ...args: string[]) {
-  return execa('node', ['bin/run.js', ...args, '-c', file], { reject: false, timeout: 180_000, env: { CI: '1', BATON_USER: 'artifact-test', BUILDS: builds } });
+  return execa('node', ['bin/run.js', ...args, '-c', file], {
+    reject: false,
+    timeout: 180_000,
+    env: { CI: '1', BATON_USER: 'artifact-test', BUILDS: builds },
+  });
 }
 
 function labConfig(name: string, artifact: Record<string, unknown>): string {
@@ -38,12 +43,15 @@ const built = () => readFileSync(builds, 'utf8').split('\n').filter(Boolean);
 
 /** The artifacts in a cache, by SHA-256 (their file names). */
 function cachedSha(cacheDir = cache): string[] {
-  return readdirSync(cacheDir).filter((n) => /^[0-9a-f]{64}\.tar\.gz$/.test(n)).map((n) => n.slice(0, 64));
+  return readdirSync(cacheDir)
+    .filter((n) => /^[0-9a-f]{64}\.tar\.gz$/.test(n))
+    .map((n) => n.slice(0, 64));
 }
 
 /** What the stage step of a run's journal says it did. */
 function staged(journal: string): { artifact: string; sent: string[]; held: string[]; sentBytes: number } {
-  const ok = readJournal(journal).find((e) => e.event === 'step-ok' && e.step === 'stage') as { changed: { artifact: string; sent: string[]; held: string[]; sentBytes: number } } | undefined;
+  const ok = readJournal(journal).find((e) => e.event === 'step-ok' && e.step === 'stage') as
+    { changed: { artifact: string; sent: string[]; held: string[]; sentBytes: number } } | undefined;
   if (!ok) throw new Error(`no stage step in ${journal}`);
   return ok.changed;
 }
@@ -70,7 +78,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await baton(config, 'unlock', '--force', '--reason', 'artifact test clean-up', '--yes');
   // Back on v1, built on each host as the other lab files expect.
-  await baton(writeLabConfig(join(dir, 'plain.yml'), [[['lock', 'path'], LOCK]]), 'push', 'v1', '--force', 'artifact test puts the lab back on per-host releases');
+  await baton(
+    writeLabConfig(join(dir, 'plain.yml'), [[['lock', 'path'], LOCK]]),
+    'push',
+    'v1',
+    '--force',
+    'artifact test puts the lab back on per-host releases',
+  );
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -95,7 +109,9 @@ describe('a release built once on the control machine', () => {
 
     for (const h of appHostNames()) {
       // The host kept the artifact under its hash, and sha256sum agrees; the release says which one it was unpacked from.
-      expect(await onHost(h, `sha256sum ${ROOT}/.artifacts/${stage.artifact}.tar.gz | cut -d' ' -f1`)).toBe(stage.artifact);
+      expect(await onHost(h, `sha256sum ${ROOT}/.artifacts/${stage.artifact}.tar.gz | cut -d' ' -f1`)).toBe(
+        stage.artifact,
+      );
       expect(await onHost(h, `cat ${ROOT}/.artifacts/${v2}.sha256`)).toBe(stage.artifact);
       // What only the build on the control machine makes is there.
       expect(JSON.parse(await onHost(h, `cat ${ROOT}/${v2}/dist/built.json`))).toMatchObject({ version: 'v2' });
@@ -112,7 +128,11 @@ describe('a release built once on the control machine', () => {
     // Roll back to v1 (kept on every host): a switch, no stage, nothing sent.
     const back = await baton(config, 'rollback', '--yes', '--json');
     expect(back.exitCode, back.stderr).toBe(0);
-    expect(readJournal((JSON.parse(back.stdout) as { journal: string }).journal).some((e) => e.event === 'step-begin' && e.kind === 'stage')).toBe(false);
+    expect(
+      readJournal((JSON.parse(back.stdout) as { journal: string }).journal).some(
+        (e) => e.event === 'step-begin' && e.kind === 'stage',
+      ),
+    ).toBe(false);
     expect(Object.values(await currentReleases())).toEqual(Array(appHostNames().length).fill(v1));
 
     // Two hosts lose v2 and its artifact (rebuilt from bare metal, say); the other two still keep it.
@@ -123,7 +143,11 @@ describe('a release built once on the control machine', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     const stage = staged((JSON.parse(r.stdout) as { journal: string }).journal);
     expect(stage.sent.sort()).toEqual([lost1, lost2].sort());
-    expect(stage.held.sort()).toEqual(appHostNames().filter((h) => h !== lost1 && h !== lost2).sort());
+    expect(stage.held.sort()).toEqual(
+      appHostNames()
+        .filter((h) => h !== lost1 && h !== lost2)
+        .sort(),
+    );
     // The same bytes again, from the cache: nothing was built.
     expect(built().length).toBe(buildsBefore);
     for (const h of appHostNames()) expect(await onHost(h, `cat ${ROOT}/.artifacts/${v2}.sha256`)).toBe(stage.artifact);
@@ -134,7 +158,10 @@ describe('a plan whose artifact a rebuild no longer gives', () => {
   it('is refused by apply (exit 3), naming the files that differ; nothing is sent and production is untouched', async () => {
     const stampCache = join(dir, 'stamp-cache');
     // A build that is not reproducible: it writes the time.
-    const stamped = labConfig('stamped', { build: 'mkdir -p dist && date +%s%N > dist/stamp && cp release.json dist/', cache: stampCache });
+    const stamped = labConfig('stamped', {
+      build: 'mkdir -p dist && date +%s%N > dist/stamp && cp release.json dist/',
+      cache: stampCache,
+    });
     const plan = join(dir, 'v1-plan.json');
     const made = await baton(stamped, 'plan', 'v1', '-o', plan);
     expect(made.exitCode, made.stderr).toBe(0);
@@ -144,15 +171,21 @@ describe('a plan whose artifact a rebuild no longer gives', () => {
     rmSync(join(stampCache, `${planned.artifact.sha256}.tar.gz`));
     rmSync(join(stampCache, 'keys'), { recursive: true });
     const before = await currentReleases();
-    const heldBefore = await Promise.all(appHostNames().map((h) => onHost(h, `ls ${ROOT}/.artifacts 2>/dev/null | sort`)));
+    const heldBefore = await Promise.all(
+      appHostNames().map((h) => onHost(h, `ls ${ROOT}/.artifacts 2>/dev/null | sort`)),
+    );
 
     const r = await baton(stamped, 'apply', plan);
     expect(r.exitCode, r.stdout + r.stderr).toBe(3);
-    expect(r.stderr).toMatch(/the artifact of v1-[0-9a-f]{7} built now is sha256 [0-9a-f]{12}, not [0-9a-f]{12} as planned and approved/);
+    expect(r.stderr).toMatch(
+      /the artifact of v1-[0-9a-f]{7} built now is sha256 [0-9a-f]{12}, not [0-9a-f]{12} as planned and approved/,
+    );
     expect(r.stderr).toContain('dist/stamp: content differs');
     expect(r.stderr).not.toContain('dist/release.json');
     expect(await currentReleases()).toEqual(before);
-    expect(await Promise.all(appHostNames().map((h) => onHost(h, `ls ${ROOT}/.artifacts 2>/dev/null | sort`)))).toEqual(heldBefore);
+    expect(await Promise.all(appHostNames().map((h) => onHost(h, `ls ${ROOT}/.artifacts 2>/dev/null | sort`)))).toEqual(
+      heldBefore,
+    );
     const status = JSON.parse((await baton(stamped, 'status', '--json')).stdout) as { lock: unknown };
     expect(status.lock).toEqual({ state: 'free' });
   });

@@ -38,10 +38,22 @@ function make(driver: Driver): { balancer: Balancer; port: number; configFile?: 
   const b = lab.balancer;
   switch (driver) {
     case 'haproxy':
-      return { balancer: new HaproxyBalancer(lb, { backend: b.haproxy.backend, socket: b.haproxy.socket, configFile: b.haproxy.config }), port: b.haproxy.port };
+      return {
+        balancer: new HaproxyBalancer(lb, {
+          backend: b.haproxy.backend,
+          socket: b.haproxy.socket,
+          configFile: b.haproxy.config,
+        }),
+        port: b.haproxy.port,
+      };
     case 'apache':
       return {
-        balancer: new ApacheBalancer(lb, { balancer: b.apache.balancer, managerUrl: `http://${b.address}:${b.apache.port}${b.apache.manager}`, configFile: APACHE_CONF, accessLog: '/var/log/apache2/public.log' }),
+        balancer: new ApacheBalancer(lb, {
+          balancer: b.apache.balancer,
+          managerUrl: `http://${b.address}:${b.apache.port}${b.apache.manager}`,
+          configFile: APACHE_CONF,
+          accessLog: '/var/log/apache2/public.log',
+        }),
         port: b.apache.port,
         configFile: APACHE_CONF,
         restart: ['apache2ctl', 'graceful'],
@@ -79,9 +91,13 @@ function make(driver: Driver): { balancer: Balancer; port: number; configFile?: 
 /** The state the driver's config file gives each member (what a restart or reload brings back). */
 async function persisted(b: Balancer): Promise<Record<string, string>> {
   if (b instanceof ApacheBalancer) return b.persisted();
-  if (b instanceof NginxBalancer) return Object.fromEntries((await b.servers()).map((s) => [s.name, s.down ? 'drain' : 'ready']));
+  if (b instanceof NginxBalancer)
+    return Object.fromEntries((await b.servers()).map((s) => [s.name, s.down ? 'drain' : 'ready']));
   if (b instanceof NginxLuaBalancer) {
-    const file = JSON.parse((await lb.run(['cat', '--', lab.balancer.nginxLua.stateFile])).stdout) as Record<string, { name: string; state: string }[]>;
+    const file = JSON.parse((await lb.run(['cat', '--', lab.balancer.nginxLua.stateFile])).stdout) as Record<
+      string,
+      { name: string; state: string }[]
+    >;
     return Object.fromEntries((file[lab.balancer.nginxLua.upstream] ?? []).map((m) => [m.name, m.state]));
   }
   throw new Error('haproxy keeps no member state in its config');
@@ -117,7 +133,9 @@ describe.each(['haproxy', 'apache', 'nginx', 'nginx-lua'] as const)('%s balancer
 
   it('lists every app host as a member with its address and port, reported healthy where the balancer knows', async () => {
     const members = await b.members();
-    expect(members.map((m) => ({ name: m.name, address: m.address, port: m.port }))).toEqual(appHosts(lab).map((h) => ({ name: h.member, address: h.address, port: 8000 })));
+    expect(members.map((m) => ({ name: m.name, address: m.address, port: m.port }))).toEqual(
+      appHosts(lab).map((h) => ({ name: h.member, address: h.address, port: 8000 })),
+    );
     expect(members.every((m) => m.state === 'ready')).toBe(true);
     // HAProxy checks /healthz, Apache knows its error state; nginx open source knows nothing and says nothing.
     if (driver === 'nginx' || driver === 'nginx-lua') expect(members.every((m) => m.healthy === undefined)).toBe(true);
@@ -161,7 +179,9 @@ describe.each(['haproxy', 'apache', 'nginx', 'nginx-lua'] as const)('%s balancer
     expect(doneAt).toBeGreaterThanOrEqual(lastOnDrained - 50);
     expect(doneAt - lastOnDrained).toBeLessThan(2000);
     expect(doneAt - t0).toBeGreaterThanOrEqual(SLOW_MS - 100);
-    console.log(`${driver}: waited ${Math.round(doneAt - drainedAt)} ms after drain; drained seen ${Math.round(doneAt - lastOnDrained)} ms after the last slow answer on ${name}; ${r.polls} polls`);
+    console.log(
+      `${driver}: waited ${Math.round(doneAt - drainedAt)} ms after drain; drained seen ${Math.round(doneAt - lastOnDrained)} ms after the last slow answer on ${name}; ${r.polls} polls`,
+    );
     expect((await fresh).map((a) => a.host)).not.toContain(hostOf[name]);
   });
 
@@ -184,11 +204,17 @@ describe.each(['haproxy', 'apache', 'nginx', 'nginx-lua'] as const)('%s balancer
   it('keeps a drained member drained across a graceful restart / reload, and the config file says the same (HAProxy: changes members at runtime only, never touching its file or reloading)', async () => {
     if (driver === 'haproxy') {
       const cfg = '/etc/haproxy/haproxy.cfg';
-      const before = { file: (await lb.run(['cat', '--', cfg])).stdout, pid: (await lb.run(['cat', '/run/haproxy.pid'])).stdout };
+      const before = {
+        file: (await lb.run(['cat', '--', cfg])).stdout,
+        pid: (await lb.run(['cat', '/run/haproxy.pid'])).stdout,
+      };
       await b.drain(['web2a']);
       expect(await stateOf('web2a')).toBe('drain');
       await b.ready(['web2a']);
-      expect({ file: (await lb.run(['cat', '--', cfg])).stdout, pid: (await lb.run(['cat', '/run/haproxy.pid'])).stdout }).toEqual(before);
+      expect({
+        file: (await lb.run(['cat', '--', cfg])).stdout,
+        pid: (await lb.run(['cat', '/run/haproxy.pid'])).stdout,
+      }).toEqual(before);
       return;
     }
     await b.drain(['web2a']);
@@ -235,7 +261,9 @@ describe.each(['haproxy', 'apache', 'nginx', 'nginx-lua'] as const)('%s balancer
       const err = await b.drain(['web1b']).catch((e: unknown) => e);
       // The reload-free nginx reads the state file before writing it: it refuses before changing anything.
       expect(err).toBeInstanceOf(driver === 'nginx-lua' ? UserError : OperationFailedError);
-      expect((err as Error).message).toMatch(driver === 'nginx-lua' ? /state file .* cannot be used/ : /refused the edited/);
+      expect((err as Error).message).toMatch(
+        driver === 'nginx-lua' ? /state file .* cannot be used/ : /refused the edited/,
+      );
       expect((await lb.run(['cat', '--', file])).stdout).toBe(broken);
     } finally {
       await lb.run(['sh', '-c', 'cat > "$1"', 'sh', file], { stdin: original });

@@ -27,15 +27,26 @@ function baton(...args: string[]) {
   return execa('node', ['bin/run.js', ...args], { reject: false, env: { CI: '1', BATON_USER: 'pair-test' } });
 }
 
-const runtime = (host: string, command: string) => onHost(host, `echo "${command}" | socat stdio /run/haproxy/admin.sock`);
+const runtime = (host: string, command: string) =>
+  onHost(host, `echo "${command}" | socat stdio /run/haproxy/admin.sock`);
 
 /** Member → its status column (UP, DRAIN, MAINT…) on one balancer. */
 async function statuses(host: string): Promise<Record<string, string>> {
   const csv = await runtime(host, 'show stat web 4 -1');
-  return Object.fromEntries(csv.split('\n').slice(1).filter(Boolean).map((l) => { const c = l.split(','); return [c[1] as string, (c[17] ?? '').split(' ')[0] as string]; }));
+  return Object.fromEntries(
+    csv
+      .split('\n')
+      .slice(1)
+      .filter(Boolean)
+      .map((l) => {
+        const c = l.split(',');
+        return [c[1] as string, (c[17] ?? '').split(' ')[0] as string];
+      }),
+  );
 }
 
-const vipHolder = async () => (await onHost('lb.baton.test', 'ip -4 -o addr show eth0')).includes('10.213.7.8/') ? 'lb' : 'lb2';
+const vipHolder = async () =>
+  (await onHost('lb.baton.test', 'ip -4 -o addr show eth0')).includes('10.213.7.8/') ? 'lb' : 'lb2';
 
 async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -49,7 +60,10 @@ async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => bo
 
 /** keepalived back on lb, and the address back with it (lb is MASTER): the lab as the next test expects it. */
 async function restoreKeepalived(): Promise<void> {
-  await onHost('lb.baton.test', `[ -f /run/keepalived.pid ] && kill -0 "$(cat /run/keepalived.pid)" 2>/dev/null || ${KEEPALIVED}`);
+  await onHost(
+    'lb.baton.test',
+    `[ -f /run/keepalived.pid ] && kill -0 "$(cat /run/keepalived.pid)" 2>/dev/null || ${KEEPALIVED}`,
+  );
   await waitFor('the floating address back on lb', vipHolder, (h) => h === 'lb');
 }
 
@@ -76,7 +90,8 @@ afterAll(async () => {
 
 /** When each cluster was out of the pool, by the journal: from its drain's end to its return's start. */
 function outOfPool(journal: JournalRecord[]): Record<'a' | 'b', [number, number]> {
-  const ts = (event: string, prefix: string) => new Date(journal.find((e) => e.event === event && 'step' in e && e.step.startsWith(prefix))?.ts ?? NaN).getTime();
+  const ts = (event: string, prefix: string) =>
+    new Date(journal.find((e) => e.event === event && 'step' in e && e.step.startsWith(prefix))?.ts ?? NaN).getTime();
   const window = (c: 'a' | 'b'): [number, number] => [ts('step-ok', `drain-${c}`), ts('step-begin', `ready-${c}`)];
   return { a: window('a'), b: window('b') };
 }
@@ -100,7 +115,9 @@ describe('a pair of HAProxy balancers behind a floating address', () => {
     const [onLb, onLb2] = await Promise.all(BALANCERS.map((h) => onHost(h, `cat ${record}`)));
     expect(onLb).toBe(readFileSync(JSON.parse(r.stdout).journal as string, 'utf8').trimEnd());
     expect(onLb2).toBe(onLb);
-    expect(await onHost('lb2.baton.test', `test -s ${record.replace(/\.jsonl$/, '.plan.json')} && echo plan`)).toBe('plan');
+    expect(await onHost('lb2.baton.test', `test -s ${record.replace(/\.jsonl$/, '.plan.json')} && echo plan`)).toBe(
+      'plan',
+    );
   });
 
   it('fails over to lb2 in the middle of a push: no request reaches a cluster while it is out of the pool', async () => {
@@ -108,7 +125,11 @@ describe('a pair of HAProxy balancers behind a floating address', () => {
     const load = startLoad({ url: `${VIP}/`, seconds: 120, concurrency: 4, slowEvery: 4, slowPath: '/slow?ms=1500' });
     const push = baton('push', 'v1', '-c', config, '--json');
     // Once lb2 has cluster a drained, the active balancer goes away.
-    await waitFor('cluster a drained on lb2', () => statuses('lb2.baton.test'), (s) => s['web1a'] === 'DRAIN');
+    await waitFor(
+      'cluster a drained on lb2',
+      () => statuses('lb2.baton.test'),
+      (s) => s['web1a'] === 'DRAIN',
+    );
     const failedOverAt = Date.now();
     await onHost('lb.baton.test', 'kill "$(cat /run/keepalived.pid)"');
     await waitFor('the floating address on lb2', vipHolder, (h) => h === 'lb2');
@@ -124,7 +145,9 @@ describe('a pair of HAProxy balancers behind a floating address', () => {
     expect(reached, 'answers from a cluster while it was out of the pool').toEqual([]);
     const failed = answers.filter((a) => a.status !== 200);
     for (const f of failed) expect(f.at - failedOverAt).toBeLessThan(5000);
-    console.log(`failover: ${failed.length} of ${answers.length} watched requests failed, all within 5 s of it; load: ${report.failed} of ${report.requests} failed`);
+    console.log(
+      `failover: ${failed.length} of ${answers.length} watched requests failed, all within 5 s of it; load: ${report.failed} of ${report.requests} failed`,
+    );
     await restoreKeepalived();
   });
 
@@ -149,9 +172,18 @@ describe('a pair of HAProxy balancers behind a floating address', () => {
     try {
       await session.balancer.drain(['web1b']);
       for (const host of BALANCERS) {
-        await onHost(host, 'haproxy -f /etc/haproxy/haproxy.cfg -p /run/haproxy.pid -x /run/haproxy/admin.sock -sf "$(cat /run/haproxy.pid)"');
+        await onHost(
+          host,
+          'haproxy -f /etc/haproxy/haproxy.cfg -p /run/haproxy.pid -x /run/haproxy/admin.sock -sf "$(cat /run/haproxy.pid)"',
+        );
       }
-      for (const host of BALANCERS) await waitFor(`web1b drained on ${host} after its reload`, () => statuses(host), (s) => s['web1b'] === 'DRAIN' && s['web1a'] === 'UP', 10_000);
+      for (const host of BALANCERS)
+        await waitFor(
+          `web1b drained on ${host} after its reload`,
+          () => statuses(host),
+          (s) => s['web1b'] === 'DRAIN' && s['web1a'] === 'UP',
+          10_000,
+        );
       await session.balancer.ready(['web1b']);
       for (const host of BALANCERS) expect((await statuses(host))['web1b']).toBe('UP');
     } finally {
@@ -184,10 +216,16 @@ describe('a pair of HAProxy balancers behind a floating address', () => {
       const back = await baton('rollback', '--yes', '--json', '--without-balancer', 'lb.baton.test', '-c', lost);
       expect(back.exitCode, back.stderr).toBe(0);
       const rolled = JSON.parse(back.stdout) as { run: string; journal: string };
-      expect(readFileSync(rolled.journal, 'utf8')).toContain('balancer lb.baton.test left out by pair-test (--without-balancer): lb2.baton.test holds the release lock and the run record');
+      expect(readFileSync(rolled.journal, 'utf8')).toContain(
+        'balancer lb.baton.test left out by pair-test (--without-balancer): lb2.baton.test holds the release lock and the run record',
+      );
       expect(new Set(Object.values(await currentReleases()).map((d) => d.split('-')[0]))).toEqual(new Set([from]));
       expect(Object.values(await statuses('lb2.baton.test')).every((st) => st === 'UP')).toBe(true);
-      for (let i = 0; i < 6; i++) expect((JSON.parse((await execa('curl', ['-s', '-m', '5', `${VIP}/version`])).stdout) as { version: string }).version).toBe(from);
+      for (let i = 0; i < 6; i++)
+        expect(
+          (JSON.parse((await execa('curl', ['-s', '-m', '5', `${VIP}/version`])).stdout) as { version: string })
+            .version,
+        ).toBe(from);
       // The rollback's run is in lb2's copy of the record (lb could not be written).
       const record = `${dirname((await loadConfig(lost)).lock.path)}/shop.runs/${rolled.run}.jsonl`;
       expect(await onHost('lb2.baton.test', `cat ${record}`)).toBe(readFileSync(rolled.journal, 'utf8').trimEnd());
@@ -197,7 +235,15 @@ describe('a pair of HAProxy balancers behind a floating address', () => {
       await readyEverywhere();
     }
     // lb is back: the killed push's lock is still on it, and goes the way any dead run's does.
-    const unlock = await baton('unlock', '--force', '--reason', 'lb was lost mid-push; rolled back through lb2', '--yes', '-c', lost);
+    const unlock = await baton(
+      'unlock',
+      '--force',
+      '--reason',
+      'lb was lost mid-push; rolled back through lb2',
+      '--yes',
+      '-c',
+      lost,
+    );
     expect(unlock.exitCode, unlock.stderr).toBe(0);
   });
 });

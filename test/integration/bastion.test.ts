@@ -18,13 +18,20 @@ let config: string;
 const cut: string[] = [];
 
 function baton(args: string[]) {
-  return execa('node', ['bin/run.js', ...args, '-c', config], { reject: false, timeout: 180_000, env: { CI: '1', BATON_USER: 'bastion-test' } });
+  return execa('node', ['bin/run.js', ...args, '-c', config], {
+    reject: false,
+    timeout: 180_000,
+    env: { CI: '1', BATON_USER: 'bastion-test' },
+  });
 }
 
 /** ssh to a lab host, directly or through lb; the result, never a throw. */
 function ssh(host: string, command: string, viaBastion: boolean) {
   const jump = viaBastion ? ['-J', readLab().balancer.host] : [];
-  return execa('ssh', ['-F', LAB_SSH_CONFIG, '-o', 'ConnectTimeout=3', ...jump, host, command], { reject: false, timeout: 30_000 });
+  return execa('ssh', ['-F', LAB_SSH_CONFIG, '-o', 'ConnectTimeout=3', ...jump, host, command], {
+    reject: false,
+    timeout: 30_000,
+  });
 }
 
 /** Drop what `host` sends from its SSH port to the control machine; lb still reaches it. */
@@ -35,8 +42,30 @@ function cutSshToControl(host: string): void {
   tc('class', 'add', 'dev', 'eth0', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '100gbit');
   tc('class', 'add', 'dev', 'eth0', 'parent', '1:', 'classid', '1:2', 'htb', 'rate', '8bit', 'ceil', '8bit');
   tc('qdisc', 'add', 'dev', 'eth0', 'parent', '1:2', 'handle', '20:', 'pfifo', 'limit', '0');
-  tc('filter', 'add', 'dev', 'eth0', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32',
-    'match', 'ip', 'sport', '22', '0xffff', 'match', 'ip', 'dst', `${CONTROL}/32`, 'flowid', '1:2');
+  tc(
+    'filter',
+    'add',
+    'dev',
+    'eth0',
+    'parent',
+    '1:',
+    'protocol',
+    'ip',
+    'prio',
+    '1',
+    'u32',
+    'match',
+    'ip',
+    'sport',
+    '22',
+    '0xffff',
+    'match',
+    'ip',
+    'dst',
+    `${CONTROL}/32`,
+    'flowid',
+    '1:2',
+  );
 }
 
 beforeAll(() => {

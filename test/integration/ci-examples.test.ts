@@ -34,18 +34,30 @@ async function checkout(tag: string): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'baton-ci-'));
   mkdirSync(join(dir, 'deploy/plans'), { recursive: true });
   const config = writeLabConfig(join(dir, 'deploy/baton.yml'));
-  const made = await execa(join(bin, 'baton'), ['plan', tag, '-c', config, '-o', join(dir, 'deploy/plans/production.json')], { reject: false, env: { CI: '1' } });
+  const made = await execa(
+    join(bin, 'baton'),
+    ['plan', tag, '-c', config, '-o', join(dir, 'deploy/plans/production.json')],
+    { reject: false, env: { CI: '1' } },
+  );
   expect(made.exitCode, made.stderr).toBe(0);
   return dir;
 }
 
 /** Run one script as the CI system would: bash, stop at the first failing command. */
 function shell(script: string, cwd: string, env: Vars) {
-  return execa('bash', ['-e', '-c', script], { cwd, reject: false, timeout: 300_000, env: { ...env, PATH: `${bin}:${process.env.PATH}`, CI: 'true' } });
+  return execa('bash', ['-e', '-c', script], {
+    cwd,
+    reject: false,
+    timeout: 300_000,
+    env: { ...env, PATH: `${bin}:${process.env.PATH}`, CI: 'true' },
+  });
 }
 
 function events(file: string): RunEvent[] {
-  return readFileSync(file, 'utf8').trim().split('\n').map((l) => RunEvent.parse(JSON.parse(l)));
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => RunEvent.parse(JSON.parse(l)));
 }
 
 beforeAll(() => {
@@ -70,9 +82,19 @@ describe('templates/ci/github-actions.yml', () => {
     };
     const home = mkdtempSync(join(tmpdir(), 'baton-ci-home-'));
     const runnerTemp = join(home, 'runner-temp');
-    const { ran, failed } = await runGithubJob(workflow, name, { dir, context, runnerTemp, skip: INSTALL, env: { ...(process.env as Vars), HOME: home, PATH: `${bin}:${process.env.PATH}` } });
+    const { ran, failed } = await runGithubJob(workflow, name, {
+      dir,
+      context,
+      runnerTemp,
+      skip: INSTALL,
+      env: { ...(process.env as Vars), HOME: home, PATH: `${bin}:${process.env.PATH}` },
+    });
     const bad = ran.find((r) => r.exitCode !== 0);
-    return { exitCode: failed ? (bad?.exitCode ?? 1) : 0, stderr: ran.map((r) => `${r.name}: ${r.all}`).join('\n'), summary: join(runnerTemp, 'step-summary.md') };
+    return {
+      exitCode: failed ? (bad?.exitCode ?? 1) : 0,
+      stderr: ran.map((r) => `${r.name}: ${r.all}`).join('\n'),
+      summary: join(runnerTemp, 'step-summary.md'),
+    };
   }
 
   it('plan on a pull request renders the reviewed plan into the job summary; apply on merge carries it out; the manual job rolls back', async () => {
@@ -85,24 +107,39 @@ describe('templates/ci/github-actions.yml', () => {
 
     const apply = await runJob('apply', dir);
     expect(apply.exitCode, apply.stderr).toBe(0);
-    expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({ event: 'result', exitCode: 0, result: { outcome: 'succeeded', tag } });
+    expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({
+      event: 'result',
+      exitCode: 0,
+      result: { outcome: 'succeeded', tag },
+    });
 
     expect(existsSync(join(dir, 'baton-report.html')), 'the report written after apply').toBe(true);
 
     const back = await runJob('recover', dir, { action: 'rollback' });
     expect(back.exitCode, back.stderr).toBe(0);
-    expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({ event: 'result', exitCode: 0, result: { kind: 'rollback' } });
+    expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({
+      event: 'result',
+      exitCode: 0,
+      result: { kind: 'rollback' },
+    });
   });
 });
 
 describe('templates/ci/gitlab-ci.yml', () => {
-  const pipeline = parse(readFileSync(join(repoRoot(), 'templates/ci/gitlab-ci.yml'), 'utf8'), { merge: true }) as Record<string, { script?: string[] }> & { variables: Vars };
+  const pipeline = parse(readFileSync(join(repoRoot(), 'templates/ci/gitlab-ci.yml'), 'utf8'), {
+    merge: true,
+  }) as Record<string, { script?: string[] }> & { variables: Vars };
   const predefined = { CI_PROJECT_PATH: 'acme/shop', CI_PIPELINE_ID: '4242' };
 
   async function runJob(name: string, dir: string) {
     const job = pipeline[name];
     if (!job?.script) throw new Error(`no job ${name}`);
-    const vars = Object.fromEntries(Object.entries(pipeline.variables).map(([k, v]) => [k, String(v).replace(/\$(\w+)/g, (_, n: string) => (predefined as Vars)[n] ?? '')]));
+    const vars = Object.fromEntries(
+      Object.entries(pipeline.variables).map(([k, v]) => [
+        k,
+        String(v).replace(/\$(\w+)/g, (_, n: string) => (predefined as Vars)[n] ?? ''),
+      ]),
+    );
     // GitLab runs a job's script lines in one shell and stops at the first that fails.
     return shell(job.script.filter((l) => !INSTALL.test(l)).join('\n'), dir, { ...predefined, ...vars });
   }
@@ -116,13 +153,21 @@ describe('templates/ci/gitlab-ci.yml', () => {
 
     const apply = await runJob('apply', dir);
     expect(apply.exitCode, apply.stderr).toBe(0);
-    expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({ event: 'result', exitCode: 0, result: { outcome: 'succeeded' } });
+    expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({
+      event: 'result',
+      exitCode: 0,
+      result: { outcome: 'succeeded' },
+    });
 
     const back = await runJob('rollback', dir);
     expect(back.exitCode, back.stderr).toBe(0);
 
     const resume = await runJob('resume', dir);
     expect(resume.exitCode).toBe(64);
-    expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({ event: 'result', exitCode: 64, error: { message: expect.stringMatching(/nothing to resume/) } });
+    expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({
+      event: 'result',
+      exitCode: 64,
+      error: { message: expect.stringMatching(/nothing to resume/) },
+    });
   });
 });

@@ -17,7 +17,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../bench/repo-root.js';
 import { writeLabConfig } from '../../bench/lab-config.js';
 import { RunEvent } from '../../src/engine/events.js';
-import { fileVariableDirs, gitlabCiLocal, gitlabCiLocalArgv, jobLog, jobResults, removeFileVariableDirs, scratchRepo, stopAgentsUnder } from '../helpers/gitlab-ci-local.js';
+import {
+  fileVariableDirs,
+  gitlabCiLocal,
+  gitlabCiLocalArgv,
+  jobLog,
+  jobResults,
+  removeFileVariableDirs,
+  scratchRepo,
+  stopAgentsUnder,
+} from '../helpers/gitlab-ci-local.js';
 import { agentLabConfig, LAB_KEY, LAB_KNOWN_HOSTS, labKeyAgent, packBaton, runnerHome } from './helpers/ci-lab.js';
 import { currentReleases, readyAllHaproxyMembers } from './helpers/lab.js';
 
@@ -43,10 +52,22 @@ async function serving(): Promise<string[]> {
 
 /** The plan's author at a desk: `baton plan TAG -o deploy/plans/production.json` in `checkout`, with the lab key in an agent. */
 async function authorPlan(checkout: string, tag: string): Promise<string> {
-  const made = await execa('node', [join(ROOT, 'bin/run.js'), 'plan', tag, '-c', join(checkout, 'deploy/baton.yml'), '-o', join(checkout, 'deploy/plans/production.json')], {
-    reject: false,
-    env: { HOME: authorHome, SSH_AUTH_SOCK: author.socket, CI: '1', BATON_USER: 'author' },
-  });
+  const made = await execa(
+    'node',
+    [
+      join(ROOT, 'bin/run.js'),
+      'plan',
+      tag,
+      '-c',
+      join(checkout, 'deploy/baton.yml'),
+      '-o',
+      join(checkout, 'deploy/plans/production.json'),
+    ],
+    {
+      reject: false,
+      env: { HOME: authorHome, SSH_AUTH_SOCK: author.socket, CI: '1', BATON_USER: 'author' },
+    },
+  );
   expect(made.exitCode, made.stderr).toBe(0);
   return readFileSync(join(checkout, 'deploy/plans/production.json'), 'utf8');
 }
@@ -59,10 +80,25 @@ function runner(home: string, args: string[]): { argv: string[]; env: Vars } {
     BATON_KNOWN_HOSTS: readFileSync(LAB_KNOWN_HOSTS, 'utf8'),
   };
   return {
-    argv: ['--force-shell-executor', '--ignore-predefined-vars', 'CI_PIPELINE_SOURCE', ...Object.entries(variables).flatMap(([k, v]) => ['--variable', `${k}=${v}`]), ...args],
+    argv: [
+      '--force-shell-executor',
+      '--ignore-predefined-vars',
+      'CI_PIPELINE_SOURCE',
+      ...Object.entries(variables).flatMap(([k, v]) => ['--variable', `${k}=${v}`]),
+      ...args,
+    ],
     env: {
       HOME: home,
-      PATH: [join(prefix, 'bin'), dirname(process.execPath), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].join(':'),
+      PATH: [
+        join(prefix, 'bin'),
+        dirname(process.execPath),
+        '/usr/local/sbin',
+        '/usr/local/bin',
+        '/usr/sbin',
+        '/usr/bin',
+        '/sbin',
+        '/bin',
+      ].join(':'),
       // `npm install -g` into the scratch prefix, never the machine's; the packages from npm's cache.
       NPM_CONFIG_PREFIX: prefix,
       NPM_CONFIG_CACHE: npmCache,
@@ -80,7 +116,10 @@ async function runPipeline(repo: string, home: string, args: string[] = []) {
 }
 
 function events(file: string): RunEvent[] {
-  return readFileSync(file, 'utf8').trim().split('\n').map((l) => RunEvent.parse(JSON.parse(l)));
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => RunEvent.parse(JSON.parse(l)));
 }
 
 function clone(src: string, dest: string): string {
@@ -91,12 +130,18 @@ function clone(src: string, dest: string): string {
 
 function commitAll(repo: string, message: string): void {
   execFileSync('git', ['add', '-A', 'deploy'], { cwd: repo });
-  execFileSync('git', ['-c', 'user.name=author', '-c', 'user.email=author@example.com', 'commit', '-q', '-m', message], { cwd: repo });
+  execFileSync(
+    'git',
+    ['-c', 'user.name=author', '-c', 'user.email=author@example.com', 'commit', '-q', '-m', message],
+    { cwd: repo },
+  );
 }
 
 /** Every .baton folder under `dir`. */
 function batonDirs(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isDirectory() && e.name === '.baton').map((e) => join(e.parentPath, e.name));
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isDirectory() && e.name === '.baton')
+    .map((e) => join(e.parentPath, e.name));
 }
 
 beforeAll(async () => {
@@ -108,7 +153,11 @@ beforeAll(async () => {
   let tags = await serving();
   if (tags.length !== 1) {
     // An earlier file left hosts on different releases: settle on v1 first.
-    const settle = await execa('node', [join(ROOT, 'bin/run.js'), 'push', 'v1', '-c', writeLabConfig(join(scratch, 'settle.yml'))], { reject: false, env: { CI: '1' } });
+    const settle = await execa(
+      'node',
+      [join(ROOT, 'bin/run.js'), 'push', 'v1', '-c', writeLabConfig(join(scratch, 'settle.yml'))],
+      { reject: false, env: { CI: '1' } },
+    );
     expect(settle.exitCode, settle.stderr).toBe(0);
     tags = await serving();
   }
@@ -126,7 +175,7 @@ describe('templates/ci/gitlab-ci.yml under gitlab-ci-local, against the lab', ()
   let origin: string;
   const to = () => other(from);
 
-  it('a merge request pipeline runs plan, rendering the reviewed plan; the default branch\'s pipeline runs apply, which carries it out', async () => {
+  it("a merge request pipeline runs plan, rendering the reviewed plan; the default branch's pipeline runs apply, which carries it out", async () => {
     // The repository: the pipeline and baton.yml on main, then the author's plan, as a merge brings it.
     origin = join(scratch, 'origin');
     mkdirSync(join(origin, 'deploy/plans'), { recursive: true });
@@ -134,10 +183,17 @@ describe('templates/ci/gitlab-ci.yml under gitlab-ci-local, against the lab', ()
     const plan = await authorPlan(origin, to());
     // The plan comes in with the second commit (what `rules: changes` sees), not with the first.
     rmSync(join(origin, 'deploy/plans/production.json'));
-    const base = { '.gitlab-ci.yml': readFileSync(join(ROOT, 'templates/ci/gitlab-ci.yml'), 'utf8'), '.gitignore': '.baton/\n.gitlab-ci-local/\n', 'deploy/baton.yml': config };
+    const base = {
+      '.gitlab-ci.yml': readFileSync(join(ROOT, 'templates/ci/gitlab-ci.yml'), 'utf8'),
+      '.gitignore': '.baton/\n.gitlab-ci-local/\n',
+      'deploy/baton.yml': config,
+    };
     scratchRepo(origin, { 'deploy/plans/production.json': plan }, { base, branch: `release-${to()}` });
 
-    const mr = await runPipeline(origin, runnerHome(join(scratch, 'home-mr')), ['--variable', 'CI_PIPELINE_SOURCE=merge_request_event']);
+    const mr = await runPipeline(origin, runnerHome(join(scratch, 'home-mr')), [
+      '--variable',
+      'CI_PIPELINE_SOURCE=merge_request_event',
+    ]);
     expect(jobResults(mr.all), mr.all).toEqual({ plan: 'PASS' });
     expect(readFileSync(join(origin, '.gitlab-ci-local/artifacts/plan/plan.md'), 'utf8')).toContain(to());
 
@@ -145,13 +201,18 @@ describe('templates/ci/gitlab-ci.yml under gitlab-ci-local, against the lab', ()
     const push = await runPipeline(origin, runnerHome(join(scratch, 'home-apply')));
     expect(push.exitCode, push.all).toBe(0);
     expect(jobResults(push.all), push.all).toEqual({ apply: 'PASS' });
-    expect(events(join(origin, 'events.jsonl')).at(-1)).toMatchObject({ event: 'result', exitCode: 0, result: { outcome: 'succeeded', tag: to() } });
+    expect(events(join(origin, 'events.jsonl')).at(-1)).toMatchObject({
+      event: 'result',
+      exitCode: 0,
+      result: { outcome: 'succeeded', tag: to() },
+    });
     expect(await serving()).toEqual([to()]);
     // after_script: status read production through the agent again; the report and the events kept.
     const log = jobLog(origin, 'apply');
     expect(log).toMatch(/baton status -c "\$BATON_CONFIG"/);
     expect(log).not.toMatch(/^baton (status|report) exited/m);
-    for (const f of ['events.jsonl', 'baton-report.html']) expect(existsSync(join(origin, '.gitlab-ci-local/artifacts/apply', f)), f).toBe(true);
+    for (const f of ['events.jsonl', 'baton-report.html'])
+      expect(existsSync(join(origin, '.gitlab-ci-local/artifacts/apply', f)), f).toBe(true);
   }, 240_000);
 
   it('an apply cancelled mid-run is finished by the manual resume job from a fresh clone on another runner; then rollback undoes it', async () => {
@@ -160,7 +221,12 @@ describe('templates/ci/gitlab-ci.yml under gitlab-ci-local, against the lab', ()
     await authorPlan(second, from);
     commitAll(second, `plan ${from}`);
     const { argv, env } = runner(runnerHome(join(scratch, 'home-cancelled')), []);
-    const child = spawn(process.execPath, gitlabCiLocalArgv(argv), { cwd: second, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, gitlabCiLocalArgv(argv), {
+      cwd: second,
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -181,7 +247,7 @@ describe('templates/ci/gitlab-ci.yml under gitlab-ci-local, against the lab', ()
     process.kill(-group, 'SIGTERM');
     expect([143, null]).toContain(await exited);
     // baton, left in the group when gitlab-ci-local and the job's shell ended, stops at once too.
-    for (const until = Date.now() + 60_000; ; ) {
+    for (const until = Date.now() + 60_000; ;) {
       try {
         process.kill(-group, 0);
       } catch {
@@ -189,7 +255,7 @@ describe('templates/ci/gitlab-ci.yml under gitlab-ci-local, against the lab', ()
       }
       if (Date.now() > until) {
         process.kill(-group, 'SIGKILL');
-        throw new Error('the cancelled job\'s processes did not end');
+        throw new Error("the cancelled job's processes did not end");
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -197,10 +263,15 @@ describe('templates/ci/gitlab-ci.yml under gitlab-ci-local, against the lab', ()
     stopAgentsUnder(join(scratch, 'home-cancelled'));
     const journals = join(second, 'deploy/.baton/journal');
     // This machine's copy of the journal says where the run stopped (it may also hold earlier runs, read from production).
-    const journal = readdirSync(journals).find((f) => f.endsWith('.jsonl') && readFileSync(join(journals, f), 'utf8').includes('second SIGTERM'));
+    const journal = readdirSync(journals).find(
+      (f) => f.endsWith('.jsonl') && readFileSync(join(journals, f), 'utf8').includes('second SIGTERM'),
+    );
     expect(journal, `no journal of the cancelled run in ${journals}:\n${output}`).toBeDefined();
     const run = (journal as string).replace(/\.jsonl$/, '');
-    expect(readFileSync(join(journals, journal as string), 'utf8'), 'stopped part-way through the forward steps').toMatch(/second SIGTERM: stopped at once during activate-\w+ \(forward\)/);
+    expect(
+      readFileSync(join(journals, journal as string), 'utf8'),
+      'stopped part-way through the forward steps',
+    ).toMatch(/second SIGTERM: stopped at once during activate-\w+ \(forward\)/);
 
     // Another runner, a fresh clone: nothing of that run but what production keeps.
     const fresh = clone(second, join(scratch, 'fresh'));
@@ -209,13 +280,21 @@ describe('templates/ci/gitlab-ci.yml under gitlab-ci-local, against the lab', ()
     const resume = await runPipeline(fresh, home, ['resume']);
     expect(jobResults(resume.all), resume.all).toEqual({ resume: 'PASS' });
     expect(resume.all).toContain(`resuming run ${run}`);
-    expect(events(join(fresh, 'events.jsonl')).at(-1)).toMatchObject({ event: 'result', exitCode: 0, result: { run, outcome: 'succeeded', tag: from } });
+    expect(events(join(fresh, 'events.jsonl')).at(-1)).toMatchObject({
+      event: 'result',
+      exitCode: 0,
+      result: { run, outcome: 'succeeded', tag: from },
+    });
     expect(await serving()).toEqual([from]);
     expect(readFileSync(join(fresh, '.gitlab-ci-local/artifacts/resume/baton-report.html'), 'utf8')).toContain(run);
 
     const rollback = await runPipeline(fresh, home, ['rollback']);
     expect(jobResults(rollback.all), rollback.all).toEqual({ rollback: 'PASS' });
-    expect(events(join(fresh, 'events.jsonl')).at(-1)).toMatchObject({ event: 'result', exitCode: 0, result: { kind: 'rollback' } });
+    expect(events(join(fresh, 'events.jsonl')).at(-1)).toMatchObject({
+      event: 'result',
+      exitCode: 0,
+      result: { kind: 'rollback' },
+    });
     expect(await serving()).toEqual([to()]);
     expect(existsSync(join(fresh, '.gitlab-ci-local/artifacts/rollback/baton-report.html'))).toBe(true);
   }, 300_000);

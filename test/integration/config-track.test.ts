@@ -19,13 +19,24 @@ const PUBLIC = `http://${lab.balancer.address}/`;
 const HAND_EDIT = '# tuned by hand at 3am';
 
 function baton(...args: string[]) {
-  return execa('node', ['bin/run.js', ...args, '-c', config], { reject: false, timeout: 180_000, env: { CI: '1', BATON_USER: 'config-track-test' } });
+  return execa('node', ['bin/run.js', ...args, '-c', config], {
+    reject: false,
+    timeout: 180_000,
+    env: { CI: '1', BATON_USER: 'config-track-test' },
+  });
 }
 
-
 async function memberStatus(member: string): Promise<string> {
-  const out = await onHost(lab.balancer.host, `echo "show stat ${lab.balancer.haproxy.backend} 4 -1" | socat stdio ${lab.balancer.haproxy.socket} | cut -d, -f2,18`);
-  return out.split('\n').find((l) => l.startsWith(`${member},`))?.split(',')[1] ?? '?';
+  const out = await onHost(
+    lab.balancer.host,
+    `echo "show stat ${lab.balancer.haproxy.backend} 4 -1" | socat stdio ${lab.balancer.haproxy.socket} | cut -d, -f2,18`,
+  );
+  return (
+    out
+      .split('\n')
+      .find((l) => l.startsWith(`${member},`))
+      ?.split(',')[1] ?? '?'
+  );
 }
 
 async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
@@ -39,7 +50,9 @@ async function until(what: string, check: () => Promise<boolean>, ms = 20_000): 
 beforeAll(() => {
   readyAllHaproxyMembers();
   dir = mkdtempSync(join(tmpdir(), 'baton-track-lab-'));
-  config = writeLabConfig(join(dir, 'baton.yml'), [[['track'], { repo: './snapshots', app: ['/srv/shop/shop.env', '/srv/shop/bin'], balancer: [HAPROXY_CFG] }]]);
+  config = writeLabConfig(join(dir, 'baton.yml'), [
+    [['track'], { repo: './snapshots', app: ['/srv/shop/shop.env', '/srv/shop/bin'], balancer: [HAPROXY_CFG] }],
+  ]);
 });
 
 describe('snapshot, drift and a plan made before a hand edit', () => {
@@ -84,18 +97,23 @@ describe('restore --run on a wiped app host', () => {
 
   afterAll(async () => {
     // The lab's pg client is no part of the app's configuration: put back what the wipe moved aside.
-    await onHost(host.name, 'if [ -d /srv/.baton-test-node_modules ]; then install -d -o deploy -g deploy /srv/shop && rm -rf /srv/shop/node_modules && mv /srv/.baton-test-node_modules /srv/shop/node_modules; fi');
+    await onHost(
+      host.name,
+      'if [ -d /srv/.baton-test-node_modules ]; then install -d -o deploy -g deploy /srv/shop && rm -rf /srv/shop/node_modules && mv /srv/.baton-test-node_modules /srv/shop/node_modules; fi',
+    );
     readyAllHaproxyMembers();
   });
 
-  it('brings it back on its cluster\'s release, into the pool, with 0 failed requests and 0 redispatches', async () => {
+  it("brings it back on its cluster's release, into the pool, with 0 failed requests and 0 redispatches", async () => {
     const expected = (await currentReleases([sibling.name]))[sibling.name];
     const snap = await baton('snapshot');
     expect(snap.exitCode, snap.stderr).toBe(0);
 
     // The host dies: its service stops (the balancer's checks take it out), then its /srv/shop and the app's service config go.
     await onHost(host.name, '/srv/shop/bin/shopctl stop');
-    await until(`${host.member} is DOWN on the balancer`, async () => (await memberStatus(host.member!)).startsWith('DOWN'));
+    await until(`${host.member} is DOWN on the balancer`, async () =>
+      (await memberStatus(host.member!)).startsWith('DOWN'),
+    );
     await onHost(host.name, 'mv /srv/shop/node_modules /srv/.baton-test-node_modules && rm -rf /srv/shop');
 
     const runbook = await baton('restore', host.name);
@@ -105,7 +123,14 @@ describe('restore --run on a wiped app host', () => {
 
     const counters = await balancerCounters(config);
     const load = startLoad({ url: PUBLIC, seconds: 600, concurrency: 16, timeout: 15_000 });
-    const slow = startLoad({ url: PUBLIC, seconds: 600, concurrency: 4, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000 });
+    const slow = startLoad({
+      url: PUBLIC,
+      seconds: 600,
+      concurrency: 4,
+      slowEvery: 1,
+      slowPath: '/slow?ms=2000',
+      timeout: 15_000,
+    });
     await new Promise((r) => setTimeout(r, 1000));
     const r = await baton('restore', host.name, '--run', '--yes');
     await new Promise((r) => setTimeout(r, 1000));
@@ -115,11 +140,19 @@ describe('restore --run on a wiped app host', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/restored the host with /);
     expect(fast.requests).toBeGreaterThan(100);
-    expect({ failed: fast.failed + held.failed, errors: { ...fast.connectionErrors, ...held.connectionErrors } }).toEqual({ failed: 0, errors: {} });
-    expect({ redispatches: after.redispatches - counters.redispatches, retries: after.retries - counters.retries }).toEqual({ redispatches: 0, retries: 0 });
+    expect({
+      failed: fast.failed + held.failed,
+      errors: { ...fast.connectionErrors, ...held.connectionErrors },
+    }).toEqual({ failed: 0, errors: {} });
+    expect({
+      redispatches: after.redispatches - counters.redispatches,
+      retries: after.retries - counters.retries,
+    }).toEqual({ redispatches: 0, retries: 0 });
     expect((await currentReleases([host.name]))[host.name]).toBe(expected);
     expect(await onHost(host.name, 'stat -c %a /srv/shop/bin/shopctl')).toBe('755');
-    await until(`${host.member} is UP on the balancer`, async () => (await memberStatus(host.member!)).startsWith('UP'));
+    await until(`${host.member} is UP on the balancer`, async () =>
+      (await memberStatus(host.member!)).startsWith('UP'),
+    );
     // The restored host is what the snapshot says it should be.
     const drift = await baton('drift', host.name);
     expect(drift.exitCode, drift.stdout).toBe(0);
@@ -129,7 +162,8 @@ describe('restore --run on a wiped app host', () => {
 describe('restore --rehearse', () => {
   const idle = appHosts(lab).filter((h) => h.cluster === 'b');
   const serving = appHosts(lab).find((h) => h.cluster === 'a')!;
-  const runtime = (commands: string) => onHost(lab.balancer.host, `echo "${commands}" | socat stdio ${lab.balancer.haproxy.socket}`);
+  const runtime = (commands: string) =>
+    onHost(lab.balancer.host, `echo "${commands}" | socat stdio ${lab.balancer.haproxy.socket}`);
 
   afterAll(() => readyAllHaproxyMembers());
 

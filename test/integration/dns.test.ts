@@ -22,13 +22,20 @@ function config(edit: (doc: ReturnType<typeof parseDocument>) => void): string {
 }
 
 function baton(file: string, ...args: string[]) {
-  return execa('node', [join(ROOT, 'bin/run.js'), ...args, '-c', file], { reject: false, env: { ...process.env, CI: '1', BATON_USER: 'dns-test' } });
+  return execa('node', [join(ROOT, 'bin/run.js'), ...args, '-c', file], {
+    reject: false,
+    env: { ...process.env, CI: '1', BATON_USER: 'dns-test' },
+  });
 }
 
 async function labIsAsFound(): Promise<void> {
-  expect((await queryAuthoritative('10.213.7.3', 'old-site.baton.test', 'A')).answers.map((a) => a.data)).toEqual(['10.213.7.4']);
+  expect((await queryAuthoritative('10.213.7.3', 'old-site.baton.test', 'A')).answers.map((a) => a.data)).toEqual([
+    '10.213.7.4',
+  ]);
   expect((await queryAuthoritative('10.213.7.3', 'transitional.baton.test', 'A')).rcode).toBe('NXDOMAIN');
-  expect(JSON.parse((await execa('curl', ['-s', '-m', '5', 'http://10.213.7.4/version'])).stdout)).toMatchObject({ host: 'old-web.baton.test' });
+  expect(JSON.parse((await execa('curl', ['-s', '-m', '5', 'http://10.213.7.4/version'])).stdout)).toMatchObject({
+    host: 'old-web.baton.test',
+  });
   expect((await onHost('old-web.baton.test', ['ls', '/srv'])).stdout.split('\n')).not.toContain('baton-dns');
 }
 
@@ -47,13 +54,21 @@ describe('baton dns against the lab', () => {
     expect(r.writesSynced).toBeGreaterThan(0); // the sync hook copied what the old host had
     expect(r.viaOldHostAfterCutover).toBeGreaterThan(0); // stale clients were proxied, not lost
     expect(r.reverse.failed).toBe(0);
-    expect(Object.keys(r.stepSeconds)).toEqual(expect.arrayContaining(['transitional', 'proxy-side', 'cutover', 'switch', 'finish', 'undo-cutover']));
+    expect(Object.keys(r.stepSeconds)).toEqual(
+      expect.arrayContaining(['transitional', 'proxy-side', 'cutover', 'switch', 'finish', 'undo-cutover']),
+    );
     await labIsAsFound();
   });
 
   it('hands the port over without a failed request when the old web server is killed rather than stopped gracefully', async () => {
     // baton cannot know how old.stop stops the server: it stops it only once nothing is owed.
-    const r = await runDnsDrill({ proxy: 'varnish', resolvingClients: 2, pinnedClients: 2, slowClients: 1, oldStop: HARD_STOP });
+    const r = await runDnsDrill({
+      proxy: 'varnish',
+      resolvingClients: 2,
+      pinnedClients: 2,
+      slowClients: 1,
+      oldStop: HARD_STOP,
+    });
     expect(r.failures).toEqual([]);
     expect(r.failed).toBe(0);
     expect(r.reverse.failed).toBe(0);
@@ -61,28 +76,49 @@ describe('baton dns against the lab', () => {
     await labIsAsFound();
   });
 
-  it.each(['nginx', 'apache'] as const)('installs %s as the side-port proxy with the Host header preserved, and removes it', async (kind) => {
-    const file = config((d) => d.setIn(['dns', 'migrate', 'proxy', 'kind'], kind));
-    try {
-      expect((await baton(file, 'dns', 'plan')).exitCode).toBe(0);
-      const install = await baton(file, 'dns', 'proxy', 'install', '--format', 'jsonl');
-      expect(install.exitCode, install.stderr).toBe(0);
-      // A DNS phase streams like a push: its header, each step begun and ended, the result last.
-      const events = install.stdout.trim().split('\n').map((l) => RunEvent.parse(JSON.parse(l)));
-      expect(events[0]).toMatchObject({ event: 'run-begin', kind: 'dns', tag: 'old-site.baton.test', phase: 'proxy-install' });
-      expect(events.some((e) => e.event === 'step-ok')).toBe(true);
-      expect(events.at(-1)).toMatchObject({ event: 'result', exitCode: 0 });
-      const page = await execa('curl', ['-s', '-m', '5', '-H', 'Host: old-site.baton.test', 'http://10.213.7.4:6081/version']);
-      expect(JSON.parse(page.stdout)).toMatchObject({ host: 'new-web.baton.test', requestHost: 'old-site.baton.test' });
-      // Finish and cut-over refuse out of order, changing nothing.
-      expect((await baton(file, 'dns', 'finish')).exitCode).toBe(3);
-      const back = await baton(file, 'dns', 'rollback');
-      expect(back.exitCode, back.stderr).toBe(0);
-    } finally {
-      await restoreLab();
-    }
-    await labIsAsFound();
-  });
+  it.each(['nginx', 'apache'] as const)(
+    'installs %s as the side-port proxy with the Host header preserved, and removes it',
+    async (kind) => {
+      const file = config((d) => d.setIn(['dns', 'migrate', 'proxy', 'kind'], kind));
+      try {
+        expect((await baton(file, 'dns', 'plan')).exitCode).toBe(0);
+        const install = await baton(file, 'dns', 'proxy', 'install', '--format', 'jsonl');
+        expect(install.exitCode, install.stderr).toBe(0);
+        // A DNS phase streams like a push: its header, each step begun and ended, the result last.
+        const events = install.stdout
+          .trim()
+          .split('\n')
+          .map((l) => RunEvent.parse(JSON.parse(l)));
+        expect(events[0]).toMatchObject({
+          event: 'run-begin',
+          kind: 'dns',
+          tag: 'old-site.baton.test',
+          phase: 'proxy-install',
+        });
+        expect(events.some((e) => e.event === 'step-ok')).toBe(true);
+        expect(events.at(-1)).toMatchObject({ event: 'result', exitCode: 0 });
+        const page = await execa('curl', [
+          '-s',
+          '-m',
+          '5',
+          '-H',
+          'Host: old-site.baton.test',
+          'http://10.213.7.4:6081/version',
+        ]);
+        expect(JSON.parse(page.stdout)).toMatchObject({
+          host: 'new-web.baton.test',
+          requestHost: 'old-site.baton.test',
+        });
+        // Finish and cut-over refuse out of order, changing nothing.
+        expect((await baton(file, 'dns', 'finish')).exitCode).toBe(3);
+        const back = await baton(file, 'dns', 'rollback');
+        expect(back.exitCode, back.stderr).toBe(0);
+      } finally {
+        await restoreLab();
+      }
+      await labIsAsFound();
+    },
+  );
 
   it('refuses Varnish for an HTTPS site before touching anything', async () => {
     const file = config((d) => d.setIn(['dns', 'migrate', 'scheme'], 'https'));

@@ -18,7 +18,11 @@ let dir: string;
 let config: string;
 
 function baton(args: string[], env: Record<string, string> = {}) {
-  return execa('node', ['bin/run.js', ...args], { reject: false, timeout: 180_000, env: { CI: '1', BATON_USER: USER, BATON_ENV: '', ...env } });
+  return execa('node', ['bin/run.js', ...args], {
+    reject: false,
+    timeout: 180_000,
+    env: { CI: '1', BATON_USER: USER, BATON_ENV: '', ...env },
+  });
 }
 
 async function releases(): Promise<string[]> {
@@ -30,7 +34,10 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'baton-environments-'));
   config = writeLabConfig(join(dir, 'baton.yml'), [[['lock', 'path'], `${LOCK_DIR}/lock`]]);
   // The lab has one fleet: staging shares it and its balancer host, and differs only in what this says.
-  writeFileSync(join(dir, 'baton.staging.yml'), '# staging: the same fleet, fewer SSH channels\nssh:\n  concurrency: 4\n');
+  writeFileSync(
+    join(dir, 'baton.staging.yml'),
+    '# staging: the same fleet, fewer SSH channels\nssh:\n  concurrency: 4\n',
+  );
   const v1 = await baton(['push', 'v1', '-c', config]);
   expect(v1.exitCode, v1.stderr).toBe(0);
 });
@@ -51,7 +58,9 @@ describe('environments in the lab', () => {
     const lock = await baton(['lock', '--reason', 'production freeze', '--lease', '5m', '-c', config]);
     expect(lock.exitCode, lock.stderr).toBe(0);
     try {
-      const production = JSON.parse((await baton(['status', '-c', config, '--json'])).stdout) as { lock: { state: string; reason?: string } };
+      const production = JSON.parse((await baton(['status', '-c', config, '--json'])).stdout) as {
+        lock: { state: string; reason?: string };
+      };
       expect(production.lock).toMatchObject({ state: 'held', reason: 'production freeze' });
       const stagingStatus = await baton(['status', '-e', 'staging', '-c', config]);
       expect(stagingStatus.stdout).toMatch(/^shop \(staging\): /);
@@ -77,13 +86,22 @@ describe('environments in the lab', () => {
     }
   });
 
-  it('journals the environment, and each environment\'s history holds only its own runs', async () => {
-    const staging = JSON.parse((await baton(['history', '-e', 'staging', '-c', config, '--json'])).stdout) as { run: string; tag: string; environment?: string; journal: string }[];
+  it("journals the environment, and each environment's history holds only its own runs", async () => {
+    const staging = JSON.parse((await baton(['history', '-e', 'staging', '-c', config, '--json'])).stdout) as {
+      run: string;
+      tag: string;
+      environment?: string;
+      journal: string;
+    }[];
     expect(staging.map((r) => [r.tag, r.environment])).toEqual([['v2', 'staging']]);
     expect(readJournal(staging[0]!.journal)[0]).toMatchObject({ event: 'run-begin', environment: 'staging' });
     expect(dirname(staging[0]!.journal)).toBe(join(dir, '.baton', 'journal-staging'));
     // Production's own runs only: the push its lock refused (v1 before it was a no-op, or a run of its own).
-    const production = JSON.parse((await baton(['history', '-c', config, '--json'])).stdout) as { run: string; tag: string; environment?: string }[];
+    const production = JSON.parse((await baton(['history', '-c', config, '--json'])).stdout) as {
+      run: string;
+      tag: string;
+      environment?: string;
+    }[];
     expect(production.length).toBeGreaterThan(0);
     expect(production.map((r) => r.environment)).toEqual(production.map(() => undefined));
     expect(production.map((r) => r.run)).not.toContain(staging[0]!.run);
@@ -91,14 +109,16 @@ describe('environments in the lab', () => {
     expect((await baton(['history', '-e', 'staging', '-c', config])).stdout.split('\n')[0]).toBe('environment staging');
   });
 
-  it('refuses a plan made for staging under production, and production\'s under staging (exit 3), nothing changed', async () => {
+  it("refuses a plan made for staging under production, and production's under staging (exit 3), nothing changed", async () => {
     const stagingPlan = join(dir, 'staging-v1.json');
     const made = await baton(['plan', 'v1', '-e', 'staging', '-c', config, '-o', stagingPlan]);
     expect(made.exitCode, made.stderr).toBe(0);
     expect((JSON.parse(readFileSync(stagingPlan, 'utf8')) as Plan).environment).toBe('staging');
     const refused = await baton(['apply', stagingPlan, '-c', config]);
     expect(refused.exitCode).toBe(3);
-    expect(refused.stderr).toContain('the plan was made for environment "staging"; this run is for baton.yml alone (no environment)');
+    expect(refused.stderr).toContain(
+      'the plan was made for environment "staging"; this run is for baton.yml alone (no environment)',
+    );
 
     const productionPlan = join(dir, 'production-v1.json');
     expect((await baton(['plan', 'v1', '-c', config, '-o', productionPlan])).exitCode).toBe(0);

@@ -13,16 +13,24 @@ import { readyAllHaproxyMembers } from './helpers/lab.js';
 let config: string;
 
 function baton(...args: string[]) {
-  return execa('node', ['bin/run.js', ...args, '-c', config, '--format', 'jsonl'], { reject: false, timeout: 180_000, env: { CI: '1', BATON_USER: 'events-test' } });
+  return execa('node', ['bin/run.js', ...args, '-c', config, '--format', 'jsonl'], {
+    reject: false,
+    timeout: 180_000,
+    env: { CI: '1', BATON_USER: 'events-test' },
+  });
 }
 
 /** Every stdout line as an event checked against the schema; steps begin before they end. */
 function stream(stdout: string): RunEvent[] {
-  const events = stdout.trim().split('\n').map((line) => RunEvent.parse(JSON.parse(line)));
+  const events = stdout
+    .trim()
+    .split('\n')
+    .map((line) => RunEvent.parse(JSON.parse(line)));
   const open = new Set<string>();
   for (const e of events) {
     if (e.event === 'step-begin') open.add(`${e.phase}:${e.step}`);
-    if (e.event === 'step-ok' || e.event === 'step-fail') expect(open.has(`${e.phase}:${e.step}`), `${e.step} ended before it began`).toBe(true);
+    if (e.event === 'step-ok' || e.event === 'step-fail')
+      expect(open.has(`${e.phase}:${e.step}`), `${e.step} ended before it began`).toBe(true);
   }
   expect(events.at(-1)?.event).toBe('result');
   expect(events.filter((e) => e.event === 'result')).toHaveLength(1);
@@ -43,7 +51,9 @@ describe('--format jsonl', () => {
     const begin = events[0];
     expect(begin).toMatchObject({ event: 'run-begin', kind: 'push', tag: 'v2' });
     const planned = begin?.event === 'run-begin' ? begin.steps : [];
-    expect(events.filter((e) => e.event === 'step-ok' && e.phase === 'forward').map((e) => (e as { step: string }).step)).toEqual(planned);
+    expect(
+      events.filter((e) => e.event === 'step-ok' && e.phase === 'forward').map((e) => (e as { step: string }).step),
+    ).toEqual(planned);
     expect(events.at(-1)).toMatchObject({ event: 'result', exitCode: 0, result: { outcome: 'succeeded', tag: 'v2' } });
   });
 
@@ -56,15 +66,28 @@ describe('--format jsonl', () => {
     const reversal = events.findIndex((e) => e.event === 'reversal');
     expect(reversal).toBeGreaterThan(events.indexOf(failed as RunEvent));
     expect(events.slice(reversal).some((e) => e.event === 'step-ok' && e.phase === 'reverse')).toBe(true);
-    expect(events.at(-1)).toMatchObject({ event: 'result', exitCode: 1, error: { exitCode: 1, result: { outcome: 'reversed' } } });
+    expect(events.at(-1)).toMatchObject({
+      event: 'result',
+      exitCode: 1,
+      error: { exitCode: 1, result: { outcome: 'reversed' } },
+    });
   });
 
   it('streams a rollback, and a refusal is still one result line', async () => {
     const r = await baton('rollback', '--yes');
     expect(r.exitCode, r.stderr).toBe(0);
     expect(stream(r.stdout).at(-1)).toMatchObject({ event: 'result', exitCode: 0, result: { kind: 'rollback' } });
-    const refused = await execa('node', ['bin/run.js', 'rollback', '-c', config, '--format', 'jsonl'], { reject: false, env: { CI: '1' } });
+    const refused = await execa('node', ['bin/run.js', 'rollback', '-c', config, '--format', 'jsonl'], {
+      reject: false,
+      env: { CI: '1' },
+    });
     expect(refused.exitCode).toBe(64);
-    expect(stream(refused.stdout)).toEqual([expect.objectContaining({ event: 'result', exitCode: 64, error: expect.objectContaining({ message: expect.stringMatching(/no terminal/) }) })]);
+    expect(stream(refused.stdout)).toEqual([
+      expect.objectContaining({
+        event: 'result',
+        exitCode: 64,
+        error: expect.objectContaining({ message: expect.stringMatching(/no terminal/) }),
+      }),
+    ]);
   });
 });

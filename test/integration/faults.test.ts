@@ -12,7 +12,15 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
 import { loadConfig } from '../../src/config/load.js';
 import { startLoad, type LoadReport } from '../lab/load.js';
-import { balancerCounters, currentReleases, cutSsh, onHost, readLab, readyAllHaproxyMembers, restoreSsh } from './helpers/lab.js';
+import {
+  balancerCounters,
+  currentReleases,
+  cutSsh,
+  onHost,
+  readLab,
+  readyAllHaproxyMembers,
+  restoreSsh,
+} from './helpers/lab.js';
 import { pushAndAct, stepsDoneBefore } from '../lab/signalled-push.js';
 
 let dir: string;
@@ -28,17 +36,28 @@ const FAST_FAILING: [string[], unknown][] = [
 ];
 
 function baton(args: string[], configFile = config) {
-  return execa('node', ['bin/run.js', ...args, '-c', configFile], { reject: false, timeout: 120_000, env: { CI: '1', BATON_USER: 'fault-test' } });
+  return execa('node', ['bin/run.js', ...args, '-c', configFile], {
+    reject: false,
+    timeout: 120_000,
+    env: { CI: '1', BATON_USER: 'fault-test' },
+  });
 }
-
 
 /** Every host on `expected`, the pool whole, the public side answering it, and status clean: read everything, no lock, no run. */
 async function expectSettledOn(expected: string) {
   const releases = [...new Set(Object.values(await currentReleases()))];
   expect(releases, 'every host on one release').toHaveLength(1);
   expect(releases[0]).toMatch(new RegExp(`^${expected}-`));
-  const pool = (await onHost('lb.baton.test', 'echo "show stat web 4 -1" | socat stdio /run/haproxy/admin.sock | cut -d, -f2,18 | tail -n +2')).split('\n');
-  expect(pool.every((l) => /,UP( \d+\/\d+)?$/.test(l)), pool.join(' ')).toBe(true);
+  const pool = (
+    await onHost(
+      'lb.baton.test',
+      'echo "show stat web 4 -1" | socat stdio /run/haproxy/admin.sock | cut -d, -f2,18 | tail -n +2',
+    )
+  ).split('\n');
+  expect(
+    pool.every((l) => /,UP( \d+\/\d+)?$/.test(l)),
+    pool.join(' '),
+  ).toBe(true);
   const status = await baton(['status', '--json']);
   expect(status.exitCode, status.stderr).toBe(0);
   const s = JSON.parse(status.stdout) as { lock: { state: string }; unread: unknown[] };
@@ -69,36 +88,54 @@ beforeAll(async () => {
   expect(first.exitCode, first.stderr).toBe(0);
   countersBefore = await balancerCounters(config);
   loads.push(startLoad({ url: 'http://10.213.7.2/', seconds: 3600, concurrency: 16, timeout: 15_000 }));
-  loads.push(startLoad({ url: 'http://10.213.7.2/', seconds: 3600, concurrency: 4, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000 }));
+  loads.push(
+    startLoad({
+      url: 'http://10.213.7.2/',
+      seconds: 3600,
+      concurrency: 4,
+      slowEvery: 1,
+      slowPath: '/slow?ms=2000',
+      timeout: 15_000,
+    }),
+  );
 });
 
 afterAll(async () => {
   const reports = await Promise.all(loads.map((l) => l.stop()));
   const after = await balancerCounters(config);
-  expect(reports.map((r) => r.failed), JSON.stringify(reports.map((r) => r.failures))).toEqual([0, 0]);
+  expect(
+    reports.map((r) => r.failed),
+    JSON.stringify(reports.map((r) => r.failures)),
+  ).toEqual([0, 0]);
   expect(reports[0]?.requests).toBeGreaterThan(1000);
-  expect({ retries: after.retries - countersBefore.retries, redispatches: after.redispatches - countersBefore.redispatches }).toEqual({ retries: 0, redispatches: 0 });
+  expect({
+    retries: after.retries - countersBefore.retries,
+    redispatches: after.redispatches - countersBefore.redispatches,
+  }).toEqual({ retries: 0, redispatches: 0 });
 });
 
 describe('stop signals', () => {
   // lock, drain-a, stage, wait-drain-a, activate-a, smoke-a, ready-a, drain-b, wait-drain-b, activate-b, smoke-b, ready-b, unlock
   const LAST_CHANGE = 12;
-  it.each(Array.from({ length: 11 }, (_, i) => i + 1))('SIGTERM once %i steps were done: the step ends, what ran is reversed, exit 1', async (k) => {
-    const next = other(tag);
-    const r = await pushAndAct(config, next, k, (child) => void child.kill('SIGTERM'));
-    // A step of a few milliseconds (ready after a smoke check) can end before the signal is sent:
-    // what is asserted follows where the run says the signal landed.
-    const landedAfter = stepsDoneBefore(r.journal, /"message":"SIGTERM received/);
-    expect(landedAfter, r.output).toBeGreaterThanOrEqual(k);
-    if (landedAfter < LAST_CHANGE) {
-      expect(r.code, r.output).toBe(1);
-      expect(r.output).toMatch(/stopped by SIGTERM/);
-    } else {
-      expect([0, 1], r.output).toContain(r.code);
-      if (r.code === 0) tag = next;
-    }
-    await expectSettledOn(tag);
-  });
+  it.each(Array.from({ length: 11 }, (_, i) => i + 1))(
+    'SIGTERM once %i steps were done: the step ends, what ran is reversed, exit 1',
+    async (k) => {
+      const next = other(tag);
+      const r = await pushAndAct(config, next, k, (child) => void child.kill('SIGTERM'));
+      // A step of a few milliseconds (ready after a smoke check) can end before the signal is sent:
+      // what is asserted follows where the run says the signal landed.
+      const landedAfter = stepsDoneBefore(r.journal, /"message":"SIGTERM received/);
+      expect(landedAfter, r.output).toBeGreaterThanOrEqual(k);
+      if (landedAfter < LAST_CHANGE) {
+        expect(r.code, r.output).toBe(1);
+        expect(r.output).toMatch(/stopped by SIGTERM/);
+      } else {
+        expect([0, 1], r.output).toContain(r.code);
+        if (r.code === 0) tag = next;
+      }
+      await expectSettledOn(tag);
+    },
+  );
 
   it.each([
     ['SIGINT', 2],
@@ -125,9 +162,17 @@ describe('stop signals', () => {
     const r = await pushAndAct(config, other(tag), 6, async (child) => {
       child.kill('SIGTERM');
       const journals = join(dir, '.baton', 'journal');
-      const newest = () => join(journals, readdirSync(journals).filter((f) => f.endsWith('.jsonl')).sort().at(-1) as string);
+      const newest = () =>
+        join(
+          journals,
+          readdirSync(journals)
+            .filter((f) => f.endsWith('.jsonl'))
+            .sort()
+            .at(-1) as string,
+        );
       // The first undo has begun: the reversal is part-way.
-      while (!/"event":"step-begin"[^\n]*"phase":"reverse"/.test(readFileSync(newest(), 'utf8'))) await new Promise((res) => setTimeout(res, 5));
+      while (!/"event":"step-begin"[^\n]*"phase":"reverse"/.test(readFileSync(newest(), 'utf8')))
+        await new Promise((res) => setTimeout(res, 5));
       child.kill('SIGKILL');
     });
     expect(r.code).toBeNull();
@@ -174,10 +219,16 @@ describe('output and concurrency', () => {
 
 describe('hosts that fail', () => {
   it('a build that hangs fails the stage step by app.buildTimeout, naming the hosts; production unchanged (1)', async () => {
-    const hanging = writeLabConfig(join(dir, 'hanging-build.yml'), [...FAST_FAILING, [['app', 'build'], 'sleep 600'], [['app', 'buildTimeout'], '2s']]);
+    const hanging = writeLabConfig(join(dir, 'hanging-build.yml'), [
+      ...FAST_FAILING,
+      [['app', 'build'], 'sleep 600'],
+      [['app', 'buildTimeout'], '2s'],
+    ]);
     const r = await baton(['push', other(tag)], hanging);
     expect(r.exitCode, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(/staging v\d-\w+ on web-\d\.prod-[ab]\.baton\.test did not finish within 2 s \(app\.buildTimeout\)/);
+    expect(r.stderr).toMatch(
+      /staging v\d-\w+ on web-\d\.prod-[ab]\.baton\.test did not finish within 2 s \(app\.buildTimeout\)/,
+    );
     await expectSettledOn(tag);
   });
 
@@ -185,8 +236,11 @@ describe('hosts that fail', () => {
     const victim = appHost('b');
     // A full filesystem over the releases folder of that host only (its own mount namespace); the
     // running app keeps the files it opened. Nothing of the machine's own disk is filled.
-    const onVictim = (script: string) => execFileSync('bash', ['test/lab/lab.sh', 'exec', victim, '--', 'sh', '-c', script]);
-    onVictim('mount -t tmpfs -o size=64k baton-full /srv/shop/releases && (dd if=/dev/zero of=/srv/shop/releases/.filler bs=4k 2>/dev/null; true)');
+    const onVictim = (script: string) =>
+      execFileSync('bash', ['test/lab/lab.sh', 'exec', victim, '--', 'sh', '-c', script]);
+    onVictim(
+      'mount -t tmpfs -o size=64k baton-full /srv/shop/releases && (dd if=/dev/zero of=/srv/shop/releases/.filler bs=4k 2>/dev/null; true)',
+    );
     try {
       const r = await baton(['push', other(tag)]);
       expect(r.exitCode, r.stderr).toBe(1);
@@ -219,8 +273,15 @@ describe('hosts that fail', () => {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'impostor')]);
     const impostor = readFileSync(join(dir, 'impostor.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
     const lines = readFileSync('/run/baton-lab/known_hosts', 'utf8').split('\n');
-    writeFileSync(knownHosts, lines.map((l) => (l.startsWith(`${victim.name},`) ? `${l.split(' ')[0]} ${impostor}` : l)).join('\n'));
-    const tampered = writeLabConfig(join(dir, 'tampered.yml'), [...FAST_FAILING, [['ssh', 'knownHosts'], knownHosts], await sharedLock()]);
+    writeFileSync(
+      knownHosts,
+      lines.map((l) => (l.startsWith(`${victim.name},`) ? `${l.split(' ')[0]} ${impostor}` : l)).join('\n'),
+    );
+    const tampered = writeLabConfig(join(dir, 'tampered.yml'), [
+      ...FAST_FAILING,
+      [['ssh', 'knownHosts'], knownHosts],
+      await sharedLock(),
+    ]);
     const r = await baton(['apply', plan], tampered);
     expect(r.exitCode, r.stderr).toBe(64);
     expect(r.stderr).toContain(victim.name);
@@ -229,7 +290,11 @@ describe('hosts that fail', () => {
   });
 
   it('an app host stops answering SSH while the release builds: stage fails naming it, the rest is reversed (1)', async () => {
-    const slowBuild = writeLabConfig(join(dir, 'slow-build.yml'), [...FAST_FAILING, [['app', 'build'], 'sleep 2'], await sharedLock()]);
+    const slowBuild = writeLabConfig(join(dir, 'slow-build.yml'), [
+      ...FAST_FAILING,
+      [['app', 'build'], 'sleep 2'],
+      await sharedLock(),
+    ]);
     const victim = appHost('b');
     const r = await pushWithSshCut(slowBuild, victim, 2);
     expect(r.code, r.output).toBe(1);
@@ -258,7 +323,11 @@ describe('hosts that fail', () => {
     await expectSettledOn(tag);
     // The run record on lb fell behind while it did not answer; the next command caught it up.
     const journals = join(dirname(config), '.baton', 'journal');
-    const push = readdirSync(journals).filter((f) => f.endsWith('.jsonl')).sort().reverse().find((f) => readFileSync(join(journals, f), 'utf8').includes(`"tag":"${other(tag)}"`))!;
+    const push = readdirSync(journals)
+      .filter((f) => f.endsWith('.jsonl'))
+      .sort()
+      .reverse()
+      .find((f) => readFileSync(join(journals, f), 'utf8').includes(`"tag":"${other(tag)}"`))!;
     const recorded = await onHost(lb, `cat ${dirname((await loadConfig(config)).lock.path)}/shop.runs/${push}`);
     expect(recorded).toBe(readFileSync(join(journals, push), 'utf8').trimEnd());
     expect(recorded).toContain('"outcome":"reversed"');
@@ -286,4 +355,3 @@ async function pushWithSshCut(configFile: string, host: string, okSteps: number)
 async function sharedLock(): Promise<[string[], unknown]> {
   return [['lock', 'path'], (await loadConfig(config)).lock.path];
 }
-

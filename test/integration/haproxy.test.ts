@@ -58,7 +58,9 @@ describe('HaproxyBalancer on the lab', () => {
     const before = lb.runs;
     const t0 = performance.now();
     await hap.drain(['web1a', 'web2a']);
-    console.log(`drain of 2 members with read-back: ${lb.runs - before} round trip, ${Math.round(performance.now() - t0)} ms`);
+    console.log(
+      `drain of 2 members with read-back: ${lb.runs - before} round trip, ${Math.round(performance.now() - t0)} ms`,
+    );
     expect(lb.runs - before).toBe(1);
     const admin = async (n: string) => (await hap.members()).find((m) => m.name === n)?.admin;
     expect(await admin('web1a')).toBe('drain');
@@ -142,7 +144,11 @@ describe('HaproxyBalancer on the lab', () => {
 
   it('validates the running config with haproxy -c, and reports a broken one', async () => {
     await hap.configTest();
-    const broken = new HaproxyBalancer(lb, { backend: 'web', socket: lab.balancer.haproxy.socket, configFile: '/nonexistent/haproxy.cfg' });
+    const broken = new HaproxyBalancer(lb, {
+      backend: 'web',
+      socket: lab.balancer.haproxy.socket,
+      configFile: '/nonexistent/haproxy.cfg',
+    });
     await expect(broken.configTest()).rejects.toBeInstanceOf(ExternalCommandError);
   });
 });
@@ -155,13 +161,19 @@ describe('membership on the lab', () => {
         .filter((h) => h.cluster === c)
         .map((h) => ({ host: h.name, cluster: c, ...(byName ? { member: h.member } : {}) }));
     const resolve = Object.fromEntries(appHosts(lab).map((h) => [h.name, h.address]));
-    const m = await matchMembers({ a: { hosts: refs('a', false) }, b: { hosts: refs('b', true) } }, members, { backend: 'web', resolve });
-    expect(m.a.map((x) => `${x.host}=${x.member}:${x.port}`)).toEqual(['web-1.prod-a.baton.test=web1a:8000', 'web-2.prod-a.baton.test=web2a:8000']);
+    const m = await matchMembers({ a: { hosts: refs('a', false) }, b: { hosts: refs('b', true) } }, members, {
+      backend: 'web',
+      resolve,
+    });
+    expect(m.a.map((x) => `${x.host}=${x.member}:${x.port}`)).toEqual([
+      'web-1.prod-a.baton.test=web1a:8000',
+      'web-2.prod-a.baton.test=web2a:8000',
+    ]);
     expect(m.b.map((x) => x.member)).toEqual(['web1b', 'web2b']);
 
-    await expect(matchMembers({ a: { hosts: refs('a', false) }, b: { hosts: [] } }, members, { backend: 'web', resolve })).rejects.toThrow(
-      /member web1b \(10\.213\.7\.41\) of backend web is claimed by no cluster/,
-    );
+    await expect(
+      matchMembers({ a: { hosts: refs('a', false) }, b: { hosts: [] } }, members, { backend: 'web', resolve }),
+    ).rejects.toThrow(/member web1b \(10\.213\.7\.41\) of backend web is claimed by no cluster/);
   });
 });
 
@@ -170,12 +182,21 @@ describe('smoke checks on the lab', () => {
     'prod-a.baton.test': lab.balancer.address,
     ...Object.fromEntries(appHosts(lab).map((h) => [h.name, h.address])),
   });
-  const clusterA = () => appHosts(lab).filter((h) => h.cluster === 'a').map((h) => ({ host: h.name, port: 8000 }));
+  const clusterA = () =>
+    appHosts(lab)
+      .filter((h) => h.cluster === 'a')
+      .map((h) => ({ host: h.name, port: 8000 }));
 
   it('pass through prod-a.baton.test (pinned to the balancer) and on each host of cluster a', async () => {
     const report = await smokeCluster(
       {
-        smoke: { checks: [{ path: '/healthz', method: 'GET', status: 200 }, { path: '/', method: 'GET', status: 200, contains: 'Welcome', maxMs: 800 }], deadlineMs: 10_000 },
+        smoke: {
+          checks: [
+            { path: '/healthz', method: 'GET', status: 200 },
+            { path: '/', method: 'GET', status: 200, contains: 'Welcome', maxMs: 800 },
+          ],
+          deadlineMs: 10_000,
+        },
         resolve: resolve(),
         clusters: { a: { internal: 'prod-a.baton.test' } },
       },
@@ -203,13 +224,19 @@ describe('smoke checks on the lab', () => {
   });
 
   it('fail naming the target and what came back', async () => {
-    const report = await runSmoke([{ path: '/', contains: 'nope' }], [{ name: 'prod-a.baton.test', baseUrl: 'http://prod-a.baton.test' }], {
-      deadlineMs: 1000,
-      resolve: resolve(),
-    });
+    const report = await runSmoke(
+      [{ path: '/', contains: 'nope' }],
+      [{ name: 'prod-a.baton.test', baseUrl: 'http://prod-a.baton.test' }],
+      {
+        deadlineMs: 1000,
+        resolve: resolve(),
+      },
+    );
     expect(report.ok).toBe(false);
     const [line] = smokeFailures(report);
-    expect(line).toMatch(/^GET \/ on prod-a\.baton\.test \(http:\/\/prod-a\.baton\.test\/\) failed after \d+ attempts: body does not contain "nope"/);
+    expect(line).toMatch(
+      /^GET \/ on prod-a\.baton\.test \(http:\/\/prod-a\.baton\.test\/\) failed after \d+ attempts: body does not contain "nope"/,
+    );
     expect(line).toContain('body: "Welcome to the baton lab shop');
   });
 });
@@ -218,7 +245,10 @@ describe('local health on a lab host', () => {
   it('answers 2xx on the host itself, and names host, URL and what it saw when not', async () => {
     const host = new SshCliTransport(appHosts(lab)[0]!.name);
     try {
-      expect(await waitForLocalHealth(host, 'http://127.0.0.1:8000/healthz', 5000)).toMatchObject({ status: 200, attempts: 1 });
+      expect(await waitForLocalHealth(host, 'http://127.0.0.1:8000/healthz', 5000)).toMatchObject({
+        status: 200,
+        attempts: 1,
+      });
       await expect(waitForLocalHealth(host, 'http://127.0.0.1:8999/healthz', 1500)).rejects.toThrow(
         /^web-1\.prod-a\.baton\.test: http:\/\/127\.0\.0\.1:8999\/healthz not healthy after \d+ ms \(\d+ attempts\); last answer: none \(curl: \(7\)/,
       );

@@ -9,8 +9,20 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 const STATE = '/run/baton-lab';
 
-interface LabHost { name: string; short: string; address: string; role: string; cluster?: string; member?: string }
-interface Lab { zone: string; hosts: LabHost[]; dns: { address: string; tsigKeyFile: string }; balancer: { address: string } }
+interface LabHost {
+  name: string;
+  short: string;
+  address: string;
+  role: string;
+  cluster?: string;
+  member?: string;
+}
+interface Lab {
+  zone: string;
+  hosts: LabHost[];
+  dns: { address: string; tsigKeyFile: string };
+  balancer: { address: string };
+}
 
 let lab: Lab;
 
@@ -35,17 +47,28 @@ async function ssh(host: string, command: string, input?: string): Promise<strin
   return r.stdout;
 }
 
-interface Answer { status: number; headers: http.IncomingHttpHeaders; body: string }
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
 
 /** One HTTP request without connection reuse (so each one is balanced afresh). */
-function request(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
+function request(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
+    const req = http.request(
+      url,
+      { method: opts.method ?? 'GET', headers: opts.headers, agent: false, timeout: 10_000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`timeout: ${url}`)));
     req.on('error', reject);
     req.end(opts.body);
@@ -83,7 +106,10 @@ beforeAll(() => {
 
 describe('hosts', () => {
   it('every host answers over SSH with its own host key, name and /srv', async () => {
-    const keys = readFileSync(`${STATE}/known_hosts`, 'utf8').trim().split('\n').map((l) => l.split(' ')[2]);
+    const keys = readFileSync(`${STATE}/known_hosts`, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ')[2]);
     expect(new Set(keys).size).toBe(lab.hosts.length);
 
     const marker = `marker-${randomBytes(6).toString('hex')}`;
@@ -114,12 +140,19 @@ describe('hosts', () => {
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/Permission denied/);
     }
-    expect((await run('ssh', ['-F', `${STATE}/ssh_config`, 'lb', 'sudo -n -l -- haproxy -c -f /etc/haproxy/haproxy.cfg'])).code).toBe(0);
+    expect(
+      (await run('ssh', ['-F', `${STATE}/ssh_config`, 'lb', 'sudo -n -l -- haproxy -c -f /etc/haproxy/haproxy.cfg']))
+        .code,
+    ).toBe(0);
     const shell = await run('ssh', ['-F', `${STATE}/ssh_config`, 'lb', 'sudo -n -- id -u']);
     expect(shell.code).not.toBe(0);
     // The runtime API through the socket's group, the app through the deploy root it owns.
     expect(await ssh('lb', 'socat stdio /run/haproxy/admin.sock', 'show info\n')).toMatch(/^Name: HAProxy/m);
-    expect((await ssh('web-1.prod-a', 'stat -c %U /srv/shop/current && ps -o user= -p "$(cat /srv/shop/run/shop.pid)"')).split('\n').map((l) => l.trim())).toEqual(['deploy', 'deploy', '']);
+    expect(
+      (await ssh('web-1.prod-a', 'stat -c %U /srv/shop/current && ps -o user= -p "$(cat /srv/shop/run/shop.pid)"'))
+        .split('\n')
+        .map((l) => l.trim()),
+    ).toEqual(['deploy', 'deploy', '']);
   });
 
   it('refuses a host whose key is not in the lab known_hosts', async () => {
@@ -135,9 +168,11 @@ describe('HAProxy runtime socket', () => {
   async function servers(): Promise<Map<string, { status: string; scur: number }>> {
     const [head = '', ...rows] = (await sock('show stat web 4 -1')).trim().split('\n');
     const cols = head.replace(/^# /, '').split(',');
-    return new Map(rows.map((l) => l.split(',')).map((f) => [
-      f[1] ?? '', { status: f[cols.indexOf('status')] ?? '', scur: Number(f[cols.indexOf('scur')]) },
-    ]));
+    return new Map(
+      rows
+        .map((l) => l.split(','))
+        .map((f) => [f[1] ?? '', { status: f[cols.indexOf('status')] ?? '', scur: Number(f[cols.indexOf('scur')]) }]),
+    );
   }
   const server = async (name: string) => (await servers()).get(name) ?? { status: 'absent', scur: -1 };
 
@@ -160,7 +195,9 @@ describe('HAProxy runtime socket', () => {
       const done = await slow;
       expect(done.status).toBe(200);
       expect(done.headers['x-host']).toBe(busy.name);
-      await eventually('the drained server to have no sessions', async () => ((await server(member)).scur === 0 ? true : undefined));
+      await eventually('the drained server to have no sessions', async () =>
+        (await server(member)).scur === 0 ? true : undefined,
+      );
     } finally {
       await sock(`set server web/${member} state ready`);
     }
@@ -176,7 +213,8 @@ describe('Apache balancer-manager', () => {
   async function worker(url: string): Promise<{ nonce: string; status: string }> {
     const xml = (await request(`${base()}/balancer-manager?b=web&xml=1`, { headers: referer() })).body;
     // The XML lists every balancer (web, prod_a, prod_b share member URLs): pick web's block.
-    const balancer = xml.split('<httpd:balancer>').find((b) => b.includes('<httpd:name>balancer://web</httpd:name>')) ?? '';
+    const balancer =
+      xml.split('<httpd:balancer>').find((b) => b.includes('<httpd:name>balancer://web</httpd:name>')) ?? '';
     const nonce = /<httpd:nonce>([^<]+)</.exec(balancer)?.[1];
     const block = balancer.split('<httpd:worker>').find((w) => w.includes(`<httpd:name>${url}</httpd:name>`));
     const status = block && /<httpd:status>([^<]*)</.exec(block)?.[1];
@@ -229,20 +267,25 @@ describe('nginx', () => {
       expect(await ssh('lb', 'sudo -n nginx -t 2>&1')).toMatch(/test is successful/);
       await ssh('lb', 'sudo -n nginx -s reload');
       await eventually('nginx to stop sending to web1a', async () =>
-        (await hostsAnswering(url, 8)).includes(target.name) ? undefined : true);
+        (await hostsAnswering(url, 8)).includes(target.name) ? undefined : true,
+      );
     } finally {
       await ssh('lb', `cat > ${file}`, original);
       await ssh('lb', 'sudo -n nginx -t && sudo -n nginx -s reload');
     }
     await eventually('nginx to send to web1a again', async () =>
-      (await hostsAnswering(url, 8)).includes(target.name) ? true : undefined);
+      (await hostsAnswering(url, 8)).includes(target.name) ? true : undefined,
+    );
   });
 });
 
 describe('DNS', () => {
   const dig = async (name: string) => {
     const r = await run('dig', [`@${lab.dns.address}`, '+norecurse', '+noall', '+answer', '+comments', name, 'A']);
-    const answer = r.stdout.split('\n').find((l) => l.startsWith(`${name}.`))?.split(/\s+/);
+    const answer = r.stdout
+      .split('\n')
+      .find((l) => l.startsWith(`${name}.`))
+      ?.split(/\s+/);
     return { flags: /;; flags: ([^;]*);/.exec(r.stdout)?.[1] ?? '', ttl: Number(answer?.[1]), address: answer?.[4] };
   };
 
@@ -283,22 +326,32 @@ describe('Varnish on old-web', () => {
     ].join('\n');
     const pidFile = '/tmp/varnish-lab-test.pid';
     await ssh('old-web', 'cat > /tmp/lab-test.vcl', vcl);
-    await ssh('old-web', `/usr/sbin/varnishd -a :6081 -f /tmp/lab-test.vcl -T 127.0.0.1:6082 -n /tmp/varnish-lab-test -P ${pidFile} -s malloc,32m`);
+    await ssh(
+      'old-web',
+      `/usr/sbin/varnishd -a :6081 -f /tmp/lab-test.vcl -T 127.0.0.1:6082 -n /tmp/varnish-lab-test -P ${pidFile} -s malloc,32m`,
+    );
     try {
       const answer = await eventually('varnish to answer', async () =>
-        request(`http://10.213.7.4:6081/version`, { headers: { host: `old-site.${lab.zone}` } }).catch(() => undefined));
+        request(`http://10.213.7.4:6081/version`, { headers: { host: `old-site.${lab.zone}` } }).catch(() => undefined),
+      );
       expect(answer.status).toBe(200);
       expect(answer.headers['x-host']).toBe(`new-web.${lab.zone}`);
-      expect(JSON.parse(answer.body)).toMatchObject({ host: `new-web.${lab.zone}`, requestHost: `old-site.${lab.zone}` });
+      expect(JSON.parse(answer.body)).toMatchObject({
+        host: `new-web.${lab.zone}`,
+        requestHost: `old-site.${lab.zone}`,
+      });
     } finally {
       // Stop by pid file and wait until gone (a zombie counts as gone: PID 1 reaps late here).
-      await ssh('old-web', [
-        `pid=$(cat ${pidFile})`,
-        'kill -TERM "$pid"',
-        'for i in $(seq 100); do s=$(sed -n "s/.*) \\(.\\).*/\\1/p" /proc/$pid/stat 2>/dev/null); [ -z "$s" -o "$s" = Z ] && break; sleep 0.1; done',
-        '[ -z "$s" -o "$s" = Z ]',
-        `rm -f ${pidFile} /tmp/lab-test.vcl`,
-      ].join('; '));
+      await ssh(
+        'old-web',
+        [
+          `pid=$(cat ${pidFile})`,
+          'kill -TERM "$pid"',
+          'for i in $(seq 100); do s=$(sed -n "s/.*) \\(.\\).*/\\1/p" /proc/$pid/stat 2>/dev/null); [ -z "$s" -o "$s" = Z ] && break; sleep 0.1; done',
+          '[ -z "$s" -o "$s" = Z ]',
+          `rm -f ${pidFile} /tmp/lab-test.vcl`,
+        ].join('; '),
+      );
     }
     await expect(request('http://10.213.7.4:6081/version')).rejects.toThrow();
   });

@@ -26,16 +26,34 @@ async function sql(query: string): Promise<string> {
   return (await execa('psql', [DB, '-X', '-q', '-t', '-A', '-c', query])).stdout.trim();
 }
 
-const columns = () => sql("SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_name = 'orders'");
+const columns = () =>
+  sql(
+    "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_name = 'orders'",
+  );
 
 function labConfig(name: string, migrate: Record<string, unknown>, smoke?: unknown) {
   return writeLabConfig(join(mkdtempSync(join(tmpdir(), `baton-migrate-${name}-`)), 'baton.yml'), [
-    [['migrate'], { host: 'web-1.prod-a.baton.test', expand: './migrate expand', reverse: './migrate reverse', contract: './migrate contract', ...migrate }],
+    [
+      ['migrate'],
+      {
+        host: 'web-1.prod-a.baton.test',
+        expand: './migrate expand',
+        reverse: './migrate reverse',
+        contract: './migrate contract',
+        ...migrate,
+      },
+    ],
     ...(smoke ? [[['smoke'], smoke] as [string[], unknown]] : []),
   ]);
 }
 
-const SMOKE_WITH_ORDERS = { deadline: '10s', checks: [{ path: '/healthz', status: 200 }, { path: '/orders', status: 200, contains: 'orders' }] };
+const SMOKE_WITH_ORDERS = {
+  deadline: '10s',
+  checks: [
+    { path: '/healthz', status: 200 },
+    { path: '/orders', status: 200, contains: 'orders' },
+  ],
+};
 let config: string;
 
 beforeAll(async () => {
@@ -52,7 +70,10 @@ beforeAll(async () => {
   config = labConfig('orders', {}, SMOKE_WITH_ORDERS);
 });
 
-const stepsOf = (journal: string) => readJournal(journal).filter((e): e is Extract<JournalRecord, { event: 'step-begin' }> => e.event === 'step-begin').map((e) => e.step);
+const stepsOf = (journal: string) =>
+  readJournal(journal)
+    .filter((e): e is Extract<JournalRecord, { event: 'step-begin' }> => e.event === 'step-begin')
+    .map((e) => e.step);
 
 describe('schema changes with migrate', () => {
   it('expands for v7 before the first drain, gates v6 on the new schema, and pushes with 0 failed requests; contract waits for every host', async () => {
@@ -102,7 +123,8 @@ describe('schema changes with migrate', () => {
     expect(report.failed).toBe(0); // pages that do not touch the database never failed
 
     // Every failed /orders answer was asked for after the expand began and before its reversal ended.
-    const at = (step: string, event: 'step-begin' | 'step-ok') => new Date(journal.find((e) => e.event === event && 'step' in e && e.step === step)?.ts ?? NaN).getTime();
+    const at = (step: string, event: 'step-begin' | 'step-ok') =>
+      new Date(journal.find((e) => e.event === event && 'step' in e && e.step === step)?.ts ?? NaN).getTime();
     const [expandBegan, reversed] = [at('expand', 'step-begin'), at('undo-expand', 'step-ok')];
     const failed = answers.filter((a) => a.status !== 200);
     expect(answers.length).toBeGreaterThan(20);

@@ -31,7 +31,12 @@ const lb = new CountingTransport(lab.balancer.host);
 const apps = new Map(appHosts(lab).map((h) => [h.address, new SshCliTransport(h.name)]));
 const clusterOf = (c: 'a' | 'b') => appHosts(lab).filter((h) => h.cluster === c);
 const members = (c: 'a' | 'b') => clusterOf(c).map((h) => h.member as string);
-const balancer = new NginxBalancer(lb, { upstream: nginx.upstream, upstreamFile: nginx.upstreamFile, pidFile: nginx.pidFile, appTransport: async (m) => apps.get(m.address) as SshCliTransport });
+const balancer = new NginxBalancer(lb, {
+  upstream: nginx.upstream,
+  upstreamFile: nginx.upstreamFile,
+  pidFile: nginx.pidFile,
+  appTransport: async (m) => apps.get(m.address) as SshCliTransport,
+});
 
 /** Which app hosts answer 16 requests through nginx's public frontend, one after another (round robin reaches every member in the pool). */
 async function servedBy(): Promise<Set<string>> {
@@ -61,7 +66,10 @@ describe('nginx driver in the lab', () => {
     expect(lb.reloads - before).toBe(1);
     expect(await servedBy()).toEqual(new Set(clusterOf('a').map((h) => h.name)));
     const states = Object.fromEntries((await balancer.members()).map((m) => [m.name, m.state]));
-    expect(states).toEqual({ ...Object.fromEntries(members('a').map((m) => [m, 'ready'])), ...Object.fromEntries(members('b').map((m) => [m, 'drain'])) });
+    expect(states).toEqual({
+      ...Object.fromEntries(members('a').map((m) => [m, 'ready'])),
+      ...Object.fromEntries(members('b').map((m) => [m, 'drain'])),
+    });
   });
 
   it('reloads a file that was edited but never reloaded (a run killed in between), and only that once', async () => {

@@ -16,12 +16,20 @@ let dir: string;
 let config: string;
 
 function baton(...args: string[]) {
-  return execa('node', ['bin/run.js', ...args, '-c', config], { reject: false, timeout: 180_000, env: { CI: '1', BATON_USER: 'noop-test' } });
+  return execa('node', ['bin/run.js', ...args, '-c', config], {
+    reject: false,
+    timeout: 180_000,
+    env: { CI: '1', BATON_USER: 'noop-test' },
+  });
 }
 
 /** Each app host's process id, as shopctl wrote it: a restart changes it. */
 async function appPids(): Promise<Record<string, string>> {
-  return Object.fromEntries(await Promise.all(appHosts(readLab()).map(async (h) => [h.name, await onHost(h.name, 'cat /srv/shop/run/shop.pid')] as const)));
+  return Object.fromEntries(
+    await Promise.all(
+      appHosts(readLab()).map(async (h) => [h.name, await onHost(h.name, 'cat /srv/shop/run/shop.pid')] as const),
+    ),
+  );
 }
 
 async function poolStates(): Promise<string> {
@@ -55,7 +63,12 @@ afterAll(async () => {
 
 describe('a push of the release every host already runs and serves', () => {
   it('says "No changes" and exits 0 under load: no run, nothing drained, every app process id unchanged, the lock free', async () => {
-    const before = { pids: await appPids(), releases: await currentReleases(), pool: await poolStates(), runs: await runs() };
+    const before = {
+      pids: await appPids(),
+      releases: await currentReleases(),
+      pool: await poolStates(),
+      runs: await runs(),
+    };
     expect(new Set(Object.values(before.releases)).size).toBe(1);
     const load = startLoad({ url: 'http://10.213.7.2/', seconds: 60, concurrency: 4 });
     const json = await baton('push', 'v1', '--json');
@@ -64,10 +77,19 @@ describe('a push of the release every host already runs and serves', () => {
 
     expect(json.exitCode, json.stderr).toBe(0);
     const result = JSON.parse(json.stdout) as Record<string, unknown>;
-    expect(result).toMatchObject({ changes: false, outcome: 'nothing-to-do', kind: 'push', tag: 'v1', clusters: ['a', 'b'], productionChanged: false });
+    expect(result).toMatchObject({
+      changes: false,
+      outcome: 'nothing-to-do',
+      kind: 'push',
+      tag: 'v1',
+      clusters: ['a', 'b'],
+      productionChanged: false,
+    });
     expect(result.journal).toBeUndefined();
     expect(text.exitCode, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/^No changes: every host of clusters a and b runs v1 \(commit [0-9a-f]{7}\) and serves; nothing to do\.$/m);
+    expect(text.stdout).toMatch(
+      /^No changes: every host of clusters a and b runs v1 \(commit [0-9a-f]{7}\) and serves; nothing to do\.$/m,
+    );
     expect(text.stderr).not.toMatch(/step (lock|drain|stage|activate)/);
 
     expect(report.failed, JSON.stringify(report.failures)).toBe(0);
@@ -101,7 +123,9 @@ describe('a push of the release every host already runs and serves', () => {
     expect(begun(result.journal)).toEqual(expect.arrayContaining(['drain-a', 'activate-a', 'drain-b', 'activate-b']));
     expect(begun(result.journal)).not.toContain('stage'); // v1 is on every host already
     const notes = readJournal(result.journal).flatMap((e) => (e.event === 'note' ? [e.message] : []));
-    expect(notes).toContainEqual(expect.stringMatching(/^pushed whole by force \(noop-test\): noop test: restart every host/));
+    expect(notes).toContainEqual(
+      expect.stringMatching(/^pushed whole by force \(noop-test\): noop test: restart every host/),
+    );
     const after = await appPids();
     for (const host of Object.keys(before)) expect(after[host], `${host} was restarted`).not.toBe(before[host]);
     for (const release of Object.values(await currentReleases())) expect(release).toMatch(/^v1-[0-9a-f]{7}$/);
@@ -121,7 +145,8 @@ describe('a partly-deployed fleet', () => {
     expect(unlocked.exitCode, unlocked.stderr).toBe(0);
     readyAllHaproxyMembers();
     const releases = await currentReleases();
-    for (const [host, release] of Object.entries(releases)) expect(release).toMatch(clusterOf(host) === 'a' ? /^v2-/ : /^v1-/);
+    for (const [host, release] of Object.entries(releases))
+      expect(release).toMatch(clusterOf(host) === 'a' ? /^v2-/ : /^v1-/);
     const before = await appPids();
 
     const load = startLoad({ url: 'http://10.213.7.2/', seconds: 120, concurrency: 4 });

@@ -19,18 +19,26 @@ const PID_FILE = '/srv/shop/run/shop.pid';
 const FORCED = 'preflight test: a push whatever the lab runs';
 
 function configWith(name: string, capacity: Record<string, unknown>): string {
-  return writeLabConfig(join(mkdtempSync(join(tmpdir(), `baton-preflight-${name}-`)), 'baton.yml'), [[['capacity'], capacity]]);
+  return writeLabConfig(join(mkdtempSync(join(tmpdir(), `baton-preflight-${name}-`)), 'baton.yml'), [
+    [['capacity'], capacity],
+  ]);
 }
 
 function baton(config: string, ...args: string[]) {
-  return execa('node', ['bin/run.js', ...args, '-c', config], { reject: false, timeout: 120_000, env: { CI: '1', BATON_USER: 'preflight-test' } });
+  return execa('node', ['bin/run.js', ...args, '-c', config], {
+    reject: false,
+    timeout: 120_000,
+    env: { CI: '1', BATON_USER: 'preflight-test' },
+  });
 }
 
 const loads: { stop(): Promise<LoadReport> }[] = [];
 beforeAll(async () => {
   readyAllHaproxyMembers();
   loads.push(startLoad({ url: PUBLIC, seconds: 600, concurrency: 16, timeout: 15_000 }));
-  loads.push(startLoad({ url: PUBLIC, seconds: 600, concurrency: 4, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000 }));
+  loads.push(
+    startLoad({ url: PUBLIC, seconds: 600, concurrency: 4, slowEvery: 1, slowPath: '/slow?ms=2000', timeout: 15_000 }),
+  );
   await new Promise((r) => setTimeout(r, 1500));
 });
 afterAll(async () => {
@@ -52,8 +60,12 @@ describe('preflight under load', () => {
     const before = await currentReleases();
     const r = await baton(config, 'push', 'v2', '--force', FORCED);
     expect(r.exitCode, r.stderr).toBe(6);
-    expect(r.stderr).toContain('lb.baton.test: deploy may not run `apachectl configtest` through sudo -n (sudoers does not allow it); sudoers needs: deploy ALL=(root) NOPASSWD: /usr/sbin/apachectl configtest');
-    expect(r.stderr).toContain('lb.baton.test: deploy may not write the release lock (lock.path): /var/lib is not writable by it');
+    expect(r.stderr).toContain(
+      'lb.baton.test: deploy may not run `apachectl configtest` through sudo -n (sudoers does not allow it); sudoers needs: deploy ALL=(root) NOPASSWD: /usr/sbin/apachectl configtest',
+    );
+    expect(r.stderr).toContain(
+      'lb.baton.test: deploy may not write the release lock (lock.path): /var/lib is not writable by it',
+    );
     expect(r.stderr).toMatch(/Hint: .*sudoers/);
     expect(r.stderr).not.toContain('lower the load');
     expect(r.stderr).not.toMatch(/step (lock|drain|stage)/);
@@ -66,7 +78,9 @@ describe('preflight under load', () => {
     const before = await currentReleases();
     const r = await baton(config, 'push', 'v2', '--force', FORCED);
     expect(r.exitCode, r.stderr).toBe(6);
-    expect(r.stdout + r.stderr).toMatch(/while cluster a is drained, cluster b \(2 hosts\) would carry [\d,.]+ req\/s \(measured at the balancer over 1(\.\d+)? ?s\): [\d,.]+ a host, [\d,.]+% of the 20 req\/s one host carries \(capacity\.perHost\.requestsPerSecond, baton\.yml\); the limit is 70% \(capacity\.utilisation\)/);
+    expect(r.stdout + r.stderr).toMatch(
+      /while cluster a is drained, cluster b \(2 hosts\) would carry [\d,.]+ req\/s \(measured at the balancer over 1(\.\d+)? ?s\): [\d,.]+ a host, [\d,.]+% of the 20 req\/s one host carries \(capacity\.perHost\.requestsPerSecond, baton\.yml\); the limit is 70% \(capacity\.utilisation\)/,
+    );
     expect(r.stderr).not.toMatch(/step (drain|stage)/);
     expect(await currentReleases()).toEqual(before);
 
@@ -74,15 +88,20 @@ describe('preflight under load', () => {
     expect(check.exitCode).toBe(6);
   });
 
-  it('refuses when the process limit × the resident size of one process exceeds a host\'s memory (exit 6)', async () => {
+  it("refuses when the process limit × the resident size of one process exceeds a host's memory (exit 6)", async () => {
     const config = configWith('memory', { memory: { pidFile: PID_FILE, processLimit: 1000 } });
     const r = await baton(config, 'preflight', 'v2');
     expect(r.exitCode, r.stdout + r.stderr).toBe(6);
-    expect(r.stdout).toMatch(/^REFUSED\s+memory\s+web-1\.prod-a\.baton\.test: 1000 processes \(capacity\.memory\.processLimit, baton\.yml\) × [\d.]+ MiB resident .* more than the [\d.]+ MiB \(MemTotal, \/proc\/meminfo\) the host has/m);
+    expect(r.stdout).toMatch(
+      /^REFUSED\s+memory\s+web-1\.prod-a\.baton\.test: 1000 processes \(capacity\.memory\.processLimit, baton\.yml\) × [\d.]+ MiB resident .* more than the [\d.]+ MiB \(MemTotal, \/proc\/meminfo\) the host has/m,
+    );
   });
 
   it('passes with room to spare: memory within the host, capacity within the limit', async () => {
-    const config = configWith('room', { perHost: { requestsPerSecond: 1_000_000, concurrency: 10_000 }, memory: { pidFile: PID_FILE, processLimit: 4 } });
+    const config = configWith('room', {
+      perHost: { requestsPerSecond: 1_000_000, concurrency: 10_000 },
+      memory: { pidFile: PID_FILE, processLimit: 4 },
+    });
     const r = await baton(config, 'preflight', 'v2');
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ok\s+memory\s+web-1\.prod-a\.baton\.test: /m);

@@ -18,10 +18,17 @@ function baton(...args: string[]) {
 }
 
 /** nginx's master and worker pids: a reload replaces the workers. */
-const nginxProcesses = () => onHost('lb.baton.test', 'm=$(cat /run/nginx.pid); echo "$m $(ps --ppid "$m" -o pid= | sort -n | tr -d " " | tr "\\n" " ")"');
+const nginxProcesses = () =>
+  onHost(
+    'lb.baton.test',
+    'm=$(cat /run/nginx.pid); echo "$m $(ps --ppid "$m" -o pid= | sort -n | tr -d " " | tr "\\n" " ")"',
+  );
 
 beforeAll(async () => {
-  config = writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-push-nginx-lua-')), 'baton.yml'), driverOverrides('nginx-lua'));
+  config = writeLabConfig(
+    join(mkdtempSync(join(tmpdir(), 'baton-push-nginx-lua-')), 'baton.yml'),
+    driverOverrides('nginx-lua'),
+  );
   const r = await baton('push', 'v1', '-c', config);
   expect(r.exitCode, r.stderr).toBe(0);
 });
@@ -29,7 +36,13 @@ beforeAll(async () => {
 describe('baton push through nginx without reloads (mode: lua)', () => {
   it('pushes v1 → v2 under keep-alive load with 0 failed requests, and nginx never reloads', async () => {
     const before = await nginxProcesses();
-    const load = startLoad({ url: 'http://10.213.7.2:8090/', seconds: 120, concurrency: 8, slowEvery: 10, slowPath: '/slow?ms=1000' });
+    const load = startLoad({
+      url: 'http://10.213.7.2:8090/',
+      seconds: 120,
+      concurrency: 8,
+      slowEvery: 10,
+      slowPath: '/slow?ms=1000',
+    });
     const r = await baton('push', 'v2', '-c', config, '--json');
     const report = await load.stop();
     expect(r.exitCode, r.stderr).toBe(0);
@@ -38,7 +51,10 @@ describe('baton push through nginx without reloads (mode: lua)', () => {
     expect(report.byVersion['v2']).toBeGreaterThan(0);
     for (const release of Object.values(await currentReleases())) expect(release).toMatch(/^v2-/);
     expect(await nginxProcesses()).toBe(before);
-    const state = JSON.parse(await onHost('lb.baton.test', 'cat /etc/nginx/baton-upstreams.json')) as Record<string, { state: string }[]>;
+    const state = JSON.parse(await onHost('lb.baton.test', 'cat /etc/nginx/baton-upstreams.json')) as Record<
+      string,
+      { state: string }[]
+    >;
     expect(state['web_lua']?.every((m) => m.state === 'ready')).toBe(true);
   });
 

@@ -44,7 +44,10 @@ function expectServing(p: Awaited<ReturnType<typeof production>>, tag: string) {
 }
 
 beforeAll(async () => {
-  config = writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-push-nginx-')), 'baton.yml'), driverOverrides('nginx'));
+  config = writeLabConfig(
+    join(mkdtempSync(join(tmpdir(), 'baton-push-nginx-')), 'baton.yml'),
+    driverOverrides('nginx'),
+  );
   appHosts = appHostNames();
   const r = await baton('push', 'v1', '-c', config);
   expect(r.exitCode, r.stderr).toBe(0);
@@ -52,7 +55,13 @@ beforeAll(async () => {
 
 describe('baton push through nginx', () => {
   it('pushes v1 → v2 under load with one reload per pool change (a flip between the clusters) and never sends a request to a drained member', async () => {
-    const load = startLoad({ url: 'http://10.213.7.2:8088/', seconds: 120, concurrency: 8, slowEvery: 10, slowPath: '/slow?ms=1000' });
+    const load = startLoad({
+      url: 'http://10.213.7.2:8088/',
+      seconds: 120,
+      concurrency: 8,
+      slowEvery: 10,
+      slowPath: '/slow?ms=1000',
+    });
     const r = await baton('push', 'v2', '-c', config, '--json');
     const report = await load.stop();
     expect(r.exitCode, r.stderr).toBe(0);
@@ -64,7 +73,9 @@ describe('baton push through nginx', () => {
     expect(report.failures.non2xx).toBe(0);
     expect(report.failures.timeout).toBe(0);
     expect(report.byVersion['v2']).toBeGreaterThan(0);
-    console.log(`nginx push: ${report.requests} requests, ${report.failed} reset by nginx's 3 reloads (${report.failures.resetOnReusedConnection} on reused keep-alive connections), ${report.failedAfterRetry} after one retry`);
+    console.log(
+      `nginx push: ${report.requests} requests, ${report.failed} reset by nginx's 3 reloads (${report.failures.resetOnReusedConnection} on reused keep-alive connections), ${report.failedAfterRetry} after one retry`,
+    );
     for (const release of Object.values(await currentReleases())) expect(release).toMatch(/^v2-[0-9a-f]{7}$/);
     expect(await onHost('lb.baton.test', 'cat /etc/nginx/baton-upstream.conf')).not.toMatch(/\bdown\b/);
   });

@@ -31,7 +31,13 @@ beforeAll(async () => {
 
 describe('baton push against the lab', () => {
   it('pushes v1 → v2 under load with no failed request and leaves every host on v2', async () => {
-    const load = startLoad({ url: 'http://10.213.7.2/', seconds: 120, concurrency: 8, slowEvery: 10, slowPath: '/slow?ms=1000' });
+    const load = startLoad({
+      url: 'http://10.213.7.2/',
+      seconds: 120,
+      concurrency: 8,
+      slowEvery: 10,
+      slowPath: '/slow?ms=1000',
+    });
     const r = await baton('push', 'v2', '-c', config, '--json');
     const report = await load.stop();
     expect(r.exitCode, r.stderr).toBe(0);
@@ -56,7 +62,9 @@ describe('baton push against the lab', () => {
     for (const release of Object.values(await currentReleases())) expect(release).toMatch(/^v2-/);
     const events = readJournal(result.journal);
     expect(events.some((e) => e.event === 'reversal-begin')).toBe(true);
-    expect(events.filter((e) => e.event === 'step-ok' && e.phase === 'reverse').map((e) => ('step' in e ? e.step : ''))).toContain('undo-activate-a');
+    expect(
+      events.filter((e) => e.event === 'step-ok' && e.phase === 'reverse').map((e) => ('step' in e ? e.step : '')),
+    ).toContain('undo-activate-a');
     expect(events.some((e) => 'step' in e && e.step.endsWith('-b') && e.event === 'step-begin')).toBe(false);
   });
 
@@ -73,7 +81,13 @@ describe('baton push against the lab', () => {
     const dir = mkdtempSync(join(tmpdir(), 'baton-kh-'));
     const knownHosts = join(dir, 'known_hosts');
     // Everything but the balancer's key.
-    writeFileSync(knownHosts, readFileSync(`${LAB}/known_hosts`, 'utf8').split('\n').filter((l) => !l.includes('lb.baton.test') && !l.includes('10.213.7.2 ')).join('\n'));
+    writeFileSync(
+      knownHosts,
+      readFileSync(`${LAB}/known_hosts`, 'utf8')
+        .split('\n')
+        .filter((l) => !l.includes('lb.baton.test') && !l.includes('10.213.7.2 '))
+        .join('\n'),
+    );
     const cfg = join(dir, 'baton.yml');
     copyFileSync(config, cfg);
     writeFileSync(cfg, readFileSync(cfg, 'utf8').replace(/knownHosts: .*/, `knownHosts: ${knownHosts}`));
@@ -83,7 +97,7 @@ describe('baton push against the lab', () => {
     expect(r.stderr).toMatch(/SHA256:[A-Za-z0-9+/]{43}/);
   });
 
-  it('as a deploy user outside the runtime socket\'s group: exit 1 before anything changes, and the hint names the group', async () => {
+  it("as a deploy user outside the runtime socket's group: exit 1 before anything changes, and the hint names the group", async () => {
     await onHost('lb.baton.test', 'chmod 600 /run/haproxy/admin.sock');
     try {
       const before = await currentReleases();
@@ -99,8 +113,17 @@ describe('baton push against the lab', () => {
   });
 
   it('refuses a second push while the lock is held, naming the holder', async () => {
-    const holder = JSON.stringify({ by: 'alice@ci', reason: 'push v7', tag: 'v7', run: 'other-run', since: new Date().toISOString(), expires: new Date(Date.now() + 600_000).toISOString() });
-    await execa('ssh', ['-F', `${LAB}/ssh_config`, 'lb.baton.test', `mkdir -p ${LOCK} && cat > ${LOCK}/details.json`], { input: holder });
+    const holder = JSON.stringify({
+      by: 'alice@ci',
+      reason: 'push v7',
+      tag: 'v7',
+      run: 'other-run',
+      since: new Date().toISOString(),
+      expires: new Date(Date.now() + 600_000).toISOString(),
+    });
+    await execa('ssh', ['-F', `${LAB}/ssh_config`, 'lb.baton.test', `mkdir -p ${LOCK} && cat > ${LOCK}/details.json`], {
+      input: holder,
+    });
     try {
       const before = await currentReleases();
       const r = await baton('push', 'v1', '-c', config);

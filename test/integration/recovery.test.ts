@@ -16,15 +16,28 @@ let config: string;
 let load: { stop(): Promise<LoadReport> };
 
 function baton(...args: string[]) {
-  return execa('node', ['bin/run.js', ...args, '-c', config], { reject: false, timeout: 90_000, env: { CI: '1', BATON_USER: 'recovery-test' } });
+  return execa('node', ['bin/run.js', ...args, '-c', config], {
+    reject: false,
+    timeout: 90_000,
+    env: { CI: '1', BATON_USER: 'recovery-test' },
+  });
 }
 
 /** Every host's release, every member's state, and what the public frontend answers. */
 async function production() {
   const releases = Object.values(await currentReleases());
-  const pool = (await onHost('lb.baton.test', 'echo "show stat web 4 -1" | socat stdio /run/haproxy/admin.sock | cut -d, -f2,18 | tail -n +2')).split('\n');
+  const pool = (
+    await onHost(
+      'lb.baton.test',
+      'echo "show stat web 4 -1" | socat stdio /run/haproxy/admin.sock | cut -d, -f2,18 | tail -n +2',
+    )
+  ).split('\n');
   const answers = new Set<string>();
-  for (let i = 0; i < 8; i++) answers.add((JSON.parse((await execa('curl', ['-s', '-m', '5', 'http://10.213.7.2/version'])).stdout) as { version: string }).version);
+  for (let i = 0; i < 8; i++)
+    answers.add(
+      (JSON.parse((await execa('curl', ['-s', '-m', '5', 'http://10.213.7.2/version'])).stdout) as { version: string })
+        .version,
+    );
   return { releases: [...new Set(releases)], pool, answers: [...answers] };
 }
 
@@ -32,7 +45,10 @@ function expectServing(p: Awaited<ReturnType<typeof production>>, tag: string) {
   expect(p.releases, 'every host on one release').toHaveLength(1);
   expect(p.releases[0]).toMatch(new RegExp(`^${tag}-`));
   // "UP 1/2": in service, one health check missed (a host restarted a moment ago).
-  expect(p.pool.every((l) => /,UP( \d+\/\d+)?$/.test(l)), p.pool.join(' ')).toBe(true);
+  expect(
+    p.pool.every((l) => /,UP( \d+\/\d+)?$/.test(l)),
+    p.pool.join(' '),
+  ).toBe(true);
   expect(p.answers).toEqual([tag]);
 }
 
@@ -41,7 +57,13 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'baton-recovery-'));
   config = writeLabConfig(join(dir, 'baton.yml'));
   expect((await baton('push', 'v1')).exitCode).toBe(0);
-  load = startLoad({ url: 'http://10.213.7.2/', seconds: 3600, concurrency: 6, slowEvery: 8, slowPath: '/slow?ms=1000' });
+  load = startLoad({
+    url: 'http://10.213.7.2/',
+    seconds: 3600,
+    concurrency: 6,
+    slowEvery: 8,
+    slowPath: '/slow?ms=1000',
+  });
 });
 
 afterAll(async () => {
@@ -97,9 +119,16 @@ describe('a run belongs to production, not to the machine that ran it', () => {
   /** Another machine: a fresh folder with its own baton.yml for the same production, and no .baton at all. */
   async function anotherMachine(): Promise<string> {
     const lock = (await loadConfig(config)).lock.path;
-    return writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-elsewhere-')), 'baton.yml'), [[['lock', 'path'], lock]]);
+    return writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-elsewhere-')), 'baton.yml'), [
+      [['lock', 'path'], lock],
+    ]);
   }
-  const on = (file: string, ...args: string[]) => execa('node', ['bin/run.js', ...args, '-c', file], { reject: false, timeout: 90_000, env: { CI: '1', BATON_USER: 'elsewhere' } });
+  const on = (file: string, ...args: string[]) =>
+    execa('node', ['bin/run.js', ...args, '-c', file], {
+      reject: false,
+      timeout: 90_000,
+      env: { CI: '1', BATON_USER: 'elsewhere' },
+    });
   const serving = async () => (await production()).answers[0]!;
 
   it('a push SIGKILLed on one machine is resumed from a clone on another with no local state; both then show the same history and report', async () => {
@@ -109,7 +138,9 @@ describe('a run belongs to production, not to the machine that ran it', () => {
     await killedPush(config, next, 6);
     expect(existsSync(join(dirname(elsewhere), '.baton')), 'the other machine starts with nothing').toBe(false);
     const status = await on(elsewhere, 'status', '--json');
-    const seen = JSON.parse(status.stdout) as { lastRun: { run: string; tag: string; outcome: string; running: boolean | null } };
+    const seen = JSON.parse(status.stdout) as {
+      lastRun: { run: string; tag: string; outcome: string; running: boolean | null };
+    };
     expect(seen.lastRun).toMatchObject({ tag: next, outcome: 'unfinished' });
 
     const resumed = await on(elsewhere, 'resume');
@@ -118,7 +149,12 @@ describe('a run belongs to production, not to the machine that ran it', () => {
     expectServing(await production(), next);
 
     type Listed = { run: string; tag: string; outcome: string; by?: string };
-    const listed = async (file: string) => (JSON.parse((await on(file, 'history', '--json')).stdout) as Listed[]).map(({ run, tag, outcome }) => ({ run, tag, outcome }));
+    const listed = async (file: string) =>
+      (JSON.parse((await on(file, 'history', '--json')).stdout) as Listed[]).map(({ run, tag, outcome }) => ({
+        run,
+        tag,
+        outcome,
+      }));
     const there = await listed(elsewhere);
     expect(there[0]).toEqual({ run: seen.lastRun.run, tag: next, outcome: 'succeeded' });
     expect(await listed(config)).toEqual(there);
@@ -143,7 +179,9 @@ describe('a run belongs to production, not to the machine that ran it', () => {
     }
     expect((await push).exitCode).toBe(0);
     expect(views, 'the run was seen while it ran').toContain('unfinished');
-    const s = JSON.parse((await on(elsewhere, 'status', '--json')).stdout) as { lastRun: { run: string; outcome: string } };
+    const s = JSON.parse((await on(elsewhere, 'status', '--json')).stdout) as {
+      lastRun: { run: string; outcome: string };
+    };
     expect(s.lastRun.outcome).toBe('succeeded');
     const journal = (dir: string) => readFileSync(join(dir, '.baton', 'journal', `${s.lastRun.run}.jsonl`), 'utf8');
     expect(journal(dirname(elsewhere))).toBe(journal(dirname(config)));
@@ -172,9 +210,19 @@ describe('rollback --to TAG', () => {
     expect(refused.stderr).toMatch(new RegExp(`rolling back would land on releases marked bad: .*${now}-`));
     expect(refused.stderr).toMatch(/--force REASON/);
     expectServing(await production(), other);
-    const forced = await baton('rollback', '--to', now, '--force', 'the bad mark was a flaky smoke check', '--yes', '--json');
+    const forced = await baton(
+      'rollback',
+      '--to',
+      now,
+      '--force',
+      'the bad mark was a flaky smoke check',
+      '--yes',
+      '--json',
+    );
     expect(forced.exitCode, forced.stderr).toBe(0);
-    expect(readFileSync(JSON.parse(forced.stdout).journal as string, 'utf8')).toMatch(/rollback lands on releases marked bad \(.*\), forced by recovery-test: the bad mark was a flaky smoke check/);
+    expect(readFileSync(JSON.parse(forced.stdout).journal as string, 'utf8')).toMatch(
+      /rollback lands on releases marked bad \(.*\), forced by recovery-test: the bad mark was a flaky smoke check/,
+    );
     expectServing(await production(), now);
 
     const unknown = await baton('rollback', '--to', 'v9', '--yes');
@@ -185,9 +233,12 @@ describe('rollback --to TAG', () => {
 });
 
 describe('status --watch', () => {
-  it('shows a push as it goes from another terminal, and ends on Ctrl-C with the last reading\'s code', async () => {
+  it("shows a push as it goes from another terminal, and ends on Ctrl-C with the last reading's code", async () => {
     const next = (await production()).answers[0] === 'v1' ? 'v2' : 'v1';
-    const watch = execa('node', ['bin/run.js', 'status', '--watch', '--every', '0.3s', '-c', config], { reject: false, env: { CI: '1' } });
+    const watch = execa('node', ['bin/run.js', 'status', '--watch', '--every', '0.3s', '-c', config], {
+      reject: false,
+      env: { CI: '1' },
+    });
     await new Promise((r) => setTimeout(r, 1_500));
     expect((await baton('push', next)).exitCode).toBe(0);
     await new Promise((r) => setTimeout(r, 800));
@@ -196,7 +247,10 @@ describe('status --watch', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     const frames = r.stdout.split(/^--- /m).filter(Boolean);
     expect(frames.length).toBeGreaterThanOrEqual(4);
-    expect(frames.some((f) => f.includes(next) && /unfinished|running|pending/i.test(f)), 'a frame while the push ran').toBe(true);
+    expect(
+      frames.some((f) => f.includes(next) && /unfinished|running|pending/i.test(f)),
+      'a frame while the push ran',
+    ).toBe(true);
     expect(frames.at(-1)).toMatch(new RegExp(`${next}.*succeeded|succeeded.*${next}`, 's'));
     expectServing(await production(), next);
   });

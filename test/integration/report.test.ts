@@ -35,7 +35,9 @@ describe('baton report against the lab', () => {
   it('draws the push, the reversed push and the rollback, each opening in headless Chromium', async () => {
     const history = await baton('history', '-c', config, '--json');
     expect(history.exitCode, history.stderr).toBe(0);
-    const runs = (JSON.parse(history.stdout) as { run: string; command: string; tag: string; outcome: string; journal: string }[]).slice(0, 3);
+    const runs = (
+      JSON.parse(history.stdout) as { run: string; command: string; tag: string; outcome: string; journal: string }[]
+    ).slice(0, 3);
     expect(runs.map((r) => [r.command, r.outcome])).toEqual([
       ['rollback', 'succeeded'],
       ['push', 'reversed'],
@@ -53,8 +55,10 @@ describe('baton report against the lab', () => {
       expect(page.errors).toBe('0');
       expect(Number(page.charts)).toBeGreaterThanOrEqual(1);
       const table = /<table id="steps">[\s\S]*<\/table>/.exec(dom)?.[0] ?? '';
-      for (const e of readJournal(r.journal)) if (e.event === 'step-begin') expect(table).toContain(`<code>${e.step}</code>`);
-      if (r.outcome === 'reversed') expect(dom).toMatch(/id="reversal">Reversed at [\d.]+ s after step <code>[\w-]+<\/code> failed/);
+      for (const e of readJournal(r.journal))
+        if (e.event === 'step-begin') expect(table).toContain(`<code>${e.step}</code>`);
+      if (r.outcome === 'reversed')
+        expect(dom).toMatch(/id="reversal">Reversed at [\d.]+ s after step <code>[\w-]+<\/code> failed/);
     }
   });
 

@@ -18,7 +18,12 @@ let config: string;
 let startTag: string | undefined;
 let keys: SigningKeys;
 /** Requires a signed rehearsal and one signed approval (signed approvals: signed-approvals.test.ts). */
-const strictRequire = () => ({ rehearsal: true, approvals: 1, allowedSigners: keys.allowedSigners, authorApprovalCounts: true });
+const strictRequire = () => ({
+  rehearsal: true,
+  approvals: 1,
+  allowedSigners: keys.allowedSigners,
+  authorApprovalCounts: true,
+});
 
 function baton(args: string[], env: Record<string, string> = {}) {
   return execa('node', ['bin/run.js', ...args], { reject: false, env: { CI: '1', BATON_USER: USER, ...env } });
@@ -77,7 +82,11 @@ describe('apply refuses what it must not run', () => {
       for (const u of s.undo) if (u.releases) for (const h of Object.keys(u.releases)) u.releases[h] = '../../../etc';
     }
     const { hash: _, approvals: __, ...rest } = plan;
-    const forged = { ...rest, hash: planHash(rest), approvals: ['Alice', 'Bob'].map((by) => ({ by, at: new Date().toISOString(), hash: planHash(rest) })) };
+    const forged = {
+      ...rest,
+      hash: planHash(rest),
+      approvals: ['Alice', 'Bob'].map((by) => ({ by, at: new Date().toISOString(), hash: planHash(rest) })),
+    };
     writeFileSync(file, JSON.stringify(forged, null, 2));
     const before = { releases: await currentReleases(), pool: await poolStates() };
     const shown = await baton(['plan', '--from', file, '-c', config]);
@@ -86,7 +95,11 @@ describe('apply refuses what it must not run', () => {
     expect(r.exitCode, r.stderr).toBe(3);
     expect(r.stderr).toMatch(/not a release directory name/);
     // The `..` undo fixed, the extra host alone is what gives the forgery away.
-    for (const s of forged.forward) for (const u of s.undo) if (u.releases) for (const h of Object.keys(u.releases)) u.releases[h] = plan.observed.hosts.find((o) => o.host === h)?.release ?? 'v1';
+    for (const s of forged.forward)
+      for (const u of s.undo)
+        if (u.releases)
+          for (const h of Object.keys(u.releases))
+            u.releases[h] = plan.observed.hosts.find((o) => o.host === h)?.release ?? 'v1';
     const again = { ...forged, hash: planHash({ ...forged, hash: undefined } as unknown as Omit<Plan, 'hash'>) };
     writeFileSync(file, JSON.stringify(again, null, 2));
     const r2 = await baton(['apply', file, '-c', config]);
@@ -133,14 +146,34 @@ describe('a plan that baton.yml requires to be rehearsed and approved', () => {
     expect(JSON.parse(rehearsed.stdout)).toMatchObject({ rehearsal: { outcome: 'passed', by: USER } });
     // The rehearsal switched cluster a and back, out of the pool: production is where it was.
     expect({ releases: await currentReleases(), pool: await poolStates() }).toEqual(before);
-    const steps = readJournal(JSON.parse(rehearsed.stdout).journal as string).flatMap((e) => (e.event === 'step-ok' ? [e.step] : []));
-    expect(steps).toEqual(['lock', 'drain-a', 'stage', 'wait-drain-a', 'activate-a', 'smoke-a', 'undo-activate-a', 'undo-stage', 'undo-drain-a', 'undo-lock']);
+    const steps = readJournal(JSON.parse(rehearsed.stdout).journal as string).flatMap((e) =>
+      e.event === 'step-ok' ? [e.step] : [],
+    );
+    expect(steps).toEqual([
+      'lock',
+      'drain-a',
+      'stage',
+      'wait-drain-a',
+      'activate-a',
+      'smoke-a',
+      'undo-activate-a',
+      'undo-stage',
+      'undo-drain-a',
+      'undo-lock',
+    ]);
 
     const stillRefused = await baton(['apply', file, '-c', strict]);
     expect(stillRefused.exitCode).toBe(3);
     expect(stillRefused.stderr).not.toMatch(/rehearsal/);
 
-    const approved = await baton(['approve', file, '--key', keys.key.reviewer!, '--as', 'Reviewer <reviewer@example.com>']);
+    const approved = await baton([
+      'approve',
+      file,
+      '--key',
+      keys.key.reviewer!,
+      '--as',
+      'Reviewer <reviewer@example.com>',
+    ]);
     expect(approved.exitCode, approved.stderr).toBe(0);
     const md = await baton(['plan', '--from', file, '--format', 'markdown', '-c', strict]);
     expect(md.stdout).toMatch(/\*\*passed\*\* .* against cluster a of production/);
@@ -156,15 +189,26 @@ describe('a plan that baton.yml requires to be rehearsed and approved', () => {
     const strict = writeLabConfig(join(dir, 'strict.yml'), [[['require'], strictRequire()]]);
     const file = join(dir, 'override.json');
     await makePlan(file, 'v1', strict);
-    const r = await baton(['apply', file, '-c', strict, '--override-requirements', 'review test: back to v1', '--json']);
+    const r = await baton([
+      'apply',
+      file,
+      '-c',
+      strict,
+      '--override-requirements',
+      'review test: back to v1',
+      '--json',
+    ]);
     expect(r.exitCode, r.stderr).toBe(0);
     const events = readJournal(JSON.parse(r.stdout).journal as string);
-    expect(events[1]).toMatchObject({ event: 'note', message: expect.stringMatching(new RegExp(`^requirements overridden by ${USER}: review test: back to v1`)) });
+    expect(events[1]).toMatchObject({
+      event: 'note',
+      message: expect.stringMatching(new RegExp(`^requirements overridden by ${USER}: review test: back to v1`)),
+    });
   });
 });
 
 describe('status, lock and history', () => {
-  it('shows the lock while it is held; unlock refuses someone else\'s lock without --force', async () => {
+  it("shows the lock while it is held; unlock refuses someone else's lock without --force", async () => {
     const lock = await baton(['lock', '--reason', 'review test freeze', '--lease', '5m', '-c', config]);
     expect(lock.exitCode, lock.stderr).toBe(0);
     try {
@@ -174,7 +218,9 @@ describe('status, lock and history', () => {
       expect(s.lock).toMatchObject({ by: USER, reason: 'review test freeze', expired: false });
       expect(s.clusters.map((c: { serving: string }) => c.serving)).toEqual(['all', 'all']);
       expect(s.hosts.every((h: { release: string }) => h.release.startsWith('v1-'))).toBe(true);
-      expect((await baton(['status', '-c', config])).stdout).toMatch(/lock: held by review-test .*: review test freeze; expires/);
+      expect((await baton(['status', '-c', config])).stdout).toMatch(
+        /lock: held by review-test .*: review test freeze; expires/,
+      );
 
       const push = await baton(['push', 'v2', '-c', config]);
       expect(push.exitCode).toBe(4);
@@ -194,7 +240,13 @@ describe('status, lock and history', () => {
   it('lists the pushes newest first, with tag, who, outcome and duration', async () => {
     const r = await baton(['history', '-c', config, '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
-    const runs = JSON.parse(r.stdout) as { command: string; tag: string; by: string; outcome: string; durationMs: number }[];
+    const runs = JSON.parse(r.stdout) as {
+      command: string;
+      tag: string;
+      by: string;
+      outcome: string;
+      durationMs: number;
+    }[];
     expect(runs.slice(0, 4).map((x) => [x.command, x.tag, x.outcome])).toEqual([
       ['push', 'v2', 'reversed'], // refused by the held lock: nothing ran
       ['apply', 'v1', 'succeeded'],
@@ -209,15 +261,29 @@ describe('status, lock and history', () => {
   });
 
   it('push --lock-wait queues behind a held lock: gives up (exit 4) when the wait is too short, goes on once the lease runs out', async () => {
-    const lock = await baton(['lock', '--reason', 'a short freeze', '--lease', '10s', '-c', config], { BATON_USER: 'someone-else' });
+    const lock = await baton(['lock', '--reason', 'a short freeze', '--lease', '10s', '-c', config], {
+      BATON_USER: 'someone-else',
+    });
     expect(lock.exitCode, lock.stderr).toBe(0);
     const short = await baton(['push', 'v1', '--lock-wait', '1s', '-c', config]);
     expect(short.exitCode, short.stderr).toBe(4);
     expect(short.stderr).toMatch(/still held by someone-else .* after waiting 1s: a short freeze/);
     // The lab runs v1 already: forced, so that the push that waited runs.
-    const queued = await baton(['push', 'v1', '--force', 'review test: a queued run', '--lock-wait', '2m', '-c', config, '--json']);
+    const queued = await baton([
+      'push',
+      'v1',
+      '--force',
+      'review test: a queued run',
+      '--lock-wait',
+      '2m',
+      '-c',
+      config,
+      '--json',
+    ]);
     expect(queued.exitCode, queued.stderr).toBe(0);
-    expect(queued.stderr).toMatch(/waiting up to 120s for the release lock on .*, held by someone-else .*: a short freeze/);
+    expect(queued.stderr).toMatch(
+      /waiting up to 120s for the release lock on .*, held by someone-else .*: a short freeze/,
+    );
     expect(JSON.parse(queued.stdout)).toMatchObject({ outcome: 'succeeded', tag: 'v1' });
   });
 });

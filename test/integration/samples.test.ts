@@ -12,7 +12,11 @@ import { startLoad } from '../lab/load.js';
 import { readyAllHaproxyMembers } from './helpers/lab.js';
 
 function baton(...args: string[]) {
-  return execa('node', ['bin/run.js', ...args], { reject: false, timeout: 120_000, env: { CI: '1', BATON_USER: 'samples-test' } });
+  return execa('node', ['bin/run.js', ...args], {
+    reject: false,
+    timeout: 120_000,
+    env: { CI: '1', BATON_USER: 'samples-test' },
+  });
 }
 
 type Sample = Extract<JournalRecord, { event: 'sample' }>;
@@ -30,14 +34,24 @@ describe.each(['haproxy', 'apache', 'nginx'] as const)('traffic samples through 
 
   beforeAll(async () => {
     if (driver === 'haproxy') readyAllHaproxyMembers();
-    config = writeLabConfig(join(mkdtempSync(join(tmpdir(), `baton-samples-${driver}-`)), 'baton.yml'), driverOverrides(driver));
+    config = writeLabConfig(
+      join(mkdtempSync(join(tmpdir(), `baton-samples-${driver}-`)), 'baton.yml'),
+      driverOverrides(driver),
+    );
     const r = await baton('push', 'v1', '-c', config);
     expect(r.exitCode, r.stderr).toBe(0);
   });
 
   it('journals samples of a push: drained members reach 0 sessions, requests rise', async () => {
     // Slow requests keep each drain waiting well over a sampling interval, however fast the rest of the push is.
-    const load = startLoad({ url, seconds: 300, concurrency: 8, slowEvery: 1, slowPath: '/slow?ms=1500', timeout: 15_000 });
+    const load = startLoad({
+      url,
+      seconds: 300,
+      concurrency: 8,
+      slowEvery: 1,
+      slowPath: '/slow?ms=1500',
+      timeout: 15_000,
+    });
     const r = await baton('push', 'v2', '-c', config, '--json');
     await load.stop();
     expect(r.exitCode, r.stderr).toBe(0);
@@ -52,7 +66,9 @@ describe.each(['haproxy', 'apache', 'nginx'] as const)('traffic samples through 
     // its return to the pool takes ~150 ms now; the wait-drain steps' success says it reached 0.
     const drained = samples.flatMap((s) => s.members.filter((m) => m.state === 'drain'));
     expect(drained.length, 'a drained member in some sample').toBeGreaterThan(0);
-    expect(drained.every((m) => Number.isInteger(m.sessions) && m.sessions >= 0 && (m.cluster === 'a' || m.cluster === 'b'))).toBe(true);
+    expect(
+      drained.every((m) => Number.isInteger(m.sessions) && m.sessions >= 0 && (m.cluster === 'a' || m.cluster === 'b')),
+    ).toBe(true);
     const journal = readJournal(listJournals(journalDir(dirname(config))).at(-1) as string);
     const waits = journal.filter((e) => e.event === 'step-ok' && e.step.startsWith('wait-drain-'));
     expect(waits.length, 'both clusters waited down to 0 in flight').toBe(2);

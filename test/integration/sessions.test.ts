@@ -20,7 +20,9 @@ function baton(...args: string[]) {
 
 const URL_ = 'http://10.213.7.2/version';
 const configWith = (name: string, sessions: Record<string, unknown>) =>
-  writeLabConfig(join(mkdtempSync(join(tmpdir(), `baton-sessions-${name}-`)), 'baton.yml'), [[['balancer', 'sessions'], sessions]]);
+  writeLabConfig(join(mkdtempSync(join(tmpdir(), `baton-sessions-${name}-`)), 'baton.yml'), [
+    [['balancer', 'sessions'], sessions],
+  ]);
 
 async function tableEntries(): Promise<number> {
   const out = await onHost('lb.baton.test', 'echo "show table web" | socat stdio /run/haproxy/admin.sock | head -1');
@@ -72,7 +74,11 @@ describe.each(['table', 'idle'] as const)('a push with balancer.sessions track: 
     const begun = journal.filter((e) => e.event === 'step-begin' && e.step.startsWith('wait-drain-'));
     for (const b of begun) expect('title' in b && b.title).toMatch(/sticky sessions/);
     if (track === 'table') {
-      const bound = waits.map((w) => (w as { changed?: { sessionsBoundAtStart?: number; sessionsForgotten?: number; sessionsIdleAtEnd?: number } }).changed);
+      const bound = waits.map(
+        (w) =>
+          (w as { changed?: { sessionsBoundAtStart?: number; sessionsForgotten?: number; sessionsIdleAtEnd?: number } })
+            .changed,
+      );
       expect(bound.some((c) => (c?.sessionsBoundAtStart ?? 0) > 0)).toBe(true);
       for (const c of bound) expect(c?.sessionsForgotten).toBe(c?.sessionsIdleAtEnd);
     }
@@ -92,7 +98,9 @@ describe.each(['table', 'idle'] as const)('a push with balancer.sessions track: 
       const r = await baton('push', 'v1', '-c', short, '--json');
       await stayer.stop();
       expect(r.exitCode, r.stderr).toBe(1);
-      expect(r.stderr).toMatch(/users were still on web\d[ab](, web\d[ab])* after 3s: web\d[ab]: \d+ sessions? bound \(\d+ active\)/);
+      expect(r.stderr).toMatch(
+        /users were still on web\d[ab](, web\d[ab])* after 3s: web\d[ab]: \d+ sessions? bound \(\d+ active\)/,
+      );
       expect(JSON.parse(r.stdout).error.result.outcome).toBe('reversed');
       expect(await currentReleases()).toEqual(before);
       expect(await tableEntries()).toBeGreaterThan(0); // sessions that did not end are kept, not forgotten

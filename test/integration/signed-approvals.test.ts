@@ -50,7 +50,9 @@ function editApproval(file: string, pick: (a: Approval) => boolean, replace?: (a
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'baton-signed-'));
   keys = makeSigningKeys(['ada', 'bob', 'carol'], ['eve']);
-  config = writeLabConfig(join(dir, 'baton.yml'), [[['require'], { rehearsal: true, approvals: 2, allowedSigners: keys.allowedSigners }]]);
+  config = writeLabConfig(join(dir, 'baton.yml'), [
+    [['require'], { rehearsal: true, approvals: 2, allowedSigners: keys.allowedSigners }],
+  ]);
   const found = new Set(Object.values(await currentReleases()).map((d) => d.replace(/-[0-9a-f]{7}$/, '')));
   startTag = found.size === 1 ? [...found][0] : undefined;
   const r = await baton(['push', 'v1', '-c', writeLabConfig(join(dir, 'plain.yml'))]);
@@ -65,7 +67,11 @@ afterAll(async () => {
 
 describe('signed approvals', () => {
   it('validate refuses required approvals without allowed_signers (exit 64)', async () => {
-    const r = await baton(['validate', '-c', writeLabConfig(join(dir, 'unsigned.yml'), [[['require'], { approvals: 1 }]])]);
+    const r = await baton([
+      'validate',
+      '-c',
+      writeLabConfig(join(dir, 'unsigned.yml'), [[['require'], { approvals: 1 }]]),
+    ]);
     expect(r.exitCode).toBe(64);
     expect(r.stderr).toMatch(/requiring approvals needs require.allowedSigners/);
   });
@@ -74,12 +80,18 @@ describe('signed approvals', () => {
     const file = join(dir, 'push-v2.json');
     const made = await baton(['plan', 'v2', '-c', config, '-o', file, '--key', keys.key.carol!]);
     expect(made.exitCode, made.stderr).toBe(0);
-    expect(read(file).author).toMatchObject({ by: USER, hash: read(file).hash, signature: expect.stringContaining('BEGIN SSH SIGNATURE') });
+    expect(read(file).author).toMatchObject({
+      by: USER,
+      hash: read(file).hash,
+      signature: expect.stringContaining('BEGIN SSH SIGNATURE'),
+    });
     await refused(file, /requires a passed rehearsal[\s\S]*requires 2 approvals of this plan, it has 0/);
 
     const rehearsed = await baton(['rehearse', file, '-c', config, '--key', keys.key.ada!, '--json']);
     expect(rehearsed.exitCode, rehearsed.stderr + rehearsed.stdout).toBe(0);
-    expect(JSON.parse(rehearsed.stdout)).toMatchObject({ rehearsal: { outcome: 'passed', signature: expect.stringContaining('SSH SIGNATURE') } });
+    expect(JSON.parse(rehearsed.stdout)).toMatchObject({
+      rehearsal: { outcome: 'passed', signature: expect.stringContaining('SSH SIGNATURE') },
+    });
 
     // The author's own approval does not count, under whatever name.
     await approve(file, 'carol', 'Somebody Else');
@@ -123,7 +135,9 @@ describe('signed approvals', () => {
     // ada and bob, each with their own key: the plan applies.
     await approve(file, 'bob', 'Bob');
     const md = await baton(['plan', '--from', file, '--format', 'markdown', '-c', config]);
-    expect(md.stdout).toMatch(/baton\.yml requires 2; 2 counted \(ada@example\.com, bob@example\.com, by their signatures\), so apply will run it/);
+    expect(md.stdout).toMatch(
+      /baton\.yml requires 2; 2 counted \(ada@example\.com, bob@example\.com, by their signatures\), so apply will run it/,
+    );
     const applied = await baton(['apply', file, '-c', config, '--json']);
     expect(applied.exitCode, applied.stderr).toBe(0);
     expect(JSON.parse(applied.stdout)).toMatchObject({ outcome: 'succeeded', tag: 'v2' });

@@ -41,7 +41,9 @@ describe('ssh transport in the lab', () => {
       16,
       async (host) => {
         const t = transports.get(host);
-        const outs = await Promise.all(Array.from({ length: 5 }, () => t.run(['sh', '-c', 'hostname; echo "$SSH_CONNECTION"'])));
+        const outs = await Promise.all(
+          Array.from({ length: 5 }, () => t.run(['sh', '-c', 'hostname; echo "$SSH_CONNECTION"'])),
+        );
         return outs.map((o) => o.stdout);
       },
     );
@@ -57,7 +59,9 @@ describe('ssh transport in the lab', () => {
   it('reuses one connection for 30 concurrent runs, staying under MaxSessions', async () => {
     const t = transports.get(first);
     const before = t.stats.connections;
-    const outs = await Promise.all(Array.from({ length: 30 }, (_, i) => t.run(['sh', '-c', `sleep 0.1; echo "$SSH_CONNECTION" ${i}`])));
+    const outs = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => t.run(['sh', '-c', `sleep 0.1; echo "$SSH_CONNECTION" ${i}`])),
+    );
     expect(new Set(outs.map((o) => o.stdout.replace(/ \d+\n$/, ''))).size).toBe(1);
     expect(outs.map((o) => Number(o.stdout.trim().split(' ').at(-1)))).toEqual(Array.from({ length: 30 }, (_, i) => i));
     expect(t.stats.connections).toBe(before);
@@ -77,7 +81,9 @@ describe('ssh transport in the lab', () => {
       await fresh.closeAll();
     }
     const freshEach = (performance.now() - start) / 10;
-    console.log(`transport: ${(pooled / 50).toFixed(1)} ms per run pooled (50 runs ${pooled.toFixed(0)} ms), ${freshEach.toFixed(1)} ms per run with a fresh connection`);
+    console.log(
+      `transport: ${(pooled / 50).toFixed(1)} ms per run pooled (50 runs ${pooled.toFixed(0)} ms), ${freshEach.toFixed(1)} ms per run with a fresh connection`,
+    );
     expect(pooled / 50).toBeLessThan(freshEach);
   });
 
@@ -114,7 +120,10 @@ describe('ssh transport in the lab', () => {
 
   it('turns a non-zero exit into ExternalCommandError with the host and stderr tail', async () => {
     const argv = ['sh', '-c', 'for i in $(seq 1 30); do echo "problem $i" >&2; done; exit 7'];
-    const err = (await transports.get(first).run(argv).catch((e: unknown) => e)) as ExternalCommandError;
+    const err = (await transports
+      .get(first)
+      .run(argv)
+      .catch((e: unknown) => e)) as ExternalCommandError;
     expect(err).toBeInstanceOf(ExternalCommandError);
     expect(err.host).toBe(first);
     expect(err.argv).toEqual(argv);
@@ -128,7 +137,9 @@ describe('ssh transport in the lab', () => {
   it('times out, and the command does not outlive the timeout on the host', async () => {
     const t = transports.get(first);
     const start = performance.now();
-    const err = (await t.run(['sleep', '31.4159'], { timeoutMs: 400 }).catch((e: unknown) => e)) as ExternalCommandError;
+    const err = (await t
+      .run(['sleep', '31.4159'], { timeoutMs: 400 })
+      .catch((e: unknown) => e)) as ExternalCommandError;
     expect(err).toBeInstanceOf(ExternalCommandError);
     expect(err.stderrTail).toContain('timed out after 400 ms');
     expect(performance.now() - start).toBeLessThan(3000);
@@ -152,7 +163,10 @@ describe('ssh transport in the lab', () => {
     const empty = join(tmp, 'empty_known_hosts');
     writeFileSync(empty, '');
     const strict = new SshTransports({ ...settings, knownHosts: empty });
-    const err = (await strict.get(first).run(['true']).catch((e: unknown) => e)) as HostKeyError;
+    const err = (await strict
+      .get(first)
+      .run(['true'])
+      .catch((e: unknown) => e)) as HostKeyError;
     await strict.closeAll();
     expect(err).toBeInstanceOf(HostKeyError);
     expect(err.status).toBe('unknown');
@@ -169,7 +183,10 @@ describe('ssh transport in the lab', () => {
     const wrong = join(tmp, 'wrong_known_hosts');
     writeFileSync(wrong, `${first},${web[0]!.address} ${type} ${key}\n`);
     const strict = new SshTransports({ ...settings, knownHosts: wrong });
-    const err = (await strict.get(first).run(['true']).catch((e: unknown) => e)) as HostKeyError;
+    const err = (await strict
+      .get(first)
+      .run(['true'])
+      .catch((e: unknown) => e)) as HostKeyError;
     await strict.closeAll();
     expect(err).toBeInstanceOf(HostKeyError);
     expect(err.status).toBe('changed');

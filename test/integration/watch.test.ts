@@ -11,9 +11,12 @@ import { driverOverrides, type LabDriver, publicPort, writeLabConfig } from '../
 import { startLoad } from '../lab/load.js';
 import { currentReleases, readyAllHaproxyMembers } from './helpers/lab.js';
 
-
 function baton(...args: string[]) {
-  return execa('node', ['bin/run.js', ...args], { reject: false, timeout: 120_000, env: { CI: '1', BATON_USER: 'watch-test' } });
+  return execa('node', ['bin/run.js', ...args], {
+    reject: false,
+    timeout: 120_000,
+    env: { CI: '1', BATON_USER: 'watch-test' },
+  });
 }
 
 async function releases(): Promise<string[]> {
@@ -26,7 +29,10 @@ describe.each(['haproxy', 'apache', 'nginx'] as const)('the watch through %s', (
 
   beforeAll(async () => {
     if (driver === 'haproxy') readyAllHaproxyMembers();
-    config = writeLabConfig(join(mkdtempSync(join(tmpdir(), `baton-watch-${driver}-`)), 'baton.yml'), [...driverOverrides(driver), [['watch'], { duration: '5s', max5xxRatio: 0.02 }]]);
+    config = writeLabConfig(join(mkdtempSync(join(tmpdir(), `baton-watch-${driver}-`)), 'baton.yml'), [
+      ...driverOverrides(driver),
+      [['watch'], { duration: '5s', max5xxRatio: 0.02 }],
+    ]);
     const r = await baton('push', 'v1', '-c', config);
     expect(r.exitCode, r.stderr).toBe(0);
   });

@@ -23,14 +23,26 @@ export function watchAnswers(url: string, everyMs = 25): { stop(): Promise<Answe
   const one = () =>
     new Promise<void>((resolve) => {
       const at = Date.now();
-      const req = http.get({ agent: false, hostname: target.hostname, port: target.port || 80, path: target.pathname + target.search }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          const header = (name: string) => (typeof res.headers[name] === 'string' ? { [name === 'x-version' ? 'version' : 'host']: res.headers[name] as string } : {});
-          answers.push({ at, doneAt: Date.now(), status: res.statusCode ?? 0, ...header('x-version'), ...header('x-host') });
-          resolve();
-        });
-      });
+      const req = http.get(
+        { agent: false, hostname: target.hostname, port: target.port || 80, path: target.pathname + target.search },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            const header = (name: string) =>
+              typeof res.headers[name] === 'string'
+                ? { [name === 'x-version' ? 'version' : 'host']: res.headers[name] as string }
+                : {};
+            answers.push({
+              at,
+              doneAt: Date.now(),
+              status: res.statusCode ?? 0,
+              ...header('x-version'),
+              ...header('x-host'),
+            });
+            resolve();
+          });
+        },
+      );
       req.setTimeout(5000, () => req.destroy(new Error('timeout')));
       req.on('error', () => {
         answers.push({ at, doneAt: Date.now(), status: 0 });

@@ -65,7 +65,13 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
 }
 
-type Outcome = { kind: 'ok' | 'non2xx' | 'connection' | 'timeout'; version?: string; host?: string; resetOnReused?: boolean; error?: string };
+type Outcome = {
+  kind: 'ok' | 'non2xx' | 'connection' | 'timeout';
+  version?: string;
+  host?: string;
+  resetOnReused?: boolean;
+  error?: string;
+};
 
 function request(agent: http.Agent | false, url: URL, path: string, method: string, o: LoadOptions): Promise<Outcome> {
   return new Promise((resolve) => {
@@ -84,7 +90,11 @@ function request(agent: http.Agent | false, url: URL, path: string, method: stri
       res.resume();
       res.on('end', () => {
         const ok = res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300;
-        done({ kind: ok ? 'ok' : 'non2xx', version: typeof version === 'string' ? version : undefined, host: typeof host === 'string' ? host : undefined });
+        done({
+          kind: ok ? 'ok' : 'non2xx',
+          version: typeof version === 'string' ? version : undefined,
+          host: typeof host === 'string' ? host : undefined,
+        });
       });
       res.on('error', () => done({ kind: 'connection' }));
     });
@@ -97,7 +107,11 @@ function request(agent: http.Agent | false, url: URL, path: string, method: stri
     req.on('error', (err: NodeJS.ErrnoException) => {
       // Reset before any answer on a connection an earlier request used: the server had closed it.
       const resetOnReused = req.reusedSocket && !answered && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
-      done({ kind: 'connection', resetOnReused, error: `${err.code ?? err.message}${req.reusedSocket ? ' (reused)' : ''}` });
+      done({
+        kind: 'connection',
+        resetOnReused,
+        error: `${err.code ?? err.message}${req.reusedSocket ? ' (reused)' : ''}`,
+      });
     });
     req.end(method === 'POST' ? 'x=1\n' : undefined);
   });
@@ -108,11 +122,14 @@ export function startLoad(opts: LoadOptions): { stop(): Promise<LoadReport>; req
   checkTarget(url);
   const agent = new http.Agent({ keepAlive: opts.keepAlive ?? true, maxSockets: opts.concurrency ?? 16 });
   const report: LoadReport = {
-    requests: 0, ok: 0, failed: 0,
+    requests: 0,
+    ok: 0,
+    failed: 0,
     failures: { connection: 0, non2xx: 0, timeout: 0, resetOnReusedConnection: 0 },
     failedAfterRetry: 0,
     connectionErrors: {},
-    byVersion: {}, byHost: {},
+    byVersion: {},
+    byHost: {},
     latencyMs: { p50: 0, p90: 0, p99: 0, max: 0 },
     seconds: 0,
   };
@@ -191,7 +208,10 @@ async function main(): Promise<void> {
       keepalive: { type: 'string', default: 'on' },
     },
   });
-  if (!values.url || !['on', 'off'].includes(values.keepalive)) throw new Error('usage: load.js --url URL [--seconds N] [--concurrency N] [--slow-every N] [--slow-path P] [--write-every N] [--timeout MS] [--host NAME] [--keepalive on|off]');
+  if (!values.url || !['on', 'off'].includes(values.keepalive))
+    throw new Error(
+      'usage: load.js --url URL [--seconds N] [--concurrency N] [--slow-every N] [--slow-path P] [--write-every N] [--timeout MS] [--host NAME] [--keepalive on|off]',
+    );
   const report = await runLoad({
     url: values.url,
     seconds: Number(values.seconds),

@@ -43,13 +43,20 @@ interface Answer {
 
 function get(agent: http.Agent, url: URL, cookie: string, timeoutMs: number): Promise<Answer> {
   return new Promise((resolve) => {
-    const req = http.get({ agent, hostname: url.hostname, port: url.port || 80, path: url.pathname, headers: { cookie } }, (res) => {
-      res.resume();
-      res.on('end', () =>
-        resolve({ ok: (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300, version: res.headers['x-version'] as string | undefined, host: res.headers['x-host'] as string | undefined }),
-      );
-      res.on('error', () => resolve({ ok: false }));
-    });
+    const req = http.get(
+      { agent, hostname: url.hostname, port: url.port || 80, path: url.pathname, headers: { cookie } },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          resolve({
+            ok: (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300,
+            version: res.headers['x-version'] as string | undefined,
+            host: res.headers['x-host'] as string | undefined,
+          }),
+        );
+        res.on('error', () => resolve({ ok: false }));
+      },
+    );
     req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
     req.on('error', () => resolve({ ok: false }));
   });
@@ -61,7 +68,16 @@ export function startSessionUsers(opts: SessionUsersOptions): { stop(): Promise<
   const perSession = opts.requestsPerSession ?? 5;
   const thinkMs = opts.thinkMs ?? 300;
   const cookieName = opts.cookie ?? 'shop_session';
-  const report: SessionUsersReport = { sessions: 0, broken: 0, brokenBy: { release: 0, member: 0, failedRequest: 0 }, requests: 0, failedRequests: 0, byRelease: {}, seconds: 0, sampleCookies: [] };
+  const report: SessionUsersReport = {
+    sessions: 0,
+    broken: 0,
+    brokenBy: { release: 0, member: 0, failedRequest: 0 },
+    requests: 0,
+    failedRequests: 0,
+    byRelease: {},
+    seconds: 0,
+    sampleCookies: [],
+  };
   const started = performance.now();
   let stopped = false;
 
@@ -116,8 +132,14 @@ async function main(): Promise<void> {
       think: { type: 'string', default: '300' },
     },
   });
-  if (!values.url) throw new Error('usage: session-users.js --url URL [--seconds N] [--users N] [--requests N] [--think MS]');
-  const run = startSessionUsers({ url: values.url, users: Number(values.users), requestsPerSession: Number(values.requests), thinkMs: Number(values.think) });
+  if (!values.url)
+    throw new Error('usage: session-users.js --url URL [--seconds N] [--users N] [--requests N] [--think MS]');
+  const run = startSessionUsers({
+    url: values.url,
+    users: Number(values.users),
+    requestsPerSession: Number(values.requests),
+    thinkMs: Number(values.think),
+  });
   await new Promise((r) => setTimeout(r, Number(values.seconds) * 1000));
   console.log(JSON.stringify(await run.stop()));
 }

@@ -32,7 +32,10 @@ export async function pushAndAct(
 ): Promise<Ended> {
   const journals = join(dirname(config), '.baton', 'journal');
   const before = new Set(existsSync(journals) ? readdirSync(journals) : []);
-  const child = spawn('node', [join(repoRoot(), 'bin/run.js'), 'push', tag, '-c', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1', BATON_USER: opts.user ?? 'fault-test' } });
+  const child = spawn('node', [join(repoRoot(), 'bin/run.js'), 'push', tag, '-c', config], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, CI: '1', BATON_USER: opts.user ?? 'fault-test' },
+  });
   let output = '';
   for (const stream of [child.stdout, child.stderr]) {
     stream.on('data', (d: Buffer) => {
@@ -44,7 +47,9 @@ export async function pushAndAct(
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const deadline = Date.now() + 60_000;
   const journal = () => {
-    const file = (existsSync(journals) ? readdirSync(journals) : []).find((f) => f.endsWith('.jsonl') && !before.has(f));
+    const file = (existsSync(journals) ? readdirSync(journals) : []).find(
+      (f) => f.endsWith('.jsonl') && !before.has(f),
+    );
     return file ? readFileSync(join(journals, file), 'utf8').split('\n') : [];
   };
   for (;;) {

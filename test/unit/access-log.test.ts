@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { AccessLogCounts, accessLogArgv, parseAccessLog } from '../../src/balancers/access-log.js';
 import { LocalTransport } from '../../src/transport/local.js';
 
-const line = (status: number, path = '/') => `10.213.7.1 - - [27/Nov/2026:22:00:00 +0000] "GET ${path} HTTP/1.1" ${status} 42 "-" "load"\n`;
+const line = (status: number, path = '/') =>
+  `10.213.7.1 - - [27/Nov/2026:22:00:00 +0000] "GET ${path} HTTP/1.1" ${status} 42 "-" "load"\n`;
 
 function logFile(): string {
   return join(mkdtempSync(join(tmpdir(), 'baton-access-')), 'public.log');
@@ -66,7 +67,11 @@ describe('access-log counts', () => {
 
   it('refuse an answer that is not one', () => {
     expect(parseAccessLog('123 456\n')).toEqual({ inode: '123', size: 456 });
-    expect(parseAccessLog('123 456\n100 3 1\n')).toEqual({ inode: '123', size: 456, appended: { consumed: 100, requests: 3, http5xx: 1 } });
+    expect(parseAccessLog('123 456\n100 3 1\n')).toEqual({
+      inode: '123',
+      size: 456,
+      appended: { consumed: 100, requests: 3, http5xx: 1 },
+    });
     expect(() => parseAccessLog('stat: cannot stat')).toThrow(/inode and size/);
   });
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { managerChangeArgv, managerForm, managerXmlArgv, refererOf, splitChangeAnswer } from '../../src/balancers/apache-commands.js';
+import {
+  managerChangeArgv,
+  managerForm,
+  managerXmlArgv,
+  refererOf,
+  splitChangeAnswer,
+} from '../../src/balancers/apache-commands.js';
 import { countLogArgv, escapeEre, parseCounts, replaceFileArgv } from '../../src/balancers/balancer-files.js';
 import { UserError } from '../../src/errors.js';
 
@@ -8,7 +14,16 @@ const URL_ = 'http://10.213.7.2:8080/balancer-manager';
 describe('balancer-manager requests', () => {
   it('sends the Referer Apache demands, naming the same host', () => {
     expect(refererOf(URL_)).toBe('http://10.213.7.2:8080/balancer-manager');
-    expect(managerXmlArgv(URL_, 'web')).toEqual(['curl', '-sS', '--max-time', '5', '-f', '-H', 'Referer: http://10.213.7.2:8080/balancer-manager', 'http://10.213.7.2:8080/balancer-manager?b=web&xml=1']);
+    expect(managerXmlArgv(URL_, 'web')).toEqual([
+      'curl',
+      '-sS',
+      '--max-time',
+      '5',
+      '-f',
+      '-H',
+      'Referer: http://10.213.7.2:8080/balancer-manager',
+      'http://10.213.7.2:8080/balancer-manager?b=web&xml=1',
+    ]);
   });
 
   it('builds the form: balancer, worker, nonce and w_status_X', () => {
@@ -27,7 +42,10 @@ describe('balancer-manager requests', () => {
     expect(argv.filter((a) => a === '--next')).toHaveLength(2);
     expect(argv.filter((a) => a.startsWith('Referer: '))).toHaveLength(3);
     expect(argv.at(-1)).toBe('http://10.213.7.2:8080/balancer-manager?b=web&xml=1');
-    expect(splitChangeAnswer("200;200;<?xml version='1.0'?><httpd:manager/>")).toEqual({ codes: [200, 200], xml: "<?xml version='1.0'?><httpd:manager/>" });
+    expect(splitChangeAnswer("200;200;<?xml version='1.0'?><httpd:manager/>")).toEqual({
+      codes: [200, 200],
+      xml: "<?xml version='1.0'?><httpd:manager/>",
+    });
   });
 
   it('refuses a balancer name that could escape a query or pattern', () => {
@@ -80,8 +98,21 @@ describe('the scripts, run for real', () => {
   it('counts matching log lines, and a missing log as none', async () => {
     const { mkdtemp, writeFile } = await import('node:fs/promises');
     const dir = await mkdtemp('/tmp/baton-count-');
-    await writeFile(`${dir}/error.log`, 'AH00957: attempt to connect to 10.0.0.1:80 (x) failed\nother\nAH00957: attempt to connect to 10.0.0.2:80 (x) failed\n');
-    expect((await run(countLogArgv(`${dir}/error.log`, [`AH00957: .*attempt to connect to (${escapeEre('10.0.0.1:80')}) `, 'other', 'none\\.']))).stdout).toBe('1 1 0');
+    await writeFile(
+      `${dir}/error.log`,
+      'AH00957: attempt to connect to 10.0.0.1:80 (x) failed\nother\nAH00957: attempt to connect to 10.0.0.2:80 (x) failed\n',
+    );
+    expect(
+      (
+        await run(
+          countLogArgv(`${dir}/error.log`, [
+            `AH00957: .*attempt to connect to (${escapeEre('10.0.0.1:80')}) `,
+            'other',
+            'none\\.',
+          ]),
+        )
+      ).stdout,
+    ).toBe('1 1 0');
     expect((await run(countLogArgv(`${dir}/missing.log`, ['x']))).stdout).toBe('0');
   });
 });

@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { adminOfFlags, configMembers, flagsOfStatus, sameWorker, setConfigState } from '../../src/balancers/apache-config.js';
+import {
+  adminOfFlags,
+  configMembers,
+  flagsOfStatus,
+  sameWorker,
+  setConfigState,
+} from '../../src/balancers/apache-config.js';
 
 const CONF = readFileSync(new URL('../fixtures/apache/baton.conf', import.meta.url), 'utf8');
 
@@ -25,7 +31,12 @@ describe('BalancerMember lines (the lab site, captured)', () => {
     expect(lines[6]).toBe('        BalancerMember http://10.213.7.12:8000 route=web2a status=+N');
     // The same worker URL in balancer://prod_a is another worker: untouched.
     expect(lines[11]).toBe('        BalancerMember http://10.213.7.11:8000 route=web1a');
-    expect(configMembers(drained.text, 'web')?.map((m) => adminOfFlags(m.flags))).toEqual(['drain', 'drain', 'ready', 'ready']);
+    expect(configMembers(drained.text, 'web')?.map((m) => adminOfFlags(m.flags))).toEqual([
+      'drain',
+      'drain',
+      'ready',
+      'ready',
+    ]);
 
     expect(setConfigState(drained.text, 'web', ['http://10.213.7.11:8000'], 'drain').changed).toBe(false);
     const back = setConfigState(drained.text, 'web', ['http://10.213.7.11:8000', 'http://10.213.7.12:8000'], 'ready');
@@ -37,7 +48,9 @@ describe('BalancerMember lines (the lab site, captured)', () => {
     const r = setConfigState(conf, 'web', ['http://a:80', 'http://b:80'], 'maint');
     expect(r.text).toBe('<Proxy "balancer://web">\n  BalancerMember http://a:80 loadfactor=2 status=+HD\n</Proxy>\n');
     expect(r.missing).toEqual(['http://b:80']);
-    expect(setConfigState(r.text, 'web', ['http://a:80'], 'ready').text).toBe('<Proxy "balancer://web">\n  BalancerMember http://a:80 loadfactor=2 status=+H\n</Proxy>\n');
+    expect(setConfigState(r.text, 'web', ['http://a:80'], 'ready').text).toBe(
+      '<Proxy "balancer://web">\n  BalancerMember http://a:80 loadfactor=2 status=+H\n</Proxy>\n',
+    );
   });
 
   it('reads status= as Apache does (+ sets, - clears)', () => {

@@ -8,10 +8,18 @@ import { ScriptedTransport } from '../helpers/scripted-transport.js';
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/apache/${name}`, import.meta.url), 'utf8');
 const XML = fixture('manager-web.xml');
 const CONF = fixture('baton.conf');
-const drained = (xml: string) => xml.replace(/(<httpd:name>http:\/\/10\.213\.7\.11:8000<\/httpd:name>[\s\S]*?<httpd:status>)Init Ok /, '$1Init Drn Ok ');
+const drained = (xml: string) =>
+  xml.replace(
+    /(<httpd:name>http:\/\/10\.213\.7\.11:8000<\/httpd:name>[\s\S]*?<httpd:status>)Init Ok /,
+    '$1Init Drn Ok ',
+  );
 
-
-const make = (t: Transport) => new ApacheBalancer(t, { balancer: 'web', managerUrl: 'http://10.213.7.2:8080/balancer-manager', configFile: '/etc/apache2/sites-enabled/baton.conf' });
+const make = (t: Transport) =>
+  new ApacheBalancer(t, {
+    balancer: 'web',
+    managerUrl: 'http://10.213.7.2:8080/balancer-manager',
+    configFile: '/etc/apache2/sites-enabled/baton.conf',
+  });
 const isXmlGet = (argv: readonly string[]) => argv[0] === 'curl' && !argv.includes('--next');
 
 describe('ApacheBalancer', () => {
@@ -23,13 +31,17 @@ describe('ApacheBalancer', () => {
       return { stdout: `200;${drained(XML)}` };
     });
     await make(t).drain(['web1a']);
-    const kinds = t.calls.map((c) => (c.argv[0] === 'sh' ? 'write' : c.argv.includes('--next') ? 'manager' : c.argv[0]));
+    const kinds = t.calls.map((c) =>
+      c.argv[0] === 'sh' ? 'write' : c.argv.includes('--next') ? 'manager' : c.argv[0],
+    );
     expect(kinds.slice(2)).toEqual(['write', 'manager']);
     const write = t.calls.find((c) => c.argv[0] === 'sh')!;
     expect(write.argv.slice(-2)).toEqual(['apache2ctl', 'configtest']);
     expect(write.stdin).toContain('BalancerMember http://10.213.7.11:8000 route=web1a status=+N');
     const post = t.calls.find((c) => c.argv.includes('--next'))!;
-    expect(post.argv.find((a) => a.startsWith('b=web&'))).toMatch(/^b=web&w=http%3A%2F%2F10\.213\.7\.11%3A8000&nonce=[0-9a-f-]+&w_status_N=1&w_status_D=0&w_status_S=0$/);
+    expect(post.argv.find((a) => a.startsWith('b=web&'))).toMatch(
+      /^b=web&w=http%3A%2F%2F10\.213\.7\.11%3A8000&nonce=[0-9a-f-]+&w_status_N=1&w_status_D=0&w_status_S=0$/,
+    );
   });
 
   it('changes nothing at run time when configtest refuses the edited file', async () => {
@@ -39,7 +51,9 @@ describe('ApacheBalancer', () => {
       if (argv[0] === 'sh') return { code: 97, stderr: 'AH00526: Syntax error on line 30' };
       throw new Error('the manager must not be called');
     });
-    const err = await make(t).drain(['web1a']).catch((e: unknown) => e);
+    const err = await make(t)
+      .drain(['web1a'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OperationFailedError);
     expect((err as OperationFailedError).exitCode).toBe(1);
     expect((err as Error).message).toContain('AH00526: Syntax error on line 30');
@@ -64,7 +78,9 @@ describe('ApacheBalancer', () => {
     const held = '0 0 10.213.7.2:40000 10.213.7.11:8000 users:(("apache2",pid=7,fd=9))\n';
     const t = new ScriptedTransport('lb.example.com', (argv) => (argv[0] === 'ss' ? { stdout: '' } : { stdout: xml }));
     expect(await make(t).sessions(['web1a'])).toEqual({ web1a: 0 });
-    const t2 = new ScriptedTransport('lb.example.com', (argv) => (argv[0] === 'ss' ? { stdout: held } : { stdout: xml }));
+    const t2 = new ScriptedTransport('lb.example.com', (argv) =>
+      argv[0] === 'ss' ? { stdout: held } : { stdout: xml },
+    );
     expect(await make(t2).sessions(['web1a'])).toEqual({ web1a: 1 });
   });
 
@@ -79,6 +95,8 @@ describe('ApacheBalancer', () => {
   });
 
   it('refuses to cut sessions off, naming why', async () => {
-    await expect(make(new ScriptedTransport('lb.example.com', () => ({}))).cutOff(['web1a'])).rejects.toThrow(/no per-member cut-off/);
+    await expect(make(new ScriptedTransport('lb.example.com', () => ({}))).cutOff(['web1a'])).rejects.toThrow(
+      /no per-member cut-off/,
+    );
   });
 });

@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { adminOfStatus, healthOfStatus, managerCounters, memberOf, parseManagerXml } from '../../src/balancers/apache-manager.js';
+import {
+  adminOfStatus,
+  healthOfStatus,
+  managerCounters,
+  memberOf,
+  parseManagerXml,
+} from '../../src/balancers/apache-manager.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/apache/${name}`, import.meta.url), 'utf8');
 
@@ -23,14 +29,28 @@ describe('parseManagerXml (captured from the lab, Apache 2.4)', () => {
   it('reads a drained worker (Drn) as drain, still healthy', () => {
     const web = parseManagerXml(fixture('manager-web-draining.xml')).find((b) => b.name === 'web')!;
     const members = web.workers.map(memberOf);
-    expect(members.filter((m) => m.state === 'drain').map((m) => m.name).sort()).toEqual(['web1a', 'web2a']);
+    expect(
+      members
+        .filter((m) => m.state === 'drain')
+        .map((m) => m.name)
+        .sort(),
+    ).toEqual(['web1a', 'web2a']);
     expect(members.every((m) => m.healthy === true)).toBe(true);
   });
 
   it('reads busy as sessions, and refuses what is not manager XML', () => {
     const xml = fixture('manager-web.xml').replace('<httpd:busy>0</httpd:busy>', '<httpd:busy>3</httpd:busy>');
-    expect(memberOf(parseManagerXml(xml)[0]!.workers[0]!)).toMatchObject({ name: 'web1a', address: '10.213.7.11', port: 8000, sessions: 3, queued: 0, state: 'ready' });
-    expect(() => parseManagerXml('<html>Forbidden</html>')).toThrow(/expected balancer-manager XML, got: <html>Forbidden/);
+    expect(memberOf(parseManagerXml(xml)[0]!.workers[0]!)).toMatchObject({
+      name: 'web1a',
+      address: '10.213.7.11',
+      port: 8000,
+      sessions: 3,
+      queued: 0,
+      state: 'ready',
+    });
+    expect(() => parseManagerXml('<html>Forbidden</html>')).toThrow(
+      /expected balancer-manager XML, got: <html>Forbidden/,
+    );
   });
 
   it('maps status words to states and health', () => {
@@ -41,7 +61,17 @@ describe('parseManagerXml (captured from the lab, Apache 2.4)', () => {
     expect(healthOfStatus(['Init', 'Err'])).toBe(false);
     expect(healthOfStatus(['Init', 'HcFl'])).toBe(false);
     expect(healthOfStatus(['Init', 'Ok'])).toBe(true);
-    const w = { url: 'http://x:1', hostname: 'x', route: '', status: ['Init', 'Err'], busy: 0, elected: 0, retries: 0, transferred: 0, read: 0 };
+    const w = {
+      url: 'http://x:1',
+      hostname: 'x',
+      route: '',
+      status: ['Init', 'Err'],
+      busy: 0,
+      elected: 0,
+      retries: 0,
+      transferred: 0,
+      read: 0,
+    };
     expect(memberOf(w)).toMatchObject({ name: 'http://x:1', state: 'down', healthy: false });
   });
 

@@ -24,7 +24,13 @@ const config = {
 const observed: ObservedState = observedFixture({ hosts: ['w1a', 'w1b'] });
 
 function plan(): Plan {
-  return buildBlueGreenPlan({ config, observed, release: releaseFor('v2', 'c'.repeat(40)), createdBy: 'ci', now: new Date('2026-11-27T00:00:00Z') });
+  return buildBlueGreenPlan({
+    config,
+    observed,
+    release: releaseFor('v2', 'c'.repeat(40)),
+    createdBy: 'ci',
+    now: new Date('2026-11-27T00:00:00Z'),
+  });
 }
 
 let keys: SigningKeys;
@@ -46,7 +52,15 @@ describe('approve', () => {
   it('records who approved which hash, and when, with the signature of `baton approve <hash>` and the key', async () => {
     const r = await approvePlan(plan(), 'Ada <ada@example.com>', ada, new Date('2026-11-28T09:00:00Z'));
     expect(r.already).toBe(false);
-    expect(r.plan.approvals).toEqual([{ by: 'Ada <ada@example.com>', at: '2026-11-28T09:00:00.000Z', hash: r.plan.hash, signature: expect.stringMatching(/^-----BEGIN SSH SIGNATURE-----\n/), key: expect.stringMatching(/^SHA256:/) }]);
+    expect(r.plan.approvals).toEqual([
+      {
+        by: 'Ada <ada@example.com>',
+        at: '2026-11-28T09:00:00.000Z',
+        hash: r.plan.hash,
+        signature: expect.stringMatching(/^-----BEGIN SSH SIGNATURE-----\n/),
+        key: expect.stringMatching(/^SHA256:/),
+      },
+    ]);
     expect(r.approvers).toEqual(['Ada <ada@example.com>']);
     const { signature, key } = r.approval;
     const { namespace, message } = approvalMessage(r.plan.hash);
@@ -84,14 +98,20 @@ describe('approve', () => {
     expect(p.author).toMatchObject({ by: 'ci', hash: p.hash, key: expect.stringMatching(/^SHA256:/) });
     const { namespace, message } = authorMessage(p.hash);
     expect(message).toBe(`baton plan ${p.hash}\n`);
-    expect(await withSignatureFile(p.author!.signature!, (f) => sshCheck(namespace, message, f))).toEqual({ key: p.author!.key });
-    expect(await withSignatureFile(p.author!.signature!, (f) => sshCheck(namespace, approvalMessage(p.hash).message, f))).toHaveProperty('why');
+    expect(await withSignatureFile(p.author!.signature!, (f) => sshCheck(namespace, message, f))).toEqual({
+      key: p.author!.key,
+    });
+    expect(
+      await withSignatureFile(p.author!.signature!, (f) => sshCheck(namespace, approvalMessage(p.hash).message, f)),
+    ).toHaveProperty('why');
   });
 
   it('names the reviewer from --as, else git user.name and user.email', () => {
     const git = (values: Record<string, string>) => (key: string) => values[key];
     expect(reviewer('  Ada Lovelace  ', git({}))).toBe('Ada Lovelace');
-    expect(reviewer(undefined, git({ 'user.name': 'Ada', 'user.email': 'ada@example.com' }))).toBe('Ada <ada@example.com>');
+    expect(reviewer(undefined, git({ 'user.name': 'Ada', 'user.email': 'ada@example.com' }))).toBe(
+      'Ada <ada@example.com>',
+    );
     expect(reviewer(undefined, git({ 'user.email': 'ada@example.com' }))).toBe('ada@example.com');
     expect(() => reviewer(undefined, git({}))).toThrow(UserError);
   });
@@ -100,7 +120,10 @@ describe('approve', () => {
     const git = (values: Record<string, string>) => (key: string) => values[key];
     expect(signingKey(keys.key.ada, git({ 'user.signingkey': '/nowhere' }))).toBe(keys.key.ada);
     expect(signingKey(undefined, git({ 'user.signingkey': `${keys.key.bob}.pub` }))).toBe(`${keys.key.bob}.pub`);
-    const literal = signingKey(undefined, git({ 'user.signingkey': `key::${readFileSync(`${keys.key.bob}.pub`, 'utf8').trim()}` }));
+    const literal = signingKey(
+      undefined,
+      git({ 'user.signingkey': `key::${readFileSync(`${keys.key.bob}.pub`, 'utf8').trim()}` }),
+    );
     expect(readFileSync(literal, 'utf8')).toMatch(/^ssh-ed25519 /);
     const none = (() => {
       try {
@@ -117,7 +140,9 @@ describe('approve', () => {
 
   it('signs with a public key whose private half is in ssh-agent', async () => {
     const agent = execFileSync('ssh-agent', ['-s'], { encoding: 'utf8' });
-    const env = Object.fromEntries([...agent.matchAll(/(SSH_AUTH_SOCK|SSH_AGENT_PID)=([^;]+);/g)].map((m) => [m[1]!, m[2]!]));
+    const env = Object.fromEntries(
+      [...agent.matchAll(/(SSH_AUTH_SOCK|SSH_AGENT_PID)=([^;]+);/g)].map((m) => [m[1]!, m[2]!]),
+    );
     const saved = { SSH_AUTH_SOCK: process.env.SSH_AUTH_SOCK, SSH_AGENT_PID: process.env.SSH_AGENT_PID };
     Object.assign(process.env, env);
     try {
@@ -140,14 +165,20 @@ describe('plan file', () => {
     const text = readFileSync(file, 'utf8');
     writePlanFile(file, readPlanFile(file));
     expect(readFileSync(file, 'utf8')).toBe(text);
-    expect(JSON.parse(text)).toMatchObject({ format: 'baton-plan/1', author: { by: 'ci' }, approvals: [{ by: 'ada' }] });
+    expect(JSON.parse(text)).toMatchObject({
+      format: 'baton-plan/1',
+      author: { by: 'ci' },
+      approvals: [{ by: 'ada' }],
+    });
     expect(Object.keys(JSON.parse(text)).slice(-3)).toEqual(['hash', 'author', 'approvals']);
   });
 
   it('refuses a file that is not a baton-plan/1 plan, saying what it found', () => {
     const file = planFile();
     writeFileSync(file, JSON.stringify({ ...plan(), format: 'baton-plan/9' }));
-    expect(() => readPlanFile(file)).toThrow(/not a baton plan \(format "baton-plan\/9"; this baton reads baton-plan\/1\)/);
+    expect(() => readPlanFile(file)).toThrow(
+      /not a baton plan \(format "baton-plan\/9"; this baton reads baton-plan\/1\)/,
+    );
     writeFileSync(file, '{"format": "baton-plan/1"');
     expect(() => readPlanFile(file)).toThrow(/cannot read plan/);
     writeFileSync(file, JSON.stringify({ format: 'baton-plan/1' }));
@@ -158,15 +189,30 @@ describe('plan file', () => {
     const file = planFile();
     const p = plan();
     const undo = { id: 'undo-x', kind: 'canary-shift', title: 'shift back', undo: [] };
-    writeFileSync(file, JSON.stringify({ ...p, forward: [...p.forward.slice(0, 1), { id: 'x', kind: 'canary', title: 'shift 10%', undo: [undo] }, ...p.forward.slice(1)] }));
-    expect(() => readPlanFile(file)).toThrow(/has steps this baton cannot carry out \(canary, canary-shift\): it was made by a newer baton/);
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...p,
+        forward: [
+          ...p.forward.slice(0, 1),
+          { id: 'x', kind: 'canary', title: 'shift 10%', undo: [undo] },
+          ...p.forward.slice(1),
+        ],
+      }),
+    );
+    expect(() => readPlanFile(file)).toThrow(
+      /has steps this baton cannot carry out \(canary, canary-shift\): it was made by a newer baton/,
+    );
   });
 });
 
-describe('the report\'s approvals', () => {
+describe("the report's approvals", () => {
   it('name the allowed_signers principal a signature verifies as, never the name written beside it; say why one does not count', async () => {
     const signed = (await approvePlan(plan(), 'Definitely The CTO', ada)).plan;
-    const withUnsigned = { ...signed, approvals: [...(signed.approvals ?? []), { by: 'bob', at: '2026-11-28T09:00:00Z', hash: signed.hash }] };
+    const withUnsigned = {
+      ...signed,
+      approvals: [...(signed.approvals ?? []), { by: 'bob', at: '2026-11-28T09:00:00Z', hash: signed.hash }],
+    };
     const checks = await approvalChecks(withUnsigned, keys.allowedSigners);
     expect(checks).toEqual([{ principal: 'ada@example.com' }, { problem: 'it is not signed' }]);
     expect(await approvalChecks(withUnsigned, undefined)).toBeUndefined();

@@ -2,7 +2,17 @@
 // mtimes, umask or order the build left; a tag built twice gives the same SHA-256; the cache is
 // found by commit and build command; a rebuild that gives other bytes is refused, naming the files.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -40,7 +50,11 @@ function tree(name: string, opts: { mtime?: number; mode?: number; reverse?: boo
 describe('packing a built tree', () => {
   it('gives the same bytes for the same tree, whatever mtimes, group-write bits or creation order it has', async () => {
     const one = await packTree(tree('one', { mtime: 1_000_000 }), join(root, 'one.tar.gz'), { compression: 'gzip' });
-    const two = await packTree(tree('two', { mtime: 2_000_000, mode: 0o664, reverse: true }), join(root, 'two.tar.gz'), { compression: 'gzip' });
+    const two = await packTree(
+      tree('two', { mtime: 2_000_000, mode: 0o664, reverse: true }),
+      join(root, 'two.tar.gz'),
+      { compression: 'gzip' },
+    );
     expect(one.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(two.sha256).toBe(one.sha256);
     expect(await sha256File(join(root, 'one.tar.gz'))).toBe(one.sha256);
@@ -51,15 +65,28 @@ describe('packing a built tree', () => {
     expect(listing).not.toMatch(/\.\//);
   });
 
-  it.skipIf(spawnSync('zstd', ['--version']).status !== 0)('gives the same bytes with zstd too, which the host command unpacks', async () => {
-    const one = await packTree(tree('z1', { mtime: 1_000_000 }), join(root, 'z1.tar.zst'), { compression: 'zstd' });
-    const two = await packTree(tree('z2', { mtime: 3_000_000, reverse: true }), join(root, 'z2.tar.zst'), { compression: 'zstd' });
-    expect(two.sha256).toBe(one.sha256);
-    const host = join(root, 'z-host');
-    const argv = stageArtifact(appPaths(host), 'v1-abcdef1', { sha256: one.sha256, compression: 'zstd', keep: 3, alwaysKeep: [], receive: true });
-    expect((await new LocalTransport().run(argv, { stdin: readFileSync(join(root, 'z1.tar.zst')) })).stdout.trim()).toBe('received');
-    expect(readFileSync(join(host, 'releases/v1-abcdef1/dist/js/app.js'), 'utf8')).toBe('console.log(1)\n');
-  });
+  it.skipIf(spawnSync('zstd', ['--version']).status !== 0)(
+    'gives the same bytes with zstd too, which the host command unpacks',
+    async () => {
+      const one = await packTree(tree('z1', { mtime: 1_000_000 }), join(root, 'z1.tar.zst'), { compression: 'zstd' });
+      const two = await packTree(tree('z2', { mtime: 3_000_000, reverse: true }), join(root, 'z2.tar.zst'), {
+        compression: 'zstd',
+      });
+      expect(two.sha256).toBe(one.sha256);
+      const host = join(root, 'z-host');
+      const argv = stageArtifact(appPaths(host), 'v1-abcdef1', {
+        sha256: one.sha256,
+        compression: 'zstd',
+        keep: 3,
+        alwaysKeep: [],
+        receive: true,
+      });
+      expect(
+        (await new LocalTransport().run(argv, { stdin: readFileSync(join(root, 'z1.tar.zst')) })).stdout.trim(),
+      ).toBe('received');
+      expect(readFileSync(join(host, 'releases/v1-abcdef1/dist/js/app.js'), 'utf8')).toBe('console.log(1)\n');
+    },
+  );
 
   it('gives other bytes when one file changes, and packs only the paths listed', async () => {
     const dir = tree('three');
@@ -68,13 +95,21 @@ describe('packing a built tree', () => {
     const after = await packTree(dir, join(root, 'three-b.tar.gz'), { compression: 'gzip' });
     expect(after.sha256).not.toBe(before.sha256);
     await packTree(dir, join(root, 'three-c.tar.gz'), { compression: 'gzip', paths: ['dist', 'package.json'] });
-    const names = execFileSync('tar', ['-tzf', join(root, 'three-c.tar.gz')], { encoding: 'utf8' }).trim().split('\n');
+    const names = execFileSync('tar', ['-tzf', join(root, 'three-c.tar.gz')], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
     expect(names).toEqual(['dist/', 'dist/index.html', 'dist/js/', 'dist/js/app.js', 'package.json']);
   });
 
   it('lists each file with its content hash and packed mode, and each link with its target, sorted by path', async () => {
     const manifest = await manifestOf(tree('four', { mode: 0o775 }));
-    expect(manifest.map((e) => e.path)).toEqual(['README.md', 'dist/index.html', 'dist/js/app.js', 'index.html', 'package.json']);
+    expect(manifest.map((e) => e.path)).toEqual([
+      'README.md',
+      'dist/index.html',
+      'dist/js/app.js',
+      'index.html',
+      'package.json',
+    ]);
     expect(manifest.find((e) => e.path === 'index.html')?.content).toBe('-> dist/index.html');
     expect(manifest.find((e) => e.path === 'package.json')?.mode).toBe('755');
     await expect(manifestOf(tree('five'), ['nope'])).rejects.toThrow(/artifact\.paths: nope is not in the built tree/);
@@ -82,15 +117,42 @@ describe('packing a built tree', () => {
 
   it('runs GNU tar with every normalising option, the paths after --', () => {
     expect(tarArgv('/tmp/x y', ['-rf', 'dist'])).toEqual([
-      'tar', '--create', '--file=-', '--format=gnu', '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--mode=go-w', '--hard-dereference', '-C', '/tmp/x y', '--', '-rf', 'dist',
+      'tar',
+      '--create',
+      '--file=-',
+      '--format=gnu',
+      '--sort=name',
+      '--mtime=@0',
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '--mode=go-w',
+      '--hard-dereference',
+      '-C',
+      '/tmp/x y',
+      '--',
+      '-rf',
+      'dist',
     ]);
   });
 });
 
 describe('building a tag once', () => {
   const repo = join(root, 'app');
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=T', '-c', 'user.email=t@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd: repo, encoding: 'utf8' }).trim();
-  const spec = (over: Partial<ArtifactSpec> = {}): ArtifactSpec => ({ build: 'mkdir -p dist && cat src.txt src.txt > dist/out.txt && echo "$BATON_COMMIT" > dist/commit', compression: 'gzip', timeout: 60_000, cache: join(root, 'cache'), keep: 20, ...over });
+  const git = (...args: string[]) =>
+    execFileSync(
+      'git',
+      ['-c', 'user.name=T', '-c', 'user.email=t@example.com', '-c', 'init.defaultBranch=main', ...args],
+      { cwd: repo, encoding: 'utf8' },
+    ).trim();
+  const spec = (over: Partial<ArtifactSpec> = {}): ArtifactSpec => ({
+    build: 'mkdir -p dist && cat src.txt src.txt > dist/out.txt && echo "$BATON_COMMIT" > dist/commit',
+    compression: 'gzip',
+    timeout: 60_000,
+    cache: join(root, 'cache'),
+    keep: 20,
+    ...over,
+  });
 
   beforeAll(() => {
     mkdirSync(repo);
@@ -120,7 +182,9 @@ describe('building a tag once', () => {
 
   it('fails a build that fails, with its output, before anything is sent (exit 1: production unchanged)', async () => {
     const resolved = await resolveTag(repo, 'v1');
-    const err = await buildArtifact(repo, resolved, spec({ build: 'echo compiling; echo broken >&2; exit 3' })).catch((e: unknown) => e);
+    const err = await buildArtifact(repo, resolved, spec({ build: 'echo compiling; echo broken >&2; exit 3' })).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(OperationFailedError);
     expect((err as OperationFailedError).exitCode).toBe(ExitCode.FAILED_RESTORED);
     expect((err as Error).message).toMatch(/`echo compiling; echo broken >&2; exit 3` exited 3\n.*compiling\n.*broken/);
@@ -131,8 +195,20 @@ describe('building a tag once', () => {
     const s = spec({ build: 'mkdir -p dist && sh stamp.sh && cp src.txt dist/', cache });
     const resolved = await resolveTag(repo, 'v1');
     const planned = await artifactFor(repo, resolved, s);
-    const plan = { release: releaseFor('v1', resolved.commit), artifact: { sha256: planned.sha256, bytes: planned.bytes, files: planned.files, compression: 'gzip' as const, build: s.build as string } };
-    const config = { app: { repo, signedTags: false }, artifact: { ...s, paths: undefined, timeout: 60_000 } } as unknown as Config;
+    const plan = {
+      release: releaseFor('v1', resolved.commit),
+      artifact: {
+        sha256: planned.sha256,
+        bytes: planned.bytes,
+        files: planned.files,
+        compression: 'gzip' as const,
+        build: s.build as string,
+      },
+    };
+    const config = {
+      app: { repo, signedTags: false },
+      artifact: { ...s, paths: undefined, timeout: 60_000 },
+    } as unknown as Config;
     // The same bytes from the cache: accepted as they are.
     expect(await releaseArchiveFor(config, plan, join(root, 'unused.tar.gz'))).toBe(planned.file);
     // On a machine without them (the artifact gone, its key forgotten), the rebuild stamps another time.
@@ -141,28 +217,42 @@ describe('building a tag once', () => {
     const err = await releaseArchiveFor(config, plan, join(root, 'unused.tar.gz')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PlanRefusedError);
     expect((err as PlanRefusedError).exitCode).toBe(ExitCode.PLAN_REFUSED);
-    expect((err as Error).message).toMatch(/the artifact of v1-[0-9a-f]{7} built now is sha256 [0-9a-f]{12}, not [0-9a-f]{12} as planned and approved/);
+    expect((err as Error).message).toMatch(
+      /the artifact of v1-[0-9a-f]{7} built now is sha256 [0-9a-f]{12}, not [0-9a-f]{12} as planned and approved/,
+    );
     expect((err as PlanRefusedError).details).toEqual(['dist/stamp: content differs']);
   });
 
   it('says so when the planned file list is not on this machine, and when only the packing differs', async () => {
     const release = releaseFor('v1', 'a'.repeat(40));
     const planned = { sha256: 'b'.repeat(64), bytes: 10, files: 3, compression: 'gzip' as const };
-    const far = await changedArtifact(join(root, 'empty-cache'), release, planned, { sha256: 'c'.repeat(64), files: 4 });
-    expect(far.details[0]).toMatch(/the planned artifact \(3 files\) is not in this machine's cache .* it was built elsewhere, or removed; the rebuilt one has 4 files/);
+    const far = await changedArtifact(join(root, 'empty-cache'), release, planned, {
+      sha256: 'c'.repeat(64),
+      files: 4,
+    });
+    expect(far.details[0]).toMatch(
+      /the planned artifact \(3 files\) is not in this machine's cache .* it was built elsewhere, or removed; the rebuilt one has 4 files/,
+    );
   });
 
   it('refuses a missing path or an empty tree rather than packing nothing', async () => {
     const resolved = await resolveTag(repo, 'v1');
     await expect(buildArtifact(repo, resolved, spec({ paths: ['build'] }))).rejects.toThrow(UserError);
-    await expect(buildArtifact(repo, resolved, spec({ build: 'rm -rf ./* ./.[!.]*' }))).rejects.toThrow(/the built tree is empty/);
+    await expect(buildArtifact(repo, resolved, spec({ build: 'rm -rf ./* ./.[!.]*' }))).rejects.toThrow(
+      /the built tree is empty/,
+    );
   });
 });
 
 describe('naming what differs between two artifacts', () => {
   it('lists files only in one, changed in content (with sizes) or in mode, sorted by path', () => {
     const e = (path: string, content: string, size = 1, mode = '644') => ({ path, content, size, mode });
-    expect(manifestDifferences([e('a', 'x'), e('b', 'y', 2), e('c', 'z'), e('d', 'w')], [e('a', 'x'), e('b', 'Y', 3), e('c', 'z', 1, '755'), e('e', 'v')])).toEqual([
+    expect(
+      manifestDifferences(
+        [e('a', 'x'), e('b', 'y', 2), e('c', 'z'), e('d', 'w')],
+        [e('a', 'x'), e('b', 'Y', 3), e('c', 'z', 1, '755'), e('e', 'v')],
+      ),
+    ).toEqual([
       'b: content differs (2 → 3 bytes)',
       'c: mode 644 → 755',
       'd: only in the planned artifact',

@@ -14,14 +14,27 @@ import { planMarkdown } from '../../src/render/plan-markdown.js';
 import { planText } from '../../src/render/plan.js';
 import { observedFixture, planConfigFixture } from '../fixtures/observed.js';
 
-const ARTIFACT = { build: 'npm ci && npm run build', compression: 'gzip', timeout: 60_000, cache: '/tmp/cache', keep: 20 };
+const ARTIFACT = {
+  build: 'npm ci && npm run build',
+  compression: 'gzip',
+  timeout: 60_000,
+  cache: '/tmp/cache',
+  keep: 20,
+};
 const config = planConfigFixture({ artifact: ARTIFACT });
 const perHost = planConfigFixture();
 const observed = observedFixture();
 const release = releaseFor('v2', 'cccccccccccccccccccccccccccccccccccccccc');
-const artifact: PlanArtifact = { sha256: 'a'.repeat(64), bytes: 1234, files: 56, compression: 'gzip', build: 'npm ci && npm run build' };
+const artifact: PlanArtifact = {
+  sha256: 'a'.repeat(64),
+  bytes: 1234,
+  files: 56,
+  compression: 'gzip',
+  build: 'npm ci && npm run build',
+};
 const now = new Date('2026-11-27T00:00:00Z');
-const made = (over: { artifact?: PlanArtifact } = { artifact }) => buildBlueGreenPlan({ config, observed, release, createdBy: 'ada', now, ...over });
+const made = (over: { artifact?: PlanArtifact } = { artifact }) =>
+  buildBlueGreenPlan({ config, observed, release, createdBy: 'ada', now, ...over });
 
 /** An edit with the hash recomputed, as a forger would. */
 function forged(edit: (p: Plan) => void, from = made()): Plan {
@@ -47,12 +60,18 @@ describe('a plan of a release built once', () => {
     expect(plan.artifact).toEqual(artifact);
     const stage = plan.forward.find((s) => s.kind === 'stage');
     expect(stage?.artifact).toBe(artifact.sha256);
-    expect(stage?.title).toMatch(/stage the artifact of v2-ccccccc built once \(sha256 aaaaaaaaaaaa, 56 files\) on 4 hosts: sent only where a host lacks it, its hash checked on each before unpacking/);
+    expect(stage?.title).toMatch(
+      /stage the artifact of v2-ccccccc built once \(sha256 aaaaaaaaaaaa, 56 files\) on 4 hosts: sent only where a host lacks it, its hash checked on each before unpacking/,
+    );
   });
 
   it('shows the reviewer the full hash, in the text and in the Markdown', () => {
-    expect(planText(made())).toContain(`artifact built once: sha256 ${'a'.repeat(64)} (56 files, 0.0 MB, gzip; built with \`npm ci && npm run build\`)`);
-    expect(planMarkdown(made())).toContain(`| Artifact | built once: sha256 \`${'a'.repeat(64)}\`, 56 files, 1234 bytes (gzip), built with \`npm ci && npm run build\`; each host checks it before unpacking |`);
+    expect(planText(made())).toContain(
+      `artifact built once: sha256 ${'a'.repeat(64)} (56 files, 0.0 MB, gzip; built with \`npm ci && npm run build\`)`,
+    );
+    expect(planMarkdown(made())).toContain(
+      `| Artifact | built once: sha256 \`${'a'.repeat(64)}\`, 56 files, 1234 bytes (gzip), built with \`npm ci && npm run build\`; each host checks it before unpacking |`,
+    );
   });
 
   it('has a hash that covers the artifact: other bytes, another plan hash', () => {
@@ -79,7 +98,16 @@ describe('a plan of a release built once', () => {
   });
 
   it('restores a host from the same artifact', () => {
-    const plan = buildRestorePlan({ config, observed, host: 'w1a', snapshot: 'd'.repeat(40), release, createdBy: 'ada', now, artifact });
+    const plan = buildRestorePlan({
+      config,
+      observed,
+      host: 'w1a',
+      snapshot: 'd'.repeat(40),
+      release,
+      createdBy: 'ada',
+      now,
+      artifact,
+    });
     expect(plan.artifact).toEqual(artifact);
     expect(plan.forward.find((s) => s.kind === 'stage')?.artifact).toBe(artifact.sha256);
     expect(() => checkPlan(plan, config)).not.toThrow();
@@ -92,18 +120,25 @@ describe('apply re-derives a plan with an artifact', () => {
   });
 
   it('refuses a plan with an artifact where baton.yml builds on each host', () => {
-    expect(refusal(made(), perHost).message).toMatch(/the plan deploys an artifact built once, and baton.yml has no artifact: section/);
+    expect(refusal(made(), perHost).message).toMatch(
+      /the plan deploys an artifact built once, and baton.yml has no artifact: section/,
+    );
   });
 
   it('refuses a plan without one where baton.yml builds once', () => {
     const plain = buildBlueGreenPlan({ config: perHost, observed, release, createdBy: 'ada', now });
-    expect(refusal(plain).message).toMatch(/baton\.yml builds each release once \(artifact:\), and no artifact of v2-ccccccc was given/);
+    expect(refusal(plain).message).toMatch(
+      /baton\.yml builds each release once \(artifact:\), and no artifact of v2-ccccccc was given/,
+    );
   });
 
   it('refuses a plan whose artifact was built another way than baton.yml builds it now, naming the key', () => {
     const changed = planConfigFixture({ artifact: { ...ARTIFACT, build: 'make', compression: 'zstd' } });
     const err = refusal(made(), changed);
-    expect(err.details).toEqual(['artifact.build: plan "npm ci && npm run build", baton.yml "make"', 'artifact.compression: plan gzip, baton.yml zstd']);
+    expect(err.details).toEqual([
+      'artifact.build: plan "npm ci && npm run build", baton.yml "make"',
+      'artifact.compression: plan gzip, baton.yml zstd',
+    ]);
   });
 
   it('refuses a stage step that names other bytes than the plan records', () => {
@@ -119,10 +154,17 @@ describe('apply re-derives a plan with an artifact', () => {
     const p = forged((q) => {
       for (const s of q.forward) if (s.kind === 'stage') s.artifact = '../../etc/passwd';
     });
-    expect(planProblemList(p)).toContainEqual(expect.objectContaining({ kind: 'not-a-release', message: expect.stringMatching(/artifact "\.\.\/\.\.\/etc\/passwd" is not the SHA-256/) }));
+    expect(planProblemList(p)).toContainEqual(
+      expect.objectContaining({
+        kind: 'not-a-release',
+        message: expect.stringMatching(/artifact "\.\.\/\.\.\/etc\/passwd" is not the SHA-256/),
+      }),
+    );
     const q = forged((x) => {
       (x.artifact as unknown as Record<string, unknown>).sha256 = 'nope';
     });
-    expect(planProblemList(q).map((x) => x.message)).toContain('an artifact record that is not {sha256, bytes, files, compression}');
+    expect(planProblemList(q).map((x) => x.message)).toContain(
+      'an artifact record that is not {sha256, bytes, files, compression}',
+    );
   });
 });

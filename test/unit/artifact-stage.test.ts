@@ -35,9 +35,26 @@ const SHA = 'f'.repeat(64);
 
 describe('the stage command of an artifact', () => {
   it('passes every value as a positional parameter of a fixed script', () => {
-    const argv = stageArtifact(appPaths('/srv/my shop'), 'v2-abcdef1', { sha256: SHA, compression: 'zstd', build: 'make && echo "$(id)"', keep: 4, alwaysKeep: ['v1-1234567'], receive: true });
+    const argv = stageArtifact(appPaths('/srv/my shop'), 'v2-abcdef1', {
+      sha256: SHA,
+      compression: 'zstd',
+      build: 'make && echo "$(id)"',
+      keep: 4,
+      alwaysKeep: ['v1-1234567'],
+      receive: true,
+    });
     expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
-    expect(argv.slice(3)).toEqual(['sh', '/srv/my shop', 'v2-abcdef1', SHA, 'zst', 'make && echo "$(id)"', '4', '1', 'v1-1234567']);
+    expect(argv.slice(3)).toEqual([
+      'sh',
+      '/srv/my shop',
+      'v2-abcdef1',
+      SHA,
+      'zst',
+      'make && echo "$(id)"',
+      '4',
+      '1',
+      'v1-1234567',
+    ]);
     for (const v of ['/srv/my shop', 'make &&', SHA]) expect(argv[2]).not.toContain(v);
   });
 
@@ -52,7 +69,18 @@ describe('the stage command of an artifact', () => {
     const paths = appPaths(root);
     const a = artifactOf('one', { 'server.js': 'v2\n' });
     const local = new LocalTransport();
-    const run = (receive: boolean, stdin?: Buffer) => local.run(stageArtifact(paths, 'v2-abcdef1', { sha256: a.sha, compression: 'gzip', build: 'echo built > built.txt', keep: 4, alwaysKeep: [], receive }), stdin ? { stdin } : {});
+    const run = (receive: boolean, stdin?: Buffer) =>
+      local.run(
+        stageArtifact(paths, 'v2-abcdef1', {
+          sha256: a.sha,
+          compression: 'gzip',
+          build: 'echo built > built.txt',
+          keep: 4,
+          alwaysKeep: [],
+          receive,
+        }),
+        stdin ? { stdin } : {},
+      );
     expect((await run(false)).stdout.trim()).toBe(ARTIFACT_MISSING);
     expect(existsSync(root)).toBe(false); // asking changed nothing
     expect((await run(true, a.bytes)).stdout.trim()).toBe('received');
@@ -67,10 +95,21 @@ describe('the stage command of an artifact', () => {
     const a = artifactOf('two', { 'server.js': 'v2\n' });
     const tampered = Buffer.concat([a.bytes, Buffer.from('x')]);
     const err = await new LocalTransport()
-      .run(stageArtifact(appPaths(root), 'v2-abcdef1', { sha256: a.sha, compression: 'gzip', keep: 4, alwaysKeep: [], receive: true }), { stdin: tampered })
+      .run(
+        stageArtifact(appPaths(root), 'v2-abcdef1', {
+          sha256: a.sha,
+          compression: 'gzip',
+          keep: 4,
+          alwaysKeep: [],
+          receive: true,
+        }),
+        { stdin: tampered },
+      )
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ExternalCommandError);
-    expect((err as Error).message).toMatch(/the artifact received has sha256 [0-9a-f]{64}, not [0-9a-f]{64} as planned: not unpacked/);
+    expect((err as Error).message).toMatch(
+      /the artifact received has sha256 [0-9a-f]{64}, not [0-9a-f]{64} as planned: not unpacked/,
+    );
     expect(readdirSync(join(root, 'releases')).filter((n) => n !== '.artifacts')).toEqual([]);
     expect(readdirSync(join(root, 'releases/.artifacts'))).toEqual([]);
   });
@@ -80,8 +119,20 @@ describe('the stage command of an artifact', () => {
     const a = artifactOf('three', { 'server.js': 'v3\n' });
     mkdirSync(join(root, 'releases/.artifacts'), { recursive: true });
     writeFileSync(join(root, 'releases/.artifacts', `${a.sha}.tar.gz`), Buffer.concat([a.bytes, Buffer.from('rot')]));
-    const err = await new LocalTransport().run(stageArtifact(appPaths(root), 'v3-abcdef1', { sha256: a.sha, compression: 'gzip', keep: 4, alwaysKeep: [], receive: false })).catch((e: unknown) => e);
-    expect((err as Error).message).toMatch(/the artifact kept here has sha256 [0-9a-f]{64}, not [0-9a-f]{64}: removed, not unpacked/);
+    const err = await new LocalTransport()
+      .run(
+        stageArtifact(appPaths(root), 'v3-abcdef1', {
+          sha256: a.sha,
+          compression: 'gzip',
+          keep: 4,
+          alwaysKeep: [],
+          receive: false,
+        }),
+      )
+      .catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(
+      /the artifact kept here has sha256 [0-9a-f]{64}, not [0-9a-f]{64}: removed, not unpacked/,
+    );
     expect(existsSync(join(root, 'releases/v3-abcdef1'))).toBe(false);
     expect(existsSync(join(root, 'releases/.artifacts', `${a.sha}.tar.gz`))).toBe(false);
   });
@@ -92,7 +143,10 @@ describe('the stage command of an artifact', () => {
     const local = new LocalTransport();
     const stage = async (dir: string, name: string) => {
       const a = artifactOf(name, { 'server.js': `${name}\n` });
-      await local.run(stageArtifact(paths, dir, { sha256: a.sha, compression: 'gzip', keep: 2, alwaysKeep: [], receive: true }), { stdin: a.bytes });
+      await local.run(
+        stageArtifact(paths, dir, { sha256: a.sha, compression: 'gzip', keep: 2, alwaysKeep: [], receive: true }),
+        { stdin: a.bytes },
+      );
       return a.sha;
     };
     const v1 = await stage('v1-1111111', 'p1');
@@ -104,9 +158,23 @@ describe('the stage command of an artifact', () => {
     await new Promise((r) => setTimeout(r, 1100));
     const v4 = await stage('v4-4444444', 'p4');
     // keep 2: the new one and the newest other, and current whatever its age.
-    expect(readdirSync(join(root, 'releases')).sort()).toEqual(['.artifacts', 'v1-1111111', 'v3-3333333', 'v4-4444444']);
+    expect(readdirSync(join(root, 'releases')).sort()).toEqual([
+      '.artifacts',
+      'v1-1111111',
+      'v3-3333333',
+      'v4-4444444',
+    ]);
     const kept = readdirSync(join(root, 'releases/.artifacts')).sort();
-    expect(kept).toEqual([`${v1}.tar.gz`, `${v3}.tar.gz`, `${v4}.tar.gz`, 'v1-1111111.sha256', 'v3-3333333.sha256', 'v4-4444444.sha256'].sort());
+    expect(kept).toEqual(
+      [
+        `${v1}.tar.gz`,
+        `${v3}.tar.gz`,
+        `${v4}.tar.gz`,
+        'v1-1111111.sha256',
+        'v3-3333333.sha256',
+        'v4-4444444.sha256',
+      ].sort(),
+    );
     expect(kept.join()).not.toContain(v2);
   });
 });
@@ -140,17 +208,41 @@ describe('the stage step of an artifact', () => {
     writeFileSync(join(roots.w1a as string, 'releases/.artifacts', `${a.sha}.tar.gz`), a.bytes);
     const release = releaseFor('v2', 'c'.repeat(40));
     const hosts = Object.keys(roots);
-    const step: Step = { id: 'stage', kind: 'stage', title: 'stage', hosts, releases: Object.fromEntries(hosts.map((h) => [h, release.dir])), artifact: a.sha, undo: [] };
+    const step: Step = {
+      id: 'stage',
+      kind: 'stage',
+      title: 'stage',
+      hosts,
+      releases: Object.fromEntries(hosts.map((h) => [h, release.dir])),
+      artifact: a.sha,
+      undo: [],
+    };
     const transports = new FolderHosts(roots);
-    const config = planConfigFixture({ ssh: { concurrency: 2 }, artifact: { compression: 'gzip' }, app: { name: 'shop', keep: 5, path: '/srv/shop', buildTimeout: 60_000 } });
+    const config = planConfigFixture({
+      ssh: { concurrency: 2 },
+      artifact: { compression: 'gzip' },
+      app: { name: 'shop', keep: 5, path: '/srv/shop', buildTimeout: 60_000 },
+    });
     const lines: string[] = [];
-    const env = { config, transports, release, artifact: a.file, wayBack: {} } as unknown as StepEnv & { wayBack: Record<string, string[]> };
-    const result = (await stageKind.run(step, env, (l) => lines.push(l))) as { sent: string[]; held: string[]; sentBytes: number };
+    const env = { config, transports, release, artifact: a.file, wayBack: {} } as unknown as StepEnv & {
+      wayBack: Record<string, string[]>;
+    };
+    const result = (await stageKind.run(step, env, (l) => lines.push(l))) as {
+      sent: string[];
+      held: string[];
+      sentBytes: number;
+    };
     expect(result.held).toEqual(['w1a']);
     expect(result.sent).toEqual(['w1b', 'w2a', 'w2b']);
     expect(result.sentBytes).toBe(3 * a.bytes.length);
-    expect(transports.runs.filter((r) => r.stdinBytes > 0).map((r) => r.host).sort()).toEqual(['w1b', 'w2a', 'w2b']);
-    for (const root of Object.values(roots)) expect(readFileSync(join(root, 'releases', release.dir, 'server.js'), 'utf8')).toBe('v2\n');
+    expect(
+      transports.runs
+        .filter((r) => r.stdinBytes > 0)
+        .map((r) => r.host)
+        .sort(),
+    ).toEqual(['w1b', 'w2a', 'w2b']);
+    for (const root of Object.values(roots))
+      expect(readFileSync(join(root, 'releases', release.dir, 'server.js'), 'utf8')).toBe('v2\n');
     expect(lines.at(-1)).toMatch(/^4\/4 hosts staged: sent 0\.0 MB to 3 hosts at [\d.]+ MB\/s, 1 held it already$/);
   });
 

@@ -15,9 +15,9 @@ const fixture = (name: string) => readFileSync(new URL(`../fixtures/haproxy/${na
 const STAT = fixture('local-show-stat-in-flight.csv');
 const STATE = fixture('local-show-servers-state.txt');
 
-
 const FILE = '/var/lib/haproxy/state of web';
-const balancer = (t: Transport) => new HaproxyBalancer(t, { backend: 'web', socket: '/run/haproxy/admin.sock', serverStateFile: FILE });
+const balancer = (t: Transport) =>
+  new HaproxyBalancer(t, { backend: 'web', socket: '/run/haproxy/admin.sock', serverStateFile: FILE });
 // web1a reads back drain in the fixture.
 const drained = `\n${STAT}${STATE}`;
 
@@ -44,10 +44,23 @@ describe('HAProxy server-state file', () => {
   });
 
   it('fails naming the file when the change took but the save did not', async () => {
-    const t = new CannedTransport([{ stdout: drained, code: STATE_SAVE_FAILED, stderr: `cannot save the server state to ${FILE}: cannot create a temporary file in /var/lib/haproxy` }], 'lb2.example.com');
-    const err = await balancer(t).drain(['web1a']).catch((e: unknown) => e);
+    const t = new CannedTransport(
+      [
+        {
+          stdout: drained,
+          code: STATE_SAVE_FAILED,
+          stderr: `cannot save the server state to ${FILE}: cannot create a temporary file in /var/lib/haproxy`,
+        },
+      ],
+      'lb2.example.com',
+    );
+    const err = await balancer(t)
+      .drain(['web1a'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OperationFailedError);
-    expect((err as Error).message).toContain(`haproxy on lb2.example.com took the change but its server state was not saved to ${FILE}`);
+    expect((err as Error).message).toContain(
+      `haproxy on lb2.example.com took the change but its server state was not saved to ${FILE}`,
+    );
     expect((err as OperationFailedError).hint).toContain('a reload would forget the change');
   });
 
@@ -71,11 +84,18 @@ describe('the save script, run by sh against a stand-in socat', () => {
     dir = mkdtempSync(join(tmpdir(), 'baton-state-'));
     const bin = join(dir, 'bin');
     execFileSync('mkdir', [bin]);
-    writeFileSync(join(bin, 'socat'), `#!/bin/sh\nread line\ncase "$line" in 'show servers state') printf '%s' "$ANSWER" ;; *) printf '\\n\\n' ;; esac\n`);
+    writeFileSync(
+      join(bin, 'socat'),
+      `#!/bin/sh\nread line\ncase "$line" in 'show servers state') printf '%s' "$ANSWER" ;; *) printf '\\n\\n' ;; esac\n`,
+    );
     chmodSync(join(bin, 'socat'), 0o755);
     const call = runtimeCallSavingState('/run/haproxy/admin.sock', ['set server web/web1a state drain'], file(dir));
     try {
-      const stdout = execFileSync(call.argv[0] as string, call.argv.slice(1), { input: call.stdin, env: { ...process.env, PATH: `${bin}:${process.env['PATH']}`, ANSWER: answer }, stdio: 'pipe' });
+      const stdout = execFileSync(call.argv[0] as string, call.argv.slice(1), {
+        input: call.stdin,
+        env: { ...process.env, PATH: `${bin}:${process.env['PATH']}`, ANSWER: answer },
+        stdio: 'pipe',
+      });
       return { code: 0, stdout: String(stdout), stderr: '' };
     } catch (e) {
       const err = e as { status: number; stdout: Buffer; stderr: Buffer };
@@ -97,7 +117,9 @@ describe('the save script, run by sh against a stand-in socat', () => {
       return join(d, 'state');
     });
     expect(r.code).toBe(STATE_SAVE_FAILED);
-    expect(r.stderr).toContain(`cannot save the server state to ${join(dir, 'state')}: HAProxy answered: Unknown command.`);
+    expect(r.stderr).toContain(
+      `cannot save the server state to ${join(dir, 'state')}: HAProxy answered: Unknown command.`,
+    );
     expect(readFileSync(join(dir, 'state'), 'utf8')).toBe('old');
     expect(readdirSync(dir).sort()).toEqual(['bin', 'state']);
   });

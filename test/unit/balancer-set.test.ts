@@ -4,7 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { BalancerSet, BalancersDisagreeError } from '../../src/balancers/balancer-set.js';
 import { createBalancer } from '../../src/balancers/index.js';
 import { HaproxyBalancer } from '../../src/balancers/haproxy.js';
-import type { BackendCounters, Balancer, Member, MemberState, SessionRead, TrafficRead } from '../../src/balancers/types.js';
+import type {
+  BackendCounters,
+  Balancer,
+  Member,
+  MemberState,
+  SessionRead,
+  TrafficRead,
+} from '../../src/balancers/types.js';
 import type { Config } from '../../src/config/config.js';
 import { parseConfig } from '../../src/config/load.js';
 import { observe } from '../../src/engine/observe.js';
@@ -25,7 +32,13 @@ class FakeBalancer implements Balancer {
     readonly counts: BackendCounters = { requests: 0, http5xx: 0, redispatches: 0, retries: 0 },
   ) {}
   async members(): Promise<Member[]> {
-    return Object.entries(this.states).map(([name, state]) => ({ name, address: `10.0.0.${name.length}`, state, sessions: this.inFlight[name] ?? 0, queued: 0 }));
+    return Object.entries(this.states).map(([name, state]) => ({
+      name,
+      address: `10.0.0.${name.length}`,
+      state,
+      sessions: this.inFlight[name] ?? 0,
+      queued: 0,
+    }));
   }
   async drain(names: readonly string[]): Promise<void> {
     this.set('drain', names);
@@ -63,7 +76,11 @@ class FakeBalancer implements Balancer {
   }
 }
 
-const pair = (a: FakeBalancer, ...peers: FakeBalancer[]) => new BalancerSet({ host: a.host, balancer: a }, peers.map((p) => ({ host: p.host, balancer: p })));
+const pair = (a: FakeBalancer, ...peers: FakeBalancer[]) =>
+  new BalancerSet(
+    { host: a.host, balancer: a },
+    peers.map((p) => ({ host: p.host, balancer: p })),
+  );
 
 describe('BalancerSet', () => {
   it('reads the members when the balancers agree, with the sessions through each added up', async () => {
@@ -82,11 +99,15 @@ describe('BalancerSet', () => {
   it('names each balancer and what it says when they disagree, as "nothing changed" (exit 1)', async () => {
     const lb1 = new FakeBalancer('lb1', { web1a: 'drain', web1b: 'ready', web2a: 'maint' });
     const lb2 = new FakeBalancer('lb2', { web1a: 'ready', web1b: 'ready' });
-    const err = await pair(lb1, lb2).members().catch((e: unknown) => e);
+    const err = await pair(lb1, lb2)
+      .members()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BalancersDisagreeError);
     expect(err).toBeInstanceOf(OperationFailedError);
     expect((err as BalancersDisagreeError).exitCode).toBe(ExitCode.FAILED_RESTORED);
-    expect((err as Error).message).toBe('the balancers disagree: web1a: drain on lb1, ready on lb2; web2a: maint on lb1, absent on lb2');
+    expect((err as Error).message).toBe(
+      'the balancers disagree: web1a: drain on lb1, ready on lb2; web2a: maint on lb1, absent on lb2',
+    );
   });
 
   it('applies a change to every balancer', async () => {
@@ -113,7 +134,9 @@ describe('BalancerSet', () => {
     const lb1 = new FakeBalancer('lb1', { web1a: 'ready' });
     const lb2 = new FakeBalancer('lb2', { web1a: 'ready' });
     lb2.refusals = 2;
-    const err = await pair(lb1, lb2).drain(['web1a']).catch((e: unknown) => e);
+    const err = await pair(lb1, lb2)
+      .drain(['web1a'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OperationFailedError);
     expect((err as OperationFailedError).exitCode).toBe(ExitCode.NEEDS_ATTENTION);
     expect((err as Error).message).toBe(
@@ -123,8 +146,18 @@ describe('BalancerSet', () => {
   });
 
   it('sums sessions and counters across balancers, and merges sticky sessions', async () => {
-    const lb1 = new FakeBalancer('lb1', { web1a: 'drain' }, { web1a: 2 }, { requests: 10, http5xx: 1, redispatches: 2, retries: 3 });
-    const lb2 = new FakeBalancer('lb2', { web1a: 'drain' }, { web1a: 4 }, { requests: 5, http5xx: 2, redispatches: 0, retries: 1 });
+    const lb1 = new FakeBalancer(
+      'lb1',
+      { web1a: 'drain' },
+      { web1a: 2 },
+      { requests: 10, http5xx: 1, redispatches: 2, retries: 3 },
+    );
+    const lb2 = new FakeBalancer(
+      'lb2',
+      { web1a: 'drain' },
+      { web1a: 4 },
+      { requests: 5, http5xx: 2, redispatches: 0, retries: 1 },
+    );
     const set = pair(lb1, lb2);
     expect(await set.sessions(['web1a'])).toEqual({ web1a: 6 });
     expect(await set.counters()).toEqual({ requests: 15, http5xx: 3, redispatches: 2, retries: 4 });
@@ -135,8 +168,18 @@ describe('BalancerSet', () => {
   });
 
   it('samples without failing when the balancers disagree, telling the divergence instead', async () => {
-    const lb1 = new FakeBalancer('lb1', { web1a: 'drain' }, { web1a: 1 }, { requests: 7, http5xx: 0, redispatches: 0, retries: 0 });
-    const lb2 = new FakeBalancer('lb2', { web1a: 'ready' }, { web1a: 2 }, { requests: 3, http5xx: 1, redispatches: 0, retries: 0 });
+    const lb1 = new FakeBalancer(
+      'lb1',
+      { web1a: 'drain' },
+      { web1a: 1 },
+      { requests: 7, http5xx: 0, redispatches: 0, retries: 0 },
+    );
+    const lb2 = new FakeBalancer(
+      'lb2',
+      { web1a: 'ready' },
+      { web1a: 2 },
+      { requests: 3, http5xx: 1, redispatches: 0, retries: 0 },
+    );
     const read = await pair(lb1, lb2).sample?.();
     expect(read).toMatchObject({ requests: 10, http5xx: 1, divergent: ['web1a: drain on lb1, ready on lb2'] });
     expect(read?.members.map((m) => `${m.name}=${m.state}/${m.sessions}`)).toEqual(['web1a=drain/3']);
@@ -167,7 +210,14 @@ describe('createBalancer with peers', () => {
     upload: async () => {},
     download: async () => {},
   });
-  const balancer = { driver: 'haproxy' as const, host: 'lb1', backend: 'web', socket: '/run/haproxy/admin.sock', drainTimeout: 60_000, cutOffAfterDrainTimeout: false };
+  const balancer = {
+    driver: 'haproxy' as const,
+    host: 'lb1',
+    backend: 'web',
+    socket: '/run/haproxy/admin.sock',
+    drainTimeout: 60_000,
+    cutOffAfterDrainTimeout: false,
+  };
 
   it('returns the driver itself for a single balancer', () => {
     const b = createBalancer({ balancer }, transport('lb1'));
@@ -203,7 +253,9 @@ clusters:
     ).config as Config;
     const lb1 = new FakeBalancer('lb1', { web1a: 'drain', web1b: 'ready' });
     const lb2 = new FakeBalancer('lb2', { web1a: 'ready', web1b: 'ready' });
-    const transports = new RecordingTransports({ responses: [{ match: () => true, answer: () => ({ stdout: 'v1-1111111\n' }) }] });
+    const transports = new RecordingTransports({
+      responses: [{ match: () => true, answer: () => ({ stdout: 'v1-1111111\n' }) }],
+    });
     const err = await observe(config, pair(lb1, lb2), transports, async () => []).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BalancersDisagreeError);
     expect((err as BalancersDisagreeError).exitCode).toBe(ExitCode.FAILED_RESTORED);
@@ -233,7 +285,7 @@ describe('BalancerSet after a change', () => {
 });
 
 describe('openSession with peers', () => {
-  it('drives every balancer through the session\'s transports, the lock staying on balancer.host', async () => {
+  it("drives every balancer through the session's transports, the lock staying on balancer.host", async () => {
     const config = parseConfig(
       `app: { name: shop, repo: ./repo, path: /srv/shop, restart: 'true' }
 balancer: { driver: haproxy, host: lb1, backend: web, peers: [lb2], serverStateFile: /var/lib/haproxy/server-state }
@@ -254,11 +306,13 @@ clusters:
 });
 
 describe('BalancerSet when every balancer refuses', () => {
-  it('throws the driver\'s own error: the balancers still agree', async () => {
+  it("throws the driver's own error: the balancers still agree", async () => {
     const lb1 = new FakeBalancer('lb1', { web1a: 'ready' });
     const lb2 = new FakeBalancer('lb2', { web1a: 'ready' });
     lb1.refusals = 2;
     lb2.refusals = 2;
-    await expect(pair(lb1, lb2).drain(['web1a'])).rejects.toThrow('haproxy on lb1: backend web did not take state drain');
+    await expect(pair(lb1, lb2).drain(['web1a'])).rejects.toThrow(
+      'haproxy on lb1: backend web did not take state drain',
+    );
   });
 });

@@ -32,8 +32,17 @@ describe('blue/green plan', () => {
   it('orders the forward steps cluster by cluster, staging everywhere while the first drain runs', () => {
     expect(plan().forward.map((s) => s.id)).toEqual([
       'lock',
-      'drain-a', 'stage', 'wait-drain-a', 'activate-a', 'smoke-a', 'ready-a',
-      'drain-b', 'wait-drain-b', 'activate-b', 'smoke-b', 'ready-b',
+      'drain-a',
+      'stage',
+      'wait-drain-a',
+      'activate-a',
+      'smoke-a',
+      'ready-a',
+      'drain-b',
+      'wait-drain-b',
+      'activate-b',
+      'smoke-b',
+      'ready-b',
       'unlock',
     ]);
   });
@@ -63,21 +72,35 @@ describe('blue/green plan', () => {
   });
 
   it('refuses to drain a cluster while the other has nothing in the pool', () => {
-    const drainedB = { ...observed, hosts: observed.hosts.map((h) => (h.cluster === 'b' ? { ...h, memberState: 'drain' as const } : h)) };
-    expect(() => buildBlueGreenPlan({ config, observed: drainedB, release, createdBy: 't' })).toThrow(/cluster b has no member in the pool .*draining cluster a would leave nothing serving/);
+    const drainedB = {
+      ...observed,
+      hosts: observed.hosts.map((h) => (h.cluster === 'b' ? { ...h, memberState: 'drain' as const } : h)),
+    };
+    expect(() => buildBlueGreenPlan({ config, observed: drainedB, release, createdBy: 't' })).toThrow(
+      /cluster b has no member in the pool .*draining cluster a would leave nothing serving/,
+    );
   });
 
   describe('on nginx, where every pool change is a reload', () => {
     const nginx = { ...config, balancer: { ...config.balancer, driver: 'nginx' } } as unknown as Config;
     const watched = { ...nginx, watch: { duration: 30_000, max5xxRatio: 0.01 } } as unknown as Config;
-    const build = (c: Config, hold?: boolean) => buildBlueGreenPlan({ config: c, observed, release, createdBy: 't', ...(hold ? { hold } : {}) });
+    const build = (c: Config, hold?: boolean) =>
+      buildBlueGreenPlan({ config: c, observed, release, createdBy: 't', ...(hold ? { hold } : {}) });
 
     it('returns cluster a and drains cluster b in one flip: three pool changes a push, not four', () => {
       const p = build(nginx);
       expect(p.forward.map((s) => s.id)).toEqual([
         'lock',
-        'drain-a', 'stage', 'wait-drain-a', 'activate-a', 'smoke-a', 'flip-a',
-        'wait-drain-b', 'activate-b', 'smoke-b', 'ready-b',
+        'drain-a',
+        'stage',
+        'wait-drain-a',
+        'activate-a',
+        'smoke-a',
+        'flip-a',
+        'wait-drain-b',
+        'activate-b',
+        'smoke-b',
+        'ready-b',
         'unlock',
       ]);
       const flip = p.forward.find((s) => s.id === 'flip-a') as Step;
@@ -94,7 +117,11 @@ describe('blue/green plan', () => {
     });
 
     it('watches cluster a right after the flip, before waiting on cluster b', () => {
-      expect(build(watched).forward.map((s) => s.id).slice(6, 9)).toEqual(['flip-a', 'watch-a', 'wait-drain-b']);
+      expect(
+        build(watched)
+          .forward.map((s) => s.id)
+          .slice(6, 9),
+      ).toEqual(['flip-a', 'watch-a', 'wait-drain-b']);
     });
 
     it('keeps ready and drain apart when the push holds after the first cluster (both clusters stay in the pool)', () => {
@@ -117,7 +144,13 @@ describe('blue/green plan', () => {
       });
       expect(result.outcome).toBe('reversed');
       expect(ran.slice(ran.indexOf('activate-b') + 1)).toEqual([
-        'undo-activate-b', 'undo-flip-a', 'undo-flip-wait-a', 'undo-activate-a', 'undo-stage', 'undo-drain-a', 'undo-lock',
+        'undo-activate-b',
+        'undo-flip-a',
+        'undo-flip-wait-a',
+        'undo-activate-a',
+        'undo-stage',
+        'undo-drain-a',
+        'undo-lock',
       ]);
     });
   });
@@ -136,7 +169,12 @@ describe('executor', () => {
   it('runs every step and journals begin/ok for each', async () => {
     const j = journal();
     const ran: string[] = [];
-    const result = await execute({ steps: plan().forward, run: async (s) => void ran.push(s.id), journal: j, reporter: new SilentReporter() });
+    const result = await execute({
+      steps: plan().forward,
+      run: async (s) => void ran.push(s.id),
+      journal: j,
+      reporter: new SilentReporter(),
+    });
     expect(result.outcome).toBe('succeeded');
     expect(ran).toHaveLength(13);
     const events = readJournal(j.file).map((r) => `${r.event}:${'step' in r ? r.step : ''}`);
@@ -157,7 +195,18 @@ describe('executor', () => {
     });
     expect(result.outcome).toBe('reversed');
     expect(result.failedStep).toBe('smoke-a');
-    expect(ran).toEqual(['lock', 'drain-a', 'stage', 'wait-drain-a', 'activate-a', 'smoke-a', 'undo-activate-a', 'undo-stage', 'undo-drain-a', 'undo-lock']);
+    expect(ran).toEqual([
+      'lock',
+      'drain-a',
+      'stage',
+      'wait-drain-a',
+      'activate-a',
+      'smoke-a',
+      'undo-activate-a',
+      'undo-stage',
+      'undo-drain-a',
+      'undo-lock',
+    ]);
     expect(ran.some((id) => id.endsWith('-b'))).toBe(false);
     expect(readJournal(j.file).some((r) => r.event === 'reversal-begin')).toBe(true);
   });
@@ -173,7 +222,10 @@ describe('executor', () => {
       journal: journal(),
       reporter: new SilentReporter(),
     });
-    expect(ran.slice(ran.indexOf('activate-b') + 1, ran.indexOf('activate-b') + 3)).toEqual(['undo-activate-b', 'undo-drain-b']);
+    expect(ran.slice(ran.indexOf('activate-b') + 1, ran.indexOf('activate-b') + 3)).toEqual([
+      'undo-activate-b',
+      'undo-drain-b',
+    ]);
   });
 
   it('stops reversing at the first undo that fails and says production needs attention', async () => {
@@ -210,7 +262,13 @@ describe('executor', () => {
 
   it('holds after the first flip when asked', async () => {
     const j = journal();
-    const result = await execute({ steps: plan().forward, run: async () => undefined, journal: j, reporter: new SilentReporter(), holdAfter: 'ready-a' });
+    const result = await execute({
+      steps: plan().forward,
+      run: async () => undefined,
+      journal: j,
+      reporter: new SilentReporter(),
+      holdAfter: 'ready-a',
+    });
     expect(result.outcome).toBe('held');
     expect(result.completed.at(-1)).toBe('ready-a');
     expect(readFileSync(j.file, 'utf8')).not.toMatch(/drain-b/);

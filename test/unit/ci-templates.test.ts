@@ -7,7 +7,17 @@
 // ssh-agent held, a throwaway deploy key, and a scratch HOME. The lab test
 // test/integration/ci-gitlab-local.test.ts runs the GitLab template with the real baton.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -15,7 +25,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { repoRoot } from '../../bench/repo-root.js';
 import { runGithubJob, type Workflow, type WorkflowJob, type WorkflowStep } from '../helpers/github-steps.js';
-import { fileVariableDirs, gitlabCiLocal, jobLog, jobResults, removeFileVariableDirs, scratchRepo, stopAgentsUnder } from '../helpers/gitlab-ci-local.js';
+import {
+  fileVariableDirs,
+  gitlabCiLocal,
+  jobLog,
+  jobResults,
+  removeFileVariableDirs,
+  scratchRepo,
+  stopAgentsUnder,
+} from '../helpers/gitlab-ci-local.js';
 
 const ROOT = repoRoot();
 const GITHUB = join(ROOT, 'templates/ci/github-actions.yml');
@@ -26,10 +44,26 @@ const fileVarsBefore = fileVariableDirs();
 type Vars = Record<string, string>;
 type Step = WorkflowStep;
 type GithubJob = WorkflowJob;
-interface GitlabJob { extends?: string; stage?: string; image?: string; timeout?: string; rules?: Record<string, unknown>[]; before_script?: unknown[]; script?: unknown[]; after_script?: unknown[]; artifacts?: { when?: string; paths?: string[] }; cache?: unknown; resource_group?: string; environment?: string }
+interface GitlabJob {
+  extends?: string;
+  stage?: string;
+  image?: string;
+  timeout?: string;
+  rules?: Record<string, unknown>[];
+  before_script?: unknown[];
+  script?: unknown[];
+  after_script?: unknown[];
+  artifacts?: { when?: string; paths?: string[] };
+  cache?: unknown;
+  resource_group?: string;
+  environment?: string;
+}
 
 const workflow = parse(readFileSync(GITHUB, 'utf8')) as Workflow;
-const pipeline = parse(readFileSync(GITLAB, 'utf8')) as Record<string, unknown> & { variables: Vars; default: GitlabJob };
+const pipeline = parse(readFileSync(GITLAB, 'utf8')) as Record<string, unknown> & {
+  variables: Vars;
+  default: GitlabJob;
+};
 
 // A throwaway deploy key, and a known_hosts line for a throwaway host key.
 let key: { private: string; fingerprint: string; body: string };
@@ -63,12 +97,19 @@ beforeAll(() => {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'baton-ci-test', '-f', file]);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'host', '-f', join(scratch, 'host_key')]);
   const priv = readFileSync(file, 'utf8');
-  key = { private: priv, fingerprint: execFileSync('ssh-keygen', ['-lf', `${file}.pub`], { encoding: 'utf8' }).split(' ')[1] as string, body: priv.split('\n')[2] as string }; // the first line is the same in every such key
+  key = {
+    private: priv,
+    fingerprint: execFileSync('ssh-keygen', ['-lf', `${file}.pub`], { encoding: 'utf8' }).split(' ')[1] as string,
+    body: priv.split('\n')[2] as string,
+  }; // the first line is the same in every such key
   rmSync(file);
   knownHosts = `web-1.prod-a.example.com,10.0.0.11 ${readFileSync(join(scratch, 'host_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`;
   rmSync(join(scratch, 'host_key'));
   mkdirSync(stub);
-  writeFileSync(join(stub, 'package.json'), JSON.stringify({ name: 'baton', version: '0.0.0-stub', bin: { baton: 'baton.sh' } }));
+  writeFileSync(
+    join(stub, 'package.json'),
+    JSON.stringify({ name: 'baton', version: '0.0.0-stub', bin: { baton: 'baton.sh' } }),
+  );
   writeFileSync(join(stub, 'baton.sh'), STUB);
   chmodSync(join(stub, 'baton.sh'), 0o755);
 });
@@ -111,9 +152,13 @@ const DEPLOY_FILES = { 'deploy/baton.yml': 'app: {name: shop}\n', 'tools/.keep':
 const PLAN_FILE = { 'deploy/plans/production.json': '{"stand-in": "plan v2"}\n' };
 
 describe('templates/ci/github-actions.yml', () => {
-  const validate = (file: string) => execa(process.execPath, [join(ROOT, 'node_modules/@action-validator/cli/cli.mjs'), file], { reject: false, all: true });
+  const validate = (file: string) =>
+    execa(process.execPath, [join(ROOT, 'node_modules/@action-validator/cli/cli.mjs'), file], {
+      reject: false,
+      all: true,
+    });
 
-  it('is a valid workflow by GitHub\'s schema (action-validator, offline)', async () => {
+  it("is a valid workflow by GitHub's schema (action-validator, offline)", async () => {
     const r = await validate(GITHUB);
     expect(r.exitCode, r.all).toBe(0);
   });
@@ -139,8 +184,12 @@ describe('templates/ci/github-actions.yml', () => {
     expect(workflow.concurrency['cancel-in-progress']).toBe(false);
     for (const [name, job] of Object.entries(workflow.jobs)) {
       expect(job['timeout-minutes'], name).toBeGreaterThan(0);
-      expect(job.steps.filter((s) => s.uses?.startsWith('actions/cache')), name).toEqual([]);
-      for (const s of job.steps.filter((s) => s.uses?.startsWith('actions/setup-node'))) expect(s.with?.['node-version'], name).toBe(24);
+      expect(
+        job.steps.filter((s) => s.uses?.startsWith('actions/cache')),
+        name,
+      ).toEqual([]);
+      for (const s of job.steps.filter((s) => s.uses?.startsWith('actions/setup-node')))
+        expect(s.with?.['node-version'], name).toBe(24);
     }
     expect(readFileSync(GITHUB, 'utf8')).not.toMatch(/\.baton|cache@|ssh-keyscan [^\n]*>>|StrictHostKeyChecking/);
     expect(readFileSync(GITHUB, 'utf8')).toMatch(/run record/);
@@ -149,7 +198,9 @@ describe('templates/ci/github-actions.yml', () => {
 
   it('the pull request job renders the reviewed plan and gets no secret', () => {
     const plan = workflow.jobs.plan as GithubJob;
-    expect(plan.steps.map((s) => s.run ?? '').join('\n')).toContain('baton plan --from "$BATON_PLAN" -c "$BATON_CONFIG" --format markdown');
+    expect(plan.steps.map((s) => s.run ?? '').join('\n')).toContain(
+      'baton plan --from "$BATON_PLAN" -c "$BATON_CONFIG" --format markdown',
+    );
     expect(JSON.stringify(plan)).not.toMatch(/secrets\./);
   });
 
@@ -159,7 +210,10 @@ describe('templates/ci/github-actions.yml', () => {
       expect(job.environment).toBe('production');
       const keyStep = job.steps.findIndex((s) => s.env?.BATON_SSH_KEY);
       const agent = job.steps[keyStep] as Step;
-      expect(agent.env).toEqual({ BATON_SSH_KEY: '${{ secrets.BATON_SSH_KEY }}', BATON_KNOWN_HOSTS: '${{ secrets.BATON_KNOWN_HOSTS }}' });
+      expect(agent.env).toEqual({
+        BATON_SSH_KEY: '${{ secrets.BATON_SSH_KEY }}',
+        BATON_KNOWN_HOSTS: '${{ secrets.BATON_KNOWN_HOSTS }}',
+      });
       const keyLines = (agent.run as string).split('\n').filter((l) => l.includes('BATON_SSH_KEY'));
       expect(keyLines.some((l) => /\| ssh-add -q -$/.test(l))).toBe(true);
       for (const l of keyLines) expect(l, 'the key is never redirected into a file').not.toMatch(/>/);
@@ -180,12 +234,19 @@ describe('templates/ci/github-actions.yml', () => {
     });
   }
   it('apply carries out the reviewed plan, waiting for the lock, streaming events', () => {
-    expect((workflow.jobs.apply as GithubJob).steps.map((s) => s.run ?? '').join('\n')).toContain('baton apply "$BATON_PLAN" -c "$BATON_CONFIG" --lock-wait 10m --format jsonl | tee events.jsonl');
+    expect((workflow.jobs.apply as GithubJob).steps.map((s) => s.run ?? '').join('\n')).toContain(
+      'baton apply "$BATON_PLAN" -c "$BATON_CONFIG" --lock-wait 10m --format jsonl | tee events.jsonl',
+    );
   });
 
   // The job's `run` steps as the runner would (test/helpers/github-steps.ts), `uses:` steps left to GitHub.
   function runJob(name: string, dir: string, env: Vars, secrets: Vars, inputs: Vars = {}) {
-    const context: Vars = { 'github.repository': 'acme/shop', 'github.run_id': '4242', ...Object.fromEntries(Object.entries(secrets).map(([k, v]) => [`secrets.${k}`, v])), ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`inputs.${k}`, v])) };
+    const context: Vars = {
+      'github.repository': 'acme/shop',
+      'github.run_id': '4242',
+      ...Object.fromEntries(Object.entries(secrets).map(([k, v]) => [`secrets.${k}`, v])),
+      ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`inputs.${k}`, v])),
+    };
     const runnerTemp = join(dir, '..', 'runner-temp');
     return runGithubJob(workflow, name, { dir, env, context, runnerTemp }).then((r) => ({ ...r, runnerTemp }));
   }
@@ -199,31 +260,46 @@ describe('templates/ci/github-actions.yml', () => {
     return dir;
   }
 
-  it('apply, run as written: the agent holds the key for apply, status and report; nothing holds it on disk; the agent is stopped', { timeout: 60_000 }, async () => {
-    const dir = githubCheckout('gh-apply');
-    const env = jobEnv('gh-apply', { BATON_PACKAGE: stub });
-    const { ran, failed, runnerTemp } = await runJob('apply', dir, env, { BATON_SSH_KEY: key.private, BATON_KNOWN_HOSTS: knownHosts, SHOP_API_TOKEN: 's3cr3t' });
-    expect(failed, JSON.stringify(ran, null, 1)).toBe(false);
-    const log = readFileSync(env.STUB_LOG, 'utf8');
-    for (const command of ['apply deploy/plans/production.json -c deploy/baton.yml --lock-wait 10m --format jsonl', 'status -c deploy/baton.yml', 'report -c deploy/baton.yml -o baton-report.html']) {
-      const entry = log.split(/^(?=baton )/m).find((e) => e.startsWith(`baton ${command}`));
-      expect(entry, command).toBeDefined();
-      expect(entry).toContain(`SSH_AUTH_SOCK=${join(runnerTemp, 'baton-agent.sock')}`);
-      expect(entry).toContain(key.fingerprint);
-      expect(entry).toContain('known_hosts mode 600');
-      expect(entry).toContain('BATON_USER=github-actions/acme/shop#4242 SHOP_API_TOKEN=s3cr3t');
-    }
-    expect(readFileSync(join(env.HOME, '.ssh/known_hosts'), 'utf8').trim()).toBe(knownHosts.trim());
-    expect(statSync(join(env.HOME, '.ssh/known_hosts')).mode & 0o777).toBe(0o600);
-    expect(existsSync(join(dir, 'events.jsonl')) && existsSync(join(dir, 'baton-report.html'))).toBe(true);
-    expect(filesHolding(scratch, key.body, /\/npm-cache\/|\/variables\.yml$/)).toEqual([]);
-    expect(existsSync(join(runnerTemp, 'baton-agent.sock')), 'the agent was stopped').toBe(false);
-  });
+  it(
+    'apply, run as written: the agent holds the key for apply, status and report; nothing holds it on disk; the agent is stopped',
+    { timeout: 60_000 },
+    async () => {
+      const dir = githubCheckout('gh-apply');
+      const env = jobEnv('gh-apply', { BATON_PACKAGE: stub });
+      const { ran, failed, runnerTemp } = await runJob('apply', dir, env, {
+        BATON_SSH_KEY: key.private,
+        BATON_KNOWN_HOSTS: knownHosts,
+        SHOP_API_TOKEN: 's3cr3t',
+      });
+      expect(failed, JSON.stringify(ran, null, 1)).toBe(false);
+      const log = readFileSync(env.STUB_LOG, 'utf8');
+      for (const command of [
+        'apply deploy/plans/production.json -c deploy/baton.yml --lock-wait 10m --format jsonl',
+        'status -c deploy/baton.yml',
+        'report -c deploy/baton.yml -o baton-report.html',
+      ]) {
+        const entry = log.split(/^(?=baton )/m).find((e) => e.startsWith(`baton ${command}`));
+        expect(entry, command).toBeDefined();
+        expect(entry).toContain(`SSH_AUTH_SOCK=${join(runnerTemp, 'baton-agent.sock')}`);
+        expect(entry).toContain(key.fingerprint);
+        expect(entry).toContain('known_hosts mode 600');
+        expect(entry).toContain('BATON_USER=github-actions/acme/shop#4242 SHOP_API_TOKEN=s3cr3t');
+      }
+      expect(readFileSync(join(env.HOME, '.ssh/known_hosts'), 'utf8').trim()).toBe(knownHosts.trim());
+      expect(statSync(join(env.HOME, '.ssh/known_hosts')).mode & 0o777).toBe(0o600);
+      expect(existsSync(join(dir, 'events.jsonl')) && existsSync(join(dir, 'baton-report.html'))).toBe(true);
+      expect(filesHolding(scratch, key.body, /\/npm-cache\/|\/variables\.yml$/)).toEqual([]);
+      expect(existsSync(join(runnerTemp, 'baton-agent.sock')), 'the agent was stopped').toBe(false);
+    },
+  );
 
   it('a failed apply still gets status, the report and the agent stopped', { timeout: 60_000 }, async () => {
     const dir = githubCheckout('gh-failed');
     const env = jobEnv('gh-failed', { BATON_PACKAGE: stub, STUB_EXIT: '2' });
-    const { ran, runnerTemp } = await runJob('apply', dir, env, { BATON_SSH_KEY: key.private, BATON_KNOWN_HOSTS: knownHosts });
+    const { ran, runnerTemp } = await runJob('apply', dir, env, {
+      BATON_SSH_KEY: key.private,
+      BATON_KNOWN_HOSTS: knownHosts,
+    });
     expect(ran.map((r) => [r.name, r.exitCode])).toEqual([
       ['install baton', 0],
       ['deploy key into ssh-agent, host keys into ~/.ssh/known_hosts', 0],
@@ -236,37 +312,63 @@ describe('templates/ci/github-actions.yml', () => {
     expect(existsSync(join(runnerTemp, 'baton-agent.sock'))).toBe(false);
   });
 
-  it('recover resumes or rolls back as asked; a missing key secret stops the job before baton runs', { timeout: 60_000 }, async () => {
-    const dir = githubCheckout('gh-recover');
-    const env = jobEnv('gh-recover', { BATON_PACKAGE: stub });
-    const resume = await runJob('recover', dir, env, { BATON_SSH_KEY: key.private, BATON_KNOWN_HOSTS: knownHosts }, { action: 'resume' });
-    expect(resume.failed).toBe(false);
-    expect(readFileSync(env.STUB_LOG, 'utf8')).toMatch(/^baton resume -c deploy\/baton\.yml --format jsonl$/m);
+  it(
+    'recover resumes or rolls back as asked; a missing key secret stops the job before baton runs',
+    { timeout: 60_000 },
+    async () => {
+      const dir = githubCheckout('gh-recover');
+      const env = jobEnv('gh-recover', { BATON_PACKAGE: stub });
+      const resume = await runJob(
+        'recover',
+        dir,
+        env,
+        { BATON_SSH_KEY: key.private, BATON_KNOWN_HOSTS: knownHosts },
+        { action: 'resume' },
+      );
+      expect(resume.failed).toBe(false);
+      expect(readFileSync(env.STUB_LOG, 'utf8')).toMatch(/^baton resume -c deploy\/baton\.yml --format jsonl$/m);
 
-    const env2 = jobEnv('gh-nokey', { BATON_PACKAGE: stub });
-    const nokey = await runJob('recover', githubCheckout('gh-nokey'), env2, { BATON_KNOWN_HOSTS: knownHosts }, { action: 'rollback' });
-    expect(nokey.ran[1]?.all).toMatch(/add the secret BATON_SSH_KEY/);
-    expect(readFileSync(env2.STUB_LOG, 'utf8')).not.toMatch(/baton rollback/);
-  });
+      const env2 = jobEnv('gh-nokey', { BATON_PACKAGE: stub });
+      const nokey = await runJob(
+        'recover',
+        githubCheckout('gh-nokey'),
+        env2,
+        { BATON_KNOWN_HOSTS: knownHosts },
+        { action: 'rollback' },
+      );
+      expect(nokey.ran[1]?.all).toMatch(/add the secret BATON_SSH_KEY/);
+      expect(readFileSync(env2.STUB_LOG, 'utf8')).not.toMatch(/baton rollback/);
+    },
+  );
 });
 
 describe('gitlab-ci-local, the mechanism', () => {
-  it('runs a job of a scratch repository with the shell executor, image or not, with a variable from the command line', { timeout: 60_000 }, async () => {
-    const repo = scratchRepo(join(scratch, 'mechanism'), {
-      '.gitlab-ci.yml': 'hello:\n  image: node:24\n  script:\n    - echo "greeting=$GREETING node=$(node --version)"\n    - echo done > out.txt\n  artifacts:\n    paths: [out.txt]\n',
-    });
-    const r = await gitlabCiLocal(repo, ['--force-shell-executor', '--variable', 'GREETING=hello from a variable']);
-    expect(r.exitCode, r.all).toBe(0);
-    expect(r.all).toContain(`greeting=hello from a variable node=${process.version}`);
-    expect(jobResults(r.all)).toEqual({ hello: 'PASS' });
-    expect(readFileSync(join(repo, '.gitlab-ci-local/artifacts/hello/out.txt'), 'utf8')).toBe('done\n');
-  });
+  it(
+    'runs a job of a scratch repository with the shell executor, image or not, with a variable from the command line',
+    { timeout: 60_000 },
+    async () => {
+      const repo = scratchRepo(join(scratch, 'mechanism'), {
+        '.gitlab-ci.yml':
+          'hello:\n  image: node:24\n  script:\n    - echo "greeting=$GREETING node=$(node --version)"\n    - echo done > out.txt\n  artifacts:\n    paths: [out.txt]\n',
+      });
+      const r = await gitlabCiLocal(repo, ['--force-shell-executor', '--variable', 'GREETING=hello from a variable']);
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.all).toContain(`greeting=hello from a variable node=${process.version}`);
+      expect(jobResults(r.all)).toEqual({ hello: 'PASS' });
+      expect(readFileSync(join(repo, '.gitlab-ci-local/artifacts/hello/out.txt'), 'utf8')).toBe('done\n');
+    },
+  );
 });
 
 describe('templates/ci/gitlab-ci.yml', () => {
-  const jobs = Object.entries(pipeline).filter(([k, v]) => !k.startsWith('.') && typeof v === 'object' && v !== null && ('script' in v || 'extends' in v)) as [string, GitlabJob][];
+  const jobs = Object.entries(pipeline).filter(
+    ([k, v]) => !k.startsWith('.') && typeof v === 'object' && v !== null && ('script' in v || 'extends' in v),
+  ) as [string, GitlabJob][];
   /** A job with what it extends (one level, as the template uses it). */
-  const resolved = (job: GitlabJob): GitlabJob => ({ ...(job.extends ? (pipeline[job.extends] as GitlabJob) : {}), ...job });
+  const resolved = (job: GitlabJob): GitlabJob => ({
+    ...(job.extends ? (pipeline[job.extends] as GitlabJob) : {}),
+    ...job,
+  });
 
   it('Node 24, no cache, every job bounded by a timeout; deploy jobs one at a time, status and report in after_script, kept always', () => {
     expect(pipeline.default.image).toBe('node:24');
@@ -284,80 +386,143 @@ describe('templates/ci/gitlab-ci.yml', () => {
       expect(job.artifacts).toEqual({ when: 'always', paths: ['events.jsonl', 'baton-report.html'] });
       expect((job.script ?? []).join('\n')).toMatch(/^set -o pipefail\nbaton (apply|rollback|resume) /);
     }
-    expect((pipeline.apply as GitlabJob).script?.join('\n')).toContain('baton apply "$BATON_PLAN" -c "$BATON_CONFIG" --lock-wait 10m --format jsonl | tee events.jsonl');
-    expect((pipeline.plan as GitlabJob).script?.join('\n')).toContain('baton plan --from "$BATON_PLAN" -c "$BATON_CONFIG" --format markdown');
+    expect((pipeline.apply as GitlabJob).script?.join('\n')).toContain(
+      'baton apply "$BATON_PLAN" -c "$BATON_CONFIG" --lock-wait 10m --format jsonl | tee events.jsonl',
+    );
+    expect((pipeline.plan as GitlabJob).script?.join('\n')).toContain(
+      'baton plan --from "$BATON_PLAN" -c "$BATON_CONFIG" --format markdown',
+    );
     expect(pipeline.variables.BATON_USER).toContain('$CI_PIPELINE_ID');
   });
 
-  it('passes GitLab\'s schema; a broken copy does not', { timeout: 60_000 }, async () => {
-    const ok = await gitlabCiLocal(scratchRepo(join(scratch, 'gl-schema'), { '.gitlab-ci.yml': readFileSync(GITLAB, 'utf8') }), ['--list-all']);
+  it("passes GitLab's schema; a broken copy does not", { timeout: 60_000 }, async () => {
+    const ok = await gitlabCiLocal(
+      scratchRepo(join(scratch, 'gl-schema'), { '.gitlab-ci.yml': readFileSync(GITLAB, 'utf8') }),
+      ['--list-all'],
+    );
     expect(ok.exitCode, ok.all).toBe(0);
     expect(ok.all).toMatch(/json schema validated/);
     const broken = readFileSync(GITLAB, 'utf8').replace('  timeout: 10m\n', '  timeout: 10m\n  scripts: [oops]\n');
-    const bad = await gitlabCiLocal(scratchRepo(join(scratch, 'gl-broken'), { '.gitlab-ci.yml': broken }), ['--list-all']);
+    const bad = await gitlabCiLocal(scratchRepo(join(scratch, 'gl-broken'), { '.gitlab-ci.yml': broken }), [
+      '--list-all',
+    ]);
     expect(bad.exitCode, bad.all).not.toBe(0);
     expect(bad.all).toMatch(/scripts/);
   });
 
   // The whole pipeline, or one job, in a scratch repository (the plan committed after a base commit,
   // as a merge brings it), as gitlab-ci-local runs it with the shell executor and the stand-in baton.
-  async function run(name: string, args: string[], opts: { branch?: string; env?: Vars; variables?: Vars; key?: 'file' | 'plain' | 'none' } = {}) {
-    const repo = scratchRepo(join(scratch, name, 'repo'), { '.gitlab-ci.yml': readFileSync(GITLAB, 'utf8'), ...PLAN_FILE }, { base: DEPLOY_FILES, ...(opts.branch ? { branch: opts.branch } : {}) });
+  async function run(
+    name: string,
+    args: string[],
+    opts: { branch?: string; env?: Vars; variables?: Vars; key?: 'file' | 'plain' | 'none' } = {},
+  ) {
+    const repo = scratchRepo(
+      join(scratch, name, 'repo'),
+      { '.gitlab-ci.yml': readFileSync(GITLAB, 'utf8'), ...PLAN_FILE },
+      { base: DEPLOY_FILES, ...(opts.branch ? { branch: opts.branch } : {}) },
+    );
     const env = jobEnv(name, opts.env);
     const how = opts.key ?? 'file';
-    const variables: Vars = { BATON_PACKAGE: stub, BATON_KNOWN_HOSTS: knownHosts, ...(how === 'plain' ? { BATON_SSH_KEY: key.private } : {}), ...opts.variables };
+    const variables: Vars = {
+      BATON_PACKAGE: stub,
+      BATON_KNOWN_HOSTS: knownHosts,
+      ...(how === 'plain' ? { BATON_SSH_KEY: key.private } : {}),
+      ...opts.variables,
+    };
     const fileVars = join(scratch, name, 'variables.yml');
-    writeFileSync(fileVars, stringify(how === 'file' ? { BATON_SSH_KEY: { type: 'file', values: { '*': key.private } } } : {}));
-    const r = await gitlabCiLocal(repo, ['--force-shell-executor', '--variables-file', fileVars, ...Object.entries(variables).flatMap(([k, v]) => ['--variable', `${k}=${v}`]), ...args], { env, extendEnv: false });
+    writeFileSync(
+      fileVars,
+      stringify(how === 'file' ? { BATON_SSH_KEY: { type: 'file', values: { '*': key.private } } } : {}),
+    );
+    const r = await gitlabCiLocal(
+      repo,
+      [
+        '--force-shell-executor',
+        '--variables-file',
+        fileVars,
+        ...Object.entries(variables).flatMap(([k, v]) => ['--variable', `${k}=${v}`]),
+        ...args,
+      ],
+      { env, extendEnv: false },
+    );
     const log = existsSync(env.STUB_LOG) ? readFileSync(env.STUB_LOG, 'utf8') : '';
     return { r, repo, env, log, results: jobResults(r.all) };
   }
 
   it('a merge request pipeline runs plan only, which renders the plan without SSH', { timeout: 60_000 }, async () => {
-    const { r, repo, log, results } = await run('gl-mr', ['--variable', 'CI_PIPELINE_SOURCE=merge_request_event'], { branch: 'release-v2' });
+    const { r, repo, log, results } = await run('gl-mr', ['--variable', 'CI_PIPELINE_SOURCE=merge_request_event'], {
+      branch: 'release-v2',
+    });
     expect(results, r.all).toEqual({ plan: 'PASS' });
-    expect(log).toMatch(/^baton plan --from deploy\/plans\/production\.json -c deploy\/baton\.yml --format markdown\n {2}SSH_AUTH_SOCK=\n/m);
+    expect(log).toMatch(
+      /^baton plan --from deploy\/plans\/production\.json -c deploy\/baton\.yml --format markdown\n {2}SSH_AUTH_SOCK=\n/m,
+    );
     expect(readFileSync(join(repo, '.gitlab-ci-local/artifacts/plan/plan.md'), 'utf8')).toContain('Push v2');
   });
 
-  it('a push to the default branch runs apply only: the key (a File variable) in the agent for apply, status and report; artifacts kept; the key on no disk of the job', { timeout: 60_000 }, async () => {
-    const { r, repo, env, log, results } = await run('gl-apply', []);
-    expect(results, r.all).toEqual({ apply: 'PASS' });
-    for (const command of ['apply deploy/plans/production.json -c deploy/baton.yml --lock-wait 10m --format jsonl', 'status -c deploy/baton.yml', 'report -c deploy/baton.yml -o baton-report.html']) {
-      const entry = log.split(/^(?=baton )/m).find((e) => e.startsWith(`baton ${command}`));
-      expect(entry, `${command}\n${r.all}`).toBeDefined();
-      expect(entry).toMatch(new RegExp(`SSH_AUTH_SOCK=${env.HOME}/\\.ssh/baton-agent-\\d+\\.sock`));
-      expect(entry).toContain(key.fingerprint);
-      expect(entry).toContain('known_hosts mode 600');
-      expect(entry).toMatch(/BATON_USER=gitlab\/acme\/shop#\d+/);
-    }
-    for (const f of ['events.jsonl', 'baton-report.html']) expect(existsSync(join(repo, '.gitlab-ci-local/artifacts/apply', f)), f).toBe(true);
-    expect(readFileSync(join(env.HOME, '.ssh/known_hosts'), 'utf8').trim()).toBe(knownHosts.trim());
-    // The runner's own copy of a File variable is its business (GitLab keeps it beside the project
-    // directory); the job put the key nowhere, in the working copy, its artifacts or HOME.
-    expect(filesHolding(scratch, key.body, /\/npm-cache\/|\/variables\.yml$/)).toEqual([]);
-    expect(readdirSync(join(env.HOME, '.ssh')).filter((f) => f.endsWith('.sock')), 'the agent was stopped').toEqual([]);
-  });
+  it(
+    'a push to the default branch runs apply only: the key (a File variable) in the agent for apply, status and report; artifacts kept; the key on no disk of the job',
+    { timeout: 60_000 },
+    async () => {
+      const { r, repo, env, log, results } = await run('gl-apply', []);
+      expect(results, r.all).toEqual({ apply: 'PASS' });
+      for (const command of [
+        'apply deploy/plans/production.json -c deploy/baton.yml --lock-wait 10m --format jsonl',
+        'status -c deploy/baton.yml',
+        'report -c deploy/baton.yml -o baton-report.html',
+      ]) {
+        const entry = log.split(/^(?=baton )/m).find((e) => e.startsWith(`baton ${command}`));
+        expect(entry, `${command}\n${r.all}`).toBeDefined();
+        expect(entry).toMatch(new RegExp(`SSH_AUTH_SOCK=${env.HOME}/\\.ssh/baton-agent-\\d+\\.sock`));
+        expect(entry).toContain(key.fingerprint);
+        expect(entry).toContain('known_hosts mode 600');
+        expect(entry).toMatch(/BATON_USER=gitlab\/acme\/shop#\d+/);
+      }
+      for (const f of ['events.jsonl', 'baton-report.html'])
+        expect(existsSync(join(repo, '.gitlab-ci-local/artifacts/apply', f)), f).toBe(true);
+      expect(readFileSync(join(env.HOME, '.ssh/known_hosts'), 'utf8').trim()).toBe(knownHosts.trim());
+      // The runner's own copy of a File variable is its business (GitLab keeps it beside the project
+      // directory); the job put the key nowhere, in the working copy, its artifacts or HOME.
+      expect(filesHolding(scratch, key.body, /\/npm-cache\/|\/variables\.yml$/)).toEqual([]);
+      expect(
+        readdirSync(join(env.HOME, '.ssh')).filter((f) => f.endsWith('.sock')),
+        'the agent was stopped',
+      ).toEqual([]);
+    },
+  );
 
-  it('a failed apply fails the job, and after_script still reports with the agent found again', { timeout: 60_000 }, async () => {
-    const { r, repo, log, results } = await run('gl-failed', [], { env: { STUB_EXIT: '1' } });
-    expect(results, r.all).toEqual({ apply: 'FAIL' });
-    expect(r.exitCode).toBe(1);
-    expect(log).toMatch(new RegExp(`baton status -c deploy/baton\\.yml\\n.*\\n {2}agent: 256 ${key.fingerprint.replace(/[+/]/g, '\\$&')}`));
-    expect(existsSync(join(repo, '.gitlab-ci-local/artifacts/apply/baton-report.html'))).toBe(true);
-    expect(jobLog(repo, 'apply')).toContain('baton report');
-  });
+  it(
+    'a failed apply fails the job, and after_script still reports with the agent found again',
+    { timeout: 60_000 },
+    async () => {
+      const { r, repo, log, results } = await run('gl-failed', [], { env: { STUB_EXIT: '1' } });
+      expect(results, r.all).toEqual({ apply: 'FAIL' });
+      expect(r.exitCode).toBe(1);
+      expect(log).toMatch(
+        new RegExp(
+          `baton status -c deploy/baton\\.yml\\n.*\\n {2}agent: 256 ${key.fingerprint.replace(/[+/]/g, '\\$&')}`,
+        ),
+      );
+      expect(existsSync(join(repo, '.gitlab-ci-local/artifacts/apply/baton-report.html'))).toBe(true);
+      expect(jobLog(repo, 'apply')).toContain('baton report');
+    },
+  );
 
-  it('the manual jobs run when asked; the key may also be a plain or a base64 variable', { timeout: 60_000 }, async () => {
-    const resume = await run('gl-resume', ['resume'], { key: 'plain' });
-    expect(resume.results, resume.r.all).toEqual({ resume: 'PASS' });
-    expect(resume.log).toMatch(/^baton resume -c deploy\/baton\.yml --format jsonl\n.*\n {2}agent: 256 /m);
-    const base64 = Buffer.from(key.private).toString('base64');
-    const rollback = await run('gl-rollback', ['rollback'], { key: 'none', variables: { BATON_SSH_KEY: base64 } });
-    expect(rollback.results, rollback.r.all).toEqual({ rollback: 'PASS' });
-    expect(rollback.log).toContain(key.fingerprint);
-    expect(rollback.log).toMatch(/^baton rollback --yes -c deploy\/baton\.yml --format jsonl$/m);
-  });
+  it(
+    'the manual jobs run when asked; the key may also be a plain or a base64 variable',
+    { timeout: 60_000 },
+    async () => {
+      const resume = await run('gl-resume', ['resume'], { key: 'plain' });
+      expect(resume.results, resume.r.all).toEqual({ resume: 'PASS' });
+      expect(resume.log).toMatch(/^baton resume -c deploy\/baton\.yml --format jsonl\n.*\n {2}agent: 256 /m);
+      const base64 = Buffer.from(key.private).toString('base64');
+      const rollback = await run('gl-rollback', ['rollback'], { key: 'none', variables: { BATON_SSH_KEY: base64 } });
+      expect(rollback.results, rollback.r.all).toEqual({ rollback: 'PASS' });
+      expect(rollback.log).toContain(key.fingerprint);
+      expect(rollback.log).toMatch(/^baton rollback --yes -c deploy\/baton\.yml --format jsonl$/m);
+    },
+  );
 
   it('without BATON_SSH_KEY the job stops before baton runs, saying which variable', { timeout: 60_000 }, async () => {
     const { r, log } = await run('gl-nokey', ['apply'], { key: 'none' });

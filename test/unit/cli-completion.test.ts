@@ -10,13 +10,20 @@ const ROOT = join(import.meta.dirname, '../..');
 // The plugin writes its scripts under $XDG_CACHE_HOME/baton: a temp dir keeps the user's own cache untouched.
 const cache = mkdtempSync(join(tmpdir(), 'baton-completion-'));
 const baton = (args: string[]) =>
-  execa('node', [join(ROOT, 'bin/run.js'), ...args], { cwd: ROOT, reject: false, env: { NO_COLOR: '1', XDG_CACHE_HOME: cache } });
+  execa('node', [join(ROOT, 'bin/run.js'), ...args], {
+    cwd: ROOT,
+    reject: false,
+    env: { NO_COLOR: '1', XDG_CACHE_HOME: cache },
+  });
 const bashScript = join(cache, 'baton/autocomplete/functions/bash/baton.bash');
 
 /** What bash completes for `words`, the last one being typed. */
 async function complete(words: string[]): Promise<string[]> {
   const array = words.map((w) => `'${w}'`).join(' ');
-  const r = await execa('bash', ['-c', `source '${bashScript}'; COMP_WORDS=(${array}); COMP_CWORD=${words.length - 1}; _baton_autocomplete; printf '%s\\n' "\${COMPREPLY[@]}"`]);
+  const r = await execa('bash', [
+    '-c',
+    `source '${bashScript}'; COMP_WORDS=(${array}); COMP_CWORD=${words.length - 1}; _baton_autocomplete; printf '%s\\n' "\${COMPREPLY[@]}"`,
+  ]);
   return r.stdout.split('\n').filter(Boolean);
 }
 
@@ -51,7 +58,7 @@ describe('shell completion', { timeout: 60_000 }, () => {
     expect(await complete(['baton', 'dns', 'cu'])).toEqual(['cutover']);
   });
 
-  it('completes a command\'s flags', async () => {
+  it("completes a command's flags", async () => {
     expect(await complete(['baton', 'push', '--lock'])).toEqual(['--lock-wait']);
   });
 });

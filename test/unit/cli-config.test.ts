@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/run.js');
-const baton = (args: string[], cwd = ROOT) => execa('node', [BIN, ...args], { cwd, reject: false, env: { NO_COLOR: '1' } });
+const baton = (args: string[], cwd = ROOT) =>
+  execa('node', [BIN, ...args], { cwd, reject: false, env: { NO_COLOR: '1' } });
 const INVALID = join(ROOT, 'test/fixtures/config/invalid');
 
 describe('baton validate', { timeout: 60_000 }, () => {
@@ -29,14 +30,18 @@ describe('baton validate', { timeout: 60_000 }, () => {
   it('prints file:line:col: path: message to stderr and exits 64', async () => {
     const r = await baton(['validate', '-c', 'test/fixtures/config/invalid/wrong-driver-key-socket.yml']);
     expect(r.exitCode).toBe(64);
-    expect(r.stderr).toContain('test/fixtures/config/invalid/wrong-driver-key-socket.yml:11:3: balancer.socket: `socket` is for the haproxy driver, not apache');
+    expect(r.stderr).toContain(
+      'test/fixtures/config/invalid/wrong-driver-key-socket.yml:11:3: balancer.socket: `socket` is for the haproxy driver, not apache',
+    );
     expect(r.stdout).toBe('');
   });
 
   it('summarizes a valid file', async () => {
     const r = await baton(['validate', '-c', 'test/fixtures/config/valid/apache.yml']);
     expect(r.exitCode).toBe(0);
-    expect(r.stdout).toBe('test/fixtures/config/valid/apache.yml is valid: app blog, 2+2 hosts, balancer apache on lb1.example.com (backend blogcluster), 1 smoke check');
+    expect(r.stdout).toBe(
+      'test/fixtures/config/valid/apache.yml is valid: app blog, 2+2 hosts, balancer apache on lb1.example.com (backend blogcluster), 1 smoke check',
+    );
   });
 
   it('--json on a valid file says valid', async () => {
@@ -59,8 +64,12 @@ describe('baton init', { timeout: 60_000 }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'baton-cli-'));
     const first = await baton(['init'], dir);
     expect(first.exitCode).toBe(0);
-    expect(readFileSync(join(dir, 'baton.yml'), 'utf8')).toMatch(/^# yaml-language-server: \$schema=\.\/baton\.schema\.json\n/);
-    expect(readFileSync(join(dir, 'baton.schema.json'), 'utf8')).toBe(readFileSync(join(ROOT, 'templates/baton.schema.json'), 'utf8'));
+    expect(readFileSync(join(dir, 'baton.yml'), 'utf8')).toMatch(
+      /^# yaml-language-server: \$schema=\.\/baton\.schema\.json\n/,
+    );
+    expect(readFileSync(join(dir, 'baton.schema.json'), 'utf8')).toBe(
+      readFileSync(join(ROOT, 'templates/baton.schema.json'), 'utf8'),
+    );
 
     const check = await baton(['validate'], dir);
     expect(check.exitCode).toBe(0);

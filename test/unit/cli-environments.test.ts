@@ -13,7 +13,11 @@ import { observedFixture } from '../fixtures/observed.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const baton = (args: string[], cwd: string, env: Record<string, string> = {}) =>
-  execa('node', [join(ROOT, 'bin/run.js'), ...args], { cwd, reject: false, env: { NO_COLOR: '1', BATON_ENV: '', ...env } });
+  execa('node', [join(ROOT, 'bin/run.js'), ...args], {
+    cwd,
+    reject: false,
+    env: { NO_COLOR: '1', BATON_ENV: '', ...env },
+  });
 
 const BASE = `app: { name: shop, repo: git@git.example.com:shop.git, path: /srv/shop, restart: systemctl restart shop }
 balancer: { driver: haproxy, host: lb, backend: web }
@@ -27,7 +31,10 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'baton-cli-env-'));
   writeFileSync(join(dir, 'baton.yml'), BASE);
   // the same fleet: only the environment tells the plans apart
-  writeFileSync(join(dir, 'baton.staging.yml'), '# staging shares production\'s hosts in this test\nsmoke:\n  - { path: /healthz }\n');
+  writeFileSync(
+    join(dir, 'baton.staging.yml'),
+    "# staging shares production's hosts in this test\nsmoke:\n  - { path: /healthz }\n",
+  );
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -35,7 +42,9 @@ describe('-e and BATON_ENV', { timeout: 60_000 }, () => {
   it('validate -e reads both files and says so', async () => {
     const r = await baton(['validate', '-e', 'staging'], dir);
     expect(r.exitCode).toBe(0);
-    expect(r.stdout).toMatch(/^baton\.yml \+ baton\.staging\.yml \(staging\) is valid: app shop, 2\+2 hosts, .*1 smoke check$/);
+    expect(r.stdout).toMatch(
+      /^baton\.yml \+ baton\.staging\.yml \(staging\) is valid: app shop, 2\+2 hosts, .*1 smoke check$/,
+    );
   });
 
   it('BATON_ENV does what -e does', async () => {
@@ -46,7 +55,9 @@ describe('-e and BATON_ENV', { timeout: 60_000 }, () => {
   it('an environment without a file is a usage error naming those there are', async () => {
     const r = await baton(['validate', '-e', 'prod'], dir);
     expect(r.exitCode).toBe(64);
-    expect(r.stderr).toContain('Error: no environment "prod": baton.prod.yml does not exist (environments beside it: staging)');
+    expect(r.stderr).toContain(
+      'Error: no environment "prod": baton.prod.yml does not exist (environments beside it: staging)',
+    );
   });
 
   it('a name that is no safe word is a usage error', async () => {
@@ -65,10 +76,22 @@ describe('validate --all', { timeout: 60_000 }, () => {
       writeFileSync(join(d, 'baton.staging.yml'), '# staging\nbalancer:\n  drainTimeout: soon\n');
       const r = await baton(['validate', '--all'], d);
       expect(r.exitCode).toBe(64);
-      expect(r.stdout.split('\n')).toEqual([expect.stringMatching(/^baton\.yml is valid: /), expect.stringMatching(/^baton\.yml \+ baton\.qa\.yml \(qa\) is valid: /)]);
-      expect(r.stderr).toBe('baton.staging.yml:3:17: balancer.drainTimeout: expected a duration such as 500ms, 60s or 2m\n1 problem in baton.yml + baton.staging.yml (staging)');
+      expect(r.stdout.split('\n')).toEqual([
+        expect.stringMatching(/^baton\.yml is valid: /),
+        expect.stringMatching(/^baton\.yml \+ baton\.qa\.yml \(qa\) is valid: /),
+      ]);
+      expect(r.stderr).toBe(
+        'baton.staging.yml:3:17: balancer.drainTimeout: expected a duration such as 500ms, 60s or 2m\n1 problem in baton.yml + baton.staging.yml (staging)',
+      );
       const json = await baton(['validate', '--all', '--json'], d);
-      expect(JSON.parse(json.stdout)).toMatchObject({ valid: false, environments: [{ environment: null, valid: true }, { environment: 'qa', valid: true }, { environment: 'staging', valid: false }] });
+      expect(JSON.parse(json.stdout)).toMatchObject({
+        valid: false,
+        environments: [
+          { environment: null, valid: true },
+          { environment: 'qa', valid: true },
+          { environment: 'staging', valid: false },
+        ],
+      });
     } finally {
       rmSync(d, { recursive: true, force: true });
     }
@@ -78,27 +101,37 @@ describe('validate --all', { timeout: 60_000 }, () => {
 describe('a plan made for one environment is refused by another', { timeout: 60_000 }, () => {
   const planFor = async (environment?: string) => {
     const config = await loadConfig(join(dir, 'baton.yml'), { environment });
-    const plan = buildBlueGreenPlan({ config, observed: observedFixture(), release: releaseFor('v2', 'c'.repeat(40)), createdBy: 'ada', now: new Date('2026-11-27T00:00:00Z') });
+    const plan = buildBlueGreenPlan({
+      config,
+      observed: observedFixture(),
+      release: releaseFor('v2', 'c'.repeat(40)),
+      createdBy: 'ada',
+      now: new Date('2026-11-27T00:00:00Z'),
+    });
     const file = join(dir, `plan-${environment ?? 'production'}.json`);
     writePlanFile(file, plan);
     return file;
   };
 
-  it('staging\'s plan under production: exit 3', async () => {
+  it("staging's plan under production: exit 3", async () => {
     const file = await planFor('staging');
     expect((await baton(['plan', '--from', file, '-e', 'staging'], dir)).exitCode).toBe(0);
     const r = await baton(['plan', '--from', file], dir);
     expect(r.exitCode).toBe(3);
-    expect(r.stderr).toContain('Error: the plan was made for environment "staging"; this run is for baton.yml alone (no environment)');
+    expect(r.stderr).toContain(
+      'Error: the plan was made for environment "staging"; this run is for baton.yml alone (no environment)',
+    );
     expect(r.stderr).toContain('Hint: run it with -e staging');
   });
 
-  it('production\'s plan under staging: exit 3', async () => {
+  it("production's plan under staging: exit 3", async () => {
     const file = await planFor();
     expect((await baton(['plan', '--from', file], dir)).exitCode).toBe(0);
     const r = await baton(['plan', '--from', file], dir, { BATON_ENV: 'staging' });
     expect(r.exitCode).toBe(3);
-    expect(r.stderr).toContain('Error: the plan was made for baton.yml alone (no environment); this run is for environment "staging"');
+    expect(r.stderr).toContain(
+      'Error: the plan was made for baton.yml alone (no environment); this run is for environment "staging"',
+    );
   });
 });
 
@@ -113,7 +146,9 @@ describe('baton init -e', { timeout: 60_000 }, () => {
       const r = await baton(['init', '-e', 'staging'], d);
       expect(r.exitCode).toBe(0);
       expect(r.stdout).toContain('wrote baton.staging.yml');
-      expect(readFileSync(join(d, 'baton.staging.yml'), 'utf8')).toMatch(/^# The staging environment: what it changes in baton\.yml/);
+      expect(readFileSync(join(d, 'baton.staging.yml'), 'utf8')).toMatch(
+        /^# The staging environment: what it changes in baton\.yml/,
+      );
       expect((await baton(['validate', '-e', 'staging'], d)).exitCode).toBe(0);
       expect((await baton(['init', '-e', 'staging'], d)).exitCode).toBe(64);
     } finally {

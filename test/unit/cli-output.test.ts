@@ -18,7 +18,11 @@ interface Run {
  *  (`2>&1 | head -1`), or before anything arrives when `closeAtOnce`. */
 function runWithClosingReader(args: string[], closeAtOnce = false): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn('node', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn('node', args, {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     let read = '';
     const close = () => {
       child.stdout.destroy();
@@ -81,7 +85,11 @@ describe('a closed output pipe', { timeout: 60_000 }, () => {
 
 describe('the safety net', { timeout: 60_000 }, () => {
   const withNet = (body: string, env: Record<string, string> = {}) =>
-    execa('node', script(`import { installSafetyNet } from './dist/src/cli/safety-net.js'; installSafetyNet(); ${body}`), { cwd: ROOT, reject: false, env });
+    execa(
+      'node',
+      script(`import { installSafetyNet } from './dist/src/cli/safety-net.js'; installSafetyNet(); ${body}`),
+      { cwd: ROOT, reject: false, env },
+    );
 
   // A run of this process that began a step changing production (the executor's RunControl registers so).
   const changed = `import { processInterrupts } from './dist/src/engine/interrupts.js'; processInterrupts.enter({ first() {}, second: () => 2, productionChanged: () => true });`;
@@ -94,7 +102,9 @@ describe('the safety net', { timeout: 60_000 }, () => {
   });
 
   it('turns an unhandled rejection after production changed into exit 2, even if the run then ends well', async () => {
-    const r = await withNet(`${changed} Promise.reject(new Error('lost')); setTimeout(() => { process.exitCode = 0; }, 20);`);
+    const r = await withNet(
+      `${changed} Promise.reject(new Error('lost')); setTimeout(() => { process.exitCode = 0; }, 20);`,
+    );
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('production may be part-way');
     expect(r.stderr).toContain('baton: internal error: lost');
@@ -107,7 +117,9 @@ describe('the safety net', { timeout: 60_000 }, () => {
   });
 
   it('ignores a closed output pipe', async () => {
-    const r = await withNet(`setTimeout(() => { throw Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }); }, 5);`);
+    const r = await withNet(
+      `setTimeout(() => { throw Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }); }, 5);`,
+    );
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toBe('');
   });
@@ -128,13 +140,17 @@ describe('an internal error in a command', { timeout: 60_000 }, () => {
 
   it('is one line and a hint naming BATON_DEBUG, without a stack', async () => {
     const r = await buggy();
-    expect(r.stderr).toMatch(/^Error: internal error: Cannot read properties of undefined \(reading 'includes'\)\nHint: this is a bug in baton: .*BATON_DEBUG=1 adds the stack/);
+    expect(r.stderr).toMatch(
+      /^Error: internal error: Cannot read properties of undefined \(reading 'includes'\)\nHint: this is a bug in baton: .*BATON_DEBUG=1 adds the stack/,
+    );
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 
   it('with BATON_DEBUG=1 is followed by the stack of what went wrong', async () => {
     const r = await buggy({ BATON_DEBUG: '1' });
     expect(r.stderr).toMatch(/^Error: internal error: Cannot read properties of undefined/);
-    expect(r.stderr).toMatch(/^TypeError: Cannot read properties of undefined \(reading 'includes'\)\n\s+at Buggy\.run /m);
+    expect(r.stderr).toMatch(
+      /^TypeError: Cannot read properties of undefined \(reading 'includes'\)\n\s+at Buggy\.run /m,
+    );
   });
 });

@@ -21,7 +21,10 @@ const HOSTS = ['lb.invalid', 'web-1a.invalid', 'web-2a.invalid', 'web-1b.invalid
 /** baton.yml and an ssh_config that sends every host to 127.0.0.1 on `port` (through `proxy` if given). */
 function writeConfig(name: string, port: number, proxy?: string): string {
   const file = join(dir, `${name}.yml`);
-  writeFileSync(join(dir, `${name}.ssh_config`), HOSTS.map((h) => `Host ${h}\n  HostName 127.0.0.1\n  Port ${port}\n`).join(''));
+  writeFileSync(
+    join(dir, `${name}.ssh_config`),
+    HOSTS.map((h) => `Host ${h}\n  HostName 127.0.0.1\n  Port ${port}\n`).join(''),
+  );
   writeFileSync(
     file,
     `app: { name: shop, repo: ./repo, path: /srv/shop, restart: 'true' }
@@ -40,7 +43,12 @@ track: { repo: ./snapshots, app: [/etc/shop], packages: false }
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'baton-unreachable-'));
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=T', '-c', 'user.email=t@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd: dir });
+  const git = (...args: string[]) =>
+    execFileSync(
+      'git',
+      ['-c', 'user.name=T', '-c', 'user.email=t@example.com', '-c', 'init.defaultBranch=main', ...args],
+      { cwd: dir },
+    );
   git('init', '-q', 'repo');
   writeFileSync(join(dir, 'repo', 'index.html'), 'hello\n');
   git('-C', 'repo', 'add', '.');
@@ -49,7 +57,10 @@ beforeAll(async () => {
   // A snapshot of one host, as a healthy day left it: restore and drift have something to start from.
   git('init', '-q', 'snapshots');
   mkdirSync(join(dir, 'snapshots', 'web-1a.invalid'));
-  writeFileSync(join(dir, 'snapshots', 'web-1a.invalid', 'manifest.json'), JSON.stringify({ format: 'baton-snapshot/1', host: 'web-1a.invalid', roles: ['app'], entries: [] }));
+  writeFileSync(
+    join(dir, 'snapshots', 'web-1a.invalid', 'manifest.json'),
+    JSON.stringify({ format: 'baton-snapshot/1', host: 'web-1a.invalid', roles: ['app'], entries: [] }),
+  );
   git('-C', 'snapshots', 'add', '.');
   git('-C', 'snapshots', 'commit', '-q', '-m', 'snapshot');
   writeFileSync(join(dir, 'known_hosts'), '');
@@ -91,7 +102,11 @@ describe.each([
   it.each(cases)('baton %j exits %i, naming what it could not reach, with no stack trace', async (args, code) => {
     const config = writeConfig(`baton-${port()}${proxy ? '-proxy' : ''}`, port(), proxy);
     const t0 = Date.now();
-    const r = await execa('node', [join(ROOT, 'bin/run.js'), ...args, '-c', config], { reject: false, timeout: 45_000, env: { CI: '1', BATON_USER: 'unreachable-test', NO_COLOR: '1' } });
+    const r = await execa('node', [join(ROOT, 'bin/run.js'), ...args, '-c', config], {
+      reject: false,
+      timeout: 45_000,
+      env: { CI: '1', BATON_USER: 'unreachable-test', NO_COLOR: '1' },
+    });
     expect(r.exitCode, r.stderr).toBe(code);
     expect(Date.now() - t0).toBeLessThan(40_000);
     expect(r.stderr).not.toMatch(/^\s+at /m);
@@ -102,10 +117,17 @@ describe.each([
 
   it('preflight names each host it cannot reach and says it refused once, with the hint for that', async () => {
     const config = writeConfig(`baton-${port()}${proxy ? '-proxy' : ''}`, port(), proxy);
-    const r = await execa('node', [join(ROOT, 'bin/run.js'), 'preflight', 'v1', '-c', config], { reject: false, timeout: 45_000, env: { CI: '1', BATON_USER: 'unreachable-test', NO_COLOR: '1' } });
+    const r = await execa('node', [join(ROOT, 'bin/run.js'), 'preflight', 'v1', '-c', config], {
+      reject: false,
+      timeout: 45_000,
+      env: { CI: '1', BATON_USER: 'unreachable-test', NO_COLOR: '1' },
+    });
     expect(r.exitCode).toBe(1);
-    for (const host of HOSTS) expect(r.stdout).toMatch(new RegExp(`^REFUSED +reach +${host.replace(/\./g, '\\.')}: not reachable`, 'm'));
+    for (const host of HOSTS)
+      expect(r.stdout).toMatch(new RegExp(`^REFUSED +reach +${host.replace(/\./g, '\\.')}: not reachable`, 'm'));
     expect(`${r.stdout}\n${r.stderr}`.match(/preflight refused/g)).toHaveLength(1);
-    expect(r.stderr).toBe('Error: preflight refused: 5 findings above (REFUSED)\nHint: make the hosts named answer over SSH (address, sshd, ssh.user, known_hosts); nothing in production was changed');
+    expect(r.stderr).toBe(
+      'Error: preflight refused: 5 findings above (REFUSED)\nHint: make the hosts named answer over SSH (address, sshd, ssh.user, known_hosts); nothing in production was changed',
+    );
   });
 });

@@ -5,13 +5,16 @@ import { describe, expect, it } from 'vitest';
 import { closestCommand, editDistance } from '../../src/cli/unknown-command.js';
 
 const ROOT = join(import.meta.dirname, '../..');
-const baton = (args: string[]) => execa('node', [join(ROOT, 'bin/run.js'), ...args], { cwd: ROOT, reject: false, env: { NO_COLOR: '1' } });
+const baton = (args: string[]) =>
+  execa('node', [join(ROOT, 'bin/run.js'), ...args], { cwd: ROOT, reject: false, env: { NO_COLOR: '1' } });
 
 describe('an unknown command', { timeout: 60_000 }, () => {
   it('exits 64 with the closest command and a hint to --help', async () => {
     const r = await baton(['valdate']);
     expect(r.exitCode).toBe(64);
-    expect(r.stderr).toBe('Error: unknown command "valdate"; did you mean "validate"?\nHint: `baton --help` lists every command');
+    expect(r.stderr).toBe(
+      'Error: unknown command "valdate"; did you mean "validate"?\nHint: `baton --help` lists every command',
+    );
     expect(r.stdout).toBe('');
   });
 
@@ -34,7 +37,9 @@ describe('an unknown command', { timeout: 60_000 }, () => {
   ])('`baton %s` suggests the top-level "%s", not a command of a topic', async (typed, expected) => {
     const r = await baton([typed]);
     expect(r.exitCode).toBe(64);
-    expect(r.stderr).toBe(`Error: unknown command "${typed}"; did you mean "${expected}"?\nHint: \`baton --help\` lists every command`);
+    expect(r.stderr).toBe(
+      `Error: unknown command "${typed}"; did you mean "${expected}"?\nHint: \`baton --help\` lists every command`,
+    );
   });
 
   it('far from every command gets no suggestion, only the hint', async () => {
@@ -51,7 +56,7 @@ describe('an unknown command', { timeout: 60_000 }, () => {
 });
 
 describe('help', { timeout: 60_000 }, () => {
-  it('`help validate` shows that command\'s help and exits 0', async () => {
+  it("`help validate` shows that command's help and exits 0", async () => {
     const r = await baton(['help', 'validate']);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain('$ baton validate');
@@ -84,8 +89,11 @@ describe('help', { timeout: 60_000 }, () => {
     });
   }
 
-  it('the dns topic has its own description, not one of its commands\' summaries', async () => {
-    for (const args of [['help', 'dns'], ['dns', '--help']]) {
+  it("the dns topic has its own description, not one of its commands' summaries", async () => {
+    for (const args of [
+      ['help', 'dns'],
+      ['dns', '--help'],
+    ]) {
       const r = await baton(args);
       expect(r.exitCode).toBe(0);
       expect(r.stdout.split('\n')[0]).toMatch(/^Move a site to a new host/);
@@ -145,7 +153,15 @@ describe('lock --lease', { timeout: 60_000 }, () => {
     ['0ms', /--lease 0ms: expected at least 10s/],
     ['soon', /--lease soon: expected a duration such as 500ms, 60s or 2m/],
   ])('%s exits 64 with what a lease may be, before anything is read or reached', async (lease, message) => {
-    const r = await baton(['lock', '--reason', 'test', '--lease', lease, '-c', join(ROOT, 'test/fixtures/config/valid/minimal.yml')]);
+    const r = await baton([
+      'lock',
+      '--reason',
+      'test',
+      '--lease',
+      lease,
+      '-c',
+      join(ROOT, 'test/fixtures/config/valid/minimal.yml'),
+    ]);
     expect(r.exitCode).toBe(64);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
@@ -163,19 +179,32 @@ describe('destructive commands without a terminal', { timeout: 60_000 }, () => {
   it('push without a TAG (or --continue) is a usage error (exit 64) before baton.yml is read or any host reached', async () => {
     const r = await baton(['push', '-c', '/nonexistent/baton.yml']);
     expect(r.exitCode).toBe(64);
-    expect(r.stderr).toBe('Error: push needs a TAG (or --continue to finish a held push)\nHint: e.g. `baton push v2.3.1`, or `baton push --continue`');
+    expect(r.stderr).toBe(
+      'Error: push needs a TAG (or --continue to finish a held push)\nHint: e.g. `baton push v2.3.1`, or `baton push --continue`',
+    );
   });
 
   it('unlock --force without --reason is a usage error (exit 64) before baton.yml is read or any host reached', async () => {
     const r = await baton(['unlock', '--force', '-c', '/nonexistent/baton.yml']);
     expect(r.exitCode).toBe(64);
-    expect(r.stderr).toMatch(/^Error: unlock --force needs --reason TEXT: taking someone else's release lock is reported with who took it and why\n/);
+    expect(r.stderr).toMatch(
+      /^Error: unlock --force needs --reason TEXT: taking someone else's release lock is reported with who took it and why\n/,
+    );
   });
 
   it('unlock --force --reason without --yes refuses (exit 64) where there is no terminal to ask', async () => {
-    const r = await baton(['unlock', '--force', '--reason', 'CI job 812 was cancelled', '-c', '/nonexistent/baton.yml']);
+    const r = await baton([
+      'unlock',
+      '--force',
+      '--reason',
+      'CI job 812 was cancelled',
+      '-c',
+      '/nonexistent/baton.yml',
+    ]);
     expect(r.exitCode).toBe(64);
-    expect(r.stderr).toBe("Error: unlock --force takes someone else's release lock, and there is no terminal to ask for confirmation\nHint: pass --yes to take it without asking (CI)");
+    expect(r.stderr).toBe(
+      "Error: unlock --force takes someone else's release lock, and there is no terminal to ask for confirmation\nHint: pass --yes to take it without asking (CI)",
+    );
   });
 
   it('a bad --lock-wait is a usage error naming the flag', async () => {

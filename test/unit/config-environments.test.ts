@@ -15,7 +15,10 @@ let base: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'baton-env-'));
   base = join(dir, 'baton.yml');
-  writeFileSync(base, `${MINIMAL}smoke:\n  - { path: /healthz }\n  - { path: /, contains: Welcome }\nssh: { user: deploy, concurrency: 8 }\n`);
+  writeFileSync(
+    base,
+    `${MINIMAL}smoke:\n  - { path: /healthz }\n  - { path: /, contains: Welcome }\nssh: { user: deploy, concurrency: 8 }\n`,
+  );
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -34,7 +37,10 @@ describe('overlay semantics', () => {
   });
 
   it('reads baton.staging.yml over baton.yml', async () => {
-    env('staging', 'balancer:\n  host: lb1.staging.example.com\nclusters:\n  a: { hosts: [web-1.stg-a.example.com, web-2.stg-a.example.com] }\nsmoke:\n  - { path: /ping }\nssh: { concurrency: 2 }\n');
+    env(
+      'staging',
+      'balancer:\n  host: lb1.staging.example.com\nclusters:\n  a: { hosts: [web-1.stg-a.example.com, web-2.stg-a.example.com] }\nsmoke:\n  - { path: /ping }\nssh: { concurrency: 2 }\n',
+    );
     const config = await loadConfig(base, { environment: 'staging' });
     expect(config.environment).toBe('staging');
     expect(config.environmentFile).toBe(join(dir, 'baton.staging.yml'));
@@ -72,7 +78,14 @@ describe('problems are placed in the file holding the key', () => {
     env('staging', '# staging\nbalancer:\n  drainTimeout: soon\n');
     const err = (await loadConfig(base, { environment: 'staging' }).catch((e: unknown) => e)) as ConfigError;
     expect(err).toBeInstanceOf(ConfigError);
-    expect(err.issues).toEqual([expect.objectContaining({ file: join(dir, 'baton.staging.yml'), line: 3, col: 17, path: 'balancer.drainTimeout' })]);
+    expect(err.issues).toEqual([
+      expect.objectContaining({
+        file: join(dir, 'baton.staging.yml'),
+        line: 3,
+        col: 17,
+        path: 'balancer.drainTimeout',
+      }),
+    ]);
   });
 
   it('points into baton.yml for a key the environment does not touch, and at both files when both are wrong', async () => {
@@ -94,7 +107,13 @@ describe('problems are placed in the file holding the key', () => {
   it('refuses an environment file that is not a map', async () => {
     env('staging', '- a\n- b\n');
     const err = (await loadConfig(base, { environment: 'staging' }).catch((e: unknown) => e)) as ConfigError;
-    expect(err.issues).toEqual([expect.objectContaining({ file: join(dir, 'baton.staging.yml'), line: 1, message: expect.stringMatching(/map of the keys it changes/) })]);
+    expect(err.issues).toEqual([
+      expect.objectContaining({
+        file: join(dir, 'baton.staging.yml'),
+        line: 1,
+        message: expect.stringMatching(/map of the keys it changes/),
+      }),
+    ]);
   });
 });
 
@@ -144,7 +163,7 @@ describe('the lock and the record are per environment', () => {
     expect(new Set([recordDir(production), recordDir(staging)]).size).toBe(2);
   });
 
-  it('scopes paths baton.yml sets, and takes the environment file\'s own as they are', async () => {
+  it("scopes paths baton.yml sets, and takes the environment file's own as they are", async () => {
     writeFileSync(base, `${MINIMAL}lock: { path: /var/lib/baton/lock/ }\nrecord: { path: /srv/baton/runs }\n`);
     env('staging', '{}\n');
     env('eu', 'lock: { path: /var/lib/baton-eu/lock }\nrecord: { path: /srv/baton-eu/runs }\n');

@@ -31,10 +31,39 @@ function generator(seed: number): () => number {
 }
 
 const WRONG_VALUES = [
-  '[]', '{}', '~', 'null', 'true', '-1', '0', '1.5', '99999999999999999999', '1e400', '0x1F', '.nan', '-.inf',
-  '"ünïcödé 🙂"', '"\\u202Eevil"', '"\\e[2J"', '"\\x00"', '"a\\nb"', "''", '"   "', '&x [1, 2]', '*nope', '!!binary aGk=',
-  '"/"', '"/srv/../etc"', '"99999999999h"', '"0ms"', '"(["', '"web;disable server web/web1"', `"${'x'.repeat(5000)}"`,
-  SECRET, `"${SECRET}"`, `[${SECRET}]`,
+  '[]',
+  '{}',
+  '~',
+  'null',
+  'true',
+  '-1',
+  '0',
+  '1.5',
+  '99999999999999999999',
+  '1e400',
+  '0x1F',
+  '.nan',
+  '-.inf',
+  '"ünïcödé 🙂"',
+  '"\\u202Eevil"',
+  '"\\e[2J"',
+  '"\\x00"',
+  '"a\\nb"',
+  "''",
+  '"   "',
+  '&x [1, 2]',
+  '*nope',
+  '!!binary aGk=',
+  '"/"',
+  '"/srv/../etc"',
+  '"99999999999h"',
+  '"0ms"',
+  '"(["',
+  '"web;disable server web/web1"',
+  `"${'x'.repeat(5000)}"`,
+  SECRET,
+  `"${SECRET}"`,
+  `[${SECRET}]`,
 ];
 
 type Mutation = (lines: string[], rnd: () => number) => string | Buffer;
@@ -61,7 +90,8 @@ const MUTATIONS: Record<string, Mutation> = {
     out[i] = line.replace(/: .*/, `: ${pick(WRONG_VALUES, rnd)}`);
     return out.join('\n');
   },
-  'a tab in the indentation': (lines, rnd) => lines.map((l, i) => (i === at(lines, rnd) ? l.replace(/^ +/, '\t') : l)).join('\n'),
+  'a tab in the indentation': (lines, rnd) =>
+    lines.map((l, i) => (i === at(lines, rnd) ? l.replace(/^ +/, '\t') : l)).join('\n'),
   'indented one deeper': (lines, rnd) => {
     const i = at(lines, rnd);
     return lines.map((l, n) => (n === i ? ` ${l}` : l)).join('\n');
@@ -74,14 +104,21 @@ const MUTATIONS: Record<string, Mutation> = {
     const text = lines.join('\n');
     return text.slice(0, Math.floor(rnd() * text.length));
   },
-  'an anchor and aliases': (lines, rnd) => `${lines.join('\n')}\nx-a: &a { ${SECRET.slice(0, 4)}: 1 }\nx-b: [*a, *a]\nx-c: ${pick(['*a', '*nope', '&b [*b]'], rnd)}\n`,
+  'an anchor and aliases': (lines, rnd) =>
+    `${lines.join('\n')}\nx-a: &a { ${SECRET.slice(0, 4)}: 1 }\nx-b: [*a, *a]\nx-c: ${pick(['*a', '*nope', '&b [*b]'], rnd)}\n`,
   'an alias bomb': (lines, rnd) => {
     const depth = 3 + Math.floor(rnd() * 6);
     const bomb = ['b0: &b0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]'];
-    for (let d = 1; d <= depth; d++) bomb.push(`b${d}: &b${d} [${Array(10).fill(`*b${d - 1}`).join(', ')}]`);
+    for (let d = 1; d <= depth; d++)
+      bomb.push(
+        `b${d}: &b${d} [${Array(10)
+          .fill(`*b${d - 1}`)
+          .join(', ')}]`,
+      );
     return `${lines.join('\n')}\n${bomb.join('\n')}\n`;
   },
-  'more than 100 aliases': (lines) => `${lines.join('\n')}\nx: &x 1\n${Array.from({ length: 120 }, (_, i) => `y${i}: *x`).join('\n')}\n`,
+  'more than 100 aliases': (lines) =>
+    `${lines.join('\n')}\nx: &x 1\n${Array.from({ length: 120 }, (_, i) => `y${i}: *x`).join('\n')}\n`,
   'binary junk': (lines, rnd) => {
     const junk = Buffer.from(Array.from({ length: 64 }, () => Math.floor(rnd() * 256)));
     const text = Buffer.from(lines.join('\n'));
@@ -94,7 +131,9 @@ const MUTATIONS: Record<string, Mutation> = {
   },
   'deep nesting': (lines, rnd) => `${lines.join('\n')}\nsmoke: ${'['.repeat(50 + Math.floor(rnd() * 3000))}\n`,
   'the secret as a value': (lines, rnd) => {
-    const candidates = lines.map((l, i) => [l, i] as const).filter(([l]) => /^\s*(name|keep|port|host|driver|backend|internal): \S/.test(l));
+    const candidates = lines
+      .map((l, i) => [l, i] as const)
+      .filter(([l]) => /^\s*(name|keep|port|host|driver|backend|internal): \S/.test(l));
     if (candidates.length === 0) return `${SECRET}\n`;
     const [line, i] = pick(candidates, rnd);
     const out = [...lines];
@@ -116,7 +155,9 @@ writeFileSync(join(dir, '.env'), `DB_PASSWORD=${SECRET}\n`);
 
 function buildCases(): Case[] {
   const rnd = generator(SEED);
-  const fixtures = readdirSync(VALID).filter((f) => f.endsWith('.yml')).map((f) => [f, readFileSync(join(VALID, f), 'utf8')] as const);
+  const fixtures = readdirSync(VALID)
+    .filter((f) => f.endsWith('.yml'))
+    .map((f) => [f, readFileSync(join(VALID, f), 'utf8')] as const);
   const cases: Case[] = [];
   const write = (name: string, content: string | Buffer) => {
     const path = join(dir, `case-${cases.length}.yml`);
@@ -169,23 +210,26 @@ describe('config fuzz, in process', () => {
     expect(CASES.length).toBeGreaterThanOrEqual(300);
   });
 
-  it.each(CASES.map((c, i) => ({ ...c, i })))('#$i $name: a config or an exit-64 error, within 2 s, no secret', async ({ path }) => {
-    const started = performance.now();
-    const outcome = await loadConfig(path).then(
-      (config) => ({ ok: true as const, text: JSON.stringify(config) }),
-      (err: unknown) => ({ ok: false as const, err }),
-    );
-    expect(performance.now() - started).toBeLessThan(2000);
-    if (outcome.ok) return;
-    const { err } = outcome;
-    expect(err instanceof ConfigError || err instanceof UserError).toBe(true);
-    const e = err as ConfigError | UserError;
-    expect(e.exitCode).toBe(64);
-    const said = `${e.message}\n${e.hint ?? ''}\n${e instanceof ConfigError ? JSON.stringify(e.issues) : ''}`;
-    expect(said).not.toContain(SECRET);
-    expect(said).not.toContain(SECRET.slice(0, 12));
-    if (e instanceof ConfigError) for (const issue of e.issues) expect(issue.line).toBeGreaterThanOrEqual(1);
-  });
+  it.each(CASES.map((c, i) => ({ ...c, i })))(
+    '#$i $name: a config or an exit-64 error, within 2 s, no secret',
+    async ({ path }) => {
+      const started = performance.now();
+      const outcome = await loadConfig(path).then(
+        (config) => ({ ok: true as const, text: JSON.stringify(config) }),
+        (err: unknown) => ({ ok: false as const, err }),
+      );
+      expect(performance.now() - started).toBeLessThan(2000);
+      if (outcome.ok) return;
+      const { err } = outcome;
+      expect(err instanceof ConfigError || err instanceof UserError).toBe(true);
+      const e = err as ConfigError | UserError;
+      expect(e.exitCode).toBe(64);
+      const said = `${e.message}\n${e.hint ?? ''}\n${e instanceof ConfigError ? JSON.stringify(e.issues) : ''}`;
+      expect(said).not.toContain(SECRET);
+      expect(said).not.toContain(SECRET.slice(0, 12));
+      if (e instanceof ConfigError) for (const issue of e.issues) expect(issue.line).toBeGreaterThanOrEqual(1);
+    },
+  );
 });
 
 // Runs the built CLI (npm test builds first). Concurrent: a process start is most of each case.
@@ -193,13 +237,22 @@ describe.concurrent('config fuzz, through the CLI', () => {
   const SPECIAL = ['a FIFO', 'a device', 'a folder', 'a token file', 'pure binary', 'an alias that names itself'];
   const sample = [...CASES.filter((_, i) => i % 80 === 7), ...CASES.filter((c) => SPECIAL.includes(c.name))];
 
-  it.each(sample.map((c) => ({ ...c })))('$name: exit 0 or 64, no stack trace, no secret', { timeout: 20_000 }, async ({ path }) => {
-    const started = performance.now();
-    const r = await execa('node', [join(ROOT, 'bin/run.js'), 'validate', '-c', path], { cwd: dir, reject: false, env: { NO_COLOR: '1' }, timeout: 15_000 });
-    expect(performance.now() - started).toBeLessThan(10_000);
-    expect([0, 64]).toContain(r.exitCode);
-    const output = `${r.stdout}\n${r.stderr}`;
-    expect(output).not.toMatch(/internal error|\n\s+at /);
-    expect(output).not.toContain(SECRET);
-  });
+  it.each(sample.map((c) => ({ ...c })))(
+    '$name: exit 0 or 64, no stack trace, no secret',
+    { timeout: 20_000 },
+    async ({ path }) => {
+      const started = performance.now();
+      const r = await execa('node', [join(ROOT, 'bin/run.js'), 'validate', '-c', path], {
+        cwd: dir,
+        reject: false,
+        env: { NO_COLOR: '1' },
+        timeout: 15_000,
+      });
+      expect(performance.now() - started).toBeLessThan(10_000);
+      expect([0, 64]).toContain(r.exitCode);
+      const output = `${r.stdout}\n${r.stderr}`;
+      expect(output).not.toMatch(/internal error|\n\s+at /);
+      expect(output).not.toContain(SECRET);
+    },
+  );
 });

@@ -10,7 +10,8 @@ import { ConfigError, UserError, type BatonError } from '../../src/errors.js';
 
 const VALID = join(import.meta.dirname, '../fixtures/config/valid');
 const minimal = readFileSync(join(VALID, 'minimal.yml'), 'utf8');
-const messagesOf = (text: string, file = 'baton.yml') => parseConfig(text, file).issues.map((i) => `${i.file}:${i.line}:${i.col}: ${i.path}: ${i.message}`);
+const messagesOf = (text: string, file = 'baton.yml') =>
+  parseConfig(text, file).issues.map((i) => `${i.file}:${i.line}:${i.col}: ${i.path}: ${i.message}`);
 
 describe('a file that is not baton.yml', () => {
   it.each([
@@ -29,7 +30,12 @@ describe('a file that is not baton.yml', () => {
   });
 
   it('wrong values deep inside are not quoted either', () => {
-    const text = minimal.replace('keep: 5', '').replace('restart: systemctl restart shop', 'restart: systemctl restart shop\n  keep: hunter2-Secret\n  signedTags: hunter2-Secret');
+    const text = minimal
+      .replace('keep: 5', '')
+      .replace(
+        'restart: systemctl restart shop',
+        'restart: systemctl restart shop\n  keep: hunter2-Secret\n  signedTags: hunter2-Secret',
+      );
     const messages = messagesOf(`${text}ssh: { port: 424242 }\nclusters2: x\n`);
     expect(messages.join('\n')).toMatch(/app\.keep: expected a number, found text/);
     expect(messages.join('\n')).not.toMatch(/hunter2|424242/);
@@ -40,9 +46,15 @@ describe('a value of a closed set (balancer.driver, smoke method, …)', () => {
   const withDriver = (driver: string) => messagesOf(minimal.replace('driver: haproxy', `driver: ${driver}`));
 
   it('is quoted when it is a short word, as the allowed ones are, with the closest one when it is a typo', () => {
-    expect(withDriver('haproxi')).toEqual(['baton.yml:8:11: balancer.driver: expected one of: haproxy, apache, nginx, found `haproxi`; did you mean `haproxy`?']);
-    expect(withDriver('NGINX')).toEqual(['baton.yml:8:11: balancer.driver: expected one of: haproxy, apache, nginx, found `NGINX`; did you mean `nginx`?']);
-    expect(messagesOf(`${minimal}smoke: [{ path: /, method: get }]\n`)).toEqual(['baton.yml:14:28: smoke[0].method: expected one of: GET, HEAD, POST, found `get`; did you mean `GET`?']);
+    expect(withDriver('haproxi')).toEqual([
+      'baton.yml:8:11: balancer.driver: expected one of: haproxy, apache, nginx, found `haproxi`; did you mean `haproxy`?',
+    ]);
+    expect(withDriver('NGINX')).toEqual([
+      'baton.yml:8:11: balancer.driver: expected one of: haproxy, apache, nginx, found `NGINX`; did you mean `nginx`?',
+    ]);
+    expect(messagesOf(`${minimal}smoke: [{ path: /, method: get }]\n`)).toEqual([
+      'baton.yml:14:28: smoke[0].method: expected one of: GET, HEAD, POST, found `get`; did you mean `GET`?',
+    ]);
   });
 
   it('is described by its kind when it could be anything else: a token, a sentence, a control character', () => {
@@ -56,27 +68,46 @@ describe('a value of a closed set (balancer.driver, smoke method, …)', () => {
 
 describe('aliases', () => {
   it('a recursive alias is a located error, not a stack overflow', () => {
-    expect(messagesOf('smoke: &s [*s]\n')).toContainEqual(expect.stringMatching(/^baton\.yml:1:12: smoke\[0\]: recursive alias/));
-    expect(messagesOf(`${minimal}resolve: &r { a: { b: *r } }\n`).join('\n')).toMatch(/:14:\d+: resolve\.a\.b: recursive alias/);
+    expect(messagesOf('smoke: &s [*s]\n')).toContainEqual(
+      expect.stringMatching(/^baton\.yml:1:12: smoke\[0\]: recursive alias/),
+    );
+    expect(messagesOf(`${minimal}resolve: &r { a: { b: *r } }\n`).join('\n')).toMatch(
+      /:14:\d+: resolve\.a\.b: recursive alias/,
+    );
   });
 
   it('more than 100 aliases is a located error naming the limit', () => {
     const lines = ['a: &a [x]', ...Array.from({ length: 102 }, (_, i) => `k${i}: *a`)];
-    expect(messagesOf(lines.join('\n'))).toEqual([expect.stringMatching(/^baton\.yml:102:7: k100: more than 100 aliases \(the limit, against alias bombs\)/)]);
+    expect(messagesOf(lines.join('\n'))).toEqual([
+      expect.stringMatching(/^baton\.yml:102:7: k100: more than 100 aliases \(the limit, against alias bombs\)/),
+    ]);
   });
 
   it('an alias bomb under 100 aliases is refused at its first alias', () => {
     const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
-    for (let i = 1; i < 8; i++) levels.push(`${'abcdefgh'[i]}: &${'abcdefgh'[i]} [${Array(10).fill(`*${'abcdefgh'[i - 1]}`).join(', ')}]`);
+    for (let i = 1; i < 8; i++)
+      levels.push(
+        `${'abcdefgh'[i]}: &${'abcdefgh'[i]} [${Array(10)
+          .fill(`*${'abcdefgh'[i - 1]}`)
+          .join(', ')}]`,
+      );
     const messages = messagesOf(levels.join('\n'));
-    expect(messages).toEqual([expect.stringMatching(/^baton\.yml:2:\d+: : aliases here expand to more than 100 copies/)]);
+    expect(messages).toEqual([
+      expect.stringMatching(/^baton\.yml:2:\d+: : aliases here expand to more than 100 copies/),
+    ]);
   });
 
   it('nesting deeper than 64 levels is a located error', () => {
-    expect(messagesOf(`smoke: ${'['.repeat(100)}${']'.repeat(100)}\n`)).toEqual([expect.stringMatching(/^baton\.yml:1:\d+: smoke(\[0\])+: nested more than 64 levels deep/)]);
+    expect(messagesOf(`smoke: ${'['.repeat(100)}${']'.repeat(100)}\n`)).toEqual([
+      expect.stringMatching(/^baton\.yml:1:\d+: smoke(\[0\])+: nested more than 64 levels deep/),
+    ]);
     // So deep that yaml's own parser runs out of stack.
-    expect(messagesOf(`smoke: ${'['.repeat(5000)}${']'.repeat(5000)}\n`)).toEqual([expect.stringMatching(/^baton\.yml:1:\d+: : nested more than 64 levels deep/)]);
-    expect(messagesOf(`smoke:\n${'- '.repeat(5000)}x\n`)).toEqual([expect.stringMatching(/nested more than 64 levels deep/)]);
+    expect(messagesOf(`smoke: ${'['.repeat(5000)}${']'.repeat(5000)}\n`)).toEqual([
+      expect.stringMatching(/^baton\.yml:1:\d+: : nested more than 64 levels deep/),
+    ]);
+    expect(messagesOf(`smoke:\n${'- '.repeat(5000)}x\n`)).toEqual([
+      expect.stringMatching(/nested more than 64 levels deep/),
+    ]);
   });
 });
 
@@ -86,7 +117,11 @@ describe('what --config points at', () => {
     writeFileSync(join(dir, name), content);
     return join(dir, name);
   };
-  const refusal = (path: string) => loadConfig(path).then(() => undefined, (err: unknown) => err as BatonError);
+  const refusal = (path: string) =>
+    loadConfig(path).then(
+      () => undefined,
+      (err: unknown) => err as BatonError,
+    );
   const fifo = join(dir, 'fifo');
   execFileSync('mkfifo', [fifo]);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -119,7 +154,9 @@ describe('what --config points at', () => {
   });
 
   it('Windows line ends are text', async () => {
-    await expect(loadConfig(file('crlf.yml', minimal.replace(/\n/g, '\r\n')))).resolves.toMatchObject({ app: { name: 'shop' } });
+    await expect(loadConfig(file('crlf.yml', minimal.replace(/\n/g, '\r\n')))).resolves.toMatchObject({
+      app: { name: 'shop' },
+    });
   });
 });
 
@@ -137,7 +174,9 @@ describe('a huge map', () => {
     const started = Date.now();
     const messages = messagesOf(`${keys(9000)}k0: again\n`);
     expect(Date.now() - started).toBeLessThan(5000);
-    expect(messages).toEqual([expect.stringMatching(/^baton\.yml:9014:1: k0: duplicate key `k0` \(first set on line 14\)/)]);
+    expect(messages).toEqual([
+      expect.stringMatching(/^baton\.yml:9014:1: k0: duplicate key `k0` \(first set on line 14\)/),
+    ]);
     expect(messagesOf(keys(9000))).toHaveLength(9000);
   });
 });
@@ -180,12 +219,20 @@ describe('values out of bounds', () => {
 
   it('a smoke regex that does not compile is refused at its key, without quoting it', () => {
     const messages = withTop('smoke:\n  - { path: /, matches: "([" }\n');
-    expect(messages).toEqual([expect.stringMatching(/^baton\.yml:15:25: smoke\[0\]\.matches: expected a regular expression: unterminated character class$/)]);
+    expect(messages).toEqual([
+      expect.stringMatching(
+        /^baton\.yml:15:25: smoke\[0\]\.matches: expected a regular expression: unterminated character class$/,
+      ),
+    ]);
     expect(withTop('smoke:\n  - { path: /, matches: "^Welcome (back)?" }\n')).toEqual([]);
   });
 
   it.each([
-    ['haproxy', 'web;disable server web/web1', /balancer\.backend: expected a haproxy backend name: letters, digits and _ \. : -$/],
+    [
+      'haproxy',
+      'web;disable server web/web1',
+      /balancer\.backend: expected a haproxy backend name: letters, digits and _ \. : -$/,
+    ],
     ['haproxy', 'web web', /expected a haproxy backend name/],
     ['apache', 'web:1', /expected an apache balancer name: letters, digits and _ \. -$/],
     ['nginx', 'web}', /expected an nginx upstream name/],
@@ -196,12 +243,21 @@ describe('values out of bounds', () => {
   });
 
   it('a member name the drivers cannot use is refused', () => {
-    const text = minimal.replace('hosts: [web-1.prod-b.example.com]', 'hosts: [{ host: web-1.prod-b.example.com, member: "web1 disable" }]');
-    expect(messagesOf(text)).toEqual([expect.stringMatching(/clusters\.b\.hosts\[0\]\.member: expected a balancer member name/)]);
+    const text = minimal.replace(
+      'hosts: [web-1.prod-b.example.com]',
+      'hosts: [{ host: web-1.prod-b.example.com, member: "web1 disable" }]',
+    );
+    expect(messagesOf(text)).toEqual([
+      expect.stringMatching(/clusters\.b\.hosts\[0\]\.member: expected a balancer member name/),
+    ]);
   });
 
   it('a control character written as an escape is refused wherever it is', () => {
-    expect(withTop('resolve:\n  "a\\rb": 10.0.0.1\n')).toEqual([expect.stringMatching(/^baton\.yml:15:3: resolve\.a\rb: control character U\+000D in this key$/)]);
-    expect(messagesOf(minimal.replace('systemctl restart shop', '"systemctl restart shop\\e]8;;http://x\\a"'))).toEqual([expect.stringMatching(/app\.restart: control character U\+001B/)]);
+    expect(withTop('resolve:\n  "a\\rb": 10.0.0.1\n')).toEqual([
+      expect.stringMatching(/^baton\.yml:15:3: resolve\.a\rb: control character U\+000D in this key$/),
+    ]);
+    expect(messagesOf(minimal.replace('systemctl restart shop', '"systemctl restart shop\\e]8;;http://x\\a"'))).toEqual(
+      [expect.stringMatching(/app\.restart: control character U\+001B/)],
+    );
   });
 });

@@ -9,7 +9,9 @@ const DIR = join(import.meta.dirname, '../fixtures/config/invalid');
 
 describe('invalid baton.yml corpus', () => {
   it('has at least 30 fixtures, and an expectation for every one', () => {
-    const files = readdirSync(DIR).filter((f) => f.endsWith('.yml')).sort();
+    const files = readdirSync(DIR)
+      .filter((f) => f.endsWith('.yml'))
+      .sort();
     expect(files.length).toBeGreaterThanOrEqual(30);
     expect(INVALID.map((f) => f.file).sort()).toEqual(files);
   });
@@ -18,7 +20,9 @@ describe('invalid baton.yml corpus', () => {
     const text = readFileSync(join(DIR, file), 'utf8');
     const { config, issues } = parseConfig(text, `fixtures/${file}`);
     expect(config).toBeUndefined();
-    expect(issues.map((i) => ({ line: i.line, col: i.col, path: i.path }))).toEqual(expected.map(({ line, col, path }) => ({ line, col, path })));
+    expect(issues.map((i) => ({ line: i.line, col: i.col, path: i.path }))).toEqual(
+      expected.map(({ line, col, path }) => ({ line, col, path })),
+    );
     issues.forEach((issue, n) => {
       expect(issue.file).toBe(`fixtures/${file}`);
       expect(issue.message).toMatch(expected[n]!.message);
@@ -30,7 +34,9 @@ describe('messages about secrets', () => {
   it('never repeat the secret back', () => {
     for (const file of ['inline-secret-password.yml', 'inline-secret-named.yml', 'inline-secret-tsigkey.yml']) {
       const text = readFileSync(join(DIR, file), 'utf8');
-      const messages = parseConfig(text, file).issues.map((i) => i.message).join('\n');
+      const messages = parseConfig(text, file)
+        .issues.map((i) => i.message)
+        .join('\n');
       expect(messages).not.toMatch(/hunter2|c2VjcmV0LWtleQ/);
     }
   });
@@ -48,7 +54,9 @@ describe('loadConfig', () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).issues).toHaveLength(5);
     expect((err as ConfigError).exitCode).toBe(64);
-    expect((err as ConfigError).message.split('\n')[0]).toMatch(/multiple-errors\.yml:4:9: app\.path: expected an absolute path/);
+    expect((err as ConfigError).message.split('\n')[0]).toMatch(
+      /multiple-errors\.yml:4:9: app\.path: expected an absolute path/,
+    );
   });
 
   it('names a missing file and suggests baton init', async () => {

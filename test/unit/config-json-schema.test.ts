@@ -25,7 +25,11 @@ describe('JSON Schema for editors', () => {
   });
 
   it('has an $id, a title and the 2020-12 dialect', () => {
-    expect(batonJsonSchema()).toMatchObject({ $schema: 'https://json-schema.org/draft/2020-12/schema', $id: expect.any(String), title: 'baton.yml' });
+    expect(batonJsonSchema()).toMatchObject({
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      $id: expect.any(String),
+      title: 'baton.yml',
+    });
   });
 
   it.each(readdirSync(join(FIXTURES, 'valid')))('accepts valid/%s', (file) => {
@@ -41,9 +45,12 @@ describe('JSON Schema for editors', () => {
   });
 
   // These need baton's own checks: a schema cannot compare hosts across lists.
-  it.each(INVALID.filter((f) => f.schema === 'cross-field'))('cannot catch invalid/$file (cross-field only)', ({ file }) => {
-    expect(validate(data(join(FIXTURES, 'invalid', file)))).toBe(true);
-  });
+  it.each(INVALID.filter((f) => f.schema === 'cross-field'))(
+    'cannot catch invalid/$file (cross-field only)',
+    ({ file }) => {
+      expect(validate(data(join(FIXTURES, 'invalid', file)))).toBe(true);
+    },
+  );
 });
 
 describe('docs/configuration.md', () => {
@@ -53,7 +60,23 @@ describe('docs/configuration.md', () => {
 
   it('documents every key of the schema', () => {
     const doc = configurationReference();
-    for (const key of ['app.name', 'app.health.timeout', 'ssh.knownHosts', 'balancer.socket', 'balancer.managerUrl', 'balancer.upstreamFile', 'clusters.a.hosts[].member', 'smoke[].status', 'smoke.deadline', 'watch.max5xxRatio', 'require.approvals', 'lock.lease', 'dns.update.tsigKeyFile', 'secrets.<name>.env', 'resolve']) {
+    for (const key of [
+      'app.name',
+      'app.health.timeout',
+      'ssh.knownHosts',
+      'balancer.socket',
+      'balancer.managerUrl',
+      'balancer.upstreamFile',
+      'clusters.a.hosts[].member',
+      'smoke[].status',
+      'smoke.deadline',
+      'watch.max5xxRatio',
+      'require.approvals',
+      'lock.lease',
+      'dns.update.tsigKeyFile',
+      'secrets.<name>.env',
+      'resolve',
+    ]) {
       expect(doc).toContain(`| \`${key}\` |`);
     }
     expect(doc).toContain('| `balancer.socket` | string |  | `/run/haproxy/admin.sock` | (haproxy only)');

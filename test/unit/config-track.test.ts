@@ -1,6 +1,15 @@
 // Snapshot and drift against real files, a real shell and a real git repository: the "host" is
 // this machine (LocalTransport), its tracked paths live in a temporary folder.
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  existsSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -73,10 +82,16 @@ afterEach(() => rmSync(root, { recursive: true, force: true }));
 describe('tracked hosts', () => {
   it('gives app hosts the app paths and the release pointer, balancers theirs; an unknown host is a usage error', () => {
     const hosts = trackedHosts(config);
-    expect(hosts.map((h) => [h.host, h.roles])).toEqual([['w1a', ['app']], ['w1b', ['app']], ['lb1', ['balancer']]]);
+    expect(hosts.map((h) => [h.host, h.roles])).toEqual([
+      ['w1a', ['app']],
+      ['w1b', ['app']],
+      ['lb1', ['balancer']],
+    ]);
     expect(hosts[0]!.paths[0]).toBe(`${root}/srv/shop/current`);
     expect(() => trackedHosts(config, ['nope'])).toThrow(/"nope" is not a host in .*baton\.yml/);
-    expect(() => trackedHosts(config, ['nope'])).toThrow(expect.objectContaining({ hint: 'tracked hosts: w1a, w1b, lb1' }));
+    expect(() => trackedHosts(config, ['nope'])).toThrow(
+      expect.objectContaining({ hint: 'tracked hosts: w1a, w1b, lb1' }),
+    );
   });
 });
 
@@ -87,10 +102,15 @@ describe('baton snapshot', () => {
     const repo = join(root, 'snapshots');
     expect(readFileSync(join(repo, `w1a/files${root}/etc/shop/shop.conf`), 'utf8')).toBe('workers = 4\nport = 8000\n');
     const manifest = JSON.parse(readFileSync(join(repo, 'w1a/manifest.json'), 'utf8'));
-    expect(manifest.entries.find((e: { path: string }) => e.path.endsWith('/current'))).toMatchObject({ kind: 'link', target: 'releases/v1-abc' });
+    expect(manifest.entries.find((e: { path: string }) => e.path.endsWith('/current'))).toMatchObject({
+      kind: 'link',
+      target: 'releases/v1-abc',
+    });
     // The key: listed as excluded, its content nowhere in the repository, its name in no read command.
     expect(existsSync(join(repo, `w1a/files${root}/etc/shop/db.key`))).toBe(false);
-    const everything = (await execa('git', ['-C', repo, 'grep', '-I', '-l', 'THE-SECRET-KEY', 'HEAD'], { reject: false })).stdout;
+    const everything = (
+      await execa('git', ['-C', repo, 'grep', '-I', '-l', 'THE-SECRET-KEY', 'HEAD'], { reject: false })
+    ).stdout;
     expect(everything).toBe('');
     const reads = transports.argvs.filter((a) => a[2]?.includes('base64'));
     expect(reads.flat().some((w) => w.endsWith('db.key'))).toBe(false);
@@ -121,13 +141,18 @@ describe('baton snapshot', () => {
 
   it('commits the hosts it reached and names the one it did not', async () => {
     const broken: Transports = {
-      get: (host) => (host === 'w1b' ? { ...transports.get(host), run: () => Promise.reject(new Error('connect ECONNREFUSED 10.0.0.9:22')) } : transports.get(host)),
+      get: (host) =>
+        host === 'w1b'
+          ? { ...transports.get(host), run: () => Promise.reject(new Error('connect ECONNREFUSED 10.0.0.9:22')) }
+          : transports.get(host),
       closeAll: async () => {},
     };
     const r = await takeSnapshot(config, broken, ['w1a', 'w1b'], 'tester');
     expect(r.failed).toEqual([{ host: 'w1b', error: 'connect ECONNREFUSED 10.0.0.9:22' }]);
     expect(r.commit).not.toBeNull();
-    expect((await execa('git', ['-C', join(root, 'snapshots'), 'log', '-1', '--format=%B'])).stdout).toMatch(/not reached \(their last snapshot is kept\):\n {2}w1b: connect ECONNREFUSED/);
+    expect((await execa('git', ['-C', join(root, 'snapshots'), 'log', '-1', '--format=%B'])).stdout).toMatch(
+      /not reached \(their last snapshot is kept\):\n {2}w1b: connect ECONNREFUSED/,
+    );
   });
 });
 
@@ -160,20 +185,49 @@ describe('baton drift', () => {
 
 describe('listing and comparing', () => {
   it('refuses a listing that names a path outside the tracked ones', () => {
-    expect(() => parseListing('f\t644\troot:root\t3\t' + 'a'.repeat(64) + '\t/etc/shadow\0', ['/etc/shop'])).toThrow(/not under a tracked path/);
-    expect(() => parseListing('f\t644\troot:root\t3\t' + 'a'.repeat(64) + '\t/etc/shop/../shadow\0', ['/etc/shop'])).toThrow(/not under a tracked path/);
+    expect(() => parseListing('f\t644\troot:root\t3\t' + 'a'.repeat(64) + '\t/etc/shadow\0', ['/etc/shop'])).toThrow(
+      /not under a tracked path/,
+    );
+    expect(() =>
+      parseListing('f\t644\troot:root\t3\t' + 'a'.repeat(64) + '\t/etc/shop/../shadow\0', ['/etc/shop']),
+    ).toThrow(/not under a tracked path/);
   });
 
   it('tells added, changed and removed apart, mode and owner included', () => {
     const a = { path: '/a', kind: 'file' as const, mode: '644', owner: 'root:root', sha256: 'x' };
-    expect(compareEntries([a, { path: '/b', kind: 'file', sha256: 'y' }], [{ ...a, mode: '600' }, { path: '/c', kind: 'dir' }])).toEqual({ added: ['/c'], changed: ['/a'], removed: ['/b'] });
-    expect(commitMessage([{ host: 'h', changes: { added: [], changed: ['@packages'], removed: [] }, notRead: [], bytesRead: 1, entries: [] }], [])).toContain('h: changed package list');
+    expect(
+      compareEntries(
+        [a, { path: '/b', kind: 'file', sha256: 'y' }],
+        [
+          { ...a, mode: '600' },
+          { path: '/c', kind: 'dir' },
+        ],
+      ),
+    ).toEqual({ added: ['/c'], changed: ['/a'], removed: ['/b'] });
+    expect(
+      commitMessage(
+        [
+          {
+            host: 'h',
+            changes: { added: [], changed: ['@packages'], removed: [] },
+            notRead: [],
+            bytesRead: 1,
+            entries: [],
+          },
+        ],
+        [],
+      ),
+    ).toContain('h: changed package list');
   });
 });
 
 describe('a plan and the configuration it was made against', () => {
   it('records the snapshot; apply refuses (exit 3) when a host changed since, naming the file, or journals an accepted drift', async () => {
-    const one = { ...config, clusters: { a: { ...config.clusters.a }, b: { ...config.clusters.b, hosts: [] } }, balancer: { ...config.balancer, host: 'w1a' } } as Config;
+    const one = {
+      ...config,
+      clusters: { a: { ...config.clusters.a }, b: { ...config.clusters.b, hosts: [] } },
+      balancer: { ...config.balancer, host: 'w1a' },
+    } as Config;
     await takeSnapshot(one, transports, [], 'tester');
     const recorded = (await recordSnapshot(one, transports))!;
     expect(recorded.commit).toMatch(/^[0-9a-f]{40}$/);
@@ -189,7 +243,10 @@ describe('a plan and the configuration it was made against', () => {
     expect(err).toBeInstanceOf(PlanRefusedError);
     expect((err as PlanRefusedError).exitCode).toBe(3);
     expect((err as Error).message).toContain(`w1a: changed ${root}/etc/shop/shop.conf`);
-    const notes = await checkNoDriftSince(one, transports, recorded, { by: 'ada', reason: 'incident 7: workers lowered on purpose' });
+    const notes = await checkNoDriftSince(one, transports, recorded, {
+      by: 'ada',
+      reason: 'incident 7: workers lowered on purpose',
+    });
     expect(notes[0]).toBe('drift accepted by ada: incident 7: workers lowered on purpose');
     expect(notes[1]).toContain('shop.conf');
   });
@@ -206,7 +263,9 @@ describe('putting a host back from its snapshot', () => {
     expect(runbook.release).toBe('v1-abc');
     expect(runbook.byHand.map((n) => n.path.slice(root.length))).toEqual(['/etc/shop/big.bin', '/etc/shop/db.key']);
     const progress: string[] = [];
-    await applyRunbook(runbook, await SnapshotStore.open(join(root, 'snapshots')), new LocalTransport('w1a'), (m) => progress.push(m));
+    await applyRunbook(runbook, await SnapshotStore.open(join(root, 'snapshots')), new LocalTransport('w1a'), (m) =>
+      progress.push(m),
+    );
     expect(readFileSync(join(root, 'etc/shop/shop.conf'), 'utf8')).toBe('workers = 4\nport = 8000\n');
     expect((await execa('stat', ['-c', '%a', join(root, 'etc/shop/shop.conf')])).stdout).toBe('640');
     expect((await execa('readlink', [join(root, 'etc/shop/live.conf')])).stdout).toBe('shop.conf');
@@ -222,10 +281,27 @@ describe('putting a host back from its snapshot', () => {
     const path = process.env.PATH;
     process.env.PATH = `${bin}:${path}`;
     try {
-      const runbook = { host: 'w1a', repo: '', commit: 'x', packages: ['coreutils=9.1-1', 'baton-no-such-package=1.0'], dirs: [], files: [], links: [], byHand: [], release: null };
+      const runbook = {
+        host: 'w1a',
+        repo: '',
+        commit: 'x',
+        packages: ['coreutils=9.1-1', 'baton-no-such-package=1.0'],
+        dirs: [],
+        files: [],
+        links: [],
+        byHand: [],
+        release: null,
+      };
       const progress: string[] = [];
-      await applyRunbook(runbook, await SnapshotStore.open(join(root, 'snapshots'), { create: true }), new LocalTransport('w1a'), (m) => progress.push(m));
-      expect(readFileSync(join(bin, 'called'), 'utf8').trim()).toBe('apt-get install -y --no-install-recommends -- baton-no-such-package');
+      await applyRunbook(
+        runbook,
+        await SnapshotStore.open(join(root, 'snapshots'), { create: true }),
+        new LocalTransport('w1a'),
+        (m) => progress.push(m),
+      );
+      expect(readFileSync(join(bin, 'called'), 'utf8').trim()).toBe(
+        'apt-get install -y --no-install-recommends -- baton-no-such-package',
+      );
       expect(progress[0]).toBe('packages: installing: baton-no-such-package');
     } finally {
       process.env.PATH = path;

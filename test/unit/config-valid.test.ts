@@ -39,8 +39,18 @@ describe('normalized Config', () => {
   it('applies defaults to a minimal file', () => {
     const config = load('minimal.yml').config!;
     expect(config.app.keep).toBe(5);
-    expect(config.ssh).toMatchObject({ knownHosts: `${HOME}/.ssh/known_hosts`, concurrency: 16, keepalive: 15_000, connectTimeout: 10_000 });
-    expect(config.balancer).toMatchObject({ driver: 'haproxy', socket: '/run/haproxy/admin.sock', drainTimeout: 60_000, cutOffAfterDrainTimeout: false });
+    expect(config.ssh).toMatchObject({
+      knownHosts: `${HOME}/.ssh/known_hosts`,
+      concurrency: 16,
+      keepalive: 15_000,
+      connectTimeout: 10_000,
+    });
+    expect(config.balancer).toMatchObject({
+      driver: 'haproxy',
+      socket: '/run/haproxy/admin.sock',
+      drainTimeout: 60_000,
+      cutOffAfterDrainTimeout: false,
+    });
     expect(config.smoke).toEqual({ checks: [], deadlineMs: 30_000 });
     expect(config.require).toEqual({ rehearsal: false, approvals: 0, authorApprovalCounts: false });
     expect(config.lock).toEqual({ path: '/var/lib/baton/lock', lease: 1_800_000 });
@@ -59,7 +69,10 @@ describe('normalized Config', () => {
     expect(config.ssh.config).toBe(join(DIR, 'ssh_config'));
     expect(config.dns?.update?.tsigKeyFile).toBe(join(DIR, 'dns-update.key'));
     expect(config.require.allowedSigners).toBe(join(DIR, 'deploy/allowed_signers'));
-    expect(config.secrets).toEqual({ dbPassword: { env: 'SHOP_DB_PASSWORD' }, deployToken: { file: join(DIR, 'secrets/deploy.token') } });
+    expect(config.secrets).toEqual({
+      dbPassword: { env: 'SHOP_DB_PASSWORD' },
+      deployToken: { file: join(DIR, 'secrets/deploy.token') },
+    });
   });
 
   it('turns hosts into HostRefs with their cluster and member', () => {
@@ -76,7 +89,15 @@ describe('normalized Config', () => {
   it('converts durations and the smoke object form', () => {
     const config = load('full-haproxy.yml').config!;
     expect(config.smoke.deadlineMs).toBe(45_000);
-    expect(config.smoke.checks[1]).toEqual({ path: '/', method: 'GET', status: 200, contains: 'Welcome', matches: 'v\\d+\\.\\d+', header: { 'X-App': 'shop' }, maxMs: 800 });
+    expect(config.smoke.checks[1]).toEqual({
+      path: '/',
+      method: 'GET',
+      status: 200,
+      contains: 'Welcome',
+      matches: 'v\\d+\\.\\d+',
+      header: { 'X-App': 'shop' },
+      maxMs: 800,
+    });
     expect(config.ssh.connectTimeout).toBe(1500);
     expect(config.balancer.drainTimeout).toBe(120_000);
     expect(config.app.health).toEqual({ url: 'http://127.0.0.1:8000/healthz', timeout: 20_000 });
@@ -93,8 +114,14 @@ describe('normalized Config', () => {
   });
 
   it('summarizes what it understood', () => {
-    expect(summarizeConfig(load('full-haproxy.yml').config!)).toBe('app shop, 2+2 hosts, balancer haproxy on 10.0.0.2 (backend web), 3 smoke checks');
-    expect(summarizeConfig(load('nginx.yml').config!)).toBe('app api, 1+1 hosts, balancer nginx on lb1.example.com (upstream api_upstream), 1 smoke check');
-    expect(summarizeConfig(load('nginx-lua.yml').config!)).toBe('app api, 1+1 hosts, balancer nginx on lb1.example.com (upstream api_upstream, mode lua: no reloads), 1 smoke check');
+    expect(summarizeConfig(load('full-haproxy.yml').config!)).toBe(
+      'app shop, 2+2 hosts, balancer haproxy on 10.0.0.2 (backend web), 3 smoke checks',
+    );
+    expect(summarizeConfig(load('nginx.yml').config!)).toBe(
+      'app api, 1+1 hosts, balancer nginx on lb1.example.com (upstream api_upstream), 1 smoke check',
+    );
+    expect(summarizeConfig(load('nginx-lua.yml').config!)).toBe(
+      'app api, 1+1 hosts, balancer nginx on lb1.example.com (upstream api_upstream, mode lua: no reloads), 1 smoke check',
+    );
   });
 });

@@ -39,7 +39,11 @@ describe('the terminal writers', () => {
 
   it("a command's error line shows no escape sequence from its input", { timeout: 30_000 }, async () => {
     const root = join(import.meta.dirname, '../..');
-    const r = await execa('node', [join(root, 'bin/run.js'), 'validate', '-c', '/nonexistent/\x1b[2J\x1b]0;pwned\x07baton.yml'], { reject: false, env: { NO_COLOR: '1' } });
+    const r = await execa(
+      'node',
+      [join(root, 'bin/run.js'), 'validate', '-c', '/nonexistent/\x1b[2J\x1b]0;pwned\x07baton.yml'],
+      { reject: false, env: { NO_COLOR: '1' } },
+    );
     expect(r.exitCode).toBe(64);
     expect(r.stderr).toContain('no configuration file at /nonexistent/baton.yml');
     expect(r.stderr).not.toMatch(CONTROL_CHARACTER);

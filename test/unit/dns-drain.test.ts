@@ -29,7 +29,19 @@ const SS = [
 
 describe('what the server on a port owes', () => {
   it('asks ss for the listeners and established connections with tcp_info', () => {
-    expect(portSocketsArgv(80)).toEqual(['ss', '-Htni', 'state', 'listening', 'state', 'established', 'state', 'close-wait', 'sport', '=', ':80']);
+    expect(portSocketsArgv(80)).toEqual([
+      'ss',
+      '-Htni',
+      'state',
+      'listening',
+      'state',
+      'established',
+      'state',
+      'close-wait',
+      'sport',
+      '=',
+      ':80',
+    ]);
   });
 
   it('reads each socket with its info line', () => {
@@ -43,7 +55,14 @@ describe('what the server on a port owes', () => {
       ['ESTAB', 0, 0],
       ['ESTAB', 0, 5120],
     ]);
-    expect(s[3]).toMatchObject({ peer: '10.213.7.1:50068', dataSegsIn: 1, dataSegsOut: 0, lastSnd: 4, lastRcv: 0, rttMs: 0.013 });
+    expect(s[3]).toMatchObject({
+      peer: '10.213.7.1:50068',
+      dataSegsIn: 1,
+      dataSegsOut: 0,
+      lastSnd: 4,
+      lastRcv: 0,
+      rttMs: 0.013,
+    });
     expect(s[5]).toMatchObject({ dataSegsIn: 1, dataSegsOut: 1, lastSnd: 1200, lastRcv: 1201, rttMs: 35.5 });
     expect(maxRttMs(s)).toBe(35.5);
   });
@@ -62,18 +81,30 @@ describe('what the server on a port owes', () => {
 
   it('owes nothing with idle connections or none at all', () => {
     expect(owed(parsePortSockets(''))).toEqual([]);
-    const idle = parsePortSockets(SS.split('\n').filter((_, i) => i < 4 || (i >= 10 && i < 12)).join('\n').replace('LISTEN 2 ', 'LISTEN 0 '));
+    const idle = parsePortSockets(
+      SS.split('\n')
+        .filter((_, i) => i < 4 || (i >= 10 && i < 12))
+        .join('\n')
+        .replace('LISTEN 2 ', 'LISTEN 0 '),
+    );
     expect(idle.map((x) => x.state)).toEqual(['LISTEN', 'LISTEN', 'ESTAB']);
     expect(owed(idle)).toEqual([]);
   });
 
   it('a client that sent its request and closed its half (close-wait) is still owed the answer', () => {
-    const s = parsePortSockets(['CLOSE-WAIT 1 0 10.0.0.4:80 10.0.0.9:41002', '\t rtt:1/0.5 data_segs_in:1 lastsnd:5 lastrcv:3'].join('\n'));
+    const s = parsePortSockets(
+      ['CLOSE-WAIT 1 0 10.0.0.4:80 10.0.0.9:41002', '\t rtt:1/0.5 data_segs_in:1 lastsnd:5 lastrcv:3'].join('\n'),
+    );
     expect(owed(s)).toEqual(['1 request not read yet']);
   });
 
   it('a request received after the last answer on a kept-alive connection is being answered', () => {
-    const s = parsePortSockets(['ESTAB 0 0 10.0.0.4:80 10.0.0.9:41000', '\t rtt:1/0.5 data_segs_out:4 data_segs_in:4 lastsnd:900 lastrcv:2'].join('\n'));
+    const s = parsePortSockets(
+      [
+        'ESTAB 0 0 10.0.0.4:80 10.0.0.9:41000',
+        '\t rtt:1/0.5 data_segs_out:4 data_segs_in:4 lastsnd:900 lastrcv:2',
+      ].join('\n'),
+    );
     expect(owed(s)).toEqual(['1 request being answered']);
   });
 });

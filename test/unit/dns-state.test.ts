@@ -9,10 +9,22 @@ import { DnsStateStore, dnsRunTag } from '../../src/dns/state.js';
 import type { DnsPlan, DnsStep } from '../../src/dns/types.js';
 import { Journal, journalDir } from '../../src/engine/journal.js';
 
-const step = (id: string, undo: string[] = []): DnsStep => ({ id, kind: 'dns-record', phase: 'cutover', title: id, undo: undo.map((u) => step(u)) });
+const step = (id: string, undo: string[] = []): DnsStep => ({
+  id,
+  kind: 'dns-record',
+  phase: 'cutover',
+  title: id,
+  undo: undo.map((u) => step(u)),
+});
 const plan = {
   facts: { siteTtl: 300, negativeTtl: 60 },
-  forward: [step('transitional', ['undo-transitional']), step('proxy-side', ['undo-proxy-side']), step('cutover', ['undo-cutover']), step('switch', ['undo-switch', 'undo-switch-wait']), step('finish', ['undo-finish'])],
+  forward: [
+    step('transitional', ['undo-transitional']),
+    step('proxy-side', ['undo-proxy-side']),
+    step('cutover', ['undo-cutover']),
+    step('switch', ['undo-switch', 'undo-switch-wait']),
+    step('finish', ['undo-finish']),
+  ],
 } as unknown as DnsPlan;
 
 function run(dir: string, id: string, site: string, events: ((j: Journal) => void)[]) {
@@ -20,8 +32,12 @@ function run(dir: string, id: string, site: string, events: ((j: Journal) => voi
   j.append({ event: 'run-begin', command: 'dns x', plan: 'h', tag: dnsRunTag(site), by: 't', steps: [] });
   events.forEach((e) => e(j));
 }
-const ok = (step: string, phase: 'forward' | 'reverse' = 'forward', changed?: unknown) => (j: Journal) => j.append({ event: 'step-ok', step, phase, ms: 1, ...(changed ? { changed } : {}) });
-const begin = (step: string) => (j: Journal) => j.append({ event: 'step-begin', step, kind: 'dns-record', title: step, phase: 'forward' });
+const ok =
+  (step: string, phase: 'forward' | 'reverse' = 'forward', changed?: unknown) =>
+  (j: Journal) =>
+    j.append({ event: 'step-ok', step, phase, ms: 1, ...(changed ? { changed } : {}) });
+const begin = (step: string) => (j: Journal) =>
+  j.append({ event: 'step-begin', step, kind: 'dns-record', title: step, phase: 'forward' });
 
 describe('DNS migration state from the journal', () => {
   it('says what is done, when, and the horizon, from the journaled ends of steps only', () => {
@@ -29,27 +45,47 @@ describe('DNS migration state from the journal', () => {
     const store = new DnsStateStore(dir, 'shop.example.com');
     expect(store.read()).toBeUndefined();
     store.writePlan(plan);
-    run(dir, '20261129T100000.000Z-aaaaaa', 'shop.example.com', [ok('transitional', 'forward', { confirmedAt: '2026-11-29T10:00:01.000Z' })]);
+    run(dir, '20261129T100000.000Z-aaaaaa', 'shop.example.com', [
+      ok('transitional', 'forward', { confirmedAt: '2026-11-29T10:00:01.000Z' }),
+    ]);
     run(dir, '20261129T110000.000Z-bbbbbb', 'shop.example.com', [ok('proxy-side')]);
-    run(dir, '20261129T120000.000Z-cccccc', 'shop.example.com', [ok('cutover', 'forward', { cutoverAt: '2026-11-29T12:00:05.000Z' }), ok('switch', 'forward', { confirmedAt: '2026-11-29T12:00:10.000Z' }), begin('finish')]);
+    run(dir, '20261129T120000.000Z-cccccc', 'shop.example.com', [
+      ok('cutover', 'forward', { cutoverAt: '2026-11-29T12:00:05.000Z' }),
+      ok('switch', 'forward', { confirmedAt: '2026-11-29T12:00:10.000Z' }),
+      begin('finish'),
+    ]);
     run(dir, '20261129T120000.500Z-dddddd', 'other.example.com', [ok('finish')]);
     const s = store.read();
     expect(s?.done).toEqual(['transitional', 'proxy-side', 'cutover', 'switch']);
-    expect(s).toMatchObject({ transitionalSince: '2026-11-29T10:00:01.000Z', cutoverAt: '2026-11-29T12:00:05.000Z', switchedAt: '2026-11-29T12:00:10.000Z' });
+    expect(s).toMatchObject({
+      transitionalSince: '2026-11-29T10:00:01.000Z',
+      cutoverAt: '2026-11-29T12:00:05.000Z',
+      switchedAt: '2026-11-29T12:00:10.000Z',
+    });
     expect(s?.finishedAt).toBeUndefined();
     // The old answer lives in caches up to the site's TTL (300 s) after every server serves the new one.
-    expect(new Date(s?.horizon as string).getTime()).toBeGreaterThanOrEqual(new Date('2026-11-29T12:05:10.000Z').getTime());
+    expect(new Date(s?.horizon as string).getTime()).toBeGreaterThanOrEqual(
+      new Date('2026-11-29T12:05:10.000Z').getTime(),
+    );
   });
 
   it('an undo that finishes takes its step back; one killed half-way leaves it done', () => {
     const dir = mkdtempSync(join(tmpdir(), 'baton-dns-state-'));
     const store = new DnsStateStore(dir, 'shop.example.com');
     store.writePlan(plan);
-    run(dir, '20261129T100000.000Z-aaaaaa', 'shop.example.com', [ok('transitional'), ok('proxy-side'), ok('cutover'), ok('switch', 'forward', { confirmedAt: '2026-11-29T10:00:10.000Z' })]);
+    run(dir, '20261129T100000.000Z-aaaaaa', 'shop.example.com', [
+      ok('transitional'),
+      ok('proxy-side'),
+      ok('cutover'),
+      ok('switch', 'forward', { confirmedAt: '2026-11-29T10:00:10.000Z' }),
+    ]);
     run(dir, '20261129T110000.000Z-bbbbbb', 'shop.example.com', [ok('undo-switch', 'reverse')]);
     expect(store.read()?.done).toContain('switch');
     expect(store.read()?.switchedAt).toBeUndefined();
-    run(dir, '20261129T110001.000Z-cccccc', 'shop.example.com', [ok('undo-switch-wait', 'reverse'), ok('undo-cutover', 'reverse')]);
+    run(dir, '20261129T110001.000Z-cccccc', 'shop.example.com', [
+      ok('undo-switch-wait', 'reverse'),
+      ok('undo-cutover', 'reverse'),
+    ]);
     expect(store.read()?.done).toEqual(['transitional', 'proxy-side']);
     expect(store.read()?.cutoverAt).toBeUndefined();
   });

@@ -47,7 +47,14 @@ function lab(opts: { proxyOnPortWorks: boolean; ss?: string[] }) {
     responses: [
       // What the port owes, one answer per look (then nothing).
       { match: ['ss', '-Htni'], answer: () => ({ stdout: ss.shift() ?? '' }) },
-      { match: (a) => a[0] === 'sh' && a[4] === '/srv/baton-dns/varnishd-port.pid' && /proc/.test(a[2] ?? '') && !/TERM/.test(a[2] ?? ''), answer: { code: 1 } },
+      {
+        match: (a) =>
+          a[0] === 'sh' &&
+          a[4] === '/srv/baton-dns/varnishd-port.pid' &&
+          /proc/.test(a[2] ?? '') &&
+          !/TERM/.test(a[2] ?? ''),
+        answer: { code: 1 },
+      },
       { match: ['ip', '-o', '-4', 'addr'], answer: { stdout: '2: eth0    inet 192.0.2.4/24 scope global eth0' } },
       { match: ['tc', 'qdisc', 'show'], answer: { stdout: 'qdisc noqueue 0: root refcnt 2\n' } },
       { match: ['ss'], answer: { stdout: '' } },
@@ -58,7 +65,10 @@ function lab(opts: { proxyOnPortWorks: boolean; ss?: string[] }) {
           return {};
         },
       },
-      { match: (a) => a[0] === 'curl' && (a.at(-1) ?? '').startsWith('http://127.0.0.1:80/'), answer: () => (opts.proxyOnPortWorks && portProxyStarted ? PAGE : { stdout: 'old page\n200' }) },
+      {
+        match: (a) => a[0] === 'curl' && (a.at(-1) ?? '').startsWith('http://127.0.0.1:80/'),
+        answer: () => (opts.proxyOnPortWorks && portProxyStarted ? PAGE : { stdout: 'old page\n200' }),
+      },
       { match: ['curl'], answer: PAGE },
     ],
   });
@@ -71,7 +81,9 @@ describe('the cut-over step', () => {
     const changed = (await dnsStepRunner(e)(cutover, () => {})) as { cutoverAt?: string };
     const words = t.runsOn(old).map((a) => a.slice(0, 2).join(' '));
     // The gate is raised through sudo -n (root's transport drops the prefix).
-    const order = ['sudo -n', 'ss -Htni', 'systemctl stop', 'ss -Htln', 'varnishd -a'].map((w) => words.findIndex((x) => x.startsWith(w)));
+    const order = ['sudo -n', 'ss -Htni', 'systemctl stop', 'ss -Htln', 'varnishd -a'].map((w) =>
+      words.findIndex((x) => x.startsWith(w)),
+    );
     expect(t.runsOn(old)[order[0] as number]).toEqual(['sudo', '-n', '--', 'tc', '-batch', '-']);
     expect(order.every((i, k) => i >= 0 && (k === 0 || i > (order[k - 1] as number)))).toBe(true);
     expect(t.runsOn(old).some((a) => a[0] === 'rsync')).toBe(true); // the sync hook ran on the old host, between stop and start
@@ -94,11 +106,16 @@ describe('the cut-over step', () => {
 
   it('stops the old web server only once it owes no client an answer, new connections held meanwhile', async () => {
     const queued = 'LISTEN 3 511 0.0.0.0:80 0.0.0.0:*\n\t cubic cwnd:10';
-    const waiting = 'LISTEN 0 511 0.0.0.0:80 0.0.0.0:*\nESTAB 0 0 192.0.2.4:80 198.51.100.7:50000\n\t rtt:20/10 segs_in:2';
-    const answered = 'LISTEN 0 511 0.0.0.0:80 0.0.0.0:*\nESTAB 0 0 192.0.2.4:80 198.51.100.7:50000\n\t rtt:20/10 data_segs_out:1 data_segs_in:1 lastsnd:30 lastrcv:31';
+    const waiting =
+      'LISTEN 0 511 0.0.0.0:80 0.0.0.0:*\nESTAB 0 0 192.0.2.4:80 198.51.100.7:50000\n\t rtt:20/10 segs_in:2';
+    const answered =
+      'LISTEN 0 511 0.0.0.0:80 0.0.0.0:*\nESTAB 0 0 192.0.2.4:80 198.51.100.7:50000\n\t rtt:20/10 data_segs_out:1 data_segs_in:1 lastsnd:30 lastrcv:31';
     const t = lab({ proxyOnPortWorks: true, ss: [queued, waiting, answered] });
     const lines: string[] = [];
-    const changed = (await dnsStepRunner(env(t))(cutover, (l) => lines.push(l))) as { drainMs?: number; leftOwed?: string[] };
+    const changed = (await dnsStepRunner(env(t))(cutover, (l) => lines.push(l))) as {
+      drainMs?: number;
+      leftOwed?: string[];
+    };
     const runs = t.runsOn(old);
     const looks = runs.flatMap((a, i) => (a[0] === 'ss' && a[1] === '-Htni' ? [i] : []));
     const stopAt = runs.findIndex((a) => a[0] === 'systemctl' && a[1] === 'stop');
@@ -125,7 +142,10 @@ describe('the cut-over step', () => {
 
   it('drains the proxy on the port the same way before the way back stops it', async () => {
     const t = lab({ proxyOnPortWorks: true, ss: ['LISTEN 1 511 0.0.0.0:80 0.0.0.0:*'] });
-    await dnsStepRunner(env(t))({ id: 'undo-cutover', kind: 'cutback', phase: 'cutover', title: 'cut back', undo: [] }, () => {});
+    await dnsStepRunner(env(t))(
+      { id: 'undo-cutover', kind: 'cutback', phase: 'cutover', title: 'cut back', undo: [] },
+      () => {},
+    );
     const runs = t.runsOn(old);
     const looks = runs.flatMap((a, i) => (a[0] === 'ss' && a[1] === '-Htni' ? [i] : []));
     const stopAt = runs.findIndex((a) => a[0] === 'sh' && /TERM/.test(a[2] ?? ''));

@@ -7,7 +7,14 @@ import { closeGateArgvs, closeGateBatch, deviceFrom, isDefaultRootQdisc, openGat
 import { cacheHorizon, schedule, secondsUntil } from '../../src/dns/horizon.js';
 import { explainRefusal, nsupdateScript, recordLine } from '../../src/dns/nsupdate.js';
 import { observeDns, type DnsObservation } from '../../src/dns/observe.js';
-import { checkArgv, proxySpec, renderProxyConfig, startArgvs, stopByPidArgv, type Migration } from '../../src/dns/proxy.js';
+import {
+  checkArgv,
+  proxySpec,
+  renderProxyConfig,
+  startArgvs,
+  stopByPidArgv,
+  type Migration,
+} from '../../src/dns/proxy.js';
 import type { DnsAnswer, DnsQuery } from '../../src/dns/query.js';
 import { dnsPlanMarkdown, dnsPlanText } from '../../src/dns/render.js';
 import { renderTemplate } from '../../src/dns/template.js';
@@ -25,18 +32,31 @@ const at = (s: string) => new Date(`2026-01-01T${s}Z`);
 
 describe('cache horizon arithmetic', () => {
   it('is the confirmation time plus the largest old TTL when the name existed', () => {
-    expect(cacheHorizon({ confirmedAt: at('10:00:00'), oldTtl: 3600, existedBefore: true, negativeTtl: 300 })).toEqual(at('11:00:00'));
+    expect(cacheHorizon({ confirmedAt: at('10:00:00'), oldTtl: 3600, existedBefore: true, negativeTtl: 300 })).toEqual(
+      at('11:00:00'),
+    );
   });
   it('includes the negative TTL when the name did not exist before', () => {
-    expect(cacheHorizon({ confirmedAt: at('10:00:00'), oldTtl: 0, existedBefore: false, negativeTtl: 300 })).toEqual(at('10:05:00'));
-    expect(cacheHorizon({ confirmedAt: at('10:00:00'), oldTtl: 600, existedBefore: false, negativeTtl: 300 })).toEqual(at('10:10:00'));
+    expect(cacheHorizon({ confirmedAt: at('10:00:00'), oldTtl: 0, existedBefore: false, negativeTtl: 300 })).toEqual(
+      at('10:05:00'),
+    );
+    expect(cacheHorizon({ confirmedAt: at('10:00:00'), oldTtl: 600, existedBefore: false, negativeTtl: 300 })).toEqual(
+      at('10:10:00'),
+    );
   });
   it('counts seconds until a time, never below zero', () => {
     expect(secondsUntil(at('10:00:30'), at('10:00:00'))).toBe(30);
     expect(secondsUntil(at('10:00:00'), at('10:00:30'))).toBe(0);
   });
   it('schedules each step at its earliest safe time', () => {
-    const s = schedule({ now: at('10:00:00'), transitionalSince: at('10:00:00'), transitionalExisted: false, negativeTtl: 300, siteTtl: 3600, quietMs: 600_000 });
+    const s = schedule({
+      now: at('10:00:00'),
+      transitionalSince: at('10:00:00'),
+      transitionalExisted: false,
+      negativeTtl: 300,
+      siteTtl: 3600,
+      quietMs: 600_000,
+    });
     expect(s.transitionalUsable).toEqual(at('10:05:00'));
     expect(s.cutover).toEqual(at('10:05:00'));
     expect(s.horizon).toEqual(at('11:05:00'));
@@ -46,22 +66,49 @@ describe('cache horizon arithmetic', () => {
 
 describe('nsupdate scripts', () => {
   it('switches an A record only if it still holds the old address', () => {
-    expect(nsupdateScript({ server: '192.0.2.53', zone: 'example.com', name: 'www.example.com', ttl: 300, from: '192.0.2.4', to: '192.0.2.5' })).toBe(
+    expect(
+      nsupdateScript({
+        server: '192.0.2.53',
+        zone: 'example.com',
+        name: 'www.example.com',
+        ttl: 300,
+        from: '192.0.2.4',
+        to: '192.0.2.5',
+      }),
+    ).toBe(
       'server 192.0.2.53\nzone example.com.\nprereq yxrrset www.example.com. IN A 192.0.2.4\nupdate delete www.example.com. IN A\nupdate add www.example.com. 300 IN A 192.0.2.5\nsend\n',
     );
   });
   it('creates a name only if it has no A record, and deletes one only if it holds the expected address', () => {
-    expect(nsupdateScript({ server: 'ns1', zone: 'example.com.', name: 't.example.com', ttl: 60, to: '192.0.2.5' })).toContain('prereq nxrrset t.example.com. IN A\nupdate add t.example.com. 60 IN A 192.0.2.5');
-    const del = nsupdateScript({ server: 'ns1', zone: 'example.com', name: 't.example.com', ttl: 60, from: '192.0.2.5' });
+    expect(
+      nsupdateScript({ server: 'ns1', zone: 'example.com.', name: 't.example.com', ttl: 60, to: '192.0.2.5' }),
+    ).toContain('prereq nxrrset t.example.com. IN A\nupdate add t.example.com. 60 IN A 192.0.2.5');
+    const del = nsupdateScript({
+      server: 'ns1',
+      zone: 'example.com',
+      name: 't.example.com',
+      ttl: 60,
+      from: '192.0.2.5',
+    });
     expect(del).toContain('prereq yxrrset t.example.com. IN A 192.0.2.5\nupdate delete t.example.com. IN A\nsend');
     expect(del).not.toContain('update add');
   });
   it('refuses values that would add commands to the script', () => {
-    expect(() => nsupdateScript({ server: 'ns1\nupdate delete example.com', zone: 'example.com', name: 'a', ttl: 1, to: '1.2.3.4' })).toThrow(/cannot go into an nsupdate script/);
+    expect(() =>
+      nsupdateScript({
+        server: 'ns1\nupdate delete example.com',
+        zone: 'example.com',
+        name: 'a',
+        ttl: 1,
+        to: '1.2.3.4',
+      }),
+    ).toThrow(/cannot go into an nsupdate script/);
   });
   it('explains a failed compare-and-set', () => {
     expect(explainRefusal('update failed: NXRRSET')).toMatch(/no longer holds/);
-    expect(explainRefusal('; TSIG error with server: tsig verify failure\nupdate failed: NOTAUTH(BADSIG)')).toMatch(/key/);
+    expect(explainRefusal('; TSIG error with server: tsig verify failure\nupdate failed: NOTAUTH(BADSIG)')).toMatch(
+      /key/,
+    );
   });
   it('prints the zone-file line for a manual change', () => {
     expect(recordLine('www.example.com', 300, '192.0.2.5')).toBe('www.example.com.\t300\tIN\tA\t192.0.2.5');
@@ -88,7 +135,14 @@ describe('proxy templates', () => {
   });
   it('renders Apache with ProxyPass and ProxyPreserveHost, and TLS for an https site', () => {
     const base = migration();
-    const spec = proxySpec(migration({ scheme: 'https', old: { ...base.old, port: 443 }, new: { ...base.new, port: 443 }, proxy: { ...base.proxy, kind: 'apache', tls: { certificate: '/etc/ssl/site.pem', key: '/etc/ssl/site.key' } } }));
+    const spec = proxySpec(
+      migration({
+        scheme: 'https',
+        old: { ...base.old, port: 443 },
+        new: { ...base.new, port: 443 },
+        proxy: { ...base.proxy, kind: 'apache', tls: { certificate: '/etc/ssl/site.pem', key: '/etc/ssl/site.key' } },
+      }),
+    );
     const conf = renderProxyConfig(spec, 'port');
     expect(conf).toContain('ProxyPreserveHost On');
     expect(conf).toContain('ProxyPass / https://192.0.2.5:443/ upgrade=websocket');
@@ -96,15 +150,28 @@ describe('proxy templates', () => {
     expect(conf).toContain('SSLCertificateFile /etc/ssl/site.pem');
   });
   it('refuses Varnish for an HTTPS site, with a way out', () => {
-    expect(() => proxySpec(migration({ scheme: 'https' }))).toThrow(/Varnish cannot serve the HTTPS site www\.example\.com/);
+    expect(() => proxySpec(migration({ scheme: 'https' }))).toThrow(
+      /Varnish cannot serve the HTTPS site www\.example\.com/,
+    );
   });
   it('checks and starts each proxy kind from argv, with its own pid and log files', () => {
     const spec = proxySpec(migration());
-    expect(checkArgv(spec, 'side')).toEqual(['varnishd', '-C', '-f', '/srv/baton-dns/varnish-side.vcl', '-n', '/srv/baton-dns/varnish-side']);
+    expect(checkArgv(spec, 'side')).toEqual([
+      'varnishd',
+      '-C',
+      '-f',
+      '/srv/baton-dns/varnish-side.vcl',
+      '-n',
+      '/srv/baton-dns/varnish-side',
+    ]);
     const [varnishd, ncsa] = startArgvs(spec, 'port');
     expect(varnishd).toEqual(expect.arrayContaining(['-a', ':80', '-P', '/srv/baton-dns/varnishd-port.pid']));
     expect(ncsa).toEqual(expect.arrayContaining(['-w', '/srv/baton-dns/access-port.log']));
-    expect(stopByPidArgv('/srv/baton-dns/nginx-port.pid', 5000).slice(3)).toEqual(['sh', '/srv/baton-dns/nginx-port.pid', '50']);
+    expect(stopByPidArgv('/srv/baton-dns/nginx-port.pid', 5000).slice(3)).toEqual([
+      'sh',
+      '/srv/baton-dns/nginx-port.pid',
+      '50',
+    ]);
   });
   it('refuses template values that could break out of a config line', () => {
     expect(renderTemplate('a {{x}} b', { x: 'ok.example' })).toBe('a ok.example b');
@@ -118,7 +185,7 @@ describe('connection gate', () => {
   it('finds the device carrying the address', () => {
     expect(deviceFrom('2: eth0    inet 10.213.7.4/24 scope global eth0\\       valid_lft forever')).toBe('eth0');
   });
-  it('only replaces a device\'s default queueing', () => {
+  it("only replaces a device's default queueing", () => {
     expect(isDefaultRootQdisc('qdisc noqueue 0: root refcnt 2 \n')).toBe(true);
     expect(isDefaultRootQdisc('qdisc htb 1: root refcnt 2 r2q 10 default 0x1\n')).toBe(false);
   });
@@ -145,31 +212,85 @@ describe('connection gate', () => {
 function fakeZone(records: Record<string, string[]>, ttl = 300): DnsQuery {
   return async (server, name, type): Promise<DnsAnswer> => {
     const soa = { serial: 7, minimum: 60, ttl: 120 };
-    if (type === 'NS') return { server, rcode: 'NOERROR', authoritative: true, answers: [{ name, type: 'NS', ttl, data: 'ns1.example.com' }] };
-    if (type === 'SOA') return { server, rcode: 'NOERROR', authoritative: true, answers: [{ name, type: 'SOA', ttl: 120, data: '7' }], soa };
-    if (name === 'ns1.example.com') return { server, rcode: 'NOERROR', authoritative: true, answers: [{ name, type: 'A', ttl, data: '192.0.2.53' }] };
+    if (type === 'NS')
+      return {
+        server,
+        rcode: 'NOERROR',
+        authoritative: true,
+        answers: [{ name, type: 'NS', ttl, data: 'ns1.example.com' }],
+      };
+    if (type === 'SOA')
+      return {
+        server,
+        rcode: 'NOERROR',
+        authoritative: true,
+        answers: [{ name, type: 'SOA', ttl: 120, data: '7' }],
+        soa,
+      };
+    if (name === 'ns1.example.com')
+      return { server, rcode: 'NOERROR', authoritative: true, answers: [{ name, type: 'A', ttl, data: '192.0.2.53' }] };
     const a = records[name];
     if (!a) return { server, rcode: 'NXDOMAIN', authoritative: true, answers: [], soa };
-    return { server, rcode: 'NOERROR', authoritative: true, answers: a.map((data) => ({ name, type: 'A', ttl, data })) };
+    return {
+      server,
+      rcode: 'NOERROR',
+      authoritative: true,
+      answers: a.map((data) => ({ name, type: 'A', ttl, data })),
+    };
   };
 }
 
 describe('observing the authoritative servers', () => {
   it('reads serial, records with their TTLs and the negative TTL from every NS', async () => {
-    const o = await observeDns(fakeZone({ 'www.example.com': ['192.0.2.4'] }), { zone: 'example.com', nameserver: '192.0.2.53', site: 'www.example.com', transitional: 'transitional.example.com' }, at('10:00:00'));
+    const o = await observeDns(
+      fakeZone({ 'www.example.com': ['192.0.2.4'] }),
+      {
+        zone: 'example.com',
+        nameserver: '192.0.2.53',
+        site: 'www.example.com',
+        transitional: 'transitional.example.com',
+      },
+      at('10:00:00'),
+    );
     expect(o.servers).toEqual([
-      { server: '192.0.2.53', serial: 7, site: { exists: true, addresses: ['192.0.2.4'], ttl: 300, cnames: [] }, transitional: { exists: false, addresses: [], ttl: 0, cnames: [] } },
+      {
+        server: '192.0.2.53',
+        serial: 7,
+        site: { exists: true, addresses: ['192.0.2.4'], ttl: 300, cnames: [] },
+        transitional: { exists: false, addresses: [], ttl: 0, cnames: [] },
+      },
     ]);
     expect(o.negativeTtl).toBe(60);
   });
   it('refuses a server that does not speak authoritatively', async () => {
-    const recursive: DnsQuery = async (server, name) => ({ server, rcode: 'NOERROR', authoritative: false, answers: [{ name, type: 'NS', ttl: 10, data: 'x' }] });
-    await expect(observeDns(recursive, { zone: 'example.com', nameserver: '192.0.2.53', site: 'www.example.com', transitional: 't.example.com' })).rejects.toThrow(/not authoritative/);
+    const recursive: DnsQuery = async (server, name) => ({
+      server,
+      rcode: 'NOERROR',
+      authoritative: false,
+      answers: [{ name, type: 'NS', ttl: 10, data: 'x' }],
+    });
+    await expect(
+      observeDns(recursive, {
+        zone: 'example.com',
+        nameserver: '192.0.2.53',
+        site: 'www.example.com',
+        transitional: 't.example.com',
+      }),
+    ).rejects.toThrow(/not authoritative/);
   });
 });
 
 async function plan(records: Record<string, string[]>) {
-  const observed: DnsObservation = await observeDns(fakeZone(records), { zone: 'example.com', nameserver: '192.0.2.53', site: 'www.example.com', transitional: 'transitional.example.com' }, at('10:00:00'));
+  const observed: DnsObservation = await observeDns(
+    fakeZone(records),
+    {
+      zone: 'example.com',
+      nameserver: '192.0.2.53',
+      site: 'www.example.com',
+      transitional: 'transitional.example.com',
+    },
+    at('10:00:00'),
+  );
   return buildDnsPlan({ config: config(), observed, createdBy: 'test', now: at('10:00:00') });
 }
 
@@ -186,12 +307,24 @@ describe('the migration plan', () => {
     expect(p.forward[0]!.record).toEqual({ name: 'transitional.example.com', to: '192.0.2.5', ttl: 300 });
     expect(p.forward[3]!.record).toEqual({ name: 'www.example.com', from: '192.0.2.4', to: '192.0.2.5', ttl: 300 });
     expect(p.forward.every((s) => s.undo.length > 0)).toBe(true);
-    expect(reverseDnsSteps(p.forward).map((s) => s.id)).toEqual(['undo-finish', 'undo-switch', 'undo-switch-wait', 'undo-cutover', 'undo-proxy-side', 'undo-transitional']);
+    expect(reverseDnsSteps(p.forward).map((s) => s.id)).toEqual([
+      'undo-finish',
+      'undo-switch',
+      'undo-switch-wait',
+      'undo-cutover',
+      'undo-proxy-side',
+      'undo-transitional',
+    ]);
     expect(p.forward[2]!.undo[0]!.title).toContain('rsync -a new.example.com:/srv/data/ /srv/data/');
   });
   it('times each step: cut-over after the negative TTL, finish after the old TTL and the quiet period', async () => {
     const p = await plan({ 'www.example.com': ['192.0.2.4'] });
-    expect(p.schedule).toEqual({ transitionalUsable: at('10:01:00').toISOString(), cutover: at('10:01:00').toISOString(), horizon: at('10:06:00').toISOString(), finish: at('10:16:00').toISOString() });
+    expect(p.schedule).toEqual({
+      transitionalUsable: at('10:01:00').toISOString(),
+      cutover: at('10:01:00').toISOString(),
+      horizon: at('10:06:00').toISOString(),
+      finish: at('10:16:00').toISOString(),
+    });
     expect(p.forward.find((s) => s.id === 'cutover')!.earliest).toBe(at('10:01:00').toISOString());
   });
   it('only checks a transitional name that already points at the new host', async () => {
@@ -200,7 +333,9 @@ describe('the migration plan', () => {
   });
   it('has no switch when the record already points at the new host, and refuses a record pointing elsewhere', async () => {
     expect((await plan({ 'www.example.com': ['192.0.2.5'] })).forward.map((s) => s.id)).not.toContain('switch');
-    await expect(plan({ 'www.example.com': ['198.51.100.9'] })).rejects.toThrow(/neither the old \(192\.0\.2\.4\) nor the new/);
+    await expect(plan({ 'www.example.com': ['198.51.100.9'] })).rejects.toThrow(
+      /neither the old \(192\.0\.2\.4\) nor the new/,
+    );
   });
   it('renders a runbook for the terminal and for review', async () => {
     const p = await plan({ 'www.example.com': ['192.0.2.4'] });
@@ -215,8 +350,13 @@ describe('the migration plan', () => {
 });
 
 describe('watching the old host', () => {
-  const log = ['1767261600.123 200 "curl/8"', '1767261601 200 "baton-dns-verify"', '1767261661 502 "Mozilla"', 'garbage'].join('\n');
-  it('parses the proxies\' common log format and leaves baton\'s own checks out', () => {
+  const log = [
+    '1767261600.123 200 "curl/8"',
+    '1767261601 200 "baton-dns-verify"',
+    '1767261661 502 "Mozilla"',
+    'garbage',
+  ].join('\n');
+  it("parses the proxies' common log format and leaves baton's own checks out", () => {
     expect(parseAccessLog(log).map((e) => e.status)).toEqual([200, 502]);
   });
   it('counts requests per minute, empty minutes included', () => {
@@ -231,8 +371,19 @@ describe('watching the old host', () => {
   it('allows finishing only after the horizon and a quiet period', () => {
     const e = parseAccessLog(log);
     const base = { cutoverAt: new Date(1767261500_000), horizon: new Date(1767261700_000), quietMs: 120_000 };
-    expect(verdict(e, { ...base, now: new Date(1767261690_000) })).toMatchObject({ horizonPassed: false, finishable: false, waitSeconds: 91 });
-    expect(verdict(e, { ...base, now: new Date(1767261800_000) })).toMatchObject({ horizonPassed: true, finishable: true, quietSeconds: 139 });
-    expect(verdict([], { ...base, horizon: undefined, now: new Date(1767261800_000) })).toMatchObject({ finishable: false, waitSeconds: -1 });
+    expect(verdict(e, { ...base, now: new Date(1767261690_000) })).toMatchObject({
+      horizonPassed: false,
+      finishable: false,
+      waitSeconds: 91,
+    });
+    expect(verdict(e, { ...base, now: new Date(1767261800_000) })).toMatchObject({
+      horizonPassed: true,
+      finishable: true,
+      quietSeconds: 139,
+    });
+    expect(verdict([], { ...base, horizon: undefined, now: new Date(1767261800_000) })).toMatchObject({
+      finishable: false,
+      waitSeconds: -1,
+    });
   });
 });

@@ -20,7 +20,12 @@ describe('waitForDrain', () => {
   it('returns as soon as every member has no sessions left', async () => {
     const f = fake({ web1a: [1000, 2000], web2a: [1500] });
     const progress: DrainProgress[] = [];
-    const r = await waitForDrain(f.balancer, ['web1a', 'web2a'], { timeoutMs: 60_000, now: f.now, sleep: f.sleep, onProgress: (p) => progress.push(p) });
+    const r = await waitForDrain(f.balancer, ['web1a', 'web2a'], {
+      timeoutMs: 60_000,
+      now: f.now,
+      sleep: f.sleep,
+      onProgress: (p) => progress.push(p),
+    });
     expect(r.drained).toBe(true);
     expect(r.elapsedMs).toBeGreaterThanOrEqual(2000);
     expect(r.elapsedMs).toBeLessThan(2000 + 105);
@@ -38,7 +43,12 @@ describe('waitForDrain', () => {
 
   it('names the members still busy at the timeout, and how busy', async () => {
     const f = fake({ web1a: [500], web2a: [10_000, 20_000] });
-    const r = await waitForDrain(f.balancer, ['web1a', 'web2a'], { timeoutMs: 3000, pollMs: 250, now: f.now, sleep: f.sleep });
+    const r = await waitForDrain(f.balancer, ['web1a', 'web2a'], {
+      timeoutMs: 3000,
+      pollMs: 250,
+      now: f.now,
+      sleep: f.sleep,
+    });
     expect(r.drained).toBe(false);
     if (!r.drained) expect(r.busy).toEqual({ web2a: 2 });
     expect(r.elapsedMs).toBeGreaterThanOrEqual(3000);
@@ -47,7 +57,9 @@ describe('waitForDrain', () => {
 
   it('works on the real clock with short times', async () => {
     let until = Date.now() + 150;
-    const b: Pick<Balancer, 'sessions'> = { sessions: async (names) => Object.fromEntries(names.map((n) => [n, Date.now() < until ? 1 : 0])) };
+    const b: Pick<Balancer, 'sessions'> = {
+      sessions: async (names) => Object.fromEntries(names.map((n) => [n, Date.now() < until ? 1 : 0])),
+    };
     const r = await waitForDrain(b, ['x'], { timeoutMs: 2000, pollMs: 20 });
     expect(r.drained).toBe(true);
     expect(r.elapsedMs).toBeGreaterThanOrEqual(140);

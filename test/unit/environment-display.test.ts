@@ -29,12 +29,16 @@ const tempDir = () => {
 const begin = { command: 'push', plan: 'p1', tag: 'v2', by: 'ci', steps: ['lock'] };
 
 describe('the journal', () => {
-  it('records the environment in run-begin, in the environment\'s own folder', async () => {
+  it("records the environment in run-begin, in the environment's own folder", async () => {
     const dir = tempDir();
     const run = openRun({ dir, environment: 'staging' }, { begin });
     await run.abandon();
     expect(readdirSync(join(dir, '.baton'))).toEqual(['journal-staging']);
-    const first = JSON.parse(readFileSync(join(journalDir({ dir, environment: 'staging' }), `${run.id}.jsonl`), 'utf8').split('\n').find(Boolean)!) as Record<string, unknown>;
+    const first = JSON.parse(
+      readFileSync(join(journalDir({ dir, environment: 'staging' }), `${run.id}.jsonl`), 'utf8')
+        .split('\n')
+        .find(Boolean)!,
+    ) as Record<string, unknown>;
     expect(first).toMatchObject({ event: 'run-begin', environment: 'staging' });
     expect(listRuns({ dir, environment: 'staging' })[0]?.environment).toBe('staging');
     // production sees none of staging's runs
@@ -44,7 +48,11 @@ describe('the journal', () => {
   it('without an environment, is as before', () => {
     const dir = tempDir();
     const run = openRun(dir, { begin });
-    const first = JSON.parse(readFileSync(join(dir, '.baton', 'journal', `${run.id}.jsonl`), 'utf8').split('\n').find(Boolean)!) as Record<string, unknown>;
+    const first = JSON.parse(
+      readFileSync(join(dir, '.baton', 'journal', `${run.id}.jsonl`), 'utf8')
+        .split('\n')
+        .find(Boolean)!,
+    ) as Record<string, unknown>;
     expect(first).not.toHaveProperty('environment');
   });
 });
@@ -53,7 +61,20 @@ describe('history and status', () => {
   it('history says which environment it lists; without one it is as before', () => {
     expect(historyText([], 'staging')).toBe('environment staging: no runs recorded yet');
     expect(historyText([])).toBe('no runs recorded yet');
-    const runs = [{ run: 'r1', command: 'push', tag: 'v2', by: 'ci', environment: 'staging', startedAt: '2026-11-27T11:00:00.000Z', outcome: 'succeeded' as const, completed: [], notes: [], journal: 'x' }];
+    const runs = [
+      {
+        run: 'r1',
+        command: 'push',
+        tag: 'v2',
+        by: 'ci',
+        environment: 'staging',
+        startedAt: '2026-11-27T11:00:00.000Z',
+        outcome: 'succeeded' as const,
+        completed: [],
+        notes: [],
+        journal: 'x',
+      },
+    ];
     expect(historyText(runs, 'staging').split('\n')[0]).toBe('environment staging');
   });
 
@@ -70,7 +91,9 @@ describe('history and status', () => {
       lock: { state: 'free' },
       unread: [],
     };
-    expect(statusText(report)).toMatch(/^shop \(staging\): cluster a on v1-aaaaaaa in the pool of haproxy lb backend web/);
+    expect(statusText(report)).toMatch(
+      /^shop \(staging\): cluster a on v1-aaaaaaa in the pool of haproxy lb backend web/,
+    );
     const { environment: _, ...production } = report;
     expect(statusText(production)).toMatch(/^shop: cluster a/);
   });

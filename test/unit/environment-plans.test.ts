@@ -16,7 +16,8 @@ const staging: Config = { ...production, environment: 'staging' };
 const qa: Config = { ...production, environment: 'qa' };
 const observed = observedFixture();
 const release = releaseFor('v2', 'cccccccccccccccccccccccccccccccccccccccc');
-const made = (config: Config) => buildBlueGreenPlan({ config, observed, release, createdBy: 'ada', now: new Date('2026-11-27T00:00:00Z') });
+const made = (config: Config) =>
+  buildBlueGreenPlan({ config, observed, release, createdBy: 'ada', now: new Date('2026-11-27T00:00:00Z') });
 
 function refusal(plan: Plan, config: Config): PlanRefusedError {
   try {
@@ -57,20 +58,26 @@ describe('a plan made for one environment is refused by another (exit 3)', () =>
     expect(() => checkPlan(made(production), production)).not.toThrow();
   });
 
-  it('staging\'s plan under production', () => {
+  it("staging's plan under production", () => {
     const err = refusal(made(staging), production);
-    expect(err.message).toBe('the plan was made for environment "staging"; this run is for baton.yml alone (no environment)');
+    expect(err.message).toBe(
+      'the plan was made for environment "staging"; this run is for baton.yml alone (no environment)',
+    );
     expect(err.hint).toMatch(/run it with -e staging/);
   });
 
-  it('production\'s plan under staging', () => {
+  it("production's plan under staging", () => {
     const err = refusal(made(production), staging);
-    expect(err.message).toBe('the plan was made for baton.yml alone (no environment); this run is for environment "staging"');
+    expect(err.message).toBe(
+      'the plan was made for baton.yml alone (no environment); this run is for environment "staging"',
+    );
     expect(err.hint).toMatch(/run it without -e.*baton plan TAG -e staging/);
   });
 
-  it('one environment\'s plan under another', () => {
-    expect(refusal(made(staging), qa).message).toMatch(/made for environment "staging"; this run is for environment "qa"/);
+  it("one environment's plan under another", () => {
+    expect(refusal(made(staging), qa).message).toMatch(
+      /made for environment "staging"; this run is for environment "qa"/,
+    );
   });
 
   it('a rollback plan too, though it is made at run time', () => {

@@ -4,15 +4,32 @@ import { describe, expect, it, vi } from 'vitest';
 import { JsonLinesReporter, RunEvent } from '../../src/engine/events.js';
 import type { Plan, Step } from '../../src/model/plan.js';
 
-const step = (id: string, extra: Partial<Step> = {}): Step => ({ id, kind: 'drain', title: `do ${id}`, undo: [], ...extra });
+const step = (id: string, extra: Partial<Step> = {}): Step => ({
+  id,
+  kind: 'drain',
+  title: `do ${id}`,
+  undo: [],
+  ...extra,
+});
 
 describe('the run event stream', () => {
   it('tells a failing, reversing run event by event, each valid against the schema', () => {
     const drain = step('drain-a', { cluster: 'a', members: ['web1a'] });
-    const stage = step('stage', { kind: 'stage', hosts: ['w1a', 'w2a'], releases: { w1a: 'v2-abcdef0', w2a: 'v2-abcdef0' } });
-    const plan = { kind: undefined, release: { tag: 'v2', commit: 'abcdef0', dir: 'v2-abcdef0' }, hash: 'h1', forward: [drain, stage] } as unknown as Plan;
+    const stage = step('stage', {
+      kind: 'stage',
+      hosts: ['w1a', 'w2a'],
+      releases: { w1a: 'v2-abcdef0', w2a: 'v2-abcdef0' },
+    });
+    const plan = {
+      kind: undefined,
+      release: { tag: 'v2', commit: 'abcdef0', dir: 'v2-abcdef0' },
+      hash: 'h1',
+      forward: [drain, stage],
+    } as unknown as Plan;
     const lines: unknown[] = [];
-    const r = new JsonLinesReporter(plan, (e) => lines.push(JSON.parse(JSON.stringify({ v: 1, ts: new Date().toISOString(), ...e }))));
+    const r = new JsonLinesReporter(plan, (e) =>
+      lines.push(JSON.parse(JSON.stringify({ v: 1, ts: new Date().toISOString(), ...e }))),
+    );
     r.stepStarted(drain, 'forward');
     r.stepProgress(drain, '2 sessions left on web1a');
     r.stepProgress(drain, '1 session left on web1a'); // within a second: dropped
@@ -22,7 +39,16 @@ describe('the run event stream', () => {
     r.reversalStarted('stage failed', [step('ready-a', { kind: 'ready' })]);
     r.notice('a second Ctrl-C stops at once');
     const events = lines.map((l) => RunEvent.parse(l));
-    expect(events.map((e) => e.event)).toEqual(['run-begin', 'step-begin', 'step-progress', 'step-ok', 'step-begin', 'step-fail', 'reversal', 'notice']);
+    expect(events.map((e) => e.event)).toEqual([
+      'run-begin',
+      'step-begin',
+      'step-progress',
+      'step-ok',
+      'step-begin',
+      'step-fail',
+      'reversal',
+      'notice',
+    ]);
     expect(events[0]).toMatchObject({ kind: 'push', tag: 'v2', hash: 'h1', steps: ['drain-a', 'stage'] });
     expect(events[4]).toMatchObject({ step: 'stage', hosts: 2 });
     expect(events[5]).toMatchObject({ step: 'stage', seconds: 0.3, error: 'on w2a: build failed' });
@@ -30,8 +56,19 @@ describe('the run event stream', () => {
   });
 
   it('refuses what is not an event of this version', () => {
-    expect(RunEvent.safeParse({ v: 2, ts: new Date().toISOString(), event: 'notice', message: 'x' }).success).toBe(false);
-    expect(RunEvent.safeParse({ v: 1, ts: new Date().toISOString(), event: 'step-ok', step: 'x', phase: 'sideways', seconds: 1 }).success).toBe(false);
+    expect(RunEvent.safeParse({ v: 2, ts: new Date().toISOString(), event: 'notice', message: 'x' }).success).toBe(
+      false,
+    );
+    expect(
+      RunEvent.safeParse({
+        v: 1,
+        ts: new Date().toISOString(),
+        event: 'step-ok',
+        step: 'x',
+        phase: 'sideways',
+        seconds: 1,
+      }).success,
+    ).toBe(false);
   });
 });
 
@@ -50,7 +87,9 @@ describe('traffic samples in the stream', () => {
     vi.useFakeTimers();
     try {
       const lines: unknown[] = [];
-      const r = new JsonLinesReporter(plan, (e) => lines.push(JSON.parse(JSON.stringify({ v: 1, ts: new Date().toISOString(), ...e }))));
+      const r = new JsonLinesReporter(plan, (e) =>
+        lines.push(JSON.parse(JSON.stringify({ v: 1, ts: new Date().toISOString(), ...e }))),
+      );
       r.traffic(sample(3));
       vi.advanceTimersByTime(400);
       r.traffic(sample(2)); // within a second: dropped
@@ -59,7 +98,10 @@ describe('traffic samples in the stream', () => {
       const events = lines.map((l) => RunEvent.parse(l)).filter((e) => e.event === 'sample');
       expect(events).toHaveLength(2);
       expect(events[0]).toMatchObject({
-        members: [{ name: 'web1a', cluster: 'a', state: 'ready', sessions: 3 }, { name: 'stray', state: 'drain', sessions: 0 }],
+        members: [
+          { name: 'web1a', cluster: 'a', state: 'ready', sessions: 3 },
+          { name: 'stray', state: 'drain', sessions: 0 },
+        ],
         requests: 120,
       });
       expect(events[0]).not.toHaveProperty('http5xx');

@@ -13,7 +13,11 @@ function sources(dir: string): string[] {
 
 describe('exit codes', () => {
   const readme = readFileSync('README.md', 'utf8');
-  const code = ['src', 'commands', 'plans'].flatMap(sources).filter((f) => !f.endsWith('errors.ts')).map((f) => readFileSync(f, 'utf8')).join('\n');
+  const code = ['src', 'commands', 'plans']
+    .flatMap(sources)
+    .filter((f) => !f.endsWith('errors.ts'))
+    .map((f) => readFileSync(f, 'utf8'))
+    .join('\n');
   const errorsTs = readFileSync('src/errors.ts', 'utf8');
 
   for (const [name, value] of Object.entries(ExitCode)) {
@@ -27,7 +31,9 @@ describe('exit codes', () => {
     it(`${value} (${name}) is used`, () => {
       // Used directly, or by an error kind whose constructor picks it.
       const direct = new RegExp(`ExitCode\\.${name}\\b`).test(code);
-      const byErrorKind = new RegExp(`ExitCode\\.${name}\\b`).test(errorsTs.replace(/export const ExitCode = \{[\s\S]*?\} as const;/, ''));
+      const byErrorKind = new RegExp(`ExitCode\\.${name}\\b`).test(
+        errorsTs.replace(/export const ExitCode = \{[\s\S]*?\} as const;/, ''),
+      );
       expect(direct || byErrorKind).toBe(true);
     });
   }
@@ -46,7 +52,8 @@ describe('exit codes', () => {
 
   it('`baton --help` lists every code with its meaning', async () => {
     const help = (await execa('node', ['bin/run.js', '--help'])).stdout;
-    for (const [code, meaning] of Object.entries(EXIT_CODE_MEANINGS)) expect(help).toMatch(new RegExp(`^\\s*${code}\\s+${meaning.replace(/[()]/g, '\\$&')}$`, 'm'));
+    for (const [code, meaning] of Object.entries(EXIT_CODE_MEANINGS))
+      expect(help).toMatch(new RegExp(`^\\s*${code}\\s+${meaning.replace(/[()]/g, '\\$&')}$`, 'm'));
   });
 
   it('a usage error exits 64 and says what was wrong', async () => {

@@ -47,12 +47,19 @@ class CountingTransport implements Transport {
 /** The same transport without openStream: the exec path, one socat per call. */
 const execOnly = (): Transport => {
   const local = new LocalTransport(HOST);
-  return { host: HOST, run: (a, o) => local.run(a, o), upload: (f, t) => local.upload(f, t), download: (f, t) => local.download(f, t) };
+  return {
+    host: HOST,
+    run: (a, o) => local.run(a, o),
+    upload: (f, t) => local.upload(f, t),
+    download: (f, t) => local.download(f, t),
+  };
 };
 
 /** Kill the channel's socat by its pid (found by the temp socket path only this test uses). */
 async function killChannelSocat(socket: string): Promise<void> {
-  const r = await new LocalTransport().run(['pgrep', '-f', `^socat -t 0 stdio unix-connect:${socket}$`], { allowFailure: true });
+  const r = await new LocalTransport().run(['pgrep', '-f', `^socat -t 0 stdio unix-connect:${socket}$`], {
+    allowFailure: true,
+  });
   const pids = r.stdout.split('\n').filter(Boolean).map(Number);
   expect(pids).toHaveLength(1);
   process.kill(pids[0] as number, 'SIGKILL');
@@ -60,7 +67,10 @@ async function killChannelSocat(socket: string): Promise<void> {
 
 describe('takePromptedAnswers', () => {
   it('cuts one answer per command at the empty line before the prompt', () => {
-    expect(takePromptedAnswers('\n> 1\n# be_id\n3 be 1 a\n\n> No such server.\n\n> ', 3)).toEqual({ answers: ['', '1\n# be_id\n3 be 1 a', 'No such server.'], rest: '' });
+    expect(takePromptedAnswers('\n> 1\n# be_id\n3 be 1 a\n\n> No such server.\n\n> ', 3)).toEqual({
+      answers: ['', '1\n# be_id\n3 be 1 a', 'No such server.'],
+      rest: '',
+    });
   });
 
   it('waits while an answer or its prompt has not fully arrived', () => {
@@ -79,7 +89,11 @@ describe.skipIf(!haproxyInstalled())('RuntimeChannel against a local haproxy', (
   let haproxy: LocalHaproxy;
   const open: HaproxyBalancer[] = [];
   const balancerOver = (t: Transport, timeoutMs?: number) => {
-    const b = new HaproxyBalancer(t, { backend: haproxy.backend, socket: haproxy.socket, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+    const b = new HaproxyBalancer(t, {
+      backend: haproxy.backend,
+      socket: haproxy.socket,
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    });
     open.push(b);
     return b;
   };
@@ -128,7 +142,9 @@ describe.skipIf(!haproxyInstalled())('RuntimeChannel against a local haproxy', (
   it('keeps concurrent callers’ answers apart', async () => {
     const t = new CountingTransport();
     const channel = new RuntimeChannel(t as Transport & Required<Pick<Transport, 'openStream'>>, haproxy.socket, 5_000);
-    const asks = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? ['show servers state be'] : ['show stat be 4 -1', 'show servers state be']));
+    const asks = Array.from({ length: 40 }, (_, i) =>
+      i % 2 === 0 ? ['show servers state be'] : ['show stat be 4 -1', 'show servers state be'],
+    );
     const answers = await Promise.all(asks.map((a) => channel.request(a)));
     answers.forEach((a, i) => {
       expect(a).toHaveLength(asks[i]?.length ?? 0);
@@ -139,7 +155,12 @@ describe.skipIf(!haproxyInstalled())('RuntimeChannel against a local haproxy', (
       }
     });
     const b = balancerOver(t);
-    const [members, drained, sessions] = await Promise.all([b.members(), b.drain(['b']), b.sessions(['a', 'b']), b.counters()]);
+    const [members, drained, sessions] = await Promise.all([
+      b.members(),
+      b.drain(['b']),
+      b.sessions(['a', 'b']),
+      b.counters(),
+    ]);
     expect(members.map((m) => m.name)).toEqual(['a', 'b']);
     expect(drained).toBeUndefined();
     expect(Object.keys(sessions)).toEqual(['a', 'b']);
@@ -149,7 +170,12 @@ describe.skipIf(!haproxyInstalled())('RuntimeChannel against a local haproxy', (
 
   it('replaces a channel HAProxy closed for idleness, so a change after a long wait still goes through', async () => {
     const t = new CountingTransport();
-    const channel = new RuntimeChannel(t as Transport & Required<Pick<Transport, 'openStream'>>, haproxy.socket, 5_000, { cliTimeoutS: 1, reopenAfterMs: 60_000 });
+    const channel = new RuntimeChannel(
+      t as Transport & Required<Pick<Transport, 'openStream'>>,
+      haproxy.socket,
+      5_000,
+      { cliTimeoutS: 1, reopenAfterMs: 60_000 },
+    );
     await channel.request(['show servers state be']);
     await t.streams[0]?.ended; // HAProxy hung up after 1 s idle
     expect(await channel.request(['set server be/a state drain'])).toEqual(['']);
@@ -159,7 +185,12 @@ describe.skipIf(!haproxyInstalled())('RuntimeChannel against a local haproxy', (
 
   it('replaces an idle channel before HAProxy would close it', async () => {
     const t = new CountingTransport();
-    const channel = new RuntimeChannel(t as Transport & Required<Pick<Transport, 'openStream'>>, haproxy.socket, 5_000, { cliTimeoutS: 60, reopenAfterMs: 50 });
+    const channel = new RuntimeChannel(
+      t as Transport & Required<Pick<Transport, 'openStream'>>,
+      haproxy.socket,
+      5_000,
+      { cliTimeoutS: 60, reopenAfterMs: 50 },
+    );
     await channel.request(['show servers state be']);
     await channel.request(['show servers state be']);
     await new Promise((r) => setTimeout(r, 100));
@@ -194,7 +225,11 @@ describe.skipIf(!haproxyInstalled())('RuntimeChannel against a local haproxy', (
     const err = await b.drain(['a']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
     expect((err as TransportError).host).toBe(HOST);
-    expect((err as Error).message).toMatch(new RegExp(`^haproxy runtime API on ${HOST}: the channel's socat was killed by SIGKILL while running \`set server be/a state drain; show stat be 4 -1; show servers state be\`$`));
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^haproxy runtime API on ${HOST}: the channel's socat was killed by SIGKILL while running \`set server be/a state drain; show stat be 4 -1; show servers state be\`$`,
+      ),
+    );
     expect((err as TransportError).hint).toContain('may or may not have been applied');
     expect(sent).toBe(1);
     t.onWrite = undefined;
@@ -210,7 +245,9 @@ describe.skipIf(!haproxyInstalled())('RuntimeChannel against a local haproxy', (
     t.onWrite = (line) => !line.includes('set server'); // swallowed: HAProxy never hears it
     const err = await b.drain(['a']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
-    expect((err as Error).message).toMatch(/^haproxy runtime API on lb-local: no answer within 300 ms while running `set server be\/a state drain;/);
+    expect((err as Error).message).toMatch(
+      /^haproxy runtime API on lb-local: no answer within 300 ms while running `set server be\/a state drain;/,
+    );
     t.onWrite = undefined;
     expect((await b.members()).find((m) => m.name === 'a')?.state).toBe('ready');
     expect(t.streams).toHaveLength(2);

@@ -43,8 +43,21 @@ describe('haproxy runtime API lines', () => {
   });
 
   it('validates the config with haproxy -c, raised through sudo -n unless the user may run it', () => {
-    expect(configTestArgv('/etc/haproxy/haproxy.cfg', true)).toEqual(['sudo', '-n', '--', 'haproxy', '-c', '-f', '/etc/haproxy/haproxy.cfg']);
-    expect(configTestArgv('/etc/haproxy/haproxy.cfg', false)).toEqual(['haproxy', '-c', '-f', '/etc/haproxy/haproxy.cfg']);
+    expect(configTestArgv('/etc/haproxy/haproxy.cfg', true)).toEqual([
+      'sudo',
+      '-n',
+      '--',
+      'haproxy',
+      '-c',
+      '-f',
+      '/etc/haproxy/haproxy.cfg',
+    ]);
+    expect(configTestArgv('/etc/haproxy/haproxy.cfg', false)).toEqual([
+      'haproxy',
+      '-c',
+      '-f',
+      '/etc/haproxy/haproxy.cfg',
+    ]);
     expect(() => configTestArgv('haproxy.cfg', true)).toThrow(UserError);
   });
 });

@@ -10,7 +10,6 @@ const fixture = (name: string) => readFileSync(new URL(`../fixtures/haproxy/${na
 const STAT = fixture('local-show-stat-in-flight.csv');
 const STATE = fixture('local-show-servers-state.txt');
 
-
 /** What HAProxy answers to `set …;set …;show stat;show servers state`: an empty answer per accepted set. */
 const answer = (sets: string[], stat: string, state: string) => `${sets.map((s) => `${s}\n`).join('')}${stat}${state}`;
 
@@ -55,9 +54,13 @@ describe('HaproxyBalancer', () => {
   it('names the member whose state does not read back', async () => {
     // web1b is asked to drain but reads back ready.
     const t = new CannedTransport([{ stdout: answer(['', ''], STAT, STATE) }]);
-    const err = await balancer(t).drain(['web1a', 'web1b']).catch((e: unknown) => e);
+    const err = await balancer(t)
+      .drain(['web1a', 'web1b'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OperationFailedError);
-    expect((err as Error).message).toBe('haproxy on lb.example.com: backend web did not take state drain: web1b: reads back ready');
+    expect((err as Error).message).toBe(
+      'haproxy on lb.example.com: backend web did not take state drain: web1b: reads back ready',
+    );
   });
 
   it("reports HAProxy's refusal for each member it refused", async () => {
@@ -82,7 +85,9 @@ describe('HaproxyBalancer', () => {
 
   it('fails on a member the backend does not have, listing the ones it has', async () => {
     const t = new CannedTransport([{ stdout: STAT }]);
-    await expect(balancer(t).sessions(['web9'])).rejects.toThrow('has no member web9: members are web1a, web2a, web1b, web2b, dead1');
+    await expect(balancer(t).sessions(['web9'])).rejects.toThrow(
+      'has no member web9: members are web1a, web2a, web1b, web2b, dead1',
+    );
   });
 
   it('reads counters from the backend row', async () => {
@@ -107,7 +112,11 @@ describe('HaproxyBalancer', () => {
       {},
       { code: 1, stderr: "[ALERT] config : parsing [/etc/haproxy/haproxy.cfg:12] : unknown keyword 'servr'" },
     ]);
-    const b = new HaproxyBalancer(t, { backend: 'web', socket: '/run/haproxy/admin.sock', configFile: '/etc/haproxy/haproxy.cfg' });
+    const b = new HaproxyBalancer(t, {
+      backend: 'web',
+      socket: '/run/haproxy/admin.sock',
+      configFile: '/etc/haproxy/haproxy.cfg',
+    });
     await b.configTest();
     expect(t.calls[0]?.argv).toEqual(['sudo', '-n', '--', 'haproxy', '-c', '-f', '/etc/haproxy/haproxy.cfg']);
     const err = await b.configTest().catch((e: unknown) => e);
@@ -126,15 +135,35 @@ describe('HaproxyBalancer', () => {
 describe('createBalancer', () => {
   const base = { host: 'lb', backend: 'web', drainTimeout: 60_000, cutOffAfterDrainTimeout: false };
   it('makes the haproxy driver', () => {
-    const b = createBalancer({ balancer: { ...base, driver: 'haproxy', socket: '/run/haproxy/admin.sock' } }, new CannedTransport([]));
+    const b = createBalancer(
+      { balancer: { ...base, driver: 'haproxy', socket: '/run/haproxy/admin.sock' } },
+      new CannedTransport([]),
+    );
     expect(b.driver).toBe('haproxy');
   });
   it('makes the apache driver', () => {
-    const apache = { ...base, driver: 'apache' as const, managerUrl: 'http://lb/balancer-manager', configFile: '/etc/apache2/sites-enabled/000-default.conf', ctl: 'apache2ctl', errorLog: '/var/log/apache2/error.log' };
+    const apache = {
+      ...base,
+      driver: 'apache' as const,
+      managerUrl: 'http://lb/balancer-manager',
+      configFile: '/etc/apache2/sites-enabled/000-default.conf',
+      ctl: 'apache2ctl',
+      errorLog: '/var/log/apache2/error.log',
+    };
     expect(createBalancer({ balancer: apache }, new CannedTransport([])).driver).toBe('apache');
   });
   it('refuses nginx without the app hosts, whose connections tell when a drain is over', () => {
-    const nginx = { ...base, driver: 'nginx' as const, mode: 'file' as const, upstreamFile: '/etc/nginx/up.conf', nginx: 'nginx', pidFile: '/run/nginx.pid', errorLog: '/var/log/nginx/error.log' };
-    expect(() => createBalancer({ balancer: nginx }, new CannedTransport([]))).toThrow(/needs the clusters and the app hosts/);
+    const nginx = {
+      ...base,
+      driver: 'nginx' as const,
+      mode: 'file' as const,
+      upstreamFile: '/etc/nginx/up.conf',
+      nginx: 'nginx',
+      pidFile: '/run/nginx.pid',
+      errorLog: '/var/log/nginx/error.log',
+    };
+    expect(() => createBalancer({ balancer: nginx }, new CannedTransport([]))).toThrow(
+      /needs the clusters and the app hosts/,
+    );
   });
 });

@@ -35,7 +35,7 @@ describe('show stat CSV (captured from HAProxy 2.6.12)', () => {
     ]);
   });
 
-  it('reads a member\'s maxconn (slim) as its limit, and leaves it out where none is set', () => {
+  it("reads a member's maxconn (slim) as its limit, and leaves it out where none is set", () => {
     expect(membersOf(rows, 'web', states).map((m) => [m.name, m.limit])).toEqual([
       ['web1a', undefined],
       ['web2a', undefined],
@@ -84,7 +84,11 @@ describe('show stat CSV (captured from the lab: web1a drained with slow requests
   });
 
   it('reads an idle backend the same way', () => {
-    const idle = membersOf(parseStatCsv(fixture('lab-show-stat-web.csv')), 'web', parseServersState(fixture('lab-show-servers-state-web.txt')));
+    const idle = membersOf(
+      parseStatCsv(fixture('lab-show-stat-web.csv')),
+      'web',
+      parseServersState(fixture('lab-show-servers-state-web.txt')),
+    );
     expect(idle.map((m) => m.name)).toEqual(['web1a', 'web2a', 'web1b', 'web2b']);
     expect(idle.every((m) => m.admin === 'ready' && m.port === 8000)).toBe(true);
   });
@@ -93,19 +97,31 @@ describe('show stat CSV (captured from the lab: web1a drained with slow requests
 describe('show servers state', () => {
   it('reads admin and operational state, port and weight', () => {
     const s = parseServersState(fixture('local-show-servers-state.txt'));
-    expect(s[0]).toEqual({ backend: 'web', name: 'web1a', address: '127.0.0.1', port: 18001, opState: 2, adminBits: 8, weight: 1 });
+    expect(s[0]).toEqual({
+      backend: 'web',
+      name: 'web1a',
+      address: '127.0.0.1',
+      port: 18001,
+      opState: 2,
+      adminBits: 8,
+      weight: 1,
+    });
     expect(s.map((x) => adminStateOf(x.adminBits))).toEqual(['drain', 'maint', 'ready', 'ready', 'maint']);
   });
 
   it('keeps a drained member drained while its checks fail (show stat says DOWN)', () => {
     const stat = parseStatCsv('# pxname,svname,qcur,scur,status,weight,addr\nweb,web2b,0,0,DOWN,1,10.0.0.4:8000\n');
-    const state = parseServersState('1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_port\n3 web 4 web2b 10.0.0.4 0 8 1 8000\n');
+    const state = parseServersState(
+      '1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_port\n3 web 4 web2b 10.0.0.4 0 8 1 8000\n',
+    );
     expect(membersOf(stat, 'web', state)[0]).toMatchObject({ state: 'drain', healthy: false, admin: 'drain' });
   });
 
   it('counts a ready member with weight 0 as drained for traffic', () => {
     const stat = parseStatCsv('# pxname,svname,qcur,scur,status,weight,addr\nweb,w,0,0,DRAIN,0,10.0.0.4:8000\n');
-    const state = parseServersState('1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight\n3 web 4 w 10.0.0.4 2 0 0\n');
+    const state = parseServersState(
+      '1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight\n3 web 4 w 10.0.0.4 2 0 0\n',
+    );
     expect(membersOf(stat, 'web', state)[0]).toMatchObject({ state: 'drain', admin: 'ready', weight: 0 });
   });
 });
@@ -128,7 +144,9 @@ describe('status column alone', () => {
   });
 
   it('is what members are built from when servers state was not read', () => {
-    const stat = parseStatCsv('# pxname,svname,qcur,scur,status,weight,addr\nweb,a,2,3,UP 1/3,1,10.0.0.1:80\nweb,b,0,0,DOWN,1,10.0.0.2:80\n');
+    const stat = parseStatCsv(
+      '# pxname,svname,qcur,scur,status,weight,addr\nweb,a,2,3,UP 1/3,1,10.0.0.1:80\nweb,b,0,0,DOWN,1,10.0.0.2:80\n',
+    );
     // UP 1/3: in service (ready) but its last check failed, so not healthy until checks pass again.
     expect(membersOf(stat, 'web').map((m) => [m.state, m.healthy, m.sessions, m.queued])).toEqual([
       ['ready', false, 3, 2],

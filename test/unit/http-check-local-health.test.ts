@@ -22,17 +22,35 @@ function host(answers: Partial<RunResult>[]) {
 
 describe('waitForLocalHealth', () => {
   it('curls the URL on the host until it answers 2xx', async () => {
-    const h = host([{ code: 7, stdout: '000', stderr: 'curl: (7) Failed to connect' }, { code: 22, stdout: '503' }, { stdout: '200' }]);
+    const h = host([
+      { code: 7, stdout: '000', stderr: 'curl: (7) Failed to connect' },
+      { code: 22, stdout: '503' },
+      { stdout: '200' },
+    ]);
     const r = await waitForLocalHealth(h.transport, 'http://127.0.0.1:8000/healthz', 30_000, { clock: h.clock });
     expect(r).toMatchObject({ status: 200, attempts: 3 });
-    expect(h.runs[0]).toEqual(['curl', '-fsS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '2.0', 'http://127.0.0.1:8000/healthz']);
+    expect(h.runs[0]).toEqual([
+      'curl',
+      '-fsS',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--max-time',
+      '2.0',
+      'http://127.0.0.1:8000/healthz',
+    ]);
   });
 
   it('fails naming host, URL and the last status', async () => {
     const h = host([{ code: 22, stdout: '503' }]);
-    const err = await waitForLocalHealth(h.transport, 'http://127.0.0.1:8000/healthz', 3000, { clock: h.clock }).catch((e: unknown) => e);
+    const err = await waitForLocalHealth(h.transport, 'http://127.0.0.1:8000/healthz', 3000, { clock: h.clock }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(OperationFailedError);
-    expect((err as Error).message).toMatch(/^web-1\.prod-a: http:\/\/127\.0\.0\.1:8000\/healthz not healthy after \d+ ms \(\d+ attempts\); last answer: status 503$/);
+    expect((err as Error).message).toMatch(
+      /^web-1\.prod-a: http:\/\/127\.0\.0\.1:8000\/healthz not healthy after \d+ ms \(\d+ attempts\); last answer: status 503$/,
+    );
   });
 
   it('fails naming the connection error when nothing answered', async () => {

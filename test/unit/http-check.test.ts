@@ -31,17 +31,41 @@ describe('httpRequest', () => {
   });
 
   it('rejects with the connection error', async () => {
-    await expect(httpRequest('http://127.0.0.1:1/', { timeoutMs: 1000 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(httpRequest('http://127.0.0.1:1/', { timeoutMs: 1000 })).rejects.toMatchObject({
+      code: 'ECONNREFUSED',
+    });
   });
 });
 
 describe('judge', () => {
-  const a = { status: 200, headers: { 'x-version': 'v2', 'content-type': 'text/plain' }, body: 'Welcome to v2', ms: 40 };
+  const a = {
+    status: 200,
+    headers: { 'x-version': 'v2', 'content-type': 'text/plain' },
+    body: 'Welcome to v2',
+    ms: 40,
+  };
   it('passes what matches', () => {
-    expect(judge({ path: '/', status: 200, contains: 'Welcome', matches: 'v\\d', header: { 'X-Version': 'v2' }, maxMs: 100 }, a)).toBeUndefined();
+    expect(
+      judge(
+        { path: '/', status: 200, contains: 'Welcome', matches: 'v\\d', header: { 'X-Version': 'v2' }, maxMs: 100 },
+        a,
+      ),
+    ).toBeUndefined();
   });
   it('says everything that is wrong', () => {
-    expect(judge({ path: '/', status: 204, contains: 'nope', matches: '^v3', header: { 'X-VERSION': 'v3', 'X-Host': 'a' }, maxMs: 10 }, a)).toBe(
+    expect(
+      judge(
+        {
+          path: '/',
+          status: 204,
+          contains: 'nope',
+          matches: '^v3',
+          header: { 'X-VERSION': 'v3', 'X-Host': 'a' },
+          maxMs: 10,
+        },
+        a,
+      ),
+    ).toBe(
       'status 200, expected 204; body does not contain "nope"; body does not match /^v3/; header X-VERSION is "v2", expected "v3"; no X-Host header, expected "a"; took 40 ms, at most 10 ms allowed',
     );
   });
@@ -72,7 +96,11 @@ describe('runHttpCheck', () => {
     expect(r.detail).toContain(`body: "Welcome to ${'x'.repeat(189)}"`); // first 200 chars
     expect(r.attempts).toBeGreaterThan(1);
     const line = describeFailure(r);
-    expect(line).toMatch(new RegExp(`^GET / on prod-a\\.baton\\.test \\(http://prod-a\\.baton\\.test:${port}/\\) failed after \\d+ attempts: `));
+    expect(line).toMatch(
+      new RegExp(
+        `^GET / on prod-a\\.baton\\.test \\(http://prod-a\\.baton\\.test:${port}/\\) failed after \\d+ attempts: `,
+      ),
+    );
     expect(line).toMatch(/got 200 in \d+ ms/);
   });
 

@@ -3,7 +3,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HostKeyError, KnownHosts, fingerprint, hostKeyError, knownHostName, parseKnownHosts } from '../../src/transport/known-hosts.js';
+import {
+  HostKeyError,
+  KnownHosts,
+  fingerprint,
+  hostKeyError,
+  knownHostName,
+  parseKnownHosts,
+} from '../../src/transport/known-hosts.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/known_hosts');
 // name -> {blob, fingerprint as printed by ssh-keygen -lf}
@@ -94,7 +101,10 @@ describe('keys generated and hashed by OpenSSH', () => {
     const host = gen('host');
     const other = gen('other');
     const file = join(dir, 'known_hosts');
-    writeFileSync(file, `lb.baton.test ${readFileSync(join(dir, 'host.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+    writeFileSync(
+      file,
+      `lb.baton.test ${readFileSync(join(dir, 'host.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`,
+    );
     execFileSync('ssh-keygen', ['-q', '-H', '-f', file], { stdio: 'ignore' });
     expect(readFileSync(file, 'utf8')).toMatch(/^\|1\|/);
     const kh = await KnownHosts.load([file]);
@@ -118,7 +128,13 @@ describe('hostKeyError', () => {
   it('for a changed key names both fingerprints and where the old one is', () => {
     const v = mixed.verify(['web-1.prod-a.baton.test'], key('b'));
     if (v.status === 'ok') throw new Error('expected a refusal');
-    const err = hostKeyError('web-1.prod-a.baton.test', { hostName: 'web-1.prod-a.baton.test', port: 2222 }, v, key('b'), ['mixed']);
+    const err = hostKeyError(
+      'web-1.prod-a.baton.test',
+      { hostName: 'web-1.prod-a.baton.test', port: 2222 },
+      v,
+      key('b'),
+      ['mixed'],
+    );
     expect(err.status).toBe('changed');
     expect(err.message).toContain('HOST KEY CHANGED for web-1.prod-a.baton.test ([web-1.prod-a.baton.test]:2222)');
     expect(err.message).toContain(KEYS.b!.fp);

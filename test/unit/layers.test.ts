@@ -8,7 +8,11 @@ import { describe, expect, it } from 'vitest';
 import { LAYERS, layersConfig } from '../../eslint.layers.js';
 
 const ROOT = join(import.meta.dirname, '../..');
-const eslint = new ESLint({ cwd: ROOT, overrideConfigFile: true, overrideConfig: [{ languageOptions: { parser: tseslint.parser } }, layersConfig] });
+const eslint = new ESLint({
+  cwd: ROOT,
+  overrideConfigFile: true,
+  overrideConfig: [{ languageOptions: { parser: tseslint.parser } }, layersConfig],
+});
 
 async function problems(file: string, source: string): Promise<string[]> {
   const [result] = await eslint.lintText(source, { filePath: join(ROOT, file) });
@@ -17,22 +21,38 @@ async function problems(file: string, source: string): Promise<string[]> {
 
 describe('layers only point down', () => {
   it('refuses an import from a higher layer, a type-only one too', async () => {
-    expect(await problems('src/engine/probe.ts', "import { closestCommand } from '../cli/unknown-command.js';\nexport const x = closestCommand;\n")).toEqual([
-      expect.stringMatching(/^import-x\/no-restricted-paths: .*src\/engine is below src\/cli/),
-    ]);
-    expect(await problems('src/config/probe.ts', "import type { Plan } from '../model/plan.js';\nexport type P = Plan;\n")).toHaveLength(1);
+    expect(
+      await problems(
+        'src/engine/probe.ts',
+        "import { closestCommand } from '../cli/unknown-command.js';\nexport const x = closestCommand;\n",
+      ),
+    ).toEqual([expect.stringMatching(/^import-x\/no-restricted-paths: .*src\/engine is below src\/cli/)]);
+    expect(
+      await problems('src/config/probe.ts', "import type { Plan } from '../model/plan.js';\nexport type P = Plan;\n"),
+    ).toHaveLength(1);
     // A DNS module at the steps' level may not reach the DNS service above it.
-    expect(await problems('src/dns/probe.ts', "import { runPhase } from './service.js';\nexport const x = runPhase;\n")).toHaveLength(1);
+    expect(
+      await problems('src/dns/probe.ts', "import { runPhase } from './service.js';\nexport const x = runPhase;\n"),
+    ).toHaveLength(1);
   });
 
   it('lets a file import from its own layer and the ones below', async () => {
-    expect(await problems('src/release/probe.ts', "import { observe } from '../engine/observe.js';\nimport { planPush } from './push.js';\nexport const x = [observe, planPush];\n")).toEqual([]);
-    expect(await problems('src/model/probe.ts', "import { BugError } from '../errors.js';\nexport const x = BugError;\n")).toEqual([]);
+    expect(
+      await problems(
+        'src/release/probe.ts',
+        "import { observe } from '../engine/observe.js';\nimport { planPush } from './push.js';\nexport const x = [observe, planPush];\n",
+      ),
+    ).toEqual([]);
+    expect(
+      await problems('src/model/probe.ts', "import { BugError } from '../errors.js';\nexport const x = BugError;\n"),
+    ).toEqual([]);
   });
 
   it('names every source folder in some layer', async () => {
     const { readdirSync } = await import('node:fs');
-    const folders = readdirSync(join(ROOT, 'src'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `src/${e.name}`);
+    const folders = readdirSync(join(ROOT, 'src'), { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => `src/${e.name}`);
     const named = (LAYERS as string[][]).flat();
     expect(folders.filter((f) => !named.some((n) => n === f || n.startsWith(`${f}/`)))).toEqual([]);
   });

@@ -50,7 +50,11 @@ describe('release lock heartbeat', () => {
     await lock.acquire({ by: 'ada', reason: 'push v2', run: 'r1' });
     // A `cat` that, asked for details.json, lets the release win the race: the folder goes first.
     const shims = mkdtempSync(join(tmpdir(), 'baton-cat-'));
-    writeFileSync(join(shims, 'cat'), `#!/bin/sh\ncase "$1" in *details.json) rm -rf "$(dirname "$1")"; exit 1;; esac\nexec /bin/cat "$@"\n`, { mode: 0o755 });
+    writeFileSync(
+      join(shims, 'cat'),
+      `#!/bin/sh\ncase "$1" in *details.json) rm -rf "$(dirname "$1")"; exit 1;; esac\nexec /bin/cat "$@"\n`,
+      { mode: 0o755 },
+    );
     const path = process.env.PATH;
     process.env.PATH = `${shims}:${path}`;
     try {
@@ -86,8 +90,12 @@ describe('release lock heartbeat', () => {
 
   it('stopping waits for a beat still on its way, so the lock is released and the connection closed after it', async () => {
     vi.useFakeTimers();
-    const transports = new RecordingTransports({ responses: [{ match: /heartbeat\.next/, answer: () => new Promise((r) => setTimeout(() => r({}), 5_000)) }] });
-    const stop = keepLeaseAlive(new ReleaseLock(transports.get('lb'), '/l', 600_000), 'r-1', 600_000, { heartbeatMs: 3_000 });
+    const transports = new RecordingTransports({
+      responses: [{ match: /heartbeat\.next/, answer: () => new Promise((r) => setTimeout(() => r({}), 5_000)) }],
+    });
+    const stop = keepLeaseAlive(new ReleaseLock(transports.get('lb'), '/l', 600_000), 'r-1', 600_000, {
+      heartbeatMs: 3_000,
+    });
     await vi.advanceTimersByTimeAsync(3_500); // a beat left at 3 s; it lands at 8 s
     let stopped = false;
     const stopping = stop().then(() => (stopped = true));
@@ -101,8 +109,12 @@ describe('release lock heartbeat', () => {
 
   it('skips a beat while the last one is still on its way', async () => {
     vi.useFakeTimers();
-    const transports = new RecordingTransports({ responses: [{ match: /heartbeat\.next/, answer: () => new Promise((r) => setTimeout(() => r({}), 7_000)) }] });
-    const stop = keepLeaseAlive(new ReleaseLock(transports.get('lb'), '/l', 600_000), 'r-1', 600_000, { heartbeatMs: 3_000 });
+    const transports = new RecordingTransports({
+      responses: [{ match: /heartbeat\.next/, answer: () => new Promise((r) => setTimeout(() => r({}), 7_000)) }],
+    });
+    const stop = keepLeaseAlive(new ReleaseLock(transports.get('lb'), '/l', 600_000), 'r-1', 600_000, {
+      heartbeatMs: 3_000,
+    });
     await vi.advanceTimersByTimeAsync(12_500); // beats at 3 s (answers at 10 s) and 12 s; 6 s and 9 s skipped
     expect(transports.runsOn('lb')).toHaveLength(2);
     void stop();
@@ -145,7 +157,9 @@ exit 0
     const lock = lockIn();
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'heartbeat'), '2026-11-29T12:00:00Z r-0'); // what the race used to leave
-    await expect(lock.acquire({ by: 'ci', reason: 'push', run: 'r-1' })).rejects.toThrow(/details cannot be read; if no run is using it, `baton unlock --force --reason TEXT` removes it/);
+    await expect(lock.acquire({ by: 'ci', reason: 'push', run: 'r-1' })).rejects.toThrow(
+      /details cannot be read; if no run is using it, `baton unlock --force --reason TEXT` removes it/,
+    );
     await expect(lock.read()).rejects.toBeInstanceOf(UnreadableLockError);
     expect(await lock.release('r-1')).toBe(false);
     expect(await lock.release(undefined, true)).toBe(true);

@@ -13,10 +13,21 @@ const ROOT = join(import.meta.dirname, '../..');
 const NOW = new Date('2026-11-29T12:30:00Z');
 
 /** Who holds the lock, what the session was asked; reset before each test. */
-const world = vi.hoisted(() => ({ dir: '', holder: null as LockDetails | null, inspected: 0, observed: 0, reached: [] as string[], takeOver: undefined as string | undefined }));
+const world = vi.hoisted(() => ({
+  dir: '',
+  holder: null as LockDetails | null,
+  inspected: 0,
+  observed: 0,
+  reached: [] as string[],
+  takeOver: undefined as string | undefined,
+}));
 
 vi.mock('../../src/config/load.js', () => ({
-  loadConfig: async () => ({ dir: world.dir, balancer: { host: 'lb.test' }, lock: { path: '/var/lib/baton/lock', lease: 600_000 } }),
+  loadConfig: async () => ({
+    dir: world.dir,
+    balancer: { host: 'lb.test' },
+    lock: { path: '/var/lib/baton/lock', lease: 600_000 },
+  }),
 }));
 vi.mock('../../src/engine/session.js', () => ({
   openSession: async () => ({
@@ -53,7 +64,14 @@ vi.mock('../../src/release/resume.js', () => ({
 
 world.dir = mkdtempSync(join(tmpdir(), 'baton-lock-wait-'));
 
-const alice = (run = 'r-alice'): LockDetails => ({ by: 'alice@ci', reason: 'push v9', tag: 'v9', run, since: '2026-11-29T12:00:00Z', expires: '2026-11-29T13:00:00Z' });
+const alice = (run = 'r-alice'): LockDetails => ({
+  by: 'alice@ci',
+  reason: 'push v9',
+  tag: 'v9',
+  run,
+  since: '2026-11-29T12:00:00Z',
+  expires: '2026-11-29T13:00:00Z',
+});
 
 /** Runs the command in this process; its exit code (oclif's ExitError) and what it wrote on stderr. */
 const COMMANDS = {
@@ -67,8 +85,12 @@ async function run(command: Name, argv: string[]): Promise<{ exitCode: number | 
   const { default: Command } = await COMMANDS[command]();
   let stderr = '';
   // oclif writes through console.error, baton's own notices straight to process.stderr.
-  const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
-  const error = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void (stderr += `${args.join(' ')}\n`));
+  const write = vi
+    .spyOn(process.stderr, 'write')
+    .mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+  const error = vi
+    .spyOn(console, 'error')
+    .mockImplementation((...args: unknown[]) => void (stderr += `${args.join(' ')}\n`));
   try {
     await Command.run([...argv, '-c', join(world.dir, 'baton.yml')], { root: ROOT });
     return { exitCode: 0, stderr };
@@ -91,11 +113,15 @@ afterEach(() => {
 describe.each(Object.keys(COMMANDS) as Name[])('%s --lock-wait', { timeout: 20_000 }, (command) => {
   const args = { rollback: ['--yes'], resume: [], 'push --continue': ['--continue'] }[command];
 
-  it('waits for another release\'s lock up to that long, then gives up with exit 4 before looking at production', async () => {
+  it("waits for another release's lock up to that long, then gives up with exit 4 before looking at production", async () => {
     world.holder = alice();
     const r = await run(command, [...args, '--lock-wait', '1s']);
-    expect(r.stderr).toMatch(/waiting up to 1s for the release lock on lb\.test, held by alice@ci since .* \(pushing v9\): push v9/);
-    expect(r.stderr).toMatch(/Error: release lock on lb\.test is still held by alice@ci since .* after waiting 1s: push v9/);
+    expect(r.stderr).toMatch(
+      /waiting up to 1s for the release lock on lb\.test, held by alice@ci since .* \(pushing v9\): push v9/,
+    );
+    expect(r.stderr).toMatch(
+      /Error: release lock on lb\.test is still held by alice@ci since .* after waiting 1s: push v9/,
+    );
     expect(r.exitCode).toBe(4);
     expect(world.inspected).toBeGreaterThanOrEqual(2);
     expect(world.reached).toEqual([]);

@@ -4,8 +4,20 @@ import type { Member } from '../../src/balancers/types.js';
 import type { HostRef } from '../../src/config/config.js';
 import { UserError } from '../../src/errors.js';
 
-const member = (name: string, address: string, port = 8000): Member => ({ name, address, port, state: 'ready', sessions: 0, queued: 0 });
-const MEMBERS = [member('web1a', '10.0.0.11'), member('web2a', '10.0.0.12'), member('web1b', '10.0.0.21'), member('web2b', '10.0.0.22')];
+const member = (name: string, address: string, port = 8000): Member => ({
+  name,
+  address,
+  port,
+  state: 'ready',
+  sessions: 0,
+  queued: 0,
+});
+const MEMBERS = [
+  member('web1a', '10.0.0.11'),
+  member('web2a', '10.0.0.12'),
+  member('web1b', '10.0.0.21'),
+  member('web2b', '10.0.0.22'),
+];
 const DNS: Record<string, string[]> = {
   'web-1.prod-a.example.com': ['10.0.0.11'],
   'web-2.prod-a.example.com': ['10.0.0.12'],
@@ -19,7 +31,8 @@ const lookup = async (host: string) => {
   return a;
 };
 const clusters = (a: (string | Omit<HostRef, 'cluster'>)[], b: (string | Omit<HostRef, 'cluster'>)[]) => {
-  const refs = (hs: typeof a, cluster: 'a' | 'b'): HostRef[] => hs.map((h) => (typeof h === 'string' ? { host: h, cluster } : { ...h, cluster }));
+  const refs = (hs: typeof a, cluster: 'a' | 'b'): HostRef[] =>
+    hs.map((h) => (typeof h === 'string' ? { host: h, cluster } : { ...h, cluster }));
   return { a: { hosts: refs(a, 'a') }, b: { hosts: refs(b, 'b') } };
 };
 const opts = { backend: 'web', lookup };
@@ -32,7 +45,10 @@ const fail = async (p: Promise<unknown>) => {
 describe('matchMembers', () => {
   it('matches by resolved address, by member name, by literal IP and by resolve pin', async () => {
     const m = await matchMembers(
-      clusters(['web-1.prod-a.example.com', '10.0.0.12'], [{ host: 'web-1.prod-b.example.com', member: 'web1b' }, 'pinned.internal']),
+      clusters(
+        ['web-1.prod-a.example.com', '10.0.0.12'],
+        [{ host: 'web-1.prod-b.example.com', member: 'web1b' }, 'pinned.internal'],
+      ),
       MEMBERS,
       { ...opts, resolve: { 'pinned.internal': '10.0.0.22' } },
     );
@@ -50,7 +66,10 @@ describe('matchMembers', () => {
 
   it('matches any of several addresses of a host', async () => {
     const m = await matchMembers(
-      clusters(['web-1.prod-a.example.com', 'web-2.prod-a.example.com'], ['web-1.prod-b.example.com', 'web-2.prod-b.example.com']),
+      clusters(
+        ['web-1.prod-a.example.com', 'web-2.prod-a.example.com'],
+        ['web-1.prod-b.example.com', 'web-2.prod-b.example.com'],
+      ),
       MEMBERS,
       opts,
     );
@@ -61,17 +80,24 @@ describe('matchMembers', () => {
     const noLookup = async (): Promise<string[]> => {
       throw new Error('looked up');
     };
-    const m = await matchMembers(clusters(['app1.lan'], ['app2.lan']), [member('s1', 'app1.lan'), member('s2', 'app2.lan')], {
-      backend: 'web',
-      lookup: noLookup,
-    });
+    const m = await matchMembers(
+      clusters(['app1.lan'], ['app2.lan']),
+      [member('s1', 'app1.lan'), member('s2', 'app2.lan')],
+      {
+        backend: 'web',
+        lookup: noLookup,
+      },
+    );
     expect(m.a[0]?.member).toBe('s1');
   });
 
   it('names a host with no member and lists the members', async () => {
     const msg = await fail(
       matchMembers(
-        clusters(['web-1.prod-a.example.com', 'web-2.prod-a.example.com', 'web-3.prod-a.example.com'], ['web-1.prod-b.example.com', 'web-2.prod-b.example.com']),
+        clusters(
+          ['web-1.prod-a.example.com', 'web-2.prod-a.example.com', 'web-3.prod-a.example.com'],
+          ['web-1.prod-b.example.com', 'web-2.prod-b.example.com'],
+        ),
         MEMBERS,
         opts,
       ),
@@ -81,19 +107,30 @@ describe('matchMembers', () => {
   });
 
   it('names a member no cluster claims', async () => {
-    const msg = await fail(matchMembers(clusters(['web-1.prod-a.example.com', 'web-2.prod-a.example.com'], ['web-1.prod-b.example.com']), MEMBERS, opts));
+    const msg = await fail(
+      matchMembers(
+        clusters(['web-1.prod-a.example.com', 'web-2.prod-a.example.com'], ['web-1.prod-b.example.com']),
+        MEMBERS,
+        opts,
+      ),
+    );
     expect(msg).toContain('member web2b (10.0.0.22) of backend web is claimed by no cluster');
   });
 
   it('names a member claimed twice, and by whom', async () => {
     const msg = await fail(
       matchMembers(
-        clusters(['web-1.prod-a.example.com', 'web-2.prod-a.example.com'], [{ host: 'web-1.prod-b.example.com', member: 'web1a' }, 'web-2.prod-b.example.com']),
+        clusters(
+          ['web-1.prod-a.example.com', 'web-2.prod-a.example.com'],
+          [{ host: 'web-1.prod-b.example.com', member: 'web1a' }, 'web-2.prod-b.example.com'],
+        ),
         MEMBERS,
         opts,
       ),
     );
-    expect(msg).toContain('member web1a is claimed by web-1.prod-a.example.com (clusters.a) and web-1.prod-b.example.com (clusters.b)');
+    expect(msg).toContain(
+      'member web1a is claimed by web-1.prod-a.example.com (clusters.a) and web-1.prod-b.example.com (clusters.b)',
+    );
     expect(msg).toContain('member web1b (10.0.0.21) of backend web is claimed by no cluster');
   });
 

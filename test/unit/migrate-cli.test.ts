@@ -7,13 +7,16 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '../..');
-const baton = (args: string[]) => execa('node', [join(ROOT, 'bin/run.js'), ...args], { cwd: ROOT, reject: false, env: { NO_COLOR: '1' } });
+const baton = (args: string[]) =>
+  execa('node', [join(ROOT, 'bin/run.js'), ...args], { cwd: ROOT, reject: false, env: { NO_COLOR: '1' } });
 
 describe('baton contract', { timeout: 60_000 }, () => {
   it('without --yes and without a terminal refuses (exit 64) before reading baton.yml', async () => {
     const r = await baton(['contract', '-c', '/nonexistent/baton.yml']);
     expect(r.exitCode).toBe(64);
-    expect(r.stderr).toMatch(/contract changes the schema irreversibly, and there is no terminal to ask for confirmation/);
+    expect(r.stderr).toMatch(
+      /contract changes the schema irreversibly, and there is no terminal to ask for confirmation/,
+    );
     expect(r.stderr).toMatch(/pass --yes/);
   });
 

@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { BugError } from '../../src/errors.js';
-import { appPaths, contractSchema, expandSchema, migrationLedger, readMigrationLedger, reverseExpandSchema } from '../../src/model/host-commands.js';
+import {
+  appPaths,
+  contractSchema,
+  expandSchema,
+  migrationLedger,
+  readMigrationLedger,
+  reverseExpandSchema,
+} from '../../src/model/host-commands.js';
 
 function deployRoot(...releases: string[]) {
   const root = mkdtempSync(join(tmpdir(), 'baton migrate $x "q" '));
@@ -106,7 +113,9 @@ describe('contract', () => {
     const { root, paths, ledger } = expandedAndCurrent('v7-abc1234');
     const r = await sh(contractSchema(paths, 'v7-abc1234', 'pwd > contracted-here'));
     expect(r.exitCode).toBe(0);
-    expect(readFileSync(join(root, 'releases/v7-abc1234/contracted-here'), 'utf8').trim()).toBe(join(root, 'releases/v7-abc1234'));
+    expect(readFileSync(join(root, 'releases/v7-abc1234/contracted-here'), 'utf8').trim()).toBe(
+      join(root, 'releases/v7-abc1234'),
+    );
     expect(existsSync(ledger)).toBe(false);
     expect(readFileSync(join(root, 'migrations/contracted'), 'utf8')).toBe('v7-abc1234\n');
     // The same expand is never contracted twice.

@@ -15,34 +15,70 @@ import { planMarkdown } from '../../src/render/plan-markdown.js';
 import { planText } from '../../src/render/plan.js';
 import { observedFixture, planConfigFixture } from '../fixtures/observed.js';
 
-const base = planConfigFixture({ smoke: { checks: [{ path: '/healthz', method: 'GET', status: 200 }], deadlineMs: 1000 } });
-const migrate: MigrateConfig = { host: 'w1a', expand: './manage.py migrate', reverse: './manage.py migrate shop 0041', contract: './manage.py contract', timeout: 300_000, gate: base.smoke.checks, gateDeadline: 1000 };
+const base = planConfigFixture({
+  smoke: { checks: [{ path: '/healthz', method: 'GET', status: 200 }], deadlineMs: 1000 },
+});
+const migrate: MigrateConfig = {
+  host: 'w1a',
+  expand: './manage.py migrate',
+  reverse: './manage.py migrate shop 0041',
+  contract: './manage.py contract',
+  timeout: 300_000,
+  gate: base.smoke.checks,
+  gateDeadline: 1000,
+};
 const withMigrate = (m: Partial<MigrateConfig> = {}): Config => ({ ...base, migrate: { ...migrate, ...m } }) as Config;
 
 const observed: ObservedState = observedFixture({ release: 'v6-aaaaaaa' });
 const release = releaseFor('v7', 'abc1234def');
 const now = new Date('2026-11-27T00:00:00Z');
-const push = (config: Config, opts: { first?: 'a' | 'b'; hold?: boolean } = {}) => buildBlueGreenPlan({ config, observed, release, createdBy: 'ada', now, ...opts });
+const push = (config: Config, opts: { first?: 'a' | 'b'; hold?: boolean } = {}) =>
+  buildBlueGreenPlan({ config, observed, release, createdBy: 'ada', now, ...opts });
 const step = (p: Plan, id: string) => p.forward.find((s) => s.id === id) as Step;
 
 describe('a push with migrate', () => {
   it('stages, expands and gates before the first drain', () => {
     expect(push(withMigrate()).forward.map((s) => s.id)).toEqual([
-      'lock', 'stage', 'expand', 'gate',
-      'drain-a', 'wait-drain-a', 'activate-a', 'smoke-a', 'ready-a',
-      'drain-b', 'wait-drain-b', 'activate-b', 'smoke-b', 'ready-b',
+      'lock',
+      'stage',
+      'expand',
+      'gate',
+      'drain-a',
+      'wait-drain-a',
+      'activate-a',
+      'smoke-a',
+      'ready-a',
+      'drain-b',
+      'wait-drain-b',
+      'activate-b',
+      'smoke-b',
+      'ready-b',
       'unlock',
     ]);
-    expect(push(withMigrate(), { first: 'b' }).forward.map((s) => s.id).slice(0, 5)).toEqual(['lock', 'stage', 'expand', 'gate', 'drain-b']);
+    expect(
+      push(withMigrate(), { first: 'b' })
+        .forward.map((s) => s.id)
+        .slice(0, 5),
+    ).toEqual(['lock', 'stage', 'expand', 'gate', 'drain-b']);
   });
 
   it('on nginx, still expands and gates before the first drain, and flips as always', () => {
     const nginx = withMigrate();
     (nginx as { balancer: { driver: string } }).balancer = { ...base.balancer, driver: 'nginx' };
     expect(push(nginx).forward.map((s) => s.id)).toEqual([
-      'lock', 'stage', 'expand', 'gate',
-      'drain-a', 'wait-drain-a', 'activate-a', 'smoke-a', 'flip-a',
-      'wait-drain-b', 'activate-b', 'smoke-b', 'ready-b',
+      'lock',
+      'stage',
+      'expand',
+      'gate',
+      'drain-a',
+      'wait-drain-a',
+      'activate-a',
+      'smoke-a',
+      'flip-a',
+      'wait-drain-b',
+      'activate-b',
+      'smoke-b',
+      'ready-b',
       'unlock',
     ]);
   });
@@ -50,15 +86,28 @@ describe('a push with migrate', () => {
   it('expands on the migrate host in the new release, undone by migrate.reverse', () => {
     const expand = step(push(withMigrate()), 'expand');
     expect(expand).toMatchObject({ kind: 'expand', hosts: ['w1a'], releases: { w1a: 'v7-abc1234' } });
-    expect(expand.title).toBe("expand the schema with v7-abc1234's migrations on w1a (undone by migrate.reverse if the push is reversed)");
-    expect(expand.undo).toEqual([{ id: 'undo-expand', kind: 'reverse-expand', title: 'undo the schema expand of v7-abc1234 on w1a (migrate.reverse)', hosts: ['w1a'], releases: { w1a: 'v7-abc1234' }, undo: [] }]);
+    expect(expand.title).toBe(
+      "expand the schema with v7-abc1234's migrations on w1a (undone by migrate.reverse if the push is reversed)",
+    );
+    expect(expand.undo).toEqual([
+      {
+        id: 'undo-expand',
+        kind: 'reverse-expand',
+        title: 'undo the schema expand of v7-abc1234 on w1a (migrate.reverse)',
+        hosts: ['w1a'],
+        releases: { w1a: 'v7-abc1234' },
+        undo: [],
+      },
+    ]);
   });
 
   it('says plainly that baton cannot undo an expand without migrate.reverse', () => {
     const { reverse: _, ...noReverse } = migrate;
     const p = push({ ...base, migrate: noReverse } as Config);
     const expand = step(p, 'expand');
-    expect(expand.title).toBe("expand the schema with v7-abc1234's migrations on w1a (cannot be undone by baton: no migrate.reverse)");
+    expect(expand.title).toBe(
+      "expand the schema with v7-abc1234's migrations on w1a (cannot be undone by baton: no migrate.reverse)",
+    );
     expect(expand.undo).toEqual([]);
     expect(planMarkdown(p)).toContain('**baton cannot undo it** (no `migrate.reverse`)');
   });
@@ -73,7 +122,9 @@ describe('a push with migrate', () => {
   });
 
   it('says so when the gate has no checks to run', () => {
-    expect(step(push(withMigrate({ gate: [] })), 'gate').title).toMatch(/no checks are configured \(smoke or migrate\.gate\), so nothing is checked$/);
+    expect(step(push(withMigrate({ gate: [] })), 'gate').title).toMatch(
+      /no checks are configured \(smoke or migrate\.gate\), so nothing is checked$/,
+    );
   });
 
   it('reverses a failed gate by undoing the expand, then the staging, then the lock', () => {
@@ -97,13 +148,24 @@ describe('a push with migrate', () => {
     const p = push(withMigrate());
     expect(() => checkPlan(p, base)).toThrow(PlanRefusedError);
     expect(() => checkPlan(p, base)).toThrow(/step "expand" \(expand\) is in the plan; baton.yml makes no such step/);
-    expect(() => checkPlan(p, withMigrate({ host: 'w2b' }))).toThrow(/step expand: hosts is \["w1a"\] in the plan, \["w2b"\] from baton.yml/);
+    expect(() => checkPlan(p, withMigrate({ host: 'w2b' }))).toThrow(
+      /step expand: hosts is \["w1a"\] in the plan, \["w2b"\] from baton.yml/,
+    );
   });
 
   it('keeps the expand whole in an idle-side rehearsal, whichever side the migrate host is on', () => {
     const r = idleSideSteps(push(withMigrate({ host: 'w1b' })));
     expect(r.cluster).toBe('a');
-    expect(r.forward.map((s) => s.id)).toEqual(['lock', 'stage', 'expand', 'gate', 'drain-a', 'wait-drain-a', 'activate-a', 'smoke-a']);
+    expect(r.forward.map((s) => s.id)).toEqual([
+      'lock',
+      'stage',
+      'expand',
+      'gate',
+      'drain-a',
+      'wait-drain-a',
+      'activate-a',
+      'smoke-a',
+    ]);
     expect((r.forward.find((s) => s.id === 'expand') as Step).hosts).toEqual(['w1b']);
     expect((r.forward.find((s) => s.id === 'gate') as Step).hosts).toEqual(['w1a', 'w2a']);
     expect(r.reverse.map((s) => s.id).slice(-3)).toEqual(['undo-expand', 'undo-stage', 'undo-lock']);
@@ -122,8 +184,17 @@ describe('a push without migrate', () => {
     const p = push(base);
     expect(p.forward.map((s) => s.id)).toEqual([
       'lock',
-      'drain-a', 'stage', 'wait-drain-a', 'activate-a', 'smoke-a', 'ready-a',
-      'drain-b', 'wait-drain-b', 'activate-b', 'smoke-b', 'ready-b',
+      'drain-a',
+      'stage',
+      'wait-drain-a',
+      'activate-a',
+      'smoke-a',
+      'ready-a',
+      'drain-b',
+      'wait-drain-b',
+      'activate-b',
+      'smoke-b',
+      'ready-b',
       'unlock',
     ]);
     expect(p.forward.some((s) => s.kind === 'expand' || s.kind === 'gate')).toBe(false);
@@ -145,17 +216,22 @@ describe('contract refusal', () => {
   });
 
   it('refuses without a ledger: no expand ran', () => {
-    expect(contractRefusal(on('v7-abc1234'), null, 'w1a (/srv/shop/migrations/expanded)')).toMatch(/^no schema expand is recorded on w1a \(\/srv\/shop\/migrations\/expanded\): no push with migrate\.expand has run/);
+    expect(contractRefusal(on('v7-abc1234'), null, 'w1a (/srv/shop/migrations/expanded)')).toMatch(
+      /^no schema expand is recorded on w1a \(\/srv\/shop\/migrations\/expanded\): no push with migrate\.expand has run/,
+    );
   });
 
   it('refuses when the hosts run a newer release than the one expanded for', () => {
-    expect(contractRefusal(on('v8-bbbbbbb', 'v8-bbbbbbb'), 'v7-abc1234')).toMatch(/w1 runs v8-bbbbbbb, w2 runs v8-bbbbbbb/);
+    expect(contractRefusal(on('v8-bbbbbbb', 'v8-bbbbbbb'), 'v7-abc1234')).toMatch(
+      /w1 runs v8-bbbbbbb, w2 runs v8-bbbbbbb/,
+    );
   });
 });
 
 describe('the contract plan', () => {
   const onNew: ObservedState = { ...observed, hosts: observed.hosts.map((h) => ({ ...h, release: 'v7-abc1234' })) };
-  const contract = (config: Config, o = onNew, ledger: string | null = 'v7-abc1234') => buildContractPlan({ config, observed: o, ledger, createdBy: 'ada', now });
+  const contract = (config: Config, o = onNew, ledger: string | null = 'v7-abc1234') =>
+    buildContractPlan({ config, observed: o, ledger, createdBy: 'ada', now });
 
   it('locks, contracts on the migrate host, unlocks; irreversible, and says so', () => {
     const p = contract(withMigrate());
@@ -165,7 +241,9 @@ describe('the contract plan', () => {
     const c = step(p, 'contract');
     expect(c).toMatchObject({ kind: 'contract', hosts: ['w1a'], undo: [] });
     expect(c.releases).toEqual({ w1a: 'v7-abc1234', w2a: 'v7-abc1234', w1b: 'v7-abc1234', w2b: 'v7-abc1234' });
-    expect(c.title).toMatch(/^contract the schema on w1a for v7-abc1234, which every host runs \(irreversible: baton cannot undo a contract/);
+    expect(c.title).toMatch(
+      /^contract the schema on w1a for v7-abc1234, which every host runs \(irreversible: baton cannot undo a contract/,
+    );
     expect(reverseSteps(p.forward).map((s) => s.id)).toEqual(['undo-lock']);
     expect(planProblems(p)).toEqual([]);
     expect(planHash((({ hash: _, ...rest }) => rest)(p))).toBe(p.hash);
@@ -187,7 +265,9 @@ describe('the contract plan', () => {
   });
 
   it('is refused (exit 3) when no expand is recorded', () => {
-    expect(() => contract(withMigrate(), onNew, null)).toThrow(/no schema expand is recorded on w1a \(\/srv\/shop\/migrations\/expanded\)/);
+    expect(() => contract(withMigrate(), onNew, null)).toThrow(
+      /no schema expand is recorded on w1a \(\/srv\/shop\/migrations\/expanded\)/,
+    );
   });
 
   it('is a usage error (exit 64) without migrate.contract', () => {
@@ -210,6 +290,8 @@ describe('the contract plan', () => {
     const forged = structuredClone(p);
     (forged.forward[1] as Step).hosts = ['w2b'];
     const { hash: _, ...rest } = forged;
-    expect(() => checkPlan({ ...forged, hash: planHash(rest) }, config)).toThrow(/not the contract plan baton.yml makes/);
+    expect(() => checkPlan({ ...forged, hash: planHash(rest) }, config)).toThrow(
+      /not the contract plan baton.yml makes/,
+    );
   });
 });

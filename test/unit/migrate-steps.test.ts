@@ -31,7 +31,9 @@ const seen: string[] = [];
 beforeAll(async () => {
   server = createServer((req, res) => {
     seen.push(`${req.headers.host} ${req.url}`);
-    res.writeHead(req.url === '/orders' ? 500 : 200).end(req.url === '/orders' ? 'column orders.total does not exist' : 'ok');
+    res
+      .writeHead(req.url === '/orders' ? 500 : 200)
+      .end(req.url === '/orders' ? 'column orders.total does not exist' : 'ok');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
@@ -64,8 +66,12 @@ const MIGRATE = `  expand: ./manage.py migrate
 `;
 
 function env(c: Config, transports = new RecordingTransports()): StepEnv & { transports: RecordingTransports } {
-  const endpoints = Object.fromEntries(['web-1.prod-a', 'web-2.prod-a', 'web-1.prod-b'].map((h) => [h, { address: '127.0.0.1', port }]));
-  return { config: c, secrets: new Secrets(), transports, endpoints } as unknown as StepEnv & { transports: RecordingTransports };
+  const endpoints = Object.fromEntries(
+    ['web-1.prod-a', 'web-2.prod-a', 'web-1.prod-b'].map((h) => [h, { address: '127.0.0.1', port }]),
+  );
+  return { config: c, secrets: new Secrets(), transports, endpoints } as unknown as StepEnv & {
+    transports: RecordingTransports;
+  };
 }
 
 const release = releaseFor('v7', 'abc1234def');
@@ -78,19 +84,36 @@ const observed = (run: string | null = 'v6-aaaaaaa'): ObservedState => ({
     { host: 'web-1.prod-b', cluster: 'b', member: 'b1', address: '10.0.0.21', memberState: 'ready', release: run },
   ],
 });
-const pushPlan = (c: Config) => buildBlueGreenPlan({ config: c, observed: observed(), release, createdBy: 'ada', now: new Date('2026-11-27T00:00:00Z') });
+const pushPlan = (c: Config) =>
+  buildBlueGreenPlan({
+    config: c,
+    observed: observed(),
+    release,
+    createdBy: 'ada',
+    now: new Date('2026-11-27T00:00:00Z'),
+  });
 const stepOf = (steps: Step[], id: string) => steps.find((s) => s.id === id) as Step;
 const progress = () => undefined;
 
 describe('migrate in baton.yml', () => {
   it('defaults to the first host of cluster a, the smoke checks as the gate, and 5 minutes', () => {
     const c = config('  expand: ./manage.py migrate\n');
-    expect(c.migrate).toEqual({ host: 'web-1.prod-a', expand: './manage.py migrate', timeout: 300_000, gate: c.smoke.checks, gateDeadline: 2000 });
+    expect(c.migrate).toEqual({
+      host: 'web-1.prod-a',
+      expand: './manage.py migrate',
+      timeout: 300_000,
+      gate: c.smoke.checks,
+      gateDeadline: 2000,
+    });
   });
 
   it('is named in the one-line summary of baton.yml', () => {
-    expect(summarizeConfig(config(MIGRATE))).toBe('app shop, 2+1 hosts, balancer haproxy on lb1.example.com (backend web), 1 smoke check, schema migrations on web-1.prod-a (reversible, with contract)');
-    expect(summarizeConfig(config('  expand: ./manage.py migrate\n'))).toMatch(/schema migrations on web-1\.prod-a \(no reverse\)$/);
+    expect(summarizeConfig(config(MIGRATE))).toBe(
+      'app shop, 2+1 hosts, balancer haproxy on lb1.example.com (backend web), 1 smoke check, schema migrations on web-1.prod-a (reversible, with contract)',
+    );
+    expect(summarizeConfig(config('  expand: ./manage.py migrate\n'))).toMatch(
+      /schema migrations on web-1\.prod-a \(no reverse\)$/,
+    );
   });
 
   it('takes a host of either cluster and a gate of its own', () => {
@@ -106,7 +129,11 @@ describe('the expand step', () => {
     const c = config(MIGRATE);
     const e = env(c);
     const expand = stepOf(pushPlan(c).forward, 'expand');
-    expect(await runExpand(expand, e, progress)).toEqual({ expanded: 'v7-abc1234', host: 'web-1.prod-a', ledger: '/srv/shop/migrations/expanded' });
+    expect(await runExpand(expand, e, progress)).toEqual({
+      expanded: 'v7-abc1234',
+      host: 'web-1.prod-a',
+      ledger: '/srv/shop/migrations/expanded',
+    });
     expect(e.transports.calls).toHaveLength(1);
     const call = e.transports.calls[0] as unknown as { host: string; argv: string[]; opts: { timeoutMs?: number } };
     expect(call.host).toBe('web-1.prod-a');
@@ -119,7 +146,12 @@ describe('the expand step', () => {
     const e = env(c);
     const undo = stepOf(pushPlan(c).forward, 'expand').undo[0] as Step;
     expect(await runReverseExpand(undo, e, progress)).toEqual({ reversed: 'v7-abc1234', host: 'web-1.prod-a' });
-    expect(e.transports.runsOn('web-1.prod-a')[0]?.slice(3)).toEqual(['sh', '/srv/shop', 'v7-abc1234', './manage.py migrate shop 0041']);
+    expect(e.transports.runsOn('web-1.prod-a')[0]?.slice(3)).toEqual([
+      'sh',
+      '/srv/shop',
+      'v7-abc1234',
+      './manage.py migrate shop 0041',
+    ]);
   });
 
   it('changes production and is undone even when it fails part-way', () => {
@@ -130,13 +162,16 @@ describe('the expand step', () => {
 });
 
 describe('the gate step', () => {
-  it('checks the release still serving through each cluster\'s internal name and against each host', async () => {
+  it("checks the release still serving through each cluster's internal name and against each host", async () => {
     const c = config(MIGRATE);
     seen.length = 0;
     expect(await runGate(stepOf(pushPlan(c).forward, 'gate'), env(c))).toEqual({ passed: 5 });
     expect(seen.sort()).toEqual([
-      `127.0.0.1:${port} /healthz`, `127.0.0.1:${port} /healthz`, `127.0.0.1:${port} /healthz`,
-      `prod-a.internal:${port} /healthz`, `prod-b.internal:${port} /healthz`,
+      `127.0.0.1:${port} /healthz`,
+      `127.0.0.1:${port} /healthz`,
+      `127.0.0.1:${port} /healthz`,
+      `prod-a.internal:${port} /healthz`,
+      `prod-b.internal:${port} /healthz`,
     ]);
   });
 
@@ -157,7 +192,8 @@ describe('the gate step', () => {
       run: async (s) => {
         ran.push(s.id);
         // The lock and the staging are other tests' business; the migration steps run for real.
-        if (['expand', 'gate', 'undo-expand'].includes(s.id)) return stepKind(s.kind).run(s, { ...e, wayBack: {} }, progress);
+        if (['expand', 'gate', 'undo-expand'].includes(s.id))
+          return stepKind(s.kind).run(s, { ...e, wayBack: {} }, progress);
         return undefined;
       },
       journal: new Journal(mkdtempSync(join(tmpdir(), 'baton-journal-')), 'run-1'),
@@ -166,7 +202,10 @@ describe('the gate step', () => {
     expect(result.outcome).toBe('reversed');
     expect(result.failedStep).toBe('gate');
     expect(ran).toEqual(['lock', 'stage', 'expand', 'gate', 'undo-expand', 'undo-stage', 'undo-lock']);
-    expect(e.transports.runsOn('web-1.prod-a').map((argv) => argv.at(-1))).toEqual(['./manage.py migrate', './manage.py migrate shop 0041']);
+    expect(e.transports.runsOn('web-1.prod-a').map((argv) => argv.at(-1))).toEqual([
+      './manage.py migrate',
+      './manage.py migrate shop 0041',
+    ]);
   });
 });
 
@@ -175,7 +214,10 @@ describe('the contract step', () => {
   function hosts(current: Record<string, string>, ledger: string) {
     return new RecordingTransports({
       responses: [
-        { match: (argv) => (argv[2] ?? '').includes('readlink "$1"'), answer: (_argv, host) => ({ stdout: `${current[host] ?? ''}\n` }) },
+        {
+          match: (argv) => (argv[2] ?? '').includes('readlink "$1"'),
+          answer: (_argv, host) => ({ stdout: `${current[host] ?? ''}\n` }),
+        },
         { match: (argv) => (argv[2] ?? '').startsWith('cat "$1"'), answer: { stdout: ledger ? `${ledger}\n` : '' } },
       ],
     });
@@ -184,7 +226,10 @@ describe('the contract step', () => {
 
   it('checks every host again, then runs migrate.contract in the release they run', async () => {
     const c = config(MIGRATE);
-    const step = stepOf(buildContractPlan({ config: c, observed: onNew, ledger: 'v7-abc1234', createdBy: 'ada' }).forward, 'contract');
+    const step = stepOf(
+      buildContractPlan({ config: c, observed: onNew, ledger: 'v7-abc1234', createdBy: 'ada' }).forward,
+      'contract',
+    );
     const e = env(c, hosts(every('v7-abc1234'), 'v7-abc1234'));
     expect(await runContract(step, e, progress)).toEqual({ contracted: 'v7-abc1234', host: 'web-1.prod-a' });
     const last = e.transports.runsOn('web-1.prod-a').at(-1) as string[];
@@ -193,18 +238,28 @@ describe('the contract step', () => {
 
   it('refuses, running nothing, when a host went back to an older release since the plan was made', async () => {
     const c = config(MIGRATE);
-    const step = stepOf(buildContractPlan({ config: c, observed: onNew, ledger: 'v7-abc1234', createdBy: 'ada' }).forward, 'contract');
+    const step = stepOf(
+      buildContractPlan({ config: c, observed: onNew, ledger: 'v7-abc1234', createdBy: 'ada' }).forward,
+      'contract',
+    );
     const e = env(c, hosts({ ...every('v7-abc1234'), 'web-1.prod-b': 'v6-aaaaaaa' }, 'v7-abc1234'));
     const err = await runContract(step, e, progress).catch((x: unknown) => x);
     expect(err).toBeInstanceOf(OperationFailedError);
     expect((err as OperationFailedError).exitCode).toBe(1);
     expect((err as Error).message).toContain('web-1.prod-b runs v6-aaaaaaa');
-    expect(e.transports.calls.some((call) => call.kind === 'run' && call.argv.at(-1) === './manage.py migrate shop 0043_drop_total')).toBe(false);
+    expect(
+      e.transports.calls.some(
+        (call) => call.kind === 'run' && call.argv.at(-1) === './manage.py migrate shop 0043_drop_total',
+      ),
+    ).toBe(false);
   });
 
   it('refuses when the ledger names another release than the plan', async () => {
     const c = config(MIGRATE);
-    const step = stepOf(buildContractPlan({ config: c, observed: onNew, ledger: 'v7-abc1234', createdBy: 'ada' }).forward, 'contract');
+    const step = stepOf(
+      buildContractPlan({ config: c, observed: onNew, ledger: 'v7-abc1234', createdBy: 'ada' }).forward,
+      'contract',
+    );
     const e = env(c, hosts(every('v8-bbbbbbb'), 'v8-bbbbbbb'));
     await expect(runContract(step, e, progress)).rejects.toThrow(/the ledger now names v8-bbbbbbb, not v7-abc1234/);
   });

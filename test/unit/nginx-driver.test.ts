@@ -8,16 +8,25 @@ import { ScriptedTransport } from '../helpers/scripted-transport.js';
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/nginx/${name}`, import.meta.url), 'utf8');
 const CONF = fixture('baton-upstream.conf');
 
-
 const make = (lb: Transport, app?: Transport) =>
-  new NginxBalancer(lb, { upstream: 'web', upstreamFile: '/etc/nginx/baton-upstream.conf', appTransport: async () => app ?? lb, reloadTimeoutMs: 500 });
+  new NginxBalancer(lb, {
+    upstream: 'web',
+    upstreamFile: '/etc/nginx/baton-upstream.conf',
+    appTransport: async () => app ?? lb,
+    reloadTimeoutMs: 500,
+  });
 
 describe('NginxBalancer', () => {
   it('marks down, validates, reloads and returns once new workers run and the old one shuts down', async () => {
     let reloaded = false;
     const lb = new ScriptedTransport('lb', (argv) => {
       if (argv[0] === 'cat') return { stdout: CONF };
-      if (argv[0] === 'sh' && argv.includes('/run/nginx.pid')) return { stdout: reloaded ? 'master 1\n 3 nginx: worker process\n 2 nginx: worker process is shutting down\n' : 'master 1\n 2 nginx: worker process\n' };
+      if (argv[0] === 'sh' && argv.includes('/run/nginx.pid'))
+        return {
+          stdout: reloaded
+            ? 'master 1\n 3 nginx: worker process\n 2 nginx: worker process is shutting down\n'
+            : 'master 1\n 2 nginx: worker process\n',
+        };
       if (argv[0] === 'sh') return {};
       if (argv.includes('reload')) reloaded = true;
       return {};
@@ -27,7 +36,9 @@ describe('NginxBalancer', () => {
     // The test and the reload are raised through sudo -n (root's transport drops the prefix).
     expect(write.argv.slice(-5)).toEqual(['sudo', '-n', '--', 'nginx', '-t']);
     expect(write.stdin).toContain('    server 10.213.7.42:8000 down;  # web2b');
-    expect(lb.calls.filter((c) => c.argv.includes('reload')).map((c) => c.argv.join(' '))).toEqual(['sudo -n -- nginx -s reload']);
+    expect(lb.calls.filter((c) => c.argv.includes('reload')).map((c) => c.argv.join(' '))).toEqual([
+      'sudo -n -- nginx -s reload',
+    ]);
   });
 
   it('reloads nothing when nginx -t refuses the file', async () => {
@@ -37,7 +48,9 @@ describe('NginxBalancer', () => {
       if (argv[0] === 'sh') return { stdout: 'master 1\n 2 nginx: worker process\n' };
       throw new Error(`unexpected ${argv.join(' ')}`);
     });
-    const err = await make(lb).drain(['web1a']).catch((e: unknown) => e);
+    const err = await make(lb)
+      .drain(['web1a'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OperationFailedError);
     expect((err as Error).message).toContain('unknown directive "baton_x"');
   });
@@ -45,7 +58,8 @@ describe('NginxBalancer', () => {
   it('puts the file back when the reload does not start new workers', async () => {
     const lb = new ScriptedTransport('lb', (argv) => {
       if (argv[0] === 'cat') return { stdout: CONF };
-      if (argv[0] === 'sh' && argv.includes('/run/nginx.pid')) return { stdout: 'master 1\n 2 nginx: worker process\n' };
+      if (argv[0] === 'sh' && argv.includes('/run/nginx.pid'))
+        return { stdout: 'master 1\n 2 nginx: worker process\n' };
       return {};
     });
     await expect(make(lb).drain(['web1a'])).rejects.toThrow(/no new workers after 500 ms/);
@@ -56,7 +70,9 @@ describe('NginxBalancer', () => {
   it('counts in-flight connections on the host itself, leaving out what other balancer processes own', async () => {
     const lbSs = `${fixture('lb-ss-web2b.txt')}0 0 10.213.7.2:40000 10.213.7.42:8000 users:(("haproxy",pid=5,fd=3))\n`;
     const appSs = `${fixture('app-ss-web2b.txt')}0 0 10.213.7.42:8000 10.213.7.2:40000\n0 0 10.213.7.42:8000 10.213.7.1:50000\n`;
-    const lb = new ScriptedTransport('lb', (argv) => (argv[0] === 'cat' ? { stdout: CONF } : argv[0] === 'hostname' ? { stdout: '10.213.7.2 \n' } : { stdout: lbSs }));
+    const lb = new ScriptedTransport('lb', (argv) =>
+      argv[0] === 'cat' ? { stdout: CONF } : argv[0] === 'hostname' ? { stdout: '10.213.7.2 \n' } : { stdout: lbSs },
+    );
     const app = new ScriptedTransport('web-2.prod-b', () => ({ stdout: appSs }));
     expect(await make(lb, app).sessions(['web2b'])).toEqual({ web2b: 5 });
     expect(app.calls[0]!.argv).toEqual(['ss', '-Htin', 'state', 'established', '( sport = :8000 )']);
@@ -64,7 +80,10 @@ describe('NginxBalancer', () => {
 
   it('as a deploy user (ss shows no processes), counts only the connections that carry a request, whoever keeps them open', async () => {
     // Two pooled connections idle for 40 s (a backend keeping them for a minute), one request held for 1.5 s.
-    const lbSs = ['0 0 10.213.7.2:40000 10.213.7.42:8000', '\t bytes_sent:90 bytes_received:400 lastsnd:40100 lastrcv:40096'].join('\n');
+    const lbSs = [
+      '0 0 10.213.7.2:40000 10.213.7.42:8000',
+      '\t bytes_sent:90 bytes_received:400 lastsnd:40100 lastrcv:40096',
+    ].join('\n');
     const appSs = [
       '0 0 10.213.7.42:8000 10.213.7.2:40000',
       '\t bytes_sent:400 bytes_received:90 lastsnd:40096 lastrcv:40100',
@@ -73,15 +92,24 @@ describe('NginxBalancer', () => {
       '0 0 10.213.7.42:8000 10.213.7.2:40004',
       '\t bytes_sent:400 bytes_received:180 lastsnd:9000 lastrcv:1500',
     ].join('\n');
-    const lb = new ScriptedTransport('lb', (argv) => (argv[0] === 'cat' ? { stdout: CONF } : argv[0] === 'hostname' ? { stdout: '10.213.7.2 \n' } : { stdout: lbSs }));
+    const lb = new ScriptedTransport('lb', (argv) =>
+      argv[0] === 'cat' ? { stdout: CONF } : argv[0] === 'hostname' ? { stdout: '10.213.7.2 \n' } : { stdout: lbSs },
+    );
     const app = new ScriptedTransport('web-2.prod-b', () => ({ stdout: appSs }));
     expect(await make(lb, app).sessions(['web2b'])).toEqual({ web2b: 1 });
   });
 
   it('reports down as drain and no health it does not have', async () => {
-    const lb = new ScriptedTransport('lb', (argv) => (argv[0] === 'cat' ? { stdout: CONF.replace('10.213.7.11:8000;', '10.213.7.11:8000 down;') } : { stdout: '' }));
+    const lb = new ScriptedTransport('lb', (argv) =>
+      argv[0] === 'cat' ? { stdout: CONF.replace('10.213.7.11:8000;', '10.213.7.11:8000 down;') } : { stdout: '' },
+    );
     const members = await make(lb).members();
-    expect(members.map((m) => `${m.name}=${m.state}`)).toEqual(['web1a=drain', 'web2a=ready', 'web1b=ready', 'web2b=ready']);
+    expect(members.map((m) => `${m.name}=${m.state}`)).toEqual([
+      'web1a=drain',
+      'web2a=ready',
+      'web1b=ready',
+      'web2b=ready',
+    ]);
     expect(members.every((m) => m.healthy === undefined)).toBe(true);
   });
 
@@ -95,9 +123,17 @@ describe('NginxBalancer', () => {
   });
 
   it("samples stub_status's request total beside the members", async () => {
-    const status = 'Active connections: 3 \nserver accepts handled requests\n 10 10 42 \nReading: 0 Writing: 1 Waiting: 2 \n';
-    const lb = new ScriptedTransport('lb', (argv) => (argv[0] === 'cat' ? { stdout: CONF } : argv[0] === 'curl' ? { stdout: status } : { stdout: '' }));
-    const nginx = new NginxBalancer(lb, { upstream: 'web', upstreamFile: '/etc/nginx/baton-upstream.conf', statusUrl: 'http://127.0.0.1/status', appTransport: async () => lb });
+    const status =
+      'Active connections: 3 \nserver accepts handled requests\n 10 10 42 \nReading: 0 Writing: 1 Waiting: 2 \n';
+    const lb = new ScriptedTransport('lb', (argv) =>
+      argv[0] === 'cat' ? { stdout: CONF } : argv[0] === 'curl' ? { stdout: status } : { stdout: '' },
+    );
+    const nginx = new NginxBalancer(lb, {
+      upstream: 'web',
+      upstreamFile: '/etc/nginx/baton-upstream.conf',
+      statusUrl: 'http://127.0.0.1/status',
+      appTransport: async () => lb,
+    });
     expect(await nginx.sample()).toMatchObject({ requests: 42 });
     expect(lb.calls.map((c) => c.argv[0]).sort()).toEqual(['cat', 'curl', 'ss']);
   });
@@ -105,8 +141,19 @@ describe('NginxBalancer', () => {
   it('switches the pool in one edit and one reload: cluster a back in, cluster b out', async () => {
     let reloaded = false;
     const lb = new ScriptedTransport('lb', (argv) => {
-      if (argv[0] === 'cat') return { stdout: CONF.replace('10.213.7.11:8000;', '10.213.7.11:8000 down;').replace('10.213.7.12:8000;', '10.213.7.12:8000 down;') };
-      if (argv[0] === 'sh' && argv.includes('/run/nginx.pid')) return { stdout: reloaded ? 'master 1\n 3 nginx: worker process\n 2 nginx: worker process is shutting down\n' : 'master 1\n 2 nginx: worker process\n' };
+      if (argv[0] === 'cat')
+        return {
+          stdout: CONF.replace('10.213.7.11:8000;', '10.213.7.11:8000 down;').replace(
+            '10.213.7.12:8000;',
+            '10.213.7.12:8000 down;',
+          ),
+        };
+      if (argv[0] === 'sh' && argv.includes('/run/nginx.pid'))
+        return {
+          stdout: reloaded
+            ? 'master 1\n 3 nginx: worker process\n 2 nginx: worker process is shutting down\n'
+            : 'master 1\n 2 nginx: worker process\n',
+        };
       if (argv.includes('reload')) reloaded = true;
       return {};
     });
@@ -118,13 +165,16 @@ describe('NginxBalancer', () => {
     expect(web).toContain('server 10.213.7.12:8000;  # web2a');
     expect(web).toContain('server 10.213.7.41:8000 down;  # web1b');
     expect(web).toContain('server 10.213.7.42:8000 down;  # web2b');
-    expect(lb.calls.filter((c) => c.argv.includes('reload')).map((c) => c.argv.join(' '))).toEqual(['sudo -n -- nginx -s reload']);
+    expect(lb.calls.filter((c) => c.argv.includes('reload')).map((c) => c.argv.join(' '))).toEqual([
+      'sudo -n -- nginx -s reload',
+    ]);
   });
 
   it('leaves nginx alone when the file already says so and the running workers started after it changed', async () => {
     const lb = new ScriptedTransport('lb', (argv) => {
       if (argv[0] === 'cat') return { stdout: CONF };
-      if (argv[0] === 'sh' && argv.includes('/etc/nginx/baton-upstream.conf')) return { stdout: '1000.0\n900.0\n500.00\n100\n45000 nginx: worker process\n' };
+      if (argv[0] === 'sh' && argv.includes('/etc/nginx/baton-upstream.conf'))
+        return { stdout: '1000.0\n900.0\n500.00\n100\n45000 nginx: worker process\n' };
       throw new Error(`unexpected ${argv.join(' ')}`);
     });
     await make(lb).ready(['web1a']);
@@ -135,13 +185,17 @@ describe('NginxBalancer', () => {
     let reloaded = false;
     const lb = new ScriptedTransport('lb', (argv) => {
       if (argv[0] === 'cat') return { stdout: CONF };
-      if (argv[0] === 'sh' && argv.includes('/etc/nginx/baton-upstream.conf')) return { stdout: '1000.0\n990.0\n500.00\n100\n48000 nginx: worker process\n' };
-      if (argv[0] === 'sh' && argv.includes('/run/nginx.pid')) return { stdout: reloaded ? 'master 1\n 3 nginx: worker process\n' : 'master 1\n 2 nginx: worker process\n' };
+      if (argv[0] === 'sh' && argv.includes('/etc/nginx/baton-upstream.conf'))
+        return { stdout: '1000.0\n990.0\n500.00\n100\n48000 nginx: worker process\n' };
+      if (argv[0] === 'sh' && argv.includes('/run/nginx.pid'))
+        return { stdout: reloaded ? 'master 1\n 3 nginx: worker process\n' : 'master 1\n 2 nginx: worker process\n' };
       if (argv.includes('reload')) reloaded = true;
       return {};
     });
     await make(lb).ready(['web1a']);
     expect(lb.calls.filter((c) => c.stdin !== undefined)).toEqual([]);
-    expect(lb.calls.filter((c) => c.argv.includes('reload')).map((c) => c.argv.join(' '))).toEqual(['sudo -n -- nginx -s reload']);
+    expect(lb.calls.filter((c) => c.argv.includes('reload')).map((c) => c.argv.join(' '))).toEqual([
+      'sudo -n -- nginx -s reload',
+    ]);
   });
 });

@@ -35,8 +35,11 @@ const SHA = createHash('sha256').update(TEXT).digest('hex');
 const URL_ = 'http://127.0.0.1:8089/baton';
 
 const readBack = (states: Record<string, string>) =>
-  JSON.stringify({ upstream: 'web', loadedAt: 1, members: STATE.web.map((m) => ({ ...m, state: states[m.name] ?? m.state, inflight: 0 })) });
-
+  JSON.stringify({
+    upstream: 'web',
+    loadedAt: 1,
+    members: STATE.web.map((m) => ({ ...m, state: states[m.name] ?? m.state, inflight: 0 })),
+  });
 
 /** A balancer host whose state file is TEXT and whose Lua side loads what was written. */
 function balancerHost(opts: { loads?: Record<string, string>; writeCode?: number; file?: string } = {}) {
@@ -49,22 +52,36 @@ function balancerHost(opts: { loads?: Record<string, string>; writeCode?: number
       return { code: opts.writeCode ?? 0 };
     }
     if (argv[0] === 'curl' && argv.includes('POST')) {
-      const states = opts.loads ?? Object.fromEntries((JSON.parse(written ?? TEXT) as typeof STATE).web.map((m) => [m.name, m.state]));
+      const states =
+        opts.loads ??
+        Object.fromEntries((JSON.parse(written ?? TEXT) as typeof STATE).web.map((m) => [m.name, m.state]));
       return { stdout: readBack(states) };
     }
     if (argv[0] === 'curl') return { stdout: readBack({}) };
     return {};
   });
-  return { lb, written: () => written, balancer: new NginxLuaBalancer(lb, { upstream: 'web', appTransport: async () => lb }) };
+  return {
+    lb,
+    written: () => written,
+    balancer: new NginxLuaBalancer(lb, { upstream: 'web', appTransport: async () => lb }),
+  };
 }
 
 describe('the state file', () => {
   it('is checked as the Lua side checks it', () => {
     expect(parseLuaState(TEXT)).toEqual(STATE);
-    expect(() => parseLuaState('{"web": [{"name": "a", "address": "10.0.0.1", "port": 80, "state": "maint"}]}')).toThrow(/member 1 \(a\): state must be ready or drain/);
-    expect(() => parseLuaState('{"web": [{"name": "a b", "address": "10.0.0.1", "port": 80, "state": "ready"}]}')).toThrow(/name must be letters/);
-    expect(() => parseLuaState('{"web": [{"name": "a", "address": "$(reboot)", "port": 80, "state": "ready"}]}')).toThrow(/address must be/);
-    expect(() => parseLuaState('{"web": [{"name": "a", "address": "10.0.0.1", "port": 0, "state": "ready"}]}')).toThrow(/port must be 1-65535/);
+    expect(() =>
+      parseLuaState('{"web": [{"name": "a", "address": "10.0.0.1", "port": 80, "state": "maint"}]}'),
+    ).toThrow(/member 1 \(a\): state must be ready or drain/);
+    expect(() =>
+      parseLuaState('{"web": [{"name": "a b", "address": "10.0.0.1", "port": 80, "state": "ready"}]}'),
+    ).toThrow(/name must be letters/);
+    expect(() =>
+      parseLuaState('{"web": [{"name": "a", "address": "$(reboot)", "port": 80, "state": "ready"}]}'),
+    ).toThrow(/address must be/);
+    expect(() => parseLuaState('{"web": [{"name": "a", "address": "10.0.0.1", "port": 0, "state": "ready"}]}')).toThrow(
+      /port must be 1-65535/,
+    );
     expect(() => parseLuaState('[]')).toThrow(/expected an object of upstreams/);
     expect(() => parseLuaState('{')).toThrow(/not JSON/);
   });
@@ -83,7 +100,8 @@ describe('the state file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'baton-lua-state-'));
     const file = join(dir, 'state.json');
     const local = new LocalTransport();
-    const run = (argv: string[], stdin?: string) => local.run(argv, { allowFailure: true, ...(stdin !== undefined ? { stdin } : {}) });
+    const run = (argv: string[], stdin?: string) =>
+      local.run(argv, { allowFailure: true, ...(stdin !== undefined ? { stdin } : {}) });
     try {
       expect(parseLuaStateRead((await run(readLuaStateArgv(file))).stdout)).toEqual({ version: 'missing' });
       expect((await run(writeLuaStateArgv(file, 'missing'), TEXT)).code).toBe(0);
@@ -117,7 +135,9 @@ describe('the control endpoint', () => {
   });
 
   it('answers members with in-flight counts, or a refusal', () => {
-    expect(parseControlAnswer(readBack({ web1a: 'drain' }), 'web').members.map((m) => `${m.name}=${m.state}/${m.inflight}`)).toEqual(['web1a=drain/0', 'web1b=ready/0']);
+    expect(
+      parseControlAnswer(readBack({ web1a: 'drain' }), 'web').members.map((m) => `${m.name}=${m.state}/${m.inflight}`),
+    ).toEqual(['web1a=drain/0', 'web1b=ready/0']);
     expect(parseControlAnswer('{"upstream":"web","members":{}}', 'web').members).toEqual([]); // an empty Lua table
     expect(() => parseControlAnswer('{"error":"no upstream web is loaded"}', 'web')).toThrow(ControlRefusal);
     expect(() => parseControlAnswer(readBack({}), 'api')).toThrow(/answered for upstream "web", not api/);
@@ -125,7 +145,11 @@ describe('the control endpoint', () => {
   });
 
   it('has its no-ready-member 502s counted from the error log', () => {
-    expect(new RegExp(noReadyMemberPattern('prod.a')).test('[lua] baton_balancer.lua:280: balance(): baton: upstream prod.a has no ready member while connecting')).toBe(true);
+    expect(
+      new RegExp(noReadyMemberPattern('prod.a')).test(
+        '[lua] baton_balancer.lua:280: balance(): baton: upstream prod.a has no ready member while connecting',
+      ),
+    ).toBe(true);
     expect(new RegExp(noReadyMemberPattern('prod.a')).test('baton: upstream prodXa has no ready member')).toBe(false);
   });
 });
@@ -173,7 +197,9 @@ describe('NginxLuaBalancer', () => {
       }
       return { code: 7, stderr: 'curl: (7) Failed to connect to 127.0.0.1 port 8089' };
     });
-    const err = await new NginxLuaBalancer(lb, { upstream: 'web', appTransport: async () => lb }).drain(['web1b']).catch((e: unknown) => e);
+    const err = await new NginxLuaBalancer(lb, { upstream: 'web', appTransport: async () => lb })
+      .drain(['web1b'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OperationFailedError);
     expect((err as OperationFailedError).message).toMatch(/did not load upstream web .*Failed to connect/);
     expect((err as OperationFailedError).hint).toMatch(/was put back as it was/);
@@ -192,7 +218,9 @@ describe('NginxLuaBalancer', () => {
     const { balancer } = balancerHost({ file: 'missing\n' });
     const err = await balancer.drain(['web1b']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect((err as UserError).hint).toMatch(/write \/etc\/nginx\/baton-upstreams\.json on lb with every member of upstream web \(see templates\/nginx\/baton-upstreams\.example\.json\)/);
+    expect((err as UserError).hint).toMatch(
+      /write \/etc\/nginx\/baton-upstreams\.json on lb with every member of upstream web \(see templates\/nginx\/baton-upstreams\.example\.json\)/,
+    );
   });
 
   it('refuses to cut requests off: only a reload would', async () => {
@@ -201,22 +229,50 @@ describe('NginxLuaBalancer', () => {
     await expect(balancer.cutOff(['web1a'])).rejects.toThrow(UserError);
   });
 
-  it('takes the larger of the Lua in-flight count and the connections on the member\'s host', async () => {
+  it("takes the larger of the Lua in-flight count and the connections on the member's host", async () => {
     const lb = new ScriptedTransport('lb', (argv) => {
-      if (argv[0] === 'curl') return { stdout: JSON.stringify({ upstream: 'web', members: [{ ...STATE.web[0], inflight: 3 }, { ...STATE.web[1], inflight: 0 }] }) };
+      if (argv[0] === 'curl')
+        return {
+          stdout: JSON.stringify({
+            upstream: 'web',
+            members: [
+              { ...STATE.web[0], inflight: 3 },
+              { ...STATE.web[1], inflight: 0 },
+            ],
+          }),
+        };
       if (argv[0] === 'hostname') return { stdout: '10.213.7.2\n' };
       return { stdout: '' }; // ss on the balancer: nothing
     });
-    const app = new ScriptedTransport('app', () => ({ stdout: '0 0 10.213.7.21:8000 10.213.7.2:40000\n0 0 10.213.7.21:8000 10.213.7.2:40001\n' }));
+    const app = new ScriptedTransport('app', () => ({
+      stdout: '0 0 10.213.7.21:8000 10.213.7.2:40000\n0 0 10.213.7.21:8000 10.213.7.2:40001\n',
+    }));
     const balancer = new NginxLuaBalancer(lb, { upstream: 'web', appTransport: async () => app });
     expect(await balancer.sessions(['web1a', 'web1b'])).toEqual({ web1a: 3, web1b: 2 });
   });
 
   it('is what createBalancer makes for mode: lua', () => {
-    const base = { driver: 'nginx' as const, host: 'lb', backend: 'web', drainTimeout: 1, cutOffAfterDrainTimeout: false, nginx: 'nginx', pidFile: '/run/nginx.pid', errorLog: '/var/log/nginx/error.log' };
+    const base = {
+      driver: 'nginx' as const,
+      host: 'lb',
+      backend: 'web',
+      drainTimeout: 1,
+      cutOffAfterDrainTimeout: false,
+      nginx: 'nginx',
+      pidFile: '/run/nginx.pid',
+      errorLog: '/var/log/nginx/error.log',
+    };
     const hosts = { get: () => new LocalTransport() };
     const clusters = { a: { internal: 'a', hosts: [] }, b: { internal: 'b', hosts: [] } } as never;
-    expect(createBalancer({ balancer: { ...base, mode: 'lua' }, clusters }, new LocalTransport(), hosts)).toBeInstanceOf(NginxLuaBalancer);
-    expect(createBalancer({ balancer: { ...base, mode: 'file', upstreamFile: '/etc/nginx/up.conf' }, clusters }, new LocalTransport(), hosts)).not.toBeInstanceOf(NginxLuaBalancer);
+    expect(
+      createBalancer({ balancer: { ...base, mode: 'lua' }, clusters }, new LocalTransport(), hosts),
+    ).toBeInstanceOf(NginxLuaBalancer);
+    expect(
+      createBalancer(
+        { balancer: { ...base, mode: 'file', upstreamFile: '/etc/nginx/up.conf' }, clusters },
+        new LocalTransport(),
+        hosts,
+      ),
+    ).not.toBeInstanceOf(NginxLuaBalancer);
   });
 });

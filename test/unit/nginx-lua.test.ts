@@ -102,7 +102,18 @@ describe('NginxLuaBalancer against a real nginx (balancer_by_lua)', () => {
     } catch {
       return;
     }
-    await until('nginx master exit', async () => { try { process.kill(pid, 0); return false; } catch { return true; } }, (gone) => gone);
+    await until(
+      'nginx master exit',
+      async () => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      (gone) => gone,
+    );
   };
   const answeredBy = async (n: number) => {
     const bodies: string[] = [];
@@ -115,7 +126,10 @@ describe('NginxLuaBalancer against a real nginx (balancer_by_lua)', () => {
   };
 
   beforeAll(async () => {
-    if (!haveNginx) throw new Error("nginx with libnginx-mod-http-lua and lua-resty-core is needed: `bash test/lab/lab.sh packages` installs them");
+    if (!haveNginx)
+      throw new Error(
+        'nginx with libnginx-mod-http-lua and lua-resty-core is needed: `bash test/lab/lab.sh packages` installs them',
+      );
     for (const name of ['a', 'b', 'c']) members.push(await startMember(name));
     const deadPort = await freePort(); // a member nothing listens on: refused, retried elsewhere
     publicPort = await freePort();
@@ -124,11 +138,16 @@ describe('NginxLuaBalancer against a real nginx (balancer_by_lua)', () => {
     writeFileSync(
       stateFile,
       JSON.stringify({
-        web: [...members.map((m) => ({ name: m.name, address: '127.0.0.1', port: m.port, state: 'ready' })), { name: 'dead', address: '127.0.0.1', port: deadPort, state: 'drain' }],
+        web: [
+          ...members.map((m) => ({ name: m.name, address: '127.0.0.1', port: m.port, state: 'ready' })),
+          { name: 'dead', address: '127.0.0.1', port: deadPort, state: 'drain' },
+        ],
         empty: [],
       }),
     );
-    const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${dir}/${t};`).join(' ');
+    const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+      .map((t) => `${t}_temp_path ${dir}/${t};`)
+      .join(' ');
     writeFileSync(
       join(dir, 'nginx.conf'),
       `load_module ${MODULES[0]};
@@ -169,7 +188,15 @@ http {
       errorLog: join(dir, 'error.log'),
       appTransport: async () => new LocalTransport('app'),
     });
-    await until('control endpoint', () => balancer.members().then(() => true, () => false), (up) => up);
+    await until(
+      'control endpoint',
+      () =>
+        balancer.members().then(
+          () => true,
+          () => false,
+        ),
+      (up) => up,
+    );
   }, 15_000);
 
   afterAll(async () => {
@@ -185,7 +212,12 @@ http {
 
   it('reads the members as loaded from the state file, and passes nginx -t', async () => {
     const read = await balancer.members();
-    expect(read.map((m) => `${m.name}=${m.state}/${m.sessions}`)).toEqual(['a=ready/0', 'b=ready/0', 'c=ready/0', 'dead=drain/0']);
+    expect(read.map((m) => `${m.name}=${m.state}/${m.sessions}`)).toEqual([
+      'a=ready/0',
+      'b=ready/0',
+      'c=ready/0',
+      'dead=drain/0',
+    ]);
     await balancer.configTest();
   });
 
@@ -194,7 +226,10 @@ http {
     const bodies = await answeredBy(50);
     expect(bodies).not.toContain('b');
     expect(new Set(bodies)).toEqual(new Set(['a', 'c']));
-    const file = JSON.parse(readFileSync(stateFile, 'utf8')) as { web: { name: string; state: string }[]; empty: unknown[] };
+    const file = JSON.parse(readFileSync(stateFile, 'utf8')) as {
+      web: { name: string; state: string }[];
+      empty: unknown[];
+    };
     expect(file.web.find((m) => m.name === 'b')?.state).toBe('drain');
     expect(file.empty).toEqual([]); // other upstreams are left as they were
   });
@@ -203,14 +238,26 @@ http {
     await balancer.switchPool([], ['c']); // only a left
     const a = members[0] as Member;
     const slow = get(publicPort, '/slow');
-    await until('held request', async () => a.held.length, (n) => n === 1);
+    await until(
+      'held request',
+      async () => a.held.length,
+      (n) => n === 1,
+    );
     expect((await balancer.members()).find((m) => m.name === 'a')?.sessions).toBe(1);
     expect((await balancer.sessions(['a']))['a']).toBeGreaterThanOrEqual(1);
     a.held.shift()?.end('slow a');
     expect((await slow).body).toBe('slow a');
-    await until('lua in-flight count', async () => (await balancer.members()).find((m) => m.name === 'a')?.sessions, (n) => n === 0);
+    await until(
+      'lua in-flight count',
+      async () => (await balancer.members()).find((m) => m.name === 'a')?.sessions,
+      (n) => n === 0,
+    );
     // idle pooled connections close after the upstream's keepalive_timeout (1 s here)
-    await until('sessions', async () => (await balancer.sessions(['a']))['a'], (n) => n === 0);
+    await until(
+      'sessions',
+      async () => (await balancer.sessions(['a']))['a'],
+      (n) => n === 0,
+    );
   });
 
   it('ends the in-flight count of a request redirected internally after proxying (error_page)', async () => {
@@ -244,15 +291,22 @@ http {
     await balancer.drain(['c']);
     await stopNginx();
     startNginx();
-    await until('restarted control endpoint', () => balancer.members().then((m) => m.map((x) => `${x.name}=${x.state}`), () => []), (m) => m.length > 0).then((m) =>
-      expect(m).toEqual(['a=ready', 'b=ready', 'c=drain', 'dead=drain']),
-    );
+    await until(
+      'restarted control endpoint',
+      () =>
+        balancer.members().then(
+          (m) => m.map((x) => `${x.name}=${x.state}`),
+          () => [],
+        ),
+      (m) => m.length > 0,
+    ).then((m) => expect(m).toEqual(['a=ready', 'b=ready', 'c=drain', 'dead=drain']));
     expect(await answeredBy(20)).not.toContain('c');
     await balancer.ready(['c']);
   });
 
   it('refuses malformed control requests with 400 and a reason', async () => {
-    const curl = (...args: string[]) => new LocalTransport().run(['curl', '-sS', '-o', '-', '-w', '\n%{http_code}', ...args], { allowFailure: true });
+    const curl = (...args: string[]) =>
+      new LocalTransport().run(['curl', '-sS', '-o', '-', '-w', '\n%{http_code}', ...args], { allowFailure: true });
     const noUpstream = await curl(controlUrl);
     expect(noUpstream.stdout).toMatch(/expected GET \?upstream=NAME[\s\S]*\n400$/);
     const members = await curl('-X', 'POST', '--data-binary', '{"upstream":"web","members":[]}', controlUrl);
@@ -265,7 +319,22 @@ http {
     const good = readFileSync(stateFile, 'utf8');
     writeFileSync(stateFile, good.replace(/"state": *"ready"/, '"state": "maint"'));
     try {
-      const r = await new LocalTransport().run(['curl', '-sS', '-o', '-', '-w', '\n%{http_code}', '-X', 'POST', '--data-binary', '{"upstream":"web","reload":true}', controlUrl], { allowFailure: true });
+      const r = await new LocalTransport().run(
+        [
+          'curl',
+          '-sS',
+          '-o',
+          '-',
+          '-w',
+          '\n%{http_code}',
+          '-X',
+          'POST',
+          '--data-binary',
+          '{"upstream":"web","reload":true}',
+          controlUrl,
+        ],
+        { allowFailure: true },
+      );
       expect(r.stdout).toMatch(/member 1 \(a\): state must be ready or drain[\s\S]*\n500$/);
       expect((await balancer.members()).map((m) => m.state)).toEqual(['ready', 'ready', 'ready', 'drain']);
     } finally {
@@ -274,7 +343,12 @@ http {
   });
 
   it('names what to do when the upstream has no members loaded, and refuses unknown members', async () => {
-    const other = new NginxLuaBalancer(new LocalTransport('lb'), { upstream: 'shop', controlUrl, stateFile, appTransport: async () => new LocalTransport() });
+    const other = new NginxLuaBalancer(new LocalTransport('lb'), {
+      upstream: 'shop',
+      controlUrl,
+      stateFile,
+      appTransport: async () => new LocalTransport(),
+    });
     const err = await other.members().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).hint).toMatch(/write .*baton-upstreams\.json .*every member of upstream shop/);
@@ -315,7 +389,9 @@ http {
     running = false;
     await Promise.all(clients);
     loadAgent.destroy();
-    console.log(`20 switches in ${Date.now() - started} ms under 8 keep-alive clients: ${ok} requests answered 200, ${failed.length} failed`);
+    console.log(
+      `20 switches in ${Date.now() - started} ms under 8 keep-alive clients: ${ok} requests answered 200, ${failed.length} failed`,
+    );
     expect(failed).toEqual([]);
     expect(ok).toBeGreaterThan(0);
     await balancer.ready(['a', 'b', 'c']);

@@ -17,7 +17,16 @@ import { ReleaseLock } from '../../src/engine/lock.js';
 import { SilentReporter } from '../../src/engine/reporter.js';
 import type { Session } from '../../src/engine/session.js';
 import { PlanRefusedError } from '../../src/errors.js';
-import { changesNothing, clustersLeftAlone, planHash, reverseSteps, sealPlan, type ObservedHost, type Plan, type Step } from '../../src/model/plan.js';
+import {
+  changesNothing,
+  clustersLeftAlone,
+  planHash,
+  reverseSteps,
+  sealPlan,
+  type ObservedHost,
+  type Plan,
+  type Step,
+} from '../../src/model/plan.js';
 import { planFileText, readPlanFile } from '../../src/model/plan-file.js';
 import { releaseFor } from '../../src/model/release.js';
 import { checkPlan } from '../../src/release/rederive.js';
@@ -35,9 +44,20 @@ const onTarget = release.dir;
 const config = planConfigFixture();
 const at = new Date('2026-11-27T00:00:00Z');
 
-function build(differ: Partial<Record<FixtureHost, Partial<ObservedHost>>> = {}, extra: { forced?: Plan['forced']; config?: Config; hold?: boolean } = {}): Plan {
+function build(
+  differ: Partial<Record<FixtureHost, Partial<ObservedHost>>> = {},
+  extra: { forced?: Plan['forced']; config?: Config; hold?: boolean } = {},
+): Plan {
   const observed = observedFixture({ release: onTarget, differ });
-  return buildBlueGreenPlan({ config: extra.config ?? config, observed, release, createdBy: 'ada', now: at, ...(extra.forced ? { forced: extra.forced } : {}), ...(extra.hold ? { hold: true } : {}) });
+  return buildBlueGreenPlan({
+    config: extra.config ?? config,
+    observed,
+    release,
+    createdBy: 'ada',
+    now: at,
+    ...(extra.forced ? { forced: extra.forced } : {}),
+    ...(extra.hold ? { hold: true } : {}),
+  });
 }
 
 const ids = (steps: readonly Step[]) => steps.map((s) => s.id);
@@ -63,9 +83,22 @@ describe('a push of the release every host already runs and serves', () => {
 
   it('says "No changes" naming the clusters, the tag and its commit, for a person and for --json', () => {
     const p = build();
-    expect(noChangesText(p)).toBe('No changes: every host of clusters a and b runs v2 (commit ccccccc) and serves; nothing to do.');
-    expect(noChangesJson(p)).toMatchObject({ changes: false, outcome: 'nothing-to-do', kind: 'push', tag: 'v2', commit: 'c'.repeat(40), release: onTarget, clusters: ['a', 'b'], productionChanged: false });
-    expect(planMarkdown(p)).toContain('**No changes**: every host of clusters a and b runs v2 (commit ccccccc) and serves; nothing to do.');
+    expect(noChangesText(p)).toBe(
+      'No changes: every host of clusters a and b runs v2 (commit ccccccc) and serves; nothing to do.',
+    );
+    expect(noChangesJson(p)).toMatchObject({
+      changes: false,
+      outcome: 'nothing-to-do',
+      kind: 'push',
+      tag: 'v2',
+      commit: 'c'.repeat(40),
+      release: onTarget,
+      clusters: ['a', 'b'],
+      productionChanged: false,
+    });
+    expect(planMarkdown(p)).toContain(
+      '**No changes**: every host of clusters a and b runs v2 (commit ccccccc) and serves; nothing to do.',
+    );
   });
 
   it.each([
@@ -88,15 +121,49 @@ describe('a partly-deployed fleet', () => {
 
   it('plans only the cluster that differs: the one already serving is never drained', () => {
     const p = build(partly);
-    expect(ids(p.forward)).toEqual(['lock', 'drain-b', 'stage', 'wait-drain-b', 'activate-b', 'smoke-b', 'ready-b', 'unlock']);
+    expect(ids(p.forward)).toEqual([
+      'lock',
+      'drain-b',
+      'stage',
+      'wait-drain-b',
+      'activate-b',
+      'smoke-b',
+      'ready-b',
+      'unlock',
+    ]);
     expect(p.forward.find((s) => s.id === 'stage')?.hosts).toEqual(['w1b', 'w2b']);
-    expect(ids(reverseSteps(p.forward))).toEqual(['undo-ready-b', 'undo-ready-wait-b', 'undo-activate-b', 'undo-stage', 'undo-drain-b', 'undo-lock']);
-    expect(planText(p)).toContain(`Left alone: cluster a already runs ${onTarget} on every host and serves (not drained, not restarted)`);
+    expect(ids(reverseSteps(p.forward))).toEqual([
+      'undo-ready-b',
+      'undo-ready-wait-b',
+      'undo-activate-b',
+      'undo-stage',
+      'undo-drain-b',
+      'undo-lock',
+    ]);
+    expect(planText(p)).toContain(
+      `Left alone: cluster a already runs ${onTarget} on every host and serves (not drained, not restarted)`,
+    );
   });
 
   it('follows --first for the clusters it pushes, and leaves the serving one out whichever goes first', () => {
-    const p = buildBlueGreenPlan({ config, observed: observedFixture({ release: onTarget, differ: { w1a: { release: 'v1-aaaaaaa' } } }), release, createdBy: 'ada', now: at, first: 'b' });
-    expect(ids(p.forward)).toEqual(['lock', 'drain-a', 'stage', 'wait-drain-a', 'activate-a', 'smoke-a', 'ready-a', 'unlock']);
+    const p = buildBlueGreenPlan({
+      config,
+      observed: observedFixture({ release: onTarget, differ: { w1a: { release: 'v1-aaaaaaa' } } }),
+      release,
+      createdBy: 'ada',
+      now: at,
+      first: 'b',
+    });
+    expect(ids(p.forward)).toEqual([
+      'lock',
+      'drain-a',
+      'stage',
+      'wait-drain-a',
+      'activate-a',
+      'smoke-a',
+      'ready-a',
+      'unlock',
+    ]);
   });
 
   it('restarts every host of a cluster it drains, also one already on the release, but stages only where it is missing', () => {
@@ -116,7 +183,16 @@ describe('a partly-deployed fleet', () => {
 
   it('on nginx needs no flip: there is no second cluster to drain in the same change', () => {
     const nginx = planConfigFixture({ balancer: { host: 'lb', backend: 'web', driver: 'nginx' } });
-    const p = buildBlueGreenPlan({ config: nginx, observed: { ...observedFixture({ release: onTarget, differ: partly }), balancer: { driver: 'nginx', host: 'lb', backend: 'web' } }, release, createdBy: 'ada', now: at });
+    const p = buildBlueGreenPlan({
+      config: nginx,
+      observed: {
+        ...observedFixture({ release: onTarget, differ: partly }),
+        balancer: { driver: 'nginx', host: 'lb', backend: 'web' },
+      },
+      release,
+      createdBy: 'ada',
+      now: at,
+    });
     expect(p.forward.some((s) => s.kind === 'flip')).toBe(false);
     expect(p.forward.filter((s) => s.kind === 'drain').map((s) => s.cluster)).toEqual(['b']);
   });
@@ -126,7 +202,9 @@ describe('a partly-deployed fleet', () => {
     const { forced: _forced, hash: _hash, format: _format, observedDigest: _digest, ...parts } = full;
     const unforced = sealPlan(parts);
     expect(() => checkPlan(unforced, config)).toThrow(PlanRefusedError);
-    expect(() => checkPlan(unforced, config)).toThrow(/step "drain-a" \(drain\) is in the plan; baton.yml makes no such step/);
+    expect(() => checkPlan(unforced, config)).toThrow(
+      /step "drain-a" \(drain\) is in the plan; baton.yml makes no such step/,
+    );
   });
 });
 
@@ -135,7 +213,20 @@ describe('--force REASON', () => {
 
   it('plans every cluster although each already serves the release, restarting without staging again', () => {
     const p = build({}, { forced });
-    expect(ids(p.forward)).toEqual(['lock', 'drain-a', 'wait-drain-a', 'activate-a', 'smoke-a', 'ready-a', 'drain-b', 'wait-drain-b', 'activate-b', 'smoke-b', 'ready-b', 'unlock']);
+    expect(ids(p.forward)).toEqual([
+      'lock',
+      'drain-a',
+      'wait-drain-a',
+      'activate-a',
+      'smoke-a',
+      'ready-a',
+      'drain-b',
+      'wait-drain-b',
+      'activate-b',
+      'smoke-b',
+      'ready-b',
+      'unlock',
+    ]);
     expect(p.forced).toEqual(forced);
     expect(planText(p)).toContain('Forced by ada: restart for the new TLS bundle');
     expect(planMarkdown(p)).toContain('**Forced** by ada: restart for the new TLS bundle');
@@ -160,7 +251,9 @@ describe('--force REASON', () => {
 
 it('clustersServing asks for every host on the release directory and ready', () => {
   expect(clustersServing(observedFixture({ release: onTarget }), release)).toEqual(['a', 'b']);
-  expect(clustersServing(observedFixture({ release: onTarget, differ: { w2a: { memberState: 'down' } } }), release)).toEqual(['b']);
+  expect(
+    clustersServing(observedFixture({ release: onTarget, differ: { w2a: { memberState: 'down' } } }), release),
+  ).toEqual(['b']);
   expect(clustersServing(observedFixture(), release)).toEqual([]);
 });
 
@@ -178,7 +271,15 @@ function fakeBalancer(states: Record<string, MemberState>): Balancer & { log: st
   return {
     driver: 'haproxy',
     log,
-    members: async () => Object.entries(states).map(([name, state]): Member => ({ name, address: `10.0.0.${name.length}`, state, healthy: true, sessions: 0, queued: 0 })),
+    members: async () =>
+      Object.entries(states).map(([name, state]): Member => ({
+        name,
+        address: `10.0.0.${name.length}`,
+        state,
+        healthy: true,
+        sessions: 0,
+        queued: 0,
+      })),
     drain: async (names) => set(names, 'drain'),
     ready: async (names) => set(names, 'ready'),
     cutOff: async () => undefined,
@@ -199,12 +300,16 @@ describe('push and apply of a release already running', () => {
   let failSwitchOn: string | undefined;
   const switchScript = switchAndRestart(appPaths('/srv/shop'), 'x', 'true')[2];
   /** The hosts whose process was restarted (switched), in order. */
-  const restarted = () => transports.calls.flatMap((c) => (c.kind === 'run' && c.argv[2] === switchScript ? [c.host] : []));
+  const restarted = () =>
+    transports.calls.flatMap((c) => (c.kind === 'run' && c.argv[2] === switchScript ? [c.host] : []));
 
   beforeEach(() => {
     const dir = mkdtempSync(join(tmpdir(), 'baton-noop-push-'));
     const repo = join(dir, 'repo');
-    const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=T', '-c', 'user.email=t@example.com', '-C', repo, ...args], { encoding: 'utf8' }).trim();
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-c', 'user.name=T', '-c', 'user.email=t@example.com', '-C', repo, ...args], {
+        encoding: 'utf8',
+      }).trim();
     execFileSync('git', ['init', '-q', repo]);
     writeFileSync(join(repo, 'app.txt'), 'v2\n');
     git('add', '.');
@@ -235,12 +340,23 @@ clusters:
             return {};
           },
         },
-        { match: (argv) => argv[2] === readScript, answer: (_argv, host) => ({ stdout: `${current[host as Host]}\n` }) },
+        {
+          match: (argv) => argv[2] === readScript,
+          answer: (_argv, host) => ({ stdout: `${current[host as Host]}\n` }),
+        },
         recordHost(),
       ],
     });
     balancer = fakeBalancer(states);
-    session = { config: cfg, transports, balancer, lock: new ReleaseLock(transports.get('lb.test'), cfg.lock.path, cfg.lock.lease), secrets: new Secrets(), addressOf: async () => ['10.0.0.9'], close: async () => undefined };
+    session = {
+      config: cfg,
+      transports,
+      balancer,
+      lock: new ReleaseLock(transports.get('lb.test'), cfg.lock.path, cfg.lock.lease),
+      secrets: new Secrets(),
+      addressOf: async () => ['10.0.0.9'],
+      close: async () => undefined,
+    };
   });
 
   it('plans nothing: no lock taken, nothing drained or restarted, no archive left to upload', async () => {
@@ -259,7 +375,9 @@ clusters:
     };
     const { plan } = await planPush(session, 'v2', { by: 'ada' });
     expect(changesNothing(plan)).toBe(true);
-    expect(noChangesText(plan)).toMatch(/\nPreflight would refuse a push that changes something: the haproxy configuration on lb\.test does not validate/);
+    expect(noChangesText(plan)).toMatch(
+      /\nPreflight would refuse a push that changes something: the haproxy configuration on lb\.test does not validate/,
+    );
   });
 
   it('still fails on a tag that cannot be resolved', async () => {
@@ -274,7 +392,9 @@ clusters:
     expect(balancer.log).toEqual(['drain web1a,web2a', 'ready web1a,web2a', 'drain web1b,web2b', 'ready web1b,web2b']);
     expect(restarted().sort()).toEqual(['w1a', 'w1b', 'w2a', 'w2b']);
     const notes = readJournal(result.journal).filter((e) => e.event === 'note') as { message: string }[];
-    expect(notes.map((n) => n.message)).toContainEqual(`pushed whole by force (ada): restart for the new TLS bundle; a cluster already running and serving ${v2} was not left alone`);
+    expect(notes.map((n) => n.message)).toContainEqual(
+      `pushed whole by force (ada): restart for the new TLS bundle; a cluster already running and serving ${v2} was not left alone`,
+    );
   });
 
   it('pushes only the cluster that differs when the fleet is partly deployed; cluster a is never drained or restarted', async () => {
@@ -292,7 +412,12 @@ clusters:
     current.w1a = 'v1-1111111';
     current.w2a = 'v1-1111111';
     const { plan, observation } = await planPush(session, 'v2', { by: 'ada', hold: true });
-    const result = await applyPlan(session, plan, { reporter: new SilentReporter(), by: 'ada', fresh: observation, hold: true });
+    const result = await applyPlan(session, plan, {
+      reporter: new SilentReporter(),
+      by: 'ada',
+      fresh: observation,
+      hold: true,
+    });
     expect(result.outcome).toBe('succeeded');
     expect(result.completed.at(-1)).toBe('unlock');
   });

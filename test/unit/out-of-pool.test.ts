@@ -10,7 +10,12 @@ const B = 'web-1.prod-b.baton.test';
 const clusterOf = { [A]: 'a', [B]: 'b' } as const;
 // Cluster a out of the pool from 10 000 to 20 000, cluster b from 30 000 to 40 000 (ms).
 const windows: Record<'a' | 'b', OutOfPoolWindow> = { a: [10_000, 20_000], b: [30_000, 40_000] };
-const answer = (host: string | undefined, at: number, doneAt: number, status = 200): Answer => ({ at, doneAt, status, ...(host ? { host, version: 'v1-abc' } : {}) });
+const answer = (host: string | undefined, at: number, doneAt: number, status = 200): Answer => ({
+  at,
+  doneAt,
+  status,
+  ...(host ? { host, version: 'v1-abc' } : {}),
+});
 const split = (...answers: Answer[]) => outOfPoolAnswers(answers, clusterOf, windows);
 
 describe('outOfPoolAnswers', () => {
@@ -25,7 +30,10 @@ describe('outOfPoolAnswers', () => {
   });
 
   it('leaves out answers from the other cluster, which was in the pool then', () => {
-    expect(split(answer(B, 12_000, 12_005), answer(A, 35_000, 35_005))).toEqual({ outOfPool: [], sentInWindowAnsweredAfter: [] });
+    expect(split(answer(B, 12_000, 12_005), answer(A, 35_000, 35_005))).toEqual({
+      outOfPool: [],
+      sentInWindowAnsweredAfter: [],
+    });
   });
 
   it('leaves out failed answers (status 0, no host), other statuses and hosts it does not know', () => {
@@ -44,14 +52,29 @@ describe('outOfPoolAnswers', () => {
     const answeredAtClosingEdge = answer(A, to - 200, to - 50);
     const sentAtClosingEdge = answer(A, to - 50, to - 40);
     const sentJustBeforeIt = answer(A, to - 51, to - 49);
-    expect(split(sentAtOpeningEdge, sentJustAfterIt, answeredJustBeforeClosingEdge, answeredAtClosingEdge, sentAtClosingEdge, sentJustBeforeIt)).toEqual({
+    expect(
+      split(
+        sentAtOpeningEdge,
+        sentJustAfterIt,
+        answeredJustBeforeClosingEdge,
+        answeredAtClosingEdge,
+        sentAtClosingEdge,
+        sentJustBeforeIt,
+      ),
+    ).toEqual({
       outOfPool: [sentJustAfterIt, answeredJustBeforeClosingEdge],
       sentInWindowAnsweredAfter: [answeredAtClosingEdge, sentJustBeforeIt],
     });
   });
 
   it('splits what counting by send time alone gave, and counts nothing when the journal had no window (NaN)', () => {
-    const answers = [answer(A, 11_000, 11_010), answer(A, 19_900, 21_000), answer(B, 31_000, 31_010), answer(B, 39_000, 39_500), answer(A, 25_000, 25_010)];
+    const answers = [
+      answer(A, 11_000, 11_010),
+      answer(A, 19_900, 21_000),
+      answer(B, 31_000, 31_010),
+      answer(B, 39_000, 39_500),
+      answer(A, 25_000, 25_010),
+    ];
     const bySendTime = answers.filter((a) => {
       const [from, to] = windows[a.host === A ? 'a' : 'b'];
       return a.at > from + 50 && a.at < to - 50;
@@ -60,6 +83,9 @@ describe('outOfPoolAnswers', () => {
     expect(outOfPool).toHaveLength(3);
     expect(sentInWindowAnsweredAfter).toHaveLength(1);
     expect([...outOfPool, ...sentInWindowAnsweredAfter].sort((x, y) => x.at - y.at)).toEqual(bySendTime);
-    expect(outOfPoolAnswers(answers, clusterOf, { a: [NaN, NaN], b: [NaN, NaN] })).toEqual({ outOfPool: [], sentInWindowAnsweredAfter: [] });
+    expect(outOfPoolAnswers(answers, clusterOf, { a: [NaN, NaN], b: [NaN, NaN] })).toEqual({
+      outOfPool: [],
+      sentInWindowAnsweredAfter: [],
+    });
   });
 });

@@ -18,15 +18,22 @@ const installed = join(prefix, 'lib/node_modules/baton');
 
 // Only the scratch prefix and this node on PATH; no NODE_PATH; HOME and the caches in the scratch
 // folder, so nothing of the repository or of the user's own setup can be what makes it work.
-const env = { PATH: [join(prefix, 'bin'), dirname(process.execPath), '/usr/bin', '/bin'].join(':'), HOME: home, XDG_CACHE_HOME: join(home, '.cache'), NO_COLOR: '1' };
-const baton = (args: string[]) => execa(join(prefix, 'bin/baton'), args, { cwd: project, env, extendEnv: false, reject: false });
+const env = {
+  PATH: [join(prefix, 'bin'), dirname(process.execPath), '/usr/bin', '/bin'].join(':'),
+  HOME: home,
+  XDG_CACHE_HOME: join(home, '.cache'),
+  NO_COLOR: '1',
+};
+const baton = (args: string[]) =>
+  execa(join(prefix, 'bin/baton'), args, { cwd: project, env, extendEnv: false, reject: false });
 
 let entries: string[] = [];
 let install: { flag: string; seconds: number };
 
 beforeAll(async () => {
   for (const built of ['dist/cli/commands/init.js', 'oclif.manifest.json']) {
-    if (!existsSync(join(ROOT, built))) throw new Error(`${built} is missing: run \`npm run build\` first (npm test does)`);
+    if (!existsSync(join(ROOT, built)))
+      throw new Error(`${built} is missing: run \`npm run build\` first (npm test does)`);
   }
   mkdirSync(home);
   mkdirSync(project);
@@ -37,7 +44,11 @@ beforeAll(async () => {
   // registry's metadata is there after one install), from the registry otherwise.
   const started = performance.now();
   for (const flag of ['--offline', '--prefer-offline']) {
-    const r = await execa('npm', ['install', '-g', '--prefix', prefix, tarball, '--no-audit', '--no-fund', '--omit=dev', flag], { cwd: scratch, reject: false });
+    const r = await execa(
+      'npm',
+      ['install', '-g', '--prefix', prefix, tarball, '--no-audit', '--no-fund', '--omit=dev', flag],
+      { cwd: scratch, reject: false },
+    );
     if (r.exitCode === 0) {
       install = { flag, seconds: (performance.now() - started) / 1000 };
       return;
@@ -50,13 +61,31 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the packed tarball', () => {
   it('ships what an installed baton reads: the command, its bundle, templates, the reference, the manifest', () => {
-    for (const f of ['bin/run.js', 'dist/cli/commands/push.js', 'templates/baton.yml', 'templates/nginx/baton_balancer.lua', 'docs/configuration.md', 'docs/lab.md', 'docs/benchmarks.md', 'oclif.manifest.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'package.json']) {
+    for (const f of [
+      'bin/run.js',
+      'dist/cli/commands/push.js',
+      'templates/baton.yml',
+      'templates/nginx/baton_balancer.lua',
+      'docs/configuration.md',
+      'docs/lab.md',
+      'docs/benchmarks.md',
+      'oclif.manifest.json',
+      'README.md',
+      'CHANGELOG.md',
+      'LICENSE',
+      'package.json',
+    ]) {
       expect(entries).toContain(f);
     }
   });
 
   it('ships no tests, benchmarks, TypeScript sources or source maps', () => {
-    const unwanted = entries.filter((e) => /^(test|bench|src|commands|plans|scripts|dist\/test|dist\/bench)\//.test(e) || /\.(ts|map)$/.test(e) || e === 'bin/dev.js');
+    const unwanted = entries.filter(
+      (e) =>
+        /^(test|bench|src|commands|plans|scripts|dist\/test|dist\/bench)\//.test(e) ||
+        /\.(ts|map)$/.test(e) ||
+        e === 'bin/dev.js',
+    );
     expect(unwanted).toEqual([]);
   });
 });
@@ -73,8 +102,12 @@ describe('baton installed from the tarball, run in an empty folder', { timeout: 
     const init = await baton(['init']);
     expect(init.exitCode).toBe(0);
     expect(init.stdout).toContain('wrote baton.yml and baton.schema.json');
-    expect(readFileSync(join(project, 'baton.yml'), 'utf8')).toBe(readFileSync(join(ROOT, 'templates/baton.yml'), 'utf8'));
-    expect(JSON.parse(readFileSync(join(project, 'baton.schema.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(ROOT, 'templates/baton.schema.json'), 'utf8')));
+    expect(readFileSync(join(project, 'baton.yml'), 'utf8')).toBe(
+      readFileSync(join(ROOT, 'templates/baton.yml'), 'utf8'),
+    );
+    expect(JSON.parse(readFileSync(join(project, 'baton.schema.json'), 'utf8'))).toEqual(
+      JSON.parse(readFileSync(join(ROOT, 'templates/baton.schema.json'), 'utf8')),
+    );
 
     const validate = await baton(['validate']);
     expect(validate.stderr).toBe('');
@@ -85,7 +118,8 @@ describe('baton installed from the tarball, run in an empty folder', { timeout: 
   it('--help lists the commands and the exit codes', async () => {
     const r = await baton(['--help']);
     expect(r.exitCode).toBe(0);
-    for (const s of ['EXIT CODES', 'COMMANDS', 'push', 'rollback', 'validate', 'autocomplete']) expect(r.stdout).toContain(s);
+    for (const s of ['EXIT CODES', 'COMMANDS', 'push', 'rollback', 'validate', 'autocomplete'])
+      expect(r.stdout).toContain(s);
   });
 
   it('schema --markdown prints the reference the package ships as docs/configuration.md', async () => {
@@ -105,7 +139,8 @@ describe('baton installed from the tarball, run in an empty folder', { timeout: 
     const r = await baton(['autocomplete', '--refresh-cache']);
     expect(r.exitCode).toBe(0);
     const bash = readFileSync(join(home, '.cache/baton/autocomplete/functions/bash/baton.bash'), 'utf8');
-    for (const command of ['push', 'rollback', 'validate', 'dns:cutover']) expect(bash).toMatch(new RegExp(`^${command} `, 'm'));
+    for (const command of ['push', 'rollback', 'validate', 'dns:cutover'])
+      expect(bash).toMatch(new RegExp(`^${command} `, 'm'));
   });
 
   it('keeps its oclif.manifest.json: an installed package is never treated as a stale build', () => {

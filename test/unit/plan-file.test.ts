@@ -19,13 +19,32 @@ import { observedFixture } from '../fixtures/observed.js';
 const config = {
   app: { name: 'shop', keep: 5 },
   balancer: { host: 'lb', backend: 'web', driver: 'haproxy' },
-  clusters: { a: { id: 'a', internal: 'prod-a.example.com', hosts: [] }, b: { id: 'b', internal: 'prod-b.example.com', hosts: [] } },
+  clusters: {
+    a: { id: 'a', internal: 'prod-a.example.com', hosts: [] },
+    b: { id: 'b', internal: 'prod-b.example.com', hosts: [] },
+  },
 } as unknown as Config;
 const observed: ObservedState = observedFixture({ hosts: ['w1a', 'w1b'], release: 'v2-ccccccc' });
 // A release the hosts do not run yet: pushing the one they run and serve plans nothing.
-const push = buildBlueGreenPlan({ config, observed, release: releaseFor('v3', 'd'.repeat(40)), createdBy: 't', now: new Date('2026-11-27T00:00:00Z') });
-const nginxPush = buildBlueGreenPlan({ config: { ...config, balancer: { ...config.balancer, driver: 'nginx' } } as Config, observed, release: releaseFor('v3', 'd'.repeat(40)), createdBy: 't' });
-const rollback = buildRollbackPlan({ config, observed, targets: { w1a: 'v1-aaaaaaa', w1b: 'v1-aaaaaaa' }, createdBy: 't' });
+const push = buildBlueGreenPlan({
+  config,
+  observed,
+  release: releaseFor('v3', 'd'.repeat(40)),
+  createdBy: 't',
+  now: new Date('2026-11-27T00:00:00Z'),
+});
+const nginxPush = buildBlueGreenPlan({
+  config: { ...config, balancer: { ...config.balancer, driver: 'nginx' } } as Config,
+  observed,
+  release: releaseFor('v3', 'd'.repeat(40)),
+  createdBy: 't',
+});
+const rollback = buildRollbackPlan({
+  config,
+  observed,
+  targets: { w1a: 'v1-aaaaaaa', w1b: 'v1-aaaaaaa' },
+  createdBy: 't',
+});
 
 describe('plan files', () => {
   it.each([
@@ -49,7 +68,9 @@ describe('plan files', () => {
     const broken = structuredClone(push);
     delete (broken.forward[1] as { members?: string[] }).members;
     writeFileSync(file, JSON.stringify(broken));
-    expect(() => readPlanFile(file)).toThrow(/not a complete baton plan: forward\[1\] drain-a: a drain step needs members/);
+    expect(() => readPlanFile(file)).toThrow(
+      /not a complete baton plan: forward\[1\] drain-a: a drain step needs members/,
+    );
   });
 });
 
@@ -59,7 +80,14 @@ describe('a run whose plan beside the journal is corrupt', () => {
     mkdirSync(journalDir(dir), { recursive: true });
     const run = '20261129T000000.000Z-abcdef';
     writeFileSync(planFileOf(dir, run), '{"format": "baton-plan/1", "forw');
-    new Journal(journalDir(dir), run).append({ event: 'run-begin', command: 'push', plan: 'h', tag: 'v2', by: 't', steps: ['lock'] });
+    new Journal(journalDir(dir), run).append({
+      event: 'run-begin',
+      command: 'push',
+      plan: 'h',
+      tag: 'v2',
+      by: 't',
+      steps: ['lock'],
+    });
     const [entry] = runEntriesNewestFirst(dir);
     expect(entry?.plan).toBeUndefined();
     expect(entry?.planProblem).toMatch(/plan\.json: .*JSON/);

@@ -47,15 +47,49 @@ const observed: ObservedState = {
   observedAt: '2026-11-27T10:00:00.000Z',
   balancer: { driver: 'haproxy', host: 'lb.example.com', backend: 'web' },
   hosts: [
-    { host: 'web-1.prod-a.example.com', cluster: 'a', member: 'web1a', address: '10.0.0.11', memberState: 'ready', release: 'v1-aaaaaaa' },
-    { host: 'web-2.prod-a.example.com', cluster: 'a', member: 'web2a', address: '10.0.0.12', memberState: 'ready', release: 'v1-aaaaaaa' },
-    { host: 'web-1.prod-b.example.com', cluster: 'b', member: 'web1b', address: '10.0.0.41', memberState: 'ready', release: 'v1-aaaaaaa' },
-    { host: 'web-2.prod-b.example.com', cluster: 'b', member: 'web2b', address: '10.0.0.42', memberState: 'maint', release: 'v0-bbbbbbb' },
+    {
+      host: 'web-1.prod-a.example.com',
+      cluster: 'a',
+      member: 'web1a',
+      address: '10.0.0.11',
+      memberState: 'ready',
+      release: 'v1-aaaaaaa',
+    },
+    {
+      host: 'web-2.prod-a.example.com',
+      cluster: 'a',
+      member: 'web2a',
+      address: '10.0.0.12',
+      memberState: 'ready',
+      release: 'v1-aaaaaaa',
+    },
+    {
+      host: 'web-1.prod-b.example.com',
+      cluster: 'b',
+      member: 'web1b',
+      address: '10.0.0.41',
+      memberState: 'ready',
+      release: 'v1-aaaaaaa',
+    },
+    {
+      host: 'web-2.prod-b.example.com',
+      cluster: 'b',
+      member: 'web2b',
+      address: '10.0.0.42',
+      memberState: 'maint',
+      release: 'v0-bbbbbbb',
+    },
   ],
 };
 
 function plan(config = configWithSecrets()): Plan {
-  return buildBlueGreenPlan({ config, observed, release: releaseFor('v2', 'c'.repeat(40)), createdBy: 'ada@laptop', now: new Date('2026-11-27T10:00:01Z') });
+  return buildBlueGreenPlan({
+    config,
+    observed,
+    release: releaseFor('v2', 'c'.repeat(40)),
+    createdBy: 'ada@laptop',
+    now: new Date('2026-11-27T10:00:01Z'),
+  });
 }
 
 function section(md: string, heading: string): string {
@@ -75,7 +109,16 @@ describe('plan as markdown', () => {
 
   it('heads the review with the tag, commit, hash, who and when, and the live-state digest', () => {
     expect(md).toMatch(/^# Push v2 of shop\n/);
-    for (const fact of [p.release.commit, p.release.dir, p.hash, 'ada@laptop', p.createdAt, p.observedDigest, observed.observedAt]) expect(md).toContain(fact);
+    for (const fact of [
+      p.release.commit,
+      p.release.dir,
+      p.hash,
+      'ada@laptop',
+      p.createdAt,
+      p.observedDigest,
+      observed.observedAt,
+    ])
+      expect(md).toContain(fact);
   });
 
   it('shows the live state host by host: cluster, member, state and the release it runs now', () => {
@@ -84,7 +127,7 @@ describe('plan as markdown', () => {
     expect(live.split('\n').filter((l) => l.startsWith('| `'))).toHaveLength(4);
   });
 
-  it('says what changes: each host\'s release, and members whose state ends different', () => {
+  it("says what changes: each host's release, and members whose state ends different", () => {
     const changes = section(md, 'What changes');
     expect(changes).toContain(`| \`web-1.prod-a.example.com\` | release \`v1-aaaaaaa\` → \`${p.release.dir}\` |`);
     // web2b was in maintenance: the push deploys to it but leaves it out of the pool.
@@ -97,7 +140,9 @@ describe('plan as markdown', () => {
     const fwd = section(md, 'Forward');
     const ids = [...fwd.matchAll(/^\d+\. \*\*([a-z-]+)\*\*/gm)].map((m) => m[1]);
     expect(ids).toEqual(p.forward.map((s) => s.id));
-    expect(fwd).toMatch(/\*\*activate-b\*\*.*\n {4}- undo: switch cluster b .* back to each host's .*v1-aaaaaaa, v0-bbbbbbb/);
+    expect(fwd).toMatch(
+      /\*\*activate-b\*\*.*\n {4}- undo: switch cluster b .* back to each host's .*v1-aaaaaaa, v0-bbbbbbb/,
+    );
     expect(fwd).toMatch(/\*\*smoke-a\*\*.*\n {4}- undo: nothing to undo/);
   });
 
@@ -121,19 +166,40 @@ describe('plan as markdown', () => {
 
   it('uses the runbooks made from the snapshot the plan records, in place of the generic one', () => {
     const withSnapshot: Plan = { ...p, observed: { ...p.observed, snapshot: { commit: 'f'.repeat(40), hosts: {} } } };
-    const runbook = section(planMarkdown(withSnapshot, { runbooks: { 'web-1.prod-a.example.com': '### Restore `web-1.prod-a.example.com` from snapshot `ffffffffffff`\n\n4. Configuration: 3 files' } }), 'Restore runbook');
-    expect(runbook).toContain('from snapshot `ffffffffffff` of the hosts\' tracked configuration');
+    const runbook = section(
+      planMarkdown(withSnapshot, {
+        runbooks: {
+          'web-1.prod-a.example.com':
+            '### Restore `web-1.prod-a.example.com` from snapshot `ffffffffffff`\n\n4. Configuration: 3 files',
+        },
+      }),
+      'Restore runbook',
+    );
+    expect(runbook).toContain("from snapshot `ffffffffffff` of the hosts' tracked configuration");
     expect(runbook).toContain('4. Configuration: 3 files');
     expect(runbook).not.toMatch(/Reinstall the operating system/);
   });
 
   it('shows rehearsal and approval status against what baton.yml requires, counting verified signers; records of another hash do not count', async () => {
     const signed = async (who: string, msg: ReturnType<typeof approvalMessage>) => sshSigner(keys.key[who]!)(msg);
-    const rehearsal = { at: '2026-11-27T10:30:00Z', by: 'ada', hash: p.hash, outcome: 'passed' as const, against: 'cluster a of production, out of the pool', forwardMs: 4200, reverseMs: 3100 };
+    const rehearsal = {
+      at: '2026-11-27T10:30:00Z',
+      by: 'ada',
+      hash: p.hash,
+      outcome: 'passed' as const,
+      against: 'cluster a of production, out of the pool',
+      forwardMs: 4200,
+      reverseMs: 3100,
+    };
     const reviewedPlan: Plan = {
       ...p,
       approvals: [
-        { by: 'Ada <ada@example.com>', at: '2026-11-27T11:00:00Z', hash: p.hash, ...(await signed('ada', approvalMessage(p.hash))) },
+        {
+          by: 'Ada <ada@example.com>',
+          at: '2026-11-27T11:00:00Z',
+          hash: p.hash,
+          ...(await signed('ada', approvalMessage(p.hash))),
+        },
         { by: 'Bob <bob@example.com>', at: '2026-11-27T11:05:00Z', hash: 'sha256:0123456789abcdef0123' },
       ],
       rehearsals: [{ ...rehearsal, ...(await signed('ada', rehearsalMessage(rehearsal))) }],
@@ -147,9 +213,16 @@ describe('plan as markdown', () => {
     expect(approvals).toMatch(/Bob .* \(unsigned\) — of another plan .* does not count/);
 
     const forged: Plan = { ...reviewedPlan, approvals: [{ by: 'Mallory', at: '2026-11-27T11:10:00Z', hash: p.hash }] };
-    const refused = section(planMarkdown(forged, { status: await requirementStatus(forged, config.require) }), 'Approvals');
-    expect(refused).toMatch(/Records that do not verify[\s\S]*- approval 1 \(by Mallory at 2026-11-27T11:10:00Z\): it is not signed/);
-    expect(refused).toMatch(/\*\*Missing\*\* \(apply refuses the plan until it has them\):\n\n- baton.yml requires 2 approvals of this plan, it has 0/);
+    const refused = section(
+      planMarkdown(forged, { status: await requirementStatus(forged, config.require) }),
+      'Approvals',
+    );
+    expect(refused).toMatch(
+      /Records that do not verify[\s\S]*- approval 1 \(by Mallory at 2026-11-27T11:10:00Z\): it is not signed/,
+    );
+    expect(refused).toMatch(
+      /\*\*Missing\*\* \(apply refuses the plan until it has them\):\n\n- baton.yml requires 2 approvals of this plan, it has 0/,
+    );
   });
 
   it('never shows a secret: not an env secret, not a secret file, not the TSIG key file', () => {

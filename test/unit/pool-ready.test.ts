@@ -7,7 +7,9 @@ import type { StepEnv } from '../../src/steps/env.js';
 import { runFlip, runReady } from '../../src/steps/pool.js';
 
 function fakeBalancer(calls: string[]): Balancer {
-  const members: Member[] = [{ name: 'web1a', address: '10.0.0.11', state: 'drain', healthy: false, sessions: 0, queued: 0 }];
+  const members: Member[] = [
+    { name: 'web1a', address: '10.0.0.11', state: 'drain', healthy: false, sessions: 0, queued: 0 },
+  ];
   let reads = 0;
   return {
     driver: 'haproxy',
@@ -20,7 +22,11 @@ function fakeBalancer(calls: string[]): Balancer {
     drain: async (n) => void calls.push(`drain ${n.join(',')}`),
     ready: async (n) => {
       calls.push(`ready ${n.join(',')}`);
-      members[0] = { ...members[0]!, state: 'ready', healthy: calls.some((c) => c.startsWith('vouch')) ? true : members[0]!.healthy };
+      members[0] = {
+        ...members[0]!,
+        state: 'ready',
+        healthy: calls.some((c) => c.startsWith('vouch')) ? true : members[0]!.healthy,
+      };
     },
     vouchHealthy: async (n) => void calls.push(`vouch ${n.join(',')}`),
     cutOff: async () => {},
@@ -40,7 +46,7 @@ describe('returning smoke-checked members to the pool', () => {
     expect(calls).toEqual(['vouch web1a', 'ready web1a', 'read']);
   });
 
-  it('a ready step without the flag (a reversal\'s) waits for the balancer\'s own checks to rise', async () => {
+  it("a ready step without the flag (a reversal's) waits for the balancer's own checks to rise", async () => {
     const calls: string[] = [];
     await runReady(ready, env(fakeBalancer(calls)), () => {});
     expect(calls).toEqual(['ready web1a', 'read', 'read', 'read']);
@@ -48,7 +54,16 @@ describe('returning smoke-checked members to the pool', () => {
 
   it('a flip vouches for the members it returns, not the ones it drains', async () => {
     const calls: string[] = [];
-    const flip: Step = { id: 'flip-a', kind: 'flip', title: 'flip', cluster: 'a', members: ['web1b'], readyMembers: ['web1a'], vouchHealthy: true, undo: [] };
+    const flip: Step = {
+      id: 'flip-a',
+      kind: 'flip',
+      title: 'flip',
+      cluster: 'a',
+      members: ['web1b'],
+      readyMembers: ['web1a'],
+      vouchHealthy: true,
+      undo: [],
+    };
     await runFlip(flip, env(fakeBalancer(calls)), () => {});
     expect(calls).toEqual(['vouch web1a', 'ready web1a', 'read', 'drain web1b']);
   });

@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Balancer, BackendCounters, Member } from '../../src/balancers/types.js';
-import { diskCommand, memoryCommand, parseDisk, parseMemory, readDisk, readLoad, readMemory } from '../../src/checks/preflight-readings.js';
+import {
+  diskCommand,
+  memoryCommand,
+  parseDisk,
+  parseMemory,
+  readDisk,
+  readLoad,
+  readMemory,
+} from '../../src/checks/preflight-readings.js';
 import { LocalTransport } from '../../src/transport/local.js';
 
 const KiB = 1024;
@@ -28,9 +36,15 @@ describe('parseMemory', () => {
   });
 
   it('says why nothing was measured: no pid file, a dead process, an empty pid file', () => {
-    expect(parseMemory('memtotal 1000\npidfile missing\n', 'h', '/p').notMeasured).toBe('the pid file is missing or unreadable');
-    expect(parseMemory('memtotal 1000\nprocess not-running 4242\n', 'h', '/p').notMeasured).toBe('process 4242 (from the pid file) is not running');
-    expect(parseMemory('memtotal 1000\nprocess not-running none\n', 'h', '/p').notMeasured).toBe('the pid file holds no process id');
+    expect(parseMemory('memtotal 1000\npidfile missing\n', 'h', '/p').notMeasured).toBe(
+      'the pid file is missing or unreadable',
+    );
+    expect(parseMemory('memtotal 1000\nprocess not-running 4242\n', 'h', '/p').notMeasured).toBe(
+      'process 4242 (from the pid file) is not running',
+    );
+    expect(parseMemory('memtotal 1000\nprocess not-running none\n', 'h', '/p').notMeasured).toBe(
+      'the pid file holds no process id',
+    );
   });
 
   it('fails without MemTotal', () => {
@@ -40,7 +54,8 @@ describe('parseMemory', () => {
 
 describe('parseDisk', () => {
   it("reads df -Pk's available column, in bytes, for the directory asked", () => {
-    const text = '/srv\nFilesystem     1024-blocks     Used Available Capacity Mounted on\n/dev/sda1         41152736 20123456  18915636      52% /\n';
+    const text =
+      '/srv\nFilesystem     1024-blocks     Used Available Capacity Mounted on\n/dev/sda1         41152736 20123456  18915636      52% /\n';
     expect(parseDisk(text, 'web1')).toEqual({ host: 'web1', path: '/srv', availableBytes: 18915636 * KiB });
   });
 
@@ -86,7 +101,9 @@ describe.runIf(process.platform === 'linux')('the scripts on a real host', () =>
   it('says so when the pid file is missing or its process is gone', async () => {
     expect((await readMemory(local, join(dir, 'none.pid'))).notMeasured).toBe('the pid file is missing or unreadable');
     writeFileSync(join(dir, 'dead.pid'), '999999999\n');
-    expect((await readMemory(local, join(dir, 'dead.pid'))).notMeasured).toBe('process 999999999 (from the pid file) is not running');
+    expect((await readMemory(local, join(dir, 'dead.pid'))).notMeasured).toBe(
+      'process 999999999 (from the pid file) is not running',
+    );
   });
 
   it('reads free space at the nearest existing parent of a path not made yet', async () => {
@@ -97,7 +114,14 @@ describe.runIf(process.platform === 'linux')('the scripts on a real host', () =>
 });
 
 describe('readLoad', () => {
-  const member = (name: string, sessions: number, queued: number, limit?: number): Member => ({ name, address: name, state: 'ready', sessions, queued, ...(limit ? { limit } : {}) });
+  const member = (name: string, sessions: number, queued: number, limit?: number): Member => ({
+    name,
+    address: name,
+    state: 'ready',
+    sessions,
+    queued,
+    ...(limit ? { limit } : {}),
+  });
   const counters = (requests: number): BackendCounters => ({ requests, http5xx: 0, redispatches: 0, retries: 0 });
   function balancer(requests: number[], members: Member[]): Balancer {
     return { counters: async () => counters(requests.shift()!), members: async () => members } as unknown as Balancer;
@@ -108,7 +132,11 @@ describe('readLoad', () => {
   }
 
   it('measures the rate over the time that really passed and sums in flight and queued', async () => {
-    const r = await readLoad(balancer([1000, 1412], [member('w1', 3, 1, 50), member('w2', 2, 0, 40)]), 1000, clock(2000));
+    const r = await readLoad(
+      balancer([1000, 1412], [member('w1', 3, 1, 50), member('w2', 2, 0, 40)]),
+      1000,
+      clock(2000),
+    );
     expect(r).toEqual({ requestsPerSecond: 206, sampledMs: 2000, concurrency: 6, perHostConcurrencyFromBalancer: 40 });
   });
 
@@ -119,7 +147,12 @@ describe('readLoad', () => {
 
   it('does not wait to measure the rate when nothing would compare it (no capacity.perHost.requestsPerSecond)', async () => {
     let slept = false;
-    const r = await readLoad(balancer([], [member('w1', 3, 1, 50), member('w2', 2, 0, 40)]), 1000, { now: () => 0, sleep: async () => void (slept = true) }, false);
+    const r = await readLoad(
+      balancer([], [member('w1', 3, 1, 50), member('w2', 2, 0, 40)]),
+      1000,
+      { now: () => 0, sleep: async () => void (slept = true) },
+      false,
+    );
     expect(slept).toBe(false);
     expect(r).toEqual({ sampledMs: 0, concurrency: 6, perHostConcurrencyFromBalancer: 40 });
   });

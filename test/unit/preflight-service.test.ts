@@ -19,7 +19,12 @@ const repo = join(root, 'repo');
 
 beforeAll(() => {
   mkdirSync(repo);
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=T', '-c', 'user.email=t@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd: repo });
+  const git = (...args: string[]) =>
+    execFileSync(
+      'git',
+      ['-c', 'user.name=T', '-c', 'user.email=t@example.com', '-c', 'init.defaultBranch=main', ...args],
+      { cwd: repo },
+    );
   git('init', '-q');
   writeFileSync(join(repo, 'app.js'), 'x'.repeat(4 * KiB * KiB));
   git('add', 'app.js');
@@ -59,15 +64,31 @@ capacity:
   down = new Set();
   transports = new RecordingTransports({
     responses: [
-      { match: (_argv, host) => down.has(host), answer: (_a, host) => ({ code: 255, stderr: `ssh: connect to host ${host} port 22: Connection refused` }) },
+      {
+        match: (_argv, host) => down.has(host),
+        answer: (_a, host) => ({ code: 255, stderr: `ssh: connect to host ${host} port 22: Connection refused` }),
+      },
       {
         match: (argv) => argv[0] === 'sh' && argv[2]!.includes('df -Pk'),
-        answer: (argv, host) => ({ stdout: `/srv/shop\nFilesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 999999 1 ${freeKb[host]} 1% /\n` }),
+        answer: (argv, host) => ({
+          stdout: `/srv/shop\nFilesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 999999 1 ${freeKb[host]} 1% /\n`,
+        }),
       },
-      { match: (argv) => argv[0] === 'sh' && argv[2]!.includes('/proc/meminfo'), answer: () => ({ stdout: 'memtotal 1048576\nrss 10 51200\nrss 11 61440\n' }) },
+      {
+        match: (argv) => argv[0] === 'sh' && argv[2]!.includes('/proc/meminfo'),
+        answer: () => ({ stdout: 'memtotal 1048576\nrss 10 51200\nrss 11 61440\n' }),
+      },
       // Reached as a deploy user who may write every path baton writes without sudo.
       { match: (argv) => argv[0] === 'id', answer: () => ({ stdout: 'deploy\n' }) },
-      { match: (argv) => argv[0] === 'sh' && argv[2]!.includes('for spec'), answer: (argv) => ({ stdout: argv.slice(4).map((s) => `ok ${s.slice(s.indexOf(':') + 1)}\n`).join('') }) },
+      {
+        match: (argv) => argv[0] === 'sh' && argv[2]!.includes('for spec'),
+        answer: (argv) => ({
+          stdout: argv
+            .slice(4)
+            .map((s) => `ok ${s.slice(s.indexOf(':') + 1)}\n`)
+            .join(''),
+        }),
+      },
     ],
   });
   balancer = { requests: [1000, 1200], members: [] };
@@ -84,7 +105,15 @@ capacity:
     if (unresolvable.has(name)) throw new Error(`getaddrinfo ENOTFOUND ${name}`);
     return ['10.0.0.9'];
   };
-  session = { config, transports, balancer: driver, lock: {} as ReleaseLock, secrets: new Secrets(), addressOf, close: async () => undefined };
+  session = {
+    config,
+    transports,
+    balancer: driver,
+    lock: {} as ReleaseLock,
+    secrets: new Secrets(),
+    addressOf,
+    close: async () => undefined,
+  };
 });
 
 describe('runPreflight', () => {
@@ -121,7 +150,9 @@ describe('runPreflight', () => {
       'memory w1b ok',
       'memory w2b ok',
     ]);
-    expect(report.findings.find((f) => f.check === 'tag')!.message).toMatch(/^tag v1\.0\.0 is commit [0-9a-f]{12}; its tree reads whole: 4 MiB unpacked$/);
+    expect(report.findings.find((f) => f.check === 'tag')!.message).toMatch(
+      /^tag v1\.0\.0 is commit [0-9a-f]{12}; its tree reads whole: 4 MiB unpacked$/,
+    );
   });
 
   it('refuses, naming each problem: a host down, a full disk, a cluster that would overload, a bad balancer config', async () => {
@@ -133,7 +164,9 @@ describe('runPreflight', () => {
     const refused = refusals(report).map((f) => f.message);
     expect(refused).toHaveLength(5);
     expect(refused[0]).toMatch(/^w2b: not reachable: .*Connection refused/);
-    expect(refused[1]).toBe('the haproxy configuration on lb.test does not validate: [ALERT] parsing [/etc/haproxy/haproxy.cfg:12] : unknown keyword');
+    expect(refused[1]).toBe(
+      'the haproxy configuration on lb.test does not validate: [ALERT] parsing [/etc/haproxy/haproxy.cfg:12] : unknown keyword',
+    );
     expect(refused[2]).toMatch(/^w1a: 5 MiB free at \/srv\/shop \(df\), less than the 2 × 4 MiB/);
     expect(refused[3]).toContain('while cluster a is drained, cluster b (2 hosts) would carry 400 req/s');
     expect(refused[4]).toContain('while cluster b is drained, cluster a (2 hosts) would carry 400 req/s');
@@ -147,7 +180,9 @@ describe('runPreflight', () => {
     expect(refusals(report).map((f) => f.message)).toEqual([
       'prod-a.test (clusters.a.internal) does not resolve on this machine, and smoke checks reach cluster a through it: getaddrinfo ENOTFOUND prod-a.test',
     ]);
-    expect(report.findings.filter((f) => f.check === 'internal').map((f) => f.message)[1]).toBe('prod-b.test (clusters.b.internal) resolves here to 10.0.0.9');
+    expect(report.findings.filter((f) => f.check === 'internal').map((f) => f.message)[1]).toBe(
+      'prod-b.test (clusters.b.internal) resolves here to 10.0.0.9',
+    );
     const error = preflightRefusal(report)!;
     expect(error.exitCode).toBe(6);
     expect(error.hint).toContain('resolve: in baton.yml');
@@ -156,12 +191,20 @@ describe('runPreflight', () => {
     session = { ...session, config: { ...config, resolve: { 'prod-a.test': '10.0.0.2' } } };
     const pinned = await runPreflight(session, 'v1.0.0', { clock: clock() });
     expect(refusals(pinned)).toEqual([]);
-    expect(pinned.findings.find((f) => f.check === 'internal')!.message).toBe('prod-a.test (clusters.a.internal) is pinned to 10.0.0.2 (resolve:)');
+    expect(pinned.findings.find((f) => f.check === 'internal')!.message).toBe(
+      'prod-a.test (clusters.a.internal) is pinned to 10.0.0.2 (resolve:)',
+    );
   });
 
   it('reads the host name out of an internal URL with a port', async () => {
     unresolvable.add('prod-b.test');
-    session = { ...session, config: { ...config, clusters: { ...config.clusters, b: { ...config.clusters.b, internal: 'http://prod-b.test:8088' } } } };
+    session = {
+      ...session,
+      config: {
+        ...config,
+        clusters: { ...config.clusters, b: { ...config.clusters.b, internal: 'http://prod-b.test:8088' } },
+      },
+    };
     const report = await runPreflight(session, 'v1.0.0', { clock: clock() });
     expect(refusals(report).map((f) => f.message)).toEqual([
       'prod-b.test (clusters.b.internal) does not resolve on this machine, and smoke checks reach cluster b through it: getaddrinfo ENOTFOUND prod-b.test',
@@ -173,25 +216,41 @@ describe('runPreflight', () => {
     balancer.configError = new Error('cannot connect to lb.test');
     const report = await runPreflight(session, undefined, { clock: clock() });
     expect(refusals(report).map((f) => f.check)).toEqual(['reach']);
-    expect(report.findings.find((f) => f.check === 'balancer-config')).toEqual({ check: 'balancer-config', outcome: 'unchecked', message: 'balancer configuration not checked: lb.test is not reachable' });
+    expect(report.findings.find((f) => f.check === 'balancer-config')).toEqual({
+      check: 'balancer-config',
+      outcome: 'unchecked',
+      message: 'balancer configuration not checked: lb.test is not reachable',
+    });
   });
 
   it('refuses a tag that does not exist, and leaves the disk unchecked for want of a size', async () => {
     const report = await runPreflight(session, 'v9.9.9', { clock: clock() });
-    expect(refusals(report).map((f) => f.message)).toEqual([expect.stringMatching(/^tag v9\.9\.9: tag v9\.9\.9 does not exist/)]);
+    expect(refusals(report).map((f) => f.message)).toEqual([
+      expect.stringMatching(/^tag v9\.9\.9: tag v9\.9\.9 does not exist/),
+    ]);
     expect(report.findings.filter((f) => f.check === 'disk').map((f) => f.outcome)).toEqual(['unchecked']);
   });
 
   it('without a TAG, checks everything else', async () => {
     const report = await runPreflight(session, undefined, { clock: clock() });
     expect(refusals(report)).toEqual([]);
-    expect(report.findings.filter((f) => f.outcome === 'unchecked').map((f) => f.check)).toEqual(['tag', 'disk', 'capacity']);
+    expect(report.findings.filter((f) => f.outcome === 'unchecked').map((f) => f.check)).toEqual([
+      'tag',
+      'disk',
+      'capacity',
+    ]);
   });
 
   it('reads memory only when capacity.memory is set, and says so when it is not', async () => {
     delete (config.capacity as { memory?: unknown }).memory;
     const report = await runPreflight(session, undefined, { clock: clock() });
-    expect(report.findings.filter((f) => f.check === 'memory')).toEqual([{ check: 'memory', outcome: 'unchecked', message: 'memory not checked: capacity.memory (pidFile, processLimit) is not set in baton.yml' }]);
+    expect(report.findings.filter((f) => f.check === 'memory')).toEqual([
+      {
+        check: 'memory',
+        outcome: 'unchecked',
+        message: 'memory not checked: capacity.memory (pidFile, processLimit) is not set in baton.yml',
+      },
+    ]);
     expect(transports.calls.some((c) => c.kind === 'run' && c.argv[2]?.includes('/proc/meminfo'))).toBe(false);
   });
 });

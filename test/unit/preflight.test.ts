@@ -10,7 +10,10 @@ const twoAndTwo = { a: 2, b: 2 };
 
 describe('capacityFindings', () => {
   it('refuses a drain that would leave the other cluster above the utilisation, naming every number and its source', () => {
-    const findings = capacityFindings({ requestsPerSecond: 412, sampledMs: 1000, concurrency: 10 }, twoAndTwo, { utilisation: 0.7, perHost: { requestsPerSecond: 200, concurrency: 100 } });
+    const findings = capacityFindings({ requestsPerSecond: 412, sampledMs: 1000, concurrency: 10 }, twoAndTwo, {
+      utilisation: 0.7,
+      perHost: { requestsPerSecond: 200, concurrency: 100 },
+    });
     const rate = findings.filter((f) => f.message.includes('req/s'));
     expect(rate.map((f) => f.outcome)).toEqual(['refused', 'refused']);
     expect(rate[0]!.message).toBe(
@@ -20,7 +23,11 @@ describe('capacityFindings', () => {
   });
 
   it('checks each cluster against its own host count: the smaller one is the one refused', () => {
-    const findings = capacityFindings({ requestsPerSecond: 300, sampledMs: 1000, concurrency: 0 }, { a: 3, b: 2 }, { utilisation: 0.7, perHost: { requestsPerSecond: 200 } });
+    const findings = capacityFindings(
+      { requestsPerSecond: 300, sampledMs: 1000, concurrency: 0 },
+      { a: 3, b: 2 },
+      { utilisation: 0.7, perHost: { requestsPerSecond: 200 } },
+    );
     const rate = findings.filter((f) => f.message.includes('req/s'));
     // b drained: a carries 100 a host (50%); a drained: b carries 150 a host (75%).
     expect(rate.map((f) => [f.message.slice(0, 27), f.outcome])).toEqual([
@@ -30,22 +37,39 @@ describe('capacityFindings', () => {
   });
 
   it('leaves a dimension without a per-host capacity unchecked, not refused', () => {
-    const findings = capacityFindings({ requestsPerSecond: 5000, sampledMs: 1500, concurrency: 3 }, twoAndTwo, { utilisation: 0.7, perHost: {} });
+    const findings = capacityFindings({ requestsPerSecond: 5000, sampledMs: 1500, concurrency: 3 }, twoAndTwo, {
+      utilisation: 0.7,
+      perHost: {},
+    });
     expect(findings.map((f) => f.outcome)).toEqual(['unchecked', 'unchecked']);
     expect(findings[0]!.message).toContain('capacity.perHost.requestsPerSecond');
     expect(findings[0]!.message).toContain('over 1.5 s');
   });
 
   it('takes the per-host concurrency from the balancer (maxconn) when baton.yml does not say', () => {
-    const findings = capacityFindings({ requestsPerSecond: 0, sampledMs: 1000, concurrency: 90, perHostConcurrencyFromBalancer: 50 }, twoAndTwo, { utilisation: 0.7, perHost: {} });
+    const findings = capacityFindings(
+      { requestsPerSecond: 0, sampledMs: 1000, concurrency: 90, perHostConcurrencyFromBalancer: 50 },
+      twoAndTwo,
+      { utilisation: 0.7, perHost: {} },
+    );
     const conc = findings.filter((f) => f.message.includes('requests at once'));
     expect(conc.map((f) => f.outcome)).toEqual(['refused', 'refused']);
-    expect(conc[0]!.message).toContain('45 a host, 90% of the 50 requests at once one host carries (maxconn of the members, at the balancer)');
+    expect(conc[0]!.message).toContain(
+      '45 a host, 90% of the 50 requests at once one host carries (maxconn of the members, at the balancer)',
+    );
   });
 
   it('prefers baton.yml over the balancer for concurrency', () => {
-    const findings = capacityFindings({ requestsPerSecond: 0, sampledMs: 1000, concurrency: 90, perHostConcurrencyFromBalancer: 50 }, twoAndTwo, { utilisation: 0.7, perHost: { concurrency: 100 } });
-    expect(findings.filter((f) => f.message.includes('requests at once')).every((f) => f.outcome === 'ok' && f.message.includes('capacity.perHost.concurrency, baton.yml'))).toBe(true);
+    const findings = capacityFindings(
+      { requestsPerSecond: 0, sampledMs: 1000, concurrency: 90, perHostConcurrencyFromBalancer: 50 },
+      twoAndTwo,
+      { utilisation: 0.7, perHost: { concurrency: 100 } },
+    );
+    expect(
+      findings
+        .filter((f) => f.message.includes('requests at once'))
+        .every((f) => f.outcome === 'ok' && f.message.includes('capacity.perHost.concurrency, baton.yml')),
+    ).toBe(true);
   });
 });
 
@@ -64,7 +88,10 @@ describe('memoryFindings', () => {
   });
 
   it('passes a host that fits and names a cgroup limit as the source', () => {
-    const [f] = memoryFindings([{ ...base, host: 'web2', rssBytesPerProcess: 40 * MiB, processes: 4, memLimitSource: 'cgroup memory.max' }], 20);
+    const [f] = memoryFindings(
+      [{ ...base, host: 'web2', rssBytesPerProcess: 40 * MiB, processes: 4, memLimitSource: 'cgroup memory.max' }],
+      20,
+    );
     expect(f!.outcome).toBe('ok');
     expect(f!.message).toContain('800 MiB, within 1000 MiB (memory.max of its cgroup)');
   });
@@ -72,7 +99,9 @@ describe('memoryFindings', () => {
   it('leaves a host whose process is not running unchecked, saying why', () => {
     const [f] = memoryFindings([{ ...base, host: 'web3', notMeasured: 'pid file missing' }], 20);
     expect(f!.outcome).toBe('unchecked');
-    expect(f!.message).toBe('web3: memory not checked: pid file missing (pid file /run/app.pid); the host has 1000 MiB (MemTotal, /proc/meminfo)');
+    expect(f!.message).toBe(
+      'web3: memory not checked: pid file missing (pid file /run/app.pid); the host has 1000 MiB (MemTotal, /proc/meminfo)',
+    );
   });
 });
 
@@ -87,7 +116,9 @@ describe('diskFindings', () => {
       2,
     );
     expect(findings.map((f) => f.outcome)).toEqual(['refused', 'ok']);
-    expect(findings[0]!.message).toBe('web1: 150 MiB free at /srv/shop (df), less than the 2 × 80 MiB (the release unpacked, git ls-tree of v1.2.0; capacity.diskFactor) = 160 MiB a new release needs');
+    expect(findings[0]!.message).toBe(
+      'web1: 150 MiB free at /srv/shop (df), less than the 2 × 80 MiB (the release unpacked, git ls-tree of v1.2.0; capacity.diskFactor) = 160 MiB a new release needs',
+    );
   });
 });
 
@@ -119,7 +150,12 @@ describe('refusals and renderPreflight', () => {
 });
 
 describe('preflightRefusal: how a refused preflight ends', () => {
-  const unreachable: Finding = { check: 'reach', host: 'web1', outcome: 'refused', message: 'web1: not reachable: cannot connect to web1 (deploy@web1:22): connect ECONNREFUSED' };
+  const unreachable: Finding = {
+    check: 'reach',
+    host: 'web1',
+    outcome: 'refused',
+    message: 'web1: not reachable: cannot connect to web1 (deploy@web1:22): connect ECONNREFUSED',
+  };
   const tooFull: Finding = { check: 'disk', host: 'web2', outcome: 'refused', message: 'web2: too full' };
   const tagOk: Finding = { check: 'tag', outcome: 'ok', message: 'tag v1 is commit abc' };
 
@@ -131,7 +167,9 @@ describe('preflightRefusal: how a refused preflight ends', () => {
     const err = preflightRefusal({ findings: [unreachable, tagOk] })!;
     expect(err.exitCode).toBe(ExitCode.FAILED_RESTORED);
     expect(err.message).toBe(`preflight refused:\n  ${unreachable.message}`);
-    expect(err.hint).toBe('make the hosts named answer over SSH (address, sshd, ssh.user, known_hosts); nothing in production was changed');
+    expect(err.hint).toBe(
+      'make the hosts named answer over SSH (address, sshd, ssh.user, known_hosts); nothing in production was changed',
+    );
     expect(err.data).toEqual({ findings: [unreachable, tagOk] });
   });
 
@@ -142,7 +180,9 @@ describe('preflightRefusal: how a refused preflight ends', () => {
   it('any other refusal exits 6 and offers the override', () => {
     const err = preflightRefusal({ findings: [tooFull, tagOk] })!;
     expect(err.exitCode).toBe(ExitCode.PREFLIGHT_REFUSED);
-    expect(err.hint).toBe('free disk on the hosts named, or lower app.keep; or run with --override-preflight REASON (journaled) if you know better');
+    expect(err.hint).toBe(
+      'free disk on the hosts named, or lower app.keep; or run with --override-preflight REASON (journaled) if you know better',
+    );
   });
 
   it('after the findings were shown, says once that they refused and does not list them again', () => {

@@ -1,7 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { replaceFileArgv } from '../../src/balancers/balancer-files.js';
-import { argvForUser, isRaised, raised, sudoAllowedArgv, sudoersLine, systemPathPrefix, unraised, whereIsArgv } from '../../src/transport/privilege.js';
+import {
+  argvForUser,
+  isRaised,
+  raised,
+  sudoAllowedArgv,
+  sudoersLine,
+  systemPathPrefix,
+  unraised,
+  whereIsArgv,
+} from '../../src/transport/privilege.js';
 import { quoteArgv } from '../../src/transport/quote.js';
 
 describe('privileges as data', () => {
@@ -30,11 +39,24 @@ describe('privileges as data', () => {
 
   it('asks sudo whether exactly that command is allowed, and says the sudoers line that allows it', () => {
     const argv = raised(['haproxy', '-c', '-f', '/etc/haproxy/haproxy.cfg'], true);
-    expect(sudoAllowedArgv(argv)).toEqual(['sudo', '-n', '-l', '--', 'haproxy', '-c', '-f', '/etc/haproxy/haproxy.cfg']);
+    expect(sudoAllowedArgv(argv)).toEqual([
+      'sudo',
+      '-n',
+      '-l',
+      '--',
+      'haproxy',
+      '-c',
+      '-f',
+      '/etc/haproxy/haproxy.cfg',
+    ]);
     expect(() => sudoAllowedArgv(['haproxy'])).toThrow(/raised command/);
-    expect(sudoersLine('deploy', '/usr/sbin/haproxy', argv)).toBe('deploy ALL=(root) NOPASSWD: /usr/sbin/haproxy -c -f /etc/haproxy/haproxy.cfg');
+    expect(sudoersLine('deploy', '/usr/sbin/haproxy', argv)).toBe(
+      'deploy ALL=(root) NOPASSWD: /usr/sbin/haproxy -c -f /etc/haproxy/haproxy.cfg',
+    );
     // sudoers reads , : = and \ as syntax inside arguments
-    expect(sudoersLine('deploy', '/usr/bin/x', raised(['x', 'a=b,c:d'], true))).toBe('deploy ALL=(root) NOPASSWD: /usr/bin/x a\\=b\\,c\\:d');
+    expect(sudoersLine('deploy', '/usr/bin/x', raised(['x', 'a=b,c:d'], true))).toBe(
+      'deploy ALL=(root) NOPASSWD: /usr/bin/x a\\=b\\,c\\:d',
+    );
   });
 
   it('finds where a raised program lives, through the PATH root would have', () => {
@@ -50,7 +72,11 @@ describe('privileges as data', () => {
     // Run only the prefix-dropping line against fake positional parameters, as root and not.
     const line = script.split('\n').find((l) => l.includes('id -u')) as string;
     const probe = `${line.replace('"$(id -u)"', '"$ID"')}\necho "$@"`;
-    const run = (id: string) => execFileSync('sh', ['-c', probe, 'sh', 'sudo', '-n', '--', 'nginx', '-t'], { env: { ID: id, PATH: process.env.PATH ?? '' }, encoding: 'utf8' }).trim();
+    const run = (id: string) =>
+      execFileSync('sh', ['-c', probe, 'sh', 'sudo', '-n', '--', 'nginx', '-t'], {
+        env: { ID: id, PATH: process.env.PATH ?? '' },
+        encoding: 'utf8',
+      }).trim();
     expect(run('0')).toBe('nginx -t');
     expect(run('1000')).toBe('sudo -n -- nginx -t');
   });

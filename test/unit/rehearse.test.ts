@@ -19,7 +19,13 @@ import { planMarkdown } from '../../src/render/plan-markdown.js';
 import { planText } from '../../src/render/plan.js';
 import { approvePlan, signAsAuthor } from '../../src/release/approve.js';
 import { applyPlan, planPush } from '../../src/release/push.js';
-import { idleSideSteps, rehearseAgainst, rehearseOnIdleSide, signRehearsal, wholePushSteps } from '../../src/release/rehearse.js';
+import {
+  idleSideSteps,
+  rehearseAgainst,
+  rehearseOnIdleSide,
+  signRehearsal,
+  wholePushSteps,
+} from '../../src/release/rehearse.js';
 import { type Signer, sshSigner } from '../../src/release/review-signatures.js';
 import { appPaths, readCurrent, switchAndRestart } from '../../src/model/host-commands.js';
 import { RecordingTransports } from '../../src/transport/recording.js';
@@ -38,7 +44,15 @@ function fakeBalancer(states: Record<string, MemberState>): Balancer & { log: st
   return {
     driver: 'haproxy',
     log,
-    members: async () => Object.entries(states).map(([name, state]): Member => ({ name, address: `10.0.0.${name.length}`, state, healthy: true, sessions: 0, queued: 0 })),
+    members: async () =>
+      Object.entries(states).map(([name, state]): Member => ({
+        name,
+        address: `10.0.0.${name.length}`,
+        state,
+        healthy: true,
+        sessions: 0,
+        queued: 0,
+      })),
     drain: async (names) => set(names, 'drain'),
     ready: async (names) => set(names, 'ready'),
     cutOff: async () => undefined,
@@ -63,7 +77,10 @@ let ignoreSwitchOn: { host: string; dir: string } | undefined;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'baton-rehearse-'));
   const repo = join(dir, 'repo');
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=T', '-c', 'user.email=t@example.com', '-C', repo, ...args], { encoding: 'utf8' }).trim();
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=T', '-c', 'user.email=t@example.com', '-C', repo, ...args], {
+      encoding: 'utf8',
+    }).trim();
   execFileSync('git', ['init', '-q', repo]);
   writeFileSync(join(repo, 'app.txt'), 'v2\n');
   git('add', '.');
@@ -145,16 +162,26 @@ describe('rehearsing on the idle side', () => {
     // What planning read (preflight's probes on every host) is not the rehearsal's doing.
     transports.calls.length = 0;
     const r = await rehearseOnIdleSide(session, p, { reporter: new SilentReporter(), by: 'ada' });
-    expect(r.rehearsal).toMatchObject({ by: 'ada', hash: p.hash, outcome: 'passed', against: 'cluster a of production, out of the pool' });
+    expect(r.rehearsal).toMatchObject({
+      by: 'ada',
+      hash: p.hash,
+      outcome: 'passed',
+      against: 'cluster a of production, out of the pool',
+    });
     expect(r.needsAttention).toBe(false);
     expect(r.plan.rehearsals).toEqual([r.rehearsal]);
     expect(r.plan.hash).toBe(p.hash);
     expect(current).toEqual({ w1a: 'v1-1111111', w2a: 'v1-1111111', w1b: 'v1-1111111', w2b: 'v1-1111111' });
     expect(balancer.log).toEqual(['drain web1a,web2a', 'ready web1a,web2a']);
-    const touchedB = transports.calls.filter((c) => c.host.endsWith('b') && c.kind === 'run' && c.argv[2] !== readCurrent(appPaths('/srv/shop'))[2]);
+    const touchedB = transports.calls.filter(
+      (c) => c.host.endsWith('b') && c.kind === 'run' && c.argv[2] !== readCurrent(appPaths('/srv/shop'))[2],
+    );
     expect(touchedB).toEqual([]);
     // It did switch cluster a to the new release in between.
-    const switches = transports.runsOn('w1a').filter((a) => a[2] === switchAndRestart(appPaths('/srv/shop'), 'x', 'true')[2]).map((a) => a[5]);
+    const switches = transports
+      .runsOn('w1a')
+      .filter((a) => a[2] === switchAndRestart(appPaths('/srv/shop'), 'x', 'true')[2])
+      .map((a) => a[5]);
     expect(switches).toEqual([p.release.dir, 'v1-1111111']);
     const events = readJournal(r.journal);
     expect(events[0]).toMatchObject({ event: 'run-begin', command: 'rehearse', plan: p.hash });
@@ -187,7 +214,11 @@ describe('rehearsing on the idle side', () => {
     states.web1b = 'maint';
     const before = transports.calls.length;
     await expect(rehearseOnIdleSide(session, p, { reporter: new SilentReporter() })).rejects.toThrow(PlanRefusedError);
-    expect(transports.calls.slice(before).every((c) => c.kind === 'run' && c.argv[2] === readCurrent(appPaths('/srv/shop'))[2])).toBe(true);
+    expect(
+      transports.calls
+        .slice(before)
+        .every((c) => c.kind === 'run' && c.argv[2] === readCurrent(appPaths('/srv/shop'))[2]),
+    ).toBe(true);
     expect(balancer.log).toEqual([]);
   });
 
@@ -201,9 +232,22 @@ describe('rehearsing on the idle side', () => {
 describe('rehearsing against staging', () => {
   it('pushes the whole plan there and reverses it whole', async () => {
     const p = await plan();
-    const r = await rehearseAgainst(session, p, { reporter: new SilentReporter(), by: 'ada', against: 'staging/baton.yml' });
+    const r = await rehearseAgainst(session, p, {
+      reporter: new SilentReporter(),
+      by: 'ada',
+      against: 'staging/baton.yml',
+    });
     expect(r.rehearsal).toMatchObject({ outcome: 'passed', against: 'staging/baton.yml', hash: p.hash });
-    expect(balancer.log).toEqual(['drain web1a,web2a', 'ready web1a,web2a', 'drain web1b,web2b', 'ready web1b,web2b', 'drain web1b,web2b', 'ready web1b,web2b', 'drain web1a,web2a', 'ready web1a,web2a']);
+    expect(balancer.log).toEqual([
+      'drain web1a,web2a',
+      'ready web1a,web2a',
+      'drain web1b,web2b',
+      'ready web1b,web2b',
+      'drain web1b,web2b',
+      'ready web1b,web2b',
+      'drain web1a,web2a',
+      'ready web1a,web2a',
+    ]);
     expect(Object.values(current)).toEqual(['v1-1111111', 'v1-1111111', 'v1-1111111', 'v1-1111111']);
   });
 });
@@ -216,7 +260,12 @@ describe('apply and what baton.yml requires', () => {
     ada = sshSigner(keys.key.ada!);
   });
   beforeEach(() => {
-    config.require = { rehearsal: true, approvals: 1, authorApprovalCounts: false, allowedSigners: keys.allowedSigners };
+    config.require = {
+      rehearsal: true,
+      approvals: 1,
+      authorApprovalCounts: false,
+      allowedSigners: keys.allowedSigners,
+    };
   });
 
   it('refuses an unrehearsed, unapproved plan (exit 3) before anything changes', async () => {
@@ -227,14 +276,24 @@ describe('apply and what baton.yml requires', () => {
     expect(balancer.log).toEqual([]);
   });
 
-  it('applies the plan once rehearsed and approved, each signed, and not on its author\'s own approval', async () => {
+  it("applies the plan once rehearsed and approved, each signed, and not on its author's own approval", async () => {
     const p = await signAsAuthor(await plan(), ada);
     const unsigned = await rehearseOnIdleSide(session, p, { reporter: new SilentReporter(), by: 'ada' });
     const rehearsed = (await signRehearsal(unsigned, ada)).plan;
-    expect(rehearsed.rehearsals).toEqual([{ ...unsigned.rehearsal, signature: expect.stringContaining('SSH SIGNATURE'), key: expect.stringMatching(/^SHA256:/) }]);
+    expect(rehearsed.rehearsals).toEqual([
+      {
+        ...unsigned.rehearsal,
+        signature: expect.stringContaining('SSH SIGNATURE'),
+        key: expect.stringMatching(/^SHA256:/),
+      },
+    ]);
     const ownApproval = (await approvePlan(rehearsed, 'ada', ada)).plan;
-    const refused = await applyPlan(session, ownApproval, { reporter: new SilentReporter(), by: 'ci' }).catch((e: unknown) => e);
-    expect((refused as PlanRefusedError).details).toEqual([expect.stringMatching(/it has 0; ada@example.com made the plan/)]);
+    const refused = await applyPlan(session, ownApproval, { reporter: new SilentReporter(), by: 'ci' }).catch(
+      (e: unknown) => e,
+    );
+    expect((refused as PlanRefusedError).details).toEqual([
+      expect.stringMatching(/it has 0; ada@example.com made the plan/),
+    ]);
     const approved = (await approvePlan(ownApproval, 'bob', sshSigner(keys.key.bob!))).plan;
     const result = await applyPlan(session, approved, { reporter: new SilentReporter(), by: 'ci' });
     expect(result.outcome).toBe('succeeded');
@@ -243,12 +302,18 @@ describe('apply and what baton.yml requires', () => {
 
   it('applies with an override, and journals who overrode and why right after the run begins', async () => {
     const p = await plan();
-    const result = await applyPlan(session, p, { reporter: new SilentReporter(), by: 'ada', overrideRequirements: 'incident 42' });
+    const result = await applyPlan(session, p, {
+      reporter: new SilentReporter(),
+      by: 'ada',
+      overrideRequirements: 'incident 42',
+    });
     expect(result.outcome).toBe('succeeded');
     const events = readJournal(result.journal);
     expect(events[0]?.event).toBe('run-begin');
     expect(events[1]).toMatchObject({ event: 'note' });
-    expect((events[1] as { message: string }).message).toMatch(/^requirements overridden by ada: incident 42 \(unmet: /);
+    expect((events[1] as { message: string }).message).toMatch(
+      /^requirements overridden by ada: incident 42 \(unmet: /,
+    );
   });
 });
 
@@ -277,8 +342,14 @@ describe('preflight in the plan', () => {
   it('says what it is reading before it asks any host, and when it has read it', async () => {
     const lines: { line: string; callsSoFar: number }[] = [];
     transports.calls.length = 0;
-    await planPush(session, 'v2', { by: 'ada', progress: (line) => lines.push({ line, callsSoFar: transports.calls.length }) });
-    expect(lines[0]).toEqual({ line: 'reading tag v2 and production: connecting to 5 hosts (lb.test and 4 app hosts); preflight', callsSoFar: 0 });
+    await planPush(session, 'v2', {
+      by: 'ada',
+      progress: (line) => lines.push({ line, callsSoFar: transports.calls.length }),
+    });
+    expect(lines[0]).toEqual({
+      line: 'reading tag v2 and production: connecting to 5 hosts (lb.test and 4 app hosts); preflight',
+      callsSoFar: 0,
+    });
     expect(lines[1]?.line).toMatch(/^read in \d+\.\d s: planning$/);
     expect(lines).toHaveLength(2);
   });
@@ -288,24 +359,42 @@ describe('preflight in the plan', () => {
     const err = await planPush(session, 'v2', { by: 'ada' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PreflightRefusedError);
     expect((err as PreflightRefusedError).exitCode).toBe(6);
-    expect((err as Error).message).toContain('the haproxy configuration on lb.test does not validate: [ALERT] haproxy.cfg:12: unknown keyword');
+    expect((err as Error).message).toContain(
+      'the haproxy configuration on lb.test does not validate: [ALERT] haproxy.cfg:12: unknown keyword',
+    );
   });
 
   it('plans anyway with --override-preflight, recording who and why, and the run journals it', async () => {
     refuseConfig();
-    const p = (await planPush(session, 'v2', { by: 'ada', overridePreflight: 'config fixed by hand, reload pending' })).plan;
+    const p = (await planPush(session, 'v2', { by: 'ada', overridePreflight: 'config fixed by hand, reload pending' }))
+      .plan;
     expect(p.preflight?.overridden).toEqual({ reason: 'config fixed by hand, reload pending', by: 'ada' });
-    expect(planMarkdown(p)).toContain('**Preflight refused (1 finding) and was overridden** by ada: config fixed by hand, reload pending');
-    expect(planText(p)).toMatch(/^Preflight:\n {2}REFUSED +balancer-config +the haproxy configuration on lb\.test does not validate/m);
+    expect(planMarkdown(p)).toContain(
+      '**Preflight refused (1 finding) and was overridden** by ada: config fixed by hand, reload pending',
+    );
+    expect(planText(p)).toMatch(
+      /^Preflight:\n {2}REFUSED +balancer-config +the haproxy configuration on lb\.test does not validate/m,
+    );
     expect(planText(p)).toContain('  overridden by ada: config fixed by hand, reload pending');
     const result = await applyPlan(session, p, { reporter: new SilentReporter(), by: 'ada' });
     const notes = readJournal(result.journal).filter((e) => e.event === 'note') as { message: string }[];
-    expect(notes.map((n) => n.message)).toContainEqual(expect.stringMatching(/^preflight refused and was overridden by ada: config fixed by hand, reload pending \(refused: the haproxy configuration/));
+    expect(notes.map((n) => n.message)).toContainEqual(
+      expect.stringMatching(
+        /^preflight refused and was overridden by ada: config fixed by hand, reload pending \(refused: the haproxy configuration/,
+      ),
+    );
   });
 
   it('refuses a plan file whose preflight record is not findings', () => {
     const file = join(dir, 'bad.json');
-    const withBadFinding = { format: 'baton-plan/1', hash: 'x', release: { tag: 'v2', commit: 'a'.repeat(40), dir: 'v2-aaaaaaaaaaaa' }, observed: { hosts: [] }, forward: [], preflight: { findings: [{ check: 'disk' }] } };
+    const withBadFinding = {
+      format: 'baton-plan/1',
+      hash: 'x',
+      release: { tag: 'v2', commit: 'a'.repeat(40), dir: 'v2-aaaaaaaaaaaa' },
+      observed: { hosts: [] },
+      forward: [],
+      preflight: { findings: [{ check: 'disk' }] },
+    };
     writeFileSync(file, JSON.stringify(withBadFinding));
     expect(() => readPlanFile(file)).toThrow(/preflight finding 0 is not a check, an outcome/);
   });

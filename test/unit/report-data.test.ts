@@ -12,12 +12,33 @@ import { pushFixture, reversedFixture } from '../helpers/report-fixtures.js';
 describe('report data', () => {
   it('says what moved where, what the balancer counted, the pool, preflight, and who each approval verifies as', () => {
     const f = pushFixture();
-    const plan = { ...f.plan, observed: { ...f.plan.observed, hosts: [{ host: 'web1.lab', cluster: 'a', member: 'web1', memberState: 'ready', release: 'v1-1111111' }, { host: 'web3.lab', cluster: 'b', member: 'web3', memberState: 'ready', release: 'v1-1111111' }] }, preflight: { findings: [{ check: 'capacity', outcome: 'ok', message: 'fine' }, { check: 'disk', host: 'web3.lab', outcome: 'refused', message: 'web3.lab: 10 MiB free' }], overridden: { reason: 'disk cleaned by hand', by: 'ada' } } } as unknown as typeof f.plan;
-    const d = reportData(f.run, f.records, plan, { approvalChecks: [{ principal: 'bob@example.com' }, { problem: 'it is not signed' }] });
+    const plan = {
+      ...f.plan,
+      observed: {
+        ...f.plan.observed,
+        hosts: [
+          { host: 'web1.lab', cluster: 'a', member: 'web1', memberState: 'ready', release: 'v1-1111111' },
+          { host: 'web3.lab', cluster: 'b', member: 'web3', memberState: 'ready', release: 'v1-1111111' },
+        ],
+      },
+      preflight: {
+        findings: [
+          { check: 'capacity', outcome: 'ok', message: 'fine' },
+          { check: 'disk', host: 'web3.lab', outcome: 'refused', message: 'web3.lab: 10 MiB free' },
+        ],
+        overridden: { reason: 'disk cleaned by hand', by: 'ada' },
+      },
+    } as unknown as typeof f.plan;
+    const d = reportData(f.run, f.records, plan, {
+      approvalChecks: [{ principal: 'bob@example.com' }, { problem: 'it is not signed' }],
+    });
     expect(d.change).toEqual({ from: ['v1-1111111'], to: 'v2', tag: 'v2', commit: 'c0ffee' });
     expect(d.totals).toEqual({ requests: 600, http5xx: 2, ratio: 2 / 600 });
     expect(d.pool.at(0)).toEqual({ t: 0, a: 1, b: 1 });
-    expect(d.preflight).toEqual({ findings: [{ check: 'disk', outcome: 'refused', message: 'web3.lab: 10 MiB free' }], overridden: { reason: 'disk cleaned by hand', by: 'ada' } });
+    expect(d.preflight).toEqual({
+      findings: [{ check: 'disk', outcome: 'refused', message: 'web3.lab: 10 MiB free' }],
+      overridden: { reason: 'disk cleaned by hand', by: 'ada' },
+    });
     expect(d.approvals.map((a) => [a.by, a.verified, a.unverified])).toEqual([
       ['bob', 'bob@example.com', undefined],
       ['eve <script>alert(1)</script>', undefined, 'it is not signed'],
@@ -46,7 +67,12 @@ describe('report data', () => {
       ['web3.lab', 2000, 4000, 'ok'],
       ['web4.lab', 2000, 4000, 'ok'],
     ]);
-    expect(d.bars.filter((b) => b.row === 'balancer').map((b) => b.step)).toEqual(['lock', 'drain-b', 'flip', 'unlock']);
+    expect(d.bars.filter((b) => b.row === 'balancer').map((b) => b.step)).toEqual([
+      'lock',
+      'drain-b',
+      'flip',
+      'unlock',
+    ]);
     expect(rowsOfStep(undefined)).toEqual(['balancer']);
   });
 
@@ -66,7 +92,17 @@ describe('report data', () => {
 
   it('gives no rate across a counter that went down (a balancer restart) or a sample without counters', () => {
     const s = (at: string, requests?: number) => ({ at, members: [], ...(requests === undefined ? {} : { requests }) });
-    expect(ratesFrom([s('2026-01-01T00:00:00Z', 500), s('2026-01-01T00:00:01Z', 10), s('2026-01-01T00:00:02Z'), s('2026-01-01T00:00:03Z', 30)], Date.parse('2026-01-01T00:00:00Z'))).toEqual([]);
+    expect(
+      ratesFrom(
+        [
+          s('2026-01-01T00:00:00Z', 500),
+          s('2026-01-01T00:00:01Z', 10),
+          s('2026-01-01T00:00:02Z'),
+          s('2026-01-01T00:00:03Z', 30),
+        ],
+        Date.parse('2026-01-01T00:00:00Z'),
+      ),
+    ).toEqual([]);
   });
 
   it('marks where a reversal turned and the step that failed; reverse steps are their own bars', () => {
@@ -105,7 +141,19 @@ describe('choosing the run to report', () => {
   const dir = mkdtempSync(join(tmpdir(), 'baton-report-'));
   mkdirSync(journalDir(dir), { recursive: true });
   for (const run of ['20261129T100000000Z-aaaaaa', '20261129T110000000Z-bbbbbb', '20261129T110500000Z-cccccc']) {
-    writeFileSync(join(journalDir(dir), `${run}.jsonl`), JSON.stringify({ ts: '2026-11-29T10:00:00Z', run, event: 'run-begin', command: 'push', plan: 'sha256:p', tag: 'v1', by: 'ci', steps: [] }) + '\n');
+    writeFileSync(
+      join(journalDir(dir), `${run}.jsonl`),
+      JSON.stringify({
+        ts: '2026-11-29T10:00:00Z',
+        run,
+        event: 'run-begin',
+        command: 'push',
+        plan: 'sha256:p',
+        tag: 'v1',
+        by: 'ci',
+        steps: [],
+      }) + '\n',
+    );
   }
 
   it('takes the newest by default, an id, or a prefix of one', () => {

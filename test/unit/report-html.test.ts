@@ -32,7 +32,9 @@ describe('report page', () => {
     expect(html).toContain('eve &lt;script&gt;alert(1)&lt;/script&gt;');
     const json = /<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html)?.[1] ?? '';
     expect(json).not.toMatch(/<\/script|<!--/i);
-    expect(JSON.parse(json).bars.some((b: { title: string }) => b.title === 'smoke </script><!-- <b>bold</b>')).toBe(true);
+    expect(JSON.parse(json).bars.some((b: { title: string }) => b.title === 'smoke </script><!-- <b>bold</b>')).toBe(
+      true,
+    );
     expect(scriptJson('\u2028</script>')).toBe('"\\u2028\\u003c/script\\u003e"');
   });
 
@@ -52,7 +54,11 @@ describe('report page', () => {
         expect(dom).toContain('no traffic samples in this journal');
         expect(dom).toMatch(/id="reversal">Reversed at 5\.0 s after step <code>smoke-b<\/code> failed/);
       }
-      expect(readFileSync(join(ARTIFACTS, `${fixture.name}.png`)).subarray(1, 4).toString()).toBe('PNG');
+      expect(
+        readFileSync(join(ARTIFACTS, `${fixture.name}.png`))
+          .subarray(1, 4)
+          .toString(),
+      ).toBe('PNG');
     }, 30_000);
   }
 });

@@ -13,24 +13,51 @@ import { observedFixture, planConfigFixture } from '../fixtures/observed.js';
 const config = planConfigFixture();
 const SNAPSHOT = 'a'.repeat(40);
 const release = releaseFor('v1', 'aaaaaaa' + 'b'.repeat(33));
-const build = (observed: ObservedState, host = 'w1a') => buildRestorePlan({ config, observed, host, snapshot: SNAPSHOT, release, createdBy: 'ada', now: new Date('2026-11-30T00:00:00Z') });
+const build = (observed: ObservedState, host = 'w1a') =>
+  buildRestorePlan({
+    config,
+    observed,
+    host,
+    snapshot: SNAPSHOT,
+    release,
+    createdBy: 'ada',
+    now: new Date('2026-11-30T00:00:00Z'),
+  });
 const kinds = (p: Plan) => p.forward.map((s) => s.kind);
 
 describe('the restore plan', () => {
   it('drains the host (even one its health checks took out), restores, deploys, smokes and returns it; a reversal never returns it', () => {
     const plan = build(observedFixture({ differ: { w1a: { memberState: 'down', release: null } } }));
     expect(plan.kind).toBe('restore');
-    expect(kinds(plan)).toEqual(['lock', 'drain', 'wait-drain', 'restore-config', 'stage', 'activate', 'smoke', 'ready', 'unlock']);
+    expect(kinds(plan)).toEqual([
+      'lock',
+      'drain',
+      'wait-drain',
+      'restore-config',
+      'stage',
+      'activate',
+      'smoke',
+      'ready',
+      'unlock',
+    ]);
     expect(plan.forward.find((s) => s.kind === 'restore-config')).toMatchObject({ hosts: ['w1a'], snapshot: SNAPSHOT });
-    expect(plan.forward.find((s) => s.kind === 'activate')).toMatchObject({ hosts: ['w1a'], releases: { w1a: release.dir } });
+    expect(plan.forward.find((s) => s.kind === 'activate')).toMatchObject({
+      hosts: ['w1a'],
+      releases: { w1a: release.dir },
+    });
     // Up to the ready step, nothing is undone by putting the host back.
-    const beforeReady = plan.forward.slice(0, plan.forward.findIndex((s) => s.kind === 'ready'));
+    const beforeReady = plan.forward.slice(
+      0,
+      plan.forward.findIndex((s) => s.kind === 'ready'),
+    );
     expect(reverseSteps(beforeReady).map((s) => s.kind)).toEqual(['unlock']);
     expect(planProblems(JSON.parse(JSON.stringify(plan)))).toEqual([]);
   });
 
   it('leaves the host out when its cluster is out of the pool, and a maintenance member in maintenance', () => {
-    const drained = build(observedFixture({ differ: { w1a: { memberState: 'drain' }, w2a: { memberState: 'drain' } } }));
+    const drained = build(
+      observedFixture({ differ: { w1a: { memberState: 'drain' }, w2a: { memberState: 'drain' } } }),
+    );
     expect(kinds(drained)).not.toContain('ready');
     expect(kinds(drained)).not.toContain('drain');
     const maint = build(observedFixture({ differ: { w1a: { memberState: 'maint' } } }));
@@ -61,8 +88,16 @@ describe('which release a restore deploys', () => {
   });
 
   it('refuses when the rest of its cluster disagree (a push half done)', () => {
-    const split = observedFixture({ hosts: ['w1a', 'w2a', 'w1b'], differ: { w2a: { release: 'v2-ccccccc' }, w1a: { release: null } } });
-    const three = { ...split, hosts: [...split.hosts, { ...split.hosts[1]!, host: 'w3a', member: 'web3a', release: 'v1-aaaaaaa' }] };
-    expect(() => releaseToRestore(three, 'w1a', null)).toThrow(/run different releases \(w2a: v2-ccccccc, w3a: v1-aaaaaaa\)/);
+    const split = observedFixture({
+      hosts: ['w1a', 'w2a', 'w1b'],
+      differ: { w2a: { release: 'v2-ccccccc' }, w1a: { release: null } },
+    });
+    const three = {
+      ...split,
+      hosts: [...split.hosts, { ...split.hosts[1]!, host: 'w3a', member: 'web3a', release: 'v1-aaaaaaa' }],
+    };
+    expect(() => releaseToRestore(three, 'w1a', null)).toThrow(
+      /run different releases \(w2a: v2-ccccccc, w3a: v1-aaaaaaa\)/,
+    );
   });
 });

@@ -39,15 +39,27 @@ clusters:
     responses: [
       {
         match: (_argv, host) => host !== 'lb.test',
-        answer: (_argv, host) => Promise.reject(new TransportError(host, `cannot connect to ${host}: no SSH handshake within 10 s`)),
+        answer: (_argv, host) =>
+          Promise.reject(new TransportError(host, `cannot connect to ${host}: no SSH handshake within 10 s`)),
       },
     ],
   });
   const balancer = {
     driver: 'haproxy',
-    members: () => new Promise((_resolve, reject) => setTimeout(() => reject(new TransportError('lb.test', 'cannot connect to lb.test')), 50)),
+    members: () =>
+      new Promise((_resolve, reject) =>
+        setTimeout(() => reject(new TransportError('lb.test', 'cannot connect to lb.test')), 50),
+      ),
   } as unknown as Balancer;
-  const session: Session = { config, transports, balancer, lock: {} as ReleaseLock, secrets: new Secrets(), addressOf: async () => [], close: async () => undefined };
+  const session: Session = {
+    config,
+    transports,
+    balancer,
+    lock: {} as ReleaseLock,
+    secrets: new Secrets(),
+    addressOf: async () => [],
+    close: async () => undefined,
+  };
 
   await expect(proposeRollback(session)).rejects.toThrow('cannot connect to lb.test');
   await new Promise((r) => setTimeout(r, 50));

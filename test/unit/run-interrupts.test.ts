@@ -11,11 +11,28 @@ import { execute, type StepRunner } from '../../src/engine/executor.js';
 import { abortableSleep, InterruptedError, Interrupts } from '../../src/engine/interrupts.js';
 import { Journal, readJournal } from '../../src/engine/journal.js';
 import { SilentReporter } from '../../src/engine/reporter.js';
-import { BugError, ExitCode, exitCodeFor, ExternalCommandError, LockHeldError, OperationFailedError } from '../../src/errors.js';
+import {
+  BugError,
+  ExitCode,
+  exitCodeFor,
+  ExternalCommandError,
+  LockHeldError,
+  OperationFailedError,
+} from '../../src/errors.js';
 import type { Step } from '../../src/model/plan.js';
 import type { ApplyResult } from '../../src/release/carry-out.js';
 
-const step = (id: string, kind: Step['kind'], undo: Step[] = []): Step => ({ id, kind, title: id, cluster: 'a', members: ['m1'], readyMembers: [], hosts: ['h1'], releases: { h1: 'r' }, undo });
+const step = (id: string, kind: Step['kind'], undo: Step[] = []): Step => ({
+  id,
+  kind,
+  title: id,
+  cluster: 'a',
+  members: ['m1'],
+  readyMembers: [],
+  hosts: ['h1'],
+  releases: { h1: 'r' },
+  undo,
+});
 const PLAN: Step[] = [
   step('lock', 'lock', [step('undo-lock', 'unlock')]),
   step('drain-a', 'drain', [step('undo-drain-a', 'ready')]),
@@ -27,7 +44,10 @@ const PLAN: Step[] = [
 function harness(onStep: (id: string, signal?: AbortSignal) => Promise<void> = async () => undefined) {
   const exits: number[] = [];
   const said: string[] = [];
-  const interrupts = new Interrupts((c) => void exits.push(c), (l) => void said.push(l));
+  const interrupts = new Interrupts(
+    (c) => void exits.push(c),
+    (l) => void said.push(l),
+  );
   const journal = new Journal(mkdtempSync(join(tmpdir(), 'baton-int-')), 'run1');
   const ran: string[] = [];
   const run: StepRunner = async (s, _p, signal) => {
@@ -46,13 +66,38 @@ describe('stop signals during a run', () => {
         await new Promise((r) => setTimeout(r, 20));
       }
     });
-    const r = await execute({ steps: PLAN, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
-    expect(h.ran).toEqual(['lock', 'drain-a', 'wait-drain-a', 'activate-a', 'undo-activate-a', 'undo-drain-a', 'undo-lock']);
-    expect(r).toMatchObject({ outcome: 'reversed', failedStep: 'smoke-a', interruptedBy: 'SIGTERM', productionChanged: true, completed: ['lock', 'drain-a', 'wait-drain-a', 'activate-a'] });
+    const r = await execute({
+      steps: PLAN,
+      run: h.run,
+      journal: h.journal,
+      reporter: h.reporter,
+      interrupts: h.interrupts,
+    });
+    expect(h.ran).toEqual([
+      'lock',
+      'drain-a',
+      'wait-drain-a',
+      'activate-a',
+      'undo-activate-a',
+      'undo-drain-a',
+      'undo-lock',
+    ]);
+    expect(r).toMatchObject({
+      outcome: 'reversed',
+      failedStep: 'smoke-a',
+      interruptedBy: 'SIGTERM',
+      productionChanged: true,
+      completed: ['lock', 'drain-a', 'wait-drain-a', 'activate-a'],
+    });
     expect(r.error).toBeInstanceOf(InterruptedError);
     expect(h.exits).toEqual([]);
-    const notes = readJournal(h.journal.file).filter((e) => e.event === 'note').map((e) => (e as { message: string }).message);
-    expect(notes).toEqual(['SIGTERM received during activate-a: finishing the current step, then reversing what this run changed', 'smoke-a not started: interrupted by SIGTERM']);
+    const notes = readJournal(h.journal.file)
+      .filter((e) => e.event === 'note')
+      .map((e) => (e as { message: string }).message);
+    expect(notes).toEqual([
+      'SIGTERM received during activate-a: finishing the current step, then reversing what this run changed',
+      'smoke-a not started: interrupted by SIGTERM',
+    ]);
     expect(() => raiseForOutcome(result(r))).toThrow(/stopped by SIGTERM at smoke-a; what it changed was reversed/);
   });
 
@@ -64,7 +109,13 @@ describe('stop signals during a run', () => {
       }
     });
     const t0 = Date.now();
-    const r = await execute({ steps: PLAN, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
+    const r = await execute({
+      steps: PLAN,
+      run: h.run,
+      journal: h.journal,
+      reporter: h.reporter,
+      interrupts: h.interrupts,
+    });
     expect(Date.now() - t0).toBeLessThan(5_000);
     expect(r).toMatchObject({ outcome: 'reversed', failedStep: 'wait-drain-a', interruptedBy: 'SIGINT' });
     expect(h.ran).toEqual(['lock', 'drain-a', 'wait-drain-a', 'undo-drain-a', 'undo-lock']);
@@ -75,7 +126,13 @@ describe('stop signals during a run', () => {
       if (id === 'smoke-a') throw new Error('smoke failed');
       if (id === 'undo-activate-a') h.interrupts.deliver('SIGINT');
     });
-    const r = await execute({ steps: PLAN, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
+    const r = await execute({
+      steps: PLAN,
+      run: h.run,
+      journal: h.journal,
+      reporter: h.reporter,
+      interrupts: h.interrupts,
+    });
     expect(r.outcome).toBe('reversed');
     expect(h.ran.slice(-3)).toEqual(['undo-activate-a', 'undo-drain-a', 'undo-lock']);
     expect(h.exits).toEqual([]);
@@ -88,7 +145,11 @@ describe('stop signals during a run', () => {
     });
     await execute({ steps: PLAN, run: h2.run, journal: h2.journal, reporter: h2.reporter, interrupts: h2.interrupts });
     expect(h2.exits).toEqual([ExitCode.NEEDS_ATTENTION]);
-    expect(h2.reporter.events.some((e) => /stopped at once by a second SIGINT during activate-a/.test(e) && /baton resume/.test(e))).toBe(true);
+    expect(
+      h2.reporter.events.some(
+        (e) => /stopped at once by a second SIGINT during activate-a/.test(e) && /baton resume/.test(e),
+      ),
+    ).toBe(true);
   });
 
   it('a second signal before anything in production changed stops with 1', async () => {
@@ -115,7 +176,13 @@ describe('exit codes by what happened to production', () => {
     const h = harness(async (id) => {
       if (id === 'lock') throw new ExternalCommandError('lb', ['sh'], 255, 'connection refused');
     });
-    const r = await execute({ steps: PLAN, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
+    const r = await execute({
+      steps: PLAN,
+      run: h.run,
+      journal: h.journal,
+      reporter: h.reporter,
+      interrupts: h.interrupts,
+    });
     expect(r.productionChanged).toBe(false);
     let thrown: unknown;
     try {
@@ -132,26 +199,51 @@ describe('exit codes by what happened to production', () => {
     const h = harness(async (id) => {
       if (id === 'lock') throw new LockHeldError('held by someone');
     });
-    const r = await execute({ steps: PLAN, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
+    const r = await execute({
+      steps: PLAN,
+      run: h.run,
+      journal: h.journal,
+      reporter: h.reporter,
+      interrupts: h.interrupts,
+    });
     expect(() => raiseForOutcome(result(r))).toThrow(LockHeldError);
   });
 
   it('a clean-up that fails (a staged release on an unreachable host) does not keep the pool from being made whole', async () => {
-    const plan = [PLAN[0] as Step, PLAN[1] as Step, step('stage', 'stage', [step('undo-stage', 'unstage')]), ...PLAN.slice(2)];
+    const plan = [
+      PLAN[0] as Step,
+      PLAN[1] as Step,
+      step('stage', 'stage', [step('undo-stage', 'unstage')]),
+      ...PLAN.slice(2),
+    ];
     const h = harness(async (id) => {
       if (id === 'stage' || id === 'undo-stage') throw new Error(`${id}: lost the connection to h1`);
     });
-    const r = await execute({ steps: plan, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
+    const r = await execute({
+      steps: plan,
+      run: h.run,
+      journal: h.journal,
+      reporter: h.reporter,
+      interrupts: h.interrupts,
+    });
     expect(r.outcome).toBe('reversed');
     expect(h.ran).toEqual(['lock', 'drain-a', 'stage', 'undo-stage', 'undo-drain-a', 'undo-lock']);
-    expect(h.reporter.events).toContain('notice:left behind: undo-stage failed (undo-stage: lost the connection to h1); the reversal goes on');
+    expect(h.reporter.events).toContain(
+      'notice:left behind: undo-stage failed (undo-stage: lost the connection to h1); the reversal goes on',
+    );
   });
 
   it('a reversal that fails is 2', async () => {
     const h = harness(async (id) => {
       if (id === 'smoke-a' || id === 'undo-activate-a') throw new Error(`${id} broke`);
     });
-    const r = await execute({ steps: PLAN, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
+    const r = await execute({
+      steps: PLAN,
+      run: h.run,
+      journal: h.journal,
+      reporter: h.reporter,
+      interrupts: h.interrupts,
+    });
     expect(r.outcome).toBe('needs-attention');
     expect(() => raiseForOutcome(result(r))).toThrow(expect.objectContaining({ exitCode: 2 }) as unknown as Error);
   });

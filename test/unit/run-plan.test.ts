@@ -15,7 +15,17 @@ import { LocalTransport } from '../../src/transport/local.js';
 import type { Step } from '../../src/model/plan.js';
 import { reverseSteps } from '../../src/model/plan.js';
 
-const step = (id: string, kind: Step['kind'], undo: Step[] = []): Step => ({ id, kind, title: id, cluster: 'a', members: ['m1'], readyMembers: [], hosts: ['h1'], releases: { h1: 'r' }, undo });
+const step = (id: string, kind: Step['kind'], undo: Step[] = []): Step => ({
+  id,
+  kind,
+  title: id,
+  cluster: 'a',
+  members: ['m1'],
+  readyMembers: [],
+  hosts: ['h1'],
+  releases: { h1: 'r' },
+  undo,
+});
 const STEPS: Step[] = [
   step('lock', 'lock', [step('undo-lock', 'unlock')]),
   step('drain-a', 'drain', [step('undo-drain-a', 'ready')]),
@@ -41,7 +51,13 @@ function harness(fail: (id: string) => Error | undefined = () => undefined) {
       return undefined;
     };
   };
-  const ctx: RunContext = { runsOf: mkdtempSync(join(tmpdir(), 'baton-runplan-')), run: 'r1', reporter: new SilentReporter(), lock: { lock, leaseMs: 60_000 }, stepRunner };
+  const ctx: RunContext = {
+    runsOf: mkdtempSync(join(tmpdir(), 'baton-runplan-')),
+    run: 'r1',
+    reporter: new SilentReporter(),
+    lock: { lock, leaseMs: 60_000 },
+    stepRunner,
+  };
   return { ctx, lockCalls, ran, runs };
 }
 
@@ -52,7 +68,12 @@ describe('runPlan', () => {
   it('forward: one run-begin, the steps, one run-end; the step runner is made under the run id', async () => {
     const h = harness();
     const o = await runPlan(h.ctx, plan(), { forward: {} });
-    expect(o).toMatchObject({ outcome: 'succeeded', productionChanged: true, completed: ['lock', 'drain-a', 'smoke-a'], run: 'r1' });
+    expect(o).toMatchObject({
+      outcome: 'succeeded',
+      productionChanged: true,
+      completed: ['lock', 'drain-a', 'smoke-a'],
+      run: 'r1',
+    });
     expect(h.runs).toEqual(['r1']);
     const ev = events(o.journal);
     expect(ev[0]).toBe('run-begin');
@@ -83,7 +104,10 @@ describe('runPlan', () => {
 
   it('reverse: only the undo steps, the lock held throughout and given back', async () => {
     const h = harness();
-    const ctx = { ...h.ctx, lock: { ...h.ctx.lock, holdThroughout: true, owner: { by: 'ci', reason: 'dns rollback' } } };
+    const ctx = {
+      ...h.ctx,
+      lock: { ...h.ctx.lock, holdThroughout: true, owner: { by: 'ci', reason: 'dns rollback' } },
+    };
     const o = await runPlan(ctx, plan(reverseSteps(STEPS)), { reverse: { reason: 'dns rollback' } });
     expect(o).toMatchObject({ outcome: 'reversed', completed: [], forwardMs: 0 });
     expect(h.ran).toEqual(['undo-drain-a', 'undo-lock']);
@@ -92,13 +116,26 @@ describe('runPlan', () => {
 
   it('a lock held by someone else: no run begins', async () => {
     const h = harness();
-    const lock = { ...h.ctx.lock, lock: { acquire: async () => { throw new LockHeldError('held by bob'); } } as unknown as ReleaseLock, holdThroughout: true };
+    const lock = {
+      ...h.ctx.lock,
+      lock: {
+        acquire: async () => {
+          throw new LockHeldError('held by bob');
+        },
+      } as unknown as ReleaseLock,
+      holdThroughout: true,
+    };
     await expect(runPlan({ ...h.ctx, lock }, plan(), { forward: {} })).rejects.toThrow('held by bob');
     expect(h.ran).toEqual([]);
   });
 
   const rehearse = (checks: { afterForward?: string[]; afterReverse?: string[] } = {}): RunMode => ({
-    rehearse: { reverse: reverseSteps(STEPS), reason: 'rehearsal', afterForward: async () => checks.afterForward ?? [], afterReverse: async () => checks.afterReverse ?? [] },
+    rehearse: {
+      reverse: reverseSteps(STEPS),
+      reason: 'rehearsal',
+      afterForward: async () => checks.afterForward ?? [],
+      afterReverse: async () => checks.afterReverse ?? [],
+    },
   });
 
   it('rehearse: forward then the way back; it passes when both checks find nothing', async () => {
@@ -110,8 +147,14 @@ describe('runPlan', () => {
   });
 
   it('rehearse: a difference after forward fails it, reversed; one left after the way back needs attention', async () => {
-    expect(await runPlan(harness().ctx, plan(), rehearse({ afterForward: ['after forward: x'] }))).toMatchObject({ outcome: 'reversed', problems: ['after forward: x'] });
-    expect(await runPlan(harness().ctx, plan(), rehearse({ afterReverse: ['after reverse: y'] }))).toMatchObject({ outcome: 'needs-attention', problems: ['after reverse: y'] });
+    expect(await runPlan(harness().ctx, plan(), rehearse({ afterForward: ['after forward: x'] }))).toMatchObject({
+      outcome: 'reversed',
+      problems: ['after forward: x'],
+    });
+    expect(await runPlan(harness().ctx, plan(), rehearse({ afterReverse: ['after reverse: y'] }))).toMatchObject({
+      outcome: 'needs-attention',
+      problems: ['after reverse: y'],
+    });
   });
 
   it('rehearse: refused before anything ran, no rehearsal took place and the run has no end', async () => {
@@ -136,10 +179,20 @@ clusters:
     const h = harness();
     // The interrupted run's journal, as the killed process left it.
     await runPlan({ ...h.ctx, runsOf: config, run: 'r0' }, plan(STEPS.slice(0, 1)), { forward: {} });
-    writeFileSync(earlier, readJournal(earlier).filter((r) => r.event !== 'run-end').map((r) => JSON.stringify(r)).join('\n') + '\n');
+    writeFileSync(
+      earlier,
+      readJournal(earlier)
+        .filter((r) => r.event !== 'run-end')
+        .map((r) => JSON.stringify(r))
+        .join('\n') + '\n',
+    );
     const local = new LocalTransport('lb.test');
     const transports = { get: () => local, closeAll: async () => undefined };
-    await runPlan({ ...h.ctx, runsOf: config, closes: { run: 'r0', note: 'rolled back by run r1', config, transports } }, plan(), { forward: {} });
+    await runPlan(
+      { ...h.ctx, runsOf: config, closes: { run: 'r0', note: 'rolled back by run r1', config, transports } },
+      plan(),
+      { forward: {} },
+    );
     expect(readJournal(earlier).slice(-2)).toMatchObject([
       { event: 'note', message: 'rolled back by run r1' },
       { event: 'run-end', outcome: 'reversed' },

@@ -9,7 +9,14 @@ import { describe, expect, it } from 'vitest';
 import { execute, type StepRunner } from '../../src/engine/executor.js';
 import { Journal, journalDir, readJournal } from '../../src/engine/journal.js';
 import { SilentReporter } from '../../src/engine/reporter.js';
-import { describeSync, pruneRecord, RecordUnwritableError, RunRecordMirror, syncRecord, type RecordPlace } from '../../src/engine/run-record.js';
+import {
+  describeSync,
+  pruneRecord,
+  RecordUnwritableError,
+  RunRecordMirror,
+  syncRecord,
+  type RecordPlace,
+} from '../../src/engine/run-record.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import type { Transport } from '../../src/transport/types.js';
 import type { Step } from '../../src/model/plan.js';
@@ -20,7 +27,11 @@ function setup() {
   const root = mkdtempSync(join(tmpdir(), 'baton-record-'));
   const configDir = join(root, 'laptop');
   mkdirSync(configDir);
-  const place: RecordPlace = { host: 'lb1', transport: new LocalTransport('lb1'), dir: join(root, 'lb1', 'var', 'lib', 'baton', 'shop.runs') };
+  const place: RecordPlace = {
+    host: 'lb1',
+    transport: new LocalTransport('lb1'),
+    dir: join(root, 'lb1', 'var', 'lib', 'baton', 'shop.runs'),
+  };
   return { root, configDir, place };
 }
 
@@ -32,7 +43,14 @@ describe('a run mirrored into the record', () => {
     const journal = new Journal(journalDir(configDir), RUN);
     const mirror = new RunRecordMirror([place], journal.file, RUN, { plan: '{"plan":"p"}\n' });
     mirror.attach(journal);
-    journal.append({ event: 'run-begin', command: 'push', plan: 'sha256:p', tag: 'v2 → “café”', by: 'ci', steps: ['lock'] });
+    journal.append({
+      event: 'run-begin',
+      command: 'push',
+      plan: 'sha256:p',
+      tag: 'v2 → “café”',
+      by: 'ci',
+      steps: ['lock'],
+    });
     for (let i = 0; i < 20; i++) journal.append({ event: 'note', message: `line ${i}` });
     expect(await mirror.close()).toEqual([]);
     expect(readFileSync(remoteFile(place))).toEqual(readFileSync(journal.file));
@@ -65,7 +83,12 @@ describe('a run mirrored into the record', () => {
     journal.append({ event: 'note', message: 'four' });
     expect(await mirror3.close()).toEqual([]);
     expect(readFileSync(remoteFile(place))).toEqual(readFileSync(journal.file));
-    expect(readJournal(remoteFile(place)).map((e) => (e as { message: string }).message)).toEqual(['one', 'two', 'three', 'four']);
+    expect(readJournal(remoteFile(place)).map((e) => (e as { message: string }).message)).toEqual([
+      'one',
+      'two',
+      'three',
+      'four',
+    ]);
   });
 
   it('a record that cannot be written stops the run before its next step, and the steps that ran are reversed', async () => {
@@ -75,7 +98,17 @@ describe('a run mirrored into the record', () => {
     const journal = new Journal(journalDir(configDir), RUN);
     const mirror = new RunRecordMirror([place], journal.file, RUN);
     mirror.attach(journal);
-    const step = (id: string, undo: Step[] = []): Step => ({ id, kind: id === 'lock' ? 'lock' : 'drain', title: id, cluster: 'a', members: ['m1'], readyMembers: [], hosts: ['h1'], releases: { h1: 'r' }, undo });
+    const step = (id: string, undo: Step[] = []): Step => ({
+      id,
+      kind: id === 'lock' ? 'lock' : 'drain',
+      title: id,
+      cluster: 'a',
+      members: ['m1'],
+      readyMembers: [],
+      hosts: ['h1'],
+      releases: { h1: 'r' },
+      undo,
+    });
     const unlock: Step = { ...step('undo-lock'), kind: 'unlock' };
     const ran: string[] = [];
     const run: StepRunner = async (s) => {
@@ -105,13 +138,24 @@ describe('a run mirrored into the record', () => {
     expect(r.error?.message).toMatch(/run record on lb1 \(.*shop\.runs\) cannot be written/);
     const behind = await mirror.close();
     expect(behind).toHaveLength(1);
-    expect(behind[0]).toMatch(/run record on lb1 is behind .*has the whole run, and the next baton command that reaches lb1 sends it/);
+    expect(behind[0]).toMatch(
+      /run record on lb1 is behind .*has the whole run, and the next baton command that reaches lb1 sends it/,
+    );
   });
   it('a host that answers nonsense is a record that cannot be written, never a loop', async () => {
     const { configDir } = setup();
     const journal = new Journal(journalDir(configDir), RUN);
-    const silent: Transport = { host: 'lb1', run: async () => ({ code: 0, stdout: '', stderr: '' }), upload: async () => undefined, download: async () => undefined };
-    const mirror = new RunRecordMirror([{ host: 'lb1', transport: silent, dir: '/var/lib/baton/shop.runs' }], journal.file, RUN);
+    const silent: Transport = {
+      host: 'lb1',
+      run: async () => ({ code: 0, stdout: '', stderr: '' }),
+      upload: async () => undefined,
+      download: async () => undefined,
+    };
+    const mirror = new RunRecordMirror(
+      [{ host: 'lb1', transport: silent, dir: '/var/lib/baton/shop.runs' }],
+      journal.file,
+      RUN,
+    );
     mirror.attach(journal);
     journal.append({ event: 'note', message: 'one' });
     await mirror.gate(true); // marks where the journal is; the next step waits for that much
@@ -125,7 +169,8 @@ describe('reading the record', () => {
     writeFileSync(join(dir, `${run}.jsonl`), lines.map((l) => `${l}\n`).join(''));
     writeFileSync(join(dir, `${run}.plan.json`), plan);
   }
-  const line = (run: string, message: string) => JSON.stringify({ ts: '2026-12-07T08:00:00.000Z', run, event: 'note', message });
+  const line = (run: string, message: string) =>
+    JSON.stringify({ ts: '2026-12-07T08:00:00.000Z', run, event: 'note', message });
 
   it('fetches runs made elsewhere, sends what this machine holds more of, and says nothing when the two agree', async () => {
     const { configDir, place } = setup();
@@ -136,10 +181,14 @@ describe('reading the record', () => {
     seedRun(journalDir(configDir), RUN, [line(RUN, 'a'), line(RUN, 'b')]);
     const sync = await syncRecord([place], configDir);
     expect(sync).toMatchObject({ host: 'lb1', fetched: [elsewhere], sent: [RUN], diverged: [], unreachable: [] });
-    expect(readFileSync(join(journalDir(configDir), `${elsewhere}.jsonl`))).toEqual(readFileSync(remoteFile(place, elsewhere)));
+    expect(readFileSync(join(journalDir(configDir), `${elsewhere}.jsonl`))).toEqual(
+      readFileSync(remoteFile(place, elsewhere)),
+    );
     expect(readFileSync(join(journalDir(configDir), `${elsewhere}.plan.json`), 'utf8')).toBe('{"p":1}');
     expect(readFileSync(remoteFile(place))).toEqual(readFileSync(join(journalDir(configDir), `${RUN}.jsonl`)));
-    expect(describeSync(sync, place.dir)).toEqual([`the record on lb1 was behind for run ${RUN}; sent what this machine held`]);
+    expect(describeSync(sync, place.dir)).toEqual([
+      `the record on lb1 was behind for run ${RUN}; sent what this machine held`,
+    ]);
     const again = await syncRecord([place], configDir);
     expect(again).toMatchObject({ fetched: [], sent: [], diverged: [] });
     expect(describeSync(again, place.dir)).toEqual([]);
@@ -167,7 +216,9 @@ describe('reading the record', () => {
     expect(sync.diverged[0]).toMatchObject({ run: RUN, kept: 'record' });
     expect(readFileSync(join(journalDir(configDir), `${RUN}.jsonl`))).toEqual(readFileSync(remoteFile(place)));
     expect(readFileSync(sync.diverged[0]!.asideAt, 'utf8')).toContain('went on here');
-    expect(describeSync(sync, place.dir).join('\n')).toMatch(/disagree; the record's copy is used, this machine's is kept at .*diverged-/);
+    expect(describeSync(sync, place.dir).join('\n')).toMatch(
+      /disagree; the record's copy is used, this machine's is kept at .*diverged-/,
+    );
 
     // This machine's copy is the longer one: it stands in the record, the record's kept aside there.
     const { configDir: c2, place: p2 } = setup();
@@ -182,12 +233,19 @@ describe('reading the record', () => {
   it('a copy that does not answer: the next one is read; none: the cache stands and it is said', async () => {
     const { configDir, place } = setup();
     seedRun(place.dir, RUN, [line(RUN, 'from the peer')]);
-    const dead: Transport = { host: 'lb0', run: async () => Promise.reject(new Error('lb0: connect timed out after 10000 ms')), upload: async () => undefined, download: async () => undefined };
+    const dead: Transport = {
+      host: 'lb0',
+      run: async () => Promise.reject(new Error('lb0: connect timed out after 10000 ms')),
+      upload: async () => undefined,
+      download: async () => undefined,
+    };
     const sync = await syncRecord([{ host: 'lb0', transport: dead, dir: place.dir }, place], configDir);
     expect(sync).toMatchObject({ host: 'lb1', fetched: [RUN], unreachable: [{ host: 'lb0' }] });
     const none = await syncRecord([{ host: 'lb0', transport: dead, dir: place.dir }], configDir);
     expect(none.host).toBeUndefined();
-    expect(describeSync(none, place.dir)).toEqual([`the run record (${place.dir} on lb0) could not be read (lb0: connect timed out after 10000 ms); showing this machine's copy, which may be behind`]);
+    expect(describeSync(none, place.dir)).toEqual([
+      `the run record (${place.dir} on lb0) could not be read (lb0: connect timed out after 10000 ms); showing this machine's copy, which may be behind`,
+    ]);
   });
 
   it('prunes the oldest runs beyond the count, and a cache that still holds them does not send them back', async () => {
@@ -198,7 +256,9 @@ describe('reading the record', () => {
       seedRun(journalDir(configDir), r, [line(r, 'x')]);
     }
     await pruneRecord(place, 10);
-    const left = readdirSync(place.dir).filter((f) => f.endsWith('.jsonl')).sort();
+    const left = readdirSync(place.dir)
+      .filter((f) => f.endsWith('.jsonl'))
+      .sort();
     expect(left).toEqual(runs.slice(4).map((r) => `${r}.jsonl`));
     expect(existsSync(join(place.dir, `${runs[0]}.plan.json`))).toBe(false);
     const sync = await syncRecord([place], configDir);

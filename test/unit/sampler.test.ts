@@ -9,7 +9,13 @@ import { openRun } from '../../src/engine/run.js';
 import { clusterOfMembers, COUNTERS_EVERY_TICKS, startSampling, STOP_GRACE_MS } from '../../src/engine/sampler.js';
 import type { TrafficSample } from '../../src/engine/traffic.js';
 
-const member = (name: string, sessions: number, state: Member['state'] = 'ready'): Member => ({ name, address: `10.0.0.${name.slice(-1)}`, state, sessions, queued: 0 });
+const member = (name: string, sessions: number, state: Member['state'] = 'ready'): Member => ({
+  name,
+  address: `10.0.0.${name.slice(-1)}`,
+  state,
+  sessions,
+  queued: 0,
+});
 
 /** A balancer whose reads answer when the test says so. */
 function fakeBalancer(opts: { counters?: () => Promise<BackendCounters>; sample?: () => Promise<TrafficRead> } = {}) {
@@ -75,7 +81,11 @@ describe('startSampling', () => {
     vi.useFakeTimers();
     const counters = vi.fn(async () => ({ requests: 1, http5xx: 0, redispatches: 0, retries: 0 }));
     const samples: TrafficSample[] = [];
-    const stop = startSampling(fakeBalancer({ counters }).balancer, { clusterOf, everyMs: 500, onSample: (s) => samples.push(s) });
+    const stop = startSampling(fakeBalancer({ counters }).balancer, {
+      clusterOf,
+      everyMs: 500,
+      onSample: (s) => samples.push(s),
+    });
     await vi.advanceTimersByTimeAsync(500 * (COUNTERS_EVERY_TICKS + 1) + 100);
     await stop();
     expect(samples).toHaveLength(COUNTERS_EVERY_TICKS + 1);
@@ -138,7 +148,12 @@ describe('startSampling', () => {
     const errors: unknown[] = [];
     const samples: TrafficSample[] = [];
     const fake = fakeBalancer({ counters: () => Promise.reject(new Error('no statusUrl')) });
-    const stop = startSampling(fake.balancer, { clusterOf, everyMs: 500, onSample: (s) => samples.push(s), onFirstError: (e) => errors.push(e) });
+    const stop = startSampling(fake.balancer, {
+      clusterOf,
+      everyMs: 500,
+      onSample: (s) => samples.push(s),
+      onFirstError: (e) => errors.push(e),
+    });
     await vi.advanceTimersByTimeAsync(1_100);
     await stop();
     expect(samples).toHaveLength(2);
@@ -151,9 +166,16 @@ describe('startSampling', () => {
     vi.useFakeTimers();
     const errors: unknown[] = [];
     let n = 0;
-    const fake = fakeBalancer({ sample: () => (++n <= 3 ? Promise.reject(new Error(`socket gone ${n}`)) : Promise.resolve({ members: [] })) });
+    const fake = fakeBalancer({
+      sample: () => (++n <= 3 ? Promise.reject(new Error(`socket gone ${n}`)) : Promise.resolve({ members: [] })),
+    });
     const samples: TrafficSample[] = [];
-    const stop = startSampling(fake.balancer, { clusterOf, everyMs: 500, onSample: (s) => samples.push(s), onFirstError: (e) => errors.push(e) });
+    const stop = startSampling(fake.balancer, {
+      clusterOf,
+      everyMs: 500,
+      onSample: (s) => samples.push(s),
+      onFirstError: (e) => errors.push(e),
+    });
     await vi.advanceTimersByTimeAsync(2_600);
     await expect(stop()).resolves.toBeUndefined();
     expect(errors.map((e) => (e as Error).message)).toEqual(['socket gone 1']);
@@ -164,7 +186,14 @@ describe('startSampling', () => {
 it('stops cleanly even when reporting the failure throws', async () => {
   vi.useFakeTimers();
   const fake = fakeBalancer({ sample: () => Promise.reject(new Error('down')) });
-  const stop = startSampling(fake.balancer, { clusterOf, everyMs: 500, onSample: () => undefined, onFirstError: () => { throw new Error('disk full'); } });
+  const stop = startSampling(fake.balancer, {
+    clusterOf,
+    everyMs: 500,
+    onSample: () => undefined,
+    onFirstError: () => {
+      throw new Error('disk full');
+    },
+  });
   await vi.advanceTimersByTimeAsync(1_100);
   await expect(stop()).resolves.toBeUndefined();
   vi.useRealTimers();
@@ -172,7 +201,10 @@ it('stops cleanly even when reporting the failure throws', async () => {
 
 describe('clusterOfMembers', () => {
   it('maps member names to the cluster of their host', () => {
-    const of = clusterOfMembers({ a: [{ host: 'h1', member: 'web1', address: '10.0.0.1' }], b: [{ host: 'h2', member: 'web2', address: '10.0.0.2' }] });
+    const of = clusterOfMembers({
+      a: [{ host: 'h1', member: 'web1', address: '10.0.0.1' }],
+      b: [{ host: 'h2', member: 'web2', address: '10.0.0.2' }],
+    });
     expect([of('web1'), of('web2'), of('web3')]).toEqual(['a', 'b', undefined]);
   });
 });
@@ -185,7 +217,15 @@ describe('openRun with sampling', () => {
     vi.useFakeTimers();
     const dir = mkdtempSync(join(tmpdir(), 'baton-sample-'));
     const shown: TrafficSample[] = [];
-    const run = openRun(dir, { begin, sample: { balancer: fakeBalancer().balancer, clusterOf, reporter: { traffic: (s: TrafficSample) => shown.push(s) }, everyMs: 500 } });
+    const run = openRun(dir, {
+      begin,
+      sample: {
+        balancer: fakeBalancer().balancer,
+        clusterOf,
+        reporter: { traffic: (s: TrafficSample) => shown.push(s) },
+        everyMs: 500,
+      },
+    });
     run.journal.append({ event: 'step-begin', step: 'lock', kind: 'lock', title: 'Lock', phase: 'forward' });
     await vi.advanceTimersByTimeAsync(1_100);
     run.journal.append({ event: 'step-ok', step: 'lock', phase: 'forward', ms: 1 });
@@ -194,7 +234,12 @@ describe('openRun with sampling', () => {
     const records = readJournal(join(journalDir(dir), readdirSync(journalDir(dir))[0] as string));
     expect(records.map((r) => r.event)).toEqual(['run-begin', 'step-begin', 'sample', 'sample', 'step-ok', 'run-end']);
     const sample = records[2];
-    expect(sample).toMatchObject({ event: 'sample', members: [{ name: 'web1', cluster: 'a' }, { name: 'web2', state: 'drain' }, { name: 'other9' }], requests: 100, http5xx: 2 });
+    expect(sample).toMatchObject({
+      event: 'sample',
+      members: [{ name: 'web1', cluster: 'a' }, { name: 'web2', state: 'drain' }, { name: 'other9' }],
+      requests: 100,
+      http5xx: 2,
+    });
     expect(sample).not.toHaveProperty('at'); // the record's ts is the sample's time
     expect(shown).toHaveLength(2);
     expect(shown[0]?.at).toBeTypeOf('string');
@@ -223,7 +268,9 @@ describe('sampling a pair of balancers', () => {
 
   it('keeps the members the balancers disagree on with the sample, without failing', async () => {
     vi.useFakeTimers();
-    const fake = fakeBalancer({ sample: async () => ({ members: [member('web1', 3)], divergent: ['web1: drain on lb1, ready on lb2'] }) });
+    const fake = fakeBalancer({
+      sample: async () => ({ members: [member('web1', 3)], divergent: ['web1: drain on lb1, ready on lb2'] }),
+    });
     const samples: TrafficSample[] = [];
     const stop = startSampling(fake.balancer, { clusterOf, everyMs: 500, onSample: (s) => samples.push(s) });
     await vi.advanceTimersByTimeAsync(600);

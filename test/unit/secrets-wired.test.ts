@@ -30,8 +30,19 @@ import { RecordingTransports } from '../../src/transport/recording.js';
 const API_TOKEN = 'Bearer tok-PLANTED-7f3a9c';
 const MANAGER_PASSWORD = 'pw-PLANTED-"q\\uote';
 const TSIG_SECRET = 'UExBTlRFRC10c2lnLWtleQ==';
-const ENV = { BATON_T_API: API_TOKEN, BATON_T_MANAGER: MANAGER_PASSWORD, BATON_T_DDNS: `hmac-sha256:baton-key:${TSIG_SECRET}` };
-const PLANTED = [API_TOKEN, 'tok-PLANTED', MANAGER_PASSWORD, 'pw-PLANTED', TSIG_SECRET, Buffer.from(`baton:${MANAGER_PASSWORD}`).toString('base64')];
+const ENV = {
+  BATON_T_API: API_TOKEN,
+  BATON_T_MANAGER: MANAGER_PASSWORD,
+  BATON_T_DDNS: `hmac-sha256:baton-key:${TSIG_SECRET}`,
+};
+const PLANTED = [
+  API_TOKEN,
+  'tok-PLANTED',
+  MANAGER_PASSWORD,
+  'pw-PLANTED',
+  TSIG_SECRET,
+  Buffer.from(`baton:${MANAGER_PASSWORD}`).toString('base64'),
+];
 const XML = readFileSync(join(import.meta.dirname, '../fixtures/apache/manager-web.xml'), 'utf8');
 
 /** Everything a run could show or keep, none of which may hold a planted value. */
@@ -111,12 +122,17 @@ describe('secrets are read up front', () => {
     const err = await openSession(config(), empty, { env: { BATON_T_API: API_TOKEN } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).exitCode).toBe(64);
-    expect((err as UserError).message).toBe('secret `manager` (used by balancer.managerAuth.password): secret {env: BATON_T_MANAGER} is not set');
+    expect((err as UserError).message).toBe(
+      'secret `manager` (used by balancer.managerAuth.password): secret {env: BATON_T_MANAGER} is not set',
+    );
     expect(empty.calls).toEqual([]);
   });
 
-  it('status reads only the balancer\'s secret, lock and unlock none', async () => {
-    const status = await openSession(config(), new RecordingTransports(), { secrets: 'balancer', env: { BATON_T_MANAGER: MANAGER_PASSWORD } });
+  it("status reads only the balancer's secret, lock and unlock none", async () => {
+    const status = await openSession(config(), new RecordingTransports(), {
+      secrets: 'balancer',
+      env: { BATON_T_MANAGER: MANAGER_PASSWORD },
+    });
     expect(() => status.secrets.value({ secret: 'api' })).toThrow(/was not resolved/);
     const lock = await openSession(config(), new RecordingTransports(), { secrets: 'none', env: {} });
     expect(() => lock.balancer).toThrow(/secret `manager` was not resolved before the run started/);
@@ -125,17 +141,26 @@ describe('secrets are read up front', () => {
   it('names every missing secret with every key that uses it', async () => {
     const c = config();
     const err = await resolveSecrets(c, secretUses(c), {}).catch((e: unknown) => e);
-    expect((err as UserError).message).toMatch(/^3 secrets cannot be read:\n {2}secret `manager` \(used by balancer.managerAuth.password\)/);
+    expect((err as UserError).message).toMatch(
+      /^3 secrets cannot be read:\n {2}secret `manager` \(used by balancer.managerAuth.password\)/,
+    );
     expect((err as UserError).message).toContain('secret `api` (used by smoke.checks[0].requestHeaders.Authorization)');
     expect((err as UserError).message).toContain('secret `ddns` (used by dns.update.tsigKey)');
   });
 
   it('a DNS session reads only the TSIG key', async () => {
-    const s = await openDnsSession(config(), { transports: new RecordingTransports(), env: { BATON_T_DDNS: ENV.BATON_T_DDNS } });
+    const s = await openDnsSession(config(), {
+      transports: new RecordingTransports(),
+      env: { BATON_T_DDNS: ENV.BATON_T_DDNS },
+    });
     expect(s.tsig).toEqual({ key: ENV.BATON_T_DDNS });
-    await expect(openDnsSession(config(), { transports: new RecordingTransports(), env: {} })).rejects.toThrow(/^secret `ddns` \(used by dns.update.tsigKey\)/);
+    await expect(openDnsSession(config(), { transports: new RecordingTransports(), env: {} })).rejects.toThrow(
+      /^secret `ddns` \(used by dns.update.tsigKey\)/,
+    );
     // dns watch only reads a log: it runs without the key.
-    expect((await openDnsSession(config(), { transports: new RecordingTransports(), env: {}, withoutKey: true })).tsig).toBeUndefined();
+    expect(
+      (await openDnsSession(config(), { transports: new RecordingTransports(), env: {}, withoutKey: true })).tsig,
+    ).toBeUndefined();
   });
 });
 
@@ -164,7 +189,10 @@ describe('smoke checks send request headers', () => {
       run: (s) => runSmokeStep(s, { ...env(secrets), config: c }),
       journal,
       reporter: new SilentReporter(),
-      interrupts: new Interrupts(() => undefined, () => undefined),
+      interrupts: new Interrupts(
+        () => undefined,
+        () => undefined,
+      ),
     });
     expect(received.length).toBeGreaterThan(0);
     expect(received.every((r) => r.headers.authorization === API_TOKEN)).toBe(true);
@@ -178,9 +206,15 @@ describe('balancer-manager credentials', () => {
 
   it('go to curl on its stdin, every transfer of a change run, and never into the argv', () => {
     const url = `http://127.0.0.1:${port}/balancer-manager`;
-    const run = curlWithAuth(managerChangeArgv(url, 'web', 'n0nce', [{ workerUrl: 'http://10.213.7.11:8000', flags: { N: true } }]), auth);
+    const run = curlWithAuth(
+      managerChangeArgv(url, 'web', 'n0nce', [{ workerUrl: 'http://10.213.7.11:8000', flags: { N: true } }]),
+      auth,
+    );
     expect(run.argv).toEqual(['curl', '-K', '-']);
-    expect(run.stdin.split('\n').filter((l) => l.startsWith('user = '))).toEqual(['user = "baton:pw-PLANTED-\\"q\\\\uote"', 'user = "baton:pw-PLANTED-\\"q\\\\uote"']);
+    expect(run.stdin.split('\n').filter((l) => l.startsWith('user = '))).toEqual([
+      'user = "baton:pw-PLANTED-\\"q\\\\uote"',
+      'user = "baton:pw-PLANTED-\\"q\\\\uote"',
+    ]);
     expect(run.stdin).toContain('\nnext\n');
   });
 
@@ -191,22 +225,39 @@ describe('balancer-manager credentials', () => {
     const [call] = transports.calls;
     expect(call).toMatchObject({ kind: 'run', argv: ['curl', '-K', '-'] });
     expectNoSecret(transports.transcript(), transports.runsOn('lb1.example.com'));
-    expect(String(call?.kind === 'run' && call.opts.stdin)).toContain(MANAGER_PASSWORD.replace(/["\\]/g, (c) => `\\${c}`));
+    expect(String(call?.kind === 'run' && call.opts.stdin)).toContain(
+      MANAGER_PASSWORD.replace(/["\\]/g, (c) => `\\${c}`),
+    );
   });
 
   const hasCurl = execaSync('curl', ['--version'], { reject: false }).exitCode === 0;
   it.runIf(hasCurl)('reach balancer-manager as HTTP Basic auth through a real curl', async () => {
     received.length = 0;
-    const balancer = new ApacheBalancer(new LocalTransport(), { balancer: 'web', managerUrl: `http://127.0.0.1:${port}/balancer-manager`, managerAuth: auth, configFile: '/nonexistent' });
+    const balancer = new ApacheBalancer(new LocalTransport(), {
+      balancer: 'web',
+      managerUrl: `http://127.0.0.1:${port}/balancer-manager`,
+      managerAuth: auth,
+      configFile: '/nonexistent',
+    });
     expect((await balancer.members()).map((m) => m.name)).toEqual(['web1a', 'web2a', 'web1b', 'web2b']);
     const basic = `Basic ${Buffer.from(`baton:${MANAGER_PASSWORD}`).toString('base64')}`;
     expect(received.map((r) => r.headers.authorization)).toEqual([basic]);
     // A change run: every POST and the read-back carry the credentials.
     received.length = 0;
-    const run = curlWithAuth(managerChangeArgv(`http://127.0.0.1:${port}/balancer-manager`, 'web', 'n', [{ workerUrl: 'http://a', flags: { N: true } }, { workerUrl: 'http://b', flags: { D: true } }]), auth);
+    const run = curlWithAuth(
+      managerChangeArgv(`http://127.0.0.1:${port}/balancer-manager`, 'web', 'n', [
+        { workerUrl: 'http://a', flags: { N: true } },
+        { workerUrl: 'http://b', flags: { D: true } },
+      ]),
+      auth,
+    );
     const r = await new LocalTransport().run(run.argv, { stdin: run.stdin });
     expect(r.stdout.startsWith('200;200;<?xml')).toBe(true);
-    expect(received.map((x) => [x.method, x.headers.authorization])).toEqual([['POST', basic], ['POST', basic], ['GET', basic]]);
+    expect(received.map((x) => [x.method, x.headers.authorization])).toEqual([
+      ['POST', basic],
+      ['POST', basic],
+      ['GET', basic],
+    ]);
     expect(managerXmlArgv('http://x/m', 'web')).not.toContain('-K');
   });
 });
@@ -215,23 +266,48 @@ describe('the TSIG key', () => {
   it('goes to nsupdate in its script, not on its command line', async () => {
     const transports = new RecordingTransports();
     const local = transports.get('localhost');
-    await sendUpdate(local, { key: ENV.BATON_T_DDNS }, { server: 'ns1.example.com', zone: 'example.com', name: 'www.example.com', ttl: 60, from: '10.0.0.1', to: '10.0.0.2' });
+    await sendUpdate(
+      local,
+      { key: ENV.BATON_T_DDNS },
+      {
+        server: 'ns1.example.com',
+        zone: 'example.com',
+        name: 'www.example.com',
+        ttl: 60,
+        from: '10.0.0.1',
+        to: '10.0.0.2',
+      },
+    );
     const [call] = transports.calls;
     expect(call).toMatchObject({ kind: 'run', argv: ['nsupdate'] });
-    expect(String(call?.kind === 'run' && call.opts.stdin).split('\n')[0]).toBe(`key hmac-sha256:baton-key ${TSIG_SECRET}`);
+    expect(String(call?.kind === 'run' && call.opts.stdin).split('\n')[0]).toBe(
+      `key hmac-sha256:baton-key ${TSIG_SECRET}`,
+    );
     expectNoSecret(transports.transcript());
     expect(nsupdateArgv({ keyFile: '/etc/ddns.key' })).toEqual(['nsupdate', '-k', '/etc/ddns.key']);
   });
 
   it('a refusal quoting the key does not repeat it', async () => {
-    const transports = new RecordingTransports({ responses: [{ match: ['nsupdate'], answer: { code: 2, stderr: `could not create key from ${TSIG_SECRET}: BADKEY` } }] });
-    const err = await sendUpdate(transports.get('localhost'), { key: ENV.BATON_T_DDNS }, { server: 'ns1', zone: 'example.com', name: 'www', ttl: 60, to: '10.0.0.2' }).catch((e: unknown) => e);
+    const transports = new RecordingTransports({
+      responses: [
+        { match: ['nsupdate'], answer: { code: 2, stderr: `could not create key from ${TSIG_SECRET}: BADKEY` } },
+      ],
+    });
+    const err = await sendUpdate(
+      transports.get('localhost'),
+      { key: ENV.BATON_T_DDNS },
+      { server: 'ns1', zone: 'example.com', name: 'www', ttl: 60, to: '10.0.0.2' },
+    ).catch((e: unknown) => e);
     expect((err as Error).message).toContain('[tsigKey]');
     expectNoSecret((err as Error).message, err);
   });
 
   it('a key not written as name:secret is refused without quoting it', async () => {
-    const err = await sendUpdate(new RecordingTransports().get('localhost'), { key: 'PLANTED-no-colon' }, { server: 'ns1', zone: 'example.com', name: 'www', ttl: 60, to: '10.0.0.2' }).catch((e: unknown) => e);
+    const err = await sendUpdate(
+      new RecordingTransports().get('localhost'),
+      { key: 'PLANTED-no-colon' },
+      { server: 'ns1', zone: 'example.com', name: 'www', ttl: 60, to: '10.0.0.2' },
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as Error).message).not.toContain('PLANTED');
   });

@@ -14,7 +14,14 @@ const sessions = { track: 'table' as const, idleAfter: 120_000, timeout: 900_000
 const config = (withSessions: boolean, cutOff = false) =>
   ({
     app: { name: 'shop', keep: 5 },
-    balancer: { host: 'lb', backend: 'web', driver: 'haproxy', drainTimeout: 30_000, cutOffAfterDrainTimeout: cutOff, ...(withSessions ? { sessions } : {}) },
+    balancer: {
+      host: 'lb',
+      backend: 'web',
+      driver: 'haproxy',
+      drainTimeout: 30_000,
+      cutOffAfterDrainTimeout: cutOff,
+      ...(withSessions ? { sessions } : {}),
+    },
     clusters: {
       a: { id: 'a', internal: 'prod-a.example.com', hosts: [] },
       b: { id: 'b', internal: 'prod-b.example.com', hosts: [] },
@@ -22,15 +29,25 @@ const config = (withSessions: boolean, cutOff = false) =>
   }) as unknown as Config;
 
 const observed: ObservedState = observedFixture({ hosts: ['w1a', 'w1b'] });
-const plan = (c: Config) => buildBlueGreenPlan({ config: c, observed, release: releaseFor('v2', 'c'.repeat(40)), createdBy: 't', now: new Date('2026-11-27T00:00:00Z') });
+const plan = (c: Config) =>
+  buildBlueGreenPlan({
+    config: c,
+    observed,
+    release: releaseFor('v2', 'c'.repeat(40)),
+    createdBy: 't',
+    now: new Date('2026-11-27T00:00:00Z'),
+  });
 const all = (steps: Step[]): Step[] => steps.flatMap((s) => [s, ...all(s.undo)]);
 
 describe('a plan with balancer.sessions', () => {
-  it('says which drain it does: forward waits are for users, the reversal\'s waits for requests only', () => {
+  it("says which drain it does: forward waits are for users, the reversal's waits for requests only", () => {
     const p = plan(config(true));
     const waits = all(p.forward).filter((s) => s.kind === 'wait-drain');
     expect(waits.filter((s) => s.waitFor === 'sessions').map((s) => s.id)).toEqual(['wait-drain-a', 'wait-drain-b']);
-    expect(waits.filter((s) => s.waitFor === undefined).map((s) => s.id)).toEqual(['undo-ready-wait-a', 'undo-ready-wait-b']);
+    expect(waits.filter((s) => s.waitFor === undefined).map((s) => s.id)).toEqual([
+      'undo-ready-wait-a',
+      'undo-ready-wait-b',
+    ]);
     expect(p.forward.find((s) => s.id === 'wait-drain-a')?.title).toBe(
       'wait for in-flight requests and sticky sessions on cluster a (prod-a.example.com) to end: a session is over when gone from stick table web or idle 2m (at most 15m)',
     );
@@ -40,12 +57,22 @@ describe('a plan with balancer.sessions', () => {
   it('is another plan (another hash) than the request-only one, and that one is unchanged', () => {
     const plain = plan(config(false));
     expect(all(plain.forward).some((s) => s.waitFor !== undefined)).toBe(false);
-    expect(plain.forward.find((s) => s.id === 'wait-drain-a')?.title).toBe('wait for in-flight requests on cluster a (prod-a.example.com) to finish');
+    expect(plain.forward.find((s) => s.id === 'wait-drain-a')?.title).toBe(
+      'wait for in-flight requests on cluster a (prod-a.example.com) to finish',
+    );
     expect(plan(config(true)).hash).not.toBe(plain.hash);
   });
 
   it('refuses a plan file whose wait step waits for something else', () => {
-    const step: Step = { id: 'w', kind: 'wait-drain', title: 't', cluster: 'a', members: ['web1a'], undo: [], waitFor: 'coffee' as 'sessions' };
+    const step: Step = {
+      id: 'w',
+      kind: 'wait-drain',
+      title: 't',
+      cluster: 'a',
+      members: ['web1a'],
+      undo: [],
+      waitFor: 'coffee' as 'sessions',
+    };
     expect(stepProblems(step)).toEqual(['w: waitFor "coffee" is not something a wait-drain step can wait for']);
   });
 });
@@ -59,7 +86,11 @@ function env(c: Config, leavesAt: number) {
       calls.push(`read ${table}`);
       t += 1000;
       const idle = t < leavesAt ? 0 : t - leavesAt;
-      return { bound: Object.fromEntries(names.map((n) => [n, [{ key: 'k', expiresInMs: 1_800_000 - idle }]])), idleMs: Object.fromEntries(names.map((n) => [n, idle])), inFlight: Object.fromEntries(names.map((n) => [n, 0])) };
+      return {
+        bound: Object.fromEntries(names.map((n) => [n, [{ key: 'k', expiresInMs: 1_800_000 - idle }]])),
+        idleMs: Object.fromEntries(names.map((n) => [n, idle])),
+        inFlight: Object.fromEntries(names.map((n) => [n, 0])),
+      };
     },
     async forgetSessions(names: readonly string[], table: string) {
       calls.push(`forget ${names.join(',')} in ${table}`);
@@ -74,9 +105,18 @@ function env(c: Config, leavesAt: number) {
 }
 
 describe('the wait-drain step with sessions', () => {
-  const step: Step = { id: 'wait-drain-a', kind: 'wait-drain', title: 't', cluster: 'a', members: ['web1a'], undo: [], waitFor: 'sessions' };
+  const step: Step = {
+    id: 'wait-drain-a',
+    kind: 'wait-drain',
+    title: 't',
+    cluster: 'a',
+    members: ['web1a'],
+    undo: [],
+    waitFor: 'sessions',
+  };
   const short = { ...sessions, idleAfter: 1000, timeout: 60_000 };
-  const withShort = (cutOff = false) => ({ ...config(true, cutOff), balancer: { ...config(true, cutOff).balancer, sessions: short } }) as unknown as Config;
+  const withShort = (cutOff = false) =>
+    ({ ...config(true, cutOff), balancer: { ...config(true, cutOff).balancer, sessions: short } }) as unknown as Config;
 
   it('waits for the user, then forgets the idle sessions so a returning user is balanced afresh, and journals counts only', async () => {
     const e = env(withShort(), 3000);
@@ -88,11 +128,16 @@ describe('the wait-drain step with sessions', () => {
   });
 
   it('stops the push at the timeout, naming who is still there', async () => {
-    const c = { ...withShort(), balancer: { ...withShort().balancer, sessions: { ...short, timeout: 2000 } } } as unknown as Config;
+    const c = {
+      ...withShort(),
+      balancer: { ...withShort().balancer, sessions: { ...short, timeout: 2000 } },
+    } as unknown as Config;
     const e = env(c, Number.POSITIVE_INFINITY);
     const err = await runWaitDrain(step, e.env, () => undefined).catch((x: unknown) => x);
     expect(err).toBeInstanceOf(OperationFailedError);
-    expect((err as Error).message).toMatch(/^users were still on web1a after 2s: web1a: 1 session bound, last request 0 s ago$/);
+    expect((err as Error).message).toMatch(
+      /^users were still on web1a after 2s: web1a: 1 session bound, last request 0 s ago$/,
+    );
     expect(e.calls.some((x) => x.startsWith('forget'))).toBe(false);
   });
 

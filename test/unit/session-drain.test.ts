@@ -28,12 +28,19 @@ function fakeBalancer(script: (t: number) => SessionRead) {
   };
 }
 
-const entries = (n: number, expiresInMs: number): StickySession[] => Array.from({ length: n }, (_, i) => ({ key: `secret-session-${i}`, expiresInMs }));
+const entries = (n: number, expiresInMs: number): StickySession[] =>
+  Array.from({ length: n }, (_, i) => ({ key: `secret-session-${i}`, expiresInMs }));
 
 describe('waitForSessions', () => {
   it('ends at once when no session is bound and nothing is in flight, however recent the last request', async () => {
     const f = fakeBalancer(() => ({ bound: { web1a: [] }, idleMs: { web1a: 200 }, inFlight: { web1a: 0 } }));
-    const r = await waitForSessions(f.balancer, ['web1a'], { idleAfterMs: 60_000, timeoutMs: 600_000, table: 'web', now: f.now, sleep: f.sleep });
+    const r = await waitForSessions(f.balancer, ['web1a'], {
+      idleAfterMs: 60_000,
+      timeoutMs: 600_000,
+      table: 'web',
+      now: f.now,
+      sleep: f.sleep,
+    });
     expect(r).toMatchObject({ drained: true, polls: 1, boundAtStart: 0, boundAtEnd: 0, left: [] });
   });
 
@@ -41,7 +48,11 @@ describe('waitForSessions', () => {
     // Two users on web1a: they make a request every 2 s until t=5000, then leave.
     const f = fakeBalancer((t) => {
       const last = t < 5000 ? t - (t % 2000) : 4000;
-      return { bound: { web1a: entries(2, 1_800_000 - (t - last)) }, idleMs: { web1a: t - last }, inFlight: { web1a: 0 } };
+      return {
+        bound: { web1a: entries(2, 1_800_000 - (t - last)) },
+        idleMs: { web1a: t - last },
+        inFlight: { web1a: 0 },
+      };
     });
     const progress: number[] = [];
     const r = await waitForSessions(f.balancer, ['web1a'], {
@@ -64,23 +75,51 @@ describe('waitForSessions', () => {
   });
 
   it('counts the member as busy while a request is in flight, bound sessions or not', async () => {
-    const f = fakeBalancer((t) => ({ bound: { web1a: [] }, idleMs: { web1a: 0 }, inFlight: { web1a: t < 1000 ? 1 : 0 } }));
-    const r = await waitForSessions(f.balancer, ['web1a'], { idleAfterMs: 60_000, timeoutMs: 10_000, table: 'web', pollMs: 100, now: f.now, sleep: f.sleep });
+    const f = fakeBalancer((t) => ({
+      bound: { web1a: [] },
+      idleMs: { web1a: 0 },
+      inFlight: { web1a: t < 1000 ? 1 : 0 },
+    }));
+    const r = await waitForSessions(f.balancer, ['web1a'], {
+      idleAfterMs: 60_000,
+      timeoutMs: 10_000,
+      table: 'web',
+      pollMs: 100,
+      now: f.now,
+      sleep: f.sleep,
+    });
     expect(r.drained).toBe(true);
     expect(r.elapsedMs).toBeGreaterThanOrEqual(1000);
   });
 
   it('without a table, waits on the idle time alone; a member that never took a request is free', async () => {
     const f = fakeBalancer((t) => ({ idleMs: { web1a: t + 500, web2a: null }, inFlight: { web1a: 0, web2a: 0 } }));
-    const r = await waitForSessions(f.balancer, ['web1a', 'web2a'], { idleAfterMs: 2000, timeoutMs: 60_000, pollMs: 250, now: f.now, sleep: f.sleep });
+    const r = await waitForSessions(f.balancer, ['web1a', 'web2a'], {
+      idleAfterMs: 2000,
+      timeoutMs: 60_000,
+      pollMs: 250,
+      now: f.now,
+      sleep: f.sleep,
+    });
     expect(r.drained).toBe(true);
     expect(r.elapsedMs).toBeGreaterThanOrEqual(1500);
     expect(r.boundAtStart).toBeUndefined();
   });
 
   it('at the timeout, says who is still there, counting sessions without naming them (a key is a session cookie)', async () => {
-    const f = fakeBalancer((t) => ({ bound: { web1a: entries(3, 1_800_000 - (t % 1000)), web2a: [] }, idleMs: { web1a: t % 1000, web2a: 90_000 }, inFlight: { web1a: 1, web2a: 0 } }));
-    const r = await waitForSessions(f.balancer, ['web1a', 'web2a'], { idleAfterMs: 5000, timeoutMs: 4000, table: 'web', pollMs: 500, now: f.now, sleep: f.sleep });
+    const f = fakeBalancer((t) => ({
+      bound: { web1a: entries(3, 1_800_000 - (t % 1000)), web2a: [] },
+      idleMs: { web1a: t % 1000, web2a: 90_000 },
+      inFlight: { web1a: 1, web2a: 0 },
+    }));
+    const r = await waitForSessions(f.balancer, ['web1a', 'web2a'], {
+      idleAfterMs: 5000,
+      timeoutMs: 4000,
+      table: 'web',
+      pollMs: 500,
+      now: f.now,
+      sleep: f.sleep,
+    });
     expect(r.drained).toBe(false);
     expect(r.left.map((l) => l.member)).toEqual(['web1a']);
     const said = describeSessionsLeft(r.left);
@@ -108,7 +147,9 @@ class RuntimeApi implements Transport {
   readonly lines: string[] = [];
   constructor(private readonly tables: Record<number, string>) {}
   async run(_argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
-    const commands = String(opts?.stdin ?? '').trim().split(';');
+    const commands = String(opts?.stdin ?? '')
+      .trim()
+      .split(';');
     this.lines.push(commands.join(';'));
     const out = commands.map((c) => {
       if (c.startsWith('show stat')) return fixture('lab-show-stat-sticky.csv').trimEnd() + '\n\n';
@@ -129,11 +170,14 @@ describe('HaproxyBalancer sticky sessions', () => {
   const table = fixture('lab-show-table-server-1.txt');
   const empty = '# table: web, type: string, size:102400, used:3\n\n';
 
-  it('learns the server ids once, then reads rows and each member\'s table entries in one round trip', async () => {
+  it("learns the server ids once, then reads rows and each member's table entries in one round trip", async () => {
     const api = new RuntimeApi({ 1: table, 2: empty });
     const b = new HaproxyBalancer(api, { backend: 'web', socket: '/run/haproxy/admin.sock' });
     const first = await b.stickySessions(['web1a', 'web2a'], 'web');
-    expect(api.lines).toEqual(['show stat web 4 -1', 'show stat web 4 -1;show table web data.server_id eq 1;show table web data.server_id eq 2']);
+    expect(api.lines).toEqual([
+      'show stat web 4 -1',
+      'show stat web 4 -1;show table web data.server_id eq 1;show table web data.server_id eq 2',
+    ]);
     expect(first.bound?.['web1a']?.map((e) => e.key)).toEqual(['u1', 'u9']);
     expect(first.bound?.['web2a']).toEqual([]);
     expect(Object.keys(first.idleMs)).toEqual(['web1a', 'web2a']);

@@ -28,7 +28,9 @@ afterAll(async () => {
 
 describe('clusterTargets', () => {
   it('checks through the internal name and each host at its member port', () => {
-    expect(clusterTargets({ internal: 'prod-a.example.com' }, [{ host: 'web-1', port: 8000 }, { host: 'web-2' }])).toEqual([
+    expect(
+      clusterTargets({ internal: 'prod-a.example.com' }, [{ host: 'web-1', port: 8000 }, { host: 'web-2' }]),
+    ).toEqual([
       { name: 'prod-a.example.com', baseUrl: 'http://prod-a.example.com' },
       { name: 'web-1', baseUrl: 'http://web-1:8000' },
       { name: 'web-2', baseUrl: 'http://web-2:80' },
@@ -55,11 +57,17 @@ describe('runSmoke', () => {
 
   it('fails naming the host that serves the wrong thing', async () => {
     const config = {
-      smoke: { checks: [{ path: '/', method: 'GET' as const, status: 200, header: { 'X-Version': 'v2' } }], deadlineMs: 400 },
+      smoke: {
+        checks: [{ path: '/', method: 'GET' as const, status: 200, header: { 'X-Version': 'v2' } }],
+        deadlineMs: 400,
+      },
       resolve: { 'web-1': '127.0.0.1', 'web-2': '127.0.0.1', 'prod-b.baton.test': '127.0.0.1' },
       clusters: { b: { internal: `prod-b.baton.test:${goodPort}` } },
     };
-    const report = await smokeCluster(config, 'b', [{ host: 'web-1', port: goodPort }, { host: 'web-2', port: brokenPort }]);
+    const report = await smokeCluster(config, 'b', [
+      { host: 'web-1', port: goodPort },
+      { host: 'web-2', port: brokenPort },
+    ]);
     expect(report.ok).toBe(false);
     expect(report.results.map((r) => [r.target, r.ok])).toEqual([
       [`prod-b.baton.test:${goodPort}`, true],

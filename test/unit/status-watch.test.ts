@@ -7,7 +7,7 @@ import { watchStatus } from '../../src/release/status-watch.js';
 const at = () => new Date('2026-12-07T08:30:05Z');
 
 describe('watchStatus', () => {
-  it('reads until stopped, printing each reading, and ends with the last reading\'s code', async () => {
+  it("reads until stopped, printing each reading, and ends with the last reading's code", async () => {
     const stop = new AbortController();
     const frames: string[] = [];
     let n = 0;

@@ -46,7 +46,13 @@ describe('which connections carry a request (ss -ti timers)', () => {
   it('reads the same exchange the other way round on the member side', () => {
     const flip = (c: (typeof conns)[number]) => ({
       ...c,
-      tcp: { ...c.tcp!, bytesSent: c.tcp!.bytesReceived, bytesReceived: c.tcp!.bytesSent, lastSendMs: c.tcp!.lastRecvMs!, lastRecvMs: c.tcp!.lastSendMs! },
+      tcp: {
+        ...c.tcp!,
+        bytesSent: c.tcp!.bytesReceived,
+        bytesReceived: c.tcp!.bytesSent,
+        lastSendMs: c.tcp!.lastRecvMs!,
+        lastRecvMs: c.tcp!.lastSendMs!,
+      },
     });
     expect(conns.map((c) => carriesRequest(flip(c), 'member'))).toEqual([false, true, true, false, true, true]);
   });
@@ -60,7 +66,9 @@ describe('which connections carry a request (ss -ti timers)', () => {
   });
 
   it('an answer within the last 250 ms still counts (it may be streaming)', () => {
-    const [c] = parseSs('0 0 10.213.7.2:1 10.213.7.11:8000\n\t bytes_sent:80 bytes_received:400 lastsnd:600 lastrcv:200\n');
+    const [c] = parseSs(
+      '0 0 10.213.7.2:1 10.213.7.11:8000\n\t bytes_sent:80 bytes_received:400 lastsnd:600 lastrcv:200\n',
+    );
     expect(carriesRequest(c!, 'balancer')).toBe(true);
     expect(carriesRequest(c!, 'balancer', 100)).toBe(false);
   });

@@ -6,7 +6,12 @@ import { latestEvery, trafficLine } from '../../src/engine/traffic-line.js';
 import type { MemberSample, TrafficSample } from '../../src/engine/traffic.js';
 
 const at = '2026-11-30T00:00:00.000Z';
-const member = (name: string, cluster: 'a' | 'b' | undefined, state: MemberSample['state'], sessions: number): MemberSample => ({
+const member = (
+  name: string,
+  cluster: 'a' | 'b' | undefined,
+  state: MemberSample['state'],
+  sessions: number,
+): MemberSample => ({
   name,
   ...(cluster ? { cluster } : {}),
   state,
@@ -14,17 +19,26 @@ const member = (name: string, cluster: 'a' | 'b' | undefined, state: MemberSampl
 });
 const sample = (aSessions: number, bSessions: number): TrafficSample => ({
   at,
-  members: [member('a1', 'a', 'ready', aSessions), member('a2', 'a', 'ready', 0), member('b1', 'b', 'drain', bSessions), member('b2', 'b', 'maint', 0)],
+  members: [
+    member('a1', 'a', 'ready', aSessions),
+    member('a2', 'a', 'ready', 0),
+    member('b1', 'b', 'drain', bSessions),
+    member('b2', 'b', 'maint', 0),
+  ],
 });
 
 describe('trafficLine', () => {
   it('gives sessions and pool members per cluster, and says which cluster drains', () => {
-    expect(trafficLine(sample(12, 0))).toBe('cluster a: 12 sessions, 2/2 in the pool · cluster b: 0 sessions, 0/2 in the pool (draining)');
+    expect(trafficLine(sample(12, 0))).toBe(
+      'cluster a: 12 sessions, 2/2 in the pool · cluster b: 0 sessions, 0/2 in the pool (draining)',
+    );
     expect(trafficLine(sample(1, 3))).toContain('cluster a: 1 session, 2/2');
   });
 
   it('leaves out a cluster with no members and members of no cluster', () => {
-    expect(trafficLine({ at, members: [member('a1', 'a', 'ready', 4), member('stray', undefined, 'ready', 9)] })).toBe('cluster a: 4 sessions, 1/1 in the pool');
+    expect(trafficLine({ at, members: [member('a1', 'a', 'ready', 4), member('stray', undefined, 'ready', 9)] })).toBe(
+      'cluster a: 4 sessions, 1/1 in the pool',
+    );
     expect(trafficLine({ at, members: [] })).toBe('');
   });
 });
@@ -60,7 +74,9 @@ describe('the throttles', () => {
     vi.advanceTimersByTime(5000);
     r.traffic(sample(10, 0));
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/ {2}traffic: cluster a: 12 sessions, 2\/2 in the pool · cluster b: 3 sessions, 0\/2 in the pool \(draining\)$/);
+    expect(lines[0]).toMatch(
+      / {2}traffic: cluster a: 12 sessions, 2\/2 in the pool · cluster b: 3 sessions, 0\/2 in the pool \(draining\)$/,
+    );
     expect(lines[1]).toContain('cluster b: 0 sessions');
   });
 });

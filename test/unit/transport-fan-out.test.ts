@@ -32,7 +32,9 @@ describe('forEachHost', () => {
     expect(err).toBeInstanceOf(HostFailures);
     const f = err as HostFailures<string>;
     expect(f.failures.map((x) => x.host)).toEqual(['b', 'd']);
-    expect(f.message).toMatch(/^2 of 4 hosts failed:\n {2}b: on b: `false` exited 1\n {4} {4}boom\n {2}d: socket hang up$/);
+    expect(f.message).toMatch(
+      /^2 of 4 hosts failed:\n {2}b: on b: `false` exited 1\n {4} {4}boom\n {2}d: socket hang up$/,
+    );
     expect([...f.results.keys()].sort()).toEqual(['a', 'c']);
     expect(f.exitCode).toBe(ExitCode.NEEDS_ATTENTION);
     expect(f.errorFor('d')).toBeInstanceOf(Error);
@@ -42,7 +44,9 @@ describe('forEachHost', () => {
     const err = (await forEachHost(['web-1', 'web-2'], 2, async (h) => {
       throw new Error(h === 'web-1' ? 'web-1: http://127.0.0.1:8000/healthz not healthy' : 'connection refused');
     }).catch((e: unknown) => e)) as HostFailures;
-    expect(err.message).toBe('2 of 2 hosts failed:\n  web-1: http://127.0.0.1:8000/healthz not healthy\n  web-2: connection refused');
+    expect(err.message).toBe(
+      '2 of 2 hosts failed:\n  web-1: http://127.0.0.1:8000/healthz not healthy\n  web-2: connection refused',
+    );
   });
 
   it('keeps the exit code and hint of user errors', async () => {
@@ -67,7 +71,11 @@ describe('notReachedError', () => {
   });
 
   it('counts the hosts when asked', () => {
-    expect(notReachedError([{ host: 'a' }], 'x', 'snapshot', { counted: true }).message).toBe('1 host not reached (a): x');
-    expect(notReachedError([{ host: 'a' }, { host: 'b' }], 'x', 'snapshot', { counted: true }).message).toBe('2 hosts not reached (a, b): x');
+    expect(notReachedError([{ host: 'a' }], 'x', 'snapshot', { counted: true }).message).toBe(
+      '1 host not reached (a): x',
+    );
+    expect(notReachedError([{ host: 'a' }, { host: 'b' }], 'x', 'snapshot', { counted: true }).message).toBe(
+      '2 hosts not reached (a, b): x',
+    );
   });
 });

@@ -43,7 +43,9 @@ describe('quoteArgv', () => {
   });
 
   it('leaves plain words alone and quotes everything else', () => {
-    expect(quoteArgv(['ln', '-sfn', '/srv/app/releases/v1-abc', '/srv/app/current'])).toBe('ln -sfn /srv/app/releases/v1-abc /srv/app/current');
+    expect(quoteArgv(['ln', '-sfn', '/srv/app/releases/v1-abc', '/srv/app/current'])).toBe(
+      'ln -sfn /srv/app/releases/v1-abc /srv/app/current',
+    );
     expect(quoteArg('')).toBe("''");
     expect(quoteArg("it's")).toBe(`'it'\\''s'`);
     expect(quoteArg('v1;rm -rf /')).toBe("'v1;rm -rf /'");

@@ -32,14 +32,22 @@ describe('RecordingTransports', () => {
     });
     expect((await rt.get('web-1').run(['readlink', 'current'])).stdout).toBe('releases/v1\n');
     expect((await rt.get('web-2').run(['readlink', 'current'])).stdout).toBe('');
-    expect((await rt.get('lb').run(['sh', '-c', 'echo "show stat" | socat'])).stdout).toBe('asked: echo "show stat" | socat');
+    expect((await rt.get('lb').run(['sh', '-c', 'echo "show stat" | socat'])).stdout).toBe(
+      'asked: echo "show stat" | socat',
+    );
     await expect(rt.get('web-1').run(['flaky'])).rejects.toBeInstanceOf(ExternalCommandError);
     expect((await rt.get('web-1').run(['flaky'])).code).toBe(0);
   });
 
   it('fails like a real transport on a non-zero exit, unless allowFailure', async () => {
-    const rt = new RecordingTransports().respond({ match: ['test', '-e'], answer: { code: 1, stderr: 'a\n'.repeat(30) + 'last' } });
-    const err = (await rt.get('web-3').run(['test', '-e', '/x']).catch((e: unknown) => e)) as ExternalCommandError;
+    const rt = new RecordingTransports().respond({
+      match: ['test', '-e'],
+      answer: { code: 1, stderr: 'a\n'.repeat(30) + 'last' },
+    });
+    const err = (await rt
+      .get('web-3')
+      .run(['test', '-e', '/x'])
+      .catch((e: unknown) => e)) as ExternalCommandError;
     expect(err).toBeInstanceOf(ExternalCommandError);
     expect(err.host).toBe('web-3');
     expect(err.code).toBe(1);
@@ -50,7 +58,9 @@ describe('RecordingTransports', () => {
 
   it('in strict mode refuses runs nothing answers', async () => {
     const rt = new RecordingTransports({ strict: true });
-    await expect(rt.get('h').run(['rm', '-rf', '/srv/app'])).rejects.toThrow(/no canned response for h: rm -rf \/srv\/app/);
+    await expect(rt.get('h').run(['rm', '-rf', '/srv/app'])).rejects.toThrow(
+      /no canned response for h: rm -rf \/srv\/app/,
+    );
   });
 
   it('prints each call as a dry run', async () => {
@@ -58,6 +68,9 @@ describe('RecordingTransports', () => {
     const rt = new RecordingTransports({ log: (l) => lines.push(l) });
     await rt.get('lb').run(['printf', '%s', 'set server web/w1 state drain']);
     await rt.get('web-1').download('/etc/haproxy/haproxy.cfg', '/tmp/h.cfg');
-    expect(lines).toEqual(["[lb] $ printf '%s' 'set server web/w1 state drain'", '[web-1] download /etc/haproxy/haproxy.cfg → /tmp/h.cfg']);
+    expect(lines).toEqual([
+      "[lb] $ printf '%s' 'set server web/w1 state drain'",
+      '[web-1] download /etc/haproxy/haproxy.cfg → /tmp/h.cfg',
+    ]);
   });
 });

@@ -100,7 +100,10 @@ beforeAll(async () => {
     2,
   );
   await sshd('target', ['ListenAddress 127.0.0.2', `Port ${ports.target}`, ...common('target')], 1);
-  ports.tarpit = await listen('127.0.0.2', createServer((s) => void held.push(s.on('error', () => undefined))));
+  ports.tarpit = await listen(
+    '127.0.0.2',
+    createServer((s) => void held.push(s.on('error', () => undefined))),
+  );
   ports.silent = await listen(
     '127.0.0.1',
     new ssh2.Server({ hostKeys: [silentKey.private] }, (conn) => {
@@ -158,16 +161,28 @@ async function listen(host: string, server: Server): Promise<number> {
 }
 
 /** Transports with only this test's files in play; known_hosts holds the keys asked for. */
-function transports(known: { bastion?: boolean; target?: boolean } = { bastion: true, target: true }, settings: Partial<SshSettings> = {}): SshTransports {
+function transports(
+  known: { bastion?: boolean; target?: boolean } = { bastion: true, target: true },
+  settings: Partial<SshSettings> = {},
+): SshTransports {
   const lines = [
-    ...(known.bastion ? [`[127.0.0.1]:${ports.bastion} ${bastionKey}`, `[127.0.0.1]:${ports.noForwarding} ${bastionKey}`] : []),
+    ...(known.bastion
+      ? [`[127.0.0.1]:${ports.bastion} ${bastionKey}`, `[127.0.0.1]:${ports.noForwarding} ${bastionKey}`]
+      : []),
     ...(known.bastion ? [`[127.0.0.1]:${ports.silent} ${silentKey.public}`] : []),
     ...(known.target ? [`[127.0.0.2]:${ports.target} ${targetKey}`, `[127.0.0.2]:${ports.tarpit} ${targetKey}`] : []),
   ];
   const knownHosts = join(dir, `known_hosts_${Object.values(known).join('_')}`);
   writeFileSync(knownHosts, `${lines.join('\n')}\n`);
   return new SshTransports(
-    { keepalive: 15_000, connectTimeout: CONNECT_MS, identity, knownHosts, config: join(dir, 'ssh_config'), ...settings },
+    {
+      keepalive: 15_000,
+      connectTimeout: CONNECT_MS,
+      identity,
+      knownHosts,
+      config: join(dir, 'ssh_config'),
+      ...settings,
+    },
     { env: { home, localUser: 'root' }, agentSocket: '' },
   );
 }
@@ -196,7 +211,10 @@ describe.skipIf(!canRun)('SshTransport through a bastion (real sshd on loopback)
   it('runs commands on two hosts through one shared connection to the bastion, and closes it with the session', async () => {
     const before = forwardsInBastionLog().length;
     const t = transports();
-    const [a, b] = await Promise.all([t.get('web-1').run(['sh', '-c', 'echo "$SSH_CONNECTION"']), t.get('web-2').run(['sh', '-c', 'echo "$SSH_CONNECTION"'])]);
+    const [a, b] = await Promise.all([
+      t.get('web-1').run(['sh', '-c', 'echo "$SSH_CONNECTION"']),
+      t.get('web-2').run(['sh', '-c', 'echo "$SSH_CONNECTION"']),
+    ]);
     // The target sees the bastion's connection to 127.0.0.2, which the bastion says it forwarded.
     expect(a.stdout).toMatch(new RegExp(`^127\\.0\\.0\\.1 \\d+ 127\\.0\\.0\\.2 ${ports.target}\\n$`));
     expect(b.stdout).toMatch(/ 127\.0\.0\.2 /);
@@ -221,49 +239,78 @@ describe.skipIf(!canRun)('SshTransport through a bastion (real sshd on loopback)
 
   it('refuses an unknown bastion host key, naming the bastion and the host behind it', async () => {
     const t = transports({ target: true });
-    const err = await t.get('web-1').run(['true']).catch((e: unknown) => e);
+    const err = await t
+      .get('web-1')
+      .run(['true'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HostKeyError);
     expect((err as HostKeyError).host).toBe('bastion');
     expect((err as HostKeyError).exitCode).toBe(64);
-    expect((err as Error).message).toMatch(new RegExp(`^cannot reach web-1 through the bastion bastion: host key of bastion \\(\\[127\\.0\\.0\\.1\\]:${ports.bastion}\\) is not known: it presented ssh-ed25519 SHA256:`));
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^cannot reach web-1 through the bastion bastion: host key of bastion \\(\\[127\\.0\\.0\\.1\\]:${ports.bastion}\\) is not known: it presented ssh-ed25519 SHA256:`,
+      ),
+    );
     expect((err as HostKeyError).hint).toMatch(`ssh-keyscan -H -p ${ports.bastion} 127.0.0.1`);
     await t.closeAll();
   });
 
   it('refuses an unknown target host key presented through the bastion, naming the target', async () => {
     const t = transports({ bastion: true });
-    const err = await t.get('web-1').run(['true']).catch((e: unknown) => e);
+    const err = await t
+      .get('web-1')
+      .run(['true'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HostKeyError);
     expect((err as HostKeyError).host).toBe('web-1');
-    expect((err as Error).message).toMatch(new RegExp(`^host key of web-1 \\(\\[127\\.0\\.0\\.2\\]:${ports.target}\\) is not known`));
+    expect((err as Error).message).toMatch(
+      new RegExp(`^host key of web-1 \\(\\[127\\.0\\.0\\.2\\]:${ports.target}\\) is not known`),
+    );
     await t.closeAll();
   });
 
   it('says the bastion refused to forward when it has AllowTcpForwarding no', async () => {
     const t = transports();
-    const err = await t.get('no-forwarding').run(['true']).catch((e: unknown) => e);
+    const err = await t
+      .get('no-forwarding')
+      .run(['true'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
     expect((err as TransportError).host).toBe('no-forwarding');
-    expect((err as Error).message).toBe(`cannot reach no-forwarding through the bastion closed-bastion: the bastion refused to forward to 127.0.0.2:${ports.target} (open failed)`);
+    expect((err as Error).message).toBe(
+      `cannot reach no-forwarding through the bastion closed-bastion: the bastion refused to forward to 127.0.0.2:${ports.target} (open failed)`,
+    );
     expect((err as TransportError).hint).toMatch(/AllowTcpForwarding yes/);
     await t.closeAll();
   });
 
   it('says the bastion could not reach a host that is down behind it', async () => {
     const t = transports();
-    const err = await t.get('down').run(['true']).catch((e: unknown) => e);
+    const err = await t
+      .get('down')
+      .run(['true'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
-    expect((err as Error).message).toMatch(new RegExp(`^cannot reach down through the bastion bastion: the bastion could not connect to 127\\.0\\.0\\.2:${ports.dead} \\(`));
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^cannot reach down through the bastion bastion: the bastion could not connect to 127\\.0\\.0\\.2:${ports.dead} \\(`,
+      ),
+    );
     await t.closeAll();
   });
 
   it('fails quickly and clearly when nothing listens on the bastion port', async () => {
     const t = transports();
     const start = Date.now();
-    const err = await t.get('dead-jump').run(['true']).catch((e: unknown) => e);
+    const err = await t
+      .get('dead-jump')
+      .run(['true'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
     expect((err as TransportError).host).toBe('dead-jump');
-    expect((err as Error).message).toBe(`cannot reach dead-jump through the bastion dead-bastion: cannot connect to dead-bastion (root@127.0.0.1:${ports.dead}): connect ECONNREFUSED 127.0.0.1:${ports.dead}`);
+    expect((err as Error).message).toBe(
+      `cannot reach dead-jump through the bastion dead-bastion: cannot connect to dead-bastion (root@127.0.0.1:${ports.dead}): connect ECONNREFUSED 127.0.0.1:${ports.dead}`,
+    );
     expect(Date.now() - start).toBeLessThan(CONNECT_MS);
     // The failed bastion is not pooled: the next use tries again.
     await expect(t.get('dead-jump').run(['true'])).rejects.toThrow(/through the bastion dead-bastion/);
@@ -274,9 +321,14 @@ describe.skipIf(!canRun)('SshTransport through a bastion (real sshd on loopback)
   it('gives up on time when the bastion never answers the forward', async () => {
     const t = transports();
     const start = Date.now();
-    const err = await t.get('behind-silent').run(['true']).catch((e: unknown) => e);
+    const err = await t
+      .get('behind-silent')
+      .run(['true'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
-    expect((err as Error).message).toBe(`cannot reach behind-silent through the bastion silent-bastion: the bastion opened no channel to 127.0.0.2:${ports.target} (no channel within 2 s)`);
+    expect((err as Error).message).toBe(
+      `cannot reach behind-silent through the bastion silent-bastion: the bastion opened no channel to 127.0.0.2:${ports.target} (no channel within 2 s)`,
+    );
     expect(Date.now() - start).toBeLessThan(CONNECT_MS + 1500);
     await t.closeAll();
   });
@@ -284,9 +336,16 @@ describe.skipIf(!canRun)('SshTransport through a bastion (real sshd on loopback)
   it('gives up on time when the host behind the bastion accepts TCP and never speaks SSH', async () => {
     const t = transports();
     const start = Date.now();
-    const err = await t.get('tarpit').run(['true']).catch((e: unknown) => e);
+    const err = await t
+      .get('tarpit')
+      .run(['true'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
-    expect((err as Error).message).toMatch(new RegExp(`^cannot connect to tarpit \\(root@127\\.0\\.0\\.2:${ports.tarpit} through the bastion bastion\\): no SSH handshake within 2 s`));
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^cannot connect to tarpit \\(root@127\\.0\\.0\\.2:${ports.tarpit} through the bastion bastion\\): no SSH handshake within 2 s`,
+      ),
+    );
     expect(Date.now() - start).toBeLessThan(CONNECT_MS + 1500);
     await t.closeAll();
   });
@@ -299,10 +358,15 @@ describe.skipIf(!canRun)('SshTransport through a bastion (real sshd on loopback)
     await new Promise((r) => setTimeout(r, 300));
     // The bastion's per-connection processes are children of the sshd this file started.
     const bastionPid = servers[0]!.pid!;
-    for (const pid of execFileSync('ps', ['-o', 'pid=', '--ppid', String(bastionPid)], { encoding: 'utf8' }).split(/\s+/).filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    for (const pid of execFileSync('ps', ['-o', 'pid=', '--ppid', String(bastionPid)], { encoding: 'utf8' })
+      .split(/\s+/)
+      .filter(Boolean))
+      process.kill(Number(pid), 'SIGKILL');
     const err = await inFlight;
     expect(err).toBeInstanceOf(TransportError);
-    expect((err as Error).message).toMatch(/^lost the connection to web-1 while running `sleep 5`: closed.* \(through the bastion bastion\)$/);
+    expect((err as Error).message).toMatch(
+      /^lost the connection to web-1 while running `sleep 5`: closed.* \(through the bastion bastion\)$/,
+    );
     expect((await web.run(['echo', 'back'])).stdout).toBe('back\n');
     expect(t.bastionConnections).toBe(2);
     await t.closeAll();

@@ -67,7 +67,10 @@ function transportsFor(port: number): SshTransports {
   writeFileSync(config, `Host lb-1\n  HostName 127.0.0.1\n  Port ${port}\n  User deploy\n`);
   const knownHosts = join(home, `known_hosts_${port}`);
   writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostKey.public}\n`);
-  return new SshTransports({ keepalive: 15_000, connectTimeout: 2_000, identity, config, knownHosts }, { env: { home, localUser: 'me' } });
+  return new SshTransports(
+    { keepalive: 15_000, connectTimeout: 2_000, identity, config, knownHosts },
+    { env: { home, localUser: 'me' } },
+  );
 }
 
 const escaped: unknown[] = [];

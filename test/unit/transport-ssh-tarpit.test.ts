@@ -44,7 +44,10 @@ function transportsFor(port: number): SshTransports {
   writeFileSync(config, `Host web-1\n  HostName 127.0.0.1\n  Port ${port}\n  User deploy\n`);
   const knownHosts = join(home, `known_hosts_${port}`);
   writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostKey.public}\n`);
-  return new SshTransports({ keepalive: 15_000, connectTimeout: HANDSHAKE_MS, identity, config, knownHosts }, { env: { home, localUser: 'me' } });
+  return new SshTransports(
+    { keepalive: 15_000, connectTimeout: HANDSHAKE_MS, identity, config, knownHosts },
+    { env: { home, localUser: 'me' } },
+  );
 }
 
 // Anything that escapes as an unhandled rejection or exception fails the test that caused it.
@@ -91,10 +94,15 @@ describe('SshTransport with hosts that do not speak SSH', () => {
     const port = await listen(() => undefined);
     const transports = transportsFor(port);
     const start = Date.now();
-    const err = await transports.get('web-1').run(['true']).catch((e: unknown) => e);
+    const err = await transports
+      .get('web-1')
+      .run(['true'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
     expect((err as TransportError).host).toBe('web-1');
-    expect((err as Error).message).toBe(`cannot connect to web-1 (deploy@127.0.0.1:${port}): no SSH handshake within 0.5 s (the port accepts connections but no SSH server answers)`);
+    expect((err as Error).message).toBe(
+      `cannot connect to web-1 (deploy@127.0.0.1:${port}): no SSH handshake within 0.5 s (the port accepts connections but no SSH server answers)`,
+    );
     expect(Date.now() - start).toBeLessThan(HANDSHAKE_MS + 1500);
     // ssh2 raises a second error as it drops the socket: it must not surface anywhere.
     await settle(HANDSHAKE_MS);
@@ -110,9 +118,14 @@ describe('SshTransport with hosts that do not speak SSH', () => {
     const port = await listen((s) => s.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
     const transports = transportsFor(port);
     const start = Date.now();
-    const err = await transports.get('web-1').run(['true']).catch((e: unknown) => e);
+    const err = await transports
+      .get('web-1')
+      .run(['true'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
-    expect((err as Error).message).toMatch(/^cannot connect to web-1 \(deploy@127\.0\.0\.1:\d+\): the host closed the connection before the SSH handshake/);
+    expect((err as Error).message).toMatch(
+      /^cannot connect to web-1 \(deploy@127\.0\.0\.1:\d+\): the host closed the connection before the SSH handshake/,
+    );
     expect(Date.now() - start).toBeLessThan(HANDSHAKE_MS + 1500);
     await settle(HANDSHAKE_MS + 200);
     expect(escaped).toEqual([]);
@@ -123,21 +136,23 @@ describe('SshTransport with hosts that do not speak SSH', () => {
 describe('SshTransport when a live connection dies', () => {
   it('fails the command in flight naming the host, then reconnects for the next one', async () => {
     // A real SSH server: `hang` never finishes, anything else prints "ok".
-    const sshPort = await serve(new ssh2.Server({ hostKeys: [hostKey.private] }, (conn) => {
-      conn.on('error', () => undefined);
-      conn.on('authentication', (ctx) => ctx.accept());
-      conn.on('ready', () =>
-        conn.on('session', (accept) =>
-          accept().on('exec', (acceptExec, _reject, info) => {
-            const channel = acceptExec();
-            if (info.command.includes('hang')) return;
-            channel.write('ok\n');
-            channel.exit(0);
-            channel.end();
-          }),
-        ),
-      );
-    }));
+    const sshPort = await serve(
+      new ssh2.Server({ hostKeys: [hostKey.private] }, (conn) => {
+        conn.on('error', () => undefined);
+        conn.on('authentication', (ctx) => ctx.accept());
+        conn.on('ready', () =>
+          conn.on('session', (accept) =>
+            accept().on('exec', (acceptExec, _reject, info) => {
+              const channel = acceptExec();
+              if (info.command.includes('hang')) return;
+              channel.write('ok\n');
+              channel.exit(0);
+              channel.end();
+            }),
+          ),
+        );
+      }),
+    );
     // In front of it, a proxy whose connections the test can reset.
     const proxied: Socket[] = [];
     const port = await listen((s) => {

@@ -8,16 +8,31 @@ import { exportTag, listTags, nearest, resolveTag, sumBlobSizes, unpackedSize } 
 import { isRepoUrl } from '../../src/vcs/repo-cache.js';
 
 // Everything git accepts in a tag name that a shell would not take literally.
-const ODD_TAGS = ['v1;rm-rf', '$(touch-pwned)', '`touch-pwned`', 'a|b&c', '{a,b}', '#x', '!x', 'release/2026-01', 'ü-tag', "it's"];
+const ODD_TAGS = [
+  'v1;rm-rf',
+  '$(touch-pwned)',
+  '`touch-pwned`',
+  'a|b&c',
+  '{a,b}',
+  '#x',
+  '!x',
+  'release/2026-01',
+  'ü-tag',
+  "it's",
+];
 const root = mkdtempSync(join(tmpdir(), 'baton-vcs-'));
 const repo = join(root, 'app');
 const commits: Record<string, string> = {};
 
 function git(...args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', '-c', 'init.defaultBranch=main', ...args], {
-    cwd: repo,
-    encoding: 'utf8',
-  }).trim();
+  return execFileSync(
+    'git',
+    ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', '-c', 'init.defaultBranch=main', ...args],
+    {
+      cwd: repo,
+      encoding: 'utf8',
+    },
+  ).trim();
 }
 
 function commit(file: string, text: string): string {
@@ -43,7 +58,17 @@ beforeAll(() => {
   git('-c', 'gpg.format=ssh', '-c', `user.signingkey=${join(root, 'signer')}`, 'tag', '-s', '-m', 'signed', 'v2.0.0');
   // signed by a key nobody allowed
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'stranger', '-f', join(root, 'stranger')]);
-  git('-c', 'gpg.format=ssh', '-c', `user.signingkey=${join(root, 'stranger')}`, 'tag', '-s', '-m', 'signed by a stranger', 'v2.0.1');
+  git(
+    '-c',
+    'gpg.format=ssh',
+    '-c',
+    `user.signingkey=${join(root, 'stranger')}`,
+    'tag',
+    '-s',
+    '-m',
+    'signed by a stranger',
+    'v2.0.1',
+  );
   // the working tree moves on; exports must not see it
   writeFileSync(join(repo, 'app.txt'), 'uncommitted edit\n');
   writeFileSync(join(repo, 'untracked.txt'), 'not in git\n');
@@ -51,7 +76,12 @@ beforeAll(() => {
 
 describe('resolveTag', () => {
   it('resolves lightweight and annotated tags to their commit', async () => {
-    expect(await resolveTag(repo, 'v1.0.0')).toEqual({ tag: 'v1.0.0', commit: commits.one, shortCommit: commits.one!.slice(0, 12), signed: false });
+    expect(await resolveTag(repo, 'v1.0.0')).toEqual({
+      tag: 'v1.0.0',
+      commit: commits.one,
+      shortCommit: commits.one!.slice(0, 12),
+      signed: false,
+    });
     expect((await resolveTag(repo, 'v1.1.0')).commit).toBe(commits.two);
   });
 
@@ -63,7 +93,9 @@ describe('resolveTag', () => {
   it('fails on a missing tag, naming it and the nearest existing tags', async () => {
     const err = (await resolveTag(repo, 'v1.3.0').catch((e: unknown) => e)) as UserError;
     expect(err).toBeInstanceOf(UserError);
-    expect(err.message).toMatch(/^tag v1\.3\.0 does not exist in .*; nearest existing tags: v1\.2\.0, v1\.1\.0, v1\.0\.0, v2\.0\.0, v2\.0\.1 \(\d+ tags in all\)$/);
+    expect(err.message).toMatch(
+      /^tag v1\.3\.0 does not exist in .*; nearest existing tags: v1\.2\.0, v1\.1\.0, v1\.0\.0, v2\.0\.0, v2\.0\.1 \(\d+ tags in all\)$/,
+    );
     expect(err.hint).toContain('git tag v1.3.0');
   });
 
@@ -77,11 +109,18 @@ describe('resolveTag', () => {
   });
 
   it('with requireSigned, accepts a verified signature and refuses unsigned or untrusted tags', async () => {
-    expect(await resolveTag(repo, 'v2.0.0', { requireSigned: true })).toMatchObject({ signed: true, commit: commits.two });
-    await expect(resolveTag(repo, 'v1.1.0', { requireSigned: true })).rejects.toThrow(/tag v1\.1\.0 is not signed \(annotated, no signature\)/);
+    expect(await resolveTag(repo, 'v2.0.0', { requireSigned: true })).toMatchObject({
+      signed: true,
+      commit: commits.two,
+    });
+    await expect(resolveTag(repo, 'v1.1.0', { requireSigned: true })).rejects.toThrow(
+      /tag v1\.1\.0 is not signed \(annotated, no signature\)/,
+    );
     await expect(resolveTag(repo, 'v1.0.0', { requireSigned: true })).rejects.toThrow(/not signed \(lightweight tag\)/);
     expect((await resolveTag(repo, 'v2.0.1')).signed).toBe(true);
-    await expect(resolveTag(repo, 'v2.0.1', { requireSigned: true })).rejects.toThrow(/signature on tag v2\.0\.1 does not verify/);
+    await expect(resolveTag(repo, 'v2.0.1', { requireSigned: true })).rejects.toThrow(
+      /signature on tag v2\.0\.1 does not verify/,
+    );
   });
 });
 
@@ -127,7 +166,12 @@ describe('unpackedSize', () => {
   });
 
   it('counts nothing for a submodule', () => {
-    const lsTree = ['100644 blob 83baae61804e65cc73a7201a7252750c76066a30     120\tapp.txt', '160000 commit 4b825dc642cb6eb9a060e54bf8d69288fbee4904       -\tvendor/lib', '100755 blob 83baae61804e65cc73a7201a7252750c76066a31 3000\tbin/run', ''].join('\n');
+    const lsTree = [
+      '100644 blob 83baae61804e65cc73a7201a7252750c76066a30     120\tapp.txt',
+      '160000 commit 4b825dc642cb6eb9a060e54bf8d69288fbee4904       -\tvendor/lib',
+      '100755 blob 83baae61804e65cc73a7201a7252750c76066a31 3000\tbin/run',
+      '',
+    ].join('\n');
     expect(sumBlobSizes(lsTree)).toBe(3120);
   });
 });
@@ -158,7 +202,9 @@ describe('repositories given as URLs', () => {
   });
 
   it('says which URL could not be fetched', async () => {
-    await expect(resolveTag(`file://${root}/nope.git`, 'v1', { cacheRoot: join(root, 'cache2') })).rejects.toThrow(/cannot fetch git repository file:\/\/.*nope\.git/);
+    await expect(resolveTag(`file://${root}/nope.git`, 'v1', { cacheRoot: join(root, 'cache2') })).rejects.toThrow(
+      /cannot fetch git repository file:\/\/.*nope\.git/,
+    );
   });
 });
 

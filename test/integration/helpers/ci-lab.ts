@@ -47,7 +47,8 @@ export function runnerHome(dir: string, withKnownHosts = false): string {
 export async function packBaton(dir: string): Promise<string> {
   const root = repoRoot();
   for (const built of ['dist/cli/commands/apply.js', 'oclif.manifest.json']) {
-    if (!existsSync(join(root, built))) throw new Error(`${built} is missing: run \`npm run build\` first (npm test does)`);
+    if (!existsSync(join(root, built)))
+      throw new Error(`${built} is missing: run \`npm run build\` first (npm test does)`);
   }
   const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
   await execa('npm', ['pack', '--pack-destination', dir, '--ignore-scripts', '--silent'], { cwd: root });
@@ -58,7 +59,10 @@ export async function packBaton(dir: string): Promise<string> {
 export function labKeyAgent(socket: string): { socket: string; stop(): void } {
   const out = execFileSync('ssh-agent', ['-a', socket, '-s'], { encoding: 'utf8' });
   const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(out)?.[1]);
-  const added = spawnSync('ssh-add', ['-q', '-'], { input: readFileSync(LAB_KEY), env: { ...process.env, SSH_AUTH_SOCK: socket } });
+  const added = spawnSync('ssh-add', ['-q', '-'], {
+    input: readFileSync(LAB_KEY),
+    env: { ...process.env, SSH_AUTH_SOCK: socket },
+  });
   if (added.status !== 0) {
     process.kill(pid);
     throw new Error(`ssh-add of the lab key failed: ${added.stderr}`);

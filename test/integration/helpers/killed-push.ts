@@ -8,12 +8,21 @@ import { dirname, join } from 'node:path';
 export async function killedPush(config: string, tag: string, okSteps: number, user = 'recovery-test'): Promise<void> {
   const journals = join(dirname(config), '.baton', 'journal');
   const before = new Set(existsSync(journals) ? readdirSync(journals) : []);
-  const child = spawn('node', ['bin/run.js', 'push', tag, '-c', config], { stdio: 'ignore', env: { ...process.env, CI: '1', BATON_USER: user } });
+  const child = spawn('node', ['bin/run.js', 'push', tag, '-c', config], {
+    stdio: 'ignore',
+    env: { ...process.env, CI: '1', BATON_USER: user },
+  });
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const file = (existsSync(journals) ? readdirSync(journals) : []).find((f) => f.endsWith('.jsonl') && !before.has(f));
-    const done = file ? readFileSync(join(journals, file), 'utf8').split('\n').filter((l) => l.includes('"event":"step-ok"')).length : 0;
+    const file = (existsSync(journals) ? readdirSync(journals) : []).find(
+      (f) => f.endsWith('.jsonl') && !before.has(f),
+    );
+    const done = file
+      ? readFileSync(join(journals, file), 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('"event":"step-ok"')).length
+      : 0;
     if (done >= okSteps) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');

@@ -42,10 +42,16 @@ export function appHosts(lab: Lab): LabHost[] {
  */
 export function readyAllHaproxyMembers(): void {
   const lab = readLab();
-  const members = appHosts(lab).map((h) => h.member).filter(Boolean);
+  const members = appHosts(lab)
+    .map((h) => h.member)
+    .filter(Boolean);
   const commands = members.map((m) => `set server ${lab.balancer.haproxy.backend}/${m} state ready`).join('; ');
   const runtime = (input: string) =>
-    execFileSync('ssh', ['-F', '/run/baton-lab/ssh_config', lab.balancer.host, `socat stdio ${lab.balancer.haproxy.socket}`], { input, encoding: 'utf8' });
+    execFileSync(
+      'ssh',
+      ['-F', '/run/baton-lab/ssh_config', lab.balancer.host, `socat stdio ${lab.balancer.haproxy.socket}`],
+      { input, encoding: 'utf8' },
+    );
   runtime(`${commands}\n`);
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -68,7 +74,11 @@ export function onHost(host: string, command: string, input?: string): Promise<s
 
 /** The release directory `current` points at, per app host. */
 export async function currentReleases(hosts: readonly string[] = appHostNames()): Promise<Record<string, string>> {
-  return Object.fromEntries(await Promise.all(hosts.map(async (h) => [h, await onHost(h, 'basename "$(readlink /srv/shop/current)"')] as const)));
+  return Object.fromEntries(
+    await Promise.all(
+      hosts.map(async (h) => [h, await onHost(h, 'basename "$(readlink /srv/shop/current)"')] as const),
+    ),
+  );
 }
 
 /** The public backend's counters (requests, 5xx, retries, redispatches) as baton's driver reads them, through `configFile`. */
@@ -88,7 +98,26 @@ export function cutSsh(host: string): void {
   tc('class', 'add', 'dev', 'eth0', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '100gbit');
   tc('class', 'add', 'dev', 'eth0', 'parent', '1:', 'classid', '1:2', 'htb', 'rate', '8bit', 'ceil', '8bit');
   tc('qdisc', 'add', 'dev', 'eth0', 'parent', '1:2', 'handle', '20:', 'pfifo', 'limit', '0');
-  tc('filter', 'add', 'dev', 'eth0', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'sport', '22', '0xffff', 'flowid', '1:2');
+  tc(
+    'filter',
+    'add',
+    'dev',
+    'eth0',
+    'parent',
+    '1:',
+    'protocol',
+    'ip',
+    'prio',
+    '1',
+    'u32',
+    'match',
+    'ip',
+    'sport',
+    '22',
+    '0xffff',
+    'flowid',
+    '1:2',
+  );
 }
 
 export function restoreSsh(host: string): void {

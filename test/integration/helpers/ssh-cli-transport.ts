@@ -17,7 +17,22 @@ export class SshCliTransport implements Transport {
     readonly host: string,
     sshConfig = '/run/baton-lab/ssh_config',
   ) {
-    this.opts = ['-F', sshConfig, '-o', 'ControlMaster=auto', '-o', `ControlPath=${join(tmpdir(), 'baton-test-ssh-%C')}`, '-o', 'ControlPersist=60', '-o', 'ConnectTimeout=5', '-o', 'ServerAliveInterval=1', '-o', 'ServerAliveCountMax=3'];
+    this.opts = [
+      '-F',
+      sshConfig,
+      '-o',
+      'ControlMaster=auto',
+      '-o',
+      `ControlPath=${join(tmpdir(), 'baton-test-ssh-%C')}`,
+      '-o',
+      'ControlPersist=60',
+      '-o',
+      'ConnectTimeout=5',
+      '-o',
+      'ServerAliveInterval=1',
+      '-o',
+      'ServerAliveCountMax=3',
+    ];
   }
 
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -32,7 +47,12 @@ export class SshCliTransport implements Transport {
     });
     const result = { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
     if (r.exitCode === 0 || (opts.allowFailure && r.exitCode !== undefined && r.exitCode !== 255)) return result;
-    throw new ExternalCommandError(this.host, argv, r.exitCode ?? null, r.timedOut ? `timed out after ${opts.timeoutMs} ms` : r.stderr.trim());
+    throw new ExternalCommandError(
+      this.host,
+      argv,
+      r.exitCode ?? null,
+      r.timedOut ? `timed out after ${opts.timeoutMs} ms` : r.stderr.trim(),
+    );
   }
 
   async upload(localPath: string, remotePath: string): Promise<void> {
