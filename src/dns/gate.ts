@@ -31,44 +31,16 @@ const HOLD_CLASS = '1:2';
 export function closeGateArgvs(device: string, port: number): string[][] {
   const tc = (...words: string[]) => ['tc', ...words];
   // IPv4 header of 20 bytes (IHL 5): TCP flags are the byte at offset 33.
-  const match = (flagBit: string, prio: string) =>
-    tc(
-      'filter',
-      'add',
-      'dev',
-      device,
-      'parent',
-      '1:',
-      'protocol',
-      'ip',
-      'prio',
-      prio,
-      'u32',
-      'match',
-      'ip',
-      'protocol',
-      '6',
-      '0xff',
-      'match',
-      'ip',
-      'sport',
-      String(port),
-      '0xffff',
-      'match',
-      'u8',
-      '0x05',
-      '0x0f',
-      'at',
-      '0',
-      'match',
-      'u8',
-      flagBit,
-      flagBit,
-      'at',
-      '33',
-      'flowid',
-      HOLD_CLASS,
-    );
+  // An argv in the groups tc reads it in (prettier would put each word on its own line).
+  // prettier-ignore
+  const match = (flagBit: string, prio: string) => tc(
+    'filter', 'add', 'dev', device, 'parent', '1:', 'protocol', 'ip', 'prio', prio, 'u32',
+    'match', 'ip', 'protocol', '6', '0xff',
+    'match', 'ip', 'sport', String(port), '0xffff',
+    'match', 'u8', '0x05', '0x0f', 'at', '0',
+    'match', 'u8', flagBit, flagBit, 'at', '33',
+    'flowid', HOLD_CLASS,
+  );
   return [
     tc('qdisc', 'add', 'dev', device, 'root', 'handle', '1:', 'htb', 'default', '1'),
     tc('class', 'add', 'dev', device, 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '100gbit'),

@@ -132,39 +132,14 @@ export function startArgvs(spec: ProxySpec, instance: Instance): string[][] {
   const port = portOf(spec, instance);
   switch (spec.kind) {
     case 'varnish':
+      // Each option beside its value (prettier would put each word on its own line).
+      // prettier-ignore
       return [
         [
-          'varnishd',
-          '-a',
-          `:${port}`,
-          '-f',
-          files.config,
-          '-n',
-          files.workdir,
-          '-P',
-          files.pid,
-          '-T',
-          'none',
-          '-s',
-          'malloc,64m',
-          '-p',
-          'default_ttl=0',
-          '-p',
-          'default_grace=0',
+          'varnishd', '-a', `:${port}`, '-f', files.config, '-n', files.workdir, '-P', files.pid,
+          '-T', 'none', '-s', 'malloc,64m', '-p', 'default_ttl=0', '-p', 'default_grace=0',
         ],
-        [
-          'varnishncsa',
-          '-n',
-          files.workdir,
-          '-a',
-          '-w',
-          files.log,
-          '-D',
-          '-P',
-          files.logPid,
-          '-F',
-          '%{%s}t %s "%{User-agent}i"',
-        ],
+        ['varnishncsa', '-n', files.workdir, '-a', '-w', files.log, '-D', '-P', files.logPid, '-F', '%{%s}t %s "%{User-agent}i"'],
       ];
     case 'nginx':
       return [['nginx', '-c', files.config]];

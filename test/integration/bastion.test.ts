@@ -2,14 +2,13 @@
 // machine (their packets from port 22 to the bridge address are dropped), so only lb — which
 // runs sshd with TCP forwarding allowed — can reach them. With `ssh.proxy: lb.baton.test` the
 // push must still go through, and the hosts must end on the release pushed.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
-import { appHostNames, readLab, readyAllHaproxyMembers } from './helpers/lab.js';
+import { appHostNames, cutSsh, readLab, readyAllHaproxyMembers, restoreSsh } from './helpers/lab.js';
 
 const LAB_SSH_CONFIG = '/run/baton-lab/ssh_config';
 /** The control machine's address on the lab bridge (BRIDGE_ADDR in test/lab/lib.sh). */
@@ -34,54 +33,24 @@ function ssh(host: string, command: string, viaBastion: boolean) {
   });
 }
 
-/** Drop what `host` sends from its SSH port to the control machine; lb still reaches it. */
-function cutSshToControl(host: string): void {
-  const tc = (...words: string[]) => execFileSync('bash', ['test/lab/lab.sh', 'exec', host, '--', 'tc', ...words]);
-  tc('qdisc', 'add', 'dev', 'eth0', 'root', 'handle', '1:', 'htb', 'default', '1');
-  cut.push(host);
-  tc('class', 'add', 'dev', 'eth0', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '100gbit');
-  tc('class', 'add', 'dev', 'eth0', 'parent', '1:', 'classid', '1:2', 'htb', 'rate', '8bit', 'ceil', '8bit');
-  tc('qdisc', 'add', 'dev', 'eth0', 'parent', '1:2', 'handle', '20:', 'pfifo', 'limit', '0');
-  tc(
-    'filter',
-    'add',
-    'dev',
-    'eth0',
-    'parent',
-    '1:',
-    'protocol',
-    'ip',
-    'prio',
-    '1',
-    'u32',
-    'match',
-    'ip',
-    'sport',
-    '22',
-    '0xffff',
-    'match',
-    'ip',
-    'dst',
-    `${CONTROL}/32`,
-    'flowid',
-    '1:2',
-  );
-}
-
 beforeAll(() => {
   readyAllHaproxyMembers();
   config = writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-bastion-')), 'baton.yml'), [
     [['ssh', 'proxy'], readLab().balancer.host],
     [['ssh', 'connectTimeout'], '5s'],
   ]);
-  for (const host of appHostNames()) cutSshToControl(host);
+  // What a host sends from its SSH port to the control machine is dropped; lb still reaches it.
+  for (const host of appHostNames()) {
+    cut.push(host);
+    cutSsh(host, { to: CONTROL });
+  }
 });
 
 afterAll(() => {
   const failed: string[] = [];
   for (const host of cut.splice(0)) {
     try {
-      execFileSync('bash', ['test/lab/lab.sh', 'exec', host, '--', 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+      restoreSsh(host);
     } catch {
       failed.push(host);
     }

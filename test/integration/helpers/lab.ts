@@ -91,32 +91,22 @@ export async function balancerCounters(configFile: string): Promise<BackendCount
   }
 }
 
-/** Drop every packet the host sends from its SSH port: its sshd stops answering, its public traffic flows. */
-export function cutSsh(host: string): void {
+/**
+ * Drop every packet the host sends from its SSH port (only those to `to`, when given): its sshd
+ * stops answering there, its public traffic flows.
+ */
+export function cutSsh(host: string, opts: { to?: string } = {}): void {
   const tc = (...words: string[]) => execFileSync('bash', ['test/lab/lab.sh', 'exec', host, '--', 'tc', ...words]);
   tc('qdisc', 'add', 'dev', 'eth0', 'root', 'handle', '1:', 'htb', 'default', '1');
   tc('class', 'add', 'dev', 'eth0', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '100gbit');
   tc('class', 'add', 'dev', 'eth0', 'parent', '1:', 'classid', '1:2', 'htb', 'rate', '8bit', 'ceil', '8bit');
   tc('qdisc', 'add', 'dev', 'eth0', 'parent', '1:2', 'handle', '20:', 'pfifo', 'limit', '0');
+  const only = opts.to ? ['match', 'ip', 'dst', `${opts.to}/32`] : [];
+  // prettier-ignore
   tc(
-    'filter',
-    'add',
-    'dev',
-    'eth0',
-    'parent',
-    '1:',
-    'protocol',
-    'ip',
-    'prio',
-    '1',
-    'u32',
-    'match',
-    'ip',
-    'sport',
-    '22',
-    '0xffff',
-    'flowid',
-    '1:2',
+    'filter', 'add', 'dev', 'eth0', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32',
+    'match', 'ip', 'sport', '22', '0xffff', ...only,
+    'flowid', '1:2',
   );
 }
 
