@@ -1,7 +1,7 @@
 import js from '@eslint/js';
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
-import { layersConfig } from './eslint.layers.js';
+import { layersConfig, oneRunnerConfig } from './eslint.layers.js';
 
 export default defineConfig(
   // types/node24 holds one line that points `node` at @types/node 24 for tsconfig.check-node24.json.
@@ -40,4 +40,5 @@ export default defineConfig(
     },
   },
   layersConfig,
+  oneRunnerConfig,
 );

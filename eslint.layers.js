@@ -42,3 +42,30 @@ export const layersConfig = {
   settings: { 'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })] },
   rules: { 'import-x/no-restricted-paths': ['error', { zones: layerZones(), basePath: import.meta.dirname }] },
 };
+
+/** Runs begin and end in one place: outside src/engine, nothing runs steps or opens a run but through runPlan. */
+export const oneRunnerConfig = {
+  files: ['commands/**/*.ts', 'plans/**/*.ts', 'src/**/*.ts'],
+  ignores: ['src/engine/**'],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          {
+            group: ['**/engine/executor.js'],
+            importNames: ['execute', 'reverse'],
+            message:
+              'runs go through runPlan (src/engine/run-plan.ts), which owns the lock, the journal and the run-end',
+          },
+          {
+            group: ['**/engine/run.js'],
+            importNames: ['openRun'],
+            message:
+              'runs go through runPlan (src/engine/run-plan.ts), which owns the lock, the journal and the run-end',
+          },
+        ],
+      },
+    ],
+  },
+};

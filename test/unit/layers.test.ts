@@ -5,7 +5,7 @@ import { ESLint } from 'eslint';
 import tseslint from 'typescript-eslint';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error -- a plain JavaScript module of the lint configuration, without types
-import { LAYERS, layersConfig } from '../../eslint.layers.js';
+import { LAYERS, layersConfig, oneRunnerConfig } from '../../eslint.layers.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const eslint = new ESLint({
@@ -45,6 +45,37 @@ describe('layers only point down', () => {
     ).toEqual([]);
     expect(
       await problems('src/model/probe.ts', "import { BugError } from '../errors.js';\nexport const x = BugError;\n"),
+    ).toEqual([]);
+  });
+
+  it('keeps running steps and opening runs inside src/engine (runPlan)', async () => {
+    const runner = new ESLint({
+      cwd: ROOT,
+      overrideConfigFile: true,
+      overrideConfig: [{ languageOptions: { parser: tseslint.parser } }, oneRunnerConfig],
+    });
+    // A file outside the rule's files is not linted at all (ESLint says so without a rule id).
+    const lint = async (file: string, source: string) =>
+      ((await runner.lintText(source, { filePath: join(ROOT, file) }))[0]?.messages ?? []).flatMap((m) =>
+        m.ruleId ? [m.ruleId] : [],
+      );
+    expect(
+      await lint(
+        'src/release/probe.ts',
+        "import { execute } from '../engine/executor.js';\nexport const x = execute;\n",
+      ),
+    ).toEqual(['no-restricted-imports']);
+    expect(
+      await lint('src/dns/probe.ts', "import { openRun } from '../engine/run.js';\nexport const x = openRun;\n"),
+    ).toEqual(['no-restricted-imports']);
+    expect(
+      await lint(
+        'src/release/probe.ts',
+        "import type { StepRunner } from '../engine/executor.js';\nexport type X = StepRunner;\n",
+      ),
+    ).toEqual([]);
+    expect(
+      await lint('src/engine/probe.ts', "import { execute } from './executor.js';\nexport const x = execute;\n"),
     ).toEqual([]);
   });
 
