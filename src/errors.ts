@@ -165,6 +165,8 @@ const PREFLIGHT_HINTS: Record<string, string> = {
   disk: 'free disk on the hosts named, or lower app.keep',
   capacity: 'lower the load or add hosts',
   memory: 'lower capacity.memory.processLimit or add memory',
+  tools:
+    'install what the hosts named lack (a built artifact is checked with sha256sum or shasum and unpacked with tar, and zstd when artifact.compression is zstd)',
   internal:
     "make each cluster's internal hostname resolve on this machine (DNS or /etc/hosts), or pin it to the address that reaches only that cluster with resolve: in baton.yml",
 };

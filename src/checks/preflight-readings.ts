@@ -93,6 +93,17 @@ export async function readMemory(transport: Transport, pidFile: string): Promise
   return parseMemory(stdout, transport.host, pidFile);
 }
 
+/** `command -v` for each name: the ones the host has, one a line. */
+export function commandsPresentArgv(names: readonly string[]): string[] {
+  return ['sh', '-c', 'for c; do command -v "$c" >/dev/null 2>&1 && echo "$c"; done; exit 0', 'sh', ...names];
+}
+
+/** Which of `names` the host can run (as the SSH user, on its PATH). */
+export async function readCommandsPresent(transport: Transport, names: readonly string[]): Promise<Set<string>> {
+  const { stdout } = await transport.run(commandsPresentArgv(names));
+  return new Set(stdout.split('\n').filter((l) => names.includes(l)));
+}
+
 export async function readDisk(transport: Transport, path: string): Promise<HostDiskReading> {
   const { stdout } = await transport.run(diskCommand(path));
   return parseDisk(stdout, transport.host);

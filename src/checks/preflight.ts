@@ -4,7 +4,7 @@
 import type { ClusterId } from '../config/config.js';
 
 export type PreflightCheck =
-  'reach' | 'tag' | 'balancer-config' | 'privileges' | 'access' | 'disk' | 'capacity' | 'memory' | 'internal';
+  'reach' | 'tag' | 'balancer-config' | 'privileges' | 'access' | 'disk' | 'capacity' | 'memory' | 'internal' | 'tools';
 
 export interface Finding {
   check: PreflightCheck;

@@ -14,7 +14,7 @@ import {
   type HostMemoryReading,
   type PreflightReport,
 } from '../checks/preflight.js';
-import { readDisk, readLoad, readMemory, type LoadClock } from '../checks/preflight-readings.js';
+import { readCommandsPresent, readDisk, readLoad, readMemory, type LoadClock } from '../checks/preflight-readings.js';
 import { internalBaseUrl } from '../checks/smoke.js';
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
@@ -92,6 +92,7 @@ export async function runPreflight(
       ...diskVerdicts(config, hosts.disk, release.size),
       ...capacity,
       ...memoryVerdicts(config, hosts.memory),
+      ...hosts.tools,
     ],
   };
 }
@@ -235,6 +236,27 @@ interface HostReadings {
   memory: Map<string, HostMemoryReading | Error>;
   /** Per host with raised commands that answered: what sudo said of each, or why it could not be asked. */
   privileges: Map<string, HostPrivileges | Error>;
+  /** Per app host, when a built artifact is deployed: whether it has the commands that check and unpack it. */
+  tools: Finding[];
+}
+
+/** What a host needs to check and unpack a built artifact: each entry is met by any one of its names. */
+function artifactTools(config: Config): string[][] {
+  if (!config.artifact) return [];
+  return [['sha256sum', 'shasum'], ['tar'], ...(config.artifact.compression === 'zstd' ? [['zstd']] : [])];
+}
+
+function toolsVerdict(host: string, needed: readonly string[][], present: Set<string> | Error): Finding {
+  if (present instanceof Error) {
+    return { check: 'tools', host, outcome: 'unchecked', message: `${host}: commands not checked: ${present.message}` };
+  }
+  const missing = needed.filter((any) => !any.some((c) => present.has(c))).map((any) => any.join(' or '));
+  if (missing.length) {
+    const message = `${host}: has no ${missing.join(', no ')} on the SSH user's PATH, which a built artifact needs (artifact:)`;
+    return { check: 'tools', host, outcome: 'refused', message };
+  }
+  const found = needed.map((any) => any.find((c) => present.has(c))).join(', ');
+  return { check: 'tools', host, outcome: 'ok', message: `${host}: has what a built artifact needs (${found})` };
 }
 
 /** Every host once (`true`: it answers, with a known key), then free disk and memory on the app hosts that answered. */
@@ -243,7 +265,8 @@ async function readHosts(session: Session): Promise<HostReadings> {
   const appHosts = new Set(allHosts(config).map((h) => h.host));
   const everyHost = [...new Set([...appHosts, config.balancer.host, ...(config.balancer.peers ?? [])])];
   const memory = config.capacity.memory;
-  const out: HostReadings = { reach: [], disk: new Map(), memory: new Map(), privileges: new Map() };
+  const out: HostReadings = { reach: [], disk: new Map(), memory: new Map(), privileges: new Map(), tools: [] };
+  const tools = artifactTools(config);
   const access = accessByHost(session, appHosts);
   // Each host's errors are caught here: forEachHost never throws, and every host is reported.
   await forEachHost(everyHost, config.ssh.concurrency, async (host) => {
@@ -266,17 +289,20 @@ async function readHosts(session: Session): Promise<HostReadings> {
       if (privileges) out.privileges.set(host, await privileges);
       return;
     }
-    const [disk, mem, priv] = await Promise.all([
+    const [disk, mem, priv, present] = await Promise.all([
       readDisk(transport, config.app.path).catch(asError),
       memory ? readMemory(transport, memory.pidFile).catch(asError) : undefined,
       privileges,
+      tools.length ? readCommandsPresent(transport, tools.flat()).catch(asError) : undefined,
     ]);
+    if (present) out.tools.push(toolsVerdict(host, tools, present));
     if (priv) out.privileges.set(host, priv);
     out.disk.set(host, disk);
     if (mem) out.memory.set(host, mem);
   });
   const order = new Map(everyHost.map((h, i) => [h, i]));
   out.reach.sort((x, y) => order.get(x.host!)! - order.get(y.host!)!);
+  out.tools.sort((x, y) => order.get(x.host!)! - order.get(y.host!)!);
   out.privileges = new Map([...out.privileges].sort(([x], [y]) => order.get(x)! - order.get(y)!));
   return out;
 }

@@ -41,6 +41,8 @@ let freeKb: Record<string, number>;
 let down: Set<string>;
 /** Names that do not resolve on the machine running baton. */
 let unresolvable: Set<string>;
+/** Commands a host does not have. */
+let lacks: Record<string, string[]>;
 
 const clock = () => {
   let t = 0;
@@ -81,6 +83,16 @@ capacity:
       // Reached as a deploy user who may write every path baton writes without sudo.
       { match: (argv) => argv[0] === 'id', answer: () => ({ stdout: 'deploy\n' }) },
       {
+        match: (argv) => argv[0] === 'sh' && argv[2]!.includes('command -v'),
+        answer: (argv, host) => ({
+          stdout: argv
+            .slice(4)
+            .filter((c) => !(lacks[host] ?? []).includes(c))
+            .map((c) => `${c}\n`)
+            .join(''),
+        }),
+      },
+      {
         match: (argv) => argv[0] === 'sh' && argv[2]!.includes('for spec'),
         answer: (argv) => ({
           stdout: argv
@@ -101,6 +113,7 @@ capacity:
     },
   } as unknown as Balancer;
   unresolvable = new Set();
+  lacks = {};
   const addressOf = async (name: string) => {
     if (unresolvable.has(name)) throw new Error(`getaddrinfo ENOTFOUND ${name}`);
     return ['10.0.0.9'];
@@ -193,6 +206,32 @@ describe('runPreflight', () => {
     expect(refusals(pinned)).toEqual([]);
     expect(pinned.findings.find((f) => f.check === 'internal')!.message).toBe(
       'prod-a.test (clusters.a.internal) is pinned to 10.0.0.2 (resolve:)',
+    );
+  });
+
+  it('with a built artifact, refuses a host that lacks what checks and unpacks it, naming what', async () => {
+    lacks = { w2a: ['sha256sum', 'shasum'], w1b: ['zstd'] };
+    session = {
+      ...session,
+      config: { ...config, artifact: { build: 'make', compression: 'zstd' } as Config['artifact'] },
+    };
+    const report = await runPreflight(session, 'v1.0.0', { clock: clock() });
+    expect(report.findings.filter((f) => f.check === 'tools').map((f) => `${f.host} ${f.outcome}`)).toEqual([
+      'w1a ok',
+      'w2a refused',
+      'w1b refused',
+      'w2b ok',
+    ]);
+    expect(refusals(report).map((f) => f.message)).toEqual([
+      "w2a: has no sha256sum or shasum on the SSH user's PATH, which a built artifact needs (artifact:)",
+      "w1b: has no zstd on the SSH user's PATH, which a built artifact needs (artifact:)",
+    ]);
+    expect(preflightRefusal(report)!.hint).toContain('install what the hosts named lack');
+    // Without artifact:, nothing is asked.
+    session = { ...session, config };
+    balancer.requests = [1000, 1200];
+    expect((await runPreflight(session, 'v1.0.0', { clock: clock() })).findings.some((f) => f.check === 'tools')).toBe(
+      false,
     );
   });
 
