@@ -139,7 +139,7 @@ export function startArgvs(spec: ProxySpec, instance: Instance): string[][] {
           'varnishd', '-a', `:${port}`, '-f', files.config, '-n', files.workdir, '-P', files.pid,
           '-T', 'none', '-s', 'malloc,64m', '-p', 'default_ttl=0', '-p', 'default_grace=0',
         ],
-        ['varnishncsa', '-n', files.workdir, '-a', '-w', files.log, '-D', '-P', files.logPid, '-F', '%{%s}t %s "%{User-agent}i"'],
+        ['varnishncsa', '-n', files.workdir, '-a', '-w', files.log, '-D', '-P', files.logPid, '-F', '%{%s}t %s %h "%{User-agent}i"'],
       ];
     case 'nginx':
       return [['nginx', '-c', files.config]];

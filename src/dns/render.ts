@@ -102,6 +102,14 @@ export function watchText(w: WatchReport): string {
     'requests still reaching the old host, per minute:',
     ...w.perMinute.slice(-15).map((m) => `  ${m.minute.replace('T', ' ')}  ${String(m.requests).padStart(6)}`),
     `total ${w.total}; last ${v.lastRequest ? when(v.lastRequest) : 'none'}; quiet for ${v.quietSeconds}s of ${w.quietPeriodSeconds}s`,
+    ...(w.perClient.length
+      ? [
+          `from ${w.perClient.length} client address${w.perClient.length === 1 ? '' : 'es'} (they or their resolvers still hold the old address)${w.perClient.length > 10 ? ', the 10 with most' : ''}:`,
+          ...w.perClient
+            .slice(0, 10)
+            .map((c) => `  ${c.address.padEnd(39)} ${String(c.requests).padStart(6)}  last ${when(c.last)}`),
+        ]
+      : []),
     v.finishable
       ? 'ready: `baton dns finish` removes the proxy'
       : `not ready to finish${v.waitSeconds >= 0 ? `: ${v.waitSeconds}s at the earliest` : ''}`,

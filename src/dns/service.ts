@@ -24,7 +24,15 @@ import type { DnsEnv } from './steps.js';
 import type { Tsig } from './nsupdate.js';
 import { resolveSecrets, secretUses } from '../config/secrets.js';
 import type { DnsPhase, DnsPlan, DnsStep } from './types.js';
-import { parseAccessLog, perMinute, verdict, type MinuteCount, type WatchVerdict } from './watch.js';
+import {
+  parseAccessLog,
+  perClient,
+  perMinute,
+  verdict,
+  type ClientCount,
+  type MinuteCount,
+  type WatchVerdict,
+} from './watch.js';
 
 export interface DnsSession {
   config: Config;
@@ -290,6 +298,8 @@ export interface WatchReport {
   horizon?: string;
   quietPeriodSeconds: number;
   perMinute: MinuteCount[];
+  /** Who still reaches the old host, most requests first. */
+  perClient: ClientCount[];
   total: number;
   verdict: WatchVerdict;
 }
@@ -311,6 +321,7 @@ export async function watchMigration(s: DnsSession, now = new Date()): Promise<W
     ...(state.horizon && { horizon: state.horizon }),
     quietPeriodSeconds: Math.round(s.m.quiet / 1000),
     perMinute: perMinute(entries, now, cutoverAt),
+    perClient: perClient(entries),
     total: entries.length,
     verdict: verdict(entries, {
       now,

@@ -1,19 +1,45 @@
 // What still reaches the old host after cut-over: the proxy's access log (one line per
-// request, `EPOCH STATUS "USER-AGENT"`, the same for Varnish, nginx and Apache), counted per
-// minute. baton's own verification requests are left out.
+// request, `EPOCH STATUS CLIENT "USER-AGENT"`, the same for Varnish, nginx and Apache; proxies
+// installed before the client was logged write no CLIENT), counted per minute and per client
+// address — which resolvers or clients still hold the old address. No path or query is logged:
+// they may carry secrets. baton's own verification requests are left out.
 export const VERIFY_AGENT = 'baton-dns-verify';
 
 export interface LogEntry {
   at: Date;
   status: number;
+  /** The client's address, when the proxy logs it. */
+  client?: string;
 }
 
 export function parseAccessLog(text: string): LogEntry[] {
   return text.split('\n').flatMap((line) => {
-    const m = /^(\d+(?:\.\d+)?) (\d{3}) "(.*)"$/.exec(line.trim());
-    if (!m || m[3] === VERIFY_AGENT) return [];
-    return [{ at: new Date(Number(m[1]) * 1000), status: Number(m[2]) }];
+    const m = /^(\d+(?:\.\d+)?) (\d{3})(?: ([0-9A-Fa-f:.]+))? "(.*)"$/.exec(line.trim());
+    if (!m || m[4] === VERIFY_AGENT) return [];
+    return [{ at: new Date(Number(m[1]) * 1000), status: Number(m[2]), ...(m[3] && { client: m[3] }) }];
   });
+}
+
+export interface ClientCount {
+  address: string;
+  requests: number;
+  /** Its last request (ISO). */
+  last: string;
+}
+
+/** Requests per client address, most first (then the latest first); requests without one are left out. */
+export function perClient(entries: readonly LogEntry[]): ClientCount[] {
+  const by = new Map<string, { requests: number; last: Date }>();
+  for (const e of entries) {
+    if (!e.client) continue;
+    const c = by.get(e.client) ?? { requests: 0, last: e.at };
+    c.requests += 1;
+    if (e.at > c.last) c.last = e.at;
+    by.set(e.client, c);
+  }
+  return [...by]
+    .map(([address, c]) => ({ address, requests: c.requests, last: c.last.toISOString() }))
+    .sort((x, y) => y.requests - x.requests || y.last.localeCompare(x.last));
 }
 
 export interface MinuteCount {

@@ -18,7 +18,7 @@ import {
 import type { DnsAnswer, DnsQuery } from '../../src/dns/query.js';
 import { dnsPlanMarkdown, dnsPlanText } from '../../src/dns/render.js';
 import { renderTemplate } from '../../src/dns/template.js';
-import { parseAccessLog, perMinute, verdict } from '../../src/dns/watch.js';
+import { parseAccessLog, perClient, perMinute, verdict, VERIFY_AGENT } from '../../src/dns/watch.js';
 import { readFileSync } from 'node:fs';
 
 const FIXTURE = join(import.meta.dirname, '../fixtures/dns/baton.yml');
@@ -358,6 +358,21 @@ describe('watching the old host', () => {
   ].join('\n');
   it("parses the proxies' common log format and leaves baton's own checks out", () => {
     expect(parseAccessLog(log).map((e) => e.status)).toEqual([200, 502]);
+  });
+  it('counts requests per client address (IPv4 and IPv6), most first, and reads lines written before clients were logged', () => {
+    const withClients = [
+      '1767261600 200 10.0.0.7 "curl/8"',
+      '1767261605.5 200 2001:db8::5 "Mozilla/5.0 (X11)"',
+      '1767261610 502 10.0.0.7 "curl/8"',
+      `1767261620 200 10.0.0.9 "${VERIFY_AGENT}"`,
+      '1767261630 200 "old-format"',
+    ].join('\n');
+    const entries = parseAccessLog(withClients);
+    expect(entries.map((e) => e.client)).toEqual(['10.0.0.7', '2001:db8::5', '10.0.0.7', undefined]);
+    expect(perClient(entries)).toEqual([
+      { address: '10.0.0.7', requests: 2, last: '2026-01-01T10:00:10.000Z' },
+      { address: '2001:db8::5', requests: 1, last: '2026-01-01T10:00:05.500Z' },
+    ]);
   });
   it('counts requests per minute, empty minutes included', () => {
     const e = parseAccessLog(log);
