@@ -4,8 +4,9 @@
 # keepalived: the floating address between lb and lb2 (the balancer-pair tests).
 # postgresql: the database both clusters share in the schema-change tests (server on db, psql on app hosts).
 # sudo: the deploy user raises the balancers' configtest and reload through sudo -n.
+# zstd: an artifact built once may be compressed with it (artifact.compression; a unit test packs one).
 PACKAGES=(sudo haproxy apache2 nginx varnish bind9 bind9-utils bind9-dnsutils openssh-server
-  openssh-client wrk socat rsync curl git iproute2 util-linux chromium postgresql libnginx-mod-http-lua lua-resty-core keepalived)
+  openssh-client wrk socat rsync curl git iproute2 util-linux chromium postgresql libnginx-mod-http-lua lua-resty-core keepalived zstd)
 
 ensure_packages() {
   local p missing=() own_policy=""
