@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildBlueGreenPlan } from '../../plans/blue-green.js';
 import { clustersServing } from '../../plans/up-to-date.js';
-import type { Balancer, Member, MemberState } from '../../src/balancers/types.js';
+import type { MemberState } from '../../src/balancers/types.js';
+import { fakeBalancer } from '../helpers/memory-balancer.js';
 import type { Config } from '../../src/config/config.js';
 import { parseConfig } from '../../src/config/load.js';
 import { Secrets } from '../../src/config/secrets.js';
@@ -260,34 +261,6 @@ it('clustersServing asks for every host on the release directory and ready', () 
 // --- push and apply against fakes: the balancer in memory, hosts that answer what they run ---
 
 type Host = 'w1a' | 'w2a' | 'w1b' | 'w2b';
-
-/** A balancer held in memory: drain and ready change member states and are logged. */
-function fakeBalancer(states: Record<string, MemberState>): Balancer & { log: string[] } {
-  const log: string[] = [];
-  const set = (names: readonly string[], state: MemberState) => {
-    log.push(`${state} ${names.join(',')}`);
-    for (const n of names) states[n] = state;
-  };
-  return {
-    driver: 'haproxy',
-    log,
-    members: async () =>
-      Object.entries(states).map(([name, state]): Member => ({
-        name,
-        address: `10.0.0.${name.length}`,
-        state,
-        healthy: true,
-        sessions: 0,
-        queued: 0,
-      })),
-    drain: async (names) => set(names, 'drain'),
-    ready: async (names) => set(names, 'ready'),
-    cutOff: async () => undefined,
-    sessions: async (names) => Object.fromEntries(names.map((n) => [n, 0])),
-    counters: async () => ({ requests: 0, http5xx: 0, redispatches: 0, retries: 0 }),
-    configTest: async () => undefined,
-  };
-}
 
 describe('push and apply of a release already running', () => {
   let current: Record<Host, string>;
