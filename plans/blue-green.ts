@@ -7,7 +7,7 @@
 // A cluster that already runs and serves the release is left alone (plans/up-to-date.ts), unless
 // forced; when both do, the plan has no step at all: "No changes".
 import type { ClusterId, Config } from '../src/config/config.js';
-import type { ObservedHost, ObservedState, Plan, PlanForced, Step } from '../src/model/plan.js';
+import type { ObservedHost, ObservedState, Plan, PlanForced, Step, StepOf } from '../src/model/plan.js';
 import { planOwner, sealPlan } from '../src/model/plan.js';
 import { stepIs } from '../src/model/step-kinds.js';
 import type { Release } from '../src/model/release.js';
@@ -175,7 +175,7 @@ export function clusterSteps(
     hosts.filter((h) => h.release && switched[h.host]).map((h) => [h.host, h.release as string]),
   );
   const label = `cluster ${c} (${config.clusters[c].internal})`;
-  const drain = (id: string, which: string[]): Step => ({
+  const drain = (id: string, which: string[]): StepOf<'drain'> => ({
     id,
     kind: 'drain',
     title: `drain ${label}: ${which.join(', ') || 'nothing in the pool'}`,
@@ -183,7 +183,7 @@ export function clusterSteps(
     members: which,
     undo: [],
   });
-  const wait = (id: string, which: string[]): Step => ({
+  const wait = (id: string, which: string[]): StepOf<'wait-drain'> => ({
     id,
     kind: 'wait-drain',
     title: `wait for in-flight requests on ${label} to finish`,
@@ -193,7 +193,7 @@ export function clusterSteps(
   });
   // A forward drain waits for users too when sessions are configured; a reversal does not: it undoes a release that failed its checks.
   const sessions = config.balancer.driver === 'haproxy' ? config.balancer.sessions : undefined;
-  const waitForward = (id: string, which: string[]): Step =>
+  const waitForward = (id: string, which: string[]): StepOf<'wait-drain'> =>
     sessions
       ? {
           ...wait(id, which),

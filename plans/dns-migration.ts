@@ -6,7 +6,7 @@ import { digest } from '../src/model/canonical.js';
 import { schedule } from '../src/dns/horizon.js';
 import { largestTtl, servesEverywhere, type DnsObservation } from '../src/dns/observe.js';
 import type { Migration } from '../src/dns/proxy.js';
-import { DNS_PLAN_FORMAT, type DnsFacts, type DnsPlan, type DnsStep } from '../src/dns/types.js';
+import { DNS_PLAN_FORMAT, type DnsFacts, type DnsForwardStep, type DnsPlan, type DnsStep } from '../src/dns/types.js';
 import { UserError } from '../src/errors.js';
 
 export interface DnsPlanInput {
@@ -73,7 +73,7 @@ export function buildDnsPlan(input: DnsPlanInput): DnsPlan {
   const oldServer = `${m.old.host} (${m.old.address}:${m.old.port})`;
   const proxyName = `${m.proxy.kind} proxy`;
 
-  const forward: DnsStep[] = [
+  const forward: DnsForwardStep[] = [
     transitionalStep(dns.transitional, m, observed, ttl),
     {
       id: 'proxy-side',
@@ -179,7 +179,7 @@ export function buildDnsPlan(input: DnsPlanInput): DnsPlan {
   return { ...partial, hash: digest(partial) };
 }
 
-function transitionalStep(name: string, m: Migration, observed: DnsObservation, ttl: number): DnsStep {
+function transitionalStep(name: string, m: Migration, observed: DnsObservation, ttl: number): DnsForwardStep {
   if (servesEverywhere(observed, 'transitional', m.new.address)) {
     return {
       id: 'transitional',

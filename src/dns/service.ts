@@ -9,7 +9,8 @@ import { runPlan, type Outcome } from '../engine/run-plan.js';
 import { ReleaseLock } from '../engine/lock.js';
 import type { Reporter } from '../engine/reporter.js';
 import { PlanRefusedError, UserError } from '../errors.js';
-import type { Step } from '../model/plan.js';
+import { stepIs } from '../model/step-kinds.js';
+import type { DnsForwardStepId } from '../model/steps.js';
 import { actor } from '../release/push.js';
 import { LocalTransport } from '../transport/local.js';
 import { SshTransports } from '../transport/ssh.js';
@@ -132,7 +133,7 @@ export async function planMigration(
   const done = previous ? previous.done.filter((id) => plan.forward.some((st) => st.id === id)) : [];
   const state: DnsState = { ...(previous ?? {}), site: s.m.site, plan, done };
   if (opts.dryRun) {
-    if (plan.forward[0]?.kind === 'dns-check' && !state.transitionalSince)
+    if (plan.forward[0] && stepIs(plan.forward[0], 'confirmsOnly') && !state.transitionalSince)
       state.transitionalSince = observed.observedAt;
     return { plan, state };
   }
@@ -150,6 +151,18 @@ function requireState(s: DnsSession): DnsState {
   return state;
 }
 
+/** The step each phase needs done before it (a step that only confirmed a fact needs nothing done). */
+const PHASE_NEEDS = { proxy: 'transitional', cutover: 'proxy-side', finish: 'cutover' } as const satisfies Record<
+  'proxy' | 'cutover' | 'finish',
+  DnsForwardStepId
+>;
+/** The command that carries each of those out. */
+const DONE_BY: Record<(typeof PHASE_NEEDS)[keyof typeof PHASE_NEEDS], string> = {
+  transitional: 'baton dns plan',
+  'proxy-side': 'baton dns proxy install',
+  cutover: 'baton dns cutover',
+};
+
 /** Runs the not yet done steps of one phase (proxy, cutover, finish). */
 export async function runPhase(
   s: DnsSession,
@@ -157,14 +170,10 @@ export async function runPhase(
   opts: { reporter: Reporter; by?: string; noSwitch?: boolean },
 ): Promise<PhaseResult> {
   const state = requireState(s);
-  const before: Record<string, string> = { proxy: 'transitional', cutover: 'proxy-side', finish: 'cutover' };
-  const needed = before[phase] as string;
-  if (!state.done.includes(needed) && !(needed === 'transitional' && state.plan.forward[0]?.kind === 'dns-check')) {
-    const command = {
-      transitional: 'baton dns plan',
-      'proxy-side': 'baton dns proxy install',
-      cutover: 'baton dns cutover',
-    }[needed];
+  const needed = PHASE_NEEDS[phase];
+  const confirmedOnly = state.plan.forward.some((st) => st.id === needed && stepIs(st, 'confirmsOnly'));
+  if (!state.done.includes(needed) && !confirmedOnly) {
+    const command = DONE_BY[needed];
     throw new PlanRefusedError(`step ${needed} is not done yet`, `run \`${command}\` first`);
   }
   if (phase === 'cutover') {
@@ -237,7 +246,7 @@ async function runSteps(
     const runner = dnsStepRunner(dnsEnv(s, state));
     return async (step, progress) => {
       const t0 = Date.now();
-      const changed = await runner(step as unknown as DnsStep, progress);
+      const changed = await runner(step, progress);
       stepSeconds[step.id] = (Date.now() - t0) / 1000;
       return changed;
     };
@@ -257,8 +266,7 @@ async function runSteps(
         },
         stepRunner,
       },
-      // The runner reads only id, kind, title and undo; DNS steps keep their own kinds.
-      { command: `dns ${phase}`, hash: state.plan.hash, tag: `dns:${s.m.site}`, by, steps: steps as unknown as Step[] },
+      { command: `dns ${phase}`, hash: state.plan.hash, tag: `dns:${s.m.site}`, by, steps },
       isReverse ? { reverse: { reason: 'dns rollback' } } : { forward: {} },
     );
   } finally {

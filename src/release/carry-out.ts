@@ -12,6 +12,7 @@ import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import { planKindOf, type Plan, type PlanKind, type Step } from '../model/plan.js';
 import { planProblems, writePlanFile } from '../model/plan-file.js';
+import type { AnyStep } from '../model/steps.js';
 import { BugError } from '../errors.js';
 import { sessionStepRunner } from '../steps/index.js';
 import { stepKind } from '../steps/registry.js';
@@ -39,7 +40,7 @@ export interface CarryOutOptions {
   /** The lock is already held by this run: the lock step only records it. */
   preLocked?: boolean;
   /** Awaited before each step runs; a rejection fails that step (and so reverses what ran). */
-  gate?: (step: Step) => Promise<void>;
+  gate?: (step: AnyStep) => Promise<void>;
   /** A run whose lock this one may take over (an interrupted run being rolled back). */
   takeOverLockOf?: string;
   /** An interrupted run this one ends when it succeeds, with this note (a rollback undid it). */

@@ -9,12 +9,12 @@
 import { buildRollbackPlan, describeRollback, type RollbackPlan } from '../../plans/rollback.js';
 import { OperationFailedError, PlanRefusedError } from '../errors.js';
 import { newRunId, type RunsOf } from '../engine/journal.js';
-import { closeRunOf } from '../engine/run.js';
 import { assemble, readReleases, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
-import { PLAN_KIND_TRAITS, planKindOf, type Step } from '../model/plan.js';
+import { PLAN_KIND_TRAITS, planKindOf } from '../model/plan.js';
 import { stepIs } from '../model/step-kinds.js';
+import type { AnyStep } from '../model/steps.js';
 import { appPaths } from '../model/host-commands.js';
 import { forEachHost } from '../transport/fan-out.js';
 import { actor } from './actor.js';
@@ -213,7 +213,7 @@ export async function carryOutRollback(
       ? { takeOverLockOf: p.interruptedRun, closes: { run: p.interruptedRun, note: rolledBackBy(p.run) } }
       : {}),
     // Hosts are read while the first drain settles, and no host changes before they are confirmed.
-    gate: async (step: Step) => {
+    gate: async (step: AnyStep) => {
       if (stepIs(step, 'waitsForDrain')) void p.verify().catch(() => undefined);
       if (stepIs(step, 'switchesRelease')) await p.verify();
     },
@@ -221,11 +221,6 @@ export async function carryOutRollback(
   // The hosts were read for the check even when no step needed it: let that finish before the session closes.
   await p.verify().catch(() => undefined);
   return result;
-}
-
-/** The interrupted (or held) push is over once a rollback undid it: resume must not pick it up again. */
-export function closeInterrupted(session: Session, run: string, by: string): Promise<string[]> {
-  return closeRunOf(session.config, session.transports, run, rolledBackBy(by), 'reversed');
 }
 
 const rolledBackBy = (run: string) => `rolled back by run ${run}`;

@@ -8,7 +8,8 @@ const T0 = Date.parse('2026-11-29T10:00:00.000Z');
 const ts = (s: number) => new Date(T0 + s * 1000).toISOString();
 
 function step(id: string, kind: Step['kind'], extra: Partial<Step> = {}, undo: Step[] = []): Step {
-  return { id, kind, title: `${kind} ${id}`, undo, ...extra };
+  // Loose on purpose: the report reads ids and clusters, not each kind's whole shape.
+  return { id, kind, title: `${kind} ${id}`, undo, ...extra } as Step;
 }
 
 /** A two-cluster push plan: lock and flip on the balancer, stage/activate on each host. */

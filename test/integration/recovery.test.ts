@@ -112,6 +112,10 @@ describe('a push killed at every step boundary', () => {
     const r = await baton('rollback', '--yes');
     expect(r.exitCode, r.stderr).toBe(0);
     expectServing(await production(), tag);
+    // The killed run is over, also when there was nothing to undo (killed right after the lock).
+    const again = await baton('resume');
+    expect(again.exitCode).not.toBe(0);
+    expect(again.stderr).toMatch(/nothing to resume/);
   });
 });
 

@@ -6,13 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DnsStateStore, dnsRunTag } from '../../src/dns/state.js';
-import type { DnsPlan, DnsStep } from '../../src/dns/types.js';
+import type { DnsPlan, DnsStep, DnsStepId } from '../../src/dns/types.js';
 import { Journal, journalDir } from '../../src/engine/journal.js';
 
-const step = (id: string, undo: string[] = []): DnsStep => ({
+const step = (id: DnsStepId, undo: DnsStepId[] = []): DnsStep => ({
   id,
   kind: 'dns-record',
   phase: 'cutover',
+  record: { name: 'shop.example.test', to: '192.0.2.7', ttl: 60 },
   title: id,
   undo: undo.map((u) => step(u)),
 });

@@ -37,8 +37,8 @@ function env(transports: RecordingTransports): DnsEnv {
 }
 
 const PAGE = { stdout: '{"host":"new"}\n200' };
-const cutover: DnsStep = { id: 'cutover', kind: 'cutover', phase: 'cutover', title: 'cut over', undo: [] };
 const old = 'old.example.com';
+const cutover: DnsStep = { id: 'cutover', kind: 'cutover', phase: 'cutover', host: old, title: 'cut over', undo: [] };
 
 function lab(opts: { proxyOnPortWorks: boolean; ss?: string[] }) {
   let portProxyStarted = false;
@@ -143,7 +143,7 @@ describe('the cut-over step', () => {
   it('drains the proxy on the port the same way before the way back stops it', async () => {
     const t = lab({ proxyOnPortWorks: true, ss: ['LISTEN 1 511 0.0.0.0:80 0.0.0.0:*'] });
     await dnsStepRunner(env(t))(
-      { id: 'undo-cutover', kind: 'cutback', phase: 'cutover', title: 'cut back', undo: [] },
+      { id: 'undo-cutover', kind: 'cutback', phase: 'cutover', host: old, title: 'cut back', undo: [] },
       () => {},
     );
     const runs = t.runsOn(old);

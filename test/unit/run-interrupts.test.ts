@@ -22,17 +22,19 @@ import {
 import type { Step } from '../../src/model/plan.js';
 import type { ApplyResult } from '../../src/release/carry-out.js';
 
-const step = (id: string, kind: Step['kind'], undo: Step[] = []): Step => ({
-  id,
-  kind,
-  title: id,
-  cluster: 'a',
-  members: ['m1'],
-  readyMembers: [],
-  hosts: ['h1'],
-  releases: { h1: 'r' },
-  undo,
-});
+const step = (id: string, kind: Step['kind'], undo: Step[] = []): Step =>
+  ({
+    id,
+    kind,
+    title: id,
+    cluster: 'a',
+    members: ['m1'],
+    readyMembers: [],
+    hosts: ['h1'],
+    releases: { h1: 'r' },
+    undo,
+    // Every field on every kind: the runner reads only id, kind and undo.
+  }) as unknown as Step;
 const PLAN: Step[] = [
   step('lock', 'lock', [step('undo-lock', 'unlock')]),
   step('drain-a', 'drain', [step('undo-drain-a', 'ready')]),

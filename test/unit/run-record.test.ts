@@ -98,18 +98,19 @@ describe('a run mirrored into the record', () => {
     const journal = new Journal(journalDir(configDir), RUN);
     const mirror = new RunRecordMirror([place], journal.file, RUN);
     mirror.attach(journal);
-    const step = (id: string, undo: Step[] = []): Step => ({
-      id,
-      kind: id === 'lock' ? 'lock' : 'drain',
-      title: id,
-      cluster: 'a',
-      members: ['m1'],
-      readyMembers: [],
-      hosts: ['h1'],
-      releases: { h1: 'r' },
-      undo,
-    });
-    const unlock: Step = { ...step('undo-lock'), kind: 'unlock' };
+    const step = (id: string, undo: Step[] = []): Step =>
+      ({
+        id,
+        kind: id === 'lock' ? 'lock' : 'drain',
+        title: id,
+        cluster: 'a',
+        members: ['m1'],
+        readyMembers: [],
+        hosts: ['h1'],
+        releases: { h1: 'r' },
+        undo,
+      }) as unknown as Step;
+    const unlock = { ...step('undo-lock'), kind: 'unlock' } as Step;
     const ran: string[] = [];
     const run: StepRunner = async (s) => {
       ran.push(s.id);

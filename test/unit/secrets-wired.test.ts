@@ -21,7 +21,7 @@ import { Journal } from '../../src/engine/journal.js';
 import { SilentReporter } from '../../src/engine/reporter.js';
 import { openSession } from '../../src/engine/session.js';
 import { UserError } from '../../src/errors.js';
-import type { Step } from '../../src/model/plan.js';
+import type { StepOf } from '../../src/model/plan.js';
 import type { StepEnv } from '../../src/steps/env.js';
 import { runSmokeStep } from '../../src/steps/smoke.js';
 import { LocalTransport } from '../../src/transport/local.js';
@@ -168,7 +168,7 @@ describe('smoke checks send request headers', () => {
   function env(secrets: StepEnv['secrets']): StepEnv {
     return { config: config(), secrets, endpoints: {} } as unknown as StepEnv;
   }
-  const step: Step = { id: 'smoke-a', kind: 'smoke', title: 'smoke a', cluster: 'a', hosts: [], undo: [] };
+  const step: StepOf<'smoke'> = { id: 'smoke-a', kind: 'smoke', title: 'smoke a', cluster: 'a', hosts: [], undo: [] };
 
   it('the server receives the secret; the result and the journal do not hold it', async () => {
     const { secrets } = await openSession(config(), new RecordingTransports(), { env: ENV });
@@ -186,7 +186,7 @@ describe('smoke checks send request headers', () => {
     received.length = 0;
     const result = await execute({
       steps: [step],
-      run: (s) => runSmokeStep(s, { ...env(secrets), config: c }),
+      run: (s) => runSmokeStep(s as StepOf<'smoke'>, { ...env(secrets), config: c }),
       journal,
       reporter: new SilentReporter(),
       interrupts: new Interrupts(

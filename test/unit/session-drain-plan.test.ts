@@ -73,7 +73,7 @@ describe('a plan with balancer.sessions', () => {
       undo: [],
       waitFor: 'coffee' as 'sessions',
     };
-    expect(stepProblems(step)).toEqual(['w: waitFor "coffee" is not something a wait-drain step can wait for']);
+    expect(stepProblems(step)).toEqual(['w: waitFor "coffee" is not something a wait-drain step can carry']);
   });
 });
 
