@@ -107,6 +107,16 @@ describe('plan as markdown', () => {
     md = planMarkdown(p, { status: await requirementStatus(p, config.require) });
   });
 
+  it('heads a rollback and a restore as what they do, not as a push', async () => {
+    for (const [kind, heading] of [
+      ['rollback', /^# Roll shop back to v2\n/],
+      ['restore', /^# Restore a host of shop with v2\n/],
+    ] as const) {
+      const other = { ...p, kind };
+      expect(planMarkdown(other, { status: await requirementStatus(other, config.require) })).toMatch(heading);
+    }
+  });
+
   it('heads the review with the tag, commit, hash, who and when, and the live-state digest', () => {
     expect(md).toMatch(/^# Push v2 of shop\n/);
     for (const fact of [
