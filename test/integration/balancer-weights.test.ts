@@ -15,7 +15,7 @@ import { NginxLuaBalancer } from '../../src/balancers/nginx-lua.js';
 import type { Balancer } from '../../src/balancers/types.js';
 import { httpRequest } from '../../src/checks/http.js';
 import { UserError } from '../../src/errors.js';
-import { appHosts, LAB_JSON, type Lab } from './helpers/lab.js';
+import { appHosts, LAB_JSON, type Lab, onHost } from './helpers/lab.js';
 import { SshCliTransport } from './helpers/ssh-cli-transport.js';
 
 const APACHE_CONF = '/etc/apache2/sites-enabled/baton.conf';
@@ -204,6 +204,39 @@ describe('nginx in mode: file', () => {
     expect((err as Error).message).toContain('nginx in mode: file cannot weigh members; use mode: lua');
     expect((await lb.run(['cat', '--', lab.balancer.nginx.upstreamFile])).stdout).toBe(before);
     expect(await nginx.weights()).toEqual(even);
+  });
+});
+
+describe('HAProxy with a server-state file', () => {
+  it('keeps the weights through a reload (they are saved with the state, as drains are)', async () => {
+    const b = new HaproxyBalancer(lb, {
+      backend: lab.balancer.haproxy.backend,
+      socket: lab.balancer.haproxy.socket,
+      serverStateFile: '/var/lib/haproxy/server-state',
+    });
+    try {
+      await b.setWeights(canary);
+      const pid = await onHost(lab.balancer.host, 'cat /run/haproxy.pid');
+      await onHost(
+        lab.balancer.host,
+        'haproxy -f /etc/haproxy/haproxy.cfg -p /run/haproxy.pid -x /run/haproxy/admin.sock -sf "$(cat /run/haproxy.pid)"',
+      );
+      expect(await onHost(lab.balancer.host, 'cat /run/haproxy.pid')).not.toBe(pid);
+      const deadline = Date.now() + 10_000;
+      let after: Record<string, number> = {};
+      while (Date.now() < deadline) {
+        after = await b.weights().catch(() => ({}));
+        if (JSON.stringify(after) === JSON.stringify(canary)) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(after).toEqual(canary);
+      expect(shareOfA(await spread(`http://${lab.balancer.address}:${lab.balancer.haproxy.port}`, 200))).toBeLessThan(
+        0.1,
+      );
+    } finally {
+      await b.setWeights(even);
+      await b.close();
+    }
   });
 });
 
