@@ -27,6 +27,8 @@ export interface ManagerBalancer {
   name: string;
   nonce: string;
   maxattempts?: number;
+  /** How it picks a worker (byrequests, bytraffic, bybusyness, heartbeat). */
+  lbmethod?: string;
   workers: ManagerWorker[];
 }
 
@@ -36,10 +38,12 @@ export function parseManagerXml(xml: string): ManagerBalancer[] {
     throw new Error(`expected balancer-manager XML, got: ${xml.trim().slice(0, 200) || '(nothing)'}`);
   return blocks(xml, 'balancer').map((b) => {
     const maxattempts = tag(b, 'maxattempts');
+    const lbmethod = tag(b, 'lbmethod');
     return {
       name: (tag(b, 'name') ?? '').replace(/^balancer:\/\//, ''),
       nonce: tag(b, 'nonce') ?? '',
       ...(maxattempts !== undefined ? { maxattempts: Number(maxattempts) } : {}),
+      ...(lbmethod !== undefined ? { lbmethod } : {}),
       workers: blocks(b, 'worker').map((w) => {
         const port = Number(tag(w, 'port'));
         return {

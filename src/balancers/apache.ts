@@ -66,6 +66,8 @@ export interface ApacheOptions {
 
 export const DEFAULT_APACHE_CTL = 'apache2ctl';
 export const DEFAULT_APACHE_ERROR_LOG = '/var/log/apache2/error.log';
+/** The lbmethods that share requests (byrequests) or bytes (bytraffic) in proportion to the load factors. */
+const WEIGHED_METHODS = ['byrequests', 'bytraffic'];
 /** What `ss -p` calls Apache's processes (Debian, and most other systems). */
 const APACHE_PROCESSES = ['apache2', 'httpd'];
 
@@ -265,7 +267,7 @@ export class ApacheBalancer implements Balancer {
     );
   }
 
-  /** Load factors (`lbfactor`), 1-100: balancer-manager's range, in whole numbers. */
+  /** Load factors (`lbfactor`), 1-100: balancer-manager's range, in whole numbers; setWeights refuses a balancer whose lbmethod ignores them. */
   weighing(): Weighing {
     return { can: true, min: 1, max: APACHE_MAX_LOAD_FACTOR };
   }
@@ -286,6 +288,12 @@ export class ApacheBalancer implements Balancer {
     const asked = checkWeightValues(where, this.weighing(), weights);
     if (asked.length === 0) return;
     const [b, text] = await Promise.all([this.readManager(), this.readConfig()]);
+    // bybusyness weighs only between equally busy workers, heartbeat not at all: no share would follow.
+    if (b.lbmethod !== undefined && !WEIGHED_METHODS.includes(b.lbmethod))
+      throw new UserError(
+        `${where} uses lbmethod=${b.lbmethod}, which does not share requests by load factor: a weight would not set a share`,
+        `use lbmethod=byrequests for balancer://${this.balancer}: \`ProxySet lbmethod=byrequests\` in its <Proxy> block`,
+      );
     const members = b.workers.map(memberOf);
     const lookup = (n: string) => members.find((x) => x.name === n) ?? members.find((x) => sameWorker(x.workerUrl, n));
     checkKnown(

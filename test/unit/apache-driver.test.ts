@@ -161,4 +161,19 @@ describe('ApacheBalancer weights', () => {
     );
     expect(t.calls.filter((c) => c.argv[0] === 'sh' || c.argv.includes('--next'))).toEqual([]);
   });
+
+  it('refuses a balancer whose lbmethod does not share requests by load factor (bybusyness)', async () => {
+    const busy = XML.replace(/<httpd:lbmethod>byrequests</g, '<httpd:lbmethod>bybusyness<');
+    const t = new ScriptedTransport('lb.example.com', (argv) =>
+      argv[0] === 'cat' ? { stdout: CONF } : { stdout: busy },
+    );
+    const err = await make(t)
+      .setWeights({ web1b: 19 })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toBe(
+      'apache balancer web on lb.example.com uses lbmethod=bybusyness, which does not share requests by load factor: a weight would not set a share',
+    );
+    expect(t.calls.filter((c) => c.argv[0] === 'sh' || c.argv.includes('--next'))).toEqual([]);
+  });
 });
