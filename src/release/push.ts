@@ -206,7 +206,7 @@ export async function checkNothingToDo(session: Session, plan: Plan): Promise<vo
 }
 
 /** Refuses (exit 3) a plan made from a state production is no longer in, naming what changed. */
-function refuseDrift(planned: Plan['observed'], now: Plan['observed']): void {
+export function refuseDrift(planned: Plan['observed'], now: Plan['observed']): void {
   const drift = describeDrift(planned, now);
   if (drift.length)
     throw new PlanRefusedError(
