@@ -163,7 +163,7 @@ interface JournalReading {
 }
 
 /** Reads a run's records in order; `at` turns a record's time into milliseconds since the run began. */
-function readJournal(
+function readRecords(
   records: readonly JournalRecord[],
   steps: ReadonlyMap<string, Step>,
   at: (ts: string) => number,
@@ -294,7 +294,7 @@ export function reportData(
   const steps = new Map<string, Step>();
   for (const s of plan ? [...plan.forward, ...reverseSteps(plan.forward)] : []) steps.set(s.id, s);
 
-  const { bars, samples, notes, reversal, end } = readJournal(records, steps, at);
+  const { bars, samples, notes, reversal, end } = readRecords(records, steps, at);
   const lastTs = records.at(-1)?.ts;
   const totals = totalsFrom(samples);
   const durationMs = end ? end.ms : lastTs ? at(lastTs) : undefined;
