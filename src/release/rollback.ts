@@ -16,7 +16,7 @@ import type { Session } from '../engine/session.js';
 import { PLAN_KIND_TRAITS, planKindOf } from '../model/plan.js';
 import { stepIs } from '../model/step-kinds.js';
 import type { AnyStep } from '../model/steps.js';
-import { appPaths } from '../model/host-commands.js';
+import { appPaths, listReleases } from '../model/host-commands.js';
 import { forEachHost } from '../transport/fan-out.js';
 import { actor } from './actor.js';
 import { BadReleases } from './bad-releases.js';
@@ -291,7 +291,7 @@ function releasesOnHosts(session: Session, observation: Observation): Promise<Ma
     observation.observed.hosts.map((h) => h.host),
     session.config.ssh.concurrency,
     async (host) =>
-      (await session.transports.get(host).run(['ls', '-1t', '--', paths.releases], { allowFailure: true })).stdout
+      (await session.transports.get(host).run(listReleases(paths), { allowFailure: true })).stdout
         .split('\n')
         .filter((d) => d && !d.includes('.partial.')),
   );
