@@ -16,6 +16,11 @@ export interface DnsPlanInput {
   now?: Date;
   /** When the transitional record was first seen on every server (from the state), if ever. */
   transitionalSince?: Date;
+  /**
+   * Lower the site's TTL ahead of the move (`dns lower-ttl`) to `to` seconds, from `from` (default:
+   * the TTL found); `loweredAt`: when every server served the lower TTL (from the state), if yet.
+   */
+  lowerTtl?: { to: number; from?: number; loweredAt?: Date };
 }
 
 export function buildDnsPlan(input: DnsPlanInput): DnsPlan {
@@ -23,7 +28,11 @@ export function buildDnsPlan(input: DnsPlanInput): DnsPlan {
   const { dns, m } = migrationOf(config);
   const now = input.now ?? new Date();
   const onOld = refuseUnmovable(observed, m);
-  const facts = dnsFacts(dns, m, observed);
+  const lowered = input.lowerTtl && {
+    from: input.lowerTtl.from ?? largestTtl(observed, 'site'),
+    to: input.lowerTtl.to,
+  };
+  const facts = dnsFacts(dns, m, observed, lowered);
   const transitionalReady = servesEverywhere(observed, 'transitional', m.new.address);
   const times = schedule({
     now,
@@ -32,15 +41,21 @@ export function buildDnsPlan(input: DnsPlanInput): DnsPlan {
     negativeTtl: observed.negativeTtl,
     siteTtl: facts.siteTtl,
     quietMs: m.quiet,
+    // An answer fetched just before the TTL was lowered may be cached for the old TTL from then.
+    ...(lowered && {
+      oldTtlRunsOut: new Date((input.lowerTtl?.loweredAt ?? now).getTime() + lowered.from * 1000),
+    }),
   });
   const at = (d: Date) => d.toISOString();
   const forward: DnsForwardStep[] = [
+    ...(lowered ? [lowerTtlStep(m, lowered, at(now))] : []),
     transitionalStep(dns.transitional, m, observed, facts.ttl),
     proxySideStep(m, at(now)),
     cutoverStep(m, at(times.cutover)),
     // Already on the new address (planned again after the switch): nothing to switch.
     ...(onOld ? [switchStep(m, facts, at(times.cutover))] : []),
     finishStep(m, facts, at(times.finish)),
+    ...(lowered ? [restoreTtlStep(m, lowered, at(times.finish))] : []),
   ];
   const partial = {
     format: DNS_PLAN_FORMAT,
@@ -92,8 +107,9 @@ function refuseUnmovable(observed: DnsObservation, m: Migration): boolean {
   return onOld;
 }
 
-function dnsFacts(dns: DnsConfig, m: Migration, observed: DnsObservation): DnsFacts {
-  const siteTtl = largestTtl(observed, 'site');
+function dnsFacts(dns: DnsConfig, m: Migration, observed: DnsObservation, lowered: DnsFacts['ttlLowered']): DnsFacts {
+  // Lowered ahead of the move, the site's answer is cached for the lower TTL once it switches.
+  const siteTtl = lowered ? lowered.to : largestTtl(observed, 'site');
   return {
     site: m.site,
     transitional: dns.transitional,
@@ -101,13 +117,62 @@ function dnsFacts(dns: DnsConfig, m: Migration, observed: DnsObservation): DnsFa
     newAddress: m.new.address,
     siteTtl,
     negativeTtl: observed.negativeTtl,
-    ttl: dns.ttl !== undefined ? Math.round(dns.ttl / 1000) : siteTtl || 300,
+    ttl: lowered ? lowered.to : dns.ttl !== undefined ? Math.round(dns.ttl / 1000) : siteTtl || 300,
     servers: observed.servers.map((s) => s.server),
     update: dns.update ? 'dynamic' : 'manual',
     proxy: m.proxy.kind,
     gate: m.proxy.gate,
     sync: Boolean(m.sync),
     quietSeconds: Math.round(m.quiet / 1000),
+    ...(lowered && { ttlLowered: lowered }),
+  };
+}
+
+type Lowered = NonNullable<DnsFacts['ttlLowered']>;
+
+/** The site's TTL lowered at its address now; undone by raising it again. */
+function lowerTtlStep(m: Migration, lowered: Lowered, earliest: string): DnsForwardStep {
+  const a = m.old.address;
+  return {
+    id: 'lower-ttl',
+    kind: 'dns-record',
+    phase: 'lower-ttl',
+    record: { name: m.site, from: a, to: a, ttl: lowered.to },
+    title: `lower the TTL of ${m.site} A ${a} from ${lowered.from}s to ${lowered.to}s on every authoritative server; answers cached before may be kept ${lowered.from}s more, so the switch waits that long`,
+    earliest,
+    undo: [
+      {
+        id: 'undo-lower-ttl',
+        kind: 'dns-record',
+        phase: 'lower-ttl',
+        record: { name: m.site, from: a, to: a, ttl: lowered.from },
+        title: `raise the TTL of ${m.site} A ${a} back to ${lowered.from}s`,
+        undo: [],
+      },
+    ],
+  };
+}
+
+/** Once the move is over, the site's TTL back to what it was before it was lowered. */
+function restoreTtlStep(m: Migration, lowered: Lowered, earliest: string): DnsForwardStep {
+  const a = m.new.address;
+  return {
+    id: 'restore-ttl',
+    kind: 'dns-record',
+    phase: 'finish',
+    record: { name: m.site, from: a, to: a, ttl: lowered.from },
+    title: `raise the TTL of ${m.site} A ${a} back to ${lowered.from}s`,
+    earliest,
+    undo: [
+      {
+        id: 'undo-restore-ttl',
+        kind: 'dns-record',
+        phase: 'finish',
+        record: { name: m.site, from: a, to: a, ttl: lowered.to },
+        title: `lower the TTL of ${m.site} A ${a} to ${lowered.to}s again`,
+        undo: [],
+      },
+    ],
   };
 }
 

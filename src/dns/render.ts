@@ -8,6 +8,7 @@ import type { DnsState } from './state.js';
 import type { DnsPlan, DnsStep } from './types.js';
 
 const COMMAND: Record<DnsStep['phase'], string> = {
+  'lower-ttl': 'baton dns lower-ttl',
   prepare: 'baton dns plan',
   proxy: 'baton dns proxy install',
   cutover: 'baton dns cutover',

@@ -16,7 +16,7 @@ import { LocalTransport } from '../transport/local.js';
 import { SshTransports } from '../transport/ssh.js';
 import type { Transport, Transports } from '../transport/types.js';
 import { cacheHorizon, secondsUntil } from './horizon.js';
-import { observeDns, servesEverywhere } from './observe.js';
+import { largestTtl, observeDns, servesEverywhere } from './observe.js';
 import { proxyFiles, proxySpec, type Migration } from './proxy.js';
 import { queryAuthoritative, type DnsQuery } from './query.js';
 import { DnsStateStore, type DnsState } from './state.js';
@@ -120,18 +120,8 @@ export async function planMigration(
   s: DnsSession,
   opts: { dryRun?: boolean; reporter?: Reporter; by?: string } = {},
 ): Promise<PlanResult> {
-  proxySpec(s.m); // refuse Varnish for HTTPS before anything else
-  const previous = s.store.read();
-  const observed = await observe(s);
-  const plan = buildDnsPlan({
-    config: s.config,
-    observed,
-    createdBy: opts.by ?? actor(),
-    ...(previous?.transitionalSince && { transitionalSince: new Date(previous.transitionalSince) }),
-  });
-  // Steps already carried out stay done when the migration is planned again midway (the journal says which).
-  const done = previous ? previous.done.filter((id) => plan.forward.some((st) => st.id === id)) : [];
-  const state: DnsState = { ...(previous ?? {}), site: s.m.site, plan, done };
+  const { plan, state, observed } = await replan(s, opts.by);
+  const { done } = state;
   if (opts.dryRun) {
     if (plan.forward[0] && stepIs(plan.forward[0], 'confirmsOnly') && !state.transitionalSince)
       state.transitionalSince = observed.observedAt;
@@ -143,6 +133,62 @@ export async function planMigration(
   if (!prepare.length || !opts.reporter) return { plan, state: requireState(s) };
   const prepared = await runSteps(s, 'prepare', prepare, opts.reporter, opts.by);
   return { plan: prepared.state.plan, state: prepared.state, prepared };
+}
+
+/**
+ * Lower the site's TTL now, ahead of the move (days ahead, ideally): the plan is made again with
+ * the lowering in it (and `finish` raising the TTL back), and the switch waits until answers cached
+ * under the old TTL have expired.
+ */
+export async function lowerSiteTtl(
+  s: DnsSession,
+  opts: { to: number; reporter: (steps: readonly DnsStep[]) => Reporter; by?: string },
+): Promise<PlanResult> {
+  const previous = s.store.read();
+  if (previous?.done.includes('switch') || previous?.done.includes('cutover'))
+    throw new PlanRefusedError(
+      `the migration of ${s.m.site} is already past its cut-over: lowering the TTL now would not shorten anything`,
+      'lower it before `baton dns cutover`; `baton dns finish` puts back a TTL it lowered',
+    );
+  const { plan, state, observed } = await replan(s, opts.by, opts.to);
+  if (!plan.facts.ttlLowered) {
+    s.notice(
+      `${s.m.site} has a TTL of ${largestTtl(observed, 'site')}s already, at most ${opts.to}s: nothing to lower`,
+    );
+    return { plan, state };
+  }
+  s.store.writePlan(plan);
+  const steps = plan.forward.filter((st) => st.phase === 'lower-ttl' && !state.done.includes(st.id));
+  if (!steps.length) return { plan, state: requireState(s) };
+  const lowered = await runSteps(s, 'lower-ttl', steps, opts.reporter(steps), opts.by);
+  return { plan: lowered.state.plan, state: lowered.state, prepared: lowered };
+}
+
+/** The plan made again from what the servers say now, keeping what the journal says is done (and a TTL lowered). */
+async function replan(s: DnsSession, by: string | undefined, lowerTo?: number) {
+  proxySpec(s.m); // refuse Varnish for HTTPS before anything else
+  const previous = s.store.read();
+  const observed = await observe(s);
+  const before = previous?.plan.facts.ttlLowered;
+  const lowerTtl =
+    // Asked to lower a TTL that is higher now, and not lowered already.
+    lowerTo !== undefined && !(before && previous?.ttlLoweredAt) && largestTtl(observed, 'site') > lowerTo
+      ? { to: lowerTo }
+      : before && {
+          ...before,
+          ...(previous?.ttlLoweredAt && { loweredAt: new Date(previous.ttlLoweredAt) }),
+        };
+  const plan = buildDnsPlan({
+    config: s.config,
+    observed,
+    createdBy: by ?? actor(),
+    ...(previous?.transitionalSince && { transitionalSince: new Date(previous.transitionalSince) }),
+    ...(lowerTtl && { lowerTtl }),
+  });
+  // Steps already carried out stay done when the migration is planned again midway (the journal says which).
+  const done = previous ? previous.done.filter((id) => plan.forward.some((st) => st.id === id)) : [];
+  const state: DnsState = { ...(previous ?? {}), site: s.m.site, plan, done };
+  return { plan, state, observed };
 }
 
 function requireState(s: DnsSession): DnsState {
@@ -188,6 +234,7 @@ export async function runPhase(
 
 /** A name created moments ago may still be cached as "no such name": wait out the negative TTL. */
 function refuseEarly(state: DnsState, now = new Date()): void {
+  refuseBeforeOldTtlRunsOut(state, now);
   if (!state.transitionalSince || state.done.includes('cutover')) return;
   const usable = cacheHorizon({
     confirmedAt: new Date(state.transitionalSince),
@@ -201,6 +248,24 @@ function refuseEarly(state: DnsState, now = new Date()): void {
       `try again in ${secondsUntil(usable, now)}s`,
     );
   }
+}
+
+/** With the TTL lowered ahead of the move, an answer cached before may be kept for the old TTL: the switch waits it out. */
+function refuseBeforeOldTtlRunsOut(state: DnsState, now: Date): void {
+  const lowered = state.plan.facts.ttlLowered;
+  if (!lowered || state.done.includes('switch')) return;
+  const site = state.plan.facts.site;
+  if (!state.ttlLoweredAt)
+    throw new PlanRefusedError(
+      `the plan lowers the TTL of ${site} to ${lowered.to}s before the move, and that is not done yet`,
+      'run `baton dns lower-ttl` first',
+    );
+  const runsOut = new Date(Date.parse(state.ttlLoweredAt) + lowered.from * 1000);
+  if (now < runsOut)
+    throw new PlanRefusedError(
+      `${site} may still be cached with its old TTL (${lowered.from}s) until ${runsOut.toISOString()}`,
+      `try again in ${secondsUntil(runsOut, now)}s`,
+    );
 }
 
 /** The record must still hold the old address (or already the new one): no one else moved it. */

@@ -22,6 +22,8 @@ export interface DnsState {
   plan: DnsPlan;
   /** Forward step ids carried out, in order. */
   done: DnsForwardStepId[];
+  /** When every authoritative server served the lowered TTL (`dns lower-ttl`). */
+  ttlLoweredAt?: string;
   /** When the transitional record was first seen on every authoritative server. */
   transitionalSince?: string;
   /** When every authoritative server served the new address for the site. */
@@ -70,7 +72,7 @@ export class DnsStateStore {
   }
 }
 
-type Moment = 'transitionalSince' | 'switchedAt' | 'cutoverAt' | 'finishedAt';
+type Moment = 'ttlLoweredAt' | 'transitionalSince' | 'switchedAt' | 'cutoverAt' | 'finishedAt';
 
 /** The moment each forward step dates (what its change journaled, else when it ended); its undo forgets it. */
 const MOMENT_OF: Partial<
@@ -79,6 +81,7 @@ const MOMENT_OF: Partial<
     { field: Moment; from: (c: { confirmedAt?: string; cutoverAt?: string }) => string | undefined }
   >
 > = {
+  'lower-ttl': { field: 'ttlLoweredAt', from: (c) => c.confirmedAt },
   transitional: { field: 'transitionalSince', from: (c) => c.confirmedAt },
   switch: { field: 'switchedAt', from: (c) => c.confirmedAt },
   cutover: { field: 'cutoverAt', from: (c) => c.cutoverAt },

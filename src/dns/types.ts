@@ -23,6 +23,11 @@ export interface DnsFacts {
   gate: 'tc' | 'none';
   sync: boolean;
   quietSeconds: number;
+  /**
+   * `dns lower-ttl`: the site's TTL lowered from `from` to `to` seconds ahead of the move (so caches
+   * hold its answer briefly once it switches); `finish` raises it back. Absent: the TTL found is used.
+   */
+  ttlLowered?: { from: number; to: number };
 }
 
 export interface DnsPlan {

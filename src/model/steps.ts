@@ -116,7 +116,7 @@ export const DNS_STEP_KIND_NAMES = [
 export type DnsStepKind = (typeof DNS_STEP_KIND_NAMES)[number];
 
 /** Which command carries a DNS step out. */
-export type DnsPhase = 'prepare' | 'proxy' | 'cutover' | 'finish';
+export type DnsPhase = 'lower-ttl' | 'prepare' | 'proxy' | 'cutover' | 'finish';
 
 /** A transitional proxy on the old host: on a side port first, then on the site's own port. */
 export type ProxyInstance = 'side' | 'port';
@@ -131,7 +131,15 @@ export interface RecordChangeSpec {
 }
 
 /** The forward steps of a migration, in order: what phases wait for and what the journal's replay dates. */
-export const DNS_STEP_IDS = ['transitional', 'proxy-side', 'cutover', 'switch', 'finish'] as const;
+export const DNS_STEP_IDS = [
+  'lower-ttl',
+  'transitional',
+  'proxy-side',
+  'cutover',
+  'switch',
+  'finish',
+  'restore-ttl',
+] as const;
 export type DnsForwardStepId = (typeof DNS_STEP_IDS)[number];
 /** A forward step's undo is `undo-<its id>`; the switch's is followed by a wait. */
 export type DnsUndoStepId = `undo-${DnsForwardStepId}` | 'undo-switch-wait';
