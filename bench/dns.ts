@@ -35,7 +35,10 @@ export interface DrillOptions {
   pinnedClients?: number;
   /** Every n-th request is a write. */
   writeEvery?: number;
-  /** Clients pinned like the others until the horizon whose every request is `GET /slow?ms=…`: requests in flight when a server on the old host stops. */
+  /**
+   * Clients pinned like the others until the horizon whose every request is `GET /slow?ms=…`: requests in flight when a
+   * server on the old host stops.
+   */
   slowClients?: number;
   slowMs?: number;
   /** dns.migrate.old.stop instead of the lab's graceful `shopctl stop` (e.g. a SIGKILL). */
@@ -79,7 +82,9 @@ function baton(config: string, ...args: string[]) {
   });
 }
 
-/** argv as root on a lab host, through the lab's console (the hosts refuse root over SSH): cleanup behind baton's back. */
+/**
+ * argv as root on a lab host, through the lab's console (the hosts refuse root over SSH): cleanup behind baton's back.
+ */
 export async function onHost(host: string, argv: string[]): Promise<{ stdout: string; exitCode: number }> {
   try {
     return { stdout: await asRoot(host, quoteArgv(argv)), exitCode: 0 };

@@ -1,6 +1,6 @@
-// Bundles each compiled command with the modules it imports into dist/cli (shared code in chunks, bin/run.js's imports with them),
-// run by `npm run build` after tsc. Importing the push command as ~300 separate files took ~0.63 s
-// before its first line ran; one bundle with shared chunks takes ~0.25 s (bench:first-step).
+// Bundles each compiled command with the modules it imports into dist/cli (shared code in chunks, bin/run.js's imports
+// with them), run by `npm run build` after tsc. Importing the push command as ~300 separate files took ~0.63 s before
+// its first line ran; one bundle with shared chunks takes ~0.25 s (bench:first-step).
 // @oclif/core stays outside (oclif loads the command classes it defines); so does ssh2, which
 // loads its native crypto binding from a path of its own.
 import { readdirSync } from 'node:fs';

@@ -108,7 +108,8 @@ describe('a release built once on the control machine', () => {
     expect(cachedSha()).toContain(stage.artifact);
 
     for (const h of appHostNames()) {
-      // The host kept the artifact under its hash, and sha256sum agrees; the release says which one it was unpacked from.
+      // The host kept the artifact under its hash, and sha256sum agrees; the release says which one it was unpacked
+      // from.
       expect(await onHost(h, `sha256sum ${ROOT}/.artifacts/${stage.artifact}.tar.gz | cut -d' ' -f1`)).toBe(
         stage.artifact,
       );

@@ -140,7 +140,8 @@ describe('a pair of HAProxy balancers behind a floating address', () => {
 
     const windows = outOfPool(readJournal(JSON.parse(r.stdout).journal as string));
     const clusterOf = Object.fromEntries(appHosts(readLab()).map((h) => [h.name, h.cluster]));
-    // Sent and answered inside the window: a request whose SYN was lost in the failover is served when it is resent, maybe after.
+    // Sent and answered inside the window: a request whose SYN was lost in the failover is served when it is resent,
+    // maybe after.
     const { outOfPool: reached } = outOfPoolAnswers(answers, clusterOf, windows);
     expect(reached, 'answers from a cluster while it was out of the pool').toEqual([]);
     const failed = answers.filter((a) => a.status !== 200);

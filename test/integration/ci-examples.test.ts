@@ -18,7 +18,10 @@ import { runGithubJob, type Workflow } from '../helpers/github-steps.js';
 import { LAB_KEY, LAB_KNOWN_HOSTS } from './helpers/ci-lab.js';
 import { currentReleases, readyAllHaproxyMembers } from './helpers/lab.js';
 
-/** The tag the lab does not run now: a push of it changes every host, so the rollback after it has somewhere to go back to. */
+/**
+ * The tag the lab does not run now: a push of it changes every host, so the rollback after it has somewhere to go back
+ * to.
+ */
 async function otherTag(): Promise<string> {
   const now = Object.values(await currentReleases())[0]!.replace(/-[0-9a-f]{7,}$/, '');
   return now === 'v2' ? 'v1' : 'v2';

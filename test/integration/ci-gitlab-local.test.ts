@@ -50,7 +50,10 @@ async function serving(): Promise<string[]> {
   return [...new Set(Object.values(await currentReleases()).map((r) => r.replace(/-[0-9a-f]{7,}$/, '')))];
 }
 
-/** The plan's author at a desk: `baton plan TAG -o deploy/plans/production.json` in `checkout`, with the lab key in an agent. */
+/**
+ * The plan's author at a desk: `baton plan TAG -o deploy/plans/production.json` in `checkout`, with the lab key in an
+ * agent.
+ */
 async function authorPlan(checkout: string, tag: string): Promise<string> {
   const made = await execa(
     'node',
@@ -262,7 +265,8 @@ describe('templates/ci/gitlab-ci.yml under gitlab-ci-local, against the lab', ()
     // Its after_script never ran (gitlab-ci-local does not run it on a signal): its agent is ours to stop.
     stopAgentsUnder(join(scratch, 'home-cancelled'));
     const journals = join(second, 'deploy/.baton/journal');
-    // This machine's copy of the journal says where the run stopped (it may also hold earlier runs, read from production).
+    // This machine's copy of the journal says where the run stopped (it may also hold earlier runs, read from
+    // production).
     const journal = readdirSync(journals).find(
       (f) => f.endsWith('.jsonl') && readFileSync(join(journals, f), 'utf8').includes('second SIGTERM'),
     );

@@ -109,7 +109,8 @@ describe('restore --run on a wiped app host', () => {
     const snap = await baton('snapshot');
     expect(snap.exitCode, snap.stderr).toBe(0);
 
-    // The host dies: its service stops (the balancer's checks take it out), then its /srv/shop and the app's service config go.
+    // The host dies: its service stops (the balancer's checks take it out), then its /srv/shop and the app's service
+    // config go.
     await onHost(host.name, '/srv/shop/bin/shopctl stop');
     await until(`${host.member} is DOWN on the balancer`, async () =>
       (await memberStatus(host.member!)).startsWith('DOWN'),

@@ -43,7 +43,10 @@ function baton(args: string[], configFile = config) {
   });
 }
 
-/** Every host on `expected`, the pool whole, the public side answering it, and status clean: read everything, no lock, no run. */
+/**
+ * Every host on `expected`, the pool whole, the public side answering it, and status clean: read everything, no lock,
+ * no run.
+ */
 async function expectSettledOn(expected: string) {
   const releases = [...new Set(Object.values(await currentReleases()))];
   expect(releases, 'every host on one release').toHaveLength(1);
@@ -115,7 +118,8 @@ afterAll(async () => {
 });
 
 describe('stop signals', () => {
-  // lock, drain-a, stage, wait-drain-a, activate-a, smoke-a, ready-a, drain-b, wait-drain-b, activate-b, smoke-b, ready-b, unlock
+  // lock, drain-a, stage, wait-drain-a, activate-a, smoke-a, ready-a, drain-b, wait-drain-b, activate-b, smoke-b,
+  // ready-b, unlock
   const LAST_CHANGE = 12;
   it.each(Array.from({ length: 11 }, (_, i) => i + 1))(
     'SIGTERM once %i steps were done: the step ends, what ran is reversed, exit 1',
@@ -338,7 +342,9 @@ function appHost(cluster: 'a' | 'b'): string {
   return (readLab().hosts.find((h) => h.role === 'app' && h.cluster === cluster) as { name: string }).name;
 }
 
-/** Push with `configFile` and cut `host`'s SSH once `okSteps` steps are done; its SSH answers again when this returns. */
+/**
+ * Push with `configFile` and cut `host`'s SSH once `okSteps` steps are done; its SSH answers again when this returns.
+ */
 async function pushWithSshCut(configFile: string, host: string, okSteps: number) {
   let cut = false;
   try {

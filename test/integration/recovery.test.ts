@@ -93,7 +93,8 @@ describe('held pushes', () => {
 });
 
 describe('a push killed at every step boundary', () => {
-  // lock, drain-a, stage, wait-drain-a, activate-a, smoke-a, ready-a, drain-b, wait-drain-b, activate-b, smoke-b, ready-b, unlock
+  // lock, drain-a, stage, wait-drain-a, activate-a, smoke-a, ready-a, drain-b, wait-drain-b, activate-b, smoke-b,
+  // ready-b, unlock
   const boundaries = Array.from({ length: 12 }, (_, i) => i + 1);
   let tag = 'v1';
 

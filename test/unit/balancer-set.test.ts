@@ -298,7 +298,8 @@ clusters:
     const transports = new RecordingTransports();
     const session = await openSession(config, transports, { secrets: 'none' });
     expect(session.balancer).toBeInstanceOf(BalancerSet);
-    await session.balancer.drain(['web1a']).catch(() => undefined); // the recording answers nothing: only who was asked matters
+    // the recording answers nothing: only who was asked matters
+    await session.balancer.drain(['web1a']).catch(() => undefined);
     const asked = transports.calls.flatMap((c) => ('argv' in c ? [`${c.host} ${c.argv[0]} ${c.argv.at(-1)}`] : []));
     expect(asked).toContain('lb1 sh /var/lib/haproxy/server-state');
     expect(asked).toContain('lb2 sh /var/lib/haproxy/server-state');

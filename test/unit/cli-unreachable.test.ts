@@ -1,7 +1,7 @@
 // Every command against hosts that cannot be reached — a closed port, a tarpit that accepts
-// TCP and never says a word, a bastion (ssh.proxy) on a closed port — ends with the exit code of what happened to production (nothing
-// changed: 1, never 2), one sentence naming the host, no stack trace, and in bounded time.
-// Runs the built CLI (npm test builds first) against loopback only.
+// TCP and never says a word, a bastion (ssh.proxy) on a closed port — ends with the exit code of what happened to
+// production (nothing changed: 1, never 2), one sentence naming the host, no stack trace, and in bounded time. Runs the
+// built CLI (npm test builds first) against loopback only.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';

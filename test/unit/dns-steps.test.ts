@@ -86,7 +86,8 @@ describe('the cut-over step', () => {
     );
     expect(t.runsOn(old)[order[0] as number]).toEqual(['sudo', '-n', '--', 'tc', '-batch', '-']);
     expect(order.every((i, k) => i >= 0 && (k === 0 || i > (order[k - 1] as number)))).toBe(true);
-    expect(t.runsOn(old).some((a) => a[0] === 'rsync')).toBe(true); // the sync hook ran on the old host, between stop and start
+    // the sync hook ran on the old host, between stop and start
+    expect(t.runsOn(old).some((a) => a[0] === 'rsync')).toBe(true);
     expect(t.runsOn(old).at(-1)).toEqual(['sudo', '-n', '--', 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
     // When the old web server stopped: the migration's state replays it from the journal.
     expect(changed.cutoverAt).toMatch(/^\d{4}-\d\d-\d\dT/);

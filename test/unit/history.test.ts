@@ -77,7 +77,8 @@ function fixture(): string {
       phase: 'forward',
     },
   ]);
-  writeFileSync(join(jd, '20261127T120000Z-dddddd.jsonl'), '{"ts":"2026-11-27T12:00:02.5', { flag: 'a' }); // a line cut short by a kill
+  // a line cut short by a kill
+  writeFileSync(join(jd, '20261127T120000Z-dddddd.jsonl'), '{"ts":"2026-11-27T12:00:02.5', { flag: 'a' });
   return dir;
 }
 

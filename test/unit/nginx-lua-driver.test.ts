@@ -205,7 +205,8 @@ describe('NginxLuaBalancer', () => {
     expect((err as OperationFailedError).hint).toMatch(/was put back as it was/);
     expect(writes).toHaveLength(2);
     const drained = renderLuaState({ ...STATE, web: [STATE.web[0]!, { ...STATE.web[1]!, state: 'drain' }] });
-    expect(writes[1]).toBe(`${createHash('sha256').update(drained).digest('hex')} ${TEXT}`); // only over what baton wrote
+    // only over what baton wrote
+    expect(writes[1]).toBe(`${createHash('sha256').update(drained).digest('hex')} ${TEXT}`);
   });
 
   it('writes nothing when someone changed the file meanwhile', async () => {

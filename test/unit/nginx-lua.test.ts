@@ -283,7 +283,8 @@ http {
     const before = (await balancer.counters()).http5xx; // of upstream web only
     await balancer.drain(['a', 'b', 'c']);
     expect((await get(publicPort)).status).toBe(502);
-    expect((await balancer.counters()).http5xx).toBe(before + 1); // the Lua side's "no ready member" line in the error log
+    // the Lua side's "no ready member" line in the error log
+    expect((await balancer.counters()).http5xx).toBe(before + 1);
     await balancer.ready(['a', 'b', 'c']);
   });
 

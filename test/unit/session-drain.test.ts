@@ -9,7 +9,9 @@ import type { RunOptions, RunResult, Transport } from '../../src/transport/types
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/haproxy/${name}`, import.meta.url), 'utf8');
 
-/** A balancer whose members' users come and go on a script, and a clock that moves only when the wait sleeps or reads. */
+/**
+ * A balancer whose members' users come and go on a script, and a clock that moves only when the wait sleeps or reads.
+ */
 function fakeBalancer(script: (t: number) => SessionRead) {
   let t = 0;
   const reads: number[] = [];

@@ -91,7 +91,10 @@ lock: { lease: 30m }
   };
 });
 
-/** The release lock's contract, in memory: a live lock of another run is refused, an expired one or our own run's taken over. */
+/**
+ * The release lock's contract, in memory: a live lock of another run is refused, an expired one or our own run's taken
+ * over.
+ */
 function memoryLock(leaseMs: number): ReleaseLock {
   const read = async (): Promise<LockDetails | null> => {
     if (lockFile === UNREADABLE)
@@ -216,7 +219,8 @@ describe('status', () => {
     const refused = new TransportError('lb.test', 'cannot connect to lb.test (10.0.0.9:22): connect ETIMEDOUT');
     session.balancer = { driver: 'haproxy', members: async () => Promise.reject(refused) } as unknown as Balancer;
     transports.respond({ match: () => true, host: 'lb.test', answer: () => Promise.reject(refused) });
-    session.lock = new ReleaseLock(transports.get('lb.test'), config.lock.path, config.lock.lease); // the real lock, over the same transport
+    // the real lock, over the same transport
+    session.lock = new ReleaseLock(transports.get('lb.test'), config.lock.path, config.lock.lease);
     down.add('w1a');
     unfinishedRun();
     const s = await gatherStatus(session, NOW);
