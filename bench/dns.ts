@@ -200,7 +200,9 @@ export async function restoreLab(config?: string): Promise<void> {
   await onHost('old-web.baton.test', [
     'sh',
     '-c',
-    'for p in /srv/baton-dns/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; tc qdisc del dev eth0 root 2>/dev/null; rm -rf /srv/baton-dns /srv/baton-dns-lock; runuser -u deploy -- /srv/shop/bin/shopctl start >/dev/null',
+    'for p in /srv/baton-dns/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; ' +
+      'tc qdisc del dev eth0 root 2>/dev/null; rm -rf /srv/baton-dns /srv/baton-dns-lock; ' +
+      'runuser -u deploy -- /srv/shop/bin/shopctl start >/dev/null',
   ]);
   await onHost('new-web.baton.test', ['rm', '-f', '/srv/shop-data/synced-from-old.log']);
   const script = [
@@ -322,7 +324,8 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
   const reverse = clients.samples.slice(reverseFrom || clients.samples.length);
   for (const s of clients.samples.filter((x) => !x.ok).slice(0, 10))
     failures.push(
-      `${new Date(s.at).toISOString()} ${s.write ? 'POST' : 'GET'} ${s.path} ${s.error} (${s.client}, during ${s.phase})`,
+      `${new Date(s.at).toISOString()} ${s.write ? 'POST' : 'GET'} ${s.path} ${s.error} (${s.client}, ` +
+        `during ${s.phase})`,
     );
   return {
     requests: forward.length,
@@ -424,8 +427,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       runsWithFailures: perRun.filter((r) => r.failed + r.reverseFailed > 0 || r.error).length,
       runsBrokenOff: perRun.filter((r) => r.error).length,
     };
-    process.stdout.write(
-      `${JSON.stringify({ ...drill, failedPerRun: perRun.map((r) => r.failed + r.reverseFailed), totals, perRun }, null, 2)}\n`,
-    );
+    const failedPerRun = perRun.map((r) => r.failed + r.reverseFailed);
+    process.stdout.write(`${JSON.stringify({ ...drill, failedPerRun, totals, perRun }, null, 2)}\n`);
   }
 }

@@ -47,7 +47,9 @@ await build({
   external: ['@oclif/core', 'ssh2'],
   // Bundled CommonJS modules call require(): give each ES module file one of its own.
   banner: {
-    js: "import { createRequire as __batonRequire } from 'node:module'; const require = __batonRequire(import.meta.url);",
+    js:
+      "import { createRequire as __batonRequire } from 'node:module'; " +
+      'const require = __batonRequire(import.meta.url);',
   },
   minifyWhitespace: true,
   minifySyntax: true,
@@ -55,5 +57,6 @@ await build({
   plugins: [zodEnglishOnly],
 });
 console.log(
-  `dist/cli: ${entryPoints.length - boot.length} commands bundled from ${relative(root, compiled)}, with bin/run.js's imports`,
+  `dist/cli: ${entryPoints.length - boot.length} commands bundled from ${relative(root, compiled)}, ` +
+    `with bin/run.js's imports`,
 );
