@@ -36,7 +36,10 @@ export interface DrillOptions {
   pinnedClients?: number;
   /** Every n-th request is a write. */
   writeEvery?: number;
-  /** Clients pinned like the others until the horizon whose every request is `GET /slow?ms=…`: requests in flight when a server on the old host stops. */
+  /**
+   * Clients pinned like the others until the horizon whose every request is `GET /slow?ms=…`: requests in flight when a
+   * server on the old host stops.
+   */
   slowClients?: number;
   slowMs?: number;
   /** dns.migrate.old.stop instead of the lab's graceful `shopctl stop` (e.g. a SIGKILL). */
@@ -82,7 +85,9 @@ function baton(config: string, ...args: string[]) {
   });
 }
 
-/** argv as root on a lab host, through the lab's console (the hosts refuse root over SSH): cleanup behind baton's back. */
+/**
+ * argv as root on a lab host, through the lab's console (the hosts refuse root over SSH): cleanup behind baton's back.
+ */
 export async function onHost(host: string, argv: string[]): Promise<{ stdout: string; exitCode: number }> {
   try {
     return { stdout: await asRoot(host, quoteArgv(argv)), exitCode: 0 };
@@ -198,7 +203,9 @@ export async function restoreLab(config?: string): Promise<void> {
   await onHost('old-web.baton.test', [
     'sh',
     '-c',
-    'for p in /srv/baton-dns/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; tc qdisc del dev eth0 root 2>/dev/null; rm -rf /srv/baton-dns /srv/baton-dns-lock; runuser -u deploy -- /srv/shop/bin/shopctl start >/dev/null',
+    'for p in /srv/baton-dns/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; ' +
+      'tc qdisc del dev eth0 root 2>/dev/null; rm -rf /srv/baton-dns /srv/baton-dns-lock; ' +
+      'runuser -u deploy -- /srv/shop/bin/shopctl start >/dev/null',
   ]);
   await onHost('new-web.baton.test', ['rm', '-f', '/srv/shop-data/synced-from-old.log']);
   const script = [
@@ -325,7 +332,8 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
   const reverse = clients.samples.slice(reverseFrom || clients.samples.length);
   for (const s of clients.samples.filter((x) => !x.ok).slice(0, 10))
     failures.push(
-      `${new Date(s.at).toISOString()} ${s.write ? 'POST' : 'GET'} ${s.path} ${s.error} (${s.client}, during ${s.phase})`,
+      `${new Date(s.at).toISOString()} ${s.write ? 'POST' : 'GET'} ${s.path} ${s.error} (${s.client}, ` +
+        `during ${s.phase})`,
     );
   return {
     requests: forward.length,
@@ -428,8 +436,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       runsWithFailures: perRun.filter((r) => r.failed + r.reverseFailed > 0 || r.error).length,
       runsBrokenOff: perRun.filter((r) => r.error).length,
     };
-    process.stdout.write(
-      `${JSON.stringify({ ...drill, failedPerRun: perRun.map((r) => r.failed + r.reverseFailed), totals, perRun }, null, 2)}\n`,
-    );
+    const failedPerRun = perRun.map((r) => r.failed + r.reverseFailed);
+    process.stdout.write(`${JSON.stringify({ ...drill, failedPerRun, totals, perRun }, null, 2)}\n`);
   }
 }

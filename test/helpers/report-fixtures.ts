@@ -81,7 +81,9 @@ export interface ReportFixture {
   records: JournalRecord[];
 }
 
-/** Push v2: every step ok, samples each second (100 requests/s, 2 5xx in the 3rd second), sessions moving from a to b. */
+/**
+ * Push v2: every step ok, samples each second (100 requests/s, 2 5xx in the 3rd second), sessions moving from a to b.
+ */
 export function pushFixture(): ReportFixture {
   const run = '20261129T100000000Z-push01';
   const lines: [number, Line][] = [

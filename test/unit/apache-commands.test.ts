@@ -138,7 +138,8 @@ describe('the scripts, run for real', () => {
     const dir = await mkdtemp('/tmp/baton-count-');
     await writeFile(
       `${dir}/error.log`,
-      'AH00957: attempt to connect to 10.0.0.1:80 (x) failed\nother\nAH00957: attempt to connect to 10.0.0.2:80 (x) failed\n',
+      'AH00957: attempt to connect to 10.0.0.1:80 (x) failed\nother\nAH00957: ' +
+        'attempt to connect to 10.0.0.2:80 (x) failed\n',
     );
     expect(
       (

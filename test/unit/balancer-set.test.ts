@@ -150,20 +150,24 @@ describe('BalancerSet', () => {
     expect(lb2.changes).toEqual(['drain web1a']);
   });
 
-  it('names the balancer that refuses twice and the ones that took the change, as "needs attention" (exit 2)', async () => {
-    const lb1 = new FakeBalancer('lb1', { web1a: 'ready' });
-    const lb2 = new FakeBalancer('lb2', { web1a: 'ready' });
-    lb2.refusals = 2;
-    const err = await pair(lb1, lb2)
-      .drain(['web1a'])
-      .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(OperationFailedError);
-    expect((err as OperationFailedError).exitCode).toBe(ExitCode.NEEDS_ATTENTION);
-    expect((err as Error).message).toBe(
-      'the balancers did not all take the change (drain web1a): lb2 refused it twice (haproxy on lb2: backend web did not take state drain); lb1 took it',
-    );
-    expect((err as OperationFailedError).data).toEqual({ refused: ['lb2'], took: ['lb1'] });
-  });
+  it(
+    'names the balancer that refuses twice and the ones that took the change, ' + 'as "needs attention" (exit 2)',
+    async () => {
+      const lb1 = new FakeBalancer('lb1', { web1a: 'ready' });
+      const lb2 = new FakeBalancer('lb2', { web1a: 'ready' });
+      lb2.refusals = 2;
+      const err = await pair(lb1, lb2)
+        .drain(['web1a'])
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OperationFailedError);
+      expect((err as OperationFailedError).exitCode).toBe(ExitCode.NEEDS_ATTENTION);
+      expect((err as Error).message).toBe(
+        'the balancers did not all take the change (drain web1a): lb2 refused it twice (haproxy on lb2: ' +
+          'backend web did not take state drain); lb1 took it',
+      );
+      expect((err as OperationFailedError).data).toEqual({ refused: ['lb2'], took: ['lb1'] });
+    },
+  );
 
   it('sums sessions and counters across balancers, and merges sticky sessions', async () => {
     const lb1 = new FakeBalancer(
@@ -318,7 +322,8 @@ clusters:
     const transports = new RecordingTransports();
     const session = await openSession(config, transports, { secrets: 'none' });
     expect(session.balancer).toBeInstanceOf(BalancerSet);
-    await session.balancer.drain(['web1a']).catch(() => undefined); // the recording answers nothing: only who was asked matters
+    // the recording answers nothing: only who was asked matters
+    await session.balancer.drain(['web1a']).catch(() => undefined);
     const asked = transports.calls.flatMap((c) => ('argv' in c ? [`${c.host} ${c.argv[0]} ${c.argv.at(-1)}`] : []));
     expect(asked).toContain('lb1 sh /var/lib/haproxy/server-state');
     expect(asked).toContain('lb2 sh /var/lib/haproxy/server-state');

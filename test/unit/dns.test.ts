@@ -76,7 +76,8 @@ describe('nsupdate scripts', () => {
         to: '192.0.2.5',
       }),
     ).toBe(
-      'server 192.0.2.53\nzone example.com.\nprereq yxrrset www.example.com. IN A 192.0.2.4\nupdate delete www.example.com. IN A\nupdate add www.example.com. 300 IN A 192.0.2.5\nsend\n',
+      'server 192.0.2.53\nzone example.com.\nprereq yxrrset www.example.com. IN A 192.0.2.4\nupdate delete ' +
+        'www.example.com. IN A\nupdate add www.example.com. 300 IN A 192.0.2.5\nsend\n',
     );
   });
   it('creates a name only if it has no A record, and deletes one only if it holds the expected address', () => {
@@ -361,12 +362,15 @@ describe('the migration plan', () => {
     const p = await plan({ 'www.example.com': ['192.0.2.4'], 'transitional.example.com': ['192.0.2.5'] });
     expect(p.forward[0]).toMatchObject({ id: 'transitional', kind: 'dns-check', undo: [] });
   });
-  it('has no switch when the record already points at the new host, and refuses a record pointing elsewhere', async () => {
-    expect((await plan({ 'www.example.com': ['192.0.2.5'] })).forward.map((s) => s.id)).not.toContain('switch');
-    await expect(plan({ 'www.example.com': ['198.51.100.9'] })).rejects.toThrow(
-      /neither the old \(192\.0\.2\.4\) nor the new/,
-    );
-  });
+  it(
+    'has no switch when the record already points at the new host, ' + 'and refuses a record pointing elsewhere',
+    async () => {
+      expect((await plan({ 'www.example.com': ['192.0.2.5'] })).forward.map((s) => s.id)).not.toContain('switch');
+      await expect(plan({ 'www.example.com': ['198.51.100.9'] })).rejects.toThrow(
+        /neither the old \(192\.0\.2\.4\) nor the new/,
+      );
+    },
+  );
   it('renders a runbook for the terminal and for review', async () => {
     const p = await plan({ 'www.example.com': ['192.0.2.4'] });
     const text = dnsPlanText(p);
@@ -389,21 +393,25 @@ describe('watching the old host', () => {
   it("parses the proxies' common log format and leaves baton's own checks out", () => {
     expect(parseAccessLog(log).map((e) => e.status)).toEqual([200, 502]);
   });
-  it('counts requests per client address (IPv4 and IPv6), most first, and reads lines written before clients were logged', () => {
-    const withClients = [
-      '1767261600 200 10.0.0.7 "curl/8"',
-      '1767261605.5 200 2001:db8::5 "Mozilla/5.0 (X11)"',
-      '1767261610 502 10.0.0.7 "curl/8"',
-      `1767261620 200 10.0.0.9 "${VERIFY_AGENT}"`,
-      '1767261630 200 "old-format"',
-    ].join('\n');
-    const entries = parseAccessLog(withClients);
-    expect(entries.map((e) => e.client)).toEqual(['10.0.0.7', '2001:db8::5', '10.0.0.7', undefined]);
-    expect(perClient(entries)).toEqual([
-      { address: '10.0.0.7', requests: 2, last: '2026-01-01T10:00:10.000Z' },
-      { address: '2001:db8::5', requests: 1, last: '2026-01-01T10:00:05.500Z' },
-    ]);
-  });
+  it(
+    'counts requests per client address (IPv4 and IPv6), most first, ' +
+      'and reads lines written before clients were logged',
+    () => {
+      const withClients = [
+        '1767261600 200 10.0.0.7 "curl/8"',
+        '1767261605.5 200 2001:db8::5 "Mozilla/5.0 (X11)"',
+        '1767261610 502 10.0.0.7 "curl/8"',
+        `1767261620 200 10.0.0.9 "${VERIFY_AGENT}"`,
+        '1767261630 200 "old-format"',
+      ].join('\n');
+      const entries = parseAccessLog(withClients);
+      expect(entries.map((e) => e.client)).toEqual(['10.0.0.7', '2001:db8::5', '10.0.0.7', undefined]);
+      expect(perClient(entries)).toEqual([
+        { address: '10.0.0.7', requests: 2, last: '2026-01-01T10:00:10.000Z' },
+        { address: '2001:db8::5', requests: 1, last: '2026-01-01T10:00:05.500Z' },
+      ]);
+    },
+  );
   it('counts requests per minute, empty minutes included', () => {
     const e = parseAccessLog(log);
     expect(perMinute(e, new Date(1767261780_000))).toEqual([

@@ -111,7 +111,8 @@ describe('migrate in baton.yml', () => {
 
   it('is named in the one-line summary of baton.yml', () => {
     expect(summarizeConfig(config(MIGRATE))).toBe(
-      'app shop, 2+1 hosts, balancer haproxy on lb1.example.com (backend web), 1 smoke check, schema migrations on web-1.prod-a (reversible, with contract)',
+      'app shop, 2+1 hosts, balancer haproxy on lb1.example.com (backend web), 1 smoke check, ' +
+        'schema migrations on web-1.prod-a (reversible, with contract)',
     );
     expect(summarizeConfig(config('  expand: ./manage.py migrate\n'))).toMatch(
       /schema migrations on web-1\.prod-a \(no reverse\)$/,
@@ -185,30 +186,33 @@ describe('the gate step', () => {
     expect((err as Error).message).toContain(`GET /orders on prod-b.internal:${port}`);
   });
 
-  it('failing, reverses the push: the expand undone, the staging removed, the lock released, nothing drained', async () => {
-    const c = config(`${MIGRATE}  gate: [{path: /orders}]\n`);
-    const e = env(c);
-    const ran: string[] = [];
-    const result = await execute({
-      steps: pushPlan(c).forward,
-      run: async (s) => {
-        ran.push(s.id);
-        // The lock and the staging are other tests' business; the migration steps run for real.
-        if (['expand', 'gate', 'undo-expand'].includes(s.id))
-          return stepKind((s as Step).kind).run(s as Step, { ...e, wayBack: {} }, progress);
-        return undefined;
-      },
-      journal: new Journal(mkdtempSync(join(tmpdir(), 'baton-journal-')), 'run-1'),
-      reporter: new SilentReporter(),
-    });
-    expect(result.outcome).toBe('reversed');
-    expect(result.failedStep).toBe('gate');
-    expect(ran).toEqual(['lock', 'stage', 'expand', 'gate', 'undo-expand', 'undo-stage', 'undo-lock']);
-    expect(e.transports.runsOn('web-1.prod-a').map((argv) => argv.at(-1))).toEqual([
-      './manage.py migrate',
-      './manage.py migrate shop 0041',
-    ]);
-  });
+  it(
+    'failing, reverses the push: the expand undone, ' + 'the staging removed, the lock released, nothing drained',
+    async () => {
+      const c = config(`${MIGRATE}  gate: [{path: /orders}]\n`);
+      const e = env(c);
+      const ran: string[] = [];
+      const result = await execute({
+        steps: pushPlan(c).forward,
+        run: async (s) => {
+          ran.push(s.id);
+          // The lock and the staging are other tests' business; the migration steps run for real.
+          if (['expand', 'gate', 'undo-expand'].includes(s.id))
+            return stepKind((s as Step).kind).run(s as Step, { ...e, wayBack: {} }, progress);
+          return undefined;
+        },
+        journal: new Journal(mkdtempSync(join(tmpdir(), 'baton-journal-')), 'run-1'),
+        reporter: new SilentReporter(),
+      });
+      expect(result.outcome).toBe('reversed');
+      expect(result.failedStep).toBe('gate');
+      expect(ran).toEqual(['lock', 'stage', 'expand', 'gate', 'undo-expand', 'undo-stage', 'undo-lock']);
+      expect(e.transports.runsOn('web-1.prod-a').map((argv) => argv.at(-1))).toEqual([
+        './manage.py migrate',
+        './manage.py migrate shop 0041',
+      ]);
+    },
+  );
 });
 
 describe('the contract step', () => {

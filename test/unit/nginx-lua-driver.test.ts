@@ -156,16 +156,19 @@ describe('the control endpoint', () => {
 });
 
 describe('NginxLuaBalancer', () => {
-  it('drains by writing the whole file (as read, only if unchanged), loading it, and checking the read-back', async () => {
-    const { lb, written, balancer } = balancerHost();
-    await balancer.drain(['web1b']);
-    const write = lb.calls.find((c) => c.stdin !== undefined && c.argv[0] === 'sh')!;
-    expect(write.argv.slice(-1)).toEqual([SHA]);
-    expect(JSON.parse(written()!)).toEqual({ ...STATE, web: [STATE.web[0], { ...STATE.web[1], state: 'drain' }] });
-    const post = lb.calls.find((c) => c.argv.includes('POST'))!;
-    expect(JSON.parse(post.stdin!)).toEqual({ upstream: 'web', reload: true });
-    expect(lb.calls.map((c) => c.argv[0])).toEqual(['sh', 'sh', 'curl']);
-  });
+  it(
+    'drains by writing the whole file (as read, ' + 'only if unchanged), loading it, and checking the read-back',
+    async () => {
+      const { lb, written, balancer } = balancerHost();
+      await balancer.drain(['web1b']);
+      const write = lb.calls.find((c) => c.stdin !== undefined && c.argv[0] === 'sh')!;
+      expect(write.argv.slice(-1)).toEqual([SHA]);
+      expect(JSON.parse(written()!)).toEqual({ ...STATE, web: [STATE.web[0], { ...STATE.web[1], state: 'drain' }] });
+      const post = lb.calls.find((c) => c.argv.includes('POST'))!;
+      expect(JSON.parse(post.stdin!)).toEqual({ upstream: 'web', reload: true });
+      expect(lb.calls.map((c) => c.argv[0])).toEqual(['sh', 'sh', 'curl']);
+    },
+  );
 
   it('switches the pool in one write and one load', async () => {
     const { lb, written, balancer } = balancerHost();
@@ -206,7 +209,8 @@ describe('NginxLuaBalancer', () => {
     expect((err as OperationFailedError).hint).toMatch(/was put back as it was/);
     expect(writes).toHaveLength(2);
     const drained = renderLuaState({ ...STATE, web: [STATE.web[0]!, { ...STATE.web[1]!, state: 'drain' }] });
-    expect(writes[1]).toBe(`${createHash('sha256').update(drained).digest('hex')} ${TEXT}`); // only over what baton wrote
+    // only over what baton wrote
+    expect(writes[1]).toBe(`${createHash('sha256').update(drained).digest('hex')} ${TEXT}`);
   });
 
   it('writes nothing when someone changed the file meanwhile', async () => {
@@ -220,7 +224,10 @@ describe('NginxLuaBalancer', () => {
     const err = await balancer.drain(['web1b']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).hint).toMatch(
-      /write \/etc\/nginx\/baton-upstreams\.json on lb with every member of upstream web \(see templates\/nginx\/baton-upstreams\.example\.json\)/,
+      new RegExp(
+        /write \/etc\/nginx\/baton-upstreams\.json on lb with every member of upstream web \(see /.source +
+          /templates\/nginx\/baton-upstreams\.example\.json\)/.source,
+      ),
     );
   });
 

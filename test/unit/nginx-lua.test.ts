@@ -165,13 +165,18 @@ http {
   lua_shared_dict baton 1m;
   init_by_lua_block { require("baton_balancer").init("${stateFile}") }
   log_by_lua_block { require("baton_balancer").log() }
-  upstream web { server 0.0.0.1; balancer_by_lua_block { require("baton_balancer").balance("web") } keepalive 16; keepalive_timeout 1s; }
+  upstream web { server 0.0.0.1; balancer_by_lua_block { require("baton_balancer").balance("web") } \
+keepalive 16; keepalive_timeout 1s; }
   upstream empty { server 0.0.0.1; balancer_by_lua_block { require("baton_balancer").balance("empty") } }
   proxy_http_version 1.1;
   proxy_set_header Connection "";
   proxy_next_upstream error timeout;
-  server { listen 127.0.0.1:${publicPort}; location / { proxy_pass http://web; } location /empty { proxy_pass http://empty; } location /fail { proxy_pass http://web; proxy_intercept_errors on; error_page 500 = @fallback; } location @fallback { return 200 fallback; } }
-  server { listen 127.0.0.1:${controlPort}; location = /baton { content_by_lua_block { require("baton_balancer").control() } } }
+  server { listen 127.0.0.1:${publicPort}; location / { proxy_pass http://web; } \
+location /empty { proxy_pass http://empty; } \
+location /fail { proxy_pass http://web; proxy_intercept_errors on; error_page 500 = @fallback; } \
+location @fallback { return 200 fallback; } }
+  server { listen 127.0.0.1:${controlPort}; location = /baton { \
+content_by_lua_block { require("baton_balancer").control() } } }
 }
 `,
     );
@@ -283,7 +288,8 @@ http {
     const before = (await balancer.counters()).http5xx; // of upstream web only
     await balancer.drain(['a', 'b', 'c']);
     expect((await get(publicPort)).status).toBe(502);
-    expect((await balancer.counters()).http5xx).toBe(before + 1); // the Lua side's "no ready member" line in the error log
+    // the Lua side's "no ready member" line in the error log
+    expect((await balancer.counters()).http5xx).toBe(before + 1);
     await balancer.ready(['a', 'b', 'c']);
   });
 
@@ -390,7 +396,8 @@ http {
     await Promise.all(clients);
     loadAgent.destroy();
     console.log(
-      `20 switches in ${Date.now() - started} ms under 8 keep-alive clients: ${ok} requests answered 200, ${failed.length} failed`,
+      `20 switches in ${Date.now() - started} ms under 8 keep-alive clients: ${ok}` +
+        ` requests answered 200, ${failed.length} failed`,
     );
     expect(failed).toEqual([]);
     expect(ok).toBeGreaterThan(0);

@@ -148,16 +148,19 @@ describe('runPlan', () => {
     expect(events(o.journal).filter((e) => e === 'run-end')).toHaveLength(1);
   });
 
-  it('rehearse: a difference after forward fails it, reversed; one left after the way back needs attention', async () => {
-    expect(await runPlan(harness().ctx, plan(), rehearse({ afterForward: ['after forward: x'] }))).toMatchObject({
-      outcome: 'reversed',
-      problems: ['after forward: x'],
-    });
-    expect(await runPlan(harness().ctx, plan(), rehearse({ afterReverse: ['after reverse: y'] }))).toMatchObject({
-      outcome: 'needs-attention',
-      problems: ['after reverse: y'],
-    });
-  });
+  it(
+    'rehearse: a difference after forward fails it, ' + 'reversed; one left after the way back needs attention',
+    async () => {
+      expect(await runPlan(harness().ctx, plan(), rehearse({ afterForward: ['after forward: x'] }))).toMatchObject({
+        outcome: 'reversed',
+        problems: ['after forward: x'],
+      });
+      expect(await runPlan(harness().ctx, plan(), rehearse({ afterReverse: ['after reverse: y'] }))).toMatchObject({
+        outcome: 'needs-attention',
+        problems: ['after reverse: y'],
+      });
+    },
+  );
 
   it('rehearse: refused before anything ran, no rehearsal took place and the run has no end', async () => {
     const h = harness((id) => (id === 'lock' ? new LockHeldError('held by bob') : undefined));

@@ -112,21 +112,24 @@ secrets:
 }
 
 describe('secrets are read up front', () => {
-  it('a release session reads the balancer and smoke secrets, and fails before connecting when one is missing', async () => {
-    const transports = new RecordingTransports();
-    const session = await openSession(config(), transports, { env: ENV });
-    expect(session.secrets.value({ secret: 'api' })).toBe(API_TOKEN);
-    expectNoSecret(session.config);
+  it(
+    'a release session reads the balancer and smoke secrets, ' + 'and fails before connecting when one is missing',
+    async () => {
+      const transports = new RecordingTransports();
+      const session = await openSession(config(), transports, { env: ENV });
+      expect(session.secrets.value({ secret: 'api' })).toBe(API_TOKEN);
+      expectNoSecret(session.config);
 
-    const empty = new RecordingTransports();
-    const err = await openSession(config(), empty, { env: { BATON_T_API: API_TOKEN } }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UserError);
-    expect((err as UserError).exitCode).toBe(64);
-    expect((err as UserError).message).toBe(
-      'secret `manager` (used by balancer.managerAuth.password): secret {env: BATON_T_MANAGER} is not set',
-    );
-    expect(empty.calls).toEqual([]);
-  });
+      const empty = new RecordingTransports();
+      const err = await openSession(config(), empty, { env: { BATON_T_API: API_TOKEN } }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UserError);
+      expect((err as UserError).exitCode).toBe(64);
+      expect((err as UserError).message).toBe(
+        'secret `manager` (used by balancer.managerAuth.password): secret {env: BATON_T_MANAGER} is not set',
+      );
+      expect(empty.calls).toEqual([]);
+    },
+  );
 
   it("status reads only the balancer's secret, lock and unlock none", async () => {
     const status = await openSession(config(), new RecordingTransports(), {
