@@ -247,6 +247,7 @@ async function step({ config, phaseSeconds, stepSeconds, setPhase }: StepLog, na
   const out = r.stdout ? (JSON.parse(r.stdout) as Record<string, unknown>) : {};
   const seconds = (out.stepSeconds ??
     (out.prepared as Record<string, unknown> | undefined)?.stepSeconds ??
+    (out.lowered as Record<string, unknown> | undefined)?.stepSeconds ??
     (out.error as { result?: { stepSeconds?: Record<string, number> } } | undefined)?.result?.stepSeconds) as
     Record<string, number> | undefined;
   Object.assign(stepSeconds, seconds ?? {});
