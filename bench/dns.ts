@@ -8,8 +8,8 @@
 // `--slow-clients N` adds clients whose requests take 1.5 s (in flight when a server stops);
 // `--hard-stop` stops the old web server with SIGKILL instead of the lab's graceful stop.
 // `--lower-ttl 5s` lowers the site's TTL first (`dns lower-ttl`) and migrates under it.
-// `npm run bench:dns [-- --runs N] [--proxy nginx] [--slow-clients 1] [--hard-stop] [--lower-ttl 5s]`; the integration test
-// (test/integration/dns.test.ts) runs the same drill.
+// `npm run bench:dns [-- --runs N] [--proxy nginx] [--slow-clients 1] [--hard-stop] [--lower-ttl 5s]`; the integration
+// test (test/integration/dns.test.ts) runs the same drill.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -44,7 +44,10 @@ export interface DrillOptions {
   slowMs?: number;
   /** dns.migrate.old.stop instead of the lab's graceful `shopctl stop` (e.g. a SIGKILL). */
   oldStop?: string[];
-  /** `dns lower-ttl --to` this first (e.g. `5s`): the switch then waits out the lab's 30 s TTL, the horizon is the lower one. */
+  /**
+   * `dns lower-ttl --to` this first (e.g. `5s`): the switch then waits out the lab's 30 s TTL, the horizon is the lower
+   * one.
+   */
   lowerTtl?: string;
   log?: (line: string) => void;
 }

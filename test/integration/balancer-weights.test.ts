@@ -146,19 +146,24 @@ describe.each(['haproxy', 'apache', 'nginx-lua'] as const)('%s weights', (driver
     if (file !== undefined) expect(await persistedWeights(driver)).toEqual(even);
   });
 
-  it(`sends about 5 % of ${REQUESTS} requests to cluster a weighted 1 against 19, and about half once the weights are even again`, async () => {
-    await b.setWeights(canary);
-    const weighted = shareOfA(await spread(publicUrl));
-    await b.setWeights(even);
-    const evened = shareOfA(await spread(publicUrl));
-    console.log(
-      `${driver}: cluster a took ${(weighted * 100).toFixed(1)} % of ${REQUESTS} requests at 1:19, ${(evened * 100).toFixed(1)} % at 1:1`,
-    );
-    expect(weighted).toBeGreaterThanOrEqual(0.02);
-    expect(weighted).toBeLessThanOrEqual(0.1);
-    expect(evened).toBeGreaterThanOrEqual(0.4);
-    expect(evened).toBeLessThanOrEqual(0.6);
-  });
+  it(
+    `sends about 5 % of ${REQUESTS} requests to cluster a weighted 1 against 19, ` +
+      'and about half once the weights are even again',
+    async () => {
+      await b.setWeights(canary);
+      const weighted = shareOfA(await spread(publicUrl));
+      await b.setWeights(even);
+      const evened = shareOfA(await spread(publicUrl));
+      console.log(
+        `${driver}: cluster a took ${(weighted * 100).toFixed(1)} % of ${REQUESTS} requests at ` +
+          `1:19, ${(evened * 100).toFixed(1)} % at 1:1`,
+      );
+      expect(weighted).toBeGreaterThanOrEqual(0.02);
+      expect(weighted).toBeLessThanOrEqual(0.1);
+      expect(evened).toBeGreaterThanOrEqual(0.4);
+      expect(evened).toBeLessThanOrEqual(0.6);
+    },
+  );
 
   it('still drains a weighted member: none of its new requests, its weight kept, traffic back once ready', async () => {
     await b.setWeights(canary);
@@ -174,18 +179,26 @@ describe.each(['haproxy', 'apache', 'nginx-lua'] as const)('%s weights', (driver
     expect(Object.keys(await spread(publicUrl, 80))).toContain(hostOf[heavy]);
   });
 
-  it("refuses, before changing anything, a weight outside the driver's range and a member the backend does not have", async () => {
-    const max = (b.weighing() as { max: number }).max;
-    for (const bad of [{ [names[0] as string]: 0 }, { [names[0] as string]: max + 1 }, { [names[0] as string]: 1.5 }]) {
-      const err = await b.setWeights(bad).catch((e: unknown) => e);
+  it(
+    "refuses, before changing anything, a weight outside the driver's range and a member the backend does not " +
+      'have',
+    async () => {
+      const max = (b.weighing() as { max: number }).max;
+      for (const bad of [
+        { [names[0] as string]: 0 },
+        { [names[0] as string]: max + 1 },
+        { [names[0] as string]: 1.5 },
+      ]) {
+        const err = await b.setWeights(bad).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(UserError);
+        expect((err as Error).message).toMatch(new RegExp(`takes weights from 1 to ${max}`));
+      }
+      const err = await b.setWeights({ [names[0] as string]: 5, web9z: 5 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UserError);
-      expect((err as Error).message).toMatch(new RegExp(`takes weights from 1 to ${max}`));
-    }
-    const err = await b.setWeights({ [names[0] as string]: 5, web9z: 5 }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UserError);
-    expect((err as Error).message).toMatch(/has no member web9z: members are /);
-    expect(await b.weights()).toEqual(even);
-  });
+      expect((err as Error).message).toMatch(/has no member web9z: members are /);
+      expect(await b.weights()).toEqual(even);
+    },
+  );
 });
 
 describe('nginx in mode: file', () => {
@@ -219,7 +232,8 @@ describe('HAProxy with a server-state file', () => {
       const pid = await onHost(lab.balancer.host, 'cat /run/haproxy.pid');
       await onHost(
         lab.balancer.host,
-        'haproxy -f /etc/haproxy/haproxy.cfg -p /run/haproxy.pid -x /run/haproxy/admin.sock -sf "$(cat /run/haproxy.pid)"',
+        'haproxy -f /etc/haproxy/haproxy.cfg -p /run/haproxy.pid -x /run/haproxy/admin.sock -sf "$(cat ' +
+          '/run/haproxy.pid)"',
       );
       expect(await onHost(lab.balancer.host, 'cat /run/haproxy.pid')).not.toBe(pid);
       const deadline = Date.now() + 10_000;
@@ -250,16 +264,20 @@ describe('a pair of HAProxy balancers', () => {
     await Promise.all([haproxy(lb).setWeights(even), haproxy(lb2).setWeights(even)]);
   });
 
-  it('sets the weights on both and reads them back from each; one weighed differently by hand is a disagreement naming both', async () => {
-    await set.setWeights(canary);
-    expect(await haproxy(lb).weights()).toEqual(canary);
-    expect(await haproxy(lb2).weights()).toEqual(canary);
-    expect(await set.weights()).toEqual(canary);
+  it(
+    'sets the weights on both and reads them back from each; ' +
+      'one weighed differently by hand is a disagreement naming both',
+    async () => {
+      await set.setWeights(canary);
+      expect(await haproxy(lb).weights()).toEqual(canary);
+      expect(await haproxy(lb2).weights()).toEqual(canary);
+      expect(await set.weights()).toEqual(canary);
 
-    const heavy = inB[0] as string;
-    await haproxy(lb2).setWeights({ [heavy]: 7 }); // someone at lb2's runtime API
-    const err = await set.weights().catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(BalancersDisagreeError);
-    expect((err as Error).message).toContain(`${heavy}: weight 19 on lb.baton.test, 7 on lb2.baton.test`);
-  });
+      const heavy = inB[0] as string;
+      await haproxy(lb2).setWeights({ [heavy]: 7 }); // someone at lb2's runtime API
+      const err = await set.weights().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BalancersDisagreeError);
+      expect((err as Error).message).toContain(`${heavy}: weight 19 on lb.baton.test, 7 on lb2.baton.test`);
+    },
+  );
 });

@@ -145,22 +145,25 @@ describe('ApacheBalancer weights', () => {
     expect(writes[1]!.stdin).toBe(CONF);
   });
 
-  it('refuses a load factor out of 1-100 and a member the balancer does not have, before changing anything', async () => {
-    const t = host(() => XML);
-    for (const w of [0, 101, 2.5]) {
-      const err = await make(t)
-        .setWeights({ web1b: w })
-        .catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(UserError);
-      expect((err as Error).message).toBe(
-        `apache balancer web on lb.example.com takes weights from 1 to 100 (whole numbers), not web1b ${w}`,
+  it(
+    'refuses a load factor out of 1-100 and a member ' + 'the balancer does not have, before changing anything',
+    async () => {
+      const t = host(() => XML);
+      for (const w of [0, 101, 2.5]) {
+        const err = await make(t)
+          .setWeights({ web1b: w })
+          .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(UserError);
+        expect((err as Error).message).toBe(
+          `apache balancer web on lb.example.com takes weights from 1 to 100 (whole numbers), not web1b ${w}`,
+        );
+      }
+      await expect(make(t).setWeights({ web1b: 2, web7c: 2 })).rejects.toThrow(
+        'apache balancer web on lb.example.com has no member web7c: members are web1a, web2a, web1b, web2b',
       );
-    }
-    await expect(make(t).setWeights({ web1b: 2, web7c: 2 })).rejects.toThrow(
-      'apache balancer web on lb.example.com has no member web7c: members are web1a, web2a, web1b, web2b',
-    );
-    expect(t.calls.filter((c) => c.argv[0] === 'sh' || c.argv.includes('--next'))).toEqual([]);
-  });
+      expect(t.calls.filter((c) => c.argv[0] === 'sh' || c.argv.includes('--next'))).toEqual([]);
+    },
+  );
 
   it('refuses a balancer whose lbmethod does not share requests by load factor (bybusyness)', async () => {
     const busy = XML.replace(/<httpd:lbmethod>byrequests</g, '<httpd:lbmethod>bybusyness<');
@@ -172,7 +175,8 @@ describe('ApacheBalancer weights', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as Error).message).toBe(
-      'apache balancer web on lb.example.com uses lbmethod=bybusyness, which does not share requests by load factor: a weight would not set a share',
+      'apache balancer web on lb.example.com uses lbmethod=bybusyness, ' +
+        'which does not share requests by load factor: a weight would not set a share',
     );
     expect(t.calls.filter((c) => c.argv[0] === 'sh' || c.argv.includes('--next'))).toEqual([]);
   });

@@ -28,7 +28,10 @@ describe('parseManagerXml (captured from the lab, Apache 2.4)', () => {
 
   it("reads each worker's load factor (printed twice, 1.00-100.00)", () => {
     const xml = fixture('manager-web.xml').replace(
-      /(<httpd:name>http:\/\/10\.213\.7\.41:8000<\/httpd:name>[\s\S]*?)<httpd:loadfactor>1\.00<\/httpd:loadfactor>([\s\S]*?)<httpd:loadfactor>1\.00</,
+      new RegExp(
+        /(<httpd:name>http:\/\/10\.213\.7\.41:8000<\/httpd:name>[\s\S]*?)<httpd:loadfactor>1\.00<\/httpd:lo/.source +
+          /adfactor>([\s\S]*?)<httpd:loadfactor>1\.00</.source,
+      ),
       '$1<httpd:loadfactor>19.00</httpd:loadfactor>$2<httpd:loadfactor>19.00<',
     );
     const web = parseManagerXml(xml).find((b) => b.name === 'web')!;

@@ -353,17 +353,21 @@ describe('BalancerSet weights', () => {
     expect(await set.weights()).toEqual({ web1a: 1, web1b: 19 });
   });
 
-  it('reports a balancer that holds other weights than the rest, naming each balancer, as a disagreement after a change', async () => {
-    const lb1 = new FakeBalancer('lb1', { web1a: 'ready', web1b: 'ready' });
-    const lb2 = new FakeBalancer('lb2', { web1a: 'ready', web1b: 'ready' });
-    lb2.ignoresWeights = true;
-    const err = await pair(lb1, lb2)
-      .setWeights({ web1b: 19 })
-      .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(BalancersDisagreeError);
-    expect((err as Error).message).toBe('the balancers disagree: web1b: weight 19 on lb1, 1 on lb2');
-    expect((err as BalancersDisagreeError).exitCode).toBe(ExitCode.NEEDS_ATTENTION);
-  });
+  it(
+    'reports a balancer that holds other weights than the rest, naming each balancer, ' +
+      'as a disagreement after a change',
+    async () => {
+      const lb1 = new FakeBalancer('lb1', { web1a: 'ready', web1b: 'ready' });
+      const lb2 = new FakeBalancer('lb2', { web1a: 'ready', web1b: 'ready' });
+      lb2.ignoresWeights = true;
+      const err = await pair(lb1, lb2)
+        .setWeights({ web1b: 19 })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BalancersDisagreeError);
+      expect((err as Error).message).toBe('the balancers disagree: web1b: weight 19 on lb1, 1 on lb2');
+      expect((err as BalancersDisagreeError).exitCode).toBe(ExitCode.NEEDS_ATTENTION);
+    },
+  );
 
   it('reads a disagreement before any change as one that changed nothing', async () => {
     const lb1 = new FakeBalancer('lb1', { web1a: 'ready' });

@@ -334,30 +334,40 @@ describe('the migration plan', () => {
     });
     expect(p.forward.find((s) => s.id === 'cutover')!.earliest).toBe(at('10:01:00').toISOString());
   });
-  it('with the TTL lowered ahead (dns lower-ttl), lowers it first, switches after the old TTL ran out, raises it at the end', async () => {
-    const p = await plan({ 'www.example.com': ['192.0.2.4'] }, { to: 30 });
-    expect(p.forward.map((s) => `${s.id}:${s.phase}`)).toEqual([
-      'lower-ttl:lower-ttl',
-      'transitional:prepare',
-      'proxy-side:proxy',
-      'cutover:cutover',
-      'switch:cutover',
-      'finish:finish',
-      'restore-ttl:finish',
-    ]);
-    // The same address, another TTL: a compare-and-set that changes the TTL only; its undo puts it back.
-    expect(p.forward[0]!.record).toEqual({ name: 'www.example.com', from: '192.0.2.4', to: '192.0.2.4', ttl: 30 });
-    expect(p.forward[0]!.undo[0]!.record).toMatchObject({ ttl: 300 });
-    expect(p.forward.at(-1)!.record).toEqual({ name: 'www.example.com', from: '192.0.2.5', to: '192.0.2.5', ttl: 300 });
-    expect(p.facts.ttlLowered).toEqual({ from: 300, to: 30 });
-    // Answers fetched just before the lowering may be cached 300 s: the cut-over waits; after the switch caches hold 30 s.
-    expect(p.schedule.cutover).toBe(at('10:05:00').toISOString());
-    expect(p.schedule.horizon).toBe(at('10:05:30').toISOString());
-    expect(p.forward.find((s) => s.id === 'switch')!.record).toMatchObject({ ttl: 30 });
-    // Planned again once lowered: the old TTL counts from when the lowering was confirmed.
-    const again = await plan({ 'www.example.com': ['192.0.2.4'] }, { to: 30, from: 300, loweredAt: at('09:58:00') });
-    expect(again.schedule.cutover).toBe(at('10:03:00').toISOString());
-  });
+  it(
+    'with the TTL lowered ahead (dns lower-ttl), lowers it first, switches after the old TTL ran out, ' +
+      'raises it at the end',
+    async () => {
+      const p = await plan({ 'www.example.com': ['192.0.2.4'] }, { to: 30 });
+      expect(p.forward.map((s) => `${s.id}:${s.phase}`)).toEqual([
+        'lower-ttl:lower-ttl',
+        'transitional:prepare',
+        'proxy-side:proxy',
+        'cutover:cutover',
+        'switch:cutover',
+        'finish:finish',
+        'restore-ttl:finish',
+      ]);
+      // The same address, another TTL: a compare-and-set that changes the TTL only; its undo puts it back.
+      expect(p.forward[0]!.record).toEqual({ name: 'www.example.com', from: '192.0.2.4', to: '192.0.2.4', ttl: 30 });
+      expect(p.forward[0]!.undo[0]!.record).toMatchObject({ ttl: 300 });
+      expect(p.forward.at(-1)!.record).toEqual({
+        name: 'www.example.com',
+        from: '192.0.2.5',
+        to: '192.0.2.5',
+        ttl: 300,
+      });
+      expect(p.facts.ttlLowered).toEqual({ from: 300, to: 30 });
+      // Answers fetched just before the lowering may be cached 300 s: the cut-over waits;
+      // after the switch, caches hold the answer 30 s.
+      expect(p.schedule.cutover).toBe(at('10:05:00').toISOString());
+      expect(p.schedule.horizon).toBe(at('10:05:30').toISOString());
+      expect(p.forward.find((s) => s.id === 'switch')!.record).toMatchObject({ ttl: 30 });
+      // Planned again once lowered: the old TTL counts from when the lowering was confirmed.
+      const again = await plan({ 'www.example.com': ['192.0.2.4'] }, { to: 30, from: 300, loweredAt: at('09:58:00') });
+      expect(again.schedule.cutover).toBe(at('10:03:00').toISOString());
+    },
+  );
   it('only checks a transitional name that already points at the new host', async () => {
     const p = await plan({ 'www.example.com': ['192.0.2.4'], 'transitional.example.com': ['192.0.2.5'] });
     expect(p.forward[0]).toMatchObject({ id: 'transitional', kind: 'dns-check', undo: [] });

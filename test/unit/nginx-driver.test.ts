@@ -217,7 +217,8 @@ describe('NginxBalancer (mode: file) weights', () => {
     expect(b.weighing()).toEqual({
       can: false,
       reason:
-        'nginx in mode: file cannot weigh members; use mode: lua (in mode: file every change is a reload, which a canary step would repeat)',
+        'nginx in mode: file cannot weigh members; use mode: lua (in mode: file every change is a reload, ' +
+        'which a canary step would repeat)',
     });
     const err = await b.setWeights({ web1a: 1, web1b: 19 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
