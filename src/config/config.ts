@@ -77,9 +77,9 @@ export interface Config {
   capacity: BatonConfigParsed['capacity'];
   secrets: NonNullable<BatonConfigParsed['secrets']>;
   /** Commands run on this machine at named moments of a run (each with its time limit resolved). */
-  hooks: Partial<Record<HookName, HookConfig>>;
+  hooks?: Partial<Record<HookName, HookConfig>>;
   /** Where to tell what a run did. */
-  notify: NotifyTargetConfig[];
+  notify?: NotifyTargetConfig[];
 }
 
 /** Every host of both clusters, cluster a first. */

@@ -61,8 +61,8 @@ export function normalizeConfig(parsed: BatonConfigParsed, file: string, options
     }),
     ...(parsed.track && { track: { ...parsed.track, repo: local(parsed.track.repo) } }),
     capacity: parsed.capacity,
-    hooks: hooksConfig(parsed),
-    notify: parsed.notify ?? [],
+    ...(parsed.hooks && { hooks: hooksConfig(parsed) }),
+    ...(parsed.notify && { notify: parsed.notify }),
     secrets: Object.fromEntries(
       Object.entries(parsed.secrets ?? {}).map(([name, ref]) => [
         name,
@@ -73,7 +73,7 @@ export function normalizeConfig(parsed: BatonConfigParsed, file: string, options
 }
 
 /** Each hook as a command and its time limit (its own, else hooksTimeout). */
-function hooksConfig(parsed: BatonConfigParsed): Config['hooks'] {
+function hooksConfig(parsed: BatonConfigParsed): NonNullable<Config['hooks']> {
   return Object.fromEntries(
     Object.entries(parsed.hooks ?? {}).flatMap(([name, hook]) =>
       hook === undefined

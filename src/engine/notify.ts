@@ -143,7 +143,7 @@ export class Notifier {
 
 /** The notifier of a configuration, or none when it has no notify: targets. */
 export function notifierFor(config: Pick<Config, 'notify'>, opts: NotifierOptions): Notifier | undefined {
-  return config.notify.length ? new Notifier(config.notify, opts) : undefined;
+  return config.notify?.length ? new Notifier(config.notify, opts) : undefined;
 }
 
 /** `shop (staging): push of v2`: a run as a summary line begins. */
@@ -158,8 +158,9 @@ export async function notifyDrift(
   hosts: string[],
   opts: NotifierOptions,
 ): Promise<void> {
-  if (!hosts.length || !config.notify.some((t) => t.events.includes('drift'))) return;
-  const notifier = new Notifier(config.notify, opts);
+  const targets = config.notify ?? [];
+  if (!hosts.length || !targets.some((t) => t.events.includes('drift'))) return;
+  const notifier = new Notifier(targets, opts);
   const app = `${config.app.name}${config.environment ? ` (${config.environment})` : ''}`;
   notifier.send('drift', {
     v: EVENT_DOC_VERSION,

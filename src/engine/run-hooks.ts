@@ -67,7 +67,7 @@ export function runHooksFor(
   command: string,
   opts: RunHooksOptions = {},
 ): RunHooks | undefined {
-  if (!Object.keys(config.hooks).length && !config.notify.length) return undefined;
+  if (!Object.keys(config.hooks ?? {}).length && !config.notify?.length) return undefined;
   const facts: RunFacts = {
     app: config.app.name,
     ...(config.environment !== undefined ? { environment: config.environment } : {}),
@@ -115,7 +115,7 @@ class HookListener implements RunListener {
     this.lockChecked = true;
     // A freeze must never stand in the way back: a rollback does not ask.
     if (this.facts.kind === 'rollback') return;
-    const hook = this.config.hooks['before-lock'];
+    const hook = this.config.hooks?.['before-lock'];
     if (!hook) return;
     const r = await this.runHook('before-lock', hook, this.doc('before-lock', 'before the lock is taken'));
     if (hookSucceeded(r)) return;
@@ -183,7 +183,7 @@ class HookListener implements RunListener {
   }
 
   private async after(name: HookName, doc: EventDoc): Promise<void> {
-    const hook = this.config.hooks[name];
+    const hook = this.config.hooks?.[name];
     if (!hook) return;
     const r = await this.runHook(name, hook, doc);
     if (hookSucceeded(r)) return;

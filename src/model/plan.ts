@@ -197,8 +197,8 @@ export interface PlanNotify {
 
 /** The hooks and notification targets baton.yml gives a run, as a plan records them (nothing when it has none). */
 export function planHooks(config: Pick<Config, 'hooks' | 'notify'>): Pick<Plan, 'hooks' | 'notify'> {
-  const hooks = Object.keys(config.hooks).length ? { hooks: config.hooks } : {};
-  const notify = config.notify.length
+  const hooks = Object.keys(config.hooks ?? {}).length ? { hooks: config.hooks } : {};
+  const notify = config.notify?.length
     ? {
         notify: config.notify.map((t) => ({
           to: typeof t.url === 'string' ? maskedUrl(t.url) : `env ${t.url.env}`,
