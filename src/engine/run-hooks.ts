@@ -136,7 +136,7 @@ class HookListener implements RunListener {
       ...(result.error ? { error: result.error.message } : {}),
     };
     const title = runTitle(this.facts);
-    const failure = result.failedStep ? ` (${result.failedStep} failed: ${result.error?.message ?? 'unknown'})` : '';
+    const failure = result.failedStep ? ` (${result.failedStep} failed: ${firstLine(result.error?.message)})` : '';
     if (result.outcome === 'succeeded') {
       this.notify('succeeded', this.doc('succeeded', `${title} succeeded`, end));
       await this.after('after-success', this.doc('after-success', `${title} succeeded`, end));
@@ -249,4 +249,10 @@ class HookListener implements RunListener {
   private doc(event: string, summary: string, more: Partial<EventDoc> = {}): EventDoc {
     return { v: EVENT_DOC_VERSION, event, ts: new Date().toISOString(), summary, ...this.facts, ...more };
   }
+}
+
+/** A summary is one line: the first of a message (a host-by-host list follows in the event's `error`), cut short. */
+function firstLine(message = 'unknown'): string {
+  const line = (message.split('\n')[0] ?? '').replace(/:$/, '');
+  return line.length > 200 ? `${line.slice(0, 199)}…` : line;
 }

@@ -60,7 +60,7 @@ const RECORD =
 
 function run(
   s: ReturnType<typeof setup>,
-  opts: { fail?: (id: string) => boolean; mode?: RunMode; rehearsal?: boolean; steps?: Step[] } = {},
+  opts: { fail?: (id: string) => boolean; message?: string; mode?: RunMode; rehearsal?: boolean; steps?: Step[] } = {},
 ) {
   const reporter = new SilentReporter();
   const lock = {
@@ -71,7 +71,7 @@ function run(
   } as unknown as ReleaseLock;
   const stepRunner = (): StepRunner => async (st) => {
     writeFileSync(s.log, `step ${st.id}\n`, { flag: 'a' });
-    if (opts.fail?.(st.id)) throw new Error(`${st.id} broke`);
+    if (opts.fail?.(st.id)) throw new Error(opts.message ?? `${st.id} broke`);
     return undefined;
   };
   const ctx: RunContext = {
@@ -169,11 +169,22 @@ describe('hooks in a run', () => {
     expect(s.lines().at(-1)).toContain('outcome=reversed');
     const stdin = JSON.parse(readFileSync(join(s.dir, 'stdin-after-reversal.json'), 'utf8'));
     expect(stdin).toMatchObject({ outcome: 'reversed', failedStep: 'smoke-b', error: 'smoke-b broke' });
+    expect(stdin.summary).toBe(
+      'shop: push of v2 was reversed (smoke-b failed: smoke-b broke); production is back where it started',
+    );
 
     const t = setup(ALL_HOOKS, { record: RECORD });
-    const broken = await run(t, { fail: (id) => id === 'smoke-b' || id === 'undo-ready-a' }).outcome;
+    const broken = await run(t, {
+      fail: (id) => id === 'smoke-b' || id === 'undo-ready-a',
+      message: '2 of 2 hosts failed:\n  h1: refused\n  h2: refused',
+    }).outcome;
     expect(broken.outcome).toBe('needs-attention');
     expect(t.lines().at(-1)).toMatch(/^hook needs-attention .*outcome=needs-attention/);
+    // Its summary is one line, though the error is several; the whole error is in the event.
+    const attention = JSON.parse(readFileSync(join(t.dir, 'stdin-needs-attention.json'), 'utf8'));
+    expect(attention.summary).toBe(
+      'shop: push of v2 needs attention (smoke-b failed: 2 of 2 hosts failed): its reversal did not finish',
+    );
   });
 
   it('a before-lock hook that exits nonzero refuses the run: no step runs, exit 3, its output in the error and the journal', async () => {
