@@ -63,7 +63,7 @@ export interface RunHooksOptions {
 /** The listener of a run of this plan, or none when baton.yml has neither hooks nor notify:. */
 export function runHooksFor(
   config: Pick<Config, 'app' | 'environment' | 'dir' | 'hooks' | 'notify'>,
-  plan: Pick<Plan, 'kind' | 'release' | 'hash'>,
+  plan: Pick<Plan, 'kind' | 'release' | 'hash'> & Partial<Pick<Plan, 'forward'>>,
   command: string,
   opts: RunHooksOptions = {},
 ): RunHooks | undefined {
@@ -78,7 +78,9 @@ export function runHooksFor(
     plan: plan.hash,
     rehearsal: Boolean(opts.rehearsal),
   };
-  return (run) => new HookListener(config, { ...facts, run: run.id, journal: run.journal.file }, run, opts.env);
+  // The flip is the plan's first return to the pool: a resumed run (push --continue) that returns the other cluster has none.
+  const flip = plan.forward?.find((s) => stepIs(s, 'returnsToPool'))?.id;
+  return (run) => new HookListener(config, { ...facts, run: run.id, journal: run.journal.file }, run, opts.env, flip);
 }
 
 class HookListener implements RunListener {
@@ -95,6 +97,7 @@ class HookListener implements RunListener {
     private readonly facts: RunFacts,
     private readonly run: RunHandle,
     private readonly env: NodeJS.ProcessEnv = process.env,
+    private readonly flipStep?: string,
   ) {
     this.notifier = notifierFor(config, {
       env,
@@ -168,7 +171,7 @@ class HookListener implements RunListener {
       const summary = `${title}: cluster ${step.cluster} is activated and passed its smoke checks`;
       this.queue('after-activate', this.doc('after-activate', summary, { cluster: step.cluster }));
     }
-    if (stepIs(step, 'returnsToPool') && !this.flipped) {
+    if (stepIs(step, 'returnsToPool') && !this.flipped && (this.flipStep === undefined || step.id === this.flipStep)) {
       this.flipped = true;
       const cluster = step.cluster ? { cluster: step.cluster } : {};
       const summary = `${title}: ${step.cluster ? `cluster ${step.cluster}` : 'the new release'} is back in the public pool`;

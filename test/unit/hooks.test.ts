@@ -262,6 +262,29 @@ describe('hooks in a run', () => {
     expect(hooks.every((l) => l.endsWith('rehearsal=1'))).toBe(true);
   });
 
+  it('a resumed run whose flip was done before (push --continue) has no second after-flip', async () => {
+    const s = setup(ALL_HOOKS, { record: RECORD });
+    const reporter = new SilentReporter();
+    const lock = { acquire: async () => undefined, release: async () => true } as unknown as ReleaseLock;
+    const o = await runPlan(
+      {
+        runsOf: s.dir,
+        run: 'r1',
+        reporter,
+        lock: { lock, leaseMs: 60_000 },
+        stepRunner: () => async () => undefined,
+        hooks: runHooksFor(s.config, { ...PLAN, forward: STEPS }, 'resume'),
+      },
+      { command: 'resume', hash: PLAN.hash, tag: 'v2', by: 'ci', steps: STEPS },
+      { resume: { alreadyDone: STEPS.slice(0, 4), remaining: STEPS.slice(4) } },
+    );
+    expect(o.outcome).toBe('succeeded');
+    expect(s.lines().map((l) => l.split(' ').slice(0, 3).join(' '))).toEqual([
+      'hook after-activate cluster=b',
+      'hook after-success cluster=',
+    ]);
+  });
+
   it('a rollback is never refused by before-lock (a freeze must not stand in the way back)', async () => {
     const s = setup('hooks:\n  before-lock: "exit 1"\n');
     const hooks = runHooksFor(s.config, { ...PLAN, kind: 'rollback' }, 'rollback')!;
