@@ -29,12 +29,15 @@ const shape = shapeOf(values);
 labUp(perCluster);
 const dir = mkdtempSync(join(tmpdir(), 'baton-bench-artifact-'));
 // Busy work for one core, then a file only the build makes.
-const BUILD = `node -e 'const end = Date.now() + ${Math.round(buildSeconds * 1000)}; let x = 0; while (Date.now() < end) x += Math.sqrt(x + 1); console.log(x)' > built.txt`;
+const BUILD =
+  `node -e 'const end = Date.now() + ${Math.round(buildSeconds * 1000)}; let x = 0; while (Date.now() < end) ` +
+  `x += Math.sqrt(x + 1); console.log(x)' > built.txt`;
 const perHost = writeLabConfig(join(dir, 'per-host.yml'), [[['app', 'build'], BUILD]]);
 const once = writeLabConfig(join(dir, 'once.yml'), [[['artifact'], { build: BUILD, cache: join(dir, 'cache') }]]);
 
 const lab = Object.keys(labAppClusters());
-const v2 = `v2-${(await execa('git', ['-C', '/run/baton-lab/repo', 'rev-parse', '--short=7', 'v2^{commit}'])).stdout.trim()}`;
+const v2Commit = await execa('git', ['-C', '/run/baton-lab/repo', 'rev-parse', '--short=7', 'v2^{commit}']);
+const v2 = `v2-${v2Commit.stdout.trim()}`;
 
 /** Every host on v1 and without v2 or any kept artifact, the cache empty: each push stages from nothing. */
 async function fromV1(config: string): Promise<void> {

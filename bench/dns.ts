@@ -7,7 +7,8 @@
 // and prints failed per run (forward and rolling back) and totals.
 // `--slow-clients N` adds clients whose requests take 1.5 s (in flight when a server stops);
 // `--hard-stop` stops the old web server with SIGKILL instead of the lab's graceful stop.
-// `npm run bench:dns [-- --runs N] [--proxy nginx] [--slow-clients 1] [--hard-stop]`; the integration test
+// `--lower-ttl 5s` lowers the site's TTL first (`dns lower-ttl`) and migrates under it.
+// `npm run bench:dns [-- --runs N] [--proxy nginx] [--slow-clients 1] [--hard-stop] [--lower-ttl 5s]`; the integration test
 // (test/integration/dns.test.ts) runs the same drill.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -35,11 +36,16 @@ export interface DrillOptions {
   pinnedClients?: number;
   /** Every n-th request is a write. */
   writeEvery?: number;
-  /** Clients pinned like the others until the horizon whose every request is `GET /slow?ms=…`: requests in flight when a server on the old host stops. */
+  /**
+   * Clients pinned like the others until the horizon whose every request is `GET /slow?ms=…`: requests in flight when a
+   * server on the old host stops.
+   */
   slowClients?: number;
   slowMs?: number;
   /** dns.migrate.old.stop instead of the lab's graceful `shopctl stop` (e.g. a SIGKILL). */
   oldStop?: string[];
+  /** `dns lower-ttl --to` this first (e.g. `5s`): the switch then waits out the lab's 30 s TTL, the horizon is the lower one. */
+  lowerTtl?: string;
   log?: (line: string) => void;
 }
 
@@ -79,7 +85,9 @@ function baton(config: string, ...args: string[]) {
   });
 }
 
-/** argv as root on a lab host, through the lab's console (the hosts refuse root over SSH): cleanup behind baton's back. */
+/**
+ * argv as root on a lab host, through the lab's console (the hosts refuse root over SSH): cleanup behind baton's back.
+ */
 export async function onHost(host: string, argv: string[]): Promise<{ stdout: string; exitCode: number }> {
   try {
     return { stdout: await asRoot(host, quoteArgv(argv)), exitCode: 0 };
@@ -195,7 +203,9 @@ export async function restoreLab(config?: string): Promise<void> {
   await onHost('old-web.baton.test', [
     'sh',
     '-c',
-    'for p in /srv/baton-dns/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; tc qdisc del dev eth0 root 2>/dev/null; rm -rf /srv/baton-dns /srv/baton-dns-lock; runuser -u deploy -- /srv/shop/bin/shopctl start >/dev/null',
+    'for p in /srv/baton-dns/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; ' +
+      'tc qdisc del dev eth0 root 2>/dev/null; rm -rf /srv/baton-dns /srv/baton-dns-lock; ' +
+      'runuser -u deploy -- /srv/shop/bin/shopctl start >/dev/null',
   ]);
   await onHost('new-web.baton.test', ['rm', '-f', '/srv/shop-data/synced-from-old.log']);
   const script = [
@@ -271,6 +281,10 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
   let oldLog: string;
   let synced: string;
   try {
+    if (opts.lowerTtl) {
+      must('dns lower-ttl', await step(steps, 'lower-ttl', 'dns', 'lower-ttl', '--to', opts.lowerTtl));
+      log(`site TTL lowered to ${opts.lowerTtl}`);
+    }
     must('dns plan', await step(steps, 'plan', 'dns', 'plan'));
     log('planned; transitional name created');
     must('dns proxy install', await step(steps, 'proxy install', 'dns', 'proxy', 'install'));
@@ -278,7 +292,8 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
     // Cut-over waits until the transitional name cannot be cached as missing any more.
     for (;;) {
       const r = await step(steps, 'cutover', 'dns', 'cutover');
-      if (r.code === 3 && JSON.stringify(r.out).includes('cached as missing')) {
+      // Refused while a cache may still hold the transitional name as missing, or the site under its old TTL.
+      if (r.code === 3 && /cached as missing|cached with its old TTL/.test(JSON.stringify(r.out))) {
         await new Promise((res) => setTimeout(res, 1000));
         continue;
       }
@@ -317,7 +332,8 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
   const reverse = clients.samples.slice(reverseFrom || clients.samples.length);
   for (const s of clients.samples.filter((x) => !x.ok).slice(0, 10))
     failures.push(
-      `${new Date(s.at).toISOString()} ${s.write ? 'POST' : 'GET'} ${s.path} ${s.error} (${s.client}, during ${s.phase})`,
+      `${new Date(s.at).toISOString()} ${s.write ? 'POST' : 'GET'} ${s.path} ${s.error} (${s.client}, ` +
+        `during ${s.phase})`,
     );
   return {
     requests: forward.length,
@@ -360,6 +376,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     proxy,
     slowClients: Number(flag('slow-clients') ?? 0),
     ...(process.argv.includes('--hard-stop') && { oldStop: HARD_STOP }),
+    ...(flag('lower-ttl') && { lowerTtl: flag('lower-ttl') as string }),
   };
   if (runs === 1) {
     const result = await runDnsDrill({ ...drill, log });
@@ -419,8 +436,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       runsWithFailures: perRun.filter((r) => r.failed + r.reverseFailed > 0 || r.error).length,
       runsBrokenOff: perRun.filter((r) => r.error).length,
     };
-    process.stdout.write(
-      `${JSON.stringify({ ...drill, failedPerRun: perRun.map((r) => r.failed + r.reverseFailed), totals, perRun }, null, 2)}\n`,
-    );
+    const failedPerRun = perRun.map((r) => r.failed + r.reverseFailed);
+    process.stdout.write(`${JSON.stringify({ ...drill, failedPerRun, totals, perRun }, null, 2)}\n`);
   }
 }

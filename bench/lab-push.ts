@@ -298,7 +298,9 @@ export function journalPhases(
   };
 }
 
-/** How long each wait-drain step took (wait-drain-a, wait-drain-b: the wait for the last in-flight request), by cluster. */
+/**
+ * How long each wait-drain step took (wait-drain-a, wait-drain-b: the wait for the last in-flight request), by cluster.
+ */
 function drainSecondsOf(records: JournalRecord[]): Record<string, number> {
   const at = (event: string, step: string) =>
     records.find((e) => e.event === event && 'step' in e && e.step === step)?.ts;

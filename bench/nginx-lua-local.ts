@@ -69,10 +69,12 @@ http {
   lua_shared_dict baton 1m;
   init_by_lua_block { require("baton_balancer").init("${stateFile}") }
   log_by_lua_block { require("baton_balancer").log() }
-  upstream web { server 0.0.0.1; balancer_by_lua_block { require("baton_balancer").balance("web") } keepalive 16; keepalive_timeout 2s; }
+  upstream web { server 0.0.0.1; balancer_by_lua_block { require("baton_balancer").balance("web") } \
+keepalive 16; keepalive_timeout 2s; }
   proxy_http_version 1.1; proxy_set_header Connection ""; proxy_next_upstream error timeout;
   server { listen 127.0.0.1:${publicPort}; location / { proxy_pass http://web; } }
-  server { listen 127.0.0.1:${controlPort}; location = /baton { content_by_lua_block { require("baton_balancer").control() } } }
+  server { listen 127.0.0.1:${controlPort}; location = /baton { \
+content_by_lua_block { require("baton_balancer").control() } } }
 }
 `,
 );

@@ -1,15 +1,25 @@
-// Which watched answers came from a cluster while the journal had it out of the pool (bench:pair and the balancer-pair lab test).
+// Which watched answers came from a cluster while the journal had it out of the pool (bench:pair and the balancer-pair
+// lab test).
 import type { ClusterId } from '../src/config/config.js';
 import type { Answer } from '../test/lab/answer-watcher.js';
 
-/** Slack at each edge of a window, in ms: an answer sent this close to a drain's end, or answered this close to the return's start, counts as in the pool. */
+/**
+ * Slack at each edge of a window, in ms: an answer sent this close to a drain's end, or answered this close to the
+ * return's start, counts as in the pool.
+ */
 export const EDGE_MS = 50;
 
-/** When a cluster was out of the pool, by the journal (ms since the epoch): from its drain step's `step-ok` to its ready step's `step-begin`. */
+/**
+ * When a cluster was out of the pool, by the journal (ms since the epoch): from its drain step's `step-ok` to its ready
+ * step's `step-begin`.
+ */
 export type OutOfPoolWindow = readonly [from: number, to: number];
 
 export interface OutOfPoolAnswers<A> {
-  /** Sent more than EDGE_MS after the window opened and answered more than EDGE_MS before it closed: a drained cluster served them. Should be none. */
+  /**
+   * Sent more than EDGE_MS after the window opened and answered more than EDGE_MS before it closed: a drained cluster
+   * served them. Should be none.
+   */
   outOfPool: A[];
   /**
    * Sent inside the window (same margins) but answered EDGE_MS or less before it closed, or after:

@@ -1,4 +1,5 @@
-// npm run bench:peer -- [--runs N] [--per-cluster N] [--concurrency N] [--slow-clients N] [--pad SECONDS] [--keepalive on|off]
+// npm run bench:peer -- [--runs N] [--per-cluster N] [--concurrency N] [--slow-clients N] [--pad SECONDS] [--keepalive
+//   on|off]
 // baton against a peer on the same lab, under the same load, in the same run: the push as an
 // Ansible rolling update (bench/ansible/push.yml: Debian's ansible, community.general.haproxy
 // drain with wait, serial one cluster at a time). Ansible is installed here (apt) when missing,

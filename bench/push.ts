@@ -1,4 +1,5 @@
-// npm run bench:push -- [--driver haproxy|apache|nginx] [--per-cluster N] [--concurrency N] [--slow-clients N] [--pad SECONDS]
+// npm run bench:push -- [--driver haproxy|apache|nginx] [--per-cluster N] [--concurrency N] [--slow-clients N] [--pad
+//   SECONDS]
 // Pushes v1→v2 and v3-broken under load with baton through the chosen balancer of the lab, and
 // (HAProxy only: the script drains through its runtime API) the same push with a hand-written
 // shell script side by side; prints failed requests, the balancer's own retries/redispatches

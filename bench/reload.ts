@@ -1,4 +1,5 @@
-// npm run bench:reload -- [--driver apache|nginx|nginx-lua] [--reloads N] [--every SECONDS] [--concurrency N] [--slow-clients N]
+// npm run bench:reload -- [--driver apache|nginx|nginx-lua] [--reloads N] [--every SECONDS] [--concurrency N]
+//   [--slow-clients N]
 // What a plain reload of the balancer costs, with no push at all: `apache2ctl graceful` or
 // `nginx -s reload`, N times under the same load as bench:push, on the lab's lb. The seed warns
 // that "an apachectl graceful will always interrupt someone"; this measures whether it does

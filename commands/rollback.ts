@@ -8,12 +8,7 @@ import { applyWithoutBalancer, withoutBalancerFlag } from '../src/cli/without-ba
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
 import { readRunRecord } from '../src/engine/run-record.js';
 import { openSession } from '../src/engine/session.js';
-import {
-  carryOutRollback,
-  closeInterrupted,
-  proposeRollback,
-  rollbackTakesOverLockOf,
-} from '../src/release/rollback.js';
+import { carryOutRollback, proposeRollback, rollbackTakesOverLockOf } from '../src/release/rollback.js';
 import { planText, resultText } from '../src/render/plan.js';
 
 export default class Rollback extends BatonCommand {
@@ -91,9 +86,10 @@ export default class Rollback extends BatonCommand {
       };
       if (!this.jsonEnabled()) this.logToStderr(`${p.summary}\nreturning to ${p.source}\n\n${planText(p.plan)}\n`);
       if (!p.plan.forward.length || flags['dry-run']) {
-        if (p.locked) await session.lock.release(p.run);
+        // Nothing to undo, yet the interrupted run is over: a run of no step records that, and closes it.
         if (!p.plan.forward.length && p.interruptedRun && !flags['dry-run'])
-          for (const line of await closeInterrupted(session, p.interruptedRun, p.run)) this.logToStderr(line);
+          raiseForOutcome(await carryOutRollback(session, p, await this.reporterFor(p.plan), notes));
+        if (p.locked) await session.lock.release(p.run);
         return this.done({ ...shown, outcome: flags['dry-run'] ? 'dry-run' : 'nothing-to-do' });
       }
       if (!flags.yes && !(await confirm('roll back now?'))) return this.done({ ...shown, outcome: 'cancelled' });

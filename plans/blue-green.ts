@@ -7,7 +7,7 @@
 // A cluster that already runs and serves the release is left alone (plans/up-to-date.ts), unless
 // forced; when both do, the plan has no step at all: "No changes".
 import type { ClusterId, Config } from '../src/config/config.js';
-import type { ObservedHost, ObservedState, Plan, PlanForced, Step } from '../src/model/plan.js';
+import type { ObservedHost, ObservedState, Plan, PlanForced, Step, StepOf } from '../src/model/plan.js';
 import { planHooks, planOwner, sealPlan } from '../src/model/plan.js';
 import { stepIs } from '../src/model/step-kinds.js';
 import type { Release } from '../src/model/release.js';
@@ -175,75 +175,18 @@ export function clusterSteps(
   const previous = Object.fromEntries(
     hosts.filter((h) => h.release && switched[h.host]).map((h) => [h.host, h.release as string]),
   );
-  const label = `cluster ${c} (${config.clusters[c].internal})`;
-  const drain = (id: string, which: string[]): Step => ({
-    id,
-    kind: 'drain',
-    title: `drain ${label}: ${which.join(', ') || 'nothing in the pool'}`,
-    cluster: c,
-    members: which,
-    undo: [],
-  });
-  const wait = (id: string, which: string[]): Step => ({
-    id,
-    kind: 'wait-drain',
-    title: `wait for in-flight requests on ${label} to finish`,
-    cluster: c,
-    members: which,
-    undo: [],
-  });
-  // A forward drain waits for users too when sessions are configured; a reversal does not: it undoes a release that failed its checks.
-  const sessions = config.balancer.driver === 'haproxy' ? config.balancer.sessions : undefined;
-  const waitForward = (id: string, which: string[]): Step =>
-    sessions
-      ? {
-          ...wait(id, which),
-          waitFor: 'sessions',
-          title: `wait for in-flight requests and sticky sessions on ${label} to end: a session is over when ${sessions.track === 'table' ? `gone from stick table ${sessions.table ?? config.balancer.backend} or ` : ''}idle ${formatDuration(sessions.idleAfter)} (at most ${formatDuration(sessions.timeout)})`,
-        }
-      : wait(id, which);
+  const at = { c, label: `cluster ${c} (${config.clusters[c].internal})` };
   return [
     {
-      ...drain(`drain-${c}`, inPool),
-      undo: inPool.length
-        ? [
-            {
-              id: `undo-drain-${c}`,
-              kind: 'ready',
-              title: `return ${inPool.join(', ')} to the pool`,
-              cluster: c,
-              members: inPool,
-              undo: [],
-            },
-          ]
-        : [],
+      ...drainStep(at, `drain-${c}`, inPool),
+      undo: inPool.length ? [readyUndo(at, inPool)] : [],
     },
-    waitForward(`wait-drain-${c}`, inPool),
-    {
-      id: `activate-${c}`,
-      kind: 'activate',
-      title: `switch ${label} to ${describeReleases(switched)}, restart, wait for local health`,
-      cluster: c,
-      hosts: Object.keys(switched),
-      releases: switched,
-      undo: Object.keys(previous).length
-        ? [
-            {
-              id: `undo-activate-${c}`,
-              kind: 'activate',
-              title: `switch ${label} back to ${describeReleases(previous)}, restart`,
-              cluster: c,
-              hosts: Object.keys(previous),
-              releases: previous,
-              undo: [],
-            },
-          ]
-        : [],
-    },
+    waitForwardStep(at, `wait-drain-${c}`, inPool, config),
+    activateStep(at, switched, previous),
     {
       id: `smoke-${c}`,
       kind: 'smoke',
-      title: `smoke-check ${label} and each of its hosts`,
+      title: `smoke-check ${at.label} and each of its hosts`,
       cluster: c,
       hosts: names,
       undo: [],
@@ -251,24 +194,104 @@ export function clusterSteps(
     {
       id: `ready-${c}`,
       kind: 'ready',
-      title: `return ${label} to the pool: ${members.join(', ') || 'no member was in it'} (smoke-checked: healthy at once)`,
+      title: `return ${at.label} to the pool: ${members.join(', ') || 'no member was in it'} (smoke-checked: healthy at once)`,
       cluster: c,
       members,
       vouchHealthy: true,
-      undo: [drain(`undo-ready-${c}`, members), wait(`undo-ready-wait-${c}`, members)],
+      undo: [drainStep(at, `undo-ready-${c}`, members), waitStep(at, `undo-ready-wait-${c}`, members)],
     },
-    ...(config.watch
+    ...(config.watch ? [watchStep(c, config.watch)] : []),
+  ];
+}
+
+/** Which cluster a step acts on, and how a person names it. */
+interface ClusterAt {
+  c: ClusterId;
+  label: string;
+}
+
+function drainStep({ c, label }: ClusterAt, id: string, which: string[]): StepOf<'drain'> {
+  return {
+    id,
+    kind: 'drain',
+    title: `drain ${label}: ${which.join(', ') || 'nothing in the pool'}`,
+    cluster: c,
+    members: which,
+    undo: [],
+  };
+}
+
+function waitStep({ c, label }: ClusterAt, id: string, which: string[]): StepOf<'wait-drain'> {
+  return {
+    id,
+    kind: 'wait-drain',
+    title: `wait for in-flight requests on ${label} to finish`,
+    cluster: c,
+    members: which,
+    undo: [],
+  };
+}
+
+/** A forward drain waits for users too when sessions are configured; a reversal does not: it undoes a release that failed its checks. */
+function waitForwardStep(at: ClusterAt, id: string, which: string[], config: Config): StepOf<'wait-drain'> {
+  const sessions = config.balancer.driver === 'haproxy' ? config.balancer.sessions : undefined;
+  if (!sessions) return waitStep(at, id, which);
+  const table =
+    sessions.track === 'table' ? `gone from stick table ${sessions.table ?? config.balancer.backend} or ` : '';
+  return {
+    ...waitStep(at, id, which),
+    waitFor: 'sessions',
+    title: `wait for in-flight requests and sticky sessions on ${at.label} to end: a session is over when ${table}idle ${formatDuration(sessions.idleAfter)} (at most ${formatDuration(sessions.timeout)})`,
+  };
+}
+
+function readyUndo({ c }: ClusterAt, inPool: string[]): StepOf<'ready'> {
+  return {
+    id: `undo-drain-${c}`,
+    kind: 'ready',
+    title: `return ${inPool.join(', ')} to the pool`,
+    cluster: c,
+    members: inPool,
+    undo: [],
+  };
+}
+
+function activateStep(
+  { c, label }: ClusterAt,
+  switched: Record<string, string>,
+  previous: Record<string, string>,
+): StepOf<'activate'> {
+  return {
+    id: `activate-${c}`,
+    kind: 'activate',
+    title: `switch ${label} to ${describeReleases(switched)}, restart, wait for local health`,
+    cluster: c,
+    hosts: Object.keys(switched),
+    releases: switched,
+    undo: Object.keys(previous).length
       ? [
           {
-            id: `watch-${c}`,
-            kind: 'watch' as const,
-            title: `watch the public backend's 5xx share for ${config.watch.duration / 1000}s (at most ${config.watch.max5xxRatio * 100}%)`,
+            id: `undo-activate-${c}`,
+            kind: 'activate',
+            title: `switch ${label} back to ${describeReleases(previous)}, restart`,
             cluster: c,
+            hosts: Object.keys(previous),
+            releases: previous,
             undo: [],
           },
         ]
-      : []),
-  ];
+      : [],
+  };
+}
+
+function watchStep(c: ClusterId, watch: NonNullable<Config['watch']>): StepOf<'watch'> {
+  return {
+    id: `watch-${c}`,
+    kind: 'watch',
+    title: `watch the public backend's 5xx share for ${watch.duration / 1000}s (at most ${watch.max5xxRatio * 100}%)`,
+    cluster: c,
+    undo: [],
+  };
 }
 
 /**

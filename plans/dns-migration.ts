@@ -6,7 +6,7 @@ import { digest } from '../src/model/canonical.js';
 import { schedule } from '../src/dns/horizon.js';
 import { largestTtl, servesEverywhere, type DnsObservation } from '../src/dns/observe.js';
 import type { Migration } from '../src/dns/proxy.js';
-import { DNS_PLAN_FORMAT, type DnsFacts, type DnsPlan, type DnsStep } from '../src/dns/types.js';
+import { DNS_PLAN_FORMAT, type DnsFacts, type DnsForwardStep, type DnsPlan, type DnsStep } from '../src/dns/types.js';
 import { UserError } from '../src/errors.js';
 
 export interface DnsPlanInput {
@@ -16,152 +16,47 @@ export interface DnsPlanInput {
   now?: Date;
   /** When the transitional record was first seen on every server (from the state), if ever. */
   transitionalSince?: Date;
+  /**
+   * Lower the site's TTL ahead of the move (`dns lower-ttl`) to `to` seconds, from `from` (default:
+   * the TTL found); `loweredAt`: when every server served the lower TTL (from the state), if yet.
+   */
+  lowerTtl?: { to: number; from?: number; loweredAt?: Date };
 }
 
 export function buildDnsPlan(input: DnsPlanInput): DnsPlan {
   const { config, observed } = input;
-  const dns = config.dns;
-  const m = dns?.migrate;
-  if (!dns || !m)
-    throw new UserError(
-      'baton.yml has no dns.migrate section',
-      'add dns.migrate (site, old, new, proxy) — see docs/configuration.md',
-    );
+  const { dns, m } = migrationOf(config);
   const now = input.now ?? new Date();
-  const onOld = servesEverywhere(observed, 'site', m.old.address);
-  const onNew = servesEverywhere(observed, 'site', m.new.address);
-  if (!onOld && !onNew) {
-    const seen = [...new Set(observed.servers.map((s) => s.site.addresses.join(',') || 'nothing'))].join(' / ');
-    throw new UserError(
-      `${m.site} resolves to ${seen} on the authoritative servers, neither the old (${m.old.address}) nor the new (${m.new.address}) address`,
-      'fix dns.migrate.old.address or the record first',
-    );
-  }
-  if (observed.servers.some((s) => s.site.cnames.length > 0)) {
-    throw new UserError(
-      `${m.site} is a CNAME (${observed.servers[0]?.site.cnames.join(' → ')}); baton moves A records`,
-      'migrate the name at the end of the chain',
-    );
-  }
-  const siteTtl = largestTtl(observed, 'site');
-  const ttl = dns.ttl !== undefined ? Math.round(dns.ttl / 1000) : siteTtl || 300;
-  const facts: DnsFacts = {
-    site: m.site,
-    transitional: dns.transitional,
-    oldAddress: m.old.address,
-    newAddress: m.new.address,
-    siteTtl,
-    negativeTtl: observed.negativeTtl,
-    ttl,
-    servers: observed.servers.map((s) => s.server),
-    update: dns.update ? 'dynamic' : 'manual',
-    proxy: m.proxy.kind,
-    gate: m.proxy.gate,
-    sync: Boolean(m.sync),
-    quietSeconds: Math.round(m.quiet / 1000),
+  const onOld = refuseUnmovable(observed, m);
+  const lowered = input.lowerTtl && {
+    from: input.lowerTtl.from ?? largestTtl(observed, 'site'),
+    to: input.lowerTtl.to,
   };
+  const facts = dnsFacts(dns, m, observed, lowered);
   const transitionalReady = servesEverywhere(observed, 'transitional', m.new.address);
   const times = schedule({
     now,
     transitionalSince: transitionalReady ? (input.transitionalSince ?? new Date(observed.observedAt)) : now,
     transitionalExisted: false,
     negativeTtl: observed.negativeTtl,
-    siteTtl,
+    siteTtl: facts.siteTtl,
     quietMs: m.quiet,
+    // An answer fetched just before the TTL was lowered may be cached for the old TTL from then.
+    ...(lowered && {
+      oldTtlRunsOut: new Date((input.lowerTtl?.loweredAt ?? now).getTime() + lowered.from * 1000),
+    }),
   });
   const at = (d: Date) => d.toISOString();
-  const oldServer = `${m.old.host} (${m.old.address}:${m.old.port})`;
-  const proxyName = `${m.proxy.kind} proxy`;
-
-  const forward: DnsStep[] = [
-    transitionalStep(dns.transitional, m, observed, ttl),
-    {
-      id: 'proxy-side',
-      kind: 'proxy-start',
-      phase: 'proxy',
-      host: m.old.host,
-      instance: 'side',
-      title: `start a ${proxyName} on ${m.old.host}:${m.proxy.sidePort} passing everything to ${m.new.address}:${m.new.port}; verify it returns the new host's pages for Host ${m.site}`,
-      earliest: at(now),
-      undo: [
-        {
-          id: 'undo-proxy-side',
-          kind: 'proxy-stop',
-          phase: 'proxy',
-          host: m.old.host,
-          instance: 'side',
-          title: `stop the side-port proxy on ${m.old.host}:${m.proxy.sidePort}`,
-          undo: [],
-        },
-      ],
-    },
-    {
-      id: 'cutover',
-      kind: 'cutover',
-      phase: 'cutover',
-      host: m.old.host,
-      title: `on ${m.old.host}: ${m.proxy.gate === 'tc' ? 'hold new connections, ' : ''}stop the old web server${m.sync ? `, run the sync hook (${m.sync.command.join(' ')}) while nothing writes` : ''}, start the ${proxyName} on :${m.old.port}, verify${m.proxy.gate === 'tc' ? ', let connections in' : ''}; from here only ${m.new.host} serves and writes`,
-      earliest: at(times.cutover),
-      undo: [
-        {
-          id: 'undo-cutover',
-          kind: 'cutback',
-          phase: 'cutover',
-          host: m.old.host,
-          title: `on ${m.old.host}: stop the proxy on :${m.old.port}${m.sync?.reverse ? `, copy data back (${m.sync.reverse.join(' ')})` : ''}, start the old web server again (restore ${oldServer})${m.sync && !m.sync.reverse ? ' — writes made on the new host since cut-over stay there: no reverse sync is configured' : ''}`,
-          undo: [],
-        },
-      ],
-    },
+  const forward: DnsForwardStep[] = [
+    ...(lowered ? [lowerTtlStep(m, lowered, at(now))] : []),
+    transitionalStep(dns.transitional, m, observed, facts.ttl),
+    proxySideStep(m, at(now)),
+    cutoverStep(m, at(times.cutover)),
+    // Already on the new address (planned again after the switch): nothing to switch.
+    ...(onOld ? [switchStep(m, facts, at(times.cutover))] : []),
+    finishStep(m, facts, at(times.finish)),
+    ...(lowered ? [restoreTtlStep(m, lowered, at(times.finish))] : []),
   ];
-  if (onOld) {
-    forward.push({
-      id: 'switch',
-      kind: 'dns-record',
-      phase: 'cutover',
-      record: { name: m.site, from: m.old.address, to: m.new.address, ttl },
-      title: `${facts.update === 'dynamic' ? 'switch' : 'ask for, and wait for,'} ${m.site} A ${m.old.address} → ${m.new.address} (TTL ${ttl}s) on every authoritative server (${facts.servers.join(', ')}); old answers may be cached ${siteTtl}s more`,
-      earliest: at(times.cutover),
-      undo: [
-        {
-          id: 'undo-switch',
-          kind: 'dns-record',
-          phase: 'cutover',
-          record: { name: m.site, from: m.new.address, to: m.old.address, ttl: siteTtl || ttl },
-          title: `switch ${m.site} back to ${m.old.address}`,
-          undo: [],
-        },
-        {
-          id: 'undo-switch-wait',
-          kind: 'dns-wait',
-          phase: 'cutover',
-          waitSeconds: ttl,
-          title: `wait ${ttl}s until no cache holds the new address (the proxy keeps every request on ${m.new.host} meanwhile)`,
-          undo: [],
-        },
-      ],
-    });
-  }
-  forward.push({
-    id: 'finish',
-    kind: 'proxy-stop',
-    phase: 'finish',
-    host: m.old.host,
-    title: `remove the proxy from ${m.old.host} (ports ${m.old.port} and ${m.proxy.sidePort}), once no cache can hold ${m.old.address} and no request came for ${facts.quietSeconds}s`,
-    earliest: at(times.finish),
-    undo: [
-      {
-        id: 'undo-finish',
-        kind: 'proxy-start',
-        phase: 'finish',
-        host: m.old.host,
-        instance: 'port',
-        title: `start the proxy on ${m.old.host}:${m.old.port} again`,
-        undo: [],
-      },
-    ],
-  });
-
   const partial = {
     format: DNS_PLAN_FORMAT,
     createdAt: at(now),
@@ -179,7 +74,209 @@ export function buildDnsPlan(input: DnsPlanInput): DnsPlan {
   return { ...partial, hash: digest(partial) };
 }
 
-function transitionalStep(name: string, m: Migration, observed: DnsObservation, ttl: number): DnsStep {
+type DnsConfig = NonNullable<Config['dns']>;
+
+function migrationOf(config: Config): { dns: DnsConfig; m: Migration } {
+  const dns = config.dns;
+  const m = dns?.migrate;
+  if (!dns || !m)
+    throw new UserError(
+      'baton.yml has no dns.migrate section',
+      'add dns.migrate (site, old, new, proxy) — see docs/configuration.md',
+    );
+  return { dns, m };
+}
+
+/** The site must resolve to the old or the new address, as an A record: whether it is still on the old one. */
+function refuseUnmovable(observed: DnsObservation, m: Migration): boolean {
+  const onOld = servesEverywhere(observed, 'site', m.old.address);
+  const onNew = servesEverywhere(observed, 'site', m.new.address);
+  if (!onOld && !onNew) {
+    const seen = [...new Set(observed.servers.map((s) => s.site.addresses.join(',') || 'nothing'))].join(' / ');
+    throw new UserError(
+      `${m.site} resolves to ${seen} on the authoritative servers, neither the old (${m.old.address}) nor the new (${m.new.address}) address`,
+      'fix dns.migrate.old.address or the record first',
+    );
+  }
+  if (observed.servers.some((s) => s.site.cnames.length > 0)) {
+    throw new UserError(
+      `${m.site} is a CNAME (${observed.servers[0]?.site.cnames.join(' → ')}); baton moves A records`,
+      'migrate the name at the end of the chain',
+    );
+  }
+  return onOld;
+}
+
+function dnsFacts(dns: DnsConfig, m: Migration, observed: DnsObservation, lowered: DnsFacts['ttlLowered']): DnsFacts {
+  // Lowered ahead of the move, the site's answer is cached for the lower TTL once it switches.
+  const siteTtl = lowered ? lowered.to : largestTtl(observed, 'site');
+  return {
+    site: m.site,
+    transitional: dns.transitional,
+    oldAddress: m.old.address,
+    newAddress: m.new.address,
+    siteTtl,
+    negativeTtl: observed.negativeTtl,
+    ttl: lowered ? lowered.to : dns.ttl !== undefined ? Math.round(dns.ttl / 1000) : siteTtl || 300,
+    servers: observed.servers.map((s) => s.server),
+    update: dns.update ? 'dynamic' : 'manual',
+    proxy: m.proxy.kind,
+    gate: m.proxy.gate,
+    sync: Boolean(m.sync),
+    quietSeconds: Math.round(m.quiet / 1000),
+    ...(lowered && { ttlLowered: lowered }),
+  };
+}
+
+type Lowered = NonNullable<DnsFacts['ttlLowered']>;
+
+/** The site's TTL lowered at its address now; undone by raising it again. */
+function lowerTtlStep(m: Migration, lowered: Lowered, earliest: string): DnsForwardStep {
+  const a = m.old.address;
+  return {
+    id: 'lower-ttl',
+    kind: 'dns-record',
+    phase: 'lower-ttl',
+    record: { name: m.site, from: a, to: a, ttl: lowered.to },
+    title: `lower the TTL of ${m.site} A ${a} from ${lowered.from}s to ${lowered.to}s on every authoritative server; answers cached before may be kept ${lowered.from}s more, so the switch waits that long`,
+    earliest,
+    undo: [
+      {
+        id: 'undo-lower-ttl',
+        kind: 'dns-record',
+        phase: 'lower-ttl',
+        record: { name: m.site, from: a, to: a, ttl: lowered.from },
+        title: `raise the TTL of ${m.site} A ${a} back to ${lowered.from}s`,
+        undo: [],
+      },
+    ],
+  };
+}
+
+/** Once the move is over, the site's TTL back to what it was before it was lowered. */
+function restoreTtlStep(m: Migration, lowered: Lowered, earliest: string): DnsForwardStep {
+  const a = m.new.address;
+  return {
+    id: 'restore-ttl',
+    kind: 'dns-record',
+    phase: 'finish',
+    record: { name: m.site, from: a, to: a, ttl: lowered.from },
+    title: `raise the TTL of ${m.site} A ${a} back to ${lowered.from}s`,
+    earliest,
+    undo: [
+      {
+        id: 'undo-restore-ttl',
+        kind: 'dns-record',
+        phase: 'finish',
+        record: { name: m.site, from: a, to: a, ttl: lowered.to },
+        title: `lower the TTL of ${m.site} A ${a} to ${lowered.to}s again`,
+        undo: [],
+      },
+    ],
+  };
+}
+
+const proxyName = (m: Migration) => `${m.proxy.kind} proxy`;
+
+function proxySideStep(m: Migration, earliest: string): DnsForwardStep {
+  return {
+    id: 'proxy-side',
+    kind: 'proxy-start',
+    phase: 'proxy',
+    host: m.old.host,
+    instance: 'side',
+    title: `start a ${proxyName(m)} on ${m.old.host}:${m.proxy.sidePort} passing everything to ${m.new.address}:${m.new.port}; verify it returns the new host's pages for Host ${m.site}`,
+    earliest,
+    undo: [
+      {
+        id: 'undo-proxy-side',
+        kind: 'proxy-stop',
+        phase: 'proxy',
+        host: m.old.host,
+        instance: 'side',
+        title: `stop the side-port proxy on ${m.old.host}:${m.proxy.sidePort}`,
+        undo: [],
+      },
+    ],
+  };
+}
+
+function cutoverStep(m: Migration, earliest: string): DnsForwardStep {
+  const gated = m.proxy.gate === 'tc';
+  const oldServer = `${m.old.host} (${m.old.address}:${m.old.port})`;
+  return {
+    id: 'cutover',
+    kind: 'cutover',
+    phase: 'cutover',
+    host: m.old.host,
+    title: `on ${m.old.host}: ${gated ? 'hold new connections, ' : ''}stop the old web server${m.sync ? `, run the sync hook (${m.sync.command.join(' ')}) while nothing writes` : ''}, start the ${proxyName(m)} on :${m.old.port}, verify${gated ? ', let connections in' : ''}; from here only ${m.new.host} serves and writes`,
+    earliest,
+    undo: [
+      {
+        id: 'undo-cutover',
+        kind: 'cutback',
+        phase: 'cutover',
+        host: m.old.host,
+        title: `on ${m.old.host}: stop the proxy on :${m.old.port}${m.sync?.reverse ? `, copy data back (${m.sync.reverse.join(' ')})` : ''}, start the old web server again (restore ${oldServer})${m.sync && !m.sync.reverse ? ' — writes made on the new host since cut-over stay there: no reverse sync is configured' : ''}`,
+        undo: [],
+      },
+    ],
+  };
+}
+
+function switchStep(m: Migration, facts: DnsFacts, earliest: string): DnsForwardStep {
+  const { ttl, siteTtl } = facts;
+  return {
+    id: 'switch',
+    kind: 'dns-record',
+    phase: 'cutover',
+    record: { name: m.site, from: m.old.address, to: m.new.address, ttl },
+    title: `${facts.update === 'dynamic' ? 'switch' : 'ask for, and wait for,'} ${m.site} A ${m.old.address} → ${m.new.address} (TTL ${ttl}s) on every authoritative server (${facts.servers.join(', ')}); old answers may be cached ${siteTtl}s more`,
+    earliest,
+    undo: [
+      {
+        id: 'undo-switch',
+        kind: 'dns-record',
+        phase: 'cutover',
+        record: { name: m.site, from: m.new.address, to: m.old.address, ttl: siteTtl || ttl },
+        title: `switch ${m.site} back to ${m.old.address}`,
+        undo: [],
+      },
+      {
+        id: 'undo-switch-wait',
+        kind: 'dns-wait',
+        phase: 'cutover',
+        waitSeconds: ttl,
+        title: `wait ${ttl}s until no cache holds the new address (the proxy keeps every request on ${m.new.host} meanwhile)`,
+        undo: [],
+      },
+    ],
+  };
+}
+
+function finishStep(m: Migration, facts: DnsFacts, earliest: string): DnsForwardStep {
+  return {
+    id: 'finish',
+    kind: 'proxy-stop',
+    phase: 'finish',
+    host: m.old.host,
+    title: `remove the proxy from ${m.old.host} (ports ${m.old.port} and ${m.proxy.sidePort}), once no cache can hold ${m.old.address} and no request came for ${facts.quietSeconds}s`,
+    earliest,
+    undo: [
+      {
+        id: 'undo-finish',
+        kind: 'proxy-start',
+        phase: 'finish',
+        host: m.old.host,
+        instance: 'port',
+        title: `start the proxy on ${m.old.host}:${m.old.port} again`,
+        undo: [],
+      },
+    ],
+  };
+}
+
+function transitionalStep(name: string, m: Migration, observed: DnsObservation, ttl: number): DnsForwardStep {
   if (servesEverywhere(observed, 'transitional', m.new.address)) {
     return {
       id: 'transitional',

@@ -5,7 +5,7 @@
 // drain has no undo, so a restore that fails leaves the host out and says so.
 import type { Config } from '../src/config/config.js';
 import { UserError } from '../src/errors.js';
-import type { ObservedState, Plan, Step } from '../src/model/plan.js';
+import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
 import { planHooks, planOwner, sealPlan } from '../src/model/plan.js';
 import type { Release } from '../src/model/release.js';
 import { shortSha, type PlanArtifact } from '../src/model/artifact.js';
@@ -25,6 +25,14 @@ export interface RestoreInput {
   now?: Date;
 }
 
+/** The host being restored as the plan sees it: where it sits in the balancer, and how to name its cluster. */
+interface Restoring {
+  host: string;
+  me: ObservedHost;
+  /** `cluster a (internal name)`, for titles. */
+  label: string;
+}
+
 export function buildRestorePlan(input: RestoreInput): Plan {
   const { config, observed, host, release } = input;
   const me = observed.hosts.find((h) => h.host === host);
@@ -34,42 +42,85 @@ export function buildRestorePlan(input: RestoreInput): Plan {
       'baton restore --run restores app hosts; for a balancer, follow the runbook (baton restore HOST)',
     );
   const c = me.cluster;
-  const label = `cluster ${c} (${config.clusters[c].internal})`;
-  // In the pool by its admin state even when its health checks fail (a wiped host is `down`):
-  // drained first, or the balancer would send users to it the moment its service answers again.
-  // A member an operator put in maintenance stays there.
-  const adminInPool = (state: string) => state === 'ready' || state === 'down';
-  const drainIt = me.memberState !== 'maint' && me.memberState !== 'drain';
-  const clusterInPool = observed.hosts.some(
-    (h) => h.cluster === c && (h.host === host ? adminInPool(h.memberState) : h.memberState === 'ready'),
-  );
-  const out: Step[] = drainIt
-    ? [
-        {
-          id: `drain-${host}`,
-          kind: 'drain',
-          title: `drain ${me.member} (${host}) of ${label}; it stays out until restored, also if the restore fails`,
-          cluster: c,
-          members: [me.member],
-          undo: [],
-        },
-        {
-          id: `wait-drain-${host}`,
-          kind: 'wait-drain',
-          title: `wait for in-flight requests on ${me.member} to finish`,
-          cluster: c,
-          members: [me.member],
-          undo: [],
-        },
-      ]
-    : [];
+  const r: Restoring = { host, me, label: `cluster ${c} (${config.clusters[c].internal})` };
   const releases = { [host]: release.dir };
   const artifact = config.artifact ? input.artifact : undefined;
   if (config.artifact && !artifact)
     throw new UserError(
       `baton.yml builds each release once (artifact:), and no artifact of ${release.dir} was given to restore ${host} with`,
     );
-  const stage: Step = artifact
+  const forward: Step[] = [
+    lockStep(config),
+    ...drainSteps(r),
+    {
+      id: `restore-config-${host}`,
+      kind: 'restore-config',
+      title: `put back ${host}'s packages and configuration from snapshot ${input.snapshot.slice(0, 12)}`,
+      hosts: [host],
+      snapshot: input.snapshot,
+      undo: [],
+    },
+    stageStep(host, release, artifact),
+    {
+      id: `activate-${host}`,
+      kind: 'activate',
+      title: `switch ${host} to ${release.dir}, restart, wait for local health`,
+      cluster: c,
+      hosts: [host],
+      releases,
+      undo: [],
+    },
+    {
+      id: `smoke-${host}`,
+      kind: 'smoke',
+      title: `smoke-check ${host} itself and ${r.label}`,
+      cluster: c,
+      hosts: [host],
+      undo: [],
+    },
+    ...(returnsToPool(observed, r) ? [readyStep(r)] : []),
+    unlockStep(),
+  ];
+  return sealPlan({
+    kind: 'restore',
+    ...planOwner(config),
+    ...planHooks(config),
+    release,
+    ...(artifact ? { artifact } : {}),
+    createdAt: (input.now ?? new Date()).toISOString(),
+    createdBy: input.createdBy,
+    observed,
+    forward,
+  });
+}
+
+/** Out of the pool for the whole restore, unless an operator already took it out (maint or drain). */
+function drainSteps({ host, me, label }: Restoring): Step[] {
+  if (me.memberState === 'maint' || me.memberState === 'drain') return [];
+  return [
+    {
+      id: `drain-${host}`,
+      kind: 'drain',
+      title: `drain ${me.member} (${host}) of ${label}; it stays out until restored, also if the restore fails`,
+      cluster: me.cluster,
+      members: [me.member],
+      undo: [],
+    },
+    {
+      id: `wait-drain-${host}`,
+      kind: 'wait-drain',
+      title: `wait for in-flight requests on ${me.member} to finish`,
+      cluster: me.cluster,
+      members: [me.member],
+      undo: [],
+    },
+  ];
+}
+
+/** The release put on the host: the artifact built once, its hash checked, else uploaded and built there. */
+function stageStep(host: string, release: Release, artifact: PlanArtifact | undefined): Step {
+  const releases = { [host]: release.dir };
+  return artifact
     ? {
         id: `stage-${host}`,
         kind: 'stage',
@@ -87,76 +138,47 @@ export function buildRestorePlan(input: RestoreInput): Plan {
         releases,
         undo: [],
       };
-  const forward: Step[] = [
-    lockStep(config),
-    ...out,
-    {
-      id: `restore-config-${host}`,
-      kind: 'restore-config',
-      title: `put back ${host}'s packages and configuration from snapshot ${input.snapshot.slice(0, 12)}`,
-      hosts: [host],
-      snapshot: input.snapshot,
-      undo: [],
-    },
-    stage,
-    {
-      id: `activate-${host}`,
-      kind: 'activate',
-      title: `switch ${host} to ${release.dir}, restart, wait for local health`,
-      cluster: c,
-      hosts: [host],
-      releases,
-      undo: [],
-    },
-    {
-      id: `smoke-${host}`,
-      kind: 'smoke',
-      title: `smoke-check ${host} itself and ${label}`,
-      cluster: c,
-      hosts: [host],
-      undo: [],
-    },
-    ...(clusterInPool && me.memberState !== 'maint'
-      ? [
-          {
-            id: `ready-${host}`,
-            kind: 'ready' as const,
-            title: `return ${me.member} (${host}) to the pool with the rest of ${label}`,
-            cluster: c,
-            members: [me.member],
-            vouchHealthy: true as const,
-            undo: [
-              {
-                id: `undo-ready-${host}`,
-                kind: 'drain' as const,
-                title: `drain ${me.member} again`,
-                cluster: c,
-                members: [me.member],
-                undo: [],
-              },
-              {
-                id: `undo-ready-wait-${host}`,
-                kind: 'wait-drain' as const,
-                title: `wait for in-flight requests on ${me.member} to finish`,
-                cluster: c,
-                members: [me.member],
-                undo: [],
-              },
-            ],
-          },
-        ]
-      : []),
-    unlockStep(),
-  ];
-  return sealPlan({
-    kind: 'restore',
-    ...planOwner(config),
-    ...planHooks(config),
-    release,
-    ...(artifact ? { artifact } : {}),
-    createdAt: (input.now ?? new Date()).toISOString(),
-    createdBy: input.createdBy,
-    observed,
-    forward,
-  });
+}
+
+/**
+ * Back into the pool only with its cluster, and never from maintenance. In the pool by its admin
+ * state even when its health checks fail (a wiped host is `down`): drained first, or the balancer
+ * would send users to it the moment its service answers again.
+ */
+function returnsToPool(observed: ObservedState, { host, me }: Restoring): boolean {
+  const adminInPool = (state: string) => state === 'ready' || state === 'down';
+  const clusterInPool = observed.hosts.some(
+    (h) => h.cluster === me.cluster && (h.host === host ? adminInPool(h.memberState) : h.memberState === 'ready'),
+  );
+  return clusterInPool && me.memberState !== 'maint';
+}
+
+/** Return the member to the pool; its undo takes it out again and waits for its requests. */
+function readyStep({ host, me, label }: Restoring): Step {
+  return {
+    id: `ready-${host}`,
+    kind: 'ready',
+    title: `return ${me.member} (${host}) to the pool with the rest of ${label}`,
+    cluster: me.cluster,
+    members: [me.member],
+    vouchHealthy: true,
+    undo: [
+      {
+        id: `undo-ready-${host}`,
+        kind: 'drain',
+        title: `drain ${me.member} again`,
+        cluster: me.cluster,
+        members: [me.member],
+        undo: [],
+      },
+      {
+        id: `undo-ready-wait-${host}`,
+        kind: 'wait-drain',
+        title: `wait for in-flight requests on ${me.member} to finish`,
+        cluster: me.cluster,
+        members: [me.member],
+        undo: [],
+      },
+    ],
+  };
 }

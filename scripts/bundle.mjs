@@ -1,6 +1,6 @@
-// Bundles each compiled command with the modules it imports into dist/cli (shared code in chunks, bin/run.js's imports with them),
-// run by `npm run build` after tsc. Importing the push command as ~300 separate files took ~0.63 s
-// before its first line ran; one bundle with shared chunks takes ~0.25 s (bench:first-step).
+// Bundles each compiled command with the modules it imports into dist/cli (shared code in chunks, bin/run.js's imports
+// with them), run by `npm run build` after tsc. Importing the push command as ~300 separate files took ~0.63 s before
+// its first line ran; one bundle with shared chunks takes ~0.25 s (bench:first-step).
 // @oclif/core stays outside (oclif loads the command classes it defines); so does ssh2, which
 // loads its native crypto binding from a path of its own.
 import { readdirSync } from 'node:fs';
@@ -47,7 +47,9 @@ await build({
   external: ['@oclif/core', 'ssh2'],
   // Bundled CommonJS modules call require(): give each ES module file one of its own.
   banner: {
-    js: "import { createRequire as __batonRequire } from 'node:module'; const require = __batonRequire(import.meta.url);",
+    js:
+      "import { createRequire as __batonRequire } from 'node:module'; " +
+      'const require = __batonRequire(import.meta.url);',
   },
   minifyWhitespace: true,
   minifySyntax: true,
@@ -55,5 +57,6 @@ await build({
   plugins: [zodEnglishOnly],
 });
 console.log(
-  `dist/cli: ${entryPoints.length - boot.length} commands bundled from ${relative(root, compiled)}, with bin/run.js's imports`,
+  `dist/cli: ${entryPoints.length - boot.length} commands bundled from ${relative(root, compiled)}, ` +
+    `with bin/run.js's imports`,
 );

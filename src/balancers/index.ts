@@ -12,6 +12,9 @@ import { NginxBalancer } from './nginx.js';
 import { NginxLuaBalancer } from './nginx-lua.js';
 import type { Balancer, Member } from './types.js';
 
+/** What a driver is made from: the balancer's settings, and for nginx the clusters and pins; ssh for sudo. */
+type DriverConfig = Pick<Config, 'balancer'> & Partial<Pick<Config, 'clusters' | 'resolve' | 'ssh'>>;
+
 /** The app hosts' transports, for drivers that read drain state on the hosts themselves (nginx). */
 export type AppTransports = Pick<Transports, 'get'> & { resolve?: (host: string) => Promise<{ hostName: string }> };
 
@@ -21,7 +24,7 @@ export type AppTransports = Pick<Transports, 'get'> & { resolve?: (host: string)
  * each reached through `hosts` (the same SSH transports as the primary's); without, the driver itself.
  */
 export function createBalancer(
-  config: Pick<Config, 'balancer'> & Partial<Pick<Config, 'clusters' | 'resolve' | 'ssh'>>,
+  config: DriverConfig,
   transport: Transport,
   hosts?: AppTransports,
   secrets: Secrets = new Secrets(),
@@ -37,7 +40,7 @@ export function createBalancer(
 }
 
 function createDriver(
-  config: Pick<Config, 'balancer'> & Partial<Pick<Config, 'clusters' | 'resolve' | 'ssh'>>,
+  config: DriverConfig,
   transport: Transport,
   hosts: AppTransports | undefined,
   secrets: Secrets,
@@ -65,44 +68,56 @@ function createDriver(
         errorLog: b.errorLog,
         ...(b.accessLog !== undefined ? { accessLog: b.accessLog } : {}),
       });
-    case 'nginx': {
-      if (!hosts || !config.clusters)
-        throw new Error(
-          "the nginx driver needs the clusters and the app hosts' transports to read drain state on the hosts",
-        );
-      const appTransport = appTransportOf(config.clusters, config.resolve ?? {}, hosts);
-      if (b.mode === 'lua') {
-        return new NginxLuaBalancer(transport, {
-          upstream: b.backend,
-          ...(b.controlUrl !== undefined ? { controlUrl: b.controlUrl } : {}),
-          ...(b.stateFile !== undefined ? { stateFile: b.stateFile } : {}),
-          nginx: b.nginx,
-          sudo,
-          errorLog: b.errorLog,
-          ...(b.statusUrl !== undefined ? { statusUrl: b.statusUrl } : {}),
-          ...(b.accessLog !== undefined ? { accessLog: b.accessLog } : {}),
-          appTransport,
-        });
-      }
-      // The config checks require upstreamFile in mode: file.
-      if (b.upstreamFile === undefined)
-        throw new UserError(
-          'balancer.upstreamFile is missing: mode: file edits it',
-          'set balancer.upstreamFile, or mode: lua',
-        );
-      return new NginxBalancer(transport, {
-        upstream: b.backend,
-        upstreamFile: b.upstreamFile,
-        nginx: b.nginx,
-        sudo,
-        pidFile: b.pidFile,
-        errorLog: b.errorLog,
-        ...(b.statusUrl !== undefined ? { statusUrl: b.statusUrl } : {}),
-        ...(b.accessLog !== undefined ? { accessLog: b.accessLog } : {}),
-        appTransport,
-      });
-    }
+    case 'nginx':
+      return createNginxDriver(b, config, transport, hosts, sudo);
   }
+}
+
+type NginxSettings = Extract<Config['balancer'], { driver: 'nginx' }>;
+
+/** nginx reads drain state on the app hosts, so it needs their transports; `mode:` picks the file or the Lua driver. */
+function createNginxDriver(
+  b: NginxSettings,
+  config: DriverConfig,
+  transport: Transport,
+  hosts: AppTransports | undefined,
+  sudo: boolean,
+): Balancer {
+  if (!hosts || !config.clusters)
+    throw new Error(
+      "the nginx driver needs the clusters and the app hosts' transports to read drain state on the hosts",
+    );
+  const appTransport = appTransportOf(config.clusters, config.resolve ?? {}, hosts);
+  if (b.mode === 'lua') {
+    return new NginxLuaBalancer(transport, {
+      upstream: b.backend,
+      ...(b.controlUrl !== undefined ? { controlUrl: b.controlUrl } : {}),
+      ...(b.stateFile !== undefined ? { stateFile: b.stateFile } : {}),
+      nginx: b.nginx,
+      sudo,
+      errorLog: b.errorLog,
+      ...(b.statusUrl !== undefined ? { statusUrl: b.statusUrl } : {}),
+      ...(b.accessLog !== undefined ? { accessLog: b.accessLog } : {}),
+      appTransport,
+    });
+  }
+  // The config checks require upstreamFile in mode: file.
+  if (b.upstreamFile === undefined)
+    throw new UserError(
+      'balancer.upstreamFile is missing: mode: file edits it',
+      'set balancer.upstreamFile, or mode: lua',
+    );
+  return new NginxBalancer(transport, {
+    upstream: b.backend,
+    upstreamFile: b.upstreamFile,
+    nginx: b.nginx,
+    sudo,
+    pidFile: b.pidFile,
+    errorLog: b.errorLog,
+    ...(b.statusUrl !== undefined ? { statusUrl: b.statusUrl } : {}),
+    ...(b.accessLog !== undefined ? { accessLog: b.accessLog } : {}),
+    appTransport,
+  });
 }
 
 /**
@@ -143,7 +158,7 @@ function appTransportOf(
   };
 }
 
-export type { Balancer, BackendCounters, DrainProgress, Member, MemberState, TrafficRead } from './types.js';
+export type { Balancer, BackendCounters, DrainProgress, Member, MemberState, TrafficRead, Weighing } from './types.js';
 export { ApacheBalancer } from './apache.js';
 export { BalancerSet, BalancersDisagreeError, type NamedBalancer } from './balancer-set.js';
 export { HaproxyBalancer } from './haproxy.js';

@@ -63,8 +63,13 @@ export function capacityFindings(
   hostCounts: Record<ClusterId, number>,
   capacity: CapacitySettings,
 ): Finding[] {
+  return capacityDimensions(load, capacity).flatMap((d) => dimensionFindings(d, hostCounts, capacity.utilisation));
+}
+
+/** What capacity is checked on: the request rate and the requests at once, each with where its numbers come from. */
+function capacityDimensions(load: LoadReading, capacity: CapacitySettings): Dimension[] {
   const fromConfig = capacity.perHost.concurrency;
-  const dimensions: Dimension[] = [
+  return [
     {
       name: 'request rate',
       unit: 'req/s',
@@ -88,39 +93,39 @@ export function capacityFindings(
       unsetHint: "set capacity.perHost.concurrency in baton.yml (or maxconn on the balancer's members)",
     },
   ];
-  const limit = `the limit is ${percent(capacity.utilisation)} (capacity.utilisation)`;
-  const findings: Finding[] = [];
-  for (const d of dimensions) {
-    if (d.perHost === undefined || d.load === undefined) {
-      const measured = d.load === undefined ? 'not measured' : `${formatNumber(d.load)} ${d.unit}, ${d.loadSource}`;
-      findings.push({
+}
+
+/** One dimension: unchecked when either side is unknown, else one finding per cluster drained. */
+function dimensionFindings(d: Dimension, hostCounts: Record<ClusterId, number>, utilisation: number): Finding[] {
+  if (d.perHost === undefined || d.load === undefined) {
+    const measured = d.load === undefined ? 'not measured' : `${formatNumber(d.load)} ${d.unit}, ${d.loadSource}`;
+    return [
+      {
         check: 'capacity',
         outcome: 'unchecked',
         message: `${d.name} not checked (${measured}): nothing says what one host carries; ${d.unsetHint}`,
-      });
-      continue;
-    }
-    const load = d.load;
-    for (const [drained, serving] of [
+      },
+    ];
+  }
+  const { load, perHost: oneHost } = d;
+  const limit = `the limit is ${percent(utilisation)} (capacity.utilisation)`;
+  return (
+    [
       ['a', 'b'],
       ['b', 'a'],
-    ] as const) {
-      const hosts = hostCounts[serving];
-      const head = `while cluster ${drained} is drained, cluster ${serving} (${hosts} host${hosts === 1 ? '' : 's'}) would carry ${formatNumber(load)} ${d.unit} (${d.loadSource})`;
-      if (hosts === 0) {
-        findings.push({ check: 'capacity', outcome: 'refused', message: `${head}, and it has no hosts` });
-        continue;
-      }
-      const perHost = load / hosts;
-      const share = perHost / d.perHost;
-      findings.push({
-        check: 'capacity',
-        outcome: share <= capacity.utilisation ? 'ok' : 'refused',
-        message: `${head}: ${formatNumber(perHost)} a host, ${percent(share)} of the ${formatNumber(d.perHost)} ${d.unit} one host carries (${d.perHostSource}); ${limit}`,
-      });
-    }
-  }
-  return findings;
+    ] as const
+  ).map(([drained, serving]): Finding => {
+    const hosts = hostCounts[serving];
+    const head = `while cluster ${drained} is drained, cluster ${serving} (${hosts} host${hosts === 1 ? '' : 's'}) would carry ${formatNumber(load)} ${d.unit} (${d.loadSource})`;
+    if (hosts === 0) return { check: 'capacity', outcome: 'refused', message: `${head}, and it has no hosts` };
+    const perHost = load / hosts;
+    const share = perHost / oneHost;
+    return {
+      check: 'capacity',
+      outcome: share <= utilisation ? 'ok' : 'refused',
+      message: `${head}: ${formatNumber(perHost)} a host, ${percent(share)} of the ${formatNumber(oneHost)} ${d.unit} one host carries (${d.perHostSource}); ${limit}`,
+    };
+  });
 }
 
 /** What was read on one host about the web server's or app's memory. */

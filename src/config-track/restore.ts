@@ -11,6 +11,7 @@ import type { ObservedState } from '../model/plan.js';
 import { UserError } from '../errors.js';
 import type { Transport } from '../transport/types.js';
 import { PACKAGES, type TrackedEntry } from './host-files.js';
+import { applyFiles, installPackages } from './restore-commands.js';
 import { notReadOf, type NotRead } from './snapshot.js';
 import { SnapshotStore, storedPath } from './store.js';
 import { trackConfig } from './tracked-hosts.js';
@@ -143,45 +144,6 @@ export function runbookMarkdown(rb: RestoreRunbook, ctx: RunbookContext): string
   return lines.join('\n');
 }
 
-// Folders, files and links, each as `kind path mode owner target`; contents arrive as a tar on stdin.
-const APPLY_FILES = [
-  'set -u',
-  'tmp=$(mktemp -d) || exit 1',
-  'trap \'rm -rf "$tmp"\' EXIT',
-  'tar -xzf - -C "$tmp" || { echo "cannot unpack the configuration archive" >&2; exit 1; }',
-  'failed=0',
-  'fail() { echo "$1" >&2; failed=$((failed + 1)); }',
-  'while [ $# -ge 5 ]; do',
-  '  kind=$1 path=$2 mode=$3 owner=$4 target=$5; shift 5',
-  '  case $kind in',
-  '    dir) mkdir -p -- "$path" || { fail "$path: cannot create the folder"; continue; } ;;',
-  '    file) mkdir -p -- "$(dirname -- "$path")" && cp -- "$tmp/files$path" "$path.baton-restore" && mv -f -- "$path.baton-restore" "$path" || { fail "$path: cannot write it"; continue; } ;;',
-  '    link) mkdir -p -- "$(dirname -- "$path")" && ln -sfn -- "$target" "$path.baton-restore" && mv -Tf -- "$path.baton-restore" "$path" || { fail "$path: cannot link it"; continue; } ;;',
-  '  esac',
-  '  [ "$kind" = link ] || [ "$mode" = - ] || chmod -- "$mode" "$path" || fail "$path: cannot set mode $mode"',
-  '  [ "$owner" = - ] || chown -h -- "$owner" "$path" || fail "$path: cannot give it to $owner (does the user exist yet? install the packages first)"',
-  'done',
-  '[ "$failed" -eq 0 ] || { echo "$failed of the configuration entries could not be put back" >&2; exit 1; }',
-].join('\n');
-
-// The first argument is `sudo` (raise the install when not root) or `-`; each other is `name=version`:
-// install the packages the host lacks (by name; a different version is reported, not forced: the
-// distribution may no longer carry the recorded one). Only apt-get is raised: sudoers can name it.
-const INSTALL_PACKAGES = [
-  'raise=; if [ "$1" = sudo ] && [ "$(id -u)" != 0 ]; then raise="sudo -n --"; fi; shift',
-  'command -v dpkg-query >/dev/null 2>&1 || { echo "no dpkg on this host: install the recorded packages by hand" >&2; exit 0; }',
-  'tmp=$(mktemp -d) || exit 1',
-  'trap \'rm -rf "$tmp"\' EXIT',
-  // One dpkg-query for all of them: asking package by package takes half a minute for a few hundred.
-  'for p; do printf "%s\\n" "${p%%=*}"; done | LC_ALL=C sort -u > "$tmp/want"',
-  'dpkg-query -W -f "\\${Package}\\t\\${Status}\\n" 2>/dev/null | awk -F "\\t" \'$2 ~ / installed$/ { print $1 }\' | LC_ALL=C sort -u > "$tmp/have"',
-  'missing=$(LC_ALL=C comm -23 "$tmp/want" "$tmp/have" | tr "\\n" " ")',
-  '[ -z "$missing" ] && { echo "installed: none missing"; exit 0; }',
-  'echo "installing: $missing"',
-  '# shellcheck disable=SC2086',
-  'DEBIAN_FRONTEND=noninteractive $raise apt-get install -y --no-install-recommends -- $missing',
-].join('\n');
-
 /** Writes the runbook's configuration onto the host (one round trip) and installs missing packages first (another). */
 export async function applyRunbook(
   rb: RestoreRunbook,
@@ -192,11 +154,7 @@ export async function applyRunbook(
 ): Promise<{ packages: string; entries: number }> {
   let packages = 'no package list recorded';
   if (rb.packages.length) {
-    // Names only reach the script as positional parameters; a package name never holds a space.
-    const safe = rb.packages.filter((p) => /^[a-z0-9][a-z0-9+.:~-]*=[A-Za-z0-9+.:~_-]*$/.test(p));
-    const r = await transport.run(['sh', '-c', INSTALL_PACKAGES, 'sh', sudoPackages ? 'sudo' : '-', ...safe], {
-      timeoutMs: 30 * 60_000,
-    });
+    const r = await transport.run(installPackages(rb.packages, sudoPackages), { timeoutMs: 30 * 60_000 });
     packages =
       r.stdout
         .split('\n')
@@ -221,8 +179,7 @@ export async function applyRunbook(
     const archive = (await (await loadExeca())('tar', ['-czf', '-', '-C', staging, 'files'], { encoding: 'buffer' }))
       .stdout;
     const entries = [...rb.dirs.sort((a, b) => a.path.length - b.path.length), ...rb.files, ...rb.links];
-    const args = entries.flatMap((e) => [e.kind, e.path, e.mode ?? '-', e.owner ?? '-', e.target ?? '-']);
-    await transport.run(['sh', '-c', APPLY_FILES, 'sh', ...args], {
+    await transport.run(applyFiles(entries), {
       stdin: Buffer.from(archive),
       timeoutMs: 10 * 60_000,
     });

@@ -1,6 +1,17 @@
 // Reads baton.yml with yaml's document API so every problem can be put at file:line:col:
 // syntax errors become located issues, and key paths map back to the nodes they came from.
-import { isAlias, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, type YAMLError } from 'yaml';
+import {
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  Lexer,
+  LineCounter,
+  parseDocument,
+  type Alias,
+  type YAMLError,
+  type YAMLMap,
+} from 'yaml';
 import type { ConfigIssue } from '../errors.js';
 import { formatPath, type KeyPath } from './paths.js';
 import type { Problem } from './problem.js';
@@ -99,65 +110,82 @@ function indexTree(
   issue: (offset: number, path: KeyPath, message: string) => ConfigIssue,
   at: (offset: number) => { line: number },
 ): Tree {
-  const byPath = new Map<string, Entry>([['', { value: root as YNode }]]);
-  const issues: ConfigIssue[] = [];
-  const anchors = new Map<string, YNode>();
-  let aliases = 0;
-  let firstAlias: number | undefined;
-  let tooDeep = false;
+  const walk = new TreeWalk(root, issue, at);
+  walk.node(root, [], 0);
+  const { byPath, issues, firstAlias } = walk;
+  return { byPath, issues, ...(firstAlias !== undefined && { firstAlias }) };
+}
 
-  const walk = (node: unknown, path: KeyPath, depth: number): void => {
-    if (isAlias(node)) {
-      aliases += 1;
-      firstAlias ??= start(node);
-      const target = anchors.get(node.source);
-      if (aliases === MAX_ALIASES + 1)
-        issues.push(
-          issue(
-            start(node),
-            path,
-            `more than ${MAX_ALIASES} aliases (the limit, against alias bombs): write the values out instead`,
-          ),
-        );
-      else if (!target) issues.push(issue(start(node), path, 'unknown alias: no anchor of that name is set before it'));
-      else if (contains(target, node))
-        issues.push(
-          issue(
-            start(node),
-            path,
-            'recursive alias: it stands for a map or list that contains it, which would never end',
-          ),
-        );
-      return;
-    }
-    if ((isScalar(node) || isMap(node) || isSeq(node)) && node.anchor) anchors.set(node.anchor, node as YNode);
+/** The state of indexTree's pass: what it has indexed and found so far, and the anchors seen. */
+class TreeWalk {
+  readonly byPath: Map<string, Entry>;
+  readonly issues: ConfigIssue[] = [];
+  firstAlias: number | undefined;
+  private readonly anchors = new Map<string, YNode>();
+  private aliases = 0;
+  private tooDeep = false;
+
+  constructor(
+    root: unknown,
+    private readonly issue: (offset: number, path: KeyPath, message: string) => ConfigIssue,
+    private readonly at: (offset: number) => { line: number },
+  ) {
+    this.byPath = new Map<string, Entry>([['', { value: root as YNode }]]);
+  }
+
+  node(node: unknown, path: KeyPath, depth: number): void {
+    if (isAlias(node)) return this.alias(node, path);
+    if ((isScalar(node) || isMap(node) || isSeq(node)) && node.anchor) this.anchors.set(node.anchor, node as YNode);
     if (!isMap(node) && !isSeq(node)) return;
     if (depth >= MAX_DEPTH) {
-      if (!tooDeep)
-        issues.push(
-          issue(start(node as YNode), path, `nested more than ${MAX_DEPTH} levels deep: baton.yml is never that deep`),
+      if (!this.tooDeep)
+        this.issues.push(
+          this.issue(
+            start(node as YNode),
+            path,
+            `nested more than ${MAX_DEPTH} levels deep: baton.yml is never that deep`,
+          ),
         );
-      tooDeep = true;
+      this.tooDeep = true;
       return;
     }
     if (isSeq(node)) {
       node.items.forEach((item, i) => {
-        byPath.set(formatPath([...path, i]), { value: item as YNode });
-        walk(item, [...path, i], depth + 1);
+        this.byPath.set(formatPath([...path, i]), { value: item as YNode });
+        this.node(item, [...path, i], depth + 1);
       });
       return;
     }
+    this.map(node, path, depth);
+  }
+
+  private alias(node: Alias, path: KeyPath): void {
+    this.aliases += 1;
+    this.firstAlias ??= start(node);
+    const target = this.anchors.get(node.source);
+    const problem =
+      this.aliases === MAX_ALIASES + 1
+        ? `more than ${MAX_ALIASES} aliases (the limit, against alias bombs): write the values out instead`
+        : !target
+          ? 'unknown alias: no anchor of that name is set before it'
+          : contains(target, node)
+            ? 'recursive alias: it stands for a map or list that contains it, which would never end'
+            : undefined;
+    if (problem) this.issues.push(this.issue(start(node), path, problem));
+  }
+
+  private map(node: YAMLMap, path: KeyPath, depth: number): void {
     const firstLine = new Map<string, number>();
     for (const pair of node.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
       const keyPath = [...path, key];
       const keyNode = pair.key as YNode | null;
-      if (keyNode && !isScalar(keyNode)) walk(keyNode, keyPath, depth + 1);
+      if (keyNode && !isScalar(keyNode)) this.node(keyNode, keyPath, depth + 1);
       const keyOffset = keyNode ? start(keyNode) : 0;
       const first = firstLine.get(key);
       if (first !== undefined) {
-        issues.push(
-          issue(
+        this.issues.push(
+          this.issue(
             keyOffset,
             keyPath,
             `duplicate key \`${key}\` (first set on line ${first}): a key may appear only once in a map`,
@@ -165,16 +193,14 @@ function indexTree(
         );
         continue;
       }
-      firstLine.set(key, at(keyOffset).line);
-      byPath.set(formatPath(keyPath), {
+      firstLine.set(key, this.at(keyOffset).line);
+      this.byPath.set(formatPath(keyPath), {
         ...(keyNode && { key: keyNode }),
         ...(pair.value !== null && { value: pair.value as YNode }),
       });
-      walk(pair.value, keyPath, depth + 1);
+      this.node(pair.value, keyPath, depth + 1);
     }
-  };
-  walk(root, [], 0);
-  return { byPath, issues, ...(firstAlias !== undefined && { firstAlias }) };
+  }
 }
 
 // True when `inner` lies inside `outer`'s source range: an alias inside the node its anchor names.

@@ -3,7 +3,6 @@ import { JsonLinesReporter } from '../engine/events.js';
 import { ListrReporter } from '../engine/listr-reporter.js';
 import { PlainReporter, type Reporter } from '../engine/reporter.js';
 import { OperationFailedError } from '../errors.js';
-import type { Step } from '../model/plan.js';
 import type { DnsSession, PhaseResult } from './service.js';
 import type { DnsStep } from './types.js';
 
@@ -20,9 +19,7 @@ export function dnsReporter(
       hash: stream.hash,
       steps: steps.map((s) => s.id),
     });
-  return process.stderr.isTTY && !json && !process.env.CI
-    ? new ListrReporter(steps as unknown as Step[])
-    : new PlainReporter();
+  return process.stderr.isTTY && !json && !process.env.CI ? new ListrReporter(steps) : new PlainReporter();
 }
 
 /** With `--format jsonl`: what the stream's first line names (the site, the phase, the stored plan's hash). */

@@ -45,6 +45,8 @@ export interface ScheduleInput {
   negativeTtl: number;
   siteTtl: number;
   quietMs: number;
+  /** With the TTL lowered ahead of the move: until when caches may still hold the answer fetched under the old TTL. */
+  oldTtlRunsOut?: Date;
 }
 
 /** The earliest safe time of each step, if each is taken as soon as allowed. */
@@ -55,7 +57,7 @@ export function schedule(i: ScheduleInput): Schedule {
     existedBefore: i.transitionalExisted,
     negativeTtl: i.negativeTtl,
   });
-  const cutover = new Date(Math.max(i.now.getTime(), transitionalUsable.getTime()));
+  const cutover = new Date(Math.max(i.now.getTime(), transitionalUsable.getTime(), i.oldTtlRunsOut?.getTime() ?? 0));
   const horizon = cacheHorizon({
     confirmedAt: cutover,
     oldTtl: i.siteTtl,

@@ -12,18 +12,23 @@ import {
   type DnsEnv,
   type Progress,
 } from './steps.js';
-import type { DnsStep, DnsStepKind } from './types.js';
+import { BugError } from '../errors.js';
+import { isDnsStep, type AnyStep, type DnsStep, type DnsStepKind, type DnsStepOf } from '../model/steps.js';
 
-export interface DnsStepKindSpec extends StepTraits {
-  run(step: DnsStep, env: DnsEnv, progress: Progress): Promise<unknown>;
+/** A DNS kind's code, with its traits spread in: it gets its own kind's steps. */
+export interface DnsStepKindSpec<K extends DnsStepKind = DnsStepKind> extends StepTraits {
+  run(step: DnsStepOf<K>, env: DnsEnv, progress: Progress): Promise<unknown>;
 }
 
-const kind = (k: DnsStepKind, run: DnsStepKindSpec['run']): DnsStepKindSpec => ({ ...DNS_STEP_TRAITS[k], run });
+const kind = <K extends DnsStepKind>(k: K, run: DnsStepKindSpec<K>['run']): DnsStepKindSpec<K> => ({
+  ...DNS_STEP_TRAITS[k],
+  run,
+});
 
-export const DNS_STEP_KINDS: Record<DnsStepKind, DnsStepKindSpec> = {
+export const DNS_STEP_KINDS: { [K in DnsStepKind]: DnsStepKindSpec<K> } = {
   'dns-check': kind('dns-check', (_s, env) => confirmTransitional(env)),
   'dns-record': kind('dns-record', (s, env, p) => recordChange(env, s, p)),
-  'dns-wait': kind('dns-wait', (s, env, p) => waitSeconds(env, s.waitSeconds ?? 0, p)),
+  'dns-wait': kind('dns-wait', (s, env, p) => waitSeconds(env, s.waitSeconds, p)),
   'proxy-start': kind('proxy-start', (s, env, p) => startInstance(env, s.instance ?? 'side', p)),
   'proxy-stop': kind('proxy-stop', (s, env) => stopInstances(env, s.instance ? [s.instance] : ['port', 'side'])),
   cutover: kind('cutover', (_s, env, p) => cutover(env, p)),
@@ -31,6 +36,11 @@ export const DNS_STEP_KINDS: Record<DnsStepKind, DnsStepKindSpec> = {
 };
 
 /** The runner a DNS phase hands each step to: its kind carries it out. */
-export function dnsStepRunner(env: DnsEnv): (step: DnsStep, progress: Progress) => Promise<unknown> {
-  return (step, progress) => DNS_STEP_KINDS[step.kind].run(step, env, progress);
+export function dnsStepRunner(env: DnsEnv): (step: AnyStep, progress: Progress) => Promise<unknown> {
+  return async (step, progress) => {
+    if (!isDnsStep(step)) throw new BugError(`a DNS phase's runner was handed the ${step.kind} step ${step.id}`);
+    // Each entry takes its own kind's steps and is given only those: the types cannot say the two go together.
+    const spec = DNS_STEP_KINDS[step.kind] as unknown as { run(s: DnsStep, e: DnsEnv, p: Progress): Promise<unknown> };
+    return spec.run(step, env, progress);
+  };
 }

@@ -10,7 +10,8 @@ import { UserError } from '../errors.js';
 import { renderTemplate } from './template.js';
 
 export type ProxyKind = 'varnish' | 'nginx' | 'apache';
-export type Instance = 'side' | 'port';
+export type { ProxyInstance as Instance } from '../model/steps.js';
+import type { ProxyInstance as Instance } from '../model/steps.js';
 
 export interface ProxySpec {
   kind: ProxyKind;

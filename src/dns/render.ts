@@ -2,11 +2,13 @@
 // the authoritative servers serve now, the earliest safe time of each step, every step with
 // its undo, and the reverse plan that restores the old server.
 import { reverseDnsSteps } from '../../plans/dns-migration.js';
+import { stepIs } from '../model/step-kinds.js';
 import type { PhaseResult, WatchReport } from './service.js';
 import type { DnsState } from './state.js';
 import type { DnsPlan, DnsStep } from './types.js';
 
 const COMMAND: Record<DnsStep['phase'], string> = {
+  'lower-ttl': 'baton dns lower-ttl',
   prepare: 'baton dns plan',
   proxy: 'baton dns proxy install',
   cutover: 'baton dns cutover',
@@ -35,7 +37,7 @@ export function dnsPlanText(plan: DnsPlan, state?: DnsState): string {
     '',
     'Forward, each step with its earliest safe time, the command that runs it, and its undo:',
     ...plan.forward.flatMap((s, i) => [
-      `  ${String(i + 1).padStart(2)}. [${done.has(s.id) ? 'done' : s.kind === 'dns-check' ? ' ok ' : '    '}] ${s.title}`,
+      `  ${String(i + 1).padStart(2)}. [${done.has(s.id) ? 'done' : stepIs(s, 'confirmsOnly') ? ' ok ' : '    '}] ${s.title}`,
       `        ${COMMAND[s.phase]}; not before ${when(s.earliest)}`,
       ...s.undo.map((u) => `        undo: ${u.title}`),
     ]),

@@ -9,13 +9,14 @@ import { runPlan, type Outcome } from '../engine/run-plan.js';
 import { ReleaseLock } from '../engine/lock.js';
 import type { Reporter } from '../engine/reporter.js';
 import { PlanRefusedError, UserError } from '../errors.js';
-import type { Step } from '../model/plan.js';
+import { stepIs } from '../model/step-kinds.js';
+import type { DnsForwardStepId } from '../model/steps.js';
 import { actor } from '../release/push.js';
 import { LocalTransport } from '../transport/local.js';
 import { SshTransports } from '../transport/ssh.js';
 import type { Transport, Transports } from '../transport/types.js';
 import { cacheHorizon, secondsUntil } from './horizon.js';
-import { observeDns, servesEverywhere } from './observe.js';
+import { largestTtl, observeDns, servesEverywhere } from './observe.js';
 import { proxyFiles, proxySpec, type Migration } from './proxy.js';
 import { queryAuthoritative, type DnsQuery } from './query.js';
 import { DnsStateStore, type DnsState } from './state.js';
@@ -119,20 +120,10 @@ export async function planMigration(
   s: DnsSession,
   opts: { dryRun?: boolean; reporter?: Reporter; by?: string } = {},
 ): Promise<PlanResult> {
-  proxySpec(s.m); // refuse Varnish for HTTPS before anything else
-  const previous = s.store.read();
-  const observed = await observe(s);
-  const plan = buildDnsPlan({
-    config: s.config,
-    observed,
-    createdBy: opts.by ?? actor(),
-    ...(previous?.transitionalSince && { transitionalSince: new Date(previous.transitionalSince) }),
-  });
-  // Steps already carried out stay done when the migration is planned again midway (the journal says which).
-  const done = previous ? previous.done.filter((id) => plan.forward.some((st) => st.id === id)) : [];
-  const state: DnsState = { ...(previous ?? {}), site: s.m.site, plan, done };
+  const { plan, state, observed } = await replan(s, opts.by);
+  const { done } = state;
   if (opts.dryRun) {
-    if (plan.forward[0]?.kind === 'dns-check' && !state.transitionalSince)
+    if (plan.forward[0] && stepIs(plan.forward[0], 'confirmsOnly') && !state.transitionalSince)
       state.transitionalSince = observed.observedAt;
     return { plan, state };
   }
@@ -144,11 +135,79 @@ export async function planMigration(
   return { plan: prepared.state.plan, state: prepared.state, prepared };
 }
 
+/**
+ * Lower the site's TTL now, ahead of the move (days ahead, ideally): the plan is made again with
+ * the lowering in it (and `finish` raising the TTL back), and the switch waits until answers cached
+ * under the old TTL have expired.
+ */
+export async function lowerSiteTtl(
+  s: DnsSession,
+  opts: { to: number; reporter: (steps: readonly DnsStep[]) => Reporter; by?: string },
+): Promise<PlanResult> {
+  const previous = s.store.read();
+  if (previous?.done.includes('switch') || previous?.done.includes('cutover'))
+    throw new PlanRefusedError(
+      `the migration of ${s.m.site} is already past its cut-over: lowering the TTL now would not shorten anything`,
+      'lower it before `baton dns cutover`; `baton dns finish` puts back a TTL it lowered',
+    );
+  const { plan, state, observed } = await replan(s, opts.by, opts.to);
+  if (!plan.facts.ttlLowered) {
+    s.notice(
+      `${s.m.site} has a TTL of ${largestTtl(observed, 'site')}s already, at most ${opts.to}s: nothing to lower`,
+    );
+    return { plan, state };
+  }
+  s.store.writePlan(plan);
+  const steps = plan.forward.filter((st) => st.phase === 'lower-ttl' && !state.done.includes(st.id));
+  if (!steps.length) return { plan, state: requireState(s) };
+  const lowered = await runSteps(s, 'lower-ttl', steps, opts.reporter(steps), opts.by);
+  return { plan: lowered.state.plan, state: lowered.state, prepared: lowered };
+}
+
+/** The plan made again from what the servers say now, keeping what the journal says is done (and a TTL lowered). */
+async function replan(s: DnsSession, by: string | undefined, lowerTo?: number) {
+  proxySpec(s.m); // refuse Varnish for HTTPS before anything else
+  const previous = s.store.read();
+  const observed = await observe(s);
+  const before = previous?.plan.facts.ttlLowered;
+  const lowerTtl =
+    // Asked to lower a TTL that is higher now, and not lowered already.
+    lowerTo !== undefined && !(before && previous?.ttlLoweredAt) && largestTtl(observed, 'site') > lowerTo
+      ? { to: lowerTo }
+      : before && {
+          ...before,
+          ...(previous?.ttlLoweredAt && { loweredAt: new Date(previous.ttlLoweredAt) }),
+        };
+  const plan = buildDnsPlan({
+    config: s.config,
+    observed,
+    createdBy: by ?? actor(),
+    ...(previous?.transitionalSince && { transitionalSince: new Date(previous.transitionalSince) }),
+    ...(lowerTtl && { lowerTtl }),
+  });
+  // Steps already carried out stay done when the migration is planned again midway (the journal says which).
+  const done = previous ? previous.done.filter((id) => plan.forward.some((st) => st.id === id)) : [];
+  const state: DnsState = { ...(previous ?? {}), site: s.m.site, plan, done };
+  return { plan, state, observed };
+}
+
 function requireState(s: DnsSession): DnsState {
   const state = s.store.read();
   if (!state) throw new UserError(`no migration of ${s.m.site} planned yet`, 'run `baton dns plan` first');
   return state;
 }
+
+/** The step each phase needs done before it (a step that only confirmed a fact needs nothing done). */
+const PHASE_NEEDS = { proxy: 'transitional', cutover: 'proxy-side', finish: 'cutover' } as const satisfies Record<
+  'proxy' | 'cutover' | 'finish',
+  DnsForwardStepId
+>;
+/** The command that carries each of those out. */
+const DONE_BY: Record<(typeof PHASE_NEEDS)[keyof typeof PHASE_NEEDS], string> = {
+  transitional: 'baton dns plan',
+  'proxy-side': 'baton dns proxy install',
+  cutover: 'baton dns cutover',
+};
 
 /** Runs the not yet done steps of one phase (proxy, cutover, finish). */
 export async function runPhase(
@@ -157,14 +216,10 @@ export async function runPhase(
   opts: { reporter: Reporter; by?: string; noSwitch?: boolean },
 ): Promise<PhaseResult> {
   const state = requireState(s);
-  const before: Record<string, string> = { proxy: 'transitional', cutover: 'proxy-side', finish: 'cutover' };
-  const needed = before[phase] as string;
-  if (!state.done.includes(needed) && !(needed === 'transitional' && state.plan.forward[0]?.kind === 'dns-check')) {
-    const command = {
-      transitional: 'baton dns plan',
-      'proxy-side': 'baton dns proxy install',
-      cutover: 'baton dns cutover',
-    }[needed];
+  const needed = PHASE_NEEDS[phase];
+  const confirmedOnly = state.plan.forward.some((st) => st.id === needed && stepIs(st, 'confirmsOnly'));
+  if (!state.done.includes(needed) && !confirmedOnly) {
+    const command = DONE_BY[needed];
     throw new PlanRefusedError(`step ${needed} is not done yet`, `run \`${command}\` first`);
   }
   if (phase === 'cutover') {
@@ -179,6 +234,7 @@ export async function runPhase(
 
 /** A name created moments ago may still be cached as "no such name": wait out the negative TTL. */
 function refuseEarly(state: DnsState, now = new Date()): void {
+  refuseBeforeOldTtlRunsOut(state, now);
   if (!state.transitionalSince || state.done.includes('cutover')) return;
   const usable = cacheHorizon({
     confirmedAt: new Date(state.transitionalSince),
@@ -192,6 +248,24 @@ function refuseEarly(state: DnsState, now = new Date()): void {
       `try again in ${secondsUntil(usable, now)}s`,
     );
   }
+}
+
+/** With the TTL lowered ahead of the move, an answer cached before may be kept for the old TTL: the switch waits it out. */
+function refuseBeforeOldTtlRunsOut(state: DnsState, now: Date): void {
+  const lowered = state.plan.facts.ttlLowered;
+  if (!lowered || state.done.includes('switch')) return;
+  const site = state.plan.facts.site;
+  if (!state.ttlLoweredAt)
+    throw new PlanRefusedError(
+      `the plan lowers the TTL of ${site} to ${lowered.to}s before the move, and that is not done yet`,
+      'run `baton dns lower-ttl` first',
+    );
+  const runsOut = new Date(Date.parse(state.ttlLoweredAt) + lowered.from * 1000);
+  if (now < runsOut)
+    throw new PlanRefusedError(
+      `${site} may still be cached with its old TTL (${lowered.from}s) until ${runsOut.toISOString()}`,
+      `try again in ${secondsUntil(runsOut, now)}s`,
+    );
 }
 
 /** The record must still hold the old address (or already the new one): no one else moved it. */
@@ -237,7 +311,7 @@ async function runSteps(
     const runner = dnsStepRunner(dnsEnv(s, state));
     return async (step, progress) => {
       const t0 = Date.now();
-      const changed = await runner(step as unknown as DnsStep, progress);
+      const changed = await runner(step, progress);
       stepSeconds[step.id] = (Date.now() - t0) / 1000;
       return changed;
     };
@@ -257,8 +331,7 @@ async function runSteps(
         },
         stepRunner,
       },
-      // The runner reads only id, kind, title and undo; DNS steps keep their own kinds.
-      { command: `dns ${phase}`, hash: state.plan.hash, tag: `dns:${s.m.site}`, by, steps: steps as unknown as Step[] },
+      { command: `dns ${phase}`, hash: state.plan.hash, tag: `dns:${s.m.site}`, by, steps },
       isReverse ? { reverse: { reason: 'dns rollback' } } : { forward: {} },
     );
   } finally {

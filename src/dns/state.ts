@@ -14,13 +14,16 @@ import {
   type RunsOf,
 } from '../engine/journal.js';
 import { cacheHorizon } from './horizon.js';
+import type { DnsForwardStepId } from '../model/steps.js';
 import type { DnsPlan } from './types.js';
 
 export interface DnsState {
   site: string;
   plan: DnsPlan;
   /** Forward step ids carried out, in order. */
-  done: string[];
+  done: DnsForwardStepId[];
+  /** When every authoritative server served the lowered TTL (`dns lower-ttl`). */
+  ttlLoweredAt?: string;
   /** When the transitional record was first seen on every authoritative server. */
   transitionalSince?: string;
   /** When every authoritative server served the new address for the site. */
@@ -69,35 +72,50 @@ export class DnsStateStore {
   }
 }
 
+type Moment = 'ttlLoweredAt' | 'transitionalSince' | 'switchedAt' | 'cutoverAt' | 'finishedAt';
+
+/** The moment each forward step dates (what its change journaled, else when it ended); its undo forgets it. */
+const MOMENT_OF: Partial<
+  Record<
+    DnsForwardStepId,
+    { field: Moment; from: (c: { confirmedAt?: string; cutoverAt?: string }) => string | undefined }
+  >
+> = {
+  'lower-ttl': { field: 'ttlLoweredAt', from: (c) => c.confirmedAt },
+  transitional: { field: 'transitionalSince', from: (c) => c.confirmedAt },
+  switch: { field: 'switchedAt', from: (c) => c.confirmedAt },
+  cutover: { field: 'cutoverAt', from: (c) => c.cutoverAt },
+  finish: { field: 'finishedAt', from: () => undefined },
+};
+
 /** A migration's state from its journal records, oldest first: steps done and undone, and when. */
 export function replayDns(site: string, plan: DnsPlan, records: readonly JournalRecord[]): DnsState {
   // The forward step each undo belongs to, and whether it is that step's last undo (the step is then undone).
-  const owners = new Map(
+  const owners = new Map<string, { forward: DnsForwardStepId; first: boolean; last: boolean }>(
     plan.forward.flatMap((f) =>
-      f.undo.map((u, i) => [u.id, { forward: f.id, last: i === f.undo.length - 1 }] as const),
+      f.undo.map((u, i) => [u.id, { forward: f.id, first: i === 0, last: i === f.undo.length - 1 }] as const),
     ),
   );
   const state: DnsState = { site, plan, done: [] };
+  const forwardIds = new Set<string>(plan.forward.map((s) => s.id));
+  const isForward = (id: string): id is DnsForwardStepId => forwardIds.has(id);
   for (const r of records) {
     if (r.event !== 'step-ok') continue;
     const changed = (r.changed ?? {}) as { confirmedAt?: string; cutoverAt?: string };
     if (r.phase === 'forward') {
+      // Steps of an earlier plan that this one no longer has are not "done" here.
+      if (!isForward(r.step)) continue;
       if (!state.done.includes(r.step)) state.done.push(r.step);
-      if (r.step === 'transitional') state.transitionalSince = changed.confirmedAt ?? r.ts;
-      if (r.step === 'switch') state.switchedAt = changed.confirmedAt ?? r.ts;
-      if (r.step === 'cutover') state.cutoverAt = changed.cutoverAt ?? r.ts;
-      if (r.step === 'finish') state.finishedAt = r.ts;
+      const moment = MOMENT_OF[r.step];
+      if (moment) state[moment.field] = moment.from(changed) ?? r.ts;
       continue;
     }
     const owner = owners.get(r.step);
-    if (owner?.last) state.done = state.done.filter((id) => id !== owner.forward);
-    if (r.step === 'undo-switch') delete state.switchedAt;
-    if (r.step === 'undo-cutover') delete state.cutoverAt;
-    if (r.step === 'undo-finish') delete state.finishedAt;
-    if (r.step === 'undo-transitional') delete state.transitionalSince;
+    if (!owner) continue;
+    if (owner.last) state.done = state.done.filter((id) => id !== owner.forward);
+    const moment = MOMENT_OF[owner.forward];
+    if (moment && owner.first) delete state[moment.field];
   }
-  // Steps of an earlier plan that this one no longer has are not "done" here.
-  state.done = state.done.filter((id) => plan.forward.some((s) => s.id === id));
   if (state.switchedAt) {
     state.horizon = cacheHorizon({
       confirmedAt: new Date(state.switchedAt),

@@ -63,16 +63,21 @@ export async function confirmTransitional(env: DnsEnv): Promise<unknown> {
   return { confirmed, confirmedAt: env.now().toISOString() };
 }
 
-async function serves(env: DnsEnv, name: string, address: string | undefined): Promise<boolean> {
+/** Whether every server serves the name at this address (or none), with this TTL when one is asked for. */
+async function serves(env: DnsEnv, name: string, address: string | undefined, ttl?: number): Promise<boolean> {
   const views = await Promise.all(env.servers.map((s) => rrset(env.query, s, name)));
   return views.every((v) =>
-    address === undefined ? !v.exists : v.addresses.length === 1 && v.addresses[0] === address,
+    address === undefined
+      ? !v.exists
+      : v.addresses.length === 1 && v.addresses[0] === address && (ttl === undefined || v.ttl === ttl),
   );
 }
 
 export async function recordChange(env: DnsEnv, step: DnsStep, progress: Progress): Promise<unknown> {
   const r = step.record as RecordChangeSpec;
-  const already = await serves(env, r.name, r.to);
+  // The same address before and after: a change of TTL only (dns lower-ttl), which is what is waited for.
+  const ttl = r.from !== undefined && r.from === r.to ? r.ttl : undefined;
+  const already = await serves(env, r.name, r.to, ttl);
   if (!already) {
     if (env.tsig) {
       progress(`nsupdate: ${r.name} ${r.from ?? '(none)'} → ${r.to ?? '(deleted)'}`);
@@ -87,7 +92,7 @@ export async function recordChange(env: DnsEnv, step: DnsStep, progress: Progres
   }
   const timeoutMs = env.tsig ? 120_000 : env.manualWaitMs;
   const started = env.now().getTime();
-  while (!(await serves(env, r.name, r.to))) {
+  while (!(await serves(env, r.name, r.to, ttl))) {
     if (env.now().getTime() - started > timeoutMs) {
       throw new OperationFailedError(
         `${r.name} is not ${r.to ?? 'deleted'} on every authoritative server after ${Math.round(timeoutMs / 1000)}s`,

@@ -1,39 +1,11 @@
 // A DNS migration plan: plain, serialisable data like a push plan, with its own step kinds.
-// The runner reads id, kind (its traits in src/dns/kinds.ts), title and undo, so DNS steps run through it as push steps do.
+// Its steps are typed with the push's (src/model/steps.ts): one union the runner carries out.
 import type { DnsObservation } from './observe.js';
-import type { Instance } from './proxy.js';
 
 export const DNS_PLAN_FORMAT = 'baton-dns-plan/1';
 
-/** Which command carries a step out. */
-export type DnsPhase = 'prepare' | 'proxy' | 'cutover' | 'finish';
-
-export type { DnsStepKind } from '../model/step-kinds.js';
-import type { DnsStepKind } from '../model/step-kinds.js';
-
-export interface RecordChangeSpec {
-  name: string;
-  /** Address it must hold now (undefined: no A record). */
-  from?: string;
-  /** Address it gets (undefined: deleted). */
-  to?: string;
-  ttl: number;
-}
-
-export interface DnsStep {
-  id: string;
-  kind: DnsStepKind;
-  title: string;
-  phase: DnsPhase;
-  host?: string;
-  instance?: Instance;
-  record?: RecordChangeSpec;
-  /** dns-wait: seconds to wait. */
-  waitSeconds?: number;
-  /** Earliest safe time to start this step, if the steps before it are taken as soon as allowed. */
-  earliest?: string;
-  undo: DnsStep[];
-}
+export type { DnsForwardStep, DnsPhase, DnsStep, DnsStepId, DnsStepKind, RecordChangeSpec } from '../model/steps.js';
+import type { DnsForwardStep } from '../model/steps.js';
 
 export interface DnsFacts {
   site: string;
@@ -51,6 +23,11 @@ export interface DnsFacts {
   gate: 'tc' | 'none';
   sync: boolean;
   quietSeconds: number;
+  /**
+   * `dns lower-ttl`: the site's TTL lowered from `from` to `to` seconds ahead of the move (so caches
+   * hold its answer briefly once it switches); `finish` raises it back. Absent: the TTL found is used.
+   */
+  ttlLowered?: { from: number; to: number };
 }
 
 export interface DnsPlan {
@@ -61,6 +38,6 @@ export interface DnsPlan {
   facts: DnsFacts;
   /** Earliest safe times (ISO), if every step is taken as soon as allowed. */
   schedule: { transitionalUsable: string; cutover: string; horizon: string; finish: string };
-  forward: DnsStep[];
+  forward: DnsForwardStep[];
   hash: string;
 }

@@ -3,7 +3,8 @@
 // (`v`) and published as templates/events.schema.json, generated from these definitions.
 import { z } from 'zod';
 import { writeOut } from '../output.js';
-import { PLAN_KINDS, planKindOf, type Plan, type Step } from '../model/plan.js';
+import { PLAN_KINDS, planKindOf, type Plan } from '../model/plan.js';
+import { isPushStep, type AnyStep } from '../model/steps.js';
 import { type Phase, ProgressThrottle, type Reporter } from './reporter.js';
 import type { TrafficSample } from './traffic.js';
 
@@ -127,32 +128,32 @@ export class JsonLinesReporter implements Reporter {
     emit({ event: 'run-begin', ...header });
   }
 
-  stepStarted(step: Step, phase: Phase): void {
-    const hosts = new Set([...(step.hosts ?? []), ...Object.keys(step.releases ?? {})]).size;
+  stepStarted(step: AnyStep, phase: Phase): void {
+    const hosts = isPushStep(step) ? new Set([...(step.hosts ?? []), ...Object.keys(step.releases ?? {})]).size : 0;
     this.emit({
       event: 'step-begin',
       step: step.id,
       kind: step.kind,
       title: step.title,
       phase,
-      ...(step.cluster ? { cluster: step.cluster } : {}),
+      ...(isPushStep(step) && step.cluster ? { cluster: step.cluster } : {}),
       hosts,
     });
   }
 
-  stepProgress(step: Step, message: string): void {
+  stepProgress(step: AnyStep, message: string): void {
     if (this.progress.allows(step.id)) this.emit({ event: 'step-progress', step: step.id, message });
   }
 
-  stepSucceeded(step: Step, phase: Phase, ms: number): void {
+  stepSucceeded(step: AnyStep, phase: Phase, ms: number): void {
     this.emit({ event: 'step-ok', step: step.id, phase, seconds: ms / 1000 });
   }
 
-  stepFailed(step: Step, phase: Phase, ms: number, error: Error): void {
+  stepFailed(step: AnyStep, phase: Phase, ms: number, error: Error): void {
     this.emit({ event: 'step-fail', step: step.id, phase, seconds: ms / 1000, error: error.message });
   }
 
-  reversalStarted(reason: string, steps: Step[]): void {
+  reversalStarted(reason: string, steps: AnyStep[]): void {
     this.emit({ event: 'reversal', reason, steps: steps.map((s) => s.id) });
   }
 

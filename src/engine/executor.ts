@@ -4,14 +4,14 @@
 // changed yet, which is what the exit code and the final sentence are chosen by. Stop signals go
 // here while it runs: the first finishes the current step and reverses, the second stops at once.
 import { exitCodeFor } from '../errors.js';
-import type { Step } from '../model/plan.js';
+import type { AnyStep } from '../model/steps.js';
 import { stepTraits } from '../model/step-kinds.js';
 import { InterruptedError, processInterrupts, type Interrupts, type StopSignal } from './interrupts.js';
 import type { Journal } from './journal.js';
 import type { Reporter } from './reporter.js';
 
 /** Runs one step; returns what it changed (journaled). The signal aborts when the run is asked to stop. */
-export type StepRunner = (step: Step, progress: (message: string) => void, signal?: AbortSignal) => Promise<unknown>;
+export type StepRunner = (step: AnyStep, progress: (message: string) => void, signal?: AbortSignal) => Promise<unknown>;
 
 export type Outcome = 'succeeded' | 'reversed' | 'needs-attention' | 'held';
 
@@ -31,27 +31,27 @@ export interface ExecutionResult {
 }
 
 export interface ExecuteOptions {
-  steps: readonly Step[];
+  steps: readonly AnyStep[];
   run: StepRunner;
   journal: Journal;
   reporter: Reporter;
   /** Stop (successfully) after this step: `push --hold`. */
   holdAfter?: string;
   /** Steps an earlier, interrupted process of this run completed: a failure now undoes them too. */
-  alreadyDone?: readonly Step[];
+  alreadyDone?: readonly AnyStep[];
   /** Where stop signals come from (the process's, unless a test brings its own). */
   interrupts?: Interrupts;
   /** Production was already changed before these steps (a resumed reversal). */
   productionChanged?: boolean;
   /** Awaited before each forward step; a rejection stops the run there (the step is not started) and reverses what ran. */
-  beforeStep?: (step: Step) => Promise<void>;
+  beforeStep?: (step: AnyStep) => Promise<void>;
 }
 
 /** What a run in progress knows: shared by its forward part and its reversal. */
 class RunControl {
   readonly abort = new AbortController();
   stopRequested?: StopSignal;
-  current?: { step: Step; phase: 'forward' | 'reverse' };
+  current?: { step: AnyStep; phase: 'forward' | 'reverse' };
   productionChanged: boolean;
   private leave: () => void;
 
@@ -104,7 +104,7 @@ export async function execute(opts: ExecuteOptions): Promise<ExecutionResult> {
 
 async function executeWith(control: RunControl, opts: ExecuteOptions): Promise<ExecutionResult> {
   const started = Date.now();
-  const done: Step[] = [...(opts.alreadyDone ?? [])];
+  const done: AnyStep[] = [...(opts.alreadyDone ?? [])];
   const ended = (r: Omit<ExecutionResult, 'completed' | 'productionChanged'>): ExecutionResult => ({
     ...r,
     completed: done.map((s) => s.id),
@@ -130,7 +130,7 @@ async function executeWith(control: RunControl, opts: ExecuteOptions): Promise<E
       // A signal that came while the step ran is why it ended (a wait cut short), whatever it threw.
       if (control.stopRequested && !(error instanceof InterruptedError))
         error = Object.assign(new InterruptedError(control.stopRequested), { cause: error });
-      const toUndo = [...(undoOwn ? [step] : []), ...[...done].reverse()].flatMap((s) => s.undo);
+      const toUndo = [...(undoOwn ? [step] : []), ...[...done].reverse()].flatMap((s): readonly AnyStep[] => s.undo);
       if (!toUndo.length) return ended({ outcome: 'reversed', failedStep: step.id, error, forwardMs, reversalMs: 0 });
       const reason = control.stopRequested
         ? `${control.stopRequested} received: stopped at ${step.id}`
@@ -152,7 +152,7 @@ async function executeWith(control: RunControl, opts: ExecuteOptions): Promise<E
 }
 
 /** Why a step may not start, if it may not. */
-async function refusal(beforeStep: ExecuteOptions['beforeStep'], step: Step): Promise<Error | undefined> {
+async function refusal(beforeStep: ExecuteOptions['beforeStep'], step: AnyStep): Promise<Error | undefined> {
   try {
     await beforeStep?.(step);
     return undefined;
@@ -163,7 +163,7 @@ async function refusal(beforeStep: ExecuteOptions['beforeStep'], step: Step): Pr
 
 /** Runs undo steps newest first; stops at the first that fails and changes production (production then needs a person). */
 export async function reverse(
-  undo: readonly Step[],
+  undo: readonly AnyStep[],
   reason: string,
   opts: Omit<ExecuteOptions, 'steps'>,
 ): Promise<{ ms: number; error?: Error; productionChanged: boolean }> {
@@ -177,7 +177,7 @@ export async function reverse(
 
 async function reverseWith(
   control: RunControl,
-  undo: readonly Step[],
+  undo: readonly AnyStep[],
   reason: string,
   opts: Omit<ExecuteOptions, 'steps'>,
 ): Promise<{ ms: number; error?: Error }> {
@@ -199,7 +199,7 @@ async function reverseWith(
 }
 
 async function runOne(
-  step: Step,
+  step: AnyStep,
   phase: 'forward' | 'reverse',
   opts: Omit<ExecuteOptions, 'steps'>,
   control: RunControl,

@@ -4,7 +4,7 @@
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import { writeErr } from '../output.js';
 import { forTerminal } from '../control-characters.js';
-import type { Step } from '../model/plan.js';
+import type { AnyStep } from '../model/steps.js';
 import type { Phase, Reporter } from './reporter.js';
 import { latestEvery, trafficLine } from './traffic-line.js';
 import type { TrafficSample } from './traffic.js';
@@ -39,16 +39,16 @@ export class ListrReporter implements Reporter {
     if (this.trafficTask) this.trafficTask.title = line;
   });
 
-  constructor(forward: readonly Step[], options: ListrReporterOptions = {}) {
+  constructor(forward: readonly AnyStep[], options: ListrReporterOptions = {}) {
     this.live = options.live ?? process.stdout.isTTY === true;
     this.start(forward, 'forward', 'push');
   }
 
-  private key(step: Step, phase: Phase): string {
+  private key(step: AnyStep, phase: Phase): string {
     return `${phase}:${step.id}`;
   }
 
-  private start(steps: readonly Step[], phase: Phase, heading: string): void {
+  private start(steps: readonly AnyStep[], phase: Phase, heading: string): void {
     const endings: Promise<Ending>[] = [];
     const tasks = steps.map((step) => {
       let resolve!: (e: Ending) => void;
@@ -98,20 +98,20 @@ export class ListrReporter implements Reporter {
 
   stepStarted(): void {}
 
-  stepProgress(step: Step, message: string): void {
+  stepProgress(step: AnyStep, message: string): void {
     const slot = this.slots.get(this.key(step, 'forward')) ?? this.slots.get(this.key(step, 'reverse'));
     if (slot?.task) slot.task.output = forTerminal(message);
   }
 
-  stepSucceeded(step: Step, phase: Phase): void {
+  stepSucceeded(step: AnyStep, phase: Phase): void {
     this.slots.get(this.key(step, phase))?.resolve({ kind: 'ok' });
   }
 
-  stepFailed(step: Step, phase: Phase, _ms: number, error: Error): void {
+  stepFailed(step: AnyStep, phase: Phase, _ms: number, error: Error): void {
     this.slots.get(this.key(step, phase))?.resolve({ kind: 'fail', error });
   }
 
-  reversalStarted(reason: string, steps: Step[]): void {
+  reversalStarted(reason: string, steps: AnyStep[]): void {
     this.skipRemaining('forward');
     this.start(steps, 'reverse', `reverse: ${reason}`);
   }

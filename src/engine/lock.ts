@@ -6,6 +6,7 @@
 import { posix } from 'node:path';
 import { ExternalCommandError, LockHeldError } from '../errors.js';
 import type { Transport } from '../transport/types.js';
+import { acquireLock, beatHeartbeat, readLock, removeLock, renewLease } from './release-lock-commands.js';
 import { repeat } from './repeat.js';
 
 export interface LockDetails {
@@ -27,72 +28,8 @@ export interface LockReading {
   hostNow: Date;
 }
 
-// $1 lock dir, $2 now (epoch s), $3 our run, $4 a run we may take over; details JSON on stdin.
-// Beside details.json, `run` and `expires` (epoch s) let the shell decide without parsing JSON;
-// a lock without `expires` (made by hand) never expires by itself.
-const ACQUIRE = `
-d=$1; now=$2; run=$3; takeover=$4; exp=$5
-mkdir -p "$(dirname "$d")"
-t="$d.new.$$"; rm -rf "$t"; mkdir "$t" && cat > "$t/details.json" && printf '%s' "$run" > "$t/run" && printf '%s' "$exp" > "$t/expires" || exit 2
-mv -T "$t" "$d" 2>/dev/null && exit 0
-held=$(cat "$d/run" 2>/dev/null); until=$(cat "$d/expires" 2>/dev/null); until=\${until:-99999999999}
-if [ "$held" = "$run" ] || { [ -n "$takeover" ] && [ "$held" = "$takeover" ]; } || [ "$until" -lt "$now" ]; then
-  old="$d.old.$$"
-  if mv -T "$d" "$old" 2>/dev/null && mv -T "$t" "$d"; then rm -rf "$old"; echo "took over from $held"; exit 0; fi
-fi
-rm -rf "$t"; cat "$d/details.json" 2>/dev/null; exit 3
-`;
-
-// $1 lock dir, $2 run (empty: force). Removes the lock only if it is ours. The directory is
-// renamed away before it is emptied: a heartbeat or renewal still on its way then writes into
-// nothing, instead of into a directory `rm -rf` is emptying, where one file left behind would
-// be a lock without details that blocks every later run.
-const RELEASE = `
-d=$1; run=$2
-[ -d "$d" ] || exit 0
-if [ -z "$run" ] || [ "$(cat "$d/run" 2>/dev/null)" = "$run" ]; then
-  gone="$d.gone.$$"; rm -rf "$gone"
-  if mv -T "$d" "$gone"; then rm -rf "$gone"; exit 0; fi
-  [ -d "$d" ] && exit 2; exit 0
-fi
-cat "$d/details.json" 2>/dev/null; exit 3
-`;
-
-// $1 lock dir, $2 run, $3 new expiry (epoch s); details JSON on stdin. Only our own lock is renewed.
-const RENEW = `
-d=$1
-[ "$(cat "$d/run" 2>/dev/null)" = "$2" ] || exit 3
-cat > "$d/details.json.next" && mv -f "$d/details.json.next" "$d/details.json" && printf '%s' "$3" > "$d/expires"
-`;
-
-// $1 lock dir, $2 run. Only our own lock beats. The heartbeat lives in its own file, stamped by
-// the host's clock and naming the run: one small write that cannot race the lease renewal's
-// rewrite of details.json, nor pass for the heartbeat of a run that took the lock over since.
-const BEAT = `
-d=$1
-[ "$(cat "$d/run" 2>/dev/null)" = "$2" ] || exit 3
-printf '%s %s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" > "$d/heartbeat.next" && mv -f "$d/heartbeat.next" "$d/heartbeat"
-`;
-
-// $1 lock dir. The host's clock (epoch s), then the heartbeat line (maybe empty), then
-// details.json; no lock: the clock alone. Exit 2: the lock is there but cannot be read. A lock
-// released while it is read (renamed away, then removed) is no lock, not an unreadable one.
-const READ = `
-d=$1
-date -u +%s
-[ -d "$d" ] || exit 0
-b=$(cat "$d/heartbeat" 2>/dev/null)
-if ! j=$(cat "$d/details.json" 2>/dev/null); then
-  [ -d "$d" ] || exit 0
-  j=$(cat "$d/details.json") || exit 2
-fi
-printf '%s\n%s\n' "$b" "$j"
-`;
-
 /** The lock directory is there, but what is inside is not a lock's details (made by hand, or left half-removed). */
 export class UnreadableLockError extends ExternalCommandError {}
-
-const epoch = (d: Date) => String(Math.floor(d.getTime() / 1000));
 
 export class ReleaseLock {
   constructor(
@@ -119,13 +56,10 @@ export class ReleaseLock {
       since: now.toISOString(),
       expires: expires.toISOString(),
     };
-    const r = await this.transport.run(
-      ['sh', '-c', ACQUIRE, 'sh', this.dir, epoch(now), who.run ?? '', takeOverRun ?? '', epoch(expires)],
-      {
-        stdin: JSON.stringify(details),
-        allowFailure: true,
-      },
-    );
+    const r = await this.transport.run(acquireLock(this.dir, { now, run: who.run, takeOverRun, expires }), {
+      stdin: JSON.stringify(details),
+      allowFailure: true,
+    });
     if (r.code === 0) return details;
     if (r.code !== 3) throw new ExternalCommandError(this.transport.host, ['lock', this.dir], r.code, r.stderr.trim());
     const holder = parseDetails(r.stdout);
@@ -143,7 +77,7 @@ export class ReleaseLock {
     if (!current || current.run !== run) return;
     const expires = new Date(now.getTime() + this.leaseMs);
     const { heartbeat: _, ...details } = current; // the heartbeat has a file of its own
-    await this.transport.run(['sh', '-c', RENEW, 'sh', this.dir, run, epoch(expires)], {
+    await this.transport.run(renewLease(this.dir, run, expires), {
       stdin: JSON.stringify({ ...details, expires: expires.toISOString() }),
       allowFailure: true,
     });
@@ -151,12 +85,12 @@ export class ReleaseLock {
 
   /** Record that run's process is alive, if run holds the lock (one round trip). */
   async beat(run: string): Promise<void> {
-    await this.transport.run(['sh', '-c', BEAT, 'sh', this.dir, run], { allowFailure: true });
+    await this.transport.run(beatHeartbeat(this.dir, run), { allowFailure: true });
   }
 
   /** Release the lock; only the run that holds it may, unless forced. Returns false when it is someone else's. */
   async release(run?: string, force = false): Promise<boolean> {
-    const r = await this.transport.run(['sh', '-c', RELEASE, 'sh', this.dir, force ? '' : (run ?? '')], {
+    const r = await this.transport.run(removeLock(this.dir, force ? undefined : run), {
       allowFailure: true,
     });
     if (r.code === 0) return true;
@@ -171,7 +105,7 @@ export class ReleaseLock {
 
   /** The lock and the lock host's clock, in one round trip; throws rather than call an unreadable lock free. */
   async inspect(): Promise<LockReading> {
-    const r = await this.transport.run(['sh', '-c', READ, 'sh', this.dir], { allowFailure: true });
+    const r = await this.transport.run(readLock(this.dir), { allowFailure: true });
     const unreadable = (why: string) =>
       new UnreadableLockError(this.transport.host, ['read lock', this.dir], r.code, why, 'unchanged');
     const [clock = '', beat = '', ...rest] = r.stdout.split('\n');

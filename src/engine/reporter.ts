@@ -1,18 +1,18 @@
 // What the executor tells whoever watches: a live task list on a TTY, one line per event in CI.
 import { writeErr } from '../output.js';
-import type { Step } from '../model/plan.js';
+import type { AnyStep } from '../model/steps.js';
 import { trafficLine } from './traffic-line.js';
 import type { TrafficSample } from './traffic.js';
 
 export type Phase = 'forward' | 'reverse';
 
 export interface Reporter {
-  stepStarted(step: Step, phase: Phase): void;
+  stepStarted(step: AnyStep, phase: Phase): void;
   /** A short live status, e.g. "3 sessions left on web1a, web2a". */
-  stepProgress(step: Step, message: string): void;
-  stepSucceeded(step: Step, phase: Phase, ms: number): void;
-  stepFailed(step: Step, phase: Phase, ms: number, error: Error): void;
-  reversalStarted(reason: string, steps: Step[]): void;
+  stepProgress(step: AnyStep, message: string): void;
+  stepSucceeded(step: AnyStep, phase: Phase, ms: number): void;
+  stepFailed(step: AnyStep, phase: Phase, ms: number, error: Error): void;
+  reversalStarted(reason: string, steps: AnyStep[]): void;
   /** Something the person running it must know now (a stop signal arrived). */
   notice(message: string): void;
   /** A look at the balancer while the run lasts (every few hundred ms); each reporter decides how often to show it. */
@@ -70,23 +70,23 @@ export class PlainReporter implements Reporter {
     this.write(`${new Date().toISOString().slice(11, 23)} ${text}`);
   }
 
-  stepStarted(step: Step, phase: Phase): void {
+  stepStarted(step: AnyStep, phase: Phase): void {
     this.line(`${phase === 'reverse' ? 'undo' : 'step'} ${step.id}: ${step.title}`);
   }
 
-  stepProgress(step: Step, message: string): void {
+  stepProgress(step: AnyStep, message: string): void {
     if (this.progress.allows(step.id)) this.line(`  ${step.id}: ${message}`);
   }
 
-  stepSucceeded(step: Step, _phase: Phase, ms: number): void {
+  stepSucceeded(step: AnyStep, _phase: Phase, ms: number): void {
     this.line(`  ok ${step.id} (${(ms / 1000).toFixed(2)}s)`);
   }
 
-  stepFailed(step: Step, _phase: Phase, ms: number, error: Error): void {
+  stepFailed(step: AnyStep, _phase: Phase, ms: number, error: Error): void {
     this.line(`  FAILED ${step.id} (${(ms / 1000).toFixed(2)}s): ${error.message}`);
   }
 
-  reversalStarted(reason: string, steps: Step[]): void {
+  reversalStarted(reason: string, steps: AnyStep[]): void {
     this.line(`reversing ${steps.length} steps: ${reason}`);
   }
 
@@ -109,14 +109,14 @@ export class PlainReporter implements Reporter {
 /** For tests and --json runs that want silence. */
 export class SilentReporter implements Reporter {
   readonly events: string[] = [];
-  stepStarted(step: Step, phase: Phase): void {
+  stepStarted(step: AnyStep, phase: Phase): void {
     this.events.push(`${phase}:start:${step.id}`);
   }
   stepProgress(): void {}
-  stepSucceeded(step: Step, phase: Phase): void {
+  stepSucceeded(step: AnyStep, phase: Phase): void {
     this.events.push(`${phase}:ok:${step.id}`);
   }
-  stepFailed(step: Step, phase: Phase): void {
+  stepFailed(step: AnyStep, phase: Phase): void {
     this.events.push(`${phase}:fail:${step.id}`);
   }
   reversalStarted(): void {

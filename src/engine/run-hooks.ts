@@ -8,7 +8,8 @@
 // out in the background beside them.
 import type { Config, HookConfig, HookName, NotifyEventName } from '../config/config.js';
 import { PlanRefusedError } from '../errors.js';
-import { planKindOf, type Plan, type Step } from '../model/plan.js';
+import { planKindOf, type Plan } from '../model/plan.js';
+import type { AnyStep } from '../model/steps.js';
 import { stepIs } from '../model/step-kinds.js';
 import { describeHookOutcome, hookSucceeded, runHookProcess, type HookOutcome } from '../transport/hook-process.js';
 import type { ExecutionResult } from './executor.js';
@@ -28,7 +29,7 @@ export interface RunListener {
   /** Told every event the run's reporter is told. */
   events: Pick<Reporter, 'stepSucceeded' | 'reversalStarted'>;
   /** Awaited before each forward step: a rejection refuses the step (and the run, when nothing ran yet). */
-  beforeStep(step: Step): Promise<void>;
+  beforeStep(step: AnyStep): Promise<void>;
   /** Awaited once the outcome is known, before the run's end is journaled. */
   ending(result: Pick<ExecutionResult, 'outcome' | 'productionChanged' | 'failedStep' | 'error'>): Promise<void>;
   /** Awaited when the run is over, however it ended: notifications still on their way are abandoned. */
@@ -112,7 +113,7 @@ class HookListener implements RunListener {
     };
   }
 
-  async beforeStep(step: Step): Promise<void> {
+  async beforeStep(step: AnyStep): Promise<void> {
     await this.pending;
     if (this.lockChecked || !stepIs(step, 'takesLock')) return;
     this.lockChecked = true;
@@ -160,21 +161,23 @@ class HookListener implements RunListener {
     await this.notifier?.flush(0);
   }
 
-  private stepSucceeded(step: Step, phase: Phase): void {
+  private stepSucceeded(step: AnyStep, phase: Phase): void {
     if (phase !== 'forward') return;
     const title = runTitle(this.facts);
     if (!this.began) {
       this.began = true;
       this.notify('begin', this.doc('begin', `${title} began (${this.facts.command}, run ${this.facts.run})`));
     }
-    if (stepIs(step, 'smokeChecks') && step.cluster) {
-      const summary = `${title}: cluster ${step.cluster} is activated and passed its smoke checks`;
-      this.queue('after-activate', this.doc('after-activate', summary, { cluster: step.cluster }));
+    // A DNS step has no cluster: only a push's steps name one.
+    const onCluster = 'cluster' in step && typeof step.cluster === 'string' ? step.cluster : undefined;
+    if (stepIs(step, 'smokeChecks') && onCluster) {
+      const summary = `${title}: cluster ${onCluster} is activated and passed its smoke checks`;
+      this.queue('after-activate', this.doc('after-activate', summary, { cluster: onCluster }));
     }
     if (stepIs(step, 'returnsToPool') && !this.flipped && (this.flipStep === undefined || step.id === this.flipStep)) {
       this.flipped = true;
-      const cluster = step.cluster ? { cluster: step.cluster } : {};
-      const summary = `${title}: ${step.cluster ? `cluster ${step.cluster}` : 'the new release'} is back in the public pool`;
+      const cluster = onCluster ? { cluster: onCluster } : {};
+      const summary = `${title}: ${onCluster ? `cluster ${onCluster}` : 'the new release'} is back in the public pool`;
       this.notify('flip', this.doc('flip', summary, cluster));
       this.queue('after-flip', this.doc('after-flip', summary, cluster));
     }

@@ -8,7 +8,7 @@
 // bookkeeping (a release marked bad, a rehearsal recorded in its plan).
 import type { Config } from '../config/config.js';
 import { BatonError, type RunEnd } from '../errors.js';
-import type { Step } from '../model/plan.js';
+import type { AnyStep } from '../model/steps.js';
 import { stepIs, stepTraits } from '../model/step-kinds.js';
 import { execute, reverse, type ExecutionResult, type StepRunner } from './executor.js';
 import type { Interrupts } from './interrupts.js';
@@ -63,12 +63,12 @@ export interface RunnablePlan {
   tag: string;
   by: string;
   /** The forward steps (in reverse mode: the undo steps, newest first). */
-  steps: readonly Step[];
+  steps: readonly AnyStep[];
 }
 
 export interface RehearseMode {
   /** The undos of the forward steps, newest first: run once forward succeeded. */
-  reverse: readonly Step[];
+  reverse: readonly AnyStep[];
   reason: string;
   /** Problems found once forward is done (where it should have left production); the reversal runs anyway. */
   afterForward(): Promise<string[]>;
@@ -79,7 +79,7 @@ export interface RehearseMode {
 export type RunMode =
   | { forward: { holdAfter?: string } }
   /** Continue an interrupted run of the same id: a note instead of a second run-begin. */
-  | { resume: { alreadyDone: readonly Step[]; remaining: readonly Step[] } }
+  | { resume: { alreadyDone: readonly AnyStep[]; remaining: readonly AnyStep[] } }
   /** Only undo: the plan's steps are undo steps (a DNS rollback). */
   | { reverse: { reason: string } }
   /** Forward, then the way back, each checked: a rehearsal. */
@@ -126,7 +126,7 @@ export async function runPlan(ctx: RunContext, plan: RunnablePlan, mode: RunMode
           journal: open.journal,
           reporter: hooks ? teeReporter(ctx.reporter, hooks.events) : ctx.reporter,
           ...(ctx.interrupts ? { interrupts: ctx.interrupts } : {}),
-          ...(hooks ? { beforeStep: (step: Step) => hooks.beforeStep(step) } : {}),
+          ...(hooks ? { beforeStep: (step: AnyStep) => hooks.beforeStep(step) } : {}),
         };
         const result =
           'rehearse' in mode
@@ -154,12 +154,12 @@ type Exec = Pick<Parameters<typeof execute>[0], 'run' | 'journal' | 'reporter' |
 
 async function carryOutWith(
   open: OpenRun,
-  steps: readonly Step[],
+  steps: readonly AnyStep[],
   mode: Exclude<RunMode, { rehearse: unknown }>,
   exec: Exec,
 ): Promise<ExecutionResult> {
   // Before each forward step the hooks have their say, then the run record catches up (and a step that changes production waits for it).
-  const beforeStep = async (step: Step) => {
+  const beforeStep = async (step: AnyStep) => {
     await exec.beforeStep?.(step);
     await open.beforeStep(stepTraits(step.kind).changesProduction);
   };
@@ -186,7 +186,7 @@ async function carryOutWith(
 /** Forward, the check of where it left production, the way back and the check that production is where it began. */
 async function rehearseWith(
   open: OpenRun,
-  forward: readonly Step[],
+  forward: readonly AnyStep[],
   mode: RehearseMode,
   exec: Exec,
 ): Promise<ExecutionResult & { problems: string[] }> {

@@ -445,7 +445,32 @@ async function level(
   result: RecordSync,
   window: RecordWindow,
 ): Promise<void> {
-  const mine = localSizes(local);
+  const { toGet, toSendPlans } = whatToMove(localSizes(local), listed, window);
+  if (toGet.size === 0 && toSendPlans.length === 0) return;
+  mkdirSync(local, { recursive: true });
+  for (const name of toSendPlans) {
+    await place.transport.run(script(PUT_PLAN, place.dir, runOf(name)), { stdin: readFileSync(join(local, name)) });
+  }
+  const got = toGet.size
+    ? parseGet((await place.transport.run(script(GET, place.dir, ...toGet))).stdout)
+    : new Map<string, Buffer>();
+  for (const name of toGet) {
+    const remote = got.get(name) ?? Buffer.alloc(0);
+    const file = join(local, name);
+    if (name.endsWith('.plan.json')) writeFileSync(file, remote);
+    else await levelJournal(place, name, remote, file, result);
+  }
+}
+
+/**
+ * Which files to fetch from the record (or, for a journal, to compare with it), and which plans
+ * to send there, from the sizes on each side.
+ */
+function whatToMove(
+  mine: Map<string, number>,
+  listed: FileSizes,
+  window: RecordWindow,
+): { toGet: Set<string>; toSendPlans: string[] } {
   const theirs = listed.sizes;
   const theirRuns = [...new Set([...theirs.keys()].map(runOf))].sort();
   const wanted = new Set(theirRuns.slice(-(window.newest ?? 20)));
@@ -471,58 +496,55 @@ async function level(
     if (name.endsWith('.plan.json')) toSendPlans.push(name);
     else if (size > 0) toGet.add(name); // asked for: absent there, the answer says 0 bytes
   }
-  if (toGet.size === 0 && toSendPlans.length === 0) return;
-  mkdirSync(local, { recursive: true });
-  for (const name of toSendPlans) {
-    await place.transport.run(script(PUT_PLAN, place.dir, runOf(name)), { stdin: readFileSync(join(local, name)) });
-  }
-  const got = toGet.size
-    ? parseGet((await place.transport.run(script(GET, place.dir, ...toGet))).stdout)
-    : new Map<string, Buffer>();
-  for (const name of toGet) {
-    const remote = got.get(name) ?? Buffer.alloc(0);
-    const file = join(local, name);
-    const mineBytes = existsSync(file) ? readFileSync(file) : Buffer.alloc(0);
-    if (name.endsWith('.plan.json')) {
-      writeFileSync(file, remote);
-      continue;
-    }
-    const run = runOf(name);
-    const shorter = remote.length <= mineBytes.length ? remote : mineBytes;
-    const longer = shorter === remote ? mineBytes : remote;
-    const agree = longer.subarray(0, shorter.length).equals(shorter);
-    if (remote.length > mineBytes.length) {
-      if (!agree) {
-        const aside = `${file}.diverged-${stamp()}`;
-        renameSync(file, aside);
-        result.diverged.push({ run, kept: 'record', asideAt: aside });
-      }
-      writeFileSync(file, remote);
-      result.fetched.push(run);
-    } else if (mineBytes.length > remote.length) {
-      if (agree) {
-        const r = await place.transport.run(script(APPEND, place.dir, run, String(remote.length)), {
-          stdin: mineBytes.subarray(remote.length),
-          allowFailure: true,
-        });
-        if (r.code !== 0)
-          throw new Error(`sending run ${run} to ${place.host}: ${r.stderr.trim() || `exit ${r.code}`}`);
-      } else {
-        await place.transport.run(script(REPLACE, place.dir, run), { stdin: mineBytes });
-        result.diverged.push({
-          run,
-          kept: 'local',
-          asideAt: `${place.host}:${posix.join(place.dir, name)}.diverged-…`,
-        });
-      }
-      result.sent.push(run);
-    } else if (!agree) {
-      // Same length, other bytes: neither is longer; the record's copy is the shared one.
+  return { toGet, toSendPlans };
+}
+
+/**
+ * One journal, this machine's copy against the record's (`remote`): the longer one wins and the
+ * shorter side is brought up to it; when their common part differs, the loser is set aside.
+ */
+async function levelJournal(
+  place: RecordPlace,
+  name: string,
+  remote: Buffer,
+  file: string,
+  result: RecordSync,
+): Promise<void> {
+  const mineBytes = existsSync(file) ? readFileSync(file) : Buffer.alloc(0);
+  const run = runOf(name);
+  const shorter = remote.length <= mineBytes.length ? remote : mineBytes;
+  const longer = shorter === remote ? mineBytes : remote;
+  const agree = longer.subarray(0, shorter.length).equals(shorter);
+  if (remote.length > mineBytes.length) {
+    if (!agree) {
       const aside = `${file}.diverged-${stamp()}`;
       renameSync(file, aside);
-      writeFileSync(file, remote);
       result.diverged.push({ run, kept: 'record', asideAt: aside });
     }
+    writeFileSync(file, remote);
+    result.fetched.push(run);
+  } else if (mineBytes.length > remote.length) {
+    if (agree) {
+      const r = await place.transport.run(script(APPEND, place.dir, run, String(remote.length)), {
+        stdin: mineBytes.subarray(remote.length),
+        allowFailure: true,
+      });
+      if (r.code !== 0) throw new Error(`sending run ${run} to ${place.host}: ${r.stderr.trim() || `exit ${r.code}`}`);
+    } else {
+      await place.transport.run(script(REPLACE, place.dir, run), { stdin: mineBytes });
+      result.diverged.push({
+        run,
+        kept: 'local',
+        asideAt: `${place.host}:${posix.join(place.dir, name)}.diverged-…`,
+      });
+    }
+    result.sent.push(run);
+  } else if (!agree) {
+    // Same length, other bytes: neither is longer; the record's copy is the shared one.
+    const aside = `${file}.diverged-${stamp()}`;
+    renameSync(file, aside);
+    writeFileSync(file, remote);
+    result.diverged.push({ run, kept: 'record', asideAt: aside });
   }
 }
 

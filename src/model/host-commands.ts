@@ -221,3 +221,8 @@ export function contractSchema(paths: AppPaths, dir: string, command: string): s
   ].join('\n');
   return ['sh', '-c', script, 'sh', paths.root, dir, command];
 }
+
+/** The names under releases/, newest first; fails where there is no releases/ yet (callers allow it: none kept). */
+export function listReleases(paths: AppPaths): string[] {
+  return ['ls', '-1t', '--', paths.releases];
+}

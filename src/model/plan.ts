@@ -9,53 +9,8 @@ import { digest } from './canonical.js';
 
 export const PLAN_FORMAT = 'baton-plan/1';
 
-/** Every step kind this baton can carry out, in the order a push meets them. */
-export const STEP_KINDS = [
-  'lock',
-  'unlock',
-  'stage',
-  'unstage',
-  'drain',
-  'wait-drain',
-  'activate',
-  'smoke',
-  'ready',
-  'flip',
-  'watch',
-  'expand',
-  'reverse-expand',
-  'gate',
-  'contract',
-  'restore-config',
-] as const;
-
-export type StepKind = (typeof STEP_KINDS)[number];
-
-export interface Step {
-  /** Stable id within the plan, e.g. `drain-a`. */
-  id: string;
-  kind: StepKind;
-  title: string;
-  cluster?: ClusterId;
-  /** Hosts the step runs on. */
-  hosts?: string[];
-  /** Balancer members the step changes (for flip: the ones it drains). */
-  members?: string[];
-  /** For flip: the members it returns to the pool, in the same balancer change as the drain. */
-  readyMembers?: string[];
-  /** For wait-drain: also wait for the drained members' sticky sessions to end (balancer.sessions), not only their requests. */
-  waitFor?: 'sessions';
-  /** For stage/activate/unstage/expand: the release directory per host (contract: the release every host must run). */
-  releases?: Record<string, string>;
-  /** For ready/flip: the members returned were smoke-checked just before, so the balancer is told they are healthy at once rather than waiting for its own checks to rise (which still run, and take down a member that fails them). */
-  vouchHealthy?: true;
-  /** For stage: the SHA-256 of the artifact built once (artifact: in baton.yml) that each host checks before unpacking; absent: the tag, built on each host. */
-  artifact?: string;
-  /** For restore-config: the snapshot commit whose configuration is put back on the step's host. */
-  snapshot?: string;
-  /** Steps that undo this one; run newest first when a push is reversed. */
-  undo: Step[];
-}
+export { STEP_KINDS, type Step, type StepKind, type StepOf } from './steps.js';
+import type { Step } from './steps.js';
 
 export interface ObservedHost {
   host: string;

@@ -2,16 +2,13 @@
 // reader and rehearsals treat it. The kinds' code (src/steps, src/dns/kinds.ts) adds how a step
 // runs; reading or checking a plan needs only this, so it loads no step's code.
 import { BugError } from '../errors.js';
-import { STEP_KINDS, type Step, type StepKind } from './plan.js';
 import { isReleaseDirName, NOT_A_RELEASE } from './release.js';
+import { STEP_KINDS, STEP_SHAPES, type DnsStepKind, type Step, type StepField, type StepKind } from './steps.js';
 
-/** Fields a step may carry besides id, kind, title and undo. */
-export type StepField = 'cluster' | 'hosts' | 'members' | 'readyMembers' | 'releases' | 'snapshot';
+export { DNS_STEP_KIND_NAMES, type DnsStepKind, type StepField } from './steps.js';
 
 /** What the runner must know of any step kind, push or DNS migration. */
 export interface StepTraits {
-  /** Fields every step of this kind must carry (checked when a plan is built or read). */
-  requires: readonly StepField[];
   /** Carrying it out changes what production serves or who serves it (the pool, a host's current release, a public record). */
   changesProduction: boolean;
   /** A failure part-way may have changed something: its own undo runs too, not only earlier steps'. */
@@ -41,15 +38,11 @@ export interface StepTraits {
   schemaChange?: 'expand' | 'contract';
   /** Puts a host's tracked configuration back from a snapshot (a bare-metal restore). */
   restoresConfig?: boolean;
+  /** Changes nothing: confirms a fact the plan found already true (a DNS name already pointing right). */
+  confirmsOnly?: boolean;
 }
 
-const traits = (
-  requires: readonly StepField[],
-  changesProduction: boolean,
-  undoWhenFailed: boolean,
-  more: Partial<StepTraits> = {},
-): StepTraits => ({
-  requires,
+const traits = (changesProduction: boolean, undoWhenFailed: boolean, more: Partial<StepTraits> = {}): StepTraits => ({
   changesProduction,
   undoWhenFailed,
   ...more,
@@ -57,48 +50,37 @@ const traits = (
 
 export const STEP_TRAITS: Record<StepKind, StepTraits> = {
   // A lock step that failed took nothing: someone else holds it.
-  lock: traits([], false, false, { takesLock: true }),
-  unlock: traits([], false, false, { releasesLock: true, skipWhenRehearsingIdleSide: true }),
-  stage: traits(['hosts', 'releases'], false, true, { needsArtifact: true }),
-  unstage: traits(['hosts', 'releases'], false, true),
-  drain: traits(['cluster', 'members'], true, true, { drainsCluster: true }),
-  'wait-drain': traits(['members'], false, false, { waitsForDrain: true }),
-  activate: traits(['cluster', 'hosts', 'releases'], true, true, { switchesRelease: true }),
-  smoke: traits(['cluster'], false, false, { smokeChecks: true }),
-  ready: traits(['cluster', 'members'], true, true, { returnsToPool: true, skipWhenRehearsingIdleSide: true }),
-  flip: traits(['cluster', 'members', 'readyMembers'], true, true, {
+  lock: traits(false, false, { takesLock: true }),
+  unlock: traits(false, false, { releasesLock: true, skipWhenRehearsingIdleSide: true }),
+  stage: traits(false, true, { needsArtifact: true }),
+  unstage: traits(false, true),
+  drain: traits(true, true, { drainsCluster: true }),
+  'wait-drain': traits(false, false, { waitsForDrain: true }),
+  activate: traits(true, true, { switchesRelease: true }),
+  smoke: traits(false, false, { smokeChecks: true }),
+  ready: traits(true, true, { returnsToPool: true, skipWhenRehearsingIdleSide: true }),
+  flip: traits(true, true, {
     returnsToPool: true,
     skipWhenRehearsingIdleSide: true,
   }),
-  watch: traits([], false, false, { followsReturn: true }),
+  watch: traits(false, false, { followsReturn: true }),
   // Changes the database both clusters share; a failure part-way may have changed some of it.
-  expand: traits(['hosts', 'releases'], true, true, { sharedByClusters: true, schemaChange: 'expand' }),
-  'reverse-expand': traits(['hosts', 'releases'], true, false, { sharedByClusters: true }),
+  expand: traits(true, true, { sharedByClusters: true, schemaChange: 'expand' }),
+  'reverse-expand': traits(true, false, { sharedByClusters: true }),
   // Only looks: a failure reverses the push (the expand's undo, unstage, unlock).
-  gate: traits(['hosts'], false, false),
+  gate: traits(false, false),
   // Irreversible by design: it has no undo, and it runs only in a plan of its own.
-  contract: traits(['hosts', 'releases'], true, false, { schemaChange: 'contract' }),
+  contract: traits(true, false, { schemaChange: 'contract' }),
   // The host is out of the pool while it runs: nothing the public reaches changes.
-  'restore-config': traits(['hosts', 'snapshot'], false, false, { restoresConfig: true }),
+  'restore-config': traits(false, false, { restoresConfig: true }),
 };
 
-/** A DNS migration's step kinds. */
-export const DNS_STEP_KIND_NAMES = [
-  'dns-check',
-  'dns-record',
-  'dns-wait',
-  'proxy-start',
-  'proxy-stop',
-  'cutover',
-  'cutback',
-] as const;
-export type DnsStepKind = (typeof DNS_STEP_KIND_NAMES)[number];
-
 // A DNS step that fails puts back what it did itself (src/dns/steps.ts), so none asks for its own undo.
-const dns = (changesProduction: boolean): StepTraits => traits([], changesProduction, false);
+const dns = (changesProduction: boolean, more: Partial<StepTraits> = {}): StepTraits =>
+  traits(changesProduction, false, more);
 export const DNS_STEP_TRAITS: Record<DnsStepKind, StepTraits> = {
   // Nothing to change, a fact confirmed (the transitional name already points at the new host).
-  'dns-check': dns(false),
+  'dns-check': dns(false, { confirmsOnly: true }),
   // A compare-and-set change of a record the public resolves (the site's, or the transitional
   // name before anyone uses it), then a wait until every authoritative server serves it.
   'dns-record': dns(true),
@@ -145,6 +127,21 @@ export interface StepProblem {
   stepKind?: string;
 }
 
+/** Whether a field's value is one a step may carry: the plan reader's half of the types in src/model/steps.ts. */
+const FIELD_OK: Record<StepField, (v: unknown) => boolean> = {
+  cluster: (v) => v === 'a' || v === 'b',
+  hosts: isStringList,
+  members: isStringList,
+  readyMembers: isStringList,
+  releases: isReleaseMap,
+  waitFor: (v) => v === 'sessions',
+  vouchHealthy: (v) => v === true,
+  // The hash names a file on each host: only 64 hex digits may reach one.
+  artifact: (v) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v),
+  snapshot: (v) => typeof v === 'string' && /^[0-9a-f]{40,64}$/.test(v),
+};
+const FIELDS = Object.keys(FIELD_OK) as StepField[];
+
 /** What is wrong with a step (and its undo steps) by its kind's shape: empty when nothing is. */
 export function stepProblemList(step: Step, where = step.id ?? '?'): StepProblem[] {
   const s = step as unknown as Record<string, unknown>;
@@ -158,40 +155,40 @@ export function stepProblemList(step: Step, where = step.id ?? '?'): StepProblem
       message: `${where}: unknown step kind ${JSON.stringify(s.kind)} (made by a newer baton?)`,
       stepKind: String(s.kind),
     });
-  else
-    for (const field of STEP_TRAITS[s.kind].requires) {
-      const v = s[field];
-      const ok =
-        field === 'cluster'
-          ? v === 'a' || v === 'b'
-          : field === 'releases'
-            ? isReleaseMap(v)
-            : field === 'snapshot'
-              ? typeof v === 'string' && /^[0-9a-f]{40,64}$/.test(v)
-              : Array.isArray(v) && v.every((x) => typeof x === 'string');
-      if (ok) continue;
-      if (field === 'releases' && isRecord(v))
-        problems.push({
-          kind: 'not-a-release',
-          message: `${where}: a ${s.kind} step names a release that ${NOT_A_RELEASE}`,
-        });
-      else incomplete(`${where}: a ${s.kind} step needs ${field}`);
-    }
-  if (s.vouchHealthy !== undefined && !(s.vouchHealthy === true && (s.kind === 'ready' || s.kind === 'flip')))
-    incomplete(`${where}: vouchHealthy is for a ready or flip step, and only true`);
-  // The hash names a file on each host: only 64 hex digits may reach one.
-  if (
-    s.artifact !== undefined &&
-    !(s.kind === 'stage' && typeof s.artifact === 'string' && /^[0-9a-f]{64}$/.test(s.artifact))
-  )
-    problems.push({
-      kind: 'not-a-release',
-      message: `${where}: artifact ${JSON.stringify(s.artifact)} is not the SHA-256 of a stage step's artifact`,
-    });
-  if (s.waitFor !== undefined && !(s.kind === 'wait-drain' && s.waitFor === 'sessions'))
-    incomplete(`${where}: waitFor ${JSON.stringify(s.waitFor)} is not something a ${String(s.kind)} step can wait for`);
+  else problems.push(...fieldProblems(s, s.kind, where));
   if (!Array.isArray(s.undo)) return [...problems, { kind: 'incomplete', message: `${where}: no undo list` }];
   return [...problems, ...(s.undo as Step[]).flatMap((u, i) => stepProblemList(u, `${where}.undo[${i}]`))];
+}
+
+/** Each field checked against the kind's shape: required ones present and sound, the others absent or sound. */
+function fieldProblems(s: Record<string, unknown>, kind: StepKind, where: string): StepProblem[] {
+  const { requires, may } = STEP_SHAPES[kind] as { requires: readonly StepField[]; may: readonly StepField[] };
+  return FIELDS.flatMap((field): StepProblem[] => {
+    const v = s[field];
+    const required = requires.includes(field);
+    if (v === undefined && !required) return [];
+    if (!required && !may.includes(field))
+      return [{ kind: 'incomplete', message: `${where}: ${field} is not something a ${kind} step carries` }];
+    if (FIELD_OK[field](v)) return [];
+    // A value that would reach a host as a path (a release directory, an artifact's file) is refused outright.
+    if (field === 'releases' && isRecord(v))
+      return [{ kind: 'not-a-release', message: `${where}: a ${kind} step names a release that ${NOT_A_RELEASE}` }];
+    if (field === 'artifact')
+      return [
+        {
+          kind: 'not-a-release',
+          message: `${where}: artifact ${JSON.stringify(v)} is not the SHA-256 of a stage step's artifact`,
+        },
+      ];
+    return [
+      {
+        kind: 'incomplete',
+        message: required
+          ? `${where}: a ${kind} step needs ${field}`
+          : `${where}: ${field} ${JSON.stringify(v)} is not something a ${kind} step can carry`,
+      },
+    ];
+  });
 }
 
 /** The same, as sentences. */
@@ -206,4 +203,8 @@ function isRecord(v: unknown): boolean {
 // A plan names directories that are removed and linked on hosts: each must be a release name, never a path.
 function isReleaseMap(v: unknown): boolean {
   return isRecord(v) && Object.values(v as object).every(isReleaseDirName);
+}
+
+function isStringList(v: unknown): boolean {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
 }

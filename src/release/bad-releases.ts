@@ -4,6 +4,7 @@ import { posix } from 'node:path';
 import type { Config } from '../config/config.js';
 import { scopedToEnvironment } from '../config/environment.js';
 import type { Transport } from '../transport/types.js';
+import { listBadReleases, markBadRelease } from './bad-release-commands.js';
 
 export class BadReleases {
   private readonly file: string;
@@ -20,7 +21,7 @@ export class BadReleases {
   }
 
   async list(): Promise<Set<string>> {
-    const r = await this.transport.run(['cat', this.file], { allowFailure: true });
+    const r = await this.transport.run(listBadReleases(this.file), { allowFailure: true });
     return new Set(
       r.code === 0
         ? r.stdout
@@ -32,13 +33,6 @@ export class BadReleases {
   }
 
   async mark(dir: string): Promise<void> {
-    await this.transport.run([
-      'sh',
-      '-c',
-      'mkdir -p "$(dirname "$1")" && { grep -qxF -e "$2" "$1" 2>/dev/null || printf "%s\\n" "$2" >> "$1"; }',
-      'sh',
-      this.file,
-      dir,
-    ]);
+    await this.transport.run(markBadRelease(this.file, dir));
   }
 }

@@ -1,7 +1,7 @@
 // Carrying out a plan, for push, apply, rollback, resume, contract and restore alike: the plan
 // written beside the journal (so a killed run can be resumed or reversed) and mirrored into the
 // run record, the run's context for the runner, and release bookkeeping (a reversed release is marked bad).
-import type { ExecutionResult } from '../engine/executor.js';
+import type { ExecutionResult, StepRunner } from '../engine/executor.js';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { journalDir, newRunId } from '../engine/journal.js';
 import { runPlan, type Outcome } from '../engine/run-plan.js';
@@ -13,6 +13,7 @@ import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
 import { planKindOf, type Plan, type PlanKind, type Step } from '../model/plan.js';
 import { planProblems, writePlanFile } from '../model/plan-file.js';
+import type { AnyStep } from '../model/steps.js';
 import { BugError } from '../errors.js';
 import { sessionStepRunner } from '../steps/index.js';
 import { stepKind } from '../steps/registry.js';
@@ -40,7 +41,7 @@ export interface CarryOutOptions {
   /** The lock is already held by this run: the lock step only records it. */
   preLocked?: boolean;
   /** Awaited before each step runs; a rejection fails that step (and so reverses what ran). */
-  gate?: (step: Step) => Promise<void>;
+  gate?: (step: AnyStep) => Promise<void>;
   /** A run whose lock this one may take over (an interrupted run being rolled back). */
   takeOverLockOf?: string;
   /** An interrupted run this one ends when it succeeds, with this note (a rollback undid it). */
@@ -71,7 +72,6 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
   }
   const mirror = mirrorRun(config, session.transports, run, readFileSync(planFileOf(config, run), 'utf8'));
   const owner = { by, reason: `${planKindOf(plan)} ${plan.release.tag}`, tag: plan.release.tag };
-  const gate = opts.gate;
   const holdAfter = opts.hold ? lastStepOfFirstCluster(plan) : undefined;
   const result = await runPlan(
     {
@@ -88,21 +88,7 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
       ...(opts.notes ? { notes: opts.notes } : {}),
       hooks: runHooksFor(config, plan, opts.command),
       ...(opts.closes ? { closes: { ...opts.closes, config, transports: session.transports } } : {}),
-      stepRunner: (id) => {
-        const runStep = sessionStepRunner(
-          session,
-          opts.observation,
-          {
-            lockOwner: { ...owner, run: id },
-            release: plan.release,
-            artifact: opts.artifact ?? '',
-            ...(opts.takeOverLockOf ? { takeOverLockOf: opts.takeOverLockOf } : {}),
-            ...(opts.preLocked ? { preLocked: true } : {}),
-          },
-          plan,
-        );
-        return gate ? async (step, progress, signal) => (await gate(step), runStep(step, progress, signal)) : runStep;
-      },
+      stepRunner: (id) => planStepRunner(session, plan, opts, { ...owner, run: id }),
     },
     { command: opts.command, hash: plan.hash, tag: plan.release.tag, by, steps: plan.forward },
     opts.resume ? { resume: opts.resume } : { forward: holdAfter ? { holdAfter } : {} },
@@ -119,6 +105,29 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
     commit: plan.release.commit,
     release: plan.release.dir,
   };
+}
+
+/** Runs the plan's steps on the session's hosts as the lock's owner, each after `opts.gate` when there is one. */
+function planStepRunner(
+  session: Session,
+  plan: Plan,
+  opts: CarryOutOptions,
+  lockOwner: { by: string; reason: string; tag: string; run: string },
+): StepRunner {
+  const runStep = sessionStepRunner(
+    session,
+    opts.observation,
+    {
+      lockOwner,
+      release: plan.release,
+      artifact: opts.artifact ?? '',
+      ...(opts.takeOverLockOf ? { takeOverLockOf: opts.takeOverLockOf } : {}),
+      ...(opts.preLocked ? { preLocked: true } : {}),
+    },
+    plan,
+  );
+  const gate = opts.gate;
+  return gate ? async (step, progress, signal) => (await gate(step), runStep(step, progress, signal)) : runStep;
 }
 
 /** The first cluster is back in the pool (and watched, when configured) once this step is done. */

@@ -54,30 +54,7 @@ export async function planPush(
   checkTagName(tag); // before any host is asked anything: a bad tag must not wait on a slow one
   const started = Date.now();
   opts.progress?.(`reading tag ${tag} and production: ${describeReach(config)}; preflight`);
-  const resolving = resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags });
-  // With artifact: the plan records the artifact's hash, so every plan builds it (or finds it in the cache) while production is read.
-  const exporting = config.artifact
-    ? buildPlannedArtifact(config, resolving, opts.progress)
-    : opts.prepareArtifact
-      ? prepareArtifact(config, resolving)
-      : undefined;
-  // Preflight never throws (a failed read is a finding): a missing tag or an unreachable host fails here through resolveTag and observe, as before.
-  const [read, exported] = await Promise.allSettled([
-    Promise.all([
-      resolving,
-      observe(config, session.balancer, session.transports, session.addressOf),
-      recordSnapshot(config, session.transports),
-      runPreflight(session, tag, { resolved: resolving }),
-    ]),
-    exporting,
-  ]);
-  const artifact = exported.status === 'fulfilled' ? exported.value : undefined;
-  // Whatever failed, an archive already exported is removed, not left behind.
-  if (read.status === 'rejected' || exported.status === 'rejected') {
-    artifact?.dispose();
-    throw read.status === 'rejected' ? read.reason : (exported as PromiseRejectedResult).reason;
-  }
-  const [resolved, observation, snapshot, report] = read.value;
+  const { resolved, observation, snapshot, report, artifact } = await readForPlan(session, tag, opts);
   opts.progress?.(`read in ${((Date.now() - started) / 1000).toFixed(1)} s: planning`);
   const release = releaseFor(resolved.tag, resolved.commit);
   const observed = snapshot ? { ...observation.observed, snapshot } : observation.observed;
@@ -108,16 +85,53 @@ export async function planPush(
     };
   } catch (err) {
     artifact?.dispose();
-    // A cluster out of the pool is usually another push under way: then that is the answer (exit 4).
-    const holder = await session.lock.read().catch(() => null);
-    if (holder && holder.run !== undefined) {
-      throw new LockHeldError(
-        `release lock on ${config.balancer.host} is held by ${holder.by} since ${holder.since}${holder.tag ? ` (pushing ${holder.tag})` : ''}: ${holder.reason}; production is part-way through that run (${(err as Error).message})`,
-        { ...holder },
-      );
-    }
-    throw err;
+    throw await pushUnderWay(session, err);
   }
+}
+
+/**
+ * Everything a push plan is made from, read at once: the tag, production, the configuration
+ * snapshot and preflight, and (with artifact: or `prepareArtifact`) the exported release.
+ */
+async function readForPlan(session: Session, tag: string, opts: PlanOptions) {
+  const { config } = session;
+  const resolving = resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags });
+  // With artifact: the plan records the artifact's hash, so every plan builds it (or finds it in the cache) while production is read.
+  const exporting = config.artifact
+    ? buildPlannedArtifact(config, resolving, opts.progress)
+    : opts.prepareArtifact
+      ? prepareArtifact(config, resolving)
+      : undefined;
+  // Preflight never throws (a failed read is a finding): a missing tag or an unreachable host fails here through resolveTag and observe, as before.
+  const [read, exported] = await Promise.allSettled([
+    Promise.all([
+      resolving,
+      observe(config, session.balancer, session.transports, session.addressOf),
+      recordSnapshot(config, session.transports),
+      runPreflight(session, tag, { resolved: resolving }),
+    ]),
+    exporting,
+  ]);
+  const artifact = exported.status === 'fulfilled' ? exported.value : undefined;
+  // Whatever failed, an archive already exported is removed, not left behind.
+  if (read.status === 'rejected' || exported.status === 'rejected') {
+    artifact?.dispose();
+    throw read.status === 'rejected' ? read.reason : (exported as PromiseRejectedResult).reason;
+  }
+  const [resolved, observation, snapshot, report] = read.value;
+  return { resolved, observation, snapshot, report, artifact };
+}
+
+/** A plan that could not be made because a cluster is out of the pool is usually another push under way: then that is the answer (exit 4). */
+async function pushUnderWay(session: Session, err: unknown): Promise<unknown> {
+  const holder = await session.lock.read().catch(() => null);
+  if (holder && holder.run !== undefined) {
+    return new LockHeldError(
+      `release lock on ${session.config.balancer.host} is held by ${holder.by} since ${holder.since}${holder.tag ? ` (pushing ${holder.tag})` : ''}: ${holder.reason}; production is part-way through that run (${(err as Error).message})`,
+      { ...holder },
+    );
+  }
+  return err;
 }
 
 /** "connecting to 6 hosts (lb1.example.com and 4 app hosts)": what a push reaches before it plans. */
@@ -192,7 +206,7 @@ export async function checkNothingToDo(session: Session, plan: Plan): Promise<vo
 }
 
 /** Refuses (exit 3) a plan made from a state production is no longer in, naming what changed. */
-function refuseDrift(planned: Plan['observed'], now: Plan['observed']): void {
+export function refuseDrift(planned: Plan['observed'], now: Plan['observed']): void {
   const drift = describeDrift(planned, now);
   if (drift.length)
     throw new PlanRefusedError(

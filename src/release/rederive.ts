@@ -7,7 +7,15 @@ import { buildContractPlan } from '../../plans/contract.js';
 import { buildRestorePlan } from '../../plans/restore.js';
 import { allHosts, type ClusterId, type Config, type HookName } from '../config/config.js';
 import { BatonError, PlanRefusedError } from '../errors.js';
-import { describeEnvironment, planHash, planHooks, type Plan, type Step } from '../model/plan.js';
+import {
+  describeEnvironment,
+  planHash,
+  planHooks,
+  planKindOf,
+  type Plan,
+  type PlanKind,
+  type Step,
+} from '../model/plan.js';
 import { canonicalJson } from '../model/canonical.js';
 import { stepIs } from '../model/step-kinds.js';
 import { releaseFor } from '../model/release.js';
@@ -32,13 +40,22 @@ export function rederivePlan(plan: Plan, config: Config): void {
   if (hookChanges.length) refuse("the plan's hooks or notifications are not baton.yml's", hookChanges);
   const foreign = outsideConfig(plan, config);
   if (foreign.length) refuse('the plan names what baton.yml does not', foreign);
-  // baton rollback reads the hosts and makes its plan at run time; a rollback's plan is only ever
-  // resumed from the journal, and all of it is then checked against baton.yml above.
-  if (plan.kind === 'rollback') return;
-  // A contract is made from the ledger at run time too; only resumed from the journal: it must be the plan baton.yml makes for that release.
-  if (plan.kind === 'contract') return rederiveContract(plan, config);
-  if (plan.kind === 'restore') return rederiveRestore(plan, config);
+  REDERIVE[planKindOf(plan)](plan, config);
+}
 
+/** How each kind of plan is made again from baton.yml, to compare with the one given. */
+const REDERIVE: Record<PlanKind, (plan: Plan, config: Config) => void> = {
+  push: rederivePush,
+  // baton rollback reads the hosts and makes its plan at run time; a rollback's plan is only ever
+  // resumed from the journal, and all of it is then checked against baton.yml (outsideConfig).
+  rollback: () => undefined,
+  // A contract is made from the ledger at run time too; only resumed from the journal: it must be the plan baton.yml makes for that release.
+  contract: rederiveContract,
+  restore: rederiveRestore,
+};
+
+/** A push: one of the plans baton.yml makes from its tag, commit and observed state (either cluster first, held or not). */
+function rederivePush(plan: Plan, config: Config): void {
   let release;
   try {
     release = releaseFor(plan.release.tag, plan.release.commit);

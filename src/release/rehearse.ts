@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterId } from '../config/config.js';
 import { PlanRefusedError, UserError, type RunEnd } from '../errors.js';
-import { runPlan } from '../engine/run-plan.js';
+import { runPlan, type Outcome } from '../engine/run-plan.js';
 import { runHooksFor } from '../engine/run-hooks.js';
 import { clusterOfMembers } from '../engine/sampler.js';
 import { describeDrift, observe, type Observation } from '../engine/observe.js';
@@ -19,7 +19,7 @@ import { sessionStepRunner } from '../steps/index.js';
 import type { ExpectedState } from '../steps/kind.js';
 import { stepKind } from '../steps/registry.js';
 import { releaseArchiveFor } from './planned-artifact.js';
-import { actor, planPush } from './push.js';
+import { actor, planPush, refuseDrift } from './push.js';
 import { verifyPlanHash } from './requirements.js';
 import { rehearsalMessage, type Signer } from './review-signatures.js';
 
@@ -71,7 +71,8 @@ function narrow(step: Step, hosts: Set<string>): Step {
       ? { releases: Object.fromEntries(Object.entries(step.releases).filter(([h]) => hosts.has(h))) }
       : {}),
     undo: step.undo.map((u) => narrow(u, hosts)).filter((u) => u.hosts === undefined || u.hosts.length > 0),
-  };
+    // The same kind with shorter lists: the spread over the union loses which kind it is.
+  } as Step;
 }
 
 export type { ExpectedState };
@@ -171,13 +172,7 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
       opts.fresh ?? look(),
       releaseArchiveFor(config, plan, join(work, `${plan.release.dir}.tar.gz`)),
     ]);
-    const drift = describeDrift(opts.baseline, before.observed);
-    if (drift.length)
-      throw new PlanRefusedError(
-        `production changed since the plan was made:\n  ${drift.join('\n  ')}`,
-        'make a new plan with `baton plan TAG`',
-        drift,
-      );
+    refuseDrift(opts.baseline, before.observed);
 
     const by = opts.by ?? actor();
     const at = new Date().toISOString();
@@ -209,20 +204,7 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
     );
     await opts.reporter.finish();
 
-    const problems = o.problems ?? [];
-    const passed = problems.length === 0;
-    const rehearsal: Rehearsal = {
-      at,
-      by,
-      hash: plan.hash,
-      outcome: passed ? 'passed' : 'failed',
-      against: opts.against,
-      forwardMs: o.forwardMs,
-      reverseMs: o.reversalMs ?? 0,
-      detail: passed
-        ? `forward ${steps.forward.length} steps and reverse ${steps.reverse.length} ended where expected; run ${o.run}`
-        : problems.join('; '),
-    };
+    const rehearsal = rehearsalRecord(o, { at, by, hash: plan.hash, against: opts.against }, steps);
     const ended: RunEnd = { outcome: o.outcome, productionChanged: o.productionChanged };
     return {
       rehearsal,
@@ -235,6 +217,28 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** What the plan keeps of a rehearsal: when, by whom, against what, and whether both ways ended where expected. */
+function rehearsalRecord(
+  o: Outcome,
+  made: Pick<Rehearsal, 'at' | 'by' | 'hash' | 'against'>,
+  steps: RehearsalSteps,
+): Rehearsal {
+  const problems = o.problems ?? [];
+  const passed = problems.length === 0;
+  return {
+    at: made.at,
+    by: made.by,
+    hash: made.hash,
+    outcome: passed ? 'passed' : 'failed',
+    against: made.against,
+    forwardMs: o.forwardMs,
+    reverseMs: o.reversalMs ?? 0,
+    detail: passed
+      ? `forward ${steps.forward.length} steps and reverse ${steps.reverse.length} ended where expected; run ${o.run}`
+      : problems.join('; '),
+  };
 }
 
 /** The rehearsal just recorded, signed by whoever ran it: the signature binds the plan hash and the outcome. */

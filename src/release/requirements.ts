@@ -49,42 +49,15 @@ export async function requirementStatus(plan: Plan, require: Config['require']):
     };
   }
 
-  let passed: { rehearsal: Rehearsal; by: string } | undefined;
-  if (require.rehearsal && signers) {
-    for (const [i, r] of (plan.rehearsals ?? []).entries()) {
-      if (r.hash !== plan.hash || r.outcome !== 'passed') continue;
-      const v = await verifySigned(signers, r, rehearsalMessage(r));
-      if ('problem' in v) refused.push(`rehearsal ${i + 1} (by ${shown(r.by)} at ${shown(r.at)}): ${v.problem}`);
-      else passed = { rehearsal: r, by: v.principal };
-    }
-  }
+  const passed = require.rehearsal && signers ? await verifiedRehearsal(plan, signers, refused) : undefined;
   if (require.rehearsal && !passed) unmet.push('baton.yml requires a passed rehearsal of this plan, and it has none');
 
-  const by: string[] = [];
+  let by: string[] = [];
   let author: string | undefined;
   let authorApproved = false;
   if (require.approvals > 0 && signers) {
-    if (!require.authorApprovalCounts) {
-      if (plan.author?.hash !== plan.hash) {
-        unmet.push(
-          "the plan is not signed by whoever made it, so apply cannot tell their own approval from a reviewer's: make it with `baton plan TAG -o FILE --key KEY`",
-        );
-      } else {
-        const v = await verifySigned(signers, plan.author, authorMessage(plan.hash));
-        if ('problem' in v)
-          refused.push(
-            `the author's signature (by ${shown(plan.author.by)} at ${shown(plan.author.at)}): ${v.problem}`,
-          );
-        else author = v.principal;
-      }
-    }
-    for (const [i, a] of (plan.approvals ?? []).entries()) {
-      if (a.hash !== plan.hash) continue;
-      const v = await verifySigned(signers, a, approvalMessage(plan.hash));
-      if ('problem' in v) refused.push(`approval ${i + 1} (by ${shown(a.by)} at ${shown(a.at)}): ${v.problem}`);
-      else if (v.principal === author) authorApproved = true;
-      else if (!by.includes(v.principal)) by.push(v.principal);
-    }
+    if (!require.authorApprovalCounts) author = await verifiedAuthor(plan, signers, unmet, refused);
+    ({ by, authorApproved } = await verifiedApprovers(plan, signers, author, refused));
   }
   if (by.length < require.approvals) {
     const own = authorApproved ? `; ${author} made the plan, so their own approval does not count` : '';
@@ -98,6 +71,60 @@ export async function requirementStatus(plan: Plan, require: Config['require']):
     refused,
     unmet,
   };
+}
+
+/** The newest passed rehearsal of this plan whose signature verifies, and who it verifies as; each that does not is added to `refused`. */
+async function verifiedRehearsal(
+  plan: Plan,
+  signers: string,
+  refused: string[],
+): Promise<{ rehearsal: Rehearsal; by: string } | undefined> {
+  let passed: { rehearsal: Rehearsal; by: string } | undefined;
+  for (const [i, r] of (plan.rehearsals ?? []).entries()) {
+    if (r.hash !== plan.hash || r.outcome !== 'passed') continue;
+    const v = await verifySigned(signers, r, rehearsalMessage(r));
+    if ('problem' in v) refused.push(`rehearsal ${i + 1} (by ${shown(r.by)} at ${shown(r.at)}): ${v.problem}`);
+    else passed = { rehearsal: r, by: v.principal };
+  }
+  return passed;
+}
+
+/** Who made the plan, by its maker's signature: needed to tell their own approval from a reviewer's. */
+async function verifiedAuthor(
+  plan: Plan,
+  signers: string,
+  unmet: string[],
+  refused: string[],
+): Promise<string | undefined> {
+  if (plan.author?.hash !== plan.hash) {
+    unmet.push(
+      "the plan is not signed by whoever made it, so apply cannot tell their own approval from a reviewer's: make it with `baton plan TAG -o FILE --key KEY`",
+    );
+    return undefined;
+  }
+  const v = await verifySigned(signers, plan.author, authorMessage(plan.hash));
+  if (!('problem' in v)) return v.principal;
+  refused.push(`the author's signature (by ${shown(plan.author.by)} at ${shown(plan.author.at)}): ${v.problem}`);
+  return undefined;
+}
+
+/** The distinct principals whose approvals of this plan verify, the author's aside (`authorApproved`: it was there). */
+async function verifiedApprovers(
+  plan: Plan,
+  signers: string,
+  author: string | undefined,
+  refused: string[],
+): Promise<{ by: string[]; authorApproved: boolean }> {
+  const by: string[] = [];
+  let authorApproved = false;
+  for (const [i, a] of (plan.approvals ?? []).entries()) {
+    if (a.hash !== plan.hash) continue;
+    const v = await verifySigned(signers, a, approvalMessage(plan.hash));
+    if ('problem' in v) refused.push(`approval ${i + 1} (by ${shown(a.by)} at ${shown(a.at)}): ${v.problem}`);
+    else if (v.principal === author) authorApproved = true;
+    else if (!by.includes(v.principal)) by.push(v.principal);
+  }
+  return { by, authorApproved };
 }
 
 /** Text from the plan file, which anyone may have written, as one harmless line for a terminal. */

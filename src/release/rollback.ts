@@ -7,20 +7,21 @@
 // that sends all traffic to the cluster that was serving anyway) does not wait for the hosts;
 // their releases are read meanwhile and checked before any host is changed.
 import { buildRollbackPlan, describeRollback, type RollbackPlan } from '../../plans/rollback.js';
+import type { Config } from '../config/config.js';
 import { OperationFailedError, PlanRefusedError } from '../errors.js';
 import { newRunId, type RunsOf } from '../engine/journal.js';
-import { closeRunOf } from '../engine/run.js';
 import { assemble, readReleases, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
-import { PLAN_KIND_TRAITS, planKindOf, type Step } from '../model/plan.js';
+import { PLAN_KIND_TRAITS, planKindOf } from '../model/plan.js';
 import { stepIs } from '../model/step-kinds.js';
-import { appPaths } from '../model/host-commands.js';
+import type { AnyStep } from '../model/steps.js';
+import { appPaths, listReleases } from '../model/host-commands.js';
 import { forEachHost } from '../transport/fan-out.js';
 import { actor } from './actor.js';
 import { BadReleases } from './bad-releases.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
-import { runEntriesNewestFirst, type RunRecord } from './last-run.js';
+import { runEntriesNewestFirst, type RunEntry, type RunRecord } from './last-run.js';
 
 export interface RollbackProposal {
   run: string;
@@ -86,13 +87,7 @@ async function propose(session: Session, run: string, opts: RollbackOptions): Pr
   const { config } = session;
   const by = opts.by ?? actor();
   const bad = new BadReleases(session.transports.get(config.balancer.host), config);
-  // A run whose plan cannot be read says nothing about where hosts were: read the hosts instead.
-  const newest = newestRunToUndo(config);
-  const last = newest?.plan ? (newest as RunRecord) : undefined;
-  // A release named with --to is read from the hosts: the journal's "where the push started" does not apply.
-  const interrupted =
-    !opts.to && last && (last.state.outcome === undefined || last.state.outcome === 'held') ? last : undefined;
-  const unreadable = newest && !newest.plan ? newest : undefined;
+  const { newest, last, interrupted, unreadable } = journalOfLastPush(config, opts);
   // The lock of a run that is over without having put production back (killed, or its reversal failed) is this rollback's to take.
   const lockedBy = lockOfRun(newest);
 
@@ -108,67 +103,18 @@ async function propose(session: Session, run: string, opts: RollbackOptions): Pr
     opts.lockEarly ? session.lock.acquire({ by, reason: 'rollback', run }, new Date(), lockedBy) : undefined,
   ]);
 
-  let releases: ReadonlyMap<string, string | null>;
-  let verify = () => Promise.resolve();
-  if (interrupted) {
-    const known = knownReleases(interrupted);
-    releases = known;
-    let verified: Promise<void> | undefined;
-    verify = () =>
-      (verified ??= readOnce().then((actual) => {
-        const wrong = [...known].filter(([host, dir]) => actual.get(host) !== dir && untouched(interrupted).has(host));
-        if (wrong.length)
-          throw new OperationFailedError(
-            `hosts do not run what the journal says: ${wrong.map(([h, d]) => `${h} runs ${actual.get(h) ?? 'nothing'}, not ${d}`).join('; ')}`,
-            'unchanged',
-          );
-      }));
-  } else {
-    releases = await readOnce();
-  }
+  const { releases, verify } = interrupted
+    ? journaledReleases(interrupted, readOnce)
+    : { releases: await readOnce(), verify: () => Promise.resolve() };
   const observation = await assemble(config, members, releases, session.addressOf);
-  const running = new Set(observation.observed.hosts.map((h) => h.release));
-  // The last push is what to undo while any host runs its release, or when its reversal failed
-  // part-way (hosts may all be back, but the pool is not): its plan says where it started.
-  const source = opts.to
-    ? undefined
-    : (interrupted ??
-      (last && (running.has(last.plan.release.dir) || last.state.outcome === 'needs-attention') ? last : undefined));
+  const source = opts.to ? undefined : (interrupted ?? pushStillToUndo(last, observation));
 
-  let targets: Record<string, string>;
-  let from: string | undefined;
-  let description: string;
-  if (opts.to) {
-    targets = await tagOnHosts(session, observation, opts.to);
-    from = observation.observed.hosts
-      .map((h) => h.release)
-      .find((r): r is string => !!r && !Object.values(targets).includes(r));
-    description = `release ${opts.to} (--to)`;
-  } else if (source) {
-    targets = Object.fromEntries(
-      source.plan.observed.hosts.filter((h) => h.release).map((h) => [h.host, h.release as string]),
-    );
-    from = source.plan.release.dir;
-    description = `the state push ${source.run} (${source.plan.release.tag}) started from`;
-  } else {
-    targets = await previousOnHosts(session, observation, badSet);
-    from = observation.observed.hosts.map((h) => h.release).find((r): r is string => !!r);
-    description = unreadable
-      ? `each host's newest other release (the plan of run ${unreadable.run} cannot be read: ${unreadable.planProblem})`
-      : "each host's newest other release (no journal of the last push here)";
-  }
-  const landing = Object.entries(targets).filter(([, dir]) => badSet.has(dir));
-  const forced: string[] = [];
-  if (landing.length && opts.force === undefined) {
-    throw new PlanRefusedError(
-      `rolling back would land on releases marked bad: ${landing.map(([h, d]) => `${h} → ${d}`).join(', ')}`,
-      `push a fixed tag instead${opts.to ? `, or \`--force REASON\` to return to ${opts.to} anyway` : ''}, or remove the mark from the bad-release list on the balancer host if it was wrong`,
-    );
-  }
-  if (landing.length)
-    forced.push(
-      `rollback lands on releases marked bad (${[...new Set(landing.map(([, d]) => d))].join(', ')}), forced by ${by}: ${opts.force}`,
-    );
+  const { targets, from, description } = await chooseTargets(session, observation, badSet, {
+    ...(opts.to !== undefined ? { to: opts.to } : {}),
+    ...(source ? { source } : {}),
+    ...(unreadable ? { unreadable } : {}),
+  });
+  const forced = refuseBadLanding(targets, badSet, by, opts);
   // Back in the pool go the members that were in it before the push being undone.
   const poolAfter = source
     ? source.plan.observed.hosts.filter((h) => h.memberState === 'ready').map((h) => h.member)
@@ -195,6 +141,100 @@ async function propose(session: Session, run: string, opts: RollbackOptions): Pr
   };
 }
 
+/**
+ * The last push is what to undo while any host runs its release, or when its reversal failed
+ * part-way (hosts may all be back, but the pool is not): its plan says where it started.
+ */
+function pushStillToUndo(last: RunRecord | undefined, observation: Observation): RunRecord | undefined {
+  const running = new Set(observation.observed.hosts.map((h) => h.release));
+  return last && (running.has(last.plan.release.dir) || last.state.outcome === 'needs-attention') ? last : undefined;
+}
+
+/** What the journal says of the last push a rollback would undo. */
+function journalOfLastPush(config: Config, opts: RollbackOptions) {
+  const newest = newestRunToUndo(config);
+  // A run whose plan cannot be read says nothing about where hosts were: read the hosts instead.
+  const last = newest?.plan ? (newest as RunRecord) : undefined;
+  // A release named with --to is read from the hosts: the journal's "where the push started" does not apply.
+  const interrupted =
+    !opts.to && last && (last.state.outcome === undefined || last.state.outcome === 'held') ? last : undefined;
+  const unreadable = newest && !newest.plan ? newest : undefined;
+  return { newest, last, interrupted, unreadable };
+}
+
+/**
+ * An interrupted push's journal says what each host ran (fast: no host is read before the first
+ * drain); `verify` reads the hosts once and refuses, before any host changes, when one the run
+ * never touched runs something else.
+ */
+function journaledReleases(
+  interrupted: RunRecord,
+  readOnce: () => Promise<Map<string, string | null>>,
+): { releases: ReadonlyMap<string, string | null>; verify: () => Promise<void> } {
+  const known = knownReleases(interrupted);
+  let verified: Promise<void> | undefined;
+  const verify = () =>
+    (verified ??= readOnce().then((actual) => {
+      const wrong = [...known].filter(([host, dir]) => actual.get(host) !== dir && untouched(interrupted).has(host));
+      if (wrong.length)
+        throw new OperationFailedError(
+          `hosts do not run what the journal says: ${wrong.map(([h, d]) => `${h} runs ${actual.get(h) ?? 'nothing'}, not ${d}`).join('; ')}`,
+          'unchanged',
+        );
+    }));
+  return { releases: known, verify };
+}
+
+/** Where each host returns to: the tag asked for, where the push being undone started, or each host's newest other release. */
+async function chooseTargets(
+  session: Session,
+  observation: Observation,
+  badSet: ReadonlySet<string>,
+  why: { to?: string; source?: RunRecord; unreadable?: RunEntry },
+): Promise<{ targets: Record<string, string>; from: string | undefined; description: string }> {
+  const running = observation.observed.hosts.map((h) => h.release);
+  if (why.to) {
+    const targets = await tagOnHosts(session, observation, why.to);
+    const from = running.find((r): r is string => !!r && !Object.values(targets).includes(r));
+    return { targets, from, description: `release ${why.to} (--to)` };
+  }
+  if (why.source) {
+    const { plan, run } = why.source;
+    return {
+      targets: Object.fromEntries(
+        plan.observed.hosts.filter((h) => h.release).map((h) => [h.host, h.release as string]),
+      ),
+      from: plan.release.dir,
+      description: `the state push ${run} (${plan.release.tag}) started from`,
+    };
+  }
+  return {
+    targets: await previousOnHosts(session, observation, badSet),
+    from: running.find((r): r is string => !!r),
+    description: why.unreadable
+      ? `each host's newest other release (the plan of run ${why.unreadable.run} cannot be read: ${why.unreadable.planProblem})`
+      : "each host's newest other release (no journal of the last push here)",
+  };
+}
+
+/** Landing on a release marked bad is refused unless forced with a reason, which is then journaled. */
+function refuseBadLanding(
+  targets: Record<string, string>,
+  badSet: ReadonlySet<string>,
+  by: string,
+  opts: RollbackOptions,
+): string[] {
+  const landing = Object.entries(targets).filter(([, dir]) => badSet.has(dir));
+  if (!landing.length) return [];
+  if (opts.force === undefined)
+    throw new PlanRefusedError(
+      `rolling back would land on releases marked bad: ${landing.map(([h, d]) => `${h} → ${d}`).join(', ')}`,
+      `push a fixed tag instead${opts.to ? `, or \`--force REASON\` to return to ${opts.to} anyway` : ''}, or remove the mark from the bad-release list on the balancer host if it was wrong`,
+    );
+  const dirs = [...new Set(landing.map(([, d]) => d))].join(', ');
+  return [`rollback lands on releases marked bad (${dirs}), forced by ${by}: ${opts.force}`];
+}
+
 export async function carryOutRollback(
   session: Session,
   p: RollbackProposal,
@@ -213,7 +253,7 @@ export async function carryOutRollback(
       ? { takeOverLockOf: p.interruptedRun, closes: { run: p.interruptedRun, note: rolledBackBy(p.run) } }
       : {}),
     // Hosts are read while the first drain settles, and no host changes before they are confirmed.
-    gate: async (step: Step) => {
+    gate: async (step: AnyStep) => {
       if (stepIs(step, 'waitsForDrain')) void p.verify().catch(() => undefined);
       if (stepIs(step, 'switchesRelease')) await p.verify();
     },
@@ -221,11 +261,6 @@ export async function carryOutRollback(
   // The hosts were read for the check even when no step needed it: let that finish before the session closes.
   await p.verify().catch(() => undefined);
   return result;
-}
-
-/** The interrupted (or held) push is over once a rollback undid it: resume must not pick it up again. */
-export function closeInterrupted(session: Session, run: string, by: string): Promise<string[]> {
-  return closeRunOf(session.config, session.transports, run, rolledBackBy(by), 'reversed');
 }
 
 const rolledBackBy = (run: string) => `rolled back by run ${run}`;
@@ -256,7 +291,7 @@ function releasesOnHosts(session: Session, observation: Observation): Promise<Ma
     observation.observed.hosts.map((h) => h.host),
     session.config.ssh.concurrency,
     async (host) =>
-      (await session.transports.get(host).run(['ls', '-1t', '--', paths.releases], { allowFailure: true })).stdout
+      (await session.transports.get(host).run(listReleases(paths), { allowFailure: true })).stdout
         .split('\n')
         .filter((d) => d && !d.includes('.partial.')),
   );
@@ -287,7 +322,7 @@ async function tagOnHosts(session: Session, observation: Observation, tag: strin
 async function previousOnHosts(
   session: Session,
   observation: Observation,
-  badSet: Set<string>,
+  badSet: ReadonlySet<string>,
 ): Promise<Record<string, string>> {
   const hosts = observation.observed.hosts;
   const listed = await releasesOnHosts(session, observation);

@@ -5,7 +5,7 @@
 import { BalancerSet, describeDisagreement, mergeMembers } from '../balancers/balancer-set.js';
 import { matchMembers, type Membership } from '../balancers/membership.js';
 import type { Member, MemberState } from '../balancers/types.js';
-import { allHosts, type ClusterId } from '../config/config.js';
+import { allHosts, type ClusterId, type Config, type HostRef } from '../config/config.js';
 import type { RunsOf } from '../engine/journal.js';
 import type { LockDetails, LockReading } from '../engine/lock.js';
 import type { Session } from '../engine/session.js';
@@ -98,13 +98,8 @@ export async function gatherStatus(
     read(() => session.lock.inspect()),
     Promise.all(balancers.slice(1).map((b) => read(() => b.balancer.members()))),
   ]);
-  const eachRead = balancers.flatMap((b, i) => {
-    const r = i === 0 ? members : (peerReads[i - 1] as Read<Member[]>);
-    return 'value' in r ? [{ host: b.host, members: r.value }] : [];
-  });
-  const divergent = balancers.length > 0 ? describeDisagreement(eachRead) : undefined;
-  const merged: Read<Member[]> =
-    'value' in members && balancers.length > 0 ? { value: mergeMembers(eachRead.map((r) => r.members)) } : members;
+  const pool = poolReading(balancers, members, peerReads);
+  const { merged } = pool;
   const membership: Read<Membership> | undefined =
     'value' in merged
       ? await read(() =>
@@ -116,25 +111,92 @@ export async function gatherStatus(
         )
       : undefined;
 
+  const peers = balancers.slice(1);
+  const unread = unreadParts(config, { members, peers, peerReads, membership, hosts, releases, lockRead });
+  const last = readLastRun(config, unread);
+  const hostStatus = hostStatuses(hosts, releases, pool, membership);
+  const clusters = (['a', 'b'] as const).map((id) => clusterStatus(config, id, hostStatus, 'value' in merged));
+  const lock = lockStatus(lockRead, now);
+  return {
+    app: config.app.name,
+    ...(config.environment !== undefined && { environment: config.environment }),
+    balancer: balancerOf(config),
+    ...(pool.divergent ? { divergent: pool.divergent } : {}),
+    clusters,
+    hosts: hostStatus,
+    lock,
+    ...(last
+      ? { lastRun: { ...last, running: last.outcome === 'unfinished' ? isRunning(last.run, lock) : false } }
+      : {}),
+    unread,
+  };
+}
+
+type BalancerRead = { host: string; members: Member[] };
+
+/** The pool as the balancers read it: each one that answered, where they disagree, and the members merged into one view. */
+interface PoolReading {
+  eachRead: BalancerRead[];
+  divergent?: string[];
+  merged: Read<Member[]>;
+}
+
+/** `balancers` is empty without peers; else the primary (whose read is `members`) and then each peer. */
+function poolReading(
+  balancers: readonly { host: string }[],
+  members: Read<Member[]>,
+  peerReads: readonly Read<Member[]>[],
+): PoolReading {
+  const eachRead = balancers.flatMap((b, i) => {
+    const r = i === 0 ? members : (peerReads[i - 1] as Read<Member[]>);
+    return 'value' in r ? [{ host: b.host, members: r.value }] : [];
+  });
+  const divergent = balancers.length > 0 ? describeDisagreement(eachRead) : undefined;
+  const merged: Read<Member[]> =
+    'value' in members && balancers.length > 0 ? { value: mergeMembers(eachRead.map((r) => r.members)) } : members;
+  return { eachRead, ...(divergent !== undefined ? { divergent } : {}), merged };
+}
+
+/** Every read that failed (but the journal's), in the order status lists them. */
+function unreadParts(
+  config: Config,
+  reads: {
+    members: Read<Member[]>;
+    peers: readonly { host: string }[];
+    peerReads: readonly Read<Member[]>[];
+    membership: Read<Membership> | undefined;
+    hosts: readonly HostRef[];
+    releases: readonly Read<string | null>[];
+    lockRead: Read<unknown>;
+  },
+): Unread[] {
   const unread: Unread[] = [];
-  if ('error' in members)
-    unread.push({ part: 'balancer', what: `balancer ${config.balancer.host}`, reason: members.error });
-  balancers.slice(1).forEach((b, i) => {
-    const r = peerReads[i] as Read<Member[]>;
+  if ('error' in reads.members)
+    unread.push({ part: 'balancer', what: `balancer ${config.balancer.host}`, reason: reads.members.error });
+  reads.peers.forEach((b, i) => {
+    const r = reads.peerReads[i] as Read<Member[]>;
     if ('error' in r) unread.push({ part: 'peer', what: `balancer ${b.host}`, reason: r.error });
   });
-  if (membership && 'error' in membership)
-    unread.push({ part: 'membership', what: 'which member is which host', reason: membership.error });
-  hosts.forEach((h, i) => {
-    const r = releases[i] as Read<string | null>;
+  if (reads.membership && 'error' in reads.membership)
+    unread.push({ part: 'membership', what: 'which member is which host', reason: reads.membership.error });
+  reads.hosts.forEach((h, i) => {
+    const r = reads.releases[i] as Read<string | null>;
     if ('error' in r) unread.push({ part: 'host', what: `release on ${h.host}`, reason: r.error });
   });
-  if ('error' in lockRead)
-    unread.push({ part: 'lock', what: `lock on ${config.balancer.host}`, reason: lockRead.error });
-  const last = readLastRun(config, unread);
+  if ('error' in reads.lockRead)
+    unread.push({ part: 'lock', what: `lock on ${config.balancer.host}`, reason: reads.lockRead.error });
+  return unread;
+}
 
-  const byName = new Map(('value' in merged ? merged.value : []).map((m): [string, Member] => [m.name, m]));
-  const hostStatus: HostStatus[] = hosts.map((h, i) => {
+/** Each host: its member (as matched, else as configured), that member's state, and the release it runs. */
+function hostStatuses(
+  hosts: readonly HostRef[],
+  releases: readonly Read<string | null>[],
+  pool: PoolReading,
+  membership: Read<Membership> | undefined,
+): HostStatus[] {
+  const byName = new Map(('value' in pool.merged ? pool.merged.value : []).map((m): [string, Member] => [m.name, m]));
+  return hosts.map((h, i) => {
     const r = releases[i] as Read<string | null>;
     const name =
       (membership && 'value' in membership
@@ -148,47 +210,42 @@ export async function gatherStatus(
       ...(m
         ? { state: m.state, sessions: m.sessions, ...(m.healthy !== undefined ? { healthy: m.healthy } : {}) }
         : {}),
-      ...(name && eachRead.length > 0 ? { balancers: statesOn(eachRead, name) } : {}),
+      ...(name && pool.eachRead.length > 0 ? { balancers: statesOn(pool.eachRead, name) } : {}),
       ...('value' in r ? { release: r.value } : { error: r.error }),
     };
   });
+}
 
-  const clusters: ClusterStatus[] = (['a', 'b'] as const).map((id) => {
-    const of = hostStatus.filter((h) => h.cluster === id);
-    const inPool = of.filter((h) => h.state === 'ready').map((h) => h.member as string);
-    return {
-      id,
-      internal: config.clusters[id].internal,
-      ...('value' in merged ? { inPool } : {}),
-      serving: of.some((h) => h.state === undefined)
-        ? 'unknown'
-        : inPool.length === 0
-          ? 'no'
-          : inPool.length === of.length
-            ? 'all'
-            : 'partly',
-      releases: [...new Set(of.map((h) => (h.release === undefined ? '(unknown)' : (h.release ?? '(none)'))))],
-    };
-  });
-
-  const lock = lockStatus(lockRead, now);
+/** `poolRead`: the members' states were read, so who is in the pool is known. */
+function clusterStatus(
+  config: Config,
+  id: ClusterId,
+  hostStatus: readonly HostStatus[],
+  poolRead: boolean,
+): ClusterStatus {
+  const of = hostStatus.filter((h) => h.cluster === id);
+  const inPool = of.filter((h) => h.state === 'ready').map((h) => h.member as string);
   return {
-    app: config.app.name,
-    ...(config.environment !== undefined && { environment: config.environment }),
-    balancer: {
-      driver: config.balancer.driver,
-      host: config.balancer.host,
-      backend: config.balancer.backend,
-      ...(config.balancer.peers?.length ? { peers: [...config.balancer.peers] } : {}),
-    },
-    ...(divergent ? { divergent } : {}),
-    clusters,
-    hosts: hostStatus,
-    lock,
-    ...(last
-      ? { lastRun: { ...last, running: last.outcome === 'unfinished' ? isRunning(last.run, lock) : false } }
-      : {}),
-    unread,
+    id,
+    internal: config.clusters[id].internal,
+    ...(poolRead ? { inPool } : {}),
+    serving: of.some((h) => h.state === undefined)
+      ? 'unknown'
+      : inPool.length === 0
+        ? 'no'
+        : inPool.length === of.length
+          ? 'all'
+          : 'partly',
+    releases: [...new Set(of.map((h) => (h.release === undefined ? '(unknown)' : (h.release ?? '(none)'))))],
+  };
+}
+
+function balancerOf(config: Config): StatusReport['balancer'] {
+  return {
+    driver: config.balancer.driver,
+    host: config.balancer.host,
+    backend: config.balancer.backend,
+    ...(config.balancer.peers?.length ? { peers: [...config.balancer.peers] } : {}),
   };
 }
 

@@ -6,7 +6,9 @@ import {
   changesNothing,
   clustersLeftAlone,
   type ObservedHost,
+  planKindOf,
   type Plan,
+  type PlanKind,
   type PlanPreflight,
   type Step,
   reverseSteps,
@@ -41,12 +43,18 @@ export function planMarkdown(plan: Plan, opts: MarkdownOptions = {}): string {
   );
 }
 
+/** The heading of a plan under review, by what it does. */
+const TITLE: Record<PlanKind, (tag: string, app: string) => string> = {
+  push: (tag, app) => `# Push ${tag} of ${app}`,
+  rollback: (tag, app) => `# Roll ${app} back to ${tag}`,
+  restore: (tag, app) => `# Restore a host of ${app} with ${tag}`,
+  contract: (tag, app) => `# Contract the schema of ${app} for ${tag}`,
+};
+
 function header(plan: Plan): string {
   const { release, observed } = plan;
   return [
-    plan.kind === 'contract'
-      ? `# Contract the schema of ${appIn(plan.app, plan.environment)} for ${release.tag}`
-      : `# Push ${release.tag} of ${appIn(plan.app, plan.environment)}`,
+    TITLE[planKindOf(plan)](release.tag, appIn(plan.app, plan.environment)),
     '',
     '| | |',
     '|---|---|',

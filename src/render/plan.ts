@@ -7,6 +7,7 @@ import {
   clustersLeftAlone,
   PLAN_KIND_TRAITS,
   type Plan,
+  type PlanKind,
   type PlanPreflight,
   reverseSteps,
 } from '../model/plan.js';
@@ -102,16 +103,27 @@ function preflightLines(preflight: PlanPreflight): string[] {
   ];
 }
 
+/** What a run that went through did, by its plan's kind. */
+const SUCCEEDED: Record<PlanKind, (r: ApplyResult) => string> = {
+  push: (r) => `pushed ${r.tag} (${r.release})`,
+  rollback: (r) => `rolled back to ${r.tag} (${r.release})`,
+  contract: (r) => `contracted the schema for ${r.release}`,
+  restore: (r) => `restored the host with ${r.release}`,
+};
+const SUCCEEDED_MEANS: Partial<Record<PlanKind, string>> = {
+  contract: ': releases before it can no longer run on it',
+};
+/** Where a kind that failed leaves production, when it is not simply "reversed" or "unchanged". */
+const LEFT_AFTER_FAILURE: Partial<Record<PlanKind, string>> = {
+  restore: 'the host stays out of the pool (a half-restored host is never returned to it); the rest serve as before',
+};
+
 export function resultText(r: ApplyResult): string {
   const secs = (ms?: number) => `${((ms ?? 0) / 1000).toFixed(2)}s`;
   const what = `${PLAN_KIND_TRAITS[r.kind].runOf} ${r.tag}`;
   switch (r.outcome) {
     case 'succeeded':
-      if (r.kind === 'contract')
-        return `contracted the schema for ${r.release} in ${secs(r.forwardMs)}: releases before it can no longer run on it; journal ${r.journal}`;
-      if (r.kind === 'restore')
-        return `restored the host with ${r.release} in ${secs(r.forwardMs)}; journal ${r.journal}`;
-      return `${r.kind === 'rollback' ? 'rolled back to' : 'pushed'} ${r.tag} (${r.release}) in ${secs(r.forwardMs)}; journal ${r.journal}`;
+      return `${SUCCEEDED[r.kind](r)} in ${secs(r.forwardMs)}${SUCCEEDED_MEANS[r.kind] ?? ''}; journal ${r.journal}`;
     case 'held':
       return `held after the first flip: one cluster runs ${r.release}, the other still the previous release (${secs(r.forwardMs)}); journal ${r.journal}`;
     case 'reversed': {
@@ -120,8 +132,8 @@ export function resultText(r: ApplyResult): string {
       const why = r.interruptedBy
         ? `was stopped by ${r.interruptedBy} at ${r.failedStep}`
         : `failed at ${r.failedStep}: ${r.error?.message}`;
-      if (r.kind === 'restore')
-        return `${what} ${why}\nthe host stays out of the pool (a half-restored host is never returned to it); the rest serve as before; journal ${r.journal}`;
+      const left = LEFT_AFTER_FAILURE[r.kind];
+      if (left) return `${what} ${why}\n${left}; journal ${r.journal}`;
       const after = r.productionChanged
         ? `reversed in ${secs(r.reversalMs)}: production is back where it started`
         : 'nothing in production had changed';

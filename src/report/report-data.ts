@@ -133,6 +133,154 @@ export interface ReportExtras {
   planProblem?: string;
 }
 
+/** A step's bars as its begin opens them: one per row, pending until its end is read. */
+function pendingBars(
+  steps: ReadonlyMap<string, Step>,
+  rec: { step: string; phase: TimelineBar['phase'] },
+  title: string,
+  start: number,
+): TimelineBar[] {
+  return rowsOfStep(steps.get(rec.step)).map((row) => ({
+    row,
+    step: rec.step,
+    title,
+    phase: rec.phase,
+    start,
+    status: 'pending',
+  }));
+}
+
+type StepEnd = Extract<JournalRecord, { event: 'step-ok' | 'step-fail' }>;
+type RunEnd = Extract<JournalRecord, { event: 'run-end' }>;
+
+/** What a journal says happened: the step bars, the traffic samples, notes, a reversal and how the run ended. */
+interface JournalReading {
+  bars: TimelineBar[];
+  samples: TrafficSample[];
+  notes: string[];
+  reversal?: ReportData['reversal'];
+  end?: RunEnd;
+}
+
+/** Reads a run's records in order; `at` turns a record's time into milliseconds since the run began. */
+function readRecords(
+  records: readonly JournalRecord[],
+  steps: ReadonlyMap<string, Step>,
+  at: (ts: string) => number,
+): JournalReading {
+  const reading: JournalReading = { bars: [], samples: [], notes: [] };
+  const open = new Map<string, TimelineBar[]>();
+  let lastFailed: string | undefined;
+
+  const closeStep = (rec: StepEnd) => {
+    const key = `${rec.phase}:${rec.step}`;
+    // A step that ends without a begin (a journal cut short at its start) is drawn from its duration.
+    let ended = open.get(key);
+    if (!ended) {
+      ended = pendingBars(steps, rec, steps.get(rec.step)?.title ?? rec.step, at(rec.ts) - rec.ms);
+      reading.bars.push(...ended);
+    }
+    open.delete(key);
+    for (const bar of ended) {
+      bar.end = at(rec.ts);
+      bar.status = rec.event === 'step-ok' ? 'ok' : 'fail';
+      if (rec.event === 'step-fail') bar.error = rec.error;
+    }
+    if (rec.event === 'step-fail' && rec.phase === 'forward') lastFailed = rec.step;
+  };
+
+  for (const r of records) {
+    const rec = r as JournalRecord | (SampleRecord & { run: string });
+    switch (rec.event) {
+      case 'step-begin': {
+        const started = pendingBars(steps, rec, rec.title, at(rec.ts));
+        reading.bars.push(...started);
+        open.set(`${rec.phase}:${rec.step}`, started);
+        break;
+      }
+      case 'step-ok':
+      case 'step-fail':
+        closeStep(rec);
+        break;
+      case 'reversal-begin':
+        reading.reversal = { t: at(rec.ts), reason: rec.reason, ...(lastFailed ? { failedStep: lastFailed } : {}) };
+        break;
+      case 'run-end':
+        reading.end = rec;
+        break;
+      case 'note':
+        reading.notes.push(rec.message);
+        break;
+      case 'sample':
+        reading.samples.push(trafficSample(rec));
+        break;
+      default:
+        break;
+    }
+  }
+  return reading;
+}
+
+function trafficSample(rec: SampleRecord): TrafficSample {
+  return {
+    at: rec.ts,
+    members: Array.isArray(rec.members) ? rec.members : [],
+    ...(rec.requests !== undefined ? { requests: rec.requests } : {}),
+    ...(rec.http5xx !== undefined ? { http5xx: rec.http5xx } : {}),
+  };
+}
+
+/** The timeline's rows: the balancer first, then hosts in the order the plan meets them, then any other, sorted. */
+function rowOrder(bars: readonly TimelineBar[], plan: Plan | undefined): string[] {
+  const rowsSeen = new Set(bars.map((b) => b.row));
+  const hostOrder = plan
+    ? [...new Set(plan.forward.flatMap((s) => rowsOfStep(s)).filter((r) => r !== 'balancer'))]
+    : [];
+  return [
+    ...(rowsSeen.has('balancer') ? ['balancer'] : []),
+    ...hostOrder.filter((h) => rowsSeen.has(h)),
+    ...[...rowsSeen].filter((r) => r !== 'balancer' && !hostOrder.includes(r)).sort(),
+  ];
+}
+
+function approvalsOf(plan: Plan | undefined, checks: ReportExtras['approvalChecks']): ReportData['approvals'] {
+  return (plan?.approvals ?? []).map((a, i) => {
+    const check = checks?.[i];
+    return {
+      by: a.by,
+      at: a.at,
+      signed: Boolean(a.signature),
+      ...(check ? ('principal' in check ? { verified: check.principal } : { unverified: check.problem }) : {}),
+    };
+  });
+}
+
+/** The releases the hosts ran when the plan was made, and the one it moves to. */
+function changeOf(plan: Plan | undefined): Pick<ReportData, 'change'> {
+  if (!plan) return {};
+  return {
+    change: {
+      from: [...new Set(plan.observed.hosts.map((h) => h.release).filter((r): r is string => !!r))],
+      to: plan.release.dir,
+      tag: plan.release.tag,
+      commit: plan.release.commit,
+    },
+  };
+}
+
+/** Preflight's findings that were not ok when the plan was made, and the override of a refusal. */
+function preflightOf(plan: Plan | undefined): Pick<ReportData, 'preflight'> {
+  if (!plan?.preflight) return {};
+  return {
+    preflight: {
+      findings: plan.preflight.findings
+        .filter((f) => f.outcome !== 'ok')
+        .map((f) => ({ check: f.check, outcome: f.outcome, message: f.message })),
+      ...(plan.preflight.overridden ? { overridden: plan.preflight.overridden } : {}),
+    },
+  };
+}
+
 /** Everything the report shows for one run. `plan` absent: rows fall back to the balancer row. */
 export function reportData(
   run: string,
@@ -146,91 +294,11 @@ export function reportData(
   const steps = new Map<string, Step>();
   for (const s of plan ? [...plan.forward, ...reverseSteps(plan.forward)] : []) steps.set(s.id, s);
 
-  const bars: TimelineBar[] = [];
-  const open = new Map<string, TimelineBar[]>();
-  const samples: TrafficSample[] = [];
-  const notes: string[] = [];
-  let reversal: ReportData['reversal'];
-  let lastFailed: string | undefined;
-  let end: Extract<JournalRecord, { event: 'run-end' }> | undefined;
-
-  for (const r of records) {
-    const rec = r as JournalRecord | (SampleRecord & { run: string });
-    switch (rec.event) {
-      case 'step-begin': {
-        const started = rowsOfStep(steps.get(rec.step)).map((row): TimelineBar => ({
-          row,
-          step: rec.step,
-          title: rec.title,
-          phase: rec.phase,
-          start: at(rec.ts),
-          status: 'pending',
-        }));
-        bars.push(...started);
-        open.set(`${rec.phase}:${rec.step}`, started);
-        break;
-      }
-      case 'step-ok':
-      case 'step-fail': {
-        const key = `${rec.phase}:${rec.step}`;
-        // A step that ends without a begin (a journal cut short at its start) is drawn from its duration.
-        const ended =
-          open.get(key) ??
-          rowsOfStep(steps.get(rec.step)).map((row): TimelineBar => {
-            const bar: TimelineBar = {
-              row,
-              step: rec.step,
-              title: steps.get(rec.step)?.title ?? rec.step,
-              phase: rec.phase,
-              start: at(rec.ts) - rec.ms,
-              status: 'pending',
-            };
-            bars.push(bar);
-            return bar;
-          });
-        open.delete(key);
-        for (const bar of ended) {
-          bar.end = at(rec.ts);
-          bar.status = rec.event === 'step-ok' ? 'ok' : 'fail';
-          if (rec.event === 'step-fail') bar.error = rec.error;
-        }
-        if (rec.event === 'step-fail' && rec.phase === 'forward') lastFailed = rec.step;
-        break;
-      }
-      case 'reversal-begin':
-        reversal = { t: at(rec.ts), reason: rec.reason, ...(lastFailed ? { failedStep: lastFailed } : {}) };
-        break;
-      case 'run-end':
-        end = rec;
-        break;
-      case 'note':
-        notes.push(rec.message);
-        break;
-      case 'sample':
-        samples.push({
-          at: rec.ts,
-          members: Array.isArray(rec.members) ? rec.members : [],
-          ...(rec.requests !== undefined ? { requests: rec.requests } : {}),
-          ...(rec.http5xx !== undefined ? { http5xx: rec.http5xx } : {}),
-        });
-        break;
-      default:
-        break;
-    }
-  }
-
-  const rowsSeen = new Set(bars.map((b) => b.row));
-  const hostOrder = plan
-    ? [...new Set(plan.forward.flatMap((s) => rowsOfStep(s)).filter((r) => r !== 'balancer'))]
-    : [];
-  const rows = [
-    ...(rowsSeen.has('balancer') ? ['balancer'] : []),
-    ...hostOrder.filter((h) => rowsSeen.has(h)),
-    ...[...rowsSeen].filter((r) => r !== 'balancer' && !hostOrder.includes(r)).sort(),
-  ];
+  const { bars, samples, notes, reversal, end } = readRecords(records, steps, at);
   const lastTs = records.at(-1)?.ts;
   const totals = totalsFrom(samples);
   const durationMs = end ? end.ms : lastTs ? at(lastTs) : undefined;
+  const byCluster = samples.map((s) => ({ t: at(s.at), ...perCluster(s) }));
 
   return {
     run,
@@ -242,48 +310,16 @@ export function reportData(
     outcome: end ? end.outcome : 'unfinished',
     ...(durationMs !== undefined ? { durationMs } : {}),
     ...(plan ? { planHash: plan.hash } : begin?.event === 'run-begin' ? { planHash: begin.plan } : {}),
-    approvals: (plan?.approvals ?? []).map((a, i) => {
-      const check = extras.approvalChecks?.[i];
-      return {
-        by: a.by,
-        at: a.at,
-        signed: Boolean(a.signature),
-        ...(check ? ('principal' in check ? { verified: check.principal } : { unverified: check.problem }) : {}),
-      };
-    }),
-    ...(plan
-      ? {
-          change: {
-            from: [...new Set(plan.observed.hosts.map((h) => h.release).filter((r): r is string => !!r))],
-            to: plan.release.dir,
-            tag: plan.release.tag,
-            commit: plan.release.commit,
-          },
-        }
-      : {}),
+    approvals: approvalsOf(plan, extras.approvalChecks),
+    ...changeOf(plan),
     ...(totals ? { totals } : {}),
-    pool: samples.map((s) => {
-      const c = perCluster(s);
-      return { t: at(s.at), a: c.a.inPool, b: c.b.inPool };
-    }),
-    ...(plan?.preflight
-      ? {
-          preflight: {
-            findings: plan.preflight.findings
-              .filter((f) => f.outcome !== 'ok')
-              .map((f) => ({ check: f.check, outcome: f.outcome, message: f.message })),
-            ...(plan.preflight.overridden ? { overridden: plan.preflight.overridden } : {}),
-          },
-        }
-      : {}),
+    pool: byCluster.map(({ t, a, b }) => ({ t, a: a.inPool, b: b.inPool })),
+    ...preflightOf(plan),
     ...(extras.planProblem ? { planProblem: extras.planProblem } : {}),
-    rows,
+    rows: rowOrder(bars, plan),
     bars,
     rates: ratesFrom(samples, t0),
-    sessions: samples.map((s) => {
-      const c = perCluster(s);
-      return { t: at(s.at), a: c.a.sessions, b: c.b.sessions };
-    }),
+    sessions: byCluster.map(({ t, a, b }) => ({ t, a: a.sessions, b: b.sessions })),
     ...(reversal ? { reversal } : {}),
     notes,
   };

@@ -1,7 +1,9 @@
 // The step runner a run hands each step to: its kind's module carries it out.
 import type { Session } from '../engine/session.js';
 import type { Observation } from '../engine/observe.js';
+import { BugError } from '../errors.js';
 import type { Step } from '../model/plan.js';
+import { isPushStep, type AnyStep } from '../model/steps.js';
 import { reverseSteps } from '../model/plan.js';
 import type { Progress, StepEnv } from './env.js';
 import { stepKind } from './registry.js';
@@ -13,8 +15,10 @@ function stepRunner(env: StepEnv, plan: { forward: readonly Step[] }) {
     if (!stepKind(s.kind).changesProduction || !s.releases) continue;
     for (const [host, dir] of Object.entries(s.releases)) (wayBack[host] ??= []).push(dir);
   }
-  return (step: Step, progress: Progress, signal?: AbortSignal): Promise<unknown> =>
-    stepKind(step.kind).run(step, { ...env, wayBack, ...(signal ? { signal } : {}) }, progress);
+  return async (step: AnyStep, progress: Progress, signal?: AbortSignal): Promise<unknown> => {
+    if (!isPushStep(step)) throw new BugError(`a push's runner was handed the ${step.kind} step ${step.id}`);
+    return stepKind(step.kind).run(step, { ...env, wayBack, ...(signal ? { signal } : {}) }, progress);
+  };
 }
 
 /** What a run against a session adds to it for its steps: the lock's owner, the release and its archive. */

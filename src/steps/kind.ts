@@ -2,7 +2,7 @@
 // it is undone when it fails part-way, whether it changes production, and where it leaves hosts
 // and members. The runner, the plan reader, rehearsals and renderers ask this, never a kind's name.
 // Its traits are data (src/model/step-kinds.ts), so reading a plan loads none of this code.
-import type { Step, StepKind } from '../model/plan.js';
+import type { StepKind, StepOf } from '../model/steps.js';
 import type { StepTraits } from '../model/step-kinds.js';
 import type { Progress, StepEnv } from './env.js';
 
@@ -20,10 +20,10 @@ export interface StepRunEnv extends StepEnv {
   signal?: AbortSignal;
 }
 
-/** A kind's code, with its traits (src/model/step-kinds.ts) spread in. */
-export interface StepKindSpec extends StepTraits {
-  kind: StepKind;
-  run(step: Step, env: StepRunEnv, progress: Progress): Promise<unknown>;
+/** A kind's code, with its traits (src/model/step-kinds.ts) spread in: it gets its own kind's steps. */
+export interface StepKindSpec<K extends StepKind = StepKind> extends StepTraits {
+  kind: K;
+  run(step: StepOf<K>, env: StepRunEnv, progress: Progress): Promise<unknown>;
   /** Where the step leaves hosts and members. */
-  effect?(step: Step, state: ExpectedState): void;
+  effect?(step: StepOf<K>, state: ExpectedState): void;
 }

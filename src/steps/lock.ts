@@ -14,9 +14,9 @@ export async function runUnlock(env: StepEnv): Promise<unknown> {
   return { released: await env.lock.release(env.lockOwner.run) };
 }
 
-export const lockKind: StepKindSpec = { kind: 'lock', ...STEP_TRAITS.lock, run: (_s, env) => runLock(env) };
+export const lockKind: StepKindSpec<'lock'> = { kind: 'lock', ...STEP_TRAITS.lock, run: (_s, env) => runLock(env) };
 
-export const unlockKind: StepKindSpec = {
+export const unlockKind: StepKindSpec<'unlock'> = {
   kind: 'unlock',
   ...STEP_TRAITS.unlock,
   run: (_s, env) => runUnlock(env),

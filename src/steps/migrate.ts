@@ -7,7 +7,7 @@ import { resolveCheck, runSmoke, smokeFailures } from '../checks/smoke.js';
 import type { ClusterId, Config } from '../config/config.js';
 import { readReleases } from '../engine/observe.js';
 import { ExternalCommandError, OperationFailedError } from '../errors.js';
-import type { Step } from '../model/plan.js';
+import type { StepOf } from '../model/steps.js';
 import { isReleaseDirName } from '../model/release.js';
 import { contractRefusal } from '../../plans/contract.js';
 import type { Progress, StepEnv } from './env.js';
@@ -22,7 +22,7 @@ import {
 import type { StepKindSpec } from './kind.js';
 import { STEP_TRAITS } from '../model/step-kinds.js';
 
-function migrateOf(config: Config, step: Step): NonNullable<Config['migrate']> {
+function migrateOf(config: Config, step: { id: string }): NonNullable<Config['migrate']> {
   if (!config.migrate)
     throw new OperationFailedError(
       `step ${step.id} needs migrate in baton.yml, which has none`,
@@ -33,9 +33,9 @@ function migrateOf(config: Config, step: Step): NonNullable<Config['migrate']> {
 }
 
 /** The one host a migration step runs on, and the release directory it names there. */
-function hostAndDir(step: Step): { host: string; dir: string } {
-  const host = step.hosts?.[0];
-  const dir = host ? step.releases?.[host] : undefined;
+function hostAndDir(step: StepOf<'expand' | 'reverse-expand' | 'contract'>): { host: string; dir: string } {
+  const host = step.hosts[0];
+  const dir = host ? step.releases[host] : undefined;
   if (!host || !dir) throw new OperationFailedError(`step ${step.id} names no host and release to migrate`);
   return { host, dir };
 }
@@ -60,7 +60,7 @@ async function runMigration(
   }
 }
 
-export async function runExpand(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
+export async function runExpand(step: StepOf<'expand'>, env: StepEnv, progress: Progress): Promise<unknown> {
   const migrate = migrateOf(env.config, step);
   const { host, dir } = hostAndDir(step);
   const paths = appPaths(env.config.app.path);
@@ -75,7 +75,11 @@ export async function runExpand(step: Step, env: StepEnv, progress: Progress): P
   return { expanded: dir, host, ledger: migrationLedger(paths) };
 }
 
-export async function runReverseExpand(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
+export async function runReverseExpand(
+  step: StepOf<'reverse-expand'>,
+  env: StepEnv,
+  progress: Progress,
+): Promise<unknown> {
   const migrate = migrateOf(env.config, step);
   const { host, dir } = hostAndDir(step);
   if (!migrate.reverse)
@@ -96,11 +100,11 @@ export async function runReverseExpand(step: Step, env: StepEnv, progress: Progr
 }
 
 /** The release still serving, on the expanded schema: the gate checks through each cluster's internal name and against each host. */
-export async function runGate(step: Step, env: StepEnv): Promise<unknown> {
+export async function runGate(step: StepOf<'gate'>, env: StepEnv): Promise<unknown> {
   const { config } = env;
   const migrate = migrateOf(config, step);
   if (!migrate.gate.length) return { skipped: 'no gate checks configured (smoke or migrate.gate)' };
-  const hosts = step.hosts ?? [];
+  const hosts = step.hosts;
   const clusterOf = new Map(
     (['a', 'b'] as ClusterId[]).flatMap((c) => config.clusters[c].hosts.map((h) => [h.host, c] as const)),
   );
@@ -131,7 +135,7 @@ export async function runGate(step: Step, env: StepEnv): Promise<unknown> {
   return { passed: report.results.length };
 }
 
-export async function runContract(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
+export async function runContract(step: StepOf<'contract'>, env: StepEnv, progress: Progress): Promise<unknown> {
   const migrate = migrateOf(env.config, step);
   const { host, dir } = hostAndDir(step);
   if (!migrate.contract)
@@ -171,21 +175,25 @@ export async function runContract(step: Step, env: StepEnv, progress: Progress):
   return { contracted: dir, host };
 }
 
-export const expandKind: StepKindSpec = {
+export const expandKind: StepKindSpec<'expand'> = {
   kind: 'expand',
   ...STEP_TRAITS.expand,
   run: (step, env, progress) => runExpand(step, env, progress),
 };
 
-export const reverseExpandKind: StepKindSpec = {
+export const reverseExpandKind: StepKindSpec<'reverse-expand'> = {
   kind: 'reverse-expand',
   ...STEP_TRAITS['reverse-expand'],
   run: (step, env, progress) => runReverseExpand(step, env, progress),
 };
 
-export const gateKind: StepKindSpec = { kind: 'gate', ...STEP_TRAITS.gate, run: (step, env) => runGate(step, env) };
+export const gateKind: StepKindSpec<'gate'> = {
+  kind: 'gate',
+  ...STEP_TRAITS.gate,
+  run: (step, env) => runGate(step, env),
+};
 
-export const contractKind: StepKindSpec = {
+export const contractKind: StepKindSpec<'contract'> = {
   kind: 'contract',
   ...STEP_TRAITS.contract,
   run: (step, env, progress) => runContract(step, env, progress),

@@ -3,23 +3,26 @@ import { waitForDrain } from '../balancers/drain.js';
 import { describeSessionsLeft, waitForSessions } from '../balancers/session-drain.js';
 import { formatDuration } from '../config/duration.js';
 import { OperationFailedError, UserError } from '../errors.js';
-import type { Step } from '../model/plan.js';
+import type { StepOf } from '../model/steps.js';
 import type { Progress, StepEnv } from './env.js';
 import type { StepKindSpec, StepRunEnv } from './kind.js';
 import { STEP_TRAITS } from '../model/step-kinds.js';
 import { abortableSleep } from '../engine/interrupts.js';
 
-export async function runDrain(step: Step, env: StepEnv): Promise<unknown> {
-  await env.balancer.drain(step.members ?? []);
+export async function runDrain(step: StepOf<'drain'>, env: StepEnv): Promise<unknown> {
+  await env.balancer.drain(step.members);
   return { drained: step.members };
 }
 
 /** Ready, then wait until the balancer's own health checks see every member up: a member marked
  *  ready while its checks still say down takes no traffic, and draining the other cluster then would leave nothing serving. */
-export async function runReady(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
-  const names = step.members ?? [];
+export async function runReady(step: StepOf<'ready'>, env: StepEnv, progress: Progress): Promise<unknown> {
+  return returnToPool(step.members, step.vouchHealthy === true, env, progress);
+}
+
+async function returnToPool(names: string[], vouchHealthy: boolean, env: StepEnv, progress: Progress) {
   // Smoke-checked a moment ago: the balancer need not wait for its own checks to rise again.
-  if (step.vouchHealthy && env.balancer.vouchHealthy) await env.balancer.vouchHealthy(names);
+  if (vouchHealthy && env.balancer.vouchHealthy) await env.balancer.vouchHealthy(names);
   await env.balancer.ready(names);
   const deadline = Date.now() + Math.max(env.config.smoke.deadlineMs, 10_000);
   for (;;) {
@@ -41,26 +44,25 @@ export async function runReady(step: Step, env: StepEnv, progress: Progress): Pr
  * each reload resets requests racing its old workers' exit) does both in one change; the others
  * return the members, wait until the balancer sees them up, then drain.
  */
-export async function runFlip(step: Step, env: StepEnv, progress: Progress): Promise<unknown> {
-  const ready = step.readyMembers ?? [];
-  const drain = step.members ?? [];
+export async function runFlip(step: StepOf<'flip'>, env: StepEnv, progress: Progress): Promise<unknown> {
+  const { readyMembers: ready, members: drain } = step;
   if (env.balancer.switchPool) {
     if (step.vouchHealthy && env.balancer.vouchHealthy) await env.balancer.vouchHealthy(ready);
     await env.balancer.switchPool(ready, drain);
   } else {
-    await runReady({ ...step, members: ready }, env, progress);
+    await returnToPool(ready, step.vouchHealthy === true, env, progress);
     await env.balancer.drain(drain);
   }
   return { ready, drained: drain };
 }
 
 export async function runWaitDrain(
-  step: Step,
+  step: StepOf<'wait-drain'>,
   env: StepEnv & Pick<StepRunEnv, 'signal'>,
   progress: Progress,
 ): Promise<unknown> {
   if (step.waitFor === 'sessions') return runWaitSessions(step, env, progress);
-  const names = step.members ?? [];
+  const names = step.members;
   const { drainTimeout, cutOffAfterDrainTimeout } = env.config.balancer;
   const result = await waitForDrain(env.balancer, names, {
     timeoutMs: drainTimeout,
@@ -93,11 +95,11 @@ export async function runWaitDrain(
  * so a user who comes back later is balanced onto a member in the pool, not sent to one being deployed.
  */
 export async function runWaitSessions(
-  step: Step,
+  step: StepOf<'wait-drain'>,
   env: StepEnv & Pick<StepRunEnv, 'signal'>,
   progress: Progress,
 ): Promise<unknown> {
-  const names = step.members ?? [];
+  const names = step.members;
   const { balancer, config } = env;
   const sessions = config.balancer.driver === 'haproxy' ? config.balancer.sessions : undefined;
   if (!sessions || !balancer.stickySessions) {
@@ -141,32 +143,32 @@ export async function runWaitSessions(
   };
 }
 
-export const drainKind: StepKindSpec = {
+export const drainKind: StepKindSpec<'drain'> = {
   kind: 'drain',
   ...STEP_TRAITS.drain,
   run: (step, env) => runDrain(step, env),
-  effect: (step, state) => step.members?.forEach((m) => (state.memberState[m] = 'drain')),
+  effect: (step, state) => step.members.forEach((m) => (state.memberState[m] = 'drain')),
 };
 
-export const waitDrainKind: StepKindSpec = {
+export const waitDrainKind: StepKindSpec<'wait-drain'> = {
   kind: 'wait-drain',
   ...STEP_TRAITS['wait-drain'],
   run: (step, env, progress) => runWaitDrain(step, env, progress),
 };
 
-export const readyKind: StepKindSpec = {
+export const readyKind: StepKindSpec<'ready'> = {
   kind: 'ready',
   ...STEP_TRAITS.ready,
   run: (step, env, progress) => runReady(step, env, progress),
-  effect: (step, state) => step.members?.forEach((m) => (state.memberState[m] = 'ready')),
+  effect: (step, state) => step.members.forEach((m) => (state.memberState[m] = 'ready')),
 };
 
-export const flipKind: StepKindSpec = {
+export const flipKind: StepKindSpec<'flip'> = {
   kind: 'flip',
   ...STEP_TRAITS.flip,
   run: (step, env, progress) => runFlip(step, env, progress),
   effect: (step, state) => {
-    step.readyMembers?.forEach((m) => (state.memberState[m] = 'ready'));
-    step.members?.forEach((m) => (state.memberState[m] = 'drain'));
+    step.readyMembers.forEach((m) => (state.memberState[m] = 'ready'));
+    step.members.forEach((m) => (state.memberState[m] = 'drain'));
   },
 };

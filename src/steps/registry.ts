@@ -1,9 +1,11 @@
 // The one registry of step kinds' code: how a step of each kind runs and where it leaves hosts and
 // members. What a kind is (its traits, the fields its steps carry) is data in src/model/step-kinds.ts.
 import { BugError } from '../errors.js';
-import type { StepKind } from '../model/plan.js';
+import type { Step, StepKind } from '../model/steps.js';
+import type { StepTraits } from '../model/step-kinds.js';
 import { activateKind } from './activate.js';
-import type { StepKindSpec } from './kind.js';
+import type { ExpectedState, StepKindSpec, StepRunEnv } from './kind.js';
+import type { Progress } from './env.js';
 import { lockKind, unlockKind } from './lock.js';
 import { contractKind, expandKind, gateKind, reverseExpandKind } from './migrate.js';
 import { drainKind, flipKind, readyKind, waitDrainKind } from './pool.js';
@@ -12,7 +14,7 @@ import { smokeKind } from './smoke.js';
 import { stageKind, unstageKind } from './stage.js';
 import { watchKind } from './watch.js';
 
-const SPECS: Record<StepKind, StepKindSpec> = {
+const SPECS: { [K in StepKind]: StepKindSpec<K> } = {
   lock: lockKind,
   unlock: unlockKind,
   stage: stageKind,
@@ -31,9 +33,19 @@ const SPECS: Record<StepKind, StepKindSpec> = {
   'restore-config': restoreConfigKind,
 };
 
-export function stepKind(kind: StepKind): StepKindSpec {
+/** A kind's code as the runner sees it: any step in, handed only ever to its own kind's entry. */
+export interface AnyStepKindSpec extends StepTraits {
+  kind: StepKind;
+  run(step: Step, env: StepRunEnv, progress: Progress): Promise<unknown>;
+  effect?(step: Step, state: ExpectedState): void;
+}
+
+/** The code of a step's kind. */
+export function stepKind(kind: StepKind): AnyStepKindSpec {
   const spec = SPECS[kind];
   // Plans are checked for known kinds when read; a step that gets here would otherwise pass as done.
   if (!spec) throw new BugError(`no step kind ${JSON.stringify(kind)}`);
-  return spec;
+  // Each entry takes its own kind's steps, and SPECS[step.kind] is only given that step: the types
+  // cannot say the two go together (a union of functions takes only what all of them take).
+  return spec as unknown as AnyStepKindSpec;
 }

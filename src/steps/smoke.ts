@@ -2,14 +2,13 @@
 // hosts at the address the balancer uses, retried until the deadline; a failure says what came back.
 import { resolveCheck, runSmoke, smokeFailures } from '../checks/smoke.js';
 import { OperationFailedError } from '../errors.js';
-import type { Step } from '../model/plan.js';
+import type { StepOf } from '../model/steps.js';
 import type { StepEnv } from './env.js';
 import type { StepKindSpec } from './kind.js';
 import { STEP_TRAITS } from '../model/step-kinds.js';
 
-export async function runSmokeStep(step: Step, env: StepEnv): Promise<unknown> {
+export async function runSmokeStep(step: StepOf<'smoke'>, env: StepEnv): Promise<unknown> {
   const { config } = env;
-  if (!step.cluster) throw new Error(`step ${step.id} names no cluster`);
   const cluster = config.clusters[step.cluster];
   if (!config.smoke.checks.length) return { skipped: 'no smoke checks configured' };
   const internal = /^https?:\/\//.test(cluster.internal) ? cluster.internal : `http://${cluster.internal}`;
@@ -34,7 +33,7 @@ export async function runSmokeStep(step: Step, env: StepEnv): Promise<unknown> {
   return { passed: report.results.length };
 }
 
-export const smokeKind: StepKindSpec = {
+export const smokeKind: StepKindSpec<'smoke'> = {
   kind: 'smoke',
   ...STEP_TRAITS.smoke,
   run: (step, env) => runSmokeStep(step, env),

@@ -3,7 +3,7 @@
 // With an artifact built once (step.artifact), only hosts that lack it are sent it, and each checks its hash.
 import { readFile } from 'node:fs/promises';
 import { ExternalCommandError, OperationFailedError } from '../errors.js';
-import type { Step } from '../model/plan.js';
+import type { StepOf } from '../model/steps.js';
 import { forEachHost } from '../transport/fan-out.js';
 import type { Progress, StepEnv } from './env.js';
 import { appPaths, ARTIFACT_MISSING, removeRelease, stageArtifact, stageRelease } from '../model/host-commands.js';
@@ -11,7 +11,7 @@ import type { StepKindSpec } from './kind.js';
 import { STEP_TRAITS } from '../model/step-kinds.js';
 
 export async function runStage(
-  step: Step,
+  step: StepOf<'stage'>,
   env: StepEnv,
   progress: Progress,
   wayBack: Record<string, string[]>,
@@ -19,10 +19,10 @@ export async function runStage(
   if (step.artifact) return runStageArtifact(step, step.artifact, env, progress, wayBack);
   const paths = appPaths(env.config.app.path);
   const archive = await readFile(env.artifact);
-  const hosts = step.hosts ?? [];
+  const hosts = step.hosts;
   let done = 0;
   await forEachHost(hosts, env.config.ssh.concurrency, async (host) => {
-    const dir = step.releases?.[host] ?? env.release.dir;
+    const dir = step.releases[host] ?? env.release.dir;
     const argv = stageRelease(paths, dir, {
       ...(env.config.app.build ? { build: env.config.app.build } : {}),
       keep: env.config.app.keep,
@@ -51,7 +51,7 @@ export async function runStage(
  * Every host checks the hash before it unpacks; nothing restarts.
  */
 async function runStageArtifact(
-  step: Step,
+  step: StepOf<'stage'>,
   sha256: string,
   env: StepEnv,
   progress: Progress,
@@ -60,14 +60,14 @@ async function runStageArtifact(
   const { config } = env;
   const paths = appPaths(config.app.path);
   const archive = await readFile(env.artifact);
-  const hosts = step.hosts ?? [];
+  const hosts = step.hosts;
   const timeoutMs = config.app.buildTimeout;
   const sent: string[] = [];
   const held: string[] = [];
   const started = performance.now();
   let sentBytes = 0;
   await forEachHost(hosts, config.ssh.concurrency, async (host) => {
-    const dir = step.releases?.[host] ?? env.release.dir;
+    const dir = step.releases[host] ?? env.release.dir;
     const opts = {
       sha256,
       compression: config.artifact?.compression ?? 'gzip',
@@ -113,23 +113,23 @@ function megabytes(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-export async function runUnstage(step: Step, env: StepEnv): Promise<unknown> {
+export async function runUnstage(step: StepOf<'unstage'>, env: StepEnv): Promise<unknown> {
   const paths = appPaths(env.config.app.path);
-  await forEachHost(step.hosts ?? [], env.config.ssh.concurrency, async (host) => {
-    const dir = step.releases?.[host];
+  await forEachHost(step.hosts, env.config.ssh.concurrency, async (host) => {
+    const dir = step.releases[host];
     if (dir) await env.transports.get(host).run(removeRelease(paths, dir));
   });
   return { removed: step.releases };
 }
 
 // Staging adds a release directory beside the running one: what production serves is unchanged.
-export const stageKind: StepKindSpec = {
+export const stageKind: StepKindSpec<'stage'> = {
   kind: 'stage',
   ...STEP_TRAITS.stage,
   run: (step, env, progress) => runStage(step, env, progress, env.wayBack),
 };
 
-export const unstageKind: StepKindSpec = {
+export const unstageKind: StepKindSpec<'unstage'> = {
   kind: 'unstage',
   ...STEP_TRAITS.unstage,
   run: (step, env) => runUnstage(step, env),

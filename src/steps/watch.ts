@@ -36,7 +36,7 @@ export async function runWatch(
   return last;
 }
 
-export const watchKind: StepKindSpec = {
+export const watchKind: StepKindSpec<'watch'> = {
   kind: 'watch',
   ...STEP_TRAITS.watch,
   run: (_step, env, progress) => runWatch(env, progress, env.signal ? { signal: env.signal } : {}),

@@ -133,7 +133,25 @@ export async function dial(
   if (algorithms.length > 0) config.algorithms = { serverHostKey: algorithms };
 
   const where = `${target.user}@${target.hostName}:${target.port}${through ? ` through the bastion ${through.bastion}` : ''}`;
-  await new Promise<void>((resolve, reject) => {
+  await handshake(host, connection, config, { where, ...(through && { bastion: through.bastion }) }, () => refused);
+  return connection;
+}
+
+/**
+ * Connect `connection`'s client with `config` and wait for it to be ready; a failure rejects with
+ * an error naming the host (`refused()`: the host key it was refused for, if that is why). Its
+ * listeners stay for the connection's life and report its loss.
+ */
+function handshake(
+  host: string,
+  connection: Connection,
+  config: ConnectConfig,
+  route: { where: string; bastion?: string },
+  refused: () => HostKeyError | undefined,
+): Promise<void> {
+  const { client } = connection;
+  const { where } = route;
+  return new Promise<void>((resolve, reject) => {
     let reached = false;
     let settled = false;
     const fail = (err: BatonError): void => {
@@ -157,16 +175,16 @@ export async function dial(
     // before handshake" as it drops the socket), and more at any time later: an 'error' without
     // a listener crashes the process, so this one listens for the client's whole life.
     client.on('error', (err: Error & { level?: string }) => {
-      if (!settled) return fail(refused ?? connectError(host, err, where, reached, config));
+      if (!settled) return fail(refused() ?? connectError(host, err, where, reached, config));
       lost(connection, err.message);
       client.destroy();
     });
     // Through a bastion, the bastion's connection going is one way for this one to go: say so.
-    const via = through ? ` (through the bastion ${through.bastion})` : '';
+    const via = route.bastion !== undefined ? ` (through the bastion ${route.bastion})` : '';
     client.on('end', () => lost(connection, `closed by the host${via}`));
     client.on('close', () => {
       fail(
-        refused ??
+        refused() ??
           new TransportError(
             host,
             `cannot connect to ${host} (${where}): the connection closed during the SSH handshake`,
@@ -177,7 +195,6 @@ export async function dial(
     });
     client.connect(config);
   });
-  return connection;
 }
 
 /** Why a connection attempt failed, in words that name the host and what to check. */

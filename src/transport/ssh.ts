@@ -277,8 +277,6 @@ export class SshTransport implements Transport {
     return new Promise<RunResult>((resolve, reject) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      let code: number | null = null;
-      let signal: string | undefined;
       let timedOut = false;
       stream.on('data', (d: Buffer) => out.push(d));
       stream.stderr.on('data', (d: Buffer) => err.push(d));
@@ -288,51 +286,17 @@ export class SshTransport implements Transport {
         settled = true;
         clearTimeout(timer);
         forget();
-        const exit = exits.get(stream);
-        code = exit?.code ?? null;
-        signal = exit?.signal;
-        // The host's `timeout -s KILL` can end the command a moment before our own timer fires (that
-        // starts once the channel is open): a SIGKILL at or past the limit, counted from before the
-        // host started the command, is the timeout.
-        if (
-          opts.timeoutMs !== undefined &&
-          code === null &&
-          (signal === 'KILL' || signal === 'SIGKILL') &&
-          performance.now() - started >= opts.timeoutMs
-        )
-          timedOut = true;
-        const result = {
-          code: code ?? -1,
+        const ended = commandEnd(this.host, argv, opts, {
+          exit: exits.get(stream),
+          timedOut,
+          started,
           stdout: Buffer.concat(out).toString('utf8'),
           stderr: Buffer.concat(err).toString('utf8'),
-        };
-        if (!timedOut && (code === 0 || (opts.allowFailure && code !== null))) return resolve(result);
-        if (!timedOut && code === null && !signal && !c.alive) {
-          return reject(
-            new TransportError(
-              this.host,
-              `lost the connection to ${this.host} while running \`${shortCommand(argv)}\`: ${c.lostBecause ?? 'closed'}`,
-              'the command may or may not have finished on the host: check it before running again',
-            ),
-          );
-        }
-        const why = timedOut
-          ? `timed out after ${opts.timeoutMs} ms`
-          : code === null
-            ? signal
-              ? `killed by ${signal.startsWith('SIG') ? signal : `SIG${signal}`}`
-              : 'connection lost before the command finished'
-            : '';
-        reject(
-          new ExternalCommandError(
-            this.host,
-            argv,
-            code,
-            [tail(result.stderr), why].filter(Boolean).join('\n'),
-            undefined,
-            timedOut,
-          ),
-        );
+          alive: c.alive,
+          lostBecause: c.lostBecause,
+        });
+        if (ended instanceof Error) reject(ended);
+        else resolve(ended);
       };
       const timer =
         opts.timeoutMs === undefined
@@ -348,6 +312,63 @@ export class SshTransport implements Transport {
       stream.end(opts.stdin ?? undefined);
     });
   }
+}
+
+/** What a command's channel left when it ended, and the connection's state then. */
+interface ChannelEnd {
+  exit: { code?: number | null; signal?: string } | undefined;
+  /** Our own timer fired. */
+  timedOut: boolean;
+  /** performance.now() before the host started the command. */
+  started: number;
+  stdout: string;
+  stderr: string;
+  alive: boolean;
+  lostBecause: string | undefined;
+}
+
+/** A command's result, or the error that says on which host it failed and how. */
+function commandEnd(
+  host: string,
+  argv: readonly string[],
+  opts: RunOptions,
+  end: ChannelEnd,
+): RunResult | TransportError | ExternalCommandError {
+  const code = end.exit?.code ?? null;
+  const signal = end.exit?.signal;
+  // The host's `timeout -s KILL` can end the command a moment before our own timer fires (that
+  // starts once the channel is open): a SIGKILL at or past the limit, counted from before the
+  // host started the command, is the timeout.
+  const timedOut =
+    end.timedOut ||
+    (opts.timeoutMs !== undefined &&
+      code === null &&
+      (signal === 'KILL' || signal === 'SIGKILL') &&
+      performance.now() - end.started >= opts.timeoutMs);
+  const result = { code: code ?? -1, stdout: end.stdout, stderr: end.stderr };
+  if (!timedOut && (code === 0 || (opts.allowFailure && code !== null))) return result;
+  if (!timedOut && code === null && !signal && !end.alive) {
+    return new TransportError(
+      host,
+      `lost the connection to ${host} while running \`${shortCommand(argv)}\`: ${end.lostBecause ?? 'closed'}`,
+      'the command may or may not have finished on the host: check it before running again',
+    );
+  }
+  const why = timedOut
+    ? `timed out after ${opts.timeoutMs} ms`
+    : code === null
+      ? signal
+        ? `killed by ${signal.startsWith('SIG') ? signal : `SIG${signal}`}`
+        : 'connection lost before the command finished'
+      : '';
+  return new ExternalCommandError(
+    host,
+    argv,
+    code,
+    [tail(result.stderr), why].filter(Boolean).join('\n'),
+    undefined,
+    timedOut,
+  );
 }
 
 /** One pooled SshTransport per host, sharing the ssh_config and settings. */

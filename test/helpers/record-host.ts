@@ -1,6 +1,7 @@
 // A run record kept in memory, for unit tests whose transports record calls instead of running
 // them: appends answer as the real script does (skipping what is there, 4 when it is shorter),
-// plans are kept, listing and fetching answer from what is there, the rest answers "done". run-record.test.ts drives the real scripts.
+// plans are kept, listing and fetching answer from what is there, the rest answers "done". run-record.test.ts drives
+// the real scripts.
 import { RECORD_SCRIPTS } from '../../src/engine/run-record.js';
 import type { CannedResponse } from '../../src/transport/recording.js';
 

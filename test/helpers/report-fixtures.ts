@@ -8,7 +8,8 @@ const T0 = Date.parse('2026-11-29T10:00:00.000Z');
 const ts = (s: number) => new Date(T0 + s * 1000).toISOString();
 
 function step(id: string, kind: Step['kind'], extra: Partial<Step> = {}, undo: Step[] = []): Step {
-  return { id, kind, title: `${kind} ${id}`, undo, ...extra };
+  // Loose on purpose: the report reads ids and clusters, not each kind's whole shape.
+  return { id, kind, title: `${kind} ${id}`, undo, ...extra } as Step;
 }
 
 /** A two-cluster push plan: lock and flip on the balancer, stage/activate on each host. */
@@ -80,7 +81,9 @@ export interface ReportFixture {
   records: JournalRecord[];
 }
 
-/** Push v2: every step ok, samples each second (100 requests/s, 2 5xx in the 3rd second), sessions moving from a to b. */
+/**
+ * Push v2: every step ok, samples each second (100 requests/s, 2 5xx in the 3rd second), sessions moving from a to b.
+ */
 export function pushFixture(): ReportFixture {
   const run = '20261129T100000000Z-push01';
   const lines: [number, Line][] = [

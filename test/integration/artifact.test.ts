@@ -89,104 +89,119 @@ afterAll(async () => {
 });
 
 describe('a release built once on the control machine', () => {
-  it('is built once and reaches every host as the same bytes, its hash checked on each, under load with no failed request', async () => {
-    const v2 = await tagDir('v2');
-    const v2Commit = (await execa('git', ['-C', '/run/baton-lab/repo', 'rev-parse', 'v2^{commit}'])).stdout.trim();
-    const before = built().filter((c) => c === v2Commit).length;
-    const load = startLoad({ url: 'http://10.213.7.2/', seconds: 120, concurrency: 4 });
-    const r = await baton(config, 'push', 'v2', '--json');
-    const report = await load.stop();
-    expect(r.exitCode, r.stderr).toBe(0);
-    expect(report.failed, JSON.stringify(report.failures)).toBe(0);
+  it(
+    'is built once and reaches every host as the same bytes, its hash checked on each, ' +
+      'under load with no failed request',
+    async () => {
+      const v2 = await tagDir('v2');
+      const v2Commit = (await execa('git', ['-C', '/run/baton-lab/repo', 'rev-parse', 'v2^{commit}'])).stdout.trim();
+      const before = built().filter((c) => c === v2Commit).length;
+      const load = startLoad({ url: 'http://10.213.7.2/', seconds: 120, concurrency: 4 });
+      const r = await baton(config, 'push', 'v2', '--json');
+      const report = await load.stop();
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(report.failed, JSON.stringify(report.failures)).toBe(0);
 
-    // Built once for four hosts, on this machine.
-    expect(built().filter((c) => c === v2Commit).length - before).toBe(1);
-    const result = JSON.parse(r.stdout) as { journal: string };
-    const stage = staged(result.journal);
-    expect(stage.sent.sort()).toEqual([...appHostNames()].sort());
-    expect(stage.held).toEqual([]);
-    expect(cachedSha()).toContain(stage.artifact);
+      // Built once for four hosts, on this machine.
+      expect(built().filter((c) => c === v2Commit).length - before).toBe(1);
+      const result = JSON.parse(r.stdout) as { journal: string };
+      const stage = staged(result.journal);
+      expect(stage.sent.sort()).toEqual([...appHostNames()].sort());
+      expect(stage.held).toEqual([]);
+      expect(cachedSha()).toContain(stage.artifact);
 
-    for (const h of appHostNames()) {
-      // The host kept the artifact under its hash, and sha256sum agrees; the release says which one it was unpacked from.
-      expect(await onHost(h, `sha256sum ${ROOT}/.artifacts/${stage.artifact}.tar.gz | cut -d' ' -f1`)).toBe(
-        stage.artifact,
+      for (const h of appHostNames()) {
+        // The host kept the artifact under its hash, and sha256sum agrees; the release says which one it was unpacked
+        // from.
+        expect(await onHost(h, `sha256sum ${ROOT}/.artifacts/${stage.artifact}.tar.gz | cut -d' ' -f1`)).toBe(
+          stage.artifact,
+        );
+        expect(await onHost(h, `cat ${ROOT}/.artifacts/${v2}.sha256`)).toBe(stage.artifact);
+        // What only the build on the control machine makes is there.
+        expect(JSON.parse(await onHost(h, `cat ${ROOT}/${v2}/dist/built.json`))).toMatchObject({ version: 'v2' });
+      }
+      // Identical trees everywhere: one digest of every file's path, mode and content.
+      const digest =
+        `cd ${ROOT}/${v2} && find . -type f -printf '%p %m\\n' | sort | while read -r f m; ` +
+        `do echo "$m $(sha256sum "$f")"; done | sha256sum`;
+      const digests = await Promise.all(appHostNames().map((h) => onHost(h, digest)));
+      expect(new Set(digests).size).toBe(1);
+      expect(Object.values(await currentReleases())).toEqual(Array(appHostNames().length).fill(v2));
+    },
+  );
+
+  it(
+    'is sent, on the next push, only to the hosts that lack it; ' +
+      'a rollback to a release a host keeps sends nothing',
+    async () => {
+      const [v1, v2] = [await tagDir('v1'), await tagDir('v2')];
+      // Roll back to v1 (kept on every host): a switch, no stage, nothing sent.
+      const back = await baton(config, 'rollback', '--yes', '--json');
+      expect(back.exitCode, back.stderr).toBe(0);
+      expect(
+        readJournal((JSON.parse(back.stdout) as { journal: string }).journal).some(
+          (e) => e.event === 'step-begin' && e.kind === 'stage',
+        ),
+      ).toBe(false);
+      expect(Object.values(await currentReleases())).toEqual(Array(appHostNames().length).fill(v1));
+
+      // Two hosts lose v2 and its artifact (rebuilt from bare metal, say); the other two still keep it.
+      const [lost1, , lost2] = appHostNames();
+      for (const h of [lost1, lost2] as string[]) await onHost(h, `rm -rf ${ROOT}/${v2} ${ROOT}/.artifacts`);
+      const buildsBefore = built().length;
+      const r = await baton(config, 'push', 'v2', '--json');
+      expect(r.exitCode, r.stderr).toBe(0);
+      const stage = staged((JSON.parse(r.stdout) as { journal: string }).journal);
+      expect(stage.sent.sort()).toEqual([lost1, lost2].sort());
+      expect(stage.held.sort()).toEqual(
+        appHostNames()
+          .filter((h) => h !== lost1 && h !== lost2)
+          .sort(),
       );
-      expect(await onHost(h, `cat ${ROOT}/.artifacts/${v2}.sha256`)).toBe(stage.artifact);
-      // What only the build on the control machine makes is there.
-      expect(JSON.parse(await onHost(h, `cat ${ROOT}/${v2}/dist/built.json`))).toMatchObject({ version: 'v2' });
-    }
-    // Identical trees everywhere: one digest of every file's path, mode and content.
-    const digest = `cd ${ROOT}/${v2} && find . -type f -printf '%p %m\\n' | sort | while read -r f m; do echo "$m $(sha256sum "$f")"; done | sha256sum`;
-    const digests = await Promise.all(appHostNames().map((h) => onHost(h, digest)));
-    expect(new Set(digests).size).toBe(1);
-    expect(Object.values(await currentReleases())).toEqual(Array(appHostNames().length).fill(v2));
-  });
-
-  it('is sent, on the next push, only to the hosts that lack it; a rollback to a release a host keeps sends nothing', async () => {
-    const [v1, v2] = [await tagDir('v1'), await tagDir('v2')];
-    // Roll back to v1 (kept on every host): a switch, no stage, nothing sent.
-    const back = await baton(config, 'rollback', '--yes', '--json');
-    expect(back.exitCode, back.stderr).toBe(0);
-    expect(
-      readJournal((JSON.parse(back.stdout) as { journal: string }).journal).some(
-        (e) => e.event === 'step-begin' && e.kind === 'stage',
-      ),
-    ).toBe(false);
-    expect(Object.values(await currentReleases())).toEqual(Array(appHostNames().length).fill(v1));
-
-    // Two hosts lose v2 and its artifact (rebuilt from bare metal, say); the other two still keep it.
-    const [lost1, , lost2] = appHostNames();
-    for (const h of [lost1, lost2] as string[]) await onHost(h, `rm -rf ${ROOT}/${v2} ${ROOT}/.artifacts`);
-    const buildsBefore = built().length;
-    const r = await baton(config, 'push', 'v2', '--json');
-    expect(r.exitCode, r.stderr).toBe(0);
-    const stage = staged((JSON.parse(r.stdout) as { journal: string }).journal);
-    expect(stage.sent.sort()).toEqual([lost1, lost2].sort());
-    expect(stage.held.sort()).toEqual(
-      appHostNames()
-        .filter((h) => h !== lost1 && h !== lost2)
-        .sort(),
-    );
-    // The same bytes again, from the cache: nothing was built.
-    expect(built().length).toBe(buildsBefore);
-    for (const h of appHostNames()) expect(await onHost(h, `cat ${ROOT}/.artifacts/${v2}.sha256`)).toBe(stage.artifact);
-  });
+      // The same bytes again, from the cache: nothing was built.
+      expect(built().length).toBe(buildsBefore);
+      for (const h of appHostNames())
+        expect(await onHost(h, `cat ${ROOT}/.artifacts/${v2}.sha256`)).toBe(stage.artifact);
+    },
+  );
 });
 
 describe('a plan whose artifact a rebuild no longer gives', () => {
-  it('is refused by apply (exit 3), naming the files that differ; nothing is sent and production is untouched', async () => {
-    const stampCache = join(dir, 'stamp-cache');
-    // A build that is not reproducible: it writes the time.
-    const stamped = labConfig('stamped', {
-      build: 'mkdir -p dist && date +%s%N > dist/stamp && cp release.json dist/',
-      cache: stampCache,
-    });
-    const plan = join(dir, 'v1-plan.json');
-    const made = await baton(stamped, 'plan', 'v1', '-o', plan);
-    expect(made.exitCode, made.stderr).toBe(0);
-    const planned = JSON.parse(readFileSync(plan, 'utf8')) as { artifact: { sha256: string } };
-    expect(planned.artifact.sha256).toMatch(/^[0-9a-f]{64}$/);
-    // Applied where the planned bytes are not (another machine, or a cleared cache): baton builds again.
-    rmSync(join(stampCache, `${planned.artifact.sha256}.tar.gz`));
-    rmSync(join(stampCache, 'keys'), { recursive: true });
-    const before = await currentReleases();
-    const heldBefore = await Promise.all(
-      appHostNames().map((h) => onHost(h, `ls ${ROOT}/.artifacts 2>/dev/null | sort`)),
-    );
+  it(
+    'is refused by apply (exit 3), naming the files that differ; ' + 'nothing is sent and production is untouched',
+    async () => {
+      const stampCache = join(dir, 'stamp-cache');
+      // A build that is not reproducible: it writes the time.
+      const stamped = labConfig('stamped', {
+        build: 'mkdir -p dist && date +%s%N > dist/stamp && cp release.json dist/',
+        cache: stampCache,
+      });
+      const plan = join(dir, 'v1-plan.json');
+      const made = await baton(stamped, 'plan', 'v1', '-o', plan);
+      expect(made.exitCode, made.stderr).toBe(0);
+      const planned = JSON.parse(readFileSync(plan, 'utf8')) as { artifact: { sha256: string } };
+      expect(planned.artifact.sha256).toMatch(/^[0-9a-f]{64}$/);
+      // Applied where the planned bytes are not (another machine, or a cleared cache): baton builds again.
+      rmSync(join(stampCache, `${planned.artifact.sha256}.tar.gz`));
+      rmSync(join(stampCache, 'keys'), { recursive: true });
+      const before = await currentReleases();
+      const heldBefore = await Promise.all(
+        appHostNames().map((h) => onHost(h, `ls ${ROOT}/.artifacts 2>/dev/null | sort`)),
+      );
 
-    const r = await baton(stamped, 'apply', plan);
-    expect(r.exitCode, r.stdout + r.stderr).toBe(3);
-    expect(r.stderr).toMatch(
-      /the artifact of v1-[0-9a-f]{7} built now is sha256 [0-9a-f]{12}, not [0-9a-f]{12} as planned and approved/,
-    );
-    expect(r.stderr).toContain('dist/stamp: content differs');
-    expect(r.stderr).not.toContain('dist/release.json');
-    expect(await currentReleases()).toEqual(before);
-    expect(await Promise.all(appHostNames().map((h) => onHost(h, `ls ${ROOT}/.artifacts 2>/dev/null | sort`)))).toEqual(
-      heldBefore,
-    );
-    const status = JSON.parse((await baton(stamped, 'status', '--json')).stdout) as { lock: unknown };
-    expect(status.lock).toEqual({ state: 'free' });
-  });
+      const r = await baton(stamped, 'apply', plan);
+      expect(r.exitCode, r.stdout + r.stderr).toBe(3);
+      expect(r.stderr).toMatch(
+        /the artifact of v1-[0-9a-f]{7} built now is sha256 [0-9a-f]{12}, not [0-9a-f]{12} as planned and approved/,
+      );
+      expect(r.stderr).toContain('dist/stamp: content differs');
+      expect(r.stderr).not.toContain('dist/release.json');
+      expect(await currentReleases()).toEqual(before);
+      expect(
+        await Promise.all(appHostNames().map((h) => onHost(h, `ls ${ROOT}/.artifacts 2>/dev/null | sort`))),
+      ).toEqual(heldBefore);
+      const status = JSON.parse((await baton(stamped, 'status', '--json')).stdout) as { lock: unknown };
+      expect(status.lock).toEqual({ state: 'free' });
+    },
+  );
 });

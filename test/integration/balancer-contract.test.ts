@@ -131,16 +131,20 @@ describe.each(['haproxy', 'apache', 'nginx', 'nginx-lua'] as const)('%s balancer
   }
   const stateOf = async (name: string) => (await b.members()).find((m) => m.name === name)?.state;
 
-  it('lists every app host as a member with its address and port, reported healthy where the balancer knows', async () => {
-    const members = await b.members();
-    expect(members.map((m) => ({ name: m.name, address: m.address, port: m.port }))).toEqual(
-      appHosts(lab).map((h) => ({ name: h.member, address: h.address, port: 8000 })),
-    );
-    expect(members.every((m) => m.state === 'ready')).toBe(true);
-    // HAProxy checks /healthz, Apache knows its error state; nginx open source knows nothing and says nothing.
-    if (driver === 'nginx' || driver === 'nginx-lua') expect(members.every((m) => m.healthy === undefined)).toBe(true);
-    else expect(members.every((m) => m.healthy === true)).toBe(true);
-  });
+  it(
+    'lists every app host as a member with its address and port, ' + 'reported healthy where the balancer knows',
+    async () => {
+      const members = await b.members();
+      expect(members.map((m) => ({ name: m.name, address: m.address, port: m.port }))).toEqual(
+        appHosts(lab).map((h) => ({ name: h.member, address: h.address, port: 8000 })),
+      );
+      expect(members.every((m) => m.state === 'ready')).toBe(true);
+      // HAProxy checks /healthz, Apache knows its error state; nginx open source knows nothing and says nothing.
+      if (driver === 'nginx' || driver === 'nginx-lua')
+        expect(members.every((m) => m.healthy === undefined)).toBe(true);
+      else expect(members.every((m) => m.healthy === true)).toBe(true);
+    },
+  );
 
   it('drains (read back), new requests avoid the member; ready (read back) brings traffic back', async () => {
     await b.drain(['web1a']);
@@ -156,34 +160,40 @@ describe.each(['haproxy', 'apache', 'nginx', 'nginx-lua'] as const)('%s balancer
     expect(after.map((a) => a.host)).toContain(hostOf['web1a']);
   });
 
-  it('keeps sessions above 0 while a slow request runs on a drained member, and waitForDrain returns only after it ends', async () => {
-    // Round robin over four members: 8 slow requests put some on every member, web2b included.
-    const name = 'web2b';
-    const t0 = performance.now();
-    const slow = Array.from({ length: 8 }, () => viaPublic(`/slow?ms=${SLOW_MS}`));
-    await new Promise((r) => setTimeout(r, 300));
-    await b.drain([name]);
-    const drainedAt = performance.now();
-    const fresh = Promise.all(Array.from({ length: 12 }, () => viaPublic('/')));
-    const progress: Record<string, number>[] = [];
-    const r = await waitForDrain(b, [name], { timeoutMs: 15_000, onProgress: (p) => progress.push(p.busy) });
-    const doneAt = performance.now();
+  it(
+    'keeps sessions above 0 while a slow request runs on a drained member, ' +
+      'and waitForDrain returns only after it ends',
+    async () => {
+      // Round robin over four members: 8 slow requests put some on every member, web2b included.
+      const name = 'web2b';
+      const t0 = performance.now();
+      const slow = Array.from({ length: 8 }, () => viaPublic(`/slow?ms=${SLOW_MS}`));
+      await new Promise((r) => setTimeout(r, 300));
+      await b.drain([name]);
+      const drainedAt = performance.now();
+      const fresh = Promise.all(Array.from({ length: 12 }, () => viaPublic('/')));
+      const progress: Record<string, number>[] = [];
+      const r = await waitForDrain(b, [name], { timeoutMs: 15_000, onProgress: (p) => progress.push(p.busy) });
+      const doneAt = performance.now();
 
-    expect(r.drained).toBe(true);
-    expect(progress[0]?.[name]).toBeGreaterThanOrEqual(1);
-    const answers = await Promise.all(slow);
-    expect(answers.every((a) => a.status === 200)).toBe(true);
-    const onDrained = answers.filter((a) => a.host === hostOf[name]);
-    expect(onDrained.length).toBeGreaterThanOrEqual(1);
-    const lastOnDrained = Math.max(...onDrained.map((a) => a.doneAt));
-    expect(doneAt).toBeGreaterThanOrEqual(lastOnDrained - 50);
-    expect(doneAt - lastOnDrained).toBeLessThan(2000);
-    expect(doneAt - t0).toBeGreaterThanOrEqual(SLOW_MS - 100);
-    console.log(
-      `${driver}: waited ${Math.round(doneAt - drainedAt)} ms after drain; drained seen ${Math.round(doneAt - lastOnDrained)} ms after the last slow answer on ${name}; ${r.polls} polls`,
-    );
-    expect((await fresh).map((a) => a.host)).not.toContain(hostOf[name]);
-  });
+      expect(r.drained).toBe(true);
+      expect(progress[0]?.[name]).toBeGreaterThanOrEqual(1);
+      const answers = await Promise.all(slow);
+      expect(answers.every((a) => a.status === 200)).toBe(true);
+      const onDrained = answers.filter((a) => a.host === hostOf[name]);
+      expect(onDrained.length).toBeGreaterThanOrEqual(1);
+      const lastOnDrained = Math.max(...onDrained.map((a) => a.doneAt));
+      expect(doneAt).toBeGreaterThanOrEqual(lastOnDrained - 50);
+      expect(doneAt - lastOnDrained).toBeLessThan(2000);
+      expect(doneAt - t0).toBeGreaterThanOrEqual(SLOW_MS - 100);
+      console.log(
+        `${driver}: waited ${Math.round(doneAt - drainedAt)} ms after drain; ` +
+          `drained seen ${Math.round(doneAt - lastOnDrained)} ms after the last slow answer on ${name}` +
+          `; ${r.polls} polls`,
+      );
+      expect((await fresh).map((a) => a.host)).not.toContain(hostOf[name]);
+    },
+  );
 
   it('counts traffic', async () => {
     const before = await b.counters();
@@ -201,76 +211,90 @@ describe.each(['haproxy', 'apache', 'nginx', 'nginx-lua'] as const)('%s balancer
     await b.configTest();
   });
 
-  it('keeps a drained member drained across a graceful restart / reload, and the config file says the same (HAProxy: changes members at runtime only, never touching its file or reloading)', async () => {
-    if (driver === 'haproxy') {
-      const cfg = '/etc/haproxy/haproxy.cfg';
-      const before = {
-        file: (await lb.run(['cat', '--', cfg])).stdout,
-        pid: (await lb.run(['cat', '/run/haproxy.pid'])).stdout,
-      };
-      await b.drain(['web2a']);
-      expect(await stateOf('web2a')).toBe('drain');
-      await b.ready(['web2a']);
-      expect({
-        file: (await lb.run(['cat', '--', cfg])).stdout,
-        pid: (await lb.run(['cat', '/run/haproxy.pid'])).stdout,
-      }).toEqual(before);
-      return;
-    }
-    await b.drain(['web2a']);
-    expect(await persisted(b)).toMatchObject({ web2a: 'drain', web1a: 'ready' });
-    await asRoot(lab.balancer.host, quoteArgv(restart as string[])); // someone else's restart, as root
-    await new Promise((r) => setTimeout(r, 1000));
-    expect(await stateOf('web2a')).toBe('drain');
-    expect(await stateOf('web1a')).toBe('ready');
-    const during = await Promise.all(Array.from({ length: 12 }, () => viaPublic('/')));
-    expect(during.map((a) => a.host)).not.toContain(hostOf['web2a']);
-
-    await b.ready(['web2a']);
-    expect(await persisted(b)).toMatchObject({ web2a: 'ready' });
-    await asRoot(lab.balancer.host, quoteArgv(restart as string[])); // someone else's restart, as root
-    await new Promise((r) => setTimeout(r, 1000));
-    expect(await stateOf('web2a')).toBe('ready');
-  });
-
-  it('refuses an edit its validation fails, puts the file back and leaves the running balancer serving (HAProxy: reports the broken file, members still change at runtime)', async () => {
-    if (driver === 'haproxy') {
-      const cfg = '/etc/haproxy/haproxy.cfg';
-      const original = (await lb.run(['cat', '--', cfg])).stdout;
-      // A hand edit by an administrator: root's file, written as root.
-      await asRoot(lab.balancer.host, `cat > ${cfg}`, `${original}baton_no_such_keyword on\n`);
-      try {
-        await expect(b.configTest()).rejects.toThrow();
-        await b.drain(['web1b']);
-        expect(await stateOf('web1b')).toBe('drain');
-        await b.ready(['web1b']);
-      } finally {
-        await asRoot(lab.balancer.host, `cat > ${cfg}`, original);
+  it(
+    'keeps a drained member drained across a graceful restart / reload, ' +
+      'and the config file says the same (HAProxy: changes members at runtime only, ' +
+      'never touching its file or reloading)',
+    async () => {
+      if (driver === 'haproxy') {
+        const cfg = '/etc/haproxy/haproxy.cfg';
+        const before = {
+          file: (await lb.run(['cat', '--', cfg])).stdout,
+          pid: (await lb.run(['cat', '/run/haproxy.pid'])).stdout,
+        };
+        await b.drain(['web2a']);
+        expect(await stateOf('web2a')).toBe('drain');
+        await b.ready(['web2a']);
+        expect({
+          file: (await lb.run(['cat', '--', cfg])).stdout,
+          pid: (await lb.run(['cat', '/run/haproxy.pid'])).stdout,
+        }).toEqual(before);
+        return;
       }
-      await b.configTest();
+      await b.drain(['web2a']);
+      expect(await persisted(b)).toMatchObject({ web2a: 'drain', web1a: 'ready' });
+      await asRoot(lab.balancer.host, quoteArgv(restart as string[])); // someone else's restart, as root
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await stateOf('web2a')).toBe('drain');
+      expect(await stateOf('web1a')).toBe('ready');
+      const during = await Promise.all(Array.from({ length: 12 }, () => viaPublic('/')));
+      expect(during.map((a) => a.host)).not.toContain(hostOf['web2a']);
+
+      await b.ready(['web2a']);
+      expect(await persisted(b)).toMatchObject({ web2a: 'ready' });
+      await asRoot(lab.balancer.host, quoteArgv(restart as string[])); // someone else's restart, as root
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await stateOf('web2a')).toBe('ready');
+    },
+  );
+
+  it(
+    'refuses an edit its validation fails, puts the file back and leaves the running balancer serving ' +
+      '(HAProxy: reports the broken file, members still change at runtime)',
+    async () => {
+      if (driver === 'haproxy') {
+        const cfg = '/etc/haproxy/haproxy.cfg';
+        const original = (await lb.run(['cat', '--', cfg])).stdout;
+        // A hand edit by an administrator: root's file, written as root.
+        await asRoot(lab.balancer.host, `cat > ${cfg}`, `${original}baton_no_such_keyword on\n`);
+        try {
+          await expect(b.configTest()).rejects.toThrow();
+          await b.drain(['web1b']);
+          expect(await stateOf('web1b')).toBe('drain');
+          await b.ready(['web1b']);
+        } finally {
+          await asRoot(lab.balancer.host, `cat > ${cfg}`, original);
+        }
+        await b.configTest();
+        const answers = await Promise.all(Array.from({ length: 8 }, () => viaPublic('/')));
+        expect(answers.every((a) => a.status === 200)).toBe(true);
+        return;
+      }
+      const file = configFile as string;
+      const original = (await lb.run(['cat', '--', file])).stdout;
+      // Something else in the file is broken (a bad hand edit): the driver's own edit must not go live.
+      const badEdit = {
+        apache: 'BatonNoSuchDirective on\n',
+        nginx: 'baton_no_such_directive on;\n',
+        'nginx-lua': 'not json\n',
+      };
+      const broken = `${original}${badEdit[driver]}`;
+      await lb.run(['sh', '-c', 'cat > "$1"', 'sh', file], { stdin: broken });
+      try {
+        const err = await b.drain(['web1b']).catch((e: unknown) => e);
+        // The reload-free nginx reads the state file before writing it: it refuses before changing anything.
+        expect(err).toBeInstanceOf(driver === 'nginx-lua' ? UserError : OperationFailedError);
+        expect((err as Error).message).toMatch(
+          driver === 'nginx-lua' ? /state file .* cannot be used/ : /refused the edited/,
+        );
+        expect((await lb.run(['cat', '--', file])).stdout).toBe(broken);
+      } finally {
+        await lb.run(['sh', '-c', 'cat > "$1"', 'sh', file], { stdin: original });
+      }
+      expect(await stateOf('web1b')).toBe('ready');
       const answers = await Promise.all(Array.from({ length: 8 }, () => viaPublic('/')));
       expect(answers.every((a) => a.status === 200)).toBe(true);
-      return;
-    }
-    const file = configFile as string;
-    const original = (await lb.run(['cat', '--', file])).stdout;
-    // Something else in the file is broken (a bad hand edit): the driver's own edit must not go live.
-    const broken = `${original}${{ apache: 'BatonNoSuchDirective on\n', nginx: 'baton_no_such_directive on;\n', 'nginx-lua': 'not json\n' }[driver]}`;
-    await lb.run(['sh', '-c', 'cat > "$1"', 'sh', file], { stdin: broken });
-    try {
-      const err = await b.drain(['web1b']).catch((e: unknown) => e);
-      // The reload-free nginx reads the state file before writing it: it refuses before changing anything.
-      expect(err).toBeInstanceOf(driver === 'nginx-lua' ? UserError : OperationFailedError);
-      expect((err as Error).message).toMatch(
-        driver === 'nginx-lua' ? /state file .* cannot be used/ : /refused the edited/,
-      );
-      expect((await lb.run(['cat', '--', file])).stdout).toBe(broken);
-    } finally {
-      await lb.run(['sh', '-c', 'cat > "$1"', 'sh', file], { stdin: original });
-    }
-    expect(await stateOf('web1b')).toBe('ready');
-    const answers = await Promise.all(Array.from({ length: 8 }, () => viaPublic('/')));
-    expect(answers.every((a) => a.status === 200)).toBe(true);
-    expect(answers.map((a) => a.host)).toContain(hostOf['web1b']);
-  });
+      expect(answers.map((a) => a.host)).toContain(hostOf['web1b']);
+    },
+  );
 });

@@ -97,59 +97,74 @@ function outOfPool(journal: JournalRecord[]): Record<'a' | 'b', [number, number]
 }
 
 describe('a pair of HAProxy balancers behind a floating address', () => {
-  it('pushes v1 → v2 through the floating address with 0 failed requests, both balancers changed and in agreement', async () => {
-    const load = startLoad({ url: `${VIP}/`, seconds: 120, concurrency: 8, slowEvery: 10, slowPath: '/slow?ms=1000' });
-    const r = await baton('push', 'v2', '-c', config, '--json');
-    const report = await load.stop();
-    expect(r.exitCode, r.stderr).toBe(0);
-    expect(report.failed, JSON.stringify(report.failures)).toBe(0);
-    const [one, two] = await Promise.all(BALANCERS.map(statuses));
-    expect(one).toEqual(two);
-    expect(Object.values(one ?? {}).every((s) => s === 'UP')).toBe(true);
-    // Both were drained: each balancer's journaled sample or its own counters are not needed — the state file says it.
-    const saved = await onHost('lb2.baton.test', 'cat /var/lib/haproxy/server-state');
-    expect(saved).toMatch(/web1a/);
-    // The run record is on both balancers, whole: a failover loses no run.
-    const { run } = JSON.parse(r.stdout) as { run: string };
-    const record = `${dirname((await loadConfig(config)).lock.path)}/shop.runs/${run}.jsonl`;
-    const [onLb, onLb2] = await Promise.all(BALANCERS.map((h) => onHost(h, `cat ${record}`)));
-    expect(onLb).toBe(readFileSync(JSON.parse(r.stdout).journal as string, 'utf8').trimEnd());
-    expect(onLb2).toBe(onLb);
-    expect(await onHost('lb2.baton.test', `test -s ${record.replace(/\.jsonl$/, '.plan.json')} && echo plan`)).toBe(
-      'plan',
-    );
-  });
+  it(
+    'pushes v1 → v2 through the floating address with 0 failed requests, ' + 'both balancers changed and in agreement',
+    async () => {
+      const load = startLoad({
+        url: `${VIP}/`,
+        seconds: 120,
+        concurrency: 8,
+        slowEvery: 10,
+        slowPath: '/slow?ms=1000',
+      });
+      const r = await baton('push', 'v2', '-c', config, '--json');
+      const report = await load.stop();
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(report.failed, JSON.stringify(report.failures)).toBe(0);
+      const [one, two] = await Promise.all(BALANCERS.map(statuses));
+      expect(one).toEqual(two);
+      expect(Object.values(one ?? {}).every((s) => s === 'UP')).toBe(true);
+      // Both were drained: each balancer's journaled sample or its own counters are not needed — the state file says
+      // it.
+      const saved = await onHost('lb2.baton.test', 'cat /var/lib/haproxy/server-state');
+      expect(saved).toMatch(/web1a/);
+      // The run record is on both balancers, whole: a failover loses no run.
+      const { run } = JSON.parse(r.stdout) as { run: string };
+      const record = `${dirname((await loadConfig(config)).lock.path)}/shop.runs/${run}.jsonl`;
+      const [onLb, onLb2] = await Promise.all(BALANCERS.map((h) => onHost(h, `cat ${record}`)));
+      expect(onLb).toBe(readFileSync(JSON.parse(r.stdout).journal as string, 'utf8').trimEnd());
+      expect(onLb2).toBe(onLb);
+      expect(await onHost('lb2.baton.test', `test -s ${record.replace(/\.jsonl$/, '.plan.json')} && echo plan`)).toBe(
+        'plan',
+      );
+    },
+  );
 
-  it('fails over to lb2 in the middle of a push: no request reaches a cluster while it is out of the pool', async () => {
-    const watcher = watchAnswers(`${VIP}/version`, 20);
-    const load = startLoad({ url: `${VIP}/`, seconds: 120, concurrency: 4, slowEvery: 4, slowPath: '/slow?ms=1500' });
-    const push = baton('push', 'v1', '-c', config, '--json');
-    // Once lb2 has cluster a drained, the active balancer goes away.
-    await waitFor(
-      'cluster a drained on lb2',
-      () => statuses('lb2.baton.test'),
-      (s) => s['web1a'] === 'DRAIN',
-    );
-    const failedOverAt = Date.now();
-    await onHost('lb.baton.test', 'kill "$(cat /run/keepalived.pid)"');
-    await waitFor('the floating address on lb2', vipHolder, (h) => h === 'lb2');
-    const r = await push;
-    const [answers, report] = [await watcher.stop(), await load.stop()];
-    expect(r.exitCode, r.stderr).toBe(0);
-    for (const release of Object.values(await currentReleases())) expect(release).toMatch(/^v1-/);
+  it(
+    'fails over to lb2 in the middle of a push: ' + 'no request reaches a cluster while it is out of the pool',
+    async () => {
+      const watcher = watchAnswers(`${VIP}/version`, 20);
+      const load = startLoad({ url: `${VIP}/`, seconds: 120, concurrency: 4, slowEvery: 4, slowPath: '/slow?ms=1500' });
+      const push = baton('push', 'v1', '-c', config, '--json');
+      // Once lb2 has cluster a drained, the active balancer goes away.
+      await waitFor(
+        'cluster a drained on lb2',
+        () => statuses('lb2.baton.test'),
+        (s) => s['web1a'] === 'DRAIN',
+      );
+      const failedOverAt = Date.now();
+      await onHost('lb.baton.test', 'kill "$(cat /run/keepalived.pid)"');
+      await waitFor('the floating address on lb2', vipHolder, (h) => h === 'lb2');
+      const r = await push;
+      const [answers, report] = [await watcher.stop(), await load.stop()];
+      expect(r.exitCode, r.stderr).toBe(0);
+      for (const release of Object.values(await currentReleases())) expect(release).toMatch(/^v1-/);
 
-    const windows = outOfPool(readJournal(JSON.parse(r.stdout).journal as string));
-    const clusterOf = Object.fromEntries(appHosts(readLab()).map((h) => [h.name, h.cluster]));
-    // Sent and answered inside the window: a request whose SYN was lost in the failover is served when it is resent, maybe after.
-    const { outOfPool: reached } = outOfPoolAnswers(answers, clusterOf, windows);
-    expect(reached, 'answers from a cluster while it was out of the pool').toEqual([]);
-    const failed = answers.filter((a) => a.status !== 200);
-    for (const f of failed) expect(f.at - failedOverAt).toBeLessThan(5000);
-    console.log(
-      `failover: ${failed.length} of ${answers.length} watched requests failed, all within 5 s of it; load: ${report.failed} of ${report.requests} failed`,
-    );
-    await restoreKeepalived();
-  });
+      const windows = outOfPool(readJournal(JSON.parse(r.stdout).journal as string));
+      const clusterOf = Object.fromEntries(appHosts(readLab()).map((h) => [h.name, h.cluster]));
+      // Sent and answered inside the window: a request whose SYN was lost in the failover is served when it is resent,
+      // maybe after.
+      const { outOfPool: reached } = outOfPoolAnswers(answers, clusterOf, windows);
+      expect(reached, 'answers from a cluster while it was out of the pool').toEqual([]);
+      const failed = answers.filter((a) => a.status !== 200);
+      for (const f of failed) expect(f.at - failedOverAt).toBeLessThan(5000);
+      console.log(
+        `failover: ${failed.length} of ${answers.length} watched requests failed, all within 5 s of it; ` +
+          `load: ${report.failed} of ${report.requests} failed`,
+      );
+      await restoreKeepalived();
+    },
+  );
 
   it('refuses to push while lb2 disagrees (a member drained there by hand), before draining anything', async () => {
     await runtime('lb2.baton.test', 'set server web/web2b state drain');
@@ -174,7 +189,8 @@ describe('a pair of HAProxy balancers behind a floating address', () => {
       for (const host of BALANCERS) {
         await onHost(
           host,
-          'haproxy -f /etc/haproxy/haproxy.cfg -p /run/haproxy.pid -x /run/haproxy/admin.sock -sf "$(cat /run/haproxy.pid)"',
+          'haproxy -f /etc/haproxy/haproxy.cfg -p /run/haproxy.pid -x /run/haproxy/admin.sock ' +
+            '-sf "$(cat /run/haproxy.pid)"',
         );
       }
       for (const host of BALANCERS)
@@ -191,59 +207,64 @@ describe('a pair of HAProxy balancers behind a floating address', () => {
     }
   });
 
-  it('loses lb (the lock host) in the middle of a push: the run stops; rollback --without-balancer lb puts production back through lb2, from the record lb2 holds', async () => {
-    const from = Object.values(await currentReleases())[0]!.split('-')[0]!;
-    const next = from === 'v1' ? 'v2' : 'v1';
-    // Its own lock, and dead connections found in seconds (the lab's defaults would wait 10 s a try).
-    const lost = writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-pair-lost-')), 'baton.yml'), [
-      [['balancer', 'peers'], ['lb2.baton.test']],
-      [['balancer', 'serverStateFile'], '/var/lib/haproxy/server-state'],
-      [['ssh', 'keepalive'], '1s'],
-      [['ssh', 'connectTimeout'], '3s'],
-    ]);
-    let cut = false;
-    try {
-      // Once cluster a is switched: lb stops answering SSH and hands the floating address to lb2.
-      const r = await pushAndAct(lost, next, 6, async () => {
-        cutSsh('lb.baton.test');
-        cut = true;
-        await onHost('lb.baton.test', 'kill "$(cat /run/keepalived.pid)"');
-      });
-      expect(r.code, r.output).toBe(2);
-      expect(r.output).toMatch(/lb\.baton\.test/);
-      await waitFor('the floating address on lb2', vipHolder, (h) => h === 'lb2');
+  it(
+    'loses lb (the lock host) in the middle of a push: the run stops; ' +
+      'rollback --without-balancer lb puts production back through lb2, from the record lb2 holds',
+    async () => {
+      const from = Object.values(await currentReleases())[0]!.split('-')[0]!;
+      const next = from === 'v1' ? 'v2' : 'v1';
+      // Its own lock, and dead connections found in seconds (the lab's defaults would wait 10 s a try).
+      const lost = writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-pair-lost-')), 'baton.yml'), [
+        [['balancer', 'peers'], ['lb2.baton.test']],
+        [['balancer', 'serverStateFile'], '/var/lib/haproxy/server-state'],
+        [['ssh', 'keepalive'], '1s'],
+        [['ssh', 'connectTimeout'], '3s'],
+      ]);
+      let cut = false;
+      try {
+        // Once cluster a is switched: lb stops answering SSH and hands the floating address to lb2.
+        const r = await pushAndAct(lost, next, 6, async () => {
+          cutSsh('lb.baton.test');
+          cut = true;
+          await onHost('lb.baton.test', 'kill "$(cat /run/keepalived.pid)"');
+        });
+        expect(r.code, r.output).toBe(2);
+        expect(r.output).toMatch(/lb\.baton\.test/);
+        await waitFor('the floating address on lb2', vipHolder, (h) => h === 'lb2');
 
-      const back = await baton('rollback', '--yes', '--json', '--without-balancer', 'lb.baton.test', '-c', lost);
-      expect(back.exitCode, back.stderr).toBe(0);
-      const rolled = JSON.parse(back.stdout) as { run: string; journal: string };
-      expect(readFileSync(rolled.journal, 'utf8')).toContain(
-        'balancer lb.baton.test left out by pair-test (--without-balancer): lb2.baton.test holds the release lock and the run record',
+        const back = await baton('rollback', '--yes', '--json', '--without-balancer', 'lb.baton.test', '-c', lost);
+        expect(back.exitCode, back.stderr).toBe(0);
+        const rolled = JSON.parse(back.stdout) as { run: string; journal: string };
+        expect(readFileSync(rolled.journal, 'utf8')).toContain(
+          'balancer lb.baton.test left out by pair-test (--without-balancer): ' +
+            'lb2.baton.test holds the release lock and the run record',
+        );
+        expect(new Set(Object.values(await currentReleases()).map((d) => d.split('-')[0]))).toEqual(new Set([from]));
+        expect(Object.values(await statuses('lb2.baton.test')).every((st) => st === 'UP')).toBe(true);
+        for (let i = 0; i < 6; i++)
+          expect(
+            (JSON.parse((await execa('curl', ['-s', '-m', '5', `${VIP}/version`])).stdout) as { version: string })
+              .version,
+          ).toBe(from);
+        // The rollback's run is in lb2's copy of the record (lb could not be written).
+        const record = `${dirname((await loadConfig(lost)).lock.path)}/shop.runs/${rolled.run}.jsonl`;
+        expect(await onHost('lb2.baton.test', `cat ${record}`)).toBe(readFileSync(rolled.journal, 'utf8').trimEnd());
+      } finally {
+        if (cut) restoreSsh('lb.baton.test');
+        await restoreKeepalived();
+        await readyEverywhere();
+      }
+      // lb is back: the killed push's lock is still on it, and goes the way any dead run's does.
+      const unlock = await baton(
+        'unlock',
+        '--force',
+        '--reason',
+        'lb was lost mid-push; rolled back through lb2',
+        '--yes',
+        '-c',
+        lost,
       );
-      expect(new Set(Object.values(await currentReleases()).map((d) => d.split('-')[0]))).toEqual(new Set([from]));
-      expect(Object.values(await statuses('lb2.baton.test')).every((st) => st === 'UP')).toBe(true);
-      for (let i = 0; i < 6; i++)
-        expect(
-          (JSON.parse((await execa('curl', ['-s', '-m', '5', `${VIP}/version`])).stdout) as { version: string })
-            .version,
-        ).toBe(from);
-      // The rollback's run is in lb2's copy of the record (lb could not be written).
-      const record = `${dirname((await loadConfig(lost)).lock.path)}/shop.runs/${rolled.run}.jsonl`;
-      expect(await onHost('lb2.baton.test', `cat ${record}`)).toBe(readFileSync(rolled.journal, 'utf8').trimEnd());
-    } finally {
-      if (cut) restoreSsh('lb.baton.test');
-      await restoreKeepalived();
-      await readyEverywhere();
-    }
-    // lb is back: the killed push's lock is still on it, and goes the way any dead run's does.
-    const unlock = await baton(
-      'unlock',
-      '--force',
-      '--reason',
-      'lb was lost mid-push; rolled back through lb2',
-      '--yes',
-      '-c',
-      lost,
-    );
-    expect(unlock.exitCode, unlock.stderr).toBe(0);
-  });
+      expect(unlock.exitCode, unlock.stderr).toBe(0);
+    },
+  );
 });

@@ -18,7 +18,10 @@ import { runGithubJob, type Workflow } from '../helpers/github-steps.js';
 import { LAB_KEY, LAB_KNOWN_HOSTS } from './helpers/ci-lab.js';
 import { currentReleases, readyAllHaproxyMembers } from './helpers/lab.js';
 
-/** The tag the lab does not run now: a push of it changes every host, so the rollback after it has somewhere to go back to. */
+/**
+ * The tag the lab does not run now: a push of it changes every host, so the rollback after it has somewhere to go back
+ * to.
+ */
 async function otherTag(): Promise<string> {
   const now = Object.values(await currentReleases())[0]!.replace(/-[0-9a-f]{7,}$/, '');
   return now === 'v2' ? 'v1' : 'v2';
@@ -97,32 +100,36 @@ describe('templates/ci/github-actions.yml', () => {
     };
   }
 
-  it('plan on a pull request renders the reviewed plan into the job summary; apply on merge carries it out; the manual job rolls back', async () => {
-    const tag = await otherTag();
-    const dir = await checkout(tag);
-    const plan = await runJob('plan', dir);
-    expect(plan.exitCode, plan.stderr).toBe(0);
-    expect(readFileSync(plan.summary, 'utf8')).toMatch(new RegExp(tag));
-    expect(existsSync(join(dir, 'plan.md'))).toBe(true);
+  it(
+    'plan on a pull request renders the reviewed plan into the job summary; apply on merge carries it out; ' +
+      'the manual job rolls back',
+    async () => {
+      const tag = await otherTag();
+      const dir = await checkout(tag);
+      const plan = await runJob('plan', dir);
+      expect(plan.exitCode, plan.stderr).toBe(0);
+      expect(readFileSync(plan.summary, 'utf8')).toMatch(new RegExp(tag));
+      expect(existsSync(join(dir, 'plan.md'))).toBe(true);
 
-    const apply = await runJob('apply', dir);
-    expect(apply.exitCode, apply.stderr).toBe(0);
-    expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({
-      event: 'result',
-      exitCode: 0,
-      result: { outcome: 'succeeded', tag },
-    });
+      const apply = await runJob('apply', dir);
+      expect(apply.exitCode, apply.stderr).toBe(0);
+      expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({
+        event: 'result',
+        exitCode: 0,
+        result: { outcome: 'succeeded', tag },
+      });
 
-    expect(existsSync(join(dir, 'baton-report.html')), 'the report written after apply').toBe(true);
+      expect(existsSync(join(dir, 'baton-report.html')), 'the report written after apply').toBe(true);
 
-    const back = await runJob('recover', dir, { action: 'rollback' });
-    expect(back.exitCode, back.stderr).toBe(0);
-    expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({
-      event: 'result',
-      exitCode: 0,
-      result: { kind: 'rollback' },
-    });
-  });
+      const back = await runJob('recover', dir, { action: 'rollback' });
+      expect(back.exitCode, back.stderr).toBe(0);
+      expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({
+        event: 'result',
+        exitCode: 0,
+        result: { kind: 'rollback' },
+      });
+    },
+  );
 });
 
 describe('templates/ci/gitlab-ci.yml', () => {
@@ -144,30 +151,33 @@ describe('templates/ci/gitlab-ci.yml', () => {
     return shell(job.script.filter((l) => !INSTALL.test(l)).join('\n'), dir, { ...predefined, ...vars });
   }
 
-  it('plan renders the reviewed plan; apply carries it out; rollback undoes it; resume finds nothing to resume', async () => {
-    const tag = await otherTag();
-    const dir = await checkout(tag);
-    const plan = await runJob('plan', dir);
-    expect(plan.exitCode, plan.stderr).toBe(0);
-    expect(readFileSync(join(dir, 'plan.md'), 'utf8')).toMatch(new RegExp(tag));
+  it(
+    'plan renders the reviewed plan; apply carries it out; ' + 'rollback undoes it; resume finds nothing to resume',
+    async () => {
+      const tag = await otherTag();
+      const dir = await checkout(tag);
+      const plan = await runJob('plan', dir);
+      expect(plan.exitCode, plan.stderr).toBe(0);
+      expect(readFileSync(join(dir, 'plan.md'), 'utf8')).toMatch(new RegExp(tag));
 
-    const apply = await runJob('apply', dir);
-    expect(apply.exitCode, apply.stderr).toBe(0);
-    expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({
-      event: 'result',
-      exitCode: 0,
-      result: { outcome: 'succeeded' },
-    });
+      const apply = await runJob('apply', dir);
+      expect(apply.exitCode, apply.stderr).toBe(0);
+      expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({
+        event: 'result',
+        exitCode: 0,
+        result: { outcome: 'succeeded' },
+      });
 
-    const back = await runJob('rollback', dir);
-    expect(back.exitCode, back.stderr).toBe(0);
+      const back = await runJob('rollback', dir);
+      expect(back.exitCode, back.stderr).toBe(0);
 
-    const resume = await runJob('resume', dir);
-    expect(resume.exitCode).toBe(64);
-    expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({
-      event: 'result',
-      exitCode: 64,
-      error: { message: expect.stringMatching(/nothing to resume/) },
-    });
-  });
+      const resume = await runJob('resume', dir);
+      expect(resume.exitCode).toBe(64);
+      expect(events(join(dir, 'events.jsonl')).at(-1)).toMatchObject({
+        event: 'result',
+        exitCode: 64,
+        error: { message: expect.stringMatching(/nothing to resume/) },
+      });
+    },
+  );
 });

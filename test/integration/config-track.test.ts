@@ -29,7 +29,8 @@ function baton(...args: string[]) {
 async function memberStatus(member: string): Promise<string> {
   const out = await onHost(
     lab.balancer.host,
-    `echo "show stat ${lab.balancer.haproxy.backend} 4 -1" | socat stdio ${lab.balancer.haproxy.socket} | cut -d, -f2,18`,
+    `echo "show stat ${lab.balancer.haproxy.backend} 4 -1" | socat stdio ${lab.balancer.haproxy.socket} | ` +
+      'cut -d, -f2,18',
   );
   return (
     out
@@ -60,35 +61,40 @@ describe('snapshot, drift and a plan made before a hand edit', () => {
     await onHost(lab.balancer.host, `sed -i '/^${HAND_EDIT}$/d' ${HAPROXY_CFG}`);
   });
 
-  it('drift shows the edit as a diff and exits 5; apply of the earlier plan refuses (exit 3) and changes nothing', async () => {
-    const snap = await baton('snapshot');
-    expect(snap.exitCode, snap.stderr).toBe(0);
-    expect(snap.stdout).toMatch(/committed [0-9a-f]{12} to /);
-    const clean = await baton('drift');
-    expect(clean.exitCode, clean.stdout + clean.stderr).toBe(0);
-    expect(clean.stdout).toMatch(/no drift: every host is as in snapshot/);
+  it(
+    'drift shows the edit as a diff and exits 5; ' + 'apply of the earlier plan refuses (exit 3) and changes nothing',
+    async () => {
+      const snap = await baton('snapshot');
+      expect(snap.exitCode, snap.stderr).toBe(0);
+      expect(snap.stdout).toMatch(/committed [0-9a-f]{12} to /);
+      const clean = await baton('drift');
+      expect(clean.exitCode, clean.stdout + clean.stderr).toBe(0);
+      expect(clean.stdout).toMatch(/no drift: every host is as in snapshot/);
 
-    const planFile = join(dir, 'push-v2.json');
-    // Forced: on a lab already running v2 the plan would change nothing, and apply would have nothing to refuse.
-    const plan = await baton('plan', 'v2', '-o', planFile, '--force', 'config-track test: a plan that changes hosts');
-    expect(plan.exitCode, plan.stderr).toBe(0);
+      const planFile = join(dir, 'push-v2.json');
+      // Forced: on a lab already running v2 the plan would change nothing, and apply would have nothing to refuse.
+      const plan = await baton('plan', 'v2', '-o', planFile, '--force', 'config-track test: a plan that changes hosts');
+      expect(plan.exitCode, plan.stderr).toBe(0);
 
-    await onHost(lab.balancer.host, `echo '${HAND_EDIT}' >> ${HAPROXY_CFG}`);
-    const drift = await baton('drift', '--json');
-    expect(drift.exitCode, drift.stderr).toBe(5);
-    const report = JSON.parse(drift.stdout) as { hosts: { host: string; paths: { path: string; patch?: string }[] }[] };
-    const lb = report.hosts.find((h) => h.host === lab.balancer.host)!;
-    expect(lb.paths.map((p) => p.path)).toEqual([HAPROXY_CFG]);
-    expect(lb.paths[0]!.patch).toContain(`+${HAND_EDIT}`);
-    expect(report.hosts.filter((h) => h.host !== lab.balancer.host).every((h) => h.paths.length === 0)).toBe(true);
+      await onHost(lab.balancer.host, `echo '${HAND_EDIT}' >> ${HAPROXY_CFG}`);
+      const drift = await baton('drift', '--json');
+      expect(drift.exitCode, drift.stderr).toBe(5);
+      const report = JSON.parse(drift.stdout) as {
+        hosts: { host: string; paths: { path: string; patch?: string }[] }[];
+      };
+      const lb = report.hosts.find((h) => h.host === lab.balancer.host)!;
+      expect(lb.paths.map((p) => p.path)).toEqual([HAPROXY_CFG]);
+      expect(lb.paths[0]!.patch).toContain(`+${HAND_EDIT}`);
+      expect(report.hosts.filter((h) => h.host !== lab.balancer.host).every((h) => h.paths.length === 0)).toBe(true);
 
-    const before = await currentReleases();
-    const apply = await baton('apply', planFile);
-    expect(apply.exitCode, apply.stderr).toBe(3);
-    expect(apply.stderr).toContain(`${lab.balancer.host}: changed ${HAPROXY_CFG}`);
-    expect(apply.stderr).not.toMatch(/step (drain|stage)/);
-    expect(await currentReleases()).toEqual(before);
-  });
+      const before = await currentReleases();
+      const apply = await baton('apply', planFile);
+      expect(apply.exitCode, apply.stderr).toBe(3);
+      expect(apply.stderr).toContain(`${lab.balancer.host}: changed ${HAPROXY_CFG}`);
+      expect(apply.stderr).not.toMatch(/step (drain|stage)/);
+      expect(await currentReleases()).toEqual(before);
+    },
+  );
 });
 
 describe('restore --run on a wiped app host', () => {
@@ -99,7 +105,8 @@ describe('restore --run on a wiped app host', () => {
     // The lab's pg client is no part of the app's configuration: put back what the wipe moved aside.
     await onHost(
       host.name,
-      'if [ -d /srv/.baton-test-node_modules ]; then install -d -o deploy -g deploy /srv/shop && rm -rf /srv/shop/node_modules && mv /srv/.baton-test-node_modules /srv/shop/node_modules; fi',
+      'if [ -d /srv/.baton-test-node_modules ]; then install -d -o deploy -g deploy /srv/shop && ' +
+        'rm -rf /srv/shop/node_modules && mv /srv/.baton-test-node_modules /srv/shop/node_modules; fi',
     );
     readyAllHaproxyMembers();
   });
@@ -109,7 +116,8 @@ describe('restore --run on a wiped app host', () => {
     const snap = await baton('snapshot');
     expect(snap.exitCode, snap.stderr).toBe(0);
 
-    // The host dies: its service stops (the balancer's checks take it out), then its /srv/shop and the app's service config go.
+    // The host dies: its service stops (the balancer's checks take it out), then its /srv/shop and the app's service
+    // config go.
     await onHost(host.name, '/srv/shop/bin/shopctl stop');
     await until(`${host.member} is DOWN on the balancer`, async () =>
       (await memberStatus(host.member!)).startsWith('DOWN'),
@@ -167,16 +175,20 @@ describe('restore --rehearse', () => {
 
   afterAll(() => readyAllHaproxyMembers());
 
-  it('restores a host of the idle cluster and leaves it out of the pool; refuses one of the serving cluster (exit 3)', async () => {
-    const refused = await baton('restore', serving.name, '--rehearse', '--yes');
-    expect(refused.exitCode, refused.stderr).toBe(3);
-    expect(refused.stderr).toMatch(/cluster a is in the pool: a rehearsal restores a host of the idle cluster/);
+  it(
+    'restores a host of the idle cluster and leaves it out of the pool; ' +
+      'refuses one of the serving cluster (exit 3)',
+    async () => {
+      const refused = await baton('restore', serving.name, '--rehearse', '--yes');
+      expect(refused.exitCode, refused.stderr).toBe(3);
+      expect(refused.stderr).toMatch(/cluster a is in the pool: a rehearsal restores a host of the idle cluster/);
 
-    await runtime(idle.map((h) => `set server ${lab.balancer.haproxy.backend}/${h.member} state drain`).join('; '));
-    const r = await baton('restore', idle[0]!.name, '--rehearse', '--yes');
-    expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/rehearsal passed: .* it stays out of the pool with its cluster/);
-    expect(r.stderr).not.toMatch(/step ready/);
-    expect(await memberStatus(idle[0]!.member!)).toMatch(/^DRAIN/);
-  });
+      await runtime(idle.map((h) => `set server ${lab.balancer.haproxy.backend}/${h.member} state drain`).join('; '));
+      const r = await baton('restore', idle[0]!.name, '--rehearse', '--yes');
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/rehearsal passed: .* it stays out of the pool with its cluster/);
+      expect(r.stderr).not.toMatch(/step ready/);
+      expect(await memberStatus(idle[0]!.member!)).toMatch(/^DRAIN/);
+    },
+  );
 });

@@ -109,29 +109,32 @@ describe('environments in the lab', () => {
     expect((await baton(['history', '-e', 'staging', '-c', config])).stdout.split('\n')[0]).toBe('environment staging');
   });
 
-  it("refuses a plan made for staging under production, and production's under staging (exit 3), nothing changed", async () => {
-    const stagingPlan = join(dir, 'staging-v1.json');
-    const made = await baton(['plan', 'v1', '-e', 'staging', '-c', config, '-o', stagingPlan]);
-    expect(made.exitCode, made.stderr).toBe(0);
-    expect((JSON.parse(readFileSync(stagingPlan, 'utf8')) as Plan).environment).toBe('staging');
-    const refused = await baton(['apply', stagingPlan, '-c', config]);
-    expect(refused.exitCode).toBe(3);
-    expect(refused.stderr).toContain(
-      'the plan was made for environment "staging"; this run is for baton.yml alone (no environment)',
-    );
+  it(
+    'refuses a plan made for staging under production, ' + "and production's under staging (exit 3), nothing changed",
+    async () => {
+      const stagingPlan = join(dir, 'staging-v1.json');
+      const made = await baton(['plan', 'v1', '-e', 'staging', '-c', config, '-o', stagingPlan]);
+      expect(made.exitCode, made.stderr).toBe(0);
+      expect((JSON.parse(readFileSync(stagingPlan, 'utf8')) as Plan).environment).toBe('staging');
+      const refused = await baton(['apply', stagingPlan, '-c', config]);
+      expect(refused.exitCode).toBe(3);
+      expect(refused.stderr).toContain(
+        'the plan was made for environment "staging"; this run is for baton.yml alone (no environment)',
+      );
 
-    const productionPlan = join(dir, 'production-v1.json');
-    expect((await baton(['plan', 'v1', '-c', config, '-o', productionPlan])).exitCode).toBe(0);
-    const reverse = await baton(['apply', productionPlan, '-c', config], { BATON_ENV: 'staging' });
-    expect(reverse.exitCode).toBe(3);
-    expect(reverse.stderr).toContain('this run is for environment "staging"');
-    expect(await releases()).toEqual([expect.stringMatching(/^v2-/)]);
+      const productionPlan = join(dir, 'production-v1.json');
+      expect((await baton(['plan', 'v1', '-c', config, '-o', productionPlan])).exitCode).toBe(0);
+      const reverse = await baton(['apply', productionPlan, '-c', config], { BATON_ENV: 'staging' });
+      expect(reverse.exitCode).toBe(3);
+      expect(reverse.stderr).toContain('this run is for environment "staging"');
+      expect(await releases()).toEqual([expect.stringMatching(/^v2-/)]);
 
-    // Each in its own environment, the plans are carried out.
-    const applied = await baton(['apply', stagingPlan, '-e', 'staging', '-c', config]);
-    expect(applied.exitCode, applied.stderr).toBe(0);
-    expect(await releases()).toEqual([expect.stringMatching(/^v1-/)]);
-  });
+      // Each in its own environment, the plans are carried out.
+      const applied = await baton(['apply', stagingPlan, '-e', 'staging', '-c', config]);
+      expect(applied.exitCode, applied.stderr).toBe(0);
+      expect(await releases()).toEqual([expect.stringMatching(/^v1-/)]);
+    },
+  );
 
   it('draws the report of a staging run with its environment', async () => {
     const out = join(dir, 'staging-report.html');

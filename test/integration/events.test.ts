@@ -57,21 +57,25 @@ describe('--format jsonl', () => {
     expect(events.at(-1)).toMatchObject({ event: 'result', exitCode: 0, result: { outcome: 'succeeded', tag: 'v2' } });
   });
 
-  it('streams a push that fails its smoke check and reverses: the failed step, the reversal, the undo steps, exit 1 last', async () => {
-    const r = await baton('push', 'v3-broken');
-    expect(r.exitCode, r.stderr).toBe(1);
-    const events = stream(r.stdout);
-    const failed = events.find((e) => e.event === 'step-fail');
-    expect(failed).toMatchObject({ phase: 'forward' });
-    const reversal = events.findIndex((e) => e.event === 'reversal');
-    expect(reversal).toBeGreaterThan(events.indexOf(failed as RunEvent));
-    expect(events.slice(reversal).some((e) => e.event === 'step-ok' && e.phase === 'reverse')).toBe(true);
-    expect(events.at(-1)).toMatchObject({
-      event: 'result',
-      exitCode: 1,
-      error: { exitCode: 1, result: { outcome: 'reversed' } },
-    });
-  });
+  it(
+    'streams a push that fails its smoke check and reverses: the failed step, the reversal, the undo steps, ' +
+      'exit 1 last',
+    async () => {
+      const r = await baton('push', 'v3-broken');
+      expect(r.exitCode, r.stderr).toBe(1);
+      const events = stream(r.stdout);
+      const failed = events.find((e) => e.event === 'step-fail');
+      expect(failed).toMatchObject({ phase: 'forward' });
+      const reversal = events.findIndex((e) => e.event === 'reversal');
+      expect(reversal).toBeGreaterThan(events.indexOf(failed as RunEvent));
+      expect(events.slice(reversal).some((e) => e.event === 'step-ok' && e.phase === 'reverse')).toBe(true);
+      expect(events.at(-1)).toMatchObject({
+        event: 'result',
+        exitCode: 1,
+        error: { exitCode: 1, result: { outcome: 'reversed' } },
+      });
+    },
+  );
 
   it('streams a rollback, and a refusal is still one result line', async () => {
     const r = await baton('rollback', '--yes');

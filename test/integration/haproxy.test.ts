@@ -235,7 +235,10 @@ describe('smoke checks on the lab', () => {
     expect(report.ok).toBe(false);
     const [line] = smokeFailures(report);
     expect(line).toMatch(
-      /^GET \/ on prod-a\.baton\.test \(http:\/\/prod-a\.baton\.test\/\) failed after \d+ attempts: body does not contain "nope"/,
+      new RegExp(
+        /^GET \/ on prod-a\.baton\.test \(http:\/\/prod-a\.baton\.test\/\) failed after \d+ attempts: body /.source +
+          /does not contain "nope"/.source,
+      ),
     );
     expect(line).toContain('body: "Welcome to the baton lab shop');
   });
@@ -250,7 +253,10 @@ describe('local health on a lab host', () => {
         attempts: 1,
       });
       await expect(waitForLocalHealth(host, 'http://127.0.0.1:8999/healthz', 1500)).rejects.toThrow(
-        /^web-1\.prod-a\.baton\.test: http:\/\/127\.0\.0\.1:8999\/healthz not healthy after \d+ ms \(\d+ attempts\); last answer: none \(curl: \(7\)/,
+        new RegExp(
+          /^web-1\.prod-a\.baton\.test: http:\/\/127\.0\.0\.1:8999\/healthz not healthy after \d+ ms \(\d+ /.source +
+            /attempts\); last answer: none \(curl: \(7\)/.source,
+        ),
       );
     } finally {
       await host.close();

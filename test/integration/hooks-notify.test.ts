@@ -63,7 +63,9 @@ beforeAll(async () => {
   script(
     'record',
     'event=$(cat)\n' +
-      'echo "$BATON_EVENT cluster=${BATON_CLUSTER:--} tag=$BATON_TAG kind=$BATON_KIND outcome=${BATON_OUTCOME:--} run=$BATON_RUN release=$BATON_RELEASE stdin-event=$(printf %s "$event" | sed -n \'s/.*"event":"\\([^"]*\\)".*/\\1/p\')" >> hooks.log\n' +
+      'echo "$BATON_EVENT cluster=${BATON_CLUSTER:--} tag=$BATON_TAG kind=$BATON_KIND outcome=${BATON_OUTCOME:--}' +
+      ' run=$BATON_RUN release=$BATON_RELEASE' +
+      ' stdin-event=$(printf %s "$event" | sed -n \'s/.*"event":"\\([^"]*\\)".*/\\1/p\')" >> hooks.log\n' +
       'echo "recorded $BATON_EVENT"',
   );
   script('freeze', 'echo "release freeze: no pushes during the hooks test"; exit 1');
@@ -106,7 +108,7 @@ afterAll(async () => {
 });
 
 describe('hooks and notifications in a lab push', () => {
-  it('a push: before-lock, after-activate per cluster, after-flip, after-success, in order with the run in their variables; every notification received', async () => {
+  it('a push: before-lock, after-activate ×2, after-flip, after-success in order; every notification', async () => {
     const r = await baton(config, 'push', 'v2', '--json');
     expect(r.exitCode, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout) as { run: string; journal: string; release: string; outcome: string };

@@ -299,7 +299,8 @@ describe('DNS', () => {
   it('accepts a TSIG-signed update and refuses an unsigned one', async () => {
     const name = `t-${randomBytes(4).toString('hex')}.${lab.zone}`;
     const update = (add: boolean) =>
-      `server ${lab.dns.address}\nzone ${lab.zone}\nupdate ${add ? `add ${name} 15 A 10.213.7.5` : `delete ${name} A`}\nsend\n`;
+      `server ${lab.dns.address}\nzone ${lab.zone}` +
+      `\nupdate ${add ? `add ${name} 15 A 10.213.7.5` : `delete ${name} A`}\nsend\n`;
 
     const unsigned = await run('nsupdate', [], update(true));
     expect(unsigned.code).not.toBe(0);
@@ -328,7 +329,8 @@ describe('Varnish on old-web', () => {
     await ssh('old-web', 'cat > /tmp/lab-test.vcl', vcl);
     await ssh(
       'old-web',
-      `/usr/sbin/varnishd -a :6081 -f /tmp/lab-test.vcl -T 127.0.0.1:6082 -n /tmp/varnish-lab-test -P ${pidFile} -s malloc,32m`,
+      '/usr/sbin/varnishd -a :6081 -f /tmp/lab-test.vcl -T 127.0.0.1:6082 -n /tmp/varnish-lab-test ' +
+        `-P ${pidFile} -s malloc,32m`,
     );
     try {
       const answer = await eventually('varnish to answer', async () =>
@@ -347,7 +349,8 @@ describe('Varnish on old-web', () => {
         [
           `pid=$(cat ${pidFile})`,
           'kill -TERM "$pid"',
-          'for i in $(seq 100); do s=$(sed -n "s/.*) \\(.\\).*/\\1/p" /proc/$pid/stat 2>/dev/null); [ -z "$s" -o "$s" = Z ] && break; sleep 0.1; done',
+          'for i in $(seq 100); do s=$(sed -n "s/.*) \\(.\\).*/\\1/p" /proc/$pid/stat 2>/dev/null); ' +
+            '[ -z "$s" -o "$s" = Z ] && break; sleep 0.1; done',
           '[ -z "$s" -o "$s" = Z ]',
           `rm -f ${pidFile} /tmp/lab-test.vcl`,
         ].join('; '),

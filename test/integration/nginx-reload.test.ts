@@ -38,7 +38,10 @@ const balancer = new NginxBalancer(lb, {
   appTransport: async (m) => apps.get(m.address) as SshCliTransport,
 });
 
-/** Which app hosts answer 16 requests through nginx's public frontend, one after another (round robin reaches every member in the pool). */
+/**
+ * Which app hosts answer 16 requests through nginx's public frontend, one after another (round robin reaches every
+ * member in the pool).
+ */
 async function servedBy(): Promise<Set<string>> {
   const hosts = new Set<string>();
   for (let i = 0; i < 16; i++) {

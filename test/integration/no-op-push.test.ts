@@ -62,45 +62,49 @@ afterAll(async () => {
 });
 
 describe('a push of the release every host already runs and serves', () => {
-  it('says "No changes" and exits 0 under load: no run, nothing drained, every app process id unchanged, the lock free', async () => {
-    const before = {
-      pids: await appPids(),
-      releases: await currentReleases(),
-      pool: await poolStates(),
-      runs: await runs(),
-    };
-    expect(new Set(Object.values(before.releases)).size).toBe(1);
-    const load = startLoad({ url: 'http://10.213.7.2/', seconds: 60, concurrency: 4 });
-    const json = await baton('push', 'v1', '--json');
-    const text = await baton('push', 'v1');
-    const report = await load.stop();
+  it(
+    'says "No changes" and exits 0 under load: no run, nothing drained, every app process id unchanged, ' +
+      'the lock free',
+    async () => {
+      const before = {
+        pids: await appPids(),
+        releases: await currentReleases(),
+        pool: await poolStates(),
+        runs: await runs(),
+      };
+      expect(new Set(Object.values(before.releases)).size).toBe(1);
+      const load = startLoad({ url: 'http://10.213.7.2/', seconds: 60, concurrency: 4 });
+      const json = await baton('push', 'v1', '--json');
+      const text = await baton('push', 'v1');
+      const report = await load.stop();
 
-    expect(json.exitCode, json.stderr).toBe(0);
-    const result = JSON.parse(json.stdout) as Record<string, unknown>;
-    expect(result).toMatchObject({
-      changes: false,
-      outcome: 'nothing-to-do',
-      kind: 'push',
-      tag: 'v1',
-      clusters: ['a', 'b'],
-      productionChanged: false,
-    });
-    expect(result.journal).toBeUndefined();
-    expect(text.exitCode, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(
-      /^No changes: every host of clusters a and b runs v1 \(commit [0-9a-f]{7}\) and serves; nothing to do\.$/m,
-    );
-    expect(text.stderr).not.toMatch(/step (lock|drain|stage|activate)/);
+      expect(json.exitCode, json.stderr).toBe(0);
+      const result = JSON.parse(json.stdout) as Record<string, unknown>;
+      expect(result).toMatchObject({
+        changes: false,
+        outcome: 'nothing-to-do',
+        kind: 'push',
+        tag: 'v1',
+        clusters: ['a', 'b'],
+        productionChanged: false,
+      });
+      expect(result.journal).toBeUndefined();
+      expect(text.exitCode, text.stderr).toBe(0);
+      expect(text.stdout).toMatch(
+        /^No changes: every host of clusters a and b runs v1 \(commit [0-9a-f]{7}\) and serves; nothing to do\.$/m,
+      );
+      expect(text.stderr).not.toMatch(/step (lock|drain|stage|activate)/);
 
-    expect(report.failed, JSON.stringify(report.failures)).toBe(0);
-    expect(await appPids()).toEqual(before.pids);
-    expect(await currentReleases()).toEqual(before.releases);
-    expect(await poolStates()).toBe(before.pool);
-    // No run was journaled: the record's newest run is the one before.
-    expect((await runs())[0]?.run).toBe(before.runs[0]?.run);
-    const status = JSON.parse((await baton('status', '--json')).stdout) as { lock: unknown };
-    expect(status.lock).toEqual({ state: 'free' });
-  });
+      expect(report.failed, JSON.stringify(report.failures)).toBe(0);
+      expect(await appPids()).toEqual(before.pids);
+      expect(await currentReleases()).toEqual(before.releases);
+      expect(await poolStates()).toBe(before.pool);
+      // No run was journaled: the record's newest run is the one before.
+      expect((await runs())[0]?.run).toBe(before.runs[0]?.run);
+      const status = JSON.parse((await baton('status', '--json')).stdout) as { lock: unknown };
+      expect(status.lock).toEqual({ state: 'free' });
+    },
+  );
 
   it('plan -o writes a plan with no steps; apply of it says "No changes" and exits 0, changing nothing', async () => {
     const before = await appPids();
@@ -137,34 +141,37 @@ describe('a push of the release every host already runs and serves', () => {
 });
 
 describe('a partly-deployed fleet', () => {
-  it('pushes only the cluster that differs: the cluster already on the release is neither drained nor restarted', async () => {
-    // Cluster a on v2, cluster b on v1, both in the pool and nothing held: a held push whose lock is then let go.
-    const held = await baton('push', 'v2', '--hold');
-    expect(held.exitCode, held.stderr).toBe(0);
-    const unlocked = await baton('unlock', '--force', '--reason', 'noop test: leave cluster a on v2', '--yes');
-    expect(unlocked.exitCode, unlocked.stderr).toBe(0);
-    readyAllHaproxyMembers();
-    const releases = await currentReleases();
-    for (const [host, release] of Object.entries(releases))
-      expect(release).toMatch(clusterOf(host) === 'a' ? /^v2-/ : /^v1-/);
-    const before = await appPids();
+  it(
+    'pushes only the cluster that differs: ' + 'the cluster already on the release is neither drained nor restarted',
+    async () => {
+      // Cluster a on v2, cluster b on v1, both in the pool and nothing held: a held push whose lock is then let go.
+      const held = await baton('push', 'v2', '--hold');
+      expect(held.exitCode, held.stderr).toBe(0);
+      const unlocked = await baton('unlock', '--force', '--reason', 'noop test: leave cluster a on v2', '--yes');
+      expect(unlocked.exitCode, unlocked.stderr).toBe(0);
+      readyAllHaproxyMembers();
+      const releases = await currentReleases();
+      for (const [host, release] of Object.entries(releases))
+        expect(release).toMatch(clusterOf(host) === 'a' ? /^v2-/ : /^v1-/);
+      const before = await appPids();
 
-    const load = startLoad({ url: 'http://10.213.7.2/', seconds: 120, concurrency: 4 });
-    const r = await baton('push', 'v2', '--json');
-    const report = await load.stop();
-    expect(r.exitCode, r.stderr).toBe(0);
-    const result = JSON.parse(r.stdout) as { outcome: string; journal: string };
-    expect(result.outcome).toBe('succeeded');
-    expect(report.failed, JSON.stringify(report.failures)).toBe(0);
-    const steps = begun(result.journal);
-    expect(steps).toContain('drain-b');
-    expect(steps.filter((s) => s.endsWith('-a'))).toEqual([]);
-    const after = await appPids();
-    for (const host of Object.keys(before)) {
-      if (clusterOf(host) === 'a') expect(after[host], `${host} (cluster a) kept running`).toBe(before[host]);
-      else expect(after[host], `${host} (cluster b) was restarted`).not.toBe(before[host]);
-    }
-    for (const release of Object.values(await currentReleases())) expect(release).toMatch(/^v2-[0-9a-f]{7}$/);
-    expect(await poolStates()).not.toMatch(/DRAIN|MAINT/);
-  });
+      const load = startLoad({ url: 'http://10.213.7.2/', seconds: 120, concurrency: 4 });
+      const r = await baton('push', 'v2', '--json');
+      const report = await load.stop();
+      expect(r.exitCode, r.stderr).toBe(0);
+      const result = JSON.parse(r.stdout) as { outcome: string; journal: string };
+      expect(result.outcome).toBe('succeeded');
+      expect(report.failed, JSON.stringify(report.failures)).toBe(0);
+      const steps = begun(result.journal);
+      expect(steps).toContain('drain-b');
+      expect(steps.filter((s) => s.endsWith('-a'))).toEqual([]);
+      const after = await appPids();
+      for (const host of Object.keys(before)) {
+        if (clusterOf(host) === 'a') expect(after[host], `${host} (cluster a) kept running`).toBe(before[host]);
+        else expect(after[host], `${host} (cluster b) was restarted`).not.toBe(before[host]);
+      }
+      for (const release of Object.values(await currentReleases())) expect(release).toMatch(/^v2-[0-9a-f]{7}$/);
+      expect(await poolStates()).not.toMatch(/DRAIN|MAINT/);
+    },
+  );
 });

@@ -48,52 +48,70 @@ afterAll(async () => {
 });
 
 describe('preflight under load', () => {
-  it('refuses as the deploy user (exit 6) what it may not run or write, naming the sudoers line and the folder, and changes nothing', async () => {
-    // apachectl is not in the lab's sudoers file (apache2ctl is), and /var/lib is root's.
-    const overrides = driverOverrides('apache');
-    const apache = overrides.find(([path]) => path[0] === 'balancer')![1] as Record<string, unknown>;
-    const config = writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-preflight-access-')), 'baton.yml'), [
-      ...overrides.filter(([path]) => path[0] !== 'balancer'),
-      [['balancer'], { ...apache, ctl: 'apachectl' }],
-      [['lock', 'path'], '/var/lib/baton-lab-not-yours/lock'],
-    ]);
-    const before = await currentReleases();
-    const r = await baton(config, 'push', 'v2', '--force', FORCED);
-    expect(r.exitCode, r.stderr).toBe(6);
-    expect(r.stderr).toContain(
-      'lb.baton.test: deploy may not run `apachectl configtest` through sudo -n (sudoers does not allow it); sudoers needs: deploy ALL=(root) NOPASSWD: /usr/sbin/apachectl configtest',
-    );
-    expect(r.stderr).toContain(
-      'lb.baton.test: deploy may not write the release lock (lock.path): /var/lib is not writable by it',
-    );
-    expect(r.stderr).toMatch(/Hint: .*sudoers/);
-    expect(r.stderr).not.toContain('lower the load');
-    expect(r.stderr).not.toMatch(/step (lock|drain|stage)/);
-    expect(await currentReleases()).toEqual(before);
-  });
+  it(
+    'refuses as the deploy user (exit 6) what it may not run or write, naming the sudoers line and the folder, ' +
+      'and changes nothing',
+    async () => {
+      // apachectl is not in the lab's sudoers file (apache2ctl is), and /var/lib is root's.
+      const overrides = driverOverrides('apache');
+      const apache = overrides.find(([path]) => path[0] === 'balancer')![1] as Record<string, unknown>;
+      const config = writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-preflight-access-')), 'baton.yml'), [
+        ...overrides.filter(([path]) => path[0] !== 'balancer'),
+        [['balancer'], { ...apache, ctl: 'apachectl' }],
+        [['lock', 'path'], '/var/lib/baton-lab-not-yours/lock'],
+      ]);
+      const before = await currentReleases();
+      const r = await baton(config, 'push', 'v2', '--force', FORCED);
+      expect(r.exitCode, r.stderr).toBe(6);
+      expect(r.stderr).toContain(
+        'lb.baton.test: deploy may not run `apachectl configtest` through sudo -n (sudoers does not allow it); ' +
+          'sudoers needs: deploy ALL=(root) NOPASSWD: /usr/sbin/apachectl configtest',
+      );
+      expect(r.stderr).toContain(
+        'lb.baton.test: deploy may not write the release lock (lock.path): /var/lib is not writable by it',
+      );
+      expect(r.stderr).toMatch(/Hint: .*sudoers/);
+      expect(r.stderr).not.toContain('lower the load');
+      expect(r.stderr).not.toMatch(/step (lock|drain|stage)/);
+      expect(await currentReleases()).toEqual(before);
+    },
+  );
 
-  it('refuses a push the cluster left serving could not carry at the utilisation limit (exit 6), naming each number, and changes nothing', async () => {
-    // Each host carries far less than the load: whichever cluster is drained, the other would run far above 70%.
-    const config = configWith('capacity', { perHost: { requestsPerSecond: 20 }, sampleFor: '1s' });
-    const before = await currentReleases();
-    const r = await baton(config, 'push', 'v2', '--force', FORCED);
-    expect(r.exitCode, r.stderr).toBe(6);
-    expect(r.stdout + r.stderr).toMatch(
-      /while cluster a is drained, cluster b \(2 hosts\) would carry [\d,.]+ req\/s \(measured at the balancer over 1(\.\d+)? ?s\): [\d,.]+ a host, [\d,.]+% of the 20 req\/s one host carries \(capacity\.perHost\.requestsPerSecond, baton\.yml\); the limit is 70% \(capacity\.utilisation\)/,
-    );
-    expect(r.stderr).not.toMatch(/step (drain|stage)/);
-    expect(await currentReleases()).toEqual(before);
+  it(
+    'refuses a push the cluster left serving could not carry at the utilisation limit (exit 6), ' +
+      'naming each number, and changes nothing',
+    async () => {
+      // Each host carries far less than the load: whichever cluster is drained, the other would run far above 70%.
+      const config = configWith('capacity', { perHost: { requestsPerSecond: 20 }, sampleFor: '1s' });
+      const before = await currentReleases();
+      const r = await baton(config, 'push', 'v2', '--force', FORCED);
+      expect(r.exitCode, r.stderr).toBe(6);
+      expect(r.stdout + r.stderr).toMatch(
+        new RegExp(
+          /while cluster a is drained, cluster b \(2 hosts\) would carry [\d,.]+ req\/s \(measured at the /.source +
+            /balancer over 1(\.\d+)? ?s\): [\d,.]+ a host, [\d,.]+% of the 20 req\/s one host carries /.source +
+            /\(capacity\.perHost\.requestsPerSecond, baton\.yml\); the limit is 70% \(capacity\.utilisation\)/.source,
+        ),
+      );
+      expect(r.stderr).not.toMatch(/step (drain|stage)/);
+      expect(await currentReleases()).toEqual(before);
 
-    const check = await baton(config, 'preflight', 'v2', '--json');
-    expect(check.exitCode).toBe(6);
-  });
+      const check = await baton(config, 'preflight', 'v2', '--json');
+      expect(check.exitCode).toBe(6);
+    },
+  );
 
   it("refuses when the process limit × the resident size of one process exceeds a host's memory (exit 6)", async () => {
     const config = configWith('memory', { memory: { pidFile: PID_FILE, processLimit: 1000 } });
     const r = await baton(config, 'preflight', 'v2');
     expect(r.exitCode, r.stdout + r.stderr).toBe(6);
     expect(r.stdout).toMatch(
-      /^REFUSED\s+memory\s+web-1\.prod-a\.baton\.test: 1000 processes \(capacity\.memory\.processLimit, baton\.yml\) × [\d.]+ MiB resident .* more than the [\d.]+ MiB \(MemTotal, \/proc\/meminfo\) the host has/m,
+      new RegExp(
+        /^REFUSED\s+memory\s+web-1\.prod-a\.baton\.test: 1000 processes \(capacity\.memory\.processLimit, /m.source +
+          /baton\.yml\) × [\d.]+ MiB resident .* more than the [\d.]+ MiB \(MemTotal, \/proc\/meminfo\) the /m.source +
+          /host has/m.source,
+        'm',
+      ),
     );
   });
 

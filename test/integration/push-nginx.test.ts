@@ -54,47 +54,59 @@ beforeAll(async () => {
 });
 
 describe('baton push through nginx', () => {
-  it('pushes v1 → v2 under load with one reload per pool change (a flip between the clusters) and never sends a request to a drained member', async () => {
-    const load = startLoad({
-      url: 'http://10.213.7.2:8088/',
-      seconds: 120,
-      concurrency: 8,
-      slowEvery: 10,
-      slowPath: '/slow?ms=1000',
-    });
-    const r = await baton('push', 'v2', '-c', config, '--json');
-    const report = await load.stop();
-    expect(r.exitCode, r.stderr).toBe(0);
-    const result = JSON.parse(r.stdout) as { outcome: string; journal: string };
-    expect(result.outcome).toBe('succeeded');
-    const steps = readJournal(result.journal).flatMap((e) => (e.event === 'step-ok' && 'step' in e ? [e.step] : []));
-    expect(steps.filter((s) => /^(drain|ready|flip)-/.test(s))).toEqual(['drain-a', 'flip-a', 'ready-b']);
-    // A 502 or a timeout would mean nginx sent a request to a member being drained or restarted.
-    expect(report.failures.non2xx).toBe(0);
-    expect(report.failures.timeout).toBe(0);
-    expect(report.byVersion['v2']).toBeGreaterThan(0);
-    console.log(
-      `nginx push: ${report.requests} requests, ${report.failed} reset by nginx's 3 reloads (${report.failures.resetOnReusedConnection} on reused keep-alive connections), ${report.failedAfterRetry} after one retry`,
-    );
-    for (const release of Object.values(await currentReleases())) expect(release).toMatch(/^v2-[0-9a-f]{7}$/);
-    expect(await onHost('lb.baton.test', 'cat /etc/nginx/baton-upstream.conf')).not.toMatch(/\bdown\b/);
-  });
+  it(
+    'pushes v1 → v2 under load with one reload per pool change (a flip between the clusters) ' +
+      'and never sends a request to a drained member',
+    async () => {
+      const load = startLoad({
+        url: 'http://10.213.7.2:8088/',
+        seconds: 120,
+        concurrency: 8,
+        slowEvery: 10,
+        slowPath: '/slow?ms=1000',
+      });
+      const r = await baton('push', 'v2', '-c', config, '--json');
+      const report = await load.stop();
+      expect(r.exitCode, r.stderr).toBe(0);
+      const result = JSON.parse(r.stdout) as { outcome: string; journal: string };
+      expect(result.outcome).toBe('succeeded');
+      const steps = readJournal(result.journal).flatMap((e) => (e.event === 'step-ok' && 'step' in e ? [e.step] : []));
+      expect(steps.filter((s) => /^(drain|ready|flip)-/.test(s))).toEqual(['drain-a', 'flip-a', 'ready-b']);
+      // A 502 or a timeout would mean nginx sent a request to a member being drained or restarted.
+      expect(report.failures.non2xx).toBe(0);
+      expect(report.failures.timeout).toBe(0);
+      expect(report.byVersion['v2']).toBeGreaterThan(0);
+      console.log(
+        `nginx push: ${report.requests} requests, ${report.failed}` +
+          ` reset by nginx's 3 reloads (${report.failures.resetOnReusedConnection} on reused keep-alive ` +
+          `connections), ${report.failedAfterRetry} after one retry`,
+      );
+      for (const release of Object.values(await currentReleases())) expect(release).toMatch(/^v2-[0-9a-f]{7}$/);
+      expect(await onHost('lb.baton.test', 'cat /etc/nginx/baton-upstream.conf')).not.toMatch(/\bdown\b/);
+    },
+  );
 
   // Killed right after smoke-a: during or just before the flip (6 steps done: lock, drain-a,
   // stage, wait-drain-a, activate-a, smoke-a).
-  it('resumes a push killed at the flip: nginx ends up running what its file says, every host on the new release', async () => {
-    await killedPush(config, 'v1', 6, 'push-nginx-test');
-    const r = await baton('resume', '-c', config);
-    expect(r.exitCode, r.stderr).toBe(0);
-    expectServing(await production(), 'v1');
-  });
+  it(
+    'resumes a push killed at the flip: ' + 'nginx ends up running what its file says, every host on the new release',
+    async () => {
+      await killedPush(config, 'v1', 6, 'push-nginx-test');
+      const r = await baton('resume', '-c', config);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expectServing(await production(), 'v1');
+    },
+  );
 
-  it('rolls back a push killed right after the flip: back on the release before, both clusters in the pool', async () => {
-    await killedPush(config, 'v2', 7, 'push-nginx-test');
-    const r = await baton('rollback', '--yes', '-c', config);
-    expect(r.exitCode, r.stderr).toBe(0);
-    expectServing(await production(), 'v1');
-  });
+  it(
+    'rolls back a push killed right after the flip: ' + 'back on the release before, both clusters in the pool',
+    async () => {
+      await killedPush(config, 'v2', 7, 'push-nginx-test');
+      const r = await baton('rollback', '--yes', '-c', config);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expectServing(await production(), 'v1');
+    },
+  );
 
   it('rolls back a finished push cold (no cluster runs the release before) with a flip: three reloads', async () => {
     expect((await baton('push', 'v2', '-c', config)).exitCode).toBe(0);

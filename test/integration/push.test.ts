@@ -49,24 +49,27 @@ describe('baton push against the lab', () => {
     expect(await poolStates()).not.toMatch(/DRAIN|MAINT/);
   });
 
-  it('reverses v3-broken by itself: the public frontend keeps serving v2 and the journal shows the reversal', async () => {
-    const load = startLoad({ url: 'http://10.213.7.2/', seconds: 120, concurrency: 8 });
-    const r = await baton('push', 'v3-broken', '-c', config, '--json');
-    const report = await load.stop();
-    expect(r.exitCode, r.stderr).toBe(1);
-    const result = JSON.parse(r.stdout).error.result as { outcome: string; failedStep: string; journal: string };
-    expect(result.outcome).toBe('reversed');
-    expect(result.failedStep).toMatch(/-a$/); // cluster a failed; cluster b was never touched
-    expect(report.failed).toBe(0);
-    expect(report.byVersion['v3-broken'] ?? 0).toBe(0);
-    for (const release of Object.values(await currentReleases())) expect(release).toMatch(/^v2-/);
-    const events = readJournal(result.journal);
-    expect(events.some((e) => e.event === 'reversal-begin')).toBe(true);
-    expect(
-      events.filter((e) => e.event === 'step-ok' && e.phase === 'reverse').map((e) => ('step' in e ? e.step : '')),
-    ).toContain('undo-activate-a');
-    expect(events.some((e) => 'step' in e && e.step.endsWith('-b') && e.event === 'step-begin')).toBe(false);
-  });
+  it(
+    'reverses v3-broken by itself: ' + 'the public frontend keeps serving v2 and the journal shows the reversal',
+    async () => {
+      const load = startLoad({ url: 'http://10.213.7.2/', seconds: 120, concurrency: 8 });
+      const r = await baton('push', 'v3-broken', '-c', config, '--json');
+      const report = await load.stop();
+      expect(r.exitCode, r.stderr).toBe(1);
+      const result = JSON.parse(r.stdout).error.result as { outcome: string; failedStep: string; journal: string };
+      expect(result.outcome).toBe('reversed');
+      expect(result.failedStep).toMatch(/-a$/); // cluster a failed; cluster b was never touched
+      expect(report.failed).toBe(0);
+      expect(report.byVersion['v3-broken'] ?? 0).toBe(0);
+      for (const release of Object.values(await currentReleases())) expect(release).toMatch(/^v2-/);
+      const events = readJournal(result.journal);
+      expect(events.some((e) => e.event === 'reversal-begin')).toBe(true);
+      expect(
+        events.filter((e) => e.event === 'step-ok' && e.phase === 'reverse').map((e) => ('step' in e ? e.step : '')),
+      ).toContain('undo-activate-a');
+      expect(events.some((e) => 'step' in e && e.step.endsWith('-b') && e.event === 'step-begin')).toBe(false);
+    },
+  );
 
   it('fails on a missing tag before any host changes', async () => {
     const before = { releases: await currentReleases(), pool: await poolStates() };
@@ -97,20 +100,24 @@ describe('baton push against the lab', () => {
     expect(r.stderr).toMatch(/SHA256:[A-Za-z0-9+/]{43}/);
   });
 
-  it("as a deploy user outside the runtime socket's group: exit 1 before anything changes, and the hint names the group", async () => {
-    await onHost('lb.baton.test', 'chmod 600 /run/haproxy/admin.sock');
-    try {
-      const before = await currentReleases();
-      const r = await baton('push', 'v2', '-c', config);
-      expect(r.exitCode, r.stderr).toBe(1);
-      expect(r.stderr).toMatch(/admin\.sock.*Permission denied/);
-      expect(r.stderr).toMatch(/Hint: the SSH user may not use the runtime socket: give it the socket's group/);
-      expect(r.stderr).not.toMatch(/internal error/);
-      expect(await currentReleases()).toEqual(before);
-    } finally {
-      await onHost('lb.baton.test', 'chmod 660 /run/haproxy/admin.sock');
-    }
-  });
+  it(
+    "as a deploy user outside the runtime socket's group: exit 1 before anything changes, " +
+      'and the hint names the group',
+    async () => {
+      await onHost('lb.baton.test', 'chmod 600 /run/haproxy/admin.sock');
+      try {
+        const before = await currentReleases();
+        const r = await baton('push', 'v2', '-c', config);
+        expect(r.exitCode, r.stderr).toBe(1);
+        expect(r.stderr).toMatch(/admin\.sock.*Permission denied/);
+        expect(r.stderr).toMatch(/Hint: the SSH user may not use the runtime socket: give it the socket's group/);
+        expect(r.stderr).not.toMatch(/internal error/);
+        expect(await currentReleases()).toEqual(before);
+      } finally {
+        await onHost('lb.baton.test', 'chmod 660 /run/haproxy/admin.sock');
+      }
+    },
+  );
 
   it('refuses a second push while the lock is held, naming the holder', async () => {
     const holder = JSON.stringify({

@@ -93,7 +93,8 @@ describe('held pushes', () => {
 });
 
 describe('a push killed at every step boundary', () => {
-  // lock, drain-a, stage, wait-drain-a, activate-a, smoke-a, ready-a, drain-b, wait-drain-b, activate-b, smoke-b, ready-b, unlock
+  // lock, drain-a, stage, wait-drain-a, activate-a, smoke-a, ready-a, drain-b, wait-drain-b, activate-b, smoke-b,
+  // ready-b, unlock
   const boundaries = Array.from({ length: 12 }, (_, i) => i + 1);
   let tag = 'v1';
 
@@ -112,6 +113,10 @@ describe('a push killed at every step boundary', () => {
     const r = await baton('rollback', '--yes');
     expect(r.exitCode, r.stderr).toBe(0);
     expectServing(await production(), tag);
+    // The killed run is over, also when there was nothing to undo (killed right after the lock).
+    const again = await baton('resume');
+    expect(again.exitCode).not.toBe(0);
+    expect(again.stderr).toMatch(/nothing to resume/);
   });
 });
 
@@ -131,37 +136,41 @@ describe('a run belongs to production, not to the machine that ran it', () => {
     });
   const serving = async () => (await production()).answers[0]!;
 
-  it('a push SIGKILLed on one machine is resumed from a clone on another with no local state; both then show the same history and report', async () => {
-    const from = await serving();
-    const next = from === 'v1' ? 'v2' : 'v1';
-    const elsewhere = await anotherMachine();
-    await killedPush(config, next, 6);
-    expect(existsSync(join(dirname(elsewhere), '.baton')), 'the other machine starts with nothing').toBe(false);
-    const status = await on(elsewhere, 'status', '--json');
-    const seen = JSON.parse(status.stdout) as {
-      lastRun: { run: string; tag: string; outcome: string; running: boolean | null };
-    };
-    expect(seen.lastRun).toMatchObject({ tag: next, outcome: 'unfinished' });
+  it(
+    'a push SIGKILLed on one machine is resumed from a clone on another with no local state; ' +
+      'both then show the same history and report',
+    async () => {
+      const from = await serving();
+      const next = from === 'v1' ? 'v2' : 'v1';
+      const elsewhere = await anotherMachine();
+      await killedPush(config, next, 6);
+      expect(existsSync(join(dirname(elsewhere), '.baton')), 'the other machine starts with nothing').toBe(false);
+      const status = await on(elsewhere, 'status', '--json');
+      const seen = JSON.parse(status.stdout) as {
+        lastRun: { run: string; tag: string; outcome: string; running: boolean | null };
+      };
+      expect(seen.lastRun).toMatchObject({ tag: next, outcome: 'unfinished' });
 
-    const resumed = await on(elsewhere, 'resume');
-    expect(resumed.exitCode, resumed.stderr).toBe(0);
-    expect(resumed.stderr).toContain(`resuming run ${seen.lastRun.run}`);
-    expectServing(await production(), next);
+      const resumed = await on(elsewhere, 'resume');
+      expect(resumed.exitCode, resumed.stderr).toBe(0);
+      expect(resumed.stderr).toContain(`resuming run ${seen.lastRun.run}`);
+      expectServing(await production(), next);
 
-    type Listed = { run: string; tag: string; outcome: string; by?: string };
-    const listed = async (file: string) =>
-      (JSON.parse((await on(file, 'history', '--json')).stdout) as Listed[]).map(({ run, tag, outcome }) => ({
-        run,
-        tag,
-        outcome,
-      }));
-    const there = await listed(elsewhere);
-    expect(there[0]).toEqual({ run: seen.lastRun.run, tag: next, outcome: 'succeeded' });
-    expect(await listed(config)).toEqual(there);
-    const report = await on(config, 'report', seen.lastRun.run, '-o', join(dirname(config), 'killed.html'));
-    expect(report.exitCode, report.stderr).toBe(0);
-    expect(readFileSync(join(dirname(config), 'killed.html'), 'utf8')).toContain(seen.lastRun.run);
-  });
+      type Listed = { run: string; tag: string; outcome: string; by?: string };
+      const listed = async (file: string) =>
+        (JSON.parse((await on(file, 'history', '--json')).stdout) as Listed[]).map(({ run, tag, outcome }) => ({
+          run,
+          tag,
+          outcome,
+        }));
+      const there = await listed(elsewhere);
+      expect(there[0]).toEqual({ run: seen.lastRun.run, tag: next, outcome: 'succeeded' });
+      expect(await listed(config)).toEqual(there);
+      const report = await on(config, 'report', seen.lastRun.run, '-o', join(dirname(config), 'killed.html'));
+      expect(report.exitCode, report.stderr).toBe(0);
+      expect(readFileSync(join(dirname(config), 'killed.html'), 'utf8')).toContain(seen.lastRun.run);
+    },
+  );
 
   it('a machine reading while another pushes sees the run as it goes, and every line of it at the end', async () => {
     const next = (await serving()) === 'v1' ? 'v2' : 'v1';
@@ -190,46 +199,50 @@ describe('a run belongs to production, not to the machine that ran it', () => {
 });
 
 describe('rollback --to TAG', () => {
-  it('returns to a release the hosts keep, refuses one marked bad unless forced with a reason, and one they do not keep', async () => {
-    // The rollbacks above marked releases bad in this config's list: start from none.
-    await onHost('lb.baton.test', `rm -f ${dirname((await loadConfig(config)).lock.path)}/shop.bad-releases`);
-    const now = (await production()).answers[0]!;
-    const other = now === 'v1' ? 'v2' : 'v1';
-    // Both releases on every host; `now` serves.
-    expect((await baton('push', other)).exitCode).toBe(0);
-    expect((await baton('push', now)).exitCode).toBe(0);
+  it(
+    'returns to a release the hosts keep, refuses one marked bad unless forced with a reason, ' +
+      'and one they do not keep',
+    async () => {
+      // The rollbacks above marked releases bad in this config's list: start from none.
+      await onHost('lb.baton.test', `rm -f ${dirname((await loadConfig(config)).lock.path)}/shop.bad-releases`);
+      const now = (await production()).answers[0]!;
+      const other = now === 'v1' ? 'v2' : 'v1';
+      // Both releases on every host; `now` serves.
+      expect((await baton('push', other)).exitCode).toBe(0);
+      expect((await baton('push', now)).exitCode).toBe(0);
 
-    const back = await baton('rollback', '--to', other, '--yes', '--json');
-    expect(back.exitCode, back.stderr).toBe(0);
-    expect(JSON.parse(back.stdout)).toMatchObject({ outcome: 'succeeded', source: `release ${other} (--to)` });
-    expectServing(await production(), other);
+      const back = await baton('rollback', '--to', other, '--yes', '--json');
+      expect(back.exitCode, back.stderr).toBe(0);
+      expect(JSON.parse(back.stdout)).toMatchObject({ outcome: 'succeeded', source: `release ${other} (--to)` });
+      expectServing(await production(), other);
 
-    // The release it left is marked bad: going there again needs --force and a reason, journaled.
-    const refused = await baton('rollback', '--to', now, '--yes');
-    expect(refused.exitCode).toBe(3);
-    expect(refused.stderr).toMatch(new RegExp(`rolling back would land on releases marked bad: .*${now}-`));
-    expect(refused.stderr).toMatch(/--force REASON/);
-    expectServing(await production(), other);
-    const forced = await baton(
-      'rollback',
-      '--to',
-      now,
-      '--force',
-      'the bad mark was a flaky smoke check',
-      '--yes',
-      '--json',
-    );
-    expect(forced.exitCode, forced.stderr).toBe(0);
-    expect(readFileSync(JSON.parse(forced.stdout).journal as string, 'utf8')).toMatch(
-      /rollback lands on releases marked bad \(.*\), forced by recovery-test: the bad mark was a flaky smoke check/,
-    );
-    expectServing(await production(), now);
+      // The release it left is marked bad: going there again needs --force and a reason, journaled.
+      const refused = await baton('rollback', '--to', now, '--yes');
+      expect(refused.exitCode).toBe(3);
+      expect(refused.stderr).toMatch(new RegExp(`rolling back would land on releases marked bad: .*${now}-`));
+      expect(refused.stderr).toMatch(/--force REASON/);
+      expectServing(await production(), other);
+      const forced = await baton(
+        'rollback',
+        '--to',
+        now,
+        '--force',
+        'the bad mark was a flaky smoke check',
+        '--yes',
+        '--json',
+      );
+      expect(forced.exitCode, forced.stderr).toBe(0);
+      expect(readFileSync(JSON.parse(forced.stdout).journal as string, 'utf8')).toMatch(
+        /rollback lands on releases marked bad \(.*\), forced by recovery-test: the bad mark was a flaky smoke check/,
+      );
+      expectServing(await production(), now);
 
-    const unknown = await baton('rollback', '--to', 'v9', '--yes');
-    expect(unknown.exitCode).toBe(3);
-    expect(unknown.stderr).toMatch(/no release of v9 to roll back to on web-1\.prod-a\.baton\.test \(it keeps .*\)/);
-    expect((await baton('rollback', '--force', 'no tag', '--yes')).exitCode).toBe(64);
-  });
+      const unknown = await baton('rollback', '--to', 'v9', '--yes');
+      expect(unknown.exitCode).toBe(3);
+      expect(unknown.stderr).toMatch(/no release of v9 to roll back to on web-1\.prod-a\.baton\.test \(it keeps .*\)/);
+      expect((await baton('rollback', '--force', 'no tag', '--yes')).exitCode).toBe(64);
+    },
+  );
 });
 
 describe('status --watch', () => {

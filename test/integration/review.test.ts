@@ -73,40 +73,44 @@ describe('apply refuses what it must not run', () => {
     expect({ releases: await currentReleases(), pool: await poolStates() }).toEqual(before);
   });
 
-  it('refuses a forged plan (a host not in baton.yml, `..` releases, hash recomputed, made-up approvals) with exit 3, touching no host', async () => {
-    const file = join(dir, 'forged.json');
-    const plan = await makePlan(file);
-    plan.observed.hosts.push({ ...plan.observed.hosts[0]!, host: 'attacker.example.net', member: 'web9a' });
-    for (const s of plan.forward) {
-      if (s.kind === 'stage') s.hosts = [...(s.hosts ?? []), 'attacker.example.net'];
-      for (const u of s.undo) if (u.releases) for (const h of Object.keys(u.releases)) u.releases[h] = '../../../etc';
-    }
-    const { hash: _, approvals: __, ...rest } = plan;
-    const forged = {
-      ...rest,
-      hash: planHash(rest),
-      approvals: ['Alice', 'Bob'].map((by) => ({ by, at: new Date().toISOString(), hash: planHash(rest) })),
-    };
-    writeFileSync(file, JSON.stringify(forged, null, 2));
-    const before = { releases: await currentReleases(), pool: await poolStates() };
-    const shown = await baton(['plan', '--from', file, '-c', config]);
-    expect(shown.exitCode, shown.stderr).toBe(3);
-    const r = await baton(['apply', file, '-c', config]);
-    expect(r.exitCode, r.stderr).toBe(3);
-    expect(r.stderr).toMatch(/not a release directory name/);
-    // The `..` undo fixed, the extra host alone is what gives the forgery away.
-    for (const s of forged.forward)
-      for (const u of s.undo)
-        if (u.releases)
-          for (const h of Object.keys(u.releases))
-            u.releases[h] = plan.observed.hosts.find((o) => o.host === h)?.release ?? 'v1';
-    const again = { ...forged, hash: planHash({ ...forged, hash: undefined } as unknown as Omit<Plan, 'hash'>) };
-    writeFileSync(file, JSON.stringify(again, null, 2));
-    const r2 = await baton(['apply', file, '-c', config]);
-    expect(r2.exitCode, r2.stderr).toBe(3);
-    expect(r2.stderr).toMatch(/host "attacker\.example\.net" is not in baton\.yml/);
-    expect({ releases: await currentReleases(), pool: await poolStates() }).toEqual(before);
-  });
+  it(
+    'refuses a forged plan (a host not in baton.yml, `..` releases, hash recomputed, made-up approvals) ' +
+      'with exit 3, touching no host',
+    async () => {
+      const file = join(dir, 'forged.json');
+      const plan = await makePlan(file);
+      plan.observed.hosts.push({ ...plan.observed.hosts[0]!, host: 'attacker.example.net', member: 'web9a' });
+      for (const s of plan.forward) {
+        if (s.kind === 'stage') s.hosts = [...(s.hosts ?? []), 'attacker.example.net'];
+        for (const u of s.undo) if (u.releases) for (const h of Object.keys(u.releases)) u.releases[h] = '../../../etc';
+      }
+      const { hash: _, approvals: __, ...rest } = plan;
+      const forged = {
+        ...rest,
+        hash: planHash(rest),
+        approvals: ['Alice', 'Bob'].map((by) => ({ by, at: new Date().toISOString(), hash: planHash(rest) })),
+      };
+      writeFileSync(file, JSON.stringify(forged, null, 2));
+      const before = { releases: await currentReleases(), pool: await poolStates() };
+      const shown = await baton(['plan', '--from', file, '-c', config]);
+      expect(shown.exitCode, shown.stderr).toBe(3);
+      const r = await baton(['apply', file, '-c', config]);
+      expect(r.exitCode, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/not a release directory name/);
+      // The `..` undo fixed, the extra host alone is what gives the forgery away.
+      for (const s of forged.forward)
+        for (const u of s.undo)
+          if (u.releases)
+            for (const h of Object.keys(u.releases))
+              u.releases[h] = plan.observed.hosts.find((o) => o.host === h)?.release ?? 'v1';
+      const again = { ...forged, hash: planHash({ ...forged, hash: undefined } as unknown as Omit<Plan, 'hash'>) };
+      writeFileSync(file, JSON.stringify(again, null, 2));
+      const r2 = await baton(['apply', file, '-c', config]);
+      expect(r2.exitCode, r2.stderr).toBe(3);
+      expect(r2.stderr).toMatch(/host "attacker\.example\.net" is not in baton\.yml/);
+      expect({ releases: await currentReleases(), pool: await poolStates() }).toEqual(before);
+    },
+  );
 
   it('refuses a stale plan with exit 3 and prints the drift member by member and host by host', async () => {
     const file = join(dir, 'stale.json');
@@ -260,30 +264,34 @@ describe('status, lock and history', () => {
     expect(limited.stdout).toMatch(/push +v2 +reversed/);
   });
 
-  it('push --lock-wait queues behind a held lock: gives up (exit 4) when the wait is too short, goes on once the lease runs out', async () => {
-    const lock = await baton(['lock', '--reason', 'a short freeze', '--lease', '10s', '-c', config], {
-      BATON_USER: 'someone-else',
-    });
-    expect(lock.exitCode, lock.stderr).toBe(0);
-    const short = await baton(['push', 'v1', '--lock-wait', '1s', '-c', config]);
-    expect(short.exitCode, short.stderr).toBe(4);
-    expect(short.stderr).toMatch(/still held by someone-else .* after waiting 1s: a short freeze/);
-    // The lab runs v1 already: forced, so that the push that waited runs.
-    const queued = await baton([
-      'push',
-      'v1',
-      '--force',
-      'review test: a queued run',
-      '--lock-wait',
-      '2m',
-      '-c',
-      config,
-      '--json',
-    ]);
-    expect(queued.exitCode, queued.stderr).toBe(0);
-    expect(queued.stderr).toMatch(
-      /waiting up to 120s for the release lock on .*, held by someone-else .*: a short freeze/,
-    );
-    expect(JSON.parse(queued.stdout)).toMatchObject({ outcome: 'succeeded', tag: 'v1' });
-  });
+  it(
+    'push --lock-wait queues behind a held lock: gives up (exit 4) when the wait is too short, ' +
+      'goes on once the lease runs out',
+    async () => {
+      const lock = await baton(['lock', '--reason', 'a short freeze', '--lease', '10s', '-c', config], {
+        BATON_USER: 'someone-else',
+      });
+      expect(lock.exitCode, lock.stderr).toBe(0);
+      const short = await baton(['push', 'v1', '--lock-wait', '1s', '-c', config]);
+      expect(short.exitCode, short.stderr).toBe(4);
+      expect(short.stderr).toMatch(/still held by someone-else .* after waiting 1s: a short freeze/);
+      // The lab runs v1 already: forced, so that the push that waited runs.
+      const queued = await baton([
+        'push',
+        'v1',
+        '--force',
+        'review test: a queued run',
+        '--lock-wait',
+        '2m',
+        '-c',
+        config,
+        '--json',
+      ]);
+      expect(queued.exitCode, queued.stderr).toBe(0);
+      expect(queued.stderr).toMatch(
+        /waiting up to 120s for the release lock on .*, held by someone-else .*: a short freeze/,
+      );
+      expect(JSON.parse(queued.stdout)).toMatchObject({ outcome: 'succeeded', tag: 'v1' });
+    },
+  );
 });

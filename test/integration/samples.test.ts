@@ -1,6 +1,6 @@
 // Traffic samples in the journal, against each real balancer: a push under light load journals
-// `sample` events every ~500 ms in which a drain the load holds is seen with its sessions, and the request count (HAProxy's backend stats, Apache's and nginx's access
-// logs in the lab) rising with the load.
+// `sample` events every ~500 ms in which a drain the load holds is seen with its sessions, and the request count
+// (HAProxy's backend stats, Apache's and nginx's access logs in the lab) rising with the load.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';

@@ -51,42 +51,48 @@ describe.each(['table', 'idle'] as const)('a push with balancer.sessions track: 
     expect(r.exitCode, r.stderr).toBe(0);
   });
 
-  it('lets every user finish on the release and member they started on: 0 broken sessions, 0 failed requests', async () => {
-    const users = startSessionUsers({ url: URL_, users: 8, requestsPerSession: 5, thinkMs: 400 });
-    const load = startLoad({ url: 'http://10.213.7.2/', seconds: 300, concurrency: 4 });
-    await new Promise((r) => setTimeout(r, 2000)); // users are mid-session when the first drain begins
-    const r = await baton('push', 'v2', '-c', config, '--json');
-    await new Promise((r) => setTimeout(r, 1000));
-    const [report, requests] = [await users.stop(), await load.stop()];
-    expect(r.exitCode, r.stderr).toBe(0);
-    expect(report.sessions).toBeGreaterThan(8);
-    expect(report.broken, JSON.stringify(report)).toBe(0);
-    expect(report.failedRequests).toBe(0);
-    expect(requests.failed).toBe(0);
-    expect(report.byRelease['v1']).toBeGreaterThan(0);
-    expect(report.byRelease['v2']).toBeGreaterThan(0);
-    for (const release of Object.values(await currentReleases())) expect(release).toMatch(/^v2-/);
+  it(
+    'lets every user finish on the release and member they started on: ' + '0 broken sessions, 0 failed requests',
+    async () => {
+      const users = startSessionUsers({ url: URL_, users: 8, requestsPerSession: 5, thinkMs: 400 });
+      const load = startLoad({ url: 'http://10.213.7.2/', seconds: 300, concurrency: 4 });
+      await new Promise((r) => setTimeout(r, 2000)); // users are mid-session when the first drain begins
+      const r = await baton('push', 'v2', '-c', config, '--json');
+      await new Promise((r) => setTimeout(r, 1000));
+      const [report, requests] = [await users.stop(), await load.stop()];
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(report.sessions).toBeGreaterThan(8);
+      expect(report.broken, JSON.stringify(report)).toBe(0);
+      expect(report.failedRequests).toBe(0);
+      expect(requests.failed).toBe(0);
+      expect(report.byRelease['v1']).toBeGreaterThan(0);
+      expect(report.byRelease['v2']).toBeGreaterThan(0);
+      for (const release of Object.values(await currentReleases())) expect(release).toMatch(/^v2-/);
 
-    // The journal says what each wait did; with a table it counted the sessions and dropped them once over.
-    const journal = readJournal(JSON.parse(r.stdout).journal as string);
-    const waits = journal.filter((e) => e.event === 'step-ok' && e.step.startsWith('wait-drain-'));
-    expect(waits).toHaveLength(2);
-    const begun = journal.filter((e) => e.event === 'step-begin' && e.step.startsWith('wait-drain-'));
-    for (const b of begun) expect('title' in b && b.title).toMatch(/sticky sessions/);
-    if (track === 'table') {
-      const bound = waits.map(
-        (w) =>
-          (w as { changed?: { sessionsBoundAtStart?: number; sessionsForgotten?: number; sessionsIdleAtEnd?: number } })
-            .changed,
-      );
-      expect(bound.some((c) => (c?.sessionsBoundAtStart ?? 0) > 0)).toBe(true);
-      for (const c of bound) expect(c?.sessionsForgotten).toBe(c?.sessionsIdleAtEnd);
-    }
-    // Nothing in the journal or the output names a session: its key is the user's cookie.
-    const said = JSON.stringify(journal) + r.stdout + r.stderr;
-    expect(report.sampleCookies.length).toBeGreaterThan(0);
-    for (const cookie of report.sampleCookies) expect(said).not.toContain(cookie);
-  });
+      // The journal says what each wait did; with a table it counted the sessions and dropped them once over.
+      const journal = readJournal(JSON.parse(r.stdout).journal as string);
+      const waits = journal.filter((e) => e.event === 'step-ok' && e.step.startsWith('wait-drain-'));
+      expect(waits).toHaveLength(2);
+      const begun = journal.filter((e) => e.event === 'step-begin' && e.step.startsWith('wait-drain-'));
+      for (const b of begun) expect('title' in b && b.title).toMatch(/sticky sessions/);
+      if (track === 'table') {
+        const bound = waits.map(
+          (w) =>
+            (
+              w as {
+                changed?: { sessionsBoundAtStart?: number; sessionsForgotten?: number; sessionsIdleAtEnd?: number };
+              }
+            ).changed,
+        );
+        expect(bound.some((c) => (c?.sessionsBoundAtStart ?? 0) > 0)).toBe(true);
+        for (const c of bound) expect(c?.sessionsForgotten).toBe(c?.sessionsIdleAtEnd);
+      }
+      // Nothing in the journal or the output names a session: its key is the user's cookie.
+      const said = JSON.stringify(journal) + r.stdout + r.stderr;
+      expect(report.sampleCookies.length).toBeGreaterThan(0);
+      for (const cookie of report.sampleCookies) expect(said).not.toContain(cookie);
+    },
+  );
 
   if (track === 'table')
     it('stops at sessions.timeout when a user never leaves, says who is still there, and reverses', async () => {

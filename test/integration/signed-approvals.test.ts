@@ -136,7 +136,10 @@ describe('signed approvals', () => {
     await approve(file, 'bob', 'Bob');
     const md = await baton(['plan', '--from', file, '--format', 'markdown', '-c', config]);
     expect(md.stdout).toMatch(
-      /baton\.yml requires 2; 2 counted \(ada@example\.com, bob@example\.com, by their signatures\), so apply will run it/,
+      new RegExp(
+        /baton\.yml requires 2; 2 counted \(ada@example\.com, bob@example\.com, by their signatures\), so /.source +
+          /apply will run it/.source,
+      ),
     );
     const applied = await baton(['apply', file, '-c', config, '--json']);
     expect(applied.exitCode, applied.stderr).toBe(0);

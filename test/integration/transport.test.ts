@@ -82,7 +82,8 @@ describe('ssh transport in the lab', () => {
     }
     const freshEach = (performance.now() - start) / 10;
     console.log(
-      `transport: ${(pooled / 50).toFixed(1)} ms per run pooled (50 runs ${pooled.toFixed(0)} ms), ${freshEach.toFixed(1)} ms per run with a fresh connection`,
+      `transport: ${(pooled / 50).toFixed(1)} ms per run pooled (50 runs ${pooled.toFixed(0)} ` +
+        `ms), ${freshEach.toFixed(1)} ms per run with a fresh connection`,
     );
     expect(pooled / 50).toBeLessThan(freshEach);
   });

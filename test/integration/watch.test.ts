@@ -37,18 +37,21 @@ describe.each(['haproxy', 'apache', 'nginx'] as const)('the watch through %s', (
     expect(r.exitCode, r.stderr).toBe(0);
   });
 
-  it('reverses a release whose writes fail once the watch sees the 5xx share rise, back on the release before', async () => {
-    const load = startLoad({ url, seconds: 300, concurrency: 8, writeEvery: 5 });
-    const r = await baton('push', 'v5-writes-fail', '-c', config, '--json');
-    const report = await load.stop();
-    expect(r.exitCode, r.stderr).toBe(1);
-    const error = JSON.parse(r.stdout).error as { message: string; result: { outcome: string; failedStep: string } };
-    expect(error.result).toMatchObject({ outcome: 'reversed', failedStep: 'watch-a' });
-    expect(error.message).toMatch(/requests answered 5xx after the flip/);
-    // The writes cluster a answered while it served are the 500s the watch saw; none after.
-    expect(report.failures.non2xx).toBeGreaterThan(0);
-    expect(await releases()).toEqual([expect.stringMatching(/^v1-/)]);
-  });
+  it(
+    'reverses a release whose writes fail once the watch sees the 5xx share rise, ' + 'back on the release before',
+    async () => {
+      const load = startLoad({ url, seconds: 300, concurrency: 8, writeEvery: 5 });
+      const r = await baton('push', 'v5-writes-fail', '-c', config, '--json');
+      const report = await load.stop();
+      expect(r.exitCode, r.stderr).toBe(1);
+      const error = JSON.parse(r.stdout).error as { message: string; result: { outcome: string; failedStep: string } };
+      expect(error.result).toMatchObject({ outcome: 'reversed', failedStep: 'watch-a' });
+      expect(error.message).toMatch(/requests answered 5xx after the flip/);
+      // The writes cluster a answered while it served are the 500s the watch saw; none after.
+      expect(report.failures.non2xx).toBeGreaterThan(0);
+      expect(await releases()).toEqual([expect.stringMatching(/^v1-/)]);
+    },
+  );
 
   it('lets a good release through the same watch', async () => {
     const load = startLoad({ url, seconds: 300, concurrency: 8, writeEvery: 5 });

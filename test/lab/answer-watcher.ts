@@ -7,7 +7,10 @@ import { checkTarget } from './load.js';
 export interface Answer {
   /** When the request was sent. */
   at: number;
-  /** When its answer (or its error) came: a SYN lost in a failover is retried a second later, so a request may be served long after `at`. */
+  /**
+   * When its answer (or its error) came: a SYN lost in a failover is retried a second later, so a request may be served
+   * long after `at`.
+   */
   doneAt: number;
   status: number;
   version?: string;

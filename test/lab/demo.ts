@@ -9,8 +9,10 @@ function line(label: string, m: PushMeasurement): string {
     .join(', ');
   return [
     `${label}`,
-    `  exit code ${m.exitCode} (${m.outcome ?? 'unknown'}), ${m.seconds}s from command start to end${m.reversalSeconds !== undefined ? `, reversal ${m.reversalSeconds}s` : ''}`,
-    `  ${m.load.requests} requests, ${m.load.failed} failed (connection ${m.load.failures.connection}, non-2xx ${m.load.failures.non2xx}, timeout ${m.load.failures.timeout})`,
+    `  exit code ${m.exitCode} (${m.outcome ?? 'unknown'}), ${m.seconds}` +
+      `s from command start to end${m.reversalSeconds !== undefined ? `, reversal ${m.reversalSeconds}s` : ''}`,
+    `  ${m.load.requests} requests, ${m.load.failed} failed (connection ${m.load.failures.connection}, ` +
+      `non-2xx ${m.load.failures.non2xx}, timeout ${m.load.failures.timeout})`,
     `  balancer retries + redispatches: ${m.retries + m.redispatches}; answers by version: ${versions}`,
     `  latency p50 ${m.load.latencyMs.p50} ms, p99 ${m.load.latencyMs.p99} ms, max ${m.load.latencyMs.max} ms`,
   ].join('\n');
@@ -22,7 +24,8 @@ const config = writeLabConfig();
 console.log(`lab config: ${config}`);
 if ((await quietPush('v1', config)) !== 0) throw new Error('could not set the lab to v1');
 console.log(
-  `load: ${DEFAULT_LOAD.concurrency} clients on http://10.213.7.2/, and ${DEFAULT_LOAD.slowClients} more keeping 2 s requests in flight\n`,
+  `load: ${DEFAULT_LOAD.concurrency} clients on http://10.213.7.2/, ` +
+    `and ${DEFAULT_LOAD.slowClients} more keeping 2 s requests in flight\n`,
 );
 
 const good = await measurePush('v2', DEFAULT_LOAD, config);
@@ -37,7 +40,10 @@ const ok =
   bad.load.failed === 0 &&
   !bad.load.byVersion['v3-broken'];
 console.log(
-  `\n${ok ? 'zero failed requests; v3-broken never served a public request' : 'SOMETHING WENT WRONG: see the figures above'}`,
+  '\n' +
+    (ok
+      ? 'zero failed requests; v3-broken never served a public request'
+      : 'SOMETHING WENT WRONG: see the figures above'),
 );
 console.log('the lab keeps running: npm run lab:status, npm run lab:down');
 process.exitCode = ok ? 0 : 1;

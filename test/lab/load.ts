@@ -210,7 +210,8 @@ async function main(): Promise<void> {
   });
   if (!values.url || !['on', 'off'].includes(values.keepalive))
     throw new Error(
-      'usage: load.js --url URL [--seconds N] [--concurrency N] [--slow-every N] [--slow-path P] [--write-every N] [--timeout MS] [--host NAME] [--keepalive on|off]',
+      'usage: load.js --url URL [--seconds N] [--concurrency N] [--slow-every N] [--slow-path P] ' +
+        '[--write-every N] [--timeout MS] [--host NAME] [--keepalive on|off]',
     );
   const report = await runLoad({
     url: values.url,

@@ -31,7 +31,10 @@ export interface SessionUsersReport {
   /** Sessions per release they ran on (unbroken ones). */
   byRelease: Record<string, number>;
   seconds: number;
-  /** The first few session cookies handed out, so a test can check that none of them shows up in baton's output or journal. */
+  /**
+   * The first few session cookies handed out, so a test can check that none of them shows up in baton's output or
+   * journal.
+   */
   sampleCookies: string[];
 }
 

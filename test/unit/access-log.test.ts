@@ -45,7 +45,8 @@ describe('access-log counts', () => {
     appendFileSync(file, line(200));
     renameSync(file, `${file}.1`);
     writeFileSync(file, line(500));
-    expect(await counts.read()).toEqual({ requests: 1, http5xx: 1 }); // the old file's last line is lost with the rotation
+    // the old file's last line is lost with the rotation
+    expect(await counts.read()).toEqual({ requests: 1, http5xx: 1 });
     writeFileSync(file, ''); // truncated (copytruncate)
     expect(await counts.read()).toEqual({ requests: 1, http5xx: 1 });
     appendFileSync(file, line(504));

@@ -49,25 +49,28 @@ function planFile(p: Plan = plan()): string {
 }
 
 describe('approve', () => {
-  it('records who approved which hash, and when, with the signature of `baton approve <hash>` and the key', async () => {
-    const r = await approvePlan(plan(), 'Ada <ada@example.com>', ada, new Date('2026-11-28T09:00:00Z'));
-    expect(r.already).toBe(false);
-    expect(r.plan.approvals).toEqual([
-      {
-        by: 'Ada <ada@example.com>',
-        at: '2026-11-28T09:00:00.000Z',
-        hash: r.plan.hash,
-        signature: expect.stringMatching(/^-----BEGIN SSH SIGNATURE-----\n/),
-        key: expect.stringMatching(/^SHA256:/),
-      },
-    ]);
-    expect(r.approvers).toEqual(['Ada <ada@example.com>']);
-    const { signature, key } = r.approval;
-    const { namespace, message } = approvalMessage(r.plan.hash);
-    expect(namespace).toBe('baton-plan');
-    expect(message).toBe(`baton approve ${r.plan.hash}\n`);
-    expect(await withSignatureFile(signature!, (f) => sshCheck(namespace, message, f))).toEqual({ key });
-  });
+  it(
+    'records who approved which hash, and when, ' + 'with the signature of `baton approve <hash>` and the key',
+    async () => {
+      const r = await approvePlan(plan(), 'Ada <ada@example.com>', ada, new Date('2026-11-28T09:00:00Z'));
+      expect(r.already).toBe(false);
+      expect(r.plan.approvals).toEqual([
+        {
+          by: 'Ada <ada@example.com>',
+          at: '2026-11-28T09:00:00.000Z',
+          hash: r.plan.hash,
+          signature: expect.stringMatching(/^-----BEGIN SSH SIGNATURE-----\n/),
+          key: expect.stringMatching(/^SHA256:/),
+        },
+      ]);
+      expect(r.approvers).toEqual(['Ada <ada@example.com>']);
+      const { signature, key } = r.approval;
+      const { namespace, message } = approvalMessage(r.plan.hash);
+      expect(namespace).toBe('baton-plan');
+      expect(message).toBe(`baton approve ${r.plan.hash}\n`);
+      expect(await withSignatureFile(signature!, (f) => sshCheck(namespace, message, f))).toEqual({ key });
+    },
+  );
 
   it('leaves the hash alone: approvals are outside what was approved', async () => {
     const p = plan();
@@ -116,27 +119,32 @@ describe('approve', () => {
     expect(() => reviewer(undefined, git({}))).toThrow(UserError);
   });
 
-  it('signs with --key, else git user.signingkey when it is an SSH key, else refuses (exit 64) saying how', async () => {
-    const git = (values: Record<string, string>) => (key: string) => values[key];
-    expect(signingKey(keys.key.ada, git({ 'user.signingkey': '/nowhere' }))).toBe(keys.key.ada);
-    expect(signingKey(undefined, git({ 'user.signingkey': `${keys.key.bob}.pub` }))).toBe(`${keys.key.bob}.pub`);
-    const literal = signingKey(
-      undefined,
-      git({ 'user.signingkey': `key::${readFileSync(`${keys.key.bob}.pub`, 'utf8').trim()}` }),
-    );
-    expect(readFileSync(literal, 'utf8')).toMatch(/^ssh-ed25519 /);
-    const none = (() => {
-      try {
-        return signingKey(undefined, git({}));
-      } catch (e) {
-        return e as UserError;
-      }
-    })() as UserError;
-    expect(none.exitCode).toBe(64);
-    expect(none.hint).toMatch(/--key/);
-    expect(() => signingKey(undefined, git({ 'user.signingkey': 'ABCDEF0123456789' }))).toThrow(/not an SSH key file/);
-    expect(() => signingKey(join(keys.dir, 'missing'), git({}))).toThrow(/no key file/);
-  });
+  it(
+    'signs with --key, else git user.signingkey when it is an SSH key, ' + 'else refuses (exit 64) saying how',
+    async () => {
+      const git = (values: Record<string, string>) => (key: string) => values[key];
+      expect(signingKey(keys.key.ada, git({ 'user.signingkey': '/nowhere' }))).toBe(keys.key.ada);
+      expect(signingKey(undefined, git({ 'user.signingkey': `${keys.key.bob}.pub` }))).toBe(`${keys.key.bob}.pub`);
+      const literal = signingKey(
+        undefined,
+        git({ 'user.signingkey': `key::${readFileSync(`${keys.key.bob}.pub`, 'utf8').trim()}` }),
+      );
+      expect(readFileSync(literal, 'utf8')).toMatch(/^ssh-ed25519 /);
+      const none = (() => {
+        try {
+          return signingKey(undefined, git({}));
+        } catch (e) {
+          return e as UserError;
+        }
+      })() as UserError;
+      expect(none.exitCode).toBe(64);
+      expect(none.hint).toMatch(/--key/);
+      expect(() => signingKey(undefined, git({ 'user.signingkey': 'ABCDEF0123456789' }))).toThrow(
+        /not an SSH key file/,
+      );
+      expect(() => signingKey(join(keys.dir, 'missing'), git({}))).toThrow(/no key file/);
+    },
+  );
 
   it('signs with a public key whose private half is in ssh-agent', async () => {
     const agent = execFileSync('ssh-agent', ['-s'], { encoding: 'utf8' });
@@ -185,36 +193,43 @@ describe('plan file', () => {
     expect(() => readPlanFile(file)).toThrow(/not a complete baton plan/);
   });
 
-  it('refuses a plan with a step kind this baton cannot carry out, forward or undo, instead of passing it as done', () => {
-    const file = planFile();
-    const p = plan();
-    const undo = { id: 'undo-x', kind: 'canary-shift', title: 'shift back', undo: [] };
-    writeFileSync(
-      file,
-      JSON.stringify({
-        ...p,
-        forward: [
-          ...p.forward.slice(0, 1),
-          { id: 'x', kind: 'canary', title: 'shift 10%', undo: [undo] },
-          ...p.forward.slice(1),
-        ],
-      }),
-    );
-    expect(() => readPlanFile(file)).toThrow(
-      /has steps this baton cannot carry out \(canary, canary-shift\): it was made by a newer baton/,
-    );
-  });
+  it(
+    'refuses a plan with a step kind this baton cannot carry out, ' + 'forward or undo, instead of passing it as done',
+    () => {
+      const file = planFile();
+      const p = plan();
+      const undo = { id: 'undo-x', kind: 'canary-shift', title: 'shift back', undo: [] };
+      writeFileSync(
+        file,
+        JSON.stringify({
+          ...p,
+          forward: [
+            ...p.forward.slice(0, 1),
+            { id: 'x', kind: 'canary', title: 'shift 10%', undo: [undo] },
+            ...p.forward.slice(1),
+          ],
+        }),
+      );
+      expect(() => readPlanFile(file)).toThrow(
+        /has steps this baton cannot carry out \(canary, canary-shift\): it was made by a newer baton/,
+      );
+    },
+  );
 });
 
 describe("the report's approvals", () => {
-  it('name the allowed_signers principal a signature verifies as, never the name written beside it; say why one does not count', async () => {
-    const signed = (await approvePlan(plan(), 'Definitely The CTO', ada)).plan;
-    const withUnsigned = {
-      ...signed,
-      approvals: [...(signed.approvals ?? []), { by: 'bob', at: '2026-11-28T09:00:00Z', hash: signed.hash }],
-    };
-    const checks = await approvalChecks(withUnsigned, keys.allowedSigners);
-    expect(checks).toEqual([{ principal: 'ada@example.com' }, { problem: 'it is not signed' }]);
-    expect(await approvalChecks(withUnsigned, undefined)).toBeUndefined();
-  });
+  it(
+    'name the allowed_signers principal a signature verifies as, never the name written beside it; ' +
+      'say why one does not count',
+    async () => {
+      const signed = (await approvePlan(plan(), 'Definitely The CTO', ada)).plan;
+      const withUnsigned = {
+        ...signed,
+        approvals: [...(signed.approvals ?? []), { by: 'bob', at: '2026-11-28T09:00:00Z', hash: signed.hash }],
+      };
+      const checks = await approvalChecks(withUnsigned, keys.allowedSigners);
+      expect(checks).toEqual([{ principal: 'ada@example.com' }, { problem: 'it is not signed' }]);
+      expect(await approvalChecks(withUnsigned, undefined)).toBeUndefined();
+    },
+  );
 });

@@ -101,19 +101,24 @@ describe('packing a built tree', () => {
     expect(names).toEqual(['dist/', 'dist/index.html', 'dist/js/', 'dist/js/app.js', 'package.json']);
   });
 
-  it('lists each file with its content hash and packed mode, and each link with its target, sorted by path', async () => {
-    const manifest = await manifestOf(tree('four', { mode: 0o775 }));
-    expect(manifest.map((e) => e.path)).toEqual([
-      'README.md',
-      'dist/index.html',
-      'dist/js/app.js',
-      'index.html',
-      'package.json',
-    ]);
-    expect(manifest.find((e) => e.path === 'index.html')?.content).toBe('-> dist/index.html');
-    expect(manifest.find((e) => e.path === 'package.json')?.mode).toBe('755');
-    await expect(manifestOf(tree('five'), ['nope'])).rejects.toThrow(/artifact\.paths: nope is not in the built tree/);
-  });
+  it(
+    'lists each file with its content hash and packed mode, ' + 'and each link with its target, sorted by path',
+    async () => {
+      const manifest = await manifestOf(tree('four', { mode: 0o775 }));
+      expect(manifest.map((e) => e.path)).toEqual([
+        'README.md',
+        'dist/index.html',
+        'dist/js/app.js',
+        'index.html',
+        'package.json',
+      ]);
+      expect(manifest.find((e) => e.path === 'index.html')?.content).toBe('-> dist/index.html');
+      expect(manifest.find((e) => e.path === 'package.json')?.mode).toBe('755');
+      await expect(manifestOf(tree('five'), ['nope'])).rejects.toThrow(
+        /artifact\.paths: nope is not in the built tree/,
+      );
+    },
+  );
 
   it('runs GNU tar with every normalising option, the paths after --', () => {
     expect(tarArgv('/tmp/x y', ['-rf', 'dist'])).toEqual([
@@ -164,21 +169,25 @@ describe('building a tag once', () => {
     git('tag', 'v1');
   });
 
-  it('builds in a clean export of the tag, twice to the same SHA-256, and finds it in the cache by commit and build command', async () => {
-    const resolved = await resolveTag(repo, 'v1');
-    const first = await buildArtifact(repo, resolved, spec({ cache: join(root, 'cache-1') }));
-    const second = await buildArtifact(repo, resolved, spec({ cache: join(root, 'cache-2') }));
-    expect(second.sha256).toBe(first.sha256);
-    expect(first.manifest.map((e) => e.path)).toEqual(['dist/commit', 'dist/out.txt', 'src.txt', 'stamp.sh']);
-    const built = await artifactFor(repo, resolved, spec());
-    expect(built.cached).toBe(false);
-    expect(built.sha256).toBe(first.sha256);
-    expect(existsSync(built.file)).toBe(true);
-    const again = await artifactFor(repo, resolved, spec());
-    expect(again).toMatchObject({ cached: true, sha256: first.sha256, files: 4 });
-    // Another build command is another artifact.
-    expect(artifactKey(resolved.commit, spec())).not.toBe(artifactKey(resolved.commit, spec({ build: 'true' })));
-  });
+  it(
+    'builds in a clean export of the tag, twice to the same SHA-256, ' +
+      'and finds it in the cache by commit and build command',
+    async () => {
+      const resolved = await resolveTag(repo, 'v1');
+      const first = await buildArtifact(repo, resolved, spec({ cache: join(root, 'cache-1') }));
+      const second = await buildArtifact(repo, resolved, spec({ cache: join(root, 'cache-2') }));
+      expect(second.sha256).toBe(first.sha256);
+      expect(first.manifest.map((e) => e.path)).toEqual(['dist/commit', 'dist/out.txt', 'src.txt', 'stamp.sh']);
+      const built = await artifactFor(repo, resolved, spec());
+      expect(built.cached).toBe(false);
+      expect(built.sha256).toBe(first.sha256);
+      expect(existsSync(built.file)).toBe(true);
+      const again = await artifactFor(repo, resolved, spec());
+      expect(again).toMatchObject({ cached: true, sha256: first.sha256, files: 4 });
+      // Another build command is another artifact.
+      expect(artifactKey(resolved.commit, spec())).not.toBe(artifactKey(resolved.commit, spec({ build: 'true' })));
+    },
+  );
 
   it('fails a build that fails, with its output, before anything is sent (exit 1: production unchanged)', async () => {
     const resolved = await resolveTag(repo, 'v1');
@@ -190,38 +199,41 @@ describe('building a tag once', () => {
     expect((err as Error).message).toMatch(/`echo compiling; echo broken >&2; exit 3` exited 3\n.*compiling\n.*broken/);
   });
 
-  it('refuses an apply whose rebuilt artifact has other bytes than the plan, naming the files that differ', async () => {
-    const cache = join(root, 'cache-stamp');
-    const s = spec({ build: 'mkdir -p dist && sh stamp.sh && cp src.txt dist/', cache });
-    const resolved = await resolveTag(repo, 'v1');
-    const planned = await artifactFor(repo, resolved, s);
-    const plan = {
-      release: releaseFor('v1', resolved.commit),
-      artifact: {
-        sha256: planned.sha256,
-        bytes: planned.bytes,
-        files: planned.files,
-        compression: 'gzip' as const,
-        build: s.build as string,
-      },
-    };
-    const config = {
-      app: { repo, signedTags: false },
-      artifact: { ...s, paths: undefined, timeout: 60_000 },
-    } as unknown as Config;
-    // The same bytes from the cache: accepted as they are.
-    expect(await releaseArchiveFor(config, plan, join(root, 'unused.tar.gz'))).toBe(planned.file);
-    // On a machine without them (the artifact gone, its key forgotten), the rebuild stamps another time.
-    rmSync(planned.file);
-    rmSync(join(cache, 'keys'), { recursive: true });
-    const err = await releaseArchiveFor(config, plan, join(root, 'unused.tar.gz')).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(PlanRefusedError);
-    expect((err as PlanRefusedError).exitCode).toBe(ExitCode.PLAN_REFUSED);
-    expect((err as Error).message).toMatch(
-      /the artifact of v1-[0-9a-f]{7} built now is sha256 [0-9a-f]{12}, not [0-9a-f]{12} as planned and approved/,
-    );
-    expect((err as PlanRefusedError).details).toEqual(['dist/stamp: content differs']);
-  });
+  it(
+    'refuses an apply whose rebuilt artifact has other bytes than the plan, ' + 'naming the files that differ',
+    async () => {
+      const cache = join(root, 'cache-stamp');
+      const s = spec({ build: 'mkdir -p dist && sh stamp.sh && cp src.txt dist/', cache });
+      const resolved = await resolveTag(repo, 'v1');
+      const planned = await artifactFor(repo, resolved, s);
+      const plan = {
+        release: releaseFor('v1', resolved.commit),
+        artifact: {
+          sha256: planned.sha256,
+          bytes: planned.bytes,
+          files: planned.files,
+          compression: 'gzip' as const,
+          build: s.build as string,
+        },
+      };
+      const config = {
+        app: { repo, signedTags: false },
+        artifact: { ...s, paths: undefined, timeout: 60_000 },
+      } as unknown as Config;
+      // The same bytes from the cache: accepted as they are.
+      expect(await releaseArchiveFor(config, plan, join(root, 'unused.tar.gz'))).toBe(planned.file);
+      // On a machine without them (the artifact gone, its key forgotten), the rebuild stamps another time.
+      rmSync(planned.file);
+      rmSync(join(cache, 'keys'), { recursive: true });
+      const err = await releaseArchiveFor(config, plan, join(root, 'unused.tar.gz')).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PlanRefusedError);
+      expect((err as PlanRefusedError).exitCode).toBe(ExitCode.PLAN_REFUSED);
+      expect((err as Error).message).toMatch(
+        /the artifact of v1-[0-9a-f]{7} built now is sha256 [0-9a-f]{12}, not [0-9a-f]{12} as planned and approved/,
+      );
+      expect((err as PlanRefusedError).details).toEqual(['dist/stamp: content differs']);
+    },
+  );
 
   it('says so when the planned file list is not on this machine, and when only the packing differs', async () => {
     const release = releaseFor('v1', 'a'.repeat(40));
@@ -231,7 +243,10 @@ describe('building a tag once', () => {
       files: 4,
     });
     expect(far.details[0]).toMatch(
-      /the planned artifact \(3 files\) is not in this machine's cache .* it was built elsewhere, or removed; the rebuilt one has 4 files/,
+      new RegExp(
+        /the planned artifact \(3 files\) is not in this machine's cache .* it was built elsewhere, or /.source +
+          /removed; the rebuilt one has 4 files/.source,
+      ),
     );
   });
 

@@ -64,31 +64,34 @@ describe('the stage command of an artifact', () => {
     expect(() => stageArtifact(appPaths('/srv/shop'), 'v2-abcdef1', { ...opts, sha256: '../../x' })).toThrow(BugError);
   });
 
-  it('on a host: asks for the artifact, checks it, unpacks it and keeps it by hash; a second stage sends nothing', async () => {
-    const root = join(work, 'host one');
-    const paths = appPaths(root);
-    const a = artifactOf('one', { 'server.js': 'v2\n' });
-    const local = new LocalTransport();
-    const run = (receive: boolean, stdin?: Buffer) =>
-      local.run(
-        stageArtifact(paths, 'v2-abcdef1', {
-          sha256: a.sha,
-          compression: 'gzip',
-          build: 'echo built > built.txt',
-          keep: 4,
-          alwaysKeep: [],
-          receive,
-        }),
-        stdin ? { stdin } : {},
-      );
-    expect((await run(false)).stdout.trim()).toBe(ARTIFACT_MISSING);
-    expect(existsSync(root)).toBe(false); // asking changed nothing
-    expect((await run(true, a.bytes)).stdout.trim()).toBe('received');
-    expect(readFileSync(join(root, 'releases/v2-abcdef1/server.js'), 'utf8')).toBe('v2\n');
-    expect(readFileSync(join(root, 'releases/v2-abcdef1/built.txt'), 'utf8')).toBe('built\n');
-    expect(readdirSync(join(root, 'releases/.artifacts')).sort()).toEqual([`${a.sha}.tar.gz`, 'v2-abcdef1.sha256']);
-    expect((await run(false)).stdout.trim()).toBe('held');
-  });
+  it(
+    'on a host: asks for the artifact, checks it, ' + 'unpacks it and keeps it by hash; a second stage sends nothing',
+    async () => {
+      const root = join(work, 'host one');
+      const paths = appPaths(root);
+      const a = artifactOf('one', { 'server.js': 'v2\n' });
+      const local = new LocalTransport();
+      const run = (receive: boolean, stdin?: Buffer) =>
+        local.run(
+          stageArtifact(paths, 'v2-abcdef1', {
+            sha256: a.sha,
+            compression: 'gzip',
+            build: 'echo built > built.txt',
+            keep: 4,
+            alwaysKeep: [],
+            receive,
+          }),
+          stdin ? { stdin } : {},
+        );
+      expect((await run(false)).stdout.trim()).toBe(ARTIFACT_MISSING);
+      expect(existsSync(root)).toBe(false); // asking changed nothing
+      expect((await run(true, a.bytes)).stdout.trim()).toBe('received');
+      expect(readFileSync(join(root, 'releases/v2-abcdef1/server.js'), 'utf8')).toBe('v2\n');
+      expect(readFileSync(join(root, 'releases/v2-abcdef1/built.txt'), 'utf8')).toBe('built\n');
+      expect(readdirSync(join(root, 'releases/.artifacts')).sort()).toEqual([`${a.sha}.tar.gz`, 'v2-abcdef1.sha256']);
+      expect((await run(false)).stdout.trim()).toBe('held');
+    },
+  );
 
   it('on a host: refuses received bytes whose hash is not the planned one, and leaves nothing of them', async () => {
     const root = join(work, 'host two');

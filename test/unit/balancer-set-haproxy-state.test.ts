@@ -22,20 +22,23 @@ const balancer = (t: Transport) =>
 const drained = `\n${STAT}${STATE}`;
 
 describe('HAProxy server-state file', () => {
-  it('saves the state in the same round trip as the change, the socket and the file as positional parameters', async () => {
-    const t = new CannedTransport([{ stdout: drained }], 'lb2.example.com');
-    await balancer(t).drain(['web1a']);
-    expect(t.calls).toHaveLength(1);
-    const { argv, opts } = t.calls[0] as { argv: string[]; opts: RunOptions };
-    expect(argv[0]).toBe('sh');
-    expect(argv[1]).toBe('-c');
-    expect(argv.slice(3)).toEqual(['baton-save-server-state', '/run/haproxy/admin.sock', FILE]);
-    // Nothing of the file's name is in the script itself.
-    expect(argv[2]).not.toContain('state of web');
-    expect(argv[2]).not.toContain('/var/lib/haproxy');
-    expect(opts.stdin).toBe('set server web/web1a state drain;show stat web 4 -1;show servers state web\n');
-    expect(opts.allowFailure).toBe(true);
-  });
+  it(
+    'saves the state in the same round trip as the change, ' + 'the socket and the file as positional parameters',
+    async () => {
+      const t = new CannedTransport([{ stdout: drained }], 'lb2.example.com');
+      await balancer(t).drain(['web1a']);
+      expect(t.calls).toHaveLength(1);
+      const { argv, opts } = t.calls[0] as { argv: string[]; opts: RunOptions };
+      expect(argv[0]).toBe('sh');
+      expect(argv[1]).toBe('-c');
+      expect(argv.slice(3)).toEqual(['baton-save-server-state', '/run/haproxy/admin.sock', FILE]);
+      // Nothing of the file's name is in the script itself.
+      expect(argv[2]).not.toContain('state of web');
+      expect(argv[2]).not.toContain('/var/lib/haproxy');
+      expect(opts.stdin).toBe('set server web/web1a state drain;show stat web 4 -1;show servers state web\n');
+      expect(opts.allowFailure).toBe(true);
+    },
+  );
 
   it('does not save on reads', async () => {
     const t = new CannedTransport([{ stdout: `${STAT}${STATE}` }], 'lb2.example.com');
@@ -86,7 +89,8 @@ describe('the save script, run by sh against a stand-in socat', () => {
     execFileSync('mkdir', [bin]);
     writeFileSync(
       join(bin, 'socat'),
-      `#!/bin/sh\nread line\ncase "$line" in 'show servers state') printf '%s' "$ANSWER" ;; *) printf '\\n\\n' ;; esac\n`,
+      `#!/bin/sh\nread line\ncase "$line" in 'show servers state') printf '%s' "$ANSWER" ;; *) ` +
+        `printf '\\n\\n' ;; esac\n`,
     );
     chmodSync(join(bin, 'socat'), 0o755);
     const call = runtimeCallSavingState('/run/haproxy/admin.sock', ['set server web/web1a state drain'], file(dir));

@@ -124,35 +124,42 @@ describe('blue/green plan', () => {
       ).toEqual(['flip-a', 'watch-a', 'wait-drain-b']);
     });
 
-    it('keeps ready and drain apart when the push holds after the first cluster (both clusters stay in the pool)', () => {
-      const ids = build(nginx, true).forward.map((s) => s.id);
-      expect(ids).toContain('ready-a');
-      expect(ids).toContain('drain-b');
-      expect(ids).not.toContain('flip-a');
-    });
+    it(
+      'keeps ready and drain apart when the push holds after ' + 'the first cluster (both clusters stay in the pool)',
+      () => {
+        const ids = build(nginx, true).forward.map((s) => s.id);
+        expect(ids).toContain('ready-a');
+        expect(ids).toContain('drain-b');
+        expect(ids).not.toContain('flip-a');
+      },
+    );
 
-    it('reverses a failure after the flip back through it: b back in the pool and a drained, before a switches back', async () => {
-      const ran: string[] = [];
-      const result = await execute({
-        steps: build(nginx).forward,
-        run: async (s) => {
-          ran.push(s.id);
-          if (s.id === 'activate-b') throw new Error('restart failed on w1b');
-        },
-        journal: new Journal(mkdtempSync(join(tmpdir(), 'baton-journal-')), 'run-1'),
-        reporter: new SilentReporter(),
-      });
-      expect(result.outcome).toBe('reversed');
-      expect(ran.slice(ran.indexOf('activate-b') + 1)).toEqual([
-        'undo-activate-b',
-        'undo-flip-a',
-        'undo-flip-wait-a',
-        'undo-activate-a',
-        'undo-stage',
-        'undo-drain-a',
-        'undo-lock',
-      ]);
-    });
+    it(
+      'reverses a failure after the flip back through it: b back in the pool and a drained, ' +
+        'before a switches back',
+      async () => {
+        const ran: string[] = [];
+        const result = await execute({
+          steps: build(nginx).forward,
+          run: async (s) => {
+            ran.push(s.id);
+            if (s.id === 'activate-b') throw new Error('restart failed on w1b');
+          },
+          journal: new Journal(mkdtempSync(join(tmpdir(), 'baton-journal-')), 'run-1'),
+          reporter: new SilentReporter(),
+        });
+        expect(result.outcome).toBe('reversed');
+        expect(ran.slice(ran.indexOf('activate-b') + 1)).toEqual([
+          'undo-activate-b',
+          'undo-flip-a',
+          'undo-flip-wait-a',
+          'undo-activate-a',
+          'undo-stage',
+          'undo-drain-a',
+          'undo-lock',
+        ]);
+      },
+    );
   });
 
   it('refuses a tag that cannot be a directory name', () => {

@@ -87,7 +87,8 @@ case "$1" in
     printf '{"v":1,"ts":"2026-01-01T00:00:00.000Z","event":"result","exitCode":%s}\\n' "$code"
     exit "$code" ;;
   report)
-    while [ $# -gt 0 ]; do if [ "$1" = -o ]; then echo '<!doctype html><title>baton report</title>' > "$2"; fi; shift; done ;;
+    while [ $# -gt 0 ]; do if [ "$1" = -o ]; then \
+echo '<!doctype html><title>baton report</title>' > "$2"; fi; shift; done ;;
   plan) echo '# Push v2 (stand-in)' ;;
 esac
 `;
@@ -103,7 +104,9 @@ beforeAll(() => {
     body: priv.split('\n')[2] as string,
   }; // the first line is the same in every such key
   rmSync(file);
-  knownHosts = `web-1.prod-a.example.com,10.0.0.11 ${readFileSync(join(scratch, 'host_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`;
+  knownHosts =
+    'web-1.prod-a.example.com,10.0.0.11' +
+    ` ${readFileSync(join(scratch, 'host_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`;
   rmSync(join(scratch, 'host_key'));
   mkdirSync(stub);
   writeFileSync(
@@ -205,33 +208,37 @@ describe('templates/ci/github-actions.yml', () => {
   });
 
   for (const name of ['apply', 'recover']) {
-    it(`${name}: the key from secrets.BATON_SSH_KEY goes to ssh-add, never to a file; status and report run whatever happened, and are uploaded`, () => {
-      const job = workflow.jobs[name] as GithubJob;
-      expect(job.environment).toBe('production');
-      const keyStep = job.steps.findIndex((s) => s.env?.BATON_SSH_KEY);
-      const agent = job.steps[keyStep] as Step;
-      expect(agent.env).toEqual({
-        BATON_SSH_KEY: '${{ secrets.BATON_SSH_KEY }}',
-        BATON_KNOWN_HOSTS: '${{ secrets.BATON_KNOWN_HOSTS }}',
-      });
-      const keyLines = (agent.run as string).split('\n').filter((l) => l.includes('BATON_SSH_KEY'));
-      expect(keyLines.some((l) => /\| ssh-add -q -$/.test(l))).toBe(true);
-      for (const l of keyLines) expect(l, 'the key is never redirected into a file').not.toMatch(/>/);
-      expect(agent.run).toMatch(/> ~\/\.ssh\/known_hosts\n\s*chmod 600 ~\/\.ssh\/known_hosts/);
-      expect(JSON.stringify(job.env ?? {})).toMatch(/\$\{\{ secrets\.SHOP_API_TOKEN \}\}/);
+    it(
+      `${name}: the key from secrets.BATON_SSH_KEY goes to ssh-add, never to a file; ` +
+        'status and report run whatever happened, and are uploaded',
+      () => {
+        const job = workflow.jobs[name] as GithubJob;
+        expect(job.environment).toBe('production');
+        const keyStep = job.steps.findIndex((s) => s.env?.BATON_SSH_KEY);
+        const agent = job.steps[keyStep] as Step;
+        expect(agent.env).toEqual({
+          BATON_SSH_KEY: '${{ secrets.BATON_SSH_KEY }}',
+          BATON_KNOWN_HOSTS: '${{ secrets.BATON_KNOWN_HOSTS }}',
+        });
+        const keyLines = (agent.run as string).split('\n').filter((l) => l.includes('BATON_SSH_KEY'));
+        expect(keyLines.some((l) => /\| ssh-add -q -$/.test(l))).toBe(true);
+        for (const l of keyLines) expect(l, 'the key is never redirected into a file').not.toMatch(/>/);
+        expect(agent.run).toMatch(/> ~\/\.ssh\/known_hosts\n\s*chmod 600 ~\/\.ssh\/known_hosts/);
+        expect(JSON.stringify(job.env ?? {})).toMatch(/\$\{\{ secrets\.SHOP_API_TOKEN \}\}/);
 
-      const main = job.steps.findIndex((s) => /baton (apply|rollback|resume)/.test(s.run ?? ''));
-      expect(main).toBeGreaterThan(keyStep);
-      expect(job.steps[main]?.run).toMatch(/set -o pipefail/);
-      const after = job.steps.slice(main + 1);
-      const status = after.find((s) => s.run?.includes('baton status -c "$BATON_CONFIG"'));
-      expect(status?.if).toMatch(/always\(\)|failure\(\) \|\| cancelled\(\)/);
-      expect(status?.run).toContain('baton report -c "$BATON_CONFIG" -o baton-report.html');
-      const upload = after.find((s) => s.uses?.startsWith('actions/upload-artifact'));
-      expect(upload?.if).toBe('always()');
-      expect(String(upload?.with?.path)).toMatch(/events\.jsonl[\s\S]*baton-report\.html/);
-      expect(after.indexOf(upload as Step)).toBeGreaterThan(after.indexOf(status as Step));
-    });
+        const main = job.steps.findIndex((s) => /baton (apply|rollback|resume)/.test(s.run ?? ''));
+        expect(main).toBeGreaterThan(keyStep);
+        expect(job.steps[main]?.run).toMatch(/set -o pipefail/);
+        const after = job.steps.slice(main + 1);
+        const status = after.find((s) => s.run?.includes('baton status -c "$BATON_CONFIG"'));
+        expect(status?.if).toMatch(/always\(\)|failure\(\) \|\| cancelled\(\)/);
+        expect(status?.run).toContain('baton report -c "$BATON_CONFIG" -o baton-report.html');
+        const upload = after.find((s) => s.uses?.startsWith('actions/upload-artifact'));
+        expect(upload?.if).toBe('always()');
+        expect(String(upload?.with?.path)).toMatch(/events\.jsonl[\s\S]*baton-report\.html/);
+        expect(after.indexOf(upload as Step)).toBeGreaterThan(after.indexOf(status as Step));
+      },
+    );
   }
   it('apply carries out the reviewed plan, waiting for the lock, streaming events', () => {
     expect((workflow.jobs.apply as GithubJob).steps.map((s) => s.run ?? '').join('\n')).toContain(
@@ -261,7 +268,8 @@ describe('templates/ci/github-actions.yml', () => {
   }
 
   it(
-    'apply, run as written: the agent holds the key for apply, status and report; nothing holds it on disk; the agent is stopped',
+    'apply, run as written: the agent holds the key for apply, status and report; nothing holds it on disk; ' +
+      'the agent is stopped',
     { timeout: 60_000 },
     async () => {
       const dir = githubCheckout('gh-apply');
@@ -349,7 +357,8 @@ describe('gitlab-ci-local, the mechanism', () => {
     async () => {
       const repo = scratchRepo(join(scratch, 'mechanism'), {
         '.gitlab-ci.yml':
-          'hello:\n  image: node:24\n  script:\n    - echo "greeting=$GREETING node=$(node --version)"\n    - echo done > out.txt\n  artifacts:\n    paths: [out.txt]\n',
+          'hello:\n  image: node:24\n  script:\n    - echo "greeting=$GREETING node=$(node --version)"\n    ' +
+          '- echo done > out.txt\n  artifacts:\n    paths: [out.txt]\n',
       });
       const r = await gitlabCiLocal(repo, ['--force-shell-executor', '--variable', 'GREETING=hello from a variable']);
       expect(r.exitCode, r.all).toBe(0);
@@ -370,30 +379,36 @@ describe('templates/ci/gitlab-ci.yml', () => {
     ...job,
   });
 
-  it('Node 24, no cache, every job bounded by a timeout; deploy jobs one at a time, status and report in after_script, kept always', () => {
-    expect(pipeline.default.image).toBe('node:24');
-    expect(readFileSync(GITLAB, 'utf8')).not.toMatch(/^\s*cache:|\.baton|ssh-keyscan [^\n]*>>|StrictHostKeyChecking/m);
-    expect(readFileSync(GITLAB, 'utf8')).toMatch(/run record/);
-    expect(jobs.map(([n]) => n).sort()).toEqual(['apply', 'plan', 'resume', 'rollback']);
-    for (const [name, job] of jobs) expect(resolved(job).timeout, name).toMatch(/^\d+[mh]$/);
-    for (const name of ['apply', 'rollback', 'resume']) {
-      const job = resolved(pipeline[name] as GitlabJob);
-      expect(job.resource_group).toBe('production');
-      const after = (job.after_script ?? []).flat(9).join('\n');
-      expect(after).toContain('baton status -c "$BATON_CONFIG"');
-      expect(after).toContain('baton report -c "$BATON_CONFIG" -o baton-report.html');
-      expect(after, 'after_script is a new shell: the agent again').toContain('SSH_AUTH_SOCK=');
-      expect(job.artifacts).toEqual({ when: 'always', paths: ['events.jsonl', 'baton-report.html'] });
-      expect((job.script ?? []).join('\n')).toMatch(/^set -o pipefail\nbaton (apply|rollback|resume) /);
-    }
-    expect((pipeline.apply as GitlabJob).script?.join('\n')).toContain(
-      'baton apply "$BATON_PLAN" -c "$BATON_CONFIG" --lock-wait 10m --format jsonl | tee events.jsonl',
-    );
-    expect((pipeline.plan as GitlabJob).script?.join('\n')).toContain(
-      'baton plan --from "$BATON_PLAN" -c "$BATON_CONFIG" --format markdown',
-    );
-    expect(pipeline.variables.BATON_USER).toContain('$CI_PIPELINE_ID');
-  });
+  it(
+    'Node 24, no cache, every job bounded by a timeout; deploy jobs one at a time, ' +
+      'status and report in after_script, kept always',
+    () => {
+      expect(pipeline.default.image).toBe('node:24');
+      expect(readFileSync(GITLAB, 'utf8')).not.toMatch(
+        /^\s*cache:|\.baton|ssh-keyscan [^\n]*>>|StrictHostKeyChecking/m,
+      );
+      expect(readFileSync(GITLAB, 'utf8')).toMatch(/run record/);
+      expect(jobs.map(([n]) => n).sort()).toEqual(['apply', 'plan', 'resume', 'rollback']);
+      for (const [name, job] of jobs) expect(resolved(job).timeout, name).toMatch(/^\d+[mh]$/);
+      for (const name of ['apply', 'rollback', 'resume']) {
+        const job = resolved(pipeline[name] as GitlabJob);
+        expect(job.resource_group).toBe('production');
+        const after = (job.after_script ?? []).flat(9).join('\n');
+        expect(after).toContain('baton status -c "$BATON_CONFIG"');
+        expect(after).toContain('baton report -c "$BATON_CONFIG" -o baton-report.html');
+        expect(after, 'after_script is a new shell: the agent again').toContain('SSH_AUTH_SOCK=');
+        expect(job.artifacts).toEqual({ when: 'always', paths: ['events.jsonl', 'baton-report.html'] });
+        expect((job.script ?? []).join('\n')).toMatch(/^set -o pipefail\nbaton (apply|rollback|resume) /);
+      }
+      expect((pipeline.apply as GitlabJob).script?.join('\n')).toContain(
+        'baton apply "$BATON_PLAN" -c "$BATON_CONFIG" --lock-wait 10m --format jsonl | tee events.jsonl',
+      );
+      expect((pipeline.plan as GitlabJob).script?.join('\n')).toContain(
+        'baton plan --from "$BATON_PLAN" -c "$BATON_CONFIG" --format markdown',
+      );
+      expect(pipeline.variables.BATON_USER).toContain('$CI_PIPELINE_ID');
+    },
+  );
 
   it("passes GitLab's schema; a broken copy does not", { timeout: 60_000 }, async () => {
     const ok = await gitlabCiLocal(
@@ -456,13 +471,18 @@ describe('templates/ci/gitlab-ci.yml', () => {
     });
     expect(results, r.all).toEqual({ plan: 'PASS' });
     expect(log).toMatch(
-      /^baton plan --from deploy\/plans\/production\.json -c deploy\/baton\.yml --format markdown\n {2}SSH_AUTH_SOCK=\n/m,
+      new RegExp(
+        /^baton plan --from deploy\/plans\/production\.json -c deploy\/baton\.yml --format /m.source +
+          /markdown\n {2}SSH_AUTH_SOCK=\n/m.source,
+        'm',
+      ),
     );
     expect(readFileSync(join(repo, '.gitlab-ci-local/artifacts/plan/plan.md'), 'utf8')).toContain('Push v2');
   });
 
   it(
-    'a push to the default branch runs apply only: the key (a File variable) in the agent for apply, status and report; artifacts kept; the key on no disk of the job',
+    'a push to the default branch runs apply only: the key (a File variable) in the agent for apply, ' +
+      'status and report; artifacts kept; the key on no disk of the job',
     { timeout: 60_000 },
     async () => {
       const { r, repo, env, log, results } = await run('gl-apply', []);

@@ -22,7 +22,8 @@ async function complete(words: string[]): Promise<string[]> {
   const array = words.map((w) => `'${w}'`).join(' ');
   const r = await execa('bash', [
     '-c',
-    `source '${bashScript}'; COMP_WORDS=(${array}); COMP_CWORD=${words.length - 1}; _baton_autocomplete; printf '%s\\n' "\${COMPREPLY[@]}"`,
+    `source '${bashScript}'; COMP_WORDS=(${array}); COMP_CWORD=${words.length - 1}; _baton_autocomplete; ` +
+      `printf '%s\\n' "\${COMPREPLY[@]}"`,
   ]);
   return r.stdout.split('\n').filter(Boolean);
 }

@@ -31,7 +31,8 @@ describe('baton validate', { timeout: 60_000 }, () => {
     const r = await baton(['validate', '-c', 'test/fixtures/config/invalid/wrong-driver-key-socket.yml']);
     expect(r.exitCode).toBe(64);
     expect(r.stderr).toContain(
-      'test/fixtures/config/invalid/wrong-driver-key-socket.yml:11:3: balancer.socket: `socket` is for the haproxy driver, not apache',
+      'test/fixtures/config/invalid/wrong-driver-key-socket.yml:11:3: balancer.socket: ' +
+        '`socket` is for the haproxy driver, not apache',
     );
     expect(r.stdout).toBe('');
   });
@@ -40,7 +41,8 @@ describe('baton validate', { timeout: 60_000 }, () => {
     const r = await baton(['validate', '-c', 'test/fixtures/config/valid/apache.yml']);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toBe(
-      'test/fixtures/config/valid/apache.yml is valid: app blog, 2+2 hosts, balancer apache on lb1.example.com (backend blogcluster), 1 smoke check',
+      'test/fixtures/config/valid/apache.yml is valid: app blog, 2+2 hosts, ' +
+        'balancer apache on lb1.example.com (backend blogcluster), 1 smoke check',
     );
   });
 

@@ -81,7 +81,8 @@ describe('validate --all', { timeout: 60_000 }, () => {
         expect.stringMatching(/^baton\.yml \+ baton\.qa\.yml \(qa\) is valid: /),
       ]);
       expect(r.stderr).toBe(
-        'baton.staging.yml:3:17: balancer.drainTimeout: expected a duration such as 500ms, 60s or 2m\n1 problem in baton.yml + baton.staging.yml (staging)',
+        'baton.staging.yml:3:17: balancer.drainTimeout: expected a duration such as 500ms, ' +
+          '60s or 2m\n1 problem in baton.yml + baton.staging.yml (staging)',
       );
       const json = await baton(['validate', '--all', '--json'], d);
       expect(JSON.parse(json.stdout)).toMatchObject({

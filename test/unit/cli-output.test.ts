@@ -92,14 +92,19 @@ describe('the safety net', { timeout: 60_000 }, () => {
     );
 
   // A run of this process that began a step changing production (the executor's RunControl registers so).
-  const changed = `import { processInterrupts } from './dist/src/engine/interrupts.js'; processInterrupts.enter({ first() {}, second: () => 2, productionChanged: () => true });`;
+  const changed =
+    `import { processInterrupts } from './dist/src/engine/interrupts.js'; processInterrupts.enter({ first() ` +
+    '{}, second: () => 2, productionChanged: () => true });';
 
-  it('turns an uncaught exception into one line, without a stack: exit 1 while nothing in production changed', async () => {
-    const r = await withNet(`setTimeout(() => { throw new Error('boom'); }, 5);`);
-    expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/^baton: internal error: boom\nHint: .*report it.*nothing in production was changed/);
-    expect(r.stderr).not.toMatch(/^\s+at /m);
-  });
+  it(
+    'turns an uncaught exception into one line, ' + 'without a stack: exit 1 while nothing in production changed',
+    async () => {
+      const r = await withNet(`setTimeout(() => { throw new Error('boom'); }, 5);`);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/^baton: internal error: boom\nHint: .*report it.*nothing in production was changed/);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    },
+  );
 
   it('turns an unhandled rejection after production changed into exit 2, even if the run then ends well', async () => {
     const r = await withNet(
@@ -141,7 +146,10 @@ describe('an internal error in a command', { timeout: 60_000 }, () => {
   it('is one line and a hint naming BATON_DEBUG, without a stack', async () => {
     const r = await buggy();
     expect(r.stderr).toMatch(
-      /^Error: internal error: Cannot read properties of undefined \(reading 'includes'\)\nHint: this is a bug in baton: .*BATON_DEBUG=1 adds the stack/,
+      new RegExp(
+        /^Error: internal error: Cannot read properties of undefined \(reading 'includes'\)\nHint: this is /.source +
+          /a bug in baton: .*BATON_DEBUG=1 adds the stack/.source,
+      ),
     );
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });

@@ -1,7 +1,7 @@
 // Every command against hosts that cannot be reached — a closed port, a tarpit that accepts
-// TCP and never says a word, a bastion (ssh.proxy) on a closed port — ends with the exit code of what happened to production (nothing
-// changed: 1, never 2), one sentence naming the host, no stack trace, and in bounded time.
-// Runs the built CLI (npm test builds first) against loopback only.
+// TCP and never says a word, a bastion (ssh.proxy) on a closed port — ends with the exit code of what happened to
+// production (nothing changed: 1, never 2), one sentence naming the host, no stack trace, and in bounded time. Runs the
+// built CLI (npm test builds first) against loopback only.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -28,12 +28,14 @@ function writeConfig(name: string, port: number, proxy?: string): string {
   writeFileSync(
     file,
     `app: { name: shop, repo: ./repo, path: /srv/shop, restart: 'true' }
-ssh: { user: deploy, identity: ./id_ed25519, knownHosts: ./known_hosts, config: ./${name}.ssh_config, connectTimeout: 2s, keepalive: 1s${proxy ? `, proxy: '${proxy}'` : ''} }
+ssh: { user: deploy, identity: ./id_ed25519, knownHosts: ./known_hosts, config: ./${name}.ssh_config, \
+connectTimeout: 2s, keepalive: 1s${proxy ? `, proxy: '${proxy}'` : ''} }
 balancer: { driver: haproxy, host: lb.invalid, backend: web, socket: /run/haproxy/admin.sock }
 clusters:
   a: { internal: prod-a.invalid, hosts: [web-1a.invalid, web-2a.invalid] }
   b: { internal: prod-b.invalid, hosts: [web-1b.invalid, web-2b.invalid] }
-resolve: { prod-a.invalid: 127.0.0.1, prod-b.invalid: 127.0.0.1, web-1a.invalid: 127.0.0.1, web-2a.invalid: 127.0.0.1, web-1b.invalid: 127.0.0.1, web-2b.invalid: 127.0.0.1 }
+resolve: { prod-a.invalid: 127.0.0.1, prod-b.invalid: 127.0.0.1, web-1a.invalid: 127.0.0.1, \
+web-2a.invalid: 127.0.0.1, web-1b.invalid: 127.0.0.1, web-2b.invalid: 127.0.0.1 }
 smoke: [{ path: /healthz }]
 track: { repo: ./snapshots, app: [/etc/shop], packages: false }
 `,
@@ -127,7 +129,9 @@ describe.each([
       expect(r.stdout).toMatch(new RegExp(`^REFUSED +reach +${host.replace(/\./g, '\\.')}: not reachable`, 'm'));
     expect(`${r.stdout}\n${r.stderr}`.match(/preflight refused/g)).toHaveLength(1);
     expect(r.stderr).toBe(
-      'Error: preflight refused: 5 findings above (REFUSED)\nHint: make the hosts named answer over SSH (address, sshd, ssh.user, known_hosts); nothing in production was changed',
+      'Error: preflight refused: 5 findings above (REFUSED)\nHint: ' +
+        'make the hosts named answer over SSH (address, sshd, ssh.user, known_hosts); ' +
+        'nothing in production was changed',
     );
   });
 });

@@ -176,21 +176,31 @@ describe('destructive commands without a terminal', { timeout: 60_000 }, () => {
     expect(r.stderr).toMatch(/pass --yes/);
   });
 
-  it('push without a TAG (or --continue) is a usage error (exit 64) before baton.yml is read or any host reached', async () => {
-    const r = await baton(['push', '-c', '/nonexistent/baton.yml']);
-    expect(r.exitCode).toBe(64);
-    expect(r.stderr).toBe(
-      'Error: push needs a TAG (or --continue to finish a held push)\nHint: e.g. `baton push v2.3.1`, or `baton push --continue`',
-    );
-  });
+  it(
+    'push without a TAG (or --continue) is a usage error (exit 64) ' + 'before baton.yml is read or any host reached',
+    async () => {
+      const r = await baton(['push', '-c', '/nonexistent/baton.yml']);
+      expect(r.exitCode).toBe(64);
+      expect(r.stderr).toBe(
+        'Error: push needs a TAG (or --continue to finish a held push)\nHint: e.g. `baton push v2.3.1`, ' +
+          'or `baton push --continue`',
+      );
+    },
+  );
 
-  it('unlock --force without --reason is a usage error (exit 64) before baton.yml is read or any host reached', async () => {
-    const r = await baton(['unlock', '--force', '-c', '/nonexistent/baton.yml']);
-    expect(r.exitCode).toBe(64);
-    expect(r.stderr).toMatch(
-      /^Error: unlock --force needs --reason TEXT: taking someone else's release lock is reported with who took it and why\n/,
-    );
-  });
+  it(
+    'unlock --force without --reason is a usage error (exit 64) ' + 'before baton.yml is read or any host reached',
+    async () => {
+      const r = await baton(['unlock', '--force', '-c', '/nonexistent/baton.yml']);
+      expect(r.exitCode).toBe(64);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          /^Error: unlock --force needs --reason TEXT: taking someone else's release lock is reported with /.source +
+            /who took it and why\n/.source,
+        ),
+      );
+    },
+  );
 
   it('unlock --force --reason without --yes refuses (exit 64) where there is no terminal to ask', async () => {
     const r = await baton([
@@ -203,7 +213,8 @@ describe('destructive commands without a terminal', { timeout: 60_000 }, () => {
     ]);
     expect(r.exitCode).toBe(64);
     expect(r.stderr).toBe(
-      "Error: unlock --force takes someone else's release lock, and there is no terminal to ask for confirmation\nHint: pass --yes to take it without asking (CI)",
+      "Error: unlock --force takes someone else's release lock, " +
+        'and there is no terminal to ask for confirmation\nHint: pass --yes to take it without asking (CI)',
     );
   });
 

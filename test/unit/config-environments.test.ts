@@ -17,7 +17,8 @@ beforeEach(() => {
   base = join(dir, 'baton.yml');
   writeFileSync(
     base,
-    `${MINIMAL}smoke:\n  - { path: /healthz }\n  - { path: /, contains: Welcome }\nssh: { user: deploy, concurrency: 8 }\n`,
+    `${MINIMAL}smoke:\n  - { path: /healthz }\n  - { path: /, contains: Welcome }\nssh: { user: deploy, ` +
+      `concurrency: 8 }\n`,
   );
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,7 +40,8 @@ describe('overlay semantics', () => {
   it('reads baton.staging.yml over baton.yml', async () => {
     env(
       'staging',
-      'balancer:\n  host: lb1.staging.example.com\nclusters:\n  a: { hosts: [web-1.stg-a.example.com, web-2.stg-a.example.com] }\nsmoke:\n  - { path: /ping }\nssh: { concurrency: 2 }\n',
+      'balancer:\n  host: lb1.staging.example.com\nclusters:\n  a: { hosts: [web-1.stg-a.example.com, ' +
+        'web-2.stg-a.example.com] }\nsmoke:\n  - { path: /ping }\nssh: { concurrency: 2 }\n',
     );
     const config = await loadConfig(base, { environment: 'staging' });
     expect(config.environment).toBe('staging');
@@ -88,15 +90,18 @@ describe('problems are placed in the file holding the key', () => {
     ]);
   });
 
-  it('points into baton.yml for a key the environment does not touch, and at both files when both are wrong', async () => {
-    writeFileSync(base, MINIMAL.replace('path: /srv/shop', 'path: srv/shop'));
-    env('staging', 'clusters:\n  b:\n    hosts: [42]\n');
-    const err = (await loadConfig(base, { environment: 'staging' }).catch((e: unknown) => e)) as ConfigError;
-    expect(err.issues.map((i) => [i.file, i.line, i.path])).toEqual([
-      [base, 5, 'app.path'],
-      [join(dir, 'baton.staging.yml'), 3, 'clusters.b.hosts[0]'],
-    ]);
-  });
+  it(
+    'points into baton.yml for a key the environment does not touch, ' + 'and at both files when both are wrong',
+    async () => {
+      writeFileSync(base, MINIMAL.replace('path: /srv/shop', 'path: srv/shop'));
+      env('staging', 'clusters:\n  b:\n    hosts: [42]\n');
+      const err = (await loadConfig(base, { environment: 'staging' }).catch((e: unknown) => e)) as ConfigError;
+      expect(err.issues.map((i) => [i.file, i.line, i.path])).toEqual([
+        [base, 5, 'app.path'],
+        [join(dir, 'baton.staging.yml'), 3, 'clusters.b.hosts[0]'],
+      ]);
+    },
+  );
 
   it('places a YAML syntax error in the environment file', async () => {
     env('staging', 'balancer:\n  host: [unclosed\n');

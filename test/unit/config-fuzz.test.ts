@@ -105,7 +105,8 @@ const MUTATIONS: Record<string, Mutation> = {
     return text.slice(0, Math.floor(rnd() * text.length));
   },
   'an anchor and aliases': (lines, rnd) =>
-    `${lines.join('\n')}\nx-a: &a { ${SECRET.slice(0, 4)}: 1 }\nx-b: [*a, *a]\nx-c: ${pick(['*a', '*nope', '&b [*b]'], rnd)}\n`,
+    `${lines.join('\n')}\nx-a: &a { ${SECRET.slice(0, 4)}: 1 }\nx-b: [*a, ` +
+    `*a]\nx-c: ${pick(['*a', '*nope', '&b [*b]'], rnd)}\n`,
   'an alias bomb': (lines, rnd) => {
     const depth = 3 + Math.floor(rnd() * 6);
     const bomb = ['b0: &b0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]'];

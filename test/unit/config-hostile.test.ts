@@ -47,7 +47,8 @@ describe('a value of a closed set (balancer.driver, smoke method, …)', () => {
 
   it('is quoted when it is a short word, as the allowed ones are, with the closest one when it is a typo', () => {
     expect(withDriver('haproxi')).toEqual([
-      'baton.yml:8:11: balancer.driver: expected one of: haproxy, apache, nginx, found `haproxi`; did you mean `haproxy`?',
+      'baton.yml:8:11: balancer.driver: expected one of: haproxy, apache, nginx, found `haproxi`; ' +
+        'did you mean `haproxy`?',
     ]);
     expect(withDriver('NGINX')).toEqual([
       'baton.yml:8:11: balancer.driver: expected one of: haproxy, apache, nginx, found `NGINX`; did you mean `nginx`?',

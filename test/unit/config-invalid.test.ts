@@ -43,7 +43,9 @@ describe('messages about secrets', () => {
 
   it('do not flag user-chosen names in free-form maps', () => {
     const base = readFileSync(join(import.meta.dirname, '../fixtures/config/valid/minimal.yml'), 'utf8');
-    const text = `${base}smoke:\n  - { path: /, header: { X-Api-Key: public-marker } }\nresolve:\n  token.example.com: 10.0.0.9\n`;
+    const text =
+      `${base}smoke:\n  - { path: /, header: { X-Api-Key: public-marker } }\nresolve:\n  token.example.com: ` +
+      `10.0.0.9\n`;
     expect(parseConfig(text, 'baton.yml').issues).toEqual([]);
   });
 });

@@ -20,9 +20,13 @@ const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false }
 const validate = ajv.compile(batonJsonSchema());
 
 describe('JSON Schema for editors', () => {
-  it('templates/baton.schema.json is the generated schema (fix: node bin/run.js schema > templates/baton.schema.json)', () => {
-    expect(readFileSync(join(ROOT, 'templates/baton.schema.json'), 'utf8')).toBe(batonJsonSchemaText());
-  });
+  it(
+    'templates/baton.schema.json is the generated schema (fix: ' +
+      'node bin/run.js schema > templates/baton.schema.json)',
+    () => {
+      expect(readFileSync(join(ROOT, 'templates/baton.schema.json'), 'utf8')).toBe(batonJsonSchemaText());
+    },
+  );
 
   it('has an $id, a title and the 2020-12 dialect', () => {
     expect(batonJsonSchema()).toMatchObject({

@@ -80,19 +80,22 @@ track:
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 describe('tracked hosts', () => {
-  it('gives app hosts the app paths and the release pointer, balancers theirs; an unknown host is a usage error', () => {
-    const hosts = trackedHosts(config);
-    expect(hosts.map((h) => [h.host, h.roles])).toEqual([
-      ['w1a', ['app']],
-      ['w1b', ['app']],
-      ['lb1', ['balancer']],
-    ]);
-    expect(hosts[0]!.paths[0]).toBe(`${root}/srv/shop/current`);
-    expect(() => trackedHosts(config, ['nope'])).toThrow(/"nope" is not a host in .*baton\.yml/);
-    expect(() => trackedHosts(config, ['nope'])).toThrow(
-      expect.objectContaining({ hint: 'tracked hosts: w1a, w1b, lb1' }),
-    );
-  });
+  it(
+    'gives app hosts the app paths and the release pointer, ' + 'balancers theirs; an unknown host is a usage error',
+    () => {
+      const hosts = trackedHosts(config);
+      expect(hosts.map((h) => [h.host, h.roles])).toEqual([
+        ['w1a', ['app']],
+        ['w1b', ['app']],
+        ['lb1', ['balancer']],
+      ]);
+      expect(hosts[0]!.paths[0]).toBe(`${root}/srv/shop/current`);
+      expect(() => trackedHosts(config, ['nope'])).toThrow(/"nope" is not a host in .*baton\.yml/);
+      expect(() => trackedHosts(config, ['nope'])).toThrow(
+        expect.objectContaining({ hint: 'tracked hosts: w1a, w1b, lb1' }),
+      );
+    },
+  );
 });
 
 describe('baton snapshot', () => {
@@ -222,58 +225,65 @@ describe('listing and comparing', () => {
 });
 
 describe('a plan and the configuration it was made against', () => {
-  it('records the snapshot; apply refuses (exit 3) when a host changed since, naming the file, or journals an accepted drift', async () => {
-    const one = {
-      ...config,
-      clusters: { a: { ...config.clusters.a }, b: { ...config.clusters.b, hosts: [] } },
-      balancer: { ...config.balancer, host: 'w1a' },
-    } as Config;
-    await takeSnapshot(one, transports, [], 'tester');
-    const recorded = (await recordSnapshot(one, transports))!;
-    expect(recorded.commit).toMatch(/^[0-9a-f]{40}$/);
-    expect(Object.keys(recorded.hosts)).toEqual(['w1a']);
-    expect(await checkNoDriftSince(one, transports, recorded)).toEqual([]);
-    writeFileSync(join(root, 'etc/shop/shop.conf'), 'workers = 1\n');
-    transports.argvs.length = 0;
-    transports.hosts.length = 0;
-    const err = await checkNoDriftSince(one, transports, recorded).catch((e: unknown) => e);
-    // The drifted host is listed once: the listing that found the drift is the one that describes it.
-    const script = listTracked({ paths: [], exclude: [], maxFileSize: 0, packages: false })[2];
-    expect(transports.hosts.filter((_, i) => transports.argvs[i]![2] === script)).toEqual(['w1a']);
-    expect(err).toBeInstanceOf(PlanRefusedError);
-    expect((err as PlanRefusedError).exitCode).toBe(3);
-    expect((err as Error).message).toContain(`w1a: changed ${root}/etc/shop/shop.conf`);
-    const notes = await checkNoDriftSince(one, transports, recorded, {
-      by: 'ada',
-      reason: 'incident 7: workers lowered on purpose',
-    });
-    expect(notes[0]).toBe('drift accepted by ada: incident 7: workers lowered on purpose');
-    expect(notes[1]).toContain('shop.conf');
-  });
+  it(
+    'records the snapshot; apply refuses (exit 3) when a host changed since, naming the file, ' +
+      'or journals an accepted drift',
+    async () => {
+      const one = {
+        ...config,
+        clusters: { a: { ...config.clusters.a }, b: { ...config.clusters.b, hosts: [] } },
+        balancer: { ...config.balancer, host: 'w1a' },
+      } as Config;
+      await takeSnapshot(one, transports, [], 'tester');
+      const recorded = (await recordSnapshot(one, transports))!;
+      expect(recorded.commit).toMatch(/^[0-9a-f]{40}$/);
+      expect(Object.keys(recorded.hosts)).toEqual(['w1a']);
+      expect(await checkNoDriftSince(one, transports, recorded)).toEqual([]);
+      writeFileSync(join(root, 'etc/shop/shop.conf'), 'workers = 1\n');
+      transports.argvs.length = 0;
+      transports.hosts.length = 0;
+      const err = await checkNoDriftSince(one, transports, recorded).catch((e: unknown) => e);
+      // The drifted host is listed once: the listing that found the drift is the one that describes it.
+      const script = listTracked({ paths: [], exclude: [], maxFileSize: 0, packages: false })[2];
+      expect(transports.hosts.filter((_, i) => transports.argvs[i]![2] === script)).toEqual(['w1a']);
+      expect(err).toBeInstanceOf(PlanRefusedError);
+      expect((err as PlanRefusedError).exitCode).toBe(3);
+      expect((err as Error).message).toContain(`w1a: changed ${root}/etc/shop/shop.conf`);
+      const notes = await checkNoDriftSince(one, transports, recorded, {
+        by: 'ada',
+        reason: 'incident 7: workers lowered on purpose',
+      });
+      expect(notes[0]).toBe('drift accepted by ada: incident 7: workers lowered on purpose');
+      expect(notes[1]).toContain('shop.conf');
+    },
+  );
 });
 
 describe('putting a host back from its snapshot', () => {
-  it('writes folders, files and links with their recorded modes; the release pointer is left to the deploy', async () => {
-    chmodSync(join(root, 'etc/shop/shop.conf'), 0o640);
-    symlinkSync('shop.conf', join(root, 'etc/shop/live.conf'));
-    await takeSnapshot(config, transports, ['w1a'], 'tester');
-    rmSync(join(root, 'etc/shop'), { recursive: true });
-    rmSync(join(root, 'srv/shop/current'));
-    const runbook = await loadRunbook(config, 'w1a');
-    expect(runbook.release).toBe('v1-abc');
-    expect(runbook.byHand.map((n) => n.path.slice(root.length))).toEqual(['/etc/shop/big.bin', '/etc/shop/db.key']);
-    const progress: string[] = [];
-    await applyRunbook(runbook, await SnapshotStore.open(join(root, 'snapshots')), new LocalTransport('w1a'), (m) =>
-      progress.push(m),
-    );
-    expect(readFileSync(join(root, 'etc/shop/shop.conf'), 'utf8')).toBe('workers = 4\nport = 8000\n');
-    expect((await execa('stat', ['-c', '%a', join(root, 'etc/shop/shop.conf')])).stdout).toBe('640');
-    expect((await execa('readlink', [join(root, 'etc/shop/live.conf')])).stdout).toBe('shop.conf');
-    expect(readFileSync(join(root, 'etc/shop/conf.d/extra.conf'), 'utf8')).toBe('x = 1\n');
-    expect(existsSync(join(root, 'srv/shop/current'))).toBe(false);
-    expect(existsSync(join(root, 'etc/shop/db.key'))).toBe(false);
-    expect(progress.at(-1)).toBe('configuration: 2 folders, 2 files, 1 link put back');
-  });
+  it(
+    'writes folders, files and links with their recorded modes; ' + 'the release pointer is left to the deploy',
+    async () => {
+      chmodSync(join(root, 'etc/shop/shop.conf'), 0o640);
+      symlinkSync('shop.conf', join(root, 'etc/shop/live.conf'));
+      await takeSnapshot(config, transports, ['w1a'], 'tester');
+      rmSync(join(root, 'etc/shop'), { recursive: true });
+      rmSync(join(root, 'srv/shop/current'));
+      const runbook = await loadRunbook(config, 'w1a');
+      expect(runbook.release).toBe('v1-abc');
+      expect(runbook.byHand.map((n) => n.path.slice(root.length))).toEqual(['/etc/shop/big.bin', '/etc/shop/db.key']);
+      const progress: string[] = [];
+      await applyRunbook(runbook, await SnapshotStore.open(join(root, 'snapshots')), new LocalTransport('w1a'), (m) =>
+        progress.push(m),
+      );
+      expect(readFileSync(join(root, 'etc/shop/shop.conf'), 'utf8')).toBe('workers = 4\nport = 8000\n');
+      expect((await execa('stat', ['-c', '%a', join(root, 'etc/shop/shop.conf')])).stdout).toBe('640');
+      expect((await execa('readlink', [join(root, 'etc/shop/live.conf')])).stdout).toBe('shop.conf');
+      expect(readFileSync(join(root, 'etc/shop/conf.d/extra.conf'), 'utf8')).toBe('x = 1\n');
+      expect(existsSync(join(root, 'srv/shop/current'))).toBe(false);
+      expect(existsSync(join(root, 'etc/shop/db.key'))).toBe(false);
+      expect(progress.at(-1)).toBe('configuration: 2 folders, 2 files, 1 link put back');
+    },
+  );
 
   it('installs only the packages the host lacks, by name', async () => {
     const bin = mkdtempSync(join(tmpdir(), 'baton-apt-'));

@@ -121,7 +121,8 @@ describe('normalized Config', () => {
       'app api, 1+1 hosts, balancer nginx on lb1.example.com (upstream api_upstream), 1 smoke check',
     );
     expect(summarizeConfig(load('nginx-lua.yml').config!)).toBe(
-      'app api, 1+1 hosts, balancer nginx on lb1.example.com (upstream api_upstream, mode lua: no reloads), 1 smoke check',
+      'app api, 1+1 hosts, balancer nginx on lb1.example.com (upstream api_upstream, mode lua: no reloads), ' +
+        '1 smoke check',
     );
   });
 });

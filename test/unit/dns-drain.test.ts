@@ -15,13 +15,15 @@ const SS = [
   `\t ${INFO} segs_in:2 bbr:(bw:0bps,mrtt:0.013) send 8910769231bps delivered:1 app_limited`,
   // the request arrived and is not answered (lastsnd is the socket's age)
   'ESTAB 0      0      10.213.7.4:80 10.213.7.1:50068 ',
-  `\t ${INFO} bytes_received:71 segs_out:1 segs_in:3 data_segs_in:1 send 8910769231bps lastsnd:4 pacing_rate 25465654248bps`,
+  `\t ${INFO} bytes_received:71 segs_out:1 segs_in:3 data_segs_in:1 send 8910769231bps lastsnd:4 pacing_rate ` +
+    '25465654248bps',
   // the request arrived and was not read yet
   'ESTAB 90     0      10.213.7.4:80 10.213.7.1:50070 ',
   `\t ${INFO} bytes_received:90 segs_in:3 data_segs_in:1 lastsnd:2`,
   // answered, idle keep-alive since
   'ESTAB 0      0      10.213.7.4:80 10.213.7.1:50092 ',
-  `\t ts sack bbr rtt:35.5/2.1 bytes_received:90 segs_out:3 segs_in:3 data_segs_out:1 data_segs_in:1 lastsnd:1200 lastrcv:1201 lastack:1200`,
+  `\t ts sack bbr rtt:35.5/2.1 bytes_received:90 segs_out:3 segs_in:3 data_segs_out:1 data_segs_in:1 ` +
+    'lastsnd:1200 lastrcv:1201 lastack:1200',
   // answered, the answer still in the send queue
   'ESTAB 0      5120   10.213.7.4:80 10.213.7.1:50110 ',
   `\t ${INFO} bytes_received:90 segs_out:3 segs_in:3 data_segs_out:2 data_segs_in:1 lastrcv:3 lastack:3`,

@@ -6,13 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DnsStateStore, dnsRunTag } from '../../src/dns/state.js';
-import type { DnsPlan, DnsStep } from '../../src/dns/types.js';
+import type { DnsPlan, DnsStep, DnsStepId } from '../../src/dns/types.js';
 import { Journal, journalDir } from '../../src/engine/journal.js';
 
-const step = (id: string, undo: string[] = []): DnsStep => ({
+const step = (id: DnsStepId, undo: DnsStepId[] = []): DnsStep => ({
   id,
   kind: 'dns-record',
   phase: 'cutover',
+  record: { name: 'shop.example.test', to: '192.0.2.7', ttl: 60 },
   title: id,
   undo: undo.map((u) => step(u)),
 });
@@ -88,5 +89,21 @@ describe('DNS migration state from the journal', () => {
     ]);
     expect(store.read()?.done).toEqual(['transitional', 'proxy-side']);
     expect(store.read()?.cutoverAt).toBeUndefined();
+  });
+
+  it('dates a TTL lowered ahead of the move, and forgets it once raised back by a rollback', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'baton-dns-state-'));
+    const store = new DnsStateStore(dir, 'shop.example.com');
+    store.writePlan({
+      ...plan,
+      forward: [step('lower-ttl', ['undo-lower-ttl']) as DnsPlan['forward'][number], ...plan.forward],
+    });
+    run(dir, '20261129T090000.000Z-aaaaaa', 'shop.example.com', [
+      ok('lower-ttl', 'forward', { confirmedAt: '2026-11-29T09:00:02.000Z' }),
+    ]);
+    expect(store.read()).toMatchObject({ done: ['lower-ttl'], ttlLoweredAt: '2026-11-29T09:00:02.000Z' });
+    run(dir, '20261129T100000.000Z-bbbbbb', 'shop.example.com', [ok('undo-lower-ttl', 'reverse')]);
+    expect(store.read()?.done).toEqual([]);
+    expect(store.read()?.ttlLoweredAt).toBeUndefined();
   });
 });

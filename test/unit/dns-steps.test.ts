@@ -37,8 +37,8 @@ function env(transports: RecordingTransports): DnsEnv {
 }
 
 const PAGE = { stdout: '{"host":"new"}\n200' };
-const cutover: DnsStep = { id: 'cutover', kind: 'cutover', phase: 'cutover', title: 'cut over', undo: [] };
 const old = 'old.example.com';
+const cutover: DnsStep = { id: 'cutover', kind: 'cutover', phase: 'cutover', host: old, title: 'cut over', undo: [] };
 
 function lab(opts: { proxyOnPortWorks: boolean; ss?: string[] }) {
   let portProxyStarted = false;
@@ -75,22 +75,26 @@ function lab(opts: { proxyOnPortWorks: boolean; ss?: string[] }) {
 }
 
 describe('the cut-over step', () => {
-  it('holds connections, stops the old server, syncs, starts the proxy on the port, verifies, then opens the gate', async () => {
-    const t = lab({ proxyOnPortWorks: true });
-    const e = env(t);
-    const changed = (await dnsStepRunner(e)(cutover, () => {})) as { cutoverAt?: string };
-    const words = t.runsOn(old).map((a) => a.slice(0, 2).join(' '));
-    // The gate is raised through sudo -n (root's transport drops the prefix).
-    const order = ['sudo -n', 'ss -Htni', 'systemctl stop', 'ss -Htln', 'varnishd -a'].map((w) =>
-      words.findIndex((x) => x.startsWith(w)),
-    );
-    expect(t.runsOn(old)[order[0] as number]).toEqual(['sudo', '-n', '--', 'tc', '-batch', '-']);
-    expect(order.every((i, k) => i >= 0 && (k === 0 || i > (order[k - 1] as number)))).toBe(true);
-    expect(t.runsOn(old).some((a) => a[0] === 'rsync')).toBe(true); // the sync hook ran on the old host, between stop and start
-    expect(t.runsOn(old).at(-1)).toEqual(['sudo', '-n', '--', 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
-    // When the old web server stopped: the migration's state replays it from the journal.
-    expect(changed.cutoverAt).toMatch(/^\d{4}-\d\d-\d\dT/);
-  });
+  it(
+    'holds connections, stops the old server, syncs, ' + 'starts the proxy on the port, verifies, then opens the gate',
+    async () => {
+      const t = lab({ proxyOnPortWorks: true });
+      const e = env(t);
+      const changed = (await dnsStepRunner(e)(cutover, () => {})) as { cutoverAt?: string };
+      const words = t.runsOn(old).map((a) => a.slice(0, 2).join(' '));
+      // The gate is raised through sudo -n (root's transport drops the prefix).
+      const order = ['sudo -n', 'ss -Htni', 'systemctl stop', 'ss -Htln', 'varnishd -a'].map((w) =>
+        words.findIndex((x) => x.startsWith(w)),
+      );
+      expect(t.runsOn(old)[order[0] as number]).toEqual(['sudo', '-n', '--', 'tc', '-batch', '-']);
+      expect(order.every((i, k) => i >= 0 && (k === 0 || i > (order[k - 1] as number)))).toBe(true);
+      // the sync hook ran on the old host, between stop and start
+      expect(t.runsOn(old).some((a) => a[0] === 'rsync')).toBe(true);
+      expect(t.runsOn(old).at(-1)).toEqual(['sudo', '-n', '--', 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+      // When the old web server stopped: the migration's state replays it from the journal.
+      expect(changed.cutoverAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    },
+  );
 
   it('puts the old web server back and opens the gate when the proxy on the port cannot be verified', async () => {
     const t = lab({ proxyOnPortWorks: false });
@@ -109,7 +113,8 @@ describe('the cut-over step', () => {
     const waiting =
       'LISTEN 0 511 0.0.0.0:80 0.0.0.0:*\nESTAB 0 0 192.0.2.4:80 198.51.100.7:50000\n\t rtt:20/10 segs_in:2';
     const answered =
-      'LISTEN 0 511 0.0.0.0:80 0.0.0.0:*\nESTAB 0 0 192.0.2.4:80 198.51.100.7:50000\n\t rtt:20/10 data_segs_out:1 data_segs_in:1 lastsnd:30 lastrcv:31';
+      'LISTEN 0 511 0.0.0.0:80 0.0.0.0:*\nESTAB 0 0 192.0.2.4:80 198.51.100.7:50000\n\t rtt:20/10 ' +
+      'data_segs_out:1 data_segs_in:1 lastsnd:30 lastrcv:31';
     const t = lab({ proxyOnPortWorks: true, ss: [queued, waiting, answered] });
     const lines: string[] = [];
     const changed = (await dnsStepRunner(env(t))(cutover, (l) => lines.push(l))) as {
@@ -143,7 +148,7 @@ describe('the cut-over step', () => {
   it('drains the proxy on the port the same way before the way back stops it', async () => {
     const t = lab({ proxyOnPortWorks: true, ss: ['LISTEN 1 511 0.0.0.0:80 0.0.0.0:*'] });
     await dnsStepRunner(env(t))(
-      { id: 'undo-cutover', kind: 'cutback', phase: 'cutover', title: 'cut back', undo: [] },
+      { id: 'undo-cutover', kind: 'cutback', phase: 'cutover', host: old, title: 'cut back', undo: [] },
       () => {},
     );
     const runs = t.runsOn(old);

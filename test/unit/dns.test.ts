@@ -76,7 +76,8 @@ describe('nsupdate scripts', () => {
         to: '192.0.2.5',
       }),
     ).toBe(
-      'server 192.0.2.53\nzone example.com.\nprereq yxrrset www.example.com. IN A 192.0.2.4\nupdate delete www.example.com. IN A\nupdate add www.example.com. 300 IN A 192.0.2.5\nsend\n',
+      'server 192.0.2.53\nzone example.com.\nprereq yxrrset www.example.com. IN A 192.0.2.4\nupdate delete ' +
+        'www.example.com. IN A\nupdate add www.example.com. 300 IN A 192.0.2.5\nsend\n',
     );
   });
   it('creates a name only if it has no A record, and deletes one only if it holds the expected address', () => {
@@ -280,7 +281,7 @@ describe('observing the authoritative servers', () => {
   });
 });
 
-async function plan(records: Record<string, string[]>) {
+async function plan(records: Record<string, string[]>, lowerTtl?: Parameters<typeof buildDnsPlan>[0]['lowerTtl']) {
   const observed: DnsObservation = await observeDns(
     fakeZone(records),
     {
@@ -291,7 +292,13 @@ async function plan(records: Record<string, string[]>) {
     },
     at('10:00:00'),
   );
-  return buildDnsPlan({ config: config(), observed, createdBy: 'test', now: at('10:00:00') });
+  return buildDnsPlan({
+    config: config(),
+    observed,
+    createdBy: 'test',
+    now: at('10:00:00'),
+    ...(lowerTtl && { lowerTtl }),
+  });
 }
 
 describe('the migration plan', () => {
@@ -327,16 +334,43 @@ describe('the migration plan', () => {
     });
     expect(p.forward.find((s) => s.id === 'cutover')!.earliest).toBe(at('10:01:00').toISOString());
   });
+  it('with the TTL lowered ahead (dns lower-ttl), lowers it first, switches after the old TTL ran out, raises it at the end', async () => {
+    const p = await plan({ 'www.example.com': ['192.0.2.4'] }, { to: 30 });
+    expect(p.forward.map((s) => `${s.id}:${s.phase}`)).toEqual([
+      'lower-ttl:lower-ttl',
+      'transitional:prepare',
+      'proxy-side:proxy',
+      'cutover:cutover',
+      'switch:cutover',
+      'finish:finish',
+      'restore-ttl:finish',
+    ]);
+    // The same address, another TTL: a compare-and-set that changes the TTL only; its undo puts it back.
+    expect(p.forward[0]!.record).toEqual({ name: 'www.example.com', from: '192.0.2.4', to: '192.0.2.4', ttl: 30 });
+    expect(p.forward[0]!.undo[0]!.record).toMatchObject({ ttl: 300 });
+    expect(p.forward.at(-1)!.record).toEqual({ name: 'www.example.com', from: '192.0.2.5', to: '192.0.2.5', ttl: 300 });
+    expect(p.facts.ttlLowered).toEqual({ from: 300, to: 30 });
+    // Answers fetched just before the lowering may be cached 300 s: the cut-over waits; after the switch caches hold 30 s.
+    expect(p.schedule.cutover).toBe(at('10:05:00').toISOString());
+    expect(p.schedule.horizon).toBe(at('10:05:30').toISOString());
+    expect(p.forward.find((s) => s.id === 'switch')!.record).toMatchObject({ ttl: 30 });
+    // Planned again once lowered: the old TTL counts from when the lowering was confirmed.
+    const again = await plan({ 'www.example.com': ['192.0.2.4'] }, { to: 30, from: 300, loweredAt: at('09:58:00') });
+    expect(again.schedule.cutover).toBe(at('10:03:00').toISOString());
+  });
   it('only checks a transitional name that already points at the new host', async () => {
     const p = await plan({ 'www.example.com': ['192.0.2.4'], 'transitional.example.com': ['192.0.2.5'] });
     expect(p.forward[0]).toMatchObject({ id: 'transitional', kind: 'dns-check', undo: [] });
   });
-  it('has no switch when the record already points at the new host, and refuses a record pointing elsewhere', async () => {
-    expect((await plan({ 'www.example.com': ['192.0.2.5'] })).forward.map((s) => s.id)).not.toContain('switch');
-    await expect(plan({ 'www.example.com': ['198.51.100.9'] })).rejects.toThrow(
-      /neither the old \(192\.0\.2\.4\) nor the new/,
-    );
-  });
+  it(
+    'has no switch when the record already points at the new host, ' + 'and refuses a record pointing elsewhere',
+    async () => {
+      expect((await plan({ 'www.example.com': ['192.0.2.5'] })).forward.map((s) => s.id)).not.toContain('switch');
+      await expect(plan({ 'www.example.com': ['198.51.100.9'] })).rejects.toThrow(
+        /neither the old \(192\.0\.2\.4\) nor the new/,
+      );
+    },
+  );
   it('renders a runbook for the terminal and for review', async () => {
     const p = await plan({ 'www.example.com': ['192.0.2.4'] });
     const text = dnsPlanText(p);
@@ -359,21 +393,25 @@ describe('watching the old host', () => {
   it("parses the proxies' common log format and leaves baton's own checks out", () => {
     expect(parseAccessLog(log).map((e) => e.status)).toEqual([200, 502]);
   });
-  it('counts requests per client address (IPv4 and IPv6), most first, and reads lines written before clients were logged', () => {
-    const withClients = [
-      '1767261600 200 10.0.0.7 "curl/8"',
-      '1767261605.5 200 2001:db8::5 "Mozilla/5.0 (X11)"',
-      '1767261610 502 10.0.0.7 "curl/8"',
-      `1767261620 200 10.0.0.9 "${VERIFY_AGENT}"`,
-      '1767261630 200 "old-format"',
-    ].join('\n');
-    const entries = parseAccessLog(withClients);
-    expect(entries.map((e) => e.client)).toEqual(['10.0.0.7', '2001:db8::5', '10.0.0.7', undefined]);
-    expect(perClient(entries)).toEqual([
-      { address: '10.0.0.7', requests: 2, last: '2026-01-01T10:00:10.000Z' },
-      { address: '2001:db8::5', requests: 1, last: '2026-01-01T10:00:05.500Z' },
-    ]);
-  });
+  it(
+    'counts requests per client address (IPv4 and IPv6), most first, ' +
+      'and reads lines written before clients were logged',
+    () => {
+      const withClients = [
+        '1767261600 200 10.0.0.7 "curl/8"',
+        '1767261605.5 200 2001:db8::5 "Mozilla/5.0 (X11)"',
+        '1767261610 502 10.0.0.7 "curl/8"',
+        `1767261620 200 10.0.0.9 "${VERIFY_AGENT}"`,
+        '1767261630 200 "old-format"',
+      ].join('\n');
+      const entries = parseAccessLog(withClients);
+      expect(entries.map((e) => e.client)).toEqual(['10.0.0.7', '2001:db8::5', '10.0.0.7', undefined]);
+      expect(perClient(entries)).toEqual([
+        { address: '10.0.0.7', requests: 2, last: '2026-01-01T10:00:10.000Z' },
+        { address: '2001:db8::5', requests: 1, last: '2026-01-01T10:00:05.500Z' },
+      ]);
+    },
+  );
   it('counts requests per minute, empty minutes included', () => {
     const e = parseAccessLog(log);
     expect(perMinute(e, new Date(1767261780_000))).toEqual([

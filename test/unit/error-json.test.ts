@@ -19,7 +19,8 @@ describe('errorToJson', () => {
   it('lists each host that failed, in the order given, with its own message', async () => {
     const json = errorToJson((await failures()) as never);
     expect(json.message).toBe(
-      '2 of 3 hosts failed:\n  web-1: cannot connect to web-1: connection refused\n  web-3: disk full\n    while unpacking',
+      '2 of 3 hosts failed:\n  web-1: cannot connect to web-1: connection refused\n  web-3: ' +
+        'disk full\n    while unpacking',
     );
     expect(json.hosts).toEqual([
       { host: 'web-1', message: 'cannot connect to web-1: connection refused', hint: 'is sshd running?' },

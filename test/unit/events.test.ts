@@ -4,13 +4,14 @@ import { describe, expect, it, vi } from 'vitest';
 import { JsonLinesReporter, RunEvent } from '../../src/engine/events.js';
 import type { Plan, Step } from '../../src/model/plan.js';
 
-const step = (id: string, extra: Partial<Step> = {}): Step => ({
-  id,
-  kind: 'drain',
-  title: `do ${id}`,
-  undo: [],
-  ...extra,
-});
+const step = (id: string, extra: Partial<Step> = {}): Step =>
+  ({
+    id,
+    kind: 'drain',
+    title: `do ${id}`,
+    undo: [],
+    ...extra,
+  }) as Step;
 
 describe('the run event stream', () => {
   it('tells a failing, reversing run event by event, each valid against the schema', () => {

@@ -227,7 +227,8 @@ describe.skipIf(!haproxyInstalled())('RuntimeChannel against a local haproxy', (
     expect((err as TransportError).host).toBe(HOST);
     expect((err as Error).message).toMatch(
       new RegExp(
-        `^haproxy runtime API on ${HOST}: the channel's socat was killed by SIGKILL while running \`set server be/a state drain; show stat be 4 -1; show servers state be\`$`,
+        `^haproxy runtime API on ${HOST}: the channel's socat was killed by SIGKILL while running \`set ` +
+          `server be/a state drain; show stat be 4 -1; show servers state be\`$`,
       ),
     );
     expect((err as TransportError).hint).toContain('may or may not have been applied');

@@ -112,7 +112,8 @@ describe('show servers state', () => {
   it('keeps a drained member drained while its checks fail (show stat says DOWN)', () => {
     const stat = parseStatCsv('# pxname,svname,qcur,scur,status,weight,addr\nweb,web2b,0,0,DOWN,1,10.0.0.4:8000\n');
     const state = parseServersState(
-      '1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_port\n3 web 4 web2b 10.0.0.4 0 8 1 8000\n',
+      '1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_port\n3 web ' +
+        '4 web2b 10.0.0.4 0 8 1 8000\n',
     );
     expect(membersOf(stat, 'web', state)[0]).toMatchObject({ state: 'drain', healthy: false, admin: 'drain' });
   });
@@ -120,7 +121,8 @@ describe('show servers state', () => {
   it('counts a ready member with weight 0 as drained for traffic', () => {
     const stat = parseStatCsv('# pxname,svname,qcur,scur,status,weight,addr\nweb,w,0,0,DRAIN,0,10.0.0.4:8000\n');
     const state = parseServersState(
-      '1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight\n3 web 4 w 10.0.0.4 2 0 0\n',
+      '1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight\n3 web 4 w ' +
+        '10.0.0.4 2 0 0\n',
     );
     expect(membersOf(stat, 'web', state)[0]).toMatchObject({ state: 'drain', admin: 'ready', weight: 0 });
   });

@@ -77,7 +77,8 @@ function fixture(): string {
       phase: 'forward',
     },
   ]);
-  writeFileSync(join(jd, '20261127T120000Z-dddddd.jsonl'), '{"ts":"2026-11-27T12:00:02.5', { flag: 'a' }); // a line cut short by a kill
+  // a line cut short by a kill
+  writeFileSync(join(jd, '20261127T120000Z-dddddd.jsonl'), '{"ts":"2026-11-27T12:00:02.5', { flag: 'a' });
   return dir;
 }
 
@@ -115,7 +116,10 @@ describe('history', () => {
     expect(lines[0]).toMatch(/^started +command +tag +outcome +duration +by +run$/);
     expect(lines[1]).toMatch(/^2026-11-27 12:00:00Z +push +v2 +unfinished +2\.0s +ci +20261127T120000Z-dddddd$/);
     expect(text).toMatch(
-      /apply +v3-broken +reversed +5\.0s +ada +20261127T110000Z-bbbbbb +failed at smoke-a\n {4}requirements overridden by ada/,
+      new RegExp(
+        /apply +v3-broken +reversed +5\.0s +ada +20261127T110000Z-bbbbbb +failed at /.source +
+          /smoke-a\n {4}requirements overridden by ada/.source,
+      ),
     );
     expect(historyText([])).toBe('no runs recorded yet');
   });

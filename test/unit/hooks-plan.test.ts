@@ -68,7 +68,10 @@ describe('hooks in the plan', () => {
     const text = planText(plan);
     expect(text).toContain('Hooks (run on this machine) and notifications:');
     expect(text).toMatch(
-      /before-lock +\.\/hooks\/check-freeze \(sh -c, at most 30s\)\n +after-activate +\["\.\/hooks\/warm-cache","--quick"\] \(no shell, at most 5s\)/,
+      new RegExp(
+        String.raw`before-lock +\./hooks/check-freeze \(sh -c, at most 30s\)\n` +
+          String.raw` +after-activate +\["\./hooks/warm-cache","--quick"\] \(no shell, at most 5s\)`,
+      ),
     );
     expect(text).toContain('notify env SLACK_URL (slack): flip, reversed');
     const md = planMarkdown(plan);
@@ -83,7 +86,8 @@ describe('hooks and notify in baton.yml', () => {
 
   it('a hook given as text, a list, or {run, timeout}; hooksTimeout is the default limit', () => {
     const { config, issues } = parse(
-      'hooksTimeout: 10s\nhooks:\n  before-lock: ./a\n  after-flip: [./b, x]\n  after-success: { run: ./c, timeout: 2m }\n',
+      'hooksTimeout: 10s\nhooks:\n  before-lock: ./a\n  after-flip: [./b, x]\n' +
+        '  after-success: { run: ./c, timeout: 2m }\n',
     );
     expect(issues).toEqual([]);
     expect(config?.hooks).toEqual({
@@ -97,7 +101,8 @@ describe('hooks and notify in baton.yml', () => {
 
   it('mistakes are answered at their line', () => {
     const { issues } = parse(
-      'hooks:\n  befor-lock: ./a\n  after-flip: { run: [], timeout: soon }\nnotify:\n  - { url: ftp://x.example.com/h, format: discord, events: [flipped] }\n',
+      'hooks:\n  befor-lock: ./a\n  after-flip: { run: [], timeout: soon }\n' +
+        'notify:\n  - { url: ftp://x.example.com/h, format: discord, events: [flipped] }\n',
     );
     const at = issues.map((i) => `${i.line}:${i.path} ${i.message}`);
     expect(at).toEqual([

@@ -20,13 +20,14 @@ import { runHookProcess } from '../../src/transport/hook-process.js';
 
 const MINIMAL = readFileSync(join(import.meta.dirname, '../fixtures/config/valid/minimal.yml'), 'utf8');
 
-const step = (id: string, kind: Step['kind'], cluster?: 'a' | 'b', undo: Step[] = []): Step => ({
-  id,
-  kind,
-  title: id,
-  ...(cluster ? { cluster, members: [`m${cluster}`], hosts: [`h${cluster}`] } : {}),
-  undo,
-});
+const step = (id: string, kind: Step['kind'], cluster?: 'a' | 'b', undo: Step[] = []): Step =>
+  ({
+    id,
+    kind,
+    title: id,
+    ...(cluster ? { cluster, members: [`m${cluster}`], hosts: [`h${cluster}`] } : {}),
+    undo,
+  }) as Step;
 const STEPS: Step[] = [
   step('lock', 'lock', undefined, [step('undo-lock', 'unlock')]),
   step('drain-a', 'drain', 'a', [step('undo-drain-a', 'ready', 'a')]),
@@ -55,7 +56,8 @@ function setup(hooksYaml: string, scripts: Record<string, string> = {}) {
 
 // Each hook says who it is, what it was told, and what stdin said.
 const RECORD =
-  'echo "hook $BATON_EVENT cluster=${BATON_CLUSTER:-} tag=$BATON_TAG app=$BATON_APP release=$BATON_RELEASE plan=$BATON_PLAN_HASH run=$BATON_RUN outcome=${BATON_OUTCOME:-} rehearsal=${BATON_REHEARSAL:-0}" >> log\n' +
+  'echo "hook $BATON_EVENT cluster=${BATON_CLUSTER:-} tag=$BATON_TAG app=$BATON_APP release=$BATON_RELEASE' +
+  ' plan=$BATON_PLAN_HASH run=$BATON_RUN outcome=${BATON_OUTCOME:-} rehearsal=${BATON_REHEARSAL:-0}" >> log\n' +
   'cat > "stdin-$BATON_EVENT${BATON_CLUSTER:-}.json"';
 
 function run(
@@ -187,7 +189,7 @@ describe('hooks in a run', () => {
     );
   });
 
-  it('a before-lock hook that exits nonzero refuses the run: no step runs, exit 3, its output in the error and the journal', async () => {
+  it('a before-lock hook exiting nonzero refuses the run: no step, exit 3, output in error and journal', async () => {
     const s = setup('hooks:\n  before-lock: [./freeze, --why]\n', {
       freeze: 'echo "deploy freeze until Monday ($1)"; exit 1',
     });
@@ -204,7 +206,7 @@ describe('hooks in a run', () => {
     expect(journal.filter((e) => e.startsWith('step-'))).toEqual([]);
   });
 
-  it('a hook past its time limit is killed with every process it started, and refuses the run when it is before-lock', async () => {
+  it('a hook past its limit is killed with every process it started; as before-lock, it refuses the run', async () => {
     const s = setup('hooks:\n  before-lock: { run: ./slow, timeout: 300ms }\n', {
       slow: 'sleep 30 & echo $! > child.pid\necho waiting\nwait',
     });
@@ -217,9 +219,10 @@ describe('hooks in a run', () => {
     expect(alive(child)).toBe(false);
   });
 
-  it('an after-* hook that fails or times out is reported and journaled; the run goes on and its outcome is unchanged', async () => {
+  it('an after-* hook failing or timing out is reported and journaled; the outcome is unchanged', async () => {
     const s = setup(
-      'hooks:\n  after-activate: "echo cache cold >&2; exit 7"\n  after-flip: { run: "sleep 20", timeout: 200ms }\n  after-success: ./record\n',
+      'hooks:\n  after-activate: "echo cache cold >&2; exit 7"\n' +
+        '  after-flip: { run: "sleep 20", timeout: 200ms }\n  after-success: ./record\n',
       { record: RECORD },
     );
     const r = run(s);

@@ -49,7 +49,10 @@ describe('waitForLocalHealth', () => {
     );
     expect(err).toBeInstanceOf(OperationFailedError);
     expect((err as Error).message).toMatch(
-      /^web-1\.prod-a: http:\/\/127\.0\.0\.1:8000\/healthz not healthy after \d+ ms \(\d+ attempts\); last answer: status 503$/,
+      new RegExp(
+        /^web-1\.prod-a: http:\/\/127\.0\.0\.1:8000\/healthz not healthy after \d+ ms \(\d+ attempts\); /.source +
+          /last answer: status 503$/.source,
+      ),
     );
   });
 

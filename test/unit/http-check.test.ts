@@ -66,7 +66,9 @@ describe('judge', () => {
         a,
       ),
     ).toBe(
-      'status 200, expected 204; body does not contain "nope"; body does not match /^v3/; header X-VERSION is "v2", expected "v3"; no X-Host header, expected "a"; took 40 ms, at most 10 ms allowed',
+      'status 200, expected 204; body does not contain "nope"; body does not match /^v3/; ' +
+        'header X-VERSION is "v2", expected "v3"; no X-Host header, expected "a"; took 40 ms, ' +
+        'at most 10 ms allowed',
     );
   });
 });

@@ -25,18 +25,21 @@ const key = (name: string): Buffer => KEYS[name]!.blob;
 const mixed = new KnownHosts(parseKnownHosts(readFileSync(join(FIXTURES, 'mixed'), 'utf8'), 'mixed'), ['mixed']);
 
 describe('parseKnownHosts', () => {
-  it('keeps host, hashed, wildcard, CA and revoked lines and skips comments, unknown markers and malformed lines', () => {
-    const entries = parseKnownHosts(readFileSync(join(FIXTURES, 'mixed'), 'utf8'), 'mixed');
-    expect(entries.map((e) => [e.line, e.marker ?? '', e.keyType])).toEqual([
-      [2, '', 'ssh-ed25519'],
-      [5, '', 'ssh-ed25519'],
-      [6, '', 'ssh-ed25519'],
-      [7, '', 'ecdsa-sha2-nistp256'],
-      [8, 'cert-authority', 'ssh-ed25519'],
-      [9, 'revoked', 'ssh-ed25519'],
-      [13, '', 'ssh-ed25519'],
-    ]);
-  });
+  it(
+    'keeps host, hashed, wildcard, CA and revoked lines and skips comments, ' + 'unknown markers and malformed lines',
+    () => {
+      const entries = parseKnownHosts(readFileSync(join(FIXTURES, 'mixed'), 'utf8'), 'mixed');
+      expect(entries.map((e) => [e.line, e.marker ?? '', e.keyType])).toEqual([
+        [2, '', 'ssh-ed25519'],
+        [5, '', 'ssh-ed25519'],
+        [6, '', 'ssh-ed25519'],
+        [7, '', 'ecdsa-sha2-nistp256'],
+        [8, 'cert-authority', 'ssh-ed25519'],
+        [9, 'revoked', 'ssh-ed25519'],
+        [13, '', 'ssh-ed25519'],
+      ]);
+    },
+  );
 });
 
 describe('fingerprint', () => {

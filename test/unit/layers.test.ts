@@ -40,7 +40,8 @@ describe('layers only point down', () => {
     expect(
       await problems(
         'src/release/probe.ts',
-        "import { observe } from '../engine/observe.js';\nimport { planPush } from './push.js';\nexport const x = [observe, planPush];\n",
+        "import { observe } from '../engine/observe.js';\nimport { planPush } from './push.js';\nexport " +
+          'const x = [observe, planPush];\n',
       ),
     ).toEqual([]);
     expect(

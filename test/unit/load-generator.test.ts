@@ -40,16 +40,20 @@ async function run(url: string, opts: { writeEvery?: number; keepAlive?: boolean
 }
 
 describe('load generator', () => {
-  it('counts a GET reset on a reused keep-alive connection as failed, and what a retrying client sees after resending it once on a new connection', async () => {
-    const r = await run(await serverResettingSecondRequest(), {});
-    expect(r.requests).toBeGreaterThan(2);
-    expect(r.failures.resetOnReusedConnection).toBeGreaterThan(0);
-    expect(r.failed).toBe(r.failures.resetOnReusedConnection);
-    expect(r.failures.connection).toBe(r.failed);
-    expect(r.connectionErrors).toEqual({ 'ECONNRESET (reused)': r.failed });
-    expect(r.failedAfterRetry).toBe(0);
-    expect(r.ok).toBe(r.requests);
-  });
+  it(
+    'counts a GET reset on a reused keep-alive connection as failed, ' +
+      'and what a retrying client sees after resending it once on a new connection',
+    async () => {
+      const r = await run(await serverResettingSecondRequest(), {});
+      expect(r.requests).toBeGreaterThan(2);
+      expect(r.failures.resetOnReusedConnection).toBeGreaterThan(0);
+      expect(r.failed).toBe(r.failures.resetOnReusedConnection);
+      expect(r.failures.connection).toBe(r.failed);
+      expect(r.connectionErrors).toEqual({ 'ECONNRESET (reused)': r.failed });
+      expect(r.failedAfterRetry).toBe(0);
+      expect(r.ok).toBe(r.requests);
+    },
+  );
 
   it('never resends a write: a POST reset on a reused connection stays failed', async () => {
     const r = await run(await serverResettingSecondRequest(), { writeEvery: 1 });

@@ -73,39 +73,45 @@ describe('release lock heartbeat', () => {
     await expect(lock.read()).rejects.toThrow(/is not a lock's details/);
   });
 
-  it('keepLeaseAlive beats every heartbeat interval and renews the lease every third of it, until stopped', async () => {
-    vi.useFakeTimers();
-    const transports = new RecordingTransports();
-    const lock = new ReleaseLock(transports.get('lb'), '/var/lock/baton', 60_000);
-    const beats = () => transports.runsOn('lb').filter((a) => a[2]?.includes('heartbeat.next')).length;
-    const stop = keepLeaseAlive(lock, 'r-1', 60_000, { heartbeatMs: 3_000 });
-    await vi.advanceTimersByTimeAsync(9_500);
-    expect(beats()).toBe(3);
-    await vi.advanceTimersByTimeAsync(11_000); // 20.5 s: the first renewal (lease/3) read the lock
-    expect(transports.runsOn('lb').filter((a) => a[2]?.includes('date -u +%s')).length).toBe(1);
-    await stop();
-    await vi.advanceTimersByTimeAsync(30_000);
-    expect(beats()).toBe(6);
-  });
+  it(
+    'keepLeaseAlive beats every heartbeat interval and ' + 'renews the lease every third of it, until stopped',
+    async () => {
+      vi.useFakeTimers();
+      const transports = new RecordingTransports();
+      const lock = new ReleaseLock(transports.get('lb'), '/var/lock/baton', 60_000);
+      const beats = () => transports.runsOn('lb').filter((a) => a[2]?.includes('heartbeat.next')).length;
+      const stop = keepLeaseAlive(lock, 'r-1', 60_000, { heartbeatMs: 3_000 });
+      await vi.advanceTimersByTimeAsync(9_500);
+      expect(beats()).toBe(3);
+      await vi.advanceTimersByTimeAsync(11_000); // 20.5 s: the first renewal (lease/3) read the lock
+      expect(transports.runsOn('lb').filter((a) => a[2]?.includes('date -u +%s')).length).toBe(1);
+      await stop();
+      await vi.advanceTimersByTimeAsync(30_000);
+      expect(beats()).toBe(6);
+    },
+  );
 
-  it('stopping waits for a beat still on its way, so the lock is released and the connection closed after it', async () => {
-    vi.useFakeTimers();
-    const transports = new RecordingTransports({
-      responses: [{ match: /heartbeat\.next/, answer: () => new Promise((r) => setTimeout(() => r({}), 5_000)) }],
-    });
-    const stop = keepLeaseAlive(new ReleaseLock(transports.get('lb'), '/l', 600_000), 'r-1', 600_000, {
-      heartbeatMs: 3_000,
-    });
-    await vi.advanceTimersByTimeAsync(3_500); // a beat left at 3 s; it lands at 8 s
-    let stopped = false;
-    const stopping = stop().then(() => (stopped = true));
-    await vi.advanceTimersByTimeAsync(4_000);
-    expect(stopped).toBe(false);
-    await vi.advanceTimersByTimeAsync(1_000);
-    await stopping;
-    expect(stopped).toBe(true);
-    expect(transports.runsOn('lb')).toHaveLength(1);
-  });
+  it(
+    'stopping waits for a beat still on its way, ' + 'so the lock is released and the connection closed after it',
+    async () => {
+      vi.useFakeTimers();
+      const transports = new RecordingTransports({
+        responses: [{ match: /heartbeat\.next/, answer: () => new Promise((r) => setTimeout(() => r({}), 5_000)) }],
+      });
+      const stop = keepLeaseAlive(new ReleaseLock(transports.get('lb'), '/l', 600_000), 'r-1', 600_000, {
+        heartbeatMs: 3_000,
+      });
+      await vi.advanceTimersByTimeAsync(3_500); // a beat left at 3 s; it lands at 8 s
+      let stopped = false;
+      const stopping = stop().then(() => (stopped = true));
+      await vi.advanceTimersByTimeAsync(4_000);
+      expect(stopped).toBe(false);
+      await vi.advanceTimersByTimeAsync(1_000);
+      await stopping;
+      expect(stopped).toBe(true);
+      expect(transports.runsOn('lb')).toHaveLength(1);
+    },
+  );
 
   it('skips a beat while the last one is still on its way', async () => {
     vi.useFakeTimers();
@@ -130,7 +136,8 @@ describe('release lock against its own heartbeat', () => {
     writeFileSync(
       join(bin, 'rm'),
       `#!/bin/sh
-for a; do case "$a" in -*) ;; *) if [ -d "$a" ]; then find "$a" -mindepth 1 -delete; printf beat > "${lockDir}/heartbeat.next" 2>/dev/null; rmdir "$a"; fi ;; esac; done
+for a; do case "$a" in -*) ;; *) if [ -d "$a" ]; then find "$a" -mindepth 1 -delete; \
+printf beat > "${lockDir}/heartbeat.next" 2>/dev/null; rmdir "$a"; fi ;; esac; done
 exit 0
 `,
       { mode: 0o755 },

@@ -113,20 +113,23 @@ afterEach(() => {
 describe.each(Object.keys(COMMANDS) as Name[])('%s --lock-wait', { timeout: 20_000 }, (command) => {
   const args = { rollback: ['--yes'], resume: [], 'push --continue': ['--continue'] }[command];
 
-  it("waits for another release's lock up to that long, then gives up with exit 4 before looking at production", async () => {
-    world.holder = alice();
-    const r = await run(command, [...args, '--lock-wait', '1s']);
-    expect(r.stderr).toMatch(
-      /waiting up to 1s for the release lock on lb\.test, held by alice@ci since .* \(pushing v9\): push v9/,
-    );
-    expect(r.stderr).toMatch(
-      /Error: release lock on lb\.test is still held by alice@ci since .* after waiting 1s: push v9/,
-    );
-    expect(r.exitCode).toBe(4);
-    expect(world.inspected).toBeGreaterThanOrEqual(2);
-    expect(world.reached).toEqual([]);
-    expect(world.observed).toBe(0);
-  });
+  it(
+    "waits for another release's lock up to that long, " + 'then gives up with exit 4 before looking at production',
+    async () => {
+      world.holder = alice();
+      const r = await run(command, [...args, '--lock-wait', '1s']);
+      expect(r.stderr).toMatch(
+        /waiting up to 1s for the release lock on lb\.test, held by alice@ci since .* \(pushing v9\): push v9/,
+      );
+      expect(r.stderr).toMatch(
+        /Error: release lock on lb\.test is still held by alice@ci since .* after waiting 1s: push v9/,
+      );
+      expect(r.exitCode).toBe(4);
+      expect(world.inspected).toBeGreaterThanOrEqual(2);
+      expect(world.reached).toEqual([]);
+      expect(world.observed).toBe(0);
+    },
+  );
 
   it('goes on at once when nobody holds the lock', async () => {
     const r = await run(command, [...args, '--lock-wait', '10m']);

@@ -72,21 +72,24 @@ describe('waiting for the release lock', () => {
     expect(s.reads()).toBe(1);
   });
 
-  it("takes a lock held by the run being taken over (resume, rollback) as free: that lock is this run's to take", async () => {
-    const s = script([held()]);
-    const told: LockDetails[] = [];
-    await waitForLock(s.lock, {
-      waitMs: 60_000,
-      host: 'lb',
-      now: s.now,
-      sleep: s.sleep,
-      takeOver: 'r-1',
-      onWaiting: (h) => told.push(h),
-    });
-    expect(s.reads()).toBe(1);
-    expect(s.slept).toEqual([]);
-    expect(told).toEqual([]);
-  });
+  it(
+    'takes a lock held by the run being taken over (resume, ' + "rollback) as free: that lock is this run's to take",
+    async () => {
+      const s = script([held()]);
+      const told: LockDetails[] = [];
+      await waitForLock(s.lock, {
+        waitMs: 60_000,
+        host: 'lb',
+        now: s.now,
+        sleep: s.sleep,
+        takeOver: 'r-1',
+        onWaiting: (h) => told.push(h),
+      });
+      expect(s.reads()).toBe(1);
+      expect(s.slept).toEqual([]);
+      expect(told).toEqual([]);
+    },
+  );
 
   it('gives up with exit 4 once the wait runs out, naming the holder and how long it waited', async () => {
     const s = script([held()]);

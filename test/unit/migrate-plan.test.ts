@@ -117,7 +117,9 @@ describe('a push with migrate', () => {
     expect(gate).toMatchObject({ kind: 'gate', hosts: ['w1a', 'w2a', 'w1b', 'w2b'], undo: [] });
     expect(gate.cluster).toBeUndefined();
     expect(gate.title).toBe(
-      'check the release still serving (v6-aaaaaaa) on the expanded schema through prod-a.example.com (cluster a) and prod-b.example.com (cluster b) and each of their hosts, before anything drains (1 check)',
+      'check the release still serving (v6-aaaaaaa) on the expanded schema through prod-a.example.com ' +
+        '(cluster a) and prod-b.example.com (cluster b) and each of their hosts, ' +
+        'before anything drains (1 check)',
     );
   });
 
@@ -211,13 +213,17 @@ describe('contract refusal', () => {
 
   it('names each host that runs another release, and what it runs', () => {
     expect(contractRefusal(on('v7-abc1234', 'v6-aaaaaaa', null), 'v7-abc1234')).toBe(
-      'the schema was expanded for v7-abc1234, but not every host runs it: w2 runs v6-aaaaaaa, w3 runs nothing; contracting now would take from a release still serving what it needs',
+      'the schema was expanded for v7-abc1234, but not every host runs it: w2 runs v6-aaaaaaa, ' +
+        'w3 runs nothing; contracting now would take from a release still serving what it needs',
     );
   });
 
   it('refuses without a ledger: no expand ran', () => {
     expect(contractRefusal(on('v7-abc1234'), null, 'w1a (/srv/shop/migrations/expanded)')).toMatch(
-      /^no schema expand is recorded on w1a \(\/srv\/shop\/migrations\/expanded\): no push with migrate\.expand has run/,
+      new RegExp(
+        /^no schema expand is recorded on w1a \(\/srv\/shop\/migrations\/expanded\): no push with /.source +
+          /migrate\.expand has run/.source,
+      ),
     );
   });
 

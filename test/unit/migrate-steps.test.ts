@@ -17,7 +17,7 @@ import { execute } from '../../src/engine/executor.js';
 import { Journal } from '../../src/engine/journal.js';
 import { SilentReporter } from '../../src/engine/reporter.js';
 import { OperationFailedError } from '../../src/errors.js';
-import type { ObservedState, Step } from '../../src/model/plan.js';
+import type { ObservedState, Step, StepKind, StepOf } from '../../src/model/plan.js';
 import { releaseFor } from '../../src/model/release.js';
 import type { StepEnv } from '../../src/steps/env.js';
 import { runContract, runExpand, runGate, runReverseExpand } from '../../src/steps/migrate.js';
@@ -92,7 +92,9 @@ const pushPlan = (c: Config) =>
     createdBy: 'ada',
     now: new Date('2026-11-27T00:00:00Z'),
   });
-const stepOf = (steps: Step[], id: string) => steps.find((s) => s.id === id) as Step;
+/** The plan's one step of a kind (its id is the kind's name in these plans). */
+const stepOf = <K extends StepKind>(steps: Step[], kind: K) =>
+  steps.find((s) => s.kind === kind && s.id === kind) as StepOf<K>;
 const progress = () => undefined;
 
 describe('migrate in baton.yml', () => {
@@ -109,7 +111,8 @@ describe('migrate in baton.yml', () => {
 
   it('is named in the one-line summary of baton.yml', () => {
     expect(summarizeConfig(config(MIGRATE))).toBe(
-      'app shop, 2+1 hosts, balancer haproxy on lb1.example.com (backend web), 1 smoke check, schema migrations on web-1.prod-a (reversible, with contract)',
+      'app shop, 2+1 hosts, balancer haproxy on lb1.example.com (backend web), 1 smoke check, ' +
+        'schema migrations on web-1.prod-a (reversible, with contract)',
     );
     expect(summarizeConfig(config('  expand: ./manage.py migrate\n'))).toMatch(
       /schema migrations on web-1\.prod-a \(no reverse\)$/,
@@ -144,7 +147,7 @@ describe('the expand step', () => {
   it('is undone by migrate.reverse in the same release directory', async () => {
     const c = config(MIGRATE);
     const e = env(c);
-    const undo = stepOf(pushPlan(c).forward, 'expand').undo[0] as Step;
+    const undo = stepOf(pushPlan(c).forward, 'expand').undo[0] as StepOf<'reverse-expand'>;
     expect(await runReverseExpand(undo, e, progress)).toEqual({ reversed: 'v7-abc1234', host: 'web-1.prod-a' });
     expect(e.transports.runsOn('web-1.prod-a')[0]?.slice(3)).toEqual([
       'sh',
@@ -183,30 +186,33 @@ describe('the gate step', () => {
     expect((err as Error).message).toContain(`GET /orders on prod-b.internal:${port}`);
   });
 
-  it('failing, reverses the push: the expand undone, the staging removed, the lock released, nothing drained', async () => {
-    const c = config(`${MIGRATE}  gate: [{path: /orders}]\n`);
-    const e = env(c);
-    const ran: string[] = [];
-    const result = await execute({
-      steps: pushPlan(c).forward,
-      run: async (s) => {
-        ran.push(s.id);
-        // The lock and the staging are other tests' business; the migration steps run for real.
-        if (['expand', 'gate', 'undo-expand'].includes(s.id))
-          return stepKind(s.kind).run(s, { ...e, wayBack: {} }, progress);
-        return undefined;
-      },
-      journal: new Journal(mkdtempSync(join(tmpdir(), 'baton-journal-')), 'run-1'),
-      reporter: new SilentReporter(),
-    });
-    expect(result.outcome).toBe('reversed');
-    expect(result.failedStep).toBe('gate');
-    expect(ran).toEqual(['lock', 'stage', 'expand', 'gate', 'undo-expand', 'undo-stage', 'undo-lock']);
-    expect(e.transports.runsOn('web-1.prod-a').map((argv) => argv.at(-1))).toEqual([
-      './manage.py migrate',
-      './manage.py migrate shop 0041',
-    ]);
-  });
+  it(
+    'failing, reverses the push: the expand undone, ' + 'the staging removed, the lock released, nothing drained',
+    async () => {
+      const c = config(`${MIGRATE}  gate: [{path: /orders}]\n`);
+      const e = env(c);
+      const ran: string[] = [];
+      const result = await execute({
+        steps: pushPlan(c).forward,
+        run: async (s) => {
+          ran.push(s.id);
+          // The lock and the staging are other tests' business; the migration steps run for real.
+          if (['expand', 'gate', 'undo-expand'].includes(s.id))
+            return stepKind((s as Step).kind).run(s as Step, { ...e, wayBack: {} }, progress);
+          return undefined;
+        },
+        journal: new Journal(mkdtempSync(join(tmpdir(), 'baton-journal-')), 'run-1'),
+        reporter: new SilentReporter(),
+      });
+      expect(result.outcome).toBe('reversed');
+      expect(result.failedStep).toBe('gate');
+      expect(ran).toEqual(['lock', 'stage', 'expand', 'gate', 'undo-expand', 'undo-stage', 'undo-lock']);
+      expect(e.transports.runsOn('web-1.prod-a').map((argv) => argv.at(-1))).toEqual([
+        './manage.py migrate',
+        './manage.py migrate shop 0041',
+      ]);
+    },
+  );
 });
 
 describe('the contract step', () => {

@@ -83,17 +83,21 @@ describe('nginx commands', () => {
     const re = new RegExp(failedAttemptPattern([{ address: '10.213.7.11', port: 8000 }]));
     expect(
       re.test(
-        '2026/11/27 20:00:00 [error] 1#1: *5 connect() failed (111: Connection refused) while connecting to upstream, client: 10.213.7.1, server: , request: "GET / HTTP/1.1", upstream: "http://10.213.7.11:8000/", host: "10.213.7.2:8088"',
+        '2026/11/27 20:00:00 [error] 1#1: *5 connect() failed (111: Connection refused) ' +
+          'while connecting to upstream, client: 10.213.7.1, server: , request: "GET / HTTP/1.1", upstream: ' +
+          '"http://10.213.7.11:8000/", host: "10.213.7.2:8088"',
       ),
     ).toBe(true);
     expect(
       re.test(
-        '… upstream prematurely closed connection while reading response header from upstream, client: x, upstream: "http://10.213.7.12:8000/slow"',
+        '… upstream prematurely closed connection while reading response header from upstream, client: x, ' +
+          'upstream: "http://10.213.7.12:8000/slow"',
       ),
     ).toBe(false);
     expect(
       new RegExp(noLiveUpstreamsPattern('web')).test(
-        '[error] 1#1: *9 no live upstreams while connecting to upstream, client: x, request: "GET / HTTP/1.1", upstream: "http://web/", host: "y"',
+        '[error] 1#1: *9 no live upstreams while connecting to upstream, client: x, request: ' +
+          '"GET / HTTP/1.1", upstream: "http://web/", host: "y"',
       ),
     ).toBe(true);
   });
@@ -108,7 +112,8 @@ describe('nginx commands', () => {
     expect(workersPredateFile(answer('49500 nginx: worker process'))).toBe(false); // started 5 s ago: after the change
     expect(workersPredateFile(answer('48000 nginx: worker process'))).toBe(true); // 20 s ago: before it
     expect(workersPredateFile(answer('49000 nginx: worker process'))).toBe(true); // at the same instant: cannot tell
-    expect(workersPredateFile(answer('49001 nginx: worker process'))).toBe(true); // 10 ms after: within the clocks' error
+    // 10 ms after: within the clocks' error
+    expect(workersPredateFile(answer('49001 nginx: worker process'))).toBe(true);
     expect(workersPredateFile(answer('49010 nginx: worker process'))).toBe(false); // 100 ms after: it read the new file
     // old workers finishing their requests do not count; no live worker at all means reload
     expect(

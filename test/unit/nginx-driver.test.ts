@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { NginxBalancer } from '../../src/balancers/nginx.js';
-import { OperationFailedError } from '../../src/errors.js';
+import { OperationFailedError, UserError } from '../../src/errors.js';
 import type { Transport } from '../../src/transport/types.js';
 import { ScriptedTransport } from '../helpers/scripted-transport.js';
 
@@ -69,7 +69,9 @@ describe('NginxBalancer', () => {
 
   it('counts in-flight connections on the host itself, leaving out what other balancer processes own', async () => {
     const lbSs = `${fixture('lb-ss-web2b.txt')}0 0 10.213.7.2:40000 10.213.7.42:8000 users:(("haproxy",pid=5,fd=3))\n`;
-    const appSs = `${fixture('app-ss-web2b.txt')}0 0 10.213.7.42:8000 10.213.7.2:40000\n0 0 10.213.7.42:8000 10.213.7.1:50000\n`;
+    const appSs =
+      `${fixture('app-ss-web2b.txt')}0 0 10.213.7.42:8000 10.213.7.2:40000\n0 0 10.213.7.42:8000 ` +
+      `10.213.7.1:50000\n`;
     const lb = new ScriptedTransport('lb', (argv) =>
       argv[0] === 'cat' ? { stdout: CONF } : argv[0] === 'hostname' ? { stdout: '10.213.7.2 \n' } : { stdout: lbSs },
     );
@@ -78,26 +80,30 @@ describe('NginxBalancer', () => {
     expect(app.calls[0]!.argv).toEqual(['ss', '-Htin', 'state', 'established', '( sport = :8000 )']);
   });
 
-  it('as a deploy user (ss shows no processes), counts only the connections that carry a request, whoever keeps them open', async () => {
-    // Two pooled connections idle for 40 s (a backend keeping them for a minute), one request held for 1.5 s.
-    const lbSs = [
-      '0 0 10.213.7.2:40000 10.213.7.42:8000',
-      '\t bytes_sent:90 bytes_received:400 lastsnd:40100 lastrcv:40096',
-    ].join('\n');
-    const appSs = [
-      '0 0 10.213.7.42:8000 10.213.7.2:40000',
-      '\t bytes_sent:400 bytes_received:90 lastsnd:40096 lastrcv:40100',
-      '0 0 10.213.7.42:8000 10.213.7.2:40002',
-      '\t bytes_sent:800 bytes_received:180 lastsnd:40990 lastrcv:41000',
-      '0 0 10.213.7.42:8000 10.213.7.2:40004',
-      '\t bytes_sent:400 bytes_received:180 lastsnd:9000 lastrcv:1500',
-    ].join('\n');
-    const lb = new ScriptedTransport('lb', (argv) =>
-      argv[0] === 'cat' ? { stdout: CONF } : argv[0] === 'hostname' ? { stdout: '10.213.7.2 \n' } : { stdout: lbSs },
-    );
-    const app = new ScriptedTransport('web-2.prod-b', () => ({ stdout: appSs }));
-    expect(await make(lb, app).sessions(['web2b'])).toEqual({ web2b: 1 });
-  });
+  it(
+    'as a deploy user (ss shows no processes), counts only the connections that carry a request, ' +
+      'whoever keeps them open',
+    async () => {
+      // Two pooled connections idle for 40 s (a backend keeping them for a minute), one request held for 1.5 s.
+      const lbSs = [
+        '0 0 10.213.7.2:40000 10.213.7.42:8000',
+        '\t bytes_sent:90 bytes_received:400 lastsnd:40100 lastrcv:40096',
+      ].join('\n');
+      const appSs = [
+        '0 0 10.213.7.42:8000 10.213.7.2:40000',
+        '\t bytes_sent:400 bytes_received:90 lastsnd:40096 lastrcv:40100',
+        '0 0 10.213.7.42:8000 10.213.7.2:40002',
+        '\t bytes_sent:800 bytes_received:180 lastsnd:40990 lastrcv:41000',
+        '0 0 10.213.7.42:8000 10.213.7.2:40004',
+        '\t bytes_sent:400 bytes_received:180 lastsnd:9000 lastrcv:1500',
+      ].join('\n');
+      const lb = new ScriptedTransport('lb', (argv) =>
+        argv[0] === 'cat' ? { stdout: CONF } : argv[0] === 'hostname' ? { stdout: '10.213.7.2 \n' } : { stdout: lbSs },
+      );
+      const app = new ScriptedTransport('web-2.prod-b', () => ({ stdout: appSs }));
+      expect(await make(lb, app).sessions(['web2b'])).toEqual({ web2b: 1 });
+    },
+  );
 
   it('reports down as drain and no health it does not have', async () => {
     const lb = new ScriptedTransport('lb', (argv) =>
@@ -181,21 +187,49 @@ describe('NginxBalancer', () => {
     expect(lb.calls.map((c) => c.argv[0])).toEqual(['cat', 'sh']);
   });
 
-  it('reloads without writing when the file already says so but the running workers predate it (killed between write and reload)', async () => {
-    let reloaded = false;
-    const lb = new ScriptedTransport('lb', (argv) => {
-      if (argv[0] === 'cat') return { stdout: CONF };
-      if (argv[0] === 'sh' && argv.includes('/etc/nginx/baton-upstream.conf'))
-        return { stdout: '1000.0\n990.0\n500.00\n100\n48000 nginx: worker process\n' };
-      if (argv[0] === 'sh' && argv.includes('/run/nginx.pid'))
-        return { stdout: reloaded ? 'master 1\n 3 nginx: worker process\n' : 'master 1\n 2 nginx: worker process\n' };
-      if (argv.includes('reload')) reloaded = true;
-      return {};
+  it(
+    'reloads without writing when the file already says so but the running workers predate it (killed between ' +
+      'write and reload)',
+    async () => {
+      let reloaded = false;
+      const lb = new ScriptedTransport('lb', (argv) => {
+        if (argv[0] === 'cat') return { stdout: CONF };
+        if (argv[0] === 'sh' && argv.includes('/etc/nginx/baton-upstream.conf'))
+          return { stdout: '1000.0\n990.0\n500.00\n100\n48000 nginx: worker process\n' };
+        if (argv[0] === 'sh' && argv.includes('/run/nginx.pid'))
+          return { stdout: reloaded ? 'master 1\n 3 nginx: worker process\n' : 'master 1\n 2 nginx: worker process\n' };
+        if (argv.includes('reload')) reloaded = true;
+        return {};
+      });
+      await make(lb).ready(['web1a']);
+      expect(lb.calls.filter((c) => c.stdin !== undefined)).toEqual([]);
+      expect(lb.calls.filter((c) => c.argv.includes('reload')).map((c) => c.argv.join(' '))).toEqual([
+        'sudo -n -- nginx -s reload',
+      ]);
+    },
+  );
+});
+
+describe('NginxBalancer (mode: file) weights', () => {
+  it('refuses to weigh members, saying why and what to use, before running anything', async () => {
+    const lb = new ScriptedTransport('lb', () => ({ stdout: CONF }));
+    const b = make(lb);
+    expect(b.weighing()).toEqual({
+      can: false,
+      reason:
+        'nginx in mode: file cannot weigh members; use mode: lua (in mode: file every change is a reload, which a canary step would repeat)',
     });
-    await make(lb).ready(['web1a']);
-    expect(lb.calls.filter((c) => c.stdin !== undefined)).toEqual([]);
-    expect(lb.calls.filter((c) => c.argv.includes('reload')).map((c) => c.argv.join(' '))).toEqual([
-      'sudo -n -- nginx -s reload',
-    ]);
+    const err = await b.setWeights({ web1a: 1, web1b: 19 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(
+      /^nginx upstream web on lb: nginx in mode: file cannot weigh members; use mode: lua/,
+    );
+    expect(lb.calls).toEqual([]);
+  });
+
+  it('reads the weight= of each server line, 1 where it has none', async () => {
+    const conf = CONF.replace('server 10.213.7.41:8000;', 'server 10.213.7.41:8000 weight=19 max_fails=2;');
+    const lb = new ScriptedTransport('lb', () => ({ stdout: conf }));
+    expect(await make(lb).weights()).toEqual({ web1a: 1, web2a: 1, web1b: 19, web2b: 1 });
   });
 });

@@ -36,7 +36,8 @@ describe('nginx upstream file (the lab, captured)', () => {
 
   it('keeps other parameters, names unnamed servers by address, and lists the missing', () => {
     const conf =
-      'upstream api {\n  server 10.0.0.1:9000 weight=3 max_fails=2;\n  server [fd00::2]:9000 backup;\n  keepalive 8;\n}\n';
+      'upstream api {\n  server 10.0.0.1:9000 weight=3 max_fails=2;\n  server [fd00::2]:9000 backup;\n  ' +
+      'keepalive 8;\n}\n';
     const servers = upstreamServers(conf, 'api')!;
     expect(servers.map((s) => `${s.name} ${s.params.join(',')}`)).toEqual([
       '10.0.0.1:9000 weight=3,max_fails=2',

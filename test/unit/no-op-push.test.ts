@@ -167,12 +167,16 @@ describe('a partly-deployed fleet', () => {
     ]);
   });
 
-  it('restarts every host of a cluster it drains, also one already on the release, but stages only where it is missing', () => {
-    const p = build({ w2b: { release: 'v1-aaaaaaa' } });
-    expect(p.forward.find((s) => s.id === 'activate-b')?.hosts).toEqual(['w1b', 'w2b']);
-    expect(p.forward.find((s) => s.id === 'stage')?.hosts).toEqual(['w2b']);
-    expect(p.forward.find((s) => s.id === 'stage')?.undo[0]?.hosts).toEqual(['w2b']);
-  });
+  it(
+    'restarts every host of a cluster it drains, also one already on the release, ' +
+      'but stages only where it is missing',
+    () => {
+      const p = build({ w2b: { release: 'v1-aaaaaaa' } });
+      expect(p.forward.find((s) => s.id === 'activate-b')?.hosts).toEqual(['w1b', 'w2b']);
+      expect(p.forward.find((s) => s.id === 'stage')?.hosts).toEqual(['w2b']);
+      expect(p.forward.find((s) => s.id === 'stage')?.undo[0]?.hosts).toEqual(['w2b']);
+    },
+  );
 
   it('re-derives, and rehearses on the cluster it pushes', () => {
     const p = build(partly);
@@ -342,16 +346,22 @@ clusters:
     expect(restarted()).toEqual([]);
   });
 
-  it('is not refused by preflight, since nothing runs, but says what a push that changes something would meet', async () => {
-    balancer.configTest = async () => {
-      throw new Error('[ALERT] haproxy.cfg:12: unknown keyword');
-    };
-    const { plan } = await planPush(session, 'v2', { by: 'ada' });
-    expect(changesNothing(plan)).toBe(true);
-    expect(noChangesText(plan)).toMatch(
-      /\nPreflight would refuse a push that changes something: the haproxy configuration on lb\.test does not validate/,
-    );
-  });
+  it(
+    'is not refused by preflight, since nothing runs, ' + 'but says what a push that changes something would meet',
+    async () => {
+      balancer.configTest = async () => {
+        throw new Error('[ALERT] haproxy.cfg:12: unknown keyword');
+      };
+      const { plan } = await planPush(session, 'v2', { by: 'ada' });
+      expect(changesNothing(plan)).toBe(true);
+      expect(noChangesText(plan)).toMatch(
+        new RegExp(
+          /\nPreflight would refuse a push that changes something: the haproxy configuration on lb\.test /.source +
+            /does not validate/.source,
+        ),
+      );
+    },
+  );
 
   it('still fails on a tag that cannot be resolved', async () => {
     await expect(planPush(session, 'v9', { by: 'ada' })).rejects.toThrow(/v9/);
@@ -366,34 +376,43 @@ clusters:
     expect(restarted().sort()).toEqual(['w1a', 'w1b', 'w2a', 'w2b']);
     const notes = readJournal(result.journal).filter((e) => e.event === 'note') as { message: string }[];
     expect(notes.map((n) => n.message)).toContainEqual(
-      `pushed whole by force (ada): restart for the new TLS bundle; a cluster already running and serving ${v2} was not left alone`,
+      'pushed whole by force (ada): restart for the new TLS bundle; ' +
+        `a cluster already running and serving ${v2} was not left alone`,
     );
   });
 
-  it('pushes only the cluster that differs when the fleet is partly deployed; cluster a is never drained or restarted', async () => {
-    current.w1b = 'v1-1111111';
-    current.w2b = 'v1-1111111';
-    const { plan, observation } = await planPush(session, 'v2', { by: 'ada' });
-    const result = await applyPlan(session, plan, { reporter: new SilentReporter(), by: 'ada', fresh: observation });
-    expect(result.outcome).toBe('succeeded');
-    expect(balancer.log).toEqual(['drain web1b,web2b', 'ready web1b,web2b']);
-    expect(restarted().sort()).toEqual(['w1b', 'w2b']);
-    expect(Object.values(current)).toEqual(Array(4).fill(v2));
-  });
+  it(
+    'pushes only the cluster that differs when the fleet is partly deployed; ' +
+      'cluster a is never drained or restarted',
+    async () => {
+      current.w1b = 'v1-1111111';
+      current.w2b = 'v1-1111111';
+      const { plan, observation } = await planPush(session, 'v2', { by: 'ada' });
+      const result = await applyPlan(session, plan, { reporter: new SilentReporter(), by: 'ada', fresh: observation });
+      expect(result.outcome).toBe('succeeded');
+      expect(balancer.log).toEqual(['drain web1b,web2b', 'ready web1b,web2b']);
+      expect(restarted().sort()).toEqual(['w1b', 'w2b']);
+      expect(Object.values(current)).toEqual(Array(4).fill(v2));
+    },
+  );
 
-  it('runs a partly-deployed push to its end under --hold: there is no other cluster left on the old release to hold back', async () => {
-    current.w1a = 'v1-1111111';
-    current.w2a = 'v1-1111111';
-    const { plan, observation } = await planPush(session, 'v2', { by: 'ada', hold: true });
-    const result = await applyPlan(session, plan, {
-      reporter: new SilentReporter(),
-      by: 'ada',
-      fresh: observation,
-      hold: true,
-    });
-    expect(result.outcome).toBe('succeeded');
-    expect(result.completed.at(-1)).toBe('unlock');
-  });
+  it(
+    'runs a partly-deployed push to its end under --hold: there is no other cluster left on the old release to ' +
+      'hold back',
+    async () => {
+      current.w1a = 'v1-1111111';
+      current.w2a = 'v1-1111111';
+      const { plan, observation } = await planPush(session, 'v2', { by: 'ada', hold: true });
+      const result = await applyPlan(session, plan, {
+        reporter: new SilentReporter(),
+        by: 'ada',
+        fresh: observation,
+        hold: true,
+      });
+      expect(result.outcome).toBe('succeeded');
+      expect(result.completed.at(-1)).toBe('unlock');
+    },
+  );
 
   it('reverses only what it did when the cluster it pushes fails: the cluster left alone stays untouched', async () => {
     current.w1b = 'v1-1111111';

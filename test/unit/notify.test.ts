@@ -55,13 +55,14 @@ afterEach(async () => {
   }
 });
 
-const step = (id: string, kind: Step['kind'], cluster?: 'a' | 'b', undo: Step[] = []): Step => ({
-  id,
-  kind,
-  title: id,
-  ...(cluster ? { cluster, members: [`m${cluster}`], hosts: [`h${cluster}`] } : {}),
-  undo,
-});
+const step = (id: string, kind: Step['kind'], cluster?: 'a' | 'b', undo: Step[] = []): Step =>
+  ({
+    id,
+    kind,
+    title: id,
+    ...(cluster ? { cluster, members: [`m${cluster}`], hosts: [`h${cluster}`] } : {}),
+    undo,
+  }) as Step;
 const STEPS: Step[] = [
   step('lock', 'lock', undefined, [step('undo-lock', 'unlock')]),
   step('drain-a', 'drain', 'a', [step('undo-drain-a', 'ready', 'a')]),
@@ -106,10 +107,12 @@ async function push(config: Config, opts: { fail?: string; env?: NodeJS.ProcessE
 }
 
 describe('notifications of a run', () => {
-  it('every event reaches each target in its format: webhook (the event JSON), slack ({text}), teams (MessageCard)', async () => {
+  it('every event reaches each target in its format: webhook (JSON), slack ({text}), teams (MessageCard)', async () => {
     const r = await receiver();
     const config = configWith(
-      `notify:\n  - { url: ${r.url}/hook, format: webhook }\n  - { url: ${r.url}/slack, format: slack, events: [flip, succeeded] }\n  - { url: { env: TEAMS_URL }, format: teams, events: [succeeded] }\n`,
+      `notify:\n  - { url: ${r.url}/hook, format: webhook }\n` +
+        `  - { url: ${r.url}/slack, format: slack, events: [flip, succeeded] }\n` +
+        '  - { url: { env: TEAMS_URL }, format: teams, events: [succeeded] }\n',
     );
     const { outcome } = await push(config, { env: { TEAMS_URL: `${r.url}/teams` } });
     expect(outcome.outcome).toBe('succeeded');
@@ -140,7 +143,7 @@ describe('notifications of a run', () => {
     ]);
   });
 
-  it('a reversed push sends reversed; the URL read from the environment is in neither the plan nor the journal', async () => {
+  it('a reversed push sends reversed; a URL from the environment is in neither the plan nor the journal', async () => {
     const r = await receiver();
     const config = configWith('notify:\n  - { url: { env: HOOK_URL }, events: [reversed, needs-attention] }\n');
     const secretUrl = `${r.url}/services/T000/B000/s3cr3t-path`;
@@ -156,7 +159,7 @@ describe('notifications of a run', () => {
     expect(planHooks(configWith(`notify:\n  - { url: "${secretUrl}" }\n`)).notify?.[0]?.to).toBe(`${r.url}/…`);
   });
 
-  it('a receiver that does not answer delays no step, and the run waits for it at most FLUSH_MS at its end', async () => {
+  it('a receiver that does not answer delays no step; the run waits for it at most FLUSH_MS at its end', async () => {
     const slow = await receiver(() => ({ status: 200, delayMs: 30_000 }));
     const config = configWith(`notify:\n  - { url: ${slow.url}/slow }\n`);
     const { outcome, ms, stepTimes, reporter } = await push(config);
@@ -179,7 +182,8 @@ describe('notifications of a run', () => {
     const { outcome, reporter } = await push(config, { env: {} });
     expect(outcome.outcome).toBe('succeeded');
     expect(reporter.events.filter((e) => e.startsWith('notice:'))).toEqual([
-      'notice:notification to env NOT_SET_ANYWHERE (slack): its URL is not set (export the variable it names); nothing is sent to it (later failures of this target are not noted)',
+      'notice:notification to env NOT_SET_ANYWHERE (slack): its URL is not set (export the variable it names); ' +
+        'nothing is sent to it (later failures of this target are not noted)',
     ]);
   });
 });
@@ -199,7 +203,8 @@ describe('the notifier', () => {
     await n.flush(5_000);
     expect(r.got).toHaveLength(6);
     expect(problems).toEqual([
-      `notification to ${r.url}/… (webhook): the begin notification was not delivered after 3 attempts: HTTP 500 (later failures of this target are not noted)`,
+      `notification to ${r.url}/… (webhook): the begin notification was not delivered after 3 attempts: HTTP 500 ` +
+        '(later failures of this target are not noted)',
     ]);
   });
 

@@ -43,29 +43,33 @@ describe('outOfPoolAnswers', () => {
     expect(split(answer('web-9.elsewhere.test', 12_000, 12_005), answer('constructor', 12_000, 12_005))).toEqual(none);
   });
 
-  it(`gives ${EDGE_MS} ms at each edge: sent within it of the drain's end or answered within it of the return is not out of the pool`, () => {
-    expect(EDGE_MS).toBe(50);
-    const [from, to] = windows.a;
-    const sentAtOpeningEdge = answer(A, from + 50, from + 60);
-    const sentJustAfterIt = answer(A, from + 51, from + 60);
-    const answeredJustBeforeClosingEdge = answer(A, to - 200, to - 51);
-    const answeredAtClosingEdge = answer(A, to - 200, to - 50);
-    const sentAtClosingEdge = answer(A, to - 50, to - 40);
-    const sentJustBeforeIt = answer(A, to - 51, to - 49);
-    expect(
-      split(
-        sentAtOpeningEdge,
-        sentJustAfterIt,
-        answeredJustBeforeClosingEdge,
-        answeredAtClosingEdge,
-        sentAtClosingEdge,
-        sentJustBeforeIt,
-      ),
-    ).toEqual({
-      outOfPool: [sentJustAfterIt, answeredJustBeforeClosingEdge],
-      sentInWindowAnsweredAfter: [answeredAtClosingEdge, sentJustBeforeIt],
-    });
-  });
+  it(
+    `gives ${EDGE_MS} ms at each edge: sent within it of the drain's end or answered within it of the return ` +
+      'is not out of the pool',
+    () => {
+      expect(EDGE_MS).toBe(50);
+      const [from, to] = windows.a;
+      const sentAtOpeningEdge = answer(A, from + 50, from + 60);
+      const sentJustAfterIt = answer(A, from + 51, from + 60);
+      const answeredJustBeforeClosingEdge = answer(A, to - 200, to - 51);
+      const answeredAtClosingEdge = answer(A, to - 200, to - 50);
+      const sentAtClosingEdge = answer(A, to - 50, to - 40);
+      const sentJustBeforeIt = answer(A, to - 51, to - 49);
+      expect(
+        split(
+          sentAtOpeningEdge,
+          sentJustAfterIt,
+          answeredJustBeforeClosingEdge,
+          answeredAtClosingEdge,
+          sentAtClosingEdge,
+          sentJustBeforeIt,
+        ),
+      ).toEqual({
+        outOfPool: [sentJustAfterIt, answeredJustBeforeClosingEdge],
+        sentInWindowAnsweredAfter: [answeredAtClosingEdge, sentJustBeforeIt],
+      });
+    },
+  );
 
   it('splits what counting by send time alone gave, and counts nothing when the journal had no window (NaN)', () => {
     const answers = [

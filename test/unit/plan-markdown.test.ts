@@ -29,10 +29,13 @@ function configWithSecrets(): Config {
     `app: { name: shop, repo: ./repo, path: /srv/shop, restart: 'systemctl restart shop', keep: 3 }
 balancer: { driver: haproxy, host: lb.example.com, backend: web }
 clusters:
-  a: { internal: prod-a.example.com, hosts: [{ host: web-1.prod-a.example.com, member: web1a }, { host: web-2.prod-a.example.com, member: web2a }] }
-  b: { internal: prod-b.example.com, hosts: [{ host: web-1.prod-b.example.com, member: web1b }, { host: web-2.prod-b.example.com, member: web2b }] }
+  a: { internal: prod-a.example.com, hosts: [{ host: web-1.prod-a.example.com, member: web1a }, \
+{ host: web-2.prod-a.example.com, member: web2a }] }
+  b: { internal: prod-b.example.com, hosts: [{ host: web-1.prod-b.example.com, member: web1b }, \
+{ host: web-2.prod-b.example.com, member: web2b }] }
 require: { rehearsal: true, approvals: 2, authorApprovalCounts: true, allowedSigners: ${keys.allowedSigners} }
-dns: { zone: example.com, nameserver: ns1.example.com, transitional: transitional.example.com, update: { tsigKeyFile: ./dns-update.key } }
+dns: { zone: example.com, nameserver: ns1.example.com, transitional: transitional.example.com, \
+update: { tsigKeyFile: ./dns-update.key } }
 secrets:
   dbPassword: { env: SHOP_DB_PASSWORD }
   deployToken: { file: deploy.token }
@@ -107,6 +110,16 @@ describe('plan as markdown', () => {
     md = planMarkdown(p, { status: await requirementStatus(p, config.require) });
   });
 
+  it('heads a rollback and a restore as what they do, not as a push', async () => {
+    for (const [kind, heading] of [
+      ['rollback', /^# Roll shop back to v2\n/],
+      ['restore', /^# Restore a host of shop with v2\n/],
+    ] as const) {
+      const other = { ...p, kind };
+      expect(planMarkdown(other, { status: await requirementStatus(other, config.require) })).toMatch(heading);
+    }
+  });
+
   it('heads the review with the tag, commit, hash, who and when, and the live-state digest', () => {
     expect(md).toMatch(/^# Push v2 of shop\n/);
     for (const fact of [
@@ -152,17 +165,21 @@ describe('plan as markdown', () => {
     expect(ids.at(-1)).toBe('undo-lock');
   });
 
-  it('writes a restore runbook per host from the plan: reinstall, prerequisites, redeploy its release from the tag, smoke, pool', () => {
-    const runbook = section(md, 'Restore runbook');
-    expect(runbook.match(/^### /gm)).toHaveLength(4);
-    const b2 = runbook.slice(runbook.indexOf('### `web-2.prod-b'));
-    expect(b2).toMatch(/Reinstall the operating system/);
-    expect(b2).toMatch(/prerequisites/);
-    expect(b2).toContain('Redeploy `v0-bbbbbbb` from tag `v0`');
-    expect(b2).toMatch(/Smoke-check it directly at 10\.0\.0\.42/);
-    expect(b2).toContain('Leave `web2b` maint');
-    expect(runbook).toContain('Return `web1a` to the pool');
-  });
+  it(
+    'writes a restore runbook per host from the plan: reinstall, prerequisites, ' +
+      'redeploy its release from the tag, smoke, pool',
+    () => {
+      const runbook = section(md, 'Restore runbook');
+      expect(runbook.match(/^### /gm)).toHaveLength(4);
+      const b2 = runbook.slice(runbook.indexOf('### `web-2.prod-b'));
+      expect(b2).toMatch(/Reinstall the operating system/);
+      expect(b2).toMatch(/prerequisites/);
+      expect(b2).toContain('Redeploy `v0-bbbbbbb` from tag `v0`');
+      expect(b2).toMatch(/Smoke-check it directly at 10\.0\.0\.42/);
+      expect(b2).toContain('Leave `web2b` maint');
+      expect(runbook).toContain('Return `web1a` to the pool');
+    },
+  );
 
   it('uses the runbooks made from the snapshot the plan records, in place of the generic one', () => {
     const withSnapshot: Plan = { ...p, observed: { ...p.observed, snapshot: { commit: 'f'.repeat(40), hosts: {} } } };
@@ -180,50 +197,60 @@ describe('plan as markdown', () => {
     expect(runbook).not.toMatch(/Reinstall the operating system/);
   });
 
-  it('shows rehearsal and approval status against what baton.yml requires, counting verified signers; records of another hash do not count', async () => {
-    const signed = async (who: string, msg: ReturnType<typeof approvalMessage>) => sshSigner(keys.key[who]!)(msg);
-    const rehearsal = {
-      at: '2026-11-27T10:30:00Z',
-      by: 'ada',
-      hash: p.hash,
-      outcome: 'passed' as const,
-      against: 'cluster a of production, out of the pool',
-      forwardMs: 4200,
-      reverseMs: 3100,
-    };
-    const reviewedPlan: Plan = {
-      ...p,
-      approvals: [
-        {
-          by: 'Ada <ada@example.com>',
-          at: '2026-11-27T11:00:00Z',
-          hash: p.hash,
-          ...(await signed('ada', approvalMessage(p.hash))),
-        },
-        { by: 'Bob <bob@example.com>', at: '2026-11-27T11:05:00Z', hash: 'sha256:0123456789abcdef0123' },
-      ],
-      rehearsals: [{ ...rehearsal, ...(await signed('ada', rehearsalMessage(rehearsal))) }],
-    };
-    const reviewed = planMarkdown(reviewedPlan, { status: await requirementStatus(reviewedPlan, config.require) });
-    expect(section(md, 'Rehearsal')).toMatch(/requires a passed rehearsal[\s\S]*not rehearsed/);
-    expect(section(reviewed, 'Rehearsal')).toMatch(/\*\*passed\*\* .* forward 4\.2 s, reverse 3\.1 s/);
-    const approvals = section(reviewed, 'Approvals');
-    expect(approvals).toContain('baton.yml requires 2; 1 counted (ada@example.com, by their signatures).\n');
-    expect(approvals).toMatch(/Ada <ada@example.com> at \S+ \(signed with SHA256:/);
-    expect(approvals).toMatch(/Bob .* \(unsigned\) — of another plan .* does not count/);
+  it(
+    'shows rehearsal and approval status against what baton.yml requires, counting verified signers; ' +
+      'records of another hash do not count',
+    async () => {
+      const signed = async (who: string, msg: ReturnType<typeof approvalMessage>) => sshSigner(keys.key[who]!)(msg);
+      const rehearsal = {
+        at: '2026-11-27T10:30:00Z',
+        by: 'ada',
+        hash: p.hash,
+        outcome: 'passed' as const,
+        against: 'cluster a of production, out of the pool',
+        forwardMs: 4200,
+        reverseMs: 3100,
+      };
+      const reviewedPlan: Plan = {
+        ...p,
+        approvals: [
+          {
+            by: 'Ada <ada@example.com>',
+            at: '2026-11-27T11:00:00Z',
+            hash: p.hash,
+            ...(await signed('ada', approvalMessage(p.hash))),
+          },
+          { by: 'Bob <bob@example.com>', at: '2026-11-27T11:05:00Z', hash: 'sha256:0123456789abcdef0123' },
+        ],
+        rehearsals: [{ ...rehearsal, ...(await signed('ada', rehearsalMessage(rehearsal))) }],
+      };
+      const reviewed = planMarkdown(reviewedPlan, { status: await requirementStatus(reviewedPlan, config.require) });
+      expect(section(md, 'Rehearsal')).toMatch(/requires a passed rehearsal[\s\S]*not rehearsed/);
+      expect(section(reviewed, 'Rehearsal')).toMatch(/\*\*passed\*\* .* forward 4\.2 s, reverse 3\.1 s/);
+      const approvals = section(reviewed, 'Approvals');
+      expect(approvals).toContain('baton.yml requires 2; 1 counted (ada@example.com, by their signatures).\n');
+      expect(approvals).toMatch(/Ada <ada@example.com> at \S+ \(signed with SHA256:/);
+      expect(approvals).toMatch(/Bob .* \(unsigned\) — of another plan .* does not count/);
 
-    const forged: Plan = { ...reviewedPlan, approvals: [{ by: 'Mallory', at: '2026-11-27T11:10:00Z', hash: p.hash }] };
-    const refused = section(
-      planMarkdown(forged, { status: await requirementStatus(forged, config.require) }),
-      'Approvals',
-    );
-    expect(refused).toMatch(
-      /Records that do not verify[\s\S]*- approval 1 \(by Mallory at 2026-11-27T11:10:00Z\): it is not signed/,
-    );
-    expect(refused).toMatch(
-      /\*\*Missing\*\* \(apply refuses the plan until it has them\):\n\n- baton.yml requires 2 approvals of this plan, it has 0/,
-    );
-  });
+      const forged: Plan = {
+        ...reviewedPlan,
+        approvals: [{ by: 'Mallory', at: '2026-11-27T11:10:00Z', hash: p.hash }],
+      };
+      const refused = section(
+        planMarkdown(forged, { status: await requirementStatus(forged, config.require) }),
+        'Approvals',
+      );
+      expect(refused).toMatch(
+        /Records that do not verify[\s\S]*- approval 1 \(by Mallory at 2026-11-27T11:10:00Z\): it is not signed/,
+      );
+      expect(refused).toMatch(
+        new RegExp(
+          /\*\*Missing\*\* \(apply refuses the plan until it has them\):\n\n- baton.yml requires 2 approvals /.source +
+            /of this plan, it has 0/.source,
+        ),
+      );
+    },
+  );
 
   it('never shows a secret: not an env secret, not a secret file, not the TSIG key file', () => {
     const p2 = plan();

@@ -41,7 +41,8 @@ describe('preflight: what the SSH user may run through sudo -n', () => {
     expect(findings.map((f) => f.outcome)).toEqual(['ok', 'refused']);
     expect(findings[0]!.message).toBe('lb: deploy may run `haproxy -c -f /etc/haproxy/haproxy.cfg` through sudo -n');
     expect(findings[1]!.message).toBe(
-      'lb: deploy may not run `nginx -s reload` through sudo -n (a password is required); sudoers needs: deploy ALL=(root) NOPASSWD: /usr/sbin/nginx -s reload',
+      'lb: deploy may not run `nginx -s reload` through sudo -n (a password is required); sudoers needs: ' +
+        'deploy ALL=(root) NOPASSWD: /usr/sbin/nginx -s reload',
     );
     expect(t.calls.filter((c) => c.argv[2] === '-l').map((c) => c.argv.join(' '))).toEqual([
       'sudo -n -l -- haproxy -c -f /etc/haproxy/haproxy.cfg',
@@ -105,44 +106,49 @@ describe('preflight: what the SSH user may run through sudo -n', () => {
     expect(raisedInCommandLine('sudo -u app x')).toBeUndefined();
   });
 
-  it('says which files and folders baton writes without sudo the user may not write, found the way a non-root user finds them', () => {
-    const root = mkdtempSync(join(tmpdir(), 'baton-writable-'));
-    try {
-      chmodSync(root, 0o755); // mkdtemp makes it 0700: another user could not look inside
-      const open = join(root, 'open');
-      const closed = join(root, 'closed');
-      mkdirSync(open, { mode: 0o777 });
-      mkdirSync(closed, { mode: 0o755 });
-      writeFileSync(join(open, 'state.json'), '{}');
-      chmodSync(join(open, 'state.json'), 0o666); // the umask took the write bits
-      writeFileSync(join(open, 'locked.conf'), '', { mode: 0o644 });
-      chmodSync(open, 0o777);
-      const paths: WrittenPath[] = [
-        { host: 'lb', path: join(open, 'state.json'), kind: 'file', what: 'balancer.stateFile' },
-        { host: 'lb', path: join(open, 'locked.conf'), kind: 'file', what: 'balancer.configFile' },
-        { host: 'lb', path: join(closed, 'upstream.conf'), kind: 'file', what: 'balancer.upstreamFile' },
-        { host: 'lb', path: join(open, 'not/yet/lock'), kind: 'folder', what: 'the release lock (lock.path)' },
-        { host: 'lb', path: join(closed, 'srv/shop'), kind: 'folder', what: 'the deploy root (app.path)' },
-      ];
-      const [file, ...args] = writableArgv(paths) as [string, ...string[]];
-      // As a user that is not root (root may write anything): nobody, when the tests run as root.
-      const asUser =
-        process.getuid?.() === 0
-          ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', file, ...args]
-          : [file, ...args];
-      const stdout = execFileSync(asUser[0] as string, asUser.slice(1), { encoding: 'utf8' });
-      const findings = writableFindings('lb', 'deploy', paths, stdout);
-      expect(findings.map((f) => f.outcome)).toEqual(['ok', 'refused', 'refused', 'ok', 'refused']);
-      expect(findings[1]!.message).toBe(
-        `lb: deploy may not write balancer.configFile: ${join(open, 'locked.conf')} is not writable by it (baton writes a new file beside it and renames it over)`,
-      );
-      expect(findings[2]!.message).toContain(`${closed} is not writable by it`);
-      expect(findings[4]!.message).toBe(
-        `lb: deploy may not write the deploy root (app.path): ${closed} is not writable by it (baton writes in it)`,
-      );
-      expect(findings.every((f) => f.check === 'access')).toBe(true);
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
-  });
+  it(
+    'says which files and folders baton writes without sudo the user may not write, ' +
+      'found the way a non-root user finds them',
+    () => {
+      const root = mkdtempSync(join(tmpdir(), 'baton-writable-'));
+      try {
+        chmodSync(root, 0o755); // mkdtemp makes it 0700: another user could not look inside
+        const open = join(root, 'open');
+        const closed = join(root, 'closed');
+        mkdirSync(open, { mode: 0o777 });
+        mkdirSync(closed, { mode: 0o755 });
+        writeFileSync(join(open, 'state.json'), '{}');
+        chmodSync(join(open, 'state.json'), 0o666); // the umask took the write bits
+        writeFileSync(join(open, 'locked.conf'), '', { mode: 0o644 });
+        chmodSync(open, 0o777);
+        const paths: WrittenPath[] = [
+          { host: 'lb', path: join(open, 'state.json'), kind: 'file', what: 'balancer.stateFile' },
+          { host: 'lb', path: join(open, 'locked.conf'), kind: 'file', what: 'balancer.configFile' },
+          { host: 'lb', path: join(closed, 'upstream.conf'), kind: 'file', what: 'balancer.upstreamFile' },
+          { host: 'lb', path: join(open, 'not/yet/lock'), kind: 'folder', what: 'the release lock (lock.path)' },
+          { host: 'lb', path: join(closed, 'srv/shop'), kind: 'folder', what: 'the deploy root (app.path)' },
+        ];
+        const [file, ...args] = writableArgv(paths) as [string, ...string[]];
+        // As a user that is not root (root may write anything): nobody, when the tests run as root.
+        const asUser =
+          process.getuid?.() === 0
+            ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', file, ...args]
+            : [file, ...args];
+        const stdout = execFileSync(asUser[0] as string, asUser.slice(1), { encoding: 'utf8' });
+        const findings = writableFindings('lb', 'deploy', paths, stdout);
+        expect(findings.map((f) => f.outcome)).toEqual(['ok', 'refused', 'refused', 'ok', 'refused']);
+        expect(findings[1]!.message).toBe(
+          `lb: deploy may not write balancer.configFile: ${join(open, 'locked.conf')}` +
+            ' is not writable by it (baton writes a new file beside it and renames it over)',
+        );
+        expect(findings[2]!.message).toContain(`${closed} is not writable by it`);
+        expect(findings[4]!.message).toBe(
+          `lb: deploy may not write the deploy root (app.path): ${closed} is not writable by it (baton writes in it)`,
+        );
+        expect(findings.every((f) => f.check === 'access')).toBe(true);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    },
+  );
 });

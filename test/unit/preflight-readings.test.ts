@@ -55,7 +55,8 @@ describe('parseMemory', () => {
 describe('parseDisk', () => {
   it("reads df -Pk's available column, in bytes, for the directory asked", () => {
     const text =
-      '/srv\nFilesystem     1024-blocks     Used Available Capacity Mounted on\n/dev/sda1         41152736 20123456  18915636      52% /\n';
+      '/srv\nFilesystem     1024-blocks     Used Available Capacity Mounted on\n/dev/sda1         41152736 ' +
+      '20123456  18915636      52% /\n';
     expect(parseDisk(text, 'web1')).toEqual({ host: 'web1', path: '/srv', availableBytes: 18915636 * KiB });
   });
 
@@ -145,17 +146,20 @@ describe('readLoad', () => {
     expect(r.perHostConcurrencyFromBalancer).toBeUndefined();
   });
 
-  it('does not wait to measure the rate when nothing would compare it (no capacity.perHost.requestsPerSecond)', async () => {
-    let slept = false;
-    const r = await readLoad(
-      balancer([], [member('w1', 3, 1, 50), member('w2', 2, 0, 40)]),
-      1000,
-      { now: () => 0, sleep: async () => void (slept = true) },
-      false,
-    );
-    expect(slept).toBe(false);
-    expect(r).toEqual({ sampledMs: 0, concurrency: 6, perHostConcurrencyFromBalancer: 40 });
-  });
+  it(
+    'does not wait to measure the rate when nothing would ' + 'compare it (no capacity.perHost.requestsPerSecond)',
+    async () => {
+      let slept = false;
+      const r = await readLoad(
+        balancer([], [member('w1', 3, 1, 50), member('w2', 2, 0, 40)]),
+        1000,
+        { now: () => 0, sleep: async () => void (slept = true) },
+        false,
+      );
+      expect(slept).toBe(false);
+      expect(r).toEqual({ sampledMs: 0, concurrency: 6, perHostConcurrencyFromBalancer: 40 });
+    },
+  );
 
   it('refuses a counter that went back (the balancer reloaded while sampled)', async () => {
     await expect(readLoad(balancer([500, 3], []), 1000, clock(1000))).rejects.toThrow('went back (500 → 3)');

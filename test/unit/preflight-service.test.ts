@@ -73,7 +73,9 @@ capacity:
       {
         match: (argv) => argv[0] === 'sh' && argv[2]!.includes('df -Pk'),
         answer: (argv, host) => ({
-          stdout: `/srv/shop\nFilesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 999999 1 ${freeKb[host]} 1% /\n`,
+          stdout:
+            `/srv/shop\nFilesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 999999 ` +
+            `1 ${freeKb[host]} 1% /\n`,
         }),
       },
       {
@@ -168,46 +170,55 @@ describe('runPreflight', () => {
     );
   });
 
-  it('refuses, naming each problem: a host down, a full disk, a cluster that would overload, a bad balancer config', async () => {
-    down.add('w2b');
-    freeKb.w1a = 5 * KiB;
-    balancer.requests = [0, 400];
-    balancer.configError = new Error('[ALERT] parsing [/etc/haproxy/haproxy.cfg:12] : unknown keyword');
-    const report = await runPreflight(session, 'v1.0.0', { clock: clock() });
-    const refused = refusals(report).map((f) => f.message);
-    expect(refused).toHaveLength(5);
-    expect(refused[0]).toMatch(/^w2b: not reachable: .*Connection refused/);
-    expect(refused[1]).toBe(
-      'the haproxy configuration on lb.test does not validate: [ALERT] parsing [/etc/haproxy/haproxy.cfg:12] : unknown keyword',
-    );
-    expect(refused[2]).toMatch(/^w1a: 5 MiB free at \/srv\/shop \(df\), less than the 2 × 4 MiB/);
-    expect(refused[3]).toContain('while cluster a is drained, cluster b (2 hosts) would carry 400 req/s');
-    expect(refused[4]).toContain('while cluster b is drained, cluster a (2 hosts) would carry 400 req/s');
-    // The unreachable host is reported once, not again for disk and memory.
-    expect(report.findings.filter((f) => f.host === 'w2b').map((f) => f.check)).toEqual(['reach']);
-  });
+  it(
+    'refuses, naming each problem: a host down, a full disk, a cluster that would overload, ' + 'a bad balancer config',
+    async () => {
+      down.add('w2b');
+      freeKb.w1a = 5 * KiB;
+      balancer.requests = [0, 400];
+      balancer.configError = new Error('[ALERT] parsing [/etc/haproxy/haproxy.cfg:12] : unknown keyword');
+      const report = await runPreflight(session, 'v1.0.0', { clock: clock() });
+      const refused = refusals(report).map((f) => f.message);
+      expect(refused).toHaveLength(5);
+      expect(refused[0]).toMatch(/^w2b: not reachable: .*Connection refused/);
+      expect(refused[1]).toBe(
+        'the haproxy configuration on lb.test does not validate: ' +
+          '[ALERT] parsing [/etc/haproxy/haproxy.cfg:12] : unknown keyword',
+      );
+      expect(refused[2]).toMatch(/^w1a: 5 MiB free at \/srv\/shop \(df\), less than the 2 × 4 MiB/);
+      expect(refused[3]).toContain('while cluster a is drained, cluster b (2 hosts) would carry 400 req/s');
+      expect(refused[4]).toContain('while cluster b is drained, cluster a (2 hosts) would carry 400 req/s');
+      // The unreachable host is reported once, not again for disk and memory.
+      expect(report.findings.filter((f) => f.host === 'w2b').map((f) => f.check)).toEqual(['reach']);
+    },
+  );
 
-  it('refuses an internal hostname that does not resolve here (smoke checks go through it), unless resolve: pins it', async () => {
-    unresolvable.add('prod-a.test');
-    const report = await runPreflight(session, 'v1.0.0', { clock: clock() });
-    expect(refusals(report).map((f) => f.message)).toEqual([
-      'prod-a.test (clusters.a.internal) does not resolve on this machine, and smoke checks reach cluster a through it: getaddrinfo ENOTFOUND prod-a.test',
-    ]);
-    expect(report.findings.filter((f) => f.check === 'internal').map((f) => f.message)[1]).toBe(
-      'prod-b.test (clusters.b.internal) resolves here to 10.0.0.9',
-    );
-    const error = preflightRefusal(report)!;
-    expect(error.exitCode).toBe(6);
-    expect(error.hint).toContain('resolve: in baton.yml');
+  it(
+    'refuses an internal hostname that does not resolve here (smoke checks go through it), unless resolve: ' +
+      'pins it',
+    async () => {
+      unresolvable.add('prod-a.test');
+      const report = await runPreflight(session, 'v1.0.0', { clock: clock() });
+      expect(refusals(report).map((f) => f.message)).toEqual([
+        'prod-a.test (clusters.a.internal) does not resolve on this machine, ' +
+          'and smoke checks reach cluster a through it: getaddrinfo ENOTFOUND prod-a.test',
+      ]);
+      expect(report.findings.filter((f) => f.check === 'internal').map((f) => f.message)[1]).toBe(
+        'prod-b.test (clusters.b.internal) resolves here to 10.0.0.9',
+      );
+      const error = preflightRefusal(report)!;
+      expect(error.exitCode).toBe(6);
+      expect(error.hint).toContain('resolve: in baton.yml');
 
-    balancer.requests = [1000, 1200];
-    session = { ...session, config: { ...config, resolve: { 'prod-a.test': '10.0.0.2' } } };
-    const pinned = await runPreflight(session, 'v1.0.0', { clock: clock() });
-    expect(refusals(pinned)).toEqual([]);
-    expect(pinned.findings.find((f) => f.check === 'internal')!.message).toBe(
-      'prod-a.test (clusters.a.internal) is pinned to 10.0.0.2 (resolve:)',
-    );
-  });
+      balancer.requests = [1000, 1200];
+      session = { ...session, config: { ...config, resolve: { 'prod-a.test': '10.0.0.2' } } };
+      const pinned = await runPreflight(session, 'v1.0.0', { clock: clock() });
+      expect(refusals(pinned)).toEqual([]);
+      expect(pinned.findings.find((f) => f.check === 'internal')!.message).toBe(
+        'prod-a.test (clusters.a.internal) is pinned to 10.0.0.2 (resolve:)',
+      );
+    },
+  );
 
   it('with a built artifact, refuses a host that lacks what checks and unpacks it, naming what', async () => {
     lacks = { w2a: ['sha256sum', 'shasum'], w1b: ['zstd'] };
@@ -246,21 +257,25 @@ describe('runPreflight', () => {
     };
     const report = await runPreflight(session, 'v1.0.0', { clock: clock() });
     expect(refusals(report).map((f) => f.message)).toEqual([
-      'prod-b.test (clusters.b.internal) does not resolve on this machine, and smoke checks reach cluster b through it: getaddrinfo ENOTFOUND prod-b.test',
+      'prod-b.test (clusters.b.internal) does not resolve on this machine, ' +
+        'and smoke checks reach cluster b through it: getaddrinfo ENOTFOUND prod-b.test',
     ]);
   });
 
-  it('says an unreachable balancer once, under reach, and leaves its configuration and the load unchecked', async () => {
-    down.add('lb.test');
-    balancer.configError = new Error('cannot connect to lb.test');
-    const report = await runPreflight(session, undefined, { clock: clock() });
-    expect(refusals(report).map((f) => f.check)).toEqual(['reach']);
-    expect(report.findings.find((f) => f.check === 'balancer-config')).toEqual({
-      check: 'balancer-config',
-      outcome: 'unchecked',
-      message: 'balancer configuration not checked: lb.test is not reachable',
-    });
-  });
+  it(
+    'says an unreachable balancer once, under reach, ' + 'and leaves its configuration and the load unchecked',
+    async () => {
+      down.add('lb.test');
+      balancer.configError = new Error('cannot connect to lb.test');
+      const report = await runPreflight(session, undefined, { clock: clock() });
+      expect(refusals(report).map((f) => f.check)).toEqual(['reach']);
+      expect(report.findings.find((f) => f.check === 'balancer-config')).toEqual({
+        check: 'balancer-config',
+        outcome: 'unchecked',
+        message: 'balancer configuration not checked: lb.test is not reachable',
+      });
+    },
+  );
 
   it('refuses a tag that does not exist, and leaves the disk unchecked for want of a size', async () => {
     const report = await runPreflight(session, 'v9.9.9', { clock: clock() });

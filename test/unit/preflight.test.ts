@@ -9,18 +9,26 @@ const MiB = 2 ** 20;
 const twoAndTwo = { a: 2, b: 2 };
 
 describe('capacityFindings', () => {
-  it('refuses a drain that would leave the other cluster above the utilisation, naming every number and its source', () => {
-    const findings = capacityFindings({ requestsPerSecond: 412, sampledMs: 1000, concurrency: 10 }, twoAndTwo, {
-      utilisation: 0.7,
-      perHost: { requestsPerSecond: 200, concurrency: 100 },
-    });
-    const rate = findings.filter((f) => f.message.includes('req/s'));
-    expect(rate.map((f) => f.outcome)).toEqual(['refused', 'refused']);
-    expect(rate[0]!.message).toBe(
-      'while cluster a is drained, cluster b (2 hosts) would carry 412 req/s (measured at the balancer over 1 s): 206 a host, 103% of the 200 req/s one host carries (capacity.perHost.requestsPerSecond, baton.yml); the limit is 70% (capacity.utilisation)',
-    );
-    expect(findings.filter((f) => f.message.includes('requests at once')).map((f) => f.outcome)).toEqual(['ok', 'ok']);
-  });
+  it(
+    'refuses a drain that would leave the other cluster above the utilisation, ' + 'naming every number and its source',
+    () => {
+      const findings = capacityFindings({ requestsPerSecond: 412, sampledMs: 1000, concurrency: 10 }, twoAndTwo, {
+        utilisation: 0.7,
+        perHost: { requestsPerSecond: 200, concurrency: 100 },
+      });
+      const rate = findings.filter((f) => f.message.includes('req/s'));
+      expect(rate.map((f) => f.outcome)).toEqual(['refused', 'refused']);
+      expect(rate[0]!.message).toBe(
+        'while cluster a is drained, cluster b (2 hosts) would carry 412 req/s (measured at the balancer over ' +
+          '1 s): 206 a host, 103% of the 200 req/s one host carries (capacity.perHost.requestsPerSecond, ' +
+          'baton.yml); the limit is 70% (capacity.utilisation)',
+      );
+      expect(findings.filter((f) => f.message.includes('requests at once')).map((f) => f.outcome)).toEqual([
+        'ok',
+        'ok',
+      ]);
+    },
+  );
 
   it('checks each cluster against its own host count: the smaller one is the one refused', () => {
     const findings = capacityFindings(
@@ -83,7 +91,9 @@ describe('memoryFindings', () => {
       host: 'web1',
       outcome: 'refused',
       message:
-        'web1: 20 processes (capacity.memory.processLimit, baton.yml) × 60 MiB resident (the largest of the 4 running from pid file /run/app.pid, /proc) = 1200 MiB, more than the 1000 MiB (MemTotal, /proc/meminfo) the host has',
+        'web1: 20 processes (capacity.memory.processLimit, baton.yml) ' +
+        '× 60 MiB resident (the largest of the 4 running from pid file /run/app.pid, /proc) = 1200 MiB, ' +
+        'more than the 1000 MiB (MemTotal, /proc/meminfo) the host has',
     });
   });
 
@@ -100,7 +110,8 @@ describe('memoryFindings', () => {
     const [f] = memoryFindings([{ ...base, host: 'web3', notMeasured: 'pid file missing' }], 20);
     expect(f!.outcome).toBe('unchecked');
     expect(f!.message).toBe(
-      'web3: memory not checked: pid file missing (pid file /run/app.pid); the host has 1000 MiB (MemTotal, /proc/meminfo)',
+      'web3: memory not checked: pid file missing (pid file /run/app.pid); the host has 1000 MiB (MemTotal, ' +
+        '/proc/meminfo)',
     );
   });
 });
@@ -117,7 +128,8 @@ describe('diskFindings', () => {
     );
     expect(findings.map((f) => f.outcome)).toEqual(['refused', 'ok']);
     expect(findings[0]!.message).toBe(
-      'web1: 150 MiB free at /srv/shop (df), less than the 2 × 80 MiB (the release unpacked, git ls-tree of v1.2.0; capacity.diskFactor) = 160 MiB a new release needs',
+      'web1: 150 MiB free at /srv/shop (df), less than the 2 × 80 MiB (the release unpacked, ' +
+        'git ls-tree of v1.2.0; capacity.diskFactor) = 160 MiB a new release needs',
     );
   });
 });
@@ -163,15 +175,20 @@ describe('preflightRefusal: how a refused preflight ends', () => {
     expect(preflightRefusal({ findings: [tagOk] })).toBeUndefined();
   });
 
-  it('a host that cannot be reached exits 1, as it does from plan and push: nothing changed, and no override makes it answer', () => {
-    const err = preflightRefusal({ findings: [unreachable, tagOk] })!;
-    expect(err.exitCode).toBe(ExitCode.FAILED_RESTORED);
-    expect(err.message).toBe(`preflight refused:\n  ${unreachable.message}`);
-    expect(err.hint).toBe(
-      'make the hosts named answer over SSH (address, sshd, ssh.user, known_hosts); nothing in production was changed',
-    );
-    expect(err.data).toEqual({ findings: [unreachable, tagOk] });
-  });
+  it(
+    'a host that cannot be reached exits 1, as it does from plan and push: nothing changed, ' +
+      'and no override makes it answer',
+    () => {
+      const err = preflightRefusal({ findings: [unreachable, tagOk] })!;
+      expect(err.exitCode).toBe(ExitCode.FAILED_RESTORED);
+      expect(err.message).toBe(`preflight refused:\n  ${unreachable.message}`);
+      expect(err.hint).toBe(
+        'make the hosts named answer over SSH (address, sshd, ssh.user, known_hosts); ' +
+          'nothing in production was changed',
+      );
+      expect(err.data).toEqual({ findings: [unreachable, tagOk] });
+    },
+  );
 
   it('an unreachable host beside another refusal is still exit 1: plan and push stop at the host first', () => {
     expect(preflightRefusal({ findings: [tooFull, unreachable] })!.exitCode).toBe(ExitCode.FAILED_RESTORED);
@@ -181,7 +198,8 @@ describe('preflightRefusal: how a refused preflight ends', () => {
     const err = preflightRefusal({ findings: [tooFull, tagOk] })!;
     expect(err.exitCode).toBe(ExitCode.PREFLIGHT_REFUSED);
     expect(err.hint).toBe(
-      'free disk on the hosts named, or lower app.keep; or run with --override-preflight REASON (journaled) if you know better',
+      'free disk on the hosts named, or lower app.keep; or run with --override-preflight REASON (journaled) ' +
+        'if you know better',
     );
   });
 

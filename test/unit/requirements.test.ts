@@ -227,11 +227,16 @@ describe('what apply requires of a plan', () => {
     const rehearsalsOnly = join(keys.dir, 'rehearsals_only');
     writeFileSync(
       rehearsalsOnly,
-      `ada@example.com namespaces="baton-rehearsal" ${readFileSync(`${keys.key.ada}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`,
+      'ada@example.com ' +
+        'namespaces="baton-rehearsal"' +
+        ` ${readFileSync(`${keys.key.ada}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`,
     );
     const plan = { ...base, approvals: [await approval('Ada', 'ada')] };
     expect((await refusal(plan, require({ approvals: 1, allowedSigners: rehearsalsOnly }))).message).toMatch(
-      /approval 1 \(by Ada at t\): key SHA256:\S+ \(ada@example.com\) may not sign it: .*not permitted .*namespace "baton-plan"/,
+      new RegExp(
+        /approval 1 \(by Ada at t\): key SHA256:\S+ \(ada@example.com\) may not sign it: .*not permitted /.source +
+          /.*namespace "baton-plan"/.source,
+      ),
     );
     expect(
       await checkRequirements(
@@ -257,7 +262,10 @@ describe('what apply requires of a plan', () => {
     });
     expect(notes).toHaveLength(1);
     expect(notes[0]).toMatch(
-      /^requirements overridden by ada@laptop: incident 42: hotfix \(unmet: refused approval 1 \(by Bob at t\).*rehearsal.*1 approval/,
+      new RegExp(
+        /^requirements overridden by ada@laptop: incident 42: hotfix \(unmet: refused approval 1 \(by Bob /.source +
+          /at t\).*rehearsal.*1 approval/.source,
+      ),
     );
   });
 

@@ -26,33 +26,40 @@ const build = (observed: ObservedState, host = 'w1a') =>
 const kinds = (p: Plan) => p.forward.map((s) => s.kind);
 
 describe('the restore plan', () => {
-  it('drains the host (even one its health checks took out), restores, deploys, smokes and returns it; a reversal never returns it', () => {
-    const plan = build(observedFixture({ differ: { w1a: { memberState: 'down', release: null } } }));
-    expect(plan.kind).toBe('restore');
-    expect(kinds(plan)).toEqual([
-      'lock',
-      'drain',
-      'wait-drain',
-      'restore-config',
-      'stage',
-      'activate',
-      'smoke',
-      'ready',
-      'unlock',
-    ]);
-    expect(plan.forward.find((s) => s.kind === 'restore-config')).toMatchObject({ hosts: ['w1a'], snapshot: SNAPSHOT });
-    expect(plan.forward.find((s) => s.kind === 'activate')).toMatchObject({
-      hosts: ['w1a'],
-      releases: { w1a: release.dir },
-    });
-    // Up to the ready step, nothing is undone by putting the host back.
-    const beforeReady = plan.forward.slice(
-      0,
-      plan.forward.findIndex((s) => s.kind === 'ready'),
-    );
-    expect(reverseSteps(beforeReady).map((s) => s.kind)).toEqual(['unlock']);
-    expect(planProblems(JSON.parse(JSON.stringify(plan)))).toEqual([]);
-  });
+  it(
+    'drains the host (even one its health checks took out), restores, deploys, smokes and returns it; ' +
+      'a reversal never returns it',
+    () => {
+      const plan = build(observedFixture({ differ: { w1a: { memberState: 'down', release: null } } }));
+      expect(plan.kind).toBe('restore');
+      expect(kinds(plan)).toEqual([
+        'lock',
+        'drain',
+        'wait-drain',
+        'restore-config',
+        'stage',
+        'activate',
+        'smoke',
+        'ready',
+        'unlock',
+      ]);
+      expect(plan.forward.find((s) => s.kind === 'restore-config')).toMatchObject({
+        hosts: ['w1a'],
+        snapshot: SNAPSHOT,
+      });
+      expect(plan.forward.find((s) => s.kind === 'activate')).toMatchObject({
+        hosts: ['w1a'],
+        releases: { w1a: release.dir },
+      });
+      // Up to the ready step, nothing is undone by putting the host back.
+      const beforeReady = plan.forward.slice(
+        0,
+        plan.forward.findIndex((s) => s.kind === 'ready'),
+      );
+      expect(reverseSteps(beforeReady).map((s) => s.kind)).toEqual(['unlock']);
+      expect(planProblems(JSON.parse(JSON.stringify(plan)))).toEqual([]);
+    },
+  );
 
   it('leaves the host out when its cluster is out of the pool, and a maintenance member in maintenance', () => {
     const drained = build(

@@ -113,47 +113,50 @@ describe('rollback plan', () => {
     expect(p.forward.find((s) => s.id === 'drain-b')?.members).toEqual(['web1b']);
   });
 
-  it('on nginx, returns the first cluster and drains the second in one flip, in whichever order the clusters go', () => {
-    const nginx = { ...config, balancer: { ...config.balancer, driver: 'nginx' } } as unknown as Config;
-    const cold = buildRollbackPlan({
-      config: nginx,
-      observed: state(['ready', 'v2-bbbbbbb'], ['ready', 'v2-bbbbbbb']),
-      targets: back,
-      createdBy: 't',
-    });
-    expect(cold.forward.map((s) => s.id)).toEqual([
-      'lock',
-      'drain-a',
-      'wait-drain-a',
-      'activate-a',
-      'smoke-a',
-      'flip-a',
-      'wait-drain-b',
-      'activate-b',
-      'smoke-b',
-      'ready-b',
-      'unlock',
-    ]);
-    const drainedB = buildRollbackPlan({
-      config: nginx,
-      observed: state(['ready', 'v2-bbbbbbb'], ['drain', 'v2-bbbbbbb']),
-      targets: back,
-      createdBy: 't',
-      poolAfter: ['web1a', 'web2a', 'web1b', 'web2b'],
-    });
-    expect(drainedB.forward.find((s) => s.kind === 'flip')).toMatchObject({
-      id: 'flip-b',
-      readyMembers: ['web1b', 'web2b'],
-      members: ['web1a', 'web2a'],
-    });
-    const warm = buildRollbackPlan({
-      config: nginx,
-      observed: state(['ready', 'v2-bbbbbbb'], ['ready', 'v1-aaaaaaa']),
-      targets: back,
-      createdBy: 't',
-    });
-    expect(warm.forward.some((s) => s.kind === 'flip')).toBe(false);
-  });
+  it(
+    'on nginx, returns the first cluster and drains the second in one flip, ' + 'in whichever order the clusters go',
+    () => {
+      const nginx = { ...config, balancer: { ...config.balancer, driver: 'nginx' } } as unknown as Config;
+      const cold = buildRollbackPlan({
+        config: nginx,
+        observed: state(['ready', 'v2-bbbbbbb'], ['ready', 'v2-bbbbbbb']),
+        targets: back,
+        createdBy: 't',
+      });
+      expect(cold.forward.map((s) => s.id)).toEqual([
+        'lock',
+        'drain-a',
+        'wait-drain-a',
+        'activate-a',
+        'smoke-a',
+        'flip-a',
+        'wait-drain-b',
+        'activate-b',
+        'smoke-b',
+        'ready-b',
+        'unlock',
+      ]);
+      const drainedB = buildRollbackPlan({
+        config: nginx,
+        observed: state(['ready', 'v2-bbbbbbb'], ['drain', 'v2-bbbbbbb']),
+        targets: back,
+        createdBy: 't',
+        poolAfter: ['web1a', 'web2a', 'web1b', 'web2b'],
+      });
+      expect(drainedB.forward.find((s) => s.kind === 'flip')).toMatchObject({
+        id: 'flip-b',
+        readyMembers: ['web1b', 'web2b'],
+        members: ['web1a', 'web2a'],
+      });
+      const warm = buildRollbackPlan({
+        config: nginx,
+        observed: state(['ready', 'v2-bbbbbbb'], ['ready', 'v1-aaaaaaa']),
+        targets: back,
+        createdBy: 't',
+      });
+      expect(warm.forward.some((s) => s.kind === 'flip')).toBe(false);
+    },
+  );
 
   it('has nothing to do when every host already runs its target in the pool', () => {
     const p = buildRollbackPlan({

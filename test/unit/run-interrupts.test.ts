@@ -22,17 +22,19 @@ import {
 import type { Step } from '../../src/model/plan.js';
 import type { ApplyResult } from '../../src/release/carry-out.js';
 
-const step = (id: string, kind: Step['kind'], undo: Step[] = []): Step => ({
-  id,
-  kind,
-  title: id,
-  cluster: 'a',
-  members: ['m1'],
-  readyMembers: [],
-  hosts: ['h1'],
-  releases: { h1: 'r' },
-  undo,
-});
+const step = (id: string, kind: Step['kind'], undo: Step[] = []): Step =>
+  ({
+    id,
+    kind,
+    title: id,
+    cluster: 'a',
+    members: ['m1'],
+    readyMembers: [],
+    hosts: ['h1'],
+    releases: { h1: 'r' },
+    undo,
+    // Every field on every kind: the runner reads only id, kind and undo.
+  }) as unknown as Step;
 const PLAN: Step[] = [
   step('lock', 'lock', [step('undo-lock', 'unlock')]),
   step('drain-a', 'drain', [step('undo-drain-a', 'ready')]),
@@ -121,36 +123,45 @@ describe('stop signals during a run', () => {
     expect(h.ran).toEqual(['lock', 'drain-a', 'wait-drain-a', 'undo-drain-a', 'undo-lock']);
   });
 
-  it('a signal during the reversal does not stop it; a second one stops at once with 2 once production changed', async () => {
-    const h = harness(async (id) => {
-      if (id === 'smoke-a') throw new Error('smoke failed');
-      if (id === 'undo-activate-a') h.interrupts.deliver('SIGINT');
-    });
-    const r = await execute({
-      steps: PLAN,
-      run: h.run,
-      journal: h.journal,
-      reporter: h.reporter,
-      interrupts: h.interrupts,
-    });
-    expect(r.outcome).toBe('reversed');
-    expect(h.ran.slice(-3)).toEqual(['undo-activate-a', 'undo-drain-a', 'undo-lock']);
-    expect(h.exits).toEqual([]);
+  it(
+    'a signal during the reversal does not stop it; ' + 'a second one stops at once with 2 once production changed',
+    async () => {
+      const h = harness(async (id) => {
+        if (id === 'smoke-a') throw new Error('smoke failed');
+        if (id === 'undo-activate-a') h.interrupts.deliver('SIGINT');
+      });
+      const r = await execute({
+        steps: PLAN,
+        run: h.run,
+        journal: h.journal,
+        reporter: h.reporter,
+        interrupts: h.interrupts,
+      });
+      expect(r.outcome).toBe('reversed');
+      expect(h.ran.slice(-3)).toEqual(['undo-activate-a', 'undo-drain-a', 'undo-lock']);
+      expect(h.exits).toEqual([]);
 
-    const h2 = harness(async (id) => {
-      if (id === 'activate-a') {
-        h2.interrupts.deliver('SIGINT');
-        h2.interrupts.deliver('SIGINT');
-      }
-    });
-    await execute({ steps: PLAN, run: h2.run, journal: h2.journal, reporter: h2.reporter, interrupts: h2.interrupts });
-    expect(h2.exits).toEqual([ExitCode.NEEDS_ATTENTION]);
-    expect(
-      h2.reporter.events.some(
-        (e) => /stopped at once by a second SIGINT during activate-a/.test(e) && /baton resume/.test(e),
-      ),
-    ).toBe(true);
-  });
+      const h2 = harness(async (id) => {
+        if (id === 'activate-a') {
+          h2.interrupts.deliver('SIGINT');
+          h2.interrupts.deliver('SIGINT');
+        }
+      });
+      await execute({
+        steps: PLAN,
+        run: h2.run,
+        journal: h2.journal,
+        reporter: h2.reporter,
+        interrupts: h2.interrupts,
+      });
+      expect(h2.exits).toEqual([ExitCode.NEEDS_ATTENTION]);
+      expect(
+        h2.reporter.events.some(
+          (e) => /stopped at once by a second SIGINT during activate-a/.test(e) && /baton resume/.test(e),
+        ),
+      ).toBe(true);
+    },
+  );
 
   it('a second signal before anything in production changed stops with 1', async () => {
     const h = harness(async (id) => {
@@ -209,29 +220,32 @@ describe('exit codes by what happened to production', () => {
     expect(() => raiseForOutcome(result(r))).toThrow(LockHeldError);
   });
 
-  it('a clean-up that fails (a staged release on an unreachable host) does not keep the pool from being made whole', async () => {
-    const plan = [
-      PLAN[0] as Step,
-      PLAN[1] as Step,
-      step('stage', 'stage', [step('undo-stage', 'unstage')]),
-      ...PLAN.slice(2),
-    ];
-    const h = harness(async (id) => {
-      if (id === 'stage' || id === 'undo-stage') throw new Error(`${id}: lost the connection to h1`);
-    });
-    const r = await execute({
-      steps: plan,
-      run: h.run,
-      journal: h.journal,
-      reporter: h.reporter,
-      interrupts: h.interrupts,
-    });
-    expect(r.outcome).toBe('reversed');
-    expect(h.ran).toEqual(['lock', 'drain-a', 'stage', 'undo-stage', 'undo-drain-a', 'undo-lock']);
-    expect(h.reporter.events).toContain(
-      'notice:left behind: undo-stage failed (undo-stage: lost the connection to h1); the reversal goes on',
-    );
-  });
+  it(
+    'a clean-up that fails (a staged release on an unreachable host) ' + 'does not keep the pool from being made whole',
+    async () => {
+      const plan = [
+        PLAN[0] as Step,
+        PLAN[1] as Step,
+        step('stage', 'stage', [step('undo-stage', 'unstage')]),
+        ...PLAN.slice(2),
+      ];
+      const h = harness(async (id) => {
+        if (id === 'stage' || id === 'undo-stage') throw new Error(`${id}: lost the connection to h1`);
+      });
+      const r = await execute({
+        steps: plan,
+        run: h.run,
+        journal: h.journal,
+        reporter: h.reporter,
+        interrupts: h.interrupts,
+      });
+      expect(r.outcome).toBe('reversed');
+      expect(h.ran).toEqual(['lock', 'drain-a', 'stage', 'undo-stage', 'undo-drain-a', 'undo-lock']);
+      expect(h.reporter.events).toContain(
+        'notice:left behind: undo-stage failed (undo-stage: lost the connection to h1); the reversal goes on',
+      );
+    },
+  );
 
   it('a reversal that fails is 2', async () => {
     const h = harness(async (id) => {

@@ -15,17 +15,19 @@ import { LocalTransport } from '../../src/transport/local.js';
 import type { Step } from '../../src/model/plan.js';
 import { reverseSteps } from '../../src/model/plan.js';
 
-const step = (id: string, kind: Step['kind'], undo: Step[] = []): Step => ({
-  id,
-  kind,
-  title: id,
-  cluster: 'a',
-  members: ['m1'],
-  readyMembers: [],
-  hosts: ['h1'],
-  releases: { h1: 'r' },
-  undo,
-});
+const step = (id: string, kind: Step['kind'], undo: Step[] = []): Step =>
+  ({
+    id,
+    kind,
+    title: id,
+    cluster: 'a',
+    members: ['m1'],
+    readyMembers: [],
+    hosts: ['h1'],
+    releases: { h1: 'r' },
+    undo,
+    // Every field on every kind: the runner reads only id, kind and undo.
+  }) as unknown as Step;
 const STEPS: Step[] = [
   step('lock', 'lock', [step('undo-lock', 'unlock')]),
   step('drain-a', 'drain', [step('undo-drain-a', 'ready')]),
@@ -146,16 +148,19 @@ describe('runPlan', () => {
     expect(events(o.journal).filter((e) => e === 'run-end')).toHaveLength(1);
   });
 
-  it('rehearse: a difference after forward fails it, reversed; one left after the way back needs attention', async () => {
-    expect(await runPlan(harness().ctx, plan(), rehearse({ afterForward: ['after forward: x'] }))).toMatchObject({
-      outcome: 'reversed',
-      problems: ['after forward: x'],
-    });
-    expect(await runPlan(harness().ctx, plan(), rehearse({ afterReverse: ['after reverse: y'] }))).toMatchObject({
-      outcome: 'needs-attention',
-      problems: ['after reverse: y'],
-    });
-  });
+  it(
+    'rehearse: a difference after forward fails it, ' + 'reversed; one left after the way back needs attention',
+    async () => {
+      expect(await runPlan(harness().ctx, plan(), rehearse({ afterForward: ['after forward: x'] }))).toMatchObject({
+        outcome: 'reversed',
+        problems: ['after forward: x'],
+      });
+      expect(await runPlan(harness().ctx, plan(), rehearse({ afterReverse: ['after reverse: y'] }))).toMatchObject({
+        outcome: 'needs-attention',
+        problems: ['after reverse: y'],
+      });
+    },
+  );
 
   it('rehearse: refused before anything ran, no rehearsal took place and the run has no end', async () => {
     const h = harness((id) => (id === 'lock' ? new LockHeldError('held by bob') : undefined));

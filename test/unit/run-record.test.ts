@@ -58,90 +58,98 @@ describe('a run mirrored into the record', () => {
     expect(readJournal(remoteFile(place))).toHaveLength(21);
   });
 
-  it('a retry whose first attempt landed writes nothing twice; a record shorter than believed is sent again from its end', async () => {
-    const { configDir, place } = setup();
-    const journal = new Journal(journalDir(configDir), RUN);
-    journal.append({ event: 'note', message: 'one' });
-    journal.append({ event: 'note', message: 'two' });
-    // The first attempt landed, its answer was lost: the record already holds both lines.
-    mkdirSync(place.dir, { recursive: true });
-    writeFileSync(remoteFile(place), readFileSync(journal.file));
-    const mirror = new RunRecordMirror([place], journal.file, RUN);
-    mirror.attach(journal);
-    journal.append({ event: 'note', message: 'three' });
-    await mirror.gate();
-    expect(await mirror.close()).toEqual([]);
-    expect(readFileSync(remoteFile(place))).toEqual(readFileSync(journal.file));
+  it(
+    'a retry whose first attempt landed writes nothing twice; ' +
+      'a record shorter than believed is sent again from its end',
+    async () => {
+      const { configDir, place } = setup();
+      const journal = new Journal(journalDir(configDir), RUN);
+      journal.append({ event: 'note', message: 'one' });
+      journal.append({ event: 'note', message: 'two' });
+      // The first attempt landed, its answer was lost: the record already holds both lines.
+      mkdirSync(place.dir, { recursive: true });
+      writeFileSync(remoteFile(place), readFileSync(journal.file));
+      const mirror = new RunRecordMirror([place], journal.file, RUN);
+      mirror.attach(journal);
+      journal.append({ event: 'note', message: 'three' });
+      await mirror.gate();
+      expect(await mirror.close()).toEqual([]);
+      expect(readFileSync(remoteFile(place))).toEqual(readFileSync(journal.file));
 
-    // Someone cut the record short: the next line sends everything from where it ends now.
-    const mirror2 = new RunRecordMirror([place], journal.file, RUN);
-    mirror2.attach(journal);
-    await mirror2.close();
-    truncateSync(remoteFile(place), 10);
-    const mirror3 = new RunRecordMirror([place], journal.file, RUN);
-    mirror3.attach(journal);
-    journal.append({ event: 'note', message: 'four' });
-    expect(await mirror3.close()).toEqual([]);
-    expect(readFileSync(remoteFile(place))).toEqual(readFileSync(journal.file));
-    expect(readJournal(remoteFile(place)).map((e) => (e as { message: string }).message)).toEqual([
-      'one',
-      'two',
-      'three',
-      'four',
-    ]);
-  });
+      // Someone cut the record short: the next line sends everything from where it ends now.
+      const mirror2 = new RunRecordMirror([place], journal.file, RUN);
+      mirror2.attach(journal);
+      await mirror2.close();
+      truncateSync(remoteFile(place), 10);
+      const mirror3 = new RunRecordMirror([place], journal.file, RUN);
+      mirror3.attach(journal);
+      journal.append({ event: 'note', message: 'four' });
+      expect(await mirror3.close()).toEqual([]);
+      expect(readFileSync(remoteFile(place))).toEqual(readFileSync(journal.file));
+      expect(readJournal(remoteFile(place)).map((e) => (e as { message: string }).message)).toEqual([
+        'one',
+        'two',
+        'three',
+        'four',
+      ]);
+    },
+  );
 
-  it('a record that cannot be written stops the run before its next step, and the steps that ran are reversed', async () => {
-    const { configDir, place } = setup();
-    mkdirSync(join(place.dir, '..'), { recursive: true });
-    writeFileSync(place.dir, 'a file where the folder should be'); // mkdir -p fails, for root too
-    const journal = new Journal(journalDir(configDir), RUN);
-    const mirror = new RunRecordMirror([place], journal.file, RUN);
-    mirror.attach(journal);
-    const step = (id: string, undo: Step[] = []): Step => ({
-      id,
-      kind: id === 'lock' ? 'lock' : 'drain',
-      title: id,
-      cluster: 'a',
-      members: ['m1'],
-      readyMembers: [],
-      hosts: ['h1'],
-      releases: { h1: 'r' },
-      undo,
-    });
-    const unlock: Step = { ...step('undo-lock'), kind: 'unlock' };
-    const ran: string[] = [];
-    const run: StepRunner = async (s) => {
-      ran.push(s.id);
-      return undefined;
-    };
-    let first = true;
-    const r = await execute({
-      steps: [step('lock', [unlock]), step('drain-a')],
-      run,
-      journal,
-      reporter: new SilentReporter(),
-      // The first step goes once the first write was tried; the failed write then gates the next.
-      beforeStep: async () => {
-        if (first) {
-          first = false;
-          await new Promise((res) => setTimeout(res, 300));
-          return;
-        }
-        await mirror.gate();
-      },
-    });
-    expect(ran).toEqual(['lock', 'undo-lock']);
-    expect(r.outcome).toBe('reversed');
-    expect(r.failedStep).toBe('drain-a');
-    expect(r.error).toBeInstanceOf(RecordUnwritableError);
-    expect(r.error?.message).toMatch(/run record on lb1 \(.*shop\.runs\) cannot be written/);
-    const behind = await mirror.close();
-    expect(behind).toHaveLength(1);
-    expect(behind[0]).toMatch(
-      /run record on lb1 is behind .*has the whole run, and the next baton command that reaches lb1 sends it/,
-    );
-  });
+  it(
+    'a record that cannot be written stops the run before its next step, ' + 'and the steps that ran are reversed',
+    async () => {
+      const { configDir, place } = setup();
+      mkdirSync(join(place.dir, '..'), { recursive: true });
+      writeFileSync(place.dir, 'a file where the folder should be'); // mkdir -p fails, for root too
+      const journal = new Journal(journalDir(configDir), RUN);
+      const mirror = new RunRecordMirror([place], journal.file, RUN);
+      mirror.attach(journal);
+      const step = (id: string, undo: Step[] = []): Step =>
+        ({
+          id,
+          kind: id === 'lock' ? 'lock' : 'drain',
+          title: id,
+          cluster: 'a',
+          members: ['m1'],
+          readyMembers: [],
+          hosts: ['h1'],
+          releases: { h1: 'r' },
+          undo,
+        }) as unknown as Step;
+      const unlock = { ...step('undo-lock'), kind: 'unlock' } as Step;
+      const ran: string[] = [];
+      const run: StepRunner = async (s) => {
+        ran.push(s.id);
+        return undefined;
+      };
+      let first = true;
+      const r = await execute({
+        steps: [step('lock', [unlock]), step('drain-a')],
+        run,
+        journal,
+        reporter: new SilentReporter(),
+        // The first step goes once the first write was tried; the failed write then gates the next.
+        beforeStep: async () => {
+          if (first) {
+            first = false;
+            await new Promise((res) => setTimeout(res, 300));
+            return;
+          }
+          await mirror.gate();
+        },
+      });
+      expect(ran).toEqual(['lock', 'undo-lock']);
+      expect(r.outcome).toBe('reversed');
+      expect(r.failedStep).toBe('drain-a');
+      expect(r.error).toBeInstanceOf(RecordUnwritableError);
+      expect(r.error?.message).toMatch(/run record on lb1 \(.*shop\.runs\) cannot be written/);
+      const behind = await mirror.close();
+      expect(behind).toHaveLength(1);
+      expect(behind[0]).toMatch(
+        /run record on lb1 is behind .*has the whole run, and the next baton command that reaches lb1 sends it/,
+      );
+    },
+  );
   it('a host that answers nonsense is a record that cannot be written, never a loop', async () => {
     const { configDir } = setup();
     const journal = new Journal(journalDir(configDir), RUN);
@@ -172,40 +180,46 @@ describe('reading the record', () => {
   const line = (run: string, message: string) =>
     JSON.stringify({ ts: '2026-12-07T08:00:00.000Z', run, event: 'note', message });
 
-  it('fetches runs made elsewhere, sends what this machine holds more of, and says nothing when the two agree', async () => {
-    const { configDir, place } = setup();
-    const elsewhere = '20261207T070000.000Z-other1';
-    seedRun(place.dir, elsewhere, [line(elsewhere, 'made on a CI runner')], '{"p":1}');
-    // A run of this machine whose record fell behind (the lock host did not answer at its end).
-    seedRun(place.dir, RUN, [line(RUN, 'a')]);
-    seedRun(journalDir(configDir), RUN, [line(RUN, 'a'), line(RUN, 'b')]);
-    const sync = await syncRecord([place], configDir);
-    expect(sync).toMatchObject({ host: 'lb1', fetched: [elsewhere], sent: [RUN], diverged: [], unreachable: [] });
-    expect(readFileSync(join(journalDir(configDir), `${elsewhere}.jsonl`))).toEqual(
-      readFileSync(remoteFile(place, elsewhere)),
-    );
-    expect(readFileSync(join(journalDir(configDir), `${elsewhere}.plan.json`), 'utf8')).toBe('{"p":1}');
-    expect(readFileSync(remoteFile(place))).toEqual(readFileSync(join(journalDir(configDir), `${RUN}.jsonl`)));
-    expect(describeSync(sync, place.dir)).toEqual([
-      `the record on lb1 was behind for run ${RUN}; sent what this machine held`,
-    ]);
-    const again = await syncRecord([place], configDir);
-    expect(again).toMatchObject({ fetched: [], sent: [], diverged: [] });
-    expect(describeSync(again, place.dir)).toEqual([]);
-  });
+  it(
+    'fetches runs made elsewhere, sends what this machine holds more of, ' + 'and says nothing when the two agree',
+    async () => {
+      const { configDir, place } = setup();
+      const elsewhere = '20261207T070000.000Z-other1';
+      seedRun(place.dir, elsewhere, [line(elsewhere, 'made on a CI runner')], '{"p":1}');
+      // A run of this machine whose record fell behind (the lock host did not answer at its end).
+      seedRun(place.dir, RUN, [line(RUN, 'a')]);
+      seedRun(journalDir(configDir), RUN, [line(RUN, 'a'), line(RUN, 'b')]);
+      const sync = await syncRecord([place], configDir);
+      expect(sync).toMatchObject({ host: 'lb1', fetched: [elsewhere], sent: [RUN], diverged: [], unreachable: [] });
+      expect(readFileSync(join(journalDir(configDir), `${elsewhere}.jsonl`))).toEqual(
+        readFileSync(remoteFile(place, elsewhere)),
+      );
+      expect(readFileSync(join(journalDir(configDir), `${elsewhere}.plan.json`), 'utf8')).toBe('{"p":1}');
+      expect(readFileSync(remoteFile(place))).toEqual(readFileSync(join(journalDir(configDir), `${RUN}.jsonl`)));
+      expect(describeSync(sync, place.dir)).toEqual([
+        `the record on lb1 was behind for run ${RUN}; sent what this machine held`,
+      ]);
+      const again = await syncRecord([place], configDir);
+      expect(again).toMatchObject({ fetched: [], sent: [], diverged: [] });
+      expect(describeSync(again, place.dir)).toEqual([]);
+    },
+  );
 
-  it('a clean clone fetches the newest runs it needs, not the whole record; old runs the record lacks are not sent', async () => {
-    const { configDir, place } = setup();
-    const runs = Array.from({ length: 30 }, (_, i) => `20261207T${String(i).padStart(2, '0')}0000.000Z-r${i}`);
-    for (const r of runs) seedRun(place.dir, r, [line(r, 'x')]);
-    const old = '20261101T000000.000Z-oldrun';
-    seedRun(journalDir(configDir), old, [line(old, 'made for another record')]);
-    const sync = await syncRecord([place], configDir, { newest: 5, run: '20261207T03' });
-    expect(sync.fetched.sort()).toEqual([runs[3], ...runs.slice(25)].sort());
-    expect(sync.sent).toEqual([]);
-    expect(existsSync(remoteFile(place, old))).toBe(false);
-    expect(existsSync(join(journalDir(configDir), `${runs[3]}.plan.json`))).toBe(true);
-  });
+  it(
+    'a clean clone fetches the newest runs it needs, not the whole record; ' + 'old runs the record lacks are not sent',
+    async () => {
+      const { configDir, place } = setup();
+      const runs = Array.from({ length: 30 }, (_, i) => `20261207T${String(i).padStart(2, '0')}0000.000Z-r${i}`);
+      for (const r of runs) seedRun(place.dir, r, [line(r, 'x')]);
+      const old = '20261101T000000.000Z-oldrun';
+      seedRun(journalDir(configDir), old, [line(old, 'made for another record')]);
+      const sync = await syncRecord([place], configDir, { newest: 5, run: '20261207T03' });
+      expect(sync.fetched.sort()).toEqual([runs[3], ...runs.slice(25)].sort());
+      expect(sync.sent).toEqual([]);
+      expect(existsSync(remoteFile(place, old))).toBe(false);
+      expect(existsSync(join(journalDir(configDir), `${runs[3]}.plan.json`))).toBe(true);
+    },
+  );
 
   it('two copies that disagree: the longer one is used, the other kept aside, and it is said', async () => {
     const { configDir, place } = setup();
@@ -244,7 +258,8 @@ describe('reading the record', () => {
     const none = await syncRecord([{ host: 'lb0', transport: dead, dir: place.dir }], configDir);
     expect(none.host).toBeUndefined();
     expect(describeSync(none, place.dir)).toEqual([
-      `the run record (${place.dir} on lb0) could not be read (lb0: connect timed out after 10000 ms); showing this machine's copy, which may be behind`,
+      `the run record (${place.dir} on lb0) could not be read (lb0: connect timed out after 10000 ms); ` +
+        `showing this machine's copy, which may be behind`,
     ]);
   });
 

@@ -21,7 +21,7 @@ import { Journal } from '../../src/engine/journal.js';
 import { SilentReporter } from '../../src/engine/reporter.js';
 import { openSession } from '../../src/engine/session.js';
 import { UserError } from '../../src/errors.js';
-import type { Step } from '../../src/model/plan.js';
+import type { StepOf } from '../../src/model/plan.js';
 import type { StepEnv } from '../../src/steps/env.js';
 import { runSmokeStep } from '../../src/steps/smoke.js';
 import { LocalTransport } from '../../src/transport/local.js';
@@ -112,21 +112,24 @@ secrets:
 }
 
 describe('secrets are read up front', () => {
-  it('a release session reads the balancer and smoke secrets, and fails before connecting when one is missing', async () => {
-    const transports = new RecordingTransports();
-    const session = await openSession(config(), transports, { env: ENV });
-    expect(session.secrets.value({ secret: 'api' })).toBe(API_TOKEN);
-    expectNoSecret(session.config);
+  it(
+    'a release session reads the balancer and smoke secrets, ' + 'and fails before connecting when one is missing',
+    async () => {
+      const transports = new RecordingTransports();
+      const session = await openSession(config(), transports, { env: ENV });
+      expect(session.secrets.value({ secret: 'api' })).toBe(API_TOKEN);
+      expectNoSecret(session.config);
 
-    const empty = new RecordingTransports();
-    const err = await openSession(config(), empty, { env: { BATON_T_API: API_TOKEN } }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UserError);
-    expect((err as UserError).exitCode).toBe(64);
-    expect((err as UserError).message).toBe(
-      'secret `manager` (used by balancer.managerAuth.password): secret {env: BATON_T_MANAGER} is not set',
-    );
-    expect(empty.calls).toEqual([]);
-  });
+      const empty = new RecordingTransports();
+      const err = await openSession(config(), empty, { env: { BATON_T_API: API_TOKEN } }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UserError);
+      expect((err as UserError).exitCode).toBe(64);
+      expect((err as UserError).message).toBe(
+        'secret `manager` (used by balancer.managerAuth.password): secret {env: BATON_T_MANAGER} is not set',
+      );
+      expect(empty.calls).toEqual([]);
+    },
+  );
 
   it("status reads only the balancer's secret, lock and unlock none", async () => {
     const status = await openSession(config(), new RecordingTransports(), {
@@ -168,7 +171,7 @@ describe('smoke checks send request headers', () => {
   function env(secrets: StepEnv['secrets']): StepEnv {
     return { config: config(), secrets, endpoints: {} } as unknown as StepEnv;
   }
-  const step: Step = { id: 'smoke-a', kind: 'smoke', title: 'smoke a', cluster: 'a', hosts: [], undo: [] };
+  const step: StepOf<'smoke'> = { id: 'smoke-a', kind: 'smoke', title: 'smoke a', cluster: 'a', hosts: [], undo: [] };
 
   it('the server receives the secret; the result and the journal do not hold it', async () => {
     const { secrets } = await openSession(config(), new RecordingTransports(), { env: ENV });
@@ -186,7 +189,7 @@ describe('smoke checks send request headers', () => {
     received.length = 0;
     const result = await execute({
       steps: [step],
-      run: (s) => runSmokeStep(s, { ...env(secrets), config: c }),
+      run: (s) => runSmokeStep(s as StepOf<'smoke'>, { ...env(secrets), config: c }),
       journal,
       reporter: new SilentReporter(),
       interrupts: new Interrupts(

@@ -49,7 +49,8 @@ describe('a plan with balancer.sessions', () => {
       'undo-ready-wait-b',
     ]);
     expect(p.forward.find((s) => s.id === 'wait-drain-a')?.title).toBe(
-      'wait for in-flight requests and sticky sessions on cluster a (prod-a.example.com) to end: a session is over when gone from stick table web or idle 2m (at most 15m)',
+      'wait for in-flight requests and sticky sessions on cluster a (prod-a.example.com) to end: ' +
+        'a session is over when gone from stick table web or idle 2m (at most 15m)',
     );
     expect(all(p.forward).flatMap((s) => stepProblems(s))).toEqual([]);
   });
@@ -73,7 +74,7 @@ describe('a plan with balancer.sessions', () => {
       undo: [],
       waitFor: 'coffee' as 'sessions',
     };
-    expect(stepProblems(step)).toEqual(['w: waitFor "coffee" is not something a wait-drain step can wait for']);
+    expect(stepProblems(step)).toEqual(['w: waitFor "coffee" is not something a wait-drain step can carry']);
   });
 });
 
@@ -118,14 +119,18 @@ describe('the wait-drain step with sessions', () => {
   const withShort = (cutOff = false) =>
     ({ ...config(true, cutOff), balancer: { ...config(true, cutOff).balancer, sessions: short } }) as unknown as Config;
 
-  it('waits for the user, then forgets the idle sessions so a returning user is balanced afresh, and journals counts only', async () => {
-    const e = env(withShort(), 3000);
-    const result = await runWaitDrain(step, e.env, () => undefined);
-    expect(e.calls.at(-1)).toBe('forget web1a in web');
-    expect(e.calls.filter((c) => c.startsWith('read')).length).toBeGreaterThanOrEqual(4);
-    expect(result).toMatchObject({ sessionsBoundAtStart: 1, sessionsIdleAtEnd: 1, sessionsForgotten: 1 });
-    expect(JSON.stringify(result)).not.toContain('"k"');
-  });
+  it(
+    'waits for the user, then forgets the idle sessions so a returning user is balanced afresh, ' +
+      'and journals counts only',
+    async () => {
+      const e = env(withShort(), 3000);
+      const result = await runWaitDrain(step, e.env, () => undefined);
+      expect(e.calls.at(-1)).toBe('forget web1a in web');
+      expect(e.calls.filter((c) => c.startsWith('read')).length).toBeGreaterThanOrEqual(4);
+      expect(result).toMatchObject({ sessionsBoundAtStart: 1, sessionsIdleAtEnd: 1, sessionsForgotten: 1 });
+      expect(JSON.stringify(result)).not.toContain('"k"');
+    },
+  );
 
   it('stops the push at the timeout, naming who is still there', async () => {
     const c = {

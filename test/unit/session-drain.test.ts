@@ -9,7 +9,9 @@ import type { RunOptions, RunResult, Transport } from '../../src/transport/types
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/haproxy/${name}`, import.meta.url), 'utf8');
 
-/** A balancer whose members' users come and go on a script, and a clock that moves only when the wait sleeps or reads. */
+/**
+ * A balancer whose members' users come and go on a script, and a clock that moves only when the wait sleeps or reads.
+ */
 function fakeBalancer(script: (t: number) => SessionRead) {
   let t = 0;
   const reads: number[] = [];
@@ -44,35 +46,38 @@ describe('waitForSessions', () => {
     expect(r).toMatchObject({ drained: true, polls: 1, boundAtStart: 0, boundAtEnd: 0, left: [] });
   });
 
-  it('waits while a bound session is younger than the idle limit, and ends when the member has been idle that long', async () => {
-    // Two users on web1a: they make a request every 2 s until t=5000, then leave.
-    const f = fakeBalancer((t) => {
-      const last = t < 5000 ? t - (t % 2000) : 4000;
-      return {
-        bound: { web1a: entries(2, 1_800_000 - (t - last)) },
-        idleMs: { web1a: t - last },
-        inFlight: { web1a: 0 },
-      };
-    });
-    const progress: number[] = [];
-    const r = await waitForSessions(f.balancer, ['web1a'], {
-      idleAfterMs: 3000,
-      timeoutMs: 600_000,
-      table: 'web',
-      pollMs: 500,
-      now: f.now,
-      sleep: f.sleep,
-      onProgress: (left) => progress.push(left.length),
-    });
-    expect(r.drained).toBe(true);
-    // The last request was at 4000: the wait cannot end before 7000, and ends within a poll of it.
-    expect(r.elapsedMs).toBeGreaterThanOrEqual(7000);
-    expect(r.elapsedMs).toBeLessThan(7000 + 520);
-    expect(r.boundAtStart).toBe(2);
-    expect(r.boundAtEnd).toBe(2); // idle, not yet expired from the table: forgotten by the step
-    expect(r.activeDuringWait).toBe(2); // both were seen taking requests (their expiry went up)
-    expect(progress[0]).toBe(1);
-  });
+  it(
+    'waits while a bound session is younger than the idle limit, ' + 'and ends when the member has been idle that long',
+    async () => {
+      // Two users on web1a: they make a request every 2 s until t=5000, then leave.
+      const f = fakeBalancer((t) => {
+        const last = t < 5000 ? t - (t % 2000) : 4000;
+        return {
+          bound: { web1a: entries(2, 1_800_000 - (t - last)) },
+          idleMs: { web1a: t - last },
+          inFlight: { web1a: 0 },
+        };
+      });
+      const progress: number[] = [];
+      const r = await waitForSessions(f.balancer, ['web1a'], {
+        idleAfterMs: 3000,
+        timeoutMs: 600_000,
+        table: 'web',
+        pollMs: 500,
+        now: f.now,
+        sleep: f.sleep,
+        onProgress: (left) => progress.push(left.length),
+      });
+      expect(r.drained).toBe(true);
+      // The last request was at 4000: the wait cannot end before 7000, and ends within a poll of it.
+      expect(r.elapsedMs).toBeGreaterThanOrEqual(7000);
+      expect(r.elapsedMs).toBeLessThan(7000 + 520);
+      expect(r.boundAtStart).toBe(2);
+      expect(r.boundAtEnd).toBe(2); // idle, not yet expired from the table: forgotten by the step
+      expect(r.activeDuringWait).toBe(2); // both were seen taking requests (their expiry went up)
+      expect(progress[0]).toBe(1);
+    },
+  );
 
   it('counts the member as busy while a request is in flight, bound sessions or not', async () => {
     const f = fakeBalancer((t) => ({
@@ -106,26 +111,29 @@ describe('waitForSessions', () => {
     expect(r.boundAtStart).toBeUndefined();
   });
 
-  it('at the timeout, says who is still there, counting sessions without naming them (a key is a session cookie)', async () => {
-    const f = fakeBalancer((t) => ({
-      bound: { web1a: entries(3, 1_800_000 - (t % 1000)), web2a: [] },
-      idleMs: { web1a: t % 1000, web2a: 90_000 },
-      inFlight: { web1a: 1, web2a: 0 },
-    }));
-    const r = await waitForSessions(f.balancer, ['web1a', 'web2a'], {
-      idleAfterMs: 5000,
-      timeoutMs: 4000,
-      table: 'web',
-      pollMs: 500,
-      now: f.now,
-      sleep: f.sleep,
-    });
-    expect(r.drained).toBe(false);
-    expect(r.left.map((l) => l.member)).toEqual(['web1a']);
-    const said = describeSessionsLeft(r.left);
-    expect(said).toMatch(/^web1a: 3 sessions bound \(3 active\), 1 request in flight, last request \d s ago$/);
-    expect(said).not.toContain('secret-session');
-  });
+  it(
+    'at the timeout, says who is still there, ' + 'counting sessions without naming them (a key is a session cookie)',
+    async () => {
+      const f = fakeBalancer((t) => ({
+        bound: { web1a: entries(3, 1_800_000 - (t % 1000)), web2a: [] },
+        idleMs: { web1a: t % 1000, web2a: 90_000 },
+        inFlight: { web1a: 1, web2a: 0 },
+      }));
+      const r = await waitForSessions(f.balancer, ['web1a', 'web2a'], {
+        idleAfterMs: 5000,
+        timeoutMs: 4000,
+        table: 'web',
+        pollMs: 500,
+        now: f.now,
+        sleep: f.sleep,
+      });
+      expect(r.drained).toBe(false);
+      expect(r.left.map((l) => l.member)).toEqual(['web1a']);
+      const said = describeSessionsLeft(r.left);
+      expect(said).toMatch(/^web1a: 3 sessions bound \(3 active\), 1 request in flight, last request \d s ago$/);
+      expect(said).not.toContain('secret-session');
+    },
+  );
 });
 
 describe('parseTable', () => {

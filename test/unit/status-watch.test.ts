@@ -29,22 +29,25 @@ describe('watchStatus', () => {
     expect(Date.now() - t0).toBeLessThan(1_000);
   });
 
-  it('on a terminal, clears the screen before each frame; a stop during a reading lets it finish and print', async () => {
-    const stop = new AbortController();
-    const frames: string[] = [];
-    const code = await watchStatus({
-      everyMs: 10_000,
-      signal: stop.signal,
-      tty: true,
-      now: at,
-      print: (f) => frames.push(f),
-      round: async () => {
-        stop.abort();
-        await new Promise((r) => setTimeout(r, 20));
-        return { text: 'pool: a serving', exitCode: 0 };
-      },
-    });
-    expect(code).toBe(0);
-    expect(frames).toEqual(['\u001b[H\u001b[2Jpool: a serving\n\n08:30:05 UTC · every 10s · Ctrl-C to stop']);
-  });
+  it(
+    'on a terminal, clears the screen before each frame; ' + 'a stop during a reading lets it finish and print',
+    async () => {
+      const stop = new AbortController();
+      const frames: string[] = [];
+      const code = await watchStatus({
+        everyMs: 10_000,
+        signal: stop.signal,
+        tty: true,
+        now: at,
+        print: (f) => frames.push(f),
+        round: async () => {
+          stop.abort();
+          await new Promise((r) => setTimeout(r, 20));
+          return { text: 'pool: a serving', exitCode: 0 };
+        },
+      });
+      expect(code).toBe(0);
+      expect(frames).toEqual(['\u001b[H\u001b[2Jpool: a serving\n\n08:30:05 UTC · every 10s · Ctrl-C to stop']);
+    },
+  );
 });

@@ -91,7 +91,10 @@ lock: { lease: 30m }
   };
 });
 
-/** The release lock's contract, in memory: a live lock of another run is refused, an expired one or our own run's taken over. */
+/**
+ * The release lock's contract, in memory: a live lock of another run is refused, an expired one or our own run's taken
+ * over.
+ */
 function memoryLock(leaseMs: number): ReleaseLock {
   const read = async (): Promise<LockDetails | null> => {
     if (lockFile === UNREADABLE)
@@ -212,41 +215,54 @@ describe('status', () => {
     );
   });
 
-  it('with the balancer host unreachable: pool and lock unknown, never "no cluster" or "free"; the journal still tells the last run; exit 1', async () => {
-    const refused = new TransportError('lb.test', 'cannot connect to lb.test (10.0.0.9:22): connect ETIMEDOUT');
-    session.balancer = { driver: 'haproxy', members: async () => Promise.reject(refused) } as unknown as Balancer;
-    transports.respond({ match: () => true, host: 'lb.test', answer: () => Promise.reject(refused) });
-    session.lock = new ReleaseLock(transports.get('lb.test'), config.lock.path, config.lock.lease); // the real lock, over the same transport
-    down.add('w1a');
-    unfinishedRun();
-    const s = await gatherStatus(session, NOW);
-    expect(s.clusters.map((c) => [c.serving, c.inPool])).toEqual([
-      ['unknown', undefined],
-      ['unknown', undefined],
-    ]);
-    expect(s.hosts.every((h) => h.state === undefined)).toBe(true);
-    expect(s.lock).toEqual({ state: 'unknown' });
-    expect(s.unread.map((u) => [u.part, u.what])).toEqual([
-      ['balancer', 'balancer lb.test'],
-      ['host', 'release on w1a'],
-      ['lock', 'lock on lb.test'],
-    ]);
-    expect(s.lastRun).toMatchObject({ run: 'r-1', outcome: 'unfinished', running: null, pending: { step: 'drain-a' } });
-    expect(statusExitCode(s)).toBe(ExitCode.FAILED_RESTORED);
-    const text = statusText(s);
-    expect(text).toMatch(
-      /^shop: balancer lb\.test: unreadable \(cannot connect to lb\.test \(10\.0\.0\.9:22\): connect ETIMEDOUT\) — pool unknown\n/,
-    );
-    expect(text).toContain('cluster a (prod-a.test): pool unknown');
-    expect(text).toContain(
-      'lock: unknown (could not read lb.test: cannot connect to lb.test (10.0.0.9:22): connect ETIMEDOUT)',
-    );
-    expect(text).toMatch(/last run: push v2 by ci .*: did not end, and whether it is still running is unknown/);
-    expect(text).not.toMatch(/NO cluster|lock: free|running now|INTERRUPTED/);
-    expect(text).toMatch(
-      /incomplete: could not read balancer lb\.test, release on w1a, lock on lb\.test; shown as unknown above/,
-    );
-  });
+  it(
+    'with the balancer host unreachable: pool and lock unknown, never "no cluster" or "free"; ' +
+      'the journal still tells the last run; exit 1',
+    async () => {
+      const refused = new TransportError('lb.test', 'cannot connect to lb.test (10.0.0.9:22): connect ETIMEDOUT');
+      session.balancer = { driver: 'haproxy', members: async () => Promise.reject(refused) } as unknown as Balancer;
+      transports.respond({ match: () => true, host: 'lb.test', answer: () => Promise.reject(refused) });
+      // the real lock, over the same transport
+      session.lock = new ReleaseLock(transports.get('lb.test'), config.lock.path, config.lock.lease);
+      down.add('w1a');
+      unfinishedRun();
+      const s = await gatherStatus(session, NOW);
+      expect(s.clusters.map((c) => [c.serving, c.inPool])).toEqual([
+        ['unknown', undefined],
+        ['unknown', undefined],
+      ]);
+      expect(s.hosts.every((h) => h.state === undefined)).toBe(true);
+      expect(s.lock).toEqual({ state: 'unknown' });
+      expect(s.unread.map((u) => [u.part, u.what])).toEqual([
+        ['balancer', 'balancer lb.test'],
+        ['host', 'release on w1a'],
+        ['lock', 'lock on lb.test'],
+      ]);
+      expect(s.lastRun).toMatchObject({
+        run: 'r-1',
+        outcome: 'unfinished',
+        running: null,
+        pending: { step: 'drain-a' },
+      });
+      expect(statusExitCode(s)).toBe(ExitCode.FAILED_RESTORED);
+      const text = statusText(s);
+      expect(text).toMatch(
+        new RegExp(
+          /^shop: balancer lb\.test: unreadable \(cannot connect to lb\.test \(10\.0\.0\.9:22\): connect /.source +
+            /ETIMEDOUT\) — pool unknown\n/.source,
+        ),
+      );
+      expect(text).toContain('cluster a (prod-a.test): pool unknown');
+      expect(text).toContain(
+        'lock: unknown (could not read lb.test: cannot connect to lb.test (10.0.0.9:22): connect ETIMEDOUT)',
+      );
+      expect(text).toMatch(/last run: push v2 by ci .*: did not end, and whether it is still running is unknown/);
+      expect(text).not.toMatch(/NO cluster|lock: free|running now|INTERRUPTED/);
+      expect(text).toMatch(
+        /incomplete: could not read balancer lb\.test, release on w1a, lock on lb\.test; shown as unknown above/,
+      );
+    },
+  );
 
   it('finishes within its budget when reads hang, and says which did not answer', async () => {
     const never = new Promise<never>(() => undefined);
@@ -305,15 +321,21 @@ describe('status', () => {
     );
   });
 
-  it('a run that holds the lock without a heartbeat (older baton): running as far as its live lease tells', async () => {
-    unfinishedRun();
-    heldBy('ci');
-    const s = await gatherStatus(session, NOW);
-    expect(s.lastRun?.running).toBe(true);
-    expect(statusText(s)).toMatch(
-      /running, as far as its lock tells \(no heartbeat recorded; lease until 2026-11-27T12:20:00\.000Z\), at drain-a \(run r-1\)/,
-    );
-  });
+  it(
+    'a run that holds the lock without a heartbeat (older baton): ' + 'running as far as its live lease tells',
+    async () => {
+      unfinishedRun();
+      heldBy('ci');
+      const s = await gatherStatus(session, NOW);
+      expect(s.lastRun?.running).toBe(true);
+      expect(statusText(s)).toMatch(
+        new RegExp(
+          /running, as far as its lock tells \(no heartbeat recorded; lease until /.source +
+            /2026-11-27T12:20:00\.000Z\), at drain-a \(run r-1\)/.source,
+        ),
+      );
+    },
+  );
 
   it('a run with a recent heartbeat is running now', async () => {
     unfinishedRun();
@@ -333,7 +355,8 @@ describe('status', () => {
     expect(s.lastRun?.running).toBe(false);
     const text = statusText(s);
     expect(text).toContain(
-      'lock: held by ci since 2026-11-27T11:50:00.000Z (v9): push v9; no heartbeat for 40 s: the run is gone — `baton resume` or `baton rollback`; expires',
+      'lock: held by ci since 2026-11-27T11:50:00.000Z (v9): push v9; no heartbeat for 40 s: ' +
+        'the run is gone — `baton resume` or `baton rollback`; expires',
     );
     expect(text).toMatch(/INTERRUPTED \(run r-1\) \(no heartbeat for 40 s: the run is gone\) after lock/);
     expect(text).not.toMatch(/running now/);

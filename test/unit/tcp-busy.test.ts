@@ -7,7 +7,8 @@ import { carriesRequest } from '../../src/balancers/tcp-busy.js';
 const BALANCER_SIDE = [
   // an idle pooled keep-alive connection: its last answer came 40 s ago, after the request
   '0      0      10.213.7.2:40010 10.213.7.11:8000',
-  '\t cubic wscale:7,7 rto:204 bytes_sent:4210 bytes_acked:4211 bytes_received:9120 lastsnd:40120 lastrcv:40116 lastack:40116',
+  '\t cubic wscale:7,7 rto:204 bytes_sent:4210 bytes_acked:4211 bytes_received:9120 lastsnd:40120 ' +
+    'lastrcv:40116 lastack:40116',
   // a request sent 1.5 s ago on a reused connection, not answered yet
   '0      0      10.213.7.2:40012 10.213.7.11:8000',
   '\t cubic bytes_sent:900 bytes_acked:901 bytes_received:2400 lastsnd:1500 lastrcv:9000 lastack:1500',

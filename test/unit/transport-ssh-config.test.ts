@@ -176,7 +176,8 @@ Host web-* bastion
     await expect(resolve('looping')).rejects.toMatchObject({
       exitCode: 64,
       message:
-        'host looping is reached through the bastion far, which ssh_config reaches through bastion: baton follows one jump host, not a chain',
+        'host looping is reached through the bastion far, which ssh_config reaches through bastion: ' +
+        'baton follows one jump host, not a chain',
     });
     await expect(resolve('web-1', { proxy: 'a@b@c' })).rejects.toThrow(
       /ssh.proxy in baton.yml is "a@b@c", which is not a jump host/,

@@ -208,34 +208,40 @@ afterEach(async () => {
 });
 
 describe.skipIf(!canRun)('SshTransport through a bastion (real sshd on loopback)', () => {
-  it('runs commands on two hosts through one shared connection to the bastion, and closes it with the session', async () => {
-    const before = forwardsInBastionLog().length;
-    const t = transports();
-    const [a, b] = await Promise.all([
-      t.get('web-1').run(['sh', '-c', 'echo "$SSH_CONNECTION"']),
-      t.get('web-2').run(['sh', '-c', 'echo "$SSH_CONNECTION"']),
-    ]);
-    // The target sees the bastion's connection to 127.0.0.2, which the bastion says it forwarded.
-    expect(a.stdout).toMatch(new RegExp(`^127\\.0\\.0\\.1 \\d+ 127\\.0\\.0\\.2 ${ports.target}\\n$`));
-    expect(b.stdout).toMatch(/ 127\.0\.0\.2 /);
-    expect(forwardsInBastionLog().length - before).toBe(2);
-    expect(forwardsInBastionLog().at(-1)).toMatch(`target 127.0.0.2 port ${ports.target}`);
-    expect(t.bastionConnections).toBe(1);
-    expect((await t.get('web-1').run(['echo', 'again'])).stdout).toBe('again\n');
-    expect(t.get('web-1').stats.connections).toBe(1);
-    await t.closeAll();
-    // A new session after the close dials the bastion again.
-    const next = transports();
-    await next.get('web-1').run(['true']);
-    expect(next.bastionConnections).toBe(1);
-    await next.closeAll();
-  });
+  it(
+    'runs commands on two hosts through one shared connection to the bastion, ' + 'and closes it with the session',
+    async () => {
+      const before = forwardsInBastionLog().length;
+      const t = transports();
+      const [a, b] = await Promise.all([
+        t.get('web-1').run(['sh', '-c', 'echo "$SSH_CONNECTION"']),
+        t.get('web-2').run(['sh', '-c', 'echo "$SSH_CONNECTION"']),
+      ]);
+      // The target sees the bastion's connection to 127.0.0.2, which the bastion says it forwarded.
+      expect(a.stdout).toMatch(new RegExp(`^127\\.0\\.0\\.1 \\d+ 127\\.0\\.0\\.2 ${ports.target}\\n$`));
+      expect(b.stdout).toMatch(/ 127\.0\.0\.2 /);
+      expect(forwardsInBastionLog().length - before).toBe(2);
+      expect(forwardsInBastionLog().at(-1)).toMatch(`target 127.0.0.2 port ${ports.target}`);
+      expect(t.bastionConnections).toBe(1);
+      expect((await t.get('web-1').run(['echo', 'again'])).stdout).toBe('again\n');
+      expect(t.get('web-1').stats.connections).toBe(1);
+      await t.closeAll();
+      // A new session after the close dials the bastion again.
+      const next = transports();
+      await next.get('web-1').run(['true']);
+      expect(next.bastionConnections).toBe(1);
+      await next.closeAll();
+    },
+  );
 
-  it('ssh.proxy wins over ProxyJump: a host ssh_config reaches through a dead bastion goes through ssh.proxy', async () => {
-    const t = transports(undefined, { proxy: 'bastion' });
-    expect((await t.get('dead-jump').run(['echo', 'ok'])).stdout).toBe('ok\n');
-    await t.closeAll();
-  });
+  it(
+    'ssh.proxy wins over ProxyJump: ' + 'a host ssh_config reaches through a dead bastion goes through ssh.proxy',
+    async () => {
+      const t = transports(undefined, { proxy: 'bastion' });
+      expect((await t.get('dead-jump').run(['echo', 'ok'])).stdout).toBe('ok\n');
+      await t.closeAll();
+    },
+  );
 
   it('refuses an unknown bastion host key, naming the bastion and the host behind it', async () => {
     const t = transports({ target: true });
@@ -248,7 +254,8 @@ describe.skipIf(!canRun)('SshTransport through a bastion (real sshd on loopback)
     expect((err as HostKeyError).exitCode).toBe(64);
     expect((err as Error).message).toMatch(
       new RegExp(
-        `^cannot reach web-1 through the bastion bastion: host key of bastion \\(\\[127\\.0\\.0\\.1\\]:${ports.bastion}\\) is not known: it presented ssh-ed25519 SHA256:`,
+        '^cannot reach web-1 through the bastion bastion: host key of bastion ' +
+          `\\(\\[127\\.0\\.0\\.1\\]:${ports.bastion}\\) is not known: it presented ssh-ed25519 SHA256:`,
       ),
     );
     expect((err as HostKeyError).hint).toMatch(`ssh-keyscan -H -p ${ports.bastion} 127.0.0.1`);
@@ -278,7 +285,8 @@ describe.skipIf(!canRun)('SshTransport through a bastion (real sshd on loopback)
     expect(err).toBeInstanceOf(TransportError);
     expect((err as TransportError).host).toBe('no-forwarding');
     expect((err as Error).message).toBe(
-      `cannot reach no-forwarding through the bastion closed-bastion: the bastion refused to forward to 127.0.0.2:${ports.target} (open failed)`,
+      'cannot reach no-forwarding through the bastion closed-bastion: ' +
+        `the bastion refused to forward to 127.0.0.2:${ports.target} (open failed)`,
     );
     expect((err as TransportError).hint).toMatch(/AllowTcpForwarding yes/);
     await t.closeAll();
@@ -293,7 +301,8 @@ describe.skipIf(!canRun)('SshTransport through a bastion (real sshd on loopback)
     expect(err).toBeInstanceOf(TransportError);
     expect((err as Error).message).toMatch(
       new RegExp(
-        `^cannot reach down through the bastion bastion: the bastion could not connect to 127\\.0\\.0\\.2:${ports.dead} \\(`,
+        '^cannot reach down through the bastion bastion: the bastion could not connect to ' +
+          `127\\.0\\.0\\.2:${ports.dead} \\(`,
       ),
     );
     await t.closeAll();
@@ -309,7 +318,8 @@ describe.skipIf(!canRun)('SshTransport through a bastion (real sshd on loopback)
     expect(err).toBeInstanceOf(TransportError);
     expect((err as TransportError).host).toBe('dead-jump');
     expect((err as Error).message).toBe(
-      `cannot reach dead-jump through the bastion dead-bastion: cannot connect to dead-bastion (root@127.0.0.1:${ports.dead}): connect ECONNREFUSED 127.0.0.1:${ports.dead}`,
+      'cannot reach dead-jump through the bastion dead-bastion: ' +
+        `cannot connect to dead-bastion (root@127.0.0.1:${ports.dead}): connect ECONNREFUSED 127.0.0.1:${ports.dead}`,
     );
     expect(Date.now() - start).toBeLessThan(CONNECT_MS);
     // The failed bastion is not pooled: the next use tries again.
@@ -327,7 +337,8 @@ describe.skipIf(!canRun)('SshTransport through a bastion (real sshd on loopback)
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
     expect((err as Error).message).toBe(
-      `cannot reach behind-silent through the bastion silent-bastion: the bastion opened no channel to 127.0.0.2:${ports.target} (no channel within 2 s)`,
+      'cannot reach behind-silent through the bastion silent-bastion: ' +
+        `the bastion opened no channel to 127.0.0.2:${ports.target} (no channel within 2 s)`,
     );
     expect(Date.now() - start).toBeLessThan(CONNECT_MS + 1500);
     await t.closeAll();
@@ -343,7 +354,8 @@ describe.skipIf(!canRun)('SshTransport through a bastion (real sshd on loopback)
     expect(err).toBeInstanceOf(TransportError);
     expect((err as Error).message).toMatch(
       new RegExp(
-        `^cannot connect to tarpit \\(root@127\\.0\\.0\\.2:${ports.tarpit} through the bastion bastion\\): no SSH handshake within 2 s`,
+        `^cannot connect to tarpit \\(root@127\\.0\\.0\\.2:${ports.tarpit} through the bastion bastion\\): ` +
+          'no SSH handshake within 2 s',
       ),
     );
     expect(Date.now() - start).toBeLessThan(CONNECT_MS + 1500);

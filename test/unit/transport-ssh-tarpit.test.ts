@@ -70,25 +70,28 @@ afterAll(async () => {
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('SshTransport with hosts that do not speak SSH', () => {
-  it('waits out a host that never answers once per connect timeout, not once per command, then tries again', async () => {
-    let dialled = 0;
-    const port = await listen(() => void dialled++);
-    const web1 = transportsFor(port).get('web-1');
-    const timed = async () => {
-      const t0 = Date.now();
-      const err = await web1.run(['true']).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(TransportError);
-      return Date.now() - t0;
-    };
-    expect(await timed()).toBeGreaterThanOrEqual(HANDSHAKE_MS * 0.9);
-    // The record, the lock, the pool: the next reads fail at once with the same reason.
-    expect(await timed()).toBeLessThan(HANDSHAKE_MS / 2);
-    expect(await timed()).toBeLessThan(HANDSHAKE_MS / 2);
-    expect(dialled).toBe(1);
-    await settle(HANDSHAKE_MS);
-    expect(await timed()).toBeGreaterThanOrEqual(HANDSHAKE_MS * 0.9);
-    expect(dialled).toBe(2);
-  });
+  it(
+    'waits out a host that never answers once per connect timeout, ' + 'not once per command, then tries again',
+    async () => {
+      let dialled = 0;
+      const port = await listen(() => void dialled++);
+      const web1 = transportsFor(port).get('web-1');
+      const timed = async () => {
+        const t0 = Date.now();
+        const err = await web1.run(['true']).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(TransportError);
+        return Date.now() - t0;
+      };
+      expect(await timed()).toBeGreaterThanOrEqual(HANDSHAKE_MS * 0.9);
+      // The record, the lock, the pool: the next reads fail at once with the same reason.
+      expect(await timed()).toBeLessThan(HANDSHAKE_MS / 2);
+      expect(await timed()).toBeLessThan(HANDSHAKE_MS / 2);
+      expect(dialled).toBe(1);
+      await settle(HANDSHAKE_MS);
+      expect(await timed()).toBeGreaterThanOrEqual(HANDSHAKE_MS * 0.9);
+      expect(dialled).toBe(2);
+    },
+  );
 
   it('gives up on a host that accepts TCP and never answers, naming it, and nothing escapes', async () => {
     const port = await listen(() => undefined);
@@ -101,7 +104,8 @@ describe('SshTransport with hosts that do not speak SSH', () => {
     expect(err).toBeInstanceOf(TransportError);
     expect((err as TransportError).host).toBe('web-1');
     expect((err as Error).message).toBe(
-      `cannot connect to web-1 (deploy@127.0.0.1:${port}): no SSH handshake within 0.5 s (the port accepts connections but no SSH server answers)`,
+      `cannot connect to web-1 (deploy@127.0.0.1:${port}): ` +
+        'no SSH handshake within 0.5 s (the port accepts connections but no SSH server answers)',
     );
     expect(Date.now() - start).toBeLessThan(HANDSHAKE_MS + 1500);
     // ssh2 raises a second error as it drops the socket: it must not surface anywhere.

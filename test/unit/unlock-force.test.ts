@@ -87,7 +87,16 @@ describe('releaseLock with a reason and a confirmation', () => {
     record.files.set(
       `${RECORD}/${RUN}.jsonl`,
       Buffer.from(
-        `${JSON.stringify({ ts: '2026-11-27T11:00:00.000Z', run: RUN, event: 'run-begin', command: 'push', plan: 'sha256:p', tag: 'v9', by: 'alice@ci', steps: ['lock'] })}\n`,
+        `${JSON.stringify({
+          ts: '2026-11-27T11:00:00.000Z',
+          run: RUN,
+          event: 'run-begin',
+          command: 'push',
+          plan: 'sha256:p',
+          tag: 'v9',
+          by: 'alice@ci',
+          steps: ['lock'],
+        })}\n`,
       ),
     );
     const session = {

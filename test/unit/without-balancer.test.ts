@@ -25,7 +25,8 @@ describe('withoutBalancer', () => {
     expect(w.config.balancer.host).toBe('lb2.baton.test');
     expect(w.config.balancer.peers).toEqual(['lb3.baton.test']);
     expect(w.note).toBe(
-      'balancer lb.baton.test left out by ada (--without-balancer): lb2.baton.test holds the release lock and the run record, with lb3.baton.test',
+      'balancer lb.baton.test left out by ada (--without-balancer): ' +
+        'lb2.baton.test holds the release lock and the run record, with lb3.baton.test',
     );
   });
 

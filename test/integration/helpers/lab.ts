@@ -67,7 +67,10 @@ export function appHostNames(): string[] {
   return appHosts(readLab()).map((h) => h.name);
 }
 
-/** A shell command as root on a lab host, through the lab's console (the hosts refuse root over SSH): its stdout, trimmed. */
+/**
+ * A shell command as root on a lab host, through the lab's console (the hosts refuse root over SSH): its stdout,
+ * trimmed.
+ */
 export function onHost(host: string, command: string, input?: string): Promise<string> {
   return asRoot(host, command, input);
 }
@@ -81,7 +84,10 @@ export async function currentReleases(hosts: readonly string[] = appHostNames())
   );
 }
 
-/** The public backend's counters (requests, 5xx, retries, redispatches) as baton's driver reads them, through `configFile`. */
+/**
+ * The public backend's counters (requests, 5xx, retries, redispatches) as baton's driver reads them, through
+ * `configFile`.
+ */
 export async function balancerCounters(configFile: string): Promise<BackendCounters> {
   const session = await openSession(await loadConfig(configFile));
   try {
