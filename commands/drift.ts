@@ -1,6 +1,7 @@
 import { Args } from '@oclif/core';
 import { BatonCommand } from '../src/cli/base-command.js';
 import { findDrift, hasDrift } from '../src/config-track/drift.js';
+import { notifyDrift } from '../src/engine/notify.js';
 import { openSession } from '../src/engine/session.js';
 import { ExitCode } from '../src/errors.js';
 import { driftText } from '../src/render/config-track.js';
@@ -27,7 +28,9 @@ export default class Drift extends BatonCommand {
       if (!this.jsonEnabled()) this.log(driftText(result));
       if (result.failed.length > 0) throw notReachedError(result.failed, 'drift unknown there', 'drift');
       // The report is printed (and returned for --json) either way; the exit code says whether anything drifted.
-      if (result.hosts.some(hasDrift)) process.exitCode = ExitCode.DRIFTED;
+      const drifted = result.hosts.filter(hasDrift).map((h) => h.host);
+      if (drifted.length) process.exitCode = ExitCode.DRIFTED;
+      await notifyDrift(config, drifted, { problem: (line) => this.logToStderr(`warning: ${line}`) });
       return result;
     } finally {
       await session.close();

@@ -8,7 +8,7 @@
 // forced; when both do, the plan has no step at all: "No changes".
 import type { ClusterId, Config } from '../src/config/config.js';
 import type { ObservedHost, ObservedState, Plan, PlanForced, Step, StepOf } from '../src/model/plan.js';
-import { planOwner, sealPlan } from '../src/model/plan.js';
+import { planHooks, planOwner, sealPlan } from '../src/model/plan.js';
 import { stepIs } from '../src/model/step-kinds.js';
 import type { Release } from '../src/model/release.js';
 import { shortSha, type PlanArtifact } from '../src/model/artifact.js';
@@ -51,6 +51,7 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
   ) as ClusterId[];
   const header = {
     ...planOwner(config),
+    ...planHooks(config),
     release,
     createdAt: (input.now ?? new Date()).toISOString(),
     createdBy: input.createdBy,

@@ -4,7 +4,7 @@
 import type { Config } from '../src/config/config.js';
 import { ExitCode, UserError } from '../src/errors.js';
 import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
-import { planOwner, sealPlan } from '../src/model/plan.js';
+import { planHooks, planOwner, sealPlan } from '../src/model/plan.js';
 import { releaseOfDir } from '../src/model/release.js';
 import { lockStep, unlockStep } from './blue-green.js';
 
@@ -66,6 +66,7 @@ export function buildContractPlan(input: ContractInput): Plan {
   return sealPlan({
     kind: 'contract',
     ...planOwner(config),
+    ...planHooks(config),
     release: releaseOfDir(dir),
     createdAt: (input.now ?? new Date()).toISOString(),
     createdBy: input.createdBy,

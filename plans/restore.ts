@@ -6,7 +6,7 @@
 import type { Config } from '../src/config/config.js';
 import { UserError } from '../src/errors.js';
 import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
-import { planOwner, sealPlan } from '../src/model/plan.js';
+import { planHooks, planOwner, sealPlan } from '../src/model/plan.js';
 import type { Release } from '../src/model/release.js';
 import { shortSha, type PlanArtifact } from '../src/model/artifact.js';
 import { lockStep, unlockStep } from './blue-green.js';
@@ -84,6 +84,7 @@ export function buildRestorePlan(input: RestoreInput): Plan {
   return sealPlan({
     kind: 'restore',
     ...planOwner(config),
+    ...planHooks(config),
     release,
     ...(artifact ? { artifact } : {}),
     createdAt: (input.now ?? new Date()).toISOString(),

@@ -4,7 +4,7 @@
 // warm: draining the other side puts all traffic back on the old release in one balancer change.
 import type { ClusterId, Config } from '../src/config/config.js';
 import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
-import { planOwner, sealPlan } from '../src/model/plan.js';
+import { planHooks, planOwner, sealPlan } from '../src/model/plan.js';
 import { stepIs } from '../src/model/step-kinds.js';
 import { releaseOfDir } from '../src/model/release.js';
 import { clusterSteps, describeReleases, flipsInOneChange, lockStep, unlockStep, withFlip } from './blue-green.js';
@@ -72,6 +72,7 @@ export function buildRollbackPlan(input: RollbackInput): RollbackPlan {
   const plan = sealPlan({
     kind: 'rollback',
     ...planOwner(config),
+    ...planHooks(config),
     release: releaseOfDir(main),
     createdAt: (input.now ?? new Date()).toISOString(),
     createdBy: input.createdBy,

@@ -1,6 +1,6 @@
 // The configuration as the rest of baton sees it: validated, defaults applied, paths
 // resolved against baton.yml's folder, hosts and smoke checks in one normal form.
-import type { BatonConfigParsed } from './schema.js';
+import type { BatonConfigParsed, HOOK_NAMES, NOTIFY_EVENTS } from './schema.js';
 
 export type ClusterId = 'a' | 'b';
 export const CLUSTER_IDS: readonly ClusterId[] = ['a', 'b'];
@@ -34,6 +34,17 @@ export interface MigrateConfig {
   gateDeadline: number;
 }
 
+export type HookName = (typeof HOOK_NAMES)[number];
+export type NotifyEventName = (typeof NOTIFY_EVENTS)[number];
+
+/** A hook as it runs: a command line (run with sh -c) or argv (no shell), and its time limit. */
+export interface HookConfig {
+  run: string | string[];
+  timeoutMs: number;
+}
+
+export type NotifyTargetConfig = NonNullable<BatonConfigParsed['notify']>[number];
+
 export type ArtifactConfig = NonNullable<BatonConfigParsed['artifact']> & { cache: string };
 
 export interface Config {
@@ -65,6 +76,10 @@ export interface Config {
   track?: BatonConfigParsed['track'];
   capacity: BatonConfigParsed['capacity'];
   secrets: NonNullable<BatonConfigParsed['secrets']>;
+  /** Commands run on this machine at named moments of a run (each with its time limit resolved). */
+  hooks?: Partial<Record<HookName, HookConfig>>;
+  /** Where to tell what a run did. */
+  notify?: NotifyTargetConfig[];
 }
 
 /** Every host of both clusters, cluster a first. */

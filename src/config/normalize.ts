@@ -61,6 +61,8 @@ export function normalizeConfig(parsed: BatonConfigParsed, file: string, options
     }),
     ...(parsed.track && { track: { ...parsed.track, repo: local(parsed.track.repo) } }),
     capacity: parsed.capacity,
+    ...(parsed.hooks && { hooks: hooksConfig(parsed) }),
+    ...(parsed.notify && { notify: parsed.notify }),
     secrets: Object.fromEntries(
       Object.entries(parsed.secrets ?? {}).map(([name, ref]) => [
         name,
@@ -68,6 +70,24 @@ export function normalizeConfig(parsed: BatonConfigParsed, file: string, options
       ]),
     ),
   };
+}
+
+/** Each hook as a command and its time limit (its own, else hooksTimeout). */
+function hooksConfig(parsed: BatonConfigParsed): NonNullable<Config['hooks']> {
+  return Object.fromEntries(
+    Object.entries(parsed.hooks ?? {}).flatMap(([name, hook]) =>
+      hook === undefined
+        ? []
+        : [
+            [
+              name,
+              typeof hook === 'object' && !Array.isArray(hook)
+                ? { run: hook.run, timeoutMs: hook.timeout ?? parsed.hooksTimeout }
+                : { run: hook, timeoutMs: parsed.hooksTimeout },
+            ],
+          ],
+    ),
+  );
 }
 
 /** Where built artifacts are kept when baton.yml does not say: beside the repository mirrors, outside any checkout. */

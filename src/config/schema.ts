@@ -818,6 +818,89 @@ export const RunRecord = z.strictObject({
     .describe('runs kept there; the oldest beyond this are removed when a run ends'),
 });
 
+/** The moments a hook runs at, in the order a push meets them (README "Hooks"). */
+export const HOOK_NAMES = [
+  'before-lock',
+  'after-activate',
+  'after-flip',
+  'after-success',
+  'after-reversal',
+  'needs-attention',
+] as const;
+
+const HOOK_DESCRIPTIONS: Record<(typeof HOOK_NAMES)[number], string> = {
+  'before-lock': 'before the run takes the lock: a nonzero exit refuses the run (exit 3), nothing changed',
+  'after-activate': "after each cluster's activate and smoke check, before it returns to the pool (BATON_CLUSTER)",
+  'after-flip': 'after the first cluster on the new release is back in the public pool',
+  'after-success': 'after the run succeeded',
+  'after-reversal': 'after a reversal put production back where it started',
+  'needs-attention': 'when the run ended with production needing attention (its reversal failed)',
+};
+
+const HookCommand = z.union([
+  z
+    .string()
+    .min(1, { message: 'expected a command line' })
+    .describe('a command line, run with /bin/sh -c in the folder of baton.yml'),
+  z
+    .array(z.string().min(1, { message: 'expected a program or an argument, not an empty string' }))
+    .min(1, { message: 'expected a program and its arguments' })
+    .describe(
+      'a program and its arguments, run without a shell (a relative program path is taken from the folder of baton.yml)',
+    ),
+]);
+
+export const Hook = z.union([
+  HookCommand,
+  z.strictObject({
+    run: HookCommand.describe('the command: a command line (sh -c) or [program, args…] (no shell)'),
+    timeout: duration({ minMs: 100, maxMs: DEFAULT_DURATION_BOUNDS.maxMs })
+      .optional()
+      .describe('longest it may run (default: hooksTimeout); its process group is killed then'),
+  }),
+]);
+
+export const Hooks = z
+  .strictObject({
+    'before-lock': Hook.optional().describe(HOOK_DESCRIPTIONS['before-lock']),
+    'after-activate': Hook.optional().describe(HOOK_DESCRIPTIONS['after-activate']),
+    'after-flip': Hook.optional().describe(HOOK_DESCRIPTIONS['after-flip']),
+    'after-success': Hook.optional().describe(HOOK_DESCRIPTIONS['after-success']),
+    'after-reversal': Hook.optional().describe(HOOK_DESCRIPTIONS['after-reversal']),
+    'needs-attention': Hook.optional().describe(HOOK_DESCRIPTIONS['needs-attention']),
+  })
+  .describe(
+    'commands run on the machine running baton at named moments of a run, with its facts in BATON_* variables and the event as JSON on stdin',
+  );
+
+/** The events a notification target may ask for (README "Notifications"). */
+export const NOTIFY_EVENTS = ['begin', 'flip', 'succeeded', 'reversed', 'needs-attention', 'drift'] as const;
+
+export const NotifyTarget = z.strictObject({
+  url: z
+    .union([
+      z.url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL' }),
+      z
+        .strictObject({
+          env: z
+            .string()
+            .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'expected an environment variable name such as SLACK_URL' })
+            .describe('name of an environment variable holding the URL'),
+        })
+        .describe('{env: NAME}: the URL is a secret, read from the environment when the run starts'),
+    ])
+    .describe('where to POST: a URL, or {env: NAME} for a URL that is a secret (a Slack or Teams webhook)'),
+  format: z
+    .enum(['webhook', 'slack', 'teams'])
+    .default('webhook')
+    .describe('webhook: the event as JSON; slack: {text}; teams: a MessageCard {text}'),
+  events: z
+    .array(z.enum(NOTIFY_EVENTS))
+    .min(1, { message: 'expected at least one event' })
+    .default([...NOTIFY_EVENTS])
+    .describe('which events to send: begin, flip, succeeded, reversed, needs-attention, drift (default: all)'),
+});
+
 export const BatonConfigSchema = z
   .strictObject({
     $schema: z.string().optional().describe('JSON Schema reference for editors'),
@@ -856,6 +939,18 @@ export const BatonConfigSchema = z
       'what `baton preflight` (run first by plan and push) checks: the cluster left serving can carry the load, process memory fits',
     ),
     secrets: z.record(z.string(), SecretRef).optional().describe('named secrets resolved at run time'),
+    hooks: Hooks.optional(),
+    hooksTimeout: duration({ minMs: 100, maxMs: DEFAULT_DURATION_BOUNDS.maxMs })
+      .prefault('30s')
+      .describe(
+        "longest a hook may run unless it says (its process group is killed then; a before-lock hook's run is refused)",
+      ),
+    notify: z
+      .array(NotifyTarget)
+      .optional()
+      .describe(
+        'where to tell what a run did (begin, flip, succeeded, reversed, needs-attention, drift), in the background',
+      ),
   })
   .describe('baton.yml');
 

@@ -21,6 +21,29 @@ export interface Reporter {
   finish(): Promise<void>;
 }
 
+/** The run's reporter, with a listener told the same events (hooks and notifications listen so). */
+export function teeReporter(reporter: Reporter, listener: Partial<Reporter>): Reporter {
+  return {
+    stepStarted: (step, phase) => (reporter.stepStarted(step, phase), listener.stepStarted?.(step, phase)),
+    stepProgress: (step, message) => reporter.stepProgress(step, message),
+    stepSucceeded: (step, phase, ms) => (
+      reporter.stepSucceeded(step, phase, ms),
+      listener.stepSucceeded?.(step, phase, ms)
+    ),
+    stepFailed: (step, phase, ms, error) => (
+      reporter.stepFailed(step, phase, ms, error),
+      listener.stepFailed?.(step, phase, ms, error)
+    ),
+    reversalStarted: (reason, steps) => (
+      reporter.reversalStarted(reason, steps),
+      listener.reversalStarted?.(reason, steps)
+    ),
+    notice: (message) => reporter.notice(message),
+    ...(reporter.traffic ? { traffic: (sample: TrafficSample) => reporter.traffic?.(sample) } : {}),
+    finish: () => reporter.finish(),
+  };
+}
+
 /**
  * Whether a step's progress message goes out now: at most one a second per step, since a drain
  * polled every 100 ms must not flood a terminal or a pipeline's log.

@@ -14,7 +14,8 @@ import { execute, reverse, type ExecutionResult, type StepRunner } from './execu
 import type { Interrupts } from './interrupts.js';
 import { newRunId, type RunsOf } from './journal.js';
 import type { LockDetails, ReleaseLock } from './lock.js';
-import type { Reporter } from './reporter.js';
+import { teeReporter, type Reporter } from './reporter.js';
+import type { RunHooks } from './run-hooks.js';
 import type { Transports } from '../transport/types.js';
 import { closeRunOf, openRun, type OpenRun, type OpenRunOptions } from './run.js';
 
@@ -42,6 +43,8 @@ export interface RunContext {
   sample?: OpenRunOptions['sample'];
   /** Lines journaled right after the run begins. */
   notes?: readonly string[];
+  /** Hooks and notifications (baton.yml's hooks: and notify:), listening to the run once it is open. */
+  hooks?: RunHooks | undefined;
   /** The step runner, made once the run's id is known (steps take the lock under it). */
   stepRunner(run: string): StepRunner;
   /** Where stop signals come from (the process's, unless a test brings its own). */
@@ -116,21 +119,29 @@ export async function runPlan(ctx: RunContext, plan: RunnablePlan, mode: RunMode
       // A resumed run holds the lock of the run it continues (same run id): take it over.
       if ('resume' in mode && owner && mode.resume.alreadyDone.some((s) => stepIs(s, 'takesLock')))
         await lock.acquire({ ...owner, run });
-      const exec = {
-        run: ctx.stepRunner(run),
-        journal: open.journal,
-        reporter: ctx.reporter,
-        ...(ctx.interrupts ? { interrupts: ctx.interrupts } : {}),
-      };
-      const result =
-        'rehearse' in mode
-          ? await rehearseWith(open, plan.steps, mode.rehearse, exec)
-          : await carryOutWith(open, plan.steps, mode, exec);
-      await open.end(result.outcome, result.forwardMs + (result.reversalMs ?? 0));
-      const { closes } = ctx;
-      if (closes && result.outcome === 'succeeded')
-        await closeRunOf(closes.config, closes.transports, closes.run, closes.note, 'reversed');
-      return { ...result, run, journal: open.journal.file };
+      const hooks = ctx.hooks?.({ id: run, journal: open.journal, notice: (line) => ctx.reporter.notice(line) });
+      try {
+        const exec = {
+          run: ctx.stepRunner(run),
+          journal: open.journal,
+          reporter: hooks ? teeReporter(ctx.reporter, hooks.events) : ctx.reporter,
+          ...(ctx.interrupts ? { interrupts: ctx.interrupts } : {}),
+          ...(hooks ? { beforeStep: (step: AnyStep) => hooks.beforeStep(step) } : {}),
+        };
+        const result =
+          'rehearse' in mode
+            ? await rehearseWith(open, plan.steps, mode.rehearse, exec)
+            : await carryOutWith(open, plan.steps, mode, exec);
+        // The end hooks and the last notifications are journaled before the run's end: nothing follows it.
+        await hooks?.ending(result);
+        await open.end(result.outcome, result.forwardMs + (result.reversalMs ?? 0));
+        const { closes } = ctx;
+        if (closes && result.outcome === 'succeeded')
+          await closeRunOf(closes.config, closes.transports, closes.run, closes.note, 'reversed');
+        return { ...result, run, journal: open.journal.file };
+      } finally {
+        await hooks?.close();
+      }
     } finally {
       await open.abandon();
     }
@@ -139,7 +150,7 @@ export async function runPlan(ctx: RunContext, plan: RunnablePlan, mode: RunMode
   }
 }
 
-type Exec = Pick<Parameters<typeof execute>[0], 'run' | 'journal' | 'reporter' | 'interrupts'>;
+type Exec = Pick<Parameters<typeof execute>[0], 'run' | 'journal' | 'reporter' | 'interrupts' | 'beforeStep'>;
 
 async function carryOutWith(
   open: OpenRun,
@@ -147,8 +158,11 @@ async function carryOutWith(
   mode: Exclude<RunMode, { rehearse: unknown }>,
   exec: Exec,
 ): Promise<ExecutionResult> {
-  // Before each forward step the run record catches up (and a step that changes production waits for it).
-  const beforeStep = (step: AnyStep) => open.beforeStep(stepTraits(step.kind).changesProduction);
+  // Before each forward step the hooks have their say, then the run record catches up (and a step that changes production waits for it).
+  const beforeStep = async (step: AnyStep) => {
+    await exec.beforeStep?.(step);
+    await open.beforeStep(stepTraits(step.kind).changesProduction);
+  };
   if ('forward' in mode)
     return execute({
       ...exec,

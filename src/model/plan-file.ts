@@ -24,6 +24,8 @@ const KEY_ORDER = [
   'forward',
   'preflight',
   'forced',
+  'hooks',
+  'notify',
   'hash',
   'author',
   'approvals',

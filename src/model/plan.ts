@@ -1,7 +1,7 @@
 // A plan: plain, serialisable data. Forward steps, each with the steps that undo it, the live
 // state it was made from, and a hash over everything a reviewer approves.
 import type { Finding } from '../checks/preflight.js';
-import type { ClusterId, Config } from '../config/config.js';
+import type { ClusterId, Config, HookConfig, HookName, NotifyTargetConfig } from '../config/config.js';
 import type { MemberState } from '../balancers/types.js';
 import type { Release } from './release.js';
 import type { PlanArtifact } from './artifact.js';
@@ -129,6 +129,10 @@ export interface Plan {
   preflight?: PlanPreflight;
   /** Present when the push was forced past clusters that already serve its release (absent: those are left alone). */
   forced?: PlanForced;
+  /** The hooks a run of it runs (baton.yml's hooks:): hashed, so a changed hook needs a new plan. */
+  hooks?: Partial<Record<HookName, HookConfig>>;
+  /** Where a run of it sends notifications (baton.yml's notify:), the URL shown without its secret part. */
+  notify?: PlanNotify[];
   /** Content hash of everything above; approvals name it. */
   hash: string;
   /** Not part of the hash: its maker's signature of it (`baton plan -o --key`, message `baton plan <hash>\n`), so apply can tell the author's own approval. */
@@ -136,6 +140,39 @@ export interface Plan {
   /** Not part of the hash: recorded after review. */
   approvals?: Approval[];
   rehearsals?: Rehearsal[];
+}
+
+/** A notification target as a plan shows it: never the URL's secret. */
+export interface PlanNotify {
+  /** `env SLACK_URL`, or a URL written in baton.yml cut to its origin (`https://chat.example.com/…`). */
+  to: string;
+  format: NotifyTargetConfig['format'];
+  events: NotifyTargetConfig['events'];
+}
+
+/** The hooks and notification targets baton.yml gives a run, as a plan records them (nothing when it has none). */
+export function planHooks(config: Pick<Config, 'hooks' | 'notify'>): Pick<Plan, 'hooks' | 'notify'> {
+  const hooks = Object.keys(config.hooks ?? {}).length ? { hooks: config.hooks } : {};
+  const notify = config.notify?.length
+    ? {
+        notify: config.notify.map((t) => ({
+          to: typeof t.url === 'string' ? maskedUrl(t.url) : `env ${t.url.env}`,
+          format: t.format,
+          events: t.events,
+        })),
+      }
+    : {};
+  return { ...hooks, ...notify };
+}
+
+/** A URL cut to its origin: a webhook's path and query are often its secret. */
+export function maskedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.pathname === '/' && !u.search ? u.origin : `${u.origin}/…`;
+  } catch {
+    return '[url]';
+  }
 }
 
 /** The state apply compares: who is in the pool and what each host runs (not sessions or time). */
@@ -161,6 +198,8 @@ export function planHash(plan: Omit<Plan, 'hash'>): string {
     forward,
     preflight,
     forced,
+    hooks,
+    notify,
   } = plan;
   // Optional parts join the hash only when present, so plans made without them keep their hash.
   return digest({
@@ -177,6 +216,8 @@ export function planHash(plan: Omit<Plan, 'hash'>): string {
     forward,
     ...(preflight ? { preflight } : {}),
     ...(forced ? { forced } : {}),
+    ...(hooks ? { hooks } : {}),
+    ...(notify ? { notify } : {}),
   });
 }
 

@@ -5,6 +5,7 @@ import type { ExecutionResult, StepRunner } from '../engine/executor.js';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { journalDir, newRunId } from '../engine/journal.js';
 import { runPlan, type Outcome } from '../engine/run-plan.js';
+import { runHooksFor } from '../engine/run-hooks.js';
 import { mirrorRun } from '../engine/run-record.js';
 import { clusterOfMembers } from '../engine/sampler.js';
 import type { Observation } from '../engine/observe.js';
@@ -85,6 +86,7 @@ export async function carryOut(session: Session, plan: Plan, opts: CarryOutOptio
         reporter: opts.reporter,
       },
       ...(opts.notes ? { notes: opts.notes } : {}),
+      hooks: runHooksFor(config, plan, opts.command),
       ...(opts.closes ? { closes: { ...opts.closes, config, transports: session.transports } } : {}),
       stepRunner: (id) => planStepRunner(session, plan, opts, { ...owner, run: id }),
     },

@@ -5,9 +5,18 @@
 import { buildBlueGreenPlan } from '../../plans/blue-green.js';
 import { buildContractPlan } from '../../plans/contract.js';
 import { buildRestorePlan } from '../../plans/restore.js';
-import { allHosts, type ClusterId, type Config } from '../config/config.js';
+import { allHosts, type ClusterId, type Config, type HookName } from '../config/config.js';
 import { BatonError, PlanRefusedError } from '../errors.js';
-import { describeEnvironment, planHash, planKindOf, type Plan, type PlanKind, type Step } from '../model/plan.js';
+import {
+  describeEnvironment,
+  planHash,
+  planHooks,
+  planKindOf,
+  type Plan,
+  type PlanKind,
+  type Step,
+} from '../model/plan.js';
+import { canonicalJson } from '../model/canonical.js';
 import { stepIs } from '../model/step-kinds.js';
 import { releaseFor } from '../model/release.js';
 import { recipeDifferences, type PlanArtifact } from '../model/artifact.js';
@@ -27,6 +36,8 @@ export function checkPlan(plan: Plan, config: Config): void {
 /** Refuses (exit 3) a plan that is not exactly the plan baton.yml makes from its tag, commit and observed state. */
 export function rederivePlan(plan: Plan, config: Config): void {
   checkEnvironment(plan, config);
+  const hookChanges = hookDifferences(plan, config);
+  if (hookChanges.length) refuse("the plan's hooks or notifications are not baton.yml's", hookChanges);
   const foreign = outsideConfig(plan, config);
   if (foreign.length) refuse('the plan names what baton.yml does not', foreign);
   REDERIVE[planKindOf(plan)](plan, config);
@@ -109,6 +120,22 @@ export function checkEnvironment(plan: Pick<Plan, 'environment'>, config: Pick<C
     `${fix}, or make a new plan for this environment with \`baton plan TAG${config.environment === undefined ? '' : ` -e ${config.environment}`}\``,
     [`environment: plan ${show(plan.environment ?? null)}, run ${show(config.environment ?? null)}`],
   );
+}
+
+/** Each hook and notification target that differs between the plan and baton.yml: a reviewer saw the plan's. */
+function hookDifferences(plan: Plan, config: Config): string[] {
+  const now = planHooks(config);
+  const hooks = [...new Set([...Object.keys(plan.hooks ?? {}), ...Object.keys(now.hooks ?? {})])]
+    .filter((name) => canonicalJson(plan.hooks?.[name as HookName]) !== canonicalJson(now.hooks?.[name as HookName]))
+    .map((name) => {
+      const cmd = (h: Plan['hooks']) => show(h?.[name as HookName] ?? null);
+      return `hooks.${name}: plan ${cmd(plan.hooks)}, baton.yml ${cmd(now.hooks)}`;
+    });
+  const notify =
+    canonicalJson(plan.notify ?? []) === canonicalJson(now.notify ?? [])
+      ? []
+      : [`notify: plan ${show(plan.notify ?? [])}, baton.yml ${show(now.notify ?? [])}`];
+  return [...hooks, ...notify];
 }
 
 /** The plan's artifact record for re-making it; refuses one baton.yml would not build, or no longer builds the same way. */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { ClusterId } from '../config/config.js';
 import { PlanRefusedError, UserError, type RunEnd } from '../errors.js';
 import { runPlan, type Outcome } from '../engine/run-plan.js';
+import { runHooksFor } from '../engine/run-hooks.js';
 import { clusterOfMembers } from '../engine/sampler.js';
 import { describeDrift, observe, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
@@ -183,6 +184,7 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
         lock: { lock: session.lock, leaseMs: config.lock.lease },
         sample: { balancer: session.balancer, clusterOf: clusterOfMembers(before.membership), reporter: opts.reporter },
         notes: [`rehearsal against ${opts.against}`],
+        hooks: runHooksFor(config, plan, 'rehearse', { rehearsal: true }),
         stepRunner: (run) =>
           sessionStepRunner(session, before, { lockOwner: { ...owner, run }, release: plan.release, artifact }, steps),
       },

@@ -18,6 +18,7 @@ import { tagOfDir } from '../model/release.js';
 import { expectedState } from '../release/rehearse.js';
 import type { RequirementStatus } from '../release/requirements.js';
 import { noChangesText } from './plan.js';
+import { hooksSection } from './plan-hooks.js';
 
 export interface MarkdownOptions {
   /** What baton.yml's `require` demands of this plan and what its signed records meet (`requirementStatus`). */
@@ -33,6 +34,7 @@ export function planMarkdown(plan: Plan, opts: MarkdownOptions = {}): string {
       liveState(plan),
       ...(plan.preflight ? [preflightSection(plan.preflight)] : []),
       whatChanges(plan),
+      ...[hooksSection(plan, cell)].filter((s) => s !== undefined),
       forward(plan),
       reversePlan(plan),
       opts.runbooks && Object.keys(opts.runbooks).length ? snapshotRestore(plan, opts.runbooks) : restoreRunbook(plan),

@@ -11,6 +11,7 @@ import {
   type PlanPreflight,
   reverseSteps,
 } from '../model/plan.js';
+import { hookLines } from './plan-hooks.js';
 import { renderPreflight } from './preflight.js';
 
 const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
@@ -32,6 +33,7 @@ export function planText(plan: Plan): string {
     ),
     ...(plan.preflight ? preflightLines(plan.preflight) : []),
     ...leftAloneLines(plan),
+    ...hookLines(plan),
     '',
     'Forward (A→B), each step with its undo:',
     ...plan.forward.flatMap((s, i) => [
