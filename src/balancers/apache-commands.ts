@@ -42,17 +42,34 @@ function xmlUrl(managerUrl: string, balancer: string): string {
 /** Worker status flags the manager sets (`w_status_X`): N drain, D disabled, S stopped. */
 export type ManagerFlag = 'N' | 'D' | 'S';
 
-/** One worker's change: each listed flag set (true) or cleared (false). */
+/** One worker's change: each listed flag set (true) or cleared (false), and its load factor when given. */
 export interface WorkerChange {
   workerUrl: string;
-  flags: Partial<Record<ManagerFlag, boolean>>;
+  flags?: Partial<Record<ManagerFlag, boolean>>;
+  /** lbfactor, 1-100: the worker's share of new requests relative to the others'. */
+  loadFactor?: number;
 }
 
-/** The form balancer-manager takes for one worker (`b`, `w`, `nonce`, `w_status_X=0|1`). */
+/**
+ * The load factors balancer-manager and BalancerMember take: 1 to 100. Apache 2.4 stores them in
+ * hundredths (1.00-100.00), but truncates `atof(value) * 100`, so 1.15 becomes 1.14: baton sets
+ * whole numbers only. A value out of range is ignored without a word (hence the read-back).
+ */
+export const APACHE_MAX_LOAD_FACTOR = 100;
+
+/** The form balancer-manager takes for one worker (`b`, `w`, `nonce`, `w_status_X=0|1`, `w_lf`). */
 export function managerForm(balancer: string, nonce: string, change: WorkerChange): string {
   const p = new URLSearchParams({ b: checkBalancerName(balancer), w: change.workerUrl, nonce });
-  for (const [flag, on] of Object.entries(change.flags)) p.append(`w_status_${flag}`, on ? '1' : '0');
+  for (const [flag, on] of Object.entries(change.flags ?? {})) p.append(`w_status_${flag}`, on ? '1' : '0');
+  if (change.loadFactor !== undefined) p.append('w_lf', String(checkLoadFactor(change.loadFactor)));
   return p.toString();
+}
+
+/** A whole load factor balancer-manager takes as it is. */
+export function checkLoadFactor(lf: number): number {
+  if (!Number.isInteger(lf) || lf < 1 || lf > APACHE_MAX_LOAD_FACTOR)
+    throw new UserError(`apache load factor ${String(lf)} is not a whole number from 1 to ${APACHE_MAX_LOAD_FACTOR}`);
+  return lf;
 }
 
 /**

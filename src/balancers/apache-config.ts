@@ -8,6 +8,8 @@ export interface ConfigMember {
   route?: string;
   /** Flags the line's `status=` leaves set (letters: N drain, D disabled, S stopped, H standby, I ignore errors…). */
   flags: string[];
+  /** The line's `loadfactor=`, 1 when it has none (Apache's default). */
+  loadFactor: number;
   /** 0-based line in the file. */
   line: number;
 }
@@ -73,6 +75,34 @@ export function setConfigState(
   return { text: lines.join('\n'), changed, missing };
 }
 
+/**
+ * The file with each named worker's `loadfactor=` set (other parameters kept): 1, Apache's
+ * default, is written as no parameter at all, so a file weighed and then evened out again reads as
+ * it did. `missing` lists the workers with no line in the block; `changed` is false when the file
+ * already says so.
+ */
+export function setConfigLoadFactors(
+  text: string,
+  balancer: string,
+  factors: readonly { workerUrl: string; loadFactor: number }[],
+): { text: string; changed: boolean; missing: string[] } {
+  const lines = text.split('\n');
+  const members = configMembers(text, balancer) ?? [];
+  const missing: string[] = [];
+  let changed = false;
+  for (const { workerUrl, loadFactor } of factors) {
+    const m = members.find((x) => sameWorker(x.workerUrl, workerUrl));
+    if (!m) {
+      missing.push(workerUrl);
+      continue;
+    }
+    if (m.loadFactor === loadFactor) continue;
+    lines[m.line] = withLoadFactor(lines[m.line] as string, loadFactor);
+    changed = true;
+  }
+  return { text: lines.join('\n'), changed, missing };
+}
+
 /** Worker URLs compare without a trailing slash and with the scheme and host in lower case. */
 export function sameWorker(a: string, b: string): boolean {
   return normalise(a) === normalise(b);
@@ -99,10 +129,12 @@ function parseMemberLine(line: string): Omit<ConfigMember, 'line'> | undefined {
   if (!m) return undefined;
   const params = paramsOf(m[3] as string);
   const route = params.get('route');
+  const loadFactor = Number(params.get('loadfactor') ?? 1);
   return {
     workerUrl: (m[2] as string).replace(/^"|"$/g, ''),
     ...(route !== undefined ? { route } : {}),
     flags: flagsOfStatus(params.get('status') ?? ''),
+    loadFactor: Number.isFinite(loadFactor) ? loadFactor : 1,
   };
 }
 
@@ -124,6 +156,16 @@ export function flagsOfStatus(value: string): string[] {
     else set.delete(ch);
   }
   return [...set];
+}
+
+/** The line with its `loadfactor=` replaced (or added, or removed for 1), where the other parameters were. */
+function withLoadFactor(line: string, loadFactor: number): string {
+  const param = /(\s)loadfactor=("[^"]*"|\S+)/i;
+  if (param.test(line))
+    return loadFactor === 1
+      ? line.replace(/\s+loadfactor=("[^"]*"|\S+)/i, '')
+      : line.replace(param, `$1loadfactor=${loadFactor}`);
+  return loadFactor === 1 ? line : `${line.replace(/\s+$/, '')} loadfactor=${loadFactor}`;
 }
 
 /** The line with its `status=` replaced (or added, or removed when no flag is left). */

@@ -12,6 +12,8 @@ export interface ManagerWorker {
   status: string[];
   /** Requests in flight on this worker (shared memory, across every child). */
   busy: number;
+  /** lbfactor, as the manager shows it (`1.00`-`100.00`): the worker's share of new requests relative to the others'. */
+  loadFactor: number;
   /** Times the balancer chose this worker (each attempt, including ones that failed). */
   elected: number;
   /** Times the worker was tried again after its error-state retry interval. */
@@ -25,6 +27,8 @@ export interface ManagerBalancer {
   name: string;
   nonce: string;
   maxattempts?: number;
+  /** How it picks a worker (byrequests, bytraffic, bybusyness, heartbeat). */
+  lbmethod?: string;
   workers: ManagerWorker[];
 }
 
@@ -34,10 +38,12 @@ export function parseManagerXml(xml: string): ManagerBalancer[] {
     throw new Error(`expected balancer-manager XML, got: ${xml.trim().slice(0, 200) || '(nothing)'}`);
   return blocks(xml, 'balancer').map((b) => {
     const maxattempts = tag(b, 'maxattempts');
+    const lbmethod = tag(b, 'lbmethod');
     return {
       name: (tag(b, 'name') ?? '').replace(/^balancer:\/\//, ''),
       nonce: tag(b, 'nonce') ?? '',
       ...(maxattempts !== undefined ? { maxattempts: Number(maxattempts) } : {}),
+      ...(lbmethod !== undefined ? { lbmethod } : {}),
       workers: blocks(b, 'worker').map((w) => {
         const port = Number(tag(w, 'port'));
         return {
@@ -47,6 +53,8 @@ export function parseManagerXml(xml: string): ManagerBalancer[] {
           route: tag(w, 'route') ?? '',
           status: (tag(w, 'status') ?? '').split(/\s+/).filter(Boolean),
           busy: num(tag(w, 'busy')),
+          // Apache 2.4 prints it twice, both times from the same value.
+          loadFactor: num(tag(w, 'loadfactor')),
           elected: num(tag(w, 'elected')),
           retries: num(tag(w, 'retries')),
           transferred: num(tag(w, 'transferred')),

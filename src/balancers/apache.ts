@@ -8,6 +8,7 @@ import { ExternalCommandError, OperationFailedError, UserError } from '../errors
 import { tail } from '../transport/errors.js';
 import type { RunOptions, RunResult, Transport } from '../transport/types.js';
 import {
+  APACHE_MAX_LOAD_FACTOR,
   apacheConfigTestArgv,
   checkBalancerName,
   curlWithAuth,
@@ -18,12 +19,14 @@ import {
   type WorkerChange,
 } from './apache-commands.js';
 import { checkPath, countLogArgv, escapeEre, parseCounts, REFUSED_BY_TEST, replaceFileArgv } from './balancer-files.js';
-import { adminOfFlags, configMembers, sameWorker, setConfigState } from './apache-config.js';
+import { adminOfFlags, configMembers, sameWorker, setConfigLoadFactors, setConfigState } from './apache-config.js';
 import {
   type ApacheAdmin,
   type ApacheMember,
   type ManagerBalancer,
+  type ManagerWorker,
   managerCounters,
+  memberNameOf,
   memberOf,
   parseManagerXml,
 } from './apache-manager.js';
@@ -36,8 +39,10 @@ import {
   onlyRaised,
   type RaisedCommand,
   type TrafficRead,
+  type Weighing,
   type WrittenFile,
 } from './types.js';
+import { checkKnown, checkWeightValues, weightsNotTaken } from './weights.js';
 
 export interface ApacheOptions {
   /** Balancer name without `balancer://`. */
@@ -61,6 +66,8 @@ export interface ApacheOptions {
 
 export const DEFAULT_APACHE_CTL = 'apache2ctl';
 export const DEFAULT_APACHE_ERROR_LOG = '/var/log/apache2/error.log';
+/** The lbmethods that share requests (byrequests) or bytes (bytraffic) in proportion to the load factors. */
+const WEIGHED_METHODS = ['byrequests', 'bytraffic'];
 /** What `ss -p` calls Apache's processes (Debian, and most other systems). */
 const APACHE_PROCESSES = ['apache2', 'httpd'];
 
@@ -245,7 +252,83 @@ export class ApacheBalancer implements Balancer {
     const members = b.workers.map(memberOf);
     const urls = names.map((n) => this.find(members, n).workerUrl);
     this.configLines(text);
-    const edit = setConfigState(text, this.balancer, urls, admin);
+    await this.changeBoth(
+      `state ${admin}`,
+      b.nonce,
+      text,
+      setConfigState(text, this.balancer, urls, admin),
+      names,
+      urls.map((workerUrl) => ({ workerUrl, flags: { N: admin === 'drain', D: admin === 'maint', S: false } })),
+      (after) =>
+        names.flatMap((n) => {
+          const m = memberOf(this.findWorker(after, n));
+          return m.admin === admin ? [] : [`${n}: reads back ${m.admin} (${m.status.join(' ')})`];
+        }),
+    );
+  }
+
+  /** Load factors (`lbfactor`), 1-100: balancer-manager's range, in whole numbers; setWeights refuses a balancer whose lbmethod ignores them. */
+  weighing(): Weighing {
+    return { can: true, min: 1, max: APACHE_MAX_LOAD_FACTOR };
+  }
+
+  /** Each worker's load factor as the running Apache holds it. */
+  async weights(): Promise<Record<string, number>> {
+    return Object.fromEntries((await this.readManager()).workers.map((w) => [memberNameOf(w), w.loadFactor]));
+  }
+
+  /**
+   * The load factors into the BalancerMember lines (`loadfactor=`, validated, rolled back if
+   * refused), then through balancer-manager (`w_lf`), read back in the same round trip, like a
+   * state change: a graceful restart keeps them, and the file goes back when the manager did not
+   * take them.
+   */
+  async setWeights(weights: Readonly<Record<string, number>>): Promise<void> {
+    const where = `apache balancer ${this.balancer} on ${this.transport.host}`;
+    const asked = checkWeightValues(where, this.weighing(), weights);
+    if (asked.length === 0) return;
+    const [b, text] = await Promise.all([this.readManager(), this.readConfig()]);
+    // bybusyness weighs only between equally busy workers, heartbeat not at all: no share would follow.
+    if (b.lbmethod !== undefined && !WEIGHED_METHODS.includes(b.lbmethod))
+      throw new UserError(
+        `${where} uses lbmethod=${b.lbmethod}, which does not share requests by load factor: a weight would not set a share`,
+        `use lbmethod=byrequests for balancer://${this.balancer}: \`ProxySet lbmethod=byrequests\` in its <Proxy> block`,
+      );
+    const members = b.workers.map(memberOf);
+    const lookup = (n: string) => members.find((x) => x.name === n) ?? members.find((x) => sameWorker(x.workerUrl, n));
+    checkKnown(
+      where,
+      asked.map(([n]) => n),
+      (n) => lookup(n) !== undefined,
+      members.map((m) => m.name),
+    );
+    this.configLines(text);
+    const factors = asked.map(([n, loadFactor]) => ({ workerUrl: (lookup(n) as ApacheMember).workerUrl, loadFactor }));
+    await this.changeBoth(
+      'the load factors',
+      b.nonce,
+      text,
+      setConfigLoadFactors(text, this.balancer, factors),
+      asked.map(([n]) => n),
+      factors,
+      (after) => weightsNotTaken(asked, (n) => this.findWorker(after, n).loadFactor),
+    );
+  }
+
+  /**
+   * One change to the file and the manager: the file edited first (when it changes), then the
+   * manager's change (one per member of `names`) and its read-back in one round trip; `wrong` says
+   * which member did not read back as asked. Anything wrong puts the file back, so the two never disagree.
+   */
+  private async changeBoth(
+    what: string,
+    nonce: string,
+    text: string,
+    edit: { text: string; changed: boolean; missing: string[] },
+    names: readonly string[],
+    changes: readonly WorkerChange[],
+    wrong: (after: ManagerBalancer) => string[],
+  ): Promise<void> {
     if (edit.missing.length > 0) {
       throw new UserError(
         `${this.configFile} on ${this.transport.host} has no BalancerMember line for ${edit.missing.join(', ')} in <Proxy balancer://${this.balancer}>`,
@@ -253,30 +336,23 @@ export class ApacheBalancer implements Balancer {
       );
     }
     if (edit.changed) await this.writeConfig(edit.text);
-
-    const changes: WorkerChange[] = urls.map((workerUrl) => ({
-      workerUrl,
-      flags: { N: admin === 'drain', D: admin === 'maint', S: false },
-    }));
-    let wrong: string[];
+    let problems: string[];
     try {
-      const r = await this.manager(managerChangeArgv(this.managerUrl, this.balancer, b.nonce, changes), {
+      const r = await this.manager(managerChangeArgv(this.managerUrl, this.balancer, nonce, changes), {
         timeoutMs: this.timeoutMs,
       });
       const { codes, xml } = splitChangeAnswer(r.stdout);
-      const after = this.pick(parseManagerXml(xml)).workers.map(memberOf);
-      wrong = names.flatMap((n, i) => {
-        const m = this.find(after, n);
-        if (codes[i] !== 200) return [`${n}: balancer-manager answered ${codes[i] ?? 'nothing'}`];
-        return m.admin === admin ? [] : [`${n}: reads back ${m.admin} (${m.status.join(' ')})`];
-      });
+      const refused = names.flatMap((n, i) =>
+        codes[i] === 200 ? [] : [`${n}: balancer-manager answered ${codes[i] ?? 'nothing'}`],
+      );
+      problems = refused.length > 0 ? refused : wrong(this.pick(parseManagerXml(xml)));
     } catch (err) {
-      wrong = [`balancer-manager: ${(err as Error).message}`];
+      problems = [`balancer-manager: ${(err as Error).message}`];
     }
-    if (wrong.length > 0) {
+    if (problems.length > 0) {
       if (edit.changed) await this.writeConfig(text);
       throw new OperationFailedError(
-        `apache on ${this.transport.host}: balancer ${this.balancer} did not take state ${admin}: ${wrong.join('; ')}`,
+        `apache on ${this.transport.host}: balancer ${this.balancer} did not take ${what}: ${problems.join('; ')}`,
         'partway',
         `${this.configFile} was put back as it was; check the members on ${this.managerUrl}`,
       );
@@ -351,6 +427,12 @@ export class ApacheBalancer implements Balancer {
       );
     }
     return b;
+  }
+
+  /** A worker of a manager read by member name (route) or URL; one missing is an error naming the members. */
+  private findWorker(b: ManagerBalancer, name: string): ManagerWorker {
+    const members = b.workers.map(memberOf);
+    return b.workers[members.indexOf(this.find(members, name))] as ManagerWorker;
   }
 
   private find(members: readonly ApacheMember[], name: string): ApacheMember {

@@ -10,8 +10,10 @@ import {
   type RaisedCommand,
   type SessionRead,
   type TrafficRead,
+  type Weighing,
   type WrittenFile,
 } from './types.js';
+import { checkWeightValues, describeWeightDisagreement } from './weights.js';
 
 /** One balancer of the set, named by the host it runs on (for messages). */
 export interface NamedBalancer {
@@ -145,6 +147,39 @@ export class BalancerSet implements Balancer {
 
   async cutOff(names: readonly string[]): Promise<void> {
     await this.changeAll(`cut the sessions of ${names.join(', ')}`, (b) => b.cutOff(names));
+  }
+
+  /** What every balancer can do: the range they all take, or the first one's reason why it cannot. */
+  weighing(): Weighing {
+    const each = this.all.map((b) => ({ host: b.host, weighing: b.balancer.weighing() }));
+    let min = 0;
+    let max = Number.POSITIVE_INFINITY;
+    for (const { host, weighing } of each) {
+      if (!weighing.can) return { can: false, reason: `balancer ${host}: ${weighing.reason}` };
+      min = Math.max(min, weighing.min);
+      max = Math.min(max, weighing.max);
+    }
+    return { can: true, min, max };
+  }
+
+  /** Every balancer's weights; a member weighed differently on one of them is an error naming each balancer's weight. */
+  async weights(): Promise<Record<string, number>> {
+    const reads = await Promise.all(this.all.map(async (b) => ({ host: b.host, weights: await b.balancer.weights() })));
+    const differences = describeWeightDisagreement(reads);
+    if (differences.length > 0) throw new BalancersDisagreeError(differences, this.changed ? 'partway' : 'unchanged');
+    return (reads[0] as (typeof reads)[number]).weights;
+  }
+
+  /**
+   * The weights on every balancer (each driver reads its own back), then read back from all of
+   * them: one that holds other weights than the rest (for members outside the change too) is a
+   * disagreement, as with states.
+   */
+  async setWeights(weights: Readonly<Record<string, number>>): Promise<void> {
+    const asked = checkWeightValues('every balancer', this.weighing(), weights);
+    if (asked.length === 0) return;
+    await this.changeAll(`weigh ${asked.map(([n, w]) => `${n} ${w}`).join(', ')}`, (b) => b.setWeights(weights));
+    await this.weights();
   }
 
   /** In flight per member through any balancer. */

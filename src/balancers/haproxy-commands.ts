@@ -31,6 +31,18 @@ export function setServerHealthUp(backend: string, server: string): string {
   return `set server ${checkName('backend', backend)}/${checkName('server', server)} health up`;
 }
 
+/** HAProxy's own weight range (`set weight`, `weight` on a server line): 0 takes no new traffic. */
+export const HAPROXY_MAX_WEIGHT = 256;
+
+/** `set weight BE/SRV W`: the server's weight from now on, relative to the others' (an absolute 0-256, never a percentage). */
+export function setWeight(backend: string, server: string, weight: number): string {
+  if (!Number.isInteger(weight) || weight < 0 || weight > HAPROXY_MAX_WEIGHT)
+    throw new UserError(
+      `haproxy weight ${String(weight)} for ${server} is not a whole number from 0 to ${HAPROXY_MAX_WEIGHT}`,
+    );
+  return `set weight ${checkName('backend', backend)}/${checkName('server', server)} ${weight}`;
+}
+
 /** `shutdown sessions server BE/SRV`: cut every session still open on the server. */
 export function shutdownSessions(backend: string, server: string): string {
   return `shutdown sessions server ${checkName('backend', backend)}/${checkName('server', server)}`;

@@ -10,8 +10,10 @@ import {
   runtimeCall,
   runtimeCallSavingState,
   STATE_SAVE_FAILED,
+  HAPROXY_MAX_WEIGHT,
   setServerHealthUp,
   setServerState,
+  setWeight,
   showServersState,
   showStat,
   shutdownSessions,
@@ -41,8 +43,10 @@ import {
   type SessionRead,
   type StickySession,
   type TrafficRead,
+  type Weighing,
   type WrittenFile,
 } from './types.js';
+import { checkKnown, checkWeightValues, weightsNotTaken } from './weights.js';
 
 export interface HaproxyOptions {
   backend: string;
@@ -113,6 +117,51 @@ export class HaproxyBalancer implements Balancer {
         `haproxy on ${this.transport.host} refused to mark ${failed.join('; ')} healthy`,
         'partway',
       );
+  }
+
+  /** Runtime weights (`set weight`), 1-256: 0, which HAProxy also takes, is what drain is for. */
+  weighing(): Weighing {
+    return { can: true, min: 1, max: HAPROXY_MAX_WEIGHT };
+  }
+
+  /** Each server's weight as set at run time (`show servers state`'s srv_uweight). */
+  async weights(): Promise<Record<string, number>> {
+    const [states] = await this.call([showServersState(this.backend)]);
+    return this.weightsOf(states as string);
+  }
+
+  /**
+   * `set weight` for each member and `show servers state` in one round trip (saved to the server
+   * state file with it, so a reload keeps the weights), after one read that every member exists:
+   * HAProxy would refuse an unknown one and still apply the others.
+   */
+  async setWeights(weights: Readonly<Record<string, number>>): Promise<void> {
+    const where = `haproxy backend ${this.backend} on ${this.transport.host}`;
+    const asked = checkWeightValues(where, this.weighing(), weights);
+    if (asked.length === 0) return;
+    const sets = asked.map(([n, w]) => setWeight(this.backend, n, w));
+    const before = await this.weights();
+    checkKnown(
+      where,
+      asked.map(([n]) => n),
+      (n) => n in before,
+      Object.keys(before),
+    );
+    const { answers, saveFailure } = await this.change([...sets, showServersState(this.backend)]);
+    this.refuseErrors(
+      asked.map(([n]) => n),
+      answers.slice(0, sets.length),
+      'weigh',
+    );
+    const after = this.weightsOf(answers[sets.length] as string);
+    const wrong = weightsNotTaken(asked, (n) => after[n]);
+    if (wrong.length > 0)
+      throw new OperationFailedError(
+        `haproxy on ${this.transport.host}: backend ${this.backend} did not take the weights: ${wrong.join('; ')}`,
+        'partway',
+        'check the balancer with `show servers state` before going on',
+      );
+    if (saveFailure !== undefined) throw saveFailure;
   }
 
   /** Take members out entirely (health checks stop too). */
@@ -291,6 +340,11 @@ export class HaproxyBalancer implements Balancer {
   private readMembers(stat: string, states?: string): HaproxyMember[] {
     const rows = this.parseStat(stat);
     return membersOf(rows, this.backend, states === undefined ? [] : this.parse(states, parseServersState));
+  }
+
+  private weightsOf(states: string): Record<string, number> {
+    const rows = this.parse(states, parseServersState).filter((r) => r.backend === this.backend);
+    return Object.fromEntries(rows.map((r) => [r.name, r.weight]));
   }
 
   private serverRows(stat: string): Map<string, StatRow> {

@@ -143,7 +143,7 @@ function appTransportOf(
   };
 }
 
-export type { Balancer, BackendCounters, DrainProgress, Member, MemberState, TrafficRead } from './types.js';
+export type { Balancer, BackendCounters, DrainProgress, Member, MemberState, TrafficRead, Weighing } from './types.js';
 export { ApacheBalancer } from './apache.js';
 export { BalancerSet, BalancersDisagreeError, type NamedBalancer } from './balancer-set.js';
 export { HaproxyBalancer } from './haproxy.js';

@@ -13,7 +13,16 @@ export interface LuaMember {
   address: string;
   port: number;
   state: LuaMemberState;
+  /**
+   * Its share of new requests relative to the other ready members' (smooth weighted round robin),
+   * 1-LUA_MAX_WEIGHT; absent in the file means 1. Absent in a control read: the Lua side is older
+   * than weights and balances evenly.
+   */
+  weight?: number;
 }
+
+/** The largest weight the Lua side takes (baton_balancer.lua's MAX_WEIGHT): HAProxy's 256, so one number means the same on both. */
+export const LUA_MAX_WEIGHT = 256;
 
 /** The state file: each upstream's members. */
 export type LuaState = Record<string, LuaMember[]>;
@@ -41,7 +50,7 @@ function checkMembers(upstream: string, list: unknown, withInflight: boolean): L
   return list.map((m: unknown, i) => {
     const where = `upstream ${upstream} member ${i + 1}`;
     if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new Error(`${where} is not an object`);
-    const { name, address, port, state, inflight } = m as Record<string, unknown>;
+    const { name, address, port, state, inflight, weight } = m as Record<string, unknown>;
     if (typeof name !== 'string' || !MEMBER_NAME.test(name))
       throw new Error(`${where}: name must be letters, digits and . _ : -`);
     if (seen.has(name)) throw new Error(`${where}: name ${name} twice`);
@@ -51,10 +60,15 @@ function checkMembers(upstream: string, list: unknown, withInflight: boolean): L
     if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)
       throw new Error(`${where} (${name}): port must be 1-65535`);
     if (state !== 'ready' && state !== 'drain') throw new Error(`${where} (${name}): state must be ready or drain`);
+    if (
+      weight !== undefined &&
+      (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > LUA_MAX_WEIGHT)
+    )
+      throw new Error(`${where} (${name}): weight must be a whole number 1-${LUA_MAX_WEIGHT}`);
     const count = withInflight ? inflight : 0;
     if (typeof count !== 'number' || !Number.isInteger(count) || count < 0)
       throw new Error(`${where} (${name}): inflight must be a count`);
-    return { name, address, port, state, inflight: count };
+    return { name, address, port, state, ...(weight !== undefined ? { weight } : {}), inflight: count };
   });
 }
 
@@ -71,12 +85,7 @@ export function parseLuaState(text: string): LuaState {
   const out: LuaState = {};
   for (const [upstream, list] of Object.entries(data)) {
     if (!/^[A-Za-z0-9_.-]+$/.test(upstream)) throw new Error(`bad upstream name ${JSON.stringify(upstream)}`);
-    out[upstream] = checkMembers(upstream, list, false).map(({ name, address, port, state }) => ({
-      name,
-      address,
-      port,
-      state,
-    }));
+    out[upstream] = checkMembers(upstream, list, false).map(({ inflight: _, ...member }) => member);
   }
   return out;
 }
@@ -116,6 +125,29 @@ export function setLuaStates(
   };
   set(ready, 'ready');
   set(drain, 'drain');
+  return { state: { ...state, [upstream]: members }, changed, missing };
+}
+
+/**
+ * `state` with the named members of `upstream` given these weights (a member without one in the
+ * file has 1); `missing` lists names the upstream does not have.
+ */
+export function setLuaWeights(
+  state: LuaState,
+  upstream: string,
+  weights: readonly (readonly [string, number])[],
+): { state: LuaState; changed: boolean; missing: string[] } {
+  const members = (state[upstream] ?? []).map((m) => ({ ...m }));
+  const missing: string[] = [];
+  let changed = false;
+  for (const [n, w] of weights) {
+    const m = findLuaMember(members, n);
+    if (!m) missing.push(n);
+    else if ((m.weight ?? 1) !== w) {
+      m.weight = w;
+      changed = true;
+    }
+  }
   return { state: { ...state, [upstream]: members }, changed, missing };
 }
 

@@ -22,6 +22,7 @@ import {
   type LuaMemberRead,
   type LuaMemberState,
   type LuaState,
+  LUA_MAX_WEIGHT,
   parseControlAnswer,
   parseLuaState,
   noReadyMemberPattern,
@@ -29,6 +30,7 @@ import {
   readLuaStateArgv,
   renderLuaState,
   setLuaStates,
+  setLuaWeights,
   writeLuaStateArgv,
 } from './nginx-lua-state.js';
 import { DEFAULT_NGINX_ERROR_LOG, NginxTraffic } from './nginx-traffic.js';
@@ -38,8 +40,10 @@ import {
   type Member,
   type RaisedCommand,
   type TrafficRead,
+  type Weighing,
   type WrittenFile,
 } from './types.js';
+import { checkKnown, checkWeightValues, weightsNotTaken } from './weights.js';
 
 export interface NginxLuaOptions {
   upstream: string;
@@ -161,11 +165,41 @@ export class NginxLuaBalancer implements Balancer {
     return this.traffic.configTest();
   }
 
-  /**
-   * Write the states into the file (only when they differ), have the Lua side load it, and
-   * check the read-back. The load is asked for even when the file was already as asked: a run
-   * killed between writing and loading, now resumed, finds nginx still on the older states.
-   */
+  /** Smooth weighted round robin in baton_balancer.lua, 1-256, through the state file like a state change. */
+  weighing(): Weighing {
+    return { can: true, min: 1, max: LUA_MAX_WEIGHT };
+  }
+
+  /** Each member's weight as the running nginx holds it (1 where the file gives none, or the Lua side is older than weights). */
+  async weights(): Promise<Record<string, number>> {
+    return Object.fromEntries((await this.read()).members.map((m) => [m.name, m.weight ?? 1]));
+  }
+
+  /** The weights into the state file, loaded by the Lua side and read back; states are left as they are. */
+  async setWeights(weights: Readonly<Record<string, number>>): Promise<void> {
+    const where = `nginx upstream ${this.upstream} on ${this.transport.host}`;
+    const asked = checkWeightValues(where, this.weighing(), weights);
+    if (asked.length === 0) return;
+    const { version, state } = await this.readStateFile();
+    const members = state[this.upstream] ?? [];
+    checkKnown(
+      where,
+      asked.map(([n]) => n),
+      (n) => findLuaMember(members, n) !== undefined,
+      members.map((m) => m.name),
+    );
+    const what = `weights ${asked.map(([n, w]) => `${n} ${w}`).join(', ')}`;
+    await this.commit(what, version, state, setLuaWeights(state, this.upstream, asked), (read) => {
+      // A Lua side that reports no weight balances evenly, whatever the file says.
+      if (read.members.some((m) => m.weight === undefined))
+        return [
+          `the running baton_balancer.lua does not weigh members (it is older than this baton): copy templates/nginx/baton_balancer.lua over it and restart nginx`,
+        ];
+      return weightsNotTaken(asked, (n) => findLuaMember(read.members, n)?.weight);
+    });
+  }
+
+  /** Write the states into the file (only when they differ), have the Lua side load it, and check the read-back. */
   private async change(ready: readonly string[], drain: readonly string[]): Promise<void> {
     const names = [...ready, ...drain];
     if (names.length === 0) return;
@@ -175,25 +209,42 @@ export class NginxLuaBalancer implements Balancer {
     const what = [ready.length ? `${ready.join(', ')} ready` : '', drain.length ? `${drain.join(', ')} drain` : '']
       .filter(Boolean)
       .join(', ');
+    await this.commit(what, version, state, next, (read) =>
+      [...ready.map((n) => [n, 'ready'] as const), ...drain.map((n) => [n, 'drain'] as const)].flatMap(
+        ([n, want]: readonly [string, LuaMemberState]) => {
+          const m = findLuaMember(read.members, n);
+          return !m
+            ? [`${n}: not in upstream ${this.upstream} as nginx loaded it`]
+            : m.state !== want
+              ? [`${n}: reads back ${m.state}`]
+              : [];
+        },
+      ),
+    );
+  }
+
+  /**
+   * Write `next` over the file read at `version` (only when it differs), have the Lua side load
+   * it, and check the read-back with `wrong`. The load is asked for even when the file was already
+   * as asked: a run killed between writing and loading, now resumed, finds nginx still on the older file.
+   */
+  private async commit(
+    what: string,
+    version: string,
+    state: LuaState,
+    next: { state: LuaState; changed: boolean },
+    wrong: (read: ControlRead) => string[],
+  ): Promise<void> {
     const written = next.changed ? renderLuaState(next.state) : undefined;
     if (written !== undefined) await this.writeStateFile(written, version);
     const read = await this.load(
       what,
       written === undefined ? undefined : { text: renderLuaState(state), over: sha256(written) },
     );
-    const wrong = [...ready.map((n) => [n, 'ready'] as const), ...drain.map((n) => [n, 'drain'] as const)].flatMap(
-      ([n, want]: readonly [string, LuaMemberState]) => {
-        const m = findLuaMember(read.members, n);
-        return !m
-          ? [`${n}: not in upstream ${this.upstream} as nginx loaded it`]
-          : m.state !== want
-            ? [`${n}: reads back ${m.state}`]
-            : [];
-      },
-    );
-    if (wrong.length > 0) {
+    const problems = wrong(read);
+    if (problems.length > 0) {
       throw new OperationFailedError(
-        `nginx on ${this.transport.host}: upstream ${this.upstream} did not take the change (${what}): ${wrong.join('; ')}`,
+        `nginx on ${this.transport.host}: upstream ${this.upstream} did not take the change (${what}): ${problems.join('; ')}`,
         'partway',
         `compare ${this.stateFile} with \`curl -sS '${controlGetArgv(this.controlUrl, this.upstream).at(-1)}'\` on the balancer before going on`,
       );

@@ -26,8 +26,10 @@ import {
   onlyRaised,
   type RaisedCommand,
   type TrafficRead,
+  type Weighing,
   type WrittenFile,
 } from './types.js';
+import { checkWeightValues } from './weights.js';
 
 export interface NginxOptions {
   upstream: string;
@@ -134,6 +136,29 @@ export class NginxBalancer implements Balancer {
     const old = (await this.workers()).workers.filter((w) => w.shuttingDown);
     if (old.length === 0) return;
     await this.transport.run(['kill', '-TERM', ...old.map((w) => String(w.pid))], { timeoutMs: this.timeoutMs });
+  }
+
+  /** Every weight change here would be a reload (each one resets requests racing the old workers' exit). */
+  weighing(): Weighing {
+    return {
+      can: false,
+      reason:
+        'nginx in mode: file cannot weigh members; use mode: lua (in mode: file every change is a reload, which a canary step would repeat)',
+    };
+  }
+
+  /** The `weight=` of each server line (1 where it has none): what nginx serves once a reload has taken. */
+  async weights(): Promise<Record<string, number>> {
+    return Object.fromEntries(
+      (await this.servers()).map((s) => {
+        const w = Number(/^weight=(\d+)$/.exec(s.params.find((p) => p.startsWith('weight=')) ?? '')?.[1] ?? 1);
+        return [s.name, w];
+      }),
+    );
+  }
+
+  async setWeights(weights: Readonly<Record<string, number>>): Promise<void> {
+    checkWeightValues(`nginx upstream ${this.upstream} on ${this.transport.host}`, this.weighing(), weights);
   }
 
   /** Connections in flight on each drained member, read on its own host (see NginxTraffic.hostSessions). */

@@ -69,6 +69,14 @@ export interface WrittenFile {
   what: string;
 }
 
+/**
+ * Whether a driver can weigh members, and the weights it takes: whole numbers from `min` to `max`
+ * (the balancer's own range, narrowed to what baton sets: never 0, which is a drain by another name).
+ * A weight is relative: among ready members, each gets new requests in proportion to its weight
+ * (two members weighted 1 and 19 get 5 % and 95 %). Where it cannot, `reason` says why in one sentence.
+ */
+export type Weighing = { can: true; min: number; max: number } | { can: false; reason: string };
+
 /** A command run through `sudo -n` on one host. */
 export interface RaisedCommand {
   host: string;
@@ -88,6 +96,18 @@ export interface Balancer {
    * costs something (nginx: a reload). Drivers without it get ready, then drain.
    */
   switchPool?(ready: readonly string[], drain: readonly string[]): Promise<void>;
+  /** Whether members can be weighed here, and in what range (no round trip). */
+  weighing(): Weighing;
+  /** Every member's weight as the running balancer holds it (1 where nobody set one). */
+  weights(): Promise<Record<string, number>>;
+  /**
+   * Give these members these weights (the others keep theirs), then read them back: a weight the
+   * balancer did not take is an error naming the member. Drain and ready are untouched: a drained
+   * member keeps its weight and takes no new requests. Refused before any change (UserError) when
+   * weighing() says it cannot, for a weight outside its range or not whole, and for a member the
+   * backend does not have.
+   */
+  setWeights(weights: Readonly<Record<string, number>>): Promise<void>;
   /** Cut the sessions still open on these members (only when the config allows it). */
   cutOff(names: readonly string[]): Promise<void>;
   /** Sessions in flight per member name. */

@@ -5,21 +5,23 @@
 -- by anyone comes back to what baton last set.
 --
 --   init(state_file)   from init_by_lua_block: load every upstream of the file
---   balance(upstream)  from balancer_by_lua_block: round robin over members in state "ready"
+--   balance(upstream)  from balancer_by_lua_block: smooth weighted round robin over members in state "ready"
 --   log()              from log_by_lua_block: a request's member is no longer in flight
 --   control()          from content_by_lua_block on a loopback-only server: GET reads, POST loads
 --
 -- State file: { "UPSTREAM": [ { "name": "web1a", "address": "10.0.0.11", "port": 8000,
---                                "state": "ready" | "drain" } ] }
+--                                "state": "ready" | "drain", "weight": 1-256 (optional, 1) } ] }
 -- Needs libnginx-mod-http-lua and lua-resty-core (ngx.balancer); lua-cjson is used when present,
 -- else the small JSON codec below (the state file and the control requests are all it reads).
 
-local _M = { _VERSION = "1" }
+local _M = { _VERSION = "2" }
 
 local DICT_NAME = "baton"
 local UPSTREAM_NAME = "^[%w_.%-]+$"
 local MEMBER_NAME = "^[%w][%w._:%-]*$"
 local NGX_BUSY = -3
+-- HAProxy's largest weight, so one number means the same on both.
+local MAX_WEIGHT = 256
 
 local state_file
 -- Per worker: each upstream's members as last decoded, and the version they were decoded at.
@@ -178,7 +180,10 @@ local function check_members(upstream, list)
     if type(m.address) ~= "string" or not m.address:match("^[%w.:%-]+$") then return nil, where .. " (" .. m.name .. "): address must be an IP address or host name" end
     if type(m.port) ~= "number" or m.port < 1 or m.port > 65535 or m.port % 1 ~= 0 then return nil, where .. " (" .. m.name .. "): port must be 1-65535" end
     if m.state ~= "ready" and m.state ~= "drain" then return nil, where .. " (" .. m.name .. "): state must be ready or drain" end
-    out[i] = { name = m.name, address = m.address, port = m.port, state = m.state }
+    local weight = m.weight
+    if weight == nil then weight = 1 end
+    if type(weight) ~= "number" or weight < 1 or weight > MAX_WEIGHT or weight % 1 ~= 0 then return nil, where .. " (" .. m.name .. "): weight must be a whole number 1-" .. MAX_WEIGHT end
+    out[i] = { name = m.name, address = m.address, port = m.port, state = m.state, weight = weight }
   end
   return out
 end
@@ -210,16 +215,51 @@ local function store(upstream, members)
   return true
 end
 
--- Members of an upstream, decoded once per worker per change.
+local function gcd(a, b)
+  while b ~= 0 do a, b = b, a % b end
+  return a
+end
+
+-- The order ready members take requests in over one cycle of sum(weights) (divided by their
+-- greatest common divisor): nginx's smooth weighted round robin, so weights 19 and 1 send the
+-- light member every 20th request, not 1 after 19 in a row. Every worker computes the same order
+-- from the same members, and the shared counter walks it. Equal weights: the members in order.
+local function schedule(members, skip)
+  local ready, g = {}, 0
+  for _, m in ipairs(members) do
+    if m.state == "ready" and m.name ~= skip then
+      ready[#ready + 1] = m
+      g = gcd(m.weight or 1, g)
+    end
+  end
+  local weights, current, total, order = {}, {}, 0, {}
+  for i, m in ipairs(ready) do
+    weights[i] = (m.weight or 1) / g
+    current[i] = 0
+    total = total + weights[i]
+  end
+  for k = 1, total do
+    local best
+    for i = 1, #ready do
+      current[i] = current[i] + weights[i]
+      if not best or current[i] > current[best] then best = i end
+    end
+    current[best] = current[best] - total
+    order[k] = ready[best]
+  end
+  return order
+end
+
+-- Members of an upstream and the order they take requests in, decoded once per worker per change.
 local function current(upstream)
   local d = dict()
   local version = d:get(version_key(upstream))
   if not version then return nil end
   local c = cache[upstream]
-  if c and c.version == version then return c.members end
+  if c and c.version == version then return c.members, c.order end
   local members = json_decode(d:get(members_key(upstream)) or "[]") or {}
-  cache[upstream] = { version = version, members = members }
-  return members
+  cache[upstream] = { version = version, members = members, order = schedule(members) }
+  return members, cache[upstream].order
 end
 
 function _M.init(path)
@@ -241,14 +281,12 @@ function _M.init(path)
 end
 
 ---------------------------------------------------------------- balancing
-local function pick(upstream, members, skip)
-  local ready = {}
-  for _, m in ipairs(members) do
-    if m.state == "ready" and m.name ~= skip then ready[#ready + 1] = m end
-  end
-  if #ready == 0 then return nil end
+-- The next member in the order; after a failed attempt, the next in the order of the others.
+local function pick(upstream, members, order, skip)
+  if skip then order = schedule(members, skip) end
+  if #order == 0 then return nil end
   local n = dict():incr(rr_key(upstream), 1, 0)
-  return ready[(n - 1) % #ready + 1]
+  return order[(n - 1) % #order + 1]
 end
 
 -- The request's member, also kept by connection and request number: an internal redirect after
@@ -273,7 +311,7 @@ end
 function _M.balance(upstream)
   local balancer = require "ngx.balancer"
   local ctx = ngx.ctx
-  local members = current(upstream) or {}
+  local members, order = current(upstream)
   local failed
   if ctx.baton_peer then
     -- A retry (the first attempt failed): that member is not in flight any more; try another.
@@ -284,7 +322,7 @@ function _M.balance(upstream)
   else
     balancer.set_more_tries(1)
   end
-  local m = pick(upstream, members, failed)
+  local m = pick(upstream, members or {}, order or {}, failed)
   if not m then
     ngx.log(ngx.ERR, "baton: upstream ", upstream, " has no ready member", failed and (" besides " .. failed) or "")
     -- NGX_BUSY: nginx answers 502 and logs "no live upstreams" (ngx.exit(502) here would be a 500).
@@ -336,7 +374,7 @@ local function report(upstream)
   end
   local out = {}
   for i, m in ipairs(members) do
-    out[i] = { name = m.name, address = m.address, port = m.port, state = m.state, inflight = d:get(inflight_key(upstream, m.name)) or 0 }
+    out[i] = { name = m.name, address = m.address, port = m.port, state = m.state, weight = m.weight or 1, inflight = d:get(inflight_key(upstream, m.name)) or 0 }
   end
   return answer(200, { upstream = upstream, members = array(out), loadedAt = d:get(loaded_key(upstream)), stateFile = state_file })
 end

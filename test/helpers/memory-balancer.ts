@@ -1,9 +1,10 @@
 // A balancer held in memory for unit tests of the logic above the drivers: drain and ready change
-// member states and are logged; nothing is ever in flight.
+// member states, setWeights their weights (1-256, 1 until set), all logged; nothing is ever in flight.
 import type { Balancer, Member, MemberState } from '../../src/balancers/types.js';
 
 export function fakeBalancer(states: Record<string, MemberState>): Balancer & { log: string[] } {
   const log: string[] = [];
+  const weights: Record<string, number> = Object.fromEntries(Object.keys(states).map((n) => [n, 1]));
   const set = (names: readonly string[], state: MemberState) => {
     log.push(`${state} ${names.join(',')}`);
     for (const n of names) states[n] = state;
@@ -26,5 +27,15 @@ export function fakeBalancer(states: Record<string, MemberState>): Balancer & { 
     sessions: async (names) => Object.fromEntries(names.map((n) => [n, 0])),
     counters: async () => ({ requests: 0, http5xx: 0, redispatches: 0, retries: 0 }),
     configTest: async () => undefined,
+    weighing: () => ({ can: true, min: 1, max: 256 }),
+    weights: async () => ({ ...weights }),
+    setWeights: async (w) => {
+      log.push(
+        `weigh ${Object.entries(w)
+          .map(([n, x]) => `${n}=${x}`)
+          .join(',')}`,
+      );
+      Object.assign(weights, w);
+    },
   };
 }

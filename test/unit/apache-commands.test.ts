@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  checkLoadFactor,
   managerChangeArgv,
   managerForm,
   managerXmlArgv,
@@ -47,6 +48,43 @@ describe('balancer-manager requests', () => {
       xml: "<?xml version='1.0'?><httpd:manager/>",
     });
   });
+
+  it('sets a load factor with w_lf, beside the flags or alone', () => {
+    expect(managerForm('web', 'n-1', { workerUrl: 'http://10.213.7.41:8000', loadFactor: 19 })).toBe(
+      'b=web&w=http%3A%2F%2F10.213.7.41%3A8000&nonce=n-1&w_lf=19',
+    );
+    expect(managerChangeArgv(URL_, 'web', 'n', [{ workerUrl: 'http://a:1', loadFactor: 1 }])).toEqual([
+      'curl',
+      '-sS',
+      '--max-time',
+      '5',
+      '-H',
+      'Referer: http://10.213.7.2:8080/balancer-manager',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code};',
+      '--data',
+      'b=web&w=http%3A%2F%2Fa%3A1&nonce=n&w_lf=1',
+      URL_,
+      '--next',
+      '-sS',
+      '--max-time',
+      '5',
+      '-f',
+      '-H',
+      'Referer: http://10.213.7.2:8080/balancer-manager',
+      'http://10.213.7.2:8080/balancer-manager?b=web&xml=1',
+    ]);
+  });
+
+  it.each([0, 101, 1.5, -1, Number.NaN])(
+    'refuses the load factor %s, which balancer-manager would ignore without a word',
+    (lf) => {
+      expect(() => checkLoadFactor(lf)).toThrow(`apache load factor ${String(lf)} is not a whole number from 1 to 100`);
+      expect(() => managerForm('web', 'n', { workerUrl: 'http://a:1', loadFactor: lf })).toThrow(UserError);
+    },
+  );
 
   it('refuses a balancer name that could escape a query or pattern', () => {
     expect(() => managerXmlArgv(URL_, 'web&b=x')).toThrow(UserError);

@@ -5,6 +5,7 @@ import {
   configMembers,
   flagsOfStatus,
   sameWorker,
+  setConfigLoadFactors,
   setConfigState,
 } from '../../src/balancers/apache-config.js';
 
@@ -50,6 +51,37 @@ describe('BalancerMember lines (the lab site, captured)', () => {
     expect(r.missing).toEqual(['http://b:80']);
     expect(setConfigState(r.text, 'web', ['http://a:80'], 'ready').text).toBe(
       '<Proxy "balancer://web">\n  BalancerMember http://a:80 loadfactor=2 status=+H\n</Proxy>\n',
+    );
+  });
+
+  it('sets loadfactor= on the named workers of that block only, and writes 1 (the default) as none', () => {
+    expect(configMembers(CONF, 'web')?.map((m) => m.loadFactor)).toEqual([1, 1, 1, 1]);
+    const weighed = setConfigLoadFactors(CONF, 'web', [
+      { workerUrl: 'http://10.213.7.41:8000', loadFactor: 19 },
+      { workerUrl: 'http://10.213.7.11:8000/', loadFactor: 1 },
+    ]);
+    expect(weighed).toMatchObject({ changed: true, missing: [] });
+    const lines = weighed.text.split('\n');
+    expect(lines[5]).toBe('        BalancerMember http://10.213.7.11:8000 route=web1a');
+    expect(lines[7]).toBe('        BalancerMember http://10.213.7.41:8000 route=web1b loadfactor=19');
+    expect(configMembers(weighed.text, 'web')?.map((m) => m.loadFactor)).toEqual([1, 1, 19, 1]);
+    expect(configMembers(weighed.text, 'prod_b')?.map((m) => m.loadFactor)).toEqual([1, 1]);
+    const again = setConfigLoadFactors(weighed.text, 'web', [{ workerUrl: 'http://10.213.7.41:8000', loadFactor: 19 }]);
+    expect(again.changed).toBe(false);
+    const back = setConfigLoadFactors(weighed.text, 'web', [{ workerUrl: 'http://10.213.7.41:8000', loadFactor: 1 }]);
+    expect(back.text).toBe(CONF);
+  });
+
+  it('replaces a loadfactor= where it stands, keeps status=, and names workers with no line', () => {
+    const conf = '<Proxy "balancer://web">\n  BalancerMember http://a:80 loadfactor=2 status=+N\n</Proxy>\n';
+    const r = setConfigLoadFactors(conf, 'web', [
+      { workerUrl: 'http://a:80', loadFactor: 40 },
+      { workerUrl: 'http://b:80', loadFactor: 3 },
+    ]);
+    expect(r.text).toBe('<Proxy "balancer://web">\n  BalancerMember http://a:80 loadfactor=40 status=+N\n</Proxy>\n');
+    expect(r.missing).toEqual(['http://b:80']);
+    expect(setConfigLoadFactors(r.text, 'web', [{ workerUrl: 'http://a:80', loadFactor: 1 }]).text).toBe(
+      '<Proxy "balancer://web">\n  BalancerMember http://a:80 status=+N\n</Proxy>\n',
     );
   });
 

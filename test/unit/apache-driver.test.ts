@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ApacheBalancer } from '../../src/balancers/apache.js';
-import { OperationFailedError } from '../../src/errors.js';
+import { OperationFailedError, UserError } from '../../src/errors.js';
 import type { Transport } from '../../src/transport/types.js';
 import { ScriptedTransport } from '../helpers/scripted-transport.js';
 
@@ -98,5 +98,82 @@ describe('ApacheBalancer', () => {
     await expect(make(new ScriptedTransport('lb.example.com', () => ({}))).cutOff(['web1a'])).rejects.toThrow(
       /no per-member cut-off/,
     );
+  });
+});
+
+describe('ApacheBalancer weights', () => {
+  /** The manager's XML with these load factors (both of each worker's loadfactor elements). */
+  const weighed = (xml: string, lf: Record<string, number>) =>
+    xml.replace(/<httpd:worker>[\s\S]*?<\/httpd:worker>/g, (w) => {
+      const route = /<httpd:route>([^<]*)</.exec(w)?.[1] ?? '';
+      return lf[route] === undefined ? w : w.replace(/<httpd:loadfactor>[^<]*</g, `<httpd:loadfactor>${lf[route]}.00<`);
+    });
+  const host = (after: (stdin: string) => string) =>
+    new ScriptedTransport('lb.example.com', (argv, stdin) => {
+      if (isXmlGet(argv)) return { stdout: XML };
+      if (argv[0] === 'cat') return { stdout: CONF };
+      if (argv[0] === 'sh') return {};
+      return { stdout: `200;200;${after(stdin)}` };
+    });
+
+  it('reads the load factor of each worker of the balancer, by member name', async () => {
+    const t = new ScriptedTransport('lb.example.com', () => ({ stdout: weighed(XML, { web1b: 19 }) }));
+    expect(await make(t).weights()).toEqual({ web1a: 1, web2a: 1, web1b: 19, web2b: 1 });
+  });
+
+  it('writes loadfactor= (validated), then sets w_lf through the manager and reads it back', async () => {
+    const t = host(() => weighed(XML, { web1b: 19, web2b: 19 }));
+    await make(t).setWeights({ web1b: 19, web2b: 19 });
+    const write = t.calls.find((c) => c.argv[0] === 'sh')!;
+    expect(write.argv.slice(-2)).toEqual(['apache2ctl', 'configtest']);
+    expect(write.stdin).toContain('BalancerMember http://10.213.7.41:8000 route=web1b loadfactor=19\n');
+    expect(write.stdin).toContain('BalancerMember http://10.213.7.42:8000 route=web2b loadfactor=19\n');
+    const post = t.calls.find((c) => c.argv.includes('--next'))!;
+    expect(post.argv.filter((a) => a.startsWith('b=web&'))).toEqual([
+      expect.stringMatching(/^b=web&w=http%3A%2F%2F10\.213\.7\.41%3A8000&nonce=[0-9a-f-]+&w_lf=19$/),
+      expect.stringMatching(/^b=web&w=http%3A%2F%2F10\.213\.7\.42%3A8000&nonce=[0-9a-f-]+&w_lf=19$/),
+    ]);
+  });
+
+  it('puts the file back and names the member when the manager keeps another load factor', async () => {
+    const t = host(() => weighed(XML, { web1b: 19 }));
+    await expect(make(t).setWeights({ web1b: 19, web2b: 19 })).rejects.toThrow(
+      'apache on lb.example.com: balancer web did not take the load factors: web2b: reads back 1',
+    );
+    const writes = t.calls.filter((c) => c.argv[0] === 'sh');
+    expect(writes).toHaveLength(2);
+    expect(writes[1]!.stdin).toBe(CONF);
+  });
+
+  it('refuses a load factor out of 1-100 and a member the balancer does not have, before changing anything', async () => {
+    const t = host(() => XML);
+    for (const w of [0, 101, 2.5]) {
+      const err = await make(t)
+        .setWeights({ web1b: w })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UserError);
+      expect((err as Error).message).toBe(
+        `apache balancer web on lb.example.com takes weights from 1 to 100 (whole numbers), not web1b ${w}`,
+      );
+    }
+    await expect(make(t).setWeights({ web1b: 2, web7c: 2 })).rejects.toThrow(
+      'apache balancer web on lb.example.com has no member web7c: members are web1a, web2a, web1b, web2b',
+    );
+    expect(t.calls.filter((c) => c.argv[0] === 'sh' || c.argv.includes('--next'))).toEqual([]);
+  });
+
+  it('refuses a balancer whose lbmethod does not share requests by load factor (bybusyness)', async () => {
+    const busy = XML.replace(/<httpd:lbmethod>byrequests</g, '<httpd:lbmethod>bybusyness<');
+    const t = new ScriptedTransport('lb.example.com', (argv) =>
+      argv[0] === 'cat' ? { stdout: CONF } : { stdout: busy },
+    );
+    const err = await make(t)
+      .setWeights({ web1b: 19 })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toBe(
+      'apache balancer web on lb.example.com uses lbmethod=bybusyness, which does not share requests by load factor: a weight would not set a share',
+    );
+    expect(t.calls.filter((c) => c.argv[0] === 'sh' || c.argv.includes('--next'))).toEqual([]);
   });
 });

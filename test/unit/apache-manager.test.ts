@@ -26,6 +26,15 @@ describe('parseManagerXml (captured from the lab, Apache 2.4)', () => {
     expect(web.workers.every((w) => Number.isInteger(w.elected) && Number.isInteger(w.busy))).toBe(true);
   });
 
+  it("reads each worker's load factor (printed twice, 1.00-100.00)", () => {
+    const xml = fixture('manager-web.xml').replace(
+      /(<httpd:name>http:\/\/10\.213\.7\.41:8000<\/httpd:name>[\s\S]*?)<httpd:loadfactor>1\.00<\/httpd:loadfactor>([\s\S]*?)<httpd:loadfactor>1\.00</,
+      '$1<httpd:loadfactor>19.00</httpd:loadfactor>$2<httpd:loadfactor>19.00<',
+    );
+    const web = parseManagerXml(xml).find((b) => b.name === 'web')!;
+    expect(web.workers.map((w) => `${w.route}=${w.loadFactor}`)).toEqual(['web1a=1', 'web2a=1', 'web1b=19', 'web2b=1']);
+  });
+
   it('reads a drained worker (Drn) as drain, still healthy', () => {
     const web = parseManagerXml(fixture('manager-web-draining.xml')).find((b) => b.name === 'web')!;
     const members = web.workers.map(memberOf);
@@ -67,6 +76,7 @@ describe('parseManagerXml (captured from the lab, Apache 2.4)', () => {
       route: '',
       status: ['Init', 'Err'],
       busy: 0,
+      loadFactor: 1,
       elected: 0,
       retries: 0,
       transferred: 0,

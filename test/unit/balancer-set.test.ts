@@ -11,12 +11,13 @@ import type {
   MemberState,
   SessionRead,
   TrafficRead,
+  Weighing,
 } from '../../src/balancers/types.js';
 import type { Config } from '../../src/config/config.js';
 import { parseConfig } from '../../src/config/load.js';
 import { observe } from '../../src/engine/observe.js';
 import { openSession } from '../../src/engine/session.js';
-import { ExitCode, OperationFailedError } from '../../src/errors.js';
+import { ExitCode, OperationFailedError, UserError } from '../../src/errors.js';
 import { RecordingTransports } from '../../src/transport/recording.js';
 import type { RunResult, Transport } from '../../src/transport/types.js';
 
@@ -25,6 +26,10 @@ class FakeBalancer implements Balancer {
   readonly driver = 'haproxy' as const;
   readonly changes: string[] = [];
   refusals = 0;
+  /** Weights it holds; `ignoresWeights` takes a change and keeps them as they were (a driver that read back wrong). */
+  weightsHeld: Record<string, number> = {};
+  ignoresWeights = false;
+  weighable: Weighing = { can: true, min: 1, max: 256 };
   constructor(
     readonly host: string,
     readonly states: Record<string, MemberState>,
@@ -66,12 +71,27 @@ class FakeBalancer implements Balancer {
     };
   }
   async configTest(): Promise<void> {}
+  weighing(): Weighing {
+    return this.weighable;
+  }
+  async weights(): Promise<Record<string, number>> {
+    return Object.fromEntries(Object.keys(this.states).map((n) => [n, this.weightsHeld[n] ?? 1]));
+  }
+  async setWeights(weights: Readonly<Record<string, number>>): Promise<void> {
+    this.set(
+      `weigh ${Object.entries(weights)
+        .map(([n, w]) => `${n}=${w}`)
+        .join(',')}`,
+      [],
+    );
+    if (!this.ignoresWeights) Object.assign(this.weightsHeld, weights);
+  }
   private set(what: string, names: readonly string[]): void {
     if (this.refusals > 0) {
       this.refusals--;
       throw new OperationFailedError(`haproxy on ${this.host}: backend web did not take state ${what}`, 'partway');
     }
-    this.changes.push(`${what} ${names.join(',')}`);
+    this.changes.push(names.length > 0 ? `${what} ${names.join(',')}` : what);
     if (what === 'drain' || what === 'ready') for (const n of names) this.states[n] = what;
   }
 }
@@ -314,5 +334,57 @@ describe('BalancerSet when every balancer refuses', () => {
     await expect(pair(lb1, lb2).drain(['web1a'])).rejects.toThrow(
       'haproxy on lb1: backend web did not take state drain',
     );
+  });
+});
+
+describe('BalancerSet weights', () => {
+  it('sets the weights on every balancer and reads them back from each', async () => {
+    const lb1 = new FakeBalancer('lb1', { web1a: 'ready', web1b: 'ready' });
+    const lb2 = new FakeBalancer('lb2', { web1a: 'ready', web1b: 'ready' });
+    const set = pair(lb1, lb2);
+    await set.setWeights({ web1a: 1, web1b: 19 });
+    expect(lb1.changes).toEqual(['weigh web1a=1,web1b=19']);
+    expect(lb2.changes).toEqual(['weigh web1a=1,web1b=19']);
+    expect(await set.weights()).toEqual({ web1a: 1, web1b: 19 });
+  });
+
+  it('reports a balancer that holds other weights than the rest, naming each balancer, as a disagreement after a change', async () => {
+    const lb1 = new FakeBalancer('lb1', { web1a: 'ready', web1b: 'ready' });
+    const lb2 = new FakeBalancer('lb2', { web1a: 'ready', web1b: 'ready' });
+    lb2.ignoresWeights = true;
+    const err = await pair(lb1, lb2)
+      .setWeights({ web1b: 19 })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BalancersDisagreeError);
+    expect((err as Error).message).toBe('the balancers disagree: web1b: weight 19 on lb1, 1 on lb2');
+    expect((err as BalancersDisagreeError).exitCode).toBe(ExitCode.NEEDS_ATTENTION);
+  });
+
+  it('reads a disagreement before any change as one that changed nothing', async () => {
+    const lb1 = new FakeBalancer('lb1', { web1a: 'ready' });
+    const lb2 = new FakeBalancer('lb2', { web1a: 'ready' });
+    lb2.weightsHeld = { web1a: 5 };
+    const err = await pair(lb1, lb2)
+      .weights()
+      .catch((e: unknown) => e);
+    expect((err as Error).message).toBe('the balancers disagree: web1a: weight 1 on lb1, 5 on lb2');
+    expect((err as BalancersDisagreeError).exitCode).toBe(ExitCode.FAILED_RESTORED);
+  });
+
+  it('weighs within the range every balancer takes, and cannot when one cannot, saying which', async () => {
+    const lb1 = new FakeBalancer('lb1', { web1a: 'ready' });
+    const lb2 = new FakeBalancer('lb2', { web1a: 'ready' });
+    lb2.weighable = { can: true, min: 1, max: 100 };
+    expect(pair(lb1, lb2).weighing()).toEqual({ can: true, min: 1, max: 100 });
+    await expect(pair(lb1, lb2).setWeights({ web1a: 200 })).rejects.toThrow(
+      'every balancer takes weights from 1 to 100 (whole numbers), not web1a 200',
+    );
+    lb2.weighable = { can: false, reason: 'nginx in mode: file cannot weigh members; use mode: lua' };
+    expect(pair(lb1, lb2).weighing()).toEqual({
+      can: false,
+      reason: 'balancer lb2: nginx in mode: file cannot weigh members; use mode: lua',
+    });
+    await expect(pair(lb1, lb2).setWeights({ web1a: 2 })).rejects.toThrow(UserError);
+    expect([...lb1.changes, ...lb2.changes]).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@ import {
   configTestArgv,
   runtimeCall,
   setServerState,
+  setWeight,
   showServersState,
   showStat,
   shutdownSessions,
@@ -59,5 +60,25 @@ describe('haproxy runtime API lines', () => {
       '/etc/haproxy/haproxy.cfg',
     ]);
     expect(() => configTestArgv('haproxy.cfg', true)).toThrow(UserError);
+  });
+});
+
+describe('haproxy weights', () => {
+  it('builds `set weight BE/SRV W`, absolute, never a percentage', () => {
+    expect(setWeight('web', 'web1a', 19)).toBe('set weight web/web1a 19');
+    expect(setWeight('prod_a', 'srv-1.x:y', 1)).toBe('set weight prod_a/srv-1.x:y 1');
+    expect(setWeight('web', 'web1a', 0)).toBe('set weight web/web1a 0');
+    expect(setWeight('web', 'web1a', 256)).toBe('set weight web/web1a 256');
+  });
+
+  it.each([257, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])('refuses the weight %s, naming the server', (w) => {
+    expect(() => setWeight('web', 'web1a', w)).toThrow(UserError);
+    expect(() => setWeight('web', 'web1a', w)).toThrow(
+      `haproxy weight ${String(w)} for web1a is not a whole number from 0 to 256`,
+    );
+  });
+
+  it('refuses a server name that would split the line', () => {
+    expect(() => setWeight('web', 'web1a 1;shutdown sessions server web/web1b', 1)).toThrow(/haproxy server name/);
   });
 });

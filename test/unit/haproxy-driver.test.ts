@@ -132,6 +132,76 @@ describe('HaproxyBalancer', () => {
   });
 });
 
+describe('HaproxyBalancer weights', () => {
+  const weighed = (w: Record<string, number>) =>
+    STATE.replace(
+      /^(3 web \d+ (\S+) \S+ \d+ \d+) 1 /gm,
+      (line, head: string, name: string) => `${head} ${w[name] ?? 1} `,
+    );
+
+  it('reads each server weight from show servers state (srv_uweight)', async () => {
+    const t = new CannedTransport([{ stdout: weighed({ web1b: 19 }) }]);
+    expect(await balancer(t).weights()).toEqual({ web1a: 1, web2a: 1, web1b: 19, web2b: 1, dead1: 1 });
+    expect(t.calls[0]?.opts?.stdin).toBe('show servers state web\n');
+  });
+
+  it('checks the members exist, then sets every weight and reads them back in ONE round trip', async () => {
+    const t = new CannedTransport([{ stdout: STATE }, { stdout: `\n\n${weighed({ web1a: 1, web1b: 19 })}` }]);
+    await balancer(t).setWeights({ web1a: 1, web1b: 19 });
+    expect(t.calls).toHaveLength(2);
+    expect(t.calls[0]?.opts?.stdin).toBe('show servers state web\n');
+    expect(t.calls[1]?.argv).toEqual(['socat', '-t', '5', 'stdio', '/run/haproxy/admin.sock']);
+    expect(t.calls[1]?.opts?.stdin).toBe('set weight web/web1a 1;set weight web/web1b 19;show servers state web\n');
+  });
+
+  it('names the member whose weight does not read back', async () => {
+    const t = new CannedTransport([{ stdout: STATE }, { stdout: `\n\n${weighed({ web1a: 1 })}` }]);
+    const err = await balancer(t)
+      .setWeights({ web1a: 1, web1b: 19 })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OperationFailedError);
+    expect((err as Error).message).toBe(
+      'haproxy on lb.example.com: backend web did not take the weights: web1b: reads back 1',
+    );
+  });
+
+  it("reports HAProxy's refusal, naming the member", async () => {
+    const refusal = "Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.";
+    const t = new CannedTransport([{ stdout: STATE }, { stdout: `${refusal}\n\n${STATE}` }]);
+    await expect(balancer(t).setWeights({ web1b: 19 })).rejects.toThrow(
+      `haproxy on lb.example.com refused to weigh members of backend web: web1b: ${refusal}`,
+    );
+  });
+
+  it.each([0, 257, 2.5, -3])('refuses the weight %s before sending anything', async (w) => {
+    const t = new CannedTransport([]);
+    const err = await balancer(t)
+      .setWeights({ web1a: 1, web1b: w })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toBe(
+      `haproxy backend web on lb.example.com takes weights from 1 to 256 (whole numbers), not web1b ${w}`,
+    );
+    expect(t.calls).toHaveLength(0);
+  });
+
+  it('refuses a member the backend does not have, by its name, before setting any weight', async () => {
+    const t = new CannedTransport([{ stdout: STATE }]);
+    const err = await balancer(t)
+      .setWeights({ web1a: 2, web9z: 2 })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toBe(
+      'haproxy backend web on lb.example.com has no member web9z: members are web1a, web2a, web1b, web2b, dead1',
+    );
+    expect(t.calls).toHaveLength(1);
+  });
+
+  it('says its range', () => {
+    expect(balancer(new CannedTransport([])).weighing()).toEqual({ can: true, min: 1, max: 256 });
+  });
+});
+
 describe('createBalancer', () => {
   const base = { host: 'lb', backend: 'web', drainTimeout: 60_000, cutOffAfterDrainTimeout: false };
   it('makes the haproxy driver', () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { NginxBalancer } from '../../src/balancers/nginx.js';
-import { OperationFailedError } from '../../src/errors.js';
+import { OperationFailedError, UserError } from '../../src/errors.js';
 import type { Transport } from '../../src/transport/types.js';
 import { ScriptedTransport } from '../helpers/scripted-transport.js';
 
@@ -197,5 +197,29 @@ describe('NginxBalancer', () => {
     expect(lb.calls.filter((c) => c.argv.includes('reload')).map((c) => c.argv.join(' '))).toEqual([
       'sudo -n -- nginx -s reload',
     ]);
+  });
+});
+
+describe('NginxBalancer (mode: file) weights', () => {
+  it('refuses to weigh members, saying why and what to use, before running anything', async () => {
+    const lb = new ScriptedTransport('lb', () => ({ stdout: CONF }));
+    const b = make(lb);
+    expect(b.weighing()).toEqual({
+      can: false,
+      reason:
+        'nginx in mode: file cannot weigh members; use mode: lua (in mode: file every change is a reload, which a canary step would repeat)',
+    });
+    const err = await b.setWeights({ web1a: 1, web1b: 19 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(
+      /^nginx upstream web on lb: nginx in mode: file cannot weigh members; use mode: lua/,
+    );
+    expect(lb.calls).toEqual([]);
+  });
+
+  it('reads the weight= of each server line, 1 where it has none', async () => {
+    const conf = CONF.replace('server 10.213.7.41:8000;', 'server 10.213.7.41:8000 weight=19 max_fails=2;');
+    const lb = new ScriptedTransport('lb', () => ({ stdout: conf }));
+    expect(await make(lb).weights()).toEqual({ web1a: 1, web2a: 1, web1b: 19, web2b: 1 });
   });
 });

@@ -17,6 +17,7 @@ import {
   readLuaStateArgv,
   renderLuaState,
   setLuaStates,
+  setLuaWeights,
   writeLuaStateArgv,
 } from '../../src/balancers/nginx-lua-state.js';
 import { OperationFailedError, UserError } from '../../src/errors.js';
@@ -274,5 +275,98 @@ describe('NginxLuaBalancer', () => {
         hosts,
       ),
     ).not.toBeInstanceOf(NginxLuaBalancer);
+  });
+});
+
+describe('weights in the state file', () => {
+  it('are checked as the Lua side checks them: absent is 1, else a whole number 1-256', () => {
+    const weighed = renderLuaState({ web: [{ ...STATE.web[0]!, weight: 19 }] });
+    expect(parseLuaState(weighed).web).toEqual([{ ...STATE.web[0], weight: 19 }]);
+    expect(parseLuaState(TEXT).web![0]).not.toHaveProperty('weight');
+    for (const w of ['0', '257', '1.5', '"2"'])
+      expect(() =>
+        parseLuaState(`{"web": [{"name": "a", "address": "10.0.0.1", "port": 80, "state": "ready", "weight": ${w}}]}`),
+      ).toThrow(/member 1 \(a\): weight must be a whole number 1-256/);
+  });
+
+  it('change only the named members of the one upstream, keep their states, and say which names they lack', () => {
+    const r = setLuaWeights(STATE, 'web', [
+      ['web1a', 1],
+      ['10.213.7.21:8000', 19],
+      ['nope', 2],
+    ]);
+    expect(r.missing).toEqual(['nope']);
+    expect(r.changed).toBe(true);
+    expect(r.state.web).toEqual([STATE.web[0], { ...STATE.web[1], weight: 19 }]); // 1 is what no weight means
+    expect(r.state.prod_a).toEqual(STATE.prod_a);
+    expect(setLuaWeights(r.state, 'web', [['web1b', 19]]).changed).toBe(false);
+    expect(
+      parseControlAnswer(
+        JSON.stringify({ upstream: 'web', members: r.state.web!.map((m) => ({ ...m, inflight: 0 })) }),
+        'web',
+      ).members.map((m) => m.weight),
+    ).toEqual([undefined, 19]);
+  });
+});
+
+describe('NginxLuaBalancer weights', () => {
+  /** A balancer host whose Lua side loads what was written and reports weights, unless it is older than them. */
+  function weighingHost(opts: { old?: boolean; keeps?: boolean } = {}) {
+    let file = TEXT;
+    let loaded = TEXT;
+    const lb = new ScriptedTransport('lb', (argv, stdin) => {
+      if (argv[0] === 'sh' && argv.length === 5)
+        return { stdout: `present ${createHash('sha256').update(file).digest('hex')}\n${file}` };
+      if (argv[0] === 'sh') {
+        file = stdin;
+        return {};
+      }
+      if (argv.includes('POST') && !opts.keeps) loaded = file;
+      const members = (JSON.parse(loaded) as typeof STATE).web.map((m) => ({
+        ...m,
+        ...(opts.old ? {} : { weight: (m as { weight?: number }).weight ?? 1 }),
+        inflight: 0,
+      }));
+      return { stdout: JSON.stringify({ upstream: 'web', members }) };
+    });
+    return {
+      lb,
+      file: () => file,
+      balancer: new NginxLuaBalancer(lb, { upstream: 'web', appTransport: async () => lb }),
+    };
+  }
+
+  it('writes the weights into the state file, loads it and reads them back', async () => {
+    const { lb, file, balancer } = weighingHost();
+    await balancer.setWeights({ web1a: 1, web1b: 19 });
+    expect(
+      (JSON.parse(file()) as typeof STATE).web.map((m) => `${m.name}=${m.state}/${(m as { weight?: number }).weight}`),
+    ).toEqual(['web1a=ready/undefined', 'web1b=ready/19']);
+    expect(lb.calls.map((c) => (c.argv.includes('POST') ? 'POST' : c.argv[0]))).toEqual(['sh', 'sh', 'POST']);
+    expect(await balancer.weights()).toEqual({ web1a: 1, web1b: 19 });
+    expect(balancer.weighing()).toEqual({ can: true, min: 1, max: 256 });
+  });
+
+  it('names a Lua side older than weights, which would balance evenly whatever the file says', async () => {
+    const { balancer } = weighingHost({ old: true });
+    await expect(balancer.setWeights({ web1b: 19 })).rejects.toThrow(
+      /did not take the change \(weights web1b 19\): the running baton_balancer\.lua does not weigh members/,
+    );
+  });
+
+  it('names the member whose weight does not read back', async () => {
+    const { balancer } = weighingHost({ keeps: true });
+    await expect(balancer.setWeights({ web1b: 19 })).rejects.toThrow(/web1b: reads back 1/);
+  });
+
+  it('refuses a weight out of 1-256 and a member the upstream does not have, before writing anything', async () => {
+    const { lb, balancer } = weighingHost();
+    await expect(balancer.setWeights({ web1a: 0 })).rejects.toThrow(
+      'nginx upstream web on lb takes weights from 1 to 256 (whole numbers), not web1a 0',
+    );
+    await expect(balancer.setWeights({ web1a: 2, web3c: 2 })).rejects.toThrow(
+      'nginx upstream web on lb has no member web3c: members are web1a, web1b',
+    );
+    expect(lb.calls.filter((c) => c.stdin !== undefined && c.argv[0] === 'sh')).toEqual([]);
   });
 });

@@ -396,4 +396,69 @@ http {
     expect(ok).toBeGreaterThan(0);
     await balancer.ready(['a', 'b', 'c']);
   }, 15_000);
+
+  it('weighs members: smooth weighted round robin, exact over every cycle; a weighted member still drains; restarts keep the weights', async () => {
+    await balancer.setWeights({ a: 1, b: 9, c: 10 });
+    expect(await balancer.weights()).toEqual({ a: 1, b: 9, c: 10, dead: 1 });
+    const count = (bodies: string[], who: string) => bodies.filter((b) => b === who).length;
+    const cycles = await answeredBy(40);
+    expect(['a', 'b', 'c'].map((m) => count(cycles, m))).toEqual([2, 18, 20]);
+    // Smooth: the light member once in every 20, not a run of one member then the other.
+    const at = cycles.flatMap((b, i) => (b === 'a' ? [i] : []));
+    expect(at[1]! - at[0]!).toBe(20);
+
+    await balancer.drain(['c']);
+    const drained = await answeredBy(30);
+    expect(['a', 'b', 'c'].map((m) => count(drained, m))).toEqual([3, 27, 0]);
+    expect((await balancer.weights())['c']).toBe(10);
+
+    // A retry after a refused connection still goes to another ready member, weights or not.
+    await balancer.setWeights({ dead: 5 });
+    await balancer.ready(['dead']);
+    expect(await answeredBy(30)).not.toContain('dead');
+    await balancer.drain(['dead']);
+    await balancer.ready(['c']);
+
+    await stopNginx();
+    startNginx();
+    await until(
+      'restarted control endpoint',
+      () => balancer.weights().catch(() => ({})),
+      (w) => Object.keys(w).length > 0,
+    ).then((w) => expect(w).toEqual({ a: 1, b: 9, c: 10, dead: 5 }));
+
+    await balancer.setWeights({ a: 1, b: 1, c: 1, dead: 1 });
+    const even = await answeredBy(30);
+    expect(['a', 'b', 'c'].map((m) => count(even, m))).toEqual([10, 10, 10]);
+    expect(
+      (JSON.parse(readFileSync(stateFile, 'utf8')) as { web: { weight?: number }[] }).web.map((m) => m.weight ?? 1),
+    ).toEqual([1, 1, 1, 1]);
+  }, 15_000);
+
+  it('refuses to load a state file with a weight it does not take, keeping the members it has', async () => {
+    const good = readFileSync(stateFile, 'utf8');
+    writeFileSync(stateFile, good.replace(/"state": *"ready"/, '"state": "ready", "weight": 0'));
+    try {
+      const r = await new LocalTransport().run(
+        [
+          'curl',
+          '-sS',
+          '-o',
+          '-',
+          '-w',
+          '\n%{http_code}',
+          '-X',
+          'POST',
+          '--data-binary',
+          '{"upstream":"web","reload":true}',
+          controlUrl,
+        ],
+        { allowFailure: true },
+      );
+      expect(r.stdout).toMatch(/member 1 \(a\): weight must be a whole number 1-256[\s\S]*\n500$/);
+      expect(await balancer.weights()).toEqual({ a: 1, b: 1, c: 1, dead: 1 });
+    } finally {
+      writeFileSync(stateFile, good);
+    }
+  });
 });

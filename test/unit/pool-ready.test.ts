@@ -33,6 +33,9 @@ function fakeBalancer(calls: string[]): Balancer {
     sessions: async () => ({}),
     counters: async () => ({ requests: 0, http5xx: 0, redispatches: 0, retries: 0 }),
     configTest: async () => {},
+    weighing: () => ({ can: true, min: 1, max: 256 }),
+    weights: async () => ({ web1a: 1 }),
+    setWeights: async () => {},
   };
 }
 

@@ -36,6 +36,9 @@ function fakeBalancer(opts: { counters?: () => Promise<BackendCounters>; sample?
     sessions: async () => ({}),
     counters: opts.counters ?? (async () => ({ requests: 100, http5xx: 2, redispatches: 0, retries: 0 })),
     configTest: async () => undefined,
+    weighing: () => ({ can: true, min: 1, max: 256 }),
+    weights: async () => ({}),
+    setWeights: async () => undefined,
     ...(opts.sample ? { sample: opts.sample } : {}),
   };
   return {
