@@ -5,6 +5,7 @@ import type { ClusterId, Config } from '../config/config.js';
 import type { MemberState } from '../balancers/types.js';
 import type { Release } from './release.js';
 import type { PlanArtifact } from './artifact.js';
+import type { PlanCanary } from './canary.js';
 import { digest } from './canonical.js';
 
 export const PLAN_FORMAT = 'baton-plan/1';
@@ -129,6 +130,8 @@ export interface Plan {
   preflight?: PlanPreflight;
   /** Present when the push was forced past clusters that already serve its release (absent: those are left alone). */
   forced?: PlanForced;
+  /** The canary the push was made with (canary: in baton.yml or `push --canary`): its shares, thresholds, the driver's weight range and the weights observed. */
+  canary?: PlanCanary;
   /** Content hash of everything above; approvals name it. */
   hash: string;
   /** Not part of the hash: its maker's signature of it (`baton plan -o --key`, message `baton plan <hash>\n`), so apply can tell the author's own approval. */
@@ -161,6 +164,7 @@ export function planHash(plan: Omit<Plan, 'hash'>): string {
     forward,
     preflight,
     forced,
+    canary,
   } = plan;
   // Optional parts join the hash only when present, so plans made without them keep their hash.
   return digest({
@@ -177,6 +181,7 @@ export function planHash(plan: Omit<Plan, 'hash'>): string {
     forward,
     ...(preflight ? { preflight } : {}),
     ...(forced ? { forced } : {}),
+    ...(canary ? { canary } : {}),
   });
 }
 
