@@ -1,6 +1,7 @@
 // A canary share as arithmetic and a rule: the whole-number weights that send a percentage of
 // public traffic to one cluster, and whether the canary's 5xx answers over a window say stop.
 // Pure: the planner computes the weights, the canary step judges its windows with these.
+import { formatDuration } from '../config/duration.js';
 
 /** What a canary step is judged by (baton.yml canary.analysis), recorded in each step of the plan. */
 export interface CanaryAnalysis {
@@ -124,7 +125,7 @@ export interface PlanCanary extends CanarySettings {
 
 /** A plan's canary in one line: the shares, the thresholds, what is counted, the weights put back. */
 export function describePlanCanary(c: PlanCanary): string {
-  const shares = c.steps.map((s) => `${s.weight}% for ${s.forMs / 1000}s`).join(', then ');
+  const shares = c.steps.map((s) => `${s.weight}% for ${formatDuration(s.forMs)}`).join(', then ');
   const a = c.analysis;
   const counted =
     c.scope === 'members'

@@ -10,6 +10,8 @@ import { canaryWeights, judgeCanary, type CanaryAnalysis, type CanaryInput } fro
 import { planHash, reverseSteps, type StepOf } from '../../src/model/plan.js';
 import { releaseFor } from '../../src/model/release.js';
 import { stepProblems } from '../../src/model/step-kinds.js';
+import { planMarkdown } from '../../src/render/plan-markdown.js';
+import { planText } from '../../src/render/plan.js';
 import { runCanary } from '../../src/steps/canary.js';
 import type { StepEnv } from '../../src/steps/env.js';
 import { observedFixture, planConfigFixture } from '../fixtures/observed.js';
@@ -211,6 +213,14 @@ describe('canary steps in a push plan', () => {
     expect(() => plan(canary({ weighing: { can: true, min: 1, max: 3 } }))).toThrow(
       /a canary share of 5% cannot be set with haproxy weights 1-3 .* the nearest is 25\.00%/,
     );
+  });
+
+  it('shows the canary, its thresholds and the weights put back at the head of the plan, text and markdown', () => {
+    const p = plan(canary());
+    const line =
+      'canary: 5% for 2m, then 25% for 5m; reversed on canary members against stable ones: 5xx ratio > 5.00%, or > 2 × stable (at least 1.00%), judged from 50 requests; weights put back after: web1a 1, web2a 1, web1b 1, web2b 1';
+    expect(planText(p)).toContain(line);
+    expect(planMarkdown(p)).toContain('| Canary | 5% for 2m, then 25% for 5m;');
   });
 
   it('says in the plan when the driver counts no 5xx per member', () => {
