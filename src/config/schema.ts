@@ -459,11 +459,7 @@ export const Canary = z.strictObject({
   steps: z
     .array(
       z.strictObject({
-        weight: z
-          .number()
-          .min(1)
-          .max(99)
-          .describe('percentage of public traffic the first cluster gets in this step (1-99)'),
+        weight: z.number().min(1).max(99).describe('percentage of public traffic the first cluster gets in this step'),
         for: duration({ minMs: 1000, maxMs: DEFAULT_DURATION_BOUNDS.maxMs }).describe(
           'how long the step holds that share, judging the canary as it goes',
         ),
