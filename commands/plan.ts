@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { Args, Flags } from '@oclif/core';
 import { snapshotRunbooks } from '../src/config-track/restore.js';
+import { canaryFlags, withCanaryFlags } from '../src/cli/canary-flag.js';
 import { BatonCommand } from '../src/cli/base-command.js';
 import { forcePushFlag, forcePushOption } from '../src/cli/force-push-flag.js';
 import { overridePreflightFlag, overridePreflightOption } from '../src/cli/override-preflight-flag.js';
@@ -37,7 +38,7 @@ export default class PlanCommand extends BatonCommand {
     format: Flags.string({ description: 'what to print', options: ['text', 'markdown', 'json'], default: 'text' }),
     from: Flags.string({
       description: 'render this existing plan file instead of making a new one',
-      exclusive: ['output', 'first', 'override-preflight', 'force'],
+      exclusive: ['output', 'first', 'override-preflight', 'force', 'canary', 'no-canary'],
     }),
     first: Flags.string({ description: 'cluster to push first', options: ['a', 'b'] }),
     key: Flags.string({
@@ -47,6 +48,7 @@ export default class PlanCommand extends BatonCommand {
     }),
     'override-preflight': overridePreflightFlag,
     force: forcePushFlag,
+    ...canaryFlags,
   };
 
   async run() {
@@ -63,7 +65,8 @@ export default class PlanCommand extends BatonCommand {
       );
     }
     // Rendering a plan file needs baton.yml only to say what apply will require of it.
-    const config = args.tag || existsSync(flags.config) ? await this.loadConfig(flags) : undefined;
+    const config =
+      args.tag || existsSync(flags.config) ? withCanaryFlags(await this.loadConfig(flags), flags) : undefined;
     // The key is found before production is looked at: a plan that could not be signed is not worth making.
     const key = flags.output && config ? authorKey(flags.key, config.require) : undefined;
     const override = { ...overridePreflightOption(flags['override-preflight']), ...forcePushOption(flags.force) };

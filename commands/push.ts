@@ -1,4 +1,5 @@
 import { Args, Flags } from '@oclif/core';
+import { canaryFlags, withCanaryFlags } from '../src/cli/canary-flag.js';
 import { BatonCommand, runFormatFlag } from '../src/cli/base-command.js';
 import { forcePushFlag, forcePushOption } from '../src/cli/force-push-flag.js';
 import { lockWaitFlag, lockWaitMs, waitForLockIfAsked } from '../src/cli/lock-wait-flag.js';
@@ -34,6 +35,7 @@ export default class Push extends BatonCommand {
     'lock-wait': lockWaitFlag,
     'override-preflight': overridePreflightFlag,
     force: { ...forcePushFlag, exclusive: ['continue'] },
+    ...canaryFlags,
     format: runFormatFlag,
   };
 
@@ -56,7 +58,7 @@ export default class Push extends BatonCommand {
         '--continue finishes a held push; its preflight ran when it began, so there is nothing to override',
       );
     const override = { ...overridePreflightOption(flags['override-preflight']), ...forcePushOption(flags.force) };
-    const config = await this.loadConfig(flags);
+    const config = withCanaryFlags(await this.loadConfig(flags), flags);
     const held = flags.continue ? findResumable(config, { heldOnly: true }) : undefined;
     const session = await openSession(config);
     try {

@@ -15,6 +15,8 @@ import { shortSha, type PlanArtifact } from '../src/model/artifact.js';
 import { UserError } from '../src/errors.js';
 import { formatDuration } from '../src/config/duration.js';
 import { clustersServing } from './up-to-date.js';
+import { canarySteps } from './canary.js';
+import type { CanaryInput, PlanCanary } from '../src/model/canary.js';
 
 export interface BlueGreenInput {
   config: Config;
@@ -29,6 +31,8 @@ export interface BlueGreenInput {
   artifact?: PlanArtifact;
   /** `--force REASON`: push every cluster, also one that already runs and serves the release (recorded in the plan). */
   forced?: PlanForced;
+  /** Canary steps for the first cluster (canary: in baton.yml or `push --canary`), with what the balancer can weigh and count. */
+  canary?: CanaryInput;
   now?: Date;
 }
 
@@ -63,7 +67,10 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
   checkCapacity(order, hostsOf);
   const newRelease = Object.fromEntries(order.flatMap(hostsOf).map((h) => [h.host, release.dir]));
   let perCluster = order.map((c) => clusterSteps(c, hostsOf(c), newRelease, config));
-  if (perCluster.length === 2 && flipsInOneChange(config.balancer.driver) && !input.hold)
+  // A canary compares the first cluster with the other, still on the release before: with only one pushed, there is none.
+  const canary = input.canary && order.length === 2 ? withCanary(perCluster, hostsOf, input.canary, config) : undefined;
+  if (canary) perCluster = canary.perCluster;
+  else if (perCluster.length === 2 && flipsInOneChange(config.balancer.driver) && !input.hold)
     perCluster = withFlip(perCluster[0] as Step[], perCluster[1] as Step[], config);
   const [firstSteps, ...laterSteps] = perCluster as [Step[], ...Step[][]];
   const stage = stageStep(config, observed.hosts, release, input.artifact);
@@ -83,7 +90,24 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
       ];
   // The artifact is part of the plan only where something is staged: a plan that stages nothing deploys no bytes.
   const artifact = stage.length && config.artifact ? { artifact: input.artifact as PlanArtifact } : {};
-  return sealPlan({ ...header, ...artifact, forward });
+  return sealPlan({ ...header, ...artifact, ...(canary ? { canary: canary.record } : {}), forward });
+}
+
+/** The first cluster's return to the pool made canary steps, the other cluster's members in the pool the stable side. */
+function withCanary(
+  perCluster: Step[][],
+  hostsOf: (c: ClusterId) => ObservedHost[],
+  input: CanaryInput,
+  config: Config,
+): { perCluster: Step[][]; record: PlanCanary } {
+  const [first, ...rest] = perCluster as [Step[], ...Step[][]];
+  const ready = first.find((s) => stepIs(s, 'returnsToPool')) as StepOf<'ready'>;
+  const other: ClusterId = ready.cluster === 'a' ? 'b' : 'a';
+  const stable = hostsOf(other)
+    .filter((h) => h.memberState === 'ready')
+    .map((h) => h.member);
+  const { steps, record } = canarySteps(ready, stable, input, config);
+  return { perCluster: [first.flatMap((s) => (s === ready ? steps : [s])), ...rest], record };
 }
 
 /**

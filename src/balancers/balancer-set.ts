@@ -6,6 +6,7 @@ import {
   type BackendCounters,
   type Balancer,
   type Member,
+  type MemberCounters,
   type MemberState,
   type RaisedCommand,
   type SessionRead,
@@ -85,6 +86,7 @@ export class BalancerSet implements Balancer {
   readonly driver: Balancer['driver'];
   readonly switchPool?: (ready: readonly string[], drain: readonly string[]) => Promise<void>;
   readonly sample?: () => Promise<TrafficRead>;
+  readonly memberCounters?: () => Promise<Record<string, MemberCounters>>;
   readonly stickySessions?: (names: readonly string[], table?: string) => Promise<SessionRead>;
   readonly forgetSessions?: (names: readonly string[], table: string) => Promise<number>;
   readonly vouchHealthy?: (names: readonly string[]) => Promise<void>;
@@ -114,6 +116,21 @@ export class BalancerSet implements Balancer {
       };
     }
     if (primary.balancer.sample) this.sample = () => this.sampleAll();
+    // Each balancer of the pair counts what it sent: a member's counts are their sum.
+    if (this.all.every((b) => b.balancer.memberCounters))
+      this.memberCounters = async () => {
+        const reads = await Promise.all(
+          this.all.map((b) => (b.balancer.memberCounters as NonNullable<Balancer['memberCounters']>).call(b.balancer)),
+        );
+        const out: Record<string, MemberCounters> = {};
+        for (const read of reads)
+          for (const [name, c] of Object.entries(read)) {
+            const sum = (out[name] ??= { requests: 0, http5xx: 0 });
+            sum.requests += c.requests;
+            sum.http5xx += c.http5xx;
+          }
+        return out;
+      };
     if (primary.balancer.stickySessions) this.stickySessions = (names, table) => this.stickyAll(names, table);
     if (primary.balancer.forgetSessions) {
       this.forgetSessions = async (names, table) => {

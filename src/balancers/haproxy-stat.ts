@@ -1,6 +1,6 @@
 // Parsers for HAProxy 2.6 runtime API answers: `show stat` CSV, `show servers state`, and
 // the answer to several `;`-separated commands sent in one connection.
-import type { BackendCounters, Member, MemberState } from './types.js';
+import type { BackendCounters, Member, MemberCounters, MemberState } from './types.js';
 import type { AdminState } from './haproxy-commands.js';
 
 /** One `show stat` row, keyed by the CSV header's column names. */
@@ -197,6 +197,22 @@ export function countersOf(rows: readonly StatRow[], backend: string): BackendCo
   // req_tot is HTTP requests; a TCP backend only counts sessions (stot).
   const requests = source.some((r) => (r['req_tot'] ?? '') !== '') ? sum('req_tot') : sum('stot');
   return { requests, http5xx: sum('hrsp_5xx'), redispatches: sum('wredis'), retries: sum('wretr') };
+}
+
+/** Each server's requests (req_tot; stot where the row has none) and 5xx answers in `backend`. */
+export function memberCountersOf(rows: readonly StatRow[], backend: string): Record<string, MemberCounters> {
+  const servers = rows.filter(
+    (r) => r['pxname'] === backend && r['svname'] !== 'BACKEND' && r['svname'] !== 'FRONTEND',
+  );
+  return Object.fromEntries(
+    servers.map((r) => [
+      r['svname'] as string,
+      {
+        requests: (r['req_tot'] ?? '') !== '' ? statNumber(r['req_tot']) : statNumber(r['stot']),
+        http5xx: statNumber(r['hrsp_5xx']),
+      },
+    ]),
+  );
 }
 
 /** A numeric stat cell; empty or absent reads 0. */

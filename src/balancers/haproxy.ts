@@ -25,6 +25,7 @@ import {
 } from './haproxy-commands.js';
 import {
   countersOf,
+  memberCountersOf,
   type HaproxyMember,
   lastSessionMs,
   membersOf,
@@ -37,6 +38,7 @@ import {
 } from './haproxy-stat.js';
 import {
   type BackendCounters,
+  type MemberCounters,
   type Balancer,
   onlyRaised,
   type RaisedCommand,
@@ -191,6 +193,12 @@ export class HaproxyBalancer implements Balancer {
   async counters(): Promise<BackendCounters> {
     const [stat] = await this.call([showStat(this.backend)]);
     return countersOf(this.parseStat(stat as string), this.backend);
+  }
+
+  /** Each server's requests and 5xx answers, from the same `show stat` rows. */
+  async memberCounters(): Promise<Record<string, MemberCounters>> {
+    const [stat] = await this.call([showStat(this.backend)]);
+    return memberCountersOf(this.parseStat(stat as string), this.backend);
   }
 
   /** Members and the backend's counters in one round trip: `show stat` (backend and server rows) and `show servers state`. */

@@ -30,6 +30,12 @@ export interface BackendCounters {
   retries: number;
 }
 
+/** One member's cumulative counts. */
+export interface MemberCounters {
+  requests: number;
+  http5xx: number;
+}
+
 /** What sample() reads. */
 export interface TrafficRead {
   members: Member[];
@@ -113,6 +119,11 @@ export interface Balancer {
   /** Sessions in flight per member name. */
   sessions(names: readonly string[]): Promise<Record<string, number>>;
   counters(): Promise<BackendCounters>;
+  /**
+   * Requests and 5xx answers per member of the public backend, cumulative (what a canary's analysis
+   * compares over a window). Drivers that count no 5xx per member leave it out.
+   */
+  memberCounters?(): Promise<Record<string, MemberCounters>>;
   /**
    * Members and whatever request counts are cheap to read, for sampling traffic while a run lasts
    * (every ~500 ms): one round trip where the balancer allows it; counts it cannot take cheaply

@@ -66,6 +66,7 @@ export interface Config {
   resolve: Record<string, string>;
   smoke: { checks: SmokeCheckConfig[]; deadlineMs: number };
   watch?: BatonConfigParsed['watch'];
+  canary?: BatonConfigParsed['canary'];
   require: BatonConfigParsed['require'];
   lock: BatonConfigParsed['lock'];
   record: BatonConfigParsed['record'];

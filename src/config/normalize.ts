@@ -46,6 +46,7 @@ export function normalizeConfig(parsed: BatonConfigParsed, file: string, options
       ? { checks: parsed.smoke, deadlineMs: DEFAULT_SMOKE_DEADLINE_MS }
       : { checks: parsed.smoke.checks, deadlineMs: parsed.smoke.deadline },
     ...(parsed.watch && { watch: parsed.watch }),
+    ...(parsed.canary && { canary: parsed.canary }),
     require: {
       ...parsed.require,
       ...(parsed.require.allowedSigners !== undefined && { allowedSigners: sshPath(parsed.require.allowedSigners) }),

@@ -61,6 +61,35 @@ runs while the file has a problem.
   \`socket\` with \`driver: apache\`) are errors.
 `;
 
+/** What a section needs said beyond its keys: how its parts work together. */
+const NOTES: Record<string, string> = {
+  canary: `Each step sets member weights for its share (from the share and both clusters' member
+counts, within the driver's range: HAProxy 1-256, Apache 1-100, nginx \`mode: lua\` 1-256; a
+driver that cannot weigh, such as nginx \`mode: file\`, is refused when the plan is made, with its
+reason), returns the first cluster to the pool at that share and holds it there for \`for\`,
+comparing the canary's members with the stable cluster's over the same window, from the
+balancer's own counters, about once a second.
+
+* **The rule.** With at least \`analysis.minRequests\` answered by the canary, the step fails when
+  the canary's 5xx ratio is above \`analysis.max5xxRatio\`, or above \`analysis.maxRelative5xx\`
+  times the stable cluster's ratio, the stable ratio taken as at least 1 % (so beside a stable
+  cluster with no errors and \`maxRelative5xx: 2\`, the canary may answer up to 2 % 5xx). A step
+  whose canary saw fewer requests by its end is not judged (its journal entry says so).
+* **A failed step reverses the push** as a failed smoke check does: the weights go back as
+  observed, the canary cluster is drained and switched back to its release. The journal and the
+  error name the metric that failed and its values (canary and stable 5xx and requests).
+* **After the last step** the weights go back to what the plan observed and the push goes on
+  (the second cluster's drain, activate, smoke, ready). The plan records the canary, its
+  thresholds and the observed weights; its hash covers them.
+* **Per-member counts:** HAProxy counts 5xx per server. The Apache and nginx drivers do not yet:
+  there the backend-wide 5xx ratio is judged against \`max5xxRatio\` alone, and the plan says so.
+* \`push --canary 5%:2m,25%:5m\` (and \`plan --canary\`) replaces the steps for one push (the
+  analysis stays), \`--no-canary\` leaves them out.
+* **Not yet:** latency, connection errors and retries, an HTTP/Prometheus query, and keeping a
+  user on one release (sticky canary): users are not pinned to the canary or the stable cluster.
+`,
+};
+
 /** The whole reference as Markdown. */
 export function configurationReference(): string {
   const root = batonJsonSchema() as JsonSchema;
@@ -70,7 +99,9 @@ export function configurationReference(): string {
     if (name === '$schema') continue;
     const rows: Row[] = [];
     describe(name, schema, (root.required ?? []).includes(name), rows, seen);
-    sections.push(`## ${name}\n\n${schema.description ?? ''}\n\n${table(rows)}`);
+    sections.push(
+      `## ${name}\n\n${schema.description ?? ''}\n\n${NOTES[name] ? `${NOTES[name]}\n` : ''}${table(rows)}`,
+    );
   }
   return `${sections.join('\n')}`;
 }

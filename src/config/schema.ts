@@ -455,6 +455,44 @@ export const Watch = z.strictObject({
     .describe('share of 5xx answers that triggers an automatic rollback'),
 });
 
+export const Canary = z.strictObject({
+  steps: z
+    .array(
+      z.strictObject({
+        weight: z.number().min(1).max(99).describe('percentage of public traffic the first cluster gets in this step'),
+        for: duration({ minMs: 1000, maxMs: DEFAULT_DURATION_BOUNDS.maxMs }).describe(
+          'how long the step holds that share, judging the canary as it goes',
+        ),
+      }),
+    )
+    .min(1)
+    .describe('the shares in order, each held for its time, before the full flip'),
+  analysis: z
+    .strictObject({
+      max5xxRatio: z
+        .number()
+        .min(0)
+        .max(1)
+        .default(0.05)
+        .describe("the canary's share of 5xx answers above which the push is reversed"),
+      maxRelative5xx: z
+        .number()
+        .min(1)
+        .default(2)
+        .describe(
+          "the canary's 5xx share above this many times the stable cluster's (taken as at least 1 %) reverses the push",
+        ),
+      minRequests: z
+        .number()
+        .int()
+        .min(1)
+        .default(50)
+        .describe('requests the canary must have answered in a step before either rule judges it'),
+    })
+    .prefault({})
+    .describe("how each canary step is judged, from the balancer's own counters"),
+});
+
 export const Require = z.strictObject({
   rehearsal: z
     .boolean()
@@ -920,6 +958,9 @@ export const BatonConfigSchema = z
       "checks run through a cluster's internal hostname before it rejoins the pool: a list, or {checks, deadline}",
     ),
     watch: Watch.optional().describe('after a flip, watch for errors and roll back by itself if they rise'),
+    canary: Canary.optional().describe(
+      'after the first cluster passes its smoke checks, send it a share of public traffic step by step, judged by its 5xx answers, before the full flip',
+    ),
     require: Require.prefault({}).describe('what apply demands of a plan'),
     lock: Lock.prefault({}).describe('the release lock that keeps two releases from running at once'),
     record: RunRecord.prefault({}).describe(

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { ENVIRONMENT_NAME } from '../config/environment.js';
 import { writeFileDurably } from '../transport/durable-file.js';
 import { PlanRefusedError, UserError } from '../errors.js';
+import { isPlanCanary } from './canary.js';
 import { stepProblemList, type StepProblem } from './step-kinds.js';
 import { isPlanKind, PLAN_FORMAT, type Plan } from './plan.js';
 import { isReleaseDirName, NOT_A_RELEASE } from './release.js';
@@ -26,6 +27,7 @@ const KEY_ORDER = [
   'forced',
   'hooks',
   'notify',
+  'canary',
   'hash',
   'author',
   'approvals',
@@ -96,6 +98,8 @@ export function planProblemList(data: unknown): PlanProblem[] {
     problems.push(incomplete('an artifact record that is not {sha256, bytes, files, compression}'));
   if (p.forced !== undefined && (typeof p.forced?.reason !== 'string' || typeof p.forced?.by !== 'string'))
     problems.push(incomplete('a forced push without a reason and who gave it'));
+  if (p.canary !== undefined && !isPlanCanary(p.canary))
+    problems.push(incomplete('a canary record that is not {steps, analysis, range, scope, weights}'));
   if (!Array.isArray(p.forward)) return [...problems, incomplete('no forward steps')];
   return [
     ...problems,

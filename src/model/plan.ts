@@ -5,6 +5,7 @@ import type { ClusterId, Config, HookConfig, HookName, NotifyTargetConfig } from
 import type { MemberState } from '../balancers/types.js';
 import type { Release } from './release.js';
 import type { PlanArtifact } from './artifact.js';
+import type { PlanCanary } from './canary.js';
 import { digest } from './canonical.js';
 
 export const PLAN_FORMAT = 'baton-plan/1';
@@ -133,6 +134,8 @@ export interface Plan {
   hooks?: Partial<Record<HookName, HookConfig>>;
   /** Where a run of it sends notifications (baton.yml's notify:), the URL shown without its secret part. */
   notify?: PlanNotify[];
+  /** The canary the push was made with (canary: in baton.yml or `push --canary`): its shares, thresholds, the driver's weight range and the weights observed. */
+  canary?: PlanCanary;
   /** Content hash of everything above; approvals name it. */
   hash: string;
   /** Not part of the hash: its maker's signature of it (`baton plan -o --key`, message `baton plan <hash>\n`), so apply can tell the author's own approval. */
@@ -200,6 +203,7 @@ export function planHash(plan: Omit<Plan, 'hash'>): string {
     forced,
     hooks,
     notify,
+    canary,
   } = plan;
   // Optional parts join the hash only when present, so plans made without them keep their hash.
   return digest({
@@ -218,6 +222,7 @@ export function planHash(plan: Omit<Plan, 'hash'>): string {
     ...(forced ? { forced } : {}),
     ...(hooks ? { hooks } : {}),
     ...(notify ? { notify } : {}),
+    ...(canary ? { canary } : {}),
   });
 }
 

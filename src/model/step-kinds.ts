@@ -59,6 +59,11 @@ export const STEP_TRAITS: Record<StepKind, StepTraits> = {
   activate: traits(true, true, { switchesRelease: true }),
   smoke: traits(false, false, { smokeChecks: true }),
   ready: traits(true, true, { returnsToPool: true, skipWhenRehearsingIdleSide: true }),
+  // Returns the canary cluster to the pool at a share (weights first), then holds it there judging its 5xx:
+  // a failure part-way may have set weights or returned members, so its undo runs too.
+  canary: traits(true, true, { returnsToPool: true, skipWhenRehearsingIdleSide: true }),
+  // Puts member weights back as observed (the canary's end, and its undo).
+  weigh: traits(true, true, { followsReturn: true, skipWhenRehearsingIdleSide: true }),
   flip: traits(true, true, {
     returnsToPool: true,
     skipWhenRehearsingIdleSide: true,
@@ -139,6 +144,22 @@ const FIELD_OK: Record<StepField, (v: unknown) => boolean> = {
   // The hash names a file on each host: only 64 hex digits may reach one.
   artifact: (v) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v),
   snapshot: (v) => typeof v === 'string' && /^[0-9a-f]{40,64}$/.test(v),
+  stableMembers: isStringList,
+  weight: (v) => typeof v === 'number' && Number.isFinite(v) && v > 0 && v < 100,
+  forMs: (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0,
+  weights: (v) =>
+    isRecord(v) && Object.values(v as object).every((w) => typeof w === 'number' && Number.isInteger(w) && w >= 1),
+  analysis: (v) => {
+    if (!isRecord(v)) return false;
+    const a = v as Record<string, unknown>;
+    const num = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+    return (
+      num(a.max5xxRatio) &&
+      num(a.maxRelative5xx) &&
+      num(a.minRequests) &&
+      (a.scope === 'members' || a.scope === 'backend')
+    );
+  },
 };
 const FIELDS = Object.keys(FIELD_OK) as StepField[];
 

@@ -3,6 +3,7 @@
 // step type (a drain step has its members, no `?? []`); code over any step reads fields as
 // optional, as before. The same table checks a plan read from a file (src/model/step-kinds.ts).
 import type { ClusterId } from '../config/config.js';
+import type { CanaryAnalysis } from './canary.js';
 
 /** Every step kind of a push, rollback, contract or restore, in the order a push meets them. */
 export const STEP_KINDS = [
@@ -15,6 +16,8 @@ export const STEP_KINDS = [
   'activate',
   'smoke',
   'ready',
+  'canary',
+  'weigh',
   'flip',
   'watch',
   'expand',
@@ -46,6 +49,16 @@ export interface StepFieldTypes {
   artifact: string;
   /** For restore-config: the snapshot commit whose configuration is put back on the step's host. */
   snapshot: string;
+  /** For canary: the members of the other cluster, which serve the rest of the public share. */
+  stableMembers: string[];
+  /** For canary: the percentage of public traffic the canary cluster gets (1-99). */
+  weight: number;
+  /** For canary: how long it holds that share, judging as it goes. */
+  forMs: number;
+  /** For canary and weigh: the weight each of these members is given (canary: the share's; weigh: as observed). */
+  weights: Record<string, number>;
+  /** For canary: what the share is judged by, recorded so the run judges what was approved. */
+  analysis: CanaryAnalysis;
 }
 export type StepField = keyof StepFieldTypes;
 
@@ -71,6 +84,8 @@ export const STEP_SHAPES = {
   activate: shape(['cluster', 'hosts', 'releases'], []),
   smoke: shape(['cluster'], ['hosts']),
   ready: shape(['cluster', 'members'], ['vouchHealthy']),
+  canary: shape(['cluster', 'members', 'stableMembers', 'weight', 'forMs', 'weights', 'analysis'], ['vouchHealthy']),
+  weigh: shape(['weights'], ['cluster']),
   flip: shape(['cluster', 'members', 'readyMembers'], ['vouchHealthy']),
   watch: shape([], ['cluster']),
   expand: shape(['hosts', 'releases'], []),

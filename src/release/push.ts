@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBlueGreenPlan } from '../../plans/blue-green.js';
+import { canaryInput } from './canary-input.js';
 import { allHosts, type ClusterId, type Config } from '../config/config.js';
 import { refusals } from '../checks/preflight.js';
 import { LockHeldError, PlanRefusedError } from '../errors.js';
@@ -62,6 +63,7 @@ export async function planPush(
   try {
     const forced = opts.force !== undefined ? { forced: { reason: opts.force, by } } : {};
     const built = artifact?.record ? { artifact: artifact.record } : {};
+    const canary = await canaryInput(config, session.balancer);
     const plan = buildBlueGreenPlan({
       config,
       observed,
@@ -71,6 +73,7 @@ export async function planPush(
       ...(opts.hold ? { hold: true } : {}),
       ...forced,
       ...built,
+      ...canary,
     });
     // Nothing runs, so nothing preflight checks is needed: its findings are kept and shown, not a refusal.
     if (changesNothing(plan)) {

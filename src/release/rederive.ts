@@ -3,6 +3,7 @@
 // and the state it was made from, and refuses any difference. A hash anyone can recompute proves
 // nothing about where the steps came from; this does.
 import { buildBlueGreenPlan } from '../../plans/blue-green.js';
+import { canaryInputOf } from '../../plans/canary.js';
 import { buildContractPlan } from '../../plans/contract.js';
 import { buildRestorePlan } from '../../plans/restore.js';
 import { allHosts, type ClusterId, type Config, type HookName } from '../config/config.js';
@@ -87,6 +88,7 @@ function rederivePush(plan: Plan, config: Config): void {
             now: new Date(plan.createdAt),
             ...forced,
             ...artifact,
+            ...(plan.canary ? { canary: canaryInputOf(plan.canary) } : {}),
           }),
         );
       } catch (err) {

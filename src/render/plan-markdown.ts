@@ -1,6 +1,7 @@
 // The plan as a reviewer reads it in a pull request: what it was made from, what changes, each
 // forward step with its undo, the whole way back, the bare-metal restore runbook, and whether it
 // has been rehearsed and approved. Everything comes from the plan file, which holds no secrets.
+import { describePlanCanary } from '../model/canary.js';
 import {
   appIn,
   changesNothing,
@@ -66,6 +67,7 @@ function header(plan: Plan): string {
           `| Artifact | built once: sha256 \`${plan.artifact.sha256}\`, ${plan.artifact.files} files, ${plan.artifact.bytes} bytes (${plan.artifact.compression})${plan.artifact.build ? `, built with ${cell(`\`${plan.artifact.build}\``)}` : ''}; each host checks it before unpacking |`,
         ]
       : []),
+    ...(plan.canary ? [`| Canary | ${cell(describePlanCanary(plan.canary).replace(/^canary: /, ''))} |`] : []),
     `| Plan hash | \`${plan.hash}\` |`,
     `| Made by | ${cell(plan.createdBy)} at ${plan.createdAt} |`,
     `| Live state | observed ${observed.observedAt} on ${observed.balancer.driver} \`${observed.balancer.host}\` backend \`${observed.balancer.backend}\`; digest \`${plan.observedDigest}\` |`,

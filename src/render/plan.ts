@@ -1,4 +1,5 @@
 // Human renderings of a plan and of a run's outcome. Markdown is the same text a reviewer reads in a pull request.
+import { describePlanCanary } from '../model/canary.js';
 import type { ApplyResult } from '../release/push.js';
 import { refusals } from '../checks/preflight.js';
 import type { ClusterId } from '../config/config.js';
@@ -25,6 +26,7 @@ export function planText(plan: Plan): string {
           `artifact built once: sha256 ${plan.artifact.sha256} (${plan.artifact.files} files, ${megabytes(plan.artifact.bytes)}, ${plan.artifact.compression}${plan.artifact.build ? `; built with \`${plan.artifact.build}\`` : ''})`,
         ]
       : []),
+    ...(plan.canary ? [describePlanCanary(plan.canary)] : []),
     '',
     'Now:',
     ...plan.observed.hosts.map(

@@ -20,7 +20,7 @@ export async function runReady(step: StepOf<'ready'>, env: StepEnv, progress: Pr
   return returnToPool(step.members, step.vouchHealthy === true, env, progress);
 }
 
-async function returnToPool(names: string[], vouchHealthy: boolean, env: StepEnv, progress: Progress) {
+export async function returnToPool(names: string[], vouchHealthy: boolean, env: StepEnv, progress: Progress) {
   // Smoke-checked a moment ago: the balancer need not wait for its own checks to rise again.
   if (vouchHealthy && env.balancer.vouchHealthy) await env.balancer.vouchHealthy(names);
   await env.balancer.ready(names);

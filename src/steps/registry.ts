@@ -4,6 +4,7 @@ import { BugError } from '../errors.js';
 import type { Step, StepKind } from '../model/steps.js';
 import type { StepTraits } from '../model/step-kinds.js';
 import { activateKind } from './activate.js';
+import { canaryKind, weighKind } from './canary.js';
 import type { ExpectedState, StepKindSpec, StepRunEnv } from './kind.js';
 import type { Progress } from './env.js';
 import { lockKind, unlockKind } from './lock.js';
@@ -24,6 +25,8 @@ const SPECS: { [K in StepKind]: StepKindSpec<K> } = {
   activate: activateKind,
   smoke: smokeKind,
   ready: readyKind,
+  canary: canaryKind,
+  weigh: weighKind,
   flip: flipKind,
   watch: watchKind,
   expand: expandKind,

@@ -198,20 +198,20 @@ describe('plan file', () => {
     () => {
       const file = planFile();
       const p = plan();
-      const undo = { id: 'undo-x', kind: 'canary-shift', title: 'shift back', undo: [] };
+      const undo = { id: 'undo-x', kind: 'traffic-mirror-stop', title: 'stop mirroring', undo: [] };
       writeFileSync(
         file,
         JSON.stringify({
           ...p,
           forward: [
             ...p.forward.slice(0, 1),
-            { id: 'x', kind: 'canary', title: 'shift 10%', undo: [undo] },
+            { id: 'x', kind: 'traffic-mirror', title: 'mirror 10%', undo: [undo] },
             ...p.forward.slice(1),
           ],
         }),
       );
       expect(() => readPlanFile(file)).toThrow(
-        /has steps this baton cannot carry out \(canary, canary-shift\): it was made by a newer baton/,
+        /has steps this baton cannot carry out \(traffic-mirror, traffic-mirror-stop\): it was made by a newer baton/,
       );
     },
   );

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   adminStateOf,
   countersOf,
+  memberCountersOf,
   membersOf,
   parseServersState,
   parseStatCsv,
@@ -51,6 +52,20 @@ describe('show stat CSV (captured from HAProxy 2.6.12)', () => {
     // Per-server wredis add up to the backend's: summing both would count twice.
     expect(servers.reduce((n, r) => n + Number(r['wredis']), 0)).toBe(7);
     expect(countersOf(servers, 'web').redispatches).toBe(7);
+  });
+
+  it("counts each server's HTTP requests (req_tot) and 5xx answers, the canary's analysis per member", () => {
+    expect(memberCountersOf(rows, 'web')).toEqual({
+      web1a: { requests: 8, http5xx: 4 },
+      web2a: { requests: 8, http5xx: 4 },
+      web1b: { requests: 8, http5xx: 4 },
+      web2b: { requests: 0, http5xx: 0 },
+      dead1: { requests: 0, http5xx: 0 },
+    });
+    // A TCP backend's rows have no req_tot: its sessions are what it counts.
+    const tcp = rows.map((r) => ({ ...r, req_tot: '' }));
+    expect(memberCountersOf(tcp, 'web')['web1a']).toEqual({ requests: 9, http5xx: 4 });
+    expect(memberCountersOf(rows, 'other')).toEqual({});
   });
 
   it('parses the whole stat header of 2.6 (one row per line, empty cells kept)', () => {

@@ -11,6 +11,8 @@ const host = hostname();
 const port = Number(process.env.PORT ?? 8000);
 const writesDir = '/srv/shop-data';
 let stopping = false;
+// v9-flaky: one GET / in `failEvery` answers 500 (its health and smoke checks mostly pass).
+let served = 0;
 
 // Releases that use the shared database (release.json `db`) read `db.columns` of table orders:
 // which columns a release needs is what a schema change can break. The pg client is in the app
@@ -38,6 +40,7 @@ function send(res, status, body, type = 'text/plain; charset=utf-8') {
 async function handle(req, res) {
   const url = new URL(req.url ?? '/', 'http://app');
   if (req.method === 'GET' && url.pathname === '/') {
+    if (release.failEvery && ++served % release.failEvery === 0) return send(res, 500, 'this release fails one request in ten\n');
     return send(res, 200, `Welcome to the baton lab shop: version ${release.version} on ${host}\n`);
   }
   if (req.method === 'GET' && url.pathname === '/version') {

@@ -1,0 +1,143 @@
+// Canary steps in a push: the first cluster, smoke-checked, returns to the pool at a share of
+// public traffic instead of all at once, one canary step per configured share, each held and
+// judged; then the weights go back to what was observed and the push goes on as without. Each
+// canary step's undo puts the observed weights back and drains the canary cluster, so a failed
+// analysis reverses the push exactly as a failed smoke check does.
+import type { ClusterId, Config } from '../src/config/config.js';
+import { formatDuration } from '../src/config/duration.js';
+import { UserError } from '../src/errors.js';
+import {
+  canaryWeights,
+  RELATIVE_FLOOR,
+  SHARE_TOLERANCE,
+  type CanaryAnalysis,
+  type CanaryInput,
+  type PlanCanary,
+} from '../src/model/canary.js';
+import type { Step, StepOf } from '../src/model/steps.js';
+
+const pct = (r: number) => `${+(r * 100).toFixed(2)}%`;
+
+/** What a canary step is judged by, as a plan shows it. */
+export function describeAnalysis(a: CanaryAnalysis, driver: string): string {
+  const floor = `taken as at least ${pct(RELATIVE_FLOOR)}`;
+  return a.scope === 'members'
+    ? `judged from the balancer's per-member counters: reversed when, with at least ${a.minRequests} requests on the canary, its 5xx ratio > ${pct(a.max5xxRatio)} or > ${a.maxRelative5xx} × the stable cluster's (${floor})`
+    : `judged from the backend-wide 5xx ratio only (the ${driver} driver counts no 5xx per member, so canary and stable are not compared): reversed when, with at least ${a.minRequests} requests, it is > ${pct(a.max5xxRatio)}`;
+}
+
+/**
+ * The canary steps that take the place of `ready`, the first cluster's return to the pool, and
+ * what the plan records of them. Refused when the balancer cannot weigh members, when the other
+ * cluster has nothing in the pool to be the stable side, or when the driver's weight range cannot
+ * come near a share.
+ */
+export function canarySteps(
+  ready: StepOf<'ready'>,
+  stableMembers: string[],
+  input: CanaryInput,
+  config: Config,
+): { steps: Step[]; record: PlanCanary } {
+  const { weighing } = input;
+  if (!weighing.can)
+    throw new UserError(
+      `baton.yml asks for canary steps, and the ${config.balancer.driver} balancer cannot weigh members: ${weighing.reason}`,
+      'push with --no-canary, or remove canary: from baton.yml',
+    );
+  const c: ClusterId = ready.cluster;
+  const other: ClusterId = c === 'a' ? 'b' : 'a';
+  const members = ready.members;
+  if (!members.length || !stableMembers.length)
+    throw new UserError(
+      `a canary needs members of both clusters in the pool: cluster ${members.length ? other : c} has none`,
+      'push with --no-canary',
+    );
+  const range = { min: weighing.min, max: weighing.max };
+  const analysis: CanaryAnalysis = { ...input.analysis, scope: input.scope };
+  const both = [...members, ...stableMembers];
+  const observed = Object.fromEntries(both.map((m) => [m, input.weights[m] ?? 1]));
+  const label = `cluster ${c} (${config.clusters[c].internal})`;
+  const undo = (id: string): Step[] => [
+    {
+      id: `undo-${id}`,
+      kind: 'weigh',
+      title: `put the weights back as observed (${describeWeights(observed)})`,
+      cluster: c,
+      weights: observed,
+      undo: [],
+    },
+    {
+      id: `undo-${id}-drain`,
+      kind: 'drain',
+      title: `drain ${label}: ${members.join(', ')}`,
+      cluster: c,
+      members,
+      undo: [],
+    },
+    {
+      id: `undo-${id}-wait`,
+      kind: 'wait-drain',
+      title: `wait for in-flight requests on ${label} to finish`,
+      cluster: c,
+      members,
+      undo: [],
+    },
+  ];
+  const steps: Step[] = input.steps.map((s, i) => {
+    const w = canaryWeights(s.weight, members.length, stableMembers.length, range);
+    if (Math.abs(w.percent - s.weight) > s.weight * SHARE_TOLERANCE)
+      throw new UserError(
+        `a canary share of ${s.weight}% cannot be set with ${config.balancer.driver} weights ${range.min}-${range.max} and ${members.length} canary and ${stableMembers.length} stable members: the nearest is ${w.percent.toFixed(2)}%`,
+        'choose another weight in canary.steps (or --canary)',
+      );
+    const weights = Object.fromEntries([
+      ...members.map((m) => [m, w.canary] as const),
+      ...stableMembers.map((m) => [m, w.stable] as const),
+    ]);
+    const id = `canary-${c}-${i + 1}`;
+    const how = i === 0 ? `return ${label} to the pool at` : `move ${label} to`;
+    return {
+      id,
+      kind: 'canary',
+      title: `canary ${i + 1}/${input.steps.length}: ${how} ${s.weight}% of public traffic for ${formatDuration(s.forMs)} (weights ${members.join(', ')} ${w.canary}, ${stableMembers.join(', ')} ${w.stable}: ${w.percent.toFixed(2)}%); ${describeAnalysis(analysis, config.balancer.driver)}`,
+      cluster: c,
+      members,
+      stableMembers,
+      weight: s.weight,
+      forMs: s.forMs,
+      weights,
+      analysis,
+      ...(i === 0 && ready.vouchHealthy ? { vouchHealthy: true as const } : {}),
+      undo: undo(id),
+    };
+  });
+  const end: Step = {
+    id: `canary-${c}-end`,
+    kind: 'weigh',
+    title: `end the canary: put the weights back as observed (${describeWeights(observed)}), ${label} takes its full share`,
+    cluster: c,
+    weights: observed,
+    undo: [],
+  };
+  return {
+    steps: [...steps, end],
+    record: { steps: input.steps, analysis: input.analysis, range, scope: input.scope, weights: observed },
+  };
+}
+
+function describeWeights(weights: Record<string, number>): string {
+  return Object.entries(weights)
+    .map(([m, w]) => `${m} ${w}`)
+    .join(', ');
+}
+
+/** The planner's input from what a plan recorded: a resume or an apply remakes the same steps. */
+export function canaryInputOf(record: PlanCanary): CanaryInput {
+  return {
+    steps: record.steps,
+    analysis: record.analysis,
+    weighing: { can: true, ...record.range },
+    scope: record.scope,
+    weights: record.weights,
+  };
+}

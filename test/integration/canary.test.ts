@@ -1,0 +1,127 @@
+// Canary steps through HAProxy under load: the first cluster, smoke-checked, takes 5 % then 25 %
+// of public traffic (runtime weights) while its 5xx answers are compared with the stable
+// cluster's from HAProxy's per-server counters. A good release goes through every step without a
+// failed request; v9-flaky (one GET / in ten answers 500) is stopped at the first step and
+// reversed, and the load generator sees far fewer failures than a flip of the same release with
+// only the watch.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { driverOverrides, publicPort, writeLabConfig } from '../../bench/lab-config.js';
+import { startLoad, type LoadReport } from '../lab/load.js';
+import { readJournal } from '../../src/engine/journal.js';
+import { currentReleases, readyAllHaproxyMembers } from './helpers/lab.js';
+
+function baton(...args: string[]) {
+  return execa('node', ['bin/run.js', ...args], {
+    reject: false,
+    timeout: 180_000,
+    env: { CI: '1', BATON_USER: 'canary-test' },
+  });
+}
+
+async function releases(): Promise<string[]> {
+  return [...new Set(Object.values(await currentReleases()))];
+}
+
+const figures = (r: LoadReport) => `${r.failed} failed of ${r.requests} (${r.failures.non2xx} non-2xx)`;
+
+describe('canary steps through haproxy', () => {
+  let config: string;
+  const url = `http://10.213.7.2:${publicPort('haproxy')}/`;
+  const load = () => startLoad({ url, seconds: 300, concurrency: 8 });
+
+  beforeAll(async () => {
+    readyAllHaproxyMembers();
+    config = writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-canary-')), 'baton.yml'), [
+      ...driverOverrides('haproxy'),
+      [['watch'], { duration: '5s', max5xxRatio: 0.02 }],
+      [
+        ['canary'],
+        {
+          steps: [
+            { weight: 5, for: '6s' },
+            { weight: 25, for: '6s' },
+          ],
+          analysis: { max5xxRatio: 0.05, maxRelative5xx: 2, minRequests: 40 },
+        },
+      ],
+    ]);
+    const r = await baton('push', 'v1', '-c', config, '--no-canary');
+    expect(r.exitCode, r.stderr).toBe(0);
+  }, 240_000);
+
+  it('shows each canary step and its thresholds in the plan', async () => {
+    const r = await baton('plan', 'v2', '-c', config);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      /canary 1\/2: return cluster a .* at 5% of public traffic for 6s \(weights .* 1, .* 19: 5\.00%\)/,
+    );
+    expect(r.stdout).toMatch(/canary 2\/2: move cluster a .* to 25% .*for 6s/);
+    expect(r.stdout).toMatch(/its 5xx ratio > 5% or > 2 × the stable cluster's/);
+  });
+
+  it('takes a good release through both steps with no failed request, the weights back as they were', async () => {
+    const running = load();
+    const r = await baton('push', 'v2', '-c', config, '--json');
+    const report = await running.stop();
+    console.log(`canary, good release v2: ${figures(report)}`);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout) as { outcome: string; completed: string[]; journal: string };
+    expect(result).toMatchObject({ outcome: 'succeeded' });
+    expect(result.completed).toEqual(expect.arrayContaining(['canary-a-1', 'canary-a-2', 'canary-a-end']));
+    // Each step judged the canary against the stable cluster (enough requests reached it), and the journal says so.
+    const judged = readJournal(result.journal).flatMap((e) =>
+      e.event === 'step-ok' && e.step.startsWith('canary-a-') && e.step !== 'canary-a-end' ? [e.changed] : [],
+    ) as {
+      verdict: string;
+      weight: number;
+      canary: { requests: number; http5xx: number };
+      stable: { requests: number };
+    }[];
+    console.log(
+      `canary steps of v2: ${JSON.stringify(judged.map(({ weight, canary, stable }) => ({ weight, canary, stable })))}`,
+    );
+    expect(judged.map((j) => [j.weight, j.verdict])).toEqual([
+      [5, 'pass'],
+      [25, 'pass'],
+    ]);
+    for (const j of judged) expect(j.canary).toMatchObject({ http5xx: 0 });
+    expect(report.failed).toBe(0);
+    expect(await releases()).toEqual([expect.stringMatching(/^v2-/)]);
+    const plan = await baton('plan', 'v1', '-c', config, '--format', 'json');
+    expect(plan.exitCode, plan.stderr).toBe(0);
+    expect(Object.values(JSON.parse(plan.stdout).canary.weights as Record<string, number>)).toEqual([1, 1, 1, 1]);
+  }, 240_000);
+
+  it(
+    'stops a release failing one request in ten at the first step, ' + 'reversed, with far fewer failures than a flip',
+    async () => {
+      let running = load();
+      const r = await baton('push', 'v9-flaky', '-c', config, '--json');
+      const canary = await running.stop();
+      expect(r.exitCode, r.stderr).toBe(1);
+      const error = JSON.parse(r.stdout).error as { message: string; result: { outcome: string; failedStep: string } };
+      expect(error.result).toMatchObject({ outcome: 'reversed', failedStep: 'canary-a-1' });
+      expect(error.message).toMatch(
+        /canary at 5% failed its analysis on max5xxRatio: canary 5xx ratio [\d.]+% > max5xxRatio 5\.00%/,
+      );
+      expect(error.message).toMatch(/stable: 0 5xx in \d+ requests/);
+      expect(await releases()).toEqual([expect.stringMatching(/^v2-/)]);
+
+      // The same release flipped with only the watch to catch it.
+      running = load();
+      const flip = await baton('push', 'v9-flaky', '-c', config, '--json', '--no-canary');
+      const flipped = await running.stop();
+      expect(flip.exitCode, flip.stderr).toBe(1);
+      expect(JSON.parse(flip.stdout).error.result).toMatchObject({ outcome: 'reversed', failedStep: 'watch-a' });
+      expect(await releases()).toEqual([expect.stringMatching(/^v2-/)]);
+      console.log(`canary, v9-flaky: ${figures(canary)}; flip with the watch only: ${figures(flipped)}`);
+      expect(canary.failed).toBeGreaterThan(0);
+      expect(canary.failed * 3).toBeLessThan(flipped.failed);
+    },
+    300_000,
+  );
+});

@@ -1,0 +1,326 @@
+// Canary steps above the drivers: the weight arithmetic, the analysis rule, where the planner puts
+// the steps and their undo, the --canary flag, and a canary step run against an in-memory balancer.
+import { describe, expect, it } from 'vitest';
+import { buildBlueGreenPlan } from '../../plans/blue-green.js';
+import { canaryInputOf } from '../../plans/canary.js';
+import type { MemberCounters } from '../../src/balancers/types.js';
+import { withCanaryFlags } from '../../src/cli/canary-flag.js';
+import { UserError } from '../../src/errors.js';
+import { canaryWeights, judgeCanary, type CanaryAnalysis, type CanaryInput } from '../../src/model/canary.js';
+import { planHash, reverseSteps, type StepOf } from '../../src/model/plan.js';
+import { releaseFor } from '../../src/model/release.js';
+import { stepProblems } from '../../src/model/step-kinds.js';
+import { planMarkdown } from '../../src/render/plan-markdown.js';
+import { planText } from '../../src/render/plan.js';
+import { runCanary } from '../../src/steps/canary.js';
+import type { StepEnv } from '../../src/steps/env.js';
+import { observedFixture, planConfigFixture } from '../fixtures/observed.js';
+import { fakeBalancer } from '../helpers/memory-balancer.js';
+
+const HAPROXY = { min: 1, max: 256 };
+const APACHE = { min: 1, max: 100 };
+
+describe('canary weights', () => {
+  it('gives 5 % with 2 canary and 2 stable members as 1 and 19, within HAProxy 1-256 and Apache 1-100', () => {
+    expect(canaryWeights(5, 2, 2, HAPROXY)).toEqual({ canary: 1, stable: 19, percent: 5 });
+    expect(canaryWeights(5, 2, 2, APACHE)).toEqual({ canary: 1, stable: 19, percent: 5 });
+  });
+
+  it('accounts for unequal member counts: 25 % with 1 canary and 3 stable members is 1:1', () => {
+    expect(canaryWeights(25, 1, 3, HAPROXY)).toEqual({ canary: 1, stable: 1, percent: 25 });
+    // 10 % with 3 canary and 2 stable: each canary weighs 2/27 of a stable one.
+    const w = canaryWeights(10, 3, 2, HAPROXY);
+    expect(w.percent).toBeCloseTo(10, 1);
+    expect(w.canary).toBeLessThan(w.stable);
+  });
+
+  it('rounds to the nearest share the range allows, and reaches above 50 %', () => {
+    // 1 % of 2+2 in 1-100: 1 against 99 is exactly 1 %.
+    expect(canaryWeights(1, 2, 2, APACHE)).toEqual({ canary: 1, stable: 99, percent: 1 });
+    // 0.3 % of 1+1 in 1-256: 1/257 at best, the nearest a whole weight gets.
+    expect(canaryWeights(0.3, 1, 1, HAPROXY).percent).toBeCloseTo(100 / 257, 5);
+    expect(canaryWeights(75, 2, 2, HAPROXY)).toEqual({ canary: 3, stable: 1, percent: 75 });
+    // 7 % in a range of 1-3 cannot be near: the nearest is 1 against 3.
+    expect(canaryWeights(7, 1, 1, { min: 1, max: 3 })).toEqual({ canary: 1, stable: 3, percent: 25 });
+  });
+});
+
+const analysis: CanaryAnalysis = { max5xxRatio: 0.05, maxRelative5xx: 2, minRequests: 50, scope: 'members' };
+
+describe('canary analysis', () => {
+  it('does not judge before minRequests have reached the canary', () => {
+    expect(judgeCanary({ requests: 49, http5xx: 49 }, { requests: 1000, http5xx: 0 }, analysis).verdict).toBe(
+      'too-few',
+    );
+  });
+
+  it('fails on max5xxRatio above the absolute share, naming both sides', () => {
+    const j = judgeCanary({ requests: 100, http5xx: 10 }, { requests: 1900, http5xx: 0 }, analysis);
+    expect(j).toMatchObject({ verdict: 'fail', metric: 'max5xxRatio' });
+    expect(j.verdict === 'fail' && j.message).toBe(
+      'canary 5xx ratio 10.00% > max5xxRatio 5.00% (canary: 10 5xx in 100 requests; stable: ' +
+        '0 5xx in 1900 requests (0.00%))',
+    );
+  });
+
+  it('fails on maxRelative5xx above twice the stable ratio, below the absolute limit', () => {
+    const j = judgeCanary({ requests: 100, http5xx: 4 }, { requests: 1000, http5xx: 15 }, analysis);
+    expect(j).toMatchObject({ verdict: 'fail', metric: 'maxRelative5xx' });
+    expect(j.verdict === 'fail' && j.message).toMatch(/4\.00% > maxRelative5xx 2 × stable 1\.50% = 3\.00%/);
+  });
+
+  it(
+    'floors the stable ratio at 1 %: ' + 'one error in a hundred does not fail a canary beside a clean stable cluster',
+    () => {
+      expect(judgeCanary({ requests: 100, http5xx: 1 }, { requests: 2000, http5xx: 0 }, analysis).verdict).toBe('pass');
+      expect(judgeCanary({ requests: 100, http5xx: 2 }, { requests: 2000, http5xx: 0 }, analysis).verdict).toBe('pass');
+      const j = judgeCanary({ requests: 100, http5xx: 3 }, { requests: 2000, http5xx: 0 }, analysis);
+      expect(j).toMatchObject({ verdict: 'fail', metric: 'maxRelative5xx' });
+      expect(j.verdict === 'fail' && j.message).toMatch(/stable 1\.00% \(floor\)/);
+    },
+  );
+
+  it('judges the backend-wide ratio alone where the driver counts no 5xx per member', () => {
+    const backend = { ...analysis, scope: 'backend' as const };
+    expect(judgeCanary({ requests: 1000, http5xx: 40 }, undefined, backend).verdict).toBe('pass');
+    expect(judgeCanary({ requests: 1000, http5xx: 60 }, undefined, backend)).toMatchObject({
+      verdict: 'fail',
+      metric: 'max5xxRatio',
+    });
+  });
+});
+
+const config = planConfigFixture();
+const observed = observedFixture();
+const release = releaseFor('v2', 'cccccccccccccccccccccccccccccccccccccccc');
+const canary = (over: Partial<CanaryInput> = {}): CanaryInput => ({
+  steps: [
+    { weight: 5, forMs: 120_000 },
+    { weight: 25, forMs: 300_000 },
+  ],
+  analysis: { max5xxRatio: 0.05, maxRelative5xx: 2, minRequests: 50 },
+  weighing: { can: true, ...HAPROXY },
+  scope: 'members',
+  weights: { web1a: 1, web2a: 1, web1b: 1, web2b: 1 },
+  ...over,
+});
+const plan = (input: CanaryInput | undefined, more: { hold?: boolean; driver?: string } = {}) =>
+  buildBlueGreenPlan({
+    config: more.driver ? planConfigFixture({ balancer: { host: 'lb', backend: 'web', driver: more.driver } }) : config,
+    observed,
+    release,
+    createdBy: 'tester',
+    now: new Date('2026-12-07T00:00:00Z'),
+    ...(input ? { canary: input } : {}),
+  });
+
+describe('canary steps in a push plan', () => {
+  it(
+    'replace the first cluster return to the pool, ' + 'after its smoke check; the second cluster goes on as before',
+    () => {
+      expect(plan(canary()).forward.map((s) => s.id)).toEqual([
+        'lock',
+        'drain-a',
+        'stage',
+        'wait-drain-a',
+        'activate-a',
+        'smoke-a',
+        'canary-a-1',
+        'canary-a-2',
+        'canary-a-end',
+        'drain-b',
+        'wait-drain-b',
+        'activate-b',
+        'smoke-b',
+        'ready-b',
+        'unlock',
+      ]);
+    },
+  );
+
+  it('carry the weights of each share, the thresholds, and a title that shows both', () => {
+    const p = plan(canary());
+    const [first, second] = p.forward.filter((s) => s.id.startsWith('canary-a-') && s.id !== 'canary-a-end') as [
+      StepOf<'canary'>,
+      StepOf<'canary'>,
+    ];
+    expect(first).toMatchObject({
+      cluster: 'a',
+      members: ['web1a', 'web2a'],
+      stableMembers: ['web1b', 'web2b'],
+      weight: 5,
+      forMs: 120_000,
+      weights: { web1a: 1, web2a: 1, web1b: 19, web2b: 19 },
+      analysis: { ...canary().analysis, scope: 'members' },
+      vouchHealthy: true,
+    });
+    expect(second.weights).toEqual({ web1a: 1, web2a: 1, web1b: 3, web2b: 3 });
+    expect(first.title).toMatch(/return cluster a \(prod-a\.example\.com\) to the pool at 5% of public traffic for 2m/);
+    expect(first.title).toMatch(/its 5xx ratio > 5% or > 2 × the stable cluster's \(taken as at least 1%\)/);
+    expect(p.forward.find((s) => s.id === 'canary-a-end')).toMatchObject({
+      kind: 'weigh',
+      weights: { web1a: 1, web2a: 1, web1b: 1, web2b: 1 },
+    });
+    expect(p.forward.every((s) => stepProblems(s).length === 0)).toBe(true);
+  });
+
+  it('undo each canary step by putting back the observed weights and draining the canary cluster', () => {
+    const p = plan(canary({ weights: { web1a: 3, web2a: 3, web1b: 3, web2b: 3 } }));
+    const step = p.forward.find((s) => s.id === 'canary-a-2') as StepOf<'canary'>;
+    expect(step.undo.map((u) => [u.kind, u.members ?? u.weights])).toEqual([
+      ['weigh', { web1a: 3, web2a: 3, web1b: 3, web2b: 3 }],
+      ['drain', ['web1a', 'web2a']],
+      ['wait-drain', ['web1a', 'web2a']],
+    ]);
+    // A reversal at the first step is the same as after a failed smoke check: weights back, out, back to v1.
+    const upTo = p.forward.slice(0, p.forward.findIndex((s) => s.id === 'canary-a-1') + 1);
+    expect(reverseSteps(upTo).map((s) => s.id)).toEqual([
+      'undo-canary-a-1',
+      'undo-canary-a-1-drain',
+      'undo-canary-a-1-wait',
+      'undo-activate-a',
+      'undo-stage',
+      'undo-drain-a',
+      'undo-lock',
+    ]);
+  });
+
+  it('records the canary in the plan, hashed, and remakes the same plan from the record', () => {
+    const p = plan(canary());
+    expect(p.canary).toEqual({
+      steps: canary().steps,
+      analysis: canary().analysis,
+      range: HAPROXY,
+      scope: 'members',
+      weights: { web1a: 1, web2a: 1, web1b: 1, web2b: 1 },
+    });
+    const { hash, ...rest } = p;
+    expect(planHash({ ...rest, canary: { ...rest.canary!, range: APACHE } })).not.toBe(hash);
+    expect(plan(canaryInputOf(p.canary!)).hash).toBe(hash);
+  });
+
+  it('is left out without a canary (--no-canary), and on nginx the flip stays one change only without it', () => {
+    expect(plan(undefined).forward.some((s) => s.kind === 'canary')).toBe(false);
+    expect(plan(undefined).canary).toBeUndefined();
+    expect(plan(undefined, { driver: 'nginx' }).forward.map((s) => s.kind)).toContain('flip');
+    const withCanary = plan(canary(), { driver: 'nginx' }).forward.map((s) => s.kind);
+    expect(withCanary).not.toContain('flip');
+    expect(withCanary).toContain('canary');
+  });
+
+  it('is refused at plan time with the driver reason when it cannot weigh members', () => {
+    const why = 'mode: file writes an upstream file without weights; canary steps need mode: lua';
+    expect(() => plan(canary({ weighing: { can: false, reason: why } }))).toThrow(UserError);
+    expect(() => plan(canary({ weighing: { can: false, reason: why } }))).toThrow(
+      `baton.yml asks for canary steps, and the haproxy balancer cannot weigh members: ${why}`,
+    );
+  });
+
+  it('is refused when the weight range cannot come near a share', () => {
+    expect(() => plan(canary({ weighing: { can: true, min: 1, max: 3 } }))).toThrow(
+      /a canary share of 5% cannot be set with haproxy weights 1-3 .* the nearest is 25\.00%/,
+    );
+  });
+
+  it('shows the canary, its thresholds and the weights put back at the head of the plan, text and markdown', () => {
+    const p = plan(canary());
+    const line =
+      'canary: 5% for 2m, then 25% for 5m; reversed on canary members against stable ones: ' +
+      '5xx ratio > 5.00%, or > 2 × stable (at least 1.00%), judged from 50 requests; weights put back after: ' +
+      'web1a 1, web2a 1, web1b 1, web2b 1';
+    expect(planText(p)).toContain(line);
+    expect(planMarkdown(p)).toContain('| Canary | 5% for 2m, then 25% for 5m;');
+  });
+
+  it('says in the plan when the driver counts no 5xx per member', () => {
+    const step = plan(canary({ scope: 'backend' })).forward.find((s) => s.id === 'canary-a-1') as StepOf<'canary'>;
+    expect(step.analysis.scope).toBe('backend');
+    expect(step.title).toMatch(
+      /judged from the backend-wide 5xx ratio only \(the haproxy driver counts no 5xx per member/,
+    );
+  });
+});
+
+describe('--canary and --no-canary', () => {
+  const withCanary = planConfigFixture({
+    canary: {
+      steps: [{ weight: 10, for: 60_000 }],
+      analysis: { max5xxRatio: 0.1, maxRelative5xx: 3, minRequests: 10 },
+    },
+  });
+
+  it('replace the steps for one push and keep the analysis of baton.yml (or its defaults)', () => {
+    expect(withCanaryFlags(withCanary, { canary: '5%:2m,25%:5m' }).canary).toEqual({
+      steps: [
+        { weight: 5, for: 120_000 },
+        { weight: 25, for: 300_000 },
+      ],
+      analysis: { max5xxRatio: 0.1, maxRelative5xx: 3, minRequests: 10 },
+    });
+    expect(withCanaryFlags(config, { canary: '5%:30s' }).canary?.analysis).toEqual({
+      max5xxRatio: 0.05,
+      maxRelative5xx: 2,
+      minRequests: 50,
+    });
+    expect(withCanaryFlags(withCanary, { 'no-canary': true }).canary).toBeUndefined();
+  });
+
+  it('refuse a share or a duration that is not one, in a sentence', () => {
+    expect(() => withCanaryFlags(config, { canary: '5:2m' })).toThrow(/--canary "5:2m" is not a share and a duration/);
+    expect(() => withCanaryFlags(config, { canary: '100%:2m' })).toThrow(/a share is a percentage from 1 to 99/);
+    expect(() => withCanaryFlags(config, { canary: '5%:soon' })).toThrow(/--canary 5%:soon: expected a duration/);
+  });
+});
+
+describe('a canary step run', () => {
+  const stepOf = (forMs: number) =>
+    plan(
+      canary({ steps: [{ weight: 5, forMs }], analysis: { max5xxRatio: 0.05, maxRelative5xx: 2, minRequests: 20 } }),
+    ).forward.find((s) => s.id === 'canary-a-1') as StepOf<'canary'>;
+
+  /** A balancer whose members answer `perRead` more requests and 5xx each time they are counted. */
+  function counting(perRead: Record<string, MemberCounters>) {
+    const b = fakeBalancer({ web1a: 'drain', web2a: 'drain', web1b: 'ready', web2b: 'ready' });
+    const totals: Record<string, MemberCounters> = {};
+    return Object.assign(b, {
+      memberCounters: async () => {
+        for (const [m, c] of Object.entries(perRead)) {
+          const t = (totals[m] ??= { requests: 0, http5xx: 0 });
+          t.requests += c.requests;
+          t.http5xx += c.http5xx;
+        }
+        return structuredClone(totals);
+      },
+    });
+  }
+  const envOf = (balancer: ReturnType<typeof counting>) =>
+    ({ balancer, config: { smoke: { deadlineMs: 1000 } } }) as unknown as StepEnv;
+
+  it('sets the weights before returning the canary members, then passes a clean window', async () => {
+    const balancer = counting({
+      web1a: { requests: 5, http5xx: 0 },
+      web2a: { requests: 5, http5xx: 0 },
+      web1b: { requests: 95, http5xx: 0 },
+      web2b: { requests: 95, http5xx: 1 },
+    });
+    const result = await runCanary(stepOf(60), envOf(balancer), () => undefined, { pollMs: 10 });
+    expect(balancer.log.slice(0, 2)).toEqual(['weigh web1a=1,web2a=1,web1b=19,web2b=19', 'ready web1a,web2a']);
+    expect(result).toMatchObject({ verdict: 'pass', weight: 5 });
+  });
+
+  it(
+    'fails with the metric and the values of both sides ' + 'when the canary answers 5xx to one request in ten',
+    async () => {
+      const balancer = counting({
+        web1a: { requests: 10, http5xx: 1 },
+        web2a: { requests: 10, http5xx: 1 },
+        web1b: { requests: 190, http5xx: 0 },
+        web2b: { requests: 190, http5xx: 0 },
+      });
+      await expect(runCanary(stepOf(5000), envOf(balancer), () => undefined, { pollMs: 10 })).rejects.toThrow(
+        'canary at 5% failed its analysis on max5xxRatio: canary 5xx ratio 10.00% > max5xxRatio 5.00% (canary: ' +
+          '2 5xx in 20 requests; stable: 0 5xx in 380 requests (0.00%))',
+      );
+    },
+  );
+});
