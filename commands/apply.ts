@@ -10,9 +10,17 @@ import { resultText } from '../src/render/plan.js';
 
 export default class Apply extends BatonCommand {
   static override summary =
-    'Carry out exactly the plan in PLAN; refuses an altered plan, one made from a state that has since changed, and one without the rehearsal or approvals baton.yml requires.';
+    'Carry out exactly the plan in PLAN; refuses an altered plan, ' +
+    'one made from a state that has since changed, and one without the rehearsal or approvals baton.yml ' +
+    'requires.';
   static override description =
-    'A plan that changes nothing (every host already ran and served its release when it was made) says "No changes" and exits 0 once production is seen to be still as planned: no lock, rehearsal or approval is needed. Refusals exit 3 and change nothing; a stale plan prints the drift member by member and host by host. --override-requirements runs a plan that lacks the required rehearsal or approvals anyway, and journals who did so and why. With track: in baton.yml, a host whose tracked configuration changed since the plan was made refuses the plan (exit 3) unless --accept-drift REASON.';
+    'A plan that changes nothing (every host already ran and served its release when it was made) ' +
+    'says "No changes" and exits 0 once production is seen to be still as planned: no lock, ' +
+    'rehearsal or approval is needed. Refusals exit 3 and change nothing; ' +
+    'a stale plan prints the drift member by member and host by host. --override-requirements runs a plan ' +
+    'that lacks the required rehearsal or approvals anyway, and journals who did so and why. With track: ' +
+    'in baton.yml, a host whose tracked configuration changed since the plan was made refuses the plan (exit ' +
+    '3) unless --accept-drift REASON.';
   static override examples = [
     '<%= config.bin %> apply push-v2.3.1.json',
     '<%= config.bin %> apply push-v2.3.1.json --override-requirements "incident 42: hotfix, approved on the call"',
@@ -26,7 +34,8 @@ export default class Apply extends BatonCommand {
     }),
     'accept-drift': Flags.string({
       description:
-        "run even though a host's tracked configuration (track: in baton.yml) changed since the plan was made; the reason and what changed are recorded in the journal",
+        "run even though a host's tracked configuration (track: in baton.yml) " +
+        'changed since the plan was made; the reason and what changed are recorded in the journal',
       helpValue: 'REASON',
     }),
     'lock-wait': lockWaitFlag,

@@ -9,7 +9,12 @@ export default class Approve extends BatonCommand {
   static override summary =
     'Sign your approval of exactly this plan (by its hash) with your SSH key and record it in the plan file.';
   static override description =
-    "The approval is signed with `ssh-keygen -Y sign` (namespace baton-plan, message `baton approve HASH`): the key is --key (a private key, or a public key whose private half is in ssh-agent), else git config user.signingkey. The name recorded is --as, else git config user.name <user.email>; apply does not trust it, it counts the allowed_signers principal (require.allowedSigners) the signature verifies as, each person once, never the plan's author. An altered plan (content no longer matching its hash) is refused with exit 3; no key, exit 64.";
+    'The approval is signed with `ssh-keygen -Y sign` (namespace baton-plan, message `baton approve HASH`): ' +
+    'the key is --key (a private key, or a public key whose private half is in ssh-agent), ' +
+    'else git config user.signingkey. The name recorded is --as, else git config user.name <user.email>; ' +
+    'apply does not trust it, it counts the allowed_signers principal (require.allowedSigners) ' +
+    "the signature verifies as, each person once, never the plan's author. An altered plan (content no " +
+    'longer matching its hash) is refused with exit 3; no key, exit 64.';
   static override examples = [
     '<%= config.bin %> approve push-v2.3.1.json --key ~/.ssh/id_ed25519',
     '<%= config.bin %> approve push-v2.3.1.json --key ~/.ssh/id_ed25519.pub --as "Ada <ada@example.com>"',
@@ -35,7 +40,8 @@ export default class Approve extends BatonCommand {
     const verdict = signers ? await verifySigned(signers, r.approval, approvalMessage(r.plan.hash)) : undefined;
     if (!this.jsonEnabled()) {
       this.log(
-        `${r.already ? 'already approved' : 'approved'} plan ${r.plan.hash} (${r.plan.release.tag}) as ${r.approval.by}, signed with ${r.approval.key}`,
+        `${r.already ? 'already approved' : 'approved'} plan ${r.plan.hash} (${r.plan.release.tag}) ` +
+          `as ${r.approval.by}, signed with ${r.approval.key}`,
       );
       if (verdict)
         this.log(

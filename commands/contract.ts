@@ -11,7 +11,11 @@ export default class Contract extends BatonCommand {
   static override summary =
     'Contract the schema: run migrate.contract once every host runs the release it was expanded for. Irreversible.';
   static override description =
-    "Reads the ledger the last push with migrate.expand left on the migrate host and what every host runs. Refuses (exit 3, nothing changed) while any host runs another release, or when no expand is recorded; exit 64 without migrate.contract. Otherwise takes the lock, checks the hosts once more, and runs migrate.contract in the current release's directory. baton cannot undo a contract: it asks for confirmation on a TTY; without one (CI) it refuses unless --yes (exit 64).";
+    'Reads the ledger the last push with migrate.expand left on the migrate host and what every host runs. ' +
+    'Refuses (exit 3, nothing changed) while any host runs another release, or when no expand is recorded; ' +
+    'exit 64 without migrate.contract. Otherwise takes the lock, checks the hosts once more, ' +
+    "and runs migrate.contract in the current release's directory. baton cannot undo a contract: " +
+    'it asks for confirmation on a TTY; without one (CI) it refuses unless --yes (exit 64).';
   static override examples = [
     '<%= config.bin %> contract',
     '<%= config.bin %> contract --dry-run',

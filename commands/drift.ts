@@ -10,7 +10,8 @@ import { notReachedError } from '../src/transport/fan-out.js';
 export default class Drift extends BatonCommand {
   static override summary = 'What differs on each host from its last snapshot, as a diff; changes nothing.';
   static override description =
-    'Exits 0 when every host is as in its last snapshot, 5 when some host differs (for a scheduled CI job to branch on), 1 when a host could not be reached.';
+    'Exits 0 when every host is as in its last snapshot, 5 when some host differs (for a scheduled CI job to ' +
+    'branch on), 1 when a host could not be reached.';
   static override examples = [
     '<%= config.bin %> drift',
     '<%= config.bin %> drift lb.example.com',

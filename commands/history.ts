@@ -6,7 +6,8 @@ import { historyText } from '../src/render/status.js';
 
 export default class History extends BatonCommand {
   static override summary =
-    'Past pushes from the run record on production (from every machine), newest first: tag, who, when, outcome, duration, run id.';
+    'Past pushes from the run record on production (from every machine), newest first: tag, who, when, ' +
+    'outcome, duration, run id.';
   static override examples = ['<%= config.bin %> history', '<%= config.bin %> history --limit 5 --json'];
   static override flags = {
     limit: Flags.integer({ description: 'show at most this many', default: 20, min: 1 }),

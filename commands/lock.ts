@@ -10,7 +10,8 @@ export default class Lock extends BatonCommand {
   static override summary =
     'Hold the release lock, with a reason, so no push runs until you unlock it or its lease runs out.';
   static override description =
-    'Running it again while you hold the lock renews the lease (and the reason). Pushes, including yours, wait for `baton unlock`. Exit 4 when someone else holds it.';
+    'Running it again while you hold the lock renews the lease (and the reason). Pushes, including yours, ' +
+    'wait for `baton unlock`. Exit 4 when someone else holds it.';
   static override examples = [
     '<%= config.bin %> lock --reason "freeze: Black Friday"',
     '<%= config.bin %> lock --reason "incident 42" --lease 2h',
@@ -31,7 +32,8 @@ export default class Lock extends BatonCommand {
       const details = await holdLock(session, { by: actor(), reason: flags.reason, ...(leaseMs ? { leaseMs } : {}) });
       if (!this.jsonEnabled())
         this.log(
-          `release lock held by ${details.by}: ${details.reason}; expires ${details.expires} unless renewed (baton lock again)`,
+          `release lock held by ${details.by}: ${details.reason}; ` +
+            `expires ${details.expires} unless renewed (baton lock again)`,
         );
       return details;
     } finally {

@@ -20,9 +20,21 @@ import { noChangesText, planText } from '../src/render/plan.js';
 
 export default class PlanCommand extends BatonCommand {
   static override summary =
-    'Observe production and write the plan for pushing TAG: forward steps each with its undo, the reverse plan, the restore runbook.';
+    'Observe production and write the plan for pushing TAG: forward steps each with its undo, ' +
+    'the reverse plan, the restore runbook.';
   static override description =
-    'A cluster whose every host already runs TAG and serves is left alone (not drained, not restarted); when every cluster is, it prints "No changes" and exits 0, and -o still writes the plan, which apply answers with "No changes" too. --force REASON plans every cluster anyway (recorded in the plan). Runs preflight first (see `baton preflight`) and records its findings in the plan; when it refuses, exits 6 unless --override-preflight REASON, which the plan records. -o writes the plan file (JSON, format baton-plan/1) that rehearse, approve and apply read. --format picks what is printed: text, markdown (for review in a pull request) or json. --from renders an existing plan file, with its rehearsals and approvals, without looking at production. With -o and --key the plan file is signed with your SSH key as its author, so apply can tell your own approval from a reviewer\'s; where baton.yml requires approvals (and require.authorApprovalCounts is false) this is needed, and the key defaults to git config user.signingkey.';
+    'A cluster whose every host already runs TAG and serves is left alone (not drained, not restarted); ' +
+    'when every cluster is, it prints "No changes" and exits 0, and -o still writes the plan, ' +
+    'which apply answers with "No changes" too. --force REASON plans every cluster anyway (recorded in the ' +
+    'plan). Runs preflight first (see `baton preflight`) and records its findings in the plan; ' +
+    'when it refuses, exits 6 unless --override-preflight REASON, ' +
+    'which the plan records. -o writes the plan file (JSON, format baton-plan/1) that rehearse, ' +
+    'approve and apply read. --format picks what is printed: text, markdown (for review in a pull request) ' +
+    'or json. --from renders an existing plan file, with its rehearsals and approvals, ' +
+    'without looking at production. With -o and --key the plan file is signed with your SSH key as its ' +
+    "author, so apply can tell your own approval from a reviewer's; " +
+    'where baton.yml requires approvals (and require.authorApprovalCounts is false) this is needed, ' +
+    'and the key defaults to git config user.signingkey.';
   static override examples = [
     '<%= config.bin %> plan v2.3.1 -o push-v2.3.1.json',
     '<%= config.bin %> plan v2.3.1 -o push-v2.3.1.json --key ~/.ssh/id_ed25519',
@@ -88,11 +100,13 @@ export default class PlanCommand extends BatonCommand {
     } else this.log(changesNothing(plan) ? noChangesText(plan) : planText(plan));
     if (flags.output && changesNothing(plan))
       this.logToStderr(
-        `written to ${flags.output}: it changes nothing, and \`baton apply ${flags.output}\` says so (no rehearsal or approval needed)`,
+        `written to ${flags.output}: it changes nothing, and \`baton apply ${flags.output}\` says so (no ` +
+          'rehearsal or approval needed)',
       );
     else if (flags.output)
       this.logToStderr(
-        `written to ${flags.output}; next: baton rehearse ${flags.output}, baton approve ${flags.output}, baton apply ${flags.output}`,
+        `written to ${flags.output}; next: baton rehearse ${flags.output}, baton approve ${flags.output}, ` +
+          `baton apply ${flags.output}`,
       );
     return plan;
   }
@@ -107,7 +121,10 @@ export default class PlanCommand extends BatonCommand {
   }
 }
 
-/** A plan file to render: unaltered, and when there is a baton.yml, the plan it makes; never a forged plan shown as if it were fine. */
+/**
+ * A plan file to render: unaltered, and when there is a baton.yml, the plan it makes; never a forged plan shown as if
+ * it were fine.
+ */
 function checkedPlanFile(file: string, config: Config | undefined): Plan {
   const plan = readPlanFile(file);
   if (config) checkPlan(plan, config);

@@ -6,9 +6,13 @@ import { renderFindings } from '../src/render/preflight.js';
 
 export default class Preflight extends BatonCommand {
   static override summary =
-    'Check production can take a push of TAG before anything changes: hosts reachable, tag exportable, balancer config valid, free disk, the capacity of the cluster left serving, process memory.';
+    'Check production can take a push of TAG before anything changes: hosts reachable, tag exportable, ' +
+    'balancer config valid, free disk, the capacity of the cluster left serving, process memory.';
   static override description =
-    'plan and push run it first and record its findings in the plan. Each finding is ok, refused or unchecked (nothing to compare against, e.g. no capacity.perHost in baton.yml); a refusal names each number and where it came from. Exits 0 when nothing is refused, 6 when something is, and 1 when a host cannot be reached (as plan and push do). Changes nothing.';
+    'plan and push run it first and record its findings in the plan. Each finding is ok, ' +
+    'refused or unchecked (nothing to compare against, e.g. no capacity.perHost in baton.yml); ' +
+    'a refusal names each number and where it came from. Exits 0 when nothing is refused, ' +
+    '6 when something is, and 1 when a host cannot be reached (as plan and push do). Changes nothing.';
   static override examples = [
     '<%= config.bin %> preflight v2.3.1',
     '<%= config.bin %> preflight            # everything but the tag and disk',

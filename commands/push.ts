@@ -15,7 +15,14 @@ import { resultText } from '../src/render/plan.js';
 export default class Push extends BatonCommand {
   static override summary = 'Plan and carry out a blue/green push of TAG in one step (for CI).';
   static override description =
-    'Resolves TAG, observes production and runs preflight (exit 6 when it refuses; --override-preflight REASON goes ahead and journals why), builds the plan and applies it: per cluster drain, wait, activate, smoke-check, return to the pool (the release is staged on every host while the first drain runs). Reverses by itself when a step fails. A cluster whose every host already runs TAG and serves is left alone; when every cluster is, it says "No changes" and exits 0 without taking the lock or draining anything (--force REASON pushes every cluster anyway, journaled). --hold stops after the first cluster flips, with the other still on the old release (the instant-rollback window); --continue finishes a held push.';
+    'Resolves TAG, observes production and runs preflight (exit 6 when it refuses; ' +
+    '--override-preflight REASON goes ahead and journals why), builds the plan and applies it: ' +
+    'per cluster drain, wait, activate, smoke-check, return to the pool (the release is staged on every host ' +
+    'while the first drain runs). Reverses by itself when a step fails. A cluster whose every host already ' +
+    'runs TAG and serves is left alone; when every cluster is, ' +
+    'it says "No changes" and exits 0 without taking the lock or draining anything (--force REASON pushes ' +
+    'every cluster anyway, journaled). --hold stops after the first cluster flips, ' +
+    'with the other still on the old release (the instant-rollback window); --continue finishes a held push.';
   static override examples = [
     '<%= config.bin %> push v2.3.1',
     '<%= config.bin %> push v2.3.1 --hold   # stop after the first cluster flips',

@@ -13,9 +13,18 @@ import { signingKey } from '../src/release/signing-key.js';
 
 export default class Rehearse extends BatonCommand {
   static override summary =
-    'Carry out the plan forward then in reverse where no user sees it, check each ends where expected, and record the result in the plan file.';
+    'Carry out the plan forward then in reverse where no user sees it, check each ends where expected, ' +
+    'and record the result in the plan file.';
   static override description =
-    "On production the idle side is the plan's first cluster, drained from the public pool for the rehearsal: it is staged, switched to the new release and smoke-checked through its internal hostname, then switched back and returned to the pool; the new release never takes public traffic. With --against, the whole push is carried out and reversed on a staging baton.yml instead. The record is signed with your SSH key (--key, else git config user.signingkey; namespace baton-rehearsal, message `baton rehearsal HASH OUTCOME`): apply counts a required rehearsal only when its signature verifies against require.allowedSigners. Exit 0 when it passed, 1 when it failed and everything is back where it started, 2 when it is not.";
+    "On production the idle side is the plan's first cluster, " +
+    'drained from the public pool for the rehearsal: it is staged, ' +
+    'switched to the new release and smoke-checked through its internal hostname, ' +
+    'then switched back and returned to the pool; the new release never takes public traffic. With ' +
+    '--against, the whole push is carried out and reversed on a staging baton.yml instead. The record is ' +
+    'signed with your SSH key (--key, else git config user.signingkey; namespace baton-rehearsal, ' +
+    'message `baton rehearsal HASH OUTCOME`): apply counts a required rehearsal only when its signature ' +
+    'verifies against require.allowedSigners. Exit 0 when it passed, ' +
+    '1 when it failed and everything is back where it started, 2 when it is not.';
   static override examples = [
     '<%= config.bin %> rehearse push-v2.3.1.json --key ~/.ssh/id_ed25519',
     '<%= config.bin %> rehearse push-v2.3.1.json --against staging/baton.yml',
@@ -42,7 +51,8 @@ export default class Rehearse extends BatonCommand {
     const production = await this.loadConfig(flags);
     checkPlan(plan, production);
     if (changesNothing(plan)) return this.nothingToDo(plan);
-    // Found before anything runs: where production requires a rehearsal, one whose record cannot be signed would not count.
+    // Found before anything runs: where production requires a rehearsal, one whose record cannot be signed would not
+    // count.
     const sign = flags.key !== undefined || production.require.rehearsal ? sshSigner(signingKey(flags.key)) : undefined;
     const session = await openSession(flags.against ? await loadConfig(flags.against) : production);
     try {
@@ -63,7 +73,9 @@ export default class Rehearse extends BatonCommand {
       const data = { plan: args.plan, hash: plan.hash, rehearsal, run: r.run, journal: r.journal };
       if (!this.jsonEnabled()) {
         this.log(
-          `rehearsal ${rehearsal.outcome} against ${rehearsal.against}: forward ${(rehearsal.forwardMs / 1000).toFixed(1)}s, reverse ${(rehearsal.reverseMs / 1000).toFixed(1)}s; recorded in ${args.plan}`,
+          `rehearsal ${rehearsal.outcome} against ${rehearsal.against}: ` +
+            `forward ${(rehearsal.forwardMs / 1000).toFixed(1)}s, ` +
+            `reverse ${(rehearsal.reverseMs / 1000).toFixed(1)}s; recorded in ${args.plan}`,
         );
         if (rehearsal.outcome === 'failed') this.log(`  ${rehearsal.detail?.split('; ').join('\n  ')}`);
         if (!sign)

@@ -9,7 +9,8 @@ import { approvalChecks, defaultReportFile, selectRun } from '../src/report/sele
 
 export default class Report extends BatonCommand {
   static override summary =
-    'Write one self-contained HTML page for a run: steps per host over time, requests, 5xx and sessions, outcome, plan hash and approvals.';
+    'Write one self-contained HTML page for a run: steps per host over time, requests, 5xx and sessions, ' +
+    'outcome, plan hash and approvals.';
   static override description = 'The page needs no network: open it in any browser, from disk or a CI artifact.';
   static override examples = ['<%= config.bin %> report', '<%= config.bin %> report 20261127T200102Z -o run.html'];
   static override args = { run: Args.string({ description: 'run id or the start of one (default: the newest run)' }) };

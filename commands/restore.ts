@@ -10,9 +10,18 @@ import { planText, resultText } from '../src/render/plan.js';
 
 export default class Restore extends BatonCommand {
   static override summary =
-    'The bare-metal restore runbook of HOST from its last snapshot; with --run, carry out its automatable part on a rebuilt app host.';
+    'The bare-metal restore runbook of HOST from its last snapshot; with --run, ' +
+    'carry out its automatable part on a rebuilt app host.';
   static override description =
-    'Without --run: prints the runbook (packages, every configuration file with its mode and owner, what to put back by hand, the release to deploy) and changes nothing. With --run, on an app host reachable over SSH: takes the lock, drains the host (it stays out of the pool for the whole restore; the rest keep serving), installs the packages it lacks, puts its configuration back from the snapshot, deploys the release its cluster runs from the tag as a push would, smoke-checks it through the host itself, and returns it to the pool only when its cluster is in the pool. Journaled and resumable like a push (baton resume). A failed restore leaves the host out of the pool (exit 1). Asks for confirmation on a TTY; without one it needs --yes.';
+    'Without --run: prints the runbook (packages, every configuration file with its mode and owner, ' +
+    'what to put back by hand, the release to deploy) and changes nothing. With --run, ' +
+    'on an app host reachable over SSH: takes the lock, drains the host (it stays out of the pool for the ' +
+    'whole restore; the rest keep serving), installs the packages it lacks, ' +
+    'puts its configuration back from the snapshot, deploys the release its cluster runs from the tag as a ' +
+    'push would, smoke-checks it through the host itself, ' +
+    'and returns it to the pool only when its cluster is in the pool. Journaled and resumable like a push ' +
+    '(baton resume). A failed restore leaves the host out of the pool (exit 1). Asks for confirmation on a ' +
+    'TTY; without one it needs --yes.';
   static override examples = [
     '<%= config.bin %> restore web1a.example.com',
     '<%= config.bin %> restore web1a.example.com --run --yes',
@@ -26,7 +35,9 @@ export default class Restore extends BatonCommand {
     run: Flags.boolean({ description: 'carry out the automatable part on the host (app hosts only)' }),
     rehearse: Flags.boolean({
       description:
-        'rehearse the restore on a host of the idle cluster (out of the pool): carries out --run there, where no user can reach it, and leaves it out of the pool; refused (exit 3) while its cluster is in the pool',
+        'rehearse the restore on a host of the idle cluster (out of the pool): carries out --run there, ' +
+        'where no user can reach it, and leaves it out of the pool; refused (exit 3) ' +
+        'while its cluster is in the pool',
       exclusive: ['run'],
     }),
     commit: Flags.string({
@@ -80,7 +91,8 @@ export default class Restore extends BatonCommand {
       raiseForOutcome(result);
       if (flags.rehearse && !this.jsonEnabled())
         this.log(
-          `rehearsal passed: ${p.runbook.host} restored from snapshot ${p.runbook.commit.slice(0, 12)} and smoke-checked; it stays out of the pool with its cluster`,
+          `rehearsal passed: ${p.runbook.host} restored from snapshot ${p.runbook.commit.slice(0, 12)} and ` +
+            'smoke-checked; it stays out of the pool with its cluster',
         );
       return this.done({
         host: p.runbook.host,

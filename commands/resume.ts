@@ -35,7 +35,10 @@ export default class Resume extends BatonCommand {
       if (!this.jsonEnabled()) {
         const pending = record.state.pending;
         this.logToStderr(
-          `resuming run ${record.run} (${record.plan.release.tag}, by ${record.state.by ?? '?'})${pending ? `: pending step ${pending.step} (${pending.title}) runs again` : ''}${reversal ? ', finishing its reversal' : ''}\nthen: ${remaining.map((s) => s.id).join(', ')}`,
+          `resuming run ${record.run} (${record.plan.release.tag}, ` +
+            `by ${record.state.by ?? '?'}` +
+            `)${pending ? `: pending step ${pending.step} (${pending.title}) runs again` : ''}${reversal ? ', finishing its reversal' : ''}` +
+            `\nthen: ${remaining.map((s) => s.id).join(', ')}`,
         );
       }
       // The run being resumed holds the lock (it was killed, or held): that lock is not waited for.

@@ -15,7 +15,11 @@ export default class Rollback extends BatonCommand {
   static override summary =
     'Return production to the release that ran before, with the same drain / smoke / flip discipline as a push.';
   static override description =
-    'Shows first what it will do: the release it returns to, the steps, and whether the other cluster still runs it (warm: one balancer change) or not (cold: cluster by cluster). Never lands on a release marked bad; the release left behind is marked bad. Asks for confirmation on a TTY; without one (CI) it refuses unless --yes (exit 64).';
+    'Shows first what it will do: the release it returns to, the steps, ' +
+    'and whether the other cluster still runs it (warm: one balancer change) or not (cold: ' +
+    'cluster by cluster). Never lands on a release marked bad; ' +
+    'the release left behind is marked bad. Asks for confirmation on a TTY; without one (CI) ' +
+    'it refuses unless --yes (exit 64).';
   static override examples = [
     '<%= config.bin %> rollback',
     '<%= config.bin %> rollback --dry-run',
@@ -67,7 +71,8 @@ export default class Rollback extends BatonCommand {
     const session = await openSession(config);
     try {
       for (const line of await readRunRecord(config, session.transports)) this.logToStderr(line);
-      // Production is looked at once the other release is done; the lock of the run this rollback undoes is its own to take.
+      // Production is looked at once the other release is done; the lock of the run this rollback undoes is its own to
+      // take.
       await waitForLockIfAsked(session, waitMs, rollbackTakesOverLockOf(config));
       // Without a question to ask, the lock is taken while production is observed: seconds count here.
       const asks = !flags.yes && !flags['dry-run'] && process.stdin.isTTY;

@@ -8,9 +8,13 @@ import { notReachedError } from '../src/transport/fan-out.js';
 
 export default class Snapshot extends BatonCommand {
   static override summary =
-    "Commit each host's tracked configuration (track: in baton.yml) to the snapshot repository: one commit a run, naming what changed where.";
+    "Commit each host's tracked configuration (track: in baton.yml) to the snapshot repository: " +
+    'one commit a run, naming what changed where.';
   static override description =
-    'Reads only files whose content changed since the last snapshot; paths matching track.exclude are never read. A file it could not read is listed in the output and the commit message. Exits 0 when every host was read, 1 when some could not be reached (the others are committed).';
+    'Reads only files whose content changed since the last snapshot; ' +
+    'paths matching track.exclude are never read. A file it could not read is listed in the output and the ' +
+    'commit message. Exits 0 when every host was read, 1 when some could not be reached (the others are ' +
+    'committed).';
   static override examples = ['<%= config.bin %> snapshot', '<%= config.bin %> snapshot web1a.example.com --json'];
   static override strict = false;
   static override args = {

@@ -12,9 +12,11 @@ import { statusText } from '../src/render/status.js';
 
 export default class Status extends BatonCommand {
   static override summary =
-    'Which cluster serves, what each host runs, sessions and health per member, the release lock (and whether its run is alive), and the last run (with any step it left pending).';
+    'Which cluster serves, what each host runs, sessions and health per member, ' +
+    'the release lock (and whether its run is alive), and the last run (with any step it left pending).';
   static override description =
-    'Exits 0 when it read everything it shows; exits 1 when some part could not be read (shown as unknown, with the reason; nothing was changed).';
+    'Exits 0 when it read everything it shows; exits 1 when some part could not be read (shown as unknown, ' +
+    'with the reason; nothing was changed).';
   static override examples = [
     '<%= config.bin %> status',
     '<%= config.bin %> status --json',
@@ -24,7 +26,8 @@ export default class Status extends BatonCommand {
   static override flags = {
     watch: Flags.boolean({
       description:
-        "read it again and again until Ctrl-C (the run under way, members per cluster, in-flight sessions, the lock); exits with the last reading's code",
+        'read it again and again until Ctrl-C (the run under way, members per cluster, in-flight sessions, ' +
+        "the lock); exits with the last reading's code",
     }),
     every: Flags.string({ description: 'with --watch: how often (default 2s)', helpValue: 'DURATION' }),
     'without-balancer': withoutBalancerFlag,

@@ -10,7 +10,9 @@ export default class Unlock extends BatonCommand {
   static override summary =
     "Release the release lock: your own, or an expired one; someone else's only with --force --reason.";
   static override description =
-    "Taking someone else's live lock needs --force and --reason TEXT (reported with whose lock it was, and in --json); on a TTY it asks first, showing whose lock it is; without one (CI) it refuses unless --yes (exit 64).";
+    "Taking someone else's live lock needs --force and --reason TEXT (reported with whose lock it was, " +
+    'and in --json); on a TTY it asks first, showing whose lock it is; without one (CI) ' +
+    'it refuses unless --yes (exit 64).';
   static override examples = [
     '<%= config.bin %> unlock',
     '<%= config.bin %> unlock --force --reason "CI job 812 was cancelled; its run is gone"',
@@ -48,7 +50,8 @@ export default class Unlock extends BatonCommand {
           r.cancelled
             ? `left the release lock as it was${h ? `, held by ${h.by}` : ''}`
             : h
-              ? `released the lock held by ${h.by} since ${h.since} (${h.reason})${r.expired ? '; its lease had run out' : ''}${r.forced ? `; forced: ${r.reason}` : ''}`
+              ? `released the lock held by ${h.by} since ${h.since} ` +
+                `(${h.reason})${r.expired ? '; its lease had run out' : ''}${r.forced ? `; forced: ${r.reason}` : ''}`
               : r.released
                 ? `removed a release lock whose details could not be read; forced: ${r.reason}`
                 : 'the release lock was not held',

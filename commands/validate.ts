@@ -8,10 +8,13 @@ import { ConfigError, ExitCode, formatConfigIssue, type ConfigIssue } from '../s
 export default class Validate extends BatonCommand {
   static override summary = 'Check baton.yml and report every problem in it at file:line:col.';
   static override description = [
-    'Reads the configuration (--config, default ./baton.yml; with -e NAME, baton.NAME.yml laid over it), checks it against the schema and the rules',
+    'Reads the configuration (--config, default ./baton.yml; with -e NAME, baton.NAME.yml laid over it), ' +
+      'checks it against the schema and the rules',
     "no single key can express (a host in both clusters, duplicate hosts, another driver's keys, inline",
-    `secrets), and prints every problem at once, each in the file that holds it. --all checks baton.yml alone and with every environment file beside it. Exits ${ExitCode.USAGE} if it finds any.`,
-    '\n\nWith --json it prints {valid, errors: [{file, line, col, path, message}]}; with --all also environments: [{environment, valid}].',
+    'secrets), and prints every problem at once, each in the file that holds it. --all checks baton.yml ' +
+      `alone and with every environment file beside it. Exits ${ExitCode.USAGE} if it finds any.`,
+    '\n\nWith --json it prints {valid, errors: [{file, line, col, path, message}]}; ' +
+      'with --all also environments: [{environment, valid}].',
   ].join(' ');
   static override examples = [
     '<%= config.bin %> validate',

@@ -27,11 +27,17 @@ export interface BlueGreenInput {
   first?: ClusterId;
   /** The push stops once the first cluster is back (`push --hold`): both clusters stay in the pool. */
   hold?: boolean;
-  /** The artifact built once for the release (artifact: in baton.yml): recorded in the plan, and what its stage step uploads. */
+  /**
+   * The artifact built once for the release (artifact: in baton.yml): recorded in the plan, and what its stage step
+   * uploads.
+   */
   artifact?: PlanArtifact;
   /** `--force REASON`: push every cluster, also one that already runs and serves the release (recorded in the plan). */
   forced?: PlanForced;
-  /** Canary steps for the first cluster (canary: in baton.yml or `push --canary`), with what the balancer can weigh and count. */
+  /**
+   * Canary steps for the first cluster (canary: in baton.yml or `push --canary`), with what the balancer can weigh and
+   * count.
+   */
   canary?: CanaryInput;
   now?: Date;
 }
@@ -67,7 +73,8 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
   checkCapacity(order, hostsOf);
   const newRelease = Object.fromEntries(order.flatMap(hostsOf).map((h) => [h.host, release.dir]));
   let perCluster = order.map((c) => clusterSteps(c, hostsOf(c), newRelease, config));
-  // A canary compares the first cluster with the other, still on the release before: with only one pushed, there is none.
+  // A canary compares the first cluster with the other, still on the release before: with only one pushed, there is
+  // none.
   const canary = input.canary && order.length === 2 ? withCanary(perCluster, hostsOf, input.canary, config) : undefined;
   if (canary) perCluster = canary.perCluster;
   else if (perCluster.length === 2 && flipsInOneChange(config.balancer.driver) && !input.hold)
@@ -77,7 +84,8 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
   const lock = lockStep(config);
   const unlock = unlockStep();
   const forward: Step[] = config.migrate
-    ? // The schema is expanded while both clusters serve the old release, which must still pass its checks on it before anything drains.
+    ? // The schema is expanded while both clusters serve the old release, which must still pass its checks on it before
+      // anything drains.
       [lock, ...stage, ...migrationSteps(config, observed, release), ...firstSteps, ...laterSteps.flat(), unlock]
     : [
         lock,
@@ -93,7 +101,9 @@ export function buildBlueGreenPlan(input: BlueGreenInput): Plan {
   return sealPlan({ ...header, ...artifact, ...(canary ? { canary: canary.record } : {}), forward });
 }
 
-/** The first cluster's return to the pool made canary steps, the other cluster's members in the pool the stable side. */
+/**
+ * The first cluster's return to the pool made canary steps, the other cluster's members in the pool the stable side.
+ */
 function withCanary(
   perCluster: Step[][],
   hostsOf: (c: ClusterId) => ObservedHost[],
@@ -132,7 +142,9 @@ function stageStep(
   const keeping = `keeping the last ${config.app.keep} releases (nothing restarts)`;
   const what =
     config.artifact && artifact
-      ? `stage the artifact of ${release.dir} built once (sha256 ${shortSha(artifact.sha256)}, ${artifact.files} files) on ${staged.length} hosts: sent only where a host lacks it, its hash checked on each before unpacking${config.app.build ? ', then app.build' : ''}, ${keeping}`
+      ? `stage the artifact of ${release.dir} built once (sha256 ${shortSha(artifact.sha256)}` +
+        `, ${artifact.files} files) on ${staged.length} hosts: sent only where a host lacks it, ` +
+        `its hash checked on each before unpacking${config.app.build ? ', then app.build' : ''}, ${keeping}`
       : `upload and build ${release.dir} on ${staged.length} hosts, ${keeping}`;
   return [
     {
@@ -218,7 +230,9 @@ export function clusterSteps(
     {
       id: `ready-${c}`,
       kind: 'ready',
-      title: `return ${at.label} to the pool: ${members.join(', ') || 'no member was in it'} (smoke-checked: healthy at once)`,
+      title:
+        `return ${at.label} to the pool: ${members.join(', ') || 'no member was in it'} (smoke-checked: ` +
+        'healthy at once)',
       cluster: c,
       members,
       vouchHealthy: true,
@@ -256,7 +270,10 @@ function waitStep({ c, label }: ClusterAt, id: string, which: string[]): StepOf<
   };
 }
 
-/** A forward drain waits for users too when sessions are configured; a reversal does not: it undoes a release that failed its checks. */
+/**
+ * A forward drain waits for users too when sessions are configured; a reversal does not: it undoes a release that
+ * failed its checks.
+ */
 function waitForwardStep(at: ClusterAt, id: string, which: string[], config: Config): StepOf<'wait-drain'> {
   const sessions = config.balancer.driver === 'haproxy' ? config.balancer.sessions : undefined;
   if (!sessions) return waitStep(at, id, which);
@@ -265,7 +282,10 @@ function waitForwardStep(at: ClusterAt, id: string, which: string[], config: Con
   return {
     ...waitStep(at, id, which),
     waitFor: 'sessions',
-    title: `wait for in-flight requests and sticky sessions on ${at.label} to end: a session is over when ${table}idle ${formatDuration(sessions.idleAfter)} (at most ${formatDuration(sessions.timeout)})`,
+    title:
+      `wait for in-flight requests and sticky sessions on ${at.label} to end: ` +
+      `a session is over when ${table}idle ${formatDuration(sessions.idleAfter)} (at ` +
+      `most ${formatDuration(sessions.timeout)})`,
   };
 }
 
@@ -333,7 +353,9 @@ export function withFlip(first: Step[], second: Step[], config: Config): [Step[]
   const flip: Step = {
     id: `flip-${a}`,
     kind: 'flip',
-    title: `flip in one balancer change: return ${label(a)} to the pool, drain ${label(b)} (in: ${returned.join(', ') || 'none'}; out: ${drained.join(', ') || 'none'})`,
+    title:
+      `flip in one balancer change: return ${label(a)} to the pool, ` +
+      `drain ${label(b)} (in: ${returned.join(', ') || 'none'}; out: ${drained.join(', ') || 'none'})`,
     cluster: a,
     members: drained,
     readyMembers: returned,
@@ -375,7 +397,9 @@ export function migrationSteps(config: Config, observed: ObservedState, release:
   const expand: Step = {
     id: 'expand',
     kind: 'expand',
-    title: `expand the schema with ${release.dir}'s migrations on ${host} (${migrate.reverse ? 'undone by migrate.reverse if the push is reversed' : 'cannot be undone by baton: no migrate.reverse'})`,
+    title:
+      `expand the schema with ${release.dir}'s migrations on ${host} ` +
+      `(${migrate.reverse ? 'undone by migrate.reverse if the push is reversed' : 'cannot be undone by baton: no migrate.reverse'})`,
     hosts: [host],
     releases,
     undo: migrate.reverse
@@ -396,8 +420,10 @@ export function migrationSteps(config: Config, observed: ObservedState, release:
     id: 'gate',
     kind: 'gate',
     title: migrate.gate.length
-      ? `check the release still serving (${old}) on the expanded schema through ${through} and each of their hosts, before anything drains (${migrate.gate.length} check${migrate.gate.length === 1 ? '' : 's'})`
-      : `check the release still serving (${old}) on the expanded schema before anything drains: no checks are configured (smoke or migrate.gate), so nothing is checked`,
+      ? `check the release still serving (${old}) on the expanded schema through ${through} and each of their ` +
+        `hosts, before anything drains (${migrate.gate.length} check${migrate.gate.length === 1 ? '' : 's'})`
+      : `check the release still serving (${old}) on the expanded schema before anything drains: ` +
+        'no checks are configured (smoke or migrate.gate), so nothing is checked',
     hosts: observed.hosts.map((h) => h.host),
     undo: [],
   };

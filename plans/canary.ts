@@ -22,8 +22,12 @@ const pct = (r: number) => `${+(r * 100).toFixed(2)}%`;
 export function describeAnalysis(a: CanaryAnalysis, driver: string): string {
   const floor = `taken as at least ${pct(RELATIVE_FLOOR)}`;
   return a.scope === 'members'
-    ? `judged from the balancer's per-member counters: reversed when, with at least ${a.minRequests} requests on the canary, its 5xx ratio > ${pct(a.max5xxRatio)} or > ${a.maxRelative5xx} × the stable cluster's (${floor})`
-    : `judged from the backend-wide 5xx ratio only (the ${driver} driver counts no 5xx per member, so canary and stable are not compared): reversed when, with at least ${a.minRequests} requests, it is > ${pct(a.max5xxRatio)}`;
+    ? `judged from the balancer's per-member counters: reversed when, ` +
+        `with at least ${a.minRequests} requests on the canary, ` +
+        `its 5xx ratio > ${pct(a.max5xxRatio)} or > ${a.maxRelative5xx} × the stable cluster's (${floor})`
+    : `judged from the backend-wide 5xx ratio only (the ${driver} driver counts no 5xx per member, ` +
+        `so canary and stable are not compared): reversed when, with at least ${a.minRequests} requests, ` +
+        `it is > ${pct(a.max5xxRatio)}`;
 }
 
 /**
@@ -41,7 +45,8 @@ export function canarySteps(
   const { weighing } = input;
   if (!weighing.can)
     throw new UserError(
-      `baton.yml asks for canary steps, and the ${config.balancer.driver} balancer cannot weigh members: ${weighing.reason}`,
+      'baton.yml asks for canary steps, ' +
+        `and the ${config.balancer.driver} balancer cannot weigh members: ${weighing.reason}`,
       'push with --no-canary, or remove canary: from baton.yml',
     );
   const c: ClusterId = ready.cluster;
@@ -87,7 +92,9 @@ export function canarySteps(
     const w = canaryWeights(s.weight, members.length, stableMembers.length, range);
     if (Math.abs(w.percent - s.weight) > s.weight * SHARE_TOLERANCE)
       throw new UserError(
-        `a canary share of ${s.weight}% cannot be set with ${config.balancer.driver} weights ${range.min}-${range.max} and ${members.length} canary and ${stableMembers.length} stable members: the nearest is ${w.percent.toFixed(2)}%`,
+        `a canary share of ${s.weight}% cannot be set with ${config.balancer.driver} weights ${range.min}` +
+          `-${range.max} and ${members.length} canary and ${stableMembers.length} stable members: ` +
+          `the nearest is ${w.percent.toFixed(2)}%`,
         'choose another weight in canary.steps (or --canary)',
       );
     const weights = Object.fromEntries([
@@ -99,7 +106,10 @@ export function canarySteps(
     return {
       id,
       kind: 'canary',
-      title: `canary ${i + 1}/${input.steps.length}: ${how} ${s.weight}% of public traffic for ${formatDuration(s.forMs)} (weights ${members.join(', ')} ${w.canary}, ${stableMembers.join(', ')} ${w.stable}: ${w.percent.toFixed(2)}%); ${describeAnalysis(analysis, config.balancer.driver)}`,
+      title:
+        `canary ${i + 1}/${input.steps.length}: ${how} ${s.weight}% of public traffic ` +
+        `for ${formatDuration(s.forMs)} (weights ${members.join(', ')} ${w.canary}, ${stableMembers.join(', ')}` +
+        ` ${w.stable}: ${w.percent.toFixed(2)}%); ${describeAnalysis(analysis, config.balancer.driver)}`,
       cluster: c,
       members,
       stableMembers,
@@ -114,7 +124,9 @@ export function canarySteps(
   const end: Step = {
     id: `canary-${c}-end`,
     kind: 'weigh',
-    title: `end the canary: put the weights back as observed (${describeWeights(observed)}), ${label} takes its full share`,
+    title:
+      `end the canary: put the weights back as observed (${describeWeights(observed)}), ${label}` +
+      ' takes its full share',
     cluster: c,
     weights: observed,
     undo: [],

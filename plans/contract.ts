@@ -27,13 +27,23 @@ export function contractRefusal(
   ledgerWhere = 'the migrate host',
 ): string | undefined {
   if (!ledger)
-    return `no schema expand is recorded on ${ledgerWhere}: no push with migrate.expand has run since the last contract, so there is nothing to contract`;
+    return (
+      `no schema expand is recorded on ${ledgerWhere}: no push with migrate.expand has run since the last ` +
+      'contract, so there is nothing to contract'
+    );
   const behind = hosts.filter((h) => h.release !== ledger);
   if (!behind.length) return undefined;
-  return `the schema was expanded for ${ledger}, but not every host runs it: ${behind.map((h) => `${h.host} runs ${h.release ?? 'nothing'}`).join(', ')}; contracting now would take from a release still serving what it needs`;
+  return (
+    `the schema was expanded for ${ledger}, but not every host runs ` +
+    `it: ${behind.map((h) => `${h.host} runs ${h.release ?? 'nothing'}`).join(', ')}; ` +
+    'contracting now would take from a release still serving what it needs'
+  );
 }
 
-/** Lock, contract on the migrate host, unlock; refused (exit 3) when `contractRefusal` says so, exit 64 without migrate.contract. */
+/**
+ * Lock, contract on the migrate host, unlock; refused (exit 3) when `contractRefusal` says so, exit 64 without
+ * migrate.contract.
+ */
 export function buildContractPlan(input: ContractInput): Plan {
   const { config, observed, ledger } = input;
   const migrate = config.migrate;
@@ -48,7 +58,8 @@ export function buildContractPlan(input: ContractInput): Plan {
     throw new UserError(
       refusal,
       ledger
-        ? 'finish the push (or roll it back and push again) until every host runs the expanded release, then contract; nothing was changed'
+        ? 'finish the push (or roll it back and push again) until every host runs the expanded release, ' +
+            'then contract; nothing was changed'
         : 'push a release with migrate.expand first; nothing was changed',
       { refused: ExitCode.PLAN_REFUSED },
     );
@@ -57,7 +68,9 @@ export function buildContractPlan(input: ContractInput): Plan {
   const contract: Step = {
     id: 'contract',
     kind: 'contract',
-    title: `contract the schema on ${migrate.host} for ${dir}, which every host runs (irreversible: baton cannot undo a contract; the releases before ${dir} can no longer run on this schema)`,
+    title:
+      `contract the schema on ${migrate.host} for ${dir}, which every host runs (irreversible: ` +
+      `baton cannot undo a contract; the releases before ${dir} can no longer run on this schema)`,
     hosts: [migrate.host],
     // Every host must still run this release when the step begins: it checks again before it runs.
     releases: Object.fromEntries(observed.hosts.map((h) => [h.host, dir])),

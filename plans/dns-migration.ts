@@ -94,7 +94,8 @@ function refuseUnmovable(observed: DnsObservation, m: Migration): boolean {
   if (!onOld && !onNew) {
     const seen = [...new Set(observed.servers.map((s) => s.site.addresses.join(',') || 'nothing'))].join(' / ');
     throw new UserError(
-      `${m.site} resolves to ${seen} on the authoritative servers, neither the old (${m.old.address}) nor the new (${m.new.address}) address`,
+      `${m.site} resolves to ${seen} on the authoritative servers, neither the old (${m.old.address}) ` +
+        `nor the new (${m.new.address}) address`,
       'fix dns.migrate.old.address or the record first',
     );
   }
@@ -138,7 +139,9 @@ function lowerTtlStep(m: Migration, lowered: Lowered, earliest: string): DnsForw
     kind: 'dns-record',
     phase: 'lower-ttl',
     record: { name: m.site, from: a, to: a, ttl: lowered.to },
-    title: `lower the TTL of ${m.site} A ${a} from ${lowered.from}s to ${lowered.to}s on every authoritative server; answers cached before may be kept ${lowered.from}s more, so the switch waits that long`,
+    title:
+      `lower the TTL of ${m.site} A ${a} from ${lowered.from}s to ${lowered.to}s on every authoritative ` +
+      `server; answers cached before may be kept ${lowered.from}s more, so the switch waits that long`,
     earliest,
     undo: [
       {
@@ -185,7 +188,9 @@ function proxySideStep(m: Migration, earliest: string): DnsForwardStep {
     phase: 'proxy',
     host: m.old.host,
     instance: 'side',
-    title: `start a ${proxyName(m)} on ${m.old.host}:${m.proxy.sidePort} passing everything to ${m.new.address}:${m.new.port}; verify it returns the new host's pages for Host ${m.site}`,
+    title:
+      `start a ${proxyName(m)} on ${m.old.host}:${m.proxy.sidePort} passing everything to ${m.new.address}` +
+      `:${m.new.port}; verify it returns the new host's pages for Host ${m.site}`,
     earliest,
     undo: [
       {
@@ -209,7 +214,12 @@ function cutoverStep(m: Migration, earliest: string): DnsForwardStep {
     kind: 'cutover',
     phase: 'cutover',
     host: m.old.host,
-    title: `on ${m.old.host}: ${gated ? 'hold new connections, ' : ''}stop the old web server${m.sync ? `, run the sync hook (${m.sync.command.join(' ')}) while nothing writes` : ''}, start the ${proxyName(m)} on :${m.old.port}, verify${gated ? ', let connections in' : ''}; from here only ${m.new.host} serves and writes`,
+    title:
+      `on ${m.old.host}: ${gated ? 'hold new connections, ' : ''}` +
+      'stop the old web ' +
+      `server${m.sync ? `, run the sync hook (${m.sync.command.join(' ')}) while nothing writes` : ''}, ` +
+      `start the ${proxyName(m)} on :${m.old.port}, verify${gated ? ', let connections in' : ''}; ` +
+      `from here only ${m.new.host} serves and writes`,
     earliest,
     undo: [
       {
@@ -217,7 +227,12 @@ function cutoverStep(m: Migration, earliest: string): DnsForwardStep {
         kind: 'cutback',
         phase: 'cutover',
         host: m.old.host,
-        title: `on ${m.old.host}: stop the proxy on :${m.old.port}${m.sync?.reverse ? `, copy data back (${m.sync.reverse.join(' ')})` : ''}, start the old web server again (restore ${oldServer})${m.sync && !m.sync.reverse ? ' — writes made on the new host since cut-over stay there: no reverse sync is configured' : ''}`,
+        title:
+          `on ${m.old.host}: ` +
+          'stop the proxy on ' +
+          `:${m.old.port}${m.sync?.reverse ? `, copy data back (${m.sync.reverse.join(' ')})` : ''}, ` +
+          `start the old web server again (restore ${oldServer}` +
+          `)${m.sync && !m.sync.reverse ? ' — writes made on the new host since cut-over stay there: no reverse sync is configured' : ''}`,
         undo: [],
       },
     ],
@@ -231,7 +246,10 @@ function switchStep(m: Migration, facts: DnsFacts, earliest: string): DnsForward
     kind: 'dns-record',
     phase: 'cutover',
     record: { name: m.site, from: m.old.address, to: m.new.address, ttl },
-    title: `${facts.update === 'dynamic' ? 'switch' : 'ask for, and wait for,'} ${m.site} A ${m.old.address} → ${m.new.address} (TTL ${ttl}s) on every authoritative server (${facts.servers.join(', ')}); old answers may be cached ${siteTtl}s more`,
+    title:
+      `${facts.update === 'dynamic' ? 'switch' : 'ask for, and wait for,'} ${m.site} A ${m.old.address} ` +
+      `→ ${m.new.address} (TTL ${ttl}s) on every authoritative server (${facts.servers.join(', ')}); ` +
+      `old answers may be cached ${siteTtl}s more`,
     earliest,
     undo: [
       {
@@ -247,7 +265,9 @@ function switchStep(m: Migration, facts: DnsFacts, earliest: string): DnsForward
         kind: 'dns-wait',
         phase: 'cutover',
         waitSeconds: ttl,
-        title: `wait ${ttl}s until no cache holds the new address (the proxy keeps every request on ${m.new.host} meanwhile)`,
+        title:
+          `wait ${ttl}s until no cache holds the new address (the proxy keeps every request on ${m.new.host} ` +
+          'meanwhile)',
         undo: [],
       },
     ],
@@ -260,7 +280,9 @@ function finishStep(m: Migration, facts: DnsFacts, earliest: string): DnsForward
     kind: 'proxy-stop',
     phase: 'finish',
     host: m.old.host,
-    title: `remove the proxy from ${m.old.host} (ports ${m.old.port} and ${m.proxy.sidePort}), once no cache can hold ${m.old.address} and no request came for ${facts.quietSeconds}s`,
+    title:
+      `remove the proxy from ${m.old.host} (ports ${m.old.port} and ${m.proxy.sidePort}), ` +
+      `once no cache can hold ${m.old.address} and no request came for ${facts.quietSeconds}s`,
     earliest,
     undo: [
       {
@@ -295,7 +317,9 @@ function transitionalStep(name: string, m: Migration, observed: DnsObservation, 
     kind: 'dns-record',
     phase: 'prepare',
     record: { name, ...(from !== undefined && { from }), to: m.new.address, ttl },
-    title: `${from ? `change ${name} from ${from} to` : `create ${name} →`} ${m.new.address} (TTL ${ttl}s), then wait the negative TTL (${observed.negativeTtl}s) before relying on it`,
+    title:
+      `${from ? `change ${name} from ${from} to` : `create ${name} →`} ${m.new.address} (TTL ${ttl}s), ` +
+      `then wait the negative TTL (${observed.negativeTtl}s) before relying on it`,
     undo: [
       {
         id: 'undo-transitional',

@@ -47,7 +47,8 @@ export function buildRestorePlan(input: RestoreInput): Plan {
   const artifact = config.artifact ? input.artifact : undefined;
   if (config.artifact && !artifact)
     throw new UserError(
-      `baton.yml builds each release once (artifact:), and no artifact of ${release.dir} was given to restore ${host} with`,
+      `baton.yml builds each release once (artifact:), and no artifact of ${release.dir} was given to ` +
+        `restore ${host} with`,
     );
   const forward: Step[] = [
     lockStep(config),
@@ -124,7 +125,9 @@ function stageStep(host: string, release: Release, artifact: PlanArtifact | unde
     ? {
         id: `stage-${host}`,
         kind: 'stage',
-        title: `stage the artifact of ${release.dir} (sha256 ${shortSha(artifact.sha256)}) on ${host}, its hash checked before unpacking`,
+        title:
+          `stage the artifact of ${release.dir} (sha256 ${shortSha(artifact.sha256)}) on ${host}, ` +
+          'its hash checked before unpacking',
         hosts: [host],
         releases,
         artifact: artifact.sha256,

@@ -6,7 +6,8 @@
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 export const CONTROL_CHARACTER = /[\x00-\x08\x0B-\x1F\x7F-\x9F]/;
 const CONTROL_CHARACTERS = new RegExp(CONTROL_CHARACTER.source, 'g');
-// An escape sequence goes as a whole, so no `[2J` is left behind: CSI, OSC/DCS (up to BEL or ST), or ESC and one character.
+// An escape sequence goes as a whole, so no `[2J` is left behind: CSI, OSC/DCS (up to BEL or ST), or ESC and one
+// character.
 const ESCAPE_SEQUENCE =
   // eslint-disable-next-line no-control-regex -- as above
   /\x1b\[[0-?]*[ -/]*[@-~]|\x1b[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[\s\S]?|\x9b[0-?]*[ -/]*[@-~]/g;

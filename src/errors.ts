@@ -15,7 +15,10 @@ export const ExitCode = {
   LOCK_HELD: 4,
   /** `baton drift`: a host differs from its last snapshot (the run itself succeeded). Nothing changed. */
   DRIFTED: 5,
-  /** Preflight refused: the cluster left serving could not carry the load, memory or disk would not suffice. Nothing changed. */
+  /**
+   * Preflight refused: the cluster left serving could not carry the load, memory or disk would not suffice. Nothing
+   * changed.
+   */
   PREFLIGHT_REFUSED: 6,
   /** Usage or configuration error. Nothing changed. */
   USAGE: 64,
@@ -154,21 +157,27 @@ export class PlanRefusedError extends BatonError {
   }
 }
 
-/** What to do about each kind of refused preflight finding: said for what was refused, never "lower the load" for a missing sudoers line. */
+/**
+ * What to do about each kind of refused preflight finding: said for what was refused, never "lower the load" for a
+ * missing sudoers line.
+ */
 const PREFLIGHT_HINTS: Record<string, string> = {
   reach: 'make the hosts named answer over SSH (address, sshd, ssh.user, known_hosts)',
   tag: 'push a tag that exists in app.repo and reads whole',
   'balancer-config': 'fix the balancer configuration it names on the balancer host',
   privileges:
-    'add the sudoers lines named above on those hosts (visudo -f /etc/sudoers.d/baton), or set ssh.sudo to false for what the user may run itself',
+    'add the sudoers lines named above on those hosts (visudo -f /etc/sudoers.d/baton), ' +
+    'or set ssh.sudo to false for what the user may run itself',
   access: 'give the SSH user write access to the files and folders named (README: Running as a deploy user)',
   disk: 'free disk on the hosts named, or lower app.keep',
   capacity: 'lower the load or add hosts',
   memory: 'lower capacity.memory.processLimit or add memory',
   tools:
-    'install what the hosts named lack (a built artifact is checked with sha256sum or shasum and unpacked with tar, and zstd when artifact.compression is zstd)',
+    'install what the hosts named lack (a built artifact is checked with sha256sum or shasum and unpacked ' +
+    'with tar, and zstd when artifact.compression is zstd)',
   internal:
-    "make each cluster's internal hostname resolve on this machine (DNS or /etc/hosts), or pin it to the address that reaches only that cluster with resolve: in baton.yml",
+    "make each cluster's internal hostname resolve on this machine (DNS or /etc/hosts), " +
+    'or pin it to the address that reaches only that cluster with resolve: in baton.yml',
 };
 
 /**
@@ -221,14 +230,18 @@ export class ExternalCommandError extends BatonError {
     hint?: string,
   ) {
     super(
-      `on ${host}: \`${shortCommand(argv)}\` exited ${code ?? 'by signal'}${stderrTail ? `\n${indent(stderrTail)}` : ''}`,
+      `on ${host}: \`${shortCommand(argv)}\` ` +
+        `exited ${code ?? 'by signal'}${stderrTail ? `\n${indent(stderrTail)}` : ''}`,
       effect,
       hint,
     );
   }
 }
 
-/** A push or step failed; `effect` says what it did to production when the thrower knows, else the run or the process says. */
+/**
+ * A push or step failed; `effect` says what it did to production when the thrower knows, else the run or the process
+ * says.
+ */
 export class OperationFailedError extends BatonError {
   readonly kind = 'failed';
   constructor(message: string, effect?: Effect, hint?: string, data?: Record<string, unknown>) {
@@ -237,14 +250,17 @@ export class OperationFailedError extends BatonError {
   }
 }
 
-/** Anything not raised on purpose is a bug; production state is then unknown, unless this process had changed nothing. */
+/**
+ * Anything not raised on purpose is a bug; production state is then unknown, unless this process had changed nothing.
+ */
 export class BugError extends BatonError {
   readonly kind = 'bug';
   constructor(override readonly cause: unknown) {
     super(
       `internal error: ${cause instanceof Error ? cause.message : String(cause)}`,
       undefined,
-      'this is a bug in baton: please report it with the command, baton.yml (without secrets) and this output (BATON_DEBUG=1 adds the stack)',
+      'this is a bug in baton: please report it with the command, baton.yml (without secrets) ' +
+        'and this output (BATON_DEBUG=1 adds the stack)',
     );
   }
 }

@@ -7,7 +7,11 @@ import { openDnsSession, runPhase } from '../../src/dns/service.js';
 export default class DnsCutover extends BatonCommand {
   static override summary = "Put the proxy on the old web server's port (after the sync hook), then switch the record.";
   static override description =
-    "In one step on the old host: hold new connections, stop the old web server, run the sync hook while nothing writes, start the proxy on the site's port, verify, let connections in. From then on only the new host serves and writes. Then the record is switched (nsupdate compare-and-set, or printed and waited for) and confirmed on every authoritative server. A failure puts the old server back.";
+    'In one step on the old host: hold new connections, stop the old web server, ' +
+    "run the sync hook while nothing writes, start the proxy on the site's port, verify, " +
+    'let connections in. From then on only the new host serves and writes. Then the record is switched ' +
+    '(nsupdate compare-and-set, or printed and waited for) ' +
+    'and confirmed on every authoritative server. A failure puts the old server back.';
   static override examples = [
     '<%= config.bin %> dns cutover',
     '<%= config.bin %> dns cutover --no-switch   # switch later with a second `dns cutover`',

@@ -9,7 +9,11 @@ export default class DnsLowerTtl extends BatonCommand {
   static override summary =
     "Lower the site's TTL ahead of the move, so that once it switches caches hold the old address briefly.";
   static override description =
-    "Run it well before the move (a day ahead for a one-day TTL): the site's record keeps its address and gets the lower TTL (nsupdate compare-and-set, or printed and waited for), confirmed on every authoritative server. The plan is made again with it: the switch waits until answers cached under the old TTL have expired (`dns cutover` refuses until then, exit 3), and `dns finish` raises the TTL back. `dns rollback` raises it back too.";
+    'Run it well before the move (a day ahead for a one-day TTL): ' +
+    "the site's record keeps its address and gets the lower TTL (nsupdate compare-and-set, " +
+    'or printed and waited for), confirmed on every authoritative server. The plan is made again with it: ' +
+    'the switch waits until answers cached under the old TTL have expired (`dns cutover` refuses until then, ' +
+    'exit 3), and `dns finish` raises the TTL back. `dns rollback` raises it back too.';
   static override examples = ['<%= config.bin %> dns lower-ttl --to 5m', '<%= config.bin %> dns lower-ttl --to 60s'];
   static override flags = {
     to: Flags.string({ description: 'the TTL the site gets until the move is over (e.g. 60s, 5m)', default: '5m' }),

@@ -7,9 +7,13 @@ import { openDnsSession, planMigration } from '../../src/dns/service.js';
 
 export default class DnsPlan extends BatonCommand {
   static override summary =
-    "Read the site's records and TTLs from the authoritative servers, create the transitional name, and print the migration runbook.";
+    "Read the site's records and TTLs from the authoritative servers, create the transitional name, " +
+    'and print the migration runbook.';
   static override description =
-    "Asks every authoritative server of dns.zone (not a resolver) for the serial, the site's record and the transitional name; creates the transitional record (nsupdate with a compare-and-set, or prints it and waits when updates are manual); prints each step with its earliest safe time and its undo.";
+    'Asks every authoritative server of dns.zone (not a resolver) for the serial, ' +
+    "the site's record and the transitional name; creates the transitional record (nsupdate with a " +
+    'compare-and-set, or prints it and waits when updates are manual); ' +
+    'prints each step with its earliest safe time and its undo.';
   static override examples = [
     '<%= config.bin %> dns plan',
     '<%= config.bin %> dns plan --markdown -o migration.md',

@@ -7,7 +7,9 @@ export default class DnsRollback extends BatonCommand {
   static override summary =
     'Undo every migration step done so far, newest first: the old server serves the site again.';
   static override description =
-    'Switches the record back (compare-and-set) and waits out the new TTL while the proxy still forwards, then puts the old web server back on its port (after the reverse sync hook), stops the proxy and removes the transitional record baton created.';
+    'Switches the record back (compare-and-set) and waits out the new TTL while the proxy still forwards, ' +
+    'then puts the old web server back on its port (after the reverse sync hook), ' +
+    'stops the proxy and removes the transitional record baton created.';
   static override examples = ['<%= config.bin %> dns rollback'];
 
   static override flags = { format: runFormatFlag };

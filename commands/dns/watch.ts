@@ -25,7 +25,8 @@ export default class DnsWatch extends BatonCommand {
       while (flags['until-ready'] && !report.verdict.finishable) {
         if (!this.jsonEnabled())
           this.log(
-            `${report.now} requests ${report.total}, quiet ${report.verdict.quietSeconds}s, ready in ${report.verdict.waitSeconds}s`,
+            `${report.now} requests ${report.total}, quiet ${report.verdict.quietSeconds}s, ` +
+              `ready in ${report.verdict.waitSeconds}s`,
           );
         await new Promise((r) => setTimeout(r, flags.interval * 1000));
         report = await watchMigration(session);

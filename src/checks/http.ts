@@ -191,7 +191,10 @@ export async function runHttpCheck(check: HttpCheck, target: CheckTarget, opts: 
 
 /** A failed check as one line: check, target and what came back. */
 export function describeFailure(r: CheckResult): string {
-  return `${r.check} on ${r.target} (${r.url}) failed after ${r.attempts} attempt${r.attempts === 1 ? '' : 's'}: ${r.detail}`;
+  return (
+    `${r.check} on ${r.target} (${r.url}) ` +
+    `failed after ${r.attempts} attempt${r.attempts === 1 ? '' : 's'}: ${r.detail}`
+  );
 }
 
 function compile(check: HttpCheck): RegExp {
@@ -200,7 +203,8 @@ function compile(check: HttpCheck): RegExp {
     return new RegExp(check.matches);
   } catch (err) {
     throw new UserError(
-      `smoke check ${checkLabel(check)}: matches ${JSON.stringify(check.matches)} is not a regular expression (${(err as Error).message})`,
+      `smoke check ${checkLabel(check)}: matches ${JSON.stringify(check.matches)} is not a regular ` +
+        `expression (${(err as Error).message})`,
     );
   }
 }

@@ -40,7 +40,8 @@ export async function waitForLocalHealth(
     await clock.sleep(delay);
   }
   throw new OperationFailedError(
-    `${transport.host}: ${url} not healthy after ${clock.now() - start} ms (${attempts} attempts); last answer: ${last}`,
+    `${transport.host}: ${url} not healthy after ${clock.now() - start} ms (${attempts} attempts); ` +
+      `last answer: ${last}`,
     undefined,
     `look at the application's log on ${transport.host}`,
   );

@@ -20,7 +20,8 @@ const MEMORY_SCRIPT = [
   'pid=$(head -n 1 -- "$pidfile" | tr -cd 0-9)',
   '{ [ -n "$pid" ] && [ -d "/proc/$pid" ]; } || { echo "process not-running ${pid:-none}"; exit 0; }',
   'cg=$(sed -n "s/^0:://p" "/proc/$pid/cgroup" 2>/dev/null)',
-  'if [ -n "$cg" ] && [ -r "/sys/fs/cgroup$cg/memory.max" ]; then echo "cgroup $(cat "/sys/fs/cgroup$cg/memory.max")"; fi',
+  'if [ -n "$cg" ] && [ -r "/sys/fs/cgroup$cg/memory.max" ]; ' +
+    'then echo "cgroup $(cat "/sys/fs/cgroup$cg/memory.max")"; fi',
   // Parent ids from /proc/*/stat (the field after the last ")"), then the tree breadth first.
   'cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$pid" \'',
   '  { rest = $0; sub(/^.*\\) /, "", rest); split(rest, f, " "); parent[$1] = f[2] }',
@@ -68,7 +69,10 @@ export function parseMemory(text: string, host: string, pidFile: string): HostMe
   return { host, pidFile, rssBytesPerProcess: Math.max(...rss), processes: rss.length, ...limit };
 }
 
-/** Free space where releases go: at "$1", or its nearest existing parent before the first release. Prints the directory, then df's answer. */
+/**
+ * Free space where releases go: at "$1", or its nearest existing parent before the first release. Prints the directory,
+ * then df's answer.
+ */
 const DISK_SCRIPT = [
   'p=$1',
   'while [ ! -e "$p" ]; do p=$(dirname -- "$p"); done',
@@ -80,7 +84,10 @@ export function diskCommand(path: string): string[] {
   return ['sh', '-c', DISK_SCRIPT, 'sh', path];
 }
 
-/** Parse DISK_SCRIPT's answer: the directory, then `df -Pk` (header, one row: fs, 1024-blocks, used, available, capacity, mount). */
+/**
+ * Parse DISK_SCRIPT's answer: the directory, then `df -Pk` (header, one row: fs, 1024-blocks, used, available,
+ * capacity, mount).
+ */
 export function parseDisk(text: string, host: string): HostDiskReading {
   const [path, , row] = text.split('\n');
   const m = /\s(\d+)\s+(\d+)\s+(\d+)\s+\d+%\s/.exec(row ?? '');
@@ -143,7 +150,8 @@ export async function readLoad(
   const sampledMs = Math.max(1, clock.now() - start);
   if (second.requests < first.requests) {
     throw new Error(
-      `the balancer's request counter went back (${first.requests} → ${second.requests}) while it was sampled: reloaded? Run preflight again`,
+      `the balancer's request counter went back (${first.requests} → ${second.requests}) ` +
+        'while it was sampled: reloaded? Run preflight again',
     );
   }
   const perHost = commonLimit(members);

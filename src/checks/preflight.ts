@@ -27,7 +27,10 @@ export function refusals(report: PreflightReport): Finding[] {
 
 /** Load on the public backend, read at the balancer. */
 export interface LoadReading {
-  /** Requests a second: the difference of two counters() reads, `sampledMs` apart; not measured (no wait) when nothing says what one host carries. */
+  /**
+   * Requests a second: the difference of two counters() reads, `sampledMs` apart; not measured (no wait) when nothing
+   * says what one host carries.
+   */
   requestsPerSecond?: number;
   sampledMs: number;
   /** Requests in flight plus queued, summed over the members, now. */
@@ -116,14 +119,18 @@ function dimensionFindings(d: Dimension, hostCounts: Record<ClusterId, number>, 
     ] as const
   ).map(([drained, serving]): Finding => {
     const hosts = hostCounts[serving];
-    const head = `while cluster ${drained} is drained, cluster ${serving} (${hosts} host${hosts === 1 ? '' : 's'}) would carry ${formatNumber(load)} ${d.unit} (${d.loadSource})`;
+    const head =
+      `while cluster ${drained} is drained, cluster ${serving} (${hosts} host${hosts === 1 ? '' : 's'}) ` +
+      `would carry ${formatNumber(load)} ${d.unit} (${d.loadSource})`;
     if (hosts === 0) return { check: 'capacity', outcome: 'refused', message: `${head}, and it has no hosts` };
     const perHost = load / hosts;
     const share = perHost / oneHost;
     return {
       check: 'capacity',
       outcome: share <= utilisation ? 'ok' : 'refused',
-      message: `${head}: ${formatNumber(perHost)} a host, ${percent(share)} of the ${formatNumber(oneHost)} ${d.unit} one host carries (${d.perHostSource}); ${limit}`,
+      message:
+        `${head}: ${formatNumber(perHost)} a host, ${percent(share)}` +
+        ` of the ${formatNumber(oneHost)} ${d.unit} one host carries (${d.perHostSource}); ${limit}`,
     };
   });
 }
@@ -146,17 +153,24 @@ export interface HostMemoryReading {
 /** Whether `processLimit` processes the size of the largest running one fit each host's memory. */
 export function memoryFindings(readings: readonly HostMemoryReading[], processLimit: number): Finding[] {
   return readings.map((r): Finding => {
-    const limit = `${formatMiB(r.memLimitBytes)} (${r.memLimitSource === 'MemTotal' ? 'MemTotal, /proc/meminfo' : 'memory.max of its cgroup'})`;
+    const limit =
+      `${formatMiB(r.memLimitBytes)} ` +
+      `(${r.memLimitSource === 'MemTotal' ? 'MemTotal, /proc/meminfo' : 'memory.max of its cgroup'})`;
     if (r.notMeasured !== undefined || r.rssBytesPerProcess === undefined) {
       return {
         check: 'memory',
         host: r.host,
         outcome: 'unchecked',
-        message: `${r.host}: memory not checked: ${r.notMeasured ?? 'no process measured'} (pid file ${r.pidFile}); the host has ${limit}`,
+        message:
+          `${r.host}: memory not checked: ${r.notMeasured ?? 'no process measured'} (pid file ${r.pidFile}); ` +
+          `the host has ${limit}`,
       };
     }
     const needed = processLimit * r.rssBytesPerProcess;
-    const sum = `${processLimit} processes (capacity.memory.processLimit, baton.yml) × ${formatMiB(r.rssBytesPerProcess)} resident (the largest of the ${r.processes ?? '?'} running from pid file ${r.pidFile}, /proc) = ${formatMiB(needed)}`;
+    const sum =
+      `${processLimit} processes (capacity.memory.processLimit, baton.yml) ` +
+      `× ${formatMiB(r.rssBytesPerProcess)} resident (the largest of the ${r.processes ?? '?'} running from ` +
+      `pid file ${r.pidFile}, /proc) = ${formatMiB(needed)}`;
     return needed <= r.memLimitBytes
       ? { check: 'memory', host: r.host, outcome: 'ok', message: `${r.host}: ${sum}, within ${limit}` }
       : {
@@ -183,7 +197,9 @@ export function diskFindings(
   diskFactor: number,
 ): Finding[] {
   const needed = diskFactor * release.bytes;
-  const want = `${diskFactor} × ${formatMiB(release.bytes)} (the release unpacked, ${release.source}; capacity.diskFactor) = ${formatMiB(needed)}`;
+  const want =
+    `${diskFactor} × ${formatMiB(release.bytes)} (the release unpacked, ${release.source}; ` +
+    `capacity.diskFactor) = ${formatMiB(needed)}`;
   return readings.map((r): Finding => {
     const free = `${formatMiB(r.availableBytes)} free at ${r.path} (df)`;
     return r.availableBytes >= needed

@@ -25,7 +25,10 @@ export interface HostPrivileges {
   written?: { paths: WrittenPath[]; stdout: string };
 }
 
-/** Ask `sudo -n -l` about each raised command on one host, and whether the user may write each path (nothing is asked as root). */
+/**
+ * Ask `sudo -n -l` about each raised command on one host, and whether the user may write each path (nothing is asked as
+ * root).
+ */
 export async function readPrivileges(
   transport: Transport,
   argvs: readonly string[][],
@@ -87,7 +90,9 @@ export function privilegeFindings(readings: readonly HostPrivileges[]): Finding[
           check: 'privileges',
           host: r.host,
           outcome: 'refused',
-          message: `${r.host}: ${r.user} may not run ${command} through sudo -n (${a.why ?? 'not allowed'}); sudoers needs: ${sudoersLine(r.user, a.programPath ?? '', a.argv)}`,
+          message:
+            `${r.host}: ${r.user} may not run ${command} through sudo -n (${a.why ?? 'not allowed'}); ` +
+            `sudoers needs: ${sudoersLine(r.user, a.programPath ?? '', a.argv)}`,
         };
       }),
       ...written,
@@ -113,7 +118,10 @@ export function raisedInCommandLine(line: string): string[] | undefined {
   return raised(words, true);
 }
 
-/** A file baton replaces (written beside itself, renamed over it), or a folder it writes in; `what` names it for the message. */
+/**
+ * A file baton replaces (written beside itself, renamed over it), or a folder it writes in; `what` names it for the
+ * message.
+ */
 export interface WrittenPath extends WrittenFile {
   kind: 'file' | 'folder';
 }
@@ -123,7 +131,8 @@ export interface WrittenPath extends WrittenFile {
 const WRITABLE_SCRIPT = [
   'for spec; do',
   '  kind=${spec%%:*} p=${spec#*:}',
-  '  if [ "$kind" = file ]; then d=$(dirname -- "$p"); if [ -e "$p" ] && [ ! -w "$p" ]; then echo "no $p"; continue; fi; else d=$p; fi',
+  '  if [ "$kind" = file ]; then d=$(dirname -- "$p"); if [ -e "$p" ] && [ ! -w "$p" ]; then echo "no $p"; ' +
+    'continue; fi; else d=$p; fi',
   '  while [ ! -e "$d" ]; do d=$(dirname -- "$d"); done',
   '  if [ -w "$d" ]; then echo "ok $d"; else echo "no $d"; fi',
   'done',
@@ -150,11 +159,13 @@ export function writableFindings(host: string, user: string, paths: readonly Wri
     const where = rest.join(' ');
     if (verdict === 'ok')
       return { check: 'access', host, outcome: 'ok', message: `${host}: ${user} may write ${p.what} (${p.path})` };
+    const blocked = where === p.path && p.kind === 'file' ? p.path : where || p.path;
+    const writes = p.kind === 'file' ? 'a new file beside it and renames it over' : 'in it';
     return {
       check: 'access',
       host,
       outcome: 'refused',
-      message: `${host}: ${user} may not write ${p.what}: ${where === p.path && p.kind === 'file' ? `${p.path} is not writable by it` : `${where || p.path} is not writable by it`} (baton writes ${p.kind === 'file' ? 'a new file beside it and renames it over' : 'in it'})`,
+      message: `${host}: ${user} may not write ${p.what}: ${blocked} is not writable by it (baton writes ${writes})`,
     };
   });
 }

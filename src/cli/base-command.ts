@@ -24,7 +24,8 @@ import {
 /** `--format jsonl` on the commands that carry out a run: the run as JSON lines on stdout. */
 export const runFormatFlag = Flags.string({
   description:
-    'jsonl: stream the run as one JSON object a line on stdout as it happens (schema: `baton schema --events`), the result last; everything else goes to stderr',
+    'jsonl: stream the run as one JSON object a line on stdout as it happens (schema: ' +
+    '`baton schema --events`), the result last; everything else goes to stderr',
   options: ['text', 'jsonl'],
   default: 'text',
   exclusive: ['json'],
@@ -46,7 +47,8 @@ export abstract class BatonCommand extends Command {
       char: 'e',
       env: 'BATON_ENV',
       description:
-        'environment: read baton.NAME.yml laid over baton.yml (maps merged, lists replaced); its own lock, record and journal',
+        'environment: read baton.NAME.yml laid over baton.yml (maps merged, lists replaced); its own lock, ' +
+        'record and journal',
       helpValue: 'NAME',
       helpGroup: 'GLOBAL',
     }),
@@ -79,7 +81,9 @@ export abstract class BatonCommand extends Command {
     return reporterFor(plan, this.jsonEnabled());
   }
 
-  /** Lines about what is under way before a run's reporter exists, for a person (not with --json or the event stream). */
+  /**
+   * Lines about what is under way before a run's reporter exists, for a person (not with --json or the event stream).
+   */
   protected progressLines(): { progress?: (line: string) => void } {
     return this.jsonEnabled() || this.eventStream ? {} : { progress: (line) => this.logToStderr(line) };
   }

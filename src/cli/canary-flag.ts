@@ -9,7 +9,8 @@ import { UserError } from '../errors.js';
 export const canaryFlags = {
   canary: Flags.string({
     description:
-      'canary steps for this push, in place of canary.steps in baton.yml: a share of public traffic and how long, e.g. 5%:2m,25%:5m',
+      'canary steps for this push, in place of canary.steps in baton.yml: ' +
+      'a share of public traffic and how long, e.g. 5%:2m,25%:5m',
     helpValue: 'SHARE:DURATION[,…]',
     exclusive: ['no-canary'],
   }),

@@ -6,7 +6,8 @@ import { UserError } from '../errors.js';
 
 export const forcePushFlag = Flags.string({
   description:
-    'push every cluster even where every host already runs and serves the release (e.g. to restart them); the reason, and who gave it, is recorded in the plan and journaled when it runs',
+    'push every cluster even where every host already runs and serves the release (e.g. to restart them); ' +
+    'the reason, and who gave it, is recorded in the plan and journaled when it runs',
   helpValue: 'REASON',
 });
 

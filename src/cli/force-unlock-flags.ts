@@ -17,7 +17,10 @@ export const forceUnlockFlags = {
   }),
 };
 
-/** What unlock may do with these flags: whether to ask before forcing, and the reason to report. Throws a usage error (64) otherwise. */
+/**
+ * What unlock may do with these flags: whether to ask before forcing, and the reason to report. Throws a usage error
+ * (64) otherwise.
+ */
 export function forceUnlockRules(
   flags: { force?: boolean; reason?: string; yes?: boolean },
   tty: boolean,

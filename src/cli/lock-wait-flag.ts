@@ -7,7 +7,8 @@ import { writeErr } from '../output.js';
 
 export const lockWaitFlag = Flags.string({
   description:
-    'if another release holds the lock, wait up to this long for it before giving up (exit 4); production is looked at only after the wait',
+    'if another release holds the lock, wait up to this long for it before giving up (exit 4); ' +
+    'production is looked at only after the wait',
   helpValue: 'DURATION',
 });
 
@@ -16,7 +17,10 @@ export function lockWaitMs(value: string | undefined): number | undefined {
   return durationFlagMs('--lock-wait', value, 'e.g. --lock-wait 10m');
 }
 
-/** Wait for the lock when asked to, saying once on stderr whom we wait for; never for the lock of `takeOver`, the run this one continues or undoes. */
+/**
+ * Wait for the lock when asked to, saying once on stderr whom we wait for; never for the lock of `takeOver`, the run
+ * this one continues or undoes.
+ */
 export async function waitForLockIfAsked(
   session: Session,
   waitMs: number | undefined,
@@ -29,7 +33,8 @@ export async function waitForLockIfAsked(
     ...(takeOver !== undefined ? { takeOver } : {}),
     onWaiting: (h) =>
       writeErr(
-        `waiting up to ${Math.round(waitMs / 1000)}s for the release lock on ${session.config.balancer.host}, held by ${h.by} since ${h.since}${h.tag ? ` (pushing ${h.tag})` : ''}: ${h.reason}\n`,
+        `waiting up to ${Math.round(waitMs / 1000)}s for the release lock on ${session.config.balancer.host}` +
+          `, held by ${h.by} since ${h.since}${h.tag ? ` (pushing ${h.tag})` : ''}: ${h.reason}\n`,
       ),
   });
 }

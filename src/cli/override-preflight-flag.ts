@@ -4,7 +4,8 @@ import { UserError } from '../errors.js';
 
 export const overridePreflightFlag = Flags.string({
   description:
-    'make the plan (or push) although preflight refused; the reason, and who gave it, is recorded in the plan and journaled when it runs',
+    'make the plan (or push) although preflight refused; the reason, and who gave it, ' +
+    'is recorded in the plan and journaled when it runs',
   helpValue: 'REASON',
 });
 

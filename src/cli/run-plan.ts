@@ -47,7 +47,8 @@ export function raiseForOutcome(r: ApplyResult): void {
   if (r.outcome === 'needs-attention') {
     throw fail(
       `${what} failed at ${r.failedStep} (${r.error?.message}) and its reversal failed: ${r.reversalError?.message}`,
-      `production needs attention: \`baton status\` shows where it stands, \`baton resume\` or \`baton rollback\` carries on (journal ${r.journal})`,
+      `production needs attention: \`baton status\` shows where it stands, ` +
+        `\`baton resume\` or \`baton rollback\` carries on (journal ${r.journal})`,
     );
   }
 }

@@ -6,7 +6,9 @@ import { actor } from '../release/actor.js';
 
 export const withoutBalancerFlag = Flags.string({
   description:
-    'a balancer of a pair that is lost (balancer.host or one of balancer.peers): leave it out, and work through the survivor, which holds the release lock and the run record for this command (journaled)',
+    'a balancer of a pair that is lost (balancer.host or one of balancer.peers): leave it out, ' +
+    'and work through the survivor, which holds the release lock and the run record for this command ' +
+    '(journaled)',
   helpValue: 'HOST',
 });
 

@@ -44,15 +44,18 @@ const KIND_BY_CODE: Record<string, EntryKind> = {
 const ENTRY = [
   'for f; do',
   // Excluded: matched before anything reads it (a case pattern: * spans /).
-  '  if printf "%s\\n" "$BATON_EXCLUDE" | { while IFS= read -r pat; do [ -n "$pat" ] && case $f in $pat) exit 0;; esac; done; exit 1; }; then',
+  '  if printf "%s\\n" "$BATON_EXCLUDE" | { while IFS= read -r pat; do [ -n "$pat" ] && case $f in $pat) ' +
+    'exit 0;; esac; done; exit 1; }; then',
   '    printf "x\\t-\\t-\\t0\\t-\\t%s\\0" "$f"; continue',
   '  fi',
-  '  meta=$(stat -c "%a\t%U:%G\t%s" -- "$f" 2>/dev/null) || { printf "u\\t-\\t-\\t0\\tcannot stat\\t%s\\0" "$f"; continue; }',
+  '  meta=$(stat -c "%a\t%U:%G\t%s" -- "$f" 2>/dev/null) ' +
+    '|| { printf "u\\t-\\t-\\t0\\tcannot stat\\t%s\\0" "$f"; continue; }',
   '  if [ -L "$f" ]; then printf "l\\t%s\\t%s\\t%s\\0" "$meta" "$(readlink -- "$f")" "$f"; continue; fi',
   '  if [ -d "$f" ]; then printf "d\\t%s\\t-\\t%s\\0" "$meta" "$f"; continue; fi',
   // A socket or fifo is never opened: reading a fifo would wait for ever.
   '  if [ ! -f "$f" ]; then printf "s\\t%s\\t-\\t%s\\0" "$meta" "$f"; continue; fi',
-  '  if ! h=$(sha256sum < "$f" 2>&1); then printf "u\\t%s\\t%s\\t%s\\0" "$meta" "$(printf "%s" "$h" | tr "\\t\\n" "  " | cut -c1-200)" "$f"; continue; fi',
+  '  if ! h=$(sha256sum < "$f" 2>&1); then printf "u\\t%s\\t%s\\t%s\\0" "$meta" "$(printf "%s" "$h" | tr ' +
+    '"\\t\\n" "  " | cut -c1-200)" "$f"; continue; fi',
   '  size=${meta##*\t}; code=f; [ "$size" -gt "$BATON_MAX" ] && code=b',
   '  printf "%s\\t%s\\t%s\\t%s\\0" "$code" "$meta" "${h%% *}" "$f"',
   'done',
@@ -67,10 +70,12 @@ const LIST = [
   '  if [ -L "$p" ]; then sh -c "$entry" sh "$p"; else find "$p" -exec sh -c "$entry" sh {} +; fi',
   'done',
   'if [ "$packages" = 1 ]; then',
-  '  if command -v dpkg-query >/dev/null 2>&1; then l=$(dpkg-query -W -f "\\${Package}=\\${Version}\\n" | LC_ALL=C sort)',
+  '  if command -v dpkg-query >/dev/null 2>&1; then l=$(dpkg-query -W -f "\\${Package}=\\${Version}\\n" | ' +
+    'LC_ALL=C sort)',
   '  elif command -v rpm >/dev/null 2>&1; then l=$(rpm -qa | LC_ALL=C sort)',
   '  else l=; fi',
-  '  if [ -n "$l" ]; then printf "f\\t-\\t-\\t%s\\t%s\\t@packages\\0" "$(printf "%s\\n" "$l" | wc -c)" "$(printf "%s\\n" "$l" | sha256sum | cut -d" " -f1)"',
+  '  if [ -n "$l" ]; then printf "f\\t-\\t-\\t%s\\t%s\\t@packages\\0" "$(printf "%s\\n" "$l" | wc -c)" ' +
+    '"$(printf "%s\\n" "$l" | sha256sum | cut -d" " -f1)"',
   '  else printf "u\\t-\\t-\\t0\\tno dpkg-query or rpm on this host\\t@packages\\0"; fi',
   'fi',
 ].join('\n');
@@ -98,7 +103,10 @@ export function listTracked(opts: ListOptions): string[] {
   ];
 }
 
-/** What listTracked printed, as entries; a record that is not under a tracked root is refused (a host must not name files elsewhere). */
+/**
+ * What listTracked printed, as entries; a record that is not under a tracked root is refused (a host must not name
+ * files elsewhere).
+ */
 export function parseListing(stdout: string, roots: readonly string[]): TrackedEntry[] {
   const out: TrackedEntry[] = [];
   const seen = new Set<string>();
@@ -136,10 +144,12 @@ function isUnderRoots(path: string, roots: readonly string[]): boolean {
 const FETCH = [
   'for f; do',
   '  if [ "$f" = @packages ]; then',
-  '    if command -v dpkg-query >/dev/null 2>&1; then c=$(dpkg-query -W -f "\\${Package}=\\${Version}\\n" | LC_ALL=C sort | base64 -w0); else c=$(rpm -qa | LC_ALL=C sort | base64 -w0); fi',
+  '    if command -v dpkg-query >/dev/null 2>&1; then c=$(dpkg-query -W -f "\\${Package}=\\${Version}\\n" | ' +
+    'LC_ALL=C sort | base64 -w0); else c=$(rpm -qa | LC_ALL=C sort | base64 -w0); fi',
   '    printf "ok\\t%s\\t%s\\0" "$f" "$c"; continue',
   '  fi',
-  '  if [ -f "$f" ] && [ ! -L "$f" ] && c=$(base64 -w0 < "$f" 2>/dev/null); then printf "ok\\t%s\\t%s\\0" "$f" "$c"; else printf "err\\t%s\\t\\0" "$f"; fi',
+  '  if [ -f "$f" ] && [ ! -L "$f" ] && c=$(base64 -w0 < "$f" 2>/dev/null); ' +
+    'then printf "ok\\t%s\\t%s\\0" "$f" "$c"; else printf "err\\t%s\\t\\0" "$f"; fi',
   'done',
 ].join('\n');
 

@@ -15,7 +15,10 @@ export async function recordSnapshot(config: Config, transports: Transports): Pr
   return (await listAll(config, transports))?.record;
 }
 
-/** What recordSnapshot records, and the listings it was made from (so a drifted host can be described without listing it again). */
+/**
+ * What recordSnapshot records, and the listings it was made from (so a drifted host can be described without listing it
+ * again).
+ */
 async function listAll(
   config: Config,
   transports: Transports,
@@ -69,8 +72,10 @@ export async function checkNoDriftSince(
     return [`drift accepted by ${accept.by}: ${accept.reason}`, ...details.map((d) => `  ${d}`)];
   }
   throw new PlanRefusedError(
-    `the configuration of ${drifted.length} host${drifted.length === 1 ? '' : 's'} changed since the plan was made:\n  ${details.join('\n  ')}`,
-    'see it with `baton drift`; take a new snapshot (`baton snapshot`) and make a new plan if the change is wanted, or apply with --accept-drift REASON',
+    `the configuration of ${drifted.length} host${drifted.length === 1 ? '' : 's'} changed since the plan ` +
+      `was made:\n  ${details.join('\n  ')}`,
+    'see it with `baton drift`; take a new snapshot (`baton snapshot`) ' +
+      'and make a new plan if the change is wanted, or apply with --accept-drift REASON',
     details,
   );
 }
@@ -93,7 +98,10 @@ async function describeHosts(
         c.added.length ? `added ${c.added.join(', ')}` : '',
         c.removed.length ? `removed ${c.removed.join(', ')}` : '',
       ].filter(Boolean);
-      return `${host}: ${parts.join('; ') || 'changed, then put back as in the snapshot'} (against snapshot ${commit!.slice(0, 12)})`;
+      return (
+        `${host}: ${parts.join('; ') || 'changed, then put back as in the snapshot'}` +
+        ` (against snapshot ${commit!.slice(0, 12)})`
+      );
     }),
   );
 }

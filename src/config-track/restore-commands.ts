@@ -14,11 +14,14 @@ const APPLY_FILES = [
   '  kind=$1 path=$2 mode=$3 owner=$4 target=$5; shift 5',
   '  case $kind in',
   '    dir) mkdir -p -- "$path" || { fail "$path: cannot create the folder"; continue; } ;;',
-  '    file) mkdir -p -- "$(dirname -- "$path")" && cp -- "$tmp/files$path" "$path.baton-restore" && mv -f -- "$path.baton-restore" "$path" || { fail "$path: cannot write it"; continue; } ;;',
-  '    link) mkdir -p -- "$(dirname -- "$path")" && ln -sfn -- "$target" "$path.baton-restore" && mv -Tf -- "$path.baton-restore" "$path" || { fail "$path: cannot link it"; continue; } ;;',
+  '    file) mkdir -p -- "$(dirname -- "$path")" && cp -- "$tmp/files$path" "$path.baton-restore" && mv -f ' +
+    '-- "$path.baton-restore" "$path" || { fail "$path: cannot write it"; continue; } ;;',
+  '    link) mkdir -p -- "$(dirname -- "$path")" && ln -sfn -- "$target" "$path.baton-restore" && mv -Tf -- ' +
+    '"$path.baton-restore" "$path" || { fail "$path: cannot link it"; continue; } ;;',
   '  esac',
   '  [ "$kind" = link ] || [ "$mode" = - ] || chmod -- "$mode" "$path" || fail "$path: cannot set mode $mode"',
-  '  [ "$owner" = - ] || chown -h -- "$owner" "$path" || fail "$path: cannot give it to $owner (does the user exist yet? install the packages first)"',
+  '  [ "$owner" = - ] || chown -h -- "$owner" "$path" || fail "$path: ' +
+    'cannot give it to $owner (does the user exist yet? install the packages first)"',
   'done',
   '[ "$failed" -eq 0 ] || { echo "$failed of the configuration entries could not be put back" >&2; exit 1; }',
 ].join('\n');
@@ -28,12 +31,14 @@ const APPLY_FILES = [
 // distribution may no longer carry the recorded one). Only apt-get is raised: sudoers can name it.
 const INSTALL_PACKAGES = [
   'raise=; if [ "$1" = sudo ] && [ "$(id -u)" != 0 ]; then raise="sudo -n --"; fi; shift',
-  'command -v dpkg-query >/dev/null 2>&1 || { echo "no dpkg on this host: install the recorded packages by hand" >&2; exit 0; }',
+  'command -v dpkg-query >/dev/null 2>&1 || { echo "no dpkg on this host: ' +
+    'install the recorded packages by hand" >&2; exit 0; }',
   'tmp=$(mktemp -d) || exit 1',
   'trap \'rm -rf "$tmp"\' EXIT',
   // One dpkg-query for all of them: asking package by package takes half a minute for a few hundred.
   'for p; do printf "%s\\n" "${p%%=*}"; done | LC_ALL=C sort -u > "$tmp/want"',
-  'dpkg-query -W -f "\\${Package}\\t\\${Status}\\n" 2>/dev/null | awk -F "\\t" \'$2 ~ / installed$/ { print $1 }\' | LC_ALL=C sort -u > "$tmp/have"',
+  'dpkg-query -W -f "\\${Package}\\t\\${Status}\\n" 2>/dev/null | awk -F "\\t" \'$2 ~ / installed$/ { print ' +
+    '$1 }\' | LC_ALL=C sort -u > "$tmp/have"',
   'missing=$(LC_ALL=C comm -23 "$tmp/want" "$tmp/have" | tr "\\n" " ")',
   '[ -z "$missing" ] && { echo "installed: none missing"; exit 0; }',
   'echo "installing: $missing"',
@@ -50,7 +55,10 @@ export function installPackages(packages: readonly string[], sudo: boolean): str
   return ['sh', '-c', INSTALL_PACKAGES, 'sh', sudo ? 'sudo' : '-', ...packages.filter((p) => PACKAGE.test(p))];
 }
 
-/** Put back folders, files and links in this order, with their modes and owners; the files' contents arrive on stdin as a tar.gz of files/<path>. */
+/**
+ * Put back folders, files and links in this order, with their modes and owners; the files' contents arrive on stdin as
+ * a tar.gz of files/<path>.
+ */
 export function applyFiles(entries: readonly TrackedEntry[]): string[] {
   const args = entries.flatMap((e) => [e.kind, e.path, e.mode ?? '-', e.owner ?? '-', e.target ?? '-']);
   return ['sh', '-c', APPLY_FILES, 'sh', ...args];

@@ -66,7 +66,10 @@ export async function loadRunbook(config: Config, host: string, commit?: string)
   };
 }
 
-/** Each host's runbook (markdown) from the snapshot `observed` records, for the plan's review copy; a host without a snapshot keeps the plan's generic text. */
+/**
+ * Each host's runbook (markdown) from the snapshot `observed` records, for the plan's review copy; a host without a
+ * snapshot keeps the plan's generic text.
+ */
 export async function snapshotRunbooks(config: Config, observed: ObservedState): Promise<Record<string, string>> {
   const commit = observed.snapshot?.commit;
   if (!config.track || !commit) return {};
@@ -103,6 +106,15 @@ export interface RunbookContext {
 
 export function runbookMarkdown(rb: RestoreRunbook, ctx: RunbookContext): string {
   const showCommit = rb.commit.slice(0, 12);
+  const packagesLine = rb.packages.length
+    ? `${rb.packages.length} recorded (\`git -C ${rb.repo} show ${showCommit}:${storedPath(rb.host, PACKAGES)}\`); ` +
+      'install those missing'
+    : 'none recorded';
+  const member = `\`${ctx.member ?? rb.host}\``;
+  const poolLine =
+    ctx.clusterInPool === false
+      ? `leave ${member} out: its cluster is not in the pool`
+      : `return ${member} to the pool`;
   const release = ctx.clusterRelease ?? rb.release;
   const where = ctx.cluster
     ? ` (cluster ${ctx.cluster}${ctx.member ? `, member \`${ctx.member}\`` : ''})`
@@ -111,14 +123,19 @@ export function runbookMarkdown(rb: RestoreRunbook, ctx: RunbookContext): string
     `### Restore \`${rb.host}\`${where} from snapshot \`${showCommit}\``,
     '',
     ctx.member
-      ? `1. Keep member \`${ctx.member}\` out of the pool on \`${ctx.balancerHost}\` until the last step (\`baton restore ${rb.host} --run\` drains it and keeps it out).`
+      ? `1. Keep member \`${ctx.member}\` out of the pool on \`${ctx.balancerHost}\` until the last step ` +
+        `(\`baton restore ${rb.host} --run\` drains it and keeps it out).`
       : `1. Take \`${rb.host}\` out of service (the other balancer or a maintenance page carries the traffic).`,
-    `2. Bootstrap: install the operating system, give the host its address and SSH access for baton (its host key goes into known_hosts).`,
-    `3. Packages: ${rb.packages.length ? `${rb.packages.length} recorded (\`git -C ${rb.repo} show ${showCommit}:${storedPath(rb.host, PACKAGES)}\`); install those missing` : 'none recorded'}.`,
-    `4. Configuration: ${count(rb.dirs.length, 'folder')}, ${count(rb.files.length, 'file')} and ${count(rb.links.length, 'link')} from \`${rb.repo}\` at \`${showCommit}\`, each with its recorded mode and owner:`,
+    '2. Bootstrap: install the operating system, give the host its address and SSH access for baton (its ' +
+      'host key goes into known_hosts).',
+    `3. Packages: ${packagesLine}.`,
+    `4. Configuration: ${count(rb.dirs.length, 'folder')}, ${count(rb.files.length, 'file')}` +
+      ` and ${count(rb.links.length, 'link')} from \`${rb.repo}\` at \`${showCommit}\`, ` +
+      'each with its recorded mode and owner:',
     ...[...rb.dirs, ...rb.files, ...rb.links].map(
       (e) =>
-        `   - \`${e.path}\`${e.kind === 'link' ? ` → \`${e.target ?? ''}\`` : ''} (${e.kind}${e.mode ? ` ${e.mode}` : ''}${e.owner ? ` ${e.owner}` : ''})`,
+        `   - \`${e.path}\`${e.kind === 'link' ? ` → \`${e.target ?? ''}\`` : ''} ` +
+        `(${e.kind}${e.mode ? ` ${e.mode}` : ''}${e.owner ? ` ${e.owner}` : ''})`,
     ),
   ];
   lines.push(
@@ -130,15 +147,18 @@ export function runbookMarkdown(rb: RestoreRunbook, ctx: RunbookContext): string
     lines.push(
       `6. Data: restore whatever the host keeps that is not configuration (baton does not track data).`,
       release
-        ? `7. Release: deploy \`${release}\` from its tag, as a push would, point \`current\` at it, restart and wait for local health.`
+        ? `7. Release: deploy \`${release}\` from its tag, as a push would, point \`current\` at it, ` +
+            'restart and wait for local health.'
         : '7. Release: deploy the release its cluster runs.',
-      `8. Smoke-check the host itself, then ${ctx.clusterInPool === false ? `leave \`${ctx.member ?? rb.host}\` out: its cluster is not in the pool` : `return \`${ctx.member ?? rb.host}\` to the pool`}.`,
+      `8. Smoke-check the host itself, then ${poolLine}.`,
       '',
-      `Steps 1, 3, 4 and 7–8 are what \`baton restore ${rb.host} --run\` carries out, under the release lock and journaled.`,
+      `Steps 1, 3, 4 and 7–8 are what \`baton restore ${rb.host} --run\` carries out, ` +
+        'under the release lock and journaled.',
     );
   } else {
     lines.push(
-      '6. Check the configuration (`haproxy -c`, `apache2ctl configtest`, `nginx -t`), start the service, and return the host to service.',
+      '6. Check the configuration (`haproxy -c`, `apache2ctl configtest`, `nginx -t`), start the service, ' +
+        'and return the host to service.',
     );
   }
   return lines.join('\n');
@@ -184,7 +204,8 @@ export async function applyRunbook(
       timeoutMs: 10 * 60_000,
     });
     progress(
-      `configuration: ${count(rb.dirs.length, 'folder')}, ${count(rb.files.length, 'file')}, ${count(rb.links.length, 'link')} put back`,
+      `configuration: ${count(rb.dirs.length, 'folder')}, ${count(rb.files.length, 'file')}` +
+        `, ${count(rb.links.length, 'link')} put back`,
     );
     return { packages, entries: entries.length };
   } finally {

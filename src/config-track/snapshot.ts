@@ -163,7 +163,8 @@ async function snapshotHost(
 export function commitMessage(hosts: readonly HostSnapshot[], failed: SnapshotResult['failed']): string {
   const changed = hosts.filter((h) => h.changes.added.length + h.changes.changed.length + h.changes.removed.length > 0);
   const lines = [
-    `snapshot: ${changed.length} of ${hosts.length} host${hosts.length === 1 ? '' : 's'} changed${failed.length ? `, ${failed.length} not reached` : ''}`,
+    `snapshot: ${changed.length} of ${hosts.length} host${hosts.length === 1 ? '' : 's'} ` +
+      `changed${failed.length ? `, ${failed.length} not reached` : ''}`,
     '',
   ];
   const show = (p: string) => (p === PACKAGES ? 'package list' : p);

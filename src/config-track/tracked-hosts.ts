@@ -17,12 +17,15 @@ export function trackConfig(config: Config): NonNullable<Config['track']> {
   if (!config.track)
     throw new UserError(
       `${config.file} has no track: section`,
-      'add `track: {repo: ./host-config, app: [...], balancer: [...]}` to baton.yml (`baton schema --markdown` prints the reference, docs/configuration.md)',
+      'add `track: {repo: ./host-config, app: [...], balancer: ' +
+        '[...]}` to baton.yml (`baton schema --markdown` prints the reference, docs/configuration.md)',
     );
   return config.track;
 }
 
-/** Every tracked host (app hosts, then the balancer and its peers), or those named; an unknown name is a usage error. */
+/**
+ * Every tracked host (app hosts, then the balancer and its peers), or those named; an unknown name is a usage error.
+ */
 export function trackedHosts(config: Config, only: readonly string[] = []): TrackedHost[] {
   const track = trackConfig(config);
   const byHost = new Map<string, TrackedHost>();

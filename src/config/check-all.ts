@@ -14,7 +14,9 @@ export interface EnvironmentCheck {
   issues: ConfigIssue[];
 }
 
-/** Every environment beside `file` checked, baton.yml alone first; throws what loadConfig throws for an unreadable file. */
+/**
+ * Every environment beside `file` checked, baton.yml alone first; throws what loadConfig throws for an unreadable file.
+ */
 export async function checkAllEnvironments(
   file: string,
   options: Omit<LoadOptions, 'environment'> = {},

@@ -10,7 +10,10 @@ import { ConfigError, UserError, type ConfigIssue } from '../errors.js';
 export const MAX_CONFIG_BYTES = 256 * 1024;
 export const MAX_CONFIG_LINES = 10_000;
 
-/** The text of the configuration file; UserError when it is not a readable regular file, ConfigError when it is not text. */
+/**
+ * The text of the configuration file; UserError when it is not a readable regular file, ConfigError when it is not
+ * text.
+ */
 export async function readConfigFile(file: string): Promise<string> {
   let handle: FileHandle;
   try {
@@ -87,7 +90,9 @@ export function checkText(text: string, file: string): ConfigIssue[] {
         file,
         ...lineCol(text, control.index),
         path: '',
-        message: `control character ${codePoint(control[0])}: baton.yml is text (binary content, or a file that is not baton.yml?)`,
+        message:
+          `control character ${codePoint(control[0])}: baton.yml is text (binary content, ` +
+          'or a file that is not baton.yml?)',
       },
     ];
   return [];

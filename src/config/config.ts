@@ -57,7 +57,9 @@ export interface Config {
   /** Absolute path of that environment's file (baton.NAME.yml). */
   environmentFile?: string;
   app: BatonConfigParsed['app'];
-  /** The release built once on the control machine (absent: uploaded as the tag and built on each host); cache absolute. */
+  /**
+   * The release built once on the control machine (absent: uploaded as the tag and built on each host); cache absolute.
+   */
   artifact?: ArtifactConfig;
   /** Paths (identity, knownHosts, config) are absolute, `~` expanded. */
   ssh: BatonConfigParsed['ssh'];

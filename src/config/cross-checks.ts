@@ -1,10 +1,9 @@
 // Checks no single key can make: every host in exactly one cluster and listed once, balancer peers
 // other than balancer.host and listed once, every
-// explicit balancer member name used once, nginx keys only in the mode that reads them, a watch only where the balancer can count what it
-// watches, required approvals or rehearsals only with a file of who may sign them, every
-// `{secret: NAME}` naming an entry of `secrets:`, and migrations run on one of the clusters'
-// hosts. They read the raw data defensively so they can report alongside schema errors, not
-// only after the schema passes.
+// explicit balancer member name used once, nginx keys only in the mode that reads them, a watch only where the balancer
+// can count what it watches, required approvals or rehearsals only with a file of who may sign them, every
+// `{secret: NAME}` naming an entry of `secrets:`, and migrations run on one of the clusters' hosts. They read the raw
+// data defensively so they can report alongside schema errors, not only after the schema passes.
 import { isPlainObject, formatPath, type KeyPath } from './paths.js';
 import type { Problem } from './problem.js';
 import { secretUses } from './secrets.js';
@@ -35,7 +34,9 @@ export function crossChecks(data: unknown): Problem[] {
         else
           problems.push({
             path: hostPath,
-            message: `this host is listed in both clusters (also at ${formatPath(first.path)}); a host belongs to one cluster`,
+            message:
+              `this host is listed in both clusters (also at ${formatPath(first.path)}); ` +
+              'a host belongs to one cluster',
           });
       }
       const member = isPlainObject(entry) && typeof entry.member === 'string' ? entry.member : undefined;
@@ -61,7 +62,10 @@ export function crossChecks(data: unknown): Problem[] {
   return problems;
 }
 
-/** Each peer is another balancer: the primary (balancer.host) again, or a peer twice, would take every change twice and hide the other one. */
+/**
+ * Each peer is another balancer: the primary (balancer.host) again, or a peer twice, would take every change twice and
+ * hide the other one.
+ */
 function peerChecks(data: unknown): Problem[] {
   if (!isPlainObject(data) || !isPlainObject(data.balancer) || !Array.isArray(data.balancer.peers)) return [];
   const host = typeof data.balancer.host === 'string' ? data.balancer.host.toLowerCase() : undefined;
@@ -93,12 +97,18 @@ function migrateHostChecks(data: unknown, hosts: string[]): Problem[] {
   return [
     {
       path: ['migrate', 'host'],
-      message: `${host} is not a host of either cluster: migrations run in the new release's directory, which baton stages only on the clusters' hosts${near ? `; did you mean \`${near}\`?` : ` (${hosts.join(', ') || 'none listed'})`}`,
+      message:
+        `${host} is not a host of either cluster: migrations run in the new release's directory, ` +
+        `which baton stages only on the clusters' ` +
+        `hosts${near ? `; did you mean \`${near}\`?` : ` (${hosts.join(', ') || 'none listed'})`}`,
     },
   ];
 }
 
-/** Approvals and rehearsals count only when signed by a known key: requiring them without allowed_signers could never be met. */
+/**
+ * Approvals and rehearsals count only when signed by a known key: requiring them without allowed_signers could never be
+ * met.
+ */
 function signerChecks(data: unknown): Problem[] {
   if (!isPlainObject(data) || !isPlainObject(data.require) || data.require.allowedSigners !== undefined) return [];
   const { approvals, rehearsal } = data.require;
@@ -111,12 +121,17 @@ function signerChecks(data: unknown): Problem[] {
     {
       path: ['require'],
       at: 'key',
-      message: `requiring ${needs.join(' and ')} needs require.allowedSigners: an OpenSSH allowed_signers file of the keys whose signatures count (\`principal keytype base64key\` a line)`,
+      message:
+        `requiring ${needs.join(' and ')} needs require.allowedSigners: ` +
+        `an OpenSSH allowed_signers file of the keys whose signatures count (\`principal keytype base64key\` a ` +
+        'line)',
     },
   ];
 }
 
-/** Every `{secret: NAME}` names an entry of `secrets:`; whether its variable or file exists is for the run to find out. */
+/**
+ * Every `{secret: NAME}` names an entry of `secrets:`; whether its variable or file exists is for the run to find out.
+ */
 function secretNameChecks(data: unknown): Problem[] {
   const named = isPlainObject(data) && isPlainObject(data.secrets) ? Object.keys(data.secrets) : [];
   return secretUses(data)
@@ -127,7 +142,9 @@ function secretNameChecks(data: unknown): Problem[] {
         path: [...u.path, 'secret'],
         message: near
           ? `no secret named \`${u.name}\` under secrets:; did you mean \`${near}\`?`
-          : `no secret named \`${u.name}\` under secrets: (${named.length ? `it has ${named.join(', ')}` : 'there is none'}); add it as {env: NAME} or {file: PATH}`,
+          : `no secret named \`${u.name}\` under secrets: ` +
+            `(${named.length ? `it has ${named.join(', ')}` : 'there is none'}); add it as {env: ` +
+            'NAME} or {file: PATH}',
       };
     });
 }
@@ -141,12 +158,18 @@ function watchChecks(data: unknown): Problem[] {
     {
       path: ['watch'],
       at: 'key',
-      message: `the watch needs the public frontend's requests and 5xx answers, which ${driver === 'apache' ? 'Apache' : 'nginx'} counts only in an access log: set balancer.accessLog (common or combined format)`,
+      message:
+        `the watch needs the public frontend's requests and 5xx answers, ` +
+        `which ${driver === 'apache' ? 'Apache' : 'nginx'} counts only in an access log: ` +
+        'set balancer.accessLog (common or combined format)',
     },
   ];
 }
 
-/** Keys each nginx mode reads: file edits upstreamFile and reloads; lua rewrites stateFile and calls controlUrl, never reloading. */
+/**
+ * Keys each nginx mode reads: file edits upstreamFile and reloads; lua rewrites stateFile and calls controlUrl, never
+ * reloading.
+ */
 const NGINX_MODE_KEYS = { file: ['upstreamFile', 'pidFile'], lua: ['controlUrl', 'stateFile'] } as const;
 
 function nginxModeChecks(data: unknown): Problem[] {
@@ -160,7 +183,9 @@ function nginxModeChecks(data: unknown): Problem[] {
     .map((key) => ({
       path: ['balancer', key],
       at: 'key',
-      message: `\`${key}\` is for nginx mode: ${other}, not mode: ${mode}${b.mode === undefined ? ' (the default)' : ''}${mode === 'lua' ? ': the Lua side reads stateFile and nginx never reloads' : ''}`,
+      message:
+        `\`${key}\` is for nginx mode: ${other}, not ` +
+        `mode: ${mode}${b.mode === undefined ? ' (the default)' : ''}${mode === 'lua' ? ': the Lua side reads stateFile and nginx never reloads' : ''}`,
     }));
   if (mode === 'file' && b.upstreamFile === undefined) {
     problems.push({
@@ -173,7 +198,8 @@ function nginxModeChecks(data: unknown): Problem[] {
     problems.push({
       path: ['balancer', 'cutOffAfterDrainTimeout'],
       message:
-        'nginx mode: lua cannot cut the requests still in flight (only a reload ends them, and this mode never reloads): set it to false, or use mode: file',
+        'nginx mode: lua cannot cut the requests still in flight (only a reload ends them, ' +
+        'and this mode never reloads): set it to false, or use mode: file',
     });
   }
   return problems;

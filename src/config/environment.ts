@@ -17,7 +17,8 @@ const MAX_NAME = 40;
 export function checkEnvironmentName(name: string): void {
   if (ENVIRONMENT_NAME.test(name) && name.length <= MAX_NAME) return;
   throw new UserError(
-    `${JSON.stringify(name.slice(0, MAX_NAME + 10))} is not an environment name: it is lower-case letters, digits, \`-\` and \`_\`, starting with a letter or digit, at most ${MAX_NAME} characters`,
+    `${JSON.stringify(name.slice(0, MAX_NAME + 10))} is not an environment name: it is lower-case letters, ` +
+      `digits, \`-\` and \`_\`, starting with a letter or digit, at most ${MAX_NAME} characters`,
     'name the environment as its file does: baton.NAME.yml',
   );
 }
@@ -51,7 +52,8 @@ export function missingEnvironment(file: string, name: string): UserError {
   const there = found.length ? `environments beside it: ${found.join(', ')}` : 'there is no environment file beside it';
   return new UserError(
     `no environment ${JSON.stringify(name)}: ${environmentFile(file, name)} does not exist (${there})`,
-    `write ${basename(environmentFile(file, name))} with the keys that differ from ${basename(file)}, or pick one of those found`,
+    `write ${basename(environmentFile(file, name))} with the keys that differ from ${basename(file)}, ` +
+      'or pick one of those found',
   );
 }
 
@@ -91,7 +93,9 @@ export function layerSources(base: YamlSource, overlay: YamlSource): Layered {
     issues.push(
       overlay.locate({
         path: [],
-        message: `an environment file is a map of the keys it changes in ${basename(base.file)}, not ${Array.isArray(over) ? 'a list' : 'a single value'}`,
+        message:
+          `an environment file is a map of the keys it changes in ${basename(base.file)}, ` +
+          `not ${Array.isArray(over) ? 'a list' : 'a single value'}`,
       }),
     );
     over = {};
@@ -104,7 +108,10 @@ export function layerSources(base: YamlSource, overlay: YamlSource): Layered {
   return { data: overlayData(base.data, over), locate, issues };
 }
 
-/** A name or path kept apart per environment: `/var/lib/baton/lock` → `/var/lib/baton/lock-staging`; unchanged without one. */
+/**
+ * A name or path kept apart per environment: `/var/lib/baton/lock` → `/var/lib/baton/lock-staging`; unchanged without
+ * one.
+ */
 export function scopedToEnvironment(path: string, environment: string | undefined): string {
   return environment ? `${path.replace(/(.)\/+$/, '$1')}-${environment}` : path;
 }

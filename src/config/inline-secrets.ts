@@ -37,7 +37,9 @@ function visit(node: unknown, path: KeyPath, problems: Problem[]): void {
     if ((secretKey || credential) && isLiteral(value)) {
       problems.push({
         path: [...path, key],
-        message: `\`${key}\` holds a secret written inline; ${HOW}, named under \`secrets:\` and given here as {secret: NAME}`,
+        message:
+          `\`${key}\` holds a secret written inline; ${HOW}, named under \`secrets:\` and given here as ` +
+          '{secret: NAME}',
       });
     } else {
       visit(value, [...path, key], problems);

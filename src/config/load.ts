@@ -35,7 +35,10 @@ export interface ParseOptions extends NormalizeOptions {
   overlay?: OverlayText | undefined;
 }
 
-/** Reads and validates baton.yml (and the environment's file); throws UserError when one is missing or not a file, ConfigError when it is wrong. */
+/**
+ * Reads and validates baton.yml (and the environment's file); throws UserError when one is missing or not a file,
+ * ConfigError when it is wrong.
+ */
 export async function loadConfig(file: string, options: LoadOptions = {}): Promise<Config> {
   const { environment, ...rest } = options;
   const text = await readConfigFile(file);
@@ -53,7 +56,10 @@ export async function readOverlay(file: string, environment: string): Promise<Ov
   return { environment, file: overlayFile, text: await readConfigFile(overlayFile) };
 }
 
-/** Validates baton.yml's text (with an environment's laid over it); `file` is used in messages and to resolve relative paths. */
+/**
+ * Validates baton.yml's text (with an environment's laid over it); `file` is used in messages and to resolve relative
+ * paths.
+ */
 export function parseConfig(
   text: string,
   file: string,

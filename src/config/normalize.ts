@@ -99,7 +99,8 @@ function defaultArtifactCache(home: string): string {
 function migrateConfig(parsed: BatonConfigParsed, clusters: Record<ClusterId, ClusterConfig>): MigrateConfig {
   const { host, gate, ...rest } = parsed.migrate as NonNullable<BatonConfigParsed['migrate']>;
   const smoke = Array.isArray(parsed.smoke) ? parsed.smoke : parsed.smoke.checks;
-  // Spelled as its cluster lists it (the cross-check matched it ignoring case): steps and transports know it by that name.
+  // Spelled as its cluster lists it (the cross-check matched it ignoring case): steps and transports know it by that
+  // name.
   const listed = [...clusters.a.hosts, ...clusters.b.hosts].find(
     (h) => h.host.toLowerCase() === host?.toLowerCase(),
   )?.host;

@@ -134,7 +134,10 @@ function unknownKey(key: string, parentPath: KeyPath, data: unknown, known: stri
   }
   const allowed = known.filter((k) => k !== '$schema');
   const suggestion = closest(key, allowed);
-  return `unknown key \`${key}\` (expected one of: ${allowed.join(', ')})${suggestion ? `; did you mean \`${suggestion}\`?` : ''}`;
+  return (
+    `unknown key \`${key}\` (expected one of: ${allowed.join(', ')}` +
+    `)${suggestion ? `; did you mean \`${suggestion}\`?` : ''}`
+  );
 }
 
 function missingKey(path: KeyPath, data: unknown): string {

@@ -69,7 +69,10 @@ function regexProblem(pattern: string): string | undefined {
     new RegExp(pattern);
     return undefined;
   } catch (err) {
-    return `expected a regular expression: ${(err as Error).message.replace(/^Invalid regular expression: \/[\s\S]*\/[a-z]*: /, '').toLowerCase()}`;
+    return (
+      'expected a regular ' +
+      `expression: ${(err as Error).message.replace(/^Invalid regular expression: \/[\s\S]*\/[a-z]*: /, '').toLowerCase()}`
+    );
   }
 }
 
@@ -127,10 +130,12 @@ export const App = z.strictObject({
     .min(1)
     .optional()
     .describe(
-      'command run in the new release directory on each host (after unpacking; with artifact: too, for what must be built on the host itself)',
+      'command run in the new release directory on each host (after unpacking; with artifact: too, ' +
+        'for what must be built on the host itself)',
     ),
   buildTimeout: Duration.prefault('10m').describe(
-    'longest the upload, unpack and build of a release may take on one host; a build that hangs fails the stage step, naming the host',
+    'longest the upload, unpack and build of a release may take on one host; ' +
+      'a build that hangs fails the stage step, naming the host',
   ),
   restart: z.string().min(1).describe('command that restarts the application on a host'),
   health: z
@@ -167,24 +172,30 @@ export const Ssh = z.strictObject({
         .boolean()
         .default(true)
         .describe(
-          "the balancer's configuration test and reload (haproxy -c, apache2ctl configtest, nginx -t, nginx -s reload) run through `sudo -n`; false: the SSH user may run them itself",
+          "the balancer's configuration test and reload (haproxy -c, apache2ctl configtest, nginx -t, " +
+            'nginx -s reload) run through `sudo -n`; false: the SSH user may run them itself',
         ),
       packages: z
         .boolean()
         .default(true)
         .describe(
-          'restore --run installs missing packages through `sudo -n apt-get install`; false: the SSH user may install them itself',
+          'restore --run installs missing packages through `sudo -n apt-get install`; false: ' +
+            'the SSH user may install them itself',
         ),
       gate: z
         .boolean()
         .default(true)
         .describe(
-          "dns cutover's connection gate (dns.migrate.proxy.gate: tc) runs `tc -batch -` and `tc qdisc del dev DEV root` through `sudo -n` on the old host; false: the SSH user may change its queueing itself",
+          "dns cutover's connection gate (dns.migrate.proxy.gate: tc) " +
+            'runs `tc -batch -` and `tc qdisc del dev DEV root` through `sudo -n` on the old host; false: ' +
+            'the SSH user may change its queueing itself',
         ),
     })
     .prefault({})
     .describe(
-      "which of baton's own commands that need root run through `sudo -n` when the SSH user is not root (as root they run directly); preflight checks each against `sudo -n -l` and names the sudoers line that is missing",
+      "which of baton's own commands that need root run through `sudo -n` when the SSH user is not root (as " +
+        'root they run directly); preflight checks each against `sudo -n -l` and names the sudoers line that ' +
+        'is missing',
     ),
   config: z.string().min(1).optional().describe('an ssh_config file to honour (default: ~/.ssh/config when it exists)'),
   concurrency: z.number().int().min(1).max(256).default(16).describe('hosts worked on at once'),
@@ -197,7 +208,8 @@ export const Ssh = z.strictObject({
     })
     .optional()
     .describe(
-      'bastion every host is reached through, [user@]host[:port] (wins over ssh_config ProxyJump, like ssh -J; none dials directly)',
+      'bastion every host is reached through, [user@]host[:port] (wins over ssh_config ProxyJump, ' +
+        'like ssh -J; none dials directly)',
     ),
 });
 
@@ -208,7 +220,9 @@ const balancerCommon = (backendPattern: RegExp, what: string) => ({
     .array(HostName)
     .optional()
     .describe(
-      "other balancers running the same driver with the same backend and configuration (a keepalived standby, or balancers behind DNS): every pool change goes to all of them, and a run stops before any change while they disagree on a member's state",
+      'other balancers running the same driver with the same backend and configuration (a keepalived ' +
+        'standby, or balancers behind DNS): every pool change goes to all of them, ' +
+        "and a run stops before any change while they disagree on a member's state",
     ),
   backend: balancerName(backendPattern, what).describe(
     'haproxy backend / apache balancer name / nginx upstream holding both clusters',
@@ -225,7 +239,9 @@ export const Sessions = z
     track: z
       .enum(['table', 'idle'])
       .describe(
-        'how the balancer binds users to members: table (a stick table: baton counts the sessions bound to each drained member and drops them once over) or idle (cookie persistence: only the time since each member last took a request is known)',
+        'how the balancer binds users to members: table (a stick table: ' +
+          'baton counts the sessions bound to each drained member and drops them once over) ' +
+          'or idle (cookie persistence: only the time since each member last took a request is known)',
       ),
     table: balancerName(HAPROXY_NAME, 'a haproxy stick table name')
       .optional()
@@ -233,10 +249,12 @@ export const Sessions = z
         "stick table the backend sticks on (default: the backend's own table, named after it); track: table only",
       ),
     idleAfter: Duration.prefault('2m').describe(
-      "a session with no request for this long is over: the same as, or shorter than, the application's own session timeout",
+      'a session with no request for this long is over: the same as, or shorter than, ' +
+        "the application's own session timeout",
     ),
     timeout: Duration.prefault('15m').describe(
-      'longest a drain waits for sessions to end; then the push stops and reverses (or, with cutOffAfterDrainTimeout, goes on)',
+      'longest a drain waits for sessions to end; then the push stops and reverses (or, ' +
+        'with cutOffAfterDrainTimeout, goes on)',
     ),
   })
   .refine((s) => s.track === 'table' || s.table === undefined, {
@@ -245,13 +263,15 @@ export const Sessions = z
   })
   .refine((s) => s.timeout > s.idleAfter, {
     message:
-      'expected longer than idleAfter: a session counts as over only after idleAfter without a request, so a shorter wait could never see one end',
+      'expected longer than idleAfter: a session counts as over only after idleAfter without a request, ' +
+      'so a shorter wait could never see one end',
     path: ['timeout'],
   })
   .describe('drain users, not just requests: wait until no sticky session is left on the drained members');
 
 const DRIVER =
-  'the balancer software: haproxy (runtime API), apache (mod_proxy_balancer) or nginx (upstream file and reload, or a Lua balancer without reloads: mode)';
+  'the balancer software: haproxy (runtime API), apache (mod_proxy_balancer) ' +
+  'or nginx (upstream file and reload, or a Lua balancer without reloads: mode)';
 
 export const Balancer = z.discriminatedUnion('driver', [
   z.strictObject({
@@ -263,7 +283,9 @@ export const Balancer = z.discriminatedUnion('driver', [
       .regex(/^\/[^\0\n]*$/, { message: 'expected an absolute path' })
       .optional()
       .describe(
-        'file on each balancer host where baton saves `show servers state` after every pool change, so a reload with `load-server-state-from-file` keeps the drain (haproxy.cfg: server-state-file and load-server-state-from-file global)',
+        'file on each balancer host where baton saves `show servers state` after every pool change, ' +
+          'so a reload with `load-server-state-from-file` keeps the drain (haproxy.cfg: ' +
+          'server-state-file and load-server-state-from-file global)',
       ),
     sessions: Sessions.optional(),
   }),
@@ -289,7 +311,9 @@ export const Balancer = z.discriminatedUnion('driver', [
       .regex(/^\//, { message: 'expected an absolute path' })
       .default('/etc/apache2/sites-enabled/000-default.conf')
       .describe(
-        'file on the balancer host with the <Proxy balancer://NAME> block; member states are kept in its BalancerMember lines so a graceful restart keeps them (BalancerPersist Off)',
+        'file on the balancer host with the <Proxy balancer://NAME> block; ' +
+          'member states are kept in its BalancerMember lines so a graceful restart keeps them ' +
+          '(BalancerPersist Off)',
       ),
     ctl: z
       .string()
@@ -308,7 +332,9 @@ export const Balancer = z.discriminatedUnion('driver', [
       .regex(/^\//, { message: 'expected an absolute path' })
       .optional()
       .describe(
-        "access log of the public frontend on the balancer host, in the common or combined format: its requests and 5xx answers, which the watch needs (Apache keeps no other count of its members' 5xx answers)",
+        'access log of the public frontend on the balancer host, in the common or combined format: ' +
+          "its requests and 5xx answers, which the watch needs (Apache keeps no other count of its members' " +
+          '5xx answers)',
       ),
   }),
   z.strictObject({
@@ -318,7 +344,10 @@ export const Balancer = z.discriminatedUnion('driver', [
       .enum(['file', 'lua'])
       .default('file')
       .describe(
-        'how baton changes the pool: file (`down` in upstreamFile, nginx -t, nginx -s reload: plain nginx, but each change resets a few keep-alive requests) or lua (templates/nginx/baton_balancer.lua keeps the members in a shared dict loaded from stateFile: no reload; needs libnginx-mod-http-lua and lua-resty-core)',
+        'how baton changes the pool: file (`down` in upstreamFile, nginx -t, nginx -s reload: plain nginx, ' +
+          'but each change resets a few keep-alive requests) or lua (templates/nginx/baton_balancer.lua keeps ' +
+          'the members in a shared dict loaded from stateFile: no reload; ' +
+          'needs libnginx-mod-http-lua and lua-resty-core)',
       ),
     upstreamFile: z
       .string()
@@ -331,14 +360,17 @@ export const Balancer = z.discriminatedUnion('driver', [
       .url({ message: 'expected a URL such as http://127.0.0.1:8089/baton' })
       .optional()
       .describe(
-        `mode: lua only: the Lua control endpoint as reached from the balancer host (default ${DEFAULT_LUA_CONTROL_URL})`,
+        'mode: lua only: the Lua control endpoint as reached from the balancer host ' +
+          `(default ${DEFAULT_LUA_CONTROL_URL})`,
       ),
     stateFile: z
       .string()
       .regex(/^\/[^\0\n]*$/, { message: 'expected an absolute path' })
       .optional()
       .describe(
-        `mode: lua only: the JSON file on the balancer host the Lua side loads its members from, which baton rewrites at each change (default ${DEFAULT_LUA_STATE_FILE}); written once by hand with every member`,
+        'mode: lua only: the JSON file on the balancer host the Lua side loads its members from, ' +
+          `which baton rewrites at each change (default ${DEFAULT_LUA_STATE_FILE}); ` +
+          'written once by hand with every member',
       ),
     nginx: z
       .string()
@@ -364,7 +396,9 @@ export const Balancer = z.discriminatedUnion('driver', [
       .regex(/^\//, { message: 'expected an absolute path' })
       .optional()
       .describe(
-        "access log of the public frontend on the balancer host, in the common or combined format: its requests and 5xx answers, which the watch needs (nginx keeps no other count of its members' 5xx answers)",
+        'access log of the public frontend on the balancer host, in the common or combined format: ' +
+          "its requests and 5xx answers, which the watch needs (nginx keeps no other count of its members' 5xx " +
+          'answers)',
       ),
   }),
 ]);
@@ -506,20 +540,25 @@ export const Require = z.strictObject({
     .min(0)
     .default(0)
     .describe(
-      'approvals a plan needs before apply runs it: distinct people, each one an allowedSigners principal whose signature verifies',
+      'approvals a plan needs before apply runs it: distinct people, ' +
+        'each one an allowedSigners principal whose signature verifies',
     ),
   allowedSigners: z
     .string()
     .min(1)
     .optional()
     .describe(
-      'OpenSSH allowed_signers file (relative to baton.yml) of who may sign approvals and rehearsals, one key a line: `principal[,principal] [namespaces="baton-plan,baton-rehearsal"] keytype base64key`; needed when approvals or a rehearsal are required',
+      'OpenSSH allowed_signers file (relative to baton.yml) of who may sign approvals and rehearsals, ' +
+        'one key a line: `principal[,principal] [namespaces="baton-plan,baton-rehearsal"] keytype base64key`; ' +
+        'needed when approvals or a rehearsal are required',
     ),
   authorApprovalCounts: z
     .boolean()
     .default(false)
     .describe(
-      'whether the approval of whoever made the plan counts; when false, apply needs the plan signed by its maker (`baton plan -o FILE --key KEY`) to know whose approval not to count',
+      'whether the approval of whoever made the plan counts; when false, ' +
+        'apply needs the plan signed by its maker (`baton plan -o FILE --key KEY`) ' +
+        'to know whose approval not to count',
     ),
 });
 
@@ -563,10 +602,13 @@ export const DnsMigration = z.strictObject({
         .enum(['tc', 'none'])
         .default('tc')
         .describe(
-          'hold new connections while the proxy takes the port: tc (SYN-ACKs held with iproute2, clients retry in ~1 s) or none (a few connections may be refused)',
+          'hold new connections while the proxy takes the port: tc (SYN-ACKs held with iproute2, ' +
+            'clients retry in ~1 s) or none (a few connections may be refused)',
         ),
       drain: Duration.prefault('10s').describe(
-        'with the tc gate, how long the hand-over waits, new connections held, for the server on the port to answer every request it took (accept queue empty, no request still to arrive or be answered) before stopping it; then it stops it anyway',
+        'with the tc gate, how long the hand-over waits, new connections held, ' +
+          'for the server on the port to answer every request it took (accept queue empty, ' +
+          'no request still to arrive or be answered) before stopping it; then it stops it anyway',
       ),
       verifyPath: z
         .string()
@@ -603,7 +645,8 @@ export const DnsUpdate = z
   .strictObject({
     tsigKeyFile: z.string().min(1).optional().describe('nsupdate key file on the control machine (nsupdate -k)'),
     tsigKey: SecretUse.optional().describe(
-      'the TSIG key as a secret holding `[algorithm:]name:base64` (as nsupdate -y takes it); given to nsupdate on its stdin',
+      'the TSIG key as a secret holding `[algorithm:]name:base64` (as nsupdate -y takes it); ' +
+        'given to nsupdate on its stdin',
     ),
   })
   .refine((u) => (u.tsigKeyFile === undefined) !== (u.tsigKey === undefined), {
@@ -638,31 +681,38 @@ export const Migrate = z.strictObject({
     .string()
     .min(1)
     .describe(
-      "command that expands the schema (adds what the new release needs, removes nothing the old one uses), run in the new release's directory after it is staged and before the first drain",
+      'command that expands the schema (adds what the new release needs, removes nothing the old one uses), ' +
+        "run in the new release's directory after it is staged and before the first drain",
     ),
   reverse: z
     .string()
     .min(1)
     .optional()
     .describe(
-      "command that undoes expand, run in the new release's directory when a push is reversed; without it baton cannot undo an expand",
+      "command that undoes expand, run in the new release's directory when a push is reversed; " +
+        'without it baton cannot undo an expand',
     ),
   contract: z
     .string()
     .min(1)
     .optional()
     .describe(
-      "command that removes what only the old release needed, run in the current release's directory by `baton contract` once every host runs the expanded release",
+      'command that removes what only the old release needed, ' +
+        "run in the current release's directory by `baton contract` once every host runs the expanded release",
     ),
   timeout: Duration.prefault('5m').describe('longest expand, reverse or contract may take'),
   gate: z
     .union([z.literal('smoke'), z.array(SmokeCheck).min(1, { message: 'expected at least one check, or smoke' })])
     .default('smoke')
     .describe(
-      'the checks the release still serving must pass on the expanded schema, through each cluster and against each host, before anything drains: smoke (the smoke checks) or a list of checks as under smoke',
+      'the checks the release still serving must pass on the expanded schema, ' +
+        'through each cluster and against each host, before anything drains: smoke (the smoke checks) ' +
+        'or a list of checks as under smoke',
     ),
   gateDeadline: Duration.prefault('2s').describe(
-    'how long the gate retries a failing check before the push is reversed: an expand that broke the old release does not heal by waiting, and the public may see it fail until the expand is reversed',
+    'how long the gate retries a failing check before the push is reversed: ' +
+      'an expand that broke the old release does not heal by waiting, ' +
+      'and the public may see it fail until the expand is reversed',
   ),
 });
 
@@ -698,13 +748,15 @@ export const Track = z.strictObject({
     .string()
     .min(1)
     .describe(
-      'git repository on the control machine the snapshots are committed to (a folder, relative to baton.yml; created by the first `baton snapshot`)',
+      'git repository on the control machine the snapshots are committed to (a folder, ' +
+        'relative to baton.yml; created by the first `baton snapshot`)',
     ),
   app: z
     .array(TrackedPath)
     .default([])
     .describe(
-      "paths tracked on every app host: service configuration, crontabs, env files; the deploy root's `current` link is always tracked",
+      'paths tracked on every app host: service configuration, crontabs, env files; ' +
+        "the deploy root's `current` link is always tracked",
     ),
   balancer: z
     .array(TrackedPath)
@@ -718,7 +770,8 @@ export const Track = z.strictObject({
     .array(z.string().min(1))
     .default(DEFAULT_TRACK_EXCLUDE)
     .describe(
-      'shell patterns of paths never read (matched against the whole path, * spans /): secrets stay on the hosts; the default excludes keys and credential files',
+      'shell patterns of paths never read (matched against the whole path, * spans /): ' +
+        'secrets stay on the hosts; the default excludes keys and credential files',
     ),
   maxFileSize: z
     .number()
@@ -751,7 +804,8 @@ export const Capacity = z.strictObject({
     })
     .prefault({})
     .describe(
-      'what one app host carries at 100%; measured by a load test, or read from the balancer where it knows (HAProxy maxconn)',
+      'what one app host carries at 100%; measured by a load test, ' +
+        'or read from the balancer where it knows (HAProxy maxconn)',
     ),
   sampleFor: duration({ minMs: 200, maxMs: 60_000 })
     .prefault('1s')
@@ -767,7 +821,8 @@ export const Capacity = z.strictObject({
         .int()
         .positive()
         .describe(
-          "the most processes it may run (Apache MaxRequestWorkers, a worker count): × the resident size of one must fit the host's memory",
+          'the most processes it may run (Apache MaxRequestWorkers, a worker count): ' +
+            "× the resident size of one must fit the host's memory",
         ),
     })
     .optional()
@@ -795,14 +850,19 @@ const ArtifactPath = z
   })
   .describe('a file or folder of the built tree, relative to its root (a folder packs everything under it)');
 
-/** Build once, deploy the same bytes everywhere (issue 33): the release's artifact, made from the tag on the control machine. */
+/**
+ * Build once, deploy the same bytes everywhere (issue 33): the release's artifact, made from the tag on the control
+ * machine.
+ */
 export const Artifact = z.strictObject({
   build: z
     .string()
     .min(1)
     .optional()
     .describe(
-      "command run once per release, with sh, in a clean export of the tag on the machine that runs baton (not on the hosts); what it leaves in that folder is packed. Without it the tag's tree is packed as it is",
+      'command run once per release, with sh, in a clean export of the tag on the machine that runs baton ' +
+        "(not on the hosts); what it leaves in that folder is packed. Without it the tag's tree is packed as " +
+        'it is',
     ),
   paths: z
     .array(ArtifactPath)
@@ -819,7 +879,9 @@ export const Artifact = z.strictObject({
     .min(1)
     .optional()
     .describe(
-      'folder on the control machine where artifacts are kept by commit and build command, so a plan, its apply and a resume use the same bytes (default: $XDG_CACHE_HOME/baton/artifacts, else ~/.cache/baton/artifacts; relative to baton.yml)',
+      'folder on the control machine where artifacts are kept by commit and build command, so a plan, ' +
+        'its apply and a resume use the same bytes (default: $XDG_CACHE_HOME/baton/artifacts, ' +
+        'else ~/.cache/baton/artifacts; relative to baton.yml)',
     ),
   keep: z
     .number()
@@ -845,7 +907,8 @@ export const RunRecord = z.strictObject({
     .regex(/^\//, { message: 'expected an absolute path' })
     .optional()
     .describe(
-      "folder on the balancer host (and each peer) holding every run's journal and plan (default: <app.name>.runs beside lock.path)",
+      "folder on the balancer host (and each peer) holding every run's journal and plan (default: " +
+        '<app.name>.runs beside lock.path)',
     ),
   keep: z
     .number()
@@ -884,7 +947,8 @@ const HookCommand = z.union([
     .array(z.string().min(1, { message: 'expected a program or an argument, not an empty string' }))
     .min(1, { message: 'expected a program and its arguments' })
     .describe(
-      'a program and its arguments, run without a shell (a relative program path is taken from the folder of baton.yml)',
+      'a program and its arguments, run without a shell (a relative program path is taken from the folder of ' +
+        'baton.yml)',
     ),
 ]);
 
@@ -908,7 +972,8 @@ export const Hooks = z
     'needs-attention': Hook.optional().describe(HOOK_DESCRIPTIONS['needs-attention']),
   })
   .describe(
-    'commands run on the machine running baton at named moments of a run, with its facts in BATON_* variables and the event as JSON on stdin',
+    'commands run on the machine running baton at named moments of a run, ' +
+      'with its facts in BATON_* variables and the event as JSON on stdin',
   );
 
 /** The events a notification target may ask for (README "Notifications"). */
@@ -959,25 +1024,32 @@ export const BatonConfigSchema = z
     ),
     watch: Watch.optional().describe('after a flip, watch for errors and roll back by itself if they rise'),
     canary: Canary.optional().describe(
-      'after the first cluster passes its smoke checks, send it a share of public traffic step by step, judged by its 5xx answers, before the full flip',
+      'after the first cluster passes its smoke checks, send it a share of public traffic step by step, ' +
+        'judged by its 5xx answers, before the full flip',
     ),
     require: Require.prefault({}).describe('what apply demands of a plan'),
     lock: Lock.prefault({}).describe('the release lock that keeps two releases from running at once'),
     record: RunRecord.prefault({}).describe(
-      'the run record kept with production, beside the lock: what `status`, `history`, `report`, `resume` and `rollback` read on any machine',
+      'the run record kept with production, beside the lock: what `status`, `history`, `report`, ' +
+        '`resume` and `rollback` read on any machine',
     ),
     dns: Dns.optional().describe('DNS migration with a transitional proxy (baton dns …)'),
     artifact: Artifact.optional().describe(
-      'build each release once, on the machine that runs baton, and deploy the same bytes to every host: a tar (sorted, mtimes and owners normalised) hashed with SHA-256 into the plan, uploaded only to hosts that lack it and checked there before it is unpacked. Without it, the tag is uploaded and app.build runs on each host',
+      'build each release once, on the machine that runs baton, and deploy the same bytes to every host: ' +
+        'a tar (sorted, mtimes and owners normalised) hashed with SHA-256 into the plan, ' +
+        'uploaded only to hosts that lack it and checked there before it is unpacked. Without it, ' +
+        'the tag is uploaded and app.build runs on each host',
     ),
     migrate: Migrate.optional().describe(
-      'schema changes both releases survive: expand and gate before the first drain, contract as its own plan (`baton contract`)',
+      'schema changes both releases survive: expand and gate before the first drain, ' +
+        'contract as its own plan (`baton contract`)',
     ),
     track: Track.optional().describe(
       "track each host's configuration in git (`baton snapshot`, `baton drift`, `baton restore`)",
     ),
     capacity: Capacity.prefault({}).describe(
-      'what `baton preflight` (run first by plan and push) checks: the cluster left serving can carry the load, process memory fits',
+      'what `baton preflight` (run first by plan and push) checks: ' +
+        'the cluster left serving can carry the load, process memory fits',
     ),
     secrets: z.record(z.string(), SecretRef).optional().describe('named secrets resolved at run time'),
     hooks: Hooks.optional(),

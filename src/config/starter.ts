@@ -40,7 +40,9 @@ export async function writeStarter(
   return { config, schema };
 }
 
-/** `baton init -e NAME`: baton.NAME.yml beside an existing baton.yml, saying how it is read and what it could change. */
+/**
+ * `baton init -e NAME`: baton.NAME.yml beside an existing baton.yml, saying how it is read and what it could change.
+ */
 export async function writeEnvironmentStarter(
   configPath: string,
   name: string,

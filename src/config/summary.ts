@@ -7,11 +7,15 @@ export function summarizeConfig(config: Config): string {
   return [
     `app ${app.name}`,
     `${clusters.a.hosts.length}+${clusters.b.hosts.length} hosts`,
-    `balancer ${balancer.driver} on ${balancer.host}${balancer.peers?.length ? ` and its peers ${balancer.peers.join(', ')}` : ''} (${balancer.driver === 'nginx' ? 'upstream' : 'backend'} ${balancer.backend}${balancer.driver === 'nginx' && balancer.mode === 'lua' ? ', mode lua: no reloads' : ''})`,
+    `balancer ${balancer.driver} ` +
+      `on ${balancer.host}${balancer.peers?.length ? ` and its peers ${balancer.peers.join(', ')}` : ''} ` +
+      `(${balancer.driver === 'nginx' ? 'upstream' : 'backend'}` +
+      ` ${balancer.backend}${balancer.driver === 'nginx' && balancer.mode === 'lua' ? ', mode lua: no reloads' : ''})`,
     `${checks} smoke check${checks === 1 ? '' : 's'}`,
     ...(config.migrate
       ? [
-          `schema migrations on ${config.migrate.host} (${config.migrate.reverse ? 'reversible' : 'no reverse'}${config.migrate.contract ? ', with contract' : ''})`,
+          `schema migrations on ${config.migrate.host} ` +
+            `(${config.migrate.reverse ? 'reversible' : 'no reverse'}${config.migrate.contract ? ', with contract' : ''})`,
         ]
       : []),
   ].join(', ');

@@ -20,7 +20,8 @@ export function withoutBalancer(config: Config, host: string, by: string): Witho
   const [survivor, ...peers] = hosts.filter((h) => h !== host);
   if (!survivor)
     throw new UserError(
-      `--without-balancer ${host}: it is the only balancer (balancer.peers names no other), so there is no survivor to work through`,
+      `--without-balancer ${host}: it is the only balancer (balancer.peers names no other), ` +
+        'so there is no survivor to work through',
     );
   const { peers: _, ...balancer } = config.balancer;
   return {
@@ -28,6 +29,8 @@ export function withoutBalancer(config: Config, host: string, by: string): Witho
       ...config,
       balancer: { ...balancer, host: survivor, ...(peers.length ? { peers } : {}) } as Config['balancer'],
     },
-    note: `balancer ${host} left out by ${by} (--without-balancer): ${survivor} holds the release lock and the run record${peers.length ? `, with ${peers.join(', ')}` : ''}`,
+    note:
+      `balancer ${host} left out by ${by} (--without-balancer): ${survivor}` +
+      ` holds the release lock and the run record${peers.length ? `, with ${peers.join(', ')}` : ''}`,
   };
 }

@@ -67,7 +67,8 @@ export function readYaml(text: string, file: string): YamlSource {
         issue(
           tree.firstAlias ?? 0,
           [],
-          `aliases here expand to more than ${MAX_ALIASES} copies (the limit, against alias bombs): write the values out instead`,
+          `aliases here expand to more than ${MAX_ALIASES} copies (the limit, against alias bombs): ` +
+            'write the values out instead',
         ),
       );
       broken = true;
@@ -236,7 +237,8 @@ function syntaxIssue(
       return issue(
         e.pos[0],
         [],
-        'more than one YAML document: baton.yml holds one, so remove this `---` and what follows (or move it to another file)',
+        'more than one YAML document: baton.yml holds one, so remove this `---` and what follows (or move it ' +
+          'to another file)',
       );
     case 'TAB_AS_INDENT':
       return issue(e.pos[0], [], 'a tab is used for indentation: YAML indents with spaces only');

@@ -58,7 +58,8 @@ export function raiseForPhase(r: PhaseResult): void {
     );
   }
   throw new OperationFailedError(
-    `dns ${r.phase} failed at ${r.failedStep} (${r.error?.message})${r.reversalError ? ` and its reversal failed: ${r.reversalError.message}` : ''}`,
+    `dns ${r.phase} failed at ${r.failedStep} ` +
+      `(${r.error?.message})${r.reversalError ? ` and its reversal failed: ${r.reversalError.message}` : ''}`,
     { ran: r },
     `needs attention: see the journal ${r.journal}`,
     data,

@@ -51,7 +51,10 @@ export function closeGateArgvs(device: string, port: number): string[][] {
   ];
 }
 
-/** The same commands as one `tc -batch -` input: one exec instead of six (the gate closes sooner). Raised: queueing is root's. */
+/**
+ * The same commands as one `tc -batch -` input: one exec instead of six (the gate closes sooner). Raised: queueing is
+ * root's.
+ */
 export function closeGateBatch(device: string, port: number, sudo: boolean): { argv: string[]; stdin: string } {
   if (!/^[A-Za-z0-9_.-]+$/.test(device))
     throw new TypeError(`device name ${JSON.stringify(device)} cannot go into a tc batch`);

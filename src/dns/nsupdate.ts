@@ -51,7 +51,8 @@ function keyLine(key: string): string {
   const secret = key.slice(at + 1);
   if (at <= 0 || secret === '' || /[\s;]/.test(key) || !/^[A-Za-z0-9+/]+=*$/.test(secret)) {
     throw new UserError(
-      'dns.update.tsigKey: the secret is not a TSIG key written as [algorithm:]name:base64 (e.g. hmac-sha256:baton-key:c2VjcmV0…)',
+      'dns.update.tsigKey: the secret is not a TSIG key written as [algorithm:]name:base64 (e.g. ' +
+        'hmac-sha256:baton-key:c2VjcmV0…)',
       'the key name and secret are in the key file tsig-keygen prints',
     );
   }

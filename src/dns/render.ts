@@ -19,9 +19,13 @@ function facts(plan: DnsPlan): string[] {
   const f = plan.facts;
   return [
     `site ${f.site}: ${f.oldAddress} → ${f.newAddress}; transitional name ${f.transitional}`,
-    `authoritative servers: ${plan.observed.servers.map((s) => `${s.server} (serial ${s.serial}, ${f.site} → ${s.site.addresses.join(',') || 'none'} TTL ${s.site.ttl}s, ${f.transitional} → ${s.transitional.addresses.join(',') || 'none'})`).join('; ')}`,
-    `old answer may be cached ${f.siteTtl}s; negative TTL ${f.negativeTtl}s; records written with TTL ${f.ttl}s; updates ${f.update === 'dynamic' ? 'dynamic (nsupdate, TSIG, compare-and-set)' : 'by hand (baton prints the record and waits for it)'}`,
-    `proxy ${f.proxy}; connection gate ${f.gate}; sync hook ${f.sync ? 'yes' : 'none'}; quiet period ${f.quietSeconds}s`,
+    'authoritative ' +
+      `servers: ${plan.observed.servers.map((s) => `${s.server} (serial ${s.serial}, ${f.site} → ${s.site.addresses.join(',') || 'none'} TTL ${s.site.ttl}s, ${f.transitional} → ${s.transitional.addresses.join(',') || 'none'})`).join('; ')}`,
+    `old answer may be cached ${f.siteTtl}s; negative TTL ${f.negativeTtl}s; ` +
+      `records written with TTL ${f.ttl}s; ` +
+      `updates ${f.update === 'dynamic' ? 'dynamic (nsupdate, TSIG, compare-and-set)' : 'by hand (baton prints the record and waits for it)'}`,
+    `proxy ${f.proxy}; connection gate ${f.gate}; sync hook ${f.sync ? 'yes' : 'none'}; ` +
+      `quiet period ${f.quietSeconds}s`,
   ];
 }
 
@@ -37,12 +41,15 @@ export function dnsPlanText(plan: DnsPlan, state?: DnsState): string {
     '',
     'Forward, each step with its earliest safe time, the command that runs it, and its undo:',
     ...plan.forward.flatMap((s, i) => [
-      `  ${String(i + 1).padStart(2)}. [${done.has(s.id) ? 'done' : stepIs(s, 'confirmsOnly') ? ' ok ' : '    '}] ${s.title}`,
+      `  ${String(i + 1).padStart(2)}. ` +
+        `[${done.has(s.id) ? 'done' : stepIs(s, 'confirmsOnly') ? ' ok ' : '    '}] ${s.title}`,
       `        ${COMMAND[s.phase]}; not before ${when(s.earliest)}`,
       ...s.undo.map((u) => `        undo: ${u.title}`),
     ]),
     '',
-    `Caches: with the switch right after cut-over, no cache holds ${plan.facts.oldAddress} after ${when(state?.horizon ?? plan.schedule.horizon)}; the proxy may go after ${when(plan.schedule.finish)} if no request came for ${plan.facts.quietSeconds}s.`,
+    `Caches: with the switch right after cut-over, no cache holds ${plan.facts.oldAddress} ` +
+      `after ${when(state?.horizon ?? plan.schedule.horizon)}; ` +
+      `the proxy may go after ${when(plan.schedule.finish)} if no request came for ${plan.facts.quietSeconds}s.`,
     '',
     'Reverse (restore the old server), from the end state:',
     ...reverseDnsSteps(plan.forward).map((s, i) => `  ${String(i + 1).padStart(2)}. ${s.title}`),
@@ -66,10 +73,14 @@ export function dnsPlanMarkdown(plan: DnsPlan, state?: DnsState): string {
     '|---|---|---|---|---|---|',
     ...plan.forward.map(
       (s, i) =>
-        `| ${i + 1} | ${cell(s.title)} | \`${COMMAND[s.phase]}\` | ${when(s.earliest)} | ${cell(s.undo.map((u) => u.title).join('; ') || '—')} | ${done.has(s.id) ? 'yes' : ''} |`,
+        `| ${i + 1} | ${cell(s.title)} | \`${COMMAND[s.phase]}\` | ${when(s.earliest)} ` +
+        `| ${cell(s.undo.map((u) => u.title).join('; ') || '—')} | ${done.has(s.id) ? 'yes' : ''} |`,
     ),
     '',
-    `No cache can hold \`${plan.facts.oldAddress}\` after **${when(state?.horizon ?? plan.schedule.horizon)}** (new record on every authoritative server + ${plan.facts.siteTtl}s). The proxy goes once that has passed and no request came for ${plan.facts.quietSeconds}s: **${when(plan.schedule.finish)}** at the earliest.`,
+    `No cache can hold \`${plan.facts.oldAddress}\` after ` +
+      `**${when(state?.horizon ?? plan.schedule.horizon)}** (new record on every authoritative server ` +
+      `+ ${plan.facts.siteTtl}s). The proxy goes once that has passed and no request came ` +
+      `for ${plan.facts.quietSeconds}s: **${when(plan.schedule.finish)}** at the earliest.`,
     '',
     '## Reverse (restore the old server)',
     '',
@@ -88,25 +99,36 @@ export function phaseText(r: PhaseResult): string {
         ? `dns ${r.phase}: done (${secs}); journal ${r.journal}`
         : `dns ${r.phase}: nothing left to do; journal ${r.journal}`;
     case 'reversed':
-      return `dns ${r.phase} ${r.phase === 'rollback' ? 'done: the old server serves the site again' : `failed at ${r.failedStep}: ${r.error?.message}\nreversed: back where this command started`} (${secs}); journal ${r.journal}`;
+      return (
+        `dns ${r.phase}` +
+        ` ${r.phase === 'rollback' ? 'done: the old server serves the site again' : `failed at ${r.failedStep}: ${r.error?.message}\nreversed: back where this command started`}` +
+        ` (${secs}); journal ${r.journal}`
+      );
     default:
-      return `dns ${r.phase} failed at ${r.failedStep}: ${r.error?.message}\n${r.reversalError ? `the reversal failed too: ${r.reversalError.message}\n` : ''}needs attention; journal ${r.journal}`;
+      return (
+        `dns ${r.phase} failed at ${r.failedStep}: ${r.error?.message}` +
+        `\n${r.reversalError ? `the reversal failed too: ${r.reversalError.message}\n` : ''}needs attention; ` +
+        `journal ${r.journal}`
+      );
   }
 }
 
 export function watchText(w: WatchReport): string {
   const v = w.verdict;
   return [
-    `${w.site}: cut over at ${when(w.cutoverAt)}${w.switchedAt ? `, record switched at ${when(w.switchedAt)}` : ', record not switched yet'}`,
+    `${w.site}: cut over ` +
+      `at ${when(w.cutoverAt)}${w.switchedAt ? `, record switched at ${when(w.switchedAt)}` : ', record not switched yet'}`,
     w.horizon
       ? `no cache can hold the old address after ${when(w.horizon)}${v.horizonPassed ? ' (passed)' : ''}`
       : 'horizon: unknown until the record is switched',
     'requests still reaching the old host, per minute:',
     ...w.perMinute.slice(-15).map((m) => `  ${m.minute.replace('T', ' ')}  ${String(m.requests).padStart(6)}`),
-    `total ${w.total}; last ${v.lastRequest ? when(v.lastRequest) : 'none'}; quiet for ${v.quietSeconds}s of ${w.quietPeriodSeconds}s`,
+    `total ${w.total}; last ${v.lastRequest ? when(v.lastRequest) : 'none'}; ` +
+      `quiet for ${v.quietSeconds}s of ${w.quietPeriodSeconds}s`,
     ...(w.perClient.length
       ? [
-          `from ${w.perClient.length} client address${w.perClient.length === 1 ? '' : 'es'} (they or their resolvers still hold the old address)${w.perClient.length > 10 ? ', the 10 with most' : ''}:`,
+          `from ${w.perClient.length} client address${w.perClient.length === 1 ? '' : 'es'} (they or their ` +
+            `resolvers still hold the old address)${w.perClient.length > 10 ? ', the 10 with most' : ''}:`,
           ...w.perClient
             .slice(0, 10)
             .map((c) => `  ${c.address.padEnd(39)} ${String(c.requests).padStart(6)}  last ${when(c.last)}`),

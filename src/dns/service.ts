@@ -1,6 +1,6 @@
 // The DNS migration service: each `baton dns …` command is one call here. It observes the
-// zone's authoritative servers, keeps the plan beside the journal (what is done is replayed from the journal), and carries
-// out one phase's steps through the runner, with a lock on the old host held throughout, like a push.
+// zone's authoritative servers, keeps the plan beside the journal (what is done is replayed from the journal), and
+// carries out one phase's steps through the runner, with a lock on the old host held throughout, like a push.
 import { buildDnsPlan, reverseDnsSteps } from '../../plans/dns-migration.js';
 import type { Config } from '../config/config.js';
 import type { StepRunner } from '../engine/executor.js';
@@ -250,7 +250,9 @@ function refuseEarly(state: DnsState, now = new Date()): void {
   }
 }
 
-/** With the TTL lowered ahead of the move, an answer cached before may be kept for the old TTL: the switch waits it out. */
+/**
+ * With the TTL lowered ahead of the move, an answer cached before may be kept for the old TTL: the switch waits it out.
+ */
 function refuseBeforeOldTtlRunsOut(state: DnsState, now: Date): void {
   const lowered = state.plan.facts.ttlLowered;
   if (!lowered || state.done.includes('switch')) return;
@@ -416,7 +418,8 @@ export async function finishMigration(
       ? 'the record has not been switched'
       : !watch.verdict.horizonPassed
         ? `caches may hold ${s.m.old.address} until ${watch.horizon}`
-        : `the last request came ${watch.verdict.quietSeconds}s ago, less than the quiet period of ${watch.quietPeriodSeconds}s`;
+        : `the last request came ${watch.verdict.quietSeconds}s ago, ` +
+          `less than the quiet period of ${watch.quietPeriodSeconds}s`;
     throw new PlanRefusedError(
       `not removing the proxy yet: ${why}`,
       watch.verdict.waitSeconds >= 0

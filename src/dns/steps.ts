@@ -85,8 +85,11 @@ export async function recordChange(env: DnsEnv, step: DnsStep, progress: Progres
     } else {
       env.notice(
         r.to === undefined
-          ? `MANUAL: delete the A record of ${r.name} (${r.from}) at your DNS provider; waiting for every authoritative server to drop it`
-          : `MANUAL: set this record at your DNS provider${r.from ? ` (replacing ${r.from})` : ''}:\n  ${recordLine(r.name, r.ttl, r.to)}\nwaiting for every authoritative server (${env.servers.join(', ')}) to serve it`,
+          ? `MANUAL: delete the A record of ${r.name} (${r.from}) at your DNS provider; ` +
+              'waiting for every authoritative server to drop it'
+          : `MANUAL: set this record at your DNS provider${r.from ? ` (replacing ${r.from})` : ''}:\n ` +
+              ` ${recordLine(r.name, r.ttl, r.to)}\nwaiting for every authoritative server ` +
+              `(${env.servers.join(', ')}) to serve it`,
       );
     }
   }
@@ -132,7 +135,8 @@ const oldHost = (env: DnsEnv) => env.transports.get(env.m.old.host);
 
 // A pid file whose process is alive (a zombie is not).
 const RUNNING_SCRIPT =
-  'p=$(cat "$1" 2>/dev/null) || exit 1; s=$(sed -n "s/.*) \\(.\\).*/\\1/p" "/proc/$p/stat" 2>/dev/null); [ -n "$s" ] && [ "$s" != Z ]';
+  'p=$(cat "$1" 2>/dev/null) || exit 1; s=$(sed -n "s/.*) \\(.\\).*/\\1/p" "/proc/$p/stat" 2>/dev/null); ' +
+  '[ -n "$s" ] && [ "$s" != Z ]';
 
 async function isRunning(t: Transport, pidFile: string): Promise<boolean> {
   return (await t.run(['sh', '-c', RUNNING_SCRIPT, 'sh', pidFile], { allowFailure: true })).code === 0;
@@ -206,7 +210,8 @@ async function verifyProxy(
       ? `the new host ${m.new.address}:${m.new.port} did not answer from ${m.old.host}`
       : !proxied
         ? `nothing answered on ${m.old.host}:${port}`
-        : `through the proxy: ${proxied.status} ${clip(proxied.body)}; from the new host: ${direct.status} ${clip(direct.body)}`;
+        : `through the proxy: ${proxied.status} ${clip(proxied.body)}; ` +
+          `from the new host: ${direct.status} ${clip(direct.body)}`;
     if (env.now().getTime() - started > deadlineMs) break;
     progress(`verifying :${port}: ${last}`);
     await env.sleep(300);
@@ -277,7 +282,8 @@ async function drainPort(
     if (left.length === 0 && settled) return { drainMs: now - started };
     if (now - started >= env.m.proxy.drain) {
       progress(
-        `:${gate.port} still owes ${left.join(', ') || 'a round trip'} after ${Math.round(env.m.proxy.drain / 1000)}s: going on`,
+        `:${gate.port} still owes ${left.join(', ') || 'a round trip'} ` +
+          `after ${Math.round(env.m.proxy.drain / 1000)}s: going on`,
       );
       return { drainMs: now - started, leftOwed: left };
     }

@@ -43,7 +43,9 @@ export interface ExecuteOptions {
   interrupts?: Interrupts;
   /** Production was already changed before these steps (a resumed reversal). */
   productionChanged?: boolean;
-  /** Awaited before each forward step; a rejection stops the run there (the step is not started) and reverses what ran. */
+  /**
+   * Awaited before each forward step; a rejection stops the run there (the step is not started) and reverses what ran.
+   */
   beforeStep?: (step: AnyStep) => Promise<void>;
 }
 
@@ -81,7 +83,8 @@ class RunControl {
     const changed = this.productionChanged;
     this.opts.journal.append({ event: 'note', message: `second ${signal}: stopped at once${where}` });
     this.opts.reporter.notice(
-      `stopped at once by a second ${signal}${where}; ${changed ? 'production may be part-way' : 'nothing in production changed yet'}: ` +
+      `stopped at once by a second ${signal}${where}` +
+        `; ${changed ? 'production may be part-way' : 'nothing in production changed yet'}: ` +
         `\`baton resume\` finishes the run, \`baton rollback\` reverses it (journal ${this.opts.journal.file})`,
     );
     // Stopped part-way: once it changed production, nothing put it back.
@@ -161,7 +164,9 @@ async function refusal(beforeStep: ExecuteOptions['beforeStep'], step: AnyStep):
   }
 }
 
-/** Runs undo steps newest first; stops at the first that fails and changes production (production then needs a person). */
+/**
+ * Runs undo steps newest first; stops at the first that fails and changes production (production then needs a person).
+ */
 export async function reverse(
   undo: readonly AnyStep[],
   reason: string,

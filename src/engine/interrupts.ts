@@ -57,7 +57,10 @@ export class Interrupts {
     };
   }
 
-  /** A run of this process has begun a step that changes production (it may be over, even reversed): "unchanged" is no longer certain. */
+  /**
+   * A run of this process has begun a step that changes production (it may be over, even reversed): "unchanged" is no
+   * longer certain.
+   */
   productionChanged(): boolean {
     return this.changedByEarlierRun || Boolean(this.run?.productionChanged?.());
   }

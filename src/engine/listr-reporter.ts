@@ -57,7 +57,8 @@ export class ListrReporter implements Reporter {
       const slot: Slot = { resolve: (e) => ((slot.ended = true), resolve(e)), ended: false };
       this.slots.set(this.key(step, phase), slot);
       return {
-        // Titles, progress and errors carry data (tags, host names, a host's answers): no control characters on the terminal.
+        // Titles, progress and errors carry data (tags, host names, a host's answers): no control characters on the
+        // terminal.
         title: forTerminal(step.title),
         // eslint-disable-next-line @typescript-eslint/no-explicit-any
         task: async (_ctx: unknown, task: ListrTaskWrapper<any, any, any>) => {

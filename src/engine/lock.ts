@@ -18,11 +18,17 @@ export interface LockDetails {
   environment?: string;
   since: string;
   expires: string;
-  /** When the holding process last showed it is alive (the lock host's clock); absent for a lock taken by hand or by an older baton. */
+  /**
+   * When the holding process last showed it is alive (the lock host's clock); absent for a lock taken by hand or by an
+   * older baton.
+   */
   heartbeat?: string;
 }
 
-/** The lock as read in one round trip, with the lock host's clock at that moment: a heartbeat's age is measured on the clock that wrote it. */
+/**
+ * The lock as read in one round trip, with the lock host's clock at that moment: a heartbeat's age is measured on the
+ * clock that wrote it.
+ */
 export interface LockReading {
   details: LockDetails | null;
   hostNow: Date;
@@ -65,8 +71,11 @@ export class ReleaseLock {
     const holder = parseDetails(r.stdout);
     throw new LockHeldError(
       holder
-        ? `release lock on ${this.transport.host} is held by ${holder.by} since ${holder.since}${holder.tag ? ` (pushing ${holder.tag})` : ''}: ${holder.reason}; it expires ${holder.expires}`
-        : `release lock on ${this.transport.host} (${this.dir}) is held, and its details cannot be read; if no run is using it, \`baton unlock --force --reason TEXT\` removes it`,
+        ? `release lock on ${this.transport.host} is held by ${holder.by} ` +
+            `since ${holder.since}${holder.tag ? ` (pushing ${holder.tag})` : ''}: ${holder.reason}; ` +
+            `it expires ${holder.expires}`
+        : `release lock on ${this.transport.host} (${this.dir}) is held, and its details cannot be read; ` +
+            `if no run is using it, \`baton unlock --force --reason TEXT\` removes it`,
       holder ? { ...holder } : undefined,
     );
   }

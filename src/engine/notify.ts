@@ -149,10 +149,16 @@ export function notifierFor(config: Pick<Config, 'notify'>, opts: NotifierOption
 /** `shop (staging): push of v2`: a run as a summary line begins. */
 export function runTitle(f: Pick<RunFacts, 'app' | 'environment' | 'kind' | 'tag' | 'rehearsal'>): string {
   const what = f.kind === 'rollback' ? 'rollback to' : `${f.kind} of`;
-  return `${f.app}${f.environment ? ` (${f.environment})` : ''}: ${f.rehearsal ? `rehearsal of the ${f.kind} of` : what} ${f.tag}`;
+  return (
+    `${f.app}${f.environment ? ` (${f.environment})` : ''}:` +
+    ` ${f.rehearsal ? `rehearsal of the ${f.kind} of` : what} ${f.tag}`
+  );
 }
 
-/** `baton drift` found hosts that differ from their last snapshot: told to the targets that want drift, waited for at most FLUSH_MS. */
+/**
+ * `baton drift` found hosts that differ from their last snapshot: told to the targets that want drift, waited for at
+ * most FLUSH_MS.
+ */
 export async function notifyDrift(
   config: Pick<Config, 'app' | 'environment' | 'notify'>,
   hosts: string[],
@@ -166,7 +172,9 @@ export async function notifyDrift(
     v: EVENT_DOC_VERSION,
     event: 'drift',
     ts: new Date().toISOString(),
-    summary: `${app}: ${hosts.length} host${hosts.length === 1 ? '' : 's'} differ from the last snapshot: ${hosts.join(', ')}`,
+    summary:
+      `${app}: ${hosts.length} host${hosts.length === 1 ? '' : 's'} ` +
+      `differ from the last snapshot: ${hosts.join(', ')}`,
     app: config.app.name,
     ...(config.environment !== undefined ? { environment: config.environment } : {}),
     hosts,

@@ -3,11 +3,17 @@
 // and a stop that waits for the one in flight, so nothing lands after the run has ended.
 
 export interface Repeating {
-  /** Clear the timer, then wait for the task in flight: all of it, or at most `graceMs` (then it is left to finish unheard). */
+  /**
+   * Clear the timer, then wait for the task in flight: all of it, or at most `graceMs` (then it is left to finish
+   * unheard).
+   */
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Run `task` every `everyMs` (the timer never holds the process open), skipping a tick while the last run is still going. */
+/**
+ * Run `task` every `everyMs` (the timer never holds the process open), skipping a tick while the last run is still
+ * going.
+ */
 export function repeat(everyMs: number, task: () => Promise<void>): Repeating {
   let inFlight: Promise<void> | undefined;
   const timer = setInterval(() => {

@@ -79,7 +79,8 @@ export function runHooksFor(
     plan: plan.hash,
     rehearsal: Boolean(opts.rehearsal),
   };
-  // The flip is the plan's first return to the pool: a resumed run (push --continue) that returns the other cluster has none.
+  // The flip is the plan's first return to the pool: a resumed run (push --continue) that returns the other cluster has
+  // none.
   const flip = plan.forward?.find((s) => stepIs(s, 'returnsToPool'))?.id;
   return (run) => new HookListener(config, { ...facts, run: run.id, journal: run.journal.file }, run, opts.env, flip);
 }
@@ -125,7 +126,8 @@ class HookListener implements RunListener {
     if (hookSucceeded(r)) return;
     const out = r.output.slice(-10);
     throw new PlanRefusedError(
-      `the before-lock hook refused the run (${describeHookOutcome(r, hook.timeoutMs)})${out.length ? `:\n  ${out.join('\n  ')}` : ''}`,
+      'the before-lock hook refused the run ' +
+        `(${describeHookOutcome(r, hook.timeoutMs)})${out.length ? `:\n  ${out.join('\n  ')}` : ''}`,
       'nothing was changed; the run may go ahead once the hook lets it',
       out,
     );
@@ -194,7 +196,9 @@ class HookListener implements RunListener {
     const r = await this.runHook(name, hook, doc);
     if (hookSucceeded(r)) return;
     const last = r.output.at(-1);
-    const line = `hook ${name} failed (${describeHookOutcome(r, hook.timeoutMs)})${last ? `: ${last}` : ''}; the run goes on as it was`;
+    const line =
+      `hook ${name} failed (${describeHookOutcome(r, hook.timeoutMs)})${last ? `: ${last}` : ''}; ` +
+      'the run goes on as it was';
     this.run.journal.append({ event: 'note', message: line });
     this.run.notice(line);
   }

@@ -3,8 +3,8 @@
 // opens the journal (run-begin, or a note when an interrupted run is continued), keeps the lease
 // alive, mirrors the run record and samples the balancer, makes the step runner under the run's id,
 // runs the steps forward (reversing on failure or a signal), rehearses or only reverses when the
-// mode says so, journals how the run ended (and of the interrupted run it undid), and returns the Outcome. Callers build the context
-// (what steps need comes in as a function: the engine stays below the steps) and keep their own
+// mode says so, journals how the run ended (and of the interrupted run it undid), and returns the Outcome. Callers
+// build the context (what steps need comes in as a function: the engine stays below the steps) and keep their own
 // bookkeeping (a release marked bad, a rehearsal recorded in its plan).
 import type { Config } from '../config/config.js';
 import { BatonError, type RunEnd } from '../errors.js';
@@ -32,9 +32,15 @@ export interface RunContext {
     lock: ReleaseLock;
     /** Renewed while the run lasts. */
     leaseMs: number;
-    /** Who the run holds the lock as: a resumed run takes over the lock of the run it continues when that run had taken it. */
+    /**
+     * Who the run holds the lock as: a resumed run takes over the lock of the run it continues when that run had taken
+     * it.
+     */
     owner?: LockOwner;
-    /** Take the lock before the run's first line and give it back once it ended (a DNS phase): held by someone else, no run begins. */
+    /**
+     * Take the lock before the run's first line and give it back once it ended (a DNS phase): held by someone else, no
+     * run begins.
+     */
     holdThroughout?: boolean;
   };
   /** Mirror the journal into the run record on production. */
@@ -158,7 +164,8 @@ async function carryOutWith(
   mode: Exclude<RunMode, { rehearse: unknown }>,
   exec: Exec,
 ): Promise<ExecutionResult> {
-  // Before each forward step the hooks have their say, then the run record catches up (and a step that changes production waits for it).
+  // Before each forward step the hooks have their say, then the run record catches up (and a step that changes
+  // production waits for it).
   const beforeStep = async (step: AnyStep) => {
     await exec.beforeStep?.(step);
     await open.beforeStep(stepTraits(step.kind).changesProduction);

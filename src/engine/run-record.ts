@@ -38,7 +38,10 @@ export interface RecordPlace {
   dir: string;
 }
 
-/** The record's folder on the balancer hosts: `record.path`, else `<app>.runs` (`<app>-<environment>.runs`) beside the lock. */
+/**
+ * The record's folder on the balancer hosts: `record.path`, else `<app>.runs` (`<app>-<environment>.runs`) beside the
+ * lock.
+ */
 export function recordDir(config: Pick<Config, 'lock' | 'app' | 'record' | 'environment'>): string {
   return (
     config.record.path ??
@@ -314,7 +317,8 @@ export class RunRecordMirror {
       if (!w.error || this.noted.has(w.place.host)) return [];
       this.noted.add(w.place.host);
       return [
-        `the run record on ${w.place.host} (a peer) is behind: ${w.error.message}; the next command that reads the record there catches it up`,
+        `the run record on ${w.place.host} (a peer) is behind: ${w.error.message}; ` +
+          'the next command that reads the record there catches it up',
       ];
     });
   }
@@ -329,7 +333,9 @@ export class RunRecordMirror {
     return this.writers.flatMap((w) =>
       w.error
         ? [
-            `the run record on ${w.place.host} is behind (${w.error.message}); this machine's journal ${this.localJournal} has the whole run, and the next baton command that reaches ${w.place.host} sends it`,
+            `the run record on ${w.place.host} is behind (${w.error.message}); ` +
+              `this machine's journal ${this.localJournal} has the whole run, ` +
+              `and the next baton command that reaches ${w.place.host} sends it`,
           ]
         : [],
     );
@@ -553,19 +559,24 @@ export function describeSync(sync: RecordSync, dir: string): string[] {
   const lines: string[] = [];
   if (!sync.host && sync.unreachable.length) {
     lines.push(
-      `the run record (${dir} on ${sync.unreachable.map((u) => u.host).join(', ')}) could not be read (${sync.unreachable[0]!.why}); showing this machine's copy, which may be behind`,
+      `the run record (${dir} on ${sync.unreachable.map((u) => u.host).join(', ')}) ` +
+        `could not be read (${sync.unreachable[0]!.why}); showing this machine's copy, which may be behind`,
     );
   }
   for (const d of sync.diverged) {
     lines.push(
       d.kept === 'record'
-        ? `run ${d.run}: this machine's journal and the record on ${sync.host} disagree; the record's copy is used, this machine's is kept at ${d.asideAt}`
-        : `run ${d.run}: this machine's journal and the record on ${sync.host} disagree; this machine's (longer) copy now stands in the record, the record's is kept at ${d.asideAt}`,
+        ? `run ${d.run}: this machine's journal and the record on ${sync.host} disagree; ` +
+            `the record's copy is used, this machine's is kept at ${d.asideAt}`
+        : `run ${d.run}: this machine's journal and the record on ${sync.host} disagree; ` +
+            `this machine's (longer) copy now stands in the record, the record's is kept at ${d.asideAt}`,
     );
   }
   if (sync.sent.length)
     lines.push(
-      `the record on ${sync.host} was behind for ${sync.sent.length === 1 ? `run ${sync.sent[0]}` : `${sync.sent.length} runs`}; sent what this machine held`,
+      `the record on ${sync.host} was behind ` +
+        `for ${sync.sent.length === 1 ? `run ${sync.sent[0]}` : `${sync.sent.length} runs`}; ` +
+        'sent what this machine held',
     );
   return lines;
 }

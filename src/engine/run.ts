@@ -44,9 +44,15 @@ export interface OpenRunOptions {
 export interface OpenRun {
   id: string;
   journal: Journal;
-  /** Before each forward step: rejects when the run record cannot be written (the run stops there); `changesProduction` waits for it to catch up. */
+  /**
+   * Before each forward step: rejects when the run record cannot be written (the run stops there); `changesProduction`
+   * waits for it to catch up.
+   */
   beforeStep(changesProduction: boolean): Promise<void>;
-  /** Stop sampling, journal how the run ended and stop renewing the lease (resolves once no beat or sample is still on its way). */
+  /**
+   * Stop sampling, journal how the run ended and stop renewing the lease (resolves once no beat or sample is still on
+   * its way).
+   */
   end(outcome: Outcome, ms: number): Promise<void>;
   /** Stop sampling and renewing the lease without an end (the run failed before it could say how it ended). */
   abandon(): Promise<void>;
@@ -108,7 +114,9 @@ export function closeRunOf(
   ]);
 }
 
-/** Journal every sample (its time is the record's `ts`) and hand it to the reporter; a failure to sample is noted once. */
+/**
+ * Journal every sample (its time is the record's `ts`) and hand it to the reporter; a failure to sample is noted once.
+ */
 function sampleInto(journal: Journal, opts: NonNullable<OpenRunOptions['sample']>): () => Promise<void> {
   const traffic = trafficOf(opts.reporter);
   return startSampling(opts.balancer, {
@@ -122,7 +130,9 @@ function sampleInto(journal: Journal, opts: NonNullable<OpenRunOptions['sample']
     onFirstError: (err) =>
       journal.append({
         event: 'note',
-        message: `sampling the balancer failed (the run goes on unsampled while it fails): ${err instanceof Error ? err.message : String(err)}`,
+        message:
+          'sampling the balancer failed (the run goes on unsampled while ' +
+          `it fails): ${err instanceof Error ? err.message : String(err)}`,
       }),
   });
 }

@@ -26,7 +26,10 @@ export interface SamplingOptions {
 /** How long stop() waits for a sample in flight before dropping it. */
 export const STOP_GRACE_MS = 1_000;
 
-/** Start sampling; the returned stop() clears the timer and resolves once a sample in flight has landed (or after STOP_GRACE_MS, dropping it). */
+/**
+ * Start sampling; the returned stop() clears the timer and resolves once a sample in flight has landed (or after
+ * STOP_GRACE_MS, dropping it).
+ */
 export function startSampling(balancer: Balancer, opts: SamplingOptions): () => Promise<void> {
   let ticks = 0;
   let failed = false;

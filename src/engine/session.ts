@@ -22,7 +22,10 @@ export interface Session {
   close(): Promise<void>;
 }
 
-/** The secrets a command reads: a run's (balancer and smoke checks), the balancer's alone (status), or none (lock, unlock). */
+/**
+ * The secrets a command reads: a run's (balancer and smoke checks), the balancer's alone (status), or none (lock,
+ * unlock).
+ */
 export type SecretsNeeded = 'run' | 'balancer' | 'none';
 
 export interface SessionOptions {

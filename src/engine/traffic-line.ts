@@ -2,7 +2,10 @@
 import type { ClusterId } from '../config/config.js';
 import { perCluster, type TrafficSample } from './traffic.js';
 
-/** e.g. `cluster a: 12 sessions, 2/2 in the pool · cluster b: 0 sessions, 0/2 in the pool (draining)`; clusters without members are left out. */
+/**
+ * e.g. `cluster a: 12 sessions, 2/2 in the pool · cluster b: 0 sessions, 0/2 in the pool (draining)`; clusters without
+ * members are left out.
+ */
 export function trafficLine(sample: TrafficSample): string {
   const counts = perCluster(sample);
   return (['a', 'b'] as ClusterId[])

@@ -13,7 +13,10 @@ export interface MemberSample {
   sessions: number;
 }
 
-/** One look at the balancer. Counters are cumulative since the balancer started; absent where the driver cannot count them. */
+/**
+ * One look at the balancer. Counters are cumulative since the balancer started; absent where the driver cannot count
+ * them.
+ */
 export interface TrafficSample {
   /** When it was taken (ISO 8601, this machine's clock). */
   at: string;

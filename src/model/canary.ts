@@ -11,7 +11,10 @@ export interface CanaryAnalysis {
   maxRelative5xx: number;
   /** Requests the canary must have answered in the window before either rule judges. */
   minRequests: number;
-  /** members: canary and stable members counted apart; backend: the driver counts no 5xx per member, so the backend-wide share is judged against max5xxRatio alone. */
+  /**
+   * members: canary and stable members counted apart; backend: the driver counts no 5xx per member, so the backend-wide
+   * share is judged against max5xxRatio alone.
+   */
   scope: 'members' | 'backend';
 }
 
@@ -35,7 +38,10 @@ export type Judgement =
 const pct = (r: number) => `${(r * 100).toFixed(2)}%`;
 const ratio = (w: Window) => (w.requests ? w.http5xx / w.requests : 0);
 
-/** Judge the canary's window against the stable cluster's over the same time (absent: backend scope, no stable to compare). */
+/**
+ * Judge the canary's window against the stable cluster's over the same time (absent: backend scope, no stable to
+ * compare).
+ */
 export function judgeCanary(canary: Window, stable: Window | undefined, a: CanaryAnalysis): Judgement {
   const seen = { canary, ...(stable ? { stable } : {}) };
   if (canary.requests < a.minRequests) return { verdict: 'too-few', ...seen };
@@ -54,12 +60,16 @@ export function judgeCanary(canary: Window, stable: Window | undefined, a: Canar
     };
   if (stable) {
     const limit = a.maxRelative5xx * Math.max(ratio(stable), RELATIVE_FLOOR);
+    const floored = ratio(stable) < RELATIVE_FLOOR ? ' (floor)' : '';
+    const stableShown = `${pct(Math.max(ratio(stable), RELATIVE_FLOOR))}${floored}`;
     if (c > limit)
       return {
         verdict: 'fail',
         metric: 'maxRelative5xx',
         ...seen,
-        message: `canary 5xx ratio ${pct(c)} > maxRelative5xx ${a.maxRelative5xx} × stable ${pct(Math.max(ratio(stable), RELATIVE_FLOOR))}${ratio(stable) < RELATIVE_FLOOR ? ' (floor)' : ''} = ${pct(limit)} (canary: ${counted}${stableSaid})`,
+        message:
+          `canary 5xx ratio ${pct(c)} > maxRelative5xx ${a.maxRelative5xx} × stable ${stableShown} ` +
+          `= ${pct(limit)} (canary: ${counted}${stableSaid})`,
       };
   }
   return { verdict: 'pass', ...seen };
@@ -129,12 +139,16 @@ export function describePlanCanary(c: PlanCanary): string {
   const a = c.analysis;
   const counted =
     c.scope === 'members'
-      ? `canary members against stable ones: 5xx ratio > ${pct(a.max5xxRatio)}, or > ${a.maxRelative5xx} × stable (at least ${pct(RELATIVE_FLOOR)})`
+      ? `canary members against stable ones: 5xx ratio > ${pct(a.max5xxRatio)}, ` +
+        `or > ${a.maxRelative5xx} × stable (at least ${pct(RELATIVE_FLOOR)})`
       : `backend-wide 5xx ratio > ${pct(a.max5xxRatio)} (the driver counts no 5xx per member)`;
   const weights = Object.entries(c.weights)
     .map(([m, w]) => `${m} ${w}`)
     .join(', ');
-  return `canary: ${shares}; reversed on ${counted}, judged from ${a.minRequests} requests; weights put back after: ${weights}; users are not pinned to one release (no sticky canary yet)`;
+  return (
+    `canary: ${shares}; reversed on ${counted}, judged from ${a.minRequests} requests; ` +
+    `weights put back after: ${weights}; users are not pinned to one release (no sticky canary yet)`
+  );
 }
 
 /** Whether a plan file's canary record has the shape the planner remakes steps from. */

@@ -43,7 +43,8 @@ export function stageRelease(
     '  skip=; for k in "$@"; do [ "$old" = "$k" ] && skip=1; done',
     '  [ -n "$skip" ] || rm -rf -- "$old"',
     'done',
-    'if [ -d "$dir" ]; then cat >/dev/null; else tmp="$dir.partial.$$"; rm -rf "$tmp"; mkdir "$tmp"; tar -xzf - -C "$tmp"; mv -T "$tmp" "$dir"; fi',
+    'if [ -d "$dir" ]; then cat >/dev/null; else tmp="$dir.partial.$$"; rm -rf "$tmp"; mkdir "$tmp"; ' +
+      'tar -xzf - -C "$tmp"; mv -T "$tmp" "$dir"; fi',
     'if [ -n "$build" ]; then cd "$dir" && sh -c "$build"; fi',
   ].join('\n');
   return ['sh', '-c', script, 'sh', paths.root, dir, opts.build ?? '', String(opts.keep), ...opts.alwaysKeep];
@@ -59,7 +60,10 @@ export interface StageArtifactOptions {
   build?: string;
   keep: number;
   alwaysKeep: readonly string[];
-  /** The artifact arrives on stdin; without it, a host that holds neither it nor the release unpacked from it prints `missing` and changes nothing. */
+  /**
+   * The artifact arrives on stdin; without it, a host that holds neither it nor the release unpacked from it prints
+   * `missing` and changes nothing.
+   */
   receive: boolean;
 }
 
@@ -82,7 +86,8 @@ export function stageArtifact(paths: AppPaths, dir: string, opts: StageArtifactO
     'set -e',
     'root=$1; dir=$2; sha=$3; z=$4; build=$5; keep=$6; receive=$7; shift 7',
     'rel="$root/releases"; store="$rel/.artifacts"; art="$store/$sha.tar.$z"',
-    'sum() { if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1"; else shasum -a 256 "$1"; fi | cut -d" " -f1; }',
+    'sum() { if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1"; else shasum -a 256 "$1"; ' +
+      'fi | cut -d" " -f1; }',
     'have=',
     '[ -d "$rel/$dir" ] && [ "$(cat "$store/$dir.sha256" 2>/dev/null)" = "$sha" ] && have=release',
     '[ -z "$have" ] && [ -f "$art" ] && have=artifact',
@@ -97,20 +102,25 @@ export function stageArtifact(paths: AppPaths, dir: string, opts: StageArtifactO
     'done',
     'if [ -n "$have" ]; then [ -z "$receive" ] || cat >/dev/null; else',
     '  tmp="$art.partial.$$"; cat >"$tmp"; got=$(sum "$tmp")',
-    '  if [ "$got" != "$sha" ]; then rm -f "$tmp"; echo "the artifact received has sha256 $got, not $sha as planned: not unpacked" >&2; exit 4; fi',
+    '  if [ "$got" != "$sha" ]; then rm -f "$tmp"; echo "the artifact received has sha256 $got, ' +
+      'not $sha as planned: not unpacked" >&2; exit 4; fi',
     '  mv -f "$tmp" "$art"',
     'fi',
     'if [ "$have" != release ]; then',
     '  got=$(sum "$art")',
-    '  if [ "$got" != "$sha" ]; then rm -f "$art"; echo "the artifact kept here has sha256 $got, not $sha: removed, not unpacked (a push sends it again)" >&2; exit 4; fi',
-    '  [ "$dir" != "$cur" ] || { echo "release $dir runs here and was not unpacked from this artifact: not replaced" >&2; exit 3; }',
+    '  if [ "$got" != "$sha" ]; then rm -f "$art"; echo "the artifact kept here has sha256 $got, not $sha: ' +
+      'removed, not unpacked (a push sends it again)" >&2; exit 4; fi',
+    '  [ "$dir" != "$cur" ] || { echo "release $dir runs here and was not unpacked from this artifact: ' +
+      'not replaced" >&2; exit 3; }',
     '  t="$dir.partial.$$"; rm -rf "$t"; mkdir "$t"',
-    '  if [ "$z" = zst ]; then zstd -dcq "$art" | tar -xf - -C "$t" --no-same-owner; else tar -xzf "$art" -C "$t" --no-same-owner; fi',
+    '  if [ "$z" = zst ]; then zstd -dcq "$art" | tar -xf - -C "$t" --no-same-owner; ' +
+      'else tar -xzf "$art" -C "$t" --no-same-owner; fi',
     '  rm -rf -- "$dir"; mv -T "$t" "$dir"',
     '  printf \'%s\\n\' "$sha" >"$store/$dir.sha256.tmp"; mv -f "$store/$dir.sha256.tmp" "$store/$dir.sha256"',
     'fi',
     // Artifacts go with the releases unpacked from them.
-    'for m in "$store"/*.sha256; do [ -f "$m" ] || continue; r=$(basename "$m" .sha256); [ -d "$r" ] || rm -f "$m"; done',
+    'for m in "$store"/*.sha256; do [ -f "$m" ] || continue; r=$(basename "$m" .sha256); ' +
+      '[ -d "$r" ] || rm -f "$m"; done',
     'for a in "$store"/*.tar.gz "$store"/*.tar.zst; do',
     '  [ -f "$a" ] || continue; s=$(basename "$a"); s=${s%%.*}',
     '  [ "$s" = "$sha" ] || grep -q -x -F -e "$s" "$store"/*.sha256 2>/dev/null || rm -f "$a"',
@@ -135,11 +145,15 @@ export function stageArtifact(paths: AppPaths, dir: string, opts: StageArtifactO
   ];
 }
 
-/** Point `current` at a release without a moment where it is missing (a new link renamed over the old one), then run the restart command from baton.yml (the operator's own shell) in the app's root. */
+/**
+ * Point `current` at a release without a moment where it is missing (a new link renamed over the old one), then run the
+ * restart command from baton.yml (the operator's own shell) in the app's root.
+ */
 export function switchAndRestart(paths: AppPaths, dir: string, restart: string): string[] {
   releaseDirOnly(dir);
   const script =
-    'set -e; [ -d "$1/releases/$2" ] || { echo "release $2 is not on this host" >&2; exit 3; }; ln -sfn "releases/$2" "$1/current.next"; mv -T "$1/current.next" "$1/current"; cd "$1"; sh -c "$3"';
+    'set -e; [ -d "$1/releases/$2" ] || { echo "release $2 is not on this host" >&2; exit 3; }; ' +
+    'ln -sfn "releases/$2" "$1/current.next"; mv -T "$1/current.next" "$1/current"; cd "$1"; sh -c "$3"';
   return ['sh', '-c', script, 'sh', paths.root, dir, restart];
 }
 
@@ -152,7 +166,8 @@ export function readCurrent(paths: AppPaths): string[] {
 export function removeRelease(paths: AppPaths, dir: string): string[] {
   releaseDirOnly(dir);
   const script =
-    'cur=$(basename "$(readlink "$1/current" 2>/dev/null)" 2>/dev/null); [ "$cur" = "$2" ] || rm -rf -- "$1/releases/$2"';
+    'cur=$(basename "$(readlink "$1/current" 2>/dev/null)" 2>/dev/null); ' +
+    '[ "$cur" = "$2" ] || rm -rf -- "$1/releases/$2"';
   return ['sh', '-c', script, 'sh', paths.root, dir];
 }
 
@@ -183,7 +198,10 @@ export function expandSchema(paths: AppPaths, dir: string, command: string): str
   return ['sh', '-c', script, 'sh', paths.root, dir, command];
 }
 
-/** Run the operator's reverse command in the release's directory, then put back the ledger the expand replaced (or remove its own). */
+/**
+ * Run the operator's reverse command in the release's directory, then put back the ledger the expand replaced (or
+ * remove its own).
+ */
 export function reverseExpandSchema(paths: AppPaths, dir: string, command: string): string[] {
   releaseDirOnly(dir);
   const script = [

@@ -57,7 +57,9 @@ export function planProblemList(data: unknown): PlanProblem[] {
     return [
       {
         kind: 'not-a-plan',
-        message: `${'format' in p ? `format ${JSON.stringify(p.format)}` : 'no format field'}; this baton reads ${PLAN_FORMAT}`,
+        message:
+          `${'format' in p ? `format ${JSON.stringify(p.format)}` : 'no format field'}; ` +
+          `this baton reads ${PLAN_FORMAT}`,
       },
     ];
   const problems: PlanProblem[] = [];

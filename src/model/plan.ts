@@ -68,7 +68,9 @@ export interface Rehearsal {
 }
 
 /** What preflight found when the plan was made, and who ran anyway despite a refusal (and why). */
-/** What a plan does: deploy a new release, return to the one that ran before, contract the schema, or restore a host. */
+/**
+ * What a plan does: deploy a new release, return to the one that ran before, contract the schema, or restore a host.
+ */
 export const PLAN_KINDS = ['push', 'rollback', 'contract', 'restore'] as const;
 export type PlanKind = (typeof PLAN_KINDS)[number];
 
@@ -112,13 +114,21 @@ export interface PlanForced {
 
 export interface Plan {
   format: typeof PLAN_FORMAT;
-  /** What the plan does: deploy a new release, return to the one that ran before, or contract the schema (absent: push). */
+  /**
+   * What the plan does: deploy a new release, return to the one that ran before, or contract the schema (absent: push).
+   */
   kind?: PlanKind;
   app: string;
-  /** The environment (`-e NAME`) it was made for; absent: baton.yml alone. Hashed: a plan cannot be relabelled for another. */
+  /**
+   * The environment (`-e NAME`) it was made for; absent: baton.yml alone. Hashed: a plan cannot be relabelled for
+   * another.
+   */
   environment?: string;
   release: Release;
-  /** The artifact built once that the plan deploys (artifact: in baton.yml, and a stage step); the hash covers it, so an approval covers these bytes. */
+  /**
+   * The artifact built once that the plan deploys (artifact: in baton.yml, and a stage step); the hash covers it, so an
+   * approval covers these bytes.
+   */
   artifact?: PlanArtifact;
   createdAt: string;
   createdBy: string;
@@ -134,11 +144,17 @@ export interface Plan {
   hooks?: Partial<Record<HookName, HookConfig>>;
   /** Where a run of it sends notifications (baton.yml's notify:), the URL shown without its secret part. */
   notify?: PlanNotify[];
-  /** The canary the push was made with (canary: in baton.yml or `push --canary`): its shares, thresholds, the driver's weight range and the weights observed. */
+  /**
+   * The canary the push was made with (canary: in baton.yml or `push --canary`): its shares, thresholds, the driver's
+   * weight range and the weights observed.
+   */
   canary?: PlanCanary;
   /** Content hash of everything above; approvals name it. */
   hash: string;
-  /** Not part of the hash: its maker's signature of it (`baton plan -o --key`, message `baton plan <hash>\n`), so apply can tell the author's own approval. */
+  /**
+   * Not part of the hash: its maker's signature of it (`baton plan -o --key`, message `baton plan <hash>\n`), so apply
+   * can tell the author's own approval.
+   */
   author?: Approval;
   /** Not part of the hash: recorded after review. */
   approvals?: Approval[];

@@ -9,7 +9,8 @@ export interface Release {
 }
 
 const SAFE_TAG = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/;
-// What a directory under releases/ may be called: one path segment, no "..", nothing a shell or a terminal reads specially.
+// What a directory under releases/ may be called: one path segment, no "..", nothing a shell or a terminal reads
+// specially.
 const SAFE_DIR = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 
 /** Refuses (exit 64) a tag that cannot name a release directory; checked before anything is asked of a host. */
@@ -37,7 +38,10 @@ export function releaseFor(tag: string, commit: string): Release {
   return { tag, commit, dir: `${tag.replaceAll('/', '_')}-${commit.slice(0, 7)}` };
 }
 
-/** The release a directory name stands for, as far as the name tells (its tag and short commit): for plans made from what hosts run. */
+/**
+ * The release a directory name stands for, as far as the name tells (its tag and short commit): for plans made from
+ * what hosts run.
+ */
 export function releaseOfDir(dir: string): Release {
   return { tag: tagOfDir(dir), commit: /-([0-9a-f]{7})$/.exec(dir)?.[1] ?? '', dir };
 }

@@ -9,7 +9,10 @@ export { DNS_STEP_KIND_NAMES, type DnsStepKind, type StepField } from './steps.j
 
 /** What the runner must know of any step kind, push or DNS migration. */
 export interface StepTraits {
-  /** Carrying it out changes what production serves or who serves it (the pool, a host's current release, a public record). */
+  /**
+   * Carrying it out changes what production serves or who serves it (the pool, a host's current release, a public
+   * record).
+   */
   changesProduction: boolean;
   /** A failure part-way may have changed something: its own undo runs too, not only earlier steps'. */
   undoWhenFailed: boolean;
@@ -19,7 +22,10 @@ export interface StepTraits {
   followsReturn?: boolean;
   /** Left out of an idle-side rehearsal (it would put the new release in front of users, or end the lock early). */
   skipWhenRehearsingIdleSide?: boolean;
-  /** Acts on what both clusters share (the database), from one host: a rehearsal on one side runs it whole, never narrowed to that side's hosts. */
+  /**
+   * Acts on what both clusters share (the database), from one host: a rehearsal on one side runs it whole, never
+   * narrowed to that side's hosts.
+   */
   sharedByClusters?: boolean;
   /** Uploads the release archive: a run that has it still to do needs the tag exported first. */
   needsArtifact?: boolean;

@@ -37,7 +37,10 @@ export interface StepFieldTypes {
   members: string[];
   /** For flip: the members it returns to the pool, in the same balancer change as the drain. */
   readyMembers: string[];
-  /** For wait-drain: also wait for the drained members' sticky sessions to end (balancer.sessions), not only their requests. */
+  /**
+   * For wait-drain: also wait for the drained members' sticky sessions to end (balancer.sessions), not only their
+   * requests.
+   */
   waitFor: 'sessions';
   /** For stage/activate/unstage/expand: the release directory per host (contract: the release every host must run). */
   releases: Record<string, string>;

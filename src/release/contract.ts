@@ -37,7 +37,8 @@ export async function proposeContract(session: Session, opts: { by?: string } = 
   const text = read.stdout.trim();
   if (text && !isReleaseDirName(text)) {
     throw new UserError(
-      `the ledger ${migrationLedger(paths)} on ${host} does not name a release: ${JSON.stringify(read.stdout.trim().slice(0, 80))}`,
+      `the ledger ${migrationLedger(paths)} on ${host} does not name ` +
+        `a release: ${JSON.stringify(read.stdout.trim().slice(0, 80))}`,
       'it should hold the release directory of the last expand: look at it by hand; nothing was changed',
       { refused: ExitCode.PLAN_REFUSED },
     );

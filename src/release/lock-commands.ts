@@ -83,7 +83,9 @@ export async function releaseLock(session: Session, opts: ReleaseOptions): Promi
     // Nobody can be named, so nobody's own unlock may remove it: only --force, said plainly.
     if (!opts.force) {
       throw new LockHeldError(
-        `the release lock on ${session.config.balancer.host} (${session.config.lock.path}) is there, but its details cannot be read; if no run is using it, \`baton unlock --force --reason TEXT\` removes it`,
+        `the release lock on ${session.config.balancer.host} (${session.config.lock.path}) is there, ` +
+          'but its details cannot be read; if no run is using it, ' +
+          `\`baton unlock --force --reason TEXT\` removes it`,
       );
     }
     if (opts.confirm && !(await opts.confirm(null)))
@@ -96,7 +98,9 @@ export async function releaseLock(session: Session, opts: ReleaseOptions): Promi
   const foreign = holder.by !== opts.by && !expired;
   if (foreign && !opts.force) {
     throw new ForeignLockError(
-      `the release lock on ${session.config.balancer.host} is held by ${holder.by} since ${holder.since}${holder.tag ? ` (pushing ${holder.tag})` : ''}: ${holder.reason}; it expires ${holder.expires}`,
+      `the release lock on ${session.config.balancer.host} is held by ${holder.by} ` +
+        `since ${holder.since}${holder.tag ? ` (pushing ${holder.tag})` : ''}: ${holder.reason}` +
+        `; it expires ${holder.expires}`,
       holder,
     );
   }

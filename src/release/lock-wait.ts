@@ -12,7 +12,10 @@ export interface LockWaitOptions {
   host: string;
   /** How often to look again (default 2 s). */
   pollMs?: number;
-  /** The run whose lock this one takes over (the killed or held run a resume or rollback continues): its lock is not waited for. */
+  /**
+   * The run whose lock this one takes over (the killed or held run a resume or rollback continues): its lock is not
+   * waited for.
+   */
   takeOver?: string;
   /** Told once, when the wait begins, who holds the lock. */
   onWaiting?: (holder: LockDetails) => void;
@@ -20,7 +23,10 @@ export interface LockWaitOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-/** Resolves once nobody holds the lock (or its lease has run out, or the run holding it is the one taken over); throws LockHeldError when the wait runs out first. */
+/**
+ * Resolves once nobody holds the lock (or its lease has run out, or the run holding it is the one taken over); throws
+ * LockHeldError when the wait runs out first.
+ */
 export async function waitForLock(lock: { inspect(): Promise<LockReading> }, opts: LockWaitOptions): Promise<void> {
   const now = opts.now ?? Date.now;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
@@ -34,7 +40,9 @@ export async function waitForLock(lock: { inspect(): Promise<LockReading> }, opt
     const left = deadline - now();
     if (left <= 0) {
       throw new LockHeldError(
-        `release lock on ${opts.host} is still held by ${details.by} since ${details.since}${details.tag ? ` (pushing ${details.tag})` : ''} after waiting ${formatDuration(opts.waitMs)}: ${details.reason}; it expires ${details.expires}`,
+        `release lock on ${opts.host} is still held by ${details.by} ` +
+          `since ${details.since}${details.tag ? ` (pushing ${details.tag})` : ''} after ` +
+          `waiting ${formatDuration(opts.waitMs)}: ${details.reason}; it expires ${details.expires}`,
         { ...details },
       );
     }

@@ -84,7 +84,10 @@ export function planArtifactOf(
   };
 }
 
-/** Build the artifact of the tag `resolving` resolves (or take it from the cache) for a plan to record; it stays in the cache. */
+/**
+ * Build the artifact of the tag `resolving` resolves (or take it from the cache) for a plan to record; it stays in the
+ * cache.
+ */
 export async function buildPlannedArtifact(
   config: Config,
   resolving: Promise<ResolvedTag>,
@@ -95,7 +98,8 @@ export async function buildPlannedArtifact(
   const resolved = await resolving;
   const built = await artifactFor(config.app.repo, resolved, spec, { ...(progress ? { progress } : {}) });
   progress?.(
-    `artifact of ${resolved.tag}: sha256 ${shortSha(built.sha256)}, ${built.files} files, ${(built.bytes / 1e6).toFixed(1)} MB${built.cached ? ' (from the cache)' : ''}`,
+    `artifact of ${resolved.tag}: sha256 ${shortSha(built.sha256)}, ${built.files}` +
+      ` files, ${(built.bytes / 1e6).toFixed(1)} MB${built.cached ? ' (from the cache)' : ''}`,
   );
   return { file: built.file, commit: resolved.commit, record: planArtifactOf(built, spec), dispose: () => undefined };
 }
@@ -126,7 +130,10 @@ export async function releaseArchiveFor(
   return rebuilt.file;
 }
 
-/** The refusal of a rebuilt artifact whose bytes are not the planned ones, naming the files that differ where both file lists are known. */
+/**
+ * The refusal of a rebuilt artifact whose bytes are not the planned ones, naming the files that differ where both file
+ * lists are known.
+ */
 export async function changedArtifact(
   cache: string,
   release: Release,
@@ -136,7 +143,9 @@ export async function changedArtifact(
   const [before, after] = await Promise.all([readManifest(cache, planned.sha256), readManifest(cache, rebuilt.sha256)]);
   const details = !before
     ? [
-        `the planned artifact (${planned.files} files) is not in this machine's cache (${cache}), so its files cannot be compared: it was built elsewhere, or removed; the rebuilt one has ${rebuilt.files} files`,
+        `the planned artifact (${planned.files} files) is not in this machine's cache (${cache}), ` +
+          'so its files cannot be compared: it was built elsewhere, or removed; ' +
+          `the rebuilt one has ${rebuilt.files} files`,
       ]
     : !after
       ? ["the rebuilt artifact's file list is missing from the cache"]
@@ -147,8 +156,12 @@ export async function changedArtifact(
     );
   const shown = details.slice(0, 20);
   return new PlanRefusedError(
-    `the artifact of ${release.dir} built now is sha256 ${shortSha(rebuilt.sha256)}, not ${shortSha(planned.sha256)} as planned and approved: the build gave other bytes\n  ${shown.join('\n  ')}${details.length > shown.length ? `\n  …and ${details.length - shown.length} more` : ''}`,
-    'nothing was sent to any host. Make the build reproducible (the files named differ from one build to the next), or make, review and approve a new plan: it records the artifact now in the cache',
+    `the artifact of ${release.dir} built now is sha256 ${shortSha(rebuilt.sha256)}, ` +
+      `not ${shortSha(planned.sha256)} as planned and approved: ` +
+      `the build gave other bytes\n ` +
+      ` ${shown.join('\n  ')}${details.length > shown.length ? `\n  …and ${details.length - shown.length} more` : ''}`,
+    'nothing was sent to any host. Make the build reproducible (the files named differ from one build to the ' +
+      'next), or make, review and approve a new plan: it records the artifact now in the cache',
     details,
   );
 }

@@ -125,7 +125,9 @@ async function checkTag(
         {
           check: 'tag',
           outcome: 'ok',
-          message: `tag ${tag} is commit ${r.shortCommit}${r.signed ? ' (signed)' : ''}; its tree reads whole: ${formatMiB(bytes)} unpacked`,
+          message:
+            `tag ${tag} is commit ${r.shortCommit}${r.signed ? ' (signed)' : ''}; ` +
+            `its tree reads whole: ${formatMiB(bytes)} unpacked`,
         },
       ],
       size: { bytes, source: `git ls-tree of ${tag}` },
@@ -172,7 +174,9 @@ async function checkInternalNames(session: Session): Promise<Finding[]> {
         return {
           check: 'internal',
           outcome: 'refused',
-          message: `${name} (clusters.${c}.internal) does not resolve on this machine, and smoke checks reach cluster ${c} through it: ${messageOf(err)}`,
+          message:
+            `${name} (clusters.${c}.internal) does not resolve on this machine, ` +
+            `and smoke checks reach cluster ${c} through it: ${messageOf(err)}`,
         };
       }
     }),
@@ -252,7 +256,8 @@ function toolsVerdict(host: string, needed: readonly string[][], present: Set<st
   }
   const missing = needed.filter((any) => !any.some((c) => present.has(c))).map((any) => any.join(' or '));
   if (missing.length) {
-    const message = `${host}: has no ${missing.join(', no ')} on the SSH user's PATH, which a built artifact needs (artifact:)`;
+    const message =
+      `${host}: has no ${missing.join(', no ')} on the SSH user's PATH, ` + 'which a built artifact needs (artifact:)';
     return { check: 'tools', host, outcome: 'refused', message };
   }
   const found = needed.map((any) => any.find((c) => present.has(c))).join(', ');

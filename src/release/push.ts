@@ -31,9 +31,15 @@ export interface PlanOptions {
   by?: string;
   /** The push will stop once the first cluster is back (`push --hold`). */
   hold?: boolean;
-  /** Make the plan although preflight refused; this reason (and who gave it) is recorded in the plan and journaled when it runs. */
+  /**
+   * Make the plan although preflight refused; this reason (and who gave it) is recorded in the plan and journaled when
+   * it runs.
+   */
   overridePreflight?: string;
-  /** `--force REASON`: plan the whole push although clusters already run and serve the release (to restart them, say); recorded in the plan with who gave it, and journaled. */
+  /**
+   * `--force REASON`: plan the whole push although clusters already run and serve the release (to restart them, say);
+   * recorded in the plan with who gave it, and journaled.
+   */
   force?: string;
   /** Export the release archive while observing and planning (`push` applies the plan at once). */
   prepareArtifact?: boolean;
@@ -99,13 +105,15 @@ export async function planPush(
 async function readForPlan(session: Session, tag: string, opts: PlanOptions) {
   const { config } = session;
   const resolving = resolveTag(config.app.repo, tag, { requireSigned: config.app.signedTags });
-  // With artifact: the plan records the artifact's hash, so every plan builds it (or finds it in the cache) while production is read.
+  // With artifact: the plan records the artifact's hash, so every plan builds it (or finds it in the cache) while
+  // production is read.
   const exporting = config.artifact
     ? buildPlannedArtifact(config, resolving, opts.progress)
     : opts.prepareArtifact
       ? prepareArtifact(config, resolving)
       : undefined;
-  // Preflight never throws (a failed read is a finding): a missing tag or an unreachable host fails here through resolveTag and observe, as before.
+  // Preflight never throws (a failed read is a finding): a missing tag or an unreachable host fails here through
+  // resolveTag and observe, as before.
   const [read, exported] = await Promise.allSettled([
     Promise.all([
       resolving,
@@ -125,12 +133,17 @@ async function readForPlan(session: Session, tag: string, opts: PlanOptions) {
   return { resolved, observation, snapshot, report, artifact };
 }
 
-/** A plan that could not be made because a cluster is out of the pool is usually another push under way: then that is the answer (exit 4). */
+/**
+ * A plan that could not be made because a cluster is out of the pool is usually another push under way: then that is
+ * the answer (exit 4).
+ */
 async function pushUnderWay(session: Session, err: unknown): Promise<unknown> {
   const holder = await session.lock.read().catch(() => null);
   if (holder && holder.run !== undefined) {
     return new LockHeldError(
-      `release lock on ${session.config.balancer.host} is held by ${holder.by} since ${holder.since}${holder.tag ? ` (pushing ${holder.tag})` : ''}: ${holder.reason}; production is part-way through that run (${(err as Error).message})`,
+      `release lock on ${session.config.balancer.host} is held by ${holder.by} ` +
+        `since ${holder.since}${holder.tag ? ` (pushing ${holder.tag})` : ''}: ${holder.reason}; ` +
+        `production is part-way through that run (${(err as Error).message})`,
       { ...holder },
     );
   }
@@ -141,10 +154,16 @@ async function pushUnderWay(session: Session, err: unknown): Promise<unknown> {
 function describeReach(config: Config): string {
   const balancers = [config.balancer.host, ...(config.balancer.peers ?? [])];
   const apps = allHosts(config).length;
-  return `connecting to ${balancers.length + apps} hosts (${balancers.join(', ')} and ${apps} app host${apps === 1 ? '' : 's'})`;
+  return (
+    `connecting to ${balancers.length + apps} hosts (${balancers.join(', ')} and ${apps} app ` +
+    `host${apps === 1 ? '' : 's'})`
+  );
 }
 
-/** Preflight's findings for the plan; throws PreflightRefusedError on a refusal no reason overrides (exit 6; 1 for a host that cannot be reached). */
+/**
+ * Preflight's findings for the plan; throws PreflightRefusedError on a refusal no reason overrides (exit 6; 1 for a
+ * host that cannot be reached).
+ */
 function preflightRecord(findings: PlanPreflight['findings'], by: string, override: string | undefined): PlanPreflight {
   const refused = preflightRefusal({ findings });
   if (!refused) return { findings };
@@ -192,7 +211,8 @@ function forcedNotes(plan: Plan): string[] {
   const forced = plan.forced;
   return forced
     ? [
-        `pushed whole by force (${forced.by}): ${forced.reason}; a cluster already running and serving ${plan.release.dir} was not left alone`,
+        `pushed whole by force (${forced.by}): ${forced.reason}; ` +
+          `a cluster already running and serving ${plan.release.dir} was not left alone`,
       ]
     : [];
 }

@@ -26,9 +26,13 @@ import { verifyPlanHash } from './requirements.js';
 // What a refusal says when the steps match and the plan still does not: only its header can differ.
 const HEADER_ONLY = 'its recorded header (app, release, author, time or observed state) does not give its steps';
 const HINT =
-  'make a new plan with `baton plan TAG` from this baton.yml; if baton.yml changed since the plan was reviewed, that is the difference';
+  'make a new plan with `baton plan TAG` from this baton.yml; ' +
+  'if baton.yml changed since the plan was reviewed, that is the difference';
 
-/** Refuses (exit 3) a plan altered since it was made, or one baton.yml would not make: what apply, resume and rehearse check first. */
+/**
+ * Refuses (exit 3) a plan altered since it was made, or one baton.yml would not make: what apply, resume and rehearse
+ * check first.
+ */
 export function checkPlan(plan: Plan, config: Config): void {
   verifyPlanHash(plan);
   rederivePlan(plan, config);
@@ -50,12 +54,15 @@ const REDERIVE: Record<PlanKind, (plan: Plan, config: Config) => void> = {
   // baton rollback reads the hosts and makes its plan at run time; a rollback's plan is only ever
   // resumed from the journal, and all of it is then checked against baton.yml (outsideConfig).
   rollback: () => undefined,
-  // A contract is made from the ledger at run time too; only resumed from the journal: it must be the plan baton.yml makes for that release.
+  // A contract is made from the ledger at run time too; only resumed from the journal: it must be the plan baton.yml
+  // makes for that release.
   contract: rederiveContract,
   restore: rederiveRestore,
 };
 
-/** A push: one of the plans baton.yml makes from its tag, commit and observed state (either cluster first, held or not). */
+/**
+ * A push: one of the plans baton.yml makes from its tag, commit and observed state (either cluster first, held or not).
+ */
 function rederivePush(plan: Plan, config: Config): void {
   let release;
   try {
@@ -97,7 +104,8 @@ function rederivePush(plan: Plan, config: Config): void {
       }
     }
   }
-  // Preflight's findings are what production measured, not something baton.yml makes: taken as recorded (the hash covers them).
+  // Preflight's findings are what production measured, not something baton.yml makes: taken as recorded (the hash
+  // covers them).
   const recorded = plan.preflight ? { preflight: plan.preflight } : {};
   if (candidates.some((c) => planHash({ ...c, ...recorded }) === plan.hash)) return;
   const firstDrained = (p: Plan) => p.forward.find((s) => stepIs(s, 'drainsCluster'))?.cluster;
@@ -112,14 +120,19 @@ function rederivePush(plan: Plan, config: Config): void {
   refuse('the plan is not the plan baton.yml makes from its tag, commit and observed state', differences);
 }
 
-/** Refuses (exit 3) a plan made for another environment than this run's: staging's plan never runs on production, nor the reverse. */
+/**
+ * Refuses (exit 3) a plan made for another environment than this run's: staging's plan never runs on production, nor
+ * the reverse.
+ */
 export function checkEnvironment(plan: Pick<Plan, 'environment'>, config: Pick<Config, 'environment'>): void {
   if (plan.environment === config.environment) return;
   const fix =
     plan.environment === undefined ? 'run it without -e (and without BATON_ENV)' : `run it with -e ${plan.environment}`;
   throw new PlanRefusedError(
-    `the plan was made for ${describeEnvironment(plan.environment)}; this run is for ${describeEnvironment(config.environment)}`,
-    `${fix}, or make a new plan for this environment with \`baton plan TAG${config.environment === undefined ? '' : ` -e ${config.environment}`}\``,
+    `the plan was made for ${describeEnvironment(plan.environment)}; ` +
+      `this run is for ${describeEnvironment(config.environment)}`,
+    `${fix}, or make a new plan for this environment with \`baton plan ` +
+      `TAG${config.environment === undefined ? '' : ` -e ${config.environment}`}\``,
     [`environment: plan ${show(plan.environment ?? null)}, run ${show(config.environment ?? null)}`],
   );
 }
@@ -140,12 +153,15 @@ function hookDifferences(plan: Plan, config: Config): string[] {
   return [...hooks, ...notify];
 }
 
-/** The plan's artifact record for re-making it; refuses one baton.yml would not build, or no longer builds the same way. */
+/**
+ * The plan's artifact record for re-making it; refuses one baton.yml would not build, or no longer builds the same way.
+ */
 function plannedArtifact(plan: Plan, config: Config): { artifact?: PlanArtifact } {
   if (!plan.artifact) return {};
   if (!config.artifact) {
     refuse(
-      'the plan deploys an artifact built once, and baton.yml has no artifact: section (each host would build the tag itself)',
+      'the plan deploys an artifact built once, and baton.yml has no artifact: ' +
+        'section (each host would build the tag itself)',
       [`artifact: sha256 ${plan.artifact.sha256}`],
     );
   }
@@ -187,7 +203,10 @@ function rederiveContract(plan: Plan, config: Config): void {
   );
 }
 
-/** Makes the plan again with `build` (from its recorded inputs) and refuses (exit 3) when baton.yml makes none, or another one; `what` names it in the refusal. */
+/**
+ * Makes the plan again with `build` (from its recorded inputs) and refuses (exit 3) when baton.yml makes none, or
+ * another one; `what` names it in the refusal.
+ */
 function remake(plan: Plan, what: string, build: () => Plan): void {
   let made: Plan;
   try {
@@ -209,7 +228,8 @@ export function outsideConfig(plan: Plan, config: Config): string[] {
   const cb = config.balancer;
   if (b.driver !== cb.driver || b.host !== cb.host || b.backend !== cb.backend) {
     out.push(
-      `balancer: plan ${show(`${b.driver} ${b.backend} on ${b.host}`)}, baton.yml ${show(`${cb.driver} ${cb.backend} on ${cb.host}`)}`,
+      `balancer: plan ${show(`${b.driver} ${b.backend} on ${b.host}`)}, ` +
+        `baton.yml ${show(`${cb.driver} ${cb.backend} on ${cb.host}`)}`,
     );
   }
   const observedHosts = new Set(plan.observed.hosts.map((h) => h.host));
@@ -265,7 +285,8 @@ export function stepDifferences(planned: readonly Step[], made: readonly Step[])
 function refuse(what: string, details: string[]): never {
   const shown = details.slice(0, 12);
   throw new PlanRefusedError(
-    `${what}:\n  ${shown.join('\n  ')}${details.length > shown.length ? `\n  …and ${details.length - shown.length} more` : ''}`,
+    `${what}:\n ` +
+      ` ${shown.join('\n  ')}${details.length > shown.length ? `\n  …and ${details.length - shown.length} more` : ''}`,
     HINT,
     details,
   );

@@ -134,14 +134,16 @@ export async function rehearseAgainst(
   opts: RehearseOptions & { against: string },
 ): Promise<RehearseResult> {
   verifyPlanHash(plan);
-  // Forced: staging may run the tag already (an earlier rehearsal), and a rehearsal that leaves it alone would prove nothing.
+  // Forced: staging may run the tag already (an earlier rehearsal), and a rehearsal that leaves it alone would prove
+  // nothing.
   const made = await planPush(staging, plan.release.tag, {
     by: opts.by ?? actor(),
     force: `rehearsal of plan ${plan.hash.slice(0, 19)}: the whole push on staging, forward and reverse`,
   });
   if (made.plan.release.commit !== plan.release.commit) {
     throw new PlanRefusedError(
-      `tag ${plan.release.tag} is ${made.plan.release.commit} for the staging repository, not ${plan.release.commit} as planned`,
+      `tag ${plan.release.tag} is ${made.plan.release.commit} for the staging repository, ` +
+        `not ${plan.release.commit} as planned`,
       'stage from the same repository the plan was made from',
     );
   }

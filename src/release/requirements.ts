@@ -23,7 +23,9 @@ export function verifyPlanHash(plan: Plan): void {
 export interface RequirementStatus {
   /** `passed`: the newest passed rehearsal of this hash whose signature verifies, and who ran it. */
   rehearsal: { required: boolean; passed?: Rehearsal; by?: string };
-  /** `by`: distinct verified principals that count; `author`: the plan's verified maker, whose approval does not count. */
+  /**
+   * `by`: distinct verified principals that count; `author`: the plan's verified maker, whose approval does not count.
+   */
   approvals: { required: number; by: string[]; author?: string };
   /** Records of this plan that do not verify, each named with why; any refuses the plan. */
   refused: string[];
@@ -62,7 +64,8 @@ export async function requirementStatus(plan: Plan, require: Config['require']):
   if (by.length < require.approvals) {
     const own = authorApproved ? `; ${author} made the plan, so their own approval does not count` : '';
     unmet.push(
-      `baton.yml requires ${require.approvals} approval${require.approvals === 1 ? '' : 's'} of this plan, it has ${by.length}${by.length ? ` (${by.join(', ')})` : ''}${own}`,
+      `baton.yml requires ${require.approvals} approval${require.approvals === 1 ? '' : 's'} of this plan, ` +
+        `it has ${by.length}${by.length ? ` (${by.join(', ')})` : ''}${own}`,
     );
   }
   return {
@@ -73,7 +76,10 @@ export async function requirementStatus(plan: Plan, require: Config['require']):
   };
 }
 
-/** The newest passed rehearsal of this plan whose signature verifies, and who it verifies as; each that does not is added to `refused`. */
+/**
+ * The newest passed rehearsal of this plan whose signature verifies, and who it verifies as; each that does not is
+ * added to `refused`.
+ */
 async function verifiedRehearsal(
   plan: Plan,
   signers: string,
@@ -98,7 +104,8 @@ async function verifiedAuthor(
 ): Promise<string | undefined> {
   if (plan.author?.hash !== plan.hash) {
     unmet.push(
-      "the plan is not signed by whoever made it, so apply cannot tell their own approval from a reviewer's: make it with `baton plan TAG -o FILE --key KEY`",
+      "the plan is not signed by whoever made it, so apply cannot tell their own approval from a reviewer's: " +
+        'make it with `baton plan TAG -o FILE --key KEY`',
     );
     return undefined;
   }
@@ -139,7 +146,10 @@ export interface RequirementOptions {
   by: string;
 }
 
-/** Refuses (exit 3) a plan that lacks what baton.yml requires or carries a record that does not verify, unless overridden; returns the journal notes the override leaves. */
+/**
+ * Refuses (exit 3) a plan that lacks what baton.yml requires or carries a record that does not verify, unless
+ * overridden; returns the journal notes the override leaves.
+ */
 export async function checkRequirements(
   plan: Plan,
   require: Config['require'],
@@ -155,21 +165,25 @@ export async function checkRequirements(
     const { unmet, refused } = await requirementStatus(plan, require);
     const missing = [...refused.map((r) => `refused ${r}`), ...unmet];
     return [
-      `requirements overridden by ${opts.by}: ${reason} (${missing.length ? `unmet: ${missing.join('; ')}` : 'all were met'})`,
+      `requirements overridden by ${opts.by}: ${reason}` +
+        ` (${missing.length ? `unmet: ${missing.join('; ')}` : 'all were met'})`,
     ];
   }
   const { unmet, refused } = await requirementStatus(plan, require);
   if (refused.length) {
     throw new PlanRefusedError(
       `the plan carries review records that do not verify:\n  ${[...refused, ...unmet].join('\n  ')}`,
-      `each must be signed by a key in ${require.allowedSigners}: remove the records named from the plan file, and have it approved (\`baton approve FILE --key KEY\`) or rehearsed again`,
+      `each must be signed by a key in ${require.allowedSigners}: ` +
+        `remove the records named from the plan file, and have it approved (\`baton approve FILE --key KEY\`) ` +
+        'or rehearsed again',
       [...refused, ...unmet],
     );
   }
   if (unmet.length) {
     throw new PlanRefusedError(
       `the plan does not meet what baton.yml requires:\n  ${unmet.join('\n  ')}`,
-      'rehearse it with `baton rehearse FILE --key KEY`, have it approved with `baton approve FILE --key KEY`, or override with `baton apply FILE --override-requirements REASON`',
+      'rehearse it with `baton rehearse FILE --key KEY`, have it approved with `baton approve FILE --key ' +
+        'KEY`, or override with `baton apply FILE --override-requirements REASON`',
       unmet,
     );
   }

@@ -32,7 +32,9 @@ export function releaseToRestore(observed: ObservedState, host: string, recorded
   const runs = [...new Set(others.map((h) => h.release as string))];
   if (runs.length > 1) {
     throw new UserError(
-      `the other hosts of cluster ${me?.cluster} run different releases (${others.map((h) => `${h.host}: ${h.release}`).join(', ')}): which one to restore ${host} with is not clear`,
+      `the other hosts of cluster ${me?.cluster} run different releases ` +
+        `(${others.map((h) => `${h.host}: ${h.release}`).join(', ')}): ` +
+        `which one to restore ${host} with is not clear`,
       'finish or roll back the push that left them so, then restore',
       { refused: ExitCode.PLAN_REFUSED },
     );
@@ -40,7 +42,8 @@ export function releaseToRestore(observed: ObservedState, host: string, recorded
   const dir = runs[0] ?? recorded;
   if (!dir)
     throw new UserError(
-      `nothing tells which release ${host} should run: its cluster has no other host running one and its snapshot recorded none`,
+      `nothing tells which release ${host} should run: its cluster has no other host running one and its ` +
+        'snapshot recorded none',
       'push a release to its cluster first',
     );
   return dir;
@@ -60,7 +63,8 @@ export async function proposeRestore(
   if (!appHost && !balancerHost)
     throw new UserError(
       `${JSON.stringify(host)} is not a host in ${config.file}`,
-      `app hosts: ${[...config.clusters.a.hosts, ...config.clusters.b.hosts].map((h) => h.host).join(', ')}; balancers: ${balancers.join(', ')}`,
+      `app hosts: ${[...config.clusters.a.hosts, ...config.clusters.b.hosts].map((h) => h.host).join(', ')}; ` +
+        `balancers: ${balancers.join(', ')}`,
     );
   const name = appHost ?? (balancerHost as string);
   if (!appHost) {
@@ -86,8 +90,10 @@ export async function proposeRestore(
   };
   if (opts.rehearse && context.clusterInPool) {
     throw new UserError(
-      `cluster ${me.cluster} is in the pool: a rehearsal restores a host of the idle cluster, where no user can reach it`,
-      'rehearse on a host of the cluster that is out of the pool (after `push --hold`, or drained), or restore for real with --run',
+      `cluster ${me.cluster} is in the pool: a rehearsal restores a host of the idle cluster, ` +
+        'where no user can reach it',
+      'rehearse on a host of the cluster that is out of the pool (after `push --hold`, or drained), ' +
+        'or restore for real with --run',
       { refused: ExitCode.PLAN_REFUSED },
     );
   }
@@ -118,7 +124,8 @@ async function releaseOfCluster(
   const release = releaseFor(resolved.tag, resolved.commit);
   if (release.dir !== dir) {
     throw new UserError(
-      `tag ${tag} now makes ${release.dir}, not ${dir}, which the cluster runs: restoring from it would deploy another release`,
+      `tag ${tag} now makes ${release.dir}, not ${dir}, which the cluster runs: ` +
+        'restoring from it would deploy another release',
       'push the release you want to the whole cluster, then restore',
       { refused: ExitCode.PLAN_REFUSED },
     );

@@ -38,8 +38,10 @@ export function findResumable(configDir: RunsOf, opts: { run?: string; heldOnly?
     throw new UserError(`run ${pick.run} already ended (${pick.state.outcome}); nothing to resume`);
   if (!pick.plan) {
     throw new UserError(
-      `run ${pick.run} did not end, but the plan it ran cannot be read (${pick.planProblem}): resume cannot tell which steps are left`,
-      '`baton rollback` returns every host to its previous release and the pool to whole (it reads the hosts, not that plan)',
+      `run ${pick.run} did not end, but the plan it ran cannot be read (${pick.planProblem}): ` +
+        'resume cannot tell which steps are left',
+      '`baton rollback` returns every host to its previous release and the pool to whole (it reads the ' +
+        'hosts, not that plan)',
       'unchanged',
     );
   }

@@ -61,7 +61,9 @@ export async function verifySigned(
     const { principals, complaints } = await sshFindPrincipals(allowedSigners, file);
     if (!principals.length)
       return {
-        problem: `it is signed by key ${checked.key}, which is not in ${allowedSigners}${complaints.length ? ` (ssh-keygen: ${complaints.join('; ')})` : ''}`,
+        problem:
+          `it is signed by key ${checked.key}, ` +
+          `which is not in ${allowedSigners}${complaints.length ? ` (ssh-keygen: ${complaints.join('; ')})` : ''}`,
       };
     const refusals: string[] = [];
     for (const principal of principals) {

@@ -34,7 +34,10 @@ export interface RollbackProposal {
   source: string;
   /** The interrupted run being cleaned up after, whose lock may be taken over. */
   interruptedRun?: string;
-  /** Resolves once the hosts' releases are confirmed to be what the plan assumed (fast path), or rejects naming the difference. */
+  /**
+   * Resolves once the hosts' releases are confirmed to be what the plan assumed (fast path), or rejects naming the
+   * difference.
+   */
   verify: () => Promise<void>;
   /** The lock was taken while proposing (no confirmation asked). */
   locked: boolean;
@@ -88,7 +91,8 @@ async function propose(session: Session, run: string, opts: RollbackOptions): Pr
   const by = opts.by ?? actor();
   const bad = new BadReleases(session.transports.get(config.balancer.host), config);
   const { newest, last, interrupted, unreadable } = journalOfLastPush(config, opts);
-  // The lock of a run that is over without having put production back (killed, or its reversal failed) is this rollback's to take.
+  // The lock of a run that is over without having put production back (killed, or its reversal failed) is this
+  // rollback's to take.
   const lockedBy = lockOfRun(newest);
 
   // Fast path: the hosts are read only once the first drain is on its way (their SSH handshakes
@@ -178,14 +182,18 @@ function journaledReleases(
       const wrong = [...known].filter(([host, dir]) => actual.get(host) !== dir && untouched(interrupted).has(host));
       if (wrong.length)
         throw new OperationFailedError(
-          `hosts do not run what the journal says: ${wrong.map(([h, d]) => `${h} runs ${actual.get(h) ?? 'nothing'}, not ${d}`).join('; ')}`,
+          'hosts do not run what the journal ' +
+            `says: ${wrong.map(([h, d]) => `${h} runs ${actual.get(h) ?? 'nothing'}, not ${d}`).join('; ')}`,
           'unchanged',
         );
     }));
   return { releases: known, verify };
 }
 
-/** Where each host returns to: the tag asked for, where the push being undone started, or each host's newest other release. */
+/**
+ * Where each host returns to: the tag asked for, where the push being undone started, or each host's newest other
+ * release.
+ */
 async function chooseTargets(
   session: Session,
   observation: Observation,
@@ -212,7 +220,8 @@ async function chooseTargets(
     targets: await previousOnHosts(session, observation, badSet),
     from: running.find((r): r is string => !!r),
     description: why.unreadable
-      ? `each host's newest other release (the plan of run ${why.unreadable.run} cannot be read: ${why.unreadable.planProblem})`
+      ? `each host's newest other release (the plan of run ${why.unreadable.run} cannot be ` +
+        `read: ${why.unreadable.planProblem})`
       : "each host's newest other release (no journal of the last push here)",
   };
 }
@@ -229,7 +238,8 @@ function refuseBadLanding(
   if (opts.force === undefined)
     throw new PlanRefusedError(
       `rolling back would land on releases marked bad: ${landing.map(([h, d]) => `${h} → ${d}`).join(', ')}`,
-      `push a fixed tag instead${opts.to ? `, or \`--force REASON\` to return to ${opts.to} anyway` : ''}, or remove the mark from the bad-release list on the balancer host if it was wrong`,
+      `push a fixed tag instead${opts.to ? `, or \`--force REASON\` to return to ${opts.to} anyway` : ''}, ` +
+        'or remove the mark from the bad-release list on the balancer host if it was wrong',
     );
   const dirs = [...new Set(landing.map(([, d]) => d))].join(', ');
   return [`rollback lands on releases marked bad (${dirs}), forced by ${by}: ${opts.force}`];
@@ -297,7 +307,10 @@ function releasesOnHosts(session: Session, observation: Observation): Promise<Ma
   );
 }
 
-/** `rollback --to TAG`: on each host, the release of that tag it keeps (`<tag>-<commit>`); refused when a host keeps none. */
+/**
+ * `rollback --to TAG`: on each host, the release of that tag it keeps (`<tag>-<commit>`); refused when a host keeps
+ * none.
+ */
 async function tagOnHosts(session: Session, observation: Observation, tag: string): Promise<Record<string, string>> {
   const listed = await releasesOnHosts(session, observation);
   const targets: Record<string, string> = {};
@@ -331,7 +344,8 @@ async function previousOnHosts(
     const candidate = (listed.get(h.host) ?? []).find((d) => d !== h.release && !badSet.has(d));
     if (!candidate)
       throw new OperationFailedError(
-        `${h.host} has no earlier release to roll back to (it keeps ${(listed.get(h.host) ?? []).join(', ') || 'none'})`,
+        `${h.host} has no earlier release to roll back to (it ` +
+          `keeps ${(listed.get(h.host) ?? []).join(', ') || 'none'})`,
         'unchanged',
       );
     targets[h.host] = candidate;

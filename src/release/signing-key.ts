@@ -9,7 +9,8 @@ import { UserError } from '../errors.js';
 import { gitConfig } from './approve.js';
 
 const HOW =
-  'pass --key ~/.ssh/id_ed25519 (a private key, or a public key whose private half is in ssh-agent), or set it once with `git config --global user.signingkey ~/.ssh/id_ed25519.pub`';
+  'pass --key ~/.ssh/id_ed25519 (a private key, or a public key whose private half is in ssh-agent), ' +
+  'or set it once with `git config --global user.signingkey ~/.ssh/id_ed25519.pub`';
 
 /** The key file to give `ssh-keygen -Y sign -f`; refuses (exit 64) when there is none. */
 export function signingKey(flag?: string, git: (key: string) => string | undefined = gitConfig): string {
@@ -45,7 +46,10 @@ function expand(p: string): string {
   return resolve(p === '~' ? homedir() : p.startsWith('~/') ? join(homedir(), p.slice(2)) : p);
 }
 
-/** The key a plan's maker signs it with: --key, or where apply must tell the author's approval from a reviewer's, the usual choice. */
+/**
+ * The key a plan's maker signs it with: --key, or where apply must tell the author's approval from a reviewer's, the
+ * usual choice.
+ */
 export function authorKey(
   flag: string | undefined,
   require: Config['require'],

@@ -56,7 +56,10 @@ export interface StatusReport {
   /** `-e NAME`; absent: baton.yml alone. */
   environment?: string;
   balancer: { driver: string; host: string; backend: string; peers?: string[] };
-  /** With balancer.peers: the members whose state differs between balancers, as `name: state on host, …`; empty when they agree. */
+  /**
+   * With balancer.peers: the members whose state differs between balancers, as `name: state on host, …`; empty when
+   * they agree.
+   */
   divergent?: string[];
   clusters: ClusterStatus[];
   hosts: HostStatus[];
@@ -86,7 +89,8 @@ export async function gatherStatus(
   const paths = appPaths(config.app.path);
   const hosts = allHosts(config);
   const balancer = session.balancer;
-  // With peers, each balancer is read on its own: a disagreement is shown, not an error, and a peer that does not answer leaves the others readable.
+  // With peers, each balancer is read on its own: a disagreement is shown, not an error, and a peer that does not
+  // answer leaves the others readable.
   const balancers = balancer instanceof BalancerSet ? [balancer.primary, ...balancer.peers] : [];
   const [members, releases, lockRead, peerReads] = await Promise.all([
     balancer instanceof BalancerSet ? read(() => balancer.primary.balancer.members()) : read(() => balancer.members()),
@@ -134,7 +138,9 @@ export async function gatherStatus(
 
 type BalancerRead = { host: string; members: Member[] };
 
-/** The pool as the balancers read it: each one that answered, where they disagree, and the members merged into one view. */
+/**
+ * The pool as the balancers read it: each one that answered, where they disagree, and the members merged into one view.
+ */
 interface PoolReading {
   eachRead: BalancerRead[];
   divergent?: string[];
@@ -286,7 +292,9 @@ function isRunning(run: string, lock: LockStatus): boolean | null {
   );
 }
 
-/** Status succeeds only when it read everything it reports; otherwise it failed, and (being read-only) changed nothing. */
+/**
+ * Status succeeds only when it read everything it reports; otherwise it failed, and (being read-only) changed nothing.
+ */
 export function statusExitCode(s: Pick<StatusReport, 'unread'>): ExitCodeValue {
   return s.unread.length === 0 ? ExitCode.OK : ExitCode.FAILED_RESTORED;
 }
@@ -303,7 +311,10 @@ function readLastRun(configDir: RunsOf, unread: Unread[]): RunRecord | undefined
 
 type Read<T> = { value: T } | { error: string };
 
-/** One read, its failure kept as a reason; every read gets the same deadline, so status answers in bounded time whatever hangs. */
+/**
+ * One read, its failure kept as a reason; every read gets the same deadline, so status answers in bounded time whatever
+ * hangs.
+ */
 async function settle<T>(deadline: number, read: () => Promise<T>): Promise<Read<T>> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {

@@ -13,7 +13,8 @@ export function snapshotText(r: SnapshotResult): string {
     const n = h.changes.added.length + h.changes.changed.length + h.changes.removed.length;
     const tracked = h.entries.filter((e) => e.kind !== 'missing').length;
     lines.push(
-      `${h.host}: ${n === 0 ? 'unchanged' : `${n} change${n === 1 ? '' : 's'}`} (${tracked} paths tracked, ${h.bytesRead} bytes read)`,
+      `${h.host}: ${n === 0 ? 'unchanged' : `${n} change${n === 1 ? '' : 's'}`}` +
+        ` (${tracked} paths tracked, ${h.bytesRead} bytes read)`,
     );
     for (const p of h.changes.added) lines.push(`  + ${show(p)}`);
     for (const p of h.changes.changed) lines.push(`  ~ ${show(p)}`);
@@ -57,7 +58,8 @@ export function driftText(r: DriftResult): string {
   lines.push(
     drifted === 0 && r.failed.length === 0
       ? `no drift: every host is as in snapshot ${shortCommit(r.commit)}`
-      : `${drifted} of ${r.hosts.length + r.failed.length} hosts differ from snapshot ${shortCommit(r.commit)}${r.failed.length ? `; ${r.failed.length} not reached` : ''}`,
+      : `${drifted} of ${r.hosts.length + r.failed.length} hosts differ from ` +
+          `snapshot ${shortCommit(r.commit)}${r.failed.length ? `; ${r.failed.length} not reached` : ''}`,
   );
   return lines.join('\n');
 }

@@ -40,7 +40,8 @@ export function hooksSection(plan: Pick<Plan, 'hooks' | 'notify'>, cell: (s: str
     '',
     ...(hooks.length
       ? [
-          'Run on the machine running baton, with the run in `BATON_*` variables and the event as JSON on stdin; a failing `before-lock` refuses the run, any other is reported and changes nothing.',
+          'Run on the machine running baton, with the run in `BATON_*` variables and the event as JSON on ' +
+            'stdin; a failing `before-lock` refuses the run, any other is reported and changes nothing.',
           '',
           '| Moment | Command |',
           '|---|---|',

@@ -24,7 +24,9 @@ import { hooksSection } from './plan-hooks.js';
 export interface MarkdownOptions {
   /** What baton.yml's `require` demands of this plan and what its signed records meet (`requirementStatus`). */
   status?: RequirementStatus;
-  /** Per host, its restore runbook from the snapshot the plan records (`snapshotRunbooks`): replaces the generic one. */
+  /**
+   * Per host, its restore runbook from the snapshot the plan records (`snapshotRunbooks`): replaces the generic one.
+   */
   runbooks?: Record<string, string>;
 }
 
@@ -64,15 +66,21 @@ function header(plan: Plan): string {
     `| Release directory | \`${release.dir}\` |`,
     ...(plan.artifact
       ? [
-          `| Artifact | built once: sha256 \`${plan.artifact.sha256}\`, ${plan.artifact.files} files, ${plan.artifact.bytes} bytes (${plan.artifact.compression})${plan.artifact.build ? `, built with ${cell(`\`${plan.artifact.build}\``)}` : ''}; each host checks it before unpacking |`,
+          `| Artifact | built once: sha256 \`${plan.artifact.sha256}\`, ${plan.artifact.files}` +
+            ` files, ${plan.artifact.bytes} bytes (${plan.artifact.compression}` +
+            `)${plan.artifact.build ? `, built with ${cell(`\`${plan.artifact.build}\``)}` : ''}; ` +
+            'each host checks it before unpacking |',
         ]
       : []),
     ...(plan.canary ? [`| Canary | ${cell(describePlanCanary(plan.canary).replace(/^canary: /, ''))} |`] : []),
     `| Plan hash | \`${plan.hash}\` |`,
     `| Made by | ${cell(plan.createdBy)} at ${plan.createdAt} |`,
-    `| Live state | observed ${observed.observedAt} on ${observed.balancer.driver} \`${observed.balancer.host}\` backend \`${observed.balancer.backend}\`; digest \`${plan.observedDigest}\` |`,
+    `| Live state | observed ${observed.observedAt} on ${observed.balancer.driver} ` +
+      `\`${observed.balancer.host}\` backend \`${observed.balancer.backend}\`; ` +
+      `digest \`${plan.observedDigest}\` |`,
     '',
-    '`baton apply` refuses this plan if the file is edited (the hash) or if production no longer matches the live state below (the digest).',
+    '`baton apply` refuses this plan if the file is edited (the hash) ' +
+      'or if production no longer matches the live state below (the digest).',
   ].join('\n');
 }
 
@@ -84,7 +92,8 @@ function liveState(plan: Plan): string {
     '|---|---|---|---|---|',
     ...plan.observed.hosts.map(
       (h) =>
-        `| \`${h.host}\` | ${h.cluster} | \`${h.member}\` | ${h.memberState} | ${h.release ? `\`${h.release}\`` : '(none)'} |`,
+        `| \`${h.host}\` | ${h.cluster} | \`${h.member}\` | ${h.memberState} ` +
+        `| ${h.release ? `\`${h.release}\`` : '(none)'} |`,
     ),
   ].join('\n');
 }
@@ -99,7 +108,8 @@ const OUTCOME_WORD: Record<PlanPreflight['findings'][number]['outcome'], string>
 function preflightSection(preflight: PlanPreflight): string {
   const refused = preflight.findings.filter((f) => f.outcome === 'refused').length;
   const verdict = preflight.overridden
-    ? `**Preflight refused (${refused} finding${refused === 1 ? '' : 's'}) and was overridden** by ${cell(preflight.overridden.by)}: ${cell(preflight.overridden.reason)}`
+    ? `**Preflight refused (${refused} finding${refused === 1 ? '' : 's'}) ` +
+      `and was overridden** by ${cell(preflight.overridden.by)}: ${cell(preflight.overridden.reason)}`
     : refused === 0
       ? 'Nothing was refused.'
       : `${refused} finding${refused === 1 ? '' : 's'} refused.`;
@@ -129,7 +139,11 @@ function whatChanges(plan: Plan): string {
   ];
   const pushing = changesNothing(plan)
     ? `**No changes**: ${noChangesText(plan).replace(/^No changes: /, '')}`
-    : `Release \`${plan.release.dir}\` (tag \`${plan.release.tag}\`) is staged without a restart on every host that does not run it yet, then ${order.length ? `cluster ${order.join(', then cluster ')}` : 'each cluster'} in turn is drained from the public pool, switched, smoke-checked through its internal hostname and returned to the pool.${leftAlone(plan)}`;
+    : `Release \`${plan.release.dir}\` (tag \`${plan.release.tag}\`) ` +
+      'is staged without a restart on every host that does not run it yet, ' +
+      `then ${order.length ? `cluster ${order.join(', then cluster ')}` : 'each cluster'} in turn is drained ` +
+      'from the public pool, switched, ' +
+      `smoke-checked through its internal hostname and returned to the pool.${leftAlone(plan)}`;
   return [
     '## What changes',
     '',
@@ -145,10 +159,14 @@ function whatChanges(plan: Plan): string {
 /** A cluster the push leaves alone, or who forced it not to. */
 function leftAlone(plan: Plan): string {
   if (plan.forced)
-    return ` **Forced** by ${cell(plan.forced.by)}: ${cell(plan.forced.reason)} (every cluster is pushed, also one that already runs and serves this release).`;
+    return (
+      ` **Forced** by ${cell(plan.forced.by)}: ${cell(plan.forced.reason)} (every cluster is pushed, ` +
+      'also one that already runs and serves this release).'
+    );
   const alone = (plan.kind ?? 'push') === 'push' ? clustersLeftAlone(plan) : [];
   return alone.length
-    ? ` Cluster ${alone.join(' and ')} already runs it on every host and serves: left alone (not drained, not restarted).`
+    ? ` Cluster ${alone.join(' and ')} already runs it on every host and serves: left alone (not drained, ` +
+        'not restarted).'
     : '';
 }
 
@@ -159,7 +177,8 @@ function schemaChanges(plan: Plan): string[] {
   if (contract)
     return [
       '',
-      `**The schema is contracted** on \`${contract.hosts?.[0] ?? '?'}\` for \`${plan.release.dir}\`, which every host runs: releases before it can no longer run on it, and baton cannot undo it.`,
+      `**The schema is contracted** on \`${contract.hosts?.[0] ?? '?'}\` for \`${plan.release.dir}\`, ` +
+        'which every host runs: releases before it can no longer run on it, and baton cannot undo it.',
     ];
   if (!expand) return [];
   const undone = expand.undo.length
@@ -167,7 +186,10 @@ function schemaChanges(plan: Plan): string[] {
     : '**baton cannot undo it** (no `migrate.reverse`): a reversed push leaves the schema expanded';
   return [
     '',
-    `**The schema is expanded** on \`${expand.hosts?.[0] ?? '?'}\` with this release's migrations after staging and before the first drain, and the release still serving is checked on it through both clusters (the gate); ${undone}. Dropping what the old release needed is a separate plan (\`baton contract\`).`,
+    `**The schema is expanded** on \`${expand.hosts?.[0] ?? '?'}\` with this release's migrations after ` +
+      'staging and before the first drain, and the release still serving is checked on it through both ' +
+      `clusters (the gate); ${undone}. Dropping what the old release needed is a separate plan (\`baton ` +
+      `contract\`).`,
   ];
 }
 
@@ -175,7 +197,8 @@ function forward(plan: Plan): string {
   return [
     '## Forward (A → B)',
     '',
-    'In this order; each step is journaled before the next begins. If a step fails, the undo of every step that ran is carried out, newest first.',
+    'In this order; each step is journaled before the next begins. If a step fails, ' +
+      'the undo of every step that ran is carried out, newest first.',
     '',
     ...plan.forward.flatMap((s, i) => [
       `${i + 1}. **${s.id}**: ${s.title}${where(s)}`,
@@ -189,7 +212,8 @@ function reversePlan(plan: Plan): string {
   return [
     '## Reverse (B → A)',
     '',
-    "From the end state back to the live state above: every forward step's undo, newest first. A push that stops part-way runs only the undos of the steps that ran.",
+    "From the end state back to the live state above: every forward step's undo, " +
+      'newest first. A push that stops part-way runs only the undos of the steps that ran.',
     '',
     ...steps.map((s, i) => `${i + 1}. **${s.id}**: ${s.title}${where(s)}`),
   ].join('\n');
@@ -200,8 +224,10 @@ function snapshotRestore(plan: Plan, runbooks: Record<string, string>): string {
   return [
     '## Restore runbook (bare metal)',
     '',
-    `To rebuild a host from nothing as it was when this plan was made, from snapshot \`${commit?.slice(0, 12) ?? '?'}\` of the hosts' tracked configuration. ` +
-      `If this push completed, the release to deploy is \`${plan.release.dir}\`. \`baton restore HOST --run\` carries out the automatable part of an app host's runbook.`,
+    'To rebuild a host from nothing as it was when this plan was made, ' +
+      `from snapshot \`${commit?.slice(0, 12) ?? '?'}\` of the hosts' tracked configuration. ` +
+      `If this push completed, the release to deploy is \`${plan.release.dir}\`. \`baton restore HOST ` +
+      `--run\` carries out the automatable part of an app host's runbook.`,
     ...Object.values(runbooks).map((r) => `\n${r}`),
   ].join('\n');
 }
@@ -210,7 +236,9 @@ function restoreRunbook(plan: Plan): string {
   return [
     '## Restore runbook (bare metal)',
     '',
-    "To rebuild a host from nothing as it was when this plan was made. Generated from the plan; the restore from tracked configuration will add each host's configuration files. If this push completed, redeploy " +
+    'To rebuild a host from nothing as it was when this plan was made. Generated from the plan; ' +
+      "the restore from tracked configuration will add each host's configuration files. If this push " +
+      'completed, redeploy ' +
       `\`${plan.release.dir}\` instead of the release named below.`,
     ...plan.observed.hosts.map((h: ObservedHost) => {
       const rel = h.release;
@@ -219,10 +247,13 @@ function restoreRunbook(plan: Plan): string {
         `### \`${h.host}\` (cluster ${h.cluster}, member \`${h.member}\` at ${h.address})`,
         '',
         `1. Keep member \`${h.member}\` out of the pool (drain it on \`${plan.observed.balancer.host}\`) until step 6.`,
-        `2. Reinstall the operating system on \`${h.host}\` and give it its address ${h.address} and SSH access for baton.`,
+        `2. Reinstall the operating system on \`${h.host}\` and give it its address ${h.address} and SSH ` +
+          'access for baton.',
         `3. Install ${plan.app}'s prerequisites (the runtime its build and restart commands need).`,
         rel
-          ? `4. Redeploy \`${rel}\` from tag \`${tagOfDir(rel)}\`: unpack the tag's tree into \`releases/${rel}\` under the app path, build it, point \`current\` at it and restart.`
+          ? `4. Redeploy \`${rel}\` from tag \`${tagOfDir(rel)}\`: ` +
+            `unpack the tag's tree into \`releases/${rel}\` under the app path, build it, ` +
+            `point \`current\` at it and restart.`
           : `4. It ran no release when planned: deploy the release its cluster runs now.`,
         `5. Smoke-check it directly at ${h.address}, then through cluster ${h.cluster}'s internal hostname.`,
         h.memberState === 'ready'
@@ -249,16 +280,16 @@ function review(plan: Plan, opts: MarkdownOptions): string {
       ? rehearsals
           .map(
             (r) =>
-              `- **${r.outcome}** ${r.at} by ${cell(r.by)} against ${r.against}: forward ${secs(r.forwardMs)}, reverse ${secs(r.reverseMs)}${r.detail ? `; ${r.detail}` : ''}${counts(r.hash)}`,
+              `- **${r.outcome}** ${r.at} by ${cell(r.by)} against ${r.against}: ` +
+              `forward ${secs(r.forwardMs)}, ` +
+              `reverse ${secs(r.reverseMs)}${r.detail ? `; ${r.detail}` : ''}${counts(r.hash)}`,
           )
           .join('\n')
       : '- not rehearsed (`baton rehearse FILE --key KEY`)',
     '',
     '## Approvals',
     '',
-    status
-      ? `baton.yml requires ${status.approvals.required}; ${status.approvals.by.length} counted${status.approvals.by.length ? ` (${status.approvals.by.map(cell).join(', ')}, by their signatures)` : ''}${status.unmet.length || status.refused.length ? '' : ', so apply will run it'}.\n`
-      : '',
+    status ? approvalsLine(status) : '',
     approvals.length
       ? approvals
           .map((a) => `- ${cell(a.by)} at ${a.at}${a.key ? ` (signed with ${a.key})` : ' (unsigned)'}${counts(a.hash)}`)
@@ -292,4 +323,12 @@ function secs(ms: number): string {
 /** Table cells and list items: no pipes or line breaks from free text. */
 function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ');
+}
+
+/** How many approvals baton.yml requires, which count (by their signatures) and whether apply will run. */
+function approvalsLine(status: RequirementStatus): string {
+  const { required, by } = status.approvals;
+  const who = by.length ? ` (${by.map(cell).join(', ')}, by their signatures)` : '';
+  const runs = status.unmet.length || status.refused.length ? '' : ', so apply will run it';
+  return `baton.yml requires ${required}; ${by.length} counted${who}${runs}.\n`;
 }

@@ -19,11 +19,14 @@ const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 export function planText(plan: Plan): string {
   const lines = [
-    `Plan ${plan.hash.slice(0, 19)}… for ${appIn(plan.app, plan.environment)}: ${plan.release.tag} at ${plan.release.commit.slice(0, 12)} (release ${plan.release.dir})`,
+    `Plan ${plan.hash.slice(0, 19)}… for ${appIn(plan.app, plan.environment)}: ${plan.release.tag}` +
+      ` at ${plan.release.commit.slice(0, 12)} (release ${plan.release.dir})`,
     `made by ${plan.createdBy} at ${plan.createdAt} from the live state ${plan.observedDigest.slice(0, 19)}…`,
     ...(plan.artifact
       ? [
-          `artifact built once: sha256 ${plan.artifact.sha256} (${plan.artifact.files} files, ${megabytes(plan.artifact.bytes)}, ${plan.artifact.compression}${plan.artifact.build ? `; built with \`${plan.artifact.build}\`` : ''})`,
+          `artifact built once: sha256 ${plan.artifact.sha256} (${plan.artifact.files} ` +
+            `files, ${megabytes(plan.artifact.bytes)}, ${plan.artifact.compression}` +
+            `${plan.artifact.build ? `; built with \`${plan.artifact.build}\`` : ''})`,
         ]
       : []),
     ...(plan.canary ? [describePlanCanary(plan.canary)] : []),
@@ -31,7 +34,8 @@ export function planText(plan: Plan): string {
     'Now:',
     ...plan.observed.hosts.map(
       (h) =>
-        `  ${h.host.padEnd(32)} cluster ${h.cluster}  member ${h.member.padEnd(10)} ${h.memberState.padEnd(6)} runs ${h.release ?? '(nothing)'}`,
+        `  ${h.host.padEnd(32)} cluster ${h.cluster}  member ${h.member.padEnd(10)}` +
+        ` ${h.memberState.padEnd(6)} runs ${h.release ?? '(nothing)'}`,
     ),
     ...(plan.preflight ? preflightLines(plan.preflight) : []),
     ...leftAloneLines(plan),
@@ -54,13 +58,15 @@ function leftAloneLines(plan: Plan): string[] {
   if (plan.forced)
     return [
       '',
-      `Forced by ${plan.forced.by}: ${plan.forced.reason} (every cluster is pushed, also one that already runs and serves ${plan.release.tag})`,
+      `Forced by ${plan.forced.by}: ${plan.forced.reason} (every cluster is pushed, ` +
+        `also one that already runs and serves ${plan.release.tag})`,
     ];
   const alone = (plan.kind ?? 'push') === 'push' ? clustersLeftAlone(plan) : [];
   return alone.length
     ? [
         '',
-        `Left alone: ${clusterList(alone)} already run${alone.length === 1 ? 's' : ''} ${plan.release.dir} on every host and serve${alone.length === 1 ? 's' : ''} (not drained, not restarted)`,
+        `Left alone: ${clusterList(alone)} already run${alone.length === 1 ? 's' : ''} ${plan.release.dir} ` +
+          `on every host and serve${alone.length === 1 ? 's' : ''} (not drained, not restarted)`,
       ]
     : [];
 }
@@ -69,7 +75,8 @@ function leftAloneLines(plan: Plan): string[] {
 export function noChangesText(plan: Plan): string {
   const clusters = clustersLeftAlone(plan);
   const lines = [
-    `No changes: every host of ${clusterList(clusters)} runs ${plan.release.tag} (commit ${plan.release.commit.slice(0, 7)}) and serves; nothing to do.`,
+    `No changes: every host of ${clusterList(clusters)} runs ${plan.release.tag} ` +
+      `(commit ${plan.release.commit.slice(0, 7)}) and serves; nothing to do.`,
   ];
   // Not a refusal now, since nothing runs; but the next push that changes something will meet it.
   const refused = plan.preflight ? refusals(plan.preflight).map((f) => f.message) : [];
@@ -127,10 +134,16 @@ export function resultText(r: ApplyResult): string {
     case 'succeeded':
       return `${SUCCEEDED[r.kind](r)} in ${secs(r.forwardMs)}${SUCCEEDED_MEANS[r.kind] ?? ''}; journal ${r.journal}`;
     case 'held':
-      return `held after the first flip: one cluster runs ${r.release}, the other still the previous release (${secs(r.forwardMs)}); journal ${r.journal}`;
+      return (
+        `held after the first flip: one cluster runs ${r.release}, ` +
+        `the other still the previous release (${secs(r.forwardMs)}); journal ${r.journal}`
+      );
     case 'reversed': {
       if (r.failedStep === undefined)
-        return `${what}: the reversal it had begun is finished in ${secs(r.forwardMs)}; production is back where it started; journal ${r.journal}`;
+        return (
+          `${what}: the reversal it had begun is finished in ${secs(r.forwardMs)}; ` +
+          `production is back where it started; journal ${r.journal}`
+        );
       const why = r.interruptedBy
         ? `was stopped by ${r.interruptedBy} at ${r.failedStep}`
         : `failed at ${r.failedStep}: ${r.error?.message}`;
@@ -142,6 +155,9 @@ export function resultText(r: ApplyResult): string {
       return `${what} ${why}\n${after}; journal ${r.journal}`;
     }
     case 'needs-attention':
-      return `${what} failed at ${r.failedStep}: ${r.error?.message}\nthe reversal failed too: ${r.reversalError?.message}\nproduction needs attention; journal ${r.journal}`;
+      return (
+        `${what} failed at ${r.failedStep}: ${r.error?.message}` +
+        `\nthe reversal failed too: ${r.reversalError?.message}\nproduction needs attention; journal ${r.journal}`
+      );
   }
 }

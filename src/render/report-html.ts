@@ -6,7 +6,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { ReportData } from '../report/report-data.js';
 
-/** Chart.js's browser build, read from the installed package (its exports map hides dist/chart.umd.js, so go by the main file's folder). */
+/**
+ * Chart.js's browser build, read from the installed package (its exports map hides dist/chart.umd.js, so go by the main
+ * file's folder).
+ */
 export function chartJsSource(): string {
   const main = createRequire(import.meta.url).resolve('chart.js');
   return readFileSync(join(dirname(main), 'chart.umd.js'), 'utf8')
@@ -29,12 +32,17 @@ export function scriptJson(value: unknown): string {
 
 const seconds = (ms: number | undefined) => (ms === undefined ? '?' : `${(ms / 1000).toFixed(1)} s`);
 
-/** One approval: the principal its signature verifies as (the written name is not trusted), else why it does not count. */
+/**
+ * One approval: the principal its signature verifies as (the written name is not trusted), else why it does not count.
+ */
 function approvalHtml(a: ReportData['approvals'][number]): string {
   const wrote = `${escapeHtml(a.at)}, written as “${escapeHtml(a.by)}”`;
   if (a.verified) return `<li>verified as <strong>${escapeHtml(a.verified)}</strong> — ${wrote}</li>`;
   if (a.unverified) return `<li><strong>not verified</strong>: ${escapeHtml(a.unverified)} — ${wrote}</li>`;
-  return `<li>${a.signed ? 'signed, <strong>not verified</strong> (no require.allowedSigners to check it against)' : '<strong>not signed</strong>'} — ${wrote}</li>`;
+  const how = a.signed
+    ? 'signed, <strong>not verified</strong> (no require.allowedSigners to check it against)'
+    : '<strong>not signed</strong>';
+  return `<li>${how} — ${wrote}</li>`;
 }
 
 const percent = (x: number) => `${(x * 100).toFixed(x > 0 && x < 0.001 ? 3 : 2)} %`;
@@ -51,10 +59,13 @@ function poolHtml(d: ReportData): string {
 function preflightHtml(d: ReportData): string {
   if (!d.preflight) return '';
   const overridden = d.preflight.overridden
-    ? `<p class="override"><strong>Preflight refused and was overridden</strong> by ${escapeHtml(d.preflight.overridden.by)}: ${escapeHtml(d.preflight.overridden.reason)}</p>`
+    ? '<p class="override"><strong>Preflight refused and was overridden</strong> ' +
+      `by ${escapeHtml(d.preflight.overridden.by)}: ${escapeHtml(d.preflight.overridden.reason)}</p>`
     : '';
   const findings = d.preflight.findings.length
-    ? `<ul>${d.preflight.findings.map((f) => `<li><strong>${escapeHtml(f.outcome)}</strong> ${escapeHtml(f.check)}: ${escapeHtml(f.message)}</li>`).join('')}</ul>`
+    ? '<ul' +
+      `>${d.preflight.findings.map((f) => `<li><strong>${escapeHtml(f.outcome)}</strong> ${escapeHtml(f.check)}: ${escapeHtml(f.message)}</li>`).join('')}` +
+      '</ul>'
     : '<p>every check passed</p>';
   return `<h2>Preflight (when the plan was made)</h2>${overridden}${findings}`;
 }
@@ -66,16 +77,22 @@ function summaryHtml(d: ReportData): string {
       ? `<ul>${d.approvals.map(approvalHtml).join('')}</ul>`
       : '<p>none recorded</p>';
   const reversal = d.reversal
-    ? `<p class="reversal" id="reversal">Reversed at ${seconds(d.reversal.t)}${d.reversal.failedStep ? ` after step <code>${escapeHtml(d.reversal.failedStep)}</code> failed` : ''}: ${escapeHtml(d.reversal.reason)}</p>`
+    ? `<p class="reversal" id="reversal">Reversed at ${seconds(d.reversal.t)}` +
+      `${d.reversal.failedStep ? ` after step <code>${escapeHtml(d.reversal.failedStep)}</code> failed` : ''}` +
+      `: ${escapeHtml(d.reversal.reason)}</p>`
     : '';
   const problem = d.planProblem
     ? `<p class="problem" id="plan-problem"><strong>plan unreadable</strong>: ${escapeHtml(d.planProblem)}</p>`
     : '';
   const change = d.change
-    ? `<dt>from</dt><dd>${d.change.from.length ? d.change.from.map((r) => `<code>${escapeHtml(r)}</code>`).join(', ') : 'nothing'}</dd><dt>to</dt><dd><code>${escapeHtml(d.change.to)}</code> (tag ${escapeHtml(d.change.tag)}, commit <code>${escapeHtml(d.change.commit)}</code>)</dd>`
+    ? '<dt>from</dt><dd' +
+      `>${d.change.from.length ? d.change.from.map((r) => `<code>${escapeHtml(r)}</code>`).join(', ') : 'nothing'}` +
+      `</dd><dt>to</dt><dd><code>${escapeHtml(d.change.to)}</code> (tag ${escapeHtml(d.change.tag)}, ` +
+      `commit <code>${escapeHtml(d.change.commit)}</code>)</dd>`
     : '';
   const totals = d.totals
-    ? `<dt>requests</dt><dd id="totals">${d.totals.requests.toLocaleString('en')} served while it ran; ${d.totals.http5xx.toLocaleString('en')} answered 5xx (${percent(d.totals.ratio)})</dd>`
+    ? `<dt>requests</dt><dd id="totals">${d.totals.requests.toLocaleString('en')} served while it ` +
+      `ran; ${d.totals.http5xx.toLocaleString('en')} answered 5xx (${percent(d.totals.ratio)})</dd>`
     : '<dt>requests</dt><dd>not counted (the balancer gave no counters)</dd>';
   const notes = d.notes.length
     ? `<h2>Notes</h2><ul>${d.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`
@@ -84,7 +101,7 @@ function summaryHtml(d: ReportData): string {
 ${problem}
 <dl>
 <dt>run</dt><dd><code>${escapeHtml(d.run)}</code></dd>
-${d.environment === undefined ? '' : `<dt>environment</dt><dd id="environment"><code>${escapeHtml(d.environment)}</code></dd>`}
+${d.environment === undefined ? '' : '<dt>environment</dt><dd ' + `id="environment"><code>${escapeHtml(d.environment)}</code></dd>`}
 <dt>by</dt><dd>${escapeHtml(d.by)}</dd>
 <dt>started</dt><dd>${escapeHtml(d.startedAt)}</dd>
 <dt>duration</dt><dd>${seconds(d.durationMs)}</dd>
@@ -99,9 +116,15 @@ ${reversal}
 function stepsTableHtml(d: ReportData): string {
   const rows = d.bars.map(
     (b) =>
-      `<tr class="${b.phase} ${b.status}"><td><code>${escapeHtml(b.step)}</code></td><td>${escapeHtml(b.title)}</td><td>${escapeHtml(b.row)}</td><td>${b.phase}</td><td>${seconds(b.start)}</td><td>${b.end === undefined ? '—' : seconds(b.end - b.start)}</td><td>${b.status}${b.error ? `: ${escapeHtml(b.error)}` : ''}</td></tr>`,
+      `<tr class="${b.phase} ${b.status}"><td><code>${escapeHtml(b.step)}</code></td><td` +
+      `>${escapeHtml(b.title)}</td><td>${escapeHtml(b.row)}</td><td>${b.phase}</td><td>${seconds(b.start)}</t` +
+      `d><td>${b.end === undefined ? '—' : seconds(b.end - b.start)}</td><td` +
+      `>${b.status}${b.error ? `: ${escapeHtml(b.error)}` : ''}</td></tr>`,
   );
-  return `<table id="steps"><thead><tr><th>step</th><th>title</th><th>row</th><th>phase</th><th>began</th><th>took</th><th>status</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  return (
+    '<table id="steps"><thead><tr><th>step</th><th>title</th><th>row</th><th>phase</th><th>began</th><th>took</' +
+    `th><th>status</th></tr></thead><tbody>${rows.join('')}</tbody></table>`
+  );
 }
 
 // Runs in the page: draws the three charts from the JSON block, marks the reversal on each, and
@@ -192,7 +215,7 @@ const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}h1
 export function reportHtml(d: ReportData, chartJs = chartJsSource()): string {
   const timelineHeight = Math.max(160, 48 + 34 * d.rows.length);
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>baton ${escapeHtml(d.command)} ${escapeHtml(d.tag)}${d.environment === undefined ? '' : ` (${escapeHtml(d.environment)})`} — ${escapeHtml(d.run)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>baton ${escapeHtml(d.command)} ${escapeHtml(d.tag)}${d.environment === undefined ? '' : ' ' + `(${escapeHtml(d.environment)})`} — ${escapeHtml(d.run)}</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
 <style>${STYLE}</style></head>
 <body>

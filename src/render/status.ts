@@ -53,7 +53,8 @@ export function statusText(s: StatusReport): string {
     ...(s.unread.length
       ? [
           '',
-          `incomplete: could not read ${s.unread.map((u) => u.what).join(', ')}; shown as unknown above (nothing was changed)`,
+          `incomplete: could not read ${s.unread.map((u) => u.what).join(', ')}; ` +
+            'shown as unknown above (nothing was changed)',
         ]
       : []),
   ];
@@ -71,7 +72,10 @@ function headline(s: StatusReport): string {
     .map((c) => `cluster ${c.id}${c.serving === 'partly' ? ' (partly)' : ''} on ${c.releases.join(' + ')}`)
     .join(' and ');
   if (unknown.length)
-    return `${app}: ${named ? `${named} in the pool, ` : ''}${unknown.map((c) => `cluster ${c.id}`).join(' and ')} unknown, in the pool of ${where}`;
+    return (
+      `${app}: ${named ? `${named} in the pool, ` : ''}${unknown.map((c) => `cluster ${c.id}`).join(' and ')}` +
+      ` unknown, in the pool of ${where}`
+    );
   return `${app}: ${named || 'NO cluster'} in the pool of ${where}`;
 }
 
@@ -103,14 +107,22 @@ function livenessText(l: Liveness): string {
 function lastRunText(r: NonNullable<StatusReport['lastRun']>, lock: LockStatus): string {
   const head = `last run: ${r.command} ${r.tag} by ${r.by} at ${r.startedAt}`;
   if (r.outcome !== 'unfinished')
-    return `${head}: ${r.outcome}${r.durationMs !== undefined ? ` in ${secs(r.durationMs)}` : ''}${r.failedStep ? ` (failed at ${r.failedStep})` : ''} (run ${r.run})`;
+    return (
+      `${head}:` +
+      ` ${r.outcome}${r.durationMs !== undefined ? ` in ${secs(r.durationMs)}` : ''}${r.failedStep ? ` (failed at ${r.failedStep})` : ''}` +
+      ` (run ${r.run})`
+    );
   const at = r.pending ? `, at ${r.pending.step}` : '';
   if (r.running && lock.state === 'held' && lock.liveness.state === 'running')
     return `${head}: running now (heartbeat ${ago(lock.liveness.heartbeatAgoMs)} ago)${at} (run ${r.run})`;
   if (r.running && lock.state === 'held')
-    return `${head}: running, as far as its lock tells (no heartbeat recorded; lease until ${lock.expires})${at} (run ${r.run})`;
+    return (
+      `${head}: running, as far as its lock tells (no heartbeat recorded; ` +
+      `lease until ${lock.expires})${at} (run ${r.run})`
+    );
   const pending = r.pending
-    ? `  pending step: ${r.pending.step} (${r.pending.phase}) began ${r.pending.since} and never ended: ${r.pending.title}`
+    ? `  pending step: ${r.pending.step} (${r.pending.phase}) ` +
+      `began ${r.pending.since} and never ended: ${r.pending.title}`
     : '';
   if (r.running === null)
     return [
@@ -125,7 +137,8 @@ function lastRunText(r: NonNullable<StatusReport['lastRun']>, lock: LockStatus):
       ? ` (no heartbeat for ${ago(lock.liveness.heartbeatAgoMs)}: the run is gone)`
       : '';
   return [
-    `${head}: INTERRUPTED (run ${r.run})${gone} after ${r.completed.length ? r.completed.join(', ') : 'no completed step'}`,
+    `${head}: INTERRUPTED (run ${r.run})${gone} ` +
+      `after ${r.completed.length ? r.completed.join(', ') : 'no completed step'}`,
     pending,
     '  decide with `baton resume` (continue) or `baton rollback` (go back)',
   ]

@@ -57,7 +57,10 @@ export interface ReportData {
   outcome: string;
   durationMs?: number;
   planHash?: string;
-  /** `by` is what the reviewer wrote (not trusted); `verified` the principal its signature verifies as, else `unverified` says why. */
+  /**
+   * `by` is what the reviewer wrote (not trusted); `verified` the principal its signature verifies as, else
+   * `unverified` says why.
+   */
   approvals: { by: string; at: string; signed: boolean; verified?: string; unverified?: string }[];
   /** The releases the hosts ran when the plan was made, and the one it moves to. */
   change?: { from: string[]; to: string; tag: string; commit: string };
@@ -89,7 +92,10 @@ export function rowsOfStep(step: Step | undefined): string[] {
   return hosts.length > 0 ? [...new Set(hosts)] : ['balancer'];
 }
 
-/** Requests and 5xx per second between consecutive samples' cumulative counters (a counter that went down, a balancer restart, gives no point). */
+/**
+ * Requests and 5xx per second between consecutive samples' cumulative counters (a counter that went down, a balancer
+ * restart, gives no point).
+ */
 export function ratesFrom(samples: readonly TrafficSample[], t0: number): RatePoint[] {
   const out: RatePoint[] = [];
   for (let i = 1; i < samples.length; i++) {

@@ -64,7 +64,10 @@ export function defaultReportFile(configDir: string, run: string): string {
   return join(configDir, '.baton', 'reports', `${run}.html`);
 }
 
-/** What each approval of the plan verifies as against require.allowedSigners (none checked without it): the report names principals, not written names. */
+/**
+ * What each approval of the plan verifies as against require.allowedSigners (none checked without it): the report names
+ * principals, not written names.
+ */
 export async function approvalChecks(
   plan: Plan | undefined,
   allowedSigners: string | undefined,

@@ -23,7 +23,8 @@ function counter(step: StepOf<'canary'>, env: StepEnv): () => Promise<Counted> {
   const perMember = balancer.memberCounters?.bind(balancer);
   if (!perMember)
     throw new UserError(
-      `step ${step.id} compares the canary's members with the stable ones, but the ${balancer.driver} driver counts no 5xx per member`,
+      `step ${step.id} compares the canary's members with the stable ones, ` +
+        `but the ${balancer.driver} driver counts no 5xx per member`,
       'make the plan again with the baton.yml it will run with',
     );
   const sum = (read: Record<string, Window>, names: string[]): Window =>
@@ -89,7 +90,10 @@ function describe(step: StepOf<'canary'>, j: Judgement): string {
   const share = (w: Window) => `${w.http5xx} 5xx in ${w.requests}`;
   const stable = j.stable ? `, stable ${share(j.stable)}` : '';
   const waiting = j.verdict === 'too-few' ? ` (judging from ${step.analysis.minRequests} requests)` : '';
-  return `canary ${step.weight}%: ${step.analysis.scope === 'members' ? 'canary' : 'backend'} ${share(j.canary)}${stable}${waiting}`;
+  return (
+    `canary ${step.weight}%: ${step.analysis.scope === 'members' ? 'canary' : 'backend'}` +
+    ` ${share(j.canary)}${stable}${waiting}`
+  );
 }
 
 export async function runWeigh(step: StepOf<'weigh'>, env: StepEnv): Promise<unknown> {

@@ -19,7 +19,10 @@ export interface StepEnv {
   /** The command took the lock already (while it looked at production). */
   preLocked?: boolean;
   release: Release;
-  /** Local path of the release archive stage uploads: the tag's `git archive`, or with artifact: the artifact built once (in the cache). */
+  /**
+   * Local path of the release archive stage uploads: the tag's `git archive`, or with artifact: the artifact built once
+   * (in the cache).
+   */
   artifact: string;
   /** Where the balancer sends each host's traffic (its member's address and port): direct smoke checks go there. */
   endpoints: Record<string, { address: string; port?: number }>;

@@ -24,7 +24,10 @@ function stepRunner(env: StepEnv, plan: { forward: readonly Step[] }) {
 /** What a run against a session adds to it for its steps: the lock's owner, the release and its archive. */
 export type SessionStepEnv = Pick<StepEnv, 'lockOwner' | 'release' | 'artifact' | 'takeOverLockOf' | 'preLocked'>;
 
-/** The step runner of a run against a session: the session's connections, and where the balancer sends each host's traffic as observed. */
+/**
+ * The step runner of a run against a session: the session's connections, and where the balancer sends each host's
+ * traffic as observed.
+ */
 export function sessionStepRunner(
   session: Session,
   observation: Pick<Observation, 'membership'>,

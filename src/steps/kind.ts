@@ -16,7 +16,9 @@ export interface ExpectedState {
 export interface StepRunEnv extends StepEnv {
   /** Per host, releases the reverse plan switches back to: staging never prunes them. */
   wayBack: Record<string, string[]>;
-  /** Aborted when the run is asked to stop: steps that only wait end early (failing), so the reversal starts at once. */
+  /**
+   * Aborted when the run is asked to stop: steps that only wait end early (failing), so the reversal starts at once.
+   */
   signal?: AbortSignal;
 }
 

@@ -99,7 +99,10 @@ export async function runReverseExpand(
   return { reversed: dir, host };
 }
 
-/** The release still serving, on the expanded schema: the gate checks through each cluster's internal name and against each host. */
+/**
+ * The release still serving, on the expanded schema: the gate checks through each cluster's internal name and against
+ * each host.
+ */
 export async function runGate(step: StepOf<'gate'>, env: StepEnv): Promise<unknown> {
   const { config } = env;
   const migrate = migrateOf(config, step);
@@ -129,7 +132,8 @@ export async function runGate(step: StepOf<'gate'>, env: StepEnv): Promise<unkno
     throw new OperationFailedError(
       `the release still serving fails its checks on the expanded schema:\n  ${smokeFailures(report).join('\n  ')}`,
       undefined,
-      'the expand removed or changed something the old release uses: make it additive only (drop things in migrate.contract)',
+      'the expand removed or changed something the old release uses: ' +
+        'make it additive only (drop things in migrate.contract)',
     );
   }
   return { passed: report.results.length };

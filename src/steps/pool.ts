@@ -15,7 +15,8 @@ export async function runDrain(step: StepOf<'drain'>, env: StepEnv): Promise<unk
 }
 
 /** Ready, then wait until the balancer's own health checks see every member up: a member marked
- *  ready while its checks still say down takes no traffic, and draining the other cluster then would leave nothing serving. */
+ *  ready while its checks still say down takes no traffic, and draining the other cluster then would leave nothing
+ *  serving. */
 export async function runReady(step: StepOf<'ready'>, env: StepEnv, progress: Progress): Promise<unknown> {
   return returnToPool(step.members, step.vouchHealthy === true, env, progress);
 }
@@ -32,7 +33,9 @@ export async function returnToPool(names: string[], vouchHealthy: boolean, env: 
     progress(`waiting for the balancer to see ${notUp.map((m) => m.name).join(', ')} up`);
     if (Date.now() > deadline) {
       throw new OperationFailedError(
-        `members ${notUp.map((m) => `${m.name} (${m.state}${m.healthy === false ? ', failing health checks' : ''})`).join(', ')} are not up in the pool`,
+        'members' +
+          ` ${notUp.map((m) => `${m.name} (${m.state}${m.healthy === false ? ', failing health checks' : ''})`).join(', ')}` +
+          ' are not up in the pool',
       );
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -83,7 +86,8 @@ export async function runWaitDrain(
     return { elapsedMs: result.elapsedMs, cutOff: Object.fromEntries(busy) };
   }
   throw new OperationFailedError(
-    `drain timed out after ${drainTimeout} ms with sessions still open: ${busy.map(([m, n]) => `${m} (${n})`).join(', ')}`,
+    `drain timed out after ${drainTimeout} ms with sessions ` +
+      `still open: ${busy.map(([m, n]) => `${m} (${n})`).join(', ')}`,
     undefined,
     'raise balancer.drainTimeout, or set balancer.cutOffAfterDrainTimeout: true to cut them',
   );
@@ -104,7 +108,8 @@ export async function runWaitSessions(
   const sessions = config.balancer.driver === 'haproxy' ? config.balancer.sessions : undefined;
   if (!sessions || !balancer.stickySessions) {
     throw new UserError(
-      `step ${step.id} waits for sticky sessions, but baton.yml has no balancer.sessions for the ${config.balancer.driver} driver`,
+      `step ${step.id} waits for sticky sessions, but baton.yml has no balancer.sessions for ` +
+        `the ${config.balancer.driver} driver`,
       'make the plan again with the baton.yml it will run with',
     );
   }
@@ -128,9 +133,11 @@ export async function runWaitSessions(
   };
   if (!result.drained && !config.balancer.cutOffAfterDrainTimeout) {
     throw new OperationFailedError(
-      `users were still on ${result.left.map((l) => l.member).join(', ')} after ${formatDuration(sessions.timeout)}: ${describeSessionsLeft(result.left)}`,
+      `users were still on ${result.left.map((l) => l.member).join(', ')} ` +
+        `after ${formatDuration(sessions.timeout)}: ${describeSessionsLeft(result.left)}`,
       undefined,
-      'raise balancer.sessions.timeout, lower balancer.sessions.idleAfter, or set balancer.cutOffAfterDrainTimeout: true to cut them off',
+      'raise balancer.sessions.timeout, lower balancer.sessions.idleAfter, ' +
+        'or set balancer.cutOffAfterDrainTimeout: true to cut them off',
     );
   }
   const cutOff = result.drained ? [] : result.left.filter((l) => l.inFlight > 0).map((l) => l.member);

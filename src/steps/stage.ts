@@ -35,7 +35,8 @@ export async function runStage(
       // Killed at the time limit: say which host hung, and for how long.
       if (err instanceof ExternalCommandError && err.timedOut) {
         throw new OperationFailedError(
-          `staging ${dir} on ${host} did not finish within ${Math.round(timeoutMs / 1000)} s (app.buildTimeout): the build hangs or the host is too slow`,
+          `staging ${dir} on ${host} did not finish within ${Math.round(timeoutMs / 1000)} s ` +
+            '(app.buildTimeout): the build hangs or the host is too slow',
         );
       }
       throw err;
@@ -91,13 +92,15 @@ async function runStageArtifact(
     } catch (err) {
       if (err instanceof ExternalCommandError && err.timedOut) {
         throw new OperationFailedError(
-          `staging ${dir} on ${host} did not finish within ${Math.round(timeoutMs / 1000)} s (app.buildTimeout): the upload or app.build hangs, or the host is too slow`,
+          `staging ${dir} on ${host} did not finish within ${Math.round(timeoutMs / 1000)} s ` +
+            '(app.buildTimeout): the upload or app.build hangs, or the host is too slow',
         );
       }
       throw err;
     }
     progress(
-      `${sent.length + held.length}/${hosts.length} hosts staged: ${describeSent(sentBytes, sent.length, performance.now() - started)}, ${held.length} held it already`,
+      `${sent.length + held.length}/${hosts.length} hosts staged:` +
+        ` ${describeSent(sentBytes, sent.length, performance.now() - started)}, ${held.length} held it already`,
     );
   });
   return { staged: step.releases, artifact: sha256, sent: sent.sort(), held: held.sort(), sentBytes };
@@ -106,7 +109,10 @@ async function runStageArtifact(
 /** "sent 48.2 MB to 3 hosts at 31.5 MB/s": what the upload cost so far. */
 export function describeSent(bytes: number, hosts: number, ms: number): string {
   if (!hosts) return 'sent nothing';
-  return `sent ${megabytes(bytes)} to ${hosts} host${hosts === 1 ? '' : 's'} at ${megabytes(ms > 0 ? (bytes * 1000) / ms : bytes)}/s`;
+  return (
+    `sent ${megabytes(bytes)} to ${hosts} host${hosts === 1 ? '' : 's'} ` +
+    `at ${megabytes(ms > 0 ? (bytes * 1000) / ms : bytes)}/s`
+  );
 }
 
 function megabytes(bytes: number): string {

@@ -25,11 +25,13 @@ export async function runWatch(
     last = { requests: now.requests - start.requests, errors: now.http5xx - start.http5xx };
     const ratio = last.requests ? last.errors / last.requests : 0;
     progress(
-      `${last.errors} 5xx in ${last.requests} requests (${(ratio * 100).toFixed(2)}%, limit ${(watch.max5xxRatio * 100).toFixed(2)}%)`,
+      `${last.errors} 5xx in ${last.requests} requests (${(ratio * 100).toFixed(2)}%, ` +
+        `limit ${(watch.max5xxRatio * 100).toFixed(2)}%)`,
     );
     if (last.requests >= MIN_REQUESTS && ratio > watch.max5xxRatio) {
       throw new OperationFailedError(
-        `${last.errors} of ${last.requests} requests answered 5xx after the flip (${(ratio * 100).toFixed(2)}% > ${(watch.max5xxRatio * 100).toFixed(2)}% allowed)`,
+        `${last.errors} of ${last.requests} requests answered 5xx after the flip ` +
+          `(${(ratio * 100).toFixed(2)}% > ${(watch.max5xxRatio * 100).toFixed(2)}% allowed)`,
       );
     }
   }

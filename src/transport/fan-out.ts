@@ -67,7 +67,10 @@ export async function forEachHost<T>(
   return results;
 }
 
-/** forEachHost for a read that goes on without the hosts it cannot reach: what the others returned, and each failure as a message. */
+/**
+ * forEachHost for a read that goes on without the hosts it cannot reach: what the others returned, and each failure as
+ * a message.
+ */
 export async function forEachHostSettled<T>(
   hosts: readonly string[],
   limit: number,

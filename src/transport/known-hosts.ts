@@ -181,8 +181,10 @@ export function hostKeyError(
         host,
         'unknown',
         fp,
-        `host key of ${where} is not known: it presented ${type} ${fp}, which is in none of ${files.join(', ') || 'the known_hosts files'}`,
-        `check that fingerprint out of band (on the host: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then add it: ${keyscan}`,
+        `host key of ${where} is not known: it presented ${type} ${fp}, ` +
+          `which is in none of ${files.join(', ') || 'the known_hosts files'}`,
+        'check that fingerprint out of band (on the host: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), ' +
+          `then add it: ${keyscan}`,
       );
     case 'changed':
       return new HostKeyError(
@@ -192,14 +194,17 @@ export function hostKeyError(
         `HOST KEY CHANGED for ${where}: it presented ${type} ${fp}, but ${verdict.expected
           .map((e) => `${e.file}:${e.line} has ${e.keyType} ${fingerprint(e.key)}`)
           .join('; ')}. Someone may be intercepting the connection, or the host was rebuilt`,
-        `if the host was rebuilt, verify ${fp} out of band, remove the old entry (ssh-keygen -R ${knownHostName(address.hostName, address.port)} -f ${verdict.expected[0]?.file ?? file}) and add the new key: ${keyscan}`,
+        `if the host was rebuilt, verify ${fp} out of band, ` +
+          `remove the old entry (ssh-keygen -R ${knownHostName(address.hostName, address.port)} ` +
+          `-f ${verdict.expected[0]?.file ?? file}) and add the new key: ${keyscan}`,
       );
     case 'revoked':
       return new HostKeyError(
         host,
         'revoked',
         fp,
-        `host key of ${where} is revoked: ${type} ${fp} is marked @revoked at ${verdict.entry.file}:${verdict.entry.line}`,
+        `host key of ${where} is revoked: ${type}` +
+          ` ${fp} is marked @revoked at ${verdict.entry.file}:${verdict.entry.line}`,
         'a revoked key must never be accepted: give the host a new host key and record that one',
       );
   }

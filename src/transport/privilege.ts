@@ -46,7 +46,9 @@ export function sudoAllowedArgv(argv: readonly string[]): string[] {
   return ['sudo', '-n', '-l', '--', ...unraised(argv)];
 }
 
-/** `command -v TOOL`, through the PATH root would have: where a raised command's program lives, for the sudoers line. */
+/**
+ * `command -v TOOL`, through the PATH root would have: where a raised command's program lives, for the sudoers line.
+ */
 export function whereIsArgv(argv: readonly string[]): string[] {
   const program = unraised(argv)[0] ?? '';
   return ['sh', '-c', `PATH="$PATH:${SYSTEM_PATH_DIRS.join(':')}"; command -v -- "$1" || echo "$1"`, 'sh', program];

@@ -86,7 +86,8 @@ export async function resolveSshTarget(
   const further = bastion.proxy && proxyOf(jump.host, bastion.proxy);
   if (further !== undefined && further !== 'none' && further.host.toLowerCase() !== jump.host.toLowerCase()) {
     throw new UserError(
-      `host ${alias} is reached through the bastion ${jump.host}, which ssh_config reaches through ${further.host}: baton follows one jump host, not a chain`,
+      `host ${alias} is reached through the bastion ${jump.host}, ` +
+        `which ssh_config reaches through ${further.host}: baton follows one jump host, not a chain`,
       `reach ${jump.host} directly (ProxyJump none under its Host entry), or set ssh.proxy to a bastion that is`,
     );
   }

@@ -253,7 +253,8 @@ async function authMethods(host: string, target: SshTarget, options: DialOptions
   if (methods.length === 0) {
     throw new TransportError(
       host,
-      `no way to authenticate to ${host}: no usable identity file${skipped.length ? ` (${skipped.join(', ')})` : ''} and no SSH agent (SSH_AUTH_SOCK)`,
+      `no way to authenticate to ${host}: no usable identity ` +
+        `file${skipped.length ? ` (${skipped.join(', ')})` : ''} and no SSH agent (SSH_AUTH_SOCK)`,
       'set ssh.identity in baton.yml, or start ssh-agent and add the key',
     );
   }

@@ -110,7 +110,8 @@ function forwardError(
     return new TransportError(
       host,
       `${prefix}: the bastion refused to forward to ${to} (${said})`,
-      'the bastion must allow TCP forwarding: AllowTcpForwarding yes in its sshd_config, and no restrict / no-port-forwarding on the key',
+      'the bastion must allow TCP forwarding: AllowTcpForwarding yes in its sshd_config, ' +
+        'and no restrict / no-port-forwarding on the key',
     );
   }
   if (err.reason === CONNECT_FAILED) {

@@ -36,7 +36,8 @@ export function channelStream(
     const why =
       error ??
       (code === null && !exit?.signal
-        ? `lost the channel to ${host} running \`${shortCommand(argv)}\`: ${c.alive ? 'closed' : (c.lostBecause ?? 'closed')}`
+        ? `lost the channel to ${host} running ` +
+          `\`${shortCommand(argv)}\`: ${c.alive ? 'closed' : (c.lostBecause ?? 'closed')}`
         : undefined);
     settle({
       code,

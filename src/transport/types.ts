@@ -47,7 +47,10 @@ export interface TransportStream {
 export interface Transport {
   /** The host as named in baton.yml (for messages). */
   readonly host: string;
-  /** Run an argv; throws ExternalCommandError (naming host, argv, code, stderr tail) on a non-zero exit unless allowFailure. */
+  /**
+   * Run an argv; throws ExternalCommandError (naming host, argv, code, stderr tail) on a non-zero exit unless
+   * allowFailure.
+   */
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
   /** Copy a local file to the host. */
   upload(localPath: string, remotePath: string): Promise<void>;

@@ -64,7 +64,10 @@ const fileOf = (cache: string, sha: string, compression: Compression) =>
   join(cache, `${sha}.${artifactExtension(compression)}`);
 const manifestFileOf = (cache: string, sha: string) => join(cache, `${sha}.files.json`);
 
-/** The artifact of this tag's commit: from the cache when it holds one built the same way (hash re-checked), else built now. */
+/**
+ * The artifact of this tag's commit: from the cache when it holds one built the same way (hash re-checked), else built
+ * now.
+ */
 export async function artifactFor(
   repo: string,
   resolved: ResolvedTag,
@@ -181,13 +184,16 @@ async function runBuild(build: string, tree: string, resolved: ResolvedTag, time
     .slice(-20)
     .join('\n');
   throw new OperationFailedError(
-    `building ${resolved.tag} (${resolved.shortCommit}) on this machine failed: \`${build}\` ${why}${output ? `\n${output.replace(/^/gm, '    ')}` : ''}`,
+    `building ${resolved.tag} (${resolved.shortCommit}) on this machine failed: ` +
+      `\`${build}\` ${why}${output ? `\n${output.replace(/^/gm, '    ')}` : ''}`,
     'unchanged',
     'nothing was sent to any host; fix the build (artifact.build runs in a clean export of the tag) and push again',
   );
 }
 
-/** Keep the `keep` most recently used artifacts (and their file lists); key files naming removed ones are left to miss. */
+/**
+ * Keep the `keep` most recently used artifacts (and their file lists); key files naming removed ones are left to miss.
+ */
 export async function pruneCache(cache: string, keep: number): Promise<void> {
   const names = (await readdir(cache)).filter((n) => /^[0-9a-f]{64}\.tar\.(gz|zst)$/.test(n));
   if (names.length <= keep) return;

@@ -149,7 +149,8 @@ export async function packTree(
   ] as const) {
     if (end.exitCode !== 0)
       throw new UserError(
-        `packing the built tree failed: ${what} exited ${end.exitCode ?? end.signal}: ${String(end.stderr).trim().slice(-500)}`,
+        `packing the built tree failed: ${what}` +
+          ` exited ${end.exitCode ?? end.signal}: ${String(end.stderr).trim().slice(-500)}`,
       );
   }
   return { sha256: hash.digest('hex'), bytes };
@@ -157,7 +158,10 @@ export async function packTree(
 
 let checked: Promise<void> | undefined;
 const compressors: Partial<Record<'gzip' | 'zstd', Promise<void>>> = {};
-/** GNU tar's normalising options are what make the bytes the same: refuse another tar (or a missing zstd) before building. */
+/**
+ * GNU tar's normalising options are what make the bytes the same: refuse another tar (or a missing zstd) before
+ * building.
+ */
 export function requireTools(compression: Compression): Promise<void> {
   checked ??= loadExeca().then(async (execa) => {
     const r = await execa('tar', ['--version'], { reject: false });

@@ -61,7 +61,8 @@ export async function resolveTag(repo: string, tag: string, opts: ResolveOptions
   if (opts.requireSigned) {
     if (!signed) {
       throw new UserError(
-        `tag ${tag} is not signed (${type === 'tag' ? 'annotated, no signature' : 'lightweight tag'}), and app.signedTags requires a signed tag`,
+        `tag ${tag} is not signed (${type === 'tag' ? 'annotated, no signature' : 'lightweight tag'}), ` +
+          'and app.signedTags requires a signed tag',
         `sign it: git tag -s ${tag} ${commit.slice(0, 12)} (after deleting the unsigned one), then push it`,
       );
     }
@@ -157,7 +158,8 @@ async function missingTag(git: SimpleGit, repo: string, tag: string): Promise<Us
   }
   const near = nearest(tag, tags, 5);
   return new UserError(
-    `tag ${tag} does not exist in ${repo}; nearest existing tags: ${near.join(', ')}${tags.length > near.length ? ` (${tags.length} tags in all)` : ''}`,
+    `tag ${tag} does not exist in ${repo}; ` +
+      `nearest existing tags: ${near.join(', ')}${tags.length > near.length ? ` (${tags.length} tags in all)` : ''}`,
     `check the spelling, or create and push the tag first: git tag ${tag} && git push origin ${tag}`,
   );
 }

@@ -7,7 +7,9 @@ export default class DnsProxyInstall extends BatonCommand {
   static override summary =
     "Start the transitional proxy on the old host's side port and verify it serves the new host's pages.";
   static override description =
-    "Renders templates/varnish|nginx|apache for dns.migrate.proxy.kind (Varnish passes everything and pipes websockets, and refuses an HTTPS site), starts it on proxy.sidePort with its own pid and log files, and checks that a request with the site's Host header gets exactly what the new host answers.";
+    'Renders templates/varnish|nginx|apache for dns.migrate.proxy.kind (Varnish passes everything and pipes ' +
+    'websockets, and refuses an HTTPS site), starts it on proxy.sidePort with its own pid and log files, ' +
+    "and checks that a request with the site's Host header gets exactly what the new host answers.";
   static override examples = ['<%= config.bin %> dns proxy install'];
 
   static override flags = { format: runFormatFlag };
