@@ -42,6 +42,75 @@ export function canarySteps(
   input: CanaryInput,
   config: Config,
 ): { steps: Step[]; record: PlanCanary } {
+  const range = refuseCanary(ready, stableMembers, input, config);
+  const c: ClusterId = ready.cluster;
+  const members = ready.members;
+  const at: CanaryAt = {
+    c,
+    label: `cluster ${c} (${config.clusters[c].internal})`,
+    members,
+    stableMembers,
+    observed: Object.fromEntries([...members, ...stableMembers].map((m) => [m, input.weights[m] ?? 1])),
+  };
+  const analysis: CanaryAnalysis = { ...input.analysis, scope: input.scope };
+  const steps = input.steps.map((s, i): Step => {
+    const w = canaryWeights(s.weight, members.length, stableMembers.length, range);
+    refuseFarShare(s.weight, w.percent, range, at, config);
+    const id = `canary-${c}-${i + 1}`;
+    const how = i === 0 ? `return ${at.label} to the pool at` : `move ${at.label} to`;
+    return {
+      id,
+      kind: 'canary',
+      title:
+        `canary ${i + 1}/${input.steps.length}: ${how} ${s.weight}% of public traffic ` +
+        `for ${formatDuration(s.forMs)} (weights ${members.join(', ')} ${w.canary}, ${stableMembers.join(', ')}` +
+        ` ${w.stable}: ${w.percent.toFixed(2)}%); ${describeAnalysis(analysis, config.balancer.driver)}`,
+      cluster: c,
+      members,
+      stableMembers,
+      weight: s.weight,
+      forMs: s.forMs,
+      weights: Object.fromEntries([
+        ...members.map((m) => [m, w.canary] as const),
+        ...stableMembers.map((m) => [m, w.stable] as const),
+      ]),
+      analysis,
+      ...(i === 0 && ready.vouchHealthy ? { vouchHealthy: true as const } : {}),
+      undo: canaryUndo(id, at),
+    };
+  });
+  const end: Step = {
+    id: `canary-${c}-end`,
+    kind: 'weigh',
+    title:
+      `end the canary: put the weights back as observed (${describeWeights(at.observed)}), ${at.label}` +
+      ' takes its full share',
+    cluster: c,
+    weights: at.observed,
+    undo: [],
+  };
+  return {
+    steps: [...steps, end],
+    record: { steps: input.steps, analysis: input.analysis, range, scope: input.scope, weights: at.observed },
+  };
+}
+
+/** The canary cluster, how people name it, both sides' members and the weights observed before. */
+interface CanaryAt {
+  c: ClusterId;
+  label: string;
+  members: string[];
+  stableMembers: string[];
+  observed: Record<string, number>;
+}
+
+/** Refused before any step is made: a balancer that cannot weigh, or a side with nothing in the pool. */
+function refuseCanary(
+  ready: StepOf<'ready'>,
+  stableMembers: string[],
+  input: CanaryInput,
+  config: Config,
+): { min: number; max: number } {
   const { weighing } = input;
   if (!weighing.can)
     throw new UserError(
@@ -50,19 +119,35 @@ export function canarySteps(
       'push with --no-canary, or remove canary: from baton.yml',
     );
   const c: ClusterId = ready.cluster;
-  const other: ClusterId = c === 'a' ? 'b' : 'a';
-  const members = ready.members;
-  if (!members.length || !stableMembers.length)
+  const empty: ClusterId = ready.members.length ? (c === 'a' ? 'b' : 'a') : c;
+  if (!ready.members.length || !stableMembers.length)
     throw new UserError(
-      `a canary needs members of both clusters in the pool: cluster ${members.length ? other : c} has none`,
+      `a canary needs members of both clusters in the pool: cluster ${empty} has none`,
       'push with --no-canary',
     );
-  const range = { min: weighing.min, max: weighing.max };
-  const analysis: CanaryAnalysis = { ...input.analysis, scope: input.scope };
-  const both = [...members, ...stableMembers];
-  const observed = Object.fromEntries(both.map((m) => [m, input.weights[m] ?? 1]));
-  const label = `cluster ${c} (${config.clusters[c].internal})`;
-  const undo = (id: string): Step[] => [
+  return { min: weighing.min, max: weighing.max };
+}
+
+/** A share the driver's weight range cannot come near is refused, with the nearest it can set. */
+function refuseFarShare(
+  weight: number,
+  percent: number,
+  range: { min: number; max: number },
+  at: CanaryAt,
+  config: Config,
+): void {
+  if (Math.abs(percent - weight) <= weight * SHARE_TOLERANCE) return;
+  throw new UserError(
+    `a canary share of ${weight}% cannot be set with ${config.balancer.driver} weights ${range.min}` +
+      `-${range.max} and ${at.members.length} canary and ${at.stableMembers.length} stable members: ` +
+      `the nearest is ${percent.toFixed(2)}%`,
+    'choose another weight in canary.steps (or --canary)',
+  );
+}
+
+/** A canary step's undo: the weights back as observed, then the canary cluster drained (as a failed smoke check). */
+function canaryUndo(id: string, { c, label, members, observed }: CanaryAt): Step[] {
+  return [
     {
       id: `undo-${id}`,
       kind: 'weigh',
@@ -88,53 +173,6 @@ export function canarySteps(
       undo: [],
     },
   ];
-  const steps: Step[] = input.steps.map((s, i) => {
-    const w = canaryWeights(s.weight, members.length, stableMembers.length, range);
-    if (Math.abs(w.percent - s.weight) > s.weight * SHARE_TOLERANCE)
-      throw new UserError(
-        `a canary share of ${s.weight}% cannot be set with ${config.balancer.driver} weights ${range.min}` +
-          `-${range.max} and ${members.length} canary and ${stableMembers.length} stable members: ` +
-          `the nearest is ${w.percent.toFixed(2)}%`,
-        'choose another weight in canary.steps (or --canary)',
-      );
-    const weights = Object.fromEntries([
-      ...members.map((m) => [m, w.canary] as const),
-      ...stableMembers.map((m) => [m, w.stable] as const),
-    ]);
-    const id = `canary-${c}-${i + 1}`;
-    const how = i === 0 ? `return ${label} to the pool at` : `move ${label} to`;
-    return {
-      id,
-      kind: 'canary',
-      title:
-        `canary ${i + 1}/${input.steps.length}: ${how} ${s.weight}% of public traffic ` +
-        `for ${formatDuration(s.forMs)} (weights ${members.join(', ')} ${w.canary}, ${stableMembers.join(', ')}` +
-        ` ${w.stable}: ${w.percent.toFixed(2)}%); ${describeAnalysis(analysis, config.balancer.driver)}`,
-      cluster: c,
-      members,
-      stableMembers,
-      weight: s.weight,
-      forMs: s.forMs,
-      weights,
-      analysis,
-      ...(i === 0 && ready.vouchHealthy ? { vouchHealthy: true as const } : {}),
-      undo: undo(id),
-    };
-  });
-  const end: Step = {
-    id: `canary-${c}-end`,
-    kind: 'weigh',
-    title:
-      `end the canary: put the weights back as observed (${describeWeights(observed)}), ${label}` +
-      ' takes its full share',
-    cluster: c,
-    weights: observed,
-    undo: [],
-  };
-  return {
-    steps: [...steps, end],
-    record: { steps: input.steps, analysis: input.analysis, range, scope: input.scope, weights: observed },
-  };
 }
 
 function describeWeights(weights: Record<string, number>): string {

@@ -4,7 +4,7 @@
 // abandoned. A target that fails is noted once. A URL given as {env: NAME} is read here and never
 // written anywhere: plans, journals and messages name the variable, not the value.
 import type { Config, NotifyEventName, NotifyTargetConfig } from '../config/config.js';
-import { maskedUrl } from '../model/plan.js';
+import { maskedUrl, PLAN_KIND_TRAITS, type PlanKind } from '../model/plan.js';
 import { DEFAULT_POST, postJson, type PostOptions, type PostResult } from '../transport/http-post.js';
 
 /** The longest the end of a run waits for notifications still on their way. */
@@ -15,8 +15,7 @@ export const EVENT_DOC_VERSION = 1;
 export interface RunFacts {
   app: string;
   environment?: string;
-  /** push, rollback, contract or restore. */
-  kind: string;
+  kind: PlanKind;
   /** The command that ran it: push, apply, rollback, resume, rehearse… */
   command: string;
   tag: string;
@@ -148,7 +147,7 @@ export function notifierFor(config: Pick<Config, 'notify'>, opts: NotifierOption
 
 /** `shop (staging): push of v2`: a run as a summary line begins. */
 export function runTitle(f: Pick<RunFacts, 'app' | 'environment' | 'kind' | 'tag' | 'rehearsal'>): string {
-  const what = f.kind === 'rollback' ? 'rollback to' : `${f.kind} of`;
+  const what = PLAN_KIND_TRAITS[f.kind].runOf;
   return (
     `${f.app}${f.environment ? ` (${f.environment})` : ''}:` +
     ` ${f.rehearsal ? `rehearsal of the ${f.kind} of` : what} ${f.tag}`

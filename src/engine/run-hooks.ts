@@ -8,7 +8,7 @@
 // out in the background beside them.
 import type { Config, HookConfig, HookName, NotifyEventName } from '../config/config.js';
 import { PlanRefusedError } from '../errors.js';
-import { planKindOf, type Plan } from '../model/plan.js';
+import { PLAN_KIND_TRAITS, planKindOf, type Plan } from '../model/plan.js';
 import type { AnyStep } from '../model/steps.js';
 import { stepIs } from '../model/step-kinds.js';
 import { describeHookOutcome, hookSucceeded, runHookProcess, type HookOutcome } from '../transport/hook-process.js';
@@ -119,7 +119,7 @@ class HookListener implements RunListener {
     if (this.lockChecked || !stepIs(step, 'takesLock')) return;
     this.lockChecked = true;
     // A freeze must never stand in the way back: a rollback does not ask.
-    if (this.facts.kind === 'rollback') return;
+    if (PLAN_KIND_TRAITS[this.facts.kind].wayBack) return;
     const hook = this.config.hooks?.['before-lock'];
     if (!hook) return;
     const r = await this.runHook('before-lock', hook, this.doc('before-lock', 'before the lock is taken'));

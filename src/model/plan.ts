@@ -79,14 +79,16 @@ export interface PlanKindTraits {
   runOf: string;
   /** It deploys a release a rollback would undo (a rollback, a contract or a restore are not undone by one). */
   undoneByRollback: boolean;
+  /** It is the way back: nothing of a team's own (a freeze hook) may stand in its way. */
+  wayBack: boolean;
 }
 
 export const PLAN_KIND_TRAITS: Record<PlanKind, PlanKindTraits> = {
-  push: { runOf: 'push of', undoneByRollback: true },
-  rollback: { runOf: 'rollback to', undoneByRollback: false },
+  push: { runOf: 'push of', undoneByRollback: true, wayBack: false },
+  rollback: { runOf: 'rollback to', undoneByRollback: false, wayBack: true },
   // It changes no host's release; releases before it can no longer run.
-  contract: { runOf: 'schema contract for', undoneByRollback: false },
-  restore: { runOf: 'restore of a host with', undoneByRollback: false },
+  contract: { runOf: 'schema contract for', undoneByRollback: false, wayBack: false },
+  restore: { runOf: 'restore of a host with', undoneByRollback: false, wayBack: false },
 };
 
 export function isPlanKind(kind: unknown): kind is PlanKind {
