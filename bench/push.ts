@@ -1,9 +1,13 @@
 // npm run bench:push -- [--driver haproxy|apache|nginx] [--per-cluster N] [--concurrency N] [--slow-clients N] [--pad
-//   SECONDS]
+//   SECONDS] [--notify slow]
+// With --notify slow the v1→v2 push runs once more telling a receiver on loopback that never
+// answers (notify: in baton.yml): `notifySlow.pushSeconds` beside the plain push's seconds.
 // Pushes v1→v2 and v3-broken under load with baton through the chosen balancer of the lab, and
 // (HAProxy only: the script drains through its runtime API) the same push with a hand-written
 // shell script side by side; prints failed requests, the balancer's own retries/redispatches
 // (from the driver's counters()) and seconds as JSON, in the same shape for every driver.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { driverOverrides, type LabDriver, publicPort, writeLabConfig } from './lab-config.js';
 import {
@@ -19,7 +23,12 @@ import {
 } from './lab-push.js';
 
 const { values } = parseArgs({
-  options: { ...LOAD_OPTIONS, driver: { type: 'string', default: 'haproxy' } },
+  options: {
+    ...LOAD_OPTIONS,
+    driver: { type: 'string', default: 'haproxy' },
+    // `--notify slow`: the same push again, telling a receiver on loopback that never answers.
+    notify: { type: 'string' },
+  },
 });
 const DRIVERS: readonly LabDriver[] = ['haproxy', 'apache', 'nginx', 'nginx-lua'];
 if (!DRIVERS.includes(values.driver as LabDriver))
@@ -43,6 +52,36 @@ const baseline =
     : undefined;
 // Without the baseline, put the lab back on v1 ourselves (after measuring: the figures stand either way).
 const resetExitCode = baseline ? baseline.exitCode : await quietPush('v1', config);
+const notified = values.notify === 'slow' ? await pushTellingASlowReceiver() : undefined;
+
+/**
+ * v1 → v2 again, with every event sent to a receiver on loopback that takes each request and
+ * never answers: the push must take the time it takes without notifications (they go out in the
+ * background; the end of the run waits at most 2 s for them), then back to v1.
+ */
+async function pushTellingASlowReceiver() {
+  const held: Array<() => void> = [];
+  let received = 0;
+  const receiver: Server = createServer((req) => {
+    received++;
+    held.push(() => req.socket.destroy());
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`;
+  const slowConfig = writeLabConfig(`/run/baton-lab/baton.${driver}.notify.bench.yml`, [
+    ...driverOverrides(driver),
+    [['notify'], [{ url: receiverUrl, format: 'webhook' }]],
+  ]);
+  try {
+    const m = await measurePush('v2', shape, slowConfig, url);
+    return { pushSeconds: m.seconds, failed: m.load.failed, exitCode: m.exitCode, received };
+  } finally {
+    held.forEach((end) => end());
+    receiver.closeAllConnections();
+    receiver.close();
+    await quietPush('v1', config);
+  }
+}
 
 const result = {
   driver,
@@ -64,6 +103,8 @@ const result = {
   reversalSeconds: broken.reversalSeconds ?? null,
   baselineSeconds: baseline?.seconds ?? null,
   ratio: baseline ? round(push.seconds / baseline.seconds) : null,
+  // --notify slow: the same push telling a receiver that never answers, and its seconds beside the plain push's.
+  ...(notified && { notifySlow: { ...notified, plainPushSeconds: push.seconds } }),
   broken: {
     exitCode: broken.exitCode,
     outcome: broken.outcome,
