@@ -403,12 +403,14 @@ export class ApacheBalancer implements Balancer {
       allowFailure: true,
     });
     if (r.code !== 0) {
+      const checkAuth = this.managerAuth
+        ? ' and balancer.managerAuth'
+        : ', and balancer.managerAuth if it asks for a password (401)';
       throw new UserError(
-        `balancer-manager ${this.managerUrl} on ${this.transport.host}` +
-          ` did not answer: ${tail(r.stderr) || `curl exit ${r.code}`}`,
+        `balancer-manager ${this.managerUrl} on ${this.transport.host} ` +
+          `did not answer: ${tail(r.stderr) || `curl exit ${r.code}`}`,
         'check balancer.managerUrl (as reached from the balancer host), ' +
-          'that the manager allows that ' +
-          `address${this.managerAuth ? ' and balancer.managerAuth' : ', and balancer.managerAuth if it asks for a password (401)'}`,
+          `that the manager allows that address${checkAuth}`,
       );
     }
     let all: ManagerBalancer[];

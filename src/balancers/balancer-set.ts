@@ -244,9 +244,9 @@ export class BalancerSet implements Balancer {
       if (!err.message.includes(host)) err.message = `balancer ${host}: ${err.message}`;
       throw err;
     }
+    const failures = failed.map((f) => `${f.host} (${f.err instanceof Error ? f.err.message : String(f.err)})`);
     throw new OperationFailedError(
-      'the configuration test failed ' +
-        `on ${failed.map((f) => `${f.host} (${f.err instanceof Error ? f.err.message : String(f.err)})`).join('; ')}`,
+      `the configuration test failed on ${failures.join('; ')}`,
       'unchanged',
       'fix the configuration on those balancers, then run again',
     );
@@ -278,10 +278,12 @@ export class BalancerSet implements Balancer {
     if (refused.length === this.all.length) throw refused[0]?.reason;
     if (refused.length > 0) {
       const took = this.all.filter((_, i) => results[i]?.status === 'fulfilled').map((b) => b.host);
+      const refusals = refused.map(
+        (r) => `${r.host} refused it twice (${r.reason instanceof Error ? r.reason.message : String(r.reason)})`,
+      );
+      const tookIt = took.length > 0 ? `${took.join(', ')} took it` : 'no balancer took it';
       throw new OperationFailedError(
-        `the balancers did not all take the change (${what}):` +
-          ` ${refused.map((r) => `${r.host} refused it twice (${r.reason instanceof Error ? r.reason.message : String(r.reason)})`).join('; ')}` +
-          `; ${took.length > 0 ? `${took.join(', ')} took it` : 'no balancer took it'}`,
+        `the balancers did not all take the change (${what}): ${refusals.join('; ')}; ${tookIt}`,
         'partway',
         'the balancers now disagree: check each with `baton status` and set the same state on all of them ' +
           'before going on',

@@ -125,8 +125,9 @@ export class RuntimeChannel {
       // socat could not connect (no socket, permission): the exec path's error, from the same words.
       const stderr = err.end?.stderr ?? '';
       const hint = /Permission denied/.test(stderr)
-        ? "the SSH user may not use the runtime socket: give it the socket's group (`stats socket … mode 660 " +
-          'level admin group haproxy`, the user in group haproxy; README: Running as a deploy user)'
+        ? "the SSH user may not use the runtime socket: give it the socket's group " +
+          '(`stats socket … mode 660 level admin group haproxy`, the user in group haproxy; ' +
+          'README: Running as a deploy user)'
         : undefined;
       throw new ExternalCommandError(
         this.transport.host,
@@ -247,10 +248,9 @@ class OpenChannel {
 function describeEnd(end: StreamEnd): string {
   if (end.error !== undefined) return end.error;
   if (end.signal !== undefined) return `the channel's socat was killed by ${end.signal}`;
-  return (
-    `the channel's socat ` +
-    `exited${end.code === null ? '' : ` with ${end.code}`}${end.stderr ? `: ${tail(end.stderr, 3)}` : ''}`
-  );
+  const withCode = end.code === null ? '' : ` with ${end.code}`;
+  const stderrTail = end.stderr ? `: ${tail(end.stderr, 3)}` : '';
+  return `the channel's socat exited${withCode}${stderrTail}`;
 }
 
 /**

@@ -178,7 +178,8 @@ const STATE_FILE = /^\/[^\0\n]+$/;
 
 const SAVE_STATE_SCRIPT = `socket=$1 file=$2 tmp=
 socat -t 5 stdio "$socket" || exit $?
-fail() { [ -z "$tmp" ] || rm -f -- "$tmp"; echo "cannot save the server state to $file: $1" >&2; exit ${STATE_SAVE_FAILED}; }
+fail() { [ -z "$tmp" ] || rm -f -- "$tmp"; \
+echo "cannot save the server state to $file: $1" >&2; exit ${STATE_SAVE_FAILED}; }
 dir=$(dirname -- "$file")
 tmp=$(mktemp "$dir/.baton-server-state.XXXXXX") || { tmp=; fail "cannot create a temporary file in $dir"; }
 printf 'show servers state\\n' | socat -t 5 stdio "$socket" > "$tmp" || fail "show servers state failed"

@@ -68,9 +68,10 @@ export async function matchMembers(
   }
 
   if (problems.length > 0) {
+    const memberList = members.map(describe).join(', ') || 'none';
+    const problemList = problems.map((p) => `  - ${p}`).join('\n');
     throw new UserError(
-      `hosts and members of backend ${opts.backend} do not match (members ` +
-        `are ${members.map(describe).join(', ') || 'none'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      `hosts and members of backend ${opts.backend} do not match (members are ${memberList}):\n${problemList}`,
       'every member of the backend must be exactly one host of clusters.a or clusters.b: fix the hosts, ' +
         'give `member:` names, or pin addresses under `resolve:`',
     );

@@ -59,8 +59,8 @@ export function workersVsFileArgv(pidFile: string, file: string): string[] {
     'cut -d" " -f1 /proc/uptime',
     'getconf CLK_TCK',
     // field 22 of /proc/PID/stat once the "(comm)" before it is cut off
-    'for w in $(ps --ppid "$p" -o pid=); do printf "%s %s\\n" "$(sed "s/^.*) ' +
-      '//" "/proc/$w/stat" | cut -d" " -f20)" "$(ps -o args= -p "$w")"; done',
+    'for w in $(ps --ppid "$p" -o pid=); do ' +
+      'printf "%s %s\\n" "$(sed "s/^.*) //" "/proc/$w/stat" | cut -d" " -f20)" "$(ps -o args= -p "$w")"; done',
   ].join('\n');
   return ['sh', '-c', script, 'sh', checkPath('balancer.pidFile', pidFile), checkPath('balancer.upstreamFile', file)];
 }
@@ -245,10 +245,9 @@ export function parseStubStatus(text: string): { active: number; accepts: number
  */
 export function failedAttemptPattern(members: readonly Endpoint[]): string {
   const addrs = members.map((m) => `${endpoint(m.address)}:${m.port}`.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&'));
-  return (
-    `(connect\\(\\) failed|upstream prematurely closed|upstream timed out|recv\\(\\) ` +
-    `failed|reset by peer).* upstream: "[a-z]+://(${addrs.join('|')})[/"]`
-  );
+  const failures =
+    'connect\\(\\) failed|upstream prematurely closed|upstream timed out|recv\\(\\) failed|reset by peer';
+  return `(${failures}).* upstream: "[a-z]+://(${addrs.join('|')})[/"]`;
 }
 
 /** Error-log lines where nginx had no server left to try (answered 502). */

@@ -248,12 +248,12 @@ export class NginxLuaBalancer implements Balancer {
     );
     const problems = wrong(read);
     if (problems.length > 0) {
+      const controlGetUrl = controlGetArgv(this.controlUrl, this.upstream).at(-1);
       throw new OperationFailedError(
         `nginx on ${this.transport.host}: ` +
           `upstream ${this.upstream} did not take the change (${what}): ${problems.join('; ')}`,
         'partway',
-        `compare ${this.stateFile} with \`curl -sS '${controlGetArgv(this.controlUrl, this.upstream).at(-1)}'` +
-          `\` on the balancer before going on`,
+        `compare ${this.stateFile} with \`curl -sS '${controlGetUrl}'\` on the balancer before going on`,
       );
     }
   }

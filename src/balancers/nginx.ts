@@ -291,11 +291,10 @@ export class NginxBalancer implements Balancer {
       const fresh = workers.filter((w) => !oldPids.includes(w.pid));
       const oldServing = workers.filter((w) => oldPids.includes(w.pid) && !w.shuttingDown);
       if (fresh.length > 0 && fresh.every((w) => !w.shuttingDown) && oldServing.length === 0) return;
-      if (Date.now() > deadline)
-        throw new Error(
-          `no new workers after ${this.reloadTimeoutMs} ms (workers:` +
-            ` ${workers.map((w) => `${w.pid}${w.shuttingDown ? ' shutting down' : ''}`).join(', ') || 'none'})`,
-        );
+      if (Date.now() > deadline) {
+        const seen = workers.map((w) => `${w.pid}${w.shuttingDown ? ' shutting down' : ''}`).join(', ') || 'none';
+        throw new Error(`no new workers after ${this.reloadTimeoutMs} ms (workers: ${seen})`);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   }
