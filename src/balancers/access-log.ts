@@ -23,7 +23,8 @@ export function accessLogArgv(file: string, inode: string, offset: number): stri
     '[ "$ino" = first ] && exit 0',
     'if [ "$1" != "$ino" ] || [ "$2" -lt "$off" ]; then off=0; fi',
     // the snapshot's last byte: a newline means its last line is complete
-    'whole=1; [ "$2" -gt "$off" ] && [ "$(tail -c +"$2" -- "$f" | head -c 1 | od -An -tx1 | tr -d " \\n")" != 0a ] && whole=0',
+    'whole=1; [ "$2" -gt "$off" ] && ' +
+      '[ "$(tail -c +"$2" -- "$f" | head -c 1 | od -An -tx1 | tr -d " \\n")" != 0a ] && whole=0',
     'tail -c +"$((off + 1))" -- "$f" | head -c "$(($2 - off))" | LC_ALL=C awk -v whole="$whole" \'' +
       '{ n++; len = length($0) + 1; b += len; bad = ($9 ~ /^5[0-9][0-9]$/); e += bad } ' +
       "END { if (n && !whole) { n--; b -= len; e -= bad } print b + 0, n + 0, e + 0 }'",

@@ -12,7 +12,9 @@ export interface ManagerWorker {
   status: string[];
   /** Requests in flight on this worker (shared memory, across every child). */
   busy: number;
-  /** lbfactor, as the manager shows it (`1.00`-`100.00`): the worker's share of new requests relative to the others'. */
+  /**
+   * lbfactor, as the manager shows it (`1.00`-`100.00`): the worker's share of new requests relative to the others'.
+   */
   loadFactor: number;
   /** Times the balancer chose this worker (each attempt, including ones that failed). */
   elected: number;

@@ -125,7 +125,8 @@ export class ApacheBalancer implements Balancer {
   async cutOff(names: readonly string[]): Promise<void> {
     if (names.length === 0) return;
     throw new OperationFailedError(
-      `apache on ${this.transport.host} cannot cut the requests in flight on ${names.join(', ')}: mod_proxy_balancer has no per-member cut-off`,
+      `apache on ${this.transport.host} cannot cut the requests in flight on ${names.join(', ')}: ` +
+        'mod_proxy_balancer has no per-member cut-off',
       'partway',
       'raise balancer.drainTimeout so the requests can finish, and leave cutOffAfterDrainTimeout off for apache',
     );
@@ -267,7 +268,10 @@ export class ApacheBalancer implements Balancer {
     );
   }
 
-  /** Load factors (`lbfactor`), 1-100: balancer-manager's range, in whole numbers; setWeights refuses a balancer whose lbmethod ignores them. */
+  /**
+   * Load factors (`lbfactor`), 1-100: balancer-manager's range, in whole numbers; setWeights refuses a balancer whose
+   * lbmethod ignores them.
+   */
   weighing(): Weighing {
     return { can: true, min: 1, max: APACHE_MAX_LOAD_FACTOR };
   }
@@ -291,8 +295,10 @@ export class ApacheBalancer implements Balancer {
     // bybusyness weighs only between equally busy workers, heartbeat not at all: no share would follow.
     if (b.lbmethod !== undefined && !WEIGHED_METHODS.includes(b.lbmethod))
       throw new UserError(
-        `${where} uses lbmethod=${b.lbmethod}, which does not share requests by load factor: a weight would not set a share`,
-        `use lbmethod=byrequests for balancer://${this.balancer}: \`ProxySet lbmethod=byrequests\` in its <Proxy> block`,
+        `${where} uses lbmethod=${b.lbmethod}, which does not share requests by load factor: ` +
+          'a weight would not set a share',
+        `use lbmethod=byrequests for balancer://${this.balancer}: ` +
+          `\`ProxySet lbmethod=byrequests\` in its <Proxy> block`,
       );
     const members = b.workers.map(memberOf);
     const lookup = (n: string) => members.find((x) => x.name === n) ?? members.find((x) => sameWorker(x.workerUrl, n));
@@ -331,8 +337,10 @@ export class ApacheBalancer implements Balancer {
   ): Promise<void> {
     if (edit.missing.length > 0) {
       throw new UserError(
-        `${this.configFile} on ${this.transport.host} has no BalancerMember line for ${edit.missing.join(', ')} in <Proxy balancer://${this.balancer}>`,
-        'baton keeps member state in the BalancerMember lines: point balancer.configFile at the file that defines the balancer',
+        `${this.configFile} on ${this.transport.host} has no BalancerMember line ` +
+          `for ${edit.missing.join(', ')} in <Proxy balancer://${this.balancer}>`,
+        'baton keeps member state in the BalancerMember lines: ' +
+          'point balancer.configFile at the file that defines the balancer',
       );
     }
     if (edit.changed) await this.writeConfig(edit.text);
@@ -365,7 +373,8 @@ export class ApacheBalancer implements Balancer {
     const r = await this.transport.run(argv, { stdin: text, allowFailure: true, timeoutMs: this.timeoutMs });
     if (r.code === REFUSED_BY_TEST) {
       throw new OperationFailedError(
-        `apache on ${this.transport.host}: ${this.ctl} configtest refused the edited ${this.configFile}, so nothing changed (the previous file is back, the running server untouched):\n${tail(r.stderr)}`,
+        `apache on ${this.transport.host}: ${this.ctl} configtest refused the edited ${this.configFile}, ` +
+          `so nothing changed (the previous file is back, the running server untouched):\n${tail(r.stderr)}`,
         'unchanged',
         `fix what configtest reports in the Apache configuration, then run again`,
       );
@@ -394,9 +403,14 @@ export class ApacheBalancer implements Balancer {
       allowFailure: true,
     });
     if (r.code !== 0) {
+      const checkAuth = this.managerAuth
+        ? ' and balancer.managerAuth'
+        : ', and balancer.managerAuth if it asks for a password (401)';
       throw new UserError(
-        `balancer-manager ${this.managerUrl} on ${this.transport.host} did not answer: ${tail(r.stderr) || `curl exit ${r.code}`}`,
-        `check balancer.managerUrl (as reached from the balancer host), that the manager allows that address${this.managerAuth ? ' and balancer.managerAuth' : ', and balancer.managerAuth if it asks for a password (401)'}`,
+        `balancer-manager ${this.managerUrl} on ${this.transport.host} ` +
+          `did not answer: ${tail(r.stderr) || `curl exit ${r.code}`}`,
+        'check balancer.managerUrl (as reached from the balancer host), ' +
+          `that the manager allows that address${checkAuth}`,
       );
     }
     let all: ManagerBalancer[];
@@ -422,7 +436,8 @@ export class ApacheBalancer implements Balancer {
     const b = all.find((x) => x.name === this.balancer);
     if (!b) {
       throw new UserError(
-        `balancer-manager on ${this.transport.host} has no balancer://${this.balancer}: it has ${all.map((x) => x.name).join(', ') || 'none'}`,
+        `balancer-manager on ${this.transport.host} has no balancer://${this.balancer}: ` +
+          `it has ${all.map((x) => x.name).join(', ') || 'none'}`,
         'fix balancer.backend in baton.yml',
       );
     }
@@ -439,7 +454,8 @@ export class ApacheBalancer implements Balancer {
     const m = members.find((x) => x.name === name) ?? members.find((x) => sameWorker(x.workerUrl, name));
     if (!m) {
       throw new OperationFailedError(
-        `apache balancer ${this.balancer} on ${this.transport.host} has no member ${name}: members are ${members.map((x) => x.name).join(', ') || '(none)'}`,
+        `apache balancer ${this.balancer} on ${this.transport.host} has no member ${name}: ` +
+          `members are ${members.map((x) => x.name).join(', ') || '(none)'}`,
         'partway',
       );
     }

@@ -22,7 +22,10 @@ export interface NamedBalancer {
   balancer: Balancer;
 }
 
-/** The balancers hold different states for some members: before any change, nothing changed (exit 1); after one, it needs attention. */
+/**
+ * The balancers hold different states for some members: before any change, nothing changed (exit 1); after one, it
+ * needs attention.
+ */
 export class BalancersDisagreeError extends OperationFailedError {
   constructor(
     readonly differences: string[],
@@ -32,7 +35,9 @@ export class BalancersDisagreeError extends OperationFailedError {
     super(
       `the balancers disagree: ${differences.join('; ')}`,
       effect,
-      'a change made on one balancer did not reach the others (a runtime drain on one, a reload that forgot it): set the same state on all of them (or restart the one that is wrong), check with `baton status`, then run again',
+      'a change made on one balancer did not reach the others (a runtime drain on one, ' +
+        'a reload that forgot it): set the same state on all of them (or restart the one that is wrong), ' +
+        'check with `baton status`, then run again',
       { differences },
     );
   }
@@ -179,7 +184,9 @@ export class BalancerSet implements Balancer {
     return { can: true, min, max };
   }
 
-  /** Every balancer's weights; a member weighed differently on one of them is an error naming each balancer's weight. */
+  /**
+   * Every balancer's weights; a member weighed differently on one of them is an error naming each balancer's weight.
+   */
   async weights(): Promise<Record<string, number>> {
     const reads = await Promise.all(this.all.map(async (b) => ({ host: b.host, weights: await b.balancer.weights() })));
     const differences = describeWeightDisagreement(reads);
@@ -237,8 +244,9 @@ export class BalancerSet implements Balancer {
       if (!err.message.includes(host)) err.message = `balancer ${host}: ${err.message}`;
       throw err;
     }
+    const failures = failed.map((f) => `${f.host} (${f.err instanceof Error ? f.err.message : String(f.err)})`);
     throw new OperationFailedError(
-      `the configuration test failed on ${failed.map((f) => `${f.host} (${f.err instanceof Error ? f.err.message : String(f.err)})`).join('; ')}`,
+      `the configuration test failed on ${failures.join('; ')}`,
       'unchanged',
       'fix the configuration on those balancers, then run again',
     );
@@ -270,17 +278,25 @@ export class BalancerSet implements Balancer {
     if (refused.length === this.all.length) throw refused[0]?.reason;
     if (refused.length > 0) {
       const took = this.all.filter((_, i) => results[i]?.status === 'fulfilled').map((b) => b.host);
+      const refusals = refused.map(
+        (r) => `${r.host} refused it twice (${r.reason instanceof Error ? r.reason.message : String(r.reason)})`,
+      );
+      const tookIt = took.length > 0 ? `${took.join(', ')} took it` : 'no balancer took it';
       throw new OperationFailedError(
-        `the balancers did not all take the change (${what}): ${refused.map((r) => `${r.host} refused it twice (${r.reason instanceof Error ? r.reason.message : String(r.reason)})`).join('; ')}; ${took.length > 0 ? `${took.join(', ')} took it` : 'no balancer took it'}`,
+        `the balancers did not all take the change (${what}): ${refusals.join('; ')}; ${tookIt}`,
         'partway',
-        'the balancers now disagree: check each with `baton status` and set the same state on all of them before going on',
+        'the balancers now disagree: check each with `baton status` and set the same state on all of them ' +
+          'before going on',
         { refused: refused.map((r) => r.host), took },
       );
     }
     return results.map((r) => (r as { value: T }).value);
   }
 
-  /** Members merged like members(), never failing on a disagreement (sampling must not stop a run): it is reported in `divergent`. */
+  /**
+   * Members merged like members(), never failing on a disagreement (sampling must not stop a run): it is reported in
+   * `divergent`.
+   */
   private async sampleAll(): Promise<TrafficRead> {
     const reads = await Promise.all(
       this.all.map((b) => (b.balancer.sample as NonNullable<Balancer['sample']>).call(b.balancer)),
@@ -298,7 +314,10 @@ export class BalancerSet implements Balancer {
     };
   }
 
-  /** Sticky sessions of the members on every balancer: bound entries of all tables, the most recent request, what is in flight through any. */
+  /**
+   * Sticky sessions of the members on every balancer: bound entries of all tables, the most recent request, what is in
+   * flight through any.
+   */
   private async stickyAll(names: readonly string[], table?: string): Promise<SessionRead> {
     const reads = await Promise.all(
       this.all.map((b) =>

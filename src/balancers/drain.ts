@@ -17,7 +17,10 @@ export type DrainResult =
   | { drained: true; elapsedMs: number; polls: number }
   | { drained: false; busy: Record<string, number>; elapsedMs: number; polls: number };
 
-/** Resolves once `names` have no sessions left, or at the timeout with the busy ones (the caller decides whether to cut them off). */
+/**
+ * Resolves once `names` have no sessions left, or at the timeout with the busy ones (the caller decides whether to cut
+ * them off).
+ */
 export async function waitForDrain(
   balancer: Pick<Balancer, 'sessions'>,
   names: readonly string[],

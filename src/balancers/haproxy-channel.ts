@@ -101,7 +101,8 @@ export class RuntimeChannel {
       if (++stopping > STOPPING_RETRIES) {
         throw new TransportError(
           this.transport.host,
-          `haproxy on ${this.transport.host} kept answering from a stopping process (a reload in progress) to \`${shortCommand([commands.join('; ')])}\``,
+          `haproxy on ${this.transport.host} kept answering from a stopping process (a reload in progress) ` +
+            `to \`${shortCommand([commands.join('; ')])}\``,
           'wait for the reload to finish, then check the balancer with `baton status`',
         );
       }
@@ -124,7 +125,9 @@ export class RuntimeChannel {
       // socat could not connect (no socket, permission): the exec path's error, from the same words.
       const stderr = err.end?.stderr ?? '';
       const hint = /Permission denied/.test(stderr)
-        ? "the SSH user may not use the runtime socket: give it the socket's group (`stats socket … mode 660 level admin group haproxy`, the user in group haproxy; README: Running as a deploy user)"
+        ? "the SSH user may not use the runtime socket: give it the socket's group " +
+          '(`stats socket … mode 660 level admin group haproxy`, the user in group haproxy; ' +
+          'README: Running as a deploy user)'
         : undefined;
       throw new ExternalCommandError(
         this.transport.host,
@@ -160,7 +163,8 @@ export class RuntimeChannel {
   private lost(commands: readonly string[], err: ChannelFailed, reading: boolean): TransportError {
     return new TransportError(
       this.transport.host,
-      `haproxy runtime API on ${this.transport.host}: ${err.message} while running \`${shortCommand([commands.join('; ')])}\``,
+      `haproxy runtime API on ${this.transport.host}: ${err.message}` +
+        ` while running \`${shortCommand([commands.join('; ')])}\``,
       reading
         ? 'check that haproxy runs and its socket answers (balancer.socket)'
         : 'the change may or may not have been applied: check the balancer with `baton status` before going on',
@@ -244,7 +248,9 @@ class OpenChannel {
 function describeEnd(end: StreamEnd): string {
   if (end.error !== undefined) return end.error;
   if (end.signal !== undefined) return `the channel's socat was killed by ${end.signal}`;
-  return `the channel's socat exited${end.code === null ? '' : ` with ${end.code}`}${end.stderr ? `: ${tail(end.stderr, 3)}` : ''}`;
+  const withCode = end.code === null ? '' : ` with ${end.code}`;
+  const stderrTail = end.stderr ? `: ${tail(end.stderr, 3)}` : '';
+  return `the channel's socat exited${withCode}${stderrTail}`;
 }
 
 /**

@@ -34,7 +34,10 @@ export function setServerHealthUp(backend: string, server: string): string {
 /** HAProxy's own weight range (`set weight`, `weight` on a server line): 0 takes no new traffic. */
 export const HAPROXY_MAX_WEIGHT = 256;
 
-/** `set weight BE/SRV W`: the server's weight from now on, relative to the others' (an absolute 0-256, never a percentage). */
+/**
+ * `set weight BE/SRV W`: the server's weight from now on, relative to the others' (an absolute 0-256, never a
+ * percentage).
+ */
 export function setWeight(backend: string, server: string, weight: number): string {
   if (!Number.isInteger(weight) || weight < 0 || weight > HAPROXY_MAX_WEIGHT)
     throw new UserError(
@@ -77,7 +80,10 @@ export function showStat(backend: string, types: number = STAT_BACKEND | STAT_SE
   return `show stat ${checkName('backend', backend)} ${types} -1`;
 }
 
-/** `show servers state BE`: the admin and operational state bits, which `show stat`'s status hides when a server is down. */
+/**
+ * `show servers state BE`: the admin and operational state bits, which `show stat`'s status hides when a server is
+ * down.
+ */
 export function showServersState(backend: string): string {
   return `show servers state ${checkName('backend', backend)}`;
 }
@@ -112,14 +118,20 @@ export function runtimeChannelArgv(socket: string): string[] {
   return ['socat', '-t', '0', 'stdio', `unix-connect:${checkSocket(socket)}`];
 }
 
-/** The first line of a runtime API channel: interactive mode (answers end with a prompt, the connection stays), with an idle timeout of its own. */
+/**
+ * The first line of a runtime API channel: interactive mode (answers end with a prompt, the connection stays), with an
+ * idle timeout of its own.
+ */
 export function promptModeCommands(idleTimeoutS: number): string[] {
   if (!Number.isInteger(idleTimeoutS) || idleTimeoutS < 1)
     throw new Error(`haproxy cli timeout ${idleTimeoutS} is not a whole number of seconds`);
   return ['prompt', `set timeout cli ${idleTimeoutS}`];
 }
 
-/** `show info`: its `Stopping: 1` tells a process that a reload has told to finish (and that no longer serves new connections). */
+/**
+ * `show info`: its `Stopping: 1` tells a process that a reload has told to finish (and that no longer serves new
+ * connections).
+ */
 export const SHOW_INFO = 'show info';
 
 function checkSocket(socket: string): string {
@@ -132,7 +144,10 @@ function checkSocket(socket: string): string {
   return socket;
 }
 
-/** `haproxy -c -f FILE`: validate a configuration without touching the running process (raised: it reads what root reads). */
+/**
+ * `haproxy -c -f FILE`: validate a configuration without touching the running process (raised: it reads what root
+ * reads).
+ */
 export function configTestArgv(configFile: string, sudo: boolean): string[] {
   if (!CONFIG_FILE.test(configFile))
     throw new UserError(`haproxy config file ${JSON.stringify(configFile)} is not an absolute path`);
@@ -163,7 +178,8 @@ const STATE_FILE = /^\/[^\0\n]+$/;
 
 const SAVE_STATE_SCRIPT = `socket=$1 file=$2 tmp=
 socat -t 5 stdio "$socket" || exit $?
-fail() { [ -z "$tmp" ] || rm -f -- "$tmp"; echo "cannot save the server state to $file: $1" >&2; exit ${STATE_SAVE_FAILED}; }
+fail() { [ -z "$tmp" ] || rm -f -- "$tmp"; \
+echo "cannot save the server state to $file: $1" >&2; exit ${STATE_SAVE_FAILED}; }
 dir=$(dirname -- "$file")
 tmp=$(mktemp "$dir/.baton-server-state.XXXXXX") || { tmp=; fail "cannot create a temporary file in $dir"; }
 printf 'show servers state\\n' | socat -t 5 stdio "$socket" > "$tmp" || fail "show servers state failed"

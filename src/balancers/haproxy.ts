@@ -201,7 +201,10 @@ export class HaproxyBalancer implements Balancer {
     return memberCountersOf(this.parseStat(stat as string), this.backend);
   }
 
-  /** Members and the backend's counters in one round trip: `show stat` (backend and server rows) and `show servers state`. */
+  /**
+   * Members and the backend's counters in one round trip: `show stat` (backend and server rows) and
+   * `show servers state`.
+   */
   async sample(): Promise<TrafficRead> {
     const [stat, states] = await this.call([showStat(this.backend), showServersState(this.backend)]);
     const rows = this.parseStat(stat as string);
@@ -278,7 +281,9 @@ export class HaproxyBalancer implements Balancer {
     }
   }
 
-  /** Set the state, then read it back in the same round trip; a member left in any other state is an error naming it. */
+  /**
+   * Set the state, then read it back in the same round trip; a member left in any other state is an error naming it.
+   */
   private async setState(names: readonly string[], state: AdminState): Promise<void> {
     if (names.length === 0) return;
     const sets = names.map((n) => setServerState(this.backend, n, state));
@@ -326,9 +331,11 @@ export class HaproxyBalancer implements Balancer {
     return {
       answers,
       saveFailure: new OperationFailedError(
-        `haproxy on ${this.transport.host} took the change but its server state was not saved to ${this.serverStateFile}: ${tail(r.stderr).trim() || `exit ${r.code}`}`,
+        `haproxy on ${this.transport.host} took the change but its server state was not saved ` +
+          `to ${this.serverStateFile}: ${tail(r.stderr).trim() || `exit ${r.code}`}`,
         'partway',
-        `a reload would forget the change: make the folder of ${this.serverStateFile} writable for baton's user on ${this.transport.host} (or fix balancer.serverStateFile), then run \`baton status\``,
+        `a reload would forget the change: make the folder of ${this.serverStateFile} writable for baton's ` +
+          `user on ${this.transport.host} (or fix balancer.serverStateFile), then run \`baton status\``,
       ),
     };
   }
@@ -368,7 +375,8 @@ export class HaproxyBalancer implements Balancer {
       entries = parseTable(answer);
     } catch {
       throw new UserError(
-        `haproxy on ${this.transport.host} has no stick table ${table} to read sessions from: it answered ${answer.trim().slice(0, 200) || '(nothing)'}`,
+        `haproxy on ${this.transport.host} has no stick table ${table} to read sessions from: ` +
+          `it answered ${answer.trim().slice(0, 200) || '(nothing)'}`,
         'set balancer.sessions.table to the table backend ' +
           this.backend +
           ' sticks on (its stick-table line in haproxy.cfg), or track: idle',
@@ -389,7 +397,8 @@ export class HaproxyBalancer implements Balancer {
       return parser(answer);
     } catch {
       throw new UserError(
-        `haproxy on ${this.transport.host} (socket ${this.socket}) answered for backend ${this.backend}: ${answer.trim().slice(0, 200) || '(nothing)'}`,
+        `haproxy on ${this.transport.host} (socket ${this.socket}) ` +
+          `answered for backend ${this.backend}: ${answer.trim().slice(0, 200) || '(nothing)'}`,
         'check balancer.backend and balancer.socket in baton.yml, and that the socket has `level admin`',
       );
     }
@@ -397,12 +406,15 @@ export class HaproxyBalancer implements Balancer {
 
   private noSuchMember(name: string, members: readonly HaproxyMember[]): Error {
     return new OperationFailedError(
-      `haproxy backend ${this.backend} on ${this.transport.host} has no member ${name}: members are ${members.map((m) => m.name).join(', ') || '(none)'}`,
+      `haproxy backend ${this.backend} on ${this.transport.host} has no member ${name}: ` +
+        `members are ${members.map((m) => m.name).join(', ') || '(none)'}`,
       'partway',
     );
   }
 
-  /** Close the runtime API channel, if one is open (an SSH transport's close does it too); a later call opens another. */
+  /**
+   * Close the runtime API channel, if one is open (an SSH transport's close does it too); a later call opens another.
+   */
   async close(): Promise<void> {
     const channel = this.channel;
     this.channel = undefined;

@@ -68,9 +68,12 @@ export async function matchMembers(
   }
 
   if (problems.length > 0) {
+    const memberList = members.map(describe).join(', ') || 'none';
+    const problemList = problems.map((p) => `  - ${p}`).join('\n');
     throw new UserError(
-      `hosts and members of backend ${opts.backend} do not match (members are ${members.map(describe).join(', ') || 'none'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-      'every member of the backend must be exactly one host of clusters.a or clusters.b: fix the hosts, give `member:` names, or pin addresses under `resolve:`',
+      `hosts and members of backend ${opts.backend} do not match (members are ${memberList}):\n${problemList}`,
+      'every member of the backend must be exactly one host of clusters.a or clusters.b: fix the hosts, ' +
+        'give `member:` names, or pin addresses under `resolve:`',
     );
   }
   return out;
@@ -101,7 +104,9 @@ async function findMember(
         addresses = await lookup(ref.host);
       } catch (err) {
         return {
-          problem: `${who}) cannot be resolved (${(err as NodeJS.ErrnoException).code ?? String(err)}) to match it by address`,
+          problem:
+            `${who}) cannot be resolved (${(err as NodeJS.ErrnoException).code ?? String(err)}) ` +
+            'to match it by address',
         };
       }
     }
@@ -111,7 +116,9 @@ async function findMember(
   if (candidates.length === 1) return { member: candidates[0] as Member };
   if (candidates.length === 0) return { problem: `${who}, ${how}) matches no member` };
   return {
-    problem: `${who}, ${how}) matches several members: ${candidates.map((m) => m.name).join(', ')}; name one with \`member:\``,
+    problem:
+      `${who}, ${how}) matches several members: ${candidates.map((m) => m.name).join(', ')}; ` +
+      `name one with \`member:\``,
   };
 }
 

@@ -19,12 +19,18 @@ export function checkUpstreamName(name: string): string {
   return name;
 }
 
-/** `nginx -t`: validates the whole configuration on disk; the running nginx is not touched (raised: it opens what root opens). */
+/**
+ * `nginx -t`: validates the whole configuration on disk; the running nginx is not touched (raised: it opens what root
+ * opens).
+ */
 export function nginxTestArgv(nginx: string, sudo: boolean): string[] {
   return raised([nginx, '-t'], sudo);
 }
 
-/** `nginx -s reload`: the master re-reads the files, starts new workers, and old ones finish their requests (raised: it signals root's master). */
+/**
+ * `nginx -s reload`: the master re-reads the files, starts new workers, and old ones finish their requests (raised: it
+ * signals root's master).
+ */
 export function nginxReloadArgv(nginx: string, sudo: boolean): string[] {
   return raised([nginx, '-s', 'reload'], sudo);
 }
@@ -53,7 +59,8 @@ export function workersVsFileArgv(pidFile: string, file: string): string[] {
     'cut -d" " -f1 /proc/uptime',
     'getconf CLK_TCK',
     // field 22 of /proc/PID/stat once the "(comm)" before it is cut off
-    'for w in $(ps --ppid "$p" -o pid=); do printf "%s %s\\n" "$(sed "s/^.*) //" "/proc/$w/stat" | cut -d" " -f20)" "$(ps -o args= -p "$w")"; done',
+    'for w in $(ps --ppid "$p" -o pid=); do ' +
+      'printf "%s %s\\n" "$(sed "s/^.*) //" "/proc/$w/stat" | cut -d" " -f20)" "$(ps -o args= -p "$w")"; done',
   ].join('\n');
   return ['sh', '-c', script, 'sh', checkPath('balancer.pidFile', pidFile), checkPath('balancer.upstreamFile', file)];
 }
@@ -65,7 +72,10 @@ export function workersVsFileArgv(pidFile: string, file: string): string[] {
  */
 const CLOCK_MARGIN_S = 0.02;
 
-/** True when some live worker (not shutting down) started before the file last changed (or too near it to tell), or none runs. */
+/**
+ * True when some live worker (not shutting down) started before the file last changed (or too near it to tell), or none
+ * runs.
+ */
 export function workersPredateFile(stdout: string): boolean {
   const [now, mtime, uptime, ticks, ...rest] = stdout
     .split('\n')
@@ -74,7 +84,8 @@ export function workersPredateFile(stdout: string): boolean {
   const nums = [now, mtime, uptime, ticks].map(Number);
   if (nums.some((n) => !Number.isFinite(n)) || (nums[3] as number) <= 0) {
     throw new Error(
-      `expected the clock, the file's mtime, the uptime and CLK_TCK, got: ${stdout.trim().slice(0, 200) || '(nothing)'}`,
+      `expected the clock, the file's mtime, the uptime and CLK_TCK, ` +
+        `got: ${stdout.trim().slice(0, 200) || '(nothing)'}`,
     );
   }
   const [nowS, mtimeS, uptimeS, tck] = nums as [number, number, number, number];
@@ -116,7 +127,10 @@ export interface Endpoint {
 export interface Connection {
   local: Endpoint;
   peer: Endpoint;
-  /** Owning process names (only with `ss -p`, and only for processes the user may see: all of them as root, its own otherwise). */
+  /**
+   * Owning process names (only with `ss -p`, and only for processes the user may see: all of them as root, its own
+   * otherwise).
+   */
   processes: string[];
   /** Queues, byte counts and the time since data last went each way (only with `ss -i`). */
   tcp?: {
@@ -155,7 +169,10 @@ export function appConnsArgv(port: number): string[] {
   return ['ss', '-Htin', 'state', 'established', `( sport = :${port} )`];
 }
 
-/** Parse `ss -Ht[n][i][p] state established`: Recv-Q Send-Q Local Peer [Process], each followed by an indented detail line with -i. */
+/**
+ * Parse `ss -Ht[n][i][p] state established`: Recv-Q Send-Q Local Peer [Process], each followed by an indented detail
+ * line with -i.
+ */
 export function parseSs(stdout: string): Connection[] {
   const out: Connection[] = [];
   let last: Connection | undefined;
@@ -190,7 +207,10 @@ function parseEndpoint(s: string): Endpoint | undefined {
   return m ? { address: (m[1] as string).replace(/^::ffff:/, ''), port: Number(m[2]) } : undefined;
 }
 
-/** Whether one of `names` owns the connection, or `ss` could not say (it shows only the user's own processes when not root). */
+/**
+ * Whether one of `names` owns the connection, or `ss` could not say (it shows only the user's own processes when not
+ * root).
+ */
 export function ownedBy(c: Connection, names: readonly string[]): boolean {
   return c.processes.length === 0 || c.processes.some((p) => names.includes(p));
 }
@@ -225,10 +245,15 @@ export function parseStubStatus(text: string): { active: number; accepts: number
  */
 export function failedAttemptPattern(members: readonly Endpoint[]): string {
   const addrs = members.map((m) => `${endpoint(m.address)}:${m.port}`.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&'));
-  return `(connect\\(\\) failed|upstream prematurely closed|upstream timed out|recv\\(\\) failed|reset by peer).* upstream: "[a-z]+://(${addrs.join('|')})[/"]`;
+  const failures =
+    'connect\\(\\) failed|upstream prematurely closed|upstream timed out|recv\\(\\) failed|reset by peer';
+  return `(${failures}).* upstream: "[a-z]+://(${addrs.join('|')})[/"]`;
 }
 
 /** Error-log lines where nginx had no server left to try (answered 502). */
 export function noLiveUpstreamsPattern(upstream: string): string {
-  return `no live upstreams while connecting to upstream.* upstream: "[a-z]+://${checkUpstreamName(upstream).replace(/[.]/g, '\\.')}[/"]`;
+  return (
+    'no live upstreams while connecting to upstream.* upstream: ' +
+    `"[a-z]+://${checkUpstreamName(upstream).replace(/[.]/g, '\\.')}[/"]`
+  );
 }

@@ -21,7 +21,10 @@ export interface LuaMember {
   weight?: number;
 }
 
-/** The largest weight the Lua side takes (baton_balancer.lua's MAX_WEIGHT): HAProxy's 256, so one number means the same on both. */
+/**
+ * The largest weight the Lua side takes (baton_balancer.lua's MAX_WEIGHT): HAProxy's 256, so one number means the same
+ * on both.
+ */
 export const LUA_MAX_WEIGHT = 256;
 
 /** The state file: each upstream's members. */
@@ -241,7 +244,8 @@ export function writeLuaStateArgv(file: string, version: string): string[] {
     `[ "$now" = "$was" ] || exit ${CHANGED_MEANWHILE}`,
     'cat > "$f.baton-new"',
     // A user that is not root may give a file only to itself: the owner is kept where it can be.
-    'if [ -e "$f" ]; then { chown --reference="$f" "$f.baton-new" 2>/dev/null || [ "$(id -u)" != 0 ]; }; chmod --reference="$f" "$f.baton-new"; else chmod 644 "$f.baton-new"; fi',
+    'if [ -e "$f" ]; then { chown --reference="$f" "$f.baton-new" 2>/dev/null || [ "$(id -u)" != 0 ]; }; ' +
+      'chmod --reference="$f" "$f.baton-new"; else chmod 644 "$f.baton-new"; fi',
     'mv -f "$f.baton-new" "$f"',
   ].join('\n');
   return ['sh', '-c', script, 'sh', checkPath('balancer.stateFile', file), version];

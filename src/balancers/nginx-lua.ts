@@ -121,7 +121,8 @@ export class NginxLuaBalancer implements Balancer {
   async cutOff(names: readonly string[]): Promise<void> {
     if (names.length === 0) return;
     throw new UserError(
-      `nginx (mode: lua) cannot cut the requests still in flight on ${names.join(', ')}: only a reload or a restart ends them, and this mode never reloads`,
+      `nginx (mode: lua) cannot cut the requests still in flight on ${names.join(', ')}: ` +
+        'only a reload or a restart ends them, and this mode never reloads',
       'set balancer.cutOffAfterDrainTimeout: false (wait, then stop and report), or raise balancer.drainTimeout',
     );
   }
@@ -170,7 +171,10 @@ export class NginxLuaBalancer implements Balancer {
     return { can: true, min: 1, max: LUA_MAX_WEIGHT };
   }
 
-  /** Each member's weight as the running nginx holds it (1 where the file gives none, or the Lua side is older than weights). */
+  /**
+   * Each member's weight as the running nginx holds it (1 where the file gives none, or the Lua side is older than
+   * weights).
+   */
   async weights(): Promise<Record<string, number>> {
     return Object.fromEntries((await this.read()).members.map((m) => [m.name, m.weight ?? 1]));
   }
@@ -193,7 +197,8 @@ export class NginxLuaBalancer implements Balancer {
       // A Lua side that reports no weight balances evenly, whatever the file says.
       if (read.members.some((m) => m.weight === undefined))
         return [
-          `the running baton_balancer.lua does not weigh members (it is older than this baton): copy templates/nginx/baton_balancer.lua over it and restart nginx`,
+          'the running baton_balancer.lua does not weigh members (it is older than this baton): ' +
+            'copy templates/nginx/baton_balancer.lua over it and restart nginx',
         ];
       return weightsNotTaken(asked, (n) => findLuaMember(read.members, n)?.weight);
     });
@@ -243,10 +248,12 @@ export class NginxLuaBalancer implements Balancer {
     );
     const problems = wrong(read);
     if (problems.length > 0) {
+      const controlGetUrl = controlGetArgv(this.controlUrl, this.upstream).at(-1);
       throw new OperationFailedError(
-        `nginx on ${this.transport.host}: upstream ${this.upstream} did not take the change (${what}): ${problems.join('; ')}`,
+        `nginx on ${this.transport.host}: ` +
+          `upstream ${this.upstream} did not take the change (${what}): ${problems.join('; ')}`,
         'partway',
-        `compare ${this.stateFile} with \`curl -sS '${controlGetArgv(this.controlUrl, this.upstream).at(-1)}'\` on the balancer before going on`,
+        `compare ${this.stateFile} with \`curl -sS '${controlGetUrl}'\` on the balancer before going on`,
       );
     }
   }
@@ -271,12 +278,15 @@ export class NginxLuaBalancer implements Balancer {
         ));
       const load = `curl -sS -X POST --data '{"upstream":"${this.upstream}","reload":true}' ${this.controlUrl}`;
       throw new OperationFailedError(
-        `nginx on ${this.transport.host} did not load upstream ${this.upstream} from ${this.stateFile} (${what}): ${(err as Error).message}`,
+        `nginx on ${this.transport.host} did not load upstream ${this.upstream} from ${this.stateFile} ` +
+          `(${what}): ${(err as Error).message}`,
         // Not "restored": a load that timed out may still have taken.
         'partway',
         putBack
-          ? `${this.stateFile} was put back as it was; check nginx's error log and that baton-lua.conf is included, then run again`
-          : `${this.stateFile} ${previous ? 'could not be put back and ' : ''}already says ${what}; check nginx's error log, then load it: ${load}`,
+          ? `${this.stateFile} was put back as it was; check nginx's error log and that baton-lua.conf is ` +
+              'included, then run again'
+          : `${this.stateFile} ${previous ? 'could not be put back and ' : ''}already says ${what}; ` +
+              `check nginx's error log, then load it: ${load}`,
       );
     }
   }
@@ -294,11 +304,15 @@ export class NginxLuaBalancer implements Balancer {
       if (err instanceof ControlRefusal && /no upstream .* is loaded/.test(err.message)) {
         throw new UserError(
           `nginx on ${this.transport.host} has no members for upstream ${this.upstream}: ${err.message}`,
-          `baton cannot know the members' addresses and ports: write ${this.stateFile} on ${this.transport.host} with every member of upstream ${this.upstream} (see ${EXAMPLE}), then restart nginx or POST {"upstream":"${this.upstream}","reload":true} to ${this.controlUrl}`,
+          `baton cannot know the members' addresses and ports: ` +
+            `write ${this.stateFile} on ${this.transport.host} with every member of upstream ${this.upstream} ` +
+            `(see ${EXAMPLE}), then restart nginx or POST ` +
+            `{"upstream":"${this.upstream}","reload":true} to ${this.controlUrl}`,
         );
       }
       throw new UserError(
-        `nginx on ${this.transport.host}: cannot read upstream ${this.upstream} from the control endpoint ${this.controlUrl}: ${(err as Error).message}`,
+        `nginx on ${this.transport.host}: cannot read upstream ${this.upstream} from the control ` +
+          `endpoint ${this.controlUrl}: ${(err as Error).message}`,
         'is nginx running with templates/nginx/baton-lua.conf included? check balancer.controlUrl in baton.yml',
       );
     }
@@ -307,7 +321,9 @@ export class NginxLuaBalancer implements Balancer {
   private async readStateFile(): Promise<{ version: string; state: LuaState }> {
     const r = await this.transport.run(readLuaStateArgv(this.stateFile), { timeoutMs: this.timeoutMs });
     const read = parseLuaStateRead(r.stdout);
-    const hint = `write ${this.stateFile} on ${this.transport.host} with every member of upstream ${this.upstream} (see ${EXAMPLE}): baton sets their states but cannot know their addresses and ports`;
+    const hint =
+      `write ${this.stateFile} on ${this.transport.host} with every member of upstream ${this.upstream} ` +
+      `(see ${EXAMPLE}): baton sets their states but cannot know their addresses and ports`;
     if (read.text === undefined)
       throw new UserError(`nginx on ${this.transport.host}: the state file ${this.stateFile} does not exist`, hint);
     let state: LuaState;
@@ -332,7 +348,8 @@ export class NginxLuaBalancer implements Balancer {
     const r = await this.transport.run(argv, { stdin: text, allowFailure: true, timeoutMs: this.timeoutMs });
     if (r.code === CHANGED_MEANWHILE) {
       throw new OperationFailedError(
-        `nginx on ${this.transport.host}: ${this.stateFile} changed between baton reading and writing it, so baton wrote nothing`,
+        `nginx on ${this.transport.host}: ${this.stateFile} changed between baton reading and writing it, ` +
+          'so baton wrote nothing',
         'unchanged',
         'someone else is editing the state file: find out who, then run again',
       );
@@ -347,13 +364,17 @@ export class NginxLuaBalancer implements Balancer {
 
   private noSuchMember(name: string, members: readonly { name: string }[]): never {
     throw new OperationFailedError(
-      `nginx upstream ${this.upstream} on ${this.transport.host} has no member ${name}: members are ${members.map((m) => m.name).join(', ') || '(none)'} (${this.stateFile})`,
+      `nginx upstream ${this.upstream} on ${this.transport.host} has no member ${name}: ` +
+        `members are ${members.map((m) => m.name).join(', ') || '(none)'} (${this.stateFile})`,
       'partway',
     );
   }
 }
 
-/** A member as the steps see it: the Lua side's in-flight count as its sessions; no health view (nginx open source has none). */
+/**
+ * A member as the steps see it: the Lua side's in-flight count as its sessions; no health view (nginx open source has
+ * none).
+ */
 function memberOf(m: LuaMember & { inflight?: number }): Member {
   return { name: m.name, address: m.address, port: m.port, state: m.state, sessions: m.inflight ?? 0, queued: 0 };
 }

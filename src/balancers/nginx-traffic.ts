@@ -40,7 +40,10 @@ export interface NginxTrafficOptions {
   /** The transport of the app host behind a member, to read its connections. */
   appTransport: (member: Member) => Promise<Transport>;
   timeoutMs: number;
-  /** Error-log lines where nginx had no member left (answered 502); default: nginx's own "no live upstreams" for this upstream. */
+  /**
+   * Error-log lines where nginx had no member left (answered 502); default: nginx's own "no live upstreams" for this
+   * upstream.
+   */
   noMemberLeftPattern?: string;
 }
 
@@ -99,7 +102,10 @@ export class NginxTraffic {
     };
   }
 
-  /** The access log's appended lines (requests, 5xx) or else stub_status's total; neither configured: no counts rather than zeros. */
+  /**
+   * The access log's appended lines (requests, 5xx) or else stub_status's total; neither configured: no counts rather
+   * than zeros.
+   */
   async sampledCounts(): Promise<{ requests?: number; http5xx?: number } | undefined> {
     if (this.sampledLog) return this.sampledLog.read();
     if (this.opts.statusUrl === undefined) return undefined;

@@ -143,7 +143,8 @@ export class NginxBalancer implements Balancer {
     return {
       can: false,
       reason:
-        'nginx in mode: file cannot weigh members; use mode: lua (in mode: file every change is a reload, which a canary step would repeat)',
+        'nginx in mode: file cannot weigh members; use mode: lua (in mode: file every change is a reload, ' +
+        'which a canary step would repeat)',
     };
   }
 
@@ -268,7 +269,8 @@ export class NginxBalancer implements Balancer {
     } catch (err) {
       if (previous !== undefined) await this.writeFile(previous).catch(() => undefined);
       throw new OperationFailedError(
-        `nginx on ${this.transport.host} did not take the change to upstream ${this.upstream} (${what}): ${(err as Error).message}`,
+        `nginx on ${this.transport.host} did not take the change to ` +
+          `upstream ${this.upstream} (${what}): ${(err as Error).message}`,
         'partway',
         previous !== undefined
           ? `${this.file} was put back as it was; check nginx's error log and reload it by hand if needed`
@@ -289,10 +291,10 @@ export class NginxBalancer implements Balancer {
       const fresh = workers.filter((w) => !oldPids.includes(w.pid));
       const oldServing = workers.filter((w) => oldPids.includes(w.pid) && !w.shuttingDown);
       if (fresh.length > 0 && fresh.every((w) => !w.shuttingDown) && oldServing.length === 0) return;
-      if (Date.now() > deadline)
-        throw new Error(
-          `no new workers after ${this.reloadTimeoutMs} ms (workers: ${workers.map((w) => `${w.pid}${w.shuttingDown ? ' shutting down' : ''}`).join(', ') || 'none'})`,
-        );
+      if (Date.now() > deadline) {
+        const seen = workers.map((w) => `${w.pid}${w.shuttingDown ? ' shutting down' : ''}`).join(', ') || 'none';
+        throw new Error(`no new workers after ${this.reloadTimeoutMs} ms (workers: ${seen})`);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -302,7 +304,8 @@ export class NginxBalancer implements Balancer {
     const r = await this.transport.run(argv, { stdin: text, allowFailure: true, timeoutMs: this.timeoutMs });
     if (r.code === REFUSED_BY_TEST) {
       throw new OperationFailedError(
-        `nginx on ${this.transport.host}: nginx -t refused the edited ${this.file}, so nothing changed (the previous file is back, nothing reloaded):\n${tail(r.stderr)}`,
+        `nginx on ${this.transport.host}: nginx -t refused the edited ${this.file}, ` +
+          `so nothing changed (the previous file is back, nothing reloaded):\n${tail(r.stderr)}`,
         'unchanged',
         'fix what nginx -t reports, then run again',
       );
@@ -339,7 +342,8 @@ export class NginxBalancer implements Balancer {
 
   private noSuchMember(name: string, servers: readonly UpstreamServer[]): Error {
     return new OperationFailedError(
-      `nginx upstream ${this.upstream} on ${this.transport.host} has no server ${name}: servers are ${servers.map((s) => s.name).join(', ') || '(none)'}`,
+      `nginx upstream ${this.upstream} on ${this.transport.host} has no server ${name}: ` +
+        `servers are ${servers.map((s) => s.name).join(', ') || '(none)'}`,
       'partway',
     );
   }

@@ -26,7 +26,10 @@ export interface SessionsLeft {
   inFlight: number;
   /** Sessions bound to it in the stick table (undefined without a table). */
   bound?: number;
-  /** Bound sessions seen taking a request during the wait. Counted, never named: a key is a user's session cookie, a credential. */
+  /**
+   * Bound sessions seen taking a request during the wait. Counted, never named: a key is a user's session cookie, a
+   * credential.
+   */
   active?: number;
   /** Ms since the member last took a request; null: never. */
   idleMs: number | null;

@@ -17,7 +17,9 @@ export interface Member {
   sessions: number;
   /** Requests queued for this member. */
   queued: number;
-  /** Most requests the balancer sends it at once (HAProxy maxconn), where the balancer has such a limit and it is set. */
+  /**
+   * Most requests the balancer sends it at once (HAProxy maxconn), where the balancer has such a limit and it is set.
+   */
   limit?: number;
 }
 
@@ -41,7 +43,10 @@ export interface TrafficRead {
   members: Member[];
   requests?: number;
   http5xx?: number;
-  /** With peers: the members whose state differs between balancers, as `name: state on host, …` (a sample never fails on it). */
+  /**
+   * With peers: the members whose state differs between balancers, as `name: state on host, …` (a sample never fails on
+   * it).
+   */
   divergent?: string[];
 }
 
@@ -135,7 +140,10 @@ export interface Balancer {
    * table is named), and how long since each last took a request. Drivers that cannot tell leave it out.
    */
   stickySessions?(names: readonly string[], table?: string): Promise<SessionRead>;
-  /** Drop the stick-table entries bound to these members, so users who come back later are balanced afresh; returns how many were dropped. */
+  /**
+   * Drop the stick-table entries bound to these members, so users who come back later are balanced afresh; returns how
+   * many were dropped.
+   */
   forgetSessions?(names: readonly string[], table: string): Promise<number>;
   /**
    * Tell the balancer these members are healthy now, where it runs health checks of its own: baton
@@ -145,9 +153,14 @@ export interface Balancer {
   vouchHealthy?(names: readonly string[]): Promise<void>;
   /** Check the balancer's own configuration (haproxy -c, apachectl configtest, nginx -t). */
   configTest(): Promise<void>;
-  /** The raised commands (`sudo -n -- …`) the driver may run, on which balancer host: what preflight asks `sudo -n -l` about. */
+  /**
+   * The raised commands (`sudo -n -- …`) the driver may run, on which balancer host: what preflight asks `sudo -n -l`
+   * about.
+   */
   raisedCommands?(): RaisedCommand[];
-  /** The files on the balancer host(s) the driver replaces without sudo: what preflight checks the SSH user may write. */
+  /**
+   * The files on the balancer host(s) the driver replaces without sudo: what preflight checks the SSH user may write.
+   */
   writtenFiles?(): WrittenFile[];
   /** Let go of what the driver keeps open for the run (haproxy: its runtime API channel). */
   close?(): Promise<void>;

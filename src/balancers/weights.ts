@@ -18,7 +18,8 @@ export function checkWeightValues(
   const bad = asked.filter(([, w]) => !Number.isInteger(w) || w < weighing.min || w > weighing.max);
   if (bad.length > 0) {
     throw new UserError(
-      `${where} takes weights from ${weighing.min} to ${weighing.max} (whole numbers), not ${bad.map(([n, w]) => `${n} ${String(w)}`).join(', ')}`,
+      `${where} takes weights from ${weighing.min} to ${weighing.max} (whole numbers), ` +
+        `not ${bad.map(([n, w]) => `${n} ${String(w)}`).join(', ')}`,
       bad.some(([, w]) => w === 0)
         ? 'a weight of 0 is a drain by another name: drain the member instead'
         : 'weights are relative: members weighted 1 and 19 take 5 % and 95 % of new requests',
