@@ -34,11 +34,11 @@ export default class Resume extends BatonCommand {
       const { remaining, reversal } = remainingSteps(record);
       if (!this.jsonEnabled()) {
         const pending = record.state.pending;
+        const runsAgain = pending ? `: pending step ${pending.step} (${pending.title}) runs again` : '';
+        const finishing = reversal ? ', finishing its reversal' : '';
         this.logToStderr(
-          `resuming run ${record.run} (${record.plan.release.tag}, ` +
-            `by ${record.state.by ?? '?'}` +
-            `)${pending ? `: pending step ${pending.step} (${pending.title}) runs again` : ''}${reversal ? ', finishing its reversal' : ''}` +
-            `\nthen: ${remaining.map((s) => s.id).join(', ')}`,
+          `resuming run ${record.run} (${record.plan.release.tag}, by ${record.state.by ?? '?'})` +
+            `${runsAgain}${finishing}\nthen: ${remaining.map((s) => s.id).join(', ')}`,
         );
       }
       // The run being resumed holds the lock (it was killed, or held): that lock is not waited for.

@@ -394,12 +394,13 @@ export function migrationSteps(config: Config, observed: ObservedState, release:
   const releases = { [host]: release.dir };
   const serving = Object.fromEntries(observed.hosts.filter((h) => h.release).map((h) => [h.host, h.release as string]));
   const old = Object.keys(serving).length ? describeReleases(serving) : 'no release';
+  const undoneBy = migrate.reverse
+    ? 'undone by migrate.reverse if the push is reversed'
+    : 'cannot be undone by baton: no migrate.reverse';
   const expand: Step = {
     id: 'expand',
     kind: 'expand',
-    title:
-      `expand the schema with ${release.dir}'s migrations on ${host} ` +
-      `(${migrate.reverse ? 'undone by migrate.reverse if the push is reversed' : 'cannot be undone by baton: no migrate.reverse'})`,
+    title: `expand the schema with ${release.dir}'s migrations on ${host} (${undoneBy})`,
     hosts: [host],
     releases,
     undo: migrate.reverse

@@ -209,15 +209,19 @@ function proxySideStep(m: Migration, earliest: string): DnsForwardStep {
 function cutoverStep(m: Migration, earliest: string): DnsForwardStep {
   const gated = m.proxy.gate === 'tc';
   const oldServer = `${m.old.host} (${m.old.address}:${m.old.port})`;
+  const syncHook = m.sync ? `, run the sync hook (${m.sync.command.join(' ')}) while nothing writes` : '';
+  const copyBack = m.sync?.reverse ? `, copy data back (${m.sync.reverse.join(' ')})` : '';
+  const writesStay =
+    m.sync && !m.sync.reverse
+      ? ' — writes made on the new host since cut-over stay there: no reverse sync is configured'
+      : '';
   return {
     id: 'cutover',
     kind: 'cutover',
     phase: 'cutover',
     host: m.old.host,
     title:
-      `on ${m.old.host}: ${gated ? 'hold new connections, ' : ''}` +
-      'stop the old web ' +
-      `server${m.sync ? `, run the sync hook (${m.sync.command.join(' ')}) while nothing writes` : ''}, ` +
+      `on ${m.old.host}: ${gated ? 'hold new connections, ' : ''}stop the old web server${syncHook}, ` +
       `start the ${proxyName(m)} on :${m.old.port}, verify${gated ? ', let connections in' : ''}; ` +
       `from here only ${m.new.host} serves and writes`,
     earliest,
@@ -228,11 +232,8 @@ function cutoverStep(m: Migration, earliest: string): DnsForwardStep {
         phase: 'cutover',
         host: m.old.host,
         title:
-          `on ${m.old.host}: ` +
-          'stop the proxy on ' +
-          `:${m.old.port}${m.sync?.reverse ? `, copy data back (${m.sync.reverse.join(' ')})` : ''}, ` +
-          `start the old web server again (restore ${oldServer}` +
-          `)${m.sync && !m.sync.reverse ? ' — writes made on the new host since cut-over stay there: no reverse sync is configured' : ''}`,
+          `on ${m.old.host}: stop the proxy on :${m.old.port}${copyBack}, ` +
+          `start the old web server again (restore ${oldServer})${writesStay}`,
         undo: [],
       },
     ],

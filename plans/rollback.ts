@@ -86,10 +86,10 @@ export function buildRollbackPlan(input: RollbackInput): RollbackPlan {
 export function describeRollback(p: RollbackPlan, targets: Record<string, string>): string {
   if (!p.forward.length)
     return `nothing to roll back: every host already runs ${describeReleases(targets)} and is in the pool`;
-  return (
-    `${p.warm ? 'warm' : 'cold'} rollback ` +
-    `to ${describeReleases(targets)}${p.warm ? ` (cluster ${p.untouched.join(', ')} still serves it: traffic moves back with one balancer change)` : ' (no cluster runs it now: cluster by cluster, with drain, smoke and flip)'}`
-  );
+  const how = p.warm
+    ? ` (cluster ${p.untouched.join(', ')} still serves it: traffic moves back with one balancer change)`
+    : ' (no cluster runs it now: cluster by cluster, with drain, smoke and flip)';
+  return `${p.warm ? 'warm' : 'cold'} rollback to ${describeReleases(targets)}${how}`;
 }
 
 function mostCommon(values: string[]): string | undefined {

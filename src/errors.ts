@@ -191,10 +191,13 @@ export class PreflightRefusedError extends BatonError {
   constructor(message: string, refused: readonly { check: string; message: string }[] = []) {
     const unreachable = refused.some((f) => f.check === 'reach');
     const hints = [...new Set(refused.map((f) => PREFLIGHT_HINTS[f.check] ?? 'fix what the findings name'))];
+    const otherwise = unreachable
+      ? 'nothing in production was changed'
+      : 'or run with --override-preflight REASON (journaled) if you know better';
     super(
       message,
       unreachable ? 'unchanged' : { refused: ExitCode.PREFLIGHT_REFUSED },
-      `${hints.join('; ')}; ${unreachable ? 'nothing in production was changed' : 'or run with --override-preflight REASON (journaled) if you know better'}`,
+      `${hints.join('; ')}; ${otherwise}`,
     );
     this.findings = refused.map((f) => f.message);
   }

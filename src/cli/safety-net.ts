@@ -31,9 +31,8 @@ function report(err: unknown): void {
   const changed = processInterrupts.productionChanged();
   process.exitCode = exitCodeOfABug();
   writeErr(`baton: internal error: ${err instanceof Error ? err.message : String(err)}`);
-  writeErr(
-    `Hint: ${REPORT_HINT}${changed ? '; production may be part-way: `baton status`' : '; nothing in production was changed'}`,
-  );
+  const production = changed ? 'production may be part-way: `baton status`' : 'nothing in production was changed';
+  writeErr(`Hint: ${REPORT_HINT}; ${production}`);
   if (process.env.BATON_DEBUG === '1' && err instanceof Error && err.stack) writeErr(err.stack);
 }
 

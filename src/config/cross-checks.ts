@@ -178,14 +178,14 @@ function nginxModeChecks(data: unknown): Problem[] {
   const mode = b.mode === undefined ? 'file' : b.mode;
   if (mode !== 'file' && mode !== 'lua') return []; // the schema reports it
   const other = mode === 'file' ? 'lua' : 'file';
+  const byDefault = b.mode === undefined ? ' (the default)' : '';
+  const luaNote = mode === 'lua' ? ': the Lua side reads stateFile and nginx never reloads' : '';
   const problems: Problem[] = NGINX_MODE_KEYS[other]
     .filter((key) => b[key] !== undefined)
     .map((key) => ({
       path: ['balancer', key],
       at: 'key',
-      message:
-        `\`${key}\` is for nginx mode: ${other}, not ` +
-        `mode: ${mode}${b.mode === undefined ? ' (the default)' : ''}${mode === 'lua' ? ': the Lua side reads stateFile and nginx never reloads' : ''}`,
+      message: `\`${key}\` is for nginx mode: ${other}, not mode: ${mode}${byDefault}${luaNote}`,
     }));
   if (mode === 'file' && b.upstreamFile === undefined) {
     problems.push({

@@ -69,10 +69,8 @@ function regexProblem(pattern: string): string | undefined {
     new RegExp(pattern);
     return undefined;
   } catch (err) {
-    return (
-      'expected a regular ' +
-      `expression: ${(err as Error).message.replace(/^Invalid regular expression: \/[\s\S]*\/[a-z]*: /, '').toLowerCase()}`
-    );
+    const reason = (err as Error).message.replace(/^Invalid regular expression: \/[\s\S]*\/[a-z]*: /, '');
+    return `expected a regular expression: ${reason.toLowerCase()}`;
   }
 }
 

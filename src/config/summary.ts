@@ -15,7 +15,8 @@ export function summarizeConfig(config: Config): string {
     ...(config.migrate
       ? [
           `schema migrations on ${config.migrate.host} ` +
-            `(${config.migrate.reverse ? 'reversible' : 'no reverse'}${config.migrate.contract ? ', with contract' : ''})`,
+            `(${config.migrate.reverse ? 'reversible' : 'no reverse'}` +
+            `${config.migrate.contract ? ', with contract' : ''})`,
         ]
       : []),
   ].join(', ');

@@ -140,7 +140,10 @@ export function startArgvs(spec: ProxySpec, instance: Instance): string[][] {
           'varnishd', '-a', `:${port}`, '-f', files.config, '-n', files.workdir, '-P', files.pid,
           '-T', 'none', '-s', 'malloc,64m', '-p', 'default_ttl=0', '-p', 'default_grace=0',
         ],
-        ['varnishncsa', '-n', files.workdir, '-a', '-w', files.log, '-D', '-P', files.logPid, '-F', '%{%s}t %s %h ' + '"%{User-agent}i"'],
+        [
+          'varnishncsa', '-n', files.workdir, '-a', '-w', files.log, '-D', '-P', files.logPid,
+          '-F', '%{%s}t %s %h "%{User-agent}i"',
+        ],
       ];
     case 'nginx':
       return [['nginx', '-c', files.config]];
@@ -158,8 +161,8 @@ export function pidFiles(spec: ProxySpec, instance: Instance): string[] {
 // Sends SIGTERM to the pid in $1 and waits (up to $2 tenths of a second) until it is gone; a
 // zombie counts as gone (PID 1 reaps late in the lab). No pid file, or a dead pid: nothing to do.
 const STOP_SCRIPT =
-  'p=$(cat "$1" 2>/dev/null) || exit 0; [ -n "$p" ] || exit 0; kill -TERM "$p" 2>/dev/null || { rm -f "$1"; ' +
-  'exit 0; }; i=0; ' +
+  'p=$(cat "$1" 2>/dev/null) || exit 0; [ -n "$p" ] || exit 0; ' +
+  'kill -TERM "$p" 2>/dev/null || { rm -f "$1"; exit 0; }; i=0; ' +
   'while [ "$i" -lt "$2" ]; do s=$(sed -n "s/.*) \\(.\\).*/\\1/p" "/proc/$p/stat" 2>/dev/null); ' +
   '{ [ -z "$s" ] || [ "$s" = Z ]; } && { rm -f "$1"; exit 0; }; sleep 0.1; i=$((i+1)); done; ' +
   'kill -KILL "$p" 2>/dev/null; rm -f "$1"; exit 0';

@@ -17,13 +17,21 @@ const COMMAND: Record<DnsStep['phase'], string> = {
 
 function facts(plan: DnsPlan): string[] {
   const f = plan.facts;
+  const servers = plan.observed.servers.map((s) => {
+    const site = `${f.site} → ${s.site.addresses.join(',') || 'none'} TTL ${s.site.ttl}s`;
+    const transitional = `${f.transitional} → ${s.transitional.addresses.join(',') || 'none'}`;
+    return `${s.server} (serial ${s.serial}, ${site}, ${transitional})`;
+  });
+  const updates =
+    f.update === 'dynamic'
+      ? 'dynamic (nsupdate, TSIG, compare-and-set)'
+      : 'by hand (baton prints the record and waits for it)';
   return [
     `site ${f.site}: ${f.oldAddress} → ${f.newAddress}; transitional name ${f.transitional}`,
-    'authoritative ' +
-      `servers: ${plan.observed.servers.map((s) => `${s.server} (serial ${s.serial}, ${f.site} → ${s.site.addresses.join(',') || 'none'} TTL ${s.site.ttl}s, ${f.transitional} → ${s.transitional.addresses.join(',') || 'none'})`).join('; ')}`,
+    `authoritative servers: ${servers.join('; ')}`,
     `old answer may be cached ${f.siteTtl}s; negative TTL ${f.negativeTtl}s; ` +
       `records written with TTL ${f.ttl}s; ` +
-      `updates ${f.update === 'dynamic' ? 'dynamic (nsupdate, TSIG, compare-and-set)' : 'by hand (baton prints the record and waits for it)'}`,
+      `updates ${updates}`,
     `proxy ${f.proxy}; connection gate ${f.gate}; sync hook ${f.sync ? 'yes' : 'none'}; ` +
       `quiet period ${f.quietSeconds}s`,
   ];
@@ -98,12 +106,13 @@ export function phaseText(r: PhaseResult): string {
       return r.completed.length
         ? `dns ${r.phase}: done (${secs}); journal ${r.journal}`
         : `dns ${r.phase}: nothing left to do; journal ${r.journal}`;
-    case 'reversed':
-      return (
-        `dns ${r.phase}` +
-        ` ${r.phase === 'rollback' ? 'done: the old server serves the site again' : `failed at ${r.failedStep}: ${r.error?.message}\nreversed: back where this command started`}` +
-        ` (${secs}); journal ${r.journal}`
-      );
+    case 'reversed': {
+      const what =
+        r.phase === 'rollback'
+          ? 'done: the old server serves the site again'
+          : `failed at ${r.failedStep}: ${r.error?.message}\nreversed: back where this command started`;
+      return `dns ${r.phase} ${what} (${secs}); journal ${r.journal}`;
+    }
     default:
       return (
         `dns ${r.phase} failed at ${r.failedStep}: ${r.error?.message}` +
@@ -116,8 +125,8 @@ export function phaseText(r: PhaseResult): string {
 export function watchText(w: WatchReport): string {
   const v = w.verdict;
   return [
-    `${w.site}: cut over ` +
-      `at ${when(w.cutoverAt)}${w.switchedAt ? `, record switched at ${when(w.switchedAt)}` : ', record not switched yet'}`,
+    `${w.site}: cut over at ${when(w.cutoverAt)}` +
+      (w.switchedAt ? `, record switched at ${when(w.switchedAt)}` : ', record not switched yet'),
     w.horizon
       ? `no cache can hold the old address after ${when(w.horizon)}${v.horizonPassed ? ' (passed)' : ''}`
       : 'horizon: unknown until the record is switched',

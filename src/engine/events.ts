@@ -109,7 +109,8 @@ export function emitEvent(e: Without<RunEvent>): void {
 /** The event stream's JSON Schema, as written to templates/events.schema.json. */
 export function eventsJsonSchemaText(): string {
   const { $schema, ...rest } = z.toJSONSchema(RunEvent, { io: 'output' });
-  return `${JSON.stringify({ $schema, $id: 'urn:baton:schema:events', title: `baton run events, version ${EVENTS_VERSION}`, ...rest }, null, 2)}\n`;
+  const title = `baton run events, version ${EVENTS_VERSION}`;
+  return `${JSON.stringify({ $schema, $id: 'urn:baton:schema:events', title, ...rest }, null, 2)}\n`;
 }
 
 /** The Reporter that writes the stream: every event as it happens, unthrottled but for progress. */

@@ -7,7 +7,8 @@
 const ACQUIRE = `
 d=$1; now=$2; run=$3; takeover=$4; exp=$5
 mkdir -p "$(dirname "$d")"
-t="$d.new.$$"; rm -rf "$t"; mkdir "$t" && cat > "$t/details.json" && printf '%s' "$run" > "$t/run" && printf '%s' "$exp" > "$t/expires" || exit 2
+t="$d.new.$$"; rm -rf "$t"; mkdir "$t" && cat > "$t/details.json" \
+&& printf '%s' "$run" > "$t/run" && printf '%s' "$exp" > "$t/expires" || exit 2
 mv -T "$t" "$d" 2>/dev/null && exit 0
 held=$(cat "$d/run" 2>/dev/null); until=$(cat "$d/expires" 2>/dev/null); until=\${until:-99999999999}
 if [ "$held" = "$run" ] || { [ -n "$takeover" ] && [ "$held" = "$takeover" ]; } || [ "$until" -lt "$now" ]; then

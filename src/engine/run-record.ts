@@ -92,7 +92,8 @@ exit 0
 // $1 folder, then file names: each as "<bytes> <name>" and that many bytes.
 const GET = `
 d=$1; shift
-for f; do n=0; [ -f "$d/$f" ] && n=$(wc -c < "$d/$f"); printf '%s %s\\n' "$n" "$f"; [ "$n" -gt 0 ] && head -c "$n" "$d/$f"; done
+for f; do n=0; [ -f "$d/$f" ] && n=$(wc -c < "$d/$f"); printf '%s %s\\n' "$n" "$f"; \
+[ "$n" -gt 0 ] && head -c "$n" "$d/$f"; done
 exit 0
 `;
 
@@ -109,11 +110,13 @@ mv -f "$t" "$f"
 // so a machine whose cache still holds them does not send them back.
 const PRUNE = `
 cd "$1" 2>/dev/null || exit 0
-old=$(ls -1 | grep -E '^[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z-[a-z0-9]+\\.jsonl$' | sort | awk -v k="$2" '{ a[NR] = $0 } END { for (i = 1; i <= NR - k; i++) print a[i] }')
+old=$(ls -1 | grep -E '^[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z-[a-z0-9]+\\.jsonl$' | sort \
+| awk -v k="$2" '{ a[NR] = $0 } END { for (i = 1; i <= NR - k; i++) print a[i] }')
 [ -n "$old" ] || exit 0
 last=$(printf '%s\\n' "$old" | tail -n 1); last=\${last%.jsonl}
 printf '%s' "$last" > .pruned-through.tmp && mv -f .pruned-through.tmp .pruned-through
-printf '%s\\n' "$old" | while read -r j; do r=\${j%.jsonl}; rm -f -- "$r.jsonl" "$r.plan.json" "$r".jsonl.diverged-*; done
+printf '%s\\n' "$old" | while read -r j; do r=\${j%.jsonl}; \
+rm -f -- "$r.jsonl" "$r.plan.json" "$r".jsonl.diverged-*; done
 `;
 
 const script = (body: string, ...args: string[]) => ['sh', '-c', body, 'sh', ...args];

@@ -284,12 +284,8 @@ export function stepDifferences(planned: readonly Step[], made: readonly Step[])
 
 function refuse(what: string, details: string[]): never {
   const shown = details.slice(0, 12);
-  throw new PlanRefusedError(
-    `${what}:\n ` +
-      ` ${shown.join('\n  ')}${details.length > shown.length ? `\n  …and ${details.length - shown.length} more` : ''}`,
-    HINT,
-    details,
-  );
+  const more = details.length > shown.length ? `\n  …and ${details.length - shown.length} more` : '';
+  throw new PlanRefusedError(`${what}:\n  ${shown.join('\n  ')}${more}`, HINT, details);
 }
 
 /** A value from a plan file, quoted and cut short: JSON escapes whatever control characters it holds. */

@@ -237,9 +237,8 @@ function restoreRunbook(plan: Plan): string {
     '## Restore runbook (bare metal)',
     '',
     'To rebuild a host from nothing as it was when this plan was made. Generated from the plan; ' +
-      "the restore from tracked configuration will add each host's configuration files. If this push " +
-      'completed, redeploy ' +
-      `\`${plan.release.dir}\` instead of the release named below.`,
+      "the restore from tracked configuration will add each host's configuration files. " +
+      `If this push completed, redeploy \`${plan.release.dir}\` instead of the release named below.`,
     ...plan.observed.hosts.map((h: ObservedHost) => {
       const rel = h.release;
       return [

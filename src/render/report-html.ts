@@ -51,9 +51,9 @@ const percent = (x: number) => `${(x * 100).toFixed(x > 0 && x < 0.001 ? 3 : 2)}
 function poolHtml(d: ReportData): string {
   const changes = d.pool.filter((p, i) => i === 0 || p.a !== d.pool[i - 1]!.a || p.b !== d.pool[i - 1]!.b);
   if (!changes.length) return '';
-  return `<h2>Pool membership</h2><table id="pool"><thead><tr><th>at</th><th>cluster a in the pool</th><th>cluster b in the pool</th></tr></thead><tbody>${changes
-    .map((p) => `<tr><td>${seconds(p.t)}</td><td>${p.a}</td><td>${p.b}</td></tr>`)
-    .join('')}</tbody></table>`;
+  const head = '<tr><th>at</th><th>cluster a in the pool</th><th>cluster b in the pool</th></tr>';
+  const rows = changes.map((p) => `<tr><td>${seconds(p.t)}</td><td>${p.a}</td><td>${p.b}</td></tr>`);
+  return `<h2>Pool membership</h2><table id="pool"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
 function preflightHtml(d: ReportData): string {
@@ -62,11 +62,10 @@ function preflightHtml(d: ReportData): string {
     ? '<p class="override"><strong>Preflight refused and was overridden</strong> ' +
       `by ${escapeHtml(d.preflight.overridden.by)}: ${escapeHtml(d.preflight.overridden.reason)}</p>`
     : '';
-  const findings = d.preflight.findings.length
-    ? '<ul' +
-      `>${d.preflight.findings.map((f) => `<li><strong>${escapeHtml(f.outcome)}</strong> ${escapeHtml(f.check)}: ${escapeHtml(f.message)}</li>`).join('')}` +
-      '</ul>'
-    : '<p>every check passed</p>';
+  const items = d.preflight.findings.map(
+    (f) => `<li><strong>${escapeHtml(f.outcome)}</strong> ${escapeHtml(f.check)}: ${escapeHtml(f.message)}</li>`,
+  );
+  const findings = items.length ? `<ul>${items.join('')}</ul>` : '<p>every check passed</p>';
   return `<h2>Preflight (when the plan was made)</h2>${overridden}${findings}`;
 }
 
@@ -84,10 +83,10 @@ function summaryHtml(d: ReportData): string {
   const problem = d.planProblem
     ? `<p class="problem" id="plan-problem"><strong>plan unreadable</strong>: ${escapeHtml(d.planProblem)}</p>`
     : '';
+  const from = d.change?.from.length ? d.change.from.map((r) => `<code>${escapeHtml(r)}</code>`).join(', ') : 'nothing';
   const change = d.change
-    ? '<dt>from</dt><dd' +
-      `>${d.change.from.length ? d.change.from.map((r) => `<code>${escapeHtml(r)}</code>`).join(', ') : 'nothing'}` +
-      `</dd><dt>to</dt><dd><code>${escapeHtml(d.change.to)}</code> (tag ${escapeHtml(d.change.tag)}, ` +
+    ? `<dt>from</dt><dd>${from}</dd>` +
+      `<dt>to</dt><dd><code>${escapeHtml(d.change.to)}</code> (tag ${escapeHtml(d.change.tag)}, ` +
       `commit <code>${escapeHtml(d.change.commit)}</code>)</dd>`
     : '';
   const totals = d.totals
@@ -97,11 +96,16 @@ function summaryHtml(d: ReportData): string {
   const notes = d.notes.length
     ? `<h2>Notes</h2><ul>${d.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`
     : '';
-  return `<h1>baton ${escapeHtml(d.command)} ${escapeHtml(d.tag)} — <span class="outcome ${escapeHtml(d.outcome)}">${escapeHtml(d.outcome)}</span></h1>
+  const outcome = `<span class="outcome ${escapeHtml(d.outcome)}">${escapeHtml(d.outcome)}</span>`;
+  const environment =
+    d.environment === undefined
+      ? ''
+      : `<dt>environment</dt><dd id="environment"><code>${escapeHtml(d.environment)}</code></dd>`;
+  return `<h1>baton ${escapeHtml(d.command)} ${escapeHtml(d.tag)} — ${outcome}</h1>
 ${problem}
 <dl>
 <dt>run</dt><dd><code>${escapeHtml(d.run)}</code></dd>
-${d.environment === undefined ? '' : '<dt>environment</dt><dd ' + `id="environment"><code>${escapeHtml(d.environment)}</code></dd>`}
+${environment}
 <dt>by</dt><dd>${escapeHtml(d.by)}</dd>
 <dt>started</dt><dd>${escapeHtml(d.startedAt)}</dd>
 <dt>duration</dt><dd>${seconds(d.durationMs)}</dd>
@@ -114,17 +118,18 @@ ${reversal}
 }
 
 function stepsTableHtml(d: ReportData): string {
-  const rows = d.bars.map(
-    (b) =>
-      `<tr class="${b.phase} ${b.status}"><td><code>${escapeHtml(b.step)}</code></td><td` +
-      `>${escapeHtml(b.title)}</td><td>${escapeHtml(b.row)}</td><td>${b.phase}</td><td>${seconds(b.start)}</t` +
-      `d><td>${b.end === undefined ? '—' : seconds(b.end - b.start)}</td><td` +
-      `>${b.status}${b.error ? `: ${escapeHtml(b.error)}` : ''}</td></tr>`,
-  );
-  return (
-    '<table id="steps"><thead><tr><th>step</th><th>title</th><th>row</th><th>phase</th><th>began</th><th>took</' +
-    `th><th>status</th></tr></thead><tbody>${rows.join('')}</tbody></table>`
-  );
+  const rows = d.bars.map((b) => {
+    const took = b.end === undefined ? '—' : seconds(b.end - b.start);
+    const status = `${b.status}${b.error ? `: ${escapeHtml(b.error)}` : ''}`;
+    return (
+      `<tr class="${b.phase} ${b.status}"><td><code>${escapeHtml(b.step)}</code></td>` +
+      `<td>${escapeHtml(b.title)}</td><td>${escapeHtml(b.row)}</td><td>${b.phase}</td>` +
+      `<td>${seconds(b.start)}</td><td>${took}</td><td>${status}</td></tr>`
+    );
+  });
+  const head =
+    '<tr><th>step</th><th>title</th><th>row</th><th>phase</th><th>began</th><th>took</th><th>status</th></tr>';
+  return `<table id="steps"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
 // Runs in the page: draws the three charts from the JSON block, marks the reversal on each, and
@@ -154,7 +159,8 @@ const PAGE_SCRIPT = `
   var stepLabels = {
     id: 'stepLabels',
     afterDatasetsDraw: function (chart) {
-      var ctx = chart.ctx; ctx.save(); ctx.fillStyle = '#fff'; ctx.font = '11px sans-serif'; ctx.textBaseline = 'middle';
+      var ctx = chart.ctx; ctx.save(); \
+ctx.fillStyle = '#fff'; ctx.font = '11px sans-serif'; ctx.textBaseline = 'middle';
       chart.data.datasets.forEach(function (ds, i) {
         chart.getDatasetMeta(i).data.forEach(function (el, j) {
           var label = ds.data[j].step, w = Math.abs(el.x - el.base);
@@ -164,13 +170,15 @@ const PAGE_SCRIPT = `
       ctx.restore();
     }
   };
-  var xAxis = { type: 'linear', min: 0, max: end / 1000, title: { display: true, text: 'seconds since the run began' } };
+  var xAxis = { type: 'linear', min: 0, max: end / 1000, \
+title: { display: true, text: 'seconds since the run began' } };
   function group(name, pick) {
     return {
       label: name, grouped: false, borderSkipped: false, barPercentage: 0.8, categoryPercentage: 1,
       backgroundColor: colours[name], borderColor: colours.fail,
       borderWidth: name === 'fail' ? 2 : 0,
-      data: d.bars.filter(pick).map(function (b) { return { y: b.row, x: [b.start / 1000, (b.end === undefined ? end : b.end) / 1000], step: b.step, title: b.title }; })
+      data: d.bars.filter(pick).map(function (b) { \
+return { y: b.row, x: [b.start / 1000, (b.end === undefined ? end : b.end) / 1000], step: b.step, title: b.title }; })
     };
   }
   var charts = [];
@@ -185,38 +193,66 @@ const PAGE_SCRIPT = `
     options: {
       indexAxis: 'y', animation: false, maintainAspectRatio: false,
       scales: { x: xAxis, y: { type: 'category', labels: d.rows } },
-      plugins: { tooltip: { callbacks: { label: function (c) { var r = c.raw; return r.step + ': ' + r.title + ' (' + (r.x[1] - r.x[0]).toFixed(1) + ' s)'; } } } }
+      plugins: { tooltip: { callbacks: { label: function (c) { \
+var r = c.raw; return r.step + ': ' + r.title + ' (' + (r.x[1] - r.x[0]).toFixed(1) + ' s)'; } } } }
     },
     plugins: [marker, stepLabels]
   }));
   function line(id, sets) {
     var el = document.getElementById(id);
-    if (!sets.some(function (s) { return s.data.length > 0; })) { el.parentNode.replaceWith(Object.assign(document.createElement('p'), { textContent: 'no traffic samples in this journal', className: 'empty' })); return; }
+    if (!sets.some(function (s) { return s.data.length > 0; })) { \
+el.parentNode.replaceWith(Object.assign(document.createElement('p'), \
+{ textContent: 'no traffic samples in this journal', className: 'empty' })); return; }
     charts.push(new Chart(el, {
       type: 'line',
-      data: { datasets: sets.map(function (s) { return { label: s.label, data: s.data, yAxisID: s.axis || 'y', borderColor: s.colour, backgroundColor: s.colour, pointRadius: 0, tension: 0 }; }) },
-      options: { animation: false, maintainAspectRatio: false, scales: Object.assign({ x: xAxis, y: { beginAtZero: true } }, sets.some(function (s) { return s.axis; }) ? { y1: { position: 'right', beginAtZero: true, grid: { drawOnChartArea: false }, title: { display: true, text: '5xx/s' } } } : {}) },
+      data: { datasets: sets.map(function (s) { \
+return { label: s.label, data: s.data, yAxisID: s.axis || 'y', \
+borderColor: s.colour, backgroundColor: s.colour, pointRadius: 0, tension: 0 }; }) },
+      options: { animation: false, maintainAspectRatio: false, \
+scales: Object.assign({ x: xAxis, y: { beginAtZero: true } }, sets.some(function (s) { return s.axis; }) \
+? { y1: { position: 'right', beginAtZero: true, grid: { drawOnChartArea: false }, \
+title: { display: true, text: '5xx/s' } } } \
+: {}) },
       plugins: [marker]
     }));
   }
   function xy(points, key) { return points.map(function (p) { return { x: p.t / 1000, y: p[key] }; }); }
-  line('rates', [{ label: 'requests/s', data: xy(d.rates, 'rps'), colour: colours.forward }, { label: '5xx/s (right axis)', data: xy(d.rates, 'http5xxPerSecond'), colour: colours.fail, axis: 'y1' }]);
-  line('sessions', [{ label: 'cluster a', data: xy(d.sessions, 'a'), colour: colours.forward }, { label: 'cluster b', data: xy(d.sessions, 'b'), colour: colours.reverse }]);
+  line('rates', [{ label: 'requests/s', data: xy(d.rates, 'rps'), colour: colours.forward }, \
+{ label: '5xx/s (right axis)', data: xy(d.rates, 'http5xxPerSecond'), colour: colours.fail, axis: 'y1' }]);
+  line('sessions', [{ label: 'cluster a', data: xy(d.sessions, 'a'), colour: colours.forward }, \
+{ label: 'cluster b', data: xy(d.sessions, 'b'), colour: colours.reverse }]);
   body.dataset.charts = String(charts.length);
   body.dataset.rendered = 'yes';
 })();
 `;
 
-const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{color:#666}dd{margin:0}
-.outcome.succeeded{color:#2e7d32}.outcome.reversed,.outcome.needs-attention,.outcome.unfinished{color:#c62828}.reversal{border-left:4px solid #c62828;padding-left:8px}
-.chart{position:relative;width:100%}table{border-collapse:collapse;margin-top:8px}td,th{border-bottom:1px solid #ddd;padding:2px 8px;text-align:left}tr.fail td{color:#c62828}tr.reverse td:nth-child(4){color:#d9822b}.empty{color:#666}`;
+// One rule a line; the page gets them as three lines, as it always has.
+const STYLE = [
+  'body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}',
+  'h1{font-size:20px}',
+  'dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}',
+  'dt{color:#666}',
+  'dd{margin:0}\n',
+  '.outcome.succeeded{color:#2e7d32}',
+  '.outcome.reversed,.outcome.needs-attention,.outcome.unfinished{color:#c62828}',
+  '.reversal{border-left:4px solid #c62828;padding-left:8px}\n',
+  '.chart{position:relative;width:100%}',
+  'table{border-collapse:collapse;margin-top:8px}',
+  'td,th{border-bottom:1px solid #ddd;padding:2px 8px;text-align:left}',
+  'tr.fail td{color:#c62828}',
+  'tr.reverse td:nth-child(4){color:#d9822b}',
+  '.empty{color:#666}',
+].join('');
 
 /** The whole page for one run. */
 export function reportHtml(d: ReportData, chartJs = chartJsSource()): string {
   const timelineHeight = Math.max(160, 48 + 34 * d.rows.length);
+  const environment = d.environment === undefined ? '' : ` (${escapeHtml(d.environment)})`;
+  const title = `baton ${escapeHtml(d.command)} ${escapeHtml(d.tag)}${environment} — ${escapeHtml(d.run)}`;
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>baton ${escapeHtml(d.command)} ${escapeHtml(d.tag)}${d.environment === undefined ? '' : ' ' + `(${escapeHtml(d.environment)})`} — ${escapeHtml(d.run)}</title>
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
+<html lang="en"><head><meta charset="utf-8"><title>${title}</title>
+<meta http-equiv="Content-Security-Policy" \
+content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
 <style>${STYLE}</style></head>
 <body>
 ${summaryHtml(d)}
@@ -228,7 +264,8 @@ ${summaryHtml(d)}
 <div class="chart" style="height:240px"><canvas id="sessions"></canvas></div>
 <h2>Steps</h2>
 ${stepsTableHtml(d)}
-<script>document.body.dataset.errors = '0'; window.addEventListener('error', function () { document.body.dataset.errors = String(Number(document.body.dataset.errors) + 1); });</script>
+<script>document.body.dataset.errors = '0'; window.addEventListener('error', function () {\
+ document.body.dataset.errors = String(Number(document.body.dataset.errors) + 1); });</script>
 <script type="application/json" id="report-data">${scriptJson(d)}</script>
 <script>${chartJs}</script>
 <script>${PAGE_SCRIPT}</script>

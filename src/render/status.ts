@@ -6,13 +6,11 @@ import type { Liveness } from '../release/liveness.js';
 import type { LockStatus, StatusReport } from '../release/status.js';
 
 export function statusText(s: StatusReport): string {
+  const balancersUnread = s.unread.some((u) => u.part === 'peer' || u.part === 'balancer');
+  const agree = s.divergent?.length || balancersUnread ? '' : ' (agree)';
   const lines = [
     headline(s),
-    ...(s.balancer.peers
-      ? [
-          `balancers: ${[s.balancer.host, ...s.balancer.peers].join(', ')}${s.divergent?.length ? '' : s.unread.some((u) => u.part === 'peer' || u.part === 'balancer') ? '' : ' (agree)'}`,
-        ]
-      : []),
+    ...(s.balancer.peers ? [`balancers: ${[s.balancer.host, ...s.balancer.peers].join(', ')}${agree}`] : []),
     ...(s.divergent?.length ? [`balancers disagree: ${s.divergent.join('; ')} (a push stops until they agree)`] : []),
     ...s.unread.filter((u) => u.part === 'peer').map((u) => `${u.what}: unreadable (${firstLine(u.reason)})`),
     ...s.unread
@@ -106,12 +104,11 @@ function livenessText(l: Liveness): string {
 
 function lastRunText(r: NonNullable<StatusReport['lastRun']>, lock: LockStatus): string {
   const head = `last run: ${r.command} ${r.tag} by ${r.by} at ${r.startedAt}`;
-  if (r.outcome !== 'unfinished')
-    return (
-      `${head}:` +
-      ` ${r.outcome}${r.durationMs !== undefined ? ` in ${secs(r.durationMs)}` : ''}${r.failedStep ? ` (failed at ${r.failedStep})` : ''}` +
-      ` (run ${r.run})`
-    );
+  if (r.outcome !== 'unfinished') {
+    const took = r.durationMs !== undefined ? ` in ${secs(r.durationMs)}` : '';
+    const failedAt = r.failedStep ? ` (failed at ${r.failedStep})` : '';
+    return `${head}: ${r.outcome}${took}${failedAt} (run ${r.run})`;
+  }
   const at = r.pending ? `, at ${r.pending.step}` : '';
   if (r.running && lock.state === 'held' && lock.liveness.state === 'running')
     return `${head}: running now (heartbeat ${ago(lock.liveness.heartbeatAgoMs)} ago)${at} (run ${r.run})`;

@@ -32,11 +32,10 @@ export async function returnToPool(names: string[], vouchHealthy: boolean, env: 
     if (!notUp.length) return { ready: names };
     progress(`waiting for the balancer to see ${notUp.map((m) => m.name).join(', ')} up`);
     if (Date.now() > deadline) {
-      throw new OperationFailedError(
-        'members' +
-          ` ${notUp.map((m) => `${m.name} (${m.state}${m.healthy === false ? ', failing health checks' : ''})`).join(', ')}` +
-          ' are not up in the pool',
+      const described = notUp.map(
+        (m) => `${m.name} (${m.state}${m.healthy === false ? ', failing health checks' : ''})`,
       );
+      throw new OperationFailedError(`members ${described.join(', ')} are not up in the pool`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }

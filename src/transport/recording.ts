@@ -129,7 +129,9 @@ function matches(m: Matcher, argv: readonly string[], host: string): boolean {
 }
 
 function describe(c: RecordedCall): string {
-  if (c.kind === 'run')
-    return `$ ${quoteArgv(c.argv)}${c.opts.stdin !== undefined ? ` <<< (${Buffer.byteLength(c.opts.stdin)} bytes)` : ''}`;
+  if (c.kind === 'run') {
+    const stdin = c.opts.stdin !== undefined ? ` <<< (${Buffer.byteLength(c.opts.stdin)} bytes)` : '';
+    return `$ ${quoteArgv(c.argv)}${stdin}`;
+  }
   return c.kind === 'upload' ? `upload ${c.from} → ${c.to}` : `download ${c.from} → ${c.to}`;
 }

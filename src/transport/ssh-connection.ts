@@ -132,7 +132,8 @@ export async function dial(
   const algorithms = knownHosts.keyTypesFor(target.knownHostNames).flatMap((t) => HOST_KEY_ALGORITHMS[t] ?? []);
   if (algorithms.length > 0) config.algorithms = { serverHostKey: algorithms };
 
-  const where = `${target.user}@${target.hostName}:${target.port}${through ? ` through the bastion ${through.bastion}` : ''}`;
+  const viaBastion = through ? ` through the bastion ${through.bastion}` : '';
+  const where = `${target.user}@${target.hostName}:${target.port}${viaBastion}`;
   await handshake(host, connection, config, { where, ...(through && { bastion: through.bastion }) }, () => refused);
   return connection;
 }
