@@ -48,24 +48,8 @@ export default class Rollback extends BatonCommand {
   async run() {
     const { flags } = await this.parse(Rollback);
     this.eventStream = flags.format === 'jsonl';
-    // Like terraform apply without -auto-approve: with nobody to ask, a change to production needs saying so.
-    if (!flags.yes && !flags['dry-run'] && !process.stdin.isTTY) {
-      throw new UserError(
-        'rollback changes production, and there is no terminal to ask for confirmation',
-        'pass --yes to roll back without asking (CI), or --dry-run to see what it would do',
-      );
-    }
+    refuseFlags(flags);
     const waitMs = lockWaitMs(flags['lock-wait']);
-    if (flags.force !== undefined && flags.to === undefined)
-      throw new UserError(
-        '--force goes with --to: a plain rollback never lands on a release marked bad',
-        'name the release: baton rollback --to TAG --force REASON',
-      );
-    if (flags.force !== undefined && !flags.force.trim())
-      throw new UserError(
-        '--force needs a reason: landing on a release marked bad is journaled with who did it and why',
-      );
-    if (flags.to !== undefined) checkTagName(flags.to);
     const { config, notes } = applyWithoutBalancer(await this.loadConfig(flags), flags['without-balancer']);
     for (const line of notes) this.logToStderr(line);
     const session = await openSession(config);
@@ -106,4 +90,23 @@ export default class Rollback extends BatonCommand {
       await session.close();
     }
   }
+}
+
+/** Flags that cannot go together, or a tag that is not one: refused before anything is read or reached. */
+function refuseFlags(flags: { yes: boolean; 'dry-run': boolean; force?: string | undefined; to?: string | undefined }) {
+  // Like terraform apply without -auto-approve: with nobody to ask, a change to production needs saying so.
+  if (!flags.yes && !flags['dry-run'] && !process.stdin.isTTY) {
+    throw new UserError(
+      'rollback changes production, and there is no terminal to ask for confirmation',
+      'pass --yes to roll back without asking (CI), or --dry-run to see what it would do',
+    );
+  }
+  if (flags.force !== undefined && flags.to === undefined)
+    throw new UserError(
+      '--force goes with --to: a plain rollback never lands on a release marked bad',
+      'name the release: baton rollback --to TAG --force REASON',
+    );
+  if (flags.force !== undefined && !flags.force.trim())
+    throw new UserError('--force needs a reason: landing on a release marked bad is journaled with who did it and why');
+  if (flags.to !== undefined) checkTagName(flags.to);
 }

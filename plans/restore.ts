@@ -43,7 +43,6 @@ export function buildRestorePlan(input: RestoreInput): Plan {
     );
   const c = me.cluster;
   const r: Restoring = { host, me, label: `cluster ${c} (${config.clusters[c].internal})` };
-  const releases = { [host]: release.dir };
   const artifact = config.artifact ? input.artifact : undefined;
   if (config.artifact && !artifact)
     throw new UserError(
@@ -62,23 +61,7 @@ export function buildRestorePlan(input: RestoreInput): Plan {
       undo: [],
     },
     stageStep(host, release, artifact),
-    {
-      id: `activate-${host}`,
-      kind: 'activate',
-      title: `switch ${host} to ${release.dir}, restart, wait for local health`,
-      cluster: c,
-      hosts: [host],
-      releases,
-      undo: [],
-    },
-    {
-      id: `smoke-${host}`,
-      kind: 'smoke',
-      title: `smoke-check ${host} itself and ${r.label}`,
-      cluster: c,
-      hosts: [host],
-      undo: [],
-    },
+    ...activateAndSmoke(r, release),
     ...(returnsToPool(observed, r) ? [readyStep(r)] : []),
     unlockStep(),
   ];
@@ -93,6 +76,29 @@ export function buildRestorePlan(input: RestoreInput): Plan {
     observed,
     forward,
   });
+}
+
+/** The host switched to its cluster's release and checked, itself and through its cluster's internal name. */
+function activateAndSmoke({ host, me, label }: Restoring, release: Release): Step[] {
+  return [
+    {
+      id: `activate-${host}`,
+      kind: 'activate',
+      title: `switch ${host} to ${release.dir}, restart, wait for local health`,
+      cluster: me.cluster,
+      hosts: [host],
+      releases: { [host]: release.dir },
+      undo: [],
+    },
+    {
+      id: `smoke-${host}`,
+      kind: 'smoke',
+      title: `smoke-check ${host} itself and ${label}`,
+      cluster: me.cluster,
+      hosts: [host],
+      undo: [],
+    },
+  ];
 }
 
 /** Out of the pool for the whole restore, unless an operator already took it out (maint or drain). */

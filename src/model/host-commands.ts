@@ -70,6 +70,55 @@ export interface StageArtifactOptions {
 /** What a stage command without `receive` prints when the host lacks the artifact: send it. */
 export const ARTIFACT_MISSING = 'missing';
 
+// stageArtifact's script: its arguments are root, dir, sha256, compression, build, keep, receive, then the releases
+// always kept.
+const STAGE_ARTIFACT_SCRIPT = [
+  'set -e',
+  'root=$1; dir=$2; sha=$3; z=$4; build=$5; keep=$6; receive=$7; shift 7',
+  'rel="$root/releases"; store="$rel/.artifacts"; art="$store/$sha.tar.$z"',
+  'sum() { if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1"; else shasum -a 256 "$1"; ' +
+    'fi | cut -d" " -f1; }',
+  'have=',
+  '[ -d "$rel/$dir" ] && [ "$(cat "$store/$dir.sha256" 2>/dev/null)" = "$sha" ] && have=release',
+  '[ -z "$have" ] && [ -f "$art" ] && have=artifact',
+  'if [ -z "$have" ] && [ -z "$receive" ]; then echo missing; exit 0; fi',
+  'mkdir -p "$store"',
+  'cd "$rel"',
+  'cur=$(basename "$(readlink ../current 2>/dev/null)" 2>/dev/null || true)',
+  'ls -1t | grep -v -x -F -e "$dir" | tail -n +"$keep" | while IFS= read -r old; do',
+  '  [ "$old" = "$cur" ] && continue',
+  '  skip=; for k in "$@"; do [ "$old" = "$k" ] && skip=1; done',
+  '  [ -n "$skip" ] || rm -rf -- "$old"',
+  'done',
+  'if [ -n "$have" ]; then [ -z "$receive" ] || cat >/dev/null; else',
+  '  tmp="$art.partial.$$"; cat >"$tmp"; got=$(sum "$tmp")',
+  '  if [ "$got" != "$sha" ]; then rm -f "$tmp"; echo "the artifact received has sha256 $got, ' +
+    'not $sha as planned: not unpacked" >&2; exit 4; fi',
+  '  mv -f "$tmp" "$art"',
+  'fi',
+  'if [ "$have" != release ]; then',
+  '  got=$(sum "$art")',
+  '  if [ "$got" != "$sha" ]; then rm -f "$art"; echo "the artifact kept here has sha256 $got, not $sha: ' +
+    'removed, not unpacked (a push sends it again)" >&2; exit 4; fi',
+  '  [ "$dir" != "$cur" ] || { echo "release $dir runs here and was not unpacked from this artifact: ' +
+    'not replaced" >&2; exit 3; }',
+  '  t="$dir.partial.$$"; rm -rf "$t"; mkdir "$t"',
+  '  if [ "$z" = zst ]; then zstd -dcq "$art" | tar -xf - -C "$t" --no-same-owner; ' +
+    'else tar -xzf "$art" -C "$t" --no-same-owner; fi',
+  '  rm -rf -- "$dir"; mv -T "$t" "$dir"',
+  '  printf \'%s\\n\' "$sha" >"$store/$dir.sha256.tmp"; mv -f "$store/$dir.sha256.tmp" "$store/$dir.sha256"',
+  'fi',
+  // Artifacts go with the releases unpacked from them.
+  'for m in "$store"/*.sha256; do [ -f "$m" ] || continue; r=$(basename "$m" .sha256); ' +
+    '[ -d "$r" ] || rm -f "$m"; done',
+  'for a in "$store"/*.tar.gz "$store"/*.tar.zst; do',
+  '  [ -f "$a" ] || continue; s=$(basename "$a"); s=${s%%.*}',
+  '  [ "$s" = "$sha" ] || grep -q -x -F -e "$s" "$store"/*.sha256 2>/dev/null || rm -f "$a"',
+  'done',
+  'if [ -n "$build" ]; then (cd "$dir" && sh -c "$build") >&2; fi',
+  'if [ -n "$have" ]; then echo held; else echo received; fi',
+].join('\n');
+
 /**
  * Stage a release from an artifact built once. The host keeps artifacts by hash in
  * releases/.artifacts (and which one each release was unpacked from), so one that holds the
@@ -82,57 +131,11 @@ export function stageArtifact(paths: AppPaths, dir: string, opts: StageArtifactO
   releaseDirOnly(dir);
   if (!SHA256.test(opts.sha256))
     throw new BugError(`refusing to stage an artifact named ${JSON.stringify(opts.sha256)}: not a SHA-256`);
-  const script = [
-    'set -e',
-    'root=$1; dir=$2; sha=$3; z=$4; build=$5; keep=$6; receive=$7; shift 7',
-    'rel="$root/releases"; store="$rel/.artifacts"; art="$store/$sha.tar.$z"',
-    'sum() { if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1"; else shasum -a 256 "$1"; ' +
-      'fi | cut -d" " -f1; }',
-    'have=',
-    '[ -d "$rel/$dir" ] && [ "$(cat "$store/$dir.sha256" 2>/dev/null)" = "$sha" ] && have=release',
-    '[ -z "$have" ] && [ -f "$art" ] && have=artifact',
-    'if [ -z "$have" ] && [ -z "$receive" ]; then echo missing; exit 0; fi',
-    'mkdir -p "$store"',
-    'cd "$rel"',
-    'cur=$(basename "$(readlink ../current 2>/dev/null)" 2>/dev/null || true)',
-    'ls -1t | grep -v -x -F -e "$dir" | tail -n +"$keep" | while IFS= read -r old; do',
-    '  [ "$old" = "$cur" ] && continue',
-    '  skip=; for k in "$@"; do [ "$old" = "$k" ] && skip=1; done',
-    '  [ -n "$skip" ] || rm -rf -- "$old"',
-    'done',
-    'if [ -n "$have" ]; then [ -z "$receive" ] || cat >/dev/null; else',
-    '  tmp="$art.partial.$$"; cat >"$tmp"; got=$(sum "$tmp")',
-    '  if [ "$got" != "$sha" ]; then rm -f "$tmp"; echo "the artifact received has sha256 $got, ' +
-      'not $sha as planned: not unpacked" >&2; exit 4; fi',
-    '  mv -f "$tmp" "$art"',
-    'fi',
-    'if [ "$have" != release ]; then',
-    '  got=$(sum "$art")',
-    '  if [ "$got" != "$sha" ]; then rm -f "$art"; echo "the artifact kept here has sha256 $got, not $sha: ' +
-      'removed, not unpacked (a push sends it again)" >&2; exit 4; fi',
-    '  [ "$dir" != "$cur" ] || { echo "release $dir runs here and was not unpacked from this artifact: ' +
-      'not replaced" >&2; exit 3; }',
-    '  t="$dir.partial.$$"; rm -rf "$t"; mkdir "$t"',
-    '  if [ "$z" = zst ]; then zstd -dcq "$art" | tar -xf - -C "$t" --no-same-owner; ' +
-      'else tar -xzf "$art" -C "$t" --no-same-owner; fi',
-    '  rm -rf -- "$dir"; mv -T "$t" "$dir"',
-    '  printf \'%s\\n\' "$sha" >"$store/$dir.sha256.tmp"; mv -f "$store/$dir.sha256.tmp" "$store/$dir.sha256"',
-    'fi',
-    // Artifacts go with the releases unpacked from them.
-    'for m in "$store"/*.sha256; do [ -f "$m" ] || continue; r=$(basename "$m" .sha256); ' +
-      '[ -d "$r" ] || rm -f "$m"; done',
-    'for a in "$store"/*.tar.gz "$store"/*.tar.zst; do',
-    '  [ -f "$a" ] || continue; s=$(basename "$a"); s=${s%%.*}',
-    '  [ "$s" = "$sha" ] || grep -q -x -F -e "$s" "$store"/*.sha256 2>/dev/null || rm -f "$a"',
-    'done',
-    'if [ -n "$build" ]; then (cd "$dir" && sh -c "$build") >&2; fi',
-    'if [ -n "$have" ]; then echo held; else echo received; fi',
-  ].join('\n');
   const z = opts.compression === 'zstd' ? 'zst' : 'gz';
   return [
     'sh',
     '-c',
-    script,
+    STAGE_ARTIFACT_SCRIPT,
     'sh',
     paths.root,
     dir,

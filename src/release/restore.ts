@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRestorePlan } from '../../plans/restore.js';
+import type { Config } from '../config/config.js';
 import { loadRunbook, type RestoreRunbook, type RunbookContext } from '../config-track/restore.js';
 import { ExitCode, UserError } from '../errors.js';
 import { observe, type Observation } from '../engine/observe.js';
@@ -49,24 +50,28 @@ export function releaseToRestore(observed: ObservedState, host: string, recorded
   return dir;
 }
 
+/** The host as baton.yml spells it, and whether it is an app host (else a balancer); refused when it is neither. */
+function hostNamed(config: Config, host: string): { name: string; appHost: boolean } {
+  const appHosts = [...config.clusters.a.hosts, ...config.clusters.b.hosts].map((h) => h.host);
+  const balancers = [config.balancer.host, ...(config.balancer.peers ?? [])];
+  const same = (h: string) => h.toLowerCase() === host.toLowerCase();
+  const appHost = appHosts.find(same);
+  const name = appHost ?? balancers.find(same);
+  if (!name)
+    throw new UserError(
+      `${JSON.stringify(host)} is not a host in ${config.file}`,
+      `app hosts: ${appHosts.join(', ')}; balancers: ${balancers.join(', ')}`,
+    );
+  return { name, appHost: appHost !== undefined };
+}
+
 export async function proposeRestore(
   session: Session,
   host: string,
   opts: { commit?: string; by?: string; run?: boolean; rehearse?: boolean } = {},
 ): Promise<RestoreProposal> {
   const { config } = session;
-  const appHost = [...config.clusters.a.hosts, ...config.clusters.b.hosts].find(
-    (h) => h.host.toLowerCase() === host.toLowerCase(),
-  )?.host;
-  const balancers = [config.balancer.host, ...(config.balancer.peers ?? [])];
-  const balancerHost = balancers.find((b) => b.toLowerCase() === host.toLowerCase());
-  if (!appHost && !balancerHost)
-    throw new UserError(
-      `${JSON.stringify(host)} is not a host in ${config.file}`,
-      `app hosts: ${[...config.clusters.a.hosts, ...config.clusters.b.hosts].map((h) => h.host).join(', ')}; ` +
-        `balancers: ${balancers.join(', ')}`,
-    );
-  const name = appHost ?? (balancerHost as string);
+  const { name, appHost } = hostNamed(config, host);
   if (!appHost) {
     if (opts.run)
       throw new UserError(

@@ -9,6 +9,28 @@ import type { StreamEnd, TransportStream } from './types.js';
 /** How long a stream's command gets to exit after its stdin closed, before the channel is closed under it. */
 const STREAM_CLOSE_GRACE_MS = 1_000;
 
+/** How a stream ended: its exit, or why there is none (an error seen, or the channel lost without one). */
+function streamEnd(
+  exit: { code: number | null; signal?: string } | undefined,
+  error: string | undefined,
+  stderr: string,
+  lost: () => string,
+): StreamEnd {
+  const code = exit?.code ?? null;
+  const why = error ?? (code === null && !exit?.signal ? lost() : undefined);
+  return {
+    code,
+    ...(exit?.signal ? { signal: exit.signal } : {}),
+    ...(why !== undefined ? { error: why } : {}),
+    stderr,
+  };
+}
+
+function lostChannel(host: string, argv: readonly string[], c: Connection): string {
+  const why = c.alive ? 'closed' : (c.lostBecause ?? 'closed');
+  return `lost the channel to ${host} running \`${shortCommand(argv)}\`: ${why}`;
+}
+
 /**
  * Wrap an open exec channel. `exitOf` gives the exit status ssh2 reported for it; `done` is told
  * once when the channel has gone (to give its slot back).
@@ -31,20 +53,7 @@ export function channelStream(
     isEnded = true;
     forget();
     done();
-    const exit = exitOf();
-    const code = exit?.code ?? null;
-    const why =
-      error ??
-      (code === null && !exit?.signal
-        ? `lost the channel to ${host} running ` +
-          `\`${shortCommand(argv)}\`: ${c.alive ? 'closed' : (c.lostBecause ?? 'closed')}`
-        : undefined);
-    settle({
-      code,
-      ...(exit?.signal ? { signal: exit.signal } : {}),
-      ...(why !== undefined ? { error: why } : {}),
-      stderr,
-    });
+    settle(streamEnd(exitOf(), error, stderr, () => lostChannel(host, argv, c)));
   };
   channel.setEncoding('utf8');
   channel.on('data', (chunk: string) => listener(chunk));
