@@ -172,7 +172,7 @@ console.log(
         scope.scope === 'members'
           ? "per member: the canary cluster's 5xx ratio against the stable cluster's"
           : `backend-wide: the ${driver} driver counts no 5xx per member yet, so a step judges the whole backend's ` +
-            '5xx ratio against max5xxRatio alone',
+            "5xx ratio against max5xxRatio alone (a step's `canary` figures are then the whole backend's)",
       hostsPerCluster: perCluster,
       load: shape,
       canary: values.canary,
