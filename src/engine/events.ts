@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { writeOut } from '../output.js';
 import { PLAN_KINDS, planKindOf, type Plan } from '../model/plan.js';
+import { stepIs } from '../model/step-kinds.js';
 import { isPushStep, type AnyStep } from '../model/steps.js';
 import { type Phase, ProgressThrottle, type Reporter } from './reporter.js';
 import type { TrafficSample } from './traffic.js';
@@ -12,6 +13,7 @@ export const EVENTS_VERSION = 1;
 
 const base = { v: z.literal(EVENTS_VERSION), ts: z.iso.datetime().describe('when it happened (UTC)') };
 const PhaseSchema = z.enum(['forward', 'reverse']);
+const CountsSchema = z.strictObject({ requests: z.number().int().min(0), http5xx: z.number().int().min(0) });
 
 export const RunEvent = z.discriminatedUnion('event', [
   z.strictObject({
@@ -40,6 +42,19 @@ export const RunEvent = z.discriminatedUnion('event', [
     step: z.string(),
     phase: PhaseSchema,
     seconds: z.number().min(0),
+    weights: z
+      .record(z.string(), z.number())
+      .optional()
+      .describe("a step that set member weights (a canary share, or the weights put back): each member's weight"),
+    canary: z
+      .strictObject({
+        weight: z.number().describe('the share of public traffic, in percent'),
+        verdict: z.enum(['pass', 'too-few']).describe('too-few: fewer than analysis.minRequests, not judged'),
+        canary: CountsSchema.describe('requests and 5xx on the canary members over the step'),
+        stable: CountsSchema.optional().describe('the same on the stable members, judged against'),
+      })
+      .optional()
+      .describe('a canary step that held its share: what it judged (a failed one ends in step-fail naming the metric)'),
   }),
   z.strictObject({
     ...base,
@@ -146,8 +161,8 @@ export class JsonLinesReporter implements Reporter {
     if (this.progress.allows(step.id)) this.emit({ event: 'step-progress', step: step.id, message });
   }
 
-  stepSucceeded(step: AnyStep, phase: Phase, ms: number): void {
-    this.emit({ event: 'step-ok', step: step.id, phase, seconds: ms / 1000 });
+  stepSucceeded(step: AnyStep, phase: Phase, ms: number, changed?: unknown): void {
+    this.emit({ event: 'step-ok', step: step.id, phase, seconds: ms / 1000, ...shareFigures(step, changed) });
   }
 
   stepFailed(step: AnyStep, phase: Phase, ms: number, error: Error): void {
@@ -182,4 +197,33 @@ export class JsonLinesReporter implements Reporter {
   }
 
   async finish(): Promise<void> {}
+}
+
+/** What a weighing or canary step's result says, in the stream's shape (field by field: the schema is strict). */
+function shareFigures(step: AnyStep, changed: unknown): { weights?: Record<string, number>; canary?: ShareFigures } {
+  if (!stepIs(step, 'setsWeights') || typeof changed !== 'object' || changed === null) return {};
+  const r = changed as { weights?: Record<string, number>; weight?: number; verdict?: string } & Partial<ShareFigures>;
+  const counts = (c: { requests: number; http5xx: number }) => ({ requests: c.requests, http5xx: c.http5xx });
+  const judged =
+    stepIs(step, 'judgesShare') &&
+    r.weight !== undefined &&
+    r.canary &&
+    (r.verdict === 'pass' || r.verdict === 'too-few')
+      ? {
+          canary: {
+            weight: r.weight,
+            verdict: r.verdict,
+            canary: counts(r.canary),
+            ...(r.stable ? { stable: counts(r.stable) } : {}),
+          },
+        }
+      : {};
+  return { ...(r.weights ? { weights: r.weights } : {}), ...judged };
+}
+
+interface ShareFigures {
+  weight: number;
+  verdict: 'pass' | 'too-few';
+  canary: { requests: number; http5xx: number };
+  stable?: { requests: number; http5xx: number };
 }

@@ -223,7 +223,7 @@ async function runOne(
     const changed = await opts.run(step, (m) => reporter.stepProgress(step, m), signal);
     const ms = Date.now() - t0;
     journal.append({ event: 'step-ok', step: step.id, phase, ms, ...(changed === undefined ? {} : { changed }) });
-    reporter.stepSucceeded(step, phase, ms);
+    reporter.stepSucceeded(step, phase, ms, changed);
     return undefined;
   } catch (err) {
     const error = err instanceof Error ? err : new Error(String(err));

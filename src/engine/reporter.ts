@@ -10,7 +10,8 @@ export interface Reporter {
   stepStarted(step: AnyStep, phase: Phase): void;
   /** A short live status, e.g. "3 sessions left on web1a, web2a". */
   stepProgress(step: AnyStep, message: string): void;
-  stepSucceeded(step: AnyStep, phase: Phase, ms: number): void;
+  /** `changed`: what the step journaled it did (a canary's verdict and figures, say). */
+  stepSucceeded(step: AnyStep, phase: Phase, ms: number, changed?: unknown): void;
   stepFailed(step: AnyStep, phase: Phase, ms: number, error: Error): void;
   reversalStarted(reason: string, steps: AnyStep[]): void;
   /** Something the person running it must know now (a stop signal arrived). */
@@ -26,9 +27,9 @@ export function teeReporter(reporter: Reporter, listener: Partial<Reporter>): Re
   return {
     stepStarted: (step, phase) => (reporter.stepStarted(step, phase), listener.stepStarted?.(step, phase)),
     stepProgress: (step, message) => reporter.stepProgress(step, message),
-    stepSucceeded: (step, phase, ms) => (
-      reporter.stepSucceeded(step, phase, ms),
-      listener.stepSucceeded?.(step, phase, ms)
+    stepSucceeded: (step, phase, ms, changed) => (
+      reporter.stepSucceeded(step, phase, ms, changed),
+      listener.stepSucceeded?.(step, phase, ms, changed)
     ),
     stepFailed: (step, phase, ms, error) => (
       reporter.stepFailed(step, phase, ms, error),

@@ -44,6 +44,10 @@ export interface StepTraits {
   schemaChange?: 'expand' | 'contract';
   /** Puts a host's tracked configuration back from a snapshot (a bare-metal restore). */
   restoresConfig?: boolean;
+  /** Gives balancer members weights (a canary share, or the weights put back). */
+  setsWeights?: boolean;
+  /** Holds a share of public traffic on a cluster and judges it against the other (a canary). */
+  judgesShare?: boolean;
   /** Changes nothing: confirms a fact the plan found already true (a DNS name already pointing right). */
   confirmsOnly?: boolean;
 }
@@ -67,9 +71,14 @@ export const STEP_TRAITS: Record<StepKind, StepTraits> = {
   ready: traits(true, true, { returnsToPool: true, skipWhenRehearsingIdleSide: true }),
   // Returns the canary cluster to the pool at a share (weights first), then holds it there judging its 5xx:
   // a failure part-way may have set weights or returned members, so its undo runs too.
-  canary: traits(true, true, { returnsToPool: true, skipWhenRehearsingIdleSide: true }),
+  canary: traits(true, true, {
+    returnsToPool: true,
+    skipWhenRehearsingIdleSide: true,
+    setsWeights: true,
+    judgesShare: true,
+  }),
   // Puts member weights back as observed (the canary's end, and its undo).
-  weigh: traits(true, true, { followsReturn: true, skipWhenRehearsingIdleSide: true }),
+  weigh: traits(true, true, { followsReturn: true, skipWhenRehearsingIdleSide: true, setsWeights: true }),
   flip: traits(true, true, {
     returnsToPool: true,
     skipWhenRehearsingIdleSide: true,

@@ -56,6 +56,34 @@ describe('the run event stream', () => {
     expect(events[6]).toMatchObject({ steps: ['ready-a'] });
   });
 
+  it("carries a canary step's share, weights and verdict, and the weights a weigh step put back", () => {
+    const canary = step('canary-a-1', { kind: 'canary' });
+    const weigh = step('canary-a-end', { kind: 'weigh' });
+    const plan = { release: { tag: 'v2' }, hash: 'h1', forward: [canary, weigh] } as unknown as Plan;
+    const lines: unknown[] = [];
+    const r = new JsonLinesReporter(plan, (e) => lines.push({ v: 1, ts: new Date().toISOString(), ...e }));
+    const weights = { web1a: 1, web1b: 19 };
+    r.stepSucceeded(canary, 'forward', 6000, {
+      weight: 5,
+      weights,
+      verdict: 'pass',
+      canary: { requests: 1225, http5xx: 0 },
+      stable: { requests: 23284, http5xx: 1 },
+      note: 'not in the stream',
+    });
+    r.stepSucceeded(weigh, 'forward', 40, { weights: { web1a: 1, web1b: 1 } });
+    // A step that sets no weights says nothing of what it changed.
+    r.stepSucceeded(step('drain-a'), 'forward', 10, { drained: ['web1a'] });
+    const [, ok, back, plain] = lines.map((l) => RunEvent.parse(l));
+    expect(ok).toMatchObject({
+      weights,
+      canary: { weight: 5, verdict: 'pass', canary: { requests: 1225, http5xx: 0 }, stable: { requests: 23284 } },
+    });
+    expect(back).toMatchObject({ weights: { web1a: 1, web1b: 1 } });
+    expect(back).not.toHaveProperty('canary');
+    expect(plain).not.toHaveProperty('weights');
+  });
+
   it('refuses what is not an event of this version', () => {
     expect(RunEvent.safeParse({ v: 2, ts: new Date().toISOString(), event: 'notice', message: 'x' }).success).toBe(
       false,
