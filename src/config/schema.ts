@@ -308,7 +308,7 @@ export const Balancer = z.discriminatedUnion('driver', [
       .regex(/^\//, { message: 'expected an absolute path' })
       .optional()
       .describe(
-        "access log of the public frontend on the balancer host, in the common or combined format: its requests and 5xx answers, which the watch needs (Apache keeps no other count of its members' 5xx answers)",
+        'access log of the public frontend on the balancer host, in the common or combined format: its requests and 5xx answers, which the watch needs (Apache keeps no other count of its members\' 5xx answers); lines ending with upstream="%{BALANCER_WORKER_NAME}e" give the canary its counts per member (see canary)',
       ),
   }),
   z.strictObject({
@@ -364,7 +364,7 @@ export const Balancer = z.discriminatedUnion('driver', [
       .regex(/^\//, { message: 'expected an absolute path' })
       .optional()
       .describe(
-        "access log of the public frontend on the balancer host, in the common or combined format: its requests and 5xx answers, which the watch needs (nginx keeps no other count of its members' 5xx answers)",
+        'access log of the public frontend on the balancer host, in the common or combined format: its requests and 5xx answers, which the watch needs (nginx keeps no other count of its members\' 5xx answers); lines ending with upstream="$upstream_addr" give the canary its counts per member (see canary)',
       ),
   }),
 ]);
