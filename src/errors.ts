@@ -119,6 +119,12 @@ export class UserError extends BatonError {
   }
 }
 
+/**
+ * The balancer cannot count per member here (Apache's or nginx's access log does not name the
+ * member that answered): whoever asked falls back to the backend's counts.
+ */
+export class MemberCountsUnavailable extends UserError {}
+
 /** One located problem in a configuration file. */
 export interface ConfigIssue {
   file: string;

@@ -1,78 +1,143 @@
 // Requests and 5xx answers of a public frontend, counted from its access log on the balancer
 // host: Apache and nginx keep no per-frontend count of their members' 5xx answers anywhere
 // else, and the post-flip watch needs exactly that. Common and combined log formats (the
-// status is the 9th field). Only what was appended since the previous read is read.
+// status is the 9th field). Only what was appended since the previous read is read. A canary
+// needs the same per member: a line ending with upstream="…" says which member answered it.
 import type { Transport } from '../transport/types.js';
+import { MemberCountsUnavailable } from '../errors.js';
 import { checkPath } from './balancer-files.js';
+
+/**
+ * The field naming the member that answered a line, last on the line: `upstream="…"` (nginx
+ * `$upstream_addr`, Apache `%{BALANCER_WORKER_NAME}e`). Last, so that a User-Agent or a
+ * Referer holding the same text is never taken for it.
+ */
+export const UPSTREAM_FIELD = 'upstream="…"';
+/** awk's regex for the field (its value starts 11 characters in, and ends before the closing quote). */
+const UPSTREAM_RE = '/ upstream="[^"]*"$/';
 
 /**
  * Where the log stands (`inode size`, or `- 0` when it does not exist yet) and, unless `inode`
  * is `first` (the first read), a second line for the bytes appended since `offset`: `consumed
  * requests 5xx`, complete lines only (a line still being written is left for the next read). A
  * log with another inode or shorter than `offset` was rotated or truncated: read from its start.
+ * With `perUpstream`, the first read says whether the log's last line has the upstream field
+ * (`tagged` or `untagged`; nothing for an empty log), and a later read adds `= requests 5xx
+ * upstream` for each upstream seen and `- requests 5xx` for lines without the field. Of several
+ * upstreams on one line (nginx tried `a, b`, or `a : b` across upstream groups), the last one
+ * answered and counts.
  */
-export function accessLogArgv(file: string, inode: string, offset: number): string[] {
+export function accessLogArgv(file: string, inode: string, offset: number, perUpstream = false): string[] {
   checkPath('balancer.accessLog', file);
   if (!/^(first|-|\d+)$/.test(inode) || !Number.isInteger(offset) || offset < 0)
     throw new Error(`bad access-log position ${inode}@${offset}`);
   const script = [
-    'f=$1; ino=$2; off=$3',
+    'f=$1; ino=$2; off=$3; per=$4',
     '[ -e "$f" ] || { echo "- 0"; exit 0; }',
     'set -- $(stat -L -c "%i %s" -- "$f") || exit 3',
     'echo "$1 $2"',
-    '[ "$ino" = first ] && exit 0',
+    'if [ "$ino" = first ]; then',
+    '  [ "$per" = 1 ] && [ "$2" -gt 0 ] && tail -n 1 -- "$f" | LC_ALL=C awk ' +
+      `'{ print (match($0, ${UPSTREAM_RE}) ? "tagged" : "untagged") }'`,
+    '  exit 0',
+    'fi',
     'if [ "$1" != "$ino" ] || [ "$2" -lt "$off" ]; then off=0; fi',
     // the snapshot's last byte: a newline means its last line is complete
     'whole=1; [ "$2" -gt "$off" ] && ' +
       '[ "$(tail -c +"$2" -- "$f" | head -c 1 | od -An -tx1 | tr -d " \\n")" != 0a ] && whole=0',
-    'tail -c +"$((off + 1))" -- "$f" | head -c "$(($2 - off))" | LC_ALL=C awk -v whole="$whole" \'' +
-      '{ n++; len = length($0) + 1; b += len; bad = ($9 ~ /^5[0-9][0-9]$/); e += bad } ' +
-      "END { if (n && !whole) { n--; b -= len; e -= bad } print b + 0, n + 0, e + 0 }'",
+    'tail -c +"$((off + 1))" -- "$f" | head -c "$(($2 - off))" | LC_ALL=C awk -v whole="$whole" -v per="$per" \'' +
+      '{ n++; len = length($0) + 1; b += len; bad = ($9 ~ /^5[0-9][0-9]$/); e += bad; ' +
+      `if (per == 1) { u = SUBSEP; if (match($0, ${UPSTREAM_RE})) { u = substr($0, RSTART + 11, RLENGTH - 12); ` +
+      'sub(/.*(, | : )/, "", u) } r[u]++; x[u] += bad } } ' +
+      'END { if (n && !whole) { n--; b -= len; e -= bad; if (per == 1) { r[u]--; x[u] -= bad } } ' +
+      'print b + 0, n + 0, e + 0; ' +
+      'for (k in r) if (r[k] > 0) { if (k == SUBSEP) print "-", r[k], x[k]; else print "=", r[k], x[k], k } }\'',
   ].join('\n');
-  return ['sh', '-c', script, 'sh', file, inode, String(offset)];
+  return ['sh', '-c', script, 'sh', file, inode, String(offset), perUpstream ? '1' : '0'];
+}
+
+/** Requests and 5xx answers counted from an access log. */
+export interface LogCounts {
+  requests: number;
+  http5xx: number;
 }
 
 export interface AccessLogRead {
   inode: string;
   size: number;
+  /** First read with perUpstream, of a log with lines: whether its last line has the upstream field. */
+  lastLineTagged?: boolean;
   /** Absent on the first read. */
-  appended?: { consumed: number; requests: number; http5xx: number };
+  appended?: {
+    consumed: number;
+    requests: number;
+    http5xx: number;
+    /** With perUpstream: per upstream (the last of a line's), and the lines without the field. */
+    upstreams?: Record<string, LogCounts>;
+    untagged?: LogCounts;
+  };
 }
 
 export function parseAccessLog(stdout: string): AccessLogRead {
-  const [where, counts] = stdout.trim().split('\n');
+  const [where, counts, ...rest] = stdout.trim().split('\n');
   const w = /^(-|\d+) (\d+)$/.exec(where?.trim() ?? '');
   if (!w)
     throw new Error(`expected the access log's inode and size, got: ${stdout.trim().slice(0, 200) || '(nothing)'}`);
   const read: AccessLogRead = { inode: w[1] as string, size: Number(w[2]) };
   if (counts === undefined) return read;
+  if (counts === 'tagged' || counts === 'untagged') return { ...read, lastLineTagged: counts === 'tagged' };
   const c = /^(\d+) (\d+) (\d+)$/.exec(counts.trim());
   if (!c) throw new Error(`expected the access log's counts, got: ${counts.slice(0, 200)}`);
-  return { ...read, appended: { consumed: Number(c[1]), requests: Number(c[2]), http5xx: Number(c[3]) } };
+  const appended: NonNullable<AccessLogRead['appended']> = {
+    consumed: Number(c[1]),
+    requests: Number(c[2]),
+    http5xx: Number(c[3]),
+  };
+  for (const l of rest) {
+    const u = /^(=|-) (\d+) (-?\d+)(?: (.+))?$/.exec(l);
+    if (!u || (u[1] === '=') !== (u[4] !== undefined))
+      throw new Error(`expected an upstream's counts, got: ${l.slice(0, 200)}`);
+    const n = { requests: Number(u[2]), http5xx: Number(u[3]) };
+    if (u[4] === undefined) appended.untagged = n;
+    else (appended.upstreams ??= {})[u[4]] = n;
+  }
+  return { ...read, appended };
+}
+
+/** Running counts per upstream, from the first read on (callers take differences). */
+export interface UpstreamCounts {
+  upstreams: Record<string, LogCounts>;
+  /** Lines without the upstream field. */
+  untagged: LogCounts;
+  /** Whether the log's last line had the field at the first read (absent: the log was empty or missing). */
+  lastLineTagged?: boolean;
 }
 
 /**
  * Running counts of one access log, from the first read on (the counters' origin is that
- * read: callers take differences, as the watch and the benchmarks do).
+ * read: callers take differences, as the watch and the benchmarks do). With `perUpstream`,
+ * readUpstreams() also counts per upstream field.
  */
 export class AccessLogCounts {
   private inode?: string;
   private offset = 0;
   private requests = 0;
   private http5xx = 0;
+  private readonly byUpstream: UpstreamCounts = { upstreams: {}, untagged: { requests: 0, http5xx: 0 } };
 
   constructor(
     private readonly transport: Transport,
-    private readonly file: string,
+    readonly file: string,
     private readonly timeoutMs = 15_000,
+    private readonly perUpstream = false,
   ) {
     checkPath('balancer.accessLog', file);
   }
 
-  async read(): Promise<{ requests: number; http5xx: number }> {
+  async read(): Promise<LogCounts> {
     const r = parseAccessLog(
       (
-        await this.transport.run(accessLogArgv(this.file, this.inode ?? 'first', this.offset), {
+        await this.transport.run(accessLogArgv(this.file, this.inode ?? 'first', this.offset, this.perUpstream), {
           timeoutMs: this.timeoutMs,
         })
       ).stdout,
@@ -82,10 +147,53 @@ export class AccessLogCounts {
       this.offset = from + r.appended.consumed;
       this.requests += r.appended.requests;
       this.http5xx += r.appended.http5xx;
+      for (const [u, c] of Object.entries(r.appended.upstreams ?? {}))
+        add((this.byUpstream.upstreams[u] ??= { requests: 0, http5xx: 0 }), c);
+      if (r.appended.untagged) add(this.byUpstream.untagged, r.appended.untagged);
     } else {
       this.offset = r.size;
+      if (r.lastLineTagged !== undefined) this.byUpstream.lastLineTagged = r.lastLineTagged;
     }
     this.inode = r.inode;
     return { requests: this.requests, http5xx: this.http5xx };
   }
+
+  /** read(), then the running counts per upstream (built with perUpstream). */
+  async readUpstreams(): Promise<UpstreamCounts> {
+    if (!this.perUpstream) throw new Error('readUpstreams() needs an AccessLogCounts built with perUpstream');
+    await this.read();
+    return structuredClone(this.byUpstream);
+  }
+}
+
+function add(to: LogCounts, c: LogCounts): void {
+  to.requests += c.requests;
+  to.http5xx += c.http5xx;
+}
+
+/**
+ * Per member, the counts of the upstreams `memberOf` names (the others — nginx's own answers,
+ * `-`, members no longer in the pool — are left out). Refused in one sentence when the log
+ * does not have the upstream field: its last line lacked it at the first read, or lines were
+ * appended and none had it.
+ */
+export function countsByMember(
+  read: UpstreamCounts,
+  memberOf: (upstream: string) => string | undefined,
+  where: { file: string; host: string; field: string },
+): Record<string, LogCounts> {
+  const tagged = Object.values(read.upstreams).reduce((n, c) => n + c.requests, 0);
+  if (read.lastLineTagged === false || (tagged === 0 && read.untagged.requests > 0))
+    throw new MemberCountsUnavailable(
+      `the access log ${where.file} on ${where.host} does not end its lines with upstream="${where.field}", ` +
+        'so baton cannot tell which member answered them',
+      `add  upstream="${where.field}"  at the end of its log format for per-member counts ` +
+        '(docs/configuration.md, canary)',
+    );
+  const out: Record<string, LogCounts> = {};
+  for (const [u, c] of Object.entries(read.upstreams)) {
+    const name = memberOf(u);
+    if (name !== undefined) add((out[name] ??= { requests: 0, http5xx: 0 }), c);
+  }
+  return out;
 }

@@ -32,10 +32,11 @@ import {
 } from './apache-manager.js';
 import { balancerConnsArgv, ownedBy, parseSs } from './nginx-commands.js';
 import { carriesRequest } from './tcp-busy.js';
-import { AccessLogCounts } from './access-log.js';
+import { AccessLogCounts, countsByMember } from './access-log.js';
 import {
   type BackendCounters,
   type Balancer,
+  type MemberCounters,
   onlyRaised,
   type RaisedCommand,
   type TrafficRead,
@@ -84,6 +85,13 @@ export class ApacheBalancer implements Balancer {
   private readonly accessLog?: AccessLogCounts;
   /** The sampler's own count of the access log: counts never shared with the watch's counters(). */
   private readonly sampledLog?: AccessLogCounts;
+  /**
+   * Requests and 5xx answers per member from the access log (only with balancer.accessLog): each
+   * line for the worker its `upstream="%{BALANCER_WORKER_NAME}e"` names (the worker that answered,
+   * after any failover), counted from the first read. MemberCountsUnavailable when the lines have
+   * no such field.
+   */
+  readonly memberCounters?: () => Promise<Record<string, MemberCounters>>;
 
   constructor(
     private readonly transport: Transport,
@@ -100,6 +108,18 @@ export class ApacheBalancer implements Balancer {
     if (opts.accessLog !== undefined) {
       this.accessLog = new AccessLogCounts(transport, opts.accessLog, this.timeoutMs);
       this.sampledLog = new AccessLogCounts(transport, opts.accessLog, this.timeoutMs);
+      const memberLog = new AccessLogCounts(transport, opts.accessLog, this.timeoutMs, true);
+      this.memberCounters = async () => {
+        const [b, read] = await Promise.all([this.readManager(), memberLog.readUpstreams()]);
+        return countsByMember(
+          read,
+          (worker) => {
+            const w = b.workers.find((x) => sameWorker(x.url, worker));
+            return w && memberNameOf(w);
+          },
+          { file: memberLog.file, host: transport.host, field: '%{BALANCER_WORKER_NAME}e' },
+        );
+      };
     }
   }
 

@@ -38,6 +38,7 @@ import {
   type BackendCounters,
   type Balancer,
   type Member,
+  type MemberCounters,
   type RaisedCommand,
   type TrafficRead,
   type Weighing,
@@ -72,6 +73,8 @@ export class NginxLuaBalancer implements Balancer {
   private readonly stateFile: string;
   private readonly timeoutMs: number;
   private readonly traffic: NginxTraffic;
+  /** Per member from the access log's upstream field; only with balancer.accessLog (NginxTraffic.memberCounters). */
+  readonly memberCounters?: () => Promise<Record<string, MemberCounters>>;
 
   constructor(
     private readonly transport: Transport,
@@ -93,6 +96,8 @@ export class NginxLuaBalancer implements Balancer {
       timeoutMs: this.timeoutMs,
       noMemberLeftPattern: noReadyMemberPattern(this.upstream),
     });
+    if (this.traffic.countsMembers)
+      this.memberCounters = async () => this.traffic.memberCounters((await this.read()).members);
   }
 
   get countsRequests(): boolean {

@@ -4,7 +4,7 @@
 import { ExternalCommandError } from '../errors.js';
 import { tail } from '../transport/errors.js';
 import type { Transport } from '../transport/types.js';
-import { AccessLogCounts } from './access-log.js';
+import { AccessLogCounts, countsByMember } from './access-log.js';
 import { countLogArgv, parseCounts } from './balancer-files.js';
 import {
   appConnsArgv,
@@ -21,7 +21,7 @@ import {
   stubStatusArgv,
 } from './nginx-commands.js';
 import { carriesRequest } from './tcp-busy.js';
-import { type BackendCounters, type Member, onlyRaised, type RaisedCommand } from './types.js';
+import { type BackendCounters, type Member, type MemberCounters, onlyRaised, type RaisedCommand } from './types.js';
 
 export const DEFAULT_NGINX_PID_FILE = '/run/nginx.pid';
 export const DEFAULT_NGINX_ERROR_LOG = '/var/log/nginx/error.log';
@@ -55,6 +55,8 @@ export class NginxTraffic {
   private readonly accessLog?: AccessLogCounts;
   /** The sampler's own count of the access log: counts never shared with the watch's counters(). */
   private readonly sampledLog?: AccessLogCounts;
+  /** The canary's count of the access log, per upstream. */
+  private readonly memberLog?: AccessLogCounts;
 
   constructor(
     private readonly transport: Transport,
@@ -63,7 +65,29 @@ export class NginxTraffic {
     if (opts.accessLog !== undefined) {
       this.accessLog = new AccessLogCounts(transport, opts.accessLog, opts.timeoutMs);
       this.sampledLog = new AccessLogCounts(transport, opts.accessLog, opts.timeoutMs);
+      this.memberLog = new AccessLogCounts(transport, opts.accessLog, opts.timeoutMs, true);
     }
+  }
+
+  /** Whether memberCounters() can count (only with an access log). */
+  get countsMembers(): boolean {
+    return this.memberLog !== undefined;
+  }
+
+  /**
+   * Requests and 5xx answers per member from the access log, counted from the first read: each
+   * line for the member its `upstream="$upstream_addr"` names (the last address of a retried
+   * request, the one that answered), matched on address:port. MemberCountsUnavailable when the
+   * lines have no such field.
+   */
+  async memberCounters(members: readonly MemberEndpoint[]): Promise<Record<string, MemberCounters>> {
+    if (!this.memberLog) throw new Error('memberCounters() needs balancer.accessLog');
+    const read = await this.memberLog.readUpstreams();
+    return countsByMember(
+      read,
+      (upstream) => members.find((m) => `${m.address}:${m.port ?? 80}` === upstream || m.name === upstream)?.name,
+      { file: this.memberLog.file, host: this.transport.host, field: '$upstream_addr' },
+    );
   }
 
   /** Whether counters() has a request count (only with a stub_status URL or an access log). */

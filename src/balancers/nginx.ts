@@ -23,6 +23,7 @@ import {
   type BackendCounters,
   type Balancer,
   type Member,
+  type MemberCounters,
   onlyRaised,
   type RaisedCommand,
   type TrafficRead,
@@ -70,6 +71,8 @@ export class NginxBalancer implements Balancer {
   private readonly timeoutMs: number;
   private readonly reloadTimeoutMs: number;
   private readonly traffic: NginxTraffic;
+  /** Per member from the access log's upstream field; only with balancer.accessLog (NginxTraffic.memberCounters). */
+  readonly memberCounters?: () => Promise<Record<string, MemberCounters>>;
 
   constructor(
     private readonly transport: Transport,
@@ -93,6 +96,7 @@ export class NginxBalancer implements Balancer {
       appTransport: opts.appTransport,
       timeoutMs: this.timeoutMs,
     });
+    if (this.traffic.countsMembers) this.memberCounters = async () => this.traffic.memberCounters(await this.servers());
   }
 
   /** Whether counters() has a request count (only with a stub_status URL or an access log). */

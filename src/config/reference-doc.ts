@@ -82,8 +82,22 @@ balancer's own counters, about once a second.
 * **After the last step** the weights go back to what the plan observed and the push goes on
   (the second cluster's drain, activate, smoke, ready). The plan records the canary, its
   thresholds and the observed weights; its hash covers them.
-* **Per-member counts:** HAProxy counts 5xx per server. The Apache and nginx drivers do not yet:
-  there the backend-wide 5xx ratio is judged against \`max5xxRatio\` alone, and the plan says so.
+* **Per-member counts:** HAProxy counts 5xx per server (\`show stat\`). Apache and nginx (both
+  modes) count them from \`balancer.accessLog\`, whose lines must end with the member that
+  answered, as \`upstream="…"\`, last on the line (after the User-Agent, which could hold the same
+  text). Add it to the combined format. Apache:
+  \`LogFormat "%h %l %u %t \\"%r\\" %>s %O \\"%{Referer}i\\" \\"%{User-Agent}i\\" \
+upstream=\\"%{BALANCER_WORKER_NAME}e\\"" baton\`
+  (the worker's URL, matched to the member by its BalancerMember URL). nginx:
+  \`log_format baton '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent \
+"$http_referer" "$http_user_agent" upstream="$upstream_addr"';\`
+  (\`address:port\`, matched to the member by its address and port, so give members by IP
+  address). A request nginx retried on another member (\`proxy_next_upstream\`) logs every
+  address it tried, \`a, b\`: it counts for the last, the one that answered. Lines whose
+  upstream is no member (\`-\`: nginx answered itself) count for none. Without an access log
+  the plan says the backend-wide 5xx ratio is judged, against \`max5xxRatio\` alone; with one
+  whose lines lack the field, the step says so in one sentence, judges the backend-wide ratio
+  instead, and its journal entry records \`scope: backend\` and why (\`members\` otherwise).
 * \`push --canary 5%:2m,25%:5m\` (and \`plan --canary\`) replaces the steps for one push (the
   analysis stays), \`--no-canary\` leaves them out.
 * **Not yet:** latency, connection errors and retries, an HTTP/Prometheus query, and keeping a

@@ -332,7 +332,8 @@ export const Balancer = z.discriminatedUnion('driver', [
       .describe(
         'access log of the public frontend on the balancer host, in the common or combined format: ' +
           "its requests and 5xx answers, which the watch needs (Apache keeps no other count of its members' " +
-          '5xx answers)',
+          '5xx answers); lines ending with upstream="%{BALANCER_WORKER_NAME}e" give the canary its counts ' +
+          'per member (see canary)',
       ),
   }),
   z.strictObject({
@@ -396,7 +397,7 @@ export const Balancer = z.discriminatedUnion('driver', [
       .describe(
         'access log of the public frontend on the balancer host, in the common or combined format: ' +
           "its requests and 5xx answers, which the watch needs (nginx keeps no other count of its members' 5xx " +
-          'answers)',
+          'answers); lines ending with upstream="$upstream_addr" give the canary its counts per member (see canary)',
       ),
   }),
 ]);

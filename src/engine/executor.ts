@@ -3,7 +3,7 @@
 // undos are idempotent) runs newest first. It knows at every moment whether production has been
 // changed yet, which is what the exit code and the final sentence are chosen by. Stop signals go
 // here while it runs: the first finishes the current step and reverses, the second stops at once.
-import { exitCodeFor } from '../errors.js';
+import { BatonError, exitCodeFor } from '../errors.js';
 import type { AnyStep } from '../model/steps.js';
 import { stepTraits } from '../model/step-kinds.js';
 import { InterruptedError, processInterrupts, type Interrupts, type StopSignal } from './interrupts.js';
@@ -228,7 +228,8 @@ async function runOne(
   } catch (err) {
     const error = err instanceof Error ? err : new Error(String(err));
     const ms = Date.now() - t0;
-    journal.append({ event: 'step-fail', step: step.id, phase, ms, error: error.message });
+    const found = error instanceof BatonError ? error.data : undefined;
+    journal.append({ event: 'step-fail', step: step.id, phase, ms, error: error.message, ...(found ? { found } : {}) });
     reporter.stepFailed(step, phase, ms, error);
     return error;
   } finally {

@@ -29,7 +29,15 @@ export type JournalEvent =
     }
   | { event: 'step-begin'; step: string; kind: string; title: string; phase: 'forward' | 'reverse' }
   | { event: 'step-ok'; step: string; phase: 'forward' | 'reverse'; ms: number; changed?: unknown }
-  | { event: 'step-fail'; step: string; phase: 'forward' | 'reverse'; ms: number; error: string }
+  | {
+      event: 'step-fail';
+      step: string;
+      phase: 'forward' | 'reverse';
+      ms: number;
+      error: string;
+      /** What the step had found when it failed, where it says (a canary's verdict and counts). */
+      found?: Record<string, unknown>;
+    }
   | { event: 'reversal-begin'; reason: string; steps: string[] }
   | { event: 'run-end'; outcome: 'succeeded' | 'reversed' | 'needs-attention' | 'held'; ms: number }
   | { event: 'note'; message: string }

@@ -2,7 +2,7 @@
 // never takes more), hold it there for the step's time, and judge its 5xx answers against the
 // stable cluster's over the same window from the balancer's own counters; weigh puts the
 // observed weights back. A failed judgement fails the step, and the runner reverses the push.
-import { OperationFailedError, UserError } from '../errors.js';
+import { MemberCountsUnavailable, OperationFailedError, UserError } from '../errors.js';
 import { abortableSleep } from '../engine/interrupts.js';
 import { judgeCanary, type Judgement, type Window } from '../model/canary.js';
 import type { StepOf } from '../model/steps.js';
@@ -16,30 +16,54 @@ interface Counted {
   stable?: Window;
 }
 
-/** What the balancer has counted so far for the canary's and the stable cluster's members (or the whole backend). */
-function counter(step: StepOf<'canary'>, env: StepEnv): () => Promise<Counted> {
-  const { balancer } = env;
-  if (step.analysis.scope === 'backend') return async () => ({ canary: await balancer.counters() });
-  const perMember = balancer.memberCounters?.bind(balancer);
-  if (!perMember)
-    throw new UserError(
-      `step ${step.id} compares the canary's members with the stable ones, ` +
-        `but the ${balancer.driver} driver counts no 5xx per member`,
-      'make the plan again with the baton.yml it will run with',
-    );
-  const sum = (read: Record<string, Window>, names: string[]): Window =>
-    names.reduce(
-      (w, n) => ({ requests: w.requests + (read[n]?.requests ?? 0), http5xx: w.http5xx + (read[n]?.http5xx ?? 0) }),
-      {
-        requests: 0,
-        http5xx: 0,
-      },
-    );
-  return async () => {
-    const read = await perMember();
-    return { canary: sum(read, step.members), stable: sum(read, step.stableMembers) };
-  };
+type Step = StepOf<'canary'>;
+type Scope = Step['analysis']['scope'];
+
+/**
+ * What the balancer has counted so far for the canary's and the stable cluster's members (or the
+ * whole backend). Where the driver finds it cannot count per member after all (an access log
+ * whose lines do not name their member), it counts the backend from then on and says why.
+ */
+class Counter {
+  scope: Scope;
+  /** Why the members' counts gave way to the backend's. */
+  fellBack?: string;
+
+  constructor(
+    private readonly step: Step,
+    private readonly env: StepEnv,
+    private readonly progress: Progress,
+  ) {
+    this.scope = step.analysis.scope;
+    if (this.scope === 'members' && !env.balancer.memberCounters)
+      throw new UserError(
+        `step ${step.id} compares the canary's members with the stable ones, ` +
+          `but the ${env.balancer.driver} driver counts no 5xx per member`,
+        'make the plan again with the baton.yml it will run with',
+      );
+  }
+
+  async read(): Promise<Counted> {
+    const { balancer } = this.env;
+    if (this.scope === 'members')
+      try {
+        const read = await (balancer.memberCounters as NonNullable<typeof balancer.memberCounters>)();
+        return { canary: sum(read, this.step.members), stable: sum(read, this.step.stableMembers) };
+      } catch (e) {
+        if (!(e instanceof MemberCountsUnavailable)) throw e;
+        this.scope = 'backend';
+        this.fellBack = `${e.message}: judged on the backend-wide 5xx ratio instead`;
+        this.progress(this.fellBack);
+      }
+    return { canary: await balancer.counters() };
+  }
 }
+
+const sum = (read: Record<string, Window>, names: string[]): Window =>
+  names.reduce(
+    (w, n) => ({ requests: w.requests + (read[n]?.requests ?? 0), http5xx: w.http5xx + (read[n]?.http5xx ?? 0) }),
+    { requests: 0, http5xx: 0 },
+  );
 
 const since = (now: Window, start: Window): Window => ({
   requests: now.requests - start.requests,
@@ -47,53 +71,72 @@ const since = (now: Window, start: Window): Window => ({
 });
 
 export async function runCanary(
-  step: StepOf<'canary'>,
+  step: Step,
   env: StepEnv,
   progress: Progress,
   opts: { pollMs?: number; signal?: AbortSignal } = {},
 ): Promise<unknown> {
-  const read = counter(step, env);
+  const counter = new Counter(step, env, progress);
   // Weights before the members return: the canary never takes more than its share, not even for a moment.
   await env.balancer.setWeights(step.weights);
   const out = (await env.balancer.members()).filter((m) => step.members.includes(m.name) && m.state !== 'ready');
   if (out.length) await returnToPool(step.members, step.vouchHealthy === true, env, progress);
-  const start = await read();
+  let start = await counter.read();
   const began = Date.now();
   let judged: Judgement = { verdict: 'too-few', canary: { requests: 0, http5xx: 0 } };
   while (Date.now() - began < step.forMs) {
     await abortableSleep(Math.min(opts.pollMs ?? 1000, step.forMs - (Date.now() - began)), opts.signal);
-    const now = await read();
+    const scope = counter.scope;
+    const now = await counter.read();
+    // Fell back just now: the backend's counts start here, for what is left of the step.
+    if (counter.scope !== scope) {
+      start = now;
+      continue;
+    }
     judged = judgeCanary(
       since(now.canary, start.canary),
       now.stable && start.stable ? since(now.stable, start.stable) : undefined,
-      step.analysis,
+      { ...step.analysis, scope: counter.scope },
     );
     if (judged.verdict === 'fail')
       throw new OperationFailedError(
         `canary at ${step.weight}% failed its analysis on ${judged.metric}: ${judged.message}`,
+        undefined,
+        undefined,
+        {
+          weight: step.weight,
+          verdict: judged.verdict,
+          metric: judged.metric,
+          scope: counter.scope,
+          canary: judged.canary,
+          ...(judged.stable ? { stable: judged.stable } : {}),
+          ...(counter.fellBack ? { note: counter.fellBack } : {}),
+        },
       );
-    progress(describe(step, judged));
+    progress(describe(step, counter.scope, judged));
   }
+  const notes = [
+    ...(counter.fellBack ? [counter.fellBack] : []),
+    ...(judged.verdict === 'too-few'
+      ? [`fewer than ${step.analysis.minRequests} requests reached the canary: not judged`]
+      : []),
+  ];
   return {
     weight: step.weight,
     weights: step.weights,
     verdict: judged.verdict,
+    scope: counter.scope,
     canary: judged.canary,
     ...(judged.stable ? { stable: judged.stable } : {}),
-    ...(judged.verdict === 'too-few'
-      ? { note: `fewer than ${step.analysis.minRequests} requests reached the canary: not judged` }
-      : {}),
+    ...(notes.length ? { note: notes.join('; ') } : {}),
   };
 }
 
-function describe(step: StepOf<'canary'>, j: Judgement): string {
+function describe(step: Step, scope: Scope, j: Judgement): string {
   const share = (w: Window) => `${w.http5xx} 5xx in ${w.requests}`;
   const stable = j.stable ? `, stable ${share(j.stable)}` : '';
   const waiting = j.verdict === 'too-few' ? ` (judging from ${step.analysis.minRequests} requests)` : '';
-  return (
-    `canary ${step.weight}%: ${step.analysis.scope === 'members' ? 'canary' : 'backend'}` +
-    ` ${share(j.canary)}${stable}${waiting}`
-  );
+  return `canary ${step.weight}%: ${scope === 'members' ? 'canary' : 'backend'} ${share(j.canary)}${stable}${waiting}`;
 }
 
 export async function runWeigh(step: StepOf<'weigh'>, env: StepEnv): Promise<unknown> {

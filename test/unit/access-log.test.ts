@@ -4,7 +4,14 @@ import { appendFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AccessLogCounts, accessLogArgv, parseAccessLog } from '../../src/balancers/access-log.js';
+import {
+  AccessLogCounts,
+  accessLogArgv,
+  countsByMember,
+  parseAccessLog,
+  type UpstreamCounts,
+} from '../../src/balancers/access-log.js';
+import { MemberCountsUnavailable } from '../../src/errors.js';
 import { LocalTransport } from '../../src/transport/local.js';
 
 const line = (status: number, path = '/') =>
@@ -60,7 +67,8 @@ describe('access-log counts', () => {
   it('pass the file and its position as arguments, never inside the script', () => {
     const argv = accessLogArgv('/var/log/nginx/public log;rm -rf x.log', '123', 42);
     expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
-    expect(argv.slice(-3)).toEqual(['/var/log/nginx/public log;rm -rf x.log', '123', '42']);
+    expect(argv.slice(-4)).toEqual(['/var/log/nginx/public log;rm -rf x.log', '123', '42', '0']);
+    expect(accessLogArgv('/x.log', 'first', 0, true).at(-1)).toBe('1');
     expect(argv[2]).not.toContain('public');
     expect(() => accessLogArgv('relative.log', 'first', 0)).toThrow(/not an absolute path/);
     expect(() => accessLogArgv('/x.log', '1; rm', 0)).toThrow(/bad access-log position/);
@@ -74,5 +82,125 @@ describe('access-log counts', () => {
       appended: { consumed: 100, requests: 3, http5xx: 1 },
     });
     expect(() => parseAccessLog('stat: cannot stat')).toThrow(/inode and size/);
+  });
+});
+
+// A line as the documented log formats write it: combined, then upstream="…" last. The
+// User-Agent holds the same text, as anyone's may: only the field at the end counts.
+const tagged = (status: number, upstream?: string) =>
+  `10.213.7.1 - - [27/Nov/2026:22:00:00 +0000] "GET / HTTP/1.1" ${status} 42 "-" "ua upstream=\\"x:1\\""` +
+  (upstream === undefined ? '' : ` upstream="${upstream}"`) +
+  '\n';
+
+describe('access-log counts per upstream', () => {
+  it('count each line for its upstream, a retried nginx line for its last, lines without the field apart', async () => {
+    const file = logFile();
+    writeFileSync(file, tagged(500, '10.0.0.9:8000'));
+    const counts = new AccessLogCounts(new LocalTransport(), file, 15_000, true);
+    expect(await counts.readUpstreams()).toEqual({
+      upstreams: {},
+      untagged: { requests: 0, http5xx: 0 },
+      lastLineTagged: true,
+    });
+    const half = tagged(503, '10.0.0.3:8000');
+    appendFileSync(
+      file,
+      tagged(200, '10.0.0.2:8000') +
+        tagged(500, '10.0.0.2:8000') +
+        // nginx tried .2 (it failed: proxy_next_upstream), then .3 answered
+        tagged(200, '10.0.0.2:8000, 10.0.0.3:8000') +
+        tagged(502, '10.0.0.2:8000, 10.0.0.3:8000 : 10.0.0.4:8000') +
+        tagged(200, 'http://10.0.0.5:8000') +
+        tagged(404, '-') +
+        tagged(500) +
+        half.slice(0, 40),
+    );
+    expect(await counts.readUpstreams()).toEqual({
+      upstreams: {
+        '10.0.0.2:8000': { requests: 2, http5xx: 1 },
+        '10.0.0.3:8000': { requests: 1, http5xx: 0 },
+        '10.0.0.4:8000': { requests: 1, http5xx: 1 },
+        'http://10.0.0.5:8000': { requests: 1, http5xx: 0 },
+        '-': { requests: 1, http5xx: 0 },
+      },
+      untagged: { requests: 1, http5xx: 1 },
+      lastLineTagged: true,
+    });
+    // the half-written line counts once it is whole, for its own upstream
+    appendFileSync(file, half.slice(40));
+    const after = await counts.readUpstreams();
+    expect(after.upstreams['10.0.0.3:8000']).toEqual({ requests: 2, http5xx: 1 });
+    expect(await counts.read()).toEqual({ requests: 8, http5xx: 4 });
+  });
+
+  it("say at the first read that the log's last line has no upstream field", async () => {
+    const file = logFile();
+    writeFileSync(file, line(200));
+    const counts = new AccessLogCounts(new LocalTransport(), file, 15_000, true);
+    expect((await counts.readUpstreams()).lastLineTagged).toBe(false);
+    const empty = logFile();
+    writeFileSync(empty, '');
+    const none = new AccessLogCounts(new LocalTransport(), empty, 15_000, true);
+    expect((await none.readUpstreams()).lastLineTagged).toBeUndefined();
+    appendFileSync(empty, line(200) + line(500));
+    expect(await none.readUpstreams()).toEqual({ upstreams: {}, untagged: { requests: 2, http5xx: 1 } });
+  });
+
+  it('parse the per-upstream lines and refuse a malformed one', () => {
+    expect(parseAccessLog('12 0\nuntagged\n')).toEqual({ inode: '12', size: 0, lastLineTagged: false });
+    expect(parseAccessLog('12 300\n300 3 1\n= 2 1 10.0.0.2:8000\n- 1 0\n')).toEqual({
+      inode: '12',
+      size: 300,
+      appended: {
+        consumed: 300,
+        requests: 3,
+        http5xx: 1,
+        upstreams: { '10.0.0.2:8000': { requests: 2, http5xx: 1 } },
+        untagged: { requests: 1, http5xx: 0 },
+      },
+    });
+    expect(() => parseAccessLog('12 300\n300 3 1\n= 2 1\n')).toThrow(/an upstream's counts/);
+  });
+});
+
+describe('access-log counts per member', () => {
+  const where = { file: '/var/log/nginx/public.log', host: 'lb', field: '$upstream_addr' };
+  const members: Record<string, string> = { '10.0.0.2:8000': 'web1a', '10.0.0.3:8000': 'web2a' };
+  const read = (r: Partial<UpstreamCounts>): UpstreamCounts => ({
+    upstreams: {},
+    untagged: { requests: 0, http5xx: 0 },
+    ...r,
+  });
+
+  it("sum each member's upstreams and leave out what no member answered", () => {
+    expect(
+      countsByMember(
+        read({
+          upstreams: {
+            '10.0.0.2:8000': { requests: 5, http5xx: 1 },
+            '10.0.0.3:8000': { requests: 4, http5xx: 0 },
+            '-': { requests: 2, http5xx: 0 },
+            '10.0.0.9:8000': { requests: 1, http5xx: 1 },
+          },
+          untagged: { requests: 3, http5xx: 3 },
+        }),
+        (u) => members[u],
+        where,
+      ),
+    ).toEqual({ web1a: { requests: 5, http5xx: 1 }, web2a: { requests: 4, http5xx: 0 } });
+  });
+
+  it('refuse in one sentence when the lines do not name their upstream', () => {
+    const untagged = () => countsByMember(read({ untagged: { requests: 3, http5xx: 0 } }), (u) => members[u], where);
+    expect(untagged).toThrow(MemberCountsUnavailable);
+    expect(untagged).toThrow(
+      'the access log /var/log/nginx/public.log on lb does not end its lines with upstream="$upstream_addr", ' +
+        'so baton cannot tell which member answered them',
+    );
+    expect(() => countsByMember(read({ lastLineTagged: false }), (u) => members[u], where)).toThrow(
+      MemberCountsUnavailable,
+    );
+    // nothing appended yet and nothing known: no counts, no verdict on the format
+    expect(countsByMember(read({}), (u) => members[u], where)).toEqual({});
   });
 });

@@ -1,7 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ApacheBalancer } from '../../src/balancers/apache.js';
-import { OperationFailedError, UserError } from '../../src/errors.js';
+import { MemberCountsUnavailable, OperationFailedError, UserError } from '../../src/errors.js';
+import { LocalTransport } from '../../src/transport/local.js';
 import type { Transport } from '../../src/transport/types.js';
 import { ScriptedTransport } from '../helpers/scripted-transport.js';
 
@@ -179,5 +182,66 @@ describe('ApacheBalancer weights', () => {
         'which does not share requests by load factor: a weight would not set a share',
     );
     expect(t.calls.filter((c) => c.argv[0] === 'sh' || c.argv.includes('--next'))).toEqual([]);
+  });
+});
+
+describe('ApacheBalancer per-member counts', () => {
+  // The access-log script runs for real on this machine; the manager's answers are the fixture.
+  function host(): { t: Transport; log: string } {
+    const log = join(mkdtempSync(join(tmpdir(), 'baton-apache-log-')), 'public.log');
+    writeFileSync(log, '');
+    const local = new LocalTransport();
+    const manager = new ScriptedTransport('lb.example.com', () => ({ stdout: XML }));
+    return {
+      log,
+      t: {
+        host: 'lb.example.com',
+        run: (argv, opts) => (argv[0] === 'sh' ? local.run(argv, opts) : manager.run(argv, opts)),
+        upload: async () => {},
+        download: async () => {},
+      },
+    };
+  }
+  const line = (status: number, worker?: string) =>
+    `10.213.7.1 - - [27/Nov/2026:22:00:00 +0000] "GET / HTTP/1.1" ${status} 42 "-" "load"` +
+    (worker === undefined ? '' : ` upstream="${worker}"`) +
+    '\n';
+  const withLog = (t: Transport, accessLog: string) =>
+    new ApacheBalancer(t, {
+      balancer: 'web',
+      managerUrl: 'http://10.213.7.2:8080/balancer-manager',
+      configFile: '/etc/apache2/sites-enabled/baton.conf',
+      accessLog,
+    });
+
+  it('counts each line for the worker its BALANCER_WORKER_NAME names, by route', async () => {
+    const { t, log } = host();
+    const b = withLog(t, log);
+    expect(await b.memberCounters?.()).toEqual({});
+    appendFileSync(
+      log,
+      line(200, 'http://10.213.7.11:8000') +
+        line(500, 'http://10.213.7.11:8000') +
+        line(200, 'HTTP://10.213.7.41:8000/') +
+        line(503, 'http://10.213.7.99:8000'),
+    );
+    expect(await b.memberCounters?.()).toEqual({
+      web1a: { requests: 2, http5xx: 1 },
+      web1b: { requests: 1, http5xx: 0 },
+    });
+  });
+
+  it('says in one sentence that its lines name no worker, and offers no counts without an access log', async () => {
+    const { t, log } = host();
+    const b = withLog(t, log);
+    await b.memberCounters?.();
+    appendFileSync(log, line(200) + line(500));
+    const refused = await b.memberCounters?.().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(MemberCountsUnavailable);
+    expect((refused as Error).message).toBe(
+      `the access log ${log} on lb.example.com does not end its lines with ` +
+        'upstream="%{BALANCER_WORKER_NAME}e", so baton cannot tell which member answered them',
+    );
+    expect(make(t).memberCounters).toBeUndefined();
   });
 });

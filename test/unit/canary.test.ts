@@ -13,6 +13,7 @@ import { stepProblems } from '../../src/model/step-kinds.js';
 import { planMarkdown } from '../../src/render/plan-markdown.js';
 import { planText } from '../../src/render/plan.js';
 import { runCanary } from '../../src/steps/canary.js';
+import { MemberCountsUnavailable } from '../../src/errors.js';
 import type { StepEnv } from '../../src/steps/env.js';
 import { observedFixture, planConfigFixture } from '../fixtures/observed.js';
 import { fakeBalancer } from '../helpers/memory-balancer.js';
@@ -305,7 +306,30 @@ describe('a canary step run', () => {
     });
     const result = await runCanary(stepOf(60), envOf(balancer), () => undefined, { pollMs: 10 });
     expect(balancer.log.slice(0, 2)).toEqual(['weigh web1a=1,web2a=1,web1b=19,web2b=19', 'ready web1a,web2a']);
-    expect(result).toMatchObject({ verdict: 'pass', weight: 5 });
+    expect(result).toMatchObject({ verdict: 'pass', weight: 5, scope: 'members' });
+  });
+
+  it('judges the backend-wide ratio, and says why, when the driver finds it cannot count per member', async () => {
+    const balancer = counting({});
+    let backend = { requests: 0, http5xx: 0, redispatches: 0, retries: 0 };
+    const progress: string[] = [];
+    Object.assign(balancer, {
+      memberCounters: async () => {
+        throw new MemberCountsUnavailable('the access log /var/log/x.log on lb does not name its members');
+      },
+      counters: async () => (backend = { ...backend, requests: backend.requests + 10 }),
+    });
+    const result = await runCanary(stepOf(60), envOf(balancer), (m) => progress.push(m), { pollMs: 10 });
+    expect(result).toMatchObject({
+      verdict: 'pass',
+      scope: 'backend',
+      note:
+        'the access log /var/log/x.log on lb does not name its members: ' +
+        'judged on the backend-wide 5xx ratio instead',
+    });
+    expect(result).not.toHaveProperty('stable');
+    expect(progress[0]).toMatch(/judged on the backend-wide 5xx ratio instead$/);
+    expect(progress.at(-1)).toMatch(/^canary 5%: backend 0 5xx in \d+/);
   });
 
   it(

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,8 +20,9 @@ import {
   setLuaWeights,
   writeLuaStateArgv,
 } from '../../src/balancers/nginx-lua-state.js';
-import { OperationFailedError, UserError } from '../../src/errors.js';
+import { MemberCountsUnavailable, OperationFailedError, UserError } from '../../src/errors.js';
 import { LocalTransport } from '../../src/transport/local.js';
+import type { Transport } from '../../src/transport/types.js';
 import { ScriptedTransport } from '../helpers/scripted-transport.js';
 
 const STATE = {
@@ -375,5 +376,57 @@ describe('NginxLuaBalancer weights', () => {
       'nginx upstream web on lb has no member web3c: members are web1a, web1b',
     );
     expect(lb.calls.filter((c) => c.stdin !== undefined && c.argv[0] === 'sh')).toEqual([]);
+  });
+});
+
+describe('per-member counts from the access log', () => {
+  // The access-log script runs for real on this machine; the control endpoint answers readBack.
+  function withLog() {
+    const log = join(mkdtempSync(join(tmpdir(), 'baton-nginx-log-')), 'public.log');
+    writeFileSync(log, '');
+    const local = new LocalTransport();
+    const control = new ScriptedTransport('lb', () => ({ stdout: readBack({}) }));
+    const lb: Transport = {
+      host: 'lb',
+      run: (argv, opts) => (argv[0] === 'sh' ? local.run(argv, opts) : control.run(argv, opts)),
+      upload: async () => {},
+      download: async () => {},
+    };
+    return {
+      log,
+      balancer: new NginxLuaBalancer(lb, { upstream: 'web', accessLog: log, appTransport: async () => lb }),
+    };
+  }
+  const line = (status: number, upstream?: string) =>
+    `10.213.7.1 - - [27/Nov/2026:22:00:00 +0000] "GET / HTTP/1.1" ${status} 42 "-" "load"` +
+    (upstream === undefined ? '' : ` upstream="${upstream}"`) +
+    '\n';
+
+  it('counts each line for the member at its $upstream_addr, a retried one for the member that answered', async () => {
+    const { log, balancer } = withLog();
+    expect(await balancer.memberCounters?.()).toEqual({});
+    appendFileSync(
+      log,
+      line(200, '10.213.7.11:8000') +
+        line(500, '10.213.7.11:8000') +
+        line(200, '10.213.7.11:8000, 10.213.7.21:8000') +
+        line(502, '10.213.7.21:8000') +
+        line(404, '-'),
+    );
+    expect(await balancer.memberCounters?.()).toEqual({
+      web1a: { requests: 2, http5xx: 1 },
+      web1b: { requests: 2, http5xx: 1 },
+    });
+  });
+
+  it('says in one sentence that its lines name no member', async () => {
+    const { log, balancer } = withLog();
+    appendFileSync(log, line(200));
+    const refused = await balancer.memberCounters?.().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(MemberCountsUnavailable);
+    expect((refused as Error).message).toBe(
+      `the access log ${log} on lb does not end its lines with upstream="$upstream_addr", ` +
+        'so baton cannot tell which member answered them',
+    );
   });
 });

@@ -75,8 +75,10 @@ Listen 8080
 <VirtualHost *:8080>
     ServerName lb.$ZONE
     ProxyPreserveHost On
-    # The public frontend's requests and answers: what the watch counts (balancer.accessLog).
-    CustomLog /var/log/apache2/public.log combined
+    # The public frontend's requests and answers, combined then the worker that answered: what
+    # the watch and the canary count (balancer.accessLog).
+    LogFormat "%h %l %u %t \"%r\" %>s %O \"%{Referer}i\" \"%{User-Agent}i\" upstream=\"%{BALANCER_WORKER_NAME}e\"" baton
+    CustomLog /var/log/apache2/public.log baton
     <Proxy balancer://web>
 $(apache_members)
     </Proxy>

@@ -1,0 +1,118 @@
+// Canary steps through Apache (balancer-manager load factors) and nginx in mode: lua (weights in
+// the Lua balancer) under load, judged per member as through HAProxy: each driver counts its
+// members' requests and 5xx answers from its access log, whose lines end with the member that
+// answered (`upstream="…"`, the lab's log formats). A good release goes through both steps, each
+// judged against the stable cluster; v9-flaky (one GET / in ten answers 500) is stopped at the
+// first step and reversed, and the journal says it was judged per member.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { driverOverrides, publicPort, writeLabConfig } from '../../bench/lab-config.js';
+import { readJournal } from '../../src/engine/journal.js';
+import { startLoad, type LoadReport } from '../lab/load.js';
+import { currentReleases } from './helpers/lab.js';
+
+function baton(...args: string[]) {
+  return execa('node', ['bin/run.js', ...args], {
+    reject: false,
+    timeout: 180_000,
+    env: { CI: '1', BATON_USER: 'canary-drivers-test' },
+  });
+}
+
+async function releases(): Promise<string[]> {
+  return [...new Set(Object.values(await currentReleases()))];
+}
+
+const figures = (r: LoadReport) => `${r.failed} failed of ${r.requests} (${r.failures.non2xx} non-2xx)`;
+
+interface Verdict {
+  verdict: string;
+  scope: string;
+  weight: number;
+  canary: { requests: number; http5xx: number };
+  stable?: { requests: number; http5xx: number };
+}
+
+describe.each(['apache', 'nginx-lua'] as const)('canary steps through %s, judged per member', (driver) => {
+  let config: string;
+  const url = `http://10.213.7.2:${publicPort(driver)}/`;
+  const load = () => startLoad({ url, seconds: 300, concurrency: 8 });
+
+  beforeAll(async () => {
+    config = writeLabConfig(join(mkdtempSync(join(tmpdir(), `baton-canary-${driver}-`)), 'baton.yml'), [
+      ...driverOverrides(driver),
+      [['watch'], { duration: '5s', max5xxRatio: 0.02 }],
+      [
+        ['canary'],
+        {
+          steps: [
+            { weight: 5, for: '6s' },
+            { weight: 25, for: '6s' },
+          ],
+          analysis: { max5xxRatio: 0.05, maxRelative5xx: 2, minRequests: 40 },
+        },
+      ],
+    ]);
+    const r = await baton('push', 'v1', '-c', config, '--no-canary');
+    expect(r.exitCode, r.stderr).toBe(0);
+  }, 240_000);
+
+  it('plans the canary compared member by member with the stable cluster', async () => {
+    const r = await baton('plan', 'v2', '-c', config, '--format', 'json');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).canary).toMatchObject({ scope: 'members' });
+  });
+
+  it('takes a good release through both steps, each judged against the stable cluster', async () => {
+    const running = load();
+    const r = await baton('push', 'v2', '-c', config, '--json');
+    const report = await running.stop();
+    console.log(`canary through ${driver}, good release v2: ${figures(report)}`);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout) as { outcome: string; journal: string };
+    expect(result).toMatchObject({ outcome: 'succeeded' });
+    const judged = readJournal(result.journal).flatMap((e) =>
+      e.event === 'step-ok' && /^canary-a-\d$/.test(e.step) ? [e.changed as Verdict] : [],
+    );
+    console.log(`canary steps of v2 through ${driver}: ${JSON.stringify(judged)}`);
+    expect(judged.map((j) => [j.weight, j.verdict, j.scope])).toEqual([
+      [5, 'pass', 'members'],
+      [25, 'pass', 'members'],
+    ]);
+    for (const j of judged) {
+      expect(j.canary).toMatchObject({ http5xx: 0 });
+      // the stable members took the rest: both sides were counted from the log, member by member
+      expect(j.stable?.requests).toBeGreaterThan(j.canary.requests);
+    }
+    expect(report.failed).toBe(0);
+    expect(await releases()).toEqual([expect.stringMatching(/^v2-/)]);
+  }, 240_000);
+
+  it('stops a release failing one request in ten at the first step, judged per member, and reverses it', async () => {
+    const running = load();
+    const r = await baton('push', 'v9-flaky', '-c', config, '--json');
+    const report = await running.stop();
+    console.log(`canary through ${driver}, v9-flaky: ${figures(report)}`);
+    expect(r.exitCode, r.stderr).toBe(1);
+    const error = JSON.parse(r.stdout).error as {
+      message: string;
+      result: { outcome: string; failedStep: string; journal: string };
+    };
+    expect(error.result).toMatchObject({ outcome: 'reversed', failedStep: 'canary-a-1' });
+    expect(error.message).toMatch(/canary at 5% failed its analysis on (max5xxRatio|maxRelative5xx): canary 5xx ratio/);
+    expect(error.message).toMatch(/stable: \d+ 5xx in \d+ requests/);
+    const failed = readJournal(error.result.journal).flatMap((e) =>
+      e.event === 'step-fail' && e.step === 'canary-a-1' ? [e.found as unknown as Verdict] : [],
+    );
+    console.log(`failed canary step through ${driver}: ${JSON.stringify(failed)}`);
+    expect(failed).toEqual([expect.objectContaining({ verdict: 'fail', scope: 'members', weight: 5 })]);
+    expect(failed[0]?.canary.http5xx).toBeGreaterThan(0);
+    expect(await releases()).toEqual([expect.stringMatching(/^v2-/)]);
+    expect(report.failed).toBeGreaterThan(0);
+    // At 5 % for a few seconds the public sees few of the release's failures.
+    expect(report.failed / report.requests).toBeLessThan(0.01);
+  }, 240_000);
+});
