@@ -20,6 +20,17 @@ export function appPaths(root: string): AppPaths {
   return { root, releases: posix.join(root, 'releases'), current: posix.join(root, 'current') };
 }
 
+// Run in the releases folder: room for the new release ($dir), keeping the newest keep-1 others
+// and never current or one of the releases given as arguments (the way back).
+const PRUNE_RELEASES = [
+  'cur=$(basename "$(readlink ../current 2>/dev/null)" 2>/dev/null || true)',
+  'ls -1t | grep -v -x -F -e "$dir" | tail -n +"$keep" | while IFS= read -r old; do',
+  '  [ "$old" = "$cur" ] && continue',
+  '  skip=; for k in "$@"; do [ "$old" = "$k" ] && skip=1; done',
+  '  [ -n "$skip" ] || rm -rf -- "$old"',
+  'done',
+];
+
 /**
  * One round trip per host for everything staging needs: make the folders, prune old releases
  * (keeping `current` and the named ones), unpack the archive arriving on stdin into
@@ -36,13 +47,7 @@ export function stageRelease(
     'root=$1; dir=$2; build=$3; keep=$4; shift 4',
     'mkdir -p "$root/releases"',
     'cd "$root/releases"',
-    'cur=$(basename "$(readlink ../current 2>/dev/null)" 2>/dev/null || true)',
-    // Room for the new release: keep the newest keep-1 others, never current or the way back.
-    'ls -1t | grep -v -x -F -e "$dir" | tail -n +"$keep" | while IFS= read -r old; do',
-    '  [ "$old" = "$cur" ] && continue',
-    '  skip=; for k in "$@"; do [ "$old" = "$k" ] && skip=1; done',
-    '  [ -n "$skip" ] || rm -rf -- "$old"',
-    'done',
+    ...PRUNE_RELEASES,
     'if [ -d "$dir" ]; then cat >/dev/null; else tmp="$dir.partial.$$"; rm -rf "$tmp"; mkdir "$tmp"; ' +
       'tar -xzf - -C "$tmp"; mv -T "$tmp" "$dir"; fi',
     'if [ -n "$build" ]; then cd "$dir" && sh -c "$build"; fi',
@@ -84,12 +89,7 @@ const STAGE_ARTIFACT_SCRIPT = [
   'if [ -z "$have" ] && [ -z "$receive" ]; then echo missing; exit 0; fi',
   'mkdir -p "$store"',
   'cd "$rel"',
-  'cur=$(basename "$(readlink ../current 2>/dev/null)" 2>/dev/null || true)',
-  'ls -1t | grep -v -x -F -e "$dir" | tail -n +"$keep" | while IFS= read -r old; do',
-  '  [ "$old" = "$cur" ] && continue',
-  '  skip=; for k in "$@"; do [ "$old" = "$k" ] && skip=1; done',
-  '  [ -n "$skip" ] || rm -rf -- "$old"',
-  'done',
+  ...PRUNE_RELEASES,
   'if [ -n "$have" ]; then [ -z "$receive" ] || cat >/dev/null; else',
   '  tmp="$art.partial.$$"; cat >"$tmp"; got=$(sum "$tmp")',
   '  if [ "$got" != "$sha" ]; then rm -f "$tmp"; echo "the artifact received has sha256 $got, ' +
