@@ -46,9 +46,17 @@ export interface RollbackProposal {
   summary: string;
 }
 
-/** The newest run a rollback would undo: not a rollback, a contract (it changes no host's release) or a restore. */
-function newestRunToUndo(configDir: RunsOf) {
-  return runEntriesNewestFirst(configDir).find((r) => !r.plan || PLAN_KIND_TRAITS[planKindOf(r.plan)].undoneByRollback);
+/**
+ * The newest run a rollback would undo: not a rollback, a contract (it changes no host's release)
+ * or a restore, nor a run that ended having done nothing (a push refused at the lock another run
+ * holds): the run that holds it, and left production part-way, is the one to undo.
+ */
+export function newestRunToUndo(configDir: RunsOf) {
+  return runEntriesNewestFirst(configDir).find(
+    (r) =>
+      !(r.state.outcome === 'reversed' && r.state.completed.length === 0) &&
+      (!r.plan || PLAN_KIND_TRAITS[planKindOf(r.plan)].undoneByRollback),
+  );
 }
 
 /**

@@ -1,6 +1,7 @@
 // proposeRollback starts reading the hosts before it asks the balancer: when the hosts cannot be
 // reached and the balancer fails first, that early read must not end as an unhandled rejection.
-import { mkdtempSync } from 'node:fs';
+// And it undoes the run that left production part-way, whatever ended after it having done nothing.
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -10,7 +11,9 @@ import { parseConfig } from '../../src/config/load.js';
 import { Secrets } from '../../src/config/secrets.js';
 import type { ReleaseLock } from '../../src/engine/lock.js';
 import type { Session } from '../../src/engine/session.js';
-import { proposeRollback } from '../../src/release/rollback.js';
+import { planFileOf } from '../../src/release/last-run.js';
+import { newestRunToUndo, proposeRollback } from '../../src/release/rollback.js';
+import { Journal, journalDir } from '../../src/engine/journal.js';
 import { TransportError } from '../../src/transport/errors.js';
 import { RecordingTransports } from '../../src/transport/recording.js';
 
@@ -64,4 +67,27 @@ clusters:
   await expect(proposeRollback(session)).rejects.toThrow('cannot connect to lb.test');
   await new Promise((r) => setTimeout(r, 50));
   expect(escaped).toEqual([]);
+});
+
+it('undoes the run that left production part-way, not a later push refused at the lock it holds', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-rollback-'));
+  const run = (id: string, tag: string, lines: (j: Journal) => void) => {
+    const j = new Journal(journalDir(dir), id);
+    // Its plan beside it (unreadable here: a rollback then reads the hosts, which is not what this test looks at).
+    writeFileSync(planFileOf(dir, id), '{}');
+    j.append({ event: 'run-begin', command: 'push', plan: 'h', tag, by: 'ada', steps: ['lock', 'drain-a', 'unlock'] });
+    lines(j);
+  };
+  run('20261207T150715.000Z-aaaaaa', 'v2', (j) => {
+    j.append({ event: 'step-ok', step: 'lock', phase: 'forward', ms: 1 });
+    j.append({ event: 'step-ok', step: 'drain-a', phase: 'forward', ms: 1 });
+    j.append({ event: 'step-fail', step: 'smoke-a', phase: 'forward', ms: 1, error: 'smoke failed' });
+    j.append({ event: 'run-end', outcome: 'needs-attention', ms: 3 });
+  });
+  // Someone pushes again: refused at the lock the first run still holds; nothing changed.
+  run('20261207T150738.000Z-bbbbbb', 'v1', (j) => {
+    j.append({ event: 'step-fail', step: 'lock', phase: 'forward', ms: 1, error: 'release lock is held' });
+    j.append({ event: 'run-end', outcome: 'reversed', ms: 1 });
+  });
+  expect(newestRunToUndo(dir)?.run).toBe('20261207T150715.000Z-aaaaaa');
 });
