@@ -74,7 +74,14 @@ async function pushTellingASlowReceiver() {
   ]);
   try {
     const m = await measurePush('v2', shape, slowConfig, url);
-    return { pushSeconds: m.seconds, failed: m.load.failed, exitCode: m.exitCode, received };
+    // forwardSeconds: the steps alone (the journal's span); pushSeconds: the command, its end-of-run wait included.
+    return {
+      pushSeconds: m.seconds,
+      forwardSeconds: m.forwardSeconds,
+      failed: m.load.failed,
+      exitCode: m.exitCode,
+      received,
+    };
   } finally {
     held.forEach((end) => end());
     receiver.closeAllConnections();
