@@ -2,7 +2,7 @@
 // Both clusters share one database, so a contract is safe only once every host runs the release
 // the schema was expanded for: an older release still serving would lose what it reads.
 import type { Config } from '../src/config/config.js';
-import { ExitCode, UserError } from '../src/errors.js';
+import { PlanRefusedError, UserError } from '../src/errors.js';
 import type { ObservedHost, ObservedState, Plan, Step } from '../src/model/plan.js';
 import { planHooks, planOwner, sealPlan } from '../src/model/plan.js';
 import { releaseOfDir } from '../src/model/release.js';
@@ -55,13 +55,12 @@ export function buildContractPlan(input: ContractInput): Plan {
   }
   const refusal = contractRefusal(observed.hosts, ledger, `${migrate.host} (${config.app.path}/migrations/expanded)`);
   if (refusal) {
-    throw new UserError(
+    throw new PlanRefusedError(
       refusal,
       ledger
         ? 'finish the push (or roll it back and push again) until every host runs the expanded release, ' +
             'then contract; nothing was changed'
         : 'push a release with migrate.expand first; nothing was changed',
-      { refused: ExitCode.PLAN_REFUSED },
     );
   }
   const dir = ledger as string;

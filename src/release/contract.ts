@@ -2,7 +2,7 @@
 // once, both read-only), build the contract plan (refused while any host runs another release),
 // and carry it out with the journal and the lock like any other plan.
 import { buildContractPlan } from '../../plans/contract.js';
-import { ExitCode, UserError } from '../errors.js';
+import { PlanRefusedError, UserError } from '../errors.js';
 import { observe, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
@@ -36,11 +36,10 @@ export async function proposeContract(session: Session, opts: { by?: string } = 
   ]);
   const text = read.stdout.trim();
   if (text && !isReleaseDirName(text)) {
-    throw new UserError(
+    throw new PlanRefusedError(
       `the ledger ${migrationLedger(paths)} on ${host} does not name ` +
         `a release: ${JSON.stringify(read.stdout.trim().slice(0, 80))}`,
       'it should hold the release directory of the last expand: look at it by hand; nothing was changed',
-      { refused: ExitCode.PLAN_REFUSED },
     );
   }
   const ledger = text || null;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { buildRestorePlan } from '../../plans/restore.js';
 import type { Config } from '../config/config.js';
 import { loadRunbook, type RestoreRunbook, type RunbookContext } from '../config-track/restore.js';
-import { ExitCode, UserError } from '../errors.js';
+import { PlanRefusedError, UserError } from '../errors.js';
 import { observe, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
@@ -32,12 +32,11 @@ export function releaseToRestore(observed: ObservedState, host: string, recorded
   const others = observed.hosts.filter((h) => h.cluster === me?.cluster && h.host !== host && h.release);
   const runs = [...new Set(others.map((h) => h.release as string))];
   if (runs.length > 1) {
-    throw new UserError(
+    throw new PlanRefusedError(
       `the other hosts of cluster ${me?.cluster} run different releases ` +
         `(${others.map((h) => `${h.host}: ${h.release}`).join(', ')}): ` +
         `which one to restore ${host} with is not clear`,
       'finish or roll back the push that left them so, then restore',
-      { refused: ExitCode.PLAN_REFUSED },
     );
   }
   const dir = runs[0] ?? recorded;
@@ -94,12 +93,11 @@ export async function proposeRestore(
     clusterInPool: observation.observed.hosts.some((h) => h.cluster === me.cluster && h.memberState === 'ready'),
   };
   if (opts.rehearse && context.clusterInPool) {
-    throw new UserError(
+    throw new PlanRefusedError(
       `cluster ${me.cluster} is in the pool: a rehearsal restores a host of the idle cluster, ` +
         'where no user can reach it',
       'rehearse on a host of the cluster that is out of the pool (after `push --hold`, or drained), ' +
         'or restore for real with --run',
-      { refused: ExitCode.PLAN_REFUSED },
     );
   }
   if (!opts.run && !opts.rehearse) return { runbook, context, observation };
@@ -128,11 +126,10 @@ async function releaseOfCluster(
   const resolved = await resolveTag(repo, tag, { requireSigned });
   const release = releaseFor(resolved.tag, resolved.commit);
   if (release.dir !== dir) {
-    throw new UserError(
+    throw new PlanRefusedError(
       `tag ${tag} now makes ${release.dir}, not ${dir}, which the cluster runs: ` +
         'restoring from it would deploy another release',
       'push the release you want to the whole cluster, then restore',
-      { refused: ExitCode.PLAN_REFUSED },
     );
   }
   return { release, resolved };

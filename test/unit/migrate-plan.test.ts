@@ -265,9 +265,9 @@ describe('the contract plan', () => {
         return e;
       }
     })();
-    expect(err).toBeInstanceOf(UserError);
-    expect((err as UserError).exitCode).toBe(ExitCode.PLAN_REFUSED);
-    expect((err as UserError).message).toContain('w2b runs v6-aaaaaaa');
+    expect(err).toBeInstanceOf(PlanRefusedError);
+    expect((err as PlanRefusedError).exitCode).toBe(ExitCode.PLAN_REFUSED);
+    expect((err as PlanRefusedError).message).toContain('w2b runs v6-aaaaaaa');
   });
 
   it('is refused (exit 3) when no expand is recorded', () => {
