@@ -16,28 +16,12 @@ import { runHooksFor } from '../../src/engine/run-hooks.js';
 import { runPlan, type RunContext, type RunMode } from '../../src/engine/run-plan.js';
 import { exitCodeFor, ExitCode, PlanRefusedError } from '../../src/errors.js';
 import { reverseSteps, type Step } from '../../src/model/plan.js';
+import { TWO_CLUSTER_STEPS } from '../helpers/loose-steps.js';
 import { runHookProcess } from '../../src/transport/hook-process.js';
 
 const MINIMAL = readFileSync(join(import.meta.dirname, '../fixtures/config/valid/minimal.yml'), 'utf8');
 
-const step = (id: string, kind: Step['kind'], cluster?: 'a' | 'b', undo: Step[] = []): Step =>
-  ({
-    id,
-    kind,
-    title: id,
-    ...(cluster ? { cluster, members: [`m${cluster}`], hosts: [`h${cluster}`] } : {}),
-    undo,
-  }) as Step;
-const STEPS: Step[] = [
-  step('lock', 'lock', undefined, [step('undo-lock', 'unlock')]),
-  step('drain-a', 'drain', 'a', [step('undo-drain-a', 'ready', 'a')]),
-  step('smoke-a', 'smoke', 'a'),
-  step('ready-a', 'ready', 'a', [step('undo-ready-a', 'drain', 'a')]),
-  step('drain-b', 'drain', 'b', [step('undo-drain-b', 'ready', 'b')]),
-  step('smoke-b', 'smoke', 'b'),
-  step('ready-b', 'ready', 'b'),
-  step('unlock', 'unlock'),
-];
+const STEPS = TWO_CLUSTER_STEPS;
 const PLAN = { release: { tag: 'v2', commit: 'c'.repeat(40), dir: 'v2-cccccccc' }, hash: 'sha256:abc' };
 
 /** A folder with baton.yml (these hooks) and a log every hook and step appends to, in order. */

@@ -16,7 +16,8 @@ import { FLUSH_MS, Notifier, notificationBody, notifyDrift, type EventDoc } from
 import { SilentReporter } from '../../src/engine/reporter.js';
 import { runHooksFor } from '../../src/engine/run-hooks.js';
 import { runPlan } from '../../src/engine/run-plan.js';
-import { planHooks, type Step } from '../../src/model/plan.js';
+import { planHooks } from '../../src/model/plan.js';
+import { TWO_CLUSTER_STEPS } from '../helpers/loose-steps.js';
 
 const MINIMAL = readFileSync(join(import.meta.dirname, '../fixtures/config/valid/minimal.yml'), 'utf8');
 const PLAN = { release: { tag: 'v2', commit: 'c'.repeat(40), dir: 'v2-cccccccc' }, hash: 'sha256:abc' };
@@ -55,24 +56,7 @@ afterEach(async () => {
   }
 });
 
-const step = (id: string, kind: Step['kind'], cluster?: 'a' | 'b', undo: Step[] = []): Step =>
-  ({
-    id,
-    kind,
-    title: id,
-    ...(cluster ? { cluster, members: [`m${cluster}`], hosts: [`h${cluster}`] } : {}),
-    undo,
-  }) as Step;
-const STEPS: Step[] = [
-  step('lock', 'lock', undefined, [step('undo-lock', 'unlock')]),
-  step('drain-a', 'drain', 'a', [step('undo-drain-a', 'ready', 'a')]),
-  step('smoke-a', 'smoke', 'a'),
-  step('ready-a', 'ready', 'a', [step('undo-ready-a', 'drain', 'a')]),
-  step('drain-b', 'drain', 'b', [step('undo-drain-b', 'ready', 'b')]),
-  step('smoke-b', 'smoke', 'b'),
-  step('ready-b', 'ready', 'b'),
-  step('unlock', 'unlock'),
-];
+const STEPS = TWO_CLUSTER_STEPS;
 
 function configWith(notifyYaml: string): Config {
   const dir = mkdtempSync(join(tmpdir(), 'baton-notify-'));

@@ -20,21 +20,10 @@ import {
   OperationFailedError,
 } from '../../src/errors.js';
 import type { Step } from '../../src/model/plan.js';
+import { anyFieldsStep } from '../helpers/loose-steps.js';
 import type { ApplyResult } from '../../src/release/carry-out.js';
 
-const step = (id: string, kind: Step['kind'], undo: Step[] = []): Step =>
-  ({
-    id,
-    kind,
-    title: id,
-    cluster: 'a',
-    members: ['m1'],
-    readyMembers: [],
-    hosts: ['h1'],
-    releases: { h1: 'r' },
-    undo,
-    // Every field on every kind: the runner reads only id, kind and undo.
-  }) as unknown as Step;
+const step = anyFieldsStep;
 const PLAN: Step[] = [
   step('lock', 'lock', [step('undo-lock', 'unlock')]),
   step('drain-a', 'drain', [step('undo-drain-a', 'ready')]),

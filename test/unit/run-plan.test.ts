@@ -13,21 +13,10 @@ import { parseConfig } from '../../src/config/load.js';
 import { LockHeldError } from '../../src/errors.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import type { Step } from '../../src/model/plan.js';
+import { anyFieldsStep } from '../helpers/loose-steps.js';
 import { reverseSteps } from '../../src/model/plan.js';
 
-const step = (id: string, kind: Step['kind'], undo: Step[] = []): Step =>
-  ({
-    id,
-    kind,
-    title: id,
-    cluster: 'a',
-    members: ['m1'],
-    readyMembers: [],
-    hosts: ['h1'],
-    releases: { h1: 'r' },
-    undo,
-    // Every field on every kind: the runner reads only id, kind and undo.
-  }) as unknown as Step;
+const step = anyFieldsStep;
 const STEPS: Step[] = [
   step('lock', 'lock', [step('undo-lock', 'unlock')]),
   step('drain-a', 'drain', [step('undo-drain-a', 'ready')]),
