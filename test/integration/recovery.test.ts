@@ -1,6 +1,8 @@
 // Recovery against the real lab, under load: a held push rolled back warm and continued; a push
-// SIGKILLed at every step boundary, then resumed — and, in a separate run, rolled back. Each ends
-// with the pool serving exactly one release, consistently, and the client sees no failed request.
+// SIGKILLed at three step boundaries (every one in the fault suite), then resumed — and, in a
+// separate run, rolled back; a run resumed from another machine; rollback --to; status --watch.
+// Each ends with the pool serving exactly one release, consistently, and the client sees no
+// failed request.
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -9,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
 import { loadConfig } from '../../src/config/load.js';
 import { killedPush } from './helpers/killed-push.js';
-import { currentReleases, onHost, readyAllHaproxyMembers } from './helpers/lab.js';
+import { describeKilledPushes, expectServing, production } from './helpers/killed-pushes.js';
+import { onHost, readyAllHaproxyMembers } from './helpers/lab.js';
 import { startLoad, type LoadReport } from '../lab/load.js';
 
 let config: string;
@@ -21,35 +24,6 @@ function baton(...args: string[]) {
     timeout: 90_000,
     env: { CI: '1', BATON_USER: 'recovery-test' },
   });
-}
-
-/** Every host's release, every member's state, and what the public frontend answers. */
-async function production() {
-  const releases = Object.values(await currentReleases());
-  const pool = (
-    await onHost(
-      'lb.baton.test',
-      'echo "show stat web 4 -1" | socat stdio /run/haproxy/admin.sock | cut -d, -f2,18 | tail -n +2',
-    )
-  ).split('\n');
-  const answers = new Set<string>();
-  for (let i = 0; i < 8; i++)
-    answers.add(
-      (JSON.parse((await execa('curl', ['-s', '-m', '5', 'http://10.213.7.2/version'])).stdout) as { version: string })
-        .version,
-    );
-  return { releases: [...new Set(releases)], pool, answers: [...answers] };
-}
-
-function expectServing(p: Awaited<ReturnType<typeof production>>, tag: string) {
-  expect(p.releases, 'every host on one release').toHaveLength(1);
-  expect(p.releases[0]).toMatch(new RegExp(`^${tag}-`));
-  // "UP 1/2": in service, one health check missed (a host restarted a moment ago).
-  expect(
-    p.pool.every((l) => /,UP( \d+\/\d+)?$/.test(l)),
-    p.pool.join(' '),
-  ).toBe(true);
-  expect(p.answers).toEqual([tag]);
 }
 
 beforeAll(async () => {
@@ -92,33 +66,9 @@ describe('held pushes', () => {
   });
 });
 
-describe('a push killed at every step boundary', () => {
-  // lock, drain-a, stage, wait-drain-a, activate-a, smoke-a, ready-a, drain-b, wait-drain-b, activate-b, smoke-b,
-  // ready-b, unlock
-  const boundaries = Array.from({ length: 12 }, (_, i) => i + 1);
-  let tag = 'v1';
-
-  it.each(boundaries)('resumes after a kill once %i steps were done', async (k) => {
-    const next = tag === 'v1' ? 'v2' : 'v1';
-    await killedPush(config, next, k);
-    const status = await baton('resume');
-    expect(status.exitCode, status.stderr).toBe(0);
-    expectServing(await production(), next);
-    tag = next;
-  });
-
-  it.each(boundaries)('rolls back after a kill once %i steps were done', async (k) => {
-    const next = tag === 'v1' ? 'v2' : 'v1';
-    await killedPush(config, next, k);
-    const r = await baton('rollback', '--yes');
-    expect(r.exitCode, r.stderr).toBe(0);
-    expectServing(await production(), tag);
-    // The killed run is over, also when there was nothing to undo (killed right after the lock).
-    const again = await baton('resume');
-    expect(again.exitCode).not.toBe(0);
-    expect(again.stderr).toMatch(/nothing to resume/);
-  });
-});
+// The whole matrix, every step boundary, is in the fault suite (test/integration/faults-killed.test.ts); here one
+// kill after the lock, one with cluster a switched, one mid-way through cluster b.
+describeKilledPushes(() => config, baton, [1, 5, 10]);
 
 describe('a run belongs to production, not to the machine that ran it', () => {
   /** Another machine: a fresh folder with its own baton.yml for the same production, and no .baton at all. */
