@@ -4,7 +4,7 @@
 // on PATH. The CI systems' own actions (checkout, artifacts) are theirs to run, not ours. GitHub's
 // steps load the lab's key into an agent and its known_hosts into a scratch HOME, from the secrets;
 // GitLab's script lines run alone here (its before_script and after_script, the agent, resume from
-// another clone: test/integration/ci-gitlab-local.test.ts, under gitlab-ci-local).
+// another clone: test/integration/ci-gitlab-local.test.ts, under gitlab-ci-local, in the fault suite).
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
