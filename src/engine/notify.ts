@@ -253,8 +253,8 @@ export async function notifyDrift(
     event: 'drift',
     ts: new Date().toISOString(),
     summary:
-      `${app}: ${hosts.length} host${hosts.length === 1 ? '' : 's'} ` +
-      `differ from the last snapshot: ${hosts.join(', ')}`,
+      `${app}: ${hosts.length === 1 ? '1 host differs' : `${hosts.length} hosts differ`} ` +
+      `from the last snapshot: ${hosts.join(', ')}`,
     app: config.app.name,
     ...(config.environment !== undefined ? { environment: config.environment } : {}),
     hosts,

@@ -69,13 +69,16 @@ function configWith(notifyYaml: string): Config {
   return config as Config;
 }
 
-async function push(config: Config, opts: { fail?: string; env?: NodeJS.ProcessEnv; post?: PostOptions } = {}) {
+async function push(
+  config: Config,
+  opts: { fail?: string | string[]; env?: NodeJS.ProcessEnv; post?: PostOptions } = {},
+) {
   const reporter = new SilentReporter();
   const lock = { acquire: async () => undefined, release: async () => true } as unknown as ReleaseLock;
   const stepTimes: number[] = [];
   const stepRunner = (): StepRunner => async (s) => {
     stepTimes.push(Date.now());
-    if (s.id === opts.fail) throw new Error(`${s.id} broke`);
+    if ([opts.fail].flat().includes(s.id)) throw new Error(`${s.id} broke`);
     return undefined;
   };
   const started = Date.now();
@@ -150,6 +153,28 @@ describe('notifications of a run', () => {
       notify: [{ to: 'env HOOK_URL', format: 'webhook', events: ['reversed', 'needs-attention'] }],
     });
     expect(planHooks(configWith(`notify:\n  - { url: "${secretUrl}" }\n`)).notify?.[0]?.to).toBe(`${r.url}/…`);
+  });
+
+  it('a push whose reversal fails too sends needs-attention, with what failed', async () => {
+    const r = await receiver();
+    const config = configWith(
+      `notify:\n  - { url: ${r.url}/hook, events: [succeeded, reversed, needs-attention] }\n` +
+        `  - { url: ${r.url}/slack, format: slack, events: [needs-attention] }\n`,
+    );
+    const { outcome } = await push(config, { fail: ['smoke-b', 'undo-ready-a'] });
+    expect(outcome.outcome).toBe('needs-attention');
+    const byPath = (p: string) => r.got.filter((g) => g.path === p).map((g) => g.body);
+    expect(byPath('/hook')).toEqual([
+      expect.objectContaining({
+        event: 'needs-attention',
+        outcome: 'needs-attention',
+        failedStep: 'smoke-b',
+        run: 'r1',
+      }),
+    ]);
+    expect(byPath('/slack')).toEqual([
+      { text: 'shop: push of v2 needs attention (smoke-b failed: smoke-b broke): its reversal did not finish' },
+    ]);
   });
 
   it('a receiver that does not answer delays no step; the run hands what is on its way over at its end', async () => {
