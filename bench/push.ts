@@ -57,7 +57,8 @@ const notified = values.notify === 'slow' ? await pushTellingASlowReceiver() : u
 /**
  * v1 → v2 again, with every event sent to a receiver on loopback that takes each request and
  * never answers: the push must take the time it takes without notifications (they go out in the
- * background; the end of the run waits at most 2 s for them), then back to v1.
+ * background; at the end of the run, what is still on its way after 0.2 s is handed to a detached
+ * process), then back to v1. `received` counts that process's requests too when they came in time.
  */
 async function pushTellingASlowReceiver() {
   const held: Array<() => void> = [];
@@ -74,7 +75,7 @@ async function pushTellingASlowReceiver() {
   ]);
   try {
     const m = await measurePush('v2', shape, slowConfig, url);
-    // forwardSeconds: the steps alone (the journal's span); pushSeconds: the command, its end-of-run wait included.
+    // forwardSeconds: the steps alone (journal span); pushSeconds: the command, the hand-over at its end included.
     return {
       pushSeconds: m.seconds,
       forwardSeconds: m.forwardSeconds,

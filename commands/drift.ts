@@ -31,7 +31,10 @@ export default class Drift extends BatonCommand {
       // The report is printed (and returned for --json) either way; the exit code says whether anything drifted.
       const drifted = result.hosts.filter(hasDrift).map((h) => h.host);
       if (drifted.length) process.exitCode = ExitCode.DRIFTED;
-      await notifyDrift(config, drifted, { problem: (line) => this.logToStderr(`warning: ${line}`) });
+      await notifyDrift(config, drifted, {
+        problem: (line) => this.logToStderr(`warning: ${line}`),
+        note: (line) => this.logToStderr(line),
+      });
       return result;
     } finally {
       await session.close();

@@ -64,9 +64,7 @@ function toProblems(issue: Issue, prefix: KeyPath, data: unknown, knownKeys: Wea
         return [{ path, message: oneOf(DRIVERS, secret ? undefined : input, found) }];
       }
       // The branches whose type matched the input say what is wrong inside it.
-      const matched = issue.errors.filter(
-        (branch) => !branch.some((i) => i.path.length === 0 && i.code === 'invalid_type'),
-      );
+      const matched = issue.errors.filter((branch) => !typeMismatch(branch));
       const best = matched.sort((a, b) => a.length - b.length)[0];
       if (best) return best.flatMap((i) => toProblems(i, path, data, knownKeys));
       const expected = [
@@ -94,6 +92,19 @@ function toProblems(issue: Issue, prefix: KeyPath, data: unknown, knownKeys: Wea
     default:
       return [{ path, message: foundIfNotScalar(issue.message) }];
   }
+}
+
+/**
+ * A union's branch that failed on the input's type itself: its own type was wrong, or it is a union (a hook's command,
+ * text or a list) none of whose branches took that type. Such a branch has nothing to say about what is inside.
+ */
+function typeMismatch(branch: readonly Issue[]): boolean {
+  return branch.some(
+    (i) =>
+      i.path.length === 0 &&
+      (i.code === 'invalid_type' ||
+        (i.code === 'invalid_union' && !('discriminator' in i && i.discriminator) && i.errors.every(typeMismatch))),
+  );
 }
 
 /**

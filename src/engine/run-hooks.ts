@@ -16,6 +16,7 @@ import type { ExecutionResult } from './executor.js';
 import type { Journal } from './journal.js';
 import { EVENT_DOC_VERSION, notifierFor, runTitle, type EventDoc, type Notifier, type RunFacts } from './notify.js';
 import type { Phase, Reporter } from './reporter.js';
+import type { PostOptions } from '../transport/http-post.js';
 
 /** The run a listener listens to, once it is open. */
 export interface RunHandle {
@@ -32,7 +33,7 @@ export interface RunListener {
   beforeStep(step: AnyStep): Promise<void>;
   /** Awaited once the outcome is known, before the run's end is journaled. */
   ending(result: Pick<ExecutionResult, 'outcome' | 'productionChanged' | 'failedStep' | 'error'>): Promise<void>;
-  /** Awaited when the run is over, however it ended: notifications still on their way are abandoned. */
+  /** Awaited when the run is over, however it ended: notifications still on their way are handed over. */
   close(): Promise<void>;
 }
 
@@ -59,6 +60,8 @@ export interface RunHooksOptions {
   rehearsal?: boolean;
   /** The environment hooks inherit and `{env: NAME}` URLs are read from (default: process.env). */
   env?: NodeJS.ProcessEnv;
+  /** How notifications are posted (default: DEFAULT_POST). */
+  post?: PostOptions;
 }
 
 /** The listener of a run of this plan, or none when baton.yml has neither hooks nor notify:. */
@@ -82,7 +85,8 @@ export function runHooksFor(
   // The flip is the plan's first return to the pool: a resumed run (push --continue) that returns the other cluster has
   // none.
   const flip = plan.forward?.find((s) => stepIs(s, 'returnsToPool'))?.id;
-  return (run) => new HookListener(config, { ...facts, run: run.id, journal: run.journal.file }, run, opts.env, flip);
+  return (run) =>
+    new HookListener(config, { ...facts, run: run.id, journal: run.journal.file }, run, opts.env, flip, opts.post);
 }
 
 class HookListener implements RunListener {
@@ -100,6 +104,7 @@ class HookListener implements RunListener {
     private readonly run: RunHandle,
     private readonly env: NodeJS.ProcessEnv = process.env,
     private readonly flipStep?: string,
+    post?: PostOptions,
   ) {
     this.notifier = notifierFor(config, {
       env,
@@ -107,6 +112,8 @@ class HookListener implements RunListener {
         run.journal.append({ event: 'note', message: line });
         run.notice(line);
       },
+      note: (line) => run.journal.append({ event: 'note', message: line }),
+      ...(post ? { post } : {}),
     });
     this.events = {
       stepSucceeded: (step, phase) => this.stepSucceeded(step, phase),
@@ -155,12 +162,12 @@ class HookListener implements RunListener {
       this.notify('needs-attention', this.doc('needs-attention', summary, end));
       await this.after('needs-attention', this.doc('needs-attention', summary, end));
     }
-    await this.notifier?.flush();
+    await this.notifier?.handOver();
   }
 
   async close(): Promise<void> {
     await this.pending;
-    await this.notifier?.flush(0);
+    await this.notifier?.handOver(0);
   }
 
   private stepSucceeded(step: AnyStep, phase: Phase): void {

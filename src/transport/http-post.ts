@@ -11,15 +11,26 @@ export interface PostOptions {
   pauseMs: number;
   /** Abandons whatever attempt is under way (and the ones not made yet). */
   signal?: AbortSignal;
+  /** Attempts made and failed before (by the process that hands a delivery over): the next follows their pause. */
+  failedBefore?: number;
+  /** Told the number of each attempt that failed. */
+  onFailedAttempt?: (attempt: number) => void;
 }
 
 export type PostResult = { ok: true; attempts: number } | { ok: false; attempts: number; error: string };
 
 export const DEFAULT_POST: PostOptions = { attempts: 3, attemptMs: 5_000, pauseMs: 500 };
 
+/** The longest a delivery may take: every attempt to its limit and every pause between them (16.5 s by default). */
+export function postBudgetMs(opts: Pick<PostOptions, 'attempts' | 'attemptMs' | 'pauseMs'>): number {
+  let ms = opts.attempts * opts.attemptMs;
+  for (let attempt = 2; attempt <= opts.attempts; attempt++) ms += opts.pauseMs * 2 ** (attempt - 2);
+  return ms;
+}
+
 export async function postJson(url: string, body: unknown, opts: PostOptions = DEFAULT_POST): Promise<PostResult> {
   let error = 'not sent';
-  for (let attempt = 1; attempt <= opts.attempts; attempt++) {
+  for (let attempt = (opts.failedBefore ?? 0) + 1; attempt <= opts.attempts; attempt++) {
     if (opts.signal?.aborted) return { ok: false, attempts: attempt - 1, error: 'abandoned: baton was ending' };
     if (attempt > 1) await pause(opts.pauseMs * 2 ** (attempt - 2), opts.signal);
     if (opts.signal?.aborted) return { ok: false, attempts: attempt - 1, error: 'abandoned: baton was ending' };
@@ -35,6 +46,7 @@ export async function postJson(url: string, body: unknown, opts: PostOptions = D
       await res.arrayBuffer().catch(() => undefined);
       if (res.ok) return { ok: true, attempts: attempt };
       error = `HTTP ${res.status}`;
+      opts.onFailedAttempt?.(attempt);
       if (!retried(res.status)) return { ok: false, attempts: attempt, error };
     } catch (err) {
       error = opts.signal?.aborted
@@ -43,6 +55,7 @@ export async function postJson(url: string, body: unknown, opts: PostOptions = D
           ? `no answer within ${(opts.attemptMs / 1000).toFixed(1)} s`
           : withoutUrl(causeOf(err), url);
       if (opts.signal?.aborted) return { ok: false, attempts: attempt, error };
+      opts.onFailedAttempt?.(attempt);
     }
   }
   return { ok: false, attempts: opts.attempts, error };

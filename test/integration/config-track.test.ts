@@ -1,8 +1,11 @@
 // The fourth part of a plan against the lab's real hosts, HAProxy and git: a snapshot of each
 // host's tracked files, a hand edit that `drift` shows (exit 5) and that makes `apply` refuse a
-// plan made before it (exit 3, nothing changed), and a wiped app host brought back by
-// `restore --run` under the push benchmark's load with no failed request and no redispatch.
+// plan made before it (exit 3, nothing changed) and that is told to a notify: target asking for drift,
+// and a wiped app host brought back by `restore --run` under the push benchmark's load with no failed
+// request and no redispatch.
 import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -13,6 +16,9 @@ import { balancerCounters, appHosts, currentReleases, onHost, readLab, readyAllH
 
 let dir: string;
 let config: string;
+let receiver: Server;
+/** What the notify: target (a receiver on loopback) was sent. */
+const told: unknown[] = [];
 const lab = readLab();
 const HAPROXY_CFG = lab.balancer.haproxy.config;
 const PUBLIC = `http://${lab.balancer.address}/`;
@@ -48,12 +54,28 @@ async function until(what: string, check: () => Promise<boolean>, ms = 20_000): 
   }
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   readyAllHaproxyMembers();
+  receiver = createServer((req, res) => {
+    let text = '';
+    req.on('data', (c) => (text += c));
+    req.on('end', () => {
+      told.push(JSON.parse(text));
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/drift`;
   dir = mkdtempSync(join(tmpdir(), 'baton-track-lab-'));
   config = writeLabConfig(join(dir, 'baton.yml'), [
     [['track'], { repo: './snapshots', app: ['/srv/shop/shop.env', '/srv/shop/bin'], balancer: [HAPROXY_CFG] }],
+    [['notify'], [{ url: receiverUrl, format: 'slack', events: ['drift'] }]],
   ]);
+});
+
+afterAll(async () => {
+  receiver?.closeAllConnections();
+  await new Promise((resolve) => receiver?.close(resolve));
 });
 
 describe('snapshot, drift and a plan made before a hand edit', () => {
@@ -70,6 +92,7 @@ describe('snapshot, drift and a plan made before a hand edit', () => {
       const clean = await baton('drift');
       expect(clean.exitCode, clean.stdout + clean.stderr).toBe(0);
       expect(clean.stdout).toMatch(/no drift: every host is as in snapshot/);
+      expect(told).toEqual([]);
 
       const planFile = join(dir, 'push-v2.json');
       // Forced: on a lab already running v2 the plan would change nothing, and apply would have nothing to refuse.
@@ -86,6 +109,8 @@ describe('snapshot, drift and a plan made before a hand edit', () => {
       expect(lb.paths.map((p) => p.path)).toEqual([HAPROXY_CFG]);
       expect(lb.paths[0]!.patch).toContain(`+${HAND_EDIT}`);
       expect(report.hosts.filter((h) => h.host !== lab.balancer.host).every((h) => h.paths.length === 0)).toBe(true);
+      // The drift found is told to the target that asked for it, once.
+      expect(told).toEqual([{ text: `shop: 1 host differs from the last snapshot: ${lab.balancer.host}` }]);
 
       const before = await currentReleases();
       const apply = await baton('apply', planFile);
