@@ -3,7 +3,7 @@
 // undos are idempotent) runs newest first. It knows at every moment whether production has been
 // changed yet, which is what the exit code and the final sentence are chosen by. Stop signals go
 // here while it runs: the first finishes the current step and reverses, the second stops at once.
-import { BatonError, exitCodeFor } from '../errors.js';
+import { BatonError, exitCodeFor, type RunEnd } from '../errors.js';
 import type { AnyStep } from '../model/steps.js';
 import { stepTraits } from '../model/step-kinds.js';
 import { InterruptedError, processInterrupts, type Interrupts, type StopSignal } from './interrupts.js';
@@ -55,7 +55,7 @@ class RunControl {
   stopRequested?: StopSignal;
   current?: { step: AnyStep; phase: 'forward' | 'reverse' };
   productionChanged: boolean;
-  private leave: () => void;
+  private leave: (end?: RunEnd) => void;
 
   constructor(private readonly opts: Omit<ExecuteOptions, 'steps'>) {
     this.productionChanged =
@@ -91,17 +91,20 @@ class RunControl {
     return exitCodeFor({ outcome: changed ? 'needs-attention' : 'reversed', productionChanged: changed });
   }
 
-  close(): void {
-    this.leave();
+  /** Signals are no longer this run's; `end` is how it ended, when it did. */
+  close(end?: RunEnd): void {
+    this.leave(end);
   }
 }
 
 export async function execute(opts: ExecuteOptions): Promise<ExecutionResult> {
   const control = new RunControl(opts);
+  let end: ExecutionResult | undefined;
   try {
-    return await executeWith(control, opts);
+    end = await executeWith(control, opts);
+    return end;
   } finally {
-    control.close();
+    control.close(end);
   }
 }
 
@@ -173,10 +176,13 @@ export async function reverse(
   opts: Omit<ExecuteOptions, 'steps'>,
 ): Promise<{ ms: number; error?: Error; productionChanged: boolean }> {
   const control = new RunControl(opts);
+  let end: RunEnd | undefined;
   try {
-    return { ...(await reverseWith(control, undo, reason, opts)), productionChanged: control.productionChanged };
+    const r = { ...(await reverseWith(control, undo, reason, opts)), productionChanged: control.productionChanged };
+    end = { outcome: r.error ? 'needs-attention' : 'reversed', productionChanged: r.productionChanged };
+    return r;
   } finally {
-    control.close();
+    control.close(end);
   }
 }
 

@@ -169,6 +169,46 @@ describe('stop signals during a run', () => {
     expect(h.exits).toEqual([1]);
     expect(h.said[0]).toMatch(/SIGTERM received before anything in production changed/);
   });
+
+  it("after a run's steps a signal lets its record finish, the exit follows the outcome; a second exits", async () => {
+    const h = harness();
+    await execute({ steps: PLAN, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
+    h.interrupts.deliver('SIGTERM');
+    expect(h.exits, 'the first signal waits for the run to end by itself').toEqual([]);
+    expect(h.said[0]).toMatch(
+      /SIGTERM received after the run's steps ended \(succeeded\): finishing its record, then exiting 0/,
+    );
+    expect(h.said.join('\n')).not.toMatch(/before anything in production changed/);
+    h.interrupts.deliver('SIGTERM');
+    expect(h.exits).toEqual([ExitCode.OK]);
+  });
+
+  it('a signal after a reversed run exits 1 at the second, never claiming the run changed nothing', async () => {
+    const h = harness(async (id) => {
+      if (id === 'activate-a') h.interrupts.deliver('SIGINT');
+    });
+    const r = await execute({
+      steps: PLAN,
+      run: h.run,
+      journal: h.journal,
+      reporter: h.reporter,
+      interrupts: h.interrupts,
+    });
+    expect(r.outcome).toBe('reversed');
+    h.interrupts.deliver('SIGINT');
+    expect(h.exits).toEqual([ExitCode.FAILED_RESTORED]);
+    expect(h.said.at(-1)).toMatch(/stopped at once by a second SIGINT; the run's steps had ended \(reversed\)/);
+  });
+
+  it('a new run forgets how the last one ended', async () => {
+    const h = harness();
+    await execute({ steps: PLAN, run: h.run, journal: h.journal, reporter: h.reporter, interrupts: h.interrupts });
+    const leave = h.interrupts.enter({ first: () => undefined, second: () => 7 });
+    leave();
+    h.interrupts.deliver('SIGTERM');
+    expect(h.exits).toEqual([ExitCode.NEEDS_ATTENTION]);
+    expect(h.said.at(-1)).toMatch(/after a run of this process changed production; stopping \(see baton status\)/);
+  });
 });
 
 describe('exit codes by what happened to production', () => {
