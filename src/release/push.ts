@@ -119,7 +119,10 @@ async function readForPlan(session: Session, tag: string, opts: PlanOptions) {
       resolving,
       observe(config, session.balancer, session.transports, session.addressOf),
       recordSnapshot(config, session.transports),
-      runPreflight(session, tag, { resolved: resolving }),
+      runPreflight(session, tag, {
+        resolved: resolving,
+        ...(exporting && config.artifact ? { artifact: exporting.then((a) => a.record) } : {}),
+      }),
     ]),
     exporting,
   ]);
