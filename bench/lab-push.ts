@@ -32,6 +32,8 @@ export interface PushMeasurement {
   drainSeconds?: Record<string, number>;
   /** The stage step (upload, unpack, and the build where it runs on the hosts), from the journal. */
   stageSeconds?: number;
+  /** With an artifact built once: the bytes the stage step sent, over every host (its journal record). */
+  stageSentBytes?: number;
   /** What a failed push said (its --json error message). */
   error?: string;
   load: LoadReport;
@@ -281,6 +283,7 @@ export function journalPhases(
       journalSpanSeconds: number;
       drainSeconds: Record<string, number>;
       stageSeconds?: number;
+      stageSentBytes?: number;
     }
   | undefined {
   const records = readJournal(file);
@@ -295,7 +298,14 @@ export function journalPhases(
     journalSpanSeconds: round((last - first) / 1000),
     drainSeconds: drainSecondsOf(records),
     ...(stage && 'ms' in stage ? { stageSeconds: round(stage.ms / 1000) } : {}),
+    ...sentBytesOf(stage),
   };
+}
+
+/** What an artifact stage step says it sent (absent for the plain stage, which sends the tag to every host). */
+function sentBytesOf(stage: JournalRecord | undefined): { stageSentBytes?: number } {
+  const changed = stage && 'changed' in stage ? (stage.changed as { sentBytes?: unknown } | undefined) : undefined;
+  return typeof changed?.sentBytes === 'number' ? { stageSentBytes: changed.sentBytes } : {};
 }
 
 /**

@@ -1,15 +1,23 @@
 // npm run bench:push -- [--driver haproxy|apache|nginx] [--per-cluster N] [--concurrency N] [--slow-clients N] [--pad
-//   SECONDS] [--notify slow]
+//   SECONDS] [--notify slow] [--build once|host [--build-seconds S]]
 // With --notify slow the v1→v2 push runs once more telling a receiver on loopback that never
 // answers (notify: in baton.yml): `notifySlow.pushSeconds` beside the plain push's seconds.
+// With --build once the pushes deploy an artifact built once (artifact:, a build of about S seconds
+// of one core's CPU) on this machine, with --build host on the lab's build host new-web; v2 is
+// removed from every host and the cache emptied first, so the measured push builds and sends it:
+// `build` gives where, the stage step's seconds and the bytes it sent.
 // Pushes v1→v2 and v3-broken under load with baton through the chosen balancer of the lab, and
 // (HAProxy only: the script drains through its runtime API) the same push with a hand-written
 // shell script side by side; prints failed requests, the balancer's own retries/redispatches
 // (from the driver's counters()) and seconds as JSON, in the same shape for every driver.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { driverOverrides, type LabDriver, publicPort, writeLabConfig } from './lab-config.js';
+import { driverOverrides, labAppClusters, type LabDriver, publicPort, writeLabConfig } from './lab-config.js';
 import {
   LOAD_OPTIONS,
   ROOT,
@@ -28,8 +36,13 @@ const { values } = parseArgs({
     driver: { type: 'string', default: 'haproxy' },
     // `--notify slow`: the same push again, telling a receiver on loopback that never answers.
     notify: { type: 'string' },
+    // `--build once|host`: the release built once (here, or on the lab's build host) and uploaded.
+    build: { type: 'string' },
+    'build-seconds': { type: 'string', default: '3' },
   },
 });
+if (values.build !== undefined && values.build !== 'once' && values.build !== 'host')
+  throw new Error(`--build ${values.build}: expected once or host`);
 const DRIVERS: readonly LabDriver[] = ['haproxy', 'apache', 'nginx', 'nginx-lua'];
 if (!DRIVERS.includes(values.driver as LabDriver))
   throw new Error(`--driver ${values.driver}: expected one of ${DRIVERS.join(', ')}`);
@@ -39,8 +52,39 @@ const perCluster = Number(values['per-cluster']);
 const shape = shapeOf(values);
 
 labUp(perCluster);
-const config = writeLabConfig(`/run/baton-lab/baton.${driver}.bench.yml`, driverOverrides(driver));
+const BUILD_HOST = 'new-web.baton.test';
+const cache = values.build ? mkdtempSync(join(tmpdir(), 'baton-bench-push-cache-')) : undefined;
+// Busy work for one core, then a file only the build makes: stands in for `npm ci && npm run build`.
+const busyBuild = (s: number) =>
+  `node -e 'const end = Date.now() + ${Math.round(s * 1000)}; let x = 0; while (Date.now() < end) ` +
+  `x += Math.sqrt(x + 1); console.log(x)' > built.txt`;
+const artifact = cache
+  ? {
+      build: busyBuild(Number(values['build-seconds'])),
+      cache,
+      ...(values.build === 'host' ? { host: BUILD_HOST } : {}),
+    }
+  : undefined;
+const config = writeLabConfig(`/run/baton-lab/baton.${driver}.bench.yml`, [
+  ...driverOverrides(driver),
+  ...(artifact ? [[['artifact'], artifact] as [string[], unknown]] : []),
+]);
 if ((await quietPush('v1', config)) !== 0) throw new Error('could not set the lab to v1 before measuring');
+if (cache) {
+  // Every host without v2 or a kept artifact, the cache empty: the measured push builds v2 and sends it to all.
+  const short = execFileSync('git', ['-C', '/run/baton-lab/repo', 'rev-parse', '--short=7', 'v2^{commit}'], {
+    encoding: 'utf8',
+  });
+  const v2 = `v2-${short.trim()}`;
+  for (const h of Object.keys(labAppClusters()))
+    execFileSync('ssh', [
+      '-F',
+      '/run/baton-lab/ssh_config',
+      h,
+      `rm -rf /srv/shop/releases/${v2} /srv/shop/releases/.artifacts`,
+    ]);
+  rmSync(cache, { recursive: true, force: true });
+}
 
 const push = await measurePush('v2', shape, config, url);
 const broken = await measurePush('v3-broken', shape, config, url);
@@ -111,6 +155,14 @@ const result = {
   reversalSeconds: broken.reversalSeconds ?? null,
   baselineSeconds: baseline?.seconds ?? null,
   ratio: baseline ? round(push.seconds / baseline.seconds) : null,
+  ...(artifact && {
+    build: {
+      where: values.build === 'host' ? BUILD_HOST : 'this machine',
+      buildSeconds: Number(values['build-seconds']),
+      stageSeconds: push.stageSeconds ?? null,
+      sentBytes: push.stageSentBytes ?? null,
+    },
+  }),
   // --notify slow: the same push telling a receiver that never answers, and its seconds beside the plain push's.
   ...(notified && { notifySlow: { ...notified, plainPushSeconds: push.seconds } }),
   broken: {
@@ -145,4 +197,5 @@ const result = {
       }
     : null,
 };
+if (cache) rmSync(cache, { recursive: true, force: true });
 console.log(JSON.stringify(result, null, 2));

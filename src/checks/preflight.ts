@@ -190,16 +190,32 @@ export interface HostDiskReading {
   availableBytes: number;
 }
 
-/** Whether each host has `diskFactor` × the new release's unpacked size free. */
+/** How much room a new release takes on a host, and where that figure comes from. */
+export interface ReleaseSize {
+  /** The release unpacked. */
+  bytes: number;
+  /** Where `bytes` comes from ("git ls-tree of v1.2.0", "the artifact's file list"). */
+  source: string;
+  /** A built artifact's own bytes, kept on each host beside the release unpacked from it. */
+  artifactBytes?: number;
+}
+
+/**
+ * Whether each host has `diskFactor` × the new release's unpacked size free, plus the artifact itself when one is
+ * deployed.
+ */
 export function diskFindings(
   readings: readonly HostDiskReading[],
-  release: { bytes: number; source: string },
+  release: ReleaseSize,
   diskFactor: number,
 ): Finding[] {
-  const needed = diskFactor * release.bytes;
+  const artifact = release.artifactBytes ?? 0;
+  const needed = diskFactor * release.bytes + artifact;
   const want =
     `${diskFactor} × ${formatMiB(release.bytes)} (the release unpacked, ${release.source}; ` +
-    `capacity.diskFactor) = ${formatMiB(needed)}`;
+    `capacity.diskFactor)` +
+    `${release.artifactBytes !== undefined ? ` + ${formatMiB(artifact)} (the artifact, kept beside it)` : ''}` +
+    ` = ${formatMiB(needed)}`;
   return readings.map((r): Finding => {
     const free = `${formatMiB(r.availableBytes)} free at ${r.path} (df)`;
     return r.availableBytes >= needed

@@ -851,45 +851,55 @@ const ArtifactPath = z
 
 /**
  * Build once, deploy the same bytes everywhere (issue 33): the release's artifact, made from the tag on the control
- * machine.
+ * machine or on a build host.
  */
-export const Artifact = z.strictObject({
-  build: z
-    .string()
-    .min(1)
-    .optional()
-    .describe(
-      'command run once per release, with sh, in a clean export of the tag on the machine that runs baton ' +
-        "(not on the hosts); what it leaves in that folder is packed. Without it the tag's tree is packed as " +
-        'it is',
+export const Artifact = z
+  .strictObject({
+    build: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'command run once per release, with sh, in a clean export of the tag on the machine that runs baton ' +
+          '(or on artifact.host; not on the app hosts); what it leaves in that folder is packed. ' +
+          "Without it the tag's tree is packed as it is",
+      ),
+    host: HostName.optional().describe(
+      'build host artifact.build runs on, over SSH as ssh.user with its key checked like every host: the tag is ' +
+        'exported here and sent there, and the built tree comes back to be packed here (default: the machine that ' +
+        'runs baton)',
     ),
-  paths: z
-    .array(ArtifactPath)
-    .min(1, { message: 'expected at least one path, or leave paths out to pack the whole tree' })
-    .optional()
-    .describe('what of the built tree is packed (default: all of it), e.g. [dist, node_modules, package.json]'),
-  compression: z
-    .enum(['gzip', 'zstd'])
-    .default('gzip')
-    .describe('gzip (everywhere), or zstd (faster to unpack; needs zstd on the control machine and on every host)'),
-  timeout: Duration.prefault('30m').describe('longest the build may take'),
-  cache: z
-    .string()
-    .min(1)
-    .optional()
-    .describe(
-      'folder on the control machine where artifacts are kept by commit and build command, so a plan, ' +
-        'its apply and a resume use the same bytes (default: $XDG_CACHE_HOME/baton/artifacts, ' +
-        'else ~/.cache/baton/artifacts; relative to baton.yml)',
-    ),
-  keep: z
-    .number()
-    .int()
-    .min(1)
-    .max(1000)
-    .default(20)
-    .describe('artifacts kept in the cache; the oldest beyond this are removed after a build'),
-});
+    paths: z
+      .array(ArtifactPath)
+      .min(1, { message: 'expected at least one path, or leave paths out to pack the whole tree' })
+      .optional()
+      .describe('what of the built tree is packed (default: all of it), e.g. [dist, node_modules, package.json]'),
+    compression: z
+      .enum(['gzip', 'zstd'])
+      .default('gzip')
+      .describe('gzip (everywhere), or zstd (faster to unpack; needs zstd on the control machine and on every host)'),
+    timeout: Duration.prefault('30m').describe('longest the build may take'),
+    cache: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'folder on the control machine where artifacts are kept by commit and build command, so a plan, ' +
+          'its apply and a resume use the same bytes (default: $XDG_CACHE_HOME/baton/artifacts, ' +
+          'else ~/.cache/baton/artifacts; relative to baton.yml)',
+      ),
+    keep: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(20)
+      .describe('artifacts kept in the cache; the oldest beyond this are removed after a build'),
+  })
+  .refine((a) => a.host === undefined || a.build !== undefined, {
+    message: 'artifact.host names a build host but artifact.build says nothing to run there: add build, or drop host',
+    path: ['host'],
+  });
 
 export const Lock = z.strictObject({
   path: z
@@ -1034,7 +1044,8 @@ export const BatonConfigSchema = z
     ),
     dns: Dns.optional().describe('DNS migration with a transitional proxy (baton dns …)'),
     artifact: Artifact.optional().describe(
-      'build each release once, on the machine that runs baton, and deploy the same bytes to every host: ' +
+      'build each release once, on the machine that runs baton or on a build host, and deploy the same bytes to ' +
+        'every host: ' +
         'a tar (sorted, mtimes and owners normalised) hashed with SHA-256 into the plan, ' +
         'uploaded only to hosts that lack it and checked there before it is unpacked. Without it, ' +
         'the tag is uploaded and app.build runs on each host',

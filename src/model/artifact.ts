@@ -12,6 +12,10 @@ export interface PlanArtifact {
   compression: 'gzip' | 'zstd';
   /** artifact.build when the plan was made (absent: the tag's tree as it is). */
   build?: string;
+  /** The build host it was built on (absent: the machine that made the plan). */
+  host?: string;
+  /** Its files' bytes unpacked, counted when it was packed (absent in plans made before it was recorded). */
+  unpackedBytes?: number;
   /** artifact.paths when the plan was made (absent: the whole tree). */
   paths?: string[];
 }

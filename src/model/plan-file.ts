@@ -212,6 +212,8 @@ function isPlanArtifact(v: unknown): boolean {
     Number.isSafeInteger(a.files) &&
     (a.compression === 'gzip' || a.compression === 'zstd') &&
     (a.build === undefined || typeof a.build === 'string') &&
+    (a.host === undefined || typeof a.host === 'string') &&
+    (a.unpackedBytes === undefined || Number.isSafeInteger(a.unpackedBytes)) &&
     (a.paths === undefined || (Array.isArray(a.paths) && a.paths.every((x) => typeof x === 'string')))
   );
 }

@@ -9,14 +9,17 @@ import { BugError, PlanRefusedError } from '../errors.js';
 import { manifestDifferences, shortSha, type PlanArtifact } from '../model/artifact.js';
 import type { Plan } from '../model/plan.js';
 import { releaseFor, type Release } from '../model/release.js';
+import type { Transports } from '../transport/types.js';
 import {
   artifactFor,
   cachedArtifact,
   readManifest,
+  type ArtifactOptions,
   type ArtifactSpec,
   type BuiltArtifact,
 } from '../vcs/artifact-build.js';
 import { exportResolved, exportTag, resolveTag, type ResolvedTag } from '../vcs/git.js';
+import { buildHostBuilder } from './build-host.js';
 
 export async function exportPlannedRelease(config: Config, release: Release, outFile: string): Promise<void> {
   const exported = await exportTag(config.app.repo, release.tag, outFile, { requireSigned: config.app.signedTags });
@@ -61,6 +64,7 @@ export function artifactSpec(config: Config): ArtifactSpec | undefined {
   if (!a) return undefined;
   return {
     ...(a.build !== undefined ? { build: a.build } : {}),
+    ...(a.host !== undefined ? { host: a.host } : {}),
     ...(a.paths ? { paths: a.paths } : {}),
     compression: a.compression,
     timeout: a.timeout,
@@ -69,17 +73,26 @@ export function artifactSpec(config: Config): ArtifactSpec | undefined {
   };
 }
 
+/** Where artifact.build runs: on artifact.host through `transports` (the run's own, keys checked), else here. */
+function builderOf(spec: ArtifactSpec, transports: Transports | undefined): Pick<ArtifactOptions, 'builder'> {
+  if (spec.host === undefined) return {};
+  if (!transports) throw new BugError('an artifact built on a build host without the transports to reach it');
+  return { builder: buildHostBuilder(transports, spec.host) };
+}
+
 /** What a plan records of an artifact. */
 export function planArtifactOf(
-  built: Pick<BuiltArtifact, 'sha256' | 'bytes' | 'files'>,
+  built: Pick<BuiltArtifact, 'sha256' | 'bytes' | 'files' | 'unpackedBytes'>,
   spec: ArtifactSpec,
 ): PlanArtifact {
   return {
     sha256: built.sha256,
     bytes: built.bytes,
     files: built.files,
+    unpackedBytes: built.unpackedBytes,
     compression: spec.compression,
     ...(spec.build !== undefined ? { build: spec.build } : {}),
+    ...(spec.host !== undefined ? { host: spec.host } : {}),
     ...(spec.paths ? { paths: [...spec.paths] } : {}),
   };
 }
@@ -90,13 +103,17 @@ export function planArtifactOf(
  */
 export async function buildPlannedArtifact(
   config: Config,
+  transports: Transports,
   resolving: Promise<ResolvedTag>,
   progress?: (line: string) => void,
 ): Promise<PreparedArtifact> {
   const spec = artifactSpec(config);
   if (!spec) throw new BugError('buildPlannedArtifact without artifact: in baton.yml');
   const resolved = await resolving;
-  const built = await artifactFor(config.app.repo, resolved, spec, { ...(progress ? { progress } : {}) });
+  const built = await artifactFor(config.app.repo, resolved, spec, {
+    ...(progress ? { progress } : {}),
+    ...builderOf(spec, transports),
+  });
   progress?.(
     `artifact of ${resolved.tag}: sha256 ${shortSha(built.sha256)}, ${built.files}` +
       ` files, ${(built.bytes / 1e6).toFixed(1)} MB${built.cached ? ' (from the cache)' : ''}`,
@@ -108,12 +125,13 @@ export async function buildPlannedArtifact(
  * The file a run of `plan` uploads, ready at `workFile` or elsewhere (the path is returned). With an
  * artifact in the plan: those exact bytes from the cache, else built again from the tag and refused
  * (exit 3) unless the build gives the same SHA-256, naming the files that differ. Without one: the tag
- * exported as before.
+ * exported as before. `transports` reach artifact.host when the build runs there.
  */
 export async function releaseArchiveFor(
   config: Config,
   plan: Pick<Plan, 'release' | 'artifact'>,
   workFile: string,
+  transports?: Transports,
 ): Promise<string> {
   const planned = plan.artifact;
   const spec = artifactSpec(config);
@@ -125,7 +143,7 @@ export async function releaseArchiveFor(
   if (held) return held.file;
   const resolved = await resolveTag(config.app.repo, plan.release.tag, { requireSigned: config.app.signedTags });
   if (resolved.commit !== plan.release.commit) throw movedTag(plan.release, resolved.commit);
-  const rebuilt = await artifactFor(config.app.repo, resolved, spec);
+  const rebuilt = await artifactFor(config.app.repo, resolved, spec, builderOf(spec, transports));
   if (rebuilt.sha256 !== planned.sha256) throw await changedArtifact(spec.cache, plan.release, planned, rebuilt);
   return rebuilt.file;
 }

@@ -13,6 +13,7 @@ import {
   type HostDiskReading,
   type HostMemoryReading,
   type PreflightReport,
+  type ReleaseSize,
 } from '../checks/preflight.js';
 import { readCommandsPresent, readDisk, readLoad, readMemory, type LoadClock } from '../checks/preflight-readings.js';
 import { internalBaseUrl } from '../checks/smoke.js';
@@ -29,7 +30,10 @@ import {
 import type { Session } from '../engine/session.js';
 import { PreflightRefusedError } from '../errors.js';
 import { forEachHost } from '../transport/fan-out.js';
+import type { PlanArtifact } from '../model/artifact.js';
+import { cachedArtifactFor } from '../vcs/artifact-build.js';
 import { resolveTag, unpackedSize, type ResolvedTag } from '../vcs/git.js';
+import { artifactSpec } from './planned-artifact.js';
 
 /**
  * The error a report ends with when something is refused (undefined when nothing is): the refused
@@ -55,6 +59,11 @@ export function preflightRefusal(
 export interface PreflightOptions {
   /** The tag as the caller resolves it (planPush, at the same time): not resolved twice. */
   resolved?: ResolvedTag | Promise<ResolvedTag>;
+  /**
+   * The artifact the caller builds for the plan at the same time (with artifact:): the disk check sizes it. Without
+   * it, the one in the cache for the tag, else the tag's tree.
+   */
+  artifact?: Promise<Pick<PlanArtifact, 'sha256' | 'bytes' | 'files' | 'unpackedBytes'> | undefined>;
   /** How the request rate is timed (tests). */
   clock?: LoadClock;
 }
@@ -66,8 +75,10 @@ export async function runPreflight(
   opts: PreflightOptions = {},
 ): Promise<PreflightReport> {
   const { config } = session;
+  // Caught at once: a build that fails while the hosts are read only leaves the size unknown.
+  const artifact = opts.artifact?.catch(() => undefined);
   const [release, hosts, balancerConfig, capacity, internal] = await Promise.all([
-    checkTag(config, tag, opts.resolved),
+    checkTag(config, tag, { ...opts, ...(artifact ? { artifact } : {}) }),
     readHosts(session),
     checkBalancerConfig(session.balancer, config.balancer.host),
     checkCapacity(session, opts.clock),
@@ -97,16 +108,12 @@ export async function runPreflight(
   };
 }
 
-interface ReleaseSize {
-  bytes: number;
-  source: string;
-}
-
 async function checkTag(
   config: Config,
   tag: string | undefined,
-  resolved: ResolvedTag | Promise<ResolvedTag> | undefined,
+  opts: Pick<PreflightOptions, 'resolved' | 'artifact'>,
 ): Promise<{ findings: Finding[]; size?: ReleaseSize }> {
+  const { resolved } = opts;
   if (tag === undefined)
     return {
       findings: [
@@ -130,11 +137,34 @@ async function checkTag(
             `its tree reads whole: ${formatMiB(bytes)} unpacked`,
         },
       ],
-      size: { bytes, source: `git ls-tree of ${tag}` },
+      size: (await artifactSize(config, r, opts.artifact)) ?? {
+        bytes,
+        source: `git ls-tree of ${tag}${config.artifact ? '; its artifact is not built yet' : ''}`,
+      },
     };
   } catch (err) {
     return { findings: [{ check: 'tag', outcome: 'refused', message: `tag ${tag}: ${messageOf(err)}` }] };
   }
+}
+
+/**
+ * With artifact: what a host needs for it: the bytes its file list counted when it was packed, and the artifact kept
+ * beside them. Undefined when the artifact is not known (not built yet, its build failed, or no file list).
+ */
+async function artifactSize(
+  config: Config,
+  resolved: ResolvedTag,
+  building: PreflightOptions['artifact'],
+): Promise<ReleaseSize | undefined> {
+  const spec = artifactSpec(config);
+  if (!spec) return undefined;
+  const a = await (building ?? cachedArtifactFor(resolved, spec).catch(() => undefined));
+  if (!a || a.unpackedBytes === undefined || a.files === 0) return undefined;
+  return {
+    bytes: a.unpackedBytes,
+    source: `the file list of artifact ${a.sha256.slice(0, 12)}`,
+    artifactBytes: a.bytes,
+  };
 }
 
 /**

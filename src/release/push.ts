@@ -108,7 +108,7 @@ async function readForPlan(session: Session, tag: string, opts: PlanOptions) {
   // With artifact: the plan records the artifact's hash, so every plan builds it (or finds it in the cache) while
   // production is read.
   const exporting = config.artifact
-    ? buildPlannedArtifact(config, resolving, opts.progress)
+    ? buildPlannedArtifact(config, session.transports, resolving, opts.progress)
     : opts.prepareArtifact
       ? prepareArtifact(config, resolving)
       : undefined;
@@ -119,7 +119,10 @@ async function readForPlan(session: Session, tag: string, opts: PlanOptions) {
       resolving,
       observe(config, session.balancer, session.transports, session.addressOf),
       recordSnapshot(config, session.transports),
-      runPreflight(session, tag, { resolved: resolving }),
+      runPreflight(session, tag, {
+        resolved: resolving,
+        ...(exporting && config.artifact ? { artifact: exporting.then((a) => a.record) } : {}),
+      }),
     ]),
     exporting,
   ]);
@@ -275,7 +278,9 @@ async function checkAndCarryOut(session: Session, plan: Plan, opts: ApplyOptions
     }
     const [observation, archive, driftNotes] = await Promise.all([
       opts.fresh ?? observe(config, session.balancer, session.transports, session.addressOf),
-      stages && !prepared ? releaseArchiveFor(config, plan, join(work, `${plan.release.dir}.tar.gz`)) : prepared?.file,
+      stages && !prepared
+        ? releaseArchiveFor(config, plan, join(work, `${plan.release.dir}.tar.gz`), session.transports)
+        : prepared?.file,
       // push made its plan a moment ago: nothing to compare. A reviewed plan: no host may have drifted since.
       !opts.fresh && plan.observed.snapshot
         ? checkNoDriftSince(

@@ -172,7 +172,7 @@ async function rehearse(session: Session, plan: Plan, opts: RunOptions): Promise
   try {
     const [before, artifact] = await Promise.all([
       opts.fresh ?? look(),
-      releaseArchiveFor(config, plan, join(work, `${plan.release.dir}.tar.gz`)),
+      releaseArchiveFor(config, plan, join(work, `${plan.release.dir}.tar.gz`), session.transports),
     ]);
     refuseDrift(opts.baseline, before.observed);
 

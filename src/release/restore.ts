@@ -103,7 +103,9 @@ export async function proposeRestore(
   if (!opts.run && !opts.rehearse) return { runbook, context, observation };
   const { release, resolved } = await releaseOfCluster(config.app.repo, dir, config.app.signedTags);
   // With artifact: the host gets the artifact of its cluster's release (from the cache, or built again and recorded).
-  const artifact = config.artifact ? (await buildPlannedArtifact(config, Promise.resolve(resolved))).record : undefined;
+  const artifact = config.artifact
+    ? (await buildPlannedArtifact(config, session.transports, Promise.resolve(resolved))).record
+    : undefined;
   const plan = buildRestorePlan({
     config,
     observed: observation.observed,
@@ -143,7 +145,12 @@ export async function carryOutRestore(
 ): Promise<ApplyResult> {
   const work = mkdtempSync(join(tmpdir(), 'baton-restore-'));
   try {
-    const artifact = await releaseArchiveFor(session.config, p.plan, join(work, `${p.plan.release.dir}.tar.gz`));
+    const artifact = await releaseArchiveFor(
+      session.config,
+      p.plan,
+      join(work, `${p.plan.release.dir}.tar.gz`),
+      session.transports,
+    );
     return await carryOut(session, p.plan, {
       command: 'restore',
       reporter,

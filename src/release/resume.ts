@@ -81,7 +81,9 @@ export async function resumeRun(
     const stages = remaining.some((s) => stepKind(s.kind).needsArtifact);
     const [observation, artifact] = await Promise.all([
       observe(config, session.balancer, session.transports, session.addressOf),
-      stages ? releaseArchiveFor(config, r.plan, join(work, `${r.plan.release.dir}.tar.gz`)) : undefined,
+      stages
+        ? releaseArchiveFor(config, r.plan, join(work, `${r.plan.release.dir}.tar.gz`), session.transports)
+        : undefined,
     ]);
     const result = await carryOut(session, r.plan, {
       command: 'resume',

@@ -68,7 +68,8 @@ function header(plan: Plan): string {
       ? [
           `| Artifact | built once: sha256 \`${plan.artifact.sha256}\`, ${plan.artifact.files}` +
             ` files, ${plan.artifact.bytes} bytes (${plan.artifact.compression}` +
-            `)${plan.artifact.build ? `, built with ${cell(`\`${plan.artifact.build}\``)}` : ''}; ` +
+            `)${plan.artifact.build ? `, built with ${cell(`\`${plan.artifact.build}\``)}` : ''}` +
+            `${plan.artifact.host ? ` on ${cell(plan.artifact.host)}` : ''}; ` +
             'each host checks it before unpacking |',
         ]
       : []),

@@ -26,7 +26,8 @@ export function planText(plan: Plan): string {
       ? [
           `artifact built once: sha256 ${plan.artifact.sha256} (${plan.artifact.files} ` +
             `files, ${megabytes(plan.artifact.bytes)}, ${plan.artifact.compression}` +
-            `${plan.artifact.build ? `; built with \`${plan.artifact.build}\`` : ''})`,
+            `${plan.artifact.build ? `; built with \`${plan.artifact.build}\`` : ''}` +
+            `${plan.artifact.host ? ` on ${plan.artifact.host}` : ''})`,
         ]
       : []),
     ...(plan.canary ? [describePlanCanary(plan.canary)] : []),

@@ -1,7 +1,8 @@
-// A release's artifact, built once on the control machine: the tag exported into a clean folder,
-// artifact.build run there, the result packed (artifact-pack.ts) and kept in a local cache, by
-// commit and build command so the next plan, apply or resume of that tag finds the same bytes,
-// and by hash so apply can take exactly the bytes a plan names.
+// A release's artifact, built once: the tag exported into a clean folder, artifact.build run there
+// (on the control machine, or on a build host by a TreeBuilder the caller passes in), the result
+// packed here (artifact-pack.ts), so the bytes do not depend on the tar and gzip of the machine that
+// built, and kept in a local cache, by commit and build command so the next plan, apply or resume
+// of that tag finds the same bytes, and by hash so apply can take exactly the bytes a plan names.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
@@ -23,6 +24,8 @@ import type { RepoCacheOptions } from './repo-cache.js';
 /** What to build and how to pack it: artifact: in baton.yml. */
 export interface ArtifactSpec {
   build?: string;
+  /** artifact.host: the build host the build runs on (absent: this machine). */
+  host?: string;
   paths?: readonly string[];
   compression: Compression;
   /** Longest the build may take (ms). */
@@ -40,6 +43,8 @@ export interface BuiltArtifact {
   bytes: number;
   /** Files and symbolic links it holds. */
   files: number;
+  /** The bytes of those files, unpacked (what a host's disk must hold of the release). */
+  unpackedBytes: number;
   commit: string;
   /** Taken from the cache, not built now. */
   cached: boolean;
@@ -48,14 +53,21 @@ export interface BuiltArtifact {
 // Bump when packing changes: an artifact packed another way is another artifact.
 const PACKING = 'baton-artifact/1';
 
-/** The cache key of a commit built and packed as `spec` says. */
-export function artifactKey(commit: string, spec: Pick<ArtifactSpec, 'build' | 'paths' | 'compression'>): string {
+/**
+ * The cache key of a commit built and packed as `spec` says. A build host is part of it (another machine may build
+ * other bytes); without one the key is what it always was.
+ */
+export function artifactKey(
+  commit: string,
+  spec: Pick<ArtifactSpec, 'build' | 'paths' | 'compression' | 'host'>,
+): string {
   const parts = {
     packing: PACKING,
     commit,
     build: spec.build ?? null,
     paths: spec.paths ?? null,
     compression: spec.compression,
+    ...(spec.host !== undefined ? { host: spec.host } : {}),
   };
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
@@ -65,6 +77,33 @@ const fileOf = (cache: string, sha: string, compression: Compression) =>
 const manifestFileOf = (cache: string, sha: string) => join(cache, `${sha}.files.json`);
 
 /**
+ * Fills `tree` (an empty local folder) with the built release from `exported`, the tag's `git archive` (tar.gz): how a
+ * build elsewhere than this machine is plugged in. `where` names the machine in messages ("on build-1").
+ */
+export interface TreeBuilder {
+  where: string;
+  build(exported: string, tree: string, resolved: ResolvedTag, spec: ArtifactSpec): Promise<void>;
+}
+
+export interface ArtifactOptions extends RepoCacheOptions {
+  progress?: (line: string) => void;
+  /** Where artifact.build runs (default: this machine, in the export). */
+  builder?: TreeBuilder;
+}
+
+/** The artifact of this commit when the cache holds one built as `spec` says (hash checked again), else undefined. */
+export async function cachedArtifactFor(
+  resolved: Pick<ResolvedTag, 'commit'>,
+  spec: ArtifactSpec,
+): Promise<Omit<BuiltArtifact, 'commit' | 'cached'> | undefined> {
+  const known = await readFile(join(spec.cache, 'keys', artifactKey(resolved.commit, spec)), 'utf8').then(
+    (s) => s.trim(),
+    () => undefined,
+  );
+  return known ? cachedArtifact(spec.cache, known, spec.compression) : undefined;
+}
+
+/**
  * The artifact of this tag's commit: from the cache when it holds one built the same way (hash re-checked), else built
  * now.
  */
@@ -72,24 +111,17 @@ export async function artifactFor(
   repo: string,
   resolved: ResolvedTag,
   spec: ArtifactSpec,
-  opts: RepoCacheOptions & { progress?: (line: string) => void } = {},
+  opts: ArtifactOptions = {},
 ): Promise<BuiltArtifact> {
-  const key = artifactKey(resolved.commit, spec);
-  const keyFile = join(spec.cache, 'keys', key);
-  const known = await readFile(keyFile, 'utf8').then(
-    (s) => s.trim(),
-    () => undefined,
-  );
-  if (known) {
-    const hit = await cachedArtifact(spec.cache, known, spec.compression);
-    if (hit) return { ...hit, commit: resolved.commit, cached: true };
-  }
+  const hit = await cachedArtifactFor(resolved, spec);
+  if (hit) return { ...hit, commit: resolved.commit, cached: true };
+  const where = opts.builder?.where ?? 'on this machine';
   opts.progress?.(
-    `building ${resolved.tag} (${resolved.shortCommit}) once on this machine${spec.build ? `: ${spec.build}` : ''}`,
+    `building ${resolved.tag} (${resolved.shortCommit}) once ${where}${spec.build ? `: ${spec.build}` : ''}`,
   );
   const built = await buildArtifact(repo, resolved, spec, opts);
   await mkdir(join(spec.cache, 'keys'), { recursive: true });
-  await writeFile(keyFile, `${built.sha256}\n`);
+  await writeFile(join(spec.cache, 'keys', artifactKey(resolved.commit, spec)), `${built.sha256}\n`);
   await pruneCache(spec.cache, spec.keep).catch(() => undefined); // housekeeping never fails a build
   return built;
 }
@@ -109,7 +141,18 @@ export async function cachedArtifact(
   const manifest = await readManifest(cache, sha);
   const now = new Date();
   await utimes(file, now, now).catch(() => undefined); // recently used: pruned last
-  return { file, sha256: sha, bytes: (await stat(file)).size, files: manifest?.length ?? 0 };
+  return {
+    file,
+    sha256: sha,
+    bytes: (await stat(file)).size,
+    files: manifest?.length ?? 0,
+    unpackedBytes: unpackedBytesOf(manifest ?? []),
+  };
+}
+
+/** The bytes a file list's files take unpacked. */
+export function unpackedBytesOf(manifest: readonly ManifestEntry[]): number {
+  return manifest.reduce((sum, e) => sum + e.size, 0);
 }
 
 /** The file list kept beside an artifact in the cache, when it is there. */
@@ -120,12 +163,15 @@ export async function readManifest(cache: string, sha: string): Promise<Manifest
   );
 }
 
-/** Export the tag into a clean folder, build there, pack and hash; the result lands in the cache under its hash. */
+/**
+ * Export the tag into a clean folder, build there (or have `opts.builder` build it elsewhere), pack here and hash; the
+ * result lands in the cache under its hash.
+ */
 export async function buildArtifact(
   repo: string,
   resolved: ResolvedTag,
   spec: ArtifactSpec,
-  opts: RepoCacheOptions = {},
+  opts: ArtifactOptions = {},
 ): Promise<BuiltArtifact & { manifest: ManifestEntry[] }> {
   await requireTools(spec.compression);
   await mkdir(spec.cache, { recursive: true });
@@ -135,10 +181,8 @@ export async function buildArtifact(
     const tree = join(work, 'tree');
     await mkdir(tree);
     const exported = await exportResolved(repo, resolved, join(work, 'export.tar.gz'), opts);
-    const execa = await loadExeca();
-    await execa('tar', ['-xzf', exported.file, '-C', tree]);
-    await rm(exported.file);
-    if (spec.build) await runBuild(spec.build, tree, resolved, spec.timeout);
+    await (opts.builder ?? localBuilder).build(exported.file, tree, resolved, spec);
+    await rm(exported.file, { force: true });
     const manifest = await manifestOf(tree, spec.paths);
     const packed = await packTree(tree, join(work, 'artifact'), {
       ...(spec.paths ? { paths: spec.paths } : {}),
@@ -152,6 +196,7 @@ export async function buildArtifact(
       sha256: packed.sha256,
       bytes: packed.bytes,
       files: manifest.length,
+      unpackedBytes: unpackedBytesOf(manifest),
       commit: resolved.commit,
       cached: false,
       manifest,
@@ -161,31 +206,52 @@ export async function buildArtifact(
   }
 }
 
-// The operator's build command, in the exported tree; its output is kept and shown only when it fails.
-async function runBuild(build: string, tree: string, resolved: ResolvedTag, timeout: number): Promise<void> {
-  const execa = await loadExeca();
-  const r = await execa('sh', ['-c', build], {
-    cwd: tree,
-    all: true,
-    reject: false,
-    timeout,
-    stdin: 'ignore',
-    env: { BATON_COMMIT: resolved.commit },
-  });
-  if (r.exitCode === 0) return;
-  const why = r.timedOut
-    ? `did not finish within ${Math.round(timeout / 1000)} s (artifact.timeout)`
-    : r.exitCode !== undefined
-      ? `exited ${r.exitCode}`
-      : `was killed by ${r.signal ?? 'a signal'}`;
-  const output = String(r.all ?? '')
-    .trimEnd()
-    .split('\n')
-    .slice(-20)
-    .join('\n');
-  throw new OperationFailedError(
-    `building ${resolved.tag} (${resolved.shortCommit}) on this machine failed: ` +
-      `\`${build}\` ${why}${output ? `\n${output.replace(/^/gm, '    ')}` : ''}`,
+/** This machine: the export unpacked into the tree, artifact.build run there. */
+const localBuilder: TreeBuilder = {
+  where: 'on this machine',
+  async build(exported, tree, resolved, spec) {
+    const execa = await loadExeca();
+    await execa('tar', ['-xzf', exported, '-C', tree]);
+    if (!spec.build) return;
+    const r = await execa('sh', ['-c', spec.build], {
+      cwd: tree,
+      all: true,
+      reject: false,
+      timeout: spec.timeout,
+      stdin: 'ignore',
+      env: { BATON_COMMIT: resolved.commit },
+    });
+    if (r.exitCode === 0) return;
+    const why = r.timedOut
+      ? 'timeout'
+      : r.exitCode !== undefined
+        ? { code: r.exitCode }
+        : { signal: r.signal ?? 'a signal' };
+    throw buildFailed(resolved, spec, 'on this machine', why, String(r.all ?? ''));
+  },
+};
+
+/**
+ * The error of artifact.build failing `where` ("on this machine", "on build-1"), with the last lines of its output:
+ * nothing was sent to any host.
+ */
+export function buildFailed(
+  resolved: Pick<ResolvedTag, 'tag' | 'shortCommit'>,
+  spec: Pick<ArtifactSpec, 'build' | 'timeout'>,
+  where: string,
+  why: 'timeout' | { code: number } | { signal: string },
+  output: string,
+): OperationFailedError {
+  const said =
+    why === 'timeout'
+      ? `did not finish within ${Math.round(spec.timeout / 1000)} s (artifact.timeout)`
+      : 'code' in why
+        ? `exited ${why.code}`
+        : `was killed by ${why.signal}`;
+  const lines = output.trimEnd().split('\n').slice(-20).join('\n');
+  return new OperationFailedError(
+    `building ${resolved.tag} (${resolved.shortCommit}) ${where} failed: ` +
+      `\`${spec.build ?? ''}\` ${said}${lines ? `\n${lines.replace(/^/gm, '    ')}` : ''}`,
     'unchanged',
     'nothing was sent to any host; fix the build (artifact.build runs in a clean export of the tag) and push again',
   );

@@ -1,7 +1,9 @@
 // Issue 33 against the lab: a release built once on the control machine (artifact: in baton.yml)
 // reaches every host as the same bytes, its SHA-256 checked on each; a push of a release some
 // hosts already hold sends it only to the others; a plan whose artifact a rebuild no longer gives
-// is refused by apply (exit 3), naming the files that differ, with production untouched.
+// is refused by apply (exit 3), naming the files that differ, with production untouched. Built on
+// a build host (artifact.host, one of the lab's hosts) it is the same bytes as built here, and a
+// build that fails there names the host and its last lines, with production untouched.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +20,16 @@ let dir: string;
 let cache: string;
 let builds: string;
 let config: string;
+let hostBuilds: string;
+
+// The lab host artifact.host names: reached as deploy over SSH like the app hosts; its /tmp is its own.
+const BUILD_HOST = 'new-web.baton.test';
+const REMOTE_LOG = '/tmp/baton-artifact-test-builds.log';
+// The same build wherever it runs; it logs the commit, the machine and the user to $HOST_BUILDS here (baton's own
+// environment), and to REMOTE_LOG on the build host, where that variable is not set.
+const PORTABLE_BUILD =
+  `echo "$BATON_COMMIT $(hostname) $(id -un)" >> "\${HOST_BUILDS:-${REMOTE_LOG}}" && node --check server.js && ` +
+  'mkdir -p dist && cp release.json dist/built.json';
 
 // Leaves a line per build (the commit built) on the control machine, then makes something only a build makes.
 const BUILD =
@@ -27,7 +39,7 @@ function baton(file: string, ...args: string[]) {
   return execa('node', ['bin/run.js', ...args, '-c', file], {
     reject: false,
     timeout: 180_000,
-    env: { CI: '1', BATON_USER: 'artifact-test', BUILDS: builds },
+    env: { CI: '1', BATON_USER: 'artifact-test', BUILDS: builds, HOST_BUILDS: hostBuilds },
   });
 }
 
@@ -66,6 +78,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'baton-artifact-'));
   cache = join(dir, 'cache');
   builds = join(dir, 'builds.log');
+  hostBuilds = join(dir, 'host-builds.log');
   config = labConfig('baton', { build: BUILD, cache });
   // Every host on v1, none holding v2 or any artifact: the first push must send v2 to all.
   const r = await baton(config, 'push', 'v1');
@@ -77,6 +90,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await baton(config, 'unlock', '--force', '--reason', 'artifact test clean-up', '--yes');
+  await onHost(BUILD_HOST, `rm -rf ${REMOTE_LOG} /tmp/baton-build.*`);
   // Back on v1, built on each host as the other lab files expect.
   await baton(
     writeLabConfig(join(dir, 'plain.yml'), [[['lock', 'path'], LOCK]]),
@@ -201,6 +215,95 @@ describe('a plan whose artifact a rebuild no longer gives', () => {
         await Promise.all(appHostNames().map((h) => onHost(h, `ls ${ROOT}/.artifacts 2>/dev/null | sort`))),
       ).toEqual(heldBefore);
       const status = JSON.parse((await baton(stamped, 'status', '--json')).stdout) as { lock: unknown };
+      expect(status.lock).toEqual({ state: 'free' });
+    },
+  );
+});
+
+describe('a release built on a build host (artifact.host)', () => {
+  const records = (tagDirName: string) =>
+    Promise.all(
+      appHostNames().map((h) => onHost(h, `cat ${ROOT}/.artifacts/${tagDirName}.sha256 2>/dev/null || true`)),
+    );
+  const remoteBuilds = async () => (await onHost(BUILD_HOST, `cat ${REMOTE_LOG} 2>/dev/null || true`)).split('\n');
+
+  it(
+    'is built there as the deploy user, the same bytes as built here, and deployed under load with no failed ' +
+      'request; hosts holding the bytes built here are sent nothing',
+    async () => {
+      const [v1, v2] = [await tagDir('v1'), await tagDir('v2')];
+      const v1Commit = (await execa('git', ['-C', '/run/baton-lab/repo', 'rev-parse', 'v1^{commit}'])).stdout.trim();
+      const here = labConfig('here', { build: PORTABLE_BUILD, cache: join(dir, 'cache-here') });
+      const there = labConfig('there', { build: PORTABLE_BUILD, host: BUILD_HOST, cache: join(dir, 'cache-there') });
+      const planHere = join(dir, 'v1-here.json');
+      const made = await baton(here, 'plan', 'v1', '-o', planHere);
+      expect(made.exitCode, made.stderr).toBe(0);
+      const builtHere = (JSON.parse(readFileSync(planHere, 'utf8')) as { artifact: { sha256: string } }).artifact;
+      expect(readFileSync(hostBuilds, 'utf8').trim().split('\n')).toHaveLength(1);
+
+      // v1 as the build host builds it; the hosts that do not hold v1 unpacked from those bytes receive them.
+      const v1Records = await records(v1);
+      const lacking = appHostNames().filter((_, i) => v1Records[i] !== builtHere.sha256);
+      const load = startLoad({ url: 'http://10.213.7.2/', seconds: 120, concurrency: 4 });
+      const r = await baton(there, 'push', 'v1', '--json');
+      const report = await load.stop();
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(report.failed, JSON.stringify(report.failures)).toBe(0);
+      // Built on the build host, as deploy, once; not here; its work folder gone.
+      expect(await remoteBuilds()).toEqual([`${v1Commit} ${BUILD_HOST} deploy`]);
+      expect(readFileSync(hostBuilds, 'utf8').trim().split('\n')).toHaveLength(1);
+      expect(await onHost(BUILD_HOST, 'ls -d /tmp/baton-build.* 2>/dev/null || true')).toBe('');
+      const stage = staged((JSON.parse(r.stdout) as { journal: string }).journal);
+      expect(stage.artifact).toBe(builtHere.sha256);
+      expect(stage.sent.sort()).toEqual(lacking.sort());
+      expect(Object.values(await currentReleases())).toEqual(Array(appHostNames().length).fill(v1));
+      expect(await records(v1)).toEqual(Array(appHostNames().length).fill(builtHere.sha256));
+
+      // v2 (the way back now) was unpacked everywhere from an artifact built here: built again on the build host it
+      // is those bytes, so no host is sent anything.
+      const v2Records = await records(v2);
+      expect(new Set(v2Records).size).toBe(1);
+      const back = await baton(there, 'push', 'v2', '--json');
+      expect(back.exitCode, back.stderr).toBe(0);
+      const again = staged((JSON.parse(back.stdout) as { journal: string }).journal);
+      expect(again.artifact).toBe(v2Records[0]);
+      expect(again).toMatchObject({ sent: [], sentBytes: 0 });
+      expect(again.held.sort()).toEqual([...appHostNames()].sort());
+      expect(await remoteBuilds()).toHaveLength(2);
+
+      // The plan says where it was built; made again, it takes the artifact from the cache, building nothing.
+      const planThere = join(dir, 'v1-there.json');
+      expect((await baton(there, 'plan', 'v1', '-o', planThere)).exitCode).toBe(0);
+      expect(JSON.parse(readFileSync(planThere, 'utf8'))).toMatchObject({
+        artifact: { sha256: builtHere.sha256, host: BUILD_HOST, build: PORTABLE_BUILD },
+      });
+      expect(await remoteBuilds()).toHaveLength(2);
+    },
+  );
+
+  it(
+    'that fails there ends the push (exit 1) naming the host and the last lines of the build, ' +
+      'with nothing sent and production untouched',
+    async () => {
+      const failing = labConfig('fails-there', {
+        build: 'echo "compiling on $(hostname)"; echo "error: the build host says no" >&2; exit 9',
+        host: BUILD_HOST,
+        cache: join(dir, 'cache-fails'),
+      });
+      const before = await currentReleases();
+      const heldBefore = await Promise.all(
+        appHostNames().map((h) => onHost(h, `ls ${ROOT}/.artifacts 2>/dev/null | sort`)),
+      );
+      const r = await baton(failing, 'push', 'v1');
+      expect(r.exitCode, r.stdout + r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/building v1 \([0-9a-f]+\) on new-web\.baton\.test failed: `.*` exited 9\n/);
+      expect(r.stderr).toContain(`    compiling on ${BUILD_HOST}\n    error: the build host says no`);
+      expect(await currentReleases()).toEqual(before);
+      expect(
+        await Promise.all(appHostNames().map((h) => onHost(h, `ls ${ROOT}/.artifacts 2>/dev/null | sort`))),
+      ).toEqual(heldBefore);
+      expect(await onHost(BUILD_HOST, 'ls -d /tmp/baton-build.* 2>/dev/null || true')).toBe('');
+      const status = JSON.parse((await baton(failing, 'status', '--json')).stdout) as { lock: unknown };
       expect(status.lock).toEqual({ state: 'free' });
     },
   );

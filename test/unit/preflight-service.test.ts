@@ -4,14 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Balancer, Member } from '../../src/balancers/types.js';
-import { refusals } from '../../src/checks/preflight.js';
+import { formatMiB, refusals } from '../../src/checks/preflight.js';
 import type { Config } from '../../src/config/config.js';
 import { parseConfig } from '../../src/config/load.js';
 import { Secrets } from '../../src/config/secrets.js';
 import type { ReleaseLock } from '../../src/engine/lock.js';
 import type { Session } from '../../src/engine/session.js';
+import { artifactSpec } from '../../src/release/planned-artifact.js';
 import { preflightRefusal, runPreflight } from '../../src/release/preflight.js';
 import { RecordingTransports } from '../../src/transport/recording.js';
+import { artifactFor } from '../../src/vcs/artifact-build.js';
+import { resolveTag } from '../../src/vcs/git.js';
 
 const KiB = 1024;
 const root = mkdtempSync(join(tmpdir(), 'baton-preflight-service-'));
@@ -306,5 +309,74 @@ describe('runPreflight', () => {
       },
     ]);
     expect(transports.calls.some((c) => c.kind === 'run' && c.argv[2]?.includes('/proc/meminfo'))).toBe(false);
+  });
+});
+
+describe('runPreflight with artifact: in baton.yml', () => {
+  const MiB = KiB * KiB;
+  const withArtifact = (cache: string) => {
+    session.config = parseConfig(
+      `app: { name: shop, repo: ${repo}, path: /srv/shop, restart: 'true' }
+balancer: { driver: haproxy, host: lb.test, backend: web }
+clusters:
+  a: { internal: prod-a.test, hosts: [{ host: w1a }, { host: w2a }] }
+  b: { internal: prod-b.test, hosts: [{ host: w1b }, { host: w2b }] }
+artifact: { build: 'head -c 12582912 /dev/zero > vendor.bin', cache: ${cache} }
+`,
+      join(root, 'baton.yml'),
+    ).config as Config;
+  };
+  const disk = (report: Awaited<ReturnType<typeof runPreflight>>) =>
+    report.findings.filter((f) => f.check === 'disk').map((f) => `${f.outcome} ${f.message}`);
+
+  it(
+    'sizes the artifact the plan builds (its files unpacked, and itself), not the tag’s tree: ' +
+      'a host with room for the tree but not for the build is refused',
+    async () => {
+      withArtifact(join(root, 'no-cache'));
+      freeKb.w1a = 50 * KiB;
+      const artifact = Promise.resolve({
+        sha256: 'ab'.repeat(32),
+        bytes: 2 * MiB,
+        files: 900,
+        unpackedBytes: 30 * MiB,
+      });
+      const report = await runPreflight(session, 'v1.0.0', { clock: clock(), artifact });
+      expect(disk(report)).toEqual([
+        'refused w1a: 50 MiB free at /srv/shop (df), less than the 2 × 30 MiB (the release unpacked, the file list ' +
+          'of artifact abababababab; capacity.diskFactor) + 2 MiB (the artifact, kept beside it) = 62 MiB a new ' +
+          'release needs',
+        ...['w2a', 'w1b', 'w2b'].map(
+          (h) =>
+            `ok ${h}: 100 MiB free at /srv/shop (df), needs 2 × 30 MiB (the release unpacked, the file list of ` +
+            'artifact abababababab; capacity.diskFactor) + 2 MiB (the artifact, kept beside it) = 62 MiB',
+        ),
+      ]);
+    },
+  );
+
+  it('falls back to the tag’s tree, saying so, when the build fails (the plan says why)', async () => {
+    withArtifact(join(root, 'no-cache'));
+    const failed = Promise.reject(new Error('build failed'));
+    const report = await runPreflight(session, 'v1.0.0', { clock: clock(), artifact: failed });
+    expect(disk(report)[0]).toBe(
+      'ok w1a: 100 MiB free at /srv/shop (df), needs 2 × 4 MiB (the release unpacked, git ls-tree of v1.0.0; ' +
+        'its artifact is not built yet; capacity.diskFactor) = 8 MiB',
+    );
+  });
+
+  it('`baton preflight TAG` sizes the artifact already in the cache for the tag', async () => {
+    const cache = join(root, 'cache');
+    withArtifact(cache);
+    const resolved = await resolveTag(repo, 'v1.0.0');
+    const built = await artifactFor(repo, resolved, artifactSpec(session.config)!);
+    expect(built.unpackedBytes).toBe(16 * MiB);
+    freeKb.w1a = 30 * KiB;
+    const report = await runPreflight(session, 'v1.0.0', { clock: clock() });
+    expect(disk(report)[0]).toBe(
+      `refused w1a: 30 MiB free at /srv/shop (df), less than the 2 × 16 MiB (the release unpacked, the file list of ` +
+        `artifact ${built.sha256.slice(0, 12)}; capacity.diskFactor) + ${formatMiB(built.bytes)} (the artifact, ` +
+        `kept beside it) = ${formatMiB(32 * MiB + built.bytes)} a new release needs`,
+    );
   });
 });
