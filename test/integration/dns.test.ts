@@ -33,6 +33,9 @@ async function labIsAsFound(): Promise<void> {
   expect(
     (await queryAuthoritative('10.213.7.3', 'old-site.baton.test', 'A')).answers.map((a) => `${a.data}/${a.ttl}`),
   ).toEqual(['10.213.7.4/30']);
+  expect(
+    (await queryAuthoritative('10.213.7.3', 'old-site.baton.test', 'AAAA')).answers.map((a) => `${a.data}/${a.ttl}`),
+  ).toEqual(['fd10:213:7::4/30']);
   expect((await queryAuthoritative('10.213.7.3', 'transitional.baton.test', 'A')).rcode).toBe('NXDOMAIN');
   expect(JSON.parse((await execa('curl', ['-s', '-m', '5', 'http://10.213.7.4/version'])).stdout)).toMatchObject({
     host: 'old-web.baton.test',
@@ -46,8 +49,8 @@ afterAll(async () => {
 
 describe('baton dns against the lab', () => {
   it(
-    'moves old-site to new-web under load with no failed request and no write on the old host after cut-over, ' +
-      'then rolls back',
+    'moves old-site (A and AAAA) to new-web under load over IPv4 and IPv6 with no failed request and no write on ' +
+      'the old host after cut-over, then rolls back',
     async () => {
       // The slow client keeps a request in flight on the old host at every hand-over of its port. The
       // site's TTL is lowered first, as before a real move: the switch waits out the lab's 30 s TTL.
@@ -55,12 +58,21 @@ describe('baton dns against the lab', () => {
         proxy: 'varnish',
         resolvingClients: 3,
         pinnedClients: 2,
+        resolving6Clients: 2,
+        pinned6Clients: 1,
         slowClients: 1,
         lowerTtl: '5s',
       });
       expect(r.failures).toEqual([]);
       expect(r.failed).toBe(0);
       expect(r.requests).toBeGreaterThan(500);
+      // IPv6 clients: none failed; those resolving AAAA reached the new host once it switched, those pinned to the
+      // old IPv6 address were proxied, and `dns watch` (through finish) counted them by their address.
+      expect(r.byFamily.ipv6.failed).toBe(0);
+      expect(r.byFamily.ipv6.requests).toBeGreaterThan(100);
+      expect(r.resolvedNew6).toBeGreaterThan(0);
+      expect(r.viaOldHostAfterCutover6).toBeGreaterThan(0);
+      expect(r.watchClients).toContain('fd10:213:7::1');
       expect(r.writesOnOldHost).toBe(0);
       expect(r.writesSynced).toBeGreaterThan(0); // the sync hook copied what the old host had
       expect(r.viaOldHostAfterCutover).toBeGreaterThan(0); // stale clients were proxied, not lost
@@ -135,6 +147,16 @@ describe('baton dns against the lab', () => {
           host: 'new-web.baton.test',
           requestHost: 'old-site.baton.test',
         });
+        // The site has an AAAA record: the proxy takes IPv6 clients too.
+        const page6 = await execa('curl', [
+          '-s',
+          '-m',
+          '5',
+          '-H',
+          'Host: old-site.baton.test',
+          'http://[fd10:213:7::4]:6081/version',
+        ]);
+        expect(JSON.parse(page6.stdout)).toMatchObject({ host: 'new-web.baton.test' });
         // Finish and cut-over refuse out of order, changing nothing.
         expect((await baton(file, 'dns', 'finish')).exitCode).toBe(3);
         const back = await baton(file, 'dns', 'rollback');
