@@ -18,7 +18,9 @@ const COMMAND: Record<DnsStep['phase'], string> = {
 function facts(plan: DnsPlan): string[] {
   const f = plan.facts;
   const servers = plan.observed.servers.map((s) => {
-    const six = s.site.addresses6.length ? ` AAAA ${s.site.addresses6.join(',')}` : '';
+    // A plan stored by a baton from before AAAA records were read has no addresses6.
+    const found6: readonly string[] | undefined = s.site.addresses6;
+    const six = found6?.length ? ` AAAA ${found6.join(',')}` : '';
     const chain = s.site.cnames.length ? ` CNAME ${s.site.cnames.join(' → ')} →` : '';
     const site = `${f.site} →${chain} ${s.site.addresses.join(',') || 'none'}${six} TTL ${s.site.ttl}s`;
     const transitional = `${f.transitional} → ${s.transitional.addresses.join(',') || 'none'}`;
