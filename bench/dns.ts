@@ -8,6 +8,7 @@
 // `--slow-clients N` adds clients whose requests take 1.5 s (in flight when a server stops);
 // `--hard-stop` stops the old web server with SIGKILL instead of the lab's graceful stop.
 // `--lower-ttl 5s` lowers the site's TTL first (`dns lower-ttl`) and migrates under it.
+// `--site cname-site.baton.test` migrates the lab's CNAME for old-site (old-site's records move).
 // `--ipv6-clients N` sets how many clients of each kind go over IPv6 (default 1 resolving AAAA + 1 pinned).
 // `npm run bench:dns [-- --runs N] [--proxy nginx] [--slow-clients 1] [--hard-stop] [--lower-ttl 5s]`; the integration
 // test (test/integration/dns.test.ts) runs the same drill.
@@ -57,6 +58,11 @@ export interface DrillOptions {
    * one.
    */
   lowerTtl?: string;
+  /**
+   * The name migrated (default old-site.baton.test); `cname-site.baton.test` is the lab's CNAME for old-site, whose
+   * records are then the ones that move.
+   */
+  site?: string;
   log?: (line: string) => void;
 }
 
@@ -120,12 +126,16 @@ export async function onHost(host: string, argv: string[]): Promise<{ stdout: st
 class TtlCache {
   private until = 0;
   private ip: string;
-  constructor(private readonly type: 'A' | 'AAAA') {
+  constructor(
+    private readonly type: 'A' | 'AAAA',
+    private readonly name: string,
+  ) {
     this.ip = type === 'A' ? OLD : OLD6;
   }
   async resolve(now: number): Promise<string> {
     if (now < this.until) return this.ip;
-    const a = await queryAuthoritative(NS, SITE, this.type);
+    // A CNAME'd name's answer carries its target's records (the chain inside the answer).
+    const a = await queryAuthoritative(NS, this.name, this.type);
     const rec = a.answers.find((r) => r.type === this.type);
     if (rec) {
       this.ip = rec.data;
@@ -139,6 +149,7 @@ function hit(
   ip: string,
   write: boolean,
   path = write ? '/write' : '/version',
+  site = SITE,
 ): Promise<{ ok: boolean; servedBy: string; error?: string }> {
   return new Promise((resolve) => {
     const req = request(
@@ -147,7 +158,7 @@ function hit(
         port: 80,
         path,
         method: write ? 'POST' : 'GET',
-        headers: { Host: SITE },
+        headers: { Host: site },
         agent: false,
         timeout: 20_000,
       },
@@ -180,6 +191,7 @@ function startClients(
       | 'writeEvery'
       | 'slowClients'
       | 'slowMs'
+      | 'site'
     >
   >,
 ) {
@@ -188,7 +200,7 @@ function startClients(
   let pinned = true;
   let phase = 'start';
   const loop = async (isPinned: boolean, client: string, slowPath?: string, family: 'ipv4' | 'ipv6' = 'ipv4') => {
-    const cache = new TtlCache(family === 'ipv4' ? 'A' : 'AAAA');
+    const cache = new TtlCache(family === 'ipv4' ? 'A' : 'AAAA', o.site);
     const old = family === 'ipv4' ? OLD : OLD6;
     let n = 0;
     while (running) {
@@ -196,7 +208,7 @@ function startClients(
       const t0 = Date.now();
       const at = phase;
       const ip = isPinned && pinned ? old : await cache.resolve(t0).catch(() => old);
-      const r = await hit(ip, write, slowPath);
+      const r = await hit(ip, write, slowPath, o.site);
       samples.push({
         at: t0,
         phase: at,
@@ -264,8 +276,9 @@ export async function restoreLab(config?: string): Promise<void> {
     await execa('nsupdate', ['-k', `${LAB}/tsig.key`], { input: script });
 }
 
-function writeConfig(proxy: DrillOptions['proxy'], oldStop?: string[]): string {
+function writeConfig(proxy: DrillOptions['proxy'], oldStop?: string[], site = SITE): string {
   const doc = parseDocument(readFileSync(join(repoRoot(), 'test/lab/baton.dns.yml'), 'utf8'));
+  doc.setIn(['dns', 'migrate', 'site'], site);
   doc.setIn(['dns', 'migrate', 'proxy', 'kind'], proxy ?? 'varnish');
   if (oldStop) doc.setIn(['dns', 'migrate', 'old', 'stop'], doc.createNode(oldStop));
   const file = join(mkdtempSync(join(tmpdir(), 'baton-dns-')), 'baton.yml');
@@ -299,9 +312,10 @@ async function step({ config, phaseSeconds, stepSeconds, setPhase }: StepLog, na
 
 export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult> {
   const log = opts.log ?? (() => {});
-  const config = writeConfig(opts.proxy, opts.oldStop);
+  const site = opts.site ?? SITE;
+  const config = writeConfig(opts.proxy, opts.oldStop, site);
   const started = Date.now();
-  const store = new DnsStateStore(join(config, '..'), SITE);
+  const store = new DnsStateStore(join(config, '..'), site);
   await restoreLab();
   const phaseSeconds: Record<string, number> = {};
   const stepSeconds: Record<string, number> = {};
@@ -318,6 +332,7 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
     writeEvery: opts.writeEvery ?? 3,
     slowClients: opts.slowClients ?? 0,
     slowMs: opts.slowMs ?? 1500,
+    site,
   });
   const steps: StepLog = { config, phaseSeconds, stepSeconds, setPhase: clients.setPhase };
   let reverseFrom: number;
@@ -440,6 +455,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     slowClients: Number(flag('slow-clients') ?? 0),
     ...(process.argv.includes('--hard-stop') && { oldStop: HARD_STOP }),
     ...(flag('lower-ttl') && { lowerTtl: flag('lower-ttl') as string }),
+    ...(flag('site') && { site: flag('site') as string }),
     ...(flag('ipv6-clients') !== undefined && {
       resolving6Clients: Number(flag('ipv6-clients')),
       pinned6Clients: Number(flag('ipv6-clients')),

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { HARD_STOP, onHost, restoreLab, runDnsDrill } from '../../bench/dns.js';
 import { queryAuthoritative } from '../../src/dns/query.js';
+import type { DnsPlan } from '../../src/dns/types.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -167,6 +168,40 @@ describe('baton dns against the lab', () => {
       await labIsAsFound();
     },
   );
+
+  it("moves a CNAME'd site by its in-zone target (old-site's A and AAAA), with no failed request", async () => {
+    const file = config((d) => d.setIn(['dns', 'migrate', 'site'], 'cname-site.baton.test'));
+    const planned = await baton(file, 'dns', 'plan', '--dry-run', '--json');
+    expect(planned.exitCode, planned.stderr).toBe(0);
+    const plan = (JSON.parse(planned.stdout) as { plan: DnsPlan }).plan;
+    expect(plan.facts).toMatchObject({ record: 'old-site.baton.test', cnames: ['old-site.baton.test'] });
+    const sw = plan.forward.find((st) => st.id === 'switch')!;
+    expect(sw.record).toMatchObject({ name: 'old-site.baton.test', aaaa: { to: 'fd10:213:7::5' } });
+    expect(sw.title).toContain('every other name pointing at old-site.baton.test moves too');
+    const r = await runDnsDrill({
+      site: 'cname-site.baton.test',
+      resolvingClients: 2,
+      pinnedClients: 1,
+      resolving6Clients: 1,
+      pinned6Clients: 1,
+    });
+    expect(r.failures).toEqual([]);
+    expect(r.failed).toBe(0);
+    expect(r.reverse.failed).toBe(0);
+    expect(r.writesOnOldHost).toBe(0);
+    expect(r.resolvedNew6).toBeGreaterThan(0); // clients resolving the CNAME got the target's new AAAA
+    await labIsAsFound();
+  });
+
+  it('refuses (exit 3) a site that is a CNAME to a name outside the zone, changing nothing', async () => {
+    const file = config((d) => d.setIn(['dns', 'migrate', 'site'], 'provider-site.baton.test'));
+    const r = await baton(file, 'dns', 'plan');
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain(
+      'provider-site.baton.test is a CNAME for shop.provider.example, which is outside dns.zone (baton.test)',
+    );
+    await labIsAsFound();
+  });
 
   it('refuses Varnish for an HTTPS site before touching anything', async () => {
     const file = config((d) => d.setIn(['dns', 'migrate', 'scheme'], 'https'));
