@@ -1,13 +1,15 @@
 // The DNS drill in the lab: move old-site.baton.test from old-web to new-web with `baton dns …`
 // while clients keep making requests (writes included) — some resolving through the lab DNS
 // server and honouring the TTL they got, some pinned to the old address as a stale cache would
-// be until the horizon — then roll everything back. Prints JSON: requests, failed,
+// be until the horizon, over IPv4 (A) and IPv6 (AAAA) alike — then roll everything back. Prints JSON: requests, failed,
 // writesOnOldHost (writes on old-web after cut-over) and seconds per step; each failure names
 // the client and the phase it happened in. `--runs N` runs the whole migration N times in a row
 // and prints failed per run (forward and rolling back) and totals.
 // `--slow-clients N` adds clients whose requests take 1.5 s (in flight when a server stops);
 // `--hard-stop` stops the old web server with SIGKILL instead of the lab's graceful stop.
 // `--lower-ttl 5s` lowers the site's TTL first (`dns lower-ttl`) and migrates under it.
+// `--site cname-site.baton.test` migrates the lab's CNAME for old-site (old-site's records move).
+// `--ipv6-clients N` sets how many clients of each kind go over IPv6 (default 1 resolving AAAA + 1 pinned).
 // `npm run bench:dns [-- --runs N] [--proxy nginx] [--slow-clients 1] [--hard-stop] [--lower-ttl 5s]`; the integration
 // test (test/integration/dns.test.ts) runs the same drill.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -29,11 +31,18 @@ export const HARD_STOP = ['sh', '-c', 'kill -KILL "$(cat /srv/shop/run/shop.pid)
 const SITE = 'old-site.baton.test';
 const NS = '10.213.7.3';
 const OLD = '10.213.7.4';
+/** old-web's IPv6 address: the site's AAAA record before the move. */
+const OLD6 = 'fd10:213:7::4';
+/** new-web's: the AAAA record after the switch. */
+const NEW6 = 'fd10:213:7::5';
 
 export interface DrillOptions {
   proxy?: 'varnish' | 'nginx' | 'apache';
   resolvingClients?: number;
   pinnedClients?: number;
+  /** The same over IPv6: resolving the AAAA record, or pinned to the old host's IPv6 address. */
+  resolving6Clients?: number;
+  pinned6Clients?: number;
   /** Every n-th request is a write. */
   writeEvery?: number;
   /**
@@ -49,6 +58,11 @@ export interface DrillOptions {
    * one.
    */
   lowerTtl?: string;
+  /**
+   * The name migrated (default old-site.baton.test); `cname-site.baton.test` is the lab's CNAME for old-site, whose
+   * records are then the ones that move.
+   */
+  site?: string;
   log?: (line: string) => void;
 }
 
@@ -61,6 +75,7 @@ interface Sample {
   ok: boolean;
   write: boolean;
   ip: string;
+  family: 'ipv4' | 'ipv6';
   servedBy: string;
   ms: number;
   error?: string;
@@ -74,6 +89,14 @@ export interface DrillResult {
   /** Writes made on old-web before cut-over that the sync hook copied to new-web. */
   writesSynced: number;
   viaOldHostAfterCutover: number;
+  /** Of those, over IPv6. */
+  viaOldHostAfterCutover6: number;
+  /** Requests and failures per address family (forward). */
+  byFamily: Record<'ipv4' | 'ipv6', { requests: number; failed: number }>;
+  /** IPv6 requests sent to the new host's IPv6 address, as resolving clients found it in the switched AAAA record. */
+  resolvedNew6: number;
+  /** Client addresses `dns finish` (its watch) saw reach the old host after cut-over. */
+  watchClients: string[];
   maxLatencyMs: number;
   stepSeconds: Record<string, number>;
   phaseSeconds: Record<string, number>;
@@ -99,14 +122,21 @@ export async function onHost(host: string, argv: string[]): Promise<{ stdout: st
   }
 }
 
-/** A client's DNS cache: one answer, kept for the TTL the server gave it. */
+/** A client's DNS cache: one answer (A, or AAAA for an IPv6 client), kept for the TTL the server gave it. */
 class TtlCache {
   private until = 0;
-  private ip = OLD;
+  private ip: string;
+  constructor(
+    private readonly type: 'A' | 'AAAA',
+    private readonly name: string,
+  ) {
+    this.ip = type === 'A' ? OLD : OLD6;
+  }
   async resolve(now: number): Promise<string> {
     if (now < this.until) return this.ip;
-    const a = await queryAuthoritative(NS, SITE, 'A');
-    const rec = a.answers.find((r) => r.type === 'A');
+    // A CNAME'd name's answer carries its target's records (the chain inside the answer).
+    const a = await queryAuthoritative(NS, this.name, this.type);
+    const rec = a.answers.find((r) => r.type === this.type);
     if (rec) {
       this.ip = rec.data;
       this.until = now + rec.ttl * 1000;
@@ -119,6 +149,7 @@ function hit(
   ip: string,
   write: boolean,
   path = write ? '/write' : '/version',
+  site = SITE,
 ): Promise<{ ok: boolean; servedBy: string; error?: string }> {
   return new Promise((resolve) => {
     const req = request(
@@ -127,7 +158,7 @@ function hit(
         port: 80,
         path,
         method: write ? 'POST' : 'GET',
-        headers: { Host: SITE },
+        headers: { Host: site },
         agent: false,
         timeout: 20_000,
       },
@@ -150,21 +181,34 @@ function hit(
 
 /** Clients that run until stopped; pinned ones use the old address until `unpin()` (the horizon). */
 function startClients(
-  o: Required<Pick<DrillOptions, 'resolvingClients' | 'pinnedClients' | 'writeEvery' | 'slowClients' | 'slowMs'>>,
+  o: Required<
+    Pick<
+      DrillOptions,
+      | 'resolvingClients'
+      | 'pinnedClients'
+      | 'resolving6Clients'
+      | 'pinned6Clients'
+      | 'writeEvery'
+      | 'slowClients'
+      | 'slowMs'
+      | 'site'
+    >
+  >,
 ) {
   const samples: Sample[] = [];
   let running = true;
   let pinned = true;
   let phase = 'start';
-  const loop = async (isPinned: boolean, client: string, slowPath?: string) => {
-    const cache = new TtlCache();
+  const loop = async (isPinned: boolean, client: string, slowPath?: string, family: 'ipv4' | 'ipv6' = 'ipv4') => {
+    const cache = new TtlCache(family === 'ipv4' ? 'A' : 'AAAA', o.site);
+    const old = family === 'ipv4' ? OLD : OLD6;
     let n = 0;
     while (running) {
       const write = !slowPath && ++n % o.writeEvery === 0;
       const t0 = Date.now();
       const at = phase;
-      const ip = isPinned && pinned ? OLD : await cache.resolve(t0).catch(() => OLD);
-      const r = await hit(ip, write, slowPath);
+      const ip = isPinned && pinned ? old : await cache.resolve(t0).catch(() => old);
+      const r = await hit(ip, write, slowPath, o.site);
       samples.push({
         at: t0,
         phase: at,
@@ -173,6 +217,7 @@ function startClients(
         ok: r.ok,
         write,
         ip,
+        family,
         servedBy: r.servedBy,
         ms: Date.now() - t0,
         ...(r.error && { error: r.error }),
@@ -183,6 +228,8 @@ function startClients(
   const loops = [
     ...Array.from({ length: o.resolvingClients }, (_, i) => loop(false, `resolving-${i + 1}`)),
     ...Array.from({ length: o.pinnedClients }, (_, i) => loop(true, `pinned-${i + 1}`)),
+    ...Array.from({ length: o.resolving6Clients }, (_, i) => loop(false, `resolving6-${i + 1}`, undefined, 'ipv6')),
+    ...Array.from({ length: o.pinned6Clients }, (_, i) => loop(true, `pinned6-${i + 1}`, undefined, 'ipv6')),
     ...Array.from({ length: o.slowClients }, (_, i) => loop(true, `slow-${i + 1}`, `/slow?ms=${o.slowMs}`)),
   ];
   return {
@@ -216,17 +263,22 @@ export async function restoreLab(config?: string): Promise<void> {
     'zone baton.test.',
     `update delete ${SITE}. IN A`,
     `update add ${SITE}. 30 IN A ${OLD}`,
+    `update delete ${SITE}. IN AAAA`,
+    `update add ${SITE}. 30 IN AAAA ${OLD6}`,
     'update delete transitional.baton.test. IN A',
     'send',
     '',
   ].join('\n');
   const current = (await queryAuthoritative(NS, SITE, 'A')).answers.map((a) => `${a.data}/${a.ttl}`).join(',');
+  const current6 = (await queryAuthoritative(NS, SITE, 'AAAA')).answers.map((a) => `${a.data}/${a.ttl}`).join(',');
   const transitional = (await queryAuthoritative(NS, 'transitional.baton.test', 'A')).answers.length;
-  if (current !== `${OLD}/30` || transitional) await execa('nsupdate', ['-k', `${LAB}/tsig.key`], { input: script });
+  if (current !== `${OLD}/30` || current6 !== `${OLD6}/30` || transitional)
+    await execa('nsupdate', ['-k', `${LAB}/tsig.key`], { input: script });
 }
 
-function writeConfig(proxy: DrillOptions['proxy'], oldStop?: string[]): string {
+function writeConfig(proxy: DrillOptions['proxy'], oldStop?: string[], site = SITE): string {
   const doc = parseDocument(readFileSync(join(repoRoot(), 'test/lab/baton.dns.yml'), 'utf8'));
+  doc.setIn(['dns', 'migrate', 'site'], site);
   doc.setIn(['dns', 'migrate', 'proxy', 'kind'], proxy ?? 'varnish');
   if (oldStop) doc.setIn(['dns', 'migrate', 'old', 'stop'], doc.createNode(oldStop));
   const file = join(mkdtempSync(join(tmpdir(), 'baton-dns-')), 'baton.yml');
@@ -260,9 +312,10 @@ async function step({ config, phaseSeconds, stepSeconds, setPhase }: StepLog, na
 
 export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult> {
   const log = opts.log ?? (() => {});
-  const config = writeConfig(opts.proxy, opts.oldStop);
+  const site = opts.site ?? SITE;
+  const config = writeConfig(opts.proxy, opts.oldStop, site);
   const started = Date.now();
-  const store = new DnsStateStore(join(config, '..'), SITE);
+  const store = new DnsStateStore(join(config, '..'), site);
   await restoreLab();
   const phaseSeconds: Record<string, number> = {};
   const stepSeconds: Record<string, number> = {};
@@ -274,9 +327,12 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
   const clients = startClients({
     resolvingClients: opts.resolvingClients ?? 4,
     pinnedClients: opts.pinnedClients ?? 2,
+    resolving6Clients: opts.resolving6Clients ?? 1,
+    pinned6Clients: opts.pinned6Clients ?? 1,
     writeEvery: opts.writeEvery ?? 3,
     slowClients: opts.slowClients ?? 0,
     slowMs: opts.slowMs ?? 1500,
+    site,
   });
   const steps: StepLog = { config, phaseSeconds, stepSeconds, setPhase: clients.setPhase };
   let reverseFrom: number;
@@ -284,6 +340,7 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
   let completed = false;
   let oldLog: string;
   let synced: string;
+  let watchClients: string[] | undefined;
   try {
     if (opts.lowerTtl) {
       must('dns lower-ttl', await step(steps, 'lower-ttl', 'dns', 'lower-ttl', '--to', opts.lowerTtl));
@@ -315,7 +372,11 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
     const t0 = Date.now();
     for (;;) {
       const r = await step(steps, 'finish', 'dns', 'finish');
-      if (r.code === 0) break;
+      if (r.code === 0) {
+        const watch = r.out.watch as { perClient?: Array<{ address: string }> } | undefined;
+        watchClients = (watch?.perClient ?? []).map((c) => c.address);
+        break;
+      }
       if (r.code !== 3 || Date.now() - t0 > 60_000) must('dns finish', r);
       await new Promise((res) => setTimeout(res, 1000));
     }
@@ -352,7 +413,20 @@ export async function runDnsDrill(opts: DrillOptions = {}): Promise<DrillResult>
           Date.parse(l.split(' ')[0] as string) < (reverse[0]?.at ?? Infinity),
       ).length,
     writesSynced: synced.split('\n').filter((l) => l && Date.parse(l.split(' ')[0] as string) >= started).length,
-    viaOldHostAfterCutover: forward.filter((s) => s.ip === OLD && s.at >= cutoverAt).length,
+    viaOldHostAfterCutover: forward.filter((s) => (s.ip === OLD || s.ip === OLD6) && s.at >= cutoverAt).length,
+    viaOldHostAfterCutover6: forward.filter((s) => s.ip === OLD6 && s.at >= cutoverAt).length,
+    byFamily: {
+      ipv4: {
+        requests: forward.filter((s) => s.family === 'ipv4').length,
+        failed: forward.filter((s) => s.family === 'ipv4' && !s.ok).length,
+      },
+      ipv6: {
+        requests: forward.filter((s) => s.family === 'ipv6').length,
+        failed: forward.filter((s) => s.family === 'ipv6' && !s.ok).length,
+      },
+    },
+    resolvedNew6: forward.filter((s) => s.ip === NEW6).length,
+    watchClients: watchClients ?? [],
     maxLatencyMs: Math.max(0, ...forward.map((s) => s.ms)),
     stepSeconds,
     phaseSeconds,
@@ -381,6 +455,11 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     slowClients: Number(flag('slow-clients') ?? 0),
     ...(process.argv.includes('--hard-stop') && { oldStop: HARD_STOP }),
     ...(flag('lower-ttl') && { lowerTtl: flag('lower-ttl') as string }),
+    ...(flag('site') && { site: flag('site') as string }),
+    ...(flag('ipv6-clients') !== undefined && {
+      resolving6Clients: Number(flag('ipv6-clients')),
+      pinned6Clients: Number(flag('ipv6-clients')),
+    }),
   };
   if (runs === 1) {
     const result = await runDnsDrill({ ...drill, log });
@@ -392,6 +471,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       requests: number;
       failed: number;
       reverseFailed: number;
+      /** Of the failed, over IPv6 (and its requests). */
+      ipv6?: { requests: number; failed: number };
       writesOnOldHost: number;
       maxLatencyMs?: number;
       cutoverSeconds?: number;
@@ -421,6 +502,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
         requests: r.requests,
         failed: r.failed,
         reverseFailed: r.reverse.failed,
+        ipv6: r.byFamily.ipv6,
         writesOnOldHost: r.writesOnOldHost,
         maxLatencyMs: r.maxLatencyMs,
         cutoverSeconds: r.stepSeconds.cutover,
@@ -435,6 +517,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       runs,
       requests: sum((r) => r.requests),
       failed: sum((r) => r.failed),
+      ipv6Requests: sum((r) => r.ipv6?.requests ?? 0),
+      ipv6Failed: sum((r) => r.ipv6?.failed ?? 0),
       reverseFailed: sum((r) => r.reverseFailed),
       writesOnOldHost: sum((r) => r.writesOnOldHost),
       runsWithFailures: perRun.filter((r) => r.failed + r.reverseFailed > 0 || r.error).length,

@@ -4,10 +4,17 @@
 import type { Config } from '../src/config/config.js';
 import { digest } from '../src/model/canonical.js';
 import { schedule } from '../src/dns/horizon.js';
-import { largestTtl, servesEverywhere, type DnsObservation } from '../src/dns/observe.js';
+import { addresses6, largestTtl, servesEverywhere, type DnsObservation } from '../src/dns/observe.js';
 import type { Migration } from '../src/dns/proxy.js';
-import { DNS_PLAN_FORMAT, type DnsFacts, type DnsForwardStep, type DnsPlan, type DnsStep } from '../src/dns/types.js';
-import { UserError } from '../src/errors.js';
+import {
+  DNS_PLAN_FORMAT,
+  type DnsFacts,
+  type DnsForwardStep,
+  type DnsPlan,
+  type DnsStep,
+  type RecordChangeSpec,
+} from '../src/dns/types.js';
+import { PlanRefusedError, UserError } from '../src/errors.js';
 
 export interface DnsPlanInput {
   config: Config;
@@ -27,12 +34,13 @@ export function buildDnsPlan(input: DnsPlanInput): DnsPlan {
   const { config, observed } = input;
   const { dns, m } = migrationOf(config);
   const now = input.now ?? new Date();
-  const onOld = refuseUnmovable(observed, m);
+  const moving = refuseUnmovable(observed, m, dns.zone);
+  const { onOld } = moving;
   const lowered = input.lowerTtl && {
     from: input.lowerTtl.from ?? largestTtl(observed, 'site'),
     to: input.lowerTtl.to,
   };
-  const facts = dnsFacts(dns, m, observed, lowered);
+  const facts = dnsFacts(dns, m, observed, lowered, moving);
   const transitionalReady = servesEverywhere(observed, 'transitional', m.new.address);
   const times = schedule({
     now,
@@ -48,14 +56,14 @@ export function buildDnsPlan(input: DnsPlanInput): DnsPlan {
   });
   const at = (d: Date) => d.toISOString();
   const forward: DnsForwardStep[] = [
-    ...(lowered ? [lowerTtlStep(m, lowered, at(now))] : []),
+    ...(lowered ? [lowerTtlStep(facts, lowered, at(now))] : []),
     transitionalStep(dns.transitional, m, observed, facts.ttl),
     proxySideStep(m, at(now)),
     cutoverStep(m, at(times.cutover)),
     // Already on the new address (planned again after the switch): nothing to switch.
     ...(onOld ? [switchStep(m, facts, at(times.cutover))] : []),
     finishStep(m, facts, at(times.finish)),
-    ...(lowered ? [restoreTtlStep(m, lowered, at(times.finish))] : []),
+    ...(lowered ? [restoreTtlStep(facts, lowered, at(times.finish))] : []),
   ];
   const partial = {
     format: DNS_PLAN_FORMAT,
@@ -87,35 +95,106 @@ function migrationOf(config: Config): { dns: DnsConfig; m: Migration } {
   return { dns, m };
 }
 
-/** The site must resolve to the old or the new address, as an A record: whether it is still on the old one. */
-function refuseUnmovable(observed: DnsObservation, m: Migration): boolean {
-  const onOld = servesEverywhere(observed, 'site', m.old.address);
-  const onNew = servesEverywhere(observed, 'site', m.new.address);
-  if (!onOld && !onNew) {
+/** What the plan moves: whose records (the site's, or a CNAME's target); whether the site is on the old host still. */
+interface Moving {
+  onOld: boolean;
+  /** The name whose A (and AAAA) records change: the site, or the end of its CNAME chain. */
+  record: string;
+  /** The CNAME chain from the site, when it is one. */
+  cnames: string[];
+  /** Both AAAA addresses when the site has an AAAA record (which then moves with the A record). */
+  six?: { old: string; new: string };
+}
+
+/** An IPv6 address as DNS answers write it (lowercase, zeros compressed). */
+const canonical6 = (a: string) => new URL(`http://[${a}]`).hostname.slice(1, -1);
+
+const bare = (name: string) => name.toLowerCase().replace(/\.$/, '');
+const inZone = (name: string, zone: string) => bare(name) === bare(zone) || bare(name).endsWith(`.${bare(zone)}`);
+
+/**
+ * The site must resolve to the old or the new host, A and AAAA alike; a CNAME only when the name at its end is inside
+ * the zone baton updates (that name's records are the ones changed).
+ */
+function refuseUnmovable(observed: DnsObservation, m: Migration, zone: string): Moving {
+  const chains = [...new Set(observed.servers.map((s) => s.site.cnames.join(' → ')))];
+  if (chains.length > 1)
+    throw new PlanRefusedError(
+      `the authoritative servers disagree about ${m.site} (${chains.map((c) => c || 'no CNAME').join(' / ')})`,
+      'wait until every server serves the same zone (its serial), then run `baton dns plan` again',
+    );
+  const cnames = observed.servers[0]?.site.cnames ?? [];
+  const target = cnames.at(-1);
+  if (target !== undefined && !inZone(target, zone)) {
+    throw new PlanRefusedError(
+      `${m.site} is a CNAME for ${target}, which is outside dns.zone (${zone}): baton can only change records in ` +
+        'the zone it may update',
+      `move ${target} where its zone is served (its provider), or replace the CNAME with A/AAAA records in ${zone} ` +
+        'and run `baton dns plan` again',
+    );
+  }
+  const record = target ?? m.site;
+  const named = target ? `${m.site} (a CNAME for ${target})` : m.site;
+  const onOldA = servesEverywhere(observed, 'site', m.old.address);
+  const onNewA = servesEverywhere(observed, 'site', m.new.address);
+  if (!onOldA && !onNewA) {
     const seen = [...new Set(observed.servers.map((s) => s.site.addresses.join(',') || 'nothing'))].join(' / ');
     throw new UserError(
-      `${m.site} resolves to ${seen} on the authoritative servers, neither the old (${m.old.address}) ` +
+      `${named} resolves to ${seen} on the authoritative servers, neither the old (${m.old.address}) ` +
         `nor the new (${m.new.address}) address`,
       'fix dns.migrate.old.address or the record first',
     );
   }
-  if (observed.servers.some((s) => s.site.cnames.length > 0)) {
+  const found6 = addresses6(observed, 'site');
+  if (found6.length === 0) return { onOld: onOldA, record, cnames };
+  if (m.new.address6 === undefined)
+    throw new PlanRefusedError(
+      `${named} has an AAAA record (${found6.join(', ')}) but the new host has no IPv6 address configured: ` +
+        'IPv6 clients would stay on the old host',
+      'set dns.migrate.new.address6 to the IPv6 address the site gets on the new host, then run `baton dns plan` again',
+    );
+  const new6 = canonical6(m.new.address6);
+  const old6 =
+    m.old.address6 !== undefined
+      ? canonical6(m.old.address6)
+      : onOldA && found6.length === 1
+        ? (found6[0] as string)
+        : undefined;
+  const onOld = onOldA && old6 !== undefined && servesEverywhere(observed, 'site', m.old.address, old6);
+  const onNew = onNewA && servesEverywhere(observed, 'site', m.new.address, new6);
+  if (!onOld && !onNew) {
     throw new UserError(
-      `${m.site} is a CNAME (${observed.servers[0]?.site.cnames.join(' → ')}); baton moves A records`,
-      'migrate the name at the end of the chain',
+      `${named} has the AAAA record ${found6.join(', ')} beside the A record ` +
+        `${onOldA ? m.old.address : m.new.address}, not the ${onOldA ? 'old' : 'new'} host's IPv6 address ` +
+        `(${(onOldA ? old6 : new6) ?? 'dns.migrate.old.address6 unset'})`,
+      `fix dns.migrate.${onOldA ? 'old' : 'new'}.address6 or the AAAA record first`,
     );
   }
-  return onOld;
+  // After the switch (planned again) the old IPv6 address is the configured one, or unknown: the way back needs it.
+  if (old6 === undefined)
+    throw new PlanRefusedError(
+      `${named} already points at the new host, and the old host's IPv6 address is not configured`,
+      'set dns.migrate.old.address6 so the way back can restore the AAAA record',
+    );
+  return { onOld, record, cnames, six: { old: old6, new: new6 } };
 }
 
-function dnsFacts(dns: DnsConfig, m: Migration, observed: DnsObservation, lowered: DnsFacts['ttlLowered']): DnsFacts {
+function dnsFacts(
+  dns: DnsConfig,
+  m: Migration,
+  observed: DnsObservation,
+  lowered: DnsFacts['ttlLowered'],
+  moving: Moving,
+): DnsFacts {
   // Lowered ahead of the move, the site's answer is cached for the lower TTL once it switches.
   const siteTtl = lowered ? lowered.to : largestTtl(observed, 'site');
   return {
     site: m.site,
+    ...(moving.cnames.length > 0 && { record: moving.record, cnames: moving.cnames }),
     transitional: dns.transitional,
     oldAddress: m.old.address,
     newAddress: m.new.address,
+    ...(moving.six && { oldAddress6: moving.six.old, newAddress6: moving.six.new }),
     siteTtl,
     negativeTtl: observed.negativeTtl,
     ttl: lowered ? lowered.to : dns.ttl !== undefined ? Math.round(dns.ttl / 1000) : siteTtl || 300,
@@ -129,27 +208,57 @@ function dnsFacts(dns: DnsConfig, m: Migration, observed: DnsObservation, lowere
   };
 }
 
+/** The name whose records change (the site, or the target of its CNAME). */
+const recordName = (f: DnsFacts) => f.record ?? f.site;
+
+/** The record change from one host's addresses to another's (AAAA too when the site has one), at a TTL. */
+function change(f: DnsFacts, from: 'old' | 'new', to: 'old' | 'new', ttl: number): RecordChangeSpec {
+  const a = (h: 'old' | 'new') => (h === 'old' ? f.oldAddress : f.newAddress);
+  const a6 = (h: 'old' | 'new') => (h === 'old' ? f.oldAddress6 : f.newAddress6);
+  return {
+    name: recordName(f),
+    from: a(from),
+    to: a(to),
+    ...(f.newAddress6 !== undefined && { aaaa: { from: a6(from), to: a6(to) } }),
+    ttl,
+  };
+}
+
+/** `www.example.com A 192.0.2.4 + AAAA 2001:db8::4` (and, for a CNAME, whose record that is). */
+function records(f: DnsFacts, h: 'old' | 'new'): string {
+  const a = h === 'old' ? f.oldAddress : f.newAddress;
+  const a6 = h === 'old' ? f.oldAddress6 : f.newAddress6;
+  return `${recordName(f)} A ${a}${a6 ? ` + AAAA ${a6}` : ''}`;
+}
+
+/** For a CNAME'd site: which record changes, and what else moves with it. */
+function viaCname(f: DnsFacts): string {
+  return f.record
+    ? ` (${f.site} is a CNAME for ${f.record}: its record is the one changed, and every other name pointing at ` +
+        `${f.record} moves too)`
+    : '';
+}
+
 type Lowered = NonNullable<DnsFacts['ttlLowered']>;
 
 /** The site's TTL lowered at its address now; undone by raising it again. */
-function lowerTtlStep(m: Migration, lowered: Lowered, earliest: string): DnsForwardStep {
-  const a = m.old.address;
+function lowerTtlStep(f: DnsFacts, lowered: Lowered, earliest: string): DnsForwardStep {
   return {
     id: 'lower-ttl',
     kind: 'dns-record',
     phase: 'lower-ttl',
-    record: { name: m.site, from: a, to: a, ttl: lowered.to },
+    record: change(f, 'old', 'old', lowered.to),
     title:
-      `lower the TTL of ${m.site} A ${a} from ${lowered.from}s to ${lowered.to}s on every authoritative ` +
-      `server; answers cached before may be kept ${lowered.from}s more, so the switch waits that long`,
+      `lower the TTL of ${records(f, 'old')} from ${lowered.from}s to ${lowered.to}s on every authoritative ` +
+      `server${viaCname(f)}; answers cached before may be kept ${lowered.from}s more, so the switch waits that long`,
     earliest,
     undo: [
       {
         id: 'undo-lower-ttl',
         kind: 'dns-record',
         phase: 'lower-ttl',
-        record: { name: m.site, from: a, to: a, ttl: lowered.from },
-        title: `raise the TTL of ${m.site} A ${a} back to ${lowered.from}s`,
+        record: change(f, 'old', 'old', lowered.from),
+        title: `raise the TTL of ${records(f, 'old')} back to ${lowered.from}s`,
         undo: [],
       },
     ],
@@ -157,22 +266,21 @@ function lowerTtlStep(m: Migration, lowered: Lowered, earliest: string): DnsForw
 }
 
 /** Once the move is over, the site's TTL back to what it was before it was lowered. */
-function restoreTtlStep(m: Migration, lowered: Lowered, earliest: string): DnsForwardStep {
-  const a = m.new.address;
+function restoreTtlStep(f: DnsFacts, lowered: Lowered, earliest: string): DnsForwardStep {
   return {
     id: 'restore-ttl',
     kind: 'dns-record',
     phase: 'finish',
-    record: { name: m.site, from: a, to: a, ttl: lowered.from },
-    title: `raise the TTL of ${m.site} A ${a} back to ${lowered.from}s`,
+    record: change(f, 'new', 'new', lowered.from),
+    title: `raise the TTL of ${records(f, 'new')} back to ${lowered.from}s`,
     earliest,
     undo: [
       {
         id: 'undo-restore-ttl',
         kind: 'dns-record',
         phase: 'finish',
-        record: { name: m.site, from: a, to: a, ttl: lowered.to },
-        title: `lower the TTL of ${m.site} A ${a} to ${lowered.to}s again`,
+        record: change(f, 'new', 'new', lowered.to),
+        title: `lower the TTL of ${records(f, 'new')} to ${lowered.to}s again`,
         undo: [],
       },
     ],
@@ -242,14 +350,18 @@ function cutoverStep(m: Migration, earliest: string): DnsForwardStep {
 
 function switchStep(m: Migration, facts: DnsFacts, earliest: string): DnsForwardStep {
   const { ttl, siteTtl } = facts;
+  const moves = facts.newAddress6
+    ? `${recordName(facts)} A ${facts.oldAddress} → ${facts.newAddress} and AAAA ${facts.oldAddress6} → ` +
+      `${facts.newAddress6} (one compare-and-set)`
+    : `${recordName(facts)} A ${facts.oldAddress} → ${facts.newAddress}`;
   return {
     id: 'switch',
     kind: 'dns-record',
     phase: 'cutover',
-    record: { name: m.site, from: m.old.address, to: m.new.address, ttl },
+    record: change(facts, 'old', 'new', ttl),
     title:
-      `${facts.update === 'dynamic' ? 'switch' : 'ask for, and wait for,'} ${m.site} A ${m.old.address} ` +
-      `→ ${m.new.address} (TTL ${ttl}s) on every authoritative server (${facts.servers.join(', ')}); ` +
+      `${facts.update === 'dynamic' ? 'switch' : 'ask for, and wait for,'} ${moves} ` +
+      `(TTL ${ttl}s) on every authoritative server (${facts.servers.join(', ')})${viaCname(facts)}; ` +
       `old answers may be cached ${siteTtl}s more`,
     earliest,
     undo: [
@@ -257,8 +369,10 @@ function switchStep(m: Migration, facts: DnsFacts, earliest: string): DnsForward
         id: 'undo-switch',
         kind: 'dns-record',
         phase: 'cutover',
-        record: { name: m.site, from: m.new.address, to: m.old.address, ttl: siteTtl || ttl },
-        title: `switch ${m.site} back to ${m.old.address}`,
+        record: change(facts, 'new', 'old', siteTtl || ttl),
+        title:
+          `switch ${recordName(facts)} back to ${facts.oldAddress}` +
+          `${facts.oldAddress6 ? ` and ${facts.oldAddress6}` : ''}`,
         undo: [],
       },
       {

@@ -207,6 +207,7 @@ function typeName(s: JsonSchema): string {
   if (s.type === 'object')
     return typeof s.additionalProperties === 'object' ? `map of name → ${typeName(s.additionalProperties)}` : 'map';
   if (s.format === 'ipv4') return 'IPv4 address';
+  if (s.format === 'ipv6') return 'IPv6 address';
   if (s.format === 'uri') return 'URL';
   return s.type ?? 'any';
 }

@@ -573,11 +573,21 @@ const DnsHost = {
   address: z
     .ipv4({ message: 'expected an IPv4 address such as 10.0.0.5' })
     .describe("the address the site's A record points at when it is served from this host"),
+  address6: z
+    .ipv6({ message: 'expected an IPv6 address such as 2001:db8::5' })
+    .optional()
+    .describe(
+      "the address the site's AAAA record points at when it is served from this host; needed on the new " +
+        'host when the site has an AAAA record (on the old host, the AAAA record found is taken when unset)',
+    ),
   port: Port.default(80).describe('port the site is served on'),
 };
 
 export const DnsMigration = z.strictObject({
-  site: HostName.describe('the name whose A record moves from the old host to the new one, e.g. www.example.com'),
+  site: HostName.describe(
+    'the name whose A (and AAAA) records move from the old host to the new one, e.g. www.example.com; ' +
+      'a CNAME inside dns.zone moves the record of the name it points at',
+  ),
   old: z
     .strictObject({
       ...DnsHost,

@@ -30,7 +30,8 @@ const HOLD_CLASS = '1:2';
 /** The commands that close the gate for TCP `port` on `device`, in order. */
 export function closeGateArgvs(device: string, port: number): string[][] {
   const tc = (...words: string[]) => ['tc', ...words];
-  // IPv4 header of 20 bytes (IHL 5): TCP flags are the byte at offset 33.
+  // IPv4 header of 20 bytes (IHL 5): TCP flags are the byte at offset 33. IPv6 (AAAA clients): the fixed
+  // 40-byte header, TCP right after it (the host's own SYN-ACKs carry no extension header), flags at offset 53.
   // An argv in the groups tc reads it in (prettier would put each word on its own line).
   // prettier-ignore
   const match = (flagBit: string, prio: string) => tc(
@@ -41,6 +42,14 @@ export function closeGateArgvs(device: string, port: number): string[][] {
     'match', 'u8', flagBit, flagBit, 'at', '33',
     'flowid', HOLD_CLASS,
   );
+  // prettier-ignore
+  const match6 = (flagBit: string, prio: string) => tc(
+    'filter', 'add', 'dev', device, 'parent', '1:', 'protocol', 'ipv6', 'prio', prio, 'u32',
+    'match', 'ip6', 'protocol', '6', '0xff',
+    'match', 'ip6', 'sport', String(port), '0xffff',
+    'match', 'u8', flagBit, flagBit, 'at', '53',
+    'flowid', HOLD_CLASS,
+  );
   return [
     tc('qdisc', 'add', 'dev', device, 'root', 'handle', '1:', 'htb', 'default', '1'),
     tc('class', 'add', 'dev', device, 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '100gbit'),
@@ -48,11 +57,13 @@ export function closeGateArgvs(device: string, port: number): string[][] {
     tc('qdisc', 'add', 'dev', device, 'parent', HOLD_CLASS, 'handle', '20:', 'pfifo', 'limit', '0'),
     match('0x02', '1'), // SYN (the SYN-ACK answering a new connection)
     match('0x04', '2'), // RST (the refusal while nothing listens)
+    match6('0x02', '3'), // the same over IPv6
+    match6('0x04', '4'),
   ];
 }
 
 /**
- * The same commands as one `tc -batch -` input: one exec instead of six (the gate closes sooner). Raised: queueing is
+ * The same commands as one `tc -batch -` input: one exec instead of eight (the gate closes sooner). Raised: queueing is
  * root's.
  */
 export function closeGateBatch(device: string, port: number, sudo: boolean): { argv: string[]; stdin: string } {

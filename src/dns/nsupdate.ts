@@ -13,6 +13,8 @@ export interface RecordChange {
   from?: string;
   /** Address it gets; undefined: the A record is deleted. */
   to?: string;
+  /** The AAAA record changed in the same update (from/to as for A); absent: AAAA is left alone. */
+  aaaa?: { from?: string; to?: string };
 }
 
 const fqdn = (name: string) => (name.endsWith('.') ? name : `${name}.`);
@@ -20,7 +22,10 @@ const fqdn = (name: string) => (name.endsWith('.') ? name : `${name}.`);
 /** How updates are signed: a key file nsupdate reads (-k), or the key itself, given in the script. */
 export type Tsig = { keyFile: string } | { key: string };
 
-/** The nsupdate script for one compare-and-set change of an A record, signed with `tsig.key` when given. */
+/**
+ * The nsupdate script for one compare-and-set change of an A record (and its AAAA record, when given: both in one
+ * update, which the server applies whole or not at all), signed with `tsig.key` when given.
+ */
 export function nsupdateScript(c: RecordChange, tsig?: Tsig): string {
   for (const [what, value] of Object.entries({
     server: c.server,
@@ -28,15 +33,24 @@ export function nsupdateScript(c: RecordChange, tsig?: Tsig): string {
     name: c.name,
     from: c.from ?? '',
     to: c.to ?? '',
+    'aaaa.from': c.aaaa?.from ?? '',
+    'aaaa.to': c.aaaa?.to ?? '',
   })) {
     // The script is line-based: a newline or space inside a value would add commands.
     if (/[\s;]/.test(value)) throw new TypeError(`${what} ${JSON.stringify(value)} cannot go into an nsupdate script`);
   }
   const name = fqdn(c.name);
   const lines = [...(tsig && 'key' in tsig ? [keyLine(tsig.key)] : []), `server ${c.server}`, `zone ${fqdn(c.zone)}`];
-  lines.push(c.from === undefined ? `prereq nxrrset ${name} IN A` : `prereq yxrrset ${name} IN A ${c.from}`);
-  if (c.from !== undefined) lines.push(`update delete ${name} IN A`);
-  if (c.to !== undefined) lines.push(`update add ${name} ${c.ttl} IN A ${c.to}`);
+  const changes: Array<[type: string, change: { from?: string; to?: string }]> = [['A', c]];
+  if (c.aaaa) changes.push(['AAAA', c.aaaa]);
+  for (const [type, r] of changes)
+    lines.push(
+      r.from === undefined ? `prereq nxrrset ${name} IN ${type}` : `prereq yxrrset ${name} IN ${type} ${r.from}`,
+    );
+  for (const [type, r] of changes) {
+    if (r.from !== undefined) lines.push(`update delete ${name} IN ${type}`);
+    if (r.to !== undefined) lines.push(`update add ${name} ${c.ttl} IN ${type} ${r.to}`);
+  }
   lines.push('send', '');
   return lines.join('\n');
 }
@@ -87,6 +101,6 @@ export async function sendUpdate(local: Transport, tsig: Tsig, change: RecordCha
 }
 
 /** The zone-file line a person adds by hand when updates are manual. */
-export function recordLine(name: string, ttl: number, address: string): string {
-  return `${fqdn(name)}\t${ttl}\tIN\tA\t${address}`;
+export function recordLine(name: string, ttl: number, address: string, type: 'A' | 'AAAA' = 'A'): string {
+  return `${fqdn(name)}\t${ttl}\tIN\t${type}\t${address}`;
 }

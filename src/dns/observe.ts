@@ -1,15 +1,17 @@
 // What the zone's authoritative servers serve right now: each server's SOA serial, the site's
-// record (CNAME chain followed inside the answer) and the transitional name, with the TTLs
+// A and AAAA records (CNAME chain followed inside the answer) and the transitional name, with the TTLs
 // the zone hands out. Every NS of the zone is asked, not only the configured one.
 import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
-import type { DnsQuery } from './query.js';
+import type { DnsAnswer, DnsQuery } from './query.js';
 
 export interface RRsetView {
   exists: boolean;
   /** A addresses at the end of the chain. */
   addresses: string[];
-  /** Largest TTL along the chain (CNAMEs included): how long a cache may keep this answer. */
+  /** AAAA addresses at the end of the chain. */
+  addresses6: string[];
+  /** Largest TTL along the chain (CNAMEs included, A and AAAA): how long a cache may keep this answer. */
   ttl: number;
   /** CNAMEs followed, in order. */
   cnames: string[];
@@ -89,23 +91,52 @@ export async function observeDns(query: DnsQuery, input: ObserveInput, now = new
   };
 }
 
-/** The A RRset of a name as one server serves it, following a CNAME chain inside the answer. */
+/** The A and AAAA RRsets of a name as one server serves them, following a CNAME chain inside the answer. */
 export async function rrset(query: DnsQuery, server: string, name: string): Promise<RRsetView> {
-  const r = await query(server, name, 'A');
+  const [r, r6] = await Promise.all([query(server, name, 'A'), query(server, name, 'AAAA')]);
   if (!r.authoritative)
     throw new UserError(`${server} does not answer authoritatively for ${name}`, 'is the name inside dns.zone?');
   const cnames = r.answers.filter((a) => a.type === 'CNAME').map((a) => a.data);
-  const addresses = r.answers
-    .filter((a) => a.type === 'A')
-    .map((a) => a.data)
-    .sort();
-  const ttl = Math.max(0, ...r.answers.map((a) => a.ttl));
-  return { exists: r.rcode === 'NOERROR' && r.answers.length > 0, addresses, ttl, cnames };
+  const of = (answers: DnsAnswer['answers'], type: string) =>
+    answers
+      .filter((a) => a.type === type)
+      .map((a) => a.data)
+      .sort();
+  const addresses = of(r.answers, 'A');
+  const addresses6 = of(r6.answers, 'AAAA');
+  const ttl = Math.max(0, ...r.answers.map((a) => a.ttl), ...r6.answers.map((a) => a.ttl));
+  return {
+    exists: (r.rcode === 'NOERROR' && r.answers.length > 0) || addresses6.length > 0,
+    addresses,
+    addresses6,
+    ttl,
+    cnames,
+  };
 }
 
-/** True when every server serves exactly these addresses for the name. */
-export function servesEverywhere(o: DnsObservation, which: 'site' | 'transitional', address: string): boolean {
-  return o.servers.every((s) => s[which].addresses.length === 1 && s[which].addresses[0] === address);
+/**
+ * True when every server serves exactly this address for the name and, when `address6` is given, exactly that AAAA
+ * address (`null`: no AAAA record at all).
+ */
+export function servesEverywhere(
+  o: DnsObservation,
+  which: 'site' | 'transitional',
+  address: string,
+  address6?: string | null,
+): boolean {
+  return o.servers.every(
+    (s) =>
+      s[which].addresses.length === 1 &&
+      s[which].addresses[0] === address &&
+      (address6 === undefined || sameSet(s[which].addresses6, address6 === null ? [] : [address6])),
+  );
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** The AAAA addresses any server serves for the name, each once. */
+export function addresses6(o: DnsObservation, which: 'site' | 'transitional'): string[] {
+  return [...new Set(o.servers.flatMap((s) => s[which].addresses6))].sort();
 }
 
 /** The largest TTL any server hands out for the name (0 when no server has it). */

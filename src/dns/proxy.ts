@@ -22,6 +22,8 @@ export interface ProxySpec {
   newPort: number;
   sidePort: number;
   oldPort: number;
+  /** The site has an AAAA record: the proxy also takes IPv6 clients (the new host's IPv6 address is configured). */
+  ipv6: boolean;
   tls?: { certificate: string; key: string };
 }
 
@@ -52,6 +54,7 @@ export function proxySpec(m: Migration): ProxySpec {
     newPort: m.new.port,
     sidePort: m.proxy.sidePort,
     oldPort: m.old.port,
+    ipv6: m.new.address6 !== undefined,
     ...(m.proxy.tls && { tls: m.proxy.tls }),
   };
 }
@@ -90,9 +93,12 @@ export function renderProxyConfig(
 ): string {
   const port = portOf(spec, instance);
   const tls = spec.scheme === 'https';
+  // nginx's `listen PORT` is IPv4 only; Apache's `Listen PORT` and Varnish's `-a :PORT` take both families.
   const listen =
     spec.kind === 'nginx'
-      ? `        listen ${port}${tls ? ' ssl' : ''};`
+      ? [port, ...(spec.ipv6 ? [`[::]:${port}`] : [])]
+          .map((on) => `        listen ${on}${tls ? ' ssl' : ''};`)
+          .join('\n')
       : spec.kind === 'apache'
         ? `Listen ${port}${tls ? ' https' : ''}`
         : '';

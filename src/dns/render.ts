@@ -18,7 +18,11 @@ const COMMAND: Record<DnsStep['phase'], string> = {
 function facts(plan: DnsPlan): string[] {
   const f = plan.facts;
   const servers = plan.observed.servers.map((s) => {
-    const site = `${f.site} → ${s.site.addresses.join(',') || 'none'} TTL ${s.site.ttl}s`;
+    // A plan stored by a baton from before AAAA records were read has no addresses6.
+    const found6: readonly string[] | undefined = s.site.addresses6;
+    const six = found6?.length ? ` AAAA ${found6.join(',')}` : '';
+    const chain = s.site.cnames.length ? ` CNAME ${s.site.cnames.join(' → ')} →` : '';
+    const site = `${f.site} →${chain} ${s.site.addresses.join(',') || 'none'}${six} TTL ${s.site.ttl}s`;
     const transitional = `${f.transitional} → ${s.transitional.addresses.join(',') || 'none'}`;
     return `${s.server} (serial ${s.serial}, ${site}, ${transitional})`;
   });
@@ -27,7 +31,14 @@ function facts(plan: DnsPlan): string[] {
       ? 'dynamic (nsupdate, TSIG, compare-and-set)'
       : 'by hand (baton prints the record and waits for it)';
   return [
-    `site ${f.site}: ${f.oldAddress} → ${f.newAddress}; transitional name ${f.transitional}`,
+    `site ${f.site}: ${f.oldAddress} → ${f.newAddress}` +
+      `${f.newAddress6 ? `, AAAA ${f.oldAddress6} → ${f.newAddress6}` : ''}; transitional name ${f.transitional}`,
+    ...(f.record
+      ? [
+          `${f.site} is a CNAME (→ ${(f.cnames ?? []).join(' → ')}): the records of ${f.record} change, and every ` +
+            `other name pointing at ${f.record} moves with it`,
+        ]
+      : []),
     `authoritative servers: ${servers.join('; ')}`,
     `old answer may be cached ${f.siteTtl}s; negative TTL ${f.negativeTtl}s; ` +
       `records written with TTL ${f.ttl}s; ` +

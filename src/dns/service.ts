@@ -273,13 +273,18 @@ function refuseBeforeOldTtlRunsOut(state: DnsState, now: Date): void {
 /** The record must still hold the old address (or already the new one): no one else moved it. */
 async function refuseDrift(s: DnsSession, state: DnsState): Promise<void> {
   const now = await observe(s);
-  if (!servesEverywhere(now, 'site', s.m.old.address) && !servesEverywhere(now, 'site', s.m.new.address)) {
+  const f = state.plan.facts;
+  // With an AAAA record in the plan, it must still be where the plan saw it too; without one, none may have appeared.
+  const onOld = servesEverywhere(now, 'site', f.oldAddress, f.oldAddress6 ?? null);
+  const onNew = servesEverywhere(now, 'site', f.newAddress, f.newAddress6 ?? null);
+  if (!onOld && !onNew) {
     throw new PlanRefusedError(
-      `${s.m.site} no longer resolves to ${s.m.old.address} on every authoritative server`,
+      `${s.m.site} no longer resolves to ${f.oldAddress}${f.oldAddress6 ? ` and ${f.oldAddress6}` : ''} ` +
+        '(and nothing else) on every authoritative server',
       'someone changed the record: run `baton dns plan` again',
     );
   }
-  if (!state.plan.forward.some((st) => st.id === 'switch') && servesEverywhere(now, 'site', s.m.old.address)) {
+  if (!state.plan.forward.some((st) => st.id === 'switch') && onOld) {
     throw new PlanRefusedError(
       `the plan was made when ${s.m.site} already pointed at the new host, but it points at the old one now`,
       'run `baton dns plan` again',

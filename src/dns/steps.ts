@@ -63,46 +63,57 @@ export async function confirmTransitional(env: DnsEnv): Promise<unknown> {
   return { confirmed, confirmedAt: env.now().toISOString() };
 }
 
-/** Whether every server serves the name at this address (or none), with this TTL when one is asked for. */
-async function serves(env: DnsEnv, name: string, address: string | undefined, ttl?: number): Promise<boolean> {
+/**
+ * Whether every server serves the name at this address (or none), and at this AAAA address (or none) when `aaaa` is
+ * given, with this TTL when one is asked for.
+ */
+async function serves(
+  env: DnsEnv,
+  name: string,
+  address: string | undefined,
+  ttl?: number,
+  aaaa?: { to?: string },
+): Promise<boolean> {
   const views = await Promise.all(env.servers.map((s) => rrset(env.query, s, name)));
+  const holds = (found: readonly string[], want: string | undefined) =>
+    want === undefined ? found.length === 0 : found.length === 1 && found[0] === want;
   return views.every((v) =>
-    address === undefined
+    address === undefined && !aaaa
       ? !v.exists
-      : v.addresses.length === 1 && v.addresses[0] === address && (ttl === undefined || v.ttl === ttl),
+      : holds(v.addresses, address) && (!aaaa || holds(v.addresses6, aaaa.to)) && (ttl === undefined || v.ttl === ttl),
   );
 }
 
+const described = (r: RecordChangeSpec, which: 'from' | 'to') => {
+  const a = r[which] ?? (which === 'from' ? '(none)' : '(deleted)');
+  return r.aaaa ? `${a} + AAAA ${r.aaaa[which] ?? (which === 'from' ? '(none)' : '(deleted)')}` : a;
+};
+
 export async function recordChange(env: DnsEnv, step: DnsStep, progress: Progress): Promise<unknown> {
   const r = step.record as RecordChangeSpec;
-  // The same address before and after: a change of TTL only (dns lower-ttl), which is what is waited for.
-  const ttl = r.from !== undefined && r.from === r.to ? r.ttl : undefined;
-  const already = await serves(env, r.name, r.to, ttl);
+  // The same addresses before and after: a change of TTL only (dns lower-ttl), which is what is waited for.
+  const ttl = r.from !== undefined && r.from === r.to && r.aaaa?.from === r.aaaa?.to ? r.ttl : undefined;
+  const check = () => serves(env, r.name, r.to, ttl, r.aaaa);
+  const already = await check();
   if (!already) {
     if (env.tsig) {
-      progress(`nsupdate: ${r.name} ${r.from ?? '(none)'} → ${r.to ?? '(deleted)'}`);
+      progress(`nsupdate: ${r.name} ${described(r, 'from')} → ${described(r, 'to')}`);
       await sendUpdate(env.local, env.tsig, { server: env.servers[0] as string, zone: env.zone, ...r });
     } else {
-      env.notice(
-        r.to === undefined
-          ? `MANUAL: delete the A record of ${r.name} (${r.from}) at your DNS provider; ` +
-              'waiting for every authoritative server to drop it'
-          : `MANUAL: set this record at your DNS provider${r.from ? ` (replacing ${r.from})` : ''}:\n ` +
-              ` ${recordLine(r.name, r.ttl, r.to)}\nwaiting for every authoritative server ` +
-              `(${env.servers.join(', ')}) to serve it`,
-      );
+      env.notice(manualChange(env, r));
     }
   }
   const timeoutMs = env.tsig ? 120_000 : env.manualWaitMs;
   const started = env.now().getTime();
-  while (!(await serves(env, r.name, r.to, ttl))) {
+  while (!(await check())) {
     if (env.now().getTime() - started > timeoutMs) {
       throw new OperationFailedError(
-        `${r.name} is not ${r.to ?? 'deleted'} on every authoritative server after ${Math.round(timeoutMs / 1000)}s`,
+        `${r.name} is not ${r.to === undefined ? 'deleted' : described(r, 'to')} on every authoritative server ` +
+          `after ${Math.round(timeoutMs / 1000)}s`,
         'unchanged',
       );
     }
-    progress(`waiting for ${env.servers.join(', ')} to serve ${r.name} → ${r.to ?? '(none)'}`);
+    progress(`waiting for ${env.servers.join(', ')} to serve ${r.name} → ${described(r, 'to')}`);
     await env.sleep(500);
   }
   const confirmedAt = env.now();
@@ -114,10 +125,27 @@ export async function recordChange(env: DnsEnv, step: DnsStep, progress: Progres
     name: r.name,
     from: r.from ?? null,
     to: r.to ?? null,
+    ...(r.aaaa && { aaaa: { from: r.aaaa.from ?? null, to: r.aaaa.to ?? null } }),
     changed: !already,
     confirmedAt: confirmedAt.toISOString(),
     serials,
   };
+}
+
+/** What a person must do at the DNS provider when updates are manual. */
+function manualChange(env: DnsEnv, r: RecordChangeSpec): string {
+  const changes: Array<[type: 'A' | 'AAAA', c: { from?: string; to?: string }]> = [['A', r]];
+  if (r.aaaa) changes.push(['AAAA', r.aaaa]);
+  const lines = changes.map(([type, c]) =>
+    c.to === undefined
+      ? `  delete the ${type} record of ${r.name} (${c.from})`
+      : `  ${recordLine(r.name, r.ttl, c.to, type)}${c.from ? ` (replacing ${c.from})` : ''}`,
+  );
+  return (
+    `MANUAL: make ${changes.length > 1 ? 'these changes' : 'this change'} at your DNS provider:\n` +
+    `${lines.join('\n')}\n` +
+    `waiting for every authoritative server (${env.servers.join(', ')}) to serve it`
+  );
 }
 
 export async function waitSeconds(env: DnsEnv, seconds: number, progress: Progress): Promise<unknown> {
@@ -201,17 +229,24 @@ async function verifyProxy(
   const port = portOf(env.spec, instance);
   const started = env.now().getTime();
   let last: string;
+  // With an AAAA record the proxy must take IPv6 clients too: asked over both families.
+  const local = ['127.0.0.1', ...(env.spec.ipv6 ? ['[::1]'] : [])];
   for (;;) {
     const direct = await fetchOn(t, `${m.scheme}://${m.new.address}:${m.new.port}${path}`, m.site);
-    const proxied = await fetchOn(t, `${m.scheme}://127.0.0.1:${port}${path}`, m.site);
-    if (direct && proxied && direct.status === proxied.status && direct.body === proxied.body && direct.status < 500)
-      return;
-    last = !direct
-      ? `the new host ${m.new.address}:${m.new.port} did not answer from ${m.old.host}`
-      : !proxied
-        ? `nothing answered on ${m.old.host}:${port}`
-        : `through the proxy: ${proxied.status} ${clip(proxied.body)}; ` +
+    let mismatch: string | undefined;
+    for (const at of local) {
+      const proxied = await fetchOn(t, `${m.scheme}://${at}:${port}${path}`, m.site);
+      const over = at === '127.0.0.1' ? '' : ' over IPv6';
+      if (!direct) mismatch = `the new host ${m.new.address}:${m.new.port} did not answer from ${m.old.host}`;
+      else if (!proxied) mismatch = `nothing answered on ${m.old.host}:${port}${over}`;
+      else if (direct.status !== proxied.status || direct.body !== proxied.body || direct.status >= 500)
+        mismatch =
+          `through the proxy${over}: ${proxied.status} ${clip(proxied.body)}; ` +
           `from the new host: ${direct.status} ${clip(direct.body)}`;
+      if (mismatch) break;
+    }
+    if (!mismatch) return;
+    last = mismatch;
     if (env.now().getTime() - started > deadlineMs) break;
     progress(`verifying :${port}: ${last}`);
     await env.sleep(300);

@@ -9,9 +9,15 @@ import type { DnsForwardStep } from '../model/steps.js';
 
 export interface DnsFacts {
   site: string;
+  /** The site is a CNAME (chain in `cnames`): the record that changes is `record`'s, the name at its end. */
+  record?: string;
+  cnames?: string[];
   transitional: string;
   oldAddress: string;
   newAddress: string;
+  /** The site has an AAAA record: it moves with the A record, from and to these. */
+  oldAddress6?: string;
+  newAddress6?: string;
   /** Largest TTL the authoritative servers give the site's current answer (CNAME chain included). */
   siteTtl: number;
   negativeTtl: number;

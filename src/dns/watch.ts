@@ -16,7 +16,9 @@ export function parseAccessLog(text: string): LogEntry[] {
   return text.split('\n').flatMap((line) => {
     const m = /^(\d+(?:\.\d+)?) (\d{3})(?: ([0-9A-Fa-f:.]+))? "(.*)"$/.exec(line.trim());
     if (!m || m[4] === VERIFY_AGENT) return [];
-    return [{ at: new Date(Number(m[1]) * 1000), status: Number(m[2]), ...(m[3] && { client: m[3] }) }];
+    // A proxy listening on both families may log an IPv4 client as IPv4-mapped IPv6 (::ffff:10.0.0.7).
+    const client = m[3]?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+    return [{ at: new Date(Number(m[1]) * 1000), status: Number(m[2]), ...(client && { client }) }];
   });
 }
 

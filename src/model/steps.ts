@@ -145,6 +145,8 @@ export interface RecordChangeSpec {
   from?: string;
   /** Address it gets (undefined: deleted). */
   to?: string;
+  /** The name's AAAA record, changed in the same compare-and-set (from/to as for A); absent: left alone. */
+  aaaa?: { from?: string; to?: string };
   ttl: number;
 }
 

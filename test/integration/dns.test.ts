@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { HARD_STOP, onHost, restoreLab, runDnsDrill } from '../../bench/dns.js';
 import { queryAuthoritative } from '../../src/dns/query.js';
+import type { DnsPlan } from '../../src/dns/types.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -33,6 +34,9 @@ async function labIsAsFound(): Promise<void> {
   expect(
     (await queryAuthoritative('10.213.7.3', 'old-site.baton.test', 'A')).answers.map((a) => `${a.data}/${a.ttl}`),
   ).toEqual(['10.213.7.4/30']);
+  expect(
+    (await queryAuthoritative('10.213.7.3', 'old-site.baton.test', 'AAAA')).answers.map((a) => `${a.data}/${a.ttl}`),
+  ).toEqual(['fd10:213:7::4/30']);
   expect((await queryAuthoritative('10.213.7.3', 'transitional.baton.test', 'A')).rcode).toBe('NXDOMAIN');
   expect(JSON.parse((await execa('curl', ['-s', '-m', '5', 'http://10.213.7.4/version'])).stdout)).toMatchObject({
     host: 'old-web.baton.test',
@@ -46,8 +50,8 @@ afterAll(async () => {
 
 describe('baton dns against the lab', () => {
   it(
-    'moves old-site to new-web under load with no failed request and no write on the old host after cut-over, ' +
-      'then rolls back',
+    'moves old-site (A and AAAA) to new-web under load over IPv4 and IPv6 with no failed request and no write on ' +
+      'the old host after cut-over, then rolls back',
     async () => {
       // The slow client keeps a request in flight on the old host at every hand-over of its port. The
       // site's TTL is lowered first, as before a real move: the switch waits out the lab's 30 s TTL.
@@ -55,12 +59,21 @@ describe('baton dns against the lab', () => {
         proxy: 'varnish',
         resolvingClients: 3,
         pinnedClients: 2,
+        resolving6Clients: 2,
+        pinned6Clients: 1,
         slowClients: 1,
         lowerTtl: '5s',
       });
       expect(r.failures).toEqual([]);
       expect(r.failed).toBe(0);
       expect(r.requests).toBeGreaterThan(500);
+      // IPv6 clients: none failed; those resolving AAAA reached the new host once it switched, those pinned to the
+      // old IPv6 address were proxied, and `dns watch` (through finish) counted them by their address.
+      expect(r.byFamily.ipv6.failed).toBe(0);
+      expect(r.byFamily.ipv6.requests).toBeGreaterThan(100);
+      expect(r.resolvedNew6).toBeGreaterThan(0);
+      expect(r.viaOldHostAfterCutover6).toBeGreaterThan(0);
+      expect(r.watchClients).toContain('fd10:213:7::1');
       expect(r.writesOnOldHost).toBe(0);
       expect(r.writesSynced).toBeGreaterThan(0); // the sync hook copied what the old host had
       expect(r.viaOldHostAfterCutover).toBeGreaterThan(0); // stale clients were proxied, not lost
@@ -135,6 +148,16 @@ describe('baton dns against the lab', () => {
           host: 'new-web.baton.test',
           requestHost: 'old-site.baton.test',
         });
+        // The site has an AAAA record: the proxy takes IPv6 clients too.
+        const page6 = await execa('curl', [
+          '-s',
+          '-m',
+          '5',
+          '-H',
+          'Host: old-site.baton.test',
+          'http://[fd10:213:7::4]:6081/version',
+        ]);
+        expect(JSON.parse(page6.stdout)).toMatchObject({ host: 'new-web.baton.test' });
         // Finish and cut-over refuse out of order, changing nothing.
         expect((await baton(file, 'dns', 'finish')).exitCode).toBe(3);
         const back = await baton(file, 'dns', 'rollback');
@@ -145,6 +168,40 @@ describe('baton dns against the lab', () => {
       await labIsAsFound();
     },
   );
+
+  it("moves a CNAME'd site by its in-zone target (old-site's A and AAAA), with no failed request", async () => {
+    const file = config((d) => d.setIn(['dns', 'migrate', 'site'], 'cname-site.baton.test'));
+    const planned = await baton(file, 'dns', 'plan', '--dry-run', '--json');
+    expect(planned.exitCode, planned.stderr).toBe(0);
+    const plan = (JSON.parse(planned.stdout) as { plan: DnsPlan }).plan;
+    expect(plan.facts).toMatchObject({ record: 'old-site.baton.test', cnames: ['old-site.baton.test'] });
+    const sw = plan.forward.find((st) => st.id === 'switch')!;
+    expect(sw.record).toMatchObject({ name: 'old-site.baton.test', aaaa: { to: 'fd10:213:7::5' } });
+    expect(sw.title).toContain('every other name pointing at old-site.baton.test moves too');
+    const r = await runDnsDrill({
+      site: 'cname-site.baton.test',
+      resolvingClients: 2,
+      pinnedClients: 1,
+      resolving6Clients: 1,
+      pinned6Clients: 1,
+    });
+    expect(r.failures).toEqual([]);
+    expect(r.failed).toBe(0);
+    expect(r.reverse.failed).toBe(0);
+    expect(r.writesOnOldHost).toBe(0);
+    expect(r.resolvedNew6).toBeGreaterThan(0); // clients resolving the CNAME got the target's new AAAA
+    await labIsAsFound();
+  });
+
+  it('refuses (exit 3) a site that is a CNAME to a name outside the zone, changing nothing', async () => {
+    const file = config((d) => d.setIn(['dns', 'migrate', 'site'], 'provider-site.baton.test'));
+    const r = await baton(file, 'dns', 'plan');
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain(
+      'provider-site.baton.test is a CNAME for shop.provider.example, which is outside dns.zone (baton.test)',
+    );
+    await labIsAsFound();
+  });
 
   it('refuses Varnish for an HTTPS site before touching anything', async () => {
     const file = config((d) => d.setIn(['dns', 'migrate', 'scheme'], 'https'));

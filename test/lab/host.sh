@@ -24,8 +24,9 @@ create_netns() {
   ip link set "bl-$id" master "$BRIDGE" up
   ip -n "$ns" link set lo up
   ip -n "$ns" addr add "$addr/24" dev eth0
+  ip -n "$ns" -6 addr add "$(addr6_of "$addr")/64" dev eth0 nodad
   ip -n "$ns" link set eth0 up
-  # No default route on purpose: a host can reach the lab subnet and nothing else.
+  # No default route on purpose: a host can reach the lab subnets (IPv4 and IPv6) and nothing else.
 }
 
 # Private tree: $HOSTS_DIR/<id>/<path> is what the host sees at <path>.

@@ -7,6 +7,10 @@ NS_DIR=$STATE/ns                # persistent mount/UTS namespace files (a privat
 ZONE=baton.test
 SUBNET=10.213.7.0/24
 GUARD_ROUTE=10.213.0.0/16
+# IPv6 inside the lab's own namespaces: a ULA /64 (host .N is ::N), its /32 unreachable like the IPv4 one.
+SUBNET6=fd10:213:7::/64
+GUARD_ROUTE6=fd10:213::/32
+BRIDGE_ADDR6=fd10:213:7::1
 VIP=10.213.7.8                  # floating address keepalived moves between lb and lb2 (www-pair)       # unreachable route: lab traffic never follows the default route
 BRIDGE=baton0
 BRIDGE_ADDR=10.213.7.1
@@ -63,5 +67,8 @@ alive() {
   # The state follows the last ')' (the command name may contain spaces or parentheses).
   state=$(sed -n 's/.*) \(.\).*/\1/p' /proc/"$1"/stat 2>/dev/null) && [[ -n $state && $state != Z ]]
 }
+
+# A host's IPv6 address: the same last number as its IPv4 one (10.213.7.4 → fd10:213:7::4).
+addr6_of() { echo "fd10:213:7::${1##*.}"; }
 
 bridge_up() { [[ -e /sys/class/net/$BRIDGE ]]; }

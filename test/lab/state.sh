@@ -125,7 +125,7 @@ EOF2
 write_lab_json() {
   local id fqdn addr role cluster sep="" hosts="" tags="" tag
   while read -r id fqdn addr role cluster; do
-    hosts+="$sep    { \"name\": \"$fqdn\", \"short\": \"${fqdn%.$ZONE}\", \"address\": \"$addr\", \"role\": \"$role\""
+    hosts+="$sep    { \"name\": \"$fqdn\", \"short\": \"${fqdn%.$ZONE}\", \"address\": \"$addr\", \"address6\": \"$(addr6_of "$addr")\", \"role\": \"$role\""
     [[ $role == app ]] && hosts+=", \"cluster\": \"$cluster\", \"member\": \"$id\""
     hosts+=" }"
     sep=$',\n'
@@ -139,6 +139,7 @@ write_lab_json() {
 {
   "zone": "$ZONE",
   "subnet": "$SUBNET",
+  "subnet6": "$SUBNET6",
   "perCluster": $PER_CLUSTER,
   "hosts": [
 $hosts
@@ -152,7 +153,7 @@ $hosts
     "nginxLua": { "port": 8090, "upstream": "web_lua", "controlUrl": "http://127.0.0.1:8089/baton", "stateFile": "/etc/nginx/baton-upstreams.json", "accessLog": "/var/log/nginx/public-lua.log" }
   },
   "pair": { "peer": "lb2.$ZONE", "vip": "$VIP", "serverStateFile": "/var/lib/haproxy/server-state", "keepalivedPidFile": "/run/keepalived.pid" },
-  "dns": { "address": "10.213.7.3", "tsigKeyFile": "$STATE/tsig.key", "tsigKeyName": "$TSIG_NAME" },
+  "dns": { "address": "10.213.7.3", "address6": "$(addr6_of 10.213.7.3)", "tsigKeyFile": "$STATE/tsig.key", "tsigKeyName": "$TSIG_NAME" },
   "ssh": { "config": "$STATE/ssh_config", "knownHosts": "$STATE/known_hosts", "identityFile": "$STATE/id_ed25519" },
   "repo": "$STATE/repo",
   "tags": { $tags }

@@ -4,8 +4,11 @@
 setup_network() {
   # Kept even after `down`: with the bridge gone, lab addresses hit this instead of the default route.
   ip route replace unreachable "$GUARD_ROUTE"
+  ip -6 route replace unreachable "$GUARD_ROUTE6"
   ip link add "$BRIDGE" type bridge
   ip addr add "$BRIDGE_ADDR/24" dev "$BRIDGE"
+  # nodad: usable at once (duplicate address detection would hold it a second or two).
+  ip -6 addr add "$BRIDGE_ADDR6/64" dev "$BRIDGE" nodad
   ip link set "$BRIDGE" up
   mkdir -p "$NS_DIR"
   # unshare --mount=FILE needs the file on a private mount (else the namespace can pin itself).
@@ -44,6 +47,9 @@ lab_ready() {
   curl_lab -o /dev/null http://10.213.7.2:8080/ && curl_lab -o /dev/null http://10.213.7.2:8088/ && curl_lab -o /dev/null http://10.213.7.2:8090/ || return 1
   curl_lab -o /dev/null http://10.213.7.4/healthz && curl_lab -o /dev/null http://10.213.7.5/healthz || return 1
   [[ $(dig +short +time=1 +tries=1 @10.213.7.3 "lb.$ZONE" A) == 10.213.7.2 ]] || return 1
+  # IPv6: the DNS server over it, the drill's site by its AAAA record.
+  [[ $(dig +short +time=1 +tries=1 @"$(addr6_of 10.213.7.3)" "old-site.$ZONE" AAAA) == "$(addr6_of 10.213.7.4)" ]] || return 1
+  curl_lab -o /dev/null "http://[$(addr6_of 10.213.7.4)]/healthz" && curl_lab -o /dev/null "http://[$(addr6_of 10.213.7.5)]/healthz" || return 1
   "$(pg_bin)/pg_isready" -q -h 10.213.7.6 -t 1
 }
 
@@ -55,7 +61,9 @@ lab_up() {
   check_per_cluster
   ensure_packages
   # A healthy lab of the asked size is left alone: other sessions may be using it right now.
-  if lab_status >/dev/null 2>&1 && grep -q "\"perCluster\": $PER_CLUSTER," "$STATE/lab.json"; then
+  # (A lab built before it had IPv6, without subnet6 in lab.json, is rebuilt.)
+  if lab_status >/dev/null 2>&1 && grep -q "\"perCluster\": $PER_CLUSTER," "$STATE/lab.json" &&
+    grep -q '"subnet6"' "$STATE/lab.json"; then
     echo "lab already up: $(wc -l <"$STATE/hosts.tsv") hosts, state in $STATE"
     print_hosts
     return 0

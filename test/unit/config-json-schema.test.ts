@@ -11,11 +11,12 @@ const ROOT = join(import.meta.dirname, '../..');
 const FIXTURES = join(ROOT, 'test/fixtures/config');
 const data = (file: string) => parseDocument(readFileSync(file, 'utf8')).toJS() as unknown;
 
-// The formats zod emits; ajv-formats is not a dependency, so define the two baton uses.
+// The formats zod emits; ajv-formats is not a dependency, so define the three baton uses.
 // strictRequired is off because secret references say `oneOf: [{required: [env]}, {required: [file]}]`
 // beside their properties, which is valid JSON Schema that ajv's strict mode merely frowns on.
 const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false })
   .addFormat('ipv4', /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/)
+  .addFormat('ipv6', (s: string) => URL.canParse(`http://[${s}]/`))
   .addFormat('uri', (s: string) => URL.canParse(s));
 const validate = ajv.compile(batonJsonSchema());
 

@@ -158,3 +158,83 @@ describe('the cut-over step', () => {
     expect(stopAt).toBeGreaterThan(looks[1] as number);
   });
 });
+
+describe('a record change with an AAAA record', () => {
+  // One authoritative server whose records an nsupdate changes; its AAAA answer lags two looks behind.
+  function zone() {
+    const z = { a: '192.0.2.4', aaaa: '2001:db8::4', aaaaLooksLeft: -1, aaaaLooks: 0 };
+    const query: DnsEnv['query'] = async (server, name, type) => {
+      if (type === 'SOA')
+        return { server, rcode: 'NOERROR', authoritative: true, answers: [], soa: { serial: 2, minimum: 10, ttl: 30 } };
+      if (type === 'AAAA' && z.aaaaLooksLeft >= 0 && z.aaaaLooksLeft-- === 0) z.aaaa = '2001:db8::5';
+      if (type === 'AAAA') z.aaaaLooks++;
+      const data = type === 'A' ? z.a : z.aaaa;
+      return { server, rcode: 'NOERROR', authoritative: true, answers: [{ name, type, ttl: 30, data }] };
+    };
+    return { z, query };
+  }
+  const sw: DnsStep = {
+    id: 'switch',
+    kind: 'dns-record',
+    phase: 'cutover',
+    title: 'switch',
+    record: {
+      name: 'www.example.com',
+      from: '192.0.2.4',
+      to: '192.0.2.5',
+      aaaa: { from: '2001:db8::4', to: '2001:db8::5' },
+      ttl: 30,
+    },
+    undo: [],
+  };
+
+  it('sends both in one compare-and-set and waits until every server serves both', async () => {
+    const { z, query } = zone();
+    const t = new RecordingTransports({
+      responses: [
+        {
+          match: ['nsupdate'],
+          answer: () => {
+            z.a = '192.0.2.5';
+            z.aaaaLooksLeft = 2;
+            return {};
+          },
+        },
+      ],
+    });
+    const e = { ...env(t), query };
+    const changed = (await dnsStepRunner(e)(sw, () => {})) as { changed: boolean; aaaa: unknown };
+    const sent = t.calls.filter((c) => c.kind === 'run' && c.argv[0] === 'nsupdate');
+    expect(sent).toHaveLength(1);
+    const script = (sent[0] as { opts: { stdin?: string } }).opts.stdin ?? '';
+    expect(script).toContain('prereq yxrrset www.example.com. IN A 192.0.2.4\nprereq yxrrset www.example.com. IN AAAA');
+    expect(script).toContain('update add www.example.com. 30 IN AAAA 2001:db8::5\nsend');
+    // Not done while the AAAA answer still held the old address.
+    expect(z.aaaa).toBe('2001:db8::5');
+    expect(z.aaaaLooks).toBeGreaterThanOrEqual(3);
+    expect(changed).toMatchObject({ changed: true, aaaa: { from: '2001:db8::4', to: '2001:db8::5' } });
+  });
+
+  it('asks a person for both records when updates are manual', async () => {
+    const { z, query } = zone();
+    const notices: string[] = [];
+    const t = new RecordingTransports();
+    const e: DnsEnv = { ...env(t), query, notice: (l) => notices.push(l) };
+    delete e.tsig;
+    let sleeps = 0;
+    e.sleep = async () => {
+      if (++sleeps === 2) {
+        z.a = '192.0.2.5';
+        z.aaaa = '2001:db8::5';
+      }
+    };
+    await dnsStepRunner(e)(sw, () => {});
+    expect(notices).toEqual([
+      'MANUAL: make these changes at your DNS provider:\n' +
+        '  www.example.com.\t30\tIN\tA\t192.0.2.5 (replacing 192.0.2.4)\n' +
+        '  www.example.com.\t30\tIN\tAAAA\t2001:db8::5 (replacing 2001:db8::4)\n' +
+        'waiting for every authoritative server (192.0.2.53) to serve it',
+    ]);
+    expect(t.calls.some((c) => c.kind === 'run' && c.argv[0] === 'nsupdate')).toBe(false);
+  });
+});

@@ -17,6 +17,7 @@ import {
 } from '../../src/dns/proxy.js';
 import type { DnsAnswer, DnsQuery } from '../../src/dns/query.js';
 import { dnsPlanMarkdown, dnsPlanText } from '../../src/dns/render.js';
+import { PlanRefusedError } from '../../src/errors.js';
 import { renderTemplate } from '../../src/dns/template.js';
 import { parseAccessLog, perClient, perMinute, verdict, VERIFY_AGENT } from '../../src/dns/watch.js';
 import { readFileSync } from 'node:fs';
@@ -94,6 +95,38 @@ describe('nsupdate scripts', () => {
     expect(del).toContain('prereq yxrrset t.example.com. IN A 192.0.2.5\nupdate delete t.example.com. IN A\nsend');
     expect(del).not.toContain('update add');
   });
+  it('changes the A and the AAAA record in one update, each compared first', () => {
+    expect(
+      nsupdateScript({
+        server: '192.0.2.53',
+        zone: 'example.com',
+        name: 'www.example.com',
+        ttl: 30,
+        from: '192.0.2.4',
+        to: '192.0.2.5',
+        aaaa: { from: '2001:db8::4', to: '2001:db8::5' },
+      }),
+    ).toBe(
+      [
+        'server 192.0.2.53',
+        'zone example.com.',
+        'prereq yxrrset www.example.com. IN A 192.0.2.4',
+        'prereq yxrrset www.example.com. IN AAAA 2001:db8::4',
+        'update delete www.example.com. IN A',
+        'update add www.example.com. 30 IN A 192.0.2.5',
+        'update delete www.example.com. IN AAAA',
+        'update add www.example.com. 30 IN AAAA 2001:db8::5',
+        'send',
+        '',
+      ].join('\n'),
+    );
+    expect(recordLine('www.example.com', 30, '2001:db8::5', 'AAAA')).toBe(
+      'www.example.com.\t30\tIN\tAAAA\t2001:db8::5',
+    );
+    expect(() =>
+      nsupdateScript({ server: 'ns1', zone: 'z', name: 'a', ttl: 1, to: '1.2.3.4', aaaa: { to: '::1\nsend' } }),
+    ).toThrow(/aaaa\.to .* cannot go into an nsupdate script/);
+  });
   it('refuses values that would add commands to the script', () => {
     expect(() =>
       nsupdateScript({
@@ -133,6 +166,15 @@ describe('proxy templates', () => {
     expect(side).toContain('access_log /srv/baton-dns/access-side.log baton;');
     expect(renderProxyConfig(spec, 'port')).toContain('listen 80;');
     expect(side).not.toContain('ssl_certificate');
+    expect(side).not.toContain('[::]');
+    // With IPv6 in the move (the site's AAAA record), nginx listens on both families.
+    const six = proxySpec(
+      migration({
+        proxy: { ...migration().proxy, kind: 'nginx' },
+        new: { ...migration().new, address6: '2001:db8::5' },
+      }),
+    );
+    expect(renderProxyConfig(six, 'port')).toContain('        listen 80;\n        listen [::]:80;');
   });
   it('renders Apache with ProxyPass and ProxyPreserveHost, and TLS for an https site', () => {
     const base = migration();
@@ -194,8 +236,15 @@ describe('connection gate', () => {
     const argvs = closeGateArgvs('eth0', 80);
     expect(argvs[0]).toEqual(['tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'handle', '1:', 'htb', 'default', '1']);
     const filters = argvs.filter((a) => a[1] === 'filter');
-    expect(filters).toHaveLength(2);
+    // SYN-ACKs and RSTs over IPv4, and the same over IPv6 (AAAA clients), each at its own header's flag offset.
+    expect(filters).toHaveLength(4);
     for (const f of filters) expect(f).toEqual(expect.arrayContaining(['sport', '80', 'flowid', '1:2']));
+    expect(filters.map((f) => `${f[f.indexOf('protocol') + 1]}@${f[f.lastIndexOf('at') + 1]}`)).toEqual([
+      'ip@33',
+      'ip@33',
+      'ipv6@53',
+      'ipv6@53',
+    ]);
     expect(openGateArgv('eth0', false)).toEqual(['tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
     expect(openGateArgv('eth0', true)).toEqual(['sudo', '-n', '--', 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
   });
@@ -204,7 +253,7 @@ describe('connection gate', () => {
     expect(b.argv).toEqual(['sudo', '-n', '--', 'tc', '-batch', '-']);
     expect(closeGateBatch('eth0', 80, false).argv).toEqual(['tc', '-batch', '-']);
     expect(b.stdin.split('\n')[0]).toBe('qdisc add dev eth0 root handle 1: htb default 1');
-    expect(b.stdin.trim().split('\n')).toHaveLength(6);
+    expect(b.stdin.trim().split('\n')).toHaveLength(8);
     expect(() => closeGateBatch('eth0\nqdisc del dev lo root', 80, true)).toThrow(/cannot go into a tc batch/);
   });
 });
@@ -230,14 +279,19 @@ function fakeZone(records: Record<string, string[]>, ttl = 300): DnsQuery {
       };
     if (name === 'ns1.example.com')
       return { server, rcode: 'NOERROR', authoritative: true, answers: [{ name, type: 'A', ttl, data: '192.0.2.53' }] };
-    const a = records[name];
-    if (!a) return { server, rcode: 'NXDOMAIN', authoritative: true, answers: [], soa };
-    return {
-      server,
-      rcode: 'NOERROR',
-      authoritative: true,
-      answers: a.map((data) => ({ name, type: 'A', ttl, data })),
-    };
+    // A record per value: IPv4 → A, IPv6 → AAAA, `cname:TARGET` → a CNAME followed inside the zone's answer.
+    const answers: DnsAnswer['answers'] = [];
+    let end = name;
+    for (let hops = 0; hops < 8; hops++) {
+      const cname = (records[end] ?? []).find((v) => v.startsWith('cname:'))?.slice('cname:'.length);
+      if (cname === undefined) break;
+      answers.push({ name: end, type: 'CNAME', ttl, data: cname });
+      end = cname;
+    }
+    const own = (records[end] ?? []).filter((v) => !v.startsWith('cname:'));
+    for (const data of own) if ((type === 'AAAA') === data.includes(':')) answers.push({ name: end, type, ttl, data });
+    if (!records[name]) return { server, rcode: 'NXDOMAIN', authoritative: true, answers: [], soa };
+    return { server, rcode: 'NOERROR', authoritative: true, answers };
   };
 }
 
@@ -257,8 +311,8 @@ describe('observing the authoritative servers', () => {
       {
         server: '192.0.2.53',
         serial: 7,
-        site: { exists: true, addresses: ['192.0.2.4'], ttl: 300, cnames: [] },
-        transitional: { exists: false, addresses: [], ttl: 0, cnames: [] },
+        site: { exists: true, addresses: ['192.0.2.4'], addresses6: [], ttl: 300, cnames: [] },
+        transitional: { exists: false, addresses: [], addresses6: [], ttl: 0, cnames: [] },
       },
     ]);
     expect(o.negativeTtl).toBe(60);
@@ -281,7 +335,13 @@ describe('observing the authoritative servers', () => {
   });
 });
 
-async function plan(records: Record<string, string[]>, lowerTtl?: Parameters<typeof buildDnsPlan>[0]['lowerTtl']) {
+async function plan(
+  records: Record<string, string[]>,
+  lowerTtl?: Parameters<typeof buildDnsPlan>[0]['lowerTtl'],
+  edit?: (m: Migration) => void,
+) {
+  const c = config();
+  edit?.(c.dns!.migrate!);
   const observed: DnsObservation = await observeDns(
     fakeZone(records),
     {
@@ -293,7 +353,7 @@ async function plan(records: Record<string, string[]>, lowerTtl?: Parameters<typ
     at('10:00:00'),
   );
   return buildDnsPlan({
-    config: config(),
+    config: c,
     observed,
     createdBy: 'test',
     now: at('10:00:00'),
@@ -381,6 +441,75 @@ describe('the migration plan', () => {
       );
     },
   );
+  it('moves the AAAA record with the A record: one compare-and-set each way, the lowered TTL too', async () => {
+    const six = (m: Migration) => {
+      m.new.address6 = '2001:DB8:0::5'; // written any way IPv6 allows: compared as DNS answers write it
+    };
+    const site = { 'www.example.com': ['192.0.2.4', '2001:db8::4'] };
+    const p = await plan(site, { to: 30 }, six);
+    expect(p.facts).toMatchObject({ oldAddress6: '2001:db8::4', newAddress6: '2001:db8::5' });
+    const byId = (id: string) => p.forward.find((s) => s.id === id)!;
+    expect(byId('switch').record).toEqual({
+      name: 'www.example.com',
+      from: '192.0.2.4',
+      to: '192.0.2.5',
+      aaaa: { from: '2001:db8::4', to: '2001:db8::5' },
+      ttl: 30,
+    });
+    expect(byId('switch').title).toContain('AAAA 2001:db8::4 → 2001:db8::5 (one compare-and-set)');
+    expect(byId('switch').undo[0]!.record).toMatchObject({ aaaa: { from: '2001:db8::5', to: '2001:db8::4' } });
+    expect(byId('lower-ttl').record).toMatchObject({ aaaa: { from: '2001:db8::4', to: '2001:db8::4' }, ttl: 30 });
+    expect(byId('lower-ttl').undo[0]!.record).toMatchObject({ aaaa: { from: '2001:db8::4' }, ttl: 300 });
+    expect(byId('restore-ttl').record).toMatchObject({ aaaa: { from: '2001:db8::5', to: '2001:db8::5' } });
+    // The transitional name is only a check that the new host answers: its A record alone.
+    expect(byId('transitional').record).not.toHaveProperty('aaaa');
+    // A site without an AAAA record keeps none, whatever is configured.
+    expect((await plan({ 'www.example.com': ['192.0.2.4'] }, undefined, six)).forward[3]!.record).not.toHaveProperty(
+      'aaaa',
+    );
+  });
+  it('refuses (exit 3) a site with an AAAA record when the new host has no IPv6 address', async () => {
+    const err = await plan({ 'www.example.com': ['192.0.2.4', '2001:db8::4'] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PlanRefusedError);
+    expect((err as PlanRefusedError).exitCode).toBe(3);
+    expect((err as PlanRefusedError).message).toMatch(
+      /has an AAAA record \(2001:db8::4\) but the new host has no IPv6/,
+    );
+    expect((err as PlanRefusedError).hint).toMatch(/dns\.migrate\.new\.address6/);
+  });
+  it('refuses an AAAA record that is not the configured old IPv6 address', async () => {
+    await expect(
+      plan({ 'www.example.com': ['192.0.2.4', '2001:db8::99'] }, undefined, (m) => {
+        m.old.address6 = '2001:db8::4';
+        m.new.address6 = '2001:db8::5';
+      }),
+    ).rejects.toThrow(/AAAA record 2001:db8::99 beside the A record 192\.0\.2\.4, not the old host's IPv6 address/);
+  });
+  it("changes the in-zone target of a CNAME'd site, and says that every name pointing at it moves too", async () => {
+    const p = await plan({
+      'www.example.com': ['cname:web.example.com'],
+      'web.example.com': ['192.0.2.4'],
+    });
+    expect(p.facts).toMatchObject({ record: 'web.example.com', cnames: ['web.example.com'] });
+    const sw = p.forward.find((s) => s.id === 'switch')!;
+    expect(sw.record).toEqual({ name: 'web.example.com', from: '192.0.2.4', to: '192.0.2.5', ttl: 300 });
+    expect(sw.title).toContain(
+      'www.example.com is a CNAME for web.example.com: its record is the one changed, and every other name ' +
+        'pointing at web.example.com moves too',
+    );
+    expect(sw.undo[0]!.record).toMatchObject({ name: 'web.example.com', to: '192.0.2.4' });
+    expect(dnsPlanText(p)).toContain('the records of web.example.com change');
+  });
+  it('refuses (exit 3) a CNAME whose target is outside the zone, with what to do instead', async () => {
+    const err = await plan({ 'www.example.com': ['cname:shop.provider.net'] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PlanRefusedError);
+    expect((err as PlanRefusedError).exitCode).toBe(3);
+    expect((err as PlanRefusedError).message).toBe(
+      'www.example.com is a CNAME for shop.provider.net, which is outside dns.zone (example.com): baton can only ' +
+        'change records in the zone it may update',
+    );
+    expect((err as PlanRefusedError).hint).toMatch(/move shop\.provider\.net where its zone is served/);
+  });
   it('renders a runbook for the terminal and for review', async () => {
     const p = await plan({ 'www.example.com': ['192.0.2.4'] });
     const text = dnsPlanText(p);
@@ -415,6 +544,8 @@ describe('watching the old host', () => {
         '1767261630 200 "old-format"',
       ].join('\n');
       const entries = parseAccessLog(withClients);
+      // An IPv4 client of a proxy listening on both families, logged IPv4-mapped, is the same client.
+      expect(parseAccessLog('1767261600 200 ::ffff:10.0.0.7 "curl/8"')[0]!.client).toBe('10.0.0.7');
       expect(entries.map((e) => e.client)).toEqual(['10.0.0.7', '2001:db8::5', '10.0.0.7', undefined]);
       expect(perClient(entries)).toEqual([
         { address: '10.0.0.7', requests: 2, last: '2026-01-01T10:00:10.000Z' },

@@ -93,5 +93,6 @@ process.on('SIGTERM', () => {
 
 // v4-slow stands for an app with a long warm-up: nothing listens until it is done.
 setTimeout(() => {
-  server.listen(port, '0.0.0.0', () => console.log(`${release.version} listening on :${port} as ${host}`));
+  // LISTEN_HOST `::` (the DNS drill's hosts): IPv6 and IPv4 alike.
+  server.listen(port, process.env.LISTEN_HOST ?? '0.0.0.0', () => console.log(`${release.version} listening on :${port} as ${host}`));
 }, release.startDelayMs ?? 0);

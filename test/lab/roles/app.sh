@@ -37,7 +37,8 @@ setup_app() {
     printf 'export DATABASE_URL=%s\nexport KEEPALIVE_MS=%s\n' "$DATABASE_URL" "$keepalive" >"$srv/shop/shop.env"
     copy_pg_client "$srv/shop/node_modules"
   else
-    echo "PORT=80" >"$srv/shop/shop.env"
+    # The drill's site answers over IPv4 and IPv6 (its AAAA record).
+    printf 'PORT=80\nLISTEN_HOST=::\n' >"$srv/shop/shop.env"
   fi
   # The DNS drill's site listens on :80: its hosts let users bind from port 80 up (as a fleet
   # would with this sysctl or setcap), so the deploy user runs the site and the transitional proxy.

@@ -19,6 +19,14 @@ EOF2
   echo "prod-a IN A 10.213.7.2"
   echo "prod-b IN A 10.213.7.2"
   echo "old-site IN A 10.213.7.4"
+  # CNAMEs: one inside the zone (the drill moves its target, old-site), one to a name outside it (refused).
+  echo "cname-site IN CNAME old-site"
+  echo "provider-site IN CNAME shop.provider.example."
+  # IPv6 (the DNS drill's hosts and the name it moves; the other hosts serve IPv4 only).
+  local h
+  for h in ns:10.213.7.3 old-web:10.213.7.4 new-web:10.213.7.5 old-site:10.213.7.4; do
+    echo "${h%%:*} IN AAAA $(addr6_of "${h#*:}")"
+  done
 }
 
 named_conf() {
@@ -28,7 +36,7 @@ options {
     directory "/var/cache/bind";
     pid-file "/run/named/named.pid";
     listen-on { any; };
-    listen-on-v6 { none; };
+    listen-on-v6 { any; };
     recursion no;
     dnssec-validation no;
     allow-transfer { none; };
