@@ -13,8 +13,9 @@ import { defineConfig } from 'vitest/config';
 // Keep --maxWorkers and --fileParallelism off the command line of a run that includes the lab:
 // vitest 4.1 copies --fileParallelism (not yet --maxWorkers) onto every project, which would
 // lift fileParallelism: false here; the lab's maxWorkers: 1 still holds it to one file at a time.
-// The fault suite: signals, lost hosts, a push killed at every step boundary, a CI job cancelled part-way
-// and finished by another runner. Long drills of recovery; `npm test` keeps a sample of each.
+// The fault suite: signals, lost hosts, a push killed at every step boundary, a CI job cancelled part-way,
+// finished by another runner, an old web server killed at the DNS hand-over. Long drills of recovery;
+// `npm test` keeps a sample of each.
 const FAULT_SUITE = ['test/integration/faults*.test.ts', 'test/integration/ci-gitlab-local.test.ts'];
 const oneFileAtATime = { fileParallelism: false, maxWorkers: 1 } as const;
 
@@ -40,7 +41,7 @@ export default defineConfig({
         },
       },
       {
-        // The fault suite (about 9 minutes under load): `npm run test:faults`, which .ci/run runs after `npm test`.
+        // The fault suite (about 10 minutes under load): `npm run test:faults`, which .ci/run runs after `npm test`.
         test: {
           name: 'faults',
           include: FAULT_SUITE,
