@@ -2,7 +2,7 @@
 // Runs the compiled commands after rebuilding them: `npm run build` is fast, and one code path is simpler than two.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { execute } from '@oclif/core';
+import { execute } from '#oclif-core';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
