@@ -21,7 +21,7 @@ import { forEachHost } from '../transport/fan-out.js';
 import { actor } from './actor.js';
 import { BadReleases } from './bad-releases.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
-import { runEntriesNewestFirst, type RunEntry, type RunRecord } from './last-run.js';
+import { newestRunEntry, type RunEntry, type RunRecord } from './last-run.js';
 
 export interface RollbackProposal {
   run: string;
@@ -52,7 +52,8 @@ export interface RollbackProposal {
  * holds): the run that holds it, and left production part-way, is the one to undo.
  */
 export function newestRunToUndo(configDir: RunsOf) {
-  return runEntriesNewestFirst(configDir).find(
+  return newestRunEntry(
+    configDir,
     (r) =>
       !(r.state.outcome === 'reversed' && r.state.completed.length === 0) &&
       (!r.plan || PLAN_KIND_TRAITS[planKindOf(r.plan)].undoneByRollback),
