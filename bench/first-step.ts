@@ -8,12 +8,10 @@
 // is left; `baton --version` (start-up alone), a push refused for its tag before any host is
 // asked, and an empty `node` (the floor), so the start-up share can be told from the rest.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeLabConfig } from './lab-config.js';
 import { journalPhases, labUp, quietPush, ROOT, round } from './lab-push.js';
+import { hasCompileCache, node24 } from './node24.js';
 
 const { values } = parseArgs({
   options: {
@@ -26,19 +24,6 @@ const { values } = parseArgs({
 const runs = Number(values.runs);
 const perCluster = Number(values['per-cluster']);
 
-/** Node 24 from npm's registry, installed once into a scratch prefix (never over the system's node). */
-function node24(): string {
-  const prefix = join(tmpdir(), 'baton-bench-node24');
-  const bin = join(prefix, 'node_modules', '.bin', 'node');
-  if (!existsSync(bin)) {
-    mkdirSync(prefix, { recursive: true });
-    const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', prefix, 'node@24'], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    if (r.status !== 0) throw new Error("could not install Node 24 from npm's registry (npm install node@24)");
-  }
-  return bin;
-}
 const runtimes = values.node ? values.node.split(',') : [process.execPath, node24()];
 
 labUp(perCluster);
@@ -59,7 +44,10 @@ function timed(argv: string[], env: NodeJS.ProcessEnv) {
 }
 
 function measure(node: string, cache: boolean) {
-  const env: NodeJS.ProcessEnv = cache ? { NODE_DISABLE_COMPILE_CACHE: '' } : { NODE_DISABLE_COMPILE_CACHE: '1' };
+  // Node reads NODE_DISABLE_COMPILE_CACHE set to anything, even empty, as "off": unset it for "on".
+  const env: NodeJS.ProcessEnv = cache
+    ? { NODE_DISABLE_COMPILE_CACHE: undefined }
+    : { NODE_DISABLE_COMPILE_CACHE: '1' };
   const baton = (...args: string[]) => [node, `${ROOT}/bin/run.js`, ...args];
   timed(baton('--version'), env); // the first run fills the cache; what is measured is every later start
   const pushes = [];
@@ -105,9 +93,6 @@ function measure(node: string, cache: boolean) {
   };
 }
 
-const hasCompileCache = (node: string) =>
-  spawnSync(node, ['-e', 'process.exit(typeof require("node:module").enableCompileCache === "function" ? 0 : 1)'])
-    .status === 0;
 const results = runtimes.flatMap((node) =>
   hasCompileCache(node) ? [measure(node, true), measure(node, false)] : [measure(node, false)],
 );

@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 import { existsSync, readdirSync, statSync, unlinkSync } from 'node:fs';
-import module from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// Node ≥ 22.1 keeps the compiled code of the modules loaded after this line between runs (in the
-// system's temporary folder; NODE_DISABLE_COMPILE_CACHE=1 turns it off): every later start skips
-// parsing oclif and baton. Node 20 has no such cache and goes on as before. The imports below are
-// dynamic so that they come after it.
-module.enableCompileCache?.();
+// Node ≥ 22.1 keeps the compiled code of the modules loaded after this line between runs, in
+// $XDG_CACHE_HOME/baton/compile-cache or ~/.cache/baton/compile-cache (NODE_COMPILE_CACHE names
+// another folder, NODE_DISABLE_COMPILE_CACHE=1 turns it off): every later start skips parsing oclif
+// and baton. Node 20 has no such cache and goes on as before; a folder that cannot be written never
+// stops a command. The imports below are dynamic so that they come after it.
+const { enableCompileCache } = await import('../dist/cli/src/cli/compile-cache.js');
+enableCompileCache();
 const { guardStdio } = await import('../dist/cli/src/output.js');
 const { installSafetyNet } = await import('../dist/cli/src/cli/safety-net.js');
 
@@ -34,5 +35,6 @@ if (existsSync(join(root, 'tsconfig.json')) && existsSync(manifest)) {
   if (!existsSync(commands) || newest(commands) > statSync(manifest).mtimeMs) unlinkSync(manifest);
 }
 
-const { execute } = await import('@oclif/core');
+// The bundled @oclif/core (scripts/bundle.mjs), the copy the commands import.
+const { execute } = await import('#oclif-core');
 await execute({ dir: import.meta.url });

@@ -7,6 +7,7 @@ import { overridePreflightFlag, overridePreflightOption } from '../src/cli/overr
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
 import { openSession } from '../src/engine/session.js';
 import { UserError } from '../src/errors.js';
+import { checkTagName } from '../src/model/release.js';
 import { changesNothing } from '../src/model/plan.js';
 import { applyPlan, planPush } from '../src/release/push.js';
 import { findResumable, resumeRun } from '../src/release/resume.js';
@@ -58,6 +59,8 @@ export default class Push extends BatonCommand {
             `e.g. \`${this.config.bin} push v2.3.1\`, or \`${this.config.bin} push --continue\``,
           );
     }
+    // A tag that cannot name a release is refused before baton.yml is even read.
+    if (args.tag) checkTagName(args.tag);
     const waitMs = lockWaitMs(flags['lock-wait']);
     // A held push was planned, with its preflight, when it began.
     if (flags.continue && flags['override-preflight'] !== undefined)

@@ -8,7 +8,12 @@ import { applyWithoutBalancer, withoutBalancerFlag } from '../src/cli/without-ba
 import { raiseForOutcome, summary } from '../src/cli/run-plan.js';
 import { readRunRecord } from '../src/engine/run-record.js';
 import { openSession } from '../src/engine/session.js';
-import { carryOutRollback, proposeRollback, rollbackTakesOverLockOf } from '../src/release/rollback.js';
+import {
+  carryOutRollback,
+  proposeRollback,
+  readBalancerEarly,
+  rollbackTakesOverLockOf,
+} from '../src/release/rollback.js';
 import { planText, resultText } from '../src/render/plan.js';
 
 export default class Rollback extends BatonCommand {
@@ -54,6 +59,9 @@ export default class Rollback extends BatonCommand {
     for (const line of notes) this.logToStderr(line);
     const session = await openSession(config);
     try {
+      // The balancer's members and bad releases are read while the run record is (neither depends on it): the first
+      // flip then waits only for the record and the lock. Not behind --lock-wait: production is read once it is over.
+      const early = waitMs ? undefined : readBalancerEarly(session);
       for (const line of await readRunRecord(config, session.transports)) this.logToStderr(line);
       // Production is looked at once the other release is done; the lock of the run this rollback undoes is its own to
       // take.
@@ -64,6 +72,7 @@ export default class Rollback extends BatonCommand {
         lockEarly: !asks && !flags['dry-run'],
         ...(flags.to !== undefined ? { to: flags.to } : {}),
         ...(flags.force !== undefined ? { force: flags.force.trim() } : {}),
+        ...(early ? { early } : {}),
       });
       const shown = {
         summary: p.summary,

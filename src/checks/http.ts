@@ -1,10 +1,18 @@
 // One HTTP check against one target: request (with the host name pinned like curl
 // --resolve), judge the answer, retry with growing sleeps until a deadline.
-import http from 'node:http';
-import https from 'node:https';
+import { createRequire } from 'node:module';
 import { UserError } from '../errors.js';
 import type { SmokeCheckConfig } from '../config/config.js';
 import { type Backoff, backoffDelay, type Clock, DEFAULT_BACKOFF, systemClock } from './backoff.js';
+
+// node:http and node:https are loaded by the first request, through require: imported, they were loaded at every
+// start of every command that can run a smoke check, and on Node ≥ 22 an import of node:http also loads its
+// fetch/WebSocket implementation (undici, ~30 ms), which a request never uses.
+const nodeRequire = createRequire(import.meta.url);
+const httpModule = (protocol: string): Pick<typeof import('node:http'), 'request'> =>
+  protocol === 'https:'
+    ? (nodeRequire('node:https') as typeof import('node:https'))
+    : (nodeRequire('node:http') as typeof import('node:http'));
 
 export type HttpCheck = Pick<SmokeCheckConfig, 'path' | 'contains' | 'matches' | 'header' | 'maxMs'> & {
   method?: SmokeCheckConfig['method'];
@@ -36,7 +44,7 @@ const MAX_BODY = 1 << 20;
 export function httpRequest(url: string, opts: RequestOptions): Promise<HttpAnswer> {
   const u = new URL(url);
   const pinned = opts.resolve?.[u.hostname];
-  const mod = u.protocol === 'https:' ? https : http;
+  const mod = httpModule(u.protocol);
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const req = mod.request(

@@ -23,23 +23,28 @@ export function planFileOf(configDir: RunsOf, run: string): string {
   return join(journalDir(configDir), `${run}.plan.json`);
 }
 
-/** Every run that has a plan file (readable or not), newest first. */
-export function runEntriesNewestFirst(configDir: RunsOf): RunEntry[] {
-  return listJournals(journalDir(configDir))
-    .reverse()
-    .flatMap((journal) => {
-      const run = basename(journal, '.jsonl');
-      const planFile = planFileOf(configDir, run);
-      if (!existsSync(planFile)) return [];
-      const state = replay(readJournal(journal));
-      const read = readRunPlan(planFile);
-      return [{ run, journal, state, ...read }];
-    });
+/**
+ * Every run that has a plan file (readable or not), newest first, each journal and plan read only when the one
+ * before it did not do: a rollback or a resume looks for the newest few runs, and the journal keeps every run.
+ */
+export function* runEntriesNewestFirst(configDir: RunsOf): Generator<RunEntry, void, undefined> {
+  for (const journal of listJournals(journalDir(configDir)).reverse()) {
+    const run = basename(journal, '.jsonl');
+    const planFile = planFileOf(configDir, run);
+    if (!existsSync(planFile)) continue;
+    yield { run, journal, state: replay(readJournal(journal)), ...readRunPlan(planFile) };
+  }
+}
+
+/** The newest run with a plan file that `matches`, reading no older run's journal or plan. */
+export function newestRunEntry(configDir: RunsOf, matches: (r: RunEntry) => boolean): RunEntry | undefined {
+  for (const r of runEntriesNewestFirst(configDir)) if (matches(r)) return r;
+  return undefined;
 }
 
 /** Runs with readable plans, newest first. */
 export function runsNewestFirst(configDir: RunsOf): RunRecord[] {
-  return runEntriesNewestFirst(configDir).filter((e): e is RunRecord => e.plan !== undefined);
+  return [...runEntriesNewestFirst(configDir)].filter((e): e is RunRecord => e.plan !== undefined);
 }
 
 function readRunPlan(file: string): { plan: Plan } | { planProblem: string } {

@@ -14,16 +14,17 @@ import { stepKind } from '../steps/registry.js';
 import { releaseArchiveFor } from './planned-artifact.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
 import { checkPlan } from './rederive.js';
-import { runEntriesNewestFirst, type RunRecord } from './last-run.js';
+import { newestRunEntry, type RunRecord } from './last-run.js';
 
 /** The run resume would continue: the one named, else the newest that is interrupted or held. */
 export function findResumable(configDir: RunsOf, opts: { run?: string; heldOnly?: boolean } = {}): RunRecord {
-  const runs = runEntriesNewestFirst(configDir);
-  const pick = opts.run
-    ? runs.find((r) => r.run === opts.run)
-    : runs.find((r) =>
-        opts.heldOnly ? r.state.outcome === 'held' : r.state.outcome === undefined || r.state.outcome === 'held',
-      );
+  const pick = newestRunEntry(configDir, (r) =>
+    opts.run
+      ? r.run === opts.run
+      : opts.heldOnly
+        ? r.state.outcome === 'held'
+        : r.state.outcome === undefined || r.state.outcome === 'held',
+  );
   if (!pick) {
     throw new UserError(
       opts.run

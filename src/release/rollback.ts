@@ -13,6 +13,7 @@ import { newRunId, type RunsOf } from '../engine/journal.js';
 import { assemble, readReleases, type Observation } from '../engine/observe.js';
 import type { Reporter } from '../engine/reporter.js';
 import type { Session } from '../engine/session.js';
+import type { Member } from '../balancers/types.js';
 import { PLAN_KIND_TRAITS, planKindOf } from '../model/plan.js';
 import { stepIs } from '../model/step-kinds.js';
 import type { AnyStep } from '../model/steps.js';
@@ -21,7 +22,7 @@ import { forEachHost } from '../transport/fan-out.js';
 import { actor } from './actor.js';
 import { BadReleases } from './bad-releases.js';
 import { carryOut, type ApplyResult } from './carry-out.js';
-import { runEntriesNewestFirst, type RunEntry, type RunRecord } from './last-run.js';
+import { newestRunEntry, type RunEntry, type RunRecord } from './last-run.js';
 
 export interface RollbackProposal {
   run: string;
@@ -52,7 +53,8 @@ export interface RollbackProposal {
  * holds): the run that holds it, and left production part-way, is the one to undo.
  */
 export function newestRunToUndo(configDir: RunsOf) {
-  return runEntriesNewestFirst(configDir).find(
+  return newestRunEntry(
+    configDir,
     (r) =>
       !(r.state.outcome === 'reversed' && r.state.completed.length === 0) &&
       (!r.plan || PLAN_KIND_TRAITS[planKindOf(r.plan)].undoneByRollback),
@@ -74,9 +76,28 @@ function lockOfRun(r: { run: string; state: { outcome?: string } } | undefined):
   return orphaned ? r.run : undefined;
 }
 
+/**
+ * What a rollback reads of the balancer whatever run it undoes, started by `readBalancerEarly` while the run record is
+ * read: neither depends on the record, and the first flip needs both.
+ */
+export interface BalancerReadings {
+  members: Promise<Member[]>;
+  bad: Promise<Set<string>>;
+}
+
+/** Starts the balancer's readings (a reading that fails is reported where it is awaited, never as unhandled). */
+export function readBalancerEarly(session: Session): BalancerReadings {
+  const members = session.balancer.members();
+  const bad = new BadReleases(session.transports.get(session.config.balancer.host), session.config).list();
+  for (const p of [members, bad]) p.catch(() => undefined);
+  return { members, bad };
+}
+
 export interface RollbackOptions {
   by?: string;
   lockEarly?: boolean;
+  /** The balancer's readings, already under way (read here otherwise). */
+  early?: BalancerReadings;
   /** `--to TAG`: return to this tag's release (each host must still keep it) instead of the one before. */
   to?: string;
   /** `--force REASON`: land on a release marked bad anyway (journaled with who and why). */
@@ -110,8 +131,8 @@ async function propose(session: Session, run: string, opts: RollbackOptions): Pr
   // Observed here so an unreachable host is no unhandled rejection; the later await still gets the error.
   if (!interrupted) readOnce().catch(() => undefined);
   const [members, badSet] = await Promise.all([
-    session.balancer.members(),
-    bad.list(),
+    opts.early?.members ?? session.balancer.members(),
+    opts.early?.bad ?? bad.list(),
     opts.lockEarly ? session.lock.acquire({ by, reason: 'rollback', run }, new Date(), lockedBy) : undefined,
   ]);
 

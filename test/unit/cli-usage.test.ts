@@ -224,3 +224,14 @@ describe('destructive commands without a terminal', { timeout: 60_000 }, () => {
     expect(r.stderr).toMatch(/--lock-wait soon: expected a duration such as 500ms, 60s or 2m/);
   });
 });
+
+describe('a tag that cannot name a release', { timeout: 60_000 }, () => {
+  it('is refused by push before baton.yml is read (there is none here)', async () => {
+    const r = await baton(['push', '../etc', '-c', '/nonexistent/baton.yml']);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toBe(
+      'Error: tag "../etc" cannot name a release directory\n' +
+        'Hint: tags may use letters, digits, ".", "_", "-" and "/" (no "..")',
+    );
+  });
+});

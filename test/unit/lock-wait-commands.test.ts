@@ -31,7 +31,14 @@ vi.mock('../../src/config/load.js', () => ({
 }));
 vi.mock('../../src/engine/session.js', () => ({
   openSession: async () => ({
-    config: { dir: world.dir, balancer: { host: 'lb.test' } },
+    config: {
+      dir: world.dir,
+      app: { name: 'shop' },
+      balancer: { host: 'lb.test' },
+      lock: { path: '/var/lib/baton/lock', lease: 600_000 },
+    },
+    // The releases marked bad, which rollback reads while it reads the run record: none.
+    transports: { get: () => ({ run: async () => ({ code: 0, stdout: '', stderr: '' }) }) },
     lock: {
       inspect: async (): Promise<LockReading> => {
         world.inspected += 1;

@@ -12,7 +12,7 @@ import { Journal, journalDir } from '../../src/engine/journal.js';
 import { planFileText, planProblems, readPlanFile, writePlanFile } from '../../src/model/plan-file.js';
 import type { ObservedState, Plan } from '../../src/model/plan.js';
 import { releaseFor } from '../../src/model/release.js';
-import { planFileOf, runEntriesNewestFirst } from '../../src/release/last-run.js';
+import { newestRunEntry, planFileOf, runEntriesNewestFirst } from '../../src/release/last-run.js';
 import { findResumable } from '../../src/release/resume.js';
 import { observedFixture } from '../fixtures/observed.js';
 
@@ -100,5 +100,27 @@ describe('a run whose plan beside the journal is corrupt', () => {
     expect(err).toMatchObject({ exitCode: 1 });
     expect((err as Error).message).toMatch(/did not end, but the plan it ran cannot be read/);
     expect((err as { hint: string }).hint).toMatch(/baton rollback/);
+  });
+
+  it('finding the newest run reads no older run (a rollback or resume costs the same with a long journal)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'baton-runs-'));
+    mkdirSync(journalDir(dir), { recursive: true });
+    // An older run whose journal cannot be read at all: reading it would throw.
+    const old = '20261128T000000.000Z-aaaaaa';
+    writePlanFile(planFileOf(dir, old), push);
+    mkdirSync(join(journalDir(dir), `${old}.jsonl`));
+    const run = '20261129T000000.000Z-bbbbbb';
+    writePlanFile(planFileOf(dir, run), push);
+    new Journal(journalDir(dir), run).append({
+      event: 'run-begin',
+      command: 'push',
+      plan: 'h',
+      tag: 'v3',
+      by: 't',
+      steps: ['lock'],
+    });
+    expect(findResumable(dir).run).toBe(run);
+    expect(newestRunEntry(dir, (r) => r.state.outcome === undefined)?.run).toBe(run);
+    expect(() => [...runEntriesNewestFirst(dir)]).toThrow(/EISDIR/);
   });
 });

@@ -1,5 +1,6 @@
-// proposeRollback starts reading the hosts before it asks the balancer: when the hosts cannot be
-// reached and the balancer fails first, that early read must not end as an unhandled rejection.
+// proposeRollback starts reading the hosts before it asks the balancer, and the command starts the
+// balancer's readings before the run record is read: when the hosts cannot be reached and the
+// balancer fails first, those early reads must not end as unhandled rejections.
 // And it undoes the run that left production part-way, whatever ended after it having done nothing.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { Secrets } from '../../src/config/secrets.js';
 import type { ReleaseLock } from '../../src/engine/lock.js';
 import type { Session } from '../../src/engine/session.js';
 import { planFileOf } from '../../src/release/last-run.js';
-import { newestRunToUndo, proposeRollback } from '../../src/release/rollback.js';
+import { newestRunToUndo, proposeRollback, readBalancerEarly } from '../../src/release/rollback.js';
 import { Journal, journalDir } from '../../src/engine/journal.js';
 import { TransportError } from '../../src/transport/errors.js';
 import { RecordingTransports } from '../../src/transport/recording.js';
@@ -27,7 +28,8 @@ afterEach(() => {
   process.off('unhandledRejection', record);
 });
 
-it('reports the balancer failing, and the unreachable hosts raise no unhandled rejection', async () => {
+/** A session whose app hosts cannot be reached and whose balancer fails its reading after 50 ms, counting readings. */
+function unreachableSession() {
   const dir = mkdtempSync(join(tmpdir(), 'baton-rollback-'));
   const config = parseConfig(
     `app: { name: shop, repo: ./repo, path: /srv/shop, restart: 'true' }
@@ -47,12 +49,15 @@ clusters:
       },
     ],
   });
+  const readings = { members: 0 };
   const balancer = {
     driver: 'haproxy',
-    members: () =>
-      new Promise((_resolve, reject) =>
+    members: () => {
+      readings.members++;
+      return new Promise((_resolve, reject) =>
         setTimeout(() => reject(new TransportError('lb.test', 'cannot connect to lb.test')), 50),
-      ),
+      );
+    },
   } as unknown as Balancer;
   const session: Session = {
     config,
@@ -63,8 +68,25 @@ clusters:
     addressOf: async () => [],
     close: async () => undefined,
   };
+  return { session, readings };
+}
 
+it('reports the balancer failing, and the unreachable hosts raise no unhandled rejection', async () => {
+  const { session } = unreachableSession();
   await expect(proposeRollback(session)).rejects.toThrow('cannot connect to lb.test');
+  await new Promise((r) => setTimeout(r, 50));
+  expect(escaped).toEqual([]);
+});
+
+// Started before the run record is read: a failure is reported by the proposal, which reads the balancer no more.
+it('balancer readings started early: a failure is no unhandled rejection, and the proposal reports it', async () => {
+  const { session, readings } = unreachableSession();
+  const early = readBalancerEarly(session);
+  // The run record is read meanwhile; the reading fails before the proposal awaits it.
+  await new Promise((r) => setTimeout(r, 100));
+  expect(escaped).toEqual([]);
+  await expect(proposeRollback(session, { early })).rejects.toThrow('cannot connect to lb.test');
+  expect(readings.members).toBe(1);
   await new Promise((r) => setTimeout(r, 50));
   expect(escaped).toEqual([]);
 });
