@@ -520,7 +520,20 @@ export const Canary = z.strictObject({
         .int()
         .min(1)
         .default(50)
-        .describe('requests the canary must have answered in a step before either rule judges it'),
+        .describe('requests the canary must have answered in a step before any rule judges it'),
+      maxLatencyMs: z
+        .number()
+        .positive()
+        .optional()
+        .describe("the canary's mean response time in ms above which the push is reversed (unset: not judged)"),
+      maxRelativeLatency: z
+        .number()
+        .min(1)
+        .default(2)
+        .describe(
+          "the canary's mean response time above this many times the stable cluster's (taken as at least 10 ms) " +
+            'reverses the push',
+        ),
     })
     .prefault({})
     .describe("how each canary step is judged, from the balancer's own counters"),
