@@ -112,6 +112,7 @@ export async function runCanary(
         undefined,
         {
           weight: step.weight,
+          weights: step.weights,
           verdict: judged.verdict,
           metric: judged.metric,
           scope: counter.scope,
