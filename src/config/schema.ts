@@ -333,7 +333,7 @@ export const Balancer = z.discriminatedUnion('driver', [
         'access log of the public frontend on the balancer host, in the common or combined format: ' +
           "its requests and 5xx answers, which the watch needs (Apache keeps no other count of its members' " +
           '5xx answers); lines ending with upstream="%{BALANCER_WORKER_NAME}e" give the canary its counts ' +
-          'per member (see canary)',
+          'per member, and time_us="%D" just before it their response times (see canary)',
       ),
   }),
   z.strictObject({
@@ -397,7 +397,8 @@ export const Balancer = z.discriminatedUnion('driver', [
       .describe(
         'access log of the public frontend on the balancer host, in the common or combined format: ' +
           "its requests and 5xx answers, which the watch needs (nginx keeps no other count of its members' 5xx " +
-          'answers); lines ending with upstream="$upstream_addr" give the canary its counts per member (see canary)',
+          'answers); lines ending with upstream="$upstream_addr" give the canary its counts per member, and ' +
+          'upstream_time="$upstream_response_time" just before it their response times (see canary)',
       ),
   }),
 ]);
