@@ -102,9 +102,17 @@ export function canarySteps(
     weights: at.observed,
     undo: [],
   };
+  const sessions = config.balancer.driver === 'haproxy' ? config.balancer.sessions : undefined;
   return {
     steps: [...steps, end],
-    record: { steps: input.steps, analysis: input.analysis, range, scope: input.scope, weights: at.observed },
+    record: {
+      steps: input.steps,
+      analysis: input.analysis,
+      range,
+      scope: input.scope,
+      weights: at.observed,
+      ...(sessions ? { sticky: sessions.track } : {}),
+    },
   };
 }
 

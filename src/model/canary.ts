@@ -256,6 +256,11 @@ export interface PlanCanary extends CanarySettings {
   range: { min: number; max: number };
   scope: CanaryAnalysis['scope'];
   weights: Record<string, number>;
+  /**
+   * How the balancer keeps users on their member (balancer.sessions track): with it, a user who reached the
+   * canary keeps reaching it and one who did not never does; absent, a user may reach both releases.
+   */
+  sticky?: 'table' | 'idle';
 }
 
 /** A plan's canary in one line: the shares, the thresholds, what is counted, the weights put back. */
@@ -274,9 +279,13 @@ export function describePlanCanary(c: PlanCanary): string {
   const weights = Object.entries(c.weights)
     .map(([m, w]) => `${m} ${w}`)
     .join(', ');
+  const users = c.sticky
+    ? `users stay on the release they reached: sticky sessions (balancer.sessions, ${c.sticky}) keep each on its ` +
+      'member while the canary runs'
+    : 'without sticky sessions a user may reach both releases during the canary';
   return (
     `canary: ${shares}; reversed on ${counted}, judged from ${a.minRequests} requests; ` +
-    `weights put back after: ${weights}; users are not pinned to one release (no sticky canary yet)`
+    `weights put back after: ${weights}; ${users}`
   );
 }
 
@@ -300,6 +309,7 @@ export function isPlanCanary(v: unknown): v is PlanCanary {
     n(c.range.max) &&
     (c.scope === 'members' || c.scope === 'backend') &&
     obj(c.weights) &&
-    Object.values(c.weights).every(n)
+    Object.values(c.weights).every(n) &&
+    (c.sticky === undefined || c.sticky === 'table' || c.sticky === 'idle')
   );
 }

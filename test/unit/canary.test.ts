@@ -366,6 +366,35 @@ describe('canary steps in a push plan', () => {
     expect(planMarkdown(p)).toContain('| Canary | 5% for 2m, then 25% for 5m;');
   });
 
+  it('says whether users stay on one release: with balancer.sessions they do, without they may reach both', () => {
+    expect(planText(plan(canary()))).toContain(
+      'without sticky sessions a user may reach both releases during the canary',
+    );
+    const sticky = buildBlueGreenPlan({
+      config: planConfigFixture({
+        balancer: {
+          host: 'lb',
+          backend: 'web',
+          driver: 'haproxy',
+          sessions: { track: 'table', idleAfter: 2000, timeout: 60_000 },
+        },
+      }),
+      observed,
+      release,
+      createdBy: 'tester',
+      now: new Date('2026-12-07T00:00:00Z'),
+      canary: canary(),
+    });
+    expect(sticky.canary).toMatchObject({ sticky: 'table' });
+    expect(planText(sticky)).toContain(
+      'users stay on the release they reached: sticky sessions (balancer.sessions, table) keep each on its member ' +
+        'while the canary runs',
+    );
+    expect(planText(sticky)).not.toContain('may reach both releases');
+    // The record is hashed: stickiness is part of what was approved.
+    expect(sticky.hash).not.toBe(plan(canary()).hash);
+  });
+
   it('says in the plan when the driver counts no 5xx per member', () => {
     const step = plan(canary({ scope: 'backend' })).forward.find((s) => s.id === 'canary-a-1') as StepOf<'canary'>;
     expect(step.analysis.scope).toBe('backend');
