@@ -113,8 +113,11 @@ time_us=\\"%D\\" upstream=\\"%{BALANCER_WORKER_NAME}e\\"" baton\`
   instead, and its journal entry records \`scope: backend\` and why (\`members\` otherwise).
 * \`push --canary 5%:2m,25%:5m\` (and \`plan --canary\`) replaces the steps for one push (the
   analysis stays), \`--no-canary\` leaves them out.
-* **Not yet:** connection errors and retries, an HTTP/Prometheus query, and keeping a user on
-  one release (sticky canary): users are not pinned to the canary or the stable cluster.
+* **Users and releases:** with \`balancer.sessions\` (HAProxy), the weights only place new users:
+  the stick table or cookie persistence keeps a user who reached the canary on it, and one who
+  did not off it, while the canary runs. Without it, a user's requests are balanced one by one
+  and may reach both releases; the plan says which.
+* **Not yet:** connection errors and retries, and an HTTP/Prometheus query.
 `,
 };
 
