@@ -3,11 +3,13 @@
 // Canary steps under the push benchmark's load: (a) a good release (v1 → v2) through every
 // canary step; (b) v9-flaky (one GET / in ten answers 500) with the same steps, stopped by a
 // step's analysis and reversed; (c) the same v9-flaky flipped whole with only the watch
-// (--no-canary). Prints, per run and as medians, failed requests at the client, the balancer's
-// redispatches and retries, push and reversal seconds, where (b) stopped and the figures its
-// verdict gave (canary and stable 5xx and requests, from the journal), and (c)'s failures over
-// (b)'s. Whether a step compares the canary's members with the stable ones or only the
-// backend-wide ratio is read from the plan (`judged`).
+// (--no-canary); (d) v10-slow (every GET / 40 ms later, nothing fails) with the same steps,
+// stopped by the latency comparison. Prints, per run and as medians, failed requests at the
+// client, the balancer's redispatches and retries, push and reversal seconds, where (b) and (d)
+// stopped and the figures their verdicts gave (canary and stable 5xx, requests and mean response
+// times, from the journal), (c)'s failures over (b)'s, and the client's p99 latency under (d).
+// Whether a step compares the canary's members with the stable ones or only the backend-wide
+// ratio is read from the plan (`judged`).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,12 +57,19 @@ function planned(): { scope: string; weights: unknown } {
   return canary;
 }
 
+interface Side {
+  requests: number;
+  http5xx: number;
+  latency?: { ms: number; timed: number; errMs: number };
+}
+
 interface Verdict {
   step: string;
   weight?: number;
   verdict: string;
-  canary?: { requests: number; http5xx: number };
-  stable?: { requests: number; http5xx: number };
+  metric?: string;
+  canary?: Side;
+  stable?: Side;
   message?: string;
 }
 
@@ -80,20 +89,15 @@ function verdicts(journal: string): Verdict[] {
       });
     }
     if (e.event === 'step-fail' && /^canary-[ab]-\d+$/.test(e.step)) {
-      // "… (canary: 12 5xx in 98 requests; stable: 0 5xx in 1870 requests (0.00%))", or backend-wide alone.
-      const side = (who: string) => {
-        const m = new RegExp(`${who}: (\\d+) 5xx in (\\d+) requests`).exec(e.error);
-        return m ? { requests: Number(m[2]), http5xx: Number(m[1]) } : undefined;
-      };
-      const canary = side('canary') ?? side('backend-wide');
-      const stable = side('stable');
-      const weight = /canary at (\d+(?:\.\d+)?)%/.exec(e.error)?.[1];
+      // What the step found when it failed: the rule and both sides' figures (its error says the same in words).
+      const f = (e.found ?? {}) as Omit<Verdict, 'step'>;
       out.push({
         step: e.step,
-        ...(weight ? { weight: Number(weight) } : {}),
+        ...(f.weight !== undefined ? { weight: f.weight } : {}),
         verdict: 'fail',
-        ...(canary ? { canary } : {}),
-        ...(stable ? { stable } : {}),
+        ...(f.metric ? { metric: f.metric } : {}),
+        ...(f.canary ? { canary: f.canary } : {}),
+        ...(f.stable ? { stable: f.stable } : {}),
         message: e.error,
       });
     }
@@ -101,8 +105,8 @@ function verdicts(journal: string): Verdict[] {
   return out;
 }
 
-const ratio5xx = (w?: { requests: number; http5xx: number }) =>
-  w && w.requests ? round((100 * w.http5xx) / w.requests) : null;
+const ratio5xx = (w?: Side) => (w && w.requests ? round((100 * w.http5xx) / w.requests) : null);
+const meanMs = (w?: Side) => (w?.latency ? round(w.latency.ms) : null);
 
 async function push(tag: string, extra: string[]) {
   const r = await underLoad(['node', baton, 'push', tag, '-c', config, '--json', ...extra], shape, config, url);
@@ -128,6 +132,7 @@ async function push(tag: string, extra: string[]) {
     redispatches: r.redispatches,
     retries: r.retries,
     byVersion: r.load.byVersion,
+    p99Ms: r.load.latencyMs.p99,
     steps: result.journal ? verdicts(result.journal) : [],
   };
 }
@@ -138,7 +143,9 @@ async function once() {
   if (good.exitCode !== 0) throw new Error(`the good release did not go through: ${good.error ?? good.outcome}`);
   const flaky = await push('v9-flaky', ['--canary', values.canary]);
   const flip = await push('v9-flaky', ['--no-canary']);
+  const slow = await push('v10-slow', ['--canary', values.canary]);
   const stopped = flaky.steps.find((s) => s.verdict === 'fail');
+  const slowStopped = slow.steps.find((s) => s.verdict === 'fail');
   return {
     good,
     flaky: {
@@ -148,6 +155,12 @@ async function once() {
     },
     flip,
     flipOverCanary: flaky.failed ? round(flip.failed / flaky.failed) : null,
+    slow: {
+      ...slow,
+      metric: slowStopped?.metric ?? null,
+      canaryMeanMs: meanMs(slowStopped?.canary),
+      stableMeanMs: meanMs(slowStopped?.stable),
+    },
   };
 }
 
@@ -176,7 +189,9 @@ console.log(
       hostsPerCluster: perCluster,
       load: shape,
       canary: values.canary,
-      analysis: 'max5xxRatio 5%, maxRelative5xx 2 (stable floored at 1%), minRequests 50 (defaults)',
+      analysis:
+        'max5xxRatio 5%, maxRelative5xx 2 (stable floored at 1%), maxRelativeLatency 2 (stable floored at 10 ms), ' +
+        'minRequests 50 (defaults)',
       watch: WATCH,
       runs,
       medians: {
@@ -199,8 +214,17 @@ console.log(
           reversalSeconds: med((r) => r.flip.reversalSeconds),
         },
         flipOverCanary: med((r) => r.flipOverCanary),
+        slowWithCanary: {
+          failed: med((r) => r.slow.failed),
+          requests: med((r) => r.slow.requests),
+          reversalSeconds: med((r) => r.slow.reversalSeconds),
+          canaryMeanMs: med((r) => r.slow.canaryMeanMs),
+          stableMeanMs: med((r) => r.slow.stableMeanMs),
+          clientP99Ms: med((r) => r.slow.p99Ms),
+        },
       },
       stoppedAt: measured.map((r) => r.flaky.stoppedAt),
+      slowStoppedAt: measured.map((r) => `${r.slow.stoppedAt} (${r.slow.metric})`),
       measured,
     },
     null,

@@ -8,6 +8,7 @@ import { formatDuration } from '../src/config/duration.js';
 import { UserError } from '../src/errors.js';
 import {
   canaryWeights,
+  LATENCY_FLOOR_MS,
   RELATIVE_FLOOR,
   SHARE_TOLERANCE,
   type CanaryAnalysis,
@@ -24,10 +25,22 @@ export function describeAnalysis(a: CanaryAnalysis, driver: string): string {
   return a.scope === 'members'
     ? `judged from the balancer's per-member counters: reversed when, ` +
         `with at least ${a.minRequests} requests on the canary, ` +
-        `its 5xx ratio > ${pct(a.max5xxRatio)} or > ${a.maxRelative5xx} × the stable cluster's (${floor})`
+        `its 5xx ratio > ${pct(a.max5xxRatio)} or > ${a.maxRelative5xx} × the stable cluster's (${floor})` +
+        describeLatencyRules(a)
     : `judged from the backend-wide 5xx ratio only (the ${driver} driver counts no 5xx per member, ` +
         `so canary and stable are not compared): reversed when, with at least ${a.minRequests} requests, ` +
         `it is > ${pct(a.max5xxRatio)}`;
+}
+
+/** The latency rules of an analysis, as the plan says them after the 5xx ones (nothing when neither is set). */
+function describeLatencyRules(a: CanaryAnalysis): string {
+  const rules = [
+    ...(a.maxLatencyMs !== undefined ? [`> ${a.maxLatencyMs} ms`] : []),
+    ...(a.maxRelativeLatency !== undefined
+      ? [`> ${a.maxRelativeLatency} × the stable cluster's (taken as at least ${LATENCY_FLOOR_MS} ms)`]
+      : []),
+  ];
+  return rules.length ? `, or its mean response time ${rules.join(' or ')}` : '';
 }
 
 /**
@@ -89,9 +102,17 @@ export function canarySteps(
     weights: at.observed,
     undo: [],
   };
+  const sessions = config.balancer.driver === 'haproxy' ? config.balancer.sessions : undefined;
   return {
     steps: [...steps, end],
-    record: { steps: input.steps, analysis: input.analysis, range, scope: input.scope, weights: at.observed },
+    record: {
+      steps: input.steps,
+      analysis: input.analysis,
+      range,
+      scope: input.scope,
+      weights: at.observed,
+      ...(sessions ? { sticky: sessions.track } : {}),
+    },
   };
 }
 

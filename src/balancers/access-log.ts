@@ -5,6 +5,7 @@
 // needs the same per member: a line ending with upstream="…" says which member answered it.
 import type { Transport } from '../transport/types.js';
 import { MemberCountsUnavailable } from '../errors.js';
+import type { MemberCounters } from './types.js';
 import { checkPath } from './balancer-files.js';
 
 /**
@@ -15,6 +16,14 @@ import { checkPath } from './balancer-files.js';
 export const UPSTREAM_FIELD = 'upstream="…"';
 /** awk's regex for the field (its value starts 11 characters in, and ends before the closing quote). */
 const UPSTREAM_RE = '/ upstream="[^"]*"$/';
+/**
+ * The field with the time the member took, just before the upstream field: Apache `time_us="%D"`
+ * (microseconds), nginx `upstream_time="$upstream_response_time"` (seconds, `a, b` when retried: the last
+ * is the member that answered; `-` when none did). Lines without it count as before, untimed.
+ */
+export const TIME_FIELDS = { apache: 'time_us="%D"', nginx: 'upstream_time="$upstream_response_time"' } as const;
+const TIME_US_RE = '/ time_us="[0-9]+" upstream="[^"]*"$/';
+const TIME_S_RE = '/ upstream_time="[^"]*" upstream="[^"]*"$/';
 
 /**
  * Where the log stands (`inode size`, or `- 0` when it does not exist yet) and, unless `inode`
@@ -23,9 +32,10 @@ const UPSTREAM_RE = '/ upstream="[^"]*"$/';
  * log with another inode or shorter than `offset` was rotated or truncated: read from its start.
  * With `perUpstream`, the first read says whether the log's last line has the upstream field
  * (`tagged` or `untagged`; nothing for an empty log), and a later read adds `= requests 5xx
- * upstream` for each upstream seen and `- requests 5xx` for lines without the field. Of several
+ * timed ms upstream` for each upstream seen and `- requests 5xx timed ms` for lines without the field: timed
+ * lines are those with a time field (TIME_FIELDS), ms their milliseconds summed. Of several
  * upstreams on one line (nginx tried `a, b`, or `a : b` across upstream groups), the last one
- * answered and counts.
+ * answered and counts, and so does its time.
  */
 export function accessLogArgv(file: string, inode: string, offset: number, perUpstream = false): string[] {
   checkPath('balancer.accessLog', file);
@@ -48,18 +58,28 @@ export function accessLogArgv(file: string, inode: string, offset: number, perUp
     'tail -c +"$((off + 1))" -- "$f" | head -c "$(($2 - off))" | LC_ALL=C awk -v whole="$whole" -v per="$per" \'' +
       '{ n++; len = length($0) + 1; b += len; bad = ($9 ~ /^5[0-9][0-9]$/); e += bad; ' +
       `if (per == 1) { u = SUBSEP; if (match($0, ${UPSTREAM_RE})) { u = substr($0, RSTART + 11, RLENGTH - 12); ` +
-      'sub(/.*(, | : )/, "", u) } r[u]++; x[u] += bad } } ' +
-      'END { if (n && !whole) { n--; b -= len; e -= bad; if (per == 1) { r[u]--; x[u] -= bad } } ' +
+      'sub(/.*(, | : )/, "", u) } r[u]++; x[u] += bad; t = -1; ' +
+      `if (match($0, ${TIME_US_RE})) t = substr($0, RSTART + 10) / 1000; ` +
+      `else if (match($0, ${TIME_S_RE})) { v = substr($0, RSTART + 16); v = substr(v, 1, index(v, "\\"") - 1); ` +
+      'sub(/.*(, | : )/, "", v); if (v ~ /^[0-9]+(\\.[0-9]+)?$/) t = v * 1000 } ' +
+      'if (t >= 0) { tn[u]++; tt[u] += t } } } ' +
+      'END { if (n && !whole) { n--; b -= len; e -= bad; ' +
+      'if (per == 1) { r[u]--; x[u] -= bad; if (t >= 0) { tn[u]--; tt[u] -= t } } } ' +
       'print b + 0, n + 0, e + 0; ' +
-      'for (k in r) if (r[k] > 0) { if (k == SUBSEP) print "-", r[k], x[k]; else print "=", r[k], x[k], k } }\'',
+      'for (k in r) if (r[k] > 0) { if (k == SUBSEP) printf "- %d %d %d %.3f\\n", r[k], x[k], tn[k], tt[k]; ' +
+      'else printf "= %d %d %d %.3f %s\\n", r[k], x[k], tn[k], tt[k], k } }\'',
   ].join('\n');
   return ['sh', '-c', script, 'sh', file, inode, String(offset), perUpstream ? '1' : '0'];
 }
 
-/** Requests and 5xx answers counted from an access log. */
+/** Requests and 5xx answers counted from an access log, and (per upstream) the times of those whose line has one. */
 export interface LogCounts {
   requests: number;
   http5xx: number;
+  /** Lines with a time field (TIME_FIELDS). */
+  timed?: number;
+  /** Their milliseconds, summed. */
+  totalMs?: number;
 }
 
 export interface AccessLogRead {
@@ -94,12 +114,12 @@ export function parseAccessLog(stdout: string): AccessLogRead {
     http5xx: Number(c[3]),
   };
   for (const l of rest) {
-    const u = /^(=|-) (\d+) (-?\d+)(?: (.+))?$/.exec(l);
-    if (!u || (u[1] === '=') !== (u[4] !== undefined))
+    const u = /^(=|-) (\d+) (-?\d+) (-?\d+) (-?\d+(?:\.\d+)?)(?: (.+))?$/.exec(l);
+    if (!u || (u[1] === '=') !== (u[6] !== undefined))
       throw new Error(`expected an upstream's counts, got: ${l.slice(0, 200)}`);
-    const n = { requests: Number(u[2]), http5xx: Number(u[3]) };
-    if (u[4] === undefined) appended.untagged = n;
-    else (appended.upstreams ??= {})[u[4]] = n;
+    const n = { requests: Number(u[2]), http5xx: Number(u[3]), timed: Number(u[4]), totalMs: Number(u[5]) };
+    if (u[6] === undefined) appended.untagged = n;
+    else (appended.upstreams ??= {})[u[6]] = n;
   }
   return { ...read, appended };
 }
@@ -169,19 +189,23 @@ export class AccessLogCounts {
 function add(to: LogCounts, c: LogCounts): void {
   to.requests += c.requests;
   to.http5xx += c.http5xx;
+  if (c.timed) {
+    to.timed = (to.timed ?? 0) + c.timed;
+    to.totalMs = (to.totalMs ?? 0) + (c.totalMs ?? 0);
+  }
 }
 
 /**
  * Per member, the counts of the upstreams `memberOf` names (the others — nginx's own answers,
- * `-`, members no longer in the pool — are left out). Refused in one sentence when the log
- * does not have the upstream field: its last line lacked it at the first read, or lines were
- * appended and none had it.
+ * `-`, members no longer in the pool — are left out), with their summed times where lines had
+ * them. Refused in one sentence when the log does not have the upstream field: its last line
+ * lacked it at the first read, or lines were appended and none had it.
  */
 export function countsByMember(
   read: UpstreamCounts,
   memberOf: (upstream: string) => string | undefined,
   where: { file: string; host: string; field: string },
-): Record<string, LogCounts> {
+): Record<string, MemberCounters> {
   const tagged = Object.values(read.upstreams).reduce((n, c) => n + c.requests, 0);
   if (read.lastLineTagged === false || (tagged === 0 && read.untagged.requests > 0))
     throw new MemberCountsUnavailable(
@@ -195,5 +219,14 @@ export function countsByMember(
     const name = memberOf(u);
     if (name !== undefined) add((out[name] ??= { requests: 0, http5xx: 0 }), c);
   }
-  return out;
+  return Object.fromEntries(
+    Object.entries(out).map(([name, c]) => [
+      name,
+      {
+        requests: c.requests,
+        http5xx: c.http5xx,
+        ...(c.timed ? { latency: [{ timed: c.timed, totalMs: c.totalMs ?? 0 }] } : {}),
+      },
+    ]),
+  );
 }

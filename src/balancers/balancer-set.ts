@@ -133,6 +133,8 @@ export class BalancerSet implements Balancer {
             const sum = (out[name] ??= { requests: 0, http5xx: 0 });
             sum.requests += c.requests;
             sum.http5xx += c.http5xx;
+            // Each balancer's times stay apart: a moving mean is differenced per balancer.
+            if (c.latency) sum.latency = [...(sum.latency ?? []), ...c.latency];
           }
         return out;
       };

@@ -199,7 +199,10 @@ export function countersOf(rows: readonly StatRow[], backend: string): BackendCo
   return { requests, http5xx: sum('hrsp_5xx'), redispatches: sum('wredis'), retries: sum('wretr') };
 }
 
-/** Each server's requests (req_tot; stot where the row has none) and 5xx answers in `backend`. */
+/**
+ * Each server's requests (req_tot; stot where the row has none) and 5xx answers in `backend`, and,
+ * on an HTTP backend, its response time: rtime, the mean of its last min(req_tot, 1024) requests.
+ */
 export function memberCountersOf(rows: readonly StatRow[], backend: string): Record<string, MemberCounters> {
   const servers = rows.filter(
     (r) => r['pxname'] === backend && r['svname'] !== 'BACKEND' && r['svname'] !== 'FRONTEND',
@@ -210,6 +213,9 @@ export function memberCountersOf(rows: readonly StatRow[], backend: string): Rec
       {
         requests: (r['req_tot'] ?? '') !== '' ? statNumber(r['req_tot']) : statNumber(r['stot']),
         http5xx: statNumber(r['hrsp_5xx']),
+        ...((r['req_tot'] ?? '') !== '' && (r['rtime'] ?? '') !== ''
+          ? { latency: [{ timed: statNumber(r['req_tot']), recentMs: statNumber(r['rtime']) }] }
+          : {}),
       },
     ]),
   );

@@ -32,10 +32,28 @@ export interface BackendCounters {
   retries: number;
 }
 
+/**
+ * How long a member took to answer, as one balancer keeps it: cumulative where the balancer logs every
+ * request's time (access log), or a moving mean where it keeps only that (HAProxy's rtime).
+ */
+export interface LatencyReading {
+  /** Requests whose time is counted, so far. */
+  timed: number;
+  /** Access log: the milliseconds those requests took, summed. */
+  totalMs?: number;
+  /**
+   * HAProxy `rtime`: the mean response time of the member's last min(timed, 1024) requests, in whole
+   * milliseconds (each new request weighs 1/1024 of it once 1024 were counted).
+   */
+  recentMs?: number;
+}
+
 /** One member's cumulative counts. */
 export interface MemberCounters {
   requests: number;
   http5xx: number;
+  /** Its response times, one reading per balancer (a pair's in the order of its balancers); absent: not kept. */
+  latency?: LatencyReading[];
 }
 
 /** What sample() reads. */

@@ -76,6 +76,16 @@ balancer's own counters, about once a second.
   times the stable cluster's ratio, the stable ratio taken as at least 1 % (so beside a stable
   cluster with no errors and \`maxRelative5xx: 2\`, the canary may answer up to 2 % 5xx). A step
   whose canary saw fewer requests by its end is not judged (its journal entry says so).
+* **Latency.** With at least \`analysis.minRequests\` timed on the canary, the step fails when
+  the canary's mean response time over the window is above \`analysis.maxLatencyMs\` (unset: not
+  judged), or above \`analysis.maxRelativeLatency\` (2 by default) times the stable cluster's
+  mean, the stable mean taken as at least 10 ms (so beside a stable cluster answering in 1 ms, the
+  canary may take up to 20 ms). HAProxy's times are each server's \`rtime\` (\`show stat\`), a
+  moving mean of its last 1024 requests: baton takes the window's own requests out of it, and
+  since HAProxy gives it in whole ms, fails a step only when the canary is above the limit by more
+  than that rounding leaves uncertain (the verdict gives the mean with its ±). Apache and nginx
+  sum each member's time from the access log's time field (below). The verdict names the metric,
+  the canary's and the stable cluster's means and how many requests each is the mean of.
 * **A failed step reverses the push** as a failed smoke check does: the weights go back as
   observed, the canary cluster is drained and switched back to its release. The journal and the
   error name the metric that failed and its values (canary and stable 5xx and requests).
@@ -85,12 +95,15 @@ balancer's own counters, about once a second.
 * **Per-member counts:** HAProxy counts 5xx per server (\`show stat\`). Apache and nginx (both
   modes) count them from \`balancer.accessLog\`, whose lines must end with the member that
   answered, as \`upstream="…"\`, last on the line (after the User-Agent, which could hold the same
-  text). Add it to the combined format. Apache:
+  text), and, for latency, the time it took just before it: Apache \`time_us="%D"\`
+  (microseconds), nginx \`upstream_time="$upstream_response_time"\` (seconds; of a retried
+  request's times, the last). Lines without the time field (a log written before it was added)
+  still count, untimed. Add both to the combined format. Apache:
   \`LogFormat "%h %l %u %t \\"%r\\" %>s %O \\"%{Referer}i\\" \\"%{User-Agent}i\\" \
-upstream=\\"%{BALANCER_WORKER_NAME}e\\"" baton\`
+time_us=\\"%D\\" upstream=\\"%{BALANCER_WORKER_NAME}e\\"" baton\`
   (the worker's URL, matched to the member by its BalancerMember URL). nginx:
   \`log_format baton '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent \
-"$http_referer" "$http_user_agent" upstream="$upstream_addr"';\`
+"$http_referer" "$http_user_agent" upstream_time="$upstream_response_time" upstream="$upstream_addr"';\`
   (\`address:port\`, matched to the member by its address and port, so give members by IP
   address). A request nginx retried on another member (\`proxy_next_upstream\`) logs every
   address it tried, \`a, b\`: it counts for the last, the one that answered. Lines whose
@@ -100,8 +113,11 @@ upstream=\\"%{BALANCER_WORKER_NAME}e\\"" baton\`
   instead, and its journal entry records \`scope: backend\` and why (\`members\` otherwise).
 * \`push --canary 5%:2m,25%:5m\` (and \`plan --canary\`) replaces the steps for one push (the
   analysis stays), \`--no-canary\` leaves them out.
-* **Not yet:** latency, connection errors and retries, an HTTP/Prometheus query, and keeping a
-  user on one release (sticky canary): users are not pinned to the canary or the stable cluster.
+* **Users and releases:** with \`balancer.sessions\` (HAProxy), the weights only place new users:
+  the stick table or cookie persistence keeps a user who reached the canary on it, and one who
+  did not off it, while the canary runs. Without it, a user's requests are balanced one by one
+  and may reach both releases; the plan says which.
+* **Not yet:** connection errors and retries, and an HTTP/Prometheus query.
 `,
 };
 

@@ -333,7 +333,7 @@ export const Balancer = z.discriminatedUnion('driver', [
         'access log of the public frontend on the balancer host, in the common or combined format: ' +
           "its requests and 5xx answers, which the watch needs (Apache keeps no other count of its members' " +
           '5xx answers); lines ending with upstream="%{BALANCER_WORKER_NAME}e" give the canary its counts ' +
-          'per member (see canary)',
+          'per member, and time_us="%D" just before it their response times (see canary)',
       ),
   }),
   z.strictObject({
@@ -397,7 +397,8 @@ export const Balancer = z.discriminatedUnion('driver', [
       .describe(
         'access log of the public frontend on the balancer host, in the common or combined format: ' +
           "its requests and 5xx answers, which the watch needs (nginx keeps no other count of its members' 5xx " +
-          'answers); lines ending with upstream="$upstream_addr" give the canary its counts per member (see canary)',
+          'answers); lines ending with upstream="$upstream_addr" give the canary its counts per member, and ' +
+          'upstream_time="$upstream_response_time" just before it their response times (see canary)',
       ),
   }),
 ]);
@@ -520,7 +521,20 @@ export const Canary = z.strictObject({
         .int()
         .min(1)
         .default(50)
-        .describe('requests the canary must have answered in a step before either rule judges it'),
+        .describe('requests the canary must have answered in a step before any rule judges it'),
+      maxLatencyMs: z
+        .number()
+        .positive()
+        .optional()
+        .describe("the canary's mean response time in ms above which the push is reversed (unset: not judged)"),
+      maxRelativeLatency: z
+        .number()
+        .min(1)
+        .default(2)
+        .describe(
+          "the canary's mean response time above this many times the stable cluster's (taken as at least 10 ms) " +
+            'reverses the push',
+        ),
     })
     .prefault({})
     .describe("how each canary step is judged, from the balancer's own counters"),

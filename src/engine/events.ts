@@ -14,6 +14,16 @@ export const EVENTS_VERSION = 1;
 const base = { v: z.literal(EVENTS_VERSION), ts: z.iso.datetime().describe('when it happened (UTC)') };
 const PhaseSchema = z.enum(['forward', 'reverse']);
 const CountsSchema = z.strictObject({ requests: z.number().int().min(0), http5xx: z.number().int().min(0) });
+const SideSchema = CountsSchema.extend({
+  latency: z
+    .strictObject({
+      ms: z.number().min(0).describe('mean response time over the step, in ms'),
+      timed: z.number().int().min(0).describe('requests it is the mean of'),
+      errMs: z.number().min(0).describe("how far the mean may be off (HAProxy's moving rtime read in whole ms)"),
+    })
+    .optional()
+    .describe('absent: the balancer kept no response times for these members'),
+});
 
 export const RunEvent = z.discriminatedUnion('event', [
   z.strictObject({
@@ -50,8 +60,8 @@ export const RunEvent = z.discriminatedUnion('event', [
       .strictObject({
         weight: z.number().describe('the share of public traffic, in percent'),
         verdict: z.enum(['pass', 'too-few']).describe('too-few: fewer than analysis.minRequests, not judged'),
-        canary: CountsSchema.describe('requests and 5xx on the canary members over the step'),
-        stable: CountsSchema.optional().describe('the same on the stable members, judged against'),
+        canary: SideSchema.describe('requests, 5xx and mean response time on the canary members over the step'),
+        stable: SideSchema.optional().describe('the same on the stable members, judged against'),
       })
       .optional()
       .describe('a canary step that held its share: what it judged (a failed one ends in step-fail naming the metric)'),
@@ -203,7 +213,11 @@ export class JsonLinesReporter implements Reporter {
 function shareFigures(step: AnyStep, changed: unknown): { weights?: Record<string, number>; canary?: ShareFigures } {
   if (!stepIs(step, 'setsWeights') || typeof changed !== 'object' || changed === null) return {};
   const r = changed as { weights?: Record<string, number>; weight?: number; verdict?: string } & Partial<ShareFigures>;
-  const counts = (c: { requests: number; http5xx: number }) => ({ requests: c.requests, http5xx: c.http5xx });
+  const counts = (c: Side) => ({
+    requests: c.requests,
+    http5xx: c.http5xx,
+    ...(c.latency ? { latency: { ms: c.latency.ms, timed: c.latency.timed, errMs: c.latency.errMs } } : {}),
+  });
   const judged =
     stepIs(step, 'judgesShare') &&
     r.weight !== undefined &&
@@ -221,9 +235,15 @@ function shareFigures(step: AnyStep, changed: unknown): { weights?: Record<strin
   return { ...(r.weights ? { weights: r.weights } : {}), ...judged };
 }
 
+interface Side {
+  requests: number;
+  http5xx: number;
+  latency?: { ms: number; timed: number; errMs: number };
+}
+
 interface ShareFigures {
   weight: number;
   verdict: 'pass' | 'too-few';
-  canary: { requests: number; http5xx: number };
-  stable?: { requests: number; http5xx: number };
+  canary: Side;
+  stable?: Side;
 }

@@ -1,6 +1,7 @@
 // A canary share as arithmetic and a rule: the whole-number weights that send a percentage of
-// public traffic to one cluster, and whether the canary's 5xx answers over a window say stop.
-// Pure: the planner computes the weights, the canary step judges its windows with these.
+// public traffic to one cluster, and whether the canary's 5xx answers and response times over a
+// window say stop. Pure: the planner computes the weights, the canary step judges its windows with these.
+import type { LatencyReading, MemberCounters } from '../balancers/types.js';
 import { formatDuration } from '../config/duration.js';
 
 /** What a canary step is judged by (baton.yml canary.analysis), recorded in each step of the plan. */
@@ -9,8 +10,15 @@ export interface CanaryAnalysis {
   max5xxRatio: number;
   /** The canary's 5xx share above this many times the stable cluster's (floored, see RELATIVE_FLOOR) fails the step. */
   maxRelative5xx: number;
-  /** Requests the canary must have answered in the window before either rule judges. */
+  /** Requests the canary must have answered in the window before any rule judges. */
   minRequests: number;
+  /** The canary's mean response time (ms) above which the step fails; absent: not judged (as in older plans). */
+  maxLatencyMs?: number;
+  /**
+   * The canary's mean response time above this many times the stable cluster's (floored, see
+   * LATENCY_FLOOR_MS) fails the step; absent: not judged.
+   */
+  maxRelativeLatency?: number;
   /**
    * members: canary and stable members counted apart; backend: the driver counts no 5xx per member, so the backend-wide
    * share is judged against max5xxRatio alone.
@@ -25,15 +33,96 @@ export interface CanaryAnalysis {
  */
 export const RELATIVE_FLOOR = 0.01;
 
-/** Requests and 5xx answers counted over a window. */
+/**
+ * The stable mean response time the relative latency rule compares with is at least this many ms: a
+ * stable cluster answering in 1 ms would otherwise fail a canary answering in 3 ms, a difference no
+ * user sees; maxLatencyMs still applies.
+ */
+export const LATENCY_FLOOR_MS = 10;
+
+/** Mean response time over a window. */
+export interface Latency {
+  /** The mean, in ms. */
+  ms: number;
+  /** Requests it is the mean of. */
+  timed: number;
+  /**
+   * How far the mean may be off, in ms: a moving mean read in whole ms (HAProxy's rtime) leaves this
+   * much uncertain once the window's own requests are taken out of it; 0 for summed times.
+   */
+  errMs: number;
+}
+
+/** Requests, 5xx answers and, where the balancer keeps them, response times counted over a window. */
 export interface Window {
   requests: number;
   http5xx: number;
+  latency?: Latency;
 }
+
+export type Metric = 'max5xxRatio' | 'maxRelative5xx' | 'maxLatencyMs' | 'maxRelativeLatency';
 
 export type Judgement =
   | { verdict: 'pass' | 'too-few'; canary: Window; stable?: Window }
-  | { verdict: 'fail'; metric: 'max5xxRatio' | 'maxRelative5xx'; canary: Window; stable?: Window; message: string };
+  | { verdict: 'fail'; metric: Metric; canary: Window; stable?: Window; message: string };
+
+/** HAProxy's moving means weigh each new request 1/1024 once a server has answered that many. */
+export const HAPROXY_TIME_SAMPLES = 1024;
+
+/**
+ * The mean response time of the requests between two readings of one balancer's times for one member:
+ * summed times are differenced; a moving mean (HAProxy's rtime, each request weighing 1/n of it with
+ * n = min(requests so far, 1024)) has the start's mean taken out as it decayed, which leaves the
+ * window's own requests (weighted toward the latest), give or take what rounding to whole ms hides.
+ */
+export function latencyBetween(start: LatencyReading, now: LatencyReading): Latency | undefined {
+  const timed = now.timed - start.timed;
+  if (timed <= 0) return undefined;
+  if (now.totalMs !== undefined && start.totalMs !== undefined)
+    return { ms: (now.totalMs - start.totalMs) / timed, timed, errMs: 0 };
+  if (now.recentMs === undefined || start.recentMs === undefined) return undefined;
+  // After each request k, mean_k = mean_(k-1) × (1 − 1/n_k) + v_k / n_k: the start's mean decays by
+  // `kept`, and the window's requests make up the rest.
+  let kept = 1;
+  let k = start.timed + 1;
+  for (; k <= now.timed && k < HAPROXY_TIME_SAMPLES; k++) kept *= 1 - 1 / k;
+  if (k <= now.timed) kept *= Math.pow(1 - 1 / HAPROXY_TIME_SAMPLES, now.timed - k + 1);
+  const share = 1 - kept;
+  if (share <= 0) return undefined;
+  // Each reading is rounded up to a whole ms: at most 1 ms off, the start's weighing `kept`.
+  return { ms: Math.max(0, (now.recentMs - start.recentMs * kept) / share), timed, errMs: (1 + kept) / share };
+}
+
+/** Members' counts over a window: their differences summed, response times averaged by requests timed. */
+export function membersWindow(
+  names: readonly string[],
+  start: Readonly<Record<string, MemberCounters>>,
+  now: Readonly<Record<string, MemberCounters>>,
+): Window {
+  let requests = 0;
+  let http5xx = 0;
+  let timed = 0;
+  let totalMs = 0;
+  let err = 0;
+  for (const n of names) {
+    const a = start[n];
+    const b = now[n];
+    if (!b) continue;
+    requests += b.requests - (a?.requests ?? 0);
+    http5xx += b.http5xx - (a?.http5xx ?? 0);
+    (b.latency ?? []).forEach((r, i) => {
+      const l = latencyBetween(a?.latency?.[i] ?? { timed: 0, totalMs: 0, recentMs: 0 }, r);
+      if (!l) return;
+      timed += l.timed;
+      totalMs += l.ms * l.timed;
+      err += l.errMs * l.timed;
+    });
+  }
+  return { requests, http5xx, ...(timed > 0 ? { latency: { ms: totalMs / timed, timed, errMs: err / timed } } : {}) };
+}
+
+const ms = (v: number) => `${v.toFixed(1)} ms`;
+const timedSaid = (l: Latency) => `${l.timed} requests timed, mean ${ms(l.ms)}${l.errMs ? ` ± ${ms(l.errMs)}` : ''}`;
 
 const pct = (r: number) => `${(r * 100).toFixed(2)}%`;
 const ratio = (w: Window) => (w.requests ? w.http5xx / w.requests : 0);
@@ -72,7 +161,43 @@ export function judgeCanary(canary: Window, stable: Window | undefined, a: Canar
           `= ${pct(limit)} (canary: ${counted}${stableSaid})`,
       };
   }
-  return { verdict: 'pass', ...seen };
+  return judgeLatency(canary, stable, a) ?? { verdict: 'pass', ...seen };
+}
+
+/**
+ * The latency rules, once the canary has minRequests timed requests: its mean (at its lowest within
+ * what the reading leaves uncertain, so rounding never fails a step) above maxLatencyMs, or above
+ * maxRelativeLatency × the stable cluster's mean (at least LATENCY_FLOOR_MS).
+ */
+function judgeLatency(canary: Window, stable: Window | undefined, a: CanaryAnalysis): Judgement | undefined {
+  const c = canary.latency;
+  if (!c || c.timed < a.minRequests) return undefined;
+  const seen = { canary, ...(stable ? { stable } : {}) };
+  const low = c.ms - c.errMs;
+  const s = stable?.latency;
+  const stableSaid = s ? `; stable: ${timedSaid(s)}` : '';
+  if (a.maxLatencyMs !== undefined && low > a.maxLatencyMs)
+    return {
+      verdict: 'fail',
+      metric: 'maxLatencyMs',
+      ...seen,
+      message: `canary latency ${ms(c.ms)} > maxLatencyMs ${ms(a.maxLatencyMs)} (canary: ${timedSaid(c)}${stableSaid})`,
+    };
+  if (a.maxRelativeLatency !== undefined && s) {
+    const base = Math.max(s.ms, LATENCY_FLOOR_MS);
+    const limit = a.maxRelativeLatency * base;
+    if (low > limit)
+      return {
+        verdict: 'fail',
+        metric: 'maxRelativeLatency',
+        ...seen,
+        message:
+          `canary latency ${ms(c.ms)} > maxRelativeLatency ${a.maxRelativeLatency} × stable ` +
+          `${ms(base)}${s.ms < LATENCY_FLOOR_MS ? ' (floor)' : ''} = ${ms(limit)} ` +
+          `(canary: ${timedSaid(c)}${stableSaid})`,
+      };
+  }
+  return undefined;
 }
 
 /** Per-member weights for a canary share, and the share they give. */
@@ -131,6 +256,11 @@ export interface PlanCanary extends CanarySettings {
   range: { min: number; max: number };
   scope: CanaryAnalysis['scope'];
   weights: Record<string, number>;
+  /**
+   * How the balancer keeps users on their member (balancer.sessions track): with it, a user who reached the
+   * canary keeps reaching it and one who did not never does; absent, a user may reach both releases.
+   */
+  sticky?: 'table' | 'idle';
 }
 
 /** A plan's canary in one line: the shares, the thresholds, what is counted, the weights put back. */
@@ -140,14 +270,22 @@ export function describePlanCanary(c: PlanCanary): string {
   const counted =
     c.scope === 'members'
       ? `canary members against stable ones: 5xx ratio > ${pct(a.max5xxRatio)}, ` +
-        `or > ${a.maxRelative5xx} × stable (at least ${pct(RELATIVE_FLOOR)})`
+        `or > ${a.maxRelative5xx} × stable (at least ${pct(RELATIVE_FLOOR)})` +
+        (a.maxLatencyMs !== undefined ? `, mean latency > ${a.maxLatencyMs} ms` : '') +
+        (a.maxRelativeLatency !== undefined
+          ? `, mean latency > ${a.maxRelativeLatency} × stable (at least ${LATENCY_FLOOR_MS} ms)`
+          : '')
       : `backend-wide 5xx ratio > ${pct(a.max5xxRatio)} (the driver counts no 5xx per member)`;
   const weights = Object.entries(c.weights)
     .map(([m, w]) => `${m} ${w}`)
     .join(', ');
+  const users = c.sticky
+    ? `users stay on the release they reached: sticky sessions (balancer.sessions, ${c.sticky}) keep each on its ` +
+      'member while the canary runs'
+    : 'without sticky sessions a user may reach both releases during the canary';
   return (
     `canary: ${shares}; reversed on ${counted}, judged from ${a.minRequests} requests; ` +
-    `weights put back after: ${weights}; users are not pinned to one release (no sticky canary yet)`
+    `weights put back after: ${weights}; ${users}`
   );
 }
 
@@ -164,11 +302,14 @@ export function isPlanCanary(v: unknown): v is PlanCanary {
     n(c.analysis.max5xxRatio) &&
     n(c.analysis.maxRelative5xx) &&
     n(c.analysis.minRequests) &&
+    (c.analysis.maxLatencyMs === undefined || n(c.analysis.maxLatencyMs)) &&
+    (c.analysis.maxRelativeLatency === undefined || n(c.analysis.maxRelativeLatency)) &&
     obj(c.range) &&
     n(c.range.min) &&
     n(c.range.max) &&
     (c.scope === 'members' || c.scope === 'backend') &&
     obj(c.weights) &&
-    Object.values(c.weights).every(n)
+    Object.values(c.weights).every(n) &&
+    (c.sticky === undefined || c.sticky === 'table' || c.sticky === 'idle')
   );
 }

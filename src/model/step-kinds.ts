@@ -172,6 +172,8 @@ const FIELD_OK: Record<StepField, (v: unknown) => boolean> = {
       num(a.max5xxRatio) &&
       num(a.maxRelative5xx) &&
       num(a.minRequests) &&
+      (a.maxLatencyMs === undefined || num(a.maxLatencyMs)) &&
+      (a.maxRelativeLatency === undefined || num(a.maxRelativeLatency)) &&
       (a.scope === 'members' || a.scope === 'backend')
     );
   },

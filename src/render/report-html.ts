@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import type { Window } from '../model/canary.js';
 import type { ReportData } from '../report/report-data.js';
 
 /**
@@ -54,6 +55,44 @@ function poolHtml(d: ReportData): string {
   const head = '<tr><th>at</th><th>cluster a in the pool</th><th>cluster b in the pool</th></tr>';
   const rows = changes.map((p) => `<tr><td>${seconds(p.t)}</td><td>${p.a}</td><td>${p.b}</td></tr>`);
   return `<h2>Pool membership</h2><table id="pool"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+/** A canary side's figures: requests, 5xx and, where timed, the mean response time. */
+function windowHtml(w: Window | undefined): string {
+  if (!w) return '—';
+  const ratio = w.requests ? ` (${percent(w.http5xx / w.requests)})` : '';
+  const latency = w.latency
+    ? `; mean ${w.latency.ms.toFixed(1)} ms of ${w.latency.timed.toLocaleString('en')} timed` +
+      (w.latency.errMs ? ` (± ${w.latency.errMs.toFixed(1)} ms)` : '')
+    : '';
+  return `${w.requests.toLocaleString('en')} requests, ${w.http5xx.toLocaleString('en')} 5xx${ratio}${latency}`;
+}
+
+/** Each canary step: its share and weights, and its verdict with the canary's and the stable cluster's figures. */
+function canaryHtml(d: ReportData): string {
+  if (!d.canary?.length) return '';
+  const head = '<tr><th>step</th><th>share</th><th>weights</th><th>verdict</th><th>canary</th><th>stable</th></tr>';
+  const rows = d.canary.map((c) => {
+    const weights = c.weights
+      ? Object.entries(c.weights)
+          .map(([m, w]) => `${escapeHtml(m)} ${w}`)
+          .join(', ')
+      : '—';
+    const verdict =
+      c.verdict === 'fail'
+        ? `<strong>failed on ${escapeHtml(c.metric ?? '?')}</strong>${c.error ? `: ${escapeHtml(c.error)}` : ''}`
+        : c.verdict === 'too-few'
+          ? 'not judged: too few requests reached the canary'
+          : 'pass';
+    const scope = c.scope === 'backend' ? ' (backend-wide: the driver counts no 5xx per member)' : '';
+    const note = c.note ? `<br><span class="empty">${escapeHtml(c.note)}</span>` : '';
+    return (
+      `<tr class="${c.verdict === 'fail' ? 'fail' : 'ok'}"><td><code>${escapeHtml(c.step)}</code></td>` +
+      `<td>${c.weight} %</td><td>${weights}</td><td>${verdict}${scope}${note}</td>` +
+      `<td>${windowHtml(c.canary)}</td><td>${windowHtml(c.stable)}</td></tr>`
+    );
+  });
+  return `<h2>Canary</h2><table id="canary"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
 function preflightHtml(d: ReportData): string {
@@ -114,7 +153,7 @@ ${totals}
 <dt>plan</dt><dd><code>${escapeHtml(d.planHash ?? 'unknown')}</code></dd>
 </dl>
 ${reversal}
-<h2>Approvals</h2>${approvals}${preflightHtml(d)}${poolHtml(d)}${notes}`;
+<h2>Approvals</h2>${approvals}${preflightHtml(d)}${poolHtml(d)}${canaryHtml(d)}${notes}`;
 }
 
 function stepsTableHtml(d: ReportData): string {

@@ -2,6 +2,7 @@
 // from synthetic journals. Times are milliseconds since the run began.
 import type { JournalRecord } from '../engine/journal.js';
 import { perCluster, type MemberSample, type TrafficSample } from '../engine/traffic.js';
+import type { Window } from '../model/canary.js';
 import { reverseSteps, type Plan, type Step } from '../model/plan.js';
 
 export interface TimelineBar {
@@ -27,6 +28,25 @@ export interface SessionsPoint {
   t: number;
   a: number;
   b: number;
+}
+
+/** What one canary step held and judged: its share, the weights it set, and its verdict with both sides' figures. */
+export interface CanaryFigures {
+  step: string;
+  /** The share of public traffic, in percent. */
+  weight: number;
+  weights?: Record<string, number>;
+  /** too-few: fewer than minRequests reached the canary, not judged. */
+  verdict: 'pass' | 'too-few' | 'fail';
+  /** For a failed step: the rule it failed (max5xxRatio, maxRelative5xx, maxLatencyMs, maxRelativeLatency). */
+  metric?: string;
+  /** members: canary and stable compared; backend: the backend-wide ratio alone. */
+  scope?: string;
+  canary?: Window;
+  stable?: Window;
+  /** For a failed step: its error, which says the values the rule compared. */
+  error?: string;
+  note?: string;
 }
 
 /** Members in the pool per cluster at a sample. */
@@ -80,6 +100,8 @@ export interface ReportData {
   sessions: SessionsPoint[];
   /** Where a reversal turned: when it began, why, and the step that failed. */
   reversal?: { t: number; reason: string; failedStep?: string };
+  /** The canary steps that ended, in order: absent when the run had none. */
+  canary?: CanaryFigures[];
   notes: string[];
 }
 
@@ -163,6 +185,7 @@ type RunEnd = Extract<JournalRecord, { event: 'run-end' }>;
 interface JournalReading {
   bars: TimelineBar[];
   samples: TrafficSample[];
+  canary: CanaryFigures[];
   notes: string[];
   reversal?: ReportData['reversal'];
   end?: RunEnd;
@@ -174,7 +197,7 @@ function readRecords(
   steps: ReadonlyMap<string, Step>,
   at: (ts: string) => number,
 ): JournalReading {
-  const reading: JournalReading = { bars: [], samples: [], notes: [] };
+  const reading: JournalReading = { bars: [], samples: [], canary: [], notes: [] };
   const open = new Map<string, TimelineBar[]>();
   let lastFailed: string | undefined;
 
@@ -193,6 +216,8 @@ function readRecords(
       if (rec.event === 'step-fail') bar.error = rec.error;
     }
     if (rec.event === 'step-fail' && rec.phase === 'forward') lastFailed = rec.step;
+    const figures = canaryFigures(rec);
+    if (figures) reading.canary.push(figures);
   };
 
   for (const r of records) {
@@ -225,6 +250,46 @@ function readRecords(
     }
   }
   return reading;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+/** A window as the journal keeps it, when it has that shape (the journal is a file anyone may have edited). */
+function windowOf(v: unknown): Window | undefined {
+  if (!isObject(v) || !isCount(v.requests) || !isCount(v.http5xx)) return undefined;
+  const l = v.latency;
+  const latency =
+    isObject(l) && isCount(l.ms) && isCount(l.timed) && isCount(l.errMs)
+      ? { latency: { ms: l.ms, timed: l.timed, errMs: l.errMs } }
+      : {};
+  return { requests: v.requests, http5xx: v.http5xx, ...latency };
+}
+
+/** What a canary step's end says it held and judged (its result, or what it found when it failed); else undefined. */
+function canaryFigures(rec: StepEnd): CanaryFigures | undefined {
+  const r = rec.event === 'step-ok' ? rec.changed : rec.found;
+  if (rec.phase !== 'forward' || !isObject(r) || !isCount(r.weight)) return undefined;
+  const verdict = r.verdict;
+  if (verdict !== 'pass' && verdict !== 'too-few' && verdict !== 'fail') return undefined;
+  const weights =
+    isObject(r.weights) && Object.values(r.weights).every(isCount)
+      ? { weights: r.weights as Record<string, number> }
+      : {};
+  const canary = windowOf(r.canary);
+  const stable = windowOf(r.stable);
+  return {
+    step: rec.step,
+    weight: r.weight,
+    ...weights,
+    verdict,
+    ...(typeof r.metric === 'string' ? { metric: r.metric } : {}),
+    ...(typeof r.scope === 'string' ? { scope: r.scope } : {}),
+    ...(canary ? { canary } : {}),
+    ...(stable ? { stable } : {}),
+    ...(rec.event === 'step-fail' ? { error: rec.error } : {}),
+    ...(typeof r.note === 'string' ? { note: r.note } : {}),
+  };
 }
 
 function trafficSample(rec: SampleRecord): TrafficSample {
@@ -300,7 +365,7 @@ export function reportData(
   const steps = new Map<string, Step>();
   for (const s of plan ? [...plan.forward, ...reverseSteps(plan.forward)] : []) steps.set(s.id, s);
 
-  const { bars, samples, notes, reversal, end } = readRecords(records, steps, at);
+  const { bars, samples, canary, notes, reversal, end } = readRecords(records, steps, at);
   const lastTs = records.at(-1)?.ts;
   const totals = totalsFrom(samples);
   const durationMs = end ? end.ms : lastTs ? at(lastTs) : undefined;
@@ -327,6 +392,7 @@ export function reportData(
     rates: ratesFrom(samples, t0),
     sessions: byCluster.map(({ t, a, b }) => ({ t, a: a.sessions, b: b.sessions })),
     ...(reversal ? { reversal } : {}),
+    ...(canary.length ? { canary } : {}),
     notes,
   };
 }

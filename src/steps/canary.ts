@@ -4,12 +4,16 @@
 // observed weights back. A failed judgement fails the step, and the runner reverses the push.
 import { MemberCountsUnavailable, OperationFailedError, UserError } from '../errors.js';
 import { abortableSleep } from '../engine/interrupts.js';
-import { judgeCanary, type Judgement, type Window } from '../model/canary.js';
+import type { MemberCounters } from '../balancers/types.js';
+import { judgeCanary, membersWindow, type Judgement, type Window } from '../model/canary.js';
 import type { StepOf } from '../model/steps.js';
 import { STEP_TRAITS } from '../model/step-kinds.js';
 import type { Progress, StepEnv } from './env.js';
 import type { StepKindSpec } from './kind.js';
 import { returnToPool } from './pool.js';
+
+/** One read of the counters: per member (members scope), or the whole backend's. */
+type Read = { members: Record<string, MemberCounters> } | { backend: Window };
 
 interface Counted {
   canary: Window;
@@ -43,32 +47,38 @@ class Counter {
       );
   }
 
-  async read(): Promise<Counted> {
+  async read(): Promise<Read> {
     const { balancer } = this.env;
     if (this.scope === 'members')
       try {
-        const read = await (balancer.memberCounters as NonNullable<typeof balancer.memberCounters>)();
-        return { canary: sum(read, this.step.members), stable: sum(read, this.step.stableMembers) };
+        return { members: await (balancer.memberCounters as NonNullable<typeof balancer.memberCounters>)() };
       } catch (e) {
         if (!(e instanceof MemberCountsUnavailable)) throw e;
         this.scope = 'backend';
         this.fellBack = `${e.message}: judged on the backend-wide 5xx ratio instead`;
         this.progress(this.fellBack);
       }
-    return { canary: await balancer.counters() };
+    const { requests, http5xx } = await balancer.counters();
+    return { backend: { requests, http5xx } };
+  }
+
+  /** Both sides over the window from `start` to `now` (reads of the same scope). */
+  between(start: Read, now: Read): Counted {
+    if ('members' in start && 'members' in now)
+      return {
+        canary: membersWindow(this.step.members, start.members, now.members),
+        stable: membersWindow(this.step.stableMembers, start.members, now.members),
+      };
+    if ('backend' in start && 'backend' in now)
+      return {
+        canary: {
+          requests: now.backend.requests - start.backend.requests,
+          http5xx: now.backend.http5xx - start.backend.http5xx,
+        },
+      };
+    throw new Error('canary counts of two scopes cannot be compared');
   }
 }
-
-const sum = (read: Record<string, Window>, names: string[]): Window =>
-  names.reduce(
-    (w, n) => ({ requests: w.requests + (read[n]?.requests ?? 0), http5xx: w.http5xx + (read[n]?.http5xx ?? 0) }),
-    { requests: 0, http5xx: 0 },
-  );
-
-const since = (now: Window, start: Window): Window => ({
-  requests: now.requests - start.requests,
-  http5xx: now.http5xx - start.http5xx,
-});
 
 export async function runCanary(
   step: Step,
@@ -93,11 +103,8 @@ export async function runCanary(
       start = now;
       continue;
     }
-    judged = judgeCanary(
-      since(now.canary, start.canary),
-      now.stable && start.stable ? since(now.stable, start.stable) : undefined,
-      { ...step.analysis, scope: counter.scope },
-    );
+    const seen = counter.between(start, now);
+    judged = judgeCanary(seen.canary, seen.stable, { ...step.analysis, scope: counter.scope });
     if (judged.verdict === 'fail')
       throw new OperationFailedError(
         `canary at ${step.weight}% failed its analysis on ${judged.metric}: ${judged.message}`,
@@ -105,6 +112,7 @@ export async function runCanary(
         undefined,
         {
           weight: step.weight,
+          weights: step.weights,
           verdict: judged.verdict,
           metric: judged.metric,
           scope: counter.scope,
@@ -120,6 +128,9 @@ export async function runCanary(
     ...(judged.verdict === 'too-few'
       ? [`fewer than ${step.analysis.minRequests} requests reached the canary: not judged`]
       : []),
+    ...(judged.verdict === 'pass' && latencyRules(step) && !judged.canary.latency
+      ? [`the balancer kept no response times for the canary's members: latency not judged`]
+      : []),
   ];
   return {
     weight: step.weight,
@@ -132,8 +143,12 @@ export async function runCanary(
   };
 }
 
+const latencyRules = (step: Step) =>
+  step.analysis.maxLatencyMs !== undefined || step.analysis.maxRelativeLatency !== undefined;
+
 function describe(step: Step, scope: Scope, j: Judgement): string {
-  const share = (w: Window) => `${w.http5xx} 5xx in ${w.requests}`;
+  const share = (w: Window) =>
+    `${w.http5xx} 5xx in ${w.requests}` + (w.latency ? `, mean ${w.latency.ms.toFixed(1)} ms` : '');
   const stable = j.stable ? `, stable ${share(j.stable)}` : '';
   const waiting = j.verdict === 'too-few' ? ` (judging from ${step.analysis.minRequests} requests)` : '';
   return `canary ${step.weight}%: ${scope === 'members' ? 'canary' : 'backend'} ${share(j.canary)}${stable}${waiting}`;

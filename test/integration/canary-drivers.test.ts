@@ -3,7 +3,9 @@
 // members' requests and 5xx answers from its access log, whose lines end with the member that
 // answered (`upstream="…"`, the lab's log formats). A good release goes through both steps, each
 // judged against the stable cluster; v9-flaky (one GET / in ten answers 500) is stopped at the
-// first step and reversed, and the journal says it was judged per member.
+// first step and reversed, and the journal says it was judged per member; v10-slow (every GET /
+// 40 ms later) is stopped at the first step by the latency comparison, each member's time summed
+// from the log's time_us="%D" (Apache) or upstream_time="$upstream_response_time" (nginx) field.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,12 +30,19 @@ async function releases(): Promise<string[]> {
 
 const figures = (r: LoadReport) => `${r.failed} failed of ${r.requests} (${r.failures.non2xx} non-2xx)`;
 
+interface Counted {
+  requests: number;
+  http5xx: number;
+  latency?: { ms: number; timed: number };
+}
+
 interface Verdict {
   verdict: string;
+  metric?: string;
   scope: string;
   weight: number;
-  canary: { requests: number; http5xx: number };
-  stable?: { requests: number; http5xx: number };
+  canary: Counted;
+  stable?: Counted;
 }
 
 describe.each(['apache', 'nginx-lua'] as const)('canary steps through %s, judged per member', (driver) => {
@@ -52,7 +61,7 @@ describe.each(['apache', 'nginx-lua'] as const)('canary steps through %s, judged
             { weight: 5, for: '6s' },
             { weight: 25, for: '6s' },
           ],
-          analysis: { max5xxRatio: 0.05, maxRelative5xx: 2, minRequests: 40 },
+          analysis: { max5xxRatio: 0.05, maxRelative5xx: 2, minRequests: 40, maxRelativeLatency: 2 },
         },
       ],
     ]);
@@ -114,5 +123,29 @@ describe.each(['apache', 'nginx-lua'] as const)('canary steps through %s, judged
     expect(report.failed).toBeGreaterThan(0);
     // At 5 % for a few seconds the public sees few of the release's failures.
     expect(report.failed / report.requests).toBeLessThan(0.01);
+  }, 240_000);
+
+  it('stops a release answering 40 ms slower at the first step on the latency comparison, reversed', async () => {
+    const running = load();
+    const r = await baton('push', 'v10-slow', '-c', config, '--json');
+    const report = await running.stop();
+    console.log(`canary through ${driver}, v10-slow: ${figures(report)}`);
+    expect(r.exitCode, r.stderr).toBe(1);
+    const error = JSON.parse(r.stdout).error as {
+      message: string;
+      result: { outcome: string; failedStep: string; journal: string };
+    };
+    expect(error.result).toMatchObject({ outcome: 'reversed', failedStep: 'canary-a-1' });
+    expect(error.message).toMatch(/failed its analysis on maxRelativeLatency: canary latency [\d.]+ ms > /);
+    const failed = readJournal(error.result.journal).flatMap((e) =>
+      e.event === 'step-fail' && e.step === 'canary-a-1' ? [e.found as unknown as Verdict] : [],
+    );
+    console.log(`failed canary step of v10-slow through ${driver}: ${JSON.stringify(failed)}`);
+    expect(failed[0]).toMatchObject({ metric: 'maxRelativeLatency', scope: 'members' });
+    // Summed from the log, the canary's mean is the 40 ms the release adds, and more.
+    expect(failed[0]?.canary.latency?.ms).toBeGreaterThanOrEqual(40);
+    expect(failed[0]?.stable?.latency?.ms).toBeLessThan(10);
+    expect(report.failed).toBe(0);
+    expect(await releases()).toEqual([expect.stringMatching(/^v2-/)]);
   }, 240_000);
 });

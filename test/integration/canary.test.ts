@@ -3,7 +3,8 @@
 // cluster's from HAProxy's per-server counters. A good release goes through every step without a
 // failed request; v9-flaky (one GET / in ten answers 500) is stopped at the first step and
 // reversed, and the load generator sees far fewer failures than a flip of the same release with
-// only the watch.
+// only the watch. v10-slow (every GET / 40 ms later, nothing failing) is stopped at the first
+// step by the latency comparison with the stable cluster (HAProxy's per-server rtime).
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,7 +46,7 @@ describe('canary steps through haproxy', () => {
             { weight: 5, for: '6s' },
             { weight: 25, for: '6s' },
           ],
-          analysis: { max5xxRatio: 0.05, maxRelative5xx: 2, minRequests: 40 },
+          analysis: { max5xxRatio: 0.05, maxRelative5xx: 2, minRequests: 40, maxRelativeLatency: 2 },
         },
       ],
     ]);
@@ -61,6 +62,7 @@ describe('canary steps through haproxy', () => {
     );
     expect(r.stdout).toMatch(/canary 2\/2: move cluster a .* to 25% .*for 6s/);
     expect(r.stdout).toMatch(/its 5xx ratio > 5% or > 2 × the stable cluster's/);
+    expect(r.stdout).toMatch(/or its mean response time > 2 × the stable cluster's \(taken as at least 10 ms\)/);
   });
 
   it('takes a good release through both steps with no failed request, the weights back as they were', async () => {
@@ -124,4 +126,31 @@ describe('canary steps through haproxy', () => {
     },
     300_000,
   );
+
+  it('stops a release answering 40 ms slower at the first step on the latency comparison, reversed', async () => {
+    const running = load();
+    const r = await baton('push', 'v10-slow', '-c', config, '--json');
+    const report = await running.stop();
+    console.log(`canary, v10-slow: ${figures(report)}`);
+    expect(r.exitCode, r.stderr).toBe(1);
+    const error = JSON.parse(r.stdout).error as {
+      message: string;
+      result: { outcome: string; failedStep: string; journal: string };
+    };
+    expect(error.result).toMatchObject({ outcome: 'reversed', failedStep: 'canary-a-1' });
+    expect(error.message).toMatch(
+      /canary at 5% failed its analysis on maxRelativeLatency: canary latency [\d.]+ ms > maxRelativeLatency 2 ×/,
+    );
+    expect(error.message).toMatch(/stable: \d+ requests timed, mean [\d.]+ ms/);
+    const found = readJournal(error.result.journal).flatMap((e) =>
+      e.event === 'step-fail' && e.step === 'canary-a-1' ? [e.found] : [],
+    ) as { metric: string; canary: { latency: { ms: number } }; stable: { latency: { ms: number } } }[];
+    console.log(`failed canary step of v10-slow: ${JSON.stringify(found)}`);
+    expect(found[0]).toMatchObject({ metric: 'maxRelativeLatency' });
+    // The canary's window, taken out of HAProxy's moving mean, is near the 40 ms the release adds.
+    expect(found[0]?.canary.latency.ms).toBeGreaterThan(30);
+    expect(found[0]?.stable.latency.ms).toBeLessThan(10);
+    expect(report.failed).toBe(0);
+    expect(await releases()).toEqual([expect.stringMatching(/^v2-/)]);
+  }, 240_000);
 });

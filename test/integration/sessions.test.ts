@@ -3,6 +3,9 @@
 // drain waits for them, so no user's requests split across releases or members and none fails;
 // a user who never leaves stops the push at sessions.timeout, reversed, with who was there said.
 // How many sessions today's request-only drain breaks is measured in `npm run bench:sessions`.
+// Through a canary, the stick table keeps each user on the member (so the release) it first
+// reached: users who send the cookie never see both releases, users whose cookie HAProxy does not
+// stick on do.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,6 +96,41 @@ describe.each(['table', 'idle'] as const)('a push with balancer.sessions track: 
       for (const cookie of report.sampleCookies) expect(said).not.toContain(cookie);
     },
   );
+
+  if (track === 'table')
+    it('keeps every sticky user on one release through a canary: 0 of them see both, users without do', async () => {
+      const canary = ['--canary', '5%:6s,25%:6s'];
+      // Whichever release is not live (the push before may or may not have run).
+      const live = Object.values(await currentReleases());
+      const [to, from] = live.every((r) => r.startsWith('v1-')) ? ['v2', 'v1'] : ['v1', 'v2'];
+      const plan = await baton('plan', to, '-c', config, ...canary);
+      expect(plan.exitCode, plan.stderr).toBe(0);
+      expect(plan.stdout).toContain(
+        'users stay on the release they reached: sticky sessions (balancer.sessions, table) keep each on its member',
+      );
+      const sticky = startSessionUsers({ url: URL_, users: 8, requestsPerSession: 5, thinkMs: 400 });
+      // The same users with a cookie the lab's HAProxy does not stick on: balanced request by request.
+      const loose = startSessionUsers({ url: URL_, users: 8, requestsPerSession: 5, thinkMs: 400, cookie: 'plain' });
+      await new Promise((r) => setTimeout(r, 2000));
+      const r = await baton('push', to, '-c', config, ...canary, '--json');
+      await new Promise((r) => setTimeout(r, 1000));
+      const [kept, free] = [await sticky.stop(), await loose.stop()];
+      const said = ({ sampleCookies: _cookies, ...r }: typeof kept) => JSON.stringify(r);
+      console.log(`through a canary, sticky users: ${said(kept)}; users not stuck: ${said(free)}`);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const journal = readJournal(JSON.parse(r.stdout).journal as string);
+      const judged = journal.flatMap((e) =>
+        e.event === 'step-ok' && /^canary-[ab]-\d$/.test(e.step) ? [(e.changed as { weight: number }).weight] : [],
+      );
+      expect(judged).toEqual([5, 25]);
+      expect(kept.sessions).toBeGreaterThan(8);
+      expect(kept.brokenBy.release, JSON.stringify(kept)).toBe(0);
+      expect(kept.broken).toBe(0);
+      expect(kept.byRelease[from]).toBeGreaterThan(0);
+      expect(kept.byRelease[to]).toBeGreaterThan(0);
+      // Without stickiness a user's requests land on both releases while both are in the pool.
+      expect(free.brokenBy.release).toBeGreaterThan(0);
+    });
 
   if (track === 'table')
     it('stops at sessions.timeout when a user never leaves, says who is still there, and reverses', async () => {

@@ -148,18 +148,45 @@ describe('access-log counts per upstream', () => {
 
   it('parse the per-upstream lines and refuse a malformed one', () => {
     expect(parseAccessLog('12 0\nuntagged\n')).toEqual({ inode: '12', size: 0, lastLineTagged: false });
-    expect(parseAccessLog('12 300\n300 3 1\n= 2 1 10.0.0.2:8000\n- 1 0\n')).toEqual({
+    expect(parseAccessLog('12 300\n300 3 1\n= 2 1 1 12.500 10.0.0.2:8000\n- 1 0 0 0.000\n')).toEqual({
       inode: '12',
       size: 300,
       appended: {
         consumed: 300,
         requests: 3,
         http5xx: 1,
-        upstreams: { '10.0.0.2:8000': { requests: 2, http5xx: 1 } },
-        untagged: { requests: 1, http5xx: 0 },
+        upstreams: { '10.0.0.2:8000': { requests: 2, http5xx: 1, timed: 1, totalMs: 12.5 } },
+        untagged: { requests: 1, http5xx: 0, timed: 0, totalMs: 0 },
       },
     });
     expect(() => parseAccessLog('12 300\n300 3 1\n= 2 1\n')).toThrow(/an upstream's counts/);
+    expect(() => parseAccessLog('12 300\n300 3 1\n= 2 1 0 0.000\n')).toThrow(/an upstream's counts/);
+  });
+
+  it("sum each upstream's times from Apache's time_us and nginx's upstream_time, untimed lines apart", async () => {
+    const file = logFile();
+    writeFileSync(file, '');
+    const counts = new AccessLogCounts(new LocalTransport(), file, 15_000, true);
+    await counts.readUpstreams();
+    const timed = (status: number, time: string, upstream: string) =>
+      tagged(status, upstream).replace(/ upstream="[^"]*"\n$/, ` ${time} upstream="${upstream}"\n`);
+    appendFileSync(
+      file,
+      timed(200, 'time_us="1500"', 'web1a') +
+        timed(500, 'time_us="30500"', 'web1a') +
+        // nginx: seconds, the last of a retried line's times is the member that answered
+        timed(200, 'upstream_time="0.040"', '10.0.0.2:8000') +
+        timed(200, 'upstream_time="2.000, 0.010"', '10.0.0.3:8000, 10.0.0.2:8000') +
+        // no member answered in time: no time to count
+        timed(504, 'upstream_time="-"', '10.0.0.2:8000') +
+        // a line written with the older format counts, untimed
+        tagged(200, '10.0.0.2:8000') +
+        // a time field anywhere but just before the upstream field is someone's User-Agent
+        tagged(200, 'web1a').replace('"ua ', '"ua time_us=\\"9000000\\" '),
+    );
+    const after = await counts.readUpstreams();
+    expect(after.upstreams['web1a']).toEqual({ requests: 3, http5xx: 1, timed: 2, totalMs: 32 });
+    expect(after.upstreams['10.0.0.2:8000']).toEqual({ requests: 4, http5xx: 1, timed: 2, totalMs: 50 });
   });
 });
 
@@ -188,6 +215,16 @@ describe('access-log counts per member', () => {
         where,
       ),
     ).toEqual({ web1a: { requests: 5, http5xx: 1 }, web2a: { requests: 4, http5xx: 0 } });
+  });
+
+  it("give a member's summed times as its latency reading", () => {
+    expect(
+      countsByMember(
+        read({ upstreams: { '10.0.0.2:8000': { requests: 5, http5xx: 1, timed: 4, totalMs: 80 } } }),
+        (u) => members[u],
+        where,
+      ),
+    ).toEqual({ web1a: { requests: 5, http5xx: 1, latency: [{ timed: 4, totalMs: 80 }] } });
   });
 
   it('refuse in one sentence when the lines do not name their upstream', () => {

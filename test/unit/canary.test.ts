@@ -6,7 +6,15 @@ import { canaryInputOf } from '../../plans/canary.js';
 import type { MemberCounters } from '../../src/balancers/types.js';
 import { withCanaryFlags } from '../../src/cli/canary-flag.js';
 import { UserError } from '../../src/errors.js';
-import { canaryWeights, judgeCanary, type CanaryAnalysis, type CanaryInput } from '../../src/model/canary.js';
+import {
+  canaryWeights,
+  HAPROXY_TIME_SAMPLES,
+  judgeCanary,
+  latencyBetween,
+  membersWindow,
+  type CanaryAnalysis,
+  type CanaryInput,
+} from '../../src/model/canary.js';
 import { planHash, reverseSteps, type StepOf } from '../../src/model/plan.js';
 import { releaseFor } from '../../src/model/release.js';
 import { stepProblems } from '../../src/model/step-kinds.js';
@@ -88,6 +96,131 @@ describe('canary analysis', () => {
       verdict: 'fail',
       metric: 'max5xxRatio',
     });
+  });
+});
+
+/**
+ * One HAProxy server's response times as HAProxy keeps them (swrate_add_dynamic, read as rtime with
+ * swrate_avg): a plain sum for its first 1024 requests, then a sum that loses 1/1024 of itself per
+ * request; read divided by min(requests, 1024), rounded up.
+ */
+function haproxyTimes() {
+  let sum = 0;
+  let timed = 0;
+  return {
+    answer(ms: number, times = 1) {
+      for (let i = 0; i < times; i++) {
+        timed++;
+        const n = timed > HAPROXY_TIME_SAMPLES ? HAPROXY_TIME_SAMPLES : 0;
+        sum = (n ? sum - Math.floor((sum + n - 1) / n) : sum) + ms;
+      }
+    },
+    read: () => {
+      const n = Math.min(timed, HAPROXY_TIME_SAMPLES);
+      return { timed, recentMs: n ? Math.floor((sum + n - 1) / n) : 0 };
+    },
+  };
+}
+
+describe('canary latency', () => {
+  const latencyAnalysis: CanaryAnalysis = { ...analysis, maxRelativeLatency: 2 };
+  const timed = (requests: number, ms: number, errMs = 0) => ({
+    requests,
+    http5xx: 0,
+    latency: { ms, timed: requests, errMs },
+  });
+
+  it('takes the mean of summed times over a window (Apache %D, nginx $upstream_response_time)', () => {
+    expect(latencyBetween({ timed: 10, totalMs: 100 }, { timed: 30, totalMs: 1100 })).toEqual({
+      ms: 50,
+      timed: 20,
+      errMs: 0,
+    });
+    expect(latencyBetween({ timed: 10, totalMs: 100 }, { timed: 10, totalMs: 100 })).toBeUndefined();
+  });
+
+  it("takes the window's own mean out of HAProxy's moving rtime, within what its whole ms leave uncertain", () => {
+    // A member that answered 5000 requests in 1 ms, then its new release answers 300 in 31 ms:
+    // rtime itself reads about 9 ms, the window's mean is 31 ms.
+    const h = haproxyTimes();
+    h.answer(1, 5000);
+    const start = h.read();
+    h.answer(31, 300);
+    const now = h.read();
+    expect(now.recentMs).toBeLessThan(12);
+    const l = latencyBetween(start, now) as { ms: number; timed: number; errMs: number };
+    expect(l.timed).toBe(300);
+    expect(Math.abs(l.ms - 31)).toBeLessThanOrEqual(l.errMs);
+    // 300 new of a 1024-request mean leave ±7 ms uncertain: still far above a 20 ms limit.
+    expect(l.errMs).toBeLessThan(7);
+    expect(l.ms - l.errMs).toBeGreaterThan(20);
+    // A fresh HAProxy (fewer than 1024 requests so far) keeps a plain mean.
+    const fresh = haproxyTimes();
+    fresh.answer(2, 100);
+    const s = fresh.read();
+    fresh.answer(40, 100);
+    const f = latencyBetween(s, fresh.read()) as { ms: number; errMs: number };
+    expect(Math.abs(f.ms - 40)).toBeLessThanOrEqual(f.errMs);
+  });
+
+  it("averages members' windows by requests timed, each balancer of a pair apart", () => {
+    const w = membersWindow(
+      ['web1a', 'web2a'],
+      {
+        web1a: {
+          requests: 10,
+          http5xx: 0,
+          latency: [
+            { timed: 10, totalMs: 100 },
+            { timed: 5, totalMs: 50 },
+          ],
+        },
+        web2a: { requests: 0, http5xx: 0 },
+      },
+      {
+        web1a: {
+          requests: 40,
+          http5xx: 1,
+          latency: [
+            { timed: 30, totalMs: 500 },
+            { timed: 15, totalMs: 250 },
+          ],
+        },
+        web2a: { requests: 10, http5xx: 0, latency: [{ timed: 10, totalMs: 400 }] },
+        web1b: { requests: 99, http5xx: 9, latency: [{ timed: 99, totalMs: 99 }] },
+      },
+    );
+    expect(w).toEqual({ requests: 40, http5xx: 1, latency: { ms: 1000 / 40, timed: 40, errMs: 0 } });
+  });
+
+  it('fails on maxRelativeLatency above twice the stable mean, floored at 10 ms, naming both', () => {
+    expect(judgeCanary(timed(100, 19), timed(2000, 1), latencyAnalysis).verdict).toBe('pass');
+    const j = judgeCanary(timed(100, 31), timed(2000, 1), latencyAnalysis);
+    expect(j).toMatchObject({ verdict: 'fail', metric: 'maxRelativeLatency' });
+    expect(j.verdict === 'fail' && j.message).toBe(
+      'canary latency 31.0 ms > maxRelativeLatency 2 × stable 10.0 ms (floor) = 20.0 ms ' +
+        '(canary: 100 requests timed, mean 31.0 ms; stable: 2000 requests timed, mean 1.0 ms)',
+    );
+    // Three times a slower stable cluster's.
+    expect(judgeCanary(timed(100, 150), timed(2000, 50), latencyAnalysis)).toMatchObject({
+      metric: 'maxRelativeLatency',
+    });
+    expect(judgeCanary(timed(100, 90), timed(2000, 50), latencyAnalysis).verdict).toBe('pass');
+  });
+
+  it('fails on maxLatencyMs, judges only from minRequests timed, and never on what rounding leaves uncertain', () => {
+    const absolute = { ...analysis, maxLatencyMs: 25 };
+    expect(judgeCanary(timed(100, 30), undefined, absolute)).toMatchObject({
+      verdict: 'fail',
+      metric: 'maxLatencyMs',
+      message: 'canary latency 30.0 ms > maxLatencyMs 25.0 ms (canary: 100 requests timed, mean 30.0 ms)',
+    });
+    expect(judgeCanary(timed(49, 300), timed(2000, 1), { ...latencyAnalysis, maxLatencyMs: 25 }).verdict).toBe(
+      'too-few',
+    );
+    expect(judgeCanary(timed(100, 30, 6), undefined, absolute).verdict).toBe('pass');
+    // No latency rule set (plans of older batons): times are not judged.
+    expect(judgeCanary(timed(100, 300), timed(2000, 1), analysis).verdict).toBe('pass');
   });
 });
 
@@ -233,6 +366,35 @@ describe('canary steps in a push plan', () => {
     expect(planMarkdown(p)).toContain('| Canary | 5% for 2m, then 25% for 5m;');
   });
 
+  it('says whether users stay on one release: with balancer.sessions they do, without they may reach both', () => {
+    expect(planText(plan(canary()))).toContain(
+      'without sticky sessions a user may reach both releases during the canary',
+    );
+    const sticky = buildBlueGreenPlan({
+      config: planConfigFixture({
+        balancer: {
+          host: 'lb',
+          backend: 'web',
+          driver: 'haproxy',
+          sessions: { track: 'table', idleAfter: 2000, timeout: 60_000 },
+        },
+      }),
+      observed,
+      release,
+      createdBy: 'tester',
+      now: new Date('2026-12-07T00:00:00Z'),
+      canary: canary(),
+    });
+    expect(sticky.canary).toMatchObject({ sticky: 'table' });
+    expect(planText(sticky)).toContain(
+      'users stay on the release they reached: sticky sessions (balancer.sessions, table) keep each on its member ' +
+        'while the canary runs',
+    );
+    expect(planText(sticky)).not.toContain('may reach both releases');
+    // The record is hashed: stickiness is part of what was approved.
+    expect(sticky.hash).not.toBe(plan(canary()).hash);
+  });
+
   it('says in the plan when the driver counts no 5xx per member', () => {
     const step = plan(canary({ scope: 'backend' })).forward.find((s) => s.id === 'canary-a-1') as StepOf<'canary'>;
     expect(step.analysis.scope).toBe('backend');
@@ -262,6 +424,7 @@ describe('--canary and --no-canary', () => {
       max5xxRatio: 0.05,
       maxRelative5xx: 2,
       minRequests: 50,
+      maxRelativeLatency: 2,
     });
     expect(withCanaryFlags(withCanary, { 'no-canary': true }).canary).toBeUndefined();
   });
@@ -347,4 +510,36 @@ describe('a canary step run', () => {
       );
     },
   );
+
+  it('fails on maxRelativeLatency, the verdict carrying both means, when the canary answers slowly', async () => {
+    const step = plan(
+      canary({
+        steps: [{ weight: 5, forMs: 5000 }],
+        analysis: { max5xxRatio: 0.05, maxRelative5xx: 2, minRequests: 20, maxRelativeLatency: 2 },
+      }),
+    ).forward.find((s) => s.id === 'canary-a-1') as StepOf<'canary'>;
+    const b = fakeBalancer({ web1a: 'drain', web2a: 'drain', web1b: 'ready', web2b: 'ready' });
+    let reads = 0;
+    const at = (n: number, ms: number) => ({ requests: n, http5xx: 0, latency: [{ timed: n, totalMs: n * ms }] });
+    Object.assign(b, {
+      memberCounters: async () => {
+        reads++;
+        return {
+          web1a: at(10 * reads, 60),
+          web2a: at(10 * reads, 60),
+          web1b: at(200 * reads, 2),
+          web2b: at(200 * reads, 2),
+        };
+      },
+    });
+    const failed = await runCanary(step, envOf(b as ReturnType<typeof counting>), () => undefined, {
+      pollMs: 10,
+    }).catch((e: unknown) => e);
+    expect(String(failed)).toContain(
+      'canary at 5% failed its analysis on maxRelativeLatency: canary latency 60.0 ms > maxRelativeLatency 2 × ' +
+        'stable 10.0 ms (floor) = 20.0 ms (canary: 20 requests timed, mean 60.0 ms; stable: 400 requests timed, ' +
+        'mean 2.0 ms)',
+    );
+    expect((failed as { result?: unknown }).result).toBeUndefined();
+  });
 });

@@ -56,7 +56,7 @@ describe('the run event stream', () => {
     expect(events[6]).toMatchObject({ steps: ['ready-a'] });
   });
 
-  it("carries a canary step's share, weights and verdict, and the weights a weigh step put back", () => {
+  it("carries a canary step's share, weights, verdict and latency, and the weights a weigh step put back", () => {
     const canary = step('canary-a-1', { kind: 'canary' });
     const weigh = step('canary-a-end', { kind: 'weigh' });
     const plan = { release: { tag: 'v2' }, hash: 'h1', forward: [canary, weigh] } as unknown as Plan;
@@ -67,8 +67,8 @@ describe('the run event stream', () => {
       weight: 5,
       weights,
       verdict: 'pass',
-      canary: { requests: 1225, http5xx: 0 },
-      stable: { requests: 23284, http5xx: 1 },
+      canary: { requests: 1225, http5xx: 0, latency: { ms: 1.4, timed: 1225, errMs: 2.5 } },
+      stable: { requests: 23284, http5xx: 1, latency: { ms: 1.1, timed: 23284, errMs: 1 } },
       note: 'not in the stream',
     });
     r.stepSucceeded(weigh, 'forward', 40, { weights: { web1a: 1, web1b: 1 } });
@@ -77,7 +77,12 @@ describe('the run event stream', () => {
     const [, ok, back, plain] = lines.map((l) => RunEvent.parse(l));
     expect(ok).toMatchObject({
       weights,
-      canary: { weight: 5, verdict: 'pass', canary: { requests: 1225, http5xx: 0 }, stable: { requests: 23284 } },
+      canary: {
+        weight: 5,
+        verdict: 'pass',
+        canary: { requests: 1225, http5xx: 0, latency: { ms: 1.4, timed: 1225, errMs: 2.5 } },
+        stable: { requests: 23284, latency: { ms: 1.1 } },
+      },
     });
     expect(back).toMatchObject({ weights: { web1a: 1, web1b: 1 } });
     expect(back).not.toHaveProperty('canary');

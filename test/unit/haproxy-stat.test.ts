@@ -54,13 +54,14 @@ describe('show stat CSV (captured from HAProxy 2.6.12)', () => {
     expect(countersOf(servers, 'web').redispatches).toBe(7);
   });
 
-  it("counts each server's HTTP requests (req_tot) and 5xx answers, the canary's analysis per member", () => {
+  it("counts each server's HTTP requests (req_tot), 5xx answers and rtime, the canary's analysis per member", () => {
+    const timed = (n: number, ms: number) => [{ timed: n, recentMs: ms }];
     expect(memberCountersOf(rows, 'web')).toEqual({
-      web1a: { requests: 8, http5xx: 4 },
-      web2a: { requests: 8, http5xx: 4 },
-      web1b: { requests: 8, http5xx: 4 },
-      web2b: { requests: 0, http5xx: 0 },
-      dead1: { requests: 0, http5xx: 0 },
+      web1a: { requests: 8, http5xx: 4, latency: timed(8, 2) },
+      web2a: { requests: 8, http5xx: 4, latency: timed(8, 2) },
+      web1b: { requests: 8, http5xx: 4, latency: timed(8, 2) },
+      web2b: { requests: 0, http5xx: 0, latency: timed(0, 0) },
+      dead1: { requests: 0, http5xx: 0, latency: timed(0, 0) },
     });
     // A TCP backend's rows have no req_tot: its sessions are what it counts.
     const tcp = rows.map((r) => ({ ...r, req_tot: '' }));

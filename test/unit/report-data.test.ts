@@ -177,3 +177,102 @@ describe('choosing the run to report', () => {
     expect(() => selectRun(dir, '20261129T11')).toThrow(/names 2 runs/);
   });
 });
+
+describe('report of a canary', () => {
+  const T = Date.parse('2026-12-07T10:00:00.000Z');
+  const ts = (s: number) => new Date(T + s * 1000).toISOString();
+  const run = '20261207-100000-canary';
+  const weights = { web1: 1, web2: 1, web3: 19, web4: 19 };
+  const failedMessage =
+    'canary at 25% failed its analysis on maxRelativeLatency: canary latency 48.2 ms > maxRelativeLatency 2 × ' +
+    'stable 10.0 ms (floor) = 20.0 ms (canary: 812 requests timed, mean 48.2 ms ± 2.1 ms; stable: 2400 ' +
+    'requests timed, mean 1.1 ms)';
+  const records = [
+    { ts: ts(0), run, event: 'run-begin', command: 'push', plan: 'sha256:p', tag: 'v10-slow', by: 'ada', steps: [] },
+    { ts: ts(1), run, event: 'step-begin', step: 'canary-a-1', kind: 'canary', title: 'canary 1/2', phase: 'forward' },
+    {
+      ts: ts(7),
+      run,
+      event: 'step-ok',
+      step: 'canary-a-1',
+      phase: 'forward',
+      ms: 6000,
+      changed: {
+        weight: 5,
+        weights,
+        verdict: 'pass',
+        scope: 'members',
+        canary: { requests: 120, http5xx: 0, latency: { ms: 1.2, timed: 120, errMs: 0 } },
+        stable: { requests: 2280, http5xx: 1, latency: { ms: 1.1, timed: 2280, errMs: 0 } },
+      },
+    },
+    { ts: ts(7), run, event: 'step-begin', step: 'canary-a-2', kind: 'canary', title: 'canary 2/2', phase: 'forward' },
+    {
+      ts: ts(10),
+      run,
+      event: 'step-fail',
+      step: 'canary-a-2',
+      phase: 'forward',
+      ms: 3000,
+      error: failedMessage,
+      found: {
+        weight: 25,
+        weights: { web1: 1, web2: 1, web3: 3, web4: 3 },
+        verdict: 'fail',
+        metric: 'maxRelativeLatency',
+        scope: 'members',
+        canary: { requests: 812, http5xx: 0, latency: { ms: 48.2, timed: 812, errMs: 2.1 } },
+        stable: { requests: 2400, http5xx: 0, latency: { ms: 1.1, timed: 2400, errMs: 0 } },
+      },
+    },
+    // An undo's weighing is no canary step; a result that is not a verdict is left out.
+    { ts: ts(11), run, event: 'step-ok', step: 'undo-canary-a-2', phase: 'reverse', ms: 100, changed: { weights } },
+    {
+      ts: ts(11),
+      run,
+      event: 'step-ok',
+      step: 'x',
+      phase: 'forward',
+      ms: 1,
+      changed: { weight: '5', verdict: 'pass' },
+    },
+    { ts: ts(12), run, event: 'run-end', outcome: 'reversed', ms: 12_000 },
+  ] as unknown as Parameters<typeof reportData>[1];
+
+  it("carries each canary step's share, weights and verdict with both sides' figures", () => {
+    const d = reportData(run, records);
+    expect(d.canary).toEqual([
+      {
+        step: 'canary-a-1',
+        weight: 5,
+        weights,
+        verdict: 'pass',
+        scope: 'members',
+        canary: { requests: 120, http5xx: 0, latency: { ms: 1.2, timed: 120, errMs: 0 } },
+        stable: { requests: 2280, http5xx: 1, latency: { ms: 1.1, timed: 2280, errMs: 0 } },
+      },
+      expect.objectContaining({
+        step: 'canary-a-2',
+        weight: 25,
+        verdict: 'fail',
+        metric: 'maxRelativeLatency',
+        error: failedMessage,
+      }),
+    ]);
+  });
+
+  it('shows them in a Canary table: the share, the weights, pass or the metric that failed, and the numbers', () => {
+    const html = reportHtml(reportData(run, records));
+    const table = /<table id="canary">.*?<\/table>/s.exec(html)?.[0] ?? '';
+    const rows = table.split('<tr').slice(2);
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toContain('<td>5 %</td><td>web1 1, web2 1, web3 19, web4 19</td><td>pass</td>');
+    expect(rows[0]).toContain('120 requests, 0 5xx (0.00 %); mean 1.2 ms of 120 timed');
+    expect(rows[0]).toContain('2,280 requests, 1 5xx (0.044 %); mean 1.1 ms of 2,280 timed');
+    expect(rows[1]).toContain('<td>25 %</td><td>web1 1, web2 1, web3 3, web4 3</td>');
+    expect(rows[1]).toContain('<strong>failed on maxRelativeLatency</strong>: canary at 25% failed');
+    expect(rows[1]).toContain('mean 48.2 ms of 812 timed (± 2.1 ms)');
+    // A run without a canary has no such table.
+    expect(reportHtml(reportData(run, records.slice(0, 1)))).not.toContain('id="canary"');
+  });
+});

@@ -75,9 +75,9 @@ Listen 8080
 <VirtualHost *:8080>
     ServerName lb.$ZONE
     ProxyPreserveHost On
-    # The public frontend's requests and answers, combined then the worker that answered: what
-    # the watch and the canary count (balancer.accessLog).
-    LogFormat "%h %l %u %t \"%r\" %>s %O \"%{Referer}i\" \"%{User-Agent}i\" upstream=\"%{BALANCER_WORKER_NAME}e\"" baton
+    # The public frontend's requests and answers, combined then the time taken and the worker
+    # that answered: what the watch and the canary count and time (balancer.accessLog).
+    LogFormat "%h %l %u %t \"%r\" %>s %O \"%{Referer}i\" \"%{User-Agent}i\" time_us=\"%D\" upstream=\"%{BALANCER_WORKER_NAME}e\"" baton
     CustomLog /var/log/apache2/public.log baton
     <Proxy balancer://web>
 $(apache_members)
