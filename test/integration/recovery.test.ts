@@ -7,44 +7,15 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { writeLabConfig } from '../../bench/lab-config.js';
 import { loadConfig } from '../../src/config/load.js';
 import { killedPush } from './helpers/killed-push.js';
-import { describeKilledPushes, expectServing, production } from './helpers/killed-pushes.js';
-import { onHost, readyAllHaproxyMembers } from './helpers/lab.js';
-import { startLoad, type LoadReport } from '../lab/load.js';
+import { describeKilledPushes, expectServing, production, recoveryLab } from './helpers/killed-pushes.js';
+import { onHost } from './helpers/lab.js';
 
-let config: string;
-let load: { stop(): Promise<LoadReport> };
-
-function baton(...args: string[]) {
-  return execa('node', ['bin/run.js', ...args, '-c', config], {
-    reject: false,
-    timeout: 90_000,
-    env: { CI: '1', BATON_USER: 'recovery-test' },
-  });
-}
-
-beforeAll(async () => {
-  readyAllHaproxyMembers();
-  const dir = mkdtempSync(join(tmpdir(), 'baton-recovery-'));
-  config = writeLabConfig(join(dir, 'baton.yml'));
-  expect((await baton('push', 'v1')).exitCode).toBe(0);
-  load = startLoad({
-    url: 'http://10.213.7.2/',
-    seconds: 3600,
-    concurrency: 6,
-    slowEvery: 8,
-    slowPath: '/slow?ms=1000',
-  });
-});
-
-afterAll(async () => {
-  const report = await load?.stop();
-  expect(report.failed, JSON.stringify(report.failures)).toBe(0);
-  expect(report.requests).toBeGreaterThan(1000);
-});
+const lab = recoveryLab('baton-recovery-');
+const { baton } = lab;
 
 describe('held pushes', () => {
   it('rolls a held push back warm: all traffic on the old release, both clusters whole', async () => {
@@ -68,12 +39,12 @@ describe('held pushes', () => {
 
 // The whole matrix, every step boundary, is in the fault suite (test/integration/faults-killed.test.ts); here one
 // kill after the lock, one with cluster a switched, one mid-way through cluster b.
-describeKilledPushes(() => config, baton, [1, 5, 10]);
+describeKilledPushes(lab.config, baton, [1, 5, 10]);
 
 describe('a run belongs to production, not to the machine that ran it', () => {
   /** Another machine: a fresh folder with its own baton.yml for the same production, and no .baton at all. */
   async function anotherMachine(): Promise<string> {
-    const lock = (await loadConfig(config)).lock.path;
+    const lock = (await loadConfig(lab.config())).lock.path;
     return writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-elsewhere-')), 'baton.yml'), [
       [['lock', 'path'], lock],
     ]);
@@ -93,7 +64,7 @@ describe('a run belongs to production, not to the machine that ran it', () => {
       const from = await serving();
       const next = from === 'v1' ? 'v2' : 'v1';
       const elsewhere = await anotherMachine();
-      await killedPush(config, next, 6);
+      await killedPush(lab.config(), next, 6);
       expect(existsSync(join(dirname(elsewhere), '.baton')), 'the other machine starts with nothing').toBe(false);
       const status = await on(elsewhere, 'status', '--json');
       const seen = JSON.parse(status.stdout) as {
@@ -115,10 +86,16 @@ describe('a run belongs to production, not to the machine that ran it', () => {
         }));
       const there = await listed(elsewhere);
       expect(there[0]).toEqual({ run: seen.lastRun.run, tag: next, outcome: 'succeeded' });
-      expect(await listed(config)).toEqual(there);
-      const report = await on(config, 'report', seen.lastRun.run, '-o', join(dirname(config), 'killed.html'));
+      expect(await listed(lab.config())).toEqual(there);
+      const report = await on(
+        lab.config(),
+        'report',
+        seen.lastRun.run,
+        '-o',
+        join(dirname(lab.config()), 'killed.html'),
+      );
       expect(report.exitCode, report.stderr).toBe(0);
-      expect(readFileSync(join(dirname(config), 'killed.html'), 'utf8')).toContain(seen.lastRun.run);
+      expect(readFileSync(join(dirname(lab.config()), 'killed.html'), 'utf8')).toContain(seen.lastRun.run);
     },
   );
 
@@ -143,7 +120,7 @@ describe('a run belongs to production, not to the machine that ran it', () => {
     };
     expect(s.lastRun.outcome).toBe('succeeded');
     const journal = (dir: string) => readFileSync(join(dir, '.baton', 'journal', `${s.lastRun.run}.jsonl`), 'utf8');
-    expect(journal(dirname(elsewhere))).toBe(journal(dirname(config)));
+    expect(journal(dirname(elsewhere))).toBe(journal(dirname(lab.config())));
     expectServing(await production(), next);
   });
 });
@@ -154,7 +131,7 @@ describe('rollback --to TAG', () => {
       'and one they do not keep',
     async () => {
       // The rollbacks above marked releases bad in this config's list: start from none.
-      await onHost('lb.baton.test', `rm -f ${dirname((await loadConfig(config)).lock.path)}/shop.bad-releases`);
+      await onHost('lb.baton.test', `rm -f ${dirname((await loadConfig(lab.config())).lock.path)}/shop.bad-releases`);
       const now = (await production()).answers[0]!;
       const other = now === 'v1' ? 'v2' : 'v1';
       // Both releases on every host; `now` serves.
@@ -198,7 +175,7 @@ describe('rollback --to TAG', () => {
 describe('status --watch', () => {
   it("shows a push as it goes from another terminal, and ends on Ctrl-C with the last reading's code", async () => {
     const next = (await production()).answers[0] === 'v1' ? 'v2' : 'v1';
-    const watch = execa('node', ['bin/run.js', 'status', '--watch', '--every', '0.3s', '-c', config], {
+    const watch = execa('node', ['bin/run.js', 'status', '--watch', '--every', '0.3s', '-c', lab.config()], {
       reject: false,
       env: { CI: '1' },
     });

@@ -2,11 +2,48 @@
 // steps done, then resumed — and, in a separate run, rolled back. Each ends with the pool serving
 // exactly one release, consistently.
 import { execa } from 'execa';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { dirname } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeLabConfig } from '../../../bench/lab-config.js';
+import { startLoad, type LoadReport } from '../../lab/load.js';
 import { loadConfig } from '../../../src/config/load.js';
 import { killedPush } from './killed-push.js';
-import { currentReleases, onHost } from './lab.js';
+import { currentReleases, onHost, readyAllHaproxyMembers } from './lab.js';
+
+/**
+ * The lab as a recovery file starts it: every host on v1, then the public side under load (six clients, one request
+ * in eight held 1 s) until the file ends, when no request may have failed. `config()` is the file's baton.yml.
+ */
+export function recoveryLab(folder: string) {
+  let config = '';
+  let load: { stop(): Promise<LoadReport> } | undefined;
+  const baton = (...args: string[]) =>
+    execa('node', ['bin/run.js', ...args, '-c', config], {
+      reject: false,
+      timeout: 90_000,
+      env: { CI: '1', BATON_USER: 'recovery-test' },
+    });
+  beforeAll(async () => {
+    readyAllHaproxyMembers();
+    config = writeLabConfig(join(mkdtempSync(join(tmpdir(), folder)), 'baton.yml'));
+    expect((await baton('push', 'v1')).exitCode).toBe(0);
+    load = startLoad({
+      url: 'http://10.213.7.2/',
+      seconds: 3600,
+      concurrency: 6,
+      slowEvery: 8,
+      slowPath: '/slow?ms=1000',
+    });
+  });
+  afterAll(async () => {
+    const report = await load?.stop();
+    expect(report?.failed, JSON.stringify(report?.failures)).toBe(0);
+    expect(report?.requests).toBeGreaterThan(1000);
+  });
+  return { config: () => config, baton };
+}
 
 /** Every host's release, every member's state, and what the public frontend answers. */
 export async function production() {
