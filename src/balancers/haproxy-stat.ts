@@ -201,7 +201,7 @@ export function countersOf(rows: readonly StatRow[], backend: string): BackendCo
 
 /**
  * Each server's requests (req_tot; stot where the row has none) and 5xx answers in `backend`, and,
- * on an HTTP backend, its response time: rtime, the mean of its last min(req_tot, 1024) requests.
+ * on an HTTP backend, its response time: rtime, a moving mean over min(req_tot, 512) requests.
  */
 export function memberCountersOf(rows: readonly StatRow[], backend: string): Record<string, MemberCounters> {
   const servers = rows.filter(

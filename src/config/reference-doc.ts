@@ -81,7 +81,7 @@ balancer's own counters, about once a second.
   judged), or above \`analysis.maxRelativeLatency\` (2 by default) times the stable cluster's
   mean, the stable mean taken as at least 10 ms (so beside a stable cluster answering in 1 ms, the
   canary may take up to 20 ms). HAProxy's times are each server's \`rtime\` (\`show stat\`), a
-  moving mean of its last 1024 requests: baton takes the window's own requests out of it, and
+  moving mean of about its last 512 requests: baton takes the window's own requests out of it, and
   since HAProxy gives it in whole ms, fails a step only when the canary is above the limit by more
   than that rounding leaves uncertain (the verdict gives the mean with its ±). Apache and nginx
   sum each member's time from the access log's time field (below). The verdict names the metric,

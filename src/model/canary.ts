@@ -66,13 +66,17 @@ export type Judgement =
   | { verdict: 'pass' | 'too-few'; canary: Window; stable?: Window }
   | { verdict: 'fail'; metric: Metric; canary: Window; stable?: Window; message: string };
 
-/** HAProxy's moving means weigh each new request 1/1024 once a server has answered that many. */
-export const HAPROXY_TIME_SAMPLES = 1024;
+/**
+ * HAProxy's moving means weigh each new request 1/512 once a server has answered more than that many: its
+ * TIME_STATS_SAMPLES (include/haproxy/defaults.h), "to advertise accurate times across 1k samples, we effectively
+ * measure over 512", though the management guide says "the 1024 last requests".
+ */
+export const HAPROXY_TIME_SAMPLES = 512;
 
 /**
  * The mean response time of the requests between two readings of one balancer's times for one member:
  * summed times are differenced; a moving mean (HAProxy's rtime, each request weighing 1/n of it with
- * n = min(requests so far, 1024)) has the start's mean taken out as it decayed, which leaves the
+ * n = min(requests so far, 512)) has the start's mean taken out as it decayed, which leaves the
  * window's own requests (weighted toward the latest), give or take what rounding to whole ms hides.
  */
 export function latencyBetween(start: LatencyReading, now: LatencyReading): Latency | undefined {
