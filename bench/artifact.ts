@@ -97,11 +97,15 @@ async function fromV1(): Promise<void> {
   if ((await quietPush('v1', plain, ['--force', 'bench:artifact starts every push from v1'])) !== 0)
     throw new Error('could not set the lab to v1');
   await Promise.all(
-    [...apps, BUILD_HOST].map((h) =>
-      ssh(h, `rm -rf /srv/shop/releases/${release} /srv/shop/releases/.artifacts ${CPU_FILE}`),
-    ),
+    [...apps, BUILD_HOST].map((h) => ssh(h, `rm -rf /srv/shop/releases/${release} /srv/shop/releases/.artifacts`)),
   );
   rmSync(cache, { recursive: true, force: true });
+  await clearCpuReadings();
+}
+
+/** No build's CPU reading left on any host, the build host or here. */
+async function clearCpuReadings(): Promise<void> {
+  await Promise.all([...apps, BUILD_HOST].map((h) => ssh(h, `rm -f ${CPU_FILE}`)));
   rmSync(CPU_FILE, { force: true });
 }
 
@@ -185,18 +189,24 @@ for (let i = 0; i < runs; i++) {
   onceRuns.push(figures(o, o.stageSentBytes ?? null, await buildCpu()));
   // Back to v1, then v10-build again: every host still holds its artifact, the cache too.
   rollbacks.push(await measureRollback());
-  rmSync(CPU_FILE, { force: true });
+  await clearCpuReadings();
   const again = await measurePush(TAG, shape, once, PUBLIC_URL);
   redeploys.push(figures(again, again.stageSentBytes ?? null, await buildCpu()));
 }
 await quietPush('v1', plain, ['--force', 'bench:artifact leaves the lab on v1']);
 rmSync(dir, { recursive: true, force: true });
 
-/** The run with the median push seconds (every figure of one run, so they stay consistent). */
-function median<T extends { pushSeconds?: number; seconds?: number }>(xs: T[]): T & { runs: number[] } {
+/** The run with the median push seconds (every figure of one run, so they agree), and every run's failed requests. */
+function median<T extends { pushSeconds?: number; seconds?: number; failed: number }>(
+  xs: T[],
+): T & { runs: number[]; failedPerRun: number[] } {
   const key = (x: T) => x.pushSeconds ?? x.seconds ?? 0;
   const sorted = [...xs].sort((a, b) => key(a) - key(b));
-  return { ...(sorted[Math.floor((sorted.length - 1) / 2)] as T), runs: xs.map(key) };
+  return {
+    ...(sorted[Math.floor((sorted.length - 1) / 2)] as T),
+    runs: xs.map(key),
+    failedPerRun: xs.map((x) => x.failed),
+  };
 }
 
 const before = median(perHostRuns);
