@@ -56,8 +56,9 @@ labUp(perCluster);
 const dir = mkdtempSync(join(tmpdir(), 'baton-bench-artifact-'));
 const cache = join(dir, 'cache');
 const apps = Object.keys(labAppClusters());
-// The build as package.json's `npm run build` would run it, esbuild on PATH (on the hosts in
-// /srv/shop/bin, here from npm run's node_modules/.bin), then the shell's CPU times of its children.
+// The build: build.sh with esbuild on PATH (on the hosts in /srv/shop/bin, here the checkout's
+// node_modules/.bin, put on the PATH baton inherits), then the shell's CPU times of its children.
+process.env.PATH = `${join(ROOT, 'node_modules/.bin')}:${process.env.PATH ?? '/usr/bin:/bin'}`;
 const BUILD = `PATH=/srv/shop/bin:$PATH sh build.sh && times >> ${CPU_FILE}`;
 const plain = writeLabConfig(join(dir, 'plain.yml'));
 const perHost = writeLabConfig(join(dir, 'per-host.yml'), [[['app', 'build'], BUILD]]);
