@@ -34,6 +34,7 @@ make_repo() {
       printf '{ "version": "%s", "healthy": %s, "startDelayMs": %s }\n' "$tag" "$healthy" "$delay" >"$repo/release.json"
     fi
     [[ $tag == v[678]-db* ]] && db_release "$repo" "$tag" "$healthy" "$delay"
+    if [[ $tag == v10-build ]]; then built_release "$repo"; else rm -rf "$repo/vendor" "$repo/build.sh"; fi
     git -C "$repo" add -A
     git -C "$repo" commit -q -m "$tag: $msg"
     git -C "$repo" tag "$tag"
@@ -48,6 +49,7 @@ v7-db-expand true 0 ok reads quantity instead of qty: its expand adds the column
 v8-db-breaking true 0 ok reads product: its expand renames item, which v6 and v7 still read
 v9-flaky true 0 flaky passes its checks, but one GET / in ten answers 500
 v10-slow true 0 slow passes its checks, but every GET / answers 40 ms later
+v10-build true 0 ok has a real build: esbuild bundles and minifies the vendored TypeScript compiler into dist/ (~21 MB)
 EOF2
   unset GIT_CONFIG_GLOBAL GIT_CONFIG_NOSYSTEM
   V1_SHORT=$(git -C "$repo" rev-parse --short=7 'v1^{commit}')
@@ -76,6 +78,19 @@ db_release() {
   esac
   printf '{ "version": "%s", "healthy": %s, "startDelayMs": %s, "db": { "columns": [%s] } }\n' "$tag" "$healthy" "$delay" "$columns" >"$repo/release.json"
   cp "$LAB_DIR/app/migrate" "$repo/migrate"
+}
+
+# A release with a real build (the artifact benchmarks): the TypeScript compiler from the checkout's
+# node_modules as vendored source (the lock file pins its version, so the tag's SHA stays the same)
+# and build.sh, which bundles and minifies it with esbuild offline. The app itself is v2's.
+built_release() {
+  local repo=$1 modules
+  modules=$(cd "$LAB_DIR/../.." && pwd)/node_modules/typescript
+  [[ -f $modules/lib/typescript.js ]] || { echo "no typescript in ${modules%/typescript}: run npm ci first" >&2; return 1; }
+  mkdir -p "$repo/vendor"
+  cp "$modules/lib/typescript.js" "$repo/vendor/typescript.js"
+  cp "$modules/LICENSE.txt" "$repo/vendor/LICENSE.txt"
+  cp "$LAB_DIR/app/build.sh" "$repo/build.sh"
 }
 
 # The deploy user (hosts share /etc/passwd and /etc/sudoers.d with this machine): not locked, so
@@ -134,7 +149,7 @@ write_lab_json() {
     sep=$',\n'
   done <"$STATE/hosts.tsv"
   sep=""
-  for tag in v1 v2 v3-broken v4-slow v5-writes-fail v6-db v7-db-expand v8-db-breaking v9-flaky v10-slow; do
+  for tag in v1 v2 v3-broken v4-slow v5-writes-fail v6-db v7-db-expand v8-db-breaking v9-flaky v10-slow v10-build; do
     tags+="$sep\"$tag\": \"$(git -C "$STATE/repo" rev-parse "$tag^{commit}")\""
     sep=", "
   done
