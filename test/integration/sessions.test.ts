@@ -139,7 +139,9 @@ describe.each(['table', 'idle'] as const)('a push with balancer.sessions track: 
       const stayer = startSessionUsers({ url: URL_, users: 4, requestsPerSession: 10_000, thinkMs: 200 });
       await new Promise((r) => setTimeout(r, 1000));
       const before = await currentReleases();
-      const r = await baton('push', 'v1', '-c', short, '--json');
+      // The release that is not live: a push of the live one would change nothing ("No changes").
+      const to = Object.values(before).every((r) => r.startsWith('v1-')) ? 'v2' : 'v1';
+      const r = await baton('push', to, '-c', short, '--json');
       await stayer.stop();
       expect(r.exitCode, r.stderr).toBe(1);
       expect(r.stderr).toMatch(
