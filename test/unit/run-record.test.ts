@@ -20,6 +20,7 @@ import {
 import { LocalTransport } from '../../src/transport/local.js';
 import type { Transport } from '../../src/transport/types.js';
 import type { Step } from '../../src/model/plan.js';
+import { anyFieldsStep } from '../helpers/loose-steps.js';
 
 const RUN = '20261207T080000.000Z-abcdef';
 
@@ -104,18 +105,7 @@ describe('a run mirrored into the record', () => {
       const journal = new Journal(journalDir(configDir), RUN);
       const mirror = new RunRecordMirror([place], journal.file, RUN);
       mirror.attach(journal);
-      const step = (id: string, undo: Step[] = []): Step =>
-        ({
-          id,
-          kind: id === 'lock' ? 'lock' : 'drain',
-          title: id,
-          cluster: 'a',
-          members: ['m1'],
-          readyMembers: [],
-          hosts: ['h1'],
-          releases: { h1: 'r' },
-          undo,
-        }) as unknown as Step;
+      const step = (id: string, undo: Step[] = []): Step => anyFieldsStep(id, id === 'lock' ? 'lock' : 'drain', undo);
       const unlock = { ...step('undo-lock'), kind: 'unlock' } as Step;
       const ran: string[] = [];
       const run: StepRunner = async (s) => {
