@@ -7,8 +7,9 @@ import { defineConfig } from 'vitest/config';
 // Each project sets its own parallelism (vitest 4): the unit files run one per CPU, the lab files
 // one at a time, as they share one set of hosts. Vitest runs a project whose files are one at a
 // time (maxWorkers 1, isolated, default sequence.groupOrder) after every other project's files,
-// so `vitest run --project unit --project lab` (npm test) runs the unit files first, two at a
-// time on two CPUs, then the lab files one by one: never a lab file beside another.
+// so `vitest run --project unit --project lab` would run the unit files first, two at a time on
+// two CPUs, then the lab files one by one: never a lab file beside another. npm test
+// (scripts/test.mjs) runs the two projects as two runs at once instead, the unit one on one worker.
 //
 // Keep --maxWorkers and --fileParallelism off the command line of a run that includes the lab:
 // vitest 4.1 copies --fileParallelism (not yet --maxWorkers) onto every project, which would
