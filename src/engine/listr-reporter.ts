@@ -80,6 +80,8 @@ export class ListrReporter implements Reporter {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       task: async (_ctx: unknown, task: ListrTaskWrapper<any, any, any>) => {
         this.trafficTask = task;
+        // A sample that came before this task started (a busy machine starts the list late) is shown now.
+        if (this.trafficTitle) task.title = this.trafficTitle;
         await Promise.all(endings);
         this.redraw.flush();
       },

@@ -180,7 +180,7 @@ describe('templates/ci/github-actions.yml', () => {
       const r = await validate(file);
       expect(r.exitCode, `${name}: ${r.all}`).toBe(1);
     }
-  });
+  }, 30_000); // three validator processes: about 5 s on a busy machine
 
   it('least privilege, bounded jobs, Node 24, no cache, one release at a time', () => {
     expect(workflow.permissions).toEqual({ contents: 'read' });

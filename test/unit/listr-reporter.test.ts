@@ -14,10 +14,18 @@ const sample = (sessions: number): TrafficSample => ({
 });
 const strip = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''); // eslint-disable-line no-control-regex
 
+/** Resolves once `seen()` holds (checked every 20 ms) or after `ms`: listr2 draws on its own timer, late under load. */
+async function until(seen: () => boolean, ms = 5000): Promise<void> {
+  for (const end = Date.now() + ms; !seen() && Date.now() < end;) await new Promise((res) => setTimeout(res, 20));
+}
+
+/** What `captured` has taken so far. */
+let written = '';
+
 /** Everything written to stdout and stderr while `body` runs, with stdout taken for a terminal or not. */
 async function captured(tty: boolean, body: () => Promise<void>): Promise<string> {
-  let out = '';
-  const grab = (chunk: unknown) => ((out += String(chunk)), true);
+  written = '';
+  const grab = (chunk: unknown) => ((written += String(chunk)), true);
   const was = { isTTY: process.stdout.isTTY, columns: process.stdout.columns };
   Object.assign(process.stdout, { isTTY: tty, columns: 200 }); // wide: the line is not wrapped
   vi.spyOn(process.stdout, 'write').mockImplementation(grab);
@@ -28,7 +36,7 @@ async function captured(tty: boolean, body: () => Promise<void>): Promise<string
     vi.restoreAllMocks();
     Object.assign(process.stdout, was);
   }
-  return strip(out);
+  return strip(written);
 }
 
 describe('ListrReporter traffic', () => {
@@ -38,9 +46,9 @@ describe('ListrReporter traffic', () => {
     const out = await captured(true, async () => {
       const r = new ListrReporter(steps, { live: true });
       r.traffic(sample(3));
-      await new Promise((res) => setTimeout(res, 300));
+      await until(() => strip(written).includes('cluster b: 3 sessions'));
       r.traffic(sample(0));
-      await new Promise((res) => setTimeout(res, 300));
+      await until(() => strip(written).includes('cluster b: 0 sessions'));
       r.stepSucceeded(steps[0]!, 'forward');
       await r.finish();
     });
