@@ -28,6 +28,8 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           maxWorkers: '100%', // 220 s → ~110 s on two CPUs against one file at a time
+          // Tests that start processes (git, ssh-keygen, validators) take seconds beside the lab's run.
+          testTimeout: 15_000,
         },
       },
       {
