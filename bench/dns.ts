@@ -28,6 +28,11 @@ import { quoteArgv } from '../src/transport/quote.js';
 const LAB = '/run/baton-lab';
 /** A hard stop of the lab app on old-web: in-flight requests are cut unless nothing is in flight. */
 export const HARD_STOP = ['sh', '-c', 'kill -KILL "$(cat /srv/shop/run/shop.pid)" && rm -f /srv/shop/run/shop.pid'];
+/**
+ * The lab zone's TTL ($TTL in test/lab/roles/dns.sh), in seconds: every drill waits it out once (the
+ * switch after the old TTL, or the lowering before it), so it is kept short.
+ */
+export const LAB_TTL_S = 10;
 const SITE = 'old-site.baton.test';
 const NS = '10.213.7.3';
 const OLD = '10.213.7.4';
@@ -54,8 +59,8 @@ export interface DrillOptions {
   /** dns.migrate.old.stop instead of the lab's graceful `shopctl stop` (e.g. a SIGKILL). */
   oldStop?: string[];
   /**
-   * `dns lower-ttl --to` this first (e.g. `5s`): the switch then waits out the lab's 30 s TTL, the horizon is the lower
-   * one.
+   * `dns lower-ttl --to` this first (e.g. `5s`): the switch then waits out the lab's TTL (LAB_TTL_S), the horizon
+   * is the lower one.
    */
   lowerTtl?: string;
   /**
@@ -262,9 +267,9 @@ export async function restoreLab(config?: string): Promise<void> {
     `server ${NS}`,
     'zone baton.test.',
     `update delete ${SITE}. IN A`,
-    `update add ${SITE}. 30 IN A ${OLD}`,
+    `update add ${SITE}. ${LAB_TTL_S} IN A ${OLD}`,
     `update delete ${SITE}. IN AAAA`,
-    `update add ${SITE}. 30 IN AAAA ${OLD6}`,
+    `update add ${SITE}. ${LAB_TTL_S} IN AAAA ${OLD6}`,
     'update delete transitional.baton.test. IN A',
     'send',
     '',
@@ -272,7 +277,7 @@ export async function restoreLab(config?: string): Promise<void> {
   const current = (await queryAuthoritative(NS, SITE, 'A')).answers.map((a) => `${a.data}/${a.ttl}`).join(',');
   const current6 = (await queryAuthoritative(NS, SITE, 'AAAA')).answers.map((a) => `${a.data}/${a.ttl}`).join(',');
   const transitional = (await queryAuthoritative(NS, 'transitional.baton.test', 'A')).answers.length;
-  if (current !== `${OLD}/30` || current6 !== `${OLD6}/30` || transitional)
+  if (current !== `${OLD}/${LAB_TTL_S}` || current6 !== `${OLD6}/${LAB_TTL_S}` || transitional)
     await execa('nsupdate', ['-k', `${LAB}/tsig.key`], { input: script });
 }
 

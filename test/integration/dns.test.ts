@@ -40,7 +40,7 @@ describe('baton dns against the lab', () => {
       'the old host after cut-over, then rolls back',
     async () => {
       // The slow client keeps a request in flight on the old host at every hand-over of its port. The
-      // site's TTL is lowered first, as before a real move: the switch waits out the lab's 30 s TTL.
+      // site's TTL is lowered first, as before a real move: the switch waits out the lab's TTL.
       const r = await runDnsDrill({
         proxy: 'varnish',
         resolvingClients: 3,

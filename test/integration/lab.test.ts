@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { LAB_TTL_S } from '../../bench/dns.js';
 
 const STATE = '/run/baton-lab';
 
@@ -293,7 +294,7 @@ describe('DNS', () => {
     const a = await dig(`lb.${lab.zone}`);
     expect(a.flags.split(' ')).toContain('aa');
     expect(a.address).toBe('10.213.7.2');
-    expect(a.ttl).toBe(30);
+    expect(a.ttl).toBe(LAB_TTL_S);
   });
 
   it('accepts a TSIG-signed update and refuses an unsigned one', async () => {

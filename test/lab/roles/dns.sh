@@ -5,7 +5,7 @@ TSIG_NAME=baton-lab-update
 zone_file() {
   local id fqdn addr role cluster
   cat <<EOF2
-\$TTL 30
+\$TTL 10
 @   IN SOA ns.$ZONE. hostmaster.$ZONE. ( 1 30 10 600 10 ) ; serial refresh retry expire minimum
 @   IN NS ns.$ZONE.
 EOF2
