@@ -21,9 +21,12 @@ import {
   substituteQuery,
   type PlanQuery,
 } from '../../src/model/canary-query.js';
-import type { StepOf } from '../../src/model/plan.js';
+import { JsonLinesReporter, RunEvent } from '../../src/engine/events.js';
+import type { Plan, StepOf } from '../../src/model/plan.js';
 import { releaseFor } from '../../src/model/release.js';
 import { stepProblems } from '../../src/model/step-kinds.js';
+import { reportHtml } from '../../src/render/report-html.js';
+import { reportData } from '../../src/report/report-data.js';
 import { runCanary } from '../../src/steps/canary.js';
 import type { StepEnv } from '../../src/steps/env.js';
 import { observedFixture, planConfigFixture } from '../fixtures/observed.js';
@@ -386,5 +389,76 @@ describe('a canary step run with a query', () => {
       queries: [{ verdict: 'no-data' }],
       note: 'query `err`: no answer (HTTP 503, Prometheus says unavailable: starting): not judged',
     });
+  });
+});
+
+describe("a query's value in the event stream and the report", () => {
+  const reading = {
+    query: 'err{cluster="a"}',
+    verdict: 'fail',
+    value: 0.1,
+    shown: '0.1',
+    max: 0.05,
+    series: 1,
+    message: 'query `err{cluster="a"}` = 0.1 > max 0.05',
+  };
+
+  it("rides on a canary step's step-ok event, field by field", () => {
+    const canary = { id: 'canary-a-1', kind: 'canary', title: 'c', undo: [] } as unknown as StepOf<'canary'>;
+    const plan = { release: { tag: 'v2' }, hash: 'h', forward: [canary] } as unknown as Plan;
+    const lines: unknown[] = [];
+    const r = new JsonLinesReporter(plan, (e) => lines.push({ v: 1, ts: new Date().toISOString(), ...e }));
+    const passed = { ...reading, verdict: 'pass', value: 0, shown: '0', message: undefined, extra: 'dropped' };
+    r.stepSucceeded(canary, 'forward', 8000, {
+      weight: 5,
+      verdict: 'pass',
+      canary: { requests: 100, http5xx: 0 },
+      queries: [passed],
+    });
+    const ok = RunEvent.parse(lines.at(-1));
+    expect(ok).toMatchObject({
+      canary: { queries: [{ query: 'err{cluster="a"}', verdict: 'pass', value: 0, shown: '0', max: 0.05, series: 1 }] },
+    });
+    expect(JSON.stringify(ok)).not.toContain('dropped');
+  });
+
+  it('shows in the Canary table: the query, its value and its bounds, or no data and why', () => {
+    const T = Date.parse('2026-12-07T10:00:00.000Z');
+    const ts = (s: number) => new Date(T + s * 1000).toISOString();
+    const run = '20261207-100000-canary-query';
+    const records = [
+      { ts: ts(0), run, event: 'run-begin', command: 'push', plan: 'sha256:p', tag: 'v9', by: 'ada', steps: [] },
+      { ts: ts(1), run, event: 'step-begin', step: 'canary-a-1', kind: 'canary', title: 'c', phase: 'forward' },
+      {
+        ts: ts(9),
+        run,
+        event: 'step-fail',
+        step: 'canary-a-1',
+        phase: 'forward',
+        ms: 8000,
+        error: `canary at 5% failed its analysis on ${reading.message}`,
+        found: {
+          weight: 5,
+          verdict: 'fail',
+          metric: 'query',
+          canary: { requests: 100, http5xx: 0 },
+          queries: [reading, { query: 'lat', verdict: 'no-data', series: 0, min: 1, message: 'query `lat`: no data' }],
+        },
+      },
+      { ts: ts(10), run, event: 'run-end', outcome: 'reversed', ms: 10_000 },
+    ] as unknown as Parameters<typeof reportData>[1];
+    const d = reportData(run, records);
+    expect(d.canary?.[0]).toMatchObject({
+      metric: 'query',
+      queries: [
+        { query: 'err{cluster="a"}', verdict: 'fail', shown: '0.1', max: 0.05 },
+        { query: 'lat', verdict: 'no-data', min: 1 },
+      ],
+    });
+    const table = /<table id="canary">.*?<\/table>/s.exec(reportHtml(d))?.[0] ?? '';
+    expect(table).toContain('<th>Prometheus</th>');
+    expect(table).toContain('<code>err{cluster=&quot;a&quot;}</code> = <strong>0.1</strong> (max 0.05)');
+    expect(table).toContain('<code>lat</code> = no data: query `lat`: no data');
+    expect(table).toContain('<strong>failed on query</strong>');
   });
 });
