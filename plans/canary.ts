@@ -15,12 +15,18 @@ import {
   type CanaryInput,
   type PlanCanary,
 } from '../src/model/canary.js';
+import { describeQuery, queriesFor } from '../src/model/canary-query.js';
 import type { Step, StepOf } from '../src/model/steps.js';
 
 const pct = (r: number) => `${+(r * 100).toFixed(2)}%`;
 
 /** What a canary step is judged by, as a plan shows it. */
 export function describeAnalysis(a: CanaryAnalysis, driver: string): string {
+  const queries = a.queries?.length ? `; and reversed on ${a.queries.map(describeQuery).join('; and on ')}` : '';
+  return describeCounters(a, driver) + queries;
+}
+
+function describeCounters(a: CanaryAnalysis, driver: string): string {
   const floor = `taken as at least ${pct(RELATIVE_FLOOR)}`;
   return a.scope === 'members'
     ? `judged from the balancer's per-member counters: reversed when, ` +
@@ -65,7 +71,14 @@ export function canarySteps(
     stableMembers,
     observed: Object.fromEntries([...members, ...stableMembers].map((m) => [m, input.weights[m] ?? 1])),
   };
-  const analysis: CanaryAnalysis = { ...input.analysis, scope: input.scope };
+  const { queries, ...thresholds } = input.analysis;
+  const stable: ClusterId = c === 'a' ? 'b' : 'a';
+  const hosts = (id: ClusterId) => config.clusters[id].hosts.map((h) => h.host);
+  const sides = { canary: c, stable, canaryHosts: hosts(c), stableHosts: hosts(stable) };
+  const asked = queries?.length
+    ? { queries: queriesFor(queries, { ...sides, canaryMembers: members, stableMembers }) }
+    : {};
+  const analysis: CanaryAnalysis = { ...thresholds, scope: input.scope, ...asked };
   const steps = input.steps.map((s, i): Step => {
     const w = canaryWeights(s.weight, members.length, stableMembers.length, range);
     refuseFarShare(s.weight, w.percent, range, at, config);

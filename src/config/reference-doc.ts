@@ -111,13 +111,35 @@ time_us=\\"%D\\" upstream=\\"%{BALANCER_WORKER_NAME}e\\"" baton\`
   the plan says the backend-wide 5xx ratio is judged, against \`max5xxRatio\` alone; with one
   whose lines lack the field, the step says so in one sentence, judges the backend-wide ratio
   instead, and its journal entry records \`scope: backend\` and why (\`members\` otherwise).
+* **A Prometheus query** (\`analysis.query\`: one, or a list) judges each step as well: a range
+  query (\`/api/v1/query_range\` from the step's start to now, about 100 points at least 1 s apart)
+  asked every \`every\` (10 s) while the step holds its share, in the background (the balancer's
+  counters are still judged each second), and once more at the step's end, each within
+  \`timeout\` (5 s). The value judged is the worst series' last value (NaN is no value, ±Inf is
+  one): the highest against \`max\`, the lowest against \`min\`. One past its bound fails the step at
+  once, the error naming the query as asked and its value, and the push is reversed.
+  **Placeholders**, substituted when the plan is made, go inside a PromQL "double-quoted" string
+  and are escaped for it: \`$canary\` and \`$stable\` (a or b), \`$canaryHosts\` and \`$stableHosts\`
+  (the hosts as baton.yml names them, as a regular expression: \`host=~"$canaryHosts"\`, or
+  \`instance=~"($canaryHosts):.*"\`), \`$canaryMembers\` and \`$stableMembers\` (the balancer members
+  in the pool); write \`\${canary}\` where a letter follows. **No data** (no series, every value
+  NaN, or no answer: an error status, a timeout) at the step's end fails the step with
+  \`noData: fail\`, the default (a query that never answers cannot vouch for a release); with
+  \`noData: not-judged\` the step goes on and its result says the query was not judged. In between,
+  no data is waited out. A rate of errors with none yet has no series: write
+  \`(sum(rate(x{status=~"5.."}[1m])) or vector(0))\`. **The URL** is a literal (no password in it;
+  the plan records it as written) or \`{secret: NAME}\` (read when the run starts; \`user:password@\`
+  in it is sent as basic authentication; plans and messages say \`{secret: NAME}\`, never the URL).
+  The plan records each query as written (its canary record) and as substituted (each step), with
+  its bounds, under its hash; the journal, the event stream (\`step-ok\` → \`canary.queries\`) and
+  the report's Canary table carry each query's value.
 * \`push --canary 5%:2m,25%:5m\` (and \`plan --canary\`) replaces the steps for one push (the
   analysis stays), \`--no-canary\` leaves them out.
 * **Users and releases:** with \`balancer.sessions\` (HAProxy), the weights only place new users:
   the stick table or cookie persistence keeps a user who reached the canary on it, and one who
   did not off it, while the canary runs. Without it, a user's requests are balanced one by one
   and may reach both releases; the plan says which.
-* **Not yet:** connection errors and retries, and an HTTP/Prometheus query.
+* **Not yet:** connection errors and retries.
 `,
 };
 

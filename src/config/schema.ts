@@ -16,6 +16,7 @@ import {
   parseDuration,
   type DurationBounds,
 } from './duration.js';
+import { placeholderProblem, prometheusUrlProblem } from './canary-query.js';
 
 const DURATION_EXPECTED = 'expected a duration such as 500ms, 60s or 2m';
 /** `60s`, `500ms`, `2m`, `1h` → milliseconds, within bounds (at most a day unless a key needs more). */
@@ -489,6 +490,53 @@ export const Watch = z.strictObject({
     .describe('share of 5xx answers that triggers an automatic rollback'),
 });
 
+/** A Prometheus query a canary step is also judged by (canary.analysis.query). */
+export const CanaryQuery = z
+  .strictObject({
+    prometheus: z
+      .union([
+        z.string().superRefine((url, ctx) => {
+          const problem = prometheusUrlProblem(url);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+        SecretUse,
+      ])
+      .describe(
+        'the Prometheus base URL (http://prometheus:9090), or {secret: NAME} for one that carries credentials ' +
+          '(user:password@ is sent as basic authentication); plans and logs name the secret, never the URL',
+      ),
+    query: z
+      .string()
+      .min(1, { message: 'expected a PromQL expression' })
+      .superRefine((q, ctx) => {
+        const problem = placeholderProblem(q);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .describe(
+        'PromQL asked as a range query over the step so far; $canary, $stable, $canaryHosts, $stableHosts, ' +
+          '$canaryMembers and $stableMembers are substituted (inside "double quotes"); ' +
+          'the worst of the last value of each series is compared',
+      ),
+    max: z.number().optional().describe('the value above which the push is reversed'),
+    min: z.number().optional().describe('the value below which the push is reversed'),
+    every: duration({ minMs: 1000, maxMs: DEFAULT_DURATION_BOUNDS.maxMs })
+      .prefault('10s')
+      .describe("how often it is asked while a step holds its share (and once at the step's end)"),
+    timeout: duration({ minMs: 100, maxMs: 60_000 })
+      .prefault('5s')
+      .describe('longest one answer may take (also sent to Prometheus as its timeout)'),
+    noData: z
+      .enum(['fail', 'not-judged'])
+      .default('fail')
+      .describe(
+        "no series (or only NaN) at the step's end, or no answer: fail reverses the push, not-judged lets " +
+          'it go on and says so; write `or vector(0)` where no series means zero',
+      ),
+  })
+  .refine((q) => q.max !== undefined || q.min !== undefined, {
+    message: 'expected max, min or both: the value the query is compared with',
+  });
+
 export const Canary = z.strictObject({
   steps: z
     .array(
@@ -535,6 +583,10 @@ export const Canary = z.strictObject({
           "the canary's mean response time above this many times the stable cluster's (taken as at least 10 ms) " +
             'reverses the push',
         ),
+      query: z
+        .union([CanaryQuery, z.array(CanaryQuery).min(1)])
+        .optional()
+        .describe('a Prometheus query (or a list) each step is also judged by, compared with max and/or min'),
     })
     .prefault({})
     .describe("how each canary step is judged, from the balancer's own counters"),

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { writeOut } from '../output.js';
 import { PLAN_KINDS, planKindOf, type Plan } from '../model/plan.js';
+import type { QueryReading } from '../model/canary-query.js';
 import { stepIs } from '../model/step-kinds.js';
 import { isPushStep, type AnyStep } from '../model/steps.js';
 import { type Phase, ProgressThrottle, type Reporter } from './reporter.js';
@@ -23,6 +24,18 @@ const SideSchema = CountsSchema.extend({
     })
     .optional()
     .describe('absent: the balancer kept no response times for these members'),
+});
+
+const QuerySchema = z.strictObject({
+  query: z.string().describe('the PromQL asked, placeholders substituted'),
+  verdict: z.enum(['pass', 'fail', 'no-data']),
+  value: z.number().optional().describe("the value judged (the worst series' last), when finite"),
+  shown: z.string().optional().describe('the value as text (+Inf, -Inf too); absent with no data'),
+  max: z.number().optional(),
+  min: z.number().optional(),
+  series: z.number().int().min(0).describe('series in the answer'),
+  worst: z.string().optional().describe("the judged series' labels, when there were several"),
+  message: z.string().optional().describe('for fail and no-data: why, in one line'),
 });
 
 export const RunEvent = z.discriminatedUnion('event', [
@@ -62,6 +75,10 @@ export const RunEvent = z.discriminatedUnion('event', [
         verdict: z.enum(['pass', 'too-few']).describe('too-few: fewer than analysis.minRequests, not judged'),
         canary: SideSchema.describe('requests, 5xx and mean response time on the canary members over the step'),
         stable: SideSchema.optional().describe('the same on the stable members, judged against'),
+        queries: z
+          .array(QuerySchema)
+          .optional()
+          .describe("each Prometheus query (canary.analysis.query) as last asked, at the step's end"),
       })
       .optional()
       .describe('a canary step that held its share: what it judged (a failed one ends in step-fail naming the metric)'),
@@ -229,6 +246,7 @@ function shareFigures(step: AnyStep, changed: unknown): { weights?: Record<strin
             verdict: r.verdict,
             canary: counts(r.canary),
             ...(r.stable ? { stable: counts(r.stable) } : {}),
+            ...(Array.isArray(r.queries) ? { queries: r.queries.map(queryFigures) } : {}),
           },
         }
       : {};
@@ -246,4 +264,13 @@ interface ShareFigures {
   verdict: 'pass' | 'too-few';
   canary: Side;
   stable?: Side;
+  queries?: QueryReading[];
+}
+
+/** A query's reading, field by field (the schema is strict). */
+function queryFigures(q: QueryReading): QueryReading {
+  const { query, verdict, value, shown, max, min, series, worst, message } = q;
+  const some = { value, shown, max, min, worst, message };
+  const present = Object.fromEntries(Object.entries(some).filter(([, v]) => v !== undefined));
+  return { query, verdict, series, ...present };
 }

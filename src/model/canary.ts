@@ -3,6 +3,7 @@
 // window say stop. Pure: the planner computes the weights, the canary step judges its windows with these.
 import type { LatencyReading, MemberCounters } from '../balancers/types.js';
 import { formatDuration } from '../config/duration.js';
+import { describeQuery, isPlanQueries, type PlanQuery } from './canary-query.js';
 
 /** What a canary step is judged by (baton.yml canary.analysis), recorded in each step of the plan. */
 export interface CanaryAnalysis {
@@ -24,6 +25,8 @@ export interface CanaryAnalysis {
    * share is judged against max5xxRatio alone.
    */
   scope: 'members' | 'backend';
+  /** Prometheus queries the step is also judged by (src/model/canary-query.ts); absent: none (as in older plans). */
+  queries?: PlanQuery[];
 }
 
 /**
@@ -287,8 +290,9 @@ export function describePlanCanary(c: PlanCanary): string {
     ? `users stay on the release they reached: sticky sessions (balancer.sessions, ${c.sticky}) keep each on its ` +
       'member while the canary runs'
     : 'without sticky sessions a user may reach both releases during the canary';
+  const queries = a.queries?.length ? `; and on ${a.queries.map(describeQuery).join('; and on ')}` : '';
   return (
-    `canary: ${shares}; reversed on ${counted}, judged from ${a.minRequests} requests; ` +
+    `canary: ${shares}; reversed on ${counted}, judged from ${a.minRequests} requests${queries}; ` +
     `weights put back after: ${weights}; ${users}`
   );
 }
@@ -308,6 +312,7 @@ export function isPlanCanary(v: unknown): v is PlanCanary {
     n(c.analysis.minRequests) &&
     (c.analysis.maxLatencyMs === undefined || n(c.analysis.maxLatencyMs)) &&
     (c.analysis.maxRelativeLatency === undefined || n(c.analysis.maxRelativeLatency)) &&
+    isPlanQueries(c.analysis.queries) &&
     obj(c.range) &&
     n(c.range.min) &&
     n(c.range.max) &&

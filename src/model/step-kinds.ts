@@ -3,6 +3,7 @@
 // runs; reading or checking a plan needs only this, so it loads no step's code.
 import { BugError } from '../errors.js';
 import { isReleaseDirName, NOT_A_RELEASE } from './release.js';
+import { isPlanQueries } from './canary-query.js';
 import { STEP_KINDS, STEP_SHAPES, type DnsStepKind, type Step, type StepField, type StepKind } from './steps.js';
 
 export { DNS_STEP_KIND_NAMES, type DnsStepKind, type StepField } from './steps.js';
@@ -174,6 +175,7 @@ const FIELD_OK: Record<StepField, (v: unknown) => boolean> = {
       num(a.minRequests) &&
       (a.maxLatencyMs === undefined || num(a.maxLatencyMs)) &&
       (a.maxRelativeLatency === undefined || num(a.maxRelativeLatency)) &&
+      isPlanQueries(a.queries) &&
       (a.scope === 'members' || a.scope === 'backend')
     );
   },

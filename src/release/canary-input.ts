@@ -3,14 +3,17 @@
 import type { Balancer } from '../balancers/types.js';
 import type { Config } from '../config/config.js';
 import type { CanaryInput } from '../model/canary.js';
+import { planQueries } from '../model/canary-query.js';
 
 export async function canaryInput(config: Config, balancer: Balancer): Promise<{ canary?: CanaryInput }> {
   if (!config.canary) return {};
   const weighing = balancer.weighing();
+  const { query, ...thresholds } = config.canary.analysis;
+  const queries = planQueries(query);
   return {
     canary: {
       steps: config.canary.steps.map((s) => ({ weight: s.weight, forMs: s.for })),
-      analysis: config.canary.analysis,
+      analysis: { ...thresholds, ...(queries ? { queries } : {}) },
       weighing,
       scope: balancer.memberCounters ? 'members' : 'backend',
       // Read only where weights exist: the planner refuses the rest with the driver's reason.

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Window } from '../model/canary.js';
-import type { ReportData } from '../report/report-data.js';
+import type { QueryFigures, ReportData } from '../report/report-data.js';
 
 /**
  * Chart.js's browser build, read from the installed package (its exports map hides dist/chart.umd.js, so go by the main
@@ -68,10 +68,32 @@ function windowHtml(w: Window | undefined): string {
   return `${w.requests.toLocaleString('en')} requests, ${w.http5xx.toLocaleString('en')} 5xx${ratio}${latency}`;
 }
 
+/** A canary step's Prometheus queries: each one's value against its bounds, or why it had none. */
+function queriesHtml(queries: readonly QueryFigures[] | undefined): string {
+  if (!queries?.length) return '—';
+  return queries
+    .map((q) => {
+      const bounds = [
+        ...(q.max !== undefined ? [`max ${q.max}`] : []),
+        ...(q.min !== undefined ? [`min ${q.min}`] : []),
+      ];
+      const shown = q.shown !== undefined ? escapeHtml(q.shown) : '';
+      const value =
+        q.shown !== undefined
+          ? `${q.verdict === 'fail' ? `<strong>${shown}</strong>` : shown} (${bounds.join(', ')})`
+          : `no data${q.message ? `: ${escapeHtml(q.message)}` : ''}`;
+      return `<code>${escapeHtml(q.query)}</code> = ${value}`;
+    })
+    .join('<br>');
+}
+
 /** Each canary step: its share and weights, and its verdict with the canary's and the stable cluster's figures. */
 function canaryHtml(d: ReportData): string {
   if (!d.canary?.length) return '';
-  const head = '<tr><th>step</th><th>share</th><th>weights</th><th>verdict</th><th>canary</th><th>stable</th></tr>';
+  const asked = d.canary.some((c) => c.queries?.length);
+  const head =
+    '<tr><th>step</th><th>share</th><th>weights</th><th>verdict</th><th>canary</th><th>stable</th>' +
+    `${asked ? '<th>Prometheus</th>' : ''}</tr>`;
   const rows = d.canary.map((c) => {
     const weights = c.weights
       ? Object.entries(c.weights)
@@ -89,7 +111,8 @@ function canaryHtml(d: ReportData): string {
     return (
       `<tr class="${c.verdict === 'fail' ? 'fail' : 'ok'}"><td><code>${escapeHtml(c.step)}</code></td>` +
       `<td>${c.weight} %</td><td>${weights}</td><td>${verdict}${scope}${note}</td>` +
-      `<td>${windowHtml(c.canary)}</td><td>${windowHtml(c.stable)}</td></tr>`
+      `<td>${windowHtml(c.canary)}</td><td>${windowHtml(c.stable)}</td>` +
+      `${asked ? `<td>${queriesHtml(c.queries)}</td>` : ''}</tr>`
     );
   });
   return `<h2>Canary</h2><table id="canary"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;

@@ -47,6 +47,19 @@ export interface CanaryFigures {
   /** For a failed step: its error, which says the values the rule compared. */
   error?: string;
   note?: string;
+  /** Each Prometheus query as last asked: its value against its bounds. */
+  queries?: QueryFigures[];
+}
+
+/** One Prometheus query of a canary step, as its journal says it. */
+export interface QueryFigures {
+  query: string;
+  verdict: 'pass' | 'fail' | 'no-data';
+  /** The value as text (absent: no data). */
+  shown?: string;
+  max?: number;
+  min?: number;
+  message?: string;
 }
 
 /** Members in the pool per cluster at a sample. */
@@ -289,7 +302,29 @@ function canaryFigures(rec: StepEnd): CanaryFigures | undefined {
     ...(stable ? { stable } : {}),
     ...(rec.event === 'step-fail' ? { error: rec.error } : {}),
     ...(typeof r.note === 'string' ? { note: r.note } : {}),
+    ...queriesOf(r.queries),
   };
+}
+
+/** The queries a canary step's end records, those with the shape a reading has. */
+function queriesOf(v: unknown): { queries?: QueryFigures[] } {
+  if (!Array.isArray(v)) return {};
+  const num = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
+  const queries = v.flatMap((q: unknown): QueryFigures[] =>
+    isObject(q) && typeof q.query === 'string' && ['pass', 'fail', 'no-data'].includes(q.verdict as string)
+      ? [
+          {
+            query: q.query,
+            verdict: q.verdict as QueryFigures['verdict'],
+            ...(typeof q.shown === 'string' ? { shown: q.shown } : {}),
+            ...(num(q.max) ? { max: q.max as number } : {}),
+            ...(num(q.min) ? { min: q.min as number } : {}),
+            ...(typeof q.message === 'string' ? { message: q.message } : {}),
+          },
+        ]
+      : [],
+  );
+  return queries.length ? { queries } : {};
 }
 
 function trafficSample(rec: SampleRecord): TrafficSample {

@@ -11,6 +11,7 @@ import { STEP_TRAITS } from '../model/step-kinds.js';
 import type { Progress, StepEnv } from './env.js';
 import type { StepKindSpec } from './kind.js';
 import { returnToPool } from './pool.js';
+import { CanaryQueries, queryFailure } from './canary-queries.js';
 
 /** One read of the counters: per member (members scope), or the whole backend's. */
 type Read = { members: Record<string, MemberCounters> } | { backend: Window };
@@ -93,6 +94,7 @@ export async function runCanary(
   if (out.length) await returnToPool(step.members, step.vouchHealthy === true, env, progress);
   let start = await counter.read();
   const began = Date.now();
+  const queries = new CanaryQueries(step, env, began, progress);
   let judged: Judgement = { verdict: 'too-few', canary: { requests: 0, http5xx: 0 } };
   while (Date.now() - began < step.forMs) {
     await abortableSleep(Math.min(opts.pollMs ?? 1000, step.forMs - (Date.now() - began)), opts.signal);
@@ -122,6 +124,13 @@ export async function runCanary(
         },
       );
     progress(describe(step, counter.scope, judged));
+    const over = queries.poll();
+    if (over) throw queryFailure(step, over, { scope: counter.scope, ...seen, ...queries.said() });
+  }
+  const asked = await queries.finish();
+  if (asked.failed) {
+    const seen = { canary: judged.canary, ...(judged.stable ? { stable: judged.stable } : {}) };
+    throw queryFailure(step, asked.failed, { scope: counter.scope, ...seen, ...queries.said() });
   }
   const notes = [
     ...(counter.fellBack ? [counter.fellBack] : []),
@@ -131,6 +140,7 @@ export async function runCanary(
     ...(judged.verdict === 'pass' && latencyRules(step) && !judged.canary.latency
       ? [`the balancer kept no response times for the canary's members: latency not judged`]
       : []),
+    ...asked.notes,
   ];
   return {
     weight: step.weight,
@@ -139,6 +149,7 @@ export async function runCanary(
     scope: counter.scope,
     canary: judged.canary,
     ...(judged.stable ? { stable: judged.stable } : {}),
+    ...(asked.queries ? { queries: asked.queries } : {}),
     ...(notes.length ? { note: notes.join('; ') } : {}),
   };
 }

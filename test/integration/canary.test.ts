@@ -5,6 +5,8 @@
 // reversed, and the load generator sees far fewer failures than a flip of the same release with
 // only the watch. v10-slow (every GET / 40 ms later, nothing failing) is stopped at the first
 // step by the latency comparison with the stable cluster (HAProxy's per-server rtime).
+// With the balancer's own thresholds set loose, a Prometheus query (mon scrapes every app's
+// /metrics each second) stops v9-flaky on its own, and shows its value for a good release.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +15,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { driverOverrides, publicPort, writeLabConfig } from '../../bench/lab-config.js';
 import { startLoad, type LoadReport } from '../lab/load.js';
 import { readJournal } from '../../src/engine/journal.js';
-import { currentReleases, readyAllHaproxyMembers } from './helpers/lab.js';
+import { currentReleases, readLab, readyAllHaproxyMembers } from './helpers/lab.js';
 
 function baton(...args: string[]) {
   return execa('node', ['bin/run.js', ...args], {
@@ -152,5 +154,81 @@ describe('canary steps through haproxy', () => {
     expect(found[0]?.stable.latency.ms).toBeLessThan(10);
     expect(report.failed).toBe(0);
     expect(await releases()).toEqual([expect.stringMatching(/^v2-/)]);
+  }, 240_000);
+});
+
+describe('a canary judged by a Prometheus query', () => {
+  let config: string;
+  const url = `http://10.213.7.2:${publicPort('haproxy')}/`;
+  const load = () => startLoad({ url, seconds: 300, concurrency: 8 });
+  // The canary hosts' share of GET / answered 5xx over the last 5 s, from the apps' own counters (0 where none failed).
+  const query =
+    '(sum(rate(http_requests_total{host=~"$canaryHosts",path="/",status=~"5.."}[5s])) or vector(0)) / ' +
+    'sum(rate(http_requests_total{host=~"$canaryHosts",path="/"}[5s]))';
+
+  beforeAll(() => {
+    readyAllHaproxyMembers();
+    const prometheus = readLab().prometheus.url;
+    config = writeLabConfig(join(mkdtempSync(join(tmpdir(), 'baton-canary-query-')), 'baton.yml'), [
+      ...driverOverrides('haproxy'),
+      [
+        ['canary'],
+        {
+          steps: [{ weight: 5, for: '8s' }],
+          // Loose enough that the balancer's counters never fail a step: only the query can.
+          analysis: {
+            max5xxRatio: 1,
+            maxRelative5xx: 1000,
+            maxRelativeLatency: 1000,
+            minRequests: 1,
+            query: { prometheus, query, max: 0.05, every: '2s' },
+          },
+        },
+      ],
+    ]);
+  });
+
+  it('passes a good release with the query value in the journal and the event stream', async () => {
+    const target = (await releases()).some((r) => r.startsWith('v2-')) ? 'v1' : 'v2';
+    const running = load();
+    const r = await baton('push', target, '-c', config, '--format', 'jsonl');
+    const report = await running.stop();
+    expect(r.exitCode, r.stderr).toBe(0);
+    const events = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { event: string; step?: string; canary?: { queries?: unknown[] } });
+    const ok = events.find((e) => e.event === 'step-ok' && e.step === 'canary-a-1');
+    console.log(`canary with a query, good release ${target}: ${JSON.stringify(ok?.canary?.queries)}`);
+    expect(ok?.canary?.queries).toEqual([
+      expect.objectContaining({
+        query: expect.stringMatching(/host=~"web-1\\\\.prod-a\\\\.baton\\\\.test\|/),
+        verdict: 'pass',
+        value: 0,
+      }),
+    ]);
+    expect(report.failed).toBe(0);
+    expect(await releases()).toEqual([expect.stringMatching(new RegExp(`^${target}-`))]);
+  }, 240_000);
+
+  it('stops a release failing one request in ten on the query alone, reversed', async () => {
+    const before = await releases();
+    const running = load();
+    const r = await baton('push', 'v9-flaky', '-c', config, '--json');
+    const report = await running.stop();
+    expect(r.exitCode, r.stderr).toBe(1);
+    const error = JSON.parse(r.stdout).error as {
+      message: string;
+      result: { outcome: string; failedStep: string; journal: string };
+    };
+    console.log(`canary with a query, v9-flaky: ${figures(report)}; ${error.message}`);
+    expect(error.result).toMatchObject({ outcome: 'reversed', failedStep: 'canary-a-1' });
+    expect(error.message).toMatch(/: canary at 5% failed its analysis on query `\(sum\(rate\(.*` = [\d.]+ > max 0\.05/);
+    const found = readJournal(error.result.journal).flatMap((e) =>
+      e.event === 'step-fail' && e.step === 'canary-a-1' ? [e.found] : [],
+    ) as { metric: string; queries: { verdict: string; value: number }[] }[];
+    expect(found[0]).toMatchObject({ metric: 'query', queries: [{ verdict: 'fail' }] });
+    expect(found[0]?.queries[0]?.value).toBeGreaterThan(0.05);
+    expect(await releases()).toEqual(before);
   }, 240_000);
 });

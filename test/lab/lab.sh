@@ -16,7 +16,7 @@ host_id() {
 
 case ${1:-} in
   up)
-    for f in packages host state up down status roles/balancer roles/dns roles/app roles/db; do . "$LAB_DIR/$f.sh"; done
+    for f in packages host state up down status roles/balancer roles/dns roles/app roles/db roles/monitor; do . "$LAB_DIR/$f.sh"; done
     lab_up ;;
   packages) . "$LAB_DIR/packages.sh"; ensure_packages ;;
   down) . "$LAB_DIR/down.sh"; lab_down ;;

@@ -36,6 +36,7 @@ host_table() {
   echo "old-web old-web.$ZONE 10.213.7.4 old-web -"
   echo "new-web new-web.$ZONE 10.213.7.5 new-web -"
   echo "db db.$ZONE 10.213.7.6 db -"
+  echo "mon mon.$ZONE 10.213.7.9 monitor -"
   local n a=10 b=40
   ((PER_CLUSTER > 29)) && { a=70; b=160; }
   for ((n = 1; n <= PER_CLUSTER; n++)); do echo "web${n}a web-$n.prod-a.$ZONE 10.213.7.$((a + n)) app a"; done

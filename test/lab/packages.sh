@@ -5,8 +5,9 @@
 # postgresql: the database both clusters share in the schema-change tests (server on db, psql on app hosts).
 # sudo: the deploy user raises the balancers' configtest and reload through sudo -n.
 # zstd: an artifact built once may be compressed with it (artifact.compression; a unit test packs one).
+# prometheus: the canary's query (canary.analysis.query) asks it; it runs on the mon host, scraping every app host.
 PACKAGES=(sudo haproxy apache2 nginx varnish bind9 bind9-utils bind9-dnsutils openssh-server
-  openssh-client wrk socat rsync curl git iproute2 util-linux chromium postgresql libnginx-mod-http-lua lua-resty-core keepalived zstd)
+  openssh-client wrk socat rsync curl git iproute2 util-linux chromium postgresql libnginx-mod-http-lua lua-resty-core keepalived zstd prometheus)
 
 ensure_packages() {
   local p missing=() own_policy=""

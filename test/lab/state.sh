@@ -171,6 +171,7 @@ $hosts
     "nginxLua": { "port": 8090, "upstream": "web_lua", "controlUrl": "http://127.0.0.1:8089/baton", "stateFile": "/etc/nginx/baton-upstreams.json", "accessLog": "/var/log/nginx/public-lua.log" }
   },
   "pair": { "peer": "lb2.$ZONE", "vip": "$VIP", "serverStateFile": "/var/lib/haproxy/server-state", "keepalivedPidFile": "/run/keepalived.pid" },
+  "prometheus": { "url": "http://$PROM_ADDR:$PROM_PORT", "job": "shop", "labels": ["cluster", "member", "host"] },
   "dns": { "address": "10.213.7.3", "address6": "$(addr6_of 10.213.7.3)", "tsigKeyFile": "$STATE/tsig.key", "tsigKeyName": "$TSIG_NAME" },
   "ssh": { "config": "$STATE/ssh_config", "knownHosts": "$STATE/known_hosts", "identityFile": "$STATE/id_ed25519" },
   "repo": "$STATE/repo",

@@ -7,6 +7,7 @@ role_services() {
     peer-balancer) echo sshd:/run/sshd.pid haproxy:/run/haproxy.pid keepalived:/run/keepalived.pid ;;
     dns) echo sshd:/run/sshd.pid named:/run/named/named.pid ;;
     db) echo sshd:/run/sshd.pid postgres:/run/postgresql/postgres.pid ;;
+    monitor) echo sshd:/run/sshd.pid prometheus:/run/prometheus.pid ;;
     *) echo sshd:/run/sshd.pid shop:/srv/shop/run/shop.pid ;;
   esac
 }
@@ -25,6 +26,8 @@ lab_status() {
     done
     echo "$line"
   done <"$STATE/hosts.tsv"
+  # A lab built before it ran Prometheus has no mon host: not up, so `up` rebuilds it.
+  grep -q ' monitor ' "$STATE/hosts.tsv" || { echo "no mon host (a lab from before Prometheus)"; ok=1; }
   if ((ok == 0)); then echo "lab is up"; else echo "lab is NOT fully up"; fi
   return $ok
 }

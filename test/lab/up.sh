@@ -25,6 +25,7 @@ build_host() {
     peer-balancer) setup_peer_balancer ;;
     dns) setup_dns ;;
     db) setup_db ;;
+    monitor) setup_monitor ;;
     *) setup_app "$id" "$role" ;;
   esac
 }
@@ -50,7 +51,8 @@ lab_ready() {
   # IPv6: the DNS server over it, the drill's site by its AAAA record.
   [[ $(dig +short +time=1 +tries=1 @"$(addr6_of 10.213.7.3)" "old-site.$ZONE" AAAA) == "$(addr6_of 10.213.7.4)" ]] || return 1
   curl_lab -o /dev/null "http://[$(addr6_of 10.213.7.4)]/healthz" && curl_lab -o /dev/null "http://[$(addr6_of 10.213.7.5)]/healthz" || return 1
-  "$(pg_bin)/pg_isready" -q -h 10.213.7.6 -t 1
+  "$(pg_bin)/pg_isready" -q -h 10.213.7.6 -t 1 || return 1
+  curl_lab -o /dev/null "http://$PROM_ADDR:$PROM_PORT/-/ready"
 }
 
 print_hosts() {

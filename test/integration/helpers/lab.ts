@@ -22,6 +22,8 @@ export interface Lab {
     address: string;
     haproxy: { port: number; socket: string; backend: string; config: string };
   };
+  /** Prometheus on mon, scraping every app host's /metrics each second (labels cluster, member, host). */
+  prometheus: { url: string };
 }
 
 export const LAB_JSON = '/run/baton-lab/lab.json';

@@ -15,6 +15,21 @@ let stopping = false;
 // v10-slow: every GET / answers `slowMs` later (its health checks are as quick as ever).
 let served = 0;
 
+// Answers since the process started, by path and status, for Prometheus on mon (GET /metrics, in its
+// text format; its own scrapes are not counted). Paths the app does not serve count as "other".
+const PATHS = new Set(['/', '/version', '/healthz', '/slow', '/orders', '/write']);
+const answered = new Map();
+function count(req, status) {
+  const path = new URL(req.url ?? '/', 'http://app').pathname;
+  if (path === '/metrics') return;
+  const key = `path="${PATHS.has(path) ? path : 'other'}",status="${status}"`;
+  answered.set(key, (answered.get(key) ?? 0) + 1);
+}
+function metrics() {
+  const lines = [...answered].map(([labels, n]) => `http_requests_total{release="${release.version}",${labels}} ${n}`);
+  return ['# HELP http_requests_total Requests answered, by path and status.', '# TYPE http_requests_total counter', ...lines, ''].join('\n');
+}
+
 // Releases that use the shared database (release.json `db`) read `db.columns` of table orders:
 // which columns a release needs is what a schema change can break. The pg client is in the app
 // root's node_modules (the lab copies it there), found from any release below it.
@@ -34,6 +49,7 @@ function send(res, status, body, type = 'text/plain; charset=utf-8') {
   res.setHeader('Content-Type', type);
   // While stopping, tell keep-alive clients to reconnect (to another member) after this answer.
   if (stopping) res.setHeader('Connection', 'close');
+  count(res.req, status);
   res.writeHead(status);
   res.end(body);
 }
@@ -48,6 +64,9 @@ async function handle(req, res) {
   if (req.method === 'GET' && url.pathname === '/version') {
     // requestHost lets a test see which Host header reached the app through a proxy.
     return send(res, 200, JSON.stringify({ version: release.version, host, requestHost: req.headers.host ?? null }) + '\n', 'application/json');
+  }
+  if (req.method === 'GET' && url.pathname === '/metrics') {
+    return send(res, 200, metrics(), 'text/plain; version=0.0.4; charset=utf-8');
   }
   if (req.method === 'GET' && url.pathname === '/healthz') {
     return release.healthy ? send(res, 200, 'ok\n') : send(res, 500, 'unhealthy release\n');
