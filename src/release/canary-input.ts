@@ -13,6 +13,7 @@ export async function canaryInput(config: Config, balancer: Balancer): Promise<{
       analysis: config.canary.analysis,
       weighing,
       scope: balancer.memberCounters ? 'members' : 'backend',
+      countsAttempts: balancer.countsFailedAttempts === true,
       // Read only where weights exist: the planner refuses the rest with the driver's reason.
       weights: weighing.can ? await balancer.weights() : {},
     },
