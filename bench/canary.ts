@@ -4,10 +4,12 @@
 // canary step; (b) v9-flaky (one GET / in ten answers 500) with the same steps, stopped by a
 // step's analysis and reversed; (c) the same v9-flaky flipped whole with only the watch
 // (--no-canary); (d) v10-slow (every GET / 40 ms later, nothing fails) with the same steps,
-// stopped by the latency comparison. Prints, per run and as medians, failed requests at the
-// client, the balancer's redispatches and retries, push and reversal seconds, where (b) and (d)
-// stopped and the figures their verdicts gave (canary and stable 5xx, requests and mean response
-// times, from the journal), (c)'s failures over (b)'s, and the client's p99 latency under (d).
+// stopped by the latency comparison; (e) v11-resets (one GET / in five reset without an answer)
+// with the same steps, stopped by the connection-error rule. Prints, per run and as medians,
+// failed requests at the client, the balancer's redispatches and retries, push and reversal
+// seconds, where (b), (d) and (e) stopped and the figures their verdicts gave (canary and stable
+// 5xx, failed attempts, requests and mean response times, from the journal), (c)'s failures over
+// (b)'s, and the client's p99 latency under (d).
 // Whether a step compares the canary's members with the stable ones or only the backend-wide
 // ratio is read from the plan (`judged`).
 import { execFileSync } from 'node:child_process';
@@ -60,6 +62,7 @@ function planned(): { scope: string; weights: unknown } {
 interface Side {
   requests: number;
   http5xx: number;
+  failed?: number;
   latency?: { ms: number; timed: number; errMs: number };
 }
 
@@ -107,6 +110,9 @@ function verdicts(journal: string): Verdict[] {
 
 const ratio5xx = (w?: Side) => (w && w.requests ? round((100 * w.http5xx) / w.requests) : null);
 const meanMs = (w?: Side) => (w?.latency ? round(w.latency.ms) : null);
+/** Failed attempts over attempts (answered + failed), in percent; null where the driver counts none. */
+const failedPercent = (w?: Side) =>
+  w && w.failed !== undefined && w.requests + w.failed ? round((100 * w.failed) / (w.requests + w.failed)) : null;
 
 async function push(tag: string, extra: string[]) {
   const r = await underLoad(['node', baton, 'push', tag, '-c', config, '--json', ...extra], shape, config, url);
@@ -144,8 +150,10 @@ async function once() {
   const flaky = await push('v9-flaky', ['--canary', values.canary]);
   const flip = await push('v9-flaky', ['--no-canary']);
   const slow = await push('v10-slow', ['--canary', values.canary]);
+  const resets = await push('v11-resets', ['--canary', values.canary]);
   const stopped = flaky.steps.find((s) => s.verdict === 'fail');
   const slowStopped = slow.steps.find((s) => s.verdict === 'fail');
+  const resetsStopped = resets.steps.find((s) => s.verdict === 'fail');
   return {
     good,
     flaky: {
@@ -160,6 +168,14 @@ async function once() {
       metric: slowStopped?.metric ?? null,
       canaryMeanMs: meanMs(slowStopped?.canary),
       stableMeanMs: meanMs(slowStopped?.stable),
+    },
+    resets: {
+      ...resets,
+      metric: resetsStopped?.metric ?? null,
+      canaryFailedAttempts: resetsStopped?.canary?.failed ?? null,
+      canaryFailedPercent: failedPercent(resetsStopped?.canary),
+      canary5xxPercent: ratio5xx(resetsStopped?.canary),
+      stableFailedPercent: failedPercent(resetsStopped?.stable),
     },
   };
 }
@@ -191,6 +207,7 @@ console.log(
       canary: values.canary,
       analysis:
         'max5xxRatio 5%, maxRelative5xx 2 (stable floored at 1%), maxRelativeLatency 2 (stable floored at 10 ms), ' +
+        'maxConnectionErrorRatio 2%, maxRelativeConnectionErrors 2 (stable floored at 1%; not judged on apache), ' +
         'minRequests 50 (defaults)',
       watch: WATCH,
       runs,
@@ -222,9 +239,19 @@ console.log(
           stableMeanMs: med((r) => r.slow.stableMeanMs),
           clientP99Ms: med((r) => r.slow.p99Ms),
         },
+        resetsWithCanary: {
+          failed: med((r) => r.resets.failed),
+          requests: med((r) => r.resets.requests),
+          reversalSeconds: med((r) => r.resets.reversalSeconds),
+          canaryFailedAttempts: med((r) => r.resets.canaryFailedAttempts),
+          canaryFailedPercent: med((r) => r.resets.canaryFailedPercent),
+          canary5xxPercent: med((r) => r.resets.canary5xxPercent),
+          stableFailedPercent: med((r) => r.resets.stableFailedPercent),
+        },
       },
       stoppedAt: measured.map((r) => r.flaky.stoppedAt),
       slowStoppedAt: measured.map((r) => `${r.slow.stoppedAt} (${r.slow.metric})`),
+      resetsStoppedAt: measured.map((r) => `${r.resets.stoppedAt} (${r.resets.metric})`),
       measured,
     },
     null,

@@ -8,6 +8,7 @@ import { formatDuration } from '../src/config/duration.js';
 import { UserError } from '../src/errors.js';
 import {
   canaryWeights,
+  describeConnectionRules,
   LATENCY_FLOOR_MS,
   RELATIVE_FLOOR,
   SHARE_TOLERANCE,
@@ -32,7 +33,8 @@ function describeCounters(a: CanaryAnalysis, driver: string): string {
     ? `judged from the balancer's per-member counters: reversed when, ` +
         `with at least ${a.minRequests} requests on the canary, ` +
         `its 5xx ratio > ${pct(a.max5xxRatio)} or > ${a.maxRelative5xx} × the stable cluster's (${floor})` +
-        describeLatencyRules(a)
+        describeLatencyRules(a) +
+        describeConnectionRules(a, a.countsAttempts)
     : `judged from the backend-wide 5xx ratio only (the ${driver} driver counts no 5xx per member, ` +
         `so canary and stable are not compared): reversed when, with at least ${a.minRequests} requests, ` +
         `it is > ${pct(a.max5xxRatio)}`;
@@ -78,7 +80,12 @@ export function canarySteps(
   const asked = queries?.length
     ? { queries: queriesFor(queries, { ...sides, canaryMembers: members, stableMembers }) }
     : {};
-  const analysis: CanaryAnalysis = { ...thresholds, scope: input.scope, ...asked };
+  const analysis: CanaryAnalysis = {
+    ...thresholds,
+    scope: input.scope,
+    ...asked,
+    ...(input.countsAttempts !== undefined ? { countsAttempts: input.countsAttempts } : {}),
+  };
   const steps = input.steps.map((s, i): Step => {
     const w = canaryWeights(s.weight, members.length, stableMembers.length, range);
     refuseFarShare(s.weight, w.percent, range, at, config);
@@ -123,6 +130,7 @@ export function canarySteps(
       analysis: input.analysis,
       range,
       scope: input.scope,
+      ...(input.countsAttempts !== undefined ? { countsAttempts: input.countsAttempts } : {}),
       weights: at.observed,
       ...(sessions ? { sticky: sessions.track } : {}),
     },
@@ -222,6 +230,7 @@ export function canaryInputOf(record: PlanCanary): CanaryInput {
     analysis: record.analysis,
     weighing: { can: true, ...record.range },
     scope: record.scope,
+    ...(record.countsAttempts !== undefined ? { countsAttempts: record.countsAttempts } : {}),
     weights: record.weights,
   };
 }

@@ -2,7 +2,8 @@
 // host: Apache and nginx keep no per-frontend count of their members' 5xx answers anywhere
 // else, and the post-flip watch needs exactly that. Common and combined log formats (the
 // status is the 9th field). Only what was appended since the previous read is read. A canary
-// needs the same per member: a line ending with upstream="…" says which member answered it.
+// needs the same per member: a line ending with upstream="…" says which member answered it, and
+// (nginx) which members it tried before and failed.
 import type { Transport } from '../transport/types.js';
 import { MemberCountsUnavailable } from '../errors.js';
 import type { MemberCounters } from './types.js';
@@ -32,10 +33,11 @@ const TIME_S_RE = '/ upstream_time="[^"]*" upstream="[^"]*"$/';
  * log with another inode or shorter than `offset` was rotated or truncated: read from its start.
  * With `perUpstream`, the first read says whether the log's last line has the upstream field
  * (`tagged` or `untagged`; nothing for an empty log), and a later read adds `= requests 5xx
- * timed ms upstream` for each upstream seen and `- requests 5xx timed ms` for lines without the field: timed
- * lines are those with a time field (TIME_FIELDS), ms their milliseconds summed. Of several
+ * timed ms failed upstream` for each upstream seen and `- requests 5xx timed ms 0` for lines without the field:
+ * timed lines are those with a time field (TIME_FIELDS), ms their milliseconds summed. Of several
  * upstreams on one line (nginx tried `a, b`, or `a : b` across upstream groups), the last one
- * answered and counts, and so does its time.
+ * answered and counts, and so does its time; each one before it had an attempt fail (nginx moves
+ * to the next member only on a failure, proxy_next_upstream), counted as `failed` for it.
  */
 export function accessLogArgv(file: string, inode: string, offset: number, perUpstream = false): string[] {
   checkPath('balancer.accessLog', file);
@@ -57,17 +59,22 @@ export function accessLogArgv(file: string, inode: string, offset: number, perUp
       '[ "$(tail -c +"$2" -- "$f" | head -c 1 | od -An -tx1 | tr -d " \\n")" != 0a ] && whole=0',
     'tail -c +"$((off + 1))" -- "$f" | head -c "$(($2 - off))" | LC_ALL=C awk -v whole="$whole" -v per="$per" \'' +
       '{ n++; len = length($0) + 1; b += len; bad = ($9 ~ /^5[0-9][0-9]$/); e += bad; ' +
-      `if (per == 1) { u = SUBSEP; if (match($0, ${UPSTREAM_RE})) { u = substr($0, RSTART + 11, RLENGTH - 12); ` +
+      `if (per == 1) { u = SUBSEP; nt = 0; ` +
+      `if (match($0, ${UPSTREAM_RE})) { u = substr($0, RSTART + 11, RLENGTH - 12); ` +
+      'nt = split(u, tried, /, | : /); for (i = 1; i < nt; i++) f[tried[i]]++; ' +
       'sub(/.*(, | : )/, "", u) } r[u]++; x[u] += bad; t = -1; ' +
       `if (match($0, ${TIME_US_RE})) t = substr($0, RSTART + 10) / 1000; ` +
       `else if (match($0, ${TIME_S_RE})) { v = substr($0, RSTART + 16); v = substr(v, 1, index(v, "\\"") - 1); ` +
       'sub(/.*(, | : )/, "", v); if (v ~ /^[0-9]+(\\.[0-9]+)?$/) t = v * 1000 } ' +
       'if (t >= 0) { tn[u]++; tt[u] += t } } } ' +
       'END { if (n && !whole) { n--; b -= len; e -= bad; ' +
-      'if (per == 1) { r[u]--; x[u] -= bad; if (t >= 0) { tn[u]--; tt[u] -= t } } } ' +
+      'if (per == 1) { r[u]--; x[u] -= bad; if (t >= 0) { tn[u]--; tt[u] -= t } ' +
+      'for (i = 1; i < nt; i++) f[tried[i]]-- } } ' +
       'print b + 0, n + 0, e + 0; ' +
-      'for (k in r) if (r[k] > 0) { if (k == SUBSEP) printf "- %d %d %d %.3f\\n", r[k], x[k], tn[k], tt[k]; ' +
-      'else printf "= %d %d %d %.3f %s\\n", r[k], x[k], tn[k], tt[k], k } }\'',
+      'for (k in f) if (!(k in r)) r[k] = 0; ' +
+      'for (k in r) if (r[k] > 0 || f[k] > 0) { ' +
+      'if (k == SUBSEP) printf "- %d %d %d %.3f 0\\n", r[k], x[k], tn[k], tt[k]; ' +
+      'else printf "= %d %d %d %.3f %d %s\\n", r[k], x[k], tn[k], tt[k], f[k], k } }\'',
   ].join('\n');
   return ['sh', '-c', script, 'sh', file, inode, String(offset), perUpstream ? '1' : '0'];
 }
@@ -80,6 +87,8 @@ export interface LogCounts {
   timed?: number;
   /** Their milliseconds, summed. */
   totalMs?: number;
+  /** Per upstream: attempts at it that failed, the line naming a later upstream that answered. */
+  failed?: number;
 }
 
 export interface AccessLogRead {
@@ -114,12 +123,12 @@ export function parseAccessLog(stdout: string): AccessLogRead {
     http5xx: Number(c[3]),
   };
   for (const l of rest) {
-    const u = /^(=|-) (\d+) (-?\d+) (-?\d+) (-?\d+(?:\.\d+)?)(?: (.+))?$/.exec(l);
-    if (!u || (u[1] === '=') !== (u[6] !== undefined))
+    const u = /^(=|-) (\d+) (-?\d+) (-?\d+) (-?\d+(?:\.\d+)?) (-?\d+)(?: (.+))?$/.exec(l);
+    if (!u || (u[1] === '=') !== (u[7] !== undefined))
       throw new Error(`expected an upstream's counts, got: ${l.slice(0, 200)}`);
     const n = { requests: Number(u[2]), http5xx: Number(u[3]), timed: Number(u[4]), totalMs: Number(u[5]) };
-    if (u[6] === undefined) appended.untagged = n;
-    else (appended.upstreams ??= {})[u[6]] = n;
+    if (u[7] === undefined) appended.untagged = n;
+    else (appended.upstreams ??= {})[u[7]] = { ...n, ...(Number(u[6]) ? { failed: Number(u[6]) } : {}) };
   }
   return { ...read, appended };
 }
@@ -193,18 +202,21 @@ function add(to: LogCounts, c: LogCounts): void {
     to.timed = (to.timed ?? 0) + c.timed;
     to.totalMs = (to.totalMs ?? 0) + (c.totalMs ?? 0);
   }
+  if (c.failed) to.failed = (to.failed ?? 0) + c.failed;
 }
 
 /**
  * Per member, the counts of the upstreams `memberOf` names (the others — nginx's own answers,
  * `-`, members no longer in the pool — are left out), with their summed times where lines had
- * them. Refused in one sentence when the log does not have the upstream field: its last line
- * lacked it at the first read, or lines were appended and none had it.
+ * them, and, with `triesListed` (nginx: the field lists every member a request tried), their
+ * failed attempts. Refused in one sentence when the log does not have the upstream field: its
+ * last line lacked it at the first read, or lines were appended and none had it.
  */
 export function countsByMember(
   read: UpstreamCounts,
   memberOf: (upstream: string) => string | undefined,
   where: { file: string; host: string; field: string },
+  triesListed = false,
 ): Record<string, MemberCounters> {
   const tagged = Object.values(read.upstreams).reduce((n, c) => n + c.requests, 0);
   if (read.lastLineTagged === false || (tagged === 0 && read.untagged.requests > 0))
@@ -226,6 +238,7 @@ export function countsByMember(
         requests: c.requests,
         http5xx: c.http5xx,
         ...(c.timed ? { latency: [{ timed: c.timed, totalMs: c.totalMs ?? 0 }] } : {}),
+        ...(triesListed ? { failed: c.failed ?? 0 } : {}),
       },
     ]),
   );

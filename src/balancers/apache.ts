@@ -92,6 +92,8 @@ export class ApacheBalancer implements Balancer {
    * no such field.
    */
   readonly memberCounters?: () => Promise<Record<string, MemberCounters>>;
+  /** Its access log names only the worker that answered, never one that failed an attempt before it. */
+  readonly countsFailedAttempts = false;
 
   constructor(
     private readonly transport: Transport,

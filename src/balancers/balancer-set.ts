@@ -92,6 +92,7 @@ export class BalancerSet implements Balancer {
   readonly switchPool?: (ready: readonly string[], drain: readonly string[]) => Promise<void>;
   readonly sample?: () => Promise<TrafficRead>;
   readonly memberCounters?: () => Promise<Record<string, MemberCounters>>;
+  readonly countsFailedAttempts?: boolean;
   readonly stickySessions?: (names: readonly string[], table?: string) => Promise<SessionRead>;
   readonly forgetSessions?: (names: readonly string[], table: string) => Promise<number>;
   readonly vouchHealthy?: (names: readonly string[]) => Promise<void>;
@@ -122,6 +123,7 @@ export class BalancerSet implements Balancer {
     }
     if (primary.balancer.sample) this.sample = () => this.sampleAll();
     // Each balancer of the pair counts what it sent: a member's counts are their sum.
+    if (this.all.every((b) => b.balancer.countsFailedAttempts)) this.countsFailedAttempts = true;
     if (this.all.every((b) => b.balancer.memberCounters))
       this.memberCounters = async () => {
         const reads = await Promise.all(
@@ -135,6 +137,7 @@ export class BalancerSet implements Balancer {
             sum.http5xx += c.http5xx;
             // Each balancer's times stay apart: a moving mean is differenced per balancer.
             if (c.latency) sum.latency = [...(sum.latency ?? []), ...c.latency];
+            if (c.failed !== undefined) sum.failed = (sum.failed ?? 0) + c.failed;
           }
         return out;
       };

@@ -202,6 +202,12 @@ export function countersOf(rows: readonly StatRow[], backend: string): BackendCo
 /**
  * Each server's requests (req_tot; stot where the row has none) and 5xx answers in `backend`, and,
  * on an HTTP backend, its response time: rtime, a moving mean over min(req_tot, 512) requests.
+ * Its failed attempts are what HAProxy counts on the server they failed on (management guide,
+ * CSV format): econ, connections that failed with no retry left; eresp, responses that failed
+ * (srv_abrt included: a server resetting the connection before answering, which req_tot and
+ * hrsp_5xx leave out, though the client gets HAProxy's 502 or a reset); wretr, connections
+ * retried on it; wredis, requests redispatched away from it. HAProxy counts each failed attempt
+ * under one of them (a failed connection is retried, redispatched or, on the last try, econ).
  */
 export function memberCountersOf(rows: readonly StatRow[], backend: string): Record<string, MemberCounters> {
   const servers = rows.filter(
@@ -213,6 +219,7 @@ export function memberCountersOf(rows: readonly StatRow[], backend: string): Rec
       {
         requests: (r['req_tot'] ?? '') !== '' ? statNumber(r['req_tot']) : statNumber(r['stot']),
         http5xx: statNumber(r['hrsp_5xx']),
+        failed: ['econ', 'eresp', 'wretr', 'wredis'].reduce((n, col) => n + statNumber(r[col]), 0),
         ...((r['req_tot'] ?? '') !== '' && (r['rtime'] ?? '') !== ''
           ? { latency: [{ timed: statNumber(r['req_tot']), recentMs: statNumber(r['rtime']) }] }
           : {}),

@@ -68,6 +68,7 @@ export const DEFAULT_HAPROXY_CONFIG = '/etc/haproxy/haproxy.cfg';
 
 export class HaproxyBalancer implements Balancer {
   readonly driver = 'haproxy' as const;
+  readonly countsFailedAttempts = true;
   private readonly backend: string;
   private readonly socket: string;
   private readonly configFile: string;

@@ -75,6 +75,8 @@ export class NginxLuaBalancer implements Balancer {
   private readonly traffic: NginxTraffic;
   /** Per member from the access log's upstream field; only with balancer.accessLog (NginxTraffic.memberCounters). */
   readonly memberCounters?: () => Promise<Record<string, MemberCounters>>;
+  /** The access log's upstream field lists every member a request tried: each but the last failed it. */
+  readonly countsFailedAttempts?: boolean;
 
   constructor(
     private readonly transport: Transport,
@@ -96,8 +98,10 @@ export class NginxLuaBalancer implements Balancer {
       timeoutMs: this.timeoutMs,
       noMemberLeftPattern: noReadyMemberPattern(this.upstream),
     });
-    if (this.traffic.countsMembers)
+    if (this.traffic.countsMembers) {
       this.memberCounters = async () => this.traffic.memberCounters((await this.read()).members);
+      this.countsFailedAttempts = true;
+    }
   }
 
   get countsRequests(): boolean {

@@ -77,8 +77,8 @@ export class NginxTraffic {
   /**
    * Requests and 5xx answers per member from the access log, counted from the first read: each
    * line for the member its `upstream="$upstream_addr"` names (the last address of a retried
-   * request, the one that answered), matched on address:port. MemberCountsUnavailable when the
-   * lines have no such field.
+   * request, the one that answered), matched on address:port, and a failed attempt for each
+   * address before it. MemberCountsUnavailable when the lines have no such field.
    */
   async memberCounters(members: readonly MemberEndpoint[]): Promise<Record<string, MemberCounters>> {
     if (!this.memberLog) throw new Error('memberCounters() needs balancer.accessLog');
@@ -87,6 +87,7 @@ export class NginxTraffic {
       read,
       (upstream) => members.find((m) => `${m.address}:${m.port ?? 80}` === upstream || m.name === upstream)?.name,
       { file: this.memberLog.file, host: this.transport.host, field: '$upstream_addr' },
+      true,
     );
   }
 

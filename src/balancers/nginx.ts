@@ -73,6 +73,8 @@ export class NginxBalancer implements Balancer {
   private readonly traffic: NginxTraffic;
   /** Per member from the access log's upstream field; only with balancer.accessLog (NginxTraffic.memberCounters). */
   readonly memberCounters?: () => Promise<Record<string, MemberCounters>>;
+  /** The access log's upstream field lists every member a request tried: each but the last failed it. */
+  readonly countsFailedAttempts?: boolean;
 
   constructor(
     private readonly transport: Transport,
@@ -96,7 +98,10 @@ export class NginxBalancer implements Balancer {
       appTransport: opts.appTransport,
       timeoutMs: this.timeoutMs,
     });
-    if (this.traffic.countsMembers) this.memberCounters = async () => this.traffic.memberCounters(await this.servers());
+    if (this.traffic.countsMembers) {
+      this.memberCounters = async () => this.traffic.memberCounters(await this.servers());
+      this.countsFailedAttempts = true;
+    }
   }
 
   /** Whether counters() has a request count (only with a stub_status URL or an access log). */

@@ -54,6 +54,11 @@ export interface MemberCounters {
   http5xx: number;
   /** Its response times, one reading per balancer (a pair's in the order of its balancers); absent: not kept. */
   latency?: LatencyReading[];
+  /**
+   * Attempts at it that it did not answer: connections refused, reset or timed out, whether the balancer then
+   * retried, redispatched to another member or gave up (not in `requests`). Absent: the driver cannot count them.
+   */
+  failed?: number;
 }
 
 /** What sample() reads. */
@@ -147,6 +152,8 @@ export interface Balancer {
    * compares over a window). Drivers that count no 5xx per member leave it out.
    */
   memberCounters?(): Promise<Record<string, MemberCounters>>;
+  /** Whether memberCounters() counts each member's failed attempts (MemberCounters.failed). */
+  readonly countsFailedAttempts?: boolean;
   /**
    * Members and whatever request counts are cheap to read, for sampling traffic while a run lasts
    * (every ~500 ms): one round trip where the balancer allows it; counts it cannot take cheaply

@@ -86,9 +86,20 @@ balancer's own counters, about once a second.
   than that rounding leaves uncertain (the verdict gives the mean with its ±). Apache and nginx
   sum each member's time from the access log's time field (below). The verdict names the metric,
   the canary's and the stable cluster's means and how many requests each is the mean of.
+* **Connection errors.** A member that refuses or resets connections is hidden by the balancer's
+  retries (the request goes to another member) or answered for by the balancer itself, so its
+  5xx count shows nothing. Its failed attempts are counted: HAProxy's per-server \`econ\`,
+  \`eresp\`, \`wretr\` and \`wredis\` (\`show stat\`); for nginx (both modes) each address of a
+  line's \`upstream="a, b"\` but the last (nginx moved on from it). With at least
+  \`analysis.minRequests\` attempts (answered or failed: a canary that answers nothing is still
+  judged), the step fails when failed / attempts is above \`analysis.maxConnectionErrorRatio\`
+  (2 % by default), or above \`analysis.maxRelativeConnectionErrors\` (2) times the stable
+  cluster's, taken as at least 1 %. Apache's log names only the worker that answered, so Apache
+  does not judge them, and the plan says so. The verdict names the metric and both sides'
+  failed attempts, attempts and answered requests.
 * **A failed step reverses the push** as a failed smoke check does: the weights go back as
   observed, the canary cluster is drained and switched back to its release. The journal and the
-  error name the metric that failed and its values (canary and stable 5xx and requests).
+  error name the metric that failed and its values (canary and stable 5xx, failed attempts and requests).
 * **After the last step** the weights go back to what the plan observed and the push goes on
   (the second cluster's drain, activate, smoke, ready). The plan records the canary, its
   thresholds and the observed weights; its hash covers them.
@@ -139,7 +150,6 @@ time_us=\\"%D\\" upstream=\\"%{BALANCER_WORKER_NAME}e\\"" baton\`
   the stick table or cookie persistence keeps a user who reached the canary on it, and one who
   did not off it, while the canary runs. Without it, a user's requests are balanced one by one
   and may reach both releases; the plan says which.
-* **Not yet:** connection errors and retries.
 `,
 };
 

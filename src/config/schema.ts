@@ -569,7 +569,10 @@ export const Canary = z.strictObject({
         .int()
         .min(1)
         .default(50)
-        .describe('requests the canary must have answered in a step before any rule judges it'),
+        .describe(
+          'requests the canary must have answered in a step before any rule judges it (for the connection-error ' +
+            'rules, attempts: answered or failed)',
+        ),
       maxLatencyMs: z
         .number()
         .positive()
@@ -582,6 +585,24 @@ export const Canary = z.strictObject({
         .describe(
           "the canary's mean response time above this many times the stable cluster's (taken as at least 10 ms) " +
             'reverses the push',
+        ),
+      maxConnectionErrorRatio: z
+        .number()
+        .min(0)
+        .max(1)
+        .default(0.02)
+        .describe(
+          "the canary's share of failed attempts (connections refused or reset, whether the balancer retried them " +
+            'elsewhere or not) above which the push is reversed; not judged on Apache, whose log names only the ' +
+            'member that answered',
+        ),
+      maxRelativeConnectionErrors: z
+        .number()
+        .min(1)
+        .default(2)
+        .describe(
+          "the canary's share of failed attempts above this many times the stable cluster's (taken as at least " +
+            '1 %) reverses the push',
         ),
       query: z
         .union([CanaryQuery, z.array(CanaryQuery).min(1)])

@@ -16,6 +16,12 @@ const base = { v: z.literal(EVENTS_VERSION), ts: z.iso.datetime().describe('when
 const PhaseSchema = z.enum(['forward', 'reverse']);
 const CountsSchema = z.strictObject({ requests: z.number().int().min(0), http5xx: z.number().int().min(0) });
 const SideSchema = CountsSchema.extend({
+  failed: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe('attempts these members failed (connections refused or reset), not in requests; absent: not counted'),
   latency: z
     .strictObject({
       ms: z.number().min(0).describe('mean response time over the step, in ms'),
@@ -233,6 +239,7 @@ function shareFigures(step: AnyStep, changed: unknown): { weights?: Record<strin
   const counts = (c: Side) => ({
     requests: c.requests,
     http5xx: c.http5xx,
+    ...(c.failed !== undefined ? { failed: c.failed } : {}),
     ...(c.latency ? { latency: { ms: c.latency.ms, timed: c.latency.timed, errMs: c.latency.errMs } } : {}),
   });
   const judged =
@@ -256,6 +263,7 @@ function shareFigures(step: AnyStep, changed: unknown): { weights?: Record<strin
 interface Side {
   requests: number;
   http5xx: number;
+  failed?: number;
   latency?: { ms: number; timed: number; errMs: number };
 }
 

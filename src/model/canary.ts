@@ -1,6 +1,7 @@
 // A canary share as arithmetic and a rule: the whole-number weights that send a percentage of
-// public traffic to one cluster, and whether the canary's 5xx answers and response times over a
-// window say stop. Pure: the planner computes the weights, the canary step judges its windows with these.
+// public traffic to one cluster, and whether the canary's 5xx answers, failed attempts and
+// response times over a window say stop. Pure: the planner computes the weights, the canary step
+// judges its windows with these.
 import type { LatencyReading, MemberCounters } from '../balancers/types.js';
 import { formatDuration } from '../config/duration.js';
 import { describeQuery, isPlanQueries, type PlanQuery } from './canary-query.js';
@@ -20,6 +21,21 @@ export interface CanaryAnalysis {
    * LATENCY_FLOOR_MS) fails the step; absent: not judged.
    */
   maxRelativeLatency?: number;
+  /**
+   * The canary's share of failed attempts (connections refused or reset, see MemberCounters.failed) above which
+   * the step fails; absent: not judged (as in older plans).
+   */
+  maxConnectionErrorRatio?: number;
+  /**
+   * The canary's share of failed attempts above this many times the stable cluster's (floored, see
+   * CONNECTION_ERROR_FLOOR) fails the step; absent: not judged.
+   */
+  maxRelativeConnectionErrors?: number;
+  /**
+   * Whether the driver counts each member's failed attempts: false where it cannot (Apache's log names only the
+   * member that answered), and the connection-error rules do not judge; absent in older plans.
+   */
+  countsAttempts?: boolean;
   /**
    * members: canary and stable members counted apart; backend: the driver counts no 5xx per member, so the backend-wide
    * share is judged against max5xxRatio alone.
@@ -43,6 +59,12 @@ export const RELATIVE_FLOOR = 0.01;
  */
 export const LATENCY_FLOOR_MS = 10;
 
+/**
+ * The stable share of failed attempts the relative connection-error rule compares with is at least
+ * this (as RELATIVE_FLOOR for 5xx); maxConnectionErrorRatio still applies.
+ */
+export const CONNECTION_ERROR_FLOOR = 0.01;
+
 /** Mean response time over a window. */
 export interface Latency {
   /** The mean, in ms. */
@@ -56,14 +78,24 @@ export interface Latency {
   errMs: number;
 }
 
-/** Requests, 5xx answers and, where the balancer keeps them, response times counted over a window. */
+/**
+ * Requests answered, 5xx answers and, where the balancer keeps them, failed attempts (not answered,
+ * so not in requests) and response times counted over a window.
+ */
 export interface Window {
   requests: number;
   http5xx: number;
+  failed?: number;
   latency?: Latency;
 }
 
-export type Metric = 'max5xxRatio' | 'maxRelative5xx' | 'maxLatencyMs' | 'maxRelativeLatency';
+export type Metric =
+  | 'max5xxRatio'
+  | 'maxRelative5xx'
+  | 'maxConnectionErrorRatio'
+  | 'maxRelativeConnectionErrors'
+  | 'maxLatencyMs'
+  | 'maxRelativeLatency';
 
 export type Judgement =
   | { verdict: 'pass' | 'too-few'; canary: Window; stable?: Window }
@@ -108,6 +140,7 @@ export function membersWindow(
 ): Window {
   let requests = 0;
   let http5xx = 0;
+  let failed: number | undefined;
   let timed = 0;
   let totalMs = 0;
   let err = 0;
@@ -117,6 +150,7 @@ export function membersWindow(
     if (!b) continue;
     requests += b.requests - (a?.requests ?? 0);
     http5xx += b.http5xx - (a?.http5xx ?? 0);
+    if (b.failed !== undefined) failed = (failed ?? 0) + b.failed - (a?.failed ?? 0);
     (b.latency ?? []).forEach((r, i) => {
       const l = latencyBetween(a?.latency?.[i] ?? { timed: 0, totalMs: 0, recentMs: 0 }, r);
       if (!l) return;
@@ -125,7 +159,12 @@ export function membersWindow(
       err += l.errMs * l.timed;
     });
   }
-  return { requests, http5xx, ...(timed > 0 ? { latency: { ms: totalMs / timed, timed, errMs: err / timed } } : {}) };
+  return {
+    requests,
+    http5xx,
+    ...(failed !== undefined ? { failed } : {}),
+    ...(timed > 0 ? { latency: { ms: totalMs / timed, timed, errMs: err / timed } } : {}),
+  };
 }
 
 const ms = (v: number) => `${v.toFixed(1)} ms`;
@@ -140,7 +179,14 @@ const ratio = (w: Window) => (w.requests ? w.http5xx / w.requests : 0);
  */
 export function judgeCanary(canary: Window, stable: Window | undefined, a: CanaryAnalysis): Judgement {
   const seen = { canary, ...(stable ? { stable } : {}) };
-  if (canary.requests < a.minRequests) return { verdict: 'too-few', ...seen };
+  // A canary that answers nothing (it refuses every connection) is judged on its attempts alone.
+  if (canary.requests < a.minRequests)
+    return (
+      (attemptsJudged(canary, a) ? judgeConnectionErrors(canary, stable, a) : undefined) ?? {
+        verdict: 'too-few',
+        ...seen,
+      }
+    );
   const c = ratio(canary);
   const counted = `${canary.http5xx} 5xx in ${canary.requests} requests`;
   const stableSaid = stable
@@ -168,7 +214,58 @@ export function judgeCanary(canary: Window, stable: Window | undefined, a: Canar
           `= ${pct(limit)} (canary: ${counted}${stableSaid})`,
       };
   }
-  return judgeLatency(canary, stable, a) ?? { verdict: 'pass', ...seen };
+  return judgeConnectionErrors(canary, stable, a) ?? judgeLatency(canary, stable, a) ?? { verdict: 'pass', ...seen };
+}
+
+/** Requests the balancer sent a window's members: those they answered and those they failed. */
+export const attemptsOf = (w: Window) => w.requests + (w.failed ?? 0);
+const failedRatio = (w: Window) => (attemptsOf(w) ? (w.failed ?? 0) / attemptsOf(w) : 0);
+
+/** Whether the connection-error rules judge this window: counted, a rule set, and minRequests attempts. */
+function attemptsJudged(canary: Window, a: CanaryAnalysis): boolean {
+  return (
+    canary.failed !== undefined &&
+    (a.maxConnectionErrorRatio !== undefined || a.maxRelativeConnectionErrors !== undefined) &&
+    attemptsOf(canary) >= a.minRequests
+  );
+}
+
+const attemptsSaid = (w: Window) => `${w.failed ?? 0} failed attempts in ${attemptsOf(w)} (${w.requests} answered)`;
+
+/**
+ * The connection-error rules, once the canary has minRequests attempts: its share of failed attempts above
+ * maxConnectionErrorRatio, or above maxRelativeConnectionErrors × the stable cluster's (at least
+ * CONNECTION_ERROR_FLOOR).
+ */
+function judgeConnectionErrors(canary: Window, stable: Window | undefined, a: CanaryAnalysis): Judgement | undefined {
+  if (!attemptsJudged(canary, a)) return undefined;
+  const seen = { canary, ...(stable ? { stable } : {}) };
+  const c = failedRatio(canary);
+  const s = stable?.failed !== undefined ? stable : undefined;
+  const said = `canary: ${attemptsSaid(canary)}${s ? `; stable: ${attemptsSaid(s)}, ${pct(failedRatio(s))}` : ''}`;
+  if (a.maxConnectionErrorRatio !== undefined && c > a.maxConnectionErrorRatio)
+    return {
+      verdict: 'fail',
+      metric: 'maxConnectionErrorRatio',
+      ...seen,
+      message:
+        `canary connection error ratio ${pct(c)} > maxConnectionErrorRatio ${pct(a.maxConnectionErrorRatio)} ` +
+        `(${said})`,
+    };
+  if (a.maxRelativeConnectionErrors !== undefined && s) {
+    const base = Math.max(failedRatio(s), CONNECTION_ERROR_FLOOR);
+    const limit = a.maxRelativeConnectionErrors * base;
+    if (c > limit)
+      return {
+        verdict: 'fail',
+        metric: 'maxRelativeConnectionErrors',
+        ...seen,
+        message:
+          `canary connection error ratio ${pct(c)} > maxRelativeConnectionErrors ${a.maxRelativeConnectionErrors} ` +
+          `× stable ${pct(base)}${failedRatio(s) < CONNECTION_ERROR_FLOOR ? ' (floor)' : ''} = ${pct(limit)} (${said})`,
+      };
+  }
+  return undefined;
 }
 
 /**
@@ -247,13 +344,15 @@ export const SHARE_TOLERANCE = 0.2;
 /** A canary as baton.yml or `push --canary` sets it: the shares in order, and the analysis thresholds. */
 export interface CanarySettings {
   steps: { weight: number; forMs: number }[];
-  analysis: Omit<CanaryAnalysis, 'scope'>;
+  analysis: Omit<CanaryAnalysis, 'scope' | 'countsAttempts'>;
 }
 
 /** What the planner needs to plan a canary: the settings, and what the balancer can weigh and count. */
 export interface CanaryInput extends CanarySettings {
   weighing: { can: true; min: number; max: number } | { can: false; reason: string };
   scope: CanaryAnalysis['scope'];
+  /** Whether the balancer counts each member's failed attempts (Balancer.countsFailedAttempts). */
+  countsAttempts?: boolean;
   /** Every member's weight as observed when the plan was made: what the canary's end and its undo put back. */
   weights: Record<string, number>;
 }
@@ -262,6 +361,8 @@ export interface CanaryInput extends CanarySettings {
 export interface PlanCanary extends CanarySettings {
   range: { min: number; max: number };
   scope: CanaryAnalysis['scope'];
+  /** Whether the balancer counts failed attempts per member (absent in older plans: the rules are not said). */
+  countsAttempts?: boolean;
   weights: Record<string, number>;
   /**
    * How the balancer keeps users on their member (balancer.sessions track): with it, a user who reached the
@@ -281,7 +382,8 @@ export function describePlanCanary(c: PlanCanary): string {
         (a.maxLatencyMs !== undefined ? `, mean latency > ${a.maxLatencyMs} ms` : '') +
         (a.maxRelativeLatency !== undefined
           ? `, mean latency > ${a.maxRelativeLatency} × stable (at least ${LATENCY_FLOOR_MS} ms)`
-          : '')
+          : '') +
+        describeConnectionRules(a, c.countsAttempts)
       : `backend-wide 5xx ratio > ${pct(a.max5xxRatio)} (the driver counts no 5xx per member)`;
   const weights = Object.entries(c.weights)
     .map(([m, w]) => `${m} ${w}`)
@@ -295,6 +397,24 @@ export function describePlanCanary(c: PlanCanary): string {
     `canary: ${shares}; reversed on ${counted}, judged from ${a.minRequests} requests${queries}; ` +
     `weights put back after: ${weights}; ${users}`
   );
+}
+
+/**
+ * The connection-error rules as a plan says them after the others (nothing in an older plan without them, and
+ * why not where the driver cannot count failed attempts).
+ */
+export function describeConnectionRules(a: CanarySettings['analysis'], countsAttempts: boolean | undefined): string {
+  if (a.maxConnectionErrorRatio === undefined && a.maxRelativeConnectionErrors === undefined) return '';
+  if (countsAttempts === false)
+    return ', connection errors not judged (the driver cannot tell which member failed an attempt)';
+  if (countsAttempts === undefined) return '';
+  const rules = [
+    ...(a.maxConnectionErrorRatio !== undefined ? [`> ${pct(a.maxConnectionErrorRatio)} of its attempts`] : []),
+    ...(a.maxRelativeConnectionErrors !== undefined
+      ? [`> ${a.maxRelativeConnectionErrors} × the stable cluster's (at least ${pct(CONNECTION_ERROR_FLOOR)})`]
+      : []),
+  ];
+  return `, or its failed attempts (connections refused or reset, retried or not) ${rules.join(' or ')}`;
 }
 
 /** Whether a plan file's canary record has the shape the planner remakes steps from. */
@@ -313,6 +433,9 @@ export function isPlanCanary(v: unknown): v is PlanCanary {
     (c.analysis.maxLatencyMs === undefined || n(c.analysis.maxLatencyMs)) &&
     (c.analysis.maxRelativeLatency === undefined || n(c.analysis.maxRelativeLatency)) &&
     isPlanQueries(c.analysis.queries) &&
+    (c.analysis.maxConnectionErrorRatio === undefined || n(c.analysis.maxConnectionErrorRatio)) &&
+    (c.analysis.maxRelativeConnectionErrors === undefined || n(c.analysis.maxRelativeConnectionErrors)) &&
+    (c.countsAttempts === undefined || typeof c.countsAttempts === 'boolean') &&
     obj(c.range) &&
     n(c.range.min) &&
     n(c.range.max) &&

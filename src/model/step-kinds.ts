@@ -176,6 +176,9 @@ const FIELD_OK: Record<StepField, (v: unknown) => boolean> = {
       (a.maxLatencyMs === undefined || num(a.maxLatencyMs)) &&
       (a.maxRelativeLatency === undefined || num(a.maxRelativeLatency)) &&
       isPlanQueries(a.queries) &&
+      (a.maxConnectionErrorRatio === undefined || num(a.maxConnectionErrorRatio)) &&
+      (a.maxRelativeConnectionErrors === undefined || num(a.maxRelativeConnectionErrors)) &&
+      (a.countsAttempts === undefined || typeof a.countsAttempts === 'boolean') &&
       (a.scope === 'members' || a.scope === 'backend')
     );
   },

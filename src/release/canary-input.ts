@@ -16,6 +16,7 @@ export async function canaryInput(config: Config, balancer: Balancer): Promise<{
       analysis: { ...thresholds, ...(queries ? { queries } : {}) },
       weighing,
       scope: balancer.memberCounters ? 'members' : 'backend',
+      countsAttempts: balancer.countsFailedAttempts === true,
       // Read only where weights exist: the planner refuses the rest with the driver's reason.
       weights: weighing.can ? await balancer.weights() : {},
     },

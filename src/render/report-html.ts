@@ -57,7 +57,7 @@ function poolHtml(d: ReportData): string {
   return `<h2>Pool membership</h2><table id="pool"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
-/** A canary side's figures: requests, 5xx and, where timed, the mean response time. */
+/** A canary side's figures: requests, 5xx and, where counted and timed, failed attempts and the mean response time. */
 function windowHtml(w: Window | undefined): string {
   if (!w) return '—';
   const ratio = w.requests ? ` (${percent(w.http5xx / w.requests)})` : '';
@@ -65,7 +65,13 @@ function windowHtml(w: Window | undefined): string {
     ? `; mean ${w.latency.ms.toFixed(1)} ms of ${w.latency.timed.toLocaleString('en')} timed` +
       (w.latency.errMs ? ` (± ${w.latency.errMs.toFixed(1)} ms)` : '')
     : '';
-  return `${w.requests.toLocaleString('en')} requests, ${w.http5xx.toLocaleString('en')} 5xx${ratio}${latency}`;
+  const attempts = w.requests + (w.failed ?? 0);
+  const failed =
+    w.failed !== undefined
+      ? `; ${w.failed.toLocaleString('en')} failed attempts` + (attempts ? ` (${percent(w.failed / attempts)})` : '')
+      : '';
+  const counts = `${w.requests.toLocaleString('en')} requests, ${w.http5xx.toLocaleString('en')} 5xx`;
+  return `${counts}${ratio}${failed}${latency}`;
 }
 
 /** A canary step's Prometheus queries: each one's value against its bounds, or why it had none. */

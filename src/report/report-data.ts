@@ -38,7 +38,7 @@ export interface CanaryFigures {
   weights?: Record<string, number>;
   /** too-few: fewer than minRequests reached the canary, not judged. */
   verdict: 'pass' | 'too-few' | 'fail';
-  /** For a failed step: the rule it failed (max5xxRatio, maxRelative5xx, maxLatencyMs, maxRelativeLatency). */
+  /** For a failed step: the rule it failed (max5xxRatio, maxRelative5xx, maxConnectionErrorRatio, …). */
   metric?: string;
   /** members: canary and stable compared; backend: the backend-wide ratio alone. */
   scope?: string;
@@ -276,7 +276,7 @@ function windowOf(v: unknown): Window | undefined {
     isObject(l) && isCount(l.ms) && isCount(l.timed) && isCount(l.errMs)
       ? { latency: { ms: l.ms, timed: l.timed, errMs: l.errMs } }
       : {};
-  return { requests: v.requests, http5xx: v.http5xx, ...latency };
+  return { requests: v.requests, http5xx: v.http5xx, ...(isCount(v.failed) ? { failed: v.failed } : {}), ...latency };
 }
 
 /** What a canary step's end says it held and judged (its result, or what it found when it failed); else undefined. */

@@ -1,6 +1,6 @@
 // Canary steps: return a cluster to the pool at a share of public traffic (weights first, so it
-// never takes more), hold it there for the step's time, and judge its 5xx answers against the
-// stable cluster's over the same window from the balancer's own counters; weigh puts the
+// never takes more), hold it there for the step's time, and judge its 5xx answers, failed attempts
+// and response times against the stable cluster's over the same window from the balancer's own counters; weigh puts the
 // observed weights back. A failed judgement fails the step, and the runner reverses the push.
 import { MemberCountsUnavailable, OperationFailedError, UserError } from '../errors.js';
 import { abortableSleep } from '../engine/interrupts.js';
@@ -141,6 +141,9 @@ export async function runCanary(
       ? [`the balancer kept no response times for the canary's members: latency not judged`]
       : []),
     ...asked.notes,
+    ...(judged.verdict === 'pass' && connectionRules(step) && judged.canary.failed === undefined
+      ? [`the balancer cannot tell which member failed an attempt: connection errors not judged`]
+      : []),
   ];
   return {
     weight: step.weight,
@@ -156,10 +159,14 @@ export async function runCanary(
 
 const latencyRules = (step: Step) =>
   step.analysis.maxLatencyMs !== undefined || step.analysis.maxRelativeLatency !== undefined;
+const connectionRules = (step: Step) =>
+  step.analysis.maxConnectionErrorRatio !== undefined || step.analysis.maxRelativeConnectionErrors !== undefined;
 
 function describe(step: Step, scope: Scope, j: Judgement): string {
   const share = (w: Window) =>
-    `${w.http5xx} 5xx in ${w.requests}` + (w.latency ? `, mean ${w.latency.ms.toFixed(1)} ms` : '');
+    `${w.http5xx} 5xx in ${w.requests}` +
+    (w.failed !== undefined ? `, ${w.failed} failed attempts` : '') +
+    (w.latency ? `, mean ${w.latency.ms.toFixed(1)} ms` : '');
   const stable = j.stable ? `, stable ${share(j.stable)}` : '';
   const waiting = j.verdict === 'too-few' ? ` (judging from ${step.analysis.minRequests} requests)` : '';
   return `canary ${step.weight}%: ${scope === 'members' ? 'canary' : 'backend'} ${share(j.canary)}${stable}${waiting}`;

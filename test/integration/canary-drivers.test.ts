@@ -6,6 +6,9 @@
 // first step and reversed, and the journal says it was judged per member; v10-slow (every GET /
 // 40 ms later) is stopped at the first step by the latency comparison, each member's time summed
 // from the log's time_us="%D" (Apache) or upstream_time="$upstream_response_time" (nginx) field.
+// Through nginx, v11-resets (one GET / in five reset without an answer, each retried on another
+// member, so the client sees nothing) is stopped at the first step by the connection-error rule:
+// each address of a line's upstream="a, b" but the last had an attempt fail.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +36,7 @@ const figures = (r: LoadReport) => `${r.failed} failed of ${r.requests} (${r.fai
 interface Counted {
   requests: number;
   http5xx: number;
+  failed?: number;
   latency?: { ms: number; timed: number };
 }
 
@@ -148,4 +152,42 @@ describe.each(['apache', 'nginx-lua'] as const)('canary steps through %s, judged
     expect(report.failed).toBe(0);
     expect(await releases()).toEqual([expect.stringMatching(/^v2-/)]);
   }, 240_000);
+
+  // Apache's log names only the worker that answered: it counts no failed attempts, and its plan says so.
+  if (driver === 'apache')
+    it('says in the plan that connection errors are not judged', async () => {
+      // a plan of the release that is not live (a live one plans no changes, and no canary)
+      const tag = (await releases()).some((r) => r.startsWith('v2-')) ? 'v1' : 'v2';
+      const r = await baton('plan', tag, '-c', config);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toContain(
+        'connection errors not judged (the driver cannot tell which member failed an attempt)',
+      );
+    });
+
+  if (driver === 'nginx-lua')
+    it('stops a release resetting one request in five, hidden by the retries, on its connection errors', async () => {
+      const running = load();
+      const r = await baton('push', 'v11-resets', '-c', config, '--json');
+      const report = await running.stop();
+      expect(r.exitCode, r.stderr).toBe(1);
+      const error = JSON.parse(r.stdout).error as {
+        message: string;
+        result: { outcome: string; failedStep: string; journal: string };
+      };
+      expect(error.result).toMatchObject({ outcome: 'reversed', failedStep: 'canary-a-1' });
+      expect(error.message).toMatch(
+        /canary at 5% failed its analysis on maxConnectionErrorRatio: canary connection error ratio [\d.]+% > /,
+      );
+      const failed = readJournal(error.result.journal).flatMap((e) =>
+        e.event === 'step-fail' && e.step === 'canary-a-1' ? [e.found as unknown as Verdict] : [],
+      );
+      console.log(`canary through ${driver}, v11-resets: ${figures(report)}; failed step: ${JSON.stringify(failed)}`);
+      expect(failed[0]).toMatchObject({ metric: 'maxConnectionErrorRatio', scope: 'members' });
+      expect(failed[0]?.canary.failed).toBeGreaterThan(0);
+      expect(failed[0]?.canary.http5xx).toBe(0);
+      // nginx retried every reset on a stable member: the client saw none of them.
+      expect(report.failed).toBe(0);
+      expect(await releases()).toEqual([expect.stringMatching(/^v2-/)]);
+    }, 240_000);
 });

@@ -4,7 +4,9 @@
 // failed request; v9-flaky (one GET / in ten answers 500) is stopped at the first step and
 // reversed, and the load generator sees far fewer failures than a flip of the same release with
 // only the watch. v10-slow (every GET / 40 ms later, nothing failing) is stopped at the first
-// step by the latency comparison with the stable cluster (HAProxy's per-server rtime).
+// step by the latency comparison with the stable cluster (HAProxy's per-server rtime). v11-resets
+// (one GET / in five reset without an answer: in neither req_tot nor hrsp_5xx) is stopped at the
+// first step by the connection-error rule, from each server's econ, eresp, wretr and wredis.
 // With the balancer's own thresholds set loose, a Prometheus query (mon scrapes every app's
 // /metrics each second) stops v9-flaky on its own, and shows its value for a good release.
 import { mkdtempSync } from 'node:fs';
@@ -65,6 +67,9 @@ describe('canary steps through haproxy', () => {
     expect(r.stdout).toMatch(/canary 2\/2: move cluster a .* to 25% .*for 6s/);
     expect(r.stdout).toMatch(/its 5xx ratio > 5% or > 2 × the stable cluster's/);
     expect(r.stdout).toMatch(/or its mean response time > 2 × the stable cluster's \(taken as at least 10 ms\)/);
+    expect(r.stdout).toMatch(
+      /or its failed attempts \(connections refused or reset, retried or not\) > 2\.00% of its attempts or > 2 × /,
+    );
   });
 
   it('takes a good release through both steps with no failed request, the weights back as they were', async () => {
@@ -154,6 +159,38 @@ describe('canary steps through haproxy', () => {
     expect(found[0]?.stable.latency.ms).toBeLessThan(10);
     expect(report.failed).toBe(0);
     expect(await releases()).toEqual([expect.stringMatching(/^v2-/)]);
+  }, 240_000);
+
+  it('stops a release resetting one request in five at the first step on its connection errors, reversed', async () => {
+    const running = load();
+    const r = await baton('push', 'v11-resets', '-c', config, '--json');
+    const report = await running.stop();
+    expect(r.exitCode, r.stderr).toBe(1);
+    const error = JSON.parse(r.stdout).error as {
+      message: string;
+      result: { outcome: string; failedStep: string; journal: string };
+    };
+    expect(error.result).toMatchObject({ outcome: 'reversed', failedStep: 'canary-a-1' });
+    expect(error.message).toMatch(
+      /canary at 5% failed its analysis on maxConnectionErrorRatio: canary connection error ratio [\d.]+% > /,
+    );
+    expect(error.message).toMatch(/\(canary: \d+ failed attempts in \d+ \(\d+ answered\); stable: \d+ failed attempts/);
+    const found = readJournal(error.result.journal).flatMap((e) =>
+      e.event === 'step-fail' && e.step === 'canary-a-1' ? [e.found] : [],
+    ) as {
+      metric: string;
+      canary: { requests: number; http5xx: number; failed: number };
+      stable: { failed: number };
+    }[];
+    console.log(`canary, v11-resets: ${figures(report)}; failed canary step: ${JSON.stringify(found)}`);
+    expect(found[0]).toMatchObject({ metric: 'maxConnectionErrorRatio' });
+    // The resets are in neither the servers' req_tot nor their hrsp_5xx: the 5xx rules saw nothing.
+    expect(found[0]?.canary.http5xx).toBe(0);
+    expect(found[0]?.canary.failed).toBeGreaterThan(0);
+    expect(await releases()).toEqual([expect.stringMatching(/^v2-/)]);
+    // HAProxy retries only a connection that failed (retry-on conn-failure): a reset after the request was sent
+    // reaches the client as a 502 or a reset, at 5 % for a few seconds few of them.
+    expect(report.failed / report.requests).toBeLessThan(0.01);
   }, 240_000);
 });
 

@@ -28,6 +28,8 @@ make_repo() {
       printf '{ "version": "%s", "healthy": %s, "startDelayMs": %s, "writesFail": true }\n' "$tag" "$healthy" "$delay" >"$repo/release.json"
     elif [[ $writes == flaky ]]; then
       printf '{ "version": "%s", "healthy": %s, "startDelayMs": %s, "failEvery": 10 }\n' "$tag" "$healthy" "$delay" >"$repo/release.json"
+    elif [[ $writes == resets ]]; then
+      printf '{ "version": "%s", "healthy": %s, "startDelayMs": %s, "resetEvery": 5 }\n' "$tag" "$healthy" "$delay" >"$repo/release.json"
     elif [[ $writes == slow ]]; then
       printf '{ "version": "%s", "healthy": %s, "startDelayMs": %s, "slowMs": 40 }\n' "$tag" "$healthy" "$delay" >"$repo/release.json"
     else
@@ -50,6 +52,7 @@ v8-db-breaking true 0 ok reads product: its expand renames item, which v6 and v7
 v9-flaky true 0 flaky passes its checks, but one GET / in ten answers 500
 v10-slow true 0 slow passes its checks, but every GET / answers 40 ms later
 v10-build true 0 ok has a real build: esbuild bundles and minifies the vendored TypeScript compiler into dist/ (~21 MB)
+v11-resets true 0 resets passes its checks, but one GET / in five has its connection reset without an answer
 EOF2
   unset GIT_CONFIG_GLOBAL GIT_CONFIG_NOSYSTEM
   V1_SHORT=$(git -C "$repo" rev-parse --short=7 'v1^{commit}')
@@ -149,7 +152,7 @@ write_lab_json() {
     sep=$',\n'
   done <"$STATE/hosts.tsv"
   sep=""
-  for tag in v1 v2 v3-broken v4-slow v5-writes-fail v6-db v7-db-expand v8-db-breaking v9-flaky v10-slow v10-build; do
+  for tag in v1 v2 v3-broken v4-slow v5-writes-fail v6-db v7-db-expand v8-db-breaking v9-flaky v10-slow v10-build v11-resets; do
     tags+="$sep\"$tag\": \"$(git -C "$STATE/repo" rev-parse "$tag^{commit}")\""
     sep=", "
   done

@@ -93,7 +93,7 @@ const tagged = (status: number, upstream?: string) =>
   '\n';
 
 describe('access-log counts per upstream', () => {
-  it('count each line for its upstream, a retried nginx line for its last, lines without the field apart', async () => {
+  it('count each line for its upstream, a retried nginx line for its last, a failed try for each before', async () => {
     const file = logFile();
     writeFileSync(file, tagged(500, '10.0.0.9:8000'));
     const counts = new AccessLogCounts(new LocalTransport(), file, 15_000, true);
@@ -102,7 +102,8 @@ describe('access-log counts per upstream', () => {
       untagged: { requests: 0, http5xx: 0 },
       lastLineTagged: true,
     });
-    const half = tagged(503, '10.0.0.3:8000');
+    // a retried line still being written: neither its answer nor its failed attempt counts yet
+    const half = tagged(503, '10.0.0.6:8000, 10.0.0.3:8000');
     appendFileSync(
       file,
       tagged(200, '10.0.0.2:8000') +
@@ -117,8 +118,8 @@ describe('access-log counts per upstream', () => {
     );
     expect(await counts.readUpstreams()).toEqual({
       upstreams: {
-        '10.0.0.2:8000': { requests: 2, http5xx: 1 },
-        '10.0.0.3:8000': { requests: 1, http5xx: 0 },
+        '10.0.0.2:8000': { requests: 2, http5xx: 1, failed: 2 },
+        '10.0.0.3:8000': { requests: 1, http5xx: 0, failed: 1 },
         '10.0.0.4:8000': { requests: 1, http5xx: 1 },
         'http://10.0.0.5:8000': { requests: 1, http5xx: 0 },
         '-': { requests: 1, http5xx: 0 },
@@ -129,7 +130,9 @@ describe('access-log counts per upstream', () => {
     // the half-written line counts once it is whole, for its own upstream
     appendFileSync(file, half.slice(40));
     const after = await counts.readUpstreams();
-    expect(after.upstreams['10.0.0.3:8000']).toEqual({ requests: 2, http5xx: 1 });
+    expect(after.upstreams['10.0.0.3:8000']).toEqual({ requests: 2, http5xx: 1, failed: 1 });
+    // a member that only failed attempts has counts too: none answered
+    expect(after.upstreams['10.0.0.6:8000']).toEqual({ requests: 0, http5xx: 0, failed: 1 });
     expect(await counts.read()).toEqual({ requests: 8, http5xx: 4 });
   });
 
@@ -148,19 +151,28 @@ describe('access-log counts per upstream', () => {
 
   it('parse the per-upstream lines and refuse a malformed one', () => {
     expect(parseAccessLog('12 0\nuntagged\n')).toEqual({ inode: '12', size: 0, lastLineTagged: false });
-    expect(parseAccessLog('12 300\n300 3 1\n= 2 1 1 12.500 10.0.0.2:8000\n- 1 0 0 0.000\n')).toEqual({
+    expect(
+      parseAccessLog(
+        '12 300\n300 3 1\n= 2 1 1 12.500 0 10.0.0.2:8000\n= 0 0 0 0.000 4 10.0.0.3:8000\n- 1 0 0 0.000 0\n',
+      ),
+    ).toEqual({
       inode: '12',
       size: 300,
       appended: {
         consumed: 300,
         requests: 3,
         http5xx: 1,
-        upstreams: { '10.0.0.2:8000': { requests: 2, http5xx: 1, timed: 1, totalMs: 12.5 } },
+        upstreams: {
+          '10.0.0.2:8000': { requests: 2, http5xx: 1, timed: 1, totalMs: 12.5 },
+          '10.0.0.3:8000': { requests: 0, http5xx: 0, timed: 0, totalMs: 0, failed: 4 },
+        },
         untagged: { requests: 1, http5xx: 0, timed: 0, totalMs: 0 },
       },
     });
     expect(() => parseAccessLog('12 300\n300 3 1\n= 2 1\n')).toThrow(/an upstream's counts/);
-    expect(() => parseAccessLog('12 300\n300 3 1\n= 2 1 0 0.000\n')).toThrow(/an upstream's counts/);
+    expect(() => parseAccessLog('12 300\n300 3 1\n= 2 1 0 0.000 0\n')).toThrow(/an upstream's counts/);
+    // the counts of an older baton's script (no failed field) are not taken for an upstream named 10.0.0.2:8000
+    expect(() => parseAccessLog('12 300\n300 3 1\n= 2 1 0 0.000 10.0.0.2:8000\n')).toThrow(/an upstream's counts/);
   });
 
   it("sum each upstream's times from Apache's time_us and nginx's upstream_time, untimed lines apart", async () => {
@@ -225,6 +237,23 @@ describe('access-log counts per member', () => {
         where,
       ),
     ).toEqual({ web1a: { requests: 5, http5xx: 1, latency: [{ timed: 4, totalMs: 80 }] } });
+  });
+
+  it('give each member its failed attempts where the field lists every try (nginx), none where not (Apache)', () => {
+    const counted = read({
+      upstreams: {
+        '10.0.0.2:8000': { requests: 0, http5xx: 0, failed: 7 },
+        '10.0.0.3:8000': { requests: 9, http5xx: 0 },
+      },
+    });
+    expect(countsByMember(counted, (u) => members[u], where, true)).toEqual({
+      web1a: { requests: 0, http5xx: 0, failed: 7 },
+      web2a: { requests: 9, http5xx: 0, failed: 0 },
+    });
+    expect(countsByMember(counted, (u) => members[u], where)).toEqual({
+      web1a: { requests: 0, http5xx: 0 },
+      web2a: { requests: 9, http5xx: 0 },
+    });
   });
 
   it('refuse in one sentence when the lines do not name their upstream', () => {

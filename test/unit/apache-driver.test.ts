@@ -229,6 +229,8 @@ describe('ApacheBalancer per-member counts', () => {
       web1a: { requests: 2, http5xx: 1 },
       web1b: { requests: 1, http5xx: 0 },
     });
+    // Its log names only the worker that answered: no failed attempts, and the canary does not judge them.
+    expect(b.countsFailedAttempts).toBe(false);
   });
 
   it('says in one sentence that its lines name no worker, and offers no counts without an access log', async () => {

@@ -8,6 +8,7 @@ import { withCanaryFlags } from '../../src/cli/canary-flag.js';
 import { UserError } from '../../src/errors.js';
 import {
   canaryWeights,
+  isPlanCanary,
   judgeCanary,
   latencyBetween,
   membersWindow,
@@ -95,6 +96,67 @@ describe('canary analysis', () => {
       verdict: 'fail',
       metric: 'max5xxRatio',
     });
+  });
+});
+
+describe('canary connection errors', () => {
+  const conn: CanaryAnalysis = { ...analysis, maxConnectionErrorRatio: 0.02, maxRelativeConnectionErrors: 2 };
+  const side = (requests: number, failed: number, http5xx = 0) => ({ requests, http5xx, failed });
+
+  it('fails on maxConnectionErrorRatio: failed attempts over attempts (answered + failed), naming both sides', () => {
+    // 20 of 100 attempts reset: no 5xx counted, every answer a 200, yet broken.
+    const j = judgeCanary(side(80, 20), side(1900, 0), conn);
+    expect(j).toMatchObject({ verdict: 'fail', metric: 'maxConnectionErrorRatio' });
+    expect(j.verdict === 'fail' && j.message).toBe(
+      'canary connection error ratio 20.00% > maxConnectionErrorRatio 2.00% (canary: 20 failed attempts in 100 ' +
+        '(80 answered); stable: 0 failed attempts in 1900 (1900 answered), 0.00%)',
+    );
+    expect(judgeCanary(side(98, 2), side(1900, 0), conn).verdict).toBe('pass');
+  });
+
+  it('fails on maxRelativeConnectionErrors above twice the stable share, floored at 1 %', () => {
+    // stable 3 %: the canary may fail up to 6 % before the relative rule (absolute raised out of the way)
+    const relative = { ...conn, maxConnectionErrorRatio: 0.5 };
+    expect(judgeCanary(side(94, 6), side(970, 30), relative).verdict).toBe('pass');
+    const j = judgeCanary(side(93, 7), side(970, 30), relative);
+    expect(j).toMatchObject({ verdict: 'fail', metric: 'maxRelativeConnectionErrors' });
+    expect(j.verdict === 'fail' && j.message).toMatch(
+      /7\.00% > maxRelativeConnectionErrors 2 × stable 3\.00% = 6\.00%/,
+    );
+    // a clean stable cluster counts as 1 %: 2 % passes, 3 % fails, and the message says floor
+    expect(judgeCanary(side(98, 2), side(1000, 0), relative).verdict).toBe('pass');
+    const floored = judgeCanary(side(97, 3), side(1000, 0), relative);
+    expect(floored).toMatchObject({ verdict: 'fail', metric: 'maxRelativeConnectionErrors' });
+    expect(floored.verdict === 'fail' && floored.message).toMatch(/stable 1\.00% \(floor\) = 2\.00%/);
+  });
+
+  it('judges a canary that answers nothing once it has minRequests attempts, and not before', () => {
+    // refusing every connection: each redispatched to the stable cluster, the canary answers none
+    expect(judgeCanary(side(0, 49), side(1000, 0), conn).verdict).toBe('too-few');
+    const j = judgeCanary(side(0, 50), side(1000, 0), conn);
+    expect(j).toMatchObject({ verdict: 'fail', metric: 'maxConnectionErrorRatio' });
+    expect(j.verdict === 'fail' && j.message).toMatch(/100\.00% > maxConnectionErrorRatio 2\.00% \(canary: 50 failed/);
+    // few answered, a clean record of attempts: the 5xx rules still wait for minRequests answers
+    expect(judgeCanary(side(30, 0, 30), side(1000, 0), conn).verdict).toBe('too-few');
+  });
+
+  it('is not judged where the driver counts no failed attempts, nor in an older plan without the rules', () => {
+    expect(judgeCanary({ requests: 100, http5xx: 0 }, { requests: 1000, http5xx: 0 }, conn).verdict).toBe('pass');
+    expect(judgeCanary(side(0, 100), side(1000, 0), analysis).verdict).toBe('too-few');
+    expect(judgeCanary(side(80, 20), side(1000, 0), analysis).verdict).toBe('pass');
+  });
+
+  it("sums members' failed attempts over a window, a member first counted in it from 0", () => {
+    const start: Record<string, MemberCounters> = { web1a: { requests: 10, http5xx: 0, failed: 3 } };
+    const now: Record<string, MemberCounters> = {
+      web1a: { requests: 40, http5xx: 0, failed: 13 },
+      web2a: { requests: 0, http5xx: 0, failed: 4 },
+    };
+    expect(membersWindow(['web1a', 'web2a'], start, now)).toEqual({ requests: 30, http5xx: 0, failed: 14 });
+    // a driver that counts none: no failed field, so no verdict on it
+    expect(
+      membersWindow(['web1a'], { web1a: { requests: 1, http5xx: 0 } }, { web1a: { requests: 9, http5xx: 0 } }),
+    ).toEqual({ requests: 8, http5xx: 0 });
   });
 });
 
@@ -400,6 +462,30 @@ describe('canary steps in a push plan', () => {
     expect(sticky.hash).not.toBe(plan(canary()).hash);
   });
 
+  it('says which connection-error rules judge the canary, or that the driver cannot count them (Apache)', () => {
+    const rules = { ...canary().analysis, maxConnectionErrorRatio: 0.02, maxRelativeConnectionErrors: 2 };
+    const counted = plan(canary({ analysis: rules, countsAttempts: true }));
+    const said =
+      ', or its failed attempts (connections refused or reset, retried or not) > 2.00% of its attempts or > 2 × ' +
+      "the stable cluster's (at least 1.00%)";
+    expect(planText(counted)).toContain(said);
+    const step = counted.forward.find((s) => s.id === 'canary-a-1') as StepOf<'canary'>;
+    expect(step.analysis).toMatchObject({ maxConnectionErrorRatio: 0.02, countsAttempts: true });
+    expect(step.title).toContain(said);
+    expect(counted.forward.every((s) => stepProblems(s).length === 0)).toBe(true);
+    expect(counted.canary).toMatchObject({ countsAttempts: true });
+    expect(plan(canaryInputOf(counted.canary!)).hash).toBe(counted.hash);
+    const apache = plan(canary({ analysis: rules, countsAttempts: false }), { driver: 'apache' });
+    expect(planText(apache)).toContain(
+      ', connection errors not judged (the driver cannot tell which member failed an attempt)',
+    );
+    expect(planText(apache)).not.toContain('failed attempts (');
+    // An older plan's record, without the rules or countsAttempts, still loads and says what it said.
+    expect(isPlanCanary(JSON.parse(JSON.stringify(plan(canary()).canary)))).toBe(true);
+    expect(isPlanCanary({ ...counted.canary, countsAttempts: 'yes' })).toBe(false);
+    expect(planText(plan(canary()))).not.toContain('connection');
+  });
+
   it('says in the plan when the driver counts no 5xx per member', () => {
     const step = plan(canary({ scope: 'backend' })).forward.find((s) => s.id === 'canary-a-1') as StepOf<'canary'>;
     expect(step.analysis.scope).toBe('backend');
@@ -430,6 +516,8 @@ describe('--canary and --no-canary', () => {
       maxRelative5xx: 2,
       minRequests: 50,
       maxRelativeLatency: 2,
+      maxConnectionErrorRatio: 0.02,
+      maxRelativeConnectionErrors: 2,
     });
     expect(withCanaryFlags(withCanary, { 'no-canary': true }).canary).toBeUndefined();
   });
@@ -515,6 +603,50 @@ describe('a canary step run', () => {
       );
     },
   );
+
+  it('fails on maxConnectionErrorRatio when the canary refuses every connection and so answers nothing', async () => {
+    const step = plan(
+      canary({
+        steps: [{ weight: 5, forMs: 5000 }],
+        analysis: {
+          ...canary().analysis,
+          minRequests: 20,
+          maxConnectionErrorRatio: 0.02,
+          maxRelativeConnectionErrors: 2,
+        },
+        countsAttempts: true,
+      }),
+    ).forward.find((s) => s.id === 'canary-a-1') as StepOf<'canary'>;
+    const b = fakeBalancer({ web1a: 'drain', web2a: 'drain', web1b: 'ready', web2b: 'ready' });
+    let reads = 0;
+    // each refused attempt at the canary was redispatched to, and answered by, the stable cluster
+    const at = (requests: number, failed: number) => ({ requests, http5xx: 0, failed });
+    Object.assign(b, {
+      memberCounters: async () => {
+        reads++;
+        return {
+          web1a: at(0, 8 * reads),
+          web2a: at(0, 8 * reads),
+          web1b: at(208 * reads, 0),
+          web2b: at(208 * reads, 0),
+        };
+      },
+    });
+    const failed = await runCanary(step, envOf(b as ReturnType<typeof counting>), () => undefined, {
+      pollMs: 10,
+    }).catch((e: unknown) => e);
+    expect(String(failed)).toContain(
+      'canary at 5% failed its analysis on maxConnectionErrorRatio: canary connection error ratio 100.00% > ' +
+        'maxConnectionErrorRatio 2.00% (canary: 32 failed attempts in 32 (0 answered); stable: 0 failed attempts ' +
+        'in 832 (832 answered), 0.00%)',
+    );
+    // what the journal's step-fail keeps as found
+    expect((failed as { data?: unknown }).data).toMatchObject({
+      metric: 'maxConnectionErrorRatio',
+      canary: { requests: 0, failed: 32 },
+      stable: { requests: 832, failed: 0 },
+    });
+  });
 
   it('fails on maxRelativeLatency, the verdict carrying both means, when the canary answers slowly', async () => {
     const step = plan(

@@ -67,8 +67,8 @@ describe('the run event stream', () => {
       weight: 5,
       weights,
       verdict: 'pass',
-      canary: { requests: 1225, http5xx: 0, latency: { ms: 1.4, timed: 1225, errMs: 2.5 } },
-      stable: { requests: 23284, http5xx: 1, latency: { ms: 1.1, timed: 23284, errMs: 1 } },
+      canary: { requests: 1225, http5xx: 0, failed: 3, latency: { ms: 1.4, timed: 1225, errMs: 2.5 } },
+      stable: { requests: 23284, http5xx: 1, failed: 0, latency: { ms: 1.1, timed: 23284, errMs: 1 } },
       note: 'not in the stream',
     });
     r.stepSucceeded(weigh, 'forward', 40, { weights: { web1a: 1, web1b: 1 } });
@@ -80,8 +80,8 @@ describe('the run event stream', () => {
       canary: {
         weight: 5,
         verdict: 'pass',
-        canary: { requests: 1225, http5xx: 0, latency: { ms: 1.4, timed: 1225, errMs: 2.5 } },
-        stable: { requests: 23284, latency: { ms: 1.1 } },
+        canary: { requests: 1225, http5xx: 0, failed: 3, latency: { ms: 1.4, timed: 1225, errMs: 2.5 } },
+        stable: { requests: 23284, failed: 0, latency: { ms: 1.1 } },
       },
     });
     expect(back).toMatchObject({ weights: { web1a: 1, web1b: 1 } });

@@ -57,16 +57,31 @@ describe('show stat CSV (captured from HAProxy 2.6.12)', () => {
   it("counts each server's HTTP requests (req_tot), 5xx answers and rtime, the canary's analysis per member", () => {
     const timed = (n: number, ms: number) => [{ timed: n, recentMs: ms }];
     expect(memberCountersOf(rows, 'web')).toEqual({
-      web1a: { requests: 8, http5xx: 4, latency: timed(8, 2) },
-      web2a: { requests: 8, http5xx: 4, latency: timed(8, 2) },
-      web1b: { requests: 8, http5xx: 4, latency: timed(8, 2) },
-      web2b: { requests: 0, http5xx: 0, latency: timed(0, 0) },
-      dead1: { requests: 0, http5xx: 0, latency: timed(0, 0) },
+      web1a: { requests: 8, http5xx: 4, failed: 0, latency: timed(8, 2) },
+      web2a: { requests: 8, http5xx: 4, failed: 0, latency: timed(8, 2) },
+      web1b: { requests: 8, http5xx: 4, failed: 0, latency: timed(8, 2) },
+      web2b: { requests: 0, http5xx: 0, failed: 0, latency: timed(0, 0) },
+      // dead1 (nothing listening) was switched away from 7 times: redispatched, each a failed attempt
+      dead1: { requests: 0, http5xx: 0, failed: 7, latency: timed(0, 0) },
     });
     // A TCP backend's rows have no req_tot: its sessions are what it counts.
     const tcp = rows.map((r) => ({ ...r, req_tot: '' }));
-    expect(memberCountersOf(tcp, 'web')['web1a']).toEqual({ requests: 9, http5xx: 4 });
+    expect(memberCountersOf(tcp, 'web')['web1a']).toEqual({ requests: 9, http5xx: 4, failed: 0 });
     expect(memberCountersOf(rows, 'other')).toEqual({});
+  });
+
+  it("counts each server's failed attempts: econ, eresp, wretr and wredis, none of them in req_tot", () => {
+    // Captured from HAProxy 2.6.12 (retries 2, option redispatch): `bad` answered 80 GET /, reset 20 before
+    // answering (17 srv_abrt, and 3 ended in HAProxy's 502, each counted twice in eresp), then refused 80
+    // connections, each redispatched to `good`; `gone` (nothing listening) was tried 3 times for each of 3
+    // requests: 2 retries, then a connection error.
+    const failedRows = parseStatCsv(fixture('local-show-stat-failed-attempts.csv'));
+    const counted = memberCountersOf(failedRows, 'web');
+    expect(counted['good']).toMatchObject({ requests: 200, http5xx: 0, failed: 0 });
+    expect(counted['bad']).toMatchObject({ requests: 80, http5xx: 0, failed: 23 + 80 });
+    expect(memberCountersOf(failedRows, 'lone')['gone']).toMatchObject({ requests: 0, http5xx: 0, failed: 3 + 6 });
+    // HAProxy's own 502s are not in the server's hrsp_5xx: only the frontend saw them.
+    expect(failedRows.find((r) => r['svname'] === 'FRONTEND' && r['pxname'] === 'public')?.['hrsp_5xx']).toBe('3');
   });
 
   it('parses the whole stat header of 2.6 (one row per line, empty cells kept)', () => {

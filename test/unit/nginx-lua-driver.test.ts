@@ -402,7 +402,7 @@ describe('per-member counts from the access log', () => {
     (upstream === undefined ? '' : ` upstream="${upstream}"`) +
     '\n';
 
-  it('counts each line for the member at its $upstream_addr, a retried one for the member that answered', async () => {
+  it('counts each line for the member at its $upstream_addr, a retried one for the one that answered', async () => {
     const { log, balancer } = withLog();
     expect(await balancer.memberCounters?.()).toEqual({});
     appendFileSync(
@@ -413,10 +413,12 @@ describe('per-member counts from the access log', () => {
         line(502, '10.213.7.21:8000') +
         line(404, '-'),
     );
+    // the retried line: web1a failed an attempt (nginx moved on), web1b answered
     expect(await balancer.memberCounters?.()).toEqual({
-      web1a: { requests: 2, http5xx: 1 },
-      web1b: { requests: 2, http5xx: 1 },
+      web1a: { requests: 2, http5xx: 1, failed: 1 },
+      web1b: { requests: 2, http5xx: 1, failed: 0 },
     });
+    expect(balancer.countsFailedAttempts).toBe(true);
   });
 
   it('says in one sentence that its lines name no member', async () => {

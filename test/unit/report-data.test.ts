@@ -202,8 +202,8 @@ describe('report of a canary', () => {
         weights,
         verdict: 'pass',
         scope: 'members',
-        canary: { requests: 120, http5xx: 0, latency: { ms: 1.2, timed: 120, errMs: 0 } },
-        stable: { requests: 2280, http5xx: 1, latency: { ms: 1.1, timed: 2280, errMs: 0 } },
+        canary: { requests: 120, http5xx: 0, failed: 0, latency: { ms: 1.2, timed: 120, errMs: 0 } },
+        stable: { requests: 2280, http5xx: 1, failed: 20, latency: { ms: 1.1, timed: 2280, errMs: 0 } },
       },
     },
     { ts: ts(7), run, event: 'step-begin', step: 'canary-a-2', kind: 'canary', title: 'canary 2/2', phase: 'forward' },
@@ -248,8 +248,8 @@ describe('report of a canary', () => {
         weights,
         verdict: 'pass',
         scope: 'members',
-        canary: { requests: 120, http5xx: 0, latency: { ms: 1.2, timed: 120, errMs: 0 } },
-        stable: { requests: 2280, http5xx: 1, latency: { ms: 1.1, timed: 2280, errMs: 0 } },
+        canary: { requests: 120, http5xx: 0, failed: 0, latency: { ms: 1.2, timed: 120, errMs: 0 } },
+        stable: { requests: 2280, http5xx: 1, failed: 20, latency: { ms: 1.1, timed: 2280, errMs: 0 } },
       },
       expect.objectContaining({
         step: 'canary-a-2',
@@ -267,8 +267,12 @@ describe('report of a canary', () => {
     const rows = table.split('<tr').slice(2);
     expect(rows).toHaveLength(2);
     expect(rows[0]).toContain('<td>5 %</td><td>web1 1, web2 1, web3 19, web4 19</td><td>pass</td>');
-    expect(rows[0]).toContain('120 requests, 0 5xx (0.00 %); mean 1.2 ms of 120 timed');
-    expect(rows[0]).toContain('2,280 requests, 1 5xx (0.044 %); mean 1.1 ms of 2,280 timed');
+    expect(rows[0]).toContain('120 requests, 0 5xx (0.00 %); 0 failed attempts (0.00 %); mean 1.2 ms of 120 timed');
+    expect(rows[0]).toContain(
+      '2,280 requests, 1 5xx (0.044 %); 20 failed attempts (0.87 %); mean 1.1 ms of 2,280 timed',
+    );
+    // a driver that counts no failed attempts (Apache): nothing said of them
+    expect(rows[1]).not.toContain('failed attempts');
     expect(rows[1]).toContain('<td>25 %</td><td>web1 1, web2 1, web3 3, web4 3</td>');
     expect(rows[1]).toContain('<strong>failed on maxRelativeLatency</strong>: canary at 25% failed');
     expect(rows[1]).toContain('mean 48.2 ms of 812 timed (± 2.1 ms)');

@@ -13,6 +13,8 @@ const writesDir = '/srv/shop-data';
 let stopping = false;
 // v9-flaky: one GET / in `failEvery` answers 500 (its health and smoke checks mostly pass).
 // v10-slow: every GET / answers `slowMs` later (its health checks are as quick as ever).
+// v11-resets: one GET / in `resetEvery` has its connection reset without an answer (a crashing worker,
+// a full accept queue): a balancer that retries on another member hides it from the client.
 let served = 0;
 
 // Answers since the process started, by path and status, for Prometheus on mon (GET /metrics, in its
@@ -58,6 +60,7 @@ async function handle(req, res) {
   const url = new URL(req.url ?? '/', 'http://app');
   if (req.method === 'GET' && url.pathname === '/') {
     if (release.failEvery && ++served % release.failEvery === 0) return send(res, 500, 'this release fails one request in ten\n');
+    if (release.resetEvery && ++served % release.resetEvery === 0) return req.socket.resetAndDestroy();
     if (release.slowMs) await new Promise((resolve) => setTimeout(resolve, release.slowMs));
     return send(res, 200, `Welcome to the baton lab shop: version ${release.version} on ${host}\n`);
   }
