@@ -3,14 +3,7 @@
 // attempt turned into one error that names the host (an 'error' without a listener would crash).
 import { readFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
-import type {
-  AnyAuthMethod,
-  Client as Ssh2Client,
-  ConnectConfig,
-  ParsedKey,
-  SFTPWrapper,
-  ServerHostKeyAlgorithm,
-} from 'ssh2';
+import type { AnyAuthMethod, Client as Ssh2Client, ConnectConfig, SFTPWrapper, ServerHostKeyAlgorithm } from 'ssh2';
 import { BatonError } from '../errors.js';
 import { loadSsh2 } from '../lazy-modules.js';
 import { TransportError } from './errors.js';
@@ -252,9 +245,9 @@ async function authMethods(host: string, target: SshTarget, options: DialOptions
       skipped.push(`${file} (unreadable)`);
       continue;
     }
-    const parsed = await parsedKey(key);
+    const parsed = (await loadSsh2()).parseKey(key);
     if (parsed instanceof Error) skipped.push(`${file} (${parsed.message})`);
-    else methods.push({ type: 'publickey', username: target.user, key: parsed });
+    else methods.push({ type: 'publickey', username: target.user, key });
   }
   const agent = options.agentSocket ?? process.env.SSH_AUTH_SOCK;
   if (agent) methods.push({ type: 'agent', username: target.user, agent });
@@ -267,18 +260,6 @@ async function authMethods(host: string, target: SshTarget, options: DialOptions
     );
   }
   return methods;
-}
-
-// An identity is parsed once a process (ssh2 takes the parsed key as it is): parsing one is ~6 ms of
-// CPU (a private key object made by node:crypto), paid twice per connection before, so ~1.2 s of a
-// run dialling 100 hosts. Keyed by the file's bytes, so a file changed between dials is parsed anew.
-const parsedKeys = new Map<string, ParsedKey | Error>();
-
-async function parsedKey(key: Buffer): Promise<ParsedKey | Error> {
-  const text = key.toString('latin1');
-  let parsed = parsedKeys.get(text);
-  if (!parsed) parsedKeys.set(text, (parsed = (await loadSsh2()).parseKey(key)));
-  return parsed;
 }
 
 function describeAuth(methods: ConnectConfig['authHandler']): string {
