@@ -1,4 +1,5 @@
-// npm run bench:first-step -- [--runs N] [--per-cluster N] [--ssh-concurrency N] [--node PATH,…]
+// npm run bench:first-step -- [--runs N] [--per-cluster N] [--ssh-concurrency N] [--node PATH,…] [--no-cache-off]
+//   [--root DIR]
 // How long a push takes before its first step, with no load on the lab, on each Node runtime
 // given (default: the one running this and Node 24 from npm's `node` package, installed once into
 // a scratch prefix), with the compile cache on and, where the runtime has one, off
@@ -8,6 +9,7 @@
 // is left; `baton --version` (start-up alone), a push refused for its tag before any host is
 // asked, and an empty `node` (the floor), so the start-up share can be told from the rest.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { writeLabConfig } from './lab-config.js';
 import { journalPhases, labUp, quietPush, ROOT, round } from './lab-push.js';
@@ -19,6 +21,8 @@ const { values } = parseArgs({
     'per-cluster': { type: 'string', default: '2' },
     'ssh-concurrency': { type: 'string' },
     node: { type: 'string' },
+    root: { type: 'string', default: ROOT },
+    'no-cache-off': { type: 'boolean', default: false },
   },
 });
 const runs = Number(values.runs);
@@ -34,6 +38,10 @@ const config = writeLabConfig(
 );
 if ((await quietPush('v1', config)) !== 0) throw new Error('could not set the lab to v1 before measuring');
 
+function loadavg(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
 const median = (xs: number[]) => round([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number);
 
 function timed(argv: string[], env: NodeJS.ProcessEnv) {
@@ -48,7 +56,8 @@ function measure(node: string, cache: boolean) {
   const env: NodeJS.ProcessEnv = cache
     ? { NODE_DISABLE_COMPILE_CACHE: undefined }
     : { NODE_DISABLE_COMPILE_CACHE: '1' };
-  const baton = (...args: string[]) => [node, `${ROOT}/bin/run.js`, ...args];
+  const baton = (...args: string[]) => [node, `${values.root}/bin/run.js`, ...args];
+  const loadBefore = loadavg();
   timed(baton('--version'), env); // the first run fills the cache; what is measured is every later start
   const pushes = [];
   for (let i = 0; i < runs; i++) {
@@ -80,6 +89,7 @@ function measure(node: string, cache: boolean) {
   return {
     node: version,
     compileCache: cache,
+    loadavg: { before: loadBefore, after: loadavg() },
     median: {
       pushSeconds: median(pushes.map((p) => p.seconds)),
       timeToFirstStepSeconds: median(pushes.map((p) => p.timeToFirstStepSeconds)),
@@ -94,12 +104,20 @@ function measure(node: string, cache: boolean) {
 }
 
 const results = runtimes.flatMap((node) =>
-  hasCompileCache(node) ? [measure(node, true), measure(node, false)] : [measure(node, false)],
+  hasCompileCache(node)
+    ? [measure(node, true), ...(values['no-cache-off'] ? [] : [measure(node, false)])]
+    : [measure(node, false)],
 );
 
 console.log(
   JSON.stringify(
-    { hostsPerCluster: perCluster, sshConcurrency: sshConcurrency ?? 'default', runs, runtimes: results },
+    {
+      root: values.root,
+      hostsPerCluster: perCluster,
+      sshConcurrency: sshConcurrency ?? 'default',
+      runs,
+      runtimes: results,
+    },
     null,
     2,
   ),

@@ -1,10 +1,13 @@
 // npm run bench:peer -- [--runs N] [--per-cluster N] [--concurrency N] [--slow-clients N] [--pad SECONDS] [--keepalive
 //   on|off]
-// baton against a peer on the same lab, under the same load, in the same run: the push as an
-// Ansible rolling update (bench/ansible/push.yml: Debian's ansible, community.general.haproxy
-// drain with wait, serial one cluster at a time). Ansible is installed here (apt) when missing,
-// never in CI. Each run pushes v2 with baton, then v1 with Ansible (the same work back); prints
-// each run and the medians with the ratio, failed requests and redispatches for both, as JSON.
+// baton against two peers on the same lab, under the same load, in the same series: the hand-written
+// shell push (bench/baseline-push.sh: HAProxy's runtime API drain/ready over one multiplexed SSH
+// connection, parallel ssh to the hosts) and an Ansible rolling update (bench/ansible/push.yml:
+// Debian's ansible, community.general.haproxy drain with wait, serial one cluster at a time).
+// Ansible is installed here (apt) when missing, never in CI. Each round pushes with baton, then the
+// shell push, then Ansible, each to the release the lab is not on (v1 and v2 alternate), so every
+// push does the same work; prints each round with its ratios, the medians with theirs, and the
+// failed requests and redispatches of all three, as JSON.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -66,7 +69,7 @@ writeFileSync(
     ...app('b'),
     '',
     '[all:vars]',
-    'ansible_user=root',
+    'ansible_user=deploy',
     'ansible_python_interpreter=/usr/bin/python3',
     '',
   ].join('\n'),
@@ -84,60 +87,102 @@ writeFileSync(
     '',
   ].join('\n'),
 );
-const commit = execFileSync('git', ['-C', '/run/baton-lab/repo', 'rev-parse', 'refs/tags/v1^{commit}'], {
-  encoding: 'utf8',
-}).trim();
-const archive = join(work, 'v1.tar.gz');
-execFileSync('git', ['-C', '/run/baton-lab/repo', 'archive', '--format=tar.gz', '-o', archive, commit]);
-const ansibleArgv = [
-  'ansible-playbook',
-  '-i',
-  join(work, 'inventory.ini'),
-  `${ROOT}/bench/ansible/push.yml`,
-  '-e',
-  JSON.stringify({ release_dir: `v1-${commit.slice(0, 7)}`, archive, per_cluster: perCluster }),
-];
+/** The playbook's argv for a tag: the release's directory name and its archive, made once. */
+function ansibleArgv(tag: string): string[] {
+  const commit = execFileSync('git', ['-C', '/run/baton-lab/repo', 'rev-parse', `refs/tags/${tag}^{commit}`], {
+    encoding: 'utf8',
+  }).trim();
+  const archive = join(work, `${tag}.tar.gz`);
+  execFileSync('git', ['-C', '/run/baton-lab/repo', 'archive', '--format=tar.gz', '-o', archive, commit]);
+  return [
+    'ansible-playbook',
+    '-i',
+    join(work, 'inventory.ini'),
+    `${ROOT}/bench/ansible/push.yml`,
+    '-e',
+    JSON.stringify({ release_dir: `${tag}-${commit.slice(0, 7)}`, archive, per_cluster: perCluster }),
+  ];
+}
+const ansibleFor = { v1: ansibleArgv('v1'), v2: ansibleArgv('v2') };
+process.env.ANSIBLE_CONFIG = join(work, 'ansible.cfg');
 
-const rows: { baton: Record<string, unknown>; ansible: Record<string, unknown> }[] = [];
+interface Row {
+  tag: string;
+  exitCode: number;
+  seconds: number;
+  requests: number;
+  failed: number;
+  redispatches: number;
+}
+const row = (
+  tag: string,
+  r: {
+    exitCode: number;
+    seconds: number;
+    load: { requests: number; failed: number };
+    redispatches: number;
+    retries: number;
+  },
+): Row => ({
+  tag,
+  exitCode: r.exitCode,
+  seconds: r.seconds,
+  requests: r.load.requests,
+  failed: r.load.failed,
+  redispatches: r.redispatches + r.retries,
+});
+const rows: { baton: Row; shell: Row; ansible: Row; batonOverShell: number; ansibleOverBaton: number }[] = [];
+let live: 'v1' | 'v2' = 'v1';
+const other = (): 'v1' | 'v2' => (live === 'v1' ? 'v2' : 'v1');
 for (let i = 0; i < runs; i++) {
-  const b = await measurePush('v2', load, config);
-  process.env.ANSIBLE_CONFIG = join(work, 'ansible.cfg');
-  const a = await underLoad(ansibleArgv, load, LAB_CONFIG);
+  let tag = other();
+  const b = row(tag, await measurePush(tag, load, config));
+  live = tag;
+  tag = other();
+  const s = row(tag, await underLoad(['bash', `${ROOT}/bench/baseline-push.sh`, tag], load, config));
+  live = tag;
+  tag = other();
+  const a = row(tag, await underLoad(ansibleFor[tag], load, LAB_CONFIG));
+  live = tag;
+  if (b.exitCode || s.exitCode || a.exitCode) throw new Error(`a push failed: ${JSON.stringify({ b, s, a })}`);
   rows.push({
-    baton: {
-      exitCode: b.exitCode,
-      seconds: b.seconds,
-      requests: b.load.requests,
-      failed: b.load.failed,
-      redispatches: b.redispatches + b.retries,
-    },
-    ansible: {
-      exitCode: a.exitCode,
-      seconds: a.seconds,
-      requests: a.load.requests,
-      failed: a.load.failed,
-      redispatches: a.redispatches + a.retries,
-    },
+    baton: b,
+    shell: s,
+    ansible: a,
+    batonOverShell: round(b.seconds / s.seconds),
+    ansibleOverBaton: round(a.seconds / b.seconds),
   });
 }
-const batonSeconds = median(rows.map((r) => r.baton.seconds as number));
-const ansibleSeconds = median(rows.map((r) => r.ansible.seconds as number));
+const batonSeconds = median(rows.map((r) => r.baton.seconds));
+const shellSeconds = median(rows.map((r) => r.shell.seconds));
+const ansibleSeconds = median(rows.map((r) => r.ansible.seconds));
+const total = (f: (r: Row) => number) => ({
+  baton: rows.reduce((n, r) => n + f(r.baton), 0),
+  shell: rows.reduce((n, r) => n + f(r.shell), 0),
+  ansible: rows.reduce((n, r) => n + f(r.ansible), 0),
+});
 console.log(
   JSON.stringify(
     {
       hostsPerCluster: perCluster,
       load,
       ansible: version,
+      loadavg: readFileSync('/proc/loadavg', 'utf8').trim(),
       runs: rows,
-      median: { batonSeconds, ansibleSeconds, ansibleOverBaton: round(ansibleSeconds / batonSeconds) },
-      failed: {
-        baton: rows.reduce((n, r) => n + (r.baton.failed as number), 0),
-        ansible: rows.reduce((n, r) => n + (r.ansible.failed as number), 0),
+      median: {
+        batonSeconds,
+        shellSeconds,
+        ansibleSeconds,
+        batonOverShell: round(batonSeconds / shellSeconds),
+        ansibleOverBaton: round(ansibleSeconds / batonSeconds),
       },
-      redispatches: {
-        baton: rows.reduce((n, r) => n + (r.baton.redispatches as number), 0),
-        ansible: rows.reduce((n, r) => n + (r.ansible.redispatches as number), 0),
+      perRound: {
+        batonOverShell: rows.map((r) => r.batonOverShell),
+        ansibleOverBaton: rows.map((r) => r.ansibleOverBaton),
       },
+      requests: total((r) => r.requests),
+      failed: total((r) => r.failed),
+      redispatches: total((r) => r.redispatches),
     },
     null,
     2,

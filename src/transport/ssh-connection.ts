@@ -245,7 +245,7 @@ async function authMethods(host: string, target: SshTarget, options: DialOptions
       skipped.push(`${file} (unreadable)`);
       continue;
     }
-    const parsed = (await loadSsh2()).utils.parseKey(key);
+    const parsed = (await loadSsh2()).parseKey(key);
     if (parsed instanceof Error) skipped.push(`${file} (${parsed.message})`);
     else methods.push({ type: 'publickey', username: target.user, key });
   }
