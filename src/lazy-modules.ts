@@ -3,8 +3,6 @@
 // that neither tracks configuration, nor verifies signatures, nor works on the control machine
 // itself, for execa) never pays for it.
 export const loadExeca = async () => (await import('execa')).execa;
-// simple-git (~50 ms to load): the configuration snapshots' store alone uses it.
-export const loadSimpleGit = async () => (await import('simple-git')).simpleGit;
 
 // ssh2 is CommonJS: Node's ESM loader only sees each file's default export. Loaded by the first
 // dial, while a command's git processes already run: its client and key parser alone (the package's

@@ -7,11 +7,11 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { SimpleGit } from 'simple-git';
+import { simpleGit, type SimpleGit } from 'simple-git';
 import { UserError } from '../errors.js';
 import { PACKAGES, type TrackedEntry } from './host-files.js';
 import type { TrackRole } from './tracked-hosts.js';
-import { loadExeca, loadSimpleGit } from '../lazy-modules.js';
+import { loadExeca } from '../lazy-modules.js';
 
 export const MANIFEST_FORMAT = 'baton-snapshot/1';
 
@@ -54,9 +54,9 @@ export class SnapshotStore {
           );
       }
       await mkdir(dir, { recursive: true });
-      await (await loadSimpleGit())({ baseDir: dir }).init(['--quiet']);
+      await simpleGit({ baseDir: dir }).init(['--quiet']);
     }
-    return new SnapshotStore(dir, (await loadSimpleGit())({ baseDir: dir }));
+    return new SnapshotStore(dir, simpleGit({ baseDir: dir }));
   }
 
   /** The commit the repository is at, or null before the first snapshot. */

@@ -1,12 +1,12 @@
-// Tags, commits and exports from the app's git repository (git processes), on the control side.
+// Tags, commits and exports from the app's git repository (simple-git), on the control side.
 // A release is always made from a tag's commit through `git archive`, never from a working tree,
 // so what reaches the hosts is exactly what the tag names. Tag names are untrusted text: they are
 // only ever passed as single argv words under refs/tags/, never to a shell.
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { simpleGit, type SimpleGit } from 'simple-git';
 import { UserError } from '../errors.js';
-import { gitIn, type GitIn } from './git-process.js';
 import { openRepo, isRepoUrl, type RepoCacheOptions } from './repo-cache.js';
 
 export interface ResolvedTag {
@@ -86,7 +86,7 @@ export async function listTags(repo: string, opts: RepoCacheOptions = {}): Promi
   return tagsOf(await open(repo, opts));
 }
 
-async function tagsOf(git: GitIn): Promise<string[]> {
+async function tagsOf(git: SimpleGit): Promise<string[]> {
   const out = await git.raw(['for-each-ref', '--sort=v:refname', '--format=%(refname:strip=2)', 'refs/tags/']);
   return out.split('\n').filter(Boolean);
 }
@@ -130,11 +130,16 @@ export function sumBlobSizes(lsTree: string): number {
   return total;
 }
 
-async function open(repo: string, opts: RepoCacheOptions): Promise<GitIn> {
+async function open(repo: string, opts: RepoCacheOptions): Promise<SimpleGit> {
   const dir = isRepoUrl(repo) ? await openRepo(repo, opts) : resolve(repo);
   if (!existsSync(dir)) throw new UserError(`git repository ${repo} does not exist`, 'check app.repo in baton.yml');
-  // A command fails on its exit code alone (a check such as check-ref-format or verify-tag writes nothing).
-  const git = gitIn(dir);
+  const git = simpleGit({
+    baseDir: dir,
+    // simple-git only fails a command that exited non-zero AND wrote to stderr; a check such as
+    // check-ref-format or verify-tag must fail on the exit code alone.
+    errors: (error, result) =>
+      error ?? (result.exitCode === 0 ? undefined : Buffer.concat([...result.stdOut, ...result.stdErr])),
+  });
   const ok = await git.raw(['rev-parse', '--git-dir']).then(
     () => true,
     () => false,
@@ -143,7 +148,7 @@ async function open(repo: string, opts: RepoCacheOptions): Promise<GitIn> {
   return git;
 }
 
-async function missingTag(git: GitIn, repo: string, tag: string): Promise<UserError> {
+async function missingTag(git: SimpleGit, repo: string, tag: string): Promise<UserError> {
   const tags = await tagsOf(git);
   if (tags.length === 0) {
     return new UserError(

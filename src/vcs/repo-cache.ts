@@ -5,8 +5,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { simpleGit } from 'simple-git';
 import { UserError } from '../errors.js';
-import { gitIn } from './git-process.js';
 
 export interface RepoCacheOptions {
   /** Where mirrors live (default: $XDG_CACHE_HOME/baton/repos, else ~/.cache/baton/repos). */
@@ -42,14 +42,14 @@ export function openRepo(url: string, opts: RepoCacheOptions = {}): Promise<stri
 async function sync(url: string, root: string, dir: string): Promise<string> {
   try {
     if (existsSync(join(dir, 'HEAD'))) {
-      await gitIn(dir).raw(['fetch', '--prune', '--quiet', 'origin']);
+      await simpleGit({ baseDir: dir }).raw(['fetch', '--prune', '--quiet', 'origin']);
       return dir;
     }
     await mkdir(root, { recursive: true });
     // Clone beside the final place and rename, so an interrupted clone never looks complete.
     const tmp = await mkdtemp(join(root, '.clone-'));
     try {
-      await gitIn(root).raw(['clone', '--mirror', '--quiet', '--', url, tmp]);
+      await simpleGit({ baseDir: root }).raw(['clone', '--mirror', '--quiet', '--', url, tmp]);
       await rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => {
         if (!existsSync(join(dir, 'HEAD'))) throw err; // someone else finished first: use theirs
       });
