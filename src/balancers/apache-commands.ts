@@ -28,9 +28,21 @@ export function refererOf(managerUrl: string): string {
 
 const CURL_OPTS = ['-sS', '--max-time', '5'];
 
-/** GET `?b=NAME&xml=1`: every balancer of the manager's VirtualHost, with nonces, statuses and busy counts. */
+/**
+ * GET `?b=NAME&xml=1`: every balancer of the manager's VirtualHost, with nonces, statuses and busy counts, after the
+ * answer's headers (`-D -`): its Date is Apache's clock, which a worker's error_time is read against.
+ */
 export function managerXmlArgv(managerUrl: string, balancer: string): string[] {
-  return ['curl', ...CURL_OPTS, '-f', '-H', `Referer: ${refererOf(managerUrl)}`, xmlUrl(managerUrl, balancer)];
+  return [
+    'curl',
+    ...CURL_OPTS,
+    '-f',
+    '-D',
+    '-',
+    '-H',
+    `Referer: ${refererOf(managerUrl)}`,
+    xmlUrl(managerUrl, balancer),
+  ];
 }
 
 function xmlUrl(managerUrl: string, balancer: string): string {

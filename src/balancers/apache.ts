@@ -28,7 +28,9 @@ import {
   managerCounters,
   memberNameOf,
   memberOf,
+  membersOf,
   parseManagerXml,
+  dateOfAnswer,
 } from './apache-manager.js';
 import { balancerConnsArgv, ownedBy, parseSs } from './nginx-commands.js';
 import { carriesRequest } from './tcp-busy.js';
@@ -126,7 +128,7 @@ export class ApacheBalancer implements Balancer {
   }
 
   async members(): Promise<ApacheMember[]> {
-    return (await this.readManager()).workers.map(memberOf);
+    return membersOf(await this.readManager());
   }
 
   /** Drain is `+N` (Drn): no new requests, in-flight ones finish. */
@@ -228,7 +230,7 @@ export class ApacheBalancer implements Balancer {
    */
   async sample(): Promise<TrafficRead> {
     const [b, logged] = await Promise.all([this.readManager(), this.sampledLog?.read()]);
-    const members = b.workers.map(memberOf);
+    const members = membersOf(b);
     const held = await this.held(members);
     return {
       members: members.map((m, i) => ({ ...m, sessions: held[i] as number })),
@@ -272,7 +274,7 @@ export class ApacheBalancer implements Balancer {
   private async setState(names: readonly string[], admin: ApacheAdmin): Promise<void> {
     if (names.length === 0) return;
     const [b, text] = await Promise.all([this.readManager(), this.readConfig()]);
-    const members = b.workers.map(memberOf);
+    const members = membersOf(b);
     const urls = names.map((n) => this.find(members, n).workerUrl);
     this.configLines(text);
     await this.changeBoth(
@@ -284,7 +286,7 @@ export class ApacheBalancer implements Balancer {
       urls.map((workerUrl) => ({ workerUrl, flags: { N: admin === 'drain', D: admin === 'maint', S: false } })),
       (after) =>
         names.flatMap((n) => {
-          const m = memberOf(this.findWorker(after, n));
+          const m = memberOf(this.findWorker(after, n), after.now);
           return m.admin === admin ? [] : [`${n}: reads back ${m.admin} (${m.status.join(' ')})`];
         }),
     );
@@ -322,7 +324,7 @@ export class ApacheBalancer implements Balancer {
         `use lbmethod=byrequests for balancer://${this.balancer}: ` +
           `\`ProxySet lbmethod=byrequests\` in its <Proxy> block`,
       );
-    const members = b.workers.map(memberOf);
+    const members = membersOf(b);
     const lookup = (n: string) => members.find((x) => x.name === n) ?? members.find((x) => sameWorker(x.workerUrl, n));
     checkKnown(
       where,
@@ -436,8 +438,10 @@ export class ApacheBalancer implements Balancer {
       );
     }
     let all: ManagerBalancer[];
+    // Apache's clock, for how long a worker in error still rests (the local clock if no Date came).
+    const now = dateOfAnswer(r.stdout) ?? Date.now();
     try {
-      all = parseManagerXml(r.stdout);
+      all = parseManagerXml(r.stdout).map((b) => ({ ...b, now }));
     } catch (err) {
       throw new UserError(
         `balancer-manager ${this.managerUrl} on ${this.transport.host}: ${(err as Error).message}`,
@@ -468,7 +472,7 @@ export class ApacheBalancer implements Balancer {
 
   /** A worker of a manager read by member name (route) or URL; one missing is an error naming the members. */
   private findWorker(b: ManagerBalancer, name: string): ManagerWorker {
-    const members = b.workers.map(memberOf);
+    const members = membersOf(b);
     return b.workers[members.indexOf(this.find(members, name))] as ManagerWorker;
   }
 

@@ -82,6 +82,7 @@ export function mergeMembers(reads: readonly (readonly Member[])[]): Member[] {
       merged.sessions += same.sessions;
       merged.queued += same.queued;
       if (same.healthy === false || same.state === 'down') merged.healthy = false;
+      if (same.resting && same.resting.leftMs > (merged.resting?.leftMs ?? 0)) merged.resting = same.resting;
     }
     return merged;
   });

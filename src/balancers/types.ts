@@ -13,6 +13,11 @@ export interface Member {
   state: MemberState;
   /** Health-check view, when the balancer has one. */
   healthy?: boolean;
+  /**
+   * Where the balancer itself rests a member after failed requests before it tries it again
+   * (Apache's Err, for the worker's `retry`): how long it still will, and the whole rest. Absent: not resting.
+   */
+  resting?: { leftMs: number; retryMs: number };
   /** Requests or sessions in flight on this member right now. */
   sessions: number;
   /** Requests queued for this member. */

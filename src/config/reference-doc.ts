@@ -100,6 +100,11 @@ balancer's own counters, about once a second.
 * **A failed step reverses the push** as a failed smoke check does: the weights go back as
   observed, the canary cluster is drained and switched back to its release. The journal and the
   error name the metric that failed and its values (canary and stable 5xx, failed attempts and requests).
+  Apache puts a worker whose requests failed in error state (\`Err\`) and rests it for its
+  \`retry\` (60 s unless the BalancerMember line sets one); balancer-manager cannot clear that.
+  Returning such a member to the pool waits out the rest it has left (the manager's
+  \`error_time\` read against Apache's own clock), and the step's progress says so: \`apache rests
+  web1a after failed requests for up to 48 s more (retry 60 s)\`.
 * **After the last step** the weights go back to what the plan observed and the push goes on
   (the second cluster's drain, activate, smoke, ready). The plan records the canary, its
   thresholds and the observed weights; its hash covers them.

@@ -1,5 +1,6 @@
 // Pool steps: drain, wait for in-flight requests, return to the pool. They only speak the Balancer interface.
 import { waitForDrain } from '../balancers/drain.js';
+import type { Member } from '../balancers/types.js';
 import { describeSessionsLeft, waitForSessions } from '../balancers/session-drain.js';
 import { formatDuration } from '../config/duration.js';
 import { OperationFailedError, UserError } from '../errors.js';
@@ -26,19 +27,47 @@ export async function returnToPool(names: string[], vouchHealthy: boolean, env: 
   if (vouchHealthy && env.balancer.vouchHealthy) await env.balancer.vouchHealthy(names);
   await env.balancer.ready(names);
   const deadline = Date.now() + Math.max(env.config.smoke.deadlineMs, 10_000);
+  // When each member the balancer rests after failed requests (Apache's Err) was first seen to end
+  // its rest: the wait covers that rest once, not a new one each time the member fails again.
+  const restEnds = new Map<string, number>();
   for (;;) {
     const members = (await env.balancer.members()).filter((m) => names.includes(m.name));
     const notUp = members.filter((m) => m.state !== 'ready' || m.healthy === false);
     if (!notUp.length) return { ready: names };
-    progress(`waiting for the balancer to see ${notUp.map((m) => m.name).join(', ')} up`);
-    if (Date.now() > deadline) {
+    const resting = notUp.filter((m) => m.resting !== undefined);
+    for (const m of resting)
+      if (!restEnds.has(m.name)) restEnds.set(m.name, Date.now() + (m.resting as RestingMember).leftMs);
+    progress(
+      resting.length
+        ? describeRest(env.balancer.driver, resting)
+        : `waiting for the balancer to see ${notUp.map((m) => m.name).join(', ')} up`,
+    );
+    if (Date.now() > Math.max(deadline, ...[...restEnds.values()].map((t) => t + REST_GRACE_MS))) {
       const described = notUp.map(
-        (m) => `${m.name} (${m.state}${m.healthy === false ? ', failing health checks' : ''})`,
+        (m) =>
+          `${m.name} (${m.state}${m.healthy === false ? ', failing health checks' : ''}` +
+          `${m.resting ? ', resting after failed requests' : ''})`,
       );
       throw new OperationFailedError(`members ${described.join(', ')} are not up in the pool`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+type RestingMember = NonNullable<Member['resting']>;
+
+/** How long after a rest ends the balancer is given to take the member again. */
+const REST_GRACE_MS = 2_000;
+
+/** Why the wait is long: `apache rests web1a after failed requests for up to 48 s more (retry 60 s)`. */
+export function describeRest(driver: string, resting: readonly Member[]): string {
+  const rests = resting.map((m) => m.resting as RestingMember);
+  const left = Math.max(...rests.map((r) => r.leftMs));
+  const retries = [...new Set(rests.map((r) => `${r.retryMs / 1000} s`))].join(', ');
+  return (
+    `${driver} rests ${resting.map((m) => m.name).join(', ')} after failed requests ` +
+    `for up to ${Math.ceil(left / 1000)} s more (retry ${retries})`
+  );
 }
 
 /**

@@ -8,7 +8,9 @@
 // from the log's time_us="%D" (Apache) or upstream_time="$upstream_response_time" (nginx) field.
 // Through nginx, v11-resets (one GET / in five reset without an answer, each retried on another
 // member, so the client sees nothing) is stopped at the first step by the connection-error rule:
-// each address of a line's upstream="a, b" but the last had an attempt fail.
+// each address of a line's upstream="a, b" but the last had an attempt fail. Through Apache, which
+// answers those resets with 502s of its own, it is stopped on its 5xx answers, and the reversal
+// waits out the rest Apache gives the workers it put in error state (nothing can clear it sooner).
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,6 +166,50 @@ describe.each(['apache', 'nginx-lua'] as const)('canary steps through %s, judged
         'connection errors not judged (the driver cannot tell which member failed an attempt)',
       );
     });
+
+  // Apache answers the resets itself (502s in the member's name), so max5xxRatio stops the canary; the
+  // workers it put in error state (Err) rest for their retry (60 s) and balancer-manager cannot clear
+  // that: the reversal waits the rest out before the old release is seen back up, and says why.
+  if (driver === 'apache')
+    it("stops v11-resets on its 5xx answers, reversed once Apache's workers rest", async () => {
+      const running = load();
+      const r = await baton('push', 'v11-resets', '-c', config, '--format', 'jsonl');
+      const report = await running.stop();
+      expect(r.exitCode, r.stderr).toBe(1);
+      const events = r.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map(
+          (l) => JSON.parse(l) as { event: string; step?: string; phase?: string; message?: string; seconds?: number },
+        );
+      const end = events.at(-1) as unknown as {
+        event: string;
+        error: { message: string; result: { outcome: string; failedStep: string; journal: string } };
+      };
+      expect(end.event).toBe('result');
+      expect(end.error.result).toMatchObject({ outcome: 'reversed', failedStep: 'canary-a-1' });
+      expect(end.error.message).toMatch(
+        /canary at 5% failed its analysis on (max5xxRatio|maxRelative5xx): canary 5xx ratio/,
+      );
+      const failed = readJournal(end.error.result.journal).flatMap((e) =>
+        e.event === 'step-fail' && e.step === 'canary-a-1' ? [e.found as unknown as Verdict] : [],
+      );
+      const rests = events.filter((e) => e.event === 'step-progress' && /after failed requests/.test(e.message ?? ''));
+      const undone = events.filter((e) => e.event === 'step-ok' && e.phase === 'reverse');
+      console.log(
+        `canary through ${driver}, v11-resets: ${figures(report)}; failed step: ${JSON.stringify(failed)}; ` +
+          `${rests.length} rest lines, first: ${rests[0]?.step}: ${rests[0]?.message}; ` +
+          `undone: ${undone.map((e) => `${e.step} ${e.seconds}s`).join(', ')}`,
+      );
+      expect(failed[0]).toMatchObject({ verdict: 'fail', scope: 'members', weight: 5 });
+      expect(failed[0]?.canary.http5xx).toBeGreaterThan(0);
+      // The reversal said why it waited past its usual 10 s: Apache rests the canary members.
+      expect(rests[0]?.message).toMatch(
+        /^apache rests (web1a|web2a)(, web2a)? after failed requests for up to \d+ s more \(retry 60 s\)$/,
+      );
+      expect(events.some((e) => e.event === 'step-fail' && e.phase === 'reverse')).toBe(false);
+      expect(await releases()).toEqual([expect.stringMatching(/^v2-/)]);
+    }, 300_000);
 
   if (driver === 'nginx-lua')
     it('stops a release resetting one request in five, hidden by the retries, on its connection errors', async () => {

@@ -21,6 +21,8 @@ describe('balancer-manager requests', () => {
       '--max-time',
       '5',
       '-f',
+      '-D',
+      '-',
       '-H',
       'Referer: http://10.213.7.2:8080/balancer-manager',
       'http://10.213.7.2:8080/balancer-manager?b=web&xml=1',

@@ -47,6 +47,29 @@ describe('ApacheBalancer', () => {
     );
   });
 
+  it("reads a worker's rest in error state against Apache's clock (the answer's Date), not baton's", async () => {
+    const err = XML.replace(
+      /(<httpd:name>http:\/\/10\.213\.7\.11:8000<\/httpd:name>[\s\S]*?<httpd:status>)Init Ok <\/httpd:status>/,
+      '$1Init Err </httpd:status>\n<httpd:error_time>Mon, 07 Dec 2026 20:42:40 GMT</httpd:error_time>',
+    );
+    const answer = (date: string) => `HTTP/1.1 200 OK\r\nDate: ${date}\r\nContent-Type: text/xml\r\n\r\n${err}`;
+    let date = 'Mon, 07 Dec 2026 20:42:52 GMT';
+    const t = new ScriptedTransport('lb.example.com', (argv) => {
+      expect(argv.slice(5, 7)).toEqual(['-D', '-']);
+      return { stdout: answer(date) };
+    });
+    const b = make(t);
+    expect((await b.members()).find((m) => m.name === 'web1a')).toMatchObject({
+      state: 'down',
+      healthy: false,
+      resting: { leftMs: 49_000, retryMs: 60_000 },
+    });
+    date = 'Mon, 07 Dec 2026 20:43:41 GMT';
+    const after = (await b.members()).find((m) => m.name === 'web1a')!;
+    expect(after).toMatchObject({ state: 'ready', healthy: true, status: ['Init', 'Err'] });
+    expect(after).not.toHaveProperty('resting');
+  });
+
   it('changes nothing at run time when configtest refuses the edited file', async () => {
     const t = new ScriptedTransport('lb.example.com', (argv) => {
       if (isXmlGet(argv)) return { stdout: XML };

@@ -2,10 +2,12 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   adminOfStatus,
-  healthOfStatus,
+  APACHE_DEFAULT_RETRY_MS,
+  dateOfAnswer,
   managerCounters,
   memberOf,
   parseManagerXml,
+  restLeftMs,
 } from '../../src/balancers/apache-manager.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/apache/${name}`, import.meta.url), 'utf8');
@@ -70,9 +72,6 @@ describe('parseManagerXml (captured from the lab, Apache 2.4)', () => {
     expect(adminOfStatus(['Init', 'Dis'])).toBe('maint');
     expect(adminOfStatus(['Init', 'Stop'])).toBe('maint');
     expect(adminOfStatus(['Init', 'Ok'])).toBe('ready');
-    expect(healthOfStatus(['Init', 'Err'])).toBe(false);
-    expect(healthOfStatus(['Init', 'HcFl'])).toBe(false);
-    expect(healthOfStatus(['Init', 'Ok'])).toBe(true);
     const w = {
       url: 'http://x:1',
       hostname: 'x',
@@ -86,6 +85,9 @@ describe('parseManagerXml (captured from the lab, Apache 2.4)', () => {
       read: 0,
     };
     expect(memberOf(w)).toMatchObject({ name: 'http://x:1', state: 'down', healthy: false });
+    expect(memberOf({ ...w, status: ['Init', 'HcFl'] })).toMatchObject({ state: 'down', healthy: false });
+    expect(memberOf({ ...w, status: ['Init', 'Ok'] })).toMatchObject({ state: 'ready', healthy: true });
+    expect(memberOf({ ...w, status: ['Init', 'Ok'] })).not.toHaveProperty('resting');
   });
 
   it('sums elections and worker retries of one balancer', () => {
@@ -93,5 +95,80 @@ describe('parseManagerXml (captured from the lab, Apache 2.4)', () => {
     const c = managerCounters(web);
     expect(c.requests).toBe(web.workers.reduce((n, w) => n + w.elected, 0));
     expect(c.retries).toBe(0);
+  });
+
+  it("reads a worker's error_time and retry, and the Date of the answer as Apache's clock", () => {
+    const xml = fixture('manager-web.xml').replace(
+      '<httpd:status>Init Ok </httpd:status>',
+      '<httpd:status>Init Err </httpd:status>\n' +
+        '          <httpd:error_time>Mon, 07 Dec 2026 20:42:40 GMT</httpd:error_time>',
+    );
+    const answer = `HTTP/1.1 200 OK\r\nDate: Mon, 07 Dec 2026 20:42:52 GMT\r\nServer: Apache\r\n\r\n${xml}`;
+    const [w, other] = parseManagerXml(answer)[0]!.workers;
+    expect(w).toMatchObject({ status: ['Init', 'Err'], errorTime: Date.parse('2026-12-07T20:42:40Z') });
+    expect(w).not.toHaveProperty('retryMs');
+    expect(other).not.toHaveProperty('errorTime');
+    expect(dateOfAnswer(answer)).toBe(Date.parse('2026-12-07T20:42:52Z'));
+    expect(dateOfAnswer(xml)).toBeUndefined();
+    const withRetry = xml.replace(
+      '<httpd:lbset>0</httpd:lbset>',
+      '<httpd:lbset>0</httpd:lbset>\n<httpd:retry>5</httpd:retry>',
+    );
+    expect(parseManagerXml(withRetry)[0]!.workers[0]!.retryMs).toBe(5000);
+  });
+});
+
+describe('a worker in error state (Err) rests for its retry', () => {
+  const at = Date.parse('2026-12-07T20:42:40Z');
+  const w = {
+    url: 'http://10.213.7.11:8000',
+    hostname: '10.213.7.11',
+    port: 8000,
+    route: 'web1a',
+    status: ['Init', 'Err'],
+    busy: 0,
+    loadFactor: 1,
+    elected: 7,
+    retries: 0,
+    transferred: 0,
+    read: 0,
+    errorTime: at,
+  };
+
+  it("rests Apache's 60 s when no retry is set, a second more for the whole seconds of error_time and Date", () => {
+    expect(APACHE_DEFAULT_RETRY_MS).toBe(60_000);
+    expect(restLeftMs(w, at + 12_000)).toBe(49_000);
+    expect(memberOf(w, at + 12_000)).toMatchObject({
+      state: 'down',
+      healthy: false,
+      resting: { leftMs: 49_000, retryMs: 60_000 },
+    });
+    expect(restLeftMs(w, at + 61_000)).toBe(0);
+  });
+
+  it('is healthy once its rest is over, though it shows Err until a request considers it', () => {
+    const m = memberOf(w, at + 61_000);
+    expect(m).toMatchObject({ state: 'ready', healthy: true, status: ['Init', 'Err'] });
+    expect(m).not.toHaveProperty('resting');
+  });
+
+  it('rests the retry its BalancerMember sets', () => {
+    expect(memberOf({ ...w, retryMs: 5000 }, at + 2000)).toMatchObject({ resting: { leftMs: 4000, retryMs: 5000 } });
+    expect(memberOf({ ...w, retryMs: 5000 }, at + 6000)).toMatchObject({ healthy: true });
+  });
+
+  it('rests the whole retry when the clock or the error_time is unknown, and never longer', () => {
+    expect(restLeftMs(w, undefined)).toBe(60_000);
+    const { errorTime: _, ...noTime } = w;
+    expect(restLeftMs(noTime, at)).toBe(60_000);
+    // Apache's clock behind the error_time (cannot happen on one clock): still no more than the retry.
+    expect(restLeftMs(w, at - 30_000)).toBe(61_000);
+  });
+
+  it('a drained worker in Err is drain, and still says it rests', () => {
+    expect(memberOf({ ...w, status: ['Init', 'Drn', 'Err'] }, at + 1000)).toMatchObject({
+      state: 'drain',
+      resting: { leftMs: 60_000 },
+    });
   });
 });

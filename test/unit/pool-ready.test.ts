@@ -1,10 +1,10 @@
 // The ready step after a smoke check tells the balancer its members are healthy before returning
 // them (no wait for its own checks to rise); a ready step without that flag (a reversal's) does not.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Balancer, Member } from '../../src/balancers/types.js';
 import type { Step } from '../../src/model/plan.js';
 import type { StepEnv } from '../../src/steps/env.js';
-import { runFlip, runReady } from '../../src/steps/pool.js';
+import { describeRest, runFlip, runReady } from '../../src/steps/pool.js';
 
 function fakeBalancer(calls: string[]): Balancer {
   const members: Member[] = [
@@ -69,5 +69,105 @@ describe('returning smoke-checked members to the pool', () => {
     };
     await runFlip(flip, env(fakeBalancer(calls)), () => {});
     expect(calls).toEqual(['vouch web1a', 'ready web1a', 'read', 'drain web1b']);
+  });
+});
+
+// Apache rests a worker in error state (Err) for its retry (60 s unless set), and nothing clears
+// it from outside: returning it waits out that rest, past the usual 10 s, and says why.
+describe('returning members the balancer rests after failed requests', () => {
+  afterEach(() => void vi.useRealTimers());
+
+  /** web1a and web2a rest until `restEndsAt` (and again after it when `failsAgain`); reads are counted. */
+  function restingBalancer(restEndsAt: number, failsAgain = false): Balancer & { reads: number } {
+    const b = {
+      ...fakeBalancer([]),
+      driver: 'apache' as const,
+      reads: 0,
+      members: async (): Promise<Member[]> => {
+        b.reads++;
+        return ['web1a', 'web2a'].map((name) => {
+          const leftMs = failsAgain ? 60_000 : restEndsAt - Date.now();
+          return leftMs > 0
+            ? {
+                name,
+                address: name,
+                state: 'down',
+                healthy: false,
+                resting: { leftMs, retryMs: 60_000 },
+                sessions: 0,
+                queued: 0,
+              }
+            : { name, address: name, state: 'ready', healthy: true, sessions: 0, queued: 0 };
+        });
+      },
+    };
+    return b;
+  }
+  const both: Step = { ...ready, members: ['web1a', 'web2a'] };
+
+  it('waits out the rest left (48 s here, past the 10 s it waits otherwise) and says why', async () => {
+    vi.useFakeTimers();
+    const b = restingBalancer(Date.now() + 48_000);
+    const lines: string[] = [];
+    const done = runReady(both, env(b), (l) => lines.push(l));
+    await vi.advanceTimersByTimeAsync(50_000);
+    await expect(done).resolves.toEqual({ ready: ['web1a', 'web2a'] });
+    expect(lines[0]).toBe('apache rests web1a, web2a after failed requests for up to 48 s more (retry 60 s)');
+    expect(lines.at(-1)).toMatch(/^apache rests web1a, web2a after failed requests for up to 1 s more/);
+    expect(b.reads).toBeGreaterThan(400);
+  });
+
+  it('waits one rest only: a member resting again after it is not up, and says it rests', async () => {
+    vi.useFakeTimers();
+    const start = Date.now();
+    let failedAt = 0;
+    const done = runReady(both, env(restingBalancer(0, true)), () => {}).catch((e: unknown) => {
+      failedAt = Date.now();
+      return e;
+    });
+    await vi.advanceTimersByTimeAsync(70_000);
+    const err = await done;
+    expect((err as Error).message).toBe(
+      'members web1a (down, failing health checks, resting after failed requests), ' +
+        'web2a (down, failing health checks, resting after failed requests) are not up in the pool',
+    );
+    // 60 s of rest and the 2 s it is given after: not the 10 s of a member merely down.
+    expect(failedAt - start).toBeGreaterThanOrEqual(62_000);
+    expect(failedAt - start).toBeLessThan(63_000);
+  });
+
+  it('a member merely down still gets the usual wait', async () => {
+    vi.useFakeTimers();
+    const start = Date.now();
+    const lines: string[] = [];
+    const down: Balancer = {
+      ...fakeBalancer([]),
+      members: async () => [{ name: 'web1a', address: 'x', state: 'down', healthy: false, sessions: 0, queued: 0 }],
+    };
+    let failedAt = 0;
+    const done = runReady(ready, env(down), (l) => lines.push(l)).catch((e: unknown) => {
+      failedAt = Date.now();
+      return e;
+    });
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(((await done) as Error).message).toBe('members web1a (down, failing health checks) are not up in the pool');
+    expect(failedAt - start).toBeGreaterThanOrEqual(10_000);
+    expect(failedAt - start).toBeLessThan(10_300);
+    expect(new Set(lines)).toEqual(new Set(['waiting for the balancer to see web1a up']));
+  });
+
+  it('names each retry once when members rest different retries', () => {
+    const m = (name: string, leftMs: number, retryMs: number): Member => ({
+      name,
+      address: name,
+      state: 'down',
+      healthy: false,
+      resting: { leftMs, retryMs },
+      sessions: 0,
+      queued: 0,
+    });
+    expect(describeRest('apache', [m('a', 4_200, 5_000), m('b', 30_000, 60_000), m('c', 100, 60_000)])).toBe(
+      'apache rests a, b, c after failed requests for up to 30 s more (retry 5 s, 60 s)',
+    );
   });
 });
