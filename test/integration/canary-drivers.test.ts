@@ -168,8 +168,9 @@ describe.each(['apache', 'nginx-lua'] as const)('canary steps through %s, judged
     });
 
   // Apache answers the resets itself (502s in the member's name), so max5xxRatio stops the canary; the
-  // workers it put in error state (Err) rest for their retry (60 s) and balancer-manager cannot clear
-  // that: the reversal waits the rest out before the old release is seen back up, and says why.
+  // workers it put in error state (Err) rest for their retry (the lab sets 15 s; Apache's default is 60 s)
+  // and balancer-manager cannot clear that: the reversal waits the rest out before the old release is
+  // seen back up, and says why.
   if (driver === 'apache')
     it("stops v11-resets on its 5xx answers, reversed once Apache's workers rest", async () => {
       const running = load();
@@ -205,7 +206,7 @@ describe.each(['apache', 'nginx-lua'] as const)('canary steps through %s, judged
       expect(failed[0]?.canary.http5xx).toBeGreaterThan(0);
       // The reversal said why it waited past its usual 10 s: Apache rests the canary members.
       expect(rests[0]?.message).toMatch(
-        /^apache rests (web1a|web2a)(, web2a)? after failed requests for up to \d+ s more \(retry 60 s\)$/,
+        /^apache rests (web1a|web2a)(, web2a)? after failed requests for up to \d+ s more \(retry 15 s\)$/,
       );
       expect(events.some((e) => e.event === 'step-fail' && e.phase === 'reverse')).toBe(false);
       expect(await releases()).toEqual([expect.stringMatching(/^v2-/)]);

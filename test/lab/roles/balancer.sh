@@ -62,7 +62,9 @@ EOF2
 apache_members() {
   local member addr cluster
   while read -r member addr cluster; do
-    [[ -z ${1:-} || $cluster == "$1" ]] && echo "        BalancerMember http://$addr:8000 route=$member"
+    # retry=15: a worker Apache put in error state rests 15 s, not its default 60 s (a canary's
+    # reversal waits that rest out; baton reads it from the manager's XML).
+    [[ -z ${1:-} || $cluster == "$1" ]] && echo "        BalancerMember http://$addr:8000 route=$member retry=15"
   done <<<"$APPS"
 }
 
