@@ -19,6 +19,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { driverOverrides, publicPort, writeLabConfig } from '../../bench/lab-config.js';
 import { readJournal } from '../../src/engine/journal.js';
 import { startLoad, type LoadReport } from '../lab/load.js';
+import { stoppedAtFirstCanaryStep } from './helpers/canary-lab.js';
 import { currentReleases } from './helpers/lab.js';
 
 function baton(...args: string[]) {
@@ -107,21 +108,14 @@ describe.each(['apache', 'nginx-lua'] as const)('canary steps through %s, judged
   }, 240_000);
 
   it('stops a release failing one request in ten at the first step, judged per member, and reverses it', async () => {
-    const running = load();
-    const r = await baton('push', 'v9-flaky', '-c', config, '--json');
-    const report = await running.stop();
+    const {
+      report,
+      message,
+      found: failed,
+    } = await stoppedAtFirstCanaryStep<Verdict>(load, () => baton('push', 'v9-flaky', '-c', config, '--json'));
     console.log(`canary through ${driver}, v9-flaky: ${figures(report)}`);
-    expect(r.exitCode, r.stderr).toBe(1);
-    const error = JSON.parse(r.stdout).error as {
-      message: string;
-      result: { outcome: string; failedStep: string; journal: string };
-    };
-    expect(error.result).toMatchObject({ outcome: 'reversed', failedStep: 'canary-a-1' });
-    expect(error.message).toMatch(/canary at 5% failed its analysis on (max5xxRatio|maxRelative5xx): canary 5xx ratio/);
-    expect(error.message).toMatch(/stable: \d+ 5xx in \d+ requests/);
-    const failed = readJournal(error.result.journal).flatMap((e) =>
-      e.event === 'step-fail' && e.step === 'canary-a-1' ? [e.found as unknown as Verdict] : [],
-    );
+    expect(message).toMatch(/canary at 5% failed its analysis on (max5xxRatio|maxRelative5xx): canary 5xx ratio/);
+    expect(message).toMatch(/stable: \d+ 5xx in \d+ requests/);
     console.log(`failed canary step through ${driver}: ${JSON.stringify(failed)}`);
     expect(failed).toEqual([expect.objectContaining({ verdict: 'fail', scope: 'members', weight: 5 })]);
     expect(failed[0]?.canary.http5xx).toBeGreaterThan(0);
@@ -132,20 +126,13 @@ describe.each(['apache', 'nginx-lua'] as const)('canary steps through %s, judged
   }, 240_000);
 
   it('stops a release answering 40 ms slower at the first step on the latency comparison, reversed', async () => {
-    const running = load();
-    const r = await baton('push', 'v10-slow', '-c', config, '--json');
-    const report = await running.stop();
+    const {
+      report,
+      message,
+      found: failed,
+    } = await stoppedAtFirstCanaryStep<Verdict>(load, () => baton('push', 'v10-slow', '-c', config, '--json'));
     console.log(`canary through ${driver}, v10-slow: ${figures(report)}`);
-    expect(r.exitCode, r.stderr).toBe(1);
-    const error = JSON.parse(r.stdout).error as {
-      message: string;
-      result: { outcome: string; failedStep: string; journal: string };
-    };
-    expect(error.result).toMatchObject({ outcome: 'reversed', failedStep: 'canary-a-1' });
-    expect(error.message).toMatch(/failed its analysis on maxRelativeLatency: canary latency [\d.]+ ms > /);
-    const failed = readJournal(error.result.journal).flatMap((e) =>
-      e.event === 'step-fail' && e.step === 'canary-a-1' ? [e.found as unknown as Verdict] : [],
-    );
+    expect(message).toMatch(/failed its analysis on maxRelativeLatency: canary latency [\d.]+ ms > /);
     console.log(`failed canary step of v10-slow through ${driver}: ${JSON.stringify(failed)}`);
     expect(failed[0]).toMatchObject({ metric: 'maxRelativeLatency', scope: 'members' });
     // Summed from the log, the canary's mean is the 40 ms the release adds, and more.
@@ -214,20 +201,13 @@ describe.each(['apache', 'nginx-lua'] as const)('canary steps through %s, judged
 
   if (driver === 'nginx-lua')
     it('stops a release resetting one request in five, hidden by the retries, on its connection errors', async () => {
-      const running = load();
-      const r = await baton('push', 'v11-resets', '-c', config, '--json');
-      const report = await running.stop();
-      expect(r.exitCode, r.stderr).toBe(1);
-      const error = JSON.parse(r.stdout).error as {
-        message: string;
-        result: { outcome: string; failedStep: string; journal: string };
-      };
-      expect(error.result).toMatchObject({ outcome: 'reversed', failedStep: 'canary-a-1' });
-      expect(error.message).toMatch(
+      const {
+        report,
+        message,
+        found: failed,
+      } = await stoppedAtFirstCanaryStep<Verdict>(load, () => baton('push', 'v11-resets', '-c', config, '--json'));
+      expect(message).toMatch(
         /canary at 5% failed its analysis on maxConnectionErrorRatio: canary connection error ratio [\d.]+% > /,
-      );
-      const failed = readJournal(error.result.journal).flatMap((e) =>
-        e.event === 'step-fail' && e.step === 'canary-a-1' ? [e.found as unknown as Verdict] : [],
       );
       console.log(`canary through ${driver}, v11-resets: ${figures(report)}; failed step: ${JSON.stringify(failed)}`);
       expect(failed[0]).toMatchObject({ metric: 'maxConnectionErrorRatio', scope: 'members' });

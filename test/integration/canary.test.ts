@@ -17,6 +17,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { driverOverrides, publicPort, writeLabConfig } from '../../bench/lab-config.js';
 import { startLoad, type LoadReport } from '../lab/load.js';
 import { readJournal } from '../../src/engine/journal.js';
+import { stoppedAtFirstCanaryStep } from './helpers/canary-lab.js';
 import { currentReleases, readLab, readyAllHaproxyMembers } from './helpers/lab.js';
 
 function baton(...args: string[]) {
@@ -135,23 +136,16 @@ describe('canary steps through haproxy', () => {
   );
 
   it('stops a release answering 40 ms slower at the first step on the latency comparison, reversed', async () => {
-    const running = load();
-    const r = await baton('push', 'v10-slow', '-c', config, '--json');
-    const report = await running.stop();
+    const { report, message, found } = await stoppedAtFirstCanaryStep<{
+      metric: string;
+      canary: { latency: { ms: number } };
+      stable: { latency: { ms: number } };
+    }>(load, () => baton('push', 'v10-slow', '-c', config, '--json'));
     console.log(`canary, v10-slow: ${figures(report)}`);
-    expect(r.exitCode, r.stderr).toBe(1);
-    const error = JSON.parse(r.stdout).error as {
-      message: string;
-      result: { outcome: string; failedStep: string; journal: string };
-    };
-    expect(error.result).toMatchObject({ outcome: 'reversed', failedStep: 'canary-a-1' });
-    expect(error.message).toMatch(
+    expect(message).toMatch(
       /canary at 5% failed its analysis on maxRelativeLatency: canary latency [\d.]+ ms > maxRelativeLatency 2 ×/,
     );
-    expect(error.message).toMatch(/stable: \d+ requests timed, mean [\d.]+ ms/);
-    const found = readJournal(error.result.journal).flatMap((e) =>
-      e.event === 'step-fail' && e.step === 'canary-a-1' ? [e.found] : [],
-    ) as { metric: string; canary: { latency: { ms: number } }; stable: { latency: { ms: number } } }[];
+    expect(message).toMatch(/stable: \d+ requests timed, mean [\d.]+ ms/);
     console.log(`failed canary step of v10-slow: ${JSON.stringify(found)}`);
     expect(found[0]).toMatchObject({ metric: 'maxRelativeLatency' });
     // The canary's window, taken out of HAProxy's moving mean, is near the 40 ms the release adds.
@@ -162,26 +156,15 @@ describe('canary steps through haproxy', () => {
   }, 240_000);
 
   it('stops a release resetting one request in five at the first step on its connection errors, reversed', async () => {
-    const running = load();
-    const r = await baton('push', 'v11-resets', '-c', config, '--json');
-    const report = await running.stop();
-    expect(r.exitCode, r.stderr).toBe(1);
-    const error = JSON.parse(r.stdout).error as {
-      message: string;
-      result: { outcome: string; failedStep: string; journal: string };
-    };
-    expect(error.result).toMatchObject({ outcome: 'reversed', failedStep: 'canary-a-1' });
-    expect(error.message).toMatch(
-      /canary at 5% failed its analysis on maxConnectionErrorRatio: canary connection error ratio [\d.]+% > /,
-    );
-    expect(error.message).toMatch(/\(canary: \d+ failed attempts in \d+ \(\d+ answered\); stable: \d+ failed attempts/);
-    const found = readJournal(error.result.journal).flatMap((e) =>
-      e.event === 'step-fail' && e.step === 'canary-a-1' ? [e.found] : [],
-    ) as {
+    const { report, message, found } = await stoppedAtFirstCanaryStep<{
       metric: string;
       canary: { requests: number; http5xx: number; failed: number };
       stable: { failed: number };
-    }[];
+    }>(load, () => baton('push', 'v11-resets', '-c', config, '--json'));
+    expect(message).toMatch(
+      /canary at 5% failed its analysis on maxConnectionErrorRatio: canary connection error ratio [\d.]+% > /,
+    );
+    expect(message).toMatch(/\(canary: \d+ failed attempts in \d+ \(\d+ answered\); stable: \d+ failed attempts/);
     console.log(`canary, v11-resets: ${figures(report)}; failed canary step: ${JSON.stringify(found)}`);
     expect(found[0]).toMatchObject({ metric: 'maxConnectionErrorRatio' });
     // The resets are in neither the servers' req_tot nor their hrsp_5xx: the 5xx rules saw nothing.
@@ -250,20 +233,12 @@ describe('a canary judged by a Prometheus query', () => {
 
   it('stops a release failing one request in ten on the query alone, reversed', async () => {
     const before = await releases();
-    const running = load();
-    const r = await baton('push', 'v9-flaky', '-c', config, '--json');
-    const report = await running.stop();
-    expect(r.exitCode, r.stderr).toBe(1);
-    const error = JSON.parse(r.stdout).error as {
-      message: string;
-      result: { outcome: string; failedStep: string; journal: string };
-    };
-    console.log(`canary with a query, v9-flaky: ${figures(report)}; ${error.message}`);
-    expect(error.result).toMatchObject({ outcome: 'reversed', failedStep: 'canary-a-1' });
-    expect(error.message).toMatch(/: canary at 5% failed its analysis on query `\(sum\(rate\(.*` = [\d.]+ > max 0\.05/);
-    const found = readJournal(error.result.journal).flatMap((e) =>
-      e.event === 'step-fail' && e.step === 'canary-a-1' ? [e.found] : [],
-    ) as { metric: string; queries: { verdict: string; value: number }[] }[];
+    const { report, message, found } = await stoppedAtFirstCanaryStep<{
+      metric: string;
+      queries: { verdict: string; value: number }[];
+    }>(load, () => baton('push', 'v9-flaky', '-c', config, '--json'));
+    console.log(`canary with a query, v9-flaky: ${figures(report)}; ${message}`);
+    expect(message).toMatch(/: canary at 5% failed its analysis on query `\(sum\(rate\(.*` = [\d.]+ > max 0\.05/);
     expect(found[0]).toMatchObject({ metric: 'query', queries: [{ verdict: 'fail' }] });
     expect(found[0]?.queries[0]?.value).toBeGreaterThan(0.05);
     expect(await releases()).toEqual(before);
